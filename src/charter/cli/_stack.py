@@ -1,0 +1,71 @@
+"""Options shared by the commands that load a stack.
+
+Layers come from bundle directories (unsigned, for authoring) or, when a trust
+policy is given (``--trust POLICY.toml`` or ``$CHARTER_TRUST_POLICY``), from
+signed ``.tar.gz`` bundles verified before anything in them is parsed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from charter.stack import Stack
+from charter.trust import load_policy, load_trusted_stack
+from charter.versions import VersionState
+
+TRUST_ENV = "CHARTER_TRUST_POLICY"
+
+OVERLAY_OPTION = typer.Option(
+    None, "--overlay", help="overlay bundle directory, or signed .tar.gz with --trust"
+)
+PACK_OPTION = typer.Option(
+    None, "--pack", help="pack bundle directory or signed .tar.gz (repeatable)"
+)
+CONSTITUTION_OPTION = typer.Option(
+    None,
+    "--constitution-bundle",
+    help="constitution bundle directory or signed .tar.gz (default: the shipped one)",
+)
+TRUST_OPTION = typer.Option(
+    None,
+    "--trust",
+    help=f"trust policy TOML pinning each layer's signers (default ${TRUST_ENV})",
+)
+ALLOW_MAJOR_OPTION = typer.Option(
+    False, "--allow-major", help="accept a new major version of a signed layer"
+)
+STATE_DIR_OPTION = typer.Option(
+    None,
+    "--state-dir",
+    help="accepted-version state (default $CHARTER_STATE_DIR, ~/.charter/state)",
+)
+
+
+def stack_from_options(
+    constitution: Path | None,
+    packs: list[Path] | None,
+    overlay: Path | None,
+    trust: Path | None = None,
+    *,
+    allow_major: bool = False,
+    state_dir: Path | None = None,
+) -> Stack:
+    """Load the stack the options describe, verifying signed bundles under ``trust``."""
+    policy_path = trust if trust is not None else os.environ.get(TRUST_ENV) or None
+    policy = load_policy(policy_path) if policy_path else None
+    state = None
+    if state_dir is not None:
+        state = VersionState(state_dir)
+    elif policy is not None and policy.state_dir is not None:
+        state = VersionState(policy.state_dir)
+    return load_trusted_stack(
+        policy,
+        constitution=constitution,
+        packs=packs or [],
+        overlay=overlay,
+        state=state,
+        allow_major=allow_major,
+    )

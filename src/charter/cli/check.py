@@ -1,0 +1,70 @@
+"""``charter check``: decide a proposal against the active stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from charter import proposal
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._stack import CONSTITUTION_OPTION, OVERLAY_OPTION, PACK_OPTION, stack_from_options
+from charter.decision import Decision, evaluate, parse_now
+from charter.waivers import WaiverSet, parse_trust
+
+_STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
+
+
+def render_decision(decision: Decision, source: str) -> None:
+    out = stdout()
+    verdict = str(decision.verdict)
+    out.print(f"{source}: [bold {_STYLE[verdict]}]{verdict.upper()}[/]  ({decision.decision_id})")
+    if decision.reasons:
+        table = Table(show_lines=False)
+        for column in ("Verdict", "Rule", "Layer", "Severity", "Message", "Citation / link"):
+            table.add_column(column, overflow="fold")
+        for r in decision.reasons:
+            cite = r.citation or ""
+            if r.links:
+                cite = f"{cite} {r.links[0]}".strip()
+            table.add_row(str(r.verdict), r.rule, r.layer, r.severity, r.msg, cite)
+        out.print(table)
+    for w in decision.waived:
+        out.print(f"  waived: {w.get('rule')} by {w.get('waiver')} (expires {w.get('expires')})")
+    for w in decision.ignored_waivers:
+        out.print(f"  ignored waiver {w.get('waiver')}: {w.get('reason')}")
+
+
+@app.command("check")
+def check(
+    proposal_file: Path = typer.Argument(..., metavar="PROPOSAL.json"),
+    overlay: Path | None = OVERLAY_OPTION,
+    pack: list[Path] | None = PACK_OPTION,
+    constitution: Path | None = CONSTITUTION_OPTION,
+    now: str | None = typer.Option(None, "--now", help="RFC 3339 time that fixes input.context"),
+    waivers_dir: Path | None = typer.Option(
+        None, "--waivers", help="directory of waiver JSON files to apply if valid"
+    ),
+    waiver_key: list[str] | None = typer.Option(
+        None,
+        "--waiver-key",
+        help="LAYER=PUB: key trusted to sign waivers of that layer's rules (repeatable)",
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Decide a proposal: exit 0 allow, 1 deny, 3 ask, 2 bad input."""
+    document = proposal.load(proposal_file)
+    moment = parse_now(now)
+    stack = stack_from_options(constitution, pack, overlay)
+    hook = (
+        WaiverSet.from_directory(waivers_dir, stack, parse_trust(waiver_key or []))
+        if waivers_dir is not None
+        else None
+    )
+    decision = evaluate(stack.compile(), document, now=moment, waivers=hook)
+    if fmt is OutputFormat.json:
+        print_json(decision.to_dict())
+    else:
+        render_decision(decision, str(proposal_file))
+    raise typer.Exit(decision.exit_code)

@@ -1,0 +1,163 @@
+"""``charter rule``: inspect and test the rules of the active stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from charter.bundle import Layer, load_directory
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._stack import CONSTITUTION_OPTION, OVERLAY_OPTION, PACK_OPTION, stack_from_options
+from charter.errors import InputError
+from charter.stack import Stack
+from charter.testing import TestReport, run_tests
+
+rule_app = typer.Typer(help="Inspect, test, lint and sign rules.", no_args_is_help=True)
+app.add_typer(rule_app, name="rule")
+
+
+@rule_app.command("list")
+def list_rules(
+    layer: str | None = typer.Option(None, "--layer", help="constitution, pack or overlay"),
+    overlay: Path | None = OVERLAY_OPTION,
+    pack: list[Path] | None = PACK_OPTION,
+    constitution: Path | None = CONSTITUTION_OPTION,
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """List the rules of the active stack."""
+    stack = stack_from_options(constitution, pack, overlay)
+    if layer is not None and layer not in ("constitution", "pack", "overlay"):
+        raise InputError(
+            f"--layer {layer!r} is not a layer", hint="use constitution, pack or overlay"
+        )
+    rules = [r for r in stack.rules.values() if layer is None or r.layer == layer]
+    if fmt is OutputFormat.json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "layer": r.layer,
+                    "severity": r.severity,
+                    "category": r.category,
+                    "title": r.title,
+                    "citation": r.citation,
+                }
+                for r in rules
+            ]
+        )
+        return
+    table = Table(title=f"{len(rules)} rule(s)")
+    for column in ("ID", "Layer", "Severity", "Category", "Title"):
+        table.add_column(column)
+    for r in rules:
+        table.add_row(r.id, f"{r.layer}:{r.layer_name}", r.severity, r.category, r.title)
+    stdout().print(table)
+
+
+@rule_app.command("show")
+def show_rule(
+    rule_id: str = typer.Argument(..., metavar="ID"),
+    overlay: Path | None = OVERLAY_OPTION,
+    pack: list[Path] | None = PACK_OPTION,
+    constitution: Path | None = CONSTITUTION_OPTION,
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Show one rule: metadata, citation, links and location."""
+    stack = stack_from_options(constitution, pack, overlay)
+    rule = stack.rules.get(rule_id)
+    if rule is None:
+        raise InputError(
+            f"no rule {rule_id!r} in the active stack",
+            hint="run `charter rule list` to see the ids",
+        )
+    if fmt is OutputFormat.json:
+        print_json(rule.to_dict())
+        return
+    out = stdout()
+    out.print(f"[bold]{rule.id}[/bold]  {rule.title}")
+    out.print(f"layer:     {rule.layer} ({rule.layer_name})")
+    out.print(f"severity:  {rule.severity}")
+    out.print(f"category:  {rule.category}")
+    if rule.citation:
+        out.print(f"citation:  {rule.citation}")
+    out.print(f"location:  {rule.file}:{rule.line}")
+    for link in rule.links:
+        out.print(f"link:      {link}")
+    if rule.description:
+        out.print("")
+        out.print(rule.description)
+
+
+def render_test_report(report: TestReport, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
+        print_json(report.to_dict())
+        return
+    out = stdout()
+    failures = [r for r in report.results if not r.passed]
+    if failures:
+        out.print("FAILURES")
+        out.print("-" * 80)
+        for r in failures:
+            out.print(f"{r.qualified}: FAIL ({r.duration_s * 1000:.1f}ms)", markup=False)
+            out.print(f"  {r.file}:{r.row}", markup=False)
+            if r.error:
+                out.print(f"  error: {r.error}", markup=False)
+            if r.expected or r.actual:
+                out.print(
+                    f"  expected verdict: {r.expected or '?'}, actual verdict: {r.actual or '?'}",
+                    markup=False,
+                )
+        out.print("")
+        out.print("SUMMARY")
+        out.print("-" * 80)
+    current_file = None
+    for r in report.results:
+        if r.file != current_file:
+            current_file = r.file
+            out.print(f"{r.file}:", markup=False)
+        status = "PASS" if r.passed else "FAIL"
+        out.print(f"{r.qualified}: {status} ({r.duration_s * 1000:.1f}ms)", markup=False)
+    out.print("-" * 80)
+    out.print(f"PASS: {report.passed}/{len(report.results)}")
+    if report.failed:
+        out.print(f"FAIL: {report.failed}/{len(report.results)}")
+
+
+def stack_with(stack: Stack, extra: list[Layer]) -> Stack:
+    """``stack`` with each layer of ``extra`` added, or replacing its namesake."""
+    layers = list(stack.layers)
+    for layer in extra:
+        if layer.kind in ("constitution", "overlay"):
+            layers = [x for x in layers if x.kind != layer.kind]
+        else:
+            layers = [x for x in layers if not (x.kind == "pack" and x.name == layer.name)]
+        layers.append(layer)
+    order = {"constitution": 0, "pack": 1, "overlay": 2}
+    return Stack.compose(sorted(layers, key=lambda x: order[x.kind]))
+
+
+@rule_app.command("test")
+def test_rules(
+    paths: list[Path] | None = typer.Argument(
+        None, help="bundle directories to test (default: every layer of the active stack)"
+    ),
+    run: str | None = typer.Option(None, "--run", "-r", help="only tests matching this regex"),
+    overlay: Path | None = OVERLAY_OPTION,
+    pack: list[Path] | None = PACK_OPTION,
+    constitution: Path | None = CONSTITUTION_OPTION,
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Run Rego tests with an `opa test -v`-style report (exit 1 on failure)."""
+    stack = stack_from_options(constitution, pack, overlay)
+    if paths:
+        targets = [load_directory(p) for p in paths]
+        stack = stack_with(stack, targets)
+        report = run_tests(stack, targets, match=run)
+    else:
+        report = run_tests(stack, match=run)
+    if not report.results:
+        raise InputError("no tests found", hint="tests are test_* rules in *_test.rego files")
+    render_test_report(report, fmt)
+    raise typer.Exit(0 if report.ok else 1)

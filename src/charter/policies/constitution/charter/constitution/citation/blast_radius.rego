@@ -1,0 +1,29 @@
+# METADATA
+# title: The citation block states the blast radius
+# description: >-
+#   A parsed citation block must state a non-empty `blast_radius`: what the
+#   change can affect if it goes wrong (services, data, users).
+# related_resources:
+#   - ref: https://charter.dev/constitution/CITE-BLAST-RADIUS-001
+#     description: Constitution §4 Citation
+# custom:
+#   id: CITE-BLAST-RADIUS-001
+#   severity: medium
+#   category: citation
+#   citation: SOC2 CC8.1
+package charter.constitution.citation.blast_radius
+
+import rego.v1
+
+deny contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
+	citation := input.context.citation
+	citation.present == true
+	citation.error == null
+	not stated(object.get(citation, "blast_radius", null))
+	msg := "the citation block has no blast_radius; state what the change can affect if it goes wrong, e.g. `blast_radius: \"billing-rollup only; no schema change\"`"
+}
+
+stated(text) if {
+	is_string(text)
+	trim_space(text) != ""
+}

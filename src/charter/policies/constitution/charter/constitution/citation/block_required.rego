@@ -1,0 +1,24 @@
+# METADATA
+# title: Every proposal carries a citation block
+# description: >-
+#   The body of every proposal must contain a fenced code block with the info
+#   string `charter` holding YAML with `rules` (ids of the rules that
+#   motivated the change), `blast_radius` and `rollback`, and optionally
+#   `profile` (Environment Profile entries behind tool choices) and
+#   `profile_change`. A proposal without one is denied.
+# related_resources:
+#   - ref: https://charter.dev/constitution/CITE-BLOCK-REQUIRED-001
+#     description: Constitution §4 Citation
+# custom:
+#   id: CITE-BLOCK-REQUIRED-001
+#   severity: high
+#   category: citation
+#   citation: SOC2 CC8.1
+package charter.constitution.citation.block_required
+
+import rego.v1
+
+deny contains {"rule": "CITE-BLOCK-REQUIRED-001", "msg": msg} if {
+	input.context.citation.present != true
+	msg := "the proposal body has no ```charter citation block; add one with `rules: [<rule id>]`, `blast_radius: ...` and `rollback: ...`"
+}

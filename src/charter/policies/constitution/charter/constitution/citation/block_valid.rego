@@ -1,0 +1,23 @@
+# METADATA
+# title: The citation block parses
+# description: >-
+#   A citation block that is not valid YAML, is not a mapping, or has fields of
+#   the wrong type (`rules` not a list of ids, `profile` not a mapping) cannot
+#   be checked and is denied with the parse error as the message.
+# related_resources:
+#   - ref: https://charter.dev/constitution/CITE-BLOCK-VALID-001
+#     description: Constitution §4 Citation
+# custom:
+#   id: CITE-BLOCK-VALID-001
+#   severity: high
+#   category: citation
+#   citation: SOC2 CC8.1
+package charter.constitution.citation.block_valid
+
+import rego.v1
+
+deny contains {"rule": "CITE-BLOCK-VALID-001", "msg": msg} if {
+	error := input.context.citation.error
+	error != null
+	msg := sprintf("%v; fix the ```charter block in the proposal body", [error])
+}

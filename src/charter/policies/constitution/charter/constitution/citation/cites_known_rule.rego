@@ -1,0 +1,42 @@
+# METADATA
+# title: The citation block cites rules of the active stack
+# description: >-
+#   A parsed citation block must list at least one rule id in `rules`, and
+#   every id it lists must be a rule of the active stack
+#   (input.context.stack.rule_ids). Citing nothing, or an id that does not
+#   exist, is denied; run `charter rule list` to find the right id.
+# related_resources:
+#   - ref: https://charter.dev/constitution/CITE-RULE-KNOWN-001
+#     description: Constitution §4 Citation
+# custom:
+#   id: CITE-RULE-KNOWN-001
+#   severity: medium
+#   category: citation
+#   citation: SOC2 CC8.1
+package charter.constitution.citation.cites_known_rule
+
+import rego.v1
+
+citation := input.context.citation
+
+parsed if {
+	citation.present == true
+	citation.error == null
+}
+
+cited := citation.rules if is_array(citation.rules)
+
+else := []
+
+deny contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
+	parsed
+	count(cited) == 0
+	msg := "the citation block cites no rule; list the id(s) of the rule(s) that motivated this change under `rules:` (see `charter rule list`)"
+}
+
+deny contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
+	parsed
+	some id in cited
+	not id in input.context.stack.rule_ids
+	msg := sprintf("the citation block cites %v, which is not a rule of the active stack; cite an existing id (see `charter rule list`)", [id])
+}

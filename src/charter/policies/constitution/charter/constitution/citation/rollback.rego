@@ -1,0 +1,29 @@
+# METADATA
+# title: The citation block states how to roll back
+# description: >-
+#   A parsed citation block must state a non-empty `rollback`: how to undo the
+#   change (revert, redeploy the previous image, restore a backup).
+# related_resources:
+#   - ref: https://charter.dev/constitution/CITE-ROLLBACK-001
+#     description: Constitution §4 Citation
+# custom:
+#   id: CITE-ROLLBACK-001
+#   severity: medium
+#   category: citation
+#   citation: SOC2 CC8.1
+package charter.constitution.citation.rollback
+
+import rego.v1
+
+deny contains {"rule": "CITE-ROLLBACK-001", "msg": msg} if {
+	citation := input.context.citation
+	citation.present == true
+	citation.error == null
+	not stated(object.get(citation, "rollback", null))
+	msg := "the citation block has no rollback; state how to undo the change, e.g. `rollback: \"git revert the merge commit; redeploy previous image\"`"
+}
+
+stated(text) if {
+	is_string(text)
+	trim_space(text) != ""
+}

@@ -1,0 +1,23 @@
+# METADATA
+# title: Agents never push to a protected branch directly
+# description: >-
+#   Every change reaches a protected branch (main by default) through a reviewed
+#   pull request. A direct push by an agent bypasses review and is denied.
+# related_resources:
+#   - ref: https://charter.dev/constitution/PROC-NO-DIRECT-PUSH-001
+#     description: Constitution §1 Process
+# custom:
+#   id: PROC-NO-DIRECT-PUSH-001
+#   severity: critical
+#   category: process
+#   citation: SOC2 CC8.1
+package charter.constitution.process.no_direct_push
+
+import rego.v1
+
+deny contains {"rule": "PROC-NO-DIRECT-PUSH-001", "msg": msg} if {
+	input.kind == "push"
+	input.author.type == "agent"
+	input.base in input.context.parameters.protected_branches
+	msg := sprintf("agent %s pushed directly to %s; open a pull request instead", [input.author.id, input.base])
+}

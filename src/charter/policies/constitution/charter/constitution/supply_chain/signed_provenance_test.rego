@@ -1,0 +1,32 @@
+package charter.constitution.supply_chain.signed_provenance_test
+
+import rego.v1
+
+import data.charter.constitution.supply_chain.signed_provenance
+import data.charter.constitution.testdata.fixtures
+
+release_with(artifact) := object.union(fixtures.release, {"artifacts": [artifact]})
+
+artifact := fixtures.release.artifacts[0]
+
+test_signed_release_allowed if {
+	count(signed_provenance.deny) == 0 with input as fixtures.release
+}
+
+test_unsigned_provenance_denied if {
+	some entry in signed_provenance.deny with input as release_with(object.union(artifact, {"provenance": {"format": "in-toto", "signed": false}}))
+	entry.rule == "SC-SIGNED-PROVENANCE-001"
+	contains(entry.msg, "unsigned provenance")
+}
+
+test_missing_provenance_denied if {
+	some entry in signed_provenance.deny with input as release_with(object.remove(artifact, ["provenance"]))
+	contains(entry.msg, "has no provenance")
+}
+
+test_unsigned_provenance_when_not_required_allowed if {
+	count(signed_provenance.deny) == 0 with input as fixtures.with_parameters(
+		release_with(object.union(artifact, {"provenance": {"format": "in-toto", "signed": false}})),
+		{"require_signed_provenance": false},
+	)
+}

@@ -1,0 +1,42 @@
+# METADATA
+# title: Every release artifact has a signed SBOM
+# description: >-
+#   When the parameter require_signed_sbom is true (the default), every
+#   artifact of a `release` must carry an SBOM (`artifacts[].sbom`, CycloneDX
+#   or SPDX) whose `signed` flag is true. Generate the SBOM with a profile tool
+#   (e.g. syft) and sign or attest it (e.g. cosign attest) before releasing.
+# related_resources:
+#   - ref: https://charter.dev/constitution/SC-SIGNED-SBOM-001
+#     description: Constitution §3 Supply chain
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: NIST SSDF PS.3.2
+# custom:
+#   id: SC-SIGNED-SBOM-001
+#   severity: high
+#   category: supply-chain
+#   citation: NIST SSDF PS.3.2
+package charter.constitution.supply_chain.signed_sbom
+
+import rego.v1
+
+artifacts := input.artifacts if is_array(input.artifacts)
+
+else := []
+
+deny contains {"rule": "SC-SIGNED-SBOM-001", "msg": msg} if {
+	input.kind == "release"
+	input.context.parameters.require_signed_sbom == true
+	some artifact in artifacts
+	problem := sbom_problem(artifact)
+	msg := sprintf("release artifact %v %s; generate an SBOM and sign it (e.g. cosign attest --type cyclonedx) before releasing", [name(artifact), problem])
+}
+
+name(artifact) := object.get(artifact, "name", "(unnamed)") if is_object(artifact)
+
+else := "(malformed)"
+
+sbom_problem(artifact) := "has no SBOM" if {
+	not is_object(object.get(artifact, "sbom", null))
+} else := "has an unsigned SBOM" if {
+	object.get(artifact.sbom, "signed", false) != true
+}

@@ -1,0 +1,78 @@
+"""Shared fixtures: small bundle directories written on the fly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from charter.stack import CompiledStack, Stack, load_stack
+
+BundleFactory = Callable[..., Path]
+
+
+def write_bundle(
+    directory: Path,
+    *,
+    layer: str,
+    name: str,
+    roots: list[str],
+    files: dict[str, str],
+    version: str = "1.0.0",
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "revision": version,
+        "roots": roots,
+        "rego_version": 1,
+        "metadata": {"charter": {"layer": layer, "name": name, "version": version}},
+    }
+    (directory / ".manifest").write_text(json.dumps(manifest))
+    for rel, text in files.items():
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return directory
+
+
+@pytest.fixture
+def make_bundle(tmp_path: Path) -> BundleFactory:
+    counter = iter(range(1_000_000))
+
+    def factory(**kwargs: object) -> Path:
+        return write_bundle(tmp_path / f"bundle{next(counter)}", **kwargs)  # type: ignore[arg-type]
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def shipped_stack() -> Stack:
+    return load_stack()
+
+
+@pytest.fixture(scope="session")
+def shipped_compiled(shipped_stack: Stack) -> CompiledStack:
+    return shipped_stack.compile()
+
+
+def overlay_rule(rule_id: str, condition: str, *, kind: str = "deny", package: str = "r1") -> str:
+    """An overlay rule module with valid metadata."""
+    return f"""# METADATA
+# title: Overlay rule {rule_id}
+# description: A test rule.
+# related_resources:
+#   - ref: https://example.test/{rule_id}
+# custom:
+#   id: {rule_id}
+#   severity: high
+#   category: process
+package charter.overlay.{package}
+
+import rego.v1
+
+{kind} contains {{"rule": "{rule_id}", "msg": "overlay says no"}} if {{
+	{condition}
+}}
+"""

@@ -1,0 +1,169 @@
+"""Deciding proposals: max over entries, context, fail-closed, monotone overlays."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from charter.decision import EVAL_ERROR_RULE, build_context, evaluate, parse_now
+from charter.errors import InputError
+from charter.stack import CompiledStack, load_stack
+from charter.verdict import Verdict
+from tests.conftest import BundleFactory, overlay_rule, write_bundle
+from tests.strategies import overlay_files, proposals
+
+NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
+PUSH = {
+    "kind": "push",
+    "repository": "acme/platform",
+    "base": "main",
+    "head": "main",
+    "author": {"id": "agent-7", "type": "agent"},
+}
+
+
+def test_direct_agent_push_is_denied_with_citation(shipped_compiled: CompiledStack) -> None:
+    decision = evaluate(shipped_compiled, PUSH, now=NOW)
+    assert decision.verdict is Verdict.DENY
+    rules = {r.rule for r in decision.reasons}
+    assert "PROC-NO-DIRECT-PUSH-001" in rules
+    reason = next(r for r in decision.reasons if r.rule == "PROC-NO-DIRECT-PUSH-001")
+    assert reason.layer == "constitution"
+    assert reason.severity == "critical"
+    assert reason.links
+    doc = decision.to_dict()
+    assert doc["verdict"] == "deny"
+    assert doc["stack"][0]["layer"] == "constitution"
+    assert doc["decision_id"]
+
+
+def test_context_is_filled_from_now(shipped_compiled: CompiledStack) -> None:
+    ctx = build_context(shipped_compiled, PUSH, NOW)
+    assert ctx["now"].startswith("2026-11-20T10:30:00")
+    assert ctx["weekday"] == "Friday"
+    assert (ctx["hour"], ctx["minute"]) == (10, 30)
+    assert ctx["now_ns"] == int(NOW.timestamp()) * 1_000_000_000
+    assert ctx["parameters"]["vulnerability_severity_threshold"] == "high"
+    assert "PROC-NO-DIRECT-PUSH-001" in ctx["stack"]["rule_ids"]
+
+
+def test_caller_cannot_forge_context(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"r.rego": overlay_rule("ACME-HOUR-001", "input.context.hour == 10")},
+    )  # fmt: skip
+    compiled = load_stack(overlay=path).compile()
+    forged = {**PUSH, "base": "develop", "context": {"hour": 3}}
+    assert evaluate(compiled, forged, now=NOW).verdict is Verdict.DENY
+
+
+def test_same_now_gives_same_verdict_and_digest(shipped_compiled: CompiledStack) -> None:
+    a = evaluate(shipped_compiled, PUSH, now=NOW)
+    b = evaluate(shipped_compiled, PUSH, now=NOW)
+    assert a.verdict == b.verdict and a.input_digest == b.input_digest
+    assert [r.to_dict() for r in a.reasons] == [r.to_dict() for r in b.reasons]
+    assert a.decision_id != b.decision_id
+
+
+def test_verdict_is_the_max_over_entries(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={
+            "a.rego": overlay_rule("ACME-ASK-001", "true", kind="ask", package="a"),
+            "b.rego": overlay_rule("ACME-DENY-001", 'input.base == "develop"', package="b"),
+        },
+    )  # fmt: skip
+    compiled = load_stack(overlay=path).compile()
+    pr = {**PUSH, "kind": "pull_request", "author": {"id": "bob", "type": "human"}}
+    on_main = evaluate(compiled, pr, now=NOW)
+    assert Verdict.ASK <= on_main.verdict
+    assert "ACME-ASK-001" in {r.rule for r in on_main.reasons}
+    on_develop = evaluate(compiled, {**pr, "base": "develop"}, now=NOW)
+    assert on_develop.verdict is Verdict.DENY
+
+
+def test_runtime_error_fails_closed(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"r.rego": overlay_rule("ACME-BOOM-001", "to_number(input.title) > 1")},
+    )  # fmt: skip
+    compiled = load_stack(overlay=path).compile()
+    decision = evaluate(compiled, {**PUSH, "base": "develop", "title": "not a number"}, now=NOW)
+    assert decision.verdict is Verdict.DENY
+    assert decision.reasons[0].rule == EVAL_ERROR_RULE
+    assert "failing closed" in decision.reasons[0].msg
+
+
+def test_entry_citing_another_layers_rule_still_counts(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"r.rego": overlay_rule("ACME-X-001", "true").replace(
+            '"rule": "ACME-X-001"', '"rule": "PROC-NO-DIRECT-PUSH-001"')},
+    )  # fmt: skip
+    compiled = load_stack(overlay=path).compile()
+    decision = evaluate(compiled, {**PUSH, "base": "develop"}, now=NOW)
+    assert decision.verdict is Verdict.DENY
+    # The constitution also denies (no citation block); the overlay's entry
+    # must still be reported, attributed to the layer that produced it.
+    overlay = [r for r in decision.reasons if r.layer == "overlay"]
+    assert [r.rule for r in overlay] == ["PROC-NO-DIRECT-PUSH-001"]
+    assert overlay[0].severity == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("document", "needle"),
+    [
+        ([], "JSON object"),
+        ({**PUSH, "kind": 5}, "proposal.kind"),
+        ({**PUSH, "author": "agent-7"}, "proposal.author"),
+        ({k: v for k, v in PUSH.items() if k != "repository"}, "repository"),
+        ({**PUSH, "files": [{"status": "added"}]}, "proposal.files[0]"),
+        ({**PUSH, "approvals": [{"by": "x", "type": "robot"}]}, "proposal.approvals[0].type"),
+    ],
+)
+def test_invalid_proposals_name_the_field(
+    shipped_compiled: CompiledStack, document: Any, needle: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        evaluate(shipped_compiled, document)
+    assert needle in str(info.value)
+
+
+def test_parse_now() -> None:
+    assert parse_now("2026-11-20T10:00:00Z") == datetime(2026, 11, 20, 10, tzinfo=UTC)
+    assert parse_now("2026-11-20T12:00:00+02:00") == datetime(2026, 11, 20, 10, tzinfo=UTC)
+    with pytest.raises(InputError, match="RFC 3339"):
+        parse_now("yesterday")
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(proposal=proposals(), files=overlay_files())
+def test_adding_an_overlay_never_lowers_a_verdict(
+    shipped_compiled: CompiledStack, proposal: dict[str, Any], files: dict[str, str]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_bundle(
+            Path(tmp) / "overlay",
+            layer="overlay",
+            name="rand",
+            roots=["charter/overlay"],
+            files=files,
+        )
+        composed = load_stack(overlay=path).compile()
+    alone = evaluate(shipped_compiled, proposal, now=NOW)
+    together = evaluate(composed, proposal, now=NOW)
+    assert together.verdict >= alone.verdict, json.dumps(files)
+    # every constitution reason survives composition
+    assert {r.rule for r in alone.reasons if r.layer == "constitution"} <= {
+        r.rule for r in together.reasons
+    }

@@ -1,0 +1,118 @@
+"""Composing layers: order, roots, rule ids, parameters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from charter.bundle import load_directory
+from charter.errors import LoadError, PolicyError
+from charter.stack import load_stack
+from tests.conftest import BundleFactory, overlay_rule
+
+
+def test_shipped_constitution_loads(shipped_stack) -> None:  # type: ignore[no-untyped-def]
+    assert shipped_stack.layers[0].kind == "constitution"
+    assert shipped_stack.layers[0].version == "1.0.0"
+    assert shipped_stack.rules, "the shipped constitution has rules"
+    assert shipped_stack.parameters["vulnerability_severity_threshold"] == "high"
+
+
+def test_overlay_roots_overlapping_constitution_refused(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay",
+        name="evil",
+        roots=["charter/constitution/extra"],
+        files={"r.rego": overlay_rule("EVIL-ONE-001", "true").replace(
+            "charter.overlay.r1", "charter.constitution.extra.r1")},
+    )  # fmt: skip
+    with pytest.raises(LoadError, match="overlaps root charter/constitution"):
+        load_stack(overlay=path)
+
+
+def test_reserved_root_refused(make_bundle: BundleFactory) -> None:
+    path = make_bundle(layer="overlay", name="evil", roots=["charter_internal"], files={})
+    with pytest.raises(LoadError, match="reserved"):
+        load_stack(overlay=path)
+
+
+def test_rule_id_of_upper_layer_cannot_be_reused(make_bundle: BundleFactory, shipped_stack) -> None:  # type: ignore[no-untyped-def]
+    taken = next(iter(shipped_stack.rules))
+    path = make_bundle(
+        layer="overlay", name="a", roots=["charter/overlay"],
+        files={"r.rego": overlay_rule(taken, "true")},
+    )  # fmt: skip
+    with pytest.raises(LoadError, match=f"duplicate rule id {taken}"):
+        load_stack(overlay=path)
+
+
+def test_layer_kind_must_match_its_slot(make_bundle: BundleFactory) -> None:
+    path = make_bundle(layer="pack", name="p", roots=["charter/packs/p"], files={})
+    with pytest.raises(LoadError, match="pack bundle but was given as the overlay"):
+        load_stack(overlay=path)
+
+
+def test_parameters_fold_to_the_strictest(make_bundle: BundleFactory) -> None:
+    looser = make_bundle(
+        layer="pack", name="p", roots=["charter/packs/p"],
+        files={"charter/packs/p/data.json": json.dumps(
+            {"parameters": {"vulnerability_severity_threshold": "critical",
+                            "min_human_approvals_for_main": 0,
+                            "allow_source_code_export": True}})},
+    )  # fmt: skip
+    stricter = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"charter/overlay/data.json": json.dumps(
+            {"parameters": {"vulnerability_severity_threshold": "medium",
+                            "min_human_approvals_for_main": 2,
+                            "required_tool_categories": ["sbom"]}})},
+    )  # fmt: skip
+    stack = load_stack(packs=[looser], overlay=stricter)
+    assert stack.parameters["vulnerability_severity_threshold"] == "medium"
+    assert stack.parameters["min_human_approvals_for_main"] == 2
+    assert stack.parameters["allow_source_code_export"] is False
+    # superset: the overlay's shorter list cannot drop required categories
+    assert set(stack.parameters["required_tool_categories"]) >= {
+        "sbom", "signing", "provenance", "vulnerability-scan"
+    }  # fmt: skip
+
+
+def test_lower_layer_cannot_redeclare_a_parameter(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"charter/overlay/data.json": json.dumps({"parameters": {
+            "allow_source_code_export": {"value": True, "stricter": "true"}}})},
+    )  # fmt: skip
+    with pytest.raises(PolicyError, match="already declared"):
+        load_stack(overlay=path)
+
+
+def test_unknown_parameter_is_an_error(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"charter/overlay/data.json": json.dumps({"parameters": {"no_such_knob": 3}})},
+    )  # fmt: skip
+    with pytest.raises(PolicyError, match="unknown parameter no_such_knob"):
+        load_stack(overlay=path)
+
+
+def test_profile_narrows_by_intersection(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"charter/overlay/data.json": json.dumps(
+            {"profile": {"sbom": ["syft", "some-other-tool"]}})},
+    )  # fmt: skip
+    stack = load_stack(overlay=path)
+    assert stack.profile["sbom"] == ["syft"]
+
+
+def test_directory_layer_round_trip(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"r.rego": overlay_rule("ACME-ONE-001", "true")},
+    )  # fmt: skip
+    layer = load_directory(path)
+    stack = load_stack(overlay=layer)
+    assert stack.rules["ACME-ONE-001"].layer == "overlay"
+    assert stack.layer_of_package("charter.overlay.r1") is layer
