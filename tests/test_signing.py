@@ -1,0 +1,89 @@
+"""``.signatures.json``: OPA-compatible file hashing and the JWT itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import jwt
+import pytest
+
+from charter import keys, signing
+from charter.errors import VerificationError
+
+FILES = {
+    ".manifest": b'{"roots": ["charter/overlay"], "revision": "1"}',
+    "charter/overlay/data.json": b'{"b": 1, "a": {"y": 2, "x": [1, 2]}}',
+    "charter/overlay/x.yaml": b"b: 1\na: 2\n",
+    "charter/overlay/r.rego": b"package charter.overlay.r\n",
+}
+
+
+def test_json_and_yaml_are_hashed_canonically_rego_raw() -> None:
+    assert signing.file_hash("d/data.json", b'{"b":1,"a":2}') == signing.file_hash(
+        "d/data.json", b'{\n  "a": 2,\n  "b": 1\n}'
+    )
+    assert (
+        signing.file_hash("x.yaml", b"b: 1\na: 2\n") == hashlib.sha256(b'{"a":2,"b":1}').hexdigest()
+    )
+    assert (
+        signing.file_hash(".manifest", b'{"z": 0, "a": 1}')
+        == hashlib.sha256(b'{"a":1,"z":0}').hexdigest()
+    )
+    assert signing.file_hash("r.rego", b"package x\n") == hashlib.sha256(b"package x\n").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("data.json", b'{"a": 1, "a": 2}', "duplicate key"),
+        ("data.json", b'{"a": NaN}', "non-standard JSON constant"),
+        ("data.json", b"{", "not a valid JSON"),
+        ("data.yaml", b"a: &x [1]\nb: *x\n", "aliases are not allowed"),
+    ],
+)
+def test_ambiguous_documents_cannot_be_hashed(name: str, data: bytes, message: str) -> None:
+    with pytest.raises(VerificationError, match=message):
+        signing.file_hash(name, data)
+
+
+@pytest.mark.parametrize(("kind", "alg"), [("ed25519", "EdDSA"), ("p256", "ES256")])
+def test_token_header_and_payload(kind: str, alg: str) -> None:
+    key = keys.generate(kind)  # type: ignore[arg-type]
+    document = json.loads(signing.sign_files(FILES, key, scope="overlay"))
+    (token,) = document["signatures"]
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == alg and header["kid"] == keys.key_id(key.public_key())
+    payload = jwt.decode(token, key.public_key(), algorithms=[alg])
+    assert payload["scope"] == "overlay" and payload["keyid"] == header["kid"]
+    assert [f["name"] for f in payload["files"]] == sorted(FILES)
+    assert {f["algorithm"] for f in payload["files"]} == {"SHA-256"}
+    info = signing.verify_files(
+        {**FILES, signing.SIGNATURES: signing.sign_files(FILES, key, scope="overlay")},
+        [key.public_key()],
+        scope="overlay",
+    )
+    assert info.key_id == header["kid"] and info.algorithm == alg
+
+
+def test_ed25519_signing_is_deterministic() -> None:
+    key = keys.generate()
+    assert signing.sign_files(FILES, key, scope="pack") == signing.sign_files(
+        FILES, key, scope="pack"
+    )
+
+
+def test_no_trusted_keys_is_rejected() -> None:
+    key = keys.generate()
+    files = {**FILES, signing.SIGNATURES: signing.sign_files(FILES, key, scope="overlay")}
+    with pytest.raises(VerificationError, match="no trusted keys"):
+        signing.verify_files(files, [], scope="overlay")
+
+
+def test_non_sha256_entries_are_rejected() -> None:
+    key = keys.generate()
+    entries = [dict(f, algorithm="MD5") for f in signing.file_list(FILES)]
+    token = jwt.encode({"files": entries, "scope": "overlay"}, key, algorithm="EdDSA")
+    files = {**FILES, signing.SIGNATURES: json.dumps({"signatures": [token]}).encode()}
+    with pytest.raises(VerificationError, match="hashed with 'MD5'"):
+        signing.verify_files(files, [key.public_key()], scope="overlay")

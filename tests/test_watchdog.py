@@ -1,0 +1,119 @@
+"""The watchdog: a verified file that changes on disk turns decisions to deny."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from charter.errors import InputError, IntegrityLost, TrustError
+from charter.watchdog import IntegrityEvent, Watchdog, bytes_digest
+
+#: Upper bound for "within one interval" waits: generous, never asserted as a duration.
+BOUND = 30.0
+
+
+def decide(watchdog: Watchdog, command: str) -> str:
+    """A stand-in for the gate's decision code: consult the guard first, fail closed."""
+    try:
+        watchdog.guard()
+    except IntegrityLost:
+        return "deny"
+    return "allow" if command.startswith("ls") else "ask"
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Path:
+    path = tmp_path / "constitution.toml"
+    path.write_text('[identity]\nversion = "1.0.0"\n')
+    return path
+
+
+def test_background_thread_detects_an_edit(watched: Path) -> None:
+    events: list[IntegrityEvent] = []
+    seen = threading.Event()
+
+    def record(event: IntegrityEvent) -> None:
+        events.append(event)
+        seen.set()
+
+    with Watchdog(interval=0.02) as watchdog:
+        watchdog.watch(watched, bytes_digest(watched.read_bytes()))
+        watchdog.on_integrity_lost(record)
+        assert decide(watchdog, "ls -la") == "allow"
+        watched.write_text('[identity]\nversion = "6.6.6"\n')
+        assert watchdog.wait_lost(BOUND)
+        assert seen.wait(BOUND)
+    assert not watchdog.healthy
+    assert watchdog.reason == f"constitution integrity lost: {watched.resolve()} changed"
+    assert decide(watchdog, "ls -la") == "deny"
+    with pytest.raises(IntegrityLost, match="constitution integrity lost") as caught:
+        watchdog.guard()
+    assert isinstance(caught.value, TrustError) and caught.value.exit_code == 1
+    assert [e.path for e in events] == [str(watched.resolve())]
+    assert events[0].expected != events[0].actual
+    assert events[0].to_dict()["event"] == "integrity_lost"
+
+
+def test_check_now_and_latching(watched: Path) -> None:
+    watchdog = Watchdog({watched: bytes_digest(watched.read_bytes())}, interval=3600)
+    assert watchdog.check_now() and watchdog.healthy
+    original = watched.read_bytes()
+    watched.write_bytes(original + b"# sneaky\n")
+    assert not watchdog.check_now()
+    # Restoring the bytes does not restore trust: the change may have been used.
+    watched.write_bytes(original)
+    assert watchdog.check_now() is True
+    with pytest.raises(IntegrityLost):
+        watchdog.guard()
+    assert len(watchdog.events) == 1
+
+
+def test_a_deleted_file_is_an_integrity_loss(watched: Path) -> None:
+    watchdog = Watchdog(interval=3600)
+    watchdog.watch(watched)
+    watched.unlink()
+    assert not watchdog.check_now()
+    assert watchdog.events[0].actual is None
+
+
+def test_the_expected_digest_is_what_was_verified(watched: Path) -> None:
+    # A change between verification and watch() is still caught.
+    verified = watched.read_bytes()
+    watched.write_text("tampered in between")
+    watchdog = Watchdog(interval=3600)
+    watchdog.watch(watched, bytes_digest(verified))
+    assert not watchdog.check_now()
+
+
+def test_failing_callback_does_not_stop_fail_closed(watched: Path) -> None:
+    watchdog = Watchdog(interval=3600)
+    watchdog.watch(watched)
+
+    def broken(event: IntegrityEvent) -> None:
+        raise RuntimeError("audit store down")
+
+    later: list[IntegrityEvent] = []
+    watchdog.on_integrity_lost(broken)
+    watchdog.on_integrity_lost(later.append)
+    watched.write_text("x")
+    watchdog.check_now()
+    assert not watchdog.healthy and len(later) == 1
+    assert watchdog.callback_errors == ("RuntimeError: audit store down",)
+
+
+def test_stop_ends_the_thread_and_interval_must_be_positive(watched: Path) -> None:
+    watchdog = Watchdog(interval=0.01).start()
+    watchdog.watch(watched)
+    start = watchdog.checks
+    deadline = threading.Event()
+    for _ in range(int(BOUND / 0.01)):
+        if watchdog.checks > start + 2:
+            break
+        deadline.wait(0.01)
+    assert watchdog.checks > start
+    watchdog.stop(timeout=BOUND)
+    assert watchdog.healthy
+    with pytest.raises(InputError):
+        Watchdog(interval=0)
