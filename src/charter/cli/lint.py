@@ -1,0 +1,92 @@
+"""``charter rule lint`` and ``charter rule sign``: the policy linter and rule signing.
+
+Registered on the ``rule`` group of :mod:`charter.cli.rule`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from charter import keys
+from charter.bundle import Layer, load_directory
+from charter.cli._app import print_json, stdout
+from charter.cli.rule import rule_app
+from charter.errors import InputError
+from charter.lint import lint_paths, render_text, sign_rule, to_sarif
+from charter.stack import load_stack
+
+
+class LintFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
+def against_layers(against: list[Path] | None) -> tuple[list[Layer] | None, Path | None]:
+    """Bundle directories (constitution, packs) and at most one constitution TOML."""
+    toml: Path | None = None
+    layers: list[Layer] = []
+    for item in against or []:
+        if item.suffix == ".toml":
+            if toml is not None:
+                raise InputError("--against takes at most one constitution TOML")
+            toml = item
+        else:
+            layers.append(load_directory(item))
+    if not layers:
+        return None, toml
+    if not any(x.kind == "constitution" for x in layers):
+        layers = [*load_stack().layers, *layers]
+    order = {"constitution": 0, "pack": 1, "overlay": 2}
+    return sorted(layers, key=lambda x: order[x.kind]), toml
+
+
+@rule_app.command("lint")
+def lint(
+    paths: list[Path] = typer.Argument(
+        ..., help="rule files, bundle directories, constitution TOMLs or waiver JSONs"
+    ),
+    against: list[Path] | None = typer.Option(
+        None,
+        "--against",
+        help="upper layer: bundle directory or constitution TOML (repeatable; default: the "
+        "shipped constitution)",
+    ),
+    fmt: LintFormat = typer.Option(LintFormat.text, "--format", help="text, json or sarif"),
+) -> None:
+    """Prove a lower layer only tightens the layers above it (exit 1 on errors)."""
+    layers, toml = against_layers(against)
+    report = lint_paths(paths, layers, against_toml=toml)
+    if fmt is LintFormat.json:
+        print_json(report.to_dict())
+    elif fmt is LintFormat.sarif:
+        sys.stdout.write(json.dumps(to_sarif(report), indent=2) + "\n")
+    else:
+        stdout().print(render_text(report), markup=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@rule_app.command("sign")
+def sign(
+    file: Path = typer.Argument(..., metavar="FILE", help="the rule's .rego file"),
+    key: Path = typer.Option(..., "--key", help="private key (signing.key or cosign.key)"),
+    passphrase_env: str | None = typer.Option(
+        None, "--passphrase-env", help="environment variable holding the key's passphrase"
+    ),
+    against: list[Path] | None = typer.Option(
+        None, "--against", help="upper layer bundle directory (repeatable)"
+    ),
+) -> None:
+    """Lint and test FILE's bundle, then sign FILE into its .signatures.json."""
+    private = keys.load_private(key, keys.passphrase_from_env(passphrase_env))
+    layers, _ = against_layers(against)
+    target, covered = sign_rule(file, private, against=layers)
+    out = stdout()
+    out.print(f"Signed {file} into {target}", markup=False)
+    out.print(f"Signed by: {keys.key_id(private.public_key())}", markup=False)
+    out.print(f"Files covered: {', '.join(covered)}", markup=False)

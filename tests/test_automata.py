@@ -1,0 +1,110 @@
+"""Pattern containment on automata, cross-checked against greenery."""
+
+from __future__ import annotations
+
+import pytest
+from greenery import parse
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from charter.automata import (
+    SEP,
+    AllowedLanguage,
+    canonical_command,
+    compile_command_pattern,
+    contained,
+    to_regex,
+)
+
+UPPER = ["git status*", "git diff*", "git log *", "cat *", "ls*", "echo *", "rm *.tmp"]
+
+
+@pytest.mark.parametrize(
+    ("lower", "ok", "example"),
+    [
+        ("git status", True, None),
+        ("git log --oneline *", True, None),
+        ("cat README.md", True, None),
+        ("/usr/bin/git diff", True, None),
+        ("rm build.tmp", True, None),
+        ("npm publish*", False, "npm publish"),
+        ("git *", False, "git"),
+        ("git status --short", False, "git status --short"),
+        ("rm *", False, "rm"),
+        ("rm -rf *.tmp", False, "rm -f -r .tmp"),
+        ("a | b", True, None),  # multi-part auto_allowed patterns never allow anything
+    ],
+)
+def test_containment_and_counterexample(lower: str, ok: bool, example: str | None) -> None:
+    result = AllowedLanguage(UPPER).contains(lower)
+    assert result.contained is ok
+    assert result.counterexample == example
+    if example is not None:
+        assert not AllowedLanguage(UPPER).accepts(example)
+
+
+def test_token_level_not_substring() -> None:
+    lang = AllowedLanguage(["git *"])
+    assert lang.accepts("git push")
+    assert not lang.accepts("digit push")
+
+
+def test_flags_are_sets() -> None:
+    assert canonical_command("rm -rf /") == canonical_command("rm -fr /")
+    assert canonical_command("rm -rf /") == canonical_command("rm -r -f /")
+    assert canonical_command("/bin/rm -r --force /") == canonical_command("rm -rf /")
+    assert contained(["rm -fr /tmp/x"], ["rm -r -f /tmp/x"])[0].contained
+
+
+def test_in_token_glob_stays_in_token() -> None:
+    lang = AllowedLanguage(["dd * of=/dev/*"])
+    assert lang.accepts("dd if=x of=/dev/sda")
+    assert not lang.contains("dd *").contained
+
+
+def test_unions_are_needed() -> None:
+    # Neither upper pattern alone contains the lower one; their union does.
+    upper = ["make test?*", "make test"]
+    assert not contained(["make test*"], upper[:1])[0].contained
+    assert contained(["make test*"], upper)[0].contained
+
+
+def test_bench_size_is_fast_enough() -> None:
+    upper = [f"tool{i % 200} sub{i // 200}*" for i in range(1000)]
+    lower = [f"tool{i % 200} sub{i // 200}x" for i in range(1000)]
+    assert all(r.contained for r in contained(lower, upper))
+
+
+# --------------------------------------------------------------------------- oracle
+
+TOKENS = st.sampled_from(["git", "push", "log", "a", "ab", "-f", "-v", "*", "a*", "*b", "x?"])
+
+
+@st.composite
+def patterns(draw: st.DrawFn) -> str:
+    words = draw(st.lists(TOKENS, min_size=0, max_size=3))
+    program = draw(st.sampled_from(["git", "g*", "ls"]))
+    return " ".join([program, *words])
+
+
+def _fsm(text: str):  # type: ignore[no-untyped-def]
+    regex = to_regex(compile_command_pattern(text))
+    return parse(regex).to_fsm() if regex is not None else None
+
+
+@settings(max_examples=40, deadline=None)
+@given(lower=patterns(), upper=st.lists(patterns(), min_size=1, max_size=2))
+def test_agrees_with_greenery(lower: str, upper: list[str]) -> None:
+    ours = AllowedLanguage(upper).contains(lower)
+    low = _fsm(lower)
+    ups = [f for f in (_fsm(u) for u in upper) if f is not None]
+    union = ups[0]
+    for f in ups[1:]:
+        union = union | f
+    theirs = low is None or (low - union).empty()
+    assert ours.contained == theirs
+    if not ours.contained:
+        assert ours.counterexample is not None
+        witness = canonical_command(ours.counterexample).replace(" ", SEP)
+        assert low is not None and low.accepts(witness)
+        assert not union.accepts(witness)
