@@ -1,0 +1,345 @@
+"""``charter gate``, ``exec``, ``hook claude-code`` and ``budget``: the action gate CLI.
+
+Parse, call :mod:`charter.gate`, render. Exit codes: 0 allow, 1 deny, 3 ask,
+2 bad input or an unverifiable constitution (nothing is evaluated).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from charter import audit as audit_mod
+from charter import sandbox
+from charter.budget import Budget
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.decision import Decision
+from charter.errors import InputError, IntegrityLost
+from charter.gate import Gate, GateConfig, load_constitution
+from charter.hooks import handle_claude_code
+from charter.verdict import Verdict
+from charter.watchdog import Watchdog
+
+CONSTITUTION = typer.Option(..., "--constitution", help="the signed constitution TOML")
+KEY = typer.Option(..., "--key", help="public key of the constitution's signer")
+AUDIT = typer.Option(
+    None, "--audit", help="audit log (default $CHARTER_AUDIT or ~/.charter/audit.db)"
+)
+ROLE = typer.Option(None, "--model-role", help="the agent's role in [model_permissions]")
+BUDGET = typer.Option(
+    None, "--budget", help="budget store (default $CHARTER_BUDGET or ~/.charter/budget.json)"
+)
+RUN = typer.Option(None, "--run", help="run id for max_api_cost_per_run (default $CHARTER_RUN_ID)")
+_STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
+
+
+class _CheckingWatchdog:
+    """Re-hash the verified constitution right before each decision."""
+
+    def __init__(self, watchdog: Watchdog) -> None:
+        self.watchdog = watchdog
+
+    def guard(self) -> None:
+        self.watchdog.check_now()
+        self.watchdog.guard()
+
+
+def _audit_location(audit: Path | None) -> str:
+    if audit is not None:
+        return str(audit)
+    return os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
+
+
+def open_gate(
+    constitution: Path,
+    key: Path,
+    audit: Path | None,
+    budget: Path | None,
+    run: str | None,
+    source: str,
+) -> Gate:
+    loaded = load_constitution(constitution, key)
+    watchdog = Watchdog({constitution: loaded.digest})
+    store = audit_mod.open_store(_audit_location(audit))
+    spend = Budget(budget, run)
+    return Gate(
+        loaded.constitution,
+        audit=store,
+        watchdog=_CheckingWatchdog(watchdog),
+        budget=spend,
+        config=GateConfig(
+            protected_paths=(str(constitution), str(key), str(spend.path), f"{spend.path}.lock"),
+            source=source,
+            run_id=spend.run_id,
+        ),
+    )
+
+
+def render(decision: Decision, subject: str) -> None:
+    out = stdout()
+    verdict = str(decision.verdict)
+    out.print(f"{subject}: [bold {_STYLE[verdict]}]{verdict.upper()}[/]  ({decision.decision_id})")
+    for c in decision.extra.get("commands", []):
+        out.print(f"  [{_STYLE[c['verdict']]}]{c['verdict']:5}[/] {shlex.join(c['argv'])}")
+    for r in decision.reasons:
+        if r.verdict is decision.verdict or r.verdict is Verdict.DENY:
+            out.print(f"  - {r.verdict}: {r.rule}: {r.msg}")
+
+
+@app.command("gate")
+def gate_command(
+    constitution: Path = CONSTITUTION,
+    key: Path = KEY,
+    command: str | None = typer.Option(None, "--command", help="a shell command string"),
+    write: str | None = typer.Option(None, "--write", help="a file the agent will write"),
+    size: int | None = typer.Option(None, "--size", help="bytes to write (with --write)"),
+    read: str | None = typer.Option(None, "--read", help="a file the agent will read"),
+    cwd: str | None = typer.Option(None, "--cwd", help="working directory of the action"),
+    model_role: str | None = ROLE,
+    audit: Path | None = AUDIT,
+    budget: Path | None = BUDGET,
+    run: str | None = RUN,
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Decide one action: exit 0 allow, 1 deny, 3 ask, 2 bad input."""
+    chosen = [x for x in (command, write, read) if x is not None]
+    if len(chosen) != 1:
+        raise InputError("pass exactly one of --command, --write, --read")
+    if size is not None and write is None:
+        raise InputError("--size goes with --write")
+    gate = open_gate(constitution, key, audit, budget, run, "gate")
+    if command is not None:
+        decision = gate.decide_command(command, cwd, model_role)
+        subject = command
+    elif write is not None:
+        decision = gate.decide_write(write, size, cwd, model_role)
+        subject = f"write {write}"
+    else:
+        assert read is not None  # noqa: S101 - narrowed by the check above
+        decision = gate.decide_read(read, cwd, model_role)
+        subject = f"read {read}"
+    if fmt is OutputFormat.json:
+        print_json(decision.to_dict())
+    else:
+        render(decision, subject)
+    raise typer.Exit(decision.exit_code)
+
+
+# ------------------------------------------------------------------- exec
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("CHARTER_STATE", "~/.charter")).expanduser()
+
+
+@contextmanager
+def _slot(limit: int | None) -> Iterator[None]:
+    """Hold one of ``limit`` concurrent-workflow slots (flock), or refuse."""
+    if limit is None:
+        yield
+        return
+    directory = _state_dir() / "slots"
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(limit):
+        fd = os.open(directory / f"slot-{i}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        try:
+            yield
+        finally:
+            os.close(fd)
+        return
+    raise _Refused(f"max_concurrent_workflows ({limit}) are already running")
+
+
+class _Refused(InputError):
+    exit_code = 1
+
+
+def _approve(decision: Decision) -> bool:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    sys.stderr.write("Charter asks for approval:\n")
+    for r in decision.reasons:
+        if r.verdict is Verdict.ASK:
+            sys.stderr.write(f"  - {r.rule}: {r.msg}\n")
+    sys.stderr.write("Approve? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def exec_command(
+    argv: list[str] = typer.Argument(..., metavar="-- CMD…", help="the command to run"),
+    constitution: Path = CONSTITUTION,
+    key: Path = KEY,
+    model_role: str | None = ROLE,
+    audit: Path | None = AUDIT,
+    budget: Path | None = BUDGET,
+    run: str | None = RUN,
+    cwd: str | None = typer.Option(None, "--cwd", help="working directory to run in"),
+) -> None:
+    """Decide, ask if needed, then run within the limits (exit: the command's own)."""
+    gate = open_gate(constitution, key, audit, budget, run, "exec")
+    where = os.path.abspath(cwd or os.getcwd())
+    if len(argv) == 1:
+        text = argv[0]
+        run_argv = ["/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh", "-c", text]
+    else:
+        text = shlex.join(argv)
+        run_argv = list(argv)
+    decision = gate.decide_command(text, where, model_role)
+    if decision.verdict is Verdict.DENY:
+        render_stderr(decision)
+        raise typer.Exit(1)
+    if decision.verdict is Verdict.ASK:
+        if not _approve(decision):
+            render_stderr(decision)
+            raise typer.Exit(3)
+        if gate.audit is not None:
+            gate.audit.append(
+                {
+                    "decision_id": decision.decision_id,
+                    "verdict": "allow",
+                    "input_digest": decision.input_digest,
+                    "approvals": [{"by": os.environ.get("USER", "unknown"), "type": "human"}],
+                    "event": {"approved": decision.decision_id},
+                },
+                source="exec",
+                kind="approval",
+            )
+    limits = gate.constitution.limits
+    if gate.sandbox_required(model_role):
+        probe = sandbox.probe()
+        if not probe.ok:
+            raise sandbox.SandboxError(
+                f"sandbox_only is set but the sandbox cannot run: {probe.reason}"
+            )
+        run_argv = sandbox.wrap(
+            run_argv,
+            writable=limits.allowed_directories or (),
+            hidden=limits.blocked_directories,
+            cwd=where,
+        )
+    with _slot(limits.max_concurrent_workflows):
+        # Re-check integrity right before running: a change since the decision denies.
+        if gate.watchdog is not None:
+            try:
+                gate.watchdog.guard()
+            except IntegrityLost as exc:
+                raise _Refused(str(exc)) from exc
+        code = _run(run_argv, where, limits.max_execution_time)
+    raise typer.Exit(code)
+
+
+def render_stderr(decision: Decision) -> None:
+    sys.stderr.write(f"charter: {decision.verdict}: ")
+    top = [r for r in decision.reasons if r.verdict is decision.verdict]
+    sys.stderr.write("; ".join(f"{r.rule}: {r.msg}" for r in top[:5]) + "\n")
+
+
+def _run(argv: list[str], cwd: str, timeout: int | None) -> int:
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, start_new_session=True)
+    except OSError as exc:
+        raise InputError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        sys.stderr.write(f"charter: killed after max_execution_time ({timeout}s)\n")
+        return 124
+
+
+# ------------------------------------------------------------------- hook
+
+hook_app = typer.Typer(help="Adapters for agent hooks.", no_args_is_help=True)
+app.add_typer(hook_app, name="hook")
+
+
+@hook_app.command("claude-code")
+def hook_claude_code(
+    constitution: Path = CONSTITUTION,
+    key: Path = KEY,
+    model_role: str | None = ROLE,
+    audit: Path | None = AUDIT,
+    budget: Path | None = BUDGET,
+    run: str | None = RUN,
+) -> None:
+    """Claude Code PreToolUse hook: JSON on stdin, permission decision on stdout."""
+    text = sys.stdin.read()
+    gate = open_gate(constitution, key, audit, budget, run, "hook:claude-code")
+    output, _decision = handle_claude_code(gate, text, model_role)
+    print_json(output)
+    raise typer.Exit(0)
+
+
+# ------------------------------------------------------------------- budget
+
+budget_app = typer.Typer(
+    help="Track API spend against the constitution's limits.", no_args_is_help=True
+)
+app.add_typer(budget_app, name="budget")
+
+
+@budget_app.command("record")
+def budget_record(
+    cost: float = typer.Option(..., "--cost", help="cost of one API call or run step"),
+    budget: Path | None = BUDGET,
+    run: str | None = RUN,
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Record a spend."""
+    store = Budget(budget, run)
+    spend = store.record(cost)
+    summary = store.summary()
+    if fmt is OutputFormat.json:
+        print_json(
+            {"recorded": {"time": spend.time, "cost": spend.cost, "run": spend.run}, **summary}
+        )
+    else:
+        stdout().print(f"recorded {spend.cost:.4f}; spent today {summary['spent_today']:.4f}")
+
+
+@budget_app.command("show")
+def budget_show(
+    budget: Path | None = BUDGET,
+    run: str | None = RUN,
+    constitution: Path | None = typer.Option(None, "--constitution", help="show the limits too"),
+    key: Path | None = typer.Option(None, "--key", help="public key (with --constitution)"),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Show what was spent today and in this run (and the limits)."""
+    store = Budget(budget, run)
+    summary = store.summary()
+    if constitution is not None:
+        if key is None:
+            raise InputError("--constitution needs --key")
+        limits = load_constitution(constitution, key).constitution.limits
+        summary["max_api_cost_per_day"] = limits.max_api_cost_per_day
+        summary["max_api_cost_per_run"] = limits.max_api_cost_per_run
+    if fmt is OutputFormat.json:
+        print_json(summary)
+    else:
+        for k, v in summary.items():
+            stdout().print(f"{k}: {v}")

@@ -1,0 +1,676 @@
+"""The action gate: decide a command, file write or file read before it happens.
+
+Data flows one way: a verified :class:`~charter.constitution.Constitution` is
+compiled once into a :class:`Gate`; each action is parsed (:mod:`charter.shell`),
+matched (:mod:`charter.patterns`), checked against directories, limits, roles
+and the budget, recorded in the audit log, and only then returned. The verdict
+is the maximum over everything that contributed (DESIGN §1): per simple command
+``forbidden`` → deny, ``requires_approval`` → ask, ``auto_allowed`` → allow,
+anything else → ask; whatever cannot be resolved statically is at least ask;
+an error while deciding is deny.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import posixpath
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from charter import keys, shell
+from charter.audit import AuditStore
+from charter.constitution import Constitution, ModelPermission, parse_text, verify_constitution
+from charter.decision import Decision, Reason, input_digest
+from charter.errors import AuditError, CharterError, InputError, TrustError
+from charter.patterns import YES, CommandMatch, PatternSet, args_for, normalise_path
+from charter.verdict import Verdict, strictest
+
+GATE_DEFAULT_ASK = "CHARTER-GATE-DEFAULT-ASK"
+GATE_UNRESOLVED = "CHARTER-GATE-UNRESOLVED"
+GATE_PROTECTED = "CHARTER-GATE-PROTECTED-FILE"
+GATE_ERROR = "CHARTER-GATE-ERROR"
+GATE_INTEGRITY = "CHARTER-INTEGRITY-LOST"
+GATE_ROLE = "CHARTER-GATE-UNKNOWN-ROLE"
+GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
+
+#: Device files that are never treated as file writes or reads.
+HARMLESS_DEVICES = frozenset(
+    {"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/zero"}
+)
+#: Commands whose operands are files they write: which operands.
+WRITERS: dict[str, str] = {
+    "rm": "all", "rmdir": "all", "unlink": "all", "shred": "all", "touch": "all",
+    "mkdir": "all", "truncate": "all", "tee": "all", "mv": "all", "chmod": "rest",
+    "chown": "rest", "chgrp": "rest", "chattr": "rest", "setfacl": "rest", "sed": "inplace",
+    "perl": "inplace", "cp": "last", "install": "last", "ln": "last", "rsync": "last",
+    "scp": "last", "dd": "of", "split": "last", "patch": "all", "unzip": "dest", "tar": "dest",
+}  # fmt: skip
+
+
+class UnverifiedConstitution(CharterError):
+    """The constitution did not verify; nothing is evaluated (exit 2)."""
+
+    exit_code = 2
+
+
+class Guard(Protocol):
+    """What the gate needs from the integrity watchdog (charter.watchdog.Watchdog)."""
+
+    def guard(self) -> None: ...
+
+
+class BudgetView(Protocol):
+    """What the gate needs from the budget store (charter.budget.Budget)."""
+
+    def spent_today(self) -> float: ...
+
+    def spent_run(self, run_id: str | None = None) -> float: ...
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Where the gate's own files live: they are never writable by an agent."""
+
+    protected_paths: tuple[str, ...] = ()
+    source: str = "gate"
+    run_id: str | None = None
+
+
+@functools.lru_cache(maxsize=32)
+def _compile(
+    forbidden: tuple[str, ...], approval: tuple[str, ...], auto: tuple[str, ...]
+) -> PatternSet:
+    return PatternSet(forbidden, approval, auto)
+
+
+def _within(path: str, directory: str) -> bool:
+    directory = directory.rstrip("/") or "/"
+    return path == directory or path.startswith(directory if directory == "/" else directory + "/")
+
+
+def _resolve(path: str, cwd: str) -> str:
+    """``~`` expansion, joined with ``cwd``, ``..`` normalised, symlinks resolved."""
+    expanded = os.path.expanduser(path)
+    joined = expanded if posixpath.isabs(expanded) else posixpath.join(cwd, expanded)
+    return os.path.realpath(joined)
+
+
+class Gate:
+    """Decides actions against one verified constitution."""
+
+    def __init__(
+        self,
+        constitution: Constitution,
+        *,
+        audit: AuditStore | None = None,
+        watchdog: Guard | None = None,
+        budget: BudgetView | None = None,
+        config: GateConfig | None = None,
+    ) -> None:
+        self.constitution = constitution
+        self.audit = audit
+        self.watchdog = watchdog
+        self.budget = budget
+        self.config = config or GateConfig()
+        self.patterns = _compile(
+            constitution.forbidden, constitution.requires_approval, constitution.auto_allowed
+        )
+        self._literal = [
+            (p, " ".join(p.text.split()))
+            for p in self.patterns.patterns
+            if p.segments and any(c in p.segments[0].program for c in "(){}$")
+        ]
+        protected = list(self.config.protected_paths)
+        if constitution.source and not constitution.source.startswith("<"):
+            protected.append(constitution.source)
+        if audit is not None and not audit.location.startswith(("postgres://", "postgresql://")):
+            protected.extend(audit.location + s for s in ("", "-wal", "-shm", "-journal"))
+        self.protected = tuple(
+            dict.fromkeys(os.path.realpath(os.path.expanduser(p)) for p in protected)
+        )
+        self.stack = (
+            {
+                "layer": "constitution",
+                "name": "agent-constitution",
+                "version": constitution.version,
+                "digest": "sha256:" + constitution.checksum,
+            },
+        )
+
+    # ----------------------------------------------------------------- helpers
+
+    def permission(self, model_role: str | None) -> ModelPermission | None:
+        if model_role is None:
+            return None
+        return self.constitution.model_permissions.get(model_role)
+
+    def sandbox_required(self, model_role: str | None) -> bool:
+        perm = self.permission(model_role)
+        return bool(perm and perm.sandbox_only)
+
+    def _common(self, model_role: str | None) -> list[Reason]:
+        reasons: list[Reason] = []
+        if self.watchdog is not None:
+            try:
+                self.watchdog.guard()
+            except TrustError as exc:
+                reasons.append(_reason(GATE_INTEGRITY, "critical", Verdict.DENY, str(exc)))
+        if model_role is not None and model_role not in self.constitution.model_permissions:
+            if self.constitution.model_permissions:
+                reasons.append(
+                    _reason(
+                        GATE_ROLE,
+                        "medium",
+                        Verdict.ASK,
+                        f"model role {model_role!r} is not listed in [model_permissions]",
+                    )
+                )
+        reasons.extend(self._budget())
+        return reasons
+
+    def _budget(self) -> list[Reason]:
+        limits = self.constitution.limits
+        if self.budget is None:
+            return []
+        out: list[Reason] = []
+        if limits.max_api_cost_per_day is not None:
+            spent = self.budget.spent_today()
+            if spent >= limits.max_api_cost_per_day:
+                out.append(
+                    _reason(
+                        "resource_limits.max_api_cost_per_day",
+                        "high",
+                        Verdict.DENY,
+                        f"the daily API budget is spent: {spent:.2f} of "
+                        f"{limits.max_api_cost_per_day:.2f}",
+                    )
+                )
+        if limits.max_api_cost_per_run is not None:
+            spent = self.budget.spent_run(self.config.run_id)
+            if spent >= limits.max_api_cost_per_run:
+                out.append(
+                    _reason(
+                        "resource_limits.max_api_cost_per_run",
+                        "high",
+                        Verdict.DENY,
+                        f"the API budget of this run is spent: {spent:.2f} of "
+                        f"{limits.max_api_cost_per_run:.2f}",
+                    )
+                )
+        return out
+
+    def _path_reasons(self, raw: str, cwd: str, *, write: bool, what: str) -> list[Reason]:
+        """Directory rules, protected files for one path an action reads or writes."""
+        if raw in HARMLESS_DEVICES or raw.startswith("/dev/fd/"):
+            return []
+        path = _resolve(raw, cwd)
+        lexical = posixpath.normpath(posixpath.join(cwd, os.path.expanduser(raw)))
+        limits = self.constitution.limits
+        reasons: list[Reason] = []
+        if write and any(path == p or lexical == p for p in self.protected):
+            reasons.append(
+                _reason(
+                    GATE_PROTECTED,
+                    "critical",
+                    Verdict.DENY,
+                    f"{what} {raw!r} is Charter's own file (constitution, key or audit log); "
+                    "agents never write it",
+                )
+            )
+        for d in limits.blocked_directories:
+            resolved = _resolve(d, cwd)
+            if _within(path, resolved) or _within(lexical, resolved):
+                reasons.append(
+                    _reason(
+                        "resource_limits.blocked_directories",
+                        "high",
+                        Verdict.DENY,
+                        f"{what} {raw!r} is inside the blocked directory {d!r}",
+                    )
+                )
+                break
+        allowed = limits.allowed_directories
+        if allowed is not None and not any(_within(path, _resolve(d, cwd)) for d in allowed):
+            reasons.append(
+                _reason(
+                    "resource_limits.allowed_directories",
+                    "high",
+                    Verdict.DENY,
+                    f"{what} {raw!r} (resolves to {path}) is outside the allowed directories",
+                )
+            )
+        return reasons
+
+    # ---------------------------------------------------------------- actions
+
+    def decide_command(
+        self,
+        command: str,
+        cwd: str | None = None,
+        model_role: str | None = None,
+        *,
+        agent: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        if not isinstance(command, str) or not command.strip():
+            raise InputError("the command is empty", hint="pass the command string to decide")
+        where = _cwd(cwd)
+        action = {"kind": "command", "command": command, "cwd": where}
+        return self._decide(
+            action, model_role, agent, lambda: self._command(command, where, model_role)
+        )
+
+    def decide_write(
+        self,
+        path: str,
+        size: int | None = None,
+        cwd: str | None = None,
+        model_role: str | None = None,
+        *,
+        agent: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        if not isinstance(path, str) or not path:
+            raise InputError("the path to write is empty")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise InputError(f"size must be a non-negative integer, got {size!r}")
+        where = _cwd(cwd)
+        action: dict[str, Any] = {"kind": "file_write", "path": path, "size": size, "cwd": where}
+
+        def evaluate() -> tuple[list[Reason], list[dict[str, Any]]]:
+            reasons: list[Reason] = []
+            perm = self.permission(model_role)
+            if perm is not None and not perm.can_write:
+                reasons.append(_role_reason(model_role, "can_write", "write files"))
+            reasons.extend(self._path_reasons(path, where, write=True, what="write to"))
+            limit = self.constitution.limits.max_file_write_size
+            if limit is not None and size is not None and size > limit:
+                reasons.append(
+                    _reason(
+                        "resource_limits.max_file_write_size",
+                        "medium",
+                        Verdict.DENY,
+                        f"writing {size} bytes exceeds max_file_write_size ({limit} bytes)",
+                    )
+                )
+            return reasons, []
+
+        return self._decide(action, model_role, agent, evaluate)
+
+    def decide_read(
+        self,
+        path: str,
+        cwd: str | None = None,
+        model_role: str | None = None,
+        *,
+        agent: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        if not isinstance(path, str) or not path:
+            raise InputError("the path to read is empty")
+        where = _cwd(cwd)
+        action = {"kind": "file_read", "path": path, "cwd": where}
+
+        def evaluate() -> tuple[list[Reason], list[dict[str, Any]]]:
+            reasons: list[Reason] = []
+            perm = self.permission(model_role)
+            if perm is not None and not perm.can_read:
+                reasons.append(_role_reason(model_role, "can_read", "read files"))
+            reasons.extend(self._path_reasons(path, where, write=False, what="read of"))
+            return reasons, []
+
+        return self._decide(action, model_role, agent, evaluate)
+
+    def decide_action(self, action: Mapping[str, Any]) -> Decision:
+        """Decide an Action document (DESIGN §8)."""
+        if not isinstance(action, Mapping):
+            raise InputError("an action must be a JSON object")
+        kind = action.get("kind")
+        role = action.get("model_role")
+        if role is not None and not isinstance(role, str):
+            raise InputError("model_role must be a string")
+        agent = action.get("agent")
+        if agent is not None and not isinstance(agent, Mapping):
+            raise InputError("agent must be an object")
+        cwd = action.get("cwd")
+        if cwd is not None and not isinstance(cwd, str):
+            raise InputError("cwd must be a string")
+        if kind == "command":
+            return self.decide_command(_str(action, "command"), cwd, role, agent=agent)
+        if kind == "file_write":
+            size = action.get("size")
+            return self.decide_write(_str(action, "path"), size, cwd, role, agent=agent)
+        if kind == "file_read":
+            return self.decide_read(_str(action, "path"), cwd, role, agent=agent)
+        raise InputError(
+            f"unknown action kind {kind!r}", hint="use command, file_write or file_read"
+        )
+
+    # ------------------------------------------------------------ internals
+
+    def _decide(
+        self,
+        action: dict[str, Any],
+        model_role: str | None,
+        agent: Mapping[str, Any] | None,
+        evaluate: Any,
+    ) -> Decision:
+        started = time.perf_counter()
+        if model_role is not None:
+            action["model_role"] = model_role
+        if agent is not None:
+            action["agent"] = dict(agent)
+        commands: list[dict[str, Any]] = []
+        try:
+            reasons = self._common(model_role)
+            more, commands = evaluate()
+            reasons.extend(more)
+        except (
+            CharterError,
+            RuntimeError,
+            ValueError,
+            TypeError,
+            KeyError,
+            OSError,
+            RecursionError,
+        ) as exc:
+            reasons = [
+                _reason(
+                    GATE_ERROR, "critical", Verdict.DENY, f"deciding failed, failing closed: {exc}"
+                )
+            ]
+        reasons = _dedupe(reasons)
+        order = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
+        reasons.sort(key=lambda r: order[r.verdict])
+        verdict = strictest(r.verdict for r in reasons)
+        extra: dict[str, Any] = {"action": action}
+        if action["kind"] == "command":
+            extra["commands"] = commands
+        if self.sandbox_required(model_role):
+            extra["sandbox"] = True
+        extra["elapsed_us"] = round((time.perf_counter() - started) * 1e6, 1)
+        decision = Decision(
+            decision_id=str(uuid.uuid4()),
+            verdict=verdict,
+            reasons=tuple(reasons),
+            stack=self.stack,
+            input_digest=input_digest(action),
+            time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            extra=extra,
+        )
+        if self.audit is not None:
+            try:
+                self.audit.append(decision.to_dict(), source=self.config.source)
+            except AuditError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure to record fails closed
+                raise AuditError(f"cannot record the decision in the audit log ({exc})") from exc
+        return decision
+
+    def _command(
+        self, command: str, cwd: str, model_role: str | None
+    ) -> tuple[list[Reason], list[dict[str, Any]]]:
+        reasons: list[Reason] = []
+        perm = self.permission(model_role)
+        if perm is not None and not perm.can_execute:
+            reasons.append(_role_reason(model_role, "can_execute", "execute commands"))
+        script = shell.parse(command)
+        reasons.extend(
+            _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: {_short(command)}")
+            for u in script.uncertain
+        )
+        flat = " ".join(command.split())
+        for p, text in self._literal:
+            if text in flat:
+                reasons.append(_pattern_reason(p, YES, (command,)))
+        matches = self.patterns.match_script(script, cwd)
+        commands: list[dict[str, Any]] = []
+        for m in matches:
+            own = self._command_reasons(m, cwd, perm)
+            reasons.extend(own)
+            commands.append(
+                {
+                    "argv": list(m.command.argv),
+                    "verdict": str(strictest(r.verdict for r in own)),
+                    "matched": [h.pattern.text for h in m.hits] + list(m.allowed_by),
+                    "origin": list(m.command.origin),
+                    "uncertain": list(m.command.uncertain),
+                }
+            )
+        if not script.commands and not script.uncertain:
+            # Only comments or blank lines: nothing runs.
+            commands = []
+        return reasons, commands
+
+    def _command_reasons(
+        self, m: CommandMatch, cwd: str, perm: ModelPermission | None
+    ) -> list[Reason]:
+        cmd = m.command
+        reasons = [_pattern_reason(h.pattern, h.strength, h.argv) for h in m.hits]
+        reasons.extend(
+            _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: `{_argv(cmd.argv)}`")
+            for u in cmd.uncertain
+        )
+        if m.auto_allowed:
+            reasons.append(
+                _reason(
+                    m.allowed_by[0] if m.allowed_by else "boundaries.auto_allowed",
+                    "info",
+                    Verdict.ALLOW,
+                    f"`{_argv(cmd.argv)}` is auto-allowed",
+                )
+            )
+        elif cmd.words:
+            reasons.append(
+                _reason(
+                    GATE_DEFAULT_ASK,
+                    "low",
+                    Verdict.ASK,
+                    f"`{_argv(cmd.argv)}` matches no auto_allowed pattern",
+                )
+            )
+        reasons.extend(self._file_reasons(cmd, cwd, perm))
+        return reasons
+
+    def _file_reasons(
+        self, cmd: shell.SimpleCommand, cwd: str, perm: ModelPermission | None
+    ) -> list[Reason]:
+        reasons: list[Reason] = []
+        writes: list[tuple[str, bool]] = []
+        reads: list[tuple[str, bool]] = []
+        for r in cmd.redirects:
+            if r.target is None:
+                continue
+            if r.writes:
+                writes.append((r.target.value, r.target.static))
+            elif r.reads:
+                reads.append((r.target.value, r.target.static))
+        for v in cmd.variants:
+            if not v.argv:
+                continue
+            prog = shell.program_name(v.argv[0])
+            args = args_for(v.argv, (), ())
+            mode = WRITERS.get(prog)
+            ops = list(args.operands)
+            targets: list[str] = []
+            if mode == "all":
+                targets = ops
+            elif mode == "rest":
+                targets = ops[1:]
+            elif mode == "last":
+                targets = ops[-1:] if len(ops) > 1 else []
+            elif mode == "inplace" and any(f.startswith("-i") for f in args.flags):
+                targets = ops[1:]
+            elif mode == "of":
+                targets = [o[3:] for o in ops if o.startswith("of=")]
+            elif mode == "dest":
+                targets = [
+                    f.split("=", 1)[1] for f in args.flags if f.startswith(("--directory=", "-d="))
+                ]
+            writes.extend((t, True) for t in targets)
+            reads.extend(
+                (o.split("=", 1)[1] if "=" in o and not o.startswith("/") else o, True)
+                for o in ops
+                if "/" in o or o.startswith("~")
+            )
+        seen: set[tuple[str, bool]] = set()
+        for target, static in writes:
+            if (target, True) in seen:
+                continue
+            seen.add((target, True))
+            if perm is not None and not perm.can_write:
+                reasons.append(
+                    _role_reason(
+                        None, "can_write", "write files", what=f"`{_argv(cmd.argv)}` writes"
+                    )
+                )
+            if not static:
+                reasons.append(
+                    _reason(
+                        GATE_UNRESOLVED,
+                        "high",
+                        Verdict.ASK,
+                        f"`{_argv(cmd.argv)}` writes to a path computed at run time",
+                    )
+                )
+                continue
+            reasons.extend(self._path_reasons(target, cwd, write=True, what="write to"))
+        for target, static in reads:
+            if not static or (target, False) in seen:
+                continue
+            seen.add((target, False))
+            # Operands that merely look like paths only meet the blocked list;
+            # ``<`` redirections are full reads.
+            found = self._path_reasons(target, cwd, write=False, what="access to")
+            reasons.extend(r for r in found if r.rule == "resource_limits.blocked_directories")
+        for r in cmd.redirects:
+            if r.reads and r.target is not None and r.target.static:
+                reasons.extend(self._path_reasons(r.target.value, cwd, write=False, what="read of"))
+                if perm is not None and not perm.can_read:
+                    reasons.append(_role_reason(None, "can_read", "read files"))
+        return reasons
+
+
+# ------------------------------------------------------------------ reasons
+
+
+def _reason(rule: str, severity: str, verdict: Verdict, msg: str) -> Reason:
+    return Reason(rule=rule, layer="constitution", severity=severity, msg=msg, verdict=verdict)
+
+
+def _role_reason(role: str | None, key: str, doing: str, what: str | None = None) -> Reason:
+    name = role or "this role"
+    return _reason(
+        f"model_permissions.{role or '*'}.{key}",
+        "high",
+        Verdict.DENY,
+        f"{what + ': ' if what else ''}model role {name!r} may not {doing} ({key} = false)",
+    )
+
+
+def _pattern_reason(p: Any, strength: int, argv: Sequence[str]) -> Reason:
+    kind = p.kind
+    text = p.text
+    shown = _argv(argv)
+    if kind == "forbidden" and strength == YES:
+        return _reason(
+            p.rule, "critical", Verdict.DENY, f"forbidden pattern {text!r} matches `{shown}`"
+        )
+    if kind == "forbidden":
+        return _reason(
+            p.rule, "high", Verdict.ASK,
+            f"forbidden pattern {text!r} may match `{shown}` once its dynamic words are expanded",
+        )  # fmt: skip
+    qualifier = "" if strength == YES else "may "
+    return _reason(
+        p.rule,
+        "medium",
+        Verdict.ASK,
+        f"pattern {text!r} {qualifier}matches `{shown}`: needs approval",
+    )
+
+
+def _dedupe(reasons: list[Reason]) -> list[Reason]:
+    return list({(r.rule, r.msg, r.verdict): r for r in reasons}.values())
+
+
+def _argv(argv: Sequence[str]) -> str:
+    import shlex
+
+    return _short(shlex.join(argv))
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _str(action: Mapping[str, Any], key: str) -> str:
+    value = action.get(key)
+    if not isinstance(value, str):
+        raise InputError(f"action.{key} must be a string")
+    return value
+
+
+def _cwd(cwd: str | None) -> str:
+    if cwd is None:
+        return os.getcwd()
+    if not posixpath.isabs(cwd):
+        return os.path.abspath(cwd)
+    return normalise_path(cwd)
+
+
+# ---------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A verified constitution and the digest of the exact bytes verified."""
+
+    constitution: Constitution
+    digest: str
+    path: str
+
+
+def load_constitution(path: str | Path, key_path: str | Path) -> Loaded:
+    """Read the constitution once, verify those bytes, and nothing else.
+
+    An unsigned, tampered or wrongly signed file raises
+    :class:`UnverifiedConstitution` (exit 2): nothing is evaluated.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+        public = keys.load_public(key_path)
+    except OSError as exc:
+        raise InputError(f"{exc.filename}: cannot read ({exc.strerror})") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: the constitution must be UTF-8") from exc
+    constitution = _verified(text, str(p), keys.public_pem(public))
+    return Loaded(constitution, "sha256:" + hashlib.sha256(data).hexdigest(), str(p))
+
+
+@functools.lru_cache(maxsize=16)
+def _verified(text: str, source: str, key_pem: bytes) -> Constitution:
+    """Parse and verify; cached on the exact text and key (parsed once per content)."""
+    constitution = parse_text(text, source)
+    try:
+        verify_constitution(constitution, keys.public_from_pem(key_pem))
+    except TrustError as exc:
+        raise UnverifiedConstitution(f"refusing to decide: {exc}") from exc
+    return constitution
+
+
+__all__ = [
+    "Gate",
+    "GateConfig",
+    "UnverifiedConstitution",
+    "Loaded",
+    "load_constitution",
+]

@@ -1,0 +1,136 @@
+"""The Claude Code PreToolUse hook with real payloads."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from charter.cli import main
+from tests.gate_helpers import constitution_text, write_signed
+
+
+def payload(tool: str, tool_input: dict[str, object], cwd: str) -> str:
+    # The shape Claude Code sends to PreToolUse hooks.
+    return json.dumps(
+        {
+            "session_id": "eb5b0174-0555-4601-804e-672d68069c89",
+            "transcript_path": "/home/u/.claude/projects/p/eb5b0174.jsonl",
+            "cwd": cwd,
+            "permission_mode": "default",
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": tool_input,
+        }
+    )
+
+
+def run_hook(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    files: tuple[Path, Path],
+    stdin: str,
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(["hook", "claude-code", "--constitution", str(files[0]), "--key", str(files[1])])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    monkeypatch.setenv("CHARTER_AUDIT", str(tmp_path / "audit.db"))
+    monkeypatch.setenv("CHARTER_BUDGET", str(tmp_path / "budget.json"))
+    work = tmp_path / "work"
+    (work / "secrets").mkdir(parents=True)
+    text = constitution_text(
+        f'[resource_limits]\nallowed_directories = ["{work}"]\n'
+        f'blocked_directories = ["{work / "secrets"}"]\n'
+    )
+    return write_signed(tmp_path / "c", text)
+
+
+def decision(out: str) -> tuple[str, str]:
+    doc = json.loads(out)["hookSpecificOutput"]
+    assert doc["hookEventName"] == "PreToolUse"
+    return doc["permissionDecision"], doc["permissionDecisionReason"]
+
+
+def test_bash(
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cwd = str(tmp_path / "work")
+    cases = {
+        "git status && git diff": "allow",
+        "git status && rm -rf /": "deny",
+        "npm test": "ask",
+    }
+    for command, want in cases.items():
+        body = payload("Bash", {"command": command, "description": "run"}, cwd)
+        code, out, _ = run_hook(monkeypatch, capsys, files, body)
+        got, reason = decision(out)
+        assert (code, got) == (0, want), command
+        if want == "deny":
+            assert "rm -rf /" in reason
+
+
+def test_write_and_read(
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    work = tmp_path / "work"
+    cases = [
+        ("Write", {"file_path": str(work / "a.py"), "content": "print(1)\n"}, "allow"),
+        ("Write", {"file_path": str(work / "secrets/k"), "content": "x"}, "deny"),
+        ("Edit", {"file_path": str(files[0]), "old_string": "a", "new_string": "b"}, "deny"),
+        (
+            "MultiEdit",
+            {"file_path": "/etc/passwd", "edits": [{"old_string": "a", "new_string": "b"}]},
+            "deny",
+        ),
+        ("Read", {"file_path": str(work / "a.py")}, "allow"),
+        ("Read", {"file_path": str(work / "secrets/k")}, "deny"),
+    ]
+    for tool, tool_input, want in cases:
+        code, out, _ = run_hook(monkeypatch, capsys, files, payload(tool, tool_input, str(work)))
+        assert (code, decision(out)[0]) == (0, want), (tool, tool_input)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "not json", "[]", json.dumps({"tool_name": "Bash"}),
+     json.dumps({"tool_name": "Bash", "tool_input": {}}),
+     json.dumps({"tool_name": "Bash", "tool_input": {"command": 3}}),
+     json.dumps({"tool_name": "WebFetch", "tool_input": {"url": "x"}})],
+)  # fmt: skip
+def test_malformed_input_blocks_with_exit_2(
+    body: str,
+    files: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_hook(monkeypatch, capsys, files, body)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("charter: error:")
+
+
+def test_unverifiable_constitution_blocks(
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files[0].write_text(files[0].read_text().replace("rm -rf /", "rm -rf /nothing"))
+    code, out, err = run_hook(
+        monkeypatch, capsys, files, payload("Bash", {"command": "ls"}, str(tmp_path))
+    )
+    assert code == 2 and out == "" and "modified" in err
