@@ -1,0 +1,291 @@
+"""The HTTP API of the runner: a thin FastAPI shell over :class:`RunnerService`.
+
+Every route but ``/healthz``, ``/readyz`` and the OpenAPI docs needs a bearer
+token; each route names the roles it admits (401 without a valid token, 403 for
+a role it does not admit). Malformed documents are 422 naming the field, never
+a 500. Decision routes are plain ``def`` functions, so FastAPI runs them on its
+thread pool: evaluation and the durable audit write never block the event loop.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+from charter.errors import AuditError, CharterError, InputError
+from charter.runner.auth import Principal, TokenTable
+from charter.runner.service import Conflict, Forbidden, NotFound, NotReady, RunnerService
+
+AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
+ANY_ROLE = (AGENT, APPROVER, OPERATOR)
+_FIELD = re.compile(r"^invalid proposal: (?P<field>[^:\s]+):")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PROPOSAL_EXAMPLE: dict[str, Any] = {
+    "kind": "pull_request",
+    "repository": "acme/platform",
+    "base": "main",
+    "head": "feature/cm-42-docker",
+    "author": {"id": "agent-7", "type": "agent"},
+    "title": "Add a Dockerfile for the API",
+    "body": "```charter\nrules: [PROC-PR-REVIEW-001]\nblast_radius: api image only\n"
+    "rollback: git revert\n```\n",
+    "files": [{"path": "api/Dockerfile", "status": "added", "patch": "+FROM python:3.12"}],
+}
+
+
+class ActionBody(BaseModel):
+    """An Action document (DESIGN §8)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"kind": "command", "command": "git push", "cwd": "/w"}]},
+    )
+    kind: Literal["command", "file_write", "file_read"]
+    command: str | None = Field(default=None, max_length=65536)
+    path: str | None = Field(default=None, max_length=4096)
+    size: int | None = Field(default=None, ge=0)
+    cwd: str | None = Field(default=None, max_length=4096)
+    model_role: str | None = Field(default=None, max_length=256)
+    agent: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> ActionBody:
+        if self.kind == "command" and self.command is None:
+            raise ValueError("a command action needs 'command'")
+        if self.kind != "command" and self.path is None:
+            raise ValueError(f"a {self.kind} action needs 'path'")
+        return self
+
+
+class ApprovalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    approve: StrictBool
+    comment: str = Field(default="", max_length=4096)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+class MetricsMiddleware:
+    """Pure ASGI (no per-request task): counts and times every HTTP request."""
+
+    def __init__(self, app: ASGIApp, service: RunnerService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            self.service.metrics.request(name, status["code"], time.perf_counter() - started)
+
+
+def create_app(service: RunnerService) -> FastAPI:
+    """The FastAPI application serving ``service``."""
+    tokens = TokenTable(service.config.tokens)
+    app = FastAPI(
+        title="Charter runner",
+        version="1",
+        description="Decisions against a signed, layered constitution (see DESIGN §8).",
+    )
+    app.state.service = service
+
+    def principal_for(roles: tuple[str, ...]) -> Callable[[Request], Awaitable[Principal]]:
+        async def dependency(request: Request) -> Principal:
+            header = request.headers.get("authorization", "")
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise ApiError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+            who = tokens.authenticate(secret.strip())
+            if who is None:
+                raise ApiError(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+            if who.role not in roles:
+                raise ApiError(
+                    403, f"role {who.role} may not call this endpoint (needs {', '.join(roles)})"
+                )
+            return who
+
+        return dependency
+
+    deciders = Depends(principal_for((AGENT, OPERATOR)))
+    readers = Depends(principal_for(ANY_ROLE))
+    approvers = Depends(principal_for((APPROVER,)))
+    operators = Depends(principal_for((OPERATOR,)))
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        response = _error(exc.status, exc.message)
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"loc": ["body"], "msg": "invalid request"}
+        return _error(
+            422,
+            f"invalid request: {'.'.join(first['loc'])}: {first['msg']}",
+            field=".".join(first["loc"]),
+            detail=details,
+        )
+
+    @app.exception_handler(CharterError)
+    async def _charter_error(request: Request, exc: CharterError) -> JSONResponse:
+        if isinstance(exc, InputError):
+            match = _FIELD.match(exc.message)
+            return _error(422, str(exc), field=match["field"] if match else "body")
+        if isinstance(exc, NotFound):
+            return _error(404, str(exc))
+        if isinstance(exc, Forbidden):
+            return _error(403, str(exc))
+        if isinstance(exc, Conflict):
+            return _error(409, str(exc))
+        if isinstance(exc, NotReady | AuditError):
+            return _error(503, str(exc))
+        return _error(500, str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _error(500, f"internal error: {type(exc).__name__}")
+
+    # ------------------------------------------------------------- decisions
+    @app.post("/v1/decisions/proposal", tags=["decisions"])
+    def decide_proposal(
+        document: Annotated[dict[str, Any], Body(examples=[PROPOSAL_EXAMPLE])],
+        who: Principal = deciders,
+    ) -> dict[str, Any]:
+        """Decide a proposal (pull request, merge, push, release)."""
+        return service.decide_proposal(document, who.name)
+
+    @app.post("/v1/decisions/action", tags=["decisions"])
+    def decide_action(action: ActionBody, who: Principal = deciders) -> dict[str, Any]:
+        """Decide an action (command, file write, file read) before the agent runs it."""
+        return service.decide_action(action.model_dump(exclude_none=True), who.name)
+
+    @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
+    def decision_state(
+        decision_id: Annotated[str, Path(max_length=128)], who: Principal = readers
+    ) -> dict[str, Any]:
+        """Whether an ``ask`` is still pending, approved or rejected."""
+        return service.decision_state(decision_id)
+
+    @app.post("/v1/approvals/{decision_id}", tags=["decisions"])
+    def approve(
+        decision_id: Annotated[str, Path(max_length=128)],
+        body: ApprovalBody,
+        who: Principal = approvers,
+    ) -> dict[str, Any]:
+        """Confirm (``approve: true``) or reject an ``ask``; never your own change."""
+        return service.approve(decision_id, body.approve, body.comment, who.name)
+
+    # ----------------------------------------------------------------- rules
+    @app.get("/v1/rules", tags=["rules"])
+    def rules(
+        layer: Annotated[str | None, Query(max_length=128)] = None, who: Principal = readers
+    ) -> dict[str, Any]:
+        """The rules of the active stack, optionally of one layer."""
+        found = service.rules(layer)
+        return {"rules": found, "count": len(found)}
+
+    @app.get("/v1/rules/{rule_id}", tags=["rules"])
+    def rule(
+        rule_id: Annotated[str, Path(max_length=256)], who: Principal = readers
+    ) -> dict[str, Any]:
+        return service.rule(rule_id)
+
+    @app.post("/v1/explain", tags=["rules"])
+    def explain(
+        document: Annotated[dict[str, Any], Body(examples=[PROPOSAL_EXAMPLE])],
+        layer: Annotated[str | None, Query(max_length=32)] = None,
+        who: Principal = readers,
+    ) -> dict[str, Any]:
+        """Which rules apply to a proposal, their verdicts and links (not recorded)."""
+        return service.explain(document, layer)
+
+    # ------------------------------------------------------------- operation
+    @app.get("/v1/status", tags=["operation"])
+    def status(who: Principal = readers) -> dict[str, Any]:
+        """Layers, versions, digests, signers, last refresh and health."""
+        return service.status()
+
+    @app.post("/v1/refresh", tags=["operation"])
+    def refresh(who: Principal = operators) -> dict[str, Any]:
+        """Pull and verify now instead of waiting for the interval."""
+        ok = service.refresh()
+        return {"ok": ok, **service.status()}
+
+    @app.get("/healthz", tags=["operation"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "alive"}
+
+    @app.get("/readyz", tags=["operation"])
+    async def readyz() -> JSONResponse:
+        """Readiness: a verified stack is loaded and its integrity holds."""
+        ready = service.ready and service.watchdog.healthy
+        return JSONResponse(
+            {"ready": ready, "health": service.health, "reason": service.status()["reason"]},
+            status_code=200 if ready else 503,
+        )
+
+    if service.config.public_metrics:
+
+        @app.get("/metrics", tags=["operation"], response_class=PlainTextResponse)
+        async def metrics_public() -> PlainTextResponse:
+            return PlainTextResponse(
+                service.metrics.render(service), media_type="text/plain; version=0.0.4"
+            )
+    else:
+
+        @app.get("/metrics", tags=["operation"], response_class=PlainTextResponse)
+        async def metrics(who: Principal = operators) -> PlainTextResponse:
+            """Prometheus text format (operator token unless public_metrics = true)."""
+            return PlainTextResponse(
+                service.metrics.render(service), media_type="text/plain; version=0.0.4"
+            )
+
+    app.add_middleware(MetricsMiddleware, service=service)
+    return app

@@ -1,0 +1,263 @@
+"""The runner configuration (TOML), parsed into frozen dataclasses.
+
+See docs/runner.md for the reference and a full example. Relative paths are
+relative to the config file. Unknown keys are errors (a typo must not silently
+turn a protection off).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from charter.errors import ConfigError
+from charter.oci import is_oci_reference
+from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_REFRESH = 60.0
+_TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
+        "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens"}  # fmt: skip
+_STACK = {"constitution", "packs", "overlay"}
+_ACTIONS = {"constitution", "key"}
+_AUDIT = {"store", "record_inputs"}
+_TOKEN = {"name", "role", "sha256", "scrypt"}
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_listen(text: str, where: str = "listen") -> Listen:
+    raw = text.strip()
+    if raw.startswith("["):
+        host, _, port = raw[1:].partition("]:")
+    else:
+        host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{where}: {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:8080")
+    return Listen(host, int(port))
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one layer comes from: an ``oci://`` reference or a local path."""
+
+    text: str
+    base: Path = field(default=Path("."), compare=False)
+
+    @property
+    def is_oci(self) -> bool:
+        return is_oci_reference(self.text)
+
+    @property
+    def path(self) -> Path:
+        p = Path(self.text).expanduser()
+        return p if p.is_absolute() else self.base / p
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    listen: Listen = field(default_factory=lambda: parse_listen(DEFAULT_LISTEN))
+    refresh_interval: float = DEFAULT_REFRESH
+    trust_policy: Path | None = None
+    state_dir: Path | None = None
+    insecure_registries: bool = False
+    watchdog_interval: float = 5.0
+    public_metrics: bool = False
+    constitution: Source | None = None
+    packs: tuple[Source, ...] = ()
+    overlay: Source | None = None
+    action_constitution: Path | None = None
+    action_key: Path | None = None
+    audit_store: str | None = None
+    record_inputs: bool = False
+    tokens: tuple[TokenEntry, ...] = ()
+    source: str = "<config>"
+
+
+def _duration(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f'{where} must be a duration like 60 or "30s", "5m"')
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower()
+        units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+        unit = next((u for u in ("ms", "s", "m", "h") if text.endswith(u)), "s")
+        number = text[: -len(unit)] if text.endswith(unit) else text
+        try:
+            seconds = float(number) * units[unit]
+        except ValueError:
+            raise ConfigError(f"{where}: {value!r} is not a duration") from None
+    else:
+        raise ConfigError(f'{where} must be a duration like 60 or "30s", "5m"')
+    if not seconds > 0:
+        raise ConfigError(f"{where} must be positive")
+    return seconds
+
+
+def _table(raw: Mapping[str, Any], key: str, allowed: set[str], where: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] must be a table")
+    unknown = set(value) - allowed
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {key}.{sorted(unknown)[0]}", hint=", ".join(sorted(allowed))
+        )
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be a non-empty string")
+    return value
+
+
+def _path(base: Path, value: Any, where: str) -> Path:
+    p = Path(_str(value, where)).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _bool(raw: Mapping[str, Any], key: str, where: str, default: bool = False) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be true or false")
+    return value
+
+
+def parse_config(text: str, *, source: str = "<config>", base: Path | None = None) -> RunnerConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: malformed TOML: {exc}") from exc
+    unknown = set(raw) - _TOP
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {sorted(unknown)[0]}", hint=", ".join(sorted(_TOP))
+        )
+    root = base if base is not None else Path.cwd()
+    stack = _table(raw, "stack", _STACK, source)
+    actions = _table(raw, "actions", _ACTIONS, source)
+    audit = _table(raw, "audit", _AUDIT, source)
+    if "constitution" not in stack and "constitution" not in actions:
+        raise ConfigError(
+            f"{source}: nothing to serve: set stack.constitution and/or actions.constitution"
+        )
+    packs_raw = stack.get("packs", [])
+    if not isinstance(packs_raw, list):
+        raise ConfigError(f"{source}: stack.packs must be a list")
+    packs = tuple(Source(_str(p, f"{source}: stack.packs[]"), root) for p in packs_raw)
+    constitution = (
+        Source(_str(stack["constitution"], f"{source}: stack.constitution"), root)
+        if "constitution" in stack
+        else None
+    )
+    overlay = (
+        Source(_str(stack["overlay"], f"{source}: stack.overlay"), root)
+        if "overlay" in stack
+        else None
+    )
+    if (packs or overlay) and constitution is None:
+        raise ConfigError(f"{source}: stack.packs/overlay need stack.constitution")
+    action_constitution = action_key = None
+    if actions:
+        if set(actions) != _ACTIONS:
+            raise ConfigError(f"{source}: [actions] needs both constitution and key")
+        action_constitution = _path(
+            root, actions["constitution"], f"{source}: actions.constitution"
+        )
+        action_key = _path(root, actions["key"], f"{source}: actions.key")
+    tokens_raw = raw.get("tokens", [])
+    if not isinstance(tokens_raw, list):
+        raise ConfigError(f"{source}: tokens must be an array of tables ([[tokens]])")
+    tokens: list[TokenEntry] = []
+    for index, item in enumerate(tokens_raw):
+        where = f"{source}: tokens[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where} must be a table")
+        bad = set(item) - _TOKEN
+        if bad:
+            raise ConfigError(
+                f"{where}: unknown key {sorted(bad)[0]}", hint="name, role, sha256, scrypt"
+            )
+        name = _str(item.get("name"), f"{where}.name")
+        role = _str(item.get("role"), f"{where}.role")
+        if role not in ROLES:
+            raise ConfigError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
+        hashes = [k for k in ("sha256", "scrypt") if k in item]
+        if len(hashes) != 1:
+            raise ConfigError(
+                f"{where}: give exactly one of sha256 or scrypt (the hash of the secret)",
+                hint="`charter runner token --role ROLE` prints a secret and its hash",
+            )
+        tokens.append(parse_token_hash(name, role, hashes[0], _str(item[hashes[0]], where), where))
+    if len({t.name for t in tokens}) != len(tokens):
+        raise ConfigError(f"{source}: token names must be unique")
+    store = audit.get("store")
+    trust = raw.get("trust_policy")
+    state = raw.get("state_dir")
+    return RunnerConfig(
+        listen=parse_listen(str(raw.get("listen", DEFAULT_LISTEN)), f"{source}: listen"),
+        refresh_interval=_duration(
+            raw.get("refresh_interval", DEFAULT_REFRESH), f"{source}: refresh_interval"
+        ),
+        trust_policy=_path(root, trust, f"{source}: trust_policy") if trust is not None else None,
+        state_dir=_path(root, state, f"{source}: state_dir") if state is not None else None,
+        insecure_registries=_bool(raw, "insecure_registries", source),
+        watchdog_interval=_duration(
+            raw.get("watchdog_interval", 5.0), f"{source}: watchdog_interval"
+        ),
+        public_metrics=_bool(raw, "public_metrics", source),
+        constitution=constitution,
+        packs=packs,
+        overlay=overlay,
+        action_constitution=action_constitution,
+        action_key=action_key,
+        audit_store=(
+            None
+            if store is None
+            else (
+                store
+                if str(store).startswith(("postgres://", "postgresql://"))
+                else str(_path(root, store, f"{source}: audit.store"))
+            )
+        ),  # fmt: skip
+        record_inputs=_bool(audit, "record_inputs", f"{source}: [audit]"),
+        tokens=tuple(tokens),
+        source=source,
+    )
+
+
+def load_config(path: str | Path) -> RunnerConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such runner config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the runner config ({exc})") from exc
+    return parse_config(text, source=str(p), base=p.resolve().parent)

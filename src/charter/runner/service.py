@@ -1,0 +1,758 @@
+"""The runner's state: the verified stack, its refresh, the watchdog and the audit log.
+
+Loading a stack is the "init container" sequence, the same at startup and at
+every refresh: **pull** (OCI, digests checked) → **verify** (signature under the
+trust policy, before anything is parsed) → **version check** (no rollback, no
+unpinned major move) → **extract** (parse Rego and data) → **compose and
+compile**. Only a stack that passed every step replaces the one being served;
+the accepted versions are recorded only then. A failed refresh keeps the last
+good stack and marks the service ``degraded`` until a refresh succeeds.
+
+Decisions are answered only after their audit record is durable. If the
+watchdog sees any verified file change, every decision is ``deny``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from charter import audit as audit_mod
+from charter import oci
+from charter.bundle import Layer, files_digest, load_directory
+from charter.decision import Decision, Reason, evaluate
+from charter.errors import (
+    AuditError,
+    CharterError,
+    ConfigError,
+    InputError,
+    IntegrityLost,
+    LoadError,
+    RollbackError,
+)
+from charter.gate import Gate, GateConfig, load_constitution
+from charter.runner.config import RunnerConfig, Source
+from charter.stack import CompiledStack, Stack, shipped_constitution_path
+from charter.trust import TrustPolicy, load_policy, verify_bundle_file
+from charter.verdict import Verdict
+from charter.versions import VersionState, default_state_dir, layer_key, parse_version
+from charter.watchdog import Watchdog
+
+INTEGRITY_RULE = "CHARTER-INTEGRITY-LOST"
+PINS_FILE = "pins.json"
+MAX_REMEMBERED = 100_000
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class NotReady(CharterError):
+    """No verified stack is loaded; decisions are refused (HTTP 503)."""
+
+
+class Conflict(CharterError):
+    """The request contradicts the decision's state (HTTP 409)."""
+
+
+class Forbidden(CharterError):
+    """Authenticated but not allowed (HTTP 403)."""
+
+
+class NotFound(CharterError):
+    """No such rule or decision (HTTP 404)."""
+
+
+@dataclass(frozen=True)
+class LoadedLayer:
+    layer: Layer
+    source: str
+    resolved: str | None = None
+    file: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **self.layer.describe(),
+            "source": self.source,
+            "resolved": self.resolved,
+            "signer": self.layer.signer,
+        }
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One verified, compiled stack as served."""
+
+    number: int
+    layers: tuple[LoadedLayer, ...]
+    #: The composed stack; each worker thread compiles its own engine from it,
+    #: since a regorus engine may only be used and dropped by its own thread.
+    stack: Stack | None
+    loaded_at: str
+
+
+@dataclass
+class Pending:
+    """What the runner remembers of a decision, for approvals."""
+
+    decision: dict[str, Any]
+    requester: str
+    author: str | None
+    status: str = "pending"  # pending | approved | rejected | final
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Pins:
+    """Operator pins: a layer may move to a new major only to a pinned version."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / PINS_FILE
+
+    def read(self) -> dict[str, str]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{self.path}: unreadable pins ({exc})") from exc
+        if not isinstance(raw, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+        ):
+            raise ConfigError(f"{self.path}: pins must map layers to versions")
+        return raw
+
+    def pin(self, layer: str, version: str) -> None:
+        parse_version(version, layer)
+        pins = self.read()
+        pins[layer] = version
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pins, indent=2, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+class RunnerService:
+    """Everything behind the HTTP API; the app is a thin shell over it."""
+
+    def __init__(self, config: RunnerConfig, *, dev: bool = False) -> None:
+        self.config = config
+        self.dev = dev
+        self.policy: TrustPolicy | None = (
+            load_policy(config.trust_policy) if config.trust_policy else None
+        )
+        state_dir = config.state_dir or (
+            self.policy.state_dir if self.policy and self.policy.state_dir else None
+        )
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.versions = VersionState(self.state_dir)
+        self.pins = Pins(self.state_dir)
+        self.cache = self.state_dir / "bundles"
+        self.audit: audit_mod.AuditStore = audit_mod.open_store(config.audit_store)
+        self.watchdog = Watchdog(interval=config.watchdog_interval, subject="runner stack")
+        self.watchdog.on_integrity_lost(self._record_integrity)
+        self._generation: Generation | None = None
+        self._gate: Gate | None = None
+        self._action_info: dict[str, Any] | None = None
+        self._engines = threading.local()
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pending: OrderedDict[str, Pending] = OrderedDict()
+        self._pending_lock = threading.Lock()
+        self.started_at = time.time()
+        self.last_refresh: dict[str, Any] | None = None
+        self.last_good_refresh: str | None = None
+        self.degraded_reason: str | None = None
+        self.load_error: str | None = None
+        self.metrics = Metrics()
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> RunnerService:
+        """Initial load (never raises: a failure is reported), then the timers."""
+        self.refresh()
+        self.watchdog.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="charter-refresh", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.watchdog.stop(timeout=10)
+        self.audit.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.config.refresh_interval):
+            self.refresh()
+
+    # -------------------------------------------------------------- loading
+    def _fetch(self, source: Source, kind: str) -> tuple[Path, str | None]:
+        """A local file for ``source``; OCI bundles are pulled into the cache."""
+        if not source.is_oci:
+            return source.path, None
+        pulled = oci.pull_bundle(source.text, insecure=self.config.insecure_registries)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        target = self.cache / f"{pulled.blob_digest.split(':', 1)[1]}.tar.gz"
+        if not target.is_file() or audit_digest_of(target) != pulled.blob_digest:
+            tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(pulled.data)
+            os.replace(tmp, target)
+        return target, str(pulled.resolved)
+
+    def _load_layer(
+        self, source: Source, kind: str, previous: LoadedLayer | None, pins: Mapping[str, str]
+    ) -> tuple[LoadedLayer, tuple[str, str, str, bool] | None]:
+        path, resolved = self._fetch(source, kind)
+        if self.policy is None:
+            if path.is_file():
+                raise LoadError(
+                    f"{source}: a bundle archive needs trust_policy in the runner config",
+                    hint="name the keys allowed to sign each layer",
+                )
+            layer = load_directory(path)
+            if layer.kind != kind:
+                raise LoadError(f"{source}: is a {layer.kind} bundle, configured as the {kind}")
+            return LoadedLayer(layer, source.text, resolved, None), None
+        trust = self.policy.for_layer(kind)
+        verified = verify_bundle_file(path, trust)
+        manifest = verified.manifest
+        if trust.version is not None and manifest.version != trust.version:
+            raise RollbackError(
+                f"{source}: {kind} version {manifest.version} is not the pinned {trust.version}",
+                hint=f"change layers.{kind}.version in the trust policy to move on purpose",
+            )
+        key = layer_key(manifest.layer, manifest.name)
+        content = files_digest(verified.files)
+        allow_major = pins.get(kind) == manifest.version or pins.get(key) == manifest.version
+        try:
+            self.versions.check(key, manifest.version, content, allow_major=allow_major)
+        except RollbackError as exc:
+            raise RollbackError(
+                exc.message,
+                hint=f"pin it on purpose: charter runner pin --config CONFIG {kind} "
+                f"{manifest.version}"
+                if "major" in exc.message
+                else exc.hint,
+            ) from exc
+        if (
+            previous is not None
+            and previous.layer.digest == verified.digest
+            and previous.layer.version == manifest.version
+        ):
+            # Same verified bytes as served: no need to parse them again.
+            return dataclasses.replace(previous, resolved=resolved), None
+        layer = verified.to_layer()
+        loaded = LoadedLayer(layer, source.text, resolved, str(path))
+        return loaded, (key, manifest.version, content, allow_major)
+
+    def _load_stack(
+        self, previous: Generation | None
+    ) -> tuple[Generation, list[tuple[str, str, str, bool]]]:
+        cfg = self.config
+        pins = self.pins.read()
+        prev = {(x.layer.kind, x.source): x for x in previous.layers} if previous else {}
+        layers: list[LoadedLayer] = []
+        accepts: list[tuple[str, str, str, bool]] = []
+        if cfg.constitution is None:
+            return Generation(0, (), None, _now()), []
+        plan = [(cfg.constitution, "constitution")]
+        plan += [(p, "pack") for p in cfg.packs]
+        if cfg.overlay is not None:
+            plan.append((cfg.overlay, "overlay"))
+        for source, kind in plan:
+            loaded, accept = self._load_layer(source, kind, prev.get((kind, source.text)), pins)
+            layers.append(loaded)
+            if accept is not None:
+                accepts.append(accept)
+        unchanged = previous is not None and [x.layer.digest for x in layers] == [
+            x.layer.digest for x in previous.layers
+        ]
+        if unchanged and previous is not None and previous.stack is not None:
+            return dataclasses.replace(previous, layers=tuple(layers)), []
+        stack = Stack.compose([x.layer for x in layers])
+        # Compile once here to prove the stack compiles; the engine stays here.
+        probe = stack.compile()
+        del probe
+        number = (previous.number + 1) if previous else 1
+        return Generation(number, tuple(layers), stack, _now()), accepts
+
+    def _load_actions(self) -> tuple[Gate | None, dict[str, Any] | None]:
+        cfg = self.config
+        if cfg.action_constitution is None or cfg.action_key is None:
+            return None, None
+        current = self._action_info
+        loaded = load_constitution(cfg.action_constitution, cfg.action_key)
+        if current is not None and loaded.digest == current["digest"] and self._gate is not None:
+            return self._gate, current
+        if current is not None:
+            old, new = (
+                parse_version(current["version"], "actions"),
+                parse_version(loaded.constitution.version, "actions"),
+            )
+            if new < old:
+                raise RollbackError(
+                    f"{cfg.action_constitution}: version {loaded.constitution.version} is "
+                    f"older than the {current['version']} being served"
+                )
+        gate = Gate(
+            loaded.constitution,
+            audit=self.audit,
+            watchdog=self.watchdog,
+            config=GateConfig(source="runner"),
+        )
+        info = {
+            "layer": "actions",
+            "name": "agent-constitution",
+            "version": loaded.constitution.version,
+            "digest": loaded.digest,
+            "source": loaded.path,
+            "signer": loaded.constitution.identity.signed_by,
+        }
+        return gate, info
+
+    def refresh(self) -> bool:
+        """Pull, verify, version-check, extract and compile; swap only on full success."""
+        with self._refresh_lock:
+            started = time.perf_counter()
+            previous = self._generation
+            try:
+                generation, accepts = self._load_stack(previous)
+                gate, action_info = self._load_actions()
+            except CharterError as exc:
+                return self._refresh_failed(str(exc), started)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the last good stack
+                return self._refresh_failed(f"{type(exc).__name__}: {exc}", started)
+            try:
+                for key, version, content, allow_major in accepts:
+                    self.versions.accept(key, version, content, allow_major=allow_major)
+            except CharterError as exc:
+                return self._refresh_failed(str(exc), started)
+            for loaded in generation.layers:
+                if loaded.file is not None:
+                    self.watchdog.watch(loaded.file, loaded.layer.digest)
+            if action_info is not None and self.config.action_constitution is not None:
+                self.watchdog.watch(self.config.action_constitution, action_info["digest"])
+            changed = previous is None or generation.number != previous.number
+            self._generation = generation
+            self._gate, self._action_info = gate, action_info
+            self.degraded_reason = None
+            self.load_error = None
+            now = _now()
+            self.last_good_refresh = now
+            self.last_refresh = {
+                "at": now,
+                "ok": True,
+                "changed": changed,
+                "error": None,
+                "seconds": round(time.perf_counter() - started, 4),
+            }
+            self.metrics.refresh(True)
+            return True
+
+    def _refresh_failed(self, reason: str, started: float) -> bool:
+        self.last_refresh = {
+            "at": _now(),
+            "ok": False,
+            "changed": False,
+            "error": reason,
+            "seconds": round(time.perf_counter() - started, 4),
+        }
+        if self._generation is None and self._gate is None:
+            self.load_error = reason
+        else:
+            self.degraded_reason = reason
+        self.metrics.refresh(False)
+        return False
+
+    def _record_integrity(self, event: Any) -> None:
+        self.audit.append(
+            {"decision_id": f"integrity-{int(time.time() * 1000)}", "verdict": "deny",
+             "event": event.to_dict(), "stack": self.stack_doc()},
+            source="runner",
+            kind="event",
+        )  # fmt: skip
+
+    # --------------------------------------------------------------- status
+    @property
+    def ready(self) -> bool:
+        return self.load_error is None and (self._generation is not None or self._gate is not None)
+
+    @property
+    def health(self) -> str:
+        if not self.ready:
+            return "failed"
+        if not self.watchdog.healthy:
+            return "integrity_lost"
+        if self.degraded_reason:
+            return "degraded"
+        return "ok"
+
+    def stack_doc(self) -> list[dict[str, Any]]:
+        gen = self._generation
+        docs = [x.layer.describe() for x in gen.layers] if gen else []
+        if self._action_info is not None:
+            docs.append({k: self._action_info[k] for k in ("layer", "name", "version", "digest")})
+        return docs
+
+    def status(self) -> dict[str, Any]:
+        gen = self._generation
+        return {
+            "health": self.health,
+            "ready": self.ready,
+            "degraded": self.health != "ok",
+            "reason": self.load_error or self.watchdog.reason or self.degraded_reason,
+            "dev": self.dev,
+            "generation": gen.number if gen else None,
+            "stack_digest": gen.stack.digest if gen and gen.stack else None,
+            "layers": [x.describe() for x in gen.layers] if gen else [],
+            "actions": self._action_info,
+            "loaded_at": gen.loaded_at if gen else None,
+            "last_refresh": self.last_refresh,
+            "last_good_refresh": self.last_good_refresh,
+            "refresh_interval": self.config.refresh_interval,
+            "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
+            "audit": {"store": self.audit.location},
+            "uptime_seconds": round(time.time() - self.started_at, 1),
+        }
+
+    # ------------------------------------------------------------ decisions
+    def _compiled(self) -> CompiledStack:
+        gen = self._generation
+        if gen is None or gen.stack is None:
+            raise NotReady(
+                self.load_error or "no proposal stack is configured",
+                hint="see GET /v1/status for why the stack did not load",
+            )
+        local = self._engines
+        if getattr(local, "owner", None) is not gen.stack:
+            # A regorus engine may only be used by the thread that created it
+            # ("unsendable"), so each worker thread compiles its own (~6 ms).
+            local.compiled = gen.stack.compile()
+            local.owner = gen.stack
+        compiled: CompiledStack = local.compiled
+        return compiled
+
+    def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
+        if not self.ready:
+            raise NotReady(self.load_error or "the runner has not loaded a stack")
+        compiled = self._compiled()
+        decision = evaluate(compiled, document)
+        if not self.watchdog.healthy:
+            decision = _integrity_deny(decision, self.watchdog.reason)
+        doc = decision.to_dict()
+        if self.config.record_inputs and isinstance(document, dict):
+            doc["input"] = document
+        self._record(doc, kind="proposal")
+        doc.pop("input", None)
+        author = document.get("author") if isinstance(document, dict) else None
+        author_id = author.get("id") if isinstance(author, dict) else None
+        self._remember(doc, principal, author_id if isinstance(author_id, str) else None)
+        self.metrics.decision("proposal", doc["verdict"])
+        return doc
+
+    def decide_action(self, action: Mapping[str, Any], principal: str) -> dict[str, Any]:
+        if not self.ready:
+            raise NotReady(self.load_error or "the runner has not loaded its constitution")
+        gate = self._gate
+        if gate is None:
+            raise NotReady(
+                "no agent-runtime constitution is configured",
+                hint="set [actions] constitution and key in the runner config",
+            )
+        decision = gate.decide_action(dict(action))  # recorded by the gate before returning
+        doc = decision.to_dict()
+        agent = action.get("agent")
+        agent_id = agent.get("id") if isinstance(agent, Mapping) else None
+        self._remember(doc, principal, agent_id if isinstance(agent_id, str) else None)
+        self.metrics.decision("action", doc["verdict"])
+        return doc
+
+    def _record(self, doc: dict[str, Any], *, kind: str) -> None:
+        try:
+            self.audit.append(doc, source="runner", kind=kind)
+        except AuditError:
+            self.metrics.audit_failure()
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unrecorded decision is not acknowledged
+            self.metrics.audit_failure()
+            raise AuditError(f"cannot record the decision ({exc})") from exc
+
+    def _remember(self, doc: dict[str, Any], principal: str, author: str | None) -> None:
+        entry = Pending(
+            decision=doc,
+            requester=principal,
+            author=author,
+            status="pending" if doc["verdict"] == "ask" else "final",
+        )
+        with self._pending_lock:
+            self._pending[doc["decision_id"]] = entry
+            while len(self._pending) > MAX_REMEMBERED:
+                self._pending.popitem(last=False)
+
+    def decision_state(self, decision_id: str) -> dict[str, Any]:
+        with self._pending_lock:
+            entry = self._pending.get(decision_id)
+            if entry is None:
+                raise NotFound(f"no decision {decision_id} is known to this runner")
+            return {
+                "decision_id": decision_id,
+                "verdict": entry.decision["verdict"],
+                "status": entry.status,
+                "approvals": list(entry.approvals),
+            }
+
+    def approve(
+        self, decision_id: str, approve: bool, comment: str, principal: str
+    ) -> dict[str, Any]:
+        with self._pending_lock:
+            entry = self._pending.get(decision_id)
+            if entry is None:
+                raise NotFound(f"no decision {decision_id} is known to this runner")
+            if entry.status != "pending":
+                raise Conflict(
+                    f"decision {decision_id} is {entry.decision['verdict']} "
+                    f"({entry.status}); only a pending ask can be approved or rejected"
+                )
+            if principal in (entry.requester, entry.author):
+                raise Forbidden(
+                    f"{principal} cannot approve a decision about their own change",
+                    hint="another approver must confirm it",
+                )
+            approval = {"by": principal, "approve": approve, "comment": comment, "at": _now()}
+            outcome = "allow" if approve else "deny"
+            record = {
+                "decision_id": decision_id,
+                "verdict": outcome,
+                "reasons": [
+                    {
+                        "rule": "CHARTER-HUMAN-APPROVAL",
+                        "layer": "charter",
+                        "severity": "high",
+                        "msg": f"{'approved' if approve else 'rejected'} by {principal}",
+                        "links": [],
+                    }
+                ],
+                "approvals": [approval],
+                "stack": entry.decision.get("stack", []),
+                "input_digest": entry.decision.get("input_digest", ""),
+            }
+            self._record(record, kind="approval")
+            entry.status = "approved" if approve else "rejected"
+            entry.approvals.append(approval)
+        self.metrics.approval(approve)
+        return {"decision_id": decision_id, "verdict": outcome, "status": entry.status,
+                "approval": approval}  # fmt: skip
+
+    # ---------------------------------------------------------------- rules
+    def rules(self, layer: str | None = None) -> list[dict[str, Any]]:
+        stack = self._compiled().stack
+        return [
+            r.to_dict()
+            for r in stack.rules.values()
+            if layer is None or r.layer == layer or r.layer_name == layer
+        ]
+
+    def rule(self, rule_id: str) -> dict[str, Any]:
+        stack = self._compiled().stack
+        rule = stack.rules.get(rule_id)
+        if rule is None:
+            raise NotFound(f"no rule {rule_id} in the active stack")
+        return rule.to_dict()
+
+    def explain(self, document: Any, layer: str | None = None) -> dict[str, Any]:
+        """Which rules fire for ``document``, with verdicts and links; not recorded."""
+        compiled = self._compiled()
+        decision = evaluate(compiled, document)
+        fired: dict[str, list[Reason]] = {}
+        for reason in decision.reasons:
+            fired.setdefault(reason.rule, []).append(reason)
+        rows = []
+        for rule in compiled.stack.rules.values():
+            if layer is not None and rule.layer != layer:
+                continue
+            hits = fired.get(rule.id, [])
+            verdict = max((r.verdict for r in hits), default=Verdict.ALLOW)
+            rows.append(
+                {
+                    **rule.to_dict(),
+                    "verdict": str(verdict),
+                    "applies": bool(hits),
+                    "messages": [r.msg for r in hits],
+                }
+            )
+        rows.sort(key=lambda r: (not r["applies"], -Verdict.parse(r["verdict"]), r["id"]))
+        other = [r.to_dict() for r in decision.reasons if r.rule not in compiled.stack.rules]
+        return {
+            "verdict": str(decision.verdict),
+            "applies": [r["id"] for r in rows if r["applies"]],
+            "rules": rows,
+            "other_reasons": other,
+            "stack": list(decision.stack),
+            "input_digest": decision.input_digest,
+        }
+
+
+def _integrity_deny(decision: Decision, reason: str | None) -> Decision:
+    lost = Reason(
+        rule=INTEGRITY_RULE,
+        layer="charter",
+        severity="critical",
+        msg=reason or "integrity lost; failing closed",
+        verdict=Verdict.DENY,
+    )
+    return dataclasses.replace(decision, verdict=Verdict.DENY, reasons=(lost, *decision.reasons))
+
+
+def audit_digest_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+# ---------------------------------------------------------------------- metrics
+
+_INFO = ("layer", "name", "version", "digest")
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """Counters rendered in the Prometheus text exposition format (v0.0.4)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.decisions: dict[tuple[str, str], int] = {}
+        self.requests: dict[tuple[str, str], int] = {}
+        self.latency: dict[str, list[int]] = {}
+        self.latency_sum: dict[str, float] = {}
+        self.refreshes = {"ok": 0, "error": 0}
+        self.approvals = {"approved": 0, "rejected": 0}
+        self.audit_failures = 0
+
+    def decision(self, kind: str, verdict: str) -> None:
+        with self._lock:
+            self.decisions[(kind, verdict)] = self.decisions.get((kind, verdict), 0) + 1
+
+    def refresh(self, ok: bool) -> None:
+        with self._lock:
+            self.refreshes["ok" if ok else "error"] += 1
+
+    def approval(self, approved: bool) -> None:
+        with self._lock:
+            self.approvals["approved" if approved else "rejected"] += 1
+
+    def audit_failure(self) -> None:
+        with self._lock:
+            self.audit_failures += 1
+
+    def request(self, route: str, status: int, seconds: float) -> None:
+        with self._lock:
+            key = (route, str(status))
+            self.requests[key] = self.requests.get(key, 0) + 1
+            buckets = self.latency.setdefault(route, [0] * (len(_BUCKETS) + 1))
+            for i, bound in enumerate(_BUCKETS):
+                if seconds <= bound:
+                    buckets[i] += 1
+            buckets[-1] += 1
+            self.latency_sum[route] = self.latency_sum.get(route, 0.0) + seconds
+
+    def render(self, service: RunnerService) -> str:
+        out: list[str] = []
+
+        def metric(name: str, kind: str, help_text: str) -> None:
+            out.append(f"# HELP {name} {help_text}")
+            out.append(f"# TYPE {name} {kind}")
+
+        def labels(**values: Any) -> str:
+            inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in values.items())
+            return "{" + inner + "}" if inner else ""
+
+        with self._lock:
+            metric("charter_decisions_total", "counter", "Decisions answered, by kind and verdict.")
+            for (kind, verdict), n in sorted(self.decisions.items()):
+                out.append(f"charter_decisions_total{labels(kind=kind, verdict=verdict)} {n}")
+            metric("charter_http_requests_total", "counter", "HTTP requests by route and status.")
+            for (route, code), n in sorted(self.requests.items()):
+                out.append(f"charter_http_requests_total{labels(route=route, code=code)} {n}")
+            metric("charter_http_request_duration_seconds", "histogram", "Request latency.")
+            for route, buckets in sorted(self.latency.items()):
+                for bound, n in zip(_BUCKETS, buckets, strict=False):
+                    out.append(
+                        "charter_http_request_duration_seconds_bucket"
+                        f"{labels(route=route, le=repr(bound))} {n}"
+                    )
+                out.append(
+                    "charter_http_request_duration_seconds_bucket"
+                    f"{labels(route=route, le='+Inf')} {buckets[-1]}"
+                )
+                out.append(
+                    f"charter_http_request_duration_seconds_sum{labels(route=route)} "
+                    f"{self.latency_sum[route]:.6f}"
+                )
+                out.append(
+                    f"charter_http_request_duration_seconds_count{labels(route=route)} "
+                    f"{buckets[-1]}"
+                )
+            metric("charter_refresh_total", "counter", "Stack refreshes by result.")
+            for result, n in sorted(self.refreshes.items()):
+                out.append(f"charter_refresh_total{labels(result=result)} {n}")
+            metric("charter_approvals_total", "counter", "Approvals by outcome.")
+            for result, n in sorted(self.approvals.items()):
+                out.append(f"charter_approvals_total{labels(outcome=result)} {n}")
+            metric("charter_audit_failures_total", "counter", "Decisions refused: audit failed.")
+            out.append(f"charter_audit_failures_total {self.audit_failures}")
+        health = service.health
+        metric("charter_ready", "gauge", "1 when a verified stack is loaded.")
+        out.append(f"charter_ready {int(service.ready)}")
+        metric("charter_degraded", "gauge", "1 when serving a last good stack after a failure.")
+        out.append(f"charter_degraded {int(health != 'ok')}")
+        metric("charter_integrity_ok", "gauge", "0 once the watchdog saw a verified file change.")
+        out.append(f"charter_integrity_ok {int(service.watchdog.healthy)}")
+        metric("charter_stack_layer_info", "gauge", "The layers being served.")
+        out.extend(
+            f"charter_stack_layer_info{labels(**{k: d[k] for k in _INFO})} 1"
+            for d in service.stack_doc()
+        )
+        if service.last_good_refresh:
+            stamp = datetime.strptime(service.last_good_refresh, "%Y-%m-%dT%H:%M:%SZ")
+            metric(
+                "charter_last_good_refresh_timestamp_seconds", "gauge", "Last successful refresh."
+            )
+            out.append(
+                "charter_last_good_refresh_timestamp_seconds "
+                f"{stamp.replace(tzinfo=UTC).timestamp():.0f}"
+            )
+        return "\n".join(out) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def dev_stack_source() -> Source:
+    return Source(str(shipped_constitution_path()))
+
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "InputError",
+    "IntegrityLost",
+    "NotFound",
+    "NotReady",
+    "RunnerService",
+]

@@ -1,0 +1,308 @@
+"""The audit chain: tamper detection (SQLite and PostgreSQL), head anchor, export."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from charter import audit, redact
+from charter.audit_pg import PostgresStore, redact_url, split_url
+from charter.cli import main
+from charter.errors import AuditError
+from tests.fixtures_pg import pg_url
+
+__all__ = ["pg_url"]
+
+
+def decision(i: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "decision_id": f"d-{i}",
+        "verdict": "allow",
+        "reasons": [],
+        "stack": [{"layer": "constitution", "digest": "sha256:00"}],
+        "input_digest": f"sha256:{i:064x}",
+        **extra,
+    }
+
+
+def fill(store: audit.AuditStore, n: int) -> None:
+    for i in range(1, n + 1):
+        store.append(decision(i), source="test")
+
+
+# --------------------------------------------------------------- SQLite tamper
+
+
+def _sqlite(path: Path, sql: str, *params: Any) -> None:
+    db = sqlite3.connect(path)
+    db.execute(sql, params)
+    db.commit()
+    db.close()
+
+
+def _modify(path: Path) -> None:
+    row = sqlite3.connect(path).execute("SELECT record FROM audit WHERE seq = 3").fetchone()
+    record = json.loads(row[0])
+    record["verdict"] = "deny"
+    _sqlite(path, "UPDATE audit SET record = ? WHERE seq = 3", json.dumps(record))
+
+
+def _delete_middle(path: Path) -> None:
+    _sqlite(path, "DELETE FROM audit WHERE seq = 3")
+
+
+def _delete_tail(path: Path) -> None:
+    _sqlite(path, "DELETE FROM audit WHERE seq >= 4")
+
+
+def _insert(path: Path) -> None:
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT seq, decision_id, hash, record FROM audit ORDER BY seq").fetchall()
+    db.execute("DELETE FROM audit")
+    forged = audit.build_record(3, rows[1][2], decision(99), source="forged", kind="decision")
+    for seq, did, h, rec in rows:
+        if seq == 3:
+            db.execute(
+                "INSERT INTO audit VALUES (?, ?, ?, ?)",
+                (3, "d-99", forged["hash"], audit.canonical(forged).decode()),
+            )
+        body = json.loads(rec)
+        if seq >= 3:
+            body["seq"] = seq + 1
+        db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (body["seq"], did, h, json.dumps(body)))
+    db.commit()
+    db.close()
+
+
+def _reorder(path: Path) -> None:
+    db = sqlite3.connect(path)
+    a = db.execute("SELECT record FROM audit WHERE seq = 2").fetchone()[0]
+    b = db.execute("SELECT record FROM audit WHERE seq = 3").fetchone()[0]
+    db.execute("UPDATE audit SET record = ? WHERE seq = 2", (b,))
+    db.execute("UPDATE audit SET record = ? WHERE seq = 3", (a,))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first_bad"),
+    [(_modify, 3), (_delete_middle, 3), (_delete_tail, 4), (_insert, 4), (_reorder, 2)],
+    ids=["modified", "deleted", "truncated", "inserted", "reordered"],
+)
+def test_sqlite_tampering_is_detected(
+    tmp_path: Path,
+    tamper: Callable[[Path], None],
+    first_bad: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "audit.db"
+    store = audit.open_store(path)
+    fill(store, 6)
+    assert audit.verify(store).ok
+    store.close()
+    assert main(["audit", "verify", "--store", str(path)]) == 0
+    capsys.readouterr()
+    tamper(path)
+    store = audit.open_store(path)
+    report = audit.verify(store)
+    store.close()
+    assert not report.ok
+    assert report.first_bad_seq == first_bad
+    assert main(["audit", "verify", "--store", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"first bad record {first_bad}" in err
+
+
+def test_truncation_with_rewritten_anchor_needs_expected_head(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = audit.open_store(path)
+    fill(store, 5)
+    head = store.head()
+    assert head is not None and head[0] == 5
+    store.close()
+    # The residual risk: delete the tail AND rewrite the anchor ...
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM audit WHERE seq = 5")
+    db.execute("UPDATE head SET seq = 4, hash = (SELECT hash FROM audit WHERE seq = 4)")
+    db.commit()
+    db.close()
+    store = audit.open_store(path)
+    assert audit.verify(store).ok
+    # ... which a head copied elsewhere still catches.
+    report = audit.verify(store, expected_head=head)
+    assert not report.ok and report.first_bad_seq == 5
+    store.close()
+    code = main(["audit", "verify", "--store", str(path), "--expect-head", f"{head[0]}:{head[1]}"])
+    assert code == 1
+
+
+def test_group_commit_keeps_one_chain_under_threads(tmp_path: Path) -> None:
+    store = audit.open_store(tmp_path / "audit.db")
+    got: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def worker(base: int) -> None:
+        for i in range(25):
+            record = store.append(decision(base + i), source="thread")
+            with lock:
+                got.append(record)
+
+    threads = [threading.Thread(target=worker, args=(k * 1000,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    report = audit.verify(store)
+    assert report.ok and report.count == 200
+    assert sorted(r["seq"] for r in got) == list(range(1, 201))
+    stored = {r["decision_id"]: r["hash"] for r in store.records()}
+    assert all(stored[r["decision_id"]] == r["hash"] for r in got)
+
+
+def test_unreadable_store_is_an_audit_error(tmp_path: Path) -> None:
+    target = tmp_path / "dir.db"
+    target.mkdir()
+    with pytest.raises(AuditError):
+        audit.open_store(target)
+
+
+def test_verify_missing_store_is_usage_error(tmp_path: Path) -> None:
+    assert main(["audit", "verify", "--store", str(tmp_path / "none.db")]) == 2
+
+
+# --------------------------------------------------------------------- export
+
+
+def test_export_redacts_by_default_and_policy_opts_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "audit.db"
+    store = audit.open_store(path)
+    proposal = {
+        "kind": "pull_request",
+        "body": "see\n```python\nprint('code')\n```\n",
+        "files": [{"path": "a.py", "status": "added", "patch": "+print('secret code')"}],
+    }
+    store.append(decision(1, input=proposal), source="runner")
+    store.append(
+        decision(
+            2,
+            action={"kind": "command", "command": "curl -H 'Authorization: Bearer abc123' x"},
+            reasons=[{"rule": "R", "msg": "found AKIAABCDEFGHIJKLMNOP in file"}],
+        ),
+        source="gate",
+    )
+    store.close()
+    assert main(["audit", "export", "--store", str(path)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    assert "input" not in lines[0] and "input" in lines[0]["redacted"]
+    text = json.dumps(lines)
+    assert "abc123" not in text and "AKIAABCDEFGHIJKLMNOP" not in text
+    assert "secret code" not in text
+    assert lines[1]["action"]["command"].startswith("curl")
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[export]\ninputs = true\nsource_code = false\nsecrets = true\n")
+    out = tmp_path / "export.jsonl"
+    assert (
+        main(["audit", "export", "--store", str(path), "--redact", str(policy), "-o", str(out)])
+        == 0
+    )
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines[0]["input"]["files"][0].get("patch") is None
+    assert "print('code')" not in lines[0]["input"]["body"]
+    assert "AKIAABCDEFGHIJKLMNOP" in json.dumps(lines[1])
+    policy.write_text("[export]\ninputs = true\nsource_code = true\n")
+    records = list(redact.export(audit.open_store(path).records(), redact.load_policy(policy)))
+    assert records[0]["input"]["files"][0]["patch"] == "+print('secret code')"
+
+
+def test_bad_redaction_policy(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("[export]\nsource_code = 'yes'\n")
+    assert (
+        main(["audit", "export", "--store", str(tmp_path / "x.db"), "--redact", str(policy)]) == 2
+    )
+
+
+# ----------------------------------------------------------------- PostgreSQL
+
+
+def test_pg_url_helpers() -> None:
+    dsn, schema = split_url("postgresql://u:pw@h:5432/db?schema=abc&sslmode=disable")
+    assert schema == "abc" and "schema" not in dsn and "sslmode=disable" in dsn
+    assert redact_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    with pytest.raises(AuditError):
+        split_url("postgresql://h/db?schema=Robert');DROP")
+
+
+def test_pg_chain_and_tamper_detection(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    store = audit.open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    fill(store, 6)
+    assert audit.verify(store).ok
+    assert main(["audit", "verify", "--store", pg_url]) == 0
+    schema = store.schema
+    with psycopg.connect(split_url(pg_url)[0], autocommit=True) as conn:
+        log = sql.Identifier(schema, "audit_log")
+        row = conn.execute(sql.SQL("SELECT record FROM {} WHERE seq = 2").format(log)).fetchone()
+        assert row is not None
+        record = json.loads(row[0])
+        record["verdict"] = "deny"
+        conn.execute(
+            sql.SQL("UPDATE {} SET record = %s WHERE seq = 2").format(log), (json.dumps(record),)
+        )
+    report = audit.verify(store)
+    assert not report.ok and report.first_bad_seq == 2
+    capsys.readouterr()
+    assert main(["audit", "verify", "--store", pg_url]) == 1
+    assert "first bad record 2" in capsys.readouterr().err
+    with psycopg.connect(split_url(pg_url)[0], autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("UPDATE {} SET record = %s WHERE seq = 2").format(log),
+            (json.dumps(record | {"verdict": "allow"}),),
+        )
+        assert audit.verify(store).ok
+        conn.execute(sql.SQL("DELETE FROM {} WHERE seq = 6").format(log))
+    report = audit.verify(store)
+    assert not report.ok and report.first_bad_seq == 6
+    store.close()
+
+
+def test_pg_two_stores_appending_concurrently_keep_one_chain(pg_url: str) -> None:
+    stores = [audit.open_store(pg_url), audit.open_store(pg_url)]
+    errors: list[BaseException] = []
+
+    def worker(store: audit.AuditStore, base: int) -> None:
+        try:
+            for i in range(40):
+                store.append(decision(base + i), source=f"runner-{base}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(stores[k % 2], k * 1000)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    report = audit.verify(stores[0])
+    assert report.ok, report.problem
+    assert report.count == 240
+    sources = {r["source"] for r in stores[1].records()}
+    assert len(sources) == 6
+    for s in stores:
+        s.close()
+
+
+def test_pg_unreachable_is_an_audit_error() -> None:
+    with pytest.raises(AuditError, match="cannot connect"):
+        audit.open_store("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")

@@ -1,0 +1,282 @@
+"""The runner's HTTP API on a real uvicorn server (loopback): auth, bodies, approvals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from charter.cli import main
+from charter.stack import shipped_constitution_path
+from tests.runner_helpers import ThreadedRunner, auth, write_config
+
+EXAMPLE = sorted(Path("examples/proposals").glob("*.json"))
+PROPOSAL: dict[str, Any] = {
+    "kind": "pull_request",
+    "repository": "acme/platform",
+    "base": "main",
+    "head": "feature/docker",
+    "author": {"id": "agent-7", "type": "agent"},
+    "title": "Add a Dockerfile",
+    "body": "no citation",
+    "files": [{"path": "api/Dockerfile", "status": "added", "patch": "+FROM python:3.12"}],
+}
+ACTION = {"kind": "command", "command": "ls -la", "cwd": "/tmp"}
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedRunner]:
+    root = tmp_path_factory.mktemp("runner-api")
+    config = write_config(
+        root,
+        f'refresh_interval = "1h"\n\n[stack]\nconstitution = "{shipped_constitution_path()}"\n\n'
+        f'[audit]\nstore = "{root / "audit.db"}"\n',
+    )
+    r = ThreadedRunner(config)
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+# (method, path, body, roles allowed)
+ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
+    ("POST", "/v1/decisions/proposal", PROPOSAL, {"agent", "operator"}),
+    ("POST", "/v1/decisions/action", ACTION, {"agent", "operator"}),
+    ("GET", "/v1/decisions/unknown-id", None, {"agent", "approver", "operator"}),
+    ("POST", "/v1/approvals/unknown-id", {"approve": True}, {"approver"}),
+    ("GET", "/v1/rules", None, {"agent", "approver", "operator"}),
+    ("GET", "/v1/rules?layer=constitution", None, {"agent", "approver", "operator"}),
+    ("GET", "/v1/rules/CITE-BLOCK-REQUIRED-001", None, {"agent", "approver", "operator"}),
+    ("POST", "/v1/explain", PROPOSAL, {"agent", "approver", "operator"}),
+    ("GET", "/v1/status", None, {"agent", "approver", "operator"}),
+    ("POST", "/v1/refresh", None, {"operator"}),
+    ("GET", "/metrics", None, {"operator"}),
+]
+PUBLIC = ["/healthz", "/readyz", "/docs", "/openapi.json"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), ENDPOINTS)
+def test_every_role_on_every_endpoint(
+    runner: ThreadedRunner, method: str, path: str, body: Any, allowed: set[str]
+) -> None:
+    for who in ("agent", "approver", "operator"):
+        r = runner.client.request(method, path, json=body, headers=auth(who))
+        if who in allowed:
+            assert r.status_code not in (401, 403, 500), (who, r.status_code, r.text)
+        else:
+            assert r.status_code == 403, (who, r.status_code, r.text)
+    assert runner.client.request(method, path, json=body).status_code == 401
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert runner.client.request(method, path, json=body, headers=bad).status_code == 401
+    basic = {"Authorization": "Basic YWdlbnQ6c2VjcmV0"}
+    r = runner.client.request(method, path, json=body, headers=basic)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("path", PUBLIC)
+def test_public_endpoints(runner: ThreadedRunner, path: str) -> None:
+    assert runner.client.get(path).status_code == 200
+
+
+MALFORMED: list[tuple[str, Any, str]] = [
+    ("/v1/decisions/proposal", [], "body"),
+    ("/v1/decisions/proposal", "text", "body"),
+    ("/v1/decisions/proposal", {}, "proposal"),
+    ("/v1/decisions/proposal", {**PROPOSAL, "kind": "teleport"}, "proposal.kind"),
+    ("/v1/decisions/proposal", {**PROPOSAL, "files": [{"path": 3}]}, "proposal.files[0]"),
+    ("/v1/decisions/proposal", {**PROPOSAL, "author": "me"}, "proposal.author"),
+    ("/v1/decisions/action", {}, "body.kind"),
+    ("/v1/decisions/action", {"kind": "dance"}, "body.kind"),
+    ("/v1/decisions/action", {"kind": "command"}, "body"),
+    ("/v1/decisions/action", {"kind": "command", "command": 5}, "body.command"),
+    ("/v1/decisions/action", {"kind": "file_write", "path": "/x", "size": -1}, "body.size"),
+    ("/v1/decisions/action", {"kind": "file_read"}, "body"),
+    ("/v1/decisions/action", {"kind": "command", "command": "ls", "agent": "x"}, "body.agent"),
+    ("/v1/explain", {"kind": "pull_request"}, "proposal"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), MALFORMED)
+def test_malformed_bodies_are_422_naming_the_field(
+    runner: ThreadedRunner, path: str, body: Any, field: str
+) -> None:
+    r = runner.client.post(path, json=body, headers=auth("agent"))
+    assert r.status_code == 422, r.text
+    assert r.json()["field"].startswith(field), r.json()
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"{", b"null", b"\xff\xfe", b'{"kind": "command", "command": "ls"']
+)
+def test_unparseable_json_is_422(runner: ThreadedRunner, raw: bytes) -> None:
+    for path in ("/v1/decisions/proposal", "/v1/decisions/action", "/v1/explain"):
+        r = runner.client.post(
+            path, content=raw, headers={**auth("agent"), "Content-Type": "application/json"}
+        )
+        assert r.status_code == 422, (path, raw, r.text)
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "kind": st.sampled_from(["pull_request", "merge", "command", "file_write", "x"]) | JSON,
+        "repository": st.text(max_size=20) | JSON,
+        "author": st.fixed_dictionaries({"id": st.text(max_size=5)}) | JSON,
+        "files": st.lists(st.fixed_dictionaries({"path": st.text(max_size=10)}) | JSON, max_size=3),
+        "command": st.text(max_size=40) | JSON,
+        "path": st.text(max_size=20) | JSON,
+        "size": st.integers() | JSON,
+        "approve": st.booleans() | JSON,
+        "comment": JSON,
+    },
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=FIELDS | JSON)
+def test_random_bodies_never_500(runner: ThreadedRunner, body: Any) -> None:
+    for path, who in (
+        ("/v1/decisions/proposal", "agent"),
+        ("/v1/decisions/action", "agent"),
+        ("/v1/explain", "agent"),
+        ("/v1/approvals/some-id", "approver"),
+    ):
+        r = runner.client.post(path, json=body, headers=auth(who))
+        assert r.status_code in (200, 404, 409, 422), (path, body, r.status_code, r.text)
+
+
+def test_proposal_decision_is_audited_and_explained(runner: ThreadedRunner) -> None:
+    r = runner.client.post("/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent"))
+    assert r.status_code == 200
+    decision = r.json()
+    assert decision["verdict"] == "deny"  # no citation block
+    assert {x["rule"] for x in decision["reasons"]} >= {"CITE-BLOCK-REQUIRED-001"}
+    assert decision["stack"][0]["layer"] == "constitution"
+    assert runner.service.audit.has_decision(decision["decision_id"])  # type: ignore[attr-defined]
+    e = runner.client.post("/v1/explain", json=PROPOSAL, headers=auth("approver")).json()
+    assert "CITE-BLOCK-REQUIRED-001" in e["applies"]
+    fired = next(x for x in e["rules"] if x["id"] == "CITE-BLOCK-REQUIRED-001")
+    assert fired["verdict"] == "deny" and fired["links"]
+    assert not e["rules"][-1]["applies"]
+    rules = runner.client.get("/v1/rules?layer=constitution", headers=auth("agent")).json()
+    assert rules["count"] == len(rules["rules"]) > 5
+    missing = runner.client.get("/v1/rules/NOPE-001", headers=auth("agent"))
+    assert missing.status_code == 404
+
+
+def test_approval_flow_and_separation_of_duties(runner: ThreadedRunner) -> None:
+    ask = runner.client.post(
+        "/v1/decisions/action",
+        json={"kind": "command", "command": "git push origin feature", "cwd": "/tmp",
+              "agent": {"id": "alice"}},
+        headers=auth("agent"),
+    ).json()  # fmt: skip
+    assert ask["verdict"] == "ask"
+    did = ask["decision_id"]
+    # An agent can never approve; alice cannot approve her own change.
+    assert runner.client.post(f"/v1/approvals/{did}", json={"approve": True},
+                              headers=auth("agent")).status_code == 403  # fmt: skip
+    r = runner.client.post(f"/v1/approvals/{did}", json={"approve": True}, headers=auth("approver"))
+    assert r.status_code == 403 and "own change" in r.json()["error"]
+    r = runner.client.post(
+        f"/v1/approvals/{did}", json={"approve": True, "comment": "ok"}, headers=auth("approver2")
+    )
+    assert r.status_code == 200 and r.json()["verdict"] == "allow"
+    again = runner.client.post(f"/v1/approvals/{did}", json={"approve": False},
+                               headers=auth("approver2"))  # fmt: skip
+    assert again.status_code == 409
+    state = runner.client.get(f"/v1/decisions/{did}", headers=auth("agent")).json()
+    assert state["status"] == "approved" and state["approvals"][0]["by"] == "bob"
+    deny = runner.client.post(
+        "/v1/decisions/action",
+        json={"kind": "command", "command": "sudo rm -rf /var"},
+        headers=auth("agent"),
+    ).json()
+    assert deny["verdict"] == "deny"
+    r = runner.client.post(f"/v1/approvals/{deny['decision_id']}", json={"approve": True},
+                           headers=auth("approver2"))  # fmt: skip
+    assert r.status_code == 409
+    records = list(runner.service.audit.records())
+    kinds = {(x["decision_id"], x["kind"]) for x in records}
+    assert (did, "approval") in kinds
+
+
+def test_status_metrics_and_cli(runner: ThreadedRunner, capsys: pytest.CaptureFixture[str]) -> None:
+    status = runner.client.get("/v1/status", headers=auth("operator")).json()
+    assert status["health"] == "ok" and status["ready"] and not status["degraded"]
+    assert [x["layer"] for x in status["layers"]] == ["constitution"]
+    assert status["actions"]["version"] == "1.0.0"
+    metrics = runner.client.get("/metrics", headers=auth("operator"))
+    assert metrics.headers["content-type"].startswith("text/plain")
+    lines = metrics.text.splitlines()
+    assert "# TYPE charter_decisions_total counter" in lines
+    assert "charter_degraded 0" in lines and "charter_ready 1" in lines
+    assert any(x.startswith('charter_stack_layer_info{layer="constitution"') for x in lines)
+    for line in lines:
+        if line and not line.startswith("#"):
+            name_labels, value = line.rsplit(" ", 1)
+            float(value)
+    code = main(
+        ["status", "--runner", runner.url, "--token", "operator-secret", "--format", "json"]
+    )
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["health"] == "ok"
+    assert main(["status", "--runner", runner.url, "--token", "operator-secret"]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "Degraded: no" in out
+    assert main(["status", "--runner", runner.url]) == 2
+    assert main(["status", "--runner", "http://127.0.0.1:1"]) == 2
+
+
+def test_dev_refuses_non_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runner", "--dev", "--listen", "0.0.0.0:8080"]) == 2
+    assert "loopback" in capsys.readouterr().err
+
+
+def test_config_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "r.toml"
+    bad.write_text('listen = "127.0.0.1:1"\nrefresh = 3\n')
+    assert main(["runner", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key refresh" in err and "Traceback" not in err
+    bad.write_text(
+        '[stack]\nconstitution = "x"\n[[tokens]]\nname = "a"\nrole = "god"\nsha256 = "00"\n'
+    )
+    assert main(["runner", "--config", str(bad)]) == 2
+    assert "role 'god'" in capsys.readouterr().err
+
+
+def test_not_ready_runner_refuses_decisions(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        f'[stack]\nconstitution = "{tmp_path / "missing"}"\n'
+        f'[audit]\nstore = "{tmp_path / "a.db"}"\n',
+    )
+    r = ThreadedRunner(config)
+    try:
+        assert r.client.get("/readyz").status_code == 503
+        d = r.client.post("/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent"))
+        assert d.status_code == 503 and "missing" in d.json()["error"]
+        s = r.client.get("/v1/status", headers=auth("operator")).json()
+        assert s["health"] == "failed" and s["reason"]
+    finally:
+        r.stop()
