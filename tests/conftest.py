@@ -37,6 +37,20 @@ def write_bundle(
     return directory
 
 
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's audit log, budget and version state out of ~/.charter.
+
+    Subprocesses inherit the environment, so CLI tests are isolated too; a test
+    that wants its own location sets the variable again.
+    """
+    state = tmp_path / "charter-home"
+    monkeypatch.setenv("CHARTER_AUDIT", str(state / "audit.db"))
+    monkeypatch.setenv("CHARTER_BUDGET", str(state / "budget.json"))
+    monkeypatch.setenv("CHARTER_STATE_DIR", str(state / "state"))
+    monkeypatch.delenv("CHARTER_TRUST_POLICY", raising=False)
+
+
 @pytest.fixture
 def make_bundle(tmp_path: Path) -> BundleFactory:
     counter = iter(range(1_000_000))

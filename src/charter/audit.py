@@ -279,8 +279,11 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO head (id, seq, hash) SELECT 1, seq, hash FROM audit"
                 " WHERE seq = (SELECT MAX(seq) FROM audit)"
             )
-        except sqlite3.Error as exc:
-            raise AuditError(f"{self.path}: cannot open the audit store ({exc})") from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise AuditError(
+                f"{self.path}: cannot open the audit store ({exc})",
+                hint="point --audit or $CHARTER_AUDIT at a writable location",
+            ) from exc
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         try:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from charter import proposal
+from charter import audit, proposal
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.cli._stack import CONSTITUTION_OPTION, OVERLAY_OPTION, PACK_OPTION, stack_from_options
+from charter.cli._stack import (
+    ALLOW_MAJOR_OPTION,
+    CONSTITUTION_OPTION,
+    OVERLAY_OPTION,
+    PACK_OPTION,
+    STATE_DIR_OPTION,
+    TRUST_OPTION,
+    stack_from_options,
+)
 from charter.decision import Decision, evaluate, parse_now
+from charter.errors import TrustError, VerificationError
 from charter.waivers import WaiverSet, parse_trust
 
 _STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
@@ -36,6 +46,16 @@ def render_decision(decision: Decision, source: str) -> None:
         out.print(f"  ignored waiver {w.get('waiver')}: {w.get('reason')}")
 
 
+def _record(decision: Decision, location: str | None) -> None:
+    store = audit.open_store(
+        location or os.environ.get("CHARTER_AUDIT") or audit.default_location()
+    )
+    try:
+        store.append(decision.to_dict(), source="check", kind="proposal")
+    finally:
+        store.close()
+
+
 @app.command("check")
 def check(
     proposal_file: Path = typer.Argument(..., metavar="PROPOSAL.json"),
@@ -51,18 +71,43 @@ def check(
         "--waiver-key",
         help="LAYER=PUB: key trusted to sign waivers of that layer's rules (repeatable)",
     ),
+    trust: Path | None = TRUST_OPTION,
+    allow_major: bool = ALLOW_MAJOR_OPTION,
+    state_dir: Path | None = STATE_DIR_OPTION,
+    audit_location: str | None = typer.Option(
+        None,
+        "--audit",
+        help="audit store: SQLite path or postgresql:// URL "
+        "(default $CHARTER_AUDIT or ~/.charter/audit.db)",
+    ),
+    no_audit: bool = typer.Option(
+        False, "--no-audit", help="do not record the decision (dry runs while authoring)"
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
-    """Decide a proposal: exit 0 allow, 1 deny, 3 ask, 2 bad input."""
+    """Decide a proposal: exit 0 allow, 1 deny, 3 ask, 2 bad input.
+
+    The decision is appended to the audit store before it is printed, so a
+    verdict that was shown has a record (unless --no-audit).
+    """
     document = proposal.load(proposal_file)
     moment = parse_now(now)
-    stack = stack_from_options(constitution, pack, overlay)
+    try:
+        stack = stack_from_options(
+            constitution, pack, overlay, trust, allow_major=allow_major, state_dir=state_dir
+        )
+    except VerificationError as exc:
+        # `bundle verify` reports a failed check as 1 ("fail"); here 1 would
+        # read as a deny verdict, and an unverifiable stack gives no verdict.
+        raise TrustError(exc.message, hint=exc.hint) from exc
     hook = (
         WaiverSet.from_directory(waivers_dir, stack, parse_trust(waiver_key or []))
         if waivers_dir is not None
         else None
     )
     decision = evaluate(stack.compile(), document, now=moment, waivers=hook)
+    if not no_audit:
+        _record(decision, audit_location)
     if fmt is OutputFormat.json:
         print_json(decision.to_dict())
     else:
