@@ -32,7 +32,9 @@ def render_decision(decision: Decision, source: str) -> None:
     out.print(f"{source}: [bold {_STYLE[verdict]}]{verdict.upper()}[/]  ({decision.decision_id})")
     if decision.reasons:
         table = Table(show_lines=False)
-        for column in ("Verdict", "Rule", "Layer", "Severity", "Message", "Citation / link"):
+        for column in ("Verdict", "Rule", "Layer", "Severity"):
+            table.add_column(column, no_wrap=True)
+        for column in ("Message", "Citation / link"):
             table.add_column(column, overflow="fold")
         for r in decision.reasons:
             cite = r.citation or ""
