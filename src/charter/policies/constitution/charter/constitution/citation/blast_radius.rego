@@ -4,8 +4,8 @@
 #   A parsed citation block must state a non-empty `blast_radius`: what the
 #   change can affect if it goes wrong (services, data, users).
 # related_resources:
-#   - ref: https://charter.dev/constitution/CITE-BLAST-RADIUS-001
-#     description: Constitution §4 Citation
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
 # custom:
 #   id: CITE-BLAST-RADIUS-001
 #   severity: medium

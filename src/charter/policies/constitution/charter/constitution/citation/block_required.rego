@@ -7,8 +7,8 @@
 #   `profile` (Environment Profile entries behind tool choices) and
 #   `profile_change`. A proposal without one is denied.
 # related_resources:
-#   - ref: https://charter.dev/constitution/CITE-BLOCK-REQUIRED-001
-#     description: Constitution §4 Citation
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
 # custom:
 #   id: CITE-BLOCK-REQUIRED-001
 #   severity: high

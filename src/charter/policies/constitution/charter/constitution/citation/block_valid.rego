@@ -5,8 +5,8 @@
 #   the wrong type (`rules` not a list of ids, `profile` not a mapping) cannot
 #   be checked and is denied with the parse error as the message.
 # related_resources:
-#   - ref: https://charter.dev/constitution/CITE-BLOCK-VALID-001
-#     description: Constitution §4 Citation
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
 # custom:
 #   id: CITE-BLOCK-VALID-001
 #   severity: high

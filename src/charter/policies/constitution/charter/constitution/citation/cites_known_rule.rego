@@ -6,8 +6,8 @@
 #   (input.context.stack.rule_ids). Citing nothing, or an id that does not
 #   exist, is denied; run `charter rule list` to find the right id.
 # related_resources:
-#   - ref: https://charter.dev/constitution/CITE-RULE-KNOWN-001
-#     description: Constitution §4 Citation
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
 # custom:
 #   id: CITE-RULE-KNOWN-001
 #   severity: medium

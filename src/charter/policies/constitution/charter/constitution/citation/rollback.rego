@@ -4,8 +4,8 @@
 #   A parsed citation block must state a non-empty `rollback`: how to undo the
 #   change (revert, redeploy the previous image, restore a backup).
 # related_resources:
-#   - ref: https://charter.dev/constitution/CITE-ROLLBACK-001
-#     description: Constitution §4 Citation
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
 # custom:
 #   id: CITE-ROLLBACK-001
 #   severity: medium

@@ -14,8 +14,8 @@
 #   name. Agents are denied; a human adding such a file is paused (`ask`)
 #   until a second person confirms it. Use workload identity or a secret store.
 # related_resources:
-#   - ref: https://charter.dev/constitution/CRED-NO-CREDENTIAL-FILES-001
-#     description: Constitution §2 Credentials
+#   - ref: https://cheatsheetseries.owasp.org/cheatsheets/Secrets_Management_Cheat_Sheet.html
+#     description: "OWASP Secrets Management Cheat Sheet"
 # custom:
 #   id: CRED-NO-CREDENTIAL-FILES-001
 #   severity: critical

@@ -24,8 +24,8 @@
 #   buildspec.yml) are never excused. Messages name the file and patch line,
 #   never the secret itself.
 # related_resources:
-#   - ref: https://charter.dev/constitution/CRED-NO-STATIC-SECRETS-001
-#     description: Constitution §2 Credentials
+#   - ref: https://cheatsheetseries.owasp.org/cheatsheets/Secrets_Management_Cheat_Sheet.html
+#     description: "OWASP Secrets Management Cheat Sheet"
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: NIST SSDF PS.1 — protect all forms of code
 # custom:

@@ -7,8 +7,8 @@
 #   max_production_access_hours (default 8). A grant without a duration is a
 #   standing grant and is denied. Use just-in-time access that expires.
 # related_resources:
-#   - ref: https://charter.dev/constitution/CRED-SHORT-LIVED-PROD-ACCESS-001
-#     description: Constitution §2 Credentials
+#   - ref: https://cheatsheetseries.owasp.org/cheatsheets/Secrets_Management_Cheat_Sheet.html
+#     description: "OWASP Secrets Management Cheat Sheet"
 # custom:
 #   id: CRED-SHORT-LIVED-PROD-ACCESS-001
 #   severity: high

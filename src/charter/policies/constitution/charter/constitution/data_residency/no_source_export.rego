@@ -6,8 +6,8 @@
 #   export) is denied unless the operator set the parameter
 #   allow_source_code_export to true. Lower layers can only keep it false.
 # related_resources:
-#   - ref: https://charter.dev/constitution/DATA-NO-SOURCE-EXPORT-001
-#     description: Constitution §5 Data residency
+#   - ref: https://csrc.nist.gov/pubs/sp/800/53/r5/upd1/final
+#     description: "NIST SP 800-53 Rev. 5 AC-4: information flow enforcement"
 # custom:
 #   id: DATA-NO-SOURCE-EXPORT-001
 #   severity: high

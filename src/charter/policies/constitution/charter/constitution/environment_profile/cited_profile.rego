@@ -8,8 +8,8 @@
 #   must agree with the proposal's own choice in `tools.<category>` when there
 #   is one.
 # related_resources:
-#   - ref: https://charter.dev/constitution/ENV-CITED-PROFILE-001
-#     description: Constitution §6 Environment Profile
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.3: specify and maintain the toolchain"
 # custom:
 #   id: ENV-CITED-PROFILE-001
 #   severity: medium

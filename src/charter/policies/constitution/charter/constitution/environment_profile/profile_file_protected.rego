@@ -9,8 +9,8 @@
 #   Any other change by an agent is denied; the same change by a human is
 #   paused (`ask`) until a second person confirms it.
 # related_resources:
-#   - ref: https://charter.dev/constitution/ENV-PROFILE-FILE-PROTECTED-001
-#     description: Constitution §6 Environment Profile
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.3: specify and maintain the toolchain"
 # custom:
 #   id: ENV-PROFILE-FILE-PROTECTED-001
 #   severity: critical

@@ -8,8 +8,8 @@
 #   release author always knows which tools built and signed it, and an
 #   unverifiable release must not ship on a human's say-so alone.
 # related_resources:
-#   - ref: https://charter.dev/constitution/ENV-RELEASE-TOOLS-DECLARED-001
-#     description: Constitution §6 Environment Profile
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.3: specify and maintain the toolchain"
 # custom:
 #   id: ENV-RELEASE-TOOLS-DECLARED-001
 #   severity: high

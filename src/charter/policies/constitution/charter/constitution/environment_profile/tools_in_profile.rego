@@ -9,8 +9,8 @@
 #   tool. Use a listed tool, or change the profile in a pull request declaring
 #   `profile_change: true`.
 # related_resources:
-#   - ref: https://charter.dev/constitution/ENV-TOOL-IN-PROFILE-001
-#     description: Constitution §6 Environment Profile
+#   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
+#     description: "NIST SP 800-218 (SSDF) PO.3: specify and maintain the toolchain"
 # custom:
 #   id: ENV-TOOL-IN-PROFILE-001
 #   severity: high

@@ -7,8 +7,8 @@
 #   as well, so the push is paused (`ask`) until a second person confirms it,
 #   e.g. for a break-glass fix. Open a pull request to avoid the pause.
 # related_resources:
-#   - ref: https://charter.dev/constitution/PROC-HUMAN-PUSH-PROTECTED-001
-#     description: Constitution §1 Process
+#   - ref: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
+#     description: "GitHub protected branches: required reviews, no direct pushes"
 # custom:
 #   id: PROC-HUMAN-PUSH-PROTECTED-001
 #   severity: high

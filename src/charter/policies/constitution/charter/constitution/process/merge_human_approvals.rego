@@ -8,8 +8,8 @@
 #   count as human ones. A merge that does not name its target branch cannot be
 #   checked and is paused (`ask`).
 # related_resources:
-#   - ref: https://charter.dev/constitution/PROC-MERGE-HUMAN-APPROVALS-001
-#     description: Constitution §1 Process
+#   - ref: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
+#     description: "GitHub protected branches: required reviews, no direct pushes"
 # custom:
 #   id: PROC-MERGE-HUMAN-APPROVALS-001
 #   severity: critical

@@ -4,8 +4,8 @@
 #   Every change reaches a protected branch (main by default) through a reviewed
 #   pull request. A direct push by an agent bypasses review and is denied.
 # related_resources:
-#   - ref: https://charter.dev/constitution/PROC-NO-DIRECT-PUSH-001
-#     description: Constitution §1 Process
+#   - ref: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
+#     description: "GitHub protected branches: required reviews, no direct pushes"
 # custom:
 #   id: PROC-NO-DIRECT-PUSH-001
 #   severity: critical

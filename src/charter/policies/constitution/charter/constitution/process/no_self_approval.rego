@@ -6,8 +6,8 @@
 #   requirement, and carrying one is itself a violation: whoever wrote a change
 #   must not also sign it off. Remove the self-approval and ask someone else.
 # related_resources:
-#   - ref: https://charter.dev/constitution/PROC-NO-SELF-APPROVAL-001
-#     description: Constitution §1 Process
+#   - ref: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
+#     description: "GitHub protected branches: required reviews, no direct pushes"
 # custom:
 #   id: PROC-NO-SELF-APPROVAL-001
 #   severity: high

@@ -6,8 +6,8 @@
 #   naming the scanning `tool`; a scan with no `findings` found nothing). Run a
 #   profile scanner (e.g. grype, trivy, osv-scanner) and attach its result.
 # related_resources:
-#   - ref: https://charter.dev/constitution/SC-DEPENDENCY-SCAN-001
-#     description: Constitution §3 Supply chain
+#   - ref: https://slsa.dev/spec/v1.0/requirements
+#     description: "SLSA v1.0 producer and build requirements"
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: NIST SSDF PW.4.4
 # custom:

@@ -6,8 +6,8 @@
 #   that it publishes nothing (e.g. a tag-only release), or the artifacts are
 #   listed.
 # related_resources:
-#   - ref: https://charter.dev/constitution/SC-RELEASE-ARTIFACTS-LISTED-001
-#     description: Constitution §3 Supply chain
+#   - ref: https://slsa.dev/spec/v1.0/requirements
+#     description: "SLSA v1.0 producer and build requirements"
 # custom:
 #   id: SC-RELEASE-ARTIFACTS-LISTED-001
 #   severity: medium

@@ -7,8 +7,8 @@
 #   Produce it with a profile tool (e.g. slsa-github-generator) so consumers can
 #   verify where and how the artifact was built.
 # related_resources:
-#   - ref: https://charter.dev/constitution/SC-SIGNED-PROVENANCE-001
-#     description: Constitution §3 Supply chain
+#   - ref: https://slsa.dev/spec/v1.0/requirements
+#     description: "SLSA v1.0 producer and build requirements"
 #   - ref: https://slsa.dev/spec/v1.0/levels
 #     description: SLSA Build L3
 # custom:

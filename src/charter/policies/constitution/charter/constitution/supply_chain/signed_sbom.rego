@@ -6,8 +6,8 @@
 #   or SPDX) whose `signed` flag is true. Generate the SBOM with a profile tool
 #   (e.g. syft) and sign or attest it (e.g. cosign attest) before releasing.
 # related_resources:
-#   - ref: https://charter.dev/constitution/SC-SIGNED-SBOM-001
-#     description: Constitution §3 Supply chain
+#   - ref: https://slsa.dev/spec/v1.0/requirements
+#     description: "SLSA v1.0 producer and build requirements"
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: NIST SSDF PS.3.2
 # custom:
