@@ -193,7 +193,9 @@ def test_shipped_rules_have_metadata_and_are_cited_by_examples() -> None:
         cited |= set(re.findall(r"[A-Z]+(?:-[A-Z0-9]+)+-\d{3}", body))
     assert cited <= set(stack.rules), cited - set(stack.rules)
     for rule in stack.rules.values():
-        assert rule.description and rule.links and rule.links[0].endswith(rule.id)
+        assert rule.description and rule.links, rule.id
+        assert all(link.startswith("https://") for link in rule.links), rule.id
+        assert rule.citation, rule.id
 
 
 def test_rule_test_cli_passes() -> None:
