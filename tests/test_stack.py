@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -105,6 +106,52 @@ def test_profile_narrows_by_intersection(make_bundle: BundleFactory) -> None:
     )  # fmt: skip
     stack = load_stack(overlay=path)
     assert stack.profile["sbom"] == ["syft"]
+
+
+def _constitution(make_bundle: BundleFactory, profile: dict[str, list[str]]) -> Path:
+    return make_bundle(
+        layer="constitution", name="c", roots=["charter/constitution"],
+        files={"charter/constitution/data.json": json.dumps({
+            "parameters": {"required_tool_categories": {
+                "value": ["sbom", "signing"], "stricter": "superset"}},
+            "profile": profile})},
+    )  # fmt: skip
+
+
+def test_profile_lower_layer_cannot_fill_a_required_but_unlisted_category(
+    make_bundle: BundleFactory,
+) -> None:
+    # The constitution requires `signing` but lists no tool for it: no tool is
+    # allowed, and an overlay listing one must not open that up.
+    constitution = _constitution(make_bundle, {"sbom": ["syft"]})
+    overlay = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"charter/overlay/data.json": json.dumps(
+            {"profile": {"signing": ["homemade-signer"]}})},
+    )  # fmt: skip
+    stack = load_stack(constitution=constitution, overlay=overlay)
+    assert stack.profile["signing"] == []
+
+
+def test_profile_lower_layer_may_add_a_category_it_requires_itself(
+    make_bundle: BundleFactory,
+) -> None:
+    constitution = _constitution(make_bundle, {"sbom": ["syft"], "signing": ["cosign"]})
+    pack = make_bundle(
+        layer="pack", name="p", roots=["charter/packs/p"],
+        files={"charter/packs/p/data.json": json.dumps({
+            "parameters": {"required_tool_categories": ["sbom", "signing", "container-build"]},
+            "profile": {"container-build": ["kaniko", "buildkit"]}})},
+    )  # fmt: skip
+    overlay = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"charter/overlay/data.json": json.dumps(
+            {"profile": {"container-build": ["kaniko", "docker"]}})},
+    )  # fmt: skip
+    stack = load_stack(constitution=constitution, packs=[pack], overlay=overlay)
+    # The pack introduced the category; the overlay, below it, can only narrow it.
+    assert stack.profile["container-build"] == ["kaniko"]
+    assert stack.profile["signing"] == ["cosign"]
 
 
 def test_directory_layer_round_trip(make_bundle: BundleFactory) -> None:

@@ -12,7 +12,7 @@ linter cannot loosen a parameter at runtime.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,13 +168,27 @@ def effective_parameters(
     return declared, values
 
 
-def narrow_profile(profiles: Sequence[dict[str, list[str]]]) -> dict[str, list[str]]:
-    """The Environment Profile: per tool category, the intersection across layers."""
+def narrow_profile(
+    layers: Sequence[tuple[Sequence[dict[str, list[str]]], Collection[str]]],
+) -> dict[str, list[str]]:
+    """The Environment Profile: per tool category, the intersection across layers.
+
+    ``layers`` holds, top first, each layer's profile documents and the tool
+    categories the layers *above* it already require. A category the profile
+    does not list allows no tool, so a lower layer may introduce a category
+    only if no upper layer requires it (then upper layers never check that
+    category and listing tools for it can only tighten); for a category an
+    upper layer requires but leaves unlisted, the lower layer's list is ignored.
+    """
     result: dict[str, list[str]] = {}
-    for profile in profiles:
-        for category, tools in profile.items():
-            if category in result:
-                result[category] = [t for t in result[category] if t in set(tools)]
-            else:
-                result[category] = list(tools)
+    for profiles, required_above in layers:
+        for profile in profiles:
+            for category, tools in profile.items():
+                if category in result:
+                    keep = set(tools)
+                    result[category] = [t for t in result[category] if t in keep]
+                elif category in required_above:
+                    result[category] = []
+                else:
+                    result[category] = list(tools)
     return result

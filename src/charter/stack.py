@@ -85,6 +85,15 @@ def _layer_profile(layer: Layer) -> list[dict[str, list[str]]]:
     return out
 
 
+def _required_categories(upper: Sequence[LayerParameters]) -> frozenset[str]:
+    """Tool categories the given (upper) layers require, after their ratchet."""
+    if not upper:
+        return frozenset()
+    _, values = effective_parameters(upper)
+    required = values.get("required_tool_categories") or []
+    return frozenset(c for c in required if isinstance(c, str))
+
+
 @dataclass(frozen=True)
 class Stack:
     """A validated composition of layers (top first)."""
@@ -131,8 +140,14 @@ class Stack:
                         hint="rule ids must be unique across the whole stack",
                     )
                 seen[rule.id] = rule
-        declarations, values = effective_parameters([_layer_parameters(x) for x in layers])
-        profile = narrow_profile([p for x in layers for p in _layer_profile(x)])
+        layer_params = [_layer_parameters(x) for x in layers]
+        declarations, values = effective_parameters(layer_params)
+        profile = narrow_profile(
+            [
+                (_layer_profile(x), _required_categories(layer_params[:i]))
+                for i, x in enumerate(layers)
+            ]
+        )
         return cls(
             layers=tuple(layers),
             parameter_declarations=declarations,

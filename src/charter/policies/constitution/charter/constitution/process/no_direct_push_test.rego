@@ -18,3 +18,16 @@ test_agent_push_to_feature_branch_allowed if {
 		"kind": "push", "base": "feature/x", "author": {"id": "agent-7", "type": "agent"}, "context": ctx,
 	}
 }
+
+test_agent_push_without_base_asks if {
+	some entry in no_direct_push.ask with input as {
+		"kind": "push", "author": {"id": "agent-7", "type": "agent"}, "context": ctx,
+	}
+	entry.rule == "PROC-NO-DIRECT-PUSH-001"
+}
+
+test_agent_push_naming_its_branch_allowed if {
+	count(no_direct_push.ask) == 0 with input as {
+		"kind": "push", "base": "main", "author": {"id": "agent-7", "type": "agent"}, "context": ctx,
+	}
+}
