@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import sys
 from typing import Any
 
@@ -41,7 +42,12 @@ def _root(
 
 
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output (CI logs, `| less`) has no width; rich would assume 80
+    # columns and squeeze rule IDs into slivers. Give it room unless told.
+    width = None
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        width = 160
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def error(message: str) -> None:
