@@ -9,6 +9,7 @@ re-raises them so a traceback is shown.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -18,27 +19,49 @@ from charter.errors import CharterError
 app = _app.app
 
 
-def _load_commands() -> None:
+# The verb modules that register each top-level command. A hook runs before
+# every tool call an agent makes, so `charter hook …` must not pay for
+# importing the runner, OCI and linter stacks; only the modules a command
+# needs are imported, and everything is for help or an unknown command.
+_COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "audit": ("audit",),
+    "bundle": ("bundle", "oci"),
+    "check": ("check",),
+    "constitution": ("constitution",),
+    "gate": ("gate",),
+    "exec": ("gate",),
+    "hook": ("gate",),
+    "budget": ("gate",),
+    "key": ("key",),
+    "rule": ("rule", "lint"),
+    "runner": ("runner",),
+    "status": ("runner",),
+    "upgrade": ("upgrade",),
+    "waiver": ("waiver",),
+}
+_ALL_MODULES = tuple(dict.fromkeys(m for ms in _COMMAND_MODULES.values() for m in ms))
+
+
+def _command_of(args: Sequence[str]) -> str | None:
+    for arg in args:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _load_commands(args: Sequence[str] = ()) -> None:
     # Importing a verb module registers its commands on the app.
-    from charter.cli import audit as _audit  # noqa: F401
-    from charter.cli import bundle as _bundle  # noqa: F401
-    from charter.cli import check as _check  # noqa: F401
-    from charter.cli import constitution as _constitution  # noqa: F401
-    from charter.cli import gate as _gate  # noqa: F401
-    from charter.cli import key as _key  # noqa: F401
-    from charter.cli import lint as _lint  # noqa: F401
-    from charter.cli import oci as _oci  # noqa: F401
-    from charter.cli import rule as _rule  # noqa: F401
-    from charter.cli import runner as _runner  # noqa: F401
-    from charter.cli import upgrade as _upgrade  # noqa: F401
-    from charter.cli import waiver as _waiver  # noqa: F401
+    command = _command_of(args)
+    modules = _COMMAND_MODULES.get(command or "", _ALL_MODULES)
+    for module in modules:
+        importlib.import_module(f"charter.cli.{module}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args
-    _load_commands()
+    _load_commands(args)
     try:
         # Standalone mode lets click print usage errors itself (exit 2);
         # everything else reaches the handlers below.
