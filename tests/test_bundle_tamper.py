@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -529,3 +530,153 @@ def test_bundle_cli_build_verify_inspect(
     out.write_bytes(out.read_bytes()[:-20])
     assert main(["bundle", "verify", str(out), "--key", pub]) == 1
     assert "truncated" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# Exhaustive: every byte of every file
+# --------------------------------------------------------------------------
+
+
+def test_flipping_every_byte_of_every_file_is_rejected(
+    original_files: dict[str, bytes], key: keys.PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing may be parsed while verifying: any call to the Rego parser fails the test.
+    import charter.bundle
+
+    def no_parsing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a bundle was parsed before it verified")
+
+    monkeypatch.setattr(charter.bundle, "parse_module", no_parsing)
+    monkeypatch.setattr(charter.bundle, "layer_from_files", no_parsing)
+    trusted = [key.public_key()]
+    flips = 0
+    for name, data in sorted(original_files.items()):
+        for pos in range(len(data)):
+            for mask in (0x01, 0x80):
+                changed = bytearray(data)
+                changed[pos] ^= mask
+                files = {**original_files, name: bytes(changed)}
+                with pytest.raises(VerificationError) as caught:
+                    signing.verify_files(files, trusted, scope="overlay")
+                message = str(caught.value)
+                if name == SIGNATURES:
+                    # the token, its header (the kid names another key) or its signature
+                    assert re.search(r"signature|signed by key", message), message
+                else:
+                    assert message.startswith(f"{name}: "), message
+                flips += 1
+    assert flips == 2 * sum(len(d) for d in original_files.values())
+
+
+# --------------------------------------------------------------------------
+# The whole matrix through the trust policy: rejected before parsing
+# --------------------------------------------------------------------------
+
+
+def _matrix_case(case: str, tmp_path: Path, signers: dict[str, keys.PrivateKey]) -> bytes:
+    files = bundle_files()
+    good = read_archive(signed_tarball(signers["overlay"], files))
+    if case == "flip":
+        name = "charter/overlay/r1/rule.rego"
+        return build_tarball({**good, name: good[name].replace(b"push", b"pusH", 1)})
+    if case == "add":
+        return build_tarball({**good, "charter/overlay/r1/more.rego": b"package x\n"})
+    if case == "remove":
+        return build_tarball({n: d for n, d in good.items() if not n.endswith("_test.rego")})
+    if case == "rename":
+        renamed = dict(good)
+        renamed["charter/overlay/r1/other.rego"] = renamed.pop("charter/overlay/r1/rule.rego")
+        return build_tarball(renamed)
+    if case == "swap":
+        other = read_archive(signed_tarball(signers["overlay"], bundle_files(version="1.0.1")))
+        return build_tarball({**good, SIGNATURES: other[SIGNATURES]})
+    if case == "unsigned":
+        return build_tarball({n: d for n, d in good.items() if n != SIGNATURES})
+    if case == "wrong-key":
+        return signed_tarball(keys.generate(), files)
+    if case == "pack-key":
+        return signed_tarball(signers["pack"], files)
+    if case == "truncated":
+        data = build_tarball(good)
+        return data[: len(data) // 2]
+    if case == "dotdot":
+        entries = [regular(n, d) for n, d in sorted(good.items())]
+        return raw_tarball([*entries, regular("../evil.rego", b"package evil\n")])
+    if case == "symlink":
+        entries = [regular(n, d) for n, d in sorted(good.items())]
+        return raw_tarball([*entries, _link("charter/overlay/l.rego", tarfile.SYMTYPE, "/etc")])
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"),
+    [
+        ("flip", VerificationError, "rule.rego: has been modified"),
+        ("add", VerificationError, "more.rego: not covered by the signature"),
+        ("remove", VerificationError, "rule_test.rego: listed in the signature but missing"),
+        ("rename", VerificationError, "rule.rego: listed in the signature but missing"),
+        ("swap", VerificationError, ".manifest: has been modified"),
+        ("unsigned", VerificationError, "not signed"),
+        ("wrong-key", VerificationError, "not trusted for the overlay layer"),
+        ("pack-key", VerificationError, "not trusted for the overlay layer"),
+        ("truncated", ArchiveError, "truncated|corrupt"),
+        ("dotdot", ArchiveError, "'..' path components"),
+        ("symlink", ArchiveError, "symbolic link"),
+    ],
+)
+def test_tamper_matrix_through_the_trust_policy(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    error: type[Exception],
+    message: str,
+) -> None:
+    import charter.bundle
+    from charter.trust import load_layer, parse_policy
+    from charter.versions import VersionState
+
+    signers = {layer: keys.generate() for layer in ("overlay", "pack")}
+    for layer, signer in signers.items():
+        (tmp_path / f"{layer}.pub").write_bytes(keys.public_pem(signer.public_key()))
+    policy = parse_policy(
+        '[layers.overlay]\nkeys = ["overlay.pub"]\n\n[layers.pack]\nkeys = ["pack.pub"]\n',
+        base=tmp_path,
+    )
+    path = tmp_path / f"{case}.tar.gz"
+    path.write_bytes(_matrix_case(case, tmp_path, signers))
+    parsed: list[object] = []
+
+    def spy(*args: object, **kwargs: object) -> None:
+        parsed.append(args)
+        raise AssertionError("parsed before verification")
+
+    monkeypatch.setattr(charter.bundle, "layer_from_files", spy)
+    state = VersionState(tmp_path / "state")
+    with pytest.raises(error, match=message):
+        load_layer(path, policy, "overlay", state=state)
+    assert parsed == []
+    assert state.get("overlay/acme") is None  # nothing was recorded either
+
+
+def test_downgrade_is_refused_before_parsing(
+    tmp_path: Path, key: keys.PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import charter.bundle
+    from charter.errors import RollbackError
+    from charter.trust import load_layer, parse_policy
+    from charter.versions import VersionState
+
+    (tmp_path / "overlay.pub").write_bytes(keys.public_pem(key.public_key()))
+    policy = parse_policy('[layers.overlay]\nkeys = ["overlay.pub"]\n', base=tmp_path)
+    state = VersionState(tmp_path / "state")
+    for version in ("1.1.0", "1.0.0"):
+        (tmp_path / f"{version}.tar.gz").write_bytes(
+            signed_tarball(key, bundle_files(version=version))
+        )
+    assert load_layer(tmp_path / "1.1.0.tar.gz", policy, "overlay", state=state).rules
+    monkeypatch.setattr(
+        charter.bundle, "layer_from_files", lambda *a, **k: pytest.fail("parsed a downgrade")
+    )
+    with pytest.raises(RollbackError, match="rollback refused: overlay/acme 1.0.0 is older"):
+        load_layer(tmp_path / "1.0.0.tar.gz", policy, "overlay", state=state)
+    assert state.get("overlay/acme").version == "1.1.0"  # type: ignore[union-attr]

@@ -7,6 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from charter import keys
+from charter.cli import main
+from charter.versions import VersionState
+from tests.bundle_helpers import make_key, overlay_bundle
 from tests.conftest import BundleFactory, overlay_rule
 
 
@@ -124,3 +130,128 @@ def test_unknown_command_is_usage_error() -> None:
     result = charter("frobnicate")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+# --------------------------------------------------------------------------
+# Signed layers: the same stack options as `charter check`
+# --------------------------------------------------------------------------
+
+
+def _signed_setup(tmp_path: Path) -> tuple[Path, keys.PrivateKey]:
+    """A trust policy pinning an overlay key and a pack key; returns it and the overlay key."""
+    key, public = make_key(tmp_path / "overlay-key")
+    pack_key, other_public = make_key(tmp_path / "pack-key")
+    (tmp_path / "pack-key/signing.key").write_bytes(keys.private_pem(pack_key))
+    policy = tmp_path / "trust.toml"
+    policy.write_text(
+        f'[layers.overlay]\nkeys = ["{public}"]\n\n[layers.pack]\nkeys = ["{other_public}"]\n'
+    )
+    return policy, key
+
+
+def _list(*args: str) -> tuple[int, list[dict[str, object]] | None]:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(["rule", "list", "--format", "json", *args])
+    return code, (json.loads(buffer.getvalue()) if code == 0 else None)
+
+
+def test_rule_list_loads_a_signed_overlay_through_trust(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy, key = _signed_setup(tmp_path)
+    bundle = tmp_path / "ov.tar.gz"
+    bundle.write_bytes(overlay_bundle(tmp_path / "src", key, "1.2.0"))
+    state = tmp_path / "state"
+    code, rules = _list("--trust", str(policy), "--overlay", str(bundle), "--state-dir", str(state))
+    assert code == 0 and rules is not None
+    overlay = [r for r in rules if r["layer"] == "overlay"]
+    assert [r["id"] for r in overlay] == ["ACME-NO-DOCKERFILE-001"]
+    assert any(r["layer"] == "constitution" for r in rules)
+    # Looking at a version is not accepting it: nothing is recorded.
+    assert VersionState(state).get("overlay/acme") is None
+    # `rule show` and `rule test` take the same options.
+    assert main(["rule", "show", "ACME-NO-DOCKERFILE-001", "--trust", str(policy),
+                 "--overlay", str(bundle), "--state-dir", str(state)]) == 0  # fmt: skip
+    assert "ACME-NO-DOCKERFILE-001" in capsys.readouterr().out
+    assert main(["rule", "test", "--trust", str(policy), "--overlay", str(bundle),
+                 "--state-dir", str(state), "--run", "no_direct_push"]) == 0  # fmt: skip
+    assert "PASS:" in capsys.readouterr().out
+
+
+def test_rule_list_reads_the_trust_policy_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy, key = _signed_setup(tmp_path)
+    bundle = tmp_path / "ov.tar.gz"
+    bundle.write_bytes(overlay_bundle(tmp_path / "src", key))
+    monkeypatch.setenv("CHARTER_TRUST_POLICY", str(policy))
+    code, rules = _list("--overlay", str(bundle))
+    assert code == 0 and rules is not None
+    assert "ACME-NO-DOCKERFILE-001" in {r["id"] for r in rules}
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        ("no-policy", "needs a trust policy"),
+        ("wrong-key", "not trusted for the overlay layer"),
+        ("pack-key", "not trusted for the overlay layer"),
+        ("tampered", "not a gzip archive|truncated|corrupt|has been modified"),
+    ],
+)
+def test_rule_list_refuses_what_does_not_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], problem: str, message: str
+) -> None:
+    import re
+
+    policy, key = _signed_setup(tmp_path)
+    signer = key
+    if problem == "wrong-key":
+        signer = keys.generate()
+    elif problem == "pack-key":  # pinned, but for the pack layer only
+        signer = keys.load_private(tmp_path / "pack-key/signing.key")
+    data = overlay_bundle(tmp_path / "src", signer)
+    if problem == "tampered":
+        data = data[:-40]
+    bundle = tmp_path / "ov.tar.gz"
+    bundle.write_bytes(data)
+    args = ["--overlay", str(bundle)] if problem == "no-policy" else [
+        "--trust", str(policy), "--overlay", str(bundle)]  # fmt: skip
+    # Exit 2 (no result), never 0 or 1: an unverified stack lists nothing.
+    assert main(["rule", "list", *args]) == 2
+    captured = capsys.readouterr()
+    assert re.search(message, captured.err), captured.err
+    assert "ACME-NO-DOCKERFILE-001" not in captured.out
+
+
+def test_rule_list_refuses_a_downgrade_and_a_major_without_consent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy, key = _signed_setup(tmp_path)
+    state = str(tmp_path / "state")
+    versions = {}
+    for version in ("1.4.0", "1.3.0", "2.0.0"):
+        versions[version] = tmp_path / f"ov-{version}.tar.gz"
+        versions[version].write_bytes(overlay_bundle(tmp_path / "src", key, version))
+    base = ["--trust", str(policy), "--state-dir", state, "--overlay"]
+    # `check` accepts 1.4.0 (and records it in --state-dir, not $CHARTER_STATE_DIR).
+    proposal = tmp_path / "p.json"
+    proposal.write_text(
+        json.dumps({"kind": "pull_request", "repository": "a/b", "base": "main", "head": "f",
+                    "author": {"id": "alice", "type": "human"}, "title": "t", "body": "b"})
+    )  # fmt: skip
+    assert main(["check", str(proposal), *base, str(versions["1.4.0"]), "--no-audit"]) == 1
+    assert VersionState(Path(state)).get("overlay/acme").version == "1.4.0"  # type: ignore[union-attr]
+    capsys.readouterr()
+    assert _list(*base, str(versions["1.4.0"]))[0] == 0
+    assert _list(*base, str(versions["1.3.0"]))[0] == 2
+    assert "rollback refused" in capsys.readouterr().err
+    assert _list(*base, str(versions["2.0.0"]))[0] == 2
+    assert "--allow-major" in capsys.readouterr().err
+    assert _list(*base, str(versions["2.0.0"]), "--allow-major")[0] == 0
+    # Listing 2.0.0 did not accept it.
+    assert VersionState(Path(state)).get("overlay/acme").version == "1.4.0"  # type: ignore[union-attr]

@@ -401,6 +401,28 @@ def test_authoring_loop_sign_then_build(tmp_path: Path, capsys: pytest.CaptureFi
                  str(tmp_path / "keys/signing.key")])  # fmt: skip
     assert code == 0 and out.is_file()
     capsys.readouterr()
+    # The signed bundle loads through a trust policy and its rule decides.
+    policy = tmp_path / "trust.toml"
+    policy.write_text(f'[layers.overlay]\nkeys = ["{tmp_path / "keys/signing.pub"}"]\n')
+    trusted = ["--trust", str(policy), "--overlay", str(out)]
+    assert main(["rule", "list", "--layer", "overlay", "--format", "json", *trusted]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in listed] == ["CM-TICKET-REQUIRED-001"]
+    merge = {
+        "kind": "merge", "repository": "acme/platform", "base": "main",
+        "head": "feature/billing", "author": {"id": "agent-7", "type": "agent"},
+        "title": "billing", "body": "Roll up billing.", "environment": "production",
+        "files": [], "approvals": [{"by": "alice", "type": "human", "groups": []}],
+    }  # fmt: skip
+    for body, cited in (("Roll up billing.", True), ("Roll up billing. CM-1234", False)):
+        proposal = tmp_path / "merge.json"
+        proposal.write_text(json.dumps({**merge, "body": body}))
+        code = main(["check", str(proposal), "--no-audit", "--format", "json", *trusted])
+        decision = json.loads(capsys.readouterr().out)
+        reasons = {(r["rule"], r["layer"]) for r in decision["reasons"]}
+        assert (("CM-TICKET-REQUIRED-001", "overlay") in reasons) is cited
+        if cited:
+            assert code == 1 and decision["verdict"] == "deny"
 
 
 def test_sign_refuses_a_bundle_that_fails_lint(tmp_path: Path) -> None:
@@ -470,3 +492,132 @@ def LoadError_or_policy() -> type[Exception]:  # noqa: N802
     from charter.errors import PolicyError
 
     return PolicyError
+
+
+# ------------------------------------------------------------------ impersonation, measurability
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        # a literal in the rule head
+        'deny contains {"rule": "PROC-NO-SELF-APPROVAL-001", "msg": "no"} if {\n'
+        '\tinput.kind == "merge"\n}\n',
+        # a module-level constant
+        'upper_id := "PROC-NO-SELF-APPROVAL-001"\n\n'
+        'ask contains {"rule": upper_id, "msg": "no"} if {\n\tinput.kind == "merge"\n}\n',
+        # an entry built in the body
+        'deny contains entry if {\n\tinput.kind == "merge"\n'
+        '\tentry := {"rule": "PROC-NO-SELF-APPROVAL-001", "msg": "no"}\n}\n',
+    ],
+)
+def test_entry_citing_an_upper_rule_id_is_impersonation(
+    make_bundle: BundleFactory, entry: str
+) -> None:
+    files = rule_files()
+    rule = next(k for k in files if k.endswith("rule.rego"))
+    files[rule] += "\n" + entry
+    report = lint_bundle(overlay(make_bundle, files))
+    assert report.codes() == {"CHARTER-L014"}, [f.render() for f in report.findings]
+    (finding,) = report.errors
+    assert "PROC-NO-SELF-APPROVAL-001" in finding.message and "constitution" in finding.message
+    assert finding.file.endswith("rule.rego") and finding.line is not None and finding.line > 15
+
+
+def test_citing_its_own_rule_id_through_a_constant_is_fine(make_bundle: BundleFactory) -> None:
+    files = rule_files()
+    rule = next(k for k in files if k.endswith("rule.rego"))
+    files[rule] = files[rule].replace('{"rule": "ACME-MERGE-001"', '{"rule": own_id')
+    files[rule] += '\nown_id := "ACME-MERGE-001"\n'
+    report = lint_bundle(overlay(make_bundle, files))
+    assert report.ok and not report.findings, [f.render() for f in report.findings]
+
+
+def test_impersonating_entry_is_attributed_to_its_own_layer_at_runtime(
+    make_bundle: BundleFactory,
+) -> None:
+    # The linter refuses it; were it shipped anyway, the decision still names
+    # the emitting layer and no constitution metadata is borrowed.
+    from charter.decision import evaluate
+    from charter.stack import load_stack
+
+    files = rule_files()
+    rule = next(k for k in files if k.endswith("rule.rego"))
+    files[rule] = files[rule].replace(
+        '"ACME-MERGE-001", "msg"', '"PROC-NO-SELF-APPROVAL-001", "msg"'
+    )
+    path = overlay(make_bundle, files)
+    assert "CHARTER-L014" in codes(path)
+    merge = {
+        "kind": "merge", "repository": "acme/platform", "base": "main", "head": "f",
+        "author": {"id": "alice", "type": "human"}, "title": "t", "body": "b", "files": [],
+        "approvals": [{"by": "bob", "type": "human", "groups": []}],
+    }  # fmt: skip
+    decision = evaluate(load_stack(overlay=path).compile(), merge)
+    cited = [r for r in decision.reasons if r.rule == "PROC-NO-SELF-APPROVAL-001"]
+    assert cited and {r.layer for r in cited} == {"overlay"}
+    assert {r.severity for r in cited} == {"unknown"}
+
+
+def test_unmeasurable_test_input_is_a_warning(make_bundle: BundleFactory) -> None:
+    files = rule_files()
+    test_file = next(k for k in files if k.endswith("_test.rego"))
+    files[test_file] += (
+        "\ntest_bound_input_denied if {\n"
+        '\tdoc := {"kind": "merge"}\n'
+        "\tsome e in merge.deny with input as doc\n"
+        '\te.rule == "ACME-MERGE-001"\n}\n'
+    )
+    report = lint_bundle(overlay(make_bundle, files))
+    assert report.ok
+    assert report.codes() == {"CHARTER-L062"}
+    (finding,) = report.warnings
+    assert "doc" in finding.message and finding.line is not None
+
+
+def test_every_declared_code_is_produced_somewhere() -> None:
+    import inspect
+    import re
+
+    import charter.lint as lint_module
+
+    source = inspect.getsource(lint_module)
+    produced = set(re.findall(r'_(?:error|warning)\(\s*"(CHARTER-L\d+)"', source))
+    assert set(CODES) == produced, set(CODES) ^ produced
+
+
+# ------------------------------------------------------------------ rule signing
+
+
+def test_sign_rule_keeps_verified_entries_with_their_signed_hashes(tmp_path: Path) -> None:
+    from charter import signing
+
+    key, _ = make_key(tmp_path / "keys")
+    files = {**rule_files(), **rule_files("ACME-PUSH-001", "charter.overlay.push")}
+    work = write_bundle(
+        tmp_path / "ov", layer="overlay", name="acme", roots=["charter/overlay"], files=files
+    )
+    merge = work / "charter/overlay/merge/rule.rego"
+    push = work / "charter/overlay/push/rule.rego"
+    _, first = sign_rule(merge, key)
+    assert "charter/overlay/push/rule.rego" not in first
+    signed_merge = signing.file_hash("x.rego", merge.read_bytes())
+    # Change the merge rule (still valid), then sign only the push rule.
+    merge.write_text(merge.read_text().replace('msg": "no"', 'msg": "no merges"'))
+    target, second = sign_rule(push, key)
+    assert set(first) < set(second)
+    entries = signing.signed_entries(target.read_bytes(), key.public_key(), scope="overlay")
+    assert entries is not None
+    # The merge rule keeps the hash it was signed with: its edit is not blessed.
+    assert entries["charter/overlay/merge/rule.rego"] == signed_merge
+    assert entries["charter/overlay/merge/rule.rego"] != signing.file_hash(
+        "x.rego", merge.read_bytes()
+    )
+    # The written document is exactly what sign_entries makes of those entries.
+    assert target.read_bytes() == signing.sign_entries(entries, key, scope="overlay")
+    # Another key, or a signature for another layer, carries nothing over.
+    other, _ = make_key(tmp_path / "other")
+    _, third = sign_rule(push, other)
+    assert "charter/overlay/merge/rule.rego" not in third
+    assert signing.signed_entries(target.read_bytes(), key.public_key()) is None
+    assert signing.signed_entries(target.read_bytes(), other.public_key(), scope="pack") is None

@@ -87,3 +87,39 @@ def test_non_sha256_entries_are_rejected() -> None:
     files = {**FILES, signing.SIGNATURES: json.dumps({"signatures": [token]}).encode()}
     with pytest.raises(VerificationError, match="hashed with 'MD5'"):
         signing.verify_files(files, [key.public_key()], scope="overlay")
+
+
+def test_sign_entries_is_what_sign_files_signs() -> None:
+    key = keys.generate("ed25519")
+    files = {".manifest": b'{"b": 1, "a": 2}', "x/r.rego": b"package x\n"}
+    entries = {item["name"]: item["hash"] for item in signing.file_list(files)}
+    assert signing.sign_entries(entries, key, scope="pack") == signing.sign_files(
+        files, key, scope="pack"
+    )
+    document = signing.sign_entries(entries, key, scope="pack")
+    assert signing.signed_entries(document, key.public_key(), scope="pack") == entries
+    assert signing.signed_entries(document, key.public_key(), scope="overlay") is None
+    assert signing.signed_entries(document, keys.generate().public_key()) is None
+    assert signing.signed_entries(b"not json", key.public_key()) is None
+
+
+def test_non_canonical_base64_in_the_token_is_rejected() -> None:
+    # base64url of 64 signature bytes ends in a character with two unused bits;
+    # a lenient decoder maps two spellings to the same signature. Only one counts.
+    import base64
+
+    key = keys.generate("ed25519")
+    files = {".manifest": b"{}", "r.rego": b"package r\n"}
+    document = signing.sign_files(files, key, scope="overlay")
+    token = json.loads(document)["signatures"][0]
+    head, body, sig = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    twin = sig[:-1] + alphabet[alphabet.index(sig[-1]) ^ 1]
+    lenient = base64.urlsafe_b64decode
+    assert lenient(twin + "==") == lenient(sig + "==")  # the same bytes, another spelling
+    forged = json.dumps({"signatures": [f"{head}.{body}.{twin}"]}).encode()
+    with pytest.raises(VerificationError, match="malformed"):
+        signing.verify_files({**files, signing.SIGNATURES: forged}, [key.public_key()],
+                             scope="overlay")  # fmt: skip
+    assert signing.verify_files({**files, signing.SIGNATURES: document}, [key.public_key()],
+                                scope="overlay").scope == "overlay"  # fmt: skip

@@ -230,10 +230,58 @@ def test_check_cli_loads_a_signed_overlay(
     )  # fmt: skip
     monkeypatch.setenv("CHARTER_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("CHARTER_TRUST_POLICY", raising=False)
-    assert main(["check", str(proposal), "--overlay", str(overlay), "--format", "json"]) == 1
+    # No verdict without verification: exit 2, never 1 (which would read as deny).
+    assert main(["check", str(proposal), "--overlay", str(overlay), "--format", "json"]) == 2
     assert "needs a trust policy" in capsys.readouterr().err
     monkeypatch.setenv("CHARTER_TRUST_POLICY", str(tmp_path / "trust.toml"))
     code = main(["check", str(proposal), "--overlay", str(overlay), "--format", "json"])
     out = json.loads(capsys.readouterr().out)
     assert code in (0, 1, 3)  # the verdict is the rules' business; loading is ours
     assert [s["layer"] for s in out["stack"]] == ["constitution", "overlay"]
+
+
+def test_check_bundle_parses_and_records_nothing(
+    tmp_path: Path,
+    policy_file: Path,
+    signers: dict[str, keys.PrivateKey],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import charter.bundle
+    from charter.trust import check_bundle
+
+    policy = load_policy(policy_file)
+    state = VersionState(tmp_path / "s")
+    v1 = write(tmp_path, "v1.tar.gz", signed_tarball(signers["overlay"]))
+    v2 = write(
+        tmp_path, "v2.tar.gz", signed_tarball(signers["overlay"], bundle_files(version="1.1.0"))
+    )
+    with monkeypatch.context() as m:
+        m.setattr(charter.bundle, "layer_from_files", lambda *a, **k: pytest.fail("parsed"))
+        checked = check_bundle(v2, policy.for_layer("overlay"), state=state)
+    assert (checked.key, checked.version) == ("overlay/acme", "1.1.0")
+    assert state.get("overlay/acme") is None
+    assert [r.id for r in checked.verified.to_layer().rules] == ["OV-TAMPER-001"]
+    checked.accept(state)
+    assert state.get("overlay/acme").version == "1.1.0"  # type: ignore[union-attr]
+    with pytest.raises(RollbackError, match="rollback refused"):
+        check_bundle(v1, policy.for_layer("overlay"), state=state)
+
+
+def test_load_without_recording(
+    tmp_path: Path, policy_file: Path, signers: dict[str, keys.PrivateKey]
+) -> None:
+    policy = parse_policy('[layers.overlay]\nkeys = ["overlay.pub"]\n', base=tmp_path)
+    state = VersionState(tmp_path / "s")
+    v2 = write(
+        tmp_path, "v2.tar.gz", signed_tarball(signers["overlay"], bundle_files(version="1.1.0"))
+    )
+    v1 = write(tmp_path, "v1.tar.gz", signed_tarball(signers["overlay"]))
+    assert load_layer(v2, policy, "overlay", state=state, record=False).rules
+    stack = load_trusted_stack(policy, overlay=v2, state=state, record=False)
+    assert stack.layers[-1].version == "1.1.0"
+    assert state.get("overlay/acme") is None
+    # Not recorded, so the older version still loads; once recorded, it does not.
+    assert load_layer(v1, policy, "overlay", state=state, record=False).rules
+    load_trusted_stack(policy, overlay=v2, state=state)
+    with pytest.raises(RollbackError):
+        load_trusted_stack(policy, overlay=v1, state=state, record=False)

@@ -237,3 +237,36 @@ def test_cli_create_check_list(
 def test_parse_trust_rejects_constitution() -> None:
     with pytest.raises(WaiverError):
         parse_trust(["constitution=x.pub"])
+
+
+def test_forged_expiry_too_far_is_ignored_at_evaluation(
+    stack: Stack, signer: keys.PrivateKey, tmp_path: Path
+) -> None:
+    # A trusted key re-signs a waiver with an expiry beyond max_waiver_days (90):
+    # creation would refuse it, and evaluation and the linter refuse it too.
+    from charter.waivers import from_document, sign_waiver
+
+    doc = json.loads(make(stack, signer).to_json())
+    doc.update(expires="2028-01-01")
+    forged = sign_waiver(from_document(doc), signer)
+    path = write(tmp_path, "w.json", forged.to_json())
+    decision = decide(stack, tmp_path, {"overlay": [signer.public_key()]}, NOW)
+    assert decision.waived == ()
+    assert RULE in {r.rule for r in decision.reasons}
+    assert "max_waiver_days" in decision.ignored_waivers[0]["reason"]
+    assert "CHARTER-L043" in lint_waiver_file(path, stack, now=NOW).codes()
+
+
+def test_lint_of_waiver_files(stack: Stack, signer: keys.PrivateKey, tmp_path: Path) -> None:
+    from charter.waivers import from_document, sign_waiver
+
+    valid = write(tmp_path, "valid.json", make(stack, signer).to_json())
+    assert lint_waiver_file(valid, stack, now=NOW).findings == ()
+    expired = lint_waiver_file(valid, stack, now=datetime(2027, 1, 2, tzinfo=UTC))
+    assert expired.ok and expired.codes() == {"CHARTER-L042"}
+    doc = json.loads(make(stack, signer).to_json())
+    doc.update(rule="ACME-GONE-001")
+    unknown = write(tmp_path, "unknown.json", sign_waiver(from_document(doc), signer).to_json())
+    assert "CHARTER-L041" in lint_waiver_file(unknown, stack, now=NOW).codes()
+    garbage = write(tmp_path, "garbage.json", "{nope")
+    assert lint_waiver_file(garbage, stack, now=NOW).codes() == {"CHARTER-L000"}

@@ -117,3 +117,37 @@ def test_stop_ends_the_thread_and_interval_must_be_positive(watched: Path) -> No
     assert watchdog.healthy
     with pytest.raises(InputError):
         Watchdog(interval=0)
+
+
+def test_real_gate_decisions_turn_to_deny_within_one_interval(tmp_path: Path) -> None:
+    """A signed constitution, a real Gate and a real Watchdog; the file is edited on disk.
+
+    "Within one interval" is counted in checks, never in seconds: the first
+    check that *starts* after the edit must already report the loss (a check
+    that was running during the edit may still have read the old bytes).
+    """
+    from charter import keys
+    from charter.constitution import sign_text
+    from charter.gate import Gate, load_constitution
+    from charter.lint import default_constitution_toml
+    from charter.verdict import Verdict
+
+    key = keys.generate()
+    (tmp_path / "signing.pub").write_bytes(keys.public_pem(key.public_key()))
+    path = tmp_path / "constitution.toml"
+    path.write_text(sign_text(default_constitution_toml().read_text(), key))
+    loaded = load_constitution(path, tmp_path / "signing.pub")
+    detected_at: list[int] = []
+    with Watchdog(interval=0.02) as watchdog:
+        watchdog.watch(path, loaded.digest)
+        watchdog.on_integrity_lost(lambda event: detected_at.append(watchdog.checks))
+        gate = Gate(loaded.constitution, watchdog=watchdog)
+        assert gate.decide_command("git status", str(tmp_path)).verdict is Verdict.ALLOW
+        before_edit = watchdog.checks
+        # Loosen it on disk: allow everything.
+        path.write_text(path.read_text().replace("auto_allowed = [", 'auto_allowed = ["*", ', 1))
+        assert watchdog.wait_lost(BOUND)
+        decision = gate.decide_command("git status", str(tmp_path))
+    assert decision.verdict is Verdict.DENY
+    assert any("integrity lost" in r.msg for r in decision.reasons)
+    assert detected_at and detected_at[0] <= before_edit + 2

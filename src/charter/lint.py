@@ -18,6 +18,7 @@ CHARTER-L010    a policy module overrides another layer's data with ``with``
 CHARTER-L011    a module reads Charter's reserved ``charter_internal`` namespace
 CHARTER-L012    (warning) an ``allow``/exception-style rule: it has no effect
 CHARTER-L013    ``deny``/``ask`` is not a partial set (``deny contains …``)
+CHARTER-L014    an entry's ``rule`` field names a rule ID of an upper layer
 CHARTER-L020    a parameter is set in its looser direction
 CHARTER-L021    a lower layer re-declares an upper layer's parameter
 CHARTER-L022    a lower layer sets an unknown parameter
@@ -43,16 +44,23 @@ CHARTER-L062    (warning) a test's outcome for a rule could not be measured
 CHARTER-L070    an upper layer's own test fails against the composed stack
 ==============  ===============================================================
 
-Composition (L010–L013) is decided on regorus's AST, never on Rego text. A lower
+Composition (L010–L014) is decided on regorus's AST, never on Rego text. A lower
 module *may* read upper data (``data.charter.constitution…``) and ``input``;
 it may not override another layer's data with ``with`` outside tests, since
 that is an attempt to re-evaluate an upper rule under different facts. Rules
 named ``allow``, ``exception…``, ``override…`` and the like are warned about:
 only ``deny`` and ``ask`` entries count, so they cannot lower any verdict.
+An entry object whose ``rule`` is an upper layer's rule ID (a string literal,
+or a variable or constant bound to one) impersonates that rule (L014); at
+runtime such an entry still counts and is attributed to the layer that emitted
+it (:mod:`charter.decision`), so it can mislead readers but never lower a verdict.
 
 Test coverage (L060) is measured by running: each ``with input as …`` of each
 test is evaluated against the rule's package and the rule is covered once some
-test input makes it emit an entry with its id and some other makes it not.
+test input makes it emit an entry with its id and some other makes it not. A
+test whose ``with input as …`` value cannot be evaluated on its own (it uses a
+variable bound inside the test, say) is reported as L062: it still runs, but it
+counts toward no rule's coverage.
 """
 
 from __future__ import annotations
@@ -68,7 +76,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from charter import automata, waivers
+from charter import automata, keys, signing, waivers
 from charter.bundle import (
     MANIFEST,
     SIGNATURES,
@@ -89,7 +97,7 @@ from charter.ratchet import DIRECTIONS, Parameter, declaration
 from charter.rules import RULE_ID, SEVERITIES, metadata_blocks
 from charter.shell import program_name
 from charter.stack import RESERVED_ROOT, Stack, _merge_data, load_stack
-from charter.testing import run_layer_tests
+from charter.testing import find_tests, run_layer_tests, with_input_texts
 
 _ORDER = {"constitution": 0, "pack": 1, "overlay": 2}
 _ALLOW_STYLE = re.compile(
@@ -117,6 +125,7 @@ CODES: dict[str, str] = {
     "CHARTER-L011": "A module reads Charter's reserved namespace.",
     "CHARTER-L012": "An allow/exception-style rule has no effect: only deny and ask count.",
     "CHARTER-L013": "deny/ask must be partial set rules (`deny contains {...} if`).",
+    "CHARTER-L014": "An entry's rule field names a rule ID of an upper layer (impersonation).",
     "CHARTER-L020": "A parameter is set in its looser direction.",
     "CHARTER-L021": "A lower layer re-declares an upper layer's parameter.",
     "CHARTER-L022": "A lower layer sets an unknown parameter.",
@@ -335,82 +344,6 @@ def _head(rule: Any) -> tuple[str, str, int] | None:
             if path:
                 return kind, path[0], _span_line(head[kind]) or 1
     return None
-
-
-def _test_rules(module: Module) -> list[tuple[str, int]]:
-    found: dict[str, int] = {}
-    for rule in module.info.ast.get("rules", []):
-        head = _head(rule)
-        if head and head[1].startswith("test_"):
-            found.setdefault(head[1], head[2])
-    return sorted(found.items(), key=lambda item: item[1])
-
-
-def _expression_text(source: str, line: int, col: int) -> str:
-    """The source text of the expression starting at ``line:col``.
-
-    regorus's byte offsets are unreliable for multi-line literals, so the start
-    comes from line/column and the end from bracket balancing.
-    """
-    lines = source.splitlines(keepends=True)
-    if not 1 <= line <= len(lines):
-        return ""
-    # regorus counts a tab as four columns.
-    column, offset, text = 1, 0, lines[line - 1]
-    while offset < len(text) and column < col:
-        column += 4 if text[offset] == "\t" else 1
-        offset += 1
-    i = sum(len(x) for x in lines[: line - 1]) + offset
-    start = i
-    depth = 0
-    quote: str | None = None
-    while i < len(source):
-        c = source[i]
-        if quote is not None:
-            if c == "\\" and quote == '"':
-                i += 2
-                continue
-            if c == quote:
-                quote = None
-        elif c in '"`':
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            if depth == 0:
-                break
-            depth -= 1
-        elif depth == 0 and (c.isspace() or c == ";"):
-            break
-        i += 1
-    return source[start:i]
-
-
-def _with_input_texts(module: Module, test_name: str) -> list[str]:
-    """Source text of every ``with input as <expr>`` inside one test rule."""
-    texts: list[str] = []
-    for rule in module.info.ast.get("rules", []):
-        head = _head(rule)
-        if head is None or head[1] != test_name:
-            continue
-        for node in _walk(rule["Spec"].get("bodies")):
-            for mod in node.get("with_mods") or []:
-                if _ref_path(mod.get("refr")) != ["input"]:
-                    continue
-                target = mod.get("r#as") or mod.get("as")
-                # A node's own span may sit on an operator (`.`, `(`): the
-                # expression starts at the leftmost span beneath it.
-                spans = [
-                    (int(n["span"]["line"]), int(n["span"]["col"]))
-                    for n in _walk(target)
-                    if isinstance(n.get("span"), dict) and "line" in n["span"]
-                ]
-                if spans:
-                    line, col = min(spans)
-                    text = _expression_text(module.source, line, col)
-                    if text:
-                        texts.append(text)
-    return texts
 
 
 # ------------------------------------------------------------------ bundles
@@ -731,6 +664,67 @@ def _check_composition(target: _Target, others: Sequence[Layer], findings: list[
                 )
 
 
+def _string_constants(module: Module) -> dict[str, str]:
+    """Names bound to a string literal: ``rid := "X"`` at module level or in a body."""
+    found: dict[str, str] = {}
+    for rule in module.info.ast.get("rules", []):
+        spec = rule.get("Spec") if isinstance(rule, dict) else None
+        head = spec.get("head", {}) if isinstance(spec, dict) else {}
+        compr = head.get("Compr") if isinstance(head, dict) else None
+        if isinstance(compr, dict):
+            path = _ref_path(compr.get("refr")) or []
+            value = (compr.get("assign") or {}).get("value")
+            if len(path) == 1 and isinstance(value, dict) and "String" in value:
+                found[path[0]] = str(value["String"]["value"])
+    for node in _walk(module.info.ast.get("rules", [])):
+        assign = node.get("AssignExpr")
+        if not isinstance(assign, dict):
+            continue
+        lhs, rhs = assign.get("lhs"), assign.get("rhs")
+        if isinstance(lhs, dict) and "Var" in lhs and isinstance(rhs, dict) and "String" in rhs:
+            found.setdefault(str(lhs["Var"]["value"]), str(rhs["String"]["value"]))
+    return found
+
+
+def _check_impersonation(
+    target: _Target, upper_ids: Mapping[str, str], findings: list[Finding]
+) -> None:
+    """An entry object ``{"rule": <an upper layer's rule id>, …}`` in a policy module."""
+    if not upper_ids:
+        return
+    for module in target.modules:
+        if module.is_test:
+            continue
+        constants = _string_constants(module)
+        for node in _walk(module.info.ast.get("rules", [])):
+            obj = node.get("Object")
+            fields = obj.get("fields") if isinstance(obj, dict) else None
+            for field in fields if isinstance(fields, list) else []:
+                if not (isinstance(field, list) and len(field) == 3):
+                    continue
+                span, key, value = field
+                if not (isinstance(key, dict) and key.get("String", {}).get("value") == "rule"):
+                    continue
+                cited: str | None = None
+                if isinstance(value, dict) and "String" in value:
+                    cited = str(value["String"]["value"])
+                elif isinstance(value, dict) and "Var" in value:
+                    cited = constants.get(str(value["Var"]["value"]))
+                if cited is None or cited not in upper_ids:
+                    continue
+                line = span.get("line") if isinstance(span, dict) else None
+                findings.append(
+                    _error(
+                        "CHARTER-L014",
+                        f"{module.path}:{line or _span_line(value) or 1}",
+                        f"an entry cites rule {cited}, which belongs to the "
+                        f"{upper_ids[cited]}; a lower layer cannot speak for an upper "
+                        "layer's rule (at runtime the entry counts as this layer's own)",
+                        "cite one of this bundle's own rule ids in the entry's rule field",
+                    )
+                )
+
+
 # ------------------------------------------------------------------ parameters
 
 
@@ -966,15 +960,26 @@ def _check_tests(
     for module in layer.test_modules:
         cases = [
             (row, text)
-            for name, row in _test_rules(module)
-            for text in _with_input_texts(module, name)
+            for name, row in find_tests(module)
+            for text in with_input_texts(module, name)
         ]
         if not cases:
             continue
         tested = _tested_packages(module, packages)
         outcomes = _probe(engine, module, tested, [text for _, text in cases])
-        for (row, _), outcome in zip(cases, outcomes, strict=True):
+        for (row, text), outcome in zip(cases, outcomes, strict=True):
             if outcome is None:
+                short = " ".join(text.split())
+                findings.append(
+                    _warning(
+                        "CHARTER-L062",
+                        f"{module.path}:{row}",
+                        f"the input of this test ({short[:60]}{'…' if len(short) > 60 else ''}) "
+                        "cannot be evaluated on its own, so it counts toward no rule's coverage",
+                        "write the input as a literal or a module-level value the test "
+                        "package can see (not a variable bound inside the test)",
+                    )
+                )
                 continue
             for rid, (package, _) in rules.items():
                 ids = outcome.get(package, set())
@@ -1053,6 +1058,7 @@ def lint_bundle(
     }
     rules = _check_metadata(target, upper_ids, findings)
     _check_composition(target, others, findings)
+    _check_impersonation(target, upper_ids, findings)
     fatal = {"CHARTER-L000", "CHARTER-L001", "CHARTER-L002", "CHARTER-L050"}
     if any(f.code in fatal for f in findings):
         return LintReport((str(path),), tuple(findings))
@@ -1487,7 +1493,7 @@ def render_text(report: LintReport) -> str:
 
 def sign_rule(
     file: str | Path,
-    key: Any,
+    key: keys.PrivateKey,
     *,
     against: Stack | Sequence[Layer] | None = None,
 ) -> tuple[Path, tuple[str, ...]]:
@@ -1499,10 +1505,6 @@ def sign_rule(
     the same key, so a file changed since it was signed is never blessed by
     signing another one. Returns the signatures path and the files covered.
     """
-    import jwt
-
-    from charter import keys, signing
-
     path = Path(file)
     if not path.is_file() or path.suffix != ".rego" or path.name.endswith("_test.rego"):
         raise PolicyError(
@@ -1521,33 +1523,14 @@ def sign_rule(
     test_rel = rel[: -len(".rego")] + "_test.rego"
     if test_rel in files:
         wanted.append(test_rel)
-    entries: dict[str, str] = {}
-    public = key.public_key()
-    kid = keys.key_id(public)
-    algorithm = keys.jwt_algorithm(key)
+    # Keep entries only from a previous signature this key made for this layer.
     old = files.get(SIGNATURES)
-    if old is not None:
-        try:
-            token = json.loads(old)["signatures"][0]
-            payload = jwt.decode(token, public, algorithms=[algorithm])
-            for item in payload.get("files", []):
-                if item.get("name") in files:
-                    entries[str(item["name"])] = str(item["hash"])
-        except (ValueError, KeyError, IndexError, TypeError, jwt.PyJWTError):
-            entries = {}  # not ours, or not valid: start again from this rule
+    previous = signing.signed_entries(old, key.public_key(), scope=manifest.layer) if old else None
+    entries = {name: digest for name, digest in (previous or {}).items() if name in files}
     for name in wanted:
         entries[name] = signing.file_hash(name, files[name])
-    payload = {
-        "files": [
-            {"name": n, "hash": entries[n], "algorithm": signing.HASH_ALGORITHM}
-            for n in sorted(entries)
-        ],
-        "keyid": kid,
-        "scope": manifest.layer,
-    }
-    token = jwt.encode(payload, key, algorithm=algorithm, headers={"kid": kid})
     target = root / SIGNATURES
-    target.write_bytes(signing.canonical_json({"signatures": [token]}) + b"\n")
+    target.write_bytes(signing.sign_entries(entries, key, scope=manifest.layer))
     return target, tuple(sorted(entries))
 
 

@@ -103,12 +103,30 @@ def file_list(files: Mapping[str, bytes]) -> list[dict[str, str]]:
     ]
 
 
-def sign_files(files: Mapping[str, bytes], key: keys.PrivateKey, *, scope: str) -> bytes:
-    """The ``.signatures.json`` document for ``files`` (deterministic for Ed25519)."""
+def sign_entries(entries: Mapping[str, str], key: keys.PrivateKey, *, scope: str) -> bytes:
+    """The ``.signatures.json`` document for precomputed ``name → hex SHA-256`` entries.
+
+    The one place a bundle token is made (deterministic for Ed25519): whole
+    bundles (:func:`sign_files`) and single rules (``charter rule sign``) both
+    come through here.
+    """
     kid = keys.key_id(key.public_key())
-    payload = {"files": file_list(files), "keyid": kid, "scope": scope}
+    payload = {
+        "files": [
+            {"name": name, "hash": entries[name], "algorithm": HASH_ALGORITHM}
+            for name in sorted(entries)
+            if name != SIGNATURES
+        ],
+        "keyid": kid,
+        "scope": scope,
+    }
     token = jwt.encode(payload, key, algorithm=keys.jwt_algorithm(key), headers={"kid": kid})
     return canonical_json({"signatures": [token]}) + b"\n"
+
+
+def sign_files(files: Mapping[str, bytes], key: keys.PrivateKey, *, scope: str) -> bytes:
+    """The ``.signatures.json`` document for ``files`` (deterministic for Ed25519)."""
+    return sign_entries({item["name"]: item["hash"] for item in file_list(files)}, key, scope=scope)
 
 
 @dataclass(frozen=True)
@@ -135,7 +153,11 @@ def _token(signatures: bytes) -> str:
 
 
 def _b64url(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    """Strict base64url: a segment has exactly one encoding (no stray padding bits)."""
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+        raise binascii.Error("non-canonical base64url encoding")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -155,7 +177,9 @@ def _parse(token: str) -> _Token:
         header = json.loads(_b64url(head))
         signature = _b64url(sig)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise VerificationError(f"{SIGNATURES}: the JWT header is malformed ({exc})") from exc
+        raise VerificationError(
+            f"{SIGNATURES}: the JWT header or signature is malformed ({exc})"
+        ) from exc
     if not isinstance(header, dict):
         raise VerificationError(f"{SIGNATURES}: the JWT header is not an object")
     return _Token(header, body, f"{head}.{body}".encode("ascii"), signature)
@@ -305,3 +329,25 @@ def verify_files(
                 hint="the bundle was tampered with after signing; fetch it again",
             )
     return SignatureInfo(key_id=keys.key_id(used), algorithm=alg, scope=scope, files=signed)
+
+
+def signed_entries(
+    signatures: bytes, key: keys.PublicKey, *, scope: str | None = None
+) -> dict[str, str] | None:
+    """The ``name → hash`` entries of ``signatures`` if its token verifies with ``key``.
+
+    ``None`` when it does not (another signer, altered, malformed, or another
+    ``scope``): callers that extend a previous signature start afresh then.
+    """
+    try:
+        parsed = _parse(_token(signatures))
+        if parsed.header.get("alg") != keys.jwt_algorithm(key):
+            return None
+        if not _signature_valid(parsed, key):
+            return None
+        payload = _payload(parsed)
+        if scope is not None and payload.get("scope") != scope:
+            return None
+        return _payload_files(payload)
+    except (VerificationError, ValueError, TypeError):
+        return None

@@ -5,13 +5,35 @@ holds every policy module of the stack plus that layer's tests; a test passes
 when it evaluates to ``true``. For a failing test that checks a rule's verdict,
 Charter re-evaluates the tested package under the test's own ``with input as``
 value and reports the expected verdict (from the test name) against the actual.
+
+Test names and expected verdicts
+--------------------------------
+A test name says which verdict it expects with a *verdict word*, one of the
+``_``-separated tokens of the name:
+
+=========  =====================================
+verdict    words
+=========  =====================================
+deny       ``deny``, ``denies``, ``denied``
+ask        ``ask``, ``asks``, ``asked``
+allow      ``allow``, ``allows``, ``allowed``
+=========  =====================================
+
+The **last** verdict word wins, so ``test_merge_approval_denied`` expects
+``deny`` and ``test_denied_branch_allowed`` expects ``allow``; a verdict word
+directly after ``not``/``never`` (``test_x_not_denied``) is ambiguous and gives
+no expectation. Other words (``approval``, ``violation``, ``ok``…) are never
+read as verdicts. A name without a verdict word has no expected verdict: the
+report then shows only the actual one. The convention matters only for the
+report (and for the constitution's own test-quality checks): whether a test
+passes is decided by running it, never by its name.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +42,27 @@ from charter.engine import Engine, ModuleInfo
 from charter.errors import CharterError
 from charter.stack import Stack, _merge_data
 
-_EXPECT_DENY = re.compile(r"(deny|denied|violation|violates|reject|blocked|forbidden)")
-_EXPECT_ASK = re.compile(r"(^|_)(ask|asks|approval)(_|$)")
-_EXPECT_ALLOW = re.compile(r"(allow|allowed|accepted|passes|ok|no_violation|compliant|none)")
+#: Verdict words of test names (see the module docstring).
+VERDICT_WORDS: dict[str, str] = {
+    "deny": "deny",
+    "denies": "deny",
+    "denied": "deny",
+    "ask": "ask",
+    "asks": "ask",
+    "asked": "ask",
+    "allow": "allow",
+    "allows": "allow",
+    "allowed": "allow",
+}
+_NEGATIONS = frozenset({"not", "never"})
+#: regorus reports columns in UTF-8 bytes and counts a tab as this many.
+_TAB_COLUMNS = 4
 
 
 @dataclass(frozen=True)
 class TestResult:
+    __test__ = False  # a result type, not a pytest test class
+
     name: str
     package: str
     file: str
@@ -55,6 +91,8 @@ class TestResult:
 
 @dataclass(frozen=True)
 class TestReport:
+    __test__ = False  # a report type, not a pytest test class
+
     results: tuple[TestResult, ...]
 
     @property
@@ -78,88 +116,141 @@ class TestReport:
         }
 
 
-def _test_rules(module: Module) -> list[tuple[str, int]]:
+# ------------------------------------------------------------------ AST helpers
+
+
+def _walk(node: Any) -> Iterable[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _head_var(rule: Any) -> dict[str, Any] | None:
+    """The ``Var`` node naming a rule (``test_x`` in ``test_x if …``), if simple."""
+    spec = rule.get("Spec") if isinstance(rule, dict) else None
+    if not isinstance(spec, dict):
+        return None
+    head = spec.get("head", {})
+    for kind in ("Compr", "Set", "Func"):
+        if kind in head:
+            refr = head[kind].get("refr", {})
+            var = refr.get("Var") if isinstance(refr, dict) else None
+            if isinstance(var, dict):
+                return var
+    return None
+
+
+def find_tests(module: Module) -> list[tuple[str, int]]:
     """(name, row) of every ``test_*`` rule, in source order, without duplicates."""
     found: dict[str, int] = {}
     for rule in module.info.ast.get("rules", []):
-        spec = rule.get("Spec") if isinstance(rule, dict) else None
-        if not isinstance(spec, dict):
-            continue
-        head = spec.get("head", {})
-        for kind in ("Compr", "Set", "Func"):
-            if kind in head:
-                refr = head[kind].get("refr", {})
-                var = refr.get("Var") if isinstance(refr, dict) else None
-                if var and str(var["value"]).startswith("test_"):
-                    found.setdefault(str(var["value"]), int(var["span"]["line"]))
+        var = _head_var(rule)
+        if var and str(var["value"]).startswith("test_"):
+            found.setdefault(str(var["value"]), int(var["span"]["line"]))
     return sorted(found.items(), key=lambda item: item[1])
 
 
 def expected_verdict(test_name: str) -> str | None:
-    """What a test name says it expects (``test_push_to_main_denied`` → deny)."""
-    name = test_name.lower()
-    if _EXPECT_ASK.search(name):
-        return "ask"
-    if re.search(r"(^|_)(no|not|without)_(violation|deny|denial)", name):
-        return "allow"
-    if _EXPECT_DENY.search(name):
-        return "deny"
-    if _EXPECT_ALLOW.search(name):
-        return "allow"
+    """The verdict a test name expects: its last verdict word (module docstring)."""
+    tokens = test_name.lower().split("_")
+    for i in range(len(tokens) - 1, -1, -1):
+        verdict = VERDICT_WORDS.get(tokens[i])
+        if verdict is not None:
+            return None if i > 0 and tokens[i - 1] in _NEGATIONS else verdict
     return None
 
 
-def _with_input_texts(module: Module, test_name: str) -> list[str]:
-    """Source text of every ``with input as <expr>`` inside one test rule."""
+def byte_offset(source: bytes, line: int, col: int) -> int | None:
+    """The byte offset of regorus's ``line:col`` in ``source`` (None if out of range).
+
+    regorus counts lines from 1 and columns from 1 in UTF-8 bytes, with a tab
+    worth four columns; its ``start``/``end`` offsets are not reliable for
+    expressions that span lines, so locations are rebuilt from line and column.
+    """
+    lines = source.splitlines(keepends=True)
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    column, offset = 1, 0
+    while offset < len(text) and column < col:
+        column += _TAB_COLUMNS if text[offset : offset + 1] == b"\t" else 1
+        offset += 1
+    return sum(len(x) for x in lines[: line - 1]) + offset
+
+
+def expression_text(source: str, line: int, col: int) -> str:
+    """The source text of the Rego expression that starts at ``line:col``.
+
+    The end is found by balancing brackets (skipping strings, raw strings and
+    comments), stopping at whitespace, ``;`` or an unbalanced closer at depth 0.
+    """
+    raw = source.encode()
+    start = byte_offset(raw, line, col)
+    if start is None:
+        return ""
+    i = start
+    depth = 0
+    while i < len(raw):
+        c = raw[i : i + 1]
+        if c == b'"':
+            i += 1
+            while i < len(raw) and raw[i : i + 1] not in (b'"', b"\n"):
+                i += 2 if raw[i : i + 1] == b"\\" else 1
+        elif c == b"`":
+            end = raw.find(b"`", i + 1)
+            i = len(raw) if end < 0 else end
+        elif c == b"#" and depth > 0:
+            end = raw.find(b"\n", i)
+            i = (len(raw) if end < 0 else end) - 1
+        elif c in (b"(", b"[", b"{"):
+            depth += 1
+        elif c in (b")", b"]", b"}"):
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and (c.isspace() or c == b";"):
+            break
+        i += 1
+    return raw[start : min(i, len(raw))].decode("utf-8", "replace")
+
+
+def _expression_start(node: Any) -> tuple[int, int] | None:
+    """The leftmost ``(line, col)`` of all spans under an expression node.
+
+    A node's own span may sit on an operator (``.``, ``(``) or on its last
+    field, so the expression starts at the leftmost span beneath it.
+    """
+    spans = [
+        (int(n["span"]["line"]), int(n["span"]["col"]))
+        for n in _walk(node)
+        if isinstance(n.get("span"), dict) and "line" in n["span"] and "col" in n["span"]
+    ]
+    return min(spans) if spans else None
+
+
+def with_input_texts(module: Module, test_name: str) -> list[str]:
+    """Source text of every ``with input as <expr>`` inside one test rule, in order."""
     texts: list[str] = []
-    source = module.source.encode()
-
-    def walk(node: Any, inside: bool) -> None:
-        if isinstance(node, dict):
-            if "with_mods" in node and inside:
-                for mod in node.get("with_mods") or []:
-                    refr = mod.get("refr", {})
-                    var = refr.get("Var") if isinstance(refr, dict) else None
-                    if var and var.get("value") == "input":
-                        span = _span_of(mod.get("r#as") or mod.get("as"))
-                        if span:
-                            texts.append(source[span[0] : span[1]].decode())
-            for value in node.values():
-                walk(value, inside)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value, inside)
-
     for rule in module.info.ast.get("rules", []):
-        spec = rule.get("Spec") if isinstance(rule, dict) else None
-        if not isinstance(spec, dict):
+        var = _head_var(rule)
+        if var is None or var.get("value") != test_name:
             continue
-        head = spec.get("head", {})
-        names = [h.get("refr", {}).get("Var", {}).get("value") for h in head.values()]
-        if test_name in names:
-            walk(spec.get("bodies"), True)
+        for node in _walk(rule["Spec"].get("bodies")):
+            for mod in node.get("with_mods") or []:
+                refr = mod.get("refr", {})
+                target_var = refr.get("Var") if isinstance(refr, dict) else None
+                if not isinstance(target_var, dict) or target_var.get("value") != "input":
+                    continue
+                where = _expression_start(mod.get("r#as") or mod.get("as"))
+                if where is not None:
+                    text = expression_text(module.source, *where)
+                    if text:
+                        texts.append(text)
     return texts
-
-
-def _span_of(node: Any) -> tuple[int, int] | None:
-    """Smallest start / largest end of all spans under an expression node."""
-    starts: list[int] = []
-    ends: list[int] = []
-
-    def walk(n: Any) -> None:
-        if isinstance(n, dict):
-            span = n.get("span")
-            if isinstance(span, dict) and "start" in span:
-                starts.append(int(span["start"]))
-                ends.append(int(span["end"]))
-            for v in n.values():
-                walk(v)
-        elif isinstance(n, list):
-            for v in n:
-                walk(v)
-
-    walk(node)
-    return (min(starts), max(ends)) if starts else None
 
 
 def _tested_package(info: ModuleInfo, rule_packages: set[str]) -> str | None:
@@ -173,7 +264,7 @@ def _tested_package(info: ModuleInfo, rule_packages: set[str]) -> str | None:
 
 
 def _actual_verdict(engine: Engine, module: Module, test: str, package: str) -> str | None:
-    texts = _with_input_texts(module, test)
+    texts = with_input_texts(module, test)
     if not texts:
         return None
     imports = "\n".join(f"import {imp}" for imp in module.info.imports if imp != "rego.v1")
@@ -218,7 +309,7 @@ def run_layer_tests(
         engine.add_module(module.path, module.source)
     results: list[TestResult] = []
     for module in layer.test_modules:
-        for name, row in _test_rules(module):
+        for name, row in find_tests(module):
             qualified = f"data.{module.info.package}.{name}"
             if match and not re.search(match, qualified):
                 continue

@@ -21,7 +21,9 @@ signers, so an overlay key can never sign a constitution. A layer the policy
 does not mention cannot be loaded from a signed bundle at all (reject by
 default), and with a policy in force unsigned directories are refused.
 
-:func:`load_layer` is the one way a signed bundle becomes a :class:`Layer`:
+:func:`load_layer` is the one way a signed bundle becomes a :class:`Layer`
+(:func:`check_bundle` is its first half, for callers that record versions
+themselves):
 read the archive bytes → verify a signature (a sidecar ``FILE.sigstore.json``
 keyless bundle, a sidecar ``FILE.sig`` cosign signature, or the embedded
 ``.signatures.json``) → check the manifest's layer, the pinned version and the
@@ -251,6 +253,51 @@ def verify_bundle_file(
     ) from failures[-1]
 
 
+@dataclass(frozen=True)
+class CheckedBundle:
+    """A bundle whose signature, version pin and version transition all passed.
+
+    Nothing in it has been parsed and nothing has been recorded yet: parse with
+    ``verified.to_layer()``, then :meth:`accept` once the layer is in use.
+    """
+
+    verified: VerifiedBundle
+    key: str
+    version: str
+    content_digest: str
+
+    def accept(self, state: VersionState, *, allow_major: bool = False) -> None:
+        state.accept(self.key, self.version, self.content_digest, allow_major=allow_major)
+
+
+def check_bundle(
+    path: str | Path,
+    trust: LayerTrust,
+    *,
+    state: VersionState,
+    allow_major: bool = False,
+    limits: ArchiveLimits | None = None,
+    pin_hint: str | None = None,
+) -> CheckedBundle:
+    """Verify one signed layer and check its version; parse nothing, record nothing.
+
+    The shared first half of :func:`load_layer` for callers (the runner) that
+    decide themselves when a version counts as accepted.
+    """
+    verified = verify_bundle_file(path, trust, limits=limits)
+    manifest = verified.manifest
+    if trust.version is not None and manifest.version != trust.version:
+        raise RollbackError(
+            f"{verified.source}: {trust.layer} version {manifest.version} is not the pinned "
+            f"{trust.version}",
+            hint=pin_hint or f"update layers.{trust.layer}.version to move on purpose",
+        )
+    key = layer_key(manifest.layer, manifest.name)
+    content = files_digest(verified.files)
+    state.check(key, manifest.version, content, allow_major=allow_major)
+    return CheckedBundle(verified, key, manifest.version, content)
+
+
 def load_layer(
     path: str | Path,
     policy: TrustPolicy,
@@ -264,23 +311,20 @@ def load_layer(
     """Verify, version-check, then parse one signed layer; record its version.
 
     ``state`` defaults to the policy's ``state_dir`` or :func:`default_state_dir`.
+    With ``record=False`` the version is checked but not recorded (inspection).
     """
-    trust = policy.for_layer(expected_layer)
-    verified = verify_bundle_file(path, trust, limits=limits)
-    manifest = verified.manifest
-    if trust.version is not None and manifest.version != trust.version:
-        raise RollbackError(
-            f"{verified.source}: {expected_layer} version {manifest.version} is not the pinned "
-            f"{trust.version}",
-            hint=f"update layers.{expected_layer}.version in {policy.source} to move on purpose",
-        )
     store = state if state is not None else VersionState(policy.state_dir)
-    key = layer_key(manifest.layer, manifest.name)
-    content = files_digest(verified.files)
-    store.check(key, manifest.version, content, allow_major=allow_major)
-    layer = verified.to_layer()
+    checked = check_bundle(
+        path,
+        policy.for_layer(expected_layer),
+        state=store,
+        allow_major=allow_major,
+        limits=limits,
+        pin_hint=f"update layers.{expected_layer}.version in {policy.source} to move on purpose",
+    )
+    layer = checked.verified.to_layer()
     if record:
-        store.accept(key, manifest.version, content, allow_major=allow_major)
+        checked.accept(store, allow_major=allow_major)
     return layer
 
 
@@ -292,6 +336,7 @@ def load_trusted_stack(
     overlay: str | Path | None = None,
     state: VersionState | None = None,
     allow_major: bool = False,
+    record: bool = True,
 ) -> Stack:
     """Compose a stack whose archives are verified under ``policy``.
 
@@ -310,7 +355,7 @@ def load_trusted_stack(
                     hint="pass --trust POLICY.toml naming the keys allowed to sign it",
                 )
             return item
-        return load_layer(path, policy, kind, state=state, allow_major=allow_major)
+        return load_layer(path, policy, kind, state=state, allow_major=allow_major, record=record)
 
     if policy is not None and constitution is None and "constitution" in policy.layers:
         raise VerificationError(

@@ -52,8 +52,14 @@ def stack_from_options(
     *,
     allow_major: bool = False,
     state_dir: Path | None = None,
+    record: bool = True,
 ) -> Stack:
-    """Load the stack the options describe, verifying signed bundles under ``trust``."""
+    """Load the stack the options describe, verifying signed bundles under ``trust``.
+
+    ``record=False`` is for commands that only look (``rule list/show/test``):
+    they verify and refuse rollbacks like ``check`` does, but inspecting a
+    version must not count as accepting it.
+    """
     policy_path = trust if trust is not None else os.environ.get(TRUST_ENV) or None
     policy = load_policy(policy_path) if policy_path else None
     state = None
@@ -68,4 +74,5 @@ def stack_from_options(
         overlay=overlay,
         state=state,
         allow_major=allow_major,
+        record=record,
     )

@@ -9,13 +9,48 @@ from rich.table import Table
 
 from charter.bundle import Layer, load_directory
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.cli._stack import CONSTITUTION_OPTION, OVERLAY_OPTION, PACK_OPTION, stack_from_options
-from charter.errors import InputError
+from charter.cli._stack import (
+    ALLOW_MAJOR_OPTION,
+    CONSTITUTION_OPTION,
+    OVERLAY_OPTION,
+    PACK_OPTION,
+    STATE_DIR_OPTION,
+    TRUST_OPTION,
+    stack_from_options,
+)
+from charter.errors import InputError, TrustError, VerificationError
 from charter.stack import Stack
 from charter.testing import TestReport, run_tests
 
 rule_app = typer.Typer(help="Inspect, test, lint and sign rules.", no_args_is_help=True)
 app.add_typer(rule_app, name="rule")
+
+
+def _load_stack(
+    constitution: Path | None,
+    packs: list[Path] | None,
+    overlay: Path | None,
+    trust: Path | None,
+    allow_major: bool,
+    state_dir: Path | None,
+) -> Stack:
+    """The stack ``charter check`` would load from the same options.
+
+    A stack that does not verify is exit 2 (no result), as in ``check``: exit 1
+    from ``rule test`` would read as "tests failed".
+    """
+    try:
+        return stack_from_options(
+            constitution,
+            packs,
+            overlay,
+            trust,
+            allow_major=allow_major,
+            state_dir=state_dir,
+            record=False,
+        )
+    except VerificationError as exc:
+        raise TrustError(exc.message, hint=exc.hint) from exc
 
 
 @rule_app.command("list")
@@ -24,10 +59,13 @@ def list_rules(
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
+    trust: Path | None = TRUST_OPTION,
+    allow_major: bool = ALLOW_MAJOR_OPTION,
+    state_dir: Path | None = STATE_DIR_OPTION,
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """List the rules of the active stack."""
-    stack = stack_from_options(constitution, pack, overlay)
+    stack = _load_stack(constitution, pack, overlay, trust, allow_major, state_dir)
     if layer is not None and layer not in ("constitution", "pack", "overlay"):
         raise InputError(
             f"--layer {layer!r} is not a layer", hint="use constitution, pack or overlay"
@@ -62,10 +100,13 @@ def show_rule(
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
+    trust: Path | None = TRUST_OPTION,
+    allow_major: bool = ALLOW_MAJOR_OPTION,
+    state_dir: Path | None = STATE_DIR_OPTION,
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Show one rule: metadata, citation, links and location."""
-    stack = stack_from_options(constitution, pack, overlay)
+    stack = _load_stack(constitution, pack, overlay, trust, allow_major, state_dir)
     rule = stack.rules.get(rule_id)
     if rule is None:
         raise InputError(
@@ -147,10 +188,13 @@ def test_rules(
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
+    trust: Path | None = TRUST_OPTION,
+    allow_major: bool = ALLOW_MAJOR_OPTION,
+    state_dir: Path | None = STATE_DIR_OPTION,
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run Rego tests with an `opa test -v`-style report (exit 1 on failure)."""
-    stack = stack_from_options(constitution, pack, overlay)
+    stack = _load_stack(constitution, pack, overlay, trust, allow_major, state_dir)
     if paths:
         targets = [load_directory(p) for p in paths]
         stack = stack_with(stack, targets)

@@ -26,8 +26,8 @@ test_agent_push_without_base_asks if {
 	entry.rule == "PROC-NO-DIRECT-PUSH-001"
 }
 
-test_agent_push_naming_its_branch_allowed if {
+test_agent_push_naming_an_unprotected_branch_allowed if {
 	count(no_direct_push.ask) == 0 with input as {
-		"kind": "push", "base": "main", "author": {"id": "agent-7", "type": "agent"}, "context": ctx,
+		"kind": "push", "base": "feature/x", "author": {"id": "agent-7", "type": "agent"}, "context": ctx,
 	}
 }
