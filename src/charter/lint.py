@@ -1441,7 +1441,6 @@ def to_sarif(report: LintReport) -> dict[str, Any]:
             "id": code,
             "name": code.replace("-", ""),
             "shortDescription": {"text": CODES.get(code, code)},
-            "helpUri": "https://charter.dev/lint#" + code.lower(),
         }
         for code in used
     ]
@@ -1468,7 +1467,6 @@ def to_sarif(report: LintReport) -> dict[str, Any]:
                 "tool": {
                     "driver": {
                         "name": "charter-lint",
-                        "informationUri": "https://charter.dev/lint",
                         "rules": rules,
                     }
                 },
