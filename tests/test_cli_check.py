@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -113,3 +114,28 @@ def test_check_trust_option_verifies_a_signed_overlay(
     assert code == 2
     assert out == ""
     assert "Traceback" not in err and "forged.tar.gz" in err
+
+
+def test_check_reads_the_proposal_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (EXAMPLES / "agent-push-to-main.json").read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    code, out, err = run(capsys, "check", "-", "--now", NOW, "--format", "json")
+    assert code == 1, err
+    assert "PROC-NO-DIRECT-PUSH-001" in {r["rule"] for r in json.loads(out)["reasons"]}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_check_refuses_non_json_numbers_by_name(
+    constant: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = (EXAMPLES / "docs-pr-compliant.json").read_text()
+    tampered = document.replace(
+        '"kind": "pull_request"', f'"kind": "pull_request", "n": {constant}'
+    )
+    assert tampered != document
+    monkeypatch.setattr("sys.stdin", io.StringIO(tampered))
+    code, out, err = run(capsys, "check", "-", "--now", NOW)
+    assert code == 2 and out == ""
+    assert f"{constant.lstrip('-')} is not valid JSON" in err

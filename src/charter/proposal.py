@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -61,21 +62,35 @@ def validate(document: Any) -> dict[str, Any]:
     return document
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def load(path: str | Path) -> dict[str, Any]:
-    """Read and validate a proposal JSON file."""
+    """Read and validate a proposal JSON file (``-`` reads standard input)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        if str(path) == "-":
+            text = sys.stdin.read()
+            p = Path("<stdin>")
+        else:
+            text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: cannot read ({exc})") from exc
     try:
-        document = json.loads(text)
+        # NaN and Infinity are Python extensions, not JSON; the engine would
+        # reject them later as an evaluation error, so refuse them here by name.
+        document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{p}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}",
             hint="the proposal must be one JSON object",
+        ) from exc
+    except ValueError as exc:
+        raise InputError(
+            f"{p}: malformed JSON: {exc}", hint="the proposal must be one JSON object"
         ) from exc
     return validate(document)
 

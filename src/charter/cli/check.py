@@ -60,7 +60,9 @@ def _record(decision: Decision, location: str | None) -> None:
 
 @app.command("check")
 def check(
-    proposal_file: Path = typer.Argument(..., metavar="PROPOSAL.json"),
+    proposal_file: Path = typer.Argument(
+        ..., metavar="PROPOSAL.json", help="the proposal document; - reads standard input"
+    ),
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
