@@ -202,7 +202,7 @@ def evaluate(
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         compiled.engine.set_input_text(_input_text(compiled, canonical, body, moment))
-        results = compiled.engine.eval_rule(compiled.query)
+        results = compiled.results()
         reasons = _reasons_from_results(compiled, results)
     except (CharterError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         error = Reason(

@@ -23,7 +23,6 @@ from charter.ratchet import LayerParameters, Parameter, effective_parameters, na
 from charter.rules import Rule
 
 RESERVED_ROOT = "charter_internal"
-AGGREGATE_PACKAGE = "charter_internal.aggregate"
 _ORDER = {"constitution": 0, "pack": 1, "overlay": 2}
 
 
@@ -202,14 +201,29 @@ def _merge_data(target: dict[str, Any], source: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class CompiledStack:
-    """A stack loaded into the engine, with one query that gathers every entry."""
+    """A stack loaded into one engine, with the deny/ask sets a decision evaluates."""
 
     stack: Stack
     engine: Engine
-    query: str
+    #: (package, "deny" | "ask", rule path) of every set a layer contributes.
+    rules: tuple[tuple[str, str, str], ...]
     packages: tuple[str, ...]
     #: The per-stack part of ``input.context`` as JSON object members.
     static_context_json: str = field(default="", compare=False)
+
+    def results(self) -> list[dict[str, Any]]:
+        """Every contributed ``deny``/``ask`` set under the current input.
+
+        One ``eval_rule`` per set: regorus evaluates a rule that gathers many
+        packages' sets superlinearly (a generated aggregate module measured
+        about 3x slower than these separate calls on the shipped constitution).
+        Any error propagates, so the caller fails closed on the whole decision.
+        """
+        evaluate = self.engine.eval_rule
+        return [
+            {"package": pkg, "kind": kind, "entries": evaluate(path)}
+            for pkg, kind, path in self.rules
+        ]
 
     @cached_property
     def stack_document(self) -> tuple[dict[str, Any], ...]:
@@ -232,19 +246,11 @@ class CompiledStack:
                     if kind in module.info.rule_names
                 )
         pairs = sorted(set(contributing))
-        # One generated module gathers every deny/ask set, so a decision is a
-        # single evaluation; it lives under a root no layer may claim.
-        entries = ",\n".join(
-            f'  {{"package": "{pkg}", "kind": "{kind}", "entries": data.{pkg}.{kind}}}'
-            for pkg, kind in pairs
-        )
-        source = f"package {AGGREGATE_PACKAGE}\n\nresults := [\n{entries}\n]\n"
-        engine.add_module("<charter aggregate>", source)
         return cls(
             stack=stack,
             engine=engine,
-            query=f"data.{AGGREGATE_PACKAGE}.results",
-            packages=tuple(p for p, _ in pairs),
+            rules=tuple((pkg, kind, f"data.{pkg}.{kind}") for pkg, kind in pairs),
+            packages=tuple(dict.fromkeys(p for p, _ in pairs)),
             static_context_json=json.dumps(stack.static_context, separators=(",", ":"))[1:-1],
         )
 
