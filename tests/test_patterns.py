@@ -68,3 +68,29 @@ def test_sql_and_multi_part_patterns() -> None:
     assert [s.program for s in pipe.segments] == ["curl", "sh"]
     with pytest.raises(InputError):
         compile_pattern("curl * | ")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "argv", "want"),
+    [
+        ("rm -rf /", ["rm", "--rec", "--for", "/"], YES),
+        ("rm -rf /", ["rm", "--re", "-f", "/"], YES),
+        ("git push --force *", ["git", "push", "--forc", "o", "main"], YES),
+        ("git push --force *", ["git", "push", "--fo", "o", "main"], NO),  # also --follow-tags
+        ("chmod -R 777 /", ["chmod", "-R", "a+rwx", "/"], YES),
+        ("chmod -R 777 /", ["chmod", "-R", "0777", "/"], YES),
+        ("chmod -R 777 /", ["chmod", "-R", "a+rwx,o-w", "/"], NO),
+        ("chmod -R 777 /", ["chmod", "-R", "755", "/"], NO),
+        ("rm -rf /", ["rm", "-rf", "/?*"], YES),
+        ("rm -rf ~", ["rm", "-rf", "~/*.bak"], NO),
+    ],
+)
+def test_abbreviations_modes_and_globs(pattern: str, argv: list[str], want: int) -> None:
+    assert m(pattern, argv) == want
+
+
+def test_sql_patterns_see_through_comments() -> None:
+    sql = compile_pattern("DROP DATABASE").sql
+    assert sql is not None
+    assert sql.search("drop/**/database x") and sql.search("DROP -- c\nDATABASE x")
+    assert not sql.search("DROPDATABASE")

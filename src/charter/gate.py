@@ -12,12 +12,12 @@ an error while deciding is deny.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import os
 import posixpath
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,6 +93,19 @@ def _compile(
 def _within(path: str, directory: str) -> bool:
     directory = directory.rstrip("/") or "/"
     return path == directory or path.startswith(directory if directory == "/" else directory + "/")
+
+
+def _glob_reaches(pattern: str, directory: str) -> bool:
+    """Whether a glob path (``~/.ss?/id_*``) may name ``directory`` or a path inside it."""
+    parts = [c for c in pattern.split("/") if c]
+    for i, d in enumerate(c for c in directory.split("/") if c):
+        if i >= len(parts):
+            return False
+        if parts[i] == "**":
+            return True
+        if not fnmatch.fnmatchcase(d, parts[i]):
+            return False
+    return True
 
 
 def _resolve(path: str, cwd: str) -> str:
@@ -224,9 +237,14 @@ class Gate:
                     "agents never write it",
                 )
             )
+        globbed = any(c in raw for c in "*?[")
         for d in limits.blocked_directories:
             resolved = _resolve(d, cwd)
-            if _within(path, resolved) or _within(lexical, resolved):
+            if (
+                _within(path, resolved)
+                or _within(lexical, resolved)
+                or (globbed and (_glob_reaches(lexical, resolved) or _glob_reaches(path, resolved)))
+            ):
                 reasons.append(
                     _reason(
                         "resource_limits.blocked_directories",
@@ -394,12 +412,12 @@ class Gate:
             extra["sandbox"] = True
         extra["elapsed_us"] = round((time.perf_counter() - started) * 1e6, 1)
         decision = Decision(
-            decision_id=str(uuid.uuid4()),
+            decision_id=_decision_id(),
             verdict=verdict,
             reasons=tuple(reasons),
             stack=self.stack,
             input_digest=input_digest(action),
-            time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            time=_now_stamp(),
             extra=extra,
         )
         if self.audit is not None:
@@ -489,12 +507,15 @@ class Gate:
                 writes.append((r.target.value, r.target.static))
             elif r.reads:
                 reads.append((r.target.value, r.target.static))
+        reads_matter = bool(self.constitution.limits.blocked_directories)
         for v in cmd.variants:
             if not v.argv:
                 continue
             prog = shell.program_name(v.argv[0])
-            args = args_for(v.argv, (), ())
             mode = WRITERS.get(prog)
+            if mode is None and not reads_matter:
+                continue  # neither writes nor blocked reads to check: skip the split
+            args = args_for(v.argv, (), ())
             ops = list(args.operands)
             targets: list[str] = []
             if mode == "all":
@@ -556,6 +577,24 @@ class Gate:
 
 
 # ------------------------------------------------------------------ reasons
+
+
+def _decision_id() -> str:
+    """A random (version 4) UUID string, ~5x cheaper than ``str(uuid.uuid4())``."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+
+
+_STAMP: list[Any] = [0, ""]
+
+
+def _now_stamp() -> str:
+    """The current UTC time to the second (formatted once per second)."""
+    now = int(time.time())
+    if _STAMP[0] != now:
+        _STAMP[0] = now
+        _STAMP[1] = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(_STAMP[1])
 
 
 def _reason(rule: str, severity: str, verdict: Verdict, msg: str) -> Reason:

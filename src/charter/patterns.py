@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from charter.errors import InputError
 from charter.shell import Script, SimpleCommand, Variant, program_name
+from charter.shell import parse as parse_shell
 
 NO, MAYBE, YES = 0, 1, 2
 CONNECTORS = frozenset({"|", "&&", "||", ";", "&", "|&"})
@@ -81,6 +82,31 @@ ALIASES: dict[str, dict[str, str]] = {
     "apt": {"--yes": "-y", "--assume-yes": "-y"},
     "terraform": {"--auto-approve": "-auto-approve"},
 }  # fmt: skip
+#: Every long option of a program, for GNU-style unique-prefix abbreviations
+#: (``rm --rec --for`` is ``rm --recursive --force``; ``git push --forc``).
+LONG_OPTIONS: dict[str, tuple[str, ...]] = {
+    "rm": ("--force", "--interactive", "--one-file-system", "--no-preserve-root",
+           "--preserve-root", "--recursive", "--dir", "--verbose", "--help", "--version"),
+    "chmod": ("--changes", "--silent", "--quiet", "--verbose", "--no-preserve-root",
+              "--preserve-root", "--reference", "--recursive", "--help", "--version"),
+    "chown": ("--changes", "--dereference", "--no-dereference", "--from", "--no-preserve-root",
+              "--preserve-root", "--quiet", "--silent", "--reference", "--recursive",
+              "--verbose", "--help", "--version"),
+    "cp": ("--archive", "--attributes-only", "--backup", "--copy-contents", "--dereference",
+           "--force", "--interactive", "--link", "--no-dereference", "--preserve",
+           "--no-preserve", "--parents", "--recursive", "--reflink", "--remove-destination",
+           "--sparse", "--strip-trailing-slashes", "--symbolic-link", "--suffix",
+           "--target-directory", "--no-target-directory", "--update", "--verbose",
+           "--one-file-system", "--help", "--version"),
+    "git": ("--all", "--branches", "--prune", "--mirror", "--dry-run", "--porcelain",
+            "--delete", "--tags", "--follow-tags", "--signed", "--no-signed", "--atomic",
+            "--no-atomic", "--push-option", "--receive-pack", "--exec", "--force-with-lease",
+            "--no-force-with-lease", "--force", "--force-if-includes", "--no-force-if-includes",
+            "--repo", "--set-upstream", "--thin", "--no-thin", "--quiet", "--verbose",
+            "--progress", "--recurse-submodules", "--no-recurse-submodules", "--verify",
+            "--no-verify", "--ipv4", "--ipv6"),
+}  # fmt: skip
+LONG_OPTIONS["chgrp"] = LONG_OPTIONS["chown"]
 #: Expansions of one short flag into several (``git branch -D`` = ``-d -f``).
 EXPANSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("git", "-D"): ("-d", "-f"),
@@ -93,6 +119,8 @@ SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "sqlite", "sqlcm
                          "mssql-cli"})  # fmt: skip
 _SQL_FILE_FLAGS = frozenset({"-f", "--file", "-i", "--init", "-input", "--execute-file"})
 _SQL_WORD = re.compile(r"^[A-Z][A-Z_]*$")
+#: whitespace or SQL comments between two words (``DROP/**/DATABASE``)
+_SQL_SEP = r"(?:\s|/\*.*?\*/|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$))+"
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$")
 
 
@@ -141,7 +169,7 @@ def _flag_tokens(prog: str, token: str) -> list[str]:
     aliases = ALIASES.get(prog, {})
     if token.startswith("--"):
         name, eq, value = token.partition("=")
-        name = aliases.get(name, name)
+        name = aliases.get(name, _unabbreviate(prog, name))
         return [name, f"{name}={value}"] if eq else [name]
     if token in aliases:
         return [aliases[token]]
@@ -154,6 +182,44 @@ def _flag_tokens(prog: str, token: str) -> list[str]:
         f = aliases.get(f, f)
         out.extend(EXPANSIONS.get((prog, f), (f,)))
     return out
+
+
+def _unabbreviate(prog: str, name: str) -> str:
+    """``--rec`` → ``-r`` for ``rm``: a unique prefix of a long option means it."""
+    known = LONG_OPTIONS.get(prog)
+    if not known or name in known or len(name) < 3:
+        return name
+    aliases = ALIASES.get(prog, {})
+    meant = {aliases.get(o, o) for o in known if o.startswith(name)}
+    return meant.pop() if len(meant) == 1 else name
+
+
+def _chmod_mode(token: str) -> str:
+    """``0777``, ``a+rwx``, ``ugo=rwx`` → ``777`` (the bits a mode surely sets)."""
+    if re.fullmatch(r"[0-7]{1,5}", token):
+        return format(int(token, 8), "o")
+    bits = 0
+    for clause in token.split(","):
+        m = re.fullmatch(r"([ugoa]*)([-+=])([rwxXst]*)", clause)
+        if m is None:
+            return token
+        who = m[1] or "a"
+        perms = sum({"r": 4, "w": 2, "x": 1}.get(c, 0) for c in m[3])
+        shifts = {6 if "u" in who or "a" in who else -1, 3 if "g" in who or "a" in who else -1,
+                  0 if "o" in who or "a" in who else -1} - {-1}  # fmt: skip
+        for sh in shifts:
+            if m[2] == "-":
+                bits &= ~(perms << sh)
+            elif m[2] == "=":
+                bits = (bits & ~(7 << sh)) | (perms << sh)
+            else:
+                bits |= perms << sh
+    return format(bits, "o") if bits == 0o777 else token
+
+
+def _broad_glob(name: str) -> bool:
+    """A glob that matches (nearly) every name in a directory: ``*``, ``?*``, ``[a-z]*``."""
+    return all(fnmatch.fnmatchcase(s, name) for s in ("bin", "etc", "usr", "home", "x"))
 
 
 def split_args(
@@ -187,6 +253,8 @@ def split_args(
             if prog == "git" and token.startswith("+") and len(token) > 1:
                 flags.add("-f")  # ``git push origin +main`` is a force push
                 token = token[1:]
+            if prog == "chmod" and not operands:
+                token = _chmod_mode(token)
             norm = _normalise_operand(token)
             spellings = [norm]
             for where in cwds:
@@ -194,9 +262,12 @@ def split_args(
                     spellings.append(normalise_path(token, where))
                 elif norm == "*":
                     spellings.append(where)
+            head, _, last = norm.rpartition("/")
             if norm.endswith("/*") or norm == "*":
                 base = norm[:-2] or "/"
                 spellings.append(base if norm != "*" else ".")
+            elif last and any(c in last for c in "*?[") and _broad_glob(last):
+                spellings.append(head or ("/" if norm.startswith("/") else "."))
             operands.append(norm)
             cands.append(tuple(dict.fromkeys(spellings)))
             dyn.append(is_dynamic)
@@ -264,7 +335,7 @@ def compile_pattern(text: str, kind: str = "forbidden", index: int = 0) -> Patte
         raise InputError(f"empty pattern in boundaries.{kind}")
     words = [t for t in tokens if t not in CONNECTORS]
     if len(words) >= 2 and all(_SQL_WORD.match(t) for t in words[:2]):
-        body = r"\s+".join(".*" if t == "*" else re.escape(t).replace(r"\*", ".*") for t in words)
+        body = _SQL_SEP.join(".*" if t == "*" else re.escape(t).replace(r"\*", ".*") for t in words)
         return Pattern(
             text, kind, index, (), (), re.compile(rf"(?<![\w]){body}(?![\w])", re.I | re.S)
         )
@@ -461,6 +532,21 @@ class PatternSet:
             else:
                 self._single.setdefault(p.segments[0].program, []).append(p)
 
+        self._forbidden = any(p.kind == "forbidden" for p in self.patterns)
+        programs = {
+            p.segments[0].program
+            for p in self.patterns
+            if p.kind == "forbidden" and p.segments and p.segments[0].program_re is None
+        }
+        if any(p.kind == "forbidden" for p in self.sql):
+            programs |= SQL_CLIENTS
+        self._forbidden_programs = frozenset(programs)
+        self._forbidden_globs = tuple(
+            p.segments[0].program_re
+            for p in self.patterns
+            if p.kind == "forbidden" and p.segments and p.segments[0].program_re is not None
+        )
+
     def candidates(self, program: str) -> list[Pattern]:
         return self._single.get(program, []) + self._generic
 
@@ -471,15 +557,8 @@ class PatternSet:
         allowed_by: list[list[str]] = []
         cwds: tuple[str, ...] = (cwd,) if cwd else ()
         for ci, cmd in enumerate(script.commands):
-            if cmd.program == "cd" and len(cmd.words) == 2 and cmd.words[1].static:
-                target = cmd.words[1].value
-                base = cwds[0] if cwds else "/"
-                cwds = (
-                    *cwds,
-                    normalise_path(
-                        target if target.startswith(("/", "~")) else posixpath.join(base, target)
-                    ),
-                )
+            if cmd.program in ("cd", "pushd") and len(cmd.words) <= 2:
+                cwds = _change_dir(cwds, cmd)
             forms = []
             ok = True
             by: list[str] = []
@@ -502,6 +581,8 @@ class PatternSet:
                 if not this_ok and not v.transparent:
                     ok = False
             results[ci].extend(self._sql_hits(cmd, forms))
+            if not (ok and forms) and self._forbidden:
+                results[ci].extend(self._guessed_hits(cmd, cwds))
             parsed.append(forms)
             allowed.append(ok and bool(forms))
             allowed_by.append(by)
@@ -513,6 +594,36 @@ class PatternSet:
             CommandMatch(cmd, tuple(results[i]), allowed[i], tuple(dict.fromkeys(allowed_by[i])))
             for i, cmd in enumerate(script.commands)
         ]
+
+    def _guessed_hits(self, cmd: SimpleCommand, cwds: tuple[str, ...]) -> list[Hit]:
+        """Forbidden patterns against what an *unknown* wrapper may run.
+
+        A command that is not auto-allowed asks anyway; this only finds a
+        ``forbidden`` command hidden behind a wrapper Charter does not know
+        (``chronic rm -rf /``, ``ssh host 'rm -rf /'``, ``/bin/r? -rf /``): every
+        argv suffix that starts with a program word, and every operand that reads
+        like a shell command, is matched as if run directly.
+        """
+        hits: list[Hit] = []
+        seen: set[tuple[str, ...]] = {v.argv for v in cmd.variants}
+        for argv in _guesses(cmd, self._forbidden_programs):
+            if argv in seen or not argv:
+                continue
+            seen.add(argv)
+            args = args_for(argv, (), cwds)
+            hits.extend(
+                Hit(p, YES, argv)
+                for p in self.candidates(args.program)
+                if p.kind == "forbidden" and match_segment(p.segments[0], args, True) == YES
+            )
+            if self.sql and args.program in SQL_CLIENTS:
+                text = " ".join(argv[1:])
+                hits.extend(
+                    Hit(p, YES, argv)
+                    for p in self.sql
+                    if p.kind == "forbidden" and p.sql is not None and p.sql.search(text)
+                )
+        return hits
 
     def _sql_hits(self, cmd: SimpleCommand, forms: list[tuple[Variant, Args]]) -> list[Hit]:
         if not self.sql:
@@ -587,12 +698,66 @@ class PatternSet:
 
 
 def _dynamic_mask(cmd: SimpleCommand, v: Variant) -> tuple[bool, ...]:
-    """Which argv positions of a variant are dynamic (aligned from the end)."""
+    """Which argv positions of a variant are dynamic (aligned from the end).
+
+    A word whose value is known from an earlier assignment in the same string
+    (``X=/; rm -rf $X``) is matched as static.
+    """
     words = cmd.words
-    if len(words) != len(cmd.variants[0].argv) or all(w.static for w in words):
+    if len(words) != len(cmd.variants[0].argv) or all(w.static or w.resolved for w in words):
         return ()
     tail = words[len(words) - len(v.argv) :] if len(v.argv) <= len(words) else words
-    return tuple(not w.static for w in tail)[1:]
+    return tuple(not (w.static or w.resolved) for w in tail)[1:]
+
+
+def _change_dir(cwds: tuple[str, ...], cmd: SimpleCommand) -> tuple[str, ...]:
+    """The directories a ``cd``/``pushd`` may have entered (all kept: approximate)."""
+    if len(cmd.words) == 1:
+        target = "~"
+    elif cmd.words[1].static or cmd.words[1].resolved:
+        target = cmd.words[1].value
+    else:
+        return cwds
+    if target.startswith(("/", "~")):
+        new = [normalise_path(target)]
+    else:
+        new = [normalise_path(posixpath.join(c, target)) for c in (cwds or ("/",))]
+    return tuple(dict.fromkeys((*cwds, *new)))[-16:]
+
+
+_PROGRAM_WORD = re.compile(r"^(?:[A-Za-z0-9_.+-]*/)*[A-Za-z_][A-Za-z0-9_.+-]*$")
+
+
+def _guesses(cmd: SimpleCommand, programs: frozenset[str]) -> list[tuple[str, ...]]:
+    """Argv forms an unknown wrapper may run (see ``PatternSet._guessed_hits``)."""
+    out: list[tuple[str, ...]] = []
+    words = cmd.words
+    if words and words[0].glob and words[0].static:
+        base = program_name(words[0].value)
+        rest = tuple(w.value for w in words[1:])
+        out.extend((prog, *rest) for prog in programs if fnmatch.fnmatchcase(prog, base))
+    for v in cmd.variants:
+        argv = v.argv
+        for i in range(1, len(argv)):
+            token = argv[i]
+            if _PROGRAM_WORD.match(token) and program_name(token) in programs:
+                out.append(argv[i:])
+            elif (" " in token or "\t" in token or ";" in token) and len(token) < 4096:
+                _, _, value = token.partition("=") if token.startswith("-") else ("", "", token)
+                out.extend(_script_forms(value))
+    return out
+
+
+def _script_forms(text: str) -> list[tuple[str, ...]]:
+    try:
+        script = parse_shell(text)
+    except RecursionError:  # pragma: no cover - pathological nesting
+        return []
+    out: list[tuple[str, ...]] = []
+    for c in script.commands:
+        for v in c.variants:
+            out.extend(v.argv[i:] for i in range(len(v.argv)))
+    return out
 
 
 @functools.lru_cache(maxsize=8192)

@@ -22,9 +22,12 @@ import functools
 import os
 import posixpath
 import re
+import shlex
 import threading
-from collections.abc import Iterator, Sequence
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import tree_sitter
 import tree_sitter_bash
@@ -35,43 +38,26 @@ MAX_DEPTH = 12
 MAX_LENGTH = 65536
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "yash", "rbash"})
-INTERPRETERS = {
-    "python": ("-c",),
-    "python2": ("-c",),
-    "python3": ("-c",),
-    "perl": ("-e", "-E"),
-    "ruby": ("-e",),
-    "node": ("-e", "--eval", "-p", "--print"),
-    "php": ("-r",),
-    "lua": ("-e",),
-    "osascript": ("-e",),
-    "awk": (),
-    "pwsh": ("-c", "-Command"),
-}
 #: Environment variables that change what a command runs or loads.
 HIJACK_VARS = frozenset(
     {
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-        "LD_AUDIT",
-        "DYLD_INSERT_LIBRARIES",
-        "BASH_ENV",
-        "ENV",
-        "PATH",
-        "IFS",
-        "PROMPT_COMMAND",
-        "GIT_SSH_COMMAND",
-        "GIT_EXTERNAL_DIFF",
-        "GIT_PAGER",
-        "PAGER",
-        "EDITOR",
-        "VISUAL",
-        "GIT_EDITOR",
-        "PYTHONSTARTUP",
-        "PERL5OPT",
-        "NODE_OPTIONS",
+        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV",
+        "PATH", "IFS", "PROMPT_COMMAND", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXTERNAL_DIFF",
+        "GIT_PAGER", "PAGER", "EDITOR", "VISUAL", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR",
+        "GIT_ASKPASS", "SSH_ASKPASS", "GIT_EXEC_PATH", "GIT_TEMPLATE_DIR", "GIT_PROXY_COMMAND",
+        "GIT_DIR", "GIT_WORK_TREE", "PYTHONSTARTUP", "PYTHONPATH", "PYTHONHOME", "PERL5OPT",
+        "PERL5LIB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "NODE_PATH", "LESSOPEN", "LESSCLOSE",
+        "MANPAGER", "MANOPT", "BROWSER", "SHELLOPTS", "BASHOPTS", "PS4", "ZDOTDIR", "HOME",
+        "XDG_CONFIG_HOME", "RIPGREP_CONFIG_PATH", "TAR_OPTIONS", "SHELL", "TERMINFO",
     }
-)
+)  # fmt: skip
+HIJACK_PREFIXES = ("LD_", "DYLD_", "GIT_CONFIG", "BASH_FUNC_", "npm_config_", "NPM_CONFIG_")
+#: Variables whose value is a command that the program runs.
+EXEC_VARS = frozenset(
+    {"GIT_SSH_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_PAGER", "PAGER", "EDITOR", "VISUAL",
+     "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "MANPAGER", "BROWSER", "LESSOPEN", "LESSCLOSE",
+     "PROMPT_COMMAND", "GIT_PROXY_COMMAND"}
+)  # fmt: skip
 _GLOB = re.compile(r"[*?\[]")
 _IFS = re.compile(r"\$IFS\b|\$\{IFS[^}]*\}")
 
@@ -92,6 +78,12 @@ class Word:
     glob: bool = False
     raw: str = ""
     ansi_c: bool = False
+    #: dynamic, but its value is known from an earlier static assignment in the
+    #: same string (``X=rm; $X``) or from ``bash -c SCRIPT ARG0 ARG…``: matched
+    #: as if static (still at least ``ask`` when it is the command name)
+    resolved: bool = False
+    #: an unquoted expansion: its value is split on whitespace by the shell
+    splittable: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,6 +230,9 @@ def decode_ansi_c(body: str) -> str:
 
 
 _HOME = re.compile(r"\$\{?HOME\}?")
+_SIMPLE_VAR = re.compile(
+    r"\$(?:([A-Za-z_][A-Za-z0-9_]*|[0-9@*])|\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*])\})"
+)
 
 
 def _guess_dynamic(raw: str) -> str:
@@ -248,11 +243,20 @@ def _guess_dynamic(raw: str) -> str:
 class _Parser:
     """One parse of one string; recursion for nested shells uses new instances."""
 
-    def __init__(self, walker: _Walker, source: bytes, depth: int, origin: tuple[str, ...]):
+    def __init__(
+        self,
+        walker: _Walker,
+        source: bytes,
+        depth: int,
+        origin: tuple[str, ...],
+        positional: tuple[str, ...] | None = None,
+    ):
         self.w = walker
         self.src = source
         self.depth = depth
         self.origin = origin
+        self.positional = positional
+        self.resolved: list[str] = []
 
     def text(self, node: tree_sitter.Node) -> str:
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
@@ -260,16 +264,44 @@ class _Parser:
     # -- words -------------------------------------------------------------
 
     def word(self, node: tree_sitter.Node, pipes: tuple[tuple[int, int], ...]) -> Word:
+        if node.type == "word":  # the common case, without the general machinery
+            raw = self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+            value = _unescape_unquoted(raw) if "\\" in raw else raw
+            return Word(value=value, glob=_GLOB.search(raw) is not None, raw=raw)
         parts: list[tuple[str, bool, bool, bool]] = []  # value, static, glob, ansi
+        before = len(self.resolved)
         self._word_parts(node, parts, pipes, quoted=False)
         value = "".join(p[0] for p in parts)
+        static = all(p[1] for p in parts)
+        resolved = (
+            not static
+            and len(self.resolved) > before
+            and all(p[1] or p[0] in self.resolved[before:] for p in parts)
+        )
+        del self.resolved[before:]
         return Word(
             value=value,
-            static=all(p[1] for p in parts),
+            static=static,
             glob=any(p[2] for p in parts),
             raw=self.text(node),
             ansi_c=any(p[3] for p in parts),
+            resolved=resolved,
+            splittable=node.type in ("simple_expansion", "expansion"),
         )
+
+    def _lookup(self, text: str) -> str | None:
+        """The value of ``$NAME``/``${NAME}``/``$1``/``$@`` when known statically."""
+        m = _SIMPLE_VAR.fullmatch(text)
+        if m is None:
+            return None
+        name = m[1] or m[2]
+        if self.positional is not None:
+            if name.isdigit():
+                k = int(name)
+                return self.positional[k] if k < len(self.positional) else ""
+            if name in ("@", "*"):
+                return " ".join(self.positional[1:])
+        return self.w.vars.get(name)
 
     def _word_parts(
         self,
@@ -300,6 +332,12 @@ class _Parser:
         elif kind in ("simple_expansion", "expansion") and self.text(node) in ("$HOME", "${HOME}"):
             # $HOME is the agent's home: as good as ``~`` for matching and paths.
             parts.append((os.path.expanduser("~"), True, False, False))
+        elif kind in ("simple_expansion", "expansion") and (
+            (known := self._lookup(self.text(node))) is not None
+        ):
+            # set earlier in the same string (``X=rm; $X``) or a ``bash -c`` argument
+            self.resolved.append(known)
+            parts.append((known, False, False, False))
         elif kind in ("simple_expansion", "expansion", "arithmetic_expansion"):
             self.w.walk_children(self, node, pipes)
             parts.append((_guess_dynamic(self.text(node)), False, False, False))
@@ -364,6 +402,8 @@ class _Walker:
         self.uncertain: list[str] = []
         self.seq = 0
         self.pipe_ids = 0
+        #: static values of variables assigned earlier in the string (None: ambiguous)
+        self.vars: dict[str, str | None] = {}
 
     # -- entry -------------------------------------------------------------
 
@@ -373,6 +413,7 @@ class _Walker:
         depth: int,
         origin: tuple[str, ...],
         pipes: tuple[tuple[int, int], ...] = (),
+        positional: tuple[str, ...] | None = None,
     ) -> list[int]:
         """Parse ``text``; return the indexes of the commands it produced."""
         first = len(self.commands)
@@ -381,11 +422,16 @@ class _Walker:
             return []
         data = text.encode("utf-8", "surrogatepass")
         tree = self.ts.parse(data)
-        p = _Parser(self, data, depth, origin)
-        if tree.root_node.has_error:
+        p = _Parser(self, data, depth, origin, positional)
+        if tree.root_node.has_error and not _only_herestring_quirks(tree.root_node):
             self.uncertain.append("the command does not parse as shell (syntax error)")
             self._fallback(text, depth, origin)
         self.walk(p, tree.root_node, pipes)
+        if "\\\n" in text and depth <= MAX_DEPTH:
+            # A backslash-newline is removed before bash splits words, even inside a
+            # word (``r\⏎m`` is ``rm``): also decide the joined text.
+            joined = text.replace("\\\r\n", "").replace("\\\n", "")
+            self.parse(joined, depth + 1, (*origin, "line continuation"), pipes, positional)
         return list(range(first, len(self.commands)))
 
     def _fallback(self, text: str, depth: int, origin: tuple[str, ...]) -> None:
@@ -428,8 +474,7 @@ class _Walker:
         elif kind in ("declaration_command", "unset_command"):
             self.declaration(p, node, pipes)
         elif kind == "variable_assignment":
-            for child in node.children[2:]:
-                p.word(child, pipes)
+            self.assignment(p, node, pipes)
         elif kind in ("heredoc_body", "comment", "heredoc_start", "heredoc_end"):
             return
         elif kind in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
@@ -518,7 +563,21 @@ class _Walker:
         redirect_nodes = list(children[1:])
         redirects: list[Redirect] = []
         trailing: list[tuple[tree_sitter.Node, bool]] = []
+        herestring = False
         for r in redirect_nodes:
+            if _is_herestring_quirk(r):
+                # ``cmd 2>&1 <<< 'x'``: tree-sitter-bash only knows ``<<<`` right after
+                # the words and reads it as ERROR(``<<``) + ``< 'x'``.
+                herestring = True
+                continue
+            if herestring and r.type == "file_redirect":
+                herestring = False
+                target = [c for c in r.named_children if c.type != "file_descriptor"]
+                w = p.word(target[0], pipes) if target else None
+                hs = Redirect("<<<", None, None, w.value if w is not None and w.static else None)
+                self.redirects.append(hs)
+                redirects.append(hs)
+                continue
             self.redirect(p, r, pipes, trailing, collect=redirects)
         if body is not None and body.type == "command":
             index = self.command(p, body, pipes, tuple(redirects), stdin=stdin, piped=piped)
@@ -590,17 +649,39 @@ class _Walker:
         if collect is not None:
             collect.append(r)
 
+    def assignment(
+        self, p: _Parser, node: tree_sitter.Node, pipes: tuple[tuple[int, int], ...]
+    ) -> Word:
+        """``NAME=value`` as a statement (or in ``export``…): it lasts for the string."""
+        name = p.text(node.children[0]) if node.children else ""
+        value = [p.word(c, pipes) for c in node.children[2:]]
+        text = "".join(v.value for v in value)
+        static = all(v.static or v.resolved for v in value)
+        base = name.split("[", 1)[0]
+        if base in self.vars and self.vars[base] != text:
+            self.vars[base] = None  # assigned twice: which one holds is not static
+        else:
+            self.vars[base] = text if static else None
+        if _hijacks(base):
+            self.uncertain.append(f"the assignment {base}=… changes what later commands run")
+            if base in EXEC_VARS and static:
+                self._nested(
+                    p, Nested(f"{base}=", _exec_var_script(base, text), True), pipes, self.uncertain
+                )
+        return Word(f"{name}={text}", static=all(v.static for v in value), raw=p.text(node))
+
     def declaration(
         self, p: _Parser, node: tree_sitter.Node, pipes: tuple[tuple[int, int], ...]
     ) -> None:
         words: list[Word] = [Word(p.text(node.children[0]), raw=p.text(node.children[0]))]
         for child in node.children[1:]:
             if child.type == "variable_assignment":
-                value = [p.word(c, pipes) for c in child.children[2:]]
-                text = p.text(child.children[0]) + "=" + "".join(v.value for v in value)
-                words.append(Word(text, static=all(v.static for v in value), raw=p.text(child)))
+                words.append(self.assignment(p, child, pipes))
             elif child.is_named:
-                words.append(p.word(child, pipes))
+                w = p.word(child, pipes)
+                if _hijacks(w.value):  # ``export PATH``
+                    self.uncertain.append(f"{w.value} is exported and changes what commands run")
+                words.append(w)
         self._add(p, tuple(words), (), (), pipes)
 
     # -- simple commands -------------------------------------------------
@@ -624,9 +705,17 @@ class _Walker:
             if kind == "variable_assignment":
                 name = p.text(child.children[0])
                 value = [p.word(c, pipes) for c in child.children[2:]]
-                assignments.append(name + "=" + "".join(v.value for v in value))
-                if name in HIJACK_VARS:
+                text = "".join(v.value for v in value)
+                assignments.append(name + "=" + text)
+                if _hijacks(name):
                     uncertain.append(f"the assignment {name}=… changes what the command runs")
+                    if name in EXEC_VARS and all(v.static for v in value):
+                        self._nested(
+                            p,
+                            Nested(f"{name}=", _exec_var_script(name, text), True),
+                            pipes,
+                            uncertain,
+                        )
             elif kind == "command_name":
                 words.extend(p.word(sub, pipes) for sub in child.named_children)
             elif kind in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
@@ -637,6 +726,7 @@ class _Walker:
                 words.append(p.word(child, pipes))
             elif kind == "$":
                 continue
+        words = _expand_words(words)
         all_redirects = (*redirects, *own)
         for r in all_redirects:
             if r.op in ("<<", "<<<") and r.body is not None:
@@ -687,7 +777,7 @@ class _Walker:
                     values.extend(w.value.split() or [w.value])
                 else:
                     values.append(w.value)
-        variants, nested = peel(tuple(values), tuple(w.static for w in words))
+        variants, nested = peel(tuple(values), stdin=stdin)
         self.seq += 1
         cmd = SimpleCommand(
             words=words,
@@ -704,22 +794,36 @@ class _Walker:
         index = len(self.commands)
         self.commands.append(cmd)
         # Strings that are run again as shell, found while peeling.
-        for label, script in nested:
-            if script is None:
-                uncertain.append(f"{label} runs a script Charter cannot see")
-            else:
-                self.parse(script, p.depth + 1, (*p.origin, label), pipes)
+        for n in nested:
+            self._nested(p, n, pipes, uncertain)
         # A shell (or eval) reading its script from stdin.
         for variant in variants:
             prog = program_name(variant.argv[0]) if variant.argv else ""
-            if prog in SHELLS and _shell_reads_stdin(variant.argv):
+            if (prog in SHELLS and _shell_reads_stdin(variant.argv)) or (
+                prog in ("source", ".") and len(variant.argv) > 1 and variant.argv[1] in STDIN_PATHS
+            ):
                 if stdin is not None:
                     self.parse(stdin, p.depth + 1, (*p.origin, f"{prog} <stdin>"), pipes)
                 elif piped:
                     uncertain.append(f"{prog} runs a script read from a pipe or file")
                 break
-        self.commands[index] = _replace(cmd, uncertain=tuple(dict.fromkeys(uncertain)))
+        if uncertain:
+            self.commands[index] = _replace(cmd, uncertain=tuple(dict.fromkeys(uncertain)))
         return index
+
+    def _nested(
+        self,
+        p: _Parser,
+        n: Nested,
+        pipes: tuple[tuple[int, int], ...],
+        uncertain: list[str],
+    ) -> None:
+        if n.script is None:
+            uncertain.append(f"{n.label} runs code Charter cannot see")
+            return
+        if n.ask:
+            uncertain.append(f"{n.label} runs {_clip(n.script)!r}")
+        self.parse(n.script, p.depth + 1, (*p.origin, n.label), pipes, n.args)
 
 
 def _after_assignments(p: _Parser, node: tree_sitter.Node) -> str:
@@ -736,8 +840,29 @@ def _replace(cmd: SimpleCommand, **changes: object) -> SimpleCommand:
 # --------------------------------------------------------------------- wrappers
 
 
+class Nested(NamedTuple):
+    """A string a command would run as shell code, found while peeling.
+
+    ``script`` is ``None`` when the code is not visible statically (a script file,
+    stdin, a dynamic word): the gate then asks. ``ask`` marks code reached through
+    an option or setting that runs programs (``git -c core.pager=…``, ``sed e``,
+    ``awk system()``…): the command is at least ``ask`` and the code is decided too.
+    ``args`` are the positional parameters (``$0 $1 …``) of ``bash -c SCRIPT A0 A1``.
+    """
+
+    label: str
+    script: str | None
+    ask: bool = False
+    args: tuple[str, ...] | None = None
+
+
+#: Files that are the process's own stdin.
+STDIN_PATHS = frozenset({"/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"})
+_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
 def _shell_reads_stdin(argv: Sequence[str]) -> bool:
-    """``bash``, ``sh -s``, ``bash -l`` read their script from stdin."""
+    """``bash``, ``sh -s``, ``bash -l``, ``bash /dev/stdin`` read their script from stdin."""
     for arg in argv[1:]:
         if arg == "-s" or (arg.startswith("-") and not arg.startswith("--") and "s" in arg[1:]):
             return True
@@ -745,228 +870,499 @@ def _shell_reads_stdin(argv: Sequence[str]) -> bool:
             if "c" in arg[1:] and not arg.startswith("--"):
                 return False
             continue
-        return False
+        return arg in STDIN_PATHS
     return True
 
 
-#: wrapper → (options that take a value, whether it is privilege-changing)
-_WRAPPERS: dict[str, frozenset[str]] = {
-    "sudo": frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "-R",
-                       "--user", "--group", "--host", "--prompt", "--close-from",
-                       "--chdir", "--role", "--type", "--other-user", "--command-timeout",
-                       "--chroot"}),
-    "doas": frozenset({"-u", "-C"}),
-    "env": frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string",
-                      "--default-signal", "--ignore-signal", "--block-signal"}),
-    "nohup": frozenset(),
-    "timeout": frozenset({"-s", "--signal", "-k", "--kill-after"}),
-    "nice": frozenset({"-n", "--adjustment"}),
-    "ionice": frozenset({"-c", "--class", "-n", "--classdata", "-p", "-P", "-u"}),
-    "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
-    "time": frozenset({"-f", "--format", "-o", "--output"}),
-    "command": frozenset(),
-    "builtin": frozenset(),
-    "exec": frozenset({"-a"}),
-    "setsid": frozenset(),
-    "chroot": frozenset({"--userspec", "--groups"}),
-    "xargs": frozenset({"-I", "-L", "-n", "-P", "-s", "-d", "-E", "-a", "--arg-file",
-                        "--delimiter", "--max-args", "--max-procs", "--max-chars",
-                        "--max-lines", "--eof", "--replace", "--process-slot-var"}),
-    "unbuffer": frozenset(),
-    "caffeinate": frozenset(),
-    "catchsegv": frozenset(),
-    "taskset": frozenset(),
-    "flock": frozenset({"-w", "--timeout", "-E", "--conflict-exit-code"}),
-    "nsenter": frozenset({"-t", "--target", "-S", "--setuid", "-G", "--setgid"}),
-    "runuser": frozenset({"-u", "--user", "-g", "--group"}),
-    "proxychains": frozenset({"-f"}),
-    "torsocks": frozenset(),
+def _clip(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _hijacks(name: str) -> bool:
+    return name in HIJACK_VARS or name.startswith(HIJACK_PREFIXES)
+
+
+def _exec_var_script(name: str, value: str) -> str | None:
+    """The command a variable like ``PAGER``/``GIT_SSH_COMMAND`` names."""
+    value = value.strip()
+    if name in ("LESSOPEN", "LESSCLOSE"):
+        value = value.lstrip("|").replace("%s", "f")
+    return value or None
+
+
+def _is_herestring_quirk(node: tree_sitter.Node) -> bool:
+    return node.type == "ERROR" and [c.type for c in node.children] == ["<<"]
+
+
+def _only_herestring_quirks(root: tree_sitter.Node) -> bool:
+    """Whether every syntax error in the tree is the ``redirect <<< word`` quirk."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.is_missing:
+            return False
+        if node.type == "ERROR":
+            nxt = node.next_named_sibling
+            if not (
+                _is_herestring_quirk(node)
+                and node.parent is not None
+                and node.parent.type == "redirected_statement"
+                and nxt is not None
+                and nxt.type == "file_redirect"
+                and [c.type for c in nxt.children if not c.is_named] == ["<"]
+            ):
+                return False
+            continue
+        if node.has_error:
+            stack.extend(node.children)
+    return True
+
+
+def _expand_words(words: list[Word]) -> list[Word]:
+    """Brace expansion (``{rm,-rf,/}``) and word splitting of known expansions."""
+    out: list[Word] = []
+    for w in words:
+        if (
+            w.static
+            and "{" in w.raw
+            and not any(c in w.raw for c in "'\"\\$`")
+            and re.search(r"\{[^{}]*,[^{}]*\}", w.raw)
+        ):
+            out.extend(replace(w, value=v, raw=v) for v in expand_braces(w.value) if v)
+        elif w.resolved and w.splittable and len(w.value.split()) != 1:
+            out.extend(replace(w, value=v) for v in w.value.split())
+        else:
+            out.append(w)
+    return out
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How a wrapper takes its options before the command it runs."""
+
+    short: str = ""  # short options that take a value (``-u root``, ``-uroot``)
+    long: frozenset[str] = frozenset()  # long options that take a value
+    skip: int = 0  # operands before the command (a duration, a new root, a lock file…)
+    transparent: bool = False
+    shell: frozenset[str] = frozenset()  # options whose value is a shell string
+    stop: frozenset[str] = frozenset()  # options that mean no command runs
+    env: bool = False  # ``NAME=value`` operands come before the command
+
+
+def _s(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+_WRAPPERS: dict[str, _Spec] = {
+    "sudo": _Spec("ugChpDrtUTR", _s("--user", "--group", "--host", "--prompt", "--close-from",
+                  "--chdir", "--role", "--type", "--other-user", "--command-timeout", "--chroot"),
+                  stop=_s("-l", "-v", "-k", "-K", "-V", "-e", "--list", "--validate", "--edit",
+                          "--version", "--help", "-h"), env=True),
+    "doas": _Spec("uC", stop=_s("-L")),
+    "please": _Spec("urt", stop=_s("-l", "-e")),
+    "env": _Spec("uCS", _s("--unset", "--chdir", "--split-string"), transparent=True,
+                 shell=_s("-S", "--split-string"), env=True),
+    "nohup": _Spec(transparent=True),
+    "timeout": _Spec("sk", _s("--signal", "--kill-after"), skip=1, transparent=True),
+    "gtimeout": _Spec("sk", _s("--signal", "--kill-after"), skip=1, transparent=True),
+    "nice": _Spec("n", _s("--adjustment"), transparent=True),
+    "renice": _Spec("ngpu", stop=_s("-p", "-g", "-u")),
+    "ionice": _Spec("cnpPu", _s("--class", "--classdata", "--pid", "--pgid", "--uid"),
+                    transparent=True, stop=_s("-p", "-P", "-u", "--pid", "--pgid", "--uid")),
+    "chrt": _Spec("TPD", skip=1, stop=_s("-p", "--pid", "-m", "--max")),
+    "stdbuf": _Spec("ioe", _s("--input", "--output", "--error"), transparent=True),
+    "time": _Spec("fo", _s("--format", "--output"), transparent=True),
+    "command": _Spec(transparent=True, stop=_s("-v", "-V")),
+    "builtin": _Spec(transparent=True),
+    "exec": _Spec("a", transparent=True),
+    "setsid": _Spec(transparent=True),
+    "chroot": _Spec("", _s("--userspec", "--groups"), skip=1),
+    "unbuffer": _Spec(transparent=True),
+    "caffeinate": _Spec("tw", transparent=True),
+    "catchsegv": _Spec(transparent=True),
+    "chronic": _Spec(transparent=True),
+    "nocache": _Spec(transparent=True),
+    "taskset": _Spec(skip=1, transparent=True, stop=_s("-p", "--pid")),
+    "numactl": _Spec("CNmiplP", _s("--cpunodebind", "--membind", "--physcpubind",
+                                   "--interleave", "--preferred"), transparent=True),
+    "flock": _Spec("wEc", _s("--timeout", "--conflict-exit-code", "--command"), skip=1,
+                   shell=_s("-c", "--command")),
+    "nsenter": _Spec("tSGwr", _s("--target", "--setuid", "--setgid", "--wd", "--root")),
+    "runuser": _Spec("ugGsc", _s("--user", "--group", "--supp-group", "--shell", "--command"),
+                     shell=_s("-c", "--command")),
+    "pkexec": _Spec("", _s("--user")),
+    "fakeroot": _Spec("lsi", _s("--lib", "--faked")),
+    "strace": _Spec("eoOpPsSuIXbEa", stop=_s("-p")),
+    "ltrace": _Spec("eofnpsuAaDlxF", stop=_s("-p")),
+    "unshare": _Spec("SGR", _s("--setuid", "--setgid", "--root", "--wd", "--propagation")),
+    "prlimit": _Spec("p", _s("--pid"), stop=_s("-p", "--pid")),
+    "firejail": _Spec(),
+    "xvfb-run": _Spec("efnpsw", _s("--error-file", "--auth-file", "--server-num",
+                                   "--xauth-protocol", "--server-args", "--wait")),
+    "systemd-run": _Spec("pEMHu", _s("--property", "--setenv", "--machine", "--host", "--unit",
+                                     "--description", "--slice", "--uid", "--gid",
+                                     "--working-directory", "--on-calendar")),
+    "proxychains": _Spec("f"),
+    "proxychains4": _Spec("f"),
+    "torsocks": _Spec("uapi"),
+    "tsocks": _Spec(),
+    "dbus-run-session": _Spec(),
+    "script": _Spec("cEeOIBTm", _s("--command", "--log-out", "--log-in", "--log-io",
+                                   "--log-timing", "--echo"), shell=_s("-c", "--command")),
+    "sshpass": _Spec("pfde"),
+    "cgexec": _Spec("g"),
+    "setarch": _Spec(skip=1),
+    "tini": _Spec("spel"),
+    "dumb-init": _Spec("r"),
+    "nix-shell": _Spec("pIAE", _s("--run", "--command", "--packages", "--attr", "--arg",
+                                  "--argstr", "--expr"), shell=_s("--run", "--command")),
 }  # fmt: skip
-#: Wrappers that only change how a command runs, not who runs it or on what.
-TRANSPARENT = frozenset({"env", "nohup", "timeout", "nice", "ionice", "stdbuf", "time",
-                         "command", "builtin", "exec", "setsid", "unbuffer", "caffeinate",
-                         "catchsegv", "taskset"})  # fmt: skip
+
+_XARGS = _Spec("ILnPsdEa", _s("--arg-file", "--delimiter", "--max-args", "--max-procs",
+               "--max-chars", "--max-lines", "--eof", "--process-slot-var"))  # fmt: skip
+_PARALLEL = _Spec("jSaIdEkLlnNX", _s("--jobs", "--sshlogin", "--arg-file", "--delimiter",
+                                      "--joblog", "--results", "--tmpdir", "--timeout",
+                                      "--retries", "--delay", "--memfree", "--load"))  # fmt: skip
 
 
-def _split_opts(argv: Sequence[str], start: int, valued: frozenset[str]) -> int:
-    """Index of the first operand after the options starting at ``start``."""
+def _getopt(
+    argv: Sequence[str], start: int, spec: _Spec
+) -> tuple[list[tuple[str, str | None]], int]:
+    """Options (with their values) from ``start`` to the first operand; its index."""
+    opts: list[tuple[str, str | None]] = []
     i = start
     while i < len(argv):
         a = argv[i]
         if a == "--":
-            return i + 1
+            return opts, i + 1
         if not a.startswith("-") or a == "-":
-            return i
-        name = a.split("=", 1)[0]
-        if name in valued and "=" not in a:
-            i += 2
+            return opts, i
+        if a.startswith("--"):
+            name, eq, value = a.partition("=")
+            if eq:
+                opts.append((name, value))
+            elif name in spec.long or name in spec.shell:
+                opts.append((name, argv[i + 1] if i + 1 < len(argv) else None))
+                i += 1
+            else:
+                opts.append((name, None))
+            i += 1
             continue
-        # attached short value: ``-uroot``, ``-n5``
+        for j, ch in enumerate(a[1:], start=1):
+            name = "-" + ch
+            if ch in spec.short or name in spec.shell:
+                rest = a[j + 1 :]
+                if rest:
+                    opts.append((name, rest))
+                else:
+                    opts.append((name, argv[i + 1] if i + 1 < len(argv) else None))
+                    i += 1
+                break
+            opts.append((name, None))
         i += 1
-    return i
+    return opts, i
+
+
+def _option_values(argv: Sequence[str], names: Iterable[str]) -> list[tuple[str, str]]:
+    """``--opt VALUE``, ``--opt=VALUE``, ``-oVALUE`` occurrences of the given options.
+
+    A long option also matches its GNU abbreviations (``--compress-prog``).
+    """
+    out: list[tuple[str, str]] = []
+    wanted = tuple(names)
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            break
+        for name in wanted:
+            if name.startswith("--"):
+                head, eq, value = a.partition("=")
+                if len(head) >= 5 and name.startswith(head) and head.startswith("--"):
+                    if eq:
+                        out.append((name, value))
+                    elif i + 1 < len(argv):
+                        out.append((name, argv[i + 1]))
+                    break
+            elif a == name:
+                if i + 1 < len(argv):
+                    out.append((name, argv[i + 1]))
+                break
+            elif a.startswith(name) and len(a) > len(name) and not a.startswith("--"):
+                out.append((name, a[len(name) :]))
+                break
+        i += 1
+    return out
 
 
 def peel(
-    argv: tuple[str, ...], static: tuple[bool, ...] = ()
-) -> tuple[tuple[Variant, ...], list[tuple[str, str | None]]]:
+    argv: tuple[str, ...], static: tuple[bool, ...] = (), *, stdin: str | None = None
+) -> tuple[tuple[Variant, ...], list[Nested]]:
     """The argv as written, then after each wrapper is peeled off.
 
-    Also returns the strings a wrapper would run as shell code
-    (``bash -c STR``, ``eval …``, ``su -c STR``, ``env -S STR``), as
-    ``(label, script)``; ``script`` is ``None`` when it is not static.
+    Also returns the code a command would run that is not one of its argv forms
+    (``bash -c STR``, ``eval …``, ``git -c core.pager=…``, ``sed e``, ``awk
+    system()``, inline interpreter code …), as :class:`Nested` entries.
+    ``stdin`` is the static text on the command's stdin, when known (``xargs``).
     """
+    del static
     variants: list[Variant] = [Variant(argv, (), False)]
-    nested: list[tuple[str, str | None]] = []
+    nested: list[Nested] = []
     current = argv
     wrappers: tuple[str, ...] = ()
+
+    def mark_transparent() -> None:
+        variants[-1] = Variant(variants[-1].argv, variants[-1].wrappers, True)
+
+    def add_inner(forms: Sequence[tuple[str, ...]], label: str) -> None:
+        for form in forms:
+            more, nest = peel(form, stdin=stdin)
+            variants.extend(
+                Variant(v.argv, (*wrappers, label, *v.wrappers), v.transparent) for v in more
+            )
+            nested.extend(nest)
+
     for _ in range(32):
         if not current:
             break
         prog = program_name(current[0])
         inner: tuple[str, ...] | None = None
-        transparent = prog in TRANSPARENT
-        if prog == "busybox" and len(current) > 1 and not current[1].startswith("-"):
+        transparent = False
+        spec = _WRAPPERS.get(prog)
+        if prog in ("busybox", "toybox") and len(current) > 1 and not current[1].startswith("-"):
             inner = current[1:]
             transparent = True
-        elif prog in _WRAPPERS:
-            valued = _WRAPPERS[prog]
-            start = 1
-            i = _split_opts(current, start, valued)
-            opts = current[1:i]
-            if prog == "command" and any(o in ("-v", "-V") for o in opts):
-                break  # ``command -v x`` only looks x up
-            if prog == "env":
-                for j, o in enumerate(opts):
-                    if o in ("-S", "--split-string") and 1 + j + 1 <= len(opts):
-                        nested.append(("env -S", " ".join(current[1 + j + 1 :])))
-                    elif o.startswith(("-S", "--split-string=")) and o not in (
-                        "-S",
-                        "--split-string",
-                    ):
-                        nested.append(("env -S", o.split("=", 1)[-1] if "=" in o else o[2:]))
-                while i < len(current) and "=" in current[i] and not current[i].startswith("="):
+        elif spec is not None:
+            opts, i = _getopt(current, 1, spec)
+            if any(o in spec.stop for o, _ in opts):
+                break
+            for o, v in opts:
+                if o in spec.shell:
+                    nested.append(Nested(f"{prog} {o}", v))
+            if spec.env:
+                while i < len(current) and _ASSIGN.match(current[i]):
+                    name, _, value = current[i].partition("=")
+                    if _hijacks(name):
+                        nested.append(Nested(f"{prog} {name}=", None))
                     i += 1
-            if prog == "sudo":
-                while i < len(current) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", current[i]):
-                    i += 1
-                if i >= len(current) and any(o in ("-i", "-s", "--login", "--shell") for o in opts):
-                    nested.append(("sudo -s", None))
-            if prog == "timeout" and i < len(current):
-                i += 1  # the duration
-            if prog == "nice" and i < len(current) and re.fullmatch(r"-?\d+", current[i]):
-                i += 1
-            if prog in ("chroot", "taskset") and i < len(current):
-                i += 1  # the new root / the cpu mask
-            if prog == "flock" and i < len(current):
-                if any(o in ("-c", "--command") for o in opts):
-                    nested.append(("flock -c", None))
-                i += 1  # the lock file
+            if prog == "sudo" and i >= len(current):
+                if any(o in ("-i", "-s", "--login", "--shell") for o, _ in opts):
+                    nested.append(Nested("sudo -s", None))
+            if any(o in spec.shell for o, _ in opts):
+                break
+            i += spec.skip
             inner = current[i:] if i < len(current) else None
-            if prog == "xargs" and inner is None:
-                inner = ("echo",)
+            transparent = spec.transparent
+        elif prog == "xargs":
+            forms, nest = _xargs(current, stdin)
+            nested.extend(nest)
+            add_inner(forms, "xargs")
+            break
         elif prog == "find":
             inner_cmds, deletes = _find_exec(current)
-            for sub in inner_cmds:
-                variants.append(Variant(sub, (*wrappers, "find"), False))
-                more, nest = peel(sub)
-                variants.extend(
-                    Variant(v.argv, (*wrappers, "find", *v.wrappers), v.transparent)
-                    for v in more[1:]
-                )
-                nested.extend(nest)
+            add_inner(inner_cmds, "find")
             if deletes:
                 variants.append(
                     Variant(("rm", "-r", "-f", *deletes), (*wrappers, "find -delete"), False)
                 )
             break
-        elif prog in SHELLS or prog in ("su", "runuser"):
+        elif prog in SHELLS or prog in ("su", "sg"):
             script = _shell_script(current, prog)
             if script is not None:
-                nested.append((f"{prog} -c", script[0]))
-                variants[-1] = Variant(variants[-1].argv, variants[-1].wrappers, True)
+                nested.append(Nested(f"{prog} -c", script[0], False, script[1]))
+                mark_transparent()
             break
-        elif prog == "eval":
-            nested.append(("eval", " ".join(current[1:])))
-            variants[-1] = Variant(variants[-1].argv, variants[-1].wrappers, True)
+        elif prog in ("eval", "trap", "alias"):
+            nested.extend(_eval_like(prog, current))
+            mark_transparent()
             break
         elif prog == "watch":
-            i = _split_opts(current, 1, frozenset({"-n", "--interval", "-d", "-q"}))
+            opts, i = _getopt(current, 1, _Spec("nd", _s("--interval", "--differences")))
             if i < len(current):
-                nested.append(("watch", " ".join(current[i:])))
+                if any(o in ("-x", "--exec") for o, _ in opts):
+                    inner = current[i:]
+                else:
+                    nested.append(Nested("watch", " ".join(current[i:])))
+            if inner is None:
+                break
+        elif prog == "parallel":
+            nested.extend(_parallel(current, stdin))
             break
         elif prog in ("source", ".") and len(current) > 1:
-            nested.append((prog, None))
+            if current[1] not in STDIN_PATHS:
+                nested.append(Nested(prog, None))
             break
-        elif prog in INTERPRETERS:
-            flags = INTERPRETERS[prog]
-            if any(
-                a in flags
-                or (
-                    a.startswith("-")
-                    and not a.startswith("--")
-                    and any(f[1:] in a[1:] for f in flags if len(f) == 2)
-                )
-                for a in current[1:]
-            ):
-                nested.append((f"{prog} inline code", None))
+        elif prog == "git":
+            more_forms, nest = _git(current)
+            nested.extend(nest)
+            add_inner(more_forms, "git")
+            break
+        elif prog in AWKS:
+            nested.extend(_awk(current, prog))
+            break
+        elif prog == "sed":
+            nested.extend(_sed(current))
+            break
+        elif _interpreter(prog) is not None:
+            nested.extend(_interpreter_code(current, prog))
+            break
+        elif prog in EXEC_OPTIONS:
+            nested.extend(_exec_options(current, prog))
             break
         if inner is None or not inner:
             break
         if transparent:
-            variants[-1] = Variant(variants[-1].argv, variants[-1].wrappers, True)
+            mark_transparent()
         # ``sudo -u root rm`` → also ``sudo rm`` (options dropped), then ``rm``.
         if len(inner) + 1 < len(current):
             variants.append(Variant((current[0], *inner), wrappers, transparent))
         wrappers = (*wrappers, prog)
         variants.append(Variant(inner, wrappers, False))
         current = inner
-    del static
     return tuple(variants), nested
 
 
-def _shell_script(argv: Sequence[str], prog: str) -> tuple[str | None] | None:
-    """The ``-c`` script of a shell invocation, or ``None`` when there is none."""
+def _shell_script(
+    argv: Sequence[str], prog: str
+) -> tuple[str | None, tuple[str, ...] | None] | None:
+    """The ``-c`` script of a shell (``su``, ``sg``) and its positional parameters.
+
+    ``None`` when the shell runs no ``-c`` string; ``(None, None)`` for a script
+    file whose content is not visible.
+    """
     i = 1
     wants_c = False
+    inline: str | None = None
+    if prog == "sg":
+        i = 2  # the group
     while i < len(argv):
         a = argv[i]
         if a == "--":
             i += 1
             break
-        if a in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+        if a in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file") or (
+            prog in ("su", "sg") and a in ("-s", "--shell", "-g", "--group", "-G", "--supp-group")
+        ):
             i += 2
             continue
+        if a.startswith("--command="):
+            return (a.split("=", 1)[1], None)
         if a in ("-c", "--command") or (
             a.startswith("-") and not a.startswith("--") and "c" in a[1:]
         ):
             wants_c = True
+            if prog in ("su", "sg") and a.startswith("-") and a[-1] != "c" and "c" in a[1:]:
+                inline = a[a.index("c", 1) + 1 :]  # ``-cCMD``
+                return (inline, None)
             i += 1
             continue
-        if prog in ("su", "runuser") and a in ("-", "-l", "--login", "-m", "-p"):
+        if prog == "su" and a in ("-", "-l", "--login", "-m", "-p", "-P", "--pty"):
             i += 1
             continue
         if a.startswith(("-", "+")):
             i += 1
             continue
         if wants_c:
-            return (a,)
-        if prog in ("su", "runuser"):
+            return (a, tuple(argv[i + 1 :]) or None)
+        if prog == "su":
             i += 1  # the user name
             continue
-        return (None,)  # a script file: unknown content
+        if prog == "sg":
+            return (" ".join(argv[i:]), None)
+        if a in STDIN_PATHS:
+            return None  # reads stdin: decided by the caller
+        return (None, None)  # a script file: unknown content
     if wants_c:
-        return (argv[i] if i < len(argv) else None,)
+        return (argv[i] if i < len(argv) else None, tuple(argv[i + 1 :]) or None)
     return None
 
 
+def _eval_like(prog: str, argv: Sequence[str]) -> list[Nested]:
+    args = list(argv[1:])
+    if prog == "eval":
+        return [Nested("eval", " ".join(args))] if args else []
+    if prog == "trap":
+        while args and args[0] in ("-l", "-p", "--"):
+            args = args[1:]
+        if len(args) >= 2 and args[0] not in ("-", ""):
+            return [Nested("trap", args[0])]
+        return []
+    out: list[Nested] = []
+    for a in args:  # alias name=value …
+        name, eq, value = a.partition("=")
+        if eq and value.strip():
+            out.append(Nested(f"alias {name}", value))
+    return out
+
+
+def _xargs(argv: Sequence[str], stdin: str | None) -> tuple[list[tuple[str, ...]], list[Nested]]:
+    """The commands ``xargs`` runs: with stdin's items when they are known."""
+    opts, i = _getopt(argv, 1, _XARGS)
+    replace_str: str | None = None
+    from_file = False
+    for o, v in opts:
+        if o == "-I":
+            replace_str = v
+        elif o in ("-i", "--replace"):
+            replace_str = v or "{}"
+        elif o in ("-a", "--arg-file"):
+            from_file = True
+    inner = tuple(argv[i:]) or ("echo",)
+    items: list[str] | None = None
+    if stdin is not None and not from_file:
+        items = (
+            [x.strip() for x in stdin.split("\n") if x.strip()] if replace_str else stdin.split()
+        )
+    nested: list[Nested] = []
+    if items:
+        if replace_str:
+            forms = [tuple(t.replace(replace_str, item) for t in inner) for item in items[:16]]
+        else:
+            forms = [(*inner, *items[:256])]
+        return forms, nested
+    if replace_str and any(replace_str in t for t in inner[1:]):
+        prog = program_name(inner[0])
+        if prog in SHELLS or prog in ("eval", "su") or _interpreter(prog) is not None:
+            nested.append(Nested("xargs -I", None))  # stdin spliced into code
+    return [inner], nested
+
+
+def _parallel(argv: Sequence[str], stdin: str | None) -> list[Nested]:
+    """GNU parallel joins the command's words and runs them with a shell."""
+    opts, i = _getopt(argv, 1, _PARALLEL)
+    rest = list(argv[i:])
+    seps = [k for k, t in enumerate(rest) if t in (":::", "::::", ":::+", "::::+")]
+    cmd = rest[: seps[0]] if seps else rest
+    args: list[str] | None = None
+    if seps and rest[seps[0]] in (":::", ":::+"):
+        end = seps[1] if len(seps) > 1 else len(rest)
+        args = rest[seps[0] + 1 : end]
+    elif not seps and stdin is not None and not any(o in ("-a", "--arg-file") for o, _ in opts):
+        args = [x for x in stdin.split("\n") if x.strip()]
+    template = " ".join(cmd)
+    if not template or args is None:
+        return [Nested("parallel", None)]
+    out: list[Nested] = []
+    for a in args[:16] or [""]:
+        q = shlex.quote(a) if a else ""
+        script = template.replace("{}", q) if "{}" in template else f"{template} {q}".strip()
+        out.append(Nested("parallel", script))
+    return out
+
+
 def _find_exec(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """``find -exec/-execdir/-ok/-okdir`` commands (``{}`` → each start path)."""
     cmds: list[tuple[str, ...]] = []
     starts: list[str] = []
     i = 1
+    while i < len(argv) and argv[i] in ("-H", "-L", "-P", "-O", "-D"):
+        i += 2 if argv[i] in ("-D",) else 1
     while i < len(argv) and not argv[i].startswith(("-", "(", "!")):
         starts.append(argv[i])
         i += 1
     deletes: list[str] = []
+    roots = starts or ["."]
     while i < len(argv):
         a = argv[i]
         if a in ("-exec", "-execdir", "-ok", "-okdir"):
@@ -974,13 +1370,506 @@ def _find_exec(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[str]]:
             while j < len(argv) and argv[j] not in (";", "+", "\\;"):
                 j += 1
             if j > i + 1:
-                cmds.append(tuple(argv[i + 1 : j]))
+                body = tuple(argv[i + 1 : j])
+                if any("{}" in t for t in body):
+                    cmds.extend(tuple(t.replace("{}", r) for t in body) for r in roots[:8])
+                else:
+                    cmds.append(body)
             i = j + 1
             continue
         if a == "-delete":
-            deletes = starts or ["."]
+            deletes = roots
         i += 1
     return cmds, deletes
+
+
+# ---------------------------------------------------------- git, sed, awk, code
+
+_GIT_EXEC_KEY = re.compile(
+    r"^(core\.(pager|editor|sshcommand|fsmonitor|askpass|gitproxy|alternaterefscommand)"
+    r"|pager\..+|sequence\.editor|diff\.external|diff\..+\.(textconv|command)"
+    r"|merge\..+\.driver|filter\..+\.(clean|smudge|process)|credential\.(.+\.)?helper"
+    r"|gpg\.(.+\.)?program|uploadpack\.packobjectshook|remote\..+\.(uploadpack|receivepack)"
+    r"|(difftool|mergetool)\..+\.(cmd|path)|man\.(viewer|.+\.(cmd|path))|web\.browser"
+    r"|browser\..+\.(cmd|path)|sendemail\.(.+cmd|smtpserver)|imap\.tunnel"
+    r"|submodule\..+\.update|interactive\.difffilter|trailer\..+\.(command|cmd))$"
+)
+_GIT_ASK_KEY = re.compile(
+    r"^(core\.(hookspath|worktree|attributesfile)|include(if\..+)?\.path|protocol\..+"
+    r"|init\.templatedir|safe\.directory|url\..+\.(insteadof|pushinsteadof)|credential\..+"
+    r"|uploadpack\..+|receive\..+|filter\..+|diff\..+\..+|merge\..+\..+)$"
+)
+_GIT_GLOBAL_VALUED = frozenset(
+    {"-C", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--attr-source",
+     "--list-cmds"}
+)  # fmt: skip
+_GIT_CONFIG_VALUED = frozenset({"-f", "--file", "--blob", "--type", "--default", "--comment"})
+
+
+def _git_setting(key: str, value: str, how: str) -> Nested | None:
+    """A git setting whose value git runs (or that changes what git runs)."""
+    lower = key.lower()
+    label = f"git {how} {key}"
+    if lower.startswith("alias."):
+        return Nested(label, value[1:]) if value.startswith("!") else None
+    if _GIT_EXEC_KEY.match(lower):
+        script = value[1:] if value.startswith("!") else value
+        return Nested(label, script.strip() or None, True)
+    if _GIT_ASK_KEY.match(lower):
+        return Nested(label, None)
+    return None
+
+
+def _git(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[Nested]]:
+    """What ``git`` runs besides itself: settings, aliases and command options."""
+    nested: list[Nested] = []
+    aliases: dict[str, str] = {}
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        kv: str | None = None
+        if a == "-c":
+            kv = argv[i + 1] if i + 1 < len(argv) else ""
+            i += 2
+        elif a.startswith("-c") and not a.startswith("--"):
+            kv = a[2:]
+            i += 1
+        elif a.startswith("--config-env"):
+            nested.append(Nested("git --config-env", None))
+            i += 1 if "=" in a else 2
+            continue
+        elif a.startswith("--exec-path="):
+            nested.append(Nested("git --exec-path", None))
+            i += 1
+            continue
+        elif a in _GIT_GLOBAL_VALUED:
+            i += 2
+            continue
+        elif a.startswith("-"):
+            i += 1
+            continue
+        else:
+            break
+        key, _, value = kv.partition("=")
+        if key.lower().startswith("alias.") and value:
+            aliases[key[6:]] = value
+        found = _git_setting(key, value, "-c")
+        if found is not None:
+            nested.append(found)
+    if i >= len(argv):
+        return [], nested
+    sub, rest = argv[i], list(argv[i + 1 :])
+    forms: list[tuple[str, ...]] = []
+    if sub in aliases and not aliases[sub].startswith("!"):
+        try:
+            forms.append(("git", *shlex.split(aliases[sub]), *rest))
+        except ValueError:
+            nested.append(Nested(f"git alias {sub}", None))
+    elif sub in aliases:
+        nested.append(
+            Nested(f"git alias {sub}", " ".join([aliases[sub][1:], *map(shlex.quote, rest)]))
+        )
+    if sub == "config":
+        ops: list[str] = []
+        j = 0
+        while j < len(rest):
+            t = rest[j]
+            if t in _GIT_CONFIG_VALUED:
+                j += 2
+                continue
+            if not t.startswith("-"):
+                ops.append(t)
+            j += 1
+        if ops and ops[0] in ("set", "get", "unset", "list", "edit", "rename-section",
+                              "remove-section", "get-color", "get-colorbool"):  # fmt: skip
+            ops = ops[1:] if ops[0] == "set" else []
+        if len(ops) >= 2:
+            found = _git_setting(ops[0], ops[1], "config")
+            if found is not None:
+                nested.append(found._replace(ask=True))
+    elif sub == "grep":
+        for t in rest:
+            if t.startswith("--open-files-in-pager"):
+                _, eq, value = t.partition("=")
+                nested.append(Nested("git grep -O", value if eq and value else None, True))
+            elif t.startswith("-") and not t.startswith("--") and "O" in t:
+                value = t[t.index("O") + 1 :]
+                nested.append(Nested("git grep -O", value or None, True))
+    elif sub == "rebase":
+        for _o, v in _option_values(["git", *rest], ("--exec", "-x")):
+            nested.append(Nested("git rebase --exec", v))
+    elif sub == "bisect" and rest[:1] == ["run"] and len(rest) > 1:
+        forms.append(tuple(rest[1:]))
+    elif sub == "submodule" and "foreach" in rest:
+        body = [t for t in rest[rest.index("foreach") + 1 :] if t not in ("--recursive", "-q",
+                                                                          "--quiet")]  # fmt: skip
+        if body:
+            nested.append(Nested("git submodule foreach", " ".join(body)))
+    elif sub == "difftool":
+        for _o, v in _option_values(["git", *rest], ("--extcmd", "-x")):
+            nested.append(Nested("git difftool --extcmd", v))
+    elif sub == "filter-branch":
+        for t in rest:
+            head = t.split("=", 1)[0]
+            if head.endswith("-filter") or head == "--setup":
+                vals = _option_values(["git", *rest], (head,))
+                nested.extend(Nested(f"git filter-branch {head}", v) for _o, v in vals)
+                break
+    elif sub in ("clone", "fetch", "pull", "ls-remote", "push", "archive", "remote"):
+        names = ["--upload-pack", "--receive-pack", "--exec"] + (["-u"] if sub == "clone" else [])
+        for o, v in _option_values(["git", *rest], names):
+            nested.append(Nested(f"git {sub} {o}", v, True))
+    elif sub == "send-email":
+        for t in rest:
+            if t.startswith("--") and t.split("=", 1)[0].endswith("-cmd"):
+                vals = _option_values(["git", *rest], (t.split("=", 1)[0],))
+                nested.extend(Nested(f"git send-email {o}", v, True) for o, v in vals)
+    return forms, nested
+
+
+def _sed_scripts(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """The sed program texts, and whether one comes from a file (``-f``)."""
+    scripts: list[str] = []
+    from_file = False
+    operands: list[str] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            operands.extend(argv[i + 1 :])
+            break
+        if a.startswith("--"):
+            head, eq, value = a.partition("=")
+            if "--expression".startswith(head) and len(head) > 3:
+                scripts.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+                i += 1 if eq else 2
+                continue
+            if "--file".startswith(head) and len(head) > 3:
+                from_file = True
+            elif head in ("--line-length",) and not eq:
+                i += 1
+            i += 1
+            continue
+        if a.startswith("-") and a != "-":
+            for j, ch in enumerate(a[1:], start=1):
+                if ch in "ef":
+                    value = a[j + 1 :] or (argv[i + 1] if i + 1 < len(argv) else "")
+                    if ch == "e":
+                        scripts.append(value)
+                    else:
+                        from_file = True
+                    if not a[j + 1 :]:
+                        i += 1
+                    break
+                if ch == "l":
+                    if not a[j + 1 :]:
+                        i += 1
+                    break
+            i += 1
+            continue
+        operands.append(a)
+        i += 1
+    if not scripts and not from_file and operands:
+        scripts.append(operands[0])
+    return scripts, from_file
+
+
+def _sed_exec(script: str) -> tuple[list[str | None], bool]:
+    """Commands a sed program runs (``e cmd``, ``s///e``) and whether it writes files.
+
+    ``None`` stands for a command that is not visible (``e`` alone, ``s///e``, or a
+    program this scanner cannot follow).
+    """
+    runs: list[str | None] = []
+    writes = False
+    s = script
+    n = len(s)
+    i = 0
+
+    def skip_delimited(k: int, delim: str) -> int:
+        while k < n and s[k] != delim:
+            if s[k] == "\\":
+                k += 1
+            elif s[k] == "\n":
+                return -1
+            k += 1
+        return k + 1 if k < n else -1
+
+    while i < n:
+        c = s[i]
+        if c in " \t\n;}{!":
+            i += 1
+            continue
+        if c == "#":
+            while i < n and s[i] != "\n":
+                i += 1
+            continue
+        # addresses
+        if c.isdigit() or c in "$/\\,+~":
+            if c == "/":
+                i = skip_delimited(i + 1, "/")
+            elif c == "\\" and i + 1 < n:
+                i = skip_delimited(i + 2, s[i + 1])
+            else:
+                i += 1
+            if i < 0:
+                return [None], writes
+            while i < n and s[i] in "IM":
+                i += 1
+            continue
+        i += 1
+        if c in "aic":
+            while i < n and s[i] != "\n":
+                if s[i] == "\\" and i + 1 < n:
+                    i += 1
+                i += 1
+        elif c in "rRwW":
+            writes = writes or c in "wW"
+            while i < n and s[i] != "\n":
+                i += 1
+        elif c == "e":
+            start = i
+            while i < n and s[i] != "\n":
+                i += 1
+            cmd = s[start:i].strip()
+            runs.append(cmd or None)
+        elif c in "sy":
+            if i >= n:
+                return [None], writes
+            delim = s[i]
+            i = skip_delimited(i + 1, delim)
+            if i < 0:
+                return [None], writes
+            i = skip_delimited(i, delim)
+            if i < 0:
+                return [None], writes
+            if c == "s":
+                while i < n and s[i] not in ";\n}":
+                    if s[i] == "e":
+                        runs.append(None)
+                    elif s[i] in "wW":
+                        writes = True
+                        while i < n and s[i] != "\n":
+                            i += 1
+                        break
+                    i += 1
+        elif c in ":bTtvlLqQ":
+            while i < n and s[i] not in ";\n}" if c != ":" else i < n and s[i] != "\n":
+                i += 1
+        elif c in "=dDgGhHnNpPxzF":
+            continue
+        else:
+            return [None], writes
+    return runs, writes
+
+
+def _sed(argv: Sequence[str]) -> list[Nested]:
+    scripts, from_file = _sed_scripts(argv)
+    out: list[Nested] = []
+    if from_file:
+        out.append(Nested("sed -f", None))
+    runs, writes = _sed_exec("\n".join(scripts))
+    out.extend(Nested("sed e", r, True) for r in runs)
+    if writes:
+        out.append(Nested("sed w (writes a file)", None))
+    return out
+
+
+AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
+_AWK_RUNS = (
+    ("system()", re.compile(r"\bsystem\s*\(\s*(\"(?:[^\"\\]|\\.)*\")?")),
+    ("getline", re.compile(r'("(?:[^"\\]|\\.)*")\s*\|&?\s*getline')),
+    ("pipe", re.compile(r'\|&?\s*("(?:[^"\\]|\\.)*")')),
+)
+_AWK_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_AWK_REGEX = re.compile(r"(?<![\w)\]\s])\s*/(?:[^/\\\n]|\\.)+/")
+
+
+def _awk(argv: Sequence[str], prog: str) -> list[Nested]:
+    programs: list[str] = []
+    out: list[Nested] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            i += 1
+            break
+        if (
+            a in ("-f", "--file", "-i", "--include", "-E", "--exec")
+            or a.startswith(("--file=", "--include=", "--exec="))
+            or (a.startswith(("-f", "-i", "-E")) and len(a) > 2 and not a.startswith("--"))
+        ):
+            out.append(Nested(f"{prog} -f", None))
+            i += 1 if "=" in a or (len(a) > 2 and not a.startswith("--")) else 2
+            continue
+        if a in ("-e", "--source"):
+            programs.append(argv[i + 1] if i + 1 < len(argv) else "")
+            i += 2
+            continue
+        if a.startswith("--source="):
+            programs.append(a.split("=", 1)[1])
+            i += 1
+            continue
+        if a in ("-F", "-v", "--field-separator", "--assign"):
+            i += 2
+            continue
+        if a.startswith("-") and a != "-":
+            i += 1
+            continue
+        break
+    if not programs and not any(n.label.endswith("-f") for n in out) and i < len(argv):
+        programs.append(argv[i])
+    for text in programs:
+        for label, rx in _AWK_RUNS:
+            found = (_awk_literal(m[1]) for m in rx.finditer(text))
+            out.extend(Nested(f"{prog} {label}", cmd, True) for cmd in found)
+        bare = _AWK_REGEX.sub(" ", _AWK_STRING.sub('""', text)).replace("||", " ")
+        if "|" in bare and not out:
+            out.append(Nested(f"{prog} pipe", None))
+        if re.search(r"\bprintf?\b[^;{}\n]*>", bare):
+            out.append(Nested(f"{prog} print > (writes a file)", None))
+    return out
+
+
+def _awk_literal(text: str | None) -> str | None:
+    if not text:
+        return None
+    return text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+
+
+#: interpreter → options whose value is inline code
+INTERPRETERS: dict[str, tuple[str, ...]] = {
+    "python": ("-c",), "pypy": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
+    "node": ("-e", "--eval", "-p", "--print"), "nodejs": ("-e", "--eval", "-p", "--print"),
+    "deno": ("eval",), "bun": ("-e", "--eval", "-p", "--print"), "php": ("-r",),
+    "lua": ("-e",), "luajit": ("-e",), "osascript": ("-e",), "Rscript": ("-e",),
+    "julia": ("-e", "-E"), "groovy": ("-e",), "elixir": ("-e",), "erl": ("-eval",),
+    "racket": ("-e",), "guile": ("-c",), "sbcl": ("--eval",), "emacs": ("--eval",),
+    "tclsh": (), "pwsh": ("-c", "-Command", "-EncodedCommand", "-e"),
+    "powershell": ("-c", "-Command", "-EncodedCommand", "-e"), "jshell": (),
+    "vim": ("-c", "--cmd", "-S"), "vi": ("-c", "--cmd", "-S"), "nvim": ("-c", "--cmd", "-S"),
+    "ex": ("-c", "--cmd", "-S"), "view": ("-c", "--cmd", "-S"), "gdb": ("-ex", "-iex", "-x",
+    "--eval-command", "--command"),
+}  # fmt: skip
+_VERSIONED = re.compile(r"^(python|pypy|perl|ruby|node|php|lua)[0-9.]*$")
+_CALLS = re.compile(
+    r"(?:\b(?:system|popen|popen2|popen3|exec|execSync|execFileSync|spawnSync|spawn|"
+    r"check_output|check_call|call|run|Popen|getoutput|getstatusoutput|shell_exec|passthru|"
+    r"proc_open|capture2|capture2e|capture3|pipeline|shell)\s*\(?\s*)"
+    r"(?:(\[[^\]]*\])|r?(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'))"
+)
+_BACKTICKS = re.compile(r"`([^`]*)`|\bqx\s*([({\[/|!])(.*?)[)}\]/|!]|%x\((.*?)\)")
+_LITERAL = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'")
+
+
+def _interpreter(prog: str) -> tuple[str, ...] | None:
+    if prog in INTERPRETERS:
+        return INTERPRETERS[prog]
+    m = _VERSIONED.match(prog)
+    return INTERPRETERS[m[1]] if m else None
+
+
+def embedded_commands(code: str) -> list[str]:
+    """Shell commands visible in inline code: ``os.system("…")``, ``\\`…\\```, …"""
+    out: list[str] = []
+    for m in _CALLS.finditer(code):
+        if m[1]:
+            words = [a or b for a, b in _LITERAL.findall(m[1])]
+            if words:
+                out.append(shlex.join(_unescape_literal(w) for w in words))
+        elif m[2]:
+            out.append(_unescape_literal(m[2][1:-1]))
+    for m in _BACKTICKS.finditer(code):
+        text = m[1] if m[1] is not None else (m[3] if m[3] is not None else m[4])
+        if text:
+            out.append(text)
+    return out
+
+
+def _unescape_literal(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), text)
+
+
+def _interpreter_code(argv: Sequence[str], prog: str) -> list[Nested]:
+    flags = _interpreter(prog) or ()
+    codes: list[str] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a in flags:
+            if i + 1 < len(argv):
+                codes.append(argv[i + 1])
+            i += 2
+            continue
+        if a.startswith("+") and prog in ("vim", "vi", "nvim", "ex", "view"):
+            codes.append(a[1:])
+        elif a.startswith("-") and not a.startswith("--"):
+            for f in flags:
+                if len(f) == 2 and f[1] in a[1:]:
+                    rest = a[a.index(f[1], 1) + 1 :]
+                    codes.append(rest or (argv[i + 1] if i + 1 < len(argv) else ""))
+                    break
+        i += 1
+    out: list[Nested] = []
+    for code in codes:
+        out.append(Nested(f"{prog} inline code", None))
+        out.extend(Nested(f"{prog} inline code", cmd, True) for cmd in embedded_commands(code))
+        if prog in ("vim", "vi", "nvim", "ex", "view", "gdb"):
+            m = re.match(r"^\s*:?\s*(?:!|shell\s+|call\s+system\()\s*(.*)$", code)
+            if m and m[1]:
+                out.append(Nested(f"{prog} shell escape", m[1].rstrip(")\"'"), True))
+    return out
+
+
+#: Options of ordinary tools whose value is a program or shell command they run.
+EXEC_OPTIONS: dict[str, tuple[str, ...]] = {
+    "sort": ("--compress-program",),
+    "rg": ("--pre",),
+    "tar": ("--to-command", "--checkpoint-action", "-I", "--use-compress-program",
+            "--rsh-command", "-F", "--info-script", "--new-volume-script"),
+    "man": ("-P", "--pager", "-H", "--html"),
+    "rsync": ("-e", "--rsh", "--rsync-path"),
+    "scp": ("-S", "-o"),
+    "sftp": ("-S", "-o"),
+    "ssh": ("-o",),
+    "zip": ("-TT", "--unzip-command"),
+    "tcpdump": ("-z",),
+    "npx": ("-c", "--call"),
+    "npm": ("-c", "--call"),
+    "less": (),
+    "more": (),
+    "make": ("--eval",),
+}  # fmt: skip
+_SAFE_LESS = re.compile(r"^(\d+|[GgFnN]|[/?].*|:\d+|\d*[jk])$")
+
+
+def _exec_options(argv: Sequence[str], prog: str) -> list[Nested]:
+    out: list[Nested] = []
+    if prog in ("less", "more"):
+        for a in argv[1:]:
+            if a.startswith("+") and not _SAFE_LESS.match(a[1:].lstrip("+")):
+                cmd = a[1:].lstrip("+")
+                out.append(Nested(f"{prog} +", cmd[1:] if cmd.startswith("!") else None, True))
+        return out
+    for name, value in _option_values(argv, EXEC_OPTIONS[prog]):
+        if prog in ("ssh", "scp", "sftp") and name == "-o":
+            key, _, val = value.replace("=", " ", 1).partition(" ")
+            if key.lower() in ("proxycommand", "localcommand", "knownhostscommand"):
+                out.append(Nested(f"{prog} -o {key}", val.strip() or None, True))
+            continue
+        if prog == "tar" and name == "--checkpoint-action":
+            if not value.startswith("exec="):
+                continue
+            value = value[5:]
+        if prog == "man" and name in ("-H", "--html") and not value:
+            continue
+        if prog == "make":
+            out.append(Nested("make --eval", None))
+            continue
+        out.append(Nested(f"{prog} {name}", value.strip() or None, True))
+    if prog == "make" and any(a.startswith(("SHELL=", ".SHELLFLAGS=", "MAKESHELL=")) for a in argv):
+        out.append(Nested("make SHELL=", None))
+    return out
 
 
 def expand_braces(word: str, limit: int = 64) -> list[str]:
@@ -1000,6 +1889,15 @@ def expand_braces(word: str, limit: int = 64) -> list[str]:
 
 
 _LOCAL = threading.local()
+_CONTROL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f]")
+
+
+def _invisible(text: str) -> bool:
+    return any(
+        unicodedata.category(c) in ("Cf", "Zs", "Zl", "Zp", "Cc", "Co", "Cn")
+        for c in text
+        if not c.isascii()
+    )
 
 
 def _parser() -> tree_sitter.Parser:
@@ -1017,6 +1915,10 @@ def parse(source: str) -> Script:
         walker.uncertain.append(f"the command is longer than {MAX_LENGTH} characters")
     if "\x00" in source:
         walker.uncertain.append("the command contains a NUL byte")
+    if _CONTROL.search(source) or (not source.isascii() and _invisible(source)):
+        # bash and the parser may disagree on these (``\r`` is not a separator
+        # for bash; zero-width and non-ASCII spaces look like spaces but are not)
+        walker.uncertain.append("the command contains control or invisible characters")
     walker.parse(source, 0, ())
     return Script(
         source=source,
