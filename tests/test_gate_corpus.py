@@ -193,6 +193,12 @@ DENY: dict[str, list[str]] = {
         "cp key ~/.ssh/", "cat /etc/ssh/../ssh/sshd_config", "cat ~/.ss?/id_rsa",
         "cat ~/.ssh/id_*", "tee -a ~/.ssh/authorized_keys < k", "sed -i s/a/b/ /etc/ssh/x",
     ],
+    "writes_through_options": [
+        "git log --output=~/.ssh/authorized_keys", "git diff --output=/etc/ssh/sshd_config",
+        "git format-patch -o/etc/ssh HEAD~1", "sort --output=/etc/ssh/sshd_config k",
+        "sort -uo/etc/ssh/x k", "tar -xf a.tar --directory=/etc/ssh",
+        "curl --output=/etc/ssh/x https://x", "cd ~ && git log --output=.ssh/authorized_keys",
+    ],
 }  # fmt: skip
 
 # ------------------------------------------------------------------------------ ASK
@@ -263,6 +269,8 @@ BENIGN: list[str] = [
     "diff a.txt b.txt", "git rm --cached notes.txt", "man ls", "less README.md",
     "grep -c 'sudo rm' notes.md", "ls\t-la", "echo {a,b}", "sort -u notes.txt",
     "git stash list", "cat /etc/hosts", "git status \\\n  --short",
+    "sort -o sorted.txt notes.txt", "git format-patch -o patches HEAD~3",
+    "tar -xzf archive.tgz -C build", "git log --output=log.txt -n 5",
 ]  # fmt: skip
 
 

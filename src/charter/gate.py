@@ -18,8 +18,8 @@ import hashlib
 import os
 import posixpath
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,14 +44,600 @@ GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
 HARMLESS_DEVICES = frozenset(
     {"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/zero"}
 )
-#: Commands whose operands are files they write: which operands.
-WRITERS: dict[str, str] = {
-    "rm": "all", "rmdir": "all", "unlink": "all", "shred": "all", "touch": "all",
-    "mkdir": "all", "truncate": "all", "tee": "all", "mv": "all", "chmod": "rest",
-    "chown": "rest", "chgrp": "rest", "chattr": "rest", "setfacl": "rest", "sed": "inplace",
-    "perl": "inplace", "cp": "last", "install": "last", "ln": "last", "rsync": "last",
-    "scp": "last", "dd": "of", "split": "last", "patch": "all", "unzip": "dest", "tar": "dest",
+# ------------------------------------------------------------- file operands
+#
+# Which files a program writes (and reads) through its operands and options,
+# for the directory rules and protected files. Only programs listed in
+# ``FILE_PROGRAMS`` pay for this; everything else is skipped by one dict lookup.
+
+#: A path named by a command, and whether it is only known at run time.
+Target = tuple[str, bool]
+
+
+@dataclass
+class Opts:
+    """A command's arguments read getopt-style: flags, option values, operands."""
+
+    flags: set[str]
+    values: list[tuple[str, str, bool]]  # (option, value, dynamic)
+    operands: list[Target]
+
+    def has(self, *names: str) -> bool:
+        return any(n in self.flags for n in names)
+
+    def get(self, *names: str) -> list[Target]:
+        return [(v, d) for n, v, d in self.values if n in names]
+
+
+@dataclass(frozen=True)
+class _OptSpec:
+    short: str = ""  # short options that take a value (``-o F``, ``-oF``)
+    long: frozenset[str] = frozenset()  # long options that take a value
+    alias: Mapping[str, str] = field(default_factory=dict)  # long option → short name
+    optional: str = ""  # short options whose value is optional and attached (``-i.bak``)
+    only_short: str | None = None  # when set, any other ``-x`` word is an operand
+    posix: bool = False  # options end at the first operand (wrappers)
+
+
+def _long_name(spec: _OptSpec, name: str) -> str:
+    """The long option ``name`` means: itself, or the one option it is a prefix of."""
+    if name in spec.long or name in spec.alias or len(name) < 4:
+        return name
+    hits = [k for k in (*spec.long, *spec.alias) if k.startswith(name)]
+    return hits[0] if len(set(hits)) == 1 else name
+
+
+def getopt(spec: _OptSpec, argv: Sequence[str], dynamic: frozenset[str]) -> Opts:
+    """GNU-style option parsing of ``argv[1:]`` (options may follow operands)."""
+    o = Opts(set(), [], [])
+    i, n, end = 1, len(argv), False
+    while i < n:
+        tok = argv[i]
+        dyn = tok in dynamic
+        i += 1
+        if end or not tok.startswith("-") or tok == "-":  # noqa: S105
+            o.operands.append((tok, dyn))
+            end = end or spec.posix
+            continue
+        if tok == "--":
+            end = True
+            continue
+        if tok.startswith("--"):
+            name, eq, value = tok.partition("=")
+            full = _long_name(spec, name)
+            canon = spec.alias.get(full, full)
+            o.flags.add(canon)
+            if eq:
+                o.values.append((canon, value, dyn))
+            elif full in spec.long and i < n:
+                o.values.append((canon, argv[i], argv[i] in dynamic))
+                i += 1
+            continue
+        if spec.only_short is not None and any(c not in spec.only_short for c in tok[1:]):
+            o.operands.append((tok, dyn))  # ``chmod -w f``: a mode, not an option
+            continue
+        for j in range(1, len(tok)):
+            c = tok[j]
+            name = "-" + c
+            o.flags.add(name)
+            if c in spec.short:
+                if j + 1 < len(tok):
+                    o.values.append((name, tok[j + 1 :], dyn))
+                elif i < n:
+                    o.values.append((name, argv[i], argv[i] in dynamic))
+                    i += 1
+                break
+            if c in spec.optional:
+                o.values.append((name, tok[j + 1 :], dyn))
+                break
+    return o
+
+
+#: What a program writes and reads: ``(argv, dynamic words) → (writes, reads)``.
+FileRule = Callable[[Sequence[str], frozenset[str]], tuple[list[Target], list[Target]]]
+
+
+def _rule(
+    short: str = "",
+    long: tuple[str, ...] = (),
+    alias: Mapping[str, str] | None = None,
+    *,
+    optional: str = "",
+    only_short: str | None = None,
+    posix: bool = False,
+    writes: tuple[str, ...] = (),
+    reads: tuple[str, ...] = (),
+    operands: Callable[[Opts], list[Target]] = lambda o: [],
+) -> FileRule:
+    spec = _OptSpec(short, frozenset(long), alias or {}, optional, only_short, posix)
+
+    def rule(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+        o = getopt(spec, argv, dynamic)
+        return [*o.get(*writes), *operands(o)], o.get(*reads)
+
+    return rule
+
+
+def _all(o: Opts) -> list[Target]:
+    return o.operands
+
+
+def _after_mode(o: Opts) -> list[Target]:
+    """``chmod MODE F…``, ``chown OWNER F…`` (every operand with ``--reference``)."""
+    return o.operands if o.has("--reference") else o.operands[1:]
+
+
+def _dest(o: Opts) -> list[Target]:
+    """``cp``/``install``: ``-t DIR``, else the last of two or more operands."""
+    return o.get("-t") or (o.operands[-1:] if len(o.operands) > 1 else [])
+
+
+def _link(o: Opts) -> list[Target]:
+    if o.get("-t") or len(o.operands) != 1:
+        return _dest(o)
+    src, dyn = o.operands[0]
+    return [(posixpath.basename(src.rstrip("/")) or src, dyn)]  # ``ln -s /a/b`` makes ./b
+
+
+def _install(o: Opts) -> list[Target]:
+    return o.operands if o.has("-d") else _dest(o)
+
+
+def _remote(path: str) -> bool:
+    return ":" in path.split("/", 1)[0] or path.startswith("rsync://")
+
+
+def _transfer(o: Opts) -> list[Target]:
+    """``rsync``/``scp``: a local destination (and sources removed after sending)."""
+    ops = o.operands
+    out = [t for t in ops[-1:] if len(ops) > 1 and not _remote(t[0])]
+    if o.has("--remove-source-files", "--remove-sent-files"):
+        out += [t for t in ops[:-1] if not _remote(t[0])]
+    return out
+
+
+def _sed(o: Opts) -> list[Target]:
+    if not o.has("-i"):
+        return []
+    return o.operands if o.has("-e", "-f") else o.operands[1:]
+
+
+def _awk(o: Opts) -> list[Target]:
+    """``gawk -i inplace PROG F…`` rewrites the files."""
+    if not any(v.rsplit("/", 1)[-1] in ("inplace", "inplace.awk") for v, _ in o.get("-i")):
+        return []
+    files = o.operands if o.has("-f", "-e", "-E") else o.operands[1:]
+    return [t for t in files if "=" not in t[0]]
+
+
+def _compress(o: Opts) -> list[Target]:
+    """``gzip F`` replaces F by F.gz (nothing on disk with ``-c``, ``-t``, ``-l``)."""
+    if o.has("-c", "-t", "-l", "--stdout", "--to-stdout", "--test", "--list"):
+        return []
+    return o.operands
+
+
+def _second(o: Opts) -> list[Target]:
+    return o.operands[1:2]
+
+
+def _patch(o: Opts) -> list[Target]:
+    if o.has("--dry-run", "-C"):
+        return []
+    ops = o.operands
+    out = [*([] if o.get("-o") else (ops[:1] or [(".", False)])), *o.get("-o"), *o.get("-r")]
+    for where, dyn in o.get("-d")[-1:]:  # ``-d DIR``: patch works in DIR
+        out = [(posixpath.join(where, p), d or dyn) for p, d in out]
+    return out
+
+
+def _split(o: Opts) -> list[Target]:
+    return [] if o.has("--filter") else (o.operands[1:2] or [("x", False)])
+
+
+def _script(o: Opts) -> list[Target]:
+    if o.operands:
+        return o.operands[:1]
+    return [] if o.has("-O", "-B", "-I") else [("typescript", False)]
+
+
+def _mktemp(o: Opts) -> list[Target]:
+    dirs = o.get("-p")
+    if dirs or o.has("-t"):
+        return dirs
+    return o.operands[:1]
+
+
+def _tar(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    if len(argv) > 1 and argv[1] and not argv[1].startswith("-"):
+        # old style: ``tar xzf A -C D`` → ``tar -x -z -f A -C D``
+        letters, rest, new = argv[1], list(argv[2:]), [argv[0]]
+        for c in letters:
+            new.append("-" + c)
+            if c in _TAR.short and rest:
+                new.append(rest.pop(0))
+        argv = [*new, *rest]
+    o = getopt(_TAR, argv, dynamic)
+    archives = o.get("-f")
+    if o.has("-c", "-r", "-u", "-A", "--delete"):
+        return [*archives, *o.get("-g", "--index-file")], o.get("-C", "-T", "-X")
+    if not o.has("-x") or o.has("-O", "--to-command"):
+        return [], [*archives, *o.get("-T", "-X")]
+    out = o.get("-C", "--one-top-level") or [(".", False)]
+    if o.has("-P", "--absolute-names"):
+        out.append(("<absolute member names>", True))
+    return [*out, *o.get("-g", "--index-file")], [*archives, *o.get("-T", "-X")]
+
+
+_TAR = _OptSpec(
+    "bCfFgHIKLNTVX",
+    frozenset({"--file", "--directory", "--blocking-factor", "--info-script",
+               "--new-volume-script", "--listed-incremental", "--format",
+               "--use-compress-program", "--starting-file", "--tape-length", "--newer",
+               "--after-date", "--files-from", "--label", "--exclude-from", "--to-command",
+               "--rsh-command", "--transform", "--xform", "--exclude", "--owner", "--group",
+               "--mode", "--mtime", "--suffix", "--volno-file", "--index-file"}),
+    {"--file": "-f", "--directory": "-C", "--extract": "-x", "--get": "-x", "--create": "-c",
+     "--append": "-r", "--update": "-u", "--catenate": "-A", "--concatenate": "-A",
+     "--list": "-t", "--diff": "-d", "--compare": "-d", "--listed-incremental": "-g",
+     "--files-from": "-T", "--exclude-from": "-X", "--to-stdout": "-O",
+     "--absolute-names": "-P"},
+)  # fmt: skip
+
+
+def _unzip(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_UNZIP, argv, dynamic)
+    if o.has("-l", "-t", "-v", "-Z", "-p", "-c", "-z"):
+        return [], o.operands[:1]
+    return o.get("-d") or [(".", False)], o.operands[:1]
+
+
+_UNZIP = _OptSpec("dxP")
+
+
+def _url_name(url: str) -> str:
+    path = url.split("#", 1)[0].split("?", 1)[0]
+    if "://" in path:
+        path = path.split("://", 1)[1]
+        path = path.split("/", 1)[1] if "/" in path else ""
+    return posixpath.basename(path)
+
+
+def _curl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_CURL, argv, dynamic)
+    where = o.get("--output-dir")[-1:]
+    writes = [
+        (posixpath.join(where[0][0], p), d or where[0][1]) if where else (p, d)
+        for p, d in o.get("-o")
+        if p != "-"
+    ]
+    writes += o.get("-D", "-c", "--trace", "--trace-ascii", "--libcurl", "--stderr",
+                    "--etag-save", "--output-dir")  # fmt: skip
+    if o.has("-O", "--remote-name-all"):
+        for url, dyn in [*o.operands, *o.get("--url")]:
+            if o.has("-J"):
+                writes.append(where[0] if where else (".", False))
+                break
+            name = _url_name(url)
+            if name:
+                base, bdyn = where[0] if where else ("", False)
+                writes.append((posixpath.join(base, name) if base else name, dyn or bdyn))
+    reads = o.get("-T", "-K", "--netrc-file", "--cacert", "--cert", "--key")
+    for value, dyn in o.get("-d", "--data-binary", "--data-urlencode", "--json", "-F"):
+        at = value.find("@")
+        if at >= 0 and (at == 0 or value[at - 1] == "="):
+            reads.append((value[at + 1 :].split(";", 1)[0], dyn))
+        elif value.startswith("<") or "=<" in value:
+            reads.append((value.split("<", 1)[1].split(";", 1)[0], dyn))
+    return writes, reads
+
+
+_CURL = _OptSpec(
+    "AbcCdDeEFHKmoPQrtTuUwxXyYz",
+    frozenset({"--output", "--output-dir", "--dump-header", "--cookie-jar", "--trace",
+               "--trace-ascii", "--libcurl", "--stderr", "--upload-file", "--config", "--data",
+               "--data-binary", "--data-raw", "--data-urlencode", "--data-ascii", "--form",
+               "--form-string", "--header", "--user-agent", "--user", "--proxy", "--request",
+               "--cookie", "--referer", "--cert", "--key", "--cacert", "--capath", "--max-time",
+               "--connect-timeout", "--retry", "--range", "--write-out", "--url", "--resolve",
+               "--connect-to", "--continue-at", "--proxy-user", "--netrc-file", "--etag-save",
+               "--etag-compare", "--json", "--variable", "--hsts", "--alt-svc"}),
+    {"--output": "-o", "--dump-header": "-D", "--cookie-jar": "-c", "--upload-file": "-T",
+     "--config": "-K", "--data": "-d", "--data-ascii": "-d", "--form": "-F",
+     "--remote-name": "-O", "--remote-header-name": "-J"},
+)  # fmt: skip
+
+
+_WGETRC_WRITES = frozenset({"outputdocument", "dirprefix", "logfile", "savecookies", "warcfile"})
+
+
+def _wget(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_WGET, argv, dynamic)
+    writes = o.get("-O", "-o", "-a", "-P", "--save-cookies", "--warc-file", "--rejected-log")
+    for command, dyn in o.get("-e"):  # ``-e output_document=F`` (a wgetrc command)
+        key, eq, value = command.partition("=")
+        if eq and key.strip().lower().replace("_", "").replace("-", "") in _WGETRC_WRITES:
+            writes.append((value.strip(), dyn))
+    if not o.get("-O"):
+        prefix, pdyn = (o.get("-P") or [(".", False)])[-1]
+        writes.append((prefix, pdyn))
+        for url, dyn in o.operands:
+            writes.append((posixpath.join(prefix, _url_name(url) or "index.html"), dyn or pdyn))
+    reads = o.get("-i", "--post-file", "--body-file", "--load-cookies", "--config")
+    return writes, reads
+
+
+_WGET = _OptSpec(
+    "eoaiBtOTwQPUlARDIX",
+    frozenset({"--output-document", "--output-file", "--append-output", "--input-file",
+               "--directory-prefix", "--execute", "--base", "--tries", "--timeout", "--wait",
+               "--quota", "--user-agent", "--level", "--accept", "--reject", "--domains",
+               "--include-directories", "--exclude-directories", "--header", "--post-file",
+               "--body-file", "--load-cookies", "--save-cookies", "--post-data", "--user",
+               "--password", "--method", "--ca-certificate", "--certificate", "--private-key",
+               "--config", "--default-page", "--warc-file", "--rejected-log"}),
+    {"--output-document": "-O", "--output-file": "-o", "--append-output": "-a",
+     "--input-file": "-i", "--directory-prefix": "-P", "--execute": "-e"},
+)  # fmt: skip
+
+
+_GIT_GLOBAL = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace",
+                         "--exec-path", "--super-prefix", "--config-env", "--list-cmds",
+                         "--attr-source"})  # fmt: skip
+_GIT_WRITERS = frozenset({"clone", "init", "worktree", "bundle", "config"})
+_GIT_CLONE = _OptSpec(
+    "bocuj",
+    frozenset({"--branch", "--origin", "--config", "--upload-pack", "--depth", "--reference",
+               "--reference-if-able", "--separate-git-dir", "--shallow-since",
+               "--shallow-exclude", "--filter", "--template", "--jobs", "--bundle-uri",
+               "--server-option", "--revision", "--ref-format"}),
+)  # fmt: skip
+_GIT_OUT = _OptSpec("o", frozenset({"--output", "--output-directory"}))
+_GIT_INIT = _OptSpec(
+    "b", frozenset({"--template", "--separate-git-dir", "--initial-branch", "--object-format",
+                    "--ref-format"}))  # fmt: skip
+_GIT_WORKTREE = _OptSpec("bB", frozenset({"--reason"}))
+_GIT_CONFIG = _OptSpec("f", frozenset({"--file", "--blob", "--type", "--default", "--comment"}),
+                       {"--file": "-f"})  # fmt: skip
+
+
+def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    """Files git writes by name: ``--output``, ``format-patch -o``, ``archive -o``,
+    ``clone``/``init``/``worktree add`` directories, ``bundle create``, ``config -f``."""
+    i, n = 1, len(argv)
+    base, base_dyn = "", False
+    reads: list[Target] = []
+    while i < n and argv[i].startswith("-"):
+        name, eq, value = argv[i].partition("=")
+        dyn = argv[i] in dynamic
+        if not eq and name in _GIT_GLOBAL and i + 1 < n:
+            value, dyn = argv[i + 1], argv[i + 1] in dynamic
+            i += 1
+        if name == "-C":
+            base, base_dyn = posixpath.join(base, value), base_dyn or dyn
+            reads.append((base, base_dyn))
+        elif name in ("--git-dir", "--work-tree"):
+            reads.append((value, dyn))
+        i += 1
+    if i >= n:
+        return [], reads
+    sub, rest = argv[i], argv[i:]
+    writes: list[Target] = []
+    if sub not in _GIT_WRITERS and not any(a.startswith(("-o", "--o")) for a in rest):
+        return writes, reads  # ``git status``, ``git log -n 3``: nothing named is written
+    if sub == "clone":
+        o = getopt(_GIT_CLONE, rest, dynamic)
+        ops = o.operands
+        if len(ops) > 1:
+            writes.append(ops[1])
+        elif ops:
+            name = _url_name(ops[0][0].rstrip("/")).rsplit(":", 1)[-1]
+            writes.append((name.removesuffix(".git") or ".", ops[0][1]))
+        writes.extend(o.get("--separate-git-dir"))
+    elif sub == "init":
+        o = getopt(_GIT_INIT, rest, dynamic)
+        writes.extend([*o.operands[:1], *o.get("--separate-git-dir")])
+    elif sub == "worktree" and len(rest) > 1 and rest[1] == "add":
+        writes.extend(getopt(_GIT_WORKTREE, rest[1:], dynamic).operands[:1])
+    elif sub == "bundle" and len(rest) > 2 and rest[1] == "create":
+        writes.append((rest[2], rest[2] in dynamic))
+    elif sub == "config":
+        o = getopt(_GIT_CONFIG, rest, dynamic)
+        listing = any(f.startswith("--get") for f in o.flags) or o.has("-l", "--list")
+        (reads if listing or len(o.operands) < 2 else writes).extend(o.get("-f"))
+    else:
+        o = getopt(_GIT_OUT, rest, dynamic)
+        writes.extend(o.get("--output", "--output-directory"))
+        if sub in ("format-patch", "archive"):
+            writes.extend(o.get("-o"))
+    if base:
+        writes = [(posixpath.join(base, p), d or base_dyn) for p, d in writes]
+    return writes, reads
+
+
+def _find(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    writes: list[Target] = []
+    for i, a in enumerate(argv[:-1]):
+        if a in ("-fprint", "-fprint0", "-fprintf", "-fls"):
+            writes.append((argv[i + 1], argv[i + 1] in dynamic))
+    return writes, []
+
+
+def _openssl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    writes: list[Target] = []
+    reads: list[Target] = []
+    for i, a in enumerate(argv[:-1]):
+        if a in ("-out", "-keyout"):
+            writes.append((argv[i + 1], argv[i + 1] in dynamic))
+        elif a in ("-in", "-key", "-inkey"):
+            reads.append((argv[i + 1], argv[i + 1] in dynamic))
+    return writes, reads
+
+
+def _perl_like(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    """``perl -i[.bak] [-e CODE] F…`` / ``ruby -i``: the files are rewritten."""
+    inplace = code = False
+    i, n = 1, len(argv)
+    while i < n and argv[i].startswith("-") and argv[i] != "-":
+        tok = argv[i]
+        i += 1
+        if tok == "--":
+            break
+        for j, c in enumerate(tok[1:], start=1):
+            if c in "eE":
+                code = True
+                i += 0 if j + 1 < len(tok) else 1
+                break
+            if c == "i":
+                inplace = True
+                break
+            if c in "IMmxdDCF" or (c in "l0" and tok[j + 1 : j + 2].isdigit()):
+                break
+    if not inplace:
+        return [], []
+    files = argv[i:] if code else argv[i + 1 :]
+    return [(f, f in dynamic) for f in files], []
+
+
+def _copy_rule(operands: Callable[[Opts], list[Target]]) -> FileRule:
+    """``cp``/``mv``/``ln``: ``-t DIR``/``--target-directory=DIR`` and a backup suffix."""
+    alias = {"--target-directory": "-t", "--no-target-directory": "-T"}
+    return _rule("tS", ("--target-directory", "--suffix"), alias, operands=operands)
+
+
+_COMPRESS = _rule(
+    "So", ("--suffix",), {"--stdout": "-c", "--to-stdout": "-c", "--test": "-t", "--list": "-l"},
+    writes=("-o",), operands=_compress,
+)  # fmt: skip
+_TIME = _rule("fo", ("--format", "--output"), {"--output": "-o"}, posix=True, writes=("-o",))
+
+#: Programs that name files they write (or read) in their arguments.
+FILE_PROGRAMS: dict[str, FileRule] = {
+    "rm": _rule(operands=_all),
+    "rmdir": _rule(operands=_all),
+    "unlink": _rule(operands=_all),
+    "shred": _rule("ns", ("--iterations", "--size", "--random-source"),
+                   reads=("--random-source",), operands=_all),
+    "touch": _rule("dtr", ("--date", "--reference"), {"--reference": "-r"}, reads=("-r",),
+                   operands=_all),
+    "mkdir": _rule("m", ("--mode",), operands=_all),
+    "mkfifo": _rule("m", ("--mode",), operands=_all),
+    "mknod": _rule("m", ("--mode",), operands=lambda o: o.operands[:1]),
+    "truncate": _rule("sr", ("--size", "--reference"), {"--reference": "-r"}, reads=("-r",),
+                      operands=_all),
+    "tee": _rule(operands=_all),
+    "sponge": _rule(operands=_all),
+    "cp": _copy_rule(_dest),
+    "mv": _copy_rule(lambda o: [*o.operands, *o.get("-t")]),  # the sources go away too
+    "ln": _copy_rule(_link),
+    "link": _rule(operands=_second),
+    "install": _rule("tSmog", ("--target-directory", "--suffix", "--mode", "--owner", "--group",
+                               "--strip-program"), {"--target-directory": "-t",
+                                                    "--directory": "-d"},
+                     operands=_install),
+    "rsync": _rule("eBfTM", ("--rsh", "--rsync-path", "--filter", "--exclude", "--include",
+                             "--exclude-from", "--include-from", "--files-from", "--log-file",
+                             "--backup-dir", "--temp-dir", "--partial-dir", "--password-file",
+                             "--chmod", "--chown", "--compare-dest", "--copy-dest", "--link-dest",
+                             "--max-size", "--min-size", "--timeout", "--bwlimit", "--port",
+                             "--suffix", "--out-format", "--log-file-format", "--write-batch",
+                             "--only-write-batch", "--read-batch", "--usermap", "--groupmap",
+                             "--info", "--debug", "--iconv", "--block-size", "--max-delete",
+                             "--remote-option", "--address", "--contimeout", "--protocol"),
+                   writes=("--log-file", "--write-batch", "--only-write-batch"),
+                   reads=("--exclude-from", "--include-from", "--files-from", "--password-file",
+                          "--read-batch"), operands=_transfer),
+    "scp": _rule("cFiJlmoPSDX", reads=("-F", "-i"), operands=_transfer),
+    "dd": _rule(operands=lambda o: [(v[3:], d) for v, d in o.operands if v.startswith("of=")]),
+    "sed": _rule("efl", ("--expression", "--file", "--line-length"),
+                 {"--expression": "-e", "--file": "-f", "--in-place": "-i"}, optional="i",
+                 reads=("-f",), operands=_sed),
+    "perl": _perl_like,
+    "ruby": _perl_like,
+    "awk": _rule("fvFiEe", ("--file", "--assign", "--field-separator", "--include", "--source",
+                            "--exec"),
+                 {"--file": "-f", "--assign": "-v", "--field-separator": "-F", "--include": "-i",
+                  "--source": "-e", "--exec": "-E"}, reads=("-f", "-E"), operands=_awk),
+    "sort": _rule("ktToS", ("--key", "--field-separator", "--output", "--temporary-directory",
+                            "--buffer-size", "--compress-program", "--files0-from",
+                            "--random-source", "--parallel", "--batch-size", "--sort"),
+                  {"--output": "-o", "--temporary-directory": "-T"}, writes=("-o", "-T"),
+                  reads=("--files0-from", "--random-source")),
+    "uniq": _rule("fsw", ("--skip-fields", "--skip-chars", "--check-chars"), operands=_second),
+    "xxd": _rule("cglso", operands=_second),
+    "iconv": _rule("fto", ("--from-code", "--to-code", "--output"), {"--output": "-o"},
+                   writes=("-o",)),
+    "gpg": _rule("oru", ("--output", "--recipient", "--local-user", "--homedir", "--default-key",
+                         "--passphrase", "--passphrase-file"), {"--output": "-o"},
+                 writes=("-o",), reads=("--passphrase-file",)),
+    "openssl": _openssl,
+    "less": _rule("bhjkopPtTxyz#", ("--log-file", "--LOG-FILE", "--lesskey-file", "--pattern",
+                                    "--prompt", "--tag", "--tag-file", "--tabs",
+                                    "--max-back-scroll", "--max-forw-scroll", "--window",
+                                    "--buffers", "--shift", "--jump-target"),
+                  {"--log-file": "-o", "--LOG-FILE": "-O", "--lesskey-file": "-k"},
+                  writes=("-o", "-O"), reads=("-k",)),
+    "find": _find,
+    "git": _git_files,
+    "tar": _tar,
+    "unzip": _unzip,
+    "zip": _rule("bntOPZs", ("--output-file", "--temp-path"), {"--output-file": "-O"},
+                 writes=("-O",), operands=lambda o: o.operands[:1]),
+    "curl": _curl,
+    "wget": _wget,
+    "chmod": _rule(long=("--reference",), only_short="cfvR", reads=("--reference",),
+                   operands=_after_mode),
+    "chown": _rule(long=("--reference", "--from"), only_short="cfvRHLPh",
+                   reads=("--reference",), operands=_after_mode),
+    "chgrp": _rule(long=("--reference",), only_short="cfvRHLPh", reads=("--reference",),
+                   operands=_after_mode),
+    "chattr": _rule("vp", only_short="RVfvp",
+                    operands=lambda o: [t for t in o.operands if t[0][:1] not in "+-="]),
+    "setfacl": _rule("mMxX", ("--modify", "--modify-file", "--remove", "--remove-file", "--set",
+                              "--set-file"), reads=("-M", "-X", "--set-file"), operands=_all),
+    "patch": _rule("oirdBDFpVYzg", ("--output", "--input", "--reject-file", "--directory",
+                                    "--prefix", "--ifdef", "--fuzz", "--strip",
+                                    "--version-control", "--basename-prefix", "--suffix",
+                                    "--get", "--quoting-style"),
+                   {"--output": "-o", "--input": "-i", "--reject-file": "-r",
+                    "--directory": "-d", "--check": "-C"}, reads=("-i",), operands=_patch),
+    "split": _rule("abClnt", ("--suffix-length", "--bytes", "--line-bytes", "--lines",
+                              "--number", "--separator", "--additional-suffix", "--filter"),
+                   operands=_split),
+    "csplit": _rule("bfn", ("--suffix-format", "--prefix", "--digits"), {"--prefix": "-f"},
+                    writes=("-f",), operands=lambda o: [] if o.get("-f") else [("xx", False)]),
+    "script": _rule("cEIOBTm", ("--command", "--echo", "--log-in", "--log-out", "--log-io",
+                                "--log-timing", "--logging-format"),
+                    {"--log-in": "-I", "--log-out": "-O", "--log-io": "-B", "--log-timing": "-T",
+                     "--timing": "-t"}, optional="t", writes=("-I", "-O", "-B", "-T", "-t"),
+                    operands=_script),
+    "mktemp": _rule("p", ("--suffix",), {"--tmpdir": "-p"}, operands=_mktemp),
+    "time": _TIME,
+    "strace": _rule("eoOpPsSuIXbEa", ("--output",), {"--output": "-o"}, posix=True,
+                    writes=("-o",)),
+    "ltrace": _rule("eofnpsuAaDlxF", ("--output",), {"--output": "-o"}, posix=True,
+                    writes=("-o",)),
 }  # fmt: skip
+for _name in ("gawk",):
+    FILE_PROGRAMS[_name] = FILE_PROGRAMS["awk"]
+for _name in ("gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "lzma", "unlzma", "zstd",
+              "unzstd", "pigz", "lzip"):  # fmt: skip
+    FILE_PROGRAMS[_name] = _COMPRESS
+FILE_PROGRAMS["lz4"] = _rule(operands=_second)
+
+
+def file_targets(
+    argv: Sequence[str], dynamic: frozenset[str] = frozenset()
+) -> tuple[list[Target], list[Target]] | None:
+    """The files ``argv`` writes and reads by name, or ``None`` for a program not listed.
+
+    ``dynamic`` holds the words whose value is only known at run time.
+    """
+    rule = FILE_PROGRAMS.get(shell.program_name(argv[0])) if argv else None
+    if rule is None:
+        return None
+    writes, reads = rule(argv, dynamic)
+    return [t for t in writes if t[0] and t[0] != "-"], [t for t in reads if t[0] and t[0] != "-"]
 
 
 class UnverifiedConstitution(CharterError):
@@ -491,86 +1077,92 @@ class Gate:
                     f"`{_argv(cmd.argv)}` matches no auto_allowed pattern",
                 )
             )
-        reasons.extend(self._file_reasons(cmd, cwd, perm))
+        reasons.extend(self._file_reasons(m, cwd, perm))
         return reasons
 
     def _file_reasons(
-        self, cmd: shell.SimpleCommand, cwd: str, perm: ModelPermission | None
+        self, m: CommandMatch, cwd: str, perm: ModelPermission | None
     ) -> list[Reason]:
+        """Redirections, and the files a program writes or reads by name (``FILE_PROGRAMS``)."""
+        cmd = m.command
+        cwds = m.cwds or (cwd,)
+        unknown = m.cwd_unknown
         reasons: list[Reason] = []
-        writes: list[tuple[str, bool]] = []
-        reads: list[tuple[str, bool]] = []
-        for r in cmd.redirects:
-            if r.target is None:
-                continue
-            if r.writes:
-                writes.append((r.target.value, r.target.static))
-            elif r.reads:
-                reads.append((r.target.value, r.target.static))
+        writes: list[Target] = [
+            (r.target.value, not r.target.static)
+            for r in cmd.redirects
+            if r.target is not None and r.writes
+        ]
+        reads: list[Target] = []
         reads_matter = bool(self.constitution.limits.blocked_directories)
+        dynamic: frozenset[str] | None = None
         for v in cmd.variants:
             if not v.argv:
                 continue
             prog = shell.program_name(v.argv[0])
-            mode = WRITERS.get(prog)
-            if mode is None and not reads_matter:
-                continue  # neither writes nor blocked reads to check: skip the split
+            if prog in shell.CHDIR_OPTIONS or prog in FILE_PROGRAMS:
+                if dynamic is None:
+                    dynamic = frozenset(w.value for w in cmd.words if not (w.static or w.resolved))
+            if prog in shell.CHDIR_OPTIONS:  # ``env -C DIR cmd``: cmd runs in DIR
+                for d in shell.wrapper_chdir(v.argv):
+                    unknown = unknown or "$" in d or "`" in d or d in (dynamic or ())
+                    cwds = (*cwds, *(posixpath.join(c, os.path.expanduser(d)) for c in cwds))
+            if prog in FILE_PROGRAMS:
+                found = file_targets(v.argv, dynamic or frozenset())
+                if found is not None:
+                    writes.extend(found[0])
+                    reads.extend(found[1])
+            if not reads_matter:
+                continue  # no blocked directory: path-like words need no look
             args = args_for(v.argv, (), ())
-            ops = list(args.operands)
-            targets: list[str] = []
-            if mode == "all":
-                targets = ops
-            elif mode == "rest":
-                targets = ops[1:]
-            elif mode == "last":
-                targets = ops[-1:] if len(ops) > 1 else []
-            elif mode == "inplace" and any(f.startswith("-i") for f in args.flags):
-                targets = ops[1:]
-            elif mode == "of":
-                targets = [o[3:] for o in ops if o.startswith("of=")]
-            elif mode == "dest":
-                targets = [
-                    f.split("=", 1)[1] for f in args.flags if f.startswith(("--directory=", "-d="))
-                ]
-            writes.extend((t, True) for t in targets)
             reads.extend(
-                (o.split("=", 1)[1] if "=" in o and not o.startswith("/") else o, True)
-                for o in ops
+                (o.split("=", 1)[1] if "=" in o and not o.startswith("/") else o, False)
+                for o in args.operands
                 if "/" in o or o.startswith("~")
             )
+            reads.extend(
+                (value, False)
+                for f in args.flags
+                if "=" in f and ("/" in (value := f.split("=", 1)[1]) or value.startswith("~"))
+            )
         seen: set[tuple[str, bool]] = set()
-        for target, static in writes:
+        what = f"`{_argv(cmd.argv)}` writes"
+        for target, dyn in writes:
             if (target, True) in seen:
                 continue
             seen.add((target, True))
             if perm is not None and not perm.can_write:
-                reasons.append(
-                    _role_reason(
-                        None, "can_write", "write files", what=f"`{_argv(cmd.argv)}` writes"
-                    )
-                )
-            if not static:
+                reasons.append(_role_reason(None, "can_write", "write files", what=what))
+            relative = not target.startswith(("/", "~"))
+            if dyn or (relative and unknown):
                 reasons.append(
                     _reason(
                         GATE_UNRESOLVED,
                         "high",
                         Verdict.ASK,
-                        f"`{_argv(cmd.argv)}` writes to a path computed at run time",
+                        f"{what} to a path computed at run time"
+                        if dyn
+                        else f"{what} {target!r} in a directory entered at run time",
                     )
                 )
                 continue
-            reasons.extend(self._path_reasons(target, cwd, write=True, what="write to"))
-        for target, static in reads:
-            if not static or (target, False) in seen:
+            for where in cwds if relative else cwds[:1]:
+                reasons.extend(self._path_reasons(target, where, write=True, what="write to"))
+        for target, dyn in reads:
+            if dyn or (target, False) in seen:
                 continue
             seen.add((target, False))
             # Operands that merely look like paths only meet the blocked list;
             # ``<`` redirections are full reads.
-            found = self._path_reasons(target, cwd, write=False, what="access to")
-            reasons.extend(r for r in found if r.rule == "resource_limits.blocked_directories")
+            for where in cwds if not target.startswith(("/", "~")) else cwds[:1]:
+                hits = self._path_reasons(target, where, write=False, what="access to")
+                reasons.extend(r for r in hits if r.rule == "resource_limits.blocked_directories")
         for r in cmd.redirects:
             if r.reads and r.target is not None and r.target.static:
-                reasons.extend(self._path_reasons(r.target.value, cwd, write=False, what="read of"))
+                for where in cwds if not r.target.value.startswith(("/", "~")) else cwds[:1]:
+                    reasons.extend(
+                        self._path_reasons(r.target.value, where, write=False, what="read of")
+                    )
                 if perm is not None and not perm.can_read:
                     reasons.append(_role_reason(None, "can_read", "read files"))
         return reasons
@@ -707,9 +1299,11 @@ def _verified(text: str, source: str, key_pem: bytes) -> Constitution:
 
 
 __all__ = [
+    "FILE_PROGRAMS",
     "Gate",
     "GateConfig",
     "UnverifiedConstitution",
     "Loaded",
+    "file_targets",
     "load_constitution",
 ]

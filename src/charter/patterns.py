@@ -499,6 +499,10 @@ class CommandMatch:
     #: every non-transparent variant is auto-allowed
     auto_allowed: bool
     allowed_by: tuple[str, ...]
+    #: every working directory the command may run in (``cd`` earlier in the string)
+    cwds: tuple[str, ...] = ()
+    #: an earlier ``cd`` went to a directory only known at run time
+    cwd_unknown: bool = False
 
 
 class PatternSet:
@@ -556,9 +560,13 @@ class PatternSet:
         allowed: list[bool] = []
         allowed_by: list[list[str]] = []
         cwds: tuple[str, ...] = (cwd,) if cwd else ()
+        at: list[tuple[tuple[str, ...], bool]] = []
+        unknown = False
         for ci, cmd in enumerate(script.commands):
-            if cmd.program in ("cd", "pushd") and len(cmd.words) <= 2:
-                cwds = _change_dir(cwds, cmd)
+            if cmd.program in ("cd", "pushd"):
+                cwds, moved = _change_dir(cwds, cmd)
+                unknown = unknown or not moved
+            at.append((cwds, unknown))
             forms = []
             ok = True
             by: list[str] = []
@@ -591,7 +599,9 @@ class PatternSet:
                 continue  # multi-part auto_allowed patterns never allow on their own
             self._match_multi(p, script, parsed, results)
         return [
-            CommandMatch(cmd, tuple(results[i]), allowed[i], tuple(dict.fromkeys(allowed_by[i])))
+            CommandMatch(
+                cmd, tuple(results[i]), allowed[i], tuple(dict.fromkeys(allowed_by[i])), *at[i]
+            )
             for i, cmd in enumerate(script.commands)
         ]
 
@@ -710,19 +720,27 @@ def _dynamic_mask(cmd: SimpleCommand, v: Variant) -> tuple[bool, ...]:
     return tuple(not (w.static or w.resolved) for w in tail)[1:]
 
 
-def _change_dir(cwds: tuple[str, ...], cmd: SimpleCommand) -> tuple[str, ...]:
-    """The directories a ``cd``/``pushd`` may have entered (all kept: approximate)."""
-    if len(cmd.words) == 1:
+def _change_dir(cwds: tuple[str, ...], cmd: SimpleCommand) -> tuple[tuple[str, ...], bool]:
+    """The directories a ``cd``/``pushd`` may have entered (all kept: approximate).
+
+    The flag is false when the directory is only known at run time (``cd "$D"``).
+    """
+    words = list(cmd.words[1:])
+    while words and words[0].static and words[0].value in ("-L", "-P", "-e", "-@", "--"):
+        words.pop(0)
+    if not words:
         target = "~"
-    elif cmd.words[1].static or cmd.words[1].resolved:
-        target = cmd.words[1].value
+    elif len(words) > 1 or words[0].value in ("-", "+1", "-1", "+0", "-0"):
+        return cwds, True  # ``cd -``/``pushd +N``: a directory already entered
+    elif words[0].static or words[0].resolved:
+        target = words[0].value
     else:
-        return cwds
+        return cwds, False
     if target.startswith(("/", "~")):
         new = [normalise_path(target)]
     else:
         new = [normalise_path(posixpath.join(c, target)) for c in (cwds or ("/",))]
-    return tuple(dict.fromkeys((*cwds, *new)))[-16:]
+    return tuple(dict.fromkeys((*cwds, *new)))[-16:], True
 
 
 _PROGRAM_WORD = re.compile(r"^(?:[A-Za-z0-9_.+-]*/)*[A-Za-z_][A-Za-z0-9_.+-]*$")

@@ -1064,6 +1064,25 @@ def _getopt(
     return opts, i
 
 
+#: Wrapper options that set the directory the wrapped command runs in.
+CHDIR_OPTIONS: dict[str, frozenset[str]] = {
+    "env": _s("-C", "--chdir"),
+    "sudo": _s("-D", "--chdir"),
+    "nsenter": _s("--wd"),
+    "unshare": _s("--wd"),
+    "systemd-run": _s("--working-directory"),
+}
+
+
+def wrapper_chdir(argv: Sequence[str]) -> list[str]:
+    """Directories a wrapper runs its command in (``env -C DIR``, ``sudo -D DIR``, …)."""
+    names = CHDIR_OPTIONS.get(program_name(argv[0])) if argv else None
+    if names is None:
+        return []
+    opts, _ = _getopt(argv, 1, _WRAPPERS[program_name(argv[0])])
+    return [v for k, v in opts if k in names and v]
+
+
 def _option_values(argv: Sequence[str], names: Iterable[str]) -> list[tuple[str, str]]:
     """``--opt VALUE``, ``--opt=VALUE``, ``-oVALUE`` occurrences of the given options.
 
@@ -1933,6 +1952,7 @@ def iter_commands(source: str) -> Iterator[SimpleCommand]:
 
 
 __all__ = [
+    "CHDIR_OPTIONS",
     "Redirect",
     "Script",
     "SimpleCommand",
@@ -1942,4 +1962,5 @@ __all__ = [
     "parse",
     "peel",
     "program_name",
+    "wrapper_chdir",
 ]
