@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +85,9 @@ def wait_until(predicate: Any, timeout: float = 30.0, step: float = 0.05) -> Any
 class ThreadedRunner:
     """The real app under a real uvicorn server, in a thread of this process."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
         config = load_config(config_path)
-        self.service = RunnerService(config).start()
+        self.service = RunnerService(config, clock=clock).start()
         self.url = f"http://{config.listen}"
         self.server = uvicorn.Server(
             uvicorn.Config(

@@ -264,3 +264,13 @@ def _render_status(url: str, doc: dict[str, Any]) -> None:
     integrity = doc.get("integrity") or {}
     out.print(f"Integrity: {'ok' if integrity.get('ok') else 'LOST'}", markup=False)
     out.print(f"Audit store: {(doc.get('audit') or {}).get('store')}", markup=False)
+    waivers = doc.get("waivers")
+    if waivers:
+        out.print(
+            f"Waivers: {waivers.get('count')} ({waivers.get('active')} active, "
+            f"{waivers.get('expired')} expired, {waivers.get('invalid')} invalid) "
+            f"from {waivers.get('directory')}, digest {waivers.get('digest') or '-'}",
+            markup=False,
+        )
+        if waivers.get("error"):
+            out.print(f"Waivers problem: {waivers['error']}", markup=False)

@@ -3,21 +3,29 @@
 Every route but ``/healthz``, ``/readyz`` and the OpenAPI docs needs a bearer
 token; each route names the roles it admits (401 without a valid token, 403 for
 a role it does not admit). Malformed documents are 422 naming the field, never
-a 500. Decision routes are plain ``def`` functions, so FastAPI runs them on its
-thread pool: evaluation and the durable audit write never block the event loop.
+a 500. Parsing, evaluation, the durable audit write and encoding never run on
+the event loop: proposals go through the service's evaluator and committer
+threads (see ``RunnerService.submit_proposal``); other work runs on the
+thread pool.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import cache, partial
+from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from starlette.concurrency import run_in_threadpool
 
 from charter.errors import AuditError, CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
@@ -74,6 +82,70 @@ class ApprovalBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approve: StrictBool
     comment: str = Field(default="", max_length=4096)
+
+
+class InvalidBody(InputError):
+    """The request body is not one JSON object (422, field ``body``)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        # 1e999 would reach the engine as Infinity, which JSON cannot express.
+        raise ValueError(f"{text[:32]} does not fit a finite number")
+    return value
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object; anything else is :class:`InvalidBody`."""
+    try:
+        # NaN and Infinity are Python extensions, not JSON (as in `charter check`).
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidBody(f"invalid request: body: not a JSON document ({exc})") from None
+    if not isinstance(value, dict):
+        raise InvalidBody(
+            f"invalid request: body: must be a JSON object, not {type(value).__name__}"
+        )
+    return value
+
+
+def encode(document: Any) -> bytes:
+    """JSON exactly as FastAPI's JSONResponse renders it, encoded once."""
+    return json.dumps(
+        document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def json_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+@cache
+def proposal_schema() -> dict[str, Any]:
+    text = resources.files("charter").joinpath("schemas/proposal.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    schema.pop("$schema", None)
+    return schema
+
+
+def proposal_body_docs() -> dict[str, Any]:
+    """OpenAPI for a body the route reads itself (validated by the proposal schema)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": proposal_schema(),
+                    "examples": {"pull_request": {"value": PROPOSAL_EXAMPLE}},
+                }
+            },
+        }
+    }
 
 
 class ApiError(Exception):
@@ -174,6 +246,8 @@ def create_app(service: RunnerService) -> FastAPI:
 
     @app.exception_handler(CharterError)
     async def _charter_error(request: Request, exc: CharterError) -> JSONResponse:
+        if isinstance(exc, InvalidBody):
+            return _error(422, str(exc), field="body")
         if isinstance(exc, InputError):
             match = _FIELD.match(exc.message)
             return _error(422, str(exc), field=match["field"] if match else "body")
@@ -192,18 +266,31 @@ def create_app(service: RunnerService) -> FastAPI:
         return _error(500, f"internal error: {type(exc).__name__}")
 
     # ------------------------------------------------------------- decisions
-    @app.post("/v1/decisions/proposal", tags=["decisions"])
-    def decide_proposal(
-        document: Annotated[dict[str, Any], Body(examples=[PROPOSAL_EXAMPLE])],
-        who: Principal = deciders,
-    ) -> dict[str, Any]:
+    # The decision routes read and answer raw JSON: the body is parsed once and
+    # validated by the proposal schema, and the answer is encoded once, instead
+    # of pydantic walking both documents again. A proposal is parsed and
+    # evaluated on the service's few evaluator threads, then recorded and
+    # encoded on its committer threads, where many decisions can wait for one
+    # group commit without holding an engine; the event loop only moves bytes.
+    @app.post(
+        "/v1/decisions/proposal",
+        tags=["decisions"],
+        openapi_extra=proposal_body_docs(),
+        response_class=JSONResponse,
+    )
+    async def decide_proposal(request: Request, who: Principal = deciders) -> Response:
         """Decide a proposal (pull request, merge, push, release)."""
-        return service.decide_proposal(document, who.name)
+        body = await request.body()
+        pending = service.submit_proposal(partial(parse_object, body), who.name, encode)
+        return json_response(await asyncio.wrap_future(pending))
 
-    @app.post("/v1/decisions/action", tags=["decisions"])
-    def decide_action(action: ActionBody, who: Principal = deciders) -> dict[str, Any]:
+    def action_decision(action: ActionBody, principal: str) -> bytes:
+        return encode(service.decide_action(action.model_dump(exclude_none=True), principal))
+
+    @app.post("/v1/decisions/action", tags=["decisions"], response_class=JSONResponse)
+    async def decide_action(action: ActionBody, who: Principal = deciders) -> Response:
         """Decide an action (command, file write, file read) before the agent runs it."""
-        return service.decide_action(action.model_dump(exclude_none=True), who.name)
+        return json_response(await run_in_threadpool(action_decision, action, who.name))
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
     def decision_state(
@@ -236,14 +323,25 @@ def create_app(service: RunnerService) -> FastAPI:
     ) -> dict[str, Any]:
         return service.rule(rule_id)
 
-    @app.post("/v1/explain", tags=["rules"])
-    def explain(
-        document: Annotated[dict[str, Any], Body(examples=[PROPOSAL_EXAMPLE])],
+    def explanation(raw: bytes, layer: str | None) -> bytes:
+        return encode(service.explain(parse_object(raw), layer))
+
+    @app.post(
+        "/v1/explain",
+        tags=["rules"],
+        openapi_extra=proposal_body_docs(),
+        response_class=JSONResponse,
+    )
+    async def explain(
+        request: Request,
         layer: Annotated[str | None, Query(max_length=32)] = None,
         who: Principal = readers,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Which rules apply to a proposal, their verdicts and links (not recorded)."""
-        return service.explain(document, layer)
+        body = await request.body()
+        # Explaining evaluates, so it runs where the engines live.
+        pending = service.evaluator.submit(explanation, body, layer)
+        return json_response(await asyncio.wrap_future(pending))
 
     # ------------------------------------------------------------- operation
     @app.get("/v1/status", tags=["operation"])

@@ -8,6 +8,7 @@ turn a protection off).
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,12 +21,21 @@ from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_REFRESH = 60.0
+#: Proposal evaluation holds the GIL for much of its time, so a few threads
+#: (each with its own engine) beat many (see RunnerService.evaluator): by
+#: default one core is left to the event loop, and at most four evaluate.
+DEFAULT_EVALUATOR_THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
+MAX_EVALUATOR_THREADS = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
-        "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens"}  # fmt: skip
+        "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
+        "waivers", "evaluator_threads"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
 _TOKEN = {"name", "role", "sha256", "scrypt"}
+_WAIVERS = {"directory", "keys"}
+#: Only pack and overlay rules can be waived (DESIGN §5), so only they take waiver keys.
+WAIVABLE_LAYERS = ("pack", "overlay")
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class RunnerConfig:
     insecure_registries: bool = False
     watchdog_interval: float = 5.0
     public_metrics: bool = False
+    evaluator_threads: int = DEFAULT_EVALUATOR_THREADS
     constitution: Source | None = None
     packs: tuple[Source, ...] = ()
     overlay: Source | None = None
@@ -95,6 +106,10 @@ class RunnerConfig:
     audit_store: str | None = None
     record_inputs: bool = False
     tokens: tuple[TokenEntry, ...] = ()
+    #: Directory of signed waiver files, re-read at every refresh.
+    waivers_dir: Path | None = None
+    #: (layer, public key file) pairs trusted to sign waivers of that layer's rules.
+    waiver_keys: tuple[tuple[str, Path], ...] = ()
     source: str = "<config>"
 
 
@@ -147,6 +162,38 @@ def _bool(raw: Mapping[str, Any], key: str, where: str, default: bool = False) -
     if not isinstance(value, bool):
         raise ConfigError(f"{where}: {key} must be true or false")
     return value
+
+
+def _waivers(
+    raw: Mapping[str, Any], root: Path, source: str
+) -> tuple[Path | None, tuple[tuple[str, Path], ...]]:
+    table = _table(raw, "waivers", _WAIVERS, source)
+    if not table:
+        return None, ()
+    where = f"{source}: [waivers]"
+    if "directory" not in table:
+        raise ConfigError(f"{where} needs directory (the folder of signed waiver files)")
+    directory = _path(root, table["directory"], f"{where} directory")
+    keys_raw = table.get("keys", {})
+    if not isinstance(keys_raw, dict):
+        raise ConfigError(f"{where}: keys must be a table of LAYER = [public key files]")
+    pairs: list[tuple[str, Path]] = []
+    for layer, value in keys_raw.items():
+        if layer not in WAIVABLE_LAYERS:
+            raise ConfigError(
+                f"{where}: keys.{layer}: only pack and overlay rules can be waived",
+                hint="constitution rules are non-waivable, so no key is trusted for them",
+            )
+        files = [value] if isinstance(value, str) else value
+        if not isinstance(files, list) or not files:
+            raise ConfigError(f"{where}: keys.{layer} must be a key file or a list of them")
+        pairs.extend((layer, _path(root, f, f"{where}: keys.{layer}[]")) for f in files)
+    if not pairs:
+        raise ConfigError(
+            f"{where}: no keys: without a trusted key no waiver can apply",
+            hint='e.g. [waivers.keys] overlay = ["keys/overlay-waivers.pub"]',
+        )
+    return directory, tuple(pairs)
 
 
 def parse_config(text: str, *, source: str = "<config>", base: Path | None = None) -> RunnerConfig:
@@ -217,6 +264,18 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         tokens.append(parse_token_hash(name, role, hashes[0], _str(item[hashes[0]], where), where))
     if len({t.name for t in tokens}) != len(tokens):
         raise ConfigError(f"{source}: token names must be unique")
+    waivers_dir, waiver_keys = _waivers(raw, root, source)
+    if waivers_dir is not None and constitution is None:
+        raise ConfigError(f"{source}: [waivers] apply to proposal rules: set stack.constitution")
+    threads = raw.get("evaluator_threads", DEFAULT_EVALUATOR_THREADS)
+    if (
+        isinstance(threads, bool)
+        or not isinstance(threads, int)
+        or not 1 <= threads <= MAX_EVALUATOR_THREADS
+    ):
+        raise ConfigError(
+            f"{source}: evaluator_threads must be an integer from 1 to {MAX_EVALUATOR_THREADS}"
+        )
     store = audit.get("store")
     trust = raw.get("trust_policy")
     state = raw.get("state_dir")
@@ -232,6 +291,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
             raw.get("watchdog_interval", 5.0), f"{source}: watchdog_interval"
         ),
         public_metrics=_bool(raw, "public_metrics", source),
+        evaluator_threads=threads,
         constitution=constitution,
         packs=packs,
         overlay=overlay,
@@ -248,6 +308,8 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         ),  # fmt: skip
         record_inputs=_bool(audit, "record_inputs", f"{source}: [audit]"),
         tokens=tuple(tokens),
+        waivers_dir=waivers_dir,
+        waiver_keys=waiver_keys,
         source=source,
     )
 

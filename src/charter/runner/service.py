@@ -21,14 +21,16 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from charter import audit as audit_mod
-from charter import oci
+from charter import keys, oci
+from charter import waivers as waivers_mod
 from charter.bundle import Layer, files_digest, load_directory
 from charter.decision import Decision, Reason, evaluate
 from charter.errors import (
@@ -46,11 +48,17 @@ from charter.stack import CompiledStack, Stack, shipped_constitution_path
 from charter.trust import TrustPolicy, load_policy, verify_bundle_file
 from charter.verdict import Verdict
 from charter.versions import VersionState, default_state_dir, layer_key, parse_version
+from charter.waivers import LoadedWaiver, WaiverSet
 from charter.watchdog import Watchdog
 
+T = TypeVar("T")
 INTEGRITY_RULE = "CHARTER-INTEGRITY-LOST"
 PINS_FILE = "pins.json"
 MAX_REMEMBERED = 100_000
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _now() -> str:
@@ -90,6 +98,38 @@ class LoadedLayer:
 
 
 @dataclass(frozen=True)
+class Waivers:
+    """The waiver files as read at one refresh, checked against one stack.
+
+    Nothing here is judged against the clock: whether a waiver is expired is
+    decided per decision, at the decision's time, by :class:`WaiverSet`.
+    """
+
+    directory: str
+    files: tuple[LoadedWaiver, ...]
+    trust: Mapping[str, Sequence[keys.PublicKey]]
+    digest: str
+    loaded_at: str
+    #: Why the directory or a key could not be read; such a failure only ever
+    #: removes waivers (no file → nothing waived; no key → nothing verifies).
+    error: str | None = None
+    hook: WaiverSet | None = None
+
+    def apply(
+        self, reasons: Sequence[Reason], document: Mapping[str, Any], now: datetime
+    ) -> tuple[list[Reason], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The :data:`charter.decision.WaiverHook`; a failure waives nothing."""
+        if self.hook is None:
+            return list(reasons), [], []
+        try:
+            return self.hook(reasons, document, now)
+        except Exception as exc:  # noqa: BLE001 - a broken waiver check must not loosen
+            why = f"waivers could not be checked ({type(exc).__name__}: {exc})"
+            problem = {"waiver": None, "rule": None, "source": self.directory, "reason": why}
+            return list(reasons), [], [problem]
+
+
+@dataclass(frozen=True)
 class Generation:
     """One verified, compiled stack as served."""
 
@@ -99,6 +139,9 @@ class Generation:
     #: since a regorus engine may only be used and dropped by its own thread.
     stack: Stack | None
     loaded_at: str
+    #: Re-read at every refresh (even a failed one) and swapped in with the
+    #: generation, so a decision never pairs waivers with another stack.
+    waivers: Waivers | None = None
 
 
 @dataclass
@@ -144,9 +187,18 @@ class Pins:
 class RunnerService:
     """Everything behind the HTTP API; the app is a thin shell over it."""
 
-    def __init__(self, config: RunnerConfig, *, dev: bool = False) -> None:
+    def __init__(
+        self,
+        config: RunnerConfig,
+        *,
+        dev: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.config = config
         self.dev = dev
+        #: The time of each decision (``input.context.now`` and waiver expiry).
+        #: Clients cannot set it: a client-chosen time could revive an expired waiver.
+        self.clock: Callable[[], datetime] = clock or _utcnow
         self.policy: TrustPolicy | None = (
             load_policy(config.trust_policy) if config.trust_policy else None
         )
@@ -164,6 +216,16 @@ class RunnerService:
         self._gate: Gate | None = None
         self._action_info: dict[str, Any] | None = None
         self._engines = threading.local()
+        #: Proposal evaluation runs here, on a few long-lived threads, each with
+        #: its own engine: regorus engines are thread-affine, and many threads
+        #: evaluating at once (each with its own engine) contend for the GIL and
+        #: the CPU caches, measured 2-3x slower per evaluation than two threads.
+        self.evaluator = ThreadPoolExecutor(
+            max_workers=config.evaluator_threads, thread_name_prefix="charter-eval"
+        )
+        #: Decisions wait here for their audit record to be durable; many at
+        #: once, so that one group commit acknowledges them together.
+        self.committer = ThreadPoolExecutor(max_workers=64, thread_name_prefix="charter-audit")
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -192,6 +254,8 @@ class RunnerService:
             self._thread.join(timeout=30)
             self._thread = None
         self.watchdog.stop(timeout=10)
+        self.evaluator.shutdown(wait=True, cancel_futures=True)
+        self.committer.shutdown(wait=True, cancel_futures=True)
         self.audit.close()
 
     def _loop(self) -> None:
@@ -324,43 +388,107 @@ class RunnerService:
         return gate, info
 
     def refresh(self) -> bool:
-        """Pull, verify, version-check, extract and compile; swap only on full success."""
+        """Pull, verify, version-check, extract and compile; swap only on full success.
+
+        Waivers are re-read whatever the outcome, so a removed waiver stops
+        applying even while the registry is down.
+        """
         with self._refresh_lock:
-            started = time.perf_counter()
-            previous = self._generation
+            if self._refresh_stack():
+                return True
+            if self._generation is not None:
+                self._generation = self._with_waivers(self._generation)
+            return False
+
+    def _with_waivers(self, gen: Generation) -> Generation:
+        if self.config.waivers_dir is None or gen.stack is None:
+            return gen
+        try:
+            waivers = self._read_waivers(gen.stack)
+        except Exception as exc:  # noqa: BLE001 - unreadable waivers waive nothing
+            why = f"waivers not loaded ({type(exc).__name__}: {exc})"
+            waivers = Waivers(str(self.config.waivers_dir), (), {}, "", _now(), error=why)
+        return dataclasses.replace(gen, waivers=waivers)
+
+    def _read_waivers(self, stack: Stack) -> Waivers:
+        directory = self.config.waivers_dir
+        assert directory is not None  # noqa: S101 - checked by the caller
+        problems: list[str] = []
+        trust: dict[str, list[keys.PublicKey]] = {}
+        for layer, path in self.config.waiver_keys:
             try:
-                generation, accepts = self._load_stack(previous)
-                gate, action_info = self._load_actions()
-            except CharterError as exc:
-                return self._refresh_failed(str(exc), started)
-            except Exception as exc:  # noqa: BLE001 - any failure keeps the last good stack
-                return self._refresh_failed(f"{type(exc).__name__}: {exc}", started)
+                trust.setdefault(layer, []).append(keys.load_public(path))
+            except (CharterError, OSError, ValueError) as exc:
+                problems.append(f"waiver key {path} ({layer}) not loaded: {exc}")
+        files: list[LoadedWaiver] = []
+        h = hashlib.sha256()
+        try:
+            paths = sorted(directory.rglob("*.json")) if directory.is_dir() else None
+        except OSError as exc:
+            paths, problems = None, [*problems, f"{directory}: {exc}"]
+        if paths is None:
+            problems.append(f"{directory}: not a readable directory of waivers; none apply")
+        for path in paths or []:
+            source = str(path)
             try:
-                for key, version, content, allow_major in accepts:
-                    self.versions.accept(key, version, content, allow_major=allow_major)
+                # Parse the very bytes that are hashed, so the digest names what is applied.
+                data = path.read_bytes()
+            except OSError as exc:
+                files.append(LoadedWaiver(source, None, f"cannot read waiver ({exc.strerror})"))
+                continue
+            h.update(
+                f"{path.relative_to(directory)}\0{hashlib.sha256(data).hexdigest()}\n".encode()
+            )
+            try:
+                files.append(LoadedWaiver(source, waivers_mod.parse_waiver(data, source)))
             except CharterError as exc:
-                return self._refresh_failed(str(exc), started)
-            for loaded in generation.layers:
-                if loaded.file is not None:
-                    self.watchdog.watch(loaded.file, loaded.layer.digest)
-            if action_info is not None and self.config.action_constitution is not None:
-                self.watchdog.watch(self.config.action_constitution, action_info["digest"])
-            changed = previous is None or generation.number != previous.number
-            self._generation = generation
-            self._gate, self._action_info = gate, action_info
-            self.degraded_reason = None
-            self.load_error = None
-            now = _now()
-            self.last_good_refresh = now
-            self.last_refresh = {
-                "at": now,
-                "ok": True,
-                "changed": changed,
-                "error": None,
-                "seconds": round(time.perf_counter() - started, 4),
-            }
-            self.metrics.refresh(True)
-            return True
+                files.append(LoadedWaiver(source, None, str(exc)))
+        return Waivers(
+            directory=str(directory),
+            files=tuple(files),
+            trust=trust,
+            digest="sha256:" + h.hexdigest(),
+            loaded_at=_now(),
+            error="; ".join(problems) or None,
+            hook=WaiverSet(files, stack, trust) if files else None,
+        )
+
+    def _refresh_stack(self) -> bool:
+        started = time.perf_counter()
+        previous = self._generation
+        try:
+            generation, accepts = self._load_stack(previous)
+            gate, action_info = self._load_actions()
+        except CharterError as exc:
+            return self._refresh_failed(str(exc), started)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the last good stack
+            return self._refresh_failed(f"{type(exc).__name__}: {exc}", started)
+        try:
+            for key, version, content, allow_major in accepts:
+                self.versions.accept(key, version, content, allow_major=allow_major)
+        except CharterError as exc:
+            return self._refresh_failed(str(exc), started)
+        for loaded in generation.layers:
+            if loaded.file is not None:
+                self.watchdog.watch(loaded.file, loaded.layer.digest)
+        if action_info is not None and self.config.action_constitution is not None:
+            self.watchdog.watch(self.config.action_constitution, action_info["digest"])
+        changed = previous is None or generation.number != previous.number
+        self._generation = self._with_waivers(generation)
+        self._gate, self._action_info = gate, action_info
+        self.degraded_reason = None
+        self.load_error = None
+        now = _now()
+        self.last_good_refresh = now
+        self.last_refresh = {
+            "at": now,
+            "ok": True,
+            "changed": changed,
+            "error": None,
+            "seconds": round(time.perf_counter() - started, 4),
+        }
+        self.metrics.refresh(True)
+        return True
 
     def _refresh_failed(self, reason: str, started: float) -> bool:
         self.last_refresh = {
@@ -425,12 +553,47 @@ class RunnerService:
             "refresh_interval": self.config.refresh_interval,
             "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
             "audit": {"store": self.audit.location},
+            "waivers": self.waiver_status(gen),
             "uptime_seconds": round(time.time() - self.started_at, 1),
         }
 
+    def waiver_status(self, gen: Generation | None = None) -> dict[str, Any] | None:
+        """The waivers read at the last refresh, each judged at the current time."""
+        if self.config.waivers_dir is None:
+            return None
+        gen = gen or self._generation
+        w = gen.waivers if gen is not None else None
+        if w is None or gen is None or gen.stack is None:
+            return {"directory": str(self.config.waivers_dir), "count": 0, "digest": None,
+                    "active": 0, "expired": 0, "invalid": 0, "loaded_at": None,
+                    "error": "no stack loaded", "files": []}  # fmt: skip
+        now = self.clock()
+        files = [waivers_mod.status(f, gen.stack, w.trust, now).to_dict() for f in w.files]
+        states = [f["status"] for f in files]
+        return {
+            "directory": w.directory,
+            "count": len(files),
+            "digest": w.digest,
+            "active": states.count("active"),
+            "expired": states.count("expired"),
+            "invalid": states.count("invalid"),
+            "loaded_at": w.loaded_at,
+            "error": w.error,
+            "files": files,
+        }
+
     # ------------------------------------------------------------ decisions
-    def _compiled(self) -> CompiledStack:
+    def _stack(self) -> Stack:
         gen = self._generation
+        if gen is None or gen.stack is None:
+            raise NotReady(
+                self.load_error or "no proposal stack is configured",
+                hint="see GET /v1/status for why the stack did not load",
+            )
+        return gen.stack
+
+    def _compiled(self, gen: Generation | None = None) -> CompiledStack:
+        gen = gen or self._generation
         if gen is None or gen.stack is None:
             raise NotReady(
                 self.load_error or "no proposal stack is configured",
@@ -439,29 +602,96 @@ class RunnerService:
         local = self._engines
         if getattr(local, "owner", None) is not gen.stack:
             # A regorus engine may only be used by the thread that created it
-            # ("unsendable"), so each worker thread compiles its own (~6 ms).
+            # ("unsendable"), so each evaluator thread compiles its own (~6 ms).
             local.compiled = gen.stack.compile()
             local.owner = gen.stack
         compiled: CompiledStack = local.compiled
         return compiled
 
-    def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
+    def _evaluate(self, document: Any, gen: Generation | None) -> Decision:
+        compiled = self._compiled(gen)
+        hook = gen.waivers.apply if gen is not None and gen.waivers is not None else None
+        try:
+            return evaluate(compiled, document, now=self.clock(), waivers=hook)
+        except BaseException as exc:
+            if isinstance(exc, Exception) or type(exc).__name__ != "PanicException":
+                raise
+            # A Rust panic (pyo3's PanicException is a BaseException) may leave
+            # the engine inconsistent: drop it so this thread compiles a new one,
+            # and answer an error, never a decision.
+            self._engines.owner = None
+            self._engines.compiled = None
+            raise RuntimeError(f"the policy engine panicked ({exc})") from exc
+
+    def evaluate_proposal(self, document: Any) -> Decision:
+        """Validate and evaluate a proposal: the first half of a decision.
+
+        Runs on an evaluator thread (see :attr:`evaluator`). Nothing is
+        acknowledged until :meth:`commit_proposal` has recorded it.
+        """
         if not self.ready:
             raise NotReady(self.load_error or "the runner has not loaded a stack")
-        compiled = self._compiled()
-        decision = evaluate(compiled, document)
+        return self._evaluate(document, self._generation)
+
+    def commit_proposal(
+        self, decision: Decision, document: Mapping[str, Any], principal: str
+    ) -> dict[str, Any]:
+        """Record the decision durably, then remember it for approvals.
+
+        The watchdog is consulted here, right before the record is written, so
+        an integrity loss noticed while the proposal was evaluated still denies.
+        """
         if not self.watchdog.healthy:
             decision = _integrity_deny(decision, self.watchdog.reason)
         doc = decision.to_dict()
-        if self.config.record_inputs and isinstance(document, dict):
+        if self.config.record_inputs:
             doc["input"] = document
         self._record(doc, kind="proposal")
         doc.pop("input", None)
-        author = document.get("author") if isinstance(document, dict) else None
+        author = document.get("author")
         author_id = author.get("id") if isinstance(author, dict) else None
         self._remember(doc, principal, author_id if isinstance(author_id, str) else None)
         self.metrics.decision("proposal", doc["verdict"])
         return doc
+
+    def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
+        """Evaluate and record in the calling thread (the HTTP API uses :meth:`submit_proposal`)."""
+        decision = self.evaluate_proposal(document)
+        return self.commit_proposal(decision, document, principal)
+
+    def submit_proposal(
+        self,
+        load: Callable[[], dict[str, Any]],
+        principal: str,
+        finish: Callable[[dict[str, Any]], T],
+    ) -> Future[T]:
+        """Decide a proposal as a pipeline: load and evaluate, then record, then finish.
+
+        ``load`` (e.g. parsing the request body) and the evaluation run on an
+        evaluator thread; recording and ``finish`` (e.g. encoding the answer)
+        run on a committer thread, handed over directly so the caller (the
+        event loop) is woken once, with the result or the first error.
+        """
+        result: Future[T] = Future()
+
+        def commit(document: dict[str, Any], decision: Decision) -> None:
+            try:
+                result.set_result(finish(self.commit_proposal(decision, document, principal)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                result.set_exception(exc)
+
+        def evaluate_then_commit() -> None:
+            if not result.set_running_or_notify_cancel():
+                return  # the caller went away before evaluation started
+            try:
+                document = load()
+                decision = self.evaluate_proposal(document)
+                self.committer.submit(commit, document, decision)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                result.set_exception(exc)
+
+        self.evaluator.submit(evaluate_then_commit)
+        return result
 
     def decide_action(self, action: Mapping[str, Any], principal: str) -> dict[str, Any]:
         if not self.ready:
@@ -558,7 +788,7 @@ class RunnerService:
 
     # ---------------------------------------------------------------- rules
     def rules(self, layer: str | None = None) -> list[dict[str, Any]]:
-        stack = self._compiled().stack
+        stack = self._stack()
         return [
             r.to_dict()
             for r in stack.rules.values()
@@ -566,19 +796,25 @@ class RunnerService:
         ]
 
     def rule(self, rule_id: str) -> dict[str, Any]:
-        stack = self._compiled().stack
+        stack = self._stack()
         rule = stack.rules.get(rule_id)
         if rule is None:
             raise NotFound(f"no rule {rule_id} in the active stack")
         return rule.to_dict()
 
     def explain(self, document: Any, layer: str | None = None) -> dict[str, Any]:
-        """Which rules fire for ``document``, with verdicts and links; not recorded."""
-        compiled = self._compiled()
-        decision = evaluate(compiled, document)
+        """Which rules fire for ``document``, with verdicts and links; not recorded.
+
+        Waivers apply exactly as for a decision: a waived rule does not apply
+        and its row names the waiver.
+        """
+        gen = self._generation
+        compiled = self._compiled(gen)
+        decision = self._evaluate(document, gen)
         fired: dict[str, list[Reason]] = {}
         for reason in decision.reasons:
             fired.setdefault(reason.rule, []).append(reason)
+        waived = {w["rule"]: w for w in decision.waived}
         rows = []
         for rule in compiled.stack.rules.values():
             if layer is not None and rule.layer != layer:
@@ -591,6 +827,7 @@ class RunnerService:
                     "verdict": str(verdict),
                     "applies": bool(hits),
                     "messages": [r.msg for r in hits],
+                    "waived": waived.get(rule.id),
                 }
             )
         rows.sort(key=lambda r: (not r["applies"], -Verdict.parse(r["verdict"]), r["id"]))
@@ -600,6 +837,8 @@ class RunnerService:
             "applies": [r["id"] for r in rows if r["applies"]],
             "rules": rows,
             "other_reasons": other,
+            "waived": list(decision.waived),
+            "ignored_waivers": list(decision.ignored_waivers),
             "stack": list(decision.stack),
             "input_digest": decision.input_digest,
         }
@@ -727,6 +966,13 @@ class Metrics:
             f"charter_stack_layer_info{labels(**{k: d[k] for k in _INFO})} 1"
             for d in service.stack_doc()
         )
+        waivers = service.waiver_status()
+        if waivers is not None:
+            metric("charter_waivers", "gauge", "Waiver files by state, judged now.")
+            out.extend(
+                f"charter_waivers{labels(state=state)} {waivers[state]}"
+                for state in ("active", "expired", "invalid")
+            )
         if service.last_good_refresh:
             stamp = datetime.strptime(service.last_good_refresh, "%Y-%m-%dT%H:%M:%SZ")
             metric(

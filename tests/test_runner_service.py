@@ -1,0 +1,210 @@
+"""The runner's decision pipeline on a real uvicorn server: integrity, bodies, threads, swaps."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from charter import audit
+from charter.errors import ConfigError
+from charter.runner.config import parse_config
+from charter.stack import shipped_constitution_path
+from tests.runner_helpers import ThreadedRunner, auth, wait_until, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+PROPOSAL: dict[str, Any] = {
+    "kind": "pull_request",
+    "repository": "acme/platform",
+    "base": "main",
+    "head": "feature/docker",
+    "author": {"id": "agent-7", "type": "agent"},
+    "title": "Add a Dockerfile",
+    "body": "no citation",
+    "files": [{"path": "api/Dockerfile", "status": "added", "patch": "+FROM python:3.12"}],
+}
+JSON = {"Content-Type": "application/json"}
+
+
+def config_body(root: Path, extra: str = "", overlay: Path | None = None) -> str:
+    stack = f'[stack]\nconstitution = "{shipped_constitution_path()}"\n'
+    if overlay is not None:
+        stack += f'overlay = "{overlay}"\n'
+    return f'{extra}\n{stack}\n[audit]\nstore = "{root / "audit.db"}"\n'
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[ThreadedRunner]:
+    config = write_config(
+        tmp_path / "runner",
+        config_body(
+            tmp_path, 'refresh_interval = "1h"\nevaluator_threads = 3\npublic_metrics = true'
+        ),
+    )
+    r = ThreadedRunner(config)
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def test_integrity_loss_denies_every_decision(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "runner",
+        config_body(tmp_path, 'refresh_interval = "1h"\nwatchdog_interval = "0.05s"'),
+    )
+    r = ThreadedRunner(config)
+    try:
+        ok = r.client.post("/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent"))
+        assert ok.status_code == 200 and "CHARTER-INTEGRITY-LOST" not in ok.text
+        # The runner verified this file at startup; changing it is an integrity loss.
+        actions = tmp_path / "runner" / "actions.toml"
+        actions.write_text(actions.read_text() + "\n# edited\n")
+        wait_until(
+            lambda: (
+                r.client.get("/v1/status", headers=auth("operator")).json()["health"]
+                == "integrity_lost"
+            ),
+            timeout=30,
+        )
+        for path, body in (
+            ("/v1/decisions/proposal", PROPOSAL),
+            ("/v1/decisions/action", {"kind": "command", "command": "ls", "cwd": "/tmp"}),
+        ):
+            d = r.client.post(path, json=body, headers=auth("agent"))
+            assert d.status_code == 200, d.text
+            assert d.json()["verdict"] == "deny", (path, d.json())
+            assert d.json()["reasons"][0]["rule"] == "CHARTER-INTEGRITY-LOST"
+        assert r.client.get("/readyz").status_code == 503
+        metrics = r.client.get("/metrics", headers=auth("operator")).text.splitlines()
+        assert "charter_integrity_ok 0" in metrics
+        kinds = [x["kind"] for x in r.service.audit.records()]
+        assert "event" in kinds
+        assert audit.verify(r.service.audit).ok
+    finally:
+        r.stop()
+
+
+def test_token_is_checked_before_the_body_is_read(runner: ThreadedRunner) -> None:
+    for path in ("/v1/decisions/proposal", "/v1/explain"):
+        assert runner.client.post(path, content=b"{", headers=JSON).status_code == 401
+        r = runner.client.post(path, content=b"{", headers={**JSON, **auth("approver")})
+        assert r.status_code == (403 if path.endswith("proposal") else 422), r.text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"kind": "pull_request", "repository": "a/b", "author": {"id": "x"}, "n": NaN}',
+        b'{"kind": "pull_request", "repository": "a/b", "author": {"id": "x"}, "n": -Infinity}',
+        b'{"kind": "pull_request", "repository": "a/b", "author": {"id": "x"}, "n": 1e999}',
+        b'{"kind": "pull_request", "repository": "a/b", "author": {"id": "x"}, "n": '
+        + b"9" * 5000
+        + b"}",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a": ' * 50_000 + b"1" + b"}" * 50_000,
+        b'"\\ud800"',
+    ],
+)
+def test_non_json_numbers_and_deep_nesting_are_422(runner: ThreadedRunner, raw: bytes) -> None:
+    for path in ("/v1/decisions/proposal", "/v1/explain"):
+        r = runner.client.post(path, content=raw, headers={**JSON, **auth("agent")})
+        assert r.status_code == 422, (path, r.status_code, r.text[:300])
+        assert r.json()["field"] == "body"
+
+
+def test_public_metrics_need_no_token(runner: ThreadedRunner) -> None:
+    r = runner.client.get("/metrics")
+    assert r.status_code == 200 and "charter_ready 1" in r.text.splitlines()
+
+
+def test_openapi_documents_the_proposal_body(runner: ThreadedRunner) -> None:
+    spec = runner.client.get("/openapi.json").json()
+    for path in ("/v1/decisions/proposal", "/v1/explain"):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        assert set(body["schema"]["required"]) >= {"kind", "repository", "author"}
+
+
+def test_concurrent_decisions_are_all_recorded_and_chained(runner: ThreadedRunner) -> None:
+    answered: list[str] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=runner.url, timeout=60) as c:
+            for i in range(10):
+                doc = {**PROPOSAL, "title": f"change {k}-{i}"}
+                r = c.post("/v1/decisions/proposal", json=doc, headers=auth("agent"))
+                with lock:
+                    if r.status_code == 200:
+                        answered.append(r.json()["decision_id"])
+                    else:
+                        failures.append(f"{r.status_code} {r.text[:200]}")
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert len(set(answered)) == 160
+    recorded = {r["decision_id"]: r for r in runner.service.audit.records()}
+    assert all(recorded[d]["verdict"] == "deny" for d in answered)
+    assert audit.verify(runner.service.audit).ok
+
+
+def test_stack_swaps_under_load_keep_engines_on_their_threads(tmp_path: Path) -> None:
+    overlay = tmp_path / "overlay"
+    shutil.copytree(ROOT / "examples" / "overlay", overlay)
+    config = write_config(
+        tmp_path / "runner",
+        config_body(tmp_path, 'refresh_interval = "1h"\nevaluator_threads = 2', overlay),
+    )
+    r = ThreadedRunner(config)
+    rego = overlay / "charter" / "overlay" / "change_management" / "ticket_required.rego"
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=r.url, timeout=60) as c:
+            while not stop.is_set():
+                statuses.append(
+                    c.post(
+                        "/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent")
+                    ).status_code
+                )
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    try:
+        first = r.client.get("/v1/status", headers=auth("operator")).json()["generation"]
+        for t in threads:
+            t.start()
+        for n in range(8):
+            rego.write_text(rego.read_text() + f"\n# revision {n}\n")
+            refreshed = r.client.post("/v1/refresh", headers=auth("operator"))
+            assert refreshed.status_code == 200 and refreshed.json()["ok"], refreshed.text
+        stop.set()
+        for t in threads:
+            t.join()
+        status = r.client.get("/v1/status", headers=auth("operator")).json()
+        assert status["generation"] == first + 8 and status["health"] == "ok"
+        assert statuses and set(statuses) == {200}
+        explained = r.client.post("/v1/explain", json=PROPOSAL, headers=auth("agent"))
+        assert explained.status_code == 200
+    finally:
+        stop.set()
+        r.stop()
+
+
+def test_evaluator_threads_are_checked(tmp_path: Path) -> None:
+    head = '[stack]\nconstitution = "c"\n'
+    assert parse_config("evaluator_threads = 8\n" + head).evaluator_threads == 8
+    assert parse_config(head).evaluator_threads >= 1
+    for bad in ("0", "65", "true", '"2"', "1.5"):
+        with pytest.raises(ConfigError, match="evaluator_threads"):
+            parse_config(f"evaluator_threads = {bad}\n" + head)
