@@ -285,6 +285,18 @@ def check_bundle(
     decide themselves when a version counts as accepted.
     """
     verified = verify_bundle_file(path, trust, limits=limits)
+    return check_verified(verified, trust, state=state, allow_major=allow_major, pin_hint=pin_hint)
+
+
+def check_verified(
+    verified: VerifiedBundle,
+    trust: LayerTrust,
+    *,
+    state: VersionState,
+    allow_major: bool = False,
+    pin_hint: str | None = None,
+) -> CheckedBundle:
+    """The version checks of :func:`check_bundle` for a bundle already verified."""
     manifest = verified.manifest
     if trust.version is not None and manifest.version != trust.version:
         raise RollbackError(

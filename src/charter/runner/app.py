@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from charter.errors import AuditError, CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
+from charter.runner.evaluators import EngineSlot
 from charter.runner.service import Conflict, Forbidden, NotFound, NotReady, RunnerService
 
 AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
@@ -323,8 +324,8 @@ def create_app(service: RunnerService) -> FastAPI:
     ) -> dict[str, Any]:
         return service.rule(rule_id)
 
-    def explanation(raw: bytes, layer: str | None) -> bytes:
-        return encode(service.explain(parse_object(raw), layer))
+    def explanation(slot: EngineSlot, raw: bytes, layer: str | None) -> bytes:
+        return encode(service.explain_with(slot, parse_object(raw), layer))
 
     @app.post(
         "/v1/explain",
@@ -340,7 +341,7 @@ def create_app(service: RunnerService) -> FastAPI:
         """Which rules apply to a proposal, their verdicts and links (not recorded)."""
         body = await request.body()
         # Explaining evaluates, so it runs where the engines live.
-        pending = service.evaluator.submit(explanation, body, layer)
+        pending = service.evaluator.submit(partial(explanation, raw=body, layer=layer))
         return json_response(await asyncio.wrap_future(pending))
 
     # ------------------------------------------------------------- operation

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from charter import audit as audit_mod
 from charter import keys, oci
 from charter import waivers as waivers_mod
-from charter.bundle import Layer, files_digest, load_directory
+from charter.bundle import Layer, load_directory
 from charter.decision import Decision, Reason, evaluate
 from charter.errors import (
     AuditError,
@@ -44,8 +44,9 @@ from charter.errors import (
 )
 from charter.gate import Gate, GateConfig, load_constitution
 from charter.runner.config import RunnerConfig, Source
+from charter.runner.evaluators import EngineSlot, EvaluatorPool
 from charter.stack import CompiledStack, Stack, shipped_constitution_path
-from charter.trust import TrustPolicy, load_policy, verify_bundle_file
+from charter.trust import TrustPolicy, check_verified, load_policy, verify_bundle_file
 from charter.verdict import Verdict
 from charter.versions import VersionState, default_state_dir, layer_key, parse_version
 from charter.waivers import LoadedWaiver, WaiverSet
@@ -215,14 +216,11 @@ class RunnerService:
         self._generation: Generation | None = None
         self._gate: Gate | None = None
         self._action_info: dict[str, Any] | None = None
-        self._engines = threading.local()
         #: Proposal evaluation runs here, on a few long-lived threads, each with
         #: its own engine: regorus engines are thread-affine, and many threads
         #: evaluating at once (each with its own engine) contend for the GIL and
         #: the CPU caches, measured 2-3x slower per evaluation than two threads.
-        self.evaluator = ThreadPoolExecutor(
-            max_workers=config.evaluator_threads, thread_name_prefix="charter-eval"
-        )
+        self.evaluator = EvaluatorPool(config.evaluator_threads)
         #: Decisions wait here for their audit record to be durable; many at
         #: once, so that one group commit acknowledges them together.
         self.committer = ThreadPoolExecutor(max_workers=64, thread_name_prefix="charter-audit")
@@ -254,7 +252,7 @@ class RunnerService:
             self._thread.join(timeout=30)
             self._thread = None
         self.watchdog.stop(timeout=10)
-        self.evaluator.shutdown(wait=True, cancel_futures=True)
+        self.evaluator.shutdown()
         self.committer.shutdown(wait=True, cancel_futures=True)
         self.audit.close()
 
@@ -293,24 +291,27 @@ class RunnerService:
         trust = self.policy.for_layer(kind)
         verified = verify_bundle_file(path, trust)
         manifest = verified.manifest
-        if trust.version is not None and manifest.version != trust.version:
-            raise RollbackError(
-                f"{source}: {kind} version {manifest.version} is not the pinned {trust.version}",
-                hint=f"change layers.{kind}.version in the trust policy to move on purpose",
-            )
-        key = layer_key(manifest.layer, manifest.name)
-        content = files_digest(verified.files)
-        allow_major = pins.get(kind) == manifest.version or pins.get(key) == manifest.version
+        allow_major = (
+            pins.get(kind) == manifest.version
+            or pins.get(layer_key(manifest.layer, manifest.name)) == manifest.version
+        )
         try:
-            self.versions.check(key, manifest.version, content, allow_major=allow_major)
+            checked = check_verified(
+                verified,
+                trust,
+                state=self.versions,
+                allow_major=allow_major,
+                pin_hint=f"change layers.{kind}.version in the trust policy to move on purpose",
+            )
         except RollbackError as exc:
+            if "major" not in exc.message:
+                raise
             raise RollbackError(
                 exc.message,
                 hint=f"pin it on purpose: charter runner pin --config CONFIG {kind} "
-                f"{manifest.version}"
-                if "major" in exc.message
-                else exc.hint,
+                f"{manifest.version}",
             ) from exc
+        key, content = checked.key, checked.content_digest
         if (
             previous is not None
             and previous.layer.digest == verified.digest
@@ -583,8 +584,8 @@ class RunnerService:
         }
 
     # ------------------------------------------------------------ decisions
-    def _stack(self) -> Stack:
-        gen = self._generation
+    def _stack(self, gen: Generation | None = None) -> Stack:
+        gen = gen or self._generation
         if gen is None or gen.stack is None:
             raise NotReady(
                 self.load_error or "no proposal stack is configured",
@@ -592,24 +593,17 @@ class RunnerService:
             )
         return gen.stack
 
-    def _compiled(self, gen: Generation | None = None) -> CompiledStack:
-        gen = gen or self._generation
+    def _compiled(self, slot: EngineSlot, gen: Generation | None) -> CompiledStack:
+        """The calling evaluator thread's engine for ``gen`` (see :mod:`.evaluators`)."""
         if gen is None or gen.stack is None:
             raise NotReady(
                 self.load_error or "no proposal stack is configured",
                 hint="see GET /v1/status for why the stack did not load",
             )
-        local = self._engines
-        if getattr(local, "owner", None) is not gen.stack:
-            # A regorus engine may only be used by the thread that created it
-            # ("unsendable"), so each evaluator thread compiles its own (~6 ms).
-            local.compiled = gen.stack.compile()
-            local.owner = gen.stack
-        compiled: CompiledStack = local.compiled
-        return compiled
+        return slot.compiled(gen.stack)
 
-    def _evaluate(self, document: Any, gen: Generation | None) -> Decision:
-        compiled = self._compiled(gen)
+    def _evaluate(self, slot: EngineSlot, document: Any, gen: Generation | None) -> Decision:
+        compiled = self._compiled(slot, gen)
         hook = gen.waivers.apply if gen is not None and gen.waivers is not None else None
         try:
             return evaluate(compiled, document, now=self.clock(), waivers=hook)
@@ -619,19 +613,19 @@ class RunnerService:
             # A Rust panic (pyo3's PanicException is a BaseException) may leave
             # the engine inconsistent: drop it so this thread compiles a new one,
             # and answer an error, never a decision.
-            self._engines.owner = None
-            self._engines.compiled = None
+            del compiled
+            slot.clear()
             raise RuntimeError(f"the policy engine panicked ({exc})") from exc
 
-    def evaluate_proposal(self, document: Any) -> Decision:
+    def evaluate_proposal(self, slot: EngineSlot, document: Any) -> Decision:
         """Validate and evaluate a proposal: the first half of a decision.
 
-        Runs on an evaluator thread (see :attr:`evaluator`). Nothing is
-        acknowledged until :meth:`commit_proposal` has recorded it.
+        Runs on an evaluator thread, with its slot (see :attr:`evaluator`).
+        Nothing is acknowledged until :meth:`commit_proposal` has recorded it.
         """
         if not self.ready:
             raise NotReady(self.load_error or "the runner has not loaded a stack")
-        return self._evaluate(document, self._generation)
+        return self._evaluate(slot, document, self._generation)
 
     def commit_proposal(
         self, decision: Decision, document: Mapping[str, Any], principal: str
@@ -655,8 +649,11 @@ class RunnerService:
         return doc
 
     def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
-        """Evaluate and record in the calling thread (the HTTP API uses :meth:`submit_proposal`)."""
-        decision = self.evaluate_proposal(document)
+        """Evaluate on an evaluator thread, then record in the calling thread.
+
+        The HTTP API uses :meth:`submit_proposal`, which does not block a thread.
+        """
+        decision = self.evaluator.run(lambda slot: self.evaluate_proposal(slot, document))
         return self.commit_proposal(decision, document, principal)
 
     def submit_proposal(
@@ -680,12 +677,12 @@ class RunnerService:
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 result.set_exception(exc)
 
-        def evaluate_then_commit() -> None:
+        def evaluate_then_commit(slot: EngineSlot) -> None:
             if not result.set_running_or_notify_cancel():
                 return  # the caller went away before evaluation started
             try:
                 document = load()
-                decision = self.evaluate_proposal(document)
+                decision = self.evaluate_proposal(slot, document)
                 self.committer.submit(commit, document, decision)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 result.set_exception(exc)
@@ -806,17 +803,23 @@ class RunnerService:
         """Which rules fire for ``document``, with verdicts and links; not recorded.
 
         Waivers apply exactly as for a decision: a waived rule does not apply
-        and its row names the waiver.
+        and its row names the waiver. Evaluates on an evaluator thread.
         """
+        return self.evaluator.run(lambda slot: self.explain_with(slot, document, layer))
+
+    def explain_with(
+        self, slot: EngineSlot, document: Any, layer: str | None = None
+    ) -> dict[str, Any]:
+        """:meth:`explain` on the calling evaluator thread, with its ``slot``."""
         gen = self._generation
-        compiled = self._compiled(gen)
-        decision = self._evaluate(document, gen)
+        stack = self._stack(gen)
+        decision = self._evaluate(slot, document, gen)
         fired: dict[str, list[Reason]] = {}
         for reason in decision.reasons:
             fired.setdefault(reason.rule, []).append(reason)
         waived = {w["rule"]: w for w in decision.waived}
         rows = []
-        for rule in compiled.stack.rules.values():
+        for rule in stack.rules.values():
             if layer is not None and rule.layer != layer:
                 continue
             hits = fired.get(rule.id, [])
@@ -831,7 +834,7 @@ class RunnerService:
                 }
             )
         rows.sort(key=lambda r: (not r["applies"], -Verdict.parse(r["verdict"]), r["id"]))
-        other = [r.to_dict() for r in decision.reasons if r.rule not in compiled.stack.rules]
+        other = [r.to_dict() for r in decision.reasons if r.rule not in stack.rules]
         return {
             "verdict": str(decision.verdict),
             "applies": [r["id"] for r in rows if r["applies"]],
