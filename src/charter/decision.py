@@ -146,12 +146,18 @@ def _input_text(
 
 def _reasons_from_results(compiled: CompiledStack, results: Any) -> list[Reason]:
     stack = compiled.stack
+    layers = compiled.package_layers
     reasons: list[Reason] = []
     for group in results or []:
+        entries = group.get("entries")
+        if not entries:
+            continue
         verdict = Verdict.DENY if group["kind"] == "deny" else Verdict.ASK
-        layer = stack.layer_of_package(group["package"])
-        layer_kind = layer.kind if layer else "unknown"
-        for entry in group.get("entries") or []:
+        layer_kind = layers.get(group["package"])
+        if layer_kind is None:
+            layer = stack.layer_of_package(group["package"])
+            layer_kind = layer.kind if layer else "unknown"
+        for entry in entries:
             rule_id = entry.get("rule") if isinstance(entry, dict) else None
             msg = entry.get("msg") if isinstance(entry, dict) else None
             rule = stack.rules.get(rule_id) if isinstance(rule_id, str) else None

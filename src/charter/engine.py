@@ -150,9 +150,11 @@ class Engine:
         if document is not None:
             self.set_input(document)
         try:
-            return json.loads(self._engine.eval_rule_as_json(rule))
+            raw = self._engine.eval_rule_as_json(rule)
         except RuntimeError as exc:
             raise EvaluationError(f"evaluating {rule} failed: {_clean(str(exc))}") from exc
+        # Most deny/ask sets are empty for a given input; skip the JSON parser then.
+        return [] if raw == "[]" else json.loads(raw)
 
     def eval_query(self, query: str, document: Any | None = None) -> list[Any]:
         """Evaluate a query; return the value of its first expression per result."""

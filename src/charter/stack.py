@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -210,6 +210,8 @@ class CompiledStack:
     packages: tuple[str, ...]
     #: The per-stack part of ``input.context`` as JSON object members.
     static_context_json: str = field(default="", compare=False)
+    #: The layer kind each contributing package belongs to (fixed per stack).
+    package_layers: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def results(self) -> list[dict[str, Any]]:
         """Every contributed ``deny``/``ask`` set under the current input.
@@ -251,8 +253,14 @@ class CompiledStack:
             engine=engine,
             rules=tuple((pkg, kind, f"data.{pkg}.{kind}") for pkg, kind in pairs),
             packages=tuple(dict.fromkeys(p for p, _ in pairs)),
+            package_layers={p: _layer_kind(stack, p) for p, _ in pairs},
             static_context_json=json.dumps(stack.static_context, separators=(",", ":"))[1:-1],
         )
+
+
+def _layer_kind(stack: Stack, package: str) -> str:
+    layer = stack.layer_of_package(package)
+    return layer.kind if layer else "unknown"
 
 
 def load_stack(
