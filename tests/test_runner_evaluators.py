@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import gc
+import json
+import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from charter.decision import evaluate
+from charter.errors import CharterError
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
+from charter.runner.processes import EvaluatorLost, ProcessEvaluators
 from charter.stack import Stack, load_stack
+from tests.conftest import overlay_rule, write_bundle
 
 DOCS_PR = {
     "kind": "pull_request",
@@ -198,3 +205,107 @@ def _exercise_service(tmp_path: Path) -> list[str]:
         return verdicts
     finally:
         service.stop()
+
+
+# ------------------------------------------------------------ worker processes
+
+
+def _body(document: dict[str, Any]) -> bytes:
+    return json.dumps(document).encode()
+
+
+def test_processes_decide_as_the_library_does(shipped_stack: Stack) -> None:
+    pool = ProcessEvaluators(2)
+    try:
+        now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+        for document in (
+            DOCS_PR,
+            {**DOCS_PR, "kind": "push", "author": {"id": "a", "type": "agent"}},
+        ):
+            got = pool.submit(shipped_stack, _body(document), now, want_document=True).result(60)
+            expected = evaluate(shipped_stack.compile(), document, now=now)
+            assert got.decision.verdict == expected.verdict
+            assert [(r.rule, r.msg) for r in got.decision.reasons] == [
+                (r.rule, r.msg) for r in expected.reasons
+            ]
+            assert got.decision.time == expected.time
+            assert got.document == document and got.author_id == document["author"]["id"]
+        lean = pool.submit(shipped_stack, _body(DOCS_PR), now).result(60)
+        assert lean.document is None and lean.author_id == "dev"
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "match"),
+    [
+        (b"[1]", "InvalidBody", "must be a JSON object"),
+        (b'{"kind": NaN}', "InvalidBody", "not a JSON document"),
+        (b'{"kind": "pull_request"}', "InputError", "must contain"),
+    ],
+)
+def test_process_errors_keep_their_kind(
+    shipped_stack: Stack, body: bytes, error: str, match: str
+) -> None:
+    pool = ProcessEvaluators(1)
+    try:
+        future = pool.submit(shipped_stack, body, datetime.now(UTC))
+        with pytest.raises(CharterError, match=match) as caught:
+            future.result(60)
+        assert type(caught.value).__name__ == error
+    finally:
+        pool.shutdown()
+
+
+def test_a_new_stack_reaches_every_worker_before_the_next_request(tmp_path: Path) -> None:
+    strict = overlay_rule("OV-DENY-PR-001", 'input.kind == "pull_request"', kind="deny")
+    overlay = write_bundle(
+        tmp_path / "ov",
+        layer="overlay",
+        name="acme",
+        roots=["charter/overlay"],
+        files={"rules/r.rego": strict},
+    )
+    base, stricter = load_stack(), load_stack(overlay=overlay)
+    pool = ProcessEvaluators(2)
+    try:
+        now = datetime.now(UTC)
+        first = [pool.submit(base, _body(DOCS_PR), now) for _ in range(4)]
+        then = [pool.submit(stricter, _body(DOCS_PR), now) for _ in range(4)]
+        assert all(
+            "OV-DENY-PR-001" not in {r.rule for r in f.result(60).decision.reasons} for f in first
+        )
+        assert all(
+            "OV-DENY-PR-001" in {r.rule for r in f.result(60).decision.reasons} for f in then
+        )
+    finally:
+        pool.shutdown()
+
+
+def test_a_worker_that_dies_fails_its_requests_and_is_replaced(shipped_stack: Stack) -> None:
+    pool = ProcessEvaluators(1)
+    try:
+        now = datetime.now(UTC)
+        assert pool.submit(shipped_stack, _body(DOCS_PR), now).result(60).decision
+        victim = pool._workers[0].process
+        # A huge body keeps the worker busy parsing while it is killed.
+        big = _body({**DOCS_PR, "body": "x" * 20_000_000})
+        in_flight = pool.submit(shipped_stack, big, now)
+        os.kill(victim.pid, signal.SIGKILL)
+        with pytest.raises(EvaluatorLost, match="stopped before answering"):
+            in_flight.result(60)
+        assert pool.restarts == 1 and pool._workers[0].process is not victim
+        # The replacement gets the stack again and answers.
+        after = pool.submit(shipped_stack, _body(DOCS_PR), now).result(60)
+        assert str(after.decision.verdict) in {"allow", "ask", "deny"}
+    finally:
+        pool.shutdown()
+
+
+def test_shutdown_fails_what_is_queued_and_refuses_more(shipped_stack: Stack) -> None:
+    pool = ProcessEvaluators(1)
+    pool.shutdown()
+    with pytest.raises(EvaluatorLost, match="shut down"):
+        pool.submit(shipped_stack, _body(DOCS_PR), datetime.now(UTC))
+    with pytest.raises(ValueError):
+        ProcessEvaluators(0)

@@ -7,6 +7,7 @@ that goes wrong during evaluation yields ``deny`` with the error as a reason.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -221,24 +222,38 @@ def evaluate(
         return Decision(
             decision_id, Verdict.DENY, (error,), stack_doc, input_digest=digest, time=stamp
         )
-    waived: list[dict[str, Any]] = []
-    ignored: list[dict[str, Any]] = []
-    if waivers is not None:
-        kept, waived, ignored = waivers(reasons, document, moment)
-        # Constitution rules are never waivable, whatever the hook returned.
-        kept_ids = {id(r) for r in kept}
-        kept = [r for r in reasons if id(r) in kept_ids or r.layer == "constitution"]
-        reasons = kept
-    verdict = strictest(r.verdict for r in reasons)
-    return Decision(
+    decision = Decision(
         decision_id=decision_id,
-        verdict=verdict,
+        verdict=strictest(r.verdict for r in reasons),
         reasons=tuple(reasons),
         stack=stack_doc,
-        waived=tuple(waived),
-        ignored_waivers=tuple(ignored),
         input_digest=digest,
         time=stamp,
+    )
+    return decision if waivers is None else apply_waivers(decision, waivers, document, moment)
+
+
+def apply_waivers(
+    decision: Decision, waivers: WaiverHook, document: Mapping[str, Any], moment: datetime
+) -> Decision:
+    """``decision`` with the waivers the hook grants (as :func:`evaluate` applies them).
+
+    For callers that evaluate elsewhere (the runner's evaluator processes) and
+    judge waivers where the keys are. A fail-closed evaluation error is never
+    waived, and constitution rules are never waivable, whatever the hook returns.
+    """
+    reasons = list(decision.reasons)
+    if any(r.rule == EVAL_ERROR_RULE for r in reasons):
+        return decision
+    kept, waived, ignored = waivers(reasons, document, moment)
+    kept_ids = {id(r) for r in kept}
+    reasons = [r for r in reasons if id(r) in kept_ids or r.layer == "constitution"]
+    return dataclasses.replace(
+        decision,
+        verdict=strictest(r.verdict for r in reasons),
+        reasons=tuple(reasons),
+        waived=tuple(decision.waived) + tuple(waived),
+        ignored_waivers=tuple(decision.ignored_waivers) + tuple(ignored),
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,12 +23,14 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from charter.errors import AuditError, CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
+from charter.runner.bodies import InvalidBody, parse_object
 from charter.runner.evaluators import EngineSlot
+from charter.runner.processes import EvaluatorLost
 from charter.runner.service import Conflict, Forbidden, NotFound, NotReady, RunnerService
 
 AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
@@ -83,36 +84,6 @@ class ApprovalBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approve: StrictBool
     comment: str = Field(default="", max_length=4096)
-
-
-class InvalidBody(InputError):
-    """The request body is not one JSON object (422, field ``body``)."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        # 1e999 would reach the engine as Infinity, which JSON cannot express.
-        raise ValueError(f"{text[:32]} does not fit a finite number")
-    return value
-
-
-def parse_object(raw: bytes) -> dict[str, Any]:
-    """The request body as a JSON object; anything else is :class:`InvalidBody`."""
-    try:
-        # NaN and Infinity are Python extensions, not JSON (as in `charter check`).
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidBody(f"invalid request: body: not a JSON document ({exc})") from None
-    if not isinstance(value, dict):
-        raise InvalidBody(
-            f"invalid request: body: must be a JSON object, not {type(value).__name__}"
-        )
-    return value
 
 
 def encode(document: Any) -> bytes:
@@ -198,24 +169,27 @@ def create_app(service: RunnerService) -> FastAPI:
     )
     app.state.service = service
 
+    def authenticate(request: Request, roles: tuple[str, ...]) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise ApiError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        who = tokens.authenticate(secret.strip())
+        if who is None:
+            raise ApiError(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+        if who.role not in roles:
+            raise ApiError(
+                403, f"role {who.role} may not call this endpoint (needs {', '.join(roles)})"
+            )
+        return who
+
     def principal_for(roles: tuple[str, ...]) -> Callable[[Request], Awaitable[Principal]]:
         async def dependency(request: Request) -> Principal:
-            header = request.headers.get("authorization", "")
-            scheme, _, secret = header.partition(" ")
-            if scheme.lower() != "bearer" or not secret.strip():
-                raise ApiError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-            who = tokens.authenticate(secret.strip())
-            if who is None:
-                raise ApiError(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-            if who.role not in roles:
-                raise ApiError(
-                    403, f"role {who.role} may not call this endpoint (needs {', '.join(roles)})"
-                )
-            return who
+            return authenticate(request, roles)
 
         return dependency
 
-    deciders = Depends(principal_for((AGENT, OPERATOR)))
+    deciding = (AGENT, OPERATOR)
     readers = Depends(principal_for(ANY_ROLE))
     approvers = Depends(principal_for((APPROVER,)))
     operators = Depends(principal_for((OPERATOR,)))
@@ -258,7 +232,7 @@ def create_app(service: RunnerService) -> FastAPI:
             return _error(403, str(exc))
         if isinstance(exc, Conflict):
             return _error(409, str(exc))
-        if isinstance(exc, NotReady | AuditError):
+        if isinstance(exc, NotReady | AuditError | EvaluatorLost):
             return _error(503, str(exc))
         return _error(500, str(exc))
 
@@ -279,19 +253,40 @@ def create_app(service: RunnerService) -> FastAPI:
         openapi_extra=proposal_body_docs(),
         response_class=JSONResponse,
     )
-    async def decide_proposal(request: Request, who: Principal = deciders) -> Response:
+    async def decide_proposal(request: Request) -> Response:
         """Decide a proposal (pull request, merge, push, release)."""
+        # Authenticated here rather than through a dependency: this is the hot
+        # path, and FastAPI's dependency solving costs as much as the rest of it.
+        who = authenticate(request, deciding)
         body = await request.body()
-        pending = service.submit_proposal(partial(parse_object, body), who.name, encode)
+        pending = service.submit_proposal(body, who.name, encode)
         return json_response(await asyncio.wrap_future(pending))
 
-    def action_decision(action: ActionBody, principal: str) -> bytes:
+    def action_decision(body: bytes, principal: str) -> bytes:
+        try:
+            action = ActionBody.model_validate(parse_object(body))
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
+            ) from None
         return encode(service.decide_action(action.model_dump(exclude_none=True), principal))
 
-    @app.post("/v1/decisions/action", tags=["decisions"], response_class=JSONResponse)
-    async def decide_action(action: ActionBody, who: Principal = deciders) -> Response:
+    @app.post(
+        "/v1/decisions/action",
+        tags=["decisions"],
+        response_class=JSONResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ActionBody.model_json_schema()}},
+            }
+        },
+    )
+    async def decide_action(request: Request) -> Response:
         """Decide an action (command, file write, file read) before the agent runs it."""
-        return json_response(await run_in_threadpool(action_decision, action, who.name))
+        who = authenticate(request, deciding)
+        body = await request.body()
+        return json_response(await run_in_threadpool(action_decision, body, who.name))
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
     def decision_state(

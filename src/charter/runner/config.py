@@ -26,9 +26,14 @@ DEFAULT_REFRESH = 60.0
 #: default one core is left to the event loop, and at most four evaluate.
 DEFAULT_EVALUATOR_THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
 MAX_EVALUATOR_THREADS = 64
+#: Proposals are evaluated in worker processes when there is a core to spare
+#: (regorus holds the GIL, so threads alone keep a runner on one core); 0
+#: evaluates them on the evaluator threads instead.
+DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, (os.cpu_count() or 1) - 1)
+MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
-        "waivers", "evaluator_threads"}  # fmt: skip
+        "waivers", "evaluator_threads", "evaluator_processes"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
@@ -98,6 +103,7 @@ class RunnerConfig:
     watchdog_interval: float = 5.0
     public_metrics: bool = False
     evaluator_threads: int = DEFAULT_EVALUATOR_THREADS
+    evaluator_processes: int = DEFAULT_EVALUATOR_PROCESSES
     constitution: Source | None = None
     packs: tuple[Source, ...] = ()
     overlay: Source | None = None
@@ -196,6 +202,13 @@ def _waivers(
     return directory, tuple(pairs)
 
 
+def _count(raw: Mapping[str, Any], key: str, default: int, low: int, high: int, source: str) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{source}: {key} must be an integer from {low} to {high}")
+    return value
+
+
 def parse_config(text: str, *, source: str = "<config>", base: Path | None = None) -> RunnerConfig:
     try:
         raw = tomllib.loads(text)
@@ -267,15 +280,12 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
     waivers_dir, waiver_keys = _waivers(raw, root, source)
     if waivers_dir is not None and constitution is None:
         raise ConfigError(f"{source}: [waivers] apply to proposal rules: set stack.constitution")
-    threads = raw.get("evaluator_threads", DEFAULT_EVALUATOR_THREADS)
-    if (
-        isinstance(threads, bool)
-        or not isinstance(threads, int)
-        or not 1 <= threads <= MAX_EVALUATOR_THREADS
-    ):
-        raise ConfigError(
-            f"{source}: evaluator_threads must be an integer from 1 to {MAX_EVALUATOR_THREADS}"
-        )
+    threads = _count(
+        raw, "evaluator_threads", DEFAULT_EVALUATOR_THREADS, 1, MAX_EVALUATOR_THREADS, source
+    )
+    processes = _count(
+        raw, "evaluator_processes", DEFAULT_EVALUATOR_PROCESSES, 0, MAX_EVALUATOR_PROCESSES, source
+    )
     store = audit.get("store")
     trust = raw.get("trust_policy")
     state = raw.get("state_dir")
@@ -292,6 +302,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         ),
         public_metrics=_bool(raw, "public_metrics", source),
         evaluator_threads=threads,
+        evaluator_processes=processes,
         constitution=constitution,
         packs=packs,
         overlay=overlay,

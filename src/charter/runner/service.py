@@ -32,7 +32,7 @@ from charter import audit as audit_mod
 from charter import keys, oci
 from charter import waivers as waivers_mod
 from charter.bundle import Layer, load_directory
-from charter.decision import Decision, Reason, evaluate
+from charter.decision import Decision, Reason, apply_waivers, evaluate
 from charter.errors import (
     AuditError,
     CharterError,
@@ -43,8 +43,10 @@ from charter.errors import (
     RollbackError,
 )
 from charter.gate import Gate, GateConfig, load_constitution
+from charter.runner.bodies import InvalidBody, parse_object
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
+from charter.runner.processes import Evaluated, ProcessEvaluators
 from charter.stack import CompiledStack, Stack, shipped_constitution_path
 from charter.trust import TrustPolicy, check_verified, load_policy, verify_bundle_file
 from charter.verdict import Verdict
@@ -221,6 +223,12 @@ class RunnerService:
         #: evaluating at once (each with its own engine) contend for the GIL and
         #: the CPU caches, measured 2-3x slower per evaluation than two threads.
         self.evaluator = EvaluatorPool(config.evaluator_threads)
+        #: Proposal bodies are evaluated here when configured (see .processes).
+        self.processes = (
+            ProcessEvaluators(config.evaluator_processes)
+            if config.evaluator_processes and config.constitution is not None
+            else None
+        )
         #: Decisions wait here for their audit record to be durable; many at
         #: once, so that one group commit acknowledges them together.
         self.committer = ThreadPoolExecutor(max_workers=64, thread_name_prefix="charter-audit")
@@ -253,6 +261,8 @@ class RunnerService:
             self._thread = None
         self.watchdog.stop(timeout=10)
         self.evaluator.shutdown()
+        if self.processes is not None:
+            self.processes.shutdown()
         self.committer.shutdown(wait=True, cancel_futures=True)
         self.audit.close()
 
@@ -635,6 +645,19 @@ class RunnerService:
         The watchdog is consulted here, right before the record is written, so
         an integrity loss noticed while the proposal was evaluated still denies.
         """
+        author = document.get("author")
+        author_id = author.get("id") if isinstance(author, dict) else None
+        return self._commit(
+            decision, principal, author_id if isinstance(author_id, str) else None, document
+        )
+
+    def _commit(
+        self,
+        decision: Decision,
+        principal: str,
+        author_id: str | None,
+        document: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         if not self.watchdog.healthy:
             decision = _integrity_deny(decision, self.watchdog.reason)
         doc = decision.to_dict()
@@ -642,52 +665,86 @@ class RunnerService:
             doc["input"] = document
         self._record(doc, kind="proposal")
         doc.pop("input", None)
-        author = document.get("author")
-        author_id = author.get("id") if isinstance(author, dict) else None
-        self._remember(doc, principal, author_id if isinstance(author_id, str) else None)
+        self._remember(doc, principal, author_id)
         self.metrics.decision("proposal", doc["verdict"])
         return doc
 
     def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
-        """Evaluate on an evaluator thread, then record in the calling thread.
-
-        The HTTP API uses :meth:`submit_proposal`, which does not block a thread.
-        """
-        decision = self.evaluator.run(lambda slot: self.evaluate_proposal(slot, document))
-        return self.commit_proposal(decision, document, principal)
+        """Evaluate (where :meth:`submit_proposal` would), record, and return the decision."""
+        if self.processes is None:
+            decision = self.evaluator.run(lambda slot: self.evaluate_proposal(slot, document))
+            return self.commit_proposal(decision, document, principal)
+        try:
+            body = json.dumps(document, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidBody(f"invalid request: body: not a JSON document ({exc})") from None
+        return self.submit_proposal(body, principal, lambda doc: doc).result()
 
     def submit_proposal(
-        self,
-        load: Callable[[], dict[str, Any]],
-        principal: str,
-        finish: Callable[[dict[str, Any]], T],
+        self, body: bytes, principal: str, finish: Callable[[dict[str, Any]], T]
     ) -> Future[T]:
-        """Decide a proposal as a pipeline: load and evaluate, then record, then finish.
+        """Decide a proposal body as a pipeline: parse and evaluate, record, finish.
 
-        ``load`` (e.g. parsing the request body) and the evaluation run on an
-        evaluator thread; recording and ``finish`` (e.g. encoding the answer)
-        run on a committer thread, handed over directly so the caller (the
-        event loop) is woken once, with the result or the first error.
+        Parsing and evaluation run in an evaluator process (or on an evaluator
+        thread when ``evaluator_processes = 0``); recording and ``finish`` (e.g.
+        encoding the answer) run on a committer thread, handed over directly so
+        the caller (the event loop) is woken once, with the result or the first
+        error. Waivers are judged here, where the trusted keys are.
         """
         result: Future[T] = Future()
+        result.set_running_or_notify_cancel()
 
-        def commit(document: dict[str, Any], decision: Decision) -> None:
+        def commit(
+            decision: Decision, author_id: str | None, document: Mapping[str, Any] | None
+        ) -> None:
             try:
-                result.set_result(finish(self.commit_proposal(decision, document, principal)))
+                doc = self._commit(decision, principal, author_id, document)
+                result.set_result(finish(doc))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 result.set_exception(exc)
 
-        def evaluate_then_commit(slot: EngineSlot) -> None:
-            if not result.set_running_or_notify_cancel():
-                return  # the caller went away before evaluation started
+        if self.processes is None:
+
+            def evaluate_then_commit(slot: EngineSlot) -> None:
+                try:
+                    document = parse_object(body)
+                    decision = self.evaluate_proposal(slot, document)
+                    author = document.get("author")
+                    author_id = author.get("id") if isinstance(author, dict) else None
+                    self.committer.submit(
+                        commit, decision, author_id if isinstance(author_id, str) else None,
+                        document,
+                    )  # fmt: skip
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                    result.set_exception(exc)
+
+            self.evaluator.submit(evaluate_then_commit)
+            return result
+
+        gen = self._generation
+        if not self.ready or gen is None or gen.stack is None:
+            result.set_exception(NotReady(self.load_error or "the runner has not loaded a stack"))
+            return result
+        waivers = gen.waivers
+        now = self.clock()
+        want = waivers is not None or self.config.record_inputs
+
+        def evaluated(done: Future[Evaluated]) -> None:
             try:
-                document = load()
-                decision = self.evaluate_proposal(slot, document)
-                self.committer.submit(commit, document, decision)
+                answer = done.result()
+                decision = answer.decision
+                if waivers is not None and answer.document is not None:
+                    decision = apply_waivers(decision, waivers.apply, answer.document, now)
+                self.committer.submit(commit, decision, answer.author_id, answer.document)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 result.set_exception(exc)
 
-        self.evaluator.submit(evaluate_then_commit)
+        try:
+            self.processes.submit(gen.stack, body, now, want_document=want).add_done_callback(
+                evaluated
+            )
+        except CharterError as exc:
+            result.set_exception(exc)
         return result
 
     def decide_action(self, action: Mapping[str, Any], principal: str) -> dict[str, Any]:

@@ -1,0 +1,242 @@
+"""Proposal evaluation in worker processes, so that one runner uses more than one core.
+
+regorus holds the GIL while it evaluates, so evaluator *threads* share one core
+with the event loop, the audit log and each other. Here a few worker processes
+each compile the stack once and evaluate proposal bodies; the runner process
+keeps everything that needs its state or its keys: authentication, waivers
+(judged with the trusted keys), the watchdog, the audit record and approvals.
+
+A worker receives the verified, composed stack (never a path to re-read) and
+raw request bodies with the decision time; it answers with the decision or the
+error to report. A worker that dies fails its in-flight requests with an error
+(never a verdict) and is replaced. Messages on one worker's pipe are ordered,
+so a request sent after a new stack is always evaluated against it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import pickle
+import queue
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from charter.decision import Decision, evaluate
+from charter.errors import CharterError, EvaluationError, InputError
+from charter.runner.bodies import InvalidBody, parse_object
+from charter.stack import CompiledStack, Stack
+
+
+class EvaluatorLost(EvaluationError):
+    """A worker process died or stopped while it held the request (503)."""
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """What a worker answers for one proposal body."""
+
+    decision: Decision
+    author_id: str | None
+    #: The parsed body, when the caller asked for it (waivers, recorded inputs).
+    document: dict[str, Any] | None
+
+
+_ERRORS: Mapping[str, type[CharterError]] = {
+    "body": InvalidBody,
+    "input": InputError,
+    "evaluation": EvaluationError,
+}
+
+
+def _worker_main(conn: Connection) -> None:
+    """The worker loop: ("stack", blob) | ("eval", id, body, now, want) | None."""
+    stack: Stack | None = None
+    compiled: CompiledStack | None = None
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        if message[0] == "stack":
+            # The runner that spawned this process sent it over their private pipe.
+            stack, compiled = pickle.loads(message[1]), None  # noqa: S301
+            continue
+        _, request, body, now, want_document = message
+        try:
+            if stack is None:
+                raise EvaluationError("the evaluator process has no stack")
+            if compiled is None:
+                compiled = stack.compile()
+            document = parse_object(body)
+            decision = evaluate(compiled, document, now=now)
+            author = document.get("author")
+            author_id = author.get("id") if isinstance(author, dict) else None
+            answer: tuple[Any, ...] = (
+                request,
+                "ok",
+                decision,
+                author_id if isinstance(author_id, str) else None,
+                document if want_document else None,
+            )
+        except InvalidBody as exc:
+            answer = (request, "error", "body", exc.message, exc.hint)
+        except InputError as exc:
+            answer = (request, "error", "input", exc.message, exc.hint)
+        except BaseException as exc:  # noqa: BLE001 - reported, never a verdict
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            # A Rust panic may leave the engine inconsistent: compile afresh.
+            compiled = None
+            answer = (request, "error", "evaluation", f"evaluation failed: {exc}", None)
+        try:
+            conn.send(answer)
+        except (EOFError, OSError):
+            return
+
+
+class _Worker:
+    """One worker process, its pipe, a sender thread and a reader thread."""
+
+    def __init__(self, pool: ProcessEvaluators, number: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=True)
+        self.pool = pool
+        self.conn = parent
+        self.process = ctx.Process(
+            target=_worker_main, args=(child,), name=f"charter-eval-{number}", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.pending: dict[int, Future[Evaluated]] = {}
+        self.alive = True
+        self.stack: Stack | None = None
+        self.outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self.sender = threading.Thread(target=self._send_loop, name=f"{self.process.name}-send")
+        self.reader = threading.Thread(target=self._read_loop, name=f"{self.process.name}-read")
+        self.sender.daemon = self.reader.daemon = True
+        self.sender.start()
+        self.reader.start()
+
+    def _send_loop(self) -> None:
+        while (message := self.outbox.get()) is not None:
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):
+                self.pool._lost(self, "its pipe closed")
+                return
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                answer = self.conn.recv()
+            except (EOFError, OSError):
+                self.pool._lost(self, f"it exited (code {self.process.exitcode})")
+                return
+            except Exception as exc:  # noqa: BLE001 - an unreadable answer is a lost worker
+                self.pool._lost(self, f"its answer could not be read ({exc})")
+                return
+            with self.pool._lock:
+                future = self.pending.pop(answer[0], None)
+            if future is None:
+                continue
+            if answer[1] == "ok":
+                future.set_result(Evaluated(answer[2], answer[3], answer[4]))
+            else:
+                kind, message, hint = answer[2], answer[3], answer[4]
+                future.set_exception(_ERRORS.get(kind, EvaluationError)(message, hint=hint))
+
+
+class ProcessEvaluators:
+    """A fixed number of worker processes evaluating proposal bodies."""
+
+    def __init__(self, processes: int) -> None:
+        if processes < 1:
+            raise ValueError("an evaluator process pool needs at least one process")
+        self._lock = threading.Lock()
+        self._closed = False
+        self._numbers = itertools.count()
+        self._requests = itertools.count()
+        self._blob: tuple[Stack, bytes] | None = None
+        self._workers = [_Worker(self, next(self._numbers)) for _ in range(processes)]
+        #: Workers that died and were replaced (reported in status).
+        self.restarts = 0
+
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
+    def submit(
+        self, stack: Stack, body: bytes, now: datetime, *, want_document: bool = False
+    ) -> Future[Evaluated]:
+        """Evaluate ``body`` against ``stack`` at ``now`` on the least busy worker."""
+        future: Future[Evaluated] = Future()
+        future.set_running_or_notify_cancel()
+        with self._lock:
+            if self._closed:
+                raise EvaluatorLost("the evaluator processes have been shut down")
+            worker = min(self._workers, key=lambda w: len(w.pending))
+            if worker.stack is not stack:
+                worker.outbox.put(("stack", self._stack_blob(stack)))
+                worker.stack = stack
+            request = next(self._requests)
+            worker.pending[request] = future
+            worker.outbox.put(("eval", request, body, now, want_document))
+        return future
+
+    def _stack_blob(self, stack: Stack) -> bytes:
+        if self._blob is None or self._blob[0] is not stack:
+            self._blob = (stack, pickle.dumps(stack, protocol=pickle.HIGHEST_PROTOCOL))
+        return self._blob[1]
+
+    def _lost(self, worker: _Worker, why: str) -> None:
+        """Fail what ``worker`` held and, unless shutting down, start a replacement."""
+        with self._lock:
+            if not worker.alive:
+                return
+            worker.alive = False
+            orphans = list(worker.pending.values())
+            worker.pending.clear()
+            if not self._closed and worker in self._workers:
+                self._workers[self._workers.index(worker)] = _Worker(self, next(self._numbers))
+                self.restarts += 1
+        worker.outbox.put(None)
+        if worker.process.is_alive():
+            worker.process.kill()
+        for future in orphans:
+            future.set_exception(
+                EvaluatorLost(
+                    f"the evaluator process stopped before answering: {why}",
+                    hint="retry the request; see the runner's log",
+                )
+            )
+
+    def shutdown(self, timeout: float = 10) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers)
+        for worker in workers:
+            worker.outbox.put(None)
+        for worker in workers:
+            worker.process.join(timeout)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout)
+            self._lost(worker, "the runner is shutting down")
+            worker.conn.close()
+
+
+__all__ = ["Evaluated", "EvaluatorLost", "ProcessEvaluators"]
