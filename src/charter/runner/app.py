@@ -24,7 +24,6 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
-from starlette.concurrency import run_in_threadpool
 
 from charter.errors import AuditError, CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
@@ -286,7 +285,10 @@ def create_app(service: RunnerService) -> FastAPI:
         """Decide an action (command, file write, file read) before the agent runs it."""
         who = authenticate(request, deciding)
         body = await request.body()
-        return json_response(await run_in_threadpool(action_decision, body, who.name))
+        # The gate waits for its audit record like a proposal's commit does, so it
+        # runs on the same committer threads (cheaper to reach than anyio's pool).
+        pending = service.committer.submit(action_decision, body, who.name)
+        return json_response(await asyncio.wrap_future(pending))
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
     def decision_state(
