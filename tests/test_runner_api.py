@@ -243,6 +243,7 @@ def test_status_metrics_and_cli(runner: ThreadedRunner, capsys: pytest.CaptureFi
     assert main(["status", "--runner", runner.url, "--token", "operator-secret"]) == 0
     out = capsys.readouterr().out
     assert "OK" in out and "Degraded: no" in out
+    assert f"Evaluators: {status['evaluators']['processes']} processes (0 restarted)" in out
     assert main(["status", "--runner", runner.url]) == 2
     assert main(["status", "--runner", "http://127.0.0.1:1"]) == 2
 

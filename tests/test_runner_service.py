@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,3 +210,40 @@ def test_evaluator_threads_are_checked(tmp_path: Path) -> None:
     for bad in ("0", "65", "true", '"2"', "1.5"):
         with pytest.raises(ConfigError, match="evaluator_threads"):
             parse_config(f"evaluator_threads = {bad}\n" + head)
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_proposals_on_threads_or_processes_decide_alike(tmp_path: Path, processes: int) -> None:
+    config = write_config(
+        tmp_path / "runner",
+        config_body(tmp_path, f'refresh_interval = "1h"\nevaluator_processes = {processes}'),
+    )
+    r = ThreadedRunner(config)
+    try:
+        d = r.client.post("/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent"))
+        assert d.status_code == 200, d.text
+        assert d.json()["verdict"] == "deny"
+        assert "CITE-BLOCK-REQUIRED-001" in {x["rule"] for x in d.json()["reasons"]}
+        bad = r.client.post("/v1/decisions/proposal", content=b"[1]", headers=auth("agent"))
+        assert bad.status_code == 422 and bad.json()["field"] == "body"
+        status = r.client.get("/v1/status", headers=auth("operator")).json()
+        assert status["evaluators"]["processes"] == processes
+        if processes:
+            # A worker that dies is replaced; decisions go on.
+            victim = r.service.processes._workers[0].process  # type: ignore[union-attr]
+            os.kill(victim.pid, signal.SIGKILL)
+            wait_until(
+                lambda: (
+                    r.client.get("/v1/status", headers=auth("operator")).json()["evaluators"][
+                        "process_restarts"
+                    ]
+                    >= 1
+                )
+            )
+            for _ in range(6):
+                again = r.client.post(
+                    "/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent")
+                )
+                assert again.status_code == 200 and again.json()["verdict"] == "deny"
+    finally:
+        r.stop()

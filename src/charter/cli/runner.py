@@ -264,6 +264,14 @@ def _render_status(url: str, doc: dict[str, Any]) -> None:
     integrity = doc.get("integrity") or {}
     out.print(f"Integrity: {'ok' if integrity.get('ok') else 'LOST'}", markup=False)
     out.print(f"Audit store: {(doc.get('audit') or {}).get('store')}", markup=False)
+    evaluators = doc.get("evaluators")
+    if evaluators:
+        out.print(
+            f"Evaluators: {evaluators.get('processes')} processes "
+            f"({evaluators.get('process_restarts')} restarted), "
+            f"{evaluators.get('threads')} threads",
+            markup=False,
+        )
     waivers = doc.get("waivers")
     if waivers:
         out.print(

@@ -565,6 +565,11 @@ class RunnerService:
             "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
             "audit": {"store": self.audit.location},
             "waivers": self.waiver_status(gen),
+            "evaluators": {
+                "threads": self.config.evaluator_threads,
+                "processes": self.processes.size if self.processes else 0,
+                "process_restarts": self.processes.restarts if self.processes else 0,
+            },
             "uptime_seconds": round(time.time() - self.started_at, 1),
         }
 
