@@ -6,8 +6,10 @@ import gc
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -309,3 +311,55 @@ def test_shutdown_fails_what_is_queued_and_refuses_more(shipped_stack: Stack) ->
         pool.submit(shipped_stack, _body(DOCS_PR), datetime.now(UTC))
     with pytest.raises(ValueError):
         ProcessEvaluators(0)
+
+
+def test_a_worker_that_keeps_crashing_is_restarted_with_backoff(shipped_stack: Stack) -> None:
+    pool = ProcessEvaluators(1)
+    try:
+        # Killed before it ever answered: counted as a crash, replaced after a delay,
+        # and meanwhile requests fail fast instead of waiting for a worker.
+        os.kill(pool._workers[0].process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while pool.alive and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert pool.alive == 0 and pool.restarts == 1
+        with pytest.raises(EvaluatorLost, match="no evaluator process is running"):
+            pool.submit(shipped_stack, _body(DOCS_PR), datetime.now(UTC))
+        while not pool.alive and time.monotonic() < deadline:
+            time.sleep(0.01)
+        answer = pool.submit(shipped_stack, _body(DOCS_PR), datetime.now(UTC)).result(60)
+        assert answer.author_id == "dev"
+    finally:
+        pool.shutdown()
+
+
+def test_a_program_without_a_main_guard_can_embed_the_pool(tmp_path: Path) -> None:
+    # multiprocessing's spawn would re-run this script in every worker; the
+    # workers are plain `python -m charter.runner.worker` processes instead.
+    script = tmp_path / "embed.py"
+    script.write_text(
+        "import json, datetime\n"
+        "from charter.runner.processes import ProcessEvaluators\n"
+        "from charter.stack import load_stack\n"
+        "pool = ProcessEvaluators(1)\n"
+        f"body = json.dumps({DOCS_PR!r}).encode()\n"
+        "now = datetime.datetime.now(datetime.UTC)\n"
+        "print(pool.submit(load_stack(), body, now).result(60).decision.verdict)\n"
+        "pool.shutdown()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in {"allow", "ask", "deny"}
+
+
+def test_the_worker_entry_point_refuses_bad_arguments() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "charter.runner.worker", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "usage" in done.stderr

@@ -109,6 +109,15 @@ class AuditStore(Protocol):
 
     def head(self) -> tuple[int, str] | None: ...
 
+    def submit(
+        self,
+        decision: Mapping[str, Any],
+        *,
+        source: str,
+        kind: str = "decision",
+        callback: RecordCallback,
+    ) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -202,15 +211,27 @@ def _walk(records: Iterable[dict[str, Any]], expected_head: tuple[int, str] | No
     return VerifyReport(True, count, head_seq=count, head_hash=prev if count else GENESIS)
 
 
+#: Called once an asynchronously submitted record is durable (record, None) or
+#: could not be written (None, error). It runs on the thread that wrote the batch.
+RecordCallback = Callable[[dict[str, Any] | None, BaseException | None], None]
+
+
 class _Pending:
     """One append waiting for a group commit."""
 
-    __slots__ = ("decision", "error", "kind", "record", "source")
+    __slots__ = ("callback", "decision", "error", "kind", "record", "source")
 
-    def __init__(self, decision: Mapping[str, Any], source: str, kind: str) -> None:
+    def __init__(
+        self,
+        decision: Mapping[str, Any],
+        source: str,
+        kind: str,
+        callback: RecordCallback | None = None,
+    ) -> None:
         self.decision = decision
         self.source = source
         self.kind = kind
+        self.callback = callback
         self.record: dict[str, Any] | None = None
         self.error: BaseException | None = None
 
@@ -222,6 +243,11 @@ class GroupCommit:
     first writes every queued decision in one transaction (``write_batch``) and
     the others find their record done when they get the lock in turn. A caller
     returns only after the transaction holding its record committed.
+
+    :meth:`submit` queues a decision without blocking its thread: a flusher
+    thread (or any leader that gets there first) writes it with the next batch
+    and then calls its callback, so a service can acknowledge many decisions
+    per commit without parking a thread on each.
     """
 
     def __init__(self, write_batch: Callable[[list[_Pending]], None]) -> None:
@@ -229,24 +255,88 @@ class GroupCommit:
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self.write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._closed = False
 
     def append(self, decision: Mapping[str, Any], source: str, kind: str) -> dict[str, Any]:
         entry = _Pending(decision, source, kind)
         with self._queue_lock:
+            if self._closed:
+                raise AuditError("the audit store is closed")
             self._queue.append(entry)
-        with self.write_lock:
-            if entry.record is None and entry.error is None:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                try:
-                    self._write_batch(batch)
-                except BaseException as exc:
-                    for item in batch:
-                        item.error = exc
+        batch = self._lead(entry)
+        if batch:
+            _notify(batch)
         if entry.error is not None:
             raise entry.error
         assert entry.record is not None  # noqa: S101 - set by the batch that held it
         return entry.record
+
+    def submit(
+        self, decision: Mapping[str, Any], source: str, kind: str, callback: RecordCallback
+    ) -> None:
+        """Queue ``decision``; ``callback`` runs once it is durable (or failed)."""
+        entry = _Pending(decision, source, kind, callback)
+        with self._queue_lock:
+            if self._closed:
+                raise AuditError("the audit store is closed")
+            self._queue.append(entry)
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush_loop, name="charter-audit-flush", daemon=True
+                )
+                self._flusher.start()
+        self._wake.set()
+
+    def _lead(self, entry: _Pending | None = None) -> list[_Pending]:
+        """Write whatever is queued (unless ``entry`` was written meanwhile); return it."""
+        with self.write_lock:
+            if entry is not None and (entry.record is not None or entry.error is not None):
+                return []
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            if not batch:
+                return batch
+            try:
+                self._write_batch(batch)
+            except BaseException as exc:
+                for item in batch:
+                    item.error = exc
+        return batch
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            batch = self._lead()
+            if batch:
+                _notify(batch)
+            with self._queue_lock:
+                if self._closed and not self._queue:
+                    return
+
+    def stop(self) -> None:
+        """Write what is queued, then refuse more; called before the store closes."""
+        with self._queue_lock:
+            self._closed = True
+            flusher = self._flusher
+        if flusher is not None:
+            self._wake.set()
+            flusher.join(timeout=60)
+        batch = self._lead()
+        if batch:
+            _notify(batch)
+
+
+def _notify(batch: list[_Pending]) -> None:
+    for item in batch:
+        if item.callback is None:
+            continue
+        try:
+            item.callback(item.record, item.error)
+        except Exception:  # noqa: BLE001, S110 - a caller's callback must not stop the flusher
+            pass
 
 
 class SQLiteStore:
@@ -355,7 +445,19 @@ class SQLiteStore:
             ).fetchone()
         return row is not None
 
+    def submit(
+        self,
+        decision: Mapping[str, Any],
+        *,
+        source: str,
+        kind: str = "decision",
+        callback: RecordCallback,
+    ) -> None:
+        """Queue one record; ``callback`` runs once it is durable (see GroupCommit)."""
+        self._group.submit(decision, source, kind, callback)
+
     def close(self) -> None:
+        self._group.stop()
         with self._lock:
             self._db.close()
 

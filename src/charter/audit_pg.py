@@ -23,7 +23,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from charter.audit import GENESIS, GroupCommit, _Pending, build_record, canonical
+from charter.audit import (
+    GENESIS,
+    GroupCommit,
+    RecordCallback,
+    _Pending,
+    build_record,
+    canonical,
+)
 from charter.errors import AuditError
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -258,7 +265,19 @@ class PostgresStore:
         with self._lock:
             self._ensure().execute(self._q("DROP SCHEMA IF EXISTS {schema} CASCADE"))
 
+    def submit(
+        self,
+        decision: Mapping[str, Any],
+        *,
+        source: str,
+        kind: str = "decision",
+        callback: RecordCallback,
+    ) -> None:
+        """Queue one record; ``callback`` runs once it has committed (see GroupCommit)."""
+        self._group.submit(decision, source, kind, callback)
+
     def close(self) -> None:
+        self._group.stop()
         with self._lock:
             self._conn.close()
 

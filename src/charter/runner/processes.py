@@ -16,10 +16,13 @@ so a request sent after a new stack is always evaluated against it.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import pickle
 import queue
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -103,24 +106,35 @@ def _worker_main(conn: Connection) -> None:
 
 
 class _Worker:
-    """One worker process, its pipe, a sender thread and a reader thread."""
+    """One worker process, its socket, a sender thread and a reader thread.
+
+    The worker is a fresh ``python -m charter.runner.worker`` (not a
+    multiprocessing child), so it never re-imports the embedding program's
+    ``__main__`` and inherits nothing but its end of the socket pair.
+    """
 
     def __init__(self, pool: ProcessEvaluators, number: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe(duplex=True)
+        parent, child = socket.socketpair()
         self.pool = pool
-        self.conn = parent
-        self.process = ctx.Process(
-            target=_worker_main, args=(child,), name=f"charter-eval-{number}", daemon=True
-        )
-        self.process.start()
-        child.close()
+        self.name = f"charter-eval-{number}"
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "charter.runner.worker", str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        finally:
+            child.close()
+        self.conn = Connection(parent.detach())
+        self.started = time.monotonic()
+        self.answered = False
         self.pending: dict[int, Future[Evaluated]] = {}
         self.alive = True
         self.stack: Stack | None = None
         self.outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-        self.sender = threading.Thread(target=self._send_loop, name=f"{self.process.name}-send")
-        self.reader = threading.Thread(target=self._read_loop, name=f"{self.process.name}-read")
+        self.sender = threading.Thread(target=self._send_loop, name=f"{self.name}-send")
+        self.reader = threading.Thread(target=self._read_loop, name=f"{self.name}-read")
         self.sender.daemon = self.reader.daemon = True
         self.sender.start()
         self.reader.start()
@@ -142,11 +156,12 @@ class _Worker:
             try:
                 answer = self.conn.recv()
             except (EOFError, OSError):
-                self.pool._lost(self, f"it exited (code {self.process.exitcode})")
+                self.pool._lost(self, f"it exited (code {self.process.poll()})")
                 return
             except Exception as exc:  # noqa: BLE001 - an unreadable answer is a lost worker
                 self.pool._lost(self, f"its answer could not be read ({exc})")
                 return
+            self.answered = True
             with self.pool._lock:
                 future = self.pending.pop(answer[0], None)
             if future is None:
@@ -161,6 +176,10 @@ class _Worker:
 class ProcessEvaluators:
     """A fixed number of worker processes evaluating proposal bodies."""
 
+    #: A worker that dies before answering anything is replaced after a
+    #: growing delay (up to this many seconds), not in a tight loop.
+    MAX_BACKOFF = 10.0
+
     def __init__(self, processes: int) -> None:
         if processes < 1:
             raise ValueError("an evaluator process pool needs at least one process")
@@ -169,13 +188,20 @@ class ProcessEvaluators:
         self._numbers = itertools.count()
         self._requests = itertools.count()
         self._blob: tuple[Stack, bytes] | None = None
+        self._crashes = 0
         self._workers = [_Worker(self, next(self._numbers)) for _ in range(processes)]
+        self._size = processes
         #: Workers that died and were replaced (reported in status).
         self.restarts = 0
 
     @property
     def size(self) -> int:
-        return len(self._workers)
+        return self._size
+
+    @property
+    def alive(self) -> int:
+        with self._lock:
+            return len(self._workers)
 
     def submit(
         self, stack: Stack, body: bytes, now: datetime, *, want_document: bool = False
@@ -186,6 +212,11 @@ class ProcessEvaluators:
         with self._lock:
             if self._closed:
                 raise EvaluatorLost("the evaluator processes have been shut down")
+            if not self._workers:
+                raise EvaluatorLost(
+                    "no evaluator process is running (restarting after a crash)",
+                    hint="retry shortly; see the runner's log for why they exit",
+                )
             worker = min(self._workers, key=lambda w: len(w.pending))
             if worker.stack is not stack:
                 worker.outbox.put(("stack", self._stack_blob(stack)))
@@ -201,19 +232,30 @@ class ProcessEvaluators:
         return self._blob[1]
 
     def _lost(self, worker: _Worker, why: str) -> None:
-        """Fail what ``worker`` held and, unless shutting down, start a replacement."""
+        """Fail what ``worker`` held and, unless shutting down, replace it."""
         with self._lock:
             if not worker.alive:
                 return
             worker.alive = False
             orphans = list(worker.pending.values())
             worker.pending.clear()
-            if not self._closed and worker in self._workers:
-                self._workers[self._workers.index(worker)] = _Worker(self, next(self._numbers))
+            if worker in self._workers:
+                self._workers.remove(worker)
+            replace = not self._closed
+            if replace:
                 self.restarts += 1
+                self._crashes = 0 if worker.answered else self._crashes + 1
+                delay = 0.0 if not self._crashes else min(0.1 * 2**self._crashes, self.MAX_BACKOFF)
         worker.outbox.put(None)
-        if worker.process.is_alive():
+        if worker.process.poll() is None:
             worker.process.kill()
+        worker.process.wait()
+        if replace and not delay:
+            self._replace()
+        elif replace:
+            timer = threading.Timer(delay, self._replace)
+            timer.daemon = True
+            timer.start()
         for future in orphans:
             future.set_exception(
                 EvaluatorLost(
@@ -221,6 +263,12 @@ class ProcessEvaluators:
                     hint="retry the request; see the runner's log",
                 )
             )
+
+    def _replace(self) -> None:
+        with self._lock:
+            if self._closed or len(self._workers) >= self._size:
+                return
+            self._workers.append(_Worker(self, next(self._numbers)))
 
     def shutdown(self, timeout: float = 10) -> None:
         with self._lock:
@@ -231,10 +279,10 @@ class ProcessEvaluators:
         for worker in workers:
             worker.outbox.put(None)
         for worker in workers:
-            worker.process.join(timeout)
-            if worker.process.is_alive():
+            try:
+                worker.process.wait(timeout)
+            except subprocess.TimeoutExpired:
                 worker.process.kill()
-                worker.process.join(timeout)
             self._lost(worker, "the runner is shutting down")
             worker.conn.close()
 

@@ -740,7 +740,9 @@ class RunnerService:
                 decision = answer.decision
                 if waivers is not None and answer.document is not None:
                     decision = apply_waivers(decision, waivers.apply, answer.document, now)
-                self.committer.submit(commit, decision, answer.author_id, answer.document)
+                self._commit_async(
+                    decision, principal, answer.author_id, answer.document, finish, result
+                )
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 result.set_exception(exc)
 
@@ -751,6 +753,43 @@ class RunnerService:
         except CharterError as exc:
             result.set_exception(exc)
         return result
+
+    def _commit_async(
+        self,
+        decision: Decision,
+        principal: str,
+        author_id: str | None,
+        document: Mapping[str, Any] | None,
+        finish: Callable[[dict[str, Any]], T],
+        result: Future[T],
+    ) -> None:
+        """:meth:`_commit` without parking a thread: the audit store calls back once
+        the record is durable, and only then is the decision remembered and answered."""
+        if not self.watchdog.healthy:
+            decision = _integrity_deny(decision, self.watchdog.reason)
+        doc = decision.to_dict()
+        record = {**doc, "input": document} if self.config.record_inputs else doc
+
+        def recorded(_: dict[str, Any] | None, error: BaseException | None) -> None:
+            if error is not None:
+                self.metrics.audit_failure()
+                result.set_exception(
+                    error
+                    if isinstance(error, AuditError)
+                    else AuditError(f"cannot record the decision ({error})")
+                )
+                return
+            try:
+                self._remember(doc, principal, author_id)
+                self.metrics.decision("proposal", doc["verdict"])
+                result.set_result(finish(doc))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                result.set_exception(exc)
+
+        try:
+            self.audit.submit(record, source="runner", kind="proposal", callback=recorded)
+        except Exception as exc:  # noqa: BLE001 - an unrecorded decision is not acknowledged
+            recorded(None, exc)
 
     def decide_action(self, action: Mapping[str, Any], principal: str) -> dict[str, Any]:
         if not self.ready:
