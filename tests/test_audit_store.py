@@ -167,6 +167,91 @@ def test_group_commit_keeps_one_chain_under_threads(tmp_path: Path) -> None:
     assert all(stored[r["decision_id"]] == r["hash"] for r in got)
 
 
+def _submitted(store: audit.AuditStore, ids: range, sync_every: int = 0) -> list[Any]:
+    """Submit decisions without blocking (mixed with blocking appends); wait for all."""
+    done: list[Any] = []
+    finished = threading.Event()
+    lock = threading.Lock()
+    expected = len(ids)
+
+    def callback(record: dict[str, Any] | None, error: BaseException | None) -> None:
+        with lock:
+            done.append(record if error is None else error)
+            if len(done) == expected:
+                finished.set()
+
+    for i in ids:
+        if sync_every and i % sync_every == 0:
+            callback(store.append(decision(i), source="sync"), None)
+        else:
+            store.submit(decision(i), source="async", callback=callback)
+    assert finished.wait(60)
+    return done
+
+
+@pytest.mark.parametrize("sync_every", [0, 3])
+def test_submitted_records_are_durable_before_their_callback(
+    tmp_path: Path, sync_every: int
+) -> None:
+    path = tmp_path / "audit.db"
+    store = audit.open_store(path)
+    seen: list[int] = []
+
+    def check_durable(record: dict[str, Any] | None, error: BaseException | None) -> None:
+        # Another connection sees the record by the time the callback runs.
+        assert error is None and record is not None
+        db = sqlite3.connect(path)
+        try:
+            row = db.execute("SELECT hash FROM audit WHERE seq = ?", (record["seq"],)).fetchone()
+        finally:
+            db.close()
+        seen.append(1 if row and row[0] == record["hash"] else 0)
+
+    store.submit(decision(0), source="async", callback=check_durable)
+    records = _submitted(store, range(1, 61), sync_every=sync_every)
+    assert all(isinstance(r, dict) for r in records)
+    store.close()
+    assert seen == [1]
+    reopened = audit.open_store(path)
+    report = audit.verify(reopened)
+    assert report.ok and report.count == 61
+    stored = {r["decision_id"]: r["hash"] for r in reopened.records()}
+    assert all(stored[r["decision_id"]] == r["hash"] for r in records)
+
+
+def test_a_failed_batch_reaches_every_callback_and_close_refuses_more(tmp_path: Path) -> None:
+    store = audit.open_store(tmp_path / "audit.db")
+    fill(store, 2)
+    # Make the next transaction fail: a trigger that aborts any insert.
+    store._db.execute(  # type: ignore[attr-defined]
+        "CREATE TRIGGER no_more BEFORE INSERT ON audit"
+        " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    )
+    results = _submitted(store, range(10, 20))
+    assert len(results) == 10
+    assert all(isinstance(r, AuditError) and "disk says no" in str(r) for r in results)
+    store._db.execute("DROP TRIGGER no_more")  # type: ignore[attr-defined]
+    assert audit.verify(store).count == 2  # nothing half-written
+    store.close()
+    with pytest.raises(AuditError, match="closed"):
+        store.submit(decision(99), source="late", callback=lambda record, error: None)
+
+
+def test_pg_submitted_records_share_the_chain(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    try:
+        records = _submitted(store, range(1, 41), sync_every=4)
+        assert all(isinstance(r, dict) for r in records)
+        assert sorted(r["seq"] for r in records) == sorted(
+            r["seq"]
+            for r in store.records()
+            if r["decision_id"] in {x["decision_id"] for x in records}
+        )
+        assert audit.verify(store).ok
+    finally:
+        store.close()
+
+
 def test_unreadable_store_is_an_audit_error(tmp_path: Path) -> None:
     target = tmp_path / "dir.db"
     target.mkdir()
