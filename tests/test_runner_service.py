@@ -247,3 +247,31 @@ def test_proposals_on_threads_or_processes_decide_alike(tmp_path: Path, processe
                 assert again.status_code == 200 and again.json()["verdict"] == "deny"
     finally:
         r.stop()
+
+
+def test_every_acknowledged_decision_is_already_in_the_audit_log(
+    runner: ThreadedRunner, tmp_path: Path
+) -> None:
+    store = audit.open_store(tmp_path / "audit.db")
+    try:
+        for path, body in (
+            ("/v1/decisions/action", {"kind": "command", "command": "git status", "cwd": "/tmp"}),
+            ("/v1/decisions/action", {"kind": "command", "command": "rm -rf /", "cwd": "/tmp"}),
+            ("/v1/decisions/proposal", PROPOSAL),
+        ):
+            d = r_post(runner, path, body)
+            # Acknowledged means durable: another connection sees the record at once.
+            assert store.has_decision(d["decision_id"]), (path, d)
+        records = {r["decision_id"]: r for r in store.records()}
+        kinds = sorted(r["kind"] for r in records.values())
+        assert kinds == ["decision", "decision", "proposal"]
+        assert any(r.get("action", {}).get("command") == "rm -rf /" for r in records.values())
+        assert audit.verify(store).ok
+    finally:
+        store.close()
+
+
+def r_post(runner: ThreadedRunner, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = runner.client.post(path, json=body, headers=auth("agent"))
+    assert response.status_code == 200, response.text
+    return dict(response.json())

@@ -16,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import Future
 from functools import cache, partial
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -83,6 +84,15 @@ class ApprovalBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approve: StrictBool
     comment: str = Field(default="", max_length=4096)
+
+
+def _relay(target: Future[Any], source: Future[Any]) -> None:
+    """Copy ``source``'s outcome to ``target`` (one future for the request to await)."""
+    error = source.exception()
+    if error is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
 
 
 def encode(document: Any) -> bytes:
@@ -261,14 +271,18 @@ def create_app(service: RunnerService) -> FastAPI:
         pending = service.submit_proposal(body, who.name, encode)
         return json_response(await asyncio.wrap_future(pending))
 
-    def action_decision(body: bytes, principal: str) -> bytes:
+    def action_decision(body: bytes, principal: str, answer: Future[bytes]) -> None:
         try:
-            action = ActionBody.model_validate(parse_object(body))
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
-            ) from None
-        return encode(service.decide_action(action.model_dump(exclude_none=True), principal))
+            try:
+                action = ActionBody.model_validate(parse_object(body))
+            except ValidationError as exc:
+                raise RequestValidationError(
+                    [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
+                ) from None
+            decided = service.submit_action(action.model_dump(exclude_none=True), principal, encode)
+            decided.add_done_callback(partial(_relay, answer))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+            answer.set_exception(exc)
 
     @app.post(
         "/v1/decisions/action",
@@ -285,10 +299,12 @@ def create_app(service: RunnerService) -> FastAPI:
         """Decide an action (command, file write, file read) before the agent runs it."""
         who = authenticate(request, deciding)
         body = await request.body()
-        # The gate waits for its audit record like a proposal's commit does, so it
-        # runs on the same committer threads (cheaper to reach than anyio's pool).
-        pending = service.committer.submit(action_decision, body, who.name)
-        return json_response(await asyncio.wrap_future(pending))
+        # Decided on a committer thread (off the event loop; cheaper to reach than
+        # anyio's pool); answered once the audit store calls back with the record.
+        answer: Future[bytes] = Future()
+        answer.set_running_or_notify_cancel()
+        service.committer.submit(action_decision, body, who.name, answer)
+        return json_response(await asyncio.wrap_future(answer))
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
     def decision_state(

@@ -35,6 +35,10 @@ from charter.errors import CharterError, EvaluationError, InputError
 from charter.runner.bodies import InvalidBody, parse_object
 from charter.stack import CompiledStack, Stack
 
+#: Bodies up to this size are written to a worker's socket by the submitting
+#: thread; larger ones go through the worker's sender thread.
+DIRECT_SEND_LIMIT = 32 * 1024
+
 
 class EvaluatorLost(EvaluationError):
     """A worker process died or stopped while it held the request (503)."""
@@ -133,11 +137,34 @@ class _Worker:
         self.alive = True
         self.stack: Stack | None = None
         self.outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        #: Messages handed to the sender thread and not yet sent.
+        self.queued = 0
         self.sender = threading.Thread(target=self._send_loop, name=f"{self.name}-send")
         self.reader = threading.Thread(target=self._read_loop, name=f"{self.name}-read")
         self.sender.daemon = self.reader.daemon = True
         self.sender.start()
         self.reader.start()
+
+    def post(self, message: tuple[Any, ...], *, large: bool) -> None:
+        """Send ``message`` in order: directly if small and nothing is queued, else queued.
+
+        A direct send saves a thread hand-off per request; a large message (a
+        stack, a big body) goes through the sender thread so the caller (the
+        event loop) never blocks while the worker drains it. Every message
+        after a queued one is queued too, so the order on the socket holds.
+        """
+        with self.lock:
+            direct = not large and self.queued == 0
+            if not direct:
+                self.queued += 1
+        if not direct:
+            self.outbox.put(message)
+            return
+        try:
+            self.conn.send(message)
+        except (OSError, ValueError):
+            pass  # the reader sees the socket close and fails what is pending
 
     def _send_loop(self) -> None:
         while (message := self.outbox.get()) is not None:
@@ -146,6 +173,8 @@ class _Worker:
             except (OSError, ValueError):
                 self.pool._lost(self, "its pipe closed")
                 return
+            with self.lock:
+                self.queued -= 1
         try:
             self.conn.send(None)
         except (OSError, ValueError):
@@ -219,11 +248,13 @@ class ProcessEvaluators:
                 )
             worker = min(self._workers, key=lambda w: len(w.pending))
             if worker.stack is not stack:
-                worker.outbox.put(("stack", self._stack_blob(stack)))
+                worker.post(("stack", self._stack_blob(stack)), large=True)
                 worker.stack = stack
             request = next(self._requests)
             worker.pending[request] = future
-            worker.outbox.put(("eval", request, body, now, want_document))
+            worker.post(
+                ("eval", request, body, now, want_document), large=len(body) > DIRECT_SEND_LIMIT
+            )
         return future
 
     def _stack_blob(self, stack: Stack) -> bytes:

@@ -384,7 +384,9 @@ class RunnerService:
                 )
         gate = Gate(
             loaded.constitution,
-            audit=self.audit,
+            # The service records each action itself, without parking a thread
+            # on the commit (see submit_action); the record is the same document.
+            audit=None,
             watchdog=self.watchdog,
             config=GateConfig(source="runner"),
         )
@@ -769,7 +771,19 @@ class RunnerService:
             decision = _integrity_deny(decision, self.watchdog.reason)
         doc = decision.to_dict()
         record = {**doc, "input": document} if self.config.record_inputs else doc
+        self._record_then(record, "proposal", doc, "proposal", principal, author_id, finish, result)
 
+    def _record_then(
+        self,
+        record: Mapping[str, Any],
+        kind: str,
+        doc: dict[str, Any],
+        metric: str,
+        principal: str,
+        author_id: str | None,
+        finish: Callable[[dict[str, Any]], T],
+        result: Future[T],
+    ) -> None:
         def recorded(_: dict[str, Any] | None, error: BaseException | None) -> None:
             if error is not None:
                 self.metrics.audit_failure()
@@ -781,17 +795,31 @@ class RunnerService:
                 return
             try:
                 self._remember(doc, principal, author_id)
-                self.metrics.decision("proposal", doc["verdict"])
+                self.metrics.decision(metric, doc["verdict"])
                 result.set_result(finish(doc))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 result.set_exception(exc)
 
         try:
-            self.audit.submit(record, source="runner", kind="proposal", callback=recorded)
+            self.audit.submit(record, source="runner", kind=kind, callback=recorded)
         except Exception as exc:  # noqa: BLE001 - an unrecorded decision is not acknowledged
             recorded(None, exc)
 
     def decide_action(self, action: Mapping[str, Any], principal: str) -> dict[str, Any]:
+        """Decide and record an action; return the decision once it is durable."""
+        return self.submit_action(action, principal, lambda doc: doc).result()
+
+    def submit_action(
+        self, action: Mapping[str, Any], principal: str, finish: Callable[[dict[str, Any]], T]
+    ) -> Future[T]:
+        """Decide an action in the calling thread; record it, remember it, then ``finish``.
+
+        The gate itself records nothing here (it is built without a store): the
+        decision is queued for the audit log and the returned future resolves
+        once its record is durable, so the calling thread is not parked on it.
+        """
+        result: Future[T] = Future()
+        result.set_running_or_notify_cancel()
         if not self.ready:
             raise NotReady(self.load_error or "the runner has not loaded its constitution")
         gate = self._gate
@@ -800,13 +828,20 @@ class RunnerService:
                 "no agent-runtime constitution is configured",
                 hint="set [actions] constitution and key in the runner config",
             )
-        decision = gate.decide_action(dict(action))  # recorded by the gate before returning
-        doc = decision.to_dict()
+        doc = gate.decide_action(dict(action)).to_dict()
         agent = action.get("agent")
         agent_id = agent.get("id") if isinstance(agent, Mapping) else None
-        self._remember(doc, principal, agent_id if isinstance(agent_id, str) else None)
-        self.metrics.decision("action", doc["verdict"])
-        return doc
+        self._record_then(
+            doc,
+            "decision",
+            doc,
+            "action",
+            principal,
+            agent_id if isinstance(agent_id, str) else None,
+            finish,
+            result,
+        )
+        return result
 
     def _record(self, doc: dict[str, Any], *, kind: str) -> None:
         try:
