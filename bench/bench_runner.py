@@ -1,6 +1,6 @@
 """Runner throughput and latency vs a bare FastAPI endpoint, and the audit write rate.
 
-    .venv/bin/python bench/bench_runner.py [--requests 4000] [--concurrency 32]
+    .venv/bin/python bench/bench_runner.py [--requests 4000] [--concurrency 32] [--rounds 5]
 
 Both servers run as separate processes under the same uvicorn settings (one
 worker, loopback, access log off); the client keeps N keep-alive connections
@@ -234,12 +234,24 @@ def audit_rate(work: Path, n: int) -> tuple[float, float]:
     return serial, concurrent
 
 
+BARE_PATH = "/v1/decisions/action"
+
+
+def median_run(results: list[dict[str, float]]) -> dict[str, float]:
+    """Per-measure medians over rounds (errors are summed: any error shows)."""
+    out = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    out["errors"] = sum(r["errors"] for r in results)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     n, c = min(args.requests, 20000), min(args.concurrency, 256)
+    rounds = max(1, min(args.rounds, 20))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bare_port, runner_port = free_port(), free_port()
@@ -247,17 +259,24 @@ def main() -> None:
         try:
             wait_ready(f"http://127.0.0.1:{bare_port}/healthz", bare)
             wait_ready(f"http://127.0.0.1:{runner_port}/readyz", runner)
-            base = measure(bare.pid, bare_port, "/v1/decisions/action", ACTION, n, c)
-            act = measure(runner.pid, runner_port, "/v1/decisions/action", ACTION, n, c)
-            prop = measure(runner.pid, runner_port, "/v1/decisions/proposal", PROPOSAL, n, c)
+            # Interleaved rounds, so that drift in the machine's speed (other
+            # tenants, thermal, page cache) hits every endpoint alike; medians.
+            runs: dict[str, list[dict[str, float]]] = {"bare": [], "action": [], "proposal": []}
+            for _ in range(rounds):
+                runs["bare"].append(measure(bare.pid, bare_port, BARE_PATH, ACTION, n, c))
+                runs["action"].append(measure(runner.pid, runner_port, BARE_PATH, ACTION, n, c))
+                runs["proposal"].append(
+                    measure(runner.pid, runner_port, "/v1/decisions/proposal", PROPOSAL, n, c)
+                )
+            base, act, prop = (median_run(runs[k]) for k in ("bare", "action", "proposal"))
         finally:
             for proc in (bare, runner):
                 proc.terminate()
                 proc.wait(timeout=20)
         serial, concurrent = audit_rate(work, max(320, n // 2))
     print(
-        f"requests={n} concurrency={c} cpus={os.cpu_count()} (one uvicorn worker each; "
-        "the runner evaluates proposals in its evaluator process)"
+        f"requests={n} concurrency={c} cpus={os.cpu_count()} rounds={rounds} (medians; one "
+        "uvicorn worker each; the runner evaluates proposals in its evaluator process)"
     )
     print(
         f"{'endpoint':<28}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
@@ -270,6 +289,11 @@ def main() -> None:
             f"{name:<28}{r['rps']:>8.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8.0f}%"
             f"{r['cpu_pct']:>11.0f}%{int(r['errors']):>8}"
         )
+    spread = {k: (min(r["rps"] for r in v), max(r["rps"] for r in v)) for k, v in runs.items()}
+    print(
+        "req/s range over rounds: "
+        + ", ".join(f"{k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in spread.items())
+    )
     print(f"audit store (SQLite WAL, synchronous=FULL): {serial:.0f} appends/s serial, "
           f"{concurrent:.0f} appends/s from 32 threads (group commit)")  # fmt: skip
 

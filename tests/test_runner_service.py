@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,8 @@ import pytest
 
 from charter import audit
 from charter.errors import ConfigError
-from charter.runner.config import parse_config
+from charter.runner.config import load_config, parse_config
+from charter.runner.service import RunnerService
 from charter.stack import shipped_constitution_path
 from tests.runner_helpers import ThreadedRunner, auth, wait_until, write_config
 
@@ -275,3 +278,38 @@ def r_post(runner: ThreadedRunner, path: str, body: dict[str, Any]) -> dict[str,
     response = runner.client.post(path, json=body, headers=auth("agent"))
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def test_remembered_decisions_give_the_garbage_collector_nothing_to_scan(
+    runner: ThreadedRunner,
+) -> None:
+    for _ in range(5):
+        r_post(runner, "/v1/decisions/proposal", PROPOSAL)
+        r_post(runner, "/v1/decisions/action", {"kind": "command", "command": "ls", "cwd": "/"})
+    gc.collect()
+    entries = list(runner.service._pending.values())
+    assert len(entries) == 10
+    assert not any(gc.is_tracked(e) for e in entries)
+
+
+def test_a_managed_service_freezes_its_load_and_frees_the_previous_stack(
+    tmp_path: Path,
+) -> None:
+    overlay = tmp_path / "overlay"
+    shutil.copytree(ROOT / "examples" / "overlay", overlay)
+    config = write_config(
+        tmp_path / "runner", config_body(tmp_path, 'refresh_interval = "1h"', overlay=overlay)
+    )
+    service = RunnerService(load_config(config), manage_gc=True).start()
+    try:
+        assert gc.get_freeze_count() > 0
+        old = weakref.ref(service._generation.stack)  # type: ignore[union-attr]
+        manifest = overlay / ".manifest"
+        manifest.write_text(manifest.read_text().replace('"1.0.0"', '"1.0.1"'))
+        service.refresh()
+        assert service._generation.layers[-1].layer.version == "1.0.1"  # type: ignore[union-attr]
+        # The previous stack was unfrozen and collected, not kept forever.
+        assert old() is None
+    finally:
+        service.stop()
+        gc.unfreeze()

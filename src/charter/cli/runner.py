@@ -38,7 +38,7 @@ def _serve(config: RunnerConfig, *, dev: bool, banner: list[str]) -> None:
     from charter.runner.app import create_app
     from charter.runner.service import RunnerService
 
-    service = RunnerService(config, dev=dev).start()
+    service = RunnerService(config, dev=dev, manage_gc=True).start()
     err = sys.stderr
     if not service.ready:
         err.write(
@@ -57,6 +57,7 @@ def _serve(config: RunnerConfig, *, dev: bool, banner: list[str]) -> None:
             lifespan="off",
         )
     )
+    service.settle_gc()  # the app and the server are long-lived too
     for line in banner:
         err.write(line + "\n")
     err.write(f"charter runner: listening on http://{config.listen} ({service.health})\n")

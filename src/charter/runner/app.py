@@ -299,11 +299,11 @@ def create_app(service: RunnerService) -> FastAPI:
         """Decide an action (command, file write, file read) before the agent runs it."""
         who = authenticate(request, deciding)
         body = await request.body()
-        # Decided on a committer thread (off the event loop; cheaper to reach than
-        # anyio's pool); answered once the audit store calls back with the record.
+        # Decided on one of two decider threads (off the event loop, cheaper to
+        # reach than anyio's pool); answered once the audit store calls back.
         answer: Future[bytes] = Future()
         answer.set_running_or_notify_cancel()
-        service.committer.submit(action_decision, body, who.name, answer)
+        service.deciders.submit(action_decision, body, who.name, answer)
         return json_response(await asyncio.wrap_future(answer))
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
