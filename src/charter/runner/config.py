@@ -26,10 +26,13 @@ DEFAULT_REFRESH = 60.0
 #: default one core is left to the event loop, and at most four evaluate.
 DEFAULT_EVALUATOR_THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
 MAX_EVALUATOR_THREADS = 64
-#: Proposals are evaluated in worker processes when there is a core to spare
-#: (regorus holds the GIL, so threads alone keep a runner on one core); 0
-#: evaluates them on the evaluator threads instead.
-DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, (os.cpu_count() or 1) - 1)
+#: Proposals are evaluated in worker processes when there is more than one
+#: CPU (regorus holds the GIL, so threads alone keep a runner on one core): one
+#: per CPU, at most 4, since the runner process itself needs only about half a
+#: core for HTTP and the audit log at full load (bench_runner: 57 % of the bare
+#: endpoint with one worker on 2 CPUs, 63 % with two). 0 evaluates them on the
+#: evaluator threads instead.
+DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_count() or 1)
 MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
