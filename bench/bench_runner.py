@@ -276,7 +276,7 @@ def main() -> None:
         serial, concurrent = audit_rate(work, max(320, n // 2))
     print(
         f"requests={n} concurrency={c} cpus={os.cpu_count()} rounds={rounds} (medians; one "
-        "uvicorn worker each; the runner evaluates proposals in its evaluator process)"
+        "uvicorn worker each; the runner at its defaults: evaluator processes, SQLite audit)"
     )
     print(
         f"{'endpoint':<28}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
