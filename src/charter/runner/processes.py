@@ -73,7 +73,7 @@ def _worker_main(conn: Connection) -> None:
         if message is None:
             return
         if message[0] == "stack":
-            # The runner that spawned this process sent it over their private pipe.
+            # The runner that started this process sent it over their private socket pair.
             stack, compiled = pickle.loads(message[1]), None  # noqa: S301
             continue
         _, request, body, now, want_document = message
