@@ -351,7 +351,30 @@ def _notify(batch: list[_Pending]) -> None:
             pass
 
 
-class SQLiteStore:
+class GroupCommitted:
+    """The write side of a store whose appends go through ``self._group``."""
+
+    _group: GroupCommit
+
+    def append(
+        self, decision: Mapping[str, Any], *, source: str, kind: str = "decision"
+    ) -> dict[str, Any]:
+        """Append one record; return it once its transaction has committed."""
+        return self._group.append(decision, source, kind)
+
+    def submit(
+        self,
+        decision: Mapping[str, Any],
+        *,
+        source: str,
+        kind: str = "decision",
+        callback: RecordCallback,
+    ) -> None:
+        """Queue one record; ``callback`` runs once it has committed (see GroupCommit)."""
+        self._group.submit(decision, source, kind, callback)
+
+
+class SQLiteStore(GroupCommitted):
     """The embedded default: one SQLite file in WAL mode."""
 
     def __init__(self, path: str | Path) -> None:
@@ -425,12 +448,6 @@ class SQLiteStore:
                 self._db.execute("ROLLBACK")
             raise
 
-    def append(
-        self, decision: Mapping[str, Any], *, source: str, kind: str = "decision"
-    ) -> dict[str, Any]:
-        """Append one record; return it once it is durable."""
-        return self._group.append(decision, source, kind)
-
     def records(self) -> Iterator[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute("SELECT record FROM audit ORDER BY seq").fetchall()
@@ -456,17 +473,6 @@ class SQLiteStore:
                 "SELECT 1 FROM audit WHERE decision_id = ? LIMIT 1", (decision_id,)
             ).fetchone()
         return row is not None
-
-    def submit(
-        self,
-        decision: Mapping[str, Any],
-        *,
-        source: str,
-        kind: str = "decision",
-        callback: RecordCallback,
-    ) -> None:
-        """Queue one record; ``callback`` runs once it is durable (see GroupCommit)."""
-        self._group.submit(decision, source, kind, callback)
 
     def close(self) -> None:
         self._group.stop()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -26,7 +26,7 @@ from psycopg import sql
 from charter.audit import (
     GENESIS,
     GroupCommit,
-    RecordCallback,
+    GroupCommitted,
     _Pending,
     build_record,
     canonical,
@@ -68,7 +68,7 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
-class PostgresStore:
+class PostgresStore(GroupCommitted):
     """An audit chain shared through PostgreSQL."""
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
@@ -194,12 +194,6 @@ class PostgresStore:
                 item.record = None
             raise
 
-    def append(
-        self, decision: Mapping[str, Any], *, source: str, kind: str = "decision"
-    ) -> dict[str, Any]:
-        """Append one record; return it once its transaction has committed."""
-        return self._group.append(decision, source, kind)
-
     # ------------------------------------------------------------------ read
     def records(self) -> Iterator[dict[str, Any]]:
         last = 0
@@ -264,17 +258,6 @@ class PostgresStore:
         """Drop this store's schema (tests and throw-away logs only)."""
         with self._lock:
             self._ensure().execute(self._q("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-
-    def submit(
-        self,
-        decision: Mapping[str, Any],
-        *,
-        source: str,
-        kind: str = "decision",
-        callback: RecordCallback,
-    ) -> None:
-        """Queue one record; ``callback`` runs once it has committed (see GroupCommit)."""
-        self._group.submit(decision, source, kind, callback)
 
     def close(self) -> None:
         self._group.stop()
