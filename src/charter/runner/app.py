@@ -4,9 +4,10 @@ Every route but ``/healthz``, ``/readyz`` and the OpenAPI docs needs a bearer
 token; each route names the roles it admits (401 without a valid token, 403 for
 a role it does not admit). Malformed documents are 422 naming the field, never
 a 500. Parsing, evaluation, the durable audit write and encoding never run on
-the event loop: proposals go through the service's evaluator and committer
-threads (see ``RunnerService.submit_proposal``); other work runs on the
-thread pool.
+the event loop: proposals go through the service's evaluator processes (or
+threads) and its non-blocking audit submissions (see
+``RunnerService.submit_proposal``), actions through its gate threads; other
+work runs on the thread pool.
 """
 
 from __future__ import annotations
@@ -253,9 +254,9 @@ def create_app(service: RunnerService) -> FastAPI:
     # The decision routes read and answer raw JSON: the body is parsed once and
     # validated by the proposal schema, and the answer is encoded once, instead
     # of pydantic walking both documents again. A proposal is parsed and
-    # evaluated on the service's few evaluator threads, then recorded and
-    # encoded on its committer threads, where many decisions can wait for one
-    # group commit without holding an engine; the event loop only moves bytes.
+    # evaluated by the service's evaluators, then queued for the audit log; it
+    # is encoded and answered once its group commit is durable, without a
+    # thread parked on it. The event loop only moves bytes.
     @app.post(
         "/v1/decisions/proposal",
         tags=["decisions"],

@@ -37,3 +37,9 @@ def parse_object(raw: bytes) -> dict[str, Any]:
             f"invalid request: body: must be a JSON object, not {type(value).__name__}"
         )
     return value
+
+
+def principal_id(value: Any) -> str | None:
+    """The ``id`` of a document's ``author`` or ``agent`` object, if it is a string."""
+    found = value.get("id") if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None

@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import Any
 
 from charter.decision import Decision, evaluate
 from charter.errors import CharterError, EvaluationError, InputError
-from charter.runner.bodies import InvalidBody, parse_object
+from charter.runner.bodies import InvalidBody, parse_object, principal_id
 from charter.stack import CompiledStack, Stack
 
 #: Bodies up to this size are written to a worker's socket by the submitting
@@ -84,13 +83,11 @@ def _worker_main(conn: Connection) -> None:
                 compiled = stack.compile()
             document = parse_object(body)
             decision = evaluate(compiled, document, now=now)
-            author = document.get("author")
-            author_id = author.get("id") if isinstance(author, dict) else None
             answer: tuple[Any, ...] = (
                 request,
                 "ok",
                 decision,
-                author_id if isinstance(author_id, str) else None,
+                principal_id(document.get("author")),
                 document if want_document else None,
             )
         except InvalidBody as exc:
@@ -131,7 +128,6 @@ class _Worker:
         finally:
             child.close()
         self.conn = Connection(parent.detach())
-        self.started = time.monotonic()
         self.answered = False
         self.pending: dict[int, Future[Evaluated]] = {}
         self.alive = True

@@ -44,7 +44,7 @@ from charter.errors import (
     RollbackError,
 )
 from charter.gate import Gate, GateConfig, load_constitution
-from charter.runner.bodies import InvalidBody, parse_object
+from charter.runner.bodies import InvalidBody, parse_object, principal_id
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
 from charter.runner.processes import Evaluated, ProcessEvaluators
@@ -245,9 +245,6 @@ class RunnerService:
             if config.evaluator_processes and config.constitution is not None
             else None
         )
-        #: Decisions wait here for their audit record to be durable; many at
-        #: once, so that one group commit acknowledges them together.
-        self.committer = ThreadPoolExecutor(max_workers=64, thread_name_prefix="charter-audit")
         #: Action decisions (the gate is CPU-bound and quick; the audit commit no
         #: longer parks a thread): a couple of threads, not a crowd contending
         #: for the GIL with the event loop.
@@ -286,7 +283,6 @@ class RunnerService:
         if self.processes is not None:
             self.processes.shutdown()
         self.deciders.shutdown(wait=True, cancel_futures=True)
-        self.committer.shutdown(wait=True, cancel_futures=True)
         self.audit.close()
 
     def _loop(self) -> None:
@@ -689,49 +685,21 @@ class RunnerService:
         """Validate and evaluate a proposal: the first half of a decision.
 
         Runs on an evaluator thread, with its slot (see :attr:`evaluator`).
-        Nothing is acknowledged until :meth:`commit_proposal` has recorded it.
+        Nothing is acknowledged until :meth:`_commit_async` has recorded it.
         """
         if not self.ready:
             raise NotReady(self.load_error or "the runner has not loaded a stack")
         return self._evaluate(slot, document, self._generation)
 
-    def commit_proposal(
-        self, decision: Decision, document: Mapping[str, Any], principal: str
-    ) -> dict[str, Any]:
-        """Record the decision durably, then remember it for approvals.
-
-        The watchdog is consulted here, right before the record is written, so
-        an integrity loss noticed while the proposal was evaluated still denies.
-        """
-        author = document.get("author")
-        author_id = author.get("id") if isinstance(author, dict) else None
-        return self._commit(
-            decision, principal, author_id if isinstance(author_id, str) else None, document
-        )
-
-    def _commit(
-        self,
-        decision: Decision,
-        principal: str,
-        author_id: str | None,
-        document: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        if not self.watchdog.healthy:
-            decision = _integrity_deny(decision, self.watchdog.reason)
-        doc = decision.to_dict()
-        if self.config.record_inputs:
-            doc["input"] = document
-        self._record(doc, kind="proposal")
-        doc.pop("input", None)
-        self._remember(doc, principal, author_id)
-        self.metrics.decision("proposal", doc["verdict"])
-        return doc
-
     def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
         """Evaluate (where :meth:`submit_proposal` would), record, and return the decision."""
         if self.processes is None:
             decision = self.evaluator.run(lambda slot: self.evaluate_proposal(slot, document))
-            return self.commit_proposal(decision, document, principal)
+            done: Future[dict[str, Any]] = Future()
+            done.set_running_or_notify_cancel()
+            author = principal_id(document.get("author"))
+            self._commit_async(decision, principal, author, document, lambda doc: doc, done)
+            return done.result()
         try:
             body = json.dumps(document, allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
@@ -744,22 +712,14 @@ class RunnerService:
         """Decide a proposal body as a pipeline: parse and evaluate, record, finish.
 
         Parsing and evaluation run in an evaluator process (or on an evaluator
-        thread when ``evaluator_processes = 0``); recording and ``finish`` (e.g.
-        encoding the answer) run on a committer thread, handed over directly so
-        the caller (the event loop) is woken once, with the result or the first
+        thread when ``evaluator_processes = 0``); the record is queued for the
+        audit log, and once it is durable the audit store's callback remembers
+        the decision and runs ``finish`` (e.g. encoding the answer), so the
+        caller (the event loop) is woken once, with the result or the first
         error. Waivers are judged here, where the trusted keys are.
         """
         result: Future[T] = Future()
         result.set_running_or_notify_cancel()
-
-        def commit(
-            decision: Decision, author_id: str | None, document: Mapping[str, Any] | None
-        ) -> None:
-            try:
-                doc = self._commit(decision, principal, author_id, document)
-                result.set_result(finish(doc))
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                result.set_exception(exc)
 
         if self.processes is None:
 
@@ -767,12 +727,8 @@ class RunnerService:
                 try:
                     document = parse_object(body)
                     decision = self.evaluate_proposal(slot, document)
-                    author = document.get("author")
-                    author_id = author.get("id") if isinstance(author, dict) else None
-                    self.committer.submit(
-                        commit, decision, author_id if isinstance(author_id, str) else None,
-                        document,
-                    )  # fmt: skip
+                    author = principal_id(document.get("author"))
+                    self._commit_async(decision, principal, author, document, finish, result)
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                     result.set_exception(exc)
 
@@ -816,8 +772,10 @@ class RunnerService:
         finish: Callable[[dict[str, Any]], T],
         result: Future[T],
     ) -> None:
-        """:meth:`_commit` without parking a thread: the audit store calls back once
-        the record is durable, and only then is the decision remembered and answered."""
+        """Record a proposal decision without parking a thread: the audit store calls
+        back once the record is durable, and only then is the decision remembered
+        and answered. The watchdog is consulted here, right before the record is
+        queued, so an integrity loss noticed during evaluation still denies."""
         if not self.watchdog.healthy:
             decision = _integrity_deny(decision, self.watchdog.reason)
         doc = decision.to_dict()
@@ -880,15 +838,14 @@ class RunnerService:
                 hint="set [actions] constitution and key in the runner config",
             )
         doc = gate.decide_action(dict(action)).to_dict()
-        agent = action.get("agent")
-        agent_id = agent.get("id") if isinstance(agent, Mapping) else None
+        agent_id = principal_id(action.get("agent"))
         self._record_then(
             doc,
             "decision",
             doc,
             "action",
             principal,
-            agent_id if isinstance(agent_id, str) else None,
+            agent_id,
             finish,
             result,
         )
