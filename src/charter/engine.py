@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,17 @@ class ModuleInfo:
     rule_names: frozenset[str]
     imports: tuple[str, ...] = ()
     ast: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def walk_ast(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object node of a regorus AST export (``ModuleInfo.ast``), depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk_ast(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk_ast(value)
 
 
 def _ref_to_path(node: Any) -> list[str]:

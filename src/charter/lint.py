@@ -69,7 +69,7 @@ import enum
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -90,7 +90,7 @@ from charter.bundle import (
     read_directory_files,
 )
 from charter.constitution import Constitution
-from charter.engine import Engine, ModuleInfo, parse_module
+from charter.engine import Engine, ModuleInfo, parse_module, walk_ast
 from charter.errors import CharterError, PolicyError
 from charter.patterns import MAYBE, compile_pattern, match_segment, split_args
 from charter.ratchet import DIRECTIONS, Parameter, declaration
@@ -320,16 +320,6 @@ def _resolve(path: list[str], aliases: Mapping[str, list[str]]) -> list[str]:
     if path and path[0] in aliases and path[0] not in ("data", "input"):
         return [*aliases[path[0]], *path[1:]]
     return path
-
-
-def _walk(node: Any) -> Iterable[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def _head(rule: Any) -> tuple[str, str, int] | None:
@@ -595,7 +585,7 @@ def _check_composition(target: _Target, others: Sequence[Layer], findings: list[
         if module.is_test:
             continue
         aliases = _import_aliases(module.info, module.source)
-        for node in _walk(module.info.ast.get("rules", [])):
+        for node in walk_ast(module.info.ast.get("rules", [])):
             for mod in node.get("with_mods") or []:
                 path = _resolve(_ref_path(mod.get("refr")) or [], aliases)
                 if not path or path[0] != "data":
@@ -676,7 +666,7 @@ def _string_constants(module: Module) -> dict[str, str]:
             value = (compr.get("assign") or {}).get("value")
             if len(path) == 1 and isinstance(value, dict) and "String" in value:
                 found[path[0]] = str(value["String"]["value"])
-    for node in _walk(module.info.ast.get("rules", [])):
+    for node in walk_ast(module.info.ast.get("rules", [])):
         assign = node.get("AssignExpr")
         if not isinstance(assign, dict):
             continue
@@ -696,7 +686,7 @@ def _check_impersonation(
         if module.is_test:
             continue
         constants = _string_constants(module)
-        for node in _walk(module.info.ast.get("rules", [])):
+        for node in walk_ast(module.info.ast.get("rules", [])):
             obj = node.get("Object")
             fields = obj.get("fields") if isinstance(obj, dict) else None
             for field in fields if isinstance(fields, list) else []:

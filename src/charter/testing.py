@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from charter.bundle import Layer, Module
-from charter.engine import Engine, ModuleInfo
+from charter.engine import Engine, ModuleInfo, walk_ast
 from charter.errors import CharterError
 from charter.stack import Stack, _merge_data
 
@@ -117,16 +117,6 @@ class TestReport:
 
 
 # ------------------------------------------------------------------ AST helpers
-
-
-def _walk(node: Any) -> Iterable[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def _head_var(rule: Any) -> dict[str, Any] | None:
@@ -226,7 +216,7 @@ def _expression_start(node: Any) -> tuple[int, int] | None:
     """
     spans = [
         (int(n["span"]["line"]), int(n["span"]["col"]))
-        for n in _walk(node)
+        for n in walk_ast(node)
         if isinstance(n.get("span"), dict) and "line" in n["span"] and "col" in n["span"]
     ]
     return min(spans) if spans else None
@@ -239,7 +229,7 @@ def with_input_texts(module: Module, test_name: str) -> list[str]:
         var = _head_var(rule)
         if var is None or var.get("value") != test_name:
             continue
-        for node in _walk(rule["Spec"].get("bodies")):
+        for node in walk_ast(rule["Spec"].get("bodies")):
             for mod in node.get("with_mods") or []:
                 refr = mod.get("refr", {})
                 target_var = refr.get("Var") if isinstance(refr, dict) else None

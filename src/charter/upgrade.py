@@ -25,8 +25,9 @@ from typing import Any
 import semver
 
 from charter.bundle import Layer, load_directory
+from charter.engine import walk_ast
 from charter.errors import InputError, PolicyError
-from charter.lint import LintReport, _walk, lint_bundle
+from charter.lint import LintReport, lint_bundle
 from charter.stack import load_stack
 
 
@@ -144,7 +145,7 @@ def _references(overlay: Layer) -> list[tuple[str, str]]:
     """(location, name) of every string literal and reference segment in the overlay."""
     found: list[tuple[str, str]] = []
     for module in overlay.modules:
-        for node in _walk(module.info.ast.get("rules", [])):
+        for node in walk_ast(module.info.ast.get("rules", [])):
             line = node.get("span", {}).get("line") if isinstance(node.get("span"), dict) else None
             if "String" in node and isinstance(node["String"], dict):
                 value = node["String"].get("value")
