@@ -100,6 +100,17 @@ class Layer:
     def test_modules(self) -> tuple[Module, ...]:
         return tuple(m for m in self.modules if m.is_test)
 
+    def root_data(self, key: str) -> list[tuple[str, Any]]:
+        """``(root, value)`` for each of the layer's roots whose data holds ``key``."""
+        found: list[tuple[str, Any]] = []
+        for root in self.manifest.roots:
+            node: Any = self.data
+            for part in root.split("/"):
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict) and key in node:
+                found.append((root, node[key]))
+        return found
+
     def describe(self) -> dict[str, Any]:
         return {
             "layer": self.kind,

@@ -720,26 +720,14 @@ def _check_impersonation(
 
 def _layer_parameter_items(layer: Layer) -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = []
-    for root in layer.manifest.roots:
-        node: Any = layer.data
-        for part in root.split("/"):
-            node = node.get(part) if isinstance(node, dict) else None
-        params = node.get("parameters") if isinstance(node, dict) else None
+    for _, params in layer.root_data("parameters"):
         if isinstance(params, dict):
             items.extend(params.items())
     return items
 
 
 def _layer_profiles(layer: Layer) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for root in layer.manifest.roots:
-        node: Any = layer.data
-        for part in root.split("/"):
-            node = node.get(part) if isinstance(node, dict) else None
-        profile = node.get("profile") if isinstance(node, dict) else None
-        if isinstance(profile, dict):
-            out.append(profile)
-    return out
+    return [p for _, p in layer.root_data("profile") if isinstance(p, dict)]
 
 
 def _data_location(target: _Target, needle: str) -> str:

@@ -43,22 +43,10 @@ def _layer_label(layer: Layer) -> str:
     return f"{layer.kind} {layer.name} ({layer.source})"
 
 
-def _root_data(layer: Layer, key: str) -> list[Any]:
-    """Values stored under ``<root>/<key>`` in a layer's data, per root."""
-    found: list[Any] = []
-    for root in layer.manifest.roots:
-        node: Any = layer.data
-        for part in root.split("/"):
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and key in node:
-            found.append(node[key])
-    return found
-
-
 def _layer_parameters(layer: Layer) -> LayerParameters:
     declarations: dict[str, Any] = {}
     overrides: dict[str, Any] = {}
-    for params in _root_data(layer, "parameters"):
+    for _, params in layer.root_data("parameters"):
         if not isinstance(params, dict):
             raise LoadError(f"{layer.source}: 'parameters' must be an object")
         for name, raw in params.items():
@@ -73,7 +61,7 @@ def _layer_parameters(layer: Layer) -> LayerParameters:
 
 def _layer_profile(layer: Layer) -> list[dict[str, list[str]]]:
     out: list[dict[str, list[str]]] = []
-    for profile in _root_data(layer, "profile"):
+    for _, profile in layer.root_data("profile"):
         if not isinstance(profile, dict) or not all(
             isinstance(v, list) and all(isinstance(t, str) for t in v) for v in profile.values()
         ):

@@ -162,11 +162,7 @@ def _references(overlay: Layer) -> list[tuple[str, str]]:
 
 def _parameter_settings(overlay: Layer) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for root in overlay.manifest.roots:
-        node: Any = overlay.data
-        for part in root.split("/"):
-            node = node.get(part) if isinstance(node, dict) else None
-        params = node.get("parameters") if isinstance(node, dict) else None
+    for root, params in overlay.root_data("parameters"):
         if isinstance(params, dict):
             found.extend((f"{overlay.source} data {root}/parameters", name) for name in params)
     return found
