@@ -1,7 +1,7 @@
 """Bundle verification cost: Charter's verify-before-extract vs ``sha256sum``.
 
 Generates a signed bundle of 1,000 rule files (plus a manifest and data), then
-times, in the same run, (a) ``charter.bundle.verify_tarball`` on the archive
+times, in the same run, (a) ``charter.policy.bundle.verify_tarball`` on the archive
 bytes — gunzip, safe in-memory tar read, JWT check, every file hash — and (b)
 ``sha256sum`` over the same 1,000 files on disk. Prints medians and the ratio
 (target: at most 3x).
@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from charter import keys, signing
-from charter.bundle import SIGNATURES, build_tarball, verify_tarball
+from charter.policy.bundle import SIGNATURES, build_tarball, verify_tarball
+from charter.trust import keys, signing
 
 RULE = """# METADATA
 # title: Generated rule {n}

@@ -1,7 +1,7 @@
 """Per-decision latency of Charter's API vs raw regorus on the same modules.
 
 For 1,000 generated proposals against the shipped constitution, prints the
-median and p99 latency of ``charter.decision.evaluate`` (validation, context,
+median and p99 latency of ``charter.policy.decision.evaluate`` (validation, context,
 evaluation, reasons) next to raw regorus evaluating the same modules with the
 same enriched input, and the cold-start time (load + compile) of the stack.
 
@@ -27,8 +27,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from charter.decision import build_context, evaluate  # noqa: E402
-from charter.stack import load_stack  # noqa: E402
+from charter.policy.decision import build_context, evaluate  # noqa: E402
+from charter.policy.stack import load_stack  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 PATCH_LINES = [

@@ -23,8 +23,8 @@ from collections.abc import Callable
 
 import cedarpy
 
-from charter.constitution import parse_text
-from charter.gate import Gate
+from charter.actions.constitution import parse_text
+from charter.actions.gate import Gate
 
 PROGRAMS = [f"tool{i}" for i in range(180)] + [
     "git", "rm", "curl", "docker", "kubectl", "npm", "pip", "make", "ls", "cat", "sudo",

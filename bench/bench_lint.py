@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from charter import constitution as model
-from charter.automata import AllowedLanguage, compile_command_pattern, to_regex
-from charter.lint import lint_constitution_toml
+from charter.actions import constitution as model
+from charter.actions.automata import AllowedLanguage, compile_command_pattern, to_regex
+from charter.policy.lint import lint_constitution_toml
 
 N = 1000
 SAMPLE = 20

@@ -30,9 +30,10 @@ from typing import Any
 
 import httpx
 
-from charter import audit, keys
-from charter import constitution as constitution_mod
-from charter.stack import shipped_constitution_path
+from charter.actions import constitution as constitution_mod
+from charter.audit import chain as audit
+from charter.policy.stack import shipped_constitution_path
+from charter.trust import keys
 
 SECRET = "bench-agent-secret"  # noqa: S105 - a throw-away bench token
 PROPOSAL = {

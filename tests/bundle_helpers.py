@@ -6,9 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from charter import keys
-from charter.bundle import build_bundle
-from charter.stack import shipped_constitution_path
+from charter.policy.bundle import build_bundle
+from charter.policy.stack import shipped_constitution_path
+from charter.trust import keys
 from tests.conftest import overlay_rule, write_bundle
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from charter.stack import CompiledStack, Stack, load_stack
+from charter.policy.stack import CompiledStack, Stack, load_stack
 
 BundleFactory = Callable[..., Path]
 

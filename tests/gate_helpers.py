@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from charter import keys
-from charter.constitution import parse_text, sign_text
-from charter.gate import Gate
+from charter.actions.constitution import parse_text, sign_text
+from charter.actions.gate import Gate
+from charter.trust import keys
 
 BASE = """
 [identity]

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import uvicorn
 
-from charter import constitution as constitution_mod
-from charter import keys
+from charter.actions import constitution as constitution_mod
 from charter.runner.app import create_app
 from charter.runner.auth import sha256_hex
 from charter.runner.config import load_config
 from charter.runner.service import RunnerService
+from charter.trust import keys
 from tests.fixtures_registry import free_port
 
 TOKENS = {

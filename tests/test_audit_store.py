@@ -13,10 +13,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from charter import audit, redact
-from charter.audit_pg import PostgresStore, redact_url, split_url
+from charter.audit import chain as audit
+from charter.audit import redact
+from charter.audit.postgres import PostgresStore, redact_url, split_url
 from charter.cli import main
-from charter.errors import AuditError
+from charter.core.errors import AuditError
 from tests.fixtures_pg import pg_url
 
 __all__ = ["pg_url"]

@@ -7,7 +7,7 @@ from greenery import parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charter.automata import (
+from charter.actions.automata import (
     SEP,
     AllowedLanguage,
     canonical_command,

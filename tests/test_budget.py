@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from charter.budget import Budget, BudgetError
-from charter.errors import InputError
+from charter.actions.budget import Budget, BudgetError
+from charter.core.errors import InputError
 
 
 def test_record_and_sum(tmp_path: Path) -> None:

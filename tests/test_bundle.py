@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from charter.bundle import load_directory, parse_manifest
-from charter.errors import LoadError, PolicyError
+from charter.core.errors import LoadError, PolicyError
+from charter.policy.bundle import load_directory, parse_manifest
 from tests.conftest import BundleFactory, overlay_rule
 
 

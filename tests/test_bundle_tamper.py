@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charter import keys, signing
-from charter.bundle import (
+from charter.core.errors import ArchiveError, PolicyError, TrustError, VerificationError
+from charter.policy.bundle import (
     SIGNATURES,
     ArchiveLimits,
     build_bundle,
@@ -29,7 +29,7 @@ from charter.bundle import (
     tarball_digest,
     verify_tarball,
 )
-from charter.errors import ArchiveError, PolicyError, TrustError, VerificationError
+from charter.trust import keys, signing
 from tests.conftest import overlay_rule, write_bundle
 
 TEST_MODULE = """package charter.overlay.r1_test
@@ -541,13 +541,13 @@ def test_flipping_every_byte_of_every_file_is_rejected(
     original_files: dict[str, bytes], key: keys.PrivateKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Nothing may be parsed while verifying: any call to the Rego parser fails the test.
-    import charter.bundle
+    import charter.policy.bundle
 
     def no_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("a bundle was parsed before it verified")
 
-    monkeypatch.setattr(charter.bundle, "parse_module", no_parsing)
-    monkeypatch.setattr(charter.bundle, "layer_from_files", no_parsing)
+    monkeypatch.setattr(charter.policy.bundle, "parse_module", no_parsing)
+    monkeypatch.setattr(charter.policy.bundle, "layer_from_files", no_parsing)
     trusted = [key.public_key()]
     flips = 0
     for name, data in sorted(original_files.items()):
@@ -631,9 +631,9 @@ def test_tamper_matrix_through_the_trust_policy(
     error: type[Exception],
     message: str,
 ) -> None:
-    import charter.bundle
-    from charter.trust import load_layer, parse_policy
-    from charter.versions import VersionState
+    import charter.policy.bundle
+    from charter.trust.policy import load_layer, parse_policy
+    from charter.trust.versions import VersionState
 
     signers = {layer: keys.generate() for layer in ("overlay", "pack")}
     for layer, signer in signers.items():
@@ -650,7 +650,7 @@ def test_tamper_matrix_through_the_trust_policy(
         parsed.append(args)
         raise AssertionError("parsed before verification")
 
-    monkeypatch.setattr(charter.bundle, "layer_from_files", spy)
+    monkeypatch.setattr(charter.policy.bundle, "layer_from_files", spy)
     state = VersionState(tmp_path / "state")
     with pytest.raises(error, match=message):
         load_layer(path, policy, "overlay", state=state)
@@ -661,10 +661,10 @@ def test_tamper_matrix_through_the_trust_policy(
 def test_downgrade_is_refused_before_parsing(
     tmp_path: Path, key: keys.PrivateKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import charter.bundle
-    from charter.errors import RollbackError
-    from charter.trust import load_layer, parse_policy
-    from charter.versions import VersionState
+    import charter.policy.bundle
+    from charter.core.errors import RollbackError
+    from charter.trust.policy import load_layer, parse_policy
+    from charter.trust.versions import VersionState
 
     (tmp_path / "overlay.pub").write_bytes(keys.public_pem(key.public_key()))
     policy = parse_policy('[layers.overlay]\nkeys = ["overlay.pub"]\n', base=tmp_path)
@@ -675,7 +675,7 @@ def test_downgrade_is_refused_before_parsing(
         )
     assert load_layer(tmp_path / "1.1.0.tar.gz", policy, "overlay", state=state).rules
     monkeypatch.setattr(
-        charter.bundle, "layer_from_files", lambda *a, **k: pytest.fail("parsed a downgrade")
+        charter.policy.bundle, "layer_from_files", lambda *a, **k: pytest.fail("parsed a downgrade")
     )
     with pytest.raises(RollbackError, match="rollback refused: overlay/acme 1.0.0 is older"):
         load_layer(tmp_path / "1.0.0.tar.gz", policy, "overlay", state=state)

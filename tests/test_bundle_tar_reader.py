@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charter.bundle import (
+from charter.core.errors import ArchiveError
+from charter.policy.bundle import (
     ArchiveLimits,
     _tarfile_entries,
     _ustar_entries,
     build_tarball,
     read_archive,
 )
-from charter.errors import ArchiveError
 
 _segment = st.text(alphabet="abcxyz019_-.é", min_size=1, max_size=40).filter(
     lambda s: s not in {".", ".."}

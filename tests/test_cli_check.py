@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from charter import audit
+from charter.audit import chain as audit
 from charter.cli import main
 from tests.bundle_helpers import make_key, overlay_bundle
 

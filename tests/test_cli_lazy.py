@@ -37,7 +37,8 @@ def test_hook_does_not_import_the_runner_oci_or_linter() -> None:
     result = _run(
         "import sys; from charter.cli import main; main(['hook', '--help']); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('fastapi', 'uvicorn', 'oras', 'greenery') or m in ('charter.lint', 'charter.oci')))"
+        "('fastapi', 'uvicorn', 'oras', 'greenery') or m in "
+        "('charter.policy.lint', 'charter.registry.oci')))"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from charter import keys
 from charter.cli import main
-from charter.versions import VersionState
+from charter.trust import keys
+from charter.trust.versions import VersionState
 from tests.bundle_helpers import make_key, overlay_bundle
 from tests.conftest import BundleFactory, overlay_rule
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from charter import testing
-from charter.bundle import layer_from_files, read_directory_files
-from charter.decision import evaluate
-from charter.stack import CompiledStack, Stack, load_stack, shipped_constitution_path
-from charter.testing import expected_verdict, run_tests
-from charter.verdict import Verdict
+from charter.core.verdict import Verdict
+from charter.policy import testing
+from charter.policy.bundle import layer_from_files, read_directory_files
+from charter.policy.decision import evaluate
+from charter.policy.stack import CompiledStack, Stack, load_stack, shipped_constitution_path
+from charter.policy.testing import expected_verdict, run_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "proposals"

@@ -15,10 +15,10 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charter import constitution as model
-from charter import keys
+from charter.actions import constitution as model
 from charter.cli import main
-from charter.errors import VerificationError
+from charter.core.errors import VerificationError
+from charter.trust import keys
 
 DEFAULT = resources.files("charter").joinpath("defaults/constitution.toml").read_text("utf-8")
 KEY = keys.generate()

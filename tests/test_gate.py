@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charter.audit import open_store, verify
-from charter.constitution import parse_text
-from charter.errors import AuditError, InputError
-from charter.gate import Gate, GateConfig
-from charter.verdict import Verdict
+from charter.actions.constitution import parse_text
+from charter.actions.gate import Gate, GateConfig
+from charter.audit.chain import open_store, verify
+from charter.core.errors import AuditError, InputError
+from charter.core.verdict import Verdict
 from tests.gate_helpers import constitution_text, make_gate
 
 GATE = make_gate()
@@ -313,7 +313,7 @@ def test_budget_spent_denies() -> None:
 
 class LostWatchdog:
     def guard(self) -> None:
-        from charter.errors import IntegrityLost
+        from charter.core.errors import IntegrityLost
 
         raise IntegrityLost("constitution integrity lost: it changed")
 

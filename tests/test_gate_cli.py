@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from charter.audit import open_store, verify
+from charter.audit.chain import open_store, verify
 from charter.cli import main
 from tests.gate_helpers import constitution_text, write_signed
 

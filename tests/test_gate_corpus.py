@@ -22,9 +22,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charter.constitution import parse_text
-from charter.gate import Gate, load_constitution
-from charter.verdict import Verdict
+from charter.actions.constitution import parse_text
+from charter.actions.gate import Gate, load_constitution
+from charter.core.verdict import Verdict
 from tests.gate_helpers import write_signed
 
 CWD = "/work/project"

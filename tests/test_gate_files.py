@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from charter.constitution import parse_text
-from charter.gate import FILE_PROGRAMS, Gate, GateConfig, file_targets
-from charter.verdict import Verdict
+from charter.actions.constitution import parse_text
+from charter.actions.gate import FILE_PROGRAMS, Gate, GateConfig, file_targets
+from charter.core.verdict import Verdict
 
 AUTO = [
     "git *", "sort *", "find *", "tee *", "cp *", "mv *", "install *", "ln *", "dd *", "sed *",

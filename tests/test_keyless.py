@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from charter import keyless, keys
-from charter.errors import VerificationError
-from charter.keyless import KeylessIdentity, bundled_trusted_root, verify_sigstore_bundle
+from charter.core.errors import VerificationError
+from charter.trust import keyless, keys
+from charter.trust.keyless import KeylessIdentity, bundled_trusted_root, verify_sigstore_bundle
 
 ASSETS = Path(__file__).parent / "assets" / "sigstore"
 STAGING_ROOT = ASSETS / "staging-trusted_root.json"

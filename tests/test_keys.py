@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from charter import keys
 from charter.cli import main
-from charter.errors import InputError
+from charter.core.errors import InputError
+from charter.trust import keys
 
 COSIGN = Path(__file__).parent / "assets" / "cosign"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from charter import constitution as model
+from charter.actions import constitution as model
 from charter.cli import main
-from charter.lint import (
+from charter.policy.lint import (
     CODES,
     LintFailed,
     build_validator,
@@ -349,7 +349,7 @@ def test_sarif_report_shape(make_bundle: BundleFactory) -> None:
 
 
 def test_every_code_is_documented() -> None:
-    import charter.lint as lint_module
+    import charter.policy.lint as lint_module
 
     doc = lint_module.__doc__ or ""
     for code in CODES:
@@ -387,7 +387,7 @@ def test_authoring_loop_sign_then_build(tmp_path: Path, capsys: pytest.CaptureFi
     work = tmp_path / "overlay"
     shutil.copytree(EXAMPLE, work)
     key, _ = make_key(tmp_path / "keys")
-    from charter import keys as keymod
+    from charter.trust import keys as keymod
 
     keymod.write_private(tmp_path / "keys/signing.key", key)
     rule = work / "charter/overlay/change_management/ticket_required.rego"
@@ -464,7 +464,7 @@ def test_build_writes_nothing_when_lint_fails(
     files["charter/overlay/data.json"] = json.dumps({"parameters": {"max_waiver_days": 365}})
     bad = overlay(make_bundle, files)
     key, _ = make_key(tmp_path / "keys")
-    from charter import keys as keymod
+    from charter.trust import keys as keymod
 
     keymod.write_private(tmp_path / "keys/signing.key", key)
     out = tmp_path / "bad.tar.gz"
@@ -478,8 +478,8 @@ def test_build_writes_nothing_when_lint_fails(
 
 
 def test_build_validator_raises_lint_failed(make_bundle: BundleFactory) -> None:
-    from charter.bundle import BuildContext, layer_from_files, read_directory_files
-    from charter.stack import load_stack
+    from charter.policy.bundle import BuildContext, layer_from_files, read_directory_files
+    from charter.policy.stack import load_stack
 
     bad = overlay(make_bundle, rule_files(rid="PROC-NO-SELF-APPROVAL-001"))
     files = read_directory_files(bad)
@@ -489,7 +489,7 @@ def test_build_validator_raises_lint_failed(make_bundle: BundleFactory) -> None:
 
 
 def LoadError_or_policy() -> type[Exception]:  # noqa: N802
-    from charter.errors import PolicyError
+    from charter.core.errors import PolicyError
 
     return PolicyError
 
@@ -538,8 +538,8 @@ def test_impersonating_entry_is_attributed_to_its_own_layer_at_runtime(
 ) -> None:
     # The linter refuses it; were it shipped anyway, the decision still names
     # the emitting layer and no constitution metadata is borrowed.
-    from charter.decision import evaluate
-    from charter.stack import load_stack
+    from charter.policy.decision import evaluate
+    from charter.policy.stack import load_stack
 
     files = rule_files()
     rule = next(k for k in files if k.endswith("rule.rego"))
@@ -579,7 +579,7 @@ def test_every_declared_code_is_produced_somewhere() -> None:
     import inspect
     import re
 
-    import charter.lint as lint_module
+    import charter.policy.lint as lint_module
 
     source = inspect.getsource(lint_module)
     produced = set(re.findall(r'_(?:error|warning)\(\s*"(CHARTER-L\d+)"', source))
@@ -590,7 +590,7 @@ def test_every_declared_code_is_produced_somewhere() -> None:
 
 
 def test_sign_rule_keeps_verified_entries_with_their_signed_hashes(tmp_path: Path) -> None:
-    from charter import signing
+    from charter.trust import signing
 
     key, _ = make_key(tmp_path / "keys")
     files = {**rule_files(), **rule_files("ACME-PUSH-001", "charter.overlay.push")}

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from charter import oci
 from charter.cli import main
-from charter.errors import RegistryError, VerificationError
+from charter.core.errors import RegistryError, VerificationError
+from charter.registry import oci
 from tests.bundle_helpers import constitution_bundle, make_key
 from tests.fixtures_registry import LocalRegistry, own_registry, registry
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from charter.errors import InputError
-from charter.patterns import (
+from charter.actions.patterns import (
     MAYBE,
     NO,
     YES,
@@ -14,6 +13,7 @@ from charter.patterns import (
     normalise_path,
     split_args,
 )
+from charter.core.errors import InputError
 
 
 def m(

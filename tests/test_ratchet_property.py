@@ -8,14 +8,14 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from charter.automata import AllowedLanguage, tokenise
-from charter.bundle import layer_from_files
-from charter.decision import evaluate
-from charter.lint import lint_bundle
-from charter.patterns import YES, compile_pattern, match_segment, split_args
-from charter.shell import program_name
-from charter.stack import Stack, load_stack
-from charter.verdict import Verdict
+from charter.actions.automata import AllowedLanguage, tokenise
+from charter.actions.patterns import YES, compile_pattern, match_segment, split_args
+from charter.actions.shell import program_name
+from charter.core.verdict import Verdict
+from charter.policy.bundle import layer_from_files
+from charter.policy.decision import evaluate
+from charter.policy.lint import lint_bundle
+from charter.policy.stack import Stack, load_stack
 from tests.conftest import write_bundle
 from tests.strategies import overlay_files, proposals
 

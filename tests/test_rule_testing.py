@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charter import testing
-from charter.bundle import Layer, load_directory
 from charter.cli import main
 from charter.cli.rule import stack_with
-from charter.engine import Engine
-from charter.stack import _merge_data, load_stack
-from charter.testing import (
+from charter.policy import testing
+from charter.policy.bundle import Layer, load_directory
+from charter.policy.engine import Engine
+from charter.policy.stack import _merge_data, load_stack
+from charter.policy.testing import (
     VERDICT_WORDS,
     TestReport,
     TestResult,
@@ -218,7 +218,7 @@ def test_report_types_are_not_collected_by_pytest(tmp_path: Path) -> None:
     probe.write_text(
         textwrap.dedent(
             """
-            from charter.testing import TestReport, TestResult
+            from charter.policy.testing import TestReport, TestResult
 
             def test_nothing():
                 assert TestReport(results=()).ok is False

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charter.cli import main
-from charter.stack import shipped_constitution_path
+from charter.policy.stack import shipped_constitution_path
 from tests.runner_helpers import ThreadedRunner, auth, write_config
 
 EXAMPLE = sorted(Path("examples/proposals").glob("*.json"))

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from charter.decision import evaluate
-from charter.errors import CharterError
+from charter.core.errors import CharterError
+from charter.policy.decision import evaluate
+from charter.policy.stack import Stack, load_stack
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
 from charter.runner.processes import EvaluatorLost, ProcessEvaluators
-from charter.stack import Stack, load_stack
 from tests.conftest import overlay_rule, write_bundle
 
 DOCS_PR = {
@@ -180,9 +180,9 @@ def test_a_service_used_from_many_threads_leaves_no_engine_behind(
 
 
 def _exercise_service(tmp_path: Path) -> list[str]:
+    from charter.policy.stack import shipped_constitution_path
     from charter.runner.config import parse_config
     from charter.runner.service import RunnerService
-    from charter.stack import shipped_constitution_path
 
     config = parse_config(
         f'refresh_interval = "1h"\nevaluator_threads = 2\nstate_dir = "{tmp_path / "state"}"\n'
@@ -340,7 +340,7 @@ def test_a_program_without_a_main_guard_can_embed_the_pool(tmp_path: Path) -> No
     script.write_text(
         "import json, datetime\n"
         "from charter.runner.processes import ProcessEvaluators\n"
-        "from charter.stack import load_stack\n"
+        "from charter.policy.stack import load_stack\n"
         "pool = ProcessEvaluators(1)\n"
         f"body = json.dumps({DOCS_PR!r}).encode()\n"
         "now = datetime.datetime.now(datetime.UTC)\n"

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from charter import oci
 from charter.cli import main
+from charter.registry import oci
 from tests.bundle_helpers import constitution_bundle, make_key
 from tests.fixtures_registry import LocalRegistry, own_registry
 from tests.runner_helpers import RunnerProcess, ThreadedRunner, auth, wait_until, write_config
@@ -197,7 +197,7 @@ def test_sigkill_during_decisions_loses_no_acknowledged_record(setup: dict[str, 
     finally:
         proc.stop()
     assert main(["audit", "verify", "--store", str(store), "--format", "json"]) == 0
-    from charter.audit import open_store
+    from charter.audit.chain import open_store
 
     handle = open_store(store)
     recorded = {r["decision_id"] for r in handle.records()}

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from charter import audit
-from charter.errors import ConfigError
+from charter.audit import chain as audit
+from charter.core.errors import ConfigError
+from charter.policy.stack import shipped_constitution_path
 from charter.runner.config import load_config, parse_config
 from charter.runner.service import RunnerService
-from charter.stack import shipped_constitution_path
 from tests.runner_helpers import ThreadedRunner, auth, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from charter import keys
 from charter.cli import main
-from charter.errors import ConfigError
+from charter.core.errors import ConfigError
+from charter.policy.stack import Stack, load_stack, shipped_constitution_path
+from charter.policy.waivers import Waiver, create_waiver, from_document, parse_scope, sign_waiver
 from charter.runner.config import parse_config
-from charter.stack import Stack, load_stack, shipped_constitution_path
-from charter.waivers import Waiver, create_waiver, from_document, parse_scope, sign_waiver
+from charter.trust import keys
 from tests.runner_helpers import ThreadedRunner, auth, write_config
 
 ROOT = Path(__file__).resolve().parents[1]

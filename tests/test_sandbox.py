@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from charter import sandbox
+from charter.actions import sandbox
 from charter.cli import main
 from tests.gate_helpers import constitution_text, write_signed
 

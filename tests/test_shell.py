@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from charter.shell import _sed_exec, embedded_commands, expand_braces, parse, peel
+from charter.actions.shell import _sed_exec, embedded_commands, expand_braces, parse, peel
 
 
 def argvs(command: str) -> list[tuple[str, ...]]:

@@ -8,8 +8,8 @@ import json
 import jwt
 import pytest
 
-from charter import keys, signing
-from charter.errors import VerificationError
+from charter.core.errors import VerificationError
+from charter.trust import keys, signing
 
 FILES = {
     ".manifest": b'{"roots": ["charter/overlay"], "revision": "1"}',

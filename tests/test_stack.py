@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from charter.bundle import load_directory
-from charter.errors import LoadError, PolicyError
-from charter.stack import load_stack
+from charter.core.errors import LoadError, PolicyError
+from charter.policy.bundle import load_directory
+from charter.policy.stack import load_stack
 from tests.conftest import BundleFactory, overlay_rule
 
 

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from charter import keyless, keys
-from charter.bundle import ArchiveLimits
 from charter.cli import main
-from charter.errors import (
+from charter.core.errors import (
     ArchiveError,
     ConfigError,
     PolicyError,
     RollbackError,
     VerificationError,
 )
-from charter.trust import load_layer, load_policy, load_trusted_stack, parse_policy
-from charter.versions import VersionState
+from charter.policy.bundle import ArchiveLimits
+from charter.trust import keyless, keys
+from charter.trust.policy import load_layer, load_policy, load_trusted_stack, parse_policy
+from charter.trust.versions import VersionState
 from tests.test_bundle_tamper import bundle_files, signed_tarball
 
 ASSETS = Path(__file__).parent / "assets"
@@ -160,7 +160,7 @@ def test_cosign_detached_signature_is_accepted(tmp_path: Path) -> None:
     policy = parse_policy('[layers.overlay]\nkeys = ["cosign.pub"]\n', base=ASSETS / "cosign")
     # The tarball carries no .signatures.json: the cosign blob signature covers it whole.
     files = bundle_files()
-    from charter.bundle import build_tarball
+    from charter.policy.bundle import build_tarball
 
     data = build_tarball(files)
     bundle = write(tmp_path, "ov.tar.gz", data)
@@ -246,8 +246,8 @@ def test_check_bundle_parses_and_records_nothing(
     signers: dict[str, keys.PrivateKey],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import charter.bundle
-    from charter.trust import check_bundle
+    import charter.policy.bundle
+    from charter.trust.policy import check_bundle
 
     policy = load_policy(policy_file)
     state = VersionState(tmp_path / "s")
@@ -256,7 +256,7 @@ def test_check_bundle_parses_and_records_nothing(
         tmp_path, "v2.tar.gz", signed_tarball(signers["overlay"], bundle_files(version="1.1.0"))
     )
     with monkeypatch.context() as m:
-        m.setattr(charter.bundle, "layer_from_files", lambda *a, **k: pytest.fail("parsed"))
+        m.setattr(charter.policy.bundle, "layer_from_files", lambda *a, **k: pytest.fail("parsed"))
         checked = check_bundle(v2, policy.for_layer("overlay"), state=state)
     assert (checked.key, checked.version) == ("overlay/acme", "1.1.0")
     assert state.get("overlay/acme") is None

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from charter.bundle import load_directory
 from charter.cli import main
-from charter.errors import InputError
-from charter.stack import shipped_constitution_path
-from charter.upgrade import changelog, check_upgrade, resolve_target
+from charter.core.errors import InputError
+from charter.policy.bundle import load_directory
+from charter.policy.stack import shipped_constitution_path
+from charter.policy.upgrade import changelog, check_upgrade, resolve_target
 from tests.conftest import BundleFactory
 
 ASSETS = Path(__file__).parent / "assets" / "lint"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from charter import keys
-from charter.errors import RollbackError
-from charter.trust import load_layer, parse_policy
-from charter.versions import VersionState, check_transition, default_state_dir
+from charter.core.errors import RollbackError
+from charter.trust import keys
+from charter.trust.policy import load_layer, parse_policy
+from charter.trust.versions import VersionState, check_transition, default_state_dir
 from tests.test_bundle_tamper import bundle_files, signed_tarball
 
 

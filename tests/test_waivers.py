@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from charter import keys
 from charter.cli import main
-from charter.decision import evaluate
-from charter.errors import WaiverError
-from charter.lint import lint_waiver_file
-from charter.stack import Stack, load_stack
-from charter.waivers import (
+from charter.core.errors import WaiverError
+from charter.policy.decision import evaluate
+from charter.policy.lint import lint_waiver_file
+from charter.policy.stack import Stack, load_stack
+from charter.policy.waivers import (
     WaiverSet,
     create_waiver,
     load_directory,
@@ -22,6 +21,7 @@ from charter.waivers import (
     parse_trust,
     status,
 )
+from charter.trust import keys
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "overlay"
@@ -149,7 +149,7 @@ def test_constitution_rule_ignored_at_evaluation(
     stack: Stack, signer: keys.PrivateKey, tmp_path: Path
 ) -> None:
     # Forge a waiver of a constitution rule by editing a valid one and re-signing it.
-    from charter.waivers import from_document, sign_waiver
+    from charter.policy.waivers import from_document, sign_waiver
 
     doc = json.loads(make(stack, signer).to_json())
     doc.update(rule="PROC-NO-SELF-APPROVAL-001", layer="overlay")
@@ -244,7 +244,7 @@ def test_forged_expiry_too_far_is_ignored_at_evaluation(
 ) -> None:
     # A trusted key re-signs a waiver with an expiry beyond max_waiver_days (90):
     # creation would refuse it, and evaluation and the linter refuse it too.
-    from charter.waivers import from_document, sign_waiver
+    from charter.policy.waivers import from_document, sign_waiver
 
     doc = json.loads(make(stack, signer).to_json())
     doc.update(expires="2028-01-01")
@@ -258,7 +258,7 @@ def test_forged_expiry_too_far_is_ignored_at_evaluation(
 
 
 def test_lint_of_waiver_files(stack: Stack, signer: keys.PrivateKey, tmp_path: Path) -> None:
-    from charter.waivers import from_document, sign_waiver
+    from charter.policy.waivers import from_document, sign_waiver
 
     valid = write(tmp_path, "valid.json", make(stack, signer).to_json())
     assert lint_waiver_file(valid, stack, now=NOW).findings == ()

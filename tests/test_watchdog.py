@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from charter.errors import InputError, IntegrityLost, TrustError
-from charter.watchdog import IntegrityEvent, Watchdog, bytes_digest
+from charter.core.errors import InputError, IntegrityLost, TrustError
+from charter.trust.watchdog import IntegrityEvent, Watchdog, bytes_digest
 
 #: Upper bound for "within one interval" waits: generous, never asserted as a duration.
 BOUND = 30.0
@@ -126,11 +126,11 @@ def test_real_gate_decisions_turn_to_deny_within_one_interval(tmp_path: Path) ->
     check that *starts* after the edit must already report the loss (a check
     that was running during the edit may still have read the old bytes).
     """
-    from charter import keys
-    from charter.constitution import sign_text
-    from charter.gate import Gate, load_constitution
-    from charter.lint import default_constitution_toml
-    from charter.verdict import Verdict
+    from charter.actions.constitution import sign_text
+    from charter.actions.gate import Gate, load_constitution
+    from charter.core.verdict import Verdict
+    from charter.policy.lint import default_constitution_toml
+    from charter.trust import keys
 
     key = keys.generate()
     (tmp_path / "signing.pub").write_bytes(keys.public_pem(key.public_key()))

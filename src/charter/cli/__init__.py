@@ -1,7 +1,7 @@
 """The ``charter`` command line: a thin shell over the library.
 
 Each verb group lives in its own module and only parses arguments, calls the
-library and renders the result. Errors are :class:`charter.errors.CharterError`
+library and renders the result. Errors are :class:`charter.core.errors.CharterError`
 subclasses; they are printed as one line on stderr and mapped to exit codes
 (0 allow/pass, 1 deny/fail, 2 usage or input error, 3 ask). ``--verbose``
 re-raises them so a traceback is shown.
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from charter.cli import _app
-from charter.errors import CharterError
+from charter.core.errors import CharterError
 
 app = _app.app
 

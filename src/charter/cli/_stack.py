@@ -12,9 +12,9 @@ from pathlib import Path
 
 import typer
 
-from charter.stack import Stack
-from charter.trust import load_policy, load_trusted_stack
-from charter.versions import VersionState
+from charter.policy.stack import Stack
+from charter.trust.policy import load_policy, load_trusted_stack
+from charter.trust.versions import VersionState
 
 TRUST_ENV = "CHARTER_TRUST_POLICY"
 

@@ -11,10 +11,10 @@ from typing import TextIO
 
 import typer
 
-from charter import audit as audit_mod
-from charter import redact
+from charter.audit import chain as audit_mod
+from charter.audit import redact
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.errors import InputError
+from charter.core.errors import InputError
 
 audit_app = typer.Typer(help="Verify and export the audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")

@@ -14,8 +14,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from charter import keys, signing
-from charter.bundle import (
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.core.errors import CharterError, InputError, VerificationError
+from charter.policy.bundle import (
     DEFAULT_VALIDATORS,
     LAYER_KINDS,
     MANIFEST,
@@ -28,9 +29,8 @@ from charter.bundle import (
     tarball_digest,
     verify_tarball,
 )
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.errors import CharterError, InputError, VerificationError
-from charter.lint import build_validator
+from charter.policy.lint import build_validator
+from charter.trust import keys, signing
 
 bundle_app = typer.Typer(help="Build, verify and inspect signed bundles.", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")

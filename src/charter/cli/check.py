@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from charter import audit, proposal
+from charter.audit import chain as audit
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
@@ -19,9 +19,10 @@ from charter.cli._stack import (
     TRUST_OPTION,
     stack_from_options,
 )
-from charter.decision import Decision, evaluate, parse_now
-from charter.errors import TrustError, VerificationError
-from charter.waivers import WaiverSet, parse_trust
+from charter.core.errors import TrustError, VerificationError
+from charter.policy import proposal
+from charter.policy.decision import Decision, evaluate, parse_now
+from charter.policy.waivers import WaiverSet, parse_trust
 
 _STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
 

@@ -12,11 +12,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from charter import constitution as model
-from charter import keys
+from charter.actions import constitution as model
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.errors import InputError
-from charter.watchdog import DEFAULT_INTERVAL, IntegrityEvent, Watchdog, bytes_digest
+from charter.core.errors import InputError
+from charter.trust import keys
+from charter.trust.watchdog import DEFAULT_INTERVAL, IntegrityEvent, Watchdog, bytes_digest
 
 constitution_app = typer.Typer(
     help="Sign, verify, show and watch the agent-runtime constitution TOML.",

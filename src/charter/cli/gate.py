@@ -1,6 +1,6 @@
 """``charter gate``, ``exec``, ``hook claude-code`` and ``budget``: the action gate CLI.
 
-Parse, call :mod:`charter.gate`, render. Exit codes: 0 allow, 1 deny, 3 ask,
+Parse, call :mod:`charter.actions.gate`, render. Exit codes: 0 allow, 1 deny, 3 ask,
 2 bad input or an unverifiable constitution (nothing is evaluated).
 """
 
@@ -18,16 +18,16 @@ from pathlib import Path
 
 import typer
 
-from charter import audit as audit_mod
-from charter import sandbox
-from charter.budget import Budget
+from charter.actions import sandbox
+from charter.actions.budget import Budget
+from charter.actions.gate import Gate, GateConfig, load_constitution
+from charter.actions.hooks import handle_claude_code
+from charter.audit import chain as audit_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.decision import Decision
-from charter.errors import InputError, IntegrityLost
-from charter.gate import Gate, GateConfig, load_constitution
-from charter.hooks import handle_claude_code
-from charter.verdict import Verdict
-from charter.watchdog import Watchdog
+from charter.core.errors import InputError, IntegrityLost
+from charter.core.verdict import Verdict
+from charter.policy.decision import Decision
+from charter.trust.watchdog import Watchdog
 
 CONSTITUTION = typer.Option(..., "--constitution", help="the signed constitution TOML")
 KEY = typer.Option(..., "--key", help="public key of the constitution's signer")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from charter import keys
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.errors import InputError
+from charter.core.errors import InputError
+from charter.trust import keys
 
 key_app = typer.Typer(help="Generate and inspect signing keys.", no_args_is_help=True)
 app.add_typer(key_app, name="key")

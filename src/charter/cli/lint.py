@@ -12,13 +12,13 @@ from pathlib import Path
 
 import typer
 
-from charter import keys
-from charter.bundle import Layer, load_directory
 from charter.cli._app import print_json, stdout
 from charter.cli.rule import rule_app
-from charter.errors import InputError
-from charter.lint import lint_paths, render_text, sign_rule, to_sarif
-from charter.stack import load_stack
+from charter.core.errors import InputError
+from charter.policy.bundle import Layer, load_directory
+from charter.policy.lint import lint_paths, render_text, sign_rule, to_sarif
+from charter.policy.stack import load_stack
+from charter.trust import keys
 
 
 class LintFormat(enum.StrEnum):

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import typer
 
-from charter import keys, oci
-from charter.bundle import read_tarball_file, verify_tarball
 from charter.cli._app import FORMAT_OPTION, OutputFormat, print_json, stdout
 from charter.cli.bundle import bundle_app
+from charter.policy.bundle import read_tarball_file, verify_tarball
+from charter.registry import oci
+from charter.trust import keys
 
 INSECURE_OPTION = typer.Option(
     False, "--insecure", help="allow plain HTTP to a registry that is not on loopback"

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from charter.bundle import Layer, load_directory
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
@@ -18,9 +17,10 @@ from charter.cli._stack import (
     TRUST_OPTION,
     stack_from_options,
 )
-from charter.errors import InputError, TrustError, VerificationError
-from charter.stack import Stack
-from charter.testing import TestReport, run_tests
+from charter.core.errors import InputError, TrustError, VerificationError
+from charter.policy.bundle import Layer, load_directory
+from charter.policy.stack import Stack
+from charter.policy.testing import TestReport, run_tests
 
 rule_app = typer.Typer(help="Inspect, test, lint and sign rules.", no_args_is_help=True)
 app.add_typer(rule_app, name="rule")

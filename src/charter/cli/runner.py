@@ -13,13 +13,13 @@ import httpx
 import typer
 from rich.table import Table
 
-from charter import constitution as constitution_mod
-from charter import keys
+from charter.actions import constitution as constitution_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.errors import CharterError, ConfigError, InputError
+from charter.core.errors import CharterError, ConfigError, InputError
 from charter.runner.auth import ROLES, TokenEntry, new_secret, parse_token_hash, scrypt_hash
 from charter.runner.auth import sha256_hex as token_sha256
 from charter.runner.config import Listen, RunnerConfig, Source, load_config, parse_listen
+from charter.trust import keys
 
 runner_app = typer.Typer(
     help="The decision service: `charter runner --config FILE` or `charter runner --dev`.",
@@ -95,7 +95,7 @@ def _dev_config(
         entries.append(parse_token_hash(name, role, "sha256", token_sha256(secret), "--token"))
         if not tokens:
             banner.append(f"  token for {role}: {secret}")
-    from charter.stack import shipped_constitution_path
+    from charter.policy.stack import shipped_constitution_path
 
     store = audit if audit is not None else work / "audit.db"
     banner.append(f"  audit store: {store}")
@@ -159,8 +159,8 @@ def pin(
 ) -> None:
     """Allow the runner to move to a new major version of a layer (read at the next refresh)."""
     from charter.runner.service import Pins
-    from charter.trust import load_policy
-    from charter.versions import default_state_dir
+    from charter.trust.policy import load_policy
+    from charter.trust.versions import default_state_dir
 
     cfg = load_config(config)
     state = cfg.state_dir

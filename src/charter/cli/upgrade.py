@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
-from charter.bundle import load_directory
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.lint import render_text
-from charter.upgrade import check_upgrade, resolve_target
+from charter.policy.bundle import load_directory
+from charter.policy.lint import render_text
+from charter.policy.upgrade import check_upgrade, resolve_target
 
 upgrade_app = typer.Typer(help="Check constitution upgrades.", no_args_is_help=True)
 app.add_typer(upgrade_app, name="upgrade")

@@ -8,10 +8,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from charter import keys, waivers
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.cli._stack import CONSTITUTION_OPTION, OVERLAY_OPTION, PACK_OPTION, stack_from_options
-from charter.decision import parse_now
+from charter.policy import waivers
+from charter.policy.decision import parse_now
+from charter.trust import keys
 
 waiver_app = typer.Typer(
     help="Create, verify and list waivers of pack and overlay rules.", no_args_is_help=True

@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
-from charter.errors import AuditError, CharterError, InputError
+from charter.core.errors import AuditError, CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import InvalidBody, parse_object
 from charter.runner.evaluators import EngineSlot

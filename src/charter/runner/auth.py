@@ -21,7 +21,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 
-from charter.errors import ConfigError
+from charter.core.errors import ConfigError
 
 ROLES = ("agent", "approver", "operator")
 

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from charter.errors import InputError
+from charter.core.errors import InputError
 
 
 class InvalidBody(InputError):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charter.errors import ConfigError
-from charter.oci import is_oci_reference
+from charter.core.errors import ConfigError
+from charter.registry.oci import is_oci_reference
 from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
 
 DEFAULT_LISTEN = "127.0.0.1:8080"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-from charter.stack import CompiledStack, Stack
+from charter.policy.stack import CompiledStack, Stack
 
 T = TypeVar("T")
 R = TypeVar("R")

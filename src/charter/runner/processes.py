@@ -29,10 +29,10 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from charter.decision import Decision, evaluate
-from charter.errors import CharterError, EvaluationError, InputError
+from charter.core.errors import CharterError, EvaluationError, InputError
+from charter.policy.decision import Decision, evaluate
+from charter.policy.stack import CompiledStack, Stack
 from charter.runner.bodies import InvalidBody, parse_object, principal_id
-from charter.stack import CompiledStack, Stack
 
 #: Bodies up to this size are written to a worker's socket by the submitting
 #: thread; larger ones go through the worker's sender thread.

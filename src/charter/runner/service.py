@@ -29,12 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from charter import audit as audit_mod
-from charter import keys, oci
-from charter import waivers as waivers_mod
-from charter.bundle import Layer, load_directory
-from charter.decision import Decision, Reason, apply_waivers, evaluate
-from charter.errors import (
+from charter.actions.gate import Gate, GateConfig, load_constitution
+from charter.audit import chain as audit_mod
+from charter.core.errors import (
     AuditError,
     CharterError,
     ConfigError,
@@ -43,17 +40,21 @@ from charter.errors import (
     LoadError,
     RollbackError,
 )
-from charter.gate import Gate, GateConfig, load_constitution
+from charter.core.verdict import Verdict
+from charter.policy import waivers as waivers_mod
+from charter.policy.bundle import Layer, load_directory
+from charter.policy.decision import Decision, Reason, apply_waivers, evaluate
+from charter.policy.stack import CompiledStack, Stack, shipped_constitution_path
+from charter.policy.waivers import LoadedWaiver, WaiverSet
+from charter.registry import oci
 from charter.runner.bodies import InvalidBody, parse_object, principal_id
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
 from charter.runner.processes import Evaluated, ProcessEvaluators
-from charter.stack import CompiledStack, Stack, shipped_constitution_path
-from charter.trust import TrustPolicy, check_verified, load_policy, verify_bundle_file
-from charter.verdict import Verdict
-from charter.versions import VersionState, default_state_dir, layer_key, parse_version
-from charter.waivers import LoadedWaiver, WaiverSet
-from charter.watchdog import Watchdog
+from charter.trust import keys
+from charter.trust.policy import TrustPolicy, check_verified, load_policy, verify_bundle_file
+from charter.trust.versions import VersionState, default_state_dir, layer_key, parse_version
+from charter.trust.watchdog import Watchdog
 
 T = TypeVar("T")
 INTEGRITY_RULE = "CHARTER-INTEGRITY-LOST"
@@ -122,7 +123,7 @@ class Waivers:
     def apply(
         self, reasons: Sequence[Reason], document: Mapping[str, Any], now: datetime
     ) -> tuple[list[Reason], list[dict[str, Any]], list[dict[str, Any]]]:
-        """The :data:`charter.decision.WaiverHook`; a failure waives nothing."""
+        """The :data:`charter.policy.decision.WaiverHook`; a failure waives nothing."""
         if self.hook is None:
             return list(reasons), [], []
         try:

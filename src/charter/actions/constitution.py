@@ -1,0 +1,359 @@
+"""The agent-runtime constitution: a signed TOML file of boundaries and limits.
+
+Format (DESIGN §4, §8)::
+
+    [identity]          version, checksum, signed_by, signature
+    [boundaries]        forbidden, requires_approval, auto_allowed  (command patterns)
+    [resource_limits]   max_api_cost_per_run, max_api_cost_per_day, max_execution_time,
+                        max_concurrent_workflows, max_file_write_size,
+                        allowed_directories, blocked_directories
+    [model_permissions] <role> = { can_execute, can_read, can_write, sandbox_only }
+
+**Checksum.** Parse the TOML, drop the ``[identity]`` table, serialise the rest
+as compact JSON with sorted keys (``json.dumps(doc, sort_keys=True,
+separators=(",", ":"), ensure_ascii=False)``), encode as UTF-8 and take the
+SHA-256 (hex). Whitespace, comments, key order and quoting style therefore do
+not change the checksum; any value does.
+
+**Signature.** ``signature`` is base64 of the Ed25519 (or ECDSA P-256, DER)
+signature over the ASCII bytes of the hex checksum; ``signed_by`` is the key id
+(``sha256:`` + SHA-256 of the signer's SPKI DER).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import semver
+import tomlkit
+
+from charter.core.errors import InputError, TrustError, VerificationError
+from charter.trust import keys
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
+_UNITS = {
+    "": 1, "B": 1,
+    "K": 1000, "KB": 1000, "KIB": 1024,
+    "M": 1000**2, "MB": 1000**2, "MIB": 1024**2,
+    "G": 1000**3, "GB": 1000**3, "GIB": 1024**3,
+    "T": 1000**4, "TB": 1000**4, "TIB": 1024**4,
+}  # fmt: skip
+
+IDENTITY_KEYS = {"version", "checksum", "signed_by", "signature"}
+BOUNDARY_KEYS = {"forbidden", "requires_approval", "auto_allowed"}
+LIMIT_KEYS = {
+    "max_api_cost_per_run": "number",
+    "max_api_cost_per_day": "number",
+    "max_execution_time": "integer",
+    "max_concurrent_workflows": "integer",
+    "max_file_write_size": "size",
+    "allowed_directories": "paths",
+    "blocked_directories": "paths",
+}
+PERMISSION_KEYS = {"can_execute", "can_read", "can_write", "sandbox_only"}
+TOP_KEYS = {"identity", "boundaries", "resource_limits", "model_permissions", "metadata"}
+
+
+def parse_size(value: Any, where: str) -> int:
+    """``"10MB"`` → 10_000_000; ``"1MiB"`` → 1_048_576; integers are bytes."""
+    if isinstance(value, bool):
+        raise InputError(f'{where} must be a size like "10MB", not a boolean')
+    if isinstance(value, int):
+        if value < 0:
+            raise InputError(f"{where} must not be negative")
+        return value
+    if isinstance(value, str) and (m := _SIZE.match(value)):
+        unit = (m[2] or "").upper()
+        if unit in _UNITS:
+            return int(float(m[1]) * _UNITS[unit])
+    raise InputError(f"{where} = {value!r} is not a size", hint='write e.g. "10MB" or "512KiB"')
+
+
+@dataclass(frozen=True)
+class Identity:
+    version: str
+    checksum: str | None
+    signed_by: str | None
+    signature: str | None
+
+
+@dataclass(frozen=True)
+class ModelPermission:
+    can_execute: bool = True
+    can_read: bool = True
+    can_write: bool = True
+    sandbox_only: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    max_api_cost_per_run: float | None = None
+    max_api_cost_per_day: float | None = None
+    max_execution_time: int | None = None
+    max_concurrent_workflows: int | None = None
+    max_file_write_size: int | None = None
+    allowed_directories: tuple[str, ...] | None = None
+    blocked_directories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Constitution:
+    identity: Identity
+    forbidden: tuple[str, ...]
+    requires_approval: tuple[str, ...]
+    auto_allowed: tuple[str, ...]
+    limits: ResourceLimits
+    model_permissions: dict[str, ModelPermission]
+    document: dict[str, Any] = field(compare=False, repr=False)
+    source: str = ""
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def version(self) -> str:
+        return self.identity.version
+
+    @property
+    def checksum(self) -> str:
+        return canonical_checksum(self.document)
+
+
+def _line_index(text: str) -> dict[str, int]:
+    """Map ``table.key`` (and ``table``) to its 1-based line, for messages."""
+    index: dict[str, int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if m := re.match(r"^\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]", stripped):
+            table = m[1].replace('"', "").replace("'", "")
+            index.setdefault(table, number)
+        elif m := re.match(r"^([A-Za-z0-9_\-\"']+)\s*=", stripped):
+            key = m[1].strip("\"'")
+            index.setdefault(f"{table}.{key}" if table else key, number)
+    return index
+
+
+def _at(source: str, lines: dict[str, int], key: str) -> str:
+    line = lines.get(key) or lines.get(key.rsplit(".", 1)[0])
+    return f"{source}:{line}" if line else source
+
+
+def canonical_bytes(document: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in document.items() if k != "identity"}
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode("utf-8")
+
+
+def canonical_checksum(document: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(document)).hexdigest()
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{where} must be a list of strings")
+    if any(not v.strip() for v in value):
+        raise InputError(f"{where} must not contain empty patterns")
+    return tuple(value)
+
+
+def parse_text(text: str, source: str = "<constitution>") -> Constitution:
+    """Parse and validate a constitution TOML document (signature not checked)."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: malformed TOML: {exc}") from exc
+    lines = _line_index(text)
+    for key in document:
+        if key not in TOP_KEYS:
+            raise InputError(
+                f"{_at(source, lines, key)}: unknown table or key [{key}]",
+                hint=f"known tables: {', '.join(sorted(TOP_KEYS))}",
+            )
+    for key in TOP_KEYS & set(document):
+        if not isinstance(document[key], dict):
+            raise InputError(f"{_at(source, lines, key)}: [{key}] must be a table")
+
+    ident = document.get("identity", {})
+    for key in ident:
+        if key not in IDENTITY_KEYS:
+            raise InputError(f"{_at(source, lines, f'identity.{key}')}: unknown key identity.{key}")
+    version = ident.get("version")
+    if not isinstance(version, str) or not semver.Version.is_valid(version):
+        raise InputError(
+            f"{_at(source, lines, 'identity.version')}: identity.version must be a semantic "
+            f"version, got {version!r}",
+            hint='e.g. version = "1.0.0"',
+        )
+    for key in ("checksum", "signed_by", "signature"):
+        if key in ident and not isinstance(ident[key], str):
+            raise InputError(
+                f"{_at(source, lines, f'identity.{key}')}: identity.{key} must be a string"
+            )
+    identity = Identity(
+        version, ident.get("checksum"), ident.get("signed_by"), ident.get("signature")
+    )
+
+    bounds = document.get("boundaries", {})
+    for key in bounds:
+        if key not in BOUNDARY_KEYS:
+            raise InputError(
+                f"{_at(source, lines, f'boundaries.{key}')}: unknown key boundaries.{key}",
+                hint=f"known keys: {', '.join(sorted(BOUNDARY_KEYS))}",
+            )
+    patterns = {
+        key: _strings(
+            bounds.get(key, []), f"{_at(source, lines, f'boundaries.{key}')}: boundaries.{key}"
+        )
+        for key in BOUNDARY_KEYS
+    }
+
+    raw_limits = document.get("resource_limits", {})
+    limit_values: dict[str, Any] = {}
+    for key, value in raw_limits.items():
+        where = f"{_at(source, lines, f'resource_limits.{key}')}: resource_limits.{key}"
+        kind = LIMIT_KEYS.get(key)
+        if kind is None:
+            raise InputError(
+                f"{where}: unknown key", hint=f"known keys: {', '.join(sorted(LIMIT_KEYS))}"
+            )
+        if kind == "number":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InputError(f"{where} must be a non-negative number, got {value!r}")
+            limit_values[key] = float(value)
+        elif kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"{where} must be a non-negative integer, got {value!r}")
+            limit_values[key] = value
+        elif kind == "size":
+            limit_values[key] = parse_size(value, where)
+        else:
+            limit_values[key] = _strings(value, where)
+    limits = ResourceLimits(**limit_values)
+
+    perms: dict[str, ModelPermission] = {}
+    for role, raw in document.get("model_permissions", {}).items():
+        where = _at(source, lines, f"model_permissions.{role}")
+        if not isinstance(raw, dict):
+            raise InputError(f"{where}: model_permissions.{role} must be an inline table")
+        for key, value in raw.items():
+            if key not in PERMISSION_KEYS:
+                raise InputError(
+                    f"{where}: unknown key model_permissions.{role}.{key}",
+                    hint=f"known keys: {', '.join(sorted(PERMISSION_KEYS))}",
+                )
+            if not isinstance(value, bool):
+                raise InputError(f"{where}: model_permissions.{role}.{key} must be true or false")
+        perms[role] = ModelPermission(**raw)
+
+    return Constitution(
+        identity=identity,
+        forbidden=patterns["forbidden"],
+        requires_approval=patterns["requires_approval"],
+        auto_allowed=patterns["auto_allowed"],
+        limits=limits,
+        model_permissions=perms,
+        document=document,
+        source=source,
+        lines=lines,
+    )
+
+
+def read(path: str | Path) -> tuple[str, Constitution]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such constitution file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: cannot read ({exc})") from exc
+    return text, parse_text(text, str(p))
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    constitution: Constitution
+    checksum: str
+    key_id: str
+
+
+class ChecksumMismatch(VerificationError):
+    """The constitution's content no longer matches its recorded checksum."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__("Constitution has been modified!")
+        self.expected = expected
+        self.actual = actual
+
+    def __str__(self) -> str:
+        return (
+            f"VERIFICATION FAILED: Constitution has been modified! "
+            f"Expected checksum: {self.expected} Actual checksum: {self.actual}"
+        )
+
+
+def verify_constitution(constitution: Constitution, public: keys.PublicKey) -> VerifyResult:
+    """Check checksum, key id and signature; raise a :class:`TrustError` subclass."""
+    ident = constitution.identity
+    if not ident.checksum or not ident.signature:
+        raise VerificationError(
+            f"{constitution.source}: the constitution is not signed",
+            hint="run `charter constitution sign FILE`",
+        )
+    actual = canonical_checksum(constitution.document)
+    if actual != ident.checksum:
+        raise ChecksumMismatch(ident.checksum, actual)
+    expected_id = keys.key_id(public)
+    if ident.signed_by and ident.signed_by != expected_id:
+        raise VerificationError(
+            f"{constitution.source}: signed by {ident.signed_by}, "
+            f"not by the given key {expected_id}",
+            hint="pass the public key of the signer with --key",
+        )
+    try:
+        signature = base64.b64decode(ident.signature, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise VerificationError(f"{constitution.source}: identity.signature is not base64") from exc
+    try:
+        keys.verify(public, signature, actual.encode("ascii"))
+    except TrustError as exc:
+        raise VerificationError(
+            f"{constitution.source}: bad signature: the signature does not match the given key",
+            hint="the file was signed with another key, or the signature was altered",
+        ) from exc
+    return VerifyResult(constitution, actual, expected_id)
+
+
+def load_verified(path: str | Path, public: keys.PublicKey | str | Path) -> Constitution:
+    """Read a constitution and verify it before anything else looks at it."""
+    key = public if not isinstance(public, (str, Path)) else keys.load_public(public)
+    _, constitution = read(path)
+    return verify_constitution(constitution, key).constitution
+
+
+def sign_text(text: str, private: keys.PrivateKey, source: str = "<constitution>") -> str:
+    """Return ``text`` with a fresh ``[identity]`` signature, comments preserved."""
+    constitution = parse_text(text, source)
+    checksum = canonical_checksum(constitution.document)
+    signature = base64.b64encode(keys.sign(private, checksum.encode("ascii"))).decode()
+    doc = tomlkit.parse(text)
+    ident = doc.get("identity")
+    if ident is None:
+        ident = tomlkit.table()
+        ident["version"] = constitution.version
+        doc.add("identity", ident)
+    ident["checksum"] = checksum
+    ident["signed_by"] = keys.key_id(private.public_key())
+    ident["signature"] = signature
+    out = tomlkit.dumps(doc)
+    # Signing must never change the content it signs.
+    if canonical_checksum(tomllib.loads(out)) != checksum:
+        raise TrustError(f"{source}: signing changed the document; refusing to write it")
+    return out

@@ -1,0 +1,1315 @@
+"""The action gate: decide a command, file write or file read before it happens.
+
+Data flows one way: a verified :class:`~charter.actions.constitution.Constitution` is
+compiled once into a :class:`Gate`; each action is parsed (:mod:`charter.actions.shell`),
+matched (:mod:`charter.actions.patterns`), checked against directories, limits, roles
+and the budget, recorded in the audit log, and only then returned. The verdict
+is the maximum over everything that contributed (DESIGN §1): per simple command
+``forbidden`` → deny, ``requires_approval`` → ask, ``auto_allowed`` → allow,
+anything else → ask; whatever cannot be resolved statically is at least ask;
+an error while deciding is deny.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import hashlib
+import os
+import posixpath
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from charter.actions import shell
+from charter.actions.constitution import (
+    Constitution,
+    ModelPermission,
+    parse_text,
+    verify_constitution,
+)
+from charter.actions.patterns import YES, CommandMatch, PatternSet, args_for, normalise_path
+from charter.audit.chain import AuditStore
+from charter.core.errors import AuditError, CharterError, InputError, TrustError
+from charter.core.verdict import Verdict, strictest
+from charter.policy.decision import Decision, Reason, input_digest
+from charter.trust import keys
+
+GATE_DEFAULT_ASK = "CHARTER-GATE-DEFAULT-ASK"
+GATE_UNRESOLVED = "CHARTER-GATE-UNRESOLVED"
+GATE_PROTECTED = "CHARTER-GATE-PROTECTED-FILE"
+GATE_ERROR = "CHARTER-GATE-ERROR"
+GATE_INTEGRITY = "CHARTER-INTEGRITY-LOST"
+GATE_ROLE = "CHARTER-GATE-UNKNOWN-ROLE"
+GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
+
+#: Device files that are never treated as file writes or reads.
+HARMLESS_DEVICES = frozenset(
+    {"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/zero"}
+)
+# ------------------------------------------------------------- file operands
+#
+# Which files a program writes (and reads) through its operands and options,
+# for the directory rules and protected files. Only programs listed in
+# ``FILE_PROGRAMS`` pay for this; everything else is skipped by one dict lookup.
+
+#: A path named by a command, and whether it is only known at run time.
+Target = tuple[str, bool]
+
+
+@dataclass
+class Opts:
+    """A command's arguments read getopt-style: flags, option values, operands."""
+
+    flags: set[str]
+    values: list[tuple[str, str, bool]]  # (option, value, dynamic)
+    operands: list[Target]
+
+    def has(self, *names: str) -> bool:
+        return any(n in self.flags for n in names)
+
+    def get(self, *names: str) -> list[Target]:
+        return [(v, d) for n, v, d in self.values if n in names]
+
+
+@dataclass(frozen=True)
+class _OptSpec:
+    short: str = ""  # short options that take a value (``-o F``, ``-oF``)
+    long: frozenset[str] = frozenset()  # long options that take a value
+    alias: Mapping[str, str] = field(default_factory=dict)  # long option → short name
+    optional: str = ""  # short options whose value is optional and attached (``-i.bak``)
+    only_short: str | None = None  # when set, any other ``-x`` word is an operand
+    posix: bool = False  # options end at the first operand (wrappers)
+
+
+def _long_name(spec: _OptSpec, name: str) -> str:
+    """The long option ``name`` means: itself, or the one option it is a prefix of."""
+    if name in spec.long or name in spec.alias or len(name) < 4:
+        return name
+    hits = [k for k in (*spec.long, *spec.alias) if k.startswith(name)]
+    return hits[0] if len(set(hits)) == 1 else name
+
+
+def getopt(spec: _OptSpec, argv: Sequence[str], dynamic: frozenset[str]) -> Opts:
+    """GNU-style option parsing of ``argv[1:]`` (options may follow operands)."""
+    o = Opts(set(), [], [])
+    i, n, end = 1, len(argv), False
+    while i < n:
+        tok = argv[i]
+        dyn = tok in dynamic
+        i += 1
+        if end or not tok.startswith("-") or tok == "-":  # noqa: S105
+            o.operands.append((tok, dyn))
+            end = end or spec.posix
+            continue
+        if tok == "--":
+            end = True
+            continue
+        if tok.startswith("--"):
+            name, eq, value = tok.partition("=")
+            full = _long_name(spec, name)
+            canon = spec.alias.get(full, full)
+            o.flags.add(canon)
+            if eq:
+                o.values.append((canon, value, dyn))
+            elif full in spec.long and i < n:
+                o.values.append((canon, argv[i], argv[i] in dynamic))
+                i += 1
+            continue
+        if spec.only_short is not None and any(c not in spec.only_short for c in tok[1:]):
+            o.operands.append((tok, dyn))  # ``chmod -w f``: a mode, not an option
+            continue
+        for j in range(1, len(tok)):
+            c = tok[j]
+            name = "-" + c
+            o.flags.add(name)
+            if c in spec.short:
+                if j + 1 < len(tok):
+                    o.values.append((name, tok[j + 1 :], dyn))
+                elif i < n:
+                    o.values.append((name, argv[i], argv[i] in dynamic))
+                    i += 1
+                break
+            if c in spec.optional:
+                o.values.append((name, tok[j + 1 :], dyn))
+                break
+    return o
+
+
+#: What a program writes and reads: ``(argv, dynamic words) → (writes, reads)``.
+FileRule = Callable[[Sequence[str], frozenset[str]], tuple[list[Target], list[Target]]]
+
+
+def _rule(
+    short: str = "",
+    long: tuple[str, ...] = (),
+    alias: Mapping[str, str] | None = None,
+    *,
+    optional: str = "",
+    only_short: str | None = None,
+    posix: bool = False,
+    writes: tuple[str, ...] = (),
+    reads: tuple[str, ...] = (),
+    operands: Callable[[Opts], list[Target]] = lambda o: [],
+) -> FileRule:
+    spec = _OptSpec(short, frozenset(long), alias or {}, optional, only_short, posix)
+
+    def rule(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+        o = getopt(spec, argv, dynamic)
+        return [*o.get(*writes), *operands(o)], o.get(*reads)
+
+    return rule
+
+
+def _all(o: Opts) -> list[Target]:
+    return o.operands
+
+
+def _after_mode(o: Opts) -> list[Target]:
+    """``chmod MODE F…``, ``chown OWNER F…`` (every operand with ``--reference``)."""
+    return o.operands if o.has("--reference") else o.operands[1:]
+
+
+def _dest(o: Opts) -> list[Target]:
+    """``cp``/``install``: ``-t DIR``, else the last of two or more operands."""
+    return o.get("-t") or (o.operands[-1:] if len(o.operands) > 1 else [])
+
+
+def _link(o: Opts) -> list[Target]:
+    if o.get("-t") or len(o.operands) != 1:
+        return _dest(o)
+    src, dyn = o.operands[0]
+    return [(posixpath.basename(src.rstrip("/")) or src, dyn)]  # ``ln -s /a/b`` makes ./b
+
+
+def _install(o: Opts) -> list[Target]:
+    return o.operands if o.has("-d") else _dest(o)
+
+
+def _remote(path: str) -> bool:
+    return ":" in path.split("/", 1)[0] or path.startswith("rsync://")
+
+
+def _transfer(o: Opts) -> list[Target]:
+    """``rsync``/``scp``: a local destination (and sources removed after sending)."""
+    ops = o.operands
+    out = [t for t in ops[-1:] if len(ops) > 1 and not _remote(t[0])]
+    if o.has("--remove-source-files", "--remove-sent-files"):
+        out += [t for t in ops[:-1] if not _remote(t[0])]
+    return out
+
+
+def _sed(o: Opts) -> list[Target]:
+    if not o.has("-i"):
+        return []
+    return o.operands if o.has("-e", "-f") else o.operands[1:]
+
+
+def _awk(o: Opts) -> list[Target]:
+    """``gawk -i inplace PROG F…`` rewrites the files."""
+    if not any(v.rsplit("/", 1)[-1] in ("inplace", "inplace.awk") for v, _ in o.get("-i")):
+        return []
+    files = o.operands if o.has("-f", "-e", "-E") else o.operands[1:]
+    return [t for t in files if "=" not in t[0]]
+
+
+def _compress(o: Opts) -> list[Target]:
+    """``gzip F`` replaces F by F.gz (nothing on disk with ``-c``, ``-t``, ``-l``)."""
+    if o.has("-c", "-t", "-l", "--stdout", "--to-stdout", "--test", "--list"):
+        return []
+    return o.operands
+
+
+def _second(o: Opts) -> list[Target]:
+    return o.operands[1:2]
+
+
+def _patch(o: Opts) -> list[Target]:
+    if o.has("--dry-run", "-C"):
+        return []
+    ops = o.operands
+    out = [*([] if o.get("-o") else (ops[:1] or [(".", False)])), *o.get("-o"), *o.get("-r")]
+    for where, dyn in o.get("-d")[-1:]:  # ``-d DIR``: patch works in DIR
+        out = [(posixpath.join(where, p), d or dyn) for p, d in out]
+    return out
+
+
+def _split(o: Opts) -> list[Target]:
+    return [] if o.has("--filter") else (o.operands[1:2] or [("x", False)])
+
+
+def _script(o: Opts) -> list[Target]:
+    if o.operands:
+        return o.operands[:1]
+    return [] if o.has("-O", "-B", "-I") else [("typescript", False)]
+
+
+def _mktemp(o: Opts) -> list[Target]:
+    dirs = o.get("-p")
+    if dirs or o.has("-t"):
+        return dirs
+    return o.operands[:1]
+
+
+def _tar(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    if len(argv) > 1 and argv[1] and not argv[1].startswith("-"):
+        # old style: ``tar xzf A -C D`` → ``tar -x -z -f A -C D``
+        letters, rest, new = argv[1], list(argv[2:]), [argv[0]]
+        for c in letters:
+            new.append("-" + c)
+            if c in _TAR.short and rest:
+                new.append(rest.pop(0))
+        argv = [*new, *rest]
+    o = getopt(_TAR, argv, dynamic)
+    archives = o.get("-f")
+    if o.has("-c", "-r", "-u", "-A", "--delete"):
+        return [*archives, *o.get("-g", "--index-file")], o.get("-C", "-T", "-X")
+    if not o.has("-x") or o.has("-O", "--to-command"):
+        return [], [*archives, *o.get("-T", "-X")]
+    out = o.get("-C", "--one-top-level") or [(".", False)]
+    if o.has("-P", "--absolute-names"):
+        out.append(("<absolute member names>", True))
+    return [*out, *o.get("-g", "--index-file")], [*archives, *o.get("-T", "-X")]
+
+
+_TAR = _OptSpec(
+    "bCfFgHIKLNTVX",
+    frozenset({"--file", "--directory", "--blocking-factor", "--info-script",
+               "--new-volume-script", "--listed-incremental", "--format",
+               "--use-compress-program", "--starting-file", "--tape-length", "--newer",
+               "--after-date", "--files-from", "--label", "--exclude-from", "--to-command",
+               "--rsh-command", "--transform", "--xform", "--exclude", "--owner", "--group",
+               "--mode", "--mtime", "--suffix", "--volno-file", "--index-file"}),
+    {"--file": "-f", "--directory": "-C", "--extract": "-x", "--get": "-x", "--create": "-c",
+     "--append": "-r", "--update": "-u", "--catenate": "-A", "--concatenate": "-A",
+     "--list": "-t", "--diff": "-d", "--compare": "-d", "--listed-incremental": "-g",
+     "--files-from": "-T", "--exclude-from": "-X", "--to-stdout": "-O",
+     "--absolute-names": "-P"},
+)  # fmt: skip
+
+
+def _unzip(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_UNZIP, argv, dynamic)
+    if o.has("-l", "-t", "-v", "-Z", "-p", "-c", "-z"):
+        return [], o.operands[:1]
+    return o.get("-d") or [(".", False)], o.operands[:1]
+
+
+_UNZIP = _OptSpec("dxP")
+
+
+def _url_name(url: str) -> str:
+    path = url.split("#", 1)[0].split("?", 1)[0]
+    if "://" in path:
+        path = path.split("://", 1)[1]
+        path = path.split("/", 1)[1] if "/" in path else ""
+    return posixpath.basename(path)
+
+
+def _curl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_CURL, argv, dynamic)
+    where = o.get("--output-dir")[-1:]
+    writes = [
+        (posixpath.join(where[0][0], p), d or where[0][1]) if where else (p, d)
+        for p, d in o.get("-o")
+        if p != "-"
+    ]
+    writes += o.get("-D", "-c", "--trace", "--trace-ascii", "--libcurl", "--stderr",
+                    "--etag-save", "--output-dir")  # fmt: skip
+    if o.has("-O", "--remote-name-all"):
+        for url, dyn in [*o.operands, *o.get("--url")]:
+            if o.has("-J"):
+                writes.append(where[0] if where else (".", False))
+                break
+            name = _url_name(url)
+            if name:
+                base, bdyn = where[0] if where else ("", False)
+                writes.append((posixpath.join(base, name) if base else name, dyn or bdyn))
+    reads = o.get("-T", "-K", "--netrc-file", "--cacert", "--cert", "--key")
+    for value, dyn in o.get("-d", "--data-binary", "--data-urlencode", "--json", "-F"):
+        at = value.find("@")
+        if at >= 0 and (at == 0 or value[at - 1] == "="):
+            reads.append((value[at + 1 :].split(";", 1)[0], dyn))
+        elif value.startswith("<") or "=<" in value:
+            reads.append((value.split("<", 1)[1].split(";", 1)[0], dyn))
+    return writes, reads
+
+
+_CURL = _OptSpec(
+    "AbcCdDeEFHKmoPQrtTuUwxXyYz",
+    frozenset({"--output", "--output-dir", "--dump-header", "--cookie-jar", "--trace",
+               "--trace-ascii", "--libcurl", "--stderr", "--upload-file", "--config", "--data",
+               "--data-binary", "--data-raw", "--data-urlencode", "--data-ascii", "--form",
+               "--form-string", "--header", "--user-agent", "--user", "--proxy", "--request",
+               "--cookie", "--referer", "--cert", "--key", "--cacert", "--capath", "--max-time",
+               "--connect-timeout", "--retry", "--range", "--write-out", "--url", "--resolve",
+               "--connect-to", "--continue-at", "--proxy-user", "--netrc-file", "--etag-save",
+               "--etag-compare", "--json", "--variable", "--hsts", "--alt-svc"}),
+    {"--output": "-o", "--dump-header": "-D", "--cookie-jar": "-c", "--upload-file": "-T",
+     "--config": "-K", "--data": "-d", "--data-ascii": "-d", "--form": "-F",
+     "--remote-name": "-O", "--remote-header-name": "-J"},
+)  # fmt: skip
+
+
+_WGETRC_WRITES = frozenset({"outputdocument", "dirprefix", "logfile", "savecookies", "warcfile"})
+
+
+def _wget(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_WGET, argv, dynamic)
+    writes = o.get("-O", "-o", "-a", "-P", "--save-cookies", "--warc-file", "--rejected-log")
+    for command, dyn in o.get("-e"):  # ``-e output_document=F`` (a wgetrc command)
+        key, eq, value = command.partition("=")
+        if eq and key.strip().lower().replace("_", "").replace("-", "") in _WGETRC_WRITES:
+            writes.append((value.strip(), dyn))
+    if not o.get("-O"):
+        prefix, pdyn = (o.get("-P") or [(".", False)])[-1]
+        writes.append((prefix, pdyn))
+        for url, dyn in o.operands:
+            writes.append((posixpath.join(prefix, _url_name(url) or "index.html"), dyn or pdyn))
+    reads = o.get("-i", "--post-file", "--body-file", "--load-cookies", "--config")
+    return writes, reads
+
+
+_WGET = _OptSpec(
+    "eoaiBtOTwQPUlARDIX",
+    frozenset({"--output-document", "--output-file", "--append-output", "--input-file",
+               "--directory-prefix", "--execute", "--base", "--tries", "--timeout", "--wait",
+               "--quota", "--user-agent", "--level", "--accept", "--reject", "--domains",
+               "--include-directories", "--exclude-directories", "--header", "--post-file",
+               "--body-file", "--load-cookies", "--save-cookies", "--post-data", "--user",
+               "--password", "--method", "--ca-certificate", "--certificate", "--private-key",
+               "--config", "--default-page", "--warc-file", "--rejected-log"}),
+    {"--output-document": "-O", "--output-file": "-o", "--append-output": "-a",
+     "--input-file": "-i", "--directory-prefix": "-P", "--execute": "-e"},
+)  # fmt: skip
+
+
+_GIT_GLOBAL = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace",
+                         "--exec-path", "--super-prefix", "--config-env", "--list-cmds",
+                         "--attr-source"})  # fmt: skip
+_GIT_WRITERS = frozenset({"clone", "init", "worktree", "bundle", "config"})
+_GIT_CLONE = _OptSpec(
+    "bocuj",
+    frozenset({"--branch", "--origin", "--config", "--upload-pack", "--depth", "--reference",
+               "--reference-if-able", "--separate-git-dir", "--shallow-since",
+               "--shallow-exclude", "--filter", "--template", "--jobs", "--bundle-uri",
+               "--server-option", "--revision", "--ref-format"}),
+)  # fmt: skip
+_GIT_OUT = _OptSpec("o", frozenset({"--output", "--output-directory"}))
+_GIT_INIT = _OptSpec(
+    "b", frozenset({"--template", "--separate-git-dir", "--initial-branch", "--object-format",
+                    "--ref-format"}))  # fmt: skip
+_GIT_WORKTREE = _OptSpec("bB", frozenset({"--reason"}))
+_GIT_CONFIG = _OptSpec("f", frozenset({"--file", "--blob", "--type", "--default", "--comment"}),
+                       {"--file": "-f"})  # fmt: skip
+
+
+def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    """Files git writes by name: ``--output``, ``format-patch -o``, ``archive -o``,
+    ``clone``/``init``/``worktree add`` directories, ``bundle create``, ``config -f``."""
+    i, n = 1, len(argv)
+    base, base_dyn = "", False
+    reads: list[Target] = []
+    while i < n and argv[i].startswith("-"):
+        name, eq, value = argv[i].partition("=")
+        dyn = argv[i] in dynamic
+        if not eq and name in _GIT_GLOBAL and i + 1 < n:
+            value, dyn = argv[i + 1], argv[i + 1] in dynamic
+            i += 1
+        if name == "-C":
+            base, base_dyn = posixpath.join(base, value), base_dyn or dyn
+            reads.append((base, base_dyn))
+        elif name in ("--git-dir", "--work-tree"):
+            reads.append((value, dyn))
+        i += 1
+    if i >= n:
+        return [], reads
+    sub, rest = argv[i], argv[i:]
+    writes: list[Target] = []
+    if sub not in _GIT_WRITERS and not any(a.startswith(("-o", "--o")) for a in rest):
+        return writes, reads  # ``git status``, ``git log -n 3``: nothing named is written
+    if sub == "clone":
+        o = getopt(_GIT_CLONE, rest, dynamic)
+        ops = o.operands
+        if len(ops) > 1:
+            writes.append(ops[1])
+        elif ops:
+            name = _url_name(ops[0][0].rstrip("/")).rsplit(":", 1)[-1]
+            writes.append((name.removesuffix(".git") or ".", ops[0][1]))
+        writes.extend(o.get("--separate-git-dir"))
+    elif sub == "init":
+        o = getopt(_GIT_INIT, rest, dynamic)
+        writes.extend([*o.operands[:1], *o.get("--separate-git-dir")])
+    elif sub == "worktree" and len(rest) > 1 and rest[1] == "add":
+        writes.extend(getopt(_GIT_WORKTREE, rest[1:], dynamic).operands[:1])
+    elif sub == "bundle" and len(rest) > 2 and rest[1] == "create":
+        writes.append((rest[2], rest[2] in dynamic))
+    elif sub == "config":
+        o = getopt(_GIT_CONFIG, rest, dynamic)
+        listing = any(f.startswith("--get") for f in o.flags) or o.has("-l", "--list")
+        (reads if listing or len(o.operands) < 2 else writes).extend(o.get("-f"))
+    else:
+        o = getopt(_GIT_OUT, rest, dynamic)
+        writes.extend(o.get("--output", "--output-directory"))
+        if sub in ("format-patch", "archive"):
+            writes.extend(o.get("-o"))
+    if base:
+        writes = [(posixpath.join(base, p), d or base_dyn) for p, d in writes]
+    return writes, reads
+
+
+def _find(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    writes: list[Target] = []
+    for i, a in enumerate(argv[:-1]):
+        if a in ("-fprint", "-fprint0", "-fprintf", "-fls"):
+            writes.append((argv[i + 1], argv[i + 1] in dynamic))
+    return writes, []
+
+
+def _openssl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    writes: list[Target] = []
+    reads: list[Target] = []
+    for i, a in enumerate(argv[:-1]):
+        if a in ("-out", "-keyout"):
+            writes.append((argv[i + 1], argv[i + 1] in dynamic))
+        elif a in ("-in", "-key", "-inkey"):
+            reads.append((argv[i + 1], argv[i + 1] in dynamic))
+    return writes, reads
+
+
+def _perl_like(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    """``perl -i[.bak] [-e CODE] F…`` / ``ruby -i``: the files are rewritten."""
+    inplace = code = False
+    i, n = 1, len(argv)
+    while i < n and argv[i].startswith("-") and argv[i] != "-":
+        tok = argv[i]
+        i += 1
+        if tok == "--":
+            break
+        for j, c in enumerate(tok[1:], start=1):
+            if c in "eE":
+                code = True
+                i += 0 if j + 1 < len(tok) else 1
+                break
+            if c == "i":
+                inplace = True
+                break
+            if c in "IMmxdDCF" or (c in "l0" and tok[j + 1 : j + 2].isdigit()):
+                break
+    if not inplace:
+        return [], []
+    files = argv[i:] if code else argv[i + 1 :]
+    return [(f, f in dynamic) for f in files], []
+
+
+def _copy_rule(operands: Callable[[Opts], list[Target]]) -> FileRule:
+    """``cp``/``mv``/``ln``: ``-t DIR``/``--target-directory=DIR`` and a backup suffix."""
+    alias = {"--target-directory": "-t", "--no-target-directory": "-T"}
+    return _rule("tS", ("--target-directory", "--suffix"), alias, operands=operands)
+
+
+_COMPRESS = _rule(
+    "So", ("--suffix",), {"--stdout": "-c", "--to-stdout": "-c", "--test": "-t", "--list": "-l"},
+    writes=("-o",), operands=_compress,
+)  # fmt: skip
+_TIME = _rule("fo", ("--format", "--output"), {"--output": "-o"}, posix=True, writes=("-o",))
+
+#: Programs that name files they write (or read) in their arguments.
+FILE_PROGRAMS: dict[str, FileRule] = {
+    "rm": _rule(operands=_all),
+    "rmdir": _rule(operands=_all),
+    "unlink": _rule(operands=_all),
+    "shred": _rule("ns", ("--iterations", "--size", "--random-source"),
+                   reads=("--random-source",), operands=_all),
+    "touch": _rule("dtr", ("--date", "--reference"), {"--reference": "-r"}, reads=("-r",),
+                   operands=_all),
+    "mkdir": _rule("m", ("--mode",), operands=_all),
+    "mkfifo": _rule("m", ("--mode",), operands=_all),
+    "mknod": _rule("m", ("--mode",), operands=lambda o: o.operands[:1]),
+    "truncate": _rule("sr", ("--size", "--reference"), {"--reference": "-r"}, reads=("-r",),
+                      operands=_all),
+    "tee": _rule(operands=_all),
+    "sponge": _rule(operands=_all),
+    "cp": _copy_rule(_dest),
+    "mv": _copy_rule(lambda o: [*o.operands, *o.get("-t")]),  # the sources go away too
+    "ln": _copy_rule(_link),
+    "link": _rule(operands=_second),
+    "install": _rule("tSmog", ("--target-directory", "--suffix", "--mode", "--owner", "--group",
+                               "--strip-program"), {"--target-directory": "-t",
+                                                    "--directory": "-d"},
+                     operands=_install),
+    "rsync": _rule("eBfTM", ("--rsh", "--rsync-path", "--filter", "--exclude", "--include",
+                             "--exclude-from", "--include-from", "--files-from", "--log-file",
+                             "--backup-dir", "--temp-dir", "--partial-dir", "--password-file",
+                             "--chmod", "--chown", "--compare-dest", "--copy-dest", "--link-dest",
+                             "--max-size", "--min-size", "--timeout", "--bwlimit", "--port",
+                             "--suffix", "--out-format", "--log-file-format", "--write-batch",
+                             "--only-write-batch", "--read-batch", "--usermap", "--groupmap",
+                             "--info", "--debug", "--iconv", "--block-size", "--max-delete",
+                             "--remote-option", "--address", "--contimeout", "--protocol"),
+                   writes=("--log-file", "--write-batch", "--only-write-batch"),
+                   reads=("--exclude-from", "--include-from", "--files-from", "--password-file",
+                          "--read-batch"), operands=_transfer),
+    "scp": _rule("cFiJlmoPSDX", reads=("-F", "-i"), operands=_transfer),
+    "dd": _rule(operands=lambda o: [(v[3:], d) for v, d in o.operands if v.startswith("of=")]),
+    "sed": _rule("efl", ("--expression", "--file", "--line-length"),
+                 {"--expression": "-e", "--file": "-f", "--in-place": "-i"}, optional="i",
+                 reads=("-f",), operands=_sed),
+    "perl": _perl_like,
+    "ruby": _perl_like,
+    "awk": _rule("fvFiEe", ("--file", "--assign", "--field-separator", "--include", "--source",
+                            "--exec"),
+                 {"--file": "-f", "--assign": "-v", "--field-separator": "-F", "--include": "-i",
+                  "--source": "-e", "--exec": "-E"}, reads=("-f", "-E"), operands=_awk),
+    "sort": _rule("ktToS", ("--key", "--field-separator", "--output", "--temporary-directory",
+                            "--buffer-size", "--compress-program", "--files0-from",
+                            "--random-source", "--parallel", "--batch-size", "--sort"),
+                  {"--output": "-o", "--temporary-directory": "-T"}, writes=("-o", "-T"),
+                  reads=("--files0-from", "--random-source")),
+    "uniq": _rule("fsw", ("--skip-fields", "--skip-chars", "--check-chars"), operands=_second),
+    "xxd": _rule("cglso", operands=_second),
+    "iconv": _rule("fto", ("--from-code", "--to-code", "--output"), {"--output": "-o"},
+                   writes=("-o",)),
+    "gpg": _rule("oru", ("--output", "--recipient", "--local-user", "--homedir", "--default-key",
+                         "--passphrase", "--passphrase-file"), {"--output": "-o"},
+                 writes=("-o",), reads=("--passphrase-file",)),
+    "openssl": _openssl,
+    "less": _rule("bhjkopPtTxyz#", ("--log-file", "--LOG-FILE", "--lesskey-file", "--pattern",
+                                    "--prompt", "--tag", "--tag-file", "--tabs",
+                                    "--max-back-scroll", "--max-forw-scroll", "--window",
+                                    "--buffers", "--shift", "--jump-target"),
+                  {"--log-file": "-o", "--LOG-FILE": "-O", "--lesskey-file": "-k"},
+                  writes=("-o", "-O"), reads=("-k",)),
+    "find": _find,
+    "git": _git_files,
+    "tar": _tar,
+    "unzip": _unzip,
+    "zip": _rule("bntOPZs", ("--output-file", "--temp-path"), {"--output-file": "-O"},
+                 writes=("-O",), operands=lambda o: o.operands[:1]),
+    "curl": _curl,
+    "wget": _wget,
+    "chmod": _rule(long=("--reference",), only_short="cfvR", reads=("--reference",),
+                   operands=_after_mode),
+    "chown": _rule(long=("--reference", "--from"), only_short="cfvRHLPh",
+                   reads=("--reference",), operands=_after_mode),
+    "chgrp": _rule(long=("--reference",), only_short="cfvRHLPh", reads=("--reference",),
+                   operands=_after_mode),
+    "chattr": _rule("vp", only_short="RVfvp",
+                    operands=lambda o: [t for t in o.operands if t[0][:1] not in "+-="]),
+    "setfacl": _rule("mMxX", ("--modify", "--modify-file", "--remove", "--remove-file", "--set",
+                              "--set-file"), reads=("-M", "-X", "--set-file"), operands=_all),
+    "patch": _rule("oirdBDFpVYzg", ("--output", "--input", "--reject-file", "--directory",
+                                    "--prefix", "--ifdef", "--fuzz", "--strip",
+                                    "--version-control", "--basename-prefix", "--suffix",
+                                    "--get", "--quoting-style"),
+                   {"--output": "-o", "--input": "-i", "--reject-file": "-r",
+                    "--directory": "-d", "--check": "-C"}, reads=("-i",), operands=_patch),
+    "split": _rule("abClnt", ("--suffix-length", "--bytes", "--line-bytes", "--lines",
+                              "--number", "--separator", "--additional-suffix", "--filter"),
+                   operands=_split),
+    "csplit": _rule("bfn", ("--suffix-format", "--prefix", "--digits"), {"--prefix": "-f"},
+                    writes=("-f",), operands=lambda o: [] if o.get("-f") else [("xx", False)]),
+    "script": _rule("cEIOBTm", ("--command", "--echo", "--log-in", "--log-out", "--log-io",
+                                "--log-timing", "--logging-format"),
+                    {"--log-in": "-I", "--log-out": "-O", "--log-io": "-B", "--log-timing": "-T",
+                     "--timing": "-t"}, optional="t", writes=("-I", "-O", "-B", "-T", "-t"),
+                    operands=_script),
+    "mktemp": _rule("p", ("--suffix",), {"--tmpdir": "-p"}, operands=_mktemp),
+    "time": _TIME,
+    "strace": _rule("eoOpPsSuIXbEa", ("--output",), {"--output": "-o"}, posix=True,
+                    writes=("-o",)),
+    "ltrace": _rule("eofnpsuAaDlxF", ("--output",), {"--output": "-o"}, posix=True,
+                    writes=("-o",)),
+}  # fmt: skip
+for _name in ("gawk",):
+    FILE_PROGRAMS[_name] = FILE_PROGRAMS["awk"]
+for _name in ("gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "lzma", "unlzma", "zstd",
+              "unzstd", "pigz", "lzip"):  # fmt: skip
+    FILE_PROGRAMS[_name] = _COMPRESS
+FILE_PROGRAMS["lz4"] = _rule(operands=_second)
+
+
+def file_targets(
+    argv: Sequence[str], dynamic: frozenset[str] = frozenset()
+) -> tuple[list[Target], list[Target]] | None:
+    """The files ``argv`` writes and reads by name, or ``None`` for a program not listed.
+
+    ``dynamic`` holds the words whose value is only known at run time.
+    """
+    rule = FILE_PROGRAMS.get(shell.program_name(argv[0])) if argv else None
+    if rule is None:
+        return None
+    writes, reads = rule(argv, dynamic)
+    return [t for t in writes if t[0] and t[0] != "-"], [t for t in reads if t[0] and t[0] != "-"]
+
+
+class UnverifiedConstitution(CharterError):
+    """The constitution did not verify; nothing is evaluated (exit 2)."""
+
+    exit_code = 2
+
+
+class Guard(Protocol):
+    """What the gate needs from the integrity watchdog (charter.trust.watchdog.Watchdog)."""
+
+    def guard(self) -> None: ...
+
+
+class BudgetView(Protocol):
+    """What the gate needs from the budget store (charter.actions.budget.Budget)."""
+
+    def spent_today(self) -> float: ...
+
+    def spent_run(self, run_id: str | None = None) -> float: ...
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Where the gate's own files live: they are never writable by an agent."""
+
+    protected_paths: tuple[str, ...] = ()
+    source: str = "gate"
+    run_id: str | None = None
+
+
+@functools.lru_cache(maxsize=32)
+def _compile(
+    forbidden: tuple[str, ...], approval: tuple[str, ...], auto: tuple[str, ...]
+) -> PatternSet:
+    return PatternSet(forbidden, approval, auto)
+
+
+def _within(path: str, directory: str) -> bool:
+    directory = directory.rstrip("/") or "/"
+    return path == directory or path.startswith(directory if directory == "/" else directory + "/")
+
+
+def _glob_reaches(pattern: str, directory: str) -> bool:
+    """Whether a glob path (``~/.ss?/id_*``) may name ``directory`` or a path inside it."""
+    parts = [c for c in pattern.split("/") if c]
+    for i, d in enumerate(c for c in directory.split("/") if c):
+        if i >= len(parts):
+            return False
+        if parts[i] == "**":
+            return True
+        if not fnmatch.fnmatchcase(d, parts[i]):
+            return False
+    return True
+
+
+def _resolve(path: str, cwd: str) -> str:
+    """``~`` expansion, joined with ``cwd``, ``..`` normalised, symlinks resolved."""
+    expanded = os.path.expanduser(path)
+    joined = expanded if posixpath.isabs(expanded) else posixpath.join(cwd, expanded)
+    return os.path.realpath(joined)
+
+
+class Gate:
+    """Decides actions against one verified constitution."""
+
+    def __init__(
+        self,
+        constitution: Constitution,
+        *,
+        audit: AuditStore | None = None,
+        watchdog: Guard | None = None,
+        budget: BudgetView | None = None,
+        config: GateConfig | None = None,
+    ) -> None:
+        self.constitution = constitution
+        self.audit = audit
+        self.watchdog = watchdog
+        self.budget = budget
+        self.config = config or GateConfig()
+        self.patterns = _compile(
+            constitution.forbidden, constitution.requires_approval, constitution.auto_allowed
+        )
+        self._literal = [
+            (p, " ".join(p.text.split()))
+            for p in self.patterns.patterns
+            if p.segments and any(c in p.segments[0].program for c in "(){}$")
+        ]
+        protected = list(self.config.protected_paths)
+        if constitution.source and not constitution.source.startswith("<"):
+            protected.append(constitution.source)
+        if audit is not None and not audit.location.startswith(("postgres://", "postgresql://")):
+            protected.extend(audit.location + s for s in ("", "-wal", "-shm", "-journal"))
+        self.protected = tuple(
+            dict.fromkeys(os.path.realpath(os.path.expanduser(p)) for p in protected)
+        )
+        self.stack = (
+            {
+                "layer": "constitution",
+                "name": "agent-constitution",
+                "version": constitution.version,
+                "digest": "sha256:" + constitution.checksum,
+            },
+        )
+
+    # ----------------------------------------------------------------- helpers
+
+    def permission(self, model_role: str | None) -> ModelPermission | None:
+        if model_role is None:
+            return None
+        return self.constitution.model_permissions.get(model_role)
+
+    def sandbox_required(self, model_role: str | None) -> bool:
+        perm = self.permission(model_role)
+        return bool(perm and perm.sandbox_only)
+
+    def _common(self, model_role: str | None) -> list[Reason]:
+        reasons: list[Reason] = []
+        if self.watchdog is not None:
+            try:
+                self.watchdog.guard()
+            except TrustError as exc:
+                reasons.append(_reason(GATE_INTEGRITY, "critical", Verdict.DENY, str(exc)))
+        if model_role is not None and model_role not in self.constitution.model_permissions:
+            if self.constitution.model_permissions:
+                reasons.append(
+                    _reason(
+                        GATE_ROLE,
+                        "medium",
+                        Verdict.ASK,
+                        f"model role {model_role!r} is not listed in [model_permissions]",
+                    )
+                )
+        reasons.extend(self._budget())
+        return reasons
+
+    def _budget(self) -> list[Reason]:
+        limits = self.constitution.limits
+        if self.budget is None:
+            return []
+        out: list[Reason] = []
+        if limits.max_api_cost_per_day is not None:
+            spent = self.budget.spent_today()
+            if spent >= limits.max_api_cost_per_day:
+                out.append(
+                    _reason(
+                        "resource_limits.max_api_cost_per_day",
+                        "high",
+                        Verdict.DENY,
+                        f"the daily API budget is spent: {spent:.2f} of "
+                        f"{limits.max_api_cost_per_day:.2f}",
+                    )
+                )
+        if limits.max_api_cost_per_run is not None:
+            spent = self.budget.spent_run(self.config.run_id)
+            if spent >= limits.max_api_cost_per_run:
+                out.append(
+                    _reason(
+                        "resource_limits.max_api_cost_per_run",
+                        "high",
+                        Verdict.DENY,
+                        f"the API budget of this run is spent: {spent:.2f} of "
+                        f"{limits.max_api_cost_per_run:.2f}",
+                    )
+                )
+        return out
+
+    def _path_reasons(self, raw: str, cwd: str, *, write: bool, what: str) -> list[Reason]:
+        """Directory rules, protected files for one path an action reads or writes."""
+        if raw in HARMLESS_DEVICES or raw.startswith("/dev/fd/"):
+            return []
+        path = _resolve(raw, cwd)
+        lexical = posixpath.normpath(posixpath.join(cwd, os.path.expanduser(raw)))
+        limits = self.constitution.limits
+        reasons: list[Reason] = []
+        if write and any(path == p or lexical == p for p in self.protected):
+            reasons.append(
+                _reason(
+                    GATE_PROTECTED,
+                    "critical",
+                    Verdict.DENY,
+                    f"{what} {raw!r} is Charter's own file (constitution, key or audit log); "
+                    "agents never write it",
+                )
+            )
+        globbed = any(c in raw for c in "*?[")
+        for d in limits.blocked_directories:
+            resolved = _resolve(d, cwd)
+            if (
+                _within(path, resolved)
+                or _within(lexical, resolved)
+                or (globbed and (_glob_reaches(lexical, resolved) or _glob_reaches(path, resolved)))
+            ):
+                reasons.append(
+                    _reason(
+                        "resource_limits.blocked_directories",
+                        "high",
+                        Verdict.DENY,
+                        f"{what} {raw!r} is inside the blocked directory {d!r}",
+                    )
+                )
+                break
+        allowed = limits.allowed_directories
+        if allowed is not None and not any(_within(path, _resolve(d, cwd)) for d in allowed):
+            reasons.append(
+                _reason(
+                    "resource_limits.allowed_directories",
+                    "high",
+                    Verdict.DENY,
+                    f"{what} {raw!r} (resolves to {path}) is outside the allowed directories",
+                )
+            )
+        return reasons
+
+    # ---------------------------------------------------------------- actions
+
+    def decide_command(
+        self,
+        command: str,
+        cwd: str | None = None,
+        model_role: str | None = None,
+        *,
+        agent: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        if not isinstance(command, str) or not command.strip():
+            raise InputError("the command is empty", hint="pass the command string to decide")
+        where = _cwd(cwd)
+        action = {"kind": "command", "command": command, "cwd": where}
+        return self._decide(
+            action, model_role, agent, lambda: self._command(command, where, model_role)
+        )
+
+    def decide_write(
+        self,
+        path: str,
+        size: int | None = None,
+        cwd: str | None = None,
+        model_role: str | None = None,
+        *,
+        agent: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        if not isinstance(path, str) or not path:
+            raise InputError("the path to write is empty")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise InputError(f"size must be a non-negative integer, got {size!r}")
+        where = _cwd(cwd)
+        action: dict[str, Any] = {"kind": "file_write", "path": path, "size": size, "cwd": where}
+
+        def evaluate() -> tuple[list[Reason], list[dict[str, Any]]]:
+            reasons: list[Reason] = []
+            perm = self.permission(model_role)
+            if perm is not None and not perm.can_write:
+                reasons.append(_role_reason(model_role, "can_write", "write files"))
+            reasons.extend(self._path_reasons(path, where, write=True, what="write to"))
+            limit = self.constitution.limits.max_file_write_size
+            if limit is not None and size is not None and size > limit:
+                reasons.append(
+                    _reason(
+                        "resource_limits.max_file_write_size",
+                        "medium",
+                        Verdict.DENY,
+                        f"writing {size} bytes exceeds max_file_write_size ({limit} bytes)",
+                    )
+                )
+            return reasons, []
+
+        return self._decide(action, model_role, agent, evaluate)
+
+    def decide_read(
+        self,
+        path: str,
+        cwd: str | None = None,
+        model_role: str | None = None,
+        *,
+        agent: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        if not isinstance(path, str) or not path:
+            raise InputError("the path to read is empty")
+        where = _cwd(cwd)
+        action = {"kind": "file_read", "path": path, "cwd": where}
+
+        def evaluate() -> tuple[list[Reason], list[dict[str, Any]]]:
+            reasons: list[Reason] = []
+            perm = self.permission(model_role)
+            if perm is not None and not perm.can_read:
+                reasons.append(_role_reason(model_role, "can_read", "read files"))
+            reasons.extend(self._path_reasons(path, where, write=False, what="read of"))
+            return reasons, []
+
+        return self._decide(action, model_role, agent, evaluate)
+
+    def decide_action(self, action: Mapping[str, Any]) -> Decision:
+        """Decide an Action document (DESIGN §8)."""
+        if not isinstance(action, Mapping):
+            raise InputError("an action must be a JSON object")
+        kind = action.get("kind")
+        role = action.get("model_role")
+        if role is not None and not isinstance(role, str):
+            raise InputError("model_role must be a string")
+        agent = action.get("agent")
+        if agent is not None and not isinstance(agent, Mapping):
+            raise InputError("agent must be an object")
+        cwd = action.get("cwd")
+        if cwd is not None and not isinstance(cwd, str):
+            raise InputError("cwd must be a string")
+        if kind == "command":
+            return self.decide_command(_str(action, "command"), cwd, role, agent=agent)
+        if kind == "file_write":
+            size = action.get("size")
+            return self.decide_write(_str(action, "path"), size, cwd, role, agent=agent)
+        if kind == "file_read":
+            return self.decide_read(_str(action, "path"), cwd, role, agent=agent)
+        raise InputError(
+            f"unknown action kind {kind!r}", hint="use command, file_write or file_read"
+        )
+
+    # ------------------------------------------------------------ internals
+
+    def _decide(
+        self,
+        action: dict[str, Any],
+        model_role: str | None,
+        agent: Mapping[str, Any] | None,
+        evaluate: Any,
+    ) -> Decision:
+        started = time.perf_counter()
+        if model_role is not None:
+            action["model_role"] = model_role
+        if agent is not None:
+            action["agent"] = dict(agent)
+        commands: list[dict[str, Any]] = []
+        try:
+            reasons = self._common(model_role)
+            more, commands = evaluate()
+            reasons.extend(more)
+        except (
+            CharterError,
+            RuntimeError,
+            ValueError,
+            TypeError,
+            KeyError,
+            OSError,
+            RecursionError,
+        ) as exc:
+            reasons = [
+                _reason(
+                    GATE_ERROR, "critical", Verdict.DENY, f"deciding failed, failing closed: {exc}"
+                )
+            ]
+        reasons = _dedupe(reasons)
+        order = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
+        reasons.sort(key=lambda r: order[r.verdict])
+        verdict = strictest(r.verdict for r in reasons)
+        extra: dict[str, Any] = {"action": action}
+        if action["kind"] == "command":
+            extra["commands"] = commands
+        if self.sandbox_required(model_role):
+            extra["sandbox"] = True
+        extra["elapsed_us"] = round((time.perf_counter() - started) * 1e6, 1)
+        decision = Decision(
+            decision_id=_decision_id(),
+            verdict=verdict,
+            reasons=tuple(reasons),
+            stack=self.stack,
+            input_digest=input_digest(action),
+            time=_now_stamp(),
+            extra=extra,
+        )
+        if self.audit is not None:
+            try:
+                self.audit.append(decision.to_dict(), source=self.config.source)
+            except AuditError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure to record fails closed
+                raise AuditError(f"cannot record the decision in the audit log ({exc})") from exc
+        return decision
+
+    def _command(
+        self, command: str, cwd: str, model_role: str | None
+    ) -> tuple[list[Reason], list[dict[str, Any]]]:
+        reasons: list[Reason] = []
+        perm = self.permission(model_role)
+        if perm is not None and not perm.can_execute:
+            reasons.append(_role_reason(model_role, "can_execute", "execute commands"))
+        script = shell.parse(command)
+        reasons.extend(
+            _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: {_short(command)}")
+            for u in script.uncertain
+        )
+        flat = " ".join(command.split())
+        for p, text in self._literal:
+            if text in flat:
+                reasons.append(_pattern_reason(p, YES, (command,)))
+        matches = self.patterns.match_script(script, cwd)
+        commands: list[dict[str, Any]] = []
+        for m in matches:
+            own = self._command_reasons(m, cwd, perm)
+            reasons.extend(own)
+            commands.append(
+                {
+                    "argv": list(m.command.argv),
+                    "verdict": str(strictest(r.verdict for r in own)),
+                    "matched": [h.pattern.text for h in m.hits] + list(m.allowed_by),
+                    "origin": list(m.command.origin),
+                    "uncertain": list(m.command.uncertain),
+                }
+            )
+        if not script.commands and not script.uncertain:
+            # Only comments or blank lines: nothing runs.
+            commands = []
+        return reasons, commands
+
+    def _command_reasons(
+        self, m: CommandMatch, cwd: str, perm: ModelPermission | None
+    ) -> list[Reason]:
+        cmd = m.command
+        reasons = [_pattern_reason(h.pattern, h.strength, h.argv) for h in m.hits]
+        reasons.extend(
+            _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: `{_argv(cmd.argv)}`")
+            for u in cmd.uncertain
+        )
+        if m.auto_allowed:
+            reasons.append(
+                _reason(
+                    m.allowed_by[0] if m.allowed_by else "boundaries.auto_allowed",
+                    "info",
+                    Verdict.ALLOW,
+                    f"`{_argv(cmd.argv)}` is auto-allowed",
+                )
+            )
+        elif cmd.words:
+            reasons.append(
+                _reason(
+                    GATE_DEFAULT_ASK,
+                    "low",
+                    Verdict.ASK,
+                    f"`{_argv(cmd.argv)}` matches no auto_allowed pattern",
+                )
+            )
+        reasons.extend(self._file_reasons(m, cwd, perm))
+        return reasons
+
+    def _file_reasons(
+        self, m: CommandMatch, cwd: str, perm: ModelPermission | None
+    ) -> list[Reason]:
+        """Redirections, and the files a program writes or reads by name (``FILE_PROGRAMS``)."""
+        cmd = m.command
+        cwds = m.cwds or (cwd,)
+        unknown = m.cwd_unknown
+        reasons: list[Reason] = []
+        writes: list[Target] = [
+            (r.target.value, not r.target.static)
+            for r in cmd.redirects
+            if r.target is not None and r.writes
+        ]
+        reads: list[Target] = []
+        reads_matter = bool(self.constitution.limits.blocked_directories)
+        dynamic: frozenset[str] | None = None
+        for v in cmd.variants:
+            if not v.argv:
+                continue
+            prog = shell.program_name(v.argv[0])
+            if prog in shell.CHDIR_OPTIONS or prog in FILE_PROGRAMS:
+                if dynamic is None:
+                    dynamic = frozenset(w.value for w in cmd.words if not (w.static or w.resolved))
+            if prog in shell.CHDIR_OPTIONS:  # ``env -C DIR cmd``: cmd runs in DIR
+                for d in shell.wrapper_chdir(v.argv):
+                    unknown = unknown or "$" in d or "`" in d or d in (dynamic or ())
+                    cwds = (*cwds, *(posixpath.join(c, os.path.expanduser(d)) for c in cwds))
+            if prog in FILE_PROGRAMS:
+                found = file_targets(v.argv, dynamic or frozenset())
+                if found is not None:
+                    writes.extend(found[0])
+                    reads.extend(found[1])
+            if not reads_matter:
+                continue  # no blocked directory: path-like words need no look
+            args = args_for(v.argv, (), ())
+            reads.extend(
+                (o.split("=", 1)[1] if "=" in o and not o.startswith("/") else o, False)
+                for o in args.operands
+                if "/" in o or o.startswith("~")
+            )
+            reads.extend(
+                (value, False)
+                for f in args.flags
+                if "=" in f and ("/" in (value := f.split("=", 1)[1]) or value.startswith("~"))
+            )
+        seen: set[tuple[str, bool]] = set()
+        what = f"`{_argv(cmd.argv)}` writes"
+        for target, dyn in writes:
+            if (target, True) in seen:
+                continue
+            seen.add((target, True))
+            if perm is not None and not perm.can_write:
+                reasons.append(_role_reason(None, "can_write", "write files", what=what))
+            relative = not target.startswith(("/", "~"))
+            if dyn or (relative and unknown):
+                reasons.append(
+                    _reason(
+                        GATE_UNRESOLVED,
+                        "high",
+                        Verdict.ASK,
+                        f"{what} to a path computed at run time"
+                        if dyn
+                        else f"{what} {target!r} in a directory entered at run time",
+                    )
+                )
+                continue
+            for where in cwds if relative else cwds[:1]:
+                reasons.extend(self._path_reasons(target, where, write=True, what="write to"))
+        for target, dyn in reads:
+            if dyn or (target, False) in seen:
+                continue
+            seen.add((target, False))
+            # Operands that merely look like paths only meet the blocked list;
+            # ``<`` redirections are full reads.
+            for where in cwds if not target.startswith(("/", "~")) else cwds[:1]:
+                hits = self._path_reasons(target, where, write=False, what="access to")
+                reasons.extend(r for r in hits if r.rule == "resource_limits.blocked_directories")
+        for r in cmd.redirects:
+            if r.reads and r.target is not None and r.target.static:
+                for where in cwds if not r.target.value.startswith(("/", "~")) else cwds[:1]:
+                    reasons.extend(
+                        self._path_reasons(r.target.value, where, write=False, what="read of")
+                    )
+                if perm is not None and not perm.can_read:
+                    reasons.append(_role_reason(None, "can_read", "read files"))
+        return reasons
+
+
+# ------------------------------------------------------------------ reasons
+
+
+def _decision_id() -> str:
+    """A random (version 4) UUID string, ~5x cheaper than ``str(uuid.uuid4())``."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+
+
+_STAMP: list[Any] = [0, ""]
+
+
+def _now_stamp() -> str:
+    """The current UTC time to the second (formatted once per second)."""
+    now = int(time.time())
+    if _STAMP[0] != now:
+        _STAMP[0] = now
+        _STAMP[1] = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(_STAMP[1])
+
+
+def _reason(rule: str, severity: str, verdict: Verdict, msg: str) -> Reason:
+    return Reason(rule=rule, layer="constitution", severity=severity, msg=msg, verdict=verdict)
+
+
+def _role_reason(role: str | None, key: str, doing: str, what: str | None = None) -> Reason:
+    name = role or "this role"
+    return _reason(
+        f"model_permissions.{role or '*'}.{key}",
+        "high",
+        Verdict.DENY,
+        f"{what + ': ' if what else ''}model role {name!r} may not {doing} ({key} = false)",
+    )
+
+
+def _pattern_reason(p: Any, strength: int, argv: Sequence[str]) -> Reason:
+    kind = p.kind
+    text = p.text
+    shown = _argv(argv)
+    if kind == "forbidden" and strength == YES:
+        return _reason(
+            p.rule, "critical", Verdict.DENY, f"forbidden pattern {text!r} matches `{shown}`"
+        )
+    if kind == "forbidden":
+        return _reason(
+            p.rule, "high", Verdict.ASK,
+            f"forbidden pattern {text!r} may match `{shown}` once its dynamic words are expanded",
+        )  # fmt: skip
+    qualifier = "" if strength == YES else "may "
+    return _reason(
+        p.rule,
+        "medium",
+        Verdict.ASK,
+        f"pattern {text!r} {qualifier}matches `{shown}`: needs approval",
+    )
+
+
+def _dedupe(reasons: list[Reason]) -> list[Reason]:
+    return list({(r.rule, r.msg, r.verdict): r for r in reasons}.values())
+
+
+def _argv(argv: Sequence[str]) -> str:
+    import shlex
+
+    return _short(shlex.join(argv))
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _str(action: Mapping[str, Any], key: str) -> str:
+    value = action.get(key)
+    if not isinstance(value, str):
+        raise InputError(f"action.{key} must be a string")
+    return value
+
+
+def _cwd(cwd: str | None) -> str:
+    if cwd is None:
+        return os.getcwd()
+    if not posixpath.isabs(cwd):
+        return os.path.abspath(cwd)
+    return normalise_path(cwd)
+
+
+# ---------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A verified constitution and the digest of the exact bytes verified."""
+
+    constitution: Constitution
+    digest: str
+    path: str
+
+
+def load_constitution(path: str | Path, key_path: str | Path) -> Loaded:
+    """Read the constitution once, verify those bytes, and nothing else.
+
+    An unsigned, tampered or wrongly signed file raises
+    :class:`UnverifiedConstitution` (exit 2): nothing is evaluated.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+        public = keys.load_public(key_path)
+    except OSError as exc:
+        raise InputError(f"{exc.filename}: cannot read ({exc.strerror})") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: the constitution must be UTF-8") from exc
+    constitution = _verified(text, str(p), keys.public_pem(public))
+    return Loaded(constitution, "sha256:" + hashlib.sha256(data).hexdigest(), str(p))
+
+
+@functools.lru_cache(maxsize=16)
+def _verified(text: str, source: str, key_pem: bytes) -> Constitution:
+    """Parse and verify; cached on the exact text and key (parsed once per content)."""
+    constitution = parse_text(text, source)
+    try:
+        verify_constitution(constitution, keys.public_from_pem(key_pem))
+    except TrustError as exc:
+        raise UnverifiedConstitution(f"refusing to decide: {exc}") from exc
+    return constitution
+
+
+__all__ = [
+    "FILE_PROGRAMS",
+    "Gate",
+    "GateConfig",
+    "UnverifiedConstitution",
+    "Loaded",
+    "file_targets",
+    "load_constitution",
+]

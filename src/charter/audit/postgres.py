@@ -1,0 +1,270 @@
+"""The shared audit store: one hash chain in PostgreSQL for many runners.
+
+Configure it with a URL, ``postgresql://USER@HOST:PORT/DB?schema=NAME`` (the
+``schema`` query parameter, default ``charter``, is Charter's; everything else
+goes to libpq). Two tables live in that schema: ``audit_log`` (one row per
+record, the canonical JSON kept as text so the hashed bytes are stored as they
+were hashed) and ``audit_head`` (a single row: seq and hash of the newest
+record). Every append runs in one transaction that locks the head row with
+``SELECT … FOR UPDATE``, so appends from several processes or hosts serialise
+on it and the chain stays one chain; the transaction commits (with
+``synchronous_commit = on``) before the append returns. Within one process,
+concurrent appends are group committed (see :class:`charter.audit.chain.GroupCommit`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from charter.audit.chain import (
+    GENESIS,
+    GroupCommit,
+    GroupCommitted,
+    _Pending,
+    build_record,
+    canonical,
+)
+from charter.core.errors import AuditError
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DEFAULT_SCHEMA = "charter"
+PAGE = 2000
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(libpq URL without Charter's parameters, schema)``."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    schema = DEFAULT_SCHEMA
+    kept = []
+    for key, value in query:
+        if key == "schema":
+            schema = value
+        else:
+            kept.append((key, value))
+    if not _IDENT.match(schema):
+        raise AuditError(
+            f"audit store schema {schema!r} is not a plain SQL identifier",
+            hint="use lowercase letters, digits and _",
+        )
+    clean = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
+    return clean, schema
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for messages and ``location``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+class PostgresStore(GroupCommitted):
+    """An audit chain shared through PostgreSQL."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        self.url = url
+        self.location = redact_url(url)
+        self._dsn, self.schema = split_url(url)
+        self._timeout = connect_timeout
+        self._group = GroupCommit(self._write_batch)
+        self._lock = self._group.write_lock
+        self._conn = self._connect()
+        self._setup()
+
+    # ------------------------------------------------------------ connection
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout))
+            )
+            conn.execute(self._q("SET synchronous_commit = on"))
+        except psycopg.Error as exc:
+            raise AuditError(
+                f"{self.location}: cannot connect to the audit database ({_first_line(exc)})"
+            ) from exc
+        return conn
+
+    def _ensure(self) -> psycopg.Connection[Any]:
+        if self._conn.closed or self._conn.broken:
+            self._conn = self._connect()
+        return self._conn
+
+    def _q(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(
+            schema=sql.Identifier(self.schema),
+            log=sql.Identifier(self.schema, "audit_log"),
+            head=sql.Identifier(self.schema, "audit_head"),
+        )
+
+    def _setup(self) -> None:
+        try:
+            with self._ensure().transaction():
+                # Serialise schema creation across processes starting together.
+                self._conn.execute(
+                    self._q("SELECT pg_advisory_xact_lock(hashtext(%s))"),
+                    (f"charter:{self.schema}",),
+                )
+                self._conn.execute(self._q("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                self._conn.execute(
+                    self._q(
+                        "CREATE TABLE IF NOT EXISTS {log} ("
+                        " seq BIGINT PRIMARY KEY, decision_id TEXT NOT NULL,"
+                        " hash TEXT NOT NULL, record TEXT NOT NULL)"
+                    )
+                )
+                self._conn.execute(
+                    self._q("CREATE INDEX IF NOT EXISTS audit_log_decision ON {log} (decision_id)")
+                )
+                self._conn.execute(
+                    self._q(
+                        "CREATE TABLE IF NOT EXISTS {head} ("
+                        " id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL,"
+                        " hash TEXT NOT NULL)"
+                    )
+                )
+                self._conn.execute(
+                    self._q(
+                        "INSERT INTO {head} (id, seq, hash) "
+                        "SELECT 1, COALESCE(MAX(seq), 0), %s FROM {log} "
+                        "ON CONFLICT (id) DO NOTHING"
+                    ),
+                    (GENESIS,),
+                )
+                self._conn.execute(
+                    self._q(
+                        "UPDATE {head} h SET hash = l.hash FROM {log} l "
+                        "WHERE h.id = 1 AND l.seq = h.seq AND h.hash = %s AND h.seq > 0"
+                    ),
+                    (GENESIS,),
+                )
+        except psycopg.Error as exc:
+            raise AuditError(
+                f"{self.location}: cannot prepare the audit tables ({_first_line(exc)})"
+            ) from exc
+
+    # ---------------------------------------------------------------- append
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        try:
+            conn = self._ensure()
+            with conn.transaction():
+                row = conn.execute(
+                    self._q("SELECT seq, hash FROM {head} WHERE id = 1 FOR UPDATE")
+                ).fetchone()
+                if row is None:
+                    raise AuditError(f"{self.location}: the audit head row is missing")
+                seq, prev = int(row[0]), str(row[1])
+                rows = []
+                for item in batch:
+                    seq += 1
+                    record = build_record(
+                        seq, prev, item.decision, source=item.source, kind=item.kind
+                    )
+                    prev = record["hash"]
+                    item.record = record
+                    rows.append((seq, record["decision_id"], prev, canonical(record).decode()))
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        self._q(
+                            "INSERT INTO {log} (seq, decision_id, hash, record) "
+                            "VALUES (%s, %s, %s, %s)"
+                        ),
+                        rows,
+                    )
+                conn.execute(
+                    self._q("UPDATE {head} SET seq = %s, hash = %s WHERE id = 1"), (seq, prev)
+                )
+        except psycopg.Error as exc:
+            for item in batch:
+                item.record = None
+            raise AuditError(
+                f"{self.location}: cannot append to the audit log ({_first_line(exc)})"
+            ) from exc
+        except BaseException:
+            for item in batch:
+                item.record = None
+            raise
+
+    # ------------------------------------------------------------------ read
+    def records(self) -> Iterator[dict[str, Any]]:
+        last = 0
+        while True:
+            with self._lock:
+                try:
+                    rows = (
+                        self._ensure()
+                        .execute(
+                            self._q(
+                                "SELECT seq, record FROM {log} WHERE seq > %s ORDER BY seq LIMIT %s"
+                            ),
+                            (last, PAGE),
+                        )
+                        .fetchall()
+                    )
+                except psycopg.Error as exc:
+                    raise AuditError(
+                        f"{self.location}: cannot read the audit log ({_first_line(exc)})"
+                    ) from exc
+            for seq, text in rows:
+                last = int(seq)
+                try:
+                    yield json.loads(text)
+                except ValueError:
+                    yield {"seq": None, "corrupt": text}
+            if len(rows) < PAGE:
+                return
+
+    def head(self) -> tuple[int, str] | None:
+        with self._lock:
+            try:
+                row = (
+                    self._ensure()
+                    .execute(self._q("SELECT seq, hash FROM {head} WHERE id = 1"))
+                    .fetchone()
+                )
+            except psycopg.Error as exc:
+                raise AuditError(
+                    f"{self.location}: cannot read the audit head ({_first_line(exc)})"
+                ) from exc
+        return (int(row[0]), str(row[1])) if row else None
+
+    def count(self) -> int:
+        with self._lock:
+            row = self._ensure().execute(self._q("SELECT COUNT(*) FROM {log}")).fetchone()
+        return int(row[0]) if row else 0
+
+    def has_decision(self, decision_id: str) -> bool:
+        with self._lock:
+            row = (
+                self._ensure()
+                .execute(
+                    self._q("SELECT 1 FROM {log} WHERE decision_id = %s LIMIT 1"),
+                    (decision_id,),
+                )
+                .fetchone()
+            )
+        return row is not None
+
+    def drop(self) -> None:
+        """Drop this store's schema (tests and throw-away logs only)."""
+        with self._lock:
+            self._ensure().execute(self._q("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+    def close(self) -> None:
+        self._group.stop()
+        with self._lock:
+            self._conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

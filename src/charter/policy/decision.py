@@ -1,0 +1,264 @@
+"""Decide a proposal against a compiled stack (DESIGN §1, §8).
+
+load → verify → compile happen upstream; this module only evaluates and builds
+the decision document. The verdict is the maximum over every entry; anything
+that goes wrong during evaluation yields ``deny`` with the error as a reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from charter.core.errors import CharterError, InputError
+from charter.core.verdict import Verdict, strictest
+from charter.policy import proposal as proposal_mod
+from charter.policy.stack import CompiledStack
+
+EVAL_ERROR_RULE = "CHARTER-EVALUATION-ERROR"
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class Reason:
+    rule: str
+    layer: str
+    severity: str
+    msg: str
+    verdict: Verdict
+    links: tuple[str, ...] = ()
+    category: str | None = None
+    citation: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "layer": self.layer,
+            "severity": self.severity,
+            "msg": self.msg,
+            "verdict": str(self.verdict),
+            "links": list(self.links),
+            "category": self.category,
+            "citation": self.citation,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: str
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    stack: tuple[dict[str, Any], ...]
+    waived: tuple[dict[str, Any], ...] = ()
+    ignored_waivers: tuple[dict[str, Any], ...] = ()
+    input_digest: str = ""
+    time: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "decision_id": self.decision_id,
+            "verdict": str(self.verdict),
+            "reasons": [r.to_dict() for r in self.reasons],
+            "waived": list(self.waived),
+            "ignored_waivers": list(self.ignored_waivers),
+            "stack": list(self.stack),
+            "input_digest": self.input_digest,
+            "time": self.time,
+        }
+        doc.update(self.extra)
+        return doc
+
+
+#: A waiver hook: given the reasons, the proposal and the time, return the
+#: reasons that still count, the waivers applied and the waivers ignored.
+WaiverHook = Callable[
+    [Sequence[Reason], Mapping[str, Any], datetime],
+    tuple[list[Reason], list[dict[str, Any]], list[dict[str, Any]]],
+]
+
+
+def parse_now(text: str | None) -> datetime:
+    """``--now`` as RFC 3339; a naive time is taken as UTC."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"--now {text!r} is not an RFC 3339 time", hint="e.g. 2026-11-22T10:00:00Z"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def canonical_json(document: Any) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def input_digest(document: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+def _moment_context(document: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    citation = proposal_mod.parse_citation(document.get("body"))
+    return {
+        "now": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "now_ns": int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000,
+        "weekday": WEEKDAYS[now.weekday()],
+        "hour": now.hour,
+        "minute": now.minute,
+        "citation": citation.to_context(),
+    }
+
+
+def build_context(
+    compiled: CompiledStack, document: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """``input.context`` as rules see it (DESIGN §8)."""
+    return {**_moment_context(document, now), **compiled.stack.static_context}
+
+
+def _input_text(
+    compiled: CompiledStack, canonical: str, document: Mapping[str, Any], now: datetime
+) -> str:
+    """The engine input as JSON: the proposal with ``context`` spliced in.
+
+    The proposal is serialised once (its canonical form also gives the input
+    digest) and the per-stack part of the context is serialised once per stack.
+    """
+    static = compiled.static_context_json
+    moment = json.dumps(_moment_context(document, now), separators=(",", ":"))[:-1]
+    context = f"{moment},{static}}}"
+    if canonical == "{}":
+        return f'{{"context":{context}}}'
+    return f'{canonical[:-1]},"context":{context}}}'
+
+
+def _reasons_from_results(compiled: CompiledStack, results: Any) -> list[Reason]:
+    stack = compiled.stack
+    layers = compiled.package_layers
+    reasons: list[Reason] = []
+    for group in results or []:
+        entries = group.get("entries")
+        if not entries:
+            continue
+        verdict = Verdict.DENY if group["kind"] == "deny" else Verdict.ASK
+        layer_kind = layers.get(group["package"])
+        if layer_kind is None:
+            layer = stack.layer_of_package(group["package"])
+            layer_kind = layer.kind if layer else "unknown"
+        for entry in entries:
+            rule_id = entry.get("rule") if isinstance(entry, dict) else None
+            msg = entry.get("msg") if isinstance(entry, dict) else None
+            rule = stack.rules.get(rule_id) if isinstance(rule_id, str) else None
+            # An entry that cites another layer's rule still counts (a verdict
+            # is never lowered) but is attributed to the layer that emitted it.
+            if rule is not None and rule.layer != layer_kind:
+                rule = None
+            reasons.append(
+                Reason(
+                    rule=str(rule_id) if rule_id else f"{group['package']}.{group['kind']}",
+                    layer=layer_kind,
+                    severity=rule.severity if rule else "unknown",
+                    msg=str(msg) if msg is not None else json.dumps(entry, sort_keys=True),
+                    verdict=verdict,
+                    links=rule.links if rule else (),
+                    category=rule.category if rule else None,
+                    citation=rule.citation if rule else None,
+                )
+            )
+    order = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
+    reasons.sort(key=lambda r: (order[r.verdict], r.layer, r.rule, r.msg))
+    return reasons
+
+
+def evaluate(
+    compiled: CompiledStack,
+    document: Any,
+    *,
+    now: datetime | None = None,
+    waivers: WaiverHook | None = None,
+    validate: bool = True,
+) -> Decision:
+    """Decide ``document`` (a proposal) against ``compiled``.
+
+    Invalid documents raise :class:`InputError`; everything after validation
+    fails closed: an evaluation error is a ``deny`` citing the error.
+    """
+    if validate:
+        proposal_mod.validate(document)
+    moment = now or datetime.now(UTC)
+    decision_id = str(uuid.uuid4())
+    # Whatever the caller put in "context" is replaced: rules must only ever
+    # see the context Charter computed.
+    body = {k: v for k, v in document.items() if k != "context"}
+    canonical = canonical_json(body)
+    digest = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    stack_doc = compiled.stack_document
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        compiled.engine.set_input_text(_input_text(compiled, canonical, body, moment))
+        results = compiled.results()
+        reasons = _reasons_from_results(compiled, results)
+    except (CharterError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        error = Reason(
+            rule=EVAL_ERROR_RULE,
+            layer="charter",
+            severity="critical",
+            msg=f"evaluation failed, failing closed: {exc}",
+            verdict=Verdict.DENY,
+        )
+        return Decision(
+            decision_id, Verdict.DENY, (error,), stack_doc, input_digest=digest, time=stamp
+        )
+    decision = Decision(
+        decision_id=decision_id,
+        verdict=strictest(r.verdict for r in reasons),
+        reasons=tuple(reasons),
+        stack=stack_doc,
+        input_digest=digest,
+        time=stamp,
+    )
+    return decision if waivers is None else apply_waivers(decision, waivers, document, moment)
+
+
+def apply_waivers(
+    decision: Decision, waivers: WaiverHook, document: Mapping[str, Any], moment: datetime
+) -> Decision:
+    """``decision`` with the waivers the hook grants (as :func:`evaluate` applies them).
+
+    For callers that evaluate elsewhere (the runner's evaluator processes) and
+    judge waivers where the keys are. A fail-closed evaluation error is never
+    waived, and constitution rules are never waivable, whatever the hook returns.
+    """
+    reasons = list(decision.reasons)
+    if any(r.rule == EVAL_ERROR_RULE for r in reasons):
+        return decision
+    kept, waived, ignored = waivers(reasons, document, moment)
+    kept_ids = {id(r) for r in kept}
+    reasons = [r for r in reasons if id(r) in kept_ids or r.layer == "constitution"]
+    return dataclasses.replace(
+        decision,
+        verdict=strictest(r.verdict for r in reasons),
+        reasons=tuple(reasons),
+        waived=tuple(decision.waived) + tuple(waived),
+        ignored_waivers=tuple(decision.ignored_waivers) + tuple(ignored),
+    )
+
+
+def timed_evaluate(compiled: CompiledStack, document: Any) -> tuple[Decision, float]:
+    """Evaluate and return the elapsed seconds (used by benchmarks)."""
+    start = time.perf_counter()
+    decision = evaluate(compiled, document)
+    return decision, time.perf_counter() - start

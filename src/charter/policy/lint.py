@@ -1,0 +1,1532 @@
+"""The policy linter: prove, before a bundle is built, that a lower layer only tightens.
+
+``charter rule lint`` and ``charter bundle build`` run it on a bundle directory,
+a constitution TOML or a waiver, against the layers above (DESIGN §2). Every
+finding has a stable code, a ``file:line`` location, an explanation and a fix
+hint; any ``error`` finding fails the lint.
+
+Codes
+-----
+==============  ===============================================================
+CHARTER-L000    the bundle, a module or a document cannot be read or parsed
+CHARTER-L001    a package lies outside the bundle's own roots
+CHARTER-L002    a data path lies outside the bundle's own roots
+CHARTER-L003    a root overlaps another layer's root (or Charter's reserved root)
+CHARTER-L004    a rule ID is defined twice or redefines an upper layer's rule
+CHARTER-L005    a package lies under an upper layer's root
+CHARTER-L010    a policy module overrides another layer's data with ``with``
+CHARTER-L011    a module reads Charter's reserved ``charter_internal`` namespace
+CHARTER-L012    (warning) an ``allow``/exception-style rule: it has no effect
+CHARTER-L013    ``deny``/``ask`` is not a partial set (``deny contains …``)
+CHARTER-L014    an entry's ``rule`` field names a rule ID of an upper layer
+CHARTER-L020    a parameter is set in its looser direction
+CHARTER-L021    a lower layer re-declares an upper layer's parameter
+CHARTER-L022    a lower layer sets an unknown parameter
+CHARTER-L023    a parameter value has the wrong type or is not in its order
+CHARTER-L024    the Environment Profile lists a tool the upper layer does not
+CHARTER-L030    an ``auto_allowed`` pattern is not contained in the upper language
+CHARTER-L034    a unioned list (forbidden, requires_approval, blocked dirs) drops
+                an upper entry
+CHARTER-L035    an upper ``forbidden``/``requires_approval`` pattern is demoted
+CHARTER-L036    a resource limit is larger than the upper layer's
+CHARTER-L037    an allowed directory is not inside an upper allowed directory
+CHARTER-L038    a model permission is looser than the upper layer's
+CHARTER-L040    a waiver names a constitution rule (non-waivable)
+CHARTER-L041    (warning) a waiver names a rule that is not in the stack
+CHARTER-L042    (warning) a waiver has expired
+CHARTER-L043    a waiver has no expiry, or one beyond ``max_waiver_days``
+CHARTER-L050    rule metadata is missing or invalid (title, description, link or
+                citation, id, severity, category)
+CHARTER-L051    a module contributes ``deny``/``ask`` but declares no rule id
+CHARTER-L060    a rule lacks a test where it fires or one where it does not
+CHARTER-L061    a test of the bundle fails
+CHARTER-L062    (warning) a test's outcome for a rule could not be measured
+CHARTER-L070    an upper layer's own test fails against the composed stack
+==============  ===============================================================
+
+Composition (L010–L014) is decided on regorus's AST, never on Rego text. A lower
+module *may* read upper data (``data.charter.constitution…``) and ``input``;
+it may not override another layer's data with ``with`` outside tests, since
+that is an attempt to re-evaluate an upper rule under different facts. Rules
+named ``allow``, ``exception…``, ``override…`` and the like are warned about:
+only ``deny`` and ``ask`` entries count, so they cannot lower any verdict.
+An entry object whose ``rule`` is an upper layer's rule ID (a string literal,
+or a variable or constant bound to one) impersonates that rule (L014); at
+runtime such an entry still counts and is attributed to the layer that emitted
+it (:mod:`charter.policy.decision`), so it can mislead readers but never lower a verdict.
+
+Test coverage (L060) is measured by running: each ``with input as …`` of each
+test is evaluated against the rule's package and the rule is covered once some
+test input makes it emit an entry with its id and some other makes it not. A
+test whose ``with input as …`` value cannot be evaluated on its own (it uses a
+variable bound inside the test, say) is reported as L062: it still runs, but it
+counts toward no rule's coverage.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from charter.actions import automata
+from charter.actions.constitution import Constitution
+from charter.actions.patterns import MAYBE, compile_pattern, match_segment, split_args
+from charter.actions.shell import program_name
+from charter.core.errors import CharterError, PolicyError
+from charter.policy import waivers
+from charter.policy.bundle import (
+    MANIFEST,
+    SIGNATURES,
+    Layer,
+    Manifest,
+    Module,
+    layer_from_files,
+    package_path,
+    parse_manifest,
+    path_under_roots,
+    read_directory_files,
+)
+from charter.policy.engine import Engine, ModuleInfo, parse_module, walk_ast
+from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
+from charter.policy.rules import RULE_ID, SEVERITIES, metadata_blocks
+from charter.policy.stack import RESERVED_ROOT, Stack, _merge_data, load_stack
+from charter.policy.testing import find_tests, run_layer_tests, with_input_texts
+from charter.trust import keys, signing
+
+_ORDER = {"constitution": 0, "pack": 1, "overlay": 2}
+_ALLOW_STYLE = re.compile(
+    r"^(allow|exempt|exemption|exception|exceptions|waive|waiver|override|deny_override|"
+    r"bypass)(_.*)?$"
+)
+_UNIONED = ("forbidden", "requires_approval")
+_NUMERIC_LIMITS = (
+    "max_api_cost_per_run",
+    "max_api_cost_per_day",
+    "max_execution_time",
+    "max_concurrent_workflows",
+    "max_file_write_size",
+)
+
+#: Every finding code with a one-line description (SARIF ``rules``, docs).
+CODES: dict[str, str] = {
+    "CHARTER-L000": "The bundle, a module or a document cannot be read or parsed.",
+    "CHARTER-L001": "A package lies outside the bundle's own roots.",
+    "CHARTER-L002": "A data path lies outside the bundle's own roots.",
+    "CHARTER-L003": "A root overlaps another layer's root or Charter's reserved root.",
+    "CHARTER-L004": "A rule ID is defined twice or redefines an upper layer's rule.",
+    "CHARTER-L005": "A package lies under an upper layer's root.",
+    "CHARTER-L010": "A policy module overrides another layer's data with `with`.",
+    "CHARTER-L011": "A module reads Charter's reserved namespace.",
+    "CHARTER-L012": "An allow/exception-style rule has no effect: only deny and ask count.",
+    "CHARTER-L013": "deny/ask must be partial set rules (`deny contains {...} if`).",
+    "CHARTER-L014": "An entry's rule field names a rule ID of an upper layer (impersonation).",
+    "CHARTER-L020": "A parameter is set in its looser direction.",
+    "CHARTER-L021": "A lower layer re-declares an upper layer's parameter.",
+    "CHARTER-L022": "A lower layer sets an unknown parameter.",
+    "CHARTER-L023": "A parameter value has the wrong type.",
+    "CHARTER-L024": "The Environment Profile lists a tool the upper layer does not allow.",
+    "CHARTER-L030": "An auto_allowed pattern is not contained in the upper auto-allowed language.",
+    "CHARTER-L034": "A unioned list drops an entry of the upper layer.",
+    "CHARTER-L035": "An upper forbidden/requires_approval pattern is demoted.",
+    "CHARTER-L036": "A resource limit is larger than the upper layer's.",
+    "CHARTER-L037": "An allowed directory is not inside an upper allowed directory.",
+    "CHARTER-L038": "A model permission is looser than the upper layer's.",
+    "CHARTER-L040": "A waiver names a constitution rule; constitution rules are non-waivable.",
+    "CHARTER-L041": "A waiver names a rule that is not in the stack.",
+    "CHARTER-L042": "A waiver has expired.",
+    "CHARTER-L043": "A waiver has no expiry or one beyond max_waiver_days.",
+    "CHARTER-L050": "Rule metadata is missing or invalid.",
+    "CHARTER-L051": "A module contributes deny/ask entries but declares no rule id.",
+    "CHARTER-L060": "A rule lacks a test where it fires or a test where it does not.",
+    "CHARTER-L061": "A test of the bundle fails.",
+    "CHARTER-L062": "A test's outcome for a rule could not be measured.",
+    "CHARTER-L070": "An upper layer's own test fails against the composed stack.",
+}
+
+
+class Severity(enum.StrEnum):
+    error = "error"
+    warning = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem the linter found."""
+
+    code: str
+    severity: Severity
+    location: str
+    message: str
+    hint: str = ""
+
+    @property
+    def file(self) -> str:
+        path, _, line = self.location.rpartition(":")
+        return path if line.isdigit() else self.location
+
+    @property
+    def line(self) -> int | None:
+        _, _, line = self.location.rpartition(":")
+        return int(line) if line.isdigit() else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "location": self.location,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+    def render(self) -> str:
+        text = f"{self.location}: {self.severity} {self.code}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+def _error(code: str, location: str, message: str, hint: str = "") -> Finding:
+    return Finding(code, Severity.error, location, message, hint)
+
+
+def _warning(code: str, location: str, message: str, hint: str = "") -> Finding:
+    return Finding(code, Severity.warning, location, message, hint)
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """The findings for one or more linted targets."""
+
+    targets: tuple[str, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.error)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.warning)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def codes(self) -> set[str]:
+        return {f.code for f in self.findings}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "targets": list(self.targets),
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    def merged(self, other: LintReport) -> LintReport:
+        return LintReport(self.targets + other.targets, self.findings + other.findings)
+
+
+class LintFailed(PolicyError):
+    """A bundle failed the policy linter (raised by the build validator)."""
+
+    exit_code = 1
+
+    def __init__(self, report: LintReport) -> None:
+        shown = "; ".join(f"{f.location}: {f.code}: {f.message}" for f in report.errors[:3])
+        more = " …" if len(report.errors) > 3 else ""
+        super().__init__(
+            f"the policy linter found {len(report.errors)} error(s): {shown}{more}",
+            hint="run `charter rule lint DIR` for every finding",
+        )
+        self.report = report
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _line_of(text: str, needle: str, default: int = 1) -> int:
+    index = text.find(needle)
+    return text.count("\n", 0, index) + 1 if index >= 0 else default
+
+
+def _roots_overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _ref_path(node: Any) -> list[str] | None:
+    """A reference's static path (``data.a.b["c"]`` → [data, a, b, c]); None if dynamic."""
+    if not isinstance(node, dict):
+        return None
+    if "Var" in node:
+        return [str(node["Var"]["value"])]
+    if "RefDot" in node:
+        inner = node["RefDot"]
+        base = _ref_path(inner["refr"])
+        return [*base, str(inner["field"][1])] if base is not None else None
+    if "RefBrack" in node:
+        inner = node["RefBrack"]
+        base = _ref_path(inner["refr"])
+        index = inner.get("index")
+        if base is not None and isinstance(index, dict) and "String" in index:
+            return [*base, str(index["String"]["value"])]
+        return base  # a dynamic index: the static prefix is what we can judge
+    return None
+
+
+def _span_line(node: Any) -> int | None:
+    if isinstance(node, dict):
+        span = node.get("span")
+        if isinstance(span, dict) and "line" in span:
+            return int(span["line"])
+        for value in node.values():
+            line = _span_line(value)
+            if line is not None:
+                return line
+    elif isinstance(node, list):
+        for value in node:
+            line = _span_line(value)
+            if line is not None:
+                return line
+    return None
+
+
+def _import_aliases(info: ModuleInfo, source: str) -> dict[str, list[str]]:
+    """Local name → full path for every ``import`` of a module."""
+    aliases: dict[str, list[str]] = {}
+    raw = source.encode()
+    for imp in info.ast.get("imports", []):
+        path = _ref_path(imp.get("refr"))
+        if not path:
+            continue
+        alias = imp.get("as") or imp.get("r#as")
+        if isinstance(alias, dict) and "start" in alias:
+            name = raw[int(alias["start"]) : int(alias["end"])].decode()
+        else:
+            name = path[-1]
+        aliases[name] = path
+    return aliases
+
+
+def _resolve(path: list[str], aliases: Mapping[str, list[str]]) -> list[str]:
+    if path and path[0] in aliases and path[0] not in ("data", "input"):
+        return [*aliases[path[0]], *path[1:]]
+    return path
+
+
+def _head(rule: Any) -> tuple[str, str, int] | None:
+    """(kind, name, line) of a rule head: kind is Set, Compr or Func."""
+    spec = rule.get("Spec") if isinstance(rule, dict) else None
+    if not isinstance(spec, dict):
+        return None
+    head = spec.get("head", {})
+    for kind in ("Set", "Compr", "Func"):
+        if kind in head:
+            path = _ref_path(head[kind].get("refr")) or []
+            if path:
+                return kind, path[0], _span_line(head[kind]) or 1
+    return None
+
+
+# ------------------------------------------------------------------ bundles
+
+
+@dataclass(frozen=True)
+class _Target:
+    directory: Path
+    files: dict[str, bytes]
+    manifest: Manifest
+    modules: tuple[Module, ...]
+
+
+def default_upper() -> tuple[Layer, ...]:
+    """The layers above a pack or overlay when none are given: the shipped constitution."""
+    return tuple(load_stack().layers)
+
+
+def _as_layers(against: Stack | Sequence[Layer] | None) -> tuple[Layer, ...]:
+    if against is None:
+        return default_upper()
+    if isinstance(against, Stack):
+        return against.layers
+    return tuple(against)
+
+
+def _read_target(directory: Path, findings: list[Finding]) -> _Target | None:
+    try:
+        files = {n: d for n, d in read_directory_files(directory).items() if n != SIGNATURES}
+    except CharterError as exc:
+        findings.append(_error("CHARTER-L000", str(directory), exc.message, exc.hint or ""))
+        return None
+    if MANIFEST not in files:
+        findings.append(
+            _error(
+                "CHARTER-L000",
+                str(directory),
+                "no .manifest: not an OPA bundle directory",
+                'add a .manifest with "roots" and metadata.charter {layer, name, version}',
+            )
+        )
+        return None
+    try:
+        manifest = parse_manifest(files[MANIFEST], f"{directory}/{MANIFEST}")
+    except CharterError as exc:
+        findings.append(
+            _error("CHARTER-L000", f"{directory}/{MANIFEST}:1", exc.message, exc.hint or "")
+        )
+        return None
+    modules: list[Module] = []
+    for name in sorted(files):
+        if not name.endswith(".rego"):
+            continue
+        where = f"{directory}/{name}"
+        try:
+            text = files[name].decode("utf-8")
+            info = parse_module(where, text)
+        except UnicodeDecodeError:
+            findings.append(_error("CHARTER-L000", where, "Rego modules must be UTF-8"))
+            continue
+        except CharterError as exc:
+            findings.append(_error("CHARTER-L000", where, exc.message, exc.hint or ""))
+            continue
+        modules.append(Module(where, text, info, name.endswith("_test.rego")))
+    return _Target(directory, files, manifest, tuple(modules))
+
+
+def _package_line(module: Module) -> str:
+    line = int(module.info.ast.get("package", {}).get("span", {}).get("line", 1))
+    return f"{module.path}:{line}"
+
+
+def _check_namespaces(target: _Target, others: Sequence[Layer], findings: list[Finding]) -> None:
+    roots = target.manifest.roots
+    manifest_text = target.files[MANIFEST].decode("utf-8", "replace")
+    for root in roots:
+        where = f"{target.directory}/{MANIFEST}:{_line_of(manifest_text, root)}"
+        if _roots_overlap(root, RESERVED_ROOT):
+            findings.append(
+                _error(
+                    "CHARTER-L003",
+                    where,
+                    f"root {root} overlaps {RESERVED_ROOT}, which is reserved for Charter",
+                    "choose a root under charter/overlay or charter/packs/<name>",
+                )
+            )
+        for layer in others:
+            for other in layer.manifest.roots:
+                if _roots_overlap(root, other):
+                    findings.append(  # noqa: PERF401 - one finding per item reads better
+                        _error(
+                            "CHARTER-L003",
+                            where,
+                            f"root {root} overlaps root {other} of the {layer.kind} layer "
+                            f"{layer.name}",
+                            "each layer owns a disjoint namespace; use e.g. charter/overlay",
+                        )
+                    )
+    upper_roots = [(r, layer) for layer in others for r in layer.manifest.roots]
+    for module in target.modules:
+        path = package_path(module.info.package)
+        if not path_under_roots(path, roots):
+            findings.append(
+                _error(
+                    "CHARTER-L001",
+                    _package_line(module),
+                    f"package {module.info.package} is outside this bundle's roots "
+                    f"({', '.join(roots)})",
+                    "a layer may only define packages under its own manifest roots",
+                )
+            )
+        for root, layer in upper_roots:
+            if path_under_roots(path, (root,)):
+                findings.append(
+                    _error(
+                        "CHARTER-L005",
+                        _package_line(module),
+                        f"package {module.info.package} lies under root {root} of the "
+                        f"{layer.kind} layer {layer.name}",
+                        "a lower layer cannot add to or redefine an upper layer's packages",
+                    )
+                )
+    for name in sorted(target.files):
+        if name.rsplit("/", 1)[-1] != "data.json":
+            continue
+        where = f"{target.directory}/{name}"
+        try:
+            text = target.files[name].decode("utf-8")
+            value = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            findings.append(_error("CHARTER-L000", where, f"not valid JSON ({exc})"))
+            continue
+        prefix = [p for p in name.split("/")[:-1] if p]
+        for dpath in _data_paths(value, prefix):
+            if not path_under_roots(dpath, roots):
+                leaf = dpath.rsplit("/", 1)[-1]
+                findings.append(
+                    _error(
+                        "CHARTER-L002",
+                        f"{where}:{_line_of(text, json.dumps(leaf))}",
+                        f"data path {dpath} is outside this bundle's roots ({', '.join(roots)})",
+                        "a layer may only write data under its own manifest roots",
+                    )
+                )
+
+
+def _data_paths(value: Any, prefix: list[str]) -> list[str]:
+    if isinstance(value, dict) and value:
+        out: list[str] = []
+        for key, item in value.items():
+            out.extend(_data_paths(item, [*prefix, str(key)]))
+        return out
+    return ["/".join(prefix)]
+
+
+def _check_metadata(
+    target: _Target, upper_ids: Mapping[str, str], findings: list[Finding]
+) -> dict[str, tuple[str, str]]:
+    """Citation block and metadata of every rule; returns id → (package, location)."""
+    declared: dict[str, tuple[str, str]] = {}
+    for module in target.modules:
+        if module.is_test:
+            continue
+        try:
+            blocks = metadata_blocks(module.path, module.source)
+        except PolicyError as exc:
+            findings.append(_error("CHARTER-L000", module.path, exc.message, exc.hint or ""))
+            continue
+        contributes = {"deny", "ask"} & module.info.rule_names
+        has_id = False
+        for block in blocks:
+            custom = block.data.get("custom")
+            if not isinstance(custom, dict) or "id" not in custom:
+                continue
+            has_id = True
+            where = f"{module.path}:{block.line}"
+            rule_id = str(custom["id"])
+            problems: list[tuple[str, str]] = []
+            if not RULE_ID.match(rule_id):
+                problems.append(
+                    (
+                        f"rule id {rule_id!r} is not a stable id",
+                        "use upper-case words joined by '-', e.g. CM-TICKET-REQUIRED-001",
+                    )
+                )
+            if not str(block.data.get("title") or "").strip():
+                problems.append((f"rule {rule_id} has no title", "add `# title: …`"))
+            if not str(block.data.get("description") or "").strip():
+                problems.append((f"rule {rule_id} has no description", "add `# description: …`"))
+            links = block.data.get("related_resources")
+            if not links and not custom.get("citation"):
+                problems.append(
+                    (
+                        f"rule {rule_id} has neither a link nor a citation",
+                        "add related_resources (- ref: URL) or custom.citation",
+                    )
+                )
+            severity = str(custom.get("severity", "")).lower()
+            if severity not in SEVERITIES:
+                problems.append(
+                    (
+                        f"rule {rule_id} has severity {custom.get('severity')!r}",
+                        f"set custom.severity to one of {', '.join(SEVERITIES)}",
+                    )
+                )
+            category = custom.get("category")
+            if not isinstance(category, str) or not category.strip():
+                problems.append((f"rule {rule_id} has no custom.category", "e.g. process"))
+            findings.extend(_error("CHARTER-L050", where, m, h) for m, h in problems)
+            if rule_id in upper_ids:
+                findings.append(
+                    _error(
+                        "CHARTER-L004",
+                        where,
+                        f"rule id {rule_id} redefines a rule of the {upper_ids[rule_id]}",
+                        "rule ids are unique across the stack; a lower layer adds rules, "
+                        "it never replaces one (choose a new id)",
+                    )
+                )
+            elif rule_id in declared:
+                findings.append(
+                    _error(
+                        "CHARTER-L004",
+                        where,
+                        f"rule id {rule_id} is already declared at {declared[rule_id][1]}",
+                        "rule ids must be unique",
+                    )
+                )
+            else:
+                declared[rule_id] = (module.info.package, where)
+        if contributes and not has_id:
+            findings.append(
+                _error(
+                    "CHARTER-L051",
+                    _package_line(module),
+                    f"package {module.info.package} defines {', '.join(sorted(contributes))} "
+                    "but has no # METADATA block with custom.id",
+                    "add a METADATA block with title, description, related_resources and "
+                    "custom {id, severity, category}",
+                )
+            )
+    return declared
+
+
+def _check_composition(target: _Target, others: Sequence[Layer], findings: list[Finding]) -> None:
+    top = target.manifest.layer == "constitution"
+    foreign = [(r, layer) for layer in others for r in layer.manifest.roots]
+    for module in target.modules:
+        if module.is_test:
+            continue
+        aliases = _import_aliases(module.info, module.source)
+        for node in walk_ast(module.info.ast.get("rules", [])):
+            for mod in node.get("with_mods") or []:
+                path = _resolve(_ref_path(mod.get("refr")) or [], aliases)
+                if not path or path[0] != "data":
+                    continue
+                slash = "/".join(path[1:])
+                line = _span_line(mod) or 1
+                owners = [
+                    (root, layer)
+                    for root, layer in foreign
+                    if _roots_overlap(slash, root) or path_under_roots(slash, (root,))
+                ]
+                if _roots_overlap(slash, RESERVED_ROOT):
+                    owners.append((RESERVED_ROOT, None))  # type: ignore[arg-type]
+                if not path_under_roots(slash, target.manifest.roots) or owners:
+                    whose = (
+                        f"the {owners[0][1].kind} layer {owners[0][1].name}"
+                        if owners and owners[0][1] is not None
+                        else "another namespace"
+                    )
+                    findings.append(
+                        _error(
+                            "CHARTER-L010",
+                            f"{module.path}:{line}",
+                            f"`with {'.'.join(path)} as …` overrides data of {whose} in a "
+                            "policy module",
+                            "a lower layer may read upper data but never evaluate it under "
+                            "replaced facts; move the override into a *_test.rego module",
+                        )
+                    )
+            ref = _ref_path(node) if ("Var" in node or "RefDot" in node) else None
+            if ref:
+                full = _resolve(ref, aliases)
+                if full[:1] == ["data"] and full[1:2] == [RESERVED_ROOT]:
+                    findings.append(
+                        _error(
+                            "CHARTER-L011",
+                            f"{module.path}:{_span_line(node) or 1}",
+                            f"{'.'.join(full)} reads Charter's reserved namespace",
+                            "rules read only their own roots, upper data and input",
+                        )
+                    )
+        for rule in module.info.ast.get("rules", []):
+            head = _head(rule)
+            if head is None:
+                continue
+            kind, name, line = head
+            where = f"{module.path}:{line}"
+            if name in ("deny", "ask") and kind != "Set":
+                findings.append(
+                    _error(
+                        "CHARTER-L013",
+                        where,
+                        f"`{name}` is defined as a complete value, not a set of entries",
+                        f'write `{name} contains {{"rule": ID, "msg": …}} if {{ … }}`',
+                    )
+                )
+            elif kind != "Func" and _ALLOW_STYLE.match(name) and not top:
+                findings.append(
+                    _warning(
+                        "CHARTER-L012",
+                        where,
+                        f"rule `{name}` has no effect: only deny and ask entries count, so a "
+                        "lower layer can never allow what an upper layer denies or asks",
+                        "remove it, or ask for a waiver of a pack/overlay rule instead",
+                    )
+                )
+
+
+def _string_constants(module: Module) -> dict[str, str]:
+    """Names bound to a string literal: ``rid := "X"`` at module level or in a body."""
+    found: dict[str, str] = {}
+    for rule in module.info.ast.get("rules", []):
+        spec = rule.get("Spec") if isinstance(rule, dict) else None
+        head = spec.get("head", {}) if isinstance(spec, dict) else {}
+        compr = head.get("Compr") if isinstance(head, dict) else None
+        if isinstance(compr, dict):
+            path = _ref_path(compr.get("refr")) or []
+            value = (compr.get("assign") or {}).get("value")
+            if len(path) == 1 and isinstance(value, dict) and "String" in value:
+                found[path[0]] = str(value["String"]["value"])
+    for node in walk_ast(module.info.ast.get("rules", [])):
+        assign = node.get("AssignExpr")
+        if not isinstance(assign, dict):
+            continue
+        lhs, rhs = assign.get("lhs"), assign.get("rhs")
+        if isinstance(lhs, dict) and "Var" in lhs and isinstance(rhs, dict) and "String" in rhs:
+            found.setdefault(str(lhs["Var"]["value"]), str(rhs["String"]["value"]))
+    return found
+
+
+def _check_impersonation(
+    target: _Target, upper_ids: Mapping[str, str], findings: list[Finding]
+) -> None:
+    """An entry object ``{"rule": <an upper layer's rule id>, …}`` in a policy module."""
+    if not upper_ids:
+        return
+    for module in target.modules:
+        if module.is_test:
+            continue
+        constants = _string_constants(module)
+        for node in walk_ast(module.info.ast.get("rules", [])):
+            obj = node.get("Object")
+            fields = obj.get("fields") if isinstance(obj, dict) else None
+            for field in fields if isinstance(fields, list) else []:
+                if not (isinstance(field, list) and len(field) == 3):
+                    continue
+                span, key, value = field
+                if not (isinstance(key, dict) and key.get("String", {}).get("value") == "rule"):
+                    continue
+                cited: str | None = None
+                if isinstance(value, dict) and "String" in value:
+                    cited = str(value["String"]["value"])
+                elif isinstance(value, dict) and "Var" in value:
+                    cited = constants.get(str(value["Var"]["value"]))
+                if cited is None or cited not in upper_ids:
+                    continue
+                line = span.get("line") if isinstance(span, dict) else None
+                findings.append(
+                    _error(
+                        "CHARTER-L014",
+                        f"{module.path}:{line or _span_line(value) or 1}",
+                        f"an entry cites rule {cited}, which belongs to the "
+                        f"{upper_ids[cited]}; a lower layer cannot speak for an upper "
+                        "layer's rule (at runtime the entry counts as this layer's own)",
+                        "cite one of this bundle's own rule ids in the entry's rule field",
+                    )
+                )
+
+
+# ------------------------------------------------------------------ parameters
+
+
+def _layer_parameter_items(layer: Layer) -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for _, params in layer.root_data("parameters"):
+        if isinstance(params, dict):
+            items.extend(params.items())
+    return items
+
+
+def _layer_profiles(layer: Layer) -> list[dict[str, Any]]:
+    return [p for _, p in layer.root_data("profile") if isinstance(p, dict)]
+
+
+def _data_location(target: _Target, needle: str) -> str:
+    for name in sorted(target.files):
+        if name.rsplit("/", 1)[-1] != "data.json":
+            continue
+        text = target.files[name].decode("utf-8", "replace")
+        if json.dumps(needle) in text:
+            return f"{target.directory}/{name}:{_line_of(text, json.dumps(needle))}"
+    return str(target.directory)
+
+
+def _direction_words(param: Parameter) -> str:
+    return {
+        "lower": "lower is stricter",
+        "higher": "higher is stricter",
+        "true": "true is stricter",
+        "false": "false is stricter",
+        "superset": "only additions are stricter",
+        "subset": "only removals are stricter",
+    }[param.stricter]
+
+
+def check_parameters(
+    layer: Layer,
+    declarations: Mapping[str, Parameter],
+    values: Mapping[str, Any],
+    locate: Any = None,
+) -> list[Finding]:
+    """Every parameter a lower layer sets moves only in its stricter direction."""
+    findings: list[Finding] = []
+
+    def where(name: str) -> str:
+        return str(locate(name)) if locate is not None else layer.source
+
+    for name, raw in _layer_parameter_items(layer):
+        if isinstance(raw, dict) and "stricter" in raw:
+            if name in declarations:
+                findings.append(
+                    _error(
+                        "CHARTER-L021",
+                        where(name),
+                        f"parameter {name} is already declared by "
+                        f"{declarations[name].declared_by}; a lower layer cannot re-declare it "
+                        "(that would let it choose a new direction)",
+                        f'set only a value: "{name}": <value>',
+                    )
+                )
+                continue
+            try:
+                declaration(name, raw, layer.source)
+            except CharterError as exc:
+                findings.append(
+                    _error("CHARTER-L023", where(name), exc.message, f"one of {DIRECTIONS}")
+                )
+            continue
+        param = declarations.get(name)
+        if param is None:
+            findings.append(
+                _error(
+                    "CHARTER-L022",
+                    where(name),
+                    f"sets unknown parameter {name}",
+                    f"known parameters: {', '.join(sorted(declarations)) or 'none'}",
+                )
+            )
+            continue
+        try:
+            param.check_value(raw, layer.source)
+            strict_enough = param.is_at_least_as_strict(raw, values[name])
+        except CharterError as exc:
+            findings.append(_error("CHARTER-L023", where(name), exc.message, exc.hint or ""))
+            continue
+        if not strict_enough:
+            findings.append(
+                _error(
+                    "CHARTER-L020",
+                    where(name),
+                    f"parameter {name} = {json.dumps(raw)} is looser than the upper layers' "
+                    f"{json.dumps(values[name])} ({_direction_words(param)}; declared by "
+                    f"{param.declared_by})",
+                    f"set {name} to {json.dumps(values[name])} or something stricter, or drop "
+                    "it (the effective value is the strictest anyway)",
+                )
+            )
+    return findings
+
+
+def _check_profile(layer: Layer, upper: Mapping[str, list[str]], target: _Target) -> list[Finding]:
+    findings: list[Finding] = []
+    for profile in _layer_profiles(layer):
+        for category, tools in profile.items():
+            allowed = upper.get(category)
+            if allowed is None or not isinstance(tools, list):
+                continue
+            findings.extend(
+                _error(
+                    "CHARTER-L024",
+                    _data_location(target, str(tool)),
+                    f"profile category {category} lists {tool}, which the upper layers do not "
+                    f"allow ({', '.join(allowed)})",
+                    "a lower layer's profile only narrows the upper one; remove the tool",
+                )
+                for tool in tools
+                if tool not in allowed
+            )
+    return findings
+
+
+# ------------------------------------------------------------------ tests
+
+
+def _tested_packages(module: Module, packages: Sequence[str]) -> list[str]:
+    """The rule packages a test module imports or is named after (else all)."""
+    imported = {imp.removeprefix("data.") for imp in module.info.imports}
+    found = [pkg for pkg in packages if pkg in imported or module.info.package == f"{pkg}_test"]
+    return found or list(packages)
+
+
+def _probe_source(module: Module, packages: Sequence[str], texts: Sequence[str]) -> str:
+    """A module in the test's package: rule ``__charter_lint_probe_<i>`` maps each
+    package to the rule ids it emits under ``input`` = ``texts[i]``."""
+    aliases = _import_aliases(module.info, module.source)
+    lines = [f"package {module.info.package}", "import rego.v1"]
+    for name, path in aliases.items():
+        if path != ["rego", "v1"]:
+            suffix = f" as {name}" if path[-1] != name else ""
+            lines.append(f"import {'.'.join(path)}{suffix}")
+    per_package = ", ".join(
+        f'"{pkg}": {{object.get(e, "rule", "") | some e in '
+        f'object.get(data.{pkg}, "deny", set()) | object.get(data.{pkg}, "ask", set())}}'
+        for pkg in packages
+    )
+    for i, text in enumerate(texts):
+        lines.append(
+            f"__charter_lint_probe_{i} := result if {{\n"
+            f"\tresult := {{{per_package}}} with input as {text}\n}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _probe(
+    engine: Engine, module: Module, packages: Sequence[str], texts: Sequence[str]
+) -> list[dict[str, set[str]] | None]:
+    """Per input text: the rule ids each package emits (None: not measurable)."""
+
+    def run(indices: Sequence[int]) -> list[dict[str, set[str]] | None] | None:
+        twin = engine.clone()
+        try:
+            twin.add_module(
+                f"{module.path}#lint-probe",
+                _probe_source(module, packages, [texts[i] for i in indices]),
+            )
+            out: list[dict[str, set[str]] | None] = []
+            for k in range(len(indices)):
+                value = twin.eval_rule(f"data.{module.info.package}.__charter_lint_probe_{k}")
+                if isinstance(value, dict):
+                    out.append({str(p): {str(v) for v in ids} for p, ids in value.items()})
+                else:
+                    out.append(None)
+            return out
+        except CharterError:
+            return None
+
+    together = run(range(len(texts)))
+    if together is not None:
+        return together
+    results: list[dict[str, set[str]] | None] = []
+    for i in range(len(texts)):
+        one = run([i])
+        results.append(one[0] if one else None)
+    return results
+
+
+def _check_tests(
+    layer: Layer,
+    composed: Sequence[Layer],
+    rules: Mapping[str, tuple[str, str]],
+    findings: list[Finding],
+) -> None:
+    results = run_layer_tests(composed, layer)
+    for r in results:
+        if not r.passed:
+            detail = f": {r.error}" if r.error else ""
+            findings.append(
+                _error(
+                    "CHARTER-L061",
+                    f"{r.file}:{r.row}",
+                    f"test {r.qualified} fails{detail}",
+                    "run `charter rule test DIR` for the expected and actual verdicts",
+                )
+            )
+    if not rules:
+        return
+    engine = Engine()
+    data: dict[str, Any] = {}
+    for item in composed:
+        _merge_data(data, item.data)
+    engine.add_data(data)
+    for item in composed:
+        for module in item.policy_modules:
+            engine.add_module(module.path, module.source)
+    for module in layer.test_modules:
+        engine.add_module(module.path, module.source)
+    fires: dict[str, list[str]] = {rid: [] for rid in rules}
+    quiet: dict[str, list[str]] = {rid: [] for rid in rules}
+    packages = sorted({pkg for pkg, _ in rules.values()})
+    for module in layer.test_modules:
+        cases = [
+            (row, text)
+            for name, row in find_tests(module)
+            for text in with_input_texts(module, name)
+        ]
+        if not cases:
+            continue
+        tested = _tested_packages(module, packages)
+        outcomes = _probe(engine, module, tested, [text for _, text in cases])
+        for (row, text), outcome in zip(cases, outcomes, strict=True):
+            if outcome is None:
+                short = " ".join(text.split())
+                findings.append(
+                    _warning(
+                        "CHARTER-L062",
+                        f"{module.path}:{row}",
+                        f"the input of this test ({short[:60]}{'…' if len(short) > 60 else ''}) "
+                        "cannot be evaluated on its own, so it counts toward no rule's coverage",
+                        "write the input as a literal or a module-level value the test "
+                        "package can see (not a variable bound inside the test)",
+                    )
+                )
+                continue
+            for rid, (package, _) in rules.items():
+                ids = outcome.get(package, set())
+                (fires if rid in ids else quiet)[rid].append(f"{module.path}:{row}")
+    for rid, (package, where) in sorted(rules.items()):
+        missing = []
+        if not fires[rid]:
+            missing.append("no test in which it produces a violation")
+        if not quiet[rid]:
+            missing.append("no test in which it does not")
+        if missing:
+            findings.append(
+                _error(
+                    "CHARTER-L060",
+                    where,
+                    f"rule {rid} has {' and '.join(missing)} "
+                    "(measured by evaluating data."
+                    f"{package} under each test's `with input as …`)",
+                    "add test_* rules in a *_test.rego beside it, e.g. one "
+                    "`some e in deny with input as {...}` and one `count(deny) == 0 with input "
+                    "as {...}`",
+                )
+            )
+
+
+def _check_upper_tests(
+    upper: Sequence[Layer], composed: Sequence[Layer], findings: list[Finding]
+) -> None:
+    for layer in upper:
+        for r in run_layer_tests(composed, layer):
+            if not r.passed:
+                findings.append(  # noqa: PERF401 - one finding per item reads better
+                    _error(
+                        "CHARTER-L070",
+                        f"{r.file}:{r.row}",
+                        f"the {layer.kind} layer's test {r.qualified} fails once this bundle "
+                        "is composed under it",
+                        "the lower layer changes how an upper rule evaluates; remove the "
+                        "conflicting data or module",
+                    )
+                )
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def lint_bundle(
+    directory: str | Path,
+    against: Stack | Sequence[Layer] | None = None,
+    *,
+    run_tests: bool = True,
+) -> LintReport:
+    """Lint one bundle directory against the layers above it.
+
+    ``against`` is the stack (or layers) above; by default the shipped
+    constitution. A layer of the same kind and name as the bundle is left out
+    (it is the one being replaced); so is anything below the bundle's layer.
+    """
+    path = Path(directory)
+    findings: list[Finding] = []
+    target = _read_target(path, findings)
+    if target is None:
+        return LintReport((str(path),), tuple(findings))
+    kind = target.manifest.layer
+    candidates = [] if kind == "constitution" else list(_as_layers(against))
+    upper = [x for x in candidates if _ORDER[x.kind] < _ORDER[kind]]
+    peers = [
+        x
+        for x in candidates
+        if x.kind == kind and x.name != target.manifest.name and kind == "pack"
+    ]
+    others = [*upper, *peers]
+    _check_namespaces(target, others, findings)
+    upper_ids = {
+        r.id: f"{x.kind} layer {x.name} ({r.file}:{r.line})" for x in others for r in x.rules
+    }
+    rules = _check_metadata(target, upper_ids, findings)
+    _check_composition(target, others, findings)
+    _check_impersonation(target, upper_ids, findings)
+    fatal = {"CHARTER-L000", "CHARTER-L001", "CHARTER-L002", "CHARTER-L050"}
+    if any(f.code in fatal for f in findings):
+        return LintReport((str(path),), tuple(findings))
+    try:
+        layer = layer_from_files(target.files, source=str(path))
+    except CharterError as exc:
+        findings.append(_error("CHARTER-L000", str(path), exc.message, exc.hint or ""))
+        return LintReport((str(path),), tuple(findings))
+    if upper:
+        try:
+            upper_stack = Stack.compose(upper)
+        except CharterError as exc:
+            findings.append(
+                _error("CHARTER-L000", str(path), f"the upper layers do not compose: {exc}")
+            )
+            return LintReport((str(path),), tuple(findings))
+        findings.extend(
+            check_parameters(
+                layer,
+                upper_stack.parameter_declarations,
+                upper_stack.parameters,
+                lambda name: _data_location(target, name),
+            )
+        )
+        findings.extend(_check_profile(layer, upper_stack.profile, target))
+    else:
+        findings.extend(check_parameters(layer, {}, {}, lambda n: _data_location(target, n)))
+    structural = {"CHARTER-L003", "CHARTER-L004", "CHARTER-L005", "CHARTER-L021"}
+    if not run_tests or any(f.code in structural for f in findings):
+        return LintReport((str(path),), tuple(findings))
+    composed = [*upper, *peers, layer] if kind != "constitution" else [layer]
+    composed.sort(key=lambda x: _ORDER[x.kind])
+    _check_tests(layer, composed, rules, findings)
+    if upper:
+        _check_upper_tests(upper, composed, findings)
+    return LintReport((str(path),), tuple(findings))
+
+
+# ------------------------------------------------------------------ constitution TOML
+
+
+def _item_lines(source: str) -> list[str]:
+    try:
+        return Path(source).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _item_location(c: Constitution, lines: list[str], key: str, item: str | None) -> str:
+    start = c.lines.get(key) or c.lines.get(key.split(".", 1)[0])
+    if item is not None and lines:
+        quoted = (json.dumps(item), f"'{item}'")
+        for number in range(start or 1, len(lines) + 1):
+            if any(q in lines[number - 1] for q in quoted):
+                return f"{c.source}:{number}"
+    return f"{c.source}:{start}" if start else c.source
+
+
+class UpperVerdict:
+    """What the upper layer's patterns say about a command (for messages), compiled once."""
+
+    def __init__(self, upper: Constitution) -> None:
+        self._lists: list[tuple[str, str, list[Any]]] = []
+        for kind, verdict in (
+            ("forbidden", "deny"),
+            ("requires_approval", "ask"),
+            ("auto_allowed", "allow"),
+        ):
+            compiled = [compile_pattern(t, kind) for t in getattr(upper, kind)]
+            simple = [p for p in compiled if p.sql is None and len(p.segments) == 1]
+            self._lists.append((kind, verdict, simple))
+
+    def __call__(self, command: str) -> str:
+        tokens = automata.tokenise(command)
+        if not tokens:
+            return "ask (empty command)"
+        prog = program_name(tokens[0])
+        args = split_args(prog, tokens[1:])
+        for kind, verdict, compiled in self._lists:
+            loose = kind != "auto_allowed"
+            for p in compiled:
+                seg = p.segments[0]
+                if seg.program_re is None and seg.program != prog:
+                    continue
+                if match_segment(seg, args, loose) >= MAYBE:
+                    what = "auto_allowed" if not loose else f"{kind} pattern"
+                    return f"{verdict} — {what} {p.text!r}"
+        return "ask — it matches no auto_allowed pattern, so it needs approval"
+
+
+def upper_verdict(upper: Constitution, command: str) -> str:
+    """What the upper layer's patterns say about one command (for messages)."""
+    return UpperVerdict(upper)(command)
+
+
+def _normal_dir(path: str) -> str:
+    if path.startswith("~"):
+        head, _, rest = path.partition("/")
+        return head + ("/" + posixpath.normpath(rest) if rest else "")
+    out = posixpath.normpath(path)
+    return out
+
+
+def _dir_inside(inner: str, outer: str) -> bool:
+    a, b = _normal_dir(inner), _normal_dir(outer)
+    if b == ".":
+        return not a.startswith(("/", "~", "..")) and a != ".."
+    if b == "/":
+        return a.startswith("/")
+    return a == b or a.startswith(b.rstrip("/") + "/")
+
+
+def lint_constitution_toml(lower: Constitution, upper: Constitution) -> list[Finding]:
+    """A lower constitution TOML only adds, only tightens (DESIGN §2)."""
+    findings: list[Finding] = []
+    lines = _item_lines(lower.source)
+
+    def at(key: str, item: str | None = None) -> str:
+        return _item_location(lower, lines, key, item)
+
+    # Unioned lists: a lower layer lists only what it adds; it cannot remove.
+    for key in _UNIONED:
+        mine, theirs = set(getattr(lower, key)), list(getattr(upper, key))
+        if mine & set(theirs):
+            findings.extend(
+                _error(
+                    "CHARTER-L034",
+                    at(f"boundaries.{key}"),
+                    f"boundaries.{key} restates the upper layer's list but drops {text!r}; "
+                    f"{key} lists are unioned, so a lower layer can never remove a pattern",
+                    "list only the patterns this layer adds",
+                )
+                for text in theirs
+                if text not in mine
+            )
+    demoted = [
+        ("forbidden", "requires_approval"),
+        ("forbidden", "auto_allowed"),
+        ("requires_approval", "auto_allowed"),
+    ]
+    for high, low in demoted:
+        for text in sorted(set(getattr(upper, high)) & set(getattr(lower, low))):
+            findings.append(  # noqa: PERF401 - one finding per item reads better
+                _error(
+                    "CHARTER-L035",
+                    at(f"boundaries.{low}", text),
+                    f"{text!r} is {high} in the upper layer; listing it under {low} tries "
+                    "to demote it",
+                    f"remove it from {low}; the upper layer's {high} always wins",
+                )
+            )
+    # auto_allowed: contained in the upper language, decided on automata.
+    if lower.auto_allowed:
+        language = automata.AllowedLanguage(upper.auto_allowed)
+        verdict_of = UpperVerdict(upper)
+        for text in lower.auto_allowed:
+            if text in upper.forbidden or text in upper.requires_approval:
+                continue  # already reported as a demotion
+            try:
+                result = language.contains(text)
+            except CharterError as exc:
+                findings.append(
+                    _error("CHARTER-L000", at("boundaries.auto_allowed", text), exc.message)
+                )
+                continue
+            if not result.contained:
+                example = result.counterexample or ""
+                findings.append(
+                    _error(
+                        "CHARTER-L030",
+                        at("boundaries.auto_allowed", text),
+                        f"auto_allowed pattern {text!r} is not contained in the upper "
+                        f"layer's auto-allowed language: it would newly auto-allow "
+                        f"`{example}` (upper layer: {verdict_of(example)})",
+                        "narrow the pattern to commands the upper layer already auto-allows, "
+                        "or drop it",
+                    )
+                )
+    # Resource limits only go down.
+    for key in _NUMERIC_LIMITS:
+        mine_value = getattr(lower.limits, key)
+        theirs_value = getattr(upper.limits, key)
+        if mine_value is not None and theirs_value is not None and mine_value > theirs_value:
+            findings.append(
+                _error(
+                    "CHARTER-L036",
+                    at(f"resource_limits.{key}"),
+                    f"resource_limits.{key} = {mine_value:g} is larger than the upper "
+                    f"layer's {theirs_value:g}; limits only go down",
+                    f"set it to at most {theirs_value:g}",
+                )
+            )
+    # Allowed directories only shrink; blocked directories only grow.
+    upper_allowed = upper.limits.allowed_directories
+    if lower.limits.allowed_directories is not None and upper_allowed is not None:
+        for d in lower.limits.allowed_directories:
+            if not any(_dir_inside(d, u) for u in upper_allowed):
+                findings.append(  # noqa: PERF401 - one finding per item reads better
+                    _error(
+                        "CHARTER-L037",
+                        at("resource_limits.allowed_directories", d),
+                        f"allowed directory {d!r} is not inside any upper allowed directory "
+                        f"({', '.join(upper_allowed)}); allowed directories only shrink",
+                        "use a subdirectory of an upper allowed directory",
+                    )
+                )
+    mine_blocked = set(lower.limits.blocked_directories)
+    if mine_blocked & set(upper.limits.blocked_directories):
+        findings.extend(
+            _error(
+                "CHARTER-L034",
+                at("resource_limits.blocked_directories"),
+                f"blocked_directories restates the upper layer's list but drops {d!r}; "
+                "blocked directories are unioned and only grow",
+                "list only the directories this layer adds",
+            )
+            for d in upper.limits.blocked_directories
+            if d not in mine_blocked
+        )
+    # Model permissions only tighten (judged on what the lower TOML writes).
+    raw_perms = lower.document.get("model_permissions", {})
+    for role, raw in raw_perms.items() if isinstance(raw_perms, dict) else ():
+        theirs_perm = upper.model_permissions.get(role)
+        if theirs_perm is None or not isinstance(raw, dict):
+            continue
+        for key, value in raw.items():
+            upper_value = getattr(theirs_perm, key, None)
+            looser = (key == "sandbox_only" and upper_value is True and value is False) or (
+                key != "sandbox_only" and upper_value is False and value is True
+            )
+            if looser:
+                findings.append(
+                    _error(
+                        "CHARTER-L038",
+                        at(f"model_permissions.{role}"),
+                        f"model_permissions.{role}.{key} = {str(value).lower()} loosens the "
+                        f"upper layer's {str(upper_value).lower()}",
+                        "can_* are AND-ed and sandbox_only is OR-ed across layers; drop it",
+                    )
+                )
+    return findings
+
+
+def default_constitution_toml() -> Path:
+    """The default agent-runtime constitution shipped inside the package."""
+    return Path(str(resources.files("charter").joinpath("defaults/constitution.toml")))
+
+
+def lint_constitution_files(lower: str | Path, upper: str | Path | None = None) -> LintReport:
+    from charter.actions import constitution as model
+
+    findings: list[Finding] = []
+    try:
+        _, low = model.read(lower)
+        _, up = model.read(upper if upper is not None else default_constitution_toml())
+    except CharterError as exc:
+        findings.append(_error("CHARTER-L000", str(lower), exc.message, exc.hint or ""))
+        return LintReport((str(lower),), tuple(findings))
+    return LintReport((str(lower),), tuple(lint_constitution_toml(low, up)))
+
+
+# ------------------------------------------------------------------ waivers
+
+
+def lint_waiver_file(path: str | Path, stack: Stack, *, now: datetime | None = None) -> LintReport:
+    """A waiver must name a pack or overlay rule and expire within max_waiver_days."""
+    where = str(path)
+    findings: list[Finding] = []
+    try:
+        waiver = waivers.read_waiver(path)
+    except CharterError as exc:
+        findings.append(_error("CHARTER-L000", where, exc.message, exc.hint or ""))
+        return LintReport((where,), tuple(findings))
+    moment = now or datetime.now(UTC)
+    rule = stack.rules.get(waiver.rule)
+    if rule is None:
+        findings.append(
+            _warning(
+                "CHARTER-L041",
+                where,
+                f"waiver {waiver.id} names rule {waiver.rule}, which is not in the stack",
+                "check the rule id with `charter rule list`",
+            )
+        )
+    elif rule.layer == "constitution":
+        findings.append(
+            _error(
+                "CHARTER-L040",
+                where,
+                f"waiver {waiver.id} waives constitution rule {waiver.rule}; constitution "
+                "rules are non-waivable",
+                "fix the proposal instead; only pack and overlay rules can be waived",
+            )
+        )
+    try:
+        waivers.check_duration(waiver, waivers.max_waiver_days(stack))
+    except CharterError as exc:
+        findings.append(_error("CHARTER-L043", where, exc.message, exc.hint or ""))
+    if waiver.expired(moment):
+        findings.append(
+            _warning(
+                "CHARTER-L042",
+                where,
+                f"waiver {waiver.id} expired on {waiver.expires}; it is ignored",
+                "create a new waiver if the exception is still needed",
+            )
+        )
+    return LintReport((where,), tuple(findings))
+
+
+# ------------------------------------------------------------------ dispatch
+
+
+def bundle_root(path: Path) -> Path | None:
+    """The bundle directory holding ``path`` (the nearest parent with a .manifest)."""
+    current = path if path.is_dir() else path.parent
+    for candidate in (current, *current.parents):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    return None
+
+
+def lint_paths(
+    paths: Sequence[str | Path],
+    against: Stack | Sequence[Layer] | None = None,
+    *,
+    against_toml: str | Path | None = None,
+    now: datetime | None = None,
+) -> LintReport:
+    """Lint rule files, bundle directories, constitution TOMLs and waiver files."""
+    report = LintReport((), ())
+    upper_layers = _as_layers(against)
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if p.suffix == ".toml":
+            report = report.merged(lint_constitution_files(p, against_toml))
+            continue
+        if p.suffix == ".json" and p.is_file():
+            stack = Stack.compose(list(upper_layers)) if upper_layers else load_stack()
+            report = report.merged(lint_waiver_file(p, stack, now=now))
+            continue
+        if not p.exists():
+            finding = _error("CHARTER-L000", str(p), "no such file or directory")
+            report = report.merged(LintReport((str(p),), (finding,)))
+            continue
+        root = bundle_root(p)
+        if root is None:
+            finding = _error(
+                "CHARTER-L000",
+                str(p),
+                "not inside a bundle directory (no .manifest in it or its parents)",
+                "pass a bundle directory, a rule file inside one, a constitution TOML or "
+                "a waiver JSON",
+            )
+            report = report.merged(LintReport((str(p),), (finding,)))
+            continue
+        if root in seen:
+            continue
+        seen.add(root)
+        report = report.merged(lint_bundle(root, upper_layers))
+    return report
+
+
+def build_validator(context: Any) -> None:
+    """A :data:`charter.policy.bundle.Validator`: refuse to build a bundle that fails the lint."""
+    report = lint_bundle(context.directory, context.upper)
+    if not report.ok:
+        raise LintFailed(report)
+
+
+# ------------------------------------------------------------------ SARIF
+
+
+def to_sarif(report: LintReport) -> dict[str, Any]:
+    """The report as SARIF 2.1.0 (GitHub code scanning, IDEs)."""
+    used = sorted(report.codes())
+    rules = [
+        {
+            "id": code,
+            "name": code.replace("-", ""),
+            "shortDescription": {"text": CODES.get(code, code)},
+        }
+        for code in used
+    ]
+    results: list[dict[str, Any]] = []
+    for f in report.findings:
+        region = {"startLine": f.line} if f.line else {}
+        location: dict[str, Any] = {"artifactLocation": {"uri": f.file}}
+        if region:
+            location["region"] = region
+        results.append(
+            {
+                "ruleId": f.code,
+                "ruleIndex": used.index(f.code),
+                "level": "error" if f.severity is Severity.error else "warning",
+                "message": {"text": f"{f.message}. Fix: {f.hint}" if f.hint else f.message},
+                "locations": [{"physicalLocation": location}],
+            }
+        )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "charter-lint",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def render_text(report: LintReport) -> str:
+    lines = [f.render() for f in report.findings]
+    verdict = "PASS" if report.ok else "FAIL"
+    lines.append(
+        f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) in "
+        f"{', '.join(report.targets) or 'nothing'}"
+    )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ rule signing
+
+
+def sign_rule(
+    file: str | Path,
+    key: keys.PrivateKey,
+    *,
+    against: Stack | Sequence[Layer] | None = None,
+) -> tuple[Path, tuple[str, ...]]:
+    """Sign one rule file into its bundle's ``.signatures.json`` (OPA format).
+
+    The bundle must lint cleanly (which runs its tests) first. The rule file,
+    its ``*_test.rego`` sibling and the ``.manifest`` are (re)hashed; entries
+    for other files are kept only from a previous signature that verifies with
+    the same key, so a file changed since it was signed is never blessed by
+    signing another one. Returns the signatures path and the files covered.
+    """
+    path = Path(file)
+    if not path.is_file() or path.suffix != ".rego" or path.name.endswith("_test.rego"):
+        raise PolicyError(
+            f"{path}: not a rule file", hint="pass the rule's .rego file (not its test)"
+        )
+    root = bundle_root(path)
+    if root is None:
+        raise PolicyError(f"{path}: not inside a bundle directory (no .manifest above it)")
+    report = lint_bundle(root, against)
+    if not report.ok:
+        raise LintFailed(report)
+    files = read_directory_files(root)
+    manifest = parse_manifest(files[MANIFEST], f"{root}/{MANIFEST}")
+    rel = path.resolve().relative_to(root.resolve()).as_posix()
+    wanted = [MANIFEST, rel]
+    test_rel = rel[: -len(".rego")] + "_test.rego"
+    if test_rel in files:
+        wanted.append(test_rel)
+    # Keep entries only from a previous signature this key made for this layer.
+    old = files.get(SIGNATURES)
+    previous = signing.signed_entries(old, key.public_key(), scope=manifest.layer) if old else None
+    entries = {name: digest for name, digest in (previous or {}).items() if name in files}
+    for name in wanted:
+        entries[name] = signing.file_hash(name, files[name])
+    target = root / SIGNATURES
+    target.write_bytes(signing.sign_entries(entries, key, scope=manifest.layer))
+    return target, tuple(sorted(entries))
+
+
+__all__ = [
+    "CODES",
+    "Finding",
+    "LintFailed",
+    "LintReport",
+    "Severity",
+    "build_validator",
+    "check_parameters",
+    "default_upper",
+    "lint_bundle",
+    "lint_constitution_files",
+    "lint_constitution_toml",
+    "lint_paths",
+    "lint_waiver_file",
+    "render_text",
+    "sign_rule",
+    "to_sarif",
+]

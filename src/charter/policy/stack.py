@@ -1,0 +1,279 @@
+"""The layered stack: one constitution, zero or more packs, at most one overlay.
+
+Composition is monotone by construction: layers own disjoint roots, rule ids are
+unique, parameters fold to their strictest value, and the verdict of a decision
+is the maximum over every layer's contributions (see ``charter.policy.decision``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from charter.core.errors import LoadError
+from charter.policy.bundle import Layer, load_directory, path_under_roots
+from charter.policy.engine import Engine
+from charter.policy.ratchet import LayerParameters, Parameter, effective_parameters, narrow_profile
+from charter.policy.rules import Rule
+
+RESERVED_ROOT = "charter_internal"
+_ORDER = {"constitution": 0, "pack": 1, "overlay": 2}
+
+
+def shipped_constitution_path() -> Path:
+    """Directory of the constitution bundle shipped inside the package."""
+    return Path(str(resources.files("charter").joinpath("policies/constitution")))
+
+
+def shipped_packs_path() -> Path:
+    return Path(str(resources.files("charter").joinpath("policies/packs")))
+
+
+def _roots_overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _layer_label(layer: Layer) -> str:
+    return f"{layer.kind} {layer.name} ({layer.source})"
+
+
+def _layer_parameters(layer: Layer) -> LayerParameters:
+    declarations: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
+    for _, params in layer.root_data("parameters"):
+        if not isinstance(params, dict):
+            raise LoadError(f"{layer.source}: 'parameters' must be an object")
+        for name, raw in params.items():
+            if isinstance(raw, dict) and "stricter" in raw:
+                declarations[name] = raw
+            else:
+                overrides[name] = raw
+    return LayerParameters(
+        layer=_layer_label(layer), declarations=declarations, overrides=overrides
+    )
+
+
+def _layer_profile(layer: Layer) -> list[dict[str, list[str]]]:
+    out: list[dict[str, list[str]]] = []
+    for _, profile in layer.root_data("profile"):
+        if not isinstance(profile, dict) or not all(
+            isinstance(v, list) and all(isinstance(t, str) for t in v) for v in profile.values()
+        ):
+            raise LoadError(
+                f"{layer.source}: 'profile' must map tool categories to lists of tool names"
+            )
+        out.append(profile)
+    return out
+
+
+def _required_categories(upper: Sequence[LayerParameters]) -> frozenset[str]:
+    """Tool categories the given (upper) layers require, after their ratchet."""
+    if not upper:
+        return frozenset()
+    _, values = effective_parameters(upper)
+    required = values.get("required_tool_categories") or []
+    return frozenset(c for c in required if isinstance(c, str))
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A validated composition of layers (top first)."""
+
+    layers: tuple[Layer, ...]
+    parameter_declarations: dict[str, Parameter] = field(compare=False)
+    parameters: dict[str, Any] = field(compare=False)
+    profile: dict[str, list[str]] = field(compare=False)
+
+    @classmethod
+    def compose(cls, layers: Sequence[Layer]) -> Stack:
+        ordered = sorted(layers, key=lambda layer: _ORDER[layer.kind])
+        if list(ordered) != list(layers):
+            raise LoadError(
+                "layers must be ordered constitution, packs, overlay",
+                hint="pass the constitution first and the overlay last",
+            )
+        kinds = [layer.kind for layer in layers]
+        if kinds.count("constitution") != 1:
+            raise LoadError("a stack needs exactly one constitution layer")
+        if kinds.count("overlay") > 1:
+            raise LoadError("a stack takes at most one overlay layer")
+        owner: dict[str, Layer] = {}
+        for layer in layers:
+            for root in layer.manifest.roots:
+                if _roots_overlap(root, RESERVED_ROOT):
+                    raise LoadError(f"{layer.source}: root {root} is reserved for Charter")
+                for other_root, other in owner.items():
+                    if _roots_overlap(root, other_root):
+                        raise LoadError(
+                            f"{_layer_label(layer)}: root {root} overlaps root {other_root} "
+                            f"of {_layer_label(other)}",
+                            hint="each layer owns its own namespace; choose a disjoint root",
+                        )
+                owner[root] = layer
+        seen: dict[str, Rule] = {}
+        for layer in layers:
+            for rule in layer.rules:
+                if rule.id in seen:
+                    first = seen[rule.id]
+                    raise LoadError(
+                        f"duplicate rule id {rule.id}: {first.file}:{first.line} "
+                        f"and {rule.file}:{rule.line}",
+                        hint="rule ids must be unique across the whole stack",
+                    )
+                seen[rule.id] = rule
+        layer_params = [_layer_parameters(x) for x in layers]
+        declarations, values = effective_parameters(layer_params)
+        profile = narrow_profile(
+            [
+                (_layer_profile(x), _required_categories(layer_params[:i]))
+                for i, x in enumerate(layers)
+            ]
+        )
+        return cls(
+            layers=tuple(layers),
+            parameter_declarations=declarations,
+            parameters=values,
+            profile=profile,
+        )
+
+    @cached_property
+    def rules(self) -> dict[str, Rule]:
+        return {rule.id: rule for layer in self.layers for rule in layer.rules}
+
+    @cached_property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for layer in self.layers:
+            h.update(f"{layer.kind}\0{layer.name}\0{layer.version}\0{layer.digest}\n".encode())
+        return "sha256:" + h.hexdigest()
+
+    @cached_property
+    def static_context(self) -> dict[str, Any]:
+        """The part of ``input.context`` that depends only on the stack."""
+        return {
+            "parameters": self.parameters,
+            "profile": self.profile,
+            "stack": {"rule_ids": sorted(self.rules), "layers": self.describe()},
+        }
+
+    def layer_of_package(self, package: str) -> Layer | None:
+        path = package.replace(".", "/")
+        for layer in self.layers:
+            if path_under_roots(path, layer.manifest.roots):
+                return layer
+        return None
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [layer.describe() for layer in self.layers]
+
+    def with_overlay(self, overlay: Layer) -> Stack:
+        return Stack.compose([*[x for x in self.layers if x.kind != "overlay"], overlay])
+
+    def compile(self) -> CompiledStack:
+        return CompiledStack.build(self)
+
+
+def _merge_data(target: dict[str, Any], source: dict[str, Any]) -> None:
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_data(target[key], value)
+        else:
+            target[key] = value
+
+
+@dataclass(frozen=True)
+class CompiledStack:
+    """A stack loaded into one engine, with the deny/ask sets a decision evaluates."""
+
+    stack: Stack
+    engine: Engine
+    #: (package, "deny" | "ask", rule path) of every set a layer contributes.
+    rules: tuple[tuple[str, str, str], ...]
+    packages: tuple[str, ...]
+    #: The per-stack part of ``input.context`` as JSON object members.
+    static_context_json: str = field(default="", compare=False)
+    #: The layer kind each contributing package belongs to (fixed per stack).
+    package_layers: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def results(self) -> list[dict[str, Any]]:
+        """Every contributed ``deny``/``ask`` set under the current input.
+
+        One ``eval_rule`` per set: regorus evaluates a rule that gathers many
+        packages' sets superlinearly (a generated aggregate module measured
+        about 3x slower than these separate calls on the shipped constitution).
+        Any error propagates, so the caller fails closed on the whole decision.
+        """
+        evaluate = self.engine.eval_rule
+        return [
+            {"package": pkg, "kind": kind, "entries": evaluate(path)}
+            for pkg, kind, path in self.rules
+        ]
+
+    @cached_property
+    def stack_document(self) -> tuple[dict[str, Any], ...]:
+        return tuple(self.stack.describe())
+
+    @classmethod
+    def build(cls, stack: Stack) -> CompiledStack:
+        engine = Engine()
+        data: dict[str, Any] = {}
+        for layer in stack.layers:
+            _merge_data(data, layer.data)
+        engine.add_data(data)
+        contributing: list[tuple[str, str]] = []
+        for layer in stack.layers:
+            for module in layer.policy_modules:
+                engine.add_module(module.path, module.source)
+                contributing.extend(
+                    (module.info.package, kind)
+                    for kind in ("deny", "ask")
+                    if kind in module.info.rule_names
+                )
+        pairs = sorted(set(contributing))
+        return cls(
+            stack=stack,
+            engine=engine,
+            rules=tuple((pkg, kind, f"data.{pkg}.{kind}") for pkg, kind in pairs),
+            packages=tuple(dict.fromkeys(p for p, _ in pairs)),
+            package_layers={p: _layer_kind(stack, p) for p, _ in pairs},
+            static_context_json=json.dumps(stack.static_context, separators=(",", ":"))[1:-1],
+        )
+
+
+def _layer_kind(stack: Stack, package: str) -> str:
+    layer = stack.layer_of_package(package)
+    return layer.kind if layer else "unknown"
+
+
+def load_stack(
+    *,
+    constitution: str | Path | Layer | None = None,
+    packs: Sequence[str | Path | Layer] = (),
+    overlay: str | Path | Layer | None = None,
+) -> Stack:
+    """Load and compose a stack from bundle directories (the shipped constitution by default)."""
+
+    def as_layer(item: str | Path | Layer) -> Layer:
+        return item if isinstance(item, Layer) else load_directory(item)
+
+    if constitution is None:
+        top = load_directory(shipped_constitution_path(), label="shipped:constitution")
+    else:
+        top = as_layer(constitution)
+    layers = [top, *(as_layer(p) for p in packs)]
+    if overlay is not None:
+        layers.append(as_layer(overlay))
+    expected = ["constitution"] + ["pack"] * len(packs) + (["overlay"] if overlay else [])
+    for layer, kind in zip(layers, expected, strict=True):
+        if layer.kind != kind:
+            raise LoadError(
+                f"{layer.source}: is a {layer.kind} bundle but was given as the {kind}",
+                hint="check metadata.charter.layer in its .manifest",
+            )
+    return Stack.compose(layers)

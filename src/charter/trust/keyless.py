@@ -1,0 +1,172 @@
+"""Signatures made outside Charter: Sigstore keyless bundles and cosign blobs.
+
+* **Keyless** — a Sigstore bundle (``FILE.sigstore.json``, as ``cosign sign-blob
+  --bundle`` or ``sigstore sign`` write it) is verified with the ``sigstore``
+  library against a pinned identity (certificate SAN) and OIDC issuer, using a
+  trusted-root *file*. Nothing here refreshes TUF metadata or talks to Rekor:
+  the trust root is read from disk and inclusion proofs come from the bundle.
+* **cosign key pair** — ``cosign sign-blob --key cosign.key FILE`` prints a
+  base64 DER ECDSA-SHA256 signature over the file's bytes; it is checked
+  against a pinned ``cosign.pub``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from charter.core.errors import ConfigError, TrustError, VerificationError
+from charter.trust import keys
+
+IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
+#: sigstore-python ships the production and staging trusted roots it was
+#: released with; Charter reads them as plain files (never through TUF).
+_STORE = "sigstore._store"
+_PRODUCTION_ROOT = "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev/trusted_root.json"
+_STAGING_ROOT = "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev/trusted_root.json"
+
+
+@dataclass(frozen=True)
+class KeylessIdentity:
+    """One pinned keyless signer: certificate identity (SAN) and OIDC issuer."""
+
+    identity: str
+    issuer: str
+
+    def __str__(self) -> str:
+        return f"{self.identity} ({self.issuer})"
+
+
+def bundled_trusted_root(instance: str = "production") -> Path:
+    """Path of the trusted root sigstore-python ships for ``production`` or ``staging``."""
+    name = {"production": _PRODUCTION_ROOT, "staging": _STAGING_ROOT}.get(instance)
+    if name is None:
+        raise ConfigError(f"unknown Sigstore instance {instance!r}", hint="production or staging")
+    return Path(str(resources.files(_STORE).joinpath(name)))
+
+
+def _load_trusted_root(path: Path) -> Any:
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import TrustedRoot
+
+    try:
+        return TrustedRoot.from_file(str(path))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such trusted root file") from exc
+    except (SigstoreError, ValueError, OSError) as exc:
+        raise ConfigError(f"{path}: not a Sigstore trusted root ({exc})") from exc
+
+
+def _subject_matches(payload: bytes, artifact_sha256: str) -> bool:
+    try:
+        statement = json.loads(payload)
+    except ValueError:
+        return False
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(subjects, list):
+        return False
+    return any(
+        isinstance(s, dict)
+        and isinstance(s.get("digest"), dict)
+        and s["digest"].get("sha256") == artifact_sha256
+        for s in subjects
+    )
+
+
+def verify_sigstore_bundle(
+    artifact: bytes,
+    bundle_json: bytes,
+    *,
+    identities: Sequence[KeylessIdentity],
+    trusted_root: Path,
+    where: str = "artifact",
+) -> KeylessIdentity:
+    """Verify a Sigstore bundle over ``artifact``; return the identity that matched.
+
+    A DSSE bundle is accepted when its in-toto statement names the artifact's
+    SHA-256 as a subject. Raises :class:`VerificationError` on any failure.
+    """
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.errors import VerificationError as SigstoreVerificationError
+    from sigstore.models import Bundle
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import Identity
+
+    if not identities:
+        # Reject by default: an empty allow-list must never mean "anyone".
+        raise VerificationError(f"{where}: no keyless identities are pinned")
+    root = _load_trusted_root(trusted_root)
+    try:
+        bundle = Bundle.from_json(bundle_json)
+    except (SigstoreError, ValueError, KeyError, TypeError) as exc:
+        raise VerificationError(f"{where}: not a valid Sigstore bundle ({exc})") from exc
+    try:
+        verifier = Verifier(trusted_root=root)
+    except SigstoreError as exc:
+        raise ConfigError(f"{trusted_root}: unusable trusted root ({exc})") from exc
+    digest = hashlib.sha256(artifact).hexdigest()
+    failures: list[str] = []
+    for pinned in identities:
+        policy = Identity(identity=pinned.identity, issuer=pinned.issuer)
+        try:
+            if bundle._dsse_envelope is not None:  # noqa: SLF001 - public API has no accessor
+                payload_type, payload = verifier.verify_dsse(bundle, policy)
+                if payload_type != IN_TOTO_PAYLOAD or not _subject_matches(payload, digest):
+                    raise VerificationError(
+                        f"{where}: the DSSE statement does not name this artifact's sha256"
+                    )
+            else:
+                verifier.verify_artifact(artifact, bundle, policy)
+        except SigstoreVerificationError as exc:
+            failures.append(f"{pinned}: {exc}")
+            continue
+        except SigstoreError as exc:
+            raise VerificationError(f"{where}: Sigstore verification failed ({exc})") from exc
+        return pinned
+    raise VerificationError(
+        f"{where}: the Sigstore bundle does not verify for any pinned identity "
+        f"({'; '.join(failures)})",
+        hint="check the signer identity, the OIDC issuer and the trusted root",
+    )
+
+
+def decode_cosign_signature(text: bytes, where: str = "signature") -> bytes:
+    try:
+        return base64.b64decode(b"".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise VerificationError(f"{where}: not a base64 cosign signature") from exc
+
+
+def verify_cosign_signature(
+    artifact: bytes,
+    signature: bytes,
+    trusted: Sequence[keys.PublicKey],
+    *,
+    where: str = "artifact",
+) -> str:
+    """Check a detached ``cosign sign-blob`` signature; return the matching key id."""
+    if not trusted:
+        raise VerificationError(f"{where}: no public keys are pinned for the cosign signature")
+    raw = decode_cosign_signature(signature, where)
+    for key in trusted:
+        try:
+            keys.verify(key, raw, artifact)
+        except TrustError:
+            continue
+        return keys.key_id(key)
+    raise VerificationError(
+        f"{where}: the cosign signature does not verify with any pinned key",
+        hint="sign with `cosign sign-blob --key cosign.key FILE` using a pinned key",
+    )
+
+
+def cosign_sign_blob(artifact: bytes, key: keys.PrivateKey) -> bytes:
+    """What ``cosign sign-blob --key`` prints: base64 of the DER signature."""
+    return base64.b64encode(keys.sign(key, artifact))

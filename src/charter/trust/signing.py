@@ -1,0 +1,353 @@
+"""OPA's ``.signatures.json``: one JWT that lists every file of a bundle.
+
+Format (OPA "bundle signing")::
+
+    .signatures.json  {"signatures": ["<JWS compact serialisation>"]}
+    JWT header        {"alg": "EdDSA" | "ES256", "kid": "sha256:…", "typ": "JWT"}
+    JWT payload       {"files": [{"name": "a/b.rego", "hash": "<hex>", "algorithm": "SHA-256"}],
+                       "keyid": "sha256:…", "scope": "<layer>"}
+
+File hashes are SHA-256 of the raw bytes, except for JSON and YAML documents
+(``*.json``, ``*.yaml``, ``*.yml`` and ``.manifest``), which OPA hashes after
+parsing and re-serialising with sorted object keys so that formatting does not
+change the hash. The algorithm is never taken from the token: it is pinned
+from the type of the trusted key (``EdDSA`` for Ed25519, ``ES256`` for P-256),
+so ``alg: none`` and algorithm confusion are rejected before any key is used.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import yaml
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+
+from charter.core.errors import VerificationError
+from charter.trust import keys
+
+SIGNATURES = ".signatures.json"
+HASH_ALGORITHM = "SHA-256"
+_STRUCTURED = (".json", ".yaml", ".yml")
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors/aliases: an alias bomb must not expand while hashing."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases are not allowed in signed bundles"
+            )
+        return super().compose_node(parent, index)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            # Two parsers may disagree on which duplicate wins; refuse the ambiguity.
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def is_structured(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return base == ".manifest" or base.endswith(_STRUCTURED)
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def file_hash(name: str, data: bytes) -> str:
+    """The hex SHA-256 OPA records for one file (JSON/YAML canonicalised)."""
+    if not is_structured(name):
+        return hashlib.sha256(data).hexdigest()
+    try:
+        text = data.decode("utf-8")
+        if name.endswith((".yaml", ".yml")):
+            value = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        else:
+            value = json.loads(
+                text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+            )
+        return hashlib.sha256(canonical_json(value)).hexdigest()
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+        kind = "YAML" if name.endswith((".yaml", ".yml")) else "JSON"
+        raise VerificationError(
+            f"{name}: cannot be hashed: not a valid {kind} document ({exc})",
+            hint="the file was altered or was never part of a signed bundle",
+        ) from exc
+
+
+def file_list(files: Mapping[str, bytes]) -> list[dict[str, str]]:
+    return [
+        {"name": name, "hash": file_hash(name, files[name]), "algorithm": HASH_ALGORITHM}
+        for name in sorted(files)
+        if name != SIGNATURES
+    ]
+
+
+def sign_entries(entries: Mapping[str, str], key: keys.PrivateKey, *, scope: str) -> bytes:
+    """The ``.signatures.json`` document for precomputed ``name → hex SHA-256`` entries.
+
+    The one place a bundle token is made (deterministic for Ed25519): whole
+    bundles (:func:`sign_files`) and single rules (``charter rule sign``) both
+    come through here.
+    """
+    kid = keys.key_id(key.public_key())
+    payload = {
+        "files": [
+            {"name": name, "hash": entries[name], "algorithm": HASH_ALGORITHM}
+            for name in sorted(entries)
+            if name != SIGNATURES
+        ],
+        "keyid": kid,
+        "scope": scope,
+    }
+    token = jwt.encode(payload, key, algorithm=keys.jwt_algorithm(key), headers={"kid": kid})
+    return canonical_json({"signatures": [token]}) + b"\n"
+
+
+def sign_files(files: Mapping[str, bytes], key: keys.PrivateKey, *, scope: str) -> bytes:
+    """The ``.signatures.json`` document for ``files`` (deterministic for Ed25519)."""
+    return sign_entries({item["name"]: item["hash"] for item in file_list(files)}, key, scope=scope)
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """What a verified (or, from :func:`unverified_info`, merely read) token says."""
+
+    key_id: str
+    algorithm: str
+    scope: str | None
+    files: dict[str, str]
+
+
+def _token(signatures: bytes) -> str:
+    try:
+        document = json.loads(signatures)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VerificationError(f"{SIGNATURES} is not valid JSON") from exc
+    tokens = document.get("signatures") if isinstance(document, dict) else None
+    if not isinstance(tokens, list) or not tokens:
+        raise VerificationError(f"{SIGNATURES} holds no signature")
+    if len(tokens) != 1 or not isinstance(tokens[0], str):
+        raise VerificationError(f"{SIGNATURES} must hold exactly one JWT, found {len(tokens)}")
+    return tokens[0]
+
+
+def _b64url(segment: str) -> bytes:
+    """Strict base64url: a segment has exactly one encoding (no stray padding bits)."""
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+        raise binascii.Error("non-canonical base64url encoding")
+    return raw
+
+
+@dataclass(frozen=True)
+class _Token:
+    header: dict[str, Any]
+    payload_segment: str
+    signing_input: bytes
+    signature: bytes
+
+
+def _parse(token: str) -> _Token:
+    """Split a compact JWS strictly (PyJWT's own parser is slow on 1,000-file payloads)."""
+    if not _COMPACT_JWS.fullmatch(token):
+        raise VerificationError(f"{SIGNATURES}: the JWT is malformed (not a compact JWS)")
+    head, body, sig = token.split(".")
+    try:
+        header = json.loads(_b64url(head))
+        signature = _b64url(sig)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise VerificationError(
+            f"{SIGNATURES}: the JWT header or signature is malformed ({exc})"
+        ) from exc
+    if not isinstance(header, dict):
+        raise VerificationError(f"{SIGNATURES}: the JWT header is not an object")
+    return _Token(header, body, f"{head}.{body}".encode("ascii"), signature)
+
+
+def _header(token: str) -> dict[str, Any]:
+    return _parse(token).header
+
+
+def _payload(parsed: _Token) -> dict[str, Any]:
+    try:
+        payload = json.loads(_b64url(parsed.payload_segment))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise VerificationError(f"{SIGNATURES}: the JWT payload is not JSON ({exc})") from exc
+    if not isinstance(payload, dict):
+        raise VerificationError(f"{SIGNATURES}: the JWT payload is not an object")
+    return payload
+
+
+def _signature_valid(parsed: _Token, key: keys.PublicKey) -> bool:
+    # PyJWT's algorithm objects do the crypto (including ES256's raw r||s form);
+    # the algorithm is chosen from the key, never from the token.
+    if keys.key_type(key) == "ed25519":
+        return bool(OKPAlgorithm().verify(parsed.signing_input, key, parsed.signature))  # type: ignore[arg-type]
+    return bool(
+        ECAlgorithm(ECAlgorithm.SHA256).verify(parsed.signing_input, key, parsed.signature)  # type: ignore[arg-type]
+    )
+
+
+def _payload_files(payload: Any) -> dict[str, str]:
+    entries = payload.get("files") if isinstance(payload, dict) else None
+    if not isinstance(entries, list):
+        raise VerificationError(f"{SIGNATURES}: the JWT payload has no 'files' list")
+    out: dict[str, str] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise VerificationError(f"{SIGNATURES}: a 'files' entry has no name")
+        name = entry["name"].lstrip("/")
+        if entry.get("algorithm", HASH_ALGORITHM) != HASH_ALGORITHM:
+            raise VerificationError(
+                f"{SIGNATURES}: {name} is hashed with {entry.get('algorithm')!r}",
+                hint="Charter accepts SHA-256 file hashes only",
+            )
+        if not isinstance(entry.get("hash"), str):
+            raise VerificationError(f"{SIGNATURES}: {name} has no hash")
+        if name in out:
+            raise VerificationError(f"{SIGNATURES}: {name} is listed twice")
+        out[name] = entry["hash"].lower()
+    return out
+
+
+def unverified_info(signatures: bytes) -> SignatureInfo:
+    """Read a token without checking it, for ``bundle inspect`` (say so when printing)."""
+    parsed = _parse(_token(signatures))
+    header = parsed.header
+    payload = _payload(parsed)
+    return SignatureInfo(
+        key_id=str(header.get("kid") or payload.get("keyid") or "?"),
+        algorithm=str(header.get("alg")),
+        scope=payload.get("scope") if isinstance(payload.get("scope"), str) else None,
+        files=_payload_files(payload),
+    )
+
+
+def verify_files(
+    files: Mapping[str, bytes],
+    trusted: Sequence[keys.PublicKey],
+    *,
+    scope: str,
+) -> SignatureInfo:
+    """Verify ``.signatures.json`` in ``files`` against ``trusted`` keys.
+
+    Checks, in order: one JWT; an allowed algorithm; a trusted key named by
+    ``kid`` whose type pins that algorithm; the signature; the ``scope`` (the
+    layer); and that the signed file list equals the files present, hash for
+    hash. Raises :class:`VerificationError` naming the first check that failed.
+    """
+    if SIGNATURES not in files:
+        raise VerificationError(
+            "the bundle is not signed (no .signatures.json)",
+            hint="build it with `charter bundle build DIR -o FILE --key KEY`",
+        )
+    if not trusted:
+        raise VerificationError(f"no trusted keys are configured for the {scope} layer")
+    parsed = _parse(_token(files[SIGNATURES]))
+    header = parsed.header
+    alg = header.get("alg")
+    if alg not in ("EdDSA", "ES256"):
+        raise VerificationError(
+            f"{SIGNATURES}: JWT algorithm {alg!r} is not allowed",
+            hint="Charter accepts EdDSA (Ed25519) and ES256 (ECDSA P-256) only",
+        )
+    by_id = {keys.key_id(k): k for k in trusted}
+    kid = header.get("kid")
+    if isinstance(kid, str) and kid:
+        candidates = [by_id[kid]] if kid in by_id else []
+        if not candidates:
+            raise VerificationError(
+                f"signed by key {kid}, which is not trusted for the {scope} layer",
+                hint="pin the signer's public key for this layer in the trust policy",
+            )
+    else:
+        candidates = list(trusted)
+    candidates = [key for key in candidates if keys.jwt_algorithm(key) == alg]
+    if not candidates:
+        raise VerificationError(
+            f"{SIGNATURES}: JWT algorithm {alg} does not match the type of the trusted key",
+            hint="the algorithm is pinned by the key: EdDSA for Ed25519, ES256 for P-256",
+        )
+    used = next((key for key in candidates if _signature_valid(parsed, key)), None)
+    if used is None:
+        raise VerificationError(
+            f"{SIGNATURES}: the signature does not verify with any key trusted for the "
+            f"{scope} layer",
+            hint="the bundle was signed by another key or the signature was altered",
+        )
+    payload = _payload(parsed)
+    for claim in ("exp", "nbf"):
+        value = payload.get(claim)
+        if value is not None and not isinstance(value, (int, float)):
+            raise VerificationError(f"{SIGNATURES}: JWT claim {claim} is not a number")
+    now = time.time()
+    if isinstance(payload.get("exp"), (int, float)) and payload["exp"] < now:
+        raise VerificationError(f"{SIGNATURES}: the signature has expired (exp)")
+    if isinstance(payload.get("nbf"), (int, float)) and payload["nbf"] > now:
+        raise VerificationError(f"{SIGNATURES}: the signature is not valid yet (nbf)")
+    token_scope = payload.get("scope") if isinstance(payload, dict) else None
+    if token_scope != scope:
+        raise VerificationError(
+            f"signature scope is {token_scope!r}, but the bundle is loaded as the {scope} layer",
+            hint="a key signs one layer only; an overlay signature cannot stand for a constitution",
+        )
+    signed = _payload_files(payload)
+    present = {name for name in files if name != SIGNATURES}
+    for name in sorted(set(signed) - present):
+        raise VerificationError(f"{name}: listed in the signature but missing from the bundle")
+    for name in sorted(present - set(signed)):
+        raise VerificationError(
+            f"{name}: not covered by the signature (file added after signing)",
+            hint="rebuild and re-sign the bundle",
+        )
+    for name in sorted(present):
+        actual = file_hash(name, files[name])
+        if actual != signed[name]:
+            raise VerificationError(
+                f"{name}: has been modified: expected sha256 {signed[name]}, actual {actual}",
+                hint="the bundle was tampered with after signing; fetch it again",
+            )
+    return SignatureInfo(key_id=keys.key_id(used), algorithm=alg, scope=scope, files=signed)
+
+
+def signed_entries(
+    signatures: bytes, key: keys.PublicKey, *, scope: str | None = None
+) -> dict[str, str] | None:
+    """The ``name → hash`` entries of ``signatures`` if its token verifies with ``key``.
+
+    ``None`` when it does not (another signer, altered, malformed, or another
+    ``scope``): callers that extend a previous signature start afresh then.
+    """
+    try:
+        parsed = _parse(_token(signatures))
+        if parsed.header.get("alg") != keys.jwt_algorithm(key):
+            return None
+        if not _signature_valid(parsed, key):
+            return None
+        payload = _payload(parsed)
+        if scope is not None and payload.get("scope") != scope:
+            return None
+        return _payload_files(payload)
+    except (VerificationError, ValueError, TypeError):
+        return None
