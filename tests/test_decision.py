@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from charter.core.decision import parse_now
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
-from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate, parse_now
+from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import BundleFactory, overlay_rule, write_bundle
 from tests.strategies import overlay_files, proposals

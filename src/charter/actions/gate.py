@@ -33,9 +33,9 @@ from charter.actions.constitution import (
 )
 from charter.actions.patterns import YES, CommandMatch, PatternSet, args_for, normalise_path
 from charter.audit.chain import AuditStore
+from charter.core.decision import Decision, Reason, input_digest
 from charter.core.errors import AuditError, CharterError, InputError, TrustError
 from charter.core.verdict import Verdict, strictest
-from charter.policy.decision import Decision, Reason, input_digest
 from charter.trust import keys
 
 GATE_DEFAULT_ASK = "CHARTER-GATE-DEFAULT-ASK"
@@ -648,8 +648,6 @@ def file_targets(
 
 class UnverifiedConstitution(CharterError):
     """The constitution did not verify; nothing is evaluated (exit 2)."""
-
-    exit_code = 2
 
 
 class Guard(Protocol):

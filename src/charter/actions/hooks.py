@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from charter.actions.gate import Gate
+from charter.core.decision import Decision
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
-from charter.policy.decision import Decision
 
 WRITE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
 READ_TOOLS = frozenset({"Read", "NotebookRead"})

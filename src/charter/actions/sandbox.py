@@ -15,13 +15,11 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from charter.core.errors import CharterError
+from charter.core.errors import Rejected
 
 
-class SandboxError(CharterError):
+class SandboxError(Rejected):
     """The sandbox is required but cannot be used: the command does not run."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from charter.cli import _app
+from charter.core import errors
 from charter.core.errors import CharterError
 
 app = _app.app
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose:
             raise
         _app.error(str(exc))
-        return exc.exit_code
+        return errors.exit_code(exc)
     except Exception as exc:  # noqa: BLE001 - the one place that must never show a traceback
         if verbose:
             raise

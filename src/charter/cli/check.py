@@ -19,9 +19,10 @@ from charter.cli._stack import (
     TRUST_OPTION,
     stack_from_options,
 )
+from charter.core.decision import Decision, parse_now
 from charter.core.errors import TrustError, VerificationError
 from charter.policy import proposal
-from charter.policy.decision import Decision, evaluate, parse_now
+from charter.policy.decision import evaluate
 from charter.policy.waivers import WaiverSet, parse_trust
 
 _STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}

@@ -24,9 +24,9 @@ from charter.actions.gate import Gate, GateConfig, load_constitution
 from charter.actions.hooks import handle_claude_code
 from charter.audit import chain as audit_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
-from charter.core.errors import InputError, IntegrityLost
+from charter.core.decision import Decision
+from charter.core.errors import InputError, IntegrityLost, Rejected
 from charter.core.verdict import Verdict
-from charter.policy.decision import Decision
 from charter.trust.watchdog import Watchdog
 
 CONSTITUTION = typer.Option(..., "--constitution", help="the signed constitution TOML")
@@ -164,8 +164,8 @@ def _slot(limit: int | None) -> Iterator[None]:
     raise _Refused(f"max_concurrent_workflows ({limit}) are already running")
 
 
-class _Refused(InputError):
-    exit_code = 1
+class _Refused(Rejected):
+    """The run was refused before it started (exit 1)."""
 
 
 def _approve(decision: Decision) -> bool:

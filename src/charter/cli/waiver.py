@@ -10,8 +10,8 @@ from rich.table import Table
 
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.cli._stack import CONSTITUTION_OPTION, OVERLAY_OPTION, PACK_OPTION, stack_from_options
+from charter.core.decision import parse_now
 from charter.policy import waivers
-from charter.policy.decision import parse_now
 from charter.trust import keys
 
 waiver_app = typer.Typer(

@@ -1,8 +1,9 @@
 """The one exception hierarchy of Charter.
 
 Every error carries a sentence a person can act on: what is wrong and how to fix
-it. The CLI prints ``str(error)`` and maps the class to an exit code; it never
-prints a traceback unless asked to with ``--verbose``.
+it. Front ends map an error to an exit code or an HTTP status through
+:func:`exit_code` and :func:`http_status` — the one table of that mapping — and
+never print a traceback unless asked to with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 
 class CharterError(Exception):
     """Root of every error Charter raises on purpose."""
-
-    #: Exit code the CLI uses for this error (2: usage or input error).
-    exit_code: int = 2
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -48,8 +46,6 @@ class TrustError(CharterError):
 class VerificationError(TrustError):
     """Signed content does not verify (tampered, wrong key, unsigned)."""
 
-    exit_code = 1
-
 
 class RollbackError(TrustError):
     """An older version than the one already accepted was offered."""
@@ -78,4 +74,57 @@ class ArchiveError(VerificationError):
 class IntegrityLost(TrustError):
     """Something verified at load time changed on disk; decisions fail closed."""
 
-    exit_code = 1
+
+class Rejected(CharterError):
+    """A check ran and refused its input (lint findings, a refused run): exit 1."""
+
+
+class NotFound(CharterError):
+    """The thing named does not exist (HTTP 404)."""
+
+
+class Forbidden(CharterError):
+    """The caller may not do this (HTTP 403)."""
+
+
+class Conflict(CharterError):
+    """The request conflicts with the current state (HTTP 409)."""
+
+
+class Unavailable(CharterError):
+    """A service Charter depends on cannot answer now; retry later (HTTP 503)."""
+
+
+#: The one mapping from error class to (exit code, HTTP status). The most
+#: specific class in an error's MRO wins; CharterError is the fallback.
+_CODES: dict[type[CharterError], tuple[int, int]] = {
+    CharterError: (2, 422),
+    VerificationError: (1, 422),
+    IntegrityLost: (1, 503),
+    Rejected: (1, 422),
+    RollbackError: (2, 409),
+    NotFound: (2, 404),
+    Forbidden: (2, 403),
+    Conflict: (2, 409),
+    Unavailable: (2, 503),
+    AuditError: (2, 503),
+    RegistryError: (2, 503),
+}
+
+
+def _codes(error: BaseException) -> tuple[int, int]:
+    for cls in type(error).__mro__:
+        found = _CODES.get(cls)
+        if found is not None:
+            return found
+    return (2, 500)
+
+
+def exit_code(error: BaseException) -> int:
+    """The CLI's exit code for ``error``: 1 for a refusal, 2 for anything else."""
+    return _codes(error)[0]
+
+
+def http_status(error: BaseException) -> int:
+    """The runner's HTTP status for ``error`` (500 only for a bug, never for input)."""
+    return _codes(error)[1]

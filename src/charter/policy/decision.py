@@ -12,102 +12,19 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from charter.core.errors import CharterError, InputError
+from charter.core import jsonio
+from charter.core.decision import Decision, Reason, WaiverHook
+from charter.core.errors import CharterError
 from charter.core.verdict import Verdict, strictest
 from charter.policy import proposal as proposal_mod
 from charter.policy.stack import CompiledStack
 
 EVAL_ERROR_RULE = "CHARTER-EVALUATION-ERROR"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-@dataclass(frozen=True)
-class Reason:
-    rule: str
-    layer: str
-    severity: str
-    msg: str
-    verdict: Verdict
-    links: tuple[str, ...] = ()
-    category: str | None = None
-    citation: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "layer": self.layer,
-            "severity": self.severity,
-            "msg": self.msg,
-            "verdict": str(self.verdict),
-            "links": list(self.links),
-            "category": self.category,
-            "citation": self.citation,
-        }
-
-
-@dataclass(frozen=True)
-class Decision:
-    decision_id: str
-    verdict: Verdict
-    reasons: tuple[Reason, ...]
-    stack: tuple[dict[str, Any], ...]
-    waived: tuple[dict[str, Any], ...] = ()
-    ignored_waivers: tuple[dict[str, Any], ...] = ()
-    input_digest: str = ""
-    time: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        return self.verdict.exit_code
-
-    def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "decision_id": self.decision_id,
-            "verdict": str(self.verdict),
-            "reasons": [r.to_dict() for r in self.reasons],
-            "waived": list(self.waived),
-            "ignored_waivers": list(self.ignored_waivers),
-            "stack": list(self.stack),
-            "input_digest": self.input_digest,
-            "time": self.time,
-        }
-        doc.update(self.extra)
-        return doc
-
-
-#: A waiver hook: given the reasons, the proposal and the time, return the
-#: reasons that still count, the waivers applied and the waivers ignored.
-WaiverHook = Callable[
-    [Sequence[Reason], Mapping[str, Any], datetime],
-    tuple[list[Reason], list[dict[str, Any]], list[dict[str, Any]]],
-]
-
-
-def parse_now(text: str | None) -> datetime:
-    """``--now`` as RFC 3339; a naive time is taken as UTC."""
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"--now {text!r} is not an RFC 3339 time", hint="e.g. 2026-11-22T10:00:00Z"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def canonical_json(document: Any) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def input_digest(document: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 
 def _moment_context(document: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -203,7 +120,7 @@ def evaluate(
     # Whatever the caller put in "context" is replaced: rules must only ever
     # see the context Charter computed.
     body = {k: v for k, v in document.items() if k != "context"}
-    canonical = canonical_json(body)
+    canonical = jsonio.canonical(body)
     digest = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
     stack_doc = compiled.stack_document
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -80,7 +80,7 @@ from charter.actions import automata
 from charter.actions.constitution import Constitution
 from charter.actions.patterns import MAYBE, compile_pattern, match_segment, split_args
 from charter.actions.shell import program_name
-from charter.core.errors import CharterError, PolicyError
+from charter.core.errors import CharterError, PolicyError, Rejected
 from charter.policy import waivers
 from charter.policy.bundle import (
     MANIFEST,
@@ -237,10 +237,8 @@ class LintReport:
         return LintReport(self.targets + other.targets, self.findings + other.findings)
 
 
-class LintFailed(PolicyError):
+class LintFailed(Rejected, PolicyError):
     """A bundle failed the policy linter (raised by the build validator)."""
-
-    exit_code = 1
 
     def __init__(self, report: LintReport) -> None:
         shown = "; ".join(f"{f.location}: {f.code}: {f.message}" for f in report.errors[:3])

@@ -16,6 +16,7 @@ from typing import Any
 import fastjsonschema
 import yaml
 
+from charter.core import jsonio
 from charter.core.errors import InputError
 
 _FENCE = re.compile(
@@ -62,37 +63,33 @@ def validate(document: Any) -> dict[str, Any]:
     return document
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def parse(raw: str | bytes, *, what: str = "proposal") -> dict[str, Any]:
+    """Parse (strictly, see :mod:`charter.core.jsonio`) and validate a proposal.
+
+    The one way a proposal enters Charter: ``charter check``, the hooks and the
+    runner all call it, so the same bytes get the same answer everywhere.
+    """
+    document = jsonio.loads(raw, what=what, hint="the proposal must be one JSON object")
+    return validate(document)
 
 
 def load(path: str | Path) -> dict[str, Any]:
     """Read and validate a proposal JSON file (``-`` reads standard input)."""
     p = Path(path)
+    data: str | bytes
     try:
         if str(path) == "-":
-            text = sys.stdin.read()
+            data = sys.stdin.read()
             p = Path("<stdin>")
         else:
-            text = p.read_text(encoding="utf-8")
+            data = p.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
+        raise InputError(
+            f"{p}: no such file", hint="give the path of a proposal JSON file"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read ({exc})") from exc
-    try:
-        # NaN and Infinity are Python extensions, not JSON; the engine would
-        # reject them later as an evaluation error, so refuse them here by name.
-        document = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{p}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}",
-            hint="the proposal must be one JSON object",
-        ) from exc
-    except ValueError as exc:
-        raise InputError(
-            f"{p}: malformed JSON: {exc}", hint="the proposal must be one JSON object"
-        ) from exc
-    return validate(document)
+        raise InputError(f"{p}: cannot read ({exc})") from None
+    return parse(data, what=str(p))
 
 
 @dataclass(frozen=True)

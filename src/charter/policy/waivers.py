@@ -40,8 +40,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from charter.core.decision import Reason
 from charter.core.errors import CharterError, TrustError, WaiverError
-from charter.policy.decision import Reason
 from charter.policy.stack import Stack
 from charter.trust import keys
 

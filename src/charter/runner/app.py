@@ -27,12 +27,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
-from charter.core.errors import AuditError, CharterError, InputError
+from charter.core import errors
+from charter.core.errors import CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import InvalidBody, parse_object
 from charter.runner.evaluators import EngineSlot
-from charter.runner.processes import EvaluatorLost
-from charter.runner.service import Conflict, Forbidden, NotFound, NotReady, RunnerService
+from charter.runner.service import RunnerService
 
 AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
 ANY_ROLE = (AGENT, APPROVER, OPERATOR)
@@ -231,20 +231,13 @@ def create_app(service: RunnerService) -> FastAPI:
 
     @app.exception_handler(CharterError)
     async def _charter_error(request: Request, exc: CharterError) -> JSONResponse:
+        status = errors.http_status(exc)
         if isinstance(exc, InvalidBody):
-            return _error(422, str(exc), field="body")
+            return _error(status, str(exc), field="body")
         if isinstance(exc, InputError):
             match = _FIELD.match(exc.message)
-            return _error(422, str(exc), field=match["field"] if match else "body")
-        if isinstance(exc, NotFound):
-            return _error(404, str(exc))
-        if isinstance(exc, Forbidden):
-            return _error(403, str(exc))
-        if isinstance(exc, Conflict):
-            return _error(409, str(exc))
-        if isinstance(exc, NotReady | AuditError | EvaluatorLost):
-            return _error(503, str(exc))
-        return _error(500, str(exc))
+            return _error(status, str(exc), field=match["field"] if match else "body")
+        return _error(status, str(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -29,8 +29,9 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from charter.core.errors import CharterError, EvaluationError, InputError
-from charter.policy.decision import Decision, evaluate
+from charter.core.decision import Decision
+from charter.core.errors import CharterError, EvaluationError, InputError, Unavailable
+from charter.policy.decision import evaluate
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner.bodies import InvalidBody, parse_object, principal_id
 
@@ -39,7 +40,7 @@ from charter.runner.bodies import InvalidBody, parse_object, principal_id
 DIRECT_SEND_LIMIT = 32 * 1024
 
 
-class EvaluatorLost(EvaluationError):
+class EvaluatorLost(Unavailable, EvaluationError):
     """A worker process died or stopped while it held the request (503)."""
 
 

@@ -31,19 +31,24 @@ from typing import Any, NamedTuple, TypeVar
 
 from charter.actions.gate import Gate, GateConfig, load_constitution
 from charter.audit import chain as audit_mod
+from charter.core.decision import Decision, Reason
 from charter.core.errors import (
     AuditError,
     CharterError,
     ConfigError,
+    Conflict,
+    Forbidden,
     InputError,
     IntegrityLost,
     LoadError,
+    NotFound,
     RollbackError,
+    Unavailable,
 )
 from charter.core.verdict import Verdict
 from charter.policy import waivers as waivers_mod
 from charter.policy.bundle import Layer, load_directory
-from charter.policy.decision import Decision, Reason, apply_waivers, evaluate
+from charter.policy.decision import apply_waivers, evaluate
 from charter.policy.stack import CompiledStack, Stack, shipped_constitution_path
 from charter.policy.waivers import LoadedWaiver, WaiverSet
 from charter.registry import oci
@@ -70,20 +75,8 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class NotReady(CharterError):
+class NotReady(Unavailable):
     """No verified stack is loaded; decisions are refused (HTTP 503)."""
-
-
-class Conflict(CharterError):
-    """The request contradicts the decision's state (HTTP 409)."""
-
-
-class Forbidden(CharterError):
-    """Authenticated but not allowed (HTTP 403)."""
-
-
-class NotFound(CharterError):
-    """No such rule or decision (HTTP 404)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,172 @@
+"""The one JSON reader and the one canonical JSON writer of Charter.
+
+Every document Charter reads from outside (proposals, action requests, hook
+payloads, waivers, bundle data, request bodies) goes through :func:`loads`,
+which accepts exactly the JSON that every part of Charter — Python, regorus,
+PostgreSQL, the canonical writer — reads the same way:
+
+* duplicate keys are refused (RFC 8259 leaves them undefined; parsers disagree
+  on which one wins, so an attacker could show a reviewer one value and the
+  engine another);
+* ``NaN``, ``Infinity`` and numbers too large for a double (``1e999``) are
+  refused: JSON cannot express them and the engine would see a different value;
+* lone surrogates (``"\\ud800"``) are refused: they are not Unicode text and
+  cannot be encoded, hashed or stored;
+* nesting deeper than :data:`MAX_DEPTH` is refused before anything recurses.
+
+:func:`canonical` is the one serialisation that is hashed or signed: sorted
+keys, no whitespace, UTF-8 text, no ``default=`` fallback (a value that is not
+JSON is a bug, not something to stringify).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from charter.core.errors import InputError
+
+#: Deepest nesting accepted in any document (proposals are a few levels deep).
+MAX_DEPTH = 128
+
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def canonical(document: Any) -> str:
+    """Sorted keys, compact separators, UTF-8 text; the form that is hashed and signed."""
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def canonical_bytes(document: Any) -> bytes:
+    return canonical(document).encode("utf-8")
+
+
+def digest(document: Any) -> str:
+    """``sha256:<hex>`` of the canonical form."""
+    return "sha256:" + hashlib.sha256(canonical_bytes(document)).hexdigest()
+
+
+def compact(document: Any) -> str:
+    """Compact JSON in the document's own key order (for engines and wire formats)."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:32]} does not fit a 64-bit float")
+    return value
+
+
+def _large_int(text: str) -> int:
+    if len(text.lstrip("-")) > 4000:
+        raise ValueError("an integer with more than 4,000 digits")
+    return int(text)
+
+
+def _path(parts: list[str | int]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(document)"
+
+
+def _bad_text(text: str) -> bool:
+    return any(ord(ch) in _SURROGATES for ch in text) if not text.isascii() else False
+
+
+def check_tree(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse lone surrogates and nesting deeper than ``max_depth``, without recursion."""
+    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
+    while stack:
+        item, where = stack.pop()
+        if len(where) > max_depth:
+            raise ValueError(f"nested deeper than {max_depth} levels at {_path(where[:8])}…")
+        if isinstance(item, str):
+            if _bad_text(item):
+                raise ValueError(f"{_path(where)}: a lone surrogate is not Unicode text")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _bad_text(key):
+                    raise ValueError(f"{_path(where)}: a key with a lone surrogate")
+                stack.append((child, [*where, key]))
+        elif isinstance(item, list):
+            stack.extend((child, [*where, i]) for i, child in enumerate(item))
+
+
+def _depth_precheck(text: str, max_depth: int) -> None:
+    # The C scanner recurses per level; refuse absurd nesting before it does.
+    if text.count("[") + text.count("{") > max_depth:
+        # Only then is a precise (string-aware) scan worth its cost.
+        depth = 0
+        in_string = escaped = False
+        for ch in text:
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch in "[{":
+                depth += 1
+                if depth > max_depth:
+                    raise ValueError(f"nested deeper than {max_depth} levels")
+            elif ch in "]}":
+                depth -= 1
+
+
+def loads(
+    text: str | bytes, *, what: str, hint: str | None = None, max_depth: int = MAX_DEPTH
+) -> Any:
+    """Parse ``text`` strictly; any problem is an :class:`InputError` naming ``what``."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8-sig" if text.startswith(b"\xef\xbb\xbf") else "utf-8")
+        _depth_precheck(text, max_depth)
+        value = json.loads(
+            text,
+            object_pairs_hook=_pairs,
+            parse_constant=_constant,
+            parse_float=_finite,
+            parse_int=_large_int,
+        )
+        check_tree(value, max_depth=max_depth)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{what}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}", hint=hint
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what}: not UTF-8 text ({exc.reason})", hint=hint) from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{what}: malformed JSON: {exc}", hint=hint) from None
+    return value
+
+
+def loads_object(
+    text: str | bytes, *, what: str, hint: str | None = None, max_depth: int = MAX_DEPTH
+) -> dict[str, Any]:
+    """:func:`loads`, and the document must be one JSON object."""
+    value = loads(text, what=what, hint=hint, max_depth=max_depth)
+    if not isinstance(value, dict):
+        raise InputError(f"{what}: must be a JSON object, not {type(value).__name__}", hint=hint)
+    return value
