@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 from pathlib import Path
 
@@ -9,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import charter.actions
 from charter.actions.constitution import parse_text
-from charter.actions.gate import Gate, GateConfig
+from charter.actions.gate import Gate, GateConfig, audit_files
 from charter.audit.chain import open_store, verify
-from charter.core.errors import AuditError, InputError
+from charter.core.errors import InputError
 from charter.core.verdict import Verdict
 from tests.gate_helpers import constitution_text, make_gate
 
@@ -245,27 +248,54 @@ def test_charter_files_are_protected_whatever_the_lists_say(tmp_path: Path) -> N
     assert gate.decide_read(str(constitution)).verdict is Verdict.ALLOW
 
 
-def test_audit_log_is_protected_and_written(tmp_path: Path) -> None:
+def test_audit_files_are_protected(tmp_path: Path) -> None:
+    location = str(tmp_path / "audit.db")
+    gate = Gate(
+        parse_text(constitution_text()),
+        config=GateConfig(protected_paths=audit_files(location)),
+    )
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        decision = gate.decide_write(location + suffix, 1)
+        assert decision.verdict is Verdict.DENY
+        assert decision.reasons[0].rule == "CHARTER-GATE-PROTECTED-FILE"
+    assert gate.decide_write(str(tmp_path / "other.db"), 1).verdict is Verdict.ALLOW
+
+
+def test_audit_files_of_a_postgres_url_are_none() -> None:
+    assert audit_files("postgresql://u@127.0.0.1/test") == ()
+    assert audit_files("postgres://127.0.0.1/test") == ()
+    assert audit_files("/x/audit.db") == (
+        "/x/audit.db",
+        "/x/audit.db-wal",
+        "/x/audit.db-shm",
+        "/x/audit.db-journal",
+    )
+
+
+def test_the_gate_records_nothing(tmp_path: Path) -> None:
+    """Deciding writes no audit record: the callers record (cli, hooks, runner)."""
     store = open_store(tmp_path / "audit.db")
-    gate = Gate(parse_text(constitution_text()), audit=store)
-    d = gate.decide_write(str(tmp_path / "audit.db"), 1)
-    assert d.verdict is Verdict.DENY
+    gate = Gate(parse_text(constitution_text()))
     gate.decide_command("git status", CWD)
-    records = list(store.records())
-    assert [r["decision_id"] for r in records] == [
-        d.decision_id,
-        records[1]["decision_id"],
-    ]
-    assert records[0]["verdict"] == "deny"
+    assert list(store.records()) == []
     assert verify(store).ok
+    assert "audit" not in inspect.signature(Gate).parameters
 
 
-def test_audit_failure_fails_closed(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "audit.db")
-    store.close()
-    gate = Gate(parse_text(constitution_text()), audit=store)
-    with pytest.raises(AuditError):
-        gate.decide_command("git status", CWD)
+def test_actions_do_not_import_audit() -> None:
+    """actions -> core, trust only: nothing under charter/actions imports charter.audit."""
+    root = Path(charter.actions.__file__).parent
+    for module in root.glob("*.py"):
+        tree = ast.parse(module.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n.startswith("charter.audit") for n in names), module
 
 
 ROLES = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -108,3 +109,32 @@ def test_budget_cli(
     assert main(args) == 1
     assert main(["budget", "show", "--format", "json"]) == 0
     assert main(["budget", "record", "--cost", "-1"]) == 2
+
+
+def test_gate_exec_and_hook_record_every_decision_and_protect_the_log(
+    signed: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The gate records nothing itself: each CLI front end records its decision."""
+    log = tmp_path / "audit.db"
+    assert main(gate(signed, "--write", f"{log}-wal", "--format", "json")) == 1
+    denied = json.loads(capsys.readouterr().out)
+    assert denied["reasons"][0]["rule"] == "CHARTER-GATE-PROTECTED-FILE"
+    assert main(gate(signed, "--command", f"echo x > {log}")) == 1
+    exec_argv = ["exec", "--constitution", str(signed[0]), "--key", str(signed[1]), "--"]
+    assert main([*exec_argv, "true"]) == 0
+    hook = {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(hook)))
+    assert (
+        main(["hook", "claude-code", "--constitution", str(signed[0]), "--key", str(signed[1])])
+        == 0
+    )
+    capsys.readouterr()
+    store = open_store(log)
+    records = list(store.records())
+    assert [r["source"] for r in records] == ["gate", "gate", "exec", "hook:claude-code"]
+    assert records[0]["decision_id"] == denied["decision_id"]
+    assert [r["verdict"] for r in records] == ["deny", "deny", "allow", "allow"]
+    assert verify(store).ok

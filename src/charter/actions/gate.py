@@ -3,7 +3,9 @@
 Data flows one way: a verified :class:`~charter.actions.constitution.Constitution` is
 compiled once into a :class:`Gate`; each action is parsed (:mod:`charter.actions.shell`),
 matched (:mod:`charter.actions.patterns`), checked against directories, limits, roles
-and the budget, recorded in the audit log, and only then returned. The verdict
+and the budget, and returned. The gate records nothing: its callers record the
+:class:`~charter.core.decision.Decision` in the audit log (and protect the log's files
+with :func:`audit_files`). The verdict
 is the maximum over everything that contributed (DESIGN §1): per simple command
 ``forbidden`` → deny, ``requires_approval`` → ask, ``auto_allowed`` → allow,
 anything else → ask; whatever cannot be resolved statically is at least ask;
@@ -32,9 +34,8 @@ from charter.actions.constitution import (
     verify_constitution,
 )
 from charter.actions.patterns import YES, CommandMatch, PatternSet, args_for, normalise_path
-from charter.audit.chain import AuditStore
 from charter.core.decision import Decision, Reason, input_digest
-from charter.core.errors import AuditError, CharterError, InputError, TrustError
+from charter.core.errors import CharterError, InputError, TrustError
 from charter.core.verdict import Verdict, strictest
 from charter.trust import keys
 
@@ -664,6 +665,17 @@ class BudgetView(Protocol):
     def spent_run(self, run_id: str | None = None) -> float: ...
 
 
+def audit_files(location: str) -> tuple[str, ...]:
+    """The files of the audit log at ``location``: protect them with ``GateConfig``.
+
+    A SQLite log is its database file and the ``-wal``/``-shm``/``-journal`` files next
+    to it; a PostgreSQL URL names no local file.
+    """
+    if location.startswith(("postgres://", "postgresql://")):
+        return ()
+    return tuple(location + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+
+
 @dataclass(frozen=True)
 class GateConfig:
     """Where the gate's own files live: they are never writable by an agent."""
@@ -712,13 +724,11 @@ class Gate:
         self,
         constitution: Constitution,
         *,
-        audit: AuditStore | None = None,
         watchdog: Guard | None = None,
         budget: BudgetView | None = None,
         config: GateConfig | None = None,
     ) -> None:
         self.constitution = constitution
-        self.audit = audit
         self.watchdog = watchdog
         self.budget = budget
         self.config = config or GateConfig()
@@ -733,8 +743,6 @@ class Gate:
         protected = list(self.config.protected_paths)
         if constitution.source and not constitution.source.startswith("<"):
             protected.append(constitution.source)
-        if audit is not None and not audit.location.startswith(("postgres://", "postgresql://")):
-            protected.extend(audit.location + s for s in ("", "-wal", "-shm", "-journal"))
         self.protected = tuple(
             dict.fromkeys(os.path.realpath(os.path.expanduser(p)) for p in protected)
         )
@@ -1001,7 +1009,7 @@ class Gate:
         if self.sandbox_required(model_role):
             extra["sandbox"] = True
         extra["elapsed_us"] = round((time.perf_counter() - started) * 1e6, 1)
-        decision = Decision(
+        return Decision(
             decision_id=_decision_id(),
             verdict=verdict,
             reasons=tuple(reasons),
@@ -1010,14 +1018,6 @@ class Gate:
             time=_now_stamp(),
             extra=extra,
         )
-        if self.audit is not None:
-            try:
-                self.audit.append(decision.to_dict(), source=self.config.source)
-            except AuditError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure to record fails closed
-                raise AuditError(f"cannot record the decision in the audit log ({exc})") from exc
-        return decision
 
     def _command(
         self, command: str, cwd: str, model_role: str | None
@@ -1308,6 +1308,7 @@ __all__ = [
     "GateConfig",
     "UnverifiedConstitution",
     "Loaded",
+    "audit_files",
     "file_targets",
     "load_constitution",
 ]

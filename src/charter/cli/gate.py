@@ -20,12 +20,12 @@ import typer
 
 from charter.actions import sandbox
 from charter.actions.budget import Budget
-from charter.actions.gate import Gate, GateConfig, load_constitution
+from charter.actions.gate import Gate, GateConfig, audit_files, load_constitution
 from charter.actions.hooks import handle_claude_code
 from charter.audit import chain as audit_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.core.decision import Decision
-from charter.core.errors import InputError, IntegrityLost, Rejected
+from charter.core.errors import AuditError, InputError, IntegrityLost, Rejected
 from charter.core.verdict import Verdict
 from charter.trust.watchdog import Watchdog
 
@@ -66,22 +66,35 @@ def open_gate(
     budget: Path | None,
     run: str | None,
     source: str,
-) -> Gate:
+) -> tuple[Gate, audit_mod.AuditStore]:
+    """The gate for one CLI call and the audit store its decisions are recorded in."""
     loaded = load_constitution(constitution, key)
     watchdog = Watchdog({constitution: loaded.digest})
     store = audit_mod.open_store(_audit_location(audit))
     spend = Budget(budget, run)
-    return Gate(
+    own = (str(constitution), str(key), str(spend.path), f"{spend.path}.lock")
+    gate = Gate(
         loaded.constitution,
-        audit=store,
         watchdog=_CheckingWatchdog(watchdog),
         budget=spend,
         config=GateConfig(
-            protected_paths=(str(constitution), str(key), str(spend.path), f"{spend.path}.lock"),
+            protected_paths=(*own, *audit_files(store.location)),
             source=source,
             run_id=spend.run_id,
         ),
     )
+    return gate, store
+
+
+def record(store: audit_mod.AuditStore, decision: Decision, source: str) -> Decision:
+    """Record ``decision`` before anything acts on it; a failure to record fails closed."""
+    try:
+        store.append(decision.to_dict(), source=source)
+    except AuditError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to record fails closed
+        raise AuditError(f"cannot record the decision in the audit log ({exc})") from exc
+    return decision
 
 
 def render(decision: Decision, subject: str) -> None:
@@ -116,7 +129,7 @@ def gate_command(
         raise InputError("pass exactly one of --command, --write, --read")
     if size is not None and write is None:
         raise InputError("--size goes with --write")
-    gate = open_gate(constitution, key, audit, budget, run, "gate")
+    gate, store = open_gate(constitution, key, audit, budget, run, "gate")
     if command is not None:
         decision = gate.decide_command(command, cwd, model_role)
         subject = command
@@ -127,6 +140,7 @@ def gate_command(
         assert read is not None  # noqa: S101 - narrowed by the check above
         decision = gate.decide_read(read, cwd, model_role)
         subject = f"read {read}"
+    record(store, decision, gate.config.source)
     if fmt is OutputFormat.json:
         print_json(decision.to_dict())
     else:
@@ -196,7 +210,7 @@ def exec_command(
     cwd: str | None = typer.Option(None, "--cwd", help="working directory to run in"),
 ) -> None:
     """Decide, ask if needed, then run within the limits (exit: the command's own)."""
-    gate = open_gate(constitution, key, audit, budget, run, "exec")
+    gate, store = open_gate(constitution, key, audit, budget, run, "exec")
     where = os.path.abspath(cwd or os.getcwd())
     if len(argv) == 1:
         text = argv[0]
@@ -204,7 +218,7 @@ def exec_command(
     else:
         text = shlex.join(argv)
         run_argv = list(argv)
-    decision = gate.decide_command(text, where, model_role)
+    decision = record(store, gate.decide_command(text, where, model_role), gate.config.source)
     if decision.verdict is Verdict.DENY:
         render_stderr(decision)
         raise typer.Exit(1)
@@ -212,18 +226,17 @@ def exec_command(
         if not _approve(decision):
             render_stderr(decision)
             raise typer.Exit(3)
-        if gate.audit is not None:
-            gate.audit.append(
-                {
-                    "decision_id": decision.decision_id,
-                    "verdict": "allow",
-                    "input_digest": decision.input_digest,
-                    "approvals": [{"by": os.environ.get("USER", "unknown"), "type": "human"}],
-                    "event": {"approved": decision.decision_id},
-                },
-                source="exec",
-                kind="approval",
-            )
+        store.append(
+            {
+                "decision_id": decision.decision_id,
+                "verdict": "allow",
+                "input_digest": decision.input_digest,
+                "approvals": [{"by": os.environ.get("USER", "unknown"), "type": "human"}],
+                "event": {"approved": decision.decision_id},
+            },
+            source="exec",
+            kind="approval",
+        )
     limits = gate.constitution.limits
     if gate.sandbox_required(model_role):
         probe = sandbox.probe()
@@ -288,8 +301,9 @@ def hook_claude_code(
 ) -> None:
     """Claude Code PreToolUse hook: JSON on stdin, permission decision on stdout."""
     text = sys.stdin.read()
-    gate = open_gate(constitution, key, audit, budget, run, "hook:claude-code")
-    output, _decision = handle_claude_code(gate, text, model_role)
+    gate, store = open_gate(constitution, key, audit, budget, run, "hook:claude-code")
+    output, decision = handle_claude_code(gate, text, model_role)
+    record(store, decision, gate.config.source)
     print_json(output)
     raise typer.Exit(0)
 

@@ -397,9 +397,8 @@ class RunnerService:
                 )
         gate = Gate(
             loaded.constitution,
-            # The service records each action itself, without parking a thread
-            # on the commit (see submit_action); the record is the same document.
-            audit=None,
+            # The gate records nothing: the service records each action itself,
+            # without parking a thread on the commit (see submit_action).
             watchdog=self.watchdog,
             config=GateConfig(source="runner"),
         )
