@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from charter.policy.stack import CompiledStack, Stack, load_stack
+
+# Property tests: derandomised (a fixed, reproducible sequence of examples) in CI
+# so CI never fails by chance; random and more thorough locally, where a new
+# counterexample is a finding to turn into a regression test.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=200, print_blob=True)
+settings.load_profile(
+    os.environ.get("CHARTER_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 BundleFactory = Callable[..., Path]
 
