@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from charter.policy.bundle import build_bundle
+from charter.policy.build import build_bundle
 from charter.policy.stack import shipped_constitution_path
 from charter.trust import keys
 from tests.conftest import overlay_rule, write_bundle

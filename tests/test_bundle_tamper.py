@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charter.core.errors import ArchiveError, PolicyError, TrustError, VerificationError
+from charter.policy.build import build_bundle
 from charter.policy.bundle import (
     SIGNATURES,
     ArchiveLimits,
-    build_bundle,
     build_tarball,
     layer_from_files,
     read_archive,
@@ -632,7 +632,8 @@ def test_tamper_matrix_through_the_trust_policy(
     message: str,
 ) -> None:
     import charter.policy.bundle
-    from charter.trust.policy import load_layer, parse_policy
+    from charter.policy.loading import load_layer
+    from charter.trust.policy import parse_policy
     from charter.trust.versions import VersionState
 
     signers = {layer: keys.generate() for layer in ("overlay", "pack")}
@@ -663,7 +664,8 @@ def test_downgrade_is_refused_before_parsing(
 ) -> None:
     import charter.policy.bundle
     from charter.core.errors import RollbackError
-    from charter.trust.policy import load_layer, parse_policy
+    from charter.policy.loading import load_layer
+    from charter.trust.policy import parse_policy
     from charter.trust.versions import VersionState
 
     (tmp_path / "overlay.pub").write_bytes(keys.public_pem(key.public_key()))

@@ -478,7 +478,8 @@ def test_build_writes_nothing_when_lint_fails(
 
 
 def test_build_validator_raises_lint_failed(make_bundle: BundleFactory) -> None:
-    from charter.policy.bundle import BuildContext, layer_from_files, read_directory_files
+    from charter.policy.build import BuildContext
+    from charter.policy.bundle import layer_from_files, read_directory_files
     from charter.policy.stack import load_stack
 
     bad = overlay(make_bundle, rule_files(rid="PROC-NO-SELF-APPROVAL-001"))

@@ -16,8 +16,9 @@ from charter.core.errors import (
     VerificationError,
 )
 from charter.policy.bundle import ArchiveLimits
+from charter.policy.loading import load_layer, load_trusted_stack
 from charter.trust import keyless, keys
-from charter.trust.policy import load_layer, load_policy, load_trusted_stack, parse_policy
+from charter.trust.policy import load_policy, parse_policy
 from charter.trust.versions import VersionState
 from tests.test_bundle_tamper import bundle_files, signed_tarball
 
@@ -247,7 +248,7 @@ def test_check_bundle_parses_and_records_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import charter.policy.bundle
-    from charter.trust.policy import check_bundle
+    from charter.policy.loading import check_bundle
 
     policy = load_policy(policy_file)
     state = VersionState(tmp_path / "s")

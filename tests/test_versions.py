@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from charter.core.errors import RollbackError
+from charter.policy.loading import load_layer
 from charter.trust import keys
-from charter.trust.policy import load_layer, parse_policy
+from charter.trust.policy import parse_policy
 from charter.trust.versions import VersionState, check_transition, default_state_dir
 from tests.test_bundle_tamper import bundle_files, signed_tarball
 

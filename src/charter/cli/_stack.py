@@ -12,8 +12,9 @@ from pathlib import Path
 
 import typer
 
+from charter.policy.loading import load_trusted_stack
 from charter.policy.stack import Stack
-from charter.trust.policy import load_policy, load_trusted_stack
+from charter.trust.policy import load_policy
 from charter.trust.versions import VersionState
 
 TRUST_ENV = "CHARTER_TRUST_POLICY"

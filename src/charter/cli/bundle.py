@@ -16,12 +16,10 @@ from rich.table import Table
 
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.core.errors import CharterError, InputError, VerificationError
+from charter.policy.build import DEFAULT_VALIDATORS, build_bundle
 from charter.policy.bundle import (
-    DEFAULT_VALIDATORS,
-    LAYER_KINDS,
     MANIFEST,
     SIGNATURES,
-    build_bundle,
     layer_from_files,
     parse_manifest,
     read_archive,
@@ -31,6 +29,7 @@ from charter.policy.bundle import (
 )
 from charter.policy.lint import build_validator
 from charter.trust import keys, signing
+from charter.trust.policy import LAYER_KINDS
 
 bundle_app = typer.Typer(help="Build, verify and inspect signed bundles.", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")

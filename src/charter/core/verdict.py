@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from charter.core.errors import InputError
+
 
 class Verdict(enum.IntEnum):
     """A decision outcome; the integer order is the strictness order."""
@@ -21,8 +23,6 @@ class Verdict(enum.IntEnum):
         try:
             return cls[text.strip().upper()]
         except KeyError:
-            from charter.core.errors import InputError
-
             raise InputError(
                 f"unknown verdict {text!r}", hint="use one of: allow, ask, deny"
             ) from None

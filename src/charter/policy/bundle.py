@@ -16,6 +16,8 @@ files with clean relative names; :func:`verify_tarball` then checks
 ``.signatures.json`` and every file hash, and only the verified files ever reach
 :func:`layer_from_files` (which is where Rego and data are first parsed).
 :func:`build_tarball` is deterministic: sorted entries, zero mtimes and owners.
+Building and signing a bundle from a directory is :mod:`charter.policy.build`;
+loading one under a trust policy is :mod:`charter.policy.loading`.
 """
 
 from __future__ import annotations
@@ -26,21 +28,19 @@ import io
 import json
 import tarfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import semver
 
 from charter.core.errors import ArchiveError, LoadError, PolicyError, VerificationError
 from charter.policy.engine import ModuleInfo, parse_module
 from charter.policy.rules import Rule, rules_from_module
+from charter.trust import keys, signing
+from charter.trust.policy import LAYER_KINDS
 
-if TYPE_CHECKING:
-    from charter.trust import keys
-
-LAYER_KINDS = ("constitution", "pack", "overlay")
 MANIFEST = ".manifest"
 SIGNATURES = ".signatures.json"
 
@@ -600,8 +600,6 @@ def verify_tarball(
     limits: ArchiveLimits | None = None,
 ) -> VerifiedBundle:
     """Verify a signed ``.tar.gz`` held in memory; nothing is parsed before this passes."""
-    from charter.trust import signing  # signing needs keys, which bundle does not otherwise
-
     if layer not in LAYER_KINDS:
         raise VerificationError(
             f"unknown layer {layer!r}", hint=f"use one of {', '.join(LAYER_KINDS)}"
@@ -639,96 +637,3 @@ def load_tarball(
     """Verify then load a signed bundle file signed with one of ``trusted`` keys."""
     data = read_tarball_file(path, limits)
     return verify_tarball(data, trusted, layer=layer, source=str(path), limits=limits).to_layer()
-
-
-# --------------------------------------------------------------------------
-# Building
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BuildContext:
-    """What a build validator sees: the parsed layer, its files and the layers above."""
-
-    directory: Path
-    files: Mapping[str, bytes]
-    layer: Layer
-    upper: tuple[Layer, ...]
-
-
-#: A check run before a bundle is signed; it raises a CharterError to stop the build.
-#: The ratchet linter plugs in here (``build_bundle(..., validators=[lint])``).
-Validator = Callable[[BuildContext], None]
-
-
-def validate_tests(context: BuildContext) -> None:
-    """The bundle's own Rego tests must exist (when it has rules) and pass."""
-    from charter.policy.stack import Stack  # stack imports this module
-    from charter.policy.testing import run_tests
-
-    stack = Stack.compose([*context.upper, context.layer])
-    report = run_tests(stack, [context.layer])
-    if context.layer.rules and not report.results:
-        raise PolicyError(
-            f"{context.directory}: the bundle has rules but no tests",
-            hint="add *_test.rego files with test_* rules",
-        )
-    if not report.ok and report.results:
-        failed = [r.qualified for r in report.results if not r.passed]
-        raise PolicyError(
-            f"{context.directory}: {len(failed)} test(s) failed: {', '.join(failed[:5])}",
-            hint="run `charter rule test DIR` for details",
-        )
-
-
-DEFAULT_VALIDATORS: tuple[Validator, ...] = (validate_tests,)
-
-
-@dataclass(frozen=True)
-class BuiltBundle:
-    data: bytes
-    digest: str
-    key_id: str
-    manifest: Manifest
-    files: tuple[str, ...]
-
-
-def build_bundle(
-    directory: str | Path,
-    key: keys.PrivateKey,
-    *,
-    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
-    upper: Sequence[Layer] | None = None,
-) -> BuiltBundle:
-    """Validate a bundle directory, sign every file and return the tarball bytes.
-
-    ``upper`` are the layers above this one (default: the shipped constitution
-    for a pack or overlay, nothing for a constitution); validators run with the
-    layer composed under them. Nothing is signed unless every validator passes.
-    """
-    from charter.policy.stack import shipped_constitution_path
-    from charter.trust import keys as keymod
-    from charter.trust import signing
-
-    path = Path(directory)
-    files = {n: d for n, d in read_directory_files(path).items() if n != SIGNATURES}
-    layer = layer_from_files(files, source=str(path))
-    if upper is None:
-        upper = (
-            ()
-            if layer.kind == "constitution"
-            else (load_directory(shipped_constitution_path(), label="shipped:constitution"),)
-        )
-    context = BuildContext(path, files, layer, tuple(upper))
-    for validator in validators:
-        validator(context)
-    signed = dict(files)
-    signed[SIGNATURES] = signing.sign_files(files, key, scope=layer.kind)
-    data = build_tarball(signed)
-    return BuiltBundle(
-        data=data,
-        digest=tarball_digest(data),
-        key_id=keymod.key_id(key.public_key()),
-        manifest=layer.manifest,
-        files=tuple(sorted(signed)),
-    )

@@ -1402,7 +1402,7 @@ def lint_paths(
 
 
 def build_validator(context: Any) -> None:
-    """A :data:`charter.policy.bundle.Validator`: refuse to build a bundle that fails the lint."""
+    """A :data:`charter.policy.build.Validator`: refuse to build a bundle that fails the lint."""
     report = lint_bundle(context.directory, context.upper)
     if not report.ok:
         raise LintFailed(report)
