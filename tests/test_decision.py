@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from charter.core.decision import parse_now
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
+from charter.policy import proposal
 from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import BundleFactory, overlay_rule, write_bundle
@@ -134,6 +137,64 @@ def test_invalid_proposals_name_the_field(
     with pytest.raises(InputError) as info:
         evaluate(shipped_compiled, document)
     assert needle in str(info.value)
+
+
+def test_every_invalid_field_is_reported_in_one_message() -> None:
+    # Before: only the first error fastjsonschema met ("author ... required").
+    document = {k: v for k, v in PUSH.items() if k != "author"}
+    document["files"] = "README.md"
+    with pytest.raises(InputError) as info:
+        proposal.validate(document)
+    message = info.value.message
+    assert message == (
+        "invalid proposal: proposal.author: is required; proposal.files: must be an array"
+    )
+    assert info.value.hint == "see docs/design.md, 'Proposal document'"
+
+
+def test_invalid_fields_are_sorted_by_path_and_nested_ones_named() -> None:
+    document = {
+        **PUSH,
+        "kind": "teleport",
+        "repository": "",
+        "files": [{"status": "added"}, {"path": 3}],
+        "approvals": [{"by": "x", "type": "robot"}],
+    }
+    with pytest.raises(InputError) as info:
+        proposal.validate(document)
+    fields = [part.split(":")[0] for part in info.value.message.split(": ", 1)[1].split("; ")]
+    assert fields == [
+        "proposal.approvals[0].type",
+        "proposal.files[0].path",
+        "proposal.files[1].path",
+        "proposal.kind",
+        "proposal.repository",
+    ]
+
+
+def test_list_indexes_sort_numerically_and_long_lists_are_capped() -> None:
+    document = {**PUSH, "labels": [1] * 12}
+    with pytest.raises(InputError) as info:
+        proposal.validate(document)
+    parts = info.value.message.split(": ", 1)[1].split("; ")
+    assert parts[:3] == [
+        "proposal.labels[0]: must be a string",
+        "proposal.labels[1]: must be a string",
+        "proposal.labels[2]: must be a string",
+    ]
+    assert len(parts) == proposal.MAX_LISTED + 1
+    assert parts[-1] == "and 2 more"
+
+
+def test_a_valid_proposal_never_loads_the_slow_validator() -> None:
+    code = (
+        "import sys, json; from charter.policy import proposal; "
+        f"proposal.validate({json.dumps(PUSH)}); print('jsonschema' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
 
 
 def test_parse_now() -> None:

@@ -1,12 +1,11 @@
 """Proposal documents: validation against the shipped JSON Schema, and the
-citation block every proposal body must carry (DESIGN §8)."""
+citation block every proposal body must carry (see docs/design.md, 'Proposal document')."""
 
 from __future__ import annotations
 
-import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
@@ -25,13 +24,79 @@ _FENCE = re.compile(
 )
 
 
+_HINT = "see docs/design.md, 'Proposal document'"
+#: At most this many problems are listed in one message (then "and N more").
+MAX_LISTED = 10
+
+
+def _schema_text() -> str:
+    return resources.files("charter").joinpath("schemas/proposal.schema.json").read_text()
+
+
 @cache
 def _validator() -> Callable[[Any], Any]:
     # fastjsonschema compiles the schema to Python once; validating a proposal
     # then costs microseconds instead of the hundreds an interpreter needs.
-    text = resources.files("charter").joinpath("schemas/proposal.schema.json").read_text()
-    validator: Callable[[Any], Any] = fastjsonschema.compile(json.loads(text))
+    schema = jsonio.loads_object(_schema_text(), what="proposal.schema.json")
+    validator: Callable[[Any], Any] = fastjsonschema.compile(schema)
     return validator
+
+
+def _path(parts: Iterable[str | int]) -> str:
+    out = "proposal"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _type_name(names: Any) -> str:
+    listed = [names] if isinstance(names, str) else list(names)
+    words = [f"an {n}" if n[:1] in "aeiou" else f"a {n}" for n in listed if n != "null"]
+    if "null" in listed:
+        words.append("null")
+    return " or ".join(words)
+
+
+def _problem(error: Any) -> str:
+    """What is wrong with one value, in words (the value itself is not echoed)."""
+    kind, expected = error.validator, error.validator_value
+    if kind == "type":
+        return f"must be {_type_name(expected)}"
+    if kind == "enum":
+        return "must be one of: " + ", ".join(str(v) for v in expected)
+    if kind == "minLength":
+        return "must not be empty" if expected == 1 else f"needs at least {expected} characters"
+    message = str(error.message)
+    return message if len(message) <= 120 else message[:117] + "..."
+
+
+def _problems(document: dict[str, Any]) -> list[tuple[tuple[tuple[int, str], ...], str]]:
+    """Every schema violation of ``document`` as ``(sort key, "field: problem")``."""
+    # Imported only once a proposal has failed the fast check: jsonschema costs
+    # about 150 ms to import, which every hook invocation would otherwise pay.
+    import jsonschema
+
+    schema = jsonio.loads_object(_schema_text(), what="proposal.schema.json")
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    found: dict[tuple[tuple[int, str], ...], str] = {}
+    for error in validator.iter_errors(document):
+        parts: list[str | int] = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            required: list[str] = list(error.validator_value)  # type: ignore[arg-type]
+            entries = [([*parts, n], "is required") for n in required if n not in error.instance]
+        else:
+            entries = [(parts, _problem(error))]
+        for where, why in entries:
+            key = tuple((0, f"{p:012d}") if isinstance(p, int) else (1, p) for p in where)
+            found.setdefault(key, f"{_path(where)}: {why}")
+    return sorted(found.items())
+
+
+def _report(document: dict[str, Any], first: str) -> str:
+    listed = [text for _, text in _problems(document)] or [first]
+    more = len(listed) - MAX_LISTED
+    text = "; ".join(listed[:MAX_LISTED])
+    return text + (f"; and {more} more" if more > 0 else "")
 
 
 def _field_message(exc: fastjsonschema.JsonSchemaValueException) -> str:
@@ -48,17 +113,20 @@ def _rename(text: str) -> str:
 
 
 def validate(document: Any) -> dict[str, Any]:
-    """Validate a proposal; raise :class:`InputError` naming the field."""
+    """Validate a proposal; raise :class:`InputError` naming every invalid field.
+
+    The compiled validator decides (fast); only a document it refuses is
+    checked again to list every problem, sorted by field, in one message.
+    """
     if not isinstance(document, dict):
         raise InputError(
-            f"a proposal must be a JSON object, got {type(document).__name__}",
-            hint="see DESIGN §8 for the fields",
+            f"a proposal must be a JSON object, got {type(document).__name__}", hint=_HINT
         )
     try:
         _validator()(document)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise InputError(
-            f"invalid proposal: {_field_message(exc)}", hint="see DESIGN §8 for the fields"
+            f"invalid proposal: {_report(document, _field_message(exc))}", hint=_HINT
         ) from None
     return document
 
