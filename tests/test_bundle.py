@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from charter.core.errors import LoadError, PolicyError
-from charter.policy.bundle import load_directory, parse_manifest
+from charter.policy.bundle import layer_from_files, load_directory, parse_manifest
 from tests.conftest import BundleFactory, overlay_rule
 
 
@@ -158,3 +158,32 @@ def test_symlink_in_bundle_is_refused(make_bundle: BundleFactory, tmp_path: Path
     (path / "link.rego").symlink_to(target)
     with pytest.raises(LoadError, match="symbolic links"):
         load_directory(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        (".manifest", b'{"roots": ["x"], "roots": ["y"]}', "duplicate key 'roots'"),
+        ("charter/overlay/data.json", b'{"limit": 1e999}', "does not fit a 64-bit float"),
+        ("charter/overlay/data.json", b'{"name": "\\udc00"}', "lone surrogate"),
+        ("charter/overlay/data.json", b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+    ],
+)
+def test_bundle_json_is_read_strictly(
+    tmp_path: Path, name: str, content: bytes, needle: str
+) -> None:
+    # Before: data.json took 1e999 as inf and a lone surrogate as text (neither is JSON
+    # another reader agrees on); the error names the file and says why.
+    files = {
+        ".manifest": json.dumps(
+            {
+                "roots": ["charter/overlay"],
+                "metadata": {"charter": {"layer": "overlay", "name": "o", "version": "1.0.0"}},
+            }
+        ).encode(),
+        name: content,
+    }
+    with pytest.raises(PolicyError) as info:
+        layer_from_files(files, source="b")
+    assert info.value.message.startswith(f"b/{name}: ")
+    assert "not valid JSON" in info.value.message and needle in info.value.message

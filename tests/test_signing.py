@@ -37,7 +37,10 @@ def test_json_and_yaml_are_hashed_canonically_rego_raw() -> None:
     ("name", "data", "message"),
     [
         ("data.json", b'{"a": 1, "a": 2}', "duplicate key"),
-        ("data.json", b'{"a": NaN}', "non-standard JSON constant"),
+        ("data.json", b'{"a": NaN}', "NaN is not valid JSON"),
+        ("data.json", b'{"a": 1e999}', "does not fit a 64-bit float"),
+        ("data.json", b'{"a": "\\udc00"}', "lone surrogate"),
+        ("data.yaml", b"a: 2026-01-01\n", "not a valid YAML document"),
         ("data.json", b"{", "not a valid JSON"),
         ("data.yaml", b"a: &x [1]\nb: *x\n", "aliases are not allowed"),
     ],
@@ -123,3 +126,29 @@ def test_non_canonical_base64_in_the_token_is_rejected() -> None:
                              scope="overlay")  # fmt: skip
     assert signing.verify_files({**files, signing.SIGNATURES: document}, [key.public_key()],
                                 scope="overlay").scope == "overlay"  # fmt: skip
+
+
+def test_signatures_of_a_fixed_bundle_are_byte_identical_to_earlier_releases() -> None:
+    """Non-ASCII JSON and YAML hash and sign exactly as before the jsonio move."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from charter.policy.bundle import build_tarball
+
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    files = {
+        ".manifest": (
+            '{"roots": ["charter/overlay"], "metadata": {"charter": '
+            '{"layer": "overlay", "name": "é", "version": "1.0.0"}}}'
+        ).encode(),
+        "charter/overlay/data.json": '{"b": "ß", "a": [1, 2.5, "日本"]}'.encode(),
+        "charter/overlay/x.yaml": "a: ü\nb: [1, 2]\n".encode(),
+        "charter/overlay/r.rego": b"package charter.overlay\n",
+    }
+    signatures = signing.sign_files(files, key, scope="overlay")
+    assert hashlib.sha256(signatures).hexdigest() == (
+        "c445f60445bbea3381e79e91aeec9f43206ecea7c6d8780d480acd42c3ef4e65"
+    )
+    archive = build_tarball({**files, ".signatures.json": signatures})
+    assert hashlib.sha256(archive).hexdigest() == (
+        "23199a7187f2a3f4bbf9cc4465b996376f55c4f743228d0e6a9a78c1c635bf16"
+    )

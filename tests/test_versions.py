@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from charter.core.errors import RollbackError
+from charter.core.errors import ConfigError, RollbackError
 from charter.policy.loading import load_layer
 from charter.trust import keys
 from charter.trust.policy import parse_policy
@@ -85,3 +85,20 @@ def test_downgraded_bundle_is_refused_before_parsing(tmp_path: Path) -> None:
     with pytest.raises(RollbackError, match="--allow-major"):
         load_layer(major, policy, "overlay", state=state)
     assert load_layer(major, policy, "overlay", state=state, allow_major=True).version == "2.0.0"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"layers": {"overlay/o": {"version": "9.0.0"}, "overlay/o": {"version": "1.0.0"}}}',
+        '{"layers": {}, "layers": {"overlay/o": {"version": "1.0.0"}}}',
+        '{"layers": {"overlay/o": {"version": "1.0.0", "n": 1e999}}}',
+    ],
+)
+def test_an_ambiguous_state_file_is_refused_not_read(tmp_path: Path, text: str) -> None:
+    # Before: duplicate keys were read last-wins, so a state file could say one
+    # thing to a reviewer and another to Charter (here: roll 9.0.0 back to 1.0.0).
+    state = VersionState(tmp_path)
+    state.path.write_text(text)
+    with pytest.raises(ConfigError, match="accepted-version state is unreadable"):
+        state.get("overlay/o")

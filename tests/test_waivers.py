@@ -270,3 +270,54 @@ def test_lint_of_waiver_files(stack: Stack, signer: keys.PrivateKey, tmp_path: P
     assert "CHARTER-L041" in lint_waiver_file(unknown, stack, now=NOW).codes()
     garbage = write(tmp_path, "garbage.json", "{nope")
     assert lint_waiver_file(garbage, stack, now=NOW).codes() == {"CHARTER-L000"}
+
+
+#: A fixed Ed25519 key (signatures are deterministic) and a waiver with non-ASCII text.
+GOLDEN_KEY = bytes(range(32))
+GOLDEN_DOCUMENT = {
+    "charter_waiver": 1,
+    "id": "W-2026-01-01-abc",
+    "rule": "ACME-X-001",
+    "layer": "overlay",
+    "scope": {"repo": ["acme/platform"], "path": ["infra/**"]},
+    "reason": "Grüße — “quoted” 日本",
+    "approver": "zoë",
+    "created": "2026-01-01T00:00:00Z",
+    "expires": "2026-02-01",
+}
+#: What Charter signed before the canonical writer moved to charter.core.jsonio.
+GOLDEN_SIGNATURE = (
+    "q1313uwqk94Cm8hDsqvKtvNAoroBPWmZ/IFBasse3VS3G6SYMS90GeDilx4IDBu/r0iYNjhFD5UjcE1wZxgyAg=="
+)
+
+
+def test_waiver_signatures_are_byte_identical_to_earlier_releases() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from charter.policy.waivers import from_document, sign_waiver, verify_signature
+
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(GOLDEN_KEY)
+    signed = sign_waiver(from_document(dict(GOLDEN_DOCUMENT)), key)
+    assert signed.signature is not None
+    assert signed.signature["value"] == GOLDEN_SIGNATURE
+    assert verify_signature(signed, [key.public_key()]) == keys.key_id(key.public_key())
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('{"charter_waiver": 1, "charter_waiver": 1}', "duplicate key 'charter_waiver'"),
+        ('{"charter_waiver": 1, "note": 1e999}', "does not fit a 64-bit float"),
+        ('{"charter_waiver": 1, "note": "\\ud800"}', "lone surrogate"),
+        ('{"charter_waiver": 1, "note": NaN}', "NaN is not valid JSON"),
+    ],
+)
+def test_waiver_files_are_read_strictly(text: str, needle: str) -> None:
+    # Before: 1e999 / NaN / a lone surrogate were accepted and then signed or
+    # hashed as something no other JSON reader agrees on.
+    from charter.policy.waivers import parse_waiver
+
+    with pytest.raises(WaiverError) as info:
+        parse_waiver(text.encode(), "w.json")
+    assert info.value.message.startswith("w.json: not valid JSON (")
+    assert needle in info.value.message

@@ -25,7 +25,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -35,7 +34,14 @@ from typing import Any
 
 import semver
 
-from charter.core.errors import ArchiveError, LoadError, PolicyError, VerificationError
+from charter.core import jsonio
+from charter.core.errors import (
+    ArchiveError,
+    InputError,
+    LoadError,
+    PolicyError,
+    VerificationError,
+)
 from charter.policy.engine import ModuleInfo, parse_module
 from charter.policy.rules import Rule, rules_from_module
 from charter.trust import keys, signing
@@ -120,12 +126,17 @@ class Layer:
         }
 
 
+def _detail(error: InputError, where: str) -> str:
+    """The strict reader's reason, without the location it repeats."""
+    return error.message.removeprefix(where).lstrip(":").strip()
+
+
 def parse_manifest(raw_bytes: bytes, where: str) -> Manifest:
     """Validate a ``.manifest`` document."""
     try:
-        raw = json.loads(raw_bytes)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{where}: .manifest is not valid JSON ({exc})") from exc
+        raw = jsonio.loads(raw_bytes, what=where)
+    except InputError as exc:
+        raise PolicyError(f"{where}: .manifest is not valid JSON ({_detail(exc, where)})") from None
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: .manifest must be a JSON object")
     roots = raw.get("roots")
@@ -284,9 +295,9 @@ def layer_from_files(
                 )
         elif name.rsplit("/", 1)[-1] == "data.json":
             try:
-                value = json.loads(files[name])
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise PolicyError(f"{where}: not valid JSON ({exc})") from exc
+                value = jsonio.loads(files[name], what=where)
+            except InputError as exc:
+                raise PolicyError(f"{where}: not valid JSON ({_detail(exc, where)})") from None
             prefix = [p for p in name.split("/")[:-1] if p]
             for dpath in _data_paths(value, prefix):
                 if not path_under_roots(dpath, manifest.roots):

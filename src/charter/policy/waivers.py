@@ -40,8 +40,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from charter.core import jsonio
 from charter.core.decision import Reason
-from charter.core.errors import CharterError, TrustError, WaiverError
+from charter.core.errors import CharterError, InputError, TrustError, WaiverError
 from charter.policy.stack import Stack
 from charter.trust import keys
 
@@ -52,8 +53,8 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def _canonical(document: Mapping[str, Any]) -> bytes:
-    body = {k: v for k, v in document.items() if k != "signature"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The signed bytes: the canonical JSON of the document without ``signature``."""
+    return jsonio.canonical_bytes({k: v for k, v in document.items() if k != "signature"})
 
 
 def parse_expiry(value: str) -> datetime:
@@ -217,15 +218,6 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def from_document(document: Any, source: str = "<waiver>") -> Waiver:
     """Validate a waiver document (its signature is checked separately)."""
     if not isinstance(document, dict) or document.get("charter_waiver") != FORMAT_VERSION:
@@ -264,9 +256,10 @@ def from_document(document: Any, source: str = "<waiver>") -> Waiver:
 
 def parse_waiver(data: bytes, source: str = "<waiver>") -> Waiver:
     try:
-        document = json.loads(data, object_pairs_hook=_reject_duplicates)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WaiverError(f"{source}: not valid JSON ({exc})") from exc
+        document = jsonio.loads(data, what=source)
+    except InputError as exc:
+        detail = exc.message.removeprefix(source).lstrip(":").strip()
+        raise WaiverError(f"{source}: not valid JSON ({detail})") from None
     return from_document(document, source)
 
 

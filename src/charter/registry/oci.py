@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -34,7 +33,8 @@ import oras.provider
 import oras.utils
 import requests
 
-from charter.core.errors import CharterError, RegistryError, VerificationError
+from charter.core import jsonio
+from charter.core.errors import CharterError, InputError, RegistryError, VerificationError
 from charter.policy.bundle import MANIFEST, ArchiveLimits, parse_manifest, read_archive
 
 SCHEME = "oci://"
@@ -316,7 +316,9 @@ class OciClient:
                 hint="push to oci://HOST/REPO:TAG; the digest is printed afterwards",
             )
         meta = bundle_metadata(data)
-        config = json.dumps({"charter": meta}, sort_keys=True, separators=(",", ":")).encode()
+        # Canonical JSON (UTF-8, not \u-escaped): for ASCII names these are the
+        # bytes Charter always pushed, so the digests of re-pushed bundles hold.
+        config = jsonio.canonical_bytes({"charter": meta})
         blob_digest = sha256_digest(data)
         config_digest = sha256_digest(config)
         self._upload_blob(config, config_digest)
@@ -345,7 +347,7 @@ class OciClient:
             ],
             "annotations": notes,
         }
-        body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        body = jsonio.canonical_bytes(manifest)
         manifest_digest = sha256_digest(body)
         tag = self.reference.tag or "latest"
         put = self._request(
@@ -417,9 +419,9 @@ class OciClient:
         cap = (limits or ArchiveLimits()).max_archive_bytes
         body, manifest_digest = self.fetch_manifest()
         try:
-            manifest = json.loads(body)
-        except ValueError as exc:
-            raise RegistryError(f"{ref}: the manifest is not JSON") from exc
+            manifest = jsonio.loads(body, what="manifest")
+        except InputError as exc:
+            raise RegistryError(f"{ref}: the manifest is not JSON ({exc.message})") from None
         layer = _bundle_layer(manifest, str(ref))
         config_desc = manifest.get("config") if isinstance(manifest, dict) else None
         config_type = config_desc.get("mediaType") if isinstance(config_desc, dict) else None
@@ -464,10 +466,9 @@ class OciClient:
         if sha256_digest(data) != digest:
             raise VerificationError(f"{self.reference}: config blob digest mismatch")
         try:
-            parsed = json.loads(data)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
+            return jsonio.loads_object(data, what="config")
+        except InputError:
+            return {}  # informational only (see bundle_metadata)
 
 
 def _bundle_layer(manifest: Any, where: str) -> dict[str, Any]:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from charter.core.errors import ConfigError, TrustError, VerificationError
+from charter.core import jsonio
+from charter.core.errors import ConfigError, InputError, TrustError, VerificationError
 from charter.trust import keys
 
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
@@ -66,8 +66,8 @@ def _load_trusted_root(path: Path) -> Any:
 
 def _subject_matches(payload: bytes, artifact_sha256: str) -> bool:
     try:
-        statement = json.loads(payload)
-    except ValueError:
+        statement = jsonio.loads(payload, what="in-toto statement")
+    except InputError:
         return False
     subjects = statement.get("subject") if isinstance(statement, dict) else None
     if not isinstance(subjects, list):

@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from charter.core import jsonio
 from charter.core.errors import InputError, TrustError, VerificationError
 
 KeyType = Literal["ed25519", "p256"]
@@ -225,7 +226,8 @@ def cosign_private_from_pem(
     if match is None or match["type"].decode() not in COSIGN_PEM_TYPES:
         raise InputError(f"{where}: not a cosign private key (ENCRYPTED SIGSTORE PRIVATE KEY)")
     try:
-        document = json.loads(base64.b64decode(b"".join(match["body"].split()), validate=True))
+        raw = base64.b64decode(b"".join(match["body"].split()), validate=True)
+        document = jsonio.loads_object(raw, what=f"{where}: the key document")
         kdf = document["kdf"]
         params = kdf["params"]
         cipher = document["cipher"]

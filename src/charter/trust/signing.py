@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,8 @@ import jwt
 import yaml
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
-from charter.core.errors import VerificationError
+from charter.core import jsonio
+from charter.core.errors import InputError, VerificationError
 from charter.trust import keys
 
 SIGNATURES = ".signatures.json"
@@ -51,47 +51,33 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            # Two parsers may disagree on which duplicate wins; refuse the ambiguity.
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
 def is_structured(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
     return base == ".manifest" or base.endswith(_STRUCTURED)
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def file_hash(name: str, data: bytes) -> str:
     """The hex SHA-256 OPA records for one file (JSON/YAML canonicalised)."""
     if not is_structured(name):
         return hashlib.sha256(data).hexdigest()
+    hint = "the file was altered or was never part of a signed bundle"
+    if not name.endswith((".yaml", ".yml")):
+        # The same strict reader that later parses the file (duplicate keys, NaN,
+        # 1e999 and lone surrogates are refused), so what is hashed is what loads.
+        try:
+            value = jsonio.loads(data, what=name)
+        except InputError as exc:
+            raise VerificationError(
+                f"{name}: cannot be hashed: not a valid JSON document ({exc.message})", hint=hint
+            ) from None
+        return hashlib.sha256(jsonio.canonical_bytes(value)).hexdigest()
     try:
-        text = data.decode("utf-8")
-        if name.endswith((".yaml", ".yml")):
-            value = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-        else:
-            value = json.loads(
-                text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-            )
-        return hashlib.sha256(canonical_json(value)).hexdigest()
-    except (ValueError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
-        kind = "YAML" if name.endswith((".yaml", ".yml")) else "JSON"
+        value = yaml.load(data.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader
+        return hashlib.sha256(jsonio.canonical_bytes(value)).hexdigest()
+    except (ValueError, TypeError, yaml.YAMLError, RecursionError) as exc:
+        # TypeError: a YAML value JSON cannot express (a date, a set...).
         raise VerificationError(
-            f"{name}: cannot be hashed: not a valid {kind} document ({exc})",
-            hint="the file was altered or was never part of a signed bundle",
+            f"{name}: cannot be hashed: not a valid YAML document ({exc})", hint=hint
         ) from exc
 
 
@@ -121,7 +107,7 @@ def sign_entries(entries: Mapping[str, str], key: keys.PrivateKey, *, scope: str
         "scope": scope,
     }
     token = jwt.encode(payload, key, algorithm=keys.jwt_algorithm(key), headers={"kid": kid})
-    return canonical_json({"signatures": [token]}) + b"\n"
+    return jsonio.canonical_bytes({"signatures": [token]}) + b"\n"
 
 
 def sign_files(files: Mapping[str, bytes], key: keys.PrivateKey, *, scope: str) -> bytes:
@@ -141,9 +127,9 @@ class SignatureInfo:
 
 def _token(signatures: bytes) -> str:
     try:
-        document = json.loads(signatures)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise VerificationError(f"{SIGNATURES} is not valid JSON") from exc
+        document = jsonio.loads(signatures, what=SIGNATURES)
+    except InputError as exc:
+        raise VerificationError(f"{SIGNATURES} is not valid JSON ({exc.message})") from None
     tokens = document.get("signatures") if isinstance(document, dict) else None
     if not isinstance(tokens, list) or not tokens:
         raise VerificationError(f"{SIGNATURES} holds no signature")
@@ -174,9 +160,9 @@ def _parse(token: str) -> _Token:
         raise VerificationError(f"{SIGNATURES}: the JWT is malformed (not a compact JWS)")
     head, body, sig = token.split(".")
     try:
-        header = json.loads(_b64url(head))
+        header = jsonio.loads(_b64url(head), what="the JWT header")
         signature = _b64url(sig)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+    except (InputError, binascii.Error, ValueError) as exc:
         raise VerificationError(
             f"{SIGNATURES}: the JWT header or signature is malformed ({exc})"
         ) from exc
@@ -191,8 +177,8 @@ def _header(token: str) -> dict[str, Any]:
 
 def _payload(parsed: _Token) -> dict[str, Any]:
     try:
-        payload = json.loads(_b64url(parsed.payload_segment))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        payload = jsonio.loads(_b64url(parsed.payload_segment), what="the JWT payload")
+    except (InputError, binascii.Error, ValueError) as exc:
         raise VerificationError(f"{SIGNATURES}: the JWT payload is not JSON ({exc})") from exc
     if not isinstance(payload, dict):
         raise VerificationError(f"{SIGNATURES}: the JWT payload is not an object")

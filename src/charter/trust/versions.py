@@ -23,7 +23,8 @@ from typing import Any
 
 import semver
 
-from charter.core.errors import ConfigError, RollbackError
+from charter.core import jsonio
+from charter.core.errors import ConfigError, InputError, RollbackError
 
 STATE_FILE = "accepted.json"
 STATE_ENV = "CHARTER_STATE_DIR"
@@ -101,15 +102,20 @@ class VersionState:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _read(self) -> dict[str, Any]:
+        hint = "restore it from backup; deleting it would re-open rollback"
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = jsonio.loads(self.path.read_bytes(), what=str(self.path))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise ConfigError(
-                f"{self.path}: the accepted-version state is unreadable ({exc})",
-                hint="restore it from backup; deleting it would re-open rollback",
+                f"{self.path}: the accepted-version state is unreadable ({exc})", hint=hint
             ) from exc
+        except InputError as exc:
+            raise ConfigError(
+                f"{self.path}: the accepted-version state is unreadable ({exc.message})",
+                hint=hint,
+            ) from None
         layers = raw.get("layers") if isinstance(raw, dict) else None
         if not isinstance(layers, dict):
             raise ConfigError(f"{self.path}: the accepted-version state is malformed")
