@@ -238,6 +238,42 @@ def test_a_failed_batch_reaches_every_callback_and_close_refuses_more(tmp_path: 
         store.submit(decision(99), source="late", callback=lambda record, error: None)
 
 
+def test_callbacks_run_only_on_the_flusher_thread(tmp_path: Path) -> None:
+    """An appending caller may hold its own locks: it must never run a submitter's callback."""
+    store = audit.open_store(tmp_path / "audit.db")
+    threads: set[str] = set()
+    lock = threading.Lock()
+    done = threading.Semaphore(0)
+    total = 300
+
+    def callback(record: dict[str, Any] | None, error: BaseException | None) -> None:
+        with lock:
+            threads.add(threading.current_thread().name)
+        done.release()
+
+    def appender(base: int) -> None:
+        for i in range(60):
+            store.append(decision(base + i), source="sync")
+
+    def submitter() -> None:
+        for i in range(total):
+            store.submit(decision(10_000 + i), source="async", callback=callback)
+
+    workers = [threading.Thread(target=appender, args=(k * 1000,)) for k in range(1, 4)]
+    workers.append(threading.Thread(target=submitter))
+    try:
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in workers)
+        assert all(done.acquire(timeout=60) for _ in range(total))
+        assert threads == {"charter-audit-flush"}
+        assert audit.verify(store).count == total + 180
+    finally:
+        store.close()
+
+
 def test_pg_submitted_records_share_the_chain(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:

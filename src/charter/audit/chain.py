@@ -218,7 +218,10 @@ COMMIT_WINDOW = 0.001
 COMMIT_BATCH = 8
 
 #: Called once an asynchronously submitted record is durable (record, None) or
-#: could not be written (None, error). It runs on the thread that wrote the batch.
+#: could not be written (None, error). It always runs on the store's own flusher
+#: thread, never on the thread of a caller that appends: a caller may hold its
+#: own locks while it appends, and a callback that takes one of them would then
+#: deadlock against itself.
 RecordCallback = Callable[[dict[str, Any] | None, BaseException | None], None]
 
 
@@ -251,14 +254,17 @@ class GroupCommit:
     returns only after the transaction holding its record committed.
 
     :meth:`submit` queues a decision without blocking its thread: a flusher
-    thread (or any leader that gets there first) writes it with the next batch
-    and then calls its callback, so a service can acknowledge many decisions
-    per commit without parking a thread on each.
+    thread (or any leader that gets there first) writes it with the next batch,
+    so a service can acknowledge many decisions per commit without parking a
+    thread on each. Callbacks run only on the flusher thread: a batch written by
+    an appending caller hands its submitted entries to the flusher to notify.
     """
 
     def __init__(self, write_batch: Callable[[list[_Pending]], None]) -> None:
         self._write_batch = write_batch
         self._queue: list[_Pending] = []
+        #: Submitted entries written by an appending caller, for the flusher to notify.
+        self._written: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self.write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -271,9 +277,7 @@ class GroupCommit:
             if self._closed:
                 raise AuditError("the audit store is closed")
             self._queue.append(entry)
-        batch = self._lead(entry)
-        if batch:
-            _notify(batch)
+        self._lead(entry)
         if entry.error is not None:
             raise entry.error
         assert entry.record is not None  # noqa: S101 - set by the batch that held it
@@ -282,7 +286,7 @@ class GroupCommit:
     def submit(
         self, decision: Mapping[str, Any], source: str, kind: str, callback: RecordCallback
     ) -> None:
-        """Queue ``decision``; ``callback`` runs once it is durable (or failed)."""
+        """Queue ``decision``; ``callback`` runs on the flusher once it is durable (or failed)."""
         entry = _Pending(decision, source, kind, callback)
         with self._queue_lock:
             if self._closed:
@@ -295,37 +299,48 @@ class GroupCommit:
                 self._flusher.start()
         self._wake.set()
 
-    def _lead(self, entry: _Pending | None = None) -> list[_Pending]:
-        """Write whatever is queued (unless ``entry`` was written meanwhile); return it."""
+    def _lead(self, entry: _Pending | None = None) -> None:
+        """Write whatever is queued, unless ``entry`` was written meanwhile.
+
+        The submitted entries of the batch are handed to the flusher, still
+        under the write lock, so the flusher never sees "nothing queued, nothing
+        written" while a batch it must notify is in flight.
+        """
         with self.write_lock:
             if entry is not None and (entry.record is not None or entry.error is not None):
-                return []
+                return
             with self._queue_lock:
                 batch, self._queue = self._queue, []
             if not batch:
-                return batch
+                return
             try:
                 self._write_batch(batch)
             except BaseException as exc:
                 for item in batch:
                     item.error = exc
-        return batch
+            waiting = [item for item in batch if item.callback is not None]
+            if waiting:
+                with self._queue_lock:
+                    self._written.extend(waiting)
+                if threading.current_thread() is not self._flusher:
+                    self._wake.set()
 
     def _flush_loop(self) -> None:
         while True:
             self._wake.wait()
             with self._queue_lock:
-                few = len(self._queue) < COMMIT_BATCH
+                few = 0 < len(self._queue) < COMMIT_BATCH
             if few and not self._closed:
                 # A short window lets more decisions join this commit: fewer,
                 # larger transactions cut both the fsyncs and the p99 latency.
                 time.sleep(COMMIT_WINDOW)
             self._wake.clear()
-            batch = self._lead()
-            if batch:
-                _notify(batch)
+            self._lead()
             with self._queue_lock:
-                if self._closed and not self._queue:
+                written, self._written = self._written, []
+            _notify(written)
+            with self.write_lock, self._queue_lock:
+                if self._closed and not self._queue and not self._written:
                     return
 
     def stop(self) -> None:
@@ -336,9 +351,9 @@ class GroupCommit:
         if flusher is not None:
             self._wake.set()
             flusher.join(timeout=60)
-        batch = self._lead()
-        if batch:
-            _notify(batch)
+        # Only appends can be left (submit refuses once closed, and the flusher
+        # wrote and notified every submission before it returned).
+        self._lead()
 
 
 def _notify(batch: list[_Pending]) -> None:

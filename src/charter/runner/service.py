@@ -49,6 +49,7 @@ from charter.core.verdict import Verdict
 from charter.policy import waivers as waivers_mod
 from charter.policy.bundle import Layer, load_directory
 from charter.policy.decision import apply_waivers, evaluate
+from charter.policy.loading import check_verified, verify_bundle_file
 from charter.policy.stack import CompiledStack, Stack, shipped_constitution_path
 from charter.policy.waivers import LoadedWaiver, WaiverSet
 from charter.registry import oci
@@ -57,7 +58,7 @@ from charter.runner.config import RunnerConfig, Source
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
 from charter.runner.processes import Evaluated, ProcessEvaluators
 from charter.trust import keys
-from charter.trust.policy import TrustPolicy, check_verified, load_policy, verify_bundle_file
+from charter.trust.policy import TrustPolicy, load_policy
 from charter.trust.versions import VersionState, default_state_dir, layer_key, parse_version
 from charter.trust.watchdog import Watchdog
 
@@ -157,7 +158,7 @@ class Pending(NamedTuple):
     stack: str
     requester: str
     author: str | None
-    status: str = "pending"  # pending | approved | rejected | final
+    status: str = "pending"  # pending | approving | approved | rejected | final
     #: Each approval as JSON text.
     approvals: tuple[str, ...] = ()
 
@@ -884,54 +885,75 @@ class RunnerService:
             return {
                 "decision_id": decision_id,
                 "verdict": entry.verdict,
-                "status": entry.status,
+                # An approval being written is not settled until it is durable.
+                "status": "pending" if entry.status == "approving" else entry.status,
                 "approvals": [json.loads(a) for a in entry.approvals],
             }
 
     def approve(
         self, decision_id: str, approve: bool, comment: str, principal: str
     ) -> dict[str, Any]:
+        """Record a human's approval or rejection of a pending ``ask``.
+
+        The entry is claimed (``approving``) under the lock, the record is
+        written with no lock held, and the outcome is stored under the lock
+        again; a failed write gives the claim back. No I/O ever runs under
+        :attr:`_pending_lock`: the audit store's callbacks take it too.
+        """
         with self._pending_lock:
-            entry = self._entry(decision_id)
-            if entry is None:
-                raise NotFound(f"no decision {decision_id} is known to this runner")
-            if entry.status != "pending":
-                raise Conflict(
-                    f"decision {decision_id} is {entry.verdict} "
-                    f"({entry.status}); only a pending ask can be approved or rejected"
-                )
-            if principal in (entry.requester, entry.author):
-                raise Forbidden(
-                    f"{principal} cannot approve a decision about their own change",
-                    hint="another approver must confirm it",
-                )
-            approval = {"by": principal, "approve": approve, "comment": comment, "at": _now()}
-            outcome = "allow" if approve else "deny"
-            record = {
-                "decision_id": decision_id,
-                "verdict": outcome,
-                "reasons": [
-                    {
-                        "rule": "CHARTER-HUMAN-APPROVAL",
-                        "layer": "charter",
-                        "severity": "high",
-                        "msg": f"{'approved' if approve else 'rejected'} by {principal}",
-                        "links": [],
-                    }
-                ],
-                "approvals": [approval],
-                "stack": json.loads(entry.stack),
-                "input_digest": entry.input_digest,
-            }
+            entry = self._claim(decision_id, principal)
+        approval = {"by": principal, "approve": approve, "comment": comment, "at": _now()}
+        outcome = "allow" if approve else "deny"
+        record = {
+            "decision_id": decision_id,
+            "verdict": outcome,
+            "reasons": [
+                {
+                    "rule": "CHARTER-HUMAN-APPROVAL",
+                    "layer": "charter",
+                    "severity": "high",
+                    "msg": f"{'approved' if approve else 'rejected'} by {principal}",
+                    "links": [],
+                }
+            ],
+            "approvals": [approval],
+            "stack": json.loads(entry.stack),
+            "input_digest": entry.input_digest,
+        }
+        try:
             self._record(record, kind="approval")
-            entry = entry._replace(
-                status="approved" if approve else "rejected",
-                approvals=(*entry.approvals, json.dumps(approval)),
-            )
+        except BaseException:
+            with self._pending_lock:
+                self._pending[decision_id] = tuple(entry)
+            raise
+        entry = entry._replace(
+            status="approved" if approve else "rejected",
+            approvals=(*entry.approvals, json.dumps(approval)),
+        )
+        with self._pending_lock:
             self._pending[decision_id] = tuple(entry)
         self.metrics.approval(approve)
         return {"decision_id": decision_id, "verdict": outcome, "status": entry.status,
                 "approval": approval}  # fmt: skip
+
+    def _claim(self, decision_id: str, principal: str) -> Pending:
+        """Mark a pending ``ask`` as being approved by ``principal`` (under the lock)."""
+        entry = self._entry(decision_id)
+        if entry is None:
+            raise NotFound(f"no decision {decision_id} is known to this runner")
+        if entry.status != "pending":
+            state = "being approved" if entry.status == "approving" else entry.status
+            raise Conflict(
+                f"decision {decision_id} is {entry.verdict} "
+                f"({state}); only a pending ask can be approved or rejected"
+            )
+        if principal in (entry.requester, entry.author):
+            raise Forbidden(
+                f"{principal} cannot approve a decision about their own change",
+                hint="another approver must confirm it",
+            )
+        self._pending[decision_id] = tuple(entry._replace(status="approving"))
+        return entry
 
     # ---------------------------------------------------------------- rules
     def rules(self, layer: str | None = None) -> list[dict[str, Any]]:
