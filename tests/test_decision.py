@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from charter.core.decision import parse_now
+from charter.core.decision import Decision, Reason, parse_now
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
 from charter.policy import proposal
-from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
+from charter.policy.decision import EVAL_ERROR_RULE, apply_waivers, build_context, evaluate
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import BundleFactory, overlay_rule, write_bundle
 from tests.strategies import overlay_files, proposals
@@ -229,3 +231,47 @@ def test_adding_an_overlay_never_lowers_a_verdict(
     assert {r.rule for r in alone.reasons if r.layer == "constitution"} <= {
         r.rule for r in together.reasons
     }
+
+
+def _reason(rule: str, layer: str = "overlay", msg: str = "m") -> Reason:
+    return Reason(rule=rule, layer=layer, severity="high", msg=msg, verdict=Verdict.DENY)
+
+
+def _decision(*reasons: Reason) -> Decision:
+    return Decision("d", Verdict.DENY, tuple(reasons), ())
+
+
+def test_a_hook_returning_equal_copies_keeps_every_reason() -> None:
+    # Before: reasons were matched by id(), so a hook that returned equal copies
+    # (as one across a process boundary does) waived every pack/overlay reason.
+    def copying(reasons: Sequence[Reason], document: Any, now: datetime) -> Any:
+        return [dataclasses.replace(r) for r in reasons], [], []
+
+    first, second = _reason("ACME-A-001"), _reason("ACME-B-001")
+    decided = apply_waivers(_decision(first, second), copying, PUSH, NOW)
+    assert decided.reasons == (first, second)
+    assert decided.verdict is Verdict.DENY
+
+
+def test_of_equal_reasons_exactly_as_many_stay_as_the_hook_kept() -> None:
+    twin_a, twin_b = _reason("ACME-A-001"), _reason("ACME-A-001")
+    other = _reason("ACME-B-001")
+    assert twin_a == twin_b and twin_a is not twin_b
+
+    def keep_one_twin(reasons: Sequence[Reason], document: Any, now: datetime) -> Any:
+        return [dataclasses.replace(twin_a)], [{"rule": "ACME-B-001", "waiver": "W-1"}], []
+
+    decided = apply_waivers(_decision(twin_a, other, twin_b), keep_one_twin, PUSH, NOW)
+    assert decided.reasons == (twin_a,)
+    assert decided.waived == ({"rule": "ACME-B-001", "waiver": "W-1"},)
+
+
+def test_a_hook_cannot_add_reasons_or_drop_constitution_ones() -> None:
+    constitution = _reason("PROC-NO-DIRECT-PUSH-001", layer="constitution")
+    overlay = _reason("ACME-A-001")
+
+    def forging(reasons: Sequence[Reason], document: Any, now: datetime) -> Any:
+        return [_reason("ACME-NEW-001", msg="invented")], [], []
+
+    decided = apply_waivers(_decision(constitution, overlay), forging, PUSH, NOW)
+    assert decided.reasons == (constitution,)

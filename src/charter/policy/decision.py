@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -163,8 +164,18 @@ def apply_waivers(
     if any(r.rule == EVAL_ERROR_RULE for r in reasons):
         return decision
     kept, waived, ignored = waivers(reasons, document, moment)
-    kept_ids = {id(r) for r in kept}
-    reasons = [r for r in reasons if id(r) in kept_ids or r.layer == "constitution"]
+    # Reasons are values (frozen dataclasses): a hook may hand back equal copies
+    # (e.g. across a process boundary). Count them, so that of n equal reasons
+    # exactly as many stay as the hook kept, and one it never saw adds nothing.
+    remaining = Counter(kept)
+    still: list[Reason] = []
+    for reason in reasons:
+        if remaining[reason] > 0:
+            remaining[reason] -= 1
+            still.append(reason)
+        elif reason.layer == "constitution":
+            still.append(reason)
+    reasons = still
     return dataclasses.replace(
         decision,
         verdict=strictest(r.verdict for r in reasons),
