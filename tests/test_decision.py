@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from charter.core.decision import Decision, Reason, parse_now
-from charter.core.errors import InputError
+from charter.core.errors import EvaluationError, InputError
 from charter.core.verdict import Verdict
 from charter.policy import proposal
 from charter.policy.decision import EVAL_ERROR_RULE, apply_waivers, build_context, evaluate
+from charter.policy.engine import Engine
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import BundleFactory, overlay_rule, write_bundle
 from tests.strategies import overlay_files, proposals
@@ -275,3 +276,42 @@ def test_a_hook_cannot_add_reasons_or_drop_constitution_ones() -> None:
 
     decided = apply_waivers(_decision(constitution, overlay), forging, PUSH, NOW)
     assert decided.reasons == (constitution,)
+
+
+BOOM = """package charter.overlay.boom
+import rego.v1
+
+deny contains {"rule": "ACME-BOOM-002", "msg": "never"} if {
+\tinput.kind == "push"
+\tcount(input.labels) == 1 / 0
+}
+"""
+
+
+def test_a_regorus_error_is_a_one_line_evaluation_error() -> None:
+    # Before: the message carried regorus's multi-line source excerpt.
+    engine = Engine()
+    engine.add_module("boom.rego", BOOM)
+    engine.set_input_text(json.dumps({"kind": "push", "labels": []}))
+    with pytest.raises(EvaluationError) as info:
+        engine.eval_rule("data.charter.overlay.boom.deny")
+    assert info.value.message == (
+        "evaluating data.charter.overlay.boom.deny failed: boom.rego:6:30: divide by zero"
+    )
+    assert "\n" not in str(info.value)
+    with pytest.raises(EvaluationError, match="input is not a JSON document"):
+        engine.set_input({"not json": object()})  # before: a bare TypeError
+
+
+def test_an_evaluation_error_denies_with_a_one_line_reason(make_bundle: BundleFactory) -> None:
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"r.rego": overlay_rule("ACME-BOOM-001", "count(input.labels) == 1 / 0")},
+    )  # fmt: skip
+    decision = evaluate(load_stack(overlay=path).compile(), {**PUSH, "labels": []}, now=NOW)
+    assert decision.verdict is Verdict.DENY
+    [reason] = decision.reasons
+    assert reason.rule == EVAL_ERROR_RULE
+    assert reason.msg.startswith("evaluation failed, failing closed: evaluating data.charter")
+    assert "r.rego:" in reason.msg and reason.msg.endswith("divide by zero")
+    assert "\n" not in reason.msg

@@ -90,13 +90,20 @@ def _rule_head_name(rule: dict[str, Any]) -> str | None:
     return None
 
 
+#: What regorus raises for a Rego or data problem (a Rust ``Err`` surfaces as
+#: RuntimeError, a value it cannot convert as ValueError). A Rust panic is
+#: pyo3's PanicException, a BaseException: it is left to the caller, which must
+#: drop the engine (see the runner's evaluator slots).
+ENGINE_ERRORS = (RuntimeError, ValueError)
+
+
 def parse_module(path: str, source: str) -> ModuleInfo:
     """Parse one Rego v1 module; raise :class:`PolicyError` with file:line:col."""
     probe = regorus.Engine()
     try:
         probe.add_policy(path, source)
         raw = json.loads(probe.get_ast_as_json())
-    except RuntimeError as exc:
+    except ENGINE_ERRORS as exc:
         raise PolicyError(
             f"cannot parse Rego: {describe_rego_error(exc, path)}",
             hint="fix the syntax; Charter reads Rego v1 (`import rego.v1` style)",
@@ -110,8 +117,16 @@ def parse_module(path: str, source: str) -> ModuleInfo:
     )
 
 
+def _evaluation_error(what: str, exc: BaseException) -> EvaluationError:
+    return EvaluationError(f"{what} failed: {describe_rego_error(exc, what)}")
+
+
 class Engine:
-    """A compiled set of Rego modules and data, ready to evaluate."""
+    """A compiled set of Rego modules and data, ready to evaluate.
+
+    Every error regorus reports comes out as a :class:`PolicyError` (loading)
+    or an :class:`EvaluationError` (evaluating), never as a bare RuntimeError.
+    """
 
     def __init__(self) -> None:
         self._engine = regorus.Engine()
@@ -120,13 +135,13 @@ class Engine:
         """Add a module; return its package (``data.`` prefixed, as regorus does)."""
         try:
             return str(self._engine.add_policy(path, source))
-        except RuntimeError as exc:
+        except ENGINE_ERRORS as exc:
             raise PolicyError(f"cannot load Rego: {describe_rego_error(exc, path)}") from exc
 
     def add_data(self, data: dict[str, Any]) -> None:
         try:
             self._engine.add_data_json(json.dumps(data))
-        except RuntimeError as exc:
+        except ENGINE_ERRORS as exc:
             raise PolicyError(f"cannot load data: {_clean(str(exc))}") from exc
 
     def enable_coverage(self, enabled: bool = True) -> None:
@@ -136,7 +151,10 @@ class Engine:
         self._engine.clear_coverage_data()
 
     def coverage(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self._engine.get_coverage_report_as_json())
+        try:
+            result: dict[str, Any] = json.loads(self._engine.get_coverage_report_as_json())
+        except ENGINE_ERRORS as exc:
+            raise _evaluation_error("the coverage report", exc) from exc
         return result
 
     def packages(self) -> list[str]:
@@ -148,13 +166,16 @@ class Engine:
         return twin
 
     def set_input(self, document: Any) -> None:
-        self._engine.set_input_json(json.dumps(document))
+        try:
+            self.set_input_text(json.dumps(document, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise EvaluationError(f"input is not a JSON document ({exc})") from exc
 
     def set_input_text(self, text: str) -> None:
         """Set the input from JSON text the caller already serialised."""
         try:
             self._engine.set_input_json(text)
-        except RuntimeError as exc:
+        except ENGINE_ERRORS as exc:
             raise EvaluationError(f"input is not valid JSON: {_clean(str(exc))}") from exc
 
     def eval_rule(self, rule: str, document: Any | None = None) -> Any:
@@ -163,10 +184,10 @@ class Engine:
             self.set_input(document)
         try:
             raw = self._engine.eval_rule_as_json(rule)
-        except RuntimeError as exc:
-            raise EvaluationError(f"evaluating {rule} failed: {_clean(str(exc))}") from exc
-        # Most deny/ask sets are empty for a given input; skip the JSON parser then.
-        return [] if raw == "[]" else json.loads(raw)
+            # Most deny/ask sets are empty for a given input; skip the JSON parser then.
+            return [] if raw == "[]" else json.loads(raw)
+        except ENGINE_ERRORS as exc:
+            raise _evaluation_error(f"evaluating {rule}", exc) from exc
 
     def eval_query(self, query: str, document: Any | None = None) -> list[Any]:
         """Evaluate a query; return the value of its first expression per result."""
@@ -174,6 +195,6 @@ class Engine:
             self.set_input(document)
         try:
             raw = json.loads(self._engine.eval_query_as_json(query))
-        except RuntimeError as exc:
-            raise EvaluationError(f"evaluating {query} failed: {_clean(str(exc))}") from exc
-        return [r["expressions"][0]["value"] for r in raw.get("result", [])]
+            return [r["expressions"][0]["value"] for r in raw.get("result", [])]
+        except ENGINE_ERRORS as exc:
+            raise _evaluation_error(f"evaluating {query}", exc) from exc
