@@ -17,7 +17,7 @@ from tests.gate_helpers import constitution_text, write_signed
 def signed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.setenv("CHARTER_AUDIT", str(tmp_path / "audit.db"))
     monkeypatch.setenv("CHARTER_BUDGET", str(tmp_path / "budget.json"))
-    monkeypatch.setenv("CHARTER_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("CHARTER_STATE_DIR", str(tmp_path / "state"))
     return write_signed(tmp_path / "c")
 
 

@@ -75,7 +75,7 @@ def test_network_is_cut_inside_the_sandbox(tmp_path: Path) -> None:
 
 def _sandboxed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Path, Path]:
     monkeypatch.setenv("CHARTER_AUDIT", str(tmp_path / "audit.db"))
-    monkeypatch.setenv("CHARTER_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("CHARTER_STATE_DIR", str(tmp_path / "state"))
     allowed = tmp_path / "allowed"
     outside = tmp_path / "outside"
     allowed.mkdir()

@@ -102,3 +102,33 @@ def test_an_ambiguous_state_file_is_refused_not_read(tmp_path: Path, text: str) 
     state.path.write_text(text)
     with pytest.raises(ConfigError, match="accepted-version state is unreadable"):
         state.get("overlay/o")
+
+
+def test_the_gate_keeps_its_workflow_slots_in_charter_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: `charter exec` read $CHARTER_STATE (default ~/.charter), a second name
+    # for the state directory; a slot held under $CHARTER_STATE_DIR did not count.
+    import fcntl
+    import os
+
+    from charter.cli import main
+    from tests.gate_helpers import constitution_text, write_signed
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("CHARTER_STATE_DIR", str(state))
+    monkeypatch.setenv("CHARTER_STATE", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("CHARTER_AUDIT", str(tmp_path / "audit.db"))
+    monkeypatch.setenv("CHARTER_BUDGET", str(tmp_path / "budget.json"))
+    text = constitution_text("[resource_limits]\nmax_concurrent_workflows = 1\n")
+    constitution, pub = write_signed(tmp_path / "c", text)
+    (state / "slots").mkdir(parents=True)
+    held = os.open(state / "slots" / "slot-0", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        argv = ["exec", "--constitution", str(constitution), "--key", str(pub), "--", "true"]
+        assert main(argv) == 1
+        assert not (tmp_path / "elsewhere").exists()
+    finally:
+        os.close(held)
+    assert main(argv) == 0

@@ -31,9 +31,14 @@ STATE_ENV = "CHARTER_STATE_DIR"
 
 
 def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The one state-directory setting: ``$CHARTER_STATE_DIR``, else ``~/.charter/state``.
+
+    Accepted layer versions, the runner's pins and the gate's workflow slots all
+    live here (the gate read ``$CHARTER_STATE`` before; that name is gone).
+    """
     env = os.environ if environ is None else environ
     if env.get(STATE_ENV):
-        return Path(env[STATE_ENV])
+        return Path(env[STATE_ENV]).expanduser()
     return Path(env.get("HOME") or Path.home()) / ".charter" / "state"
 
 
