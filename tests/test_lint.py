@@ -19,8 +19,8 @@ from charter.policy.lint import (
     lint_constitution_toml,
     lint_paths,
     sign_rule,
-    to_sarif,
 )
+from charter.render.sarif import lint_report as to_sarif
 from tests.bundle_helpers import make_key
 from tests.conftest import BundleFactory, write_bundle
 
@@ -93,7 +93,7 @@ def codes(path: Path) -> set[str]:
 
 def test_example_overlay_passes() -> None:
     report = lint_bundle(EXAMPLE)
-    assert report.ok, [f.render() for f in report.findings]
+    assert report.ok, [f.to_dict() for f in report.findings]
     assert not report.findings
 
 
@@ -117,7 +117,7 @@ def test_honest_overlay_with_stricter_parameters_passes(make_bundle: BundleFacto
         }
     )
     report = lint_bundle(overlay(make_bundle, files))
-    assert report.ok, [f.render() for f in report.findings]
+    assert report.ok, [f.to_dict() for f in report.findings]
 
 
 # ------------------------------------------------------------------ loosening, one code each
@@ -339,7 +339,7 @@ def test_toml_looser_model_permission(tmp_path: Path) -> None:
 def test_sarif_report_shape(make_bundle: BundleFactory) -> None:
     files = {k: v for k, v in rule_files().items() if not k.endswith("_test.rego")}
     report = lint_bundle(overlay(make_bundle, files))
-    sarif = to_sarif(report)
+    sarif = to_sarif(report, CODES)
     assert sarif["version"] == "2.1.0"
     run = sarif["runs"][0]
     assert run["tool"]["driver"]["rules"][0]["id"] == "CHARTER-L060"
@@ -519,7 +519,7 @@ def test_entry_citing_an_upper_rule_id_is_impersonation(
     rule = next(k for k in files if k.endswith("rule.rego"))
     files[rule] += "\n" + entry
     report = lint_bundle(overlay(make_bundle, files))
-    assert report.codes() == {"CHARTER-L014"}, [f.render() for f in report.findings]
+    assert report.codes() == {"CHARTER-L014"}, [f.to_dict() for f in report.findings]
     (finding,) = report.errors
     assert "PROC-NO-SELF-APPROVAL-001" in finding.message and "constitution" in finding.message
     assert finding.file.endswith("rule.rego") and finding.line is not None and finding.line > 15
@@ -531,7 +531,7 @@ def test_citing_its_own_rule_id_through_a_constant_is_fine(make_bundle: BundleFa
     files[rule] = files[rule].replace('{"rule": "ACME-MERGE-001"', '{"rule": own_id')
     files[rule] += '\nown_id := "ACME-MERGE-001"\n'
     report = lint_bundle(overlay(make_bundle, files))
-    assert report.ok and not report.findings, [f.render() for f in report.findings]
+    assert report.ok and not report.findings, [f.to_dict() for f in report.findings]
 
 
 def test_impersonating_entry_is_attributed_to_its_own_layer_at_runtime(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from charter.cli import _app
 from charter.core import errors
 from charter.core.errors import CharterError
+from charter.render import text as render_text
 
 app = _app.app
 
@@ -73,12 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CharterError as exc:
         if verbose:
             raise
-        _app.error(str(exc))
+        render_text.error(str(exc))
         return errors.exit_code(exc)
     except Exception as exc:  # noqa: BLE001 - the one place that must never show a traceback
         if verbose:
             raise
-        _app.error(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)")
+        render_text.error(
+            f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)"
+        )
         return 2
     return 0
 

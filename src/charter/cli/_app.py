@@ -1,15 +1,18 @@
-"""The shared Typer application, output helpers and common options."""
+"""The shared Typer application and the options every verb shares.
+
+Output is rendered by :mod:`charter.render`; the verb modules call its text and
+JSON renderers. ``stdout``, ``error`` and ``print_json`` below are the same
+renderers under their old names, for verb modules not yet moved over.
+"""
 
 from __future__ import annotations
 
 import enum
-import json
-import os
-import sys
-from typing import Any
 
 import typer
-from rich.console import Console
+
+from charter.render import json as render_json
+from charter.render import text as render_text
 
 app = typer.Typer(
     name="charter",
@@ -41,19 +44,9 @@ def _root(
     """Charter: a signed, layered, non-waivable constitution for AI coding agents."""
 
 
-def stdout() -> Console:
-    # Piped output (CI logs, `| less`) has no width; rich would assume 80
-    # columns and squeeze rule IDs into slivers. Give it room unless told.
-    width = None
-    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
-        width = 160
-    return Console(highlight=False, soft_wrap=True, width=width)
-
-
-def error(message: str) -> None:
-    line = " ".join(message.split())
-    sys.stderr.write(f"charter: error: {line}\n")
-
-
-def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+#: A console that prints everything literally (no markup, no emoji codes).
+stdout = render_text.console
+#: ``charter: error: …`` on one line of standard error.
+error = render_text.error
+#: One JSON document on standard output.
+print_json = render_json.show

@@ -7,14 +7,13 @@ their own module.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app
+from charter.core import jsonio
 from charter.core.errors import CharterError, InputError, VerificationError
 from charter.policy.build import DEFAULT_VALIDATORS, build_bundle
 from charter.policy.bundle import (
@@ -28,6 +27,8 @@ from charter.policy.bundle import (
     verify_tarball,
 )
 from charter.policy.lint import build_validator
+from charter.render import json as render_json
+from charter.render import text as render_text
 from charter.trust import keys, signing
 from charter.trust.policy import LAYER_KINDS
 
@@ -55,7 +56,7 @@ def build(
     output.write_bytes(built.data)
     m = built.manifest
     if fmt is OutputFormat.json:
-        print_json(
+        render_json.show(
             {
                 "bundle": str(output),
                 "digest": built.digest,
@@ -67,11 +68,12 @@ def build(
             }
         )
         return
-    out = stdout()
-    out.print(f"Built {output} ({m.layer} {m.name} {m.version})", markup=False)
-    out.print(f"Digest: {built.digest}", markup=False)
-    out.print(f"Signed by: {built.key_id}", markup=False)
-    out.print(f"Files: {len(built.files)}", markup=False)
+    render_text.show(
+        f"Built {output} ({m.layer} {m.name} {m.version})",
+        f"Digest: {built.digest}",
+        f"Signed by: {built.key_id}",
+        f"Files: {len(built.files)}",
+    )
 
 
 @bundle_app.command("verify")
@@ -103,7 +105,7 @@ def verify(
     verified = verify_tarball(data, trusted, layer=layer, source=str(bundle_file))
     m = verified.manifest
     if fmt is OutputFormat.json:
-        print_json(
+        render_json.show(
             {
                 "verified": True,
                 "bundle": str(bundle_file),
@@ -116,45 +118,15 @@ def verify(
             }
         )
         return
-    out = stdout()
-    out.print(f"Bundle verified: {m.layer} {m.name} {m.version}", markup=False)
-    out.print(f"Digest: {verified.digest}", markup=False)
-    out.print(f"Signed by: {verified.signer}", markup=False)
-    out.print(f"Files: {len(verified.files)} (all hashes match)", markup=False)
-
-
-@bundle_app.command("inspect")
-def inspect(
-    bundle_file: Path = typer.Argument(..., metavar="FILE"),
-    key: list[Path] | None = typer.Option(
-        None, "--key", help="verify with this public key before listing rules"
-    ),
-    fmt: OutputFormat = FORMAT_OPTION,
-) -> None:
-    """Show manifest, signer, files and rules of a bundle archive."""
-    data = read_tarball_file(bundle_file)
-    source = str(bundle_file)
-    files = read_archive(data, source=source)
-    info = signing.unverified_info(files[SIGNATURES]) if SIGNATURES in files else None
-    verified = False
-    problem: str | None = None
-    if key:
-        layer = info.scope if info is not None and info.scope in LAYER_KINDS else "overlay"
-        verify_tarball(data, [keys.load_public(k) for k in key], layer=layer, source=source)
-        verified = True
-    manifest = (
-        parse_manifest(files[MANIFEST], f"{source}/{MANIFEST}") if MANIFEST in files else None
+    render_text.show(
+        f"Bundle verified: {m.layer} {m.name} {m.version}",
+        f"Digest: {verified.digest}",
+        f"Signed by: {verified.signer}",
+        f"Files: {len(verified.files)} (all hashes match)",
     )
-    rules: list[dict[str, Any]] = []
-    try:
-        layer_obj = layer_from_files(
-            {n: d for n, d in files.items() if n != SIGNATURES},
-            source=source,
-            digest=tarball_digest(data),
-        )
-        rules = [r.to_dict() for r in layer_obj.rules]
-    except CharterError as exc:
-        problem = str(exc)
+
+
+def _file_rows(files: dict[str, bytes], info: signing.SignatureInfo | None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name in sorted(files):
         signed = info.files.get(name) if info is not None else None
@@ -167,45 +139,93 @@ def inspect(
                 "signed": None if name == SIGNATURES else (signed == actual),
             }
         )
-    document = {
+    return rows
+
+
+def _rules(
+    data: bytes, files: dict[str, bytes], source: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    try:
+        layer = layer_from_files(
+            {n: d for n, d in files.items() if n != SIGNATURES},
+            source=source,
+            digest=tarball_digest(data),
+        )
+    except CharterError as exc:
+        return [], str(exc)
+    return [r.to_dict() for r in layer.rules], None
+
+
+def inspection(bundle_file: Path, key: list[Path] | None) -> dict[str, Any]:
+    """What ``bundle inspect`` shows: manifest, signer, files and rules (verified with ``key``)."""
+    data = read_tarball_file(bundle_file)
+    source = str(bundle_file)
+    files = read_archive(data, source=source)
+    info = signing.unverified_info(files[SIGNATURES]) if SIGNATURES in files else None
+    if key:
+        layer = info.scope if info is not None and info.scope in LAYER_KINDS else "overlay"
+        verify_tarball(data, [keys.load_public(k) for k in key], layer=layer, source=source)
+    manifest = (
+        parse_manifest(files[MANIFEST], f"{source}/{MANIFEST}") if MANIFEST in files else None
+    )
+    rules, problem = _rules(data, files, source)
+    return {
         "bundle": source,
         "digest": tarball_digest(data),
-        "verified": verified,
+        "verified": bool(key),
         "manifest": manifest.raw if manifest else None,
         "signer": (
             {"key_id": info.key_id, "algorithm": info.algorithm, "scope": info.scope}
             if info
             else None
         ),
-        "files": rows,
+        "files": _file_rows(files, info),
         "rules": rules,
         "error": problem,
     }
-    if fmt is OutputFormat.json:
-        print_json(document)
-        return
-    out = stdout()
-    status = "verified" if verified else "NOT VERIFIED (pass --key PUB to verify)"
-    out.print(f"Bundle {source}  [{status}]", markup=False)
-    out.print(f"Digest: {document['digest']}", markup=False)
-    if manifest:
-        out.print(f"Manifest: {json.dumps(manifest.raw, sort_keys=True)}", markup=False)
-    if info:
-        out.print(f"Signer: {info.key_id} ({info.algorithm}, scope {info.scope})", markup=False)
+
+
+def inspection_text(document: dict[str, Any]) -> list[render_text.Item]:
+    """The text view of an :func:`inspection` document."""
+    status = "verified" if document["verified"] else "NOT VERIFIED (pass --key PUB to verify)"
+    lines: list[render_text.Item] = [
+        f"Bundle {document['bundle']}  [{status}]",
+        f"Digest: {document['digest']}",
+    ]
+    if document["manifest"] is not None:
+        lines.append(f"Manifest: {jsonio.canonical(document['manifest'])}")
+    signer = document["signer"]
+    if signer:
+        lines.append(f"Signer: {signer['key_id']} ({signer['algorithm']}, scope {signer['scope']})")
     else:
-        out.print("Signer: none (unsigned)", markup=False)
-    table = Table(title="Files")
-    for column in ("File", "Size", "SHA-256", "Matches signature"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        mark = "-" if row["signed"] is None else ("yes" if row["signed"] else "NO")
-        table.add_row(row["name"], str(row["size"]), row["sha256"][:16] + "…", mark)
-    out.print(table)
-    rule_table = Table(title=f"{len(rules)} rule(s)")
-    for column in ("ID", "Severity", "Category", "Title"):
-        rule_table.add_column(column)
-    for rule in rules:
-        rule_table.add_row(rule["id"], rule["severity"], rule["category"], rule["title"])
-    out.print(rule_table)
-    if problem:
-        out.print(f"Could not read rules: {problem}", markup=False)
+        lines.append("Signer: none (unsigned)")
+    marks = {None: "-", True: "yes", False: "NO"}
+    files = [
+        (row["name"], row["size"], row["sha256"][:16] + "…", marks[row["signed"]])
+        for row in document["files"]
+    ]
+    lines.append(
+        render_text.table(("File", "Size", "SHA-256", "Matches signature"), files, title="Files")
+    )
+    rules = [(r["id"], r["severity"], r["category"], r["title"]) for r in document["rules"]]
+    title = f"{len(rules)} rule(s)"
+    lines.append(render_text.table(("ID", "Severity", "Category", "Title"), rules, title=title))
+    if document["error"]:
+        lines.append(f"Could not read rules: {document['error']}")
+    return lines
+
+
+@bundle_app.command("inspect")
+def inspect(
+    bundle_file: Path = typer.Argument(..., metavar="FILE"),
+    key: list[Path] | None = typer.Option(
+        None, "--key", help="verify with this public key before listing rules"
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Show manifest, signer, files and rules of a bundle archive."""
+    document = inspection(bundle_file, key)
+    if fmt is OutputFormat.json:
+        render_json.show(document)
+    else:
+        render_text.show(*inspection_text(document))

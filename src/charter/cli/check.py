@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from charter.audit import chain as audit
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
     CONSTITUTION_OPTION,
@@ -24,30 +23,16 @@ from charter.core.errors import TrustError, VerificationError
 from charter.policy import proposal
 from charter.policy.decision import evaluate
 from charter.policy.waivers import WaiverSet, parse_trust
+from charter.render import json as render_json
+from charter.render import text as render_text
+from charter.render import write
 
-_STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
 
-
-def render_decision(decision: Decision, source: str) -> None:
-    out = stdout()
-    verdict = str(decision.verdict)
-    out.print(f"{source}: [bold {_STYLE[verdict]}]{verdict.upper()}[/]  ({decision.decision_id})")
-    if decision.reasons:
-        table = Table(show_lines=False)
-        for column in ("Verdict", "Rule", "Layer", "Severity"):
-            table.add_column(column, no_wrap=True)
-        for column in ("Message", "Citation / link"):
-            table.add_column(column, overflow="fold")
-        for r in decision.reasons:
-            cite = r.citation or ""
-            if r.links:
-                cite = f"{cite} {r.links[0]}".strip()
-            table.add_row(str(r.verdict), r.rule, r.layer, r.severity, r.msg, cite)
-        out.print(table)
-    for w in decision.waived:
-        out.print(f"  waived: {w.get('rule')} by {w.get('waiver')} (expires {w.get('expires')})")
-    for w in decision.ignored_waivers:
-        out.print(f"  ignored waiver {w.get('waiver')}: {w.get('reason')}")
+def rendered(decision: Decision, source: str, fmt: OutputFormat) -> str:
+    """The output for ``decision``, rendered in full before it is recorded."""
+    if fmt is OutputFormat.json:
+        return render_json.document(decision.to_dict())
+    return render_text.render(render_text.proposal_decision(decision, source))
 
 
 def _record(decision: Decision, location: str | None) -> None:
@@ -93,8 +78,9 @@ def check(
 ) -> None:
     """Decide a proposal: exit 0 allow, 1 deny, 3 ask, 2 bad input.
 
-    The decision is appended to the audit store before it is printed, so a
-    verdict that was shown has a record (unless --no-audit).
+    The decision is rendered, then appended to the audit store, then printed:
+    a verdict that was shown has a record (unless --no-audit), and a record
+    is never followed by a failure to show it.
     """
     document = proposal.load(proposal_file)
     moment = parse_now(now)
@@ -112,10 +98,8 @@ def check(
         else None
     )
     decision = evaluate(stack.compile(), document, now=moment, waivers=hook)
+    shown = rendered(decision, str(proposal_file), fmt)
     if not no_audit:
         _record(decision, audit_location)
-    if fmt is OutputFormat.json:
-        print_json(decision.to_dict())
-    else:
-        render_decision(decision, str(proposal_file))
+    write(shown)
     raise typer.Exit(decision.exit_code)

@@ -15,6 +15,7 @@ from rich.table import Table
 from charter.actions import constitution as model
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.core.errors import InputError
+from charter.render import text as render_text
 from charter.trust import keys
 from charter.trust.watchdog import DEFAULT_INTERVAL, IntegrityEvent, Watchdog, bytes_digest
 
@@ -199,7 +200,7 @@ def show(
         ("auto_allowed", "green"),
     ):
         for pattern in document["boundaries"][kind]:
-            bounds.add_row(f"[{style}]{kind}[/]", pattern.replace("[", r"\["))
+            bounds.add_row(render_text.styled((kind, style)), render_text.styled(pattern))
     out.print(bounds)
     limits = Table(title="Resource limits")
     limits.add_column("Limit")

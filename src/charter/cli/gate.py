@@ -23,10 +23,14 @@ from charter.actions.budget import Budget
 from charter.actions.gate import Gate, GateConfig, audit_files, load_constitution
 from charter.actions.hooks import handle_claude_code
 from charter.audit import chain as audit_mod
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.core.decision import Decision
 from charter.core.errors import AuditError, InputError, IntegrityLost, Rejected
 from charter.core.verdict import Verdict
+from charter.render import json as render_json
+from charter.render import text as render_text
+from charter.render import write as write_out
+from charter.trust.versions import default_state_dir
 from charter.trust.watchdog import Watchdog
 
 CONSTITUTION = typer.Option(..., "--constitution", help="the signed constitution TOML")
@@ -39,7 +43,6 @@ BUDGET = typer.Option(
     None, "--budget", help="budget store (default $CHARTER_BUDGET or ~/.charter/budget.json)"
 )
 RUN = typer.Option(None, "--run", help="run id for max_api_cost_per_run (default $CHARTER_RUN_ID)")
-_STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
 
 
 class _CheckingWatchdog:
@@ -97,15 +100,15 @@ def record(store: audit_mod.AuditStore, decision: Decision, source: str) -> Deci
     return decision
 
 
-def render(decision: Decision, subject: str) -> None:
-    out = stdout()
-    verdict = str(decision.verdict)
-    out.print(f"{subject}: [bold {_STYLE[verdict]}]{verdict.upper()}[/]  ({decision.decision_id})")
-    for c in decision.extra.get("commands", []):
-        out.print(f"  [{_STYLE[c['verdict']]}]{c['verdict']:5}[/] {shlex.join(c['argv'])}")
-    for r in decision.reasons:
-        if r.verdict is decision.verdict or r.verdict is Verdict.DENY:
-            out.print(f"  - {r.verdict}: {r.rule}: {r.msg}")
+def rendered(decision: Decision, subject: str, fmt: OutputFormat) -> str:
+    """The output for ``decision``, rendered in full before it is recorded.
+
+    Rendering first means a rendering failure leaves nothing recorded, and a
+    recorded decision is shown exactly as recorded.
+    """
+    if fmt is OutputFormat.json:
+        return render_json.document(decision.to_dict())
+    return render_text.render(render_text.action_decision(decision, subject))
 
 
 @app.command("gate")
@@ -140,19 +143,13 @@ def gate_command(
         assert read is not None  # noqa: S101 - narrowed by the check above
         decision = gate.decide_read(read, cwd, model_role)
         subject = f"read {read}"
+    shown = rendered(decision, subject, fmt)
     record(store, decision, gate.config.source)
-    if fmt is OutputFormat.json:
-        print_json(decision.to_dict())
-    else:
-        render(decision, subject)
+    write_out(shown)
     raise typer.Exit(decision.exit_code)
 
 
 # ------------------------------------------------------------------- exec
-
-
-def _state_dir() -> Path:
-    return Path(os.environ.get("CHARTER_STATE", "~/.charter")).expanduser()
 
 
 @contextmanager
@@ -161,7 +158,7 @@ def _slot(limit: int | None) -> Iterator[None]:
     if limit is None:
         yield
         return
-    directory = _state_dir() / "slots"
+    directory = default_state_dir() / "slots"
     directory.mkdir(parents=True, exist_ok=True)
     for i in range(limit):
         fd = os.open(directory / f"slot-{i}", os.O_RDWR | os.O_CREAT, 0o600)
@@ -188,7 +185,7 @@ def _approve(decision: Decision) -> bool:
     sys.stderr.write("Charter asks for approval:\n")
     for r in decision.reasons:
         if r.verdict is Verdict.ASK:
-            sys.stderr.write(f"  - {r.rule}: {r.msg}\n")
+            render_text.note(f"  - {r.rule}: {r.msg}")
     sys.stderr.write("Approve? [y/N] ")
     sys.stderr.flush()
     answer = sys.stdin.readline().strip().lower()
@@ -220,11 +217,11 @@ def exec_command(
         run_argv = list(argv)
     decision = record(store, gate.decide_command(text, where, model_role), gate.config.source)
     if decision.verdict is Verdict.DENY:
-        render_stderr(decision)
+        render_text.note(render_text.decision_summary(decision))
         raise typer.Exit(1)
     if decision.verdict is Verdict.ASK:
         if not _approve(decision):
-            render_stderr(decision)
+            render_text.note(render_text.decision_summary(decision))
             raise typer.Exit(3)
         store.append(
             {
@@ -259,12 +256,6 @@ def exec_command(
                 raise _Refused(str(exc)) from exc
         code = _run(run_argv, where, limits.max_execution_time)
     raise typer.Exit(code)
-
-
-def render_stderr(decision: Decision) -> None:
-    sys.stderr.write(f"charter: {decision.verdict}: ")
-    top = [r for r in decision.reasons if r.verdict is decision.verdict]
-    sys.stderr.write("; ".join(f"{r.rule}: {r.msg}" for r in top[:5]) + "\n")
 
 
 def _run(argv: list[str], cwd: str, timeout: int | None) -> int:
@@ -303,8 +294,9 @@ def hook_claude_code(
     text = sys.stdin.read()
     gate, store = open_gate(constitution, key, audit, budget, run, "hook:claude-code")
     output, decision = handle_claude_code(gate, text, model_role)
+    shown = render_json.document(output)
     record(store, decision, gate.config.source)
-    print_json(output)
+    write_out(shown)
     raise typer.Exit(0)
 
 
@@ -328,11 +320,11 @@ def budget_record(
     spend = store.record(cost)
     summary = store.summary()
     if fmt is OutputFormat.json:
-        print_json(
+        render_json.show(
             {"recorded": {"time": spend.time, "cost": spend.cost, "run": spend.run}, **summary}
         )
     else:
-        stdout().print(f"recorded {spend.cost:.4f}; spent today {summary['spent_today']:.4f}")
+        render_text.show(f"recorded {spend.cost:.4f}; spent today {summary['spent_today']:.4f}")
 
 
 @budget_app.command("show")
@@ -353,7 +345,6 @@ def budget_show(
         summary["max_api_cost_per_day"] = limits.max_api_cost_per_day
         summary["max_api_cost_per_run"] = limits.max_api_cost_per_run
     if fmt is OutputFormat.json:
-        print_json(summary)
+        render_json.show(summary)
     else:
-        for k, v in summary.items():
-            stdout().print(f"{k}: {v}")
+        render_text.show(*(f"{k}: {v}" for k, v in summary.items()))

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.core.errors import InputError
+from charter.render import json as render_json
+from charter.render import text as render_text
 from charter.trust import keys
 
 key_app = typer.Typer(help="Generate and inspect signing keys.", no_args_is_help=True)
@@ -33,7 +35,7 @@ def generate(
     passphrase = keys.passphrase_from_env(passphrase_env)
     made = keys.generate_to_dir(out, key_type, passphrase, overwrite=force)
     if fmt is OutputFormat.json:
-        print_json(
+        render_json.show(
             {
                 "private_key": str(made.private_path),
                 "public_key": str(made.public_path),
@@ -43,13 +45,14 @@ def generate(
             }
         )
         return
-    out_console = stdout()
-    out_console.print(f"Private key: {made.private_path} (mode 0600)", markup=False)
-    out_console.print(f"Public key:  {made.public_path}", markup=False)
-    out_console.print(f"Key id:      {made.key_id} ({made.kind})", markup=False)
+    render_text.show(
+        f"Private key: {made.private_path} (mode 0600)",
+        f"Public key:  {made.public_path}",
+        f"Key id:      {made.key_id} ({made.kind})",
+    )
 
 
 @key_app.command("id")
 def key_id(public: Path = typer.Argument(..., metavar="PUB")) -> None:
     """Print the key id (sha256 of the SPKI DER) of a public key, e.g. cosign.pub."""
-    stdout().print(keys.key_id(keys.load_public(public)), markup=False)
+    render_text.show(keys.key_id(keys.load_public(public)))

@@ -6,18 +6,18 @@ Registered on the ``rule`` group of :mod:`charter.cli.rule`.
 from __future__ import annotations
 
 import enum
-import json
-import sys
 from pathlib import Path
 
 import typer
 
-from charter.cli._app import print_json, stdout
 from charter.cli.rule import rule_app
 from charter.core.errors import InputError
 from charter.policy.bundle import Layer, load_directory
-from charter.policy.lint import lint_paths, render_text, sign_rule, to_sarif
+from charter.policy.lint import CODES, lint_paths, sign_rule
 from charter.policy.stack import load_stack
+from charter.render import json as render_json
+from charter.render import sarif as render_sarif
+from charter.render import text as render_text
 from charter.trust import keys
 
 
@@ -63,11 +63,11 @@ def lint(
     layers, toml = against_layers(against)
     report = lint_paths(paths, layers, against_toml=toml)
     if fmt is LintFormat.json:
-        print_json(report.to_dict())
+        render_json.show(report.to_dict())
     elif fmt is LintFormat.sarif:
-        sys.stdout.write(json.dumps(to_sarif(report), indent=2) + "\n")
+        render_json.show(render_sarif.lint_report(report, CODES))
     else:
-        stdout().print(render_text(report), markup=False)
+        render_text.show(render_text.lint_report(report))
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -86,7 +86,8 @@ def sign(
     private = keys.load_private(key, keys.passphrase_from_env(passphrase_env))
     layers, _ = against_layers(against)
     target, covered = sign_rule(file, private, against=layers)
-    out = stdout()
-    out.print(f"Signed {file} into {target}", markup=False)
-    out.print(f"Signed by: {keys.key_id(private.public_key())}", markup=False)
-    out.print(f"Files covered: {', '.join(covered)}", markup=False)
+    render_text.show(
+        f"Signed {file} into {target}",
+        f"Signed by: {keys.key_id(private.public_key())}",
+        f"Files covered: {', '.join(covered)}",
+    )

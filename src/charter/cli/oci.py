@@ -8,10 +8,12 @@ from pathlib import Path
 
 import typer
 
-from charter.cli._app import FORMAT_OPTION, OutputFormat, print_json, stdout
+from charter.cli._app import FORMAT_OPTION, OutputFormat
 from charter.cli.bundle import bundle_app
 from charter.policy.bundle import read_tarball_file, verify_tarball
 from charter.registry import oci
+from charter.render import json as render_json
+from charter.render import text as render_text
 from charter.trust import keys
 
 INSECURE_OPTION = typer.Option(
@@ -30,12 +32,13 @@ def push(
     data = read_tarball_file(bundle_file)
     result = oci.push_bundle(data, reference, insecure=insecure)
     if fmt is OutputFormat.json:
-        print_json(result.to_dict())
+        render_json.show(result.to_dict())
         return
-    out = stdout()
-    out.print(f"Pushed {bundle_file} to {result.reference}", markup=False)
-    out.print(f"Digest: {result.manifest_digest}", markup=False)
-    out.print(f"Pinned: {result.reference.with_digest(result.manifest_digest)}", markup=False)
+    render_text.show(
+        f"Pushed {bundle_file} to {result.reference}",
+        f"Digest: {result.manifest_digest}",
+        f"Pinned: {result.reference.with_digest(result.manifest_digest)}",
+    )
 
 
 @bundle_app.command("pull")
@@ -64,13 +67,13 @@ def pull(
     os.replace(tmp, output)
     document = pulled.to_dict() | {"output": str(output), "signer": signer}
     if fmt is OutputFormat.json:
-        print_json(document)
+        render_json.show(document)
         return
-    out = stdout()
-    out.print(f"Pulled {pulled.resolved} to {output}", markup=False)
-    out.print(f"Digest: {pulled.manifest_digest}", markup=False)
-    out.print(
-        f"Blob: {pulled.blob_digest} ({len(pulled.data)} bytes, digest checked)", markup=False
-    )
+    lines = [
+        f"Pulled {pulled.resolved} to {output}",
+        f"Digest: {pulled.manifest_digest}",
+        f"Blob: {pulled.blob_digest} ({len(pulled.data)} bytes, digest checked)",
+    ]
     if signer:
-        out.print(f"Signed by: {signer}", markup=False)
+        lines.append(f"Signed by: {signer}")
+    render_text.show(*lines)

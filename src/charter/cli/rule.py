@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
     CONSTITUTION_OPTION,
@@ -21,6 +20,8 @@ from charter.core.errors import InputError, TrustError, VerificationError
 from charter.policy.bundle import Layer, load_directory
 from charter.policy.stack import Stack
 from charter.policy.testing import TestReport, run_tests
+from charter.render import json as render_json
+from charter.render import text as render_text
 
 rule_app = typer.Typer(help="Inspect, test, lint and sign rules.", no_args_is_help=True)
 app.add_typer(rule_app, name="rule")
@@ -72,7 +73,7 @@ def list_rules(
         )
     rules = [r for r in stack.rules.values() if layer is None or r.layer == layer]
     if fmt is OutputFormat.json:
-        print_json(
+        render_json.show(
             [
                 {
                     "id": r.id,
@@ -86,12 +87,9 @@ def list_rules(
             ]
         )
         return
-    table = Table(title=f"{len(rules)} rule(s)")
-    for column in ("ID", "Layer", "Severity", "Category", "Title"):
-        table.add_column(column)
-    for r in rules:
-        table.add_row(r.id, f"{r.layer}:{r.layer_name}", r.severity, r.category, r.title)
-    stdout().print(table)
+    rows = [(r.id, f"{r.layer}:{r.layer_name}", r.severity, r.category, r.title) for r in rules]
+    columns = ("ID", "Layer", "Severity", "Category", "Title")
+    render_text.show(render_text.table(columns, rows, title=f"{len(rules)} rule(s)"))
 
 
 @rule_app.command("show")
@@ -114,56 +112,28 @@ def show_rule(
             hint="run `charter rule list` to see the ids",
         )
     if fmt is OutputFormat.json:
-        print_json(rule.to_dict())
+        render_json.show(rule.to_dict())
         return
-    out = stdout()
-    out.print(f"[bold]{rule.id}[/bold]  {rule.title}")
-    out.print(f"layer:     {rule.layer} ({rule.layer_name})")
-    out.print(f"severity:  {rule.severity}")
-    out.print(f"category:  {rule.category}")
+    lines: list[render_text.Item] = [
+        render_text.styled((rule.id, "bold"), f"  {rule.title}"),
+        f"layer:     {rule.layer} ({rule.layer_name})",
+        f"severity:  {rule.severity}",
+        f"category:  {rule.category}",
+    ]
     if rule.citation:
-        out.print(f"citation:  {rule.citation}")
-    out.print(f"location:  {rule.file}:{rule.line}")
-    for link in rule.links:
-        out.print(f"link:      {link}")
+        lines.append(f"citation:  {rule.citation}")
+    lines.append(f"location:  {rule.file}:{rule.line}")
+    lines.extend(f"link:      {link}" for link in rule.links)
     if rule.description:
-        out.print("")
-        out.print(rule.description)
+        lines += ["", render_text.paragraph(rule.description)]
+    render_text.show(*lines)
 
 
 def render_test_report(report: TestReport, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
-        print_json(report.to_dict())
-        return
-    out = stdout()
-    failures = [r for r in report.results if not r.passed]
-    if failures:
-        out.print("FAILURES")
-        out.print("-" * 80)
-        for r in failures:
-            out.print(f"{r.qualified}: FAIL ({r.duration_s * 1000:.1f}ms)", markup=False)
-            out.print(f"  {r.file}:{r.row}", markup=False)
-            if r.error:
-                out.print(f"  error: {r.error}", markup=False)
-            if r.expected or r.actual:
-                out.print(
-                    f"  expected verdict: {r.expected or '?'}, actual verdict: {r.actual or '?'}",
-                    markup=False,
-                )
-        out.print("")
-        out.print("SUMMARY")
-        out.print("-" * 80)
-    current_file = None
-    for r in report.results:
-        if r.file != current_file:
-            current_file = r.file
-            out.print(f"{r.file}:", markup=False)
-        status = "PASS" if r.passed else "FAIL"
-        out.print(f"{r.qualified}: {status} ({r.duration_s * 1000:.1f}ms)", markup=False)
-    out.print("-" * 80)
-    out.print(f"PASS: {report.passed}/{len(report.results)}")
-    if report.failed:
-        out.print(f"FAIL: {report.failed}/{len(report.results)}")
+        render_json.show(report.to_dict())
+    else:
+        render_text.show(render_text.rego_test_report(report))
 
 
 def stack_with(stack: Stack, extra: list[Layer]) -> Stack:

@@ -16,6 +16,7 @@ from rich.table import Table
 from charter.actions import constitution as constitution_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.core.errors import CharterError, ConfigError, InputError
+from charter.render import text as render_text
 from charter.runner.auth import ROLES, TokenEntry, new_secret, parse_token_hash, scrypt_hash
 from charter.runner.auth import sha256_hex as token_sha256
 from charter.runner.config import Listen, RunnerConfig, Source, load_config, parse_listen
@@ -235,7 +236,7 @@ def _render_status(url: str, doc: dict[str, Any]) -> None:
     out = stdout()
     health = str(doc.get("health"))
     style = {"ok": "green", "degraded": "yellow"}.get(health, "red")
-    out.print(f"Runner {url}: [bold {style}]{health.upper()}[/]", highlight=False)
+    out.print(render_text.styled(f"Runner {url}: ", (health.upper(), f"bold {style}")))
     if doc.get("reason"):
         out.print(f"Reason: {doc['reason']}", markup=False)
     table = Table(title="Layers")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.policy.bundle import load_directory
-from charter.policy.lint import render_text
-from charter.policy.upgrade import check_upgrade, resolve_target
+from charter.policy.upgrade import UpgradeReport, check_upgrade, resolve_target
+from charter.render import json as render_json
+from charter.render import text as render_text
 
 upgrade_app = typer.Typer(help="Check constitution upgrades.", no_args_is_help=True)
 app.add_typer(upgrade_app, name="upgrade")
@@ -35,19 +36,24 @@ def check(
         packs=[load_directory(p) for p in pack or []],
     )
     if fmt is OutputFormat.json:
-        print_json(report.to_dict())
-        raise typer.Exit(0 if report.ok else 1)
-    out = stdout()
-    kind = "major" if report.major else "minor/patch"
-    out.print(f"Upgrade {report.current} → {report.target} ({kind}) for {overlay}", markup=False)
-    if report.major:
-        if report.required:
-            out.print(f"The overlay must change {len(report.required)} thing(s):", markup=False)
-            for change in report.required:
-                out.print(f"  {change.describe()}", markup=False)
-        else:
-            out.print("No references to removed or renamed rules or parameters.", markup=False)
-    out.print(render_text(report.lint), markup=False)
-    verdict = "may switch" if report.ok else "must NOT switch yet"
-    out.print(f"Runner {verdict} to {report.target}.", markup=False)
+        render_json.show(report.to_dict())
+    else:
+        render_text.show(*upgrade_text(report, overlay))
     raise typer.Exit(0 if report.ok else 1)
+
+
+def upgrade_text(report: UpgradeReport, overlay: Path) -> list[render_text.Item]:
+    """What must change, the lint of the overlay against the target, and the verdict."""
+    kind = "major" if report.major else "minor/patch"
+    lines: list[render_text.Item] = [
+        f"Upgrade {report.current} → {report.target} ({kind}) for {overlay}"
+    ]
+    if report.major and report.required:
+        lines.append(f"The overlay must change {len(report.required)} thing(s):")
+        lines.extend(f"  {change.describe()}" for change in report.required)
+    elif report.major:
+        lines.append("No references to removed or renamed rules or parameters.")
+    lines.append(render_text.lint_report(report.lint))
+    verdict = "may switch" if report.ok else "must NOT switch yet"
+    lines.append(f"Runner {verdict} to {report.target}.")
+    return lines

@@ -6,12 +6,13 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.cli._stack import CONSTITUTION_OPTION, OVERLAY_OPTION, PACK_OPTION, stack_from_options
 from charter.core.decision import parse_now
 from charter.policy import waivers
+from charter.render import json as render_json
+from charter.render import text as render_text
 from charter.trust import keys
 
 waiver_app = typer.Typer(
@@ -59,10 +60,11 @@ def create(
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(waiver.to_json(), encoding="utf-8")
-    out = stdout()
-    out.print(f"Waiver {waiver.id} written to {output}", markup=False)
-    out.print(f"Rule: {waiver.rule} ({waiver.layer}); expires {waiver.expires}", markup=False)
-    out.print(f"Signed by: {waiver.key_id}", markup=False)
+    render_text.show(
+        f"Waiver {waiver.id} written to {output}",
+        f"Rule: {waiver.rule} ({waiver.layer}); expires {waiver.expires}",
+        f"Signed by: {waiver.key_id}",
+    )
 
 
 @waiver_app.command("verify")
@@ -81,9 +83,9 @@ def verify(
     loaded = waivers.load_file(file)
     result = waivers.status(loaded, stack, {"pack": trusted, "overlay": trusted}, _moment(now))
     if fmt is OutputFormat.json:
-        print_json(result.to_dict())
+        render_json.show(result.to_dict())
     else:
-        stdout().print(f"{file}: {result.state} ({result.detail})", markup=False)
+        render_text.show(f"{file}: {result.state} ({result.detail})")
     raise typer.Exit(0 if result.state == "active" else 1)
 
 
@@ -107,20 +109,22 @@ def list_waivers(
     moment = _moment(now)
     rows = [waivers.status(w, stack, trust, moment) for w in waivers.load_directory(directory)]
     if fmt is OutputFormat.json:
-        print_json([r.to_dict() for r in rows])
+        render_json.show([r.to_dict() for r in rows])
         return
-    table = Table(title=f"{len(rows)} waiver(s) in {directory}")
-    for column in ("Status", "Waiver", "Rule", "Expires", "Scope", "Detail"):
-        table.add_column(column, overflow="fold")
+    cells = []
     for r in rows:
         w = r.waiver
         scope = " ".join(f"{k}={','.join(v)}" for k, v in w.scope.to_dict().items()) if w else ""
-        table.add_row(
-            r.state,
-            w.id if w else r.source,
-            w.rule if w else "",
-            w.expires if w else "",
-            scope,
-            r.detail,
+        cells.append(
+            (
+                r.state,
+                w.id if w else r.source,
+                w.rule if w else "",
+                w.expires if w else "",
+                scope,
+                r.detail,
+            )
         )
-    stdout().print(table)
+    columns = ("Status", "Waiver", "Rule", "Expires", "Scope", "Detail")
+    title = f"{len(rows)} waiver(s) in {directory}"
+    render_text.show(render_text.table(columns, cells, title=title))

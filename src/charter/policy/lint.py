@@ -80,7 +80,9 @@ from charter.actions import automata
 from charter.actions.constitution import Constitution
 from charter.actions.patterns import MAYBE, compile_pattern, match_segment, split_args
 from charter.actions.shell import program_name
+from charter.core import findings as findings_mod
 from charter.core.errors import CharterError, PolicyError, Rejected
+from charter.core.findings import Finding, LintReport, Severity
 from charter.policy import waivers
 from charter.policy.bundle import (
     MANIFEST,
@@ -152,89 +154,8 @@ CODES: dict[str, str] = {
 }
 
 
-class Severity(enum.StrEnum):
-    error = "error"
-    warning = "warning"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem the linter found."""
-
-    code: str
-    severity: Severity
-    location: str
-    message: str
-    hint: str = ""
-
-    @property
-    def file(self) -> str:
-        path, _, line = self.location.rpartition(":")
-        return path if line.isdigit() else self.location
-
-    @property
-    def line(self) -> int | None:
-        _, _, line = self.location.rpartition(":")
-        return int(line) if line.isdigit() else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": str(self.severity),
-            "location": self.location,
-            "message": self.message,
-            "hint": self.hint,
-        }
-
-    def render(self) -> str:
-        text = f"{self.location}: {self.severity} {self.code}: {self.message}"
-        return f"{text}\n    hint: {self.hint}" if self.hint else text
-
-
-def _error(code: str, location: str, message: str, hint: str = "") -> Finding:
-    return Finding(code, Severity.error, location, message, hint)
-
-
-def _warning(code: str, location: str, message: str, hint: str = "") -> Finding:
-    return Finding(code, Severity.warning, location, message, hint)
-
-
-@dataclass(frozen=True)
-class LintReport:
-    """The findings for one or more linted targets."""
-
-    targets: tuple[str, ...]
-    findings: tuple[Finding, ...]
-
-    @property
-    def errors(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity is Severity.error)
-
-    @property
-    def warnings(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity is Severity.warning)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def codes(self) -> set[str]:
-        return {f.code for f in self.findings}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "targets": list(self.targets),
-            "errors": len(self.errors),
-            "warnings": len(self.warnings),
-            "findings": [f.to_dict() for f in self.findings],
-        }
-
-    def merged(self, other: LintReport) -> LintReport:
-        return LintReport(self.targets + other.targets, self.findings + other.findings)
+_error = findings_mod.error
+_warning = findings_mod.warning
 
 
 class LintFailed(Rejected, PolicyError):
@@ -1408,62 +1329,6 @@ def build_validator(context: Any) -> None:
         raise LintFailed(report)
 
 
-# ------------------------------------------------------------------ SARIF
-
-
-def to_sarif(report: LintReport) -> dict[str, Any]:
-    """The report as SARIF 2.1.0 (GitHub code scanning, IDEs)."""
-    used = sorted(report.codes())
-    rules = [
-        {
-            "id": code,
-            "name": code.replace("-", ""),
-            "shortDescription": {"text": CODES.get(code, code)},
-        }
-        for code in used
-    ]
-    results: list[dict[str, Any]] = []
-    for f in report.findings:
-        region = {"startLine": f.line} if f.line else {}
-        location: dict[str, Any] = {"artifactLocation": {"uri": f.file}}
-        if region:
-            location["region"] = region
-        results.append(
-            {
-                "ruleId": f.code,
-                "ruleIndex": used.index(f.code),
-                "level": "error" if f.severity is Severity.error else "warning",
-                "message": {"text": f"{f.message}. Fix: {f.hint}" if f.hint else f.message},
-                "locations": [{"physicalLocation": location}],
-            }
-        )
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "charter-lint",
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }
-
-
-def render_text(report: LintReport) -> str:
-    lines = [f.render() for f in report.findings]
-    verdict = "PASS" if report.ok else "FAIL"
-    lines.append(
-        f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) in "
-        f"{', '.join(report.targets) or 'nothing'}"
-    )
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------ rule signing
 
 
@@ -1524,7 +1389,5 @@ __all__ = [
     "lint_constitution_toml",
     "lint_paths",
     "lint_waiver_file",
-    "render_text",
     "sign_rule",
-    "to_sarif",
 ]
