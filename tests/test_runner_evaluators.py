@@ -241,9 +241,9 @@ def test_processes_decide_as_the_library_does(shipped_stack: Stack) -> None:
 @pytest.mark.parametrize(
     ("body", "error", "match"),
     [
-        (b"[1]", "InvalidBody", "must be a JSON object"),
-        (b'{"kind": NaN}', "InvalidBody", "not a JSON document"),
-        (b'{"kind": "pull_request"}', "InputError", "must contain"),
+        (b"[1]", "InputError", "must be a JSON object"),
+        (b'{"kind": NaN}', "InputError", "NaN is not valid JSON"),
+        (b'{"kind": "pull_request"}', "InputError", "proposal.author: is required"),
     ],
 )
 def test_process_errors_keep_their_kind(

@@ -30,8 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from charter.core import errors
 from charter.core.errors import CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
-from charter.runner.bodies import InvalidBody, parse_object
-from charter.runner.evaluators import EngineSlot
+from charter.runner.bodies import BODY, parse_object
 from charter.runner.service import RunnerService
 
 AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
@@ -232,11 +231,9 @@ def create_app(service: RunnerService) -> FastAPI:
     @app.exception_handler(CharterError)
     async def _charter_error(request: Request, exc: CharterError) -> JSONResponse:
         status = errors.http_status(exc)
-        if isinstance(exc, InvalidBody):
-            return _error(status, str(exc), field="body")
         if isinstance(exc, InputError):
             match = _FIELD.match(exc.message)
-            return _error(status, str(exc), field=match["field"] if match else "body")
+            return _error(status, str(exc), field=match["field"] if match else BODY)
         return _error(status, str(exc))
 
     @app.exception_handler(Exception)
@@ -331,9 +328,6 @@ def create_app(service: RunnerService) -> FastAPI:
     ) -> dict[str, Any]:
         return service.rule(rule_id)
 
-    def explanation(slot: EngineSlot, raw: bytes, layer: str | None) -> bytes:
-        return encode(service.explain_with(slot, parse_object(raw), layer))
-
     @app.post(
         "/v1/explain",
         tags=["rules"],
@@ -348,7 +342,7 @@ def create_app(service: RunnerService) -> FastAPI:
         """Which rules apply to a proposal, their verdicts and links (not recorded)."""
         body = await request.body()
         # Explaining evaluates, so it runs where the engines live.
-        pending = service.evaluator.submit(partial(explanation, raw=body, layer=layer))
+        pending = service.explain_body(body, layer, encode)
         return json_response(await asyncio.wrap_future(pending))
 
     # ------------------------------------------------------------- operation

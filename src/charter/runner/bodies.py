@@ -1,42 +1,32 @@
-"""Request bodies: one JSON object, parsed strictly, wherever a decision is evaluated."""
+"""Request bodies: read with Charter's one strict JSON reader, wherever they are evaluated.
+
+Proposals enter through :func:`charter.policy.proposal.parse` (strict JSON, then
+the proposal schema), exactly as in ``charter check`` and the hooks; action
+bodies through :func:`parse_object`. Either way a body that is not JSON as
+:mod:`charter.core.jsonio` reads it (duplicate keys, ``NaN``, ``1e999``, lone
+surrogates, absurd nesting) is an :class:`~charter.core.errors.InputError`
+naming ``body`` (HTTP 422), never a 500.
+"""
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
-from charter.core.errors import InputError
+from charter.core import jsonio
+from charter.policy import proposal
 
-
-class InvalidBody(InputError):
-    """The request body is not one JSON object (422, field ``body``)."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        # 1e999 would reach the engine as Infinity, which JSON cannot express.
-        raise ValueError(f"{text[:32]} does not fit a finite number")
-    return value
+#: What a body is called in error messages (and the ``field`` of a 422 answer).
+BODY = "body"
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
-    """The request body as a JSON object; anything else is :class:`InvalidBody`."""
-    try:
-        # NaN and Infinity are Python extensions, not JSON (as in `charter check`).
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidBody(f"invalid request: body: not a JSON document ({exc})") from None
-    if not isinstance(value, dict):
-        raise InvalidBody(
-            f"invalid request: body: must be a JSON object, not {type(value).__name__}"
-        )
-    return value
+    """The request body as one JSON object (an action); anything else is an InputError."""
+    return jsonio.loads_object(raw, what=BODY, hint="the body must be one JSON object")
+
+
+def parse_proposal(raw: bytes) -> dict[str, Any]:
+    """A proposal body, parsed and validated as every front end does."""
+    return proposal.parse(raw, what=BODY)
 
 
 def principal_id(value: Any) -> str | None:

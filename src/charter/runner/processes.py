@@ -33,7 +33,7 @@ from charter.core.decision import Decision
 from charter.core.errors import CharterError, EvaluationError, InputError, Unavailable
 from charter.policy.decision import evaluate
 from charter.policy.stack import CompiledStack, Stack
-from charter.runner.bodies import InvalidBody, parse_object, principal_id
+from charter.runner.bodies import parse_proposal, principal_id
 
 #: Bodies up to this size are written to a worker's socket by the submitting
 #: thread; larger ones go through the worker's sender thread.
@@ -55,7 +55,6 @@ class Evaluated:
 
 
 _ERRORS: Mapping[str, type[CharterError]] = {
-    "body": InvalidBody,
     "input": InputError,
     "evaluation": EvaluationError,
 }
@@ -82,8 +81,8 @@ def _worker_main(conn: Connection) -> None:
                 raise EvaluationError("the evaluator process has no stack")
             if compiled is None:
                 compiled = stack.compile()
-            document = parse_object(body)
-            decision = evaluate(compiled, document, now=now)
+            document = parse_proposal(body)
+            decision = evaluate(compiled, document, now=now, validate=False)
             answer: tuple[Any, ...] = (
                 request,
                 "ok",
@@ -91,8 +90,6 @@ def _worker_main(conn: Connection) -> None:
                 principal_id(document.get("author")),
                 document if want_document else None,
             )
-        except InvalidBody as exc:
-            answer = (request, "error", "body", exc.message, exc.hint)
         except InputError as exc:
             answer = (request, "error", "input", exc.message, exc.hint)
         except BaseException as exc:  # noqa: BLE001 - reported, never a verdict

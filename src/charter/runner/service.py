@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from charter.actions.gate import Gate, GateConfig, load_constitution
+from charter.actions.gate import Gate, GateConfig, audit_files, load_constitution
 from charter.audit import chain as audit_mod
 from charter.core.decision import Decision, Reason
 from charter.core.errors import (
@@ -37,6 +37,7 @@ from charter.core.errors import (
     CharterError,
     ConfigError,
     Conflict,
+    EvaluationError,
     Forbidden,
     InputError,
     IntegrityLost,
@@ -53,7 +54,7 @@ from charter.policy.loading import check_verified, verify_bundle_file
 from charter.policy.stack import CompiledStack, Stack, shipped_constitution_path
 from charter.policy.waivers import LoadedWaiver, WaiverSet
 from charter.registry import oci
-from charter.runner.bodies import InvalidBody, parse_object, principal_id
+from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
 from charter.runner.processes import Evaluated, ProcessEvaluators
@@ -401,7 +402,7 @@ class RunnerService:
             # The gate records nothing: the service records each action itself,
             # without parking a thread on the commit (see submit_action).
             watchdog=self.watchdog,
-            config=GateConfig(source="runner"),
+            config=GateConfig(protected_paths=self.own_files(), source="runner"),
         )
         info = {
             "layer": "actions",
@@ -412,6 +413,31 @@ class RunnerService:
             "signer": loaded.constitution.identity.signed_by,
         }
         return gate, info
+
+    def own_files(self) -> tuple[str, ...]:
+        """The runner's own files, which its gate never lets an agent write.
+
+        As ``charter gate`` protects its constitution, key, budget and audit log:
+        the audit database (and its ``-wal``/``-shm``/``-journal`` files), the
+        config (which holds the token hashes), the trust policy and every key
+        it or the waiver settings name, the action constitution and its key,
+        local layer files, and the state directory's version record and pins.
+        """
+        cfg = self.config
+        files: list[str | Path] = [*audit_files(self.audit.location)]
+        if not cfg.source.startswith("<"):
+            files.append(cfg.source)
+        files += [p for p in (cfg.trust_policy, cfg.action_constitution, cfg.action_key) if p]
+        files += [path for _, path in cfg.waiver_keys]
+        if self.policy is not None:
+            for trust in self.policy.layers.values():
+                files += [*trust.key_files, trust.trusted_root]
+        for source in (cfg.constitution, *cfg.packs, cfg.overlay):
+            if source is not None and not source.is_oci:
+                files.append(source.path)
+        files += [self.versions.path, self.state_dir / ".lock", self.pins.path]
+        files.append(self.pins.path.with_suffix(".tmp"))
+        return tuple(str(f) for f in files)
 
     def refresh(self) -> bool:
         """Pull, verify, version-check, extract and compile; swap only on full success.
@@ -660,45 +686,44 @@ class RunnerService:
             )
         return slot.compiled(gen.stack)
 
-    def _evaluate(self, slot: EngineSlot, document: Any, gen: Generation | None) -> Decision:
+    def _evaluate(
+        self, slot: EngineSlot, document: Any, gen: Generation | None, *, validate: bool = True
+    ) -> Decision:
         compiled = self._compiled(slot, gen)
         hook = gen.waivers.apply if gen is not None and gen.waivers is not None else None
         try:
-            return evaluate(compiled, document, now=self.clock(), waivers=hook)
+            return evaluate(compiled, document, now=self.clock(), waivers=hook, validate=validate)
+        except CharterError:
+            raise
         except BaseException as exc:
-            if isinstance(exc, Exception) or type(exc).__name__ != "PanicException":
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             # A Rust panic (pyo3's PanicException is a BaseException) may leave
             # the engine inconsistent: drop it so this thread compiles a new one,
-            # and answer an error, never a decision.
+            # and answer an error, never a decision (and never an HTTP 500).
             del compiled
             slot.clear()
-            raise RuntimeError(f"the policy engine panicked ({exc})") from exc
+            raise EvaluationError(
+                f"evaluation failed ({type(exc).__name__}: {exc})",
+                hint="see docs/design.md, 'Errors and exit codes'",
+            ) from exc
 
-    def evaluate_proposal(self, slot: EngineSlot, document: Any) -> Decision:
-        """Validate and evaluate a proposal: the first half of a decision.
+    def evaluate_proposal(
+        self, slot: EngineSlot, document: Any, *, validate: bool = True
+    ) -> Decision:
+        """Validate (unless the caller parsed it) and evaluate a proposal.
 
-        Runs on an evaluator thread, with its slot (see :attr:`evaluator`).
-        Nothing is acknowledged until :meth:`_commit_async` has recorded it.
+        The first half of a decision: runs on an evaluator thread, with its slot
+        (see :attr:`evaluator`). Nothing is acknowledged until
+        :meth:`_commit_async` has recorded it.
         """
         if not self.ready:
             raise NotReady(self.load_error or "the runner has not loaded a stack")
-        return self._evaluate(slot, document, self._generation)
+        return self._evaluate(slot, document, self._generation, validate=validate)
 
     def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
-        """Evaluate (where :meth:`submit_proposal` would), record, and return the decision."""
-        if self.processes is None:
-            decision = self.evaluator.run(lambda slot: self.evaluate_proposal(slot, document))
-            done: Future[dict[str, Any]] = Future()
-            done.set_running_or_notify_cancel()
-            author = principal_id(document.get("author"))
-            self._commit_async(decision, principal, author, document, lambda doc: doc, done)
-            return done.result()
-        try:
-            body = json.dumps(document, allow_nan=False).encode()
-        except (TypeError, ValueError) as exc:
-            raise InvalidBody(f"invalid request: body: not a JSON document ({exc})") from None
-        return self.submit_proposal(body, principal, lambda doc: doc).result()
+        """Decide a proposal given as Python data: as its JSON body would be decided."""
+        return self.submit_proposal(_as_body(document), principal, lambda doc: doc).result()
 
     def submit_proposal(
         self, body: bytes, principal: str, finish: Callable[[dict[str, Any]], T]
@@ -719,8 +744,8 @@ class RunnerService:
 
             def evaluate_then_commit(slot: EngineSlot) -> None:
                 try:
-                    document = parse_object(body)
-                    decision = self.evaluate_proposal(slot, document)
+                    document = parse_proposal(body)
+                    decision = self.evaluate_proposal(slot, document, validate=False)
                     author = principal_id(document.get("author"))
                     self._commit_async(decision, principal, author, document, finish, result)
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
@@ -977,15 +1002,27 @@ class RunnerService:
         Waivers apply exactly as for a decision: a waived rule does not apply
         and its row names the waiver. Evaluates on an evaluator thread.
         """
-        return self.evaluator.run(lambda slot: self.explain_with(slot, document, layer))
+        return self.explain_body(_as_body(document), layer, lambda doc: doc).result()
+
+    def explain_body(
+        self, body: bytes, layer: str | None, finish: Callable[[dict[str, Any]], T]
+    ) -> Future[T]:
+        """:meth:`explain` for a request body, parsed (as a proposal) and explained on an
+        evaluator thread, then ``finish``-ed (e.g. encoded) there too."""
+
+        def explain(slot: EngineSlot) -> T:
+            document = parse_proposal(body)
+            return finish(self.explain_with(slot, document, layer, validate=False))
+
+        return self.evaluator.submit(explain)
 
     def explain_with(
-        self, slot: EngineSlot, document: Any, layer: str | None = None
+        self, slot: EngineSlot, document: Any, layer: str | None = None, *, validate: bool = True
     ) -> dict[str, Any]:
         """:meth:`explain` on the calling evaluator thread, with its ``slot``."""
         gen = self._generation
         stack = self._stack(gen)
-        decision = self._evaluate(slot, document, gen)
+        decision = self._evaluate(slot, document, gen, validate=validate)
         fired: dict[str, list[Reason]] = {}
         for reason in decision.reasons:
             fired.setdefault(reason.rule, []).append(reason)
@@ -1028,6 +1065,14 @@ def _integrity_deny(decision: Decision, reason: str | None) -> Decision:
         verdict=Verdict.DENY,
     )
     return dataclasses.replace(decision, verdict=Verdict.DENY, reasons=(lost, *decision.reasons))
+
+
+def _as_body(document: Any) -> bytes:
+    """Python data as the JSON body a client would send (ASCII, so nothing is lost)."""
+    try:
+        return json.dumps(document, allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InputError(f"body: not JSON data ({exc})") from None
 
 
 def audit_digest_of(path: Path) -> str:

@@ -51,6 +51,8 @@ class LayerTrust:
     keyless: tuple[keyless.KeylessIdentity, ...]
     trusted_root: Path
     version: str | None = None
+    #: The files ``keys`` were read from (an agent must never write them).
+    key_files: tuple[Path, ...] = ()
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -92,7 +94,8 @@ def _layer_trust(name: str, raw: Any, base: Path, where: str) -> LayerTrust:
     key_paths = raw.get("keys", [])
     if not isinstance(key_paths, list) or not all(isinstance(k, str) for k in key_paths):
         raise ConfigError(f"{where}: layers.{name}.keys must be a list of file paths")
-    public = tuple(keys.load_public(_resolve(base, k)) for k in key_paths)
+    key_files = tuple(_resolve(base, k) for k in key_paths)
+    public = tuple(keys.load_public(path) for path in key_files)
     identities: list[keyless.KeylessIdentity] = []
     for item in raw.get("keyless", []):
         if (
@@ -121,7 +124,7 @@ def _layer_trust(name: str, raw: Any, base: Path, where: str) -> LayerTrust:
     version = raw.get("version")
     if version is not None and not isinstance(version, str):
         raise ConfigError(f'{where}: layers.{name}.version must be a string like "1.2.0"')
-    return LayerTrust(name, public, tuple(identities), root, version)
+    return LayerTrust(name, public, tuple(identities), root, version, key_files)
 
 
 def parse_policy(
