@@ -13,11 +13,11 @@ failure here raises :class:`HookInputError` and the CLI exits 2, which blocks.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from charter.actions.gate import Gate
+from charter.core import jsonio
 from charter.core.decision import Decision
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
@@ -32,12 +32,9 @@ class HookInputError(InputError):
 
 
 def parse_payload(text: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(text)
-    except ValueError as exc:
-        raise HookInputError(f"hook input is not JSON ({exc})") from exc
-    if not isinstance(payload, dict):
-        raise HookInputError("hook input must be a JSON object")
+    # The one strict reader: a duplicate key (which ``tool_input`` would the gate
+    # see?), 1e999, a lone surrogate or absurd nesting is refused, not guessed at.
+    payload = jsonio.loads_object(text, what="hook input")
     event = payload.get("hook_event_name", "PreToolUse")
     if event != "PreToolUse":
         raise HookInputError(f"charter hook claude-code handles PreToolUse, not {event!r}")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from charter.cli import _app
 from charter.core import errors
-from charter.core.errors import CharterError
+from charter.core.errors import CharterError, InputError
 from charter.render import text as render_text
 
 app = _app.app
@@ -59,12 +59,52 @@ def _load_commands(args: Sequence[str] = ()) -> None:
         importlib.import_module(f"charter.cli.{module}")
 
 
+def _undecodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _shown(text: str) -> str:
+    # The bytes the shell passed (\xff), or the code point (\ud800) if it was no byte.
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def check_arguments(args: Sequence[str]) -> None:
+    """Refuse an argument that is not UTF-8 text, naming it.
+
+    Python decodes undecodable argv bytes to lone surrogates (``$'\\xff'`` becomes
+    ``'\\udcff'``), which can be neither matched, hashed, recorded nor shown.
+    """
+    for index, arg in enumerate(args):
+        if not _undecodable(arg):
+            continue
+        option, equals, value = arg.partition("=")
+        if arg.startswith("--") and equals:
+            name, arg = option, value
+        elif index and args[index - 1].startswith("-"):
+            name = args[index - 1]
+        else:
+            name = f"argument {index + 1}"
+        raise InputError(
+            f"{name}: '{_shown(arg)}' is not UTF-8 text",
+            hint="pass commands, paths and names as UTF-8",
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args
     _load_commands(args)
     try:
+        check_arguments(args)
         # Standalone mode lets click print usage errors itself (exit 2);
         # everything else reaches the handlers below.
         app(args=args, prog_name="charter", standalone_mode=True)

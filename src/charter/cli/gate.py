@@ -281,6 +281,17 @@ hook_app = typer.Typer(help="Adapters for agent hooks.", no_args_is_help=True)
 app.add_typer(hook_app, name="hook")
 
 
+def _stdin_text(what: str) -> str:
+    """Standard input as UTF-8 text; undecodable bytes are bad input, not a crash."""
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
 @hook_app.command("claude-code")
 def hook_claude_code(
     constitution: Path = CONSTITUTION,
@@ -291,7 +302,7 @@ def hook_claude_code(
     run: str | None = RUN,
 ) -> None:
     """Claude Code PreToolUse hook: JSON on stdin, permission decision on stdout."""
-    text = sys.stdin.read()
+    text = _stdin_text("hook input")
     gate, store = open_gate(constitution, key, audit, budget, run, "hook:claude-code")
     output, decision = handle_claude_code(gate, text, model_role)
     shown = render_json.document(output)
