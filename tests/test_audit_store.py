@@ -145,6 +145,57 @@ def test_truncation_with_rewritten_anchor_needs_expected_head(tmp_path: Path) ->
     assert code == 1
 
 
+def _head_rows(path: Path) -> list[Any]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT seq, hash FROM head").fetchall()
+    finally:
+        db.close()
+
+
+def test_verify_does_not_recreate_a_deleted_head_anchor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "audit.db"
+    store = audit.open_store(path)
+    fill(store, 5)
+    store.close()
+    # Delete the tail and the anchor that would have shown it.
+    _sqlite(path, "DELETE FROM audit WHERE seq = 5")
+    _sqlite(path, "DELETE FROM head")
+    assert main(["audit", "verify", "--store", str(path)]) == 1
+    assert "no head anchor" in capsys.readouterr().err
+    assert _head_rows(path) == []  # verifying wrote nothing
+    assert main(["audit", "verify", "--store", str(path), "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["ok"] is False
+    assert _head_rows(path) == []
+    readonly = audit.open_store(path, read_only=True)
+    try:
+        with pytest.raises(AuditError, match="readonly"):
+            readonly.append(decision(9), source="test")
+    finally:
+        readonly.close()
+
+
+def test_verify_and_export_of_a_file_that_is_no_audit_log_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "other.db"
+    _sqlite(path, "CREATE TABLE notes (x TEXT)")
+    for command in ("verify", "export"):
+        assert main(["audit", command, "--store", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and "not an audit log (no audit or head table)" in err
+    db = sqlite3.connect(path)
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    db.close()
+    assert tables == {"notes"}
+    missing = tmp_path / "typo.db"
+    assert main(["audit", "verify", "--store", str(missing)]) == 2
+    assert "no such audit store" in capsys.readouterr().err
+    assert not missing.exists()
+
+
 def test_group_commit_keeps_one_chain_under_threads(tmp_path: Path) -> None:
     store = audit.open_store(tmp_path / "audit.db")
     got: list[dict[str, Any]] = []
@@ -423,6 +474,41 @@ def test_pg_two_stores_appending_concurrently_keep_one_chain(pg_url: str) -> Non
     assert len(sources) == 6
     for s in stores:
         s.close()
+
+
+def _pg_schema_exists(url: str, schema: str) -> bool:
+    with psycopg.connect(split_url(url)[0], autocommit=True) as conn:
+        row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (schema,)).fetchone()
+    return bool(row and row[0])
+
+
+def test_pg_verify_of_a_mistyped_schema_is_an_error_and_creates_nothing(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = split_url(pg_url)[1]
+    for command in ("verify", "export"):
+        assert main(["audit", command, "--store", pg_url]) == 2
+        err = capsys.readouterr().err
+        assert f"no schema {schema!r}" in err and "Traceback" not in err
+    assert not _pg_schema_exists(pg_url, schema)
+    with pytest.raises(AuditError, match="no schema"):
+        PostgresStore(pg_url, read_only=True)
+
+
+def test_pg_verify_of_a_schema_without_the_tables_is_an_error(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = audit.open_store(pg_url)
+    fill(store, 3)
+    schema = store.schema
+    store.close()
+    with psycopg.connect(split_url(pg_url)[0], autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, "audit_head")))
+    assert main(["audit", "verify", "--store", pg_url]) == 2
+    assert "has no audit_head table" in capsys.readouterr().err
+    with psycopg.connect(split_url(pg_url)[0], autocommit=True) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f"{schema}.audit_head",)).fetchone()
+    assert row == (None,)  # not re-created by verifying
 
 
 def test_pg_unreachable_is_an_audit_error() -> None:

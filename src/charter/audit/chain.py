@@ -149,17 +149,27 @@ def verify_records(
     *,
     head: tuple[int, str] | None = None,
     expected_head: tuple[int, str] | None = None,
+    anchored: bool = False,
 ) -> VerifyReport:
     """Walk the chain; report the first record that does not fit.
 
     ``head`` is the store's anchor (seq and hash of the newest record); when
     given, the chain must end exactly there, so deleting the last records is
     detected too. ``expected_head`` is an anchor kept elsewhere: the chain must
-    still contain that record unchanged.
+    still contain that record unchanged. ``anchored`` says the records come from
+    a store that keeps an anchor, so a log with records and no anchor fails.
     """
     report = _walk(records, expected_head)
     if not report.ok:
         return report
+    if head is None and anchored and report.count:
+        first = report.count + 1
+        return VerifyReport(
+            False, report.count, first,
+            f"record {first}: the log has no head anchor (it was deleted), so records "
+            "deleted from its end would go unnoticed",
+            report.head_seq, report.head_hash,
+        )  # fmt: skip
     if head is not None:
         head_seq, head_hash = head
         if report.count != head_seq or (report.head_hash or GENESIS) != head_hash:
@@ -392,38 +402,68 @@ class GroupCommitted:
 class SQLiteStore(GroupCommitted):
     """The embedded default: one SQLite file in WAL mode."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        """Open (and create, unless ``read_only``) the log at ``path``.
+
+        A read-only store never creates or changes anything: the file is opened
+        with SQLite's ``mode=ro`` and must already hold an audit log.
+        """
         self.path = Path(path).expanduser()
         self.location = str(self.path)
         self._group = GroupCommit(self._write_batch)
         self._lock = self._group.write_lock
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS audit ("
-                " seq INTEGER PRIMARY KEY, decision_id TEXT NOT NULL, hash TEXT NOT NULL,"
-                " record TEXT NOT NULL)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS head ("
-                " id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
-                " hash TEXT NOT NULL)"
-            )
-            # A log written before the anchor existed gets one at its current end.
-            self._db.execute(
-                "INSERT OR IGNORE INTO head (id, seq, hash) SELECT 1, seq, hash FROM audit"
-                " WHERE seq = (SELECT MAX(seq) FROM audit)"
-            )
-        except (sqlite3.Error, OSError) as exc:
+            self._db = self._open_read_only() if read_only else self._open_writable()
+        except sqlite3.Error as exc:
             raise AuditError(
                 f"{self.path}: cannot open the audit store ({exc})",
                 hint="point --audit or $CHARTER_AUDIT at a writable location",
             ) from exc
+
+    def _open_writable(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditError(
+                f"{self.path}: cannot create the audit store's directory ({exc.strerror})",
+                hint="point --audit or $CHARTER_AUDIT at a writable location",
+            ) from exc
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        legacy = not _tables(db) >= {"head"}
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS audit ("
+            " seq INTEGER PRIMARY KEY, decision_id TEXT NOT NULL, hash TEXT NOT NULL,"
+            " record TEXT NOT NULL)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS head ("
+            " id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
+            " hash TEXT NOT NULL)"
+        )
+        if legacy:
+            # A log written before the anchor existed gets one at its current end
+            # (only then: a deleted anchor is not silently re-created).
+            db.execute(
+                "INSERT OR IGNORE INTO head (id, seq, hash) SELECT 1, seq, hash FROM audit"
+                " WHERE seq = (SELECT MAX(seq) FROM audit)"
+            )
+        return db
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise AuditError(f"{self.path}: no such audit store", hint="pass --store PATH_OR_URL")
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        missing = {"audit", "head"} - _tables(db)
+        if missing:
+            db.close()
+            raise AuditError(
+                f"{self.path}: not an audit log (no {' or '.join(sorted(missing))} table)",
+                hint="pass the --store a runner or charter gate writes to",
+            )
+        return db
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         try:
@@ -495,28 +535,37 @@ class SQLiteStore(GroupCommitted):
             self._db.close()
 
 
+def _tables(db: sqlite3.Connection) -> set[str]:
+    rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def default_location() -> Path:
     return Path("~/.charter/audit.db").expanduser()
 
 
-def open_store(location: str | Path | None = None) -> AuditStore:
+def open_store(location: str | Path | None = None, *, read_only: bool = False) -> AuditStore:
     """Open an audit store: a SQLite path (default ``~/.charter/audit.db``).
 
-    ``postgresql://`` URLs select the shared PostgreSQL store.
+    ``postgresql://`` URLs select the shared PostgreSQL store. A ``read_only``
+    store (to verify or export) creates nothing: a missing file, schema or
+    table is an :class:`AuditError` naming it.
     """
     where = str(location) if location is not None else str(default_location())
     if where.startswith(("postgresql://", "postgres://")):
         from charter.audit.postgres import PostgresStore  # the optional shared backend
 
-        return PostgresStore(where)
-    return SQLiteStore(where)
+        return PostgresStore(where, read_only=read_only)
+    return SQLiteStore(where, read_only=read_only)
 
 
 def verify(store: AuditStore, *, expected_head: tuple[int, str] | None = None) -> VerifyReport:
     """Verify the whole chain of ``store`` and that it ends at its head anchor."""
     try:
         head = store.head()
-        return verify_records(store.records(), head=head, expected_head=expected_head)
+        return verify_records(
+            store.records(), head=head, expected_head=expected_head, anchored=True
+        )
     except AuditError:
         raise
     except Exception as exc:  # noqa: BLE001 - a store that cannot be read does not verify

@@ -71,15 +71,28 @@ def redact_url(url: str) -> str:
 class PostgresStore(GroupCommitted):
     """An audit chain shared through PostgreSQL."""
 
-    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, connect_timeout: float = 10.0, read_only: bool = False) -> None:
+        """Connect, and create the schema and tables unless ``read_only``.
+
+        A read-only store (to verify or export) creates nothing and runs in
+        read-only transactions: a missing schema or table is an error naming it.
+        """
         self.url = url
         self.location = redact_url(url)
         self._dsn, self.schema = split_url(url)
         self._timeout = connect_timeout
+        self._read_only = read_only
         self._group = GroupCommit(self._write_batch)
         self._lock = self._group.write_lock
         self._conn = self._connect()
-        self._setup()
+        try:
+            if read_only:
+                self._check_tables()
+            else:
+                self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
 
     # ------------------------------------------------------------ connection
     def _connect(self) -> psycopg.Connection[Any]:
@@ -88,6 +101,8 @@ class PostgresStore(GroupCommitted):
                 self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout))
             )
             conn.execute(self._q("SET synchronous_commit = on"))
+            if self._read_only:
+                conn.execute(self._q("SET default_transaction_read_only = on"))
         except psycopg.Error as exc:
             raise AuditError(
                 f"{self.location}: cannot connect to the audit database ({_first_line(exc)})"
@@ -151,6 +166,29 @@ class PostgresStore(GroupCommitted):
             raise AuditError(
                 f"{self.location}: cannot prepare the audit tables ({_first_line(exc)})"
             ) from exc
+
+    def _check_tables(self) -> None:
+        try:
+            row = self._conn.execute(
+                "SELECT to_regnamespace(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL,"
+                " to_regclass(%s) IS NOT NULL",
+                (self.schema, f"{self.schema}.audit_log", f"{self.schema}.audit_head"),
+            ).fetchone()
+        except psycopg.Error as exc:
+            raise AuditError(
+                f"{self.location}: cannot read the audit tables ({_first_line(exc)})"
+            ) from exc
+        schema, log, head = row if row else (False, False, False)
+        hint = "check the schema= parameter of the URL (the default is charter)"
+        if not schema:
+            raise AuditError(
+                f"{self.location}: no schema {self.schema!r}: no audit log there", hint=hint
+            )
+        for present, table in ((log, "audit_log"), (head, "audit_head")):
+            if not present:
+                raise AuditError(
+                    f"{self.location}: schema {self.schema!r} has no {table} table", hint=hint
+                )
 
     # ---------------------------------------------------------------- append
     def _write_batch(self, batch: list[_Pending]) -> None:

@@ -31,12 +31,6 @@ def store_location(store: str | None) -> str:
     return store or os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
 
 
-def _existing(location: str) -> str:
-    if not location.startswith(("postgresql://", "postgres://")) and not Path(location).is_file():
-        raise InputError(f"{location}: no such audit store", hint="pass --store PATH_OR_URL")
-    return location
-
-
 @audit_app.command("verify")
 def verify(
     store: str | None = STORE_OPTION,
@@ -54,8 +48,9 @@ def verify(
         if not match:
             raise InputError(f"--expect-head {expect_head!r} is not SEQ:SHA256HEX")
         expected = (int(match[1]), match[2])
-    location = _existing(store_location(store))
-    handle = audit_mod.open_store(location)
+    location = store_location(store)
+    # Read-only: verifying never creates a file, schema, table or anchor.
+    handle = audit_mod.open_store(location, read_only=True)
     try:
         report = audit_mod.verify(handle, expected_head=expected)
     finally:
@@ -88,8 +83,8 @@ def export(
 ) -> None:
     """Write the log as JSON lines, redacted per policy (data residency)."""
     policy = redact.load_policy(redact_policy)
-    location = _existing(store_location(store))
-    handle = audit_mod.open_store(location)
+    location = store_location(store)
+    handle = audit_mod.open_store(location, read_only=True)
     sink: TextIO = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
         for record in redact.export(handle.records(), policy):

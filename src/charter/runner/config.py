@@ -21,6 +21,9 @@ from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_REFRESH = 60.0
+#: The range of every interval (refresh_interval, watchdog_interval), in seconds.
+MIN_DURATION = 0.001
+MAX_DURATION = 7 * 24 * 3600.0
 #: Proposal evaluation holds the GIL for much of its time, so a few threads
 #: (each with its own engine) beat many (see RunnerService.evaluator): by
 #: default one core is left to the event loop, and at most four evaluate.
@@ -138,8 +141,13 @@ def _duration(value: Any, where: str) -> float:
             raise ConfigError(f"{where}: {value!r} is not a duration") from None
     else:
         raise ConfigError(f'{where} must be a duration like 60 or "30s", "5m"')
-    if not seconds > 0:
-        raise ConfigError(f"{where} must be positive")
+    # NaN fails every comparison; inf, 1e308 and 0 are out of range (a timer
+    # thread waiting that long dies of OverflowError while reporting healthy).
+    if not MIN_DURATION <= seconds <= MAX_DURATION:
+        raise ConfigError(
+            f"{where}: {value!r} is not a duration from 1 ms to 7 days",
+            hint='e.g. 60, "30s", "5m"',
+        )
     return seconds
 
 
