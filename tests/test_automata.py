@@ -15,6 +15,8 @@ from charter.actions.automata import (
     contained,
     to_regex,
 )
+from charter.actions.patterns import PatternSet
+from charter.actions.shell import parse as parse_shell
 
 UPPER = ["git status*", "git diff*", "git log *", "cat *", "ls*", "echo *", "rm *.tmp"]
 
@@ -108,3 +110,70 @@ def test_agrees_with_greenery(lower: str, upper: list[str]) -> None:
         witness = canonical_command(ours.counterexample).replace(" ", SEP)
         assert low is not None and low.accepts(witness)
         assert not union.accepts(witness)
+
+
+# ------------------------------------------------------------- counterexamples
+
+
+def _gate_allows(patterns: list[str], command: str) -> bool:
+    """The gate's own verdict: is ``command`` auto-allowed by ``patterns``?"""
+    script = parse_shell(command)
+    assert len(script.commands) == 1 and not script.uncertain, command
+    match = PatternSet(auto_allowed=patterns).match_script(script)[0]
+    return match.auto_allowed
+
+
+def test_counterexample_of_a_star_between_words_is_accepted_by_the_lower_pattern() -> None:
+    """Regression: ``git * git`` against ``git git`` printed ``git git -`` (issue 10, 5)."""
+    result = AllowedLanguage(["git git"]).contains("git * git")
+    assert not result.contained
+    assert result.counterexample == "git - git"
+    assert _gate_allows(["git * git"], result.counterexample)
+    assert not _gate_allows(["git git"], result.counterexample)
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper"),
+    [
+        ("git * git", ["git git"]),
+        ("git * push", ["git push", "git -f push"]),
+        ("ls * -l", ["ls -l"]),
+        ("rm * x", ["rm x", "rm -r x"]),
+        ("cat * -", ["cat -"]),
+        ("git -C * status", ["git status"]),
+    ],
+)
+def test_counterexamples_are_real_at_the_gate(lower: str, upper: list[str]) -> None:
+    result = AllowedLanguage(upper).contains(lower)
+    assert not result.contained
+    assert result.counterexample is not None
+    assert _gate_allows([lower], result.counterexample)
+    assert not _gate_allows(upper, result.counterexample)
+    assert AllowedLanguage([lower]).accepts(result.counterexample)
+    assert not AllowedLanguage(upper).accepts(result.counterexample)
+
+
+WIDE_TOKENS = st.sampled_from(
+    ["git", "push", "a", "-", "--", "-f", "-rf", "-C", "--force", "--x=1", "*", "a*", "*b",
+     "-*", "x?", "+main", "./a", "a/", "k=v"]
+)  # fmt: skip
+
+
+@st.composite
+def wide_patterns(draw: st.DrawFn) -> str:
+    words = draw(st.lists(WIDE_TOKENS, min_size=0, max_size=4))
+    program = draw(st.sampled_from(["git", "g*", "rm", "ls", "find"]))
+    return " ".join([program, *words])
+
+
+@settings(max_examples=150, deadline=None)
+@given(lower=wide_patterns(), upper=st.lists(wide_patterns(), min_size=1, max_size=3))
+def test_every_counterexample_is_in_lower_and_not_in_upper(lower: str, upper: list[str]) -> None:
+    """A counterexample is auto-allowed by the lower pattern and not by the upper layer,
+    in the model and at the gate (its own matcher on the parsed command)."""
+    result = AllowedLanguage(upper).contains(lower)
+    if result.contained or result.counterexample is None:
+        return
+    example = result.counterexample
+    assert _gate_allows([lower], example), (lower, upper, example)
+    assert not _gate_allows(upper, example), (lower, upper, example)

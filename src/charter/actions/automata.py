@@ -34,7 +34,11 @@ A pattern (the gate's ``auto_allowed`` semantics, see ``docs/patterns.md``):
   in the gate, so their language is empty here.
 
 The decision is a lazy product walk of two small NFAs (breadth first, so the
-counterexample is a shortest one). Upper patterns are indexed by program, so a
+counterexample is a shortest one). The walk also runs a small automaton that keeps
+to strings the gate's argument parser can produce (flags before operands, a lone
+``-`` is an operand, ``-abc`` is a cluster), and every counterexample is checked with
+the gate's own matcher before it is shown: it is auto-allowed by the lower pattern and
+by no upper pattern. Upper patterns are indexed by program, so a
 lower pattern is only compared with the upper patterns that could share a
 string with it. :func:`to_regex` renders the same language as a regular
 expression for `greenery <https://github.com/qntm/greenery>`_, which the tests
@@ -45,13 +49,15 @@ about 16 ms to build one pattern's FSM and a second to union twenty).
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import re
 import shlex
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from charter.actions.patterns import CONNECTORS, split_args
+from charter.actions.patterns import CONNECTORS, NO_CLUSTER, PatternSet, split_args
+from charter.actions.shell import parse as parse_shell
 from charter.actions.shell import program_name
 from charter.core.errors import InputError
 
@@ -60,6 +66,9 @@ SEP = "\x1f"
 NONSEP = ""
 _SQL_WORD = re.compile(r"^[A-Z][A-Z_]*$")
 _READABLE = "xyzqjkwvabcdefghilmnoprstu0123456789"
+#: How many model counterexamples are checked with the gate's matcher before giving up
+#: on showing one (the pattern is still reported as not contained).
+_WITNESS_TRIES = 64
 
 # ---------------------------------------------------------------------- patterns
 
@@ -141,7 +150,7 @@ def _literal_atoms(token: str) -> tuple[Atom, ...]:
 
 def compile_command_pattern(text: str) -> CommandPattern:
     """Compile one ``auto_allowed`` pattern to the token-level model."""
-    tokens = [t for t in tokenise(text) if t != ""]
+    tokens = tokenise(text)  # an empty word ('') is a word, as at the gate
     if not tokens:
         raise InputError("empty command pattern")
     if any(t in CONNECTORS for t in tokens):
@@ -176,12 +185,17 @@ def compile_command_pattern(text: str) -> CommandPattern:
 
 def canonical_command(command: str) -> str:
     """A command's canonical string (program, sorted flags, operands) joined by SEP."""
-    tokens = [t for t in tokenise(command) if t != ""]
+    tokens = tokenise(command)
     if not tokens:
         raise InputError("empty command")
     prog = program_name(tokens[0])
     args = split_args(prog, tokens[1:])
     return SEP.join([prog, *sorted(args.flags), *args.operands])
+
+
+def _is_flag(token: str) -> bool:
+    """Whether the gate reads ``token`` as an option (``-`` and ``--`` are not)."""
+    return token.startswith("-") and token not in ("-", "--")
 
 
 def display(canonical: str) -> str:
@@ -193,14 +207,30 @@ def display(canonical: str) -> str:
     tokens = canonical.split(SEP)
     rest = tokens[1:]
     n = 0
-    while n < len(rest) and rest[n].startswith("-"):
+    while n < len(rest) and _is_flag(rest[n]):
         n += 1
-    flags, operands = rest[:n], rest[n:]
+    flags, operands = _option_words(rest[:n]), rest[n:]
     if flags and operands and re.fullmatch(r"[a-z][a-z0-9-]*", operands[0]):
         ordered = [tokens[0], operands[0], *flags, *operands[1:]]
     else:
-        ordered = tokens
+        ordered = [tokens[0], *flags, *operands]
     return " ".join(shlex.quote(t) if t else "''" for t in ordered)
+
+
+def _option_words(flags: Sequence[str]) -> list[str]:
+    """Flags as the words that give them: an option with a value (``-C`` and ``-C=dir``
+    from ``-C dir``, ``--git-dir`` and ``--git-dir=x`` from ``--git-dir=x``) is one."""
+    valued = {f.split("=", 1)[0] for f in flags if "=" in f}
+    words: list[str] = []
+    for f in flags:
+        name, eq, value = f.partition("=")
+        if not eq and f in valued:
+            continue  # shown with its value
+        if eq and not name.startswith("--"):
+            words.extend((name, value))
+        else:
+            words.append(f)
+    return words
 
 
 # --------------------------------------------------------------------------- NFA
@@ -340,25 +370,80 @@ def _other_char(used: set[str]) -> str:
     return chr(code)
 
 
-def difference_witness(
-    lower: _Runner, upper: _Runner, used_chars: set[str], limit: int = 200_000
-) -> str | None:
-    """A shortest string accepted by ``lower`` and not by ``upper`` (None if none)."""
+# Where a canonical string is, token by token (see _shape): the program, the start
+# of a token in the flag or the operand part, or inside a token.
+_PROG, _START_FLAGS, _START_OPERANDS = 0, 1, 2
+_DASH, _DASH2, _SHORT, _FLAG_REST, _LONG, _OPERAND = 3, 4, 5, 6, 7, 8
+_OP_DASH, _OP_DASH2 = 9, 10
+_DEAD = -1
+
+
+def _shape(state: int, char: str, clusters: bool) -> int:
+    """One step of the automaton of strings the gate's argument parser can produce.
+
+    Flags (``-x``, ``-x=value``, ``--long…``) come before operands; ``-`` and ``--`` are
+    operands; with ``clusters``, ``-abc`` is not one token (the gate splits it). Every
+    canonical string (:func:`canonical_command`) is accepted, so keeping to these
+    strings never hides a real difference between two languages.
+    """
+    if char == SEP:
+        if state in (_START_FLAGS, _PROG, _SHORT, _FLAG_REST, _LONG):
+            return _START_FLAGS
+        return _START_OPERANDS  # an operand ended (or an empty one)
+    if state == _PROG:
+        return _PROG
+    if state == _START_FLAGS:
+        return _DASH if char == "-" else _OPERAND
+    if state == _START_OPERANDS:
+        return _OP_DASH if char == "-" else _OPERAND
+    if state == _DASH:
+        return _DASH2 if char == "-" else _SHORT
+    if state == _SHORT:
+        return _FLAG_REST if char == "=" or not clusters else _DEAD
+    if state in (_DASH2, _LONG):
+        return _LONG
+    if state == _OP_DASH:
+        return _OP_DASH2 if char == "-" else _DEAD
+    if state in (_FLAG_REST, _OPERAND):
+        return state
+    return _DEAD
+
+
+Pair = tuple[frozenset[int], frozenset[int], int]
+
+
+def _path(parents: dict[Pair, tuple[Pair | None, str]], node: Pair) -> str:
+    chars: list[str] = []
+    at: Pair | None = node
+    while at is not None:
+        prev, ch = parents[at]
+        chars.append(ch)
+        at = prev
+    return "".join(reversed(chars))
+
+
+def difference_witnesses(
+    lower: _Runner,
+    upper: _Runner,
+    used_chars: set[str],
+    *,
+    clusters: bool = True,
+    limit: int = 200_000,
+) -> Iterator[str]:
+    """Strings accepted by ``lower`` and not by ``upper``, shortest first.
+
+    Only strings of the gate's argument shape are walked (see :func:`_shape`); at
+    most one string per product state is produced, so the walk ends.
+    """
     other = _other_char(used_chars | {SEP})
-    start = (lower.start, upper.start)
-    parents: dict[tuple[frozenset[int], frozenset[int]], tuple[object, str]] = {start: (None, "")}
+    start: Pair = (lower.start, upper.start, _PROG)
+    parents: dict[Pair, tuple[Pair | None, str]] = {start: (None, "")}
     queue = deque([start])
     while queue:
-        pair = queue.popleft()
-        p, u = pair
+        node = queue.popleft()
+        p, u, shape = node
         if lower.accepting(p) and not upper.accepting(u):
-            chars: list[str] = []
-            node: object = pair
-            while node is not None:
-                prev, ch = parents[node]  # type: ignore[index]
-                chars.append(ch)
-                node = prev
-            return "".join(reversed(chars))
+            yield _path(parents, node)
         if len(parents) > limit:
             raise InputError(
                 "pattern containment check exceeded its state budget",
@@ -370,12 +455,21 @@ def difference_witness(
             np = lower.step(p, ch)
             if not np:
                 continue
+            ns = _shape(shape, ch, clusters)
+            if ns == _DEAD:
+                continue
             nu = upper.step(u, ch) if u else u
-            nxt = (np, nu)
+            nxt = (np, nu, ns)
             if nxt not in parents:
-                parents[nxt] = (pair, ch)
+                parents[nxt] = (node, ch)
                 queue.append(nxt)
-    return None
+
+
+def difference_witness(
+    lower: _Runner, upper: _Runner, used_chars: set[str], limit: int = 200_000
+) -> str | None:
+    """A shortest string accepted by ``lower`` and not by ``upper`` (None if none)."""
+    return next(iter(difference_witnesses(lower, upper, used_chars, limit=limit)), None)
 
 
 # ------------------------------------------------------------------ containment
@@ -387,6 +481,8 @@ class Containment:
 
     pattern: str
     contained: bool
+    #: a command the lower pattern auto-allows and the upper layer does not (checked
+    #: with the gate's matcher); None when contained or when none could be shown
     counterexample: str | None = None
 
     def __bool__(self) -> bool:
@@ -397,8 +493,9 @@ class AllowedLanguage:
     """The auto-allowed language of an upper layer, indexed by program."""
 
     def __init__(self, patterns: Iterable[str]) -> None:
+        patterns_list = list(patterns)
         self.patterns: list[CommandPattern] = []
-        for text in patterns:
+        for text in patterns_list:
             compiled = compile_command_pattern(text)
             # An approximated upper pattern must not widen what counts as allowed.
             if compiled.exact and not compiled.empty:
@@ -413,6 +510,8 @@ class AllowedLanguage:
             else:
                 self._by_program.setdefault(lit, []).append(i)
         self._runners: dict[tuple[int, ...], tuple[_Runner, set[str]]] = {}
+        self._texts = tuple(patterns_list)
+        self._gate: PatternSet | None = None
 
     def _relevant(self, pattern: CommandPattern) -> tuple[int, ...]:
         lit = pattern.literal_program
@@ -450,10 +549,35 @@ class AllowedLanguage:
         upper, upper_chars = self._runner(self._relevant(pattern))
         nfa, start = build_nfa([pattern])
         lower = _Runner(nfa, start)
-        witness = difference_witness(lower, upper, nfa.chars | upper_chars)
-        if witness is None:
+        clusters = pattern.literal_program not in NO_CLUSTER
+        witnesses = difference_witnesses(lower, upper, nfa.chars | upper_chars, clusters=clusters)
+        found = next(witnesses, None)
+        if found is None:
             return Containment(text, True)
-        return Containment(text, False, display(witness))
+        checked = PatternSet(auto_allowed=[text])
+        for tried, witness in enumerate(itertools.chain([found], witnesses)):
+            command = display(witness)
+            if self._real(checked, command, lower=True) and not self._real(
+                self._gate_set(), command, lower=False
+            ):
+                return Containment(text, False, command)
+            if tried >= _WITNESS_TRIES:
+                break
+        return Containment(text, False)
+
+    def _gate_set(self) -> PatternSet:
+        if self._gate is None:
+            self._gate = PatternSet(auto_allowed=self._texts)
+        return self._gate
+
+    @staticmethod
+    def _real(patterns: PatternSet, command: str, *, lower: bool) -> bool:
+        """Whether the gate's matcher auto-allows ``command`` (one simple command)."""
+        script = parse_shell(command)
+        if len(script.commands) != 1 or script.uncertain:
+            return not lower  # not a plain command: no counterexample either way
+        match = patterns.match_script(script)[0]
+        return match.auto_allowed and not match.command.uncertain
 
     def accepts(self, command: str) -> bool:
         """Whether a concrete command is in the language (for tests and messages)."""
