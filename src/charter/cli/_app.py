@@ -8,9 +8,11 @@ renderers under their old names, for verb modules not yet moved over.
 from __future__ import annotations
 
 import enum
+from importlib import metadata
 
 import typer
 
+import charter
 from charter.render import json as render_json
 from charter.render import text as render_text
 
@@ -37,9 +39,31 @@ FORMAT_OPTION = typer.Option(
 )
 
 
+def version() -> str:
+    """The installed distribution's version (the source tree's when not installed)."""
+    try:
+        return metadata.version("charter")
+    except metadata.PackageNotFoundError:
+        return charter.__version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        render_text.show(f"charter {version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", help="show tracebacks for errors"),
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        expose_value=False,
+        help="print the version and exit",
+    ),
 ) -> None:
     """Charter: a signed, layered, non-waivable constitution for AI coding agents."""
 
