@@ -47,7 +47,8 @@ def registry_binary() -> str | None:
 class LocalRegistry:
     """One registry process; can be stopped and restarted on the same port."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, auth: str = "") -> None:
+        """``auth`` is the registry config's ``auth:`` block (indented), if any."""
         binary = registry_binary()
         require(
             "OCI registry",
@@ -73,7 +74,7 @@ class LocalRegistry:
             "http:\n"
             f"  addr: 127.0.0.1:{self.port}\n"
             "  headers:\n    X-Content-Type-Options: [nosniff]\n"
-            "health:\n  storagedriver:\n    enabled: false\n"
+            "health:\n  storagedriver:\n    enabled: false\n" + (f"auth:\n{auth}" if auth else "")
         )
         self.process: subprocess.Popen[bytes] | None = None
         self.log = root / "registry.log"
@@ -98,7 +99,7 @@ class LocalRegistry:
             if self.process.poll() is not None:
                 raise RuntimeError(f"docker-registry exited: {self.log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"http://{self.host}/v2/", timeout=0.5).status_code == 200:
+                if httpx.get(f"http://{self.host}/v2/", timeout=0.5).status_code in (200, 401):
                     return
             except httpx.HTTPError:
                 pass

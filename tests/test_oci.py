@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
+import os
+import threading
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -172,3 +178,159 @@ def test_cli_push_and_pull(
     assert code == 2
     assert "unreachable" in err
     assert "Traceback" not in err
+
+
+def test_the_manifest_is_what_earlier_releases_pushed(signed: tuple[bytes, Path]) -> None:
+    """Canonical JSON (jsonio) gives the bytes of the old ASCII-escaped writer."""
+    data, _ = signed
+    config, body = oci.image_manifest(data)
+    meta = {"layer": "constitution", "name": "charter-constitution", "version": "1.0.0"}
+    assert config == json.dumps({"charter": meta}, sort_keys=True, separators=(",", ":")).encode()
+    expected = {
+        "schemaVersion": 2,
+        "mediaType": oci.MANIFEST_MEDIA_TYPE,
+        "config": {
+            "mediaType": oci.CONFIG_MEDIA_TYPE,
+            "digest": oci.sha256_digest(config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": oci.LAYER_MEDIA_TYPE,
+                "digest": oci.sha256_digest(data),
+                "size": len(data),
+                "annotations": {"org.opencontainers.image.title": "bundle.tar.gz"},
+            }
+        ],
+        "annotations": {
+            "org.opencontainers.image.title": "charter-constitution-1.0.0.tar.gz",
+            "org.opencontainers.image.version": "1.0.0",
+            "dev.charter.layer": "constitution",
+        },
+    }
+    assert body == json.dumps(expected, sort_keys=True, separators=(",", ":")).encode()
+
+
+#: bcrypt of "secret" (distribution's htpasswd accepts only bcrypt).
+HTPASSWD = "alice:$2y$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a\n"
+ALICE = base64.b64encode(b"alice:secret").decode()
+
+
+def _docker_config(directory: Path, document: dict[str, object]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(document))
+    return directory
+
+
+@pytest.fixture
+def basic_registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    root = tmp_path / "basic-registry"
+    root.mkdir()
+    (root / "htpasswd").write_text(HTPASSWD)
+    reg = LocalRegistry(root, auth=f"  htpasswd:\n    realm: charter\n    path: {root}/htpasswd\n")
+    reg.start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+def test_basic_auth_uses_docker_login_credentials(
+    basic_registry: LocalRegistry,
+    signed: tuple[bytes, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, _ = signed
+    ref = basic_registry.ref("auth/basic", "1.0.0")
+    monkeypatch.setenv("DOCKER_CONFIG", str(_docker_config(tmp_path / "none", {})))
+    with pytest.raises(RegistryError, match="failed with HTTP 401"):
+        oci.push_bundle(data, ref)
+    config = {"auths": {basic_registry.host: {"auth": ALICE}}}
+    monkeypatch.setenv("DOCKER_CONFIG", str(_docker_config(tmp_path / "docker", config)))
+    pushed = oci.push_bundle(data, ref)
+    assert oci.pull_bundle(ref).manifest_digest == pushed.manifest_digest
+
+
+def test_credential_helpers_are_asked(
+    basic_registry: LocalRegistry,
+    signed: tuple[bytes, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-charter-test"
+    asked = tmp_path / "asked"
+    helper.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = get ] || exit 1\ncat > "{asked}"\n'
+        'echo \'{"ServerURL": "x", "Username": "alice", "Secret": "secret"}\'\n'
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    config = {"credsStore": "charter-test"}
+    monkeypatch.setenv("DOCKER_CONFIG", str(_docker_config(tmp_path / "docker", config)))
+    data, _ = signed
+    ref = basic_registry.ref("auth/helper", "1.0.0")
+    oci.push_bundle(data, ref)
+    assert oci.pull_bundle(ref).data == data
+    assert asked.read_text() == basic_registry.host
+
+
+class _TokenService:
+    """A token endpoint (distribution's token auth) that records what it was asked."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str | None]] = []
+        service = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                service.requests.append((self.path, self.headers.get("Authorization")))
+                body = json.dumps({"token": "opaque-token"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_bearer_challenges_fetch_a_token_for_the_scope(
+    signed: tuple[bytes, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # distribution's "silly" auth sends a real Bearer challenge and accepts any token.
+    tokens = _TokenService()
+    root = tmp_path / "bearer-registry"
+    root.mkdir()
+    reg = LocalRegistry(root, auth=f"  silly:\n    realm: {tokens.url}\n    service: charter\n")
+    reg.start()
+    try:
+        config = {"auths": {reg.host: {"auth": ALICE}}}
+        monkeypatch.setenv("DOCKER_CONFIG", str(_docker_config(tmp_path / "docker", config)))
+        data, _ = signed
+        ref = reg.ref("auth/bearer", "1.0.0")
+        oci.push_bundle(data, ref)
+        assert oci.pull_bundle(ref).data == data
+    finally:
+        reg.stop()
+        tokens.close()
+    # One token per operation (push, then pull), asked with the docker-login
+    # credentials for the service and scope the challenge named.
+    assert len(tokens.requests) == 2
+    for path, authorization in tokens.requests:
+        assert authorization == f"Basic {ALICE}"
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        assert query == {"service": ["charter"], "scope": ["repository:auth/bearer:pull"]}

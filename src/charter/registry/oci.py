@@ -10,28 +10,32 @@ reference pins (or, for a tag, the digest it resolved to, which is what gets
 recorded), and the blob against the manifest's descriptor (size and SHA-256).
 The signature check proper happens afterwards, in :mod:`charter.trust.policy`.
 
-The HTTP plumbing and registry authentication come from ``oras``; Charter does
-not use its ``pull`` (it unpacks this media type and checks no digests) nor its
-retrying request wrapper (a registry that is down must fail fast).
+The client speaks the OCI distribution API directly over ``httpx`` (a core
+dependency), with the spec's Basic and Bearer-token challenges and the
+credentials ``docker login`` saved. ``oras`` is not used: its pull unpacks this
+media type without checking digests, its request wrapper retries for minutes
+(a registry that is down must fail fast), and what Charter needed from it was
+private API.
 
 Plain HTTP is used only for loopback registries or with ``insecure=True``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
+import os
 import re
+import ssl
+import subprocess
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import oras.auth
-import oras.container
-import oras.provider
-import oras.utils
-import requests
+import httpx
 
 from charter.core import jsonio
 from charter.core.errors import CharterError, InputError, RegistryError, VerificationError
@@ -188,50 +192,74 @@ class PulledBundle:
         }
 
 
-class _Registry(oras.provider.Registry):  # type: ignore[misc]
-    """oras' registry client without its multi-minute retry loop, with timeouts."""
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+MAX_ERROR_BYTES = 64 * 1024
 
-    def __init__(self, hostname: str, *, insecure: bool, timeout: float) -> None:
-        super().__init__(hostname=hostname, insecure=insecure)
-        self.timeout = timeout
 
-    def do_request(
-        self,
-        url: str,
-        method: str = "GET",
-        data: dict[str, Any] | bytes | None = None,
-        headers: dict[str, str] | None = None,
-        json: dict[str, Any] | None = None,
-        stream: bool = False,
-    ) -> requests.Response:
-        headers = dict(headers or {})
-        if isinstance(self.auth, oras.auth.TokenAuth) and self.auth.token is not None:
-            headers.update(self.auth.get_auth_header())
+def _docker_config() -> dict[str, Any]:
+    """``$DOCKER_CONFIG/config.json`` (default ``~/.docker``), or nothing."""
+    directory = os.environ.get("DOCKER_CONFIG") or os.path.join("~", ".docker")
+    path = Path(directory).expanduser() / "config.json"
+    try:
+        return jsonio.loads_object(path.read_bytes(), what=str(path))
+    except (OSError, InputError):
+        return {}  # no usable credentials: registries are tried anonymously
 
-        def send() -> requests.Response:
-            answer: requests.Response = self.session.request(
-                method,
-                url,
-                data=data,
-                json=json,
-                headers=headers,
-                stream=stream,
-                verify=self._tls_verify,
-                timeout=self.timeout,
-                allow_redirects=True,
-            )
-            return answer
 
-        response = send()
-        if response.status_code in (401, 403):
-            headers, changed = self.auth.authenticate_request(response, headers)
-            if changed:
-                response = send()
-        return response
+def _helper_credentials(helper: str, registry: str) -> str | None:
+    """``docker-credential-HELPER get`` for ``registry``: base64 ``user:secret``."""
+    try:
+        done = subprocess.run(
+            [f"docker-credential-{helper}", "get"],
+            input=registry.encode(),
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        answer = jsonio.loads_object(done.stdout, what=f"docker-credential-{helper}")
+    except (OSError, subprocess.SubprocessError, InputError):
+        return None
+    user, secret = answer.get("Username"), answer.get("Secret")
+    if not isinstance(user, str) or not isinstance(secret, str):
+        return None
+    return base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+
+
+def registry_credentials(registry: str, config: Mapping[str, Any] | None = None) -> str | None:
+    """Basic credentials (base64 ``user:secret``) for ``registry``, as ``docker login`` saved.
+
+    Reads the Docker config: an inline ``auths`` entry, else the registry's
+    ``credHelpers`` entry, else the ``credsStore`` helper. None means anonymous.
+    """
+    found = _docker_config() if config is None else config
+    names = [registry, f"https://{registry}", f"http://{registry}", f"https://{registry}/v1/"]
+    auths = found.get("auths")
+    for name in names:
+        entry = auths.get(name) if isinstance(auths, dict) else None
+        if isinstance(entry, dict) and isinstance(entry.get("auth"), str) and entry["auth"]:
+            return str(entry["auth"])
+    helpers = found.get("credHelpers")
+    helper = helpers.get(registry) if isinstance(helpers, dict) else None
+    if not isinstance(helper, str):
+        helper = found.get("credsStore") if isinstance(found.get("credsStore"), str) else None
+    return _helper_credentials(helper, registry) if helper else None
+
+
+def _challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…"`` → ``("bearer", {"realm": …, "service": …})``."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), {k.lower(): v for k, v in _CHALLENGE_PARAM.findall(rest)}
 
 
 class OciClient:
-    """Push and pull Charter bundles to one registry."""
+    """Push and pull Charter bundles to one registry (OCI distribution API over httpx).
+
+    Authentication follows the distribution spec: a request answered 401 is
+    retried once, with Basic credentials (``Basic`` challenge) or with a token
+    from the challenge's realm (``Bearer``), using ``docker login`` credentials
+    when there are any. There are no retries beyond that: a registry that is
+    down fails fast.
+    """
 
     def __init__(
         self,
@@ -244,66 +272,147 @@ class OciClient:
         self.insecure = insecure
         plain = reference.is_loopback or insecure
         self.scheme = "http" if plain else "https"
-        self._registry = _Registry(reference.registry, insecure=plain, timeout=timeout)
-        name = f"{reference.registry}/{reference.repository}"
-        self._container = oras.container.Container(name, registry=reference.registry)
+        self.timeout = timeout
+        self._authorization: str | None = None
+        self._credentials: str | None = None
+        self._credentials_read = False
 
     def _url(self, path: str) -> str:
-        return f"{self.scheme}://{path}"
+        return f"{self.scheme}://{self.reference.registry}/v2/{self.reference.repository}/{path}"
 
-    def _request(self, url: str, method: str = "GET", **kwargs: Any) -> requests.Response:
-        try:
-            self._registry.auth.load_configs(self._container)
-        except Exception:  # noqa: BLE001, S110 - no credentials configured is fine
-            pass
-        try:
-            return self._registry.do_request(url, method, **kwargs)
-        except requests.exceptions.SSLError as exc:
+    def _client(self) -> httpx.Client:
+        return httpx.Client(timeout=self.timeout, follow_redirects=True, trust_env=False)
+
+    def _basic(self) -> str | None:
+        if not self._credentials_read:
+            self._credentials = registry_credentials(self.reference.registry)
+            self._credentials_read = True
+        return self._credentials
+
+    def _token(self, client: httpx.Client, params: Mapping[str, str]) -> str | None:
+        realm = params.get("realm")
+        if not realm:
+            return None
+        query = {k: params[k] for k in ("service", "scope") if params.get(k)}
+        basic = self._basic()
+        headers = {"Authorization": f"Basic {basic}"} if basic else {}
+        answer = client.get(realm, params=query, headers=headers)
+        if answer.status_code != 200:
             raise RegistryError(
-                f"{self.reference.registry}: TLS failed ({exc.__class__.__name__})",
+                f"{self.reference.registry}: the token service refused access "
+                f"(HTTP {answer.status_code})",
+                hint="log in with `docker login` (Charter reads ~/.docker/config.json)",
+            )
+        document = jsonio.loads_object(answer.content, what="the token service's answer")
+        token = document.get("token") or document.get("access_token")
+        return token if isinstance(token, str) and token else None
+
+    def _authenticate(self, client: httpx.Client, response: httpx.Response) -> bool:
+        """Set an Authorization for the challenge in ``response``; False if there is none."""
+        scheme, params = _challenge(response.headers.get("WWW-Authenticate", ""))
+        if scheme == "bearer":
+            token = self._token(client, params)
+            self._authorization = f"Bearer {token}" if token else None
+        elif scheme == "basic":
+            basic = self._basic()
+            self._authorization = f"Basic {basic}" if basic else None
+        else:
+            return False
+        return self._authorization is not None
+
+    def _send(
+        self,
+        client: httpx.Client,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        def once() -> httpx.Response:
+            sent = dict(headers or {})
+            if self._authorization:
+                sent["Authorization"] = self._authorization
+            request = client.build_request(method, url, headers=sent, content=content)
+            return client.send(request, stream=stream)
+
+        try:
+            response = once()
+            if response.status_code == 401 and self._authenticate(client, response):
+                response.close()
+                response = once()
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        return response
+
+    def _unreachable(self, exc: httpx.TransportError) -> RegistryError:
+        if isinstance(exc.__context__, ssl.SSLError) or "SSL" in str(exc):
+            return RegistryError(
+                f"{self.reference.registry}: TLS failed ({type(exc).__name__})",
                 hint="use --insecure only for a plain-HTTP registry you control",
-            ) from exc
-        except requests.exceptions.RequestException as exc:
-            raise RegistryError(
-                f"{self.reference.registry}: registry unreachable ({type(exc).__name__})",
-                hint="check the address and that the registry is running",
-            ) from exc
-        except (ValueError, oras.auth.AuthenticationException) as exc:
-            raise RegistryError(f"{self.reference.registry}: {exc}") from exc
+            )
+        return RegistryError(
+            f"{self.reference.registry}: registry unreachable ({type(exc).__name__})",
+            hint="check the address and that the registry is running",
+        )
 
-    def _fail(self, what: str, response: requests.Response) -> RegistryError:
+    def _fail(self, what: str, response: httpx.Response) -> RegistryError:
         detail = ""
         try:
-            errors = response.json().get("errors") or []
-            if errors and isinstance(errors[0], dict):
+            body = self._read_limited(response, MAX_ERROR_BYTES, "error")
+            errors = jsonio.loads_object(body, what="error").get("errors") or []
+            if isinstance(errors, list) and errors and isinstance(errors[0], dict):
                 detail = f": {errors[0].get('code', '')} {errors[0].get('message', '')}".rstrip()
-        except ValueError:
-            pass
+        except (CharterError, httpx.HTTPError):
+            pass  # the status alone is the report
         return RegistryError(
             f"{self.reference}: {what} failed with HTTP {response.status_code}{detail}"
         )
 
+    def _read_limited(self, response: httpx.Response, limit: int, what: str) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in response.iter_bytes(chunk_size=1 << 16):
+                total += len(chunk)
+                if total > limit:
+                    raise RegistryError(
+                        f"{self.reference}: the {what} is larger than {limit} bytes"
+                    )
+                chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise RegistryError(
+                f"{self.reference}: reading the {what} failed ({type(exc).__name__})"
+            ) from exc
+        finally:
+            response.close()
+        return b"".join(chunks)
+
     # ------------------------------------------------------------------ push
-    def _upload_blob(self, data: bytes, digest: str) -> None:
-        head = self._request(self._url(self._container.get_blob_url(digest)), "HEAD")
+    def _upload_blob(self, client: httpx.Client, data: bytes, digest: str) -> None:
+        head = self._send(client, "HEAD", self._url(f"blobs/{digest}"))
         if head.status_code == 200:
             return
-        start = self._request(
-            self._url(self._container.upload_blob_url()),
+        start = self._send(
+            client,
             "POST",
-            headers={"Content-Type": "application/octet-stream"},
+            self._url("blobs/uploads/"),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": "0"},
         )
         if start.status_code not in (200, 201, 202):
             raise self._fail("starting a blob upload", start)
-        location = self._registry._get_location(start, self._container)
+        location = start.headers.get("Location")
         if not location:
             raise RegistryError(f"{self.reference}: the registry gave no upload location")
-        url = oras.utils.append_url_params(location, {"digest": digest})
-        done = self._request(
-            url,
+        url = httpx.URL(urllib.parse.urljoin(str(start.url), location))
+        url = url.copy_merge_params({"digest": digest})
+        done = self._send(
+            client,
             "PUT",
-            data=data,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
+            str(url),
+            headers={"Content-Type": "application/octet-stream"},
+            content=data,
         )
         if done.status_code not in (200, 201, 202):
             raise self._fail("uploading a blob", done)
@@ -315,47 +424,18 @@ class OciClient:
                 f"{self.reference}: push needs a tag, not only a digest",
                 hint="push to oci://HOST/REPO:TAG; the digest is printed afterwards",
             )
-        meta = bundle_metadata(data)
-        # Canonical JSON (UTF-8, not \u-escaped): for ASCII names these are the
-        # bytes Charter always pushed, so the digests of re-pushed bundles hold.
-        config = jsonio.canonical_bytes({"charter": meta})
-        blob_digest = sha256_digest(data)
-        config_digest = sha256_digest(config)
-        self._upload_blob(config, config_digest)
-        self._upload_blob(data, blob_digest)
-        notes = {
-            "org.opencontainers.image.title": f"{meta['name']}-{meta['version']}.tar.gz",
-            "org.opencontainers.image.version": str(meta["version"]),
-            "dev.charter.layer": str(meta["layer"]),
-        }
-        notes.update(annotations or {})
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "config": {
-                "mediaType": CONFIG_MEDIA_TYPE,
-                "digest": config_digest,
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": LAYER_MEDIA_TYPE,
-                    "digest": blob_digest,
-                    "size": len(data),
-                    "annotations": {"org.opencontainers.image.title": "bundle.tar.gz"},
-                }
-            ],
-            "annotations": notes,
-        }
-        body = jsonio.canonical_bytes(manifest)
+        config, body = image_manifest(data, annotations)
         manifest_digest = sha256_digest(body)
-        tag = self.reference.tag or "latest"
-        put = self._request(
-            self._url(self._container.manifest_url(tag)),
-            "PUT",
-            data=body,
-            headers={"Content-Type": MANIFEST_MEDIA_TYPE},
-        )
+        with self._client() as client:
+            self._upload_blob(client, config, sha256_digest(config))
+            self._upload_blob(client, data, sha256_digest(data))
+            put = self._send(
+                client,
+                "PUT",
+                self._url(f"manifests/{self.reference.tag or 'latest'}"),
+                headers={"Content-Type": MANIFEST_MEDIA_TYPE},
+                content=body,
+            )
         if put.status_code not in (200, 201, 202):
             raise self._fail("uploading the manifest", put)
         echoed = put.headers.get("Docker-Content-Digest")
@@ -364,32 +444,15 @@ class OciClient:
                 f"{self.reference}: the registry stored manifest {echoed}, "
                 f"not the {manifest_digest} sent"
             )
-        return PushResult(self.reference, manifest_digest, blob_digest, len(data))
+        return PushResult(self.reference, manifest_digest, sha256_digest(data), len(data))
 
     # ------------------------------------------------------------------ pull
-    def _read_limited(self, response: requests.Response, limit: int, what: str) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            for chunk in response.iter_content(chunk_size=1 << 16):
-                total += len(chunk)
-                if total > limit:
-                    raise RegistryError(
-                        f"{self.reference}: the {what} is larger than {limit} bytes"
-                    )
-                chunks.append(chunk)
-        except requests.exceptions.RequestException as exc:
-            raise RegistryError(f"{self.reference}: reading the {what} failed ({exc})") from exc
-        finally:
-            response.close()
-        return b"".join(chunks)
-
-    def fetch_manifest(self) -> tuple[bytes, str]:
-        """The manifest bytes and their digest, checked against any pinned digest."""
+    def _fetch_manifest(self, client: httpx.Client) -> tuple[bytes, str]:
         ref = self.reference
-        response = self._request(
-            self._url(self._container.manifest_url(ref.target)),
+        response = self._send(
+            client,
             "GET",
+            self._url(f"manifests/{ref.target}"),
             headers={"Accept": MANIFEST_MEDIA_TYPE},
             stream=True,
         )
@@ -397,7 +460,6 @@ class OciClient:
             response.close()
             raise RegistryError(f"{ref}: no such manifest in the registry")
         if response.status_code != 200:
-            response.close()
             raise self._fail("fetching the manifest", response)
         body = self._read_limited(response, MAX_MANIFEST_BYTES, "manifest")
         digest = sha256_digest(body)
@@ -413,52 +475,53 @@ class OciClient:
             )
         return body, digest
 
+    def fetch_manifest(self) -> tuple[bytes, str]:
+        """The manifest bytes and their digest, checked against any pinned digest."""
+        with self._client() as client:
+            return self._fetch_manifest(client)
+
     def pull(self, *, limits: ArchiveLimits | None = None) -> PulledBundle:
         """Fetch and digest-check the bundle; nothing in it is parsed here."""
         ref = self.reference
         cap = (limits or ArchiveLimits()).max_archive_bytes
-        body, manifest_digest = self.fetch_manifest()
-        try:
-            manifest = jsonio.loads(body, what="manifest")
-        except InputError as exc:
-            raise RegistryError(f"{ref}: the manifest is not JSON ({exc.message})") from None
-        layer = _bundle_layer(manifest, str(ref))
-        config_desc = manifest.get("config") if isinstance(manifest, dict) else None
-        config_type = config_desc.get("mediaType") if isinstance(config_desc, dict) else None
-        if config_type not in ACCEPTED_CONFIG_TYPES:
-            raise RegistryError(
-                f"{ref}: config media type {config_type!r} is not a bundle config",
-                hint=f"Charter pushes {CONFIG_MEDIA_TYPE}",
-            )
-        blob_digest, size = layer["digest"], layer["size"]
-        if size > cap:
-            raise RegistryError(f"{ref}: the bundle layer is larger than {cap} bytes")
-        response = self._request(
-            self._url(self._container.get_blob_url(blob_digest)), "GET", stream=True
-        )
-        if response.status_code != 200:
-            response.close()
-            raise self._fail(f"fetching blob {blob_digest}", response)
-        data = self._read_limited(response, cap, "bundle layer")
-        actual = sha256_digest(data)
-        if len(data) != size or actual != blob_digest:
-            raise VerificationError(
-                f"{ref}: blob digest mismatch: manifest says {blob_digest} ({size} bytes), "
-                f"received {actual} ({len(data)} bytes)",
-                hint="the registry served tampered or corrupt content",
-            )
-        config: dict[str, Any] = {}
-        if config_type == CONFIG_MEDIA_TYPE and isinstance(config_desc, dict):
-            config = self._config(config_desc)
+        with self._client() as client:
+            body, manifest_digest = self._fetch_manifest(client)
+            try:
+                manifest = jsonio.loads(body, what="manifest")
+            except InputError as exc:
+                raise RegistryError(f"{ref}: the manifest is not JSON ({exc.message})") from None
+            layer = _bundle_layer(manifest, str(ref))
+            config_desc = manifest.get("config")
+            config_type = config_desc.get("mediaType") if isinstance(config_desc, dict) else None
+            if config_type not in ACCEPTED_CONFIG_TYPES:
+                raise RegistryError(
+                    f"{ref}: config media type {config_type!r} is not a bundle config",
+                    hint=f"Charter pushes {CONFIG_MEDIA_TYPE}",
+                )
+            blob_digest, size = layer["digest"], layer["size"]
+            if size > cap:
+                raise RegistryError(f"{ref}: the bundle layer is larger than {cap} bytes")
+            response = self._send(client, "GET", self._url(f"blobs/{blob_digest}"), stream=True)
+            if response.status_code != 200:
+                raise self._fail(f"fetching blob {blob_digest}", response)
+            data = self._read_limited(response, cap, "bundle layer")
+            actual = sha256_digest(data)
+            if len(data) != size or actual != blob_digest:
+                raise VerificationError(
+                    f"{ref}: blob digest mismatch: manifest says {blob_digest} ({size} bytes), "
+                    f"received {actual} ({len(data)} bytes)",
+                    hint="the registry served tampered or corrupt content",
+                )
+            config: dict[str, Any] = {}
+            if config_type == CONFIG_MEDIA_TYPE and isinstance(config_desc, dict):
+                config = self._config(client, config_desc)
         return PulledBundle(data, ref, manifest_digest, blob_digest, config)
 
-    def _config(self, descriptor: Mapping[str, Any]) -> dict[str, Any]:
+    def _config(self, client: httpx.Client, descriptor: Mapping[str, Any]) -> dict[str, Any]:
         digest = descriptor.get("digest")
         if not isinstance(digest, str) or not _DIGEST.match(digest):
             return {}
-        response = self._request(
-            self._url(self._container.get_blob_url(digest)), "GET", stream=True
-        )
+        response = self._send(client, "GET", self._url(f"blobs/{digest}"), stream=True)
         if response.status_code != 200:
             response.close()
             return {}
@@ -469,6 +532,44 @@ class OciClient:
             return jsonio.loads_object(data, what="config")
         except InputError:
             return {}  # informational only (see bundle_metadata)
+
+
+def image_manifest(
+    data: bytes, annotations: Mapping[str, str] | None = None
+) -> tuple[bytes, bytes]:
+    """The config blob and the image manifest that carry bundle ``data`` (exact bytes).
+
+    Both are canonical JSON (sorted keys, UTF-8): for ASCII names and
+    annotations these are the bytes Charter always pushed, so a re-pushed
+    bundle keeps its manifest digest.
+    """
+    meta = bundle_metadata(data)
+    config = jsonio.canonical_bytes({"charter": meta})
+    notes = {
+        "org.opencontainers.image.title": f"{meta['name']}-{meta['version']}.tar.gz",
+        "org.opencontainers.image.version": str(meta["version"]),
+        "dev.charter.layer": str(meta["layer"]),
+    }
+    notes.update(annotations or {})
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": {
+            "mediaType": CONFIG_MEDIA_TYPE,
+            "digest": sha256_digest(config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": LAYER_MEDIA_TYPE,
+                "digest": sha256_digest(data),
+                "size": len(data),
+                "annotations": {"org.opencontainers.image.title": "bundle.tar.gz"},
+            }
+        ],
+        "annotations": notes,
+    }
+    return config, jsonio.canonical_bytes(manifest)
 
 
 def _bundle_layer(manifest: Any, where: str) -> dict[str, Any]:
