@@ -7,6 +7,8 @@ from greenery import parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from charter.actions import automata
+from charter.actions import patterns as gate_patterns
 from charter.actions.automata import (
     SEP,
     AllowedLanguage,
@@ -177,3 +179,11 @@ def test_every_counterexample_is_in_lower_and_not_in_upper(lower: str, upper: li
     example = result.counterexample
     assert _gate_allows([lower], example), (lower, upper, example)
     assert not _gate_allows(upper, example), (lower, upper, example)
+
+
+def test_one_tokeniser_for_gate_and_linter() -> None:
+    """The linter splits patterns with the gate's own tokeniser (no copy to drift)."""
+    assert automata.tokenise is gate_patterns.tokenise
+    assert gate_patterns.tokenise("git log --grep='a b' | head") == [
+        "git", "log", "--grep=a b", "|", "head"
+    ]  # fmt: skip

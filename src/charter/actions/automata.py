@@ -56,7 +56,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from charter.actions.patterns import CONNECTORS, NO_CLUSTER, PatternSet, split_args
+from charter.actions.patterns import (
+    CONNECTORS,
+    NO_CLUSTER,
+    SQL_WORD,
+    PatternSet,
+    split_args,
+    tokenise,
+)
 from charter.actions.shell import parse as parse_shell
 from charter.actions.shell import program_name
 from charter.core.errors import InputError
@@ -64,7 +71,6 @@ from charter.core.errors import InputError
 SEP = "\x1f"
 #: A transition label matching every character but the separator.
 NONSEP = ""
-_SQL_WORD = re.compile(r"^[A-Z][A-Z_]*$")
 _READABLE = "xyzqjkwvabcdefghilmnoprstu0123456789"
 #: How many model counterexamples are checked with the gate's matcher before giving up
 #: on showing one (the pattern is still reported as not contained).
@@ -103,17 +109,6 @@ class CommandPattern:
     @property
     def key(self) -> tuple[tuple[Atom, ...], tuple[Element, ...], bool]:
         return (self.program, self.elements, self.empty)
-
-
-def tokenise(text: str) -> list[str]:
-    """Split a pattern like the gate does (shell words; ``|&;`` are connectors)."""
-    lexer = shlex.shlex(text, posix=True, punctuation_chars="|&;")
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    try:
-        return list(lexer)
-    except ValueError as exc:
-        raise InputError(f"pattern {text!r} does not tokenise ({exc})") from None
 
 
 def _glob_atoms(token: str) -> tuple[tuple[Atom, ...], bool]:
@@ -156,7 +151,7 @@ def compile_command_pattern(text: str) -> CommandPattern:
     if any(t in CONNECTORS for t in tokens):
         return CommandPattern(text, (), (), empty=True)
     words = tokens
-    if len(words) >= 2 and all(_SQL_WORD.match(t) for t in words[:2]):
+    if len(words) >= 2 and all(SQL_WORD.match(t) for t in words[:2]):
         return CommandPattern(text, (), (), empty=True)
     first = tokens[0].lstrip("\\")
     prog = program_name(first) if first != "*" else "*"
@@ -640,4 +635,5 @@ __all__ = [
     "contained",
     "display",
     "to_regex",
+    "tokenise",
 ]

@@ -118,7 +118,7 @@ SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "sqlite", "sqlcm
                          "presto", "spark-sql", "beeline", "cqlsh", "impala-shell", "vsql",
                          "mssql-cli"})  # fmt: skip
 _SQL_FILE_FLAGS = frozenset({"-f", "--file", "-i", "--init", "-input", "--execute-file"})
-_SQL_WORD = re.compile(r"^[A-Z][A-Z_]*$")
+SQL_WORD = re.compile(r"^[A-Z][A-Z_]*$")
 #: whitespace or SQL comments between two words (``DROP/**/DATABASE``)
 _SQL_SEP = r"(?:\s|/\*.*?\*/|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$))+"
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$")
@@ -318,7 +318,9 @@ def _glob_re(token: str) -> re.Pattern[str] | None:
     return re.compile(fnmatch.translate(token), re.DOTALL)
 
 
-def _tokenise(text: str) -> list[str]:
+def tokenise(text: str) -> list[str]:
+    """Split a pattern into shell words (``|&;`` are connectors): the one tokeniser of
+    patterns, used by the gate and by the ratchet linter (:mod:`charter.actions.automata`)."""
     lexer = shlex.shlex(text, posix=True, punctuation_chars="|&;")
     lexer.whitespace_split = True
     lexer.commenters = ""
@@ -330,11 +332,11 @@ def _tokenise(text: str) -> list[str]:
 
 def compile_pattern(text: str, kind: str = "forbidden", index: int = 0) -> Pattern:
     """Compile one pattern string; raise :class:`InputError` when malformed."""
-    tokens = _tokenise(text)
+    tokens = tokenise(text)
     if not tokens:
         raise InputError(f"empty pattern in boundaries.{kind}")
     words = [t for t in tokens if t not in CONNECTORS]
-    if len(words) >= 2 and all(_SQL_WORD.match(t) for t in words[:2]):
+    if len(words) >= 2 and all(SQL_WORD.match(t) for t in words[:2]):
         body = _SQL_SEP.join(".*" if t == "*" else re.escape(t).replace(r"\*", ".*") for t in words)
         return Pattern(
             text, kind, index, (), (), re.compile(rf"(?<![\w]){body}(?![\w])", re.I | re.S)
@@ -797,4 +799,5 @@ __all__ = [
     "match_segment",
     "normalise_path",
     "split_args",
+    "tokenise",
 ]
