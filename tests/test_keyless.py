@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,3 +163,72 @@ def test_cosign_blob_signature_with_real_cosign_key() -> None:
         keyless.verify_cosign_signature(artifact, b"***", [public])
     with pytest.raises(VerificationError, match="does not verify with any pinned key"):
         keyless.verify_cosign_signature(artifact, signature, [keys.generate("p256").public_key()])
+
+
+def _python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+
+
+def test_key_only_trust_never_imports_sigstore(tmp_path: Path) -> None:
+    # Before: parsing any trust policy resolved the bundled Sigstore root, which
+    # imported sigstore (the optional keyless extra) even with no keyless signer.
+    from tests.bundle_helpers import make_key, overlay_bundle
+
+    key, public = make_key(tmp_path / "k")
+    bundle = tmp_path / "o.tar.gz"
+    bundle.write_bytes(overlay_bundle(tmp_path / "src", key, "1.0.0"))
+    (tmp_path / "trust.toml").write_text(f'[layers.overlay]\nkeys = ["{public}"]\n')
+    done = _python(
+        f"""
+        import sys
+        from charter.policy.loading import load_layer
+        from charter.trust.policy import load_policy
+        from charter.trust.versions import VersionState
+        policy = load_policy("trust.toml")
+        layer = load_layer({str(bundle)!r}, policy, "overlay", state=VersionState("state"))
+        print(layer.version, sorted(m for m in sys.modules if m.split(".")[0] == "sigstore"))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1.0.0", "[]"]
+
+
+def test_keyless_without_the_extra_is_a_one_line_config_error(tmp_path: Path) -> None:
+    (tmp_path / "trust.toml").write_text(
+        '[layers.overlay]\nkeyless = [{ identity = "a@example.com", issuer = "https://x" }]\n'
+    )
+    done = _python(
+        f"""
+        import sys
+        sys.modules["sigstore"] = None  # as if charter[keyless] were not installed
+        from charter.core.errors import ConfigError
+        from charter.trust import keyless
+        from charter.trust.policy import load_policy
+        for attempt in (
+            lambda: load_policy("trust.toml"),
+            lambda: keyless.verify_sigstore_bundle(
+                b"x", b"{{}}", identities=[keyless.KeylessIdentity("a", "b")],
+                trusted_root={str(STAGING_ROOT)!r},
+            ),
+        ):
+            try:
+                attempt()
+            except ConfigError as exc:
+                print(str(exc))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert line.startswith(
+            "keyless signatures need the sigstore package: pip install 'charter[keyless]'"
+        )

@@ -63,8 +63,9 @@ def verify_bundle_file(
     data = read_tarball_file(p, limits)
     source = str(p)
     failures: list[VerificationError] = []
+    # Only a layer with keyless signers looks for (and imports sigstore to check) a sidecar.
     sigstore_file = _sidecar(p, SIDE_SIGSTORE) if trust.keyless else None
-    if sigstore_file is not None:
+    if sigstore_file is not None and trust.trusted_root is not None:
         try:
             who = keyless.verify_sigstore_bundle(
                 data,

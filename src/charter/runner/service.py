@@ -431,7 +431,7 @@ class RunnerService:
         files += [path for _, path in cfg.waiver_keys]
         if self.policy is not None:
             for trust in self.policy.layers.values():
-                files += [*trust.key_files, trust.trusted_root]
+                files += [*trust.key_files, *filter(None, [trust.trusted_root])]
         for source in (cfg.constitution, *cfg.packs, cfg.overlay):
             if source is not None and not source.is_oci:
                 files.append(source.path)

@@ -8,6 +8,12 @@
 * **cosign key pair** — ``cosign sign-blob --key cosign.key FILE`` prints a
   base64 DER ECDSA-SHA256 signature over the file's bytes; it is checked
   against a pinned ``cosign.pub``.
+
+``sigstore`` is the optional ``charter[keyless]`` extra, and heavy to import:
+it is imported inside the functions that verify a keyless signature, so only a
+trust policy that pins keyless identities ever loads it (cosign key pairs need
+only ``cryptography``). Without the extra, those functions raise a one-line
+:class:`ConfigError` saying how to install it.
 """
 
 from __future__ import annotations
@@ -44,17 +50,30 @@ class KeylessIdentity:
         return f"{self.identity} ({self.issuer})"
 
 
+MISSING_EXTRA = "keyless signatures need the sigstore package: pip install 'charter[keyless]'"
+
+
+def _missing_extra(exc: ImportError) -> ConfigError:
+    return ConfigError(f"{MISSING_EXTRA} ({exc.name or 'sigstore'} cannot be imported)")
+
+
 def bundled_trusted_root(instance: str = "production") -> Path:
     """Path of the trusted root sigstore-python ships for ``production`` or ``staging``."""
     name = {"production": _PRODUCTION_ROOT, "staging": _STAGING_ROOT}.get(instance)
     if name is None:
         raise ConfigError(f"unknown Sigstore instance {instance!r}", hint="production or staging")
-    return Path(str(resources.files(_STORE).joinpath(name)))
+    try:
+        return Path(str(resources.files(_STORE).joinpath(name)))
+    except ImportError as exc:  # the optional keyless extra is not installed
+        raise _missing_extra(exc) from None
 
 
 def _load_trusted_root(path: Path) -> Any:
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.models import TrustedRoot
+    try:  # the optional keyless extra (see the module docstring)
+        from sigstore.errors import Error as SigstoreError
+        from sigstore.models import TrustedRoot
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
 
     try:
         return TrustedRoot.from_file(str(path))
@@ -93,11 +112,14 @@ def verify_sigstore_bundle(
     A DSSE bundle is accepted when its in-toto statement names the artifact's
     SHA-256 as a subject. Raises :class:`VerificationError` on any failure.
     """
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.errors import VerificationError as SigstoreVerificationError
-    from sigstore.models import Bundle
-    from sigstore.verify import Verifier
-    from sigstore.verify.policy import Identity
+    try:  # the optional keyless extra (see the module docstring)
+        from sigstore.errors import Error as SigstoreError
+        from sigstore.errors import VerificationError as SigstoreVerificationError
+        from sigstore.models import Bundle
+        from sigstore.verify import Verifier
+        from sigstore.verify.policy import Identity
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
 
     if not identities:
         # Reject by default: an empty allow-list must never mean "anyone".

@@ -49,7 +49,8 @@ class LayerTrust:
     layer: str
     keys: tuple[keys.PublicKey, ...]
     keyless: tuple[keyless.KeylessIdentity, ...]
-    trusted_root: Path
+    #: The Sigstore trusted root for the keyless identities (None without any).
+    trusted_root: Path | None
     version: str | None = None
     #: The files ``keys`` were read from (an agent must never write them).
     key_files: tuple[Path, ...] = ()
@@ -116,11 +117,13 @@ def _layer_trust(name: str, raw: Any, base: Path, where: str) -> LayerTrust:
     root_value = raw.get("trusted_root", "production")
     if not isinstance(root_value, str):
         raise ConfigError(f"{where}: layers.{name}.trusted_root must be a string")
-    root = (
-        keyless.bundled_trusted_root(root_value)
-        if root_value in ("production", "staging")
-        else _resolve(base, root_value)
-    )
+    root: Path | None = None
+    if not identities:
+        pass  # no keyless signer: sigstore (an optional extra) is never needed
+    elif root_value in ("production", "staging"):
+        root = keyless.bundled_trusted_root(root_value)
+    else:
+        root = _resolve(base, root_value)
     version = raw.get("version")
     if version is not None and not isinstance(version, str):
         raise ConfigError(f'{where}: layers.{name}.version must be a string like "1.2.0"')
