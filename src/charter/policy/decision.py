@@ -1,4 +1,4 @@
-"""Decide a proposal against a compiled stack (DESIGN §1, §8).
+"""Decide a proposal against a compiled stack (docs/design.md, 'Verdicts', 'Proposal document').
 
 load → verify → compile happen upstream; this module only evaluates and builds
 the decision document. The verdict is the maximum over every entry; anything
@@ -43,7 +43,7 @@ def _moment_context(document: Mapping[str, Any], now: datetime) -> dict[str, Any
 def build_context(
     compiled: CompiledStack, document: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
-    """``input.context`` as rules see it (DESIGN §8)."""
+    """``input.context`` as rules see it (docs/design.md, 'input.context')."""
     return {**_moment_context(document, now), **compiled.stack.static_context}
 
 

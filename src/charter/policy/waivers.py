@@ -1,4 +1,6 @@
-"""Waivers: signed, scoped, expiring exceptions to pack and overlay rules (DESIGN §5).
+"""Waivers: signed, scoped, expiring exceptions to pack and overlay rules.
+
+See docs/design.md, 'Waivers'.
 
 A waiver is a JSON document with a detached signature field::
 
