@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from charter.actions import constitution as model
 from charter.cli import main
-from charter.core.errors import VerificationError
+from charter.core.errors import InputError, VerificationError
 from charter.trust import keys
 
 DEFAULT = resources.files("charter").joinpath("defaults/constitution.toml").read_text("utf-8")
@@ -216,7 +216,7 @@ def test_cli_show_renders_tables(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ):
         assert heading in out
     assert main(["constitution", "show", str(file), "--format", "json"]) == 0
-    assert '"max_file_write_size": 10000000' in capsys.readouterr().out
+    assert '"max_file_write_size":10000000' in capsys.readouterr().out.replace(" ", "")
 
 
 def watch_process(file: Path, public: Path) -> subprocess.Popen[str]:
@@ -264,3 +264,96 @@ def test_cli_watch_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 0
     assert "Stopped; constitution unchanged" in out
+
+
+# ------------------------------------------------------------ defect 6 (actions)
+
+PINNED = """
+[identity]
+version = "1.2.3"
+
+[boundaries]
+forbidden = ["rm -rf /", "git push --force *"]
+requires_approval = ["npm publish*"]
+auto_allowed = ["git status", "ls *"]
+
+[resource_limits]
+max_api_cost_per_day = 12.5
+max_execution_time = 600
+max_file_write_size = "10MB"
+allowed_directories = ["/work/ünïcode"]
+
+[model_permissions]
+coding_model = { can_execute = true, can_write = false }
+
+[metadata]
+owner = "Équipe « sécurité »"
+reviewed = 2025-03-01T09:30:00Z
+local = 2025-03-01T09:30:00.250
+day = 2025-03-01
+at = 07:32:00
+ratio = 0.1
+big = 12345678901234567890
+nested = { list = [1, 2.5, "x", true], empty = {} }
+"""
+
+
+def test_checksum_is_unchanged_by_the_canonical_writer() -> None:
+    """Pinned with the old json.dumps(default=str) code: existing signatures still verify."""
+    checksum = model.parse_text(PINNED).checksum
+    assert checksum == "34f136a364aa4520119e3442e40e9d5af732d5bda85f1440c2876c12c7800649"
+
+
+def test_non_finite_numbers_have_no_checksum() -> None:
+    text = PINNED.replace("ratio = 0.1", "ratio = nan")
+    with pytest.raises(InputError, match=r"metadata\.ratio = nan is not a finite number"):
+        _ = model.parse_text(text).checksum
+
+
+def test_upper_case_checksum_still_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checksum = model.parse_text(SIGNED).identity.checksum
+    assert checksum is not None and checksum != checksum.upper()
+    shouting = SIGNED.replace(checksum, checksum.upper())
+    assert verify_text(shouting).checksum == checksum
+    file = tmp_path / "c.toml"
+    file.write_text(shouting)
+    (tmp_path / "k.pub").write_bytes(keys.public_pem(KEY.public_key()))
+    assert main(["constitution", "verify", str(file), "--key", str(tmp_path / "k.pub")]) == 0
+    assert capsys.readouterr().out == "Constitution verified\n"
+
+
+def test_a_byte_order_mark_is_not_malformed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify_text("\ufeff" + SIGNED).checksum == model.parse_text(SIGNED).checksum
+    file = tmp_path / "c.toml"
+    file.write_bytes(b"\xef\xbb\xbf" + SIGNED.encode("utf-8"))
+    (tmp_path / "k.pub").write_bytes(keys.public_pem(KEY.public_key()))
+    assert main(["constitution", "verify", str(file), "--key", str(tmp_path / "k.pub")]) == 0
+    assert capsys.readouterr().out == "Constitution verified\n"
+
+
+def test_a_constitution_without_identity_says_it_is_not_signed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = re.sub(r"(?ms)^\[identity\].*?(?=^\[)", "", DEFAULT)
+    assert "\n[identity]" not in text
+    with pytest.raises(InputError, match="not signed") as info:
+        model.parse_text(text, "c.toml")
+    assert "semantic version" not in info.value.message
+    assert "charter constitution sign" in (info.value.hint or "")
+    file = tmp_path / "c.toml"
+    file.write_text(text)
+    (tmp_path / "k.pub").write_bytes(keys.public_pem(KEY.public_key()))
+    assert main(["constitution", "verify", str(file), "--key", str(tmp_path / "k.pub")]) == 2
+    err = capsys.readouterr().err
+    assert "not signed" in err and "charter constitution sign" in err
+    assert "Traceback" not in err and "None" not in err
+
+
+def test_signing_a_file_with_a_byte_order_mark() -> None:
+    signed = model.sign_text("\ufeff" + DEFAULT, KEY)
+    assert not signed.startswith("\ufeff")
+    assert verify_text(signed).checksum == model.parse_text(DEFAULT).checksum

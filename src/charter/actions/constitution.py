@@ -9,11 +9,12 @@ Format (DESIGN §4, §8)::
                         allowed_directories, blocked_directories
     [model_permissions] <role> = { can_execute, can_read, can_write, sandbox_only }
 
-**Checksum.** Parse the TOML, drop the ``[identity]`` table, serialise the rest
-as compact JSON with sorted keys (``json.dumps(doc, sort_keys=True,
-separators=(",", ":"), ensure_ascii=False)``), encode as UTF-8 and take the
-SHA-256 (hex). Whitespace, comments, key order and quoting style therefore do
-not change the checksum; any value does.
+**Checksum.** Parse the TOML, drop the ``[identity]`` table, turn TOML dates and
+times into their ``str()`` text (``1979-05-27 07:32:00+00:00``), serialise the rest
+with :func:`charter.core.jsonio.canonical` (compact JSON, sorted keys, UTF-8), and
+take the SHA-256 (lower-case hex; an upper-case checksum in the file is the same
+checksum). Whitespace, comments, key order and quoting style therefore do not
+change the checksum; any value does. A leading UTF-8 byte order mark is ignored.
 
 **Signature.** ``signature`` is base64 of the Ed25519 (or ECDSA P-256, DER)
 signature over the ASCII bytes of the hex checksum; ``signed_by`` is the key id
@@ -24,8 +25,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
-import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from typing import Any
 import semver
 import tomlkit
 
+from charter.core import jsonio
 from charter.core.errors import InputError, TrustError, VerificationError
 from charter.trust import keys
 
@@ -145,11 +148,30 @@ def _at(source: str, lines: dict[str, int], key: str) -> str:
     return f"{source}:{line}" if line else source
 
 
+def json_value(value: Any, where: str = "") -> Any:
+    """A parsed TOML value as JSON: dates and times become their ``str()`` text.
+
+    That is the text the first checksums were computed on, so existing signatures
+    keep verifying. A non-finite number (``inf``, ``nan``) has no JSON form.
+    """
+    if isinstance(value, dict):
+        return {k: json_value(v, f"{where}.{k}" if where else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(
+            f"{where or 'the constitution'} = {value!r} is not a finite number",
+            hint="see docs/design.md, 'Action gate'",
+        )
+    return value
+
+
 def canonical_bytes(document: dict[str, Any]) -> bytes:
+    """The bytes the checksum is taken over (everything but ``[identity]``)."""
     body = {k: v for k, v in document.items() if k != "identity"}
-    return json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode("utf-8")
+    return jsonio.canonical_bytes(json_value(body))
 
 
 def canonical_checksum(document: dict[str, Any]) -> str:
@@ -166,6 +188,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 
 def parse_text(text: str, source: str = "<constitution>") -> Constitution:
     """Parse and validate a constitution TOML document (signature not checked)."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark is not content
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -181,7 +204,12 @@ def parse_text(text: str, source: str = "<constitution>") -> Constitution:
         if not isinstance(document[key], dict):
             raise InputError(f"{_at(source, lines, key)}: [{key}] must be a table")
 
-    ident = document.get("identity", {})
+    if "identity" not in document:
+        raise InputError(
+            f"{source}: the constitution is not signed (it has no [identity] table)",
+            hint='add [identity] with version = "1.0.0", then run `charter constitution sign FILE`',
+        )
+    ident = document["identity"]
     for key in ident:
         if key not in IDENTITY_KEYS:
             raise InputError(f"{_at(source, lines, f'identity.{key}')}: unknown key identity.{key}")
@@ -308,7 +336,7 @@ def verify_constitution(constitution: Constitution, public: keys.PublicKey) -> V
             hint="run `charter constitution sign FILE`",
         )
     actual = canonical_checksum(constitution.document)
-    if actual != ident.checksum:
+    if actual != ident.checksum.strip().lower():
         raise ChecksumMismatch(ident.checksum, actual)
     expected_id = keys.key_id(public)
     if ident.signed_by and ident.signed_by != expected_id:
@@ -340,6 +368,7 @@ def load_verified(path: str | Path, public: keys.PublicKey | str | Path) -> Cons
 
 def sign_text(text: str, private: keys.PrivateKey, source: str = "<constitution>") -> str:
     """Return ``text`` with a fresh ``[identity]`` signature, comments preserved."""
+    text = text.removeprefix("\ufeff")
     constitution = parse_text(text, source)
     checksum = canonical_checksum(constitution.document)
     signature = base64.b64encode(keys.sign(private, checksum.encode("ascii"))).decode()
