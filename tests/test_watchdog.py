@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from charter.core.errors import InputError, IntegrityLost, TrustError
+from charter.actions.constitution import sign_text
+from charter.actions.gate import Gate, load_constitution
+from charter.actions.lint import default_constitution_toml
+from charter.cli import main
+from charter.core.errors import InputError, IntegrityLost, TrustError, exit_code
+from charter.core.verdict import Verdict
+from charter.trust import keys
 from charter.trust.watchdog import IntegrityEvent, Watchdog, bytes_digest
 
 #: Upper bound for "within one interval" waits: generous, never asserted as a duration.
@@ -50,7 +56,7 @@ def test_background_thread_detects_an_edit(watched: Path) -> None:
     assert decide(watchdog, "ls -la") == "deny"
     with pytest.raises(IntegrityLost, match="constitution integrity lost") as caught:
         watchdog.guard()
-    assert isinstance(caught.value, TrustError) and caught.value.exit_code == 1
+    assert isinstance(caught.value, TrustError) and exit_code(caught.value) == 1
     assert [e.path for e in events] == [str(watched.resolve())]
     assert events[0].expected != events[0].actual
     assert events[0].to_dict()["event"] == "integrity_lost"
@@ -126,11 +132,6 @@ def test_real_gate_decisions_turn_to_deny_within_one_interval(tmp_path: Path) ->
     check that *starts* after the edit must already report the loss (a check
     that was running during the edit may still have read the old bytes).
     """
-    from charter.actions.constitution import sign_text
-    from charter.actions.gate import Gate, load_constitution
-    from charter.core.verdict import Verdict
-    from charter.policy.lint import default_constitution_toml
-    from charter.trust import keys
 
     key = keys.generate()
     (tmp_path / "signing.pub").write_bytes(keys.public_pem(key.public_key()))
@@ -151,3 +152,46 @@ def test_real_gate_decisions_turn_to_deny_within_one_interval(tmp_path: Path) ->
     assert decision.verdict is Verdict.DENY
     assert any("integrity lost" in r.msg for r in decision.reasons)
     assert detected_at and detected_at[0] <= before_edit + 2
+
+
+@pytest.mark.parametrize(
+    "interval", [float("inf"), 1e308, float("nan"), 0, -1, 1e-9, 8 * 24 * 3600.0]
+)
+def test_intervals_out_of_range_are_refused(interval: float) -> None:
+    with pytest.raises(InputError, match="must be a number of seconds"):
+        Watchdog(interval=interval)
+
+
+def test_a_dead_checking_thread_is_never_healthy(watched: Path) -> None:
+    """Regression (issue 10, defect 4): the thread died of OverflowError, then said ok."""
+    reported: list[IntegrityEvent] = []
+    watchdog = Watchdog({watched: bytes_digest(watched.read_bytes())}, interval=1.0)
+    watchdog.on_integrity_lost(reported.append)
+    watchdog.interval = 1e308  # what --interval 1e308 used to reach: Event.wait overflows
+    watchdog.start()
+    try:
+        assert watchdog.wait_lost(BOUND)
+        assert not watchdog.healthy
+        with pytest.raises(IntegrityLost, match="stopped checking"):
+            watchdog.guard()
+        assert len(reported) == 1 and "OverflowError" in reported[0].reason
+    finally:
+        watchdog.stop(timeout=BOUND)
+    assert not watchdog.healthy
+
+
+@pytest.mark.parametrize("interval", ["inf", "1e308", "nan", "0", "-5"])
+def test_cli_watch_refuses_bad_intervals(
+    tmp_path: Path, interval: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    key = keys.generate()
+    (tmp_path / "k.pub").write_bytes(keys.public_pem(key.public_key()))
+    path = tmp_path / "c.toml"
+    path.write_text(sign_text(default_constitution_toml().read_text(), key))
+    args = ["constitution", "watch", str(path), "--key", str(tmp_path / "k.pub")]
+    assert main([*args, "--interval", interval]) == 2
+    out, err = capsys.readouterr()
+    assert "--interval must be a number of seconds" in err
+    assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err  # message + hint
+    assert "unchanged" not in out and "verified" not in out

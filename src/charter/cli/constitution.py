@@ -17,7 +17,13 @@ from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdou
 from charter.core.errors import InputError
 from charter.render import text as render_text
 from charter.trust import keys
-from charter.trust.watchdog import DEFAULT_INTERVAL, IntegrityEvent, Watchdog, bytes_digest
+from charter.trust.watchdog import (
+    DEFAULT_INTERVAL,
+    IntegrityEvent,
+    Watchdog,
+    bytes_digest,
+    check_interval,
+)
 
 constitution_app = typer.Typer(
     help="Sign, verify, show and watch the agent-runtime constitution TOML.",
@@ -230,6 +236,7 @@ def watch(
     interval: float = typer.Option(DEFAULT_INTERVAL, "--interval", help="seconds between checks"),
 ) -> None:
     """Verify FILE, then watch it: exit 1 as soon as it changes, 0 on SIGINT/SIGTERM."""
+    check_interval(interval, "--interval")  # inf, nan, 0, 1e308: exit 2 before anything
     data, result = _verify_bytes(file, keys.load_public(key))
     watchdog = Watchdog(interval=interval)
     digest = watchdog.watch(file, bytes_digest(data))

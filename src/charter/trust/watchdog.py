@@ -9,6 +9,10 @@ recorded, and registered callbacks run (the audit log records it there).
 Decision code consults :meth:`Watchdog.guard`, which raises
 :class:`~charter.core.errors.IntegrityLost`; a decision that catches it must deny.
 
+The watchdog never reports healthy without checking: an interval that is not a finite
+number of seconds from :data:`MIN_INTERVAL` to :data:`MAX_INTERVAL` is refused, and if
+the checking thread dies anyway, that latches the same fail-closed state.
+
 Recovery is deliberately not automatic: a file that changed and changed back
 may have been served in between, so the process must reload and re-verify.
 """
@@ -16,6 +20,7 @@ may have been served in between, so the process must reload and re-verify.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +30,26 @@ from pathlib import Path
 from charter.core.errors import InputError, IntegrityLost
 
 DEFAULT_INTERVAL = 5.0
+#: The range of a checking interval, in seconds (a thread told to wait longer, or
+#: forever, dies of OverflowError).
+MIN_INTERVAL = 0.001
+MAX_INTERVAL = 7 * 24 * 3600.0
+
+
+def check_interval(interval: float, where: str = "watchdog interval") -> float:
+    """``interval`` if it is a finite number of seconds in range; else InputError (exit 2)."""
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not math.isfinite(interval)
+        or not MIN_INTERVAL <= interval <= MAX_INTERVAL
+    ):
+        raise InputError(
+            f"{where} must be a number of seconds from {MIN_INTERVAL:g} to "
+            f"{MAX_INTERVAL:g} (7 days), got {interval!r}",
+            hint="e.g. --interval 5",
+        )
+    return float(interval)
 
 
 def file_digest(path: Path) -> str:
@@ -73,9 +98,7 @@ class Watchdog:
         interval: float = DEFAULT_INTERVAL,
         subject: str = "constitution",
     ) -> None:
-        if interval <= 0:
-            raise InputError(f"watchdog interval must be positive, got {interval}")
-        self.interval = interval
+        self.interval = check_interval(interval)
         self.subject = subject
         self._lock = threading.Lock()
         self._expected: dict[Path, str] = {}
@@ -195,8 +218,34 @@ class Watchdog:
 
     # -- background thread ---------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.check_now()
+        try:
+            while not self._stop.wait(self.interval):
+                self.check_now()
+        except BaseException as exc:  # noqa: BLE001 - a dead checker must not look healthy
+            self._died(exc)
+
+    def _died(self, exc: BaseException) -> None:
+        """Latch fail-closed: nothing is checked any more, so nothing is vouched for."""
+        event = IntegrityEvent(
+            path="",
+            expected="",
+            actual=None,
+            reason=f"{self.subject} integrity unknown: the watchdog stopped checking "
+            f"({type(exc).__name__}: {exc})",
+            at=datetime.now(UTC).isoformat(),
+        )
+        with self._lock:
+            self._events.append(event)
+            if self._reason is None:
+                self._reason = event.reason
+            callbacks = list(self._callbacks)
+        self._lost.set()
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception as exc2:  # noqa: BLE001 - a failing sink must not stop fail-closed
+                with self._lock:
+                    self._callback_errors.append(f"{type(exc2).__name__}: {exc2}")
 
     def start(self) -> Watchdog:
         """Check once now, then every ``interval`` seconds in a daemon thread."""
