@@ -21,7 +21,7 @@ from pathlib import Path
 
 from charter.actions import constitution as model
 from charter.actions.automata import AllowedLanguage, compile_command_pattern, to_regex
-from charter.policy.lint import lint_constitution_toml
+from charter.actions.lint import lint_constitution_toml
 
 N = 1000
 SAMPLE = 20

@@ -5,27 +5,30 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from charter.actions import constitution as model
+from charter.actions import lint as constitution_lint
+from charter.actions.lint import default_constitution_toml, lint_constitution_toml
 from charter.cli import main
-from charter.policy.lint import (
-    CODES,
-    LintFailed,
-    build_validator,
-    default_constitution_toml,
-    lint_bundle,
-    lint_constitution_toml,
-    lint_paths,
-    sign_rule,
-)
+from charter.policy import lint as policy_lint
+from charter.policy.build import sign_rule as build_sign_rule
+from charter.policy.lint import CODES, LintFailed, build_validator, lint_bundle, lint_paths
 from charter.render.sarif import lint_report as to_sarif
+from charter.trust import keys
 from tests.bundle_helpers import make_key
 from tests.conftest import BundleFactory, write_bundle
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "overlay"
 UPPER_TOML = default_constitution_toml()
+
+
+def sign_rule(file: Path, key: keys.PrivateKey) -> tuple[Path, tuple[str, ...]]:
+    """Sign as `charter rule sign` does: the policy linter is the validator."""
+    return build_sign_rule(file, key, validators=(build_validator,))
+
 
 RULE = """# METADATA
 # title: Rule {rid}
@@ -348,11 +351,12 @@ def test_sarif_report_shape(make_bundle: BundleFactory) -> None:
     assert result["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1
 
 
-def test_every_code_is_documented() -> None:
-    import charter.policy.lint as lint_module
-
-    doc = lint_module.__doc__ or ""
-    for code in CODES:
+@pytest.mark.parametrize("module", [policy_lint, constitution_lint])
+def test_every_code_is_documented(module: ModuleType) -> None:
+    doc = module.__doc__ or ""
+    codes = module.CODES
+    assert codes
+    for code in codes:
         assert code in doc
 
 
@@ -576,15 +580,29 @@ def test_unmeasurable_test_input_is_a_warning(make_bundle: BundleFactory) -> Non
     assert "doc" in finding.message and finding.line is not None
 
 
-def test_every_declared_code_is_produced_somewhere() -> None:
+@pytest.mark.parametrize("module", [policy_lint, constitution_lint])
+def test_every_declared_code_is_produced_somewhere(module: ModuleType) -> None:
     import inspect
     import re
 
-    import charter.policy.lint as lint_module
-
-    source = inspect.getsource(lint_module)
+    source = inspect.getsource(module)
     produced = set(re.findall(r'_(?:error|warning)\(\s*"(CHARTER-L\d+)"', source))
-    assert set(CODES) == produced, set(CODES) ^ produced
+    codes = set(module.CODES)
+    assert codes == produced, codes ^ produced
+
+
+def test_the_policy_linter_neither_signs_nor_reads_the_agent_runtime() -> None:
+    # load -> verify -> compile -> decide: the linter checks, policy.build signs;
+    # constitution TOMLs are linted in charter.actions.lint (policy never imports actions).
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(policy_lint))
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not [m for m in imported if m.startswith(("charter.actions", "charter.trust"))]
+    assert not hasattr(policy_lint, "sign_rule")
+    assert not hasattr(policy_lint, "lint_constitution_toml")
 
 
 # ------------------------------------------------------------------ rule signing

@@ -1,5 +1,8 @@
-"""``charter rule lint`` and ``charter rule sign``: the policy linter and rule signing.
+"""``charter rule lint`` and ``charter rule sign``: the linters and rule signing.
 
+``rule lint`` sends bundles, rule files and waivers to the policy linter
+(:mod:`charter.policy.lint`) and constitution TOMLs to the ratchet linter of
+the agent runtime (:mod:`charter.actions.lint`), and shows one report.
 Registered on the ``rule`` group of :mod:`charter.cli.rule`.
 """
 
@@ -10,10 +13,13 @@ from pathlib import Path
 
 import typer
 
+from charter.actions import lint as constitution_lint
 from charter.cli.rule import rule_app
 from charter.core.errors import InputError
+from charter.core.findings import LintReport
+from charter.policy import lint as policy_lint
+from charter.policy.build import sign_rule
 from charter.policy.bundle import Layer, load_directory
-from charter.policy.lint import CODES, lint_paths, sign_rule
 from charter.policy.stack import load_stack
 from charter.render import json as render_json
 from charter.render import sarif as render_sarif
@@ -46,6 +52,22 @@ def against_layers(against: list[Path] | None) -> tuple[list[Layer] | None, Path
     return sorted(layers, key=lambda x: order[x.kind]), toml
 
 
+#: Every code either linter reports, with its description (for SARIF).
+CODES = {**policy_lint.CODES, **constitution_lint.CODES}
+
+
+def lint_paths(
+    paths: list[Path], layers: list[Layer] | None, against_toml: Path | None
+) -> LintReport:
+    """Constitution TOMLs against ``against_toml``; everything else against ``layers``."""
+    tomls = [p for p in paths if p.suffix == ".toml"]
+    others = [p for p in paths if p.suffix != ".toml"]
+    report = policy_lint.lint_paths(others, layers) if others else LintReport((), ())
+    for toml in tomls:
+        report = report.merged(constitution_lint.lint_constitution_files(toml, against_toml))
+    return report
+
+
 @rule_app.command("lint")
 def lint(
     paths: list[Path] = typer.Argument(
@@ -61,7 +83,7 @@ def lint(
 ) -> None:
     """Prove a lower layer only tightens the layers above it (exit 1 on errors)."""
     layers, toml = against_layers(against)
-    report = lint_paths(paths, layers, against_toml=toml)
+    report = lint_paths(paths, layers, toml)
     if fmt is LintFormat.json:
         render_json.show(report.to_dict())
     elif fmt is LintFormat.sarif:
@@ -85,7 +107,9 @@ def sign(
     """Lint and test FILE's bundle, then sign FILE into its .signatures.json."""
     private = keys.load_private(key, keys.passphrase_from_env(passphrase_env))
     layers, _ = against_layers(against)
-    target, covered = sign_rule(file, private, against=layers)
+    # The linter runs the bundle's tests (and proves they cover each rule).
+    validators = (policy_lint.build_validator,)
+    target, covered = sign_rule(file, private, upper=layers, validators=validators)
     render_text.show(
         f"Signed {file} into {target}",
         f"Signed by: {keys.key_id(private.public_key())}",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from charter.core.errors import PolicyError
 from charter.policy.bundle import (
+    MANIFEST,
     SIGNATURES,
     Layer,
     Manifest,
@@ -72,6 +73,15 @@ class BuiltBundle:
     files: tuple[str, ...]
 
 
+def _upper(layer: Layer, upper: Sequence[Layer] | None) -> tuple[Layer, ...]:
+    """``upper``, or by default the shipped constitution (nothing above a constitution)."""
+    if upper is not None:
+        return tuple(upper)
+    if layer.kind == "constitution":
+        return ()
+    return (load_directory(shipped_constitution_path(), label="shipped:constitution"),)
+
+
 def build_bundle(
     directory: str | Path,
     key: keys.PrivateKey,
@@ -88,13 +98,7 @@ def build_bundle(
     path = Path(directory)
     files = {n: d for n, d in read_directory_files(path).items() if n != SIGNATURES}
     layer = layer_from_files(files, source=str(path))
-    if upper is None:
-        upper = (
-            ()
-            if layer.kind == "constitution"
-            else (load_directory(shipped_constitution_path(), label="shipped:constitution"),)
-        )
-    context = BuildContext(path, files, layer, tuple(upper))
+    context = BuildContext(path, files, layer, _upper(layer, upper))
     for validator in validators:
         validator(context)
     signed = dict(files)
@@ -107,3 +111,67 @@ def build_bundle(
         manifest=layer.manifest,
         files=tuple(sorted(signed)),
     )
+
+
+# ------------------------------------------------------------------ rule signing
+
+
+def bundle_root(path: Path) -> Path | None:
+    """The bundle directory holding ``path`` (the nearest parent with a .manifest)."""
+    current = path if path.is_dir() else path.parent
+    for candidate in (current, *current.parents):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    return None
+
+
+def _rule_file(file: str | Path) -> tuple[Path, Path]:
+    path = Path(file)
+    if not path.is_file() or path.suffix != ".rego" or path.name.endswith("_test.rego"):
+        raise PolicyError(
+            f"{path}: not a rule file", hint="pass the rule's .rego file (not its test)"
+        )
+    root = bundle_root(path)
+    if root is None:
+        raise PolicyError(f"{path}: not inside a bundle directory (no .manifest above it)")
+    return path, root
+
+
+def sign_rule(
+    file: str | Path,
+    key: keys.PrivateKey,
+    *,
+    upper: Sequence[Layer] | None = None,
+    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
+) -> tuple[Path, tuple[str, ...]]:
+    """Sign one rule file into its bundle's ``.signatures.json`` (OPA format).
+
+    The bundle must pass ``validators`` first (its tests by default; the CLI adds
+    the policy linter), exactly as for :func:`build_bundle`. The rule file, its
+    ``*_test.rego`` sibling and the ``.manifest`` are (re)hashed; entries for
+    other files are kept only from a previous signature that verifies with the
+    same key, so a file changed since it was signed is never blessed by signing
+    another one. Returns the signatures path and the files covered.
+    """
+    path, root = _rule_file(file)
+    files = read_directory_files(root)
+    unsigned = {n: d for n, d in files.items() if n != SIGNATURES}
+    layer = layer_from_files(unsigned, source=str(root))
+    context = BuildContext(root, unsigned, layer, _upper(layer, upper))
+    for validator in validators:
+        validator(context)
+    scope = layer.manifest.layer
+    rel = path.resolve().relative_to(root.resolve()).as_posix()
+    wanted = [MANIFEST, rel]
+    test_rel = rel[: -len(".rego")] + "_test.rego"
+    if test_rel in files:
+        wanted.append(test_rel)
+    # Keep entries only from a previous signature this key made for this layer.
+    old = files.get(SIGNATURES)
+    previous = signing.signed_entries(old, key.public_key(), scope=scope) if old else None
+    entries = {name: digest for name, digest in (previous or {}).items() if name in files}
+    for name in wanted:
+        entries[name] = signing.file_hash(name, files[name])
+    target = root / SIGNATURES
+    target.write_bytes(signing.sign_entries(entries, key, scope=scope))
+    return target, tuple(sorted(entries))

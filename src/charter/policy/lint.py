@@ -1,7 +1,8 @@
 """The policy linter: prove, before a bundle is built, that a lower layer only tightens.
 
-``charter rule lint`` and ``charter bundle build`` run it on a bundle directory,
-a constitution TOML or a waiver, against the layers above (DESIGN §2). Every
+``charter rule lint`` and ``charter bundle build`` run it on a bundle directory
+or a waiver, against the layers above (see docs/design.md, 'Layers and the
+ratchet'; constitution TOMLs have their own linter, :mod:`charter.actions.lint`). Every
 finding has a stable code, a ``file:line`` location, an explanation and a fix
 hint; any ``error`` finding fails the lint.
 
@@ -24,13 +25,6 @@ CHARTER-L021    a lower layer re-declares an upper layer's parameter
 CHARTER-L022    a lower layer sets an unknown parameter
 CHARTER-L023    a parameter value has the wrong type or is not in its order
 CHARTER-L024    the Environment Profile lists a tool the upper layer does not
-CHARTER-L030    an ``auto_allowed`` pattern is not contained in the upper language
-CHARTER-L034    a unioned list (forbidden, requires_approval, blocked dirs) drops
-                an upper entry
-CHARTER-L035    an upper ``forbidden``/``requires_approval`` pattern is demoted
-CHARTER-L036    a resource limit is larger than the upper layer's
-CHARTER-L037    an allowed directory is not inside an upper allowed directory
-CHARTER-L038    a model permission is looser than the upper layer's
 CHARTER-L040    a waiver names a constitution rule (non-waivable)
 CHARTER-L041    (warning) a waiver names a rule that is not in the stack
 CHARTER-L042    (warning) a waiver has expired
@@ -65,25 +59,20 @@ counts toward no rule's coverage.
 
 from __future__ import annotations
 
-import enum
 import json
-import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from charter.actions import automata
-from charter.actions.constitution import Constitution
-from charter.actions.patterns import MAYBE, compile_pattern, match_segment, split_args
-from charter.actions.shell import program_name
 from charter.core import findings as findings_mod
+from charter.core import jsonio
 from charter.core.errors import CharterError, PolicyError, Rejected
 from charter.core.findings import Finding, LintReport, Severity
 from charter.policy import waivers
+from charter.policy.build import BuildContext, bundle_root
 from charter.policy.bundle import (
     MANIFEST,
     SIGNATURES,
@@ -101,20 +90,11 @@ from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
 from charter.policy.rules import RULE_ID, SEVERITIES, metadata_blocks
 from charter.policy.stack import RESERVED_ROOT, Stack, _merge_data, load_stack
 from charter.policy.testing import find_tests, run_layer_tests, with_input_texts
-from charter.trust import keys, signing
 
 _ORDER = {"constitution": 0, "pack": 1, "overlay": 2}
 _ALLOW_STYLE = re.compile(
     r"^(allow|exempt|exemption|exception|exceptions|waive|waiver|override|deny_override|"
     r"bypass)(_.*)?$"
-)
-_UNIONED = ("forbidden", "requires_approval")
-_NUMERIC_LIMITS = (
-    "max_api_cost_per_run",
-    "max_api_cost_per_day",
-    "max_execution_time",
-    "max_concurrent_workflows",
-    "max_file_write_size",
 )
 
 #: Every finding code with a one-line description (SARIF ``rules``, docs).
@@ -135,12 +115,6 @@ CODES: dict[str, str] = {
     "CHARTER-L022": "A lower layer sets an unknown parameter.",
     "CHARTER-L023": "A parameter value has the wrong type.",
     "CHARTER-L024": "The Environment Profile lists a tool the upper layer does not allow.",
-    "CHARTER-L030": "An auto_allowed pattern is not contained in the upper auto-allowed language.",
-    "CHARTER-L034": "A unioned list drops an entry of the upper layer.",
-    "CHARTER-L035": "An upper forbidden/requires_approval pattern is demoted.",
-    "CHARTER-L036": "A resource limit is larger than the upper layer's.",
-    "CHARTER-L037": "An allowed directory is not inside an upper allowed directory.",
-    "CHARTER-L038": "A model permission is looser than the upper layer's.",
     "CHARTER-L040": "A waiver names a constitution rule; constitution rules are non-waivable.",
     "CHARTER-L041": "A waiver names a rule that is not in the stack.",
     "CHARTER-L042": "A waiver has expired.",
@@ -382,11 +356,11 @@ def _check_namespaces(target: _Target, others: Sequence[Layer], findings: list[F
             continue
         where = f"{target.directory}/{name}"
         try:
-            text = target.files[name].decode("utf-8")
-            value = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            findings.append(_error("CHARTER-L000", where, f"not valid JSON ({exc})"))
+            value = jsonio.loads(target.files[name], what=where)
+        except CharterError as exc:
+            findings.append(_error("CHARTER-L000", where, exc.message))
             continue
+        text = target.files[name].decode("utf-8", "replace")
         prefix = [p for p in name.split("/")[:-1] if p]
         for dpath in _data_paths(value, prefix):
             if not path_under_roots(dpath, roots):
@@ -408,6 +382,42 @@ def _data_paths(value: Any, prefix: list[str]) -> list[str]:
             out.extend(_data_paths(item, [*prefix, str(key)]))
         return out
     return ["/".join(prefix)]
+
+
+def _metadata_problems(
+    rule_id: str, data: Mapping[str, Any], custom: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """What is missing or invalid in one rule's metadata, as (message, hint) pairs."""
+    problems: list[tuple[str, str]] = []
+    if not RULE_ID.match(rule_id):
+        problems.append(
+            (
+                f"rule id {rule_id!r} is not a stable id",
+                "use upper-case words joined by '-', e.g. CM-TICKET-REQUIRED-001",
+            )
+        )
+    if not str(data.get("title") or "").strip():
+        problems.append((f"rule {rule_id} has no title", "add `# title: …`"))
+    if not str(data.get("description") or "").strip():
+        problems.append((f"rule {rule_id} has no description", "add `# description: …`"))
+    if not data.get("related_resources") and not custom.get("citation"):
+        problems.append(
+            (
+                f"rule {rule_id} has neither a link nor a citation",
+                "add related_resources (- ref: URL) or custom.citation",
+            )
+        )
+    if str(custom.get("severity", "")).lower() not in SEVERITIES:
+        problems.append(
+            (
+                f"rule {rule_id} has severity {custom.get('severity')!r}",
+                f"set custom.severity to one of {', '.join(SEVERITIES)}",
+            )
+        )
+    category = custom.get("category")
+    if not isinstance(category, str) or not category.strip():
+        problems.append((f"rule {rule_id} has no custom.category", "e.g. process"))
+    return problems
 
 
 def _check_metadata(
@@ -432,37 +442,7 @@ def _check_metadata(
             has_id = True
             where = f"{module.path}:{block.line}"
             rule_id = str(custom["id"])
-            problems: list[tuple[str, str]] = []
-            if not RULE_ID.match(rule_id):
-                problems.append(
-                    (
-                        f"rule id {rule_id!r} is not a stable id",
-                        "use upper-case words joined by '-', e.g. CM-TICKET-REQUIRED-001",
-                    )
-                )
-            if not str(block.data.get("title") or "").strip():
-                problems.append((f"rule {rule_id} has no title", "add `# title: …`"))
-            if not str(block.data.get("description") or "").strip():
-                problems.append((f"rule {rule_id} has no description", "add `# description: …`"))
-            links = block.data.get("related_resources")
-            if not links and not custom.get("citation"):
-                problems.append(
-                    (
-                        f"rule {rule_id} has neither a link nor a citation",
-                        "add related_resources (- ref: URL) or custom.citation",
-                    )
-                )
-            severity = str(custom.get("severity", "")).lower()
-            if severity not in SEVERITIES:
-                problems.append(
-                    (
-                        f"rule {rule_id} has severity {custom.get('severity')!r}",
-                        f"set custom.severity to one of {', '.join(SEVERITIES)}",
-                    )
-                )
-            category = custom.get("category")
-            if not isinstance(category, str) or not category.strip():
-                problems.append((f"rule {rule_id} has no custom.category", "e.g. process"))
+            problems = _metadata_problems(rule_id, block.data, custom)
             findings.extend(_error("CHARTER-L050", where, m, h) for m, h in problems)
             if rule_id in upper_ids:
                 findings.append(
@@ -996,229 +976,6 @@ def lint_bundle(
     return LintReport((str(path),), tuple(findings))
 
 
-# ------------------------------------------------------------------ constitution TOML
-
-
-def _item_lines(source: str) -> list[str]:
-    try:
-        return Path(source).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-
-
-def _item_location(c: Constitution, lines: list[str], key: str, item: str | None) -> str:
-    start = c.lines.get(key) or c.lines.get(key.split(".", 1)[0])
-    if item is not None and lines:
-        quoted = (json.dumps(item), f"'{item}'")
-        for number in range(start or 1, len(lines) + 1):
-            if any(q in lines[number - 1] for q in quoted):
-                return f"{c.source}:{number}"
-    return f"{c.source}:{start}" if start else c.source
-
-
-class UpperVerdict:
-    """What the upper layer's patterns say about a command (for messages), compiled once."""
-
-    def __init__(self, upper: Constitution) -> None:
-        self._lists: list[tuple[str, str, list[Any]]] = []
-        for kind, verdict in (
-            ("forbidden", "deny"),
-            ("requires_approval", "ask"),
-            ("auto_allowed", "allow"),
-        ):
-            compiled = [compile_pattern(t, kind) for t in getattr(upper, kind)]
-            simple = [p for p in compiled if p.sql is None and len(p.segments) == 1]
-            self._lists.append((kind, verdict, simple))
-
-    def __call__(self, command: str) -> str:
-        tokens = automata.tokenise(command)
-        if not tokens:
-            return "ask (empty command)"
-        prog = program_name(tokens[0])
-        args = split_args(prog, tokens[1:])
-        for kind, verdict, compiled in self._lists:
-            loose = kind != "auto_allowed"
-            for p in compiled:
-                seg = p.segments[0]
-                if seg.program_re is None and seg.program != prog:
-                    continue
-                if match_segment(seg, args, loose) >= MAYBE:
-                    what = "auto_allowed" if not loose else f"{kind} pattern"
-                    return f"{verdict} — {what} {p.text!r}"
-        return "ask — it matches no auto_allowed pattern, so it needs approval"
-
-
-def upper_verdict(upper: Constitution, command: str) -> str:
-    """What the upper layer's patterns say about one command (for messages)."""
-    return UpperVerdict(upper)(command)
-
-
-def _normal_dir(path: str) -> str:
-    if path.startswith("~"):
-        head, _, rest = path.partition("/")
-        return head + ("/" + posixpath.normpath(rest) if rest else "")
-    out = posixpath.normpath(path)
-    return out
-
-
-def _dir_inside(inner: str, outer: str) -> bool:
-    a, b = _normal_dir(inner), _normal_dir(outer)
-    if b == ".":
-        return not a.startswith(("/", "~", "..")) and a != ".."
-    if b == "/":
-        return a.startswith("/")
-    return a == b or a.startswith(b.rstrip("/") + "/")
-
-
-def lint_constitution_toml(lower: Constitution, upper: Constitution) -> list[Finding]:
-    """A lower constitution TOML only adds, only tightens (DESIGN §2)."""
-    findings: list[Finding] = []
-    lines = _item_lines(lower.source)
-
-    def at(key: str, item: str | None = None) -> str:
-        return _item_location(lower, lines, key, item)
-
-    # Unioned lists: a lower layer lists only what it adds; it cannot remove.
-    for key in _UNIONED:
-        mine, theirs = set(getattr(lower, key)), list(getattr(upper, key))
-        if mine & set(theirs):
-            findings.extend(
-                _error(
-                    "CHARTER-L034",
-                    at(f"boundaries.{key}"),
-                    f"boundaries.{key} restates the upper layer's list but drops {text!r}; "
-                    f"{key} lists are unioned, so a lower layer can never remove a pattern",
-                    "list only the patterns this layer adds",
-                )
-                for text in theirs
-                if text not in mine
-            )
-    demoted = [
-        ("forbidden", "requires_approval"),
-        ("forbidden", "auto_allowed"),
-        ("requires_approval", "auto_allowed"),
-    ]
-    for high, low in demoted:
-        for text in sorted(set(getattr(upper, high)) & set(getattr(lower, low))):
-            findings.append(  # noqa: PERF401 - one finding per item reads better
-                _error(
-                    "CHARTER-L035",
-                    at(f"boundaries.{low}", text),
-                    f"{text!r} is {high} in the upper layer; listing it under {low} tries "
-                    "to demote it",
-                    f"remove it from {low}; the upper layer's {high} always wins",
-                )
-            )
-    # auto_allowed: contained in the upper language, decided on automata.
-    if lower.auto_allowed:
-        language = automata.AllowedLanguage(upper.auto_allowed)
-        verdict_of = UpperVerdict(upper)
-        for text in lower.auto_allowed:
-            if text in upper.forbidden or text in upper.requires_approval:
-                continue  # already reported as a demotion
-            try:
-                result = language.contains(text)
-            except CharterError as exc:
-                findings.append(
-                    _error("CHARTER-L000", at("boundaries.auto_allowed", text), exc.message)
-                )
-                continue
-            if not result.contained:
-                example = result.counterexample or ""
-                findings.append(
-                    _error(
-                        "CHARTER-L030",
-                        at("boundaries.auto_allowed", text),
-                        f"auto_allowed pattern {text!r} is not contained in the upper "
-                        f"layer's auto-allowed language: it would newly auto-allow "
-                        f"`{example}` (upper layer: {verdict_of(example)})",
-                        "narrow the pattern to commands the upper layer already auto-allows, "
-                        "or drop it",
-                    )
-                )
-    # Resource limits only go down.
-    for key in _NUMERIC_LIMITS:
-        mine_value = getattr(lower.limits, key)
-        theirs_value = getattr(upper.limits, key)
-        if mine_value is not None and theirs_value is not None and mine_value > theirs_value:
-            findings.append(
-                _error(
-                    "CHARTER-L036",
-                    at(f"resource_limits.{key}"),
-                    f"resource_limits.{key} = {mine_value:g} is larger than the upper "
-                    f"layer's {theirs_value:g}; limits only go down",
-                    f"set it to at most {theirs_value:g}",
-                )
-            )
-    # Allowed directories only shrink; blocked directories only grow.
-    upper_allowed = upper.limits.allowed_directories
-    if lower.limits.allowed_directories is not None and upper_allowed is not None:
-        for d in lower.limits.allowed_directories:
-            if not any(_dir_inside(d, u) for u in upper_allowed):
-                findings.append(  # noqa: PERF401 - one finding per item reads better
-                    _error(
-                        "CHARTER-L037",
-                        at("resource_limits.allowed_directories", d),
-                        f"allowed directory {d!r} is not inside any upper allowed directory "
-                        f"({', '.join(upper_allowed)}); allowed directories only shrink",
-                        "use a subdirectory of an upper allowed directory",
-                    )
-                )
-    mine_blocked = set(lower.limits.blocked_directories)
-    if mine_blocked & set(upper.limits.blocked_directories):
-        findings.extend(
-            _error(
-                "CHARTER-L034",
-                at("resource_limits.blocked_directories"),
-                f"blocked_directories restates the upper layer's list but drops {d!r}; "
-                "blocked directories are unioned and only grow",
-                "list only the directories this layer adds",
-            )
-            for d in upper.limits.blocked_directories
-            if d not in mine_blocked
-        )
-    # Model permissions only tighten (judged on what the lower TOML writes).
-    raw_perms = lower.document.get("model_permissions", {})
-    for role, raw in raw_perms.items() if isinstance(raw_perms, dict) else ():
-        theirs_perm = upper.model_permissions.get(role)
-        if theirs_perm is None or not isinstance(raw, dict):
-            continue
-        for key, value in raw.items():
-            upper_value = getattr(theirs_perm, key, None)
-            looser = (key == "sandbox_only" and upper_value is True and value is False) or (
-                key != "sandbox_only" and upper_value is False and value is True
-            )
-            if looser:
-                findings.append(
-                    _error(
-                        "CHARTER-L038",
-                        at(f"model_permissions.{role}"),
-                        f"model_permissions.{role}.{key} = {str(value).lower()} loosens the "
-                        f"upper layer's {str(upper_value).lower()}",
-                        "can_* are AND-ed and sandbox_only is OR-ed across layers; drop it",
-                    )
-                )
-    return findings
-
-
-def default_constitution_toml() -> Path:
-    """The default agent-runtime constitution shipped inside the package."""
-    return Path(str(resources.files("charter").joinpath("defaults/constitution.toml")))
-
-
-def lint_constitution_files(lower: str | Path, upper: str | Path | None = None) -> LintReport:
-    from charter.actions import constitution as model
-
-    findings: list[Finding] = []
-    try:
-        _, low = model.read(lower)
-        _, up = model.read(upper if upper is not None else default_constitution_toml())
-    except CharterError as exc:
-        findings.append(_error("CHARTER-L000", str(lower), exc.message, exc.hint or ""))
-        return LintReport((str(lower),), tuple(findings))
-    return LintReport((str(lower),), tuple(lint_constitution_toml(low, up)))
-
-
 # ------------------------------------------------------------------ waivers
 
 
@@ -1271,31 +1028,21 @@ def lint_waiver_file(path: str | Path, stack: Stack, *, now: datetime | None = N
 # ------------------------------------------------------------------ dispatch
 
 
-def bundle_root(path: Path) -> Path | None:
-    """The bundle directory holding ``path`` (the nearest parent with a .manifest)."""
-    current = path if path.is_dir() else path.parent
-    for candidate in (current, *current.parents):
-        if (candidate / MANIFEST).is_file():
-            return candidate
-    return None
-
-
 def lint_paths(
     paths: Sequence[str | Path],
     against: Stack | Sequence[Layer] | None = None,
     *,
-    against_toml: str | Path | None = None,
     now: datetime | None = None,
 ) -> LintReport:
-    """Lint rule files, bundle directories, constitution TOMLs and waiver files."""
+    """Lint rule files, bundle directories and waiver files (each bundle once).
+
+    Constitution TOMLs are linted by :func:`charter.actions.lint.lint_constitution_files`.
+    """
     report = LintReport((), ())
     upper_layers = _as_layers(against)
     seen: set[Path] = set()
     for raw in paths:
         p = Path(raw)
-        if p.suffix == ".toml":
-            report = report.merged(lint_constitution_files(p, against_toml))
-            continue
         if p.suffix == ".json" and p.is_file():
             stack = Stack.compose(list(upper_layers)) if upper_layers else load_stack()
             report = report.merged(lint_waiver_file(p, stack, now=now))
@@ -1322,57 +1069,11 @@ def lint_paths(
     return report
 
 
-def build_validator(context: Any) -> None:
+def build_validator(context: BuildContext) -> None:
     """A :data:`charter.policy.build.Validator`: refuse to build a bundle that fails the lint."""
     report = lint_bundle(context.directory, context.upper)
     if not report.ok:
         raise LintFailed(report)
-
-
-# ------------------------------------------------------------------ rule signing
-
-
-def sign_rule(
-    file: str | Path,
-    key: keys.PrivateKey,
-    *,
-    against: Stack | Sequence[Layer] | None = None,
-) -> tuple[Path, tuple[str, ...]]:
-    """Sign one rule file into its bundle's ``.signatures.json`` (OPA format).
-
-    The bundle must lint cleanly (which runs its tests) first. The rule file,
-    its ``*_test.rego`` sibling and the ``.manifest`` are (re)hashed; entries
-    for other files are kept only from a previous signature that verifies with
-    the same key, so a file changed since it was signed is never blessed by
-    signing another one. Returns the signatures path and the files covered.
-    """
-    path = Path(file)
-    if not path.is_file() or path.suffix != ".rego" or path.name.endswith("_test.rego"):
-        raise PolicyError(
-            f"{path}: not a rule file", hint="pass the rule's .rego file (not its test)"
-        )
-    root = bundle_root(path)
-    if root is None:
-        raise PolicyError(f"{path}: not inside a bundle directory (no .manifest above it)")
-    report = lint_bundle(root, against)
-    if not report.ok:
-        raise LintFailed(report)
-    files = read_directory_files(root)
-    manifest = parse_manifest(files[MANIFEST], f"{root}/{MANIFEST}")
-    rel = path.resolve().relative_to(root.resolve()).as_posix()
-    wanted = [MANIFEST, rel]
-    test_rel = rel[: -len(".rego")] + "_test.rego"
-    if test_rel in files:
-        wanted.append(test_rel)
-    # Keep entries only from a previous signature this key made for this layer.
-    old = files.get(SIGNATURES)
-    previous = signing.signed_entries(old, key.public_key(), scope=manifest.layer) if old else None
-    entries = {name: digest for name, digest in (previous or {}).items() if name in files}
-    for name in wanted:
-        entries[name] = signing.file_hash(name, files[name])
-    target = root / SIGNATURES
-    target.write_bytes(signing.sign_entries(entries, key, scope=manifest.layer))
-    return target, tuple(sorted(entries))
 
 
 __all__ = [
@@ -1385,9 +1086,6 @@ __all__ = [
     "check_parameters",
     "default_upper",
     "lint_bundle",
-    "lint_constitution_files",
-    "lint_constitution_toml",
     "lint_paths",
     "lint_waiver_file",
-    "sign_rule",
 ]
