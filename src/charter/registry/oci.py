@@ -281,7 +281,8 @@ class OciClient:
         return f"{self.scheme}://{self.reference.registry}/v2/{self.reference.repository}/{path}"
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=self.timeout, follow_redirects=True, trust_env=False)
+        # trust_env: HTTPS_PROXY/NO_PROXY and SSL_CERT_FILE apply, as they did with requests.
+        return httpx.Client(timeout=self.timeout, follow_redirects=True, trust_env=True)
 
     def _basic(self) -> str | None:
         if not self._credentials_read:
