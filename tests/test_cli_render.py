@@ -305,3 +305,33 @@ def test_error_messages_show_paths_verbatim(
     assert code == 2 and out == ""
     assert err.startswith("charter: error: ") and "Traceback" not in err
     shows(err, IN_PATHS)
+
+
+def test_runner_status_shows_layer_names_and_problems(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `charter status` renders what the runner reports; the runner got it from files.
+    from charter.cli.runner import _render_status
+
+    layer = {"layer": "overlay", "name": TEXT, "version": "1.0.0", "digest": "sha256:0"}
+    doc = {"health": "degraded", "reason": TEXT, "layers": [layer], "waivers": {"error": TEXT}}
+    _render_status("http://127.0.0.1:1", doc)
+    out = capsys.readouterr().out
+    assert out.startswith("Runner http://127.0.0.1:1: DEGRADED\n")
+    assert out.count(TEXT) == 3, out
+
+
+def test_a_rendering_failure_records_nothing(
+    signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rendering comes before recording: if it fails, no allow is in the log while
+    # the user saw an error.
+    def broken(*_: object) -> None:
+        raise UnicodeError("the terminal cannot show this")
+
+    monkeypatch.setattr(render_text, "action_decision", broken)
+    code, out, err = run(capsys, *gate(signed, "--command", "ls"))
+    assert code == 2 and out == ""
+    assert "cannot show" in err
+    store = Path(os.environ["CHARTER_AUDIT"])
+    assert not store.exists() or list(audit.open_store(store).records()) == []
