@@ -70,6 +70,15 @@ def test_policy_loads_relative_keys_and_state(
     assert policy.state_dir == policy_file.parent / "state"
 
 
+def test_a_policy_saved_with_a_utf8_bom_loads(
+    policy_file: Path, signers: dict[str, keys.PrivateKey]
+) -> None:
+    # Before: "malformed TOML" (the BOM was read as a character of the document).
+    policy_file.write_bytes(b"\xef\xbb\xbf" + policy_file.read_bytes())
+    policy = load_policy(policy_file)
+    assert policy.for_layer("overlay").key_ids == (keys.key_id(signers["overlay"].public_key()),)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

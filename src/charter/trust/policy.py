@@ -157,7 +157,7 @@ def parse_policy(
 def load_policy(path: str | Path) -> TrustPolicy:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # an editor's BOM is not TOML
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such trust policy file") from None
     except (OSError, UnicodeDecodeError) as exc:
