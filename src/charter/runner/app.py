@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -26,6 +27,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from starlette.requests import ClientDisconnect
 
 from charter.core import errors
 from charter.core.errors import CharterError, InputError
@@ -33,6 +35,7 @@ from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import BODY, parse_object
 from charter.runner.service import RunnerService
 
+LOG = logging.getLogger("charter.runner")
 AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
 ANY_ROLE = (AGENT, APPROVER, OPERATOR)
 _FIELD = re.compile(r"^invalid proposal: (?P<field>[^:\s]+):")
@@ -235,6 +238,16 @@ def create_app(service: RunnerService) -> FastAPI:
             match = _FIELD.match(exc.message)
             return _error(status, str(exc), field=match["field"] if match else BODY)
         return _error(status, str(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client hung up mid-upload: routine, nothing to answer, no traceback.
+        LOG.info(
+            "%s %s: the client disconnected before sending the whole body",
+            request.method,
+            request.url.path,
+        )
+        return _error(400, "the client disconnected before sending the whole body")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
