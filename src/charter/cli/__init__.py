@@ -54,6 +54,8 @@ def _command_of(args: Sequence[str]) -> str | None:
 def _load_commands(args: Sequence[str] = ()) -> None:
     # Importing a verb module registers its commands on the app.
     command = _command_of(args)
+    if command is None and "--version" in args:
+        return  # answered by the root callback; no verb is needed
     modules = _COMMAND_MODULES.get(command or "", _ALL_MODULES)
     for module in modules:
         importlib.import_module(f"charter.cli.{module}")
