@@ -12,7 +12,9 @@ PostgreSQL, the canonical writer — reads the same way:
   refused: JSON cannot express them and the engine would see a different value;
 * lone surrogates (``"\\ud800"``) are refused: they are not Unicode text and
   cannot be encoded, hashed or stored;
-* nesting deeper than :data:`MAX_DEPTH` is refused before anything recurses.
+* nesting deeper than :data:`MAX_DEPTH` is refused (the C scanner raises
+  RecursionError long before Python's stack is at risk; :func:`check_tree`
+  enforces the limit without recursion).
 
 :func:`canonical` is the one serialisation that is hashed or signed: sorted
 keys, no whitespace, UTF-8 text, no ``default=`` fallback (a value that is not
@@ -111,30 +113,6 @@ def check_tree(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
             stack.extend((child, [*where, i]) for i, child in enumerate(item))
 
 
-def _depth_precheck(text: str, max_depth: int) -> None:
-    # The C scanner recurses per level; refuse absurd nesting before it does.
-    if text.count("[") + text.count("{") > max_depth:
-        # Only then is a precise (string-aware) scan worth its cost.
-        depth = 0
-        in_string = escaped = False
-        for ch in text:
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch in "[{":
-                depth += 1
-                if depth > max_depth:
-                    raise ValueError(f"nested deeper than {max_depth} levels")
-            elif ch in "]}":
-                depth -= 1
-
-
 def loads(
     text: str | bytes, *, what: str, hint: str | None = None, max_depth: int = MAX_DEPTH
 ) -> Any:
@@ -142,7 +120,6 @@ def loads(
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8-sig" if text.startswith(b"\xef\xbb\xbf") else "utf-8")
-        _depth_precheck(text, max_depth)
         value = json.loads(
             text,
             object_pairs_hook=_pairs,
