@@ -134,7 +134,11 @@ def loads(
         ) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{what}: not UTF-8 text ({exc.reason})", hint=hint) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise InputError(
+            f"{what}: malformed JSON: nested deeper than {max_depth} levels", hint=hint
+        ) from None
+    except ValueError as exc:
         raise InputError(f"{what}: malformed JSON: {exc}", hint=hint) from None
     return value
 
