@@ -1,0 +1,158 @@
+"""The core every front end shares: strict JSON reader, canonical writer, error table."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from charter.core import errors, jsonio
+from charter.core.errors import (
+    ArchiveError,
+    AuditError,
+    CharterError,
+    Conflict,
+    EvaluationError,
+    Forbidden,
+    InputError,
+    IntegrityLost,
+    NotFound,
+    PolicyError,
+    Rejected,
+    RollbackError,
+    Unavailable,
+    VerificationError,
+)
+
+# Valid JSON values, with non-ASCII text but no lone surrogates.
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_every_valid_document_round_trips(value: Any) -> None:
+    encoded = json.dumps(value, ensure_ascii=False)
+    assert jsonio.loads(encoded, what="doc") == value
+    assert jsonio.loads(encoded.encode(), what="doc") == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_canonical_is_sorted_compact_utf8_and_stable(value: Any) -> None:
+    canonical = jsonio.canonical(value)
+    assert canonical == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert jsonio.canonical(jsonio.loads(canonical, what="doc")) == canonical
+    assert jsonio.canonical_bytes(value) == canonical.encode("utf-8")
+
+
+def test_canonical_refuses_what_json_cannot_express() -> None:
+    with pytest.raises(ValueError):
+        jsonio.canonical({"x": math.inf})
+    with pytest.raises(TypeError):
+        jsonio.canonical({"when": object()})  # no default=str: a bug, not a string
+
+
+def test_digest_ignores_key_order_and_names_its_algorithm() -> None:
+    assert jsonio.digest({"a": 1, "b": [2]}) == jsonio.digest({"b": [2], "a": 1})
+    assert jsonio.digest({"a": 1}).startswith("sha256:")
+    assert jsonio.digest({"a": 1}) != jsonio.digest({"a": 2})
+
+
+@pytest.mark.parametrize(
+    ("document", "needle"),
+    [
+        ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+        ('{"x": {"b": [{"k": 1, "k": 1}]}}', "duplicate key 'k'"),
+        ('{"n": NaN}', "NaN"),
+        ('{"n": Infinity}', "Infinity"),
+        ('{"n": -Infinity}', "-Infinity"),
+        ('{"n": 1e999}', "1e999"),
+        ('{"n": -1e999}', "-1e999"),
+        ('{"repository": "acme/\\ud800"}', "lone surrogate"),
+        ('{"\\udfff": 1}', "lone surrogate"),
+        ("[" * 10_000 + "]" * 10_000, "nested deeper than"),
+        ("[" * 200 + "]" * 200, "nested deeper than 128"),
+        ('{"a": ', "malformed JSON"),
+        ("", "malformed JSON"),
+    ],
+)
+def test_what_parsers_disagree_on_is_refused_by_name(document: str, needle: str) -> None:
+    with pytest.raises(InputError) as caught:
+        jsonio.loads(document, what="proposal.json")
+    message = str(caught.value)
+    assert message.startswith("proposal.json")
+    assert needle in message
+    assert "\n" not in message
+
+
+def test_bytes_must_be_utf8_and_a_bom_is_accepted() -> None:
+    assert jsonio.loads(b'\xef\xbb\xbf{"a": 1}', what="doc") == {"a": 1}
+    with pytest.raises(InputError, match="not UTF-8"):
+        jsonio.loads(b'{"a": "\xff"}', what="doc")
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    deep = "[" * jsonio.MAX_DEPTH + "]" * jsonio.MAX_DEPTH
+    assert jsonio.loads(deep, what="doc") is not None
+
+
+def test_an_object_is_required_where_one_is_expected() -> None:
+    assert jsonio.loads_object('{"a": 1}', what="body") == {"a": 1}
+    with pytest.raises(InputError, match="body: must be a JSON object, not list"):
+        jsonio.loads_object("[1]", what="body")
+
+
+@pytest.mark.parametrize(
+    ("error", "exit_code", "status"),
+    [
+        (CharterError("x"), 2, 422),
+        (InputError("x"), 2, 422),
+        (PolicyError("x"), 2, 422),
+        (EvaluationError("x"), 2, 422),
+        (VerificationError("x"), 1, 422),
+        (ArchiveError("x"), 1, 422),
+        (IntegrityLost("x"), 1, 503),
+        (Rejected("x"), 1, 422),
+        (RollbackError("x"), 2, 409),
+        (Conflict("x"), 2, 409),
+        (NotFound("x"), 2, 404),
+        (Forbidden("x"), 2, 403),
+        (Unavailable("x"), 2, 503),
+        (AuditError("x"), 2, 503),
+        (RuntimeError("a bug"), 2, 500),
+    ],
+)
+def test_one_table_maps_errors_to_exit_codes_and_statuses(
+    error: BaseException, exit_code: int, status: int
+) -> None:
+    assert errors.exit_code(error) == exit_code
+    assert errors.http_status(error) == status
+
+
+def test_the_most_specific_class_wins() -> None:
+    class LintLike(Rejected, PolicyError):
+        pass
+
+    class Lost(Unavailable, EvaluationError):
+        pass
+
+    assert (errors.exit_code(LintLike("x")), errors.http_status(LintLike("x"))) == (1, 422)
+    assert errors.http_status(Lost("x")) == 503
+
+
+def test_errors_carry_a_hint() -> None:
+    error = InputError("proposal.author: is required", hint="see docs/design.md")
+    assert str(error) == "proposal.author: is required (see docs/design.md)"
