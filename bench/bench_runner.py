@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from charter.actions import constitution as constitution_mod
-from charter.audit import chain as audit
+from charter.audit import chain, stores
 from charter.policy.stack import shipped_constitution_path
 from charter.trust import keys
 
@@ -213,7 +213,7 @@ def audit_rate(work: Path, n: int) -> tuple[float, float]:
         "stack": [],
         "input_digest": "sha256:0",
     }
-    store = audit.open_store(work / "rate.db")
+    store = stores.open_store(work / "rate.db")
     t0 = time.perf_counter()
     for i in range(n):
         store.append({**record, "decision_id": str(i)}, source="bench")
@@ -230,7 +230,7 @@ def audit_rate(work: Path, n: int) -> tuple[float, float]:
     for t in threads:
         t.join()
     concurrent = (n // 32) * 32 / (time.perf_counter() - t0)
-    assert audit.verify(store).ok
+    assert chain.verify(store).ok
     store.close()
     return serial, concurrent
 

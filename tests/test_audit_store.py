@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +16,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from charter.audit import chain as audit
-from charter.audit import redact
+from charter.audit import chain, redact, stores
 from charter.audit.postgres import PostgresStore, redact_url, split_url
 from charter.cli import main
+from charter.core import jsonio
 from charter.core.errors import AuditError
 from tests.fixtures_pg import pg_url
 
@@ -34,7 +37,7 @@ def decision(i: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def fill(store: audit.AuditStore, n: int) -> None:
+def fill(store: chain.AuditStore, n: int) -> None:
     for i in range(1, n + 1):
         store.append(decision(i), source="test")
 
@@ -68,12 +71,12 @@ def _insert(path: Path) -> None:
     db = sqlite3.connect(path)
     rows = db.execute("SELECT seq, decision_id, hash, record FROM audit ORDER BY seq").fetchall()
     db.execute("DELETE FROM audit")
-    forged = audit.build_record(3, rows[1][2], decision(99), source="forged", kind="decision")
+    forged = chain.build_record(3, rows[1][2], decision(99), source="forged", kind="decision")
     for seq, did, h, rec in rows:
         if seq == 3:
             db.execute(
                 "INSERT INTO audit VALUES (?, ?, ?, ?)",
-                (3, "d-99", forged["hash"], audit.canonical(forged).decode()),
+                (3, "d-99", forged["hash"], jsonio.canonical(forged)),
             )
         body = json.loads(rec)
         if seq >= 3:
@@ -105,15 +108,15 @@ def test_sqlite_tampering_is_detected(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "audit.db"
-    store = audit.open_store(path)
+    store = stores.open_store(path)
     fill(store, 6)
-    assert audit.verify(store).ok
+    assert chain.verify(store).ok
     store.close()
     assert main(["audit", "verify", "--store", str(path)]) == 0
     capsys.readouterr()
     tamper(path)
-    store = audit.open_store(path)
-    report = audit.verify(store)
+    store = stores.open_store(path)
+    report = chain.verify(store)
     store.close()
     assert not report.ok
     assert report.first_bad_seq == first_bad
@@ -124,7 +127,7 @@ def test_sqlite_tampering_is_detected(
 
 def test_truncation_with_rewritten_anchor_needs_expected_head(tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
-    store = audit.open_store(path)
+    store = stores.open_store(path)
     fill(store, 5)
     head = store.head()
     assert head is not None and head[0] == 5
@@ -135,10 +138,10 @@ def test_truncation_with_rewritten_anchor_needs_expected_head(tmp_path: Path) ->
     db.execute("UPDATE head SET seq = 4, hash = (SELECT hash FROM audit WHERE seq = 4)")
     db.commit()
     db.close()
-    store = audit.open_store(path)
-    assert audit.verify(store).ok
+    store = stores.open_store(path)
+    assert chain.verify(store).ok
     # ... which a head copied elsewhere still catches.
-    report = audit.verify(store, expected_head=head)
+    report = chain.verify(store, expected_head=head)
     assert not report.ok and report.first_bad_seq == 5
     store.close()
     code = main(["audit", "verify", "--store", str(path), "--expect-head", f"{head[0]}:{head[1]}"])
@@ -157,7 +160,7 @@ def test_verify_does_not_recreate_a_deleted_head_anchor(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "audit.db"
-    store = audit.open_store(path)
+    store = stores.open_store(path)
     fill(store, 5)
     store.close()
     # Delete the tail and the anchor that would have shown it.
@@ -169,7 +172,7 @@ def test_verify_does_not_recreate_a_deleted_head_anchor(
     assert main(["audit", "verify", "--store", str(path), "--format", "json"]) == 1
     assert json.loads(capsys.readouterr().out)["ok"] is False
     assert _head_rows(path) == []
-    readonly = audit.open_store(path, read_only=True)
+    readonly = stores.open_store(path, read_only=True)
     try:
         with pytest.raises(AuditError, match="readonly"):
             readonly.append(decision(9), source="test")
@@ -197,7 +200,7 @@ def test_verify_and_export_of_a_file_that_is_no_audit_log_create_nothing(
 
 
 def test_group_commit_keeps_one_chain_under_threads(tmp_path: Path) -> None:
-    store = audit.open_store(tmp_path / "audit.db")
+    store = stores.open_store(tmp_path / "audit.db")
     got: list[dict[str, Any]] = []
     lock = threading.Lock()
 
@@ -212,14 +215,14 @@ def test_group_commit_keeps_one_chain_under_threads(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join(timeout=60)
-    report = audit.verify(store)
+    report = chain.verify(store)
     assert report.ok and report.count == 200
     assert sorted(r["seq"] for r in got) == list(range(1, 201))
     stored = {r["decision_id"]: r["hash"] for r in store.records()}
     assert all(stored[r["decision_id"]] == r["hash"] for r in got)
 
 
-def _submitted(store: audit.AuditStore, ids: range, sync_every: int = 0) -> list[Any]:
+def _submitted(store: chain.AuditStore, ids: range, sync_every: int = 0) -> list[Any]:
     """Submit decisions without blocking (mixed with blocking appends); wait for all."""
     done: list[Any] = []
     finished = threading.Event()
@@ -246,7 +249,7 @@ def test_submitted_records_are_durable_before_their_callback(
     tmp_path: Path, sync_every: int
 ) -> None:
     path = tmp_path / "audit.db"
-    store = audit.open_store(path)
+    store = stores.open_store(path)
     seen: list[int] = []
 
     def check_durable(record: dict[str, Any] | None, error: BaseException | None) -> None:
@@ -264,15 +267,15 @@ def test_submitted_records_are_durable_before_their_callback(
     assert all(isinstance(r, dict) for r in records)
     store.close()
     assert seen == [1]
-    reopened = audit.open_store(path)
-    report = audit.verify(reopened)
+    reopened = stores.open_store(path)
+    report = chain.verify(reopened)
     assert report.ok and report.count == 61
     stored = {r["decision_id"]: r["hash"] for r in reopened.records()}
     assert all(stored[r["decision_id"]] == r["hash"] for r in records)
 
 
 def test_a_failed_batch_reaches_every_callback_and_close_refuses_more(tmp_path: Path) -> None:
-    store = audit.open_store(tmp_path / "audit.db")
+    store = stores.open_store(tmp_path / "audit.db")
     fill(store, 2)
     # Make the next transaction fail: a trigger that aborts any insert.
     store._db.execute(  # type: ignore[attr-defined]
@@ -283,7 +286,7 @@ def test_a_failed_batch_reaches_every_callback_and_close_refuses_more(tmp_path: 
     assert len(results) == 10
     assert all(isinstance(r, AuditError) and "disk says no" in str(r) for r in results)
     store._db.execute("DROP TRIGGER no_more")  # type: ignore[attr-defined]
-    assert audit.verify(store).count == 2  # nothing half-written
+    assert chain.verify(store).count == 2  # nothing half-written
     store.close()
     with pytest.raises(AuditError, match="closed"):
         store.submit(decision(99), source="late", callback=lambda record, error: None)
@@ -291,7 +294,7 @@ def test_a_failed_batch_reaches_every_callback_and_close_refuses_more(tmp_path: 
 
 def test_callbacks_run_only_on_the_flusher_thread(tmp_path: Path) -> None:
     """An appending caller may hold its own locks: it must never run a submitter's callback."""
-    store = audit.open_store(tmp_path / "audit.db")
+    store = stores.open_store(tmp_path / "audit.db")
     threads: set[str] = set()
     lock = threading.Lock()
     done = threading.Semaphore(0)
@@ -320,7 +323,7 @@ def test_callbacks_run_only_on_the_flusher_thread(tmp_path: Path) -> None:
         assert not any(t.is_alive() for t in workers)
         assert all(done.acquire(timeout=60) for _ in range(total))
         assert threads == {"charter-audit-flush"}
-        assert audit.verify(store).count == total + 180
+        assert chain.verify(store).count == total + 180
     finally:
         store.close()
 
@@ -335,7 +338,7 @@ def test_pg_submitted_records_share_the_chain(pg_url: str) -> None:
             for r in store.records()
             if r["decision_id"] in {x["decision_id"] for x in records}
         )
-        assert audit.verify(store).ok
+        assert chain.verify(store).ok
     finally:
         store.close()
 
@@ -344,7 +347,7 @@ def test_unreadable_store_is_an_audit_error(tmp_path: Path) -> None:
     target = tmp_path / "dir.db"
     target.mkdir()
     with pytest.raises(AuditError):
-        audit.open_store(target)
+        stores.open_store(target)
 
 
 def test_verify_missing_store_is_usage_error(tmp_path: Path) -> None:
@@ -358,7 +361,7 @@ def test_export_redacts_by_default_and_policy_opts_in(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "audit.db"
-    store = audit.open_store(path)
+    store = stores.open_store(path)
     proposal = {
         "kind": "pull_request",
         "body": "see\n```python\nprint('code')\n```\n",
@@ -394,7 +397,7 @@ def test_export_redacts_by_default_and_policy_opts_in(
     assert "print('code')" not in lines[0]["input"]["body"]
     assert "AKIAABCDEFGHIJKLMNOP" in json.dumps(lines[1])
     policy.write_text("[export]\ninputs = true\nsource_code = true\n")
-    records = list(redact.export(audit.open_store(path).records(), redact.load_policy(policy)))
+    records = list(redact.export(stores.open_store(path).records(), redact.load_policy(policy)))
     assert records[0]["input"]["files"][0]["patch"] == "+print('secret code')"
 
 
@@ -418,10 +421,10 @@ def test_pg_url_helpers() -> None:
 
 
 def test_pg_chain_and_tamper_detection(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    store = audit.open_store(pg_url)
+    store = stores.open_store(pg_url)
     assert isinstance(store, PostgresStore)
     fill(store, 6)
-    assert audit.verify(store).ok
+    assert chain.verify(store).ok
     assert main(["audit", "verify", "--store", pg_url]) == 0
     schema = store.schema
     with psycopg.connect(split_url(pg_url)[0], autocommit=True) as conn:
@@ -433,7 +436,7 @@ def test_pg_chain_and_tamper_detection(pg_url: str, capsys: pytest.CaptureFixtur
         conn.execute(
             sql.SQL("UPDATE {} SET record = %s WHERE seq = 2").format(log), (json.dumps(record),)
         )
-    report = audit.verify(store)
+    report = chain.verify(store)
     assert not report.ok and report.first_bad_seq == 2
     capsys.readouterr()
     assert main(["audit", "verify", "--store", pg_url]) == 1
@@ -443,36 +446,36 @@ def test_pg_chain_and_tamper_detection(pg_url: str, capsys: pytest.CaptureFixtur
             sql.SQL("UPDATE {} SET record = %s WHERE seq = 2").format(log),
             (json.dumps(record | {"verdict": "allow"}),),
         )
-        assert audit.verify(store).ok
+        assert chain.verify(store).ok
         conn.execute(sql.SQL("DELETE FROM {} WHERE seq = 6").format(log))
-    report = audit.verify(store)
+    report = chain.verify(store)
     assert not report.ok and report.first_bad_seq == 6
     store.close()
 
 
 def test_pg_two_stores_appending_concurrently_keep_one_chain(pg_url: str) -> None:
-    stores = [audit.open_store(pg_url), audit.open_store(pg_url)]
+    both = [stores.open_store(pg_url), stores.open_store(pg_url)]
     errors: list[BaseException] = []
 
-    def worker(store: audit.AuditStore, base: int) -> None:
+    def worker(store: chain.AuditStore, base: int) -> None:
         try:
             for i in range(40):
                 store.append(decision(base + i), source=f"runner-{base}")
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(stores[k % 2], k * 1000)) for k in range(6)]
+    threads = [threading.Thread(target=worker, args=(both[k % 2], k * 1000)) for k in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
     assert not errors
-    report = audit.verify(stores[0])
+    report = chain.verify(both[0])
     assert report.ok, report.problem
     assert report.count == 240
-    sources = {r["source"] for r in stores[1].records()}
+    sources = {r["source"] for r in both[1].records()}
     assert len(sources) == 6
-    for s in stores:
+    for s in both:
         s.close()
 
 
@@ -498,7 +501,7 @@ def test_pg_verify_of_a_mistyped_schema_is_an_error_and_creates_nothing(
 def test_pg_verify_of_a_schema_without_the_tables_is_an_error(
     pg_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = audit.open_store(pg_url)
+    store = stores.open_store(pg_url)
     fill(store, 3)
     schema = store.schema
     store.close()
@@ -513,4 +516,51 @@ def test_pg_verify_of_a_schema_without_the_tables_is_an_error(
 
 def test_pg_unreachable_is_an_audit_error() -> None:
     with pytest.raises(AuditError, match="cannot connect"):
-        audit.open_store("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+        stores.open_store("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def test_a_sqlite_store_needs_neither_psycopg_nor_the_postgres_module(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from charter.audit import chain, stores\n"
+        "store = stores.open_store(sys.argv[1])\n"
+        "store.append({'decision_id': 'd-1', 'verdict': 'allow'}, source='test')\n"
+        "assert chain.verify(store).ok\n"
+        "store.close()\n"
+        "print(sorted(m for m in ('psycopg', 'charter.audit.postgres') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "audit.db")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_decision_that_is_not_json_data_is_refused_alone(tmp_path: Path) -> None:
+    store = stores.open_store(tmp_path / "audit.db")
+    try:
+        results: list[Any] = []
+        lock = threading.Lock()
+        done = threading.Semaphore(0)
+
+        def callback(record: dict[str, Any] | None, error: BaseException | None) -> None:
+            with lock:
+                results.append(error if error is not None else record)
+            done.release()
+
+        # Queued together, so they share one batch (and one transaction).
+        store.submit(decision(1), source="t", callback=callback)
+        store.submit(decision(2, event={"at": datetime.now(UTC)}), source="t", callback=callback)
+        store.submit(decision(3, event={"n": float("nan")}), source="t", callback=callback)
+        store.submit(decision(4), source="t", callback=callback)
+        assert all(done.acquire(timeout=60) for _ in range(4))
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 2 and all(isinstance(e, AuditError) for e in errors)
+        assert all("not JSON data" in str(e) for e in errors)
+        assert sorted(r["decision_id"] for r in results if isinstance(r, dict)) == ["d-1", "d-4"]
+        report = chain.verify(store)
+        assert report.ok and report.count == 2
+    finally:
+        store.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from charter.audit import chain as audit
+from charter.audit import chain, stores
 from charter.cli import main
 from tests.bundle_helpers import make_key, overlay_bundle
 
@@ -36,13 +36,13 @@ def test_check_records_every_decision_in_a_verifiable_chain(
         assert code == expected, err
         decision = json.loads(out)
         ids.append((decision["decision_id"], decision["verdict"], decision["input_digest"]))
-    store = audit.open_store(store_path)
+    store = stores.open_store(store_path)
     try:
         records = list(store.records())
         assert [(r["decision_id"], r["verdict"], r["input_digest"]) for r in records] == ids
         assert all(r["source"] == "check" and r["kind"] == "proposal" for r in records)
         assert records[1]["prev_hash"] == records[0]["hash"]
-        assert audit.verify(store)
+        assert chain.verify(store)
     finally:
         store.close()
     code, out, err = run(capsys, "audit", "verify", "--store", str(store_path))
@@ -58,7 +58,7 @@ def test_check_uses_charter_audit_by_default_and_no_audit_skips_it(
     assert run(capsys, "check", proposal, "--now", NOW, "--no-audit")[0] == 1
     assert not store_path.exists()
     assert run(capsys, "check", proposal, "--now", NOW)[0] == 1
-    store = audit.open_store(store_path)
+    store = stores.open_store(store_path)
     try:
         assert [r["verdict"] for r in store.records()] == ["deny"]
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from charter.audit import chain as audit
+from charter.audit import stores as audit
 from charter.cli import main
 from charter.policy.stack import shipped_constitution_path
 from charter.render import text as render_text

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 import charter.actions
 from charter.actions.constitution import parse_text
 from charter.actions.gate import Gate, GateConfig, audit_files
-from charter.audit.chain import open_store, verify
+from charter.audit.chain import verify
+from charter.audit.stores import open_store
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
 from tests.gate_helpers import constitution_text, make_gate

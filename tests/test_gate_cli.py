@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from charter.audit.chain import open_store, verify
+from charter.audit.chain import verify
+from charter.audit.stores import open_store
 from charter.cli import main
 from tests.gate_helpers import constitution_text, write_signed
 

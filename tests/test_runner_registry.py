@@ -197,7 +197,7 @@ def test_sigkill_during_decisions_loses_no_acknowledged_record(setup: dict[str, 
     finally:
         proc.stop()
     assert main(["audit", "verify", "--store", str(store), "--format", "json"]) == 0
-    from charter.audit.chain import open_store
+    from charter.audit.stores import open_store
 
     handle = open_store(store)
     recorded = {r["decision_id"] for r in handle.records()}

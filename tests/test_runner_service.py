@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from charter.audit import chain as audit
+from charter.audit import chain, stores
 from charter.core.errors import ConfigError
 from charter.policy.stack import shipped_constitution_path
 from charter.runner.config import load_config, parse_config
@@ -90,7 +90,7 @@ def test_integrity_loss_denies_every_decision(tmp_path: Path) -> None:
         assert "charter_integrity_ok 0" in metrics
         kinds = [x["kind"] for x in r.service.audit.records()]
         assert "event" in kinds
-        assert audit.verify(r.service.audit).ok
+        assert chain.verify(r.service.audit).ok
     finally:
         r.stop()
 
@@ -160,7 +160,7 @@ def test_concurrent_decisions_are_all_recorded_and_chained(runner: ThreadedRunne
     assert len(set(answered)) == 160
     recorded = {r["decision_id"]: r for r in runner.service.audit.records()}
     assert all(recorded[d]["verdict"] == "deny" for d in answered)
-    assert audit.verify(runner.service.audit).ok
+    assert chain.verify(runner.service.audit).ok
 
 
 def test_stack_swaps_under_load_keep_engines_on_their_threads(tmp_path: Path) -> None:
@@ -255,7 +255,7 @@ def test_proposals_on_threads_or_processes_decide_alike(tmp_path: Path, processe
 def test_every_acknowledged_decision_is_already_in_the_audit_log(
     runner: ThreadedRunner, tmp_path: Path
 ) -> None:
-    store = audit.open_store(tmp_path / "audit.db")
+    store = stores.open_store(tmp_path / "audit.db")
     try:
         for path, body in (
             ("/v1/decisions/action", {"kind": "command", "command": "git status", "cwd": "/tmp"}),
@@ -269,7 +269,7 @@ def test_every_acknowledged_decision_is_already_in_the_audit_log(
         kinds = sorted(r["kind"] for r in records.values())
         assert kinds == ["decision", "decision", "proposal"]
         assert any(r.get("action", {}).get("command") == "rm -rf /" for r in records.values())
-        assert audit.verify(store).ok
+        assert chain.verify(store).ok
     finally:
         store.close()
 

@@ -9,7 +9,9 @@ record). Every append runs in one transaction that locks the head row with
 ``SELECT … FOR UPDATE``, so appends from several processes or hosts serialise
 on it and the chain stays one chain; the transaction commits (with
 ``synchronous_commit = on``) before the append returns. Within one process,
-concurrent appends are group committed (see :class:`charter.audit.chain.GroupCommit`).
+concurrent appends are group committed (see :class:`charter.audit.commit.GroupCommit`).
+This module needs psycopg (the ``charter[postgres]`` extra); nothing imports it at
+module level (see :func:`charter.audit.stores.open_store`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from charter.audit.chain import (
-    GENESIS,
-    GroupCommit,
-    GroupCommitted,
-    _Pending,
-    build_record,
-    canonical,
-)
+from charter.audit.chain import GENESIS, chain_batch
+from charter.audit.commit import GroupCommit, GroupCommitted, Pending
 from charter.core.errors import AuditError
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -191,7 +187,7 @@ class PostgresStore(GroupCommitted):
                 )
 
     # ---------------------------------------------------------------- append
-    def _write_batch(self, batch: list[_Pending]) -> None:
+    def _write_batch(self, batch: list[Pending]) -> None:
         try:
             conn = self._ensure()
             with conn.transaction():
@@ -200,16 +196,7 @@ class PostgresStore(GroupCommitted):
                 ).fetchone()
                 if row is None:
                     raise AuditError(f"{self.location}: the audit head row is missing")
-                seq, prev = int(row[0]), str(row[1])
-                rows = []
-                for item in batch:
-                    seq += 1
-                    record = build_record(
-                        seq, prev, item.decision, source=item.source, kind=item.kind
-                    )
-                    prev = record["hash"]
-                    item.record = record
-                    rows.append((seq, record["decision_id"], prev, canonical(record).decode()))
+                rows, seq, prev = chain_batch(batch, int(row[0]), str(row[1]))
                 with conn.cursor() as cur:
                     cur.executemany(
                         self._q(

@@ -11,8 +11,9 @@ from typing import TextIO
 
 import typer
 
-from charter.audit import chain as audit_mod
 from charter.audit import redact
+from charter.audit import stores as audit_mod
+from charter.audit.chain import verify as verify_chain
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.core.errors import InputError
 
@@ -52,7 +53,7 @@ def verify(
     # Read-only: verifying never creates a file, schema, table or anchor.
     handle = audit_mod.open_store(location, read_only=True)
     try:
-        report = audit_mod.verify(handle, expected_head=expected)
+        report = verify_chain(handle, expected_head=expected)
     finally:
         handle.close()
     if fmt is OutputFormat.json:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from charter.audit import chain as audit
+from charter.audit import stores as audit
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,

@@ -22,7 +22,7 @@ from charter.actions import sandbox
 from charter.actions.budget import Budget
 from charter.actions.gate import Gate, GateConfig, audit_files, load_constitution
 from charter.actions.hooks import handle_claude_code
-from charter.audit import chain as audit_mod
+from charter.audit import stores as audit_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.core.decision import Decision
 from charter.core.errors import AuditError, InputError, IntegrityLost, Rejected

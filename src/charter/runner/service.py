@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from charter.actions.gate import Gate, GateConfig, audit_files, load_constitution
-from charter.audit import chain as audit_mod
+from charter.audit import stores as audit_mod
 from charter.core.decision import Decision, Reason
 from charter.core.errors import (
     AuditError,

@@ -1,0 +1,34 @@
+"""Opening an audit store by location: a SQLite path or a ``postgresql://`` URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from charter.audit.chain import AuditStore
+from charter.audit.sqlite import SQLiteStore
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def default_location() -> Path:
+    return Path("~/.charter/audit.db").expanduser()
+
+
+def open_store(location: str | Path | None = None, *, read_only: bool = False) -> AuditStore:
+    """Open an audit store: a SQLite path (default ``~/.charter/audit.db``).
+
+    ``postgresql://`` URLs select the shared PostgreSQL store. A ``read_only``
+    store (to verify or export) creates nothing: a missing file, schema or
+    table is an :class:`AuditError` naming it.
+    """
+    where = str(location) if location is not None else str(default_location())
+    if where.startswith(POSTGRES_SCHEMES):
+        # Imported here, not at the top: psycopg is an optional extra
+        # (charter[postgres]), and only a postgresql:// location needs it.
+        from charter.audit.postgres import PostgresStore
+
+        return PostgresStore(where, read_only=read_only)
+    return SQLiteStore(where, read_only=read_only)
+
+
+__all__ = ["POSTGRES_SCHEMES", "AuditStore", "default_location", "open_store"]
