@@ -21,12 +21,13 @@ import os
 import posixpath
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from charter.actions import shell
+from charter.actions.catalogue import CATALOGUE, OptionSyntax, Program
 from charter.actions.constitution import (
     Constitution,
     ModelPermission,
@@ -76,25 +77,15 @@ class Opts:
         return [(v, d) for n, v, d in self.values if n in names]
 
 
-@dataclass(frozen=True)
-class _OptSpec:
-    short: str = ""  # short options that take a value (``-o F``, ``-oF``)
-    long: frozenset[str] = frozenset()  # long options that take a value
-    alias: Mapping[str, str] = field(default_factory=dict)  # long option → short name
-    optional: str = ""  # short options whose value is optional and attached (``-i.bak``)
-    only_short: str | None = None  # when set, any other ``-x`` word is an operand
-    posix: bool = False  # options end at the first operand (wrappers)
-
-
-def _long_name(spec: _OptSpec, name: str) -> str:
+def _long_name(spec: OptionSyntax, name: str) -> str:
     """The long option ``name`` means: itself, or the one option it is a prefix of."""
-    if name in spec.long or name in spec.alias or len(name) < 4:
+    if name in spec.long_values or name in spec.aliases or len(name) < 4:
         return name
-    hits = [k for k in (*spec.long, *spec.alias) if k.startswith(name)]
+    hits = [k for k in (*spec.long_values, *spec.aliases) if k.startswith(name)]
     return hits[0] if len(set(hits)) == 1 else name
 
 
-def getopt(spec: _OptSpec, argv: Sequence[str], dynamic: frozenset[str]) -> Opts:
+def getopt(spec: OptionSyntax, argv: Sequence[str], dynamic: frozenset[str]) -> Opts:
     """GNU-style option parsing of ``argv[1:]`` (options may follow operands)."""
     o = Opts(set(), [], [])
     i, n, end = 1, len(argv), False
@@ -112,11 +103,11 @@ def getopt(spec: _OptSpec, argv: Sequence[str], dynamic: frozenset[str]) -> Opts
         if tok.startswith("--"):
             name, eq, value = tok.partition("=")
             full = _long_name(spec, name)
-            canon = spec.alias.get(full, full)
+            canon = spec.aliases.get(full, full)
             o.flags.add(canon)
             if eq:
                 o.values.append((canon, value, dyn))
-            elif full in spec.long and i < n:
+            elif full in spec.long_values and i < n:
                 o.values.append((canon, argv[i], argv[i] in dynamic))
                 i += 1
             continue
@@ -127,14 +118,14 @@ def getopt(spec: _OptSpec, argv: Sequence[str], dynamic: frozenset[str]) -> Opts
             c = tok[j]
             name = "-" + c
             o.flags.add(name)
-            if c in spec.short:
+            if c in spec.short_values:
                 if j + 1 < len(tok):
                     o.values.append((name, tok[j + 1 :], dyn))
                 elif i < n:
                     o.values.append((name, argv[i], argv[i] in dynamic))
                     i += 1
                 break
-            if c in spec.optional:
+            if c in spec.optional_values:
                 o.values.append((name, tok[j + 1 :], dyn))
                 break
     return o
@@ -144,20 +135,13 @@ def getopt(spec: _OptSpec, argv: Sequence[str], dynamic: frozenset[str]) -> Opts
 FileRule = Callable[[Sequence[str], frozenset[str]], tuple[list[Target], list[Target]]]
 
 
-def _rule(
-    short: str = "",
-    long: tuple[str, ...] = (),
-    alias: Mapping[str, str] | None = None,
-    *,
-    optional: str = "",
-    only_short: str | None = None,
-    posix: bool = False,
-    writes: tuple[str, ...] = (),
-    reads: tuple[str, ...] = (),
-    operands: Callable[[Opts], list[Target]] = lambda o: [],
-) -> FileRule:
-    spec = _OptSpec(short, frozenset(long), alias or {}, optional, only_short, posix)
+#: Which operands a program writes, given its parsed arguments.
+OperandRule = Callable[[Opts], list[Target]]
 
+
+def _rule(
+    spec: OptionSyntax, writes: Sequence[str], reads: Sequence[str], operands: OperandRule
+) -> FileRule:
     def rule(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
         o = getopt(spec, argv, dynamic)
         return [*o.get(*writes), *operands(o)], o.get(*reads)
@@ -261,7 +245,7 @@ def _tar(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], li
         letters, rest, new = argv[1], list(argv[2:]), [argv[0]]
         for c in letters:
             new.append("-" + c)
-            if c in _TAR.short and rest:
+            if c in _TAR.short_values and rest:
                 new.append(rest.pop(0))
         argv = [*new, *rest]
     o = getopt(_TAR, argv, dynamic)
@@ -276,20 +260,7 @@ def _tar(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], li
     return [*out, *o.get("-g", "--index-file")], [*archives, *o.get("-T", "-X")]
 
 
-_TAR = _OptSpec(
-    "bCfFgHIKLNTVX",
-    frozenset({"--file", "--directory", "--blocking-factor", "--info-script",
-               "--new-volume-script", "--listed-incremental", "--format",
-               "--use-compress-program", "--starting-file", "--tape-length", "--newer",
-               "--after-date", "--files-from", "--label", "--exclude-from", "--to-command",
-               "--rsh-command", "--transform", "--xform", "--exclude", "--owner", "--group",
-               "--mode", "--mtime", "--suffix", "--volno-file", "--index-file"}),
-    {"--file": "-f", "--directory": "-C", "--extract": "-x", "--get": "-x", "--create": "-c",
-     "--append": "-r", "--update": "-u", "--catenate": "-A", "--concatenate": "-A",
-     "--list": "-t", "--diff": "-d", "--compare": "-d", "--listed-incremental": "-g",
-     "--files-from": "-T", "--exclude-from": "-X", "--to-stdout": "-O",
-     "--absolute-names": "-P"},
-)  # fmt: skip
+_TAR = CATALOGUE.programs["tar"].options
 
 
 def _unzip(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
@@ -299,7 +270,7 @@ def _unzip(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], 
     return o.get("-d") or [(".", False)], o.operands[:1]
 
 
-_UNZIP = _OptSpec("dxP")
+_UNZIP = CATALOGUE.programs["unzip"].options
 
 
 def _url_name(url: str) -> str:
@@ -339,20 +310,7 @@ def _curl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], l
     return writes, reads
 
 
-_CURL = _OptSpec(
-    "AbcCdDeEFHKmoPQrtTuUwxXyYz",
-    frozenset({"--output", "--output-dir", "--dump-header", "--cookie-jar", "--trace",
-               "--trace-ascii", "--libcurl", "--stderr", "--upload-file", "--config", "--data",
-               "--data-binary", "--data-raw", "--data-urlencode", "--data-ascii", "--form",
-               "--form-string", "--header", "--user-agent", "--user", "--proxy", "--request",
-               "--cookie", "--referer", "--cert", "--key", "--cacert", "--capath", "--max-time",
-               "--connect-timeout", "--retry", "--range", "--write-out", "--url", "--resolve",
-               "--connect-to", "--continue-at", "--proxy-user", "--netrc-file", "--etag-save",
-               "--etag-compare", "--json", "--variable", "--hsts", "--alt-svc"}),
-    {"--output": "-o", "--dump-header": "-D", "--cookie-jar": "-c", "--upload-file": "-T",
-     "--config": "-K", "--data": "-d", "--data-ascii": "-d", "--form": "-F",
-     "--remote-name": "-O", "--remote-header-name": "-J"},
-)  # fmt: skip
+_CURL = CATALOGUE.programs["curl"].options
 
 
 _WGETRC_WRITES = frozenset({"outputdocument", "dirprefix", "logfile", "savecookies", "warcfile"})
@@ -374,38 +332,8 @@ def _wget(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], l
     return writes, reads
 
 
-_WGET = _OptSpec(
-    "eoaiBtOTwQPUlARDIX",
-    frozenset({"--output-document", "--output-file", "--append-output", "--input-file",
-               "--directory-prefix", "--execute", "--base", "--tries", "--timeout", "--wait",
-               "--quota", "--user-agent", "--level", "--accept", "--reject", "--domains",
-               "--include-directories", "--exclude-directories", "--header", "--post-file",
-               "--body-file", "--load-cookies", "--save-cookies", "--post-data", "--user",
-               "--password", "--method", "--ca-certificate", "--certificate", "--private-key",
-               "--config", "--default-page", "--warc-file", "--rejected-log"}),
-    {"--output-document": "-O", "--output-file": "-o", "--append-output": "-a",
-     "--input-file": "-i", "--directory-prefix": "-P", "--execute": "-e"},
-)  # fmt: skip
-
-
-_GIT_GLOBAL = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace",
-                         "--exec-path", "--super-prefix", "--config-env", "--list-cmds",
-                         "--attr-source"})  # fmt: skip
-_GIT_WRITERS = frozenset({"clone", "init", "worktree", "bundle", "config"})
-_GIT_CLONE = _OptSpec(
-    "bocuj",
-    frozenset({"--branch", "--origin", "--config", "--upload-pack", "--depth", "--reference",
-               "--reference-if-able", "--separate-git-dir", "--shallow-since",
-               "--shallow-exclude", "--filter", "--template", "--jobs", "--bundle-uri",
-               "--server-option", "--revision", "--ref-format"}),
-)  # fmt: skip
-_GIT_OUT = _OptSpec("o", frozenset({"--output", "--output-directory"}))
-_GIT_INIT = _OptSpec(
-    "b", frozenset({"--template", "--separate-git-dir", "--initial-branch", "--object-format",
-                    "--ref-format"}))  # fmt: skip
-_GIT_WORKTREE = _OptSpec("bB", frozenset({"--reason"}))
-_GIT_CONFIG = _OptSpec("f", frozenset({"--file", "--blob", "--type", "--default", "--comment"}),
-                       {"--file": "-f"})  # fmt: skip
+_WGET = CATALOGUE.programs["wget"].options
+_GIT = CATALOGUE.git
 
 
 def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
@@ -417,7 +345,7 @@ def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Targe
     while i < n and argv[i].startswith("-"):
         name, eq, value = argv[i].partition("=")
         dyn = argv[i] in dynamic
-        if not eq and name in _GIT_GLOBAL and i + 1 < n:
+        if not eq and name in _GIT.global_value_options and i + 1 < n:
             value, dyn = argv[i + 1], argv[i + 1] in dynamic
             i += 1
         if name == "-C":
@@ -430,10 +358,10 @@ def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Targe
         return [], reads
     sub, rest = argv[i], argv[i:]
     writes: list[Target] = []
-    if sub not in _GIT_WRITERS and not any(a.startswith(("-o", "--o")) for a in rest):
+    if sub not in _GIT.writers and not any(a.startswith(("-o", "--o")) for a in rest):
         return writes, reads  # ``git status``, ``git log -n 3``: nothing named is written
     if sub == "clone":
-        o = getopt(_GIT_CLONE, rest, dynamic)
+        o = getopt(_GIT.subcommand("clone").options, rest, dynamic)
         ops = o.operands
         if len(ops) > 1:
             writes.append(ops[1])
@@ -442,18 +370,18 @@ def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Targe
             writes.append((name.removesuffix(".git") or ".", ops[0][1]))
         writes.extend(o.get("--separate-git-dir"))
     elif sub == "init":
-        o = getopt(_GIT_INIT, rest, dynamic)
+        o = getopt(_GIT.subcommand("init").options, rest, dynamic)
         writes.extend([*o.operands[:1], *o.get("--separate-git-dir")])
     elif sub == "worktree" and len(rest) > 1 and rest[1] == "add":
-        writes.extend(getopt(_GIT_WORKTREE, rest[1:], dynamic).operands[:1])
+        writes.extend(getopt(_GIT.subcommand("worktree").options, rest[1:], dynamic).operands[:1])
     elif sub == "bundle" and len(rest) > 2 and rest[1] == "create":
         writes.append((rest[2], rest[2] in dynamic))
     elif sub == "config":
-        o = getopt(_GIT_CONFIG, rest, dynamic)
+        o = getopt(_GIT.subcommand("config").options, rest, dynamic)
         listing = any(f.startswith("--get") for f in o.flags) or o.has("-l", "--list")
         (reads if listing or len(o.operands) < 2 else writes).extend(o.get("-f"))
     else:
-        o = getopt(_GIT_OUT, rest, dynamic)
+        o = getopt(_GIT.subcommand("*").options, rest, dynamic)
         writes.extend(o.get("--output", "--output-directory"))
         if sub in ("format-patch", "archive"):
             writes.extend(o.get("-o"))
@@ -462,23 +390,19 @@ def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Targe
     return writes, reads
 
 
-def _find(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
-    writes: list[Target] = []
-    for i, a in enumerate(argv[:-1]):
-        if a in ("-fprint", "-fprint0", "-fprintf", "-fls"):
-            writes.append((argv[i + 1], argv[i + 1] in dynamic))
-    return writes, []
+def _words(
+    writes: Sequence[str], reads: Sequence[str]
+) -> Callable[[Sequence[str], frozenset[str]], tuple[list[Target], list[Target]]]:
+    """Single-dash word options whose value is a file: ``find -fprint F``, ``openssl -out F``."""
 
+    def rule(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+        out: tuple[list[Target], list[Target]] = ([], [])
+        for i, a in enumerate(argv[:-1]):
+            if a in writes or a in reads:
+                out[0 if a in writes else 1].append((argv[i + 1], argv[i + 1] in dynamic))
+        return out
 
-def _openssl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
-    writes: list[Target] = []
-    reads: list[Target] = []
-    for i, a in enumerate(argv[:-1]):
-        if a in ("-out", "-keyout"):
-            writes.append((argv[i + 1], argv[i + 1] in dynamic))
-        elif a in ("-in", "-key", "-inkey"):
-            reads.append((argv[i + 1], argv[i + 1] in dynamic))
-    return writes, reads
+    return rule
 
 
 def _perl_like(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
@@ -506,131 +430,56 @@ def _perl_like(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Targe
     return [(f, f in dynamic) for f in files], []
 
 
-def _copy_rule(operands: Callable[[Opts], list[Target]]) -> FileRule:
-    """``cp``/``mv``/``ln``: ``-t DIR``/``--target-directory=DIR`` and a backup suffix."""
-    alias = {"--target-directory": "-t", "--no-target-directory": "-T"}
-    return _rule("tS", ("--target-directory", "--suffix"), alias, operands=operands)
+#: The ``files.operands`` rules of catalogue.toml (see there for what each means).
+OPERAND_RULES: dict[str, OperandRule] = {
+    "none": lambda o: [],
+    "all": _all,
+    "first": lambda o: o.operands[:1],
+    "second": _second,
+    "after_mode": _after_mode,
+    "dest": _dest,
+    "move": lambda o: [*o.operands, *o.get("-t")],  # the sources go away too
+    "link": _link,
+    "install": _install,
+    "transfer": _transfer,
+    "sed": _sed,
+    "awk": _awk,
+    "compress": _compress,
+    "patch": _patch,
+    "split": _split,
+    "csplit": lambda o: [] if o.get("-f") else [("xx", False)],
+    "script": _script,
+    "mktemp": _mktemp,
+    "dd": lambda o: [(v[3:], d) for v, d in o.operands if v.startswith("of=")],
+    "chattr": lambda o: [t for t in o.operands if t[0][:1] not in "+-="],
+}
+#: Programs whose arguments need their own reader.
+PROGRAM_RULES: dict[str, FileRule] = {
+    "perl": _perl_like,
+    "tar": _tar,
+    "unzip": _unzip,
+    "curl": _curl,
+    "wget": _wget,
+    "git": _git_files,
+}
 
 
-_COMPRESS = _rule(
-    "So", ("--suffix",), {"--stdout": "-c", "--to-stdout": "-c", "--test": "-t", "--list": "-l"},
-    writes=("-o",), operands=_compress,
-)  # fmt: skip
-_TIME = _rule("fo", ("--format", "--output"), {"--output": "-o"}, posix=True, writes=("-o",))
+def _file_rule(program: Program) -> FileRule:
+    files = program.files
+    assert files is not None  # noqa: S101 - only programs with a files entry come here
+    if files.like is not None:
+        return _file_rule(CATALOGUE.programs[files.like])
+    if files.operands == "words":
+        return _words(files.writes, files.reads)
+    if files.operands in PROGRAM_RULES:
+        return PROGRAM_RULES[files.operands]
+    return _rule(program.options, files.writes, files.reads, OPERAND_RULES[files.operands])
+
 
 #: Programs that name files they write (or read) in their arguments.
 FILE_PROGRAMS: dict[str, FileRule] = {
-    "rm": _rule(operands=_all),
-    "rmdir": _rule(operands=_all),
-    "unlink": _rule(operands=_all),
-    "shred": _rule("ns", ("--iterations", "--size", "--random-source"),
-                   reads=("--random-source",), operands=_all),
-    "touch": _rule("dtr", ("--date", "--reference"), {"--reference": "-r"}, reads=("-r",),
-                   operands=_all),
-    "mkdir": _rule("m", ("--mode",), operands=_all),
-    "mkfifo": _rule("m", ("--mode",), operands=_all),
-    "mknod": _rule("m", ("--mode",), operands=lambda o: o.operands[:1]),
-    "truncate": _rule("sr", ("--size", "--reference"), {"--reference": "-r"}, reads=("-r",),
-                      operands=_all),
-    "tee": _rule(operands=_all),
-    "sponge": _rule(operands=_all),
-    "cp": _copy_rule(_dest),
-    "mv": _copy_rule(lambda o: [*o.operands, *o.get("-t")]),  # the sources go away too
-    "ln": _copy_rule(_link),
-    "link": _rule(operands=_second),
-    "install": _rule("tSmog", ("--target-directory", "--suffix", "--mode", "--owner", "--group",
-                               "--strip-program"), {"--target-directory": "-t",
-                                                    "--directory": "-d"},
-                     operands=_install),
-    "rsync": _rule("eBfTM", ("--rsh", "--rsync-path", "--filter", "--exclude", "--include",
-                             "--exclude-from", "--include-from", "--files-from", "--log-file",
-                             "--backup-dir", "--temp-dir", "--partial-dir", "--password-file",
-                             "--chmod", "--chown", "--compare-dest", "--copy-dest", "--link-dest",
-                             "--max-size", "--min-size", "--timeout", "--bwlimit", "--port",
-                             "--suffix", "--out-format", "--log-file-format", "--write-batch",
-                             "--only-write-batch", "--read-batch", "--usermap", "--groupmap",
-                             "--info", "--debug", "--iconv", "--block-size", "--max-delete",
-                             "--remote-option", "--address", "--contimeout", "--protocol"),
-                   writes=("--log-file", "--write-batch", "--only-write-batch"),
-                   reads=("--exclude-from", "--include-from", "--files-from", "--password-file",
-                          "--read-batch"), operands=_transfer),
-    "scp": _rule("cFiJlmoPSDX", reads=("-F", "-i"), operands=_transfer),
-    "dd": _rule(operands=lambda o: [(v[3:], d) for v, d in o.operands if v.startswith("of=")]),
-    "sed": _rule("efl", ("--expression", "--file", "--line-length"),
-                 {"--expression": "-e", "--file": "-f", "--in-place": "-i"}, optional="i",
-                 reads=("-f",), operands=_sed),
-    "perl": _perl_like,
-    "ruby": _perl_like,
-    "awk": _rule("fvFiEe", ("--file", "--assign", "--field-separator", "--include", "--source",
-                            "--exec"),
-                 {"--file": "-f", "--assign": "-v", "--field-separator": "-F", "--include": "-i",
-                  "--source": "-e", "--exec": "-E"}, reads=("-f", "-E"), operands=_awk),
-    "sort": _rule("ktToS", ("--key", "--field-separator", "--output", "--temporary-directory",
-                            "--buffer-size", "--compress-program", "--files0-from",
-                            "--random-source", "--parallel", "--batch-size", "--sort"),
-                  {"--output": "-o", "--temporary-directory": "-T"}, writes=("-o", "-T"),
-                  reads=("--files0-from", "--random-source")),
-    "uniq": _rule("fsw", ("--skip-fields", "--skip-chars", "--check-chars"), operands=_second),
-    "xxd": _rule("cglso", operands=_second),
-    "iconv": _rule("fto", ("--from-code", "--to-code", "--output"), {"--output": "-o"},
-                   writes=("-o",)),
-    "gpg": _rule("oru", ("--output", "--recipient", "--local-user", "--homedir", "--default-key",
-                         "--passphrase", "--passphrase-file"), {"--output": "-o"},
-                 writes=("-o",), reads=("--passphrase-file",)),
-    "openssl": _openssl,
-    "less": _rule("bhjkopPtTxyz#", ("--log-file", "--LOG-FILE", "--lesskey-file", "--pattern",
-                                    "--prompt", "--tag", "--tag-file", "--tabs",
-                                    "--max-back-scroll", "--max-forw-scroll", "--window",
-                                    "--buffers", "--shift", "--jump-target"),
-                  {"--log-file": "-o", "--LOG-FILE": "-O", "--lesskey-file": "-k"},
-                  writes=("-o", "-O"), reads=("-k",)),
-    "find": _find,
-    "git": _git_files,
-    "tar": _tar,
-    "unzip": _unzip,
-    "zip": _rule("bntOPZs", ("--output-file", "--temp-path"), {"--output-file": "-O"},
-                 writes=("-O",), operands=lambda o: o.operands[:1]),
-    "curl": _curl,
-    "wget": _wget,
-    "chmod": _rule(long=("--reference",), only_short="cfvR", reads=("--reference",),
-                   operands=_after_mode),
-    "chown": _rule(long=("--reference", "--from"), only_short="cfvRHLPh",
-                   reads=("--reference",), operands=_after_mode),
-    "chgrp": _rule(long=("--reference",), only_short="cfvRHLPh", reads=("--reference",),
-                   operands=_after_mode),
-    "chattr": _rule("vp", only_short="RVfvp",
-                    operands=lambda o: [t for t in o.operands if t[0][:1] not in "+-="]),
-    "setfacl": _rule("mMxX", ("--modify", "--modify-file", "--remove", "--remove-file", "--set",
-                              "--set-file"), reads=("-M", "-X", "--set-file"), operands=_all),
-    "patch": _rule("oirdBDFpVYzg", ("--output", "--input", "--reject-file", "--directory",
-                                    "--prefix", "--ifdef", "--fuzz", "--strip",
-                                    "--version-control", "--basename-prefix", "--suffix",
-                                    "--get", "--quoting-style"),
-                   {"--output": "-o", "--input": "-i", "--reject-file": "-r",
-                    "--directory": "-d", "--check": "-C"}, reads=("-i",), operands=_patch),
-    "split": _rule("abClnt", ("--suffix-length", "--bytes", "--line-bytes", "--lines",
-                              "--number", "--separator", "--additional-suffix", "--filter"),
-                   operands=_split),
-    "csplit": _rule("bfn", ("--suffix-format", "--prefix", "--digits"), {"--prefix": "-f"},
-                    writes=("-f",), operands=lambda o: [] if o.get("-f") else [("xx", False)]),
-    "script": _rule("cEIOBTm", ("--command", "--echo", "--log-in", "--log-out", "--log-io",
-                                "--log-timing", "--logging-format"),
-                    {"--log-in": "-I", "--log-out": "-O", "--log-io": "-B", "--log-timing": "-T",
-                     "--timing": "-t"}, optional="t", writes=("-I", "-O", "-B", "-T", "-t"),
-                    operands=_script),
-    "mktemp": _rule("p", ("--suffix",), {"--tmpdir": "-p"}, operands=_mktemp),
-    "time": _TIME,
-    "strace": _rule("eoOpPsSuIXbEa", ("--output",), {"--output": "-o"}, posix=True,
-                    writes=("-o",)),
-    "ltrace": _rule("eofnpsuAaDlxF", ("--output",), {"--output": "-o"}, posix=True,
-                    writes=("-o",)),
-}  # fmt: skip
-for _name in ("gawk",):
-    FILE_PROGRAMS[_name] = FILE_PROGRAMS["awk"]
-for _name in ("gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "lzma", "unlzma", "zstd",
-              "unzstd", "pigz", "lzip"):  # fmt: skip
-    FILE_PROGRAMS[_name] = _COMPRESS
-FILE_PROGRAMS["lz4"] = _rule(operands=_second)
+    name: _file_rule(p) for name, p in CATALOGUE.with_role("files").items()
+}
 
 
 def file_targets(

@@ -21,9 +21,11 @@ import os
 import posixpath
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
+from charter.actions.catalogue import CATALOGUE
 from charter.actions.shell import Script, SimpleCommand, Variant, program_name
 from charter.actions.shell import parse as parse_shell
 from charter.core.errors import InputError
@@ -31,93 +33,29 @@ from charter.core.errors import InputError
 NO, MAYBE, YES = 0, 1, 2
 CONNECTORS = frozenset({"|", "&&", "||", ";", "&", "|&"})
 
+# Program knowledge comes from the catalogue (catalogue.toml), never from here.
+_ARGS = {name: p.patterns for name, p in CATALOGUE.programs.items() if p.patterns is not None}
 #: Programs whose single-dash options are words (``find -name``), not clusters.
-NO_CLUSTER = frozenset({"find", "java", "terraform", "go", "gcc", "clang", "tc", "ip", "xdotool",
-                        "ffmpeg", "qemu-system-x86_64", "iptables"})  # fmt: skip
+NO_CLUSTER = CATALOGUE.option_words
 #: Options that take the next token as their value, per program.
-VALUE_OPTIONS: dict[str, frozenset[str]] = {
-    "git": frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path",
-                      "--super-prefix", "--config-env"}),
-    "kubectl": frozenset({"-n", "--namespace", "--context", "--kubeconfig", "--cluster", "-l",
-                          "--selector", "-o", "--output"}),
-    "docker": frozenset({"-H", "--host", "--context", "--config", "-l", "--log-level"}),
-    "helm": frozenset({"-n", "--namespace", "--kube-context", "--kubeconfig"}),
-    "aws": frozenset({"--profile", "--region", "--endpoint-url", "--output"}),
-    "gcloud": frozenset({"--project", "--account", "--configuration"}),
-    "npm": frozenset({"--prefix", "-w", "--workspace"}),
-    "psql": frozenset({"-h", "-p", "-U", "-d", "--host", "--port", "--username", "--dbname"}),
-    "mysql": frozenset({"-h", "-P", "-u", "-D", "--host", "--port", "--user", "--database"}),
-    "chmod": frozenset({"--reference"}),
-    "chown": frozenset({"--reference", "--from"}),
-}  # fmt: skip
+VALUE_OPTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {name: a.value_options for name, a in _ARGS.items() if a.value_options}
+)
 #: Long options (and a few short ones) that mean the same as a short option.
-ALIASES: dict[str, dict[str, str]] = {
-    "rm": {"--recursive": "-r", "-R": "-r", "--force": "-f", "--dir": "-d",
-           "--verbose": "-v", "--interactive": "-i"},
-    "cp": {"--recursive": "-r", "-R": "-r", "--force": "-f", "--archive": "-a"},
-    "mv": {"--force": "-f", "--no-clobber": "-n"},
-    "ln": {"--symbolic": "-s", "--force": "-f"},
-    "chmod": {"--recursive": "-R"},
-    "chown": {"--recursive": "-R"},
-    "chgrp": {"--recursive": "-R"},
-    "git": {"--force": "-f", "--force-with-lease": "-f", "--force-if-includes": "-f",
-            "--delete": "-d", "--no-verify": "-n", "--all": "-a", "--mirror": "--mirror",
-            "--recursive": "-r", "--quiet": "-q"},
-    "docker": {"--force": "-f", "--volumes": "-v", "--all": "-a", "--privileged": "--privileged"},
-    "kubectl": {"--force": "--force", "--all-namespaces": "-A", "--recursive": "-R"},
-    "npm": {"--force": "-f", "--global": "-g"},
-    "pip": {"--yes": "-y", "--user": "--user"},
-    "pip3": {"--yes": "-y"},
-    "curl": {"--output": "-o", "--insecure": "-k", "--data": "-d", "--upload-file": "-T",
-             "--request": "-X", "--location": "-L"},
-    "wget": {"--output-document": "-O", "--no-check-certificate": "--no-check-certificate"},
-    "sed": {"--in-place": "-i"},
-    "kill": {"-KILL": "-9", "-SIGKILL": "-9", "--signal": "-s"},
-    "pkill": {"-KILL": "-9", "-SIGKILL": "-9", "--full": "-f"},
-    "killall": {"-KILL": "-9", "-SIGKILL": "-9"},
-    "tar": {"--extract": "-x", "--create": "-c", "--file": "-f", "--gzip": "-z"},
-    "shred": {"--remove": "-u", "--zero": "-z", "--force": "-f"},
-    "truncate": {"--size": "-s"},
-    "apt-get": {"--yes": "-y", "--assume-yes": "-y"},
-    "apt": {"--yes": "-y", "--assume-yes": "-y"},
-    "terraform": {"--auto-approve": "-auto-approve"},
-}  # fmt: skip
+ALIASES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {name: a.aliases for name, a in _ARGS.items() if a.aliases}
+)
 #: Every long option of a program, for GNU-style unique-prefix abbreviations
 #: (``rm --rec --for`` is ``rm --recursive --force``; ``git push --forc``).
-LONG_OPTIONS: dict[str, tuple[str, ...]] = {
-    "rm": ("--force", "--interactive", "--one-file-system", "--no-preserve-root",
-           "--preserve-root", "--recursive", "--dir", "--verbose", "--help", "--version"),
-    "chmod": ("--changes", "--silent", "--quiet", "--verbose", "--no-preserve-root",
-              "--preserve-root", "--reference", "--recursive", "--help", "--version"),
-    "chown": ("--changes", "--dereference", "--no-dereference", "--from", "--no-preserve-root",
-              "--preserve-root", "--quiet", "--silent", "--reference", "--recursive",
-              "--verbose", "--help", "--version"),
-    "cp": ("--archive", "--attributes-only", "--backup", "--copy-contents", "--dereference",
-           "--force", "--interactive", "--link", "--no-dereference", "--preserve",
-           "--no-preserve", "--parents", "--recursive", "--reflink", "--remove-destination",
-           "--sparse", "--strip-trailing-slashes", "--symbolic-link", "--suffix",
-           "--target-directory", "--no-target-directory", "--update", "--verbose",
-           "--one-file-system", "--help", "--version"),
-    "git": ("--all", "--branches", "--prune", "--mirror", "--dry-run", "--porcelain",
-            "--delete", "--tags", "--follow-tags", "--signed", "--no-signed", "--atomic",
-            "--no-atomic", "--push-option", "--receive-pack", "--exec", "--force-with-lease",
-            "--no-force-with-lease", "--force", "--force-if-includes", "--no-force-if-includes",
-            "--repo", "--set-upstream", "--thin", "--no-thin", "--quiet", "--verbose",
-            "--progress", "--recurse-submodules", "--no-recurse-submodules", "--verify",
-            "--no-verify", "--ipv4", "--ipv6"),
-}  # fmt: skip
-LONG_OPTIONS["chgrp"] = LONG_OPTIONS["chown"]
+LONG_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {name: a.long_options for name, a in _ARGS.items() if a.long_options}
+)
 #: Expansions of one short flag into several (``git branch -D`` = ``-d -f``).
-EXPANSIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("git", "-D"): ("-d", "-f"),
-    ("git", "-M"): ("-m", "-f"),
-}
-SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "sqlite", "sqlcmd", "duckdb",
-                         "clickhouse-client", "clickhouse", "pgcli", "mycli", "litecli",
-                         "cockroach", "snowsql", "bq", "usql", "isql", "db2", "sqlplus", "trino",
-                         "presto", "spark-sql", "beeline", "cqlsh", "impala-shell", "vsql",
-                         "mssql-cli"})  # fmt: skip
-_SQL_FILE_FLAGS = frozenset({"-f", "--file", "-i", "--init", "-input", "--execute-file"})
+EXPANSIONS: Mapping[tuple[str, str], tuple[str, ...]] = MappingProxyType(
+    {(name, flag): more for name, a in _ARGS.items() for flag, more in a.expansions.items()}
+)
+SQL_CLIENTS = CATALOGUE.sql_clients
+_SQL_FILE_FLAGS = CATALOGUE.sql_file_options
 SQL_WORD = re.compile(r"^[A-Z][A-Z_]*$")
 #: whitespace or SQL comments between two words (``DROP/**/DATABASE``)
 _SQL_SEP = r"(?:\s|/\*.*?\*/|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$))+"

@@ -32,32 +32,21 @@ from typing import NamedTuple
 import tree_sitter
 import tree_sitter_bash
 
+from charter.actions.catalogue import CATALOGUE, OptionSyntax, Program
+
 #: How deep ``bash -c "bash -c '…'"`` nesting is followed before giving up (ask).
 MAX_DEPTH = 12
 #: Longer inputs are still parsed, but flagged: nobody reviews a 64 KiB command.
 MAX_LENGTH = 65536
 
-SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "yash", "rbash"})
+# Program knowledge (which options take values, run code, set directories …) comes
+# from the catalogue (catalogue.toml); this module only knows shell syntax.
+SHELLS = CATALOGUE.shells
 #: Environment variables that change what a command runs or loads.
-HIJACK_VARS = frozenset(
-    {
-        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV",
-        "PATH", "IFS", "PROMPT_COMMAND", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXTERNAL_DIFF",
-        "GIT_PAGER", "PAGER", "EDITOR", "VISUAL", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR",
-        "GIT_ASKPASS", "SSH_ASKPASS", "GIT_EXEC_PATH", "GIT_TEMPLATE_DIR", "GIT_PROXY_COMMAND",
-        "GIT_DIR", "GIT_WORK_TREE", "PYTHONSTARTUP", "PYTHONPATH", "PYTHONHOME", "PERL5OPT",
-        "PERL5LIB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "NODE_PATH", "LESSOPEN", "LESSCLOSE",
-        "MANPAGER", "MANOPT", "BROWSER", "SHELLOPTS", "BASHOPTS", "PS4", "ZDOTDIR", "HOME",
-        "XDG_CONFIG_HOME", "RIPGREP_CONFIG_PATH", "TAR_OPTIONS", "SHELL", "TERMINFO",
-    }
-)  # fmt: skip
-HIJACK_PREFIXES = ("LD_", "DYLD_", "GIT_CONFIG", "BASH_FUNC_", "npm_config_", "NPM_CONFIG_")
+HIJACK_VARS = CATALOGUE.environment.hijack
+HIJACK_PREFIXES = CATALOGUE.environment.hijack_prefixes
 #: Variables whose value is a command that the program runs.
-EXEC_VARS = frozenset(
-    {"GIT_SSH_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_PAGER", "PAGER", "EDITOR", "VISUAL",
-     "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "MANPAGER", "BROWSER", "LESSOPEN", "LESSCLOSE",
-     "PROMPT_COMMAND", "GIT_PROXY_COMMAND"}
-)  # fmt: skip
+EXEC_VARS = CATALOGUE.environment.runs
 _GLOB = re.compile(r"[*?\[]")
 _IFS = re.compile(r"\$IFS\b|\$\{IFS[^}]*\}")
 
@@ -954,76 +943,28 @@ def _s(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
-_WRAPPERS: dict[str, _Spec] = {
-    "sudo": _Spec("ugChpDrtUTR", _s("--user", "--group", "--host", "--prompt", "--close-from",
-                  "--chdir", "--role", "--type", "--other-user", "--command-timeout", "--chroot"),
-                  stop=_s("-l", "-v", "-k", "-K", "-V", "-e", "--list", "--validate", "--edit",
-                          "--version", "--help", "-h"), env=True),
-    "doas": _Spec("uC", stop=_s("-L")),
-    "please": _Spec("urt", stop=_s("-l", "-e")),
-    "env": _Spec("uCS", _s("--unset", "--chdir", "--split-string"), transparent=True,
-                 shell=_s("-S", "--split-string"), env=True),
-    "nohup": _Spec(transparent=True),
-    "timeout": _Spec("sk", _s("--signal", "--kill-after"), skip=1, transparent=True),
-    "gtimeout": _Spec("sk", _s("--signal", "--kill-after"), skip=1, transparent=True),
-    "nice": _Spec("n", _s("--adjustment"), transparent=True),
-    "renice": _Spec("ngpu", stop=_s("-p", "-g", "-u")),
-    "ionice": _Spec("cnpPu", _s("--class", "--classdata", "--pid", "--pgid", "--uid"),
-                    transparent=True, stop=_s("-p", "-P", "-u", "--pid", "--pgid", "--uid")),
-    "chrt": _Spec("TPD", skip=1, stop=_s("-p", "--pid", "-m", "--max")),
-    "stdbuf": _Spec("ioe", _s("--input", "--output", "--error"), transparent=True),
-    "time": _Spec("fo", _s("--format", "--output"), transparent=True),
-    "command": _Spec(transparent=True, stop=_s("-v", "-V")),
-    "builtin": _Spec(transparent=True),
-    "exec": _Spec("a", transparent=True),
-    "setsid": _Spec(transparent=True),
-    "chroot": _Spec("", _s("--userspec", "--groups"), skip=1),
-    "unbuffer": _Spec(transparent=True),
-    "caffeinate": _Spec("tw", transparent=True),
-    "catchsegv": _Spec(transparent=True),
-    "chronic": _Spec(transparent=True),
-    "nocache": _Spec(transparent=True),
-    "taskset": _Spec(skip=1, transparent=True, stop=_s("-p", "--pid")),
-    "numactl": _Spec("CNmiplP", _s("--cpunodebind", "--membind", "--physcpubind",
-                                   "--interleave", "--preferred"), transparent=True),
-    "flock": _Spec("wEc", _s("--timeout", "--conflict-exit-code", "--command"), skip=1,
-                   shell=_s("-c", "--command")),
-    "nsenter": _Spec("tSGwr", _s("--target", "--setuid", "--setgid", "--wd", "--root")),
-    "runuser": _Spec("ugGsc", _s("--user", "--group", "--supp-group", "--shell", "--command"),
-                     shell=_s("-c", "--command")),
-    "pkexec": _Spec("", _s("--user")),
-    "fakeroot": _Spec("lsi", _s("--lib", "--faked")),
-    "strace": _Spec("eoOpPsSuIXbEa", stop=_s("-p")),
-    "ltrace": _Spec("eofnpsuAaDlxF", stop=_s("-p")),
-    "unshare": _Spec("SGR", _s("--setuid", "--setgid", "--root", "--wd", "--propagation")),
-    "prlimit": _Spec("p", _s("--pid"), stop=_s("-p", "--pid")),
-    "firejail": _Spec(),
-    "xvfb-run": _Spec("efnpsw", _s("--error-file", "--auth-file", "--server-num",
-                                   "--xauth-protocol", "--server-args", "--wait")),
-    "systemd-run": _Spec("pEMHu", _s("--property", "--setenv", "--machine", "--host", "--unit",
-                                     "--description", "--slice", "--uid", "--gid",
-                                     "--working-directory", "--on-calendar")),
-    "proxychains": _Spec("f"),
-    "proxychains4": _Spec("f"),
-    "torsocks": _Spec("uapi"),
-    "tsocks": _Spec(),
-    "dbus-run-session": _Spec(),
-    "script": _Spec("cEeOIBTm", _s("--command", "--log-out", "--log-in", "--log-io",
-                                   "--log-timing", "--echo"), shell=_s("-c", "--command")),
-    "sshpass": _Spec("pfde"),
-    "cgexec": _Spec("g"),
-    "setarch": _Spec(skip=1),
-    "tini": _Spec("spel"),
-    "dumb-init": _Spec("r"),
-    "nix-shell": _Spec("pIAE", _s("--run", "--command", "--packages", "--attr", "--arg",
-                                  "--argstr", "--expr"), shell=_s("--run", "--command")),
-}  # fmt: skip
+def _spec(options: OptionSyntax, program: Program | None = None) -> _Spec:
+    """A wrapper's option reading, from its catalogue entry."""
+    wrapper = program.wrapper if program is not None else None
+    if wrapper is None:
+        return _Spec(options.short_values, options.long_values)
+    return _Spec(
+        options.short_values,
+        options.long_values,
+        skip=wrapper.skip,
+        transparent=wrapper.transparent,
+        shell=wrapper.shell_options,
+        stop=wrapper.stop,
+        env=wrapper.assignments,
+    )
 
-_XARGS = _Spec("ILnPsdEa", _s("--arg-file", "--delimiter", "--max-args", "--max-procs",
-               "--max-chars", "--max-lines", "--eof", "--process-slot-var"))  # fmt: skip
-_PARALLEL = _Spec("jSaIdEkLlnNX", _s("--jobs", "--sshlogin", "--arg-file", "--delimiter",
-                                      "--joblog", "--results", "--tmpdir", "--timeout",
-                                      "--retries", "--delay", "--memfree", "--load"))  # fmt: skip
+
+_WRAPPERS: dict[str, _Spec] = {
+    name: _spec(p.options, p) for name, p in CATALOGUE.with_role("wrapper").items()
+}
+_XARGS = _spec(CATALOGUE.programs["xargs"].options)
+_PARALLEL = _spec(CATALOGUE.programs["parallel"].options)
+_WATCH = _spec(CATALOGUE.programs["watch"].options)
 
 
 def _getopt(
@@ -1066,11 +1007,9 @@ def _getopt(
 
 #: Wrapper options that set the directory the wrapped command runs in.
 CHDIR_OPTIONS: dict[str, frozenset[str]] = {
-    "env": _s("-C", "--chdir"),
-    "sudo": _s("-D", "--chdir"),
-    "nsenter": _s("--wd"),
-    "unshare": _s("--wd"),
-    "systemd-run": _s("--working-directory"),
+    name: p.wrapper.chdir
+    for name, p in CATALOGUE.with_role("wrapper").items()
+    if p.wrapper is not None and p.wrapper.chdir
 }
 
 
@@ -1197,7 +1136,7 @@ def peel(
             mark_transparent()
             break
         elif prog == "watch":
-            opts, i = _getopt(current, 1, _Spec("nd", _s("--interval", "--differences")))
+            opts, i = _getopt(current, 1, _WATCH)
             if i < len(current):
                 if any(o in ("-x", "--exec") for o, _ in opts):
                     inner = current[i:]
@@ -1404,25 +1343,11 @@ def _find_exec(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[str]]:
 
 # ---------------------------------------------------------- git, sed, awk, code
 
-_GIT_EXEC_KEY = re.compile(
-    r"^(core\.(pager|editor|sshcommand|fsmonitor|askpass|gitproxy|alternaterefscommand)"
-    r"|pager\..+|sequence\.editor|diff\.external|diff\..+\.(textconv|command)"
-    r"|merge\..+\.driver|filter\..+\.(clean|smudge|process)|credential\.(.+\.)?helper"
-    r"|gpg\.(.+\.)?program|uploadpack\.packobjectshook|remote\..+\.(uploadpack|receivepack)"
-    r"|(difftool|mergetool)\..+\.(cmd|path)|man\.(viewer|.+\.(cmd|path))|web\.browser"
-    r"|browser\..+\.(cmd|path)|sendemail\.(.+cmd|smtpserver)|imap\.tunnel"
-    r"|submodule\..+\.update|interactive\.difffilter|trailer\..+\.(command|cmd))$"
-)
-_GIT_ASK_KEY = re.compile(
-    r"^(core\.(hookspath|worktree|attributesfile)|include(if\..+)?\.path|protocol\..+"
-    r"|init\.templatedir|safe\.directory|url\..+\.(insteadof|pushinsteadof)|credential\..+"
-    r"|uploadpack\..+|receive\..+|filter\..+|diff\..+\..+|merge\..+\..+)$"
-)
-_GIT_GLOBAL_VALUED = frozenset(
-    {"-C", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--attr-source",
-     "--list-cmds"}
-)  # fmt: skip
-_GIT_CONFIG_VALUED = frozenset({"-f", "--file", "--blob", "--type", "--default", "--comment"})
+_GIT = CATALOGUE.git
+_GIT_EXEC_KEY = _GIT.runs_settings
+_GIT_ASK_KEY = _GIT.ask_settings
+_GIT_GLOBAL_VALUED = _GIT.global_value_options
+_GIT_CONFIG_VALUED = _GIT.subcommand("config").options.value_options()
 
 
 def _git_setting(key: str, value: str, how: str) -> Nested | None:
@@ -1515,7 +1440,7 @@ def _git(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[Nested]]:
                 value = t[t.index("O") + 1 :]
                 nested.append(Nested("git grep -O", value or None, True))
     elif sub == "rebase":
-        for _o, v in _option_values(["git", *rest], ("--exec", "-x")):
+        for _o, v in _option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
             nested.append(Nested("git rebase --exec", v))
     elif sub == "bisect" and rest[:1] == ["run"] and len(rest) > 1:
         forms.append(tuple(rest[1:]))
@@ -1525,7 +1450,7 @@ def _git(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[Nested]]:
         if body:
             nested.append(Nested("git submodule foreach", " ".join(body)))
     elif sub == "difftool":
-        for _o, v in _option_values(["git", *rest], ("--extcmd", "-x")):
+        for _o, v in _option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
             nested.append(Nested("git difftool --extcmd", v))
     elif sub == "filter-branch":
         for t in rest:
@@ -1535,8 +1460,7 @@ def _git(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[Nested]]:
                 nested.extend(Nested(f"git filter-branch {head}", v) for _o, v in vals)
                 break
     elif sub in ("clone", "fetch", "pull", "ls-remote", "push", "archive", "remote"):
-        names = ["--upload-pack", "--receive-pack", "--exec"] + (["-u"] if sub == "clone" else [])
-        for o, v in _option_values(["git", *rest], names):
+        for o, v in _option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
             nested.append(Nested(f"git {sub} {o}", v, True))
     elif sub == "send-email":
         for t in rest:
@@ -1694,7 +1618,7 @@ def _sed(argv: Sequence[str]) -> list[Nested]:
     return out
 
 
-AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
+AWKS = CATALOGUE.awks
 _AWK_RUNS = (
     ("system()", re.compile(r"\bsystem\s*\(\s*(\"(?:[^\"\\]|\\.)*\")?")),
     ("getline", re.compile(r'("(?:[^"\\]|\\.)*")\s*\|&?\s*getline')),
@@ -1758,19 +1682,9 @@ def _awk_literal(text: str | None) -> str | None:
 
 #: interpreter → options whose value is inline code
 INTERPRETERS: dict[str, tuple[str, ...]] = {
-    "python": ("-c",), "pypy": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",),
-    "node": ("-e", "--eval", "-p", "--print"), "nodejs": ("-e", "--eval", "-p", "--print"),
-    "deno": ("eval",), "bun": ("-e", "--eval", "-p", "--print"), "php": ("-r",),
-    "lua": ("-e",), "luajit": ("-e",), "osascript": ("-e",), "Rscript": ("-e",),
-    "julia": ("-e", "-E"), "groovy": ("-e",), "elixir": ("-e",), "erl": ("-eval",),
-    "racket": ("-e",), "guile": ("-c",), "sbcl": ("--eval",), "emacs": ("--eval",),
-    "tclsh": (), "pwsh": ("-c", "-Command", "-EncodedCommand", "-e"),
-    "powershell": ("-c", "-Command", "-EncodedCommand", "-e"), "jshell": (),
-    "vim": ("-c", "--cmd", "-S"), "vi": ("-c", "--cmd", "-S"), "nvim": ("-c", "--cmd", "-S"),
-    "ex": ("-c", "--cmd", "-S"), "view": ("-c", "--cmd", "-S"), "gdb": ("-ex", "-iex", "-x",
-    "--eval-command", "--command"),
-}  # fmt: skip
-_VERSIONED = re.compile(r"^(python|pypy|perl|ruby|node|php|lua)[0-9.]*$")
+    name: p.code_options for name, p in CATALOGUE.programs.items() if p.code_options is not None
+}
+_VERSIONED = re.compile(rf"^({'|'.join(map(re.escape, CATALOGUE.versioned))})[0-9.]*$")
 _CALLS = re.compile(
     r"(?:\b(?:system|popen|popen2|popen3|exec|execSync|execFileSync|spawnSync|spawn|"
     r"check_output|check_call|call|run|Popen|getoutput|getstatusoutput|shell_exec|passthru|"
@@ -1842,23 +1756,8 @@ def _interpreter_code(argv: Sequence[str], prog: str) -> list[Nested]:
 
 #: Options of ordinary tools whose value is a program or shell command they run.
 EXEC_OPTIONS: dict[str, tuple[str, ...]] = {
-    "sort": ("--compress-program",),
-    "rg": ("--pre",),
-    "tar": ("--to-command", "--checkpoint-action", "-I", "--use-compress-program",
-            "--rsh-command", "-F", "--info-script", "--new-volume-script"),
-    "man": ("-P", "--pager", "-H", "--html"),
-    "rsync": ("-e", "--rsh", "--rsync-path"),
-    "scp": ("-S", "-o"),
-    "sftp": ("-S", "-o"),
-    "ssh": ("-o",),
-    "zip": ("-TT", "--unzip-command"),
-    "tcpdump": ("-z",),
-    "npx": ("-c", "--call"),
-    "npm": ("-c", "--call"),
-    "less": (),
-    "more": (),
-    "make": ("--eval",),
-}  # fmt: skip
+    name: p.runs_options for name, p in CATALOGUE.programs.items() if p.runs_options is not None
+}
 _SAFE_LESS = re.compile(r"^(\d+|[GgFnN]|[/?].*|:\d+|\d*[jk])$")
 
 
