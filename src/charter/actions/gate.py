@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from charter.actions import shell
-from charter.actions.catalogue import CATALOGUE, OptionSyntax, Program
+from charter.actions.catalogue import CATALOGUE, Files, OptionSyntax, Program
 from charter.actions.constitution import (
     Constitution,
     ModelPermission,
@@ -289,8 +289,7 @@ def _curl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], l
         for p, d in o.get("-o")
         if p != "-"
     ]
-    writes += o.get("-D", "-c", "--trace", "--trace-ascii", "--libcurl", "--stderr",
-                    "--etag-save", "--output-dir")  # fmt: skip
+    writes += o.get(*_CURL_FILES.writes)
     if o.has("-O", "--remote-name-all"):
         for url, dyn in [*o.operands, *o.get("--url")]:
             if o.has("-J"):
@@ -300,7 +299,7 @@ def _curl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], l
             if name:
                 base, bdyn = where[0] if where else ("", False)
                 writes.append((posixpath.join(base, name) if base else name, dyn or bdyn))
-    reads = o.get("-T", "-K", "--netrc-file", "--cacert", "--cert", "--key")
+    reads = o.get(*_CURL_FILES.reads)
     for value, dyn in o.get("-d", "--data-binary", "--data-urlencode", "--json", "-F"):
         at = value.find("@")
         if at >= 0 and (at == 0 or value[at - 1] == "="):
@@ -311,6 +310,7 @@ def _curl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], l
 
 
 _CURL = CATALOGUE.programs["curl"].options
+_CURL_FILES = CATALOGUE.programs["curl"].files or Files()
 
 
 _WGETRC_WRITES = frozenset({"outputdocument", "dirprefix", "logfile", "savecookies", "warcfile"})
@@ -318,7 +318,7 @@ _WGETRC_WRITES = frozenset({"outputdocument", "dirprefix", "logfile", "savecooki
 
 def _wget(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
     o = getopt(_WGET, argv, dynamic)
-    writes = o.get("-O", "-o", "-a", "-P", "--save-cookies", "--warc-file", "--rejected-log")
+    writes = o.get(*_WGET_FILES.writes)
     for command, dyn in o.get("-e"):  # ``-e output_document=F`` (a wgetrc command)
         key, eq, value = command.partition("=")
         if eq and key.strip().lower().replace("_", "").replace("-", "") in _WGETRC_WRITES:
@@ -328,11 +328,12 @@ def _wget(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], l
         writes.append((prefix, pdyn))
         for url, dyn in o.operands:
             writes.append((posixpath.join(prefix, _url_name(url) or "index.html"), dyn or pdyn))
-    reads = o.get("-i", "--post-file", "--body-file", "--load-cookies", "--config")
+    reads = o.get(*_WGET_FILES.reads)
     return writes, reads
 
 
 _WGET = CATALOGUE.programs["wget"].options
+_WGET_FILES = CATALOGUE.programs["wget"].files or Files()
 _GIT = CATALOGUE.git
 
 
