@@ -1,6 +1,6 @@
 """The agent-runtime constitution: a signed TOML file of boundaries and limits.
 
-Format (DESIGN §4, §8)::
+Format (docs/design.md, 'Action gate')::
 
     [identity]          version, checksum, signed_by, signature
     [boundaries]        forbidden, requires_approval, auto_allowed  (command patterns)

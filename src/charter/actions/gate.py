@@ -3,13 +3,15 @@
 Data flows one way: a verified :class:`~charter.actions.constitution.Constitution` is
 compiled once into a :class:`Gate`; each action is parsed (:mod:`charter.actions.shell`),
 matched (:mod:`charter.actions.patterns`), checked against directories, limits, roles
-and the budget, and returned. The gate records nothing: its callers record the
-:class:`~charter.core.decision.Decision` in the audit log (and protect the log's files
-with :func:`audit_files`). The verdict
-is the maximum over everything that contributed (DESIGN §1): per simple command
-``forbidden`` → deny, ``requires_approval`` → ask, ``auto_allowed`` → allow,
-anything else → ask; whatever cannot be resolved statically is at least ask;
-an error while deciding is deny.
+and the budget, and returned. What programs do with their options (which write files,
+run code, …) comes from the program catalogue (:mod:`charter.actions.catalogue`). The
+gate records nothing: its callers record the :class:`~charter.core.decision.Decision`
+in the audit log (and protect the log's files with :func:`audit_files`).
+
+The verdict is the maximum over everything that contributed (docs/design.md, 'Action
+gate'): per simple command ``forbidden`` → deny, ``requires_approval`` → ask,
+``auto_allowed`` → allow, anything else → ask; whatever cannot be resolved statically is
+at least ask; an error while deciding is deny.
 """
 
 from __future__ import annotations
@@ -792,7 +794,7 @@ class Gate:
         return self._decide(action, model_role, agent, evaluate)
 
     def decide_action(self, action: Mapping[str, Any]) -> Decision:
-        """Decide an Action document (DESIGN §8)."""
+        """Decide an Action document (docs/design.md, 'Action gate')."""
         if not isinstance(action, Mapping):
             raise InputError("an action must be a JSON object")
         kind = action.get("kind")

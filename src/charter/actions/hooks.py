@@ -72,7 +72,7 @@ def _write_size(tool: str, tool_input: Mapping[str, Any]) -> int | None:
 def action_from_claude_code(
     payload: Mapping[str, Any], model_role: str | None = None
 ) -> dict[str, Any]:
-    """The gate Action (DESIGN §8) for one PreToolUse payload."""
+    """The gate Action (docs/design.md, 'Action gate') for one PreToolUse payload."""
     tool = str(payload["tool_name"])
     tool_input: Mapping[str, Any] = payload["tool_input"]
     cwd = payload.get("cwd")
