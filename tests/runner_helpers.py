@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from charter.actions import constitution as constitution_mod
 from charter.runner.app import create_app
@@ -69,6 +70,20 @@ def write_config(directory: Path, body: str, *, port: int | None = None) -> Path
         + token_toml()
     )
     return config
+
+
+def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """``/metrics`` parsed by prometheus_client: (sample name, labels) -> value."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """One sample of ``/metrics`` (None when absent)."""
+    return metric_samples(text).get((name, frozenset(labels.items())))
 
 
 def wait_until(predicate: Any, timeout: float = 30.0, step: float = 0.05) -> Any:

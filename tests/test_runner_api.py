@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from charter.cli import main
 from charter.policy.stack import shipped_constitution_path
-from tests.runner_helpers import ThreadedRunner, auth, write_config
+from tests.runner_helpers import ThreadedRunner, auth, metric, metric_samples, write_config
 
 EXAMPLE = sorted(Path("examples/proposals").glob("*.json"))
 PROPOSAL: dict[str, Any] = {
@@ -226,15 +227,14 @@ def test_status_metrics_and_cli(runner: ThreadedRunner, capsys: pytest.CaptureFi
     assert [x["layer"] for x in status["layers"]] == ["constitution"]
     assert status["actions"]["version"] == "1.0.0"
     metrics = runner.client.get("/metrics", headers=auth("operator"))
-    assert metrics.headers["content-type"].startswith("text/plain")
-    lines = metrics.text.splitlines()
-    assert "# TYPE charter_decisions_total counter" in lines
-    assert "charter_degraded 0" in lines and "charter_ready 1" in lines
-    assert any(x.startswith('charter_stack_layer_info{layer="constitution"') for x in lines)
-    for line in lines:
-        if line and not line.startswith("#"):
-            name_labels, value = line.rsplit(" ", 1)
-            float(value)
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
+    assert families["charter_decisions"].type == "counter"
+    assert families["charter_http_request_duration_seconds"].type == "histogram"
+    assert metric(metrics.text, "charter_degraded") == 0
+    assert metric(metrics.text, "charter_ready") == 1
+    layers = [s.labels for s in families["charter_stack_layer_info"].samples]
+    assert layers[0]["layer"] == "constitution" and layers[0]["digest"].startswith("sha256:")
     code = main(
         ["status", "--runner", runner.url, "--token", "operator-secret", "--format", "json"]
     )
@@ -281,3 +281,41 @@ def test_not_ready_runner_refuses_decisions(tmp_path: Path) -> None:
         assert s["health"] == "failed" and s["reason"]
     finally:
         r.stop()
+
+
+def test_metrics_parse_and_count_decisions(runner: ThreadedRunner) -> None:
+    def scrape() -> str:
+        r = runner.client.get("/metrics", headers=auth("operator"))
+        assert r.status_code == 200
+        return r.text
+
+    before = metric_samples(scrape())
+    r = runner.client.post("/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent"))
+    assert r.status_code == 200 and r.json()["verdict"] == "deny"
+    for _ in range(2):
+        ok = runner.client.post("/v1/decisions/action", json=ACTION, headers=auth("agent"))
+        assert ok.status_code == 200
+    verdict = ok.json()["verdict"]
+    bad = runner.client.post("/v1/decisions/action", json={}, headers=auth("agent"))
+    assert bad.status_code == 422
+    after = metric_samples(scrape())
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("charter_decisions_total", kind="proposal", verdict="deny") == 1
+    assert grew("charter_decisions_total", kind="action", verdict=verdict) == 2
+    route = "/v1/decisions/action"
+    assert grew("charter_http_requests_total", route=route, code="200") == 2
+    assert grew("charter_http_requests_total", route=route, code="422") == 1
+    assert grew("charter_http_request_duration_seconds_count", route=route) == 3
+    assert grew("charter_http_request_duration_seconds_bucket", route=route, le="+Inf") == 3
+    assert grew("charter_http_request_duration_seconds_sum", route=route) > 0
+    # Buckets are cumulative: each is at least the one before it.
+    bounds = sorted(
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in after.items()
+        if name == "charter_http_request_duration_seconds_bucket" and ("route", route) in labels
+    )
+    assert [v for _, v in bounds] == sorted(v for _, v in bounds)

@@ -20,7 +20,7 @@ from charter.core.errors import ConfigError
 from charter.policy.stack import shipped_constitution_path
 from charter.runner.config import load_config, parse_config
 from charter.runner.service import RunnerService
-from tests.runner_helpers import ThreadedRunner, auth, wait_until, write_config
+from tests.runner_helpers import ThreadedRunner, auth, metric, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PROPOSAL: dict[str, Any] = {
@@ -86,8 +86,8 @@ def test_integrity_loss_denies_every_decision(tmp_path: Path) -> None:
             assert d.json()["verdict"] == "deny", (path, d.json())
             assert d.json()["reasons"][0]["rule"] == "CHARTER-INTEGRITY-LOST"
         assert r.client.get("/readyz").status_code == 503
-        metrics = r.client.get("/metrics", headers=auth("operator")).text.splitlines()
-        assert "charter_integrity_ok 0" in metrics
+        metrics = r.client.get("/metrics", headers=auth("operator")).text
+        assert metric(metrics, "charter_integrity_ok") == 0
         kinds = [x["kind"] for x in r.service.audit.records()]
         assert "event" in kinds
         assert chain.verify(r.service.audit).ok
@@ -125,7 +125,7 @@ def test_non_json_numbers_and_deep_nesting_are_422(runner: ThreadedRunner, raw: 
 
 def test_public_metrics_need_no_token(runner: ThreadedRunner) -> None:
     r = runner.client.get("/metrics")
-    assert r.status_code == 200 and "charter_ready 1" in r.text.splitlines()
+    assert r.status_code == 200 and metric(r.text, "charter_ready") == 1
 
 
 def test_openapi_documents_the_proposal_body(runner: ThreadedRunner) -> None:

@@ -33,6 +33,7 @@ from charter.core import errors
 from charter.core.errors import CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import BODY, parse_object
+from charter.runner.metrics import CONTENT_TYPE as METRICS_TYPE
 from charter.runner.service import RunnerService
 
 LOG = logging.getLogger("charter.runner")
@@ -387,18 +388,14 @@ def create_app(service: RunnerService) -> FastAPI:
     if service.config.public_metrics:
 
         @app.get("/metrics", tags=["operation"], response_class=PlainTextResponse)
-        async def metrics_public() -> PlainTextResponse:
-            return PlainTextResponse(
-                service.metrics.render(service), media_type="text/plain; version=0.0.4"
-            )
+        async def metrics_public() -> Response:
+            return Response(service.metrics.render(service), media_type=METRICS_TYPE)
     else:
 
         @app.get("/metrics", tags=["operation"], response_class=PlainTextResponse)
-        async def metrics(who: Principal = operators) -> PlainTextResponse:
+        async def metrics(who: Principal = operators) -> Response:
             """Prometheus text format (operator token unless public_metrics = true)."""
-            return PlainTextResponse(
-                service.metrics.render(service), media_type="text/plain; version=0.0.4"
-            )
+            return Response(service.metrics.render(service), media_type=METRICS_TYPE)
 
     app.add_middleware(MetricsMiddleware, service=service)
     return app

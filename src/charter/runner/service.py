@@ -57,6 +57,7 @@ from charter.registry import oci
 from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
+from charter.runner.metrics import Metrics
 from charter.runner.processes import Evaluated, ProcessEvaluators
 from charter.trust import keys
 from charter.trust.policy import TrustPolicy, load_policy
@@ -1081,132 +1082,6 @@ def audit_digest_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 16), b""):
             h.update(chunk)
     return "sha256:" + h.hexdigest()
-
-
-# ---------------------------------------------------------------------- metrics
-
-_INFO = ("layer", "name", "version", "digest")
-_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-class Metrics:
-    """Counters rendered in the Prometheus text exposition format (v0.0.4)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.decisions: dict[tuple[str, str], int] = {}
-        self.requests: dict[tuple[str, str], int] = {}
-        self.latency: dict[str, list[int]] = {}
-        self.latency_sum: dict[str, float] = {}
-        self.refreshes = {"ok": 0, "error": 0}
-        self.approvals = {"approved": 0, "rejected": 0}
-        self.audit_failures = 0
-
-    def decision(self, kind: str, verdict: str) -> None:
-        with self._lock:
-            self.decisions[(kind, verdict)] = self.decisions.get((kind, verdict), 0) + 1
-
-    def refresh(self, ok: bool) -> None:
-        with self._lock:
-            self.refreshes["ok" if ok else "error"] += 1
-
-    def approval(self, approved: bool) -> None:
-        with self._lock:
-            self.approvals["approved" if approved else "rejected"] += 1
-
-    def audit_failure(self) -> None:
-        with self._lock:
-            self.audit_failures += 1
-
-    def request(self, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            key = (route, str(status))
-            self.requests[key] = self.requests.get(key, 0) + 1
-            buckets = self.latency.setdefault(route, [0] * (len(_BUCKETS) + 1))
-            for i, bound in enumerate(_BUCKETS):
-                if seconds <= bound:
-                    buckets[i] += 1
-            buckets[-1] += 1
-            self.latency_sum[route] = self.latency_sum.get(route, 0.0) + seconds
-
-    def render(self, service: RunnerService) -> str:
-        out: list[str] = []
-
-        def metric(name: str, kind: str, help_text: str) -> None:
-            out.append(f"# HELP {name} {help_text}")
-            out.append(f"# TYPE {name} {kind}")
-
-        def labels(**values: Any) -> str:
-            inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in values.items())
-            return "{" + inner + "}" if inner else ""
-
-        with self._lock:
-            metric("charter_decisions_total", "counter", "Decisions answered, by kind and verdict.")
-            for (kind, verdict), n in sorted(self.decisions.items()):
-                out.append(f"charter_decisions_total{labels(kind=kind, verdict=verdict)} {n}")
-            metric("charter_http_requests_total", "counter", "HTTP requests by route and status.")
-            for (route, code), n in sorted(self.requests.items()):
-                out.append(f"charter_http_requests_total{labels(route=route, code=code)} {n}")
-            metric("charter_http_request_duration_seconds", "histogram", "Request latency.")
-            for route, buckets in sorted(self.latency.items()):
-                for bound, n in zip(_BUCKETS, buckets, strict=False):
-                    out.append(
-                        "charter_http_request_duration_seconds_bucket"
-                        f"{labels(route=route, le=repr(bound))} {n}"
-                    )
-                out.append(
-                    "charter_http_request_duration_seconds_bucket"
-                    f"{labels(route=route, le='+Inf')} {buckets[-1]}"
-                )
-                out.append(
-                    f"charter_http_request_duration_seconds_sum{labels(route=route)} "
-                    f"{self.latency_sum[route]:.6f}"
-                )
-                out.append(
-                    f"charter_http_request_duration_seconds_count{labels(route=route)} "
-                    f"{buckets[-1]}"
-                )
-            metric("charter_refresh_total", "counter", "Stack refreshes by result.")
-            for result, n in sorted(self.refreshes.items()):
-                out.append(f"charter_refresh_total{labels(result=result)} {n}")
-            metric("charter_approvals_total", "counter", "Approvals by outcome.")
-            for result, n in sorted(self.approvals.items()):
-                out.append(f"charter_approvals_total{labels(outcome=result)} {n}")
-            metric("charter_audit_failures_total", "counter", "Decisions refused: audit failed.")
-            out.append(f"charter_audit_failures_total {self.audit_failures}")
-        health = service.health
-        metric("charter_ready", "gauge", "1 when a verified stack is loaded.")
-        out.append(f"charter_ready {int(service.ready)}")
-        metric("charter_degraded", "gauge", "1 when serving a last good stack after a failure.")
-        out.append(f"charter_degraded {int(health != 'ok')}")
-        metric("charter_integrity_ok", "gauge", "0 once the watchdog saw a verified file change.")
-        out.append(f"charter_integrity_ok {int(service.watchdog.healthy)}")
-        metric("charter_stack_layer_info", "gauge", "The layers being served.")
-        out.extend(
-            f"charter_stack_layer_info{labels(**{k: d[k] for k in _INFO})} 1"
-            for d in service.stack_doc()
-        )
-        waivers = service.waiver_status()
-        if waivers is not None:
-            metric("charter_waivers", "gauge", "Waiver files by state, judged now.")
-            out.extend(
-                f"charter_waivers{labels(state=state)} {waivers[state]}"
-                for state in ("active", "expired", "invalid")
-            )
-        if service.last_good_refresh:
-            stamp = datetime.strptime(service.last_good_refresh, "%Y-%m-%dT%H:%M:%SZ")
-            metric(
-                "charter_last_good_refresh_timestamp_seconds", "gauge", "Last successful refresh."
-            )
-            out.append(
-                "charter_last_good_refresh_timestamp_seconds "
-                f"{stamp.replace(tzinfo=UTC).timestamp():.0f}"
-            )
-        return "\n".join(out) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def dev_stack_source() -> Source:
