@@ -335,3 +335,22 @@ def test_every_sql_client_is_matched(name: str) -> None:
 )
 def test_every_pattern_alias_is_folded(name: str, alias: str, short: str) -> None:
     assert patterns.split_args(name, [alias]).flags == patterns.split_args(name, [short]).flags
+
+
+def test_pytest_basetemp_is_a_write_of_that_directory(tmp_path: Path) -> None:
+    """pytest empties --basetemp before the run: a protected or blocked path there denies."""
+    gate, protected, blocked = _gate_with_limits(tmp_path)
+    for argv in (
+        ["pytest", f"--basetemp={blocked}", "tests"],
+        ["pytest", "-q", "--basetemp", str(blocked / "t")],
+        ["python", "-m", "pytest", f"--basetemp={blocked}"],
+    ):
+        decision = gate.decide_command(shlex.join(argv), str(tmp_path))
+        assert decision.verdict is Verdict.DENY, (argv, decision.reasons)
+    ok = gate.decide_command("pytest -q -p no:cacheprovider tests", str(tmp_path))
+    assert ok.verdict is Verdict.ALLOW
+
+
+@pytest.mark.parametrize("variable", ["PYTEST_ADDOPTS", "PYTEST_PLUGINS", "RUSTC_WRAPPER"])
+def test_tool_environment_variables_ask(variable: str) -> None:
+    assert GATE.decide_command(f"{variable}=x pytest -q", CWD).verdict is not Verdict.ALLOW
