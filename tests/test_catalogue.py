@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from charter.actions import command, embedded, patterns, wrappers
 from charter.actions import gate as gate_mod
-from charter.actions import patterns, shell
 from charter.actions.catalogue import CATALOGUE, OPERAND_RULES, CatalogueError, Program, parse
 from charter.actions.constitution import parse_text
 from charter.actions.gate import Gate, GateConfig
@@ -126,7 +126,7 @@ def test_git_and_groups_are_consistent() -> None:
 
 
 def test_every_program_has_a_use() -> None:
-    option_only = {"xargs", "parallel", "watch"}  # read by their own parsers in shell.py
+    option_only = {"xargs", "parallel", "watch"}  # read by their own parsers in wrappers.py
     for name, p in CATALOGUE.programs.items():
         roles = [p.files, p.wrapper, p.patterns, p.runs_options, p.code_options]
         assert any(r is not None for r in roles) or name in option_only, name
@@ -135,18 +135,18 @@ def test_every_program_has_a_use() -> None:
 def test_every_entry_reaches_its_reader() -> None:
     for name, p in CATALOGUE.programs.items():
         assert (name in gate_mod.FILE_PROGRAMS) is (p.files is not None), name
-        assert (name in shell._WRAPPERS) is (p.wrapper is not None), name
-        assert (name in shell.EXEC_OPTIONS) is (p.runs_options is not None), name
-        assert (name in shell.INTERPRETERS) is (p.code_options is not None), name
+        assert (name in wrappers.WRAPPERS) is (p.wrapper is not None), name
+        assert (name in embedded.EXEC_OPTIONS) is (p.runs_options is not None), name
+        assert (name in embedded.INTERPRETERS) is (p.code_options is not None), name
         if p.patterns is not None:
             a = p.patterns
             assert patterns.ALIASES.get(name, {}) == a.aliases
             assert patterns.VALUE_OPTIONS.get(name, frozenset()) == a.value_options
             assert patterns.LONG_OPTIONS.get(name, ()) == a.long_options
-    assert shell.SHELLS == CATALOGUE.shells and shell.AWKS == CATALOGUE.awks
+    assert command.SHELLS == CATALOGUE.shells and embedded.AWKS == CATALOGUE.awks
     assert patterns.NO_CLUSTER == CATALOGUE.option_words
     assert patterns.SQL_CLIENTS == CATALOGUE.sql_clients
-    assert shell.HIJACK_VARS == CATALOGUE.environment.hijack
+    assert command.HIJACK_VARS == CATALOGUE.environment.hijack
 
 
 # ------------------------------------------------------------------ behaviour
@@ -232,7 +232,7 @@ def test_every_wrapper_shell_option_is_parsed(name: str, option: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "option"),
-    sorted((n, o) for n, opts in shell.CHDIR_OPTIONS.items() for o in opts),
+    sorted((n, o) for n, opts in wrappers.CHDIR_OPTIONS.items() for o in opts),
 )
 def test_every_chdir_option_moves_the_command(tmp_path: Path, name: str, option: str) -> None:
     gate, _, blocked = _gate_with_limits(tmp_path)

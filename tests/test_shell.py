@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from charter.actions.shell import _sed_exec, embedded_commands, expand_braces, parse, peel
+from charter.actions.embedded import embedded_commands, sed_exec
+from charter.actions.shell import expand_braces, parse
+from charter.actions.wrappers import peel
 
 
 def argvs(command: str) -> list[tuple[str, ...]]:
@@ -105,7 +107,7 @@ def test_git_settings_and_options_that_run_code() -> None:
     ],
 )
 def test_sed_program_scanner(program: str, runs: list[str | None], writes: bool) -> None:
-    assert _sed_exec(program) == (runs, writes)
+    assert sed_exec(program) == (runs, writes)
 
 
 def test_embedded_commands_in_inline_code() -> None:

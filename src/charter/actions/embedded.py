@@ -1,0 +1,511 @@
+"""Code a program runs besides its argv: git settings and aliases, sed ``e``, awk
+``system()``, interpreter ``-c``/``-e`` code, options whose value is a command.
+
+Each finding is a :class:`~charter.actions.command.Nested` string that the shell
+parser parses and decides like any other command (or asks about, when it cannot be
+seen). Which options do this comes from the program catalogue.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+
+from charter.actions.catalogue import CATALOGUE
+from charter.actions.command import Nested
+
+
+def option_values(argv: Sequence[str], names: Iterable[str]) -> list[tuple[str, str]]:
+    """``--opt VALUE``, ``--opt=VALUE``, ``-oVALUE`` occurrences of the given options.
+
+    A long option also matches its GNU abbreviations (``--compress-prog``).
+    """
+    out: list[tuple[str, str]] = []
+    wanted = tuple(names)
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            break
+        for name in wanted:
+            if name.startswith("--"):
+                head, eq, value = a.partition("=")
+                if len(head) >= 5 and name.startswith(head) and head.startswith("--"):
+                    if eq:
+                        out.append((name, value))
+                    elif i + 1 < len(argv):
+                        out.append((name, argv[i + 1]))
+                    break
+            elif a == name:
+                if i + 1 < len(argv):
+                    out.append((name, argv[i + 1]))
+                break
+            elif a.startswith(name) and len(a) > len(name) and not a.startswith("--"):
+                out.append((name, a[len(name) :]))
+                break
+        i += 1
+    return out
+
+
+_GIT = CATALOGUE.git
+_GIT_EXEC_KEY = _GIT.runs_settings
+_GIT_ASK_KEY = _GIT.ask_settings
+_GIT_GLOBAL_VALUED = _GIT.global_value_options
+_GIT_CONFIG_VALUED = _GIT.subcommand("config").options.value_options()
+
+
+def _git_setting(key: str, value: str, how: str) -> Nested | None:
+    """A git setting whose value git runs (or that changes what git runs)."""
+    lower = key.lower()
+    label = f"git {how} {key}"
+    if lower.startswith("alias."):
+        return Nested(label, value[1:]) if value.startswith("!") else None
+    if _GIT_EXEC_KEY.match(lower):
+        script = value[1:] if value.startswith("!") else value
+        return Nested(label, script.strip() or None, True)
+    if _GIT_ASK_KEY.match(lower):
+        return Nested(label, None)
+    return None
+
+
+def git_runs(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[Nested]]:
+    """What ``git`` runs besides itself: settings, aliases and command options."""
+    nested: list[Nested] = []
+    aliases: dict[str, str] = {}
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        kv: str | None = None
+        if a == "-c":
+            kv = argv[i + 1] if i + 1 < len(argv) else ""
+            i += 2
+        elif a.startswith("-c") and not a.startswith("--"):
+            kv = a[2:]
+            i += 1
+        elif a.startswith("--config-env"):
+            nested.append(Nested("git --config-env", None))
+            i += 1 if "=" in a else 2
+            continue
+        elif a.startswith("--exec-path="):
+            nested.append(Nested("git --exec-path", None))
+            i += 1
+            continue
+        elif a in _GIT_GLOBAL_VALUED:
+            i += 2
+            continue
+        elif a.startswith("-"):
+            i += 1
+            continue
+        else:
+            break
+        key, _, value = kv.partition("=")
+        if key.lower().startswith("alias.") and value:
+            aliases[key[6:]] = value
+        found = _git_setting(key, value, "-c")
+        if found is not None:
+            nested.append(found)
+    if i >= len(argv):
+        return [], nested
+    sub, rest = argv[i], list(argv[i + 1 :])
+    forms: list[tuple[str, ...]] = []
+    if sub in aliases and not aliases[sub].startswith("!"):
+        try:
+            forms.append(("git", *shlex.split(aliases[sub]), *rest))
+        except ValueError:
+            nested.append(Nested(f"git alias {sub}", None))
+    elif sub in aliases:
+        nested.append(
+            Nested(f"git alias {sub}", " ".join([aliases[sub][1:], *map(shlex.quote, rest)]))
+        )
+    if sub == "config":
+        ops: list[str] = []
+        j = 0
+        while j < len(rest):
+            t = rest[j]
+            if t in _GIT_CONFIG_VALUED:
+                j += 2
+                continue
+            if not t.startswith("-"):
+                ops.append(t)
+            j += 1
+        if ops and ops[0] in ("set", "get", "unset", "list", "edit", "rename-section",
+                              "remove-section", "get-color", "get-colorbool"):  # fmt: skip
+            ops = ops[1:] if ops[0] == "set" else []
+        if len(ops) >= 2:
+            found = _git_setting(ops[0], ops[1], "config")
+            if found is not None:
+                nested.append(found._replace(ask=True))
+    elif sub == "grep":
+        for t in rest:
+            if t.startswith("--open-files-in-pager"):
+                _, eq, value = t.partition("=")
+                nested.append(Nested("git grep -O", value if eq and value else None, True))
+            elif t.startswith("-") and not t.startswith("--") and "O" in t:
+                value = t[t.index("O") + 1 :]
+                nested.append(Nested("git grep -O", value or None, True))
+    elif sub == "rebase":
+        for _o, v in option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
+            nested.append(Nested("git rebase --exec", v))
+    elif sub == "bisect" and rest[:1] == ["run"] and len(rest) > 1:
+        forms.append(tuple(rest[1:]))
+    elif sub == "submodule" and "foreach" in rest:
+        body = [t for t in rest[rest.index("foreach") + 1 :] if t not in ("--recursive", "-q",
+                                                                          "--quiet")]  # fmt: skip
+        if body:
+            nested.append(Nested("git submodule foreach", " ".join(body)))
+    elif sub == "difftool":
+        for _o, v in option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
+            nested.append(Nested("git difftool --extcmd", v))
+    elif sub == "filter-branch":
+        for t in rest:
+            head = t.split("=", 1)[0]
+            if head.endswith("-filter") or head == "--setup":
+                vals = option_values(["git", *rest], (head,))
+                nested.extend(Nested(f"git filter-branch {head}", v) for _o, v in vals)
+                break
+    elif sub in ("clone", "fetch", "pull", "ls-remote", "push", "archive", "remote"):
+        for o, v in option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
+            nested.append(Nested(f"git {sub} {o}", v, True))
+    elif sub == "send-email":
+        for t in rest:
+            if t.startswith("--") and t.split("=", 1)[0].endswith("-cmd"):
+                vals = option_values(["git", *rest], (t.split("=", 1)[0],))
+                nested.extend(Nested(f"git send-email {o}", v, True) for o, v in vals)
+    return forms, nested
+
+
+def sed_scripts(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """The sed program texts, and whether one comes from a file (``-f``)."""
+    scripts: list[str] = []
+    from_file = False
+    operands: list[str] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            operands.extend(argv[i + 1 :])
+            break
+        if a.startswith("--"):
+            head, eq, value = a.partition("=")
+            if "--expression".startswith(head) and len(head) > 3:
+                scripts.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+                i += 1 if eq else 2
+                continue
+            if "--file".startswith(head) and len(head) > 3:
+                from_file = True
+            elif head in ("--line-length",) and not eq:
+                i += 1
+            i += 1
+            continue
+        if a.startswith("-") and a != "-":
+            for j, ch in enumerate(a[1:], start=1):
+                if ch in "ef":
+                    value = a[j + 1 :] or (argv[i + 1] if i + 1 < len(argv) else "")
+                    if ch == "e":
+                        scripts.append(value)
+                    else:
+                        from_file = True
+                    if not a[j + 1 :]:
+                        i += 1
+                    break
+                if ch == "l":
+                    if not a[j + 1 :]:
+                        i += 1
+                    break
+            i += 1
+            continue
+        operands.append(a)
+        i += 1
+    if not scripts and not from_file and operands:
+        scripts.append(operands[0])
+    return scripts, from_file
+
+
+def sed_exec(script: str) -> tuple[list[str | None], bool]:
+    """Commands a sed program runs (``e cmd``, ``s///e``) and whether it writes files.
+
+    ``None`` stands for a command that is not visible (``e`` alone, ``s///e``, or a
+    program this scanner cannot follow).
+    """
+    runs: list[str | None] = []
+    writes = False
+    s = script
+    n = len(s)
+    i = 0
+
+    def skip_delimited(k: int, delim: str) -> int:
+        while k < n and s[k] != delim:
+            if s[k] == "\\":
+                k += 1
+            elif s[k] == "\n":
+                return -1
+            k += 1
+        return k + 1 if k < n else -1
+
+    while i < n:
+        c = s[i]
+        if c in " \t\n;}{!":
+            i += 1
+            continue
+        if c == "#":
+            while i < n and s[i] != "\n":
+                i += 1
+            continue
+        # addresses
+        if c.isdigit() or c in "$/\\,+~":
+            if c == "/":
+                i = skip_delimited(i + 1, "/")
+            elif c == "\\" and i + 1 < n:
+                i = skip_delimited(i + 2, s[i + 1])
+            else:
+                i += 1
+            if i < 0:
+                return [None], writes
+            while i < n and s[i] in "IM":
+                i += 1
+            continue
+        i += 1
+        if c in "aic":
+            while i < n and s[i] != "\n":
+                if s[i] == "\\" and i + 1 < n:
+                    i += 1
+                i += 1
+        elif c in "rRwW":
+            writes = writes or c in "wW"
+            while i < n and s[i] != "\n":
+                i += 1
+        elif c == "e":
+            start = i
+            while i < n and s[i] != "\n":
+                i += 1
+            cmd = s[start:i].strip()
+            runs.append(cmd or None)
+        elif c in "sy":
+            if i >= n:
+                return [None], writes
+            delim = s[i]
+            i = skip_delimited(i + 1, delim)
+            if i < 0:
+                return [None], writes
+            i = skip_delimited(i, delim)
+            if i < 0:
+                return [None], writes
+            if c == "s":
+                while i < n and s[i] not in ";\n}":
+                    if s[i] == "e":
+                        runs.append(None)
+                    elif s[i] in "wW":
+                        writes = True
+                        while i < n and s[i] != "\n":
+                            i += 1
+                        break
+                    i += 1
+        elif c in ":bTtvlLqQ":
+            while i < n and s[i] not in ";\n}" if c != ":" else i < n and s[i] != "\n":
+                i += 1
+        elif c in "=dDgGhHnNpPxzF":
+            continue
+        else:
+            return [None], writes
+    return runs, writes
+
+
+def sed_runs(argv: Sequence[str]) -> list[Nested]:
+    scripts, from_file = sed_scripts(argv)
+    out: list[Nested] = []
+    if from_file:
+        out.append(Nested("sed -f", None))
+    runs, writes = sed_exec("\n".join(scripts))
+    out.extend(Nested("sed e", r, True) for r in runs)
+    if writes:
+        out.append(Nested("sed w (writes a file)", None))
+    return out
+
+
+AWKS = CATALOGUE.awks
+_AWK_RUNS = (
+    ("system()", re.compile(r"\bsystem\s*\(\s*(\"(?:[^\"\\]|\\.)*\")?")),
+    ("getline", re.compile(r'("(?:[^"\\]|\\.)*")\s*\|&?\s*getline')),
+    ("pipe", re.compile(r'\|&?\s*("(?:[^"\\]|\\.)*")')),
+)
+_AWK_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_AWK_REGEX = re.compile(r"(?<![\w)\]\s])\s*/(?:[^/\\\n]|\\.)+/")
+
+
+def awk_runs(argv: Sequence[str], prog: str) -> list[Nested]:
+    programs: list[str] = []
+    out: list[Nested] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            i += 1
+            break
+        if (
+            a in ("-f", "--file", "-i", "--include", "-E", "--exec")
+            or a.startswith(("--file=", "--include=", "--exec="))
+            or (a.startswith(("-f", "-i", "-E")) and len(a) > 2 and not a.startswith("--"))
+        ):
+            out.append(Nested(f"{prog} -f", None))
+            i += 1 if "=" in a or (len(a) > 2 and not a.startswith("--")) else 2
+            continue
+        if a in ("-e", "--source"):
+            programs.append(argv[i + 1] if i + 1 < len(argv) else "")
+            i += 2
+            continue
+        if a.startswith("--source="):
+            programs.append(a.split("=", 1)[1])
+            i += 1
+            continue
+        if a in ("-F", "-v", "--field-separator", "--assign"):
+            i += 2
+            continue
+        if a.startswith("-") and a != "-":
+            i += 1
+            continue
+        break
+    if not programs and not any(n.label.endswith("-f") for n in out) and i < len(argv):
+        programs.append(argv[i])
+    for text in programs:
+        for label, rx in _AWK_RUNS:
+            found = (_awk_literal(m[1]) for m in rx.finditer(text))
+            out.extend(Nested(f"{prog} {label}", cmd, True) for cmd in found)
+        bare = _AWK_REGEX.sub(" ", _AWK_STRING.sub('""', text)).replace("||", " ")
+        if "|" in bare and not out:
+            out.append(Nested(f"{prog} pipe", None))
+        if re.search(r"\bprintf?\b[^;{}\n]*>", bare):
+            out.append(Nested(f"{prog} print > (writes a file)", None))
+    return out
+
+
+def _awk_literal(text: str | None) -> str | None:
+    if not text:
+        return None
+    return text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+
+
+#: interpreter → options whose value is inline code
+INTERPRETERS: dict[str, tuple[str, ...]] = {
+    name: p.code_options for name, p in CATALOGUE.programs.items() if p.code_options is not None
+}
+_VERSIONED = re.compile(rf"^({'|'.join(map(re.escape, CATALOGUE.versioned))})[0-9.]*$")
+_CALLS = re.compile(
+    r"(?:\b(?:system|popen|popen2|popen3|exec|execSync|execFileSync|spawnSync|spawn|"
+    r"check_output|check_call|call|run|Popen|getoutput|getstatusoutput|shell_exec|passthru|"
+    r"proc_open|capture2|capture2e|capture3|pipeline|shell)\s*\(?\s*)"
+    r"(?:(\[[^\]]*\])|r?(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'))"
+)
+_BACKTICKS = re.compile(r"`([^`]*)`|\bqx\s*([({\[/|!])(.*?)[)}\]/|!]|%x\((.*?)\)")
+_LITERAL = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'")
+
+
+def interpreter_options(prog: str) -> tuple[str, ...] | None:
+    if prog in INTERPRETERS:
+        return INTERPRETERS[prog]
+    m = _VERSIONED.match(prog)
+    return INTERPRETERS[m[1]] if m else None
+
+
+def embedded_commands(code: str) -> list[str]:
+    """Shell commands visible in inline code: ``os.system("…")``, ``\\`…\\```, …"""
+    out: list[str] = []
+    for m in _CALLS.finditer(code):
+        if m[1]:
+            words = [a or b for a, b in _LITERAL.findall(m[1])]
+            if words:
+                out.append(shlex.join(_unescape_literal(w) for w in words))
+        elif m[2]:
+            out.append(_unescape_literal(m[2][1:-1]))
+    for m in _BACKTICKS.finditer(code):
+        text = m[1] if m[1] is not None else (m[3] if m[3] is not None else m[4])
+        if text:
+            out.append(text)
+    return out
+
+
+def _unescape_literal(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), text)
+
+
+def interpreter_runs(argv: Sequence[str], prog: str) -> list[Nested]:
+    flags = interpreter_options(prog) or ()
+    codes: list[str] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a in flags:
+            if i + 1 < len(argv):
+                codes.append(argv[i + 1])
+            i += 2
+            continue
+        if a.startswith("+") and prog in ("vim", "vi", "nvim", "ex", "view"):
+            codes.append(a[1:])
+        elif a.startswith("-") and not a.startswith("--"):
+            for f in flags:
+                if len(f) == 2 and f[1] in a[1:]:
+                    rest = a[a.index(f[1], 1) + 1 :]
+                    codes.append(rest or (argv[i + 1] if i + 1 < len(argv) else ""))
+                    break
+        i += 1
+    out: list[Nested] = []
+    for code in codes:
+        out.append(Nested(f"{prog} inline code", None))
+        out.extend(Nested(f"{prog} inline code", cmd, True) for cmd in embedded_commands(code))
+        if prog in ("vim", "vi", "nvim", "ex", "view", "gdb"):
+            m = re.match(r"^\s*:?\s*(?:!|shell\s+|call\s+system\()\s*(.*)$", code)
+            if m and m[1]:
+                out.append(Nested(f"{prog} shell escape", m[1].rstrip(")\"'"), True))
+    return out
+
+
+#: Options of ordinary tools whose value is a program or shell command they run.
+EXEC_OPTIONS: dict[str, tuple[str, ...]] = {
+    name: p.runs_options for name, p in CATALOGUE.programs.items() if p.runs_options is not None
+}
+_SAFE_LESS = re.compile(r"^(\d+|[GgFnN]|[/?].*|:\d+|\d*[jk])$")
+
+
+def option_runs(argv: Sequence[str], prog: str) -> list[Nested]:
+    out: list[Nested] = []
+    if prog in ("less", "more"):
+        for a in argv[1:]:
+            if a.startswith("+") and not _SAFE_LESS.match(a[1:].lstrip("+")):
+                cmd = a[1:].lstrip("+")
+                out.append(Nested(f"{prog} +", cmd[1:] if cmd.startswith("!") else None, True))
+        return out
+    for name, value in option_values(argv, EXEC_OPTIONS[prog]):
+        if prog in ("ssh", "scp", "sftp") and name == "-o":
+            key, _, val = value.replace("=", " ", 1).partition(" ")
+            if key.lower() in ("proxycommand", "localcommand", "knownhostscommand"):
+                out.append(Nested(f"{prog} -o {key}", val.strip() or None, True))
+            continue
+        if prog == "tar" and name == "--checkpoint-action":
+            if not value.startswith("exec="):
+                continue
+            value = value[5:]
+        if prog == "man" and name in ("-H", "--html") and not value:
+            continue
+        if prog == "make":
+            out.append(Nested("make --eval", None))
+            continue
+        out.append(Nested(f"{prog} {name}", value.strip() or None, True))
+    if prog == "make" and any(a.startswith(("SHELL=", ".SHELLFLAGS=", "MAKESHELL=")) for a in argv):
+        out.append(Nested("make SHELL=", None))
+    return out
+
+
+__all__ = [
+    "AWKS",
+    "EXEC_OPTIONS",
+    "INTERPRETERS",
+    "awk_runs",
+    "embedded_commands",
+    "git_runs",
+    "interpreter_options",
+    "interpreter_runs",
+    "option_runs",
+    "option_values",
+    "sed_exec",
+    "sed_runs",
+]

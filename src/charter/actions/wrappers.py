@@ -1,0 +1,415 @@
+"""Wrappers: the commands a command runs (``sudo``, ``env``, ``timeout``, ``xargs``,
+``find -exec``, ``bash -c`` …), peeled off into argv *variants*.
+
+How each wrapper takes its options comes from the program catalogue; the code a
+program runs that is not an argv (``git -c core.pager=…``, ``sed e``) comes from
+:mod:`charter.actions.embedded`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from charter.actions import embedded
+from charter.actions.catalogue import CATALOGUE, OptionSyntax, Program
+from charter.actions.command import (
+    ASSIGNMENT,
+    SHELLS,
+    STDIN_PATHS,
+    Nested,
+    Variant,
+    hijacks,
+    program_name,
+)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How a wrapper takes its options before the command it runs."""
+
+    short: str = ""  # short options that take a value (``-u root``, ``-uroot``)
+    long: frozenset[str] = frozenset()  # long options that take a value
+    skip: int = 0  # operands before the command (a duration, a new root, a lock file…)
+    transparent: bool = False
+    shell: frozenset[str] = frozenset()  # options whose value is a shell string
+    stop: frozenset[str] = frozenset()  # options that mean no command runs
+    env: bool = False  # ``NAME=value`` operands come before the command
+
+
+def _s(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+def _spec(options: OptionSyntax, program: Program | None = None) -> _Spec:
+    """A wrapper's option reading, from its catalogue entry."""
+    wrapper = program.wrapper if program is not None else None
+    if wrapper is None:
+        return _Spec(options.short_values, options.long_values)
+    return _Spec(
+        options.short_values,
+        options.long_values,
+        skip=wrapper.skip,
+        transparent=wrapper.transparent,
+        shell=wrapper.shell_options,
+        stop=wrapper.stop,
+        env=wrapper.assignments,
+    )
+
+
+WRAPPERS: dict[str, _Spec] = {
+    name: _spec(p.options, p) for name, p in CATALOGUE.with_role("wrapper").items()
+}
+_XARGS = _spec(CATALOGUE.programs["xargs"].options)
+_PARALLEL = _spec(CATALOGUE.programs["parallel"].options)
+_WATCH = _spec(CATALOGUE.programs["watch"].options)
+
+
+def _getopt(
+    argv: Sequence[str], start: int, spec: _Spec
+) -> tuple[list[tuple[str, str | None]], int]:
+    """Options (with their values) from ``start`` to the first operand; its index."""
+    opts: list[tuple[str, str | None]] = []
+    i = start
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return opts, i + 1
+        if not a.startswith("-") or a == "-":
+            return opts, i
+        if a.startswith("--"):
+            name, eq, value = a.partition("=")
+            if eq:
+                opts.append((name, value))
+            elif name in spec.long or name in spec.shell:
+                opts.append((name, argv[i + 1] if i + 1 < len(argv) else None))
+                i += 1
+            else:
+                opts.append((name, None))
+            i += 1
+            continue
+        for j, ch in enumerate(a[1:], start=1):
+            name = "-" + ch
+            if ch in spec.short or name in spec.shell:
+                rest = a[j + 1 :]
+                if rest:
+                    opts.append((name, rest))
+                else:
+                    opts.append((name, argv[i + 1] if i + 1 < len(argv) else None))
+                    i += 1
+                break
+            opts.append((name, None))
+        i += 1
+    return opts, i
+
+
+#: Wrapper options that set the directory the wrapped command runs in.
+CHDIR_OPTIONS: dict[str, frozenset[str]] = {
+    name: p.wrapper.chdir
+    for name, p in CATALOGUE.with_role("wrapper").items()
+    if p.wrapper is not None and p.wrapper.chdir
+}
+
+
+def wrapper_chdir(argv: Sequence[str]) -> list[str]:
+    """Directories a wrapper runs its command in (``env -C DIR``, ``sudo -D DIR``, …)."""
+    names = CHDIR_OPTIONS.get(program_name(argv[0])) if argv else None
+    if names is None:
+        return []
+    opts, _ = _getopt(argv, 1, WRAPPERS[program_name(argv[0])])
+    return [v for k, v in opts if k in names and v]
+
+
+def peel(
+    argv: tuple[str, ...], static: tuple[bool, ...] = (), *, stdin: str | None = None
+) -> tuple[tuple[Variant, ...], list[Nested]]:
+    """The argv as written, then after each wrapper is peeled off.
+
+    Also returns the code a command would run that is not one of its argv forms
+    (``bash -c STR``, ``eval …``, ``git -c core.pager=…``, ``sed e``, ``awk
+    system()``, inline interpreter code …), as :class:`Nested` entries.
+    ``stdin`` is the static text on the command's stdin, when known (``xargs``).
+    """
+    del static
+    variants: list[Variant] = [Variant(argv, (), False)]
+    nested: list[Nested] = []
+    current = argv
+    wrappers: tuple[str, ...] = ()
+
+    def mark_transparent() -> None:
+        variants[-1] = Variant(variants[-1].argv, variants[-1].wrappers, True)
+
+    def add_inner(forms: Sequence[tuple[str, ...]], label: str) -> None:
+        for form in forms:
+            more, nest = peel(form, stdin=stdin)
+            variants.extend(
+                Variant(v.argv, (*wrappers, label, *v.wrappers), v.transparent) for v in more
+            )
+            nested.extend(nest)
+
+    for _ in range(32):
+        if not current:
+            break
+        prog = program_name(current[0])
+        inner: tuple[str, ...] | None = None
+        transparent = False
+        spec = WRAPPERS.get(prog)
+        if prog in ("busybox", "toybox") and len(current) > 1 and not current[1].startswith("-"):
+            inner = current[1:]
+            transparent = True
+        elif spec is not None:
+            opts, i = _getopt(current, 1, spec)
+            if any(o in spec.stop for o, _ in opts):
+                break
+            for o, v in opts:
+                if o in spec.shell:
+                    nested.append(Nested(f"{prog} {o}", v))
+            if spec.env:
+                while i < len(current) and ASSIGNMENT.match(current[i]):
+                    name, _, value = current[i].partition("=")
+                    if hijacks(name):
+                        nested.append(Nested(f"{prog} {name}=", None))
+                    i += 1
+            if prog == "sudo" and i >= len(current):
+                if any(o in ("-i", "-s", "--login", "--shell") for o, _ in opts):
+                    nested.append(Nested("sudo -s", None))
+            if any(o in spec.shell for o, _ in opts):
+                break
+            i += spec.skip
+            inner = current[i:] if i < len(current) else None
+            transparent = spec.transparent
+        elif prog == "xargs":
+            forms, nest = _xargs(current, stdin)
+            nested.extend(nest)
+            add_inner(forms, "xargs")
+            break
+        elif prog == "find":
+            inner_cmds, deletes = _find_exec(current)
+            add_inner(inner_cmds, "find")
+            if deletes:
+                variants.append(
+                    Variant(("rm", "-r", "-f", *deletes), (*wrappers, "find -delete"), False)
+                )
+            break
+        elif prog in SHELLS or prog in ("su", "sg"):
+            script = _shell_script(current, prog)
+            if script is not None:
+                nested.append(Nested(f"{prog} -c", script[0], False, script[1]))
+                mark_transparent()
+            break
+        elif prog in ("eval", "trap", "alias"):
+            nested.extend(_eval_like(prog, current))
+            mark_transparent()
+            break
+        elif prog == "watch":
+            opts, i = _getopt(current, 1, _WATCH)
+            if i < len(current):
+                if any(o in ("-x", "--exec") for o, _ in opts):
+                    inner = current[i:]
+                else:
+                    nested.append(Nested("watch", " ".join(current[i:])))
+            if inner is None:
+                break
+        elif prog == "parallel":
+            nested.extend(_parallel(current, stdin))
+            break
+        elif prog in ("source", ".") and len(current) > 1:
+            if current[1] not in STDIN_PATHS:
+                nested.append(Nested(prog, None))
+            break
+        elif prog == "git":
+            more_forms, nest = embedded.git_runs(current)
+            nested.extend(nest)
+            add_inner(more_forms, "git")
+            break
+        elif prog in embedded.AWKS:
+            nested.extend(embedded.awk_runs(current, prog))
+            break
+        elif prog == "sed":
+            nested.extend(embedded.sed_runs(current))
+            break
+        elif embedded.interpreter_options(prog) is not None:
+            nested.extend(embedded.interpreter_runs(current, prog))
+            break
+        elif prog in embedded.EXEC_OPTIONS:
+            nested.extend(embedded.option_runs(current, prog))
+            break
+        if inner is None or not inner:
+            break
+        if transparent:
+            mark_transparent()
+        # ``sudo -u root rm`` → also ``sudo rm`` (options dropped), then ``rm``.
+        if len(inner) + 1 < len(current):
+            variants.append(Variant((current[0], *inner), wrappers, transparent))
+        wrappers = (*wrappers, prog)
+        variants.append(Variant(inner, wrappers, False))
+        current = inner
+    return tuple(variants), nested
+
+
+def _shell_script(
+    argv: Sequence[str], prog: str
+) -> tuple[str | None, tuple[str, ...] | None] | None:
+    """The ``-c`` script of a shell (``su``, ``sg``) and its positional parameters.
+
+    ``None`` when the shell runs no ``-c`` string; ``(None, None)`` for a script
+    file whose content is not visible.
+    """
+    i = 1
+    wants_c = False
+    inline: str | None = None
+    if prog == "sg":
+        i = 2  # the group
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            i += 1
+            break
+        if a in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file") or (
+            prog in ("su", "sg") and a in ("-s", "--shell", "-g", "--group", "-G", "--supp-group")
+        ):
+            i += 2
+            continue
+        if a.startswith("--command="):
+            return (a.split("=", 1)[1], None)
+        if a in ("-c", "--command") or (
+            a.startswith("-") and not a.startswith("--") and "c" in a[1:]
+        ):
+            wants_c = True
+            if prog in ("su", "sg") and a.startswith("-") and a[-1] != "c" and "c" in a[1:]:
+                inline = a[a.index("c", 1) + 1 :]  # ``-cCMD``
+                return (inline, None)
+            i += 1
+            continue
+        if prog == "su" and a in ("-", "-l", "--login", "-m", "-p", "-P", "--pty"):
+            i += 1
+            continue
+        if a.startswith(("-", "+")):
+            i += 1
+            continue
+        if wants_c:
+            return (a, tuple(argv[i + 1 :]) or None)
+        if prog == "su":
+            i += 1  # the user name
+            continue
+        if prog == "sg":
+            return (" ".join(argv[i:]), None)
+        if a in STDIN_PATHS:
+            return None  # reads stdin: decided by the caller
+        return (None, None)  # a script file: unknown content
+    if wants_c:
+        return (argv[i] if i < len(argv) else None, tuple(argv[i + 1 :]) or None)
+    return None
+
+
+def _eval_like(prog: str, argv: Sequence[str]) -> list[Nested]:
+    args = list(argv[1:])
+    if prog == "eval":
+        return [Nested("eval", " ".join(args))] if args else []
+    if prog == "trap":
+        while args and args[0] in ("-l", "-p", "--"):
+            args = args[1:]
+        if len(args) >= 2 and args[0] not in ("-", ""):
+            return [Nested("trap", args[0])]
+        return []
+    out: list[Nested] = []
+    for a in args:  # alias name=value …
+        name, eq, value = a.partition("=")
+        if eq and value.strip():
+            out.append(Nested(f"alias {name}", value))
+    return out
+
+
+def _xargs(argv: Sequence[str], stdin: str | None) -> tuple[list[tuple[str, ...]], list[Nested]]:
+    """The commands ``xargs`` runs: with stdin's items when they are known."""
+    opts, i = _getopt(argv, 1, _XARGS)
+    replace_str: str | None = None
+    from_file = False
+    for o, v in opts:
+        if o == "-I":
+            replace_str = v
+        elif o in ("-i", "--replace"):
+            replace_str = v or "{}"
+        elif o in ("-a", "--arg-file"):
+            from_file = True
+    inner = tuple(argv[i:]) or ("echo",)
+    items: list[str] | None = None
+    if stdin is not None and not from_file:
+        items = (
+            [x.strip() for x in stdin.split("\n") if x.strip()] if replace_str else stdin.split()
+        )
+    nested: list[Nested] = []
+    if items:
+        if replace_str:
+            forms = [tuple(t.replace(replace_str, item) for t in inner) for item in items[:16]]
+        else:
+            forms = [(*inner, *items[:256])]
+        return forms, nested
+    if replace_str and any(replace_str in t for t in inner[1:]):
+        prog = program_name(inner[0])
+        if (
+            prog in SHELLS
+            or prog in ("eval", "su")
+            or embedded.interpreter_options(prog) is not None
+        ):
+            nested.append(Nested("xargs -I", None))  # stdin spliced into code
+    return [inner], nested
+
+
+def _parallel(argv: Sequence[str], stdin: str | None) -> list[Nested]:
+    """GNU parallel joins the command's words and runs them with a shell."""
+    opts, i = _getopt(argv, 1, _PARALLEL)
+    rest = list(argv[i:])
+    seps = [k for k, t in enumerate(rest) if t in (":::", "::::", ":::+", "::::+")]
+    cmd = rest[: seps[0]] if seps else rest
+    args: list[str] | None = None
+    if seps and rest[seps[0]] in (":::", ":::+"):
+        end = seps[1] if len(seps) > 1 else len(rest)
+        args = rest[seps[0] + 1 : end]
+    elif not seps and stdin is not None and not any(o in ("-a", "--arg-file") for o, _ in opts):
+        args = [x for x in stdin.split("\n") if x.strip()]
+    template = " ".join(cmd)
+    if not template or args is None:
+        return [Nested("parallel", None)]
+    out: list[Nested] = []
+    for a in args[:16] or [""]:
+        q = shlex.quote(a) if a else ""
+        script = template.replace("{}", q) if "{}" in template else f"{template} {q}".strip()
+        out.append(Nested("parallel", script))
+    return out
+
+
+def _find_exec(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """``find -exec/-execdir/-ok/-okdir`` commands (``{}`` → each start path)."""
+    cmds: list[tuple[str, ...]] = []
+    starts: list[str] = []
+    i = 1
+    while i < len(argv) and argv[i] in ("-H", "-L", "-P", "-O", "-D"):
+        i += 2 if argv[i] in ("-D",) else 1
+    while i < len(argv) and not argv[i].startswith(("-", "(", "!")):
+        starts.append(argv[i])
+        i += 1
+    deletes: list[str] = []
+    roots = starts or ["."]
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-exec", "-execdir", "-ok", "-okdir"):
+            j = i + 1
+            while j < len(argv) and argv[j] not in (";", "+", "\\;"):
+                j += 1
+            if j > i + 1:
+                body = tuple(argv[i + 1 : j])
+                if any("{}" in t for t in body):
+                    cmds.extend(tuple(t.replace("{}", r) for t in body) for r in roots[:8])
+                else:
+                    cmds.append(body)
+            i = j + 1
+            continue
+        if a == "-delete":
+            deletes = roots
+        i += 1
+    return cmds, deletes
+
+
+__all__ = ["CHDIR_OPTIONS", "WRAPPERS", "peel", "wrapper_chdir"]
