@@ -287,7 +287,7 @@ def test_remembered_decisions_give_the_garbage_collector_nothing_to_scan(
         r_post(runner, "/v1/decisions/proposal", PROPOSAL)
         r_post(runner, "/v1/decisions/action", {"kind": "command", "command": "ls", "cwd": "/"})
     gc.collect()
-    entries = list(runner.service._pending.values())
+    entries = list(runner.service.approvals.entries.values())
     assert len(entries) == 10
     assert not any(gc.is_tracked(e) for e in entries)
 

@@ -159,7 +159,7 @@ def pin(
     config: Path = typer.Option(..., "--config", help="the runner config TOML"),
 ) -> None:
     """Allow the runner to move to a new major version of a layer (read at the next refresh)."""
-    from charter.runner.service import Pins
+    from charter.runner.loading import Pins
     from charter.trust.policy import load_policy
     from charter.trust.versions import default_state_dir
 
