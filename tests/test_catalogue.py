@@ -283,7 +283,7 @@ def test_every_variable_that_runs_a_command_is_decided(variable: str) -> None:
     assert GATE.decide_command(f"{variable}='rm -rf /' git log", CWD).verdict is Verdict.DENY
 
 
-@pytest.mark.parametrize("option", sorted(CATALOGUE.git.global_value_options))
+@pytest.mark.parametrize("option", sorted(CATALOGUE.git.global_options_taking_a_word))
 def test_git_global_options_do_not_hide_the_sub_command(option: str) -> None:
     """``git OPT VALUE push --force x main`` is still the forbidden force push."""
     argv = ["git", option, "v", "push", "--force", "origin", "main"]

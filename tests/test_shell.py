@@ -127,3 +127,13 @@ def test_variables_line_continuations_and_herestring_quirk() -> None:
     assert parse("ls\r -la").uncertain
     assert parse("echo a\u200bb").uncertain
     assert not parse("echo héllo").uncertain
+
+
+@pytest.mark.parametrize("option", ["--exec-path", "--list-cmds"])
+def test_a_bare_attached_git_option_is_read_both_ways(option: str) -> None:
+    """``git --exec-path -c core.pager=CMD log``: whether or not the bare option takes a
+    word, the pager setting is found (the old reading of --list-cmds missed it)."""
+    _, nested = peel(("git", option, "-c", "core.pager=rm -rf /", "log"))
+    assert any(n.script == "rm -rf /" for n in nested)
+    _, nested = peel(("git", option, "x", "-c", "core.pager=rm -rf /", "log"))
+    assert any(n.script == "rm -rf /" for n in nested)

@@ -111,10 +111,16 @@ class GitSubcommand:
 @dataclass(frozen=True)
 class Git:
     global_value_options: frozenset[str]
+    global_attached_options: frozenset[str]
     writers: frozenset[str]
     runs_settings: re.Pattern[str]
     ask_settings: re.Pattern[str]
     subcommands: Mapping[str, GitSubcommand]
+
+    @property
+    def global_options_taking_a_word(self) -> frozenset[str]:
+        """Global options read as taking the next word (a bare attached one too)."""
+        return self.global_value_options | self.global_attached_options
 
     def subcommand(self, name: str) -> GitSubcommand:
         """A sub-command's entry (``*``: the options every other one shares)."""
@@ -304,6 +310,7 @@ def _git(t: _Table) -> Git:
             sub.done()
     git = Git(
         global_value_options=t.names("global_value_options"),
+        global_attached_options=t.names("global_attached_options"),
         writers=t.names("writers"),
         runs_settings=_alternatives(t, "runs_settings"),
         ask_settings=_alternatives(t, "ask_settings"),
@@ -331,7 +338,7 @@ def parse(text: str) -> Catalogue:
     env.done()
     programs_table = top.table("programs") or _Table({}, "programs")
     programs = {
-        name: _program(name, _Table(raw, f"programs.{name}"), git.global_value_options)
+        name: _program(name, _Table(raw, f"programs.{name}"), git.global_options_taking_a_word)
         for name, raw in programs_table.raw.items()
     }
     catalogue = Catalogue(

@@ -51,7 +51,6 @@ def option_values(argv: Sequence[str], names: Iterable[str]) -> list[tuple[str, 
 _GIT = CATALOGUE.git
 _GIT_EXEC_KEY = _GIT.runs_settings
 _GIT_ASK_KEY = _GIT.ask_settings
-_GIT_GLOBAL_VALUED = _GIT.global_value_options
 _GIT_CONFIG_VALUED = _GIT.subcommand("config").options.value_options()
 
 
@@ -70,9 +69,48 @@ def _git_setting(key: str, value: str, how: str) -> Nested | None:
 
 
 def git_runs(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[Nested]]:
-    """What ``git`` runs besides itself: settings, aliases and command options."""
+    """What ``git`` runs besides itself: settings, aliases and command options.
+
+    A bare ``--exec-path``/``--list-cmds`` is read both with and without a value
+    (git itself runs nothing then); everything either reading finds is returned.
+    """
+    forms, nested = _git_runs(argv, _GIT.global_options_taking_a_word)
+    if any(a in _GIT.global_attached_options for a in argv):
+        more_forms, more = _git_runs(argv, _GIT.global_value_options)
+        forms += [f for f in more_forms if f not in forms]
+        nested += [n for n in more if n not in nested]
+    return forms, nested
+
+
+def _git_runs(
+    argv: Sequence[str], valued: frozenset[str]
+) -> tuple[list[tuple[str, ...]], list[Nested]]:
     nested: list[Nested] = []
     aliases: dict[str, str] = {}
+    i = _git_globals(argv, nested, aliases, valued)
+    if i >= len(argv):
+        return [], nested
+    sub, rest = argv[i], list(argv[i + 1 :])
+    forms: list[tuple[str, ...]] = []
+    if sub in aliases and not aliases[sub].startswith("!"):
+        try:
+            forms.append(("git", *shlex.split(aliases[sub]), *rest))
+        except ValueError:
+            nested.append(Nested(f"git alias {sub}", None))
+    elif sub in aliases:
+        nested.append(
+            Nested(f"git alias {sub}", " ".join([aliases[sub][1:], *map(shlex.quote, rest)]))
+        )
+    if sub == "bisect" and rest[:1] == ["run"] and len(rest) > 1:
+        forms.append(tuple(rest[1:]))
+    nested.extend(_git_subcommand(sub, rest))
+    return forms, nested
+
+
+def _git_globals(
+    argv: Sequence[str], nested: list[Nested], aliases: dict[str, str], valued: frozenset[str]
+) -> int:
+    """Read git's global options (``-c KEY=VALUE`` settings, aliases); the sub-command's index."""
     i = 1
     while i < len(argv):
         a = argv[i]
@@ -91,7 +129,7 @@ def git_runs(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[Nested]]:
             nested.append(Nested("git --exec-path", None))
             i += 1
             continue
-        elif a in _GIT_GLOBAL_VALUED:
+        elif a in valued:
             i += 2
             continue
         elif a.startswith("-"):
@@ -105,74 +143,74 @@ def git_runs(argv: Sequence[str]) -> tuple[list[tuple[str, ...]], list[Nested]]:
         found = _git_setting(key, value, "-c")
         if found is not None:
             nested.append(found)
-    if i >= len(argv):
-        return [], nested
-    sub, rest = argv[i], list(argv[i + 1 :])
-    forms: list[tuple[str, ...]] = []
-    if sub in aliases and not aliases[sub].startswith("!"):
-        try:
-            forms.append(("git", *shlex.split(aliases[sub]), *rest))
-        except ValueError:
-            nested.append(Nested(f"git alias {sub}", None))
-    elif sub in aliases:
-        nested.append(
-            Nested(f"git alias {sub}", " ".join([aliases[sub][1:], *map(shlex.quote, rest)]))
-        )
+    return i
+
+
+def _git_config(rest: Sequence[str]) -> list[Nested]:
+    """``git config KEY VALUE`` (or ``config set``) of a setting git runs."""
+    ops: list[str] = []
+    j = 0
+    while j < len(rest):
+        t = rest[j]
+        if t in _GIT_CONFIG_VALUED:
+            j += 2
+            continue
+        if not t.startswith("-"):
+            ops.append(t)
+        j += 1
+    if ops and ops[0] in ("set", "get", "unset", "list", "edit", "rename-section",
+                          "remove-section", "get-color", "get-colorbool"):  # fmt: skip
+        ops = ops[1:] if ops[0] == "set" else []
+    found = _git_setting(ops[0], ops[1], "config") if len(ops) >= 2 else None
+    return [] if found is None else [found._replace(ask=True)]
+
+
+def _git_grep(rest: Sequence[str]) -> list[Nested]:
+    """``git grep -O[PAGER]``/``--open-files-in-pager[=PAGER]`` runs a pager."""
+    out: list[Nested] = []
+    for t in rest:
+        if t.startswith("--open-files-in-pager"):
+            _, eq, value = t.partition("=")
+            out.append(Nested("git grep -O", value if eq and value else None, True))
+        elif t.startswith("-") and not t.startswith("--") and "O" in t:
+            value = t[t.index("O") + 1 :]
+            out.append(Nested("git grep -O", value or None, True))
+    return out
+
+
+def _git_named_options(sub: str, rest: Sequence[str]) -> list[Nested]:
+    """``filter-branch --…-filter``/``--setup`` and ``send-email --…-cmd``: commands."""
+    out: list[Nested] = []
+    for t in rest:
+        head = t.split("=", 1)[0]
+        if sub == "filter-branch" and (head.endswith("-filter") or head == "--setup"):
+            vals = option_values(["git", *rest], (head,))
+            return [Nested(f"git filter-branch {head}", v) for _o, v in vals]
+        if sub == "send-email" and t.startswith("--") and head.endswith("-cmd"):
+            vals = option_values(["git", *rest], (head,))
+            out.extend(Nested(f"git send-email {o}", v, True) for o, v in vals)
+    return out
+
+
+def _git_subcommand(sub: str, rest: Sequence[str]) -> list[Nested]:
+    """The code a git sub-command runs through its options."""
     if sub == "config":
-        ops: list[str] = []
-        j = 0
-        while j < len(rest):
-            t = rest[j]
-            if t in _GIT_CONFIG_VALUED:
-                j += 2
-                continue
-            if not t.startswith("-"):
-                ops.append(t)
-            j += 1
-        if ops and ops[0] in ("set", "get", "unset", "list", "edit", "rename-section",
-                              "remove-section", "get-color", "get-colorbool"):  # fmt: skip
-            ops = ops[1:] if ops[0] == "set" else []
-        if len(ops) >= 2:
-            found = _git_setting(ops[0], ops[1], "config")
-            if found is not None:
-                nested.append(found._replace(ask=True))
-    elif sub == "grep":
-        for t in rest:
-            if t.startswith("--open-files-in-pager"):
-                _, eq, value = t.partition("=")
-                nested.append(Nested("git grep -O", value if eq and value else None, True))
-            elif t.startswith("-") and not t.startswith("--") and "O" in t:
-                value = t[t.index("O") + 1 :]
-                nested.append(Nested("git grep -O", value or None, True))
-    elif sub == "rebase":
-        for _o, v in option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
-            nested.append(Nested("git rebase --exec", v))
-    elif sub == "bisect" and rest[:1] == ["run"] and len(rest) > 1:
-        forms.append(tuple(rest[1:]))
-    elif sub == "submodule" and "foreach" in rest:
-        body = [t for t in rest[rest.index("foreach") + 1 :] if t not in ("--recursive", "-q",
-                                                                          "--quiet")]  # fmt: skip
-        if body:
-            nested.append(Nested("git submodule foreach", " ".join(body)))
-    elif sub == "difftool":
-        for _o, v in option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
-            nested.append(Nested("git difftool --extcmd", v))
-    elif sub == "filter-branch":
-        for t in rest:
-            head = t.split("=", 1)[0]
-            if head.endswith("-filter") or head == "--setup":
-                vals = option_values(["git", *rest], (head,))
-                nested.extend(Nested(f"git filter-branch {head}", v) for _o, v in vals)
-                break
-    elif sub in ("clone", "fetch", "pull", "ls-remote", "push", "archive", "remote"):
-        for o, v in option_values(["git", *rest], _GIT.subcommand(sub).runs_options):
-            nested.append(Nested(f"git {sub} {o}", v, True))
-    elif sub == "send-email":
-        for t in rest:
-            if t.startswith("--") and t.split("=", 1)[0].endswith("-cmd"):
-                vals = option_values(["git", *rest], (t.split("=", 1)[0],))
-                nested.extend(Nested(f"git send-email {o}", v, True) for o, v in vals)
-    return forms, nested
+        return _git_config(rest)
+    if sub == "grep":
+        return _git_grep(rest)
+    if sub == "submodule" and "foreach" in rest:
+        skip = ("--recursive", "-q", "--quiet")
+        body = [t for t in rest[rest.index("foreach") + 1 :] if t not in skip]
+        return [Nested("git submodule foreach", " ".join(body))] if body else []
+    if sub in ("filter-branch", "send-email"):
+        return _git_named_options(sub, rest)
+    runs = _GIT.subcommands[sub].runs_options if sub in _GIT.subcommands else ()
+    found = option_values(["git", *rest], runs) if runs else []
+    if sub == "rebase":
+        return [Nested("git rebase --exec", v) for _o, v in found]
+    if sub == "difftool":
+        return [Nested("git difftool --extcmd", v) for _o, v in found]
+    return [Nested(f"git {sub} {o}", v, True) for o, v in found]
 
 
 def sed_scripts(argv: Sequence[str]) -> tuple[list[str], bool]:
@@ -495,8 +533,22 @@ def option_runs(argv: Sequence[str], prog: str) -> list[Nested]:
     return out
 
 
+def code_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
+    """The code ``argv`` runs through awk, sed, an interpreter or an option (in that order)."""
+    if prog in AWKS:
+        return awk_runs(argv, prog)
+    if prog == "sed":
+        return sed_runs(argv)
+    if interpreter_options(prog) is not None:
+        return interpreter_runs(argv, prog)
+    if prog in EXEC_OPTIONS:
+        return option_runs(argv, prog)
+    return []
+
+
 __all__ = [
     "AWKS",
+    "code_runs",
     "EXEC_OPTIONS",
     "INTERPRETERS",
     "awk_runs",

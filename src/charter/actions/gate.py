@@ -348,7 +348,7 @@ def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Targe
     while i < n and argv[i].startswith("-"):
         name, eq, value = argv[i].partition("=")
         dyn = argv[i] in dynamic
-        if not eq and name in _GIT.global_value_options and i + 1 < n:
+        if not eq and name in _GIT.global_options_taking_a_word and i + 1 < n:
             value, dyn = argv[i + 1], argv[i + 1] in dynamic
             i += 1
         if name == "-C":

@@ -132,120 +132,122 @@ def peel(
     ``stdin`` is the static text on the command's stdin, when known (``xargs``).
     """
     del static
-    variants: list[Variant] = [Variant(argv, (), False)]
-    nested: list[Nested] = []
+    state = _Peeling(argv, stdin)
     current = argv
-    wrappers: tuple[str, ...] = ()
-
-    def mark_transparent() -> None:
-        variants[-1] = Variant(variants[-1].argv, variants[-1].wrappers, True)
-
-    def add_inner(forms: Sequence[tuple[str, ...]], label: str) -> None:
-        for form in forms:
-            more, nest = peel(form, stdin=stdin)
-            variants.extend(
-                Variant(v.argv, (*wrappers, label, *v.wrappers), v.transparent) for v in more
-            )
-            nested.extend(nest)
-
     for _ in range(32):
         if not current:
             break
-        prog = program_name(current[0])
-        inner: tuple[str, ...] | None = None
-        transparent = False
-        spec = WRAPPERS.get(prog)
-        if prog in ("busybox", "toybox") and len(current) > 1 and not current[1].startswith("-"):
-            inner = current[1:]
-            transparent = True
-        elif spec is not None:
-            opts, i = _getopt(current, 1, spec)
-            if any(o in spec.stop for o, _ in opts):
-                break
-            for o, v in opts:
-                if o in spec.shell:
-                    nested.append(Nested(f"{prog} {o}", v))
-            if spec.env:
-                while i < len(current) and ASSIGNMENT.match(current[i]):
-                    name, _, value = current[i].partition("=")
-                    if hijacks(name):
-                        nested.append(Nested(f"{prog} {name}=", None))
-                    i += 1
-            if prog == "sudo" and i >= len(current):
-                if any(o in ("-i", "-s", "--login", "--shell") for o, _ in opts):
-                    nested.append(Nested("sudo -s", None))
-            if any(o in spec.shell for o, _ in opts):
-                break
-            i += spec.skip
-            inner = current[i:] if i < len(current) else None
-            transparent = spec.transparent
-        elif prog == "xargs":
-            forms, nest = _xargs(current, stdin)
-            nested.extend(nest)
-            add_inner(forms, "xargs")
+        inner, transparent = state.step(current)
+        if not inner:
             break
+        state.descend(current, inner, transparent)
+        current = inner
+    return tuple(state.variants), state.nested
+
+
+class _Peeling:
+    """One peel in progress: the variants found so far and the code they run."""
+
+    def __init__(self, argv: tuple[str, ...], stdin: str | None) -> None:
+        self.variants: list[Variant] = [Variant(argv, (), False)]
+        self.nested: list[Nested] = []
+        self.wrappers: tuple[str, ...] = ()
+        self.stdin = stdin
+
+    def mark_transparent(self) -> None:
+        last = self.variants[-1]
+        self.variants[-1] = Variant(last.argv, last.wrappers, True)
+
+    def add_inner(self, forms: Sequence[tuple[str, ...]], label: str) -> None:
+        for form in forms:
+            more, nest = peel(form, stdin=self.stdin)
+            self.variants.extend(
+                Variant(v.argv, (*self.wrappers, label, *v.wrappers), v.transparent) for v in more
+            )
+            self.nested.extend(nest)
+
+    def descend(self, current: tuple[str, ...], inner: tuple[str, ...], transparent: bool) -> None:
+        """Record the command a wrapper runs (and the wrapper without its options)."""
+        if transparent:
+            self.mark_transparent()
+        # ``sudo -u root rm`` → also ``sudo rm`` (options dropped), then ``rm``.
+        if len(inner) + 1 < len(current):
+            self.variants.append(Variant((current[0], *inner), self.wrappers, transparent))
+        self.wrappers = (*self.wrappers, program_name(current[0]))
+        self.variants.append(Variant(inner, self.wrappers, False))
+
+    def step(self, current: tuple[str, ...]) -> tuple[tuple[str, ...] | None, bool]:
+        """The command ``current`` runs as an argv (if any), and whether it is transparent."""
+        prog = program_name(current[0])
+        if prog in ("busybox", "toybox") and len(current) > 1 and not current[1].startswith("-"):
+            return current[1:], True
+        spec = WRAPPERS.get(prog)
+        if spec is not None:
+            return self._wrapper(prog, current, spec), spec.transparent
+        if prog == "watch":
+            return self._watch(current), False
+        self._runs(prog, current)
+        return None, False
+
+    def _wrapper(self, prog: str, current: tuple[str, ...], spec: _Spec) -> tuple[str, ...] | None:
+        opts, i = _getopt(current, 1, spec)
+        if any(o in spec.stop for o, _ in opts):
+            return None
+        self.nested.extend(Nested(f"{prog} {o}", v) for o, v in opts if o in spec.shell)
+        if spec.env:
+            while i < len(current) and ASSIGNMENT.match(current[i]):
+                name, _, value = current[i].partition("=")
+                if hijacks(name):
+                    self.nested.append(Nested(f"{prog} {name}=", None))
+                i += 1
+        if prog == "sudo" and i >= len(current):
+            if any(o in ("-i", "-s", "--login", "--shell") for o, _ in opts):
+                self.nested.append(Nested("sudo -s", None))
+        if any(o in spec.shell for o, _ in opts):
+            return None
+        i += spec.skip
+        return current[i:] if i < len(current) else None
+
+    def _watch(self, current: tuple[str, ...]) -> tuple[str, ...] | None:
+        opts, i = _getopt(current, 1, _WATCH)
+        if i >= len(current):
+            return None
+        if any(o in ("-x", "--exec") for o, _ in opts):
+            return current[i:]
+        self.nested.append(Nested("watch", " ".join(current[i:])))
+        return None
+
+    def _runs(self, prog: str, current: tuple[str, ...]) -> None:
+        """Programs whose inner commands are not a suffix of their argv."""
+        if prog == "xargs":
+            forms, nest = _xargs(current, self.stdin)
+            self.nested.extend(nest)
+            self.add_inner(forms, "xargs")
         elif prog == "find":
             inner_cmds, deletes = _find_exec(current)
-            add_inner(inner_cmds, "find")
+            self.add_inner(inner_cmds, "find")
             if deletes:
-                variants.append(
-                    Variant(("rm", "-r", "-f", *deletes), (*wrappers, "find -delete"), False)
-                )
-            break
+                rm = Variant(("rm", "-r", "-f", *deletes), (*self.wrappers, "find -delete"), False)
+                self.variants.append(rm)
         elif prog in SHELLS or prog in ("su", "sg"):
             script = _shell_script(current, prog)
             if script is not None:
-                nested.append(Nested(f"{prog} -c", script[0], False, script[1]))
-                mark_transparent()
-            break
+                self.nested.append(Nested(f"{prog} -c", script[0], False, script[1]))
+                self.mark_transparent()
         elif prog in ("eval", "trap", "alias"):
-            nested.extend(_eval_like(prog, current))
-            mark_transparent()
-            break
-        elif prog == "watch":
-            opts, i = _getopt(current, 1, _WATCH)
-            if i < len(current):
-                if any(o in ("-x", "--exec") for o, _ in opts):
-                    inner = current[i:]
-                else:
-                    nested.append(Nested("watch", " ".join(current[i:])))
-            if inner is None:
-                break
+            self.nested.extend(_eval_like(prog, current))
+            self.mark_transparent()
         elif prog == "parallel":
-            nested.extend(_parallel(current, stdin))
-            break
+            self.nested.extend(_parallel(current, self.stdin))
         elif prog in ("source", ".") and len(current) > 1:
             if current[1] not in STDIN_PATHS:
-                nested.append(Nested(prog, None))
-            break
+                self.nested.append(Nested(prog, None))
         elif prog == "git":
             more_forms, nest = embedded.git_runs(current)
-            nested.extend(nest)
-            add_inner(more_forms, "git")
-            break
-        elif prog in embedded.AWKS:
-            nested.extend(embedded.awk_runs(current, prog))
-            break
-        elif prog == "sed":
-            nested.extend(embedded.sed_runs(current))
-            break
-        elif embedded.interpreter_options(prog) is not None:
-            nested.extend(embedded.interpreter_runs(current, prog))
-            break
-        elif prog in embedded.EXEC_OPTIONS:
-            nested.extend(embedded.option_runs(current, prog))
-            break
-        if inner is None or not inner:
-            break
-        if transparent:
-            mark_transparent()
-        # ``sudo -u root rm`` → also ``sudo rm`` (options dropped), then ``rm``.
-        if len(inner) + 1 < len(current):
-            variants.append(Variant((current[0], *inner), wrappers, transparent))
-        wrappers = (*wrappers, prog)
-        variants.append(Variant(inner, wrappers, False))
-        current = inner
-    return tuple(variants), nested
+            self.nested.extend(nest)
+            self.add_inner(more_forms, "git")
+        else:
+            self.nested.extend(embedded.code_runs(prog, current))
 
 
 def _shell_script(
