@@ -266,87 +266,106 @@ def sed_exec(script: str) -> tuple[list[str | None], bool]:
     ``None`` stands for a command that is not visible (``e`` alone, ``s///e``, or a
     program this scanner cannot follow).
     """
-    runs: list[str | None] = []
-    writes = False
-    s = script
-    n = len(s)
-    i = 0
+    scan = _SedScan(script)
+    try:
+        while scan.i < scan.n:
+            scan.step()
+    except _Unreadable:
+        return [None], scan.writes
+    return scan.runs, scan.writes
 
-    def skip_delimited(k: int, delim: str) -> int:
+
+class _Unreadable(Exception):
+    """The sed program goes where this scanner cannot follow."""
+
+
+class _SedScan:
+    """A left-to-right scan of a sed program for ``e`` commands and ``w`` files."""
+
+    def __init__(self, script: str) -> None:
+        self.s, self.n, self.i = script, len(script), 0
+        self.runs: list[str | None] = []
+        self.writes = False
+
+    def to_line_end(self) -> None:
+        while self.i < self.n and self.s[self.i] != "\n":
+            self.i += 1
+
+    def delimited(self, k: int, delim: str) -> int:
+        """The index after the closing ``delim`` from ``k`` (no newline inside)."""
+        s, n = self.s, self.n
         while k < n and s[k] != delim:
             if s[k] == "\\":
                 k += 1
             elif s[k] == "\n":
-                return -1
+                raise _Unreadable
             k += 1
-        return k + 1 if k < n else -1
+        if k >= n:
+            raise _Unreadable
+        return k + 1
 
-    while i < n:
-        c = s[i]
+    def step(self) -> None:
+        c = self.s[self.i]
         if c in " \t\n;}{!":
-            i += 1
-            continue
-        if c == "#":
-            while i < n and s[i] != "\n":
-                i += 1
-            continue
-        # addresses
-        if c.isdigit() or c in "$/\\,+~":
-            if c == "/":
-                i = skip_delimited(i + 1, "/")
-            elif c == "\\" and i + 1 < n:
-                i = skip_delimited(i + 2, s[i + 1])
-            else:
-                i += 1
-            if i < 0:
-                return [None], writes
-            while i < n and s[i] in "IM":
-                i += 1
-            continue
-        i += 1
-        if c in "aic":
-            while i < n and s[i] != "\n":
-                if s[i] == "\\" and i + 1 < n:
-                    i += 1
-                i += 1
-        elif c in "rRwW":
-            writes = writes or c in "wW"
-            while i < n and s[i] != "\n":
-                i += 1
-        elif c == "e":
-            start = i
-            while i < n and s[i] != "\n":
-                i += 1
-            cmd = s[start:i].strip()
-            runs.append(cmd or None)
-        elif c in "sy":
-            if i >= n:
-                return [None], writes
-            delim = s[i]
-            i = skip_delimited(i + 1, delim)
-            if i < 0:
-                return [None], writes
-            i = skip_delimited(i, delim)
-            if i < 0:
-                return [None], writes
-            if c == "s":
-                while i < n and s[i] not in ";\n}":
-                    if s[i] == "e":
-                        runs.append(None)
-                    elif s[i] in "wW":
-                        writes = True
-                        while i < n and s[i] != "\n":
-                            i += 1
-                        break
-                    i += 1
-        elif c in ":bTtvlLqQ":
-            while i < n and s[i] not in ";\n}" if c != ":" else i < n and s[i] != "\n":
-                i += 1
-        elif c in "=dDgGhHnNpPxzF":
-            continue
+            self.i += 1
+        elif c == "#":
+            self.to_line_end()
+        elif c.isdigit() or c in "$/\\,+~":
+            self.address(c)
         else:
-            return [None], writes
-    return runs, writes
+            self.i += 1
+            self.command(c)
+
+    def address(self, c: str) -> None:
+        if c == "/":
+            self.i = self.delimited(self.i + 1, "/")
+        elif c == "\\" and self.i + 1 < self.n:
+            self.i = self.delimited(self.i + 2, self.s[self.i + 1])
+        else:
+            self.i += 1
+        while self.i < self.n and self.s[self.i] in "IM":
+            self.i += 1
+
+    def command(self, c: str) -> None:
+        s, n = self.s, self.n
+        if c in "aic":
+            while self.i < n and s[self.i] != "\n":
+                if s[self.i] == "\\" and self.i + 1 < n:
+                    self.i += 1
+                self.i += 1
+        elif c in "rRwW":
+            self.writes = self.writes or c in "wW"
+            self.to_line_end()
+        elif c == "e":
+            start = self.i
+            self.to_line_end()
+            self.runs.append(s[start : self.i].strip() or None)
+        elif c in "sy":
+            self.substitute(c)
+        elif c in ":bTtvlLqQ":
+            stop = "\n" if c == ":" else ";\n}"
+            while self.i < n and s[self.i] not in stop:
+                self.i += 1
+        elif c not in "=dDgGhHnNpPxzF":
+            raise _Unreadable
+
+    def substitute(self, c: str) -> None:
+        """``s/RE/TEXT/FLAGS`` (``e`` runs, ``w FILE`` writes) and ``y/A/B/``."""
+        s, n = self.s, self.n
+        if self.i >= n:
+            raise _Unreadable
+        delim = s[self.i]
+        self.i = self.delimited(self.delimited(self.i + 1, delim), delim)
+        if c != "s":
+            return
+        while self.i < n and s[self.i] not in ";\n}":
+            if s[self.i] == "e":
+                self.runs.append(None)
+            elif s[self.i] in "wW":
+                self.writes = True
+                self.to_line_end()
+                return
+            self.i += 1
 
 
 def sed_runs(argv: Sequence[str]) -> list[Nested]:
