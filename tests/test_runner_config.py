@@ -8,7 +8,7 @@ import pytest
 
 from charter.cli import main
 from charter.core.errors import ConfigError
-from charter.runner.config import parse_config
+from charter.runner.config import load_config, parse_config
 
 HEAD = '[stack]\nconstitution = "c"\n'
 
@@ -37,3 +37,10 @@ def test_charter_runner_refuses_an_infinite_watchdog_interval(
     assert main(["runner", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "watchdog_interval" in err and "Traceback" not in err
+
+
+def test_a_config_saved_with_a_bom_loads(tmp_path: Path) -> None:
+    config = tmp_path / "runner.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + b'watchdog_interval = "2s"\n' + HEAD.encode())
+    loaded = load_config(config)
+    assert loaded.watchdog_interval == 2.0 and loaded.constitution is not None

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 from starlette.requests import ClientDisconnect
 
-from charter.core import errors
+from charter.core import errors, jsonio
 from charter.core.errors import CharterError, InputError
 from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import BODY, parse_object
@@ -61,7 +61,7 @@ PROPOSAL_EXAMPLE: dict[str, Any] = {
 
 
 class ActionBody(BaseModel):
-    """An Action document (DESIGN §8)."""
+    """An Action document (see docs/design.md, 'Action gate')."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -113,7 +113,7 @@ def json_response(body: bytes) -> Response:
 @cache
 def proposal_schema() -> dict[str, Any]:
     text = resources.files("charter").joinpath("schemas/proposal.schema.json").read_text()
-    schema: dict[str, Any] = json.loads(text)
+    schema = jsonio.loads_object(text, what="proposal.schema.json")
     schema.pop("$schema", None)
     return schema
 
@@ -172,22 +172,19 @@ class MetricsMiddleware:
             self.service.metrics.request(name, status["code"], time.perf_counter() - started)
 
 
-def create_app(service: RunnerService) -> FastAPI:
-    """The FastAPI application serving ``service``."""
-    tokens = TokenTable(service.config.tokens)
-    app = FastAPI(
-        title="Charter runner",
-        version="1",
-        description="Decisions against a signed, layered constitution (see DESIGN §8).",
-    )
-    app.state.service = service
+class Guard:
+    """Bearer-token authentication: each route names the roles it admits."""
 
-    def authenticate(request: Request, roles: tuple[str, ...]) -> Principal:
+    def __init__(self, tokens: TokenTable) -> None:
+        self.tokens = tokens
+
+    def authenticate(self, request: Request, roles: tuple[str, ...]) -> Principal:
+        """The caller, if its token is valid and its role admitted (else 401 / 403)."""
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise ApiError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        who = tokens.authenticate(secret.strip())
+        who = self.tokens.authenticate(secret.strip())
         if who is None:
             raise ApiError(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
         if who.role not in roles:
@@ -196,16 +193,35 @@ def create_app(service: RunnerService) -> FastAPI:
             )
         return who
 
-    def principal_for(roles: tuple[str, ...]) -> Callable[[Request], Awaitable[Principal]]:
+    def requires(self, *roles: str) -> Any:
+        """A FastAPI dependency giving the authenticated caller of one of ``roles``."""
+
         async def dependency(request: Request) -> Principal:
-            return authenticate(request, roles)
+            return self.authenticate(request, roles)
 
-        return dependency
+        return Depends(dependency)
 
-    deciding = (AGENT, OPERATOR)
-    readers = Depends(principal_for(ANY_ROLE))
-    approvers = Depends(principal_for((APPROVER,)))
-    operators = Depends(principal_for((OPERATOR,)))
+
+def create_app(service: RunnerService) -> FastAPI:
+    """The FastAPI application serving ``service``."""
+    app = FastAPI(
+        title="Charter runner",
+        version="1",
+        description="Decisions against a signed, layered constitution "
+        "(see docs/design.md, 'Runner').",
+    )
+    app.state.service = service
+    guard = Guard(TokenTable(service.config.tokens))
+    _error_handlers(app)
+    _decision_routes(app, service, guard)
+    _rule_routes(app, service, guard)
+    _operation_routes(app, service, guard)
+    app.add_middleware(MetricsMiddleware, service=service)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error is one JSON object: ``error`` (a sentence), and ``field`` for bad input."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -252,15 +268,24 @@ def create_app(service: RunnerService) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"internal error: {type(exc).__name__}")
+        return _error(errors.http_status(exc), f"internal error: {type(exc).__name__}")
 
-    # ------------------------------------------------------------- decisions
-    # The decision routes read and answer raw JSON: the body is parsed once and
-    # validated by the proposal schema, and the answer is encoded once, instead
-    # of pydantic walking both documents again. A proposal is parsed and
-    # evaluated by the service's evaluators, then queued for the audit log; it
-    # is encoded and answered once its group commit is durable, without a
-    # thread parked on it. The event loop only moves bytes.
+
+def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
+    """Proposals, actions, their state and approvals.
+
+    The decision routes read and answer raw JSON: the body is parsed once (by
+    the service's evaluators for a proposal, on a gate thread for an action)
+    and the answer is encoded once, instead of pydantic walking both documents
+    again. A decision is queued for the audit log and answered once its group
+    commit is durable, without a thread parked on it. The event loop only
+    moves bytes. The token is checked inline, before the body is read: this is
+    the hot path, and FastAPI's dependency solving costs as much as the rest.
+    """
+    deciding = (AGENT, OPERATOR)
+    readers = guard.requires(*ANY_ROLE)
+    approvers = guard.requires(APPROVER)
+
     @app.post(
         "/v1/decisions/proposal",
         tags=["decisions"],
@@ -269,25 +294,10 @@ def create_app(service: RunnerService) -> FastAPI:
     )
     async def decide_proposal(request: Request) -> Response:
         """Decide a proposal (pull request, merge, push, release)."""
-        # Authenticated here rather than through a dependency: this is the hot
-        # path, and FastAPI's dependency solving costs as much as the rest of it.
-        who = authenticate(request, deciding)
+        who = guard.authenticate(request, deciding)
         body = await request.body()
         pending = service.submit_proposal(body, who.name, encode)
         return json_response(await asyncio.wrap_future(pending))
-
-    def action_decision(body: bytes, principal: str, answer: Future[bytes]) -> None:
-        try:
-            try:
-                action = ActionBody.model_validate(parse_object(body))
-            except ValidationError as exc:
-                raise RequestValidationError(
-                    [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
-                ) from None
-            decided = service.submit_action(action.model_dump(exclude_none=True), principal, encode)
-            decided.add_done_callback(partial(_relay, answer))
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
-            answer.set_exception(exc)
 
     @app.post(
         "/v1/decisions/action",
@@ -302,13 +312,13 @@ def create_app(service: RunnerService) -> FastAPI:
     )
     async def decide_action(request: Request) -> Response:
         """Decide an action (command, file write, file read) before the agent runs it."""
-        who = authenticate(request, deciding)
+        who = guard.authenticate(request, deciding)
         body = await request.body()
         # Decided on one of two decider threads (off the event loop, cheaper to
         # reach than anyio's pool); answered once the audit store calls back.
         answer: Future[bytes] = Future()
         answer.set_running_or_notify_cancel()
-        service.deciders.submit(action_decision, body, who.name, answer)
+        service.deciders.submit(_action_decision, service, body, who.name, answer)
         return json_response(await asyncio.wrap_future(answer))
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
@@ -327,7 +337,28 @@ def create_app(service: RunnerService) -> FastAPI:
         """Confirm (``approve: true``) or reject an ``ask``; never your own change."""
         return service.approve(decision_id, body.approve, body.comment, who.name)
 
-    # ----------------------------------------------------------------- rules
+
+def _action_decision(
+    service: RunnerService, body: bytes, principal: str, answer: Future[bytes]
+) -> None:
+    """On a decider thread: parse and check an action body, decide it, relay the answer."""
+    try:
+        try:
+            action = ActionBody.model_validate(parse_object(body))
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
+            ) from None
+        decided = service.submit_action(action.model_dump(exclude_none=True), principal, encode)
+        decided.add_done_callback(partial(_relay, answer))
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+        answer.set_exception(exc)
+
+
+def _rule_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
+    """The rules of the active stack, and which of them apply to a proposal."""
+    readers = guard.requires(*ANY_ROLE)
+
     @app.get("/v1/rules", tags=["rules"])
     def rules(
         layer: Annotated[str | None, Query(max_length=128)] = None, who: Principal = readers
@@ -359,7 +390,12 @@ def create_app(service: RunnerService) -> FastAPI:
         pending = service.explain_body(body, layer, encode)
         return json_response(await asyncio.wrap_future(pending))
 
-    # ------------------------------------------------------------- operation
+
+def _operation_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
+    """Status, refresh, liveness, readiness and metrics."""
+    readers = guard.requires(*ANY_ROLE)
+    operators = guard.requires(OPERATOR)
+
     @app.get("/v1/status", tags=["operation"])
     def status(who: Principal = readers) -> dict[str, Any]:
         """Layers, versions, digests, signers, last refresh and health."""
@@ -396,6 +432,3 @@ def create_app(service: RunnerService) -> FastAPI:
         async def metrics(who: Principal = operators) -> Response:
             """Prometheus text format (operator token unless public_metrics = true)."""
             return Response(service.metrics.render(service), media_type=METRICS_TYPE)
-
-    app.add_middleware(MetricsMiddleware, service=service)
-    return app

@@ -45,7 +45,8 @@ _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
 _TOKEN = {"name", "role", "sha256", "scrypt"}
 _WAIVERS = {"directory", "keys"}
-#: Only pack and overlay rules can be waived (DESIGN §5), so only they take waiver keys.
+#: Only pack and overlay rules can be waived (see docs/design.md, 'Waivers'), so only
+#: they take waiver keys.
 WAIVABLE_LAYERS = ("pack", "overlay")
 
 
@@ -220,9 +221,86 @@ def _count(raw: Mapping[str, Any], key: str, default: int, low: int, high: int, 
     return value
 
 
-def parse_config(text: str, *, source: str = "<config>", base: Path | None = None) -> RunnerConfig:
+def _stack(
+    stack: Mapping[str, Any], root: Path, source: str
+) -> tuple[Source | None, tuple[Source, ...], Source | None]:
+    """``[stack]``: the constitution, packs and overlay sources."""
+    packs_raw = stack.get("packs", [])
+    if not isinstance(packs_raw, list):
+        raise ConfigError(f"{source}: stack.packs must be a list")
+    packs = tuple(Source(_str(p, f"{source}: stack.packs[]"), root) for p in packs_raw)
+    constitution, overlay = (
+        Source(_str(stack[key], f"{source}: stack.{key}"), root) if key in stack else None
+        for key in ("constitution", "overlay")
+    )
+    if (packs or overlay) and constitution is None:
+        raise ConfigError(f"{source}: stack.packs/overlay need stack.constitution")
+    return constitution, packs, overlay
+
+
+def _actions(
+    actions: Mapping[str, Any], root: Path, source: str
+) -> tuple[Path | None, Path | None]:
+    """``[actions]``: the agent-runtime constitution and its public key."""
+    if not actions:
+        return None, None
+    if set(actions) != _ACTIONS:
+        raise ConfigError(f"{source}: [actions] needs both constitution and key")
+    return (
+        _path(root, actions["constitution"], f"{source}: actions.constitution"),
+        _path(root, actions["key"], f"{source}: actions.key"),
+    )
+
+
+def _tokens(raw: Mapping[str, Any], source: str) -> tuple[TokenEntry, ...]:
+    """``[[tokens]]``: one name, role and secret hash each; names are unique."""
+    tokens_raw = raw.get("tokens", [])
+    if not isinstance(tokens_raw, list):
+        raise ConfigError(f"{source}: tokens must be an array of tables ([[tokens]])")
+    tokens = tuple(_token(item, f"{source}: tokens[{i}]") for i, item in enumerate(tokens_raw))
+    if len({t.name for t in tokens}) != len(tokens):
+        raise ConfigError(f"{source}: token names must be unique")
+    return tokens
+
+
+def _token(item: Any, where: str) -> TokenEntry:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where} must be a table")
+    bad = set(item) - _TOKEN
+    if bad:
+        raise ConfigError(
+            f"{where}: unknown key {sorted(bad)[0]}", hint="name, role, sha256, scrypt"
+        )
+    name = _str(item.get("name"), f"{where}.name")
+    role = _str(item.get("role"), f"{where}.role")
+    if role not in ROLES:
+        raise ConfigError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
+    hashes = [k for k in ("sha256", "scrypt") if k in item]
+    if len(hashes) != 1:
+        raise ConfigError(
+            f"{where}: give exactly one of sha256 or scrypt (the hash of the secret)",
+            hint="`charter runner token --role ROLE` prints a secret and its hash",
+        )
+    return parse_token_hash(name, role, hashes[0], _str(item[hashes[0]], where), where)
+
+
+def _audit_store(audit: Mapping[str, Any], root: Path, source: str) -> str | None:
+    store = audit.get("store")
+    if store is None:
+        return None
+    if str(store).startswith(("postgres://", "postgresql://")):
+        return str(store)
+    return str(_path(root, store, f"{source}: audit.store"))
+
+
+def _optional_path(raw: Mapping[str, Any], key: str, root: Path, source: str) -> Path | None:
+    value = raw.get(key)
+    return _path(root, value, f"{source}: {key}") if value is not None else None
+
+
+def _load_toml(text: str, source: str) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(text)
+        raw = tomllib.loads(text.removeprefix("\ufeff"))  # a BOM some editors write
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: malformed TOML: {exc}") from exc
     unknown = set(raw) - _TOP
@@ -230,6 +308,11 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         raise ConfigError(
             f"{source}: unknown key {sorted(unknown)[0]}", hint=", ".join(sorted(_TOP))
         )
+    return raw
+
+
+def parse_config(text: str, *, source: str = "<config>", base: Path | None = None) -> RunnerConfig:
+    raw = _load_toml(text, source)
     root = base if base is not None else Path.cwd()
     stack = _table(raw, "stack", _STACK, source)
     actions = _table(raw, "actions", _ACTIONS, source)
@@ -238,98 +321,42 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         raise ConfigError(
             f"{source}: nothing to serve: set stack.constitution and/or actions.constitution"
         )
-    packs_raw = stack.get("packs", [])
-    if not isinstance(packs_raw, list):
-        raise ConfigError(f"{source}: stack.packs must be a list")
-    packs = tuple(Source(_str(p, f"{source}: stack.packs[]"), root) for p in packs_raw)
-    constitution = (
-        Source(_str(stack["constitution"], f"{source}: stack.constitution"), root)
-        if "constitution" in stack
-        else None
-    )
-    overlay = (
-        Source(_str(stack["overlay"], f"{source}: stack.overlay"), root)
-        if "overlay" in stack
-        else None
-    )
-    if (packs or overlay) and constitution is None:
-        raise ConfigError(f"{source}: stack.packs/overlay need stack.constitution")
-    action_constitution = action_key = None
-    if actions:
-        if set(actions) != _ACTIONS:
-            raise ConfigError(f"{source}: [actions] needs both constitution and key")
-        action_constitution = _path(
-            root, actions["constitution"], f"{source}: actions.constitution"
-        )
-        action_key = _path(root, actions["key"], f"{source}: actions.key")
-    tokens_raw = raw.get("tokens", [])
-    if not isinstance(tokens_raw, list):
-        raise ConfigError(f"{source}: tokens must be an array of tables ([[tokens]])")
-    tokens: list[TokenEntry] = []
-    for index, item in enumerate(tokens_raw):
-        where = f"{source}: tokens[{index}]"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where} must be a table")
-        bad = set(item) - _TOKEN
-        if bad:
-            raise ConfigError(
-                f"{where}: unknown key {sorted(bad)[0]}", hint="name, role, sha256, scrypt"
-            )
-        name = _str(item.get("name"), f"{where}.name")
-        role = _str(item.get("role"), f"{where}.role")
-        if role not in ROLES:
-            raise ConfigError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
-        hashes = [k for k in ("sha256", "scrypt") if k in item]
-        if len(hashes) != 1:
-            raise ConfigError(
-                f"{where}: give exactly one of sha256 or scrypt (the hash of the secret)",
-                hint="`charter runner token --role ROLE` prints a secret and its hash",
-            )
-        tokens.append(parse_token_hash(name, role, hashes[0], _str(item[hashes[0]], where), where))
-    if len({t.name for t in tokens}) != len(tokens):
-        raise ConfigError(f"{source}: token names must be unique")
+    constitution, packs, overlay = _stack(stack, root, source)
+    action_constitution, action_key = _actions(actions, root, source)
     waivers_dir, waiver_keys = _waivers(raw, root, source)
     if waivers_dir is not None and constitution is None:
         raise ConfigError(f"{source}: [waivers] apply to proposal rules: set stack.constitution")
-    threads = _count(
-        raw, "evaluator_threads", DEFAULT_EVALUATOR_THREADS, 1, MAX_EVALUATOR_THREADS, source
-    )
-    processes = _count(
-        raw, "evaluator_processes", DEFAULT_EVALUATOR_PROCESSES, 0, MAX_EVALUATOR_PROCESSES, source
-    )
-    store = audit.get("store")
-    trust = raw.get("trust_policy")
-    state = raw.get("state_dir")
     return RunnerConfig(
         listen=parse_listen(str(raw.get("listen", DEFAULT_LISTEN)), f"{source}: listen"),
         refresh_interval=_duration(
             raw.get("refresh_interval", DEFAULT_REFRESH), f"{source}: refresh_interval"
         ),
-        trust_policy=_path(root, trust, f"{source}: trust_policy") if trust is not None else None,
-        state_dir=_path(root, state, f"{source}: state_dir") if state is not None else None,
+        trust_policy=_optional_path(raw, "trust_policy", root, source),
+        state_dir=_optional_path(raw, "state_dir", root, source),
         insecure_registries=_bool(raw, "insecure_registries", source),
         watchdog_interval=_duration(
             raw.get("watchdog_interval", 5.0), f"{source}: watchdog_interval"
         ),
         public_metrics=_bool(raw, "public_metrics", source),
-        evaluator_threads=threads,
-        evaluator_processes=processes,
+        evaluator_threads=_count(
+            raw, "evaluator_threads", DEFAULT_EVALUATOR_THREADS, 1, MAX_EVALUATOR_THREADS, source
+        ),
+        evaluator_processes=_count(
+            raw,
+            "evaluator_processes",
+            DEFAULT_EVALUATOR_PROCESSES,
+            0,
+            MAX_EVALUATOR_PROCESSES,
+            source,
+        ),  # fmt: skip
         constitution=constitution,
         packs=packs,
         overlay=overlay,
         action_constitution=action_constitution,
         action_key=action_key,
-        audit_store=(
-            None
-            if store is None
-            else (
-                store
-                if str(store).startswith(("postgres://", "postgresql://"))
-                else str(_path(root, store, f"{source}: audit.store"))
-            )
-        ),  # fmt: skip
+        audit_store=_audit_store(audit, root, source),
         record_inputs=_bool(audit, "record_inputs", f"{source}: [audit]"),
-        tokens=tuple(tokens),
+        tokens=_tokens(raw, source),
         waivers_dir=waivers_dir,
         waiver_keys=waiver_keys,
         source=source,
@@ -339,7 +366,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
 def load_config(path: str | Path) -> RunnerConfig:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such runner config") from None
     except (OSError, UnicodeDecodeError) as exc:
