@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from charter.actions import command, embedded, patterns, wrappers
-from charter.actions import gate as gate_mod
+from charter.actions import files as files_mod
 from charter.actions.catalogue import CATALOGUE, OPERAND_RULES, CatalogueError, Program, parse
 from charter.actions.constitution import parse_text
 from charter.actions.gate import Gate, GateConfig
@@ -118,7 +118,7 @@ def test_git_and_groups_are_consistent() -> None:
     assert CATALOGUE.awks and CATALOGUE.shells and CATALOGUE.sql_clients
     assert CATALOGUE.environment.runs <= CATALOGUE.environment.hijack
     assert set(OPERAND_RULES) == {
-        *gate_mod.OPERAND_RULES, *gate_mod.PROGRAM_RULES, "words"
+        *files_mod.OPERAND_RULES, *files_mod.PROGRAM_RULES, "words"
     }  # fmt: skip
 
 
@@ -134,7 +134,7 @@ def test_every_program_has_a_use() -> None:
 
 def test_every_entry_reaches_its_reader() -> None:
     for name, p in CATALOGUE.programs.items():
-        assert (name in gate_mod.FILE_PROGRAMS) is (p.files is not None), name
+        assert (name in files_mod.FILE_PROGRAMS) is (p.files is not None), name
         assert (name in wrappers.WRAPPERS) is (p.wrapper is not None), name
         assert (name in embedded.EXEC_OPTIONS) is (p.runs_options is not None), name
         assert (name in embedded.INTERPRETERS) is (p.code_options is not None), name

@@ -1,0 +1,468 @@
+"""Which files a program writes and reads by name (operands and options).
+
+The gate decides every such file like a ``> FILE`` redirection (directory limits,
+protected files, ``can_write``). Options are read getopt-style (clusters, attached
+values, options after operands, GNU unique prefixes, ``--``); which options and
+operands name files comes from the program catalogue (``[programs.NAME.files]``), and
+this module holds the operand rules the catalogue names. Only listed programs pay for
+this; everything else is skipped by one dict lookup.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from charter.actions.catalogue import CATALOGUE, Files, OptionSyntax, Program
+from charter.actions.command import program_name
+
+#: A path named by a command, and whether it is only known at run time.
+Target = tuple[str, bool]
+
+
+@dataclass
+class Opts:
+    """A command's arguments read getopt-style: flags, option values, operands."""
+
+    flags: set[str]
+    values: list[tuple[str, str, bool]]  # (option, value, dynamic)
+    operands: list[Target]
+
+    def has(self, *names: str) -> bool:
+        return any(n in self.flags for n in names)
+
+    def get(self, *names: str) -> list[Target]:
+        return [(v, d) for n, v, d in self.values if n in names]
+
+
+def _long_name(spec: OptionSyntax, name: str) -> str:
+    """The long option ``name`` means: itself, or the one option it is a prefix of."""
+    if name in spec.long_values or name in spec.aliases or len(name) < 4:
+        return name
+    hits = [k for k in (*spec.long_values, *spec.aliases) if k.startswith(name)]
+    return hits[0] if len(set(hits)) == 1 else name
+
+
+def getopt(spec: OptionSyntax, argv: Sequence[str], dynamic: frozenset[str]) -> Opts:
+    """GNU-style option parsing of ``argv[1:]`` (options may follow operands)."""
+    o = Opts(set(), [], [])
+    i, n, end = 1, len(argv), False
+    while i < n:
+        tok = argv[i]
+        dyn = tok in dynamic
+        i += 1
+        if end or not tok.startswith("-") or tok == "-":  # noqa: S105
+            o.operands.append((tok, dyn))
+            end = end or spec.posix
+            continue
+        if tok == "--":
+            end = True
+            continue
+        if tok.startswith("--"):
+            name, eq, value = tok.partition("=")
+            full = _long_name(spec, name)
+            canon = spec.aliases.get(full, full)
+            o.flags.add(canon)
+            if eq:
+                o.values.append((canon, value, dyn))
+            elif full in spec.long_values and i < n:
+                o.values.append((canon, argv[i], argv[i] in dynamic))
+                i += 1
+            continue
+        if spec.only_short is not None and any(c not in spec.only_short for c in tok[1:]):
+            o.operands.append((tok, dyn))  # ``chmod -w f``: a mode, not an option
+            continue
+        for j in range(1, len(tok)):
+            c = tok[j]
+            name = "-" + c
+            o.flags.add(name)
+            if c in spec.short_values:
+                if j + 1 < len(tok):
+                    o.values.append((name, tok[j + 1 :], dyn))
+                elif i < n:
+                    o.values.append((name, argv[i], argv[i] in dynamic))
+                    i += 1
+                break
+            if c in spec.optional_values:
+                o.values.append((name, tok[j + 1 :], dyn))
+                break
+    return o
+
+
+#: What a program writes and reads: ``(argv, dynamic words) → (writes, reads)``.
+FileRule = Callable[[Sequence[str], frozenset[str]], tuple[list[Target], list[Target]]]
+
+
+#: Which operands a program writes, given its parsed arguments.
+OperandRule = Callable[[Opts], list[Target]]
+
+
+def _rule(
+    spec: OptionSyntax, writes: Sequence[str], reads: Sequence[str], operands: OperandRule
+) -> FileRule:
+    def rule(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+        o = getopt(spec, argv, dynamic)
+        return [*o.get(*writes), *operands(o)], o.get(*reads)
+
+    return rule
+
+
+def _all(o: Opts) -> list[Target]:
+    return o.operands
+
+
+def _after_mode(o: Opts) -> list[Target]:
+    """``chmod MODE F…``, ``chown OWNER F…`` (every operand with ``--reference``)."""
+    return o.operands if o.has("--reference") else o.operands[1:]
+
+
+def _dest(o: Opts) -> list[Target]:
+    """``cp``/``install``: ``-t DIR``, else the last of two or more operands."""
+    return o.get("-t") or (o.operands[-1:] if len(o.operands) > 1 else [])
+
+
+def _link(o: Opts) -> list[Target]:
+    if o.get("-t") or len(o.operands) != 1:
+        return _dest(o)
+    src, dyn = o.operands[0]
+    return [(posixpath.basename(src.rstrip("/")) or src, dyn)]  # ``ln -s /a/b`` makes ./b
+
+
+def _install(o: Opts) -> list[Target]:
+    return o.operands if o.has("-d") else _dest(o)
+
+
+def _remote(path: str) -> bool:
+    return ":" in path.split("/", 1)[0] or path.startswith("rsync://")
+
+
+def _transfer(o: Opts) -> list[Target]:
+    """``rsync``/``scp``: a local destination (and sources removed after sending)."""
+    ops = o.operands
+    out = [t for t in ops[-1:] if len(ops) > 1 and not _remote(t[0])]
+    if o.has("--remove-source-files", "--remove-sent-files"):
+        out += [t for t in ops[:-1] if not _remote(t[0])]
+    return out
+
+
+def _sed(o: Opts) -> list[Target]:
+    if not o.has("-i"):
+        return []
+    return o.operands if o.has("-e", "-f") else o.operands[1:]
+
+
+def _awk(o: Opts) -> list[Target]:
+    """``gawk -i inplace PROG F…`` rewrites the files."""
+    if not any(v.rsplit("/", 1)[-1] in ("inplace", "inplace.awk") for v, _ in o.get("-i")):
+        return []
+    files = o.operands if o.has("-f", "-e", "-E") else o.operands[1:]
+    return [t for t in files if "=" not in t[0]]
+
+
+def _compress(o: Opts) -> list[Target]:
+    """``gzip F`` replaces F by F.gz (nothing on disk with ``-c``, ``-t``, ``-l``)."""
+    if o.has("-c", "-t", "-l", "--stdout", "--to-stdout", "--test", "--list"):
+        return []
+    return o.operands
+
+
+def _second(o: Opts) -> list[Target]:
+    return o.operands[1:2]
+
+
+def _patch(o: Opts) -> list[Target]:
+    if o.has("--dry-run", "-C"):
+        return []
+    ops = o.operands
+    out = [*([] if o.get("-o") else (ops[:1] or [(".", False)])), *o.get("-o"), *o.get("-r")]
+    for where, dyn in o.get("-d")[-1:]:  # ``-d DIR``: patch works in DIR
+        out = [(posixpath.join(where, p), d or dyn) for p, d in out]
+    return out
+
+
+def _split(o: Opts) -> list[Target]:
+    return [] if o.has("--filter") else (o.operands[1:2] or [("x", False)])
+
+
+def _script(o: Opts) -> list[Target]:
+    if o.operands:
+        return o.operands[:1]
+    return [] if o.has("-O", "-B", "-I") else [("typescript", False)]
+
+
+def _mktemp(o: Opts) -> list[Target]:
+    dirs = o.get("-p")
+    if dirs or o.has("-t"):
+        return dirs
+    return o.operands[:1]
+
+
+def _tar(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    if len(argv) > 1 and argv[1] and not argv[1].startswith("-"):
+        # old style: ``tar xzf A -C D`` → ``tar -x -z -f A -C D``
+        letters, rest, new = argv[1], list(argv[2:]), [argv[0]]
+        for c in letters:
+            new.append("-" + c)
+            if c in _TAR.short_values and rest:
+                new.append(rest.pop(0))
+        argv = [*new, *rest]
+    o = getopt(_TAR, argv, dynamic)
+    archives = o.get("-f")
+    if o.has("-c", "-r", "-u", "-A", "--delete"):
+        return [*archives, *o.get("-g", "--index-file")], o.get("-C", "-T", "-X")
+    if not o.has("-x") or o.has("-O", "--to-command"):
+        return [], [*archives, *o.get("-T", "-X")]
+    out = o.get("-C", "--one-top-level") or [(".", False)]
+    if o.has("-P", "--absolute-names"):
+        out.append(("<absolute member names>", True))
+    return [*out, *o.get("-g", "--index-file")], [*archives, *o.get("-T", "-X")]
+
+
+_TAR = CATALOGUE.programs["tar"].options
+
+
+def _unzip(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_UNZIP, argv, dynamic)
+    if o.has("-l", "-t", "-v", "-Z", "-p", "-c", "-z"):
+        return [], o.operands[:1]
+    return o.get("-d") or [(".", False)], o.operands[:1]
+
+
+_UNZIP = CATALOGUE.programs["unzip"].options
+
+
+def _url_name(url: str) -> str:
+    path = url.split("#", 1)[0].split("?", 1)[0]
+    if "://" in path:
+        path = path.split("://", 1)[1]
+        path = path.split("/", 1)[1] if "/" in path else ""
+    return posixpath.basename(path)
+
+
+def _curl(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_CURL, argv, dynamic)
+    where = o.get("--output-dir")[-1:]
+    writes = [
+        (posixpath.join(where[0][0], p), d or where[0][1]) if where else (p, d)
+        for p, d in o.get("-o")
+        if p != "-"
+    ]
+    writes += o.get(*_CURL_FILES.writes)
+    if o.has("-O", "--remote-name-all"):
+        for url, dyn in [*o.operands, *o.get("--url")]:
+            if o.has("-J"):
+                writes.append(where[0] if where else (".", False))
+                break
+            name = _url_name(url)
+            if name:
+                base, bdyn = where[0] if where else ("", False)
+                writes.append((posixpath.join(base, name) if base else name, dyn or bdyn))
+    reads = o.get(*_CURL_FILES.reads)
+    for value, dyn in o.get("-d", "--data-binary", "--data-urlencode", "--json", "-F"):
+        at = value.find("@")
+        if at >= 0 and (at == 0 or value[at - 1] == "="):
+            reads.append((value[at + 1 :].split(";", 1)[0], dyn))
+        elif value.startswith("<") or "=<" in value:
+            reads.append((value.split("<", 1)[1].split(";", 1)[0], dyn))
+    return writes, reads
+
+
+_CURL = CATALOGUE.programs["curl"].options
+_CURL_FILES = CATALOGUE.programs["curl"].files or Files()
+
+
+_WGETRC_WRITES = frozenset({"outputdocument", "dirprefix", "logfile", "savecookies", "warcfile"})
+
+
+def _wget(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_WGET, argv, dynamic)
+    writes = o.get(*_WGET_FILES.writes)
+    for command, dyn in o.get("-e"):  # ``-e output_document=F`` (a wgetrc command)
+        key, eq, value = command.partition("=")
+        if eq and key.strip().lower().replace("_", "").replace("-", "") in _WGETRC_WRITES:
+            writes.append((value.strip(), dyn))
+    if not o.get("-O"):
+        prefix, pdyn = (o.get("-P") or [(".", False)])[-1]
+        writes.append((prefix, pdyn))
+        for url, dyn in o.operands:
+            writes.append((posixpath.join(prefix, _url_name(url) or "index.html"), dyn or pdyn))
+    reads = o.get(*_WGET_FILES.reads)
+    return writes, reads
+
+
+_WGET = CATALOGUE.programs["wget"].options
+_WGET_FILES = CATALOGUE.programs["wget"].files or Files()
+_GIT = CATALOGUE.git
+
+
+def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    """Files git writes by name: ``--output``, ``format-patch -o``, ``archive -o``,
+    ``clone``/``init``/``worktree add`` directories, ``bundle create``, ``config -f``."""
+    i, n = 1, len(argv)
+    base, base_dyn = "", False
+    reads: list[Target] = []
+    while i < n and argv[i].startswith("-"):
+        name, eq, value = argv[i].partition("=")
+        dyn = argv[i] in dynamic
+        if not eq and name in _GIT.global_options_taking_a_word and i + 1 < n:
+            value, dyn = argv[i + 1], argv[i + 1] in dynamic
+            i += 1
+        if name == "-C":
+            base, base_dyn = posixpath.join(base, value), base_dyn or dyn
+            reads.append((base, base_dyn))
+        elif name in ("--git-dir", "--work-tree"):
+            reads.append((value, dyn))
+        i += 1
+    if i >= n:
+        return [], reads
+    sub, rest = argv[i], argv[i:]
+    writes: list[Target] = []
+    if sub not in _GIT.writers and not any(a.startswith(("-o", "--o")) for a in rest):
+        return writes, reads  # ``git status``, ``git log -n 3``: nothing named is written
+    if sub == "clone":
+        o = getopt(_GIT.subcommand("clone").options, rest, dynamic)
+        ops = o.operands
+        if len(ops) > 1:
+            writes.append(ops[1])
+        elif ops:
+            name = _url_name(ops[0][0].rstrip("/")).rsplit(":", 1)[-1]
+            writes.append((name.removesuffix(".git") or ".", ops[0][1]))
+        writes.extend(o.get("--separate-git-dir"))
+    elif sub == "init":
+        o = getopt(_GIT.subcommand("init").options, rest, dynamic)
+        writes.extend([*o.operands[:1], *o.get("--separate-git-dir")])
+    elif sub == "worktree" and len(rest) > 1 and rest[1] == "add":
+        writes.extend(getopt(_GIT.subcommand("worktree").options, rest[1:], dynamic).operands[:1])
+    elif sub == "bundle" and len(rest) > 2 and rest[1] == "create":
+        writes.append((rest[2], rest[2] in dynamic))
+    elif sub == "config":
+        o = getopt(_GIT.subcommand("config").options, rest, dynamic)
+        listing = any(f.startswith("--get") for f in o.flags) or o.has("-l", "--list")
+        (reads if listing or len(o.operands) < 2 else writes).extend(o.get("-f"))
+    else:
+        o = getopt(_GIT.subcommand("*").options, rest, dynamic)
+        writes.extend(o.get("--output", "--output-directory"))
+        if sub in ("format-patch", "archive"):
+            writes.extend(o.get("-o"))
+    if base:
+        writes = [(posixpath.join(base, p), d or base_dyn) for p, d in writes]
+    return writes, reads
+
+
+def _words(
+    writes: Sequence[str], reads: Sequence[str]
+) -> Callable[[Sequence[str], frozenset[str]], tuple[list[Target], list[Target]]]:
+    """Single-dash word options whose value is a file: ``find -fprint F``, ``openssl -out F``."""
+
+    def rule(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+        out: tuple[list[Target], list[Target]] = ([], [])
+        for i, a in enumerate(argv[:-1]):
+            if a in writes or a in reads:
+                out[0 if a in writes else 1].append((argv[i + 1], argv[i + 1] in dynamic))
+        return out
+
+    return rule
+
+
+def _perl_like(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    """``perl -i[.bak] [-e CODE] F…`` / ``ruby -i``: the files are rewritten."""
+    inplace = code = False
+    i, n = 1, len(argv)
+    while i < n and argv[i].startswith("-") and argv[i] != "-":
+        tok = argv[i]
+        i += 1
+        if tok == "--":
+            break
+        for j, c in enumerate(tok[1:], start=1):
+            if c in "eE":
+                code = True
+                i += 0 if j + 1 < len(tok) else 1
+                break
+            if c == "i":
+                inplace = True
+                break
+            if c in "IMmxdDCF" or (c in "l0" and tok[j + 1 : j + 2].isdigit()):
+                break
+    if not inplace:
+        return [], []
+    files = argv[i:] if code else argv[i + 1 :]
+    return [(f, f in dynamic) for f in files], []
+
+
+#: The ``files.operands`` rules of catalogue.toml (see there for what each means).
+OPERAND_RULES: dict[str, OperandRule] = {
+    "none": lambda o: [],
+    "all": _all,
+    "first": lambda o: o.operands[:1],
+    "second": _second,
+    "after_mode": _after_mode,
+    "dest": _dest,
+    "move": lambda o: [*o.operands, *o.get("-t")],  # the sources go away too
+    "link": _link,
+    "install": _install,
+    "transfer": _transfer,
+    "sed": _sed,
+    "awk": _awk,
+    "compress": _compress,
+    "patch": _patch,
+    "split": _split,
+    "csplit": lambda o: [] if o.get("-f") else [("xx", False)],
+    "script": _script,
+    "mktemp": _mktemp,
+    "dd": lambda o: [(v[3:], d) for v, d in o.operands if v.startswith("of=")],
+    "chattr": lambda o: [t for t in o.operands if t[0][:1] not in "+-="],
+}
+#: Programs whose arguments need their own reader.
+PROGRAM_RULES: dict[str, FileRule] = {
+    "perl": _perl_like,
+    "tar": _tar,
+    "unzip": _unzip,
+    "curl": _curl,
+    "wget": _wget,
+    "git": _git_files,
+}
+
+
+def _file_rule(program: Program) -> FileRule:
+    files = program.files
+    assert files is not None  # noqa: S101 - only programs with a files entry come here
+    if files.like is not None:
+        return _file_rule(CATALOGUE.programs[files.like])
+    if files.operands == "words":
+        return _words(files.writes, files.reads)
+    if files.operands in PROGRAM_RULES:
+        return PROGRAM_RULES[files.operands]
+    return _rule(program.options, files.writes, files.reads, OPERAND_RULES[files.operands])
+
+
+#: Programs that name files they write (or read) in their arguments.
+FILE_PROGRAMS: dict[str, FileRule] = {
+    name: _file_rule(p) for name, p in CATALOGUE.with_role("files").items()
+}
+
+
+def file_targets(
+    argv: Sequence[str], dynamic: frozenset[str] = frozenset()
+) -> tuple[list[Target], list[Target]] | None:
+    """The files ``argv`` writes and reads by name, or ``None`` for a program not listed.
+
+    ``dynamic`` holds the words whose value is only known at run time.
+    """
+    rule = FILE_PROGRAMS.get(program_name(argv[0])) if argv else None
+    if rule is None:
+        return None
+    writes, reads = rule(argv, dynamic)
+    return [t for t in writes if t[0] and t[0] != "-"], [t for t in reads if t[0] and t[0] != "-"]
+
+
+__all__ = [
+    "FILE_PROGRAMS",
+    "OPERAND_RULES",
+    "PROGRAM_RULES",
+    "FileRule",
+    "Opts",
+    "Target",
+    "file_targets",
+    "getopt",
+]
