@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from charter.actions import shell
+from charter.actions.command import program_name
 from charter.actions.constitution import (
     Constitution,
     ModelPermission,
@@ -36,7 +37,15 @@ from charter.actions.constitution import (
     verify_constitution,
 )
 from charter.actions.files import FILE_PROGRAMS, Target, file_targets
-from charter.actions.patterns import YES, CommandMatch, PatternSet, args_for, normalise_path
+from charter.actions.patterns import (
+    YES,
+    Args,
+    CommandMatch,
+    PatternSet,
+    args_for,
+    normalise_path,
+)
+from charter.actions.wrappers import CHDIR_OPTIONS, wrapper_chdir
 from charter.core.decision import Decision, Reason, input_digest
 from charter.core.errors import CharterError, InputError, TrustError
 from charter.core.verdict import Verdict, strictest
@@ -497,57 +506,78 @@ class Gate:
         self, m: CommandMatch, cwd: str, perm: ModelPermission | None
     ) -> list[Reason]:
         """Redirections, and the files a program writes or reads by name (``FILE_PROGRAMS``)."""
+        named = self._named_files(m, cwd)
         cmd = m.command
-        cwds = m.cwds or (cwd,)
-        unknown = m.cwd_unknown
-        reasons: list[Reason] = []
-        writes: list[Target] = [
-            (r.target.value, not r.target.static)
-            for r in cmd.redirects
-            if r.target is not None and r.writes
-        ]
-        reads: list[Target] = []
+        seen: set[tuple[str, bool]] = set()
+        reasons = self._write_reasons(named, f"`{_argv(cmd.argv)}` writes", perm, seen)
+        for target, dyn in named.reads:
+            if dyn or (target, False) in seen:
+                continue
+            seen.add((target, False))
+            # Operands that merely look like paths only meet the blocked list;
+            # ``<`` redirections are full reads.
+            for where in named.cwds if not target.startswith(("/", "~")) else named.cwds[:1]:
+                hits = self._path_reasons(target, where, write=False, what="access to")
+                reasons.extend(r for r in hits if r.rule == "resource_limits.blocked_directories")
+        for r in cmd.redirects:
+            if r.reads and r.target is not None and r.target.static:
+                value = r.target.value
+                for where in named.cwds if not value.startswith(("/", "~")) else named.cwds[:1]:
+                    reasons.extend(self._path_reasons(value, where, write=False, what="read of"))
+                if perm is not None and not perm.can_read:
+                    reasons.append(_role_reason(None, "can_read", "read files"))
+        return reasons
+
+    def _named_files(self, m: CommandMatch, cwd: str) -> _Named:
+        """The files a command writes and reads, and the directories it may run in."""
+        cmd = m.command
+        named = _Named(
+            writes=[
+                (r.target.value, not r.target.static)
+                for r in cmd.redirects
+                if r.target is not None and r.writes
+            ],
+            reads=[],
+            cwds=m.cwds or (cwd,),
+            unknown=m.cwd_unknown,
+        )
         reads_matter = bool(self.constitution.limits.blocked_directories)
         dynamic: frozenset[str] | None = None
         for v in cmd.variants:
             if not v.argv:
                 continue
-            prog = shell.program_name(v.argv[0])
-            if prog in shell.CHDIR_OPTIONS or prog in FILE_PROGRAMS:
+            prog = program_name(v.argv[0])
+            if prog in CHDIR_OPTIONS or prog in FILE_PROGRAMS:
                 if dynamic is None:
                     dynamic = frozenset(w.value for w in cmd.words if not (w.static or w.resolved))
-            if prog in shell.CHDIR_OPTIONS:  # ``env -C DIR cmd``: cmd runs in DIR
-                for d in shell.wrapper_chdir(v.argv):
-                    unknown = unknown or "$" in d or "`" in d or d in (dynamic or ())
-                    cwds = (*cwds, *(posixpath.join(c, os.path.expanduser(d)) for c in cwds))
+            if prog in CHDIR_OPTIONS:  # ``env -C DIR cmd``: cmd runs in DIR
+                for d in wrapper_chdir(v.argv):
+                    named.unknown = named.unknown or "$" in d or "`" in d or d in (dynamic or ())
+                    named.cwds = (
+                        *named.cwds,
+                        *(posixpath.join(c, os.path.expanduser(d)) for c in named.cwds),
+                    )
             if prog in FILE_PROGRAMS:
                 found = file_targets(v.argv, dynamic or frozenset())
                 if found is not None:
-                    writes.extend(found[0])
-                    reads.extend(found[1])
-            if not reads_matter:
-                continue  # no blocked directory: path-like words need no look
-            args = args_for(v.argv, (), ())
-            reads.extend(
-                (o.split("=", 1)[1] if "=" in o and not o.startswith("/") else o, False)
-                for o in args.operands
-                if "/" in o or o.startswith("~")
-            )
-            reads.extend(
-                (value, False)
-                for f in args.flags
-                if "=" in f and ("/" in (value := f.split("=", 1)[1]) or value.startswith("~"))
-            )
-        seen: set[tuple[str, bool]] = set()
-        what = f"`{_argv(cmd.argv)}` writes"
-        for target, dyn in writes:
+                    named.writes.extend(found[0])
+                    named.reads.extend(found[1])
+            if reads_matter:  # else path-like words need no look
+                named.reads.extend(_path_like(args_for(v.argv, (), ())))
+        return named
+
+    def _write_reasons(
+        self, named: _Named, what: str, perm: ModelPermission | None, seen: set[tuple[str, bool]]
+    ) -> list[Reason]:
+        reasons: list[Reason] = []
+        for target, dyn in named.writes:
             if (target, True) in seen:
                 continue
             seen.add((target, True))
             if perm is not None and not perm.can_write:
                 reasons.append(_role_reason(None, "can_write", "write files", what=what))
             relative = not target.startswith(("/", "~"))
-            if dyn or (relative and unknown):
+            if dyn or (relative and named.unknown):
                 reasons.append(
                     _reason(
                         GATE_UNRESOLVED,
@@ -559,26 +589,35 @@ class Gate:
                     )
                 )
                 continue
-            for where in cwds if relative else cwds[:1]:
+            for where in named.cwds if relative else named.cwds[:1]:
                 reasons.extend(self._path_reasons(target, where, write=True, what="write to"))
-        for target, dyn in reads:
-            if dyn or (target, False) in seen:
-                continue
-            seen.add((target, False))
-            # Operands that merely look like paths only meet the blocked list;
-            # ``<`` redirections are full reads.
-            for where in cwds if not target.startswith(("/", "~")) else cwds[:1]:
-                hits = self._path_reasons(target, where, write=False, what="access to")
-                reasons.extend(r for r in hits if r.rule == "resource_limits.blocked_directories")
-        for r in cmd.redirects:
-            if r.reads and r.target is not None and r.target.static:
-                for where in cwds if not r.target.value.startswith(("/", "~")) else cwds[:1]:
-                    reasons.extend(
-                        self._path_reasons(r.target.value, where, write=False, what="read of")
-                    )
-                if perm is not None and not perm.can_read:
-                    reasons.append(_role_reason(None, "can_read", "read files"))
         return reasons
+
+
+@dataclass
+class _Named:
+    """Files one command names: written, read, and where relative paths resolve."""
+
+    writes: list[Target]
+    reads: list[Target]
+    cwds: tuple[str, ...]
+    #: an earlier ``cd`` (or ``env -C``) went to a directory only known at run time
+    unknown: bool
+
+
+def _path_like(args: Args) -> list[Target]:
+    """Operands and ``--opt=VALUE`` values that look like paths (for blocked directories)."""
+    out: list[Target] = [
+        (o.split("=", 1)[1] if "=" in o and not o.startswith("/") else o, False)
+        for o in args.operands
+        if "/" in o or o.startswith("~")
+    ]
+    out.extend(
+        (value, False)
+        for f in args.flags
+        if "=" in f and ("/" in (value := f.split("=", 1)[1]) or value.startswith("~"))
+    )
+    return out
 
 
 # ------------------------------------------------------------------ reasons
