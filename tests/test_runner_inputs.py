@@ -201,3 +201,26 @@ def test_proposals_are_validated_as_charter_check_validates_them(
     path.write_text(json.dumps(bad))
     assert main(["check", str(path)]) == 2
     assert r.json()["error"].split(" (")[0] in capsys.readouterr().err
+
+
+def test_approval_bodies_are_read_strictly_too(runner: ThreadedRunner) -> None:
+    ask = runner.client.post(
+        "/v1/decisions/action",
+        json={**ACTION, "command": "git push origin main", "agent": {"id": "agent-7"}},
+        headers=auth("agent"),
+    ).json()
+    assert ask["verdict"] == "ask"
+    url = f"/v1/approvals/{ask['decision_id']}"
+    headers = {**JSON, **auth("approver")}
+    for raw, field, words in (
+        (b'{"approve": false, "approve": true}', "body", "duplicate key 'approve'"),
+        (b'{"approve": true, "comment": "\\ud800"}', "body", "lone surrogate"),
+        (b'{"approve": "yes"}', "body.approve", "boolean"),
+        (b"", "body", "malformed JSON"),
+    ):
+        r = runner.client.post(url, content=raw, headers=headers)
+        assert r.status_code == 422, (raw, r.text)
+        assert r.json()["field"] == field and words in r.json()["error"], (raw, r.json())
+    # Nothing was approved by the refused bodies; a valid one still is.
+    ok = runner.client.post(url, json={"approve": True}, headers=headers)
+    assert ok.status_code == 200 and ok.json()["status"] == "approved"

@@ -21,12 +21,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
 from functools import cache, partial
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from charter.core import errors, jsonio
@@ -40,6 +41,7 @@ LOG = logging.getLogger("charter.runner")
 AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
 ANY_ROLE = (AGENT, APPROVER, OPERATOR)
 _FIELD = re.compile(r"^invalid proposal: (?P<field>[^:\s]+):")
+M = TypeVar("M", bound=BaseModel)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -328,14 +330,37 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
         """Whether an ``ask`` is still pending, approved or rejected."""
         return service.decision_state(decision_id)
 
-    @app.post("/v1/approvals/{decision_id}", tags=["decisions"])
-    def approve(
+    @app.post(
+        "/v1/approvals/{decision_id}",
+        tags=["decisions"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ApprovalBody.model_json_schema()}},
+            }
+        },
+    )
+    async def approve(
         decision_id: Annotated[str, Path(max_length=128)],
-        body: ApprovalBody,
+        request: Request,
         who: Principal = approvers,
     ) -> dict[str, Any]:
         """Confirm (``approve: true``) or reject an ``ask``; never your own change."""
-        return service.approve(decision_id, body.approve, body.comment, who.name)
+        body = _validated(ApprovalBody, await request.body())
+        # The approval is written to the audit log synchronously: off the event loop.
+        return await run_in_threadpool(
+            service.approve, decision_id, body.approve, body.comment, who.name
+        )
+
+
+def _validated(model: type[M], body: bytes) -> M:
+    """A body read by the strict JSON reader, then checked against ``model`` (422s)."""
+    try:
+        return model.model_validate(parse_object(body))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
+        ) from None
 
 
 def _action_decision(
@@ -343,12 +368,7 @@ def _action_decision(
 ) -> None:
     """On a decider thread: parse and check an action body, decide it, relay the answer."""
     try:
-        try:
-            action = ActionBody.model_validate(parse_object(body))
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
-            ) from None
+        action = _validated(ActionBody, body)
         decided = service.submit_action(action.model_dump(exclude_none=True), principal, encode)
         decided.add_done_callback(partial(_relay, answer))
     except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
