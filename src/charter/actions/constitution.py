@@ -30,6 +30,7 @@ import hashlib
 import math
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,59 +195,74 @@ def parse_text(text: str, source: str = "<constitution>") -> Constitution:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source}: malformed TOML: {exc}") from exc
     lines = _line_index(text)
+
+    def at(key: str) -> str:
+        return _at(source, lines, key)
+
     for key in document:
         if key not in TOP_KEYS:
             raise InputError(
-                f"{_at(source, lines, key)}: unknown table or key [{key}]",
+                f"{at(key)}: unknown table or key [{key}]",
                 hint=f"known tables: {', '.join(sorted(TOP_KEYS))}",
             )
     for key in TOP_KEYS & set(document):
         if not isinstance(document[key], dict):
-            raise InputError(f"{_at(source, lines, key)}: [{key}] must be a table")
-
+            raise InputError(f"{at(key)}: [{key}] must be a table")
     if "identity" not in document:
         raise InputError(
             f"{source}: the constitution is not signed (it has no [identity] table)",
             hint='add [identity] with version = "1.0.0", then run `charter constitution sign FILE`',
         )
-    ident = document["identity"]
+    identity = _identity(document["identity"], at)  # checked in the document's order
+    patterns = _boundaries(document.get("boundaries", {}), at)
+    limits = _limits(document.get("resource_limits", {}), at)
+    return Constitution(
+        identity=identity,
+        forbidden=patterns["forbidden"],
+        requires_approval=patterns["requires_approval"],
+        auto_allowed=patterns["auto_allowed"],
+        limits=limits,
+        model_permissions=_permissions(document.get("model_permissions", {}), at),
+        document=document,
+        source=source,
+        lines=lines,
+    )
+
+
+def _identity(ident: dict[str, Any], at: Callable[[str], str]) -> Identity:
     for key in ident:
         if key not in IDENTITY_KEYS:
-            raise InputError(f"{_at(source, lines, f'identity.{key}')}: unknown key identity.{key}")
+            raise InputError(f"{at(f'identity.{key}')}: unknown key identity.{key}")
     version = ident.get("version")
     if not isinstance(version, str) or not semver.Version.is_valid(version):
         raise InputError(
-            f"{_at(source, lines, 'identity.version')}: identity.version must be a semantic "
+            f"{at('identity.version')}: identity.version must be a semantic "
             f"version, got {version!r}",
             hint='e.g. version = "1.0.0"',
         )
     for key in ("checksum", "signed_by", "signature"):
         if key in ident and not isinstance(ident[key], str):
-            raise InputError(
-                f"{_at(source, lines, f'identity.{key}')}: identity.{key} must be a string"
-            )
-    identity = Identity(
-        version, ident.get("checksum"), ident.get("signed_by"), ident.get("signature")
-    )
+            raise InputError(f"{at(f'identity.{key}')}: identity.{key} must be a string")
+    return Identity(version, ident.get("checksum"), ident.get("signed_by"), ident.get("signature"))
 
-    bounds = document.get("boundaries", {})
+
+def _boundaries(bounds: dict[str, Any], at: Callable[[str], str]) -> dict[str, tuple[str, ...]]:
     for key in bounds:
         if key not in BOUNDARY_KEYS:
             raise InputError(
-                f"{_at(source, lines, f'boundaries.{key}')}: unknown key boundaries.{key}",
+                f"{at(f'boundaries.{key}')}: unknown key boundaries.{key}",
                 hint=f"known keys: {', '.join(sorted(BOUNDARY_KEYS))}",
             )
-    patterns = {
-        key: _strings(
-            bounds.get(key, []), f"{_at(source, lines, f'boundaries.{key}')}: boundaries.{key}"
-        )
+    return {
+        key: _strings(bounds.get(key, []), f"{at(f'boundaries.{key}')}: boundaries.{key}")
         for key in BOUNDARY_KEYS
     }
 
-    raw_limits = document.get("resource_limits", {})
+
+def _limits(raw_limits: dict[str, Any], at: Callable[[str], str]) -> ResourceLimits:
     limit_values: dict[str, Any] = {}
     for key, value in raw_limits.items():
-        where = f"{_at(source, lines, f'resource_limits.{key}')}: resource_limits.{key}"
+        where = f"{at(f'resource_limits.{key}')}: resource_limits.{key}"
         kind = LIMIT_KEYS.get(key)
         if kind is None:
             raise InputError(
@@ -264,11 +280,13 @@ def parse_text(text: str, source: str = "<constitution>") -> Constitution:
             limit_values[key] = parse_size(value, where)
         else:
             limit_values[key] = _strings(value, where)
-    limits = ResourceLimits(**limit_values)
+    return ResourceLimits(**limit_values)
 
+
+def _permissions(raw_perms: dict[str, Any], at: Callable[[str], str]) -> dict[str, ModelPermission]:
     perms: dict[str, ModelPermission] = {}
-    for role, raw in document.get("model_permissions", {}).items():
-        where = _at(source, lines, f"model_permissions.{role}")
+    for role, raw in raw_perms.items():
+        where = at(f"model_permissions.{role}")
         if not isinstance(raw, dict):
             raise InputError(f"{where}: model_permissions.{role} must be an inline table")
         for key, value in raw.items():
@@ -280,18 +298,7 @@ def parse_text(text: str, source: str = "<constitution>") -> Constitution:
             if not isinstance(value, bool):
                 raise InputError(f"{where}: model_permissions.{role}.{key} must be true or false")
         perms[role] = ModelPermission(**raw)
-
-    return Constitution(
-        identity=identity,
-        forbidden=patterns["forbidden"],
-        requires_approval=patterns["requires_approval"],
-        auto_allowed=patterns["auto_allowed"],
-        limits=limits,
-        model_permissions=perms,
-        document=document,
-        source=source,
-        lines=lines,
-    )
+    return perms
 
 
 def read(path: str | Path) -> tuple[str, Constitution]:
