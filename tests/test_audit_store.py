@@ -193,6 +193,12 @@ def test_verify_and_export_of_a_file_that_is_no_audit_log_create_nothing(
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
     assert tables == {"notes"}
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, " * 100)
+    assert main(["audit", "verify", "--store", str(garbage)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the audit store" in err and "Traceback" not in err
+    assert garbage.read_bytes() == b"not a database, " * 100
     missing = tmp_path / "typo.db"
     assert main(["audit", "verify", "--store", str(missing)]) == 2
     assert "no such audit store" in capsys.readouterr().err

@@ -35,10 +35,13 @@ class SQLiteStore(GroupCommitted):
         try:
             self._db = self._open_read_only() if read_only else self._open_writable()
         except sqlite3.Error as exc:
-            raise AuditError(
-                f"{self.path}: cannot open the audit store ({exc})",
-                hint="point --audit or $CHARTER_AUDIT at a writable location",
-            ) from exc
+            hint = (
+                "pass the --store a runner or charter gate writes to"
+                if read_only
+                else "point --audit or $CHARTER_AUDIT at a writable location"
+            )
+            message = f"{self.path}: cannot open the audit store ({exc})"
+            raise AuditError(message, hint=hint) from exc
 
     def _open_writable(self) -> sqlite3.Connection:
         try:
