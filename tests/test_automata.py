@@ -17,8 +17,11 @@ from charter.actions.automata import (
     contained,
     to_regex,
 )
+from charter.actions.constitution import parse_text
+from charter.actions.lint import lint_constitution_toml
 from charter.actions.patterns import PatternSet
 from charter.actions.shell import parse as parse_shell
+from tests.gate_helpers import constitution_text
 
 UPPER = ["git status*", "git diff*", "git log *", "cat *", "ls*", "echo *", "rm *.tmp"]
 
@@ -187,3 +190,17 @@ def test_one_tokeniser_for_gate_and_linter() -> None:
     assert gate_patterns.tokenise("git log --grep='a b' | head") == [
         "git", "log", "--grep=a b", "|", "head"
     ]  # fmt: skip
+
+
+def test_linter_never_shows_an_unconfirmed_counterexample() -> None:
+    """When no command can be confirmed at the gate, the finding says so instead of
+    showing an empty or wrong command (it is still an error)."""
+    upper = parse_text(
+        constitution_text().replace('"find * -name *",', '"find * -name *", "tool a",')
+    )
+    lower_text = constitution_text().replace('"pwd",', '"pwd", "tool -*", "git * git",')
+    findings = lint_constitution_toml(parse_text(lower_text), upper)
+    by_pattern = {f.message.split("'")[1]: f.message for f in findings if f.code == "CHARTER-L030"}
+    assert "may auto-allow commands the upper layer does not" in by_pattern["tool -*"]
+    assert "``" not in by_pattern["tool -*"]
+    assert "would newly auto-allow `git git` (upper layer: ask" in by_pattern["git * git"]

@@ -189,13 +189,18 @@ def _auto_allowed(lower: Constitution, upper: Constitution, at: Locate) -> Itera
             continue
         if result.contained:
             continue
-        example = result.counterexample or ""
+        example = result.counterexample
+        # A counterexample is shown only once the gate's own matcher confirms it.
+        newly = (
+            f"it would newly auto-allow `{example}` (upper layer: {verdict_of(example)})"
+            if example is not None
+            else "it may auto-allow commands the upper layer does not"
+        )
         yield _error(
             "CHARTER-L030",
             at("boundaries.auto_allowed", text),
             f"auto_allowed pattern {text!r} is not contained in the upper layer's "
-            f"auto-allowed language: it would newly auto-allow `{example}` "
-            f"(upper layer: {verdict_of(example)})",
+            f"auto-allowed language: {newly}",
             "narrow the pattern to commands the upper layer already auto-allows, or drop it",
         )
 
