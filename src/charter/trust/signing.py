@@ -230,6 +230,79 @@ def unverified_info(signatures: bytes) -> SignatureInfo:
     )
 
 
+def _signing_key(parsed: Any, trusted: Sequence[keys.PublicKey], scope: str) -> tuple[Any, str]:
+    """The trusted key whose signature verifies, and the algorithm it pins."""
+    alg = parsed.header.get("alg")
+    if alg not in ("EdDSA", "ES256"):
+        raise VerificationError(
+            f"{SIGNATURES}: JWT algorithm {alg!r} is not allowed",
+            hint="Charter accepts EdDSA (Ed25519) and ES256 (ECDSA P-256) only",
+        )
+    by_id = {keys.key_id(k): k for k in trusted}
+    kid = parsed.header.get("kid")
+    if isinstance(kid, str) and kid:
+        if kid not in by_id:
+            raise VerificationError(
+                f"signed by key {kid}, which is not trusted for the {scope} layer",
+                hint="pin the signer's public key for this layer in the trust policy",
+            )
+        candidates = [by_id[kid]]
+    else:
+        candidates = list(trusted)
+    candidates = [key for key in candidates if keys.jwt_algorithm(key) == alg]
+    if not candidates:
+        raise VerificationError(
+            f"{SIGNATURES}: JWT algorithm {alg} does not match the type of the trusted key",
+            hint="the algorithm is pinned by the key: EdDSA for Ed25519, ES256 for P-256",
+        )
+    used = next((key for key in candidates if _signature_valid(parsed, key)), None)
+    if used is None:
+        raise VerificationError(
+            f"{SIGNATURES}: the signature does not verify with any key trusted for the "
+            f"{scope} layer",
+            hint="the bundle was signed by another key or the signature was altered",
+        )
+    return used, alg
+
+
+def _check_claims(payload: Any, scope: str) -> None:
+    """Time claims, when present, hold now; the token's scope is the layer loaded."""
+    for claim in ("exp", "nbf"):
+        value = payload.get(claim)
+        if value is not None and not isinstance(value, (int, float)):
+            raise VerificationError(f"{SIGNATURES}: JWT claim {claim} is not a number")
+    now = time.time()
+    if isinstance(payload.get("exp"), (int, float)) and payload["exp"] < now:
+        raise VerificationError(f"{SIGNATURES}: the signature has expired (exp)")
+    if isinstance(payload.get("nbf"), (int, float)) and payload["nbf"] > now:
+        raise VerificationError(f"{SIGNATURES}: the signature is not valid yet (nbf)")
+    token_scope = payload.get("scope") if isinstance(payload, dict) else None
+    if token_scope != scope:
+        raise VerificationError(
+            f"signature scope is {token_scope!r}, but the bundle is loaded as the {scope} layer",
+            hint="a key signs one layer only; an overlay signature cannot stand for a constitution",
+        )
+
+
+def _check_file_list(files: Mapping[str, bytes], signed: Mapping[str, str]) -> None:
+    """The signed list equals the files present, hash for hash."""
+    present = {name for name in files if name != SIGNATURES}
+    for name in sorted(set(signed) - present):
+        raise VerificationError(f"{name}: listed in the signature but missing from the bundle")
+    for name in sorted(present - set(signed)):
+        raise VerificationError(
+            f"{name}: not covered by the signature (file added after signing)",
+            hint="rebuild and re-sign the bundle",
+        )
+    for name in sorted(present):
+        actual = file_hash(name, files[name])
+        if actual != signed[name]:
+            raise VerificationError(
+                f"{name}: has been modified: expected sha256 {signed[name]}, actual {actual}",
+                hint="the bundle was tampered with after signing; fetch it again",
+            )
+
+
 def verify_files(
     files: Mapping[str, bytes],
     trusted: Sequence[keys.PublicKey],
@@ -251,69 +324,11 @@ def verify_files(
     if not trusted:
         raise VerificationError(f"no trusted keys are configured for the {scope} layer")
     parsed = _parse(_token(files[SIGNATURES]))
-    header = parsed.header
-    alg = header.get("alg")
-    if alg not in ("EdDSA", "ES256"):
-        raise VerificationError(
-            f"{SIGNATURES}: JWT algorithm {alg!r} is not allowed",
-            hint="Charter accepts EdDSA (Ed25519) and ES256 (ECDSA P-256) only",
-        )
-    by_id = {keys.key_id(k): k for k in trusted}
-    kid = header.get("kid")
-    if isinstance(kid, str) and kid:
-        candidates = [by_id[kid]] if kid in by_id else []
-        if not candidates:
-            raise VerificationError(
-                f"signed by key {kid}, which is not trusted for the {scope} layer",
-                hint="pin the signer's public key for this layer in the trust policy",
-            )
-    else:
-        candidates = list(trusted)
-    candidates = [key for key in candidates if keys.jwt_algorithm(key) == alg]
-    if not candidates:
-        raise VerificationError(
-            f"{SIGNATURES}: JWT algorithm {alg} does not match the type of the trusted key",
-            hint="the algorithm is pinned by the key: EdDSA for Ed25519, ES256 for P-256",
-        )
-    used = next((key for key in candidates if _signature_valid(parsed, key)), None)
-    if used is None:
-        raise VerificationError(
-            f"{SIGNATURES}: the signature does not verify with any key trusted for the "
-            f"{scope} layer",
-            hint="the bundle was signed by another key or the signature was altered",
-        )
+    used, alg = _signing_key(parsed, trusted, scope)
     payload = _payload(parsed)
-    for claim in ("exp", "nbf"):
-        value = payload.get(claim)
-        if value is not None and not isinstance(value, (int, float)):
-            raise VerificationError(f"{SIGNATURES}: JWT claim {claim} is not a number")
-    now = time.time()
-    if isinstance(payload.get("exp"), (int, float)) and payload["exp"] < now:
-        raise VerificationError(f"{SIGNATURES}: the signature has expired (exp)")
-    if isinstance(payload.get("nbf"), (int, float)) and payload["nbf"] > now:
-        raise VerificationError(f"{SIGNATURES}: the signature is not valid yet (nbf)")
-    token_scope = payload.get("scope") if isinstance(payload, dict) else None
-    if token_scope != scope:
-        raise VerificationError(
-            f"signature scope is {token_scope!r}, but the bundle is loaded as the {scope} layer",
-            hint="a key signs one layer only; an overlay signature cannot stand for a constitution",
-        )
+    _check_claims(payload, scope)
     signed = _payload_files(payload)
-    present = {name for name in files if name != SIGNATURES}
-    for name in sorted(set(signed) - present):
-        raise VerificationError(f"{name}: listed in the signature but missing from the bundle")
-    for name in sorted(present - set(signed)):
-        raise VerificationError(
-            f"{name}: not covered by the signature (file added after signing)",
-            hint="rebuild and re-sign the bundle",
-        )
-    for name in sorted(present):
-        actual = file_hash(name, files[name])
-        if actual != signed[name]:
-            raise VerificationError(
-                f"{name}: has been modified: expected sha256 {signed[name]}, actual {actual}",
-                hint="the bundle was tampered with after signing; fetch it again",
-            )
+    _check_file_list(files, signed)
     return SignatureInfo(key_id=keys.key_id(used), algorithm=alg, scope=scope, files=signed)
 
 
