@@ -13,18 +13,22 @@ from charter.cli import main
 from charter.trust import keys
 from charter.trust.versions import VersionState
 from tests.bundle_helpers import make_key, overlay_bundle
+from tests.cli_helpers import CliResult, invoke
 from tests.conftest import BundleFactory, overlay_rule
 
 
-def charter(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from charter.cli import main; sys.exit(main())", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
+def charter(*args: str, stdin: str | None = None) -> CliResult:
+    return invoke(*args, stdin=stdin)
+
+
+def test_the_console_script_runs_in_its_own_process() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from charter.cli import main; sys.exit(main())",
+         "rule", "list", "--layer", "constitution", "--format", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert {r["layer"] for r in json.loads(result.stdout)} == {"constitution"}
 
 
 def test_rule_list_json_has_the_contract_fields() -> None:

@@ -22,6 +22,7 @@ from charter.policy.bundle import layer_from_files, read_directory_files
 from charter.policy.decision import evaluate
 from charter.policy.stack import CompiledStack, Stack, load_stack, shipped_constitution_path
 from charter.policy.testing import expected_verdict, run_tests
+from tests.cli_helpers import CliResult, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "proposals"
@@ -60,15 +61,19 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
 }
 
 
-def charter(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "charter", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
+def charter(*args: str, cwd: Path = ROOT) -> CliResult:
+    return invoke(*args, cwd=cwd)
+
+
+def test_python_dash_m_charter_decides_in_its_own_process() -> None:
+    name = "agent-push-to-main.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "charter", "check", str(EXAMPLES / name), "--now", NOW_TEXT,
+         "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == EXIT[EXPECTED[name][0]], result.stderr
+    assert json.loads(result.stdout)["verdict"] == EXPECTED[name][0]
 
 
 def load_example(name: str) -> dict[str, Any]:
