@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from charter.core.digests import sha256_bytes
 from charter.core.errors import ArchiveError, PolicyError, TrustError, VerificationError
 from charter.policy.build import build_bundle
 from charter.policy.bundle import (
@@ -26,7 +27,6 @@ from charter.policy.bundle import (
     build_tarball,
     layer_from_files,
     read_archive,
-    tarball_digest,
     verify_tarball,
 )
 from charter.trust import keys, signing
@@ -133,10 +133,10 @@ def verify(data: bytes, key: keys.PrivateKey, layer: str = "overlay") -> dict[st
 def test_untouched_bundle_verifies_and_loads(original: bytes, key: keys.PrivateKey) -> None:
     verified = verify_tarball(original, [key.public_key()], layer="overlay", source="b.tgz")
     assert verified.signer == keys.key_id(key.public_key())
-    assert verified.digest == tarball_digest(original)
+    assert verified.digest == sha256_bytes(original)
     layer = verified.to_layer()
     assert [r.id for r in layer.rules] == ["OV-TAMPER-001"]
-    assert layer.digest == tarball_digest(original) and layer.signer == verified.signer
+    assert layer.digest == sha256_bytes(original) and layer.signer == verified.signer
 
 
 def test_build_is_deterministic_and_validates(tmp_path: Path, key: keys.PrivateKey) -> None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from charter.cli import main
+from charter.core.digests import sha256_bytes
 from charter.core.errors import RegistryError, VerificationError
 from charter.registry import oci
 from tests.bundle_helpers import constitution_bundle, make_key
@@ -89,12 +90,12 @@ def test_push_pull_round_trip_with_media_types(
     data, _ = signed
     ref = registry.ref("rt/constitution", "1.0.0")
     pushed = oci.push_bundle(data, ref)
-    assert pushed.blob_digest == oci.sha256_digest(data)
+    assert pushed.blob_digest == sha256_bytes(data)
     raw = httpx.get(
         f"http://{registry.host}/v2/rt/constitution/manifests/1.0.0",
         headers={"Accept": oci.MANIFEST_MEDIA_TYPE},
     )
-    assert oci.sha256_digest(raw.content) == pushed.manifest_digest
+    assert sha256_bytes(raw.content) == pushed.manifest_digest
     manifest = json.loads(raw.content)
     assert manifest["mediaType"] == oci.MANIFEST_MEDIA_TYPE
     assert manifest["config"]["mediaType"] == "application/vnd.charter.config.v1+json"
@@ -191,13 +192,13 @@ def test_the_manifest_is_what_earlier_releases_pushed(signed: tuple[bytes, Path]
         "mediaType": oci.MANIFEST_MEDIA_TYPE,
         "config": {
             "mediaType": oci.CONFIG_MEDIA_TYPE,
-            "digest": oci.sha256_digest(config),
+            "digest": sha256_bytes(config),
             "size": len(config),
         },
         "layers": [
             {
                 "mediaType": oci.LAYER_MEDIA_TYPE,
-                "digest": oci.sha256_digest(data),
+                "digest": sha256_bytes(data),
                 "size": len(data),
                 "annotations": {"org.opencontainers.image.title": "bundle.tar.gz"},
             }

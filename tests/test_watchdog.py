@@ -11,10 +11,11 @@ from charter.actions.constitution import sign_text
 from charter.actions.gate import Gate, load_constitution
 from charter.actions.lint import default_constitution_toml
 from charter.cli import main
+from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError, IntegrityLost, TrustError, exit_code
 from charter.core.verdict import Verdict
 from charter.trust import keys
-from charter.trust.watchdog import IntegrityEvent, Watchdog, bytes_digest
+from charter.trust.watchdog import IntegrityEvent, Watchdog
 
 #: Upper bound for "within one interval" waits: generous, never asserted as a duration.
 BOUND = 30.0
@@ -45,7 +46,7 @@ def test_background_thread_detects_an_edit(watched: Path) -> None:
         seen.set()
 
     with Watchdog(interval=0.02) as watchdog:
-        watchdog.watch(watched, bytes_digest(watched.read_bytes()))
+        watchdog.watch(watched, sha256_bytes(watched.read_bytes()))
         watchdog.on_integrity_lost(record)
         assert decide(watchdog, "ls -la") == "allow"
         watched.write_text('[identity]\nversion = "6.6.6"\n')
@@ -63,7 +64,7 @@ def test_background_thread_detects_an_edit(watched: Path) -> None:
 
 
 def test_check_now_and_latching(watched: Path) -> None:
-    watchdog = Watchdog({watched: bytes_digest(watched.read_bytes())}, interval=3600)
+    watchdog = Watchdog({watched: sha256_bytes(watched.read_bytes())}, interval=3600)
     assert watchdog.check_now() and watchdog.healthy
     original = watched.read_bytes()
     watched.write_bytes(original + b"# sneaky\n")
@@ -89,7 +90,7 @@ def test_the_expected_digest_is_what_was_verified(watched: Path) -> None:
     verified = watched.read_bytes()
     watched.write_text("tampered in between")
     watchdog = Watchdog(interval=3600)
-    watchdog.watch(watched, bytes_digest(verified))
+    watchdog.watch(watched, sha256_bytes(verified))
     assert not watchdog.check_now()
 
 
@@ -165,7 +166,7 @@ def test_intervals_out_of_range_are_refused(interval: float) -> None:
 def test_a_dead_checking_thread_is_never_healthy(watched: Path) -> None:
     """Regression (issue 10, defect 4): the thread died of OverflowError, then said ok."""
     reported: list[IntegrityEvent] = []
-    watchdog = Watchdog({watched: bytes_digest(watched.read_bytes())}, interval=1.0)
+    watchdog = Watchdog({watched: sha256_bytes(watched.read_bytes())}, interval=1.0)
     watchdog.on_integrity_lost(reported.append)
     watchdog.interval = 1e308  # what --interval 1e308 used to reach: Event.wait overflows
     watchdog.start()

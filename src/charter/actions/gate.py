@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import hashlib
 import os
 import posixpath
 import time
@@ -47,6 +46,7 @@ from charter.actions.patterns import (
 )
 from charter.actions.wrappers import CHDIR_OPTIONS, wrapper_chdir
 from charter.core.decision import Decision, Reason, input_digest
+from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, TrustError
 from charter.core.verdict import Verdict, strictest
 from charter.trust import keys
@@ -736,7 +736,7 @@ def load_constitution(path: str | Path, key_path: str | Path) -> Loaded:
     except UnicodeDecodeError as exc:
         raise InputError(f"{p}: the constitution must be UTF-8") from exc
     constitution = _verified(text, str(p), keys.public_pem(public))
-    return Loaded(constitution, "sha256:" + hashlib.sha256(data).hexdigest(), str(p))
+    return Loaded(constitution, sha256_bytes(data), str(p))
 
 
 @functools.lru_cache(maxsize=16)

@@ -14,6 +14,7 @@ import typer
 
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.core import jsonio
+from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, VerificationError
 from charter.policy.build import DEFAULT_VALIDATORS, build_bundle
 from charter.policy.bundle import (
@@ -23,7 +24,6 @@ from charter.policy.bundle import (
     parse_manifest,
     read_archive,
     read_tarball_file,
-    tarball_digest,
     verify_tarball,
 )
 from charter.policy.lint import build_validator
@@ -149,7 +149,7 @@ def _rules(
         layer = layer_from_files(
             {n: d for n, d in files.items() if n != SIGNATURES},
             source=source,
-            digest=tarball_digest(data),
+            digest=sha256_bytes(data),
         )
     except CharterError as exc:
         return [], str(exc)
@@ -171,7 +171,7 @@ def inspection(bundle_file: Path, key: list[Path] | None) -> dict[str, Any]:
     rules, problem = _rules(data, files, source)
     return {
         "bundle": source,
-        "digest": tarball_digest(data),
+        "digest": sha256_bytes(data),
         "verified": bool(key),
         "manifest": manifest.raw if manifest else None,
         "signer": (

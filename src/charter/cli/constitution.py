@@ -14,16 +14,11 @@ from rich.table import Table
 
 from charter.actions import constitution as model
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError
 from charter.render import text as render_text
 from charter.trust import keys
-from charter.trust.watchdog import (
-    DEFAULT_INTERVAL,
-    IntegrityEvent,
-    Watchdog,
-    bytes_digest,
-    check_interval,
-)
+from charter.trust.watchdog import DEFAULT_INTERVAL, IntegrityEvent, Watchdog, check_interval
 
 constitution_app = typer.Typer(
     help="Sign, verify, show and watch the agent-runtime constitution TOML.",
@@ -239,7 +234,7 @@ def watch(
     check_interval(interval, "--interval")  # inf, nan, 0, 1e308: exit 2 before anything
     data, result = _verify_bytes(file, keys.load_public(key))
     watchdog = Watchdog(interval=interval)
-    digest = watchdog.watch(file, bytes_digest(data))
+    digest = watchdog.watch(file, sha256_bytes(data))
     done = threading.Event()
     out = stdout()
 

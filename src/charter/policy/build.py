@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from charter.core.digests import sha256_bytes
 from charter.core.errors import PolicyError
 from charter.policy.bundle import (
     MANIFEST,
@@ -22,7 +23,6 @@ from charter.policy.bundle import (
     layer_from_files,
     load_directory,
     read_directory_files,
-    tarball_digest,
 )
 from charter.policy.stack import Stack, shipped_constitution_path
 from charter.policy.testing import run_tests
@@ -106,7 +106,7 @@ def build_bundle(
     data = build_tarball(signed)
     return BuiltBundle(
         data=data,
-        digest=tarball_digest(data),
+        digest=sha256_bytes(data),
         key_id=keys.key_id(key.public_key()),
         manifest=layer.manifest,
         files=tuple(sorted(signed)),

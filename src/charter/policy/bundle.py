@@ -35,6 +35,7 @@ from typing import Any
 import semver
 
 from charter.core import jsonio
+from charter.core.digests import sha256_bytes
 from charter.core.errors import (
     ArchiveError,
     InputError,
@@ -353,10 +354,6 @@ class ArchiveLimits:
     max_name_bytes: int = 1024
 
 
-def tarball_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def build_tarball(files: Mapping[str, bytes]) -> bytes:
     """A gzipped tar of ``files`` whose bytes depend on nothing but the files."""
     raw = io.BytesIO()
@@ -621,7 +618,7 @@ def verify_tarball(
     except VerificationError as exc:
         raise VerificationError(f"{source}: {exc.message}", hint=exc.hint) from exc
     return accept_files(
-        files, layer=layer, digest=tarball_digest(data), signer=info.key_id, source=source
+        files, layer=layer, digest=sha256_bytes(data), signer=info.key_id, source=source
     )
 
 

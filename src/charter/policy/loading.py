@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from charter.core.digests import sha256_bytes
 from charter.core.errors import RollbackError, VerificationError
 from charter.policy.bundle import (
     ArchiveLimits,
@@ -27,7 +28,6 @@ from charter.policy.bundle import (
     files_digest,
     read_archive,
     read_tarball_file,
-    tarball_digest,
     verify_tarball,
 )
 from charter.policy.stack import Stack, load_stack
@@ -81,7 +81,7 @@ def verify_bundle_file(
             return accept_files(
                 files,
                 layer=trust.layer,
-                digest=tarball_digest(data),
+                digest=sha256_bytes(data),
                 signer=str(who),
                 source=source,
             )
@@ -96,7 +96,7 @@ def verify_bundle_file(
         else:
             files = read_archive(data, limits=limits, source=source)
             return accept_files(
-                files, layer=trust.layer, digest=tarball_digest(data), signer=kid, source=source
+                files, layer=trust.layer, digest=sha256_bytes(data), signer=kid, source=source
             )
     if trust.keys:
         try:

@@ -23,7 +23,6 @@ Plain HTTP is used only for loopback registries or with ``insecure=True``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import ipaddress
 import os
 import re
@@ -38,6 +37,7 @@ from typing import Any
 import httpx
 
 from charter.core import jsonio
+from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, RegistryError, VerificationError
 from charter.policy.bundle import MANIFEST, ArchiveLimits, parse_manifest, read_archive
 
@@ -63,10 +63,6 @@ _REPO = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -426,10 +422,10 @@ class OciClient:
                 hint="push to oci://HOST/REPO:TAG; the digest is printed afterwards",
             )
         config, body = image_manifest(data, annotations)
-        manifest_digest = sha256_digest(body)
+        manifest_digest = sha256_bytes(body)
         with self._client() as client:
-            self._upload_blob(client, config, sha256_digest(config))
-            self._upload_blob(client, data, sha256_digest(data))
+            self._upload_blob(client, config, sha256_bytes(config))
+            self._upload_blob(client, data, sha256_bytes(data))
             put = self._send(
                 client,
                 "PUT",
@@ -445,7 +441,7 @@ class OciClient:
                 f"{self.reference}: the registry stored manifest {echoed}, "
                 f"not the {manifest_digest} sent"
             )
-        return PushResult(self.reference, manifest_digest, sha256_digest(data), len(data))
+        return PushResult(self.reference, manifest_digest, sha256_bytes(data), len(data))
 
     # ------------------------------------------------------------------ pull
     def _fetch_manifest(self, client: httpx.Client) -> tuple[bytes, str]:
@@ -463,7 +459,7 @@ class OciClient:
         if response.status_code != 200:
             raise self._fail("fetching the manifest", response)
         body = self._read_limited(response, MAX_MANIFEST_BYTES, "manifest")
-        digest = sha256_digest(body)
+        digest = sha256_bytes(body)
         if ref.digest is not None and digest != ref.digest:
             raise VerificationError(
                 f"{ref}: manifest digest mismatch: pinned {ref.digest}, received {digest}",
@@ -506,7 +502,7 @@ class OciClient:
             if response.status_code != 200:
                 raise self._fail(f"fetching blob {blob_digest}", response)
             data = self._read_limited(response, cap, "bundle layer")
-            actual = sha256_digest(data)
+            actual = sha256_bytes(data)
             if len(data) != size or actual != blob_digest:
                 raise VerificationError(
                     f"{ref}: blob digest mismatch: manifest says {blob_digest} ({size} bytes), "
@@ -527,7 +523,7 @@ class OciClient:
             response.close()
             return {}
         data = self._read_limited(response, 64 * 1024, "config")
-        if sha256_digest(data) != digest:
+        if sha256_bytes(data) != digest:
             raise VerificationError(f"{self.reference}: config blob digest mismatch")
         try:
             return jsonio.loads_object(data, what="config")
@@ -557,13 +553,13 @@ def image_manifest(
         "mediaType": MANIFEST_MEDIA_TYPE,
         "config": {
             "mediaType": CONFIG_MEDIA_TYPE,
-            "digest": sha256_digest(config),
+            "digest": sha256_bytes(config),
             "size": len(config),
         },
         "layers": [
             {
                 "mediaType": LAYER_MEDIA_TYPE,
-                "digest": sha256_digest(data),
+                "digest": sha256_bytes(data),
                 "size": len(data),
                 "annotations": {"org.opencontainers.image.title": "bundle.tar.gz"},
             }

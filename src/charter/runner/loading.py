@@ -12,7 +12,6 @@ step passed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 
 from charter.actions.gate import Gate, GateConfig, audit_files, load_constitution
 from charter.core import jsonio
+from charter.core.digests import sha256_file
 from charter.core.errors import CharterError, ConfigError, LoadError, RollbackError
 from charter.policy.bundle import Layer, load_directory
 from charter.policy.loading import check_verified, verify_bundle_file
@@ -208,7 +208,7 @@ class Loader:
         pulled = oci.pull_bundle(source.text, insecure=self.config.insecure_registries)
         self.cache.mkdir(parents=True, exist_ok=True)
         target = self.cache / f"{pulled.blob_digest.split(':', 1)[1]}.tar.gz"
-        if not target.is_file() or _file_digest(target) != pulled.blob_digest:
+        if not target.is_file() or sha256_file(target) != pulled.blob_digest:
             tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_bytes(pulled.data)
             os.replace(tmp, target)
@@ -297,14 +297,6 @@ def _unsigned_layer(source: Source, kind: str, path: Path, resolved: str | None)
     if layer.kind != kind:
         raise LoadError(f"{source}: is a {layer.kind} bundle, configured as the {kind}")
     return LoadedLayer(layer, source.text, resolved, None)
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
 
 
 __all__ = ["ActionGate", "Generation", "LoadedLayer", "Loader", "Pins"]

@@ -19,7 +19,6 @@ may have been served in between, so the process must reload and re-verify.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from charter.core.digests import sha256_file
 from charter.core.errors import InputError, IntegrityLost
 
 DEFAULT_INTERVAL = 5.0
@@ -50,18 +50,6 @@ def check_interval(interval: float, where: str = "watchdog interval") -> float:
             hint="e.g. --interval 5",
         )
     return float(interval)
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-def bytes_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -122,7 +110,7 @@ class Watchdog:
         between verification and this call is still caught.
         """
         p = Path(path).resolve()
-        value = digest if digest is not None else file_digest(p)
+        value = digest if digest is not None else sha256_file(p)
         with self._lock:
             self._expected[p] = value
         return value
@@ -182,7 +170,7 @@ class Watchdog:
         found: list[IntegrityEvent] = []
         for path, digest in expected.items():
             try:
-                actual: str | None = file_digest(path)
+                actual: str | None = sha256_file(path)
             except OSError:
                 actual = None
             if actual == digest:
