@@ -62,9 +62,13 @@ def write_config(directory: Path, body: str, *, port: int | None = None) -> Path
     directory.mkdir(parents=True, exist_ok=True)
     actions, public = signed_action_constitution(directory)
     config = directory / "runner.toml"
+    # One evaluator process unless a test says otherwise: the process path is
+    # exercised everywhere, at half the start-up cost of the 2-CPU default.
+    processes = "" if "evaluator_processes" in body else "evaluator_processes = 1\n"
     config.write_text(
         f'listen = "127.0.0.1:{port or free_port()}"\n'
         f'state_dir = "{directory / "state"}"\n'
+        + processes
         + body
         + f'\n[actions]\nconstitution = "{actions}"\nkey = "{public}"\n\n'
         + token_toml()
