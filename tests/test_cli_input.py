@@ -158,3 +158,23 @@ def test_a_valid_hook_payload_still_decides(
     assert main(hook) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["hookSpecificOutput"]["permissionDecision"] == "allow"
+
+
+class PanicException(BaseException):  # noqa: N818 - pyo3's name for a Rust panic
+    """What regorus raises when Rust code panics (pyo3 derives it from BaseException)."""
+
+
+def test_an_engine_panic_is_a_one_line_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def panics(*args: object, **kwargs: object) -> None:
+        raise PanicException("index out of bounds")
+
+    monkeypatch.setattr("charter.cli.check.evaluate", panics)
+    proposal = Path(__file__).resolve().parents[1] / "examples/proposals/merge-approved.json"
+    assert main(["check", str(proposal), "--no-audit"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    one_line_error(captured.err, "the Rego engine panicked")
+    with pytest.raises(PanicException):
+        main(["--verbose", "check", str(proposal), "--no-audit"])

@@ -156,3 +156,35 @@ def test_the_most_specific_class_wins() -> None:
 def test_errors_carry_a_hint() -> None:
     error = InputError("proposal.author: is required", hint="see docs/design.md")
     assert str(error) == "proposal.author: is required (see docs/design.md)"
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+any_text = st.text(max_size=6)  # surrogates (category Cs) included
+any_values = st.recursive(
+    st.none() | st.integers() | any_text,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(any_text, children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_values, st.booleans())
+def test_lone_surrogates_are_refused_however_they_are_written(value: Any, ascii_only: bool) -> None:
+    # The fast path skips the tree walk only when no surrogate can be present.
+    encoded = json.dumps(value, ensure_ascii=ascii_only)
+    if _has_lone_surrogate(value):
+        with pytest.raises(InputError, match="lone surrogate"):
+            jsonio.loads(encoded, what="doc")
+    else:
+        assert jsonio.loads(encoded, what="doc") == value

@@ -230,5 +230,6 @@ def test_keyless_without_the_extra_is_a_one_line_config_error(tmp_path: Path) ->
     assert len(lines) == 2
     for line in lines:
         assert line.startswith(
-            "keyless signatures need the sigstore package: pip install 'charter[keyless]'"
+            "keyless signature verification needs the sigstore package, which is not installed"
         )
+        assert "pip install 'charter[keyless]'" in line

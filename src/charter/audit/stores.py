@@ -6,6 +6,7 @@ from pathlib import Path
 
 from charter.audit.chain import AuditStore
 from charter.audit.sqlite import SQLiteStore
+from charter.core import extras
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -25,6 +26,7 @@ def open_store(location: str | Path | None = None, *, read_only: bool = False) -
     if where.startswith(POSTGRES_SCHEMES):
         # Imported here, not at the top: psycopg is an optional extra
         # (charter[postgres]), and only a postgresql:// location needs it.
+        extras.require("a PostgreSQL audit store", "psycopg")
         from charter.audit.postgres import PostgresStore
 
         return PostgresStore(where, read_only=read_only)

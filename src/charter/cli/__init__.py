@@ -125,6 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)"
         )
         return 2
+    except BaseException as exc:
+        # A Rust panic inside regorus surfaces as pyo3's PanicException, which
+        # derives from BaseException; nothing was decided, so fail closed.
+        if verbose or type(exc).__name__ != "PanicException":
+            raise
+        render_text.error(f"the Rego engine panicked, nothing was decided: {exc}")
+        return 2
     return 0
 
 

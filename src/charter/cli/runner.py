@@ -15,6 +15,7 @@ from rich.table import Table
 
 from charter.actions import constitution as constitution_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
+from charter.core import extras
 from charter.core.errors import CharterError, ConfigError, InputError
 from charter.render import text as render_text
 from charter.runner.auth import ROLES, TokenEntry, new_secret, parse_token_hash, scrypt_hash
@@ -34,6 +35,7 @@ class RunnerUnreachable(CharterError):
 
 
 def _serve(config: RunnerConfig, *, dev: bool, banner: list[str]) -> None:
+    extras.require("charter runner", "fastapi", "uvicorn", "prometheus_client")
     import uvicorn
 
     from charter.runner.app import create_app

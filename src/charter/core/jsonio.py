@@ -77,12 +77,6 @@ def _finite(text: str) -> float:
     return value
 
 
-def _large_int(text: str) -> int:
-    if len(text.lstrip("-")) > 4000:
-        raise ValueError("an integer with more than 4,000 digits")
-    return int(text)
-
-
 def _path(parts: list[str | int]) -> str:
     out = ""
     for part in parts:
@@ -113,6 +107,26 @@ def check_tree(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
             stack.extend((child, [*where, i]) for i, child in enumerate(item))
 
 
+def _may_need_tree_check(text: str, max_depth: int) -> bool:
+    """Whether ``text`` could hold a lone surrogate or nest deeper than ``max_depth``.
+
+    Both are rare; these C-speed scans spare the tree walk for almost every
+    document (a surrogate needs a ``\\uD8xx``-``\\uDFxx`` escape or a raw
+    surrogate in a ``str``; depth needs that many brackets).
+    """
+    if text.count("[") + text.count("{") > max_depth:
+        return True
+    if "\\ud" in text or "\\uD" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def loads(
     text: str | bytes, *, what: str, hint: str | None = None, max_depth: int = MAX_DEPTH
 ) -> Any:
@@ -125,9 +139,9 @@ def loads(
             object_pairs_hook=_pairs,
             parse_constant=_constant,
             parse_float=_finite,
-            parse_int=_large_int,
         )
-        check_tree(value, max_depth=max_depth)
+        if _may_need_tree_check(text, max_depth):
+            check_tree(value, max_depth=max_depth)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{what}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}", hint=hint

@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from charter.core import jsonio
+from charter.core import extras, jsonio
 from charter.core.errors import ConfigError, InputError, TrustError, VerificationError
 from charter.trust import keys
 
@@ -50,11 +50,8 @@ class KeylessIdentity:
         return f"{self.identity} ({self.issuer})"
 
 
-MISSING_EXTRA = "keyless signatures need the sigstore package: pip install 'charter[keyless]'"
-
-
 def _missing_extra(exc: ImportError) -> ConfigError:
-    return ConfigError(f"{MISSING_EXTRA} ({exc.name or 'sigstore'} cannot be imported)")
+    return extras.missing("keyless signature verification", "sigstore")
 
 
 def bundled_trusted_root(instance: str = "production") -> Path:
