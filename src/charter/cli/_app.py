@@ -39,6 +39,25 @@ FORMAT_OPTION = typer.Option(
 )
 
 
+class ReportFormat(enum.StrEnum):
+    """Output formats of the verbs whose result CI reads (``check``, ``rule test``)."""
+
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    junit = "junit"
+    github = "github"
+    markdown = "markdown"
+
+
+REPORT_FORMAT_OPTION = typer.Option(
+    ReportFormat.text,
+    "--format",
+    help="text for people, json for machines; sarif (code scanning), junit (test reports), "
+    "github (workflow annotations) or markdown (PR comment, step summary) for CI",
+)
+
+
 def version() -> str:
     """The installed distribution's version (the source tree's when not installed)."""
     try:

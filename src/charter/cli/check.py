@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from charter.audit import stores as audit
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app
+from charter.cli._app import REPORT_FORMAT_OPTION, ReportFormat, app, version
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
     CONSTITUTION_OPTION,
@@ -22,16 +24,44 @@ from charter.core.decision import Decision, parse_now
 from charter.core.errors import TrustError, VerificationError
 from charter.policy import proposal
 from charter.policy.decision import evaluate
+from charter.policy.rules import Rule
 from charter.policy.waivers import WaiverSet, parse_trust
+from charter.render import github as render_github
 from charter.render import json as render_json
+from charter.render import junit as render_junit
+from charter.render import markdown as render_markdown
+from charter.render import sarif as render_sarif
 from charter.render import text as render_text
 from charter.render import write
+from charter.render._ci import proposal_files
 
 
-def rendered(decision: Decision, source: str, fmt: OutputFormat) -> str:
-    """The output for ``decision``, rendered in full before it is recorded."""
-    if fmt is OutputFormat.json:
+def rendered(
+    decision: Decision,
+    source: str,
+    fmt: ReportFormat,
+    *,
+    rules: Mapping[str, Rule] | None = None,
+    document: Mapping[str, Any] | None = None,
+) -> str:
+    """The output for ``decision``, rendered in full before it is recorded.
+
+    ``rules`` (the stack's metadata) and ``document`` (the proposal, for file
+    locations) feed the CI formats.
+    """
+    catalogue: Mapping[str, Rule] = rules or {}
+    files = proposal_files(document or {})
+    if fmt is ReportFormat.json:
         return render_json.document(decision.to_dict())
+    if fmt is ReportFormat.sarif:
+        log = render_sarif.decision(decision, catalogue, files, version=version())
+        return render_json.document(log)
+    if fmt is ReportFormat.junit:
+        return render_junit.decision(decision, catalogue, source)
+    if fmt is ReportFormat.github:
+        return render_github.decision(decision, files)
+    if fmt is ReportFormat.markdown:
+        return render_markdown.decision(decision, source)
     return render_text.render(render_text.proposal_decision(decision, source))
 
 
@@ -74,7 +104,7 @@ def check(
     no_audit: bool = typer.Option(
         False, "--no-audit", help="do not record the decision (dry runs while authoring)"
     ),
-    fmt: OutputFormat = FORMAT_OPTION,
+    fmt: ReportFormat = REPORT_FORMAT_OPTION,
 ) -> None:
     """Decide a proposal: exit 0 allow, 1 deny, 3 ask, 2 bad input.
 
@@ -98,7 +128,7 @@ def check(
         else None
     )
     decision = evaluate(stack.compile(), document, now=moment, waivers=hook)
-    shown = rendered(decision, str(proposal_file), fmt)
+    shown = rendered(decision, str(proposal_file), fmt, rules=stack.rules, document=document)
     if not no_audit:
         _record(decision, audit_location)
     write(shown)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from charter.cli._app import FORMAT_OPTION, OutputFormat, app
+from charter.cli._app import (
+    FORMAT_OPTION,
+    REPORT_FORMAT_OPTION,
+    OutputFormat,
+    ReportFormat,
+    app,
+    version,
+)
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
     CONSTITUTION_OPTION,
@@ -20,8 +27,13 @@ from charter.core.errors import InputError, TrustError, VerificationError
 from charter.policy.bundle import Layer, load_directory
 from charter.policy.stack import Stack
 from charter.policy.testing import TestReport, run_tests
+from charter.render import github as render_github
 from charter.render import json as render_json
+from charter.render import junit as render_junit
+from charter.render import markdown as render_markdown
+from charter.render import sarif as render_sarif
 from charter.render import text as render_text
+from charter.render import write
 
 rule_app = typer.Typer(help="Inspect, test, lint and sign rules.", no_args_is_help=True)
 app.add_typer(rule_app, name="rule")
@@ -129,11 +141,23 @@ def show_rule(
     render_text.show(*lines)
 
 
-def render_test_report(report: TestReport, fmt: OutputFormat) -> None:
-    if fmt is OutputFormat.json:
-        render_json.show(report.to_dict())
-    else:
-        render_text.show(render_text.rego_test_report(report))
+def rendered_test_report(report: TestReport, fmt: ReportFormat) -> str:
+    """The Rego test report in ``fmt``, rendered in full."""
+    if fmt is ReportFormat.json:
+        return render_json.document(report.to_dict())
+    if fmt is ReportFormat.sarif:
+        return render_json.document(render_sarif.rego_tests(report, version=version()))
+    if fmt is ReportFormat.junit:
+        return render_junit.rego_tests(report)
+    if fmt is ReportFormat.github:
+        return render_github.rego_tests(report)
+    if fmt is ReportFormat.markdown:
+        return render_markdown.rego_tests(report)
+    return render_text.render(render_text.rego_test_report(report))
+
+
+def render_test_report(report: TestReport, fmt: ReportFormat | OutputFormat) -> None:
+    write(rendered_test_report(report, ReportFormat(str(fmt))))
 
 
 def stack_with(stack: Stack, extra: list[Layer]) -> Stack:
@@ -161,7 +185,7 @@ def test_rules(
     trust: Path | None = TRUST_OPTION,
     allow_major: bool = ALLOW_MAJOR_OPTION,
     state_dir: Path | None = STATE_DIR_OPTION,
-    fmt: OutputFormat = FORMAT_OPTION,
+    fmt: ReportFormat = REPORT_FORMAT_OPTION,
 ) -> None:
     """Run Rego tests with an `opa test -v`-style report (exit 1 on failure)."""
     stack = _load_stack(constitution, pack, overlay, trust, allow_major, state_dir)

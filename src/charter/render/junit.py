@@ -1,0 +1,159 @@
+"""JUnit XML for CI test reporters (GitLab, Jenkins, Azure, test-summary actions).
+
+``charter check``: one test case per rule of the stack — a rule whose reasons
+deny or ask is a failure carrying its messages, a waived rule is skipped with
+the waiver named. ``charter rule test``: one test case per Rego test.
+
+The XML is built with :mod:`xml.etree.ElementTree`, which escapes markup
+characters; characters XML 1.0 cannot carry at all (most C0 controls, lone
+surrogates) are replaced by visible ``\\xNN`` escapes first, so any message
+gives a document a parser accepts.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+
+from charter.core.decision import Decision, Reason
+from charter.render._ci import RuleMeta, failing, rule_ids
+from charter.render.text import RegoTestReport, RegoTestResult
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def xml_text(value: object) -> str:
+    """``value`` as text XML 1.0 can hold: forbidden characters shown as escapes."""
+    return _NOT_XML.sub(_visible, str(value))
+
+
+def _element(tag: str, parent: ET.Element | None = None, **attributes: object) -> ET.Element:
+    attrib = {key: xml_text(value) for key, value in attributes.items()}
+    if parent is None:
+        return ET.Element(tag, attrib)
+    return ET.SubElement(parent, tag, attrib)
+
+
+def _serialise(root: ET.Element) -> str:
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def _rule_case(
+    suite: ET.Element,
+    rule_id: str,
+    meta: RuleMeta | None,
+    reasons: Sequence[Reason],
+    waived: Sequence[Mapping[str, object]],
+) -> str | None:
+    """Add the test case of one rule; its outcome: ``failure``, ``skipped`` or ``None``."""
+    layer = meta.layer if meta is not None else (reasons[0].layer if reasons else "unknown")
+    case = _element("testcase", suite, classname=f"charter.{layer}", name=rule_id, time="0")
+    if reasons:
+        first = reasons[0]
+        failure = _element(
+            "failure",
+            case,
+            message=first.msg,
+            type=f"{first.verdict}:{first.severity}",
+        )
+        failure.text = xml_text(
+            "\n".join(f"{r.verdict} ({r.layer}, {r.severity}): {r.msg}" for r in reasons)
+        )
+        return "failure"
+    if waived:
+        names = ", ".join(str(w.get("waiver")) for w in waived)
+        _element("skipped", case, message=f"waived by {names}")
+        return "skipped"
+    return None
+
+
+def decision(value: Decision, rules: Mapping[str, RuleMeta], source: str) -> str:
+    """The JUnit XML of a proposal decision; ``source`` names the proposal."""
+    counted = failing(value.reasons)
+    waived = list(value.waived)
+    ids = rule_ids(counted, rules)
+    ids += sorted({str(w.get("rule")) for w in waived} - set(ids))
+    root = _element("testsuites", name="charter check")
+    suite = _element("testsuite", root, name=f"charter check {source}", timestamp=value.time)
+    properties = _element("properties", suite)
+    for name, data in (
+        ("verdict", value.verdict),
+        ("decision_id", value.decision_id),
+        ("input_digest", value.input_digest),
+    ):
+        _element("property", properties, name=name, value=data)
+    outcomes = [
+        _rule_case(
+            suite,
+            rule_id,
+            rules.get(rule_id),
+            [r for r in counted if r.rule == rule_id],
+            [w for w in waived if str(w.get("rule")) == rule_id],
+        )
+        for rule_id in ids
+    ]
+    totals = {
+        "tests": len(ids),
+        "failures": outcomes.count("failure"),
+        "errors": 0,
+        "skipped": outcomes.count("skipped"),
+    }
+    for element in (root, suite):
+        for key, count in totals.items():
+            element.set(key, str(count))
+    return _serialise(root)
+
+
+def _test_case(suite: ET.Element, test: RegoTestResult) -> None:
+    case = _element(
+        "testcase",
+        suite,
+        classname=test.qualified.rpartition(".")[0],
+        name=test.qualified.rpartition(".")[2],
+        file=test.file,
+        line=test.row,
+        time=f"{test.duration_s:.6f}",
+    )
+    if test.passed:
+        return
+    verdicts = f"expected verdict {test.expected or '?'}, actual verdict {test.actual or '?'}"
+    message = test.error or verdicts
+    failure = _element("failure", case, message=message, type="error" if test.error else "fail")
+    failure.text = xml_text(f"{test.file}:{test.row}\n{message}")
+
+
+def rego_tests(report: RegoTestReport) -> str:
+    """The JUnit XML of a Rego test run: one suite per file, one case per test."""
+    root = _element("testsuites", name="charter rule test")
+    files: dict[str, list[RegoTestResult]] = {}
+    for test in report.results:
+        files.setdefault(test.file, []).append(test)
+    for file, tests in files.items():
+        failures = sum(not t.passed for t in tests)
+        suite = _element(
+            "testsuite",
+            root,
+            name=file,
+            tests=len(tests),
+            failures=failures,
+            errors=0,
+            skipped=0,
+            time=f"{sum(t.duration_s for t in tests):.6f}",
+        )
+        for test in tests:
+            _test_case(suite, test)
+    root.set("tests", str(len(report.results)))
+    root.set("failures", str(report.failed))
+    root.set("errors", "0")
+    root.set("skipped", "0")
+    return _serialise(root)
+
+
+__all__ = ["decision", "rego_tests", "xml_text"]

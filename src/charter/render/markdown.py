@@ -1,0 +1,137 @@
+"""Markdown for a pull-request comment or ``$GITHUB_STEP_SUMMARY``.
+
+A decision is its verdict, a table of reasons (rule, layer, severity, message,
+citation and links) and the waivers applied and ignored. Everything Charter did
+not write itself goes through :func:`cell`: characters that could end a table
+cell, open code, emphasis or a link, or start HTML become character references,
+line breaks become ``<br>``, other control characters visible escapes. A
+message therefore stays inside its cell as plain text. Links are written as
+links only when they are plain ``http(s)`` URLs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from charter.core.decision import Decision
+from charter.render.text import RegoTestReport
+
+# What could end a cell, start HTML or an entity, open code, a link, emphasis,
+# strikethrough or math, as numeric character references (a reference is never
+# split as a table cell nor parsed as markup). Inside a cell nothing else is
+# block syntax, so ``-``, ``#`` or ``>`` at the start cannot make a list or heading.
+_SPECIAL = re.compile(r"[&<>|`\\\[\]*_~$]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_LINK = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
+_VERDICT = {"allow": "✅ ALLOW", "ask": "⚠️ ASK", "deny": "❌ DENY"}
+
+
+def _reference(match: re.Match[str]) -> str:
+    return f"&#{ord(match[0])};"
+
+
+def _control(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def cell(value: object) -> str:
+    """Untrusted text as inline Markdown that renders literally and stays on one line."""
+    text = _SPECIAL.sub(_reference, str(value))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub(_control, text)
+    return text.replace("\n", "<br>")
+
+
+def link(url: str, label: str) -> str:
+    """``[label](url)`` for a plain http(s) URL; anything else as literal text."""
+    if _LINK.fullmatch(url):
+        return f"[{cell(label)}]({url.replace('(', '%28').replace(')', '%29')})"
+    return cell(url)
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A GFM table of already-escaped cells."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def decision(value: Decision, source: str) -> str:
+    """The Markdown summary of a proposal decision."""
+    verdict = str(value.verdict)
+    lines = [
+        f"### Charter: {_VERDICT.get(verdict, cell(verdict))}",
+        "",
+        f"Proposal {cell(source)}, decision {cell(value.decision_id)}: "
+        f"{len(value.reasons)} reason(s), {len(value.waived)} waiver(s) applied.",
+    ]
+    if value.reasons:
+        rows = [
+            [
+                cell(r.verdict),
+                cell(r.rule),
+                cell(r.layer),
+                cell(r.severity),
+                cell(r.msg),
+                " ".join(
+                    ([cell(r.citation)] if r.citation else [])
+                    + [link(url, f"link {n}") for n, url in enumerate(r.links, start=1)]
+                ),
+            ]
+            for r in value.reasons
+        ]
+        columns = ("Verdict", "Rule", "Layer", "Severity", "Message", "Citation / links")
+        lines += ["", *table(columns, rows)]
+    if value.waived:
+        rows = [
+            [
+                cell(w.get("rule")),
+                cell(w.get("waiver")),
+                cell(w.get("approver")),
+                cell(w.get("expires")),
+                cell(w.get("reason")),
+            ]
+            for w in value.waived
+        ]
+        lines += ["", "#### Waivers applied", ""]
+        lines += table(("Rule", "Waiver", "Approver", "Expires", "Reason"), rows)
+    if value.ignored_waivers:
+        rows = [[cell(w.get("waiver")), cell(w.get("reason"))] for w in value.ignored_waivers]
+        lines += ["", "#### Waivers ignored", ""]
+        lines += table(("Waiver", "Why"), rows)
+    return "\n".join(lines) + "\n"
+
+
+def rego_tests(report: RegoTestReport) -> str:
+    """The Markdown summary of a Rego test run: counts, then a table of every test."""
+    total = len(report.results)
+    head = "✅ PASS" if not report.failed else "❌ FAIL"
+    rows = []
+    for test in report.results:
+        detail = ""
+        if not test.passed:
+            detail = test.error or (
+                f"expected verdict {test.expected or '?'}, actual verdict {test.actual or '?'}"
+            )
+        rows.append(
+            [
+                "pass" if test.passed else "**fail**",
+                cell(test.qualified),
+                cell(f"{test.file}:{test.row}"),
+                f"{test.duration_s * 1000:.1f} ms",
+                cell(detail),
+            ]
+        )
+    lines = [
+        f"### Charter rule test: {head}",
+        "",
+        f"{report.passed}/{total} passed, {report.failed}/{total} failed.",
+        "",
+        *table(("Result", "Test", "Location", "Time", "Detail"), rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["cell", "decision", "link", "rego_tests", "table"]
