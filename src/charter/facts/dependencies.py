@@ -1,0 +1,151 @@
+"""Dependency changes derived from the lockfiles and manifests a change touches.
+
+API::
+
+    result = derive_dependency_changes({path: (before, after), ...})
+    result.changes   # tuple[DependencyChange, ...], sorted
+    result.unparsed  # tuple[UnparsedFile, ...], sorted
+    is_dependency_file(path) -> bool
+
+``before``/``after`` are the file's bytes on each side, ``None`` where the file
+does not exist (added: before is None; removed: after is None). Paths that are
+not dependency files are ignored. Files read: package-lock.json and
+npm-shrinkwrap.json (lockfileVersion 1-3), yarn.lock (v1 and berry),
+pnpm-lock.yaml (v5-v9), requirements*.txt, poetry.lock, uv.lock, Pipfile.lock,
+go.mod (go.sum is checked for form only: go.mod decides the versions built),
+Cargo.lock and Gemfile.lock.
+
+A :class:`DependencyChange` is one package whose locked version changed: added
+(``old`` None), removed (``new`` None) or changed. When a file locks several
+versions of one name (npm nested ``node_modules``), the versions that left are
+paired with the versions that arrived in version order; an unmatched one is an
+addition or a removal. In requirements*.txt a requirement without an exact
+``==`` pin has version ``None``, so there ``None`` can also mean "not pinned".
+``direct`` is whether the project declares the package itself, ``None`` where
+the file does not say (yarn v1, poetry.lock, requirements*.txt, Pipfile.lock).
+
+A file that cannot be read with certainty — malformed, not UTF-8, duplicate
+keys, a control character (NUL) in a name or version, a yarn entry whose
+``resolved`` URL downloads another version than it states, larger than
+:data:`MAX_FILE_BYTES` — yields an :class:`UnparsedFile` naming the path and the
+problem, and no changes from that file: its dependency change is unknown, and
+callers must treat it as such (at least ``ask``). Nothing here raises on bad
+input. See docs/design.md, "Proposal document".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import zip_longest
+
+from charter.core.errors import InputError
+from charter.facts.lockfiles import Inventory, Unreadable, reader_for
+
+#: Largest dependency file read (bytes); a larger one is reported unparsed.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+FileSides = tuple[bytes | None, bytes | None]
+
+
+@dataclass(frozen=True)
+class DependencyChange:
+    ecosystem: str
+    name: str
+    old: str | None
+    new: str | None
+    file: str
+    direct: bool | None
+
+
+@dataclass(frozen=True, order=True)
+class UnparsedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DependencyFacts:
+    changes: tuple[DependencyChange, ...]
+    unparsed: tuple[UnparsedFile, ...]
+
+
+def is_dependency_file(path: str) -> bool:
+    """Whether Charter reads dependency versions from the file at ``path``."""
+    return reader_for(path) is not None
+
+
+def _version_key(version: str | None) -> tuple[tuple[int, int | str], ...]:
+    if version is None:
+        return ()
+    return tuple(
+        (0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|[^\d.]+", version)
+    )
+
+
+def _change_key(change: DependencyChange) -> tuple[object, ...]:
+    return (
+        change.file,
+        change.ecosystem,
+        change.name,
+        change.old is not None,
+        _version_key(change.old),
+        change.old or "",
+        change.new is not None,
+        _version_key(change.new),
+        change.new or "",
+    )
+
+
+def _read(path: str, data: bytes | None, side: str, max_bytes: int) -> Inventory | None:
+    if data is None:
+        return None
+    reader = reader_for(path)
+    try:
+        if len(data) > max_bytes:
+            raise Unreadable(f"{len(data)} bytes, more than the {max_bytes} read")
+        return reader(data, path) if reader is not None else None
+    except Unreadable as exc:
+        raise Unreadable(f"{side}: {exc}") from None
+    except (InputError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        # Safety net: a shape no reader foresaw is still a named, unparsed file.
+        raise Unreadable(f"{side}: unexpected structure ({type(exc).__name__})") from None
+
+
+def _diff(
+    path: str, ecosystem: str, before: Inventory | None, after: Inventory | None
+) -> list[DependencyChange]:
+    old_all = before.versions if before else {}
+    new_all = after.versions if after else {}
+    changes = []
+    for name in old_all.keys() | new_all.keys():
+        olds, news = old_all.get(name, set()), new_all.get(name, set())
+        gone = sorted(olds - news, key=lambda v: (_version_key(v), v or ""))
+        came = sorted(news - olds, key=lambda v: (_version_key(v), v or ""))
+        side = after if after is not None and name in new_all else before
+        direct = side.is_direct(name) if side is not None else None
+        for old, new in zip_longest(gone, came, fillvalue=None):
+            changes.append(DependencyChange(ecosystem, name, old, new, path, direct))
+    return changes
+
+
+def derive_dependency_changes(
+    files: Mapping[str, FileSides], *, max_bytes: int = MAX_FILE_BYTES
+) -> DependencyFacts:
+    """The dependency changes between the two sides of each changed dependency file."""
+    changes: list[DependencyChange] = []
+    unparsed: list[UnparsedFile] = []
+    for path, (before, after) in files.items():
+        if not is_dependency_file(path) or before == after:
+            continue
+        try:
+            old = _read(path, before, "before", max_bytes)
+            new = _read(path, after, "after", max_bytes)
+        except Unreadable as exc:
+            unparsed.append(UnparsedFile(path, str(exc)))
+            continue
+        present = new or old
+        if present is not None:
+            changes.extend(_diff(path, present.ecosystem, old, new))
+    return DependencyFacts(tuple(sorted(changes, key=_change_key)), tuple(sorted(unparsed)))

@@ -1,0 +1,501 @@
+"""Small, strict readers of lockfiles and dependency manifests.
+
+Each reader turns the bytes of one file into an :class:`Inventory`: package
+name -> the set of versions the file locks, plus which names the project
+declares directly (when the format says so). Anything a reader cannot read
+with certainty raises :class:`Unreadable` with a one-line reason; the caller
+turns it into an ``UnparsedFile`` (see :mod:`charter.facts.dependencies`).
+
+Parsers used: :mod:`tomllib` (poetry.lock, uv.lock, Cargo.lock),
+:func:`charter.core.jsonio.loads` (package-lock.json, Pipfile.lock: duplicate
+keys refused), PyYAML's safe loader with duplicate keys refused
+(pnpm-lock.yaml, yarn berry). yarn v1, requirements*.txt, go.mod, go.sum and
+Gemfile.lock are line formats read here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+
+from charter.core import jsonio
+from charter.core.errors import InputError
+
+#: Longest package name or version accepted (a real one is far shorter).
+MAX_TOKEN = 512
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Unreadable(Exception):
+    """A dependency file that cannot be read with certainty; the message says why."""
+
+
+@dataclass
+class Inventory:
+    """What one file locks: name -> versions (``None``: present but not pinned)."""
+
+    ecosystem: str
+    versions: dict[str, set[str | None]] = field(default_factory=dict)
+    #: Names the project declares itself; ``None`` when the format does not say.
+    direct: set[str] | None = None
+
+    def add(self, name: str, version: str | None) -> None:
+        name = _token(name, "package name")
+        if version is not None:
+            version = _token(version, f"version of {name}")
+        self.versions.setdefault(name, set()).add(version)
+
+    def is_direct(self, name: str) -> bool | None:
+        return None if self.direct is None else name in self.direct
+
+
+def _token(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise Unreadable(f"{what} is {type(value).__name__}, not text")
+    if not value:
+        raise Unreadable(f"empty {what}")
+    if len(value) > MAX_TOKEN:
+        raise Unreadable(f"{what} longer than {MAX_TOKEN} characters")
+    if _CONTROL.search(value):
+        raise Unreadable(f"{what} {value[:60]!r} contains a control character")
+    return value
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _json(data: bytes, path: str) -> dict[str, Any]:
+    try:
+        value = jsonio.loads(data, what=path)
+    except InputError as exc:
+        raise Unreadable(exc.message.removeprefix(f"{path}:").strip()) from None
+    if not isinstance(value, dict):
+        raise Unreadable("the document is not a JSON object")
+    return value
+
+
+def _toml(data: bytes) -> dict[str, Any]:
+    try:
+        return tomllib.loads(_text(data))
+    except tomllib.TOMLDecodeError as exc:
+        raise Unreadable(f"malformed TOML: {exc}") from None
+
+
+class _StrictLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+    """YAML safe loader that refuses duplicate keys (PyYAML keeps the last one)."""
+
+
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[object] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an unhashable mapping key", key_node.start_mark
+            ) from None
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {str(key)[:60]!r}", key_node.start_mark
+            )
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def _yaml(data: bytes) -> Any:
+    try:
+        return yaml.load(_text(data), Loader=_StrictLoader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise Unreadable(f"malformed YAML: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _table(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Unreadable(f"{what} is not a table/object")
+    return value
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise Unreadable(f"{what} is not a list")
+    return value
+
+
+def _split_at(spec: str) -> tuple[str, str]:
+    """``name@rest`` -> (name, rest); a leading ``@`` belongs to a scoped name."""
+    at = spec.find("@", 1)
+    if at <= 0:
+        raise Unreadable(f"{spec[:60]!r} has no name@version form")
+    return spec[:at], spec[at + 1 :]
+
+
+# --- npm -------------------------------------------------------------------
+
+
+def _npm_direct(root: object) -> set[str]:
+    names: set[str] = set()
+    if isinstance(root, dict):
+        for section in ("dependencies", "devDependencies", "optionalDependencies"):
+            names.update(_table(root.get(section, {}), f"root {section}"))
+    return names
+
+
+def package_lock(data: bytes, path: str) -> Inventory:
+    doc = _json(data, path)
+    version = doc.get("lockfileVersion")
+    inv = Inventory("npm")
+    if version in (2, 3):
+        packages = _table(doc.get("packages"), "packages")
+        inv.direct = _npm_direct(packages.get(""))
+        for key, entry in packages.items():
+            if "node_modules/" not in f"/{key}":
+                continue  # the root project or a workspace folder, not an installed package
+            body = _table(entry, f"packages[{key[:60]!r}]")
+            if body.get("link") is True:
+                continue  # a symlink to a workspace folder; its target is listed itself
+            name = key.rsplit("node_modules/", 1)[1]
+            raw = body.get("version")
+            inv.add(name, None if raw is None else _token(raw, f"version of {name}"))
+        return inv
+    if version == 1:
+        stack = [_table(doc.get("dependencies", {}), "dependencies")]
+        inv.direct = set(stack[0])
+        while stack:
+            for name, entry in stack.pop().items():
+                body = _table(entry, f"dependencies[{name[:60]!r}]")
+                inv.add(name, body.get("version"))
+                if "dependencies" in body:
+                    stack.append(_table(body["dependencies"], f"{name} dependencies"))
+        return inv
+    raise Unreadable(f"lockfileVersion {str(version)[:20]} is not 1, 2 or 3")
+
+
+# --- yarn ------------------------------------------------------------------
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def _yarn_url_version(name: str, url: str) -> str | None:
+    """The version a registry tarball URL names (``…/-/<base>-<version>.tgz``), if any."""
+    parts = urlsplit(url)
+    last = unquote(parts.path.rsplit("/", 1)[-1])
+    base = name.rsplit("/", 1)[-1]
+    if "/-/" not in parts.path or not last.startswith(f"{base}-") or not last.endswith(".tgz"):
+        return None
+    return last[len(base) + 1 : -len(".tgz")]
+
+
+def _yarn_v1_entries(text: str) -> Iterator[tuple[int, list[str], dict[str, str]]]:
+    header: tuple[int, list[str]] | None = None
+    fields: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            if header is not None:
+                yield header[0], header[1], fields
+            if not line.endswith(":"):
+                raise Unreadable(f"line {number}: an entry header must end with ':'")
+            header = (number, [_unquote(s) for s in line[:-1].split(",")])
+            fields = {}
+        elif header is None:
+            raise Unreadable(f"line {number}: indented line before any entry")
+        elif line.startswith("  ") and not line.startswith("   "):
+            key, _, value = line.strip().partition(" ")
+            if key in fields:
+                raise Unreadable(f"line {number}: duplicate field {key!r}")
+            fields[key] = _unquote(value)
+    if header is not None:
+        yield header[0], header[1], fields
+
+
+def yarn_lock(data: bytes, path: str) -> Inventory:
+    text = _text(data)
+    if "__metadata:" in text:
+        return _yarn_berry(data)
+    inv = Inventory("npm")
+    seen: set[str] = set()
+    for number, specs, fields in _yarn_v1_entries(text):
+        version = fields.get("version")
+        if version is None:
+            raise Unreadable(f"line {number}: entry without a version")
+        names = set()
+        for spec in specs:
+            if spec in seen:
+                raise Unreadable(f"line {number}: {spec[:60]!r} is listed twice")
+            seen.add(spec)
+            names.add(_split_at(spec)[0])
+        if len(names) != 1:
+            raise Unreadable(f"line {number}: one entry names several packages")
+        name = names.pop()
+        claimed = _yarn_url_version(name, fields.get("resolved", ""))
+        if claimed is not None and claimed != version:
+            raise Unreadable(
+                f"line {number}: {name} has version {version[:40]!r} but its resolved URL "
+                f"downloads {claimed[:40]!r}"
+            )
+        inv.add(name, version)
+    return inv
+
+
+def _yarn_berry(data: bytes) -> Inventory:
+    doc = _table(_yaml(data), "yarn.lock")
+    inv = Inventory("npm")
+    for key, entry in doc.items():
+        if key == "__metadata":
+            continue
+        body = _table(entry, f"entry {str(key)[:60]!r}")
+        resolution = _token(body.get("resolution"), f"resolution of {str(key)[:60]!r}")
+        name, how = _split_at(resolution)
+        if how.startswith("workspace:"):
+            continue  # the project itself or one of its workspaces
+        version = body.get("version")
+        inv.add(name, _token(str(version), f"version of {name}") if version is not None else None)
+    return inv
+
+
+# --- pnpm ------------------------------------------------------------------
+
+
+def pnpm_lock(data: bytes, path: str) -> Inventory:
+    doc = _table(_yaml(data), "pnpm-lock.yaml")
+    version = str(doc.get("lockfileVersion", ""))
+    if not re.fullmatch(r"[5-9](\.\d+)?", version):
+        raise Unreadable(f"lockfileVersion {version[:20]!r} is not one this reader knows (5-9)")
+    direct: set[str] = set()
+    inv = Inventory("npm", direct=direct)
+    for folder, importer in _table(doc.get("importers", {}), "importers").items():
+        body = _table(importer, f"importers[{str(folder)[:60]!r}]")
+        for section in ("dependencies", "devDependencies", "optionalDependencies"):
+            direct.update(_table(body.get(section, {}), f"{folder} {section}"))
+    for key in _table(doc.get("packages", {}) or {}, "packages"):
+        spec = _token(key, "packages key").lstrip("/").split("(", 1)[0]
+        if version.startswith("5"):
+            name, _, ver = spec.rpartition("/")  # v5: /name/1.2.3
+        else:
+            name, ver = _split_at(spec)
+        inv.add(name, ver)
+    return inv
+
+
+# --- Python ----------------------------------------------------------------
+
+_REQ = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)")
+_PIN = re.compile(r"===?\s*([^\s,;]+)")
+
+
+def _pep503(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirements_txt(data: bytes, path: str) -> Inventory:
+    inv = Inventory("pypi")
+    text = _text(data).replace("\\\r\n", " ").replace("\\\n", " ")
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*", "", raw).strip()
+        if not line or line.startswith("-"):
+            continue  # options (-r, -c, -e, --index-url, --hash …) are not requirements
+        line = re.sub(r"\s--?[a-z][\w-]*(=\S*)?", "", f" {line}").strip()
+        match = _REQ.fullmatch(line)
+        if match is None:
+            raise Unreadable(f"line {number}: cannot name the requirement {line[:60]!r}")
+        spec = match.group(3).split(";", 1)[0].strip()
+        pin = _PIN.fullmatch(spec)
+        inv.add(_pep503(match.group(1)), pin.group(1) if pin else None)
+    return inv
+
+
+def _toml_packages(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for i, entry in enumerate(_list(doc.get("package", []), "package")):
+        yield _table(entry, f"package[{i}]")
+
+
+def poetry_lock(data: bytes, path: str) -> Inventory:
+    inv = Inventory("pypi")
+    for entry in _toml_packages(_toml(data)):
+        inv.add(_pep503(_token(entry.get("name"), "package name")), entry.get("version"))
+    return inv
+
+
+def uv_lock(data: bytes, path: str) -> Inventory:
+    direct: set[str] = set()
+    inv = Inventory("pypi", direct=direct)
+    for entry in _toml_packages(_toml(data)):
+        name = _pep503(_token(entry.get("name"), "package name"))
+        source = entry.get("source", {})
+        if isinstance(source, dict) and ("editable" in source or "virtual" in source):
+            groups = [entry.get("dependencies", [])]
+            for table in ("optional-dependencies", "dev-dependencies"):
+                groups.extend(_table(entry.get(table, {}), f"{name} {table}").values())
+            for group in groups:
+                for dep in _list(group, f"{name} dependencies"):
+                    direct.add(_pep503(_token(_table(dep, name).get("name"), "name")))
+            continue  # the project itself
+        version = entry.get("version")
+        inv.add(name, version)
+    return inv
+
+
+def pipfile_lock(data: bytes, path: str) -> Inventory:
+    doc = _json(data, path)
+    inv = Inventory("pypi")
+    for section in ("default", "develop"):
+        for name, entry in _table(doc.get(section, {}), section).items():
+            version = _table(entry, f"{section}.{name[:60]}").get("version")
+            pin = _PIN.fullmatch(_token(version, f"version of {name}")) if version else None
+            inv.add(_pep503(name), pin.group(1) if pin else None)
+    return inv
+
+
+# --- Go, Rust, Ruby --------------------------------------------------------
+
+
+def _go_lines(text: str) -> Iterator[tuple[int, str, str]]:
+    """(line number, directive, rest) for each directive, blocks unfolded."""
+    block: str | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if block is not None:
+            if line == ")":
+                block = None
+            elif line and not line.startswith("//"):
+                yield number, block, line
+            continue
+        if not line or line.startswith("//"):
+            continue
+        directive, _, rest = line.partition(" ")
+        if rest.strip() == "(":
+            block = directive
+        else:
+            yield number, directive, rest.strip()
+    if block is not None:
+        raise Unreadable(f"the {block} block is not closed")
+
+
+_GO_DIRECTIVES = frozenset(
+    {"module", "go", "toolchain", "godebug", "require", "replace", "exclude", "retract"}
+    | {"tool", "ignore"}
+)
+
+
+def go_mod(data: bytes, path: str) -> Inventory:
+    direct: set[str] = set()
+    inv = Inventory("go", direct=direct)
+    required: dict[str, str] = {}
+    replaced: dict[str, str] = {}
+    for number, directive, rest in _go_lines(_text(data)):
+        body, _, comment = rest.partition("//")
+        words = body.split()
+        if directive not in _GO_DIRECTIVES:
+            raise Unreadable(f"line {number}: unknown directive {directive[:40]!r}")
+        if directive == "require":
+            if len(words) != 2:
+                raise Unreadable(f"line {number}: require needs a module and a version")
+            required[words[0]] = words[1]
+            if comment.strip() != "indirect":
+                direct.add(words[0])
+        elif directive == "replace":
+            if "=>" not in words or words.index("=>") not in (1, 2):
+                raise Unreadable(f"line {number}: replace needs 'module [version] => target'")
+            arrow = words.index("=>")
+            replaced[words[0]] = " ".join(words[arrow + 1 :])
+    for module, version in required.items():
+        target = replaced.get(module)
+        inv.add(module, version if target is None else f"{version} => {target}")
+    return inv
+
+
+def go_sum(data: bytes, path: str) -> Inventory:
+    """Checked for form only: go.mod, not go.sum, decides the versions built."""
+    for number, line in enumerate(_text(data).splitlines(), 1):
+        words = line.split()
+        if words and (len(words) != 3 or not words[2].startswith("h1:")):
+            raise Unreadable(f"line {number}: not 'module version h1:hash'")
+    return Inventory("go")
+
+
+def cargo_lock(data: bytes, path: str) -> Inventory:
+    direct: set[str] = set()
+    inv = Inventory("cargo", direct=direct)
+    for entry in _toml_packages(_toml(data)):
+        name = _token(entry.get("name"), "package name")
+        if "source" not in entry:  # a workspace member: the project itself
+            for dep in _list(entry.get("dependencies", []), f"{name} dependencies"):
+                direct.add(_token(dep, f"{name} dependency").split(" ", 1)[0])
+            continue
+        inv.add(name, entry.get("version"))
+    return inv
+
+
+_GEM_SPEC = re.compile(r"    (\S+) \(([^)]+)\)")
+_GEM_SECTIONS = frozenset(
+    {"GEM", "GIT", "PATH", "PLUGIN SOURCE", "PLATFORMS", "DEPENDENCIES", "RUBY VERSION"}
+    | {"BUNDLED WITH", "CHECKSUMS"}
+)
+
+
+def gemfile_lock(data: bytes, path: str) -> Inventory:
+    direct: set[str] = set()
+    inv = Inventory("rubygems", direct=direct)
+    section = ""
+    for number, line in enumerate(_text(data).splitlines(), 1):
+        if line and not line[0].isspace():
+            section = line.strip()
+            if section not in _GEM_SECTIONS:
+                raise Unreadable(f"line {number}: unknown section {section[:40]!r}")
+        elif section in ("GEM", "GIT", "PATH", "PLUGIN SOURCE") and line.startswith("    "):
+            if line.startswith("      "):
+                continue  # a dependency of the spec above, with a requirement
+            match = _GEM_SPEC.fullmatch(line)
+            if match is None:
+                raise Unreadable(f"line {number}: not '    name (version)'")
+            inv.add(match.group(1), match.group(2))
+        elif section == "DEPENDENCIES" and line.startswith("  ") and line.strip():
+            direct.add(line.split()[0].rstrip("!"))
+    return inv
+
+
+Reader = Callable[[bytes, str], Inventory]
+
+
+def reader_for(path: str) -> Reader | None:
+    """The reader of the file at ``path``, by its base name; ``None`` if not a dependency file."""
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    if re.fullmatch(r"requirements[\w.-]*\.txt", base):
+        return requirements_txt
+    return _READERS.get(base)
+
+
+_READERS: dict[str, Reader] = {
+    "package-lock.json": package_lock,
+    "npm-shrinkwrap.json": package_lock,
+    "yarn.lock": yarn_lock,
+    "pnpm-lock.yaml": pnpm_lock,
+    "poetry.lock": poetry_lock,
+    "uv.lock": uv_lock,
+    "Pipfile.lock": pipfile_lock,
+    "go.mod": go_mod,
+    "go.sum": go_sum,
+    "Cargo.lock": cargo_lock,
+    "Gemfile.lock": gemfile_lock,
+}

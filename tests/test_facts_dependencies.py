@@ -1,0 +1,367 @@
+"""Dependency changes derived from real lockfile bumps, and from hostile files.
+
+The before/after pairs under tests/assets/lockfiles/ are real bot-made bumps
+(provenance in tests/assets/lockfiles/README.md); the expected changes are the
+"resolved changes" recorded for them. Inline documents below are hand-written
+format examples, not tool output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from charter.facts import (
+    MAX_FILE_BYTES,
+    DependencyChange,
+    DependencyFacts,
+    UnparsedFile,
+    derive_dependency_changes,
+    is_dependency_file,
+)
+
+ASSETS = Path(__file__).parent / "assets" / "lockfiles"
+
+Resolved = set[tuple[str, str, str | None, str | None, str]]
+
+
+def _pair(folder: str) -> dict[str, tuple[bytes | None, bytes | None]]:
+    before, after = ASSETS / folder / "before", ASSETS / folder / "after"
+    return {
+        f.name: (f.read_bytes(), (after / f.name).read_bytes()) for f in sorted(before.iterdir())
+    }
+
+
+def _resolved(facts: DependencyFacts) -> Resolved:
+    return {(c.ecosystem, c.name, c.old, c.new, c.file) for c in facts.changes}
+
+
+REAL_PAIRS: dict[str, Resolved] = {
+    "npm-package-lock-v3": {
+        ("npm", "@types/node", "20.17.16", "20.17.19", "package-lock.json"),
+        ("npm", "prettier", "3.4.2", "3.5.1", "package-lock.json"),
+    },
+    "npm-package-lock-v2": {
+        ("npm", "markdownlint-cli", "0.49.0", "0.49.1", "package-lock.json"),
+        ("npm", "ignore", "7.0.5", "7.0.6", "package-lock.json"),
+        ("npm", "ini", "4.1.1", "7.0.0", "package-lock.json"),
+        ("npm", "js-yaml", "4.2.0", "5.2.1", "package-lock.json"),
+        ("npm", "linkify-it", "5.0.1", "5.0.2", "package-lock.json"),
+        ("npm", "markdown-it", "14.2.0", "14.3.0", "package-lock.json"),
+        ("npm", "markdownlint", "0.41.0", "0.41.1", "package-lock.json"),
+        ("npm", "run-con", "1.3.2", "1.3.3", "package-lock.json"),
+        ("npm", "smol-toml", "1.6.1", "1.7.0", "package-lock.json"),
+    },
+    "yarn-v1": {
+        ("npm", "pdfmake", "0.3.10", "0.3.11", "yarn.lock"),
+        ("npm", "pdfkit", "0.19.0", "0.19.1", "yarn.lock"),
+    },
+    "pnpm": {("npm", "type-fest", "5.3.0", "5.3.1", "pnpm-lock.yaml")},
+    "poetry": {("pypi", "flake8-bugbear", "22.8.23", "22.9.23", "poetry.lock")},
+    "uv": {("pypi", "pytest", "9.0.2", "9.0.3", "uv.lock")},
+    "pip-requirements": {("pypi", "protobuf", "4.25.8", "5.29.6", "requirements.txt")},
+    "go-modules": {("go", "google.golang.org/protobuf", "v1.36.11", "v1.36.12", "go.mod")},
+    # The PR title says 0.49.1; the lockfile resolves 0.49.3 — the lockfile is the fact.
+    "cargo": {
+        ("cargo", name, "0.48.5", "0.49.3", "Cargo.lock")
+        for name in ("jsonschema", "jsonschema-regex", "jsonschema-value", "referencing")
+    },
+}
+
+
+@pytest.mark.parametrize("folder", sorted(REAL_PAIRS))
+def test_real_bump_resolves_exactly_the_recorded_changes(folder: str) -> None:
+    facts = derive_dependency_changes(_pair(folder))
+    assert facts.unparsed == ()
+    assert _resolved(facts) == REAL_PAIRS[folder]
+    assert len(facts.changes) == len(REAL_PAIRS[folder])
+
+
+@pytest.mark.parametrize("folder", sorted(REAL_PAIRS))
+def test_real_bump_swapped_inverts_and_self_diff_is_empty(folder: str) -> None:
+    pair = _pair(folder)
+    forward = derive_dependency_changes(pair)
+    backward = derive_dependency_changes({p: (a, b) for p, (b, a) in pair.items()})
+    assert _resolved(backward) == {(e, n, new, old, f) for e, n, old, new, f in _resolved(forward)}
+    same = derive_dependency_changes({p: (a, a) for p, (_, a) in pair.items()})
+    assert same == DependencyFacts((), ())
+
+
+def test_direct_flags_come_from_the_lockfile_or_are_unknown() -> None:
+    def flags(folder: str) -> dict[str, bool | None]:
+        return {c.name: c.direct for c in derive_dependency_changes(_pair(folder)).changes}
+
+    assert flags("npm-package-lock-v2")["markdownlint-cli"] is True
+    assert flags("npm-package-lock-v2")["smol-toml"] is False
+    assert flags("npm-package-lock-v3") == {"@types/node": True, "prettier": True}
+    assert flags("cargo") == {
+        "jsonschema": True,
+        "jsonschema-regex": False,
+        "jsonschema-value": False,
+        "referencing": False,
+    }
+    assert flags("go-modules") == {"google.golang.org/protobuf": True}
+    assert flags("uv") == {"pytest": True}
+    assert flags("yarn-v1") == {"pdfmake": None, "pdfkit": None}  # yarn v1 does not say
+
+
+def test_output_is_sorted_and_typed() -> None:
+    facts = derive_dependency_changes(_pair("npm-package-lock-v2") | _pair("cargo"))
+    files = [c.file for c in facts.changes]
+    assert files == sorted(files)
+    names = [c.name for c in facts.changes if c.file == "package-lock.json"]
+    assert names == sorted(names)
+    assert all(isinstance(c, DependencyChange) for c in facts.changes)
+
+
+def test_added_and_removed_files_list_every_package() -> None:
+    lock = (ASSETS / "trivy-poetry" / "poetry.lock").read_bytes()
+    added = derive_dependency_changes({"app/poetry.lock": (None, lock)})
+    assert _resolved(added) == {
+        ("pypi", "click", None, "8.1.3", "app/poetry.lock"),
+        ("pypi", "colorama", None, "0.4.6", "app/poetry.lock"),
+        ("pypi", "werkzeug", None, "0.14", "app/poetry.lock"),
+    }
+    removed = derive_dependency_changes({"app/poetry.lock": (lock, None)})
+    assert {(c.name, c.old, c.new) for c in removed.changes} == {
+        ("click", "8.1.3", None),
+        ("colorama", "0.4.6", None),
+        ("werkzeug", "0.14", None),
+    }
+
+
+def test_requirements_unpinned_is_none_and_names_are_normalised() -> None:
+    reqs = (ASSETS / "trivy-pip" / "requirements.txt").read_bytes()
+    facts = derive_dependency_changes({"requirements-dev.txt": (None, reqs)})
+    versions = {c.name: c.new for c in facts.changes}
+    assert versions["markupsafe"] is None  # `MarkupSafe>2.0.0` is not a pin
+    assert versions["werkzeug"] == "0.11"
+    assert versions["jinja2"] == "3.0.0"
+    assert len(versions) == 8
+    text = b"# c\n-r base.txt\n--index-url https://x\nFoo_Bar[x] == 1.0 ; python_version>'3'\n"
+    more = derive_dependency_changes({"requirements.txt": (None, text)})
+    assert _resolved(more) == {("pypi", "foo-bar", None, "1.0", "requirements.txt")}
+
+
+def test_is_dependency_file() -> None:
+    for yes in ("package-lock.json", "a/b/yarn.lock", "requirements-dev.txt", "go.mod", "x/go.sum"):
+        assert is_dependency_file(yes), yes
+    for no in ("package.json", "README.md", "requirements.md", "src/yarn.lock.bak", "Cargo.toml"):
+        assert not is_dependency_file(no), no
+    assert derive_dependency_changes({"README.md": (b"a", b"b")}) == DependencyFacts((), ())
+
+
+def test_nested_npm_versions_pair_in_version_order() -> None:
+    def lock(packages: dict[str, str]) -> bytes:
+        body: dict[str, object] = {"": {"dependencies": {"a": "*"}}}
+        body.update({k: {"version": v} for k, v in packages.items()})
+        return json.dumps({"lockfileVersion": 3, "packages": body}).encode()
+
+    before = lock({"node_modules/a": "1.0.0", "node_modules/b/node_modules/a": "2.0.0"})
+    after = lock({"node_modules/a": "1.0.0", "node_modules/c/node_modules/a": "2.10.0"})
+    facts = derive_dependency_changes({"package-lock.json": (before, after)})
+    assert [(c.name, c.old, c.new, c.direct) for c in facts.changes] == [
+        ("a", "2.0.0", "2.10.0", True)
+    ]
+
+
+def test_go_mod_replace_and_indirect() -> None:
+    before = b"module m\n\nrequire (\n\tx.io/a v1.0.0\n\tx.io/b v1.0.0 // indirect\n)\n"
+    after = before + b"replace x.io/a => ../fork\n"
+    facts = derive_dependency_changes({"go.mod": (before, after)})
+    assert [(c.name, c.old, c.new, c.direct) for c in facts.changes] == [
+        ("x.io/a", "v1.0.0", "v1.0.0 => ../fork", True)
+    ]
+    added = derive_dependency_changes({"go.mod": (None, before)})
+    assert {c.name: c.direct for c in added.changes} == {"x.io/a": True, "x.io/b": False}
+
+
+def test_gemfile_and_pipfile_and_berry_formats() -> None:
+    gem = (
+        b"GEM\n  remote: https://rubygems.org/\n  specs:\n    rack (2.2.8)\n"
+        b"    rails (7.1.0)\n      rack (>= 2.2.4)\n\nPLATFORMS\n  ruby\n\n"
+        b"DEPENDENCIES\n  rails\n\nBUNDLED WITH\n   2.4.10\n"
+    )
+    facts = derive_dependency_changes({"Gemfile.lock": (gem, gem.replace(b"2.2.8", b"2.2.9"))})
+    assert [(c.ecosystem, c.name, c.old, c.new, c.direct) for c in facts.changes] == [
+        ("rubygems", "rack", "2.2.8", "2.2.9", False)
+    ]
+    pip = {"_meta": {}, "default": {"requests": {"version": "==2.31.0"}}, "develop": {}}
+    after = json.loads(json.dumps(pip))
+    after["develop"]["pytest"] = {"version": "==8.0.0"}
+    facts = derive_dependency_changes(
+        {"Pipfile.lock": (json.dumps(pip).encode(), json.dumps(after).encode())}
+    )
+    assert _resolved(facts) == {("pypi", "pytest", None, "8.0.0", "Pipfile.lock")}
+    berry = (
+        b'__metadata:\n  version: 8\n\n"lodash@npm:^4.17.0":\n  version: 4.17.21\n'
+        b'  resolution: "lodash@npm:4.17.21"\n\n"app@workspace:.":\n  version: 0.0.0-use.local\n'
+        b'  resolution: "app@workspace:."\n'
+    )
+    facts = derive_dependency_changes({"yarn.lock": (None, berry)})
+    assert _resolved(facts) == {("npm", "lodash", None, "4.17.21", "yarn.lock")}
+
+
+# --- hostile input ------------------------------------------------------------
+
+
+def _only_unparsed(path: str, before: bytes | None, after: bytes | None) -> UnparsedFile:
+    facts = derive_dependency_changes({path: (before, after)})
+    assert facts.changes == ()
+    assert len(facts.unparsed) == 1
+    assert facts.unparsed[0].path == path
+    return facts.unparsed[0]
+
+
+GARBAGE = [
+    b"{",
+    b"\xff\xfe\x00garbage",
+    b"[1, 2, 3]",
+    b'{"lockfileVersion": 3, "packages": []}',
+    b"package = 5\n[[[",
+    b"key: [unclosed",
+    b"- a\n- b\n",
+    b"\x00" * 64,
+]
+LOCK_NAMES = [
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "poetry.lock",
+    "uv.lock",
+    "Pipfile.lock",
+    "Cargo.lock",
+    "go.mod",
+    "requirements.txt",
+    "Gemfile.lock",
+]
+
+
+@pytest.mark.parametrize("name", LOCK_NAMES)
+def test_malformed_files_are_reported_never_raised(name: str) -> None:
+    reported = 0
+    for junk in GARBAGE:
+        facts = derive_dependency_changes({f"svc/{name}": (None, junk)})
+        assert all(
+            u.path == f"svc/{name}" and u.reason.startswith("after: ") for u in facts.unparsed
+        )
+        reported += len(facts.unparsed)
+    assert reported >= 2  # every reader refuses at least the non-UTF-8 and NUL inputs
+
+
+def test_nul_byte_inside_a_version_is_refused() -> None:
+    lock = {
+        "lockfileVersion": 3,
+        "packages": {"": {}, "node_modules/java": {"version": "17.0.10+7\u0000-J-ms8m"}},
+    }
+    bad = _only_unparsed("package-lock.json", None, json.dumps(lock).encode())
+    assert "control character" in bad.reason and "java" in bad.reason
+    yarn = b'a@^1:\n  version "1.0.0\x00-x"\n'
+    assert "control character" in _only_unparsed("yarn.lock", None, yarn).reason
+    cargo = b'version = 4\n[[package]]\nname = "x"\nversion = "1.0\\u0000"\nsource = "r"\n'
+    assert "control character" in _only_unparsed("Cargo.lock", None, cargo).reason
+
+
+def test_duplicate_keys_are_refused() -> None:
+    dup = (
+        b'{"lockfileVersion": 3, "packages": {"node_modules/a": {"version": "1.0.0"},'
+        b' "node_modules/a": {"version": "6.6.6"}}}'
+    )
+    assert "duplicate key" in _only_unparsed("package-lock.json", None, dup).reason
+    pnpm = b"lockfileVersion: '9.0'\npackages:\n  a@1.0.0: {}\n  a@1.0.0: {}\n"
+    assert "duplicate key" in _only_unparsed("pnpm-lock.yaml", None, pnpm).reason
+    yarn = b'a@^1:\n  version "1.0.0"\n\na@^1:\n  version "6.6.6"\n'
+    assert "listed twice" in _only_unparsed("yarn.lock", None, yarn).reason
+    pipfile = b'{"default": {"x": {"version": "==1"}, "x": {"version": "==2"}}}'
+    assert "duplicate key" in _only_unparsed("Pipfile.lock", None, pipfile).reason
+
+
+def test_yarn_resolved_url_disagreeing_with_version_makes_the_file_unparsed() -> None:
+    # trivy's real fixture: jquery says 3.2.1 but downloads jquery-3.4.1.tgz.
+    lock = (ASSETS / "trivy-yarn" / "yarn.lock").read_bytes()
+    bad = _only_unparsed("yarn.lock", None, lock)
+    assert "jquery" in bad.reason and "'3.2.1'" in bad.reason and "'3.4.1'" in bad.reason
+    fixed = lock.replace(b"jquery-3.4.1.tgz", b"jquery-3.2.1.tgz")
+    facts = derive_dependency_changes({"yarn.lock": (None, fixed)})
+    assert facts.unparsed == ()
+    assert ("jquery", "3.2.1") in {(c.name, c.new) for c in facts.changes}
+
+
+def test_unparsed_side_is_named_and_the_other_side_does_not_leak_changes() -> None:
+    good = (ASSETS / "uv" / "before" / "uv.lock").read_bytes()
+    bad = _only_unparsed("uv.lock", good, good[: len(good) // 2])
+    assert bad.reason.startswith("after: malformed TOML")
+
+
+def test_huge_files_are_refused_before_parsing() -> None:
+    lock = (ASSETS / "cargo" / "after" / "Cargo.lock").read_bytes()
+    facts = derive_dependency_changes({"Cargo.lock": (None, lock)}, max_bytes=len(lock) - 1)
+    assert facts.changes == ()
+    assert facts.unparsed == (
+        UnparsedFile("Cargo.lock", f"after: {len(lock)} bytes, more than the {len(lock) - 1} read"),
+    )
+
+
+def test_default_bound_refuses_a_file_just_over_it() -> None:
+    huge = b"#" * (MAX_FILE_BYTES + 1)
+    bad = _only_unparsed("requirements.txt", None, huge)
+    assert bad.reason == f"after: {MAX_FILE_BYTES + 1} bytes, more than the {MAX_FILE_BYTES} read"
+
+
+def test_many_packages_are_all_read() -> None:
+    lines = "".join(f"pkg{i}=={i}.0.0\n" for i in range(100_000)).encode()
+    facts = derive_dependency_changes({"requirements.txt": (None, lines)})
+    assert len(facts.changes) == 100_000 and facts.unparsed == ()
+
+
+def test_deeply_nested_json_is_unparsed_not_a_crash() -> None:
+    deep = b'{"lockfileVersion": 3, "packages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert _only_unparsed("package-lock.json", None, deep).reason.startswith("after: ")
+
+
+# --- properties ---------------------------------------------------------------
+
+_names = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
+_versions = st.from_regex(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", fullmatch=True)
+
+
+def _npm(packages: dict[tuple[tuple[str, ...], str], str]) -> bytes:
+    body: dict[str, object] = {"": {"dependencies": {}}}
+    for (parents, name), version in packages.items():
+        key = "/".join(f"node_modules/{p}" for p in [*parents, name])
+        body[key] = {"version": version}
+    return json.dumps({"lockfileVersion": 3, "packages": body}).encode()
+
+
+_npm_locks = st.dictionaries(
+    st.tuples(st.lists(_names, max_size=2).map(tuple), _names), _versions, max_size=12
+).map(_npm)
+_reqs = st.dictionaries(_names, st.one_of(st.none(), _versions), max_size=12).map(
+    lambda d: "".join(f"{n}=={v}\n" if v else f"{n}>=1\n" for n, v in d.items()).encode()
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.one_of(
+        _npm_locks.map(lambda b: ("package-lock.json", b)),
+        _reqs.map(lambda b: ("requirements.txt", b)),
+    ),
+    st.data(),
+)
+def test_property_self_diff_empty_and_swap_inverts(
+    named: tuple[str, bytes], data: st.DataObject
+) -> None:
+    path, before = named
+    after = data.draw(_npm_locks if path == "package-lock.json" else _reqs)
+    assert derive_dependency_changes({path: (before, before)}) == DependencyFacts((), ())
+    forward = derive_dependency_changes({path: (before, after)})
+    backward = derive_dependency_changes({path: (after, before)})
+    assert forward.unparsed == backward.unparsed == ()
+    assert _resolved(backward) == {(e, n, new, old, f) for e, n, old, new, f in _resolved(forward)}
+    assert len(backward.changes) == len(forward.changes)
