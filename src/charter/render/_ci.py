@@ -82,10 +82,13 @@ def new_file_line(patch: str, patch_line: int) -> int | None:
             if number == patch_line:
                 return None
             continue
+        if text.startswith("\\"):  # "\ No newline at end of file"
+            if number == patch_line:
+                return None
+            continue
         if number == patch_line:
             return current
-        if not text.startswith("\\"):
-            current += 1
+        current += 1
     return None
 
 
