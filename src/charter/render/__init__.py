@@ -10,7 +10,12 @@ reaches back. Each format is one module:
   :func:`charter.render.text.literal`, which every text view goes through.
 * :mod:`charter.render.json` — for machines, through the one compact writer of
   :mod:`charter.core.jsonio`.
-* :mod:`charter.render.sarif` — lint findings as SARIF 2.1.0.
+* :mod:`charter.render.sarif` — lint findings, decisions and Rego test runs as
+  SARIF 2.1.0.
+* :mod:`charter.render.junit`, :mod:`charter.render.github` and
+  :mod:`charter.render.markdown` — for CI: JUnit XML, GitHub workflow commands
+  (annotations) and Markdown for a PR comment or step summary. Each escapes
+  untrusted text for its own format.
 
 Renderers build the whole output as a string before anything is written, so a
 caller can render first, record the decision, then write: a rendering failure
