@@ -144,7 +144,10 @@ def test_requirements_unpinned_is_none_and_names_are_normalised() -> None:
     assert len(versions) == 8
     text = b"# c\n-r base.txt\n--index-url https://x\nFoo_Bar[x] == 1.0 ; python_version>'3'\n"
     more = derive_dependency_changes({"requirements.txt": (None, text)})
-    assert _resolved(more) == {("pypi", "foo-bar", None, "1.0", "requirements.txt")}
+    assert _resolved(more) == {
+        ("pypi", "foo-bar", None, "1.0", "requirements.txt"),
+        ("pypi", "--index-url", None, "https://x", "requirements.txt"),
+    }
 
 
 def test_is_dependency_file() -> None:
@@ -365,3 +368,84 @@ def test_property_self_diff_empty_and_swap_inverts(
     assert forward.unparsed == backward.unparsed == ()
     assert _resolved(backward) == {(e, n, new, old, f) for e, n, old, new, f in _resolved(forward)}
     assert len(backward.changes) == len(forward.changes)
+
+
+# --- same version, other artifact; sources in requirements -----------------------
+
+
+def test_same_version_from_another_source_is_a_change_with_old_equal_new() -> None:
+    lock = (ASSETS / "npm-package-lock-v2" / "after" / "package-lock.json").read_bytes()
+    evil = lock.replace(
+        b"https://registry.npmjs.org/ini/-/ini-7.0.0.tgz",
+        b"https://evil.example/ini/-/ini-7.0.0.tgz",
+    )
+    assert evil != lock
+    facts = derive_dependency_changes({"package-lock.json": (lock, evil)})
+    assert [(c.name, c.old, c.new) for c in facts.changes] == [("ini", "7.0.0", "7.0.0")]
+    cargo = (ASSETS / "cargo" / "after" / "Cargo.lock").read_bytes()
+    checksum = b'checksum = "1b5d307320b3181d6d7954e663bd7c774a838b8220fe0593c86d9fb09f498b4b"'
+    assert cargo.count(checksum) == 1
+    tampered = cargo.replace(checksum, checksum.replace(b"1b5d", b"0000"))
+    facts = derive_dependency_changes({"Cargo.lock": (cargo, tampered)})
+    assert len(facts.changes) == 1
+    assert facts.changes[0].old == facts.changes[0].new is not None
+
+
+def test_npm_resolved_url_of_another_package_or_version_is_refused() -> None:
+    def lock(resolved: str) -> bytes:
+        entry = {"version": "1.0.0", "resolved": resolved}
+        return json.dumps(
+            {"lockfileVersion": 3, "packages": {"": {}, "node_modules/left-pad": entry}}
+        ).encode()
+
+    ok = lock("https://registry.npmjs.org/left-pad/-/left-pad-1.0.0.tgz")
+    assert derive_dependency_changes({"package-lock.json": (None, ok)}).unparsed == ()
+    other = lock("https://registry.npmjs.org/evil/-/evil-1.0.0.tgz")
+    assert "another package" in _only_unparsed("package-lock.json", None, other).reason
+    newer = lock("https://registry.npmjs.org/left-pad/-/left-pad-6.6.6.tgz")
+    assert "'6.6.6'" in _only_unparsed("package-lock.json", None, newer).reason
+    git = lock("git+ssh://git@github.com/x/left-pad.git#abc")  # names no version: passes
+    assert derive_dependency_changes({"package-lock.json": (None, git)}).unparsed == ()
+
+
+def test_yarn_alias_is_checked_against_the_real_package() -> None:
+    alias = (
+        b'"string-width-cjs@npm:string-width@^4.2.0":\n  version "4.2.3"\n'
+        b'  resolved "https://registry.yarnpkg.com/string-width/-/string-width-4.2.3.tgz#ab"\n'
+    )
+    facts = derive_dependency_changes({"yarn.lock": (None, alias)})
+    assert facts.unparsed == ()
+    assert _resolved(facts) == {("npm", "string-width-cjs", None, "4.2.3", "yarn.lock")}
+
+
+def test_requirements_sources_and_direct_references_are_entries() -> None:
+    before = b"requests==2.31.0 --hash=sha256:aa\n"
+    after = (
+        b"--extra-index-url=https://evil.example/simple\n"
+        b"requests==2.31.0 \\\n    --hash=sha256:bb\n"
+        b"bar @ https://h.example/bar-1.0.whl\n"
+    )
+    facts = derive_dependency_changes({"requirements/prod.txt": (before, after)})
+    assert facts.unparsed == ()
+    assert _resolved(facts) == {
+        ("pypi", "--extra-index-url", None, "https://evil.example/simple", "requirements/prod.txt"),
+        ("pypi", "bar", None, "@ https://h.example/bar-1.0.whl", "requirements/prod.txt"),
+        ("pypi", "requests", "2.31.0", "2.31.0", "requirements/prod.txt"),  # other hash
+    }
+    assert is_dependency_file("requirements/prod.txt")
+    assert not is_dependency_file("docs/notes.txt")
+
+
+def test_yaml_alias_bomb_and_deep_nesting_are_bounded() -> None:
+    levels = "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
+    bomb = (
+        "lockfileVersion: '9.0'\na: &a [x, x, x, x, x, x, x, x, x]\n"
+        + levels
+        + "packages:\n  x@1.0.0:\n    resolution: {integrity: *i}\n"
+    ).encode()
+    bad = _only_unparsed("pnpm-lock.yaml", None, bomb)  # 9**9 strings if expanded
+    assert "not a flat mapping" in bad.reason
+    deep = b"lockfileVersion: '9.0'\npackages: " + b"[" * 50_000 + b"]" * 50_000 + b"\n"
+    assert "malformed YAML" in _only_unparsed("pnpm-lock.yaml", None, deep).reason

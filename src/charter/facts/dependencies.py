@@ -19,14 +19,25 @@ A :class:`DependencyChange` is one package whose locked version changed: added
 (``old`` None), removed (``new`` None) or changed. When a file locks several
 versions of one name (npm nested ``node_modules``), the versions that left are
 paired with the versions that arrived in version order; an unmatched one is an
-addition or a removal. In requirements*.txt a requirement without an exact
-``==`` pin has version ``None``, so there ``None`` can also mean "not pinned".
+addition or a removal. A change with ``old == new`` is the same version fetched
+from another place or with another checksum (``resolved``/``integrity``,
+``source``/``checksum``, ``--hash``, a git ``revision``): a lockfile-injection
+signal, never hidden.
+
+requirements*.txt (and ``requirements/*.txt``): a requirement without an exact
+``==`` pin has version ``None``, so there ``None`` can also mean "not pinned";
+a direct reference ``name @ url`` has the version ``"@ url"``; the options that
+change where packages come from (``--index-url``, ``--extra-index-url``,
+``--find-links``, ``--trusted-host``, ``--editable``) are entries named by the
+long option with its value as the version, so adding or changing one shows.
+go.mod: a ``replace`` makes the version ``"<required> => <target>"``.
 ``direct`` is whether the project declares the package itself, ``None`` where
 the file does not say (yarn v1, poetry.lock, requirements*.txt, Pipfile.lock).
 
 A file that cannot be read with certainty — malformed, not UTF-8, duplicate
-keys, a control character (NUL) in a name or version, a yarn entry whose
-``resolved`` URL downloads another version than it states, larger than
+keys, a control character (NUL) in a name or version, a yarn or npm entry
+whose registry ``resolved`` URL downloads another package or version than it
+states, an unknown go.mod directive or Gemfile.lock section, larger than
 :data:`MAX_FILE_BYTES` — yields an :class:`UnparsedFile` naming the path and the
 problem, and no changes from that file: its dependency change is unknown, and
 callers must treat it as such (at least ``ask``). Nothing here raises on bad
@@ -127,7 +138,17 @@ def _diff(
         direct = side.is_direct(name) if side is not None else None
         for old, new in zip_longest(gone, came, fillvalue=None):
             changes.append(DependencyChange(ecosystem, name, old, new, path, direct))
+        # Same version, fetched from elsewhere or with another checksum: old == new.
+        changes.extend(
+            DependencyChange(ecosystem, name, kept, kept, path, direct)
+            for kept in olds & news
+            if _origins(before, name, kept) != _origins(after, name, kept)
+        )
     return changes
+
+
+def _origins(inventory: Inventory | None, name: str, version: str | None) -> set[str]:
+    return inventory.origins.get((name, version), set()) if inventory else set()
 
 
 def derive_dependency_changes(

@@ -15,6 +15,7 @@ Gemfile.lock are line formats read here.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Callable, Iterator
@@ -45,12 +46,18 @@ class Inventory:
     versions: dict[str, set[str | None]] = field(default_factory=dict)
     #: Names the project declares itself; ``None`` when the format does not say.
     direct: set[str] | None = None
+    #: (name, version) -> where it is fetched from and its checksums, as compared text.
+    origins: dict[tuple[str, str | None], set[str]] = field(default_factory=dict)
 
-    def add(self, name: str, version: str | None) -> None:
+    def add(self, name: str, version: str | None, origin: object = None) -> None:
         name = _token(name, "package name")
         if version is not None:
             version = _token(version, f"version of {name}")
         self.versions.setdefault(name, set()).add(version)
+        if origin is not None:
+            # Only compared, never hashed or signed: str() for TOML dates is fine here.
+            text = json.dumps(origin, sort_keys=True, default=str, ensure_ascii=False)
+            self.origins.setdefault((name, version), set()).add(text)
 
     def is_direct(self, name: str) -> bool | None:
         return None if self.direct is None else name in self.direct
@@ -170,7 +177,9 @@ def package_lock(data: bytes, path: str) -> Inventory:
                 continue  # a symlink to a workspace folder; its target is listed itself
             name = key.rsplit("node_modules/", 1)[1]
             raw = body.get("version")
-            inv.add(name, None if raw is None else _token(raw, f"version of {name}"))
+            version = None if raw is None else _token(raw, f"version of {name}")
+            _check_tarball(str(body.get("name", name)), version, body.get("resolved"), key)
+            inv.add(name, version, _pick(body, "resolved", "integrity"))
         return inv
     if version == 1:
         stack = [_table(doc.get("dependencies", {}), "dependencies")]
@@ -178,7 +187,7 @@ def package_lock(data: bytes, path: str) -> Inventory:
         while stack:
             for name, entry in stack.pop().items():
                 body = _table(entry, f"dependencies[{name[:60]!r}]")
-                inv.add(name, body.get("version"))
+                inv.add(name, body.get("version"), _pick(body, "resolved", "integrity"))
                 if "dependencies" in body:
                     stack.append(_table(body["dependencies"], f"{name} dependencies"))
         return inv
@@ -195,14 +204,43 @@ def _unquote(text: str) -> str:
     return text
 
 
-def _yarn_url_version(name: str, url: str) -> str | None:
-    """The version a registry tarball URL names (``…/-/<base>-<version>.tgz``), if any."""
-    parts = urlsplit(url)
-    last = unquote(parts.path.rsplit("/", 1)[-1])
+def _pick(body: dict[str, Any], *keys: str) -> dict[str, Any] | None:
+    picked = {key: body[key] for key in keys if key in body}
+    return picked or None
+
+
+def _flat(value: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """``value`` if it holds only scalars or mappings of scalars (YAML aliases cannot blow up)."""
+    for item in (value or {}).values():
+        inner = item.values() if isinstance(item, dict) else [item]
+        if not all(isinstance(v, str | int | float | bool) or v is None for v in inner):
+            raise Unreadable(f"{where[:60]}: resolution is not a flat mapping of text")
+    return value
+
+
+def _check_tarball(name: str, version: str | None, url: object, where: str) -> None:
+    """Refuse an entry whose registry tarball URL (``…/<name>/-/<base>-<v>.tgz``) is another.
+
+    Only npm-registry-shaped URLs (with ``/-/``) are checked; git, file and
+    codeload URLs name no version and pass.
+    """
+    if not isinstance(url, str):
+        return
+    path = unquote(urlsplit(url).path)
+    if "/-/" not in path:
+        return
+    owner, _, last = path.rpartition("/-/")
     base = name.rsplit("/", 1)[-1]
-    if "/-/" not in parts.path or not last.startswith(f"{base}-") or not last.endswith(".tgz"):
-        return None
-    return last[len(base) + 1 : -len(".tgz")]
+    if not owner.endswith(f"/{name}") or not last.startswith(f"{base}-"):
+        raise Unreadable(
+            f"{where[:60]}: {name} is resolved from another package's URL {url[:120]!r}"
+        )
+    claimed = last[len(base) + 1 :].removesuffix(".tgz")
+    if version is not None and claimed != version:
+        raise Unreadable(
+            f"{where[:60]}: {name} has version {version[:40]!r} but its resolved URL "
+            f"downloads {claimed[:40]!r}"
+        )
 
 
 def _yarn_v1_entries(text: str) -> Iterator[tuple[int, list[str], dict[str, str]]]:
@@ -244,17 +282,15 @@ def yarn_lock(data: bytes, path: str) -> Inventory:
             if spec in seen:
                 raise Unreadable(f"line {number}: {spec[:60]!r} is listed twice")
             seen.add(spec)
-            names.add(_split_at(spec)[0])
+            name, rest = _split_at(spec)
+            # An alias (`alias@npm:real@^1`) installs `real` under the name `alias`.
+            real = _split_at(f"{rest[4:]}@")[0] if rest.startswith("npm:") else name
+            names.add((name, real))
         if len(names) != 1:
             raise Unreadable(f"line {number}: one entry names several packages")
-        name = names.pop()
-        claimed = _yarn_url_version(name, fields.get("resolved", ""))
-        if claimed is not None and claimed != version:
-            raise Unreadable(
-                f"line {number}: {name} has version {version[:40]!r} but its resolved URL "
-                f"downloads {claimed[:40]!r}"
-            )
-        inv.add(name, version)
+        name, real = names.pop()
+        _check_tarball(real, version, fields.get("resolved"), f"line {number}")
+        inv.add(name, version, _pick(fields, "resolved", "integrity"))
     return inv
 
 
@@ -270,7 +306,11 @@ def _yarn_berry(data: bytes) -> Inventory:
         if how.startswith("workspace:"):
             continue  # the project itself or one of its workspaces
         version = body.get("version")
-        inv.add(name, _token(str(version), f"version of {name}") if version is not None else None)
+        inv.add(
+            name,
+            _token(str(version), f"version of {name}") if version is not None else None,
+            _flat(_pick(body, "resolution", "checksum"), str(key)),
+        )
     return inv
 
 
@@ -288,19 +328,32 @@ def pnpm_lock(data: bytes, path: str) -> Inventory:
         body = _table(importer, f"importers[{str(folder)[:60]!r}]")
         for section in ("dependencies", "devDependencies", "optionalDependencies"):
             direct.update(_table(body.get(section, {}), f"{folder} {section}"))
-    for key in _table(doc.get("packages", {}) or {}, "packages"):
+    for key, entry in _table(doc.get("packages", {}) or {}, "packages").items():
         spec = _token(key, "packages key").lstrip("/").split("(", 1)[0]
         if version.startswith("5"):
             name, _, ver = spec.rpartition("/")  # v5: /name/1.2.3
         else:
             name, ver = _split_at(spec)
-        inv.add(name, ver)
+        origin = _pick(entry, "resolution") if isinstance(entry, dict) else None
+        inv.add(name, ver, _flat(origin, key))
     return inv
 
 
 # --- Python ----------------------------------------------------------------
 
 _REQ = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)")
+#: pip options that change where packages come from: recorded as entries
+#: (name = the long option, version = its value) so that changing them shows.
+_SOURCE_OPTIONS = {
+    "-i": "--index-url",
+    "--index-url": "--index-url",
+    "--extra-index-url": "--extra-index-url",
+    "-f": "--find-links",
+    "--find-links": "--find-links",
+    "--trusted-host": "--trusted-host",
+    "-e": "--editable",
+    "--editable": "--editable",
+}
 _PIN = re.compile(r"===?\s*([^\s,;]+)")
 
 
@@ -313,15 +366,23 @@ def requirements_txt(data: bytes, path: str) -> Inventory:
     text = _text(data).replace("\\\r\n", " ").replace("\\\n", " ")
     for number, raw in enumerate(text.splitlines(), 1):
         line = re.sub(r"(^|\s)#.*", "", raw).strip()
-        if not line or line.startswith("-"):
-            continue  # options (-r, -c, -e, --index-url, --hash …) are not requirements
+        if line.startswith("-"):
+            option, _, value = re.sub(r"^(-\w|--[\w-]+)=", r"\1 ", line).partition(" ")
+            if option in _SOURCE_OPTIONS:
+                inv.add(_SOURCE_OPTIONS[option], _token(value.strip(), f"line {number} value"))
+            continue  # -r, -c, --hash, --pre …: not requirements
+        if not line:
+            continue
+        hashes = sorted(re.findall(r"--hash[=\s]+(\S+)", line))
         line = re.sub(r"\s--?[a-z][\w-]*(=\S*)?", "", f" {line}").strip()
         match = _REQ.fullmatch(line)
         if match is None:
             raise Unreadable(f"line {number}: cannot name the requirement {line[:60]!r}")
         spec = match.group(3).split(";", 1)[0].strip()
         pin = _PIN.fullmatch(spec)
-        inv.add(_pep503(match.group(1)), pin.group(1) if pin else None)
+        # A direct reference (`name @ url`) is versioned by its URL.
+        version = pin.group(1) if pin else (spec if spec.startswith("@") else None)
+        inv.add(_pep503(match.group(1)), version, hashes or None)
     return inv
 
 
@@ -333,7 +394,8 @@ def _toml_packages(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def poetry_lock(data: bytes, path: str) -> Inventory:
     inv = Inventory("pypi")
     for entry in _toml_packages(_toml(data)):
-        inv.add(_pep503(_token(entry.get("name"), "package name")), entry.get("version"))
+        name = _pep503(_token(entry.get("name"), "package name"))
+        inv.add(name, entry.get("version"), _pick(entry, "source", "files"))
     return inv
 
 
@@ -351,8 +413,7 @@ def uv_lock(data: bytes, path: str) -> Inventory:
                 for dep in _list(group, f"{name} dependencies"):
                     direct.add(_pep503(_token(_table(dep, name).get("name"), "name")))
             continue  # the project itself
-        version = entry.get("version")
-        inv.add(name, version)
+        inv.add(name, entry.get("version"), _pick(entry, "source", "sdist", "wheels"))
     return inv
 
 
@@ -361,9 +422,10 @@ def pipfile_lock(data: bytes, path: str) -> Inventory:
     inv = Inventory("pypi")
     for section in ("default", "develop"):
         for name, entry in _table(doc.get(section, {}), section).items():
-            version = _table(entry, f"{section}.{name[:60]}").get("version")
+            body = _table(entry, f"{section}.{name[:60]}")
+            version = body.get("version")
             pin = _PIN.fullmatch(_token(version, f"version of {name}")) if version else None
-            inv.add(_pep503(name), pin.group(1) if pin else None)
+            inv.add(_pep503(name), pin.group(1) if pin else None, _pick(body, "hashes", "index"))
     return inv
 
 
@@ -443,7 +505,7 @@ def cargo_lock(data: bytes, path: str) -> Inventory:
             for dep in _list(entry.get("dependencies", []), f"{name} dependencies"):
                 direct.add(_token(dep, f"{name} dependency").split(" ", 1)[0])
             continue
-        inv.add(name, entry.get("version"))
+        inv.add(name, entry.get("version"), _pick(entry, "source", "checksum"))
     return inv
 
 
@@ -458,18 +520,23 @@ def gemfile_lock(data: bytes, path: str) -> Inventory:
     direct: set[str] = set()
     inv = Inventory("rubygems", direct=direct)
     section = ""
+    source: dict[str, str] = {}
     for number, line in enumerate(_text(data).splitlines(), 1):
         if line and not line[0].isspace():
-            section = line.strip()
+            section, source = line.strip(), {}
             if section not in _GEM_SECTIONS:
                 raise Unreadable(f"line {number}: unknown section {section[:40]!r}")
+        elif section in ("GEM", "GIT", "PATH", "PLUGIN SOURCE") and re.match(r"  \w", line):
+            key, _, value = line.strip().partition(":")
+            if key != "specs":
+                source[f"{section} {key}"] = value.strip()  # remote, revision, branch, ref
         elif section in ("GEM", "GIT", "PATH", "PLUGIN SOURCE") and line.startswith("    "):
             if line.startswith("      "):
                 continue  # a dependency of the spec above, with a requirement
             match = _GEM_SPEC.fullmatch(line)
             if match is None:
                 raise Unreadable(f"line {number}: not '    name (version)'")
-            inv.add(match.group(1), match.group(2))
+            inv.add(match.group(1), match.group(2), dict(source) or None)
         elif section == "DEPENDENCIES" and line.startswith("  ") and line.strip():
             direct.add(line.split()[0].rstrip("!"))
     return inv
@@ -481,7 +548,10 @@ Reader = Callable[[bytes, str], Inventory]
 def reader_for(path: str) -> Reader | None:
     """The reader of the file at ``path``, by its base name; ``None`` if not a dependency file."""
     base = path.replace("\\", "/").rsplit("/", 1)[-1]
-    if re.fullmatch(r"requirements[\w.-]*\.txt", base):
+    parts = path.replace("\\", "/").split("/")
+    if re.fullmatch(r"requirements[\w.-]*\.txt", base) or (
+        len(parts) > 1 and parts[-2] == "requirements" and base.endswith(".txt")
+    ):
         return requirements_txt
     return _READERS.get(base)
 
