@@ -449,3 +449,60 @@ def test_yaml_alias_bomb_and_deep_nesting_are_bounded() -> None:
     assert "not a flat mapping" in bad.reason
     deep = b"lockfileVersion: '9.0'\npackages: " + b"[" * 50_000 + b"]" * 50_000 + b"\n"
     assert "malformed YAML" in _only_unparsed("pnpm-lock.yaml", None, deep).reason
+
+
+_fragments = st.sampled_from(
+    [
+        "{",
+        "}",
+        "[",
+        "]",
+        '"',
+        ":",
+        ",",
+        "\n",
+        "  ",
+        "    ",
+        "@",
+        "=",
+        "==",
+        "#",
+        "-",
+        "/",
+        "node_modules/",
+        "packages",
+        "version",
+        "lockfileVersion",
+        "3",
+        "9.0",
+        "[[package]]",
+        'name = "a"',
+        'version = "1"',
+        "require",
+        "(",
+        ")",
+        "GEM",
+        "specs:",
+        "a (1.0)",
+        "resolved",
+        "https://r/a/-/a-2.tgz",
+        "\x00",
+        "\\",
+        "'",
+        "a@^1:",
+        '  version "1.0"',
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(LOCK_NAMES),
+    st.one_of(st.binary(max_size=200), st.lists(_fragments, max_size=40).map("".join)),
+)
+def test_property_any_bytes_give_facts_never_an_exception(name: str, junk: bytes | str) -> None:
+    data = junk.encode() if isinstance(junk, str) else junk
+    facts = derive_dependency_changes({name: (None, data)})
+    assert all(u.path == name and u.reason.startswith("after: ") for u in facts.unparsed)
+    assert not (facts.unparsed and facts.changes)
+    assert all(c.old is None and c.file == name for c in facts.changes)

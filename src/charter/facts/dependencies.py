@@ -119,7 +119,15 @@ def _read(path: str, data: bytes | None, side: str, max_bytes: int) -> Inventory
         return reader(data, path) if reader is not None else None
     except Unreadable as exc:
         raise Unreadable(f"{side}: {exc}") from None
-    except (InputError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+    except (
+        InputError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
         # Safety net: a shape no reader foresaw is still a named, unparsed file.
         raise Unreadable(f"{side}: unexpected structure ({type(exc).__name__})") from None
 

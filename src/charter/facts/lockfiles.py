@@ -128,7 +128,8 @@ def _yaml(data: bytes) -> Any:
     try:
         return yaml.load(_text(data), Loader=_StrictLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise Unreadable(f"malformed YAML: {' '.join(str(exc).split())[:200]}") from None
+        detail = " ".join(str(exc).replace(' in "<unicode string>",', "").split())
+        raise Unreadable(f"malformed YAML: {detail[:200]}") from None
 
 
 def _table(value: object, what: str) -> dict[str, Any]:
