@@ -128,7 +128,7 @@ def _yaml(data: bytes) -> Any:
     try:
         return yaml.load(_text(data), Loader=_StrictLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).replace(' in "<unicode string>",', "").split())
+        detail = " ".join(str(exc).replace(' in "<unicode string>",', " at").split())
         raise Unreadable(f"malformed YAML: {detail[:200]}") from None
 
 
