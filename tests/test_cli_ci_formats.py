@@ -226,14 +226,18 @@ def test_check_sarif_ask_is_warning_and_untrusted_text_stays_data(
     assert asked["locations"][0]["physicalLocation"]["region"] == {"startLine": 11}
 
 
-def test_lint_sarif_still_validates(tmp_path: Path) -> None:
-    bad = write_bundle(
+def _bad_bundle(tmp_path: Path) -> Path:
+    return write_bundle(
         tmp_path / "b",
         layer="overlay",
         name="acme",
         roots=["charter/overlay"],
         files={"rules/x.rego": "package elsewhere.x\n\nx := true\n"},
     )
+
+
+def test_lint_sarif_still_validates(tmp_path: Path) -> None:
+    bad = _bad_bundle(tmp_path)
     result = invoke("rule", "lint", str(bad), "--format", "sarif")
     assert result.returncode == 1
     assert valid_sarif(result.stdout)["runs"][0]["results"]
@@ -502,3 +506,38 @@ def test_sarif_decision_suppresses_waived_results() -> None:
     (result,) = log["runs"][0]["results"]
     assert result["suppressions"][0]["kind"] == "external"
     assert "W-1" in result["suppressions"][0]["justification"]
+
+
+# ------------------------------------------------------------------ rule lint
+
+
+def test_rule_lint_in_the_ci_formats(tmp_path: Path) -> None:
+    bad = str(_bad_bundle(tmp_path))
+    report = json.loads(invoke("rule", "lint", bad, "--format", "json").stdout)
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert errors
+    result = invoke("rule", "lint", bad, "--format", "junit")
+    assert result.returncode == 1
+    root = parse_xml(result.stdout)
+    assert root.get("failures") == str(len(errors))
+    assert root.get("tests") == str(len(report["findings"]))
+    result = invoke("rule", "lint", bad, "--format", "github")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(report["findings"]) + 1
+    assert all(COMMAND.match(line) for line in lines)
+    assert lines[0].startswith(f"::error title={errors[0]['code']},file=")
+    assert lines[-1].startswith("::notice title=charter rule lint::FAIL")
+    result = invoke("rule", "lint", bad, "--format", "markdown")
+    assert result.returncode == 1
+    assert result.stdout.startswith("### Charter rule lint: ❌ FAIL")
+    assert len(_table_rows(result.stdout)) == len(report["findings"]) + 2
+
+
+def test_rule_lint_clean_bundle_passes_in_every_format() -> None:
+    overlay = str(Path(__file__).resolve().parent.parent / "examples" / "overlay")
+    for fmt in ("junit", "github", "markdown"):
+        result = invoke("rule", "lint", overlay, "--format", fmt)
+        assert result.returncode == 0, (fmt, result.stdout, result.stderr)
+    root = parse_xml(invoke("rule", "lint", overlay, "--format", "junit").stdout)
+    assert root.get("failures") == "0" and root.findall(".//testcase")

@@ -21,9 +21,13 @@ from charter.policy import lint as policy_lint
 from charter.policy.build import sign_rule
 from charter.policy.bundle import Layer, load_directory
 from charter.policy.stack import load_stack
+from charter.render import github as render_github
 from charter.render import json as render_json
+from charter.render import junit as render_junit
+from charter.render import markdown as render_markdown
 from charter.render import sarif as render_sarif
 from charter.render import text as render_text
+from charter.render import write
 from charter.trust import keys
 
 
@@ -31,6 +35,9 @@ class LintFormat(enum.StrEnum):
     text = "text"
     json = "json"
     sarif = "sarif"
+    junit = "junit"
+    github = "github"
+    markdown = "markdown"
 
 
 def against_layers(against: list[Path] | None) -> tuple[list[Layer] | None, Path | None]:
@@ -79,7 +86,9 @@ def lint(
         help="upper layer: bundle directory or constitution TOML (repeatable; default: the "
         "shipped constitution)",
     ),
-    fmt: LintFormat = typer.Option(LintFormat.text, "--format", help="text, json or sarif"),
+    fmt: LintFormat = typer.Option(
+        LintFormat.text, "--format", help="text, json, sarif, junit, github or markdown"
+    ),
 ) -> None:
     """Prove a lower layer only tightens the layers above it (exit 1 on errors)."""
     layers, toml = against_layers(against)
@@ -88,6 +97,12 @@ def lint(
         render_json.show(report.to_dict())
     elif fmt is LintFormat.sarif:
         render_json.show(render_sarif.lint_report(report, CODES))
+    elif fmt is LintFormat.junit:
+        write(render_junit.lint_report(report))
+    elif fmt is LintFormat.github:
+        write(render_github.lint_report(report))
+    elif fmt is LintFormat.markdown:
+        write(render_markdown.lint_report(report))
     else:
         render_text.show(render_text.lint_report(report))
     raise typer.Exit(0 if report.ok else 1)

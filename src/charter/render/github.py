@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from charter.core.decision import Decision
+from charter.core.findings import LintReport, Severity
 from charter.render._ci import locate
 from charter.render.text import RegoTestReport
 
@@ -93,4 +94,27 @@ def rego_tests(report: RegoTestReport) -> str:
     return "".join(lines)
 
 
-__all__ = ["command", "decision", "escape_data", "escape_property", "rego_tests"]
+def lint_report(report: LintReport) -> str:
+    """An ``::error``/``::warning`` at each lint finding, then one notice with the counts."""
+    lines = [
+        command(
+            "error" if f.severity is Severity.error else "warning",
+            f"{f.message}. Fix: {f.hint}" if f.hint else f.message,
+            title=f.code,
+            file=f.file,
+            line=f.line,
+        )
+        for f in report.findings
+    ]
+    lines.append(
+        command(
+            "notice",
+            f"{'PASS' if report.ok else 'FAIL'}: {len(report.errors)} error(s), "
+            f"{len(report.warnings)} warning(s)",
+            title="charter rule lint",
+        )
+    )
+    return "".join(lines)
+
+
+__all__ = ["command", "decision", "escape_data", "escape_property", "lint_report", "rego_tests"]

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
 from charter.core.decision import Decision, Reason
+from charter.core.findings import LintReport, Severity
 from charter.render._ci import RuleMeta, failing, rule_ids
 from charter.render.text import RegoTestReport, RegoTestResult
 
@@ -156,4 +157,37 @@ def rego_tests(report: RegoTestReport) -> str:
     return _serialise(root)
 
 
-__all__ = ["decision", "rego_tests", "xml_text"]
+def lint_report(report: LintReport) -> str:
+    """The JUnit XML of a lint run: one case per finding (an error fails), or per target."""
+    root = _element("testsuites", name="charter rule lint")
+    suite = _element("testsuite", root, name="charter rule lint")
+    failures = 0
+    for finding in report.findings:
+        case = _element(
+            "testcase",
+            suite,
+            classname=f"charter.lint.{finding.code}",
+            name=finding.location,
+            file=finding.file,
+            time="0",
+        )
+        text = f"{finding.location}: {finding.message}" + (
+            f"\nhint: {finding.hint}" if finding.hint else ""
+        )
+        if finding.severity is Severity.error:
+            failures += 1
+            failure = _element("failure", case, message=finding.message, type=finding.code)
+            failure.text = xml_text(text)
+        else:
+            _element("system-out", case).text = xml_text(f"warning {finding.code}: {text}")
+    if not report.findings:
+        for target in report.targets or ("lint",):
+            _element("testcase", suite, classname="charter.lint", name=target, time="0")
+    tests = len(report.findings) or len(report.targets) or 1
+    for element in (root, suite):
+        for key, count in (("tests", tests), ("failures", failures), ("errors", 0), ("skipped", 0)):
+            element.set(key, str(count))
+    return _serialise(root)
+
+
+__all__ = ["decision", "lint_report", "rego_tests", "xml_text"]

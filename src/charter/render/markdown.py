@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from charter.core.decision import Decision
+from charter.core.findings import LintReport
 from charter.render.text import RegoTestReport
 
 # What could end a cell, start HTML or an entity, open code, a link, emphasis,
@@ -134,4 +135,21 @@ def rego_tests(report: RegoTestReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["cell", "decision", "link", "rego_tests", "table"]
+def lint_report(report: LintReport) -> str:
+    """The Markdown summary of a lint run: PASS/FAIL, counts and a table of findings."""
+    lines = [
+        f"### Charter rule lint: {'✅ PASS' if report.ok else '❌ FAIL'}",
+        "",
+        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) in "
+        f"{cell(', '.join(report.targets) or 'nothing')}.",
+    ]
+    if report.findings:
+        rows = [
+            [cell(f.severity), cell(f.code), cell(f.location), cell(f.message), cell(f.hint)]
+            for f in report.findings
+        ]
+        lines += ["", *table(("Severity", "Code", "Location", "Message", "Hint"), rows)]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["cell", "decision", "link", "lint_report", "rego_tests", "table"]
