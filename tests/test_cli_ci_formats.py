@@ -189,6 +189,18 @@ def test_check_sarif_validates_against_the_official_schema(name: str) -> None:
     rules = run["tool"]["driver"]["rules"]
     for result in run["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+        # GitHub code scanning rejects the whole log if one result has no location.
+        assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+
+
+def test_check_sarif_locates_a_reason_naming_no_file_at_the_proposal() -> None:
+    proposal = EXAMPLES / "pr-dependency-critical-cve.json"
+    run = valid_sarif(check(proposal, "sarif").stdout)["runs"][0]
+    (result,) = run["results"]
+    assert result["ruleId"] == "SC-VULN-THRESHOLD-001"
+    assert result["locations"] == [
+        {"physicalLocation": {"artifactLocation": {"uri": str(proposal)}}}
+    ]
 
 
 def test_check_sarif_has_rule_metadata_levels_and_the_file_line() -> None:
@@ -501,10 +513,11 @@ def test_sarif_decision_suppresses_waived_results() -> None:
         stack=(),
         waived=({"rule": "R-1", "waiver": "W-1", "approver": "a", "expires": "e", "reason": "r"},),
     )
-    log = sarif.decision(value, {}, {}, version="0")
+    log = sarif.decision(value, {}, {}, source="p.json", version="0")
     jsonschema.Draft4Validator(sarif_schema()).validate(log)
     (result,) = log["runs"][0]["results"]
     assert result["suppressions"][0]["kind"] == "external"
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "p.json"
     assert "W-1" in result["suppressions"][0]["justification"]
 
 

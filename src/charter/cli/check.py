@@ -54,7 +54,7 @@ def rendered(
     if fmt is ReportFormat.json:
         return render_json.document(decision.to_dict())
     if fmt is ReportFormat.sarif:
-        log = render_sarif.decision(decision, catalogue, files, version=version())
+        log = render_sarif.decision(decision, catalogue, files, source=source, version=version())
         return render_json.document(log)
     if fmt is ReportFormat.junit:
         return render_junit.decision(decision, catalogue, source)

@@ -3,8 +3,10 @@
 A decision's reasons are results (``error`` for deny, ``warning`` for ask,
 ``note`` otherwise) of rules described with their metadata and help links; a
 reason that names a file of the proposal is located there (with the line of the
-new file when the message names a patch line). Waived reasons are results with
-an external suppression naming the waiver.
+new file when the message names a patch line); any other result is located at
+the proposal document itself, because GitHub code scanning rejects a whole log
+whose results lack a location. Waived reasons are results with an external
+suppression naming the waiver.
 """
 
 from __future__ import annotations
@@ -99,7 +101,16 @@ def _rule_descriptor(rule_id: str, meta: RuleMeta | None) -> dict[str, Any]:
     return descriptor
 
 
-def _reason_result(reason: Reason, index: int, files: Mapping[str, str | None]) -> dict[str, Any]:
+def _at(path: str, line: int | None = None) -> list[dict[str, Any]]:
+    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(path)}}
+    if line is not None:
+        physical["region"] = {"startLine": line}
+    return [{"physicalLocation": physical}]
+
+
+def _reason_result(
+    reason: Reason, index: int, files: Mapping[str, str | None], source: str
+) -> dict[str, Any]:
     verdict = str(reason.verdict)
     result: dict[str, Any] = {
         "ruleId": reason.rule,
@@ -109,15 +120,11 @@ def _reason_result(reason: Reason, index: int, files: Mapping[str, str | None]) 
         "properties": {"verdict": verdict, "layer": reason.layer, "severity": reason.severity},
     }
     where = locate(reason, files)
-    if where is not None:
-        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(where.path)}}
-        if where.line is not None:
-            physical["region"] = {"startLine": where.line}
-        result["locations"] = [{"physicalLocation": physical}]
+    result["locations"] = _at(where.path, where.line) if where else _at(source)
     return result
 
 
-def _waived_result(waived: Mapping[str, Any], index: int) -> dict[str, Any]:
+def _waived_result(waived: Mapping[str, Any], index: int, source: str) -> dict[str, Any]:
     rule = str(waived.get("rule"))
     justification = (
         f"waiver {waived.get('waiver')} approved by {waived.get('approver')}, "
@@ -128,6 +135,7 @@ def _waived_result(waived: Mapping[str, Any], index: int) -> dict[str, Any]:
         "ruleIndex": index,
         "level": "note",
         "message": {"text": f"{rule} waived by {waived.get('waiver')}"},
+        "locations": _at(source),
         "suppressions": [
             {"kind": "external", "status": "accepted", "justification": justification}
         ],
@@ -139,19 +147,21 @@ def decision(
     rules: Mapping[str, RuleMeta],
     files: Mapping[str, str | None],
     *,
+    source: str,
     version: str,
 ) -> dict[str, Any]:
     """The SARIF log of a proposal decision.
 
     ``rules`` is the stack's rule metadata by id, ``files`` the proposal's files
-    (path → patch), ``version`` Charter's version.
+    (path → patch), ``source`` the proposal document's path (``-`` for standard
+    input), ``version`` Charter's version.
     """
     used: list[str] = []
     for rule_id in [r.rule for r in value.reasons] + [str(w.get("rule")) for w in value.waived]:
         if rule_id not in used:
             used.append(rule_id)
-    results = [_reason_result(r, used.index(r.rule), files) for r in value.reasons]
-    results += [_waived_result(w, used.index(str(w.get("rule")))) for w in value.waived]
+    results = [_reason_result(r, used.index(r.rule), files, source) for r in value.reasons]
+    results += [_waived_result(w, used.index(str(w.get("rule"))), source) for w in value.waived]
     driver = {
         "name": "charter",
         "version": version,
