@@ -1,0 +1,289 @@
+"""Read what a change did from a real git repository.
+
+Every call runs the ``git`` binary directly (never a shell) with a fixed
+environment (``LC_ALL=C``, no pager, no prompt), ``-c core.quotepath=off``,
+``--literal-pathspecs``, and, for diffs, ``--no-ext-diff --no-textconv`` so no
+repository configuration can run a program or rewrite what is compared.
+Path lists are NUL-separated (``-z``), so any file name (spaces, newlines,
+non-ASCII) round-trips.
+
+A pull request is compared the way GitHub does: from the merge base of base
+and head (``base...head``); a push, merge or release from base to head.
+Anything wrong — no git binary, a directory that is not a repository, a ref
+that does not resolve, a base missing from a shallow clone — raises
+:class:`GitError` (exit 2) naming what is wrong; the caller never gets a
+smaller set of facts instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from charter.core.errors import InputError
+
+#: A file's patch larger than this is omitted (and the file says so).
+MAX_PATCH_BYTES = 1024 * 1024
+#: Once the patches kept add up to this, further patches are omitted (stated per file).
+MAX_TOTAL_PATCH_BYTES = 16 * 1024 * 1024
+
+_HINT = "see docs/design.md, 'Proposal document'"
+_STATUS = {"A": "added", "M": "modified", "T": "modified", "D": "removed", "R": "renamed"}
+_NULL_SHA = "0" * 40
+
+
+class GitError(InputError):
+    """The repository or a ref cannot give the facts asked for."""
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """One file a change touched, with the blobs on each side (None when absent)."""
+
+    path: str
+    status: str
+    previous_path: str | None
+    old_blob: str | None
+    new_blob: str | None
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of the range, with its parsed trailers in order."""
+
+    sha: str
+    author_name: str
+    author_email: str
+    committer_name: str
+    committer_email: str
+    subject: str
+    body: str
+    trailers: tuple[tuple[str, str], ...]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        LC_ALL="C",
+        LANG="C",
+        GIT_PAGER="cat",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_OPTIONAL_LOCKS="0",
+    )
+    return env
+
+
+def _command(args: tuple[str, ...]) -> list[str]:
+    return ["git", "-c", "core.quotepath=off", "--literal-pathspecs", *args]
+
+
+class Repository:
+    """A git work tree or bare repository at ``path``, checked on construction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.is_dir():
+            raise GitError(f"{path}: no such directory", hint="pass --repo DIR")
+        probe = self._run("rev-parse", "--git-dir", check=False)
+        if probe.returncode != 0:
+            raise GitError(f"{path}: not a git repository", hint="pass --repo DIR of a clone")
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        try:
+            done = subprocess.run(
+                _command(args), cwd=self.path, env=_env(), capture_output=True, check=False
+            )
+        except FileNotFoundError:
+            raise GitError("git: no git binary on PATH", hint="install git") from None
+        except OSError as exc:
+            raise GitError(f"git: cannot run ({exc.strerror})", hint="install git") from None
+        if check and done.returncode != 0:
+            raise GitError(f"git {args[0]}: {_first_line(done.stderr)}", hint=_HINT)
+        return done
+
+    def output(self, *args: str) -> bytes:
+        """Standard output of ``git ARGS`` (GitError on a non-zero exit)."""
+        return self._run(*args).stdout
+
+    def resolve(self, ref: str, role: str) -> str:
+        """The commit ``ref`` names; GitError naming ``role`` (base/head) if none."""
+        done = self._run(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
+        )
+        if done.returncode == 0:
+            return done.stdout.decode("ascii").strip()
+        shallow = self._run("rev-parse", "--is-shallow-repository", check=False)
+        if shallow.stdout.strip() == b"true":
+            raise GitError(
+                f"{role} {ref!r} is not in this shallow clone",
+                hint="fetch more history (git fetch --unshallow; actions/checkout fetch-depth: 0)",
+            )
+        raise GitError(f"{role} {ref!r} does not name a commit in {self.path}", hint=_HINT)
+
+    def merge_base(self, base: str, head: str) -> str:
+        """The merge base of two commits (GitError when they share no history)."""
+        done = self._run("merge-base", base, head, check=False)
+        if done.returncode != 0:
+            raise GitError(
+                f"base {base[:12]} and head {head[:12]} share no history",
+                hint="in a shallow clone fetch more history (git fetch --unshallow)",
+            )
+        return done.stdout.decode("ascii").strip()
+
+    def branch_name(self, ref: str) -> str | None:
+        """The branch name ``ref`` stands for, or None when it is no branch."""
+        if ref.startswith("-"):
+            return None
+        done = self._run("rev-parse", "--symbolic-full-name", ref, check=False)
+        full = done.stdout.decode("utf-8", "replace").strip()
+        for prefix in ("refs/heads/", "refs/remotes/"):
+            if done.returncode == 0 and full.startswith(prefix):
+                name = full.removeprefix(prefix)
+                return name.split("/", 1)[1] if prefix == "refs/remotes/" and "/" in name else name
+        return None
+
+    def changed_files(self, old: str, new: str) -> list[ChangedFile]:
+        """Every file that differs between two commits, renames detected (``-M``)."""
+        raw = self.output("diff", "--no-ext-diff", "--no-textconv", "-M", "--raw", "-z",
+                          "--no-abbrev", old, new, "--")  # fmt: skip
+        binary = _binary_paths(
+            self.output(
+                "diff", "--no-ext-diff", "--no-textconv", "-M", "--numstat", "-z", old, new, "--"
+            )  # fmt: skip
+        )
+        return [
+            ChangedFile(f.path, f.status, f.previous_path, f.old_blob, f.new_blob, f.path in binary)
+            for f in _parse_raw(raw)
+        ]
+
+    def blob(self, sha: str | None) -> bytes | None:
+        """The bytes of one blob, or None for the absent side of an add or delete."""
+        if sha is None:
+            return None
+        return self.output("cat-file", "blob", sha)
+
+    def patch(self, old: str, new: str, file: ChangedFile, limit: int) -> bytes | None:
+        """The unified diff of one file, or None when it is longer than ``limit`` bytes."""
+        paths = [file.path] if file.previous_path is None else [file.previous_path, file.path]
+        args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", old, new, "--")
+        try:
+            proc = subprocess.Popen(
+                _command((*args, *paths)),
+                cwd=self.path,
+                env=_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError:
+            raise GitError("git: no git binary on PATH", hint="install git") from None
+        assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        data = proc.stdout.read(limit + 1)
+        too_large = len(data) > limit
+        if too_large:
+            proc.kill()
+        _, err = proc.communicate()
+        if not too_large and proc.returncode != 0:
+            raise GitError(f"git diff {file.path!r}: {_first_line(err)}", hint=_HINT)
+        return None if too_large else data
+
+    def commits(self, old: str, new: str) -> list[Commit]:
+        """The commits reachable from ``new`` but not ``old``, oldest first."""
+        return self._log("--reverse", f"{old}..{new}")
+
+    def commit(self, sha: str) -> Commit:
+        """One commit."""
+        return self._log("-1", sha)[0]
+
+    def _log(self, *revs: str) -> list[Commit]:
+        fields = ("%H", "%an", "%ae", "%cn", "%ce", "%s", "%b", "%(trailers:only,unfold)")
+        fmt = "%x00".join(fields) + "%x00%x1e"
+        out = self.output("log", "--encoding=UTF-8", f"--format={fmt}", *revs, "--")
+        commits = []
+        for record in out.decode("utf-8", "replace").split("\x00\x1e"):
+            parts = record.lstrip("\n").split("\x00")
+            if len(parts) < len(fields):
+                continue
+            sha, an, ae, cn, ce, subject, body, trailers = parts[: len(fields)]
+            commits.append(
+                Commit(sha, an, ae, cn, ce, subject, body.strip("\n"), _trailers(trailers))
+            )
+        return commits
+
+    def origin_name(self) -> str | None:
+        """``owner/name`` from the ``origin`` remote's URL, if there is one."""
+        done = self._run("config", "--get", "remote.origin.url", check=False)
+        url = done.stdout.decode("utf-8", "replace").strip().removesuffix("/")
+        url = url.removesuffix(".git")
+        parts = url.replace(":", "/").split("/")
+        if done.returncode != 0 or len(parts) < 2 or not parts[-1] or not parts[-2]:
+            return None
+        return f"{parts[-2]}/{parts[-1]}"
+
+
+def _first_line(stderr: bytes) -> str:
+    lines = [x for x in stderr.decode("utf-8", "replace").splitlines() if x.strip()]
+    return lines[0].strip() if lines else "failed"
+
+
+def _trailers(text: str) -> tuple[tuple[str, str], ...]:
+    found = []
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            found.append((key.strip(), value.strip()))
+    return tuple(found)
+
+
+def _decode(path: bytes) -> str:
+    try:
+        return path.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = path.decode("utf-8", "backslashreplace")
+        raise GitError(
+            f"file name {shown!r} is not UTF-8; a proposal cannot name it", hint=_HINT
+        ) from None
+
+
+def _parse_raw(raw: bytes) -> list[ChangedFile]:
+    tokens = raw.split(b"\x00")
+    files = []
+    i = 0
+    while i < len(tokens) and tokens[i].startswith(b":"):
+        _, _, old_blob, new_blob, status = tokens[i][1:].decode("ascii").split(" ")
+        letter = status[0]
+        if letter in "RC":
+            previous, path = _decode(tokens[i + 1]), _decode(tokens[i + 2])
+            i += 3
+        else:
+            previous, path = None, _decode(tokens[i + 1])
+            i += 2
+        files.append(
+            ChangedFile(
+                path,
+                _STATUS.get(letter, "added" if letter == "C" else "modified"),
+                previous if letter == "R" else None,
+                None if old_blob == _NULL_SHA else old_blob,
+                None if new_blob == _NULL_SHA else new_blob,
+            )
+        )
+    return files
+
+
+def _binary_paths(numstat: bytes) -> set[str]:
+    tokens = numstat.split(b"\x00")
+    binary = set()
+    i = 0
+    while i < len(tokens) and tokens[i]:
+        added, deleted, path = tokens[i].split(b"\t", 2)
+        if path:
+            i += 1
+        else:  # a rename: the paths follow as their own tokens
+            path = tokens[i + 2]
+            i += 3
+        if added == b"-" and deleted == b"-":
+            binary.add(_decode(path))
+    return binary

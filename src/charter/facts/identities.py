@@ -1,0 +1,87 @@
+"""Who is an agent: an identity map from configuration, never from the change.
+
+The map is the ``[identities]`` table of a TOML file::
+
+    [identities]
+    agents = ["*[bot]", "agent-*"]        # login/name globs
+    agent_emails = ["*@agents.example"]   # email globs
+    humans = ["Ada Lovelace", "ada"]      # login/name globs
+    human_emails = ["*@example.com"]      # email globs
+
+Globs are :func:`fnmatch.fnmatchcase` patterns; emails compare case-insensitively.
+An identity that matches an agent pattern is an agent; otherwise one that
+matches a human pattern is a human; an identity the map does not know is
+treated as an **agent**, the stricter type (with no map configured, every
+identity is unknown). See docs/design.md, 'Proposal document'.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from charter.core.errors import ConfigError
+
+_KEYS = ("agents", "agent_emails", "humans", "human_emails")
+_HINT = "see docs/design.md, 'Proposal document'"
+
+
+@dataclass(frozen=True)
+class IdentityMap:
+    """Name and email patterns of agents and humans."""
+
+    agents: tuple[str, ...] = ()
+    agent_emails: tuple[str, ...] = ()
+    humans: tuple[str, ...] = ()
+    human_emails: tuple[str, ...] = ()
+
+    def classify(self, name: str, email: str) -> str:
+        """``"agent"`` or ``"human"``; an unknown identity is an agent."""
+        mail = email.lower()
+        if _any(name, self.agents) or _any(mail, tuple(p.lower() for p in self.agent_emails)):
+            return "agent"
+        if _any(name, self.humans) or _any(mail, tuple(p.lower() for p in self.human_emails)):
+            return "human"
+        return "agent"
+
+
+def _any(value: str, patterns: tuple[str, ...]) -> bool:
+    return bool(value) and any(fnmatchcase(value, p) for p in patterns)
+
+
+def parse_identities(table: Any, *, where: str) -> IdentityMap:
+    """An :class:`IdentityMap` from the ``[identities]`` table (ConfigError if malformed)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [identities] must be a table", hint=_HINT)
+    unknown = sorted(set(table) - set(_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: [identities] has unknown key {unknown[0]!r}",
+            hint=f"use {', '.join(_KEYS)}",
+        )
+    values: dict[str, tuple[str, ...]] = {}
+    for key in _KEYS:
+        items = table.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise ConfigError(
+                f"{where}: identities.{key} must be a list of non-empty strings", hint=_HINT
+            )
+        values[key] = tuple(items)
+    return IdentityMap(**values)
+
+
+def load_identities(path: Path) -> IdentityMap:
+    """The identity map in the TOML file at ``path`` (empty if it has no [identities])."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise ConfigError(f"{path}: cannot read ({reason})", hint=_HINT) from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not TOML ({exc})", hint=_HINT) from None
+    return parse_identities(document.get("identities", {}), where=str(path))

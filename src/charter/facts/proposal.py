@@ -1,0 +1,186 @@
+"""Build a proposal document from a real git range (``charter proposal from-git``).
+
+Everything in the document is derived from the repository and the identity
+map, never declared: the changed files (status, previous path of a rename,
+binary flag, patch), the commits with their authors and trailers, the
+dependency changes of every lockfile or manifest touched, and the author's
+type. A patch is omitted only for a binary file, a file whose diff is longer
+than the per-file budget, a diff that is not UTF-8, or once the total budget is
+spent — and the file then says so in ``patch_omitted``. The result is validated
+against the proposal schema before it is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from charter.facts.dependencies import (
+    DependencyFacts,
+    FileSides,
+    derive_dependency_changes,
+    is_dependency_file,
+)
+from charter.facts.git import (
+    MAX_PATCH_BYTES,
+    MAX_TOTAL_PATCH_BYTES,
+    ChangedFile,
+    Commit,
+    Repository,
+)
+from charter.facts.identities import IdentityMap
+from charter.policy.proposal import validate
+
+KINDS = ("pull_request", "merge", "push", "release")
+
+
+@dataclass(frozen=True)
+class GitRange:
+    """What to build: the repository, the two refs and the proposal's framing."""
+
+    repo: Path
+    base: str
+    head: str
+    kind: str = "pull_request"
+    environment: str | None = None
+    body: str | None = None
+    repository: str | None = None
+    max_patch_bytes: int = MAX_PATCH_BYTES
+    max_total_patch_bytes: int = MAX_TOTAL_PATCH_BYTES
+
+
+def build_from_git(spec: GitRange, identities: IdentityMap) -> dict[str, Any]:
+    """The validated proposal document for ``spec``'s range."""
+    repo = Repository(spec.repo)
+    base = repo.resolve(spec.base, "base")
+    head = repo.resolve(spec.head, "head")
+    # A pull request shows what head adds since it forked (base...head).
+    old = repo.merge_base(base, head) if spec.kind == "pull_request" else base
+    changed = repo.changed_files(old, head)
+    commits = repo.commits(base, head)
+    head_commit = _head_commit(commits, repo, head)
+    document: dict[str, Any] = {
+        "kind": spec.kind,
+        "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
+        "base": spec.base,
+        "head": repo.branch_name(spec.head) or head,
+        "base_sha": old,
+        "head_sha": head,
+        "author": _author(head_commit, commits, identities),
+        "title": head_commit.subject,
+        "body": spec.body if spec.body is not None else head_commit.body,
+        "environment": spec.environment,
+        "files": _files(repo, old, head, changed, spec),
+        "commits": [_commit(c, identities) for c in commits],
+        "dependencies": _dependencies(repo, changed),
+    }
+    return validate(document)
+
+
+def _head_commit(commits: list[Commit], repo: Repository, head: str) -> Commit:
+    if commits and commits[-1].sha == head:
+        return commits[-1]
+    return repo.commit(head)
+
+
+def _author(head: Commit, commits: list[Commit], identities: IdentityMap) -> dict[str, str]:
+    # Any agent among the range's authors, co-authors or Agent: trailers makes it an agent's.
+    types = {identities.classify(c.author_name, c.author_email) for c in commits or [head]}
+    for commit in commits or [head]:
+        for key, value in commit.trailers:
+            if key.lower() == "agent" and value:
+                types.add("agent")
+            elif key.lower() == "co-authored-by":
+                name, email = _person(value)
+                types.add(identities.classify(name, email))
+    return {
+        "id": head.author_email or head.author_name,
+        "type": "agent" if "agent" in types else "human",
+    }
+
+
+def _person(value: str) -> tuple[str, str]:
+    name, _, rest = value.partition("<")
+    return name.strip(), rest.partition(">")[0].strip()
+
+
+def _commit(commit: Commit, identities: IdentityMap) -> dict[str, Any]:
+    return {
+        "sha": commit.sha,
+        "author": {
+            "name": commit.author_name,
+            "email": commit.author_email,
+            "type": identities.classify(commit.author_name, commit.author_email),
+        },
+        "committer": {"name": commit.committer_name, "email": commit.committer_email},
+        "subject": commit.subject,
+        "body": commit.body,
+        "trailers": [{"key": k, "value": v} for k, v in commit.trailers],
+    }
+
+
+def _files(
+    repo: Repository, old: str, head: str, changed: list[ChangedFile], spec: GitRange
+) -> list[dict[str, Any]]:
+    files = []
+    spent = 0
+    for file in changed:
+        entry: dict[str, Any] = {
+            "path": file.path,
+            "status": file.status,
+            "previous_path": file.previous_path,
+            "binary": file.binary,
+        }
+        patch, omitted = None, None
+        if file.binary:
+            omitted = "binary"
+        else:
+            budget = min(spec.max_patch_bytes, spec.max_total_patch_bytes - spent)
+            data = repo.patch(old, head, file, budget)
+            if data is None and budget < spec.max_patch_bytes:
+                omitted = f"total patch budget spent ({spec.max_total_patch_bytes} bytes)"
+            elif data is None:
+                omitted = f"too large (more than {spec.max_patch_bytes} bytes)"
+            else:
+                patch, omitted = _text(data)
+                spent += len(data) if patch is not None else 0
+        entry["patch"] = patch
+        if omitted is not None:
+            entry["patch_omitted"] = omitted
+        files.append(entry)
+    return files
+
+
+def _text(data: bytes) -> tuple[str | None, str | None]:
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+
+
+def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any]:
+    sides: dict[str, FileSides] = {}
+    for file in changed:
+        if is_dependency_file(file.path):
+            old_path_is_same = file.previous_path is None
+            before = repo.blob(file.old_blob) if old_path_is_same else None
+            sides[file.path] = (before, repo.blob(file.new_blob))
+        if file.previous_path is not None and is_dependency_file(file.previous_path):
+            sides[file.previous_path] = (repo.blob(file.old_blob), None)
+    facts: DependencyFacts = derive_dependency_changes(sides)
+    return {
+        "changed": bool(facts.changes or facts.unparsed),
+        "changes": [
+            {
+                "ecosystem": c.ecosystem,
+                "name": c.name,
+                "old": c.old,
+                "new": c.new,
+                "file": c.file,
+                "direct": c.direct,
+            }
+            for c in facts.changes
+        ],
+        "unparsed": [{"path": u.path, "reason": u.reason} for u in facts.unparsed],
+    }

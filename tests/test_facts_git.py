@@ -1,0 +1,274 @@
+"""charter.facts.git / .identities / .proposal against real repositories built with git."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from charter.core import errors
+from charter.core.errors import ConfigError
+from charter.facts.git import GitError, Repository
+from charter.facts.identities import IdentityMap, load_identities, parse_identities
+from charter.facts.proposal import GitRange, build_from_git
+
+LOCKFILES = Path(__file__).parent / "assets" / "lockfiles" / "npm-package-lock-v3"
+
+
+def git(repo: Path, *args: str, author: str = "Ada <ada@example.com>") -> str:
+    name, _, email = author.partition(" <")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email.rstrip(">"),
+        "GIT_COMMITTER_NAME": "Committer",
+        "GIT_COMMITTER_EMAIL": "committer@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def commit(repo: Path, message: str, author: str = "Ada <ada@example.com>") -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--no-verify", "-m", message, author=author)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """main: a few files and a lockfile; feature: every kind of change on top."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "keep.txt").write_text("one\ntwo\n")
+    (root / "gone.txt").write_text("delete me\n")
+    (root / "old name.py").write_text("".join(f"line {i}\n" for i in range(40)))
+    for name in ("package.json", "package-lock.json"):
+        (root / name).write_bytes((LOCKFILES / "before" / name).read_bytes())
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "keep.txt").write_text("one\ntwo\nthree\n")
+    (root / "gone.txt").unlink()
+    (root / "old name.py").rename(root / "new name.py")
+    (root / "image.bin").write_bytes(bytes(range(256)) * 4)
+    (root / "héllo wörld.txt").write_text("unicode\n")
+    (root / "line\nbreak.txt").write_text("newline in name\n")
+    for name in ("package.json", "package-lock.json"):
+        (root / name).write_bytes((LOCKFILES / "after" / name).read_bytes())
+    commit(
+        root,
+        "Bump deps and tidy\n\nWhy: routine.\n\n"
+        "Co-authored-by: Helper Bot <helper[bot]@users.noreply.github.com>\nAgent: claude",
+    )
+    return root
+
+
+def build(repo: Path, identities: IdentityMap | None = None, **kw: Any) -> dict[str, Any]:
+    spec = GitRange(repo=repo, base=kw.pop("base", "main"), head=kw.pop("head", "feature"), **kw)
+    return build_from_git(spec, identities or IdentityMap())
+
+
+def by_path(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["path"]: f for f in doc["files"]}
+
+
+def test_every_change_is_listed_with_status_binary_and_patch(repo: Path) -> None:
+    files = by_path(build(repo))
+    assert files["keep.txt"]["status"] == "modified"
+    assert "+three" in files["keep.txt"]["patch"]
+    assert files["gone.txt"]["status"] == "removed"
+    assert "-delete me" in files["gone.txt"]["patch"]
+    renamed = files["new name.py"]
+    assert renamed["status"] == "renamed"
+    assert renamed["previous_path"] == "old name.py"
+    assert "rename from old name.py" in renamed["patch"]
+    assert files["image.bin"] == {
+        "path": "image.bin",
+        "status": "added",
+        "previous_path": None,
+        "binary": True,
+        "patch": None,
+        "patch_omitted": "binary",
+    }
+    assert files["héllo wörld.txt"]["status"] == "added"
+    assert "+unicode" in files["héllo wörld.txt"]["patch"]
+    assert "+newline in name" in files["line\nbreak.txt"]["patch"]
+    assert all(not f["binary"] for p, f in files.items() if p != "image.bin")
+
+
+def test_a_patch_over_the_limit_is_omitted_and_says_so(repo: Path) -> None:
+    git(repo, "checkout", "-q", "feature")
+    (repo / "huge.txt").write_text("x" * 100 + "\n" * 3000)
+    commit(repo, "huge")
+    files = by_path(build(repo, max_patch_bytes=2000))
+    assert files["huge.txt"]["patch"] is None
+    assert files["huge.txt"]["patch_omitted"] == "too large (more than 2000 bytes)"
+    assert files["keep.txt"]["patch"] is not None
+    assert "patch_omitted" not in files["keep.txt"]
+
+
+def test_the_total_budget_is_stated_per_file_once_spent(repo: Path) -> None:
+    files = build(repo, max_total_patch_bytes=300)["files"]
+    omitted = [f for f in files if f.get("patch_omitted", "").startswith("total patch budget")]
+    kept = [f for f in files if f["patch"] is not None]
+    assert omitted
+    assert sum(len(f["patch"].encode()) for f in kept) <= 300
+    assert all(f["patch"] is not None or f["patch_omitted"] for f in files)
+
+
+def test_commits_carry_authors_committers_and_trailers(repo: Path) -> None:
+    doc = build(repo)
+    [only] = doc["commits"]
+    assert only["author"]["name"] == "Ada"
+    assert only["author"]["email"] == "ada@example.com"
+    assert only["committer"] == {"name": "Committer", "email": "committer@example.com"}
+    assert only["subject"] == "Bump deps and tidy"
+    assert {"key": "Agent", "value": "claude"} in only["trailers"]
+    assert {
+        "key": "Co-authored-by",
+        "value": "Helper Bot <helper[bot]@users.noreply.github.com>",
+    } in only["trailers"]
+    assert doc["title"] == "Bump deps and tidy"
+    assert doc["body"].startswith("Why: routine.")
+    assert doc["head"] == "feature"
+    assert doc["base"] == "main"
+    assert doc["head_sha"] == only["sha"]
+
+
+def test_the_lockfile_bump_becomes_dependency_changes(repo: Path) -> None:
+    deps = build(repo)["dependencies"]
+    assert deps["changed"] is True
+    assert deps["changes"]
+    assert {c["file"] for c in deps["changes"]} <= {"package-lock.json", "package.json"}
+    assert all(c["ecosystem"] == "npm" for c in deps["changes"])
+    assert deps["unparsed"] == []
+
+
+def test_an_unparseable_lockfile_counts_as_changed(repo: Path) -> None:
+    git(repo, "checkout", "-q", "feature")
+    (repo / "package-lock.json").write_text("{not json")
+    commit(repo, "break the lockfile", author="Ada <ada@example.com>")
+    deps = build(repo)["dependencies"]
+    assert deps["changed"] is True
+    assert [u["path"] for u in deps["unparsed"]] == ["package-lock.json"]
+
+
+def test_no_dependency_file_means_no_dependency_change(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "a.txt").write_text("a\n")
+    commit(root, "a")
+    git(root, "checkout", "-q", "-b", "f")
+    (root / "a.txt").write_text("b\n")
+    commit(root, "b")
+    doc = build(root, head="f")
+    assert doc["dependencies"] == {"changed": False, "changes": [], "unparsed": []}
+
+
+def test_a_pull_request_is_compared_from_the_merge_base(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / "main-only.txt").write_text("later on main\n")
+    commit(repo, "main moves on")
+    pr = by_path(build(repo))
+    assert "main-only.txt" not in pr  # base...head
+    push = by_path(build(repo, kind="push"))
+    assert push["main-only.txt"]["status"] == "removed"  # base..head, two-point diff
+
+
+HUMANS = IdentityMap(
+    agents=("*[bot]", "agent-*"), agent_emails=("*@agents.example",), humans=("Ada",)
+)
+
+
+def _single_commit_repo(tmp_path: Path, author: str, message: str = "change") -> Path:
+    root = tmp_path / "single"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "a.txt").write_text("a\n")
+    commit(root, "base", author="Ada <ada@example.com>")
+    git(root, "checkout", "-q", "-b", "f")
+    (root / "a.txt").write_text("b\n")
+    commit(root, message, author=author)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("author", "message", "expected"),
+    [
+        ("Ada <ada@example.com>", "plain", "human"),
+        ("dependabot[bot] <support@github.com>", "plain", "agent"),
+        ("agent-7 <x@example.com>", "plain", "agent"),
+        ("Ada <ada@agents.example>", "plain", "agent"),
+        ("Ada <ada@example.com>", "plain\n\nAgent: codex", "agent"),
+        ("Ada <ada@example.com>", "plain\n\nCo-authored-by: r[bot] <r@x.example>", "agent"),
+        ("Ada <ada@example.com>", "plain\n\nCo-authored-by: Ada <ada@example.com>", "human"),
+        ("Stranger <who@example.org>", "plain", "agent"),  # unknown -> agent
+    ],
+)
+def test_the_identity_map_decides_the_author_type(
+    tmp_path: Path, author: str, message: str, expected: str
+) -> None:
+    root = _single_commit_repo(tmp_path, author, message)
+    doc = build(root, HUMANS, head="f")
+    assert doc["author"]["type"] == expected
+    assert doc["author"]["id"] == author.partition("<")[2].rstrip(">")
+
+
+def test_with_no_identity_map_everyone_is_an_agent(tmp_path: Path) -> None:
+    root = _single_commit_repo(tmp_path, "Ada <ada@example.com>")
+    assert build(root, head="f")["author"]["type"] == "agent"
+
+
+def test_identities_load_from_toml_and_refuse_bad_shapes(tmp_path: Path) -> None:
+    good = tmp_path / "charter.toml"
+    good.write_text('[identities]\nagents = ["*[bot]"]\nhuman_emails = ["*@example.com"]\n')
+    loaded = load_identities(good)
+    assert loaded.classify("ci[bot]", "") == "agent"
+    assert loaded.classify("Ada", "ADA@EXAMPLE.COM") == "human"
+    with pytest.raises(ConfigError, match="unknown key 'bots'"):
+        parse_identities({"bots": []}, where="x")
+    with pytest.raises(ConfigError, match="identities.agents must be a list"):
+        parse_identities({"agents": "*[bot]"}, where="x")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[identities\n")
+    with pytest.raises(ConfigError, match="not TOML"):
+        load_identities(bad)
+
+
+def test_a_missing_ref_is_an_input_error(repo: Path) -> None:
+    with pytest.raises(GitError, match="head 'nope' does not name a commit") as caught:
+        build(repo, head="nope")
+    assert errors.exit_code(caught.value) == 2
+
+
+def test_a_directory_that_is_no_repository_is_refused(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(GitError, match="not a git repository"):
+        Repository(plain)
+    with pytest.raises(GitError, match="no such directory"):
+        Repository(tmp_path / "absent")
+
+
+def test_a_base_missing_from_a_shallow_clone_is_named(repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    first = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "more.txt").write_text("more\n")
+    commit(repo, "more")
+    clone = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "main", f"file://{repo}", str(clone))
+    with pytest.raises(GitError, match="not in this shallow clone"):
+        build(clone, base=first, head="HEAD")
+
+
+def test_no_git_binary_is_an_input_error(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(repo))  # a real PATH without git on it
+    with pytest.raises(GitError, match="no git binary"):
+        Repository(repo)
