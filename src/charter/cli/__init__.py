@@ -35,6 +35,7 @@ _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "hook": ("gate",),
     "budget": ("gate",),
     "key": ("key",),
+    "proposal": ("proposal",),
     "rule": ("rule", "lint"),
     "runner": ("runner",),
     "status": ("runner",),
