@@ -272,3 +272,17 @@ def test_no_git_binary_is_an_input_error(repo: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PATH", str(repo))  # a real PATH without git on it
     with pytest.raises(GitError, match="no git binary"):
         Repository(repo)
+
+
+def test_repository_diff_programs_never_run(repo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch '{marker}'\necho REPLACED\n")
+    script.chmod(0o755)
+    git(repo, "config", "diff.external", str(script))
+    git(repo, "config", "diff.evil.textconv", str(script))
+    (repo / ".git" / "info" / "attributes").write_text("* diff=evil\n")
+    files = by_path(build(repo))
+    assert "+three" in files["keep.txt"]["patch"]
+    assert "REPLACED" not in files["keep.txt"]["patch"]
+    assert not marker.exists()

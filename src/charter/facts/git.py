@@ -90,7 +90,10 @@ class Repository:
             raise GitError(f"{path}: no such directory", hint="pass --repo DIR")
         probe = self._run("rev-parse", "--git-dir", check=False)
         if probe.returncode != 0:
-            raise GitError(f"{path}: not a git repository", hint="pass --repo DIR of a clone")
+            why = _first_line(probe.stderr).removeprefix("fatal: ")
+            if why.startswith("not a git repository") or why == "failed":
+                why = "not a git repository"
+            raise GitError(f"{path}: {why}", hint="pass --repo DIR of a clone")
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         try:
