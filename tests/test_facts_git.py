@@ -286,3 +286,21 @@ def test_repository_diff_programs_never_run(repo: Path, tmp_path: Path) -> None:
     assert "+three" in files["keep.txt"]["patch"]
     assert "REPLACED" not in files["keep.txt"]["patch"]
     assert not marker.exists()
+
+
+def test_a_patch_that_is_not_utf8_is_omitted_and_says_so(repo: Path) -> None:
+    git(repo, "checkout", "-q", "feature")
+    (repo / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    commit(repo, "latin-1 text")
+    latin = by_path(build(repo))["latin1.txt"]
+    assert latin["binary"] is False
+    assert latin["patch"] is None
+    assert latin["patch_omitted"] == "not UTF-8 text"
+
+
+def test_an_empty_range_still_names_the_head_commit(repo: Path) -> None:
+    doc = build(repo, base="feature", head="feature")
+    assert doc["files"] == []
+    assert doc["commits"] == []
+    assert doc["title"] == "Bump deps and tidy"
+    assert doc["dependencies"]["changed"] is False
