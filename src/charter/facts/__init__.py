@@ -8,9 +8,16 @@ derive the same facts from the change itself:
   lockfiles and manifests a change touches
   (:func:`~charter.facts.dependencies.derive_dependency_changes`,
   :func:`~charter.facts.dependencies.is_dependency_file`); a file that cannot be
-  read is reported as unparsed, never dropped.
+  read is reported as unparsed, never dropped;
+* :mod:`charter.facts.git` — changed files, patches (with stated limits) and
+  commits of a git range, read with the git CLI and never through a shell;
+* :mod:`charter.facts.identities` — who is an agent, from configuration
+  (``[identities]``); an identity the map does not know counts as an agent;
+* :mod:`charter.facts.proposal` — the proposal document assembled from those
+  facts and validated by :mod:`charter.policy.proposal`.
 
-This package depends on :mod:`charter.core` only.
+This package depends on :mod:`charter.core` and :mod:`charter.policy` (the
+proposal schema) only.
 """
 
 from __future__ import annotations
