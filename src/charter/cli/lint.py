@@ -8,12 +8,12 @@ Registered on the ``rule`` group of :mod:`charter.cli.rule`.
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 
 import typer
 
 from charter.actions import lint as constitution_lint
+from charter.cli._app import ReportFormat
 from charter.cli.rule import rule_app
 from charter.core.errors import InputError
 from charter.core.findings import LintReport
@@ -29,15 +29,6 @@ from charter.render import sarif as render_sarif
 from charter.render import text as render_text
 from charter.render import write
 from charter.trust import keys
-
-
-class LintFormat(enum.StrEnum):
-    text = "text"
-    json = "json"
-    sarif = "sarif"
-    junit = "junit"
-    github = "github"
-    markdown = "markdown"
 
 
 def against_layers(against: list[Path] | None) -> tuple[list[Layer] | None, Path | None]:
@@ -86,22 +77,22 @@ def lint(
         help="upper layer: bundle directory or constitution TOML (repeatable; default: the "
         "shipped constitution)",
     ),
-    fmt: LintFormat = typer.Option(
-        LintFormat.text, "--format", help="text, json, sarif, junit, github or markdown"
+    fmt: ReportFormat = typer.Option(
+        ReportFormat.text, "--format", help="text, json, sarif, junit, github or markdown"
     ),
 ) -> None:
     """Prove a lower layer only tightens the layers above it (exit 1 on errors)."""
     layers, toml = against_layers(against)
     report = lint_paths(paths, layers, toml)
-    if fmt is LintFormat.json:
+    if fmt is ReportFormat.json:
         render_json.show(report.to_dict())
-    elif fmt is LintFormat.sarif:
+    elif fmt is ReportFormat.sarif:
         render_json.show(render_sarif.lint_report(report, CODES))
-    elif fmt is LintFormat.junit:
+    elif fmt is ReportFormat.junit:
         write(render_junit.lint_report(report))
-    elif fmt is LintFormat.github:
+    elif fmt is ReportFormat.github:
         write(render_github.lint_report(report))
-    elif fmt is LintFormat.markdown:
+    elif fmt is ReportFormat.markdown:
         write(render_markdown.lint_report(report))
     else:
         render_text.show(render_text.lint_report(report))
