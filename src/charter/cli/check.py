@@ -21,7 +21,9 @@ from charter.cli._stack import (
     stack_from_options,
 )
 from charter.core.decision import Decision, parse_now
-from charter.core.errors import TrustError, VerificationError
+from charter.core.errors import InputError, TrustError, VerificationError
+from charter.facts.identities import IdentityMap, load_identities
+from charter.facts.proposal import GitRange, build_from_git
 from charter.policy import proposal
 from charter.policy.decision import evaluate
 from charter.policy.rules import Rule
@@ -75,10 +77,49 @@ def _record(decision: Decision, location: str | None) -> None:
         store.close()
 
 
+def _from_git(spec: str, repo: Path, kind: str, identities: Path | None) -> dict[str, Any]:
+    """The proposal built from ``BASE..HEAD`` of ``repo`` (see ``charter proposal from-git``)."""
+    base, dots, head = spec.partition("...") if "..." in spec else spec.partition("..")
+    if not dots or not base or not head:
+        raise InputError(
+            f"--git {spec!r} is not a range", hint="write BASE..HEAD, e.g. --git main..feature"
+        )
+    identity_map = load_identities(identities) if identities is not None else IdentityMap()
+    return build_from_git(GitRange(repo=repo, base=base, head=head, kind=kind), identity_map)
+
+
+def _document(
+    proposal_file: Path | None, git: str | None, repo: Path, kind: str, identities: Path | None
+) -> tuple[dict[str, Any], str]:
+    """The proposal to decide and the name it is shown under: a file, or facts from git."""
+    if (proposal_file is None) == (git is None):
+        raise InputError(
+            "give either a proposal file or --git BASE..HEAD",
+            hint="charter check PROPOSAL.json, or charter check --git main..feature",
+        )
+    if git is not None:
+        return _from_git(git, repo, kind, identities), f"{repo}:{git}"
+    assert proposal_file is not None  # noqa: S101 - one of the two, checked above
+    return proposal.load(proposal_file), str(proposal_file)
+
+
 @app.command("check")
 def check(
-    proposal_file: Path = typer.Argument(
-        ..., metavar="PROPOSAL.json", help="the proposal document; - reads standard input"
+    proposal_file: Path | None = typer.Argument(
+        None, metavar="[PROPOSAL.json]", help="the proposal document; - reads standard input"
+    ),
+    git: str | None = typer.Option(
+        None,
+        "--git",
+        metavar="BASE..HEAD",
+        help="build the proposal from this git range instead (as `charter proposal from-git`)",
+    ),
+    repo: Path = typer.Option(Path("."), "--repo", help="the git repository, with --git"),
+    kind: str = typer.Option(
+        "pull_request", "--kind", help="with --git: pull_request, merge, push or release"
+    ),
+    identities: Path | None = typer.Option(
+        None, "--identities", help="with --git: TOML [identities] map (unknown = agent)"
     ),
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
@@ -112,7 +153,7 @@ def check(
     a verdict that was shown has a record (unless --no-audit), and a record
     is never followed by a failure to show it.
     """
-    document = proposal.load(proposal_file)
+    document, source = _document(proposal_file, git, repo, kind, identities)
     moment = parse_now(now)
     try:
         stack = stack_from_options(
@@ -128,7 +169,7 @@ def check(
         else None
     )
     decision = evaluate(stack.compile(), document, now=moment, waivers=hook)
-    shown = rendered(decision, str(proposal_file), fmt, rules=stack.rules, document=document)
+    shown = rendered(decision, source, fmt, rules=stack.rules, document=document)
     if not no_audit:
         _record(decision, audit_location)
     write(shown)

@@ -1,0 +1,101 @@
+"""`charter check --git BASE..HEAD`: build the proposal from git and decide it in one step.
+
+The facts come from the repository, not from a document the agent wrote: a
+dependency bump that no one declared is still a dependency change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import invoke
+from tests.test_facts_git import commit, git
+
+NOW = "2026-11-20T10:00:00Z"
+CITATION = (
+    '```charter\nrules: [SC-DEPENDENCY-SCAN-001]\nblast_radius: "requirements only"\n'
+    'rollback: "git revert"\n```\n'
+)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "requirements.txt").write_text("requests==2.31.0\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "bump")
+    (root / "requirements.txt").write_text("requests==2.32.3\n")
+    commit(root, f"Bump requests\n\n{CITATION}", author="Ada <ada@example.com>")
+    return root
+
+
+def decide(*args: str) -> tuple[int, dict[str, object]]:
+    result = invoke("check", *args, "--now", NOW, "--format", "json", "--no-audit")
+    assert result.returncode in (0, 1, 3), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_an_undeclared_dependency_bump_needs_a_scan(repo: Path, tmp_path: Path) -> None:
+    identities = tmp_path / "ids.toml"
+    identities.write_text('[identities]\nhumans = ["Ada"]\n')
+    code, decision = decide("--git", "main..bump", "--repo", str(repo),
+                            "--identities", str(identities))  # fmt: skip
+    rules = {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]
+    assert "SC-DEPENDENCY-SCAN-001" in rules
+    assert code == 1 and decision["verdict"] == "deny"
+
+
+def test_check_git_decides_as_from_git_piped_into_check(repo: Path) -> None:
+    built = invoke("proposal", "from-git", "--repo", str(repo), "--base", "main", "--head", "bump")
+    assert built.returncode == 0, built.stderr
+    piped = invoke("check", "-", "--now", NOW, "--format", "json", "--no-audit",
+                   stdin=built.stdout)  # fmt: skip
+    direct_code, direct = decide("--git", "main..bump", "--repo", str(repo))
+    assert piped.returncode == direct_code
+    assert json.loads(piped.stdout)["verdict"] == direct["verdict"]
+    assert {r["rule"] for r in json.loads(piped.stdout)["reasons"]} == {
+        r["rule"]
+        for r in direct["reasons"]  # type: ignore[union-attr]
+    }
+
+
+def test_who_is_an_agent_comes_from_the_identity_map(repo: Path, tmp_path: Path) -> None:
+    push = ("--git", "main..bump", "--repo", str(repo), "--kind", "push")
+    _, unknown = decide(*push)
+    unknown_rules = {r["rule"] for r in unknown["reasons"]}  # type: ignore[union-attr,index]
+    assert "PROC-NO-DIRECT-PUSH-001" in unknown_rules  # an unknown author is an agent
+    identities = tmp_path / "ids.toml"
+    identities.write_text('[identities]\nhumans = ["Ada"]\n')
+    _, human = decide(*push, "--identities", str(identities))
+    human_rules = {r["rule"] for r in human["reasons"]}  # type: ignore[union-attr,index]
+    assert "PROC-HUMAN-PUSH-PROTECTED-001" in human_rules
+    assert "PROC-NO-DIRECT-PUSH-001" not in human_rules
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--git", "main"], "is not a range"),
+        (["--git", "main.."], "is not a range"),
+        ([], "either a proposal file or --git"),
+        (["proposal.json", "--git", "main..bump"], "either a proposal file or --git"),
+        (["--git", "main..no-such-branch"], "no-such-branch"),
+    ],
+)
+def test_bad_ranges_are_one_line_errors(repo: Path, args: list[str], needle: str) -> None:
+    result = invoke("check", *args, "--repo", str(repo), "--no-audit")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and needle in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_directory_that_is_not_a_repository(tmp_path: Path) -> None:
+    result = invoke("check", "--git", "main..bump", "--repo", str(tmp_path), "--no-audit")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
