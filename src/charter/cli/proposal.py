@@ -9,6 +9,7 @@ import typer
 
 from charter.cli._app import app
 from charter.core.errors import InputError
+from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.identities import IdentityMap, load_identities
 from charter.facts.proposal import GitRange, build_from_git
 from charter.render import json as render_json
@@ -65,3 +66,24 @@ def from_git(
     )
     identity_map = load_identities(identities) if identities is not None else IdentityMap()
     render_json.show(build_from_git(spec, identity_map))
+
+
+@proposal_app.command("from-github")
+def from_github(
+    event: Path = typer.Option(..., "--event", help="webhook payload file (GITHUB_EVENT_PATH)"),
+    api_dir: Path | None = typer.Option(
+        None,
+        "--api-dir",
+        help="saved 'gh api --paginate' answers: pulls/N/files.json, reviews.json, commits.json",
+    ),
+    environment: str | None = typer.Option(None, "--environment", help="target environment"),
+    identities: Path | None = typer.Option(
+        None,
+        "--identities",
+        help="TOML file with an [identities] table (default: none; unknown = agent)",
+    ),
+) -> None:
+    """Print the proposal (JSON) built from a GitHub event and saved API answers (offline)."""
+    spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment)
+    identity_map = load_identities(identities) if identities is not None else IdentityMap()
+    render_json.show(build_from_github(spec, identity_map))

@@ -8,7 +8,9 @@ The map is the ``[identities]`` table of a TOML file::
     humans = ["Ada Lovelace", "ada"]      # login/name globs
     human_emails = ["*@example.com"]      # email globs
 
-Globs are :func:`fnmatch.fnmatchcase` patterns; emails compare case-insensitively.
+Globs are :func:`fnmatch.fnmatchcase` patterns in which only ``*`` and ``?`` are
+wildcards (``[`` is literal, so ``*[bot]`` is the GitHub bot suffix); emails compare
+case-insensitively.
 An identity that matches an agent pattern is an agent; otherwise one that
 matches a human pattern is a human; an identity the map does not know is
 treated as an **agent**, the stricter type (with no map configured, every
@@ -49,7 +51,9 @@ class IdentityMap:
 
 
 def _any(value: str, patterns: tuple[str, ...]) -> bool:
-    return bool(value) and any(fnmatchcase(value, p) for p in patterns)
+    # Only * and ? are wildcards: "*[bot]" means the literal suffix "[bot]", not
+    # fnmatch's character class (which would match every name ending in b, o or t).
+    return bool(value) and any(fnmatchcase(value, p.replace("[", "[[]")) for p in patterns)
 
 
 def parse_identities(table: Any, *, where: str) -> IdentityMap:

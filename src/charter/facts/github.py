@@ -1,0 +1,410 @@
+"""Build a proposal document from a GitHub webhook payload (``charter proposal from-github``).
+
+Offline: the event file (``GITHUB_EVENT_PATH`` in Actions) plus the REST API
+answers a workflow saved with ``gh api --paginate`` in an API directory. For a
+``pull_request`` or ``pull_request_review`` event on pull request ``N`` the
+directory must hold, relative to it::
+
+    pulls/N/files.json     gh api --paginate repos/OWNER/NAME/pulls/N/files
+    pulls/N/reviews.json   gh api --paginate repos/OWNER/NAME/pulls/N/reviews
+    pulls/N/commits.json   gh api --paginate repos/OWNER/NAME/pulls/N/commits
+
+Each answer is a JSON array, or several arrays written one after another (what
+``gh api --paginate`` prints), or one array of arrays (``--slurp``). A ``push``
+event needs no API answers: its files come from the payload's commits, which
+carry no patches (each file says so in ``patch_omitted``).
+
+Who is an agent comes from the identity map (``charter.facts.identities``); a
+GitHub account whose ``type`` is ``Bot`` is an agent as well. Reviews become
+approvals: per reviewer the latest review that decides (approved, changes
+requested, dismissed) wins, and only an approval is kept, with the reviewer's
+type. The API gives patches, not whole files, so a changed dependency file is
+listed under ``dependencies.unparsed`` and counts as an unknown change. A
+malformed or unsupported event, or a missing or malformed answer, is an
+:class:`~charter.core.errors.InputError` naming the file — never a smaller
+proposal. See docs/design.md, 'Proposal document'.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from charter.core import jsonio
+from charter.core.errors import InputError
+from charter.facts.dependencies import is_dependency_file
+from charter.facts.identities import IdentityMap
+from charter.policy.proposal import validate
+
+_HINT = "see docs/design.md, 'Proposal document'"
+#: Why a dependency file touched by a GitHub change is unparsed.
+NO_WHOLE_FILE = "whole file not available from the GitHub API; use from-git"
+#: ``files[].status`` of the GitHub API -> the proposal schema's status.
+STATUS = {
+    "added": "added",
+    "modified": "modified",
+    "removed": "removed",
+    "renamed": "renamed",
+    "copied": "added",
+    "changed": "modified",
+    "unchanged": "modified",
+}
+#: A push payload lists at most this many commits; a full list may be truncated.
+PUSH_COMMIT_CAP = 20
+_DECIDING = ("approved", "changes_requested", "dismissed")
+
+
+@dataclass(frozen=True)
+class GitHubEvent:
+    """What to build: the event file, the saved API answers and the framing."""
+
+    event: Path
+    api_dir: Path | None = None
+    environment: str | None = None
+
+
+def build_from_github(spec: GitHubEvent, identities: IdentityMap) -> dict[str, Any]:
+    """The validated proposal document for the event in ``spec``."""
+    where = str(spec.event)
+    payload = jsonio.loads_object(_read(spec.event), what=where, hint=_HINT)
+    if isinstance(payload.get("pull_request"), dict):
+        document = _pull_request(payload, spec, identities)
+    elif "pusher" in payload and "ref" in payload:
+        document = _push(payload, where, identities)
+    else:
+        keys = ", ".join(sorted(payload)[:6]) or "none"
+        raise InputError(
+            f"{where}: unsupported GitHub event (top-level keys: {keys})",
+            hint="supported: pull_request, pull_request_review, push",
+        )
+    document["environment"] = spec.environment
+    return validate(document)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})", hint=_HINT) from None
+
+
+def load_pages(path: Path) -> list[dict[str, Any]]:
+    """The objects of a saved (possibly paginated) API answer, in order."""
+    data = _read(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason})", hint=_HINT) from None
+    decoder = json.JSONDecoder()
+    items: list[Any] = []
+    pos, pages = 0, 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos == len(text):
+            break
+        try:
+            _, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}", hint=_HINT
+            ) from None
+        page = jsonio.loads(text[pos:end], what=str(path), hint=_HINT)
+        if not isinstance(page, list):
+            raise InputError(
+                f"{path}: must be a JSON array (or arrays as 'gh api --paginate' writes them),"
+                f" not {type(page).__name__}",
+                hint=_HINT,
+            )
+        items.extend(_flatten(page))
+        pos, pages = end, pages + 1
+    if pages == 0:
+        raise InputError(f"{path}: empty; expected a JSON array", hint=_HINT)
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InputError(f"{path}: item {index} must be an object", hint=_HINT)
+    return items
+
+
+def _flatten(page: list[Any]) -> list[Any]:
+    # ``gh api --paginate --slurp`` wraps the pages in one outer array.
+    if page and all(isinstance(p, list) for p in page):
+        return [item for p in page for item in p]
+    return page
+
+
+def _field(obj: dict[str, Any], key: str, kind: type, where: str, *, optional: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+        shown = "missing" if key not in obj else f"not {kind.__name__}"
+        raise InputError(f"{where}: {key} is {shown}", hint=_HINT)
+    return value
+
+
+def _user_type(user: dict[str, Any], identities: IdentityMap) -> str:
+    if user.get("type") == "Bot":
+        return "agent"
+    return identities.classify(str(user.get("login") or ""), "")
+
+
+def _pull_request(
+    payload: dict[str, Any], spec: GitHubEvent, identities: IdentityMap
+) -> dict[str, Any]:
+    where = str(spec.event)
+    pr = payload["pull_request"]
+    number = _field(pr, "number", int, f"{where}: pull_request")
+    user = _field(pr, "user", dict, f"{where}: pull_request")
+    login = _field(user, "login", str, f"{where}: pull_request.user")
+    base = _field(pr, "base", dict, f"{where}: pull_request")
+    head = _field(pr, "head", dict, f"{where}: pull_request")
+    files_path, reviews_path, commits_path = _answers(spec, number)
+    raw_files = load_pages(files_path)
+    raw_commits = load_pages(commits_path)
+    _same_count(pr, "changed_files", raw_files, files_path)
+    _same_count(pr, "commits", raw_commits, commits_path)
+    reviews = load_pages(reviews_path)
+    if isinstance(payload.get("review"), dict):
+        reviews.append(payload["review"])
+    commits = [_commit(c, commits_path, i, identities) for i, c in enumerate(raw_commits)]
+    files = [_file(f, files_path, i) for i, f in enumerate(raw_files)]
+    author_type = _user_type(user, identities)
+    if any(_commit_is_agent(c, identities) for c in commits):
+        author_type = "agent"
+    merged = pr.get("merged") is True
+    return {
+        "kind": "merge" if merged else "pull_request",
+        "repository": _repository(payload, where),
+        "base": _field(base, "ref", str, f"{where}: pull_request.base"),
+        "head": _field(head, "ref", str, f"{where}: pull_request.head"),
+        "base_sha": _field(base, "sha", str, f"{where}: pull_request.base"),
+        "head_sha": _field(head, "sha", str, f"{where}: pull_request.head"),
+        "author": {"id": login, "type": author_type},
+        "title": _field(pr, "title", str, f"{where}: pull_request"),
+        "body": _field(pr, "body", str, f"{where}: pull_request", optional=True),
+        "labels": _labels(pr, where),
+        "files": files,
+        "commits": commits,
+        "approvals": _approvals(reviews, reviews_path, identities),
+        "dependencies": _dependencies(files),
+    }
+
+
+def _answers(spec: GitHubEvent, number: int) -> tuple[Path, Path, Path]:
+    names = tuple(f"pulls/{number}/{name}.json" for name in ("files", "reviews", "commits"))
+    if spec.api_dir is None:
+        raise InputError(
+            f"{spec.event}: a pull request event needs --api-dir DIR with {', '.join(names)}",
+            hint="save them with 'gh api --paginate repos/OWNER/NAME/pulls/N/files' (etc.)",
+        )
+    files, reviews, commits = (spec.api_dir / name for name in names)
+    return files, reviews, commits
+
+
+def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: Path) -> None:
+    expected = pr.get(key)
+    if isinstance(expected, int) and not isinstance(expected, bool) and expected != len(items):
+        raise InputError(
+            f"{path}: lists {len(items)} entries but the pull request has {key}={expected}",
+            hint="save every page (gh api --paginate); GitHub's API stops at 3000 files"
+            " and 250 commits — use 'charter proposal from-git' for larger changes",
+        )
+
+
+def _repository(payload: dict[str, Any], where: str) -> str:
+    repo = _field(payload, "repository", dict, where)
+    return str(_field(repo, "full_name", str, f"{where}: repository"))
+
+
+def _labels(pr: dict[str, Any], where: str) -> list[str]:
+    labels = _field(pr, "labels", list, f"{where}: pull_request", optional=True) or []
+    names = []
+    for index, label in enumerate(labels):
+        if not isinstance(label, dict):
+            raise InputError(f"{where}: pull_request.labels[{index}] is not an object", hint=_HINT)
+        names.append(_field(label, "name", str, f"{where}: pull_request.labels[{index}]"))
+    return names
+
+
+def _file(raw: dict[str, Any], path: Path, index: int) -> dict[str, Any]:
+    where = f"{path}: item {index}"
+    status = _field(raw, "status", str, where)
+    if status not in STATUS:
+        raise InputError(f"{where}: unknown status {status!r}", hint=f"one of {', '.join(STATUS)}")
+    previous = _field(raw, "previous_filename", str, where, optional=True)
+    patch = _field(raw, "patch", str, where, optional=True)
+    entry: dict[str, Any] = {
+        "path": _field(raw, "filename", str, where),
+        "status": STATUS[status],
+        "previous_path": previous if STATUS[status] == "renamed" else None,
+        "patch": patch,
+    }
+    if patch is None and status != "unchanged":
+        entry["patch_omitted"] = "GitHub omitted the patch (binary or too large)"
+    return entry
+
+
+def _commit(raw: dict[str, Any], path: Path, index: int, identities: IdentityMap) -> dict[str, Any]:
+    where = f"{path}: item {index}"
+    detail = _field(raw, "commit", dict, where)
+    author = _field(detail, "author", dict, f"{where}.commit", optional=True) or {}
+    committer = _field(detail, "committer", dict, f"{where}.commit", optional=True) or {}
+    message = _field(detail, "message", str, f"{where}.commit")
+    subject, _, body = message.partition("\n")
+    name, email = str(author.get("name") or ""), str(author.get("email") or "")
+    kind = identities.classify(name, email)
+    if isinstance(raw.get("author"), dict) and raw["author"].get("type") == "Bot":
+        kind = "agent"
+    return {
+        "sha": _field(raw, "sha", str, where),
+        "author": {"name": name, "email": email, "type": kind},
+        "committer": {
+            "name": str(committer.get("name") or ""),
+            "email": str(committer.get("email") or ""),
+        },
+        "subject": subject.strip(),
+        "body": body.strip("\n"),
+        "trailers": [{"key": k, "value": v} for k, v in _trailers(body)],
+    }
+
+
+def _trailers(body: str) -> list[tuple[str, str]]:
+    paragraphs = [p for p in body.strip("\n").split("\n\n") if p.strip()]
+    if not paragraphs:
+        return []
+    found = []
+    for line in paragraphs[-1].splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip() or " " in key.strip():
+            return []
+        found.append((key.strip(), value.strip()))
+    return found
+
+
+def _commit_is_agent(commit: dict[str, Any], identities: IdentityMap) -> bool:
+    if commit["author"]["type"] == "agent":
+        return True
+    for trailer in commit["trailers"]:
+        key, value = trailer["key"].lower(), trailer["value"]
+        if key == "agent" and value:
+            return True
+        if key == "co-authored-by":
+            name, _, rest = value.partition("<")
+            if identities.classify(name.strip(), rest.partition(">")[0].strip()) == "agent":
+                return True
+    return False
+
+
+def _approvals(
+    reviews: list[dict[str, Any]], path: Path, identities: IdentityMap
+) -> list[dict[str, Any]]:
+    latest: dict[str, tuple[str, dict[str, Any]]] = {}
+    for index, review in enumerate(reviews):
+        where = f"{path}: item {index}"
+        state = _field(review, "state", str, where).lower()
+        user = _field(review, "user", dict, where, optional=True)
+        if user is None:  # a deleted account ("ghost") cannot approve
+            continue
+        login = _field(user, "login", str, f"{where}.user")
+        if state in _DECIDING:
+            latest[login] = (state, user)
+    return [
+        {"by": login, "type": _user_type(user, identities)}
+        for login, (state, user) in latest.items()
+        if state == "approved"
+    ]
+
+
+def _dependencies(files: list[dict[str, Any]]) -> dict[str, Any]:
+    paths: list[str] = []
+    for file in files:
+        for name in (file["path"], file.get("previous_path")):
+            if name and is_dependency_file(name) and name not in paths:
+                paths.append(name)
+    return {
+        "changed": bool(paths),
+        "changes": [],
+        "unparsed": [{"path": p, "reason": NO_WHOLE_FILE} for p in paths],
+    }
+
+
+def _push(payload: dict[str, Any], where: str, identities: IdentityMap) -> dict[str, Any]:
+    ref = _field(payload, "ref", str, where)
+    pusher = _field(payload, "pusher", dict, where)
+    name = _field(pusher, "name", str, f"{where}: pusher")
+    email = str(pusher.get("email") or "")
+    raw_commits = _field(payload, "commits", list, where, optional=True) or []
+    if len(raw_commits) >= PUSH_COMMIT_CAP:
+        raise InputError(
+            f"{where}: a push payload lists at most {PUSH_COMMIT_CAP} commits; this one may be cut",
+            hint="use 'charter proposal from-git --kind push' on a checkout",
+        )
+    commits = [_push_commit(c, where, i, identities) for i, c in enumerate(raw_commits)]
+    sender = payload.get("sender")
+    kind = identities.classify(name, email)
+    if isinstance(sender, dict) and _user_type(sender, identities) == "agent":
+        kind = "agent"
+    if any(_commit_is_agent(c, identities) for c in commits):
+        kind = "agent"
+    files = _push_files(raw_commits, where)
+    head = payload.get("head_commit")
+    title = commits[-1]["subject"] if commits else None
+    if isinstance(head, dict) and isinstance(head.get("message"), str):
+        title = head["message"].partition("\n")[0].strip()
+    return {
+        "kind": "push",
+        "repository": _repository(payload, where),
+        "base": _field(payload, "base_ref", str, where, optional=True),
+        "head": ref,
+        "base_sha": _field(payload, "before", str, where),
+        "head_sha": _field(payload, "after", str, where),
+        "author": {"id": email or name, "type": kind},
+        "title": title,
+        "body": None,
+        "files": files,
+        "commits": commits,
+        "dependencies": _dependencies(files),
+    }
+
+
+def _push_commit(raw: Any, where: str, index: int, identities: IdentityMap) -> dict[str, Any]:
+    at = f"{where}: commits[{index}]"
+    if not isinstance(raw, dict):
+        raise InputError(f"{at} is not an object", hint=_HINT)
+    wrapped = {
+        "sha": _field(raw, "id", str, at),
+        "commit": {
+            "author": raw.get("author"),
+            "committer": raw.get("committer"),
+            "message": raw.get("message"),
+        },
+    }
+    return _commit(wrapped, Path(where), index, identities)
+
+
+def _push_files(raw_commits: list[Any], where: str) -> list[dict[str, Any]]:
+    status: dict[str, str] = {}
+    for index, commit in enumerate(raw_commits):
+        for key, meaning in (("added", "added"), ("modified", "modified"), ("removed", "removed")):
+            paths = _field(commit, key, list, f"{where}: commits[{index}]", optional=True) or []
+            for path in paths:
+                if not isinstance(path, str) or not path:
+                    raise InputError(f"{where}: commits[{index}].{key} has a non-path", hint=_HINT)
+                before = status.get(path)
+                if before == "added" and meaning == "removed":
+                    del status[path]
+                elif before != "added":
+                    status[path] = meaning
+    return [
+        {
+            "path": path,
+            "status": meaning,
+            "previous_path": None,
+            "patch": None,
+            "patch_omitted": "GitHub push payloads carry no patches",
+        }
+        for path, meaning in status.items()
+    ]

@@ -1,0 +1,438 @@
+"""charter.facts.github and `charter proposal from-github` on real octokit webhook payloads.
+
+The payloads in tests/assets/github/ are real (see its README). No recorded REST API
+answers exist for them, so the API answers below are HAND-MADE FIXTURES, written in the
+test, following GitHub's documented response schema for
+`GET /repos/{owner}/{repo}/pulls/{n}/files|reviews|commits`; they do not claim to be
+recorded output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from charter.core import errors
+from charter.core.errors import InputError
+from charter.facts.github import NO_WHOLE_FILE, GitHubEvent, build_from_github, load_pages
+from charter.facts.identities import IdentityMap
+from charter.policy.proposal import validate
+from tests.cli_helpers import invoke
+
+ASSETS = Path(__file__).parent / "assets" / "github"
+PAYLOADS = sorted(ASSETS.glob("*.json"))
+HEAD_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+
+# --- hand-made API answers (GitHub's documented schema, not recorded output) ---
+
+
+def user(login: str, kind: str = "User") -> dict[str, Any]:
+    return {"login": login, "id": 1, "type": kind}
+
+
+def hand_made_files() -> list[dict[str, Any]]:
+    return [
+        {
+            "sha": "0" * 40,
+            "filename": "README.md",
+            "status": "modified",
+            "additions": 1,
+            "deletions": 1,
+            "changes": 2,
+            "patch": "@@ -1 +1 @@\n-# Hello-World\n+# Hello-World!",
+        }
+    ]
+
+
+def hand_made_commits() -> list[dict[str, Any]]:
+    return [
+        {
+            "sha": HEAD_SHA,
+            "commit": {
+                "author": {"name": "Codertocat", "email": "codertocat@example.com"},
+                "committer": {"name": "GitHub", "email": "noreply@github.com"},
+                "message": "Update README.md\n\nWhy: clarity.\n\nSigned-off-by: Codertocat <c@x>",
+            },
+            "author": user("Codertocat"),
+        }
+    ]
+
+
+def hand_made_reviews() -> list[dict[str, Any]]:
+    return []
+
+
+def api_dir(
+    root: Path,
+    number: int = 2,
+    *,
+    files: Any = None,
+    reviews: Any = None,
+    commits: Any = None,
+) -> Path:
+    pulls = root / "api" / "pulls" / str(number)
+    pulls.mkdir(parents=True, exist_ok=True)
+    for name, value, default in (
+        ("files", files, hand_made_files()),
+        ("reviews", reviews, hand_made_reviews()),
+        ("commits", commits, hand_made_commits()),
+    ):
+        text = value if isinstance(value, str) else json.dumps(default if value is None else value)
+        (pulls / f"{name}.json").write_text(text)
+    return root / "api"
+
+
+def build(event: Path, api: Path | None, identities: IdentityMap | None = None) -> dict[str, Any]:
+    return build_from_github(GitHubEvent(event=event, api_dir=api), identities or IdentityMap())
+
+
+HUMANS = IdentityMap(humans=("Codertocat", "alice", "bob"))
+
+# --- every real payload builds a valid proposal that check decides ---
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=lambda p: p.name)
+def test_every_payload_builds_a_proposal_check_decides(payload: Path, tmp_path: Path) -> None:
+    api = api_dir(tmp_path)
+    identities = tmp_path / "charter.toml"
+    identities.write_text('[identities]\nhumans = ["Codertocat"]\n')
+    built = invoke(
+        "proposal", "from-github", "--event", str(payload), "--api-dir", str(api),
+        "--identities", str(identities), "--environment", "staging",
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    doc = validate(json.loads(built.stdout))
+    assert doc["repository"] == "Codertocat/Hello-World"
+    assert doc["environment"] == "staging"
+    assert doc["author"]["type"] == "human"
+    decided = invoke("check", "-", stdin=built.stdout)
+    assert decided.returncode in (0, 1, 3), decided.stderr
+    assert "Traceback" not in decided.stderr
+
+
+def test_pull_request_fields(tmp_path: Path) -> None:
+    doc = build(ASSETS / "pull_request.opened.payload.json", api_dir(tmp_path), HUMANS)
+    assert doc["kind"] == "pull_request"
+    assert (doc["base"], doc["head"]) == ("master", "changes")
+    assert (doc["base_sha"], doc["head_sha"]) == (
+        "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+        HEAD_SHA,
+    )
+    assert doc["author"] == {"id": "Codertocat", "type": "human"}
+    assert doc["title"] == "Update the README with new information."
+    assert doc["body"].startswith("This is a pretty simple change")
+    assert doc["labels"] == ["bug"]
+    assert doc["files"] == [
+        {
+            "path": "README.md",
+            "status": "modified",
+            "previous_path": None,
+            "patch": "@@ -1 +1 @@\n-# Hello-World\n+# Hello-World!",
+        }
+    ]
+    (commit,) = doc["commits"]
+    assert commit["subject"] == "Update README.md"
+    assert commit["body"].startswith("Why: clarity.")
+    assert commit["trailers"] == [{"key": "Signed-off-by", "value": "Codertocat <c@x>"}]
+    assert commit["author"]["type"] == "human"
+    assert doc["dependencies"] == {"changed": False, "changes": [], "unparsed": []}
+
+
+def test_null_body_stays_null(tmp_path: Path) -> None:
+    doc = build(ASSETS / "pull_request.opened.with-null-body.json", api_dir(tmp_path), HUMANS)
+    assert doc["body"] is None
+
+
+def test_closed_merged_pull_request_is_a_merge(tmp_path: Path) -> None:
+    raw = json.loads((ASSETS / "pull_request.closed.payload.json").read_text())
+    assert raw["pull_request"]["merged"] is False
+    assert build(ASSETS / "pull_request.closed.payload.json", api_dir(tmp_path))["kind"] == (
+        "pull_request"
+    )
+    raw["pull_request"]["merged"] = True
+    event = tmp_path / "merged.json"
+    event.write_text(json.dumps(raw))
+    assert build(event, api_dir(tmp_path))["kind"] == "merge"
+
+
+def test_unknown_identity_is_an_agent(tmp_path: Path) -> None:
+    doc = build(ASSETS / "pull_request.opened.payload.json", api_dir(tmp_path))
+    assert doc["author"]["type"] == "agent"
+    assert doc["commits"][0]["author"]["type"] == "agent"
+
+
+def test_agent_co_author_makes_the_pull_request_an_agents(tmp_path: Path) -> None:
+    commits = hand_made_commits()
+    commits[0]["commit"]["message"] = "Fix\n\nCo-authored-by: Helper <helper[bot]@users.x>"
+    identities = IdentityMap(humans=("Codertocat",), agent_emails=("*[bot]@*",))
+    doc = build(
+        ASSETS / "pull_request.opened.payload.json", api_dir(tmp_path, commits=commits), identities
+    )
+    assert doc["author"]["type"] == "agent"
+
+
+# --- files: statuses, renames, omitted patches, dependencies ---
+
+
+def test_file_statuses_renames_and_omitted_patches(tmp_path: Path) -> None:
+    files = [
+        {"filename": "a.py", "status": "added", "patch": "@@ -0,0 +1 @@\n+a"},
+        {"filename": "b.py", "status": "removed", "patch": "@@ -1 +0,0 @@\n-b"},
+        {"filename": "new.py", "status": "renamed", "previous_filename": "old.py"},
+        {"filename": "c.py", "status": "copied", "previous_filename": "a.py", "patch": "x"},
+        {"filename": "d.py", "status": "changed", "patch": "y"},
+        {"filename": "logo.png", "status": "modified"},
+    ]
+    raw = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())
+    raw["pull_request"]["changed_files"] = len(files)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(raw))
+    doc = build(event, api_dir(tmp_path, files=files))
+    got = {f["path"]: f for f in doc["files"]}
+    assert [got[p]["status"] for p in ("a.py", "b.py", "new.py", "c.py", "d.py")] == [
+        "added", "removed", "renamed", "added", "modified",
+    ]  # fmt: skip
+    assert got["new.py"]["previous_path"] == "old.py"
+    assert got["c.py"]["previous_path"] is None
+    assert got["logo.png"]["patch"] is None
+    assert "GitHub omitted the patch" in got["logo.png"]["patch_omitted"]
+    assert "patch_omitted" not in got["a.py"]
+
+
+def test_changed_dependency_file_is_unparsed_not_dropped(tmp_path: Path) -> None:
+    files = [
+        {"filename": "package-lock.json", "status": "modified", "patch": "@@ -1 +1 @@\n-a\n+b"},
+        {"filename": "requirements-dev.txt", "status": "renamed",
+         "previous_filename": "requirements.txt"},
+    ]  # fmt: skip
+    raw = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())
+    raw["pull_request"]["changed_files"] = 2
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(raw))
+    deps = build(event, api_dir(tmp_path, files=files))["dependencies"]
+    assert deps["changed"] is True
+    assert deps["unparsed"] == [
+        {"path": "package-lock.json", "reason": NO_WHOLE_FILE},
+        {"path": "requirements-dev.txt", "reason": NO_WHOLE_FILE},
+        {"path": "requirements.txt", "reason": NO_WHOLE_FILE},
+    ]
+
+
+# --- reviews -> approvals ---
+
+
+def review(login: str, state: str, kind: str = "User") -> dict[str, Any]:
+    return {"id": 1, "user": user(login, kind), "state": state, "body": ""}
+
+
+def test_latest_deciding_review_per_user_wins(tmp_path: Path) -> None:
+    reviews = [
+        review("alice", "APPROVED"),
+        review("alice", "COMMENTED"),  # a comment does not withdraw an approval
+        review("bob", "APPROVED"),
+        review("bob", "CHANGES_REQUESTED"),
+        review("carol", "CHANGES_REQUESTED"),
+        review("carol", "APPROVED"),
+        review("dave", "APPROVED"),
+        review("dave", "DISMISSED"),
+        {"id": 9, "user": None, "state": "APPROVED"},  # deleted account
+    ]
+    doc = build(
+        ASSETS / "pull_request.opened.payload.json", api_dir(tmp_path, reviews=reviews), HUMANS
+    )
+    assert doc["approvals"] == [
+        {"by": "alice", "type": "human"},
+        {"by": "carol", "type": "agent"},  # unknown to the map
+    ]
+
+
+def test_agent_approval_never_counts_as_human(tmp_path: Path) -> None:
+    reviews = [
+        review("alice", "APPROVED", kind="Bot"),  # GitHub says Bot: agent despite the map
+        review("helper[bot]", "APPROVED"),
+        review("Codertocat", "APPROVED"),  # the author's own approval is kept, with its type
+    ]
+    identities = IdentityMap(humans=("alice", "Codertocat"), agents=("*[bot]",))
+    doc = build(
+        ASSETS / "pull_request.opened.payload.json",
+        api_dir(tmp_path, reviews=reviews),
+        identities,
+    )
+    assert doc["approvals"] == [
+        {"by": "alice", "type": "agent"},
+        {"by": "helper[bot]", "type": "agent"},
+        {"by": "Codertocat", "type": "human"},
+    ]
+    assert doc["author"] == {"id": "Codertocat", "type": "human"}
+
+
+def test_bot_login_is_human_only_if_the_map_says_so(tmp_path: Path) -> None:
+    reviews = [review("renovate[bot]", "APPROVED")]
+    event = ASSETS / "pull_request.opened.payload.json"
+    listed = build(event, api_dir(tmp_path, reviews=reviews), IdentityMap(humans=("*[bot]",)))
+    assert listed["approvals"] == [{"by": "renovate[bot]", "type": "human"}]
+    unlisted = build(event, api_dir(tmp_path, reviews=reviews), HUMANS)
+    assert unlisted["approvals"] == [{"by": "renovate[bot]", "type": "agent"}]
+
+
+def test_review_event_adds_the_payloads_review(tmp_path: Path) -> None:
+    raw = json.loads((ASSETS / "pull_request_review.submitted.payload.json").read_text())
+    raw["review"]["state"] = "approved"  # webhook states are lower case
+    event = tmp_path / "review.json"
+    event.write_text(json.dumps(raw))
+    doc = build(event, api_dir(tmp_path), HUMANS)
+    assert doc["approvals"] == [{"by": "Codertocat", "type": "human"}]
+    commented = build(ASSETS / "pull_request_review.submitted.payload.json", api_dir(tmp_path))
+    assert commented["approvals"] == []
+
+
+# --- paginated answers ---
+
+
+def test_paginated_answers_concatenated_and_slurped(tmp_path: Path) -> None:
+    page1 = [review("alice", "APPROVED")]
+    page2 = [review("bob", "APPROVED"), review("alice", "CHANGES_REQUESTED")]
+    concatenated = json.dumps(page1, indent=2) + json.dumps(page2) + "\n"
+    doc = build(
+        ASSETS / "pull_request.opened.payload.json",
+        api_dir(tmp_path, reviews=concatenated),
+        HUMANS,
+    )
+    assert doc["approvals"] == [{"by": "bob", "type": "human"}]
+    slurped = tmp_path / "slurped.json"
+    slurped.write_text(json.dumps([page1, page2]))
+    assert [r["user"]["login"] for r in load_pages(slurped)] == ["alice", "bob", "alice"]
+
+
+def test_files_answer_shorter_than_the_pull_request_is_refused(tmp_path: Path) -> None:
+    raw = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())
+    raw["pull_request"]["changed_files"] = 3001
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(raw))
+    with pytest.raises(InputError, match=r"files\.json: lists 1 entries .*changed_files=3001"):
+        build(event, api_dir(tmp_path))
+
+
+# --- push ---
+
+
+def test_tag_push_payload(tmp_path: Path) -> None:
+    doc = build(ASSETS / "push.payload.json", None, HUMANS)
+    assert doc["kind"] == "push"
+    assert doc["head"] == "refs/tags/simple-tag"
+    assert doc["head_sha"] == "0" * 40  # the tag was deleted
+    assert doc["files"] == [] and doc["commits"] == []
+    assert doc["author"]["type"] == "human"
+
+
+def test_push_with_commits_lists_files_without_patches(tmp_path: Path) -> None:
+    raw = json.loads((ASSETS / "push.payload.json").read_text())
+    raw["commits"] = [
+        {
+            "id": "a" * 40,
+            "message": "Add lock\n\nAgent: claude",
+            "author": {"name": "Codertocat", "email": "c@example.com"},
+            "committer": {"name": "Codertocat", "email": "c@example.com"},
+            "added": ["go.sum", "tmp.txt"],
+            "modified": ["main.go"],
+            "removed": [],
+        },
+        {
+            "id": "b" * 40,
+            "message": "Drop tmp",
+            "author": {"name": "Codertocat", "email": "c@example.com"},
+            "committer": {"name": "Codertocat", "email": "c@example.com"},
+            "added": [],
+            "modified": [],
+            "removed": ["tmp.txt"],
+        },
+    ]
+    event = tmp_path / "push.json"
+    event.write_text(json.dumps(raw))
+    doc = build(event, None, HUMANS)
+    assert {f["path"]: f["status"] for f in doc["files"]} == {
+        "go.sum": "added",
+        "main.go": "modified",
+    }
+    assert all(f["patch"] is None and f["patch_omitted"] for f in doc["files"])
+    assert doc["author"]["type"] == "agent"  # Agent: trailer
+    assert doc["dependencies"]["unparsed"] == [{"path": "go.sum", "reason": NO_WHOLE_FILE}]
+
+
+# --- bad input: exit 2, one line naming the file ---
+
+
+def run_bad(*args: str) -> str:
+    result = invoke("proposal", "from-github", *args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_bad_events(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"pull_request": ')
+    assert "bad.json:1:" in run_bad("--event", str(bad))
+    issue = tmp_path / "issues.json"
+    issue.write_text('{"action": "opened", "issue": {}}')
+    assert "unsupported GitHub event" in run_bad("--event", str(issue))
+    missing = tmp_path / "missing.json"
+    assert "missing.json: cannot read" in run_bad("--event", str(missing))
+    no_number = tmp_path / "no-number.json"
+    no_number.write_text('{"pull_request": {"user": {"login": "x"}}}')
+    assert "number is missing" in run_bad("--event", str(no_number))
+
+
+def test_pull_request_without_api_dir_is_refused() -> None:
+    line = run_bad("--event", str(ASSETS / "pull_request.opened.payload.json"))
+    assert "needs --api-dir" in line and "pulls/2/files.json" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("files", "[{", "files.json:1:"),
+        ("reviews", '{"message": "Not Found"}', "reviews.json: must be a JSON array"),
+        ("commits", "[1]", "commits.json: item 0 must be an object"),
+        ("files", "", "files.json: empty"),
+        ("files", '[{"filename": "a", "status": "exploded"}]', "unknown status 'exploded'"),
+        ("commits", '[{"sha": "x"}]', "commits.json: item 0: commit is missing"),
+        ("reviews", '[{"user": {"login": "a"}}]', "reviews.json: item 0: state is missing"),
+    ],
+)
+def test_bad_api_answers(tmp_path: Path, name: str, content: str, expected: str) -> None:
+    api = api_dir(tmp_path, **{name: content})
+    line = run_bad(
+        "--event", str(ASSETS / "pull_request.opened.payload.json"), "--api-dir", str(api)
+    )
+    assert expected in line
+
+
+def test_missing_api_answer(tmp_path: Path) -> None:
+    api = api_dir(tmp_path)
+    (api / "pulls" / "2" / "reviews.json").unlink()
+    line = run_bad(
+        "--event", str(ASSETS / "pull_request.opened.payload.json"), "--api-dir", str(api)
+    )
+    assert "reviews.json: cannot read" in line
+
+
+def test_errors_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        build(ASSETS / "pull_request.opened.payload.json", None)
+    assert errors.exit_code(caught.value) == 2
+
+
+def test_bot_suffix_glob_is_literal_not_a_character_class() -> None:
+    # Regression: fnmatch read "*[bot]" as "ends in b, o or t", so the human
+    # "Codertocat" (ends in t) was classified as an agent by an agents pattern.
+    identities = IdentityMap(humans=("Codertocat",), agents=("*[bot]",))
+    assert identities.classify("Codertocat", "") == "human"
+    assert identities.classify("dependabot[bot]", "") == "agent"
+    assert IdentityMap(humans=("*[bot]",)).classify("Robot", "") == "agent"  # unknown
