@@ -11,6 +11,8 @@ derive the same facts from the change itself:
   read is reported as unparsed, never dropped;
 * :mod:`charter.facts.git` — changed files, patches (with stated limits) and
   commits of a git range, read with the git CLI and never through a shell;
+* :mod:`charter.facts.github` — the proposal built from a GitHub webhook payload and
+  saved REST API answers (offline); a changed dependency file is reported as unparsed;
 * :mod:`charter.facts.identities` — who is an agent, from configuration
   (``[identities]``); an identity the map does not know counts as an agent;
 * :mod:`charter.facts.proposal` — the proposal document assembled from those
