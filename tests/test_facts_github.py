@@ -436,3 +436,37 @@ def test_bot_suffix_glob_is_literal_not_a_character_class() -> None:
     assert identities.classify("Codertocat", "") == "human"
     assert identities.classify("dependabot[bot]", "") == "agent"
     assert IdentityMap(humans=("*[bot]",)).classify("Robot", "") == "agent"  # unknown
+
+
+def test_release_event(tmp_path: Path) -> None:
+    # HAND-MADE event: no real release payload is among the shared samples; the fields
+    # follow GitHub's documented `release` webhook schema.
+    event = tmp_path / "release.json"
+    event.write_text(
+        json.dumps(
+            {
+                "action": "published",
+                "release": {
+                    "tag_name": "v1.2.0",
+                    "target_commitish": "main",
+                    "name": None,
+                    "body": "Notes",
+                    "author": user("release-bot[bot]", "Bot"),
+                },
+                "repository": {"full_name": "acme/app"},
+                "sender": user("release-bot[bot]", "Bot"),
+            }
+        )
+    )
+    built = invoke("proposal", "from-github", "--event", str(event))
+    assert built.returncode == 0, built.stderr
+    doc = validate(json.loads(built.stdout))
+    assert (doc["kind"], doc["head"], doc["title"], doc["body"]) == (
+        "release", "v1.2.0", "v1.2.0", "Notes",
+    )  # fmt: skip
+    assert doc["author"] == {"id": "release-bot[bot]", "type": "agent"}
+    decided = invoke("check", "-", stdin=built.stdout)
+    assert decided.returncode in (0, 1, 3), decided.stderr
+    broken = tmp_path / "broken-release.json"
+    broken.write_text('{"release": {"author": {"login": "x"}}, "repository": {"full_name": "a/b"}}')
+    assert "release: tag_name is missing" in run_bad("--event", str(broken))

@@ -12,7 +12,9 @@ directory must hold, relative to it::
 Each answer is a JSON array, or several arrays written one after another (what
 ``gh api --paginate`` prints), or one array of arrays (``--slurp``). A ``push``
 event needs no API answers: its files come from the payload's commits, which
-carry no patches (each file says so in ``patch_omitted``).
+carry no patches (each file says so in ``patch_omitted``). A ``release`` event
+gives the tag, its target, the author, name and notes; its artifacts and their
+evidence are not in the payload.
 
 Who is an agent comes from the identity map (``charter.facts.identities``); a
 GitHub account whose ``type`` is ``Bot`` is an agent as well. Reviews become
@@ -73,11 +75,13 @@ def build_from_github(spec: GitHubEvent, identities: IdentityMap) -> dict[str, A
         document = _pull_request(payload, spec, identities)
     elif "pusher" in payload and "ref" in payload:
         document = _push(payload, where, identities)
+    elif isinstance(payload.get("release"), dict):
+        document = _release(payload, where, identities)
     else:
         keys = ", ".join(sorted(payload)[:6]) or "none"
         raise InputError(
             f"{where}: unsupported GitHub event (top-level keys: {keys})",
-            hint="supported: pull_request, pull_request_review, push",
+            hint="supported: pull_request, pull_request_review, push, release",
         )
     document["environment"] = spec.environment
     return validate(document)
@@ -408,3 +412,24 @@ def _push_files(raw_commits: list[Any], where: str) -> list[dict[str, Any]]:
         }
         for path, meaning in status.items()
     ]
+
+
+def _release(payload: dict[str, Any], where: str, identities: IdentityMap) -> dict[str, Any]:
+    at = f"{where}: release"
+    release = payload["release"]
+    author = _field(release, "author", dict, at)
+    tag = _field(release, "tag_name", str, at)
+    return {
+        "kind": "release",
+        "repository": _repository(payload, where),
+        "base": None,
+        "head": tag,
+        "author": {
+            "id": _field(author, "login", str, f"{at}.author"),
+            "type": _user_type(author, identities),
+        },
+        "title": _field(release, "name", str, at, optional=True) or tag,
+        "body": _field(release, "body", str, at, optional=True),
+        "files": [],
+        "commits": [],
+    }
