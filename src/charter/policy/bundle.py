@@ -216,12 +216,12 @@ def _merge(target: dict[str, Any], path: list[str], value: Any, where: str) -> N
         node[last] = value
 
 
-def _data_paths(value: Any, prefix: list[str]) -> list[str]:
+def data_paths(value: Any, prefix: list[str]) -> list[str]:
     """Leaf-ish paths of a data document, to check them against the roots."""
     if isinstance(value, dict) and value:
         out: list[str] = []
         for key, item in value.items():
-            out.extend(_data_paths(item, [*prefix, str(key)]))
+            out.extend(data_paths(item, [*prefix, str(key)]))
         return out
     return ["/".join(prefix)]
 
@@ -300,7 +300,7 @@ def layer_from_files(
             except InputError as exc:
                 raise PolicyError(f"{where}: not valid JSON ({_detail(exc, where)})") from None
             prefix = [p for p in name.split("/")[:-1] if p]
-            for dpath in _data_paths(value, prefix):
+            for dpath in data_paths(value, prefix):
                 if not path_under_roots(dpath, manifest.roots):
                     raise LoadError(
                         f"{where}: data path {dpath} is outside this bundle's roots "

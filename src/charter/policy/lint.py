@@ -79,6 +79,7 @@ from charter.policy.bundle import (
     Layer,
     Manifest,
     Module,
+    data_paths,
     layer_from_files,
     package_path,
     parse_manifest,
@@ -362,7 +363,7 @@ def _check_namespaces(target: _Target, others: Sequence[Layer], findings: list[F
             continue
         text = target.files[name].decode("utf-8", "replace")
         prefix = [p for p in name.split("/")[:-1] if p]
-        for dpath in _data_paths(value, prefix):
+        for dpath in data_paths(value, prefix):
             if not path_under_roots(dpath, roots):
                 leaf = dpath.rsplit("/", 1)[-1]
                 findings.append(
@@ -373,15 +374,6 @@ def _check_namespaces(target: _Target, others: Sequence[Layer], findings: list[F
                         "a layer may only write data under its own manifest roots",
                     )
                 )
-
-
-def _data_paths(value: Any, prefix: list[str]) -> list[str]:
-    if isinstance(value, dict) and value:
-        out: list[str] = []
-        for key, item in value.items():
-            out.extend(_data_paths(item, [*prefix, str(key)]))
-        return out
-    return ["/".join(prefix)]
 
 
 def _metadata_problems(
