@@ -58,12 +58,17 @@ _LANGUAGE = tree_sitter.Language(tree_sitter_bash.language())
 # --------------------------------------------------------------------------- words
 
 
-def _unescape_unquoted(text: str) -> str:
+def _unescape(text: str, escapable: str | None = None) -> str:
+    """Bash's backslash removal: ``\\c`` is ``c`` and ``\\<newline>`` joins lines.
+
+    ``escapable`` limits which characters a backslash escapes (inside double
+    quotes only ``$ ` " \\`` and newline); elsewhere the backslash is kept.
+    """
     out: list[str] = []
     i = 0
     while i < len(text):
         c = text[i]
-        if c == "\\" and i + 1 < len(text):
+        if c == "\\" and i + 1 < len(text) and (escapable is None or text[i + 1] in escapable):
             if text[i + 1] != "\n":
                 out.append(text[i + 1])
             i += 2
@@ -73,19 +78,8 @@ def _unescape_unquoted(text: str) -> str:
     return "".join(out)
 
 
-def _unescape_double(text: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text) and text[i + 1] in '$`"\\\n':
-            if text[i + 1] != "\n":
-                out.append(text[i + 1])
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+#: What a backslash escapes inside double quotes.
+_DOUBLE_QUOTED = '$`"\\\n'
 
 
 _ANSI = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b",
@@ -161,7 +155,7 @@ class _Parser:
     def word(self, node: tree_sitter.Node, pipes: tuple[tuple[int, int], ...]) -> Word:
         if node.type == "word":  # the common case, without the general machinery
             raw = self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
-            value = _unescape_unquoted(raw) if "\\" in raw else raw
+            value = _unescape(raw) if "\\" in raw else raw
             return Word(value=value, glob=_GLOB.search(raw) is not None, raw=raw)
         parts: list[tuple[str, bool, bool, bool]] = []  # value, static, glob, ansi
         before = len(self.resolved)
@@ -211,7 +205,7 @@ class _Parser:
             if quoted:
                 parts.append((raw, True, False, False))
             else:
-                parts.append((_unescape_unquoted(raw), True, bool(_GLOB.search(raw)), False))
+                parts.append((_unescape(raw), True, bool(_GLOB.search(raw)), False))
         elif kind == "raw_string":
             parts.append((self.text(node)[1:-1], True, False, False))
         elif kind == "ansi_c_string":
@@ -237,7 +231,7 @@ class _Parser:
             self.w.walk_children(self, node, pipes)
             parts.append((_guess_dynamic(self.text(node)), False, False, False))
         elif kind == "string_content":
-            parts.append((_unescape_double(self.text(node)), True, False, False))
+            parts.append((_unescape(self.text(node), _DOUBLE_QUOTED), True, False, False))
         elif kind in ("$",):
             # ``$"…"`` (translated string) tokenised as ``$`` + string.
             return
@@ -272,15 +266,20 @@ class _Parser:
         for child in children:
             if child.start_byte > pos:
                 gap = self.src[pos : child.start_byte].decode("utf-8", "replace")
-                parts.append((_unescape_double(gap), True, False, False))
+                parts.append((_unescape(gap, _DOUBLE_QUOTED), True, False, False))
             if child.type == "string_content":
-                parts.append((_unescape_double(self.text(child)), True, False, False))
+                parts.append((_unescape(self.text(child), _DOUBLE_QUOTED), True, False, False))
             else:
                 self._word_parts(child, parts, pipes, quoted=True)
             pos = child.end_byte
         if end > pos:
             parts.append(
-                (_unescape_double(self.src[pos:end].decode("utf-8", "replace")), True, False, False)
+                (
+                    _unescape(self.src[pos:end].decode("utf-8", "replace"), _DOUBLE_QUOTED),
+                    True,
+                    False,
+                    False,
+                )
             )
 
 
