@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from charter.core.decision import Decision
 from charter.core.findings import LintReport, Severity
 from charter.render._ci import locate
-from charter.render.text import RegoTestReport
+from charter.render.text import RegoTestReport, failure_message
 
 _COMMAND = {"deny": "error", "ask": "warning"}
 
@@ -79,10 +79,11 @@ def rego_tests(report: RegoTestReport) -> str:
     for test in report.results:
         if test.passed:
             continue
-        message = test.error or (
-            f"expected verdict {test.expected or '?'}, actual verdict {test.actual or '?'}"
+        lines.append(
+            command(
+                "error", failure_message(test), title=test.qualified, file=test.file, line=test.row
+            )
         )
-        lines.append(command("error", message, title=test.qualified, file=test.file, line=test.row))
     total = len(report.results)
     lines.append(
         command(

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from charter.core.decision import Decision, Reason
 from charter.core.findings import LintReport, Severity
 from charter.render._ci import RuleMeta, failing, rule_ids
-from charter.render.text import RegoTestReport, RegoTestResult
+from charter.render.text import RegoTestReport, RegoTestResult, failure_message
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -124,8 +124,7 @@ def _test_case(suite: ET.Element, test: RegoTestResult) -> None:
     )
     if test.passed:
         return
-    verdicts = f"expected verdict {test.expected or '?'}, actual verdict {test.actual or '?'}"
-    message = test.error or verdicts
+    message = failure_message(test)
     failure = _element("failure", case, message=message, type="error" if test.error else "fail")
     failure.text = xml_text(f"{test.file}:{test.row}\n{message}")
 

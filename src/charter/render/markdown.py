@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from charter.core.decision import Decision
 from charter.core.findings import LintReport
-from charter.render.text import RegoTestReport
+from charter.render.text import RegoTestReport, failure_message
 
 # What could end a cell, start HTML or an entity, open code, a link, emphasis,
 # strikethrough or math, as numeric character references (a reference is never
@@ -111,11 +111,7 @@ def rego_tests(report: RegoTestReport) -> str:
     head = "✅ PASS" if not report.failed else "❌ FAIL"
     rows = []
     for test in report.results:
-        detail = ""
-        if not test.passed:
-            detail = test.error or (
-                f"expected verdict {test.expected or '?'}, actual verdict {test.actual or '?'}"
-            )
+        detail = "" if test.passed else failure_message(test)
         rows.append(
             [
                 "pass" if test.passed else "**fail**",

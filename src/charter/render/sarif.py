@@ -18,7 +18,7 @@ from urllib.parse import quote
 from charter.core.decision import Decision, Reason
 from charter.core.findings import Finding, LintReport, Severity
 from charter.render._ci import RuleMeta, locate
-from charter.render.text import RegoTestReport
+from charter.render.text import RegoTestReport, failure_message
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -188,11 +188,7 @@ def rego_tests(report: RegoTestReport, *, version: str) -> dict[str, Any]:
     tests: Sequence[str] = sorted({r.qualified for r in report.results})
     results = []
     for test in report.results:
-        text = "passed"
-        if not test.passed:
-            text = test.error or (
-                f"expected verdict {test.expected or '?'}, actual verdict {test.actual or '?'}"
-            )
+        text = "passed" if test.passed else failure_message(test)
         results.append(
             {
                 "ruleId": test.qualified,

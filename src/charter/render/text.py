@@ -252,6 +252,16 @@ class RegoTestResult(Protocol):
     def actual(self) -> str | None: ...
 
 
+def failure_message(result: RegoTestResult) -> str:
+    """Why a Rego test failed, in one line: its error, else the two verdicts.
+
+    The CI formats (SARIF, JUnit, GitHub, Markdown) all say it this way.
+    """
+    return result.error or (
+        f"expected verdict {result.expected or '?'}, actual verdict {result.actual or '?'}"
+    )
+
+
 class RegoTestReport(Protocol):
     """What :func:`rego_test_report` reads of a test report."""
 
