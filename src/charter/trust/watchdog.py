@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,14 +195,20 @@ class Watchdog:
             callbacks = list(self._callbacks)
         if found:
             self._lost.set()
-        for event in new:
+        self._notify(new, callbacks)
+        return not found
+
+    def _notify(
+        self, events: Sequence[IntegrityEvent], callbacks: Sequence[IntegrityCallback]
+    ) -> None:
+        """Hand each event to each callback; a failing callback is recorded, not raised."""
+        for event in events:
             for callback in callbacks:
                 try:
                     callback(event)
                 except Exception as exc:  # noqa: BLE001 - a failing sink must not stop fail-closed
                     with self._lock:
                         self._callback_errors.append(f"{type(exc).__name__}: {exc}")
-        return not found
 
     # -- background thread ---------------------------------------------------
     def _run(self) -> None:
@@ -228,12 +234,7 @@ class Watchdog:
                 self._reason = event.reason
             callbacks = list(self._callbacks)
         self._lost.set()
-        for callback in callbacks:
-            try:
-                callback(event)
-            except Exception as exc2:  # noqa: BLE001 - a failing sink must not stop fail-closed
-                with self._lock:
-                    self._callback_errors.append(f"{type(exc2).__name__}: {exc2}")
+        self._notify((event,), callbacks)
 
     def start(self) -> Watchdog:
         """Check once now, then every ``interval`` seconds in a daemon thread."""
