@@ -23,11 +23,11 @@ JSON is a bug, not something to stringify).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from typing import Any
 
+from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError
 
 #: Deepest nesting accepted in any document (proposals are a few levels deep).
@@ -49,7 +49,7 @@ def canonical_bytes(document: Any) -> bytes:
 
 def digest(document: Any) -> str:
     """``sha256:<hex>`` of the canonical form."""
-    return "sha256:" + hashlib.sha256(canonical_bytes(document)).hexdigest()
+    return sha256_bytes(canonical_bytes(document))
 
 
 def compact(document: Any) -> str:

@@ -8,7 +8,6 @@ that goes wrong during evaluation yields ``deny`` with the error as a reason.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 
 from charter.core import jsonio
 from charter.core.decision import Decision, Reason, WaiverHook
+from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError
 from charter.core.verdict import Verdict, strictest
 from charter.policy import proposal as proposal_mod
@@ -122,7 +122,7 @@ def evaluate(
     # see the context Charter computed.
     body = {k: v for k, v in document.items() if k != "context"}
     canonical = jsonio.canonical(body)
-    digest = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    digest = sha256_bytes(canonical.encode())
     stack_doc = compiled.stack_document
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
