@@ -3,6 +3,7 @@ citation block every proposal body must carry (see docs/design.md, 'Proposal doc
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -29,16 +30,22 @@ _HINT = "see docs/design.md, 'Proposal document'"
 MAX_LISTED = 10
 
 
-def _schema_text() -> str:
-    return resources.files("charter").joinpath("schemas/proposal.schema.json").read_text()
+@cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("charter").joinpath("schemas/proposal.schema.json").read_text()
+    return jsonio.loads_object(text, what="proposal.schema.json")
+
+
+def schema() -> dict[str, Any]:
+    """The shipped proposal JSON Schema (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_schema())
 
 
 @cache
 def _validator() -> Callable[[Any], Any]:
     # fastjsonschema compiles the schema to Python once; validating a proposal
     # then costs microseconds instead of the hundreds an interpreter needs.
-    schema = jsonio.loads_object(_schema_text(), what="proposal.schema.json")
-    validator: Callable[[Any], Any] = fastjsonschema.compile(schema)
+    validator: Callable[[Any], Any] = fastjsonschema.compile(schema())
     return validator
 
 
@@ -76,8 +83,8 @@ def _problems(document: dict[str, Any]) -> list[tuple[tuple[tuple[int, str], ...
     # about 150 ms to import, which every hook invocation would otherwise pay.
     import jsonschema
 
-    schema = jsonio.loads_object(_schema_text(), what="proposal.schema.json")
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    document_schema = _schema()
+    validator = jsonschema.validators.validator_for(document_schema)(document_schema)
     found: dict[tuple[tuple[int, str], ...], str] = {}
     for error in validator.iter_errors(document):
         parts: list[str | int] = list(error.absolute_path)

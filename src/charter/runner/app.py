@@ -20,7 +20,6 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
 from functools import cache, partial
-from importlib import resources
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -30,8 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from charter.core import errors, jsonio
+from charter.core import errors
 from charter.core.errors import CharterError, InputError
+from charter.policy import proposal
 from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import BODY, parse_object
 from charter.runner.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -114,8 +114,7 @@ def json_response(body: bytes) -> Response:
 
 @cache
 def proposal_schema() -> dict[str, Any]:
-    text = resources.files("charter").joinpath("schemas/proposal.schema.json").read_text()
-    schema = jsonio.loads_object(text, what="proposal.schema.json")
+    schema = proposal.schema()
     schema.pop("$schema", None)
     return schema
 
