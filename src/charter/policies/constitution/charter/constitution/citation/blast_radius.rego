@@ -2,7 +2,10 @@
 # title: The citation block states the blast radius
 # description: >-
 #   A parsed citation block must state a non-empty `blast_radius`: what the
-#   change can affect if it goes wrong (services, data, users).
+#   change can affect if it goes wrong (services, data, users). On an
+#   agent-authored proposal (any author.type other than exactly `human`) a
+#   missing one is denied; on a human-authored one the parameter
+#   human_citation decides: `ask` (default) or `deny`.
 # related_resources:
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
@@ -15,15 +18,26 @@ package charter.constitution.citation.blast_radius
 
 import rego.v1
 
-deny contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
+import data.charter.constitution.citation.authorship
+
+problem := "the citation block has no blast_radius; state what the change can affect if it goes wrong, e.g. `blast_radius: \"billing-rollup only; no schema change\"`" if {
 	citation := input.context.citation
 	citation.present == true
 	citation.error == null
 	not stated(object.get(citation, "blast_radius", null))
-	msg := "the citation block has no blast_radius; state what the change can affect if it goes wrong, e.g. `blast_radius: \"billing-rollup only; no schema change\"`"
 }
 
 stated(text) if {
 	is_string(text)
 	trim_space(text) != ""
+}
+
+deny contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
+	authorship.verdict == "deny"
+	msg := concat("", [problem, authorship.suffix])
+}
+
+ask contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
+	authorship.verdict == "ask"
+	msg := concat("", [problem, authorship.suffix])
 }

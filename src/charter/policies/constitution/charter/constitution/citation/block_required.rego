@@ -1,11 +1,15 @@
 # METADATA
 # title: Every proposal carries a citation block
 # description: >-
-#   The body of every proposal must contain a fenced code block with the info
+#   The body of a proposal must contain a fenced code block with the info
 #   string `charter` holding YAML with `rules` (ids of the rules that
 #   motivated the change), `blast_radius` and `rollback`, and optionally
 #   `profile` (Environment Profile entries behind tool choices) and
-#   `profile_change`. A proposal without one is denied.
+#   `profile_change`. An agent-authored proposal without one is denied; any
+#   author.type other than exactly `human` counts as an agent. On a
+#   human-authored proposal the parameter human_citation decides: `ask`
+#   (default, a reviewer confirms) or `deny`; lower layers may only tighten it
+#   to `deny`.
 # related_resources:
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
@@ -18,7 +22,20 @@ package charter.constitution.citation.block_required
 
 import rego.v1
 
+import data.charter.constitution.citation.authorship
+
+problem := "the proposal body has no ```charter citation block; add one with `rules: [<rule id>]`, `blast_radius: ...` and `rollback: ...`" if {
+	not present
+}
+
+present if input.context.citation.present == true
+
 deny contains {"rule": "CITE-BLOCK-REQUIRED-001", "msg": msg} if {
-	input.context.citation.present != true
-	msg := "the proposal body has no ```charter citation block; add one with `rules: [<rule id>]`, `blast_radius: ...` and `rollback: ...`"
+	authorship.verdict == "deny"
+	msg := concat("", [problem, authorship.suffix])
+}
+
+ask contains {"rule": "CITE-BLOCK-REQUIRED-001", "msg": msg} if {
+	authorship.verdict == "ask"
+	msg := concat("", [problem, authorship.suffix])
 }

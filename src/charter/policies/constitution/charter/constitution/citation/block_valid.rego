@@ -3,7 +3,10 @@
 # description: >-
 #   A citation block that is not valid YAML, is not a mapping, or has fields of
 #   the wrong type (`rules` not a list of ids, `profile` not a mapping) cannot
-#   be checked and is denied with the parse error as the message.
+#   be checked; the finding carries the parse error as its message. On an
+#   agent-authored proposal (any author.type other than exactly `human`) it is
+#   denied; on a human-authored one the parameter human_citation decides:
+#   `ask` (default) or `deny`.
 # related_resources:
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
@@ -16,8 +19,19 @@ package charter.constitution.citation.block_valid
 
 import rego.v1
 
-deny contains {"rule": "CITE-BLOCK-VALID-001", "msg": msg} if {
+import data.charter.constitution.citation.authorship
+
+problem := sprintf("%v; fix the ```charter block in the proposal body", [error]) if {
 	error := input.context.citation.error
 	error != null
-	msg := sprintf("%v; fix the ```charter block in the proposal body", [error])
+}
+
+deny contains {"rule": "CITE-BLOCK-VALID-001", "msg": msg} if {
+	authorship.verdict == "deny"
+	msg := concat("", [problem, authorship.suffix])
+}
+
+ask contains {"rule": "CITE-BLOCK-VALID-001", "msg": msg} if {
+	authorship.verdict == "ask"
+	msg := concat("", [problem, authorship.suffix])
 }

@@ -4,7 +4,10 @@
 #   A parsed citation block must list at least one rule id in `rules`, and
 #   every id it lists must be a rule of the active stack
 #   (input.context.stack.rule_ids). Citing nothing, or an id that does not
-#   exist, is denied; run `charter rule list` to find the right id.
+#   exist, is a finding; run `charter rule list` to find the right id. On an
+#   agent-authored proposal (any author.type other than exactly `human`) it is
+#   denied; on a human-authored one the parameter human_citation decides:
+#   `ask` (default) or `deny`.
 # related_resources:
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: "NIST SP 800-218 (SSDF) PO.1: document the requirements behind each change"
@@ -17,6 +20,8 @@ package charter.constitution.citation.cites_known_rule
 
 import rego.v1
 
+import data.charter.constitution.citation.authorship
+
 citation := input.context.citation
 
 parsed if {
@@ -28,15 +33,26 @@ cited := citation.rules if is_array(citation.rules)
 
 else := []
 
-deny contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
+problems contains "the citation block cites no rule; list the id(s) of the rule(s) that motivated this change under `rules:` (see `charter rule list`)" if {
 	parsed
 	count(cited) == 0
-	msg := "the citation block cites no rule; list the id(s) of the rule(s) that motivated this change under `rules:` (see `charter rule list`)"
 }
 
-deny contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
+problems contains msg if {
 	parsed
 	some id in cited
 	not id in input.context.stack.rule_ids
 	msg := sprintf("the citation block cites %v, which is not a rule of the active stack; cite an existing id (see `charter rule list`)", [id])
+}
+
+deny contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
+	authorship.verdict == "deny"
+	some problem in problems
+	msg := concat("", [problem, authorship.suffix])
+}
+
+ask contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
+	authorship.verdict == "ask"
+	some problem in problems
+	msg := concat("", [problem, authorship.suffix])
 }

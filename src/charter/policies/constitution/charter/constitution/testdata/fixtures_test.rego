@@ -97,3 +97,32 @@ added_file(path, lines) := {
 	"previous_path": null,
 	"patch": concat("\n", array.concat([sprintf("@@ -0,0 +1,%d @@", [count(lines)])], [sprintf("+%s", [l]) | some l in lines])),
 }
+
+# `doc` with its author replaced by `author` (any JSON value).
+with_author(doc, author) := object.union(object.remove(doc, ["author"]), {"author": author})
+
+# The compliant pull request, authored by a human.
+human_pull_request := with_author(pull_request, human)
+
+# Authors that are not exactly `{"type": "human"}`: each counts as an agent.
+not_exactly_human := [
+	{"id": "alice", "type": "Human"},
+	{"id": "alice", "type": "HUMAN"},
+	{"id": "alice", "type": " human"},
+	{"id": "alice", "type": ""},
+	{"id": "alice", "type": null},
+	{"id": "alice", "type": ["human"]},
+	{"id": "alice", "type": true},
+	{"id": "alice"},
+	"human",
+	null,
+]
+
+# Values of human_citation that are not exactly "ask": each is read as "deny".
+not_exactly_ask := ["allow", "Ask", "", null, 0, false, ["ask"]]
+
+# `doc` whose context carries no human_citation parameter at all.
+without_parameter(doc, name) := json.remove(doc, [sprintf("context/parameters/%s", [name])])
+
+# `doc` without an author at all.
+without_author(doc) := object.remove(doc, ["author"])
