@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from charter.audit import stores as audit
+from charter.cli import _facts
 from charter.cli._app import REPORT_FORMAT_OPTION, ReportFormat, app, version
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
@@ -22,8 +24,7 @@ from charter.cli._stack import (
 )
 from charter.core.decision import Decision, parse_now
 from charter.core.errors import InputError, TrustError, VerificationError
-from charter.facts.identities import IdentityMap, load_identities
-from charter.facts.proposal import GitRange, build_from_git
+from charter.facts.proposal import GitRange
 from charter.policy import proposal
 from charter.policy.decision import evaluate
 from charter.policy.rules import Rule
@@ -77,30 +78,69 @@ def _record(decision: Decision, location: str | None) -> None:
         store.close()
 
 
-def _from_git(spec: str, repo: Path, kind: str, identities: Path | None) -> dict[str, Any]:
-    """The proposal built from ``BASE..HEAD`` of ``repo`` (see ``charter proposal from-git``)."""
+@dataclass(frozen=True)
+class Sources:
+    """Where ``check`` takes its proposal from: exactly one of a file, --git, --github-event
+    or --staged, plus what building from facts needs."""
+
+    proposal_file: Path | None = None
+    git: str | None = None
+    github_event: Path | None = None
+    staged: bool = False
+    api_dir: Path | None = None
+    repo: Path = Path(".")
+    kind: str = "pull_request"
+    identities: Path | None = None
+    body_file: Path | None = None
+
+
+def _from_git(sources: Sources, spec: str) -> dict[str, Any]:
+    """The proposal built from ``BASE..HEAD`` of the repository (``charter proposal from-git``)."""
     base, dots, head = spec.partition("...") if "..." in spec else spec.partition("..")
     if not dots or not base or not head:
         raise InputError(
             f"--git {spec!r} is not a range", hint="write BASE..HEAD, e.g. --git main..feature"
         )
-    identity_map = load_identities(identities) if identities is not None else IdentityMap()
-    return build_from_git(GitRange(repo=repo, base=base, head=head, kind=kind), identity_map)
+    body = _facts.read_body(sources.body_file)
+    git_range = GitRange(repo=sources.repo, base=base, head=head, kind=sources.kind, body=body)
+    return _facts.from_git(git_range, sources.identities)
 
 
-def _document(
-    proposal_file: Path | None, git: str | None, repo: Path, kind: str, identities: Path | None
-) -> tuple[dict[str, Any], str]:
-    """The proposal to decide and the name it is shown under: a file, or facts from git."""
-    if (proposal_file is None) == (git is None):
+def _chosen(sources: Sources) -> str:
+    given = [
+        name
+        for name, present in (
+            ("PROPOSAL.json", sources.proposal_file is not None),
+            ("--git", sources.git is not None),
+            ("--github-event", sources.github_event is not None),
+            ("--staged", sources.staged),
+        )
+        if present
+    ]
+    if len(given) != 1:
         raise InputError(
-            "give either a proposal file or --git BASE..HEAD",
+            "give either a proposal file or --git BASE..HEAD, --github-event FILE or --staged"
+            + (f"; only one (got {', '.join(given)})" if given else ""),
             hint="charter check PROPOSAL.json, or charter check --git main..feature",
         )
-    if git is not None:
-        return _from_git(git, repo, kind, identities), f"{repo}:{git}"
-    assert proposal_file is not None  # noqa: S101 - one of the two, checked above
-    return proposal.load(proposal_file), str(proposal_file)
+    if sources.api_dir is not None and given[0] != "--github-event":
+        raise InputError("--api-dir goes with --github-event", hint="see charter check --help")
+    return given[0]
+
+
+def _document(sources: Sources) -> tuple[dict[str, Any], str]:
+    """The proposal to decide and the name it is shown under: a file, or facts."""
+    _chosen(sources)
+    if sources.git is not None:
+        return _from_git(sources, sources.git), f"{sources.repo}:{sources.git}"
+    if sources.github_event is not None:
+        built = _facts.from_github(sources.github_event, sources.api_dir, sources.identities)
+        return built, str(sources.github_event)
+    if sources.staged:
+        body = _facts.read_body(sources.body_file)
+        return _facts.staged(sources.repo, sources.identities, body=body), f"{sources.repo}:staged"
+    assert sources.proposal_file is not None  # noqa: S101 - checked by _chosen
+    return proposal.load(sources.proposal_file), str(sources.proposal_file)
 
 
 @app.command("check")
@@ -114,12 +154,30 @@ def check(
         metavar="BASE..HEAD",
         help="build the proposal from this git range instead (as `charter proposal from-git`)",
     ),
-    repo: Path = typer.Option(Path("."), "--repo", help="the git repository, with --git"),
+    github_event: Path | None = typer.Option(
+        None,
+        "--github-event",
+        metavar="FILE",
+        help="build it from a GitHub event (as `charter proposal from-github`; "
+        "answers from --api-dir, else fetched with GITHUB_TOKEN)",
+    ),
+    api_dir: Path | None = typer.Option(
+        None, "--api-dir", help="with --github-event: saved 'gh api --paginate' answers"
+    ),
+    staged: bool = typer.Option(
+        False, "--staged", help="build it from the staged change (index vs HEAD), as a push"
+    ),
+    repo: Path = typer.Option(
+        Path("."), "--repo", help="the git repository, with --git or --staged"
+    ),
     kind: str = typer.Option(
         "pull_request", "--kind", help="with --git: pull_request, merge, push or release"
     ),
     identities: Path | None = typer.Option(
-        None, "--identities", help="with --git: TOML [identities] map (unknown = agent)"
+        None, "--identities", help="with facts: TOML [identities] map (unknown = agent)"
+    ),
+    body_file: Path | None = typer.Option(
+        None, "--body-file", help="with --git or --staged: the body text (e.g. a citation block)"
     ),
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
@@ -153,7 +211,10 @@ def check(
     a verdict that was shown has a record (unless --no-audit), and a record
     is never followed by a failure to show it.
     """
-    document, source = _document(proposal_file, git, repo, kind, identities)
+    sources = Sources(
+        proposal_file, git, github_event, staged, api_dir, repo, kind, identities, body_file
+    )
+    document, source = _document(sources)
     moment = parse_now(now)
     try:
         stack = stack_from_options(

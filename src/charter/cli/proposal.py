@@ -1,4 +1,4 @@
-"""``charter proposal from-git``: the proposal document derived from a git range."""
+"""``charter proposal from-git|from-github``: the proposal document derived from facts."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from pathlib import Path
 
 import typer
 
+from charter.cli import _facts
 from charter.cli._app import app
 from charter.core.errors import InputError
-from charter.facts.github import GitHubEvent, build_from_github
-from charter.facts.identities import IdentityMap, load_identities
-from charter.facts.proposal import GitRange, build_from_git
+from charter.facts.proposal import GitRange
 from charter.render import json as render_json
 
 proposal_app = typer.Typer(help="Build proposal documents from facts.", no_args_is_help=True)
@@ -25,20 +24,13 @@ class Kind(StrEnum):
     release = "release"
 
 
-def _body(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
-        raise InputError(f"{path}: cannot read ({reason})", hint="--body-file FILE") from None
-
-
 @proposal_app.command("from-git")
 def from_git(
-    base: str = typer.Option(..., "--base", help="base ref (branch, tag or commit)"),
-    head: str = typer.Option(..., "--head", help="head ref (branch, tag or commit)"),
+    base: str | None = typer.Option(None, "--base", help="base ref (branch, tag or commit)"),
+    head: str | None = typer.Option(None, "--head", help="head ref (branch, tag or commit)"),
+    staged: bool = typer.Option(
+        False, "--staged", help="the staged change (index vs HEAD) instead of BASE..HEAD"
+    ),
     repo: Path = typer.Option(Path("."), "--repo", help="the git repository"),
     kind: Kind = typer.Option(Kind.pull_request, "--kind", help="what the change is"),
     environment: str | None = typer.Option(None, "--environment", help="target environment"),
@@ -54,18 +46,37 @@ def from_git(
         None, "--repository", help="OWNER/NAME (default: from the origin remote)"
     ),
 ) -> None:
-    """Print the proposal (JSON) built from the commits and files of BASE..HEAD."""
+    """Print the proposal (JSON) built from the commits and files of BASE..HEAD.
+
+    With --staged: the change staged for the next commit, as a push to the
+    current branch by `git config user.name/user.email` (no commits yet).
+    A progress bar is drawn on standard error when it is a terminal.
+    """
+    body = _facts.read_body(body_file)
+    if staged:
+        if base is not None or head is not None or kind is not Kind.pull_request:
+            raise InputError(
+                "--staged takes no --base, --head or --kind",
+                hint="the staged change is compared with HEAD and framed as a push",
+            )
+        render_json.show(
+            _facts.staged(
+                repo, identities, body=body, environment=environment, repository=repository
+            )
+        )
+        return
+    if base is None or head is None:
+        raise InputError("give --base REF and --head REF, or --staged", hint="see --help")
     spec = GitRange(
         repo=repo,
         base=base,
         head=head,
         kind=kind.value,
         environment=environment,
-        body=_body(body_file),
+        body=body,
         repository=repository,
     )
-    identity_map = load_identities(identities) if identities is not None else IdentityMap()
-    render_json.show(build_from_git(spec, identity_map))
+    render_json.show(_facts.from_git(spec, identities))
 
 
 @proposal_app.command("from-github")
@@ -74,7 +85,8 @@ def from_github(
     api_dir: Path | None = typer.Option(
         None,
         "--api-dir",
-        help="saved 'gh api --paginate' answers: pulls/N/files.json, reviews.json, commits.json",
+        help="saved 'gh api --paginate' answers: pulls/N/files.json, reviews.json, commits.json"
+        " (without it, GITHUB_TOKEN fetches them from GITHUB_API_URL)",
     ),
     environment: str | None = typer.Option(None, "--environment", help="target environment"),
     identities: Path | None = typer.Option(
@@ -83,7 +95,9 @@ def from_github(
         help="TOML file with an [identities] table (default: none; unknown = agent)",
     ),
 ) -> None:
-    """Print the proposal (JSON) built from a GitHub event and saved API answers (offline)."""
-    spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment)
-    identity_map = load_identities(identities) if identities is not None else IdentityMap()
-    render_json.show(build_from_github(spec, identity_map))
+    """Print the proposal (JSON) built from a GitHub event and its pull request's API answers.
+
+    The answers come from --api-dir (offline), or, with GITHUB_TOKEN set, from
+    the GitHub API ($GITHUB_API_URL, default https://api.github.com).
+    """
+    render_json.show(_facts.from_github(event, api_dir, identities, environment))

@@ -32,6 +32,8 @@ MAX_TOTAL_PATCH_BYTES = 16 * 1024 * 1024
 _HINT = "see docs/design.md, 'Proposal document'"
 _STATUS = {"A": "added", "M": "modified", "T": "modified", "D": "removed", "R": "renamed"}
 _NULL_SHA = "0" * 40
+_EMPTY_TREE_SHA1 = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+_EMPTY_TREE_SHA256 = "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"
 
 
 class GitError(InputError):
@@ -64,8 +66,10 @@ class Commit:
     trailers: tuple[tuple[str, str], ...]
 
 
-def _env() -> dict[str, str]:
+def _env(index_file: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    if index_file is not None:  # the index a commit hook was given (git commit -a / PATHS)
+        env["GIT_INDEX_FILE"] = str(index_file)
     env.update(
         LC_ALL="C",
         LANG="C",
@@ -82,10 +86,15 @@ def _command(args: tuple[str, ...]) -> list[str]:
 
 
 class Repository:
-    """A git work tree or bare repository at ``path``, checked on construction."""
+    """A git work tree or bare repository at ``path``, checked on construction.
 
-    def __init__(self, path: Path) -> None:
+    ``index_file`` is the index to read the staged change from (default: the
+    repository's own); ``None`` as the ``new`` side of a diff means that index.
+    """
+
+    def __init__(self, path: Path, index_file: Path | None = None) -> None:
         self.path = path
+        self.index_file = index_file
         if not path.is_dir():
             raise GitError(f"{path}: no such directory", hint="pass --repo DIR")
         probe = self._run("rev-parse", "--git-dir", check=False)
@@ -98,7 +107,11 @@ class Repository:
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         try:
             done = subprocess.run(
-                _command(args), cwd=self.path, env=_env(), capture_output=True, check=False
+                _command(args),
+                cwd=self.path,
+                env=_env(self.index_file),
+                capture_output=True,
+                check=False,
             )
         except FileNotFoundError:
             raise GitError("git: no git binary on PATH", hint="install git") from None
@@ -149,13 +162,15 @@ class Repository:
                 return name.split("/", 1)[1] if prefix == "refs/remotes/" and "/" in name else name
         return None
 
-    def changed_files(self, old: str, new: str) -> list[ChangedFile]:
-        """Every file that differs between two commits, renames detected (``-M``)."""
+    def changed_files(self, old: str, new: str | None) -> list[ChangedFile]:
+        """Every file that differs between two commits (or ``old`` and the index, ``new``
+        None), renames detected (``-M``)."""
+        sides = _sides(old, new)
         raw = self.output("diff", "--no-ext-diff", "--no-textconv", "-M", "--raw", "-z",
-                          "--no-abbrev", old, new, "--")  # fmt: skip
+                          "--no-abbrev", *sides, "--")  # fmt: skip
         binary = _binary_paths(
             self.output(
-                "diff", "--no-ext-diff", "--no-textconv", "-M", "--numstat", "-z", old, new, "--"
+                "diff", "--no-ext-diff", "--no-textconv", "-M", "--numstat", "-z", *sides, "--"
             )  # fmt: skip
         )
         return [
@@ -169,15 +184,23 @@ class Repository:
             return None
         return self.output("cat-file", "blob", sha)
 
-    def patch(self, old: str, new: str, file: ChangedFile, limit: int) -> bytes | None:
+    def patch(self, old: str, new: str | None, file: ChangedFile, limit: int) -> bytes | None:
         """The unified diff of one file, or None when it is longer than ``limit`` bytes."""
         paths = [file.path] if file.previous_path is None else [file.previous_path, file.path]
-        args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", old, new, "--")
+        args = (
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-color",
+            "-M",
+            *_sides(old, new),
+            "--",
+        )
         try:
             proc = subprocess.Popen(
                 _command((*args, *paths)),
                 cwd=self.path,
-                env=_env(),
+                env=_env(self.index_file),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
@@ -192,6 +215,29 @@ class Repository:
         if not too_large and proc.returncode != 0:
             raise GitError(f"git diff {file.path!r}: {_first_line(err)}", hint=_HINT)
         return None if too_large else data
+
+    def head(self) -> str | None:
+        """The commit HEAD names, or None in a repository without commits."""
+        done = self._run("rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+        return done.stdout.decode("ascii").strip() if done.returncode == 0 else None
+
+    def empty_tree(self) -> str:
+        """The empty tree's id in this repository's hash (what a first commit is compared to)."""
+        done = self._run("rev-parse", "--show-object-format", check=False)
+        sha256 = done.returncode == 0 and done.stdout.strip() == b"sha256"
+        return _EMPTY_TREE_SHA256 if sha256 else _EMPTY_TREE_SHA1
+
+    def current_branch(self) -> str | None:
+        """The branch HEAD is on (also before its first commit), or None when detached."""
+        done = self._run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        return (
+            done.stdout.decode("utf-8", "replace").strip() or None if done.returncode == 0 else None
+        )
+
+    def config(self, key: str) -> str:
+        """The value of a git configuration key (``user.name``), or "" when unset."""
+        done = self._run("config", "--get", key, check=False)
+        return done.stdout.decode("utf-8", "replace").strip() if done.returncode == 0 else ""
 
     def commits(self, old: str, new: str) -> list[Commit]:
         """The commits reachable from ``new`` but not ``old``, oldest first."""
@@ -225,6 +271,11 @@ class Repository:
         if done.returncode != 0 or len(parts) < 2 or not parts[-1] or not parts[-2]:
             return None
         return f"{parts[-2]}/{parts[-1]}"
+
+
+def _sides(old: str, new: str | None) -> tuple[str, ...]:
+    # ``git diff --cached OLD`` compares OLD with the index: the staged change.
+    return ("--cached", old) if new is None else (old, new)
 
 
 def _first_line(stderr: bytes) -> str:

@@ -37,6 +37,7 @@ from typing import Any
 from charter.core import jsonio
 from charter.core.errors import InputError
 from charter.facts.dependencies import is_dependency_file
+from charter.facts.github_api import Api, pull_answers
 from charter.facts.identities import IdentityMap
 from charter.policy.proposal import validate
 
@@ -60,11 +61,15 @@ _DECIDING = ("approved", "changes_requested", "dismissed")
 
 @dataclass(frozen=True)
 class GitHubEvent:
-    """What to build: the event file, the saved API answers and the framing."""
+    """What to build: the event file, where the API answers come from, and the framing.
+
+    ``api_dir`` (saved answers) wins; without it ``api`` (a token) fetches them.
+    """
 
     event: Path
     api_dir: Path | None = None
     environment: str | None = None
+    api: Api | None = None
 
 
 def build_from_github(spec: GitHubEvent, identities: IdentityMap) -> dict[str, Any]:
@@ -126,10 +131,7 @@ def load_pages(path: Path) -> list[dict[str, Any]]:
         pos, pages = end, pages + 1
     if pages == 0:
         raise InputError(f"{path}: empty; expected a JSON array", hint=_HINT)
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise InputError(f"{path}: item {index} must be an object", hint=_HINT)
-    return items
+    return _objects(items, str(path))
 
 
 def _flatten(page: list[Any]) -> list[Any]:
@@ -165,12 +167,10 @@ def _pull_request(
     login = _field(user, "login", str, f"{where}: pull_request.user")
     base = _field(pr, "base", dict, f"{where}: pull_request")
     head = _field(pr, "head", dict, f"{where}: pull_request")
-    files_path, reviews_path, commits_path = _answers(spec, number)
-    raw_files = load_pages(files_path)
-    raw_commits = load_pages(commits_path)
+    answers = _answers(spec, number, _repository(payload, where))
+    (files_path, raw_files), (reviews_path, reviews), (commits_path, raw_commits) = answers
     _same_count(pr, "changed_files", raw_files, files_path)
     _same_count(pr, "commits", raw_commits, commits_path)
-    reviews = load_pages(reviews_path)
     if isinstance(payload.get("review"), dict):
         reviews.append(payload["review"])
     commits = [_commit(c, commits_path, i, identities) for i, c in enumerate(raw_commits)]
@@ -197,18 +197,42 @@ def _pull_request(
     }
 
 
-def _answers(spec: GitHubEvent, number: int) -> tuple[Path, Path, Path]:
+Answer = tuple[str, list[dict[str, Any]]]
+
+
+def _answers(spec: GitHubEvent, number: int, repository: str) -> tuple[Answer, Answer, Answer]:
+    """The files, reviews and commits answers, each with where it came from (file or URL)."""
     names = tuple(f"pulls/{number}/{name}.json" for name in ("files", "reviews", "commits"))
-    if spec.api_dir is None:
+    if spec.api_dir is not None:
+        files, reviews, commits = (spec.api_dir / name for name in names)
+        return (
+            (str(files), load_pages(files)),
+            (str(reviews), load_pages(reviews)),
+            (str(commits), load_pages(commits)),
+        )
+    if spec.api is None:
         raise InputError(
-            f"{spec.event}: a pull request event needs --api-dir DIR with {', '.join(names)}",
+            f"{spec.event}: a pull request event needs --api-dir DIR with {', '.join(names)}"
+            " (or GITHUB_TOKEN set to fetch them)",
             hint="save them with 'gh api --paginate repos/OWNER/NAME/pulls/N/files' (etc.)",
         )
-    files, reviews, commits = (spec.api_dir / name for name in names)
-    return files, reviews, commits
+    fetched = pull_answers(spec.api, repository, number)
+    files_url, reviews_url, commits_url = (fetched[k][0] for k in ("files", "reviews", "commits"))
+    return (
+        (files_url, _objects(fetched["files"][1], files_url)),
+        (reviews_url, _objects(fetched["reviews"][1], reviews_url)),
+        (commits_url, _objects(fetched["commits"][1], commits_url)),
+    )
 
 
-def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: Path) -> None:
+def _objects(items: list[Any], where: str) -> list[dict[str, Any]]:
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InputError(f"{where}: item {index} must be an object", hint=_HINT)
+    return items
+
+
+def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: str) -> None:
     expected = pr.get(key)
     if isinstance(expected, int) and not isinstance(expected, bool) and expected != len(items):
         raise InputError(
@@ -233,7 +257,7 @@ def _labels(pr: dict[str, Any], where: str) -> list[str]:
     return names
 
 
-def _file(raw: dict[str, Any], path: Path, index: int) -> dict[str, Any]:
+def _file(raw: dict[str, Any], path: str, index: int) -> dict[str, Any]:
     where = f"{path}: item {index}"
     status = _field(raw, "status", str, where)
     if status not in STATUS:
@@ -251,7 +275,7 @@ def _file(raw: dict[str, Any], path: Path, index: int) -> dict[str, Any]:
     return entry
 
 
-def _commit(raw: dict[str, Any], path: Path, index: int, identities: IdentityMap) -> dict[str, Any]:
+def _commit(raw: dict[str, Any], path: str, index: int, identities: IdentityMap) -> dict[str, Any]:
     where = f"{path}: item {index}"
     detail = _field(raw, "commit", dict, where)
     author = _field(detail, "author", dict, f"{where}.commit", optional=True) or {}
@@ -303,7 +327,7 @@ def _commit_is_agent(commit: dict[str, Any], identities: IdentityMap) -> bool:
 
 
 def _approvals(
-    reviews: list[dict[str, Any]], path: Path, identities: IdentityMap
+    reviews: list[dict[str, Any]], path: str, identities: IdentityMap
 ) -> list[dict[str, Any]]:
     latest: dict[str, tuple[str, dict[str, Any]]] = {}
     for index, review in enumerate(reviews):
@@ -386,7 +410,7 @@ def _push_commit(raw: Any, where: str, index: int, identities: IdentityMap) -> d
             "message": raw.get("message"),
         },
     }
-    return _commit(wrapped, Path(where), index, identities)
+    return _commit(wrapped, where, index, identities)
 
 
 def _push_files(raw_commits: list[Any], where: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ against the proposal schema before it is returned.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ from charter.policy.proposal import validate
 
 KINDS = ("pull_request", "merge", "push", "release")
 
+#: Told ``(done, total)`` as the files of a change are read: counts only ever grow.
+Progress = Callable[[int, int], None]
+
 
 @dataclass(frozen=True)
 class GitRange:
@@ -50,8 +54,13 @@ class GitRange:
     max_total_patch_bytes: int = MAX_TOTAL_PATCH_BYTES
 
 
-def build_from_git(spec: GitRange, identities: IdentityMap) -> dict[str, Any]:
-    """The validated proposal document for ``spec``'s range."""
+def build_from_git(
+    spec: GitRange, identities: IdentityMap, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The validated proposal document for ``spec``'s range.
+
+    ``progress`` is told ``(files read, files in all)`` as the patches are read.
+    """
     repo = Repository(spec.repo)
     base = repo.resolve(spec.base, "base")
     head = repo.resolve(spec.head, "head")
@@ -71,8 +80,61 @@ def build_from_git(spec: GitRange, identities: IdentityMap) -> dict[str, Any]:
         "title": head_commit.subject,
         "body": spec.body if spec.body is not None else head_commit.body,
         "environment": spec.environment,
-        "files": _files(repo, old, head, changed, spec),
+        "files": _files(repo, old, head, changed, spec, progress),
         "commits": [_commit(c, identities) for c in commits],
+        "dependencies": _dependencies(repo, changed),
+    }
+    return validate(document)
+
+
+@dataclass(frozen=True)
+class StagedChange:
+    """The change staged in ``repo``'s index (what ``git commit`` would record next).
+
+    ``index_file`` is the index a commit hook was handed (``GIT_INDEX_FILE``),
+    when it is not the repository's own.
+    """
+
+    repo: Path
+    environment: str | None = None
+    body: str | None = None
+    repository: str | None = None
+    index_file: Path | None = None
+    max_patch_bytes: int = MAX_PATCH_BYTES
+    max_total_patch_bytes: int = MAX_TOTAL_PATCH_BYTES
+
+
+def build_staged(
+    spec: StagedChange, identities: IdentityMap, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The validated proposal for the staged change: the index against HEAD.
+
+    It is framed as a ``push`` of the coming commit to the current branch
+    (``base`` = that branch, or null when HEAD is detached): a commit on a
+    branch is what a push delivers, so committing on a protected branch is
+    judged before it is made. There are no commits yet; the author is
+    ``git config user.name``/``user.email``, typed by the identity map. In a
+    repository without commits the index is compared to the empty tree.
+    """
+    repo = Repository(spec.repo, spec.index_file)
+    head = repo.head()
+    old = head if head is not None else repo.empty_tree()
+    changed = repo.changed_files(old, None)
+    name, email = repo.config("user.name"), repo.config("user.email")
+    branch = repo.current_branch()
+    document: dict[str, Any] = {
+        "kind": "push",
+        "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
+        "base": branch,
+        "head": branch,
+        "base_sha": head,
+        "head_sha": None,
+        "author": {"id": email or name or "unknown", "type": identities.classify(name, email)},
+        "title": None,
+        "body": spec.body,
+        "environment": spec.environment,
+        "files": _files(repo, old, None, changed, spec, progress),
+        "commits": [],
         "dependencies": _dependencies(repo, changed),
     }
     return validate(document)
@@ -121,11 +183,18 @@ def _commit(commit: Commit, identities: IdentityMap) -> dict[str, Any]:
 
 
 def _files(
-    repo: Repository, old: str, head: str, changed: list[ChangedFile], spec: GitRange
+    repo: Repository,
+    old: str,
+    head: str | None,
+    changed: list[ChangedFile],
+    spec: GitRange | StagedChange,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     files = []
     spent = 0
-    for file in changed:
+    if progress is not None:
+        progress(0, len(changed))
+    for done, file in enumerate(changed, start=1):
         entry: dict[str, Any] = {
             "path": file.path,
             "status": file.status,
@@ -149,6 +218,8 @@ def _files(
         if omitted is not None:
             entry["patch_omitted"] = omitted
         files.append(entry)
+        if progress is not None:
+            progress(done, len(changed))
     return files
 
 

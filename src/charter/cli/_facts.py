@@ -1,0 +1,96 @@
+"""What ``charter proposal from-*`` and ``charter check`` share to build a proposal from facts."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from charter.core.errors import InputError
+from charter.facts.github import GitHubEvent, build_from_github
+from charter.facts.github_api import from_environment
+from charter.facts.identities import IdentityMap, load_identities
+from charter.facts.proposal import GitRange, Progress, StagedChange, build_from_git, build_staged
+
+
+def identity_map(path: Path | None) -> IdentityMap:
+    """The identity map of ``--identities`` (none: everyone unknown counts as an agent)."""
+    return load_identities(path) if path is not None else IdentityMap()
+
+
+def read_body(path: Path | None) -> str | None:
+    """The text of ``--body-file``, or None."""
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise InputError(f"{path}: cannot read ({reason})", hint="--body-file FILE") from None
+
+
+def from_github(
+    event: Path,
+    api_dir: Path | None,
+    identities: Path | None,
+    environment: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The proposal of a GitHub event: saved answers, else fetched with ``GITHUB_TOKEN``."""
+    api = from_environment(os.environ if env is None else env) if api_dir is None else None
+    spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
+    return build_from_github(spec, identity_map(identities))
+
+
+def from_git(spec: GitRange, identities: Path | None) -> dict[str, Any]:
+    """The proposal of a git range, with a progress bar on a terminal."""
+    with progress_bar("reading the change") as progress:
+        return build_from_git(spec, identity_map(identities), progress)
+
+
+def staged(
+    repo: Path,
+    identities: Path | None,
+    *,
+    body: str | None = None,
+    environment: str | None = None,
+    repository: str | None = None,
+) -> dict[str, Any]:
+    """The proposal of the staged change (index vs HEAD), with a progress bar on a terminal.
+
+    A commit hook is handed its index in ``GIT_INDEX_FILE`` (``git commit -a``
+    and ``git commit PATHS`` use a temporary one); it is read from there.
+    """
+    index = os.environ.get("GIT_INDEX_FILE")
+    spec = StagedChange(
+        repo=repo,
+        environment=environment,
+        body=body,
+        repository=repository,
+        index_file=Path(index).absolute() if index else None,
+    )
+    with progress_bar("reading the staged change") as progress:
+        return build_staged(spec, identity_map(identities), progress)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Progress | None]:
+    """A progress callback drawing a bar on standard error if it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Bar(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
