@@ -28,9 +28,11 @@ EVAL_ERROR_RULE = "CHARTER-EVALUATION-ERROR"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def _moment_context(document: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def _moment_context(
+    document: Mapping[str, Any], now: datetime, facts: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     citation = proposal_mod.parse_citation(document.get("body"))
-    return {
+    context = {
         "now": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "now_ns": int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000,
         "weekday": WEEKDAYS[now.weekday()],
@@ -38,17 +40,27 @@ def _moment_context(document: Mapping[str, Any], now: datetime) -> dict[str, Any
         "minute": now.minute,
         "citation": citation.to_context(),
     }
+    if facts is not None:
+        context["facts"] = facts
+    return context
 
 
 def build_context(
-    compiled: CompiledStack, document: Mapping[str, Any], now: datetime
+    compiled: CompiledStack,
+    document: Mapping[str, Any],
+    now: datetime,
+    facts: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``input.context`` as rules see it (docs/design.md, 'input.context')."""
-    return {**_moment_context(document, now), **compiled.stack.static_context}
+    return {**_moment_context(document, now, facts), **compiled.stack.static_context}
 
 
 def _input_text(
-    compiled: CompiledStack, canonical: str, document: Mapping[str, Any], now: datetime
+    compiled: CompiledStack,
+    canonical: str,
+    document: Mapping[str, Any],
+    now: datetime,
+    facts: Mapping[str, Any] | None = None,
 ) -> str:
     """The engine input as JSON: the proposal with ``context`` spliced in.
 
@@ -56,7 +68,7 @@ def _input_text(
     digest) and the per-stack part of the context is serialised once per stack.
     """
     static = compiled.static_context_json
-    moment = json.dumps(_moment_context(document, now), separators=(",", ":"))[:-1]
+    moment = json.dumps(_moment_context(document, now, facts), separators=(",", ":"))[:-1]
     context = f"{moment},{static}}}"
     if canonical == "{}":
         return f'{{"context":{context}}}'
@@ -108,9 +120,12 @@ def evaluate(
     now: datetime | None = None,
     waivers: WaiverHook | None = None,
     validate: bool = True,
+    facts: Mapping[str, Any] | None = None,
 ) -> Decision:
     """Decide ``document`` (a proposal) against ``compiled``.
 
+    ``facts`` becomes ``input.context.facts`` (what Charter derived and which
+    declared facts contradicted it: :mod:`charter.facts.reconcile`).
     Invalid documents raise :class:`InputError`; everything after validation
     fails closed: an evaluation error is a ``deny`` citing the error.
     """
@@ -126,7 +141,7 @@ def evaluate(
     stack_doc = compiled.stack_document
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        compiled.engine.set_input_text(_input_text(compiled, canonical, body, moment))
+        compiled.engine.set_input_text(_input_text(compiled, canonical, body, moment, facts))
         results = compiled.results()
         reasons = _reasons_from_results(compiled, results)
     except (CharterError, RuntimeError, ValueError, TypeError, KeyError) as exc:

@@ -31,7 +31,7 @@ from typing import Any
 
 from charter.core.decision import Decision
 from charter.core.errors import CharterError, EvaluationError, InputError, Unavailable
-from charter.policy.decision import evaluate
+from charter.facts.decide import decide
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner.bodies import parse_proposal, principal_id
 
@@ -81,8 +81,8 @@ def _worker_main(conn: Connection) -> None:
                 raise EvaluationError("the evaluator process has no stack")
             if compiled is None:
                 compiled = stack.compile()
-            document = parse_proposal(body)
-            decision = evaluate(compiled, document, now=now, validate=False)
+            decided = decide(compiled, parse_proposal(body), now=now, validate=False)
+            decision, document = decided.decision, decided.document
             answer: tuple[Any, ...] = (
                 request,
                 "ok",

@@ -36,7 +36,8 @@ from charter.core.errors import (
     Unavailable,
 )
 from charter.core.verdict import Verdict
-from charter.policy.decision import apply_waivers, evaluate
+from charter.facts.decide import decide
+from charter.policy.decision import apply_waivers
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner import waivers as waivers_mod
 from charter.runner.approvals import Approvals
@@ -321,7 +322,9 @@ class RunnerService:
         compiled = self._compiled(slot, gen)
         hook = gen.waivers.apply if gen is not None and gen.waivers is not None else None
         try:
-            return evaluate(compiled, document, now=self.clock(), waivers=hook, validate=validate)
+            return decide(
+                compiled, document, now=self.clock(), waivers=hook, validate=validate
+            ).decision
         except CharterError:
             raise
         except BaseException as exc:

@@ -1,0 +1,350 @@
+"""Declared facts against derived ones: the derived fact wins, a contradiction is reported.
+
+A proposal document is written by the agent Charter governs. Whatever Charter can
+derive itself — from the document's own file list, from the repository or GitHub
+(a document built by :mod:`charter.facts.proposal` / :mod:`charter.facts.github`),
+from the identity map and from verified evidence — replaces what the document
+declares. Where the declaration said something *else*, the difference is kept as a
+contradiction and handed to the rules in ``input.context.facts``
+(``PROC-DECLARED-FACTS-MATCH-001`` denies it), so a false claim is never silently
+corrected either.
+
+``input.context.facts`` is built here and only here::
+
+    {"derived": ["author.type", "dependencies.changed", ...],
+     "contradictions": [{"field": ..., "declared": ..., "derived": ..., "source": ...}]}
+
+Derivation never loosens: from a document alone Charter can only *add* facts
+(a listed lockfile means dependencies changed; an unverified signature means not
+signed), and a document built from git or GitHub is the change as it happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from charter.facts.dependencies import is_dependency_file
+from charter.facts.identities import IdentityMap
+
+#: Fields a built document (git, GitHub) defines; a declared value is replaced.
+BUILT_FIELDS = (
+    "repository",
+    "base",
+    "head",
+    "base_sha",
+    "head_sha",
+    "files",
+    "commits",
+    "dependencies",
+    "approvals",
+)
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    """One declared fact that differs from what Charter derived."""
+
+    field: str
+    declared: Any
+    derived: Any
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "declared": self.declared,
+            "derived": self.derived,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What Charter derived for one proposal, beyond the document itself.
+
+    ``built`` is a document built from the repository or GitHub (it wins over the
+    declared one field by field); ``identities`` classifies authors and approvers;
+    ``artifacts`` and ``scan`` come from verified evidence
+    (:func:`charter.facts.evidence.collect`) and replace the declared ones.
+    """
+
+    built: Mapping[str, Any] | None = None
+    identities: IdentityMap | None = None
+    artifacts: tuple[Mapping[str, Any], ...] | None = None
+    scan: Mapping[str, Any] | None = None
+
+
+@dataclass
+class _Ledger:
+    derived: list[str] = field(default_factory=list)
+    contradictions: list[Contradiction] = field(default_factory=list)
+
+    def note(self, name: str) -> None:
+        if name not in self.derived:
+            self.derived.append(name)
+
+    def differ(self, name: str, declared: Any, derived: Any, source: str) -> None:
+        self.contradictions.append(Contradiction(name, declared, derived, source))
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "derived": sorted(self.derived),
+            "contradictions": [c.to_dict() for c in self.contradictions],
+        }
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """The document rules see and its ``input.context.facts``."""
+
+    document: dict[str, Any]
+    context: dict[str, Any]
+
+    @property
+    def contradictions(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.context["contradictions"]
+        return found
+
+
+def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) -> Reconciled:
+    """The document to decide: ``declared`` with every derivable fact replaced.
+
+    ``declared`` is ``None`` when the proposal was only built (``check --git``);
+    then the built document is the proposal and nothing can contradict it.
+    """
+    facts = facts or Facts()
+    ledger = _Ledger()
+    if declared is None:
+        if facts.built is None:
+            raise ValueError("reconcile needs a declared or a built document")
+        document = {k: v for k, v in facts.built.items() if k != "context"}
+        ledger.note("document")
+    else:
+        # Shallow: every change below builds new dicts and lists, nothing is mutated.
+        document = {k: v for k, v in declared.items() if k != "context"}
+        if facts.built is not None:
+            _apply_built(document, facts.built, ledger)
+    _derive_dependencies(document, ledger, certain=facts.built is not None)
+    if facts.identities is not None:
+        _classify(document, facts.identities, ledger)
+    _apply_artifacts(document, facts.artifacts, ledger)
+    if facts.scan is not None:
+        _apply_scan(document, facts.scan, ledger)
+    return Reconciled(document, ledger.context())
+
+
+# ---------------------------------------------------------------- built documents
+def _apply_built(document: dict[str, Any], built: Mapping[str, Any], ledger: _Ledger) -> None:
+    source = _built_source(built)
+    _compare_author(document, built, ledger, source)
+    _compare_files(document, built, ledger, source)
+    declared_deps = document.get("dependencies")
+    built_deps = built.get("dependencies")
+    if isinstance(declared_deps, dict) and isinstance(built_deps, dict):
+        if declared_deps.get("changed") is False and built_deps.get("changed") is True:
+            ledger.differ("dependencies.changed", False, True, _dependency_source(built_deps))
+        if "scan" in declared_deps and "scan" not in built_deps:
+            # A scan is evidence, not something git derives: keep the declared one
+            # (SC-* rules judge it) unless evidence replaces it below.
+            built_deps = {**built_deps, "scan": declared_deps["scan"]}
+    for name in BUILT_FIELDS:
+        if name in built:
+            document[name] = built_deps if name == "dependencies" else built[name]
+            ledger.note(name)
+    document["author"] = built["author"]
+    ledger.note("author")
+
+
+def _built_source(built: Mapping[str, Any]) -> str:
+    base, head = (
+        built.get("base_sha") or built.get("base"),
+        built.get("head_sha") or built.get("head"),
+    )
+    return f"the change {base}..{head}" if base and head else "the change itself"
+
+
+def _compare_author(
+    document: Mapping[str, Any], built: Mapping[str, Any], ledger: _Ledger, source: str
+) -> None:
+    declared = _get(document, "author", "type")
+    derived = _get(built, "author", "type")
+    if declared == "human" and derived == "agent":
+        ledger.differ("author.type", declared, derived, f"commit authors of {source}")
+
+
+def _compare_files(
+    document: Mapping[str, Any], built: Mapping[str, Any], ledger: _Ledger, source: str
+) -> None:
+    declared = document.get("files")
+    if not isinstance(declared, list):
+        return
+    derived_paths = _paths(built.get("files"))
+    hidden = sorted(derived_paths - _paths(declared))
+    if hidden:
+        shown = ", ".join(hidden[:5]) + (f" and {len(hidden) - 5} more" if len(hidden) > 5 else "")
+        ledger.differ(
+            "files",
+            f"{len(declared)} files",
+            f"{len(derived_paths)} files",
+            f"{source} also changes {shown}",
+        )
+
+
+def _paths(files: Any) -> set[str]:
+    if not isinstance(files, list):
+        return set()
+    return {f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
+
+
+def _dependency_source(deps: Mapping[str, Any]) -> str:
+    entries = [*(deps.get("changes") or []), *(deps.get("unparsed") or [])]
+    files = sorted(
+        {str(e.get("file") or e.get("path")) for e in entries if isinstance(e, dict)} - {"None"}
+    )
+    return (
+        ("changed " + ", ".join(str(f) for f in files[:5])) if files else "dependency files changed"
+    )
+
+
+# ---------------------------------------------------------------- the document alone
+def _derive_dependencies(document: dict[str, Any], ledger: _Ledger, *, certain: bool) -> None:
+    """A listed lockfile or manifest means dependencies changed, whatever is declared."""
+    if certain:
+        return
+    listed = sorted(path for path in _paths(document.get("files")) if is_dependency_file(path))
+    if not listed:
+        return
+    deps = document.get("dependencies")
+    if not isinstance(deps, dict):
+        deps = {}
+    ledger.note("dependencies.changed")
+    source = "the proposal lists " + ", ".join(listed[:5]) + (" …" if len(listed) > 5 else "")
+    if deps.get("changed") is False:
+        ledger.differ("dependencies.changed", False, True, source)
+    document["dependencies"] = {**deps, "changed": True}
+
+
+# ---------------------------------------------------------------- identities
+def _classify(document: dict[str, Any], identities: IdentityMap, ledger: _Ledger) -> None:
+    author = document.get("author")
+    if isinstance(author, dict) and isinstance(author.get("id"), str):
+        derived = _identity_type(identities, author["id"])
+        ledger.note("author.type")
+        if author.get("type") == "human" and derived == "agent":
+            ledger.differ("author.type", "human", "agent", f"identity map: {author['id']}")
+        if derived == "agent":
+            document["author"] = {**author, "type": "agent"}
+    approvals = document.get("approvals")
+    if not isinstance(approvals, list):
+        return
+    ledger.note("approvals[].type")
+    approvals = list(approvals)
+    document["approvals"] = approvals
+    for index, approval in enumerate(approvals):
+        if not isinstance(approval, dict) or not isinstance(approval.get("by"), str):
+            continue
+        derived = _identity_type(identities, approval["by"])
+        if approval.get("type") == "human" and derived == "agent":
+            ledger.differ(
+                f"approvals[{index}].type", "human", "agent", f"identity map: {approval['by']}"
+            )
+        if derived == "agent":
+            approvals[index] = {**approval, "type": "agent"}
+
+
+def _identity_type(identities: IdentityMap, identity: str) -> str:
+    email = identity if "@" in identity else ""
+    return identities.classify(identity, email)
+
+
+# ---------------------------------------------------------------- evidence
+SIGNED_FIELDS = ("sbom", "provenance")
+
+
+def _apply_artifacts(
+    document: dict[str, Any],
+    artifacts: tuple[Mapping[str, Any], ...] | None,
+    ledger: _Ledger,
+) -> None:
+    """Signatures are never believed: only verified evidence makes ``signed`` true."""
+    declared = [a for a in document.get("artifacts") or [] if isinstance(a, dict)]
+    if artifacts is None and not declared:
+        return
+    derived = {a["name"]: a for a in artifacts or ()}
+    by_digest = {a.get("digest"): a for a in artifacts or () if a.get("digest")}
+    result: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for artifact in declared:
+        match = by_digest.get(artifact.get("digest")) or derived.get(str(artifact.get("name")))
+        merged = _merge_artifact(artifact, match, ledger)
+        if match is not None:
+            seen.add(match["name"])
+        result.append(merged)
+    result.extend(dict(a) for a in artifacts or () if a["name"] not in seen)
+    for part in SIGNED_FIELDS:
+        ledger.note(f"artifacts[].{part}.signed")
+    document["artifacts"] = result
+
+
+def _merge_artifact(
+    declared: Mapping[str, Any], derived: Mapping[str, Any] | None, ledger: _Ledger
+) -> dict[str, Any]:
+    merged = dict(declared)
+    label = f"artifacts[{declared.get('name')}]"
+    if derived is not None:
+        if declared.get("digest") not in (None, derived.get("digest")):
+            ledger.differ(
+                f"{label}.digest", declared.get("digest"), derived.get("digest"), "evidence file"
+            )
+        merged["digest"] = derived.get("digest")
+    for part in SIGNED_FIELDS:
+        claimed = declared.get(part)
+        found = derived.get(part) if derived is not None else None
+        if isinstance(found, dict):
+            merged[part] = found
+        elif isinstance(claimed, dict):
+            merged[part] = {
+                **claimed,
+                "signed": False,
+                "error": "no verified signature in the evidence (declared flags are not believed)",
+            }
+        signed_now = isinstance(merged.get(part), dict) and merged[part].get("signed") is True
+        if isinstance(claimed, dict) and claimed.get("signed") is True and not signed_now:
+            error = merged[part].get("error") if isinstance(merged.get(part), dict) else None
+            ledger.differ(
+                f"{label}.{part}.signed", True, False, str(error or "evidence did not verify")
+            )
+    return merged
+
+
+def _apply_scan(document: dict[str, Any], scan: Mapping[str, Any], ledger: _Ledger) -> None:
+    deps = document.get("dependencies")
+    deps = dict(deps) if isinstance(deps, dict) else {}
+    claimed = deps.get("scan")
+    if isinstance(claimed, dict):
+        missing = sorted(_finding_ids(scan.get("findings")) - _finding_ids(claimed.get("findings")))
+        if missing:
+            ledger.differ(
+                "dependencies.scan.findings",
+                f"{len(claimed.get('findings') or [])} findings",
+                f"{len(scan.get('findings') or [])} findings",
+                "evidence scan also reports " + ", ".join(missing[:5]),
+            )
+    deps["scan"] = dict(scan)
+    document["dependencies"] = deps
+    ledger.note("dependencies.scan")
+
+
+def _finding_ids(findings: Any) -> set[str]:
+    if not isinstance(findings, list):
+        return set()
+    return {f["id"] for f in findings if isinstance(f, dict) and isinstance(f.get("id"), str)}
+
+
+def _get(document: Mapping[str, Any], *keys: str) -> Any:
+    value: Any = document
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value

@@ -1,0 +1,274 @@
+"""Declared against derived facts (charter.facts.reconcile): derived wins, contradictions stay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from charter.facts.identities import IdentityMap
+from charter.facts.reconcile import Facts, reconcile
+from charter.policy.proposal import validate
+
+
+def _doc(**extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "kind": "pull_request",
+        "repository": "acme/platform",
+        "author": {"id": "dev@acme.test", "type": "human"},
+    }
+    base.update(extra)
+    return base
+
+
+def _fields(result: Any) -> list[str]:
+    return [c["field"] for c in result.contradictions]
+
+
+def test_a_listed_lockfile_means_dependencies_changed_whatever_is_declared() -> None:
+    declared = _doc(
+        files=[{"path": "web/package-lock.json", "status": "modified"}],
+        dependencies={"changed": False},
+    )
+    result = reconcile(declared)
+    assert result.document["dependencies"]["changed"] is True
+    assert _fields(result) == ["dependencies.changed"]
+    assert "web/package-lock.json" in result.contradictions[0]["source"]
+    assert "dependencies.changed" in result.context["derived"]
+    validate(result.document)
+
+
+def test_an_undeclared_dependency_change_is_derived_without_a_contradiction() -> None:
+    result = reconcile(_doc(files=[{"path": "requirements-dev.txt", "status": "added"}]))
+    assert result.document["dependencies"] == {"changed": True}
+    assert result.contradictions == []
+
+
+def test_files_that_are_not_dependency_files_derive_nothing() -> None:
+    declared = _doc(files=[{"path": "src/app.py"}], dependencies={"changed": False})
+    result = reconcile(declared)
+    assert result.document["dependencies"] == {"changed": False}
+    assert result.context == {"derived": [], "contradictions": []}
+
+
+def test_the_declared_document_is_not_mutated_and_context_is_discarded() -> None:
+    declared = _doc(
+        files=[{"path": "go.mod"}],
+        dependencies={"changed": False},
+        context={"facts": {"contradictions": []}},
+    )
+    snapshot = repr(declared)
+    result = reconcile(declared)
+    assert repr(declared) == snapshot
+    assert "context" not in result.document
+
+
+def test_identity_map_makes_an_agent_author_an_agent_and_says_so() -> None:
+    identities = IdentityMap(agents=("*[bot]",), agent_emails=("*@agents.acme.test",))
+    declared = _doc(
+        author={"id": "coder-7@agents.acme.test", "type": "human"},
+        approvals=[
+            {"by": "review-bot[bot]", "type": "human"},
+            {"by": "alice", "type": "human"},
+        ],
+    )
+    result = reconcile(declared, Facts(identities=identities))
+    assert result.document["author"]["type"] == "agent"
+    # alice is unknown to the map: unknown identities count as agents (stricter).
+    assert [a["type"] for a in result.document["approvals"]] == ["agent", "agent"]
+    assert _fields(result) == ["author.type", "approvals[0].type", "approvals[1].type"]
+    assert declared["approvals"][0]["type"] == "human"  # not mutated
+
+
+def test_identity_map_keeps_a_known_human() -> None:
+    identities = IdentityMap(humans=("alice",), human_emails=("*@acme.test",))
+    declared = _doc(approvals=[{"by": "alice", "type": "human"}])
+    result = reconcile(declared, Facts(identities=identities))
+    assert result.document["author"]["type"] == "human"
+    assert result.document["approvals"][0]["type"] == "human"
+    assert result.contradictions == []
+
+
+def test_an_agent_declaring_itself_an_agent_is_never_made_human() -> None:
+    identities = IdentityMap(humans=("*",), human_emails=("*",))
+    declared = _doc(author={"id": "x@acme.test", "type": "agent"})
+    result = reconcile(declared, Facts(identities=identities))
+    assert result.document["author"]["type"] == "agent"
+
+
+def test_declared_signatures_are_not_believed_without_evidence() -> None:
+    declared = _doc(
+        kind="release",
+        artifacts=[
+            {
+                "name": "api",
+                "digest": "sha256:" + "a" * 64,
+                "sbom": {"format": "cyclonedx", "signed": True},
+                "provenance": {"format": "in-toto", "signed": True},
+            }
+        ],
+    )
+    result = reconcile(declared)
+    artifact = result.document["artifacts"][0]
+    assert artifact["sbom"]["signed"] is False and artifact["provenance"]["signed"] is False
+    assert "not believed" in artifact["sbom"]["error"]
+    assert _fields(result) == ["artifacts[api].sbom.signed", "artifacts[api].provenance.signed"]
+    validate(result.document)
+
+
+def test_verified_evidence_replaces_the_declared_artifact_part() -> None:
+    digest = "sha256:" + "b" * 64
+    declared = _doc(
+        kind="release",
+        artifacts=[{"name": "cli", "digest": digest, "sbom": {"signed": True}}],
+    )
+    evidence = (
+        {
+            "name": "cli-linux-amd64",
+            "digest": digest,
+            "sbom": {"format": "cyclonedx", "signed": True, "signer": "cosign.pub"},
+            "provenance": {"format": "slsa-provenance-v1", "signed": False, "error": "bad sig"},
+        },
+    )
+    result = reconcile(declared, Facts(artifacts=evidence))
+    [artifact] = result.document["artifacts"]
+    assert artifact["name"] == "cli" and artifact["sbom"]["signer"] == "cosign.pub"
+    assert artifact["provenance"] == evidence[0]["provenance"]
+    assert result.contradictions == []
+
+
+def test_evidence_artifacts_the_document_did_not_list_are_added() -> None:
+    evidence = ({"name": "tool.tar.gz", "digest": "sha256:" + "c" * 64},)
+    result = reconcile(_doc(kind="release"), Facts(artifacts=evidence))
+    assert [a["name"] for a in result.document["artifacts"]] == ["tool.tar.gz"]
+
+
+def test_a_declared_digest_that_differs_from_the_evidence_file_is_a_contradiction() -> None:
+    declared = _doc(artifacts=[{"name": "api", "digest": "sha256:" + "1" * 64}])
+    evidence = ({"name": "api", "digest": "sha256:" + "2" * 64},)
+    result = reconcile(declared, Facts(artifacts=evidence))
+    assert _fields(result) == ["artifacts[api].digest"]
+    assert result.document["artifacts"][0]["digest"] == "sha256:" + "2" * 64
+
+
+def test_an_evidence_scan_replaces_the_declared_one_and_hidden_findings_are_reported() -> None:
+    declared = _doc(dependencies={"changed": True, "scan": {"tool": "grype", "findings": []}})
+    scan = {
+        "tool": "trivy",
+        "findings": [{"id": "CVE-2019-14806", "severity": "high"}],
+        "audited": True,
+    }
+    result = reconcile(declared, Facts(scan=scan))
+    assert result.document["dependencies"]["scan"] == scan
+    assert _fields(result) == ["dependencies.scan.findings"]
+    assert "CVE-2019-14806" in result.contradictions[0]["source"]
+
+
+def _built(**extra: Any) -> dict[str, Any]:
+    doc = _doc(
+        author={"id": "bot@agents.test", "type": "agent"},
+        base="main",
+        head="feature",
+        base_sha="1" * 40,
+        head_sha="2" * 40,
+        files=[
+            {"path": "src/app.py", "status": "modified"},
+            {"path": "package-lock.json", "status": "modified"},
+        ],
+        dependencies={"changed": True, "changes": [], "unparsed": []},
+    )
+    doc.update(extra)
+    return doc
+
+
+def test_a_built_document_wins_field_by_field_and_reports_what_was_hidden() -> None:
+    declared = _doc(
+        title="tiny fix",
+        files=[{"path": "src/app.py", "status": "modified"}],
+        dependencies={"changed": False, "scan": {"tool": "grype", "findings": []}},
+    )
+    result = reconcile(declared, Facts(built=_built()))
+    doc = result.document
+    assert doc["title"] == "tiny fix"  # not derivable: kept
+    assert doc["author"]["type"] == "agent"
+    assert [f["path"] for f in doc["files"]] == ["src/app.py", "package-lock.json"]
+    assert doc["dependencies"]["changed"] is True
+    assert doc["dependencies"]["scan"] == {"tool": "grype", "findings": []}
+    assert sorted(_fields(result)) == ["author.type", "dependencies.changed", "files"]
+    files = next(c for c in result.contradictions if c["field"] == "files")
+    assert "package-lock.json" in files["source"]
+
+
+def test_a_built_document_alone_is_the_proposal_with_nothing_to_contradict() -> None:
+    built = _built()
+    result = reconcile(None, Facts(built=built))
+    assert result.document == built
+    assert result.contradictions == []
+
+
+_value = st.one_of(st.none(), st.booleans(), st.text(max_size=5), st.integers())
+_doc_strategy = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(["pull_request", "release"]),
+        "repository": st.just("a/b"),
+        "author": st.fixed_dictionaries(
+            {
+                "id": st.sampled_from(["bot[bot]", "alice", "x@agents.test"]),
+                "type": st.sampled_from(["agent", "human"]),
+            }
+        ),
+    },
+    optional={
+        "files": st.lists(
+            st.fixed_dictionaries(
+                {"path": st.sampled_from(["a.py", "yarn.lock", "go.mod", "x/Cargo.lock", "README"])}
+            ),
+            max_size=4,
+        ),
+        "dependencies": st.fixed_dictionaries({}, optional={"changed": st.booleans()}),
+        "artifacts": st.lists(
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(["a", "b"])},
+                optional={
+                    "sbom": st.fixed_dictionaries({}, optional={"signed": st.booleans()}),
+                    "provenance": st.fixed_dictionaries({}, optional={"signed": _value}),
+                },
+            ),
+            max_size=3,
+        ),
+        "approvals": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "by": st.sampled_from(["bot[bot]", "alice"]),
+                    "type": st.sampled_from(["agent", "human"]),
+                }
+            ),
+            max_size=3,
+        ),
+    },
+)
+
+
+@given(_doc_strategy, st.booleans())
+def test_reconciling_never_loosens_a_fact(declared: dict[str, Any], with_map: bool) -> None:
+    identities = IdentityMap(agents=("*[bot]",), humans=("alice",)) if with_map else None
+    result = reconcile(declared, Facts(identities=identities))
+    doc = result.document
+    if declared["author"]["type"] == "agent":
+        assert doc["author"]["type"] == "agent"
+    if isinstance(declared.get("dependencies"), dict) and declared["dependencies"].get("changed"):
+        assert doc["dependencies"]["changed"] is True
+    for artifact in doc.get("artifacts") or []:
+        for part in ("sbom", "provenance"):
+            assert not (
+                isinstance(artifact.get(part), dict) and artifact[part].get("signed") is True
+            )
+    for before, after in zip(
+        declared.get("approvals") or [], doc.get("approvals") or [], strict=True
+    ):
+        if before["type"] == "agent":
+            assert after["type"] == "agent"
+    # Every change that would have loosened the declared document is reported.
+    for contradiction in result.contradictions:
+        assert contradiction["declared"] != contradiction["derived"]
