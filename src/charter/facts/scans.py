@@ -1,0 +1,465 @@
+"""Vulnerability scan results read from the files CI produced.
+
+Pure functions over an already parsed document (:func:`charter.core.jsonio.loads`).
+Supported: grype JSON (old and new schema), trivy JSON (``SchemaVersion`` 2; only
+``Results[].Vulnerabilities`` are findings, misconfigurations and secrets are not
+read), OSV-Scanner JSON (one finding per alias group), pip-audit JSON (the old
+top-level array and the ``{"dependencies": [...]}`` object) and CycloneDX
+documents carrying ``vulnerabilities`` (``grype``/``trivy -o cyclonedx-json``).
+
+Defined answers:
+
+* severities are normalised case-insensitively to :data:`SEVERITIES`; a CVSS score
+  maps to critical (>= 9), high (>= 7), medium (>= 4), low (> 0); anything else —
+  pip-audit, which states none, included — is ``unknown``: never dropped, never
+  lowered. Where a tool gives several ratings, the worst one counts;
+* a run that audited nothing (pip-audit skipping every dependency, a CycloneDX BOM
+  with no components, a trivy report without a single package result, a grype run
+  whose database was not valid) is ``audited=False`` with the reasons in
+  ``not_audited``: not audited is never clean. A partly skipped pip-audit run is
+  audited, and lists what it skipped;
+* every finding is kept, whatever its status (trivy's ``Status``, grype's
+  ``fix.state``, CycloneDX ``analysis.state``);
+* control characters in any text (a NUL inside a version) are escaped as ``\\xNN``;
+* a malformed document is an :class:`~charter.core.errors.InputError` naming the
+  file and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from charter.facts.sboms import (
+    Component,
+    Reader,
+    cyclonedx_components,
+    cyclonedx_spec_version,
+    cyclonedx_tools,
+)
+
+#: The proposal schema's severity enum, from least to most severe ("unknown" ranks
+#: above "negligible": a finding nobody rated is not taken as harmless).
+SEVERITIES = ("negligible", "unknown", "low", "medium", "high", "critical")
+
+_HINT = (
+    "pass the unmodified JSON report of grype, trivy, osv-scanner or pip-audit "
+    "(or a CycloneDX BOM with vulnerabilities); see docs/design.md, "
+    "'Facts: evidence — SBOMs and scans'"
+)
+_WORDS = {
+    "negligible": "negligible",
+    "none": "negligible",
+    "info": "negligible",
+    "informational": "negligible",
+    "unknown": "unknown",
+    "low": "low",
+    "medium": "medium",
+    "moderate": "medium",
+    "high": "high",
+    "important": "high",
+    "critical": "critical",
+}
+_NOTHING_SCANNED = "the report has no package results, so nothing was scanned for vulnerabilities"
+#: Versions tools write when they do not know their own.
+_NO_VERSION = {"[not provided]"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    severity: str
+    package: str | None
+    version: str | None
+    fixed_in: str | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Scan:
+    path: str
+    tool: str
+    tool_version: str | None
+    findings: tuple[Finding, ...]
+    audited: bool
+    not_audited: tuple[str, ...]
+
+
+def normalise_severity(value: object) -> str:
+    """One of :data:`SEVERITIES` for a tool's severity word or CVSS score."""
+    if isinstance(value, bool):
+        return "unknown"
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _WORDS:
+            return _WORDS[word]
+        try:
+            value = float(word)
+        except ValueError:
+            return "unknown"
+    if isinstance(value, int | float):
+        return _from_score(float(value))
+    return "unknown"
+
+
+def _from_score(score: float) -> str:
+    if not math.isfinite(score) or score <= 0 or score > 10:
+        return "unknown"
+    if score >= 9:
+        return "critical"
+    if score >= 7:
+        return "high"
+    if score >= 4:
+        return "medium"
+    return "low"
+
+
+def worst(severities: Iterable[str]) -> str:
+    """The most severe of ``severities`` (``unknown`` when there are none)."""
+    return max(severities, key=SEVERITIES.index, default="unknown")
+
+
+def sniff_scan(document: object) -> bool:
+    """Whether ``document`` looks like a scan result this module reads.
+
+    A CycloneDX document counts only when it carries ``vulnerabilities``.
+    """
+    if isinstance(document, list):
+        first = document[0] if document else None
+        return isinstance(first, Mapping) and "name" in first and _pip_entry(first)
+    kind = _kind(document)
+    if kind == "cyclonedx":
+        return isinstance(document, Mapping) and "vulnerabilities" in document
+    return kind is not None
+
+
+def _pip_entry(entry: Mapping[str, Any]) -> bool:
+    return "vulns" in entry or "skip_reason" in entry
+
+
+def _kind(document: object) -> str | None:
+    if isinstance(document, list):
+        return "pip-audit"
+    if not isinstance(document, Mapping):
+        return None
+    if "bomFormat" in document:
+        return "cyclonedx"
+    if "matches" in document:
+        return "grype"
+    if "SchemaVersion" in document:
+        return "trivy"
+    if "results" in document:
+        return "osv-scanner"
+    if "dependencies" in document and set(document) <= {"dependencies", "fixes"}:
+        return "pip-audit"
+    return None
+
+
+def parse_scan(document: Any, path: str) -> Scan:
+    """The scan in ``document`` (read from ``path``); InputError when it is malformed."""
+    reader = Reader(path, _HINT)
+    kind = _kind(document)
+    if kind == "pip-audit":
+        return _pip_audit(reader, document)
+    if kind is None:
+        reader.fail(
+            "",
+            "not a vulnerability scan this version reads (grype, trivy, osv-scanner or "
+            "pip-audit JSON, or a CycloneDX BOM with vulnerabilities)",
+        )
+    doc = reader.obj(document, "")
+    if kind == "cyclonedx":
+        return _cyclonedx(reader, doc)
+    if kind == "grype":
+        return _grype(reader, doc)
+    if kind == "trivy":
+        return _trivy(reader, doc)
+    return _osv(reader, doc)
+
+
+def scan_to_json(scan: Scan) -> dict[str, Any]:
+    """The proposal's ``dependencies.scan`` object for one scan."""
+    tool = scan.tool if scan.tool_version is None else f"{scan.tool} {scan.tool_version}"
+    return {
+        "tool": scan.tool,
+        "tools": [tool],
+        "audited": scan.audited,
+        "not_audited": list(scan.not_audited),
+        "findings": [
+            {
+                "id": f.id,
+                "severity": f.severity,
+                "package": f.package,
+                "version": f.version,
+                "fixed_in": f.fixed_in,
+                "status": f.status,
+                "source": scan.path,
+            }
+            for f in scan.findings
+        ],
+    }
+
+
+def _tool_version(version: str | None) -> str | None:
+    return None if version in _NO_VERSION else version
+
+
+def _joined(values: Iterable[str]) -> str | None:
+    return ", ".join(dict.fromkeys(values)) or None
+
+
+# grype --------------------------------------------------------------------------
+
+
+def _grype(reader: Reader, doc: Mapping[str, Any]) -> Scan:
+    reader.arr(doc.get("matches"), "matches")
+    descriptor = reader.obj(doc.get("descriptor") or {}, "descriptor")
+    findings = []
+    for at, match in reader.objects(doc, "matches", ""):
+        vuln = reader.obj(match.get("vulnerability"), f"{at}.vulnerability")
+        artifact = reader.obj(match.get("artifact"), f"{at}.artifact")
+        fix = reader.obj(vuln.get("fix") or {}, f"{at}.vulnerability.fix")
+        versions = reader.strings(fix, "versions", f"{at}.vulnerability.fix.")
+        findings.append(
+            Finding(
+                id=reader.text(vuln, "id", f"{at}.vulnerability."),
+                severity=normalise_severity(vuln.get("severity")),
+                package=reader.text(artifact, "name", f"{at}.artifact."),
+                version=reader.opt(artifact, "version", f"{at}.artifact."),
+                fixed_in=_joined(versions)
+                or reader.opt(vuln, "fixedInVersion", f"{at}.vulnerability."),
+                status=reader.opt(fix, "state", f"{at}.vulnerability.fix."),
+            )
+        )
+    not_audited = _grype_database(reader, descriptor)
+    return Scan(
+        path=reader.path,
+        tool=reader.opt(descriptor, "name", "descriptor.") or "grype",
+        tool_version=_tool_version(reader.opt(descriptor, "version", "descriptor.")),
+        findings=tuple(findings),
+        audited=not not_audited,
+        not_audited=tuple(not_audited),
+    )
+
+
+def _grype_database(reader: Reader, descriptor: Mapping[str, Any]) -> list[str]:
+    """Why the vulnerability database grype used cannot be trusted, if it says so."""
+    db = reader.obj(descriptor.get("db") or {}, "descriptor.db")
+    problems = []
+    error = reader.opt(db, "error", "descriptor.db.")
+    if error is not None:
+        problems.append(f"grype vulnerability database: {error}")
+    status = reader.obj(db.get("status") or {}, "descriptor.db.status")
+    detail = reader.opt(status, "error", "descriptor.db.status.")
+    if detail is not None or status.get("valid") is False:
+        problems.append(f"grype vulnerability database: {detail or 'not valid'}")
+    return problems
+
+
+# trivy --------------------------------------------------------------------------
+
+
+def _trivy(reader: Reader, doc: Mapping[str, Any]) -> Scan:
+    if doc.get("SchemaVersion") != 2 or isinstance(doc.get("SchemaVersion"), bool):
+        shown = repr(doc.get("SchemaVersion"))[:40]
+        reader.fail("SchemaVersion", f"trivy report schema {shown} is not supported (2 is)")
+    trivy = reader.obj(doc.get("Trivy") or {}, "Trivy")
+    findings = []
+    scanned = False
+    for at, result in reader.objects(doc, "Results", ""):
+        kind = reader.opt(result, "Class", f"{at}.")
+        if kind in ("os-pkgs", "lang-pkgs") or "Vulnerabilities" in result or "Packages" in result:
+            scanned = True
+        for where, vuln in reader.objects(result, "Vulnerabilities", f"{at}."):
+            findings.append(
+                Finding(
+                    id=reader.text(vuln, "VulnerabilityID", f"{where}."),
+                    severity=normalise_severity(vuln.get("Severity")),
+                    package=reader.opt(vuln, "PkgName", f"{where}."),
+                    version=reader.opt(vuln, "InstalledVersion", f"{where}."),
+                    fixed_in=reader.opt(vuln, "FixedVersion", f"{where}."),
+                    status=reader.opt(vuln, "Status", f"{where}."),
+                )
+            )
+    target = reader.opt(doc, "ArtifactName", "") or reader.path
+    not_audited = () if scanned else (f"{target}: {_NOTHING_SCANNED}",)
+    return Scan(
+        path=reader.path,
+        tool="trivy",
+        tool_version=_tool_version(reader.opt(trivy, "Version", "Trivy.")),
+        findings=tuple(findings),
+        audited=scanned,
+        not_audited=not_audited,
+    )
+
+
+# OSV-Scanner --------------------------------------------------------------------
+
+
+def _osv(reader: Reader, doc: Mapping[str, Any]) -> Scan:
+    reader.arr(doc.get("results"), "results")
+    findings = []
+    for at, result in reader.objects(doc, "results", ""):
+        for where, package in reader.objects(result, "packages", f"{at}."):
+            findings.extend(_osv_package(reader, package, where))
+    return Scan(
+        path=reader.path,
+        tool="osv-scanner",
+        tool_version=None,
+        findings=tuple(findings),
+        audited=True,
+        not_audited=(),
+    )
+
+
+def _osv_package(reader: Reader, package: Mapping[str, Any], at: str) -> list[Finding]:
+    info = reader.obj(package.get("package"), f"{at}.package")
+    name = reader.opt(info, "name", f"{at}.package.")
+    version = reader.opt(info, "version", f"{at}.package.") or reader.opt(
+        info, "commit", f"{at}.package."
+    )
+    vulns: dict[str, tuple[str, str | None]] = {}
+    for where, vuln in reader.objects(package, "vulnerabilities", f"{at}."):
+        ident = reader.text(vuln, "id", f"{where}.")
+        vulns[ident] = (_osv_severity(reader, vuln, where), _osv_fixed(reader, vuln, where, name))
+    findings = []
+    grouped: set[str] = set()
+    for where, group in reader.objects(package, "groups", f"{at}."):
+        ids = reader.strings(group, "ids", f"{where}.")
+        if not ids:
+            reader.fail(f"{where}.ids", "must name at least one vulnerability")
+        grouped.update(ids)
+        known = [vulns[i] for i in ids if i in vulns]
+        severity = normalise_severity(group.get("max_severity"))
+        if severity == "unknown":
+            severity = worst(s for s, _ in known)
+        fixed = _joined(f for _, fixed in known if fixed for f in fixed.split(", "))
+        findings.append(Finding(ids[0], severity, name, version, fixed, None))
+    for ident, (severity, fixed) in vulns.items():
+        if ident not in grouped:
+            findings.append(Finding(ident, severity, name, version, fixed, None))
+    return findings
+
+
+def _osv_severity(reader: Reader, vuln: Mapping[str, Any], at: str) -> str:
+    specific = reader.obj(vuln.get("database_specific") or {}, f"{at}.database_specific")
+    return normalise_severity(specific.get("severity"))
+
+
+def _osv_fixed(reader: Reader, vuln: Mapping[str, Any], at: str, name: str | None) -> str | None:
+    fixed = []
+    for where, affected in reader.objects(vuln, "affected", f"{at}."):
+        subject = reader.obj(affected.get("package") or {}, f"{where}.package")
+        if name is not None and reader.opt(subject, "name", f"{where}.package.") not in (
+            None,
+            name,
+        ):
+            continue
+        for ranges_at, ranges in reader.objects(affected, "ranges", f"{where}."):
+            for event_at, event in reader.objects(ranges, "events", f"{ranges_at}."):
+                version = reader.opt(event, "fixed", f"{event_at}.")
+                if version is not None:
+                    fixed.append(version)
+    return _joined(fixed)
+
+
+# pip-audit ----------------------------------------------------------------------
+
+
+def _pip_audit(reader: Reader, document: Any) -> Scan:
+    if isinstance(document, list):
+        entries, where = document, ""
+    else:
+        entries = reader.arr(reader.obj(document, "").get("dependencies"), "dependencies")
+        where = "dependencies"
+    findings = []
+    skipped = []
+    audited = False
+    for index, item in enumerate(entries):
+        at = f"{where}[{index}]"
+        dependency = reader.obj(item, at)
+        name = reader.text(dependency, "name", f"{at}.")
+        reason = reader.opt(dependency, "skip_reason", f"{at}.")
+        if reason is not None:
+            skipped.append(f"{name}: {reason}")
+            continue
+        if "vulns" not in dependency:
+            reader.fail(at, "has neither 'vulns' nor 'skip_reason'")
+        audited = True
+        version = reader.opt(dependency, "version", f"{at}.")
+        for vuln_at, vuln in reader.objects(dependency, "vulns", f"{at}."):
+            fixes = reader.strings(vuln, "fix_versions", f"{vuln_at}.")
+            ident = reader.text(vuln, "id", f"{vuln_at}.")
+            findings.append(Finding(ident, "unknown", name, version, _joined(fixes), None))
+    if not entries:
+        skipped.append("pip-audit listed no dependencies, so nothing was audited")
+    return Scan(
+        path=reader.path,
+        tool="pip-audit",
+        tool_version=None,
+        findings=tuple(findings),
+        audited=audited,
+        not_audited=tuple(skipped),
+    )
+
+
+# CycloneDX ----------------------------------------------------------------------
+
+
+def _cyclonedx(reader: Reader, doc: Mapping[str, Any]) -> Scan:
+    cyclonedx_spec_version(reader, doc)
+    tools = cyclonedx_tools(reader, doc)
+    components, refs = cyclonedx_components(reader, doc)
+    findings = []
+    for at, vuln in reader.objects(doc, "vulnerabilities", ""):
+        ident = reader.text(vuln, "id", f"{at}.")
+        severity = _cyclonedx_severity(reader, vuln, at)
+        analysis = reader.obj(vuln.get("analysis") or {}, f"{at}.analysis")
+        status = reader.opt(analysis, "state", f"{at}.analysis.")
+        affects = list(reader.objects(vuln, "affects", f"{at}."))
+        if not affects:
+            findings.append(Finding(ident, severity, None, None, None, status))
+        for where, affected in affects:
+            ref = reader.text(affected, "ref", f"{where}.")
+            component = refs.get(ref)
+            package, version = (
+                (ref, None) if component is None else (component.name, component.version)
+            )
+            findings.append(Finding(ident, severity, package, version, None, status))
+    reasons = _cyclonedx_unaudited(components, findings, "vulnerabilities" in doc)
+    name, version = tools[0] if tools else ("unknown", None)
+    return Scan(
+        path=reader.path,
+        tool=name,
+        tool_version=_tool_version(version),
+        findings=tuple(findings),
+        audited=not reasons,
+        not_audited=reasons,
+    )
+
+
+def _cyclonedx_unaudited(
+    components: list[Component], findings: list[Finding], has_section: bool
+) -> tuple[str, ...]:
+    """Why a CycloneDX document does not show an audit: no components, or no
+    ``vulnerabilities`` section at all (an SBOM is not a scan)."""
+    if findings:
+        return ()
+    if not components:
+        return ("the CycloneDX BOM lists no components, so nothing was audited",)
+    if not has_section:
+        return ("the CycloneDX BOM has no 'vulnerabilities' section, so it records no scan",)
+    return ()
+
+
+def _cyclonedx_severity(reader: Reader, vuln: Mapping[str, Any], at: str) -> str:
+    rated: list[str] = []
+    for _, rating in reader.objects(vuln, "ratings", f"{at}."):
+        rated.extend(
+            normalise_severity(rating[key])
+            for key in ("severity", "score")
+            if rating.get(key) is not None
+        )
+    return worst(rated)
