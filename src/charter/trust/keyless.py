@@ -96,19 +96,19 @@ def _subject_matches(payload: bytes, artifact_sha256: str) -> bool:
     )
 
 
-def verify_sigstore_bundle(
-    artifact: bytes,
+#: What one pinned identity's check returns: the DSSE (payload type, payload),
+#: or None for a bundle over an artifact's bytes.
+_Checked = tuple[str, bytes] | None
+
+
+def _verify_for_identities(
     bundle_json: bytes,
-    *,
     identities: Sequence[KeylessIdentity],
     trusted_root: Path,
-    where: str = "artifact",
-) -> KeylessIdentity:
-    """Verify a Sigstore bundle over ``artifact``; return the identity that matched.
-
-    A DSSE bundle is accepted when its in-toto statement names the artifact's
-    SHA-256 as a subject. Raises :class:`VerificationError` on any failure.
-    """
+    where: str,
+    artifact: bytes | None,
+) -> tuple[KeylessIdentity, _Checked]:
+    """Try each pinned identity in turn; the first that verifies, and what it verified."""
     try:  # the optional keyless extra (see the module docstring)
         from sigstore.errors import Error as SigstoreError
         from sigstore.errors import VerificationError as SigstoreVerificationError
@@ -130,30 +130,70 @@ def verify_sigstore_bundle(
         verifier = Verifier(trusted_root=root)
     except SigstoreError as exc:
         raise ConfigError(f"{trusted_root}: unusable trusted root ({exc})") from exc
-    digest = hashlib.sha256(artifact).hexdigest()
+    is_dsse = bundle._dsse_envelope is not None  # noqa: SLF001 - public API has no accessor
+    if artifact is None and not is_dsse:
+        raise VerificationError(f"{where}: the Sigstore bundle holds no DSSE envelope")
     failures: list[str] = []
     for pinned in identities:
         policy = Identity(identity=pinned.identity, issuer=pinned.issuer)
         try:
-            if bundle._dsse_envelope is not None:  # noqa: SLF001 - public API has no accessor
-                payload_type, payload = verifier.verify_dsse(bundle, policy)
-                if payload_type != IN_TOTO_PAYLOAD or not _subject_matches(payload, digest):
-                    raise VerificationError(
-                        f"{where}: the DSSE statement does not name this artifact's sha256"
-                    )
-            else:
-                verifier.verify_artifact(artifact, bundle, policy)
+            if is_dsse:
+                return pinned, verifier.verify_dsse(bundle, policy)
+            verifier.verify_artifact(artifact or b"", bundle, policy)
+            return pinned, None
         except SigstoreVerificationError as exc:
             failures.append(f"{pinned}: {exc}")
-            continue
         except SigstoreError as exc:
             raise VerificationError(f"{where}: Sigstore verification failed ({exc})") from exc
-        return pinned
     raise VerificationError(
         f"{where}: the Sigstore bundle does not verify for any pinned identity "
         f"({'; '.join(failures)})",
         hint="check the signer identity, the OIDC issuer and the trusted root",
     )
+
+
+def verify_sigstore_bundle(
+    artifact: bytes,
+    bundle_json: bytes,
+    *,
+    identities: Sequence[KeylessIdentity],
+    trusted_root: Path,
+    where: str = "artifact",
+) -> KeylessIdentity:
+    """Verify a Sigstore bundle over ``artifact``; return the identity that matched.
+
+    A DSSE bundle is accepted when its in-toto statement names the artifact's
+    SHA-256 as a subject. Raises :class:`VerificationError` on any failure.
+    """
+    pinned, checked = _verify_for_identities(bundle_json, identities, trusted_root, where, artifact)
+    if checked is not None:
+        payload_type, payload = checked
+        digest = hashlib.sha256(artifact).hexdigest()
+        if payload_type != IN_TOTO_PAYLOAD or not _subject_matches(payload, digest):
+            raise VerificationError(
+                f"{where}: the DSSE statement does not name this artifact's sha256"
+            )
+    return pinned
+
+
+def verify_sigstore_dsse(
+    bundle_json: bytes,
+    *,
+    identities: Sequence[KeylessIdentity],
+    trusted_root: Path,
+    where: str = "attestation",
+) -> tuple[KeylessIdentity, str, bytes]:
+    """Verify a Sigstore bundle holding a DSSE envelope (an attestation), on its own.
+
+    Returns the identity that matched, the payload type and the payload the
+    signature covers; which artifacts the payload names is the caller's
+    business. Raises :class:`VerificationError` on any failure.
+    """
+    pinned, checked = _verify_for_identities(bundle_json, identities, trusted_root, where, None)
+    if checked is None:  # unreachable: a bundle without an envelope was refused above
+        raise VerificationError(f"{where}: the Sigstore bundle holds no DSSE envelope")
+    payload_type, payload = checked
+    return pinned, payload_type, payload
 
 
 def decode_cosign_signature(text: bytes, where: str = "signature") -> bytes:
@@ -166,7 +206,7 @@ def decode_cosign_signature(text: bytes, where: str = "signature") -> bytes:
 def verify_cosign_signature(
     artifact: bytes,
     signature: bytes,
-    trusted: Sequence[keys.PublicKey],
+    trusted: Sequence[keys.VerifyingKey],
     *,
     where: str = "artifact",
 ) -> str:

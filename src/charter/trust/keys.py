@@ -4,6 +4,11 @@ Private keys are PKCS#8 PEM written with mode 0600 (optionally encrypted with a
 passphrase taken from an environment variable); public keys are SPKI PEM. A
 key is named by its *key id*: ``sha256:`` + the SHA-256 of its SPKI DER.
 
+Evidence made outside Charter (cosign attestations, in-toto links) may also be
+signed with RSA keys (2048 bits or more, PKCS#1 v1.5 or PSS with SHA-256):
+:func:`verifying_key_from_pem` accepts them, as a :data:`VerifyingKey`, for
+verification only — Charter itself never signs with RSA.
+
 cosign's own key files are read too: ``cosign.pub`` is plain SPKI PEM, and
 ``cosign.key`` is a PEM block of type ``ENCRYPTED SIGSTORE PRIVATE KEY`` (older
 releases: ``ENCRYPTED COSIGN PRIVATE KEY``) holding JSON with scrypt KDF
@@ -24,7 +29,7 @@ from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from charter.core import jsonio
 from charter.core.errors import InputError, TrustError, VerificationError
@@ -32,6 +37,9 @@ from charter.core.errors import InputError, TrustError, VerificationError
 KeyType = Literal["ed25519", "p256"]
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+#: A key that may verify evidence signed outside Charter (never used to sign).
+VerifyingKey = PublicKey | rsa.RSAPublicKey
+MIN_RSA_BITS = 2048
 
 COSIGN_PEM_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
 _PEM_BLOCK = re.compile(
@@ -46,7 +54,7 @@ PRIVATE_NAME = "signing.key"
 PUBLIC_NAME = "signing.pub"
 
 
-def key_id(public: PublicKey) -> str:
+def key_id(public: VerifyingKey) -> str:
     der = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -179,6 +187,31 @@ def public_from_pem(data: bytes, where: str = "public key") -> PublicKey:
     raise InputError(f"{where}: unsupported key type", hint="use Ed25519 or ECDSA P-256")
 
 
+def verifying_key_from_pem(data: bytes, where: str = "public key") -> VerifyingKey:
+    """An Ed25519, ECDSA P-256 or RSA (>= 2048 bits) SPKI PEM key, for verifying evidence."""
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError as exc:
+        raise InputError(f"{where}: not a PEM public key (SubjectPublicKeyInfo)") from exc
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise InputError(
+                f"{where}: RSA key of {key.key_size} bits is too short",
+                hint=f"use at least {MIN_RSA_BITS} bits",
+            )
+        return key
+    return public_from_pem(data, where)
+
+
+def _verify_rsa(public: rsa.RSAPublicKey, signature: bytes, message: bytes) -> None:
+    """PKCS#1 v1.5 (cosign's RSA scheme) or PSS (in-toto's), both with SHA-256."""
+    try:
+        public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+        public.verify(signature, message, pss, hashes.SHA256())
+
+
 def sign(key: PrivateKey, message: bytes) -> bytes:
     """Ed25519 signature, or DER ECDSA-SHA256 for P-256."""
     if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -186,10 +219,12 @@ def sign(key: PrivateKey, message: bytes) -> bytes:
     return key.sign(message, ec.ECDSA(hashes.SHA256()))
 
 
-def verify(public: PublicKey, signature: bytes, message: bytes) -> None:
+def verify(public: VerifyingKey, signature: bytes, message: bytes) -> None:
     """Raise :class:`VerificationError` unless ``signature`` is valid."""
     try:
-        if isinstance(public, ed25519.Ed25519PublicKey):
+        if isinstance(public, rsa.RSAPublicKey):
+            _verify_rsa(public, signature, message)
+        elif isinstance(public, ed25519.Ed25519PublicKey):
             public.verify(signature, message)
         else:
             public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
