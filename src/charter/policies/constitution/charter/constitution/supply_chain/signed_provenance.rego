@@ -3,9 +3,12 @@
 # description: >-
 #   When the parameter require_signed_provenance is true (the default), every
 #   artifact of a `release` must carry build provenance
-#   (`artifacts[].provenance`, e.g. in-toto/SLSA) whose `signed` flag is true.
-#   Produce it with a profile tool (e.g. slsa-github-generator) so consumers can
-#   verify where and how the artifact was built.
+#   (`artifacts[].provenance`, e.g. in-toto/SLSA) whose `signed` flag is
+#   exactly true (Charter sets it only when a signature verified against the
+#   trust policy and its subject matched the artifact's digest). When
+#   verification failed, `provenance.error` says why and the message carries
+#   it. Produce it with a profile tool (e.g. slsa-github-generator) so
+#   consumers can verify where and how the artifact was built.
 # related_resources:
 #   - ref: https://slsa.dev/spec/v1.0/requirements
 #     description: "SLSA v1.0 producer and build requirements"
@@ -38,6 +41,10 @@ else := "(malformed)"
 
 provenance_problem(artifact) := "has no provenance" if {
 	not is_object(object.get(artifact, "provenance", null))
+} else := sprintf("has unsigned provenance: %s", [artifact.provenance.error]) if {
+	object.get(artifact.provenance, "signed", false) != true
+	is_string(object.get(artifact.provenance, "error", null))
+	trim_space(artifact.provenance.error) != ""
 } else := "has unsigned provenance" if {
 	object.get(artifact.provenance, "signed", false) != true
 }

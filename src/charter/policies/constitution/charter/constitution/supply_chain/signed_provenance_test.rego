@@ -30,3 +30,31 @@ test_unsigned_provenance_when_not_required_allowed if {
 		{"require_signed_provenance": false},
 	)
 }
+
+# 2.0.0: the verification error is in the message; only exactly true is signed.
+
+tampered_provenance := release_with(object.union(artifact, {"provenance": {
+	"format": "in-toto",
+	"signed": false,
+	"error": "subject sha256:0f1e… does not match the artifact digest",
+}}))
+
+signed_as_string_provenance := release_with(object.union(artifact, {"provenance": {"format": "in-toto", "signed": "true"}}))
+
+provenance_not_an_object := release_with(object.union(artifact, {"provenance": "in-toto"}))
+
+test_provenance_with_verification_error_denied if {
+	some entry in signed_provenance.deny with input as tampered_provenance
+	entry.rule == "SC-SIGNED-PROVENANCE-001"
+	contains(entry.msg, "release artifact api has unsigned provenance: subject sha256:0f1e… does not match the artifact digest; generate signed SLSA provenance")
+}
+
+test_provenance_signed_as_string_denied if {
+	some entry in signed_provenance.deny with input as signed_as_string_provenance
+	contains(entry.msg, "has unsigned provenance; generate")
+}
+
+test_provenance_that_is_not_an_object_denied if {
+	some entry in signed_provenance.deny with input as provenance_not_an_object
+	contains(entry.msg, "has no provenance")
+}

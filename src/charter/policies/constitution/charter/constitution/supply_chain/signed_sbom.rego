@@ -3,8 +3,11 @@
 # description: >-
 #   When the parameter require_signed_sbom is true (the default), every
 #   artifact of a `release` must carry an SBOM (`artifacts[].sbom`, CycloneDX
-#   or SPDX) whose `signed` flag is true. Generate the SBOM with a profile tool
-#   (e.g. syft) and sign or attest it (e.g. cosign attest) before releasing.
+#   or SPDX) whose `signed` flag is exactly true (Charter sets it only when a
+#   signature verified against the trust policy). When verification failed,
+#   `sbom.error` says why and the message carries it. Generate the SBOM with a
+#   profile tool (e.g. syft) and sign or attest it (e.g. cosign attest) before
+#   releasing.
 # related_resources:
 #   - ref: https://slsa.dev/spec/v1.0/requirements
 #     description: "SLSA v1.0 producer and build requirements"
@@ -37,6 +40,10 @@ else := "(malformed)"
 
 sbom_problem(artifact) := "has no SBOM" if {
 	not is_object(object.get(artifact, "sbom", null))
+} else := sprintf("has an unsigned SBOM: %s", [artifact.sbom.error]) if {
+	object.get(artifact.sbom, "signed", false) != true
+	is_string(object.get(artifact.sbom, "error", null))
+	trim_space(artifact.sbom.error) != ""
 } else := "has an unsigned SBOM" if {
 	object.get(artifact.sbom, "signed", false) != true
 }

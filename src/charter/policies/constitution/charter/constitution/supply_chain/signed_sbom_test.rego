@@ -42,3 +42,38 @@ test_pull_request_with_unsigned_sbom_allowed if {
 		{"artifacts": [object.union(artifact, {"sbom": {"format": "spdx", "signed": false}})]},
 	)
 }
+
+# 2.0.0: the verification error is in the message; only exactly true is signed.
+
+tampered_sbom := release_with(object.union(artifact, {"sbom": {
+	"format": "cyclonedx",
+	"signed": false,
+	"error": "signature does not verify: the DSSE payload digest does not match",
+}}))
+
+blank_error_sbom := release_with(object.union(artifact, {"sbom": {"format": "cyclonedx", "signed": false, "error": "  "}}))
+
+signed_as_string_sbom := release_with(object.union(artifact, {"sbom": {"format": "cyclonedx", "signed": "true"}}))
+
+signed_as_number_sbom := release_with(object.union(artifact, {"sbom": {"format": "cyclonedx", "signed": 1}}))
+
+test_sbom_with_verification_error_denied if {
+	some entry in signed_sbom.deny with input as tampered_sbom
+	entry.rule == "SC-SIGNED-SBOM-001"
+	contains(entry.msg, "release artifact api has an unsigned SBOM: signature does not verify: the DSSE payload digest does not match; generate an SBOM")
+}
+
+test_sbom_with_blank_error_denied if {
+	some entry in signed_sbom.deny with input as blank_error_sbom
+	contains(entry.msg, "has an unsigned SBOM; generate")
+}
+
+test_sbom_signed_as_string_denied if {
+	some entry in signed_sbom.deny with input as signed_as_string_sbom
+	entry.rule == "SC-SIGNED-SBOM-001"
+}
+
+test_sbom_signed_as_number_denied if {
+	some entry in signed_sbom.deny with input as signed_as_number_sbom
+	entry.rule == "SC-SIGNED-SBOM-001"
+}
