@@ -1,0 +1,445 @@
+"""The evidence CI produced (``--evidence DIR``), read and verified instead of believed.
+
+A directory of files is sorted into:
+
+* **signatures** — ``X.sig`` (cosign ``sign-blob`` with a key) and ``X.sigstore.json`` /
+  ``X.sigstore`` (a Sigstore bundle) over the file ``X`` next to them;
+* **attestations** — DSSE envelopes and Sigstore bundles carrying in-toto statements
+  (SLSA provenance v0.2/v1, CycloneDX/SPDX SBOM predicates, in-toto links), one per
+  JSON file or one per line of a ``.jsonl`` file;
+* **SBOMs** (CycloneDX 1.4–1.6, SPDX 2.3) and **vulnerability scans** (Grype, Trivy,
+  OSV-Scanner, pip-audit, CycloneDX with ``vulnerabilities``);
+* **artifacts** — every other regular file, named by its path under ``DIR`` and
+  identified by its sha256 digest.
+
+Signatures are checked against the trust policy's ``[evidence]`` signers
+(:mod:`charter.facts.attestations`); an attestation counts for an artifact when one
+of its subjects has the artifact's digest. ``sbom.signed`` / ``provenance.signed``
+are true only when a signature verified; otherwise the part says why in ``error``,
+which the supply-chain rules quote. A file named like evidence that cannot be read
+as such, a symbolic link, or a file outside ``DIR`` is an input error (exit 2), never
+a silently smaller set of evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from charter.core import jsonio
+from charter.core.errors import InputError
+from charter.facts import attestations, sboms, scans
+from charter.trust.policy import EvidenceTrust
+
+#: Largest evidence document Charter parses (artifacts of any size are only hashed).
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+#: Most files read from one evidence directory.
+MAX_FILES = 10_000
+_HINT = "see docs/design.md, 'Facts: evidence'"
+SIGNATURE_SUFFIXES = (".sigstore.json", ".sigstore", ".sig")
+#: Names that promise evidence: such a file must parse as evidence.
+EVIDENCE_MARKERS = (
+    ".cdx.json",
+    ".spdx.json",
+    ".sbom.json",
+    ".intoto.jsonl",
+    ".intoto.json",
+    ".att.json",
+    ".dsse.json",
+    ".link",
+    ".slsa",
+    ".provenance.json",
+)
+SLSA_FORMATS = {
+    "https://slsa.dev/provenance/v0.2": "slsa-provenance-v0.2",
+    "https://slsa.dev/provenance/v1": "slsa-provenance-v1",
+}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the directory proves: artifacts (with their parts) and the merged scan."""
+
+    artifacts: tuple[dict[str, Any], ...]
+    scan: dict[str, Any] | None
+    #: Verified statements whose subjects match no artifact (shown, never counted).
+    unattached: tuple[str, ...] = ()
+
+
+@dataclass
+class _Sorted:
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> digest
+    blobs: dict[str, bytes] = field(default_factory=dict)  # name -> bytes (signed files)
+    signatures: list[tuple[str, bytes]] = field(default_factory=list)
+    statements: list[attestations.Verified] = field(default_factory=list)
+    sboms: list[sboms.Sbom] = field(default_factory=list)
+    scans: list[scans.Scan] = field(default_factory=list)
+
+
+def collect(
+    directory: Path,
+    trust: EvidenceTrust,
+    declared: Iterable[Mapping[str, Any]] = (),
+) -> Evidence:
+    """Read, verify and attach everything in ``directory``.
+
+    ``declared`` are the document's artifacts: one with a ``digest`` receives the
+    evidence whose subject has that digest even when its file is not in ``directory``.
+    """
+    found = _sort(directory, trust)
+    names = dict(found.artifacts)
+    for artifact in declared:
+        digest, name = artifact.get("digest"), artifact.get("name")
+        if isinstance(digest, str) and isinstance(name, str) and digest not in names.values():
+            names[name] = digest
+    parts = _parts(found, trust, names)
+    artifacts = tuple(
+        {"name": name, "digest": digest, **parts.get(name, {})}
+        for name, digest in sorted(names.items())
+    )
+    digests = set(names.values())
+    unattached = tuple(
+        sorted(
+            {
+                v.path
+                for v in found.statements
+                if v.statement is not None
+                and v.error is None
+                and not {d for _, d in v.statement.subjects} & digests
+            }
+        )
+    )
+    return Evidence(artifacts, _merged_scan(found.scans), unattached)
+
+
+# ---------------------------------------------------------------- reading the directory
+def _sort(directory: Path, trust: EvidenceTrust) -> _Sorted:
+    root = _root(directory)
+    found = _Sorted()
+    files = _files(root)
+    for relative in files:
+        _read(root, relative, found, trust)
+    return found
+
+
+def _root(directory: Path) -> Path:
+    try:
+        info = directory.stat()
+    except OSError as exc:
+        raise InputError(
+            f"--evidence {directory}: {exc.strerror or exc}",
+            hint="give the directory CI wrote its SBOMs, scans and attestations to",
+        ) from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise InputError(f"--evidence {directory}: not a directory", hint=_HINT)
+    return directory.resolve()
+
+
+def _files(root: Path) -> list[str]:
+    found: list[str] = []
+    for base, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(names) + [d for d in dirs if (Path(base) / d).is_symlink()]:
+            path = Path(base) / name
+            relative = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                raise InputError(
+                    f"evidence {relative}: is a symbolic link",
+                    hint="copy the file into the evidence directory; links are not followed",
+                )
+            if not path.is_file():
+                raise InputError(f"evidence {relative}: not a regular file", hint=_HINT)
+            found.append(relative)
+            if len(found) > MAX_FILES:
+                raise InputError(
+                    f"--evidence {root}: more than {MAX_FILES} files", hint="pass only the evidence"
+                )
+    return found
+
+
+def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> None:
+    path = root / relative
+    if relative.endswith(SIGNATURE_SUFFIXES):
+        raw = _bytes(path, relative)
+        if not _is_dsse_bundle(raw, relative):
+            found.signatures.append((relative, raw))
+            return
+    document = _document(path, relative)
+    if document is _NOT_JSON:
+        found.artifacts[relative] = _file_digest(path, relative)
+        return
+    if _is_jsonl(relative):
+        for line, item in enumerate(document, start=1):
+            found.statements.append(_attestation(item, f"{relative}:{line}", trust))
+        return
+    if attestations.sniff_attestation(document):
+        found.statements.append(_attestation(document, relative, trust))
+        return
+    recognised = False
+    if isinstance(document, dict) and sboms.sniff_sbom(document):
+        found.sboms.append(sboms.parse_sbom(document, relative))
+        found.blobs[relative] = _bytes(path, relative)
+        recognised = True
+    if scans.sniff_scan(document):
+        found.scans.append(scans.parse_scan(document, relative))
+        recognised = True
+    if recognised:
+        return
+    if relative.endswith(EVIDENCE_MARKERS):
+        raise InputError(
+            f"evidence {relative}: named like evidence but is not an SBOM, scan, "
+            "DSSE envelope or Sigstore bundle Charter reads",
+            hint=_HINT,
+        )
+    found.artifacts[relative] = _file_digest(path, relative)
+
+
+_NOT_JSON: Any = object()
+
+
+def _is_dsse_bundle(raw: bytes, relative: str) -> bool:
+    """A Sigstore bundle that wraps an attestation (not a signature over ``X``)."""
+    if not relative.endswith((".sigstore.json", ".sigstore")):
+        return False
+    document = jsonio.loads(raw, what=f"evidence {relative}", hint=_HINT)
+    return isinstance(document, dict) and "dsseEnvelope" in document
+
+
+def _is_jsonl(relative: str) -> bool:
+    return relative.endswith(".jsonl")
+
+
+def _document(path: Path, relative: str) -> Any:
+    """The parsed JSON of an evidence file, or ``_NOT_JSON`` for an artifact."""
+    size = path.stat().st_size
+    promised = relative.endswith(EVIDENCE_MARKERS + SIGNATURE_SUFFIXES) or relative.endswith(
+        (".json", ".jsonl")
+    )
+    if size > MAX_DOCUMENT_BYTES:
+        if relative.endswith(EVIDENCE_MARKERS):
+            raise InputError(
+                f"evidence {relative}: larger than {MAX_DOCUMENT_BYTES} bytes", hint=_HINT
+            )
+        return _NOT_JSON
+    raw = _bytes(path, relative)
+    if not promised and raw.lstrip()[:1] not in (b"{", b"["):
+        return _NOT_JSON
+    if _is_jsonl(relative):
+        return [
+            jsonio.loads(line, what=f"evidence {relative}:{number}", hint=_HINT)
+            for number, line in enumerate(raw.splitlines(), start=1)
+            if line.strip()
+        ]
+    try:
+        return jsonio.loads(raw, what=f"evidence {relative}", hint=_HINT)
+    except InputError:
+        if relative.endswith(EVIDENCE_MARKERS):
+            raise
+        return _NOT_JSON  # e.g. a release artifact that merely starts with "{"
+
+
+def _attestation(document: Any, where: str, trust: EvidenceTrust) -> attestations.Verified:
+    if not attestations.sniff_attestation(document):
+        raise InputError(
+            f"evidence {where}: not a DSSE envelope or Sigstore bundle",
+            hint="a .jsonl file holds one attestation per line",
+        )
+    return attestations.verify_attestation(document, where, trust)
+
+
+def _bytes(path: Path, relative: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
+
+
+def _file_digest(path: Path, relative: str) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
+    return f"sha256:{digest.hexdigest()}"
+
+
+# ---------------------------------------------------------------- attaching
+def _parts(
+    found: _Sorted, trust: EvidenceTrust, names: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    by_digest: dict[str, list[str]] = {}
+    for name, digest in names.items():
+        by_digest.setdefault(digest, []).append(name)
+    parts: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for verified in found.statements:
+        _attach_statement(verified, by_digest, parts)
+    signed = _blob_signatures(found, trust)
+    for sbom in found.sboms:
+        _attach_sbom(sbom, signed.get(sbom.path), by_digest, names, parts)
+    _attach_failures(found.statements, parts, by_digest)
+    return parts
+
+
+def _attach_statement(
+    verified: attestations.Verified,
+    by_digest: Mapping[str, list[str]],
+    parts: dict[str, dict[str, Any]],
+) -> None:
+    statement = verified.statement
+    if statement is None:
+        return
+    part = _part_name(verified)
+    if part is None:
+        return
+    value = _statement_part(verified, part)
+    for _, digest in statement.subjects:
+        for name in by_digest.get(digest, ()):
+            current = parts[name].get(part)
+            # A verified part is never replaced by a failed one.
+            if current is None or (current.get("signed") is not True and value["signed"]):
+                parts[name][part] = value
+
+
+def _part_name(verified: attestations.Verified) -> str | None:
+    if verified.kind == "provenance":
+        return "provenance"
+    if verified.kind == "sbom":
+        return "sbom"
+    return None
+
+
+def _statement_part(verified: attestations.Verified, part: str) -> dict[str, Any]:
+    statement = verified.statement
+    assert statement is not None  # noqa: S101 - checked by the caller
+    value: dict[str, Any] = {
+        "signed": verified.error is None,
+        "source": verified.path,
+        "signer": verified.signer,
+        "error": verified.error,  # names the file already
+    }
+    if part == "provenance":
+        value["format"] = SLSA_FORMATS.get(statement.predicate_type, statement.predicate_type)
+        value["builder_id"] = verified.builder_id
+        return value
+    predicate = statement.predicate
+    if isinstance(predicate, dict) and sboms.sniff_sbom(predicate):
+        sbom = sboms.parse_sbom(predicate, f"{verified.path} (predicate)")
+        value.update(_sbom_fields(sbom))
+    else:
+        value["format"] = statement.predicate_type
+    return value
+
+
+def _sbom_fields(sbom: sboms.Sbom) -> dict[str, Any]:
+    return {
+        "format": sbom.format,
+        "spec_version": sbom.spec_version,
+        "components": len(sbom.components),
+        "tools": list(sbom.tools),
+    }
+
+
+def _blob_signatures(found: _Sorted, trust: EvidenceTrust) -> dict[str, attestations.Verified]:
+    """Verified (or failed) signatures by the name of the file they sign."""
+    results: dict[str, attestations.Verified] = {}
+    for relative, signature in found.signatures:
+        target = _signed_name(relative)
+        blob = found.blobs.get(target)
+        if blob is None:
+            if target not in found.artifacts:
+                raise InputError(
+                    f"evidence {relative}: signs {target}, which is not in the evidence directory",
+                    hint="keep each signature next to the file it signs",
+                )
+            continue  # a signature over an artifact: sign-blob of a release file
+        verified = attestations.verify_blob_signature(signature, relative, blob, trust)
+        previous = results.get(target)
+        if previous is None or previous.error is not None:
+            results[target] = verified
+    return results
+
+
+def _signed_name(relative: str) -> str:
+    for suffix in SIGNATURE_SUFFIXES:
+        if relative.endswith(suffix):
+            return relative[: -len(suffix)]
+    return relative
+
+
+def _attach_sbom(
+    sbom: sboms.Sbom,
+    signature: attestations.Verified | None,
+    by_digest: Mapping[str, list[str]],
+    names: Mapping[str, str],
+    parts: dict[str, dict[str, Any]],
+) -> None:
+    targets = {name for digest in sbom.subject_digests for name in by_digest.get(digest, ())}
+    stem = sbom.path
+    for marker in (".cdx.json", ".spdx.json", ".sbom.json", ".json"):
+        if stem.endswith(marker):
+            stem = stem[: -len(marker)]
+            break
+    if stem in names:
+        targets.add(stem)
+    error = None
+    if signature is None:
+        error = f"{sbom.path}: no signature (expected {sbom.path}.sig or {sbom.path}.sigstore.json)"
+    elif signature.error is not None:
+        error = signature.error
+    value = {
+        **_sbom_fields(sbom),
+        "signed": error is None,
+        "source": sbom.path,
+        "signer": signature.signer if signature is not None and error is None else None,
+        "error": error,
+    }
+    for name in targets:
+        current = parts[name].get("sbom")
+        if current is None or (current.get("signed") is not True and value["signed"]):
+            parts[name]["sbom"] = value
+
+
+def _attach_failures(
+    statements: Iterable[attestations.Verified],
+    parts: dict[str, dict[str, Any]],
+    digests: Mapping[str, list[str]],
+) -> None:
+    """A failed attestation that names no artifact still explains every unsigned part.
+
+    Tampering usually changes the subject too (or leaves no readable statement at
+    all), so a failure that matches no artifact is shown wherever that part is missing.
+    """
+    for verified in statements:
+        if verified.error is None:
+            continue
+        statement = verified.statement
+        if statement is not None and any(d in digests for _, d in statement.subjects):
+            continue  # attached to its subject by _attach_statement
+        part = _part_name(verified) if statement is not None else None
+        if part is None:
+            named_sbom = any(m in verified.path for m in ("cdx", "spdx", "sbom"))
+            part = "sbom" if named_sbom else "provenance"
+        error = verified.error
+        for artifact in parts.values():
+            if artifact.get(part) is None:
+                artifact[part] = {"signed": False, "source": verified.path, "error": error}
+
+
+def _merged_scan(found: list[scans.Scan]) -> dict[str, Any] | None:
+    if not found:
+        return None
+    documents = [scans.scan_to_json(s) for s in found]
+    return {
+        "tool": documents[0]["tool"],
+        "tools": [tool for d in documents for tool in d["tools"]],
+        "findings": [f for d in documents for f in d["findings"]],
+        "audited": all(s.audited for s in found),
+        "not_audited": [line for s in found for line in s.not_audited],
+    }
