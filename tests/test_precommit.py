@@ -1,0 +1,263 @@
+"""The staged change as a proposal (`--staged`) and the pre-commit hook that decides it.
+
+Real repositories built with git; the hook's entry is read from the shipped
+.pre-commit-hooks.yaml and run as written — in-process, and once as a real git
+pre-commit hook around `git commit` with the venv's `charter`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from charter.facts.identities import IdentityMap
+from charter.facts.proposal import StagedChange, build_staged
+from tests.cli_helpers import invoke
+from tests.test_facts_git import commit, git
+
+ROOT = Path(__file__).parent.parent
+HOOKS = ROOT / ".pre-commit-hooks.yaml"
+ADA = IdentityMap(humans=("Ada",))
+CITATION = (
+    "Docs\n\n```charter\nrules: [CRED-NO-CREDENTIAL-FILES-001]\n"
+    'blast_radius: "README only"\nrollback: "git revert"\n```\n'
+)
+
+
+def private_key() -> bytes:
+    """A freshly generated (throwaway) OpenSSH private key."""
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """main with one commit, checked out on branch feature; user Ada configured."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Ada")
+    git(root, "config", "user.email", "ada@example.com")
+    (root / "README.md").write_text("hello\n")
+    (root / "old.txt").write_text("".join(f"line {i}\n" for i in range(30)))
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    return root
+
+
+def staged(repo: Path, **kw: Any) -> dict[str, Any]:
+    return build_staged(StagedChange(repo=repo, **kw), ADA)
+
+
+# --- the staged change as facts ---
+
+
+def test_the_staged_change_is_a_push_of_the_index_against_head(repo: Path) -> None:
+    (repo / "README.md").write_text("hello\nworld\n")
+    git(repo, "mv", "old.txt", "new.txt")
+    (repo / "new file.txt").write_text("staged\n")
+    git(repo, "add", "README.md", "new file.txt")
+    (repo / "unstaged.txt").write_text("not added\n")
+    (repo / "README.md").write_text("hello\nworld\nnot staged\n")
+    doc = staged(repo)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert doc["kind"] == "push"
+    assert (doc["base"], doc["head"]) == ("feature", "feature")
+    assert (doc["base_sha"], doc["head_sha"]) == (head, None)
+    assert doc["author"] == {"id": "ada@example.com", "type": "human"}
+    assert doc["commits"] == [] and doc["title"] is None and doc["body"] is None
+    files = {f["path"]: f for f in doc["files"]}
+    assert set(files) == {"README.md", "new.txt", "new file.txt"}
+    assert files["new.txt"]["status"] == "renamed"
+    assert files["new.txt"]["previous_path"] == "old.txt"
+    assert files["new file.txt"]["status"] == "added"
+    assert "+world" in files["README.md"]["patch"]
+    assert "not staged" not in files["README.md"]["patch"]  # the work tree is not the change
+
+
+def test_an_unknown_committer_is_an_agent(repo: Path) -> None:
+    git(repo, "config", "user.name", "robot")
+    git(repo, "config", "user.email", "robot@example.com")
+    (repo / "README.md").write_text("changed\n")
+    git(repo, "add", "README.md")
+    assert staged(repo)["author"] == {"id": "robot@example.com", "type": "agent"}
+
+
+def test_a_repository_without_commits_is_compared_to_the_empty_tree(tmp_path: Path) -> None:
+    root = tmp_path / "fresh"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "trunk")
+    git(root, "config", "user.name", "Ada")
+    git(root, "config", "user.email", "ada@example.com")
+    (root / "a.txt").write_text("first\n")
+    git(root, "add", "a.txt")
+    doc = staged(root)
+    assert (doc["base"], doc["base_sha"]) == ("trunk", None)
+    assert [(f["path"], f["status"]) for f in doc["files"]] == [("a.txt", "added")]
+    assert "+first" in doc["files"][0]["patch"]
+    assert doc["author"] == {"id": "ada@example.com", "type": "human"}
+
+
+def test_a_staged_lockfile_change_is_a_dependency_change(repo: Path) -> None:
+    (repo / "requirements.txt").write_text("requests==2.32.3\n")
+    git(repo, "add", "requirements.txt")
+    deps = staged(repo)["dependencies"]
+    assert deps["changed"] is True
+    assert [(c["name"], c["old"], c["new"]) for c in deps["changes"]] == [
+        ("requests", None, "2.32.3")
+    ]
+
+
+def test_a_detached_head_has_no_branch(repo: Path) -> None:
+    git(repo, "checkout", "-q", "--detach")
+    (repo / "README.md").write_text("x\n")
+    git(repo, "add", "README.md")
+    assert staged(repo)["base"] is None
+
+
+def test_the_index_a_hook_is_handed_is_the_one_read(repo: Path, tmp_path: Path) -> None:
+    # `git commit PATHS` runs its hooks on a temporary index named in GIT_INDEX_FILE.
+    other = tmp_path / "other-index"
+    env = {**os.environ, "GIT_INDEX_FILE": str(other)}
+    subprocess.run(["git", "read-tree", "HEAD"], cwd=repo, env=env, check=True)
+    (repo / "only-in-other.txt").write_text("x\n")
+    subprocess.run(["git", "add", "only-in-other.txt"], cwd=repo, env=env, check=True)
+    assert staged(repo)["files"] == []
+    assert [f["path"] for f in staged(repo, index_file=other)["files"]] == ["only-in-other.txt"]
+
+
+def test_from_git_staged_prints_the_proposal_and_refuses_a_range(repo: Path) -> None:
+    (repo / "README.md").write_text("changed\n")
+    git(repo, "add", "README.md")
+    result = invoke("proposal", "from-git", "--staged", "--repo", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["files"][0]["path"] == "README.md"
+    both = invoke("proposal", "from-git", "--staged", "--base", "main", "--repo", str(repo))
+    assert both.returncode == 2 and "--staged takes no --base" in both.stderr
+    neither = invoke("proposal", "from-git", "--repo", str(repo))
+    assert neither.returncode == 2 and "--base REF and --head REF, or --staged" in neither.stderr
+
+
+def test_check_staged_decides_as_from_git_staged_piped_into_check(repo: Path) -> None:
+    (repo / "README.md").write_text("changed\n")
+    git(repo, "add", "README.md")
+    built = invoke("proposal", "from-git", "--staged", "--repo", str(repo))
+    common = ("--now", "2026-11-20T10:00:00Z", "--format", "json", "--no-audit")
+    piped = invoke("check", "-", *common, stdin=built.stdout)
+    direct = invoke("check", "--staged", "--repo", str(repo), *common)
+    assert piped.returncode == direct.returncode
+    assert json.loads(piped.stdout)["reasons"] == json.loads(direct.stdout)["reasons"]
+
+
+def test_staged_outside_a_repository_is_one_line(tmp_path: Path) -> None:
+    result = invoke("check", "--staged", "--repo", str(tmp_path), "--no-audit")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "not a git repository" in result.stderr
+
+
+# --- the pre-commit hook ---
+
+
+def hook() -> dict[str, Any]:
+    hooks = yaml.safe_load(HOOKS.read_text())
+    assert isinstance(hooks, list) and [h["id"] for h in hooks] == ["charter"]
+    return dict(hooks[0])
+
+
+def test_the_hook_is_declared_as_documented() -> None:
+    spec = hook()
+    assert spec["name"] == "Charter: decide the staged change"
+    assert spec["entry"] == "charter check --staged --no-audit"
+    assert spec["language"] == "python"
+    assert spec["pass_filenames"] is False and spec["always_run"] is True
+    assert spec["stages"] == ["pre-commit"]
+
+
+def run_entry(repo: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """The hook's entry, as pre-commit runs it (with ``args:`` appended), in the repository."""
+    entry = shlex.split(hook()["entry"])
+    assert entry[0] == "charter"
+    result = invoke(*entry[1:], *args, "--format", "json", cwd=repo)
+    assert result.returncode in (0, 1, 3), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def rules(decision: dict[str, Any]) -> set[str]:
+    return {r["rule"] for r in decision["reasons"]}
+
+
+@pytest.fixture
+def identities(tmp_path: Path) -> Path:
+    path = tmp_path / "ids.toml"
+    path.write_text('[identities]\nhumans = ["Ada"]\n')
+    return path
+
+
+def test_the_hook_denies_a_staged_private_key(repo: Path, identities: Path) -> None:
+    (repo / "deploy").mkdir()
+    (repo / "deploy" / "id_ed25519").write_bytes(private_key())
+    git(repo, "add", "deploy/id_ed25519")
+    code, decision = run_entry(repo, "--identities", str(identities))
+    assert (code, decision["verdict"]) == (1, "deny")
+    assert "CRED-NO-CREDENTIAL-FILES-001" in rules(decision)
+
+
+def test_the_hook_allows_a_cited_change_on_a_feature_branch(
+    repo: Path, identities: Path, tmp_path: Path
+) -> None:
+    (repo / "README.md").write_text("hello\nworld\n")
+    git(repo, "add", "README.md")
+    body = tmp_path / "body.md"
+    body.write_text(CITATION)
+    code, decision = run_entry(repo, "--identities", str(identities), "--body-file", str(body))
+    assert (code, decision["verdict"], decision["reasons"]) == (0, "allow", [])
+
+
+def test_the_hook_asks_for_a_human_commit_on_a_protected_branch(
+    repo: Path, identities: Path, tmp_path: Path
+) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / "README.md").write_text("hello\nworld\n")
+    git(repo, "add", "README.md")
+    body = tmp_path / "body.md"
+    body.write_text(CITATION)
+    code, decision = run_entry(repo, "--identities", str(identities), "--body-file", str(body))
+    assert (code, decision["verdict"]) == (3, "ask")
+    assert rules(decision) == {"PROC-HUMAN-PUSH-PROTECTED-001"}
+
+
+def test_the_hook_stops_a_real_partial_commit_of_a_private_key(
+    repo: Path, identities: Path
+) -> None:
+    # `git commit PATH` stages PATH into a temporary index and runs the hook on it;
+    # the repository's own index still holds no change.
+    (repo / "id_rsa").write_text("placeholder\n")
+    commit(repo, "placeholder")
+    charter = Path(sys.executable).parent / "charter"
+    entry = shlex.split(hook()["entry"])
+    command = shlex.join([str(charter), *entry[1:], "--identities", str(identities)])
+    script = repo / ".git" / "hooks" / "pre-commit"
+    script.write_text(f"#!/bin/sh\nexec {command}\n")
+    script.chmod(0o755)
+    (repo / "id_rsa").write_bytes(private_key())
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    done = subprocess.run(
+        ["git", "commit", "-q", "-m", "add key", "id_rsa"],
+        cwd=repo, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stderr
+    assert "DENY" in done.stderr and "CRED-NO-CREDENTIAL-FILES-001" in done.stderr
+    assert git(repo, "log", "-1", "--format=%s").strip() == "placeholder"
