@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.core.errors import ConfigError
+from charter.facts.identities import IdentityMap, parse_identities
 from charter.registry.oci import is_oci_reference
 from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
 
@@ -39,7 +40,7 @@ DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_
 MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
-        "waivers", "evaluator_threads", "evaluator_processes"}  # fmt: skip
+        "waivers", "evaluator_threads", "evaluator_processes", "identities"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
@@ -123,6 +124,8 @@ class RunnerConfig:
     waivers_dir: Path | None = None
     #: (layer, public key file) pairs trusted to sign waivers of that layer's rules.
     waiver_keys: tuple[tuple[str, Path], ...] = ()
+    #: Who is an agent (``[identities]``, as ``charter check --identities``); None: not derived.
+    identities: IdentityMap | None = None
     source: str = "<config>"
 
 
@@ -358,6 +361,9 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         record_inputs=_bool(audit, "record_inputs", f"{source}: [audit]"),
         tokens=_tokens(raw, source),
         waivers_dir=waivers_dir,
+        identities=(
+            parse_identities(raw["identities"], where=source) if "identities" in raw else None
+        ),
         waiver_keys=waiver_keys,
         source=source,
     )

@@ -32,6 +32,7 @@ from typing import Any
 from charter.core.decision import Decision
 from charter.core.errors import CharterError, EvaluationError, InputError, Unavailable
 from charter.facts.decide import decide
+from charter.facts.reconcile import Facts
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner.bodies import parse_proposal, principal_id
 
@@ -63,6 +64,7 @@ _ERRORS: Mapping[str, type[CharterError]] = {
 def _worker_main(conn: Connection) -> None:
     """The worker loop: ("stack", blob) | ("eval", id, body, now, want) | None."""
     stack: Stack | None = None
+    facts: Facts | None = None
     compiled: CompiledStack | None = None
     while True:
         try:
@@ -73,7 +75,7 @@ def _worker_main(conn: Connection) -> None:
             return
         if message[0] == "stack":
             # The runner that started this process sent it over their private socket pair.
-            stack, compiled = pickle.loads(message[1]), None  # noqa: S301
+            (stack, facts), compiled = pickle.loads(message[1]), None  # noqa: S301
             continue
         _, request, body, now, want_document = message
         try:
@@ -81,7 +83,7 @@ def _worker_main(conn: Connection) -> None:
                 raise EvaluationError("the evaluator process has no stack")
             if compiled is None:
                 compiled = stack.compile()
-            decided = decide(compiled, parse_proposal(body), now=now, validate=False)
+            decided = decide(compiled, parse_proposal(body), facts, now=now, validate=False)
             decision, document = decided.decision, decided.document
             answer: tuple[Any, ...] = (
                 request,
@@ -203,9 +205,11 @@ class ProcessEvaluators:
     #: growing delay (up to this many seconds), not in a tight loop.
     MAX_BACKOFF = 10.0
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, facts: Facts | None = None) -> None:
         if processes < 1:
             raise ValueError("an evaluator process pool needs at least one process")
+        #: Facts every decision derives (the identity map), sent with each stack.
+        self._facts = facts
         self._lock = threading.Lock()
         self._closed = False
         self._numbers = itertools.count()
@@ -253,7 +257,8 @@ class ProcessEvaluators:
 
     def _stack_blob(self, stack: Stack) -> bytes:
         if self._blob is None or self._blob[0] is not stack:
-            self._blob = (stack, pickle.dumps(stack, protocol=pickle.HIGHEST_PROTOCOL))
+            blob = pickle.dumps((stack, self._facts), protocol=pickle.HIGHEST_PROTOCOL)
+            self._blob = (stack, blob)
         return self._blob[1]
 
     def _lost(self, worker: _Worker, why: str) -> None:

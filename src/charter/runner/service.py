@@ -37,6 +37,7 @@ from charter.core.errors import (
 )
 from charter.core.verdict import Verdict
 from charter.facts.decide import decide
+from charter.facts.reconcile import Facts
 from charter.policy.decision import apply_waivers
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner import waivers as waivers_mod
@@ -105,9 +106,12 @@ class RunnerService:
         #: evaluating at once (each with its own engine) contend for the GIL and
         #: the CPU caches, measured 2-3x slower per evaluation than two threads.
         self.evaluator = EvaluatorPool(config.evaluator_threads)
+        #: What every proposal decision derives beyond the document (docs/design.md,
+        #: 'Facts: declared and derived').
+        self.facts = Facts(identities=config.identities)
         #: Proposal bodies are evaluated here when configured (see .processes).
         self.processes = (
-            ProcessEvaluators(config.evaluator_processes)
+            ProcessEvaluators(config.evaluator_processes, self.facts)
             if config.evaluator_processes and config.constitution is not None
             else None
         )
@@ -323,7 +327,7 @@ class RunnerService:
         hook = gen.waivers.apply if gen is not None and gen.waivers is not None else None
         try:
             return decide(
-                compiled, document, now=self.clock(), waivers=hook, validate=validate
+                compiled, document, self.facts, now=self.clock(), waivers=hook, validate=validate
             ).decision
         except CharterError:
             raise
