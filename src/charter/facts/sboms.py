@@ -197,8 +197,9 @@ def cyclonedx_spec_version(reader: Reader, doc: Mapping[str, Any]) -> str:
 
 
 def _shown(value: object) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return repr(escape_controls(text[:60]))
+    if isinstance(value, str):
+        return repr(escape_controls(value[:60]))
+    return f"{escape_controls(repr(value)[:60])} ({_kind(value)})"
 
 
 def cyclonedx_tools(reader: Reader, doc: Mapping[str, Any]) -> list[tuple[str, str | None]]:

@@ -129,9 +129,13 @@ def sniff_scan(document: object) -> bool:
     if isinstance(document, list):
         first = document[0] if document else None
         return isinstance(first, Mapping) and "name" in first and _pip_entry(first)
+    if not isinstance(document, Mapping):
+        return False
     kind = _kind(document)
     if kind == "cyclonedx":
-        return isinstance(document, Mapping) and "vulnerabilities" in document
+        return "vulnerabilities" in document
+    if kind == "pip-audit":
+        return isinstance(document.get("dependencies"), list)
     return kind is not None
 
 
@@ -358,6 +362,9 @@ def _osv_fixed(reader: Reader, vuln: Mapping[str, Any], at: str, name: str | Non
         ):
             continue
         for ranges_at, ranges in reader.objects(affected, "ranges", f"{where}."):
+            # A GIT range's fix is a commit: the fix for a package known by its commit only.
+            if name is not None and reader.opt(ranges, "type", f"{ranges_at}.") == "GIT":
+                continue
             for event_at, event in reader.objects(ranges, "events", f"{ranges_at}."):
                 version = reader.opt(event, "fixed", f"{event_at}.")
                 if version is not None:
