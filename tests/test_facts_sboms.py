@@ -298,6 +298,8 @@ def test_a_bad_digest_is_an_input_error() -> None:
 def test_input_error_names_the_path_with_controls_escaped() -> None:
     with pytest.raises(InputError, match=r"^dir/a\\x0ab\.json: not an SBOM"):
         parse_sbom({}, "dir/a\nb.json")
+    # The result carries the path as given, for the caller to match file names.
+    assert parse_sbom(load(SYFT_CDX), "dir/a\nb.json").path == "dir/a\nb.json"
 
 
 def test_escape_controls() -> None:

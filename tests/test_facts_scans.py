@@ -434,6 +434,13 @@ def test_scan_json_of_the_nul_finding() -> None:
     assert "\x00" not in jsonio.canonical(document)
 
 
+def test_scan_json_escapes_the_source_path() -> None:
+    scan = parse_scan(load(TRIVY_PIP), "evil\x1b[2J.json")
+    assert scan.path == "evil\x1b[2J.json"
+    sources = {f["source"] for f in scan_to_json(scan)["findings"]}
+    assert sources == {"evil\\x1b[2J.json"}
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -48,11 +48,12 @@ class Reader:
     """Typed access to a parsed document; a wrong shape is an InputError naming the field."""
 
     def __init__(self, path: str, hint: str = _HINT) -> None:
-        self.path = escape_controls(path)
+        self.path = path  # as given: results carry it unchanged for the caller to match
+        self.shown = escape_controls(path)  # in messages
         self.hint = hint
 
     def fail(self, where: str, problem: str) -> NoReturn:
-        prefix = f"{self.path}: {where}" if where else self.path
+        prefix = f"{self.shown}: {where}" if where else self.shown
         raise InputError(f"{prefix}: {problem}", hint=self.hint)
 
     def obj(self, value: object, where: str) -> Mapping[str, Any]:

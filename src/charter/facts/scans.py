@@ -38,6 +38,7 @@ from charter.facts.sboms import (
     cyclonedx_components,
     cyclonedx_spec_version,
     cyclonedx_tools,
+    escape_controls,
 )
 
 #: The proposal schema's severity enum, from least to most severe ("unknown" ranks
@@ -186,6 +187,7 @@ def parse_scan(document: Any, path: str) -> Scan:
 def scan_to_json(scan: Scan) -> dict[str, Any]:
     """The proposal's ``dependencies.scan`` object for one scan."""
     tool = scan.tool if scan.tool_version is None else f"{scan.tool} {scan.tool_version}"
+    source = escape_controls(scan.path)
     return {
         "tool": scan.tool,
         "tools": [tool],
@@ -199,7 +201,7 @@ def scan_to_json(scan: Scan) -> dict[str, Any]:
                 "version": f.version,
                 "fixed_in": f.fixed_in,
                 "status": f.status,
-                "source": scan.path,
+                "source": source,
             }
             for f in scan.findings
         ],
@@ -287,7 +289,7 @@ def _trivy(reader: Reader, doc: Mapping[str, Any]) -> Scan:
                     status=reader.opt(vuln, "Status", f"{where}."),
                 )
             )
-    target = reader.opt(doc, "ArtifactName", "") or reader.path
+    target = reader.opt(doc, "ArtifactName", "") or reader.shown
     not_audited = () if scanned else (f"{target}: {_NOTHING_SCANNED}",)
     return Scan(
         path=reader.path,
