@@ -305,11 +305,14 @@ def test_input_error_names_the_path_with_controls_escaped() -> None:
 def test_escape_controls() -> None:
     assert escape_controls("a\x00b\x7f\x85\tc") == "a\\x00b\\x7f\\x85\\x09c"
     assert escape_controls("ünïcode ok") == "ünïcode ok"
+    assert escape_controls("a\u202eb\u2066c\u2028") == "a\\u202eb\\u2066c\\u2028"
 
 
 # Adversarial documents: real files with one part deleted, retyped or truncated. ----
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 JSON_VALUES = st.recursive(
     st.none()
@@ -386,6 +389,7 @@ def test_mutated_sbom_is_an_input_error_or_a_result(case: tuple[str, Any]) -> No
 
 @given(JSON_VALUES)
 def test_arbitrary_json_is_an_input_error_or_a_result(document: Any) -> None:
+    assert sniff_sbom(document) in (True, False)
     try:
         parse_sbom(document, "any.json")
     except InputError:

@@ -528,7 +528,9 @@ def test_pip_audit_old_list_entries_must_be_objects() -> None:
         parse_scan(["aiohttp"], "x")
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 
 @given(mutated([n for n in SCAN_FILES if n != OSV_MANY] + [PIP_OFFLINE_CDX]))
@@ -549,6 +551,7 @@ def test_mutated_scan_is_an_input_error_or_a_result(case: tuple[str, Any]) -> No
 
 @given(JSON_VALUES)
 def test_arbitrary_json_is_an_input_error_or_a_scan(document: Any) -> None:
+    assert sniff_scan(document) in (True, False)
     try:
         scan = parse_scan(document, "any.json")
     except InputError:

@@ -32,6 +32,8 @@ _HINT = (
     "see docs/design.md, 'Facts: evidence — SBOMs and scans'"
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Characters that reorder or break displayed text (Trojan Source, CVE-2021-42574).
+_DISPLAY = re.compile("[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 #: Digest algorithms kept for matching an SBOM to an artifact (name -> hex length).
 _DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+")
@@ -40,8 +42,10 @@ _ECOSYSTEMS = {"golang": "go", "gem": "rubygems"}
 
 
 def escape_controls(text: str) -> str:
-    r"""``text`` with every C0/C1 control character and DEL written as ``\xNN``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    r"""``text`` with every C0/C1 control character and DEL written as ``\xNN``, and
+    the bidirectional controls and line/paragraph separators as ``\uNNNN``."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _DISPLAY.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class Reader:

@@ -13,9 +13,10 @@ Defined answers:
   maps to critical (>= 9), high (>= 7), medium (>= 4), low (> 0); anything else —
   pip-audit, which states none, included — is ``unknown``: never dropped, never
   lowered. Where a tool gives several ratings, the worst one counts;
-* a run that audited nothing (pip-audit skipping every dependency, a CycloneDX BOM
-  with no components, a trivy report without a single package result, a grype run
-  whose database was not valid) is ``audited=False`` with the reasons in
+* a run that audited nothing (pip-audit skipping every dependency or listing none, a
+  CycloneDX BOM with no components or with no ``vulnerabilities`` section — an SBOM is
+  not a scan —, a trivy report without a single package result, a grype run whose
+  database was not valid) is ``audited=False`` with the reasons in
   ``not_audited``: not audited is never clean. A partly skipped pip-audit run is
   audited, and lists what it skipped;
 * every finding is kept, whatever its status (trivy's ``Status``, grype's
