@@ -82,8 +82,8 @@ def test_who_is_an_agent_comes_from_the_identity_map(repo: Path, tmp_path: Path)
     [
         (["--git", "main"], "is not a range"),
         (["--git", "main.."], "is not a range"),
-        ([], "either a proposal file or --git"),
-        (["proposal.json", "--git", "main..bump"], "either a proposal file or --git"),
+        ([], "give a proposal file, --git BASE..HEAD"),
+        (["--git", "main..bump", "--staged"], "at most one source of facts"),
         (["--git", "main..no-such-branch"], "no-such-branch"),
     ],
 )

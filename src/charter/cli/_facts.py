@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from charter.core.errors import InputError
+from charter.facts.evidence import collect
 from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import from_environment
 from charter.facts.identities import IdentityMap, load_identities
 from charter.facts.proposal import GitRange, Progress, StagedChange, build_from_git, build_staged
+from charter.facts.reconcile import Facts
+from charter.trust.policy import EvidenceTrust, load_policy
 
 
 def identity_map(path: Path | None) -> IdentityMap:
@@ -74,6 +77,29 @@ def staged(
     )
     with progress_bar("reading the staged change") as progress:
         return build_staged(spec, identity_map(identities), progress)
+
+
+def gather(
+    *,
+    built: Mapping[str, Any] | None,
+    identities: Path | None,
+    evidence: Path | None,
+    trust: Path | None,
+    declared: Mapping[str, Any],
+) -> Facts:
+    """The facts a declared document is reconciled with (docs/design.md, 'Facts: declared
+    and derived'): a built document, the identity map, and the verified evidence."""
+    found = None
+    if evidence is not None:
+        signers = load_policy(trust).evidence if trust is not None else EvidenceTrust()
+        artifacts = declared.get("artifacts")
+        found = collect(evidence, signers, artifacts if isinstance(artifacts, list) else ())
+    return Facts(
+        built=built,
+        identities=load_identities(identities) if identities is not None else None,
+        artifacts=found.artifacts if found is not None else None,
+        scan=found.scan if found is not None else None,
+    )
 
 
 @contextmanager

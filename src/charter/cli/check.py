@@ -24,9 +24,10 @@ from charter.cli._stack import (
 )
 from charter.core.decision import Decision, parse_now
 from charter.core.errors import InputError, TrustError, VerificationError
+from charter.facts.decide import decide
 from charter.facts.proposal import GitRange
+from charter.facts.reconcile import Facts
 from charter.policy import proposal
-from charter.policy.decision import evaluate
 from charter.policy.rules import Rule
 from charter.policy.waivers import WaiverSet, parse_trust
 from charter.render import github as render_github
@@ -92,6 +93,7 @@ class Sources:
     kind: str = "pull_request"
     identities: Path | None = None
     body_file: Path | None = None
+    evidence: Path | None = None
 
 
 def _from_git(sources: Sources, spec: str) -> dict[str, Any]:
@@ -117,20 +119,22 @@ def _chosen(sources: Sources) -> str:
         )
         if present
     ]
-    if len(given) != 1:
+    # A proposal file may come with one source of facts: the file is what the agent
+    # declares, the built document what happened (docs/design.md, 'Facts: declared and derived').
+    built = [name for name in given if name != "PROPOSAL.json"]
+    if not given or len(built) > 1:
         raise InputError(
-            "give either a proposal file or --git BASE..HEAD, --github-event FILE or --staged"
-            + (f"; only one (got {', '.join(given)})" if given else ""),
-            hint="charter check PROPOSAL.json, or charter check --git main..feature",
+            "give a proposal file, --git BASE..HEAD, --github-event FILE or --staged"
+            + (f"; at most one source of facts (got {', '.join(built)})" if given else ""),
+            hint="charter check PROPOSAL.json [--git main..feature], or charter check --staged",
         )
-    if sources.api_dir is not None and given[0] != "--github-event":
+    if sources.api_dir is not None and "--github-event" not in given:
         raise InputError("--api-dir goes with --github-event", hint="see charter check --help")
-    return given[0]
+    return given[-1]
 
 
-def _document(sources: Sources) -> tuple[dict[str, Any], str]:
-    """The proposal to decide and the name it is shown under: a file, or facts."""
-    _chosen(sources)
+def _built(sources: Sources) -> tuple[dict[str, Any] | None, str]:
+    """The document built from facts (git, GitHub, the index), or None, and its name."""
     if sources.git is not None:
         return _from_git(sources, sources.git), f"{sources.repo}:{sources.git}"
     if sources.github_event is not None:
@@ -139,8 +143,22 @@ def _document(sources: Sources) -> tuple[dict[str, Any], str]:
     if sources.staged:
         body = _facts.read_body(sources.body_file)
         return _facts.staged(sources.repo, sources.identities, body=body), f"{sources.repo}:staged"
-    assert sources.proposal_file is not None  # noqa: S101 - checked by _chosen
-    return proposal.load(sources.proposal_file), str(sources.proposal_file)
+    return None, ""
+
+
+def _document(sources: Sources, trust: Path | None) -> tuple[dict[str, Any] | None, Facts, str]:
+    """The declared proposal (a file, or None), the facts to reconcile it with, and its name."""
+    _chosen(sources)
+    declared = proposal.load(sources.proposal_file) if sources.proposal_file else None
+    built, name = _built(sources)
+    facts = _facts.gather(
+        built=built,
+        identities=sources.identities if declared is not None else None,
+        evidence=sources.evidence,
+        trust=trust,
+        declared=declared or built or {},
+    )
+    return declared, facts, str(sources.proposal_file) if declared is not None else name
 
 
 @app.command("check")
@@ -179,6 +197,13 @@ def check(
     body_file: Path | None = typer.Option(
         None, "--body-file", help="with --git or --staged: the body text (e.g. a citation block)"
     ),
+    evidence: Path | None = typer.Option(
+        None,
+        "--evidence",
+        metavar="DIR",
+        help="files CI produced (artifacts, SBOMs, scans, signatures, attestations), "
+        "verified against the trust policy's [evidence] signers",
+    ),
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
@@ -212,9 +237,18 @@ def check(
     is never followed by a failure to show it.
     """
     sources = Sources(
-        proposal_file, git, github_event, staged, api_dir, repo, kind, identities, body_file
+        proposal_file,
+        git,
+        github_event,
+        staged,
+        api_dir,
+        repo,
+        kind,
+        identities,
+        body_file,
+        evidence,
     )
-    document, source = _document(sources)
+    declared, facts, source = _document(sources, trust)
     moment = parse_now(now)
     try:
         stack = stack_from_options(
@@ -229,7 +263,8 @@ def check(
         if waivers_dir is not None
         else None
     )
-    decision = evaluate(stack.compile(), document, now=moment, waivers=hook)
+    decided = decide(stack.compile(), declared, facts, now=moment, waivers=hook)
+    decision, document = decided.decision, decided.document
     shown = rendered(decision, source, fmt, rules=stack.rules, document=document)
     if not no_audit:
         _record(decision, audit_location)
