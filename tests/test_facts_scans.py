@@ -338,6 +338,41 @@ def test_cyclonedx_vulnerability_affecting_two_components_is_two_findings() -> N
     ]
 
 
+def test_old_grype_match_with_fixed_in_version() -> None:
+    """Format example (hand-written, not tool output): early grype put the fix in
+    ``vulnerability.fixedInVersion`` and had no ``fix`` object."""
+    document = {
+        "matches": [
+            {
+                "vulnerability": {
+                    "id": "CVE-2020-0001",
+                    "severity": "High",
+                    "fixedInVersion": "1.2",
+                },
+                "artifact": {"name": "libfoo", "version": "1.0", "type": "deb"},
+            }
+        ],
+        "source": {"type": "image", "target": {"userInput": "foo:1"}},
+    }
+    assert sniff_scan(document)
+    scan = parse_scan(document, "old.json")
+    assert (scan.tool, scan.tool_version, scan.audited) == ("grype", None, True)
+    assert scan.findings == (Finding("CVE-2020-0001", "high", "libfoo", "1.0", "1.2", None),)
+
+
+def test_cyclonedx_worst_rating_counts_whatever_its_place() -> None:
+    document = load(TRIVY_POM_CDX)
+    vuln = document["vulnerabilities"][1]  # CVE-2021-20190, rated high by every source
+    vuln["ratings"] = [
+        {"source": {"name": "a"}, "severity": "low"},
+        {"source": {"name": "b"}, "score": 9.1, "method": "CVSSv31"},
+        {"source": {"name": "c"}, "severity": "unknown"},
+    ]
+    assert parse_scan(document, "x").findings[1].severity == "critical"
+    vuln["ratings"] = []
+    assert parse_scan(document, "x").findings[1].severity == "unknown"
+
+
 def test_an_unrecognised_severity_is_unknown_never_dropped() -> None:
     document = load(TRIVY_PIP)
     document["Results"][0]["Vulnerabilities"][0]["Severity"] = "SEVERE"
