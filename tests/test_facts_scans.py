@@ -425,6 +425,8 @@ def test_worst() -> None:
     assert worst(["low", "critical", "unknown"]) == "critical"
     assert worst(["negligible", "unknown"]) == "unknown"
     assert worst(["unknown", "low"]) == "low"
+    assert worst(["MODERATE", "weird"]) == "medium"
+    assert worst(["weird"]) == "unknown"
 
 
 def _proposal(scan: dict[str, Any]) -> dict[str, Any]:

@@ -119,8 +119,9 @@ def _from_score(score: float) -> str:
 
 
 def worst(severities: Iterable[str]) -> str:
-    """The most severe of ``severities`` (``unknown`` when there are none)."""
-    return max(severities, key=SEVERITIES.index, default="unknown")
+    """The most severe of ``severities``, each normalised (``unknown`` when there are none)."""
+    normalised = (normalise_severity(s) for s in severities)
+    return max(normalised, key=SEVERITIES.index, default="unknown")
 
 
 def sniff_scan(document: object) -> bool:
