@@ -150,3 +150,29 @@ def test_evidence_that_is_not_readable_is_exit_2_naming_the_file(tmp_path: Path)
     result = invoke("check", str(tmp_path / "p.json"), "--evidence", str(evidence), "--no-audit")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "app.cdx.json" in result.stderr
+
+
+def test_from_git_with_evidence_decides_as_check_with_evidence(repo: Path, tmp_path: Path) -> None:
+    trust = _trust(tmp_path, LOCAL / "TEST-ONLY-ed25519.pub.pem")
+    evidence = tmp_path / "dist"
+    evidence.mkdir()
+    shutil.copyfile(LOCAL / "hello-artifact.txt", evidence / "hello-artifact.txt")
+    shutil.copyfile(LOCAL / "provenance.ed25519.dsse.json", evidence / "provenance.dsse.json")
+    common = ["--repo", str(repo), "--kind", "release", "--evidence", str(evidence),
+              "--trust", str(trust)]  # fmt: skip
+    built = invoke("proposal", "from-git", "--base", "main", "--head", "feature", *common)
+    assert built.returncode == 0, built.stderr
+    [artifact] = json.loads(built.stdout)["artifacts"]
+    assert artifact["name"] == "hello-artifact.txt"
+    assert artifact["provenance"]["signed"] is True
+    assert artifact["provenance"]["format"] == "slsa-provenance-v1"
+    # A built document piped back in is a declaration: its signatures count only with
+    # the same evidence beside it.
+    evidence_args = ["--evidence", str(evidence), "--trust", str(trust)]
+    piped = invoke("check", "-", *evidence_args, "--now", NOW, "--format", "json", "--no-audit",
+                   stdin=built.stdout)  # fmt: skip
+    code, direct = _decide("--git", "main..feature", *common, tmp=tmp_path)
+    assert piped.returncode == code
+    assert sorted(r["msg"] for r in json.loads(piped.stdout)["reasons"]) == sorted(
+        r["msg"] for r in direct["reasons"]
+    )

@@ -15,7 +15,8 @@ from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import from_environment
 from charter.facts.identities import IdentityMap, load_identities
 from charter.facts.proposal import GitRange, Progress, StagedChange, build_from_git, build_staged
-from charter.facts.reconcile import Facts
+from charter.facts.reconcile import Facts, reconcile
+from charter.policy.proposal import validate
 from charter.trust.policy import EvidenceTrust, load_policy
 
 
@@ -100,6 +101,16 @@ def gather(
         artifacts=found.artifacts if found is not None else None,
         scan=found.scan if found is not None else None,
     )
+
+
+def with_evidence(
+    document: dict[str, Any], evidence: Path | None, trust: Path | None
+) -> dict[str, Any]:
+    """A built document with the verified evidence of ``--evidence`` attached."""
+    if evidence is None:
+        return document
+    facts = gather(built=document, identities=None, evidence=evidence, trust=trust, declared={})
+    return validate(reconcile(None, facts).document)
 
 
 @contextmanager

@@ -45,6 +45,16 @@ def from_git(
     repository: str | None = typer.Option(
         None, "--repository", help="OWNER/NAME (default: from the origin remote)"
     ),
+    evidence: Path | None = typer.Option(
+        None,
+        "--evidence",
+        metavar="DIR",
+        help="attach the artifacts, SBOMs, scans and attestations CI wrote to DIR, "
+        "verified against --trust's [evidence] signers",
+    ),
+    trust: Path | None = typer.Option(
+        None, "--trust", help="trust policy TOML whose [evidence] table names who may sign"
+    ),
 ) -> None:
     """Print the proposal (JSON) built from the commits and files of BASE..HEAD.
 
@@ -59,11 +69,10 @@ def from_git(
                 "--staged takes no --base, --head or --kind",
                 hint="the staged change is compared with HEAD and framed as a push",
             )
-        render_json.show(
-            _facts.staged(
-                repo, identities, body=body, environment=environment, repository=repository
-            )
+        built = _facts.staged(
+            repo, identities, body=body, environment=environment, repository=repository
         )
+        render_json.show(_facts.with_evidence(built, evidence, trust))
         return
     if base is None or head is None:
         raise InputError("give --base REF and --head REF, or --staged", hint="see --help")
@@ -76,7 +85,8 @@ def from_git(
         body=body,
         repository=repository,
     )
-    render_json.show(_facts.from_git(spec, identities))
+    built = _facts.from_git(spec, identities)
+    render_json.show(_facts.with_evidence(built, evidence, trust))
 
 
 @proposal_app.command("from-github")
@@ -94,10 +104,21 @@ def from_github(
         "--identities",
         help="TOML file with an [identities] table (default: none; unknown = agent)",
     ),
+    evidence: Path | None = typer.Option(
+        None,
+        "--evidence",
+        metavar="DIR",
+        help="attach the artifacts, SBOMs, scans and attestations CI wrote to DIR, "
+        "verified against --trust's [evidence] signers",
+    ),
+    trust: Path | None = typer.Option(
+        None, "--trust", help="trust policy TOML whose [evidence] table names who may sign"
+    ),
 ) -> None:
     """Print the proposal (JSON) built from a GitHub event and its pull request's API answers.
 
     The answers come from --api-dir (offline), or, with GITHUB_TOKEN set, from
     the GitHub API ($GITHUB_API_URL, default https://api.github.com).
     """
-    render_json.show(_facts.from_github(event, api_dir, identities, environment))
+    built = _facts.from_github(event, api_dir, identities, environment)
+    render_json.show(_facts.with_evidence(built, evidence, trust))
