@@ -16,10 +16,12 @@ derive the same facts from the change itself:
 * :mod:`charter.facts.identities` — who is an agent, from configuration
   (``[identities]``); an identity the map does not know counts as an agent;
 * :mod:`charter.facts.proposal` — the proposal document assembled from those
-  facts and validated by :mod:`charter.policy.proposal`.
+  facts and validated by :mod:`charter.policy.proposal`;
+* :mod:`charter.facts.attestations` — DSSE envelopes, Sigstore bundles and blob
+  signatures from CI, verified offline under the trust policy's ``[evidence]``.
 
-This package depends on :mod:`charter.core` and :mod:`charter.policy` (the
-proposal schema) only.
+This package depends on :mod:`charter.core`, :mod:`charter.trust` (evidence
+signers) and :mod:`charter.policy` (the proposal schema) only.
 """
 
 from __future__ import annotations
