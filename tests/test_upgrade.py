@@ -11,12 +11,12 @@ import pytest
 from charter.cli import main
 from charter.core.errors import InputError
 from charter.policy.bundle import load_directory
-from charter.policy.stack import shipped_constitution_path
+from charter.policy.stack import load_stack, shipped_constitution_path
 from charter.policy.upgrade import changelog, check_upgrade, resolve_target
 from tests.conftest import BundleFactory
 
 ASSETS = Path(__file__).parent / "assets" / "lint"
-V2 = ASSETS / "constitution-2.0.0"
+V3 = ASSETS / "constitution-3.0.0"  # a hypothetical next major after the shipped 2.0.0
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "overlay"
 
 LEGACY_RULE = """# METADATA
@@ -72,12 +72,12 @@ def legacy_overlay(make_bundle: BundleFactory) -> Path:
 
 
 def test_changelog_is_read_from_the_manifest() -> None:
-    log = changelog(load_directory(V2))
-    assert log["2.0.0"].rules_renamed == {"PROC-NO-SELF-APPROVAL-001": "PROC-NO-SELF-APPROVAL-002"}
+    log = changelog(load_directory(V3))
+    assert log["3.0.0"].rules_renamed == {"PROC-NO-SELF-APPROVAL-001": "PROC-NO-SELF-APPROVAL-002"}
 
 
 def test_major_upgrade_lists_required_changes(legacy_overlay: Path) -> None:
-    report = check_upgrade(legacy_overlay, resolve_target(str(V2)))
+    report = check_upgrade(legacy_overlay, resolve_target(str(V3)))
     assert report.major and not report.ok
     kinds = {(c.kind, c.name, c.replacement) for c in report.required}
     assert ("rule-renamed", "PROC-NO-SELF-APPROVAL-001", "PROC-NO-SELF-APPROVAL-002") in kinds
@@ -94,15 +94,15 @@ def test_major_upgrade_lists_required_changes(legacy_overlay: Path) -> None:
 
 
 def test_major_upgrade_of_a_clean_overlay_passes() -> None:
-    report = check_upgrade(EXAMPLE, resolve_target(str(V2)))
+    report = check_upgrade(EXAMPLE, resolve_target(str(V3)))
     assert report.major and report.required == () and report.ok
 
 
 def test_minor_upgrade_passes_when_lint_passes(tmp_path: Path, legacy_overlay: Path) -> None:
-    target = tmp_path / "constitution-1.1.0"
+    target = tmp_path / "constitution-2.1.0"
     shutil.copytree(shipped_constitution_path(), target)
     manifest = json.loads((target / ".manifest").read_text())
-    manifest["metadata"]["charter"]["version"] = "1.1.0"
+    manifest["metadata"]["charter"]["version"] = "2.1.0"
     (target / ".manifest").write_text(json.dumps(manifest))
     report = check_upgrade(legacy_overlay, resolve_target(str(target)))
     assert not report.major and report.ok
@@ -119,10 +119,65 @@ def test_downgrade_is_refused(tmp_path: Path) -> None:
 
 
 def test_cli_upgrade_check(legacy_overlay: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["upgrade", "check", "--overlay", str(legacy_overlay), "--to", str(V2)]) == 1
+    assert main(["upgrade", "check", "--overlay", str(legacy_overlay), "--to", str(V3)]) == 1
     out = capsys.readouterr().out
     assert "renamed to PROC-NO-SELF-APPROVAL-002" in out and "must NOT switch" in out
-    assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", str(V2),
+    assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", str(V3),
                  "--format", "json"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["ok"] is True
     assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", "9.9.9"]) == 2
+
+
+# --- The shipped 2.0.0 release: what a 1.0.0 overlay meets when it moves ---
+
+
+def _as_version(tmp_path: Path, version: str) -> Path:
+    copy = tmp_path / f"constitution-{version}"
+    shutil.copytree(shipped_constitution_path(), copy)
+    manifest = json.loads((copy / ".manifest").read_text())
+    manifest["revision"] = version
+    manifest["metadata"]["charter"]["version"] = version
+    (copy / ".manifest").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_shipped_2_0_0_changelog_names_what_changed() -> None:
+    entry = changelog(load_directory(shipped_constitution_path()))["2.0.0"]
+    assert set(entry.rules_added) == {"PROC-DECLARED-FACTS-MATCH-001", "SC-DEPENDENCY-FACTS-001"}
+    assert {"CITE-BLOCK-REQUIRED-001", "SC-DEPENDENCY-SCAN-001", "SC-VULN-THRESHOLD-001"} <= set(
+        entry.rules_changed
+    )
+    # 2.0.0 changes behaviour but removes and renames nothing an overlay can reference.
+    assert entry.rules_removed == () and entry.parameters_removed == ()
+    assert not entry.rules_renamed and not entry.parameters_renamed
+    assert set(entry.rules_added) | set(entry.rules_changed) <= set(load_stack().rules)
+
+
+def test_upgrade_from_1_0_0_to_shipped_2_0_0_is_major_and_needs_no_reference_change(
+    tmp_path: Path, legacy_overlay: Path
+) -> None:
+    current = load_directory(_as_version(tmp_path, "1.0.0"))
+    target = resolve_target("2.0.0")
+    for overlay in (legacy_overlay, EXAMPLE):
+        report = check_upgrade(overlay, target, current=current)
+        assert report.major and report.required == () and report.ok, report.to_dict()
+        assert [c.version for c in report.changes] == ["2.0.0"]
+
+
+def test_overlay_may_tighten_human_citation_to_deny_but_not_loosen_it(
+    make_bundle: BundleFactory,
+) -> None:
+    target = resolve_target("2.0.0")
+    codes: dict[str, set[str]] = {}
+    for value in ("deny", "ask", "allow"):
+        overlay = make_bundle(
+            layer="overlay",
+            name=f"acme-{value}",
+            roots=["charter/overlay"],
+            files={
+                "charter/overlay/data.json": json.dumps({"parameters": {"human_citation": value}})
+            },
+        )
+        codes[value] = check_upgrade(overlay, target).lint.codes()
+    assert "CHARTER-L020" not in codes["deny"] and "CHARTER-L023" not in codes["deny"]
+    assert "CHARTER-L023" in codes["allow"]  # not a value of its order: never allow
