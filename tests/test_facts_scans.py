@@ -528,6 +528,11 @@ def test_schema_takes_the_sbom_fields_and_stays_backwards_compatible() -> None:
         (TRIVY_PIP, {"Results": {}}, r"x: Results: must be an array, not an object"),
         (TRIVY_PIP, {"Trivy": "dev"}, r"x: Trivy: must be an object, not a string"),
         (GRYPE_NUL, {"matches": None}, r"x: matches: must be an array, not null"),
+        (GRYPE_NUL, {"descriptor": []}, r"x: descriptor: must be an object, not an array"),
+        (GRYPE_NUL, {"descriptor": {"db": {"status": 0}}}, r"descriptor\.db\.status: must be"),
+        (GRYPE_NUL,
+         {"matches": [{"vulnerability": {"id": "C", "fix": ""}, "artifact": {"name": "a"}}]},
+         r"matches\[0\]\.vulnerability\.fix: must be an object, not an empty string"),
         (GRYPE_NUL, {"matches": [{"vulnerability": {}}]}, r"matches\[0\]\.artifact: must be an"),
         (
             GRYPE_NUL,

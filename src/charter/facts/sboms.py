@@ -65,6 +65,11 @@ class Reader:
             self.fail(where, f"must be an object, not {_kind(value)}")
         return value
 
+    def opt_obj(self, parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+        """An optional object ``parent[key]`` (absent or null: empty)."""
+        value = parent.get(key)
+        return {} if value is None else self.obj(value, where)
+
     def arr(self, value: object, where: str) -> list[Any]:
         if not isinstance(value, list):
             self.fail(where, f"must be an array, not {_kind(value)}")

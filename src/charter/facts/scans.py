@@ -223,12 +223,12 @@ def _joined(values: Iterable[str]) -> str | None:
 
 def _grype(reader: Reader, doc: Mapping[str, Any]) -> Scan:
     reader.arr(doc.get("matches"), "matches")
-    descriptor = reader.obj(doc.get("descriptor") or {}, "descriptor")
+    descriptor = reader.opt_obj(doc, "descriptor", "descriptor")
     findings = []
     for at, match in reader.objects(doc, "matches", ""):
         vuln = reader.obj(match.get("vulnerability"), f"{at}.vulnerability")
         artifact = reader.obj(match.get("artifact"), f"{at}.artifact")
-        fix = reader.obj(vuln.get("fix") or {}, f"{at}.vulnerability.fix")
+        fix = reader.opt_obj(vuln, "fix", f"{at}.vulnerability.fix")
         versions = reader.strings(fix, "versions", f"{at}.vulnerability.fix.")
         findings.append(
             Finding(
@@ -254,12 +254,12 @@ def _grype(reader: Reader, doc: Mapping[str, Any]) -> Scan:
 
 def _grype_database(reader: Reader, descriptor: Mapping[str, Any]) -> list[str]:
     """Why the vulnerability database grype used cannot be trusted, if it says so."""
-    db = reader.obj(descriptor.get("db") or {}, "descriptor.db")
+    db = reader.opt_obj(descriptor, "db", "descriptor.db")
     problems = []
     error = reader.opt(db, "error", "descriptor.db.")
     if error is not None:
         problems.append(f"grype vulnerability database: {error}")
-    status = reader.obj(db.get("status") or {}, "descriptor.db.status")
+    status = reader.opt_obj(db, "status", "descriptor.db.status")
     detail = reader.opt(status, "error", "descriptor.db.status.")
     if detail is not None or status.get("valid") is False:
         problems.append(f"grype vulnerability database: {detail or 'not valid'}")
@@ -273,7 +273,7 @@ def _trivy(reader: Reader, doc: Mapping[str, Any]) -> Scan:
     if doc.get("SchemaVersion") != 2 or isinstance(doc.get("SchemaVersion"), bool):
         shown = repr(doc.get("SchemaVersion"))[:40]
         reader.fail("SchemaVersion", f"trivy report schema {shown} is not supported (2 is)")
-    trivy = reader.obj(doc.get("Trivy") or {}, "Trivy")
+    trivy = reader.opt_obj(doc, "Trivy", "Trivy")
     findings = []
     scanned = False
     for at, result in reader.objects(doc, "Results", ""):
@@ -352,14 +352,14 @@ def _osv_package(reader: Reader, package: Mapping[str, Any], at: str) -> list[Fi
 
 
 def _osv_severity(reader: Reader, vuln: Mapping[str, Any], at: str) -> str:
-    specific = reader.obj(vuln.get("database_specific") or {}, f"{at}.database_specific")
+    specific = reader.opt_obj(vuln, "database_specific", f"{at}.database_specific")
     return normalise_severity(specific.get("severity"))
 
 
 def _osv_fixed(reader: Reader, vuln: Mapping[str, Any], at: str, name: str | None) -> str | None:
     fixed = []
     for where, affected in reader.objects(vuln, "affected", f"{at}."):
-        subject = reader.obj(affected.get("package") or {}, f"{where}.package")
+        subject = reader.opt_obj(affected, "package", f"{where}.package")
         if name is not None and reader.opt(subject, "name", f"{where}.package.") not in (
             None,
             name,
@@ -427,7 +427,7 @@ def _cyclonedx(reader: Reader, doc: Mapping[str, Any]) -> Scan:
     for at, vuln in reader.objects(doc, "vulnerabilities", ""):
         ident = reader.text(vuln, "id", f"{at}.")
         severity = _cyclonedx_severity(reader, vuln, at)
-        analysis = reader.obj(vuln.get("analysis") or {}, f"{at}.analysis")
+        analysis = reader.opt_obj(vuln, "analysis", f"{at}.analysis")
         status = reader.opt(analysis, "state", f"{at}.analysis.")
         affects = list(reader.objects(vuln, "affects", f"{at}."))
         if not affects:
