@@ -23,6 +23,7 @@ from charter.facts.scans import (
     SEVERITIES,
     Finding,
     Scan,
+    cvss3_base_score,
     normalise_severity,
     parse_scan,
     scan_to_json,
@@ -145,9 +146,10 @@ REAL: dict[str, tuple[Any, ...]] = {
             Finding("CVE-2021-28363", "medium", "urllib3", "1.26.3", "1.26.4", None),
         ],
     ),
-    # One finding per alias group; severity from GHSA's database_specific.severity.
+    # One finding per alias group; its severity is the worst of the group's advisories'
+    # database_specific.severity and CVSS v3 vectors.
     OSV_MANY: (
-        "osv-scanner", None, {"critical": 5, "high": 16, "medium": 14, "unknown": 2}, True, (),
+        "osv-scanner", None, {"critical": 5, "high": 20, "medium": 12}, True, (),
         [
             Finding(
                 "GHSA-25mq-v84q-4j7r", "high", "guzzlehttp/guzzle", "6.3.3", "6.5.8, 7.4.5", None
@@ -160,12 +162,15 @@ REAL: dict[str, tuple[Any, ...]] = {
             Finding(
                 "GHSA-2gwj-7jmv-h26r", "critical", "django", "3.2.4", "2.2.28, 3.2.13, 4.0.4", None
             ),
-            # No severity anywhere (PYSEC only) -> unknown, never dropped; the GIT
-            # range's fix commit is left out, the release is kept.
-            Finding("PYSEC-2023-206", "unknown", "selenium", "3.141.0", "4.14.0", None),
-            # A git source: no package name, the commit stands for the version.
+            # GHSA says MODERATE (its vector: 5.7); PYSEC-2023-221 in the same group
+            # carries CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H (7.5): the worst counts.
+            Finding("GHSA-hrfv-mqp8-q5rw", "high", "werkzeug", "2.2.3", "3.0.1, 2.3.8", None),
+            # No advisory severity (PYSEC only): its vector (7.5); the GIT range's fix
+            # commit is left out, the release is kept.
+            Finding("PYSEC-2023-206", "high", "selenium", "3.141.0", "4.14.0", None),
+            # A git source: no package name, the commit stands for the version; 8.8.
             Finding(
-                "CVE-2023-50094", "unknown", None, "f5f3c22f3ed5a6804a2a8d9ee9fa43044cfa24a6", None,
+                "CVE-2023-50094", "high", None, "f5f3c22f3ed5a6804a2a8d9ee9fa43044cfa24a6", None,
                 None,
             ),
         ],
@@ -418,6 +423,54 @@ def test_an_unrecognised_severity_is_unknown_never_dropped() -> None:
 )
 def test_normalise_severity(value: object, expected: str) -> None:
     assert normalise_severity(value) == expected
+
+
+def _scored_vectors() -> set[tuple[str, float]]:
+    """Every (CVSS v3 vector, base score) pair the real scans state side by side."""
+    pairs: set[tuple[str, float]] = set()
+    stack: list[Any] = [load(name) for name in REAL]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            metrics = node.get("metrics")
+            if isinstance(metrics, dict) and "baseScore" in metrics:  # grype
+                pairs.add((node["vector"], metrics["baseScore"]))
+            if "V3Vector" in node and "V3Score" in node:  # trivy
+                pairs.add((node["V3Vector"], node["V3Score"]))
+            if isinstance(node.get("vector"), str) and isinstance(node.get("score"), float | int):
+                pairs.add((node["vector"], node["score"]))  # CycloneDX ratings
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return {(vector, score) for vector, score in pairs if vector.startswith("CVSS:3")}
+
+
+def test_cvss3_base_score_matches_every_score_the_tools_computed() -> None:
+    pairs = _scored_vectors()
+    assert len(pairs) >= 30
+    assert {v: cvss3_base_score(v) for v, _ in pairs} == dict(pairs)
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        "AV:N/AC:M/Au:N/C:C/I:C/A:C",  # CVSS v2
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H",  # A missing
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:X",
+        "CVSS:3.1/AV:N/AV:L/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",  # AV twice
+        "",
+    ],
+)
+def test_cvss3_base_score_refuses_what_is_not_a_v3_vector(vector: str) -> None:
+    assert cvss3_base_score(vector) is None
+
+
+def test_cvss3_base_score_edges() -> None:
+    assert cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H") == 10.0
+    assert cvss3_base_score("CVSS:3.0/AV:P/AC:H/PR:H/UI:R/S:U/C:N/I:N/A:N") == 0.0
+    # Temporal metrics do not change the base score.
+    assert cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:U/RL:O") == 9.8
 
 
 def test_worst() -> None:

@@ -10,9 +10,11 @@ documents carrying ``vulnerabilities`` (``grype``/``trivy -o cyclonedx-json``).
 Defined answers:
 
 * severities are normalised case-insensitively to :data:`SEVERITIES`; a CVSS score
-  maps to critical (>= 9), high (>= 7), medium (>= 4), low (> 0); anything else —
-  pip-audit, which states none, included — is ``unknown``: never dropped, never
-  lowered. Where a tool gives several ratings, the worst one counts;
+  maps to critical (>= 9), high (>= 7), medium (>= 4), low (> 0), and a CVSS v3
+  vector given without a score (OSV) is scored with the v3.1 base formula
+  (:func:`cvss3_base_score`); anything else — pip-audit, which states none,
+  included — is ``unknown``: never dropped, never lowered. Where a tool gives
+  several ratings (CycloneDX ratings, the advisories of an OSV group), the worst counts;
 * a run that audited nothing (pip-audit skipping every dependency or listing none, a
   CycloneDX BOM with no components or with no ``vulnerabilities`` section — an SBOM is
   not a scan —, a trivy report without a single package result, a grype run whose
@@ -352,8 +354,14 @@ def _osv_package(reader: Reader, package: Mapping[str, Any], at: str) -> list[Fi
 
 
 def _osv_severity(reader: Reader, vuln: Mapping[str, Any], at: str) -> str:
+    """The worst of the advisory's own severity and its CVSS v3 vectors' base scores."""
     specific = reader.opt_obj(vuln, "database_specific", f"{at}.database_specific")
-    return normalise_severity(specific.get("severity"))
+    rated = [normalise_severity(specific.get("severity"))]
+    for where, entry in reader.objects(vuln, "severity", f"{at}."):
+        vector = reader.opt(entry, "score", f"{where}.")
+        if reader.opt(entry, "type", f"{where}.") == "CVSS_V3" and vector is not None:
+            rated.append(normalise_severity(cvss3_base_score(vector)))
+    return worst(rated)
 
 
 def _osv_fixed(reader: Reader, vuln: Mapping[str, Any], at: str, name: str | None) -> str | None:
@@ -467,10 +475,67 @@ def _cyclonedx_unaudited(
 
 def _cyclonedx_severity(reader: Reader, vuln: Mapping[str, Any], at: str) -> str:
     rated: list[str] = []
-    for _, rating in reader.objects(vuln, "ratings", f"{at}."):
+    for where, rating in reader.objects(vuln, "ratings", f"{at}."):
         rated.extend(
             normalise_severity(rating[key])
             for key in ("severity", "score")
             if rating.get(key) is not None
         )
+        vector = reader.opt(rating, "vector", f"{where}.")
+        if vector is not None and rating.get("score") is None:
+            rated.append(normalise_severity(cvss3_base_score(vector)))
     return worst(rated)
+
+
+# CVSS v3 ------------------------------------------------------------------------
+
+_CVSS3 = {
+    "AV": {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2},
+    "AC": {"L": 0.77, "H": 0.44},
+    "PR": {"N": 0.85, "L": 0.62, "H": 0.27},
+    "UI": {"N": 0.85, "R": 0.62},
+    "S": {"U": 0.0, "C": 0.0},
+    "C": {"H": 0.56, "L": 0.22, "N": 0.0},
+    "I": {"H": 0.56, "L": 0.22, "N": 0.0},
+    "A": {"H": 0.56, "L": 0.22, "N": 0.0},
+}
+#: Privileges Required weighs more when the scope changes.
+_PR_CHANGED = {"L": 0.68, "H": 0.5}
+
+
+def cvss3_base_score(vector: str) -> float | None:
+    """The CVSS v3.0/v3.1 base score of ``vector`` (``CVSS:3.1/AV:N/...``), or ``None``
+    when it is not a complete v3 vector. Temporal and environmental metrics are ignored."""
+    parts = vector.strip().split("/")
+    if parts[0] not in ("CVSS:3.0", "CVSS:3.1"):
+        return None
+    metrics: dict[str, str] = {}
+    for part in parts[1:]:
+        key, _, value = part.partition(":")
+        if key in metrics:
+            return None
+        metrics[key] = value
+    if any(metrics.get(k) not in weights for k, weights in _CVSS3.items()):
+        return None
+    changed = metrics["S"] == "C"
+    weight = {k: _CVSS3[k][metrics[k]] for k in _CVSS3}
+    if changed and metrics["PR"] in _PR_CHANGED:
+        weight["PR"] = _PR_CHANGED[metrics["PR"]]
+    iss = 1 - (1 - weight["C"]) * (1 - weight["I"]) * (1 - weight["A"])
+    if changed:
+        impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15
+    else:
+        impact = 6.42 * iss
+    if impact <= 0:
+        return 0.0
+    exploitability = 8.22 * weight["AV"] * weight["AC"] * weight["PR"] * weight["UI"]
+    total = (impact + exploitability) * (1.08 if changed else 1.0)
+    return _round_up(min(total, 10.0))
+
+
+def _round_up(value: float) -> float:
+    """CVSS v3.1's Roundup: the smallest one-decimal number >= value, float-safe."""
+    scaled = round(value * 100000)
+    if scaled % 10000 == 0:
+        return scaled / 100000.0
+    return (scaled // 10000 + 1) / 10.0
