@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from charter.core import digests, jsonio
-from charter.core.errors import InputError
+from charter.core.errors import ConfigError, InputError
 from charter.facts.attestations import (
     Verified,
     pae,
@@ -703,7 +703,23 @@ def test_random_shapes_are_never_verified_and_never_crash(document: Any) -> None
     assert "\n" not in result.error
 
 
-@given(st.binary(max_size=200) | JSON.map(lambda d: jsonio.compact(d).encode()))
+@st.composite
+def blob_bundles(draw: st.DrawFn) -> bytes:
+    material = draw(
+        JSON
+        | st.just({"publicKey": {"hint": "x"}})
+        | st.fixed_dictionaries({"certificate": st.fixed_dictionaries({"rawBytes": BASE64ISH}),
+                                 "tlogEntries": JSON})
+    )  # fmt: skip
+    bundle = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": material,
+        "messageSignature": draw(JSON | st.fixed_dictionaries({"signature": BASE64ISH})),
+    }
+    return jsonio.compact(bundle).encode()
+
+
+@given(st.binary(max_size=200) | JSON.map(lambda d: jsonio.compact(d).encode()) | blob_bundles())
 def test_random_signature_files_are_never_verified(signature: bytes) -> None:
     try:
         result = verify_blob_signature(signature, "s.sig", b"blob", RANDOM_TRUST)
@@ -816,3 +832,64 @@ def test_a_json_signature_file_must_be_a_bundle() -> None:
         verify_blob_signature(b'{"sig": "x"}', "s", b"", EvidenceTrust())
     with pytest.raises(InputError, match="^s"):
         verify_blob_signature(b"{oops", "s", b"", EvidenceTrust())
+
+
+def test_an_unusable_trusted_root_is_a_configuration_error(tmp_path: Path) -> None:
+    evidence = EvidenceTrust(
+        keyless=(KeylessIdentity(BCR, ACTIONS),), trusted_root=tmp_path / "missing.json"
+    )
+    with pytest.raises(ConfigError, match="missing.json: no such trusted root file"):
+        verify_attestation(load(GITHUB / "MODULE.bazel.intoto.jsonl"), "m", evidence)
+    (tmp_path / "bad.json").write_text("{}")
+    evidence = EvidenceTrust(keyless=evidence.keyless, trusted_root=tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="bad.json: not a Sigstore trusted root"):
+        verify_attestation(load(GITHUB / "MODULE.bazel.intoto.jsonl"), "m", evidence)
+
+
+def _paths(value: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    found = [prefix] if prefix else []
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else []
+    )
+    for key, child in items:
+        found.extend(_paths(child, (*prefix, key)))
+    return found
+
+
+def test_every_part_of_a_bundle_removed_or_emptied_is_refused() -> None:
+    # Only the optional RFC 3161 timestamps may go: the Rekor entry's integrated
+    # time (covered by its signed promise) still proves when it was signed.
+    document = load(GITHUB / "MODULE.bazel.intoto.jsonl")
+    evidence = EvidenceTrust(keyless=(KeylessIdentity(BCR, ACTIONS),), builders=(BCR,))
+    unsigned = ("verificationMaterial", "timestampVerificationData")
+    for path in _paths(document):
+        replacements: list[Any] = [None, "", {}, "delete"]
+        for replacement in replacements:
+            changed = copy.deepcopy(document)
+            holder = changed
+            for part in path[:-1]:
+                holder = holder[part]
+            if replacement == "delete":
+                holder.pop(path[-1])
+            else:
+                holder[path[-1]] = replacement
+            try:
+                result = verify_attestation(changed, "b", evidence)
+            except InputError:
+                continue
+            assert result.error or path == unsigned, (path, replacement)
+
+
+def test_a_bundle_envelope_with_an_empty_signature_is_refused_not_a_crash() -> None:
+    document = load(GITHUB / "MODULE.bazel.intoto.jsonl")
+    document["dsseEnvelope"]["signatures"][0]["sig"] = ""
+    evidence = EvidenceTrust(keyless=(KeylessIdentity(BCR, ACTIONS),), builders=(BCR,))
+    result = verify_attestation(document, "b", evidence)
+    assert result.error is not None
+    assert result.error.startswith("b: not a valid Sigstore bundle (envelope signature must be")
+    document["dsseEnvelope"]["signatures"].append({"sig": "AAAA", "keyid": ""})
+    assert_refused(verify_attestation(document, "b", evidence))

@@ -124,13 +124,14 @@ def _verify_for_identities(
     root = _load_trusted_root(trusted_root)
     try:
         bundle = Bundle.from_json(bundle_json)
+        # the envelope is checked (one non-empty signature) when it is first read
+        is_dsse = bundle._dsse_envelope is not None  # noqa: SLF001 - public API has no accessor
     except (SigstoreError, ValueError, KeyError, TypeError) as exc:
         raise VerificationError(f"{where}: not a valid Sigstore bundle ({exc})") from exc
     try:
         verifier = Verifier(trusted_root=root)
     except SigstoreError as exc:
         raise ConfigError(f"{trusted_root}: unusable trusted root ({exc})") from exc
-    is_dsse = bundle._dsse_envelope is not None  # noqa: SLF001 - public API has no accessor
     if artifact is None and not is_dsse:
         raise VerificationError(f"{where}: the Sigstore bundle holds no DSSE envelope")
     failures: list[str] = []
