@@ -29,6 +29,7 @@ _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "audit": ("audit",),
     "bundle": ("bundle", "oci"),
     "check": ("check",),
+    "ci": ("ci",),
     "constitution": ("constitution",),
     "gate": ("gate",),
     "exec": ("gate",),

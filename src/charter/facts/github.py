@@ -37,8 +37,10 @@ from typing import Any
 from charter.core import jsonio
 from charter.core.errors import InputError
 from charter.facts.dependencies import is_dependency_file
+from charter.facts.git import GitError, Repository
 from charter.facts.github_api import Api, pull_answers
 from charter.facts.identities import IdentityMap
+from charter.facts.proposal import GitRange, Progress, build_from_git
 from charter.policy.proposal import validate
 
 _HINT = "see docs/design.md, 'Proposal document'"
@@ -90,6 +92,142 @@ def build_from_github(spec: GitHubEvent, identities: IdentityMap) -> dict[str, A
         )
     document["environment"] = spec.environment
     return validate(document)
+
+
+def build_in_checkout(
+    spec: GitHubEvent, repo: Path, identities: IdentityMap, progress: Progress | None = None
+) -> tuple[dict[str, Any], str]:
+    """The proposal for the event, from the checkout at ``repo`` when it holds the commits.
+
+    A pull request (or a push) whose base and head commits are both in the
+    checkout is built from git — every file with its whole-file dependency
+    facts, every commit — and framed by the event: repository, branch names,
+    title, body, labels and the opener's login as ``author.id`` (an agent if
+    git or GitHub says so). Approvals then come from the reviews answer
+    (``api_dir`` or ``api``), or there are none. Anything else — no checkout,
+    a shallow one without the commits, another event — is built by
+    :func:`build_from_github`. Returns the document and ``"git"`` or ``"github"``.
+    """
+    where = str(spec.event)
+    payload = jsonio.loads_object(_read(spec.event), what=where, hint=_HINT)
+    shas = _event_shas(payload)
+    if shas is None or not _has_commits(repo, shas):
+        return build_from_github(spec, identities), "github"
+    if isinstance(payload.get("pull_request"), dict):
+        document = _checkout_pull_request(payload, spec, repo, identities, progress)
+    else:
+        document = _checkout_push(payload, spec, repo, identities, progress)
+    return validate(document), "git"
+
+
+def _event_shas(payload: dict[str, Any]) -> tuple[str, str] | None:
+    pr = payload.get("pull_request")
+    if isinstance(pr, dict):
+        base, head = pr.get("base"), pr.get("head")
+        old = base.get("sha") if isinstance(base, dict) else None
+        new = head.get("sha") if isinstance(head, dict) else None
+    elif "pusher" in payload and str(payload.get("ref", "")).startswith("refs/heads/"):
+        old, new = payload.get("before"), payload.get("after")
+    else:
+        return None
+    if isinstance(old, str) and isinstance(new, str) and _is_sha(old) and _is_sha(new):
+        return old, new
+    return None
+
+
+def _is_sha(value: str) -> bool:
+    return (
+        len(value) in (40, 64)
+        and all(c in "0123456789abcdef" for c in value)
+        and value.strip("0") != ""  # GitHub's all-zero sha: a created or deleted branch
+    )
+
+
+def _has_commits(repo: Path, shas: tuple[str, str]) -> bool:
+    try:
+        checkout = Repository(repo)
+        for sha in shas:
+            checkout.resolve(sha, "commit")
+    except GitError:
+        return False
+    return True
+
+
+def _checkout_pull_request(
+    payload: dict[str, Any],
+    spec: GitHubEvent,
+    repo: Path,
+    identities: IdentityMap,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    where = str(spec.event)
+    pr = payload["pull_request"]
+    number = _field(pr, "number", int, f"{where}: pull_request")
+    user = _field(pr, "user", dict, f"{where}: pull_request")
+    login = _field(user, "login", str, f"{where}: pull_request.user")
+    base = _field(pr, "base", dict, f"{where}: pull_request")
+    head = _field(pr, "head", dict, f"{where}: pull_request")
+    repository = _repository(payload, where)
+    git_range = GitRange(
+        repo=repo,
+        base=base["sha"],
+        head=head["sha"],
+        kind="pull_request",  # compared from the merge base, merged or not
+        environment=spec.environment,
+        body="",
+        repository=repository,
+    )
+    document = build_from_git(git_range, identities, progress)
+    agent = document["author"]["type"] == "agent" or _user_type(user, identities) == "agent"
+    reviews_where, reviews = _reviews(spec, number, repository)
+    if isinstance(payload.get("review"), dict):
+        reviews.append(payload["review"])
+    document.update(
+        kind="merge" if pr.get("merged") is True else "pull_request",
+        base=_field(base, "ref", str, f"{where}: pull_request.base"),
+        head=_field(head, "ref", str, f"{where}: pull_request.head"),
+        author={"id": login, "type": "agent" if agent else "human"},
+        title=_field(pr, "title", str, f"{where}: pull_request"),
+        body=_field(pr, "body", str, f"{where}: pull_request", optional=True),
+        labels=_labels(pr, where),
+        approvals=_approvals(reviews, reviews_where, identities),
+    )
+    return document
+
+
+def _reviews(spec: GitHubEvent, number: int, repository: str) -> Answer:
+    if spec.api_dir is not None:
+        path = spec.api_dir / f"pulls/{number}/reviews.json"
+        return str(path), load_pages(path)
+    if spec.api is not None:
+        url, items = pull_answers(spec.api, repository, number, ("reviews",))["reviews"]
+        return url, _objects(items, url)
+    return "no reviews", []
+
+
+def _checkout_push(
+    payload: dict[str, Any],
+    spec: GitHubEvent,
+    repo: Path,
+    identities: IdentityMap,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    where = str(spec.event)
+    branch = _field(payload, "ref", str, where).removeprefix("refs/heads/")
+    git_range = GitRange(
+        repo=repo,
+        base=_field(payload, "before", str, where),
+        head=_field(payload, "after", str, where),
+        kind="push",
+        environment=spec.environment,
+        repository=_repository(payload, where),
+    )
+    document = build_from_git(git_range, identities, progress)
+    sender = payload.get("sender")
+    if isinstance(sender, dict) and _user_type(sender, identities) == "agent":
+        document["author"]["type"] = "agent"
+    document.update(base=branch, head=branch)
+    return document
 
 
 def _read(path: Path) -> bytes:

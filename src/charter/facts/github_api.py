@@ -72,8 +72,11 @@ def from_environment(env: Mapping[str, str]) -> Api | None:
     return Api(token=token, url=env.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL)
 
 
-def pull_answers(api: Api, repository: str, number: int) -> dict[str, tuple[str, list[Any]]]:
-    """``files``, ``reviews`` and ``commits`` of pull request ``number``: (first URL, items)."""
+def pull_answers(
+    api: Api, repository: str, number: int, names: tuple[str, ...] = _ANSWERS
+) -> dict[str, tuple[str, list[Any]]]:
+    """``files``, ``reviews`` and ``commits`` of pull request ``number`` (or only ``names``):
+    each as (first page's URL, every item)."""
     if not _REPOSITORY.fullmatch(repository) or ".." in repository:
         raise GitHubApiError(
             f"repository {repository!r} is not OWNER/NAME",
@@ -86,7 +89,7 @@ def pull_answers(api: Api, repository: str, number: int) -> dict[str, tuple[str,
     with httpx.Client(
         timeout=httpx.Timeout(api.timeout), follow_redirects=False, headers=_headers(api)
     ) as client:
-        for name in _ANSWERS:
+        for name in names:
             url = f"{base}/repos/{repository}/pulls/{number}/{name}?per_page=100"
             answers[name] = (url, _pages(client, url, api.max_pages))
     return answers

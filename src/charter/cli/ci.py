@@ -1,0 +1,214 @@
+"""``charter ci github``: what the GitHub Action (``action.yml``) runs, as one command.
+
+It reads the event GitHub hands the job (``$GITHUB_EVENT_PATH``), builds the
+proposal — from the checkout when it holds the event's commits, else from the
+event and the GitHub API (``GITHUB_TOKEN``) — decides it like ``charter check``,
+and speaks Actions: the report on standard output (``--format``, default
+``github`` annotations), the Markdown report appended to
+``$GITHUB_STEP_SUMMARY``, SARIF written where ``--sarif`` says, and the
+outputs ``verdict``, ``exit-code``, ``decision-id``, ``built-from`` and
+``sarif`` appended to ``$GITHUB_OUTPUT``. Every option can come from the
+environment variable shown in ``--help``, which is how the action passes its
+inputs (an empty variable counts as unset).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from charter.cli._app import ReportFormat, app
+from charter.cli._facts import identity_map, progress_bar
+from charter.cli._stack import TRUST_ENV, stack_from_options
+from charter.cli.check import _record, rendered
+from charter.core.decision import Decision, parse_now
+from charter.core.errors import CharterError, InputError, TrustError, VerificationError
+from charter.core.verdict import Verdict
+from charter.facts.decide import decide
+from charter.facts.github import GitHubEvent, build_in_checkout
+from charter.facts.github_api import from_environment
+from charter.facts.reconcile import Facts
+from charter.policy.rules import Rule
+from charter.policy.waivers import WaiverSet, parse_trust
+from charter.render import write
+
+ci_app = typer.Typer(help="Run Charter inside a CI system.", no_args_is_help=True)
+app.add_typer(ci_app, name="ci")
+
+
+def _append(path: Path | None, text: str, what: str) -> None:
+    if path is None:
+        return
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the {what} ({exc.strerror})", hint=what) from None
+
+
+def _outputs(values: dict[str, str]) -> str:
+    for key, value in values.items():
+        if "\n" in value or "\r" in value:
+            raise InputError(f"output {key}: a value must be one line", hint="check --sarif")
+    return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def _source(document: dict[str, Any]) -> str:
+    """How the proposal is named in reports: ``OWNER/NAME@HEAD``."""
+    return f"{document.get('repository')}@{document.get('head') or document.get('head_sha')}"
+
+
+def _exit_code(decision: Decision, fail_on_ask: bool) -> int:
+    if decision.verdict is Verdict.ASK and not fail_on_ask:
+        return 0
+    return decision.exit_code
+
+
+def _write_sarif(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write SARIF ({exc.strerror})", hint="--sarif") from None
+
+
+@ci_app.command("github")
+def github(
+    event: Path = typer.Option(
+        ..., "--event", envvar="GITHUB_EVENT_PATH", help="the event payload"
+    ),
+    repo: Path = typer.Option(
+        Path("."), "--repo", envvar="GITHUB_WORKSPACE", help="the checkout (fetch-depth: 0)"
+    ),
+    summary: Path | None = typer.Option(
+        None, "--summary", envvar="GITHUB_STEP_SUMMARY", help="append the Markdown report here"
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", envvar="GITHUB_OUTPUT", help="append the step outputs here"
+    ),
+    sarif: Path | None = typer.Option(
+        None, "--sarif", envvar="CHARTER_SARIF", help="write the SARIF report to this file"
+    ),
+    fmt: ReportFormat = typer.Option(
+        ReportFormat.github,
+        "--format",
+        envvar="CHARTER_FORMAT",
+        help="the report on standard output (default: github annotations)",
+    ),
+    fail_on_ask: bool = typer.Option(
+        False,
+        "--fail-on-ask/--pass-on-ask",
+        envvar="CHARTER_FAIL_ON_ASK",
+        help="exit 3 on ask (default: exit 0 and report verdict=ask)",
+    ),
+    identities: Path | None = typer.Option(
+        None, "--identities", envvar="CHARTER_IDENTITIES", help="TOML [identities] map"
+    ),
+    api_dir: Path | None = typer.Option(
+        None, "--api-dir", envvar="CHARTER_API_DIR", help="saved API answers (offline)"
+    ),
+    environment: str | None = typer.Option(
+        None, "--environment", envvar="CHARTER_ENVIRONMENT", help="target environment"
+    ),
+    constitution: Path | None = typer.Option(
+        None, "--constitution-bundle", envvar="CHARTER_CONSTITUTION", help="constitution bundle"
+    ),
+    overlay: Path | None = typer.Option(
+        None, "--overlay", envvar="CHARTER_OVERLAY", help="overlay bundle"
+    ),
+    pack: list[Path] | None = typer.Option(
+        None, "--pack", envvar="CHARTER_PACKS", help="pack bundles (space-separated in the env)"
+    ),
+    trust: Path | None = typer.Option(
+        None, "--trust", envvar=TRUST_ENV, help="trust policy TOML for signed bundles"
+    ),
+    waivers_dir: Path | None = typer.Option(
+        None, "--waivers", envvar="CHARTER_WAIVERS", help="directory of waiver JSON files"
+    ),
+    waiver_key: list[str] | None = typer.Option(
+        None, "--waiver-key", help="LAYER=PUB: key trusted to sign waivers (repeatable)"
+    ),
+    audit_location: str | None = typer.Option(
+        None,
+        "--audit",
+        envvar="CHARTER_AUDIT",
+        help="record the decision in this audit store (default: not recorded)",
+    ),
+    now: str | None = typer.Option(None, "--now", help="RFC 3339 time that fixes input.context"),
+) -> None:
+    """Decide the GitHub event of this job: exit 0 allow (and ask unless --fail-on-ask),
+    1 deny, 3 ask with --fail-on-ask, 2 bad input.
+
+    Outputs: verdict (allow, deny, ask or error), exit-code (the verdict's: 0, 1, 3,
+    or 2), decision-id, built-from (git or github) and sarif (the file, when written).
+    """
+    try:
+        api = from_environment(os.environ) if api_dir is None else None
+        spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
+        with progress_bar("reading the change") as progress:
+            document, built_from = build_in_checkout(spec, repo, identity_map(identities), progress)
+        try:
+            stack = stack_from_options(constitution, pack, overlay, trust)
+        except VerificationError as exc:
+            raise TrustError(exc.message, hint=exc.hint) from exc
+        hook = (
+            WaiverSet.from_directory(waivers_dir, stack, parse_trust(waiver_key or []))
+            if waivers_dir is not None
+            else None
+        )
+        decided = decide(
+            stack.compile(), None, Facts(built=document), now=parse_now(now), waivers=hook
+        )
+        reports = _reports(decided.decision, decided.document, stack.rules, fmt, sarif is not None)
+        if audit_location:
+            _record(decided.decision, audit_location)
+    except CharterError:
+        _append(output, _outputs({"verdict": "error", "exit-code": "2"}), "step outputs")
+        raise
+    decision = decided.decision
+    if sarif is not None:
+        _write_sarif(sarif, reports.sarif)
+    _append(summary, reports.markdown, "step summary")
+    values = {
+        "verdict": str(decision.verdict),
+        "exit-code": str(decision.exit_code),
+        "decision-id": decision.decision_id,
+        "built-from": built_from,
+        "sarif": str(sarif) if sarif is not None else "",
+    }
+    _append(output, _outputs(values), "step outputs")
+    write(reports.shown)
+    raise typer.Exit(_exit_code(decision, fail_on_ask))
+
+
+@dataclass(frozen=True)
+class Reports:
+    """Everything the job shows, rendered before anything is recorded or written."""
+
+    shown: str
+    markdown: str
+    sarif: str
+
+
+def _reports(
+    decision: Decision,
+    document: dict[str, Any],
+    rules: Mapping[str, Rule],
+    fmt: ReportFormat,
+    with_sarif: bool,
+) -> Reports:
+    source = _source(document)
+    markdown = rendered(decision, source, ReportFormat.markdown)
+    sarif = ""
+    if with_sarif:
+        sarif = rendered(decision, source, ReportFormat.sarif, rules=rules, document=document)
+    return Reports(
+        shown=rendered(decision, source, fmt, rules=rules, document=document),
+        markdown=markdown if markdown.endswith("\n") else markdown + "\n",
+        sarif=sarif,
+    )

@@ -1,0 +1,324 @@
+"""The GitHub Action (action.yml) and `charter ci github`, the one command its steps run.
+
+action.yml is parsed and its `run:` steps checked: one installs Charter, one runs
+`charter ci github` with the action's inputs passed as the documented environment
+variables (never interpolated into the script). That step is then run exactly as
+written — its environment filled in the way the runner fills it — against real git
+repositories and the real octokit webhook payloads of tests/assets/github/ (their
+shas pointed at the test repository's commits), with GITHUB_EVENT_PATH,
+GITHUB_STEP_SUMMARY and GITHUB_OUTPUT pointing at temporary files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+import yaml
+
+from charter import cli
+from tests.cli_helpers import CliResult, invoke
+from tests.github_api_helpers import FakeGitHub, pull_lists, serve
+from tests.test_cli_ci_formats import valid_sarif
+from tests.test_facts_git import commit, git
+from tests.test_facts_github import ASSETS
+from tests.test_precommit import private_key
+
+ROOT = Path(__file__).parent.parent
+ACTION = ROOT / "action.yml"
+NOW = "2026-11-20T10:00:00Z"
+CITATION = (
+    '```charter\nrules: [CRED-NO-CREDENTIAL-FILES-001]\nblast_radius: "docs only"\n'
+    'rollback: "git revert"\n```\n'
+)
+PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
+
+
+def action() -> dict[str, Any]:
+    loaded = yaml.safe_load(ACTION.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def steps() -> list[dict[str, Any]]:
+    return list(action()["runs"]["steps"])
+
+
+def decide_step() -> dict[str, Any]:
+    (step,) = [s for s in steps() if s.get("id") == "decide"]
+    return step
+
+
+# --- the action's definition ---
+
+
+def test_the_action_is_composite_with_pinned_actions() -> None:
+    spec = action()
+    assert spec["runs"]["using"] == "composite"
+    used = [s["uses"] for s in steps() if "uses" in s]
+    assert used and all(PINNED.fullmatch(u) for u in used), used
+    assert any(u.startswith("github/codeql-action/upload-sarif@") for u in used)
+
+
+def test_run_steps_install_charter_and_run_the_one_command() -> None:
+    runs = [s for s in steps() if "run" in s]
+    assert [s["run"].strip() for s in runs] == [
+        'python -m pip install --disable-pip-version-check --quiet "$CHARTER_SOURCE"',
+        "charter ci github",
+    ]
+    assert runs[0]["env"] == {"CHARTER_SOURCE": "${{ github.action_path }}"}
+    for step in runs:
+        assert step["shell"] == "bash"
+        assert "${{" not in step["run"]  # inputs reach scripts only through the environment
+
+
+def ci_github_envvars() -> dict[str, str]:
+    cli._load_commands(["ci"])
+    group = typer.main.get_group(cli.app)
+    command = group.commands["ci"].commands["github"]  # type: ignore[attr-defined]
+    found = {}
+    for param in command.params:
+        if isinstance(param.envvar, str):
+            found[param.envvar] = param.name or ""
+    return found
+
+
+def test_every_input_reaches_an_option_of_the_command() -> None:
+    env = decide_step()["env"]
+    options = ci_github_envvars()
+    inputs = set(action()["inputs"])
+    used = set()
+    for variable, value in env.items():
+        match = re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \}\}", value)
+        assert match, (variable, value)
+        used.add(match.group(1))
+        assert variable in options or variable == "GITHUB_TOKEN", variable
+    assert inputs - used == {"python-version"}  # used by setup-python
+    # What the runner sets itself is read by the command too.
+    assert {"GITHUB_EVENT_PATH", "GITHUB_WORKSPACE", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"} <= set(
+        options
+    )
+
+
+def test_sarif_is_uploaded_only_when_written() -> None:
+    (upload,) = [s for s in steps() if s.get("uses", "").startswith("github/codeql-action/")]
+    assert "steps.decide.outputs.sarif != ''" in upload["if"]
+    assert "!cancelled()" in upload["if"]  # also after a deny failed the decide step
+    assert upload["with"]["sarif_file"] == "${{ steps.decide.outputs.sarif }}"
+
+
+def test_outputs_come_from_the_decide_step() -> None:
+    outputs = action()["outputs"]
+    for name in ("verdict", "exit-code", "decision-id", "built-from"):
+        assert outputs[name]["value"] == f"${{{{ steps.decide.outputs.{name} }}}}"
+
+
+# --- the decide step, run as written ---
+
+
+def step_env(inputs: dict[str, str]) -> dict[str, str]:
+    """The decide step's environment as the runner builds it from the action's inputs."""
+    defaults = {k: str(v.get("default", "")) for k, v in action()["inputs"].items()}
+    values = {**defaults, **inputs}
+    env = {}
+    for variable, template in decide_step()["env"].items():
+        name = re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \}\}", template).group(1)  # type: ignore[union-attr]
+        value = values[name]
+        env[variable] = "" if value.startswith("${{") else value  # ${{ github.token }}: none here
+    return env
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "checkout"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("hello\n")
+    commit(root, "base")
+    return root
+
+
+def head(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def pull_request_event(tmp_path: Path, repo: Path, base: str, body: str | None) -> Path:
+    payload = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())
+    pr = payload["pull_request"]
+    pr["base"].update(sha=base, ref="main")
+    pr["head"].update(sha=head(repo), ref="feature")
+    pr["body"] = body
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def push_event(tmp_path: Path, repo: Path, before: str) -> Path:
+    payload = json.loads((ASSETS / "push.payload.json").read_text())
+    payload.update(ref="refs/heads/main", before=before, after=head(repo), deleted=False)
+    path = tmp_path / "push.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+@pytest.fixture
+def identities(tmp_path: Path) -> Path:
+    path = tmp_path / "ids.toml"
+    path.write_text('[identities]\nhumans = ["Ada", "Codertocat"]\n')
+    return path
+
+
+def run_step(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    event: Path,
+    repo: Path,
+    **inputs: str,
+) -> tuple[CliResult, dict[str, str], str]:
+    """Run the decide step's script with the runner's and the inputs' environment."""
+    summary, output = tmp_path / "summary.md", tmp_path / "output.txt"
+    summary.write_text("earlier step\n")
+    output.write_text("")
+    runner = {
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_WORKSPACE": str(repo),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
+    }
+    for variable, value in {**step_env(inputs), **runner}.items():
+        monkeypatch.setenv(variable, value)
+    argv = shlex.split(decide_step()["run"])
+    assert argv[0] == "charter"
+    result = invoke(*argv[1:], "--now", NOW)
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return result, outputs, summary.read_text()
+
+
+def test_a_denied_pull_request_fails_the_job_with_summary_outputs_and_sarif(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "id_ed25519").write_bytes(private_key())
+    commit(repo, "deploy key")
+    event = pull_request_event(tmp_path, repo, base, f"Add a key\n\n{CITATION}")
+    sarif = tmp_path / "out" / "charter.sarif"
+    result, outputs, summary = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), sarif=str(sarif)
+    )
+    assert result.returncode == 1, result.stderr
+    assert outputs["verdict"] == "deny" and outputs["exit-code"] == "1"
+    assert outputs["built-from"] == "git" and outputs["sarif"] == str(sarif)
+    assert re.fullmatch(r"[0-9a-f-]{36}", outputs["decision-id"])
+    assert summary.startswith("earlier step\n### Charter: ")  # appended, not overwritten
+    assert "CRED-NO-CREDENTIAL-FILES-001" in summary and "Codertocat/Hello-World@feature" in summary
+    assert "::error" in result.stdout and "id_ed25519" in result.stdout
+    log = valid_sarif(sarif.read_text())
+    rules = {r["ruleId"] for r in log["runs"][0]["results"]}
+    assert "CRED-NO-CREDENTIAL-FILES-001" in rules
+
+
+def test_an_allowed_pull_request_passes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "README.md").write_text("hello\nworld\n")
+    commit(repo, "docs")
+    event = pull_request_event(tmp_path, repo, base, f"Docs\n\n{CITATION}")
+    result, outputs, summary = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (outputs["verdict"], outputs["exit-code"], outputs["sarif"]) == ("allow", "0", "")
+    assert "### Charter: " in summary and "allow" in summary.lower()
+
+
+@pytest.mark.parametrize(("fail_on_ask", "code"), [("false", 0), ("true", 3)])
+def test_an_ask_passes_unless_fail_on_ask(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    repo: Path,
+    identities: Path,
+    fail_on_ask: str,
+    code: int,
+) -> None:
+    # A human's direct push to the protected main branch, citing its rules: ask.
+    before = head(repo)
+    (repo / "README.md").write_text("hotfix\n")
+    commit(repo, f"Hotfix\n\n{CITATION}")
+    event = push_event(tmp_path, repo, before)
+    result, outputs, summary = run_step(
+        monkeypatch,
+        tmp_path,
+        event,
+        repo,
+        identities=str(identities),
+        **{"fail-on-ask": fail_on_ask},
+    )
+    assert result.returncode == code, result.stdout + result.stderr
+    assert (outputs["verdict"], outputs["exit-code"]) == ("ask", "3")
+    assert "PROC-HUMAN-PUSH-PROTECTED-001" in summary
+    assert "::warning" in result.stdout
+
+
+def test_without_the_commits_or_a_token_the_step_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path
+) -> None:
+    event = pull_request_event(tmp_path, repo, "f" * 40, None)  # base not in the checkout
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    result, outputs, summary = run_step(monkeypatch, tmp_path, event, repo)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "GITHUB_TOKEN" in result.stderr
+    assert outputs == {"verdict": "error", "exit-code": "2"}
+    assert summary == "earlier step\n"
+
+
+def test_without_the_commits_the_token_fetches_from_the_api(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    from tests.test_facts_github import hand_made_commits, hand_made_files, hand_made_reviews
+
+    event = pull_request_event(tmp_path, repo, "f" * 40, f"Docs\n\n{CITATION}")
+    lists = pull_lists(
+        "Codertocat/Hello-World",
+        2,
+        files=hand_made_files(),
+        reviews=hand_made_reviews(),
+        commits=hand_made_commits(),
+    )
+    with serve(FakeGitHub(lists=lists)) as fake:
+        monkeypatch.setenv("GITHUB_API_URL", fake.url)
+        result, outputs, _ = run_step(
+            monkeypatch, tmp_path, event, repo, identities=str(identities), token="ghs_test"
+        )
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    assert outputs["built-from"] == "github" and outputs["verdict"] in ("allow", "deny")
+    assert fake.seen and all(s.headers["Authorization"] == "Bearer ghs_test" for s in fake.seen)
+
+
+def test_a_pull_request_from_the_checkout_keeps_the_event_framing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "requirements.txt").write_text("requests==2.32.3\n")
+    commit(repo, "deps")
+    event = pull_request_event(tmp_path, repo, base, "no citation here")
+    built = invoke("proposal", "from-git", "--repo", str(repo), "--base", base, "--head", "HEAD")
+    assert built.returncode == 0
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), format="json"
+    )
+    decision = json.loads(result.stdout)
+    assert outputs["built-from"] == "git"
+    rules = {r["rule"] for r in decision["reasons"]}
+    # The lockfile was read from git (a whole-file fact the API cannot give) ...
+    assert "SC-DEPENDENCY-SCAN-001" in rules
+    # ... and the body is the pull request's, which has no citation block.
+    assert "CITE-BLOCK-REQUIRED-001" in rules
