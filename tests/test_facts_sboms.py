@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 
 from charter.core import jsonio
 from charter.core.errors import InputError
-from charter.facts.sboms import Component, Sbom, escape_controls, parse_sbom, sniff_sbom
+from charter.facts.sboms import (
+    Component,
+    Sbom,
+    ecosystem_of,
+    escape_controls,
+    parse_sbom,
+    sniff_sbom,
+)
 
 ASSETS = Path(__file__).parent / "assets" / "evidence"
 
@@ -300,6 +307,24 @@ def test_input_error_names_the_path_with_controls_escaped() -> None:
         parse_sbom({}, "dir/a\nb.json")
     # The result carries the path as given, for the caller to match file names.
     assert parse_sbom(load(SYFT_CDX), "dir/a\nb.json").path == "dir/a\nb.json"
+
+
+@pytest.mark.parametrize(
+    ("purl", "ecosystem"),
+    [
+        ("pkg:pypi/flask@2.0.0", "pypi"),
+        ("pkg:golang/github.com/a/b@v1", "go"),
+        ("pkg:gem/rails@7", "rubygems"),
+        ("pkg:NPM/%40cyclonedx/cdxgen@12.8.4", "npm"),
+        ("pkg:/maven/a/b@1", "maven"),
+        ("pkg:", None),
+        ("pkg:bad type/x", None),
+        ("cpe:2.3:a:x:y:1", None),
+        (None, None),
+    ],
+)
+def test_ecosystem_of(purl: str | None, ecosystem: str | None) -> None:
+    assert ecosystem_of(purl) == ecosystem
 
 
 def test_escape_controls() -> None:
