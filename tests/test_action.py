@@ -322,3 +322,37 @@ def test_a_pull_request_from_the_checkout_keeps_the_event_framing(
     assert "SC-DEPENDENCY-SCAN-001" in rules
     # ... and the body is the pull request's, which has no citation block.
     assert "CITE-BLOCK-REQUIRED-001" in rules
+
+
+def test_reviews_become_approvals_and_a_merged_pull_request_is_a_merge(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    from charter.facts.github import GitHubEvent, build_in_checkout
+    from charter.facts.identities import load_identities
+
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "README.md").write_text("hello\nworld\n")
+    commit(repo, "docs")
+    event = pull_request_event(tmp_path, repo, base, CITATION)
+    payload = json.loads(event.read_text())
+    payload["pull_request"]["merged"] = True
+    event.write_text(json.dumps(payload))
+    api = tmp_path / "api" / "pulls" / "2"
+    api.mkdir(parents=True)
+    reviews = [
+        {"id": 1, "user": {"login": "alice", "type": "User"}, "state": "APPROVED"},
+        {"id": 2, "user": {"login": "ci[bot]", "type": "Bot"}, "state": "APPROVED"},
+    ]
+    (api / "reviews.json").write_text(json.dumps(reviews))
+    spec = GitHubEvent(event=event, api_dir=tmp_path / "api")
+    doc, built_from = build_in_checkout(spec, repo, load_identities(identities))
+    assert built_from == "git" and doc["kind"] == "merge"
+    assert (doc["base"], doc["head"], doc["head_sha"]) == ("main", "feature", head(repo))
+    assert doc["author"] == {"id": "Codertocat", "type": "human"}
+    assert doc["approvals"] == [
+        {"by": "alice", "type": "agent"},
+        {"by": "ci[bot]", "type": "agent"},
+    ]
+    assert doc["labels"] == ["bug"] and doc["body"] == CITATION
+    assert [f["path"] for f in doc["files"]] == ["README.md"]
