@@ -536,7 +536,7 @@ def test_rsa_keys_verify_dsse_signatures(scheme: str) -> None:
     assert_refused(verify_attestation(envelope, "r", evidence))
 
 
-def test_url_safe_base64_is_accepted() -> None:
+def test_url_safe_and_unpadded_base64_are_accepted() -> None:
     private = keys.generate("ed25519")
     statement = {
         "_type": "https://in-toto.io/Statement/v1",
@@ -548,6 +548,8 @@ def test_url_safe_base64_is_accepted() -> None:
     envelope["payload"] = (
         base64.urlsafe_b64encode(base64.b64decode(envelope["payload"])).decode().rstrip("=")
     )
+    envelope["signatures"][0]["keyid"] = None  # sigstore-python leaves the hint out
+    envelope["signatures"][0]["sig"] = envelope["signatures"][0]["sig"].rstrip("=")
     result = verify_attestation(envelope, "u", EvidenceTrust(keys=(private.public_key(),)))
     assert result.error is None and result.kind == "attestation"
 

@@ -119,7 +119,7 @@ class _Envelope:
 
 def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSE v1 pre-authentication encoding: what a DSSE signature covers."""
-    kind = payload_type.encode("utf-8")
+    kind = payload_type.encode("utf-8", "surrogatepass")
     return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
 
 
@@ -139,11 +139,12 @@ def sniff_attestation(document: object) -> bool:
 
 
 def _b64(text: str) -> bytes | None:
-    """Standard or URL-safe base64 (DSSE allows both); None when it is neither."""
+    """Standard or URL-safe base64, padded or not (DSSE allows both); None when neither."""
+    padded = text + "=" * (-len(text) % 4)
     try:
         if "-" in text or "_" in text:
-            return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-        return base64.b64decode(text, validate=True)
+            return base64.b64decode(padded, altchars=b"-_", validate=True)
+        return base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -169,7 +170,9 @@ def _read_envelope(document: object, path: str) -> _Envelope:
         sig = item.get("sig") if isinstance(item, Mapping) else None
         cert = item.get("cert") if isinstance(item, Mapping) else None
         keyid = item.get("keyid", "") if isinstance(item, Mapping) else None
-        if not (isinstance(sig, str) and isinstance(keyid, str) and isinstance(cert, str | None)):
+        if not (
+            isinstance(sig, str) and isinstance(keyid, str | None) and isinstance(cert, str | None)
+        ):
             raise InputError(
                 f"{path}: DSSE signature {number} needs a sig string (keyid and cert: strings)"
             )
@@ -366,7 +369,11 @@ def _joined(problems: list[str], path: str) -> str | None:
 
 
 def verify_attestation(document: Mapping[str, Any], path: str, trust: EvidenceTrust) -> Verified:
-    """Verify one DSSE envelope or Sigstore DSSE bundle under ``trust``."""
+    """Verify one DSSE envelope or Sigstore DSSE bundle (as read by ``jsonio``) under ``trust``.
+
+    Returns a :class:`Verified` whose ``error`` says why not when anything failed;
+    raises :class:`InputError` only when ``document`` is not shaped like either.
+    """
     material: Mapping[str, Any] | None = None
     if _is_bundle(document):
         material = _bundle_material(document, path)
@@ -410,7 +417,7 @@ def _documents(text: str, path: str) -> list[tuple[str, Any]]:
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if len(lines) < 2:
         jsonio.loads(text, what=path)  # raises the InputError of the whole text
-    return [(path, jsonio.loads(line, what=f"{path} line {n}")) for n, line in lines]
+    return [(f"{path} line {n}", jsonio.loads(line, what=f"{path} line {n}")) for n, line in lines]
 
 
 def verify_attestations(text: str, path: str, trust: EvidenceTrust) -> list[Verified]:
@@ -455,12 +462,10 @@ def _attested_blob(
     """A DSSE bundle over a blob: the attestation's result, and it must name the blob."""
     digest = digests.sha256_bytes(blob)
     result = replace(verify_attestation(bundle, path, trust), signed_digest=digest)
-    if result.error is None and (
-        result.statement is None or digest not in (d for _, d in result.statement.subjects)
-    ):
-        problem = f"{path}: the attestation does not name {digest} as a subject"
-        return replace(result, error=problem)
-    return result
+    if result.statement is None or digest in (d for _, d in result.statement.subjects):
+        return result  # an unreadable statement already is an error
+    problem = f"{path}: the attestation does not name {digest} as a subject"
+    return replace(result, error=_joined([problem, *filter(None, [result.error])], path))
 
 
 def verify_blob_signature(
