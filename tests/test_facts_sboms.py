@@ -52,7 +52,7 @@ SYFT_LOCAL = [
 #          one component that must be there)
 REAL: dict[str, tuple[Any, ...]] = {
     "sbom/anchore-syft/1.5.json": (
-        "cyclonedx", "1.5", ("syft [not provided]",), "go.mod", (), 1,
+        "cyclonedx", "1.5", ("syft",), "go.mod", (), 1,
         Component(
             "github.com/wagoodman/go-partybus",
             "v0.0.0-20230516145632-8ccac152c651",

@@ -238,7 +238,8 @@ def cyclonedx_tools(reader: Reader, doc: Mapping[str, Any]) -> list[tuple[str, s
 
 
 def _tool_line(name: str, version: str | None) -> str:
-    return name if version is None else f"{name} {version}"
+    """``name version``; syft's dev builds write ``[not provided]`` for a version."""
+    return name if version in (None, "[not provided]") else f"{name} {version}"
 
 
 def cyclonedx_components(
