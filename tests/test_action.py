@@ -356,3 +356,20 @@ def test_reviews_become_approvals_and_a_merged_pull_request_is_a_merge(
     ]
     assert doc["labels"] == ["bug"] and doc["body"] == CITATION
     assert [f["path"] for f in doc["files"]] == ["README.md"]
+
+
+def test_a_branch_push_targets_the_pushed_branch_from_the_payload_and_the_checkout(
+    tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    from charter.facts.github import GitHubEvent, build_from_github, build_in_checkout
+    from charter.facts.identities import load_identities
+
+    before = head(repo)
+    (repo / "README.md").write_text("hotfix\n")
+    commit(repo, "Hotfix")
+    event = push_event(tmp_path, repo, before)
+    people = load_identities(identities)
+    from_payload = build_from_github(GitHubEvent(event=event), people)
+    from_checkout, built_from = build_in_checkout(GitHubEvent(event=event), repo, people)
+    assert built_from == "git"
+    assert from_payload["base"] == from_checkout["base"] == "main"

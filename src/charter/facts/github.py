@@ -523,7 +523,10 @@ def _push(payload: dict[str, Any], where: str, identities: IdentityMap) -> dict[
     return {
         "kind": "push",
         "repository": _repository(payload, where),
-        "base": _field(payload, "base_ref", str, where, optional=True),
+        # The branch pushed to is the target the push rules judge (protected or not).
+        "base": ref.removeprefix("refs/heads/")
+        if ref.startswith("refs/heads/")
+        else _field(payload, "base_ref", str, where, optional=True),
         "head": ref,
         "base_sha": _field(payload, "before", str, where),
         "head_sha": _field(payload, "after", str, where),
