@@ -373,3 +373,20 @@ def test_a_branch_push_targets_the_pushed_branch_from_the_payload_and_the_checko
     from_checkout, built_from = build_in_checkout(GitHubEvent(event=event), repo, people)
     assert built_from == "git"
     assert from_payload["base"] == from_checkout["base"] == "main"
+
+
+def test_an_unreadable_evidence_directory_is_an_error_not_a_verdict(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "README.md").write_text("hello\nworld\n")
+    commit(repo, "docs")
+    event = pull_request_event(tmp_path, repo, base, f"Docs\n\n{CITATION}")
+    missing = tmp_path / "no-such-evidence"
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), evidence=str(missing)
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert str(missing) in result.stderr and result.stderr.count("\n") == 1
+    assert outputs == {"verdict": "error", "exit-code": "2"}

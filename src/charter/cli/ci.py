@@ -23,7 +23,7 @@ from typing import Any
 import typer
 
 from charter.cli._app import ReportFormat, app
-from charter.cli._facts import identity_map, progress_bar
+from charter.cli._facts import gather, identity_map, progress_bar
 from charter.cli._stack import TRUST_ENV, stack_from_options
 from charter.cli.check import _record, rendered
 from charter.core.decision import Decision, parse_now
@@ -32,7 +32,6 @@ from charter.core.verdict import Verdict
 from charter.facts.decide import decide
 from charter.facts.github import GitHubEvent, build_in_checkout
 from charter.facts.github_api import from_environment
-from charter.facts.reconcile import Facts
 from charter.policy.rules import Rule
 from charter.policy.waivers import WaiverSet, parse_trust
 from charter.render import write
@@ -115,6 +114,12 @@ def github(
     environment: str | None = typer.Option(
         None, "--environment", envvar="CHARTER_ENVIRONMENT", help="target environment"
     ),
+    evidence: Path | None = typer.Option(
+        None,
+        "--evidence",
+        envvar="CHARTER_EVIDENCE",
+        help="files CI produced (SBOMs, scans, signatures, attestations), verified",
+    ),
     constitution: Path | None = typer.Option(
         None, "--constitution-bundle", envvar="CHARTER_CONSTITUTION", help="constitution bundle"
     ),
@@ -161,9 +166,10 @@ def github(
             if waivers_dir is not None
             else None
         )
-        decided = decide(
-            stack.compile(), None, Facts(built=document), now=parse_now(now), waivers=hook
+        facts = gather(
+            built=document, identities=None, evidence=evidence, trust=trust, declared=document
         )
+        decided = decide(stack.compile(), None, facts, now=parse_now(now), waivers=hook)
         reports = _reports(decided.decision, decided.document, stack.rules, fmt, sarif is not None)
         if audit_location:
             _record(decided.decision, audit_location)
