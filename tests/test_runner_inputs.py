@@ -39,8 +39,11 @@ def signed_runner(
     archive = root / "constitution.tar.gz"
     archive.write_bytes(constitution_bundle(root, key, "1.0.0"))
     _, waiver_public = make_key(root / "waiver-key")
+    _, evidence_public = make_key(root / "evidence-key")
     policy = root / "trust.toml"
-    policy.write_text(f'[layers.constitution]\nkeys = ["{public}"]\n')
+    policy.write_text(
+        f'[layers.constitution]\nkeys = ["{public}"]\n\n[evidence]\nkeys = ["{evidence_public}"]\n'
+    )
     config = write_config(
         root / "runner",
         f'refresh_interval = "1h"\ntrust_policy = "{policy}"\n\n'
@@ -77,6 +80,7 @@ def test_writes_to_the_runners_own_files_are_denied_over_http(
         root / "trust.toml",
         root / "key" / "signing.pub",
         root / "waiver-key" / "signing.pub",
+        root / "evidence-key" / "signing.pub",  # who may sign CI evidence
         root / "constitution.tar.gz",
         root / "runner" / "actions.toml",
         root / "runner" / "actions.pub",

@@ -264,8 +264,9 @@ class Loader:
         As ``charter gate`` protects its constitution, key, budget and audit log:
         the audit database (and its ``-wal``/``-shm``/``-journal`` files), the
         config (which holds the token hashes), the trust policy and every key
-        it or the waiver settings name, the action constitution and its key,
-        local layer files, and the state directory's version record and pins.
+        it (layers and ``[evidence]``) or the waiver settings name, the action
+        constitution and its key, local layer files, and the state directory's
+        version record and pins.
         """
         cfg = self.config
         files: list[str | Path] = [*audit_files(audit_location)]
@@ -278,6 +279,10 @@ class Loader:
                 files += trust.key_files
                 if trust.trusted_root is not None:
                     files.append(trust.trusted_root)
+            evidence = self.policy.evidence  # who may sign CI evidence
+            files += evidence.key_files
+            if evidence.trusted_root is not None:
+                files.append(evidence.trusted_root)
         for source in (cfg.constitution, *cfg.packs, cfg.overlay):
             if source is not None and not source.is_oci:
                 files.append(source.path)
