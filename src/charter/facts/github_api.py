@@ -207,10 +207,12 @@ def _refuse_failure(response: httpx.Response, url: str) -> None:
             f" retry after {headers['retry-after']} s",
             hint="wait and re-run, or pass --api-dir",
         )
-    raise GitHubApiError(f"{url}: {status} {_reason(response)}", hint=_HINTS.get(status, _HINT_5XX))
+    hint = _HINTS.get(status, _HINT_5XX if status >= 500 else _HINT_OTHER)
+    raise GitHubApiError(f"{url}: {status} {_reason(response)}", hint=hint)
 
 
 _HINT_5XX = "GitHub failed to answer; re-run the job later"
+_HINT_OTHER = "an unexpected answer; check GITHUB_API_URL and the event, or pass --api-dir"
 _HINTS = {
     401: "GITHUB_TOKEN was rejected; pass a valid token (in Actions: ${{ github.token }})",
     403: "the token may not read this repository; grant 'pull-requests: read' and"
