@@ -332,16 +332,19 @@ def _unsupported_tlog(material: Mapping[str, Any], path: str) -> None:
             )
 
 
-def _verify_keyless(document: Mapping[str, Any], trust: EvidenceTrust, path: str) -> str:
+def _verify_keyless(
+    document: Mapping[str, Any], trust: EvidenceTrust, path: str
+) -> tuple[str, str, bytes]:
+    """The identity that verified the bundle, and the payload type and payload it signed."""
     if not trust.keyless:
         raise VerificationError(f"{path}: the trust policy's [evidence] pins no keyless identities")
-    identity, _, _ = keyless.verify_sigstore_dsse(
+    identity, payload_type, payload = keyless.verify_sigstore_dsse(
         jsonio.canonical_bytes(dict(document)),
         identities=trust.keyless,
         trusted_root=trust.trusted_root or keyless.bundled_trusted_root("production"),
         where=path,
     )
-    return str(identity)
+    return str(identity), payload_type, payload
 
 
 def _bundle_material(document: Mapping[str, Any], path: str) -> Mapping[str, Any]:
@@ -386,20 +389,22 @@ def verify_attestation(document: Mapping[str, Any], path: str, trust: EvidenceTr
     else:
         envelope = _read_envelope(document, path)
     problems: list[str] = []
-    statement: Statement | None = None
-    try:
-        statement = _statement(envelope.payload_type, envelope.payload, path)
-    except VerificationError as exc:
-        problems.append(str(exc))
     signer: str | None = None
+    payload_type, payload = envelope.payload_type, envelope.payload
     try:
         if material is not None and "publicKey" not in material:
             _unsupported_tlog(material, path)
-            signer = _verify_keyless(document, trust, path)
+            # the statement is read from the very bytes sigstore verified
+            signer, payload_type, payload = _verify_keyless(document, trust, path)
         else:
             signer = _verify_with_keys(envelope, trust, path)
     except VerificationError as exc:
-        problems.insert(0, str(exc))
+        problems.append(str(exc))
+    statement: Statement | None = None
+    try:
+        statement = _statement(payload_type, payload, path)
+    except VerificationError as exc:
+        problems.append(str(exc))
     kind = _kind(statement)
     builder = _builder_id(statement) if statement is not None and kind == "provenance" else None
     if statement is not None and kind == "provenance":
