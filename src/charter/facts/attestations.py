@@ -98,8 +98,10 @@ class Verified:
     statement: Statement | None
     #: Blob signatures: ``sha256:<hex>`` of the blob the signature was checked against.
     signed_digest: str | None
-    #: Key id (``sha256:…``) or ``identity (issuer)`` that verified.
+    #: Key id (``sha256:…``) or ``identity (issuer)`` whose signature verified —
+    #: also when the statement was then refused (a builder not allowed).
     signer: str | None
+    #: SLSA provenance only: ``builder.id`` (v0.1/v0.2) or ``runDetails.builder.id`` (v1).
     builder_id: str | None
     error: str | None
 
