@@ -93,8 +93,9 @@ class Verified:
     path: str
     #: provenance | sbom | link | signature | attestation
     kind: str
-    #: With ``error`` set, the *unverified* claim when the payload could be read
-    #: (so the error can be attached to the artifacts it names); else None.
+    #: The signed statement; with ``error`` set, the *unverified* claim when the
+    #: payload could be read (so the error can be attached to the artifacts it
+    #: names); None for a blob signature or an unreadable payload.
     statement: Statement | None
     #: Blob signatures: ``sha256:<hex>`` of the blob the signature was checked against.
     signed_digest: str | None
