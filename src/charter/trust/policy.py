@@ -141,7 +141,10 @@ def _strings(raw: dict[str, Any], key: str, table: str, where: str, what: str) -
 def _identities(raw: dict[str, Any], table: str, where: str) -> tuple[keyless.KeylessIdentity, ...]:
     items = raw.get("keyless", [])
     if not isinstance(items, list):
-        items = [items]  # reported below as a malformed entry
+        raise ConfigError(
+            f"{where}: {table}.keyless must be a list of {{ identity, issuer }} tables",
+            hint='e.g. keyless = [{ identity = "release@acme.example", issuer = "https://…" }]',
+        )
     identities: list[keyless.KeylessIdentity] = []
     for item in items:
         if (
