@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.core.errors import InputError
-from charter.facts.evidence import collect
+from charter.facts.evidence import for_document
 from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import from_environment
 from charter.facts.identities import IdentityMap, load_identities
@@ -91,10 +91,9 @@ def gather(
     """The facts a declared document is reconciled with (docs/design.md, 'Facts: declared
     and derived'): a built document, the identity map, and the verified evidence."""
     found = None
-    if evidence is not None:
+    if evidence is not None or "evidence" in declared:
         signers = load_policy(trust).evidence if trust is not None else EvidenceTrust()
-        artifacts = declared.get("artifacts")
-        found = collect(evidence, signers, artifacts if isinstance(artifacts, list) else ())
+        found = for_document(declared, evidence, signers)
     return Facts(
         built=built,
         identities=load_identities(identities) if identities is not None else None,

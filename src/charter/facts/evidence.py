@@ -23,9 +23,12 @@ a silently smaller set of evidence.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +118,98 @@ def collect(
         )
     )
     return Evidence(artifacts, _merged_scan(found.scans), unattached)
+
+
+#: Most bytes of inline evidence (``"evidence"`` in a proposal) after decoding.
+MAX_INLINE_BYTES = 32 * 1024 * 1024
+
+
+def inline_files(document: Mapping[str, Any]) -> dict[str, bytes] | None:
+    """The files of a document's inline ``evidence`` (``{"files": [{"name", "base64"}]}``).
+
+    The runner's proposal body and ``charter check`` read the same key, so the same
+    document gets the same answer anywhere. None when the document carries none.
+    """
+    raw = document.get("evidence")
+    if raw is None:
+        return None
+    where = "proposal.evidence"
+    items = raw.get("files") if isinstance(raw, dict) and set(raw) == {"files"} else None
+    if not isinstance(items, list):
+        raise InputError(
+            f'{where}: must be {{"files": [{{"name": ..., "base64": ...}}]}}', hint=_HINT
+        )
+    files: dict[str, bytes] = {}
+    total = 0
+    for index, item in enumerate(items):
+        name, data = _inline_file(item, f"{where}.files[{index}]")
+        if name in files:
+            raise InputError(f"{where}.files[{index}]: {name!r} is given twice", hint=_HINT)
+        total += len(data)
+        if total > MAX_INLINE_BYTES or len(files) >= MAX_FILES:
+            raise InputError(
+                f"{where}: more than {MAX_INLINE_BYTES} bytes or {MAX_FILES} files",
+                hint="reference large artifacts by digest in artifacts[] instead",
+            )
+        files[name] = data
+    return files
+
+
+def _inline_file(item: Any, where: str) -> tuple[str, bytes]:
+    if not isinstance(item, dict) or set(item) != {"name", "base64"}:
+        raise InputError(f'{where}: must be {{"name": ..., "base64": ...}}', hint=_HINT)
+    name, encoded = item["name"], item["base64"]
+    parts = name.split("/") if isinstance(name, str) else []
+    if not parts or any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
+        raise InputError(
+            f"{where}.name: must be a relative path without '.', '..' or empty parts",
+            hint="e.g. dist/app.cdx.json",
+        )
+    if not isinstance(encoded, str):
+        raise InputError(f"{where}.base64: must be a string", hint=_HINT)
+    try:
+        return name, base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InputError(f"{where}.base64: not base64 ({exc})", hint=_HINT) from None
+
+
+def collect_files(
+    files: Mapping[str, bytes],
+    trust: EvidenceTrust,
+    declared: Iterable[Mapping[str, Any]] = (),
+) -> Evidence:
+    """:func:`collect` for evidence given as bytes (inline in a proposal)."""
+    with tempfile.TemporaryDirectory(prefix="charter-evidence-") as scratch:
+        root = Path(scratch)
+        for name, data in files.items():
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                raise InputError(f"proposal.evidence: {name!r} clashes with a directory")
+            target.write_bytes(data)
+        return collect(root, trust, declared)
+
+
+def for_document(
+    declared: Mapping[str, Any], directory: Path | None, trust: EvidenceTrust
+) -> Evidence | None:
+    """The evidence of a proposal: ``directory`` (``--evidence``) or the inline files.
+
+    None when there is neither; both at once is an input error (give evidence once).
+    """
+    inline = inline_files(declared)
+    if inline is not None and directory is not None:
+        raise InputError(
+            "the proposal carries evidence inline and --evidence was given too",
+            hint="give the evidence once: inline (runner bodies) or as a directory",
+        )
+    artifacts = declared.get("artifacts")
+    listed = [a for a in artifacts if isinstance(a, dict)] if isinstance(artifacts, list) else []
+    if directory is not None:
+        return collect(directory, trust, listed)
+    if inline is not None:
+        return collect_files(inline, trust, listed)
+    return None
 
 
 # ---------------------------------------------------------------- reading the directory

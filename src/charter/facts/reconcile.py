@@ -28,6 +28,9 @@ from typing import Any
 from charter.facts.dependencies import is_dependency_file
 from charter.facts.identities import IdentityMap
 
+#: Keys that carry input for Charter, never facts for rules: removed before deciding.
+CARRIERS = ("context", "evidence")
+
 #: Fields a built document (git, GitHub) defines; a declared value is replaced.
 BUILT_FIELDS = (
     "repository",
@@ -119,11 +122,11 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
     if declared is None:
         if facts.built is None:
             raise ValueError("reconcile needs a declared or a built document")
-        document = {k: v for k, v in facts.built.items() if k != "context"}
+        document = {k: v for k, v in facts.built.items() if k not in CARRIERS}
         ledger.note("document")
     else:
         # Shallow: every change below builds new dicts and lists, nothing is mutated.
-        document = {k: v for k, v in declared.items() if k != "context"}
+        document = {k: v for k, v in declared.items() if k not in CARRIERS}
         if facts.built is not None:
             _apply_built(document, facts.built, ledger)
     _derive_dependencies(document, ledger, certain=facts.built is not None)

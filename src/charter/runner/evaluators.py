@@ -126,13 +126,13 @@ def _execute(task: _Task[R], slot: EngineSlot) -> None:
     except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
         # The traceback's frames hold this thread's engine; clear their locals
         # so that whoever drops the exception never drops the engine with it.
-        _clear_frames(exc)
+        clear_frames(exc)
         task.future.set_exception(exc)
     else:
         task.future.set_result(result)
 
 
-def _clear_frames(exc: BaseException) -> None:
+def clear_frames(exc: BaseException) -> None:
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -144,4 +144,4 @@ def _clear_frames(exc: BaseException) -> None:
         todo += [item.__cause__, item.__context__]
 
 
-__all__ = ["EngineSlot", "EvaluatorPool"]
+__all__ = ["EngineSlot", "EvaluatorPool", "clear_frames"]

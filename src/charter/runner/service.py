@@ -36,6 +36,7 @@ from charter.core.errors import (
     Unavailable,
 )
 from charter.core.verdict import Verdict
+from charter.facts import evidence as evidence_mod
 from charter.facts.decide import decide
 from charter.facts.reconcile import Facts
 from charter.policy.decision import apply_waivers
@@ -44,12 +45,12 @@ from charter.runner import waivers as waivers_mod
 from charter.runner.approvals import Approvals
 from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig
-from charter.runner.evaluators import EngineSlot, EvaluatorPool
+from charter.runner.evaluators import EngineSlot, EvaluatorPool, clear_frames
 from charter.runner.gc import Settler
 from charter.runner.loading import ActionGate, Generation, Loader, Pins, now_text
 from charter.runner.metrics import Metrics
 from charter.runner.processes import Evaluated, ProcessEvaluators
-from charter.trust.policy import TrustPolicy, load_policy
+from charter.trust.policy import EvidenceTrust, TrustPolicy, load_policy
 from charter.trust.versions import default_state_dir
 from charter.trust.watchdog import Watchdog
 
@@ -323,11 +324,12 @@ class RunnerService:
     def _evaluate(
         self, slot: EngineSlot, document: Any, gen: Generation | None, *, validate: bool = True
     ) -> Decision:
+        facts = self._facts_for(document)  # before the engine enters this frame
         compiled = self._compiled(slot, gen)
         hook = gen.waivers.apply if gen is not None and gen.waivers is not None else None
         try:
             return decide(
-                compiled, document, self.facts, now=self.clock(), waivers=hook, validate=validate
+                compiled, document, facts, now=self.clock(), waivers=hook, validate=validate
             ).decision
         except CharterError:
             raise
@@ -343,6 +345,17 @@ class RunnerService:
                 f"evaluation failed ({type(exc).__name__}: {exc})",
                 hint="see docs/design.md, 'Errors and exit codes'",
             ) from exc
+
+    def _facts_for(self, document: Any) -> Facts:
+        """The runner's facts, plus the evidence a document carries inline (verified
+        against the trust policy's ``[evidence]`` signers, as ``charter check`` does)."""
+        if not isinstance(document, dict) or "evidence" not in document:
+            return self.facts
+        signers = self.policy.evidence if self.policy is not None else EvidenceTrust()
+        found = evidence_mod.for_document(document, None, signers)
+        if found is None:
+            return self.facts
+        return dataclasses.replace(self.facts, artifacts=found.artifacts, scan=found.scan)
 
     def evaluate_proposal(
         self, slot: EngineSlot, document: Any, *, validate: bool = True
@@ -376,7 +389,9 @@ class RunnerService:
         result: Future[T] = Future()
         result.set_running_or_notify_cancel()
 
-        if self.processes is None:
+        # Inline evidence is verified here, where the trust policy's keys are: such a
+        # body is decided on an evaluator thread (a cheap byte test routes it).
+        if self.processes is None or b'"evidence"' in body:
 
             def evaluate_then_commit(slot: EngineSlot) -> None:
                 try:
@@ -385,6 +400,8 @@ class RunnerService:
                     author = principal_id(document.get("author"))
                     self._commit_async(decision, principal, author, document, finish, result)
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                    # The frames hold this thread's engine: never let the caller drop it.
+                    clear_frames(exc)
                     result.set_exception(exc)
 
             self.evaluator.submit(evaluate_then_commit)
