@@ -261,3 +261,8 @@ def test_the_hook_stops_a_real_partial_commit_of_a_private_key(
     assert done.returncode != 0, done.stderr
     assert "DENY" in done.stderr and "CRED-NO-CREDENTIAL-FILES-001" in done.stderr
     assert git(repo, "log", "-1", "--format=%s").strip() == "placeholder"
+
+
+def test_check_staged_takes_no_kind(repo: Path) -> None:
+    result = invoke("check", "--staged", "--kind", "merge", "--repo", str(repo), "--no-audit")
+    assert result.returncode == 2 and "--kind goes with --git" in result.stderr

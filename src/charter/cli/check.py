@@ -130,6 +130,9 @@ def _chosen(sources: Sources) -> str:
         )
     if sources.api_dir is not None and "--github-event" not in given:
         raise InputError("--api-dir goes with --github-event", hint="see charter check --help")
+    if sources.kind != "pull_request" and "--git" not in given:
+        # --staged is always a push of the coming commit; an event says what it is.
+        raise InputError("--kind goes with --git", hint="see charter check --help")
     return given[-1]
 
 
