@@ -12,8 +12,11 @@ GITHUB_STEP_SUMMARY and GITHUB_OUTPUT pointing at temporary files.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +393,35 @@ def test_an_unreadable_evidence_directory_is_an_error_not_a_verdict(
     assert result.returncode == 2 and result.stdout == ""
     assert str(missing) in result.stderr and result.stderr.count("\n") == 1
     assert outputs == {"verdict": "error", "exit-code": "2"}
+
+
+def test_the_decide_step_runs_in_bash_as_a_process(
+    tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    # The process boundary the runner crosses: `bash -c RUN` with the step's environment,
+    # the venv's `charter` first on PATH (as setup-python + pip install leave it).
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "id_ed25519").write_bytes(private_key())
+    commit(repo, "deploy key")
+    event = pull_request_event(tmp_path, repo, base, CITATION)
+    summary, output, sarif = tmp_path / "summary.md", tmp_path / "output.txt", tmp_path / "c.sarif"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CHARTER_", "GITHUB_"))},
+        **step_env({"identities": str(identities), "sarif": str(sarif)}),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_WORKSPACE": str(repo),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
+    }
+    step = decide_step()
+    done = subprocess.run(
+        [step["shell"], "-c", step["run"]], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert outputs["verdict"] == "deny" and outputs["built-from"] == "git"
+    assert "CRED-NO-CREDENTIAL-FILES-001" in summary.read_text()
+    assert valid_sarif(sarif.read_text())["runs"][0]["results"]
+    assert "::error" in done.stdout and done.stderr == ""
