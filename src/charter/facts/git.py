@@ -230,9 +230,9 @@ class Repository:
     def current_branch(self) -> str | None:
         """The branch HEAD is on (also before its first commit), or None when detached."""
         done = self._run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-        return (
-            done.stdout.decode("utf-8", "replace").strip() or None if done.returncode == 0 else None
-        )
+        if done.returncode != 0:
+            return None
+        return done.stdout.decode("utf-8", "replace").strip() or None
 
     def config(self, key: str) -> str:
         """The value of a git configuration key (``user.name``), or "" when unset."""
