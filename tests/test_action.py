@@ -425,3 +425,41 @@ def test_the_decide_step_runs_in_bash_as_a_process(
     assert "CRED-NO-CREDENTIAL-FILES-001" in summary.read_text()
     assert valid_sarif(sarif.read_text())["runs"][0]["results"]
     assert "::error" in done.stdout and done.stderr == ""
+
+
+def test_an_unwritable_sarif_path_fails_before_anything_is_recorded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "README.md").write_text("hello\nworld\n")
+    commit(repo, "docs")
+    event = pull_request_event(tmp_path, repo, base, f"Docs\n\n{CITATION}")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    audit = tmp_path / "audit.db"
+    result, outputs, summary = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities),
+        sarif=str(blocker / "charter.sarif"), audit=str(audit),
+    )  # fmt: skip
+    assert result.returncode == 2 and "cannot write SARIF" in result.stderr
+    assert outputs == {"verdict": "error", "exit-code": "2"}
+    assert summary == "earlier step\n" and not audit.exists()
+
+
+def test_a_given_audit_store_records_the_decision(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "README.md").write_text("hello\nworld\n")
+    commit(repo, "docs")
+    event = pull_request_event(tmp_path, repo, base, f"Docs\n\n{CITATION}")
+    audit = tmp_path / "audit.db"
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), audit=str(audit)
+    )
+    assert result.returncode == 0, result.stderr
+    exported = invoke("audit", "export", "--store", str(audit))
+    assert exported.returncode == 0, exported.stderr
+    assert outputs["decision-id"] in exported.stdout

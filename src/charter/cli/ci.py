@@ -170,24 +170,27 @@ def github(
             built=document, identities=None, evidence=evidence, trust=trust, declared=document
         )
         decided = decide(stack.compile(), None, facts, now=parse_now(now), waivers=hook)
-        reports = _reports(decided.decision, decided.document, stack.rules, fmt, sarif is not None)
+        decision = decided.decision
+        reports = _reports(decision, decided.document, stack.rules, fmt, sarif is not None)
+        outputs = _outputs(
+            {
+                "verdict": str(decision.verdict),
+                "exit-code": str(decision.exit_code),
+                "decision-id": decision.decision_id,
+                "built-from": built_from,
+                "sarif": str(sarif) if sarif is not None else "",
+            }
+        )
+        # What can fail is done before the record: a recorded decision is always reported.
+        if sarif is not None:
+            _write_sarif(sarif, reports.sarif)
         if audit_location:
-            _record(decided.decision, audit_location)
+            _record(decision, audit_location)
     except CharterError:
         _append(output, _outputs({"verdict": "error", "exit-code": "2"}), "step outputs")
         raise
-    decision = decided.decision
-    if sarif is not None:
-        _write_sarif(sarif, reports.sarif)
     _append(summary, reports.markdown, "step summary")
-    values = {
-        "verdict": str(decision.verdict),
-        "exit-code": str(decision.exit_code),
-        "decision-id": decision.decision_id,
-        "built-from": built_from,
-        "sarif": str(sarif) if sarif is not None else "",
-    }
-    _append(output, _outputs(values), "step outputs")
+    _append(output, outputs, "step outputs")
     write(reports.shown)
     raise typer.Exit(_exit_code(decision, fail_on_ask))
 
