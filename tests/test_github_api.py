@@ -325,3 +325,15 @@ def test_a_repository_name_that_is_no_owner_name_is_refused(tmp_path: Path) -> N
     spec = GitHubEvent(event=path, api=Api(token=TOKEN, url="http://127.0.0.1:9"))
     with pytest.raises(GitHubApiError, match="is not OWNER/NAME"):
         build_from_github(spec, HUMANS)
+
+
+def test_a_token_with_a_line_break_is_refused_without_showing_it(
+    event: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serve(github()) as fake:
+        monkeypatch.setenv("GITHUB_TOKEN", "ghs_first\nX-Injected: 1")
+        monkeypatch.setenv("GITHUB_API_URL", fake.url)
+        result = invoke("proposal", "from-github", "--event", str(event))
+    assert result.returncode == 2 and "characters no GitHub token has" in result.stderr
+    assert "ghs_first" not in result.stderr and "Injected" not in result.stderr
+    assert fake.seen == []

@@ -45,6 +45,7 @@ TIMEOUT_SECONDS = 30.0
 _MAX_REDIRECTS = 5
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _ANSWERS = ("files", "reviews", "commits")
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 class GitHubApiError(InputError):
@@ -81,6 +82,11 @@ def pull_answers(
         raise GitHubApiError(
             f"repository {repository!r} is not OWNER/NAME",
             hint="the event's repository.full_name must name the repository",
+        )
+    if not _TOKEN.fullmatch(api.token):  # never echoed: it would land in a job log
+        raise GitHubApiError(
+            "GITHUB_TOKEN holds characters no GitHub token has (whitespace or control)",
+            hint="set GITHUB_TOKEN to the token alone",
         )
     base = _base_url(api.url)
     import httpx  # only a run that fetches pays for importing the HTTP stack
@@ -160,6 +166,7 @@ def _pages(client: httpx.Client, url: str, max_pages: int) -> list[Any]:
 def _get(client: httpx.Client, url: str) -> httpx.Response:
     import httpx
 
+    token = client.headers.get("authorization", "").removeprefix("Bearer ") or "\x00"
     current = url
     for _ in range(_MAX_REDIRECTS + 1):
         try:
@@ -170,8 +177,9 @@ def _get(client: httpx.Client, url: str) -> httpx.Response:
                 hint="retry later, or save the answers with 'gh api --paginate' and pass --api-dir",
             ) from None
         except httpx.HTTPError as exc:
+            why = " ".join(str(exc).split())[:200].replace(token, "***")
             raise GitHubApiError(
-                f"{current}: cannot reach the GitHub API ({type(exc).__name__}: {exc})",
+                f"{current}: cannot reach the GitHub API ({type(exc).__name__}: {why})",
                 hint="check GITHUB_API_URL and the network, or pass --api-dir",
             ) from None
         if not response.is_redirect:
