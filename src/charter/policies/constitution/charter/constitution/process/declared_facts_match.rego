@@ -39,14 +39,14 @@ deny contains {"rule": "PROC-DECLARED-FACTS-MATCH-001", "msg": msg} if {
 	is_array(contradictions)
 	some entry in contradictions
 	is_object(entry)
-	field := text(object.get(entry, "field", null), "(unnamed field)")
+	field := clipped(text(object.get(entry, "field", null), "(unnamed field)"))
 	msg := sprintf(
 		"the proposal declares %s = %s, but Charter derived %s from %s; the derived value is used. Stop declaring %s (Charter derives it): build the proposal with `charter proposal from-git` or `from-github`, and pass CI evidence with `--evidence`",
 		[
 			field,
-			json.marshal(object.get(entry, "declared", null)),
-			json.marshal(object.get(entry, "derived", null)),
-			text(object.get(entry, "source", null), "(source not recorded)"),
+			clipped(json.marshal(object.get(entry, "declared", null))),
+			clipped(json.marshal(object.get(entry, "derived", null))),
+			clipped(text(object.get(entry, "source", null), "(source not recorded)")),
 			field,
 		],
 	)
@@ -77,3 +77,11 @@ text(value, fallback) := value if {
 	is_string(value)
 	trim_space(value) != ""
 } else := fallback
+
+# Declared values come from the document: a message shows at most `limit`
+# characters of each.
+limit := 200
+
+clipped(value) := value if {
+	count(value) <= limit
+} else := sprintf("%s… (%d characters)", [substring(value, 0, limit), count(value)])

@@ -98,3 +98,16 @@ test_contradiction_without_details_still_denied if {
 	some entry in declared_facts_match.deny with input as contradiction_without_details
 	contains(entry.msg, "declares (unnamed field) = null, but Charter derived null from (source not recorded)")
 }
+
+long_declared_digest := with_facts({"derived": ["artifacts[api].digest"], "contradictions": [{
+	"field": "artifacts[api].digest",
+	"declared": concat("", ["sha256:", concat("", ["ab" | some _ in numbers.range(1, 300)])]),
+	"derived": "sha256:4d5f",
+	"source": "evidence file",
+}]})
+
+test_long_declared_value_is_clipped_denied if {
+	some entry in declared_facts_match.deny with input as long_declared_digest
+	contains(entry.msg, "… (609 characters), but Charter derived \"sha256:4d5f\" from evidence file")
+	count(entry.msg) < 800
+}

@@ -65,7 +65,7 @@ scanned if {
 	is_array(object.get(scan, "findings", []))
 }
 
-not_audited := [reason_text(r) | some r in scan.not_audited] if is_array(scan.not_audited)
+not_audited := [clipped(reason_text(r)) | some r in scan.not_audited] if is_array(scan.not_audited)
 
 else := []
 
@@ -87,3 +87,10 @@ label(r) := r.package if is_string(r.package)
 else := r.name if is_string(r.name)
 
 else := "(unnamed package)"
+
+# Reasons come from tool output: a message shows at most `limit` characters of each.
+limit := 200
+
+clipped(value) := value if {
+	count(value) <= limit
+} else := sprintf("%s… (%d characters)", [substring(value, 0, limit), count(value)])

@@ -100,3 +100,16 @@ test_scan_that_audited_allowed if {
 test_unaudited_scan_without_dependency_change_allowed if {
 	count(dependency_scan.deny) == 0 with input as pr_deps({"changed": false, "scan": pip_audit_offline})
 }
+
+long_reason := pr_deps({"changed": true, "scan": {
+	"tool": "pip-audit",
+	"findings": [],
+	"audited": false,
+	"not_audited": [concat("", ["x" | some _ in numbers.range(1, 5000)])],
+}})
+
+test_long_not_audited_reason_is_clipped_denied if {
+	some entry in dependency_scan.deny with input as long_reason
+	contains(entry.msg, "… (5000 characters)")
+	count(entry.msg) < 700
+}
