@@ -55,11 +55,13 @@ class Redirect:
 
     @property
     def writes(self) -> bool:
-        return self.target is not None and (">" in self.op) and self.op not in (">&", "<&")
+        """``>``, ``>>``, ``>|``, ``&>``, ``&>>``, ``<>`` and ``>&FILE`` (a file, not a
+        descriptor: the parser drops the target of ``>&2``) open a file for writing."""
+        return self.target is not None and ">" in self.op and self.op != "<&"
 
     @property
     def reads(self) -> bool:
-        return self.target is not None and self.op in ("<", "<>")
+        return self.target is not None and self.op in ("<", "<>", "<&")
 
 
 @dataclass(frozen=True)

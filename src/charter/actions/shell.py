@@ -455,6 +455,9 @@ class _Walker:
         children = node.named_children
         body = children[0] if children else None
         redirect_nodes = list(children[1:])
+        if body is not None and body.type in ("file_redirect", "heredoc_redirect"):
+            # ``> FILE`` alone (truncates FILE): redirections without a command
+            body, redirect_nodes = None, list(children)
         redirects: list[Redirect] = []
         trailing: list[tuple[tree_sitter.Node, bool]] = []
         herestring = False
@@ -483,6 +486,9 @@ class _Walker:
             for i in range(before, len(self.commands)):
                 c = self.commands[i]
                 self.commands[i] = _replace(c, redirects=(*c.redirects, *redirects))
+            if before == len(self.commands) and redirects:
+                # nothing runs, but the files are still opened: decide them
+                index = self._add(p, (), (), tuple(redirects), pipes)
         for stmt, is_pipe in trailing:
             if is_pipe and index is not None:
                 self.pipeline(p, list(stmt.named_children), pipes, stmt, head=[index])
@@ -516,6 +522,10 @@ class _Walker:
                     body = raw
                 elif child.type in ("<<", "<<-", "heredoc_end", "&&", "||", ";", "|", "&"):
                     continue
+                elif seen_start and child.type in ("file_redirect", "herestring_redirect"):
+                    # ``cat <<EOF >FILE``: the redirection after the delimiter is the
+                    # command's own, not a statement of its own.
+                    self.redirect(p, child, pipes, trailing, collect)
                 elif seen_start and child.is_named:
                     is_pipe = (
                         child.type == "pipeline"
@@ -534,6 +544,8 @@ class _Walker:
                     fd = p.text(child)
                 elif not child.is_named:
                     op += p.text(child)
+                elif child.type == "ERROR" and op == "<" and p.text(child) == ">":
+                    op = "<>"  # ``N<>FILE`` (open read-write): tree-sitter-bash misreads it
                 else:
                     target = p.word(child, pipes)
         if op in (">&", "<&") and target is not None and re.fullmatch(r"\d+-?|-", target.value):
@@ -764,6 +776,18 @@ def _is_herestring_quirk(node: tree_sitter.Node) -> bool:
     return node.type == "ERROR" and [c.type for c in node.children] == ["<<"]
 
 
+def _is_read_write_quirk(node: tree_sitter.Node) -> bool:
+    """``N<>FILE``: tree-sitter-bash reads ``<`` then ERROR(``>``) inside the redirect."""
+    prev = node.prev_sibling
+    return (
+        [c.type for c in node.children] == [">"]
+        and node.parent is not None
+        and node.parent.type == "file_redirect"
+        and prev is not None
+        and prev.type == "<"
+    )
+
+
 def _only_herestring_quirks(root: tree_sitter.Node) -> bool:
     """Whether every syntax error in the tree is the ``redirect <<< word`` quirk."""
     stack = [root]
@@ -771,6 +795,8 @@ def _only_herestring_quirks(root: tree_sitter.Node) -> bool:
         node = stack.pop()
         if node.is_missing:
             return False
+        if node.type == "ERROR" and _is_read_write_quirk(node):
+            continue
         if node.type == "ERROR":
             nxt = node.next_named_sibling
             if not (
