@@ -170,7 +170,7 @@ def test_an_engine_panic_is_a_one_line_error_not_a_traceback(
     def panics(*args: object, **kwargs: object) -> None:
         raise PanicException("index out of bounds")
 
-    monkeypatch.setattr("charter.cli.check.evaluate", panics)
+    monkeypatch.setattr("charter.cli.check.decide", panics)
     proposal = Path(__file__).resolve().parents[1] / "examples/proposals/merge-approved.json"
     assert main(["check", str(proposal), "--no-audit"]) == 2
     captured = capsys.readouterr()
