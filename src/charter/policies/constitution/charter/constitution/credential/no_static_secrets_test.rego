@@ -115,3 +115,103 @@ test_crlf_patch_denied if {
 	}]})
 	contains(entry.msg, "(patch line 3) adds a GitLab token")
 }
+
+# The scan looks at all files at once; each file still gets its own findings
+# with its own patch line numbers.
+
+msgs(proposal) := {entry.msg | some entry in no_static_secrets.deny with input as proposal}
+
+test_same_secret_in_two_files_denied_in_each if {
+	found := msgs(object.union(fixtures.pull_request, {"files": [
+		fixtures.added_file("a/settings.py", ["import os", `DB_PASSWORD = "Xy9kLm2Qw8pRt5ZsVb"`]),
+		fixtures.added_file("b/settings.py", [`DB_PASSWORD = "Xy9kLm2Qw8pRt5ZsVb"`]),
+	]}))
+	count(found) == 2
+	some a in found
+	startswith(a, "a/settings.py (patch line 3) adds a hard-coded secret assignment")
+	some b in found
+	startswith(b, "b/settings.py (patch line 2) adds a hard-coded secret assignment")
+}
+
+test_secret_line_only_inside_a_longer_line_of_another_file_denied_once if {
+	found := msgs(object.union(fixtures.pull_request, {"files": [
+		fixtures.added_file("flagged.sh", ["export GH=ghp_R2d4Xk9LmQw3ZpT7vYb1NcHs6JfUe8GaKo0i"]),
+		{"path": "context.sh", "status": "modified", "patch": "@@ -1 +1 @@\n #+export GH=ghp_R2d4Xk9LmQw3ZpT7vYb1NcHs6JfUe8GaKo0i"},
+	]}))
+	count(found) == 1
+	some msg in found
+	startswith(msg, "flagged.sh (patch line 2) adds a GitHub token")
+}
+
+test_repeated_secret_line_denied_once_at_its_first_line if {
+	found := msgs(pr_adding("deploy/env.sh", [
+		"set -e",
+		"git clone https://oauth2:glpat-x7Rk2LmQ9vTz4NbW8sYc@gitlab.example.com/acme/app.git",
+		"echo ok",
+		"git clone https://oauth2:glpat-x7Rk2LmQ9vTz4NbW8sYc@gitlab.example.com/acme/app.git",
+	]))
+	found == {sprintf("deploy/env.sh (patch line 3) adds a GitLab token; remove it, rotate the credential, and load it at runtime from a secret store or short-lived identity (test fixtures may carry fake values only under a fixtures/ or testdata/ directory with the marker %s on the line)", [no_static_secrets.marker])}
+}
+
+test_line_with_two_kinds_denied_for_both if {
+	found := msgs(pr_adding("ci/env.sh", ["echo ghp_R2d4Xk9LmQw3ZpT7vYb1NcHs6JfUe8GaKo0i AKIAZ4Q7XK2MBN5TRW3P"]))
+	count(found) == 2
+	some a in found
+	contains(a, "adds a GitHub token")
+	some b in found
+	contains(b, "adds an AWS access key id")
+}
+
+# More than four candidate lines take the path that first narrows the
+# assignments down with one regular expression over all of them.
+test_secret_among_many_keyword_lines_denied if {
+	found := msgs(pr_adding("src/auth.py", [
+		"def refresh_token(session):",
+		"    token = session.token",
+		"    secret_name = 'db'",
+		"    password_hint = None",
+		"    api_key_header = 'X-Api-Key'",
+		"    access_key_rotation_days = 90",
+		`    fallback_secret = "Xy9kLm2Qw8pRt5ZsVb"`,
+	]))
+	found == {sprintf("src/auth.py (patch line 8) adds a hard-coded secret assignment; remove it, rotate the credential, and load it at runtime from a secret store or short-lived identity (test fixtures may carry fake values only under a fixtures/ or testdata/ directory with the marker %s on the line)", [no_static_secrets.marker])}
+}
+
+test_many_keyword_lines_without_a_secret_allowed if {
+	count(no_static_secrets.deny) == 0 with input as pr_adding("src/auth.py", [
+		"def refresh_token(session):",
+		"    token = session.token",
+		"    secret_name = 'db'",
+		"    password_hint = None",
+		"    api_key_header = 'X-Api-Key'",
+		"    token_count = 12345678901234567890",
+		`    api_key = "aaaaaaaaaaaaaaaaaaaaaaaa"`,
+	])
+}
+
+# Keywords match case-insensitively, including Unicode case folding (the
+# Kelvin sign folds to k), and whitespace around `=` may be any Unicode space.
+test_unicode_folded_keyword_and_no_break_space_denied if {
+	denied("src/app.py", ["TO\u212aEN\u00a0=\u00a0Xy9kLm2Qw8pRt5ZsVb"])
+}
+
+test_files_that_are_not_objects_allowed if {
+	count(no_static_secrets.deny) == 0 with input as object.union(fixtures.pull_request, {"files": ["+password = Xy9kLm2Qw8pRt5ZsVb", 7, null]})
+}
+
+test_files_not_an_array_allowed if {
+	count(no_static_secrets.deny) == 0 with input as object.union(fixtures.pull_request, {"files": {"path": "a.py", "patch": "+password = Xy9kLm2Qw8pRt5ZsVb"}})
+}
+
+# The patch line is where the line's text first occurs, even inside an
+# earlier line.
+test_patch_line_is_first_occurrence_of_the_text_denied if {
+	found := msgs(object.union(fixtures.pull_request, {"files": [{
+		"path": "notes.md",
+		"status": "modified",
+		"patch": "@@ -1,2 +1,3 @@\n quoted: +AKIAZ4Q7XK2MBN5TRW3P\n+AKIAZ4Q7XK2MBN5TRW3P\n",
+	}]}))
+	count(found) == 1
+	some msg in found
+	startswith(msg, "notes.md (patch line 2) adds an AWS access key id")
+}
