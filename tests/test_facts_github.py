@@ -108,9 +108,13 @@ def test_every_payload_builds_a_proposal_check_decides(payload: Path, tmp_path: 
     assert doc["repository"] == "Codertocat/Hello-World"
     assert doc["environment"] == "staging"
     assert doc["author"]["type"] == "human"
-    decided = invoke("check", "-", stdin=built.stdout)
+    decided = invoke("check", "-", "--no-audit", "--format", "json", stdin=built.stdout)
     assert decided.returncode in (0, 1, 3), decided.stderr
     assert "Traceback" not in decided.stderr
+    # Constitution 2.0.0: a human's missing citation block asks, it no longer denies.
+    reasons = json.loads(decided.stdout)["reasons"]
+    cites = [r for r in reasons if r["rule"].startswith("CITE-")]
+    assert cites and all(r["verdict"] == "ask" for r in cites), cites
 
 
 def test_pull_request_fields(tmp_path: Path) -> None:
