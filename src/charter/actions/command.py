@@ -42,6 +42,14 @@ class Word:
     resolved: bool = False
     #: an unquoted expansion: its value is split on whitespace by the shell
     splittable: bool = False
+    #: a dynamic word whose only expansions are ``$PWD`` and ``$$``: its value with
+    #: those as :data:`RUNTIME_PWD` / :data:`RUNTIME_PID` (the gate fills them in)
+    runtime_path: str | None = None
+
+
+#: Markers in :attr:`Word.runtime_path` for the command's directory and ``$$``.
+RUNTIME_PWD = "\x00PWD\x00"  # noqa: S105 - a marker, not a password
+RUNTIME_PID = "\x00PID\x00"
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,8 @@ __all__ = [
     "HIJACK_VARS",
     "SHELLS",
     "STDIN_PATHS",
+    "RUNTIME_PID",
+    "RUNTIME_PWD",
     "Nested",
     "Redirect",
     "Script",

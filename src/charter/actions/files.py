@@ -10,7 +10,10 @@ this; everything else is skipped by one dict lookup.
 
 from __future__ import annotations
 
+import os
 import posixpath
+import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -456,13 +459,118 @@ def file_targets(
     return [t for t in writes if t[0] and t[0] != "-"], [t for t in reads if t[0] and t[0] != "-"]
 
 
+# ------------------------------------------------------------- resolving paths
+
+#: Links the kernel follows before it gives up (``ELOOP``).
+_MAX_LINKS = 40
+_SELF = re.compile(r"/proc/self(?:/task/[0-9]+)?")
+_SELF_FD = re.compile(r"/proc/self(?:/task/[0-9]+)?/fd")
+_PROC_LINKS = frozenset({"root", "cwd", "exe", "fd", "fdinfo", "map_files"})
+#: What a path through ``/proc/self/fd/N`` means for N = 0, 1, 2: not a file.
+NOT_A_FILE = "/dev/null"
+
+
+def expand_tilde(path: str, cwd: str) -> str | None:
+    """Bash's tilde expansion of a path's first word (``None``: only known at run time).
+
+    ``~`` and ``~/x`` are the home directory, ``~+`` and ``~0`` the working directory,
+    ``~user`` that user's home (unchanged when there is no such user, as bash does);
+    ``~-`` (``$OLDPWD``) and ``~N``/``~-N`` (the directory stack) are not known here.
+    """
+    if not path.startswith("~"):
+        return path
+    head, slash, rest = path.partition("/")
+    name = head[1:]
+    if name in ("+", "0", "+0"):
+        base = cwd
+    elif name == "-" or re.fullmatch(r"[+-]?[0-9]+", name):
+        return None
+    else:
+        base = os.path.expanduser(head)
+        if base == head:
+            return path  # no such user: bash keeps the word as written
+    return base + slash + rest if rest or slash else base
+
+
+def resolve(path: str, cwd: str) -> str | None:
+    """The file an absolute or relative ``path`` names, as the kernel would find it now.
+
+    Every component is looked up in order: ``.`` and ``//`` vanish, symbolic links
+    are followed wherever they are (a ``..`` after a link climbs from its target),
+    ``/proc/self/root`` is ``/``, ``/proc/self/cwd`` is ``cwd``, ``/proc/self/fd/0-2``
+    are not files (:data:`NOT_A_FILE`). A component that does not exist (or cannot be
+    looked at) ends the lookup: the rest is taken as written. ``None`` when the
+    answer depends on another process or on more links than the kernel follows.
+    """
+    start = path if path.startswith("/") else cwd.rstrip("/") + "/" + path
+    todo = [c for c in reversed(start.split("/")) if c]
+    out = ""
+    links = 0
+    found = True  # every component so far exists: links are still followed
+    while todo:
+        c = todo.pop()
+        if c == ".":
+            continue
+        if c == "..":
+            out = out.rpartition("/")[0]
+            continue
+        if out == "/proc" and c in ("self", "thread-self"):
+            out = "/proc/self"
+            continue
+        if out == "/proc/self" or out.startswith("/proc/self/"):
+            # the shell's own entries, never the gate's: taken as written, except
+            # the links that lead back into the filesystem
+            self_dir = _SELF.fullmatch(out) is not None
+            if self_dir and c == "root":
+                out = ""
+            elif self_dir and c == "cwd":
+                here = resolve(cwd, "/")
+                if here is None:
+                    return None
+                out = here.rstrip("/")
+            elif self_dir and c in ("exe", "map_files"):
+                return None
+            elif _SELF_FD.fullmatch(out):
+                # ``/dev/fd/1`` is the shell's stdout; another descriptor is unknown
+                return NOT_A_FILE if c in ("0", "1", "2") and not todo else None
+            else:
+                out += "/" + c
+            continue
+        if re.fullmatch(r"/proc/[0-9]+(?:/task/[0-9]+)?", out) and c in _PROC_LINKS:
+            return None  # another process's view of the filesystem: not known here
+        nxt = out + "/" + c
+        if found:
+            try:
+                st = os.lstat(nxt)
+            except OSError:
+                found = False
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    links += 1
+                    if links > _MAX_LINKS:
+                        return None
+                    try:
+                        target = os.readlink(nxt)
+                    except OSError:
+                        return None
+                    if target.startswith("/"):
+                        out = ""
+                    todo.extend(reversed([t for t in target.split("/") if t]))
+                    continue
+        out = nxt
+    return out or "/"
+
+
 __all__ = [
     "FILE_PROGRAMS",
+    "NOT_A_FILE",
     "OPERAND_RULES",
     "PROGRAM_RULES",
     "FileRule",
     "Opts",
     "Target",
+    "expand_tilde",
     "file_targets",
     "getopt",
+    "resolve",
 ]

@@ -20,6 +20,7 @@ import fnmatch
 import functools
 import os
 import posixpath
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,14 +29,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from charter.actions import shell
-from charter.actions.command import program_name
+from charter.actions.command import RUNTIME_PID, RUNTIME_PWD, SimpleCommand, Word, program_name
 from charter.actions.constitution import (
     Constitution,
     ModelPermission,
     parse_text,
     verify_constitution,
 )
-from charter.actions.files import FILE_PROGRAMS, Target, file_targets
+from charter.actions.files import FILE_PROGRAMS, Target, expand_tilde, file_targets, resolve
 from charter.actions.patterns import (
     YES,
     Args,
@@ -58,6 +59,9 @@ GATE_ERROR = "CHARTER-GATE-ERROR"
 GATE_INTEGRITY = "CHARTER-INTEGRITY-LOST"
 GATE_ROLE = "CHARTER-GATE-UNKNOWN-ROLE"
 GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
+
+#: ``/dev/fd/N``, ``/proc/self/fd/N``: a descriptor the shell already holds, not a file.
+_DESCRIPTOR = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
 
 #: Device files that are never treated as file writes or reads.
 HARMLESS_DEVICES = frozenset(
@@ -128,11 +132,32 @@ def _glob_reaches(pattern: str, directory: str) -> bool:
     return True
 
 
-def _resolve(path: str, cwd: str) -> str:
-    """``~`` expansion, joined with ``cwd``, ``..`` normalised, symlinks resolved."""
-    expanded = os.path.expanduser(path)
-    joined = expanded if posixpath.isabs(expanded) else posixpath.join(cwd, expanded)
-    return os.path.realpath(joined)
+def _resolve(path: str, cwd: str) -> str | None:
+    """Tilde expansion as bash does it, then the file the kernel would reach now
+    (``None``: only known at run time, see :func:`charter.actions.files.resolve`)."""
+    expanded = expand_tilde(path, cwd)
+    return None if expanded is None else resolve(expanded, cwd)
+
+
+def _lexical(path: str, cwd: str) -> str:
+    """The path as written, made absolute and normalised without the filesystem."""
+    expanded = expand_tilde(path, cwd) or path
+    joined = posixpath.normpath(posixpath.join(cwd, expanded))
+    return "/" + joined.lstrip("/") if joined.startswith("//") else joined
+
+
+def _runtime_targets(w: Word, cwds: Sequence[str], unknown: bool) -> list[Target]:
+    """A word as the path(s) it names: ``$PWD`` is each directory the command may run
+    in, ``$$`` the shell (``/proc/$$`` is ``/proc/self``); other expansions: dynamic."""
+    if w.static:
+        return [(w.value, False)]
+    path = w.runtime_path
+    if path is None or (unknown and RUNTIME_PWD in path):
+        return [(w.value, True)]
+    path = path.replace(RUNTIME_PID, "self")
+    if RUNTIME_PWD not in path:
+        return [(path, False)]
+    return [(path.replace(RUNTIME_PWD, c), False) for c in cwds]
 
 
 class Gate:
@@ -237,12 +262,24 @@ class Gate:
 
     def _path_reasons(self, raw: str, cwd: str, *, write: bool, what: str) -> list[Reason]:
         """Directory rules, protected files for one path an action reads or writes."""
-        if raw in HARMLESS_DEVICES or raw.startswith("/dev/fd/"):
+        if raw in HARMLESS_DEVICES or _DESCRIPTOR.fullmatch(raw):
             return []
         path = _resolve(raw, cwd)
-        lexical = posixpath.normpath(posixpath.join(cwd, os.path.expanduser(raw)))
+        if path in HARMLESS_DEVICES:
+            return []
+        lexical = _lexical(raw, cwd)
         limits = self.constitution.limits
         reasons: list[Reason] = []
+        if path is None:
+            reasons.append(
+                _reason(
+                    GATE_UNRESOLVED,
+                    "high",
+                    Verdict.ASK,
+                    f"{what} {raw!r}: where this path leads is only known when it runs "
+                    "(~-, ~N, another process's /proc entry, a file descriptor, a link loop)",
+                )
+            )
         if write and any(path == p or lexical == p for p in self.protected):
             reasons.append(
                 _reason(
@@ -255,11 +292,17 @@ class Gate:
             )
         globbed = any(c in raw for c in "*?[")
         for d in limits.blocked_directories:
-            resolved = _resolve(d, cwd)
+            resolved = _resolve(d, cwd) or _lexical(d, cwd)
             if (
-                _within(path, resolved)
+                (path is not None and _within(path, resolved))
                 or _within(lexical, resolved)
-                or (globbed and (_glob_reaches(lexical, resolved) or _glob_reaches(path, resolved)))
+                or (
+                    globbed
+                    and (
+                        _glob_reaches(lexical, resolved)
+                        or (path is not None and _glob_reaches(path, resolved))
+                    )
+                )
             ):
                 reasons.append(
                     _reason(
@@ -271,7 +314,11 @@ class Gate:
                 )
                 break
         allowed = limits.allowed_directories
-        if allowed is not None and not any(_within(path, _resolve(d, cwd)) for d in allowed):
+        if (
+            allowed is not None
+            and path is not None
+            and not any(_within(path, _resolve(d, cwd) or _lexical(d, cwd)) for d in allowed)
+        ):
             reasons.append(
                 _reason(
                     "resource_limits.allowed_directories",
@@ -531,14 +578,16 @@ class Gate:
     def _named_files(self, m: CommandMatch, cwd: str) -> _Named:
         """The files a command writes and reads, and the directories it may run in."""
         cmd = m.command
+        cwds = m.cwds or (cwd,)
         named = _Named(
             writes=[
-                (r.target.value, not r.target.static)
+                t
                 for r in cmd.redirects
                 if r.target is not None and r.writes
+                for t in _runtime_targets(r.target, cwds, m.cwd_unknown)
             ],
             reads=[],
-            cwds=m.cwds or (cwd,),
+            cwds=cwds,
             unknown=m.cwd_unknown,
         )
         reads_matter = bool(self.constitution.limits.blocked_directories)
@@ -560,8 +609,8 @@ class Gate:
             if prog in FILE_PROGRAMS:
                 found = file_targets(v.argv, dynamic or frozenset())
                 if found is not None:
-                    named.writes.extend(found[0])
-                    named.reads.extend(found[1])
+                    named.writes.extend(_known_at_run_time(found[0], cmd, named))
+                    named.reads.extend(_known_at_run_time(found[1], cmd, named))
             if reads_matter:  # else path-like words need no look
                 named.reads.extend(_path_like(args_for(v.argv, (), ())))
         return named
@@ -603,6 +652,18 @@ class _Named:
     cwds: tuple[str, ...]
     #: an earlier ``cd`` (or ``env -C``) went to a directory only known at run time
     unknown: bool
+
+
+def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named) -> list[Target]:
+    """Dynamic targets that are a ``$PWD``/``$$`` word, as the paths they name."""
+    if not any(dyn for _, dyn in targets):
+        return targets
+    words = {w.value: w for w in cmd.words if w.runtime_path is not None}
+    out: list[Target] = []
+    for target, dyn in targets:
+        w = words.get(target) if dyn else None
+        out.extend([(target, dyn)] if w is None else _runtime_targets(w, named.cwds, named.unknown))
+    return out
 
 
 def _path_like(args: Args) -> list[Target]:

@@ -25,12 +25,15 @@ import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import tree_sitter
 import tree_sitter_bash
 
 from charter.actions.command import (
     EXEC_VARS,
+    RUNTIME_PID,
+    RUNTIME_PWD,
     SHELLS,
     STDIN_PATHS,
     Nested,
@@ -129,6 +132,25 @@ def _guess_dynamic(raw: str) -> str:
     return _HOME.sub("~", _IFS.sub(" ", raw))
 
 
+class _Part(NamedTuple):
+    """One piece of a word: its value, whether static, a glob, ``$'…'``-quoted.
+
+    ``path`` is set on a dynamic piece whose value the gate knows when it resolves a
+    path: ``$PWD`` (the command's directory) and ``$$`` (the shell: ``/proc/self``),
+    as the markers :data:`~charter.actions.command.RUNTIME_PWD` and ``RUNTIME_PID``.
+    """
+
+    value: str
+    static: bool
+    glob: bool
+    ansi: bool
+    path: str | None = None
+
+
+#: Expansions whose value the gate knows at decision time, as path markers.
+_RUNTIME = {"$PWD": RUNTIME_PWD, "${PWD}": RUNTIME_PWD, "$$": RUNTIME_PID, "${$}": RUNTIME_PID}
+
+
 class _Parser:
     """One parse of one string; recursion for nested shells uses new instances."""
 
@@ -157,7 +179,7 @@ class _Parser:
             raw = self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
             value = _unescape(raw) if "\\" in raw else raw
             return Word(value=value, glob=_GLOB.search(raw) is not None, raw=raw)
-        parts: list[tuple[str, bool, bool, bool]] = []  # value, static, glob, ansi
+        parts: list[_Part] = []  # value, static, glob, ansi
         before = len(self.resolved)
         self._word_parts(node, parts, pipes, quoted=False)
         value = "".join(p[0] for p in parts)
@@ -168,9 +190,15 @@ class _Parser:
             and all(p[1] or p[0] in self.resolved[before:] for p in parts)
         )
         del self.resolved[before:]
+        runtime = (
+            None
+            if static or not all(p.static or p.path is not None for p in parts)
+            else "".join(p.value if p.path is None else p.path for p in parts)
+        )
         return Word(
             value=value,
             static=static,
+            runtime_path=runtime,
             glob=any(p[2] for p in parts),
             raw=self.text(node),
             ansi_c=any(p[3] for p in parts),
@@ -195,7 +223,7 @@ class _Parser:
     def _word_parts(
         self,
         node: tree_sitter.Node,
-        parts: list[tuple[str, bool, bool, bool]],
+        parts: list[_Part],
         pipes: tuple[tuple[int, int], ...],
         quoted: bool,
     ) -> None:
@@ -203,13 +231,13 @@ class _Parser:
         if kind in ("word", "number", "special_character"):
             raw = self.text(node)
             if quoted:
-                parts.append((raw, True, False, False))
+                parts.append(_Part(raw, True, False, False))
             else:
-                parts.append((_unescape(raw), True, bool(_GLOB.search(raw)), False))
+                parts.append(_Part(_unescape(raw), True, bool(_GLOB.search(raw)), False))
         elif kind == "raw_string":
-            parts.append((self.text(node)[1:-1], True, False, False))
+            parts.append(_Part(self.text(node)[1:-1], True, False, False))
         elif kind == "ansi_c_string":
-            parts.append((decode_ansi_c(self.text(node)[2:-1]), True, False, True))
+            parts.append(_Part(decode_ansi_c(self.text(node)[2:-1]), True, False, True))
         elif kind in ("string", "translated_string"):
             self._string_parts(node, parts, pipes)
         elif kind == "concatenation":
@@ -217,36 +245,42 @@ class _Parser:
                 self._word_parts(child, parts, pipes, quoted)
         elif kind in ("command_substitution", "process_substitution"):
             self.w.walk_children(self, node, pipes)
-            parts.append((self.text(node), False, False, False))
+            parts.append(_Part(self.text(node), False, False, False))
         elif kind in ("simple_expansion", "expansion") and self.text(node) in ("$HOME", "${HOME}"):
             # $HOME is the agent's home: as good as ``~`` for matching and paths.
-            parts.append((os.path.expanduser("~"), True, False, False))
+            parts.append(_Part(os.path.expanduser("~"), True, False, False))
+        elif (
+            kind in ("simple_expansion", "expansion")
+            and (marker := _RUNTIME.get(self.text(node))) is not None
+            and "PWD" not in self.w.vars
+        ):
+            parts.append(_Part(self.text(node), False, False, False, marker))
         elif kind in ("simple_expansion", "expansion") and (
             (known := self._lookup(self.text(node))) is not None
         ):
             # set earlier in the same string (``X=rm; $X``) or a ``bash -c`` argument
             self.resolved.append(known)
-            parts.append((known, False, False, False))
+            parts.append(_Part(known, False, False, False))
         elif kind in ("simple_expansion", "expansion", "arithmetic_expansion"):
             self.w.walk_children(self, node, pipes)
-            parts.append((_guess_dynamic(self.text(node)), False, False, False))
+            parts.append(_Part(_guess_dynamic(self.text(node)), False, False, False))
         elif kind == "string_content":
-            parts.append((_unescape(self.text(node), _DOUBLE_QUOTED), True, False, False))
+            parts.append(_Part(_unescape(self.text(node), _DOUBLE_QUOTED), True, False, False))
         elif kind in ("$",):
             # ``$"…"`` (translated string) tokenised as ``$`` + string.
             return
         elif node.is_error or node.is_missing:
             self.w.uncertain.append("the command does not parse as shell")
-            parts.append((self.text(node), False, False, False))
+            parts.append(_Part(self.text(node), False, False, False))
         else:
             # brace expressions, extglobs and other rarely used word forms
             self.w.walk_children(self, node, pipes)
-            parts.append((self.text(node), False, bool(_GLOB.search(self.text(node))), False))
+            parts.append(_Part(self.text(node), False, bool(_GLOB.search(self.text(node))), False))
 
     def _string_parts(
         self,
         node: tree_sitter.Node,
-        parts: list[tuple[str, bool, bool, bool]],
+        parts: list[_Part],
         pipes: tuple[tuple[int, int], ...],
     ) -> None:
         # Fill the gaps between children from the source so nothing is lost.
@@ -266,21 +300,15 @@ class _Parser:
         for child in children:
             if child.start_byte > pos:
                 gap = self.src[pos : child.start_byte].decode("utf-8", "replace")
-                parts.append((_unescape(gap, _DOUBLE_QUOTED), True, False, False))
+                parts.append(_Part(_unescape(gap, _DOUBLE_QUOTED), True, False, False))
             if child.type == "string_content":
-                parts.append((_unescape(self.text(child), _DOUBLE_QUOTED), True, False, False))
+                parts.append(_Part(_unescape(self.text(child), _DOUBLE_QUOTED), True, False, False))
             else:
                 self._word_parts(child, parts, pipes, quoted=True)
             pos = child.end_byte
         if end > pos:
-            parts.append(
-                (
-                    _unescape(self.src[pos:end].decode("utf-8", "replace"), _DOUBLE_QUOTED),
-                    True,
-                    False,
-                    False,
-                )
-            )
+            text = self.src[pos:end].decode("utf-8", "replace")
+            parts.append(_Part(_unescape(text, _DOUBLE_QUOTED), True, False, False))
 
 
 # ------------------------------------------------------------------- the walker
