@@ -73,12 +73,32 @@ REAL_PAIRS: dict[str, Resolved] = {
 }
 
 
+#: The same bumps as the manifests declare them (package.json, pyproject.toml, Cargo.toml
+#: are read too: an unlocked install resolves what they ask for).
+MANIFEST_CHANGES: dict[str, Resolved] = {
+    "cargo": {("cargo", "jsonschema", "0.48.1", "0.49.1", "Cargo.toml")},
+    "npm-package-lock-v2": {("npm", "markdownlint-cli", "^0.49.0", "^0.49.1", "package.json")},
+    "npm-package-lock-v3": {
+        ("npm", "@types/node", "20.17.16", "20.17.19", "package.json"),
+        ("npm", "prettier", "3.4.2", "3.5.1", "package.json"),
+    },
+    "pnpm": {
+        ("npm", "overrides:type-fest", "5.3.0", "5.3.1", "package.json"),
+        ("npm", "pnpm.overrides:type-fest", "5.3.0", "5.3.1", "package.json"),
+    },
+    "poetry": {("pypi", "flake8-bugbear", "^22.8.23", "^22.9.23", "pyproject.toml")},
+    "uv": {("pypi", "pytest", ">=9.0.2", ">=9.0.3", "pyproject.toml")},
+    "yarn-v1": {("npm", "pdfmake", "^0.3.10", "^0.3.11", "package.json")},
+}
+
+
 @pytest.mark.parametrize("folder", sorted(REAL_PAIRS))
 def test_real_bump_resolves_exactly_the_recorded_changes(folder: str) -> None:
     facts = derive_dependency_changes(_pair(folder))
     assert facts.unparsed == ()
-    assert _resolved(facts) == REAL_PAIRS[folder]
-    assert len(facts.changes) == len(REAL_PAIRS[folder])
+    expected = REAL_PAIRS[folder] | MANIFEST_CHANGES.get(folder, set())
+    assert _resolved(facts) == expected
+    assert len(facts.changes) == len(expected)
 
 
 @pytest.mark.parametrize("folder", sorted(REAL_PAIRS))
@@ -147,13 +167,15 @@ def test_requirements_unpinned_is_none_and_names_are_normalised() -> None:
     assert _resolved(more) == {
         ("pypi", "foo-bar", None, "1.0", "requirements.txt"),
         ("pypi", "--index-url", None, "https://x", "requirements.txt"),
+        # pip reads the included file too: including another one is a change.
+        ("pypi", "--requirement", None, "base.txt", "requirements.txt"),
     }
 
 
 def test_is_dependency_file() -> None:
     for yes in ("package-lock.json", "a/b/yarn.lock", "requirements-dev.txt", "go.mod", "x/go.sum"):
         assert is_dependency_file(yes), yes
-    for no in ("package.json", "README.md", "requirements.md", "src/yarn.lock.bak", "Cargo.toml"):
+    for no in ("README.md", "requirements.md", "src/yarn.lock.bak", "Cargo.toml.orig"):
         assert not is_dependency_file(no), no
     assert derive_dependency_changes({"README.md": (b"a", b"b")}) == DependencyFacts((), ())
 

@@ -13,7 +13,10 @@ not dependency files are ignored. Files read: package-lock.json and
 npm-shrinkwrap.json (lockfileVersion 1-3), yarn.lock (v1 and berry),
 pnpm-lock.yaml (v5-v9), requirements*.txt, poetry.lock, uv.lock, Pipfile.lock,
 go.mod (go.sum is checked for form only: go.mod decides the versions built),
-Cargo.lock and Gemfile.lock.
+Cargo.lock and Gemfile.lock; the manifests package.json, pyproject.toml,
+Pipfile and Cargo.toml (declared requirements, overrides and sources); files
+that decide what is installed but are not read (Gemfile, setup.py, .npmrc, …)
+are always unparsed. Names compare case-insensitively.
 
 A :class:`DependencyChange` is one package whose locked version changed: added
 (``old`` None), removed (``new`` None) or changed. When a file locks several

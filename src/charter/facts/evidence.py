@@ -98,7 +98,14 @@ def collect(
     names = dict(found.artifacts)
     for artifact in declared:
         digest, name = artifact.get("digest"), artifact.get("name")
-        if isinstance(digest, str) and isinstance(name, str) and digest not in names.values():
+        # A file in the directory is identified by its own bytes: a declared digest
+        # never renames it (the difference becomes a contradiction when reconciling).
+        if (
+            isinstance(digest, str)
+            and isinstance(name, str)
+            and name not in found.artifacts
+            and digest not in names.values()
+        ):
             names[name] = digest
     parts = _parts(found, trust, names)
     artifacts = tuple(
@@ -183,10 +190,17 @@ def collect_files(
         root = Path(scratch)
         for name, data in files.items():
             target = root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                raise InputError(f"proposal.evidence: {name!r} clashes with a directory")
-            target.write_bytes(data)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    raise InputError(f"proposal.evidence: {name!r} clashes with a directory")
+                target.write_bytes(data)
+            except OSError as exc:  # a name too long, a file where a folder must go …
+                raise InputError(
+                    f"proposal.evidence: {name[:80]!r} cannot be a file name "
+                    f"({exc.strerror or exc})",
+                    hint="use short relative names such as dist/app.cdx.json",
+                ) from None
         return collect(root, trust, declared)
 
 
@@ -481,7 +495,10 @@ def _attach_sbom(
         if stem.endswith(marker):
             stem = stem[: -len(marker)]
             break
-    if stem in names:
+    # The name rule (A.cdx.json describes A) is only for an SBOM that names no
+    # subject digest: one that describes another digest is not A's SBOM.
+    misnamed = stem in names and stem not in targets and bool(sbom.subject_digests)
+    if stem in names and not sbom.subject_digests:
         targets.add(stem)
     error = None
     if signature is None:
@@ -499,6 +516,14 @@ def _attach_sbom(
         current = parts[name].get("sbom")
         if current is None or (current.get("signed") is not True and value["signed"]):
             parts[name]["sbom"] = value
+    if misnamed and parts[stem].get("sbom") is None:
+        described = ", ".join(sorted(sbom.subject_digests))
+        parts[stem]["sbom"] = {
+            **value,
+            "signed": False,
+            "signer": None,
+            "error": f"{sbom.path}: describes {described}, not {stem} ({names[stem]})",
+        }
 
 
 def _attach_failures(

@@ -20,6 +20,7 @@ identity is unknown). See docs/design.md, 'Proposal document'.
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -43,11 +44,23 @@ class IdentityMap:
     def classify(self, name: str, email: str) -> str:
         """``"agent"`` or ``"human"``; an unknown identity is an agent."""
         mail = email.lower()
-        if _any(name, self.agents) or _any(mail, tuple(p.lower() for p in self.agent_emails)):
+        # Agent patterns also match another spelling of the same name (GitHub logins
+        # ignore case; " bot[bot]", "BOT［bot］"): stricter, never looser.
+        folded = tuple(_fold(p) for p in self.agents)
+        if _any(name, self.agents) or _any(_fold(name), folded):
+            return "agent"
+        if _any(mail, tuple(p.lower() for p in self.agent_emails)):
+            return "agent"
+        if _any(_fold(email), tuple(_fold(p) for p in self.agent_emails)):
             return "agent"
         if _any(name, self.humans) or _any(mail, tuple(p.lower() for p in self.human_emails)):
             return "human"
         return "agent"
+
+
+def _fold(text: str) -> str:
+    """``text`` compatibility-normalised (NFKC), case-folded and stripped."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
 def _any(value: str, patterns: tuple[str, ...]) -> bool:

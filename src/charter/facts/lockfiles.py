@@ -10,7 +10,8 @@ Parsers used: :mod:`tomllib` (poetry.lock, uv.lock, Cargo.lock),
 :func:`charter.core.jsonio.loads` (package-lock.json, Pipfile.lock: duplicate
 keys refused), PyYAML's safe loader with duplicate keys refused
 (pnpm-lock.yaml, yarn berry). yarn v1, requirements*.txt, go.mod, go.sum and
-Gemfile.lock are line formats read here.
+Gemfile.lock are line formats read here. Manifests (package.json,
+pyproject.toml, Pipfile, Cargo.toml) are read as the requirements they declare.
 """
 
 from __future__ import annotations
@@ -343,19 +344,53 @@ def pnpm_lock(data: bytes, path: str) -> Inventory:
 # --- Python ----------------------------------------------------------------
 
 _REQ = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)")
-#: pip options that change where packages come from: recorded as entries
-#: (name = the long option, version = its value) so that changing them shows.
-_SOURCE_OPTIONS = {
-    "-i": "--index-url",
-    "--index-url": "--index-url",
-    "--extra-index-url": "--extra-index-url",
-    "-f": "--find-links",
-    "--find-links": "--find-links",
-    "--trusted-host": "--trusted-host",
-    "-e": "--editable",
-    "--editable": "--editable",
-}
 _PIN = re.compile(r"===?\s*([^\s,;]+)")
+#: The long options pip reads in a requirements file (pip/_internal/req/req_file.py);
+#: pip's option parser also takes any unambiguous prefix of one (``--extra-index``).
+_PIP_LONG_OPTIONS = (
+    "--index-url",
+    "--extra-index-url",
+    "--no-index",
+    "--find-links",
+    "--constraint",
+    "--requirement",
+    "--editable",
+    "--trusted-host",
+    "--pre",
+    "--prefer-binary",
+    "--require-hashes",
+    "--only-binary",
+    "--no-binary",
+    "--use-feature",
+    "--hash",
+    "--config-settings",
+    "--global-option",
+)
+_PIP_SHORT_OPTIONS = {
+    "-i": "--index-url",
+    "-f": "--find-links",
+    "-c": "--constraint",
+    "-r": "--requirement",
+    "-e": "--editable",
+}
+
+
+def _pip_option(line: str) -> tuple[str, str]:
+    """An option line of a requirements file as (long option, value).
+
+    Every option line is an entry, so adding or changing any of them shows: the
+    source options (``--index-url`` …), includes (``-r``/``-c``, whose files are
+    read by pip too) and install switches alike. Short options may carry their
+    value attached (``-ihttps://…``), long ones after ``=`` or a space.
+    """
+    if line.startswith("--"):
+        option, _, value = re.sub(r"^(--[^\s=]+)=", r"\1 ", line).partition(" ")
+        matches = [o for o in _PIP_LONG_OPTIONS if o.startswith(option)]
+        option = option if option in matches or len(matches) != 1 else matches[0]
+    else:
+        option, value = line[:2], line[2:].removeprefix("=")
+        option = _PIP_SHORT_OPTIONS.get(option, option)
+    return option, value.strip()
 
 
 def _pep503(name: str) -> str:
@@ -368,10 +403,9 @@ def requirements_txt(data: bytes, path: str) -> Inventory:
     for number, raw in enumerate(text.splitlines(), 1):
         line = re.sub(r"(^|\s)#.*", "", raw).strip()
         if line.startswith("-"):
-            option, _, value = re.sub(r"^(-\w|--[\w-]+)=", r"\1 ", line).partition(" ")
-            if option in _SOURCE_OPTIONS:
-                inv.add(_SOURCE_OPTIONS[option], _token(value.strip(), f"line {number} value"))
-            continue  # -r, -c, --hash, --pre …: not requirements
+            option, value = _pip_option(line)
+            inv.add(option, _token(value or "(set)", f"line {number} value"))
+            continue
         if not line:
             continue
         hashes = sorted(re.findall(r"--hash[=\s]+(\S+)", line))
@@ -543,17 +577,171 @@ def gemfile_lock(data: bytes, path: str) -> Inventory:
     return inv
 
 
+# --- manifests: what the project asks for ------------------------------------
+# A manifest is read too: an install that is not locked (``npm install``,
+# ``pip install .``, ``cargo build`` without ``--locked``) resolves what the
+# manifest asks for, whatever the lockfile says. Its "version" is the declared
+# requirement (``^1.2.0``, ``>=2``, None when it states none); tables that
+# change where or what is fetched (overrides, sources, patches) are one entry
+# each whose origin is the whole table, so any change to them shows.
+
+_SETTINGS = "(settings)"
+
+
+def _settings(inv: Inventory, name: str, value: object) -> None:
+    if value is not None:
+        inv.add(name, _SETTINGS, value)
+
+
+def _spec(inv: Inventory, name: str, spec: object, where: str) -> None:
+    """One declared dependency: a requirement string, or a table (Cargo, Pipfile, Poetry)."""
+    if isinstance(spec, str):
+        inv.add(name, spec.strip() or None)
+    elif isinstance(spec, dict):
+        version = spec.get("version")
+        inv.add(name, version if isinstance(version, str) and version else None, spec)
+    elif isinstance(spec, list):  # Poetry's multiple-constraint dependencies
+        inv.add(name, None, spec)
+    else:
+        raise Unreadable(f"{where}: the requirement of {name[:60]} is not text or a table")
+
+
+def package_json(data: bytes, path: str) -> Inventory:
+    doc = _json(data, path)
+    direct: set[str] = set()
+    inv = Inventory("npm", direct=direct)
+    for section in ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies"):
+        for name, spec in _table(doc.get(section, {}), section).items():
+            direct.add(name)
+            if not isinstance(spec, str):
+                raise Unreadable(f"{section}.{name[:60]} is not a version range string")
+            inv.add(name, spec.strip() or None)
+    _overrides(inv, "overrides", doc.get("overrides"))
+    _overrides(inv, "resolutions", doc.get("resolutions"))
+    for key in ("bundleDependencies", "bundledDependencies", "packageManager"):
+        _settings(inv, key, doc.get(key))
+    pnpm = doc.get("pnpm")
+    if isinstance(pnpm, dict):
+        _overrides(inv, "pnpm.overrides", pnpm.get("overrides"))
+        _settings(inv, "pnpm", {k: v for k, v in pnpm.items() if k != "overrides"} or None)
+    else:
+        _settings(inv, "pnpm", pnpm)
+    return inv
+
+
+def _overrides(inv: Inventory, label: str, value: object) -> None:
+    """npm ``overrides``, yarn ``resolutions``, pnpm overrides: one entry per key."""
+    if not isinstance(value, dict):
+        _settings(inv, label, value)
+        return
+    for key, spec in value.items():
+        if isinstance(spec, str):
+            inv.add(f"{label}:{key}", spec.strip() or None)
+        else:
+            _settings(inv, f"{label}:{key}", spec)
+
+
+def _pep508(inv: Inventory, items: object, where: str, direct: set[str]) -> None:
+    for index, item in enumerate(_list(items, where)):
+        if isinstance(item, dict):  # a dependency group's {include-group = "…"}
+            _settings(inv, f"{where}[{index}]", item)
+            continue
+        match = _REQ.fullmatch(_token(item, f"{where}[{index}]").strip())
+        if match is None:
+            raise Unreadable(f"{where}[{index}]: cannot name the requirement {item[:60]!r}")
+        name = _pep503(match.group(1))
+        direct.add(name)
+        spec = f"{match.group(2) or ''}{match.group(3)}".strip()
+        inv.add(name, spec or None)
+
+
+def pyproject_toml(data: bytes, path: str) -> Inventory:
+    doc = _toml(data)
+    direct: set[str] = set()
+    inv = Inventory("pypi", direct=direct)
+    project = _table(doc.get("project", {}), "[project]")
+    _pep508(inv, project.get("dependencies", []), "project.dependencies", direct)
+    extras = _table(project.get("optional-dependencies", {}), "project.optional-dependencies")
+    for extra, items in extras.items():
+        _pep508(inv, items, f"project.optional-dependencies.{extra[:60]}", direct)
+    for group, items in _table(doc.get("dependency-groups", {}), "[dependency-groups]").items():
+        _pep508(inv, items, f"dependency-groups.{group[:60]}", direct)
+    build = _table(doc.get("build-system", {}), "[build-system]")
+    _pep508(inv, build.get("requires", []), "build-system.requires", direct)
+    tool = _table(doc.get("tool", {}), "[tool]")
+    poetry = _table(tool.get("poetry", {}), "[tool.poetry]")
+    groups = _table(poetry.get("group", {}), "[tool.poetry.group]").values()
+    tables = [poetry.get("dependencies", {}), poetry.get("dev-dependencies", {})]
+    tables += [_table(g, "[tool.poetry.group.*]").get("dependencies", {}) for g in groups]
+    for table in tables:
+        for name, spec in _table(table, "[tool.poetry.dependencies]").items():
+            direct.add(_pep503(name))
+            _spec(inv, _pep503(name), spec, "tool.poetry")
+    _settings(inv, "[tool.poetry.source]", poetry.get("source"))
+    for name in ("uv", "pdm", "hatch"):
+        _settings(inv, f"[tool.{name}]", tool.get(name))
+    return inv
+
+
+def pipfile(data: bytes, path: str) -> Inventory:
+    doc = _toml(data)
+    direct: set[str] = set()
+    inv = Inventory("pypi", direct=direct)
+    for section, table in doc.items():
+        if section in ("source", "requires", "pipenv", "scripts"):
+            _settings(inv, f"[{section}]", table if section == "source" else None)
+            continue
+        for name, spec in _table(table, f"[{section[:60]}]").items():
+            direct.add(_pep503(name))
+            _spec(inv, _pep503(name), spec, section)
+    return inv
+
+
+def cargo_toml(data: bytes, path: str) -> Inventory:
+    doc = _toml(data)
+    direct: set[str] = set()
+    inv = Inventory("cargo", direct=direct)
+    holders = [doc, _table(doc.get("workspace", {}), "[workspace]")]
+    holders += [_table(t, "[target.*]") for t in _table(doc.get("target", {}), "[target]").values()]
+    for holder in holders:
+        for section in ("dependencies", "dev-dependencies", "build-dependencies"):
+            for name, spec in _table(holder.get(section, {}), f"[{section}]").items():
+                direct.add(name)
+                _spec(inv, name, spec, section)
+    for section in ("patch", "replace"):
+        _settings(inv, f"[{section}]", doc.get(section))
+    return inv
+
+
+def _not_read(what: str) -> Reader:
+    """A file that decides what is installed but that Charter does not read."""
+
+    def reader(data: bytes, path: str) -> Inventory:
+        raise Unreadable(f"{what} Charter does not read, so its dependency change is unknown")
+
+    return reader
+
+
 Reader = Callable[[bytes, str], Inventory]
 
 
 def reader_for(path: str) -> Reader | None:
-    """The reader of the file at ``path``, by its base name; ``None`` if not a dependency file."""
-    base = path.replace("\\", "/").rsplit("/", 1)[-1]
-    parts = path.replace("\\", "/").split("/")
-    if re.fullmatch(r"requirements[\w.-]*\.txt", base) or (
-        len(parts) > 1 and parts[-2] == "requirements" and base.endswith(".txt")
+    """The reader of the file at ``path``, by its base name; ``None`` if not a dependency file.
+
+    Names compare case-insensitively (a case-insensitive file system opens
+    ``Package-Lock.json`` as ``package-lock.json``). Any ``*requirements*`` or
+    ``constraints*`` file ending ``.txt`` or ``.in``, and any ``.txt``/``.in`` in a
+    ``requirements`` folder, is read as a pip requirements file: pip reads
+    whatever ``-r``/``-c`` names.
+    """
+    parts = path.replace("\\", "/").casefold().split("/")
+    base = parts[-1]
+    if re.fullmatch(r"(.*requirements.*|constraints.*)\.(txt|in)", base) or (
+        len(parts) > 1 and parts[-2] == "requirements" and base.endswith((".txt", ".in"))
     ):
         return requirements_txt
+    if base.endswith(".gemspec"):
+        return _READERS["gemfile"]
     return _READERS.get(base)
 
 
@@ -569,4 +757,22 @@ _READERS: dict[str, Reader] = {
     "go.sum": go_sum,
     "Cargo.lock": cargo_lock,
     "Gemfile.lock": gemfile_lock,
+    "package.json": package_json,
+    "pyproject.toml": pyproject_toml,
+    "Pipfile": pipfile,
+    "Cargo.toml": cargo_toml,
+    "Gemfile": _not_read("a Gemfile (or gemspec) is Ruby code that"),
+    "gems.rb": _not_read("a Gemfile (or gemspec) is Ruby code that"),
+    "setup.py": _not_read("setup.py is Python code that"),
+    "setup.cfg": _not_read("setup.cfg's install_requires is a manifest that"),
+    "go.work": _not_read("go.work (workspace modules and replacements) is a file that"),
+    ".npmrc": _not_read(".npmrc (registries, scopes) is package-manager configuration that"),
+    ".yarnrc": _not_read(".yarnrc (registries) is package-manager configuration that"),
+    ".yarnrc.yml": _not_read(".yarnrc.yml (registries) is package-manager configuration that"),
+    "pnpm-workspace.yaml": _not_read("pnpm-workspace.yaml (catalogs, overrides) is a file that"),
+    "pip.conf": _not_read("pip.conf (indexes) is package-manager configuration that"),
+    "pip.ini": _not_read("pip.ini (indexes) is package-manager configuration that"),
+    "bun.lock": _not_read("bun.lock is a lockfile format that"),
+    "bun.lockb": _not_read("bun.lockb is a lockfile format that"),
 }
+_READERS = {name.casefold(): reader for name, reader in _READERS.items()}

@@ -141,6 +141,7 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
 # ---------------------------------------------------------------- built documents
 def _apply_built(document: dict[str, Any], built: Mapping[str, Any], ledger: _Ledger) -> None:
     source = _built_source(built)
+    _compare_kind(document, built, ledger, source)
     _compare_author(document, built, ledger, source)
     _compare_files(document, built, ledger, source)
     declared_deps = document.get("dependencies")
@@ -166,6 +167,18 @@ def _built_source(built: Mapping[str, Any]) -> str:
         built.get("head_sha") or built.get("head"),
     )
     return f"the change {base}..{head}" if base and head else "the change itself"
+
+
+def _compare_kind(
+    document: dict[str, Any], built: Mapping[str, Any], ledger: _Ledger, source: str
+) -> None:
+    """What the change is (a merge, a push …) is the caller's fact, not the agent's."""
+    if "kind" not in built:
+        return
+    if document.get("kind") != built["kind"]:
+        ledger.differ("kind", document.get("kind"), built["kind"], source)
+    document["kind"] = built["kind"]
+    ledger.note("kind")
 
 
 def _compare_author(
@@ -201,6 +214,18 @@ def _paths(files: Any) -> set[str]:
     return {f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
 
 
+def _touched(files: Any) -> set[str]:
+    """Every path a file list touches: a rename touches its previous path too."""
+    touched = _paths(files)
+    if isinstance(files, list):
+        touched |= {
+            f["previous_path"]
+            for f in files
+            if isinstance(f, dict) and isinstance(f.get("previous_path"), str)
+        }
+    return touched
+
+
 def _dependency_source(deps: Mapping[str, Any]) -> str:
     entries = [*(deps.get("changes") or []), *(deps.get("unparsed") or [])]
     files = sorted(
@@ -216,7 +241,7 @@ def _derive_dependencies(document: dict[str, Any], ledger: _Ledger, *, certain: 
     """A listed lockfile or manifest means dependencies changed, whatever is declared."""
     if certain:
         return
-    listed = sorted(path for path in _paths(document.get("files")) if is_dependency_file(path))
+    listed = sorted(path for path in _touched(document.get("files")) if is_dependency_file(path))
     if not listed:
         return
     deps = document.get("dependencies")

@@ -1,0 +1,593 @@
+"""Attacks on 'facts, not claims': what a governed agent writes to get a looser verdict.
+
+The agent writes the proposal, the files, the commits, the lockfiles and the CI
+evidence. Each case below is one attempt (the comment says what it tries); Charter
+must derive the fact itself, never let a declaration loosen the decision, answer
+anything it cannot resolve with at least ``ask`` and any bad input with exit 2 —
+never a traceback. Signatures here are made in the test with keys generated on the
+fly (TEST-ONLY); the SBOM and the DSSE vectors are real tool output from
+tests/assets/evidence (see its README).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from charter.core.errors import InputError
+from charter.facts.attestations import IN_TOTO_PAYLOAD, pae
+from charter.facts.dependencies import derive_dependency_changes, is_dependency_file
+from charter.facts.evidence import collect, collect_files, inline_files
+from charter.facts.identities import IdentityMap
+from charter.facts.reconcile import Facts, reconcile
+from charter.trust.keys import verifying_key_from_pem
+from charter.trust.policy import EvidenceTrust
+from tests.cli_helpers import invoke
+from tests.test_facts_git import commit, git
+
+NOW = "2026-11-20T10:00:00Z"
+EVIDENCE = Path(__file__).parent / "assets" / "evidence"
+LOCAL = EVIDENCE / "attestations" / "local-dsse-test-vectors"
+LINK = EVIDENCE / "attestations" / "in-toto-run-link"
+HELLO_DIGEST = "sha256:37441ff5890982bc9e9427441fefcfed33d39ec3e0f8f221c35a43c1ca9088c0"
+FACTS_RULE = "PROC-DECLARED-FACTS-MATCH-001"
+BUILDER = "https://example.com/TEST-ONLY-builder"
+
+
+def _doc(**extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "kind": "pull_request",
+        "repository": "acme/app",
+        "author": {"id": "coder@agents.example", "type": "agent"},
+    }
+    base.update(extra)
+    return base
+
+
+def _check(tmp_path: Path, document: dict[str, Any], *args: str) -> tuple[int, dict[str, Any]]:
+    path = tmp_path / "proposal.json"
+    path.write_text(json.dumps(document))
+    result = invoke("check", str(path), *args, "--now", NOW, "--format", "json", "--no-audit")
+    assert result.returncode in (0, 1, 3), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def _rules(decision: dict[str, Any]) -> set[str]:
+    return {r["rule"] for r in decision["reasons"]}
+
+
+# ---------------------------------------------------------------- dependency files
+# Files a package manager reads to decide what it installs. Listing one in a change
+# must make dependencies.changed true, whatever the document declares.
+DEPENDENCY_FILES = [
+    # npm opens Package-Lock.json as package-lock.json on a case-insensitive file system
+    "Package-Lock.json",
+    # the same for a lockfile in a subfolder, all capitals
+    "WEB/YARN.LOCK",
+    # pip-tools' input file, installed with pip install -r
+    "requirements.in",
+    # an input file in a requirements folder
+    "requirements/prod.in",
+    # pip -c constraints pin what gets installed
+    "constraints.txt",
+    # a requirements file named with the word last
+    "dev-requirements.txt",
+    # capitalised requirements file
+    "Requirements.txt",
+    # npm install resolves package.json when it disagrees with the lockfile
+    "package.json",
+    # a workspace package's manifest
+    "packages/api/package.json",
+    # pip install . reads [project].dependencies; there may be no lockfile at all
+    "pyproject.toml",
+    # pipenv install re-locks from the Pipfile
+    "Pipfile",
+    # cargo build without --locked updates Cargo.lock from Cargo.toml
+    "Cargo.toml",
+    # Ruby code that decides the bundle (not read: unknown, at least ask)
+    "Gemfile",
+    # a gem's own dependency list (Ruby code)
+    "app.gemspec",
+    # install_requires in Python code
+    "setup.py",
+    # install_requires in setup.cfg
+    "setup.cfg",
+    # go.work replaces modules for the whole workspace
+    "go.work",
+    # registry redirection for npm
+    ".npmrc",
+    # registry redirection for yarn berry
+    ".yarnrc.yml",
+    # pip's index configuration
+    "pip.conf",
+    # bun's lockfile
+    "bun.lock",
+    # held before: the leading ./ is stripped by the base-name rule
+    "./package-lock.json",
+    # held before: a ./ inside the path
+    "web/./package-lock.json",
+    # held before: npm's publishable lockfile
+    "npm-shrinkwrap.json",
+    # held before: a lockfile deep in a monorepo
+    "a/b/yarn.lock",
+    # held before: requirements folder
+    "requirements/prod.txt",
+    # held before: a Windows separator
+    "web\\package-lock.json",
+    # held before: underscore variant
+    "requirements_dev.txt",
+]
+
+
+@pytest.mark.parametrize("path", DEPENDENCY_FILES)
+def test_a_listed_dependency_file_means_dependencies_changed(path: str) -> None:
+    assert is_dependency_file(path), path
+    result = reconcile(_doc(files=[{"path": path}], dependencies={"changed": False}))
+    assert result.document["dependencies"]["changed"] is True
+    assert [c["field"] for c in result.contradictions] == ["dependencies.changed"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # a backup copy no package manager reads
+        "package-lock.json.orig",
+        # prose about requirements
+        "docs/requirements.md",
+        # source code
+        "src/app.py",
+    ],
+)
+def test_files_no_package_manager_reads_derive_nothing(path: str) -> None:
+    assert not is_dependency_file(path)
+
+
+def test_a_lockfile_renamed_away_is_a_dependency_change() -> None:
+    # The agent moves package-lock.json out of the way and lists only the new name.
+    moved = {
+        "path": "docs/old-lock.json",
+        "status": "renamed",
+        "previous_path": "package-lock.json",
+    }
+    result = reconcile(_doc(files=[moved], dependencies={"changed": False}))
+    assert result.document["dependencies"]["changed"] is True
+    assert "package-lock.json" in result.contradictions[0]["source"]
+
+
+# ---------------------------------------------------------------- requirements options
+BEFORE = b"requests==2.31.0\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "value"),
+    [
+        # include another file pip will read (its content never shows otherwise)
+        (b"-r extra.in", "--requirement", "extra.in"),
+        # long include with =
+        (b"--requirement=more.txt", "--requirement", "more.txt"),
+        # a constraints file pins what is installed
+        (b"-c constraints.txt", "--constraint", "constraints.txt"),
+        # pip's option parser takes an unambiguous prefix: --extra-index = --extra-index-url
+        (
+            b"--extra-index https://evil.example/simple",
+            "--extra-index-url",
+            "https://evil.example/simple",
+        ),  # fmt: skip
+        # --index is a prefix of --index-url only
+        (b"--index https://evil.example/simple", "--index-url", "https://evil.example/simple"),
+        # a short option with its value attached
+        (b"-ihttps://evil.example/simple", "--index-url", "https://evil.example/simple"),
+        # find-links attached
+        (b"-fhttps://evil.example/wheels/", "--find-links", "https://evil.example/wheels/"),
+        # a switch without a value
+        (b"--no-index", "--no-index", "(set)"),
+        # held before: the long form
+        (
+            b"--extra-index-url https://evil.example/simple",
+            "--extra-index-url",
+            "https://evil.example/simple",
+        ),  # fmt: skip
+    ],
+)
+def test_every_pip_option_line_is_an_entry(line: bytes, name: str, value: str) -> None:
+    facts = derive_dependency_changes({"requirements.txt": (BEFORE, BEFORE + line + b"\n")})
+    assert [(c.name, c.old, c.new) for c in facts.changes] == [(name, None, value)]
+
+
+# ---------------------------------------------------------------- manifests
+def test_a_dependency_added_to_package_json_only_needs_a_scan(tmp_path: Path) -> None:
+    # The agent adds a package to package.json and leaves the lockfile alone
+    # (npm install resolves it anyway): no scan, no ask, before the fix.
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "package.json").write_text('{"name": "app", "dependencies": {"left-pad": "1.3.0"}}')
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "package.json").write_text(
+        '{"name": "app", "dependencies": {"left-pad": "1.3.0", "evil-pkg": "^6.6.6"}}'
+    )
+    commit(root, "add a package", author="Coder <coder@agents.example>")
+    built = invoke(
+        "proposal", "from-git", "--repo", str(root), "--base", "main", "--head", "feature"
+    )
+    assert built.returncode == 0, built.stderr
+    deps = json.loads(built.stdout)["dependencies"]
+    assert deps["changed"] is True
+    assert [(c["name"], c["old"], c["new"], c["direct"]) for c in deps["changes"]] == [
+        ("evil-pkg", None, "^6.6.6", True)
+    ]
+    code, decision = _check(tmp_path, _doc(), "--git", "main..feature", "--repo", str(root))
+    assert code == 1 and "SC-DEPENDENCY-SCAN-001" in _rules(decision)
+
+
+@pytest.mark.parametrize(
+    ("path", "before", "after", "expected"),
+    [
+        # a new requirement in [project].dependencies (pip install . reads it)
+        (
+            "pyproject.toml",
+            b'[project]\nname = "a"\ndependencies = ["requests>=2"]\n',
+            b'[project]\nname = "a"\ndependencies = ["requests>=2", "Evil_Pkg[x]==6.6"]\n',
+            [("evil-pkg", None, "[x]==6.6")],
+        ),  # fmt: skip
+        # a new index for uv moves where every package comes from
+        (
+            "pyproject.toml",
+            b'[project]\nname = "a"\n',
+            b'[project]\nname = "a"\n[[tool.uv.index]]\nurl = "https://evil.example/simple"\n',
+            [("[tool.uv]", None, "(settings)")],
+        ),  # fmt: skip
+        # a Poetry dependency as a table pointing at a git repository
+        (
+            "pyproject.toml",
+            b"[tool.poetry.dependencies]\npython = '^3.11'\n",
+            b"[tool.poetry.dependencies]\npython = '^3.11'\nx = {git = 'https://evil.example/x'}\n",
+            [("x", None, None)],
+        ),  # fmt: skip
+        # a Pipfile package
+        (
+            "Pipfile",
+            b"[packages]\nrequests = '*'\n",
+            b"[packages]\nrequests = '*'\nevil = '*'\n",
+            [("evil", None, "*")],
+        ),  # fmt: skip
+        # a Cargo [patch] swaps a crate's source for every dependent
+        (
+            "Cargo.toml",
+            b'[dependencies]\nserde = "1"\n',
+            b'[dependencies]\nserde = "1"\n[patch.crates-io]\nserde = {git = "https://evil.example"}\n',
+            [("[patch]", None, "(settings)")],
+        ),  # fmt: skip
+        # an npm override forces a version everywhere in the tree
+        (
+            "package.json",
+            b'{"name": "a"}',
+            b'{"name": "a", "overrides": {"minimist": "0.0.1"}}',
+            [("overrides:minimist", None, "0.0.1")],
+        ),  # fmt: skip
+        # a scripts-only edit changes no dependency (no false positive)
+        (
+            "package.json",
+            b'{"name": "a", "scripts": {"t": "x"}}',
+            b'{"name": "a", "scripts": {"t": "y"}}',
+            [],
+        ),  # fmt: skip
+    ],
+)
+def test_manifests_are_read(path: str, before: bytes, after: bytes, expected: list[Any]) -> None:
+    facts = derive_dependency_changes({path: (before, after)})
+    assert facts.unparsed == ()
+    assert [(c.name, c.old, c.new) for c in facts.changes] == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "reason"),
+    [
+        # a dependency whose range is not text: cannot be read with certainty
+        ("package.json", b'{"dependencies": {"x": 1}}', "not a version range string"),
+        # a manifest that is not JSON
+        ("package.json", b'{"dependencies": ', "malformed JSON"),
+        # Ruby code: Charter does not run it, so the change is unknown (ask)
+        ("Gemfile", b"gem 'rails'\n", "Ruby code"),
+        # registry configuration: unknown, at least ask
+        (".npmrc", b"registry=https://evil.example/\n", "package-manager configuration"),
+    ],
+)
+def test_manifests_that_cannot_be_read_are_unparsed(path: str, data: bytes, reason: str) -> None:
+    facts = derive_dependency_changes({path: (None, data)})
+    assert facts.changes == ()
+    [unparsed] = facts.unparsed
+    assert unparsed.path == path and reason in unparsed.reason
+
+
+# ---------------------------------------------------------------- the change's kind
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "app.py").write_text("v1\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "app.py").write_text("v2\n")
+    commit(root, "change")
+    return root
+
+
+@pytest.mark.parametrize("declared", ["pull_request", "push", "release"])
+def test_the_kind_is_the_callers_not_the_agents(repo: Path, tmp_path: Path, declared: str) -> None:
+    # CI decides a merge; the agent's document calls it something else so that the
+    # merge rules (human approvals) do not apply.
+    document = _doc(kind=declared, author={"id": "ada@example.com", "type": "agent"})
+    args = ("--git", "main..feature", "--kind", "merge", "--repo", str(repo))
+    code, decision = _check(tmp_path, document, *args)
+    assert code == 1
+    assert {FACTS_RULE, "PROC-MERGE-HUMAN-APPROVALS-001"} <= _rules(decision)
+    [reason] = [r for r in decision["reasons"] if r["rule"] == FACTS_RULE]
+    assert "kind" in reason["msg"] and "merge" in reason["msg"]
+
+
+def test_an_honest_kind_contradicts_nothing(repo: Path, tmp_path: Path) -> None:
+    # Control: the same kind as CI's is not a contradiction.
+    document = _doc(kind="merge", author={"id": "ada@example.com", "type": "agent"})
+    args = ("--git", "main..feature", "--kind", "merge", "--repo", str(repo))
+    _, decision = _check(tmp_path, document, *args)
+    assert FACTS_RULE not in _rules(decision)
+
+
+# ---------------------------------------------------------------- evidence
+def _ed25519() -> tuple[ed25519.Ed25519PrivateKey, EvidenceTrust, bytes]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "test.pub"),), builders=(BUILDER,))
+    return key, trust, pem
+
+
+def _envelope(key: ed25519.Ed25519PrivateKey, payload: bytes) -> dict[str, Any]:
+    signature = key.sign(pae(IN_TOTO_PAYLOAD, payload))
+    return {
+        "payloadType": IN_TOTO_PAYLOAD,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}],
+    }
+
+
+def _statement(digest: str, predicate_type: str, name: str = "app") -> bytes:
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": name, "digest": {"sha256": digest.removeprefix("sha256:")}}],
+        "predicateType": predicate_type,
+        "predicate": {"runDetails": {"builder": {"id": BUILDER}}},
+    }
+    return json.dumps(statement).encode()
+
+
+def _artifact(evidence: Any, name: str) -> dict[str, Any]:
+    [found] = [a for a in evidence.artifacts if a["name"] == name]
+    return dict(found)
+
+
+def test_a_declared_digest_does_not_rename_a_file_in_the_evidence(tmp_path: Path) -> None:
+    # The evidence holds the agent's own build as hello-artifact.txt next to a genuine
+    # provenance of the real one; the document declares the real one's digest under
+    # the same name, hoping the provenance is attached to the file.
+    pem = (LOCAL / "TEST-ONLY-ed25519.pub.pem").read_bytes()
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "k"),), builders=("*",))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "hello-artifact.txt").write_bytes(b"another build\n")
+    shutil.copyfile(LOCAL / "provenance.ed25519.dsse.json", directory / "provenance.dsse.json")
+    declared = [{"name": "hello-artifact.txt", "digest": HELLO_DIGEST}]
+    found = _artifact(collect(directory, trust, declared), "hello-artifact.txt")
+    assert found["digest"] == "sha256:" + hashlib.sha256(b"another build\n").hexdigest()
+    assert "provenance" not in found
+    # End to end: the release is denied, naming the digest the document got wrong.
+    policy = tmp_path / "trust.toml"
+    shutil.copyfile(LOCAL / "TEST-ONLY-ed25519.pub.pem", tmp_path / "evidence.pub")
+    policy.write_text('[evidence]\nkeys = ["evidence.pub"]\nbuilders = ["https://example.com/*"]\n')
+    release = _doc(
+        kind="release",
+        artifacts=[{**declared[0], "provenance": {"format": "in-toto", "signed": True}}],
+    )
+    code, decision = _check(tmp_path, release, "--evidence", str(directory), "--trust", str(policy))
+    assert code == 1
+    assert {FACTS_RULE, "SC-SIGNED-PROVENANCE-001"} <= _rules(decision)
+    assert any("digest" in r["msg"] for r in decision["reasons"] if r["rule"] == FACTS_RULE)
+
+
+def test_a_declared_digest_without_its_file_still_receives_its_attestation(
+    tmp_path: Path,
+) -> None:
+    # Held (by design): an image is referenced by digest; its attestation counts.
+    pem = (LOCAL / "TEST-ONLY-ed25519.pub.pem").read_bytes()
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "k"),), builders=("*",))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    shutil.copyfile(LOCAL / "provenance.ed25519.dsse.json", directory / "provenance.dsse.json")
+    found = collect(directory, trust, [{"name": "image", "digest": HELLO_DIGEST}])
+    assert _artifact(found, "image")["provenance"]["signed"] is True
+
+
+def test_a_signed_sbom_of_another_artifact_is_not_attached_by_its_name(tmp_path: Path) -> None:
+    # The agent copies a genuinely signed SBOM (it describes another file by digest)
+    # next to its own build as app.spdx.json, with the SBOM's valid signature.
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "cosign.pub"),))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "app").write_bytes(b"the agent's build\n")
+    sbom = (EVIDENCE / "sbom" / "anchore-syft" / "2.3.json").read_bytes()
+    (directory / "app.spdx.json").write_bytes(sbom)
+    signature = base64.b64encode(key.sign(sbom, ec.ECDSA(hashes.SHA256())))
+    (directory / "app.spdx.json.sig").write_bytes(signature)
+    part = _artifact(collect(directory, trust), "app")["sbom"]
+    assert part["signed"] is False
+    assert "app.spdx.json: describes sha256:dc333f34" in part["error"]
+
+
+def test_a_signed_statement_attaches_only_by_digest_never_by_subject_name(tmp_path: Path) -> None:
+    # The statement names "app" but carries another digest.
+    key, trust, _ = _ed25519()
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "app").write_bytes(b"build\n")
+    other = hashlib.sha256(b"other build\n").hexdigest()
+    payload = _statement(other, "https://slsa.dev/provenance/v1", name="app")
+    (directory / "app.dsse.json").write_text(json.dumps(_envelope(key, payload)))
+    assert "provenance" not in _artifact(collect(directory, trust), "app")
+
+
+@pytest.mark.parametrize(
+    "predicate_type",
+    [
+        # another case of the SLSA URI is not the SLSA predicate
+        "HTTPS://SLSA.DEV/PROVENANCE/V1",
+        # an in-toto link passed off as provenance
+        "https://in-toto.io/attestation/link/v0.3",
+        # a test-result attestation is not provenance
+        "https://in-toto.io/attestation/test-result/v0.1",
+    ],
+)
+def test_only_a_provenance_predicate_is_provenance(tmp_path: Path, predicate_type: str) -> None:
+    key, trust, _ = _ed25519()
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "app").write_bytes(b"build\n")
+    payload = _statement(hashlib.sha256(b"build\n").hexdigest(), predicate_type)
+    (directory / "app.dsse.json").write_text(json.dumps(_envelope(key, payload)))
+    assert "provenance" not in _artifact(collect(directory, trust), "app")
+
+
+def test_a_real_in_toto_link_is_not_provenance(tmp_path: Path) -> None:
+    # in-toto-run's signed link names the tarball as a product: still not provenance.
+    pem = (LINK / "TEST-ONLY-ed25519.pub.pem").read_bytes()
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "k"),), builders=("*",))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    for name in ("hello-artifact.tar.gz", "package.b07e7ca0.link"):
+        shutil.copyfile(LINK / name, directory / name)
+    found = _artifact(collect(directory, trust), "hello-artifact.tar.gz")
+    assert "provenance" not in found and "sbom" not in found
+
+
+def test_a_payload_with_duplicate_keys_never_verifies(tmp_path: Path) -> None:
+    # A DSSE payload with two "subject" keys: parsers disagree on which one counts.
+    key, trust, _ = _ed25519()
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "app").write_bytes(b"build\n")
+    digest = hashlib.sha256(b"build\n").hexdigest()
+    good = _statement(digest, "https://slsa.dev/provenance/v1")
+    payload = good.replace(b'"subject"', b'"subject": [], "subject"', 1)
+    (directory / "app.dsse.json").write_text(json.dumps(_envelope(key, payload)))
+    part = _artifact(collect(directory, trust), "app").get("provenance")
+    assert part is not None and part["signed"] is False and "duplicate key" in part["error"]
+
+
+def test_an_sbom_signature_over_other_bytes_does_not_sign_it(tmp_path: Path) -> None:
+    # app.cdx.json.sig is a valid signature — of a different file.
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "cosign.pub"),))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "app").write_bytes(b"build\n")
+    sbom = (EVIDENCE / "sbom" / "local-generated" / "syft-1.18.1.cdx-1.6.json").read_bytes()
+    (directory / "app.cdx.json").write_bytes(sbom)
+    signature = base64.b64encode(key.sign(b"build\n", ec.ECDSA(hashes.SHA256())))
+    (directory / "app.cdx.json.sig").write_bytes(signature)
+    part = _artifact(collect(directory, trust), "app")["sbom"]
+    assert part["signed"] is False and part["error"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # one part longer than any file system allows
+        "a" * 300,
+        # a path longer than PATH_MAX
+        "d/" * 3000 + "x",
+    ],
+)
+def test_inline_evidence_with_an_impossible_name_is_an_input_error(name: str) -> None:
+    files = inline_files(_doc(evidence={"files": [{"name": name, "base64": "aGk="}]}))
+    assert files is not None
+    with pytest.raises(InputError, match="proposal.evidence"):
+        collect_files(files, EvidenceTrust())
+
+
+def test_inline_evidence_whose_file_sits_where_a_folder_must_go_is_an_input_error() -> None:
+    # "x" is a file, then "x/y" needs x to be a folder.
+    items = [{"name": "x", "base64": "aGk="}, {"name": "x/y", "base64": "aGk="}]
+    files = inline_files(_doc(evidence={"files": items}))
+    assert files is not None
+    with pytest.raises(InputError, match="'x/y'"):
+        collect_files(files, EvidenceTrust())
+
+
+def test_deeply_nested_evidence_is_exit_2_naming_the_file(tmp_path: Path) -> None:
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "app.cdx.json").write_text("[" * 5000 + "]" * 5000)
+    (tmp_path / "p.json").write_text(json.dumps(_doc(kind="release")))
+    result = invoke("check", str(tmp_path / "p.json"), "--evidence", str(directory), "--no-audit")
+    assert result.returncode == 2 and "app.cdx.json" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_forged_context_is_discarded() -> None:
+    # The document carries its own input.context saying nothing was contradicted.
+    forged = {"facts": {"derived": [], "contradictions": []}, "parameters": {}}
+    result = reconcile(
+        _doc(files=[{"path": "go.mod"}], dependencies={"changed": False}, context=forged)
+    )
+    assert "context" not in result.document
+    assert [c["field"] for c in result.contradictions] == ["dependencies.changed"]
+
+
+# ---------------------------------------------------------------- identities
+AGENTS = IdentityMap(
+    agents=("*[bot]", "coder-agent"), agent_emails=("*@agents.example",), humans=("*",)
+)
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        # GitHub logins ignore case
+        "Renovate[BOT]",
+        # leading space
+        " coder-agent",
+        # trailing space
+        "coder-agent ",
+        # capitals
+        "Coder-Agent",
+        # full-width brackets (NFKC folds them to [ ])
+        "renovate\uff3bbot\uff3d",
+        # an email in capitals with a trailing space
+        "CODER@AGENTS.EXAMPLE ",
+        # held before: the canonical spelling
+        "renovate[bot]",
+    ],
+)
+def test_another_spelling_of_an_agent_is_an_agent(identity: str) -> None:
+    declared = _doc(author={"id": identity, "type": "human"})
+    result = reconcile(declared, Facts(identities=AGENTS))
+    assert result.document["author"]["type"] == "agent"
+    assert [c["field"] for c in result.contradictions] == ["author.type"]
