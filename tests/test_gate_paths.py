@@ -49,7 +49,11 @@ auto_allowed = {_toml_list(AUTO)}
 allowed_directories = ["{work}"]
 blocked_directories = ["{work}/secrets", "~/.ssh", "/etc"]
 """
-    protected = (str(work / "constitution.toml"),)
+    protected = (
+        str(work / "constitution.toml"),
+        str(work / ".charter" / "constitution.toml"),
+        str(work / "audit.db"),
+    )
     return Gate(parse_text(text), config=GateConfig(protected_paths=protected)), work
 
 
@@ -302,3 +306,144 @@ def test_descriptors_and_devices_are_not_files(tmp_path: Path) -> None:
         v, why = verdict(gate, outside, command)
         assert v in (Verdict.ALLOW, Verdict.ASK), (command, why)
         assert not any("resource_limits" in w for w in why), (command, why)
+
+
+# ------------------------------------------------------ 3. expansion the gate must perform
+
+
+def _layout(work: Path) -> None:
+    """The files of the glob corpus: protected files, a blocked file, a link to .charter."""
+    (work / "secrets").mkdir(parents=True, exist_ok=True)
+    (work / "sub").mkdir(exist_ok=True)
+    (work / ".charter").mkdir(exist_ok=True)
+    for name in ("constitution.toml", ".charter/constitution.toml", "audit.db", "secrets/k"):
+        (work / name).write_text("orig\n")
+    (work / "notes.txt").write_text("a\n")
+    (work / "lnk").symlink_to(".charter")
+
+
+#: (command, the file bash really writes). Each is denied: the file is protected or
+#: in the blocked ``secrets/``.
+GLOBS = [
+    ("echo x > ln?/constitution.toml", ".charter/constitution.toml"),
+    ("echo x > .charter/constitution.tom?", ".charter/constitution.toml"),
+    ("echo x > .c*/constitution.toml", ".charter/constitution.toml"),
+    ("echo x > audit.d[b]", "audit.db"),
+    ("echo x >> audit.d[a-c]", "audit.db"),
+    ("echo x > constitution.tom[!x]", "constitution.toml"),
+    ("echo x > constitution.tom[^x]", "constitution.toml"),
+    ("cat <<EOF > co*.toml\nx\nEOF", "constitution.toml"),
+    ("cp notes.txt audit.d?", "audit.db"),
+    ("tee ln?/*.toml < notes.txt", ".charter/constitution.toml"),
+    ("sort -o audit.* notes.txt", "audit.db"),
+    ("echo x > sec*/k", "secrets/k"),
+    ("echo x > s[!u]*/k", "secrets/k"),
+    ("echo x > secrets/?", "secrets/k"),
+    ("touch -d 2001-01-01 secr??s/*", "secrets/k"),
+    ("tee secr{e,x}ts/k < notes.txt", "secrets/k"),
+    ("echo x > se{c..c}rets/k", "secrets/k"),
+    ("tee {sub,secrets}/k2 < notes.txt", "secrets/k2"),
+    ("tee s{u,e}{b,c}rets/k2 < notes.txt", "secrets/k2"),
+    ("cp notes.txt {sub,secrets}/", "secrets/notes.txt"),
+    ("tee audit.{db,x} < notes.txt", "audit.db"),
+    ("echo x > $PWD/ln?/constitution.toml", ".charter/constitution.toml"),
+]
+
+
+def _changed(path: Path) -> bool:
+    return path.exists() and (path.read_text() != "orig\n" or path.stat().st_mtime < 1_000_000_000)
+
+
+@needs_bash
+@pytest.mark.parametrize(("command", "written"), GLOBS)
+def test_bash_expands_into_the_file(tmp_path: Path, command: str, written: str) -> None:
+    work = tmp_path / "w"
+    _layout(work)
+    result = run_bash(command, work)
+    assert _changed(work / written), (command, result.stderr)
+
+
+@pytest.mark.parametrize(("command", "written"), GLOBS)
+def test_expansion_into_protected_or_blocked_files_is_denied(
+    tmp_path: Path, command: str, written: str
+) -> None:
+    gate, work = path_gate(tmp_path)
+    _layout(work)
+    v, why = verdict(gate, work, command)
+    assert v is Verdict.DENY, (command, why)
+    assert any("PROTECTED" in w or "blocked_directories" in w for w in why), (command, written, why)
+
+
+#: Globs and braces that name only files in the allowed directory keep their verdict.
+HARMLESS_EXPANSIONS = [
+    "echo x > sub/*.txt", "rm -f sub/*", "touch sub/{a,b,c}", "echo x > no?match",
+    "cp notes.txt sub/n{1..3}", "cat *.txt", "ls -la s*", "echo {a..e}", "touch sub/x{,.bak}",
+    "echo x > sub/[ab]*",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", HARMLESS_EXPANSIONS)
+def test_expansion_inside_the_allowed_directory_is_allowed(tmp_path: Path, command: str) -> None:
+    gate, work = path_gate(tmp_path)
+    _layout(work)
+    (work / "sub" / "a.txt").write_text("a")
+    v, why = verdict(gate, work, command)
+    assert v is Verdict.ALLOW, (command, why)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "echo x > [[:alpha:]]ecrets/k",
+        "echo x > ~-/*",
+        "touch {1..100000}",
+    ],
+)
+def test_expansion_the_gate_cannot_perform_asks(tmp_path: Path, command: str) -> None:
+    gate, work = path_gate(tmp_path)
+    _layout(work)
+    v, why = verdict(gate, work, command)
+    assert v is Verdict.ASK, (command, why)
+
+
+#: Words whose brace expansion is compared with bash's, word for word.
+BRACE_WORDS = [
+    "{a,b}", "x{,}y", 'r"m"{,}', "/e{t..t}c/shadow", "{1..10..3}", "{01..3}", "{5..1..2}",
+    "{-01..2}", "{01..-2}", "{a..e}", "{e..a..2}", "{a{b,c}", "\\{a,b}", "{a,b\\}c}",
+    '"{a,b}"{c,d}', "{a,{b,c}d}", "{1..3}{a,b}", "{}", "{a}", "{,a}", "a{b..d}}",
+    "'{x,y}'z", "{%..+}", "{a..c..0}", "pre{1..2}post{x,y}", "{,}",
+]  # fmt: skip
+
+
+@needs_bash
+@pytest.mark.parametrize("word", BRACE_WORDS)
+def test_brace_expansion_is_bashs(tmp_path: Path, word: str) -> None:
+    from charter.actions.shell import parse
+
+    line = f"printf '%s\\n' {word}"
+    out = run_bash(line, tmp_path).stdout.splitlines()
+    (cmd,) = parse(line).commands
+    assert list(cmd.argv[2:]) == out, (word, out)
+
+
+def test_brace_expansion_decides_the_command_it_makes(tmp_path: Path) -> None:
+    gate, work = path_gate(tmp_path)
+    v, why = verdict(gate, work, 'r"m"{,} -rf /')
+    assert v is Verdict.DENY, why
+    v, why = verdict(gate, work, "{rm,-rf,/}")
+    assert v is Verdict.DENY, why
+    v, why = verdict(gate, work, "cat /e{t..t}c/shadow")
+    assert v is Verdict.DENY, why
+
+
+@needs_bash
+def test_a_redirect_to_several_brace_words_is_refused_by_bash_and_denied(tmp_path: Path) -> None:
+    """bash refuses ``> audit.{db,x}`` (ambiguous redirect); the gate checks every word."""
+    work = tmp_path / "w"
+    _layout(work)
+    result = run_bash("echo x > audit.{db,x}", work)
+    assert "ambiguous redirect" in result.stderr
+    gate, gwork = path_gate(tmp_path / "g")
+    _layout(gwork)
+    assert verdict(gate, gwork, "echo x > audit.{db,x}")[0] is Verdict.DENY
+    assert verdict(gate, gwork, "echo x > sub/{a,b}")[0] is Verdict.ALLOW

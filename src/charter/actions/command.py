@@ -45,6 +45,8 @@ class Word:
     #: a dynamic word whose only expansions are ``$PWD`` and ``$$``: its value with
     #: those as :data:`RUNTIME_PWD` / :data:`RUNTIME_PID` (the gate fills them in)
     runtime_path: str | None = None
+    #: the words bash's brace expansion makes of this one (``a{b,c}`` → ``ab ac``)
+    braces: tuple[Word, ...] = ()
 
 
 #: Markers in :attr:`Word.runtime_path` for the command's directory and ``$$``.

@@ -10,6 +10,7 @@ this; everything else is skipped by one dict lookup.
 
 from __future__ import annotations
 
+import glob
 import os
 import posixpath
 import re
@@ -561,14 +562,43 @@ def resolve(path: str, cwd: str) -> str | None:
     return out or "/"
 
 
+#: A glob that names more files than this is not expanded (ask).
+MAX_GLOB_MATCHES = 4096
+
+
+def expand_glob(pattern: str, cwd: str) -> list[str] | None:
+    """The existing files a glob names now, as bash would expand it from ``cwd``.
+
+    Bash's defaults: ``*`` and ``?`` do not match a leading dot unless the pattern's
+    name starts with one, ``**`` is ``*``, ``[!x]`` and ``[^x]`` negate. ``None`` when
+    the answer is not known here: a POSIX class (``[[:alpha:]]``), ``~-``, or more
+    than :data:`MAX_GLOB_MATCHES` files.
+    """
+    if "[[:" in pattern or "[[=" in pattern or "[[." in pattern:
+        return None
+    expanded = expand_tilde(pattern, cwd)
+    if expanded is None:
+        return None
+    expanded = expanded.replace("[^", "[!")
+    absolute = expanded.startswith("/")
+    out: list[str] = []
+    for match in glob.iglob(expanded, root_dir=None if absolute else cwd):
+        out.append(match if absolute else posixpath.join(cwd, match))
+        if len(out) > MAX_GLOB_MATCHES:
+            return None
+    return out
+
+
 __all__ = [
     "FILE_PROGRAMS",
+    "MAX_GLOB_MATCHES",
     "NOT_A_FILE",
     "OPERAND_RULES",
     "PROGRAM_RULES",
     "FileRule",
     "Opts",
     "Target",
+    "expand_glob",
     "expand_tilde",
     "file_targets",
     "getopt",

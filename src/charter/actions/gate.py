@@ -36,7 +36,15 @@ from charter.actions.constitution import (
     parse_text,
     verify_constitution,
 )
-from charter.actions.files import FILE_PROGRAMS, Target, expand_tilde, file_targets, resolve
+from charter.actions.files import (
+    FILE_PROGRAMS,
+    MAX_GLOB_MATCHES,
+    Target,
+    expand_glob,
+    expand_tilde,
+    file_targets,
+    resolve,
+)
 from charter.actions.patterns import (
     YES,
     Args,
@@ -149,6 +157,8 @@ def _lexical(path: str, cwd: str) -> str:
 def _runtime_targets(w: Word, cwds: Sequence[str], unknown: bool) -> list[Target]:
     """A word as the path(s) it names: ``$PWD`` is each directory the command may run
     in, ``$$`` the shell (``/proc/$$`` is ``/proc/self``); other expansions: dynamic."""
+    if w.braces:  # ``> /e{t..t}c/x`` writes /etc/x (several words: each is checked)
+        return [t for b in w.braces for t in _runtime_targets(b, cwds, unknown)]
     if w.static:
         return [(w.value, False)]
     path = w.runtime_path
@@ -260,16 +270,42 @@ class Gate:
                 )
         return out
 
-    def _path_reasons(self, raw: str, cwd: str, *, write: bool, what: str) -> list[Reason]:
-        """Directory rules, protected files for one path an action reads or writes."""
+    def _path_reasons(
+        self, raw: str, cwd: str, *, write: bool, what: str, expand: bool = True
+    ) -> list[Reason]:
+        """Directory rules, protected files for one path an action reads or writes.
+
+        A glob is also decided as every existing file it names (bash expands it
+        before the program runs), besides the pattern itself.
+        """
         if raw in HARMLESS_DEVICES or _DESCRIPTOR.fullmatch(raw):
             return []
+        reasons: list[Reason] = []
+        if expand and any(c in raw for c in "*?["):
+            matches = expand_glob(raw, cwd)
+            if matches is None:
+                reasons.append(
+                    _reason(
+                        GATE_UNRESOLVED,
+                        "high",
+                        Verdict.ASK,
+                        f"{what} {raw!r}: the files this pattern names are not known "
+                        f"before it runs (a POSIX class, ~-, or more than {MAX_GLOB_MATCHES})",
+                    )
+                )
+            for match in matches or ():
+                reasons.extend(self._path_reasons(match, cwd, write=write, what=what, expand=False))
+        reasons.extend(self._one_path(raw, cwd, write=write, what=what))
+        return reasons
+
+    def _one_path(self, raw: str, cwd: str, *, write: bool, what: str) -> list[Reason]:
         path = _resolve(raw, cwd)
         if path in HARMLESS_DEVICES:
             return []
         lexical = _lexical(raw, cwd)
         limits = self.constitution.limits
         reasons: list[Reason] = []
+        globbed = any(c in raw for c in "*?[")
         if path is None:
             reasons.append(
                 _reason(
@@ -280,7 +316,10 @@ class Gate:
                     "(~-, ~N, another process's /proc entry, a file descriptor, a link loop)",
                 )
             )
-        if write and any(path == p or lexical == p for p in self.protected):
+        if write and any(
+            path == p or lexical == p or (globbed and fnmatch.fnmatchcase(p, lexical))
+            for p in self.protected
+        ):
             reasons.append(
                 _reason(
                     GATE_PROTECTED,
@@ -290,7 +329,6 @@ class Gate:
                     "agents never write it",
                 )
             )
-        globbed = any(c in raw for c in "*?[")
         for d in limits.blocked_directories:
             resolved = _resolve(d, cwd) or _lexical(d, cwd)
             if (

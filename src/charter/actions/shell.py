@@ -145,6 +145,132 @@ class _Part(NamedTuple):
     glob: bool
     ansi: bool
     path: str | None = None
+    #: unquoted, unescaped text: its ``{ , .. }`` are brace expansion syntax
+    active: bool = False
+
+
+def _unquoted_parts(raw: str) -> list[_Part]:
+    """An unquoted word's text: active runs, and the characters a backslash escapes."""
+    if "\\" not in raw:
+        return [_Part(raw, True, _GLOB.search(raw) is not None, False, None, True)]
+    out: list[_Part] = []
+    run: list[str] = []
+    i = 0
+    while i < len(raw):
+        if raw[i] == "\\" and i + 1 < len(raw):
+            if run:
+                text = "".join(run)
+                out.append(_Part(text, True, _GLOB.search(text) is not None, False, None, True))
+                run = []
+            if raw[i + 1] != "\n":
+                out.append(_Part(raw[i + 1], True, False, False))
+            i += 2
+            continue
+        run.append(raw[i])
+        i += 1
+    if run:
+        text = "".join(run)
+        out.append(_Part(text, True, _GLOB.search(text) is not None, False, None, True))
+    return out
+
+
+#: More words than this from one brace expansion: the rest is not decided (ask).
+MAX_BRACE_WORDS = 256
+
+
+def brace_alternatives(parts: list[_Part]) -> list[list[_Part]] | None:
+    """Bash's brace expansion over a word's pieces (``None``: too many words).
+
+    Only active (unquoted, unescaped) ``{``, ``,``, ``}`` and ``..`` count: ``r"m"{,}``
+    is ``rm rm``, ``/e{t..t}c`` is ``/etc``, ``"{a,b}"`` stays. Lists (``{a,b}``, nested),
+    integer sequences (``{1..10..3}``, ``{01..3}``) and letter sequences (``{a..e}``).
+    """
+    atoms: list[_Part] = []
+    for p in parts:
+        if p.active:
+            atoms.extend(_Part(c, True, c in "*?[", False, None, True) for c in p.value)
+        else:
+            atoms.append(p)
+    out: list[list[_Part]] = []
+    if not _expand_atoms(atoms, out):
+        return None
+    return [_merge(a) for a in out]
+
+
+def _merge(atoms: list[_Part]) -> list[_Part]:
+    """Adjacent active characters back into one piece (what the rest of the parser sees)."""
+    out: list[_Part] = []
+    for a in atoms:
+        if out and a.active and out[-1].active:
+            prev = out[-1]
+            out[-1] = _Part(prev.value + a.value, True, prev.glob or a.glob, False, None, True)
+        else:
+            out.append(a)
+    return out
+
+
+def _expand_atoms(atoms: list[_Part], out: list[list[_Part]]) -> bool:
+    for i, a in enumerate(atoms):
+        if not (a.active and a.value == "{") or (
+            i and atoms[i - 1].active and atoms[i - 1].value == "$"
+        ):
+            continue
+        depth, commas, close = 0, [], -1
+        for j in range(i + 1, len(atoms)):
+            b = atoms[j]
+            if not b.active:
+                continue
+            if b.value == "{":
+                depth += 1
+            elif b.value == "}":
+                if depth == 0:
+                    close = j
+                    break
+                depth -= 1
+            elif b.value == "," and depth == 0:
+                commas.append(j)
+        if close < 0:
+            continue
+        if commas:
+            bounds = [i, *commas, close]
+            alts = [atoms[bounds[k] + 1 : bounds[k + 1]] for k in range(len(bounds) - 1)]
+        else:
+            inner = atoms[i + 1 : close]
+            seq = (
+                _sequence("".join(x.value for x in inner)) if all(x.active for x in inner) else None
+            )
+            if seq is None:
+                continue
+            alts = [[_Part(v, True, False, False)] for v in seq]
+        for alt in alts:
+            if not _expand_atoms([*atoms[:i], *alt, *atoms[close + 1 :]], out):
+                return False
+        return True
+    out.append(atoms)
+    return len(out) <= MAX_BRACE_WORDS
+
+
+_INT_SEQ = re.compile(r"([+-]?[0-9]+)\.\.([+-]?[0-9]+)(?:\.\.([+-]?[0-9]+))?")
+_CHAR_SEQ = re.compile(r"([A-Za-z])\.\.([A-Za-z])(?:\.\.([+-]?[0-9]+))?")
+
+
+def _sequence(text: str) -> list[str] | None:
+    """``1..5``, ``01..10..3``, ``a..e``: the words of a sequence expression (else None)."""
+    m = _INT_SEQ.fullmatch(text) or _CHAR_SEQ.fullmatch(text)
+    if m is None:
+        return None
+    chars = not m[1].lstrip("+-").isdigit()
+    start, end = (ord(m[1]), ord(m[2])) if chars else (int(m[1]), int(m[2]))
+    step = abs(int(m[3])) if m[3] else 1
+    step = step or 1
+    if abs(end - start) // step >= MAX_BRACE_WORDS:
+        return [m[1]] * (MAX_BRACE_WORDS + 1)  # too many: the caller gives up (ask)
+    values = range(start, end + (1 if end >= start else -1), step if end >= start else -step)
+    if chars:
+        return [chr(v) for v in values]
+    width = max(len(m[1]), len(m[2]))
+    padded = any(x.lstrip("+-").startswith("0") and len(x.lstrip("+-")) > 1 for x in (m[1], m[2]))
+    return [(f"{v:0{width}d}" if padded else str(v)) for v in values]
 
 
 #: Expansions whose value the gate knows at decision time, as path markers.
@@ -177,19 +303,39 @@ class _Parser:
     def word(self, node: tree_sitter.Node, pipes: tuple[tuple[int, int], ...]) -> Word:
         if node.type == "word":  # the common case, without the general machinery
             raw = self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
-            value = _unescape(raw) if "\\" in raw else raw
-            return Word(value=value, glob=_GLOB.search(raw) is not None, raw=raw)
-        parts: list[_Part] = []  # value, static, glob, ansi
+            if "{" not in raw:
+                value = _unescape(raw) if "\\" in raw else raw
+                return Word(value=value, glob=_GLOB.search(raw) is not None, raw=raw)
+        parts: list[_Part] = []
         before = len(self.resolved)
         self._word_parts(node, parts, pipes, quoted=False)
-        value = "".join(p[0] for p in parts)
-        static = all(p[1] for p in parts)
+        raw = self.text(node)
+        word = self._from_parts(parts, raw, node.type, before)
+        if any(p.active and "{" in p.value for p in parts):
+            alternatives = brace_alternatives(parts)
+            if alternatives is None:
+                self.w.uncertain.append(
+                    f"brace expansion of {_clip(raw)!r} makes more than {MAX_BRACE_WORDS} words"
+                )
+                alternatives = [parts]
+            if alternatives != [parts]:
+                words = tuple(
+                    self._from_parts(alt, "".join(a.value for a in alt), node.type, before)
+                    for alt in alternatives
+                    if any(a.value or not a.active for a in alt)  # an unquoted null goes
+                )
+                word = replace(word, braces=words or (replace(word, value=""),))
+        del self.resolved[before:]
+        return word
+
+    def _from_parts(self, parts: list[_Part], raw: str, kind: str, before: int) -> Word:
+        value = "".join(p.value for p in parts)
+        static = all(p.static for p in parts)
         resolved = (
             not static
             and len(self.resolved) > before
-            and all(p[1] or p[0] in self.resolved[before:] for p in parts)
+            and all(p.static or p.value in self.resolved[before:] for p in parts)
         )
-        del self.resolved[before:]
         runtime = (
             None
             if static or not all(p.static or p.path is not None for p in parts)
@@ -199,11 +345,11 @@ class _Parser:
             value=value,
             static=static,
             runtime_path=runtime,
-            glob=any(p[2] for p in parts),
-            raw=self.text(node),
-            ansi_c=any(p[3] for p in parts),
+            glob=any(p.glob for p in parts),
+            raw=raw,
+            ansi_c=any(p.ansi for p in parts),
             resolved=resolved,
-            splittable=node.type in ("simple_expansion", "expansion"),
+            splittable=kind in ("simple_expansion", "expansion"),
         )
 
     def _lookup(self, text: str) -> str | None:
@@ -233,7 +379,9 @@ class _Parser:
             if quoted:
                 parts.append(_Part(raw, True, False, False))
             else:
-                parts.append(_Part(_unescape(raw), True, bool(_GLOB.search(raw)), False))
+                parts.extend(_unquoted_parts(raw))
+        elif kind == "brace_expression":  # ``{1..3}``
+            parts.append(_Part(self.text(node), True, False, False, None, True))
         elif kind == "raw_string":
             parts.append(_Part(self.text(node)[1:-1], True, False, False))
         elif kind == "ansi_c_string":
@@ -846,13 +994,8 @@ def _expand_words(words: list[Word]) -> list[Word]:
     """Brace expansion (``{rm,-rf,/}``) and word splitting of known expansions."""
     out: list[Word] = []
     for w in words:
-        if (
-            w.static
-            and "{" in w.raw
-            and not any(c in w.raw for c in "'\"\\$`")
-            and re.search(r"\{[^{}]*,[^{}]*\}", w.raw)
-        ):
-            out.extend(replace(w, value=v, raw=v) for v in expand_braces(w.value) if v)
+        if w.braces:
+            out.extend(w.braces)
         elif w.resolved and w.splittable and len(w.value.split()) != 1:
             out.extend(replace(w, value=v) for v in w.value.split())
         else:
@@ -861,16 +1004,11 @@ def _expand_words(words: list[Word]) -> list[Word]:
 
 
 def expand_braces(word: str, limit: int = 64) -> list[str]:
-    """Bash brace expansion for ``{a,b}`` lists (enough for matching)."""
-    m = re.search(r"\{([^{}]*,[^{}]*)\}", word)
-    if not m:
+    """Bash brace expansion of an unquoted word (lists and sequences), at most ``limit``."""
+    alternatives = brace_alternatives([_Part(word, True, False, False, None, True)])
+    if alternatives is None:
         return [word]
-    out: list[str] = []
-    for alt in m[1].split(","):
-        out.extend(expand_braces(word[: m.start()] + alt + word[m.end() :], limit))
-        if len(out) >= limit:
-            break
-    return out[:limit]
+    return ["".join(p.value for p in alt) for alt in alternatives][:limit]
 
 
 # ------------------------------------------------------------------------- API
