@@ -26,8 +26,14 @@ verdict_for(author, parameters) := "ask" if {
 	get(parameters, "human_citation") == "ask"
 } else := "deny"
 
+# The author and the parameters, read without copying the whole context (a
+# decision evaluates every CITE-* set separately, so this runs ten times).
+author := object.get(input, "author", null)
+
+parameters := object.get(input, ["context", "parameters"], null)
+
 # The verdict a CITE-* finding gets on this proposal: "deny" or "ask".
-verdict := verdict_for(get(input, "author"), get(get(input, "context"), "parameters"))
+verdict := verdict_for(author, parameters)
 
 # What a CITE-* message adds so the reader knows why it is an ask or a deny.
 suffix_for(author, parameters) := "" if {
@@ -37,4 +43,4 @@ suffix_for(author, parameters) := "" if {
 	[verdict_for(author, parameters)],
 )
 
-suffix := suffix_for(get(input, "author"), get(get(input, "context"), "parameters"))
+suffix := suffix_for(author, parameters)

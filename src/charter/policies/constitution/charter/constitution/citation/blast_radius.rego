@@ -20,24 +20,26 @@ import rego.v1
 
 import data.charter.constitution.citation.authorship
 
-problem := "the citation block has no blast_radius; state what the change can affect if it goes wrong, e.g. `blast_radius: \"billing-rollup only; no schema change\"`" if {
-	citation := input.context.citation
-	citation.present == true
-	citation.error == null
-	not stated(object.get(citation, "blast_radius", null))
+message := "the citation block has no blast_radius; state what the change can affect if it goes wrong, e.g. `blast_radius: \"billing-rollup only; no schema change\"`"
+
+deny contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
+	input.context.citation.present == true
+	input.context.citation.error == null
+	not stated(input.context.citation.blast_radius)
+	authorship.verdict == "deny"
+	msg := concat("", [message, authorship.suffix])
+}
+
+ask contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
+	input.author.type == "human" # only a human-authored proposal can ask
+	input.context.citation.present == true
+	input.context.citation.error == null
+	not stated(input.context.citation.blast_radius)
+	authorship.verdict == "ask"
+	msg := concat("", [message, authorship.suffix])
 }
 
 stated(text) if {
 	is_string(text)
 	trim_space(text) != ""
-}
-
-deny contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
-	authorship.verdict == "deny"
-	msg := concat("", [problem, authorship.suffix])
-}
-
-ask contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
-	authorship.verdict == "ask"
-	msg := concat("", [problem, authorship.suffix])
 }

@@ -24,18 +24,20 @@ import rego.v1
 
 import data.charter.constitution.citation.authorship
 
-problem := "the proposal body has no ```charter citation block; add one with `rules: [<rule id>]`, `blast_radius: ...` and `rollback: ...`" if {
-	not present
-}
+message := "the proposal body has no ```charter citation block; add one with `rules: [<rule id>]`, `blast_radius: ...` and `rollback: ...`"
 
-present if input.context.citation.present == true
-
+# Conditions are written out in each set (not in a shared helper rule): a
+# decision evaluates every deny/ask set on its own, and the common case, a
+# proposal with a block, must fail at the first expression.
 deny contains {"rule": "CITE-BLOCK-REQUIRED-001", "msg": msg} if {
+	not input.context.citation.present == true
 	authorship.verdict == "deny"
-	msg := concat("", [problem, authorship.suffix])
+	msg := concat("", [message, authorship.suffix])
 }
 
 ask contains {"rule": "CITE-BLOCK-REQUIRED-001", "msg": msg} if {
+	input.author.type == "human" # only a human-authored proposal can ask
+	not input.context.citation.present == true
 	authorship.verdict == "ask"
-	msg := concat("", [problem, authorship.suffix])
+	msg := concat("", [message, authorship.suffix])
 }

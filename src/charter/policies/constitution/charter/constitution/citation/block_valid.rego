@@ -21,17 +21,17 @@ import rego.v1
 
 import data.charter.constitution.citation.authorship
 
-problem := sprintf("%v; fix the ```charter block in the proposal body", [error]) if {
+deny contains {"rule": "CITE-BLOCK-VALID-001", "msg": msg} if {
 	error := input.context.citation.error
 	error != null
-}
-
-deny contains {"rule": "CITE-BLOCK-VALID-001", "msg": msg} if {
 	authorship.verdict == "deny"
-	msg := concat("", [problem, authorship.suffix])
+	msg := sprintf("%v; fix the ```charter block in the proposal body%s", [error, authorship.suffix])
 }
 
 ask contains {"rule": "CITE-BLOCK-VALID-001", "msg": msg} if {
+	input.author.type == "human" # only a human-authored proposal can ask
+	error := input.context.citation.error
+	error != null
 	authorship.verdict == "ask"
-	msg := concat("", [problem, authorship.suffix])
+	msg := sprintf("%v; fix the ```charter block in the proposal body%s", [error, authorship.suffix])
 }

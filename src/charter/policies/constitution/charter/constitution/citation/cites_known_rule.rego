@@ -22,37 +22,37 @@ import rego.v1
 
 import data.charter.constitution.citation.authorship
 
-citation := input.context.citation
-
-parsed if {
-	citation.present == true
-	citation.error == null
-}
-
-cited := citation.rules if is_array(citation.rules)
-
-else := []
-
 problems contains "the citation block cites no rule; list the id(s) of the rule(s) that motivated this change under `rules:` (see `charter rule list`)" if {
-	parsed
-	count(cited) == 0
+	input.context.citation.present == true
+	input.context.citation.error == null
+	not cites_some
 }
 
 problems contains msg if {
-	parsed
-	some id in cited
+	input.context.citation.present == true
+	input.context.citation.error == null
+	rules := input.context.citation.rules
+	is_array(rules)
+	some id in rules
 	not id in input.context.stack.rule_ids
 	msg := sprintf("the citation block cites %v, which is not a rule of the active stack; cite an existing id (see `charter rule list`)", [id])
 }
 
+cites_some if {
+	rules := input.context.citation.rules
+	is_array(rules)
+	count(rules) > 0
+}
+
 deny contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
-	authorship.verdict == "deny"
 	some problem in problems
+	authorship.verdict == "deny"
 	msg := concat("", [problem, authorship.suffix])
 }
 
 ask contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
-	authorship.verdict == "ask"
+	input.author.type == "human" # only a human-authored proposal can ask
 	some problem in problems
+	authorship.verdict == "ask"
 	msg := concat("", [problem, authorship.suffix])
 }

@@ -20,24 +20,26 @@ import rego.v1
 
 import data.charter.constitution.citation.authorship
 
-problem := "the citation block has no rollback; state how to undo the change, e.g. `rollback: \"git revert the merge commit; redeploy previous image\"`" if {
-	citation := input.context.citation
-	citation.present == true
-	citation.error == null
-	not stated(object.get(citation, "rollback", null))
+message := "the citation block has no rollback; state how to undo the change, e.g. `rollback: \"git revert the merge commit; redeploy previous image\"`"
+
+deny contains {"rule": "CITE-ROLLBACK-001", "msg": msg} if {
+	input.context.citation.present == true
+	input.context.citation.error == null
+	not stated(input.context.citation.rollback)
+	authorship.verdict == "deny"
+	msg := concat("", [message, authorship.suffix])
+}
+
+ask contains {"rule": "CITE-ROLLBACK-001", "msg": msg} if {
+	input.author.type == "human" # only a human-authored proposal can ask
+	input.context.citation.present == true
+	input.context.citation.error == null
+	not stated(input.context.citation.rollback)
+	authorship.verdict == "ask"
+	msg := concat("", [message, authorship.suffix])
 }
 
 stated(text) if {
 	is_string(text)
 	trim_space(text) != ""
-}
-
-deny contains {"rule": "CITE-ROLLBACK-001", "msg": msg} if {
-	authorship.verdict == "deny"
-	msg := concat("", [problem, authorship.suffix])
-}
-
-ask contains {"rule": "CITE-ROLLBACK-001", "msg": msg} if {
-	authorship.verdict == "ask"
-	msg := concat("", [problem, authorship.suffix])
 }

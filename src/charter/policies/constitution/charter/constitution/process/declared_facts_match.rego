@@ -27,15 +27,10 @@ package charter.constitution.process.declared_facts_match
 
 import rego.v1
 
-context := object.get(input, "context", {}) if is_object(input.context)
-
-else := {}
-
-facts := object.get(context, "facts", null)
-
-contradictions := object.get(facts, "contradictions", null) if is_object(facts)
-
+# Every set starts from input.context.facts itself, so a decision without
+# derived facts fails at the first expression.
 deny contains {"rule": "PROC-DECLARED-FACTS-MATCH-001", "msg": msg} if {
+	contradictions := input.context.facts.contradictions
 	is_array(contradictions)
 	some entry in contradictions
 	is_object(entry)
@@ -53,21 +48,23 @@ deny contains {"rule": "PROC-DECLARED-FACTS-MATCH-001", "msg": msg} if {
 }
 
 deny contains {"rule": "PROC-DECLARED-FACTS-MATCH-001", "msg": msg} if {
+	input.context.facts != null
 	some problem in malformed
 	msg := sprintf("Charter's derived facts (input.context.facts) %s, so declared facts cannot be checked against them; this is a Charter error, report it", [problem])
 }
 
 malformed contains "are not an object" if {
-	facts != null
-	not is_object(facts)
+	not is_object(input.context.facts)
 }
 
 malformed contains "list contradictions that are not an array" if {
+	contradictions := input.context.facts.contradictions
 	contradictions != null
 	not is_array(contradictions)
 }
 
 malformed contains sprintf("list contradiction %d, which is not an object", [i]) if {
+	contradictions := input.context.facts.contradictions
 	is_array(contradictions)
 	some i, entry in contradictions
 	not is_object(entry)

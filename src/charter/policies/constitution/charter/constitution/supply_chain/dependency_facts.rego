@@ -25,9 +25,8 @@ package charter.constitution.supply_chain.dependency_facts
 
 import rego.v1
 
-unparsed := object.get(input.dependencies, "unparsed", null) if is_object(input.dependencies)
-
 ask contains {"rule": "SC-DEPENDENCY-FACTS-001", "msg": msg} if {
+	unparsed := input.dependencies.unparsed
 	is_array(unparsed)
 	some entry in unparsed
 	msg := sprintf(
@@ -37,6 +36,7 @@ ask contains {"rule": "SC-DEPENDENCY-FACTS-001", "msg": msg} if {
 }
 
 ask contains {"rule": "SC-DEPENDENCY-FACTS-001", "msg": msg} if {
+	unparsed := input.dependencies.unparsed
 	unparsed != null
 	not is_array(unparsed)
 	msg := sprintf(

@@ -27,19 +27,15 @@ import rego.v1
 #: How many not_audited reasons a message shows.
 shown := 3
 
-changed if {
-	is_object(input.dependencies)
-	input.dependencies.changed == true
-}
+changed if input.dependencies.changed == true
 
 changed if {
-	is_object(input.dependencies)
-	changes := object.get(input.dependencies, "changes", [])
+	changes := input.dependencies.changes
 	is_array(changes)
 	count(changes) > 0
 }
 
-scan := object.get(input.dependencies, "scan", null) if is_object(input.dependencies)
+scan := object.get(input, ["dependencies", "scan"], null)
 
 deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": msg} if {
 	changed
