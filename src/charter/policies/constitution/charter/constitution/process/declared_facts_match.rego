@@ -54,7 +54,9 @@ deny contains {"rule": "PROC-DECLARED-FACTS-MATCH-001", "msg": msg} if {
 }
 
 malformed contains "are not an object" if {
-	not is_object(input.context.facts)
+	facts := input.context.facts
+	facts != null
+	not is_object(facts)
 }
 
 malformed contains "list contradictions that are not an array" if {
