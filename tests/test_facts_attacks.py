@@ -591,3 +591,43 @@ def test_another_spelling_of_an_agent_is_an_agent(identity: str) -> None:
     result = reconcile(declared, Facts(identities=AGENTS))
     assert result.document["author"]["type"] == "agent"
     assert [c["field"] for c in result.contradictions] == ["author.type"]
+
+
+# ---------------------------------------------------------------- patches
+# Built from pieces so that no scanner flags this file (TEST-ONLY, not a real key).
+FAKE_AWS = "aws_access_key_id = " + "AKIA" + "Z3MHRS7QXNKJ4W5T\n"
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        # the change's own .gitattributes turns diffs off for the file
+        "*.cfg -diff\n",
+        # the binary macro (-diff -merge -text)
+        "settings.cfg binary\n",
+    ],
+)
+def test_gitattributes_cannot_hide_a_text_file_from_the_secret_scan(
+    tmp_path: Path, attributes: str
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "app.py").write_text("v1\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / ".gitattributes").write_text(attributes)
+    (root / "settings.cfg").write_text("region = 'eu'\n" + FAKE_AWS)
+    (root / "image.bin").write_bytes(b"\x89PNG\x00\x01" * 10)
+    commit(root, "config")
+    built = invoke(
+        "proposal", "from-git", "--repo", str(root), "--base", "main", "--head", "feature"
+    )
+    assert built.returncode == 0, built.stderr
+    files = {f["path"]: f for f in json.loads(built.stdout)["files"]}
+    assert files["settings.cfg"]["binary"] is False
+    assert "Z3MHRS7QXNKJ4W5T" in files["settings.cfg"]["patch"]
+    # Control: a file with NUL bytes is still binary, without a patch.
+    assert files["image.bin"]["binary"] is True and files["image.bin"]["patch"] is None
+    code, decision = _check(tmp_path, _doc(), "--git", "main..feature", "--repo", str(root))
+    assert code == 1 and "CRED-NO-STATIC-SECRETS-001" in _rules(decision)

@@ -184,14 +184,40 @@ class Repository:
             return None
         return self.output("cat-file", "blob", sha)
 
-    def patch(self, old: str, new: str | None, file: ChangedFile, limit: int) -> bytes | None:
-        """The unified diff of one file, or None when it is longer than ``limit`` bytes."""
+    def blob_prefix(self, sha: str | None, size: int) -> bytes:
+        """The first ``size`` bytes of a blob (b"" for the absent side), read no further."""
+        if sha is None:
+            return b""
+        try:
+            proc = subprocess.Popen(
+                _command(("cat-file", "blob", sha)),
+                cwd=self.path,
+                env=_env(self.index_file),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            raise GitError("git: no git binary on PATH", hint="install git") from None
+        assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        data = proc.stdout.read(size)
+        proc.kill()
+        proc.communicate()
+        return data
+
+    def patch(
+        self, old: str, new: str | None, file: ChangedFile, limit: int, *, text: bool = False
+    ) -> bytes | None:
+        """The unified diff of one file, or None when it is longer than ``limit`` bytes.
+
+        ``text`` diffs it as text whatever ``.gitattributes`` says (``-diff``, ``binary``).
+        """
         paths = [file.path] if file.previous_path is None else [file.previous_path, file.path]
         args = (
             "diff",
             "--no-ext-diff",
             "--no-textconv",
             "--no-color",
+            *(("--text",) if text else ()),
             "-M",
             *_sides(old, new),
             "--",

@@ -202,11 +202,15 @@ def _files(
             "binary": file.binary,
         }
         patch, omitted = None, None
-        if file.binary:
+        # git also calls a file binary when the change's own .gitattributes says so
+        # (`-diff`, `binary`): only content decides, or a secret could hide there.
+        text = file.binary and not _binary_content(repo, file)
+        if file.binary and not text:
             omitted = "binary"
         else:
+            entry["binary"] = False
             budget = min(spec.max_patch_bytes, spec.max_total_patch_bytes - spent)
-            data = repo.patch(old, head, file, budget)
+            data = repo.patch(old, head, file, budget, text=text)
             if data is None and budget < spec.max_patch_bytes:
                 omitted = f"total patch budget spent ({spec.max_total_patch_bytes} bytes)"
             elif data is None:
@@ -221,6 +225,11 @@ def _files(
         if progress is not None:
             progress(done, len(changed))
     return files
+
+
+def _binary_content(repo: Repository, file: ChangedFile) -> bool:
+    """git's own test (a NUL byte in the first 8000 bytes) on either side of the file."""
+    return any(b"\x00" in repo.blob_prefix(sha, 8000) for sha in (file.old_blob, file.new_blob))
 
 
 def _text(data: bytes) -> tuple[str | None, str | None]:
