@@ -176,3 +176,16 @@ def test_from_git_with_evidence_decides_as_check_with_evidence(repo: Path, tmp_p
     assert sorted(r["msg"] for r in json.loads(piped.stdout)["reasons"]) == sorted(
         r["msg"] for r in direct["reasons"]
     )
+
+
+def test_evidence_signers_come_from_the_trust_policy_in_the_environment_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trust = _trust(tmp_path, LOCAL / "TEST-ONLY-ed25519.pub.pem")
+    good = tmp_path / "good"
+    good.mkdir()
+    shutil.copyfile(LOCAL / "hello-artifact.txt", good / "hello-artifact.txt")
+    shutil.copyfile(LOCAL / "provenance.ed25519.dsse.json", good / "provenance.dsse.json")
+    monkeypatch.setenv("CHARTER_TRUST_POLICY", str(trust))
+    _, decision = _decide("--evidence", str(good), proposal=_release(), tmp=tmp_path)
+    assert [r for r in decision["reasons"] if r["rule"] == "SC-SIGNED-PROVENANCE-001"] == []

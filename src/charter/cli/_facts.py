@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import typer
+
+from charter.cli._stack import trust_policy_path
 from charter.core.errors import InputError
 from charter.facts.evidence import for_document
 from charter.facts.github import GitHubEvent, build_from_github
@@ -18,6 +21,14 @@ from charter.facts.proposal import GitRange, Progress, StagedChange, build_from_
 from charter.facts.reconcile import Facts, reconcile
 from charter.policy.proposal import validate
 from charter.trust.policy import EvidenceTrust, load_policy
+
+EVIDENCE_OPTION = typer.Option(
+    None,
+    "--evidence",
+    metavar="DIR",
+    help="files CI produced (artifacts, SBOMs, scans, signatures, attestations), "
+    "verified against the trust policy's [evidence] signers",
+)
 
 
 def identity_map(path: Path | None) -> IdentityMap:
@@ -92,7 +103,8 @@ def gather(
     and derived'): a built document, the identity map, and the verified evidence."""
     found = None
     if evidence is not None or "evidence" in declared:
-        signers = load_policy(trust).evidence if trust is not None else EvidenceTrust()
+        policy = trust_policy_path(trust)
+        signers = load_policy(policy).evidence if policy is not None else EvidenceTrust()
         found = for_document(declared, evidence, signers)
     return Facts(
         built=built,

@@ -33,7 +33,7 @@ CONSTITUTION_OPTION = typer.Option(
 TRUST_OPTION = typer.Option(
     None,
     "--trust",
-    help=f"trust policy TOML pinning each layer's signers (default ${TRUST_ENV})",
+    help=f"trust policy TOML: the signers of each layer and of [evidence] (default ${TRUST_ENV})",
 )
 ALLOW_MAJOR_OPTION = typer.Option(
     False, "--allow-major", help="accept a new major version of a signed layer"
@@ -43,6 +43,14 @@ STATE_DIR_OPTION = typer.Option(
     "--state-dir",
     help="accepted-version state (default $CHARTER_STATE_DIR, ~/.charter/state)",
 )
+
+
+def trust_policy_path(trust: Path | None) -> Path | None:
+    """The trust policy of ``--trust``, else ``$CHARTER_TRUST_POLICY``, else none."""
+    if trust is not None:
+        return trust
+    from_env = os.environ.get(TRUST_ENV)
+    return Path(from_env) if from_env else None
 
 
 def stack_from_options(
@@ -61,7 +69,7 @@ def stack_from_options(
     they verify and refuse rollbacks like ``check`` does, but inspecting a
     version must not count as accepting it.
     """
-    policy_path = trust if trust is not None else os.environ.get(TRUST_ENV) or None
+    policy_path = trust_policy_path(trust)
     policy = load_policy(policy_path) if policy_path else None
     state = None
     if state_dir is not None:

@@ -200,13 +200,7 @@ def check(
     body_file: Path | None = typer.Option(
         None, "--body-file", help="with --git or --staged: the body text (e.g. a citation block)"
     ),
-    evidence: Path | None = typer.Option(
-        None,
-        "--evidence",
-        metavar="DIR",
-        help="files CI produced (artifacts, SBOMs, scans, signatures, attestations), "
-        "verified against the trust policy's [evidence] signers",
-    ),
+    evidence: Path | None = _facts.EVIDENCE_OPTION,
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,

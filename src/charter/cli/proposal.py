@@ -9,6 +9,7 @@ import typer
 
 from charter.cli import _facts
 from charter.cli._app import app
+from charter.cli._stack import TRUST_OPTION
 from charter.core.errors import InputError
 from charter.facts.proposal import GitRange
 from charter.render import json as render_json
@@ -45,16 +46,8 @@ def from_git(
     repository: str | None = typer.Option(
         None, "--repository", help="OWNER/NAME (default: from the origin remote)"
     ),
-    evidence: Path | None = typer.Option(
-        None,
-        "--evidence",
-        metavar="DIR",
-        help="attach the artifacts, SBOMs, scans and attestations CI wrote to DIR, "
-        "verified against --trust's [evidence] signers",
-    ),
-    trust: Path | None = typer.Option(
-        None, "--trust", help="trust policy TOML whose [evidence] table names who may sign"
-    ),
+    evidence: Path | None = _facts.EVIDENCE_OPTION,
+    trust: Path | None = TRUST_OPTION,
 ) -> None:
     """Print the proposal (JSON) built from the commits and files of BASE..HEAD.
 
@@ -104,16 +97,8 @@ def from_github(
         "--identities",
         help="TOML file with an [identities] table (default: none; unknown = agent)",
     ),
-    evidence: Path | None = typer.Option(
-        None,
-        "--evidence",
-        metavar="DIR",
-        help="attach the artifacts, SBOMs, scans and attestations CI wrote to DIR, "
-        "verified against --trust's [evidence] signers",
-    ),
-    trust: Path | None = typer.Option(
-        None, "--trust", help="trust policy TOML whose [evidence] table names who may sign"
-    ),
+    evidence: Path | None = _facts.EVIDENCE_OPTION,
+    trust: Path | None = TRUST_OPTION,
 ) -> None:
     """Print the proposal (JSON) built from a GitHub event and its pull request's API answers.
 
