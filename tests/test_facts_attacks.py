@@ -631,3 +631,149 @@ def test_gitattributes_cannot_hide_a_text_file_from_the_secret_scan(
     assert files["image.bin"]["binary"] is True and files["image.bin"]["patch"] is None
     code, decision = _check(tmp_path, _doc(), "--git", "main..feature", "--repo", str(root))
     assert code == 1 and "CRED-NO-STATIC-SECRETS-001" in _rules(decision)
+
+
+# ---------------------------------------------------------------- approvals, tools, ranges
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        # GitHub logins ignore case
+        "Ada",
+        # trailing space
+        "ada ",
+        # full-width letters fold to ASCII under NFKC
+        "\uff41da",
+    ],
+)
+def test_the_authors_approval_under_another_spelling_is_a_self_approval(
+    tmp_path: Path, spelling: str
+) -> None:
+    declared = _doc(
+        kind="merge",
+        base="main",
+        author={"id": "ada", "type": "human"},
+        approvals=[{"by": spelling, "type": "human"}],
+    )
+    result = reconcile(declared)
+    assert result.document["approvals"] == [{"by": "ada", "type": "human"}]
+    assert [c["field"] for c in result.contradictions] == ["approvals[0].by"]
+    _, decision = _check(tmp_path, declared)
+    assert {FACTS_RULE, "PROC-NO-SELF-APPROVAL-001", "PROC-MERGE-HUMAN-APPROVALS-001"} <= _rules(
+        decision
+    )
+
+
+def _signed_syft_sbom(tmp_path: Path) -> tuple[Path, EvidenceTrust]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "cosign.pub"),))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "app").write_bytes(b"build\n")
+    sbom = (EVIDENCE / "sbom" / "local-generated" / "syft-1.18.1.cdx-1.6.json").read_bytes()
+    (directory / "app.cdx.json").write_bytes(sbom)
+    signature = base64.b64encode(key.sign(sbom, ec.ECDSA(hashes.SHA256())))
+    (directory / "app.cdx.json.sig").write_bytes(signature)
+    return directory, trust
+
+
+@pytest.mark.parametrize(
+    ("declared", "contradicted"),
+    [
+        # the release claims the profile's tool; the signed SBOM was made by syft
+        ("cdxgen", True),
+        # held: the right tool, spelled as the profile does
+        ("syft", False),
+        # held: another case of the right tool
+        ("Syft", False),
+    ],
+)
+def test_the_sbom_tool_is_the_signed_sboms_generator(
+    tmp_path: Path, declared: str, contradicted: bool
+) -> None:
+    directory, trust = _signed_syft_sbom(tmp_path)
+    found = collect(directory, trust)
+    assert _artifact(found, "app")["sbom"]["signed"] is True
+    document = _doc(kind="release", tools={"sbom": declared, "signing": "cosign"})
+    result = reconcile(document, Facts(artifacts=found.artifacts, scan=found.scan))
+    fields = [c["field"] for c in result.contradictions]
+    assert fields == (["tools.sbom"] if contradicted else [])
+    assert result.document["tools"]["sbom"] == ("syft" if contradicted else declared)
+
+
+def test_a_keyed_bundle_whose_signature_is_over_other_bytes_does_not_sign(tmp_path: Path) -> None:
+    # A Sigstore bundle with a publicKey hint whose messageSignature signs another file.
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "cosign.pub"),))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    (directory / "app").write_bytes(b"build\n")
+    sbom = (EVIDENCE / "sbom" / "local-generated" / "syft-1.18.1.cdx-1.6.json").read_bytes()
+    (directory / "app.cdx.json").write_bytes(sbom)
+
+    def bundle(signed: bytes) -> str:
+        signature = base64.b64encode(key.sign(signed, ec.ECDSA(hashes.SHA256()))).decode()
+        digest = base64.b64encode(hashlib.sha256(sbom).digest()).decode()
+        return json.dumps(
+            {
+                "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                "verificationMaterial": {"publicKey": {"hint": "test"}},
+                "messageSignature": {
+                    # the digest field names the SBOM; the signature is over other bytes
+                    "messageDigest": {"algorithm": "SHA2_256", "digest": digest},
+                    "signature": signature,
+                },
+            }
+        )
+
+    (directory / "app.cdx.json.sigstore.json").write_text(bundle(b"build\n"))
+    assert _artifact(collect(directory, trust), "app")["sbom"]["signed"] is False
+    # Control: the same bundle over the SBOM's own bytes signs it.
+    (directory / "app.cdx.json.sigstore.json").write_text(bundle(sbom))
+    assert _artifact(collect(directory, trust), "app")["sbom"]["signed"] is True
+
+
+def test_a_declared_range_is_replaced_by_the_built_one() -> None:
+    # Held: the agent declares another base/head than the range CI built.
+    built = {
+        **_doc(kind="pull_request"),
+        "base": "main",
+        "head": "feature",
+        "base_sha": "a" * 40,
+        "head_sha": "b" * 40,
+        "files": [],
+        "commits": [],
+        "dependencies": {"changed": False, "changes": [], "unparsed": []},
+    }
+    declared = _doc(base="sandbox", head="main", base_sha="c" * 40)
+    result = reconcile(declared, Facts(built=built))
+    assert (result.document["base"], result.document["head"]) == ("main", "feature")
+    assert result.document["base_sha"] == "a" * 40
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        # a context smuggled next to the files
+        {"files": [], "context": {"facts": {}}},
+        # files that are not a list
+        {"files": {"name": "a", "base64": "aGk="}},
+        # an extra key in a file entry
+        {"files": [{"name": "a", "base64": "aGk=", "digest": "sha256:0"}]},
+        # base64 that is not base64
+        {"files": [{"name": "a", "base64": "not base64!"}]},
+        # a path that climbs out
+        {"files": [{"name": "../a", "base64": "aGk="}]},
+        # an absolute path
+        {"files": [{"name": "/etc/a", "base64": "aGk="}]},
+    ],
+)
+def test_malformed_inline_evidence_is_an_input_error(evidence: dict[str, Any]) -> None:
+    # Held: every malformed shape names proposal.evidence.
+    with pytest.raises(InputError, match="proposal.evidence"):
+        inline_files(_doc(evidence=evidence))

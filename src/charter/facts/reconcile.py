@@ -21,6 +21,8 @@ signed), and a document built from git or GitHub is the change as it happened.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +134,7 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
     _derive_dependencies(document, ledger, certain=facts.built is not None)
     if facts.identities is not None:
         _classify(document, facts.identities, ledger)
+    _self_approvals(document, ledger)
     _apply_artifacts(document, facts.artifacts, ledger)
     if facts.scan is not None:
         _apply_scan(document, facts.scan, ledger)
@@ -282,6 +285,26 @@ def _classify(document: dict[str, Any], identities: IdentityMap, ledger: _Ledger
             approvals[index] = {**approval, "type": "agent"}
 
 
+def _self_approvals(document: dict[str, Any], ledger: _Ledger) -> None:
+    """An approval by the author under another spelling (``Ada`` for ``ada``; GitHub
+    logins and email addresses ignore case) is the author's own approval."""
+    author = _get(document, "author", "id")
+    approvals = document.get("approvals")
+    if not isinstance(author, str) or not isinstance(approvals, list):
+        return
+    mine = _same_identity(author)
+    for index, approval in enumerate(approvals):
+        by = approval.get("by") if isinstance(approval, dict) else None
+        if isinstance(by, str) and by != author and _same_identity(by) == mine:
+            ledger.differ(f"approvals[{index}].by", by, author, "the author's own identity")
+            approvals = document["approvals"] = list(approvals)
+            approvals[index] = {**approval, "by": author}
+
+
+def _same_identity(identity: str) -> str:
+    return unicodedata.normalize("NFKC", identity).casefold().strip()
+
+
 def _identity_type(identities: IdentityMap, identity: str) -> str:
     email = identity if "@" in identity else ""
     return identities.classify(identity, email)
@@ -314,6 +337,36 @@ def _apply_artifacts(
     for part in SIGNED_FIELDS:
         ledger.note(f"artifacts[].{part}.signed")
     document["artifacts"] = result
+    _compare_sbom_tool(document, result, ledger)
+
+
+def _compare_sbom_tool(
+    document: dict[str, Any], artifacts: list[dict[str, Any]], ledger: _Ledger
+) -> None:
+    """``tools.sbom`` is the generator a signed SBOM names, not the one declared."""
+    made_by = sorted(
+        {
+            _tool_name(tool)
+            for artifact in artifacts
+            if isinstance(artifact.get("sbom"), dict) and artifact["sbom"].get("signed") is True
+            for tool in artifact["sbom"].get("tools") or []
+            if isinstance(tool, str) and _tool_name(tool)
+        }
+    )
+    tools = document.get("tools")
+    if not made_by or not isinstance(tools, dict):
+        return
+    declared = tools.get("sbom")
+    if not isinstance(declared, str) or _tool_name(declared) in made_by:
+        return
+    ledger.differ("tools.sbom", declared, made_by[0], "the signed SBOMs' generator tools")
+    document["tools"] = {**tools, "sbom": made_by[0]}
+    ledger.note("tools.sbom")
+
+
+def _tool_name(tool: str) -> str:
+    """``syft`` of ``syft 1.18.1``, ``syft-0.91.0`` or ``Syft``."""
+    return re.sub(r"[\s-]v?\d[\w.+-]*$", "", tool.strip()).casefold()
 
 
 def _merge_artifact(
