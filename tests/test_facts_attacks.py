@@ -777,3 +777,34 @@ def test_malformed_inline_evidence_is_an_input_error(evidence: dict[str, Any]) -
     # Held: every malformed shape names proposal.evidence.
     with pytest.raises(InputError, match="proposal.evidence"):
         inline_files(_doc(evidence=evidence))
+
+
+# ---------------------------------------------------------------- inside lockfiles
+def test_a_change_made_only_in_package_lock_v2s_legacy_tree_shows() -> None:
+    # lockfileVersion 2 keeps npm 6's "dependencies" tree beside "packages"; the agent
+    # bumps a package only there, where npm 6 installs from.
+    path = Path(__file__).parent / "assets" / "lockfiles" / "npm-package-lock-v2" / "after"
+    before = (path / "package-lock.json").read_bytes()
+    document = json.loads(before)
+    name = next(iter(document["dependencies"]))
+    document["dependencies"][name]["version"] = "9.9.9"
+    facts = derive_dependency_changes(
+        {"package-lock.json": (before, json.dumps(document).encode())}
+    )
+    assert [(c.name, c.new) for c in facts.changes] == [(name, "9.9.9")]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # a wheel URL on its own line, moved to another host
+        (b"https://good.example/pkg-1.0.whl", b"https://evil.example/pkg-1.0.whl"),
+        # a VCS reference moved to another repository
+        (b"git+https://good.example/pkg@v1", b"git+https://evil.example/pkg@v1"),
+        # a file: URL
+        (b"file:///opt/wheels/pkg-1.0.whl", b"file:///tmp/pkg-1.0.whl"),
+    ],
+)
+def test_a_bare_url_requirement_is_versioned_by_its_url(before: bytes, after: bytes) -> None:
+    facts = derive_dependency_changes({"requirements.txt": (before + b"\n", after + b"\n")})
+    assert [(c.old, c.new) for c in facts.changes] == [(before.decode(), after.decode())]

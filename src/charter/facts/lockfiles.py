@@ -182,18 +182,28 @@ def package_lock(data: bytes, path: str) -> Inventory:
             version = None if raw is None else _token(raw, f"version of {name}")
             _check_tarball(str(body.get("name", name)), version, body.get("resolved"), key)
             inv.add(name, version, _pick(body, "resolved", "integrity"))
+        # The legacy "dependencies" tree is what npm 6 installs from: a change made
+        # only there must show too (an honest file lists the same in both).
+        if "dependencies" in doc:
+            _npm_v1_tree(doc, inv)
         return inv
     if version == 1:
-        stack = [_table(doc.get("dependencies", {}), "dependencies")]
-        inv.direct = set(stack[0])
-        while stack:
-            for name, entry in stack.pop().items():
-                body = _table(entry, f"dependencies[{name[:60]!r}]")
-                inv.add(name, body.get("version"), _pick(body, "resolved", "integrity"))
-                if "dependencies" in body:
-                    stack.append(_table(body["dependencies"], f"{name} dependencies"))
+        inv.direct = set(_npm_v1_tree(doc, inv))
         return inv
     raise Unreadable(f"lockfileVersion {str(version)[:20]} is not 1, 2 or 3")
+
+
+def _npm_v1_tree(doc: dict[str, Any], inv: Inventory) -> dict[str, Any]:
+    """Add lockfileVersion 1's nested ``dependencies`` tree; return its top level."""
+    top = _table(doc.get("dependencies", {}), "dependencies")
+    stack = [top]
+    while stack:
+        for name, entry in stack.pop().items():
+            body = _table(entry, f"dependencies[{name[:60]!r}]")
+            inv.add(name, body.get("version"), _pick(body, "resolved", "integrity"))
+            if "dependencies" in body:
+                stack.append(_table(body["dependencies"], f"{name} dependencies"))
+    return top
 
 
 # --- yarn ------------------------------------------------------------------
@@ -345,6 +355,8 @@ def pnpm_lock(data: bytes, path: str) -> Inventory:
 
 _REQ = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)")
 _PIN = re.compile(r"===?\s*([^\s,;]+)")
+#: A requirement line that is a URL (``https://…/x.whl``, ``git+https://…``, ``file:…``).
+_DIRECT_URL = re.compile(r"[A-Za-z][\w.+-]*:")
 #: The long options pip reads in a requirements file (pip/_internal/req/req_file.py);
 #: pip's option parser also takes any unambiguous prefix of one (``--extra-index``).
 _PIP_LONG_OPTIONS = (
@@ -407,6 +419,9 @@ def requirements_txt(data: bytes, path: str) -> Inventory:
             inv.add(option, _token(value or "(set)", f"line {number} value"))
             continue
         if not line:
+            continue
+        if _DIRECT_URL.match(line):  # a bare URL or VCS reference: the URL is the version
+            inv.add("(direct reference)", _token(line, f"line {number}"))
             continue
         hashes = sorted(re.findall(r"--hash[=\s]+(\S+)", line))
         line = re.sub(r"\s--?[a-z][\w-]*(=\S*)?", "", f" {line}").strip()
