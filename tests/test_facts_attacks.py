@@ -808,3 +808,26 @@ def test_a_change_made_only_in_package_lock_v2s_legacy_tree_shows() -> None:
 def test_a_bare_url_requirement_is_versioned_by_its_url(before: bytes, after: bytes) -> None:
     facts = derive_dependency_changes({"requirements.txt": (before + b"\n", after + b"\n")})
     assert [(c.old, c.new) for c in facts.changes] == [(before.decode(), after.decode())]
+
+
+# ---------------------------------------------------------------- GitHub reviews
+@pytest.mark.parametrize(
+    ("commit", "counted"),
+    [
+        # approved an earlier head; the agent pushed after the approval
+        ("0" * 40, False),
+        # held: approved the head that is decided
+        (None, True),
+    ],
+)
+def test_an_approval_of_an_earlier_head_is_not_an_approval(
+    tmp_path: Path, commit: str | None, counted: bool
+) -> None:
+    from tests.test_facts_github import ASSETS as GITHUB
+    from tests.test_facts_github import HUMANS, api_dir, build, review
+
+    event = GITHUB / "pull_request.opened.payload.json"
+    head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
+    approval = {**review("alice", "APPROVED"), "commit_id": commit or head}
+    document = build(event, api_dir(tmp_path, reviews=[approval]), HUMANS)
+    assert document["approvals"] == ([{"by": "alice", "type": "human"}] if counted else [])

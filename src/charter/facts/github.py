@@ -190,7 +190,7 @@ def _checkout_pull_request(
         title=_field(pr, "title", str, f"{where}: pull_request"),
         body=_field(pr, "body", str, f"{where}: pull_request", optional=True),
         labels=_labels(pr, where),
-        approvals=_approvals(reviews, reviews_where, identities),
+        approvals=_approvals(reviews, reviews_where, identities, head.get("sha")),
     )
     return document
 
@@ -330,7 +330,7 @@ def _pull_request(
         "labels": _labels(pr, where),
         "files": files,
         "commits": commits,
-        "approvals": _approvals(reviews, reviews_path, identities),
+        "approvals": _approvals(reviews, reviews_path, identities, head.get("sha")),
         "dependencies": _dependencies(files),
     }
 
@@ -465,9 +465,14 @@ def _commit_is_agent(commit: dict[str, Any], identities: IdentityMap) -> bool:
 
 
 def _approvals(
-    reviews: list[dict[str, Any]], path: str, identities: IdentityMap
+    reviews: list[dict[str, Any]], path: str, identities: IdentityMap, head_sha: object = None
 ) -> list[dict[str, Any]]:
-    latest: dict[str, tuple[str, dict[str, Any]]] = {}
+    """Approvals: per reviewer the latest deciding review, when it approved ``head_sha``.
+
+    A review that names another ``commit_id`` approved an earlier head: commits
+    pushed after it were never reviewed, so it is not an approval of this change.
+    """
+    latest: dict[str, tuple[str, dict[str, Any], object]] = {}
     for index, review in enumerate(reviews):
         where = f"{path}: item {index}"
         state = _field(review, "state", str, where).lower()
@@ -476,11 +481,12 @@ def _approvals(
             continue
         login = _field(user, "login", str, f"{where}.user")
         if state in _DECIDING:
-            latest[login] = (state, user)
+            latest[login] = (state, user, review.get("commit_id"))
     return [
         {"by": login, "type": _user_type(user, identities)}
-        for login, (state, user) in latest.items()
+        for login, (state, user, commit) in latest.items()
         if state == "approved"
+        and not (isinstance(head_sha, str) and isinstance(commit, str) and commit != head_sha)
     ]
 
 
