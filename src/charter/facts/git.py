@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,6 +243,68 @@ class Repository:
             raise GitError(f"git diff {file.path!r}: {_first_line(err)}", hint=_HINT)
         return None if too_large else data
 
+    def patches(
+        self,
+        old: str,
+        new: str | None,
+        files: list[ChangedFile],
+        budget: Callable[[], int],
+    ) -> Iterator[tuple[ChangedFile, bytes | None]]:
+        """Each of ``files`` (as ``changed_files`` listed them) with its unified diff.
+
+        One ``git diff`` prints every file's diff, in the order of ``changed_files``
+        (same options, same rename pairing); this splits it at the ``diff --git``
+        headers, which no patch line can start with (a type change's two diffs
+        share one header and stay together). A binary file gets None;
+        any other gets its diff, or None when it is longer than ``budget()``
+        bytes (asked as the file's diff starts: the caller may have spent some
+        since). Only one file's diff is held at a time. Output that does not line
+        up with ``files`` raises :class:`GitError`: the caller never gets another
+        file's patch.
+        """
+        args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", *_sides(old, new))
+        try:
+            proc = subprocess.Popen(
+                _command((*args, "--")),
+                cwd=self.path,
+                env=_env(self.index_file),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError:
+            raise GitError("git: no git binary on PATH", hint="install git") from None
+        assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        try:
+            lines = iter(proc.stdout)
+            header = next(lines, b"")
+            for file in files:
+                if not _is_header_of(header, file):
+                    raise GitError(
+                        f"git diff: the diff of {file.path!r} is not where git listed it",
+                        hint=_HINT,
+                    )
+                limit = -1 if file.binary else budget()
+                opened, chunk, size = header, [header], len(header)
+                header = b""
+                for line in lines:
+                    # A type change (file <-> symlink) prints two diffs under one header.
+                    if line.startswith(b"diff --git ") and line != opened:
+                        header = line
+                        break
+                    size += len(line)
+                    if size <= limit:
+                        chunk.append(line)
+                yield file, (b"".join(chunk) if size <= limit else None)
+            if header:
+                raise GitError("git diff: more diffs than changed files", hint=_HINT)
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                raise GitError(f"git diff: {_first_line(err)}", hint=_HINT)
+        finally:
+            if proc.returncode is None:  # stopped early: the caller failed or gave up
+                proc.kill()
+                proc.communicate()
+
     def head(self) -> str | None:
         """The commit HEAD names, or None in a repository without commits."""
         done = self._run("rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
@@ -302,6 +365,16 @@ class Repository:
 def _sides(old: str, new: str | None) -> tuple[str, ...]:
     # ``git diff --cached OLD`` compares OLD with the index: the staged change.
     return ("--cached", old) if new is None else (old, new)
+
+
+def _is_header_of(header: bytes, file: ChangedFile) -> bool:
+    """Whether ``header`` opens ``file``'s diff (a quoted header is only checked for its form)."""
+    if not header.startswith(b"diff --git "):
+        return False
+    if b'"' in header:  # git C-quotes names with quotes, backslashes, control characters
+        return True
+    old = (file.previous_path or file.path).encode()
+    return header == b"diff --git a/" + old + b" b/" + file.path.encode() + b"\n"
 
 
 def _first_line(stderr: bytes) -> str:

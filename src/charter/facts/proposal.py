@@ -194,7 +194,13 @@ def _files(
     spent = 0
     if progress is not None:
         progress(0, len(changed))
-    for done, file in enumerate(changed, start=1):
+
+    def budget() -> int:
+        return min(spec.max_patch_bytes, spec.max_total_patch_bytes - spent)
+
+    # One `git diff` streams every file's patch; a file git calls binary only
+    # because of the change's .gitattributes is diffed again, as text, alone.
+    for done, (file, streamed) in enumerate(repo.patches(old, head, changed, budget), start=1):
         entry: dict[str, Any] = {
             "path": file.path,
             "status": file.status,
@@ -209,9 +215,9 @@ def _files(
             omitted = "binary"
         else:
             entry["binary"] = False
-            budget = min(spec.max_patch_bytes, spec.max_total_patch_bytes - spent)
-            data = repo.patch(old, head, file, budget, text=text)
-            if data is None and budget < spec.max_patch_bytes:
+            limit = budget()
+            data = repo.patch(old, head, file, limit, text=True) if text else streamed
+            if data is None and limit < spec.max_patch_bytes:
                 omitted = f"total patch budget spent ({spec.max_total_patch_bytes} bytes)"
             elif data is None:
                 omitted = f"too large (more than {spec.max_patch_bytes} bytes)"
