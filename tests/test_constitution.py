@@ -26,6 +26,7 @@ from tests.cli_helpers import CliResult, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "proposals"
+IDENTITIES = ROOT / "examples" / "identities.toml"
 NOW_TEXT = "2026-11-20T10:00:00Z"
 NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
 CATEGORIES = {
@@ -127,12 +128,26 @@ def test_example_verdict_through_the_library(compiled: CompiledStack, name: str)
 @pytest.mark.parametrize("name", sorted(CLI_EXPECTED))
 def test_example_verdict_through_the_cli(name: str) -> None:
     verdict, rules = CLI_EXPECTED[name]
-    result = charter("check", str(EXAMPLES / name), "--now", NOW_TEXT, "--format", "json")
+    result = charter(
+        "check", str(EXAMPLES / name), "--now", NOW_TEXT, "--format", "json",
+        "--identities", str(IDENTITIES),
+    )  # fmt: skip
     assert result.returncode == EXIT[verdict], result.stderr
     doc = json.loads(result.stdout)
     assert doc["verdict"] == verdict
     assert rules <= {r["rule"] for r in doc["reasons"]}
     assert doc["stack"][0]["layer"] == "constitution"
+
+
+def test_without_an_identity_map_a_declared_human_is_not_believed() -> None:
+    # merge-approved.json's only human approval is alice's: unknown to an absent map,
+    # she counts as an agent, so the merge lacks its human approval.
+    result = charter("check", str(EXAMPLES / "merge-approved.json"), "--now", NOW_TEXT,
+                     "--format", "json", "--no-audit")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    rules = {r["rule"] for r in json.loads(result.stdout)["reasons"]}
+    assert "PROC-MERGE-HUMAN-APPROVALS-001" in rules
+    assert "PROC-DECLARED-FACTS-MATCH-001" not in rules  # unverified, not contradicted
 
 
 def test_aws_key_in_ci_is_a_credential_denial(compiled: CompiledStack) -> None:

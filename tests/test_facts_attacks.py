@@ -655,7 +655,8 @@ def test_the_authors_approval_under_another_spelling_is_a_self_approval(
         approvals=[{"by": spelling, "type": "human"}],
     )
     result = reconcile(declared)
-    assert result.document["approvals"] == [{"by": "ada", "type": "human"}]
+    # No identity map: the declared "human" is not believed either (unknown = agent).
+    assert result.document["approvals"] == [{"by": "ada", "type": "agent"}]
     assert [c["field"] for c in result.contradictions] == ["approvals[0].by"]
     _, decision = _check(tmp_path, declared)
     assert {FACTS_RULE, "PROC-NO-SELF-APPROVAL-001", "PROC-MERGE-HUMAN-APPROVALS-001"} <= _rules(

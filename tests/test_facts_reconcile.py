@@ -49,7 +49,24 @@ def test_files_that_are_not_dependency_files_derive_nothing() -> None:
     declared = _doc(files=[{"path": "src/app.py"}], dependencies={"changed": False})
     result = reconcile(declared)
     assert result.document["dependencies"] == {"changed": False}
-    assert result.context == {"derived": [], "contradictions": []}
+    assert result.context == {"derived": ["author.type"], "contradictions": []}
+
+
+def test_without_an_identity_map_a_declared_human_is_unverified_so_an_agent() -> None:
+    declared = _doc(approvals=[{"by": "alice", "type": "human"}])
+    result = reconcile(declared)
+    assert result.document["author"]["type"] == "agent"
+    assert result.document["approvals"] == [{"by": "alice", "type": "agent"}]
+    assert result.contradictions == []  # nothing contradicts it: it just is not believed
+
+
+def test_a_built_documents_own_classification_is_kept_without_a_map() -> None:
+    built = _built(author={"id": "ada@acme.test", "type": "human"})
+    built["approvals"] = [{"by": "bob", "type": "human"}]
+    declared = _doc(approvals=[{"by": "mallory", "type": "human"}])
+    result = reconcile(declared, Facts(built=built))
+    assert result.document["author"]["type"] == "human"
+    assert result.document["approvals"] == [{"by": "bob", "type": "human"}]
 
 
 def test_the_declared_document_is_not_mutated_and_context_is_discarded() -> None:

@@ -5,8 +5,10 @@ record) ← ``trust`` (keys, signatures, trust policy, versions, watchdog) ←
 ``policy`` (bundles, the layered stack, the Rego engine, proposal decisions,
 tests, lint, waivers) and ``actions`` (the shell parser, the program catalogue,
 command patterns, the gate, the agent-runtime constitution) and ``audit`` (the
-hash chain and its stores) ← ``registry`` (OCI) ← ``render`` ← ``runner`` and
-``cli``, which are thin shells over the same pipeline. docs/design.md is the
+hash chain and its stores) ← ``facts`` (what Charter derives itself: git, GitHub,
+lockfiles, identities, verified evidence; ``decide`` reconciles and decides) ←
+``registry`` (OCI) ← ``render`` ← ``runner`` and ``cli``, which are thin shells
+over the same pipeline. docs/design.md is the
 design of record.
 
 The public library API is what ``__all__`` names; everything else may change
@@ -32,6 +34,10 @@ _EXPORTS = {
     "load_trusted_stack": "charter.policy.loading",
     "load_trust_policy": "charter.trust.policy",
     "evaluate": "charter.policy.decision",
+    "decide": "charter.facts.decide",
+    "Facts": "charter.facts.reconcile",
+    "collect_evidence": "charter.facts.evidence",
+    "load_identities": "charter.facts.identities",
     "load_constitution": "charter.actions.gate",
     "Gate": "charter.actions.gate",
     "open_store": "charter.audit.stores",
@@ -42,6 +48,7 @@ _RENAMED = {
     "parse_proposal": "parse",
     "load_trust_policy": "load_policy",
     "verify_audit": "verify",
+    "collect_evidence": "collect",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

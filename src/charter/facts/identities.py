@@ -90,8 +90,9 @@ def parse_identities(table: Any, *, where: str) -> IdentityMap:
     return IdentityMap(**values)
 
 
-def load_identities(path: Path) -> IdentityMap:
+def load_identities(path: str | Path) -> IdentityMap:
     """The identity map in the TOML file at ``path`` (empty if it has no [identities])."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

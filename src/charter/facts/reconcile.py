@@ -132,8 +132,17 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
         if facts.built is not None:
             _apply_built(document, facts.built, ledger)
     _derive_dependencies(document, ledger, certain=facts.built is not None)
-    if facts.identities is not None:
-        _classify(document, facts.identities, ledger)
+    # Who is an agent comes from configuration; without a map every identity is
+    # unknown, so an agent (stricter), and a declared "human" is not believed. What a
+    # built document already classified (its author, GitHub's approvals) is kept.
+    built = facts.built
+    _classify(
+        document,
+        facts.identities,
+        ledger,
+        author=built is None or facts.identities is not None,
+        approvals=built is None or "approvals" not in built or facts.identities is not None,
+    )
     _self_approvals(document, ledger)
     _apply_artifacts(document, facts.artifacts, ledger)
     if facts.scan is not None:
@@ -258,31 +267,45 @@ def _derive_dependencies(document: dict[str, Any], ledger: _Ledger, *, certain: 
 
 
 # ---------------------------------------------------------------- identities
-def _classify(document: dict[str, Any], identities: IdentityMap, ledger: _Ledger) -> None:
-    author = document.get("author")
-    if isinstance(author, dict) and isinstance(author.get("id"), str):
-        derived = _identity_type(identities, author["id"])
+def _classify(
+    document: dict[str, Any],
+    configured: IdentityMap | None,
+    ledger: _Ledger,
+    *,
+    author: bool,
+    approvals: bool,
+) -> None:
+    """Types of the author and approvers from the identity map (unknown = agent).
+
+    A declared ``human`` the configured map says is an agent is a contradiction;
+    without a map it is only unverified: it becomes ``agent`` without one.
+    """
+    identities = configured or IdentityMap()
+    source = "identity map" if configured is not None else "no identity map configured"
+    person = document.get("author")
+    if author and isinstance(person, dict) and isinstance(person.get("id"), str):
+        derived = _identity_type(identities, person["id"])
         ledger.note("author.type")
-        if author.get("type") == "human" and derived == "agent":
-            ledger.differ("author.type", "human", "agent", f"identity map: {author['id']}")
+        if person.get("type") == "human" and derived == "agent" and configured is not None:
+            ledger.differ("author.type", "human", "agent", f"{source}: {person['id']}")
         if derived == "agent":
-            document["author"] = {**author, "type": "agent"}
-    approvals = document.get("approvals")
-    if not isinstance(approvals, list):
+            document["author"] = {**person, "type": "agent"}
+    listed = document.get("approvals")
+    if not approvals or not isinstance(listed, list):
         return
     ledger.note("approvals[].type")
-    approvals = list(approvals)
-    document["approvals"] = approvals
-    for index, approval in enumerate(approvals):
+    listed = list(listed)
+    document["approvals"] = listed
+    for index, approval in enumerate(listed):
         if not isinstance(approval, dict) or not isinstance(approval.get("by"), str):
             continue
         derived = _identity_type(identities, approval["by"])
-        if approval.get("type") == "human" and derived == "agent":
+        if approval.get("type") == "human" and derived == "agent" and configured is not None:
             ledger.differ(
-                f"approvals[{index}].type", "human", "agent", f"identity map: {approval['by']}"
+                f"approvals[{index}].type", "human", "agent", f"{source}: {approval['by']}"
             )
         if derived == "agent":
-            approvals[index] = {**approval, "type": "agent"}
+            listed[index] = {**approval, "type": "agent"}
 
 
 def _self_approvals(document: dict[str, Any], ledger: _Ledger) -> None:
