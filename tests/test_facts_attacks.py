@@ -323,17 +323,26 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("declared", ["pull_request", "push", "release"])
-def test_the_kind_is_the_callers_not_the_agents(repo: Path, tmp_path: Path, declared: str) -> None:
-    # CI decides a merge; the agent's document calls it something else so that the
-    # merge rules (human approvals) do not apply.
+@pytest.mark.parametrize(
+    ("declared", "contradiction"),
+    [
+        # the pull request's own document, decided when CI merges it: judged as the merge
+        ("pull_request", False),
+        # CI decides a merge; the document calls it a push so the merge rules do not apply
+        ("push", True),
+        # ... or a release
+        ("release", True),
+    ],
+)
+def test_the_kind_is_the_callers_not_the_agents(
+    repo: Path, tmp_path: Path, declared: str, contradiction: bool
+) -> None:
     document = _doc(kind=declared, author={"id": "ada@example.com", "type": "agent"})
     args = ("--git", "main..feature", "--kind", "merge", "--repo", str(repo))
     code, decision = _check(tmp_path, document, *args)
-    assert code == 1
-    assert {FACTS_RULE, "PROC-MERGE-HUMAN-APPROVALS-001"} <= _rules(decision)
-    [reason] = [r for r in decision["reasons"] if r["rule"] == FACTS_RULE]
-    assert "kind" in reason["msg"] and "merge" in reason["msg"]
+    assert code == 1 and "PROC-MERGE-HUMAN-APPROVALS-001" in _rules(decision)
+    kinds = [r for r in decision["reasons"] if r["rule"] == FACTS_RULE and "kind" in r["msg"]]
+    assert len(kinds) == (1 if contradiction else 0)
 
 
 def test_an_honest_kind_contradicts_nothing(repo: Path, tmp_path: Path) -> None:

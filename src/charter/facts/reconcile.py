@@ -184,11 +184,16 @@ def _built_source(built: Mapping[str, Any]) -> str:
 def _compare_kind(
     document: dict[str, Any], built: Mapping[str, Any], ledger: _Ledger, source: str
 ) -> None:
-    """What the change is (a merge, a push …) is the caller's fact, not the agent's."""
+    """What the change is (a merge, a push …) is the caller's fact, not the agent's.
+
+    A pull request's document decided when it is merged is the same change one
+    step later, not a false claim: it is judged as the merge without a contradiction.
+    """
     if "kind" not in built:
         return
-    if document.get("kind") != built["kind"]:
-        ledger.differ("kind", document.get("kind"), built["kind"], source)
+    declared = document.get("kind")
+    if declared != built["kind"] and (declared, built["kind"]) != ("pull_request", "merge"):
+        ledger.differ("kind", declared, built["kind"], source)
     document["kind"] = built["kind"]
     ledger.note("kind")
 
