@@ -52,6 +52,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import zip_longest
 
 from charter.core.errors import InputError
@@ -90,6 +91,7 @@ def is_dependency_file(path: str) -> bool:
     return reader_for(path) is not None
 
 
+@lru_cache(maxsize=4096)  # a lockfile repeats the same few versions thousands of times
 def _version_key(version: str | None) -> tuple[tuple[int, int | str], ...]:
     if version is None:
         return ()
@@ -143,8 +145,7 @@ def _diff(
     changes = []
     for name in old_all.keys() | new_all.keys():
         olds, news = old_all.get(name, set()), new_all.get(name, set())
-        gone = sorted(olds - news, key=lambda v: (_version_key(v), v or ""))
-        came = sorted(news - olds, key=lambda v: (_version_key(v), v or ""))
+        gone, came = _in_order(olds - news), _in_order(news - olds)
         side = after if after is not None and name in new_all else before
         direct = side.is_direct(name) if side is not None else None
         for old, new in zip_longest(gone, came, fillvalue=None):
@@ -156,6 +157,12 @@ def _diff(
             if _origins(before, name, kept) != _origins(after, name, kept)
         )
     return changes
+
+
+def _in_order(versions: set[str | None]) -> list[str | None]:
+    if len(versions) < 2:  # almost always: one version gone, one come
+        return list(versions)
+    return sorted(versions, key=lambda v: (_version_key(v), v or ""))
 
 
 def _origins(inventory: Inventory | None, name: str, version: str | None) -> set[str]:

@@ -39,6 +39,11 @@ class Unreadable(Exception):
     """A dependency file that cannot be read with certainty; the message says why."""
 
 
+#: json.dumps(origin, sort_keys=True, default=str, ensure_ascii=False), built once
+#: (json.dumps builds a new encoder on every call with these options).
+_ORIGIN_TEXT = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)
+
+
 @dataclass
 class Inventory:
     """What one file locks: name -> versions (``None``: present but not pinned)."""
@@ -57,7 +62,7 @@ class Inventory:
         self.versions.setdefault(name, set()).add(version)
         if origin is not None:
             # Only compared, never hashed or signed: str() for TOML dates is fine here.
-            text = json.dumps(origin, sort_keys=True, default=str, ensure_ascii=False)
+            text = _ORIGIN_TEXT.encode(origin)
             self.origins.setdefault((name, version), set()).add(text)
 
     def is_direct(self, name: str) -> bool | None:
@@ -238,7 +243,7 @@ def _check_tarball(name: str, version: str | None, url: object, where: str) -> N
     """
     if not isinstance(url, str):
         return
-    path = unquote(urlsplit(url).path)
+    path = _url_path(url)
     if "/-/" not in path:
         return
     owner, _, last = path.rpartition("/-/")
@@ -253,6 +258,21 @@ def _check_tarball(name: str, version: str | None, url: object, where: str) -> N
             f"{where[:60]}: {name} has version {version[:40]!r} but its resolved URL "
             f"downloads {claimed[:40]!r}"
         )
+
+
+def _url_path(url: str) -> str:
+    """``unquote(urlsplit(url).path)``, without urllib for a plain https/http URL.
+
+    Plain: printable ASCII with no space, ``%``, ``?``, ``#``, ``[``, ``]`` or ``\\`` (a lockfile
+    lists tens of thousands; urllib costs most of reading them). Anything else
+    goes through urllib.
+    """
+    scheme = "https://" if url.startswith("https://") else "http://"
+    plain = url.startswith(scheme) and url.isascii() and url.isprintable()
+    if not plain or any(c in url for c in " %?#[]\\"):
+        return unquote(urlsplit(url).path)
+    _, slash, path = url[len(scheme) :].partition("/")
+    return slash + path
 
 
 def _yarn_v1_entries(text: str) -> Iterator[tuple[int, list[str], dict[str, str]]]:
