@@ -260,6 +260,9 @@ def _check_tarball(name: str, version: str | None, url: object, where: str) -> N
         )
 
 
+_NOT_PLAIN_URL = re.compile(r"[ %?#\[\]\\]")
+
+
 def _url_path(url: str) -> str:
     """``unquote(urlsplit(url).path)``, without urllib for a plain https/http URL.
 
@@ -269,7 +272,7 @@ def _url_path(url: str) -> str:
     """
     scheme = "https://" if url.startswith("https://") else "http://"
     plain = url.startswith(scheme) and url.isascii() and url.isprintable()
-    if not plain or any(c in url for c in " %?#[]\\"):
+    if not plain or _NOT_PLAIN_URL.search(url):
         return unquote(urlsplit(url).path)
     _, slash, path = url[len(scheme) :].partition("/")
     return slash + path

@@ -1,0 +1,279 @@
+"""Building and deciding a proposal from a large real git range vs `git diff --numstat`.
+
+Builds a real repository in a temporary directory (``git fast-import``): a base
+commit with ``--files`` source files and an npm ``package-lock.json`` of
+``--packages`` packages, then ``--commits`` commits on a branch that together
+change every source file, the last of which bumps every package of the
+lockfile (a lockfile diff of about 20 MB at the default size). Then, on that
+range, in the same run:
+
+- baseline: ``git diff --numstat base head`` (git's own diff of the range), and
+  ``git diff base head`` (the whole patch, whose size is reported);
+- Charter: ``charter.facts.proposal.build_from_git`` (files, patches, commits,
+  dependency changes, schema validation) and ``charter.policy.decision.evaluate``
+  against the shipped constitution, each run in a fresh child process whose
+  peak resident memory (``VmHWM``) above its resident size before the work
+  (interpreter, Charter, the compiled constitution) is the memory figure.
+
+Targets: build + decide ≤ 3x git's own time; memory ≤ 2x the patch size.
+
+    .venv/bin/python bench/bench_proposal.py [--commits 1000] [--files 5000]
+        [--packages 40000] [--runs 3] [--python-heap] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+EPOCH = 1_764_000_000  # fixed commit times: the same repository every run
+GIT_ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+    "LC_ALL": "C",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+# The child: build + decide once, report times and memory as one JSON line.
+CHILD = r"""
+import json, sys, time, tracemalloc
+from pathlib import Path
+
+def status(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise SystemExit(f"no {field} in /proc/self/status")
+
+from charter.facts.identities import IdentityMap
+from charter.facts.proposal import GitRange, build_from_git
+from charter.policy.decision import evaluate
+from charter.policy.stack import load_stack
+
+repo, base, head, trace = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+compiled = load_stack().compile()
+before = status("VmRSS")
+if trace:
+    tracemalloc.start()
+start = time.perf_counter()
+document = build_from_git(GitRange(Path(repo), base, head, kind="push"), IdentityMap())
+built = time.perf_counter()
+decision = evaluate(compiled, document)
+decided = time.perf_counter()
+print(json.dumps({
+    "build_s": built - start,
+    "decide_s": decided - built,
+    "peak_rss_above_start": status("VmHWM") - before,
+    "python_peak": tracemalloc.get_traced_memory()[1] if trace else None,
+    "verdict": str(decision.verdict),
+    "files": len(document["files"]),
+    "patch_chars": sum(len(f["patch"] or "") for f in document["files"]),
+    "omitted": sum("patch_omitted" in f for f in document["files"]),
+    "dependency_changes": len(document["dependencies"]["changes"]),
+    "commits": len(document["commits"]),
+}))
+"""
+
+
+def _data(payload: bytes) -> bytes:
+    return b"data %d\n%s\n" % (len(payload), payload)
+
+
+def source_file(i: int, revision: int) -> bytes:
+    lines = [f'"""Module {i}: generated for bench_proposal."""', "", "import math", ""]
+    for k in range(12):
+        lines.append(f"def f{k}(x: float) -> float:")
+        lines.append(f"    return math.sqrt(x) * {k + revision} + {i}")
+        lines.append("")
+    if revision:
+        lines.append(f"LIMIT = {revision * 1000 + i}  # revised in commit {revision}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def lockfile(packages: int, bumped: bool) -> bytes:
+    """An npm package-lock.json (lockfileVersion 3); ``bumped``: every package +1 patch."""
+    patch = 1 if bumped else 0
+    entries: dict[str, object] = {
+        "": {
+            "name": "bench-app",
+            "version": "1.0.0",
+            "dependencies": {f"pkg-{n:05d}": f"^1.0.{patch}" for n in range(0, packages, 40)},
+        }
+    }
+    for n in range(packages):
+        name = f"pkg-{n:05d}"
+        version = f"1.0.{patch}"
+        digest = hashlib.sha512(f"{name}@{version}".encode()).digest()
+        entries[f"node_modules/{name}"] = {
+            "version": version,
+            "resolved": f"https://registry.npmjs.org/{name}/-/{name}-{version}.tgz",
+            "integrity": "sha512-" + base64.b64encode(digest).decode(),
+            "license": "MIT",
+        }
+    document = {"name": "bench-app", "version": "1.0.0", "lockfileVersion": 3,
+                "requires": True, "packages": entries}  # fmt: skip
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+def package_json(packages: int, bumped: bool) -> bytes:
+    patch = 1 if bumped else 0
+    deps = {f"pkg-{n:05d}": f"^1.0.{patch}" for n in range(0, packages, 40)}
+    return (json.dumps({"name": "bench-app", "version": "1.0.0", "dependencies": deps},
+                       indent=2) + "\n").encode()  # fmt: skip
+
+
+def stream(commits: int, files: int, packages: int) -> Iterator[bytes]:
+    """A git fast-import stream: main (base) and feature (the range's head)."""
+    who = b"Dev One <dev1@example.com> %d +0000\n"
+    yield b"commit refs/heads/main\nmark :1\n"
+    yield b"author " + who % EPOCH + b"committer " + who % EPOCH
+    yield _data(b"base")
+    for i in range(files):
+        yield b"M 100644 inline src/pkg%03d/mod_%05d.py\n" % (i // 100, i) + _data(
+            source_file(i, 0)
+        )
+    yield b"M 100644 inline package.json\n" + _data(package_json(packages, False))
+    yield b"M 100644 inline package-lock.json\n" + _data(lockfile(packages, False))
+    per_commit = max(1, -(-files // commits))
+    for c in range(1, commits + 1):
+        yield b"commit refs/heads/feature\nmark :%d\n" % (c + 1)
+        author = b"Agent Seven <agent-7@bots.example.com> %d +0000\n" % (EPOCH + c)
+        yield b"author " + author + b"committer " + author
+        yield _data(b"change %d\n\nAgent: agent-7" % c)
+        yield b"from :%d\n" % c
+        for i in range((c - 1) * per_commit, min(files, c * per_commit)):
+            yield b"M 100644 inline src/pkg%03d/mod_%05d.py\n" % (i // 100, i) + _data(
+                source_file(i, c)
+            )
+        if c == commits:
+            yield b"M 100644 inline package.json\n" + _data(package_json(packages, True))
+            yield b"M 100644 inline package-lock.json\n" + _data(lockfile(packages, True))
+    yield b"done\n"
+
+
+def git(repo: Path, *args: str) -> bytes:
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True
+    ).stdout
+
+
+def build_repository(path: Path, commits: int, files: int, packages: int) -> None:
+    git(path, "init", "-q", "-b", "main")
+    importer = subprocess.Popen(
+        ["git", "fast-import", "--quiet", "--done"], cwd=path, env=GIT_ENV, stdin=subprocess.PIPE
+    )
+    assert importer.stdin is not None  # noqa: S101 - stdin=PIPE
+    for chunk in stream(commits, files, packages):
+        importer.stdin.write(chunk)
+    importer.stdin.close()
+    if importer.wait() != 0:
+        raise SystemExit("git fast-import failed")
+    git(path, "checkout", "-q", "feature")
+
+
+def timed(argv: list[str], cwd: Path) -> tuple[float, int]:
+    """Seconds and stdout bytes of one run of a command."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
+    return time.perf_counter() - start, len(done.stdout)
+
+
+def run_child(repo: Path, trace: bool) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(repo), "main", "feature", "1" if trace else "0"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commits", type=int, default=1000)
+    parser.add_argument("--files", type=int, default=5000)
+    parser.add_argument("--packages", type=int, default=40000, help="packages in the lockfile")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--python-heap", action="store_true", help="also one run under tracemalloc (slow)"
+    )
+    parser.add_argument("--quick", action="store_true", help="20 commits, 100 files, 500 packages")
+    args = parser.parse_args()
+    if args.quick:
+        args.commits, args.files, args.packages, args.runs = 20, 100, 500, 1
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="charter-bench-proposal-") as tmp:
+        repo = Path(tmp)
+        start = time.perf_counter()
+        build_repository(repo, args.commits, args.files, args.packages)
+        console.print(f"repository built in {time.perf_counter() - start:.1f} s ({repo})")
+        numstat = [
+            timed(["git", "diff", "--numstat", "main", "feature"], repo) for _ in range(args.runs)
+        ]
+        full = [timed(["git", "diff", "main", "feature"], repo) for _ in range(args.runs)]
+        patch_bytes = full[0][1]
+        lock_bytes = len(git(repo, "diff", "main", "feature", "--", "package-lock.json"))
+        runs = [run_child(repo, trace=False) for _ in range(args.runs)]
+        traced = run_child(repo, trace=True) if args.python_heap else None
+    git_s = statistics.median(t for t, _ in numstat)
+    full_s = statistics.median(t for t, _ in full)
+    build_s = statistics.median(float(str(r["build_s"])) for r in runs)
+    decide_s = statistics.median(float(str(r["decide_s"])) for r in runs)
+    peak = statistics.median(int(str(r["peak_rss_above_start"])) for r in runs)
+    first = runs[0]
+    table = Table(
+        title=f"{first['commits']} commits, {first['files']} files, "
+        f"{first['dependency_changes']} dependency changes; patch {patch_bytes / 1e6:.1f} MB "
+        f"(package-lock.json {lock_bytes / 1e6:.1f} MB)"
+    )
+    for col in ("measure", "value", "vs git diff --numstat", "target"):
+        table.add_column(col, justify="right")
+    table.add_row("git diff --numstat (s, median)", f"{git_s:.2f}", "1.00x", "")
+    table.add_row(
+        "git diff, whole patch (s, median)", f"{full_s:.2f}", f"{full_s / git_s:.2f}x", ""
+    )
+    table.add_row("charter build_from_git (s)", f"{build_s:.2f}", f"{build_s / git_s:.2f}x", "")
+    table.add_row("charter evaluate (s)", f"{decide_s:.2f}", f"{decide_s / git_s:.2f}x", "")
+    total = build_s + decide_s
+    table.add_row("build + decide (s)", f"{total:.2f}", f"{total / git_s:.2f}x", "≤ 3x")
+    table.add_row(
+        "peak memory above start (MB, VmHWM)",
+        f"{peak / 1e6:.1f}",
+        f"{peak / patch_bytes:.2f}x the patch",
+        "≤ 2x the patch",
+    )
+    if traced is not None:
+        heap = int(str(traced["python_peak"]))
+        table.add_row(
+            "Python heap peak (MB, tracemalloc run)",
+            f"{heap / 1e6:.1f}",
+            f"{heap / patch_bytes:.2f}x the patch",
+            "",
+        )
+    console.print(table)
+    console.print(
+        f"verdict {first['verdict']}; patches kept {int(str(first['patch_chars'])) / 1e6:.1f} MB, "
+        f"{first['omitted']} omitted (over the per-file or total budget)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
