@@ -841,3 +841,66 @@ def test_an_approval_of_an_earlier_head_is_not_an_approval(
     approval = {**review("alice", "APPROVED"), "commit_id": commit or head}
     document = build(event, api_dir(tmp_path, reviews=[approval]), HUMANS)
     assert document["approvals"] == ([{"by": "alice", "type": "human"}] if counted else [])
+
+
+# ---------------------------------------------------------------- held: shapes of claims
+@pytest.mark.parametrize(
+    "files",
+    [
+        # a path that is not text
+        [{"path": 7}],
+        # an empty path
+        [{"path": ""}],
+        # a file entry that is not an object
+        ["package-lock.json"],
+    ],
+)
+def test_a_malformed_file_list_is_exit_2(tmp_path: Path, files: list[Any]) -> None:
+    (tmp_path / "p.json").write_text(json.dumps(_doc(files=files)))
+    result = invoke("check", str(tmp_path / "p.json"), "--no-audit")
+    assert result.returncode == 2 and "proposal.files" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_lockfile_listed_twice_still_counts() -> None:
+    listed = [{"path": "a.py"}, {"path": "yarn.lock"}, {"path": "yarn.lock"}]
+    result = reconcile(_doc(files=listed, dependencies={"changed": False}))
+    assert result.document["dependencies"]["changed"] is True
+
+
+@pytest.mark.parametrize(
+    "digest",
+    [
+        # the attested digest in capitals
+        HELLO_DIGEST.upper(),
+        # the right hex under another algorithm's name
+        HELLO_DIGEST.replace("sha256:", "sha512:"),
+        # the algorithm in capitals
+        HELLO_DIGEST.replace("sha256:", "SHA256:"),
+    ],
+)
+def test_a_digest_spelled_otherwise_receives_no_attestation(tmp_path: Path, digest: str) -> None:
+    # Held: attestations attach by the exact lowercase sha256 their subject names.
+    pem = (LOCAL / "TEST-ONLY-ed25519.pub.pem").read_bytes()
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "k"),), builders=("*",))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    shutil.copyfile(LOCAL / "provenance.ed25519.dsse.json", directory / "provenance.dsse.json")
+    found = collect(directory, trust, [{"name": "image", "digest": digest}])
+    assert "provenance" not in _artifact(found, "image")
+
+
+def test_two_declared_artifacts_under_one_name_contradict(tmp_path: Path) -> None:
+    # Held: the second declaration of "app" with another digest is a contradiction.
+    pem = (LOCAL / "TEST-ONLY-ed25519.pub.pem").read_bytes()
+    trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "k"),), builders=("*",))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    shutil.copyfile(LOCAL / "provenance.ed25519.dsse.json", directory / "provenance.dsse.json")
+    declared = [
+        {"name": "app", "digest": HELLO_DIGEST},
+        {"name": "app", "digest": "sha256:" + "0" * 64},
+    ]
+    found = collect(directory, trust, declared)
+    result = reconcile(_doc(kind="release", artifacts=declared), Facts(artifacts=found.artifacts))
+    assert any(c["field"].endswith(".digest") for c in result.contradictions)
