@@ -904,3 +904,26 @@ def test_two_declared_artifacts_under_one_name_contradict(tmp_path: Path) -> Non
     found = collect(directory, trust, declared)
     result = reconcile(_doc(kind="release", artifacts=declared), Facts(artifacts=found.artifacts))
     assert any(c["field"].endswith(".digest") for c in result.contradictions)
+
+
+def test_a_requirements_file_made_a_symbolic_link_is_unparsed(tmp_path: Path) -> None:
+    # requirements.txt becomes a link to a file no rule watches; the link's target
+    # path ("deps/real.list") read as text looked like a requirement named "deps".
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "requirements.txt").write_text("requests==2.31.0\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "deps").mkdir()
+    (root / "deps" / "real.list").write_text("requests==2.31.0\nevil==6.6.6\n")
+    (root / "requirements.txt").unlink()
+    (root / "requirements.txt").symlink_to("deps/real.list")
+    commit(root, "move the requirements")
+    built = invoke(
+        "proposal", "from-git", "--repo", str(root), "--base", "main", "--head", "feature"
+    )
+    assert built.returncode == 0, built.stderr
+    deps = json.loads(built.stdout)["dependencies"]
+    assert [u["path"] for u in deps["unparsed"]] == ["requirements.txt"]
+    assert "is not a requirement" in deps["unparsed"][0]["reason"]

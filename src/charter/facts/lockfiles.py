@@ -378,6 +378,8 @@ def pnpm_lock(data: bytes, path: str) -> Inventory:
 
 _REQ = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)")
 _PIN = re.compile(r"===?\s*([^\s,;]+)")
+#: How a requirement's version part starts: a PEP 440 specifier, ``@ url`` or ``(…)``.
+_SPECIFIER = re.compile(r"\(|@|===?|[<>!~]=|[<>]")
 #: A requirement line that is a URL (``https://…/x.whl``, ``git+https://…``, ``file:…``).
 _DIRECT_URL = re.compile(r"[A-Za-z][\w.+-]*:")
 #: The long options pip reads in a requirements file (pip/_internal/req/req_file.py);
@@ -452,6 +454,10 @@ def requirements_txt(data: bytes, path: str) -> Inventory:
         if match is None:
             raise Unreadable(f"line {number}: cannot name the requirement {line[:60]!r}")
         spec = match.group(3).split(";", 1)[0].strip()
+        if spec and not _SPECIFIER.match(spec):
+            # pip refuses it too; and a symbolic link's target path ("deps/real.txt")
+            # must not pass for a harmless requirement named "deps".
+            raise Unreadable(f"line {number}: {line[:60]!r} is not a requirement")
         pin = _PIN.fullmatch(spec)
         # A direct reference (`name @ url`) is versioned by its URL.
         version = pin.group(1) if pin else (spec if spec.startswith("@") else None)
