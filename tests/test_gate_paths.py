@@ -23,7 +23,8 @@ BASH = shutil.which("bash")
 needs_bash = pytest.mark.skipif(BASH is None, reason="bash is not installed")
 
 AUTO = ["cat *", "echo *", "tee *", "touch *", "cp *", "ls *", "grep *", "head *", "true",
-        "printf *", "cd *", "sort *", "wc *", "diff *", "git *", "rm *", ":"]  # fmt: skip
+        "printf *", "cd *", "sort *", "wc *", "diff *", "git *", "rm *", ":", "rg *", "sed *",
+        "awk *", "tail *", "base64 *", "sha256sum *", "less *"]  # fmt: skip
 
 
 def _toml_list(items: list[str]) -> str:
@@ -447,3 +448,118 @@ def test_a_redirect_to_several_brace_words_is_refused_by_bash_and_denied(tmp_pat
     _layout(gwork)
     assert verdict(gate, gwork, "echo x > audit.{db,x}")[0] is Verdict.DENY
     assert verdict(gate, gwork, "echo x > sub/{a,b}")[0] is Verdict.ALLOW
+
+
+# ------------------------------------------------------------------ 4. reads of secrets
+
+
+def read_gate(tmp_path: Path) -> tuple[Gate, Path, dict[str, str]]:
+    """``work/secrets`` blocked; ``home/.aws/credentials`` a secret; ``keys/signing.key``
+    the private half of the protected ``keys/signing.pub``."""
+    gate0, work = path_gate(tmp_path)
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text("[default]\n")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "signing.pub").write_text("pub")
+    (keys / "signing.key").write_text("key")
+    (work / "secrets" / "k").write_text("secret\n")
+    (work / "sub" / "a").write_text("a\n")
+    (work / "sub" / "b").write_text("b\n")
+    (work / "notes.txt").write_text("n\n")
+    (work / "peek").symlink_to("secrets")
+    config = GateConfig(
+        protected_paths=(*gate0.config.protected_paths, str(keys / "signing.pub")),
+        secret_paths=(str(home / ".aws" / "credentials"),),
+    )
+    gate = Gate(gate0.constitution, config=config)
+    return gate, work, {"H": str(home), "K": str(keys), "W": str(work)}
+
+
+READ_DENY = [
+    "cat secrets/k", "cat peek/k", "cat pee?/k", "cat {{sub,secrets}}/k", "head -n 3 secrets/k",
+    "tail -n 1 secrets/k", "sort secrets/k", "sed -n 1p secrets/k", "awk '{{print}}' secrets/k",
+    "base64 secrets/k", "sha256sum secrets/k", "wc -c < secrets/k", "grep -e x secrets/k",
+    "grep x -- secrets/k", "diff sub/a secrets/k", "grep -r X .", "grep -rn X", "grep -R X {W}",
+    "grep --recursive X .", "diff -r sub .", "git diff --no-index notes.txt secrets/k",
+    "git diff --no-index sub .", "cp -r . sub/copy", "cp -a {W} sub/copy",
+    'for f in secrets/*; do cat "$f"; done', 'for f in sub/a secrets/k; do head "$f"; done',
+    "cat {K}/signing.key", "grep -r X {K}", "cat < {K}/signing.key", "less {K}/signing.key",
+    "cat $PWD/secrets/k",
+]  # fmt: skip
+READ_ASK = [
+    "cat {H}/.aws/credentials", "head -c 100 {H}/.aws/credentials", "grep -r key {H}",
+    "cp -r {H} sub/h", "cat $F", 'grep x "$F"', "cat < $F", "head $(ls)", "cat ~-/x",
+    "sort `echo x`", 'while read f; do cat "$f"; done < notes.txt',
+]  # fmt: skip
+READ_ALLOW = [
+    "grep -rn '/etc/passwd' sub/", "echo /etc/hosts", "echo {W}/secrets/k",
+    "printf '%s\\n' secrets/k", "grep -e secrets/k sub/a", "grep secrets/k sub/a",
+    'for f in sub/*; do cat "$f"; done', "cat sub/a", "grep -r TODO sub", "rg -n TODO sub",
+    "git diff --no-index sub/a sub/b", "diff -r sub sub", "cat notes.txt sub/*",
+    "grep -rn '~/.ssh/id_rsa' sub", "echo ~/.aws/credentials", "head -n 5 /usr/share/dict/x",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("template", READ_DENY)
+def test_reads_of_blocked_files_and_charters_key_are_denied(tmp_path: Path, template: str) -> None:
+    gate, work, where = read_gate(tmp_path)
+    line = template.format(**where)
+    v, why = verdict(gate, work, line)
+    assert v is Verdict.DENY, (line, why)
+
+
+@pytest.mark.parametrize("template", READ_ASK)
+def test_reads_of_secrets_and_of_run_time_paths_ask(tmp_path: Path, template: str) -> None:
+    gate, work, where = read_gate(tmp_path)
+    line = template.format(**where)
+    v, why = verdict(gate, work, line)
+    assert v is Verdict.ASK, (line, why)
+    assert any("SECRET" in w or "UNRESOLVED" in w for w in why), (line, why)
+
+
+@pytest.mark.parametrize("template", READ_ALLOW)
+def test_text_that_looks_like_a_path_is_not_a_read(tmp_path: Path, template: str) -> None:
+    gate, work, where = read_gate(tmp_path)
+    line = template.format(**where)
+    v, why = verdict(gate, work, line)
+    assert v is Verdict.ALLOW, (line, why)
+    assert not any("SECRET" in w or "blocked" in w or "UNRESOLVED" in w for w in why), (line, why)
+
+
+def test_defaults_protect_credentials_without_configuration(tmp_path: Path) -> None:
+    gate, work = path_gate(tmp_path)
+    for command in ("cat ~/.aws/credentials", "cat ~/.git-credentials", "cat ~/.pypirc",
+                    "cat ~/.kube/config", "cat ~/.docker/config.json", "cat ~/.netrc",
+                    "head ~/.npmrc", "cat ~/.config/gcloud/credentials.db",
+                    "grep -r token ~/.azure", "cat ~/.ssh/../.aws/credentials"):  # fmt: skip
+        v, why = verdict(gate, work, command)
+        assert v is Verdict.ASK, (command, why)
+        assert any("CHARTER-GATE-SECRET-FILE" in w for w in why), why
+    # writes to them are at least asked too (``~/.ssh`` is blocked here: deny)
+    assert verdict(gate, work, "echo x >> ~/.npmrc")[0] >= Verdict.ASK
+    assert verdict(gate, work, "cat ~/.charter/keys/signing.key")[0] is Verdict.DENY
+
+
+@needs_bash
+def test_the_tools_really_read_what_the_gate_says(tmp_path: Path) -> None:
+    """grep -r, rg-less grep without a path, cp -r and diff -r read below a directory;
+    a for loop's variable takes the glob's files."""
+    work = tmp_path / "w"
+    (work / "deep" / "er").mkdir(parents=True)
+    (work / "deep" / "er" / "k").write_text("TOKEN-1234\n")
+    (work / "a.txt").write_text("a\n")
+    (work / "b.txt").write_text("b\n")
+    assert "TOKEN-1234" in run_bash("grep -r TOKEN deep", work).stdout
+    assert "TOKEN-1234" in run_bash("grep -rh TOKEN", work).stdout
+    run_bash("cp -r deep copy", work)
+    assert (work / "copy" / "er" / "k").read_text() == "TOKEN-1234\n"
+    assert "TOKEN-1234" in run_bash("mkdir -p e/er; diff -r e deep; true", work).stdout + (
+        run_bash("mkdir -p e/er; touch e/er/k; diff -r e deep; true", work).stdout
+    )
+    loop = run_bash('for f in *.txt; do echo "$f"; done', work).stdout.split()
+    assert loop == ["a.txt", "b.txt"]
+    if shutil.which("git"):
+        out = run_bash("mkdir -p empty/er; touch empty/er/k; git diff --no-index empty deep", work)
+        assert "TOKEN-1234" in out.stdout

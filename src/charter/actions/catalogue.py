@@ -30,6 +30,9 @@ OPERAND_RULES = frozenset(
      "dd", "chattr", "words", "perl", "tar", "unzip", "curl", "wget", "git"}
 )  # fmt: skip
 
+#: The rules a ``files.read_operands`` entry may name (their code is in files.py).
+READ_RULES = frozenset({"none", "all", "first", "pattern", "sources", "git"})
+
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
@@ -65,6 +68,12 @@ class Files:
     writes: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     like: str | None = None
+    #: which operands the program reads (``None``: not said; path-like words count)
+    read_operands: str | None = None
+    #: options that give the pattern/script, so that every operand is a file
+    pattern_options: tuple[str, ...] = ()
+    #: options that make directory operands read recursively (``*``: always)
+    recursive: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,9 +245,16 @@ def _files(t: _Table) -> Files:
         writes=t.words("writes") or (),
         reads=t.words("reads") or (),
         like=t.maybe_text("like"),
+        read_operands=t.maybe_text("read_operands"),
+        pattern_options=t.words("pattern_options") or (),
+        recursive=t.words("recursive") or (),
     )
     if files.operands not in OPERAND_RULES:
         raise CatalogueError(f"catalogue.toml: {t.where}.operands: no rule {files.operands!r}")
+    if files.read_operands is not None and files.read_operands not in READ_RULES:
+        raise CatalogueError(
+            f"catalogue.toml: {t.where}.read_operands: no rule {files.read_operands!r}"
+        )
     t.done()
     return files
 
@@ -373,6 +389,7 @@ CATALOGUE = load()
 __all__ = [
     "CATALOGUE",
     "OPERAND_RULES",
+    "READ_RULES",
     "Catalogue",
     "CatalogueError",
     "Files",

@@ -47,6 +47,8 @@ class Word:
     runtime_path: str | None = None
     #: the words bash's brace expansion makes of this one (``a{b,c}`` → ``ab ac``)
     braces: tuple[Word, ...] = ()
+    #: a dynamic word that is one of these static values (a ``for`` loop's words)
+    candidates: tuple[str, ...] = ()
 
 
 #: Markers in :attr:`Word.runtime_path` for the command's directory and ``$$``.

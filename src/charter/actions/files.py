@@ -460,6 +460,85 @@ def file_targets(
     return [t for t in writes if t[0] and t[0] != "-"], [t for t in reads if t[0] and t[0] != "-"]
 
 
+# -------------------------------------------------------------------- reading
+
+
+def _read_entry(program: Program) -> tuple[OptionSyntax, Files] | None:
+    files = program.files
+    if files is not None and files.like is not None:
+        return _read_entry(CATALOGUE.programs[files.like])
+    if files is None or files.read_operands is None:
+        return None
+    return program.options, files
+
+
+#: Programs whose catalogue entry says which operands they read.
+READ_PROGRAMS: dict[str, tuple[OptionSyntax, Files]] = {
+    name: entry
+    for name, p in CATALOGUE.with_role("files").items()
+    if (entry := _read_entry(p)) is not None
+}
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def _git_reads(argv: Sequence[str]) -> list[Target] | None:
+    """``git diff --no-index A B`` reads two paths of the filesystem (recursively)."""
+    i, n = 1, len(argv)
+    while i < n and argv[i].startswith("-"):
+        name = argv[i].partition("=")[0]
+        if "=" not in argv[i] and name in _GIT.global_options_taking_a_word:
+            i += 1
+        i += 1
+    rest = argv[i:]
+    if not rest or rest[0] != "diff" or "--no-index" not in rest:
+        return None
+    out: list[Target] = []
+    end = False
+    for a in rest[1:]:
+        if end or not a.startswith("-") or a == "-":
+            out.append((a, False))
+        elif a == "--":
+            end = True
+    return out
+
+
+def read_targets(
+    argv: Sequence[str], dynamic: frozenset[str] = frozenset()
+) -> tuple[list[Target], bool] | None:
+    """The files ``argv`` reads by operand, and whether directories are read recursively.
+
+    ``None`` for a program whose catalogue entry does not say (``read_operands``): the
+    gate then treats every path-like word as a read. ``grep -r PATTERN`` and ``rg
+    PATTERN`` without a path read the working directory.
+    """
+    prog = program_name(argv[0]) if argv else ""
+    entry = READ_PROGRAMS.get(prog)
+    if entry is None:
+        return None
+    spec, files = entry
+    if files.read_operands == "git":
+        found = _git_reads(argv)
+        return None if found is None else ([(p, p in dynamic) for p, _ in found], True)
+    o = getopt(spec, argv, dynamic)
+    recursive = "*" in files.recursive or o.has(*files.recursive)
+    rule = files.read_operands
+    ops: list[Target] = []
+    if rule == "all":
+        ops = o.operands
+    elif rule == "first":
+        ops = o.operands[:1]
+    elif rule == "sources":
+        ops = o.operands if o.get("-t") else o.operands[:-1]
+        ops = [t for t in ops if not _remote(t[0])]
+    elif rule == "pattern":
+        ops = o.operands if o.has(*files.pattern_options) else o.operands[1:]
+        if prog in CATALOGUE.awks:
+            ops = [t for t in ops if not _ASSIGNMENT.match(t[0])]
+        if recursive and not ops:
+            ops = [(".", False)]
+    return [t for t in ops if t[0] and t[0] != "-"], recursive
+
+
 # ------------------------------------------------------------- resolving paths
 
 #: Links the kernel follows before it gives up (``ELOOP``).
@@ -493,7 +572,7 @@ def expand_tilde(path: str, cwd: str) -> str | None:
     return base + slash + rest if rest or slash else base
 
 
-def resolve(path: str, cwd: str) -> str | None:
+def resolve(path: str, cwd: str, *, real_base: bool = False) -> str | None:
     """The file an absolute or relative ``path`` names, as the kernel would find it now.
 
     Every component is looked up in order: ``.`` and ``//`` vanish, symbolic links
@@ -502,12 +581,27 @@ def resolve(path: str, cwd: str) -> str | None:
     are not files (:data:`NOT_A_FILE`). A component that does not exist (or cannot be
     looked at) ends the lookup: the rest is taken as written. ``None`` when the
     answer depends on another process or on more links than the kernel follows.
+    ``real_base``: ``cwd`` is already a resolved path (it is not looked up again).
     """
-    start = path if path.startswith("/") else cwd.rstrip("/") + "/" + path
-    todo = [c for c in reversed(start.split("/")) if c]
-    out = ""
+    return resolve_found(path, cwd, real_base=real_base)[0]
+
+
+def resolve_found(
+    path: str, cwd: str, *, real_base: bool = False, base_found: bool = True
+) -> tuple[str | None, bool]:
+    """:func:`resolve`, and whether every component exists (``base_found``: whether
+    the already resolved ``cwd`` does)."""
+    if real_base and not path.startswith("/"):
+        # ``cwd`` is already resolved: only the relative components are looked up
+        todo = [c for c in reversed(path.split("/")) if c]
+        out = cwd.rstrip("/")
+    else:
+        start = path if path.startswith("/") else cwd.rstrip("/") + "/" + path
+        todo = [c for c in reversed(start.split("/")) if c]
+        out = ""
     links = 0
-    found = True  # every component so far exists: links are still followed
+    # every component so far exists: links are still followed
+    found = base_found or not real_base or path.startswith("/")
     while todo:
         c = todo.pop()
         if c == ".":
@@ -527,18 +621,18 @@ def resolve(path: str, cwd: str) -> str | None:
             elif self_dir and c == "cwd":
                 here = resolve(cwd, "/")
                 if here is None:
-                    return None
+                    return None, False
                 out = here.rstrip("/")
             elif self_dir and c in ("exe", "map_files"):
-                return None
+                return None, False
             elif _SELF_FD.fullmatch(out):
                 # ``/dev/fd/1`` is the shell's stdout; another descriptor is unknown
-                return NOT_A_FILE if c in ("0", "1", "2") and not todo else None
+                return (NOT_A_FILE, True) if c in ("0", "1", "2") and not todo else (None, False)
             else:
                 out += "/" + c
             continue
         if re.fullmatch(r"/proc/[0-9]+(?:/task/[0-9]+)?", out) and c in _PROC_LINKS:
-            return None  # another process's view of the filesystem: not known here
+            return None, False  # another process's view of the filesystem: not known here
         nxt = out + "/" + c
         if found:
             try:
@@ -549,17 +643,17 @@ def resolve(path: str, cwd: str) -> str | None:
                 if stat.S_ISLNK(st.st_mode):
                     links += 1
                     if links > _MAX_LINKS:
-                        return None
+                        return None, False
                     try:
                         target = os.readlink(nxt)
                     except OSError:
-                        return None
+                        return None, False
                     if target.startswith("/"):
                         out = ""
                     todo.extend(reversed([t for t in target.split("/") if t]))
                     continue
         out = nxt
-    return out or "/"
+    return out or "/", found
 
 
 #: A glob that names more files than this is not expanded (ask).
@@ -595,6 +689,7 @@ __all__ = [
     "NOT_A_FILE",
     "OPERAND_RULES",
     "PROGRAM_RULES",
+    "READ_PROGRAMS",
     "FileRule",
     "Opts",
     "Target",
@@ -602,5 +697,7 @@ __all__ = [
     "expand_tilde",
     "file_targets",
     "getopt",
+    "read_targets",
     "resolve",
+    "resolve_found",
 ]

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from charter.actions import shell
@@ -39,11 +40,13 @@ from charter.actions.constitution import (
 from charter.actions.files import (
     FILE_PROGRAMS,
     MAX_GLOB_MATCHES,
+    READ_PROGRAMS,
     Target,
     expand_glob,
     expand_tilde,
     file_targets,
-    resolve,
+    read_targets,
+    resolve_found,
 )
 from charter.actions.patterns import (
     YES,
@@ -67,6 +70,10 @@ GATE_ERROR = "CHARTER-GATE-ERROR"
 GATE_INTEGRITY = "CHARTER-INTEGRITY-LOST"
 GATE_ROLE = "CHARTER-GATE-UNKNOWN-ROLE"
 GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
+
+#: The reasons a file read by name can have (the allowed directories are for writes).
+_READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SECRET-FILE",
+                         "CHARTER-GATE-PROTECTED-FILE", "CHARTER-GATE-UNRESOLVED"})  # fmt: skip
 
 #: ``/dev/fd/N``, ``/proc/self/fd/N``: a descriptor the shell already holds, not a file.
 _DESCRIPTOR = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
@@ -108,11 +115,31 @@ def audit_files(location: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Where the gate's own files live: they are never writable by an agent."""
+    """Where the gate's own files live: they are never writable by an agent.
+
+    ``secret_paths`` are files and directories whose reads (and writes) ask: by
+    default :data:`DEFAULT_SECRETS`. The private key next to a protected public key
+    (``signing.pub`` → ``signing.key``) and ``~/.charter/keys`` are never read.
+    """
 
     protected_paths: tuple[str, ...] = ()
     source: str = "gate"
     run_id: str | None = None
+    secret_paths: tuple[str, ...] | None = None
+
+
+#: Credentials an agent has no business reading: a read (or write) asks.
+DEFAULT_SECRETS = (
+    "~/.ssh", "~/.gnupg", "~/.aws/credentials", "~/.aws/sso/cache", "~/.config/gcloud",
+    "~/.azure", "~/.kube/config", "~/.docker/config.json", "~/.netrc", "~/.npmrc",
+    "~/.yarnrc.yml", "~/.pypirc", "~/.git-credentials", "~/.config/gh/hosts.yml",
+    "~/.config/hub", "~/.cargo/credentials", "~/.cargo/credentials.toml", "~/.gem/credentials",
+    "~/.vault-token", "~/.terraform.d/credentials.tfrc.json", "~/.password-store",
+    "~/.local/share/keyrings", "/etc/shadow", "/etc/gshadow", "/etc/sudoers",
+)  # fmt: skip
+#: Where Charter keeps private keys by default (``charter constitution --key-dir``).
+CHARTER_KEYS = "~/.charter/keys"
+GATE_SECRET = "CHARTER-GATE-SECRET-FILE"  # noqa: S105 - a rule name
 
 
 @functools.lru_cache(maxsize=32)
@@ -140,11 +167,34 @@ def _glob_reaches(pattern: str, directory: str) -> bool:
     return True
 
 
-def _resolve(path: str, cwd: str) -> str | None:
+#: Paths resolved while deciding one action (the filesystem is read once per path).
+_Memo = dict[str, str | None]
+
+
+def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
     """Tilde expansion as bash does it, then the file the kernel would reach now
     (``None``: only known at run time, see :func:`charter.actions.files.resolve`)."""
+    key = cwd + "\x00" + path
+    if memo is not None and key in memo:
+        return memo[key]
     expanded = expand_tilde(path, cwd)
-    return None if expanded is None else resolve(expanded, cwd)
+    if expanded is None:
+        out = None
+    elif expanded.startswith("/"):
+        out, found = resolve_found(expanded, cwd)
+        if memo is not None and found:
+            memo["\x00found\x00" + path] = out  # every component exists
+    else:  # from the working directory, resolved once
+        base = _resolve(cwd, "/", memo)
+        found = memo is None or memo.get("\x00found\x00" + cwd) is not None
+        out = (
+            None
+            if base is None
+            else resolve_found(expanded, base, real_base=True, base_found=found)[0]
+        )
+    if memo is not None:
+        memo[key] = out
+    return out
 
 
 def _lexical(path: str, cwd: str) -> str:
@@ -154,6 +204,31 @@ def _lexical(path: str, cwd: str) -> str:
     return "/" + joined.lstrip("/") if joined.startswith("//") else joined
 
 
+def _top(path: str) -> str:
+    """``/home/me/x`` → ``/home``: the first component of an absolute path."""
+    end = path.find("/", 1)
+    return path if end < 0 else path[:end]
+
+
+def _ancestors_in(path: str | None, table: Mapping[str, Verdict]) -> list[tuple[str, Verdict]]:
+    """The entries of ``table`` that are ``path`` or a directory above it."""
+    out: list[tuple[str, Verdict]] = []
+    while path:
+        verdict = table.get(path)
+        if verdict is not None:
+            out.append((path, verdict))
+        if path == "/":
+            break
+        path = path.rpartition("/")[0] or "/"
+    return out
+
+
+def _spellings(path: str) -> tuple[str, ...]:
+    """A configured path as written (made absolute) and as resolved now."""
+    lexical = posixpath.normpath(os.path.abspath(os.path.expanduser(path)))
+    return tuple(dict.fromkeys((lexical, os.path.realpath(lexical))))
+
+
 def _runtime_targets(w: Word, cwds: Sequence[str], unknown: bool) -> list[Target]:
     """A word as the path(s) it names: ``$PWD`` is each directory the command may run
     in, ``$$`` the shell (``/proc/$$`` is ``/proc/self``); other expansions: dynamic."""
@@ -161,6 +236,8 @@ def _runtime_targets(w: Word, cwds: Sequence[str], unknown: bool) -> list[Target
         return [t for b in w.braces for t in _runtime_targets(b, cwds, unknown)]
     if w.static:
         return [(w.value, False)]
+    if w.candidates:  # ``for f in a b; do … > $f``: each word the loop gives it
+        return [(c, False) for c in w.candidates]
     path = w.runtime_path
     if path is None or (unknown and RUNTIME_PWD in path):
         return [(w.value, True)]
@@ -199,6 +276,17 @@ class Gate:
         self.protected = tuple(
             dict.fromkeys(os.path.realpath(os.path.expanduser(p)) for p in protected)
         )
+        keys = [CHARTER_KEYS]
+        for p in protected:
+            if p.endswith(".pub"):  # the private half next to a public key
+                keys += [posixpath.join(posixpath.dirname(p), "signing.key"), p[:-4] + ".key"]
+        secrets = self.config.secret_paths
+        found: dict[str, Verdict] = {}
+        for paths, verdict in ((secrets or DEFAULT_SECRETS, Verdict.ASK), (keys, Verdict.DENY)):
+            found.update((spelling, verdict) for p in paths for spelling in _spellings(p))
+        #: secret paths (as written and as resolved when the gate was made) → verdict
+        self.secrets: Mapping[str, Verdict] = MappingProxyType(found)
+        self._secret_tops = frozenset(_top(p) for p in found)
         self.stack = (
             {
                 "layer": "constitution",
@@ -271,7 +359,14 @@ class Gate:
         return out
 
     def _path_reasons(
-        self, raw: str, cwd: str, *, write: bool, what: str, expand: bool = True
+        self,
+        raw: str,
+        cwd: str,
+        *,
+        write: bool,
+        what: str,
+        expand: bool = True,
+        memo: _Memo | None = None,
     ) -> list[Reason]:
         """Directory rules, protected files for one path an action reads or writes.
 
@@ -294,12 +389,17 @@ class Gate:
                     )
                 )
             for match in matches or ():
-                reasons.extend(self._path_reasons(match, cwd, write=write, what=what, expand=False))
-        reasons.extend(self._one_path(raw, cwd, write=write, what=what))
+                reasons.extend(
+                    self._path_reasons(match, cwd, write=write, what=what, expand=False, memo=memo)
+                )
+        reasons.extend(self._one_path(raw, cwd, write=write, what=what, memo=memo))
         return reasons
 
-    def _one_path(self, raw: str, cwd: str, *, write: bool, what: str) -> list[Reason]:
-        path = _resolve(raw, cwd)
+    def _one_path(
+        self, raw: str, cwd: str, *, write: bool, what: str, memo: _Memo | None = None
+    ) -> list[Reason]:
+        memo = {} if memo is None else memo
+        path = _resolve(raw, cwd, memo)
         if path in HARMLESS_DEVICES:
             return []
         lexical = _lexical(raw, cwd)
@@ -330,7 +430,7 @@ class Gate:
                 )
             )
         for d in limits.blocked_directories:
-            resolved = _resolve(d, cwd) or _lexical(d, cwd)
+            resolved = _resolve(d, cwd, memo) or _lexical(d, cwd)
             if (
                 (path is not None and _within(path, resolved))
                 or _within(lexical, resolved)
@@ -351,11 +451,12 @@ class Gate:
                     )
                 )
                 break
+        reasons.extend(self._secret_reasons(raw, path, lexical, what))
         allowed = limits.allowed_directories
         if (
             allowed is not None
             and path is not None
-            and not any(_within(path, _resolve(d, cwd) or _lexical(d, cwd)) for d in allowed)
+            and not any(_within(path, _resolve(d, cwd, memo) or _lexical(d, cwd)) for d in allowed)
         ):
             reasons.append(
                 _reason(
@@ -365,6 +466,76 @@ class Gate:
                     f"{what} {raw!r} (resolves to {path}) is outside the allowed directories",
                 )
             )
+        return reasons
+
+    def _secret_reasons(
+        self, raw: str, path: str | None, lexical: str, what: str, *, below: bool = False
+    ) -> list[Reason]:
+        """A secret file (or Charter's private key) at ``path``, or, for a recursive
+        read (``below``), inside it."""
+        hits = (
+            [
+                (secret, verdict)
+                for secret, verdict in self.secrets.items()
+                if _within(secret, lexical) or (path is not None and _within(secret, path))
+            ]
+            if below
+            else [
+                hit
+                for p in {lexical, path}
+                if p is not None and _top(p) in self._secret_tops
+                for hit in _ancestors_in(p, self.secrets)
+            ]
+        )
+        hits.sort(key=lambda h: h[1] is not Verdict.DENY)
+        for secret, verdict in hits[:1]:
+            inside = " reads everything under it, including" if below else " touches"
+            if verdict is Verdict.DENY:
+                return [
+                    _reason(
+                        GATE_PROTECTED,
+                        "critical",
+                        Verdict.DENY,
+                        f"{what} {raw!r}{inside} Charter's private signing key ({secret})",
+                    )
+                ]
+            return [
+                _reason(
+                    GATE_SECRET,
+                    "high",
+                    Verdict.ASK,
+                    f"{what} {raw!r}{inside} credentials ({secret}): needs approval",
+                )
+            ]
+        return []
+
+    def _read_reasons(
+        self, raw: str, cwd: str, *, recursive: bool, memo: _Memo | None = None
+    ) -> list[Reason]:
+        """A file a program reads by name: blocked directories and secrets (not the
+        allowed directories); a recursive read also meets what lies below it."""
+        reasons = [
+            r
+            for r in self._path_reasons(raw, cwd, write=False, what="read of", memo=memo)
+            if r.rule in _READ_RULES
+        ]
+        if not recursive or raw in HARMLESS_DEVICES:
+            return reasons
+        path = _resolve(raw, cwd, memo)
+        lexical = _lexical(raw, cwd)
+        for d in self.constitution.limits.blocked_directories:
+            resolved = _resolve(d, cwd, memo) or _lexical(d, cwd)
+            if _within(resolved, lexical) or (path is not None and _within(resolved, path)):
+                reasons.append(
+                    _reason(
+                        "resource_limits.blocked_directories",
+                        "high",
+                        Verdict.DENY,
+                        f"a recursive read of {raw!r} reads the blocked directory {d!r}",
+                    )
+                )
+                break
+        reasons.extend(self._secret_reasons(raw, path, lexical, "a recursive read of", below=True))
         return reasons
 
     # ---------------------------------------------------------------- actions
@@ -592,25 +763,54 @@ class Gate:
     ) -> list[Reason]:
         """Redirections, and the files a program writes or reads by name (``FILE_PROGRAMS``)."""
         named = self._named_files(m, cwd)
+        memo: _Memo = {}
         cmd = m.command
         seen: set[tuple[str, bool]] = set()
-        reasons = self._write_reasons(named, f"`{_argv(cmd.argv)}` writes", perm, seen)
+        reasons = self._write_reasons(named, f"`{_argv(cmd.argv)}` writes", perm, seen, memo)
         for target, dyn in named.reads:
             if dyn or (target, False) in seen:
                 continue
             seen.add((target, False))
-            # Operands that merely look like paths only meet the blocked list;
-            # ``<`` redirections are full reads.
+            # Operands that merely look like paths only meet the blocked list and the
+            # secrets; ``<`` redirections are full reads.
             for where in named.cwds if not target.startswith(("/", "~")) else named.cwds[:1]:
-                hits = self._path_reasons(target, where, write=False, what="access to")
-                reasons.extend(r for r in hits if r.rule == "resource_limits.blocked_directories")
+                hits = self._path_reasons(target, where, write=False, what="access to", memo=memo)
+                reasons.extend(r for r in hits if r.rule in _READ_RULES)
+        for target, dyn, recursive in named.content:
+            if dyn or (relative := not target.startswith(("/", "~"))) and named.unknown:
+                reasons.append(
+                    _reason(
+                        GATE_UNRESOLVED,
+                        "high",
+                        Verdict.ASK,
+                        f"`{_argv(cmd.argv)}` reads a file whose path is only known at run time"
+                        f" ({target!r})",
+                    )
+                )
+                continue
+            for where in named.cwds if relative else named.cwds[:1]:
+                reasons.extend(self._read_reasons(target, where, recursive=recursive, memo=memo))
         for r in cmd.redirects:
-            if r.reads and r.target is not None and r.target.static:
-                value = r.target.value
+            if not (r.reads and r.target is not None):
+                continue
+            for value, dyn in _runtime_targets(r.target, named.cwds, named.unknown):
+                if dyn:
+                    reasons.append(
+                        _reason(
+                            GATE_UNRESOLVED,
+                            "high",
+                            Verdict.ASK,
+                            f"`{_argv(cmd.argv)}` reads a file whose path is only known at "
+                            f"run time ({value!r})",
+                        )
+                    )
+                    continue
                 for where in named.cwds if not value.startswith(("/", "~")) else named.cwds[:1]:
-                    reasons.extend(self._path_reasons(value, where, write=False, what="read of"))
-                if perm is not None and not perm.can_read:
-                    reasons.append(_role_reason(None, "can_read", "read files"))
+                    reasons.extend(
+                        self._path_reasons(value, where, write=False, what="read of", memo=memo)
+                    )
+            if perm is not None and not perm.can_read:
+                reasons.append(_role_reason(None, "can_read", "read files"))
         return reasons
 
     def _named_files(self, m: CommandMatch, cwd: str) -> _Named:
@@ -627,8 +827,8 @@ class Gate:
             reads=[],
             cwds=cwds,
             unknown=m.cwd_unknown,
+            content=[],
         )
-        reads_matter = bool(self.constitution.limits.blocked_directories)
         dynamic: frozenset[str] | None = None
         for v in cmd.variants:
             if not v.argv:
@@ -649,12 +849,29 @@ class Gate:
                 if found is not None:
                     named.writes.extend(_known_at_run_time(found[0], cmd, named))
                     named.reads.extend(_known_at_run_time(found[1], cmd, named))
-            if reads_matter:  # else path-like words need no look
-                named.reads.extend(_path_like(args_for(v.argv, (), ())))
+            declared = (
+                read_targets(v.argv, dynamic or frozenset()) if prog in READ_PROGRAMS else None
+            )
+            if declared is not None:  # the catalogue says which operands it reads
+                targets, recursive = declared
+                named.content.extend(
+                    (t, d, recursive) for t, d in _known_at_run_time(targets, cmd, named)
+                )
+            if any("/" in a or a.startswith("~") for a in v.argv[1:]):
+                # every path-like word may be a file it reads (an option's value only,
+                # for a program whose operands the catalogue describes: its text is not
+                # a path)
+                args = args_for(v.argv, (), ())
+                named.reads.extend(_path_like(args, operands=declared is None))
         return named
 
     def _write_reasons(
-        self, named: _Named, what: str, perm: ModelPermission | None, seen: set[tuple[str, bool]]
+        self,
+        named: _Named,
+        what: str,
+        perm: ModelPermission | None,
+        seen: set[tuple[str, bool]],
+        memo: _Memo,
     ) -> list[Reason]:
         reasons: list[Reason] = []
         for target, dyn in named.writes:
@@ -677,7 +894,9 @@ class Gate:
                 )
                 continue
             for where in named.cwds if relative else named.cwds[:1]:
-                reasons.extend(self._path_reasons(target, where, write=True, what="write to"))
+                reasons.extend(
+                    self._path_reasons(target, where, write=True, what="write to", memo=memo)
+                )
         return reasons
 
 
@@ -690,13 +909,16 @@ class _Named:
     cwds: tuple[str, ...]
     #: an earlier ``cd`` (or ``env -C``) went to a directory only known at run time
     unknown: bool
+    #: operands the program reads (the catalogue's ``read_operands``): path, dynamic,
+    #: read recursively
+    content: list[tuple[str, bool, bool]]
 
 
 def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named) -> list[Target]:
     """Dynamic targets that are a ``$PWD``/``$$`` word, as the paths they name."""
     if not any(dyn for _, dyn in targets):
         return targets
-    words = {w.value: w for w in cmd.words if w.runtime_path is not None}
+    words = {w.value: w for w in cmd.words if w.runtime_path is not None or w.candidates}
     out: list[Target] = []
     for target, dyn in targets:
         w = words.get(target) if dyn else None
@@ -704,11 +926,11 @@ def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named)
     return out
 
 
-def _path_like(args: Args) -> list[Target]:
+def _path_like(args: Args, *, operands: bool = True) -> list[Target]:
     """Operands and ``--opt=VALUE`` values that look like paths (for blocked directories)."""
     out: list[Target] = [
         (o.split("=", 1)[1] if "=" in o and not o.startswith("/") else o, False)
-        for o in args.operands
+        for o in (args.operands if operands else ())
         if "/" in o or o.startswith("~")
     ]
     out.extend(

@@ -147,6 +147,8 @@ class _Part(NamedTuple):
     path: str | None = None
     #: unquoted, unescaped text: its ``{ , .. }`` are brace expansion syntax
     active: bool = False
+    #: the static words a ``for`` variable takes (``for f in *.py; do … "$f"``)
+    choices: tuple[str, ...] | None = None
 
 
 def _unquoted_parts(raw: str) -> list[_Part]:
@@ -341,9 +343,17 @@ class _Parser:
             if static or not all(p.static or p.path is not None for p in parts)
             else "".join(p.value if p.path is None else p.path for p in parts)
         )
+        loops = [i for i, p in enumerate(parts) if p.choices is not None]
+        candidates: tuple[str, ...] = ()
+        if len(loops) == 1 and all(p.static for i, p in enumerate(parts) if i != loops[0]):
+            k = loops[0]
+            head = "".join(p.value for p in parts[:k])
+            tail = "".join(p.value for p in parts[k + 1 :])
+            candidates = tuple(head + c + tail for c in parts[k].choices or ())
         return Word(
             value=value,
             static=static,
+            candidates=candidates,
             runtime_path=runtime,
             glob=any(p.glob for p in parts),
             raw=raw,
@@ -403,6 +413,13 @@ class _Parser:
             and "PWD" not in self.w.vars
         ):
             parts.append(_Part(self.text(node), False, False, False, marker))
+        elif (
+            kind in ("simple_expansion", "expansion")
+            and (loop := _SIMPLE_VAR.fullmatch(self.text(node))) is not None
+            and (choices := self.w.loops.get(loop[1] or loop[2])) is not None
+            and (loop[1] or loop[2]) not in self.w.vars
+        ):
+            parts.append(_Part(self.text(node), False, False, False, choices=choices))
         elif kind in ("simple_expansion", "expansion") and (
             (known := self._lookup(self.text(node))) is not None
         ):
@@ -474,6 +491,8 @@ class _Walker:
         self.pipe_ids = 0
         #: static values of variables assigned earlier in the string (None: ambiguous)
         self.vars: dict[str, str | None] = {}
+        #: ``for`` variables of the loops being walked, and the static words they take
+        self.loops: dict[str, tuple[str, ...]] = {}
 
     # -- entry -------------------------------------------------------------
 
@@ -541,6 +560,8 @@ class _Walker:
             self.redirected(p, node, pipes)
         elif kind == "pipeline":
             self.pipeline(p, list(node.named_children), pipes, node)
+        elif kind == "for_statement":
+            self.for_loop(p, node, pipes)
         elif kind in ("declaration_command", "unset_command"):
             self.declaration(p, node, pipes)
         elif kind == "variable_assignment":
@@ -554,6 +575,37 @@ class _Walker:
             p.word(node, pipes)
         else:
             self.walk_children(p, node, pipes)
+
+    def for_loop(
+        self, p: _Parser, node: tree_sitter.Node, pipes: tuple[tuple[int, int], ...]
+    ) -> None:
+        """``for NAME in WORDS; do …; done``: in the body, ``$NAME`` is one of WORDS
+        (when every word is static), which the gate uses for the paths it names."""
+        name: str | None = None
+        values: list[str] = []
+        known = True
+        listed = False
+        for child in node.children:
+            if child.type == "variable_name" and name is None:
+                name = p.text(child)
+            elif child.type == "in":
+                listed = True
+            elif child.type in ("do_group", "compound_statement"):
+                saved = self.loops.get(name) if name else None
+                if name and listed and known:
+                    self.loops[name] = tuple(values)
+                self.walk(p, child, pipes)
+                if name and saved is not None:
+                    self.loops[name] = saved
+                elif name:
+                    self.loops.pop(name, None)
+            elif listed and child.is_named and child.type != "comment":
+                w = p.word(child, pipes)
+                forms = w.braces or (w,)
+                known = known and all(f.static for f in forms)
+                values.extend(f.value for f in forms)
+            else:
+                self.walk(p, child, pipes)
 
     def pipeline(
         self,
