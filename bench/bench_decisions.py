@@ -134,12 +134,18 @@ def main() -> int:
     # Raw regorus: the same modules and data, the same enriched input, the
     # same deny/ask sets evaluated one eval_rule each; nothing else.
     raw = regorus.Engine()
+    # The same, with CRED-NO-STATIC-SECRETS-001 as released in 1.0.0 (the "before").
+    raw_old = regorus.Engine()
     data: dict[str, Any] = {}
     for layer in compiled.stack.layers:
         data.update(copy.deepcopy(layer.data))
         for module in layer.policy_modules:
             raw.add_policy(module.path, module.source)
+            old = module.info.package == SECRETS_PACKAGE
+            source = OLD_SECRETS_RULE.read_text(encoding="utf-8") if old else module.source
+            raw_old.add_policy(module.path, source)
     raw.add_data_json(json.dumps(data))
+    raw_old.add_data_json(json.dumps(data))
     paths = [path for _, _, path in compiled.rules]
     enriched = []
     for doc in docs:
@@ -149,11 +155,15 @@ def main() -> int:
 
     charter_times: list[float] = []
     raw_times: list[float] = []
+    old_times: list[float] = []
+    old_secrets: list[float] = []
     per_rule: dict[str, list[float]] = {path: [] for path in paths}
     verdicts: dict[str, int] = {}
     for _ in range(2):  # warm-up pass, then the measured pass
         charter_times.clear()
         raw_times.clear()
+        old_times.clear()
+        old_secrets.clear()
         verdicts.clear()
         for times in per_rule.values():
             times.clear()
@@ -169,6 +179,14 @@ def main() -> int:
                 json.loads(raw.eval_rule_as_json(path))
                 per_rule[path].append(time.perf_counter() - rule_start)
             raw_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            raw_old.set_input_json(text)
+            for path in paths:
+                rule_start = time.perf_counter()
+                json.loads(raw_old.eval_rule_as_json(path))
+                if path == SECRETS_RULE:
+                    old_secrets.append(time.perf_counter() - rule_start)
+            old_times.append(time.perf_counter() - start)
 
     table = Table(
         title=f"{args.n} proposals vs the shipped constitution ({len(compiled.stack.rules)} rules)"
@@ -190,6 +208,21 @@ def main() -> int:
         f"{percentile(charter_times, 0.5) * 1e6:.1f}",
         "",
         "target ≤ 500 µs",
+    )
+    for label, q in (("median", 0.5), ("p99", 0.99)):
+        new, before = percentile(raw_times, q) * 1e6, percentile(old_times, q) * 1e6
+        table.add_row(
+            f"raw {label} (µs): shipped vs secrets rule 1.0.0",
+            f"{new:.1f}",
+            f"{before:.1f}",
+            f"{new / before:.2f}×",
+        )
+    share = sum(old_secrets) / sum(old_times) * 100
+    table.add_row(
+        "secrets rule 1.0.0: share, median (µs)",
+        f"{share:.1f} %",
+        f"{percentile(old_secrets, 0.5) * 1e6:.1f}",
+        "",
     )
     console = Console()
     console.print(table)
