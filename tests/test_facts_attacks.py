@@ -550,10 +550,23 @@ def test_inline_evidence_whose_file_sits_where_a_folder_must_go_is_an_input_erro
         collect_files(files, EvidenceTrust())
 
 
-def test_deeply_nested_evidence_is_exit_2_naming_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        # nesting deep enough to exhaust a recursive parser
+        "[" * 5000 + "]" * 5000,
+        # an integer longer than Python converts
+        '{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": ' + "9" * 5000 + "}",
+        # a float that overflows
+        '{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1e99999}',
+        # a duplicate key: parsers disagree on which value counts
+        '{"bomFormat": "CycloneDX", "bomFormat": "SPDX"}',
+    ],
+)
+def test_hostile_json_evidence_is_exit_2_naming_the_file(tmp_path: Path, text: str) -> None:
     directory = tmp_path / "dist"
     directory.mkdir()
-    (directory / "app.cdx.json").write_text("[" * 5000 + "]" * 5000)
+    (directory / "app.cdx.json").write_text(text)
     (tmp_path / "p.json").write_text(json.dumps(_doc(kind="release")))
     result = invoke("check", str(tmp_path / "p.json"), "--evidence", str(directory), "--no-audit")
     assert result.returncode == 2 and "app.cdx.json" in result.stderr
@@ -927,3 +940,13 @@ def test_a_requirements_file_made_a_symbolic_link_is_unparsed(tmp_path: Path) ->
     deps = json.loads(built.stdout)["dependencies"]
     assert [u["path"] for u in deps["unparsed"]] == ["requirements.txt"]
     assert "is not a requirement" in deps["unparsed"][0]["reason"]
+
+
+def test_evidence_given_inline_and_as_a_directory_is_exit_2(tmp_path: Path) -> None:
+    # Held: two sources of evidence for one document are refused, not merged.
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    document = _doc(evidence={"files": [{"name": "a", "base64": "aGk="}]})
+    (tmp_path / "p.json").write_text(json.dumps(document))
+    result = invoke("check", str(tmp_path / "p.json"), "--evidence", str(directory), "--no-audit")
+    assert result.returncode == 2 and "inline" in result.stderr
