@@ -18,7 +18,7 @@ range, in the same run:
 Targets: build + decide ≤ 3x git's own time; memory ≤ 2x the patch size.
 
     .venv/bin/python bench/bench_proposal.py [--commits 1000] [--files 5000]
-        [--packages 40000] [--runs 3] [--python-heap] [--quick]
+        [--packages 40000] [--runs 3] [--python-heap] [--baseline-src DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -192,8 +192,8 @@ def timed(argv: list[str], cwd: Path) -> tuple[float, int]:
     return time.perf_counter() - start, len(done.stdout)
 
 
-def run_child(repo: Path, trace: bool) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+def run_child(repo: Path, trace: bool, src: Path = ROOT / "src") -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(repo), "main", "feature", "1" if trace else "0"],
         env=env,
@@ -214,6 +214,11 @@ def main() -> int:
     parser.add_argument(
         "--python-heap", action="store_true", help="also one run under tracemalloc (slow)"
     )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another Charter src/ tree (e.g. `git archive` of an older commit) timed alike",
+    )
     parser.add_argument("--quick", action="store_true", help="20 commits, 100 files, 500 packages")
     args = parser.parse_args()
     if args.quick:
@@ -232,6 +237,11 @@ def main() -> int:
         lock_bytes = len(git(repo, "diff", "main", "feature", "--", "package-lock.json"))
         runs = [run_child(repo, trace=False) for _ in range(args.runs)]
         traced = run_child(repo, trace=True) if args.python_heap else None
+        baseline = (
+            [run_child(repo, trace=False, src=args.baseline_src) for _ in range(args.runs)]
+            if args.baseline_src
+            else []
+        )
     git_s = statistics.median(t for t, _ in numstat)
     full_s = statistics.median(t for t, _ in full)
     build_s = statistics.median(float(str(r["build_s"])) for r in runs)
@@ -265,6 +275,23 @@ def main() -> int:
             "Python heap peak (MB, tracemalloc run)",
             f"{heap / 1e6:.1f}",
             f"{heap / patch_bytes:.2f}x the patch",
+            "",
+        )
+    if baseline:
+        old_total = statistics.median(
+            float(str(r["build_s"])) + float(str(r["decide_s"])) for r in baseline
+        )
+        old_peak = statistics.median(int(str(r["peak_rss_above_start"])) for r in baseline)
+        table.add_row(
+            f"baseline {args.baseline_src}: build + decide (s)",
+            f"{old_total:.2f}",
+            f"{old_total / git_s:.2f}x",
+            "",
+        )
+        table.add_row(
+            "baseline: peak memory above start (MB)",
+            f"{old_peak / 1e6:.1f}",
+            f"{old_peak / patch_bytes:.2f}x the patch",
             "",
         )
     console.print(table)
