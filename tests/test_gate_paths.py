@@ -563,3 +563,71 @@ def test_the_tools_really_read_what_the_gate_says(tmp_path: Path) -> None:
     if shutil.which("git"):
         out = run_bash("mkdir -p empty/er; touch empty/er/k; git diff --no-index empty deep", work)
         assert "TOKEN-1234" in out.stdout
+
+
+# --------------------------------------------------------------- 5. false positives gone
+
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+NOT_ASKED = [
+    "git --no-pager status", "git -P status", "git --no-pager log -5", "GIT_PAGER=cat git log -5",
+    "PAGER=cat git log -5", "PAGER=/usr/bin/cat git diff HEAD", "git -c core.pager=cat log",
+    "GIT_CONFIG_NOSYSTEM=1 git log", "env GIT_PAGER=cat git log", f"echo '{FAMILY} family'",
+    f'echo "{FAMILY}"', "echo '\U0001f44d\U0001f3fd'", "grep -rn '$IFS' sub/", "echo '${IFS}'",
+    "grep -rn '/etc/passwd' sub/", "grep -rn /etc/passwd sub/", "echo /etc/hosts",
+    "echo ~/.ssh/id_rsa", "printf '%s\\n' /etc/shadow", "grep -e /etc/x -r sub",
+]  # fmt: skip
+STILL_ASKED = [
+    "GIT_PAGER=less git log", "PAGER='sh -c id' git log", "git -c core.pager='cat; id' log",
+    "git -c core.pager=more log", "echo 'a\u200db'", "r\u200dm -rf /tmp/x", "echo '\u200d'",
+    'grep -rn "$IFS" sub/', "echo x$IFS", "GIT_CONFIG_GLOBAL=/tmp/x git log",
+    "GIT_CONFIG_COUNT=1 git log", "git --no-pager -c core.pager=vim log",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", NOT_ASKED)
+def test_harmless_commands_are_not_asked(tmp_path: Path, command: str) -> None:
+    gate, work = path_gate(tmp_path)
+    v, why = verdict(gate, work, command)
+    assert v is Verdict.ALLOW, (command, why)
+
+
+@pytest.mark.parametrize("command", STILL_ASKED)
+def test_their_lookalikes_still_ask(tmp_path: Path, command: str) -> None:
+    gate, work = path_gate(tmp_path)
+    v, why = verdict(gate, work, command)
+    assert v >= Verdict.ASK, (command, why)
+
+
+def test_neutral_options_do_not_hide_forbidden_commands(tmp_path: Path) -> None:
+    from charter.actions.constitution import parse_text as parse
+
+    gate = Gate(
+        parse(
+            '[identity]\nversion = "1.0.0"\n[boundaries]\n'
+            'forbidden = ["git push --force * main"]\nauto_allowed = ["git *", "cat *"]\n'
+        )
+    )
+    for command in ("git --no-pager push --force origin main", "PAGER=cat git push -f origin main",
+                    "GIT_CONFIG_NOSYSTEM=1 git push --force origin main"):  # fmt: skip
+        assert gate.decide_command(command, str(tmp_path)).verdict is Verdict.DENY, command
+
+
+@needs_bash
+def test_bash_keeps_quoted_text_as_text(tmp_path: Path) -> None:
+    out = run_bash(f"printf '%s\\n' '$IFS' '{FAMILY}' /etc/hosts", tmp_path).stdout
+    assert out.splitlines() == ["$IFS", FAMILY, "/etc/hosts"]
+    # unquoted, $IFS is split away: that one still asks
+    assert run_bash("printf '[%s]' x$IFS", tmp_path).stdout == "[x]"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_no_pager_is_git(tmp_path: Path) -> None:
+    git = shutil.which("git")
+    assert git is not None
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
+    subprocess.run([git, "init", "-q", str(tmp_path)], check=True, env=env)  # noqa: S603
+    plain = subprocess.run([git, "status"], cwd=tmp_path, env=env, capture_output=True, text=True)  # noqa: S603
+    quiet = subprocess.run(  # noqa: S603
+        [git, "--no-pager", "status"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert plain.stdout == quiet.stdout and plain.returncode == quiet.returncode == 0

@@ -125,6 +125,7 @@ class Git:
     runs_settings: re.Pattern[str]
     ask_settings: re.Pattern[str]
     subcommands: Mapping[str, GitSubcommand]
+    neutral_global_options: frozenset[str] = frozenset()
 
     @property
     def global_options_taking_a_word(self) -> frozenset[str]:
@@ -141,6 +142,8 @@ class Environment:
     hijack: frozenset[str]
     hijack_prefixes: tuple[str, ...]
     runs: frozenset[str]
+    neutral: frozenset[str] = frozenset()
+    plain_commands: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,7 @@ def _git(t: _Table) -> Git:
         runs_settings=_alternatives(t, "runs_settings"),
         ask_settings=_alternatives(t, "ask_settings"),
         subcommands=MappingProxyType(subs),
+        neutral_global_options=t.names("neutral_global_options"),
     )
     t.done()
     if "*" not in subs:
@@ -349,7 +353,11 @@ def parse(text: str) -> Catalogue:
         raise CatalogueError("catalogue.toml: [environment], [groups] and [git] are required")
     git = _git(git_table)
     environment = Environment(
-        env.names("hijack"), env.words("hijack_prefixes") or (), env.names("runs")
+        env.names("hijack"),
+        env.words("hijack_prefixes") or (),
+        env.names("runs"),
+        env.names("neutral"),
+        env.names("plain_commands"),
     )
     env.done()
     programs_table = top.table("programs") or _Table({}, "programs")

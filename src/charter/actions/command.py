@@ -153,7 +153,21 @@ STDIN_PATHS = frozenset({"/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"})
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
-def hijacks(name: str) -> bool:
+#: Variables that only take configuration away; commands that change nothing as a pager.
+NEUTRAL_VARS = CATALOGUE.environment.neutral
+PLAIN_COMMANDS = CATALOGUE.environment.plain_commands
+
+
+def hijacks(name: str, value: str | None = None) -> bool:
+    """Whether setting ``name`` (to ``value``, when known) changes what commands run.
+
+    ``GIT_CONFIG_NOSYSTEM`` does not; neither does a program variable set to a plain
+    command (``PAGER=cat``, ``GIT_PAGER=/bin/cat``).
+    """
+    if name in NEUTRAL_VARS:
+        return False
+    if value is not None and name in EXEC_VARS and value.strip() in PLAIN_COMMANDS:
+        return False
     return name in HIJACK_VARS or name.startswith(HIJACK_PREFIXES)
 
 
@@ -162,6 +176,8 @@ __all__ = [
     "EXEC_VARS",
     "HIJACK_PREFIXES",
     "HIJACK_VARS",
+    "NEUTRAL_VARS",
+    "PLAIN_COMMANDS",
     "SHELLS",
     "STDIN_PATHS",
     "RUNTIME_PID",

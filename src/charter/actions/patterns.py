@@ -56,6 +56,7 @@ EXPANSIONS: Mapping[tuple[str, str], tuple[str, ...]] = MappingProxyType(
 )
 SQL_CLIENTS = CATALOGUE.sql_clients
 _SQL_FILE_FLAGS = CATALOGUE.sql_file_options
+_GIT_NEUTRAL = CATALOGUE.git.neutral_global_options
 SQL_WORD = re.compile(r"^[A-Z][A-Z_]*$")
 #: whitespace or SQL comments between two words (``DROP/**/DATABASE``)
 _SQL_SEP = r"(?:\s|/\*.*?\*/|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$))+"
@@ -181,7 +182,9 @@ def split_args(
         if not end_of_options and token == "--":  # noqa: S105
             end_of_options = True
         elif not end_of_options and not is_dynamic and token.startswith("-") and token != "-":  # noqa: S105
-            if token in valued and i + 1 < len(args):
+            if prog == "git" and not operands and token in _GIT_NEUTRAL:
+                pass  # ``git --no-pager status`` is ``git status``
+            elif token in valued and i + 1 < len(args):
                 flags.add(token)
                 flags.add(f"{token}={args[i + 1]}")
                 i += 1

@@ -32,6 +32,7 @@ import tree_sitter_bash
 
 from charter.actions.command import (
     EXEC_VARS,
+    PLAIN_COMMANDS,
     RUNTIME_PID,
     RUNTIME_PWD,
     SHELLS,
@@ -796,7 +797,7 @@ class _Walker:
             self.vars[base] = None  # assigned twice: which one holds is not static
         else:
             self.vars[base] = text if static else None
-        if hijacks(base):
+        if hijacks(base, text if static else None):
             self.uncertain.append(f"the assignment {base}=… changes what later commands run")
             if base in EXEC_VARS and static:
                 self._nested(
@@ -841,7 +842,7 @@ class _Walker:
                 value = [p.word(c, pipes) for c in child.children[2:]]
                 text = "".join(v.value for v in value)
                 assignments.append(name + "=" + text)
-                if hijacks(name):
+                if hijacks(name, text if all(v.static for v in value) else None):
                     uncertain.append(f"the assignment {name}=… changes what the command runs")
                     if name in EXEC_VARS and all(v.static for v in value):
                         self._nested(
@@ -898,8 +899,8 @@ class _Walker:
             if any(w.ansi_c for w in words):
                 uncertain.append("ANSI-C quoting ($'…') hides what runs")
             if any("IFS" in w.raw and not w.static for w in words) or (
-                "$IFS" in raw or "${IFS" in raw
-            ):
+                ("$IFS" in raw or "${IFS" in raw) and not all(w.static for w in words)
+            ):  # ``grep '$IFS' f``: quoted text, nothing is split
                 uncertain.append("$IFS word splitting hides what runs")
         # The guessed split of dynamic words (``rm${IFS}-rf${IFS}/``).
         values: list[str] = []
@@ -955,7 +956,7 @@ class _Walker:
         if n.script is None:
             uncertain.append(f"{n.label} runs code Charter cannot see")
             return
-        if n.ask:
+        if n.ask and n.script.strip() not in PLAIN_COMMANDS:  # ``core.pager=cat`` is plain
             uncertain.append(f"{n.label} runs {_clip(n.script)!r}")
         self.parse(n.script, p.depth + 1, (*p.origin, n.label), pipes, n.args)
 
@@ -1070,11 +1071,25 @@ _LOCAL = threading.local()
 _CONTROL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f]")
 
 
+_SUSPECT = ("Cf", "Zs", "Zl", "Zp", "Cc", "Co", "Cn")
+
+
 def _invisible(text: str) -> bool:
-    return any(
-        unicodedata.category(c) in ("Cf", "Zs", "Zl", "Zp", "Cc", "Co", "Cn")
-        for c in text
-        if not c.isascii()
+    """Non-ASCII invisible or space-like characters, except the zero-width joiner
+    inside an emoji sequence (``👨‍👩‍👧``: a ZWJ between two visible non-ASCII signs)."""
+    for i, c in enumerate(text):
+        if c.isascii() or unicodedata.category(c) not in _SUSPECT:
+            continue
+        if c == "\u200d" and 0 < i < len(text) - 1 and _emoji_part(text[i - 1], text[i + 1]):
+            continue
+        return True
+    return False
+
+
+def _emoji_part(before: str, after: str) -> bool:
+    """Both neighbours of a ZWJ are emoji (``So``) or emoji modifiers/selectors."""
+    return all(
+        not c.isascii() and unicodedata.category(c) in ("So", "Sk", "Mn") for c in (before, after)
     )
 
 

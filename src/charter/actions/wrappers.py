@@ -197,7 +197,7 @@ class _Peeling:
         if spec.env:
             while i < len(current) and ASSIGNMENT.match(current[i]):
                 name, _, value = current[i].partition("=")
-                if hijacks(name):
+                if hijacks(name, value):
                     self.nested.append(Nested(f"{prog} {name}=", None))
                 i += 1
         if prog == "sudo" and i >= len(current):
