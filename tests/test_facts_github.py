@@ -98,7 +98,10 @@ HUMANS = IdentityMap(humans=("Codertocat", "alice", "bob"))
 def test_every_payload_builds_a_proposal_check_decides(payload: Path, tmp_path: Path) -> None:
     api = api_dir(tmp_path)
     identities = tmp_path / "charter.toml"
-    identities.write_text('[identities]\nhumans = ["Codertocat"]\n')
+    identities.write_text(
+        '[identities]\nhumans = ["Codertocat"]\n'
+        'human_emails = ["21031067+Codertocat@users.noreply.github.com"]\n'
+    )
     built = invoke(
         "proposal", "from-github", "--event", str(payload), "--api-dir", str(api),
         "--identities", str(identities), "--environment", "staging",
@@ -108,7 +111,9 @@ def test_every_payload_builds_a_proposal_check_decides(payload: Path, tmp_path: 
     assert doc["repository"] == "Codertocat/Hello-World"
     assert doc["environment"] == "staging"
     assert doc["author"]["type"] == "human"
-    decided = invoke("check", "-", "--no-audit", "--format", "json", stdin=built.stdout)
+    # Piped back in, the document is a declaration again: the same map says who is human.
+    decided = invoke("check", "-", "--identities", str(identities), "--no-audit",
+                     "--format", "json", stdin=built.stdout)  # fmt: skip
     assert decided.returncode in (0, 1, 3), decided.stderr
     assert "Traceback" not in decided.stderr
     # Constitution 2.0.0: a human's missing citation block asks, it no longer denies.

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from charter.core.errors import CharterError
+from charter.facts.decide import decide
 from charter.policy.decision import evaluate
 from charter.policy.stack import Stack, load_stack
 from charter.runner.evaluators import EngineSlot, EvaluatorPool
@@ -225,13 +226,16 @@ def test_processes_decide_as_the_library_does(shipped_stack: Stack) -> None:
             {**DOCS_PR, "kind": "push", "author": {"id": "a", "type": "agent"}},
         ):
             got = pool.submit(shipped_stack, _body(document), now, want_document=True).result(60)
-            expected = evaluate(shipped_stack.compile(), document, now=now)
+            decided = decide(shipped_stack.compile(), document, now=now)
+            expected = decided.decision
             assert got.decision.verdict == expected.verdict
             assert [(r.rule, r.msg) for r in got.decision.reasons] == [
                 (r.rule, r.msg) for r in expected.reasons
             ]
             assert got.decision.time == expected.time
-            assert got.document == document and got.author_id == document["author"]["id"]
+            # The document decided is the reconciled one (without an identity map the
+            # declared "human" is not believed), and the author id is kept.
+            assert got.document == decided.document and got.author_id == document["author"]["id"]
         lean = pool.submit(shipped_stack, _body(DOCS_PR), now).result(60)
         assert lean.document is None and lean.author_id == "dev"
     finally:

@@ -118,7 +118,8 @@ def setup(tmp_path: Path, stack: Stack) -> Iterator[Setup]:
         tmp_path / "runner",
         f'refresh_interval = "1h"\n\n[stack]\nconstitution = "{shipped_constitution_path()}"\n'
         f'overlay = "{OVERLAY}"\n\n[audit]\nstore = "{tmp_path / "audit.db"}"\n\n'
-        f'[waivers]\ndirectory = "{waivers}"\nkeys = {{ overlay = ["{public}"] }}\n',
+        f'[waivers]\ndirectory = "{waivers}"\nkeys = {{ overlay = ["{public}"] }}\n'
+        '[identities]\nagents = ["agent-*"]\nhumans = ["alice"]\n',
     )
     clock = Clock(CREATED + timedelta(hours=1))
     runner = ThreadedRunner(config, clock=clock)
