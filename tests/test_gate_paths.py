@@ -631,3 +631,64 @@ def test_git_no_pager_is_git(tmp_path: Path) -> None:
         [git, "--no-pager", "status"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert plain.stdout == quiet.stdout and plain.returncode == quiet.returncode == 0
+
+
+# ------------------------------------------------- directories entered through shortcuts
+
+
+@needs_bash
+def test_bash_cd_expands_globs_and_tildes(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    _layout(work)
+    run_bash("cd se*; echo x > k2; cd ~+/../sub && echo y > k3", work)
+    assert (work / "secrets" / "k2").read_text() == "x\n"
+    assert (work / "sub" / "k3").read_text() == "y\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("cd se*; echo x > k", Verdict.ASK),  # where cd goes is only known at run time
+        ("cd s?crets && touch k", Verdict.ASK),
+        ("cd ~+/secrets && echo x > k", Verdict.DENY),
+        ("cd ~0/secrets && echo x > k", Verdict.DENY),
+        ("cd ~+/sub && echo x > k", Verdict.ALLOW),
+        ("cd ~-; echo x > k", Verdict.ASK),
+        ("cd se{c..c}rets; echo x > k", Verdict.DENY),
+        ('cd "se*"; echo x > k', Verdict.ALLOW),  # a quoted glob is a name: cd fails
+    ],
+)
+def test_cd_through_shortcuts(tmp_path: Path, command: str, expected: Verdict) -> None:
+    gate, work = path_gate(tmp_path)
+    _layout(work)
+    v, why = verdict(gate, work, command)
+    assert v is expected, (command, why)
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("tar -czf sub/o.tgz secrets", Verdict.DENY),
+        ("tar czf sub/o.tgz -C secrets .", Verdict.DENY),
+        ("tar -czf sub/o.tgz {K}/signing.key", Verdict.DENY),
+        ("tar -czf sub/o.tgz {H}/.aws/credentials", Verdict.ASK),
+        ("zip sub/o.zip secrets/k", Verdict.DENY),
+        ("zip -r sub/o.zip .", Verdict.DENY),  # everything below ., secrets/ included
+        ("zip -r sub/o.zip {H}", Verdict.ASK),
+        ("zip -r sub/o.zip sub", Verdict.ALLOW),
+        ("tar -czf sub/o.tgz sub notes.txt", Verdict.ALLOW),
+        ("tar -xzf sub/o.tgz -C sub", Verdict.ALLOW),
+    ],
+)
+def test_archivers_read_their_members(tmp_path: Path, command: str, expected: Verdict) -> None:
+    gate, work, where = read_gate(tmp_path)
+    auto = Gate(
+        parse_text(
+            '[identity]\nversion = "1.0.0"\n[boundaries]\nauto_allowed = ["tar *", "zip *"]\n'
+            f'[resource_limits]\nblocked_directories = ["{work}/secrets"]\n'
+        ),
+        config=gate.config,
+    )
+    line = command.format(**where)
+    v, why = verdict(auto, work, line)
+    assert v is expected, (line, why)

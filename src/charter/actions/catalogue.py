@@ -31,7 +31,7 @@ OPERAND_RULES = frozenset(
 )  # fmt: skip
 
 #: The rules a ``files.read_operands`` entry may name (their code is in files.py).
-READ_RULES = frozenset({"none", "all", "first", "pattern", "sources", "git"})
+READ_RULES = frozenset({"none", "all", "first", "after_first", "pattern", "sources", "git", "tar"})
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 

@@ -202,7 +202,7 @@ def _mktemp(o: Opts) -> list[Target]:
     return o.operands[:1]
 
 
-def _tar(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+def _tar_options(argv: Sequence[str], dynamic: frozenset[str]) -> Opts:
     if len(argv) > 1 and argv[1] and not argv[1].startswith("-"):
         # old style: ``tar xzf A -C D`` → ``tar -x -z -f A -C D``
         letters, rest, new = argv[1], list(argv[2:]), [argv[0]]
@@ -211,7 +211,23 @@ def _tar(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], li
             if c in _TAR.short_values and rest:
                 new.append(rest.pop(0))
         argv = [*new, *rest]
-    o = getopt(_TAR, argv, dynamic)
+    return getopt(_TAR, argv, dynamic)
+
+
+def _tar_reads(argv: Sequence[str], dynamic: frozenset[str]) -> list[Target]:
+    """The members ``tar -c``/``-r``/``-u`` archives (under ``-C DIR``)."""
+    o = _tar_options(argv, dynamic)
+    if not o.has("-c", "-r", "-u"):
+        return []
+    where = o.get("-C")[-1:]
+    if not where:
+        return o.operands
+    base, bdyn = where[0]
+    return [(p if p.startswith("/") else posixpath.join(base, p), d or bdyn) for p, d in o.operands]
+
+
+def _tar(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = _tar_options(argv, dynamic)
     archives = o.get("-f")
     if o.has("-c", "-r", "-u", "-A", "--delete"):
         return [*archives, *o.get("-g", "--index-file")], o.get("-C", "-T", "-X")
@@ -519,6 +535,10 @@ def read_targets(
     if files.read_operands == "git":
         found = _git_reads(argv)
         return None if found is None else ([(p, p in dynamic) for p, _ in found], True)
+    if files.read_operands == "tar":
+        # the members are read as named; below a directory member is not (yet) checked:
+        # ``tar -cf out.tar .`` in a tree that holds a blocked directory stays allowed
+        return [t for t in _tar_reads(argv, dynamic) if t[0] and t[0] != "-"], False
     o = getopt(spec, argv, dynamic)
     recursive = "*" in files.recursive or o.has(*files.recursive)
     rule = files.read_operands
@@ -527,6 +547,8 @@ def read_targets(
         ops = o.operands
     elif rule == "first":
         ops = o.operands[:1]
+    elif rule == "after_first":
+        ops = o.operands[1:]
     elif rule == "sources":
         ops = o.operands if o.get("-t") else o.operands[:-1]
         ops = [t for t in ops if not _remote(t[0])]

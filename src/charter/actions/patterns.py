@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from charter.actions.catalogue import CATALOGUE
+from charter.actions.files import expand_tilde
 from charter.actions.shell import Script, SimpleCommand, Variant, program_name
 from charter.actions.shell import parse as parse_shell
 from charter.core.errors import InputError
@@ -675,11 +676,16 @@ def _change_dir(cwds: tuple[str, ...], cmd: SimpleCommand) -> tuple[tuple[str, .
         target = "~"
     elif len(words) > 1 or words[0].value in ("-", "+1", "-1", "+0", "-0"):
         return cwds, True  # ``cd -``/``pushd +N``: a directory already entered
-    elif words[0].static or words[0].resolved:
+    elif (words[0].static or words[0].resolved) and not words[0].glob:
         target = words[0].value
     else:
-        return cwds, False
-    if target.startswith(("/", "~")):
+        return cwds, False  # ``cd "$D"``, ``cd se*``: where it goes is known at run time
+    if target.startswith("~"):
+        expanded = [expand_tilde(target, c) for c in (cwds or ("/",))]
+        if any(e is None or e.startswith("~") for e in expanded):
+            return cwds, False  # ``cd ~-``, ``cd ~N``, an unknown user
+        new = [normalise_path(e) for e in expanded if e is not None]
+    elif target.startswith("/"):
         new = [normalise_path(target)]
     else:
         new = [normalise_path(posixpath.join(c, target)) for c in (cwds or ("/",))]
