@@ -189,3 +189,14 @@ def test_evidence_signers_come_from_the_trust_policy_in_the_environment_too(
     monkeypatch.setenv("CHARTER_TRUST_POLICY", str(trust))
     _, decision = _decide("--evidence", str(good), proposal=_release(), tmp=tmp_path)
     assert [r for r in decision["reasons"] if r["rule"] == "SC-SIGNED-PROVENANCE-001"] == []
+
+
+def test_a_text_file_too_large_to_scan_for_secrets_asks(repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "big", "main")
+    # Over the 1 MiB per-file patch limit: its added lines never reach the secret scan.
+    (repo / "dump.sql").write_text("INSERT INTO t VALUES ('x');\n" * 45_000)
+    commit(repo, "Add a dump", author="Coder Bot <coder@agents.example>")
+    _, decision = _decide("--git", "main..big", "--repo", str(repo), tmp=tmp_path)
+    [reason] = [r for r in decision["reasons"] if r["rule"] == "CRED-UNSCANNED-PATCH-001"]
+    assert reason["verdict"] == "ask" and "dump.sql" in reason["msg"]
+    assert "too large" in reason["msg"]

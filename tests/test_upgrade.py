@@ -143,7 +143,11 @@ def _as_version(tmp_path: Path, version: str) -> Path:
 
 def test_shipped_2_0_0_changelog_names_what_changed() -> None:
     entry = changelog(load_directory(shipped_constitution_path()))["2.0.0"]
-    assert set(entry.rules_added) == {"PROC-DECLARED-FACTS-MATCH-001", "SC-DEPENDENCY-FACTS-001"}
+    assert set(entry.rules_added) == {
+        "PROC-DECLARED-FACTS-MATCH-001",
+        "SC-DEPENDENCY-FACTS-001",
+        "CRED-UNSCANNED-PATCH-001",
+    }
     assert {"CITE-BLOCK-REQUIRED-001", "SC-DEPENDENCY-SCAN-001", "SC-VULN-THRESHOLD-001"} <= set(
         entry.rules_changed
     )
