@@ -24,7 +24,7 @@ needs_bash = pytest.mark.skipif(BASH is None, reason="bash is not installed")
 
 AUTO = ["cat *", "echo *", "tee *", "touch *", "cp *", "ls *", "grep *", "head *", "true",
         "printf *", "cd *", "sort *", "wc *", "diff *", "git *", "rm *", ":", "rg *", "sed *",
-        "awk *", "tail *", "base64 *", "sha256sum *", "less *"]  # fmt: skip
+        "find *", "awk *", "tail *", "base64 *", "sha256sum *", "less *"]  # fmt: skip
 
 
 def _toml_list(items: list[str]) -> str:
@@ -103,6 +103,11 @@ REDIRECTS = [
     "for i in 1; do echo $i; done >{T}",
     "true; cat <<EOF >{T}\nhello\nEOF\necho after",
     "bash -c 'cat <<EOF >{T}\nhello\nEOF'",
+    # words after a redirection are the command's arguments (tree-sitter files them
+    # under the redirection)
+    "tee </dev/null {T}",
+    "tee <<EOF >/dev/null {T}\nhello\nEOF",
+    "tee 2>/dev/null </dev/null sub/other {T}",
 ]
 
 
@@ -486,7 +491,8 @@ READ_DENY = [
     "git diff --no-index sub .", "cp -r . sub/copy", "cp -a {W} sub/copy",
     'for f in secrets/*; do cat "$f"; done', 'for f in sub/a secrets/k; do head "$f"; done',
     "cat {K}/signing.key", "grep -r X {K}", "cat < {K}/signing.key", "less {K}/signing.key",
-    "cat $PWD/secrets/k",
+    "cat $PWD/secrets/k", "git grep x -- secrets", "git grep -n x", "git grep x secrets",
+    "tee < secrets/k sub/x", "cat sub/a < secrets/k",
 ]  # fmt: skip
 READ_ASK = [
     "cat {H}/.aws/credentials", "head -c 100 {H}/.aws/credentials", "grep -r key {H}",
@@ -499,6 +505,7 @@ READ_ALLOW = [
     'for f in sub/*; do cat "$f"; done', "cat sub/a", "grep -r TODO sub", "rg -n TODO sub",
     "git diff --no-index sub/a sub/b", "diff -r sub sub", "cat notes.txt sub/*",
     "grep -rn '~/.ssh/id_rsa' sub", "echo ~/.aws/credentials", "head -n 5 /usr/share/dict/x",
+    "git grep x -- sub", "git grep -e secrets sub", "tee < sub/a sub/b",
 ]  # fmt: skip
 
 

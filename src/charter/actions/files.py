@@ -497,8 +497,16 @@ READ_PROGRAMS: dict[str, tuple[OptionSyntax, Files]] = {
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
+#: ``git grep`` options whose value is the next word.
+_GIT_GREP_VALUES = frozenset(
+    {"-e", "-f", "-A", "-B", "-C", "-m", "--max-count", "--max-depth", "--threads", "-O"}
+)
+
+
 def _git_reads(argv: Sequence[str]) -> list[Target] | None:
-    """``git diff --no-index A B`` reads two paths of the filesystem (recursively)."""
+    """``git diff --no-index A B`` reads two paths of the filesystem, ``git grep PATTERN
+    [--] [PATH…]`` the work tree under the paths (the whole tree without one);
+    recursively."""
     i, n = 1, len(argv)
     while i < n and argv[i].startswith("-"):
         name = argv[i].partition("=")[0]
@@ -506,6 +514,23 @@ def _git_reads(argv: Sequence[str]) -> list[Target] | None:
             i += 1
         i += 1
     rest = argv[i:]
+    if rest and rest[0] == "grep":
+        if "--" in rest:
+            paths = rest[rest.index("--") + 1 :]
+        else:  # the first operand is the pattern (unless -e/-f gave it)
+            ops: list[str] = []
+            given, skip = False, False
+            for a in rest[1:]:
+                if skip:
+                    skip = False
+                elif a in _GIT_GREP_VALUES:
+                    skip, given = True, given or a in ("-e", "-f")
+                elif a.startswith("-"):
+                    given = given or a.startswith(("-e", "-f", "--file="))
+                else:
+                    ops.append(a)
+            paths = ops if given else ops[1:]
+        return [(p, False) for p in paths] or [(".", False)]
     if not rest or rest[0] != "diff" or "--no-index" not in rest:
         return None
     out: list[Target] = []

@@ -689,6 +689,7 @@ class _Walker:
             body, redirect_nodes = None, list(children)
         redirects: list[Redirect] = []
         trailing: list[tuple[tree_sitter.Node, bool]] = []
+        extra: list[Word] = []
         herestring = False
         for r in redirect_nodes:
             if _is_herestring_quirk(r):
@@ -700,14 +701,19 @@ class _Walker:
                 herestring = False
                 target = [c for c in r.named_children if c.type != "file_descriptor"]
                 w = p.word(target[0], pipes) if target else None
+                extra.extend(p.word(c, pipes) for c in target[1:])
                 hs = Redirect("<<<", None, None, w.value if w is not None and w.static else None)
                 self.redirects.append(hs)
                 redirects.append(hs)
                 continue
-            self.redirect(p, r, pipes, trailing, collect=redirects)
+            self.redirect(p, r, pipes, trailing, collect=redirects, extra=extra)
         if body is not None and body.type == "command":
-            index = self.command(p, body, pipes, tuple(redirects), stdin=stdin, piped=piped)
+            index = self.command(
+                p, body, pipes, tuple(redirects), stdin=stdin, piped=piped, extra=extra
+            )
         else:
+            for w in extra:
+                self._extra_word(w, None)
             before = len(self.commands)
             if body is not None:
                 self.walk(p, body, pipes)
@@ -731,7 +737,10 @@ class _Walker:
         pipes: tuple[tuple[int, int], ...],
         trailing: list[tuple[tree_sitter.Node, bool]],
         collect: list[Redirect] | None = None,
+        extra: list[Word] | None = None,
     ) -> None:
+        """One redirection. ``extra`` receives the words tree-sitter-bash files under a
+        redirection although they are the command's arguments (``tee <IN OUT``)."""
         kind = node.type
         fd: str | None = None
         op = ""
@@ -754,7 +763,7 @@ class _Walker:
                 elif seen_start and child.type in ("file_redirect", "herestring_redirect"):
                     # ``cat <<EOF >FILE``: the redirection after the delimiter is the
                     # command's own, not a statement of its own.
-                    self.redirect(p, child, pipes, trailing, collect)
+                    self.redirect(p, child, pipes, trailing, collect, extra)
                 elif seen_start and child.is_named:
                     is_pipe = (
                         child.type == "pipeline"
@@ -773,16 +782,24 @@ class _Walker:
                     fd = p.text(child)
                 elif not child.is_named:
                     op += p.text(child)
-                elif child.type == "ERROR" and op == "<" and p.text(child) == ">":
-                    op = "<>"  # ``N<>FILE`` (open read-write): tree-sitter-bash misreads it
-                else:
+                elif child.type == "ERROR" and p.text(child) in ("<", ">") and target is None:
+                    op += p.text(child)  # ``N<>FILE`` (read-write): tree-sitter misreads it
+                elif target is None:
                     target = p.word(child, pipes)
+                else:  # ``tee <IN OUT``: OUT is an argument of the command
+                    self._extra_word(p.word(child, pipes), extra)
         if op in (">&", "<&") and target is not None and re.fullmatch(r"\d+-?|-", target.value):
             target = None  # fd duplication, not a file
         r = Redirect(op=op or "?", target=target, fd=fd, body=body)
         self.redirects.append(r)
         if collect is not None:
             collect.append(r)
+
+    def _extra_word(self, w: Word, extra: list[Word] | None) -> None:
+        if extra is not None:
+            extra.append(w)
+        else:
+            self.uncertain.append(f"the word {w.raw!r} after a redirection belongs to no command")
 
     def assignment(
         self, p: _Parser, node: tree_sitter.Node, pipes: tuple[tuple[int, int], ...]
@@ -830,6 +847,7 @@ class _Walker:
         *,
         stdin: str | None = None,
         piped: bool = False,
+        extra: list[Word] | None = None,
     ) -> int:
         assignments: list[str] = []
         words: list[Word] = []
@@ -854,13 +872,14 @@ class _Walker:
             elif kind == "command_name":
                 words.extend(p.word(sub, pipes) for sub in child.named_children)
             elif kind in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
-                self.redirect(p, child, pipes, [], collect=own)
+                self.redirect(p, child, pipes, [], collect=own, extra=words)
             elif kind == "comment":
                 continue
             elif child.is_named:
                 words.append(p.word(child, pipes))
             elif kind == "$":
                 continue
+        words.extend(extra or ())
         words = _expand_words(words)
         all_redirects = (*redirects, *own)
         for r in all_redirects:
@@ -1006,14 +1025,17 @@ def _is_herestring_quirk(node: tree_sitter.Node) -> bool:
 
 
 def _is_read_write_quirk(node: tree_sitter.Node) -> bool:
-    """``N<>FILE``: tree-sitter-bash reads ``<`` then ERROR(``>``) inside the redirect."""
-    prev = node.prev_sibling
+    """``N<>FILE``: tree-sitter-bash reads ``<`` ERROR(``>``) or ERROR(``<``) ``>``
+    inside the redirect."""
+    prev, nxt = node.prev_sibling, node.next_sibling
+    kinds = [c.type for c in node.children]
     return (
-        [c.type for c in node.children] == [">"]
-        and node.parent is not None
+        node.parent is not None
         and node.parent.type == "file_redirect"
-        and prev is not None
-        and prev.type == "<"
+        and (
+            (kinds == [">"] and prev is not None and prev.type == "<")
+            or (kinds == ["<"] and nxt is not None and nxt.type == ">")
+        )
     )
 
 
