@@ -92,6 +92,12 @@ high_entropy(value) if {
 	count({c | some c in split(value, "")}) >= 10
 }
 
+generic(line) if {
+	regex.match(assignment_keywords, lower(line))
+	some m in regex.find_all_string_submatch_n(assignment, line, -1)
+	high_entropy(m[2])
+}
+
 ci_config(path) if regex.match(
 	`(^|/)(\.github/workflows/|\.gitlab-ci\.ya?ml$|\.gitlab/ci/|\.circleci/|\.buildkite/|Jenkinsfile$|azure-pipelines\.ya?ml$|bitbucket-pipelines\.ya?ml$|\.travis\.ya?ml$|\.drone\.ya?ml$|cloudbuild\.ya?ml$|buildspec\.ya?ml$)`,
 	path,
@@ -115,9 +121,9 @@ aws_in_ci(path, kind) if {
 #
 # How the definitions above are applied. In regorus a regular expression is
 # cheap per byte but dear per call (every call starts with an empty matching
-# cache), and every step of a Rego loop or function call costs about a
-# microsecond, so the proposal is scanned in a few calls over all its patches
-# at once, however many files and lines it has:
+# cache), a loop step costs about a microsecond and a built-in call a few, so
+# the proposal is scanned in a few calls over all its patches at once, however
+# many files and lines it has:
 #
 # 1. The patches, joined by newlines, are checked for the literals a finding
 #    needs. A proposal without any is done (one call).
@@ -167,9 +173,7 @@ flagged[kind] contains line if {
 
 flagged[generic_kind] contains line if {
 	some line in generic_candidates
-	regex.match(assignment_keywords, lower(line))
-	some m in regex.find_all_string_submatch_n(assignment, line, -1)
-	high_entropy(m[2])
+	generic(line)
 }
 
 # Every flagged line with its kinds, keyed by the line wrapped in newlines: a
