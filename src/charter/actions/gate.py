@@ -50,10 +50,8 @@ from charter.actions.files import (
 )
 from charter.actions.patterns import (
     YES,
-    Args,
     CommandMatch,
     PatternSet,
-    args_for,
     normalise_path,
 )
 from charter.actions.wrappers import CHDIR_OPTIONS, wrapper_chdir
@@ -367,6 +365,7 @@ class Gate:
         what: str,
         expand: bool = True,
         memo: _Memo | None = None,
+        allowed: bool = True,
     ) -> list[Reason]:
         """Directory rules, protected files for one path an action reads or writes.
 
@@ -390,13 +389,22 @@ class Gate:
                 )
             for match in matches or ():
                 reasons.extend(
-                    self._path_reasons(match, cwd, write=write, what=what, expand=False, memo=memo)
+                    self._path_reasons(
+                        match, cwd, write=write, what=what, expand=False, memo=memo, allowed=allowed
+                    )
                 )
-        reasons.extend(self._one_path(raw, cwd, write=write, what=what, memo=memo))
+        reasons.extend(self._one_path(raw, cwd, write=write, what=what, memo=memo, allowed=allowed))
         return reasons
 
     def _one_path(
-        self, raw: str, cwd: str, *, write: bool, what: str, memo: _Memo | None = None
+        self,
+        raw: str,
+        cwd: str,
+        *,
+        write: bool,
+        what: str,
+        memo: _Memo | None = None,
+        allowed: bool = True,
     ) -> list[Reason]:
         memo = {} if memo is None else memo
         path = _resolve(raw, cwd, memo)
@@ -452,11 +460,12 @@ class Gate:
                 )
                 break
         reasons.extend(self._secret_reasons(raw, path, lexical, what))
-        allowed = limits.allowed_directories
+        within = limits.allowed_directories
         if (
-            allowed is not None
+            allowed
+            and within is not None
             and path is not None
-            and not any(_within(path, _resolve(d, cwd, memo) or _lexical(d, cwd)) for d in allowed)
+            and not any(_within(path, _resolve(d, cwd, memo) or _lexical(d, cwd)) for d in within)
         ):
             reasons.append(
                 _reason(
@@ -516,7 +525,9 @@ class Gate:
         allowed directories); a recursive read also meets what lies below it."""
         reasons = [
             r
-            for r in self._path_reasons(raw, cwd, write=False, what="read of", memo=memo)
+            for r in self._path_reasons(
+                raw, cwd, write=False, what="read of", memo=memo, allowed=False
+            )
             if r.rule in _READ_RULES
         ]
         if not recursive or raw in HARMLESS_DEVICES:
@@ -711,8 +722,9 @@ class Gate:
                 reasons.append(_pattern_reason(p, YES, (command,)))
         matches = self.patterns.match_script(script, cwd)
         commands: list[dict[str, Any]] = []
+        memo: _Memo = {}  # the filesystem, read once per path for this decision
         for m in matches:
-            own = self._command_reasons(m, cwd, perm)
+            own = self._command_reasons(m, cwd, perm, memo)
             reasons.extend(own)
             commands.append(
                 {
@@ -729,7 +741,7 @@ class Gate:
         return reasons, commands
 
     def _command_reasons(
-        self, m: CommandMatch, cwd: str, perm: ModelPermission | None
+        self, m: CommandMatch, cwd: str, perm: ModelPermission | None, memo: _Memo
     ) -> list[Reason]:
         cmd = m.command
         reasons = [_pattern_reason(h.pattern, h.strength, h.argv) for h in m.hits]
@@ -755,26 +767,27 @@ class Gate:
                     f"`{_argv(cmd.argv)}` matches no auto_allowed pattern",
                 )
             )
-        reasons.extend(self._file_reasons(m, cwd, perm))
+        reasons.extend(self._file_reasons(m, cwd, perm, memo))
         return reasons
 
     def _file_reasons(
-        self, m: CommandMatch, cwd: str, perm: ModelPermission | None
+        self, m: CommandMatch, cwd: str, perm: ModelPermission | None, memo: _Memo
     ) -> list[Reason]:
         """Redirections, and the files a program writes or reads by name (``FILE_PROGRAMS``)."""
         named = self._named_files(m, cwd)
-        memo: _Memo = {}
         cmd = m.command
         seen: set[tuple[str, bool]] = set()
         reasons = self._write_reasons(named, f"`{_argv(cmd.argv)}` writes", perm, seen, memo)
         for target, dyn in named.reads:
-            if dyn or (target, False) in seen:
-                continue
+            if dyn or (target, False) in seen or (target, True) in seen:
+                continue  # a write to it was decided already (a stricter check)
             seen.add((target, False))
             # Operands that merely look like paths only meet the blocked list and the
             # secrets; ``<`` redirections are full reads.
             for where in named.cwds if not target.startswith(("/", "~")) else named.cwds[:1]:
-                hits = self._path_reasons(target, where, write=False, what="access to", memo=memo)
+                hits = self._path_reasons(
+                    target, where, write=False, what="access to", memo=memo, allowed=False
+                )
                 reasons.extend(r for r in hits if r.rule in _READ_RULES)
         for target, dyn, recursive in named.content:
             if dyn or (relative := not target.startswith(("/", "~"))) and named.unknown:
@@ -857,12 +870,9 @@ class Gate:
                 named.content.extend(
                     (t, d, recursive) for t, d in _known_at_run_time(targets, cmd, named)
                 )
-            if any("/" in a or a.startswith("~") for a in v.argv[1:]):
-                # every path-like word may be a file it reads (an option's value only,
-                # for a program whose operands the catalogue describes: its text is not
-                # a path)
-                args = args_for(v.argv, (), ())
-                named.reads.extend(_path_like(args, operands=declared is None))
+            # every path-like word may be a file it reads (an option's value only, for
+            # a program whose operands the catalogue describes: its text is not a path)
+            named.reads.extend(_path_like(v.argv, operands=declared is None))
         return named
 
     def _write_reasons(
@@ -926,18 +936,23 @@ def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named)
     return out
 
 
-def _path_like(args: Args, *, operands: bool = True) -> list[Target]:
-    """Operands and ``--opt=VALUE`` values that look like paths (for blocked directories)."""
-    out: list[Target] = [
-        (o.split("=", 1)[1] if "=" in o and not o.startswith("/") else o, False)
-        for o in (args.operands if operands else ())
-        if "/" in o or o.startswith("~")
-    ]
-    out.extend(
-        (value, False)
-        for f in args.flags
-        if "=" in f and ("/" in (value := f.split("=", 1)[1]) or value.startswith("~"))
-    )
+def _path_like(argv: Sequence[str], *, operands: bool = True) -> list[Target]:
+    """Words and ``--opt=VALUE`` values that look like paths (``/`` in them, or ``~…``):
+    each may be a file the program reads (blocked directories, secrets)."""
+    out: list[Target] = []
+    end = False
+    for token in argv[1:]:
+        if not ("/" in token or token.startswith("~")):
+            if token == "--":  # noqa: S105
+                end = True
+            continue
+        if not end and token.startswith("-"):
+            value = token.partition("=")[2]
+            if "/" in value or value.startswith("~"):
+                out.append((value, False))
+        elif operands:
+            has_key = "=" in token and not token.startswith(("/", ".", "~"))
+            out.append((token.split("=", 1)[1] if has_key else token, False))
     return out
 
 
