@@ -492,7 +492,8 @@ READ_DENY = [
     'for f in secrets/*; do cat "$f"; done', 'for f in sub/a secrets/k; do head "$f"; done',
     "cat {K}/signing.key", "grep -r X {K}", "cat < {K}/signing.key", "less {K}/signing.key",
     "cat $PWD/secrets/k", "git grep x -- secrets", "git grep -n x", "git grep x secrets",
-    "tee < secrets/k sub/x", "cat sub/a < secrets/k",
+    "tee < secrets/k sub/x", "cat sub/a < secrets/k", "grep -r x s*", "grep -r x ../w*",
+    'for d in */; do grep -r x "$d"; done', "cp -r s[e]* sub/c",
 ]  # fmt: skip
 READ_ASK = [
     "cat {H}/.aws/credentials", "head -c 100 {H}/.aws/credentials", "grep -r key {H}",

@@ -532,6 +532,16 @@ class Gate:
         ]
         if not recursive or raw in HARMLESS_DEVICES:
             return reasons
+        below = [raw]
+        if any(c in raw for c in "*?["):  # ``grep -r x w*``: below every directory it names
+            below.extend(expand_glob(raw, cwd) or ())
+        for top in below:
+            reasons.extend(self._below_reasons(top, cwd, memo))
+        return reasons
+
+    def _below_reasons(self, raw: str, cwd: str, memo: _Memo | None) -> list[Reason]:
+        """What a recursive read of ``raw`` reaches: blocked directories and secrets."""
+        reasons: list[Reason] = []
         path = _resolve(raw, cwd, memo)
         lexical = _lexical(raw, cwd)
         for d in self.constitution.limits.blocked_directories:
