@@ -700,3 +700,26 @@ def test_archivers_read_their_members(tmp_path: Path, command: str, expected: Ve
     line = command.format(**where)
     v, why = verdict(auto, work, line)
     assert v is expected, (line, why)
+
+
+def test_names_xargs_reads_from_stdin_are_run_time_paths(tmp_path: Path) -> None:
+    gate = Gate(
+        parse_text(
+            '[identity]\nversion = "1.0.0"\n[boundaries]\n'
+            'auto_allowed = ["xargs *", "find *", "echo *", "cat *"]\n'
+        )
+    )
+    # names from anything but ``find ROOT``: only known at run time
+    for command in ("ls | xargs cat", "xargs -a list.txt cat", "git ls-files | xargs cat"):
+        d = gate.decide_command(command, str(tmp_path))
+        assert d.verdict is Verdict.ASK, (command, [r.msg for r in d.reasons])
+    # from ``find ROOT``: every file below ROOT, which holds credentials here
+    d = gate.decide_command("find ~/.aws -print0 | xargs -0 cat", str(tmp_path))
+    assert d.verdict is Verdict.ASK, [r.msg for r in d.reasons]
+    assert "CHARTER-GATE-SECRET-FILE" in {r.rule for r in d.reasons}
+    # the home directory also holds Charter's private keys (~/.charter/keys): deny
+    d = gate.decide_command("find ~ -name '*.pem' | xargs cat", str(tmp_path))
+    assert d.verdict is Verdict.DENY, [r.msg for r in d.reasons]
+    for command in ("echo | xargs echo", "echo a.txt | xargs cat", "find . | xargs cat"):
+        d = gate.decide_command(command, str(tmp_path))
+        assert d.verdict is Verdict.ALLOW, (command, [r.msg for r in d.reasons])

@@ -733,8 +733,9 @@ class Gate:
         matches = self.patterns.match_script(script, cwd)
         commands: list[dict[str, Any]] = []
         memo: _Memo = {}  # the filesystem, read once per path for this decision
+        feeds = _producers(script.commands)
         for m in matches:
-            own = self._command_reasons(m, cwd, perm, memo)
+            own = self._command_reasons(m, cwd, perm, memo, feeds.get(m.command.seq))
             reasons.extend(own)
             commands.append(
                 {
@@ -751,7 +752,12 @@ class Gate:
         return reasons, commands
 
     def _command_reasons(
-        self, m: CommandMatch, cwd: str, perm: ModelPermission | None, memo: _Memo
+        self,
+        m: CommandMatch,
+        cwd: str,
+        perm: ModelPermission | None,
+        memo: _Memo,
+        producer: SimpleCommand | None = None,
     ) -> list[Reason]:
         cmd = m.command
         reasons = [_pattern_reason(h.pattern, h.strength, h.argv) for h in m.hits]
@@ -777,14 +783,19 @@ class Gate:
                     f"`{_argv(cmd.argv)}` matches no auto_allowed pattern",
                 )
             )
-        reasons.extend(self._file_reasons(m, cwd, perm, memo))
+        reasons.extend(self._file_reasons(m, cwd, perm, memo, producer))
         return reasons
 
     def _file_reasons(
-        self, m: CommandMatch, cwd: str, perm: ModelPermission | None, memo: _Memo
+        self,
+        m: CommandMatch,
+        cwd: str,
+        perm: ModelPermission | None,
+        memo: _Memo,
+        producer: SimpleCommand | None = None,
     ) -> list[Reason]:
         """Redirections, and the files a program writes or reads by name (``FILE_PROGRAMS``)."""
-        named = self._named_files(m, cwd)
+        named = self._named_files(m, cwd, producer)
         cmd = m.command
         seen: set[tuple[str, bool]] = set()
         reasons = self._write_reasons(named, f"`{_argv(cmd.argv)}` writes", perm, seen, memo)
@@ -836,7 +847,9 @@ class Gate:
                 reasons.append(_role_reason(None, "can_read", "read files"))
         return reasons
 
-    def _named_files(self, m: CommandMatch, cwd: str) -> _Named:
+    def _named_files(
+        self, m: CommandMatch, cwd: str, producer: SimpleCommand | None = None
+    ) -> _Named:
         """The files a command writes and reads, and the directories it may run in."""
         cmd = m.command
         cwds = m.cwds or (cwd,)
@@ -877,6 +890,19 @@ class Gate:
             )
             if declared is not None:  # the catalogue says which operands it reads
                 targets, recursive = declared
+                reads_names = READ_PROGRAMS[prog][1].read_operands != "none"
+                if (
+                    reads_names
+                    and "xargs" in v.wrappers
+                    and (cmd.stdin_text is None or not targets)
+                ):
+                    # ``… | xargs cat``: the names come from stdin when it runs; from
+                    # ``find ROOT… |`` they are files below ROOT
+                    roots = _find_roots(producer)
+                    if roots is None:
+                        targets = [*targets, ("<names xargs reads from stdin>", True)]
+                    else:
+                        targets, recursive = [*targets, *roots], True
                 named.content.extend(
                     (t, d, recursive) for t, d in _known_at_run_time(targets, cmd, named)
                 )
@@ -932,6 +958,29 @@ class _Named:
     #: operands the program reads (the catalogue's ``read_operands``): path, dynamic,
     #: read recursively
     content: list[tuple[str, bool, bool]]
+
+
+def _producers(commands: Sequence[SimpleCommand]) -> dict[int, SimpleCommand]:
+    """Each piped command's producer (the command before it in its pipeline), by ``seq``."""
+    at = {pos: c for c in commands for pos in c.pipes}
+    return {
+        c.seq: at[(pid, k - 1)]
+        for c in commands
+        for pid, k in c.pipes[-1:]
+        if k > 0 and (pid, k - 1) in at
+    }
+
+
+def _find_roots(producer: SimpleCommand | None) -> list[Target] | None:
+    """The starting points of a ``find`` that feeds a pipe (``None``: not a find)."""
+    if producer is None or producer.program != "find" or not producer.words:
+        return None
+    roots: list[Target] = []
+    for w in producer.words[1:]:
+        if w.value.startswith(("-", "(", "!")) and w.static:
+            break
+        roots.append((w.value, not w.static))
+    return roots or [(".", False)]
 
 
 def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named) -> list[Target]:
