@@ -37,6 +37,8 @@ def repo(tmp_path: Path) -> Path:
     (root / "old name.py").write_text("".join(f"line {i}\n" for i in range(40)))
     (root / "script.sh").write_text("echo hi\n")
     (root / "becomes-link").write_text("a regular file\n")
+    (root / "link-becomes-binary").symlink_to("keep.txt")
+    (root / "notes.txt").write_text("plain\n")
     commit(root, "base")
     git(root, "checkout", "-q", "-b", "feature")
     (root / "keep.txt").write_text("one\ntwo\nthree\n")
@@ -46,6 +48,10 @@ def repo(tmp_path: Path) -> Path:
     (root / "becomes-link").unlink()
     (root / "becomes-link").symlink_to("keep.txt")
     (root / "image.bin").write_bytes(bytes(range(256)) * 4)
+    (root / "link-becomes-binary").unlink()
+    (root / "link-becomes-binary").write_bytes(b"\x00\x01binary\x00")
+    (root / ".gitattributes").write_text("notes.txt -diff\n")
+    (root / "notes.txt").write_text("plain\nsecret: hidden by the attribute\n")
     (root / 'quote " and \\ back.txt').write_text("quoted name\n")
     (root / "tab\there.txt").write_text("tab in name\n")
     (root / "héllo.txt").write_text("unicode\n")
@@ -56,7 +62,7 @@ def repo(tmp_path: Path) -> Path:
 def test_each_patch_is_byte_for_byte_the_files_own_diff(repo: Path) -> None:
     repository = Repository(repo)
     files = repository.changed_files("main", "feature")
-    assert len(files) == 9
+    assert len(files) == 12
     for file, data in repository.patches("main", "feature", files, lambda: 1 << 20):
         if file.binary:
             assert data is None
@@ -115,3 +121,36 @@ def test_fewer_files_than_diffs_is_refused(repo: Path) -> None:
     files = repository.changed_files("main", "feature")
     with pytest.raises(GitError, match="more diffs than changed files"):
         list(repository.patches("main", "feature", files[:-1], lambda: 1 << 20))
+
+
+def test_binary_files_are_marked_from_the_one_diff_as_numstat_marks_them(repo: Path) -> None:
+    repository = Repository(repo)
+    by_numstat = {f.path: f.binary for f in repository.changed_files("main", "feature")}
+    unmarked = repository.changed_files("main", "feature", binary=False)
+    assert not any(f.binary for f in unmarked)
+    streamed = {
+        f.path: (f.binary, data)
+        for f, data in repository.patches("main", "feature", unmarked, lambda: 1 << 20)
+    }
+    assert {path: flag for path, (flag, _) in streamed.items()} == by_numstat
+    assert {p for p, flag in by_numstat.items() if flag} == {
+        "image.bin",
+        "link-becomes-binary",
+        "notes.txt",
+    }
+    assert all(data is None for flag, data in streamed.values() if flag)
+
+
+def test_a_binary_file_is_never_asked_a_budget(repo: Path) -> None:
+    repository = Repository(repo)
+    files = repository.changed_files("main", "feature", binary=False)
+    asked: list[int] = []
+
+    def budget() -> int:
+        asked.append(1)
+        return 1 << 20
+
+    got = list(repository.patches("main", "feature", files, budget))
+    text = sum(not f.binary for f, _ in got)
+    # A type change whose second half is binary is asked once, at its first half.
+    assert len(asked) == text + 1

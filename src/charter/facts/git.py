@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from charter.core.errors import InputError
@@ -163,19 +163,36 @@ class Repository:
                 return name.split("/", 1)[1] if prefix == "refs/remotes/" and "/" in name else name
         return None
 
-    def changed_files(self, old: str, new: str | None) -> list[ChangedFile]:
+    def changed_files(self, old: str, new: str | None, *, binary: bool = True) -> list[ChangedFile]:
         """Every file that differs between two commits (or ``old`` and the index, ``new``
-        None), renames detected (``-M``)."""
+        None), renames detected (``-M``).
+
+        ``binary=False`` leaves every file's ``binary`` False instead of asking git
+        (a second whole diff, ``--numstat``); :meth:`patches` marks them as it reads.
+        """
         sides = _sides(old, new)
         raw = self.output("diff", "--no-ext-diff", "--no-textconv", "-M", "--raw", "-z",
                           "--no-abbrev", *sides, "--")  # fmt: skip
-        binary = _binary_paths(
-            self.output(
-                "diff", "--no-ext-diff", "--no-textconv", "-M", "--numstat", "-z", *sides, "--"
-            )  # fmt: skip
+        binary_paths = (
+            _binary_paths(
+                self.output(
+                    "diff",
+                    "--no-ext-diff",
+                    "--no-textconv",
+                    "-M",
+                    "--numstat",
+                    "-z",
+                    *sides,
+                    "--",
+                )  # fmt: skip
+            )
+            if binary
+            else set()
         )
         return [
-            ChangedFile(f.path, f.status, f.previous_path, f.old_blob, f.new_blob, f.path in binary)
+            ChangedFile(
+                f.path, f.status, f.previous_path, f.old_blob, f.new_blob, f.path in binary_paths
+            )
             for f in _parse_raw(raw)
         ]
 
@@ -255,12 +272,13 @@ class Repository:
         One ``git diff`` prints every file's diff, in the order of ``changed_files``
         (same options, same rename pairing); this splits it at the ``diff --git``
         headers, which no patch line can start with (a type change's two diffs
-        share one header and stay together). A binary file gets None;
-        any other gets its diff, or None when it is longer than ``budget()``
-        bytes (asked as the file's diff starts: the caller may have spent some
-        since). Only one file's diff is held at a time. Output that does not line
-        up with ``files`` raises :class:`GitError`: the caller never gets another
-        file's patch.
+        share one header and stay together). A file git diffs as binary (its
+        diff says ``Binary files … differ``, what ``--numstat`` shows as ``-``) is
+        yielded with ``binary`` True and None; any other with its diff, or None
+        when it is longer than ``budget()`` bytes (asked once the file's extended
+        header is read: the caller may have spent some since). Only one file's
+        diff is held at a time. Output that does not line up with ``files``
+        raises :class:`GitError`: the caller never gets another file's patch.
         """
         args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", *_sides(old, new))
         try:
@@ -283,18 +301,28 @@ class Repository:
                         f"git diff: the diff of {file.path!r} is not where git listed it",
                         hint=_HINT,
                     )
-                limit = -1 if file.binary else budget()
                 opened, chunk, size = header, [header], len(header)
-                header = b""
+                header, binary, limit = b"", file.binary, None
                 for line in lines:
                     # A type change (file <-> symlink) prints two diffs under one header.
                     if line.startswith(b"diff --git ") and line != opened:
                         header = line
                         break
+                    # No patch line starts so: patch lines start with " +-@\\".
+                    binary = binary or line.startswith(b"Binary files ")
                     size += len(line)
-                    if size <= limit:
+                    if limit is None:
                         chunk.append(line)
-                yield file, (b"".join(chunk) if size <= limit else None)
+                        if binary or line.startswith(b"--- "):
+                            limit = -1 if binary else budget()
+                    elif size <= limit:
+                        chunk.append(line)
+                if limit is None:  # a diff of its extended header only (a mode change)
+                    limit = -1 if binary else budget()
+                kept = not binary and size <= limit
+                if binary and not file.binary:
+                    file = replace(file, binary=True)
+                yield file, (b"".join(chunk) if kept else None)
             if header:
                 raise GitError("git diff: more diffs than changed files", hint=_HINT)
             _, err = proc.communicate()

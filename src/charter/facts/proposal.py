@@ -66,7 +66,7 @@ def build_from_git(
     head = repo.resolve(spec.head, "head")
     # A pull request shows what head adds since it forked (base...head).
     old = repo.merge_base(base, head) if spec.kind == "pull_request" else base
-    changed = repo.changed_files(old, head)
+    changed = repo.changed_files(old, head, binary=False)
     commits = repo.commits(base, head)
     head_commit = _head_commit(commits, repo, head)
     document: dict[str, Any] = {
@@ -119,7 +119,7 @@ def build_staged(
     repo = Repository(spec.repo, spec.index_file)
     head = repo.head()
     old = head if head is not None else repo.empty_tree()
-    changed = repo.changed_files(old, None)
+    changed = repo.changed_files(old, None, binary=False)
     name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
     document: dict[str, Any] = {
