@@ -723,3 +723,21 @@ def test_names_xargs_reads_from_stdin_are_run_time_paths(tmp_path: Path) -> None
     for command in ("echo | xargs echo", "echo a.txt | xargs cat", "find . | xargs cat"):
         d = gate.decide_command(command, str(tmp_path))
         assert d.verdict is Verdict.ALLOW, (command, [r.msg for r in d.reasons])
+
+
+def test_the_read_and_write_tools_meet_the_same_rules(tmp_path: Path) -> None:
+    """``file_read``/``file_write`` actions (an agent's Read/Write tools) take the path
+    literally, but resolve it as the kernel would and meet secrets and keys too."""
+    gate, work, where = read_gate(tmp_path)
+    d = gate.decide_read(f"{where['H']}/.aws/credentials", str(work))
+    # an explicit read outside the allowed directories denies; the secret is named too
+    assert d.verdict is Verdict.DENY
+    assert "CHARTER-GATE-SECRET-FILE" in {r.rule for r in d.reasons}
+    assert gate.decide_read(f"{where['K']}/signing.key", str(work)).verdict is Verdict.DENY
+    assert gate.decide_read("peek/k", str(work)).verdict is Verdict.DENY
+    assert gate.decide_read("/proc/self/cwd/secrets/k", str(work)).verdict is Verdict.DENY
+    assert gate.decide_read("sub/a", str(work)).verdict is Verdict.ALLOW
+    assert gate.decide_write("~+/secrets/x", cwd=str(work)).verdict is Verdict.DENY
+    shortcut = f"/dev/fd/../../..{work}/x"
+    assert gate.decide_write(shortcut, cwd=str(work)).verdict is Verdict.ALLOW
+    assert gate.decide_write("~-/x", cwd=str(work)).verdict is Verdict.ASK
