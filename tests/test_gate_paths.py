@@ -741,3 +741,15 @@ def test_the_read_and_write_tools_meet_the_same_rules(tmp_path: Path) -> None:
     shortcut = f"/dev/fd/../../..{work}/x"
     assert gate.decide_write(shortcut, cwd=str(work)).verdict is Verdict.ALLOW
     assert gate.decide_write("~-/x", cwd=str(work)).verdict is Verdict.ASK
+
+
+@needs_bash
+def test_a_lone_redirection_in_a_substitution_reads_the_file(tmp_path: Path) -> None:
+    """``$(<FILE)`` is bash's ``$(cat FILE)``."""
+    gate, work, _ = read_gate(tmp_path)
+    assert run_bash('printf %s "$(<secrets/k)"', work).stdout == "secret"
+    for command in ("echo $(<secrets/k)", 'x="$(< secrets/k)"', "local v=$(<peek/k)"):
+        v, why = verdict(gate, work, command)
+        assert v is Verdict.DENY, (command, why)
+    assert verdict(gate, work, "echo $(<sub/a)")[0] is Verdict.ALLOW
+    assert verdict(gate, work, "echo $(<$F)")[0] is Verdict.ASK

@@ -570,7 +570,14 @@ class _Walker:
         elif kind in ("heredoc_body", "comment", "heredoc_start", "heredoc_end"):
             return
         elif kind in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
-            self.redirect(p, node, pipes, [])
+            # a redirection standing alone (``$(<FILE)`` reads FILE): decided as a
+            # command without words
+            alone: list[Redirect] = []
+            trailing: list[tuple[tree_sitter.Node, bool]] = []
+            self.redirect(p, node, pipes, trailing, collect=alone)
+            self._add(p, (), (), tuple(alone), pipes)
+            for stmt, _ in trailing:
+                self.walk(p, stmt, pipes)
         elif kind in ("string", "concatenation", "command_substitution", "process_substitution",
                       "expansion", "simple_expansion", "arithmetic_expansion"):  # fmt: skip
             p.word(node, pipes)
