@@ -753,3 +753,26 @@ def test_a_lone_redirection_in_a_substitution_reads_the_file(tmp_path: Path) -> 
         assert v is Verdict.DENY, (command, why)
     assert verdict(gate, work, "echo $(<sub/a)")[0] is Verdict.ALLOW
     assert verdict(gate, work, "echo $(<$F)")[0] is Verdict.ASK
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("cat ~/.aws/cred*", Verdict.ASK),
+        ("cat ~/.a*/credentials", Verdict.ASK),
+        ("head ~/.ss?/id_*", Verdict.ASK),
+        ("cat ~/.charter/k*/*", Verdict.DENY),
+        ("cat ~/.kube/conf[i]g", Verdict.ASK),
+        ("cat ~/notes-*.txt", Verdict.ALLOW),
+    ],
+)
+def test_globs_that_may_name_a_secret(tmp_path: Path, command: str, expected: Verdict) -> None:
+    """Whether or not the files exist now, a pattern that may name a secret is a read
+    of it (bash keeps an unmatched pattern literal, but the file may appear)."""
+    gate = Gate(
+        parse_text(
+            '[identity]\nversion = "1.0.0"\n[boundaries]\nauto_allowed = ["cat *", "head *"]\n'
+        )
+    )
+    d = gate.decide_command(command, str(tmp_path))
+    assert d.verdict is expected, (command, [r.msg for r in d.reasons])

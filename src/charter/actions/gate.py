@@ -496,6 +496,8 @@ class Gate:
                 for hit in _ancestors_in(p, self.secrets)
             ]
         )
+        if not below and any(c in raw for c in "*?["):  # ``~/.aws/cred*``, ``~/.ss?/*``
+            hits += [(s, v) for s, v in self.secrets.items() if _glob_reaches(lexical, s)]
         hits.sort(key=lambda h: h[1] is not Verdict.DENY)
         for secret, verdict in hits[:1]:
             inside = " reads everything under it, including" if below else " touches"
