@@ -444,6 +444,10 @@ PROGRAM_RULES: dict[str, FileRule] = {
 }
 
 
+def _nothing(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    return [], []
+
+
 def _file_rule(program: Program) -> FileRule:
     files = program.files
     assert files is not None  # noqa: S101 - only programs with a files entry come here
@@ -453,6 +457,8 @@ def _file_rule(program: Program) -> FileRule:
         return _words(files.writes, files.reads)
     if files.operands in PROGRAM_RULES:
         return PROGRAM_RULES[files.operands]
+    if files.operands == "none" and not files.writes and not files.reads:
+        return _nothing  # a program listed only for the files it reads (cat)
     return _rule(program.options, files.writes, files.reads, OPERAND_RULES[files.operands])
 
 
@@ -593,6 +599,7 @@ _MAX_LINKS = 40
 _SELF = re.compile(r"/proc/self(?:/task/[0-9]+)?")
 _SELF_FD = re.compile(r"/proc/self(?:/task/[0-9]+)?/fd")
 _PROC_LINKS = frozenset({"root", "cwd", "exe", "fd", "fdinfo", "map_files"})
+_PROC_PID = re.compile(r"/proc/[0-9]+(?:/task/[0-9]+)?")
 #: What a path through ``/proc/self/fd/N`` means for N = 0, 1, 2: not a file.
 NOT_A_FILE = "/dev/null"
 
@@ -678,7 +685,7 @@ def resolve_found(
             else:
                 out += "/" + c
             continue
-        if re.fullmatch(r"/proc/[0-9]+(?:/task/[0-9]+)?", out) and c in _PROC_LINKS:
+        if c in _PROC_LINKS and out.startswith("/proc/") and _PROC_PID.fullmatch(out):
             return None, False  # another process's view of the filesystem: not known here
         nxt = out + "/" + c
         if found:

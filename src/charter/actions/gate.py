@@ -285,6 +285,10 @@ class Gate:
         #: secret paths (as written and as resolved when the gate was made) → verdict
         self.secrets: Mapping[str, Verdict] = MappingProxyType(found)
         self._secret_tops = frozenset(_top(p) for p in found)
+        by_top: dict[str, list[str]] = {}
+        for p in found:
+            by_top.setdefault(_top(p), []).append(p)
+        self._secrets_by_top = {t: tuple(ps) for t, ps in by_top.items()}
         self.stack = (
             {
                 "layer": "constitution",
@@ -489,12 +493,7 @@ class Gate:
                 if _within(secret, lexical) or (path is not None and _within(secret, path))
             ]
             if below
-            else [
-                hit
-                for p in {lexical, path}
-                if p is not None and _top(p) in self._secret_tops
-                for hit in _ancestors_in(p, self.secrets)
-            ]
+            else self._secrets_above(lexical, path)
         )
         if not below and any(c in raw for c in "*?["):  # ``~/.aws/cred*``, ``~/.ss?/*``
             hits += [(s, v) for s, v in self.secrets.items() if _glob_reaches(lexical, s)]
@@ -520,11 +519,49 @@ class Gate:
             ]
         return []
 
+    def _plain_relative_read(self, raw: str, cwd: str, memo: _Memo | None) -> bool:
+        """A quick yes for the common read (``cat README.md``): a relative name without
+        ``..``, a glob or a tilde, no blocked directory configured, and neither the
+        working directory nor the file the name reaches under a secret's top directory."""
+        if (
+            self.constitution.limits.blocked_directories
+            or raw.startswith(("/", "~"))
+            or ".." in raw
+            or any(c in raw for c in "*?[")
+            or not self._quiet(cwd, memo)
+        ):
+            return False
+        path = _resolve(raw, cwd, memo)
+        return path is not None and not self._secrets_above(path, None)
+
+    def _quiet(self, cwd: str, memo: _Memo | None) -> bool:
+        """No secret is at, above or below ``cwd`` (remembered for the decision)."""
+        key = "\x00quiet\x00" + cwd
+        if memo is not None and key in memo:
+            return memo[key] is not None
+        below = cwd.rstrip("/") + "/"
+        quiet = not self._secrets_above(cwd, None) and not any(
+            s.startswith(below) for s in self._secrets_by_top.get(_top(cwd), ())
+        )
+        if memo is not None:
+            memo[key] = "" if quiet else None
+        return quiet
+
+    def _secrets_above(self, lexical: str, path: str | None) -> list[tuple[str, Verdict]]:
+        """The secret paths that are ``lexical`` or ``path`` or a directory above them."""
+        tops = self._secret_tops
+        hits = _ancestors_in(lexical, self.secrets) if _top(lexical) in tops else []
+        if path is not None and path != lexical and _top(path) in tops:
+            hits += _ancestors_in(path, self.secrets)
+        return hits
+
     def _read_reasons(
         self, raw: str, cwd: str, *, recursive: bool, memo: _Memo | None = None
     ) -> list[Reason]:
         """A file a program reads by name: blocked directories and secrets (not the
         allowed directories); a recursive read also meets what lies below it."""
+        if not recursive and self._plain_relative_read(raw, cwd, memo):
+            return []
         reasons = [
             r
             for r in self._path_reasons(
@@ -800,7 +837,8 @@ class Gate:
         named = self._named_files(m, cwd, producer)
         cmd = m.command
         seen: set[tuple[str, bool]] = set()
-        reasons = self._write_reasons(named, f"`{_argv(cmd.argv)}` writes", perm, seen, memo)
+        what = f"`{_argv(cmd.argv)}` writes" if named.writes else ""
+        reasons = self._write_reasons(named, what, perm, seen, memo)
         for target, dyn in named.reads:
             if dyn or (target, False) in seen or (target, True) in seen:
                 continue  # a write to it was decided already (a stricter check)
@@ -1007,6 +1045,11 @@ def _path_like(argv: Sequence[str], *, operands: bool = True) -> list[Target]:
             if token == "--":  # noqa: S105
                 end = True
             continue
+        if "://" in token:  # a URL names no local file, except ``file://PATH``
+            scheme, _, rest = token.partition("://")
+            if scheme.rpartition("=")[2].lower() != "file":
+                continue
+            token = rest
         if not end and token.startswith("-"):
             value = token.partition("=")[2]
             if "/" in value or value.startswith("~"):
