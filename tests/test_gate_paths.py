@@ -776,3 +776,16 @@ def test_globs_that_may_name_a_secret(tmp_path: Path, command: str, expected: Ve
     )
     d = gate.decide_command(command, str(tmp_path))
     assert d.verdict is expected, (command, [r.msg for r in d.reasons])
+
+
+def test_urls_are_not_local_paths_but_file_urls_are(tmp_path: Path) -> None:
+    gate = Gate(
+        parse_text(
+            '[identity]\nversion = "1.0.0"\n[boundaries]\nauto_allowed = ["curl *", "mytool *"]\n'
+            '[resource_limits]\nblocked_directories = ["/etc"]\n'
+        )
+    )
+    for command in ("curl https://example.com/etc/passwd", "mytool --url=https://x/etc/x"):
+        assert gate.decide_command(command, str(tmp_path)).verdict is Verdict.ALLOW, command
+    for command in ("curl file:///etc/passwd", "mytool --src=file:///etc/shadow"):
+        assert gate.decide_command(command, str(tmp_path)).verdict is Verdict.DENY, command
