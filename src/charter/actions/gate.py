@@ -73,6 +73,9 @@ GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
 _READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SECRET-FILE",
                          "CHARTER-GATE-PROTECTED-FILE", "CHARTER-GATE-UNRESOLVED"})  # fmt: skip
 
+#: Whether a word has glob characters (``*``, ``?``, ``[``).
+_has_glob = re.compile(r"[*?\[]").search
+
 #: ``/dev/fd/N``, ``/proc/self/fd/N``: a descriptor the shell already holds, not a file.
 _DESCRIPTOR = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
 
@@ -376,10 +379,12 @@ class Gate:
         A glob is also decided as every existing file it names (bash expands it
         before the program runs), besides the pattern itself.
         """
-        if raw in HARMLESS_DEVICES or _DESCRIPTOR.fullmatch(raw):
+        if raw in HARMLESS_DEVICES or (
+            raw.startswith(("/dev/fd/", "/proc/")) and _DESCRIPTOR.fullmatch(raw)
+        ):
             return []
         reasons: list[Reason] = []
-        if expand and any(c in raw for c in "*?["):
+        if expand and _has_glob(raw):
             matches = expand_glob(raw, cwd)
             if matches is None:
                 reasons.append(
@@ -417,7 +422,7 @@ class Gate:
         lexical = _lexical(raw, cwd)
         limits = self.constitution.limits
         reasons: list[Reason] = []
-        globbed = any(c in raw for c in "*?[")
+        globbed = _has_glob(raw)
         if path is None:
             reasons.append(
                 _reason(
@@ -495,7 +500,7 @@ class Gate:
             if below
             else self._secrets_above(lexical, path)
         )
-        if not below and any(c in raw for c in "*?["):  # ``~/.aws/cred*``, ``~/.ss?/*``
+        if not below and _has_glob(raw):  # ``~/.aws/cred*``, ``~/.ss?/*``
             hits += [(s, v) for s, v in self.secrets.items() if _glob_reaches(lexical, s)]
         hits.sort(key=lambda h: h[1] is not Verdict.DENY)
         for secret, verdict in hits[:1]:
@@ -527,7 +532,7 @@ class Gate:
             self.constitution.limits.blocked_directories
             or raw.startswith(("/", "~"))
             or ".." in raw
-            or any(c in raw for c in "*?[")
+            or _has_glob(raw)
             or not self._quiet(cwd, memo)
         ):
             return False
@@ -572,7 +577,7 @@ class Gate:
         if not recursive or raw in HARMLESS_DEVICES:
             return reasons
         below = [raw]
-        if any(c in raw for c in "*?["):  # ``grep -r x w*``: below every directory it names
+        if _has_glob(raw):  # ``grep -r x w*``: below every directory it names
             below.extend(expand_glob(raw, cwd) or ())
         for top in below:
             reasons.extend(self._below_reasons(top, cwd, memo))

@@ -304,7 +304,7 @@ class _Parser:
     # -- words -------------------------------------------------------------
 
     def word(self, node: tree_sitter.Node, pipes: tuple[tuple[int, int], ...]) -> Word:
-        if node.type == "word":  # the common case, without the general machinery
+        if node.type in ("word", "number"):  # the common case, without the general machinery
             raw = self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
             if "{" not in raw:
                 value = _unescape(raw) if "\\" in raw else raw
@@ -334,6 +334,15 @@ class _Parser:
     def _from_parts(self, parts: list[_Part], raw: str, kind: str, before: int) -> Word:
         value = "".join(p.value for p in parts)
         static = all(p.static for p in parts)
+        if static:
+            glob = any(p.glob for p in parts)
+            return Word(
+                value=value,
+                glob=glob,
+                raw=raw,
+                ansi_c=any(p.ansi for p in parts),
+                splittable=kind in ("simple_expansion", "expansion"),
+            )
         resolved = (
             not static
             and len(self.resolved) > before
