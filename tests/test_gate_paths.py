@@ -789,3 +789,19 @@ def test_urls_are_not_local_paths_but_file_urls_are(tmp_path: Path) -> None:
         assert gate.decide_command(command, str(tmp_path)).verdict is Verdict.ALLOW, command
     for command in ("curl file:///etc/passwd", "mytool --src=file:///etc/shadow"):
         assert gate.decide_command(command, str(tmp_path)).verdict is Verdict.DENY, command
+
+
+@needs_bash
+def test_a_loop_variable_the_body_assigns_is_not_its_words(tmp_path: Path) -> None:
+    """``read f`` (or ``f=…``, ``printf -v f``) inside the loop changes ``$f``."""
+    out = run_bash('for f in a; do read f; echo "$f"; done <<< changed', tmp_path).stdout
+    assert out.strip() == "changed"
+    gate, work, _ = read_gate(tmp_path)
+    for command in ('for f in sub/a; do read f; cat "$f"; done',
+                    'for f in sub/a; do printf -v f %s x; head "$f"; done'):  # fmt: skip
+        v, why = verdict(gate, work, command)
+        assert v is not Verdict.ALLOW, (command, why)
+    v, why = verdict(gate, work, 'for f in sub/a; do f=secrets/k; cat "$f"; done')
+    assert v is Verdict.DENY, why
+    v, why = verdict(gate, work, 'for f in sub/a sub/b; do cat "${f}"; done')
+    assert v is Verdict.ALLOW, why

@@ -609,7 +609,9 @@ class _Walker:
                 listed = True
             elif child.type in ("do_group", "compound_statement"):
                 saved = self.loops.get(name) if name else None
-                if name and listed and known:
+                # ``read f``, ``f=…``, ``printf -v f`` in the body: NAME may take any value
+                named = name is not None and _names_variable(p.text(child), name)
+                if name and listed and known and not named:
                     self.loops[name] = tuple(values)
                 self.walk(p, child, pipes)
                 if name and saved is not None:
@@ -994,6 +996,12 @@ class _Walker:
         if n.ask and n.script.strip() not in PLAIN_COMMANDS:  # ``core.pager=cat`` is plain
             uncertain.append(f"{n.label} runs {_clip(n.script)!r}")
         self.parse(n.script, p.depth + 1, (*p.origin, n.label), pipes, n.args)
+
+
+def _names_variable(text: str, name: str) -> bool:
+    """Whether ``text`` names the variable other than in ``$NAME``/``${NAME…}``: an
+    assignment, ``read NAME``, ``printf -v NAME``, ``declare NAME`` … may change it."""
+    return re.search(rf"(?<![$\w{{]){re.escape(name)}(?!\w)", text) is not None
 
 
 def _after_assignments(p: _Parser, node: tree_sitter.Node) -> str:
