@@ -187,6 +187,8 @@ flagged_lines[wrapped] contains kind if {
 
 # The patch line of a finding is the 1-based line where its text first occurs.
 deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": msg} if {
+	# Every finding comes from a candidate line: without one, nothing below is built.
+	candidate_text != ""
 	count(flagged_lines) > 0
 	is_array(input.files)
 	some file in input.files
