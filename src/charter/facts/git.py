@@ -202,20 +202,24 @@ class Repository:
             return None
         return self.output("cat-file", "blob", sha)
 
+    def _spawn(self, args: tuple[str, ...], *, errors: bool = True) -> subprocess.Popen[bytes]:
+        """``git ARGS`` streaming its output (standard error kept when ``errors``)."""
+        try:
+            return subprocess.Popen(
+                _command(args),
+                cwd=self.path,
+                env=_env(self.index_file),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE if errors else subprocess.DEVNULL,
+            )
+        except OSError:
+            raise GitError("git: no git binary on PATH", hint="install git") from None
+
     def blob_prefix(self, sha: str | None, size: int) -> bytes:
         """The first ``size`` bytes of a blob (b"" for the absent side), read no further."""
         if sha is None:
             return b""
-        try:
-            proc = subprocess.Popen(
-                _command(("cat-file", "blob", sha)),
-                cwd=self.path,
-                env=_env(self.index_file),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-        except OSError:
-            raise GitError("git: no git binary on PATH", hint="install git") from None
+        proc = self._spawn(("cat-file", "blob", sha), errors=False)
         assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
         data = proc.stdout.read(size)
         proc.kill()
@@ -240,16 +244,7 @@ class Repository:
             *_sides(old, new),
             "--",
         )
-        try:
-            proc = subprocess.Popen(
-                _command((*args, *paths)),
-                cwd=self.path,
-                env=_env(self.index_file),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        except OSError:
-            raise GitError("git: no git binary on PATH", hint="install git") from None
+        proc = self._spawn((*args, *paths))
         assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
         data = proc.stdout.read(limit + 1)
         too_large = len(data) > limit
@@ -281,16 +276,7 @@ class Repository:
         raises :class:`GitError`: the caller never gets another file's patch.
         """
         args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", *_sides(old, new))
-        try:
-            proc = subprocess.Popen(
-                _command((*args, "--")),
-                cwd=self.path,
-                env=_env(self.index_file),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        except OSError:
-            raise GitError("git: no git binary on PATH", hint="install git") from None
+        proc = self._spawn((*args, "--"))
         assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
         try:
             lines = iter(proc.stdout)

@@ -153,6 +153,31 @@ def _has_commits(repo: Path, shas: tuple[str, str]) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _PullRequest:
+    """The fields of a payload's ``pull_request`` both builders start from."""
+
+    raw: dict[str, Any]
+    number: int
+    user: dict[str, Any]
+    login: str
+    base: dict[str, Any]
+    head: dict[str, Any]
+
+    @classmethod
+    def read(cls, payload: dict[str, Any], where: str) -> _PullRequest:
+        pr = payload["pull_request"]
+        user = _field(pr, "user", dict, f"{where}: pull_request")
+        return cls(
+            raw=pr,
+            number=_field(pr, "number", int, f"{where}: pull_request"),
+            user=user,
+            login=_field(user, "login", str, f"{where}: pull_request.user"),
+            base=_field(pr, "base", dict, f"{where}: pull_request"),
+            head=_field(pr, "head", dict, f"{where}: pull_request"),
+        )
+
+
 def _checkout_pull_request(
     payload: dict[str, Any],
     spec: GitHubEvent,
@@ -161,12 +186,9 @@ def _checkout_pull_request(
     progress: Progress | None,
 ) -> dict[str, Any]:
     where = str(spec.event)
-    pr = payload["pull_request"]
-    number = _field(pr, "number", int, f"{where}: pull_request")
-    user = _field(pr, "user", dict, f"{where}: pull_request")
-    login = _field(user, "login", str, f"{where}: pull_request.user")
-    base = _field(pr, "base", dict, f"{where}: pull_request")
-    head = _field(pr, "head", dict, f"{where}: pull_request")
+    fields = _PullRequest.read(payload, where)
+    pr, number, user, login = fields.raw, fields.number, fields.user, fields.login
+    base, head = fields.base, fields.head
     repository = _repository(payload, where)
     git_range = GitRange(
         repo=repo,
@@ -299,12 +321,9 @@ def _pull_request(
     payload: dict[str, Any], spec: GitHubEvent, identities: IdentityMap
 ) -> dict[str, Any]:
     where = str(spec.event)
-    pr = payload["pull_request"]
-    number = _field(pr, "number", int, f"{where}: pull_request")
-    user = _field(pr, "user", dict, f"{where}: pull_request")
-    login = _field(user, "login", str, f"{where}: pull_request.user")
-    base = _field(pr, "base", dict, f"{where}: pull_request")
-    head = _field(pr, "head", dict, f"{where}: pull_request")
+    fields = _PullRequest.read(payload, where)
+    pr, number, user, login = fields.raw, fields.number, fields.user, fields.login
+    base, head = fields.base, fields.head
     answers = _answers(spec, number, _repository(payload, where))
     (files_path, raw_files), (reviews_path, reviews), (commits_path, raw_commits) = answers
     _same_count(pr, "changed_files", raw_files, files_path)

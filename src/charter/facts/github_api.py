@@ -21,7 +21,6 @@ saved answers, with the same completeness checks.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 from charter.core import jsonio
 from charter.core.errors import InputError
+from charter.core.hosts import is_loopback
 
 if TYPE_CHECKING:
     import httpx
@@ -115,22 +115,13 @@ def _base_url(url: str) -> str:
     hint = "set GITHUB_API_URL to https://api.github.com or https://HOST/api/v3"
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise GitHubApiError(f"GITHUB_API_URL {url!r} is not an http(s) URL", hint=hint)
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise GitHubApiError(
             f"GITHUB_API_URL {url!r}: plain http would send the token unencrypted", hint=hint
         )
     if parts.query or parts.fragment:
         raise GitHubApiError(f"GITHUB_API_URL {url!r} has a query or fragment", hint=hint)
     return url.rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -23,7 +23,6 @@ Plain HTTP is used only for loopback registries or with ``insecure=True``.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import os
 import re
 import ssl
@@ -39,6 +38,7 @@ import httpx
 from charter.core import jsonio
 from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, RegistryError, VerificationError
+from charter.core.hosts import is_loopback
 from charter.policy.bundle import MANIFEST, ArchiveLimits, parse_manifest, read_archive
 
 SCHEME = "oci://"
@@ -117,13 +117,7 @@ class Reference:
 
     @property
     def is_loopback(self) -> bool:
-        host = self.host
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.host)
 
     @property
     def target(self) -> str:

@@ -7,7 +7,6 @@ turn a protection off).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from charter.core import hosts
 from charter.core.errors import ConfigError
 from charter.facts.identities import IdentityMap, parse_identities
 from charter.registry.oci import is_oci_reference
@@ -58,12 +58,7 @@ class Listen:
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return hosts.is_loopback(self.host)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
