@@ -200,3 +200,22 @@ def test_a_text_file_too_large_to_scan_for_secrets_asks(repo: Path, tmp_path: Pa
     [reason] = [r for r in decision["reasons"] if r["rule"] == "CRED-UNSCANNED-PATCH-001"]
     assert reason["verdict"] == "ask" and "dump.sql" in reason["msg"]
     assert "too large" in reason["msg"]
+
+
+def test_a_name_only_identity_map_keeps_the_built_human_author(repo: Path, tmp_path: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "human", "main")
+    (repo / "app.py").write_text("print('v3')\n")
+    commit(repo, "Human change", author="Ada <ada@example.com>")
+    identities = tmp_path / "ids.toml"
+    identities.write_text('[identities]\nhumans = ["Ada"]\n')
+    declared = {
+        "kind": "pull_request",
+        "repository": "acme/app",
+        "author": {"id": "ada@example.com", "type": "human"},
+    }
+    _, decision = _decide(
+        "--git", "main..human", "--repo", str(repo), "--identities", str(identities),
+        proposal=declared, tmp=tmp_path,
+    )  # fmt: skip
+    # The range's author is Ada by name: the built classification stands, no contradiction.
+    assert _facts(decision) == []

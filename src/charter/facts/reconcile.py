@@ -134,14 +134,15 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
     _derive_dependencies(document, ledger, certain=facts.built is not None)
     # Who is an agent comes from configuration; without a map every identity is
     # unknown, so an agent (stricter), and a declared "human" is not believed. What a
-    # built document already classified (its author, GitHub's approvals) is kept.
+    # built document already classified (its author from names, emails and trailers;
+    # GitHub's approvals) is kept: the map already decided it, with more to go on.
     built = facts.built
     _classify(
         document,
         facts.identities,
         ledger,
-        author=built is None or facts.identities is not None,
-        approvals=built is None or "approvals" not in built or facts.identities is not None,
+        author=built is None,
+        approvals=built is None or "approvals" not in built,
     )
     _self_approvals(document, ledger)
     _apply_artifacts(document, facts.artifacts, ledger)
