@@ -262,6 +262,13 @@ def _mutant_report(stack: Stack, rel: str, package: str, mutate: str) -> testing
         entry = f'{{"rule": "{rule_id[1]}", "msg": "mutant"}}'
         source += f"\ndeny contains {entry}\n\nask contains {entry}\n"
     files[rel] = source.encode()
+    # Only this rule's own tests run: the other test modules need not be compiled.
+    own_tests = rel.removesuffix(".rego") + "_test.rego"
+    files = {
+        p: b
+        for p, b in files.items()
+        if not p.endswith("_test.rego") or p == own_tests or "/testdata/" in p
+    }
     layer = layer_from_files(files, source="mutant:constitution")
     return run_tests(Stack.compose([layer]), match=re.escape(f"data.{package}_test.") + "test_")
 
