@@ -69,7 +69,7 @@ def rendered(
     return render_text.render(render_text.proposal_decision(decision, source))
 
 
-def _record(decision: Decision, location: str | None) -> None:
+def record_decision(decision: Decision, location: str | None) -> None:
     store = audit.open_store(
         location or os.environ.get("CHARTER_AUDIT") or audit.default_location()
     )
@@ -264,6 +264,6 @@ def check(
     decision, document = decided.decision, decided.document
     shown = rendered(decision, source, fmt, rules=stack.rules, document=document)
     if not no_audit:
-        _record(decision, audit_location)
+        record_decision(decision, audit_location)
     write(shown)
     raise typer.Exit(decision.exit_code)

@@ -25,7 +25,7 @@ import typer
 from charter.cli._app import ReportFormat, app
 from charter.cli._facts import gather, identity_map, progress_bar
 from charter.cli._stack import TRUST_ENV, stack_from_options
-from charter.cli.check import _record, rendered
+from charter.cli.check import record_decision, rendered
 from charter.core.decision import Decision, parse_now
 from charter.core.errors import CharterError, InputError, TrustError, VerificationError
 from charter.core.verdict import Verdict
@@ -185,7 +185,7 @@ def github(
         if sarif is not None:
             _write_sarif(sarif, reports.sarif)
         if audit_location:
-            _record(decision, audit_location)
+            record_decision(decision, audit_location)
     except CharterError:
         _append(output, _outputs({"verdict": "error", "exit-code": "2"}), "step outputs")
         raise
