@@ -70,6 +70,8 @@ def rendered(
 
 
 def record_decision(decision: Decision, location: str | None) -> None:
+    """Append a proposal decision to the audit store (``--audit``, ``$CHARTER_AUDIT`` or
+    the default ``~/.charter/audit.db``)."""
     store = audit.open_store(
         location or os.environ.get("CHARTER_AUDIT") or audit.default_location()
     )
