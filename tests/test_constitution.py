@@ -43,7 +43,7 @@ EXIT = {"allow": 0, "deny": 1, "ask": 3}
 EXPECTED: dict[str, tuple[str, set[str]]] = {
     "docs-pr-compliant.json": ("allow", set()),
     "merge-approved.json": ("allow", set()),
-    "release-signed.json": ("allow", set()),
+    "release-declared-signed.json": ("allow", set()),
     "pr-profile-change-declared.json": ("allow", set()),
     "pr-test-fixture-credentials.json": ("allow", set()),
     "agent-push-to-main.json": ("deny", {"PROC-NO-DIRECT-PUSH-001"}),
@@ -68,7 +68,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
 #: library allows is denied by the CLI for the contradiction and the missing signatures.
 CLI_EXPECTED: dict[str, tuple[str, set[str]]] = {
     **EXPECTED,
-    "release-signed.json": (
+    "release-declared-signed.json": (
         "deny",
         {"PROC-DECLARED-FACTS-MATCH-001", "SC-SIGNED-SBOM-001", "SC-SIGNED-PROVENANCE-001"},
     ),
