@@ -12,8 +12,11 @@ from pathlib import Path
 
 import typer
 
+from charter.core.decision import WaiverHook
+from charter.core.errors import TrustError, VerificationError
 from charter.policy.loading import load_trusted_stack
 from charter.policy.stack import Stack
+from charter.policy.waivers import WaiverSet, parse_trust
 from charter.trust.policy import load_policy
 from charter.trust.versions import VersionState
 
@@ -85,3 +88,39 @@ def stack_from_options(
         allow_major=allow_major,
         record=record,
     )
+
+
+def verified_stack(
+    constitution: Path | None,
+    packs: list[Path] | None,
+    overlay: Path | None,
+    trust: Path | None = None,
+    *,
+    allow_major: bool = False,
+    state_dir: Path | None = None,
+    record: bool = True,
+) -> Stack:
+    """:func:`stack_from_options` for commands that decide or inspect: a stack that does
+    not verify is exit 2 (no result) — `bundle verify` reports a failed check as 1
+    ("fail"), but here 1 would read as a deny verdict or failed tests."""
+    try:
+        return stack_from_options(
+            constitution,
+            packs,
+            overlay,
+            trust,
+            allow_major=allow_major,
+            state_dir=state_dir,
+            record=record,
+        )
+    except VerificationError as exc:
+        raise TrustError(exc.message, hint=exc.hint) from exc
+
+
+def waiver_hook(
+    waivers_dir: Path | None, stack: Stack, waiver_keys: list[str] | None
+) -> WaiverHook | None:
+    """The waivers of ``--waivers DIR`` that ``--waiver-key LAYER=PUB`` keys may grant."""
+    if waivers_dir is None:
+        return None
+    return WaiverSet.from_directory(waivers_dir, stack, parse_trust(waiver_keys or []))

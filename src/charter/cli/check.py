@@ -20,16 +20,16 @@ from charter.cli._stack import (
     PACK_OPTION,
     STATE_DIR_OPTION,
     TRUST_OPTION,
-    stack_from_options,
+    verified_stack,
+    waiver_hook,
 )
 from charter.core.decision import Decision, parse_now
-from charter.core.errors import InputError, TrustError, VerificationError
+from charter.core.errors import InputError
 from charter.facts.decide import decide
 from charter.facts.proposal import GitRange
 from charter.facts.reconcile import Facts
 from charter.policy import proposal
 from charter.policy.rules import Rule
-from charter.policy.waivers import WaiverSet, parse_trust
 from charter.render import github as render_github
 from charter.render import json as render_json
 from charter.render import junit as render_junit
@@ -249,19 +249,10 @@ def check(
     )
     declared, facts, source = _document(sources, trust)
     moment = parse_now(now)
-    try:
-        stack = stack_from_options(
-            constitution, pack, overlay, trust, allow_major=allow_major, state_dir=state_dir
-        )
-    except VerificationError as exc:
-        # `bundle verify` reports a failed check as 1 ("fail"); here 1 would
-        # read as a deny verdict, and an unverifiable stack gives no verdict.
-        raise TrustError(exc.message, hint=exc.hint) from exc
-    hook = (
-        WaiverSet.from_directory(waivers_dir, stack, parse_trust(waiver_key or []))
-        if waivers_dir is not None
-        else None
+    stack = verified_stack(
+        constitution, pack, overlay, trust, allow_major=allow_major, state_dir=state_dir
     )
+    hook = waiver_hook(waivers_dir, stack, waiver_key)
     decided = decide(stack.compile(), declared, facts, now=moment, waivers=hook)
     decision, document = decided.decision, decided.document
     shown = rendered(decision, source, fmt, rules=stack.rules, document=document)

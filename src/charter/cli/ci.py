@@ -24,16 +24,15 @@ import typer
 
 from charter.cli._app import ReportFormat, app
 from charter.cli._facts import gather, identity_map, progress_bar
-from charter.cli._stack import TRUST_ENV, stack_from_options
+from charter.cli._stack import TRUST_ENV, verified_stack, waiver_hook
 from charter.cli.check import record_decision, rendered
 from charter.core.decision import Decision, parse_now
-from charter.core.errors import CharterError, InputError, TrustError, VerificationError
+from charter.core.errors import CharterError, InputError
 from charter.core.verdict import Verdict
 from charter.facts.decide import decide
 from charter.facts.github import GitHubEvent, build_in_checkout
 from charter.facts.github_api import from_environment
 from charter.policy.rules import Rule
-from charter.policy.waivers import WaiverSet, parse_trust
 from charter.render import write
 
 ci_app = typer.Typer(help="Run Charter inside a CI system.", no_args_is_help=True)
@@ -157,15 +156,8 @@ def github(
         spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
         with progress_bar("reading the change") as progress:
             document, built_from = build_in_checkout(spec, repo, identity_map(identities), progress)
-        try:
-            stack = stack_from_options(constitution, pack, overlay, trust)
-        except VerificationError as exc:
-            raise TrustError(exc.message, hint=exc.hint) from exc
-        hook = (
-            WaiverSet.from_directory(waivers_dir, stack, parse_trust(waiver_key or []))
-            if waivers_dir is not None
-            else None
-        )
+        stack = verified_stack(constitution, pack, overlay, trust)
+        hook = waiver_hook(waivers_dir, stack, waiver_key)
         facts = gather(
             built=document, identities=None, evidence=evidence, trust=trust, declared=document
         )

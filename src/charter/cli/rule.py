@@ -21,9 +21,9 @@ from charter.cli._stack import (
     PACK_OPTION,
     STATE_DIR_OPTION,
     TRUST_OPTION,
-    stack_from_options,
+    verified_stack,
 )
-from charter.core.errors import InputError, TrustError, VerificationError
+from charter.core.errors import InputError
 from charter.policy.bundle import Layer, load_directory
 from charter.policy.stack import Stack
 from charter.policy.testing import TestReport, run_tests
@@ -52,18 +52,15 @@ def _load_stack(
     A stack that does not verify is exit 2 (no result), as in ``check``: exit 1
     from ``rule test`` would read as "tests failed".
     """
-    try:
-        return stack_from_options(
-            constitution,
-            packs,
-            overlay,
-            trust,
-            allow_major=allow_major,
-            state_dir=state_dir,
-            record=False,
-        )
-    except VerificationError as exc:
-        raise TrustError(exc.message, hint=exc.hint) from exc
+    return verified_stack(
+        constitution,
+        packs,
+        overlay,
+        trust,
+        allow_major=allow_major,
+        state_dir=state_dir,
+        record=False,
+    )
 
 
 @rule_app.command("list")
