@@ -177,6 +177,18 @@ class _PullRequest:
             head=_field(pr, "head", dict, f"{where}: pull_request"),
         )
 
+    def framing(self, where: str) -> dict[str, Any]:
+        """What the pull request says of itself, whichever builder reads the change:
+        kind (a merged one is a merge), branch names, title, body and labels."""
+        return {
+            "kind": "merge" if self.raw.get("merged") is True else "pull_request",
+            "base": _field(self.base, "ref", str, f"{where}: pull_request.base"),
+            "head": _field(self.head, "ref", str, f"{where}: pull_request.head"),
+            "title": _field(self.raw, "title", str, f"{where}: pull_request"),
+            "body": _field(self.raw, "body", str, f"{where}: pull_request", optional=True),
+            "labels": _labels(self.raw, where),
+        }
+
 
 def _checkout_pull_request(
     payload: dict[str, Any],
@@ -186,33 +198,26 @@ def _checkout_pull_request(
     progress: Progress | None,
 ) -> dict[str, Any]:
     where = str(spec.event)
-    fields = _PullRequest.read(payload, where)
-    pr, number, user, login = fields.raw, fields.number, fields.user, fields.login
-    base, head = fields.base, fields.head
+    pr = _PullRequest.read(payload, where)
     repository = _repository(payload, where)
     git_range = GitRange(
         repo=repo,
-        base=base["sha"],
-        head=head["sha"],
+        base=pr.base["sha"],  # both checked by _event_shas
+        head=pr.head["sha"],
         kind="pull_request",  # compared from the merge base, merged or not
         environment=spec.environment,
         body="",
         repository=repository,
     )
     document = build_from_git(git_range, identities, progress)
-    agent = document["author"]["type"] == "agent" or _user_type(user, identities) == "agent"
-    reviews_where, reviews = _reviews(spec, number, repository)
+    agent = document["author"]["type"] == "agent" or _user_type(pr.user, identities) == "agent"
+    reviews_where, reviews = _reviews(spec, pr.number, repository)
     if isinstance(payload.get("review"), dict):
         reviews.append(payload["review"])
     document.update(
-        kind="merge" if pr.get("merged") is True else "pull_request",
-        base=_field(base, "ref", str, f"{where}: pull_request.base"),
-        head=_field(head, "ref", str, f"{where}: pull_request.head"),
-        author={"id": login, "type": "agent" if agent else "human"},
-        title=_field(pr, "title", str, f"{where}: pull_request"),
-        body=_field(pr, "body", str, f"{where}: pull_request", optional=True),
-        labels=_labels(pr, where),
-        approvals=_approvals(reviews, reviews_where, identities, head.get("sha")),
+        pr.framing(where),
+        author={"id": pr.login, "type": "agent" if agent else "human"},
+        approvals=_approvals(reviews, reviews_where, identities, pr.head.get("sha")),
     )
     return document
 
@@ -321,35 +326,27 @@ def _pull_request(
     payload: dict[str, Any], spec: GitHubEvent, identities: IdentityMap
 ) -> dict[str, Any]:
     where = str(spec.event)
-    fields = _PullRequest.read(payload, where)
-    pr, number, user, login = fields.raw, fields.number, fields.user, fields.login
-    base, head = fields.base, fields.head
-    answers = _answers(spec, number, _repository(payload, where))
+    pr = _PullRequest.read(payload, where)
+    answers = _answers(spec, pr.number, _repository(payload, where))
     (files_path, raw_files), (reviews_path, reviews), (commits_path, raw_commits) = answers
-    _same_count(pr, "changed_files", raw_files, files_path)
-    _same_count(pr, "commits", raw_commits, commits_path)
+    _same_count(pr.raw, "changed_files", raw_files, files_path)
+    _same_count(pr.raw, "commits", raw_commits, commits_path)
     if isinstance(payload.get("review"), dict):
         reviews.append(payload["review"])
     commits = [_commit(c, commits_path, i, identities) for i, c in enumerate(raw_commits)]
     files = [_file(f, files_path, i) for i, f in enumerate(raw_files)]
-    author_type = _user_type(user, identities)
+    author_type = _user_type(pr.user, identities)
     if any(_commit_is_agent(c, identities) for c in commits):
         author_type = "agent"
-    merged = pr.get("merged") is True
     return {
-        "kind": "merge" if merged else "pull_request",
+        **pr.framing(where),
         "repository": _repository(payload, where),
-        "base": _field(base, "ref", str, f"{where}: pull_request.base"),
-        "head": _field(head, "ref", str, f"{where}: pull_request.head"),
-        "base_sha": _field(base, "sha", str, f"{where}: pull_request.base"),
-        "head_sha": _field(head, "sha", str, f"{where}: pull_request.head"),
-        "author": {"id": login, "type": author_type},
-        "title": _field(pr, "title", str, f"{where}: pull_request"),
-        "body": _field(pr, "body", str, f"{where}: pull_request", optional=True),
-        "labels": _labels(pr, where),
+        "base_sha": _field(pr.base, "sha", str, f"{where}: pull_request.base"),
+        "head_sha": _field(pr.head, "sha", str, f"{where}: pull_request.head"),
+        "author": {"id": pr.login, "type": author_type},
         "files": files,
         "commits": commits,
-        "approvals": _approvals(reviews, reviews_path, identities, head.get("sha")),
+        "approvals": _approvals(reviews, reviews_path, identities, pr.head.get("sha")),
         "dependencies": _dependencies(files),
     }
 
