@@ -37,7 +37,7 @@ from charter.core.errors import (
 )
 from charter.core.verdict import Verdict
 from charter.facts import evidence as evidence_mod
-from charter.facts.decide import decide
+from charter.facts.decide import Decided, decide
 from charter.facts.reconcile import Facts
 from charter.policy.decision import apply_waivers
 from charter.policy.stack import CompiledStack, Stack
@@ -323,14 +323,14 @@ class RunnerService:
 
     def _evaluate(
         self, slot: EngineSlot, document: Any, gen: Generation | None, *, validate: bool = True
-    ) -> Decision:
+    ) -> Decided:
         facts = self._facts_for(document)  # before the engine enters this frame
         compiled = self._compiled(slot, gen)
         hook = gen.waivers.apply if gen is not None and gen.waivers is not None else None
         try:
             return decide(
                 compiled, document, facts, now=self.clock(), waivers=hook, validate=validate
-            ).decision
+            )
         except CharterError:
             raise
         except BaseException as exc:
@@ -359,8 +359,9 @@ class RunnerService:
 
     def evaluate_proposal(
         self, slot: EngineSlot, document: Any, *, validate: bool = True
-    ) -> Decision:
-        """Validate (unless the caller parsed it) and evaluate a proposal.
+    ) -> Decided:
+        """Validate (unless the caller parsed it) and decide a proposal: the decision and
+        the reconciled document it was made on.
 
         The first half of a decision: runs on an evaluator thread, with its slot
         (see :attr:`evaluator`). Nothing is acknowledged until
@@ -396,9 +397,12 @@ class RunnerService:
             def evaluate_then_commit(slot: EngineSlot) -> None:
                 try:
                     document = parse_proposal(body)
-                    decision = self.evaluate_proposal(slot, document, validate=False)
+                    decided = self.evaluate_proposal(slot, document, validate=False)
                     author = principal_id(document.get("author"))
-                    self._commit_async(decision, principal, author, document, finish, result)
+                    # The document recorded is the one decided, as in the processes.
+                    self._commit_async(
+                        decided.decision, principal, author, decided.document, finish, result
+                    )
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                     # The frames hold this thread's engine: never let the caller drop it.
                     clear_frames(exc)
@@ -580,7 +584,7 @@ class RunnerService:
         """:meth:`explain` on the calling evaluator thread, with its ``slot``."""
         gen = self._generation
         stack = self._stack(gen)
-        decision = self._evaluate(slot, document, gen, validate=validate)
+        decision = self._evaluate(slot, document, gen, validate=validate).decision
         fired: dict[str, list[Reason]] = {}
         for reason in decision.reasons:
             fired.setdefault(reason.rule, []).append(reason)
