@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from charter.policy.stack import shipped_constitution_path
+from charter.policy.decision import evaluate
+from charter.policy.stack import load_stack, shipped_constitution_path
 from tests.bundle_helpers import constitution_bundle, make_key
 from tests.cli_helpers import invoke
 from tests.runner_helpers import ThreadedRunner, auth, write_config
@@ -174,3 +175,10 @@ def test_malformed_inline_evidence_is_a_422_naming_the_field(tmp_path: Path) -> 
     assert [a.status_code for a in answers] == [422, 422]
     assert "evidence.files[0].name" in answers[0].text
     assert "evidence.files[0].base64" in answers[1].text
+
+
+def test_the_bare_evaluation_never_hands_inline_evidence_to_the_rules() -> None:
+    compiled = load_stack().compile()
+    plain = dict(PROPOSAL)
+    carried = {**plain, "evidence": {"files": [{"name": "a.json", "base64": "e30="}]}}
+    assert evaluate(compiled, carried).input_digest == evaluate(compiled, plain).input_digest

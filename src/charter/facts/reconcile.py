@@ -29,9 +29,7 @@ from typing import Any
 
 from charter.facts.dependencies import is_dependency_file
 from charter.facts.identities import IdentityMap
-
-#: Keys that carry input for Charter, never facts for rules: removed before deciding.
-CARRIERS = ("context", "evidence")
+from charter.policy.proposal import CARRIERS
 
 #: Fields a built document (git, GitHub) defines; a declared value is replaced.
 BUILT_FIELDS = (

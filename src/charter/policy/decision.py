@@ -133,9 +133,9 @@ def evaluate(
         proposal_mod.validate(document)
     moment = now or datetime.now(UTC)
     decision_id = str(uuid.uuid4())
-    # Whatever the caller put in "context" is replaced: rules must only ever
-    # see the context Charter computed.
-    body = {k: v for k, v in document.items() if k != "context"}
+    # Whatever the caller put in "context" is replaced and inline "evidence" is
+    # Charter's to read: rules only ever see the context Charter computed.
+    body = {k: v for k, v in document.items() if k not in proposal_mod.CARRIERS}
     canonical = jsonio.canonical(body)
     digest = sha256_bytes(canonical.encode())
     stack_doc = compiled.stack_document

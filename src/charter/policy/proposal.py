@@ -28,6 +28,9 @@ _FENCE = re.compile(
 _HINT = "see docs/design.md, 'Proposal document'"
 #: At most this many problems are listed in one message (then "and N more").
 MAX_LISTED = 10
+#: Keys that carry input for Charter, never facts for rules: ``context`` (Charter computes
+#: it) and ``evidence`` (files Charter reads and verifies). Removed before evaluation.
+CARRIERS = ("context", "evidence")
 
 
 @cache
