@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import stat
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.core import jsonio
+from charter.core.digests import sha256_bytes, sha256_file
 from charter.core.errors import InputError
 from charter.facts import attestations, sboms, scans
 from charter.trust.policy import EvidenceTrust
@@ -272,15 +272,22 @@ def _files(root: Path) -> list[str]:
 
 
 def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> None:
+    """Sort one file; each file is read once (an artifact only streamed through the hash)."""
     path = root / relative
+    raw = _raw_document(path, relative)
+    if raw is None:
+        found.artifacts[relative] = _file_digest(path, relative)
+        return
     if relative.endswith(SIGNATURE_SUFFIXES):
-        raw = _bytes(path, relative)
-        if not _is_dsse_bundle(raw, relative):
+        bundle = _sigstore_bundle(raw, relative)
+        if not (isinstance(bundle, dict) and "dsseEnvelope" in bundle):
             found.signatures.append((relative, raw))
             return
-    document = _document(path, relative)
+        document: Any = bundle  # a Sigstore bundle that wraps an attestation
+    else:
+        document = _document(raw, relative)
     if document is _NOT_JSON:
-        found.artifacts[relative] = _file_digest(path, relative)
+        found.artifacts[relative] = sha256_bytes(raw)
         return
     if _is_jsonl(relative):
         for line, item in enumerate(document, start=1):
@@ -292,7 +299,7 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
     recognised = False
     if isinstance(document, dict) and sboms.sniff_sbom(document):
         found.sboms.append(sboms.parse_sbom(document, relative))
-        found.blobs[relative] = _bytes(path, relative)
+        found.blobs[relative] = raw
         recognised = True
     if scans.sniff_scan(document):
         found.scans.append(scans.parse_scan(document, relative))
@@ -305,39 +312,59 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
             "DSSE envelope or Sigstore bundle Charter reads",
             hint=_HINT,
         )
-    found.artifacts[relative] = _file_digest(path, relative)
+    found.artifacts[relative] = sha256_bytes(raw)
 
 
 _NOT_JSON: Any = object()
+#: How much of an unnamed file is looked at to tell a JSON document from an artifact.
+_PEEK = 4096
 
 
-def _is_dsse_bundle(raw: bytes, relative: str) -> bool:
-    """A Sigstore bundle that wraps an attestation (not a signature over ``X``)."""
+def _sigstore_bundle(raw: bytes, relative: str) -> Any:
+    """The parsed bundle of ``X.sigstore(.json)``; None for a ``.sig`` (base64 text)."""
     if not relative.endswith((".sigstore.json", ".sigstore")):
-        return False
-    document = jsonio.loads(raw, what=f"evidence {relative}", hint=_HINT)
-    return isinstance(document, dict) and "dsseEnvelope" in document
+        return None
+    return jsonio.loads(raw, what=f"evidence {relative}", hint=_HINT)
 
 
 def _is_jsonl(relative: str) -> bool:
     return relative.endswith(".jsonl")
 
 
-def _document(path: Path, relative: str) -> Any:
-    """The parsed JSON of an evidence file, or ``_NOT_JSON`` for an artifact."""
-    size = path.stat().st_size
-    promised = relative.endswith(EVIDENCE_MARKERS + SIGNATURE_SUFFIXES) or relative.endswith(
-        (".json", ".jsonl")
-    )
-    if size > MAX_DOCUMENT_BYTES:
-        if relative.endswith(EVIDENCE_MARKERS):
-            raise InputError(
-                f"evidence {relative}: larger than {MAX_DOCUMENT_BYTES} bytes", hint=_HINT
-            )
-        return _NOT_JSON
+def _raw_document(path: Path, relative: str) -> bytes | None:
+    """The bytes of a file that is (or may be) a document; None for an artifact.
+
+    Signatures and files named like evidence or JSON are read whole; anything else
+    only when it is small enough and starts like JSON, so an artifact is not read
+    into memory before it is hashed.
+    """
+    if relative.endswith(SIGNATURE_SUFFIXES):
+        return _bytes(path, relative)
+    promised = relative.endswith(EVIDENCE_MARKERS) or relative.endswith((".json", ".jsonl"))
+    try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            if relative.endswith(EVIDENCE_MARKERS):
+                raise InputError(
+                    f"evidence {relative}: larger than {MAX_DOCUMENT_BYTES} bytes", hint=_HINT
+                )
+            return None
+        if not promised:
+            with path.open("rb") as handle:
+                start = handle.read(_PEEK).lstrip()[:1]
+            # Only whitespace in the first bytes: the whole file decides below.
+            if start and start not in (b"{", b"["):
+                return None
+    except OSError as exc:
+        raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
     raw = _bytes(path, relative)
     if not promised and raw.lstrip()[:1] not in (b"{", b"["):
-        return _NOT_JSON
+        return None
+    return raw
+
+
+def _document(raw: bytes, relative: str) -> Any:
+    """The parsed JSON of an evidence file, or ``_NOT_JSON`` for an artifact."""
     if _is_jsonl(relative):
         return [
             jsonio.loads(line, what=f"evidence {relative}:{number}", hint=_HINT)
@@ -369,14 +396,10 @@ def _bytes(path: Path, relative: str) -> bytes:
 
 
 def _file_digest(path: Path, relative: str) -> str:
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        return sha256_file(path)
     except OSError as exc:
         raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
-    return f"sha256:{digest.hexdigest()}"
 
 
 # ---------------------------------------------------------------- attaching
