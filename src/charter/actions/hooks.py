@@ -158,7 +158,9 @@ def _tool_action(
 
 
 def _under(cwd: str | None, path: str) -> str:
-    return path if cwd is None or path.startswith(("/", "~")) else posixpath.join(cwd, path)
+    if cwd is None or path.startswith(("/", "~")):
+        return path
+    return posixpath.normpath(posixpath.join(cwd, path))
 
 
 # ------------------------------------------------------------------ claude code
@@ -715,8 +717,15 @@ def respond(
     updated: dict[str, Any] | None = None
     if gate.sandbox_required(model_role):
         decision, updated = _sandbox(protocol, call, decision, sandbox_exec, model_role)
-    if decision.verdict is Verdict.ASK and (ask_as_deny or not protocol.asks):
-        why = "--ask-as-deny is set" if ask_as_deny else f"{agent} cannot ask a person"
+    if decision.verdict is Verdict.ASK and (
+        ask_as_deny or not protocol.asks or call.reads_only_allow_deny
+    ):
+        why = (
+            "--ask-as-deny is set"
+            if ask_as_deny
+            else f"{agent} cannot ask a person"
+            + (f" in {call.event}" if call.reads_only_allow_deny else "")
+        )
         decision = _tightened(
             decision,
             _reason(

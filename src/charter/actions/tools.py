@@ -65,8 +65,10 @@ class ToolPattern:
             return True
         # A client that does not say which server a tool belongs to (Cursor):
         # a pattern naming ``mcp__SERVER__TOOL`` still denies or asks for TOOL.
+        # (``mcp__shell__*`` names a server, not a tool: nothing to match then)
         if not server_known and "__" in self.glob:
-            return fnmatch.fnmatchcase(name.lower(), self.glob.rsplit("__", 1)[1].lower())
+            last = self.glob.rsplit("__", 1)[1].lower()
+            return bool(last.strip("*?")) and fnmatch.fnmatchcase(name.lower(), last)
         return False
 
 
