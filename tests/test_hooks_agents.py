@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -614,3 +615,48 @@ def test_rewritten_commands_really_run_in_bwrap(tmp_path: Path) -> None:
     new = json.loads(got.stdout)["hookSpecificOutput"]["updatedInput"]["command"]
     boxed = subprocess.run(["bash", "-c", new], capture_output=True, cwd=work, env=env, check=True)
     assert boxed.stdout == b"bwrap\n"
+
+
+# ------------------------------------------------------------------ matchers and docs
+
+ROOT = Path(__file__).parents[1]
+HANDLED = {
+    "claude-code": [*hooks.WRITE_TOOLS, *hooks.READ_TOOLS, *hooks.SEARCH_TOOLS, "Bash"],
+    "gemini-cli": ["run_shell_command", "write_file", "replace", "save_memory", "read_file",
+                   "read_many_files", "list_directory", "glob", "search_file_content"],
+    "codex": ["Bash", "apply_patch", "Edit", "Write"],
+}  # fmt: skip
+REFUSED = ["WebFetch", "web_fetch", "Task", "update_plan", "google_web_search"]
+
+
+@pytest.mark.parametrize("agent", sorted(HANDLED))
+def test_recommended_matchers_cover_every_gated_tool(agent: str) -> None:
+    matcher = re.compile(hooks.RECOMMENDED_MATCHERS[agent])
+    for tool in [*HANDLED[agent], "mcp__postgres__query"]:
+        assert matcher.fullmatch(tool), tool
+    for tool in REFUSED:
+        assert not matcher.fullmatch(tool), tool
+    if agent == "claude-code":
+        assert all(matcher.fullmatch(t) for t in ("NotebookEdit", "MultiEdit", "Edit", "Write"))
+
+
+def test_examples_and_docs_use_the_recommended_matchers() -> None:
+    docs = (ROOT / "docs" / "agents.md").read_text()
+    examples = ROOT / "examples" / "hooks"
+    for agent, event, name in [
+        ("claude-code", "PreToolUse", "claude-code.settings.json"),
+        ("gemini-cli", "BeforeTool", "gemini-cli.settings.json"),
+        ("codex", "PreToolUse", "codex.hooks.json"),
+    ]:
+        doc = json.loads((examples / name).read_text())
+        (group,) = doc["hooks"][event]
+        assert group["matcher"] == hooks.RECOMMENDED_MATCHERS[agent]
+        assert f"charter hook {agent} " in group["hooks"][0]["command"]
+        assert group["hooks"][0]["command"].endswith("|| exit 2")
+        assert hooks.RECOMMENDED_MATCHERS[agent] in docs
+    claude_doc = (ROOT / "docs" / "claude-code.md").read_text()
+    assert hooks.RECOMMENDED_MATCHERS["claude-code"] in claude_doc
+    cursor = json.loads((examples / "cursor.hooks.json").read_text())["hooks"]
+    assert set(cursor) <= set(hooks.CURSOR_EVENTS)
+    assert all(h["failClosed"] is True for entries in cursor.values() for h in entries)
+    assert all("--ask-as-deny" in h["command"] for h in cursor["beforeShellExecution"])
