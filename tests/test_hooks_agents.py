@@ -660,3 +660,71 @@ def test_examples_and_docs_use_the_recommended_matchers() -> None:
     assert set(cursor) <= set(hooks.CURSOR_EVENTS)
     assert all(h["failClosed"] is True for entries in cursor.values() for h in entries)
     assert all("--ask-as-deny" in h["command"] for h in cursor["beforeShellExecution"])
+
+
+def test_claude_code_bypass_mode_turns_ask_into_deny(gate: Gate, work: Path) -> None:
+    # anthropics/claude-code#77212: under bypassPermissions an ask runs unasked
+    body = payload(
+        "claude-code", "bash", work, set_in("permission_mode", value="bypassPermissions")
+    )
+    got, doc = answer("claude-code", gate, body)
+    assert claude(doc) == "deny"
+    assert got.decision.reasons[0].rule == hooks.HOOK_ASK_AS_DENY
+    assert "bypassPermissions" in got.decision.reasons[0].msg
+    for mode in ("default", "acceptEdits", "plan"):
+        body = payload("claude-code", "bash", work, set_in("permission_mode", value=mode))
+        assert claude(answer("claude-code", gate, body)[1]) == "ask"
+    # an allow stays an allow
+    body = payload(
+        "claude-code", "bash", work, set_in("permission_mode", value="bypassPermissions")
+    )
+    doc = json.loads(body)
+    doc["tool_input"]["command"] = "git status"
+    assert claude(answer("claude-code", gate, json.dumps(doc))[1]) == "allow"
+
+
+def test_two_spellings_of_one_field_are_both_decided(gate: Gate, work: Path) -> None:
+    secret = str(work / "secrets" / "k")
+
+    def both(doc: dict[str, Any]) -> None:
+        doc["tool_input"]["absolute_path"] = secret
+
+    got, doc = answer("gemini-cli", gate, payload("gemini-cli", "read_file", work, both))
+    assert doc["decision"] == "deny"
+    assert got.decision.extra["action"]["path"] == secret
+
+    def two_dirs(doc: dict[str, Any]) -> None:
+        doc["tool_input"].update(command="echo x > k", dir_path=".", directory="secrets")
+
+    got, doc = answer(
+        "gemini-cli", gate, payload("gemini-cli", "run_shell_command", work, two_dirs)
+    )
+    assert doc["decision"] == "deny"
+
+    # and a sandboxed role cannot be rewritten into one of two working directories
+    def two_ls(doc: dict[str, Any]) -> None:
+        doc["tool_input"].update(command="ls", dir_path=".", directory="src")
+
+    body = payload("gemini-cli", "run_shell_command", work, two_ls)
+    got, doc = answer("gemini-cli", gate, body, model_role="boxed", sandbox_exec=PREFIX)
+    assert doc["decision"] == "deny" and "hookSpecificOutput" not in doc
+
+
+def test_patch_headers_are_read_strictly() -> None:
+    indented = "*** Begin Patch\n  *** Add File: a\n+x\n*** End of File\n*** End Patch\n"
+    assert hooks.patch_files(indented) == [("a", 2)]
+    with pytest.raises(InputError, match="unknown patch line"):
+        hooks.patch_files("*** Begin Patch\n*** Create File: a\n+x\n*** End Patch\n")
+    # a context line that merely contains stars is content
+    ok = "*** Begin Patch\n*** Update File: a.md\n@@\n ***\n-x\n+y\n*** End Patch\n"
+    assert hooks.patch_files(ok) == [("a.md", None)]
+
+
+def test_charter_program_runs_this_charter() -> None:
+    done = subprocess.run(
+        [*hooks.charter_program(), "--version"],
+        capture_output=True,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(Path(charter.__file__).parents[1])),
+    )
+    assert done.stdout.strip()

@@ -35,6 +35,7 @@ import dataclasses
 import os
 import posixpath
 import shlex
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +64,9 @@ RECOMMENDED_MATCHERS: Mapping[str, str] = {
     ),
     "codex": "Bash|apply_patch|Edit|Write|mcp__.*",
 }
+
+#: Claude Code permission modes in which a hook's ask is not shown to anyone.
+BYPASS_MODES = frozenset({"bypassPermissions"})
 
 HOOK_INVALID = "CHARTER-HOOK-INVALID-INPUT"
 HOOK_ASK_AS_DENY = "CHARTER-HOOK-ASK-AS-DENY"
@@ -97,6 +101,8 @@ class _Call:
     #: for a shell command: the input document that runs ``new_command`` instead
     rewrite: Callable[[str], dict[str, Any]] | None = None
     reads_only_allow_deny: bool = False
+    #: why this call's ask would not reach a person ("" when it would)
+    no_ask: str = ""
 
 
 # ------------------------------------------------------------------ helpers
@@ -125,6 +131,17 @@ def _optional_text(mapping: Mapping[str, Any], *keys: str) -> str | None:
         if value:
             return value
     return None
+
+
+def _texts(mapping: Mapping[str, Any], *keys: str) -> list[str]:
+    """Every distinct non-empty value of ``keys`` (two spellings of one field that
+    disagree are both decided: which one the tool uses is not for the hook to guess)."""
+    found: list[str] = []
+    for key in keys:
+        value = _optional_text(mapping, key)
+        if value is not None and value not in found:
+            found.append(value)
+    return found
 
 
 def _cwd(payload: Mapping[str, Any]) -> str | None:
@@ -249,7 +266,10 @@ def _read_claude(payload: dict[str, Any]) -> _Call:
         def rewrite(command: str) -> dict[str, Any]:
             return {**tool_input, "command": command}
 
-    return _Call("PreToolUse", (action,), rewrite)
+    # anthropics/claude-code#77212: under bypassPermissions a hook's ask runs unasked
+    mode = payload.get("permission_mode")
+    no_ask = f"Claude Code runs an ask unasked in {mode} mode" if mode in BYPASS_MODES else ""
+    return _Call("PreToolUse", (action,), rewrite, no_ask=no_ask)
 
 
 def claude_code_output(
@@ -293,15 +313,15 @@ def _read_gemini(payload: dict[str, Any]) -> _Call:
     cwd = _cwd(payload)
     if tool == "run_shell_command":
         command = _text(tool_input, "command", "tool_input")
-        where = _optional_text(tool_input, "dir_path", "directory")
-        run_in = _under(cwd, where) if where else cwd
+        run_in: list[str | None] = [
+            _under(cwd, w) for w in _texts(tool_input, "dir_path", "directory")
+        ]
 
         def rewrite(new: str) -> dict[str, Any]:
             return {"command": new}
 
-        return _Call(
-            "BeforeTool", (_with({"kind": "command", "command": command}, run_in),), rewrite
-        )
+        actions = tuple(_with({"kind": "command", "command": command}, d) for d in run_in or [cwd])
+        return _Call("BeforeTool", actions, rewrite)
     if tool in _GEMINI_WRITES:
         path = _text(tool_input, "file_path", "tool_input")
         size = _size(tool_input.get(_GEMINI_WRITES[tool]))
@@ -312,15 +332,19 @@ def _read_gemini(payload: dict[str, Any]) -> _Call:
             "BeforeTool", (_with({"kind": "file_write", "path": GEMINI_MEMORY}, cwd, size),)
         )
     if tool == "read_file":
-        found = _optional_text(tool_input, "file_path", "absolute_path")
-        if found is None:
+        found = _texts(tool_input, "file_path", "absolute_path")
+        if not found:
             raise HookInputError("read_file hook input has no file_path")
-        return _Call("BeforeTool", (_with({"kind": "file_read", "path": found}, cwd),))
+        return _Call(
+            "BeforeTool", tuple(_with({"kind": "file_read", "path": p}, cwd) for p in found)
+        )
     if tool == "read_many_files":
         return _Call("BeforeTool", _many_reads(tool_input, cwd))
     if tool in _GEMINI_SEARCH:
-        where = _optional_text(tool_input, "dir_path", "path") or cwd or "."
-        return _Call("BeforeTool", (_with({"kind": "file_read", "path": where}, cwd),))
+        where = _texts(tool_input, "dir_path", "path") or [cwd or "."]
+        return _Call(
+            "BeforeTool", tuple(_with({"kind": "file_read", "path": w}, cwd) for w in where)
+        )
     name = _gemini_mcp_name(tool, payload.get("mcp_context"))
     if name is not None:
         return _Call("BeforeTool", (_tool_action(name, tool_input, cwd),))
@@ -389,7 +413,12 @@ def _read_cursor(payload: dict[str, Any]) -> _Call:
         return _Call(event, (_tool_action(tool, arguments, cwd, tool.startswith("mcp__")),))
     if event in ("beforeReadFile", "beforeTabFileRead"):
         path = _text(payload, "file_path", "hook input")
-        return _Call(event, (_with({"kind": "file_read", "path": path}, cwd),), None, True)
+        return _Call(
+            event,
+            (_with({"kind": "file_read", "path": path}, cwd),),
+            reads_only_allow_deny=True,
+            no_ask=f"cursor cannot ask in {event}",
+        )
     raise HookInputError(
         f"charter hook cursor handles {', '.join(CURSOR_EVENTS)}, not {event!r}",
         hint="configure charter only for those events in hooks.json",
@@ -405,6 +434,7 @@ def _cursor_output(verdict: Verdict, reason: str, reads_only: bool) -> dict[str,
 # ------------------------------------------------------------------ codex
 
 _PATCH_FILE = ("*** Add File: ", "*** Update File: ", "*** Delete File: ", "*** Move to: ")
+_PATCH_MARKS = frozenset({"*** End Patch", "*** End of File"})
 
 
 def patch_files(patch: str) -> list[tuple[str, int | None]]:
@@ -415,9 +445,13 @@ def patch_files(patch: str) -> list[tuple[str, int | None]]:
     files: list[tuple[str, int | None]] = []
     adding: int | None = None
     for line in lines[1:]:
-        head = next((h for h in _PATCH_FILE if line.startswith(h)), None)
+        # a header with leading blanks still counts (stricter); an unknown one is refused
+        bare = line.lstrip()
+        head = next((h for h in _PATCH_FILE if bare.startswith(h)), None)
+        if head is None and line.startswith("*** ") and line.rstrip() not in _PATCH_MARKS:
+            raise HookInputError(f"apply_patch: unknown patch line {line[:60]!r}")
         if head is not None:
-            path = line[len(head) :].strip()
+            path = bare[len(head) :].strip()
             if not path:
                 raise HookInputError(f"apply_patch: {head.strip()} names no file")
             adding = 0 if head == _PATCH_FILE[0] else None
@@ -445,14 +479,12 @@ def _read_codex(payload: dict[str, Any]) -> _Call:
             raise HookInputError("Bash hook input has no tool_input.command")
         return _Call(event, (_with({"kind": "command", "command": command}, cwd),))
     if tool in ("apply_patch", "Edit", "Write"):
-        body = _optional_text(tool_input, "command", "input", "patch")
-        if body is None:
+        bodies = _texts(tool_input, "command", "input", "patch")
+        if not bodies:
             raise HookInputError("apply_patch hook input has no patch (tool_input.command)")
+        files = [f for body in bodies for f in patch_files(body)]
         return _Call(
-            event,
-            tuple(
-                _with({"kind": "file_write", "path": p}, cwd, size) for p, size in patch_files(body)
-            ),
+            event, tuple(_with({"kind": "file_write", "path": p}, cwd, n) for p, n in files)
         )
     if tool.startswith("mcp__"):
         return _Call(event, (_tool_action(tool, tool_input, cwd),))
@@ -615,6 +647,11 @@ def sandboxed_command(
     return shlex.join([*argv, "--", command])
 
 
+def charter_program() -> tuple[str, ...]:
+    """How a shell starts this Charter: this interpreter running ``-m charter``."""
+    return (sys.executable, "-m", "charter")
+
+
 def exec_prefix(
     program: Sequence[str],
     constitutions: Sequence[str | Path],
@@ -661,6 +698,8 @@ def _sandbox(
         return _tightened(decision, _reason(HOOK_NO_SANDBOX, "high", Verdict.DENY, msg)), None
 
     role = repr(model_role)
+    if len(call.actions) != 1:
+        return refuse("the command names two working directories: which would exec use?")
     if decision.verdict is Verdict.ASK:
         return refuse(
             f"model role {role} is sandbox_only and the command needs approval: charter exec "
@@ -717,14 +756,9 @@ def respond(
     updated: dict[str, Any] | None = None
     if gate.sandbox_required(model_role):
         decision, updated = _sandbox(protocol, call, decision, sandbox_exec, model_role)
-    if decision.verdict is Verdict.ASK and (
-        ask_as_deny or not protocol.asks or call.reads_only_allow_deny
-    ):
+    if decision.verdict is Verdict.ASK and (ask_as_deny or not protocol.asks or call.no_ask):
         why = (
-            "--ask-as-deny is set"
-            if ask_as_deny
-            else f"{agent} cannot ask a person"
-            + (f" in {call.event}" if call.reads_only_allow_deny else "")
+            "--ask-as-deny is set" if ask_as_deny else call.no_ask or f"{agent} cannot ask a person"
         )
         decision = _tightened(
             decision,

@@ -98,7 +98,7 @@ def tool_call(action: Mapping[str, Any]) -> tuple[str, dict[str, Any], bool]:
     name = action.get("tool")
     if not isinstance(name, str) or not name:
         raise InputError("a tool action needs a tool name", hint='e.g. "mcp__postgres__query"')
-    if len(name) > MAX_TOOL_NAME or not _NAME.match(name):
+    if len(name) > MAX_TOOL_NAME or not _NAME.fullmatch(name):
         raise InputError(f"tool name {name[:80]!r} is not a tool name")
     arguments = action.get("arguments")
     if arguments is None:
