@@ -652,8 +652,8 @@ def test_examples_and_docs_use_the_recommended_matchers() -> None:
         assert f"charter hook {agent} " in group["hooks"][0]["command"]
         assert group["hooks"][0]["command"].endswith("|| exit 2")
         assert hooks.RECOMMENDED_MATCHERS[agent] in docs
-    claude_doc = (ROOT / "docs" / "claude-code.md").read_text()
-    assert hooks.RECOMMENDED_MATCHERS["claude-code"] in claude_doc
+    for other in ("docs/claude-code.md", "README.md"):
+        assert hooks.RECOMMENDED_MATCHERS["claude-code"] in (ROOT / other).read_text(), other
     cursor = json.loads((examples / "cursor.hooks.json").read_text())["hooks"]
     assert set(cursor) <= set(hooks.CURSOR_EVENTS)
     assert all(h["failClosed"] is True for entries in cursor.values() for h in entries)
