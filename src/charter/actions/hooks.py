@@ -289,11 +289,13 @@ def claude_code_output(
 def handle_claude_code(
     gate: Gate, text: str, model_role: str | None = None
 ) -> tuple[dict[str, Any], Decision]:
-    """The wave-1 entry point (malformed input raises); new front ends use :func:`respond`."""
-    payload = parse_payload(text)
-    action = action_from_claude_code(payload, model_role)
-    decision = gate.decide_action(action)
-    return claude_code_output(decision), decision
+    """The wave-1 entry point over :func:`respond`: malformed input raises
+    :class:`HookInputError` (exit 2); a ``sandbox_only`` command is refused, as there is
+    no ``charter exec`` to rewrite it to. New front ends call :func:`respond`."""
+    answer = respond("claude-code", gate, text, model_role=model_role)
+    if answer.exit_code == BLOCK_EXIT:
+        raise HookInputError(answer.decision.reasons[0].msg)
+    return jsonio.loads_object(answer.stdout, what="hook answer"), answer.decision
 
 
 # ------------------------------------------------------------------ gemini cli
