@@ -343,6 +343,7 @@ MALFORMED: dict[str, list[str]] = {
         json.dumps({"hook_event_name": "SomethingElse"}),
         "{" * 5000,
         '{"x": 1e999}',
+        json.dumps({"hook_event_name": "a\nb" * 2000}),
     ]
     for agent in hooks.AGENTS
 }
@@ -411,6 +412,7 @@ def test_malformed_payloads_block(gate: Gate, agent: str, body: str) -> None:
     got = hooks.respond(agent, gate, body)
     assert got.exit_code == hooks.BLOCK_EXIT
     assert got.stderr.startswith("charter: error:") and "\n" not in got.stderr
+    assert len(got.stderr) < 500
     assert got.decision.verdict is Verdict.DENY
     assert got.decision.reasons[0].rule == hooks.HOOK_INVALID
     assert deny_of(agent, json.loads(got.stdout))

@@ -45,7 +45,7 @@ from typing import Any
 from charter.actions.gate import Gate
 from charter.core import jsonio
 from charter.core.decision import Decision, Reason, input_digest
-from charter.core.errors import CharterError, InputError
+from charter.core.errors import InputError
 from charter.core.verdict import Verdict, strictest
 
 AGENTS = ("claude-code", "gemini-cli", "cursor", "codex")
@@ -570,6 +570,11 @@ def _new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
+def _one_line(text: str, limit: int = 400) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
 def _reason(rule: str, severity: str, verdict: Verdict, msg: str) -> Reason:
     return Reason(rule=rule, layer="hook", severity=severity, msg=msg, verdict=verdict)
 
@@ -750,8 +755,8 @@ def respond(
         payload = jsonio.loads_object(text, what="hook input")
         call = protocol.read(payload)
         decision = _decide(gate, call, _agent_id(agent, payload), model_role)
-    except (CharterError, ValueError, TypeError, KeyError, RecursionError) as exc:
-        message = f"{exc}"
+    except Exception as exc:  # noqa: BLE001 - whatever fails, the call is blocked, never run
+        message = _one_line(str(exc) or type(exc).__name__)
         decision = refusal(gate, agent, message, model_role)
         stdout = _render(agent, call, decision, None)
         return HookAnswer(stdout, BLOCK_EXIT, decision, f"charter: error: {message}")
