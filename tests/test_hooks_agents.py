@@ -728,3 +728,51 @@ def test_charter_program_runs_this_charter() -> None:
         env=dict(os.environ, PYTHONPATH=str(Path(charter.__file__).parents[1])),
     )
     assert done.stdout.strip()
+
+
+def protocol_verdict(agent: str, doc: Any) -> str:
+    """What the agent will do, read back from the answer as the agent reads it."""
+    if agent == "codex":
+        return "allow" if doc == {} else str(doc["hookSpecificOutput"]["permissionDecision"])
+    if agent == "claude-code":
+        return str(doc["hookSpecificOutput"]["permissionDecision"])
+    if agent == "gemini-cli":
+        return str(doc["decision"])
+    return str(doc["permission"])
+
+
+ASSET_FILES = sorted(ASSETS.glob("*/*.json"))
+MUTANTS = st.one_of(
+    st.none(), st.integers(), st.booleans(), st.text(max_size=12),
+    st.sampled_from(["rm -rf /", "git status", "DROP DATABASE prod", "/etc/shadow", "mcp__x__y",
+                     "PreToolUse", "BeforeTool", "beforeReadFile", "Bash", "write_file", ""]),
+    st.lists(st.text(max_size=4), max_size=2),
+    st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2),
+)  # fmt: skip
+
+
+@given(st.sampled_from(ASSET_FILES), st.data())
+def test_mutated_real_payloads_answer_what_is_recorded(path: Path, data: st.DataObject) -> None:
+    agent = path.parent.name
+    doc = json.loads(path.read_text().replace(PLACE, "/tmp/charter-hook-work"))
+    # mutate one field (top level or inside tool_input): replace or delete it
+    target = doc
+    if isinstance(doc.get("tool_input"), dict) and data.draw(st.booleans()):
+        target = doc["tool_input"]
+    key = data.draw(st.sampled_from(sorted(target)))
+    if data.draw(st.booleans()):
+        del target[key]
+    else:
+        target[key] = data.draw(MUTANTS)
+    gate = Gate(parse_text(with_tools(constitution_text())))
+    got = hooks.respond(agent, gate, json.dumps(doc))
+    said = protocol_verdict(agent, json.loads(got.stdout))
+    if got.exit_code == hooks.BLOCK_EXIT:
+        assert got.decision.verdict is Verdict.DENY and said == "deny"
+    elif said == "allow":
+        # nothing is let through that the recorded decision did not allow
+        assert got.decision.verdict is Verdict.ALLOW
+    else:
+        assert said == str(got.decision.verdict) or (
+            agent == "cursor" and said == "deny" and got.decision.verdict is Verdict.DENY
+        )
