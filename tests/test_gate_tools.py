@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from charter.actions.constitution import parse_text
 from charter.actions.gate import Gate
+from charter.actions.lint import lint_constitution_toml
 from charter.actions.tools import compile_tool_patterns, strings
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
@@ -183,3 +184,37 @@ def test_tool_decisions_are_never_looser_than_the_name_alone(value: Any) -> None
     arguments = {"v": value}
     got = tool(gate, "mcp__slack__post", arguments)
     assert got in (Verdict.ASK, Verdict.DENY)
+
+
+SQL_WORDS = ["DROP", "drop", "DaTaBaSe", "DATABASE", "TABLE", "truncate", "/**/", "--x\n",
+             "DELETE", "FROM", "prod", ";", " ", "\n", "'", "ſ", "K"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(SQL_WORDS), max_size=8).map(" ".join))
+def test_the_fast_filter_never_changes_an_sql_verdict(text: str) -> None:
+    gate = Gate(parse_text(TEXT))
+    brute = [
+        p for p in gate.patterns.sql if p.kind != "auto_allowed" and p.sql and p.sql.search(text)
+    ]
+    d = gate.decide_action(
+        {"kind": "tool", "tool": "mcp__postgres__query", "arguments": {"q": text}}
+    )
+    found = {r.rule for r in d.reasons if r.msg.startswith("tool 'mcp__postgres__query': pattern")}
+    assert found == {p.rule for p in brute}
+
+
+def test_linter_and_runtime_agree_on_tool_patterns() -> None:
+    # A lower layer may narrow the upper layer's auto-allowed tools, never widen them.
+    upper = parse_text(
+        constitution_text().replace("auto_allowed = [", 'auto_allowed = ["tool:mcp__github__*", ')
+    )
+
+    def lower(pattern: str) -> list[str]:
+        text = constitution_text().replace("auto_allowed = [", f'auto_allowed = ["{pattern}", ')
+        return [f.code for f in lint_constitution_toml(parse_text(text), upper)]
+
+    assert lower("tool:mcp__github__get_*") == []
+    assert lower("tool:mcp__shell__*") == ["CHARTER-L030"]
+    assert Gate(upper).decide_action({"kind": "tool", "tool": "mcp__shell__x"}).verdict is (
+        Verdict.ASK
+    )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from charter.actions.constitution import ModelPermission
-from charter.actions.patterns import Pattern
+from charter.actions.patterns import CONNECTORS, Pattern, tokenise
 from charter.core.decision import Reason
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
@@ -124,6 +124,12 @@ def strings(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
+@functools.lru_cache(maxsize=1024)
+def _first_word(pattern: str) -> str:
+    """The first word of an SQL pattern, lower-cased (as the pattern compiler splits it)."""
+    return next(t for t in tokenise(pattern) if t not in CONNECTORS).lower()
+
+
 def _reason(rule: str, severity: str, verdict: Verdict, msg: str) -> Reason:
     return Reason(rule=rule, layer="constitution", severity=severity, msg=msg, verdict=verdict)
 
@@ -171,12 +177,13 @@ def tool_reasons(
                 f"tool {name!r} matches no tool: pattern (unresolved)",
             )
         )
-    texts = list(strings(arguments))
+    texts = [(t, t.lower() if t.isascii() else None) for t in strings(arguments)]
     for sp in sql_patterns:
         if sp.kind == "auto_allowed" or sp.sql is None:
             continue
-        sql = sp.sql
-        hit = next((t for t in texts if sql.search(t)), None)
+        sql, first = sp.sql, _first_word(sp.text)
+        # ASCII text cannot match unless it holds the first word (a fast, exact filter)
+        hit = next((t for t, low in texts if (low is None or first in low) and sql.search(t)), None)
         if hit is not None:
             verdict = Verdict.DENY if sp.kind == "forbidden" else Verdict.ASK
             reasons.append(
