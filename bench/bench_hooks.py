@@ -71,7 +71,7 @@ def payload(agent: str, i: int) -> str:
     target = doc
     for k in keys[:-1]:
         target = target[k]
-    target[keys[-1]] = f"git status --short -- file{i}.txt"
+    target[keys[-1]] = f"git status --short -- {agent}-file{i}.txt"  # unique: no cache hit
     return json.dumps(doc)
 
 
