@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_gate import make_patterns, toml
+
 from charter.actions import hooks
 from charter.actions.constitution import parse_text
 from charter.actions.gate import Gate
