@@ -43,7 +43,7 @@ def gate() -> Gate:
     forbidden += [f"tool:mcp__srv{i}__drop_*" for i in range(50)]
     auto += [f"tool:mcp__srv{i}__get_*" for i in range(50)]
     forbidden += [f"DROP TABLE t{i} *" for i in range(10)] + ["DROP DATABASE *"]
-    approval += [f"DELETE FROM t{i} *" for i in range(9)]
+    approval += [f"DELETE FROM t{i} *" for i in range(9)]  # noqa: S608 - patterns, not queries
     return Gate(parse_text(toml(forbidden, approval, auto)))
 
 
@@ -76,35 +76,35 @@ def payload(agent: str, i: int) -> str:
     return json.dumps(doc)
 
 
+def shell_action(i: int) -> dict[str, Any]:
+    return {"kind": "command", "command": f"git status --short -- base-file{i}.txt", "cwd": "/tmp"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3000)
     n = parser.parse_args().n
     g = gate()
-    rows = []
-    bodies = {agent: [payload(agent, i) for i in range(n + 200)] for agent in SHELL}
-    rows.append(
-        row(
-            "baseline: gate.decide_action (command)",
-            timed(
-                lambda i: g.decide_action(
-                    {"kind": "command", "command": f"git status --short -- file{i}.txt",
-                     "cwd": "/tmp"}
-                ),
-                n,
-            ),
-        )
-    )  # fmt: skip
+    base = timed(lambda i: g.decide_action(shell_action(i)), n)
+    rows = [row("baseline: gate.decide_action (command)", base)]
     for agent in SHELL:
-        rows.append(row(f"respond {agent} (shell)", timed(lambda i: hooks.respond(agent, g, bodies[agent][i]), n)))  # noqa: B023  # fmt: skip
-    sql = "SELECT " + ", ".join(f"c{i}" for i in range(300)) + " FROM t WHERE id = 1"
+        bodies = [payload(agent, i) for i in range(n + 200)]
+
+        def answer(i: int, agent: str = agent, bodies: list[str] = bodies) -> Any:
+            return hooks.respond(agent, g, bodies[i])
+
+        rows.append(row(f"respond {agent} (shell)", timed(answer, n)))
+    columns = ", ".join(f"c{i}" for i in range(300))
+    sql = f"SELECT {columns} FROM t WHERE id = 1"  # noqa: S608 - a benchmark input, not a query
     mcp = json.loads((ASSETS / "claude-code" / "mcp.json").read_text())
     mcp["tool_name"] = "mcp__srv7__get_rows"
     mcp["tool_input"] = {"sql": sql}
     text = json.dumps(mcp)
     action = {"kind": "tool", "tool": "mcp__srv7__get_rows", "arguments": {"sql": sql}}
-    rows.append(row("baseline: gate.decide_action (tool, 2 KB SQL)", timed(lambda i: g.decide_action(action), n)))  # fmt: skip
-    rows.append(row("respond claude-code (mcp, 2 KB SQL)", timed(lambda i: hooks.respond("claude-code", g, text), n)))  # fmt: skip
+    tool_base = timed(lambda i: g.decide_action(action), n)
+    rows.append(row("baseline: gate.decide_action (tool, 2 KB SQL)", tool_base))
+    tool_hook = timed(lambda i: hooks.respond("claude-code", g, text), n)
+    rows.append(row("respond claude-code (mcp, 2 KB SQL)", tool_hook))
     verdict = hooks.respond("claude-code", g, text).decision.verdict
     print(json.dumps({"n": n, "mcp_verdict": str(verdict), "rows": rows}, indent=2))
 
