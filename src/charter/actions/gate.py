@@ -29,7 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from charter.actions import shell
+from charter.actions import shell, tools
 from charter.actions.command import RUNTIME_PID, RUNTIME_PWD, SimpleCommand, Word, program_name
 from charter.actions.constitution import (
     Constitution,
@@ -701,8 +701,22 @@ class Gate:
             return self.decide_write(_str(action, "path"), size, cwd, role, agent=agent)
         if kind == "file_read":
             return self.decide_read(_str(action, "path"), cwd, role, agent=agent)
+        if kind == "tool":  # an MCP (or other agent) tool call: charter.actions.tools
+            name, arguments, server_known = tools.tool_call(action)
+            doc: dict[str, Any] = {"kind": "tool", "tool": name, "arguments": arguments}
+            if cwd is not None:
+                doc["cwd"] = cwd
+            c = self.constitution
+            rules = tools.compile_tool_patterns(c.forbidden, c.requires_approval, c.auto_allowed)
+            reasons = functools.partial(
+                tools.tool_reasons, name, arguments, server_known=server_known,
+                tool_patterns=rules, sql_patterns=self.patterns.sql,
+                permission=self.permission(role), role=role,
+                sandboxed=self.sandbox_required(role),
+            )  # fmt: skip
+            return self._decide(doc, role, agent, lambda: (reasons(), []))
         raise InputError(
-            f"unknown action kind {kind!r}", hint="use command, file_write or file_read"
+            f"unknown action kind {kind!r}", hint="use command, file_write, file_read or tool"
         )
 
     # ------------------------------------------------------------ internals
