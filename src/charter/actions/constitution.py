@@ -154,9 +154,7 @@ class Constitution:
     #: The layers this constitution was composed from, upper first (empty: one parsed file).
     layers: tuple[LayerRef, ...] = field(default=(), compare=False)
     #: Composed only: rule → (layer label, the rule as that layer's file names it).
-    origins: Mapping[str, tuple[str, str]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    origins: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
     #: Composed only: the roles the top layer lists (None: every role is known).
     known_roles: frozenset[str] | None = field(default=None, compare=False)
 
@@ -327,7 +325,11 @@ def _identity(ident: dict[str, Any], at: Callable[[str], str]) -> Identity:
         if key not in IDENTITY_KEYS:
             raise InputError(f"{at(f'identity.{key}')}: unknown key identity.{key}")
     version = ident.get("version")
-    if not isinstance(version, str) or not version.isascii() or not semver.Version.is_valid(version):
+    if (
+        not isinstance(version, str)
+        or not version.isascii()
+        or not semver.Version.is_valid(version)
+    ):
         raise InputError(
             f"{at('identity.version')}: identity.version must be a semantic "
             f"version, got {version!r}",

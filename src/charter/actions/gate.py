@@ -43,7 +43,14 @@ from charter.actions.files import (
     read_targets,
     resolve_found,
 )
-from charter.actions.layers import Accept, LayerFile, compose, read_layers, version_accepts
+from charter.actions.layers import (
+    Accept,
+    LayerFile,
+    accept_versions,
+    compose,
+    read_layers,
+    version_accepts,
+)
 from charter.actions.patterns import (
     YES,
     CommandMatch,
@@ -1180,9 +1187,12 @@ def load_layers(
     *,
     trust: TrustPolicy | None = None,
     state: VersionState | None = None,
+    record: bool = False,
 ) -> Loaded:
     """Read every layer once, verify each against its own signer, check the accepted
-    versions in ``state`` (no rollback), and compose them (charter.actions.layers).
+    versions in ``state`` (no rollback; ``record``: and record these as accepted now,
+    else they are left in ``accepts`` for the caller), and compose them
+    (:mod:`charter.actions.layers`).
 
     An unsigned, tampered, wrongly signed, old-format or rolled-back layer raises
     :class:`UnverifiedConstitution` (exit 2): nothing is evaluated.
@@ -1190,6 +1200,9 @@ def load_layers(
     try:
         layers = read_layers(files, key_files, trust=trust)
         accepts = version_accepts(layers, state) if state is not None else []
+        if record and state is not None:
+            accept_versions(accepts, state)
+            accepts = []
     except TrustError as exc:
         raise UnverifiedConstitution(f"refusing to decide: {exc}") from exc
     return Loaded(compose(layers), layers, tuple(accepts))

@@ -237,8 +237,15 @@ def read_layers(
         key_id = keys.key_id(publics[i]) if publics else verify_layer(c, kind, None, trust)
         name = _metadata(c, "name")
         layers.append(
-            LayerFile(c, kind, name or Path(source).stem, source, sha256_bytes(data), key_id,
-                      name or str(Path(source).resolve()))  # fmt: skip
+            LayerFile(
+                c,
+                kind,
+                name or Path(source).stem,
+                source,
+                sha256_bytes(data),
+                key_id,
+                name or str(Path(source).resolve()),
+            )  # fmt: skip
         )
     return tuple(layers)
 
@@ -326,8 +333,12 @@ def compose(layers: Sequence[LayerFile]) -> Constitution:
                          for x in layers]}
     )  # fmt: skip
     return Constitution(
-        identity=Identity(top.identity.version, top.identity.checksum, top.identity.signed_by,
-                          top.identity.signature),  # fmt: skip
+        identity=Identity(
+            top.identity.version,
+            top.identity.checksum,
+            top.identity.signed_by,
+            top.identity.signature,
+        ),  # fmt: skip
         forbidden=lists["forbidden"],
         requires_approval=lists["requires_approval"],
         auto_allowed=top.auto_allowed,
