@@ -263,7 +263,7 @@ def test_each_layer_is_verified_against_its_own_key(tmp_path: Path) -> None:
     with pytest.raises(UnverifiedConstitution, match="low.toml: signed by"):
         load_layers([top, low], [top_pub, top_pub])
     tampered = low.read_text().replace('version = "1.0.0"', 'version = "1.0.0"\n', 1)
-    low.write_text(tampered.replace("[identity]", '[boundaries]\nforbidden = []\n\n[identity]'))
+    low.write_text(tampered.replace("[identity]", "[boundaries]\nforbidden = []\n\n[identity]"))
     with pytest.raises(UnverifiedConstitution, match="modified"):
         load_layers([top, low], [top_pub, low_pub])
 
