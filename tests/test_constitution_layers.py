@@ -353,14 +353,14 @@ def _lint_suite_lower_layers() -> list[str]:
     bodies: list[str] = []
     for name in ("test_lint.py", "test_automata.py"):
         tree = ast.parse((ROOT / "tests" / name).read_text("utf-8"))
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "body" for t in node.targets)
-                and isinstance(node.value, ast.Constant)
-                and isinstance(node.value.value, str)
-            ):
-                bodies.append(node.value.value)
+        bodies.extend(
+            node.value.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "body" for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        )
     return bodies
 
 
