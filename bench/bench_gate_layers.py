@@ -4,7 +4,8 @@ Baseline: one constitution with 1,000 patterns (bench_gate's). Compared: the sam
 patterns split into three layers (constitution, pack, overlay) and composed with
 :func:`charter.actions.layers.compose`, plus the one-layer composition of the baseline
 itself. Every command is unique (also per engine: no parse cache is shared), and the engines
-take turns in a rotating order so that load on the machine hits them alike. Run: ``.venv/bin/python bench/bench_gate_layers.py [--n 3000]``.
+take turns in a rotating order so that load on the machine hits them alike.
+Run: ``.venv/bin/python bench/bench_gate_layers.py [--n 3000]``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 
 from bench.bench_gate import commands as make_commands
 from bench.bench_gate import make_patterns
+
 from charter.actions.constitution import parse_text
 from charter.actions.gate import Gate
 from charter.actions.layers import LayerFile, compose
