@@ -14,14 +14,18 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import time
-
-from bench.bench_gate import commands as make_commands
-from bench.bench_gate import make_patterns
+from pathlib import Path
 
 from charter.actions.constitution import parse_text
 from charter.actions.gate import Gate
 from charter.actions.layers import LayerFile, compose
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_gate import commands as make_commands  # noqa: E402
+from bench.bench_gate import make_patterns  # noqa: E402
 
 
 def toml(forbidden: list[str], approval: list[str], auto: list[str]) -> str:
