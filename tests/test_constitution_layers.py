@@ -255,6 +255,11 @@ def test_layer_order_and_counts_are_checked(tmp_path: Path) -> None:
         load_layers([top, p], [top_pub])
     loaded = load_layers([top, p, o], [top_pub, p_pub, o_pub])
     assert [x.kind for x in loaded.layers] == ["constitution", "pack", "overlay"]
+    # a lower file cannot claim to be the constitution
+    claim = lower_text("", meta='[metadata]\nlayer = "constitution"\n\n')
+    c, c_pub = write_layer(tmp_path, "claim", claim, KEYS[1])
+    with pytest.raises(InputError, match="first --constitution is the constitution"):
+        load_layers([top, c], [top_pub, c_pub])
 
 
 def test_each_layer_is_verified_against_its_own_key(tmp_path: Path) -> None:
@@ -293,6 +298,13 @@ def test_a_trust_policy_pins_each_layer_signer(tmp_path: Path) -> None:
     )
     with pytest.raises(UnverifiedConstitution, match="pins no signer for the pack layer"):
         load_layers([top, pack, overlay], trust=load_policy(policy))
+    # a version pin in the policy holds for the TOML layers too
+    policy.write_text(
+        f'[layers.constitution]\nkeys = ["{top_pub}"]\nversion = "2.0.0"\n\n'
+        f'[layers.overlay]\nkeys = ["{over_pub}"]\n'
+    )
+    with pytest.raises(UnverifiedConstitution, match="pins the constitution layer to 2.0.0"):
+        load_layers([top, overlay], trust=load_policy(policy))
 
 
 def test_cli_composes_layers_and_refuses_a_loosening_key_order(

@@ -37,16 +37,21 @@ from charter.trust.watchdog import Watchdog
 CONSTITUTION = typer.Option(
     ...,
     "--constitution",
+    metavar="FILE",
     help="a signed constitution TOML; repeat for lower layers (packs, then an overlay), "
     "upper first: they compose, and a lower layer only tightens",
 )
 KEY = typer.Option(
     None,
     "--key",
+    metavar="PUB",
     help="public key of each --constitution's signer, repeated in the same order",
 )
 TRUST = typer.Option(
-    None, "--trust", help="trust policy pinning each layer's signers (instead of --key)"
+    None,
+    "--trust",
+    metavar="POLICY",
+    help="trust policy pinning each layer's signers (instead of --key)",
 )
 AUDIT = typer.Option(
     None, "--audit", help="audit log (default $CHARTER_AUDIT or ~/.charter/audit.db)"
