@@ -22,6 +22,7 @@ from charter.actions.gate import Gate, UnverifiedConstitution, load_constitution
 from charter.actions.layers import LayerFile, compose, intersect_directories
 from charter.actions.lint import default_constitution_toml, lint_constitution_toml
 from charter.cli import main
+from charter.cli.gate import open_gate
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
 from charter.trust import keys
@@ -355,6 +356,23 @@ def test_the_hook_takes_the_same_layers(
     out = json.loads(capsys.readouterr().out)["hookSpecificOutput"]
     assert out["permissionDecision"] == "deny"
     assert "terraform destroy*" in out["permissionDecisionReason"]
+
+
+def test_open_gate_takes_one_path_as_the_one_layer_case(tmp_path: Path) -> None:
+    top, pub = write_layer(tmp_path, "top", UPPER_TEXT, KEYS[0])
+    over, over_pub = write_layer(tmp_path, "o", lower_text(""), KEYS[1])
+    gate, store = open_gate(top, pub, tmp_path / "a.db", None, None, "test")
+    try:
+        assert [x.label for x in gate.constitution.layers] == ["constitution"]
+        assert str(top) in gate.protected and str(pub) in gate.config.protected_paths
+    finally:
+        store.close()
+    gate, store = open_gate([top, over], [pub, over_pub], tmp_path / "a.db", None, None, "t")
+    try:
+        assert [x.label for x in gate.constitution.layers] == ["constitution", "overlay:o"]
+        assert str(over) in gate.protected and str(over_pub) in gate.config.protected_paths
+    finally:
+        store.close()
 
 
 # ------------------------------------------------------------------ the linter agrees

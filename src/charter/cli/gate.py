@@ -81,10 +81,15 @@ def _audit_location(audit: Path | None) -> str:
 
 
 def load_gate_constitution(
-    constitution: Sequence[Path], key: Sequence[Path] | None, trust: Path | None
+    constitution: Path | Sequence[Path], key: Path | Sequence[Path] | None, trust: Path | None
 ) -> tuple[Loaded, tuple[str, ...]]:
     """Every layer verified against its own signer and composed, its versions checked
-    against (and recorded in) the state directory; and the files it was read from."""
+    against (and recorded in) the state directory; and the files it was read from.
+
+    One ``Path`` is the one-layer case of a list of them (for ``constitution`` and ``key``).
+    """
+    constitution = [constitution] if isinstance(constitution, Path) else list(constitution)
+    key = [key] if isinstance(key, Path) else key
     policy = load_policy(trust) if trust is not None else None
     state = VersionState(policy.state_dir if policy and policy.state_dir else None)
     loaded = load_layers(constitution, key, trust=policy, state=state, record=True)
@@ -96,8 +101,8 @@ def load_gate_constitution(
 
 
 def open_gate(
-    constitution: Sequence[Path],
-    key: Sequence[Path] | None,
+    constitution: Path | Sequence[Path],
+    key: Path | Sequence[Path] | None,
     audit: Path | None,
     budget: Path | None,
     run: str | None,
