@@ -150,7 +150,12 @@ def verify_layer(
     c: Constitution, kind: str, key: keys.PublicKey | None, trust: TrustPolicy | None
 ) -> str:
     """Verify one layer against its own key, or the trust policy's signers for ``kind``;
-    return the signer's key id. Raise a :class:`TrustError` subclass."""
+    return the signer's key id. Raise a :class:`TrustError` subclass.
+
+    A ``version`` pin in the policy is the bundle's (the Rego constitution and the TOML
+    one are versioned apart); a TOML layer's versions are guarded by the accepted-version
+    record instead (:func:`version_accepts`).
+    """
     if key is not None:
         return verify_constitution(c, key).key_id
     if trust is None:
@@ -176,17 +181,9 @@ def verify_layer(
     failure: TrustError | None = None
     for candidate in candidates:
         try:
-            key_id = verify_constitution(c, candidate).key_id
+            return verify_constitution(c, candidate).key_id
         except TrustError as exc:
             failure = failure or exc
-            continue
-        if pinned.version is not None and c.version != pinned.version:
-            raise VerificationError(
-                f"{c.source}: version {c.version}, but {trust.source} pins the {kind} "
-                f"layer to {pinned.version}",
-                hint=f"change layers.{kind}.version in the trust policy to move on purpose",
-            )
-        return key_id
     assert failure is not None  # noqa: S101 - candidates is not empty
     raise failure
 
