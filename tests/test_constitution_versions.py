@@ -20,8 +20,8 @@ from charter.actions import constitution as model
 from charter.actions.gate import UnverifiedConstitution, load_layers
 from charter.actions.lint import default_constitution_toml
 from charter.cli import main
-from charter.core.errors import VerificationError
-from charter.runner.config import load_config
+from charter.core.errors import ConfigError, VerificationError
+from charter.runner.config import load_config, parse_config
 from charter.runner.service import NotReady, RunnerService
 from charter.trust import keys
 from charter.trust.versions import VersionState
@@ -276,5 +276,39 @@ def test_runner_composes_layers_from_its_config(tmp_path: Path, files: tuple[Pat
         assert [x["layer"] for x in info["layers"]] == ["constitution", "overlay"]
         assert set(info["files"]) == {str(path), str(overlay)}
         assert str(overlay) in service.loader.protected
+    finally:
+        service.stop()
+
+
+def test_runner_actions_config_forms(tmp_path: Path, files: tuple[Path, Path]) -> None:
+    path, pub = files
+    path.write_text(signed("1.0.0"))
+    head = f'listen = "127.0.0.1:0"\nstate_dir = "{tmp_path / "state"}"\nevaluator_processes = 0\n'
+    audit = f'[audit]\nstore = "{tmp_path / "audit.db"}"\n'
+    with pytest.raises(ConfigError, match="needs key .* or a trust_policy"):
+        parse_config(head + f'[actions]\nconstitution = "{path}"\n' + audit)
+    with pytest.raises(ConfigError, match="lists 2 file.* but actions.key 1"):
+        parse_config(head + f'[actions]\nconstitution = ["{path}", "{path}"]\nkey = "{pub}"\n')
+    with pytest.raises(ConfigError, match="must not be empty"):
+        parse_config(head + f'[actions]\nconstitution = []\nkey = "{pub}"\n')
+    policy = tmp_path / "trust.toml"
+    policy.write_text(f'[layers.constitution]\nkeys = ["{pub}"]\n')
+    config = tmp_path / "runner.toml"
+    config.write_text(
+        f'trust_policy = "{policy}"\n' + head + f'[actions]\nconstitution = "{path}"\n' + audit
+    )
+    service = RunnerService(load_config(config))
+    try:
+        assert service.refresh() and served(service) == "1.0.0"
+        assert str(policy) in service.loader.protected
+    finally:
+        service.stop()
+    # the policy pins another signer: refused
+    policy.write_text(f'[layers.constitution]\nkeys = ["{tmp_path / "other.pub"}"]\n')
+    (tmp_path / "other.pub").write_bytes(keys.public_pem(keys.generate().public_key()))
+    service = RunnerService(load_config(config))
+    try:
+        assert not service.refresh()
+        assert "does not pin for the constitution layer" in (service.load_error or "")
     finally:
         service.stop()
