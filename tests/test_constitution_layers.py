@@ -126,14 +126,16 @@ def test_a_lower_auto_allow_never_allows_what_the_upper_does_not(tmp_path: Path)
 
 
 def test_one_layer_is_the_file_itself(tmp_path: Path) -> None:
-    path, pub = write_layer(tmp_path, "c", UPPER_TEXT, KEYS[0])
+    # a pattern listed twice keeps its place and its rule index, as in the file
+    text = UPPER_TEXT.replace('"mkfs*",', '"mkfs*",\n    "rm -rf /",', 1)
+    path, pub = write_layer(tmp_path, "c", text, KEYS[0])
     loaded = load_constitution(path, pub)
     parsed = parse_text(path.read_text(), str(path))
     assert loaded.constitution == parsed  # same boundaries, limits and permissions
     assert loaded.digest == loaded.layers[0].digest
     one, plain = Gate(loaded.constitution), Gate(parsed)
     assert one.stack == plain.stack
-    for command in ("rm -rf /", "ls", "git push origin main", "docker run x"):
+    for command in ("rm -rf /", "mkfs.ext4 x", "ls", "git push origin main", "docker run x"):
         a, b = one.decide_command(command, "/tmp"), plain.decide_command(command, "/tmp")
         assert a.verdict is b.verdict
         assert [r.to_dict() for r in a.reasons] == [r.to_dict() for r in b.reasons]

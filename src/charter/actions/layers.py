@@ -355,9 +355,10 @@ def _union(
 ) -> tuple[str, ...]:
     out: list[str] = []
     for layer in layers:
+        upper = set(out)
         for i, text in enumerate(getattr(layer.constitution, kind)):
-            if text in out:
-                continue  # restated: the upper layer's entry decides
+            if text in upper:
+                continue  # restated from an upper layer: the upper layer's entry decides
             origins[f"boundaries.{kind}[{len(out)}]"] = (layer.label, f"boundaries.{kind}[{i}]")
             out.append(text)
     return tuple(out)
