@@ -216,7 +216,7 @@ def read_layers(
     if trust is None and len(key_files or ()) != len(files):
         raise InputError(
             f"{len(files)} --constitution file(s) but {len(key_files or ())} --key file(s)",
-            hint="pass one --key per --constitution, in the same order (or one --trust policy)",
+            hint="pass one --key per --constitution in the same order, or one --trust policy",
         )
     texts: list[tuple[str, bytes, str]] = []
     for f in files:
