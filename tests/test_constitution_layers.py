@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charter.actions import constitution as model
+from charter.actions import layers as layers_mod
 from charter.actions.constitution import parse_text, sign_text
 from charter.actions.gate import Gate, UnverifiedConstitution, load_constitution, load_layers
 from charter.actions.layers import LayerFile, compose, intersect_directories
@@ -26,6 +27,7 @@ from charter.cli.gate import open_gate
 from charter.core.errors import InputError
 from charter.core.verdict import Verdict
 from charter.trust import keys
+from charter.trust import policy as policy_mod
 from charter.trust.policy import load_policy
 from tests.gate_helpers import constitution_text
 
@@ -513,6 +515,10 @@ def test_composition_is_the_maximum_and_never_looser(
         lower_w = alone_lower.decide_write("/tmp/x", size, "/tmp", role).verdict
         if lower_w is Verdict.DENY:
             assert w is Verdict.DENY
+
+
+def test_the_layer_kinds_are_the_trust_policys() -> None:
+    assert layers_mod.LAYER_KINDS == policy_mod.LAYER_KINDS
 
 
 def test_a_composed_constitution_carries_its_layers() -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from charter.actions import shell
 from charter.actions.command import RUNTIME_PID, RUNTIME_PWD, SimpleCommand, Word, program_name
@@ -62,8 +62,10 @@ from charter.core.decision import Decision, Reason, input_digest
 from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, TrustError
 from charter.core.verdict import Verdict, strictest
-from charter.trust.policy import TrustPolicy
 from charter.trust.versions import VersionState
+
+if TYPE_CHECKING:  # loaded only by callers that pass a trust policy
+    from charter.trust.policy import TrustPolicy
 
 GATE_DEFAULT_ASK = "CHARTER-GATE-DEFAULT-ASK"
 GATE_UNRESOLVED = "CHARTER-GATE-UNRESOLVED"

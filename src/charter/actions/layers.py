@@ -32,7 +32,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from charter.actions.constitution import (
     TOP_LABEL,
@@ -47,8 +47,10 @@ from charter.actions.constitution import (
 from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError, TrustError, VerificationError
 from charter.trust import keys
-from charter.trust.policy import LAYER_KINDS, TrustPolicy
 from charter.trust.versions import VersionState
+
+if TYPE_CHECKING:  # the policy module (and its keyless verifier) loads only with --trust
+    from charter.trust.policy import TrustPolicy
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _NUMERIC = (
@@ -58,6 +60,8 @@ _NUMERIC = (
     "max_concurrent_workflows",
     "max_file_write_size",
 )
+#: The kinds of layer, top first (as :data:`charter.trust.policy.LAYER_KINDS`).
+LAYER_KINDS = ("constitution", "pack", "overlay")
 #: A version to record once the whole load succeeded: (key, version, checksum).
 Accept = tuple[str, str, str]
 

@@ -30,7 +30,6 @@ from charter.core.verdict import Verdict
 from charter.render import json as render_json
 from charter.render import text as render_text
 from charter.render import write as write_out
-from charter.trust.policy import load_policy
 from charter.trust.versions import VersionState, default_state_dir
 from charter.trust.watchdog import Watchdog
 
@@ -90,7 +89,11 @@ def load_gate_constitution(
     """
     constitution = [constitution] if isinstance(constitution, Path) else list(constitution)
     key = [key] if isinstance(key, Path) else key
-    policy = load_policy(trust) if trust is not None else None
+    policy = None
+    if trust is not None:
+        from charter.trust.policy import load_policy  # only with --trust (hook start-up)
+
+        policy = load_policy(trust)
     state = VersionState(policy.state_dir if policy and policy.state_dir else None)
     loaded = load_layers(constitution, key, trust=policy, state=state, record=True)
     files = [*map(str, constitution), *map(str, key or ())]
