@@ -50,7 +50,9 @@ def store(location: str) -> Iterator[ApprovalStore]:
         opened.close()
 
 
-def row(decision_id: str, *, expires_at: float = 2e9, author: str | None = "agent-7") -> ApprovalRow:
+def row(
+    decision_id: str, *, expires_at: float = 2e9, author: str | None = "agent-7"
+) -> ApprovalRow:
     return ApprovalRow(
         decision_id=decision_id, status=PENDING, kind="action", requester="agent-1",
         author=author, subject={"kind": "command", "command": "git push"},
@@ -74,9 +76,14 @@ def approvals_on(
     return Approvals(store, record, clock=clock, ttl=ttl, poll_interval=0.05)
 
 
-ASK = {"decision_id": "d-1", "verdict": "ask", "reasons": [{"rule": "R-1", "verdict": "ask"}],
-       "stack": [], "input_digest": "sha256:y",
-       "action": {"kind": "command", "command": "git push", "agent": {"id": "agent-7"}}}  # fmt: skip
+ASK = {
+    "decision_id": "d-1",
+    "verdict": "ask",
+    "reasons": [{"rule": "R-1", "verdict": "ask"}],
+    "stack": [],
+    "input_digest": "sha256:y",
+    "action": {"kind": "command", "command": "git push", "agent": {"id": "agent-7"}},
+}
 
 
 def test_one_claim_wins_and_only_its_token_settles(store: ApprovalStore) -> None:
@@ -92,8 +99,8 @@ def test_one_claim_wins_and_only_its_token_settles(store: ApprovalStore) -> None
     assert not store.settle("d-1", "t-a", APPROVED, {"by": "alice"})  # only from approving
     assert not store.claim("d-1", "t-c", 2.0)  # settled for good
     got = store.get("d-1")
-    assert got is not None and got.status == APPROVED and got.outcome == {"by": "alice",
-                                                                          "approve": True}  # fmt: skip
+    assert got is not None and got.status == APPROVED
+    assert got.outcome == {"by": "alice", "approve": True}
     assert store.open_rows(10) == []
 
 
@@ -115,9 +122,12 @@ def test_racing_claims_from_many_threads_have_one_winner(location: str) -> None:
 
         def claimer(index: int) -> None:
             barrier.wait()
-            for n in range(20):
-                if stores[index].claim(f"d-{n}", f"t-{index}", 1.0):
-                    wins.append((n, f"t-{index}"))
+            won = [
+                (n, f"t-{index}")
+                for n in range(20)
+                if stores[index].claim(f"d-{n}", f"t-{index}", 1.0)
+            ]
+            wins.extend(won)
 
         threads = [threading.Thread(target=claimer, args=(i,)) for i in range(len(stores))]
         for t in threads:

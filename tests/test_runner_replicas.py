@@ -91,9 +91,10 @@ def verify_chain(store: str) -> None:
 
 def test_ask_on_a_is_answered_on_b_and_wakes_a(replicas: Replicas) -> None:
     a, b = replicas.start(0), replicas.start(1)
-    with httpx.Client(base_url=a.url, timeout=TIMEOUT) as on_a, httpx.Client(
-        base_url=b.url, timeout=TIMEOUT
-    ) as on_b:
+    with (
+        httpx.Client(base_url=a.url, timeout=TIMEOUT) as on_a,
+        httpx.Client(base_url=b.url, timeout=TIMEOUT) as on_b,
+    ):
         did = ask(on_a, 1)
         answered: dict[str, Any] = {}
 
@@ -159,9 +160,10 @@ def test_pending_asks_survive_a_sigkilled_replica(replicas: Replicas) -> None:
 def test_racing_answers_from_two_replicas_apply_once(replicas: Replicas) -> None:
     a, b = replicas.start(0), replicas.start(1)
     count = 12
-    with httpx.Client(base_url=a.url, timeout=TIMEOUT) as on_a, httpx.Client(
-        base_url=b.url, timeout=TIMEOUT
-    ) as on_b:
+    with (
+        httpx.Client(base_url=a.url, timeout=TIMEOUT) as on_a,
+        httpx.Client(base_url=b.url, timeout=TIMEOUT) as on_b,
+    ):
         asked = [ask(on_a if n % 2 else on_b, n) for n in range(count)]
         results: dict[str, list[int]] = {did: [] for did in asked}
         lock = threading.Lock()
