@@ -101,8 +101,9 @@ class Approvals:
         self.ttl = ttl
         self.replica = replica_name()
         self._lock = threading.Lock()
-        #: decision id -> verdict of the final decisions this runner made.
-        self._finals: OrderedDict[str, str] = OrderedDict()
+        #: decision id -> verdict of the final decisions this runner made (plain strings: the
+        #: garbage collector does not track them).
+        self.entries: OrderedDict[str, str] = OrderedDict()
         self.watcher = Watcher(self, poll_interval)
 
     # ---------------------------------------------------------------- intake
@@ -117,9 +118,9 @@ class Approvals:
         decision_id = str(doc["decision_id"])
         if doc["verdict"] != "ask":
             with self._lock:
-                self._finals[decision_id] = str(doc["verdict"])
-                while len(self._finals) > MAX_REMEMBERED:
-                    self._finals.popitem(last=False)
+                self.entries[decision_id] = str(doc["verdict"])
+                while len(self.entries) > MAX_REMEMBERED:
+                    self.entries.popitem(last=False)
             return
         now = self.now()
         action = doc.get("action")
@@ -146,7 +147,7 @@ class Approvals:
         row = self._current(decision_id)
         if row is None:
             with self._lock:
-                verdict = self._finals.get(decision_id)
+                verdict = self.entries.get(decision_id)
             if verdict is None:
                 raise NotFound(f"no decision {decision_id} is known to this runner")
             return {"decision_id": decision_id, "verdict": verdict, "status": "final",
@@ -180,7 +181,7 @@ class Approvals:
         row = self._current(decision_id)
         if row is None:
             with self._lock:
-                verdict = self._finals.get(decision_id)
+                verdict = self.entries.get(decision_id)
             if verdict is None:
                 raise NotFound(f"no decision {decision_id} is known to this runner")
             raise Conflict(

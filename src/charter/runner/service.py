@@ -295,6 +295,7 @@ class RunnerService:
             "refresh_interval": self.config.refresh_interval,
             "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
             "audit": {"store": self.audit.location},
+            "approvals": {"store": self.approvals.store.location, "ttl": self.approvals.ttl},
             "waivers": self.waiver_status(gen),
             "evaluators": {
                 "threads": self.config.evaluator_threads,
