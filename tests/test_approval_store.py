@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from charter.audit.sqlite import SQLiteStore
-from charter.core.errors import AuditError, Conflict, Forbidden, NotFound
+from charter.core.errors import AuditError, Conflict, Forbidden, NotFound, Unavailable
 from charter.runner.approval_store import (
     APPROVED,
     APPROVING,
@@ -270,3 +270,19 @@ def test_locations_follow_the_audit_store(tmp_path: Path) -> None:
     opened = open_approvals(str(audit))
     opened.close()
     assert (tmp_path / "audit.approvals.db").is_file()
+
+
+def test_waiters_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("charter.runner.approvals.MAX_WAITERS", 3)
+    approvals = approvals_on(open_approvals(str(tmp_path / "audit.db")), lambda r: None, Clock())
+    try:
+        approvals.remember(ASK, "agent-1", "agent-7")
+        futures = [approvals.watch("d-1") for _ in range(3)]
+        with pytest.raises(Unavailable):
+            approvals.watch("d-1")
+        futures[0].cancel()  # a caller that gave up no longer counts
+        futures.append(approvals.watch("d-1"))
+        approvals.approve("d-1", True, "", "alice")
+        assert all(f.result(timeout=30)["status"] == APPROVED for f in futures[1:])
+    finally:
+        approvals.close()

@@ -38,7 +38,7 @@ from typing import Any
 
 from charter.audit.stores import POSTGRES_SCHEMES
 from charter.core import extras
-from charter.core.errors import Conflict, Forbidden, NotFound
+from charter.core.errors import Conflict, Forbidden, NotFound, Unavailable
 from charter.runner.approval_store import (
     APPROVED,
     APPROVING,
@@ -63,6 +63,8 @@ EXPIRY_ACTOR = "charter"
 SUBJECT_TEXT = 4096
 #: How many file paths of a proposal an ask shows.
 SUBJECT_FILES = 50
+#: How many callers one replica lets wait for answers at once (then 503: retry later).
+MAX_WAITERS = 10_000
 
 
 def open_approvals(audit_location: str) -> ApprovalStore:
@@ -274,6 +276,12 @@ class Watcher:
     def watch(self, decision_id: str) -> Future[dict[str, Any]]:
         future: Future[dict[str, Any]] = Future()
         with self._lock:
+            waiting = sum(not f.done() for fs in self._waiters.values() for f in fs)
+            if waiting >= MAX_WAITERS:
+                raise Unavailable(
+                    f"{MAX_WAITERS} callers are already waiting for answers on this replica",
+                    hint="retry later, or poll without wait",
+                )
             self._waiters.setdefault(decision_id, []).append(future)
             if self._thread is None and not self._stopped.is_set():
                 self._thread = threading.Thread(
