@@ -236,3 +236,16 @@ def test_a_terminal_confirms_before_answering(
     assert returncode == code, output
     assert f"Approve {did}?" in output and "git push origin feature" in output
     assert state(runner, did)["status"] == status
+
+
+def test_login_reads_the_token_from_standard_input(runner: ThreadedRunner, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CHARTER_TOKEN", "CHARTER_RUNNER")}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "charter", "login", "--runner", runner.url + "/"],
+        input=APPROVER + "\n", capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert APPROVER not in done.stdout + done.stderr  # never echoed
+    stored = json.loads((tmp_path / "cfg" / "charter" / "runner.json").read_text())
+    assert stored == {"runner": runner.url, "token": APPROVER}

@@ -17,6 +17,7 @@ import json
 import os
 import stat
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,9 @@ def login(
     of standard input — never from the command line.
     """
     url = normalise(runner)
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if url.startswith("http://") and host not in ("127.0.0.1", "::1", "localhost"):
+        render_text.note(f"warning: {url} is plain HTTP: the token crosses the network unencrypted")
     token = _read_token()
     if not token:
         raise InputError("no token given", hint="type it at the prompt, or set CHARTER_TOKEN")
