@@ -91,6 +91,12 @@ class RunnerService:
         )
         state_dir = config.state_dir or (self.policy.state_dir if self.policy else None)
         self.audit: audit_mod.AuditStore = audit_mod.open_store(config.audit_store)
+        try:
+            # With the audit store: the configured location (a URL's password included).
+            approval_store = open_approvals(config.audit_store or str(audit_mod.default_location()))
+        except BaseException:
+            self.audit.close()
+            raise
         self.watchdog = Watchdog(interval=config.watchdog_interval, subject="runner stack")
         self.watchdog.on_integrity_lost(self._record_integrity)
         self.loader = Loader(
@@ -122,7 +128,7 @@ class RunnerService:
         self.deciders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-gate")
         #: Pending asks, shared by every replica on the same store (see :mod:`.approvals`).
         self.approvals = Approvals(
-            open_approvals(self.audit.location),
+            approval_store,
             lambda record: self._record(record, kind="approval"),
             clock=lambda: self.clock(),
             ttl=config.approval_ttl,
