@@ -40,10 +40,12 @@ DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_
 MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
-        "waivers", "evaluator_threads", "evaluator_processes", "identities"}  # fmt: skip
+        "waivers", "evaluator_threads", "evaluator_processes", "identities",
+        "approvals"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
+_APPROVALS = {"ttl", "poll_interval"}
 _TOKEN = {"name", "role", "sha256", "scrypt"}
 _WAIVERS = {"directory", "keys"}
 #: Only pack and overlay rules can be waived (see docs/design.md, 'Waivers'), so only
@@ -119,6 +121,10 @@ class RunnerConfig:
     action_layer_keys: tuple[Path, ...] = ()
     audit_store: str | None = None
     record_inputs: bool = False
+    #: How long an ``ask`` waits for a person before it expires (answer: deny).
+    approval_ttl: float = 86400.0
+    #: How often a replica looks for answers given on other replicas to its waiters.
+    approval_poll: float = 0.5
     tokens: tuple[TokenEntry, ...] = ()
     #: Directory of signed waiver files, re-read at every refresh.
     waivers_dir: Path | None = None
@@ -359,6 +365,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
     stack = _table(raw, "stack", _STACK, source)
     actions = _table(raw, "actions", _ACTIONS, source)
     audit = _table(raw, "audit", _AUDIT, source)
+    approvals = _table(raw, "approvals", _APPROVALS, source)
     if "constitution" not in stack and "constitution" not in actions:
         raise ConfigError(
             f"{source}: nothing to serve: set stack.constitution and/or actions.constitution"
@@ -400,6 +407,10 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         action_layer_keys=action_keys[1:] if action_keys else (),
         audit_store=_audit_store(audit, root, source),
         record_inputs=_bool(audit, "record_inputs", f"{source}: [audit]"),
+        approval_ttl=_duration(approvals.get("ttl", 86400.0), f"{source}: approvals.ttl"),
+        approval_poll=_duration(
+            approvals.get("poll_interval", 0.5), f"{source}: approvals.poll_interval"
+        ),
         tokens=_tokens(raw, source),
         waivers_dir=waivers_dir,
         identities=(

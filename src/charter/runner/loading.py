@@ -30,6 +30,7 @@ from charter.policy.bundle import Layer, load_directory
 from charter.policy.loading import check_verified, verify_bundle_file
 from charter.policy.stack import Stack
 from charter.registry import oci
+from charter.runner.approval_store import files_of as approval_files
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.waivers import Waivers, read_waivers
 from charter.trust.policy import TrustPolicy
@@ -290,7 +291,7 @@ class Loader:
         version record and pins.
         """
         cfg = self.config
-        files: list[str | Path] = [*audit_files(audit_location)]
+        files: list[str | Path] = [*audit_files(audit_location), *approval_files(audit_location)]
         if not cfg.source.startswith("<"):
             files.append(cfg.source)
         files += [p for p in (cfg.trust_policy, *cfg.action_files, *(cfg.action_keys or ())) if p]
