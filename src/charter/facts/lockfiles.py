@@ -119,14 +119,10 @@ def _origin_digest(origin: object) -> bytes:
     A mapping of text to text (npm's ``resolved``/``integrity``, by far the most
     common) is written here exactly as the encoder writes it, at a tenth of the cost.
     """
-    if isinstance(origin, dict) and all(
-        type(k) is str and type(v) is str for k, v in origin.items()
-    ):
-        text = (
-            "{"
-            + ", ".join(f"{_json_string(k)}: {_json_string(v)}" for k, v in sorted(origin.items()))
-            + "}"
-        )
+    text = None
+    if type(origin) is dict and all(type(k) is str and type(v) is str for k, v in origin.items()):
+        pairs = [f"{_json_string(k)}: {_json_string(v)}" for k, v in sorted(origin.items())]
+        text = "{" + ", ".join(pairs) + "}"
     else:
         text = _ORIGIN_TEXT.encode(origin)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
@@ -288,6 +284,11 @@ def _npm_package(inv: Inventory, key: str, entry: object) -> None:
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what the json module skips between tokens
+#: An object's key written without escapes (JSON text but for quote, backslash and
+#: control characters), its colon, and the whitespace up to its value.
+_PLAIN_KEY = re.compile(r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
+#: What follows a member's value: another member or the object's end.
+_NEXT_MEMBER = re.compile(r"[ \t\n\r]*([,}])")
 
 
 class _NotSure(Exception):
@@ -336,33 +337,34 @@ class _NpmStream:
         start = self.pos
         value, self.pos = self.decoder.raw_decode(self.text, start)
         brackets = self.text.count("{", start, self.pos) + self.text.count("[", start, self.pos)
-        if brackets + depth > jsonio.MAX_DEPTH - 2 or "\\u" in self.text[start : self.pos]:
+        if brackets + depth > jsonio.MAX_DEPTH - 2 or self.text.find("\\u", start, self.pos) >= 0:
             jsonio.check_tree(value, max_depth=jsonio.MAX_DEPTH - depth)
         return value
 
     def _members(self) -> Iterator[str]:
-        """The keys of the object at the position, each once (the caller reads its value)."""
+        """The keys of the object at the position, each once (the caller reads its value).
+
+        A key is matched without escapes (a key with one is left to the whole reading).
+        """
         self._expect("{")
         seen: set[str] = set()
         if self._skip() == "}":
             self.pos += 1
             return
+        text = self.text
         while True:
-            if self._skip() != '"':
+            match = _PLAIN_KEY.match(text, self.pos)
+            if match is None or match.group(1) in seen:
                 raise _NotSure
-            key = self._value(0)
-            if not isinstance(key, str) or key in seen:
+            seen.add(match.group(1))
+            self.pos = match.end()
+            yield match.group(1)
+            follows = _NEXT_MEMBER.match(text, self.pos)
+            if follows is None:
                 raise _NotSure
-            seen.add(key)
-            self._expect(":")
-            self._skip()
-            yield key
-            follows = self._skip()
-            self.pos += 1
-            if follows == "}":
+            self.pos = follows.end()
+            if follows.group(1) == "}":
                 return
-            if follows != ",":
-                raise _NotSure
 
     def read(self) -> Inventory:
         top: dict[str, Any] = {}
