@@ -26,7 +26,6 @@ from charter.facts import (
     derive_dependency_changes,
     is_dependency_file,
 )
-
 from charter.facts.lockfiles import (
     Inventory,
     Unreadable,

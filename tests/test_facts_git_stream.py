@@ -309,7 +309,7 @@ def test_adversarial_names_and_contents_get_their_own_diff(adversarial: Path) ->
             assert file.binary and data is None
         else:
             assert data == own_diff(adversarial, file.path, file.previous_path), file.path
-    escaped = dict((f.path, d) for f, d in got)["new esc\x1bname.txt"]
+    escaped = {f.path: d for f, d in got}["new esc\x1bname.txt"]
     assert escaped is not None and b'"a/old esc\\033name.txt"' in escaped  # git's octal escape
 
 
@@ -318,6 +318,6 @@ def test_a_large_diff_over_budget_is_dropped_and_the_rest_still_lines_up(
 ) -> None:
     repository = Repository(adversarial)
     files = repository.changed_files("main", "feature", binary=False)
-    got = dict((f.path, d) for f, d in repository.patches("main", "feature", files, lambda: 50_000))
+    got = {f.path: d for f, d in repository.patches("main", "feature", files, lambda: 50_000)}
     assert got["lock.json"] is None  # about 150 kB of diff
     assert got["crlf.txt"] == own_diff(adversarial, "crlf.txt", None)
