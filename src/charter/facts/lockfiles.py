@@ -22,7 +22,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -72,9 +72,11 @@ class Inventory:
     _shared: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, name: str, version: str | None, origin: object = None) -> None:
-        name = _token(name, "package name")
+        if not _plain(name):
+            name = _token(name, "package name")
         if version is not None:
-            version = _token(version, f"version of {name}")
+            if not _plain(version):
+                version = _token(version, f"version of {name}")
             version = self._shared.setdefault(version, version)
         _put(self.locked, name, version)
         if origin is not None:
@@ -133,10 +135,21 @@ def _json_string(text: str) -> str:
     return json.encoder.encode_basestring(text)
 
 
+def _plain(value: object) -> TypeGuard[str]:
+    """Whether :func:`_token` takes ``value`` as it is: text of printable ASCII (0x20-0x7e,
+    so no control character), neither empty nor too long. Checked before a caller
+    builds the message naming what it is."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= MAX_TOKEN
+        and value.isascii()
+        and value.isprintable()
+    )
+
+
 def _token(value: object, what: str) -> str:
-    if type(value) is str and value and len(value) <= MAX_TOKEN:
-        if value.isascii() and value.isprintable():
-            return value  # the common case: no control character (ASCII printable is 0x20-0x7e)
+    if _plain(value):
+        return value
     if not isinstance(value, str):
         raise Unreadable(f"{what} is {type(value).__name__}, not text")
     if not value:
@@ -273,12 +286,12 @@ def _npm_package(inv: Inventory, key: str, entry: object) -> None:
     """Add one entry of a v2/v3 ``packages`` table."""
     if "node_modules/" not in f"/{key}":
         return  # the root project or a workspace folder, not an installed package
-    body = _table(entry, f"packages[{key[:60]!r}]")
+    body = entry if type(entry) is dict else _table(entry, f"packages[{key[:60]!r}]")
     if body.get("link") is True:
         return  # a symlink to a workspace folder; its target is listed itself
     name = key.rsplit("node_modules/", 1)[1]
     raw = body.get("version")
-    version = None if raw is None else _token(raw, f"version of {name}")
+    version = raw if raw is None or _plain(raw) else _token(raw, f"version of {name}")
     _check_tarball(str(body.get("name", name)), version, body.get("resolved"), key)
     inv.add(name, version, _pick(body, "resolved", "integrity"))
 
