@@ -29,6 +29,7 @@ from charter.facts import (
 from charter.facts.lockfiles import (
     Inventory,
     Unreadable,
+    _npm_origin,
     _origin_digest,
     _package_lock_streamed,
     _package_lock_whole,
@@ -728,3 +729,20 @@ def test_npm_changes_match_the_former_whole_text_comparison(
     assert {n: (sorted(map(str, o)), sorted(map(str, w))) for n, (o, w) in got.items()} == {
         n: (sorted(map(str, o)), sorted(map(str, w))) for n, (o, w) in expected.items() if o or w
     }
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "resolved": st.text(max_size=12) | st.none() | st.integers(),
+            "integrity": st.text(max_size=12) | st.none() | st.lists(st.text(max_size=3)),
+            "version": st.text(max_size=5),
+        },
+    )
+)
+def test_an_npm_entrys_origin_digest_is_that_of_its_resolved_and_integrity(
+    body: dict[str, Any],
+) -> None:
+    picked = {k: body[k] for k in ("resolved", "integrity") if k in body}
+    assert _npm_origin(body) == (_origin_digest(picked) if picked else None)

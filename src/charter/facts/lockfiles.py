@@ -71,7 +71,10 @@ class Inventory:
     origins: dict[tuple[str, str | None], bytes | set[bytes]] = field(default_factory=dict)
     _shared: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
-    def add(self, name: str, version: str | None, origin: object = None) -> None:
+    def add(
+        self, name: str, version: str | None, origin: object = None, *, digest: bytes | None = None
+    ) -> None:
+        """Add one locked package; ``digest``: its origin's :func:`_origin_digest`, if known."""
         if not _plain(name):
             name = _token(name, "package name")
         if version is not None:
@@ -80,7 +83,9 @@ class Inventory:
             version = self._shared.setdefault(version, version)
         _put(self.locked, name, version)
         if origin is not None:
-            _put(self.origins, (name, version), _origin_digest(origin))
+            digest = _origin_digest(origin)
+        if digest is not None:
+            _put(self.origins, (name, version), digest)
 
     def names(self) -> set[str]:
         """Every name the file locks."""
@@ -293,7 +298,17 @@ def _npm_package(inv: Inventory, key: str, entry: object) -> None:
     raw = body.get("version")
     version = raw if raw is None or _plain(raw) else _token(raw, f"version of {name}")
     _check_tarball(str(body.get("name", name)), version, body.get("resolved"), key)
-    inv.add(name, version, _pick(body, "resolved", "integrity"))
+    inv.add(name, version, digest=_npm_origin(body))
+
+
+def _npm_origin(body: dict[str, Any]) -> bytes | None:
+    """``_origin_digest(_pick(body, "resolved", "integrity"))``, the usual entry's faster."""
+    resolved, integrity = body.get("resolved"), body.get("integrity")
+    if type(resolved) is str and type(integrity) is str:
+        text = f'{{"integrity": {_json_string(integrity)}, "resolved": {_json_string(resolved)}}}'
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    picked = _pick(body, "resolved", "integrity")
+    return None if picked is None else _origin_digest(picked)
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what the json module skips between tokens
