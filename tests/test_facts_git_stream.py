@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from charter.facts.dependencies import derive_dependency_changes
 from charter.facts.git import GitError, Repository, _DiffReader, _split_one
 from charter.facts.identities import IdentityMap
 from charter.facts.proposal import GitRange, build_from_git
@@ -321,3 +322,53 @@ def test_a_large_diff_over_budget_is_dropped_and_the_rest_still_lines_up(
     got = {f.path: d for f, d in repository.patches("main", "feature", files, lambda: 50_000)}
     assert got["lock.json"] is None  # about 150 kB of diff
     assert got["crlf.txt"] == own_diff(adversarial, "crlf.txt", None)
+
+
+# ---------------------------------------------------------------- dependency files from git
+def _whole(repo: Path, ref: str, path: str) -> bytes | None:
+    done = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def test_dependencies_read_lazily_from_git_are_those_of_the_whole_files(tmp_path: Path) -> None:
+    """Each blob read when its file is compared gives what reading every file whole gave."""
+    assets = Path(__file__).parent / "assets" / "lockfiles"
+    lock_v3 = assets / "npm-package-lock-v3"
+    root = tmp_path / "deps"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "package-lock.json").write_bytes(
+        (lock_v3 / "before" / "package-lock.json").read_bytes()
+    )
+    (root / "requirements.txt").write_text("flask==2.0.0\nrequests==2.31.0\n")
+    (root / "old").mkdir()
+    (root / "old" / "requirements.txt").write_text("click==8.0.0\n")
+    (root / "go.mod").write_text("module m\n\nrequire x.io/a v1.0.0\n")
+    (root / "mode").mkdir()
+    (root / "mode" / "requirements.txt").write_text("six==1.16.0\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "package-lock.json").write_bytes((lock_v3 / "after" / "package-lock.json").read_bytes())
+    (root / "requirements.txt").write_text("flask==2.0.1\n")
+    (root / "old" / "requirements.txt").rename(root / "requirements-dev.txt")  # a rename
+    (root / "go.mod").unlink()
+    (root / "mode" / "requirements.txt").chmod(0o755)  # same bytes, another mode
+    (root / "Cargo.lock").write_text('version = 3\n\n[[package]]\nname = "a"\nversion = "1.0.0"\n')
+    commit(root, "bump")
+    built = build_from_git(GitRange(root, "main", "feature", kind="push"), IdentityMap())
+    paths = ["package-lock.json", "requirements.txt", "old/requirements.txt",
+             "requirements-dev.txt", "go.mod", "mode/requirements.txt", "Cargo.lock"]  # fmt: skip
+    whole = derive_dependency_changes(
+        {p: (_whole(root, "main", p), _whole(root, "feature", p)) for p in paths}
+    )
+    assert built["dependencies"]["changes"] == [
+        {"ecosystem": c.ecosystem, "name": c.name, "old": c.old, "new": c.new, "file": c.file,
+         "direct": c.direct}
+        for c in whole.changes
+    ]  # fmt: skip
+    assert built["dependencies"]["unparsed"] == [
+        {"path": u.path, "reason": u.reason} for u in whole.unparsed
+    ]
+    files = {c["file"] for c in built["dependencies"]["changes"]}
+    assert files == {"package-lock.json", "requirements.txt", "old/requirements.txt",
+                     "requirements-dev.txt", "go.mod", "Cargo.lock"}  # fmt: skip

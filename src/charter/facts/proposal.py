@@ -262,7 +262,9 @@ def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any
         if is_dependency_file(file.path):
             old_path_is_same = file.previous_path is None
             before = _blob(repo, file.old_blob) if old_path_is_same else None
-            if not (old_path_is_same and file.old_blob == file.new_blob):  # same bytes
+            if old_path_is_same and file.old_blob == file.new_blob:
+                sides.pop(file.path, None)  # the same bytes on both sides: nothing changed
+            else:
                 sides[file.path] = (before, _blob(repo, file.new_blob))
         if file.previous_path is not None and is_dependency_file(file.previous_path):
             sides[file.previous_path] = (_blob(repo, file.old_blob), None)
