@@ -353,7 +353,10 @@ def test_dependencies_read_lazily_from_git_are_those_of_the_whole_files(tmp_path
     (root / "old" / "requirements.txt").rename(root / "requirements-dev.txt")  # a rename
     (root / "go.mod").unlink()
     (root / "mode" / "requirements.txt").chmod(0o755)  # same bytes, another mode
-    (root / "Cargo.lock").write_text('version = 3\n\n[[package]]\nname = "a"\nversion = "1.0.0"\n')
+    (root / "Cargo.lock").write_text(
+        'version = 3\n\n[[package]]\nname = "a"\nversion = "1.0.0"\n'
+        'source = "registry+https://github.com/rust-lang/crates.io-index"\n'
+    )
     commit(root, "bump")
     built = build_from_git(GitRange(root, "main", "feature", kind="push"), IdentityMap())
     paths = ["package-lock.json", "requirements.txt", "old/requirements.txt",
