@@ -746,3 +746,19 @@ def test_an_npm_entrys_origin_digest_is_that_of_its_resolved_and_integrity(
 ) -> None:
     picked = {k: body[k] for k in ("resolved", "integrity") if k in body}
     assert _npm_origin(body) == (_origin_digest(picked) if picked else None)
+
+
+def test_direct_is_the_after_sides_word_unless_the_package_left() -> None:
+    def lock(direct: list[str], packages: dict[str, str]) -> bytes:
+        body: dict[str, object] = {"": {"dependencies": {n: "*" for n in direct}}}
+        body.update({f"node_modules/{k}": {"version": v} for k, v in packages.items()})
+        return json.dumps({"lockfileVersion": 3, "packages": body}).encode()
+
+    before = lock(["gone"], {"a": "1.0.0", "gone": "1.0.0", "b": "1.0.0"})
+    after = lock(["a"], {"a": "2.0.0", "b": "1.0.1"})
+    facts = derive_dependency_changes({"package-lock.json": (before, after)})
+    assert [(c.name, c.old, c.new, c.direct) for c in facts.changes] == [
+        ("a", "1.0.0", "2.0.0", True),  # became direct: the after side says so
+        ("b", "1.0.0", "1.0.1", False),
+        ("gone", "1.0.0", None, True),  # left: the before side is all there is
+    ]

@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import zip_longest
+from typing import cast
 
 from charter.core.errors import InputError
 from charter.facts.lockfiles import Inventory, Unreadable, reader_for
@@ -145,8 +146,14 @@ def _read(path: str, given: Side, side: str, max_bytes: int) -> Inventory | None
 def _diff(
     path: str, ecosystem: str, before: Inventory | None, after: Inventory | None
 ) -> list[DependencyChange]:
-    changes = []
+    changes: list[DependencyChange] = []
+    old_locked = before.locked if before is not None else {}
+    new_locked = after.locked if after is not None else {}
     for name in _names(before, after):
+        old, new = old_locked.get(name, _ABSENT), new_locked.get(name, _ABSENT)
+        if not isinstance(old, set) and not isinstance(new, set):
+            _diff_one(changes, (path, ecosystem, name), (before, old), (after, new))
+            continue
         olds = before.versions(name) if before else set()
         news = after.versions(name) if after else set()
         gone, came = _in_order(olds - news), _in_order(news - olds)
@@ -161,6 +168,36 @@ def _diff(
             if _origins(before, name, kept) != _origins(after, name, kept)
         )
     return changes
+
+
+#: A name one side does not lock (``None`` is a version: "not pinned").
+_ABSENT = object()
+
+
+def _diff_one(
+    changes: list[DependencyChange],
+    where: tuple[str, str, str],
+    before: tuple[Inventory | None, object],
+    after: tuple[Inventory | None, object],
+) -> None:
+    """:func:`_diff` of a name locked at most once on each side (almost every name)."""
+    path, ecosystem, name = where
+    (old_inv, old), (new_inv, new) = before, after
+    side = new_inv if new is not _ABSENT else old_inv
+    direct = side.is_direct(name) if side is not None else None
+    if old != new:
+        changes.append(
+            DependencyChange(ecosystem, name, _version(old), _version(new), path, direct)
+        )
+    elif _origins(old_inv, name, _version(old)) != _origins(new_inv, name, _version(old)):
+        changes.append(
+            DependencyChange(ecosystem, name, _version(old), _version(old), path, direct)
+        )
+
+
+def _version(held: object) -> str | None:
+    """The one version a side locks (None when absent or not pinned)."""
+    return None if held is _ABSENT else cast("str | None", held)
 
 
 def _names(before: Inventory | None, after: Inventory | None) -> Iterator[str]:
