@@ -750,7 +750,7 @@ def test_an_npm_entrys_origin_digest_is_that_of_its_resolved_and_integrity(
 
 def test_direct_is_the_after_sides_word_unless_the_package_left() -> None:
     def lock(direct: list[str], packages: dict[str, str]) -> bytes:
-        body: dict[str, object] = {"": {"dependencies": {n: "*" for n in direct}}}
+        body: dict[str, object] = {"": {"dependencies": dict.fromkeys(direct, "*")}}
         body.update({f"node_modules/{k}": {"version": v} for k, v in packages.items()})
         return json.dumps({"lockfileVersion": 3, "packages": body}).encode()
 
