@@ -414,10 +414,13 @@ class _DiffReader:
 
     def line(self) -> bytes:
         """The next line with its newline; the unterminated last line; b"" at the end."""
-        while (end := self._buf.find(b"\n", self._pos)) < 0:
+        searched = self._pos  # a long line is searched once, not again with every block
+        while (end := self._buf.find(b"\n", searched)) < 0:
+            searched, pos = len(self._buf), self._pos
             if not self._more():
                 end = len(self._buf) - 1
                 break
+            searched -= pos - self._pos  # what _more dropped before the position
         line = bytes(self._buf[self._pos : end + 1])
         self._pos = end + 1
         return line

@@ -126,7 +126,6 @@ def _origin_digest(origin: object) -> bytes:
     A mapping of text to text (npm's ``resolved``/``integrity``, by far the most
     common) is written here exactly as the encoder writes it, at a tenth of the cost.
     """
-    text = None
     if type(origin) is dict and all(type(k) is str and type(v) is str for k, v in origin.items()):
         pairs = [f"{_json_string(k)}: {_json_string(v)}" for k, v in sorted(origin.items())]
         text = "{" + ", ".join(pairs) + "}"
