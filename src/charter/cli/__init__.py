@@ -33,7 +33,7 @@ _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "constitution": ("constitution",),
     "gate": ("gate",),
     "exec": ("gate",),
-    "hook": ("gate",),
+    "hook": ("hook",),
     "budget": ("gate",),
     "key": ("key",),
     "proposal": ("proposal",),
