@@ -138,11 +138,12 @@ def _connect(
     try:
         _flock(lock, deadline)
         sock = _try_connect(path, deadline)  # another client may have started it
-        if sock is None:
-            _spawn(path, ident, options, env)
+        child = None if sock is not None else _spawn(path, ident, options, env)
         while sock is None:
             if time.monotonic() >= deadline:
                 raise HookdError(f"no answer from the daemon in time ({_last_log_line(path)})")
+            if child is not None and os.waitpid(child, os.WNOHANG)[0]:
+                raise HookdError(f"the daemon did not start ({_last_log_line(path)})")
             time.sleep(_POLL)
             sock = _try_connect(path, deadline)
         return sock
@@ -163,7 +164,7 @@ def _flock(fd: int, deadline: float) -> None:
             time.sleep(_POLL)
 
 
-def _spawn(path: str, ident: str, options: list[str], env: Mapping[str, str]) -> None:
+def _spawn(path: str, ident: str, options: list[str], env: Mapping[str, str]) -> int:
     """Start ``charter hook serve`` detached: a new session, in the caller's cwd, its
     output to a log file next to the socket."""
     log = path[: -len(".sock")] + ".log"
@@ -176,7 +177,7 @@ def _spawn(path: str, ident: str, options: list[str], env: Mapping[str, str]) ->
         (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    os.posix_spawn(sys.executable, argv, dict(env), file_actions=actions, setsid=True)
+    return os.posix_spawn(sys.executable, argv, dict(env), file_actions=actions, setsid=True)
 
 
 def _last_log_line(path: str) -> str:
