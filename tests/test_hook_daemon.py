@@ -430,3 +430,27 @@ def test_fail_closed_answer_is_valid_json_for_any_message(message: str) -> None:
     assert "\n" not in err.rstrip("\n")
     clean = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in message)
     assert json.loads(protocol.json_string(message)) == clean
+
+
+def test_daemon_feeds_the_budget_from_the_transcript(setup: Setup) -> None:
+    session = Path(__file__).parent / "assets" / "claude-code-transcripts" / "session.jsonl"
+    transcript = setup.root / "s.jsonl"
+    shutil.copy(session, transcript)
+    prices = setup.root / "pricing.toml"
+    prices.write_text(
+        '[models."claude-opus-4-6"]\ninput = 5.0\noutput = 25.0\ncache_read = 0.5\n'
+        "cache_write_5m = 6.25\ncache_write_1h = 10.0\n"
+    )
+    text = setup.constitution.read_text().replace(
+        "[resource_limits]", "[resource_limits]\nmax_api_cost_per_day = 1.0"
+    )
+    _sign(setup, text)
+    body = payload("Bash", {"command": "git status"}, str(setup.work))
+    body = body.replace(b"/nonexistent/eb5b0174.jsonl", str(transcript).encode())
+    out, err, code = via_daemon(setup, body, ("--pricing", str(prices)))
+    assert code == 0, err
+    doc = json.loads(out)["hookSpecificOutput"]
+    assert doc["permissionDecision"] == "deny"
+    assert "max_api_cost_per_day" in doc["permissionDecisionReason"]
+    spent = json.loads(Path(os.environ["CHARTER_BUDGET"]).read_text())["spends"]
+    assert sum(s["cost"] for s in spent) == pytest.approx(1.2335)
