@@ -86,11 +86,29 @@ def ask(
     directory = protocol.runtime_dir(env)
     path = protocol.socket_path(directory, ident)
     request = protocol.encode_header(ident, agent, cwd)
-    sock = _connect(path, ident, normalized, env, deadline)
     try:
-        protocol.send_frame(sock, request)
-        protocol.send_frame(sock, stdin)
-        (exit_field,) = protocol.header(protocol.recv_frame(sock, deadline), 1)
+        return _exchange(_connect(path, ident, normalized, env, deadline), request, stdin, deadline)
+    except _Dropped:
+        # The daemon went away between accepting and answering (it exits when idle):
+        # once more, which starts a new one.
+        return _exchange(_connect(path, ident, normalized, env, deadline), request, stdin, deadline)
+
+
+class _Dropped(HookdError):
+    """The connection closed before the daemon's answer began."""
+
+
+def _exchange(
+    sock: _socket.socket, request: bytes, stdin: bytes, deadline: float
+) -> tuple[str, str, int]:
+    try:
+        try:
+            protocol.send_frame(sock, request)
+            protocol.send_frame(sock, stdin)
+            head = protocol.recv_frame(sock, deadline)
+        except (ConnectionError, protocol.Closed) as exc:
+            raise _Dropped(str(exc)) from None
+        (exit_field,) = protocol.header(head, 1)
         out = protocol.recv_frame(sock, deadline).decode("utf-8", "surrogateescape")
         err = protocol.recv_frame(sock, deadline).decode("utf-8", "surrogateescape")
     finally:

@@ -69,6 +69,10 @@ class HookdError(Exception):
     """The daemon could not be reached or answered nonsense: the client fails closed."""
 
 
+class Closed(HookdError):
+    """The other end closed the connection."""
+
+
 def normalized_options(args: Sequence[str], cwd: str) -> list[str]:
     """``args`` with every path option's value made absolute against ``cwd``."""
     out: list[str] = []
@@ -192,7 +196,7 @@ def _recv_exact(sock: _socket.socket, size: int, deadline: float) -> bytes:
         except TimeoutError:
             raise HookdError("timed out waiting for the other end") from None
         if not chunk:
-            raise HookdError("the other end closed the connection")
+            raise Closed("the other end closed the connection")
         chunks.append(chunk)
         missing -= len(chunk)
     return b"".join(chunks)

@@ -41,6 +41,9 @@ READ_TIMEOUT = 10.0
 TICK = 0.5
 #: Seconds a new daemon waits for the previous one of its identity to let go.
 LOCK_WAIT = 5.0
+#: Seconds a connection waits for its decision before giving up (the client has
+#: failed closed long before: this only bounds the daemon's own threads).
+DECIDE_WAIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,12 @@ class Daemon:
             worker = threading.Thread(target=self._work, name="hookd-worker", daemon=True)
             worker.start()
             try:
-                self._accept(listener, mine)
+                self._accept(listener, mine, worker)
             finally:
                 self._stop.set()
-                listener.close()
-                if self._still_mine(mine):
+                if self._still_mine(mine):  # first: new clients start a new daemon
                     os.unlink(self.path)
+                listener.close()
         finally:
             os.close(lock)
 
@@ -141,15 +144,18 @@ class Daemon:
             return False
         return stat.S_ISSOCK(info.st_mode) and (info.st_dev, info.st_ino) == mine
 
-    def _accept(self, listener: socket.socket, mine: tuple[int, int]) -> None:
+    def _accept(
+        self, listener: socket.socket, mine: tuple[int, int], worker: threading.Thread
+    ) -> None:
         while not self._stop.is_set():
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
-                idle = time.monotonic() - self._last
-                if (idle > self.idle_timeout and self._jobs.empty()) or not self._still_mine(mine):
+                idle = time.monotonic() - self._last > self.idle_timeout and self._jobs.empty()
+                if idle or not self._still_mine(mine) or not worker.is_alive():
                     return
                 continue
+            self._last = time.monotonic()
             if not self._slots.acquire(blocking=False):
                 conn.close()
                 continue
@@ -167,12 +173,12 @@ class Daemon:
                     return
                 answer: queue.Queue[Reply] = queue.Queue(maxsize=1)
                 self._jobs.put((request, answer))
-                reply = answer.get()
+                reply = answer.get(timeout=DECIDE_WAIT)
                 conn.settimeout(READ_TIMEOUT)
                 protocol.send_frame(conn, protocol.encode_header(str(reply.exit_code)))
                 protocol.send_frame(conn, reply.stdout.encode("utf-8", "surrogateescape"))
                 protocol.send_frame(conn, reply.stderr.encode("utf-8", "surrogateescape"))
-        except (HookdError, OSError, ValueError):
+        except (HookdError, OSError, ValueError, queue.Empty):
             pass  # a client that misbehaves or went away gets nothing
         finally:
             self._slots.release()
