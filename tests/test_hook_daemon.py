@@ -469,3 +469,20 @@ def test_an_idle_daemon_exits_and_the_next_call_starts_another(
     assert code == 0
     assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "allow"
     assert _daemon_pids(setup.run) not in ([], [first])
+
+
+def test_a_charter_package_in_the_repository_cannot_stand_in_for_the_daemon(
+    setup: Setup,
+) -> None:
+    # The daemon starts in the agent's working directory: with `python -m`, that
+    # directory would come first on sys.path. An impostor that allows everything:
+    fake = setup.work / "charter"
+    fake.mkdir()
+    marker = setup.root / "impostor-ran"
+    (fake / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (fake / "__main__.py").write_text("")
+    body = payload("Bash", {"command": "rm -rf /"}, str(setup.work))
+    out, _, code = via_daemon(setup, body)
+    assert code == 0
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert not marker.exists()

@@ -260,12 +260,12 @@ def hook_serve(
         raise InputError(f"--socket {socket_path}: an absolute path ending in .sock")
     options = HookOptions(constitution, key, model_role, audit, budget, run, pricing)
     gates = LoadedGates(options, reverify_every)
-    try:
-        gates(AGENTS["claude-code"])  # load and verify now: the first call is fast
-    except CharterError as exc:
-        render_text.error(f"not loaded yet: {exc}")
     handler = daemon_handler(options, gates)
-    daemon = Daemon(str(socket_path), identity, handler, idle_timeout=idle_timeout)
+
+    def warm() -> None:  # load and verify before the first call, so it is fast too
+        gates(AGENTS["claude-code"])
+
+    daemon = Daemon(str(socket_path), identity, handler, idle_timeout=idle_timeout, warm=warm)
     render_text.note(f"charter hook serve: pid {os.getpid()} serving {socket_path}")
     try:
         daemon.serve()

@@ -186,8 +186,10 @@ def _spawn(path: str, ident: str, options: list[str], env: Mapping[str, str]) ->
     """Start ``charter hook serve`` detached: a new session, in the caller's cwd, its
     output to a log file next to the socket."""
     log = path[: -len(".sock")] + ".log"
+    # -P: the working directory (the agent's repository) is not put on sys.path, so a
+    # `charter/` directory there cannot stand in for Charter in the daemon.
     argv = [
-        sys.executable, "-m", "charter", "hook", "serve",
+        sys.executable, "-P", "-m", "charter", "hook", "serve",
         "--socket", path, "--identity", ident, *options,
     ]  # fmt: skip
     actions = [

@@ -78,8 +78,10 @@ class Daemon:
         handler: Handler,
         *,
         idle_timeout: float = 900.0,
+        warm: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
+        self.warm = warm
         self.ident = ident
         self.handler = handler
         self.idle_timeout = idle_timeout
@@ -192,6 +194,11 @@ class Daemon:
         return Request(agent=agent, cwd=cwd, stdin=stdin)
 
     def _work(self) -> None:
+        if self.warm is not None:
+            try:
+                self.warm()  # e.g. load and verify now, in the thread that decides
+            except Exception:  # noqa: BLE001, S110 - the first request reports it
+                pass
         while not self._stop.is_set():
             try:
                 request, answer = self._jobs.get(timeout=TICK)
