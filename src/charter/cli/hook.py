@@ -45,8 +45,12 @@ PRICING = typer.Option(
     "transcript (default $CHARTER_PRICING)",
 )
 
-#: The agents ``charter hook`` speaks to, and the audit source of their decisions.
-AGENTS: Mapping[str, str] = {"claude-code": "hook:claude-code"}
+#: The agents ``charter hook`` speaks to (each is a command, ``charter hook NAME``, and
+#: a name the daemon serves), with the command's help. Decisions are recorded with
+#: source ``hook:NAME``; :func:`respond` speaks each one's protocol.
+AGENTS: Mapping[str, str] = {
+    "claude-code": "Claude Code PreToolUse hook: JSON on stdin, permission decision on stdout.",
+}
 
 OpenGate = Callable[[str], tuple[Gate, audit_mod.AuditStore]]
 
@@ -128,11 +132,10 @@ def respond(agent: str, gate: Gate, text: str, model_role: str | None) -> tuple[
 
 def answer(agent: str, raw: bytes, options: HookOptions, opener: OpenGate) -> tuple[str, int]:
     """One hook call: decide, record, and return (stdout, exit code). Errors raise."""
-    source = AGENTS.get(agent)
-    if source is None:
+    if agent not in AGENTS:
         raise InputError(f"unknown agent {agent!r}", hint="one of: " + ", ".join(AGENTS))
     text = _decoded(raw, "hook input")
-    gate, store = opener(source)
+    gate, store = opener(f"hook:{agent}")
     feed_usage(agent, text, options)
     shown, code, decision = respond(agent, gate, text, options.model_role)
     record(store, decision, gate.config.source)
@@ -152,21 +155,29 @@ def error_reply(exc: BaseException) -> Reply:
     return Reply("", f"charter: error: {line}\n", code)
 
 
-@hook_app.command("claude-code")
-def hook_claude_code(
-    constitution: Path = CONSTITUTION,
-    key: Path = KEY,
-    model_role: str | None = ROLE,
-    audit: Path | None = AUDIT,
-    budget: Path | None = BUDGET,
-    run: str | None = RUN,
-    pricing: Path | None = PRICING,
-) -> None:
-    """Claude Code PreToolUse hook: JSON on stdin, permission decision on stdout."""
-    options = HookOptions(constitution, key, model_role, audit, budget, run, pricing)
-    shown, code = answer("claude-code", _stdin_bytes(), options, options.open)
-    write_out(shown)
-    raise typer.Exit(code)
+def _direct(agent: str) -> Callable[..., None]:
+    """The ``charter hook AGENT`` command: one call decided in this process."""
+
+    def command(
+        constitution: Path = CONSTITUTION,
+        key: Path = KEY,
+        model_role: str | None = ROLE,
+        audit: Path | None = AUDIT,
+        budget: Path | None = BUDGET,
+        run: str | None = RUN,
+        pricing: Path | None = PRICING,
+    ) -> None:
+        options = HookOptions(constitution, key, model_role, audit, budget, run, pricing)
+        shown, code = answer(agent, _stdin_bytes(), options, options.open)
+        write_out(shown)
+        raise typer.Exit(code)
+
+    command.__doc__ = AGENTS[agent]
+    command.__name__ = "hook_" + agent.replace("-", "_")
+    return hook_app.command(agent)(command)
+
+
+hook_claude_code = _direct("claude-code")
 
 
 # ------------------------------------------------------------------- the daemon
@@ -263,7 +274,7 @@ def hook_serve(
     handler = daemon_handler(options, gates)
 
     def warm() -> None:  # load and verify before the first call, so it is fast too
-        gates(AGENTS["claude-code"])
+        gates("hook:claude-code")
 
     daemon = Daemon(str(socket_path), identity, handler, idle_timeout=idle_timeout, warm=warm)
     render_text.note(f"charter hook serve: pid {os.getpid()} serving {socket_path}")
