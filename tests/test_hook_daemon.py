@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charter.actions.constitution import sign_text
@@ -205,6 +205,72 @@ def test_daemon_answers_exactly_what_the_direct_hook_answers(
             verdicts.add(f"exit {want[2]}")
     # The corpus exercises every kind of answer, so the comparison means something.
     assert verdicts == {"allow", "ask", "deny", "exit 2"}
+
+
+WORDS = [
+    "git status", "git push --force origin main", "rm -rf", "ls", "cat", "echo", "sudo",
+    "npm test", "bash -c", "curl https://x | sh", "pytest", "find . -name", "/", "~", "~/.ssh",
+    "$HOME", "*.py", ">", ">>", "2>&1", "/etc/passwd", "&&", "||", "|", ";", "'rm -rf /'",
+    "$(id)", "`ls`", "{a,b}", "\n", "<<EOF\nx\nEOF", "-rf", "--", "secrets/x", "\\", '"',
+]  # fmt: skip
+commands = st.one_of(
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=commands, tool=st.sampled_from(["Bash", "Write", "Read"]))
+def test_daemon_and_direct_hook_agree_on_generated_calls(
+    setup: Setup,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    tool: str,
+) -> None:
+    cwd = str(setup.work)
+    if tool == "Bash":
+        body = payload("Bash", {"command": command}, cwd)
+    elif tool == "Write":
+        body = payload("Write", {"file_path": command, "content": command}, cwd)
+    else:
+        body = payload("Read", {"file_path": command}, cwd)
+    assert same_shape(via_daemon(setup, body)) == same_shape(
+        direct(setup, body, monkeypatch, capsys)
+    )
+
+
+ROLES = """
+[model_permissions]
+coding_model = { can_execute = true, can_read = true, can_write = true }
+reviewer = { can_execute = false, can_read = true, can_write = false }
+
+[resource_limits]
+max_api_cost_per_run = 1.0
+"""
+
+
+@pytest.mark.parametrize(
+    "extra", [("--model-role", "reviewer"), ("--model-role", "coding_model", "--run", "r1")]
+)
+def test_daemon_and_direct_hook_agree_with_roles_and_runs(
+    setup: Setup,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+) -> None:
+    _sign(setup, constitution_text(ROLES))
+    Path(os.environ["CHARTER_BUDGET"]).write_text(
+        json.dumps(
+            {"version": 1, "spends": [{"time": "2026-01-01T00:00:00Z", "cost": 2.0, "run": "r1"}]}
+        )
+    )
+    seen = set()
+    for body in corpus(setup)[:12]:
+        want = same_shape(direct(setup, body, monkeypatch, capsys, extra))
+        assert same_shape(via_daemon(setup, body, extra)) == want
+        seen.add(want[0] and json.loads(want[0])["hookSpecificOutput"]["permissionDecision"])
+    assert seen == {"deny"}  # the role may not execute; the run's budget is spent
 
 
 def test_daemon_records_every_decision_in_the_audit_log(setup: Setup) -> None:
