@@ -552,3 +552,20 @@ def test_a_charter_package_in_the_repository_cannot_stand_in_for_the_daemon(
     assert code == 0
     assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert not marker.exists()
+
+
+def test_a_removed_audit_log_is_recreated_as_the_direct_hook_would(setup: Setup) -> None:
+    body = payload("Bash", {"command": "git status"}, str(setup.work))
+    via_daemon(setup, body)
+    audit = Path(os.environ["CHARTER_AUDIT"])
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{audit}{suffix}").unlink(missing_ok=True)
+    out, _, code = via_daemon(setup, body)
+    assert code == 0
+    decision = DECISION_ID.search(out)
+    assert decision is not None
+    store = stores.open_store(str(audit), read_only=True)
+    try:
+        assert [r["decision_id"] for r in store.records()] == [decision.group(0)]
+    finally:
+        store.close()

@@ -77,6 +77,15 @@ class HookOptions:
         """The files whose change makes the daemon reload and re-verify."""
         return [p for p in (self.constitution, self.key, self.pricing_file()) if p is not None]
 
+    def audit_file(self) -> Path | None:
+        """The local audit log file (None for a PostgreSQL store)."""
+        where = (
+            str(self.audit)
+            if self.audit is not None
+            else os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
+        )
+        return None if where.startswith(audit_mod.POSTGRES_SCHEMES) else Path(where)
+
     def open(self, source: str) -> tuple[Gate, audit_mod.AuditStore]:
         """The gate and audit store for one decision, exactly as ``charter hook`` opens them."""
         gate, store = open_gate(
@@ -202,6 +211,13 @@ class LoadedGates:
                 marks.append(("missing", str(path), exc.errno))
                 continue
             marks.append((str(path), s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns))
+        audit = self.options.audit_file()
+        if audit is not None:  # a removed or replaced log is reopened, as the direct hook would
+            try:
+                s = os.stat(audit)
+                marks.append((str(audit), s.st_dev, s.st_ino))
+            except OSError as exc:
+                marks.append(("missing", str(audit), exc.errno))
         return tuple(marks)
 
     def __call__(self, source: str) -> tuple[Gate, audit_mod.AuditStore]:
