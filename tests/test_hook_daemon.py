@@ -29,6 +29,7 @@ from charter.actions.constitution import sign_text
 from charter.audit import stores
 from charter.cli import main
 from charter.hookd import client, protocol
+from charter.hookd.server import Daemon, Reply
 from charter.trust import keys
 from tests.gate_helpers import constitution_text, write_signed
 
@@ -569,3 +570,54 @@ def test_a_removed_audit_log_is_recreated_as_the_direct_hook_would(setup: Setup)
         assert [r["decision_id"] for r in store.records()] == [decision.group(0)]
     finally:
         store.close()
+
+
+def test_the_daemon_answers_no_other_user(tmp_path: Path) -> None:
+    system_python = shutil.which("python3", path="/usr/bin:/bin")
+    if os.geteuid() != 0 or system_python is None:
+        pytest.skip("connecting as another user needs root and a python3 they can run")
+    run = Path(tempfile.mkdtemp(prefix="hk"))
+    path = str(run / "x.sock")
+    daemon = Daemon(path, "x", lambda r: Reply("answered\n", "", 0), idle_timeout=30)
+    thread = threading.Thread(target=daemon.serve, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if os.path.exists(path):
+                break
+            time.sleep(0.01)
+        # Loosen the directory and the socket (as a mistake would): the peer check remains.
+        run.chmod(0o711)
+        os.chmod(path, 0o777)  # noqa: S103 - deliberately open, to test the peer check
+        frames = _frame(protocol.encode_header("x", "claude-code", "/")) + _frame(b"{}")
+        probe = (
+            "import socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            f"s.connect({path!r})\n"
+            f"s.sendall({frames!r})\n"
+            "s.settimeout(10)\n"
+            "got = b''\n"
+            "while chunk := s.recv(100):\n"
+            "    got += chunk\n"
+            "sys.stdout.write(repr(got))\n"
+        )
+        mine = subprocess.run(
+            [system_python, "-c", probe], capture_output=True, text=True, timeout=30, check=False
+        )
+        theirs = subprocess.run(
+            [system_python, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            user=65534,
+            group=65534,
+            extra_groups=[],
+        )
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+        thread.join(timeout=10)
+    assert "answered" in mine.stdout, mine.stderr
+    # Closed with nothing said (a reset when their request was left unread).
+    assert "answered" not in theirs.stdout
+    assert theirs.stdout == "b''" or "ConnectionResetError" in theirs.stderr, theirs.stderr
