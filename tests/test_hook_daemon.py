@@ -621,3 +621,18 @@ def test_the_daemon_answers_no_other_user(tmp_path: Path) -> None:
     # Closed with nothing said (a reset when their request was left unread).
     assert "answered" not in theirs.stdout
     assert theirs.stdout == "b''" or "ConnectionResetError" in theirs.stderr, theirs.stderr
+
+
+@pytest.mark.parametrize("timeout", ["abc", "0", "-1", "nan", "1e9"])
+def test_a_bad_client_timeout_denies(setup: Setup, timeout: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT, "claude-code", *setup.options],
+        input=payload("Bash", {"command": "git status"}, str(setup.work)),
+        capture_output=True,
+        env={**os.environ, "CHARTER_HOOK_TIMEOUT": timeout},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert "CHARTER_HOOK_TIMEOUT" in done.stderr.decode() or "float" in done.stderr.decode()

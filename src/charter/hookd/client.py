@@ -40,8 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         deadline = time.monotonic() + _timeout(os.environ)
         stdin = protocol.read_stdin(0, deadline)
         out, err, code = ask(agent, options, stdin, os.environ, deadline)
-    except (HookdError, OSError, ValueError) as exc:
-        out, err, code = protocol.deny_answer(agent, str(exc))
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure denies
+        # Exit 1 or a traceback would let Claude Code run the call: every failure is a deny.
+        message = str(exc) if isinstance(exc, HookdError | OSError | ValueError) else repr(exc)
+        out, err, code = protocol.deny_answer(agent, message)
     _write(sys.stdout, out)
     _write(sys.stderr, err)
     return code
