@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from charter.actions.constitution import sign_text
 from charter.audit import stores
 from charter.cli import main
-from charter.hookd import client, protocol
+from charter.hookd import client, protocol, server
 from charter.hookd.server import Daemon, Reply
 from charter.trust import keys
 from tests.gate_helpers import constitution_text, write_signed
@@ -637,3 +637,61 @@ def test_a_bad_client_timeout_denies(setup: Setup, timeout: str) -> None:
     assert done.returncode == 2
     assert json.loads(done.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert "CHARTER_HOOK_TIMEOUT" in done.stderr.decode() or "float" in done.stderr.decode()
+
+
+def test_the_client_imports_only_built_in_modules() -> None:
+    # Its import time is every tool call's latency: no Charter module beyond the client
+    # and the protocol, and none of the standard modules that cost milliseconds.
+    code = (
+        "import sys; before = set(sys.modules); import charter.hookd.client; "
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert {m for m in loaded if m.startswith("charter")} == {
+        "charter",
+        "charter.hookd",
+        "charter.hookd.client",
+        "charter.hookd.protocol",
+    }
+    heavy = {"json", "re", "typing", "enum", "socket", "hashlib", "subprocess", "selectors"}
+    assert loaded & heavy == set()
+
+
+def test_a_slow_client_does_not_hold_up_the_others(setup: Setup) -> None:
+    body = payload("Bash", {"command": "git status"}, str(setup.work))
+    via_daemon(setup, body)
+    (sock_path,) = [p for p in setup.run.iterdir() if p.suffix == ".sock"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as slow:
+        slow.connect(str(sock_path))
+        slow.sendall(b"\x00\x00\x01")  # a third of a length prefix, then nothing
+        # A daemon that waited for the slow one would answer only after dropping it,
+        # READ_TIMEOUT (10 s) later: past this call's deadline.
+        deadline = time.monotonic() + server.READ_TIMEOUT - 2
+        out, _, code = client.ask("claude-code", setup.options, body, os.environ, deadline)
+    assert code == 0
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "allow"
+
+
+def test_a_client_whose_stdin_never_closes_denies(setup: Setup) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, "claude-code", *setup.options],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CHARTER_HOOK_TIMEOUT": "1"},
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(b'{"tool_name": "Bash",')
+    proc.stdin.flush()
+    try:
+        code = proc.wait(timeout=30)
+        out, err = proc.communicate()
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    assert code == 2
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert b"timed out reading the hook input" in err
