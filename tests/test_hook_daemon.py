@@ -127,17 +127,20 @@ def direct(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     extra: tuple[str, ...] = (),
+    agent: str = "claude-code",
 ) -> tuple[str, str, int]:
     fake = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
     monkeypatch.setattr(sys, "stdin", fake)
-    code = main(["hook", "claude-code", *s.options, *extra])
+    code = main(["hook", agent, *s.options, *extra])
     out = capsys.readouterr()
     return out.out, out.err, code
 
 
-def via_daemon(s: Setup, stdin: bytes, extra: tuple[str, ...] = ()) -> tuple[str, str, int]:
+def via_daemon(
+    s: Setup, stdin: bytes, extra: tuple[str, ...] = (), agent: str = "claude-code"
+) -> tuple[str, str, int]:
     deadline = time.monotonic() + 60
-    return client.ask("claude-code", [*s.options, *extra], stdin, os.environ, deadline)
+    return client.ask(agent, [*s.options, *extra], stdin, os.environ, deadline)
 
 
 def same_shape(answer: tuple[str, str, int]) -> tuple[str, str, int]:
@@ -274,6 +277,40 @@ def test_daemon_and_direct_hook_agree_with_roles_and_runs(
     assert seen == {"deny"}  # the role may not execute; the run's budget is spent
 
 
+HOOK_ASSETS = Path(__file__).parent / "assets" / "hooks"
+
+
+@pytest.mark.parametrize("extra", [(), ("--ask-as-deny",)])
+def test_every_agent_gets_the_same_answer_through_the_daemon(
+    setup: Setup,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+) -> None:
+    # The recorded payload of every agent (tests/assets/hooks), its working directory
+    # moved to ours, and a few commands of each kind of answer where it runs one.
+    seen = set()
+    for asset in sorted(HOOK_ASSETS.glob("*/*.json")):
+        agent = asset.parent.name
+        doc = json.loads(asset.read_text())
+        bodies = [doc]
+        for command in ("git status", "rm -rf /", "npm test"):
+            if isinstance(doc.get("command"), str):
+                bodies.append({**doc, "command": command})
+            elif isinstance(doc.get("tool_input"), dict) and "command" in doc["tool_input"]:
+                bodies.append({**doc, "tool_input": {**doc["tool_input"], "command": command}})
+        for body in bodies:
+            if "cwd" in body:
+                body["cwd"] = str(setup.work)
+            raw = json.dumps(body).encode()
+            want = same_shape(direct(setup, raw, monkeypatch, capsys, extra, agent))
+            got = same_shape(via_daemon(setup, raw, extra, agent))
+            assert got == want, (asset.name, body)
+            seen.add((agent, want[2]))
+    # Every agent was answered in its protocol (exit 0), not only refused.
+    assert {a for a, code in seen if code == 0} == {"claude-code", "gemini-cli", "cursor", "codex"}
+
+
 def test_daemon_records_every_decision_in_the_audit_log(setup: Setup) -> None:
     body = payload("Bash", {"command": "git status"}, str(setup.work))
     answers = [via_daemon(setup, body) for _ in range(3)]
@@ -348,8 +385,9 @@ def test_daemon_reloads_a_re_signed_constitution_and_refuses_a_tampered_one(
     got = same_shape(via_daemon(setup, body))
     assert want[2] == 2 and want[0] == "" and "charter: error:" in want[1]
     assert got == want
-    # Signed again, with a new key: the daemon picks the new rule up without a restart.
-    _sign(setup, text)
+    # Signed again as a new version, with a new key: the daemon picks the new rule up
+    # without a restart (the same version with other content would be refused).
+    _sign(setup, text.replace('version = "1.0.0"', 'version = "1.1.0"', 1))
     out, _, code = via_daemon(setup, body)
     assert code == 0
     assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "allow"

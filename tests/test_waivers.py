@@ -22,6 +22,7 @@ from charter.policy.waivers import (
     status,
 )
 from charter.trust import keys
+from tests.bundle_helpers import make_key, overlay_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "overlay"
@@ -321,3 +322,42 @@ def test_waiver_files_are_read_strictly(text: str, needle: str) -> None:
         parse_waiver(text.encode(), "w.json")
     assert info.value.message.startswith("w.json: not valid JSON (")
     assert needle in info.value.message
+
+
+def test_waiver_commands_verify_a_signed_overlay_under_trust(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`charter waiver` loads signed layers as `check` does: verified under --trust, a
+    forged bundle is exit 2 (no result), and inspecting records no accepted version."""
+    layer_key, layer_pub = make_key(tmp_path / "layer")
+    forger, _ = make_key(tmp_path / "forger")
+    signed = tmp_path / "overlay.tar.gz"
+    signed.write_bytes(overlay_bundle(tmp_path, layer_key, rule_id="ACME-WAIVABLE-001"))
+    forged = tmp_path / "forged.tar.gz"
+    forged.write_bytes(overlay_bundle(tmp_path / "f", forger, rule_id="ACME-WAIVABLE-001"))
+    policy = tmp_path / "trust.toml"
+    state = tmp_path / "state"
+    policy.write_text(f'state_dir = "{state}"\n[layers.overlay]\nkeys = ["{layer_pub}"]\n')
+    waiver_key = keys.generate()
+    keys.write_private(tmp_path / "w.key", waiver_key)
+    (tmp_path / "w.pub").write_bytes(keys.public_pem(waiver_key.public_key()))
+    now = ["--now", "2026-11-22T10:00:00Z"]
+    create = ["waiver", "create", "--rule", "ACME-WAIVABLE-001", "--scope", "repo=acme/platform",
+              "--reason", "freeze", "--expires", "2026-12-31", "--approver", "alice",
+              "--key", str(tmp_path / "w.key"), "-o", str(tmp_path / "w" / "w.json"),
+              "--trust", str(policy), *now]  # fmt: skip
+    assert main([*create, "--overlay", str(signed)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    verify = ["waiver", "verify", str(tmp_path / "w" / "w.json"), "--key",
+              str(tmp_path / "w.pub"), "--trust", str(policy), *now]  # fmt: skip
+    assert main([*verify, "--overlay", str(signed)]) == 0
+    assert "active" in capsys.readouterr().out
+    assert main([*verify, "--overlay", str(forged)]) == 2
+    err = capsys.readouterr().err
+    assert "forged.tar.gz" in err and "Traceback" not in err
+    assert main([*create, "--overlay", str(forged)]) == 2
+    assert not [p for p in state.glob("**/*") if p.is_file()], "inspecting accepts nothing"
+    proposal = tmp_path / "p.json"
+    proposal.write_text(json.dumps(MERGE))
+    main(["check", str(proposal), "--overlay", str(signed), "--trust", str(policy), *now])
+    assert [p for p in state.glob("**/*") if p.is_file()], "check does accept the version"

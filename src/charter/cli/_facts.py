@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from charter.cli._stack import trust_policy_path
+from charter.cli._stack import trust_policy
 from charter.core.errors import InputError
 from charter.facts.evidence import for_document
 from charter.facts.github import GitHubEvent, build_from_github
@@ -20,7 +20,7 @@ from charter.facts.identities import IdentityMap, load_identities
 from charter.facts.proposal import GitRange, Progress, StagedChange, build_from_git, build_staged
 from charter.facts.reconcile import Facts, reconcile
 from charter.policy.proposal import validate
-from charter.trust.policy import EvidenceTrust, load_policy
+from charter.trust.policy import EvidenceTrust, TrustPolicy
 
 EVIDENCE_OPTION = typer.Option(
     None,
@@ -96,15 +96,14 @@ def gather(
     built: Mapping[str, Any] | None,
     identities: Path | None,
     evidence: Path | None,
-    trust: Path | None,
+    policy: TrustPolicy | None,
     declared: Mapping[str, Any],
 ) -> Facts:
     """The facts a declared document is reconciled with (docs/design.md, 'Facts: declared
     and derived'): a built document, the identity map, and the verified evidence."""
     found = None
     if evidence is not None or "evidence" in declared:
-        policy = trust_policy_path(trust)
-        signers = load_policy(policy).evidence if policy is not None else EvidenceTrust()
+        signers = policy.evidence if policy is not None else EvidenceTrust()
         found = for_document(declared, evidence, signers)
     return Facts(
         built=built,
@@ -120,7 +119,8 @@ def with_evidence(
     """A built document with the verified evidence of ``--evidence`` attached."""
     if evidence is None:
         return document
-    facts = gather(built=document, identities=None, evidence=evidence, trust=trust, declared={})
+    policy = trust_policy(trust)
+    facts = gather(built=document, identities=None, evidence=evidence, policy=policy, declared={})
     return validate(reconcile(None, facts).document)
 
 

@@ -17,7 +17,7 @@ from charter.core.errors import TrustError, VerificationError
 from charter.policy.loading import load_trusted_stack
 from charter.policy.stack import Stack
 from charter.policy.waivers import WaiverSet, parse_trust
-from charter.trust.policy import load_policy
+from charter.trust.policy import TrustPolicy, load_policy
 from charter.trust.versions import VersionState
 
 TRUST_ENV = "CHARTER_TRUST_POLICY"
@@ -56,11 +56,17 @@ def trust_policy_path(trust: Path | None) -> Path | None:
     return Path(from_env) if from_env else None
 
 
+def trust_policy(trust: Path | None) -> TrustPolicy | None:
+    """The trust policy :func:`trust_policy_path` names, loaded once per command."""
+    path = trust_policy_path(trust)
+    return load_policy(path) if path is not None else None
+
+
 def stack_from_options(
     constitution: Path | None,
     packs: list[Path] | None,
     overlay: Path | None,
-    trust: Path | None = None,
+    policy: TrustPolicy | None = None,
     *,
     allow_major: bool = False,
     state_dir: Path | None = None,
@@ -72,8 +78,6 @@ def stack_from_options(
     they verify and refuse rollbacks like ``check`` does, but inspecting a
     version must not count as accepting it.
     """
-    policy_path = trust_policy_path(trust)
-    policy = load_policy(policy_path) if policy_path else None
     state = None
     if state_dir is not None:
         state = VersionState(state_dir)
@@ -94,7 +98,7 @@ def verified_stack(
     constitution: Path | None,
     packs: list[Path] | None,
     overlay: Path | None,
-    trust: Path | None = None,
+    policy: TrustPolicy | None = None,
     *,
     allow_major: bool = False,
     state_dir: Path | None = None,
@@ -108,7 +112,7 @@ def verified_stack(
             constitution,
             packs,
             overlay,
-            trust,
+            policy,
             allow_major=allow_major,
             state_dir=state_dir,
             record=record,

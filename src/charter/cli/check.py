@@ -20,6 +20,7 @@ from charter.cli._stack import (
     PACK_OPTION,
     STATE_DIR_OPTION,
     TRUST_OPTION,
+    trust_policy,
     verified_stack,
     waiver_hook,
 )
@@ -38,6 +39,7 @@ from charter.render import sarif as render_sarif
 from charter.render import text as render_text
 from charter.render import write
 from charter.render._ci import proposal_files
+from charter.trust.policy import TrustPolicy
 
 
 def rendered(
@@ -151,7 +153,9 @@ def _built(sources: Sources) -> tuple[dict[str, Any] | None, str]:
     return None, ""
 
 
-def _document(sources: Sources, trust: Path | None) -> tuple[dict[str, Any] | None, Facts, str]:
+def _document(
+    sources: Sources, policy: TrustPolicy | None
+) -> tuple[dict[str, Any] | None, Facts, str]:
     """The declared proposal (a file, or None), the facts to reconcile it with, and its name."""
     _chosen(sources)
     declared = proposal.load(sources.proposal_file) if sources.proposal_file else None
@@ -160,7 +164,7 @@ def _document(sources: Sources, trust: Path | None) -> tuple[dict[str, Any] | No
         built=built,
         identities=sources.identities if declared is not None else None,
         evidence=sources.evidence,
-        trust=trust,
+        policy=policy,
         declared=declared or built or {},
     )
     return declared, facts, str(sources.proposal_file) if declared is not None else name
@@ -247,10 +251,11 @@ def check(
         body_file,
         evidence,
     )
-    declared, facts, source = _document(sources, trust)
+    policy = trust_policy(trust)
+    declared, facts, source = _document(sources, policy)
     moment = parse_now(now)
     stack = verified_stack(
-        constitution, pack, overlay, trust, allow_major=allow_major, state_dir=state_dir
+        constitution, pack, overlay, policy, allow_major=allow_major, state_dir=state_dir
     )
     hook = waiver_hook(waivers_dir, stack, waiver_key)
     decided = decide(stack.compile(), declared, facts, now=moment, waivers=hook)

@@ -24,7 +24,7 @@ import typer
 
 from charter.cli._app import ReportFormat, app
 from charter.cli._facts import gather, identity_map, progress_bar
-from charter.cli._stack import TRUST_ENV, verified_stack, waiver_hook
+from charter.cli._stack import TRUST_ENV, trust_policy, verified_stack, waiver_hook
 from charter.cli.check import record_decision, rendered
 from charter.core.decision import Decision, parse_now
 from charter.core.errors import CharterError, InputError
@@ -156,10 +156,11 @@ def github(
         spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
         with progress_bar("reading the change") as progress:
             document, built_from = build_in_checkout(spec, repo, identity_map(identities), progress)
-        stack = verified_stack(constitution, pack, overlay, trust)
+        policy = trust_policy(trust)
+        stack = verified_stack(constitution, pack, overlay, policy)
         hook = waiver_hook(waivers_dir, stack, waiver_key)
         facts = gather(
-            built=document, identities=None, evidence=evidence, trust=trust, declared=document
+            built=document, identities=None, evidence=evidence, policy=policy, declared=document
         )
         decided = decide(stack.compile(), None, facts, now=parse_now(now), waivers=hook)
         decision = decided.decision

@@ -4,9 +4,11 @@
 runs the decision daemon (:mod:`charter.hookd.server`) that the ``charter-hook``
 client starts on demand: it answers each forwarded call with :func:`answer`, the very
 function the direct command runs, against a gate it keeps loaded and re-verifies when
-the constitution, key, trust or pricing files change (and at least every
-``--reverify-every`` seconds). Exit codes are the direct hook's: 0 with the agent's
-answer on stdout, 2 (blocks the call) with one line on stderr for anything else.
+any file the gate was loaded from (constitution layers, keys, trust policy and the
+keys it names, the pricing file) changes, and at least every ``--reverify-every``
+seconds. Each agent's protocol is :func:`charter.actions.hooks.respond`; exit codes are
+its own: 0 with the agent's answer on stdout, 2 (blocks the call) with one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -21,17 +23,25 @@ from pathlib import Path
 import typer
 
 from charter.actions import budget as budget_mod
-from charter.actions.gate import Gate
-from charter.actions.hooks import handle_claude_code
+from charter.actions import hooks
+from charter.actions.gate import Gate, audit_files
 from charter.audit import stores as audit_mod
 from charter.cli._app import app
-from charter.cli.gate import AUDIT, BUDGET, CONSTITUTION, KEY, ROLE, RUN, open_gate, record
+from charter.cli.gate import (
+    AUDIT,
+    BUDGET,
+    CONSTITUTION,
+    KEY,
+    ROLE,
+    RUN,
+    TRUST,
+    open_gate,
+    record,
+)
 from charter.core import errors, jsonio
-from charter.core.decision import Decision
 from charter.core.errors import CharterError, InputError
 from charter.hookd import protocol
 from charter.hookd.server import Daemon, Reply, Request, failure
-from charter.render import json as render_json
 from charter.render import text as render_text
 from charter.render import write as write_out
 
@@ -45,12 +55,24 @@ PRICING = typer.Option(
     "transcript (default $CHARTER_PRICING)",
 )
 
+ASK_AS_DENY = typer.Option(
+    False,
+    "--ask-as-deny",
+    help="answer deny where the gate says ask (agents or modes that run an ask unasked)",
+)
+
 #: The agents ``charter hook`` speaks to (each is a command, ``charter hook NAME``, and
-#: a name the daemon serves), with the command's help. Decisions are recorded with
-#: source ``hook:NAME``; :func:`respond` speaks each one's protocol.
+#: a name the daemon serves), with the command's help (docs/agents.md). Decisions are
+#: recorded with source ``hook:NAME``.
 AGENTS: Mapping[str, str] = {
     "claude-code": "Claude Code PreToolUse hook: JSON on stdin, permission decision on stdout.",
+    "gemini-cli": "Gemini CLI BeforeTool hook: JSON on stdin, decision on stdout.",
+    "cursor": "Cursor beforeShellExecution / beforeMCPExecution / beforeReadFile hook.",
+    "codex": "Codex PreToolUse hook (Bash, apply_patch, MCP tools); ask is answered deny.",
 }
+#: How the sandboxed command of a ``sandbox_only`` role starts Charter: this interpreter,
+#: with ``-P`` so the agent's working directory (its repository) is not on ``sys.path``.
+EXEC_PROGRAM = (sys.executable, "-P", "-m", "charter")
 
 OpenGate = Callable[[str], tuple[Gate, audit_mod.AuditStore]]
 
@@ -59,9 +81,11 @@ OpenGate = Callable[[str], tuple[Gate, audit_mod.AuditStore]]
 class HookOptions:
     """The options of one hook configuration (a daemon serves exactly one)."""
 
-    constitution: Path
-    key: Path
+    constitution: tuple[Path, ...]
+    key: tuple[Path, ...] = ()
+    trust: Path | None = None
     model_role: str | None = None
+    ask_as_deny: bool = False
     audit: Path | None = None
     budget: Path | None = None
     run: str | None = None
@@ -73,23 +97,39 @@ class HookOptions:
         env = os.environ.get(budget_mod.PRICING_ENV)
         return Path(env).expanduser() if env else None
 
-    def watched(self) -> list[Path]:
-        """The files whose change makes the daemon reload and re-verify."""
-        return [p for p in (self.constitution, self.key, self.pricing_file()) if p is not None]
+    def audit_location(self) -> str:
+        if self.audit is not None:
+            return str(self.audit)
+        return os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
 
     def audit_file(self) -> Path | None:
         """The local audit log file (None for a PostgreSQL store)."""
-        where = (
-            str(self.audit)
-            if self.audit is not None
-            else os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
-        )
+        where = self.audit_location()
         return None if where.startswith(audit_mod.POSTGRES_SCHEMES) else Path(where)
+
+    def watched(self, gate: Gate) -> list[str]:
+        """The files ``gate`` was loaded from, whose change makes the daemon reload.
+
+        That is the gate's own files (layers, keys, trust policy and the keys it names,
+        accepted versions) and the pricing file, without the audit log and the budget
+        store, which change with every call.
+        """
+        spend = budget_mod.Budget(self.budget, self.run).path
+        busy = {str(spend), f"{spend}.lock", *audit_files(self.audit_location())}
+        files = [p for p in gate.config.protected_paths if p not in busy]
+        pricing = self.pricing_file()
+        return [*files, *([str(pricing)] if pricing is not None else [])]
 
     def open(self, source: str) -> tuple[Gate, audit_mod.AuditStore]:
         """The gate and audit store for one decision, exactly as ``charter hook`` opens them."""
         gate, store = open_gate(
-            self.constitution, self.key, self.audit, self.budget, self.run, source
+            list(self.constitution),
+            list(self.key) or None,
+            self.audit,
+            self.budget,
+            self.run,
+            source,
+            trust=self.trust,
         )
         pricing = self.pricing_file()
         if pricing is not None:  # the prices are the gate's own file: never writable
@@ -100,6 +140,23 @@ class HookOptions:
                 gate.constitution, watchdog=gate.watchdog, budget=gate.budget, config=config
             )
         return gate, store
+
+    def sandbox_exec(self) -> tuple[str, ...] | None:
+        """``charter exec …`` with this hook's layers and keys, for a ``sandbox_only`` role.
+
+        None with a trust policy (``charter exec`` is then given no keys to pin): such a
+        role's commands are refused rather than run unsandboxed.
+        """
+        if self.trust is not None or len(self.key) != len(self.constitution):
+            return None
+        return hooks.exec_prefix(
+            EXEC_PROGRAM,
+            self.constitution,
+            self.key,
+            audit=self.audit,
+            budget=self.budget,
+            run=self.run,
+        )
 
 
 def _decoded(raw: bytes, what: str) -> str:
@@ -131,24 +188,31 @@ def feed_usage(agent: str, text: str, options: HookOptions) -> None:
         store.feed_transcript(transcript, budget_mod.load_pricing(pricing))
 
 
-def respond(agent: str, gate: Gate, text: str, model_role: str | None) -> tuple[str, int, Decision]:
-    """(stdout, exit code, decision) of ``agent``'s hook protocol for one payload."""
-    if agent == "claude-code":
-        output, decision = handle_claude_code(gate, text, model_role)
-        return render_json.document(output), 0, decision
-    raise InputError(f"unknown agent {agent!r}", hint="one of: " + ", ".join(AGENTS))
+def answer(agent: str, raw: bytes, options: HookOptions, opener: OpenGate) -> tuple[str, str, int]:
+    """One hook call: decide, record, and return (stdout, stderr, exit code).
 
-
-def answer(agent: str, raw: bytes, options: HookOptions, opener: OpenGate) -> tuple[str, int]:
-    """One hook call: decide, record, and return (stdout, exit code). Errors raise."""
+    Bad input is an answer that blocks (:func:`hooks.respond` never raises for it);
+    a constitution that does not verify, an audit log that cannot record, an unpriced
+    transcript raise, and the CLI shows them as one line with exit 2.
+    """
     if agent not in AGENTS:
         raise InputError(f"unknown agent {agent!r}", hint="one of: " + ", ".join(AGENTS))
     text = _decoded(raw, "hook input")
     gate, store = opener(f"hook:{agent}")
     feed_usage(agent, text, options)
-    shown, code, decision = respond(agent, gate, text, options.model_role)
-    record(store, decision, gate.config.source)
-    return shown, code
+    reply = hooks.respond(
+        agent,
+        gate,
+        text,
+        model_role=options.model_role,
+        ask_as_deny=options.ask_as_deny,
+        sandbox_exec=options.sandbox_exec(),
+    )
+    record(store, reply.decision, gate.config.source)
+    stderr = (
+        reply.stderr + "\n" if reply.stderr and not reply.stderr.endswith("\n") else reply.stderr
+    )
+    return reply.stdout, stderr, reply.exit_code
 
 
 def error_reply(exc: BaseException) -> Reply:
@@ -168,17 +232,24 @@ def _direct(agent: str) -> Callable[..., None]:
     """The ``charter hook AGENT`` command: one call decided in this process."""
 
     def command(
-        constitution: Path = CONSTITUTION,
-        key: Path = KEY,
+        constitution: list[Path] = CONSTITUTION,
+        key: list[Path] | None = KEY,
+        trust: Path | None = TRUST,
         model_role: str | None = ROLE,
+        ask_as_deny: bool = ASK_AS_DENY,
         audit: Path | None = AUDIT,
         budget: Path | None = BUDGET,
         run: str | None = RUN,
         pricing: Path | None = PRICING,
     ) -> None:
-        options = HookOptions(constitution, key, model_role, audit, budget, run, pricing)
-        shown, code = answer(agent, _stdin_bytes(), options, options.open)
+        options = HookOptions(
+            tuple(constitution), tuple(key or ()), trust, model_role, ask_as_deny,
+            audit, budget, run, pricing,
+        )  # fmt: skip
+        shown, err, code = answer(agent, _stdin_bytes(), options, options.open)
         write_out(shown)
+        if err:
+            sys.stderr.write(err)
         raise typer.Exit(code)
 
     command.__doc__ = AGENTS[agent]
@@ -186,48 +257,74 @@ def _direct(agent: str) -> Callable[..., None]:
     return hook_app.command(agent)(command)
 
 
-hook_claude_code = _direct("claude-code")
+hook_claude_code, hook_gemini_cli, hook_cursor, hook_codex = (_direct(a) for a in AGENTS)
 
 
 # ------------------------------------------------------------------- the daemon
 
 
+def _marks(paths: list[str]) -> tuple[object, ...]:
+    """What ``stat`` says of each file (ctime included: it cannot be set back)."""
+    marks: list[object] = []
+    for path in paths:
+        try:
+            s = os.stat(path)
+        except OSError as exc:
+            marks.append(("missing", path, exc.errno))
+            continue
+        marks.append((path, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns))
+    return tuple(marks)
+
+
 class LoadedGates:
-    """The daemon's gates, one per agent source, reloaded when a watched file changes."""
+    """The daemon's gates, one per agent source, reloaded when a file they came from changes.
+
+    The files are the first gate's :meth:`HookOptions.watched` (taken right after it
+    was loaded and verified); the audit log is reopened when it was removed or replaced.
+    """
 
     def __init__(self, options: HookOptions, reverify_every: float) -> None:
         self.options = options
         self.reverify_every = reverify_every
         self._gates: dict[str, tuple[Gate, audit_mod.AuditStore]] = {}
-        self._seen: tuple[object, ...] | None = None
+        self._watched: list[str] = []
+        self._seen: tuple[object, ...] = ()
+        self._audit: tuple[object, ...] = ()
         self._since = 0.0
 
-    def _fingerprint(self) -> tuple[object, ...]:
-        marks: list[object] = []
-        for path in self.options.watched():
-            try:
-                s = os.stat(path)
-            except OSError as exc:
-                marks.append(("missing", str(path), exc.errno))
-                continue
-            marks.append((str(path), s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns))
+    def _audit_mark(self) -> tuple[object, ...]:
         audit = self.options.audit_file()
-        if audit is not None:  # a removed or replaced log is reopened, as the direct hook would
-            try:
-                s = os.stat(audit)
-                marks.append((str(audit), s.st_dev, s.st_ino))
-            except OSError as exc:
-                marks.append(("missing", str(audit), exc.errno))
-        return tuple(marks)
+        if audit is None:
+            return ()
+        try:
+            s = os.stat(audit)
+        except OSError as exc:
+            return ("missing", exc.errno)
+        return (s.st_dev, s.st_ino)
+
+    def _stale(self) -> bool:
+        if not self._gates:
+            return False
+        if time.monotonic() - self._since > self.reverify_every:
+            return True
+        if _marks(self._watched) != self._seen or self._audit_mark() != self._audit:
+            return True
+        # A watchdog that latched (the constitution changed under it) needs a reload.
+        return any(not getattr(getattr(g.watchdog, "watchdog", None), "healthy", True)
+                   for g, _ in self._gates.values())  # fmt: skip
 
     def __call__(self, source: str) -> tuple[Gate, audit_mod.AuditStore]:
-        seen = self._fingerprint()
-        now = time.monotonic()
-        if seen != self._seen or now - self._since > self.reverify_every:
+        if self._stale():
             self.drop()
-            self._seen, self._since = seen, now
         if source not in self._gates:
-            self._gates[source] = self.options.open(source)
+            first = not self._gates
+            gate, store = self.options.open(source)
+            self._gates[source] = (gate, store)
+            if first:
+                self._watched = self.options.watched(gate)
+                self._seen = _marks(self._watched)
+                self._audit = self._audit_mark()
+                self._since = time.monotonic()
         return self._gates[source]
 
     def drop(self) -> None:
@@ -248,12 +345,12 @@ def daemon_handler(options: HookOptions, gates: LoadedGates) -> Callable[[Reques
         except OSError as exc:
             return failure(f"cannot enter the hook's working directory {request.cwd} ({exc})")
         try:
-            shown, code = answer(request.agent, request.stdin, options, gates)
+            shown, err, code = answer(request.agent, request.stdin, options, gates)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # noqa: BLE001 - every failure is an answer that blocks
             return error_reply(exc)
-        return Reply(shown, "", code)
+        return Reply(shown, err, code)
 
     return handle
 
@@ -271,9 +368,11 @@ def hook_serve(
     reverify_every: float = typer.Option(
         300.0, "--reverify-every", help="reload and re-verify at least this often (seconds)"
     ),
-    constitution: Path = CONSTITUTION,
-    key: Path = KEY,
+    constitution: list[Path] = CONSTITUTION,
+    key: list[Path] | None = KEY,
+    trust: Path | None = TRUST,
     model_role: str | None = ROLE,
+    ask_as_deny: bool = ASK_AS_DENY,
     audit: Path | None = AUDIT,
     budget: Path | None = BUDGET,
     run: str | None = RUN,
@@ -285,7 +384,10 @@ def hook_serve(
             raise InputError(f"{name} must be seconds from 0 to 7 days, got {value!r}")
     if not str(socket_path).endswith(".sock") or not socket_path.is_absolute():
         raise InputError(f"--socket {socket_path}: an absolute path ending in .sock")
-    options = HookOptions(constitution, key, model_role, audit, budget, run, pricing)
+    options = HookOptions(
+        tuple(constitution), tuple(key or ()), trust, model_role, ask_as_deny,
+        audit, budget, run, pricing,
+    )  # fmt: skip
     gates = LoadedGates(options, reverify_every)
     handler = daemon_handler(options, gates)
 

@@ -21,6 +21,7 @@ from charter.cli._stack import (
     PACK_OPTION,
     STATE_DIR_OPTION,
     TRUST_OPTION,
+    trust_policy,
     verified_stack,
 )
 from charter.core.errors import InputError
@@ -56,7 +57,7 @@ def _load_stack(
         constitution,
         packs,
         overlay,
-        trust,
+        trust_policy(trust),
         allow_major=allow_major,
         state_dir=state_dir,
         record=False,

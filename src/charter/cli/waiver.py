@@ -8,7 +8,14 @@ from pathlib import Path
 import typer
 
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app
-from charter.cli._stack import CONSTITUTION_OPTION, OVERLAY_OPTION, PACK_OPTION, stack_from_options
+from charter.cli._stack import (
+    CONSTITUTION_OPTION,
+    OVERLAY_OPTION,
+    PACK_OPTION,
+    TRUST_OPTION,
+    trust_policy,
+    verified_stack,
+)
 from charter.core.decision import parse_now
 from charter.policy import waivers
 from charter.render import json as render_json
@@ -43,10 +50,11 @@ def create(
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
+    trust: Path | None = TRUST_OPTION,
     now: str | None = NOW_OPTION,
 ) -> None:
     """Write a signed waiver; refuse constitution rules and expiries beyond the maximum."""
-    stack = stack_from_options(constitution, pack, overlay)
+    stack = verified_stack(constitution, pack, overlay, trust_policy(trust), record=False)
     private = keys.load_private(key, keys.passphrase_from_env(passphrase_env))
     waiver = waivers.create_waiver(
         rule=rule,
@@ -74,11 +82,12 @@ def verify(
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
+    trust: Path | None = TRUST_OPTION,
     now: str | None = NOW_OPTION,
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Check signature, rule, duration and expiry: exit 0 active, 1 expired or invalid."""
-    stack = stack_from_options(constitution, pack, overlay)
+    stack = verified_stack(constitution, pack, overlay, trust_policy(trust), record=False)
     trusted = [keys.load_public(k) for k in key]
     loaded = waivers.load_file(file)
     result = waivers.status(loaded, stack, {"pack": trusted, "overlay": trusted}, _moment(now))
@@ -100,14 +109,15 @@ def list_waivers(
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
+    trust: Path | None = TRUST_OPTION,
     now: str | None = NOW_OPTION,
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """List the waivers in DIR as active, expired or invalid."""
-    stack = stack_from_options(constitution, pack, overlay)
-    trust = waivers.parse_trust(waiver_key) if waiver_key else None
+    stack = verified_stack(constitution, pack, overlay, trust_policy(trust), record=False)
+    signers = waivers.parse_trust(waiver_key) if waiver_key else None
     moment = _moment(now)
-    rows = [waivers.status(w, stack, trust, moment) for w in waivers.load_directory(directory)]
+    rows = [waivers.status(w, stack, signers, moment) for w in waivers.load_directory(directory)]
     if fmt is OutputFormat.json:
         render_json.show([r.to_dict() for r in rows])
         return

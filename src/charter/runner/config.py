@@ -110,8 +110,13 @@ class RunnerConfig:
     constitution: Source | None = None
     packs: tuple[Source, ...] = ()
     overlay: Source | None = None
+    #: The agent-runtime constitution (the top layer) and its signer's key (None: the
+    #: trust policy's signers for each layer).
     action_constitution: Path | None = None
     action_key: Path | None = None
+    #: Lower layers (packs, then an overlay), upper first, and their keys (same order).
+    action_layers: tuple[Path, ...] = ()
+    action_layer_keys: tuple[Path, ...] = ()
     audit_store: str | None = None
     record_inputs: bool = False
     tokens: tuple[TokenEntry, ...] = ()
@@ -122,6 +127,19 @@ class RunnerConfig:
     #: Who is an agent (``[identities]``, as ``charter check --identities``); None: not derived.
     identities: IdentityMap | None = None
     source: str = "<config>"
+
+    @property
+    def action_files(self) -> tuple[Path, ...]:
+        """Every agent-runtime constitution layer, upper first (empty: none served)."""
+        top = self.action_constitution
+        return (top, *self.action_layers) if top is not None else ()
+
+    @property
+    def action_keys(self) -> tuple[Path, ...] | None:
+        """One key per layer, same order; None: each layer's signer is the trust policy's."""
+        if self.action_key is None:
+            return None
+        return (self.action_key, *self.action_layer_keys)
 
 
 def _duration(value: Any, where: str) -> float:
@@ -236,18 +254,44 @@ def _stack(
     return constitution, packs, overlay
 
 
+def _paths(base: Path, value: Any, where: str) -> tuple[Path, ...]:
+    """One path or a non-empty list of them."""
+    if isinstance(value, list) and value:
+        return tuple(_path(base, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, list):
+        raise ConfigError(f"{where} must not be empty")
+    return (_path(base, value, where),)
+
+
 def _actions(
-    actions: Mapping[str, Any], root: Path, source: str
-) -> tuple[Path | None, Path | None]:
-    """``[actions]``: the agent-runtime constitution and its public key."""
+    actions: Mapping[str, Any], root: Path, source: str, trusted: bool
+) -> tuple[tuple[Path, ...], tuple[Path, ...] | None]:
+    """``[actions]``: the agent-runtime constitution layers (upper first) and their keys.
+
+    ``constitution`` is a file or a list of files (constitution, packs, overlay);
+    ``key`` names each one's signer in the same order, or is left out when the trust
+    policy pins the signers of each layer.
+    """
     if not actions:
-        return None, None
-    if set(actions) != _ACTIONS:
-        raise ConfigError(f"{source}: [actions] needs both constitution and key")
-    return (
-        _path(root, actions["constitution"], f"{source}: actions.constitution"),
-        _path(root, actions["key"], f"{source}: actions.key"),
-    )
+        return (), None
+    if "constitution" not in actions:
+        raise ConfigError(f"{source}: [actions] needs constitution")
+    files = _paths(root, actions["constitution"], f"{source}: actions.constitution")
+    if "key" not in actions:
+        if not trusted:
+            raise ConfigError(
+                f"{source}: [actions] needs key (one per constitution) or a trust_policy",
+                hint="the trust policy's [layers.*] keys then sign each layer",
+            )
+        return files, None
+    keys = _paths(root, actions["key"], f"{source}: actions.key")
+    if len(keys) != len(files):
+        raise ConfigError(
+            f"{source}: actions.constitution lists {len(files)} file(s) but actions.key "
+            f"{len(keys)}",
+            hint="one key per constitution layer, in the same order",
+        )
+    return files, keys
 
 
 def _tokens(raw: Mapping[str, Any], source: str) -> tuple[TokenEntry, ...]:
@@ -320,7 +364,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
             f"{source}: nothing to serve: set stack.constitution and/or actions.constitution"
         )
     constitution, packs, overlay = _stack(stack, root, source)
-    action_constitution, action_key = _actions(actions, root, source)
+    action_files, action_keys = _actions(actions, root, source, "trust_policy" in raw)
     waivers_dir, waiver_keys = _waivers(raw, root, source)
     if waivers_dir is not None and constitution is None:
         raise ConfigError(f"{source}: [waivers] apply to proposal rules: set stack.constitution")
@@ -350,8 +394,10 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         constitution=constitution,
         packs=packs,
         overlay=overlay,
-        action_constitution=action_constitution,
-        action_key=action_key,
+        action_constitution=action_files[0] if action_files else None,
+        action_key=action_keys[0] if action_keys else None,
+        action_layers=action_files[1:],
+        action_layer_keys=action_keys[1:] if action_keys else (),
         audit_store=_audit_store(audit, root, source),
         record_inputs=_bool(audit, "record_inputs", f"{source}: [audit]"),
         tokens=_tokens(raw, source),

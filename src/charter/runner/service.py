@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from charter.actions.layers import accept_versions
 from charter.audit import stores as audit_mod
 from charter.core.decision import Decision, Reason
 from charter.core.errors import (
@@ -194,6 +195,8 @@ class RunnerService:
             actions = self.loader.load_actions(self._actions)
             for key, version, content, allow_major in accepts:
                 self.loader.versions.accept(key, version, content, allow_major=allow_major)
+            if actions is not None and actions is not self._actions:
+                accept_versions(actions.accepts, self.loader.versions)
         except CharterError as exc:
             return self._refresh_failed(str(exc), started)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the last good stack
@@ -201,8 +204,9 @@ class RunnerService:
         for loaded in generation.layers:
             if loaded.file is not None:
                 self.watchdog.watch(loaded.file, loaded.layer.digest)
-        if actions is not None and self.config.action_constitution is not None:
-            self.watchdog.watch(self.config.action_constitution, actions.info["digest"])
+        if actions is not None:
+            for path, digest in actions.info["files"].items():
+                self.watchdog.watch(path, digest)
         changed = previous is None or generation.number != previous.number
         self._generation = self.loader.with_waivers(generation)
         self._actions = actions
