@@ -733,3 +733,42 @@ def test_a_client_whose_stdin_never_closes_denies(setup: Setup) -> None:
     assert code == 2
     assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert b"timed out reading the hook input" in err
+
+
+def test_layers_under_a_trust_policy_and_a_rotated_key_file(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two layers whose signers only the trust policy names: the daemon must watch the key
+    # files the policy points to, not only the files on its command line.
+    over_key = keys.generate()
+    over_pub = setup.root / "overlay.pub"
+    over_pub.write_bytes(keys.public_pem(over_key.public_key()))
+    overlay = setup.root / "overlay.toml"
+    overlay.write_text(
+        sign_text(
+            '[identity]\nversion = "1.0.0"\n\n[boundaries]\nforbidden = ["terraform destroy"]\n',
+            over_key,
+        )
+    )
+    policy = setup.root / "trust.toml"
+    policy.write_text(
+        f'[layers.constitution]\nkeys = ["{setup.key}"]\n\n'
+        f'[layers.overlay]\nkeys = ["{over_pub}"]\n'
+    )
+    layered = Setup(setup.root, setup.work, setup.run, setup.constitution, setup.key)
+    extra = ("--constitution", str(overlay), "--trust", str(policy))
+    monkeypatch.setattr(
+        Setup, "options", property(lambda s: ["--constitution", str(s.constitution)])
+    )
+    cwd = str(layered.work)
+    for command, want in (("terraform destroy", "deny"), ("git status", "allow")):
+        body = payload("Bash", {"command": command}, cwd)
+        answer = same_shape(via_daemon(layered, body, extra))
+        assert answer == same_shape(direct(layered, body, monkeypatch, capsys, extra))
+        assert json.loads(answer[0])["hookSpecificOutput"]["permissionDecision"] == want
+    # The overlay's signer is replaced by another key: the overlay no longer verifies.
+    over_pub.write_bytes(keys.public_pem(keys.generate().public_key()))
+    body = payload("Bash", {"command": "git status"}, cwd)
+    got = same_shape(via_daemon(layered, body, extra))  # before the direct hook loads again
+    assert got == same_shape(direct(layered, body, monkeypatch, capsys, extra))
+    assert got[2] == 2 and "charter: error:" in got[1]
