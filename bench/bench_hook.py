@@ -7,7 +7,8 @@ stdin (Bash, Write and Read calls in turn), in the same run and interleaved:
 
 * ``python -c pass`` — the floor: starting an interpreter at all;
 * ``charter hook claude-code`` — the direct hook (imports, verifies, decides, records);
-* ``charter-hook claude-code`` — the client, against a warm daemon (the steady state);
+* ``charter-hook claude-code`` — the client as its console script, against a warm
+  daemon (the steady state);
 * the client's first call — spawning the daemon and loading the gate (``--cold`` times).
 
 Reported: median and p99 wall time, median CPU of the process, and the daemon's peak
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+import charter
 from charter.actions.constitution import sign_text
 from charter.trust import keys
 
@@ -38,8 +40,14 @@ FLOOR = "python -c pass"
 DIRECT = "charter hook claude-code (direct)"
 WARM = "charter-hook claude-code (warm daemon)"
 COLD = "charter-hook, first call (starts daemon)"
-#: Like the ``charter-hook`` console script, without runpy.
-CLIENT = "import sys; from charter.hookd.client import main; sys.exit(main(sys.argv[1:]))"
+#: The ``charter-hook`` console script as pip writes it (``[project.scripts]``).
+CONSOLE_SCRIPT = """#!{python}
+import sys
+from charter.hookd.client import main
+if __name__ == '__main__':
+    sys.argv[0] = sys.argv[0].removesuffix('.exe')
+    sys.exit(main())
+"""
 
 
 def payloads(cwd: str) -> list[bytes]:
@@ -119,6 +127,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=60, help="calls per variant")
     parser.add_argument("--cold", type=int, default=3, help="cold starts of the daemon")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="keep $PYTHONDONTWRITEBYTECODE as it is (every process compiles Charter's "
+        "sources); by default Charter is byte-compiled first, as an installation is",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp:
         root = Path(tmp)
@@ -132,11 +146,20 @@ def main() -> int:
             "CHARTER_STATE_DIR": str(root / "state"),
             "CHARTER_HOOKD_DIR": str(root / "run"),
         }
+        if not args.no_bytecode:  # as installed: pip writes the bytecode at install time
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+            source = str(Path(charter.__file__).parent)
+            subprocess.run([sys.executable, "-m", "compileall", "-q", source], env=env, check=True)
         options = ["claude-code", "--constitution", str(constitution), "--key", str(pub)]
+        script = root / "bin" / "charter-hook"
+        script.parent.mkdir()
+        script.write_text(CONSOLE_SCRIPT.format(python=sys.executable))
+        script.chmod(0o755)
         variants = {
             FLOOR: [sys.executable, "-c", "pass"],
             DIRECT: [sys.executable, "-m", "charter", "hook", *options],
-            WARM: [sys.executable, "-c", CLIENT, *options],
+            WARM: [str(script), *options],
         }
         bodies = payloads(str(work))
         cold: list[float] = []
@@ -154,20 +177,26 @@ def main() -> int:
                 walls[name].append(wall)
                 cpus[name].append(cpu)
                 answers[name].append(verdict)
-        report(args.calls, walls, cpus, cold, daemon_peak_rss_kib(root / "run"))
+        how = (
+            "every process compiles Charter's sources"
+            if args.no_bytecode and os.environ.get("PYTHONDONTWRITEBYTECODE")
+            else "Charter byte-compiled first, as installed"
+        )
+        report(how, args.calls, walls, cpus, cold, daemon_peak_rss_kib(root / "run"))
         same = answers[DIRECT] == answers[WARM]
         print(f"direct and daemon answers identical: {same} ({sorted(set(answers[WARM]))})")
         return 0 if same else 1
 
 
 def report(
+    how: str,
     calls: int,
     walls: dict[str, list[float]],
     cpus: dict[str, list[float]],
     cold: list[float],
     rss: int | None,
 ) -> None:
-    print(f"{calls} calls per variant, interleaved; payloads: Bash×3, Write, Read")
+    print(f"{calls} calls per variant, interleaved; payloads: Bash×3, Write, Read; {how}")
     print(f"{'variant':42} {'median ms':>10} {'p99 ms':>9} {'CPU ms':>8}")
     for name in walls:
         median, tail, cpu = (
