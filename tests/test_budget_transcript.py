@@ -280,3 +280,28 @@ def test_without_pricing_the_hook_reads_no_transcript(
     code, _, _ = _hook(monkeypatch, capsys, argv, body)
     assert code == 0
     assert Budget(tmp_path / "budget.json").spent_today() == 0.0
+
+
+def test_budget_feed_reads_the_stop_hook_payload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a Stop hook: the payload on stdin names the transcript; the turn's cost is
+    # recorded even when no tool call follows it.
+    prices = tmp_path / "pricing.toml"
+    prices.write_text(PRICES)
+    transcript = tmp_path / "s.jsonl"
+    shutil.copy(SESSION, transcript)
+    stop = {
+        "session_id": "abc123",
+        "transcript_path": str(transcript),
+        "hook_event_name": "Stop",
+        "stop_hook_active": False,
+    }
+    argv = ["budget", "feed", "--pricing", str(prices), "--budget", str(tmp_path / "b.json")]
+    code, out, err = _hook(monkeypatch, capsys, [*argv, "--format", "json"], json.dumps(stop))
+    assert code == 0, err
+    assert json.loads(out)["recorded"] == pytest.approx(SESSION_COST)
+    code, out, _ = _hook(monkeypatch, capsys, [*argv, "--format", "json"], json.dumps(stop))
+    assert json.loads(out)["recorded"] == 0.0
+    code, _, err = _hook(monkeypatch, capsys, argv, json.dumps({"hook_event_name": "Stop"}))
+    assert code == 2 and "transcript_path" in err

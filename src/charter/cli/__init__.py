@@ -34,7 +34,7 @@ _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "gate": ("gate",),
     "exec": ("gate",),
     "hook": ("hook",),
-    "budget": ("gate",),
+    "budget": ("gate", "hook"),
     "key": ("key",),
     "proposal": ("proposal",),
     "rule": ("rule", "lint"),

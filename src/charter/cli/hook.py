@@ -26,7 +26,7 @@ from charter.actions import budget as budget_mod
 from charter.actions import hooks
 from charter.actions.gate import Gate, audit_files
 from charter.audit import stores as audit_mod
-from charter.cli._app import app
+from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.cli.gate import (
     AUDIT,
     BUDGET,
@@ -35,6 +35,7 @@ from charter.cli.gate import (
     ROLE,
     RUN,
     TRUST,
+    budget_app,
     open_gate,
     record,
 )
@@ -42,6 +43,7 @@ from charter.core import errors, jsonio
 from charter.core.errors import CharterError, InputError
 from charter.hookd import protocol
 from charter.hookd.server import Daemon, Reply, Request, failure
+from charter.render import json as render_json
 from charter.render import text as render_text
 from charter.render import write as write_out
 
@@ -402,3 +404,36 @@ def hook_serve(
         raise InputError(f"hook daemon: {exc}") from None
     finally:
         gates.drop()
+
+
+# ------------------------------------------------------------------- budget feed
+
+
+@budget_app.command("feed")
+def budget_feed(
+    pricing: Path = typer.Option(
+        ..., "--pricing", envvar=budget_mod.PRICING_ENV, help="token prices (TOML, docs/hooks.md)"
+    ),
+    transcript: Path | None = typer.Option(
+        None,
+        "--transcript",
+        help="a Claude Code transcript (default: transcript_path of the hook payload on stdin)",
+    ),
+    budget: Path | None = BUDGET,
+    run: str | None = RUN,
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Record the API cost a transcript gained since the last feed (e.g. as a Stop hook)."""
+    if transcript is None:
+        payload = jsonio.loads_object(_decoded(_stdin_bytes(), "hook input"), what="hook input")
+        named = payload.get("transcript_path")
+        if not isinstance(named, str) or not named:
+            raise InputError("the hook input names no transcript_path", hint="or pass --transcript")
+        transcript = Path(named)
+    store = budget_mod.Budget(budget, run)
+    cost = store.feed_transcript(transcript, budget_mod.load_pricing(pricing))
+    summary = store.summary()
+    if fmt is OutputFormat.json:
+        render_json.show({"recorded": round(cost, 6), "transcript": str(transcript), **summary})
+    else:
+        render_text.show(f"recorded {cost:.4f}; spent today {summary['spent_today']:.4f}")
