@@ -772,3 +772,22 @@ def test_layers_under_a_trust_policy_and_a_rotated_key_file(
     got = same_shape(via_daemon(layered, body, extra))  # before the direct hook loads again
     assert got == same_shape(direct(layered, body, monkeypatch, capsys, extra))
     assert got[2] == 2 and "charter: error:" in got[1]
+
+
+@pytest.mark.parametrize(
+    ("agent", "field", "value"),
+    [
+        ("claude-code", "hookSpecificOutput", {"permissionDecision": "deny"}),
+        ("codex", "hookSpecificOutput", {"permissionDecision": "deny"}),
+        ("gemini-cli", "decision", "deny"),
+        ("cursor", "permission", "deny"),
+    ],
+)
+def test_fail_closed_answer_in_each_agents_protocol(agent: str, field: str, value: object) -> None:
+    out, err, code = protocol.deny_answer(agent, 'no daemon "here"\n')
+    doc = json.loads(out)
+    got = doc[field]
+    if isinstance(value, dict):
+        got = {k: got[k] for k in value}
+    assert (got, code) == (value, 2)
+    assert err == 'charter-hook: error: no daemon "here"\n'

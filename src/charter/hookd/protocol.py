@@ -241,7 +241,7 @@ def deny_answer(agent: str, message: str) -> tuple[str, str, int]:
     """(stdout, stderr, exit) that blocks the tool call in ``agent``'s hook protocol."""
     reason = json_string(f"Charter deny: the hook could not decide ({message})")
     stdout = ""
-    if agent == "claude-code":
+    if agent in ("claude-code", "codex"):  # the same PreToolUse answer
         stdout = (
             '{"hookSpecificOutput": {"hookEventName": "PreToolUse", '
             f'"permissionDecision": "deny", "permissionDecisionReason": {reason}}}}}\n'
@@ -249,7 +249,7 @@ def deny_answer(agent: str, message: str) -> tuple[str, str, int]:
     elif agent == "gemini-cli":
         stdout = f'{{"decision": "deny", "reason": {reason}}}\n'
     elif agent == "cursor":
-        stdout = f'{{"permission": "deny", "userMessage": {reason}, "agentMessage": {reason}}}\n'
+        stdout = f'{{"permission": "deny", "user_message": {reason}, "agent_message": {reason}}}\n'
     stderr = f"charter-hook: error: {' '.join(message.split())}\n"
     return stdout, stderr, BLOCK_EXIT
 
