@@ -655,8 +655,10 @@ def sandboxed_command(
 
 
 def charter_program() -> tuple[str, ...]:
-    """How a shell starts this Charter: this interpreter running ``-m charter``."""
-    return (sys.executable, "-m", "charter")
+    """How a shell starts this Charter: this interpreter running ``-m charter``, with
+    ``-P`` so the agent's working directory (its repository, where a ``charter/``
+    directory could stand in for Charter) is not on ``sys.path``."""
+    return (sys.executable, "-P", "-m", "charter")
 
 
 def exec_prefix(
@@ -671,7 +673,7 @@ def exec_prefix(
     """``PROGRAM exec --constitution C --key K …`` with absolute paths, for :func:`respond`.
 
     ``program`` is how the agent's shell starts Charter (e.g. ``("/usr/bin/charter",)``
-    or ``(sys.executable, "-m", "charter")``); constitutions and keys pair up, upper
+    or :func:`charter_program`); constitutions and keys pair up, upper
     layer first, exactly as the hook itself was given them.
     """
     if not program or not constitutions or len(constitutions) != len(keys):

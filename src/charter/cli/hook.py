@@ -72,9 +72,6 @@ AGENTS: Mapping[str, str] = {
     "cursor": "Cursor beforeShellExecution / beforeMCPExecution / beforeReadFile hook.",
     "codex": "Codex PreToolUse hook (Bash, apply_patch, MCP tools); ask is answered deny.",
 }
-#: How the sandboxed command of a ``sandbox_only`` role starts Charter: this interpreter,
-#: with ``-P`` so the agent's working directory (its repository) is not on ``sys.path``.
-EXEC_PROGRAM = (sys.executable, "-P", "-m", "charter")
 
 OpenGate = Callable[[str], tuple[Gate, audit_mod.AuditStore]]
 
@@ -152,7 +149,7 @@ class HookOptions:
         if self.trust is not None or len(self.key) != len(self.constitution):
             return None
         return hooks.exec_prefix(
-            EXEC_PROGRAM,
+            hooks.charter_program(),
             self.constitution,
             self.key,
             audit=self.audit,
