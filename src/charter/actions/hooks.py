@@ -666,6 +666,7 @@ def exec_prefix(
     constitutions: Sequence[str | Path],
     keys: Sequence[str | Path],
     *,
+    trust: str | Path | None = None,
     audit: str | Path | None = None,
     budget: str | Path | None = None,
     run: str | None = None,
@@ -674,13 +675,21 @@ def exec_prefix(
 
     ``program`` is how the agent's shell starts Charter (e.g. ``("/usr/bin/charter",)``
     or :func:`charter_program`); constitutions and keys pair up, upper
-    layer first, exactly as the hook itself was given them.
+    layer first, exactly as the hook itself was given them — or, with ``trust``, the
+    trust policy names each layer's signers and ``keys`` is empty.
     """
-    if not program or not constitutions or len(constitutions) != len(keys):
-        raise InputError("exec_prefix needs the program and one key per constitution")
+    paired = len(constitutions) == len(keys) or (trust is not None and not keys)
+    if not program or not constitutions or not paired:
+        raise InputError(
+            "exec_prefix needs the program and one key per constitution (or a trust policy)"
+        )
     argv = [*program, "exec"]
-    for c, k in zip(constitutions, keys, strict=True):
-        argv += ["--constitution", os.path.abspath(c), "--key", os.path.abspath(k)]
+    for c in constitutions:
+        argv += ["--constitution", os.path.abspath(c)]
+    for k in keys:
+        argv += ["--key", os.path.abspath(k)]
+    if trust is not None:
+        argv += ["--trust", os.path.abspath(trust)]
     if audit is not None:
         text = str(audit)
         argv += ["--audit", text if "://" in text else os.path.abspath(text)]

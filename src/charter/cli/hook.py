@@ -141,17 +141,17 @@ class HookOptions:
         return gate, store
 
     def sandbox_exec(self) -> tuple[str, ...] | None:
-        """``charter exec …`` with this hook's layers and keys, for a ``sandbox_only`` role.
-
-        None with a trust policy (``charter exec`` is then given no keys to pin): such a
-        role's commands are refused rather than run unsandboxed.
-        """
-        if self.trust is not None or len(self.key) != len(self.constitution):
+        """``charter exec …`` with this hook's layers, keys and trust policy, for a
+        ``sandbox_only`` role; None when they do not pair up (such a role's commands are
+        then refused rather than run unsandboxed)."""
+        paired = len(self.key) == len(self.constitution)
+        if not paired and (self.trust is None or self.key):
             return None
         return hooks.exec_prefix(
             hooks.charter_program(),
             self.constitution,
             self.key,
+            trust=self.trust,
             audit=self.audit,
             budget=self.budget,
             run=self.run,
