@@ -51,6 +51,9 @@ def option_values(argv: Sequence[str], names: Iterable[str]) -> list[tuple[str, 
 _GIT = CATALOGUE.git
 _GIT_EXEC_KEY = _GIT.runs_settings
 _GIT_ASK_KEY = _GIT.ask_settings
+#: ``remote.NAME.push=+REFSPEC`` and ``remote.NAME.mirror``: ``git push`` force-updates.
+_FORCED_PUSH = re.compile(r"remote\..+\.(push|mirror)$")
+_FALSE = frozenset({"false", "no", "off", "0"})
 _GIT_CONFIG_VALUED = _GIT.subcommand("config").options.value_options()
 
 
@@ -90,8 +93,10 @@ def _git_runs(
     i = _git_globals(argv, nested, aliases, valued)
     if i >= len(argv):
         return [], nested
-    sub, rest = argv[i], list(argv[i + 1 :])
+    sub, rest = argv[i].lower(), list(argv[i + 1 :])  # git folds the case of names
     forms: list[tuple[str, ...]] = []
+    if sub == "push" and "\x00force" in aliases:  # a ``+`` refspec or mirror setting
+        forms.append(("git", "push", "--force", *rest))
     if sub in aliases and not aliases[sub].startswith("!"):
         try:
             forms.append(("git", *shlex.split(aliases[sub]), *rest))
@@ -138,8 +143,13 @@ def _git_globals(
         else:
             break
         key, _, value = kv.partition("=")
-        if key.lower().startswith("alias.") and value:
-            aliases[key[6:]] = value
+        lower = key.lower()
+        if lower.startswith("alias.") and value:
+            aliases[lower[6:]] = value
+        elif _FORCED_PUSH.match(lower) and (
+            value.startswith("+") if lower.endswith("push") else value.lower() not in _FALSE
+        ):
+            aliases["\x00force"] = value
         found = _git_setting(key, value, "-c")
         if found is not None:
             nested.append(found)
@@ -161,6 +171,12 @@ def _git_config(rest: Sequence[str]) -> list[Nested]:
     if ops and ops[0] in ("set", "get", "unset", "list", "edit", "rename-section",
                           "remove-section", "get-color", "get-colorbool"):  # fmt: skip
         ops = ops[1:] if ops[0] == "set" else []
+    key = ops[0].lower() if ops else ""
+    if len(ops) >= 2 and not ops[1].startswith("!") and (
+        key.startswith("alias.") or _FORCED_PUSH.match(key)
+    ):
+        # what a later ``git NAME`` or ``git push`` runs: not visible to this decision
+        return [Nested(f"git config {ops[0]}", None, True)]
     found = _git_setting(ops[0], ops[1], "config") if len(ops) >= 2 else None
     return [] if found is None else [found._replace(ask=True)]
 

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from charter.actions import shell
+from charter.actions.catalogue import CATALOGUE
 from charter.actions.command import RUNTIME_PID, RUNTIME_PWD, SimpleCommand, Word, program_name
 from charter.actions.constitution import (
     Constitution,
@@ -47,6 +48,7 @@ from charter.actions.files import (
     file_targets,
     read_targets,
     resolve_found,
+    writes_below,
 )
 from charter.actions.patterns import (
     YES,
@@ -68,6 +70,8 @@ GATE_ERROR = "CHARTER-GATE-ERROR"
 GATE_INTEGRITY = "CHARTER-INTEGRITY-LOST"
 GATE_ROLE = "CHARTER-GATE-UNKNOWN-ROLE"
 GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
+GATE_PROGRAM_PATH = "CHARTER-GATE-PROGRAM-PATH"
+GATE_CONFIG = "CHARTER-GATE-CONFIGURES"
 
 #: The reasons a file read by name can have (the allowed directories are for writes).
 _READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SECRET-FILE",
@@ -75,6 +79,23 @@ _READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SE
 
 #: Whether a word has glob characters (``*``, ``?``, ``[``).
 _has_glob = re.compile(r"[*?\[]").search
+
+#: The catalogue's configuration files, as tuples of trailing path components.
+_CONFIGURES = tuple(tuple(rule.split("/")) for rule in CATALOGUE.configures)
+_CONFIG_NAMES = frozenset(rule[-1] for rule in _CONFIGURES if not _has_glob(rule[-1]))
+_CONFIG_GLOBS = tuple(rule for rule in _CONFIGURES if _has_glob(rule[-1]))
+
+
+def _configures(path: str) -> bool:
+    """Whether ``path`` is a file the catalogue lists under ``[files] configures``."""
+    parts = path.split("/")
+    rules = _CONFIGURES if parts[-1] in _CONFIG_NAMES else _CONFIG_GLOBS
+    return any(
+        len(parts) > len(rule)
+        and all(fnmatch.fnmatchcase(c, g) for c, g in zip(parts[-len(rule) :], rule, strict=True))
+        for rule in rules
+    )
+
 
 #: ``/dev/fd/N``, ``/proc/self/fd/N``: a descriptor the shell already holds, not a file.
 _DESCRIPTOR = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
@@ -196,6 +217,29 @@ def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
     if memo is not None:
         memo[key] = out
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _path_programs(name: str, search: str) -> frozenset[str]:
+    """Where ``name`` resolves to in each directory of ``search`` (a ``PATH`` value)."""
+    found: set[str] = set()
+    for d in search.split(os.pathsep):
+        candidate = posixpath.join(d, name)
+        if d.startswith("/") and os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+            found.add(os.path.realpath(candidate))
+    return frozenset(found)
+
+
+def _on_trusted_path(word: str, cwd: str, memo: _Memo) -> bool:
+    """Whether the program word ``word`` (with a ``/``) is the file a ``PATH`` search
+    for its name would find (any directory of the gate's own ``PATH``)."""
+    name = program_name(word)
+    if not name or name in (".", ".."):
+        return False
+    target = _resolve(word, cwd, memo)
+    if target is None:
+        return False
+    return target in _path_programs(name, os.environ.get("PATH", os.defpath))
 
 
 def _lexical(path: str, cwd: str) -> str:
@@ -446,6 +490,16 @@ class Gate:
                     "agents never write it",
                 )
             )
+        if write and (_configures(lexical) or (path is not None and _configures(path))):
+            reasons.append(
+                _reason(
+                    GATE_CONFIG,
+                    "high",
+                    Verdict.ASK,
+                    f"{what} {raw!r} changes what a program does when it next runs (its "
+                    "configuration, hooks or scripts, or an agent's settings): needs approval",
+                )
+            )
         for d in limits.blocked_directories:
             resolved = _resolve(d, cwd, memo) or _lexical(d, cwd)
             if (
@@ -583,7 +637,9 @@ class Gate:
             reasons.extend(self._below_reasons(top, cwd, memo))
         return reasons
 
-    def _below_reasons(self, raw: str, cwd: str, memo: _Memo | None) -> list[Reason]:
+    def _below_reasons(
+        self, raw: str, cwd: str, memo: _Memo | None, what: str = "a recursive read of"
+    ) -> list[Reason]:
         """What a recursive read of ``raw`` reaches: blocked directories and secrets."""
         reasons: list[Reason] = []
         path = _resolve(raw, cwd, memo)
@@ -596,11 +652,30 @@ class Gate:
                         "resource_limits.blocked_directories",
                         "high",
                         Verdict.DENY,
-                        f"a recursive read of {raw!r} reads the blocked directory {d!r}",
+                        f"{what} {raw!r} reaches the blocked directory {d!r}",
                     )
                 )
                 break
-        reasons.extend(self._secret_reasons(raw, path, lexical, "a recursive read of", below=True))
+        reasons.extend(self._secret_reasons(raw, path, lexical, what, below=True))
+        return reasons
+
+    def _below_write_reasons(self, raw: str, cwd: str, memo: _Memo | None) -> list[Reason]:
+        """A write of everything below ``raw`` (``rm -r``): the blocked directories,
+        secrets and Charter's own files it holds are written too."""
+        reasons = self._below_reasons(raw, cwd, memo, "a recursive write of")
+        path = _resolve(raw, cwd, memo)
+        lexical = _lexical(raw, cwd)
+        for p in self.protected:
+            if _within(p, lexical) or (path is not None and _within(p, path)):
+                reasons.append(
+                    _reason(
+                        GATE_PROTECTED,
+                        "critical",
+                        Verdict.DENY,
+                        f"a recursive write of {raw!r} reaches Charter's own file {p}",
+                    )
+                )
+                break
         return reasons
 
     # ---------------------------------------------------------------- actions
@@ -810,6 +885,7 @@ class Gate:
             for u in cmd.uncertain
         )
         if m.auto_allowed:
+            reasons.extend(self._program_paths(m, memo))
             reasons.append(
                 _reason(
                     m.allowed_by[0] if m.allowed_by else "boundaries.auto_allowed",
@@ -830,6 +906,29 @@ class Gate:
         reasons.extend(self._file_reasons(m, cwd, perm, memo, producer))
         return reasons
 
+    def _program_paths(self, m: CommandMatch, memo: _Memo) -> list[Reason]:
+        """A program named by path (``./ls``, ``P/git``) is auto-allowed only when it is
+        the program of that name on the trusted ``PATH``: anything else runs a file
+        from the repository (or elsewhere) that the pattern never saw."""
+        out: list[Reason] = []
+        for v in m.command.variants:
+            word = v.argv[0] if v.argv else ""
+            if "/" not in word:
+                continue
+            for where in m.cwds or ("/",):
+                if not _on_trusted_path(word, where, memo):
+                    out.append(
+                        _reason(
+                            GATE_PROGRAM_PATH,
+                            "high",
+                            Verdict.ASK,
+                            f"`{_short(word)}` is not the {program_name(word)!r} found on the "
+                            "trusted PATH: the pattern allows that program, not this file",
+                        )
+                    )
+                    return out
+        return out
+
     def _file_reasons(
         self,
         m: CommandMatch,
@@ -844,6 +943,10 @@ class Gate:
         seen: set[tuple[str, bool]] = set()
         what = f"`{_argv(cmd.argv)}` writes" if named.writes else ""
         reasons = self._write_reasons(named, what, perm, seen, memo)
+        for target, _dyn in named.below:
+            relative = not target.startswith(("/", "~"))
+            for where in named.cwds if relative else named.cwds[:1]:
+                reasons.extend(self._below_write_reasons(target, where, memo))
         for target, dyn in named.reads:
             if dyn or (target, False) in seen or (target, True) in seen:
                 continue  # a write to it was decided already (a stricter check)
@@ -909,6 +1012,7 @@ class Gate:
             cwds=cwds,
             unknown=m.cwd_unknown,
             content=[],
+            below=[],
         )
         dynamic: frozenset[str] | None = None
         for v in cmd.variants:
@@ -928,6 +1032,8 @@ class Gate:
             if prog in FILE_PROGRAMS:
                 found = file_targets(v.argv, dynamic or frozenset())
                 if found is not None:
+                    if writes_below(v.argv, dynamic or frozenset()):
+                        named.below.extend(t for t in found[0] if not t[1])
                     named.writes.extend(_known_at_run_time(found[0], cmd, named))
                     named.reads.extend(_known_at_run_time(found[1], cmd, named))
             declared = (
@@ -1003,6 +1109,8 @@ class _Named:
     #: operands the program reads (the catalogue's ``read_operands``): path, dynamic,
     #: read recursively
     content: list[tuple[str, bool, bool]]
+    #: directories whose whole tree the command writes (``rm -r``, ``chmod -R``)
+    below: list[Target]
 
 
 def _producers(commands: Sequence[SimpleCommand]) -> dict[int, SimpleCommand]:

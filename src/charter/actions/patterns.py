@@ -110,7 +110,8 @@ def _flag_tokens(prog: str, token: str) -> list[str]:
     if token.startswith("--"):
         name, eq, value = token.partition("=")
         name = aliases.get(name, _unabbreviate(prog, name))
-        return [name, f"{name}={value}"] if eq else [name]
+        more = EXPANSIONS.get((prog, name), (name,))
+        return [*more, f"{name}={value}"] if eq else list(more)
     if token in aliases:
         return [aliases[token]]
     if prog in NO_CLUSTER or len(token) <= 2:
@@ -585,6 +586,14 @@ class PatternSet:
         hits: list[Hit] = []
         for v, args in forms:
             if args.program not in SQL_CLIENTS:
+                # a bare statement given as the action (``DROP DATABASE prod``): the
+                # pattern as written, from the first word
+                whole = " ".join(v.argv)
+                hits.extend(
+                    Hit(p, YES, v.argv)
+                    for p in self.sql
+                    if p.kind != "auto_allowed" and p.sql is not None and p.sql.match(whole)
+                )
                 continue
             text = " ".join(v.argv[1:]) + "\n" + (cmd.stdin_text or "")
             unknown = (
