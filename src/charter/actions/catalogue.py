@@ -91,6 +91,9 @@ class Wrapper:
     stop: frozenset[str] = frozenset()
     assignments: bool = False
     chdir: frozenset[str] = frozenset()
+    #: the program runs a command only through these sub-commands (``uv run CMD``,
+    #: ``npm exec CMD``); empty: always
+    subcommands: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,8 @@ class Catalogue:
     option_words: frozenset[str]
     sql_clients: frozenset[str]
     sql_file_options: frozenset[str]
+    #: programs that only look at the files they name (``ls``, ``stat``, ``which``)
+    names_only: frozenset[str] = frozenset()
     #: files that change what an auto-allowed tool does (``.git/config``, ``Makefile``):
     #: trailing path components, each an ``fnmatch`` glob
     configures: tuple[str, ...] = ()
@@ -281,6 +286,7 @@ def _wrapper(t: _Table) -> Wrapper:
         stop=t.names("stop"),
         assignments=t.flag("assignments"),
         chdir=t.names("chdir"),
+        subcommands=t.names("subcommands"),
     )
     t.done()
     return wrapper
@@ -391,6 +397,7 @@ def parse(text: str) -> Catalogue:
         sql_clients=groups.names("sql_clients"),
         sql_file_options=groups.names("sql_file_options"),
         configures=configures,
+        names_only=groups.names("names_only"),
     )
     groups.done()
     top.done()

@@ -219,6 +219,10 @@ def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
     return out
 
 
+#: The system's program directories: trusted along with the gate's own ``PATH``.
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 @functools.lru_cache(maxsize=256)
 def _path_programs(name: str, search: str) -> frozenset[str]:
     """Where ``name`` resolves to in each directory of ``search`` (a ``PATH`` value)."""
@@ -232,14 +236,16 @@ def _path_programs(name: str, search: str) -> frozenset[str]:
 
 def _on_trusted_path(word: str, cwd: str, memo: _Memo) -> bool:
     """Whether the program word ``word`` (with a ``/``) is the file a ``PATH`` search
-    for its name would find (any directory of the gate's own ``PATH``)."""
+    for its name would find (any directory of the gate's own ``PATH`` or the system's
+    program directories)."""
     name = program_name(word)
     if not name or name in (".", ".."):
         return False
     target = _resolve(word, cwd, memo)
     if target is None:
         return False
-    return target in _path_programs(name, os.environ.get("PATH", os.defpath))
+    search = os.environ.get("PATH", "") + os.pathsep + _SYSTEM_PATH
+    return target in _path_programs(name, search)
 
 
 def _lexical(path: str, cwd: str) -> str:
@@ -1148,6 +1154,12 @@ def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named)
     return out
 
 
+#: Where a path can sit inside a word besides its start: a response file (``@/etc/x``),
+#: an address or URI scheme (``file:/etc/x``, ``open:/etc/x,creat``, ``man:/etc/x``),
+#: a directive (``'Include /etc/x'``).
+_EMBEDDED_PATH = re.compile(r"(?:^|[\s,:=@])([/~][^\s,]*)")
+
+
 def _path_like(argv: Sequence[str], *, operands: bool = True) -> list[Target]:
     """Words and ``--opt=VALUE`` values that look like paths (``/`` in them, or ``~…``):
     each may be a file the program reads (blocked directories, secrets)."""
@@ -1167,10 +1179,19 @@ def _path_like(argv: Sequence[str], *, operands: bool = True) -> list[Target]:
             value = token.partition("=")[2]
             if "/" in value or value.startswith("~"):
                 out.append((value, False))
+                out.extend(_embedded(value))
         elif operands:
             has_key = "=" in token and not token.startswith(("/", ".", "~"))
             out.append((token.split("=", 1)[1] if has_key else token, False))
+            out.extend(_embedded(token))
     return out
+
+
+def _embedded(token: str) -> list[Target]:
+    """Paths inside a word that does not start with one (``@/etc/x``, ``file:/etc/x``)."""
+    if token.startswith(("/", "~", ".")) and not any(c in token for c in " \t,:@"):
+        return []
+    return [(m, False) for m in _EMBEDDED_PATH.findall(token) if m != token]
 
 
 # ------------------------------------------------------------------ reasons

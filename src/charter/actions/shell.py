@@ -978,6 +978,8 @@ class _Walker:
                     self.parse(stdin, p.depth + 1, (*p.origin, f"{prog} <stdin>"), pipes)
                 elif piped:
                     uncertain.append(f"{prog} runs a script read from a pipe or file")
+                else:  # nothing on stdin this string can see: the terminal, the caller's
+                    uncertain.append(f"{prog} reads its commands from the terminal or stdin")
                 break
         if uncertain:
             self.commands[index] = _replace(cmd, uncertain=tuple(dict.fromkeys(uncertain)))
@@ -1021,6 +1023,8 @@ def _replace(cmd: SimpleCommand, **changes: object) -> SimpleCommand:
 def _shell_reads_stdin(argv: Sequence[str]) -> bool:
     """``bash``, ``sh -s``, ``bash -l``, ``bash /dev/stdin`` read their script from stdin."""
     for arg in argv[1:]:
+        if arg in ("--version", "--help"):
+            return False
         if arg == "-s" or (arg.startswith("-") and not arg.startswith("--") and "s" in arg[1:]):
             return True
         if arg.startswith("-") or arg.startswith("+"):
