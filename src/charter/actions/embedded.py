@@ -416,9 +416,9 @@ def awk_runs(argv: Sequence[str], prog: str) -> list[Nested]:
             i += 1
             break
         if (
-            a in ("-f", "--file", "-i", "--include", "-E", "--exec")
-            or a.startswith(("--file=", "--include=", "--exec="))
-            or (a.startswith(("-f", "-i", "-E")) and len(a) > 2 and not a.startswith("--"))
+            a in ("-f", "--file", "-i", "--include", "-E", "--exec", "-l", "--load")
+            or a.startswith(("--file=", "--include=", "--exec=", "--load="))
+            or (a.startswith(("-f", "-i", "-E", "-l")) and len(a) > 2 and not a.startswith("--"))
         ):
             out.append(Nested(f"{prog} -f", None))
             i += 1 if "=" in a or (len(a) > 2 and not a.startswith("--")) else 2
@@ -441,6 +441,8 @@ def awk_runs(argv: Sequence[str], prog: str) -> list[Nested]:
     if not programs and not any(n.label.endswith("-f") for n in out) and i < len(argv):
         programs.append(argv[i])
     for text in programs:
+        if "@load" in text or "@include" in text:  # gawk: a library or another program
+            out.append(Nested(f"{prog} @load", None))
         for label, rx in _AWK_RUNS:
             found = (_awk_literal(m[1]) for m in rx.finditer(text))
             out.extend(Nested(f"{prog} {label}", cmd, True) for cmd in found)

@@ -31,7 +31,15 @@ from typing import Any, Protocol
 
 from charter.actions import shell
 from charter.actions.catalogue import CATALOGUE
-from charter.actions.command import RUNTIME_PID, RUNTIME_PWD, SimpleCommand, Word, program_name
+from charter.actions.command import (
+    RUNTIME_PID,
+    RUNTIME_PWD,
+    SHELLS,
+    SimpleCommand,
+    Word,
+    program_name,
+)
+from charter.actions.embedded import interpreter_options
 from charter.actions.constitution import (
     Constitution,
     ModelPermission,
@@ -859,8 +867,13 @@ class Gate:
         commands: list[dict[str, Any]] = []
         memo: _Memo = {}  # the filesystem, read once per path for this decision
         feeds = _producers(script.commands)
+        written: set[str] = set()  # files an earlier command of this string writes
         for m in matches:
             own = self._command_reasons(m, cwd, perm, memo, feeds.get(m.command.seq))
+            if written:
+                own.extend(_runs_written(m, written))
+            if len(matches) > 1:
+                written.update(_writes_of(m))
             reasons.extend(own)
             commands.append(
                 {
@@ -1101,6 +1114,49 @@ class Gate:
                     self._path_reasons(target, where, write=True, what="write to", memo=memo)
                 )
         return reasons
+
+
+def _writes_of(m: CommandMatch) -> list[str]:
+    """The files a command writes, as lexical absolute paths (redirections and the
+    catalogue's file rules)."""
+    cmd = m.command
+    cwds = m.cwds or ("/",)
+    out = [
+        _lexical(t, c)
+        for r in cmd.redirects
+        if r.target is not None and r.writes and r.target.static
+        for t in (r.target.value,)
+        for c in cwds
+    ]
+    for v in cmd.variants:
+        found = file_targets(v.argv) if v.argv and program_name(v.argv[0]) in FILE_PROGRAMS else None
+        if found is not None:
+            out.extend(_lexical(t, c) for t, dyn in found[0] if not dyn for c in cwds)
+    return out
+
+
+def _runs_written(m: CommandMatch, written: set[str]) -> list[Reason]:
+    """A shell or interpreter running a file an earlier command of the same string wrote
+    (``echo … > t.py && python t.py``): the code it runs was never seen by a pattern."""
+    cwds = m.cwds or ("/",)
+    for v in m.command.variants:
+        if not v.argv:
+            continue
+        prog = program_name(v.argv[0])
+        runs_file = prog in SHELLS or prog in (".", "source") or interpreter_options(prog)
+        words = v.argv if runs_file else v.argv[:1]
+        for w in words:
+            if ("/" in w or runs_file) and any(_lexical(w, c) in written for c in cwds):
+                return [
+                    _reason(
+                        GATE_CONFIG,
+                        "high",
+                        Verdict.ASK,
+                        f"`{_argv(v.argv)}` runs {w!r}, which this command string writes "
+                        "first: what it runs was never decided",
+                    )
+                ]
+    return []
 
 
 @dataclass
