@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import hashlib
 import os
 import posixpath
 import re
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _encode_str
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -559,15 +562,7 @@ class Gate:
     ) -> list[Reason]:
         """A secret file (or Charter's private key) at ``path``, or, for a recursive
         read (``below``), inside it."""
-        hits = (
-            [
-                (secret, verdict)
-                for secret, verdict in self.secrets.items()
-                if _within(secret, lexical) or (path is not None and _within(secret, path))
-            ]
-            if below
-            else self._secrets_above(lexical, path)
-        )
+        hits = self._secrets_below(lexical, path) if below else self._secrets_above(lexical, path)
         if not below and _has_glob(raw):  # ``~/.aws/cred*``, ``~/.ss?/*``
             hits += [(s, v) for s, v in self.secrets.items() if _glob_reaches(lexical, s)]
         hits.sort(key=lambda h: h[1] is not Verdict.DENY)
@@ -619,6 +614,17 @@ class Gate:
         if memo is not None:
             memo[key] = "" if quiet else None
         return quiet
+
+    def _secrets_below(self, lexical: str, path: str | None) -> list[tuple[str, Verdict]]:
+        """The secret paths that are ``lexical`` or ``path`` or inside them (only the
+        secrets under the same top directory can be)."""
+        out: list[tuple[str, Verdict]] = []
+        for d in dict.fromkeys((lexical, path)):
+            if d is None:
+                continue
+            near = self.secrets if d == "/" else self._secrets_by_top.get(_top(d), ())
+            out.extend((s, self.secrets[s]) for s in near if _within(s, d))
+        return out
 
     def _secrets_above(self, lexical: str, path: str | None) -> list[tuple[str, Verdict]]:
         """The secret paths that are ``lexical`` or ``path`` or a directory above them."""
@@ -828,8 +834,7 @@ class Gate:
                 )
             ]
         reasons = _dedupe(reasons)
-        order = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
-        reasons.sort(key=lambda r: order[r.verdict])
+        reasons.sort(key=_verdict_order)
         verdict = strictest(r.verdict for r in reasons)
         extra: dict[str, Any] = {"action": action}
         if action["kind"] == "command":
@@ -842,7 +847,7 @@ class Gate:
             verdict=verdict,
             reasons=tuple(reasons),
             stack=self.stack,
-            input_digest=input_digest(action),
+            input_digest=_action_digest(action),
             time=_now_stamp(),
             extra=extra,
         )
@@ -1253,6 +1258,16 @@ def _embedded(token: str) -> list[Target]:
 # ------------------------------------------------------------------ reasons
 
 
+def _action_digest(action: Mapping[str, Any]) -> str:
+    """:func:`~charter.core.decision.input_digest` of an action, without the general
+    encoder when every value is a string (the same canonical bytes: sorted keys,
+    compact separators, strings encoded as ``json.dumps(ensure_ascii=False)`` does)."""
+    if not all(type(v) is str for v in action.values()):
+        return input_digest(action)
+    text = ",".join(f"{_encode_str(k)}:{_encode_str(action[k])}" for k in sorted(action))
+    return "sha256:" + hashlib.sha256(("{" + text + "}").encode("utf-8")).hexdigest()
+
+
 def _decision_id() -> str:
     """A random (version 4) UUID string, ~5x cheaper than ``str(uuid.uuid4())``."""
     h = os.urandom(16).hex()
@@ -1307,13 +1322,25 @@ def _pattern_reason(p: Any, strength: int, argv: Sequence[str]) -> Reason:
     )
 
 
+_ORDER = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
+
+
+def _verdict_order(r: Reason) -> int:
+    return _ORDER[r.verdict]
+
+
 def _dedupe(reasons: list[Reason]) -> list[Reason]:
     return list({(r.rule, r.msg, r.verdict): r for r in reasons}.values())
 
 
-def _argv(argv: Sequence[str]) -> str:
-    import shlex
+#: Words ``shlex.quote`` leaves as they are.
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
 
+
+def _argv(argv: Sequence[str]) -> str:
+    joined = " ".join(argv)
+    if all(_SHELL_SAFE.fullmatch(a) for a in argv):  # what shlex.join would give
+        return _short(joined)
     return _short(shlex.join(argv))
 
 

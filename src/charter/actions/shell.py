@@ -1150,9 +1150,32 @@ def _parser() -> tree_sitter.Parser:
     return parser
 
 
-@functools.lru_cache(maxsize=4096)
+#: A command that is one simple command of plain words (no quoting, expansion,
+#: globbing, redirection, assignment or operator): bash splits it on the spaces.
+_SIMPLE = re.compile(r" *([A-Za-z0-9_@%+:,./~-]+)((?: +[A-Za-z0-9_@%+=:,./~-]+)*) *")
+#: Words that are bash syntax, not a command name, at the start of a command.
+_RESERVED = frozenset(
+    {"!", "case", "coproc", "do", "done", "elif", "else", "esac", "fi", "for", "function",
+     "if", "in", "select", "then", "time", "until", "while"}
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
 def parse(source: str) -> Script:
     """Parse a command string into every simple command it would execute."""
+    m = _SIMPLE.fullmatch(source) if len(source) <= MAX_LENGTH else None
+    if m is not None and m[1] not in _RESERVED and not m[1].startswith("-"):
+        # the common case without the parser: the same Script the full parse gives
+        # (tests/test_shell.py compares the two)
+        walker = _Walker(_parser())
+        words = tuple(Word(value=w, raw=w) for w in source.split())
+        walker._add(_Parser(walker, source.encode(), 0, ()), words, (), (), (), raw=source.strip())
+        return Script(source, tuple(walker.commands), (), tuple(dict.fromkeys(walker.uncertain)))
+    return parse_full(source)
+
+
+def parse_full(source: str) -> Script:
+    """:func:`parse` through the full shell grammar, for every input."""
     walker = _Walker(_parser())
     if len(source) > MAX_LENGTH:
         walker.uncertain.append(f"the command is longer than {MAX_LENGTH} characters")
@@ -1184,6 +1207,7 @@ __all__ = [
     "Word",
     "expand_braces",
     "parse",
+    "parse_full",
     "peel",
     "program_name",
     "wrapper_chdir",
