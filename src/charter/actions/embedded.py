@@ -31,7 +31,9 @@ def option_values(argv: Sequence[str], names: Iterable[str]) -> list[tuple[str, 
         for name in wanted:
             if name.startswith("--"):
                 head, eq, value = a.partition("=")
-                if len(head) >= 5 and name.startswith(head) and head.startswith("--"):
+                if (head == name or len(head) >= 5 and name.startswith(head)) and head.startswith(
+                    "--"
+                ):
                     if eq:
                         out.append((name, value))
                     elif i + 1 < len(argv):

@@ -995,7 +995,9 @@ class _Walker:
         if n.script is None:
             uncertain.append(f"{n.label} runs code Charter cannot see")
             return
-        if n.ask and n.script.strip() not in PLAIN_COMMANDS:  # ``core.pager=cat`` is plain
+        if n.ask and n.script.strip() in PLAIN_COMMANDS:  # ``core.pager=cat``: plain
+            return
+        if n.ask:
             uncertain.append(f"{n.label} runs {_clip(n.script)!r}")
         self.parse(n.script, p.depth + 1, (*p.origin, n.label), pipes, n.args)
 
