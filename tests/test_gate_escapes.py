@@ -174,6 +174,13 @@ ESCAPES = [
     ("restic", "RESTIC_PASSWORD_COMMAND=id restic backup"),
     ("tmux", "tmux -c id"),
     ("pip", "pip config --editor id edit"),
+    # wrappers that start a shell when no command is given
+    ("chroot", "chroot /"),
+    ("systemd-run", "systemd-run -S"),
+    ("unshare", "unshare"),
+    ("openvt", "openvt -- id"),
+    ("git", "git apply --unsafe-paths --directory / x.patch"),
+    ("mysql", "mysql --default-auth ../lib"),
     # interpreters' inline code, bare shells and REPLs
     ("R", "R -e 'system(\"id\")'"),
     ("gnuplot", "gnuplot -e 'system(\"id\")'"),
@@ -241,6 +248,8 @@ ORDINARY = [
     ("uv", "uv sync"),
     ("make", "make test"),
     ("ls", "/bin/ls -la"),
+    ("git", "git apply fix.patch"),
+    ("mysql", "mysql -e 'select 1'"),
 ]
 
 

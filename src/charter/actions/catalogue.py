@@ -94,6 +94,8 @@ class Wrapper:
     #: the program runs a command only through these sub-commands (``uv run CMD``,
     #: ``npm exec CMD``); empty: always
     subcommands: frozenset[str] = frozenset()
+    #: without a command it starts an interactive shell (``chroot DIR``, ``unshare``)
+    shell_when_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,7 @@ def _wrapper(t: _Table) -> Wrapper:
         assignments=t.flag("assignments"),
         chdir=t.names("chdir"),
         subcommands=t.names("subcommands"),
+        shell_when_empty=t.flag("shell_when_empty"),
     )
     t.done()
     return wrapper

@@ -356,6 +356,11 @@ def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Targe
         writes.extend(getopt(_GIT.subcommand("worktree").options, rest[1:], dynamic).operands[:1])
     elif sub == "bundle" and len(rest) > 2 and rest[1] == "create":
         writes.append((rest[2], rest[2] in dynamic))
+    elif sub == "apply":
+        o = getopt(_GIT.subcommand("apply").options, rest, dynamic)
+        writes.extend(o.get("--directory"))
+        if o.has("--unsafe-paths"):  # the patch's own paths, outside the work tree too
+            writes.append(("<the paths the patch names>", True))
     elif sub == "config":
         o = getopt(_GIT.subcommand("config").options, rest, dynamic)
         listing = any(f.startswith("--get") for f in o.flags) or o.has("-l", "--list")

@@ -38,6 +38,7 @@ class _Spec:
     stop: frozenset[str] = frozenset()  # options that mean no command runs
     env: bool = False  # ``NAME=value`` operands come before the command
     subcommands: frozenset[str] = frozenset()  # ``uv run CMD``: only through these
+    shell_when_empty: bool = False  # ``chroot DIR``: no command runs a shell
 
 
 def _s(*names: str) -> frozenset[str]:
@@ -58,6 +59,7 @@ def _spec(options: OptionSyntax, program: Program | None = None) -> _Spec:
         stop=wrapper.stop,
         env=wrapper.assignments,
         subcommands=wrapper.subcommands,
+        shell_when_empty=wrapper.shell_when_empty,
     )
 
 
@@ -218,6 +220,8 @@ class _Peeling:
         if any(o in spec.shell for o, _ in opts):
             return None
         i += spec.skip
+        if i >= len(current) and spec.shell_when_empty:
+            self.nested.append(Nested(f"{prog} starts a shell", None))
         return current[i:] if i < len(current) else None
 
     def _watch(self, current: tuple[str, ...]) -> tuple[str, ...] | None:
