@@ -111,7 +111,9 @@ def main() -> None:
                 if v == "allow":
                     kinds[str(case["risk_kind"])] += 1
                     rmiss.append(f"{case['source']}: {case['command']}")
-            report(f"redcode under the {label} constitution (block expected)", rc, rmiss, args.misses)
+            report(
+                f"redcode under the {label} constitution (block expected)", rc, rmiss, args.misses
+            )
             print("   allowed by risk_kind:", dict(kinds))
 
         bc: Counter[str] = Counter()

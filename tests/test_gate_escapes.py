@@ -96,8 +96,8 @@ ESCAPES = [
     ("find", "find . -fprint /etc/x"),
     ("find", "find / -name x"),
     ("awk", "awk 'BEGIN{system(\"id\")}'"),
-    ("awk", "awk 'BEGIN{print \"x\" > \"/tmp/out\"}'"),
-    ("awk", "awk 'BEGIN{print \"x\" | \"sh\"}'"),
+    ("awk", 'awk \'BEGIN{print "x" > "/tmp/out"}\''),
+    ("awk", 'awk \'BEGIN{print "x" | "sh"}\''),
     ("awk", "awk 'BEGIN{\"id\" | getline}'"),
     ("awk", "awk -f prog.awk notes.txt"),
     ("gawk", "gawk '@load \"lib\"; BEGIN{}'"),
@@ -142,7 +142,7 @@ ESCAPES = [
     ("python", "python"),
     ("perl", "perl -e 'exec \"id\"'"),
     ("ruby", "ruby -e 'system \"id\"'"),
-    ("node", "node -e 'require(\"child_process\").execSync(\"id\")'"),
+    ("node", 'node -e \'require("child_process").execSync("id")\''),
     ("make", "make --eval='x:;id' x"),
     ("make", "make SHELL=/bin/sh"),
     ("strace", "strace id"),
@@ -515,7 +515,11 @@ def test_variables_that_make_tools_run_code_ask(assignment: str) -> None:
 def test_write_options_of_pytest_meet_the_directory_limits(tmp_path: Path) -> None:
     work = workdir(tmp_path)
     gate = gate_for(["pytest *"], work=work)
-    for command in ("pytest --basetemp=/etc/x", "pytest --junitxml=/etc/x", "pytest --basetemp=secrets"):
+    for command in (
+        "pytest --basetemp=/etc/x",
+        "pytest --junitxml=/etc/x",
+        "pytest --basetemp=secrets",
+    ):
         assert decide(gate, command, work)[0] is Verdict.DENY, command
     assert decide(gate, "pytest --junitxml=out/report.xml", work)[0] is Verdict.ALLOW
 

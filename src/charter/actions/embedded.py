@@ -174,8 +174,10 @@ def _git_config(rest: Sequence[str]) -> list[Nested]:
                           "remove-section", "get-color", "get-colorbool"):  # fmt: skip
         ops = ops[1:] if ops[0] == "set" else []
     key = ops[0].lower() if ops else ""
-    if len(ops) >= 2 and not ops[1].startswith("!") and (
-        key.startswith("alias.") or _FORCED_PUSH.match(key)
+    if (
+        len(ops) >= 2
+        and not ops[1].startswith("!")
+        and (key.startswith("alias.") or _FORCED_PUSH.match(key))
     ):
         # what a later ``git NAME`` or ``git push`` runs: not visible to this decision
         return [Nested(f"git config {ops[0]}", None, True)]

@@ -397,8 +397,10 @@ _FIND_VALUED = frozenset({"-D"})
 def find_roots(argv: Sequence[str], dynamic: frozenset[str]) -> list[Target]:
     """The starting points of ``find`` (``.`` when none is given)."""
     i = 1
-    while i < len(argv) and argv[i] in ("-H", "-L", "-P", "-D") or (
-        i < len(argv) and argv[i].startswith("-O") and argv[i][2:].isdigit()
+    while (
+        i < len(argv)
+        and argv[i] in ("-H", "-L", "-P", "-D")
+        or (i < len(argv) and argv[i].startswith("-O") and argv[i][2:].isdigit())
     ):
         i += 2 if argv[i] in _FIND_VALUED else 1
     roots: list[Target] = []
@@ -645,9 +647,9 @@ def _write_entry(program: Program) -> tuple[OptionSyntax, tuple[str, ...]] | Non
 #: Programs that can write everything below a directory operand, and the options that
 #: make them do it.
 _BELOW_WRITERS: dict[str, tuple[OptionSyntax, tuple[str, ...]]] = {
-    name: entry
+    name: below
     for name, p in CATALOGUE.with_role("files").items()
-    if (entry := _write_entry(p)) is not None
+    if (below := _write_entry(p)) is not None
 }
 
 

@@ -42,13 +42,13 @@ from charter.actions.command import (
     Word,
     program_name,
 )
-from charter.actions.embedded import interpreter_options
 from charter.actions.constitution import (
     Constitution,
     ModelPermission,
     parse_text,
     verify_constitution,
 )
+from charter.actions.embedded import interpreter_options
 from charter.actions.files import (
     FILE_PROGRAMS,
     MAX_GLOB_MATCHES,
@@ -1134,7 +1134,9 @@ def _writes_of(m: CommandMatch) -> list[str]:
         for c in cwds
     ]
     for v in cmd.variants:
-        found = file_targets(v.argv) if v.argv and program_name(v.argv[0]) in FILE_PROGRAMS else None
+        found = (
+            file_targets(v.argv) if v.argv and program_name(v.argv[0]) in FILE_PROGRAMS else None
+        )
         if found is not None:
             out.extend(_lexical(t, c) for t, dyn in found[0] if not dyn for c in cwds)
     return out
