@@ -1038,7 +1038,9 @@ class Gate:
             content=[],
             below=[],
         )
-        dynamic: frozenset[str] | None = None
+        dynamic: frozenset[str] | None = (
+            _NONE if all(w.static or w.resolved for w in cmd.words) else None
+        )
         for v in cmd.variants:
             if not v.argv:
                 continue
@@ -1164,6 +1166,9 @@ def _runs_written(m: CommandMatch, written: set[str]) -> list[Reason]:
                     )
                 ]
     return []
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -1340,9 +1345,9 @@ _SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
 
 
 def _argv(argv: Sequence[str]) -> str:
-    joined = " ".join(argv)
     if all(_SHELL_SAFE.fullmatch(a) for a in argv):  # what shlex.join would give
-        return _short(joined)
+        joined = " ".join(argv)  # no whitespace inside a word: nothing to fold
+        return joined if len(joined) <= 160 else joined[:159] + "…"
     return _short(shlex.join(argv))
 
 
@@ -1361,8 +1366,14 @@ def _str(action: Mapping[str, Any], key: str) -> str:
 def _cwd(cwd: str | None) -> str:
     if cwd is None:
         return os.getcwd()
-    if not posixpath.isabs(cwd):
+    if not cwd.startswith("/"):
         return os.path.abspath(cwd)
+    return _normal_dir(cwd)
+
+
+@functools.lru_cache(maxsize=64)
+def _normal_dir(cwd: str) -> str:
+    """An absolute working directory, normalised (the same few, decision after decision)."""
     return normalise_path(cwd)
 
 

@@ -366,6 +366,13 @@ def match_segment(seg: Segment, args: Args, loose: bool) -> int:
             return NO
     elif seg.program != args.program:
         return NO
+    if seg.anchors and seg.operand_res[0] is None:
+        # the first sub-command word (``git push …``) must open the operands: the
+        # cheapest test first (the operand rules below would say NO too)
+        if not args.operands:
+            return NO
+        if not args.dynamic[0] and seg.operands[0] not in args.candidates[0]:
+            return NO
     flags = _flags(seg, args, exact=not loose)
     if flags == NO:
         return NO
@@ -527,10 +534,11 @@ class PatternSet:
             forms = []
             ok = True
             by: list[str] = []
+            static = all(w.static or w.resolved for w in cmd.words)
             for v in cmd.variants:
                 if not v.argv:
                     continue
-                args = args_for(v.argv, _dynamic_mask(cmd, v), cwds)
+                args = args_for(v.argv, () if static else _dynamic_mask(cmd, v), cwds)
                 forms.append((v, args))
                 this_ok = False
                 for p in self.candidates(args.program):
