@@ -554,3 +554,53 @@ def test_the_plain_command_shortcut_on_known_commands(source: str) -> None:
                        st.text(max_size=20)))  # fmt: skip
 def test_the_action_digest_is_the_canonical_one(action: dict[str, str]) -> None:
     assert _action_digest(action) == input_digest(action)
+
+
+# ------------------------------------------------ links made earlier in the same string
+
+#: each line makes a path (a link, or moves or copies one into place) and then goes
+#: through it to ``secrets/k``, a file in a blocked directory
+LINKED = [
+    "ln -s secrets y && cat y/k",
+    "ln -s . y && cat y/secrets/k",
+    "ln -s $PWD/secrets y && cat y/k",
+    'ln -s "$(echo secrets)" y && cat y/k',
+    "mkdir -p d && ln -s ../secrets d/s && cat d/s/k",
+    "ln -s sub y && rmdir sub && ln -s secrets sub && cat y/k",
+    "cp -a linked copy && cat copy/s/k",
+]
+
+
+@needs_bash
+@pytest.mark.parametrize("command", LINKED)
+def test_bash_reads_the_blocked_file_through_the_new_path(tmp_path: Path, command: str) -> None:
+    """The claim behind every case: run by bash, the line prints the blocked file."""
+    assert BASH is not None
+    work = workdir(tmp_path)
+    (work / "secrets" / "k").write_text("k")
+    (work / "sub").mkdir()
+    (work / "linked").mkdir()
+    (work / "linked" / "s").symlink_to("../secrets")
+    result = run([BASH, "-c", command], work)
+    assert result.stdout.strip() == "k", (command, result.stderr)
+
+
+@pytest.mark.parametrize("command", LINKED)
+def test_a_path_made_earlier_in_the_string_is_not_resolved_from_the_disk(
+    tmp_path: Path, command: str
+) -> None:
+    work = workdir(tmp_path)
+    (work / "secrets" / "k").write_text("k")
+    (work / "sub").mkdir()
+    (work / "linked").mkdir()
+    (work / "linked" / "s").symlink_to("../secrets")
+    gate = gate_for(["ln *", "cat *", "mkdir *", "rmdir *", "cp *"], work=work)
+    v, why = decide(gate, command, work)
+    assert v is not Verdict.ALLOW, (command, why)
+
+
+def test_paths_no_earlier_command_made_keep_their_verdict(tmp_path: Path) -> None:
+    work = workdir(tmp_path)
+    gate = gate_for(["ln *", "cat *", "mkdir *"], work=work)
+    assert decide(gate, "ln -s src/a.py b.py && cat src/a.py", work)[0] is Verdict.ALLOW
+    assert decide(gate, "mkdir -p out && cat src/a.py", work)[0] is Verdict.ALLOW

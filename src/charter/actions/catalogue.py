@@ -171,6 +171,8 @@ class Catalogue:
     sql_file_options: frozenset[str]
     #: programs that only look at the files they name (``ls``, ``stat``, ``which``)
     names_only: frozenset[str] = frozenset()
+    #: programs that create a symbolic link or move or unpack one into place
+    makes_links: frozenset[str] = frozenset()
     #: files that change what an auto-allowed tool does (``.git/config``, ``Makefile``):
     #: trailing path components, each an ``fnmatch`` glob
     configures: tuple[str, ...] = ()
@@ -401,6 +403,7 @@ def parse(text: str) -> Catalogue:
         sql_file_options=groups.names("sql_file_options"),
         configures=configures,
         names_only=groups.names("names_only"),
+        makes_links=groups.names("makes_links"),
     )
     groups.done()
     top.done()

@@ -484,6 +484,18 @@ class Gate:
         limits = self.constitution.limits
         reasons: list[Reason] = []
         globbed = _has_glob(raw)
+        made = _made_links(memo)
+        if made and any(_within(lexical, d) or _within(d, lexical) for d in made):
+            reasons.append(
+                _reason(
+                    GATE_UNRESOLVED,
+                    "high",
+                    Verdict.ASK,
+                    f"{what} {raw!r} goes through a path an earlier command of this string "
+                    "creates (a link, a moved or extracted file): where it leads is only "
+                    "known when it runs",
+                )
+            )
         if path is None:
             reasons.append(
                 _reason(
@@ -593,6 +605,7 @@ class Gate:
         working directory nor the file the name reaches under a secret's top directory."""
         if (
             self.constitution.limits.blocked_directories
+            or _LINKS in (memo or ())
             or raw.startswith(("/", "~"))
             or ".." in raw
             or _has_glob(raw)
@@ -878,7 +891,12 @@ class Gate:
             if written:
                 own.extend(_runs_written(m, written))
             if len(matches) > 1:
-                written.update(_writes_of(m))
+                writes = _writes_of(m)
+                written.update(writes)
+                if any(
+                    program_name(v.argv[0]) in MAKES_LINKS for v in m.command.variants if v.argv
+                ):
+                    _add_made_links(memo, writes)
             reasons.extend(own)
             commands.append(
                 {
@@ -1121,6 +1139,24 @@ class Gate:
                     self._path_reasons(target, where, write=True, what="write to", memo=memo)
                 )
         return reasons
+
+
+#: Programs that can create a symbolic link, or move or unpack one into place.
+MAKES_LINKS = CATALOGUE.makes_links
+#: The memo key under which a decision keeps the paths earlier commands made.
+_LINKS = "\x00links"
+
+
+def _made_links(memo: _Memo | None) -> list[str]:
+    """Paths an earlier command of this string creates with a program of
+    :data:`MAKES_LINKS` (kept in the decision's memo, one per line)."""
+    made = memo.get(_LINKS) if memo else None
+    return made.split("\n") if made else []
+
+
+def _add_made_links(memo: _Memo, paths: Sequence[str]) -> None:
+    if paths:
+        memo[_LINKS] = "\n".join([*_made_links(memo), *paths])
 
 
 def _writes_of(m: CommandMatch) -> list[str]:
