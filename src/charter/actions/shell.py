@@ -1170,10 +1170,16 @@ def parse(source: str) -> Script:
         # the common case without the parser: the same Script the full parse gives
         # (tests/test_shell.py compares the two)
         walker = _Walker(_parser())
-        words = tuple(Word(value=w, raw=w) for w in source.split())
+        words = tuple(map(_plain_word, source.split()))
         walker._add(_Parser(walker, source.encode(), 0, ()), words, (), (), (), raw=source.strip())
         return Script(source, tuple(walker.commands), (), tuple(dict.fromkeys(walker.uncertain)))
     return parse_full(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_word(text: str) -> Word:
+    """The word of a plain token (words are immutable: the same token, the same word)."""
+    return Word(value=text, raw=text)
 
 
 def parse_full(source: str) -> Script:
