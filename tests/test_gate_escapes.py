@@ -604,3 +604,25 @@ def test_paths_no_earlier_command_made_keep_their_verdict(tmp_path: Path) -> Non
     gate = gate_for(["ln *", "cat *", "mkdir *"], work=work)
     assert decide(gate, "ln -s src/a.py b.py && cat src/a.py", work)[0] is Verdict.ALLOW
     assert decide(gate, "mkdir -p out && cat src/a.py", work)[0] is Verdict.ALLOW
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cat /proc/self/environ", "cat /proc/1/environ", "cat /proc/$$/environ",
+        "tr '\\0' '\\n' < /proc/self/environ", "grep -r KEY /proc/self",
+        "cat ~/.bash_history", "cat /var/run/secrets/kubernetes.io/serviceaccount/token",
+        "cat ~/.claude/.credentials.json", "cat ~/.pgpass",
+    ],
+)  # fmt: skip
+def test_process_environments_histories_and_agent_credentials_are_secrets(command: str) -> None:
+    gate = gate_for(["cat *", "tr *", "grep *"])
+    v, why = decide(gate, command)
+    assert v is Verdict.ASK, (command, why)
+    assert any("SECRET" in w for w in why), why
+
+
+def test_harmless_proc_files_stay_readable() -> None:
+    gate = gate_for(["cat *", "head *", "ls *"])
+    for command in ("cat /proc/cpuinfo", "head /proc/self/status", "ls /proc"):
+        assert decide(gate, command)[0] is Verdict.ALLOW, command

@@ -169,7 +169,16 @@ DEFAULT_SECRETS = (
     "~/.config/hub", "~/.cargo/credentials", "~/.cargo/credentials.toml", "~/.gem/credentials",
     "~/.vault-token", "~/.terraform.d/credentials.tfrc.json", "~/.password-store",
     "~/.local/share/keyrings", "/etc/shadow", "/etc/gshadow", "/etc/sudoers",
+    "~/.pgpass", "~/.my.cnf", "~/.s3cfg", "~/.boto", "~/.oci", "~/.config/rclone",
+    "~/.config/op", "~/.config/doctl", "~/.terraformrc", "/var/run/secrets", "/run/secrets",
+    # shells' and REPLs' histories hold what was typed, tokens included
+    "~/.bash_history", "~/.zsh_history", "~/.python_history", "~/.psql_history",
+    "~/.mysql_history", "~/.node_repl_history",
+    # coding agents' own credentials
+    "~/.claude/.credentials.json", "~/.codex/auth.json", "~/.gemini/oauth_creds.json",
 )  # fmt: skip
+#: A process's environment (API keys, tokens) and memory: read as a secret.
+_PROC_SECRET = re.compile(r"/proc/(?:self|thread-self|[0-9]+)(?:/task/[0-9]+)?/(?:environ|mem)")
 #: Where Charter keeps private keys by default (``charter constitution --key-dir``).
 CHARTER_KEYS = "~/.charter/keys"
 GATE_SECRET = "CHARTER-GATE-SECRET-FILE"  # noqa: S105 - a rule name
@@ -575,6 +584,8 @@ class Gate:
         """A secret file (or Charter's private key) at ``path``, or, for a recursive
         read (``below``), inside it."""
         hits = self._secrets_below(lexical, path) if below else self._secrets_above(lexical, path)
+        if not below and (_PROC_SECRET.fullmatch(lexical) or _PROC_SECRET.fullmatch(path or "")):
+            hits.append((lexical, Verdict.ASK))
         if not below and _has_glob(raw):  # ``~/.aws/cred*``, ``~/.ss?/*``
             hits += [(s, v) for s, v in self.secrets.items() if _glob_reaches(lexical, s)]
         hits.sort(key=lambda h: h[1] is not Verdict.DENY)
@@ -637,6 +648,8 @@ class Gate:
                 continue
             near = self.secrets if d == "/" else self._secrets_by_top.get(_top(d), ())
             out.extend((s, self.secrets[s]) for s in near if _within(s, d))
+            if _within(d, "/proc") or d == "/":  # every process's environment is below
+                out.append(("/proc/*/environ", Verdict.ASK))
         return out
 
     def _secrets_above(self, lexical: str, path: str | None) -> list[tuple[str, Verdict]]:
