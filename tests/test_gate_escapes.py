@@ -480,6 +480,14 @@ def test_plain_project_files_stay_writable(tmp_path: Path) -> None:
         assert decide(gate, f"echo x > {name}", work)[0] is Verdict.ALLOW, name
 
 
+def test_data_written_first_and_read_by_a_script_keeps_its_verdict(tmp_path: Path) -> None:
+    work = workdir(tmp_path)
+    (work / "tool.py").write_text("print(1)\n")
+    gate = gate_for(["echo *", "python *", "pytest *"], work=work)
+    for command in ("echo 1 > in.txt && python tool.py in.txt", "echo x > t.txt && pytest -q"):
+        assert decide(gate, command, work)[0] is Verdict.ALLOW, command
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -487,12 +495,13 @@ def test_plain_project_files_stay_writable(tmp_path: Path) -> None:
         "printf 'id' > t.sh; sh ./t.sh",
         "cp /tmp/x t.sh && . ./t.sh",
         "echo id > run.sh; bash run.sh",
+        "cat > t.py <<EOF\nimport os\nEOF\npython3 -u t.py",
     ],
 )
 def test_running_a_file_written_in_the_same_string_asks(tmp_path: Path, command: str) -> None:
     work = workdir(tmp_path)
-    gate = gate_for(["echo *", "printf *", "cp *", "python *", "sh *", "bash *", ". *"],
-                    work=work)  # fmt: skip
+    gate = gate_for(["echo *", "printf *", "cp *", "cat *", "python *", "python3 *", "sh *",
+                     "bash *", ". *"], work=work)  # fmt: skip
     v, why = decide(gate, command, work)
     assert v is Verdict.ASK, (command, why)
 

@@ -1202,7 +1202,10 @@ def _runs_written(m: CommandMatch, written: set[str]) -> list[Reason]:
             continue
         prog = program_name(v.argv[0])
         runs_file = prog in SHELLS or prog in (".", "source") or interpreter_options(prog)
-        words = v.argv if runs_file else v.argv[:1]
+        # the program itself, and for a shell or interpreter its script (the first
+        # operand: later ones are the script's data)
+        script = next((w for w in v.argv[1:] if not w.startswith(("-", "+"))), None)
+        words = [v.argv[0], script] if runs_file and script is not None else v.argv[:1]
         for w in words:
             if ("/" in w or runs_file) and any(_lexical(w, c) in written for c in cwds):
                 return [
