@@ -890,10 +890,11 @@ class Gate:
             _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: {_short(command)}")
             for u in script.uncertain
         )
-        flat = " ".join(command.split())
-        for p, text in self._literal:
-            if text in flat:
-                reasons.append(_pattern_reason(p, YES, (command,)))
+        if self._literal:
+            flat = " ".join(command.split())
+            reasons.extend(
+                _pattern_reason(p, YES, (command,)) for p, text in self._literal if text in flat
+            )
         matches = self.patterns.match_script(script, cwd)
         commands: list[dict[str, Any]] = []
         memo: _Memo = {}  # the filesystem, read once per path for this decision
