@@ -186,6 +186,18 @@ ESCAPES = [
     ("openvt", "openvt -- id"),
     ("git", "git apply --unsafe-paths --directory / x.patch"),
     ("mysql", "mysql --default-auth ../lib"),
+    ("sg", "sg root"),
+    ("su", "su"),
+    ("screen", "screen"),
+    ("capsh", "capsh --"),
+    # programs that read their program, script or file names from stdin
+    ("at", "echo 'id' | at now"),
+    ("m4", "echo 'esyscmd(id)' | m4"),
+    ("cpio", "echo /etc/shadow | cpio -o"),
+    ("cpio", "find . | cpio -o > a.cpio"),
+    ("octave-cli", "octave-cli --eval 'system(\"id\")'"),
+    ("latex", "latex '\\begin{document}\\verbatiminput{/etc/shadow}\\end{document}'"),
+    ("nroff", "GROFF_BIN_PATH=. nroff"),
     # interpreters' inline code, bare shells and REPLs
     ("R", "R -e 'system(\"id\")'"),
     ("gnuplot", "gnuplot -e 'system(\"id\")'"),
@@ -255,6 +267,10 @@ ORDINARY = [
     ("ls", "/bin/ls -la"),
     ("git", "git apply fix.patch"),
     ("mysql", "mysql -e 'select 1'"),
+    ("at", "at -l"),
+    ("m4", "m4 macros.m4"),
+    ("cpio", "cpio -i < a.cpio"),
+    ("jq", "jq 'select(.path == \"/etc/x\")' data.json"),
 ]
 
 
@@ -456,6 +472,7 @@ def test_tar_and_find_really_reach_below_the_directory(tmp_path: Path) -> None:
 
 
 CONFIGURES = [
+    "composer.json", "Gemfile", ".husky/pre-commit", ".bashrc", ".gitconfig",
     ".git/config", ".git/hooks/pre-commit", "package.json", "conftest.py", "pytest.ini",
     "pyproject.toml", "build.rs", "Makefile", ".claude/settings.json",
     ".gemini/settings.json", ".cursor/hooks.json", "sub/dir/conftest.py",

@@ -173,6 +173,10 @@ class Catalogue:
     names_only: frozenset[str] = frozenset()
     #: programs that create a symbolic link or move or unpack one into place
     makes_links: frozenset[str] = frozenset()
+    #: programs that run their stdin as a shell script later (``at``, ``batch``)
+    schedulers: frozenset[str] = frozenset()
+    #: programs that read the names of the files they read from stdin (``cpio -o``)
+    names_from_stdin: frozenset[str] = frozenset()
     #: files that change what an auto-allowed tool does (``.git/config``, ``Makefile``):
     #: trailing path components, each an ``fnmatch`` glob
     configures: tuple[str, ...] = ()
@@ -404,6 +408,8 @@ def parse(text: str) -> Catalogue:
         configures=configures,
         names_only=groups.names("names_only"),
         makes_links=groups.names("makes_links"),
+        schedulers=groups.names("schedulers"),
+        names_from_stdin=groups.names("names_from_stdin"),
     )
     groups.done()
     top.done()

@@ -1115,6 +1115,13 @@ class Gate:
                 named.content.extend(
                     (t, d, recursive) for t, d in _known_at_run_time(targets, cmd, named)
                 )
+            if prog in NAMES_FROM_STDIN and _copies_named_files(v.argv):
+                # ``echo /etc/shadow | cpio -o``: each line of stdin names a file it reads
+                if cmd.stdin_text is not None:
+                    names = [n for n in cmd.stdin_text.splitlines() if n.strip()]
+                    named.content.extend((n, False, False) for n in names)
+                else:
+                    named.content.append(("<names read from stdin>", True, False))
             # every path-like word may be a file it reads (an option's value only, for
             # a program whose operands the catalogue describes: its text is not a path)
             named.reads.extend(_path_like(v.argv, operands=declared is None))
@@ -1171,6 +1178,19 @@ def _made_links(memo: _Memo | None) -> list[str]:
 def _add_made_links(memo: _Memo, paths: Sequence[str]) -> None:
     if paths:
         memo[_LINKS] = "\n".join([*_made_links(memo), *paths])
+
+
+#: Programs that read the names of the files they read from stdin (``cpio -o``).
+NAMES_FROM_STDIN = CATALOGUE.names_from_stdin
+
+
+def _copies_named_files(argv: Sequence[str]) -> bool:
+    """``cpio -o``/``-p`` (copy-out, pass-through) read the files stdin names."""
+    return any(
+        a in ("--create", "--pass-through")
+        or (a.startswith("-") and not a.startswith("--") and ("o" in a or "p" in a))
+        for a in argv[1:]
+    )
 
 
 def _writes_of(m: CommandMatch) -> list[str]:
@@ -1277,8 +1297,8 @@ def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named)
 
 #: Where a path can sit inside a word besides its start: a response file (``@/etc/x``),
 #: an address or URI scheme (``file:/etc/x``, ``open:/etc/x,creat``, ``man:/etc/x``),
-#: a directive (``'Include /etc/x'``).
-_EMBEDDED_PATH = re.compile(r"(?:^|[\s,:=@])([/~][^\s,]*)")
+#: a directive (``'Include /etc/x'``), an argument in a document or call (``\\input{/etc/x}``).
+_EMBEDDED_PATH = re.compile(r"(?:^|[\s,:=@({])([/~][^\s,)}]*)")
 
 
 def _path_like(argv: Sequence[str], *, operands: bool = True) -> list[Target]:

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import tree_sitter
 import tree_sitter_bash
 
+from charter.actions.catalogue import CATALOGUE
 from charter.actions.command import (
     EXEC_VARS,
     PLAIN_COMMANDS,
@@ -971,8 +972,14 @@ class _Walker:
         # A shell (or eval) reading its script from stdin.
         for variant in variants:
             prog = program_name(variant.argv[0]) if variant.argv else ""
-            if (prog in SHELLS and _shell_reads_stdin(variant.argv)) or (
-                prog in ("source", ".") and len(variant.argv) > 1 and variant.argv[1] in STDIN_PATHS
+            if (
+                (prog in SHELLS and _shell_reads_stdin(variant.argv))
+                or (prog in SCHEDULERS and not _names_a_file(variant.argv))
+                or (
+                    prog in ("source", ".")
+                    and len(variant.argv) > 1
+                    and variant.argv[1] in STDIN_PATHS
+                )
             ):
                 if stdin is not None:
                     self.parse(stdin, p.depth + 1, (*p.origin, f"{prog} <stdin>"), pipes)
@@ -1020,6 +1027,16 @@ def _replace(cmd: SimpleCommand, **changes: object) -> SimpleCommand:
 
 
 # --------------------------------------------------------------------- wrappers
+
+
+#: Programs that run their stdin as a shell script later (``echo CMD | at now``).
+SCHEDULERS = CATALOGUE.schedulers
+
+
+def _names_a_file(argv: Sequence[str]) -> bool:
+    """``at -f FILE``: the script is a file (not visible); only the listing and removal
+    options (``-l``, ``-r``, ``-d``, ``-c``) run nothing."""
+    return any(a in ("-f", "-l", "-r", "-d", "-c") or a.startswith("-f") for a in argv[1:])
 
 
 def _shell_reads_stdin(argv: Sequence[str]) -> bool:

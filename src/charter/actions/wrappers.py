@@ -250,6 +250,8 @@ class _Peeling:
             if script is not None:
                 self.nested.append(Nested(f"{prog} -c", script[0], False, script[1]))
                 self.mark_transparent()
+            elif prog in ("su", "sg") and not any(a in ("-h", "--help", "-V") for a in current):
+                self.nested.append(Nested(f"{prog} starts a shell", None))  # ``sg root``
         elif prog in ("eval", "trap", "alias"):
             self.nested.extend(_eval_like(prog, current))
             self.mark_transparent()
