@@ -900,16 +900,22 @@ class Gate:
         memo: _Memo = {}  # the filesystem, read once per path for this decision
         feeds = _producers(script.commands)
         written: set[str] = set()  # files an earlier command of this string writes
-        for m in matches:
+        # whether a later command runs a file (its own path, or a script): only then do
+        # the files earlier commands write matter to it
+        later = [False] * len(matches)
+        for i in range(len(matches) - 2, -1, -1):
+            later[i] = later[i + 1] or _runs_a_file(matches[i + 1])
+        for i, m in enumerate(matches):
             own = self._command_reasons(m, cwd, perm, memo, feeds.get(m.command.seq))
             if written:
                 own.extend(_runs_written(m, written))
-            if len(matches) > 1:
+            makes = i + 1 < len(matches) and any(
+                program_name(v.argv[0]) in MAKES_LINKS for v in m.command.variants if v.argv
+            )
+            if later[i] or makes:
                 writes = _writes_of(m)
                 written.update(writes)
-                if any(
-                    program_name(v.argv[0]) in MAKES_LINKS for v in m.command.variants if v.argv
-                ):
+                if makes:
                     _add_made_links(memo, writes)
             reasons.extend(own)
             commands.append(
@@ -1212,6 +1218,19 @@ def _writes_of(m: CommandMatch) -> list[str]:
         if found is not None:
             out.extend(_lexical(t, c) for t, dyn in found[0] if not dyn for c in cwds)
     return out
+
+
+def _runs_a_file(m: CommandMatch) -> bool:
+    """Whether a command runs a program by path or a shell or interpreter (which may
+    run a script file)."""
+    for v in m.command.variants:
+        if v.argv:
+            prog = program_name(v.argv[0])
+            if "/" in v.argv[0] or prog in SHELLS or prog in (".", "source"):
+                return True
+            if interpreter_options(prog) is not None:
+                return True
+    return False
 
 
 def _runs_written(m: CommandMatch, written: set[str]) -> list[Reason]:
