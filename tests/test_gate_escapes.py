@@ -655,3 +655,21 @@ def test_harmless_proc_files_stay_readable() -> None:
     gate = gate_for(["cat *", "head *", "ls *"])
     for command in ("cat /proc/cpuinfo", "head /proc/self/status", "ls /proc"):
         assert decide(gate, command)[0] is Verdict.ALLOW, command
+
+
+def test_a_read_action_of_a_directory_reads_below_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's search tools (Grep, Glob) read a directory recursively: the hook
+    sends the directory as a file read."""
+    work = workdir(tmp_path)
+    gate = gate_for(["ls *"], work=work)
+    d = gate.decide_read(".", cwd=str(work))
+    assert d.verdict is Verdict.DENY, [r.msg for r in d.reasons]
+    assert gate.decide_read("src", cwd=str(work)).verdict is Verdict.ALLOW
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    d = gate_for(["ls *"]).decide_read(str(home), cwd="/")
+    assert d.verdict is not Verdict.ALLOW
+    assert any("SECRET" in r.rule or "PROTECTED" in r.rule for r in d.reasons), d.reasons

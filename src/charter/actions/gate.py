@@ -796,7 +796,12 @@ class Gate:
             perm = self.permission(model_role)
             if perm is not None and not perm.can_read:
                 reasons.append(_role_reason(model_role, "can_read", "read files"))
-            reasons.extend(self._path_reasons(path, where, write=False, what="read of"))
+            memo: _Memo = {}
+            reasons.extend(self._path_reasons(path, where, write=False, what="read of", memo=memo))
+            resolved = _resolve(path, where, memo)
+            if resolved is not None and os.path.isdir(resolved):
+                # a directory is read below (an agent's search tool: Grep, Glob)
+                reasons.extend(self._below_reasons(path, where, memo))
             return reasons, []
 
         return self._decide(action, model_role, agent, evaluate)
