@@ -560,12 +560,20 @@ def test_write_options_of_pytest_meet_the_directory_limits(tmp_path: Path) -> No
 
 # ------------------------------------------------------------------- the fast paths
 
-_PLAIN = st.text(alphabet="abcxyz019_@%+:,./~-", min_size=1, max_size=8)
+_PLAIN = st.text(alphabet="abcxyz019_@%+:,./~=-", min_size=1, max_size=8)
 
 
-@given(st.lists(_PLAIN, min_size=1, max_size=6), st.sampled_from(["git", "ls", "rm", "x", "sudo"]))
-def test_the_plain_command_shortcut_gives_the_full_parse(words: list[str], program: str) -> None:
-    source = " ".join([program, *words])
+_PROGRAMS = st.sampled_from(
+    ["git", "ls", "rm", "x", "sudo", "env", "bash", "cd", ".", "export", "declare", "local",
+     "time", "do", "if", "!", "[", "[[", "eval", "alias", "at", "python", "exec", "g++"]
+) | _PLAIN  # fmt: skip
+
+
+@given(st.lists(_PLAIN, max_size=6), _PROGRAMS, st.sampled_from([" ", "  "]))
+def test_the_plain_command_shortcut_gives_the_full_parse(
+    words: list[str], program: str, sep: str
+) -> None:
+    source = sep.join([program, *words])
     assert shell.parse.__wrapped__(source) == shell.parse_full(source)
 
 
