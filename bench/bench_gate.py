@@ -24,6 +24,7 @@ import fnmatch
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -119,7 +120,13 @@ def charter_only(n: int) -> dict[str, float]:
         gate.decide_command(c, "/work/project")
         cpu.append(time.thread_time() - c0)
         wall.append(time.perf_counter() - t0)
-    return {"p50": pct(wall, 0.5), "p99": pct(wall, 0.99), "cpu_p50": pct(cpu, 0.5)}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "p50": pct(wall, 0.5),
+        "p99": pct(wall, 0.99),
+        "cpu_p50": pct(cpu, 0.5),
+        "peak_mib": peak,
+    }
 
 
 def compare(baseline: str, n: int, rounds: int) -> None:
@@ -135,10 +142,13 @@ def compare(baseline: str, n: int, rounds: int) -> None:
             )  # fmt: skip
             runs[name].append(json.loads(out.stdout))
     print(f"1,000 patterns, {n} unique single commands per run, {rounds} runs each, alternating")
-    print(f"{'tree':10} {'p50 µs':>9} {'p99 µs':>9} {'CPU p50 µs':>11}")
+    print(f"{'tree':10} {'p50 µs':>9} {'p99 µs':>9} {'CPU p50 µs':>11} {'peak MiB':>9}")
     for name, rows in runs.items():
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-        print(f"{name:10} {med['p50']:9.1f} {med['p99']:9.1f} {med['cpu_p50']:11.1f}")
+        print(
+            f"{name:10} {med['p50']:9.1f} {med['p99']:9.1f} {med['cpu_p50']:11.1f}"
+            f" {med['peak_mib']:9.1f}"
+        )
     this = statistics.median(r["p50"] for r in runs["this tree"])
     print(f"target p50 <= 100 µs (this tree): {'met' if this <= 100 else 'MISSED'}")
 
