@@ -23,8 +23,7 @@ from hypothesis import strategies as st
 
 from charter.actions import shell
 from charter.actions.constitution import parse_text
-from charter.actions.gate import Gate, GateConfig, _action_digest
-from charter.core.decision import input_digest
+from charter.actions.gate import Gate, GateConfig
 from charter.core.verdict import Verdict
 
 GIT = shutil.which("git")
@@ -585,99 +584,3 @@ def test_the_plain_command_shortcut_gives_the_full_parse(
 )  # fmt: skip
 def test_the_plain_command_shortcut_on_known_commands(source: str) -> None:
     assert shell.parse.__wrapped__(source) == shell.parse_full(source)
-
-
-@given(st.dictionaries(st.sampled_from(["kind", "command", "cwd", "path", "model_role"]),
-                       st.text(max_size=20)))  # fmt: skip
-def test_the_action_digest_is_the_canonical_one(action: dict[str, str]) -> None:
-    assert _action_digest(action) == input_digest(action)
-
-
-# ------------------------------------------------ links made earlier in the same string
-
-#: each line makes a path (a link, or moves or copies one into place) and then goes
-#: through it to ``secrets/k``, a file in a blocked directory
-LINKED = [
-    "ln -s secrets y && cat y/k",
-    "ln -s . y && cat y/secrets/k",
-    "ln -s $PWD/secrets y && cat y/k",
-    'ln -s "$(echo secrets)" y && cat y/k',
-    "mkdir -p d && ln -s ../secrets d/s && cat d/s/k",
-    "ln -s sub y && rmdir sub && ln -s secrets sub && cat y/k",
-    "cp -a linked copy && cat copy/s/k",
-]
-
-
-@needs_bash
-@pytest.mark.parametrize("command", LINKED)
-def test_bash_reads_the_blocked_file_through_the_new_path(tmp_path: Path, command: str) -> None:
-    """The claim behind every case: run by bash, the line prints the blocked file."""
-    assert BASH is not None
-    work = workdir(tmp_path)
-    (work / "secrets" / "k").write_text("k")
-    (work / "sub").mkdir()
-    (work / "linked").mkdir()
-    (work / "linked" / "s").symlink_to("../secrets")
-    result = run([BASH, "-c", command], work)
-    assert result.stdout.strip() == "k", (command, result.stderr)
-
-
-@pytest.mark.parametrize("command", LINKED)
-def test_a_path_made_earlier_in_the_string_is_not_resolved_from_the_disk(
-    tmp_path: Path, command: str
-) -> None:
-    work = workdir(tmp_path)
-    (work / "secrets" / "k").write_text("k")
-    (work / "sub").mkdir()
-    (work / "linked").mkdir()
-    (work / "linked" / "s").symlink_to("../secrets")
-    gate = gate_for(["ln *", "cat *", "mkdir *", "rmdir *", "cp *"], work=work)
-    v, why = decide(gate, command, work)
-    assert v is not Verdict.ALLOW, (command, why)
-
-
-def test_paths_no_earlier_command_made_keep_their_verdict(tmp_path: Path) -> None:
-    work = workdir(tmp_path)
-    gate = gate_for(["ln *", "cat *", "mkdir *"], work=work)
-    assert decide(gate, "ln -s src/a.py b.py && cat src/a.py", work)[0] is Verdict.ALLOW
-    assert decide(gate, "mkdir -p out && cat src/a.py", work)[0] is Verdict.ALLOW
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        "cat /proc/self/environ", "cat /proc/1/environ", "cat /proc/$$/environ",
-        "tr '\\0' '\\n' < /proc/self/environ", "grep -r KEY /proc/self",
-        "cat ~/.bash_history", "cat /var/run/secrets/kubernetes.io/serviceaccount/token",
-        "cat ~/.claude/.credentials.json", "cat ~/.pgpass",
-    ],
-)  # fmt: skip
-def test_process_environments_histories_and_agent_credentials_are_secrets(command: str) -> None:
-    gate = gate_for(["cat *", "tr *", "grep *"])
-    v, why = decide(gate, command)
-    assert v is Verdict.ASK, (command, why)
-    assert any("SECRET" in w for w in why), why
-
-
-def test_harmless_proc_files_stay_readable() -> None:
-    gate = gate_for(["cat *", "head *", "ls *"])
-    for command in ("cat /proc/cpuinfo", "head /proc/self/status", "ls /proc"):
-        assert decide(gate, command)[0] is Verdict.ALLOW, command
-
-
-def test_a_read_action_of_a_directory_reads_below_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An agent's search tools (Grep, Glob) read a directory recursively: the hook
-    sends the directory as a file read."""
-    work = workdir(tmp_path)
-    gate = gate_for(["ls *"], work=work)
-    d = gate.decide_read(".", cwd=str(work))
-    assert d.verdict is Verdict.DENY, [r.msg for r in d.reasons]
-    assert gate.decide_read("src", cwd=str(work)).verdict is Verdict.ALLOW
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(home))
-    d = gate_for(["ls *"]).decide_read(str(home), cwd="/")
-    assert d.verdict is not Verdict.ALLOW
-    assert any("SECRET" in r.rule or "PROTECTED" in r.rule for r in d.reasons), d.reasons

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import hashlib
 import os
 import posixpath
 import re
@@ -27,7 +26,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.encoder import encode_basestring as _encode_str
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -865,7 +863,8 @@ class Gate:
                 )
             ]
         reasons = _dedupe(reasons)
-        reasons.sort(key=_verdict_order)
+        order = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
+        reasons.sort(key=lambda r: order[r.verdict])
         verdict = strictest(r.verdict for r in reasons)
         extra: dict[str, Any] = {"action": action}
         if action["kind"] == "command":
@@ -878,7 +877,7 @@ class Gate:
             verdict=verdict,
             reasons=tuple(reasons),
             stack=self.stack,
-            input_digest=_action_digest(action),
+            input_digest=input_digest(action),
             time=_now_stamp(),
             extra=extra,
         )
@@ -1362,16 +1361,6 @@ def _embedded(token: str) -> list[Target]:
 # ------------------------------------------------------------------ reasons
 
 
-def _action_digest(action: Mapping[str, Any]) -> str:
-    """:func:`~charter.core.decision.input_digest` of an action, without the general
-    encoder when every value is a string (the same canonical bytes: sorted keys,
-    compact separators, strings encoded as ``json.dumps(ensure_ascii=False)`` does)."""
-    if not all(type(v) is str for v in action.values()):
-        return input_digest(action)
-    text = ",".join(f"{_encode_str(k)}:{_encode_str(action[k])}" for k in sorted(action))
-    return "sha256:" + hashlib.sha256(("{" + text + "}").encode("utf-8")).hexdigest()
-
-
 def _decision_id() -> str:
     """A random (version 4) UUID string, ~5x cheaper than ``str(uuid.uuid4())``."""
     h = os.urandom(16).hex()
@@ -1424,13 +1413,6 @@ def _pattern_reason(p: Any, strength: int, argv: Sequence[str]) -> Reason:
         Verdict.ASK,
         f"pattern {text!r} {qualifier}matches `{shown}`: needs approval",
     )
-
-
-_ORDER = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
-
-
-def _verdict_order(r: Reason) -> int:
-    return _ORDER[r.verdict]
 
 
 def _dedupe(reasons: list[Reason]) -> list[Reason]:

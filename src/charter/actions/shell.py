@@ -1171,9 +1171,7 @@ def _parser() -> tree_sitter.Parser:
 
 #: A command that is one simple command of plain words (no quoting, expansion,
 #: globbing, redirection, assignment or operator): bash splits it on the spaces.
-_SIMPLE = re.compile(
-    r" *([A-Za-z0-9_+./~-]+)((?: +[A-Za-z0-9_@+:,./~-][A-Za-z0-9_@+=:,./~-]*)*) *"
-)
+_SIMPLE = re.compile(r" *([A-Za-z0-9_+./~-]+)((?: +[A-Za-z0-9_@+:,./~-][A-Za-z0-9_@+=:,./~-]*)*) *")
 #: Words that are bash syntax, not a command name, at the start of a command, and the
 #: declaration builtins (``export PATH=…``) the grammar reads apart.
 _RESERVED = frozenset(
