@@ -394,6 +394,19 @@ def test_a_program_from_the_repository_is_not_the_trusted_one(tmp_path: Path, co
     assert any("CHARTER-GATE-PROGRAM-PATH" in w for w in why), why
 
 
+def test_a_pattern_that_names_the_path_allows_that_file_only(tmp_path: Path) -> None:
+    gate = gate_for(["./gradlew", "./gradlew *", "scripts/run.sh *"])
+    assert decide(gate, "./gradlew build", tmp_path)[0] is Verdict.ALLOW
+    assert decide(gate, "scripts/run.sh --fast", tmp_path)[0] is Verdict.ALLOW
+    assert decide(gate, "/tmp/evil/gradlew build", tmp_path)[0] is Verdict.ASK
+    assert decide(gate, "other/run.sh", tmp_path)[0] is Verdict.ASK
+    modes = gate_for(["chmod *", "echo *", "scripts/run.sh", "scripts/run.sh *"])
+    assert decide(modes, "chmod +x scripts/run.sh && scripts/run.sh", tmp_path)[0] is (
+        Verdict.ALLOW
+    )
+    assert decide(modes, "echo id > scripts/run.sh && scripts/run.sh", tmp_path)[0] is (Verdict.ASK)
+
+
 def test_the_program_on_the_trusted_path_by_its_full_path_is_allowed(tmp_path: Path) -> None:
     found = shutil.which("ls")
     assert found is not None

@@ -173,6 +173,8 @@ class Catalogue:
     names_only: frozenset[str] = frozenset()
     #: programs that create a symbolic link or move or unpack one into place
     makes_links: frozenset[str] = frozenset()
+    #: programs whose writes change metadata only (``chmod``, ``touch``)
+    metadata_writers: frozenset[str] = frozenset()
     #: programs that run their stdin as a shell script later (``at``, ``batch``)
     schedulers: frozenset[str] = frozenset()
     #: programs that read the names of the files they read from stdin (``cpio -o``)
@@ -409,6 +411,7 @@ def parse(text: str) -> Catalogue:
         names_only=groups.names("names_only"),
         makes_links=groups.names("makes_links"),
         schedulers=groups.names("schedulers"),
+        metadata_writers=groups.names("metadata_writers"),
         names_from_stdin=groups.names("names_from_stdin"),
     )
     groups.done()

@@ -974,12 +974,19 @@ class Gate:
 
     def _program_paths(self, m: CommandMatch, memo: _Memo) -> list[Reason]:
         """A program named by path (``./ls``, ``P/git``) is auto-allowed only when it is
-        the program of that name on the trusted ``PATH``: anything else runs a file
-        from the repository (or elsewhere) that the pattern never saw."""
+        the program of that name on the trusted ``PATH``, or the path an allowing
+        pattern spells out (``./gradlew *``): anything else runs a file from the
+        repository (or elsewhere) that the pattern never saw."""
         out: list[Reason] = []
+        # a pattern that names the program by its path (``./gradlew *``) allows that file
+        named = {
+            posixpath.normpath(first)
+            for text in m.allowed_by
+            if "/" in (first := text.split(maxsplit=1)[0] if text.strip() else "")
+        }
         for v in m.command.variants:
             word = v.argv[0] if v.argv else ""
-            if "/" not in word:
+            if "/" not in word or posixpath.normpath(word) in named:
                 continue
             for where in m.cwds or ("/",):
                 if not _on_trusted_path(word, where, memo):
@@ -1216,9 +1223,10 @@ def _writes_of(m: CommandMatch) -> list[str]:
         for c in cwds
     ]
     for v in cmd.variants:
-        found = (
-            file_targets(v.argv) if v.argv and program_name(v.argv[0]) in FILE_PROGRAMS else None
-        )
+        prog = program_name(v.argv[0]) if v.argv else ""
+        if prog not in FILE_PROGRAMS or prog in CATALOGUE.metadata_writers:
+            continue  # ``chmod +x run.sh`` changes the mode, not what runs
+        found = file_targets(v.argv)
         if found is not None:
             out.extend(_lexical(t, c) for t, dyn in found[0] if not dyn for c in cwds)
     return out
