@@ -684,10 +684,10 @@ def exec_prefix(
             "exec_prefix needs the program and one key per constitution (or a trust policy)"
         )
     argv = [*program, "exec"]
-    for c in constitutions:
+    for i, c in enumerate(constitutions):
         argv += ["--constitution", os.path.abspath(c)]
-    for k in keys:
-        argv += ["--key", os.path.abspath(k)]
+        if keys:
+            argv += ["--key", os.path.abspath(keys[i])]
     if trust is not None:
         argv += ["--trust", os.path.abspath(trust)]
     if audit is not None:
