@@ -12,7 +12,7 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 
-from charter.actions.catalogue import CATALOGUE
+from charter.actions.catalogue import CATALOGUE, Program, Unseen
 from charter.actions.command import Nested
 
 
@@ -574,6 +574,71 @@ def option_runs(argv: Sequence[str], prog: str) -> list[Nested]:
     return out
 
 
+#: A package operand that is a file or a URL, not a name from a repository.
+_PACKAGE_FILE = re.compile(
+    r"(/|\.(deb|rpm|txz|tgz|tbz|pkg|snap|apk|ipk|xbps|gem|whl|egg|nupkg|vsix|"
+    r"pkg\.tar\.\w+|tar\.\w+)$)",
+    re.IGNORECASE,
+)
+
+
+def _unseen_option(word: str, options: frozenset[str]) -> bool:
+    """``word`` spells one of ``options``: whole, ``--opt=VALUE``, or a short one
+    leading a cluster or with its value attached (``-i`` in ``-ivh``, ``-R0``)."""
+    if word in options:
+        return True
+    if word.startswith("--"):
+        return word.split("=", 1)[0] in options
+    return any(not o.startswith("--") and word.startswith(o) for o in options)
+
+
+def _operands(argv: Sequence[str], program: Program) -> tuple[list[str], list[str]]:
+    """The option words and the operands of ``argv`` (options anywhere, GNU style)."""
+    values = program.options.value_options()
+    options: list[str] = []
+    operands: list[str] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            operands.extend(argv[i + 1 :])
+            break
+        if a.startswith("-") and a != "-":
+            options.append(a)
+            if a in values:
+                i += 1
+        else:
+            operands.append(a)
+        i += 1
+    return options, operands
+
+
+def unseen_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
+    """Code ``argv`` runs that the command line does not show (catalogue ``unseen``):
+    a local package's scripts, a shell or editor it opens, a process it attaches to."""
+    program = CATALOGUE.programs.get(prog)
+    unseen: Unseen | None = None if program is None else program.unseen
+    if unseen is None or program is None:
+        return []
+    options, operands = _operands(argv, program)
+    first = operands[0] if operands else None
+    hit = (
+        next((o for o in options if _unseen_option(o, unseen.options)), None)
+        or (first if first in unseen.subcommands else None)
+        or (
+            next((o for o in operands[1:] if _PACKAGE_FILE.search(o)), None)
+            if first in unseen.file_subcommands
+            else None
+        )
+        or (prog if unseen.bare and not operands else None)
+        or (first if unseen.operands else None)
+        or (next((o for o in operands if "=" in o), None) if unseen.assignments else None)
+    )
+    if hit is None:
+        return []
+    return [Nested(f"{prog} {hit}: {unseen.why}", None)]
+
+
 def code_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
     """The code ``argv`` runs through awk, sed, an interpreter or an option (in that order)."""
     if prog in AWKS:
@@ -601,4 +666,5 @@ __all__ = [
     "option_values",
     "sed_exec",
     "sed_runs",
+    "unseen_runs",
 ]

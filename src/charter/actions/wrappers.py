@@ -184,6 +184,8 @@ class _Peeling:
     def step(self, current: tuple[str, ...]) -> tuple[tuple[str, ...] | None, bool]:
         """The command ``current`` runs as an argv (if any), and whether it is transparent."""
         prog = program_name(current[0])
+        if prog in _UNSEEN:
+            self.nested.extend(embedded.unseen_runs(prog, current))
         if prog in ("busybox", "toybox") and len(current) > 1 and not current[1].startswith("-"):
             return current[1:], True
         spec = WRAPPERS.get(prog)
@@ -275,6 +277,8 @@ class _Peeling:
                 self.nested.extend(_shell_words(prog, current))
 
 
+#: Programs that run code their command line does not show (catalogue ``unseen``).
+_UNSEEN = frozenset(name for name, p in CATALOGUE.programs.items() if p.unseen is not None)
 #: Programs that only look at the files they name (``ls -l /bin/sh``): a word naming a
 #: shell is not a shell they run.
 _NAMES_ONLY = CATALOGUE.names_only | frozenset(
