@@ -27,7 +27,8 @@ from charter.core.errors import CharterError
 OPERAND_RULES = frozenset(
     {"none", "all", "first", "second", "after_mode", "dest", "move", "link", "install",
      "transfer", "sed", "awk", "compress", "patch", "split", "csplit", "script", "mktemp",
-     "dd", "chattr", "words", "perl", "tar", "unzip", "curl", "wget", "git", "find"}
+     "dd", "chattr", "words", "perl", "tar", "unzip", "curl", "wget", "git", "find",
+     "socat"}
 )  # fmt: skip
 
 #: The rules a ``files.read_operands`` entry may name (their code is in files.py).

@@ -649,7 +649,22 @@ def code_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
         return interpreter_runs(argv, prog)
     if prog in EXEC_OPTIONS:
         return option_runs(argv, prog)
+    if prog == "socat":
+        return socat_runs(argv)
     return []
+
+
+_SOCAT_RUNS = re.compile(r"^(exec|system):(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def socat_runs(argv: Sequence[str]) -> list[Nested]:
+    """socat's ``EXEC:CMD`` and ``SYSTEM:CMD`` addresses run CMD (decided, and asks)."""
+    out: list[Nested] = []
+    for a in argv[1:]:
+        m = _SOCAT_RUNS.match(a)
+        if m:
+            out.append(Nested(f"socat {m[1]}:", m[2].split(",", 1)[0] or None, True))
+    return out
 
 
 __all__ = [

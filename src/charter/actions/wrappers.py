@@ -308,14 +308,21 @@ def _sql_meta(prog: str, argv: Sequence[str], stdin: str | None) -> list[Nested]
 
 def _shell_words(prog: str, argv: Sequence[str]) -> list[Nested]:
     """A word of an unknown program that names a shell by path (``aa-exec /bin/sh``,
-    ``socat - exec:/bin/sh``): the program may well run it."""
+    ``socat - exec:/bin/sh``) or a shared library inside an option's value: the program
+    may well run or load it."""
     for word in argv[1:]:
         if "/" not in word:
             continue
         for piece in _PIECES.split(word):
             if "/" in piece and program_name(piece) in SHELLS:
                 return [Nested(f"{prog} may run the shell {piece}", None)]
+            if piece != word and _LIBRARY.search(piece):  # ``ladspa=file=/x/lib.so``
+                return [Nested(f"{prog} may load the library {piece}", None)]
     return []
+
+
+#: A shared library named inside a word (``-fplugin=/x/p.so``, ``ladspa=file=/x/l.so``).
+_LIBRARY = re.compile(r"/[^/]*\.(so(\.\d+)*|dylib)$")
 
 
 def _shell_script(
