@@ -518,6 +518,10 @@ def interpreter_runs(argv: Sequence[str], prog: str) -> list[Nested]:
                 codes.append(argv[i + 1])
             i += 2
             continue
+        if a.startswith("--") and a.split("=", 1)[0] in flags:  # ``--eval=CODE``
+            codes.append(a.split("=", 1)[1])
+            i += 1
+            continue
         if a.startswith("+") and prog in ("vim", "vi", "nvim", "ex", "view"):
             codes.append(a[1:])
         elif a.startswith("-") and not a.startswith("--"):
@@ -582,14 +586,24 @@ _PACKAGE_FILE = re.compile(
 )
 
 
-def _unseen_option(word: str, options: frozenset[str]) -> bool:
-    """``word`` spells one of ``options``: whole, ``--opt=VALUE``, or a short one
-    leading a cluster or with its value attached (``-i`` in ``-ivh``, ``-R0``)."""
+def _unseen_option(word: str, options: frozenset[str], values: str) -> bool:
+    """``word`` spells one of ``options``: whole, ``--opt=VALUE``, a short one with its
+    value attached (``-R0``), or a letter of a cluster before any letter that takes a
+    value (``-i`` in ``-ivh`` and ``-vih``; not the ``p`` in the value of ``-eopen``)."""
     if word in options:
         return True
     if word.startswith("--"):
         return word.split("=", 1)[0] in options
-    return any(not o.startswith("--") and word.startswith(o) for o in options)
+    if any(not o.startswith("--") and word.startswith(o) for o in options):
+        return True
+    for letter in word[1:]:
+        if not letter.isalpha():
+            return False
+        if f"-{letter}" in options:
+            return True
+        if letter in values:
+            return False
+    return False
 
 
 def _operands(argv: Sequence[str], program: Program) -> tuple[list[str], list[str]]:
@@ -621,9 +635,10 @@ def unseen_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
     if unseen is None or program is None:
         return []
     options, operands = _operands(argv, program)
+    short = program.options.short_values
     first = operands[0] if operands else None
     hit = (
-        next((o for o in options if _unseen_option(o, unseen.options)), None)
+        next((o for o in options if _unseen_option(o, unseen.options, short)), None)
         or (first if first in unseen.subcommands else None)
         or (
             next((o for o in operands[1:] if _PACKAGE_FILE.search(o)), None)
