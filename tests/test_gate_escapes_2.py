@@ -163,9 +163,7 @@ def test_quoted_spellings_are_the_same_install(tmp_path: Path) -> None:
         ("fail2ban-client", "fail2ban-client set jail action a actionban ./x.sh"),
     ],
 )
-def test_programs_that_open_a_shell_or_hand_out_the_machine_ask(
-    program: str, command: str
-) -> None:
+def test_programs_that_open_a_shell_or_hand_out_the_machine_ask(program: str, command: str) -> None:
     d = wildcard(program).decide_command(command, "/tmp")
     assert d.verdict is Verdict.ASK, (command, [r.msg for r in d.reasons])
 

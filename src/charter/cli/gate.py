@@ -232,9 +232,7 @@ def tool_action(
         args = (
             {}
             if arguments is None
-            else json.loads(
-                arguments, object_pairs_hook=_unique_keys, parse_constant=_no_constant
-            )
+            else json.loads(arguments, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
         )
     except (json.JSONDecodeError, RecursionError) as exc:
         raise InputError(
