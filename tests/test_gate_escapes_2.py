@@ -383,3 +383,21 @@ def test_every_network_client_asks_under_a_wildcard() -> None:
     for prog in sorted(catalogue_mod.CATALOGUE.network_clients):
         d = wildcard(prog).decide_command(f"{prog} host.example", "/tmp")
         assert d.verdict is Verdict.ASK, prog
+
+
+def test_option_values_do_not_hide_an_install_subcommand() -> None:
+    """A long option's separate value reads as an operand to a generic scan."""
+    g = wildcard("yum", "apt-get")
+    for command in ("yum --enablerepo extras install ./p.rpm",
+                    "apt-get -o Dpkg::Options::=--force-all install ./x.deb",
+                    "apt-get --target-release sid install ../x.deb"):  # fmt: skip
+        assert verdict(g, command) is Verdict.ASK, command
+    assert verdict(g, "yum --enablerepo extras install jq") is Verdict.ALLOW
+
+
+def test_a_bare_crontab_reads_a_crontab_from_stdin() -> None:
+    g = wildcard("crontab")
+    for command in ("crontab", "crontab -u root", "echo '* * * * * id' | crontab"):
+        assert verdict(gate_for(["crontab *", "crontab", "echo *"]), command) is Verdict.ASK
+    for command in ("crontab -l", "crontab -u me -l"):
+        assert verdict(g, command) is Verdict.ALLOW, command

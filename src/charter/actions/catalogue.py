@@ -126,6 +126,8 @@ class Unseen:
     file_subcommands: frozenset[str] = frozenset()
     #: run with no operand at all (only options) it means it (``tmux``, ``crontab``)
     bare: bool = False
+    #: options that make a bare run mean nothing of the kind (``crontab -l``, ``tmux -V``)
+    stops: frozenset[str] = frozenset()
     #: any operand means it (``gcore PID``, ``crontab FILE``)
     operands: bool = False
     #: an operand ``KEY=VALUE`` means it (``sysctl k=v``)
@@ -340,6 +342,7 @@ def _unseen(t: _Table) -> Unseen:
         subcommands=t.names("subcommands"),
         file_subcommands=t.names("file_subcommands"),
         bare=t.flag("bare"),
+        stops=t.names("stops"),
         operands=t.flag("operands"),
         assignments=t.flag("assignments"),
     )

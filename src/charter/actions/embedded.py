@@ -627,6 +627,16 @@ def _operands(argv: Sequence[str], program: Program) -> tuple[list[str], list[st
     return options, operands
 
 
+def _package_file(operands: Sequence[str], subcommands: frozenset[str]) -> str | None:
+    """A package file or URL after an install sub-command. The sub-command is looked
+    for among all the operands: a long option's separate value (``--enablerepo x``) is
+    read as an operand by the generic scan, and must not hide the sub-command."""
+    at = next((i for i, o in enumerate(operands) if o in subcommands), None)
+    if at is None:
+        return None
+    return next((o for o in operands[at + 1 :] if _PACKAGE_FILE.search(o)), None)
+
+
 def unseen_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
     """Code ``argv`` runs that the command line does not show (catalogue ``unseen``):
     a local package's scripts, a shell or editor it opens, a process it attaches to."""
@@ -640,12 +650,12 @@ def unseen_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
     hit = (
         next((o for o in options if _unseen_option(o, unseen.options, short)), None)
         or (first if first in unseen.subcommands else None)
+        or _package_file(operands, unseen.file_subcommands)
         or (
-            next((o for o in operands[1:] if _PACKAGE_FILE.search(o)), None)
-            if first in unseen.file_subcommands
+            prog
+            if unseen.bare and not operands and not any(o in unseen.stops for o in options)
             else None
         )
-        or (prog if unseen.bare and not operands else None)
         or (first if unseen.operands else None)
         or (next((o for o in operands if "=" in o), None) if unseen.assignments else None)
     )
