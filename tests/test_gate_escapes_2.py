@@ -401,3 +401,22 @@ def test_a_bare_crontab_reads_a_crontab_from_stdin() -> None:
         assert verdict(gate_for(["crontab *", "crontab", "echo *"]), command) is Verdict.ASK
     for command in ("crontab -l", "crontab -u me -l"):
         assert verdict(g, command) is Verdict.ALLOW, command
+
+
+def test_apt_name_and_release_is_not_a_file() -> None:
+    g = wildcard("apt")
+    assert verdict(g, "apt install -t bookworm-backports foo/bookworm-backports") is Verdict.ALLOW
+    for command in ("apt install sub/x.deb", "apt install ../x.deb", "apt install ~/x.deb"):
+        assert verdict(g, command) is Verdict.ASK, command
+
+
+def test_tmux_config_files_and_server_start_run_commands() -> None:
+    g = wildcard("tmux")
+    for command in ("tmux -f ./conf ls", "tmux start-server", "tmux -L x start"):
+        assert verdict(g, command) is Verdict.ASK, command
+
+
+def test_a_compose_file_configures_docker(tmp_path: Path) -> None:
+    g = gate_for(["echo *", "docker *"], tmp_path)
+    assert verdict(g, "echo 'privileged: true' >> compose.yaml", tmp_path) is Verdict.ASK
+    assert verdict(g, "echo x >> notes.txt", tmp_path) is Verdict.ALLOW

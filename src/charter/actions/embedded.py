@@ -578,9 +578,11 @@ def option_runs(argv: Sequence[str], prog: str) -> list[Nested]:
     return out
 
 
-#: A package operand that is a file or a URL, not a name from a repository.
+#: A package operand that is a file or a URL, not a name from a repository (a path
+#: spelled as one, a URL, or a package file's extension; ``pkg/suite`` is apt's
+#: name-and-release).
 _PACKAGE_FILE = re.compile(
-    r"(/|\.(deb|rpm|txz|tgz|tbz|pkg|snap|apk|ipk|xbps|gem|whl|egg|nupkg|vsix|"
+    r"(^(\.{0,2}/|~)|://|\.(deb|rpm|txz|tgz|tbz|pkg|snap|apk|ipk|xbps|gem|whl|egg|nupkg|vsix|"
     r"pkg\.tar\.\w+|tar\.\w+)$)",
     re.IGNORECASE,
 )
