@@ -12,7 +12,7 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 
-from charter.actions.catalogue import CATALOGUE, Program, Unseen
+from charter.actions.catalogue import CATALOGUE, Unseen
 from charter.actions.command import Nested
 
 
@@ -608,9 +608,14 @@ def _unseen_option(word: str, options: frozenset[str], values: str) -> bool:
     return False
 
 
-def _operands(argv: Sequence[str], program: Program) -> tuple[list[str], list[str]]:
+#: program → its options that take a value, for the programs with an ``unseen`` entry
+_UNSEEN_VALUES = {
+    name: p.options.value_options() for name, p in CATALOGUE.programs.items() if p.unseen
+}
+
+
+def _operands(argv: Sequence[str], values: frozenset[str]) -> tuple[list[str], list[str]]:
     """The option words and the operands of ``argv`` (options anywhere, GNU style)."""
-    values = program.options.value_options()
     options: list[str] = []
     operands: list[str] = []
     i = 1
@@ -646,7 +651,7 @@ def unseen_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
     unseen: Unseen | None = None if program is None else program.unseen
     if unseen is None or program is None:
         return []
-    options, operands = _operands(argv, program)
+    options, operands = _operands(argv, _UNSEEN_VALUES[prog])
     short = program.options.short_values
     first = operands[0] if operands else None
     hit = (
