@@ -420,3 +420,21 @@ def test_a_compose_file_configures_docker(tmp_path: Path) -> None:
     g = gate_for(["echo *", "docker *"], tmp_path)
     assert verdict(g, "echo 'privileged: true' >> compose.yaml", tmp_path) is Verdict.ASK
     assert verdict(g, "echo x >> notes.txt", tmp_path) is Verdict.ALLOW
+
+
+def test_rsync_to_a_remote_is_network_egress(tmp_path: Path) -> None:
+    g = gate_for(["rsync *"], tmp_path)
+    for command in ("rsync -a . host.example:/backup", "rsync -a src/ user@host.example:x",
+                    "rsync rsync://host.example/mod/ dst/", "rsync -e ssh . h:"):  # fmt: skip
+        assert verdict(g, command, tmp_path) is Verdict.ASK, command
+    for command in ("rsync -a src/ dst/", "rsync -av --exclude=*.o ./ ./out/"):
+        assert verdict(g, command, tmp_path) is Verdict.ALLOW, command
+    named = gate_for(["rsync * backup.example:*"], tmp_path)
+    assert verdict(named, "rsync -a . backup.example:/b", tmp_path) is Verdict.ALLOW
+
+
+def test_makepkg_build_files_configure(tmp_path: Path) -> None:
+    g = gate_for(["echo *", "makepkg *"], tmp_path)
+    for target in ("PKGBUILD", "etc/makepkg.conf"):
+        (tmp_path / "etc").mkdir(exist_ok=True)
+        assert verdict(g, f"echo 'x;/bin/sh' > {target}", tmp_path) is Verdict.ASK, target

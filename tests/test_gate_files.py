@@ -20,7 +20,7 @@ from charter.core.verdict import Verdict
 AUTO = [
     "git *", "sort *", "find *", "tee *", "cp *", "mv *", "install *", "ln *", "dd *", "sed *",
     # network clients: a pattern that names the destination (a bare "curl *" asks)
-    "curl * https://*", "wget * https://*", "scp host:* *",
+    "curl * https://*", "wget * https://*", "scp host:* *", "rsync * host:*",
     "tar *", "unzip *", "rsync *", "touch *", "mkdir *",
     "truncate *", "chmod *", "chown *", "chattr *", "rm *", "shred *", "patch *", "split *",
     "csplit *", "script *", "gzip *", "zstd *", "gawk *", "perl *", "uniq *", "less *",

@@ -211,6 +211,8 @@ class Catalogue:
     configures: tuple[str, ...] = ()
     #: programs that connect to a host their arguments name (``curl``, ``whois``)
     network_clients: frozenset[str] = frozenset()
+    #: programs that connect when an operand names a remote (``rsync HOST:PATH``)
+    network_when_remote: frozenset[str] = frozenset()
 
     def with_role(self, role: str) -> dict[str, Program]:
         """The programs that have ``role`` (``files``, ``wrapper``, ``patterns``, …)."""
@@ -463,6 +465,7 @@ def parse(text: str) -> Catalogue:
         metadata_writers=groups.names("metadata_writers"),
         names_from_stdin=groups.names("names_from_stdin"),
         network_clients=groups.names("network_clients"),
+        network_when_remote=groups.names("network_when_remote"),
     )
     groups.done()
     top.done()

@@ -90,6 +90,9 @@ GATE_CONFIG = "CHARTER-GATE-CONFIGURES"
 GATE_NETWORK = "CHARTER-GATE-NETWORK"
 #: Programs that connect to a host their arguments name (catalogue ``network_clients``).
 NETWORK_CLIENTS = CATALOGUE.network_clients
+NETWORK_WHEN_REMOTE = CATALOGUE.network_when_remote
+#: An operand naming a remote: ``HOST:PATH``, ``USER@HOST:PATH``, ``rsync://…``.
+_REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[^/:=\s-][^/:=\s]*:)")
 
 #: The reasons a file read by name can have (the allowed directories are for writes).
 _READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SECRET-FILE",
@@ -1215,7 +1218,10 @@ def _network_reasons(m: CommandMatch) -> list[Reason]:
     pattern allowed the program, not the host it sends to or downloads from."""
     for v in m.command.variants:
         prog = program_name(v.argv[0]) if v.argv else ""
-        if prog in NETWORK_CLIENTS and not any(_names_a_destination(t, prog) for t in m.allowed_by):
+        connects = prog in NETWORK_CLIENTS or (
+            prog in NETWORK_WHEN_REMOTE and any(_REMOTE.match(a) for a in v.argv[1:])
+        )
+        if connects and not any(_names_a_destination(t, prog) for t in m.allowed_by):
             return [
                 _reason(
                     GATE_NETWORK,
