@@ -438,3 +438,15 @@ def test_makepkg_build_files_configure(tmp_path: Path) -> None:
     for target in ("PKGBUILD", "etc/makepkg.conf"):
         (tmp_path / "etc").mkdir(exist_ok=True)
         assert verdict(g, f"echo 'x;/bin/sh' > {target}", tmp_path) is Verdict.ASK, target
+
+
+@needs_bash
+def test_spellings_and_wrappers_do_not_hide_a_network_client(tmp_path: Path) -> None:
+    """bash gives ``c\\url``, ``"cu"rl`` and ``$'curl'`` the argv of ``curl``."""
+    for spelled in ("c\\url x", '"cu"rl x', "$'curl' x"):
+        assert argv_of(spelled, tmp_path) == ["curl", "x"], spelled
+    g = gate_for(["curl *", "busybox *", "nice *", "command *", "wget *", "echo *", "xargs *"])
+    for command in ("c\\url x", '"cu"rl x', "$'curl' x", "/usr/bin/curl x", "command curl x",
+                    "busybox wget https://x", "nice -n 5 curl x", "exec curl x",
+                    "echo https://x | xargs curl"):  # fmt: skip
+        assert verdict(g, command) is Verdict.ASK, command
