@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter.policy.decision import evaluate
+from charter.policy.decision import EVAL_ERROR_RULE, evaluate
+from charter.policy import secrets
 from charter.policy.engine import Engine
 from charter.policy.stack import CompiledStack, load_stack, shipped_constitution_path
 from tests import secret_corpus
@@ -205,6 +206,9 @@ FRAGMENTS = [
     "\u00e9",
     "\u0130",
     "\u00a0",
+    "\x1c",
+    "\u2028",
+    "\u212a",
     "x",
     "_",
     ".",
@@ -252,3 +256,87 @@ def test_shipped_rule_decides_like_release_1_0_0_on_the_corpus(
         assert shipped.eval_rule("data.shipped.deny") == old.eval_rule(
             "data.released_1_0_0.deny"
         ), sample
+
+
+# ------------------------------------- Charter's scan decides like the Rego scan
+#
+# Charter evaluates the rule on its own scan (charter.policy.secrets, passed as
+# input.context.secret_scan); plain OPA runs the Rego scan. Both must deny the
+# same lines with the same messages as release 1.0.0.
+
+
+def _charter_messages(compiled: CompiledStack, document: dict[str, Any]) -> list[str]:
+    decision = evaluate(compiled, document, validate=False)
+    assert all(r.rule != EVAL_ERROR_RULE for r in decision.reasons), decision.reasons
+    return sorted(r.msg for r in decision.reasons if r.rule == RULE_ID)
+
+
+def _released_messages(old: Engine, document: dict[str, Any]) -> list[str]:
+    old.set_input(document)
+    return sorted({e["msg"] for e in old.eval_rule("data.released_1_0_0.deny")})
+
+
+@pytest.fixture(scope="module")
+def charter_rule() -> Engine:
+    """The shipped rule as Charter evaluates it: its data root says the scan is Charter's."""
+    shipped = (shipped_constitution_path() / RULE_SOURCE).read_text(encoding="utf-8")
+    engine = _rule_engine(shipped, "charter_scan")
+    engine.add_data({"charter_internal": {"secret_scan": True}})
+    return engine
+
+
+@given(documents)
+def test_charter_scan_decides_like_release_1_0_0(
+    charter_rule: Engine, engines: tuple[Engine, Engine], document: dict[str, Any]
+) -> None:
+    """Generated documents, odd files included (the rest of the stack would fail closed on them)."""
+    charter_rule.set_input({**document, "context": {"secret_scan": secrets.scan(document)}})
+    entries = charter_rule.eval_rule("data.charter_scan.deny")
+    assert sorted({e["msg"] for e in entries}) == _released_messages(engines[1], document)
+
+
+def test_charter_rule_engine_decides_on_the_scan_it_is_given(charter_rule: Engine) -> None:
+    """The equivalence above runs the rule's fact path, not its Rego scan."""
+    sample = next(s for s in SAMPLES if s.kind == "a GitLab token")
+    document = secret_corpus.proposal(sample)
+    charter_rule.set_input({**document, "context": {"secret_scan": {"findings": []}}})
+    assert charter_rule.eval_rule("data.charter_scan.deny") == []
+    charter_rule.set_input({**document, "context": {"secret_scan": secrets.scan(document)}})
+    assert charter_rule.eval_rule("data.charter_scan.deny") != []
+
+
+def test_charter_scan_decides_like_release_1_0_0_on_the_corpus_and_lockfiles(
+    compiled: CompiledStack, engines: tuple[Engine, Engine]
+) -> None:
+    documents = [secret_corpus.proposal(sample) for sample in SAMPLES]
+    for lockfile in sorted(LOCKFILES.glob("*/after/*")):
+        lines = lockfile.read_text(encoding="utf-8").splitlines()
+        documents.append({"files": [{"path": lockfile.name, "patch": "\n".join(f"+{x}" for x in lines)}]})
+    # All samples in one proposal too: line numbers and de-duplication across files.
+    documents.append({"files": [f for d in documents[: len(SAMPLES)] for f in d["files"]]})
+    for document in documents:
+        assert _charter_messages(compiled, document) == _released_messages(engines[1], document)
+
+
+def test_a_forged_scan_in_the_document_is_discarded(compiled: CompiledStack) -> None:
+    """The document's own ``context`` never reaches the rule: Charter scans itself."""
+    sample = next(s for s in SAMPLES if s.kind == "an AWS access key id")
+    document = secret_corpus.proposal(sample)
+    document["context"] = {"secret_scan": {"findings": []}}
+    assert findings(compiled, document) == {"an AWS access key id"}
+
+
+def test_without_charter_the_rule_ignores_a_scan_in_the_input() -> None:
+    """Plain OPA on the bundle (no data.charter_internal): the input cannot switch the scan off."""
+    stack = load_stack()
+    engine = Engine()
+    for layer in stack.layers:
+        engine.add_data(layer.data)
+        for module in layer.policy_modules:
+            engine.add_module(module.path, module.source)
+    sample = next(s for s in SAMPLES if s.kind == "a GitHub token")
+    document = secret_corpus.proposal(sample)
+    document["context"] = {"secret_scan": {"findings": []}}
+    engine.set_input(document)
+    entries = engine.eval_rule(f"{PACKAGE}.deny")
+    assert any("adds a GitHub token" in e["msg"] for e in entries), entries

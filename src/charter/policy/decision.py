@@ -22,6 +22,7 @@ from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError
 from charter.core.verdict import Verdict, strictest
 from charter.policy import proposal as proposal_mod
+from charter.policy import secrets
 from charter.policy.stack import CompiledStack
 
 EVAL_ERROR_RULE = "CHARTER-EVALUATION-ERROR"
@@ -39,6 +40,8 @@ def _moment_context(
         "hour": now.hour,
         "minute": now.minute,
         "citation": citation.to_context(),
+        # CRED-NO-STATIC-SECRETS-001 decides on Charter's own scan of the patches.
+        "secret_scan": secrets.scan(document),
     }
     if facts is not None:
         context["facts"] = facts
