@@ -21,7 +21,9 @@ The definitions are the rule's, with the regular-expression semantics of Rust's
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
+from itertools import accumulate
 from typing import Any
 
 PRIVATE_KEY = "a private key block"
@@ -33,24 +35,21 @@ GENERIC = "a hard-coded secret assignment"
 #: The marker that lets a fixture line carry a fake credential (the rule decides).
 MARKER = "charter:example-credential"
 
-#: Token kinds: (kind, literals every match contains, pattern searched in one line).
-_TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
-    (PRIVATE_KEY, ("PRIVATE KEY",), re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----")),
-    (
-        AWS_KEY,
-        ("AKIA", "ASIA"),
-        re.compile(r"(?:^|[^A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?:[^A-Za-z0-9]|\Z)"),
-    ),
+#: Token kinds and the pattern searched in one line.
+_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (PRIVATE_KEY, re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----")),
+    (AWS_KEY, re.compile(r"(?:^|[^A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?:[^A-Za-z0-9]|\Z)")),
     (
         GITHUB_TOKEN,
-        ("ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_"),
         re.compile(
             r"(?:^|[^A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"
         ),
     ),
-    (GITLAB_TOKEN, ("glpat-",), re.compile(r"(?:^|[^A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}")),
+    (GITLAB_TOKEN, re.compile(r"(?:^|[^A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}")),
 )
-_TOKEN_LITERALS = tuple(literal for _, literals, _ in _TOKENS for literal in literals)
+#: Literals of which every token match holds one.
+_TOKEN_LITERALS = ("PRIVATE KEY", "AKIA", "ASIA", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "glpat-")
+_TOKEN_LITERAL = re.compile("|".join(_TOKEN_LITERALS))
 
 #: A generic assignment is only considered on a line whose lower-cased text holds one.
 ASSIGNMENT_GUARDS = (
@@ -64,8 +63,9 @@ ASSIGNMENT_GUARDS = (
     "access-key",
     "accesskey",
 )
+_GUARD = re.compile("|".join(re.escape(guard) for guard in ASSIGNMENT_GUARDS))
 
-#: Rust's ``\s``: the Unicode White_Space characters.
+#: Rust's ``\\s``: the Unicode White_Space characters.
 _WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 #: Rust's ``(?i)`` simple case folding of the ASCII letters.
 _FOLDS = {"k": "kK\u212a", "s": "sS\u017f"}
@@ -78,9 +78,14 @@ def _folded(word: str) -> str:
     )
 
 
-_NAME = "[a-zA-Z0-9_.\\-\u017f\u212a]*"
+_NAME_CHAR = "[a-zA-Z0-9_.\\-\u017f\u212a]"
+_NAME = _NAME_CHAR + "*"
+# A match's name is a whole run of name characters (what follows it is not one),
+# so it starts where a run starts: the look-behind only spares Python's
+# backtracking engine from trying every position inside a run (Rust's engine
+# has no such cost), it changes no match.
 _ASSIGNMENT = re.compile(
-    f"({_NAME}(?:{_folded('passw')}(?:{_folded('or')})?{_folded('d')}|{_folded('secret')}"
+    f"(?<!{_NAME_CHAR})({_NAME}(?:{_folded('passw')}(?:{_folded('or')})?{_folded('d')}|{_folded('secret')}"
     f"|{_folded('token')}|{_folded('api')}[_-]?{_folded('key')}|{_folded('apikey')}"
     f"|{_folded('access')}[_-]?{_folded('key')}){_NAME})"
     f"[\"']?[{_WS}]*(?::=|=|:)[{_WS}]*[\"']?([^{_WS}\"',;]+)"
@@ -89,110 +94,131 @@ _SECRET_VALUE = re.compile(r"[A-Za-z0-9+/=_.~!@#$%^&*-]+")
 _PLACEHOLDERS = ("example", "placeholder", "changeme", "dummy", "redacted", "your_", "your-")
 
 
+_DIGITS = frozenset("0123456789")
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def high_entropy(value: str) -> bool:
     """The rule's entropy heuristic for an assignment's value."""
     if len(value) < 16 or value.startswith("$") or not _SECRET_VALUE.fullmatch(value):
         return False
-    if not any(c.isdigit() for c in value):
+    used = set(value)
+    lower, upper = not used.isdisjoint(_LOWER), not used.isdisjoint(_UPPER)
+    if used.isdisjoint(_DIGITS) or not (lower or upper):
         return False
-    lower = any("a" <= c <= "z" for c in value)
-    upper = any("A" <= c <= "Z" for c in value)
-    if not (lower and upper) and not (len(value) >= 32 and (lower or upper)):
+    if not (lower and upper) and len(value) < 32:
         return False
     folded = value.lower()
     if any(word in folded for word in _PLACEHOLDERS):
         return False
-    return len(set(value)) >= 10
+    return len(used) >= 10
 
 
 def generic(line: str) -> bool:
     """Whether ``line`` assigns a random-looking value to a credential-named key."""
-    folded = line.lower()
-    if not any(guard in folded for guard in ASSIGNMENT_GUARDS):
+    if not _GUARD.search(line.lower()):
         return False
     return any(high_entropy(m.group(2)) for m in _ASSIGNMENT.finditer(line))
 
 
 def line_kinds(line: str) -> list[str]:
     """The finding kinds of one added patch line (without its newline)."""
-    kinds = [
-        kind
-        for kind, literals, pattern in _TOKENS
-        if any(literal in line for literal in literals) and pattern.search(line)
-    ]
+    kinds = []
+    if _TOKEN_LITERAL.search(line):
+        kinds = [kind for kind, pattern in _TOKENS if pattern.search(line)]
     if generic(line):
         kinds.append(GENERIC)
     return kinds
 
 
-def _line_starts(patch: str) -> Iterator[int]:
-    """Start offsets of the lines that hold a literal a finding needs (a superset)."""
-    starts: set[int] = set()
-    needles: list[tuple[str, str]] = [(patch, literal) for literal in _TOKEN_LITERALS]
-    lowered = patch.lower()
-    if len(lowered) == len(patch):
-        # Lower-casing kept every offset (it only ever lengthens text), so an
-        # offset in ``lowered`` is the same line in ``patch``.
-        needles += [(lowered, guard) for guard in ASSIGNMENT_GUARDS]
-        for text, needle in needles:
-            at = text.find(needle)
-            while at >= 0:
-                start = patch.rfind("\n", 0, at) + 1
-                starts.add(start)
-                end = patch.find("\n", at)
-                if end < 0:
-                    break
-                at = text.find(needle, end + 1)
-        yield from sorted(starts)
-        return
-    # A character whose lower case is longer (U+0130): every line is a candidate.
-    at = 0
-    while at <= len(patch):
+_UTF8 = "utf-8"
+#: KELVIN SIGN: ``str.lower`` makes it ``k``, ``bytes.lower`` leaves it alone.
+_KELVIN = "\u212a".encode(_UTF8)
+#: Fewer, shorter needles than the literals and guards (each search is a pass
+#: over the text): every token literal holds one of the first, every guard one
+#: of the second. A needle that also finds other lines only costs a line check.
+_TOKEN_NEEDLES = (b"PRIVATE KEY", b"IA", b"gh", b"_pat_", b"glpat-")
+_GUARD_NEEDLES = (b"passw", b"secret", b"token", b"api", b"access")
+
+
+def _find_all(text: bytes, needle: bytes) -> Iterator[int]:
+    at = text.find(needle)
+    while at >= 0:
         yield at
-        end = patch.find("\n", at)
-        if end < 0:
-            return
-        at = end + 1
+        at = text.find(needle, at + len(needle))
 
 
-def patch_findings(patch: str) -> list[tuple[int, str, bool]]:
-    """``(patch line, kind, line carries the marker)`` for each finding of one patch.
+def _line_starts(data: bytes) -> Iterator[int]:
+    """Start offsets (in UTF-8 ``data``) of the lines that may hold a finding.
 
-    The patch line is the 1-based line where the flagged line's text first occurs
-    (as the rule computes it); a line repeated in the patch is reported once.
+    A line is a candidate when it holds a token literal, or when its lower case
+    (``str.lower``, as the rule's ``lower``) holds a guard. Searching bytes for
+    literals is far faster than a regular expression with alternatives or text
+    with wide characters; ``bytes.lower`` folds A-Z only, which gives the same
+    guards as ``str.lower`` except for KELVIN SIGN (``k``), so text holding one
+    takes every line. (U+0130 lower-cases to ``i`` and a combining dot, which
+    completes no guard: each ``i`` in one is followed by another letter or ``_``.)
+    Offsets may repeat.
     """
-    found: list[tuple[int, str, bool]] = []
-    seen: set[str] = set()
-    for start in _line_starts(patch):
-        end = patch.find("\n", start)
-        line = patch[start:] if end < 0 else patch[start:end]
-        if line in seen or not line.startswith("+") or line.startswith("+++"):
-            continue
-        seen.add(line)
-        kinds = line_kinds(line)
-        if kinds:
-            number = patch.count("\n", 0, patch.find(line)) + 1
-            marked = MARKER in line
-            found.extend((number, kind, marked) for kind in kinds)
-    return found
+    if _KELVIN in data:
+        yield 0
+        yield from (at + 1 for at in _find_all(data, b"\n"))
+        return
+    lowered = data.lower()
+    for haystack, needles in ((data, _TOKEN_NEEDLES), (lowered, _GUARD_NEEDLES)):
+        for needle in needles:
+            for at in _find_all(haystack, needle):
+                yield data.rfind(b"\n", 0, at) + 1
+
+
+def _encoded(text: str) -> bytes:
+    # surrogatepass: a lone surrogate (which a document should not hold) still
+    # round-trips instead of failing the decision.
+    return text.encode(_UTF8, "surrogatepass")
 
 
 def scan(document: Mapping[str, Any]) -> dict[str, Any]:
     """``input.context.secret_scan``: ``{"findings": [[file index, patch line, kind, marked], …]}``.
 
     Only files the rule reads count: an object with a string ``path`` and a string
-    ``patch`` in a ``files`` list.
+    ``patch`` in a ``files`` list. The patch line is the 1-based line where the
+    flagged line's text first occurs in its patch (as the rule computes it); a
+    line repeated in a patch is reported once.
     """
-    findings: list[list[Any]] = []
     files = document.get("files")
+    patches: list[tuple[int, str]] = []
     if isinstance(files, list):
-        for index, file in enumerate(files):
-            if not isinstance(file, dict) or not isinstance(file.get("path"), str):
-                continue
-            patch = file.get("patch")
-            if isinstance(patch, str):
-                findings.extend(
-                    [index, number, kind, marked]
-                    for number, kind, marked in patch_findings(patch)
-                )
+        patches = [
+            (index, file["patch"])
+            for index, file in enumerate(files)
+            if isinstance(file, dict)
+            and isinstance(file.get("path"), str)
+            and isinstance(file.get("patch"), str)
+        ]
+    if not patches:
+        return {"findings": []}
+    # All patches at once: joined by newlines, their lines are the text's lines.
+    encoded = [_encoded(patch) for _, patch in patches]
+    data = b"\n".join(encoded)
+    offsets = list(accumulate((len(chunk) + 1 for chunk in encoded), initial=0))
+    kinds_of: dict[bytes, list[str]] = {}
+    found: dict[tuple[int, str], list[str]] = {}
+    for start in set(_line_starts(data)):
+        end = data.find(b"\n", start)
+        raw = data[start:] if end < 0 else data[start:end]
+        if not raw.startswith(b"+") or raw.startswith(b"+++"):
+            continue
+        kinds = kinds_of.get(raw)
+        if kinds is None:
+            kinds = kinds_of[raw] = line_kinds(raw.decode(_UTF8, "surrogatepass"))
+        if kinds:
+            position = bisect_right(offsets, start) - 1
+            found.setdefault((position, raw.decode(_UTF8, "surrogatepass")), kinds)
+    findings: list[list[Any]] = []
+    for (position, line), kinds in sorted(found.items()):
+        index, patch = patches[position]
+        number = patch.count("\n", 0, patch.find(line)) + 1
+        marked = MARKER in line
+        findings.extend([index, number, kind, marked] for kind in kinds)
     return {"findings": findings}
