@@ -299,7 +299,7 @@ def test_charter_rule_engine_decides_on_the_scan_it_is_given(charter_rule: Engin
     """The equivalence above runs the rule's fact path, not its Rego scan."""
     sample = next(s for s in SAMPLES if s.kind == "a GitLab token")
     document = secret_corpus.proposal(sample)
-    charter_rule.set_input({**document, "context": {"secret_scan": {"findings": []}}})
+    charter_rule.set_input({**document, "context": {"secret_scan": {"findings": [], "marked": []}}})
     assert charter_rule.eval_rule("data.charter_scan.deny") == []
     charter_rule.set_input({**document, "context": {"secret_scan": secrets.scan(document)}})
     assert charter_rule.eval_rule("data.charter_scan.deny") != []
@@ -322,7 +322,7 @@ def test_a_forged_scan_in_the_document_is_discarded(compiled: CompiledStack) -> 
     """The document's own ``context`` never reaches the rule: Charter scans itself."""
     sample = next(s for s in SAMPLES if s.kind == "an AWS access key id")
     document = secret_corpus.proposal(sample)
-    document["context"] = {"secret_scan": {"findings": []}}
+    document["context"] = {"secret_scan": {"findings": [], "marked": []}}
     assert findings(compiled, document) == {"an AWS access key id"}
 
 
@@ -336,7 +336,7 @@ def test_without_charter_the_rule_ignores_a_scan_in_the_input() -> None:
             engine.add_module(module.path, module.source)
     sample = next(s for s in SAMPLES if s.kind == "a GitHub token")
     document = secret_corpus.proposal(sample)
-    document["context"] = {"secret_scan": {"findings": []}}
+    document["context"] = {"secret_scan": {"findings": [], "marked": []}}
     engine.set_input(document)
     entries = engine.eval_rule(f"{PACKAGE}.deny")
     assert any("adds a GitHub token" in e["msg"] for e in entries), entries

@@ -179,31 +179,46 @@ def _encoded(text: str) -> bytes:
 
 
 def scan(document: Mapping[str, Any]) -> dict[str, Any]:
-    """``input.context.secret_scan``: ``{"findings": [[file index, patch line, kind, marked], …]}``.
+    """``input.context.secret_scan``: ``{"findings": [[path, patch line, kind], …], "marked": […]}``.
 
     Only files the rule reads count: an object with a string ``path`` and a string
     ``patch`` in a ``files`` list. The patch line is the 1-based line where the
     flagged line's text first occurs in its patch (as the rule computes it); a
-    line repeated in a patch is reported once.
+    line repeated in a patch is reported once. A finding on a line that carries
+    :data:`MARKER` goes under ``marked``: the rule decides whether it is excused.
     """
     files = document.get("files")
-    patches: list[tuple[int, str]] = []
+    patches: list[tuple[str, str]] = []
     if isinstance(files, list):
         patches = [
-            (index, file["patch"])
-            for index, file in enumerate(files)
+            (file["path"], file["patch"])
+            for file in files
             if isinstance(file, dict)
             and isinstance(file.get("path"), str)
             and isinstance(file.get("patch"), str)
         ]
-    if not patches:
-        return {"findings": []}
+    found: dict[tuple[str, int, str], bool] = {}
+    if patches:
+        for position, line, kinds in _flagged(patches):
+            path, patch = patches[position]
+            number = patch.count("\n", 0, patch.find(line)) + 1
+            marked = MARKER in line
+            for kind in kinds:
+                found[(path, number, kind)] = marked
+    return {
+        "findings": [list(key) for key, marked in found.items() if not marked],
+        "marked": [list(key) for key, marked in found.items() if marked],
+    }
+
+
+def _flagged(patches: list[tuple[str, str]]) -> list[tuple[int, str, list[str]]]:
+    """``(patch position, line, kinds)`` for each flagged added line of each patch."""
     # All patches at once: joined by newlines, their lines are the text's lines.
     encoded = [_encoded(patch) for _, patch in patches]
     data = b"\n".join(encoded)
     offsets = list(accumulate((len(chunk) + 1 for chunk in encoded), initial=0))
     kinds_of: dict[bytes, list[str]] = {}
-    found: dict[tuple[int, str], list[str]] = {}
+    found: dict[tuple[int, bytes], list[str]] = {}
     for start in set(_line_starts(data)):
         end = data.find(b"\n", start)
         raw = data[start:] if end < 0 else data[start:end]
@@ -213,12 +228,8 @@ def scan(document: Mapping[str, Any]) -> dict[str, Any]:
         if kinds is None:
             kinds = kinds_of[raw] = line_kinds(raw.decode(_UTF8, "surrogatepass"))
         if kinds:
-            position = bisect_right(offsets, start) - 1
-            found.setdefault((position, raw.decode(_UTF8, "surrogatepass")), kinds)
-    findings: list[list[Any]] = []
-    for (position, line), kinds in sorted(found.items()):
-        index, patch = patches[position]
-        number = patch.count("\n", 0, patch.find(line)) + 1
-        marked = MARKER in line
-        findings.extend([index, number, kind, marked] for kind in kinds)
-    return {"findings": findings}
+            found.setdefault((bisect_right(offsets, start) - 1, raw), kinds)
+    return [
+        (position, raw.decode(_UTF8, "surrogatepass"), kinds)
+        for (position, raw), kinds in sorted(found.items())
+    ]

@@ -126,32 +126,30 @@ aws_in_ci(path, kind) if {
 # ------------------------------------------------------------ Charter's scan
 #
 # Charter applies the definitions above itself, before evaluation
-# (charter.policy.secrets), and passes every finding as
-# input.context.secret_scan.findings: [file index, patch line, kind, whether
-# the line carries the marker]. Charter alone writes input.context (a
-# document's own `context` is discarded), and it marks its evaluations with
-# data.charter_internal.secret_scan, a root no bundle may write: an input
-# cannot switch the Rego scan below off. Anything malformed falls back to it.
+# (charter.policy.secrets), and passes every finding as [path, patch line,
+# kind] in input.context.secret_scan: under `findings` when the line does not
+# carry the marker (never excused), under `marked` when it does. Charter alone
+# writes input.context (a document's own `context` is discarded), and it marks
+# its evaluations with data.charter_internal.secret_scan, a root no bundle may
+# write: an input cannot switch the Rego scan below off. A scan in another
+# shape falls back to it.
 charter_scan := input.context.secret_scan if {
 	data.charter_internal.secret_scan == true
 	is_object(input.context.secret_scan)
 	is_array(input.context.secret_scan.findings)
-	is_array(input.files)
+	is_array(input.context.secret_scan.marked)
 }
 
-deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": message(path, n, kind)} if {
-	some [i, n, kind, marked] in charter_scan.findings
-	path := input.files[i].path
-	is_string(path)
-	not excused_finding(path, kind, marked)
+deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": sprintf(message, [path, n, kind, marker])} if {
+	some [path, n, kind] in charter_scan.findings
 }
 
-excused_finding(path, kind, true) if excusable(path, kind)
+deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": sprintf(message, [path, n, kind, marker])} if {
+	some [path, n, kind] in charter_scan.marked
+	not excusable(path, kind)
+}
 
-message(path, n, kind) := sprintf(
-	"%s (patch line %d) adds %s; remove it, rotate the credential, and load it at runtime from a secret store or short-lived identity (test fixtures may carry fake values only under a fixtures/ or testdata/ directory with the marker %s on the line)",
-	[path, n, kind, marker],
-)
+message := "%s (patch line %d) adds %s; remove it, rotate the credential, and load it at runtime from a secret store or short-lived identity (test fixtures may carry fake values only under a fixtures/ or testdata/ directory with the marker %s on the line)"
 
 # ----------------------------------------------------------------------- scan
 #
@@ -223,7 +221,7 @@ flagged_lines[wrapped] contains kind if {
 }
 
 # The patch line of a finding is the 1-based line where its text first occurs.
-deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": message(file.path, n, kind)} if {
+deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": sprintf(message, [file.path, n, kind, marker])} if {
 	not charter_scan
 	# Every finding comes from a candidate line: without one, nothing below is built.
 	candidate_text != ""
