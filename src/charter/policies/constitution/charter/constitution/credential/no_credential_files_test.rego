@@ -63,3 +63,40 @@ test_agent_adds_ordinary_config_allowed if {
 		fixtures.added_file("deploy/sa.json", [`{"type": "user_account_docs"}`]),
 	])
 }
+
+test_any_path_is_the_alternation_of_path_patterns if {
+	no_credential_files.any_path == concat("|", [sprintf("(%s)", [p]) | some p in no_credential_files.path_patterns])
+}
+
+test_credential_path_among_many_files_denied if {
+	files := [
+		{"path": "src/app.py", "status": "modified", "patch": "+x = 1"},
+		{"path": "deploy/.kube/config", "status": "added", "patch": "+apiVersion: v1"},
+		{"path": "docs/a.md", "status": "added", "patch": "+# A"},
+	]
+	some entry in no_credential_files.deny with input as object.union(fixtures.pull_request, {"files": files})
+	contains(entry.msg, "deploy/.kube/config")
+}
+
+test_every_path_pattern_alternative_holds_a_path_literal if {
+	paths := [
+		".kube/config", "a/kubeconfig", "kubeconfig.yaml", "kubeconfig.json", "x.kubeconfig",
+		".aws/credentials", ".config/gcloud/x", "application_default_credentials.json", ".azure/x",
+		".docker/config.json", ".netrc", "_netrc", ".git-credentials", ".pgpass",
+		"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519",
+	]
+	every path in paths {
+		regex.match(no_credential_files.any_path, path)
+		some literal in no_credential_files.path_literals
+		contains(path, literal)
+	}
+}
+
+test_literal_without_a_pattern_match_is_no_finding if {
+	count(no_credential_files.deny) == 0 with input as pr_with([file("docs/kube-intro.md"), file("src/id_card.py")])
+}
+
+test_newline_in_another_path_does_not_make_a_path_credential if {
+	files := [{"path": "notes\n.aws/credentials\n.txt", "status": "added", "patch": "+x"}]
+	count(no_credential_files.deny) == 0 with input as object.union(fixtures.pull_request, {"files": files})
+}
