@@ -13,6 +13,7 @@ generated proposals.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter.policy.decision import EVAL_ERROR_RULE, evaluate
+from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
 from charter.policy import secrets
 from charter.policy.engine import Engine
 from charter.policy.stack import CompiledStack, load_stack, shipped_constitution_path
@@ -28,6 +29,7 @@ from tests import secret_corpus
 from tests.secret_corpus import RULE_ID, Sample
 
 SAMPLES = secret_corpus.load()
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 LOCKFILES = Path(__file__).resolve().parent / "assets" / "lockfiles"
 RULE_SOURCE = "charter/constitution/credential/no_static_secrets.rego"
 PACKAGE = "data.charter.constitution.credential.no_static_secrets"
@@ -340,3 +342,21 @@ def test_without_charter_the_rule_ignores_a_scan_in_the_input() -> None:
     engine.set_input(document)
     entries = engine.eval_rule(f"{PACKAGE}.deny")
     assert any("adds a GitHub token" in e["msg"] for e in entries), entries
+
+
+def test_above_the_scan_limit_the_rule_scans_and_decides_the_same(
+    compiled: CompiledStack, engines: tuple[Engine, Engine]
+) -> None:
+    """A large patch is left to the rule's Rego scan: same findings, same messages."""
+    secrets_lines = [s.line for s in SAMPLES if s.expect == "secret"]
+    filler = [f"+line {i} of ordinary code" for i in range(secrets.SCAN_LIMIT // 20)]
+    patch = "\n".join([*filler, *secrets_lines])
+    assert len(patch) > secrets.SCAN_LIMIT
+    document = {"files": [{"path": "src/big.py", "status": "added", "patch": patch}]}
+    assert secrets.scan(document) is None
+    assert "secret_scan" not in build_context(compiled, document, NOW)
+    small = {"files": [{"path": "src/big.py", "patch": "\n".join(secrets_lines)}]}
+    assert "secret_scan" in build_context(compiled, small, NOW)
+    messages = _charter_messages(compiled, document)
+    assert len(messages) >= len(secrets_lines) - 5  # nearly every line is its own finding
+    assert messages == _released_messages(engines[1], document)

@@ -33,16 +33,19 @@ def _moment_context(
     document: Mapping[str, Any], now: datetime, facts: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     citation = proposal_mod.parse_citation(document.get("body"))
-    context = {
+    context: dict[str, Any] = {
         "now": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "now_ns": int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000,
         "weekday": WEEKDAYS[now.weekday()],
         "hour": now.hour,
         "minute": now.minute,
         "citation": citation.to_context(),
-        # CRED-NO-STATIC-SECRETS-001 decides on Charter's own scan of the patches.
-        "secret_scan": secrets.scan(document),
     }
+    # CRED-NO-STATIC-SECRETS-001 decides on Charter's own scan of the patches
+    # (none above secrets.SCAN_LIMIT: then the rule's Rego scans them).
+    secret_scan = secrets.scan(document)
+    if secret_scan is not None:
+        context["secret_scan"] = secret_scan
     if facts is not None:
         context["facts"] = facts
     return context

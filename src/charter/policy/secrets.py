@@ -178,7 +178,14 @@ def _encoded(text: str) -> bytes:
     return text.encode(_UTF8, "surrogatepass")
 
 
-def scan(document: Mapping[str, Any]) -> dict[str, Any]:
+#: Above this many characters of patch text Charter leaves the scan to the rule's
+#: Rego: regorus compiles each regular expression at every call (about 0.1-0.5 ms
+#: of a small proposal's decision), but Rust's regex engine then reads more bytes
+#: per second than this module. Measured crossover: 32-64 KB (bench_decisions.py).
+SCAN_LIMIT = 32 * 1024
+
+
+def scan(document: Mapping[str, Any]) -> dict[str, Any] | None:
     """``input.context.secret_scan``: ``{"findings": [[path, patch line, kind], …], "marked": […]}``.
 
     Only files the rule reads count: an object with a string ``path`` and a string
@@ -186,6 +193,8 @@ def scan(document: Mapping[str, Any]) -> dict[str, Any]:
     flagged line's text first occurs in its patch (as the rule computes it); a
     line repeated in a patch is reported once. A finding on a line that carries
     :data:`MARKER` goes under ``marked``: the rule decides whether it is excused.
+    ``None`` (the rule scans) when the patches hold more than :data:`SCAN_LIMIT`
+    characters.
     """
     files = document.get("files")
     patches: list[tuple[str, str]] = []
@@ -197,6 +206,8 @@ def scan(document: Mapping[str, Any]) -> dict[str, Any]:
             and isinstance(file.get("path"), str)
             and isinstance(file.get("patch"), str)
         ]
+    if sum(len(patch) for _, patch in patches) > SCAN_LIMIT:
+        return None
     found: dict[tuple[str, int, str], bool] = {}
     if patches:
         for position, line, kinds in _flagged(patches):
