@@ -87,9 +87,15 @@ test_every_path_pattern_alternative_holds_a_path_literal if {
 	]
 	every path in paths {
 		regex.match(no_credential_files.any_path, path)
-		some literal in no_credential_files.path_literals
-		contains(path, literal)
+		regex.match(no_credential_files.path_literals, path)
 	}
+}
+
+test_content_literals_are_the_content_guards if {
+	every guard in no_credential_files.content_guards {
+		regex.match(no_credential_files.content_literals, guard)
+	}
+	count(no_credential_files.content_guards) == count(split(no_credential_files.content_literals, "|"))
 }
 
 test_literal_without_a_pattern_match_is_no_finding if {
