@@ -327,7 +327,11 @@ def summary_table(columns: list[tuple[str, dict[str, Any]]]) -> Table:
         ("largest rule share", _top_share, "≤ 20 %"),
         ("CRED-NO-STATIC-SECRETS-001 share", _secrets_share, "≤ 20 %"),
         ("Charter's secret scan, median (µs)", lambda r: _us(r["scan_median"]), ""),
-        ("secret scan as Charter runs it (MB/s)", lambda r: _mbs(r["scan"], "charter_seconds"), "≥ 50"),
+        (
+            "secret scan as Charter runs it (MB/s)",
+            lambda r: _mbs(r["scan"], "charter_seconds"),
+            "≥ 50",
+        ),
         ("the rule alone, as plain OPA (MB/s)", lambda r: _mbs(r["scan"], "opa_seconds"), ""),
         (
             "corpus recall",
@@ -352,9 +356,7 @@ def share_table(label: str, result: dict[str, Any], top: int = 10) -> Table:
         table.add_column(col, justify="right")
     ranked = sorted(result["rules"].items(), key=lambda kv: -kv[1]["share"])
     for name, rule in ranked[:top]:
-        table.add_row(
-            name, f"{rule['share'] * 100:.1f} %", _us(rule["median"]), _us(rule["p99"])
-        )
+        table.add_row(name, f"{rule['share'] * 100:.1f} %", _us(rule["median"]), _us(rule["p99"]))
     rest = sum(rule["share"] for _, rule in ranked[top:])
     table.add_row(f"({len(ranked) - top} more)", f"{rest * 100:.1f} %", "", "")
     return table

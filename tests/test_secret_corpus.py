@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
 from charter.policy import secrets
+from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
 from charter.policy.engine import Engine
 from charter.policy.stack import CompiledStack, load_stack, shipped_constitution_path
 from tests import secret_corpus
@@ -313,7 +313,9 @@ def test_charter_scan_decides_like_release_1_0_0_on_the_corpus_and_lockfiles(
     documents = [secret_corpus.proposal(sample) for sample in SAMPLES]
     for lockfile in sorted(LOCKFILES.glob("*/after/*")):
         lines = lockfile.read_text(encoding="utf-8").splitlines()
-        documents.append({"files": [{"path": lockfile.name, "patch": "\n".join(f"+{x}" for x in lines)}]})
+        documents.append(
+            {"files": [{"path": lockfile.name, "patch": "\n".join(f"+{x}" for x in lines)}]}
+        )
     # All samples in one proposal too: line numbers and de-duplication across files.
     documents.append({"files": [f for d in documents[: len(SAMPLES)] for f in d["files"]]})
     for document in documents:

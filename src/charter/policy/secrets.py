@@ -1,4 +1,4 @@
-"""The secret scan of CRED-NO-STATIC-SECRETS-001, computed by Charter (docs/design.md, 'Secret scan').
+"""The secret scan of CRED-NO-STATIC-SECRETS-001, computed by Charter (design: 'Deciding fast').
 
 Charter finds the credential-looking added lines of a proposal's patches here, in
 Python, and hands them to the rule as ``input.context.secret_scan``; the rule still
@@ -28,8 +28,8 @@ from typing import Any
 
 PRIVATE_KEY = "a private key block"
 AWS_KEY = "an AWS access key id"
-GITHUB_TOKEN = "a GitHub token"
-GITLAB_TOKEN = "a GitLab token"
+GITHUB_TOKEN = "a GitHub token"  # noqa: S105 (a finding kind, not a credential)
+GITLAB_TOKEN = "a GitLab token"  # noqa: S105 (a finding kind, not a credential)
 GENERIC = "a hard-coded secret assignment"
 
 #: The marker that lets a fixture line carry a fake credential (the rule decides).
@@ -48,7 +48,18 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (GITLAB_TOKEN, re.compile(r"(?:^|[^A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}")),
 )
 #: Literals of which every token match holds one.
-_TOKEN_LITERALS = ("PRIVATE KEY", "AKIA", "ASIA", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "glpat-")
+_TOKEN_LITERALS = (
+    "PRIVATE KEY",
+    "AKIA",
+    "ASIA",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+)
 _TOKEN_LITERAL = re.compile("|".join(_TOKEN_LITERALS))
 
 #: A generic assignment is only considered on a line whose lower-cased text holds one.
@@ -186,7 +197,7 @@ SCAN_LIMIT = 32 * 1024
 
 
 def scan(document: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``input.context.secret_scan``: ``{"findings": [[path, patch line, kind], …], "marked": […]}``.
+    """``input.context.secret_scan``: ``{"findings": [[path, line, kind], …], "marked": […]}``.
 
     Only files the rule reads count: an object with a string ``path`` and a string
     ``patch`` in a ``files`` list. The patch line is the 1-based line where the
