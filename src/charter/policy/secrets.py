@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -153,14 +153,7 @@ _TOKEN_NEEDLES = (b"PRIVATE KEY", b"IA", b"gh", b"_pat_", b"glpat-")
 _GUARD_NEEDLES = (b"passw", b"secret", b"token", b"api", b"access")
 
 
-def _find_all(text: bytes, needle: bytes) -> Iterator[int]:
-    at = text.find(needle)
-    while at >= 0:
-        yield at
-        at = text.find(needle, at + len(needle))
-
-
-def _line_starts(data: bytes) -> Iterator[int]:
+def _line_starts(data: bytes) -> set[int]:
     """Start offsets (in UTF-8 ``data``) of the lines that may hold a finding.
 
     A line is a candidate when it holds a token literal, or when its lower case
@@ -170,17 +163,23 @@ def _line_starts(data: bytes) -> Iterator[int]:
     guards as ``str.lower`` except for KELVIN SIGN (``k``), so text holding one
     takes every line. (U+0130 lower-cases to ``i`` and a combining dot, which
     completes no guard: each ``i`` in one is followed by another letter or ``_``.)
-    Offsets may repeat.
     """
+    starts = {0}
     if _KELVIN in data:
-        yield 0
-        yield from (at + 1 for at in _find_all(data, b"\n"))
-        return
+        at = data.find(b"\n")
+        while at >= 0:
+            starts.add(at + 1)
+            at = data.find(b"\n", at + 1)
+        return starts
+    starts.clear()
     lowered = data.lower()
     for haystack, needles in ((data, _TOKEN_NEEDLES), (lowered, _GUARD_NEEDLES)):
         for needle in needles:
-            for at in _find_all(haystack, needle):
-                yield data.rfind(b"\n", 0, at) + 1
+            at = haystack.find(needle)
+            while at >= 0:
+                starts.add(data.rfind(b"\n", 0, at) + 1)
+                at = haystack.find(needle, at + len(needle))
+    return starts
 
 
 def _encoded(text: str) -> bytes:
@@ -241,7 +240,7 @@ def _flagged(patches: list[tuple[str, str]]) -> list[tuple[int, str, list[str]]]
     offsets = list(accumulate((len(chunk) + 1 for chunk in encoded), initial=0))
     kinds_of: dict[bytes, list[str]] = {}
     found: dict[tuple[int, bytes], list[str]] = {}
-    for start in set(_line_starts(data)):
+    for start in _line_starts(data):
         end = data.find(b"\n", start)
         raw = data[start:] if end < 0 else data[start:end]
         if not raw.startswith(b"+") or raw.startswith(b"+++"):
