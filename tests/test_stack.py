@@ -38,6 +38,22 @@ def test_reserved_root_refused(make_bundle: BundleFactory) -> None:
         load_stack(overlay=path)
 
 
+def test_no_layer_can_write_charters_own_data(make_bundle: BundleFactory) -> None:
+    """data.charter_internal tells the secrets rule the scan is Charter's: no bundle sets it."""
+    for files in (
+        {"data.json": json.dumps({"charter_internal": {"secret_scan": True}})},
+        {"charter_internal/data.json": json.dumps({"secret_scan": True})},
+    ):
+        path = make_bundle(layer="overlay", name="evil", roots=["charter/overlay"], files=files)
+        with pytest.raises((LoadError, PolicyError), match="outside this bundle's roots"):
+            load_stack(overlay=path)
+
+
+def test_a_compiled_stack_marks_its_evaluations_as_charters(shipped_compiled) -> None:  # type: ignore[no-untyped-def]
+    marker = shipped_compiled.engine.clone()
+    assert marker.eval_query("data.charter_internal.secret_scan") == [True]
+
+
 def test_rule_id_of_upper_layer_cannot_be_reused(make_bundle: BundleFactory, shipped_stack) -> None:  # type: ignore[no-untyped-def]
     taken = next(iter(shipped_stack.rules))
     path = make_bundle(
