@@ -11,6 +11,7 @@ and message.
 from __future__ import annotations
 
 import random
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,3 +133,42 @@ def test_the_secret_corpus_is_decided_as_by_2_0_0(
 ) -> None:
     for sample in secret_corpus.load():
         _same(stacks, secret_corpus.proposal(sample))
+
+
+# ------------------------------------ CRED-NO-CREDENTIAL-FILES-001's written-out patterns
+
+CREDENTIAL_FILES = "data.charter.constitution.credential.no_credential_files"
+
+
+def _value(stacks: tuple[CompiledStack, CompiledStack], name: str) -> Any:
+    engine = stacks[0].engine.clone()
+    engine.set_input({})
+    return engine.eval_rule(f"{CREDENTIAL_FILES}.{name}")
+
+
+def test_any_path_is_the_alternation_of_the_path_patterns(
+    stacks: tuple[CompiledStack, CompiledStack],
+) -> None:
+    patterns = _value(stacks, "path_patterns")
+    expected = "|".join(f"({patterns[kind]})" for kind in sorted(patterns))
+    assert _value(stacks, "any_path") == expected
+
+
+def test_every_credential_path_holds_a_path_literal(
+    stacks: tuple[CompiledStack, CompiledStack],
+) -> None:
+    """The pre-check never hides a path the patterns match (a superset test)."""
+    any_path = re.compile(_value(stacks, "any_path"))
+    literals = re.compile(_value(stacks, "path_literals"))
+    matched = [p for p in CREDENTIAL_PATHS if any_path.search(p)]
+    assert len(matched) >= 12
+    assert all(literals.search(p) for p in matched)
+    for alternative in ("id_rsa", "id_dsa", "id_ecdsa", "kubeconfig.json", ".kube/config"):
+        assert any_path.search(alternative) and literals.search(alternative)
+
+
+def test_content_literals_are_the_content_guards(
+    stacks: tuple[CompiledStack, CompiledStack],
+) -> None:
+    guards = _value(stacks, "content_guards")
+    assert sorted(_value(stacks, "content_literals").split("|")) == sorted(guards.values())

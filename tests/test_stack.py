@@ -9,7 +9,8 @@ import pytest
 
 from charter.core.errors import LoadError, PolicyError
 from charter.policy.bundle import load_directory
-from charter.policy.stack import load_stack
+from charter.policy.lint import lint_bundle
+from charter.policy.stack import load_stack, shipped_constitution_path
 from tests.conftest import BundleFactory, overlay_rule
 
 
@@ -179,3 +180,13 @@ def test_directory_layer_round_trip(make_bundle: BundleFactory) -> None:
     stack = load_stack(overlay=layer)
     assert stack.rules["ACME-ONE-001"].layer == "overlay"
     assert stack.layer_of_package("charter.overlay.r1") is layer
+
+
+def test_only_the_constitution_may_read_charters_own_data(make_bundle: BundleFactory) -> None:
+    reader = overlay_rule("OV-READS-INTERNAL-001", "data.charter_internal.secret_scan == true")
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"], files={"r.rego": reader}
+    )
+    report = lint_bundle(path)
+    assert "CHARTER-L011" in report.codes()
+    assert "CHARTER-L011" not in lint_bundle(shipped_constitution_path()).codes()
