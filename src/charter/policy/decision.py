@@ -26,6 +26,8 @@ from charter.policy import secrets
 from charter.policy.stack import CompiledStack
 
 EVAL_ERROR_RULE = "CHARTER-EVALUATION-ERROR"
+#: One encoder for every decision (``json.dumps`` with options builds a new one per call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -74,7 +76,7 @@ def _input_text(
     digest) and the per-stack part of the context is serialised once per stack.
     """
     static = compiled.static_context_json
-    moment = json.dumps(_moment_context(document, now, facts), separators=(",", ":"))[:-1]
+    moment = _COMPACT.encode(_moment_context(document, now, facts))[:-1]
     context = f"{moment},{static}}}"
     if canonical == "{}":
         return f'{{"context":{context}}}'
