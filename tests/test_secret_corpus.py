@@ -362,3 +362,41 @@ def test_above_the_scan_limit_the_rule_scans_and_decides_the_same(
     messages = _charter_messages(compiled, document)
     assert len(messages) >= len(secrets_lines) - 5  # nearly every line is its own finding
     assert messages == _released_messages(engines[1], document)
+
+
+def test_an_unmarked_line_is_not_excused_by_a_marked_line_of_the_same_number(
+    compiled: CompiledStack, engines: tuple[Engine, Engine]
+) -> None:
+    """A line's number is where its text first occurs, possibly inside a longer line.
+
+    Here the unmarked assignment (line 2) first occurs inside line 1, which carries
+    the fixture marker: both are "patch line 1", and the unmarked one must still deny.
+    """
+    secret = 'DB_PASSWORD = "Xy9kLm2Qw8pRt5ZsVb"'
+    patch = f"+{secret}  # charter:example-credential\n+{secret}"
+    for lines in (patch, "\n".join(reversed(patch.split("\n")))):
+        document = {"files": [{"path": "tests/fixtures/app.env", "patch": lines}]}
+        released = _released_messages(engines[1], document)
+        assert _charter_messages(compiled, document) == released
+    assert released  # the line without the marker is denied in either order
+
+
+added_lines = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=6).map(
+    lambda fs: "+" + "".join(fs)
+)
+extended_patches = st.lists(
+    st.tuples(added_lines, st.sampled_from([" # charter:example-credential", "x", " ", ""])),
+    min_size=1,
+    max_size=4,
+).flatmap(lambda pairs: st.permutations([x for a, b in pairs for x in (a, a + b)]))
+
+
+@given(extended_patches, st.sampled_from(PATHS))
+def test_lines_inside_longer_lines_are_decided_like_release_1_0_0(
+    charter_rule: Engine, engines: tuple[Engine, Engine], lines: list[str], path: str
+) -> None:
+    """Each line also appears extended (marker, text): line numbers and excuses collide."""
+    document = {"files": [{"path": path, "patch": "\n".join(lines)}]}
+    charter_rule.set_input({**document, "context": {"secret_scan": secrets.scan(document)}})
+    entries = charter_rule.eval_rule("data.charter_scan.deny")
+    assert sorted({e["msg"] for e in entries}) == _released_messages(engines[1], document)

@@ -225,7 +225,10 @@ def scan(document: Mapping[str, Any]) -> dict[str, Any] | None:
             number = patch.count("\n", 0, patch.find(line)) + 1
             marked = MARKER in line
             for kind in kinds:
-                found[(path, number, kind)] = marked
+                # Two lines can share a key: a line whose text first occurs inside
+                # an earlier, longer line. Unmarked wins: one line without the
+                # marker is a finding nothing excuses.
+                found[(path, number, kind)] = found.get((path, number, kind), True) and marked
     return {
         "findings": [list(key) for key, marked in found.items() if not marked],
         "marked": [list(key) for key, marked in found.items() if marked],
