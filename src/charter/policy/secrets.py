@@ -241,19 +241,17 @@ def _flagged(patches: list[tuple[str, str]]) -> list[tuple[int, str, list[str]]]
     encoded = [_encoded(patch) for _, patch in patches]
     data = b"\n".join(encoded)
     offsets = list(accumulate((len(chunk) + 1 for chunk in encoded), initial=0))
-    kinds_of: dict[bytes, list[str]] = {}
-    found: dict[tuple[int, bytes], list[str]] = {}
+    judged: dict[bytes, tuple[str, list[str]]] = {}  # each distinct line once
+    found: dict[tuple[int, bytes], tuple[str, list[str]]] = {}
     for start in _line_starts(data):
         end = data.find(b"\n", start)
         raw = data[start:] if end < 0 else data[start:end]
         if not raw.startswith(b"+") or raw.startswith(b"+++"):
             continue
-        kinds = kinds_of.get(raw)
-        if kinds is None:
-            kinds = kinds_of[raw] = line_kinds(raw.decode(_UTF8, "surrogatepass"))
-        if kinds:
-            found.setdefault((bisect_right(offsets, start) - 1, raw), kinds)
-    return [
-        (position, raw.decode(_UTF8, "surrogatepass"), kinds)
-        for (position, raw), kinds in sorted(found.items())
-    ]
+        line_and_kinds = judged.get(raw)
+        if line_and_kinds is None:
+            line = raw.decode(_UTF8, "surrogatepass")
+            line_and_kinds = judged[raw] = (line, line_kinds(line))
+        if line_and_kinds[1]:
+            found.setdefault((bisect_right(offsets, start) - 1, raw), line_and_kinds)
+    return [(position, line, kinds) for (position, _), (line, kinds) in sorted(found.items())]
