@@ -16,7 +16,7 @@ For 1,000 generated proposals against the shipped constitution, prints:
 
 ``--baseline DIR`` measures a second source tree (e.g. a ``git worktree`` of the
 base revision) with this same script and workload, alternating the two in rounds
-on this machine and keeping each one's best round, and prints both side by side.
+on this machine and keeping each timing's best round, and prints both side by side.
 
 Targets: typical proposal ≤ 0.5 ms median, API ≤ 1.3x raw regorus, cold start
 ≤ 300 ms, no rule above 20 %, secret scanning ≥ 50 MB/s.
@@ -291,7 +291,18 @@ def _run_tree(tree: Path | None, argv: list[str]) -> dict[str, Any]:
 
 
 def _best(results: list[dict[str, Any]]) -> dict[str, Any]:
-    return min(results, key=lambda r: r["api_median"])
+    """Each timing at its best round (a busy machine only ever adds time)."""
+    best = dict(min(results, key=lambda r: r["api_median"]))  # its rule shares too
+    for key in ("api_median", "api_p99", "raw_median", "raw_p99", "cold_start"):
+        best[key] = min(r[key] for r in results)
+    scans = [r["scan_median"] for r in results if r["scan_median"] is not None]
+    best["scan_median"] = min(scans) if scans else None
+    best["scan"] = {
+        "megabytes": results[0]["scan"]["megabytes"],
+        "charter_seconds": min(r["scan"]["charter_seconds"] for r in results),
+        "opa_seconds": min(r["scan"]["opa_seconds"] for r in results),
+    }
+    return best
 
 
 def _us(seconds: float | None) -> str:
