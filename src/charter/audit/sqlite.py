@@ -120,9 +120,12 @@ class SQLiteStore(GroupCommitted):
                 self._db.execute("ROLLBACK")
             raise
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        """The records in chain order, those numbered above ``after`` only."""
         with self._lock:
-            rows = self._db.execute("SELECT record FROM audit ORDER BY seq").fetchall()
+            rows = self._db.execute(
+                "SELECT record FROM audit WHERE seq > ? ORDER BY seq", (after,)
+            ).fetchall()
         for (text,) in rows:
             try:
                 yield json.loads(text)
