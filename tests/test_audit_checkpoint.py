@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
 import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given
+from hypothesis import strategies as st
 from psycopg import sql
 
 from charter.audit import chain, stores
 from charter.audit import checkpoint as cp
+from charter.audit import sqlite as sqlite_store
 from charter.audit.postgres import PostgresStore, split_url
 from charter.cli import main
 from charter.core.errors import AuditError, InputError, VerificationError
@@ -47,6 +51,13 @@ def _truncate_and_rewrite_anchor(path: Path, keep: int) -> None:
     db.execute(
         "UPDATE head SET seq = ?, hash = (SELECT hash FROM audit WHERE seq = ?)", (keep, keep)
     )
+    db.commit()
+    db.close()
+
+
+def _sqlite_exec(path: Path, statement: str) -> None:
+    db = sqlite3.connect(path)
+    db.execute(statement)
     db.commit()
     db.close()
 
@@ -425,3 +436,85 @@ def test_origin_names_are_checked() -> None:
         with pytest.raises(InputError):
             cp.check_origin(bad)
     assert cp.check_origin("audit.example.com/prod") == "audit.example.com/prod"
+
+
+def test_records_are_read_in_pages_and_after_a_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keypair: keys.GeneratedKey
+) -> None:
+    monkeypatch.setattr(sqlite_store, "PAGE", 2)
+    path = tmp_path / "a.db"
+    store = _store(path, 7)
+    assert [r["seq"] for r in store.records()] == list(range(1, 8))
+    assert [r["seq"] for r in store.records(after=3)] == [4, 5, 6, 7]
+    assert chain.verify(store).ok
+    note = cp.make(store, keys.load_private(keypair.private_path)).encode()
+    store.close()
+    _sqlite_exec(path, "DELETE FROM audit WHERE seq = 4")  # at a page boundary
+    store = stores.open_store(path)
+    report = chain.verify_after(
+        store, (3, next(r for r in store.records() if r["seq"] == 3)["hash"])
+    )
+    assert not report.ok and report.first_bad_seq == 4
+    assert not cp.verify_checkpoint(store, note, keys.load_public(keypair.public_path)).ok
+    store.close()
+
+
+def test_pg_checkpointer_is_incremental_and_catches_a_rewrite(
+    pg_url: str, tmp_path: Path, keypair: keys.GeneratedKey
+) -> None:
+    store = stores.open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    fill(store, 3)
+    target = tmp_path / "pg.checkpoint"
+    writer = cp.Checkpointer(store, keys.load_private(keypair.private_path), target)
+    assert writer.write() is not None
+    for i in range(4, 7):
+        store.append(decision(i), source="test")
+    written = writer.write()
+    assert written is not None and written.size == 6
+    store.append(decision(7), source="test")
+    with psycopg.connect(split_url(pg_url)[0], autocommit=True) as conn:
+        log = sql.Identifier(store.schema, "audit_log")
+        conn.execute(
+            sql.SQL("UPDATE {} SET record = replace(record, 'allow', 'deny') WHERE seq = 7").format(
+                log
+            )
+        )
+    with pytest.raises(AuditError, match="record 7: content was modified"):
+        writer.write()
+    assert cp.open_note(target.read_bytes(), keys.load_public(keypair.public_path)) == written
+    store.close()
+
+
+@given(st.binary(max_size=400))
+def test_any_bytes_are_refused_with_a_charter_error(data: bytes) -> None:
+    public = keys.generate().public_key()
+    with pytest.raises((VerificationError, InputError)):
+        cp.open_note(data, public)
+
+
+def test_json_output_names_the_checkpoint(
+    tmp_path: Path, keypair: keys.GeneratedKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "a.db"
+    _store(path, 2).close()
+    note = tmp_path / "c"
+    assert (
+        main(
+            [
+                "audit",
+                "checkpoint",
+                "--store",
+                str(path),
+                "--key",
+                str(keypair.private_path),
+                "-o",
+                str(note),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert _verify_cli(str(path), note, keypair.public_path, "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is True and doc["records"] == 2 and doc["checkpoint"] == str(note)

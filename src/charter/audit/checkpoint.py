@@ -250,7 +250,8 @@ def verify_checkpoint(
     if expected is not None and checkpoint.origin != expected:
         return VerifyReport(
             False, 0, None,
-            f"the checkpoint is for log {checkpoint.origin!r}, not this log ({expected!r})",
+            f"the checkpoint is for log {checkpoint.origin!r}, not this log ({expected!r}): "
+            "another log's checkpoint, or this log's first record was rewritten",
         )  # fmt: skip
     label = f"the signed checkpoint ({checkpoint.size} records)"
     if checkpoint.size == 0:

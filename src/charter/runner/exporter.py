@@ -289,6 +289,10 @@ class ExportingStore:
     def close(self) -> None:
         self.inner.close()
 
+    def __getattr__(self, name: str) -> Any:
+        """Anything else a store offers (``count``, ``schema``, …), from the store itself."""
+        return getattr(self.inner, name)
+
 
 class CheckpointTask:
     """Writes a signed checkpoint every interval, and once more when stopped."""
