@@ -256,3 +256,22 @@ def test_signatures_cover_every_byte(receiver: Receiver) -> None:
         altered[index] ^= 0x01
         assert not ex.verify_body(SECRET.encode(), bytes(altered), signature)
     assert b"cnrycmdx" not in raw and json.loads(raw)["records"][0]["reasons"] == [{"rule": "R-1"}]
+
+
+def test_checkpoints_are_written_every_interval(tmp_path: Path) -> None:
+    made = keys.generate_to_dir(tmp_path / "k", "ed25519", None)
+    store = stores.open_store(tmp_path / "a.db")
+    target = tmp_path / "cp"
+    writer = cp.Checkpointer(store, keys.load_private(made.private_path), target)
+    task = ex.CheckpointTask(writer, 0.02)
+    task.start()
+    try:
+        for i in range(1, 4):
+            store.append({"decision_id": f"d-{i}", "verdict": "allow"}, source="t")
+            wait_until(lambda n=i: task.size == n)
+    finally:
+        task.stop()
+    assert task.written >= 3 and task.failures == 0
+    note = cp.open_note(target.read_bytes(), keys.load_public(made.public_path))
+    assert note.size == 3
+    store.close()

@@ -11,7 +11,8 @@ recorded input — belongs to a *sensitive class*, and each class is ``drop``
 (the default), ``hash`` or ``keep``, as the policy says::
 
     [export]
-    messages = "drop"      # reasons[].msg, waiver reasons, approval comments, event reasons
+    messages = "drop"      # reasons[].msg (and links, citation), waiver reasons, approval
+                           # comments, event reasons
     commands = "drop"      # action.command, a tool call's name and arguments
     paths = "drop"         # action.path and cwd, an integrity event's path
     source_code = "drop"   # action content/patch; in a kept input: patches, file contents,
@@ -272,7 +273,7 @@ Field = Shape | str | dict[str, Any] | list[dict[str, Any]]
 
 _REASON: dict[str, Field] = {
     "rule": RULE, "layer": TOKEN, "severity": TOKEN, "verdict": VERDICT,
-    "category": NULL_OR(TOKEN), "msg": "messages",
+    "category": NULL_OR(TOKEN), "msg": "messages", "links": "messages", "citation": "messages",
 }  # fmt: skip
 _WAIVER: dict[str, Field] = {
     "rule": RULE, "waiver": TOKEN, "expires": TIME, "signed_by": NULL_OR(DIGEST),
