@@ -275,3 +275,32 @@ def test_checkpoints_are_written_every_interval(tmp_path: Path) -> None:
     note = cp.open_note(target.read_bytes(), keys.load_public(made.public_path))
     assert note.size == 3
     store.close()
+
+
+def test_bodies_signed_with_a_key_verify_with_its_public_key_only(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    made = keys.generate_to_dir(tmp_path / "k", "ed25519", None)
+    e = ex.Exporter(
+        settings(receiver.url), redact.RedactionPolicy(), None, replica="t:1",
+        key=keys.load_private(made.private_path),
+    )  # fmt: skip
+    e.offer(record(1))
+    e.start()
+    wait_until(lambda: e.counts["sent"] == 1)
+    e.stop()
+    headers, raw = receiver.requests[0]
+    public = keys.load_public(made.public_path)
+    assert ex.SIGNATURE_HEADER not in headers  # no shared secret configured
+    assert headers[ex.KEY_ID_HEADER] == keys.key_id(public)
+    signature = headers[ex.KEY_SIGNATURE_HEADER]
+    assert ex.verify_key_signature(public, raw, signature)
+    other = keys.generate().public_key()
+    assert not ex.verify_key_signature(other, raw, signature)
+    assert not ex.verify_key_signature(public, raw + b" ", signature)
+    assert not ex.verify_key_signature(public, raw, "not base64!")
+    with pytest.raises(ConfigError, match="must be signed"):
+        parse_config(
+            '[actions]\nconstitution = "c.toml"\nkey = "k.pub"\n'
+            '[export.http]\nurl = "https://c.example/x"\n'
+        )

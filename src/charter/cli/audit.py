@@ -147,7 +147,8 @@ def export(
     redact_policy: Path | None = typer.Option(
         None,
         "--redact",
-        help="export policy TOML; without it code, patches, inputs and secrets are removed",
+        help="export policy TOML; without it all free text (messages, commands, paths, code, "
+        "identities, inputs) is removed",
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="file (default stdout)"),
 ) -> None:

@@ -426,8 +426,8 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
 
 # ------------------------------------------------------------------- [export]
 _EXPORT = {"http", "checkpoint"}
-_EXPORT_HTTP = {"url", "secret_env", "redact", "batch_size", "flush_interval", "queue_size",
-                "timeout", "max_backoff"}  # fmt: skip
+_EXPORT_HTTP = {"url", "secret_env", "key", "passphrase_env", "redact", "batch_size",
+                "flush_interval", "queue_size", "timeout", "max_backoff"}  # fmt: skip
 _EXPORT_CHECKPOINT = {"path", "key", "passphrase_env", "interval", "origin"}
 
 
@@ -437,7 +437,10 @@ class HttpExport:
 
     url: str
     #: The environment variable holding the HMAC-SHA256 key (never the key itself).
-    secret_env: str
+    secret_env: str | None = None
+    #: A private key (Ed25519 or P-256) signing each body too: receivers then need no secret.
+    key: Path | None = None
+    passphrase_env: str | None = None
     #: A redaction policy file (docs/design.md, 'Audit'); None: every class dropped.
     redact: Path | None = None
     batch_size: int = 100
@@ -486,6 +489,10 @@ def _env_name(value: Any, where: str) -> str:
     return name
 
 
+def _optional_env(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    return _env_name(table[key], f"{where}.{key}") if key in table else None
+
+
 def parse_export(raw: Mapping[str, Any], root: Path, source: str) -> ExportConfig:
     """``[export]``: off unless ``[export.http]`` or ``[export.checkpoint]`` is given."""
     table = _table(raw, "export", _EXPORT, source)
@@ -496,12 +503,18 @@ def parse_export(raw: Mapping[str, Any], root: Path, source: str) -> ExportConfi
         else None
     )
     where = f"{source}: export.http"
+    if http is not None and "secret_env" not in http and "key" not in http:
+        raise ConfigError(
+            f"{where}: bodies must be signed: set secret_env (HMAC-SHA256) and/or key (Ed25519)"
+        )
     return ExportConfig(
         http=None
         if http is None
         else HttpExport(
             url=_export_url(http.get("url"), f"{where}.url"),
-            secret_env=_env_name(http.get("secret_env"), f"{where}.secret_env"),
+            secret_env=_optional_env(http, "secret_env", where),
+            key=_optional_path(http, "key", root, where),
+            passphrase_env=_optional_env(http, "passphrase_env", where),
             redact=_optional_path(http, "redact", root, where),
             batch_size=_count(http, "batch_size", 100, 1, 10000, where),
             flush_interval=_duration(http.get("flush_interval", 1.0), f"{where}.flush_interval"),
@@ -522,11 +535,7 @@ def _checkpoint_export(cp: Mapping[str, Any], root: Path, source: str) -> Checkp
     return CheckpointExport(
         path=_path(root, cp["path"], f"{where}.path"),
         key=_path(root, cp["key"], f"{where}.key"),
-        passphrase_env=(
-            _env_name(cp["passphrase_env"], f"{where}.passphrase_env")
-            if "passphrase_env" in cp
-            else None
-        ),
+        passphrase_env=_optional_env(cp, "passphrase_env", where),
         interval=_duration(cp.get("interval", 60.0), f"{where}.interval"),
         origin=_str(origin, f"{where}.origin") if origin is not None else None,
     )

@@ -9,7 +9,8 @@ docs/runner.md). Neither can hold up a decision:
   (``charter_export_records_total{result="dropped_overflow"}``) and logged, never
   silent. A thread redacts (charter.audit.redact: the allow-list, every free-text
   class dropped unless the policy says otherwise), batches, signs (HMAC-SHA256 of
-  the body under a shared secret, header ``X-Charter-Signature: sha256=<hex>``)
+  the body under a shared secret, header ``X-Charter-Signature: sha256=<hex>``,
+  and/or the runner's key, ``X-Charter-Key-Signature`` and ``X-Charter-Key-Id``)
   and POSTs, retrying transient failures (connection errors, 408, 429, 5xx) with
   capped exponential backoff and jitter. A batch the endpoint refuses (another
   4xx) is not retried; it is counted as ``rejected``. Each batch has an id
@@ -21,6 +22,7 @@ docs/runner.md). Neither can hold up a decision:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -48,6 +50,9 @@ from charter.trust import keys
 
 log = logging.getLogger("charter.runner.export")
 SIGNATURE_HEADER = "X-Charter-Signature"
+#: With ``key``: base64 of the key's signature (Ed25519, or DER ECDSA P-256) over the body.
+KEY_SIGNATURE_HEADER = "X-Charter-Key-Signature"
+KEY_ID_HEADER = "X-Charter-Key-Id"
 BATCH_HEADER = "X-Charter-Batch"
 #: Results a record can have; each is a label of charter_export_records_total.
 RESULTS = ("sent", "dropped_overflow", "rejected", "unsent_at_shutdown", "redaction_error")
@@ -64,6 +69,17 @@ def sign_body(secret: bytes, body: bytes) -> str:
 def verify_body(secret: bytes, body: bytes, header: str | None) -> bool:
     """Whether ``header`` is the signature of ``body`` (constant-time; for receivers)."""
     return header is not None and hmac.compare_digest(sign_body(secret, body), header)
+
+
+def verify_key_signature(public: keys.PublicKey, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` is ``public``'s signature of ``body`` (for receivers)."""
+    if header is None:
+        return False
+    try:
+        keys.verify(public, base64.b64decode(header, validate=True), body)
+    except (CharterError, ValueError):
+        return False
+    return True
 
 
 def secret_from_env(name: str) -> bytes:
@@ -84,15 +100,19 @@ class Exporter:
         self,
         settings: HttpExport,
         policy: redact.RedactionPolicy,
-        secret: bytes,
+        secret: bytes | None,
         *,
         replica: str,
+        key: keys.PrivateKey | None = None,
         post: Callable[[str, bytes, dict[str, str], float], int] | None = None,
     ) -> None:
+        if secret is None and key is None:
+            raise ConfigError("export.http: bodies must be signed (a secret or a key)")
         self.settings = settings
         self.policy = policy
         self.replica = replica
         self._secret = secret
+        self._key = key
         self._post = post or _post
         self._queue: queue.Queue[Mapping[str, Any]] = queue.Queue(settings.queue_size)
         self._lock = threading.Lock()
@@ -190,11 +210,12 @@ class Exporter:
         batch_id, body, n = self.body(batch)
         if not n:
             return
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign_body(self._secret, body),
-            BATCH_HEADER: batch_id,
-        }
+        headers = {"Content-Type": "application/json", BATCH_HEADER: batch_id}
+        if self._secret is not None:
+            headers[SIGNATURE_HEADER] = sign_body(self._secret, body)
+        if self._key is not None:
+            headers[KEY_SIGNATURE_HEADER] = base64.b64encode(keys.sign(self._key, body)).decode()
+            headers[KEY_ID_HEADER] = keys.key_id(self._key.public_key())
         backoff = min(_FIRST_BACKOFF, self.settings.max_backoff)
         while True:
             status = self._attempt(body, headers)
@@ -358,10 +379,16 @@ class Export:
         self.exporter: Exporter | None = None
         self.checkpoints: CheckpointTask | None = None
         self._checkpoint_config: CheckpointExport | None = config.checkpoint
-        if config.http is not None:
-            policy = redact.load_policy(config.http.redact)
-            secret = secret_from_env(config.http.secret_env)
-            self.exporter = Exporter(config.http, policy, secret, replica=replica)
+        http = config.http
+        if http is not None:
+            policy = redact.load_policy(http.redact)
+            secret = secret_from_env(http.secret_env) if http.secret_env else None
+            key = (
+                keys.load_private(http.key, keys.passphrase_from_env(http.passphrase_env))
+                if http.key is not None
+                else None
+            )
+            self.exporter = Exporter(http, policy, secret, replica=replica, key=key)
         self._key = (
             keys.load_private(
                 config.checkpoint.key, keys.passphrase_from_env(config.checkpoint.passphrase_env)
@@ -403,6 +430,8 @@ class Export:
 
 __all__ = [
     "BATCH_HEADER",
+    "KEY_ID_HEADER",
+    "KEY_SIGNATURE_HEADER",
     "RESULTS",
     "SIGNATURE_HEADER",
     "CheckpointTask",
@@ -412,4 +441,5 @@ __all__ = [
     "secret_from_env",
     "sign_body",
     "verify_body",
+    "verify_key_signature",
 ]
