@@ -431,6 +431,22 @@ def test_checkpointer_checks_only_new_records_and_keeps_the_last_good_file(
     store.close()
 
 
+def test_checkpointer_refuses_a_log_cut_back_below_its_last_checkpoint(
+    tmp_path: Path, keypair: keys.GeneratedKey
+) -> None:
+    path = tmp_path / "a.db"
+    store = _store(path, 5)
+    target = tmp_path / "cp"
+    writer = cp.Checkpointer(store, keys.load_private(keypair.private_path), target)
+    first = writer.write()
+    assert first is not None and first.size == 5
+    _truncate_and_rewrite_anchor(path, 3)  # nothing after record 5 to walk: the anchor tells
+    with pytest.raises(AuditError, match="ends at record 3, before record 5"):
+        writer.write()
+    assert cp.open_note(target.read_bytes(), keys.load_public(keypair.public_path)) == first
+    store.close()
+
+
 def test_origin_names_are_checked() -> None:
     for bad in ("", "a b", "a+b", "a\nb", "é"):
         with pytest.raises(InputError):

@@ -285,6 +285,13 @@ class Checkpointer:
                 f"audit log {self.store.location} is not intact, no checkpoint written: "
                 f"{report.problem}"
             )
+        head = self.store.head()
+        if report.count and (head is None or head[0] < report.count):
+            raise AuditError(
+                f"audit log {self.store.location} now ends at record {head[0] if head else 0}, "
+                f"before record {report.count} of the last checkpoint: records were deleted "
+                "(no checkpoint written)"
+            )
         if report.count == 0 and self.origin is None:
             return None
         if self.origin is None:
