@@ -36,6 +36,7 @@ from charter.core import jsonio
 from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError, RegistryError, VerificationError
 from charter.policy.bundle import (
+    SIGNATURES,
     ArchiveLimits,
     VerifiedBundle,
     accept_files,
@@ -413,10 +414,14 @@ def verify_pulled(
                 pulled.data, trust.keys, layer=trust.layer, source=source, limits=limits
             )
         except VerificationError as exc:
-            failures.append(exc.message)
+            unsigned = SIGNATURES in exc.message and "not signed" in exc.message
+            if not (unsigned and not signatures.simple and not signatures.sigstore):
+                failures.append(exc.message)
     if not failures:
         raise VerificationError(
-            f"{source}: no signature found for the {trust.layer} layer",
+            f"{source}: no signature found for the {trust.layer} layer (no cosign "
+            f"{signature_tag(pulled.manifest_digest)[:15]}….sig tag, no Sigstore referrer "
+            "for a pinned signer, no .signatures.json)",
             hint="sign it in the registry (charter bundle push --sign-key / "
             "--sigstore-bundle) or embed .signatures.json",
         )
