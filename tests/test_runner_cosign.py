@@ -1,0 +1,74 @@
+"""The runner follows a channel tag and verifies cosign signatures stored in the registry.
+
+The bundles carry no embedded ``.signatures.json``: the only signature is the
+``sha256-<hex>.sig`` tag (cosign layout) signed with the cosign test key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from charter.registry import cosign, oci
+from charter.trust import keys
+from tests.bundle_helpers import constitution_bundle, make_key
+from tests.fixtures_registry import LocalRegistry, own_registry
+from tests.runner_helpers import ThreadedRunner, auth, wait_until, write_config
+from tests.test_oci_cosign import COSIGN_KEY, COSIGN_PUB, unsigned
+
+__all__ = ["own_registry"]
+
+
+def _status(r: ThreadedRunner) -> dict[str, Any]:
+    return r.client.get("/v1/status", headers=auth("operator")).json()  # type: ignore[no-any-return]
+
+
+def test_runner_follows_channel_and_verifies_sig_tag(
+    tmp_path: Path, own_registry: LocalRegistry
+) -> None:
+    embedded, _ = make_key(tmp_path / "embedded")  # signs nothing the runner trusts
+    signer = keys.load_private(COSIGN_KEY, b"")
+    repo = "charter/constitution"
+
+    def publish(version: str, *, sign: bool = True) -> str:
+        data = unsigned(constitution_bundle(tmp_path, embedded, version))
+        pushed = oci.push_bundle(data, own_registry.ref(repo, version), tags=["1"])
+        if sign:
+            client = oci.OciClient(pushed.reference)
+            cosign.sign_manifest(client, pushed.manifest_digest, signer)
+        return pushed.manifest_digest
+
+    publish("1.0.0")
+    policy = tmp_path / "trust.toml"
+    policy.write_text(f'[layers.constitution]\nkeys = ["{COSIGN_PUB}"]\n')
+    channel = own_registry.ref(repo, "1")
+    config = write_config(
+        tmp_path / "runner",
+        f'refresh_interval = "0.3s"\ntrust_policy = "{policy}"\n\n'
+        f'[stack]\nconstitution = "{channel}"\n\n[audit]\nstore = "{tmp_path / "a.db"}"\n',
+    )
+    runner = ThreadedRunner(config)
+    try:
+        s = _status(runner)
+        assert s["health"] == "ok", s
+        assert s["layers"][0]["version"] == "1.0.0"
+        assert s["layers"][0]["signer"] == keys.key_id(keys.load_public(COSIGN_PUB))
+
+        def degraded_with(text: str) -> dict[str, Any] | None:
+            s = _status(runner)
+            return s if s["health"] == "degraded" and text in (s["reason"] or "") else None
+
+        # 1.1.0 on the channel, signed in the registry: followed.
+        publish("1.1.0")
+        wait_until(lambda: _status(runner)["layers"][0]["version"] == "1.1.0", timeout=30)
+        # 1.2.0 pushed to the channel without a signature: refused, 1.1.0 kept.
+        publish("1.2.0", sign=False)
+        s = wait_until(lambda: degraded_with("no signature found"), timeout=30)
+        assert s["layers"][0]["version"] == "1.1.0"
+        # The channel moved back to the signed 1.0.0: a rollback, refused.
+        data = unsigned(constitution_bundle(tmp_path, embedded, "1.0.0"))
+        oci.push_bundle(data, channel)
+        s = wait_until(lambda: degraded_with("rollback"), timeout=30)
+        assert s["layers"][0]["version"] == "1.1.0"
+    finally:
+        runner.stop()
