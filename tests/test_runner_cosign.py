@@ -14,9 +14,10 @@ from charter.trust import keys
 from tests.bundle_helpers import constitution_bundle, make_key
 from tests.fixtures_registry import LocalRegistry, own_registry
 from tests.runner_helpers import ThreadedRunner, auth, wait_until, write_config
+from tests.test_oci_auth import tls_registry
 from tests.test_oci_cosign import COSIGN_KEY, COSIGN_PUB, unsigned
 
-__all__ = ["own_registry"]
+__all__ = ["own_registry", "tls_registry"]
 
 
 def _status(r: ThreadedRunner) -> dict[str, Any]:
@@ -72,3 +73,31 @@ def test_runner_follows_channel_and_verifies_sig_tag(
         assert s["layers"][0]["version"] == "1.1.0"
     finally:
         runner.stop()
+
+
+def test_runner_pulls_over_tls_with_its_registry_ca_file(
+    tmp_path: Path, tls_registry: LocalRegistry
+) -> None:
+    key, public = make_key(tmp_path / "key")
+    assert tls_registry.tls is not None
+    ca_file = tls_registry.tls[2]
+    ref = tls_registry.ref("charter/constitution", "1")
+    data = constitution_bundle(tmp_path, key, "1.0.0")
+    oci.push_bundle(data, ref, connection=oci.Connection(ca_file=ca_file))
+    policy = tmp_path / "trust.toml"
+    policy.write_text(f'[layers.constitution]\nkeys = ["{public}"]\n')
+
+    def runner_status(extra: str) -> dict[str, Any]:
+        config = write_config(
+            tmp_path / f"runner{len(extra)}",
+            f'refresh_interval = "1h"\ntrust_policy = "{policy}"\n{extra}\n'
+            f'[stack]\nconstitution = "{ref}"\n\n[audit]\nstore = "{tmp_path / "a.db"}"\n',
+        )
+        runner = ThreadedRunner(config)
+        try:
+            return _status(runner)
+        finally:
+            runner.stop()
+
+    assert runner_status(f'registry_ca_file = "{ca_file}"\n')["health"] == "ok"
+    assert runner_status("")["health"] == "failed"  # plain HTTP to a TLS registry

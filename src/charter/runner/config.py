@@ -39,6 +39,7 @@ MAX_EVALUATOR_THREADS = 64
 DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_count() or 1)
 MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
+        "registry_ca_file",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
         "approvals"}  # fmt: skip
@@ -105,6 +106,8 @@ class RunnerConfig:
     trust_policy: Path | None = None
     state_dir: Path | None = None
     insecure_registries: bool = False
+    #: PEM CAs for registries with a private CA (HTTPS, also on loopback).
+    registry_ca_file: Path | None = None
     watchdog_interval: float = 5.0
     public_metrics: bool = False
     evaluator_threads: int = DEFAULT_EVALUATOR_THREADS
@@ -383,6 +386,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         trust_policy=_optional_path(raw, "trust_policy", root, source),
         state_dir=_optional_path(raw, "state_dir", root, source),
         insecure_registries=_bool(raw, "insecure_registries", source),
+        registry_ca_file=_optional_path(raw, "registry_ca_file", root, source),
         watchdog_interval=_duration(
             raw.get("watchdog_interval", 5.0), f"{source}: watchdog_interval"
         ),

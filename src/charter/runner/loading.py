@@ -214,13 +214,18 @@ class Loader:
         """A local file for ``source``; OCI bundles are pulled into the cache."""
         if not source.is_oci:
             return source.path, None
-        pulled = oci.pull_bundle(source.text, insecure=self.config.insecure_registries)
+        pulled = oci.pull_bundle(source.text, connection=self.connection())
         return self._cache(pulled)
+
+    def connection(self) -> oci.Connection:
+        """Registry access as configured (logins come from the docker/podman auth file)."""
+        cfg = self.config
+        return oci.Connection(ca_file=cfg.registry_ca_file, insecure=cfg.insecure_registries)
 
     def fetch_verified(self, source: Source, trust: LayerTrust) -> tuple[Path, str, VerifiedBundle]:
         """Pull an OCI bundle, verify it with the signatures stored next to it in the
         registry (cosign ``.sig`` tag, Sigstore referrers) or embedded, then cache it."""
-        connection = oci.Connection(insecure=self.config.insecure_registries)
+        connection = self.connection()
         pulled = oci.pull_bundle(source.text, connection=connection)
         found = cosign.fetch_signatures(
             pulled.reference, pulled.manifest_digest, connection=connection
@@ -315,6 +320,7 @@ class Loader:
         if not cfg.source.startswith("<"):
             files.append(cfg.source)
         files += [p for p in (cfg.trust_policy, *cfg.action_files, *(cfg.action_keys or ())) if p]
+        files += [cfg.registry_ca_file] if cfg.registry_ca_file else []
         files += [path for _, path in cfg.waiver_keys]
         if self.policy is not None:
             for trust in self.policy.layers.values():
