@@ -105,6 +105,18 @@ def test_one_push_many_tags_same_digest(
         assert sorted(client.list_tags(session)) == ["1", "1.1", "1.1.0"]
 
 
+def test_cli_push_without_a_tag_in_the_reference_uses_the_tags_only(
+    registry: LocalRegistry, versions: dict[str, bytes], tmp_path: Path
+) -> None:
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(versions["1.0.0"])
+    base = f"oci://{registry.host}/cosign/notag"
+    assert main(["bundle", "push", str(bundle), base, "--tag", "1.0.0", "--tag", "1"]) == 0
+    client = oci.OciClient(oci.Reference.parse(base))
+    with client.open() as session:
+        assert sorted(client.list_tags(session)) == ["1", "1.0.0"]  # no implicit "latest"
+
+
 @pytest.mark.parametrize("tag", ["sha256-" + "a" * 64 + ".sig", "sha256-" + "b" * 64, "bad tag"])
 def test_reserved_or_invalid_tags_are_refused(
     registry: LocalRegistry, versions: dict[str, bytes], tag: str

@@ -63,6 +63,10 @@ def connection(
     return oci.Connection(username, password, ca_file, insecure)
 
 
+def _explicit_tag(reference: str) -> bool:
+    return ":" in reference.strip()[len(oci.SCHEME) :].split("/", 1)[-1].rsplit("/", 1)[-1]
+
+
 @bundle_app.command("push")
 def push(
     bundle_file: Path = typer.Argument(..., metavar="FILE"),
@@ -90,7 +94,10 @@ def push(
     )
     attached = sigstore_bundle.read_bytes() if sigstore_bundle else None
     conn = connection(username, password_stdin, ca_file, insecure)
-    result = oci.push_bundle(data, reference, tags=tag or (), connection=conn)
+    ref = oci.Reference.parse(reference)
+    if tag and ref.digest is None and not _explicit_tag(reference):
+        ref = oci.Reference(ref.registry, ref.repository, tag[0])  # not an implicit "latest"
+    result = oci.push_bundle(data, ref, tags=tag or (), connection=conn)
     client = oci.OciClient(result.reference, connection=conn)
     document = result.to_dict()
     if private is not None:
