@@ -376,6 +376,9 @@ def test_sigstore_bundle_as_referrer_verifies_keyless_over_oci(registry: LocalRe
     assert index["manifests"][0]["artifactType"] == cosign.SIGSTORE_BUNDLE_MEDIA_TYPE
     stored = manifest_json(registry, repo, referrer, oci.MANIFEST_MEDIA_TYPE)
     assert stored["subject"]["digest"] == pulled.manifest_digest
+    assert stored["artifactType"] == cosign.SIGSTORE_BUNDLE_MEDIA_TYPE
+    assert stored["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+    assert stored["annotations"] == {"dev.sigstore.bundle.content": "message-signature"}
     found = cosign.fetch_signatures(pulled.reference, pulled.manifest_digest)
     assert found.sigstore == ((SIGSTORE / bundle).read_bytes(),)
     # The keyless signature verifies; only then is the archive read (and this
@@ -403,6 +406,15 @@ def test_dsse_bundle_for_another_subject_is_refused(registry: LocalRegistry) -> 
     trust = _keyless(beacon, "https://token.actions.githubusercontent.com")
     with pytest.raises(VerificationError, match="names neither this manifest nor this bundle"):
         cosign.verify_pulled(pulled, found, trust)
+    [listed] = manifest_json(
+        registry, "cosign/dsse", cosign.referrers_tag(pulled.manifest_digest),
+        cosign.INDEX_MEDIA_TYPE,
+    )["manifests"]  # fmt: skip
+    stored = manifest_json(registry, "cosign/dsse", listed["digest"], oci.MANIFEST_MEDIA_TYPE)
+    assert stored["annotations"] == {
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        "dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1",
+    }
 
 
 def test_referrer_with_the_wrong_subject_is_ignored(registry: LocalRegistry) -> None:

@@ -26,6 +26,7 @@ ignored, and an unverifiable signature never counts.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,9 +144,33 @@ def simple_signing_layer(payload: bytes, signature: bytes) -> dict[str, Any]:
     }
 
 
+def _bundle_annotations(bundle_json: bytes) -> dict[str, str]:
+    """cosign's referrer annotations: what the bundle holds (and, for DSSE, its predicate)."""
+    try:
+        document = jsonio.loads_object(bundle_json, what="the Sigstore bundle")
+    except InputError as exc:
+        raise RegistryError(f"not a Sigstore bundle ({exc.message})") from None
+    if isinstance(document.get("messageSignature"), dict):
+        return {"dev.sigstore.bundle.content": "message-signature"}
+    envelope = document.get("dsseEnvelope")
+    if not isinstance(envelope, dict):
+        raise RegistryError("not a Sigstore bundle: no messageSignature or dsseEnvelope")
+    notes = {"dev.sigstore.bundle.content": "dsse-envelope"}
+    try:
+        statement = jsonio.loads_object(
+            base64.b64decode(str(envelope.get("payload", "")), validate=True), what="statement"
+        )
+    except (InputError, ValueError):
+        return notes
+    if isinstance(statement.get("predicateType"), str):
+        notes["dev.sigstore.bundle.predicateType"] = statement["predicateType"]
+    return notes
+
+
 def referrer_manifest(subject: Mapping[str, Any], bundle_json: bytes) -> bytes:
     """An OCI 1.1 artifact manifest carrying a Sigstore bundle for ``subject``."""
     manifest = {
+        "annotations": _bundle_annotations(bundle_json),
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
         "artifactType": SIGSTORE_BUNDLE_MEDIA_TYPE,

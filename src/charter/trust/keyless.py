@@ -235,6 +235,9 @@ def cosign_sign_blob(artifact: bytes, key: keys.PrivateKey) -> bytes:
 # ---------------------------------------------------------------- cosign images
 #: cosign's simple-signing payload (containers-signature(5) JSON, cosign's type).
 SIMPLE_SIGNING_TYPE = "cosign container image signature"
+#: The in-toto predicate of a cosign v3 image signature (``cosign sign`` with the
+#: new bundle format): a DSSE statement whose subject is the manifest digest.
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 MAX_SIMPLE_SIGNING_BYTES = 64 * 1024
 
 
@@ -316,9 +319,11 @@ def verify_sigstore_for_subjects(
     """Verify a Sigstore bundle found next to an OCI artifact.
 
     A message-signature bundle (``cosign sign-blob --bundle``) must sign
-    ``artifact``'s bytes; a DSSE bundle (``cosign sign --new-bundle-format``,
-    ``cosign attest``) must carry an in-toto statement naming one of
-    ``subjects`` (``sha256:…`` digests: the manifest or the bundle blob).
+    ``artifact``'s bytes; a DSSE bundle (``cosign sign --new-bundle-format``)
+    must carry an in-toto statement of predicate type
+    :data:`COSIGN_SIGN_PREDICATE` naming one of ``subjects`` (``sha256:…``
+    digests: the manifest or the bundle blob). An attestation (SLSA provenance,
+    an SBOM…) about the artifact is not a signature of it and is refused.
     """
     pinned, checked = _verify_for_identities(bundle_json, identities, trusted_root, where, artifact)
     if checked is None:
@@ -330,4 +335,19 @@ def verify_sigstore_for_subjects(
             f"{where}: the DSSE statement names neither this manifest nor this bundle",
             hint="a Sigstore bundle for another artifact does not sign this one",
         )
+    predicate = _predicate_type(payload)
+    if predicate != COSIGN_SIGN_PREDICATE:
+        raise VerificationError(
+            f"{where}: the DSSE statement is an attestation ({predicate!r}), not a signature",
+            hint=f"an image signature's predicateType is {COSIGN_SIGN_PREDICATE}",
+        )
     return pinned
+
+
+def _predicate_type(payload: bytes) -> str | None:
+    try:
+        statement = jsonio.loads_object(payload, what="in-toto statement")
+    except InputError:
+        return None
+    kind = statement.get("predicateType")
+    return kind if isinstance(kind, str) else None
