@@ -9,7 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from charter.core.errors import ConfigError
 from charter.registry import cosign, oci
+from charter.runner.config import load_config
 from charter.trust import keys
 from tests.bundle_helpers import constitution_bundle, make_key
 from tests.fixtures_registry import LocalRegistry, own_registry
@@ -101,3 +105,49 @@ def test_runner_pulls_over_tls_with_its_registry_ca_file(
 
     assert runner_status(f'registry_ca_file = "{ca_file}"\n')["health"] == "ok"
     assert runner_status("")["health"] == "failed"  # plain HTTP to a TLS registry
+
+
+def test_runner_follows_a_version_range(tmp_path: Path, own_registry: LocalRegistry) -> None:
+    key, public = make_key(tmp_path / "key")
+    repo = "charter/ranged"
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        oci.push_bundle(
+            constitution_bundle(tmp_path, key, version), own_registry.ref(repo, version)
+        )
+    policy = tmp_path / "trust.toml"
+    policy.write_text(f'[layers.constitution]\nkeys = ["{public}"]\n')
+    base = f"oci://{own_registry.host}/{repo}"
+    config = write_config(
+        tmp_path / "runner",
+        f'refresh_interval = "0.3s"\ntrust_policy = "{policy}"\n\n'
+        f'[stack]\nconstitution = {{ ref = "{base}", version = "~1.1" }}\n\n'
+        f'[audit]\nstore = "{tmp_path / "a.db"}"\n',
+    )
+    runner = ThreadedRunner(config)
+    try:
+        s = _status(runner)
+        assert s["health"] == "ok", s
+        assert s["layers"][0]["version"] == "1.1.0"
+        assert s["layers"][0]["resolved"].startswith(f"{base}:1.1.0@sha256:")
+        oci.push_bundle(
+            constitution_bundle(tmp_path, key, "1.1.1"), own_registry.ref(repo, "1.1.1")
+        )
+        wait_until(lambda: _status(runner)["layers"][0]["version"] == "1.1.1", timeout=30)
+    finally:
+        runner.stop()
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        '{ ref = "oci://r.example/c", version = "banana" }',
+        '{ ref = "oci://r.example/c:1", version = "1" }',
+        '{ ref = "/etc/c.tar.gz", version = "1" }',
+        '{ ref = "oci://r.example/c" }',
+    ],
+)
+def test_bad_version_ranges_are_config_errors(tmp_path: Path, entry: str) -> None:
+    config = tmp_path / "runner.toml"
+    config.write_text(f"[stack]\nconstitution = {entry}\n")
+    with pytest.raises(ConfigError, match=r"stack\.constitution(\.ref|\.version)?: "):
+        load_config(config)

@@ -29,7 +29,7 @@ from charter.core.errors import CharterError, ConfigError, LoadError, RollbackEr
 from charter.policy.bundle import Layer, VerifiedBundle, load_directory
 from charter.policy.loading import check_verified, verify_bundle_file
 from charter.policy.stack import Stack
-from charter.registry import cosign, oci
+from charter.registry import channels, cosign, oci
 from charter.runner.approval_store import files_of as approval_files
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.waivers import Waivers, read_waivers
@@ -214,8 +214,15 @@ class Loader:
         """A local file for ``source``; OCI bundles are pulled into the cache."""
         if not source.is_oci:
             return source.path, None
-        pulled = oci.pull_bundle(source.text, connection=self.connection())
+        connection = self.connection()
+        pulled = oci.pull_bundle(self.reference(source, connection), connection=connection)
         return self._cache(pulled)
+
+    def reference(self, source: Source, connection: oci.Connection) -> oci.Reference:
+        """The reference to pull: a version range resolves to its newest version tag."""
+        if source.version_range is None:
+            return oci.Reference.parse(source.text)
+        return channels.resolve_range(source.text, source.version_range, connection=connection)
 
     def connection(self) -> oci.Connection:
         """Registry access as configured (logins come from the docker/podman auth file)."""
@@ -226,7 +233,7 @@ class Loader:
         """Pull an OCI bundle, verify it with the signatures stored next to it in the
         registry (cosign ``.sig`` tag, Sigstore referrers) or embedded, then cache it."""
         connection = self.connection()
-        pulled = oci.pull_bundle(source.text, connection=connection)
+        pulled = oci.pull_bundle(self.reference(source, connection), connection=connection)
         found = cosign.fetch_signatures(
             pulled.reference, pulled.manifest_digest, connection=connection
         )
