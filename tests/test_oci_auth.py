@@ -303,3 +303,21 @@ def test_bearer_token_flow_against_distribution_token_auth(
     scopes = {s for asked in tokens.asked for s in asked["query"].get("scope", [])}
     assert "repository:auth/token:pull,push" in scopes
     assert all(a["query"]["service"] == ["charter-registry"] for a in tokens.asked)
+
+
+@pytest.mark.parametrize("realm", ["http://10.255.255.1/token", "ftp://127.0.0.1/token"])
+def test_credentials_never_go_to_a_plain_http_realm(
+    tmp_path: Path, data: bytes, realm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # distribution's "silly" auth sends whatever realm it is configured with.
+    root = tmp_path / "realm"
+    root.mkdir()
+    reg = LocalRegistry(root, auth=f"  silly:\n    realm: {realm}\n    service: charter\n")
+    reg.start()
+    try:
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+        conn = oci.Connection(username="alice", password="secret")
+        with pytest.raises(RegistryError, match="refusing the token realm"):
+            oci.push_bundle(data, reg.ref("auth/realm", "1.0.0"), connection=conn)
+    finally:
+        reg.stop()

@@ -358,6 +358,7 @@ class OciClient:
         realm = params.get("realm")
         if not realm:
             return None
+        self._check_realm(realm)
         query = {k: params[k] for k in ("service", "scope") if params.get(k)}
         basic = self._basic()
         headers = {"Authorization": f"Basic {basic}"} if basic else {}
@@ -371,6 +372,18 @@ class OciClient:
         document = jsonio.loads_object(answer.content, what="the token service's answer")
         token = document.get("token") or document.get("access_token")
         return token if isinstance(token, str) and token else None
+
+    def _check_realm(self, realm: str) -> None:
+        """Credentials go to a token realm over HTTPS only (plain HTTP: loopback, --insecure)."""
+        url = urllib.parse.urlsplit(realm)
+        plain_ok = is_loopback(url.hostname or "") or self.insecure
+        if url.scheme == "https" or (url.scheme == "http" and plain_ok):
+            return
+        raise RegistryError(
+            f"{self.reference.registry}: refusing the token realm {realm!r} "
+            "(credentials are sent to a realm only over HTTPS)",
+            hint="the registry's Bearer challenge must name an https:// token service",
+        )
 
     def _authenticate(self, client: httpx.Client, response: httpx.Response) -> bool:
         """Set an Authorization for the challenge in ``response``; False if there is none."""
