@@ -12,12 +12,18 @@ The signature check proper happens afterwards, in :mod:`charter.trust.policy`.
 
 The client speaks the OCI distribution API directly over ``httpx`` (a core
 dependency), with the spec's Basic and Bearer-token challenges and the
-credentials ``docker login`` saved. ``oras`` is not used: its pull unpacks this
+credentials ``docker login`` saved (``$REGISTRY_AUTH_FILE`` first), or those a
+:class:`Connection` carries (``--username``/``--password-stdin``), and TLS
+trusting a custom CA (``--ca-file``). A push uploads the blobs once and PUTs the
+manifest once per tag. Signatures stored next to a bundle are
+:mod:`charter.registry.cosign`'s business; version ranges are
+:mod:`charter.registry.channels`'. ``oras`` is not used: its pull unpacks this
 media type without checking digests, its request wrapper retries for minutes
 (a registry that is down must fail fast), and what Charter needed from it was
 private API.
 
-Plain HTTP is used only for loopback registries or with ``insecure=True``.
+Plain HTTP is used only for loopback registries (without a CA file) or with
+``insecure=True``.
 """
 
 from __future__ import annotations
