@@ -9,7 +9,10 @@ the real staging vectors, and the attacks on all of it.
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -480,3 +483,109 @@ def test_payload_reader_is_strict() -> None:
         )
     with pytest.raises(VerificationError):
         keyless.signed_manifest_digest(b"[]")
+
+
+HOP = ("content-length", "content-encoding", "transfer-encoding", "connection")
+
+
+class ReferrersShim:
+    """The OCI 1.1 referrers API in front of the real registry (distribution 2.8 lacks it).
+
+    Every request is forwarded to the registry; manifests PUT through the shim with a
+    ``subject`` are indexed, and ``GET /v2/REPO/referrers/DIGEST`` answers from that
+    index — what a registry implementing the API does. ``extra`` lets a test list a
+    descriptor the registry would not (an attacker-controlled answer).
+    """
+
+    def __init__(self, backend: LocalRegistry) -> None:
+        self.index: dict[str, list[dict[str, Any]]] = {}
+        self.extra: list[dict[str, Any]] = []
+        shim = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                found = re.match(r"^/v2/(.+)/referrers/(sha256:[0-9a-f]{64})$", self.path)
+                if self.command == "GET" and found:
+                    listed = shim.index.get(found[2], []) + shim.extra
+                    document = {"schemaVersion": 2, "mediaType": cosign.INDEX_MEDIA_TYPE,
+                                "manifests": listed}  # fmt: skip
+                    self._answer(200, {"Content-Type": cosign.INDEX_MEDIA_TYPE},
+                                 json.dumps(document).encode())  # fmt: skip
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = httpx.request(
+                    self.command, f"http://{backend.host}{self.path}", headers=headers,
+                    content=body, follow_redirects=False,
+                )  # fmt: skip
+                if (
+                    self.command == "PUT"
+                    and "/manifests/" in self.path
+                    and answer.status_code < 300
+                ):
+                    manifest = json.loads(body)
+                    subject = manifest.get("subject")
+                    if isinstance(subject, dict):
+                        shim.index.setdefault(subject["digest"], []).append({
+                            "mediaType": manifest["mediaType"],
+                            "digest": sha256_bytes(body), "size": len(body),
+                            "artifactType": manifest.get("artifactType"),
+                        })  # fmt: skip
+                keep = {k: v for k, v in answer.headers.items() if k.lower() not in HOP}
+                self._answer(answer.status_code, keep, answer.content)
+
+            def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_PATCH = _forward  # noqa: N815
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_referrers_api_is_used_when_the_registry_has_it(registry: LocalRegistry) -> None:
+    shim = ReferrersShim(registry)
+    try:
+        repo = "cosign/api"
+        artifact = (SIGSTORE / "bundle_v3.txt").read_bytes()
+        direct = _push_artifact(registry, repo, artifact)
+        ref = oci.Reference(shim.host, repo, "v")
+        sidecar = (SIGSTORE / "bundle_v3.txt.sigstore").read_bytes()
+        referrer = cosign.attach_sigstore_bundle(
+            oci.OciClient(ref), direct.manifest_digest, sidecar
+        )
+        assert [d["digest"] for d in shim.index[direct.manifest_digest]] == [referrer]
+        # With the API, no referrers tag schema index is written.
+        tag = cosign.referrers_tag(direct.manifest_digest)
+        answer = httpx.get(f"http://{registry.host}/v2/{repo}/manifests/{tag}")
+        assert answer.status_code == 404
+        pulled = oci.pull_bundle(ref)
+        found = cosign.fetch_signatures(ref, pulled.manifest_digest)
+        assert found.sigstore == (sidecar,)
+        with pytest.raises(ArchiveError):  # the signature verified; the text is no bundle
+            cosign.verify_pulled(pulled, found, _keyless("william@yossarian.net"))
+        # An API answer listing another manifest's referrer is not believed.
+        other = _push_artifact(registry, repo, b"another\n", "w")
+        shim.extra = list(shim.index[direct.manifest_digest])
+        found = cosign.fetch_signatures(ref, other.manifest_digest)
+        assert found.sigstore == () and "subject" in " ".join(found.ignored)
+    finally:
+        shim.close()
