@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from charter.core import hosts
-from charter.core.errors import ConfigError
+from charter.core.errors import CharterError, ConfigError
 from charter.facts.identities import IdentityMap, parse_identities
+from charter.registry import channels
 from charter.registry.oci import is_oci_reference
 from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
 
@@ -39,9 +40,10 @@ MAX_EVALUATOR_THREADS = 64
 DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_count() or 1)
 MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
+        "registry_ca_file",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
-        "approvals"}  # fmt: skip
+        "approvals", "export"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
@@ -84,6 +86,8 @@ class Source:
 
     text: str
     base: Path = field(default=Path("."), compare=False)
+    #: For ``oci://`` sources: follow the newest version tag in this range.
+    version_range: str | None = None
 
     @property
     def is_oci(self) -> bool:
@@ -105,6 +109,8 @@ class RunnerConfig:
     trust_policy: Path | None = None
     state_dir: Path | None = None
     insecure_registries: bool = False
+    #: PEM CAs for registries with a private CA (HTTPS, also on loopback).
+    registry_ca_file: Path | None = None
     watchdog_interval: float = 5.0
     public_metrics: bool = False
     evaluator_threads: int = DEFAULT_EVALUATOR_THREADS
@@ -132,6 +138,8 @@ class RunnerConfig:
     waiver_keys: tuple[tuple[str, Path], ...] = ()
     #: Who is an agent (``[identities]``, as ``charter check --identities``); None: not derived.
     identities: IdentityMap | None = None
+    #: What leaves the data plane: ``[export.http]`` and ``[export.checkpoint]`` (see below).
+    export: ExportConfig = field(default_factory=lambda: ExportConfig())
     source: str = "<config>"
 
     @property
@@ -243,6 +251,25 @@ def _count(raw: Mapping[str, Any], key: str, default: int, low: int, high: int, 
     return value
 
 
+def _source(value: Any, root: Path, where: str) -> Source:
+    """A path or reference, or ``{ ref = "oci://HOST/REPO", version = "RANGE" }``."""
+    if not isinstance(value, dict):
+        return Source(_str(value, where), root)
+    if set(value) != {"ref", "version"}:
+        raise ConfigError(
+            f"{where}: a table needs exactly ref and version",
+            hint='e.g. { ref = "oci://registry.example/charter/constitution", version = "~1.2" }',
+        )
+    ref, version = _str(value["ref"], f"{where}.ref"), _str(value["version"], f"{where}.version")
+    if not is_oci_reference(ref) or "@" in ref or ":" in ref.split("/", 3)[-1]:
+        raise ConfigError(f"{where}.ref: a version range follows an oci://HOST/REPO without tag")
+    try:
+        channels.parse_range(version)
+    except CharterError as exc:
+        raise ConfigError(f"{where}.version: {exc.message}", hint=exc.hint) from None
+    return Source(ref, root, version)
+
+
 def _stack(
     stack: Mapping[str, Any], root: Path, source: str
 ) -> tuple[Source | None, tuple[Source, ...], Source | None]:
@@ -250,9 +277,9 @@ def _stack(
     packs_raw = stack.get("packs", [])
     if not isinstance(packs_raw, list):
         raise ConfigError(f"{source}: stack.packs must be a list")
-    packs = tuple(Source(_str(p, f"{source}: stack.packs[]"), root) for p in packs_raw)
+    packs = tuple(_source(p, root, f"{source}: stack.packs[]") for p in packs_raw)
     constitution, overlay = (
-        Source(_str(stack[key], f"{source}: stack.{key}"), root) if key in stack else None
+        _source(stack[key], root, f"{source}: stack.{key}") if key in stack else None
         for key in ("constitution", "overlay")
     )
     if (packs or overlay) and constitution is None:
@@ -383,6 +410,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         trust_policy=_optional_path(raw, "trust_policy", root, source),
         state_dir=_optional_path(raw, "state_dir", root, source),
         insecure_registries=_bool(raw, "insecure_registries", source),
+        registry_ca_file=_optional_path(raw, "registry_ca_file", root, source),
         watchdog_interval=_duration(
             raw.get("watchdog_interval", 5.0), f"{source}: watchdog_interval"
         ),
@@ -417,7 +445,125 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
             parse_identities(raw["identities"], where=source) if "identities" in raw else None
         ),
         waiver_keys=waiver_keys,
+        export=parse_export(raw, root, source),
         source=source,
+    )
+
+
+# ------------------------------------------------------------------- [export]
+_EXPORT = {"http", "checkpoint"}
+_EXPORT_HTTP = {"url", "secret_env", "key", "passphrase_env", "redact", "batch_size",
+                "flush_interval", "queue_size", "timeout", "max_backoff"}  # fmt: skip
+_EXPORT_CHECKPOINT = {"path", "key", "passphrase_env", "interval", "origin"}
+
+
+@dataclass(frozen=True)
+class HttpExport:
+    """``[export.http]``: ship redacted records to ``url``, HMAC-signed, batched, retried."""
+
+    url: str
+    #: The environment variable holding the HMAC-SHA256 key (never the key itself).
+    secret_env: str | None = None
+    #: A private key (Ed25519 or P-256) signing each body too: receivers then need no secret.
+    key: Path | None = None
+    passphrase_env: str | None = None
+    #: A redaction policy file (docs/design.md, 'Audit'); None: every class dropped.
+    redact: Path | None = None
+    batch_size: int = 100
+    flush_interval: float = 1.0
+    queue_size: int = 10000
+    timeout: float = 10.0
+    max_backoff: float = 60.0
+
+
+@dataclass(frozen=True)
+class CheckpointExport:
+    """``[export.checkpoint]``: a signed checkpoint of the audit log, written to ``path``."""
+
+    path: Path
+    key: Path
+    passphrase_env: str | None = None
+    interval: float = 60.0
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    http: HttpExport | None = None
+    checkpoint: CheckpointExport | None = None
+
+
+def _export_url(value: Any, where: str) -> str:
+    url = _str(value, where)
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if scheme == "https" and host:
+        return url
+    if scheme == "http" and hosts.is_loopback(host):
+        return url
+    raise ConfigError(
+        f"{where}: {url!r} must be an https:// URL (plain http only to the loopback)",
+        hint="records and their signatures must not cross the network in clear",
+    )
+
+
+def _env_name(value: Any, where: str) -> str:
+    name = _str(value, where)
+    if not name.replace("_", "").isalnum():
+        raise ConfigError(f"{where}: {name!r} is not an environment variable name")
+    return name
+
+
+def _optional_env(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    return _env_name(table[key], f"{where}.{key}") if key in table else None
+
+
+def parse_export(raw: Mapping[str, Any], root: Path, source: str) -> ExportConfig:
+    """``[export]``: off unless ``[export.http]`` or ``[export.checkpoint]`` is given."""
+    table = _table(raw, "export", _EXPORT, source)
+    http = _table(table, "http", _EXPORT_HTTP, f"{source}: [export]") if "http" in table else None
+    cp = (
+        _table(table, "checkpoint", _EXPORT_CHECKPOINT, f"{source}: [export]")
+        if "checkpoint" in table
+        else None
+    )
+    where = f"{source}: export.http"
+    if http is not None and "secret_env" not in http and "key" not in http:
+        raise ConfigError(
+            f"{where}: bodies must be signed: set secret_env (HMAC-SHA256) and/or key (Ed25519)"
+        )
+    return ExportConfig(
+        http=None
+        if http is None
+        else HttpExport(
+            url=_export_url(http.get("url"), f"{where}.url"),
+            secret_env=_optional_env(http, "secret_env", where),
+            key=_optional_path(http, "key", root, where),
+            passphrase_env=_optional_env(http, "passphrase_env", where),
+            redact=_optional_path(http, "redact", root, where),
+            batch_size=_count(http, "batch_size", 100, 1, 10000, where),
+            flush_interval=_duration(http.get("flush_interval", 1.0), f"{where}.flush_interval"),
+            queue_size=_count(http, "queue_size", 10000, 1, 10_000_000, where),
+            timeout=_duration(http.get("timeout", 10.0), f"{where}.timeout"),
+            max_backoff=_duration(http.get("max_backoff", 60.0), f"{where}.max_backoff"),
+        ),
+        checkpoint=None if cp is None else _checkpoint_export(cp, root, source),
+    )
+
+
+def _checkpoint_export(cp: Mapping[str, Any], root: Path, source: str) -> CheckpointExport:
+    where = f"{source}: export.checkpoint"
+    for required in ("path", "key"):
+        if required not in cp:
+            raise ConfigError(f"{where} needs {required}", hint="path = FILE, key = PRIVATE KEY")
+    origin = cp.get("origin")
+    return CheckpointExport(
+        path=_path(root, cp["path"], f"{where}.path"),
+        key=_path(root, cp["key"], f"{where}.key"),
+        passphrase_env=_optional_env(cp, "passphrase_env", where),
+        interval=_duration(cp.get("interval", 60.0), f"{where}.interval"),
+        origin=_str(origin, f"{where}.origin") if origin is not None else None,
     )
 
 
