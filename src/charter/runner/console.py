@@ -232,14 +232,14 @@ class Console:
 
     # ---------------------------------------------------------------- plumbing
     def page(
-        self, name: str, status: int = 200, session: Session | None = None, **values: Any
+        self, name: str, code: int = 200, session: Session | None = None, /, **values: Any
     ) -> HTMLResponse:
         body = self.env.get_template(name).render(
             who=session.principal if session else None,
             csrf=session.csrf if session else None,
             **values,
         )
-        return HTMLResponse(body, status_code=status, headers=security_headers(CONSOLE_CSP))
+        return HTMLResponse(body, status_code=code, headers=security_headers(CONSOLE_CSP))
 
     def refused(self, error: Refused, session: Session | None) -> HTMLResponse:
         return self.page("error.html", error.status, session, message=error.message)
@@ -264,7 +264,7 @@ class Console:
         if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
             raise Refused(403, "cross-site form submissions are refused")
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind != "application/x-www-form-urlencoded":
+        if kind not in ("", "application/x-www-form-urlencoded"):
             raise Refused(415, "send the form as application/x-www-form-urlencoded")
         body = b""
         async for chunk in request.stream():
@@ -346,9 +346,7 @@ def mount(app: FastAPI, service: RunnerService, tokens: TokenTable) -> Console:
         Secured(StaticFiles(directory=HERE / "static"), CONSOLE_CSP),
         name="console-static",
     )
-    app.mount(
-        "/docs/assets", Secured(StaticFiles(directory=SWAGGER), DOCS_CSP), name="docs-assets"
-    )
+    app.mount("/docs/assets", Secured(StaticFiles(directory=SWAGGER), DOCS_CSP), name="docs-assets")
     return console
 
 
@@ -408,9 +406,7 @@ def _session_routes(router: APIRouter, console: Console) -> None:
         old, _ = console.session_of(request)
         console.sessions.close(old)
         response = _redirect("/console/")
-        _set_cookie(
-            response, request, session_names, console.sessions.open(who), int(SESSION_TTL)
-        )
+        _set_cookie(response, request, session_names, console.sessions.open(who), int(SESSION_TTL))
         _clear_cookie(response, request, login_names)
         return response
 
