@@ -17,7 +17,7 @@ page and every asset is served by the runner itself.
   site is a 403 too.
 - Every console and docs response carries a strict Content-Security-Policy (no
   inline script, ``frame-ancestors 'none'``), ``X-Frame-Options: DENY``, ``nosniff``,
-  ``no-referrer`` and ``no-store``.
+  ``Referrer-Policy: same-origin`` (a same-origin form POST then carries its real ``Origin``) and ``no-store``.
 - Answering an ask calls :meth:`RunnerService.approve`, the function the API's
   ``POST /v1/approvals/{id}`` calls: approver role only, never one's own change.
 """
@@ -90,7 +90,7 @@ def security_headers(csp: str) -> dict[str, str]:
         "Content-Security-Policy": csp,
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Cross-Origin-Resource-Policy": "same-origin",
