@@ -17,7 +17,8 @@ page and every asset is served by the runner itself.
   site is a 403 too.
 - Every console and docs response carries a strict Content-Security-Policy (no
   inline script, ``frame-ancestors 'none'``), ``X-Frame-Options: DENY``, ``nosniff``,
-  ``Referrer-Policy: same-origin`` (a same-origin form POST then carries its real ``Origin``) and ``no-store``.
+  ``Referrer-Policy: same-origin`` (so a same-origin form POST carries its real
+  ``Origin``) and ``no-store``.
 - Answering an ask calls :meth:`RunnerService.approve`, the function the API's
   ``POST /v1/approvals/{id}`` calls: approver role only, never one's own change.
 """
