@@ -12,7 +12,7 @@ import pytest
 
 from charter.runner.app import PROPOSAL_EXAMPLE
 from charter.runner.auth import Principal
-from charter.runner.console import Sessions
+from charter.runner.console import Failures, Sessions
 from tests.bundle_helpers import shipped_constitution_path
 from tests.runner_helpers import TOKENS, ThreadedRunner, auth, write_config
 
@@ -315,3 +315,46 @@ def test_the_package_ships_the_templates() -> None:
         "approvals.html", "login.html", "docs.html", "status.html"}  # fmt: skip
     text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert '"runner/templates/*.html", "runner/static/*"' in text
+
+
+def test_failed_sign_ins_are_limited_per_client() -> None:
+    now = [0.0]
+    failures = Failures(limit=3, window=60, size=2, clock=lambda: now[0])
+    for _ in range(3):
+        assert not failures.blocked("10.0.0.1")
+        failures.failed("10.0.0.1")
+    assert failures.blocked("10.0.0.1") and not failures.blocked("10.0.0.2")
+    now[0] = 61
+    assert not failures.blocked("10.0.0.1")  # the window ended
+    failures.failed("a")
+    failures.failed("b")
+    failures.failed("c")
+    assert len(failures._table) == 2  # bounded
+
+
+def test_a_link_cannot_put_words_on_the_page(runner: ThreadedRunner, alice: Browser) -> None:
+    spoof = "approved everything; re-enter your token at evil.test"
+    page = alice.client.get("/console/approvals", params={"done": spoof}).text
+    assert "evil.test" not in page
+    page = alice.client.get("/console/approvals", params={"done": "approved abc-1"}).text
+    assert 'id="done">approved abc-1<' in page
+    r = alice.client.post("/console/approvals/a%0d%0aSet-Cookie:x=1",
+                          data={"csrf": alice.csrf, "answer": "approve"})  # fmt: skip
+    assert r.status_code == 404 and "set-cookie" not in r.headers
+
+
+def test_a_client_guessing_tokens_is_refused(runner: ThreadedRunner) -> None:
+    # uvicorn takes the client address from X-Forwarded-For sent by the loopback proxy.
+    guesser = {"X-Forwarded-For": "203.0.113.9"}
+    with httpx.Client(base_url=runner.url, timeout=30, headers=guesser) as client:
+        for _ in range(10):
+            form = client.get("/console/login")
+            r = client.post("/console/login", data={"csrf": hidden(form.text), "token": "guess"})
+            assert r.status_code == 401
+        form = client.get("/console/login")
+        r = client.post(
+            "/console/login", data={"csrf": hidden(form.text), "token": TOKENS["approver"][1]}
+        )
+        assert r.status_code == 429 and "too many failed sign-ins" in r.text
+        assert not any(c.startswith("charter_console=") for c in r.headers.get_list("set-cookie"))
+    Browser(runner, "approver").close()  # another client still signs in

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -59,6 +60,11 @@ SESSION_IDLE = 30 * 60.0
 MAX_SESSIONS = 10_000
 #: A sign-in form is good for this long (its double-submit cookie expires).
 LOGIN_TTL = 600
+#: Failed sign-ins a client may make per window before it is refused (429) until it ends.
+MAX_FAILURES = 10
+FAILURE_WINDOW = 60.0
+DECISION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+DONE = re.compile(r"^(approved|rejected) [A-Za-z0-9._:-]{1,128}$")
 #: The largest form body a console POST may send.
 MAX_FORM = 16 * 1024
 MAX_COMMENT = 4096
@@ -176,6 +182,39 @@ class Sessions:
         return len(self._table)
 
 
+class Failures:
+    """Failed sign-ins per client in a fixed window (bounded: the oldest clients go first)."""
+
+    def __init__(
+        self,
+        limit: int = MAX_FAILURES,
+        window: float = FAILURE_WINDOW,
+        size: int = MAX_SESSIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit, self.window, self.size, self.clock = limit, window, size, clock
+        self._table: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _count(self, client: str, now: float) -> int:
+        started, count = self._table.get(client, (now, 0))
+        return 0 if now - started >= self.window else count
+
+    def blocked(self, client: str) -> bool:
+        with self._lock:
+            return self._count(client, self.clock()) >= self.limit
+
+    def failed(self, client: str) -> None:
+        now = self.clock()
+        with self._lock:
+            count = self._count(client, now)
+            started = self._table[client][0] if count else now
+            self._table[client] = (started, count + 1)
+            self._table.move_to_end(client)
+            while len(self._table) > self.size:
+                self._table.popitem(last=False)
+
+
 def _key(sid: str) -> bytes:
     return hashlib.sha256(sid.encode("utf-8", "surrogatepass")).digest()
 
@@ -229,6 +268,7 @@ class Console:
         self.service = service
         self.tokens = tokens
         self.sessions = Sessions()
+        self.failures = Failures()
         self.env = environment()
 
     # ---------------------------------------------------------------- plumbing
@@ -393,10 +433,16 @@ def _session_routes(router: APIRouter, console: Console) -> None:
             fields = await console.form(request, expected)
         except Refused as exc:
             return console.refused(exc, None)
+        client = request.client.host if request.client else "unknown"
+        if console.failures.blocked(client):
+            return console.refused(
+                Refused(429, "too many failed sign-ins from this address: wait a minute"), None
+            )
         secret = fields.get("token", "").strip()
         # scrypt-hashed tokens cost milliseconds: never on the event loop.
         who = await run_in_threadpool(console.tokens.authenticate, secret) if secret else None
         if who is None:
+            console.failures.failed(client)
             nonce = secrets.token_urlsafe(32)
             refused = console.page(
                 "login.html", 401, login_csrf=nonce, message="invalid token: sign-in refused"
@@ -444,7 +490,8 @@ def _approval_routes(router: APIRouter, console: Console) -> None:
             console.require(session, OVERSEERS)
         except Refused as exc:
             return console.refused(exc, session)
-        return await pending_page(session, done=done[:200] if done else None)
+        # Only "approved|rejected <id>" is echoed: the page never shows text from a link.
+        return await pending_page(session, done=done if done and DONE.match(done) else None)
 
     @router.post("/console/approvals/{decision_id}")
     async def answer(request: Request, decision_id: str) -> Response:
@@ -456,8 +503,10 @@ def _approval_routes(router: APIRouter, console: Console) -> None:
             if choice not in ("approve", "deny"):
                 raise Refused(422, "answer must be approve or deny")
             comment = fields.get("comment", "")
-            if len(comment) > MAX_COMMENT or len(decision_id) > 128:
+            if len(comment) > MAX_COMMENT:
                 raise Refused(422, f"the comment is longer than {MAX_COMMENT} characters")
+            if not DECISION_ID.match(decision_id):
+                raise Refused(404, "no such decision")
         except Refused as exc:
             return console.refused(exc, session)
         try:
@@ -513,4 +562,13 @@ def _reading_routes(router: APIRouter, console: Console) -> None:
     )
 
 
-__all__ = ["Console", "Secured", "Session", "Sessions", "layers_of", "mount", "recent_decisions"]
+__all__ = [
+    "Console",
+    "Failures",
+    "Secured",
+    "Session",
+    "Sessions",
+    "layers_of",
+    "mount",
+    "recent_decisions",
+]
