@@ -32,6 +32,7 @@ from starlette.requests import ClientDisconnect
 from charter.core import errors
 from charter.core.errors import CharterError, InputError
 from charter.policy import proposal
+from charter.runner import console
 from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import BODY, parse_object
 from charter.runner.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -212,6 +213,9 @@ def create_app(service: RunnerService) -> FastAPI:
         version="1",
         description="Decisions against a signed, layered constitution "
         "(see docs/design.md, 'Runner').",
+        # /docs is served by the console with local assets (no CDN); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     guard = Guard(TokenTable(service.config.tokens))
@@ -219,6 +223,7 @@ def create_app(service: RunnerService) -> FastAPI:
     _decision_routes(app, service, guard)
     _rule_routes(app, service, guard)
     _operation_routes(app, service, guard)
+    console.mount(app, service, guard.tokens)
     app.add_middleware(MetricsMiddleware, service=service)
     return app
 
