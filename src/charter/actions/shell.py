@@ -18,7 +18,6 @@ peeled off. Whatever cannot be resolved statically is recorded in
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
@@ -47,6 +46,7 @@ from charter.actions.command import (
     program_name,
 )
 from charter.actions.wrappers import CHDIR_OPTIONS, peel, wrapper_chdir
+from charter.core.memo import bytes_lru, text_weight
 
 #: How deep ``bash -c "bash -c '…'"`` nesting is followed before giving up (ask).
 MAX_DEPTH = 12
@@ -1146,7 +1146,8 @@ def _parser() -> tree_sitter.Parser:
     return parser
 
 
-@functools.lru_cache(maxsize=4096)
+# Bounded by bytes (a 64 KiB command retains ~3 MB of parse): see charter.core.memo.
+@bytes_lru(text_weight(48), max_bytes=32 * 2**20, max_entries=4096)
 def parse(source: str) -> Script:
     """Parse a command string into every simple command it would execute."""
     walker = _Walker(_parser())
