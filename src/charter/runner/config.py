@@ -19,6 +19,7 @@ from charter.core.errors import ConfigError
 from charter.facts.identities import IdentityMap, parse_identities
 from charter.registry.oci import is_oci_reference
 from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
+from charter.runner.limits import Limits, parse_limits
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_REFRESH = 60.0
@@ -40,7 +41,8 @@ DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_
 MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
-        "waivers", "evaluator_threads", "evaluator_processes", "identities"}  # fmt: skip
+        "waivers", "evaluator_threads", "evaluator_processes", "identities",
+        "limits"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
@@ -121,6 +123,8 @@ class RunnerConfig:
     waiver_keys: tuple[tuple[str, Path], ...] = ()
     #: Who is an agent (``[identities]``, as ``charter check --identities``); None: not derived.
     identities: IdentityMap | None = None
+    #: ``[limits]``: request limits, per-token admission and fairness (see .limits).
+    limits: Limits = field(default_factory=Limits)
     source: str = "<config>"
 
 
@@ -360,6 +364,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
             parse_identities(raw["identities"], where=source) if "identities" in raw else None
         ),
         waiver_keys=waiver_keys,
+        limits=parse_limits(raw, source),
         source=source,
     )
 

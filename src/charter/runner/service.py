@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,7 +46,9 @@ from charter.runner.approvals import Approvals
 from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig
 from charter.runner.evaluators import EngineSlot, EvaluatorPool, clear_frames
+from charter.runner.fairness import LaneExecutor
 from charter.runner.gc import Settler
+from charter.runner.limits import Admission, FailureLimiter
 from charter.runner.loading import ActionGate, Generation, Loader, Pins, now_text
 from charter.runner.metrics import Metrics
 from charter.runner.processes import Evaluated, ProcessEvaluators
@@ -56,6 +58,9 @@ from charter.trust.watchdog import Watchdog
 
 T = TypeVar("T")
 INTEGRITY_RULE = "CHARTER-INTEGRITY-LOST"
+#: An action body above this many bytes is decided in the gate's large lane (a
+#: command's cost grows with its length: ~75 ms for 16 KiB, ~300 ms for 64 KiB).
+LARGE_ACTION_BYTES = 4096
 
 
 def _utcnow() -> datetime:
@@ -112,14 +117,19 @@ class RunnerService:
         self.facts = Facts(identities=config.identities)
         #: Proposal bodies are evaluated here when configured (see .processes).
         self.processes = (
-            ProcessEvaluators(config.evaluator_processes, self.facts)
+            ProcessEvaluators(config.evaluator_processes, self.facts, config.limits)
             if config.evaluator_processes and config.constitution is not None
             else None
         )
         #: Action decisions (the gate is CPU-bound and quick; the audit commit no
         #: longer parks a thread): a couple of threads, not a crowd contending
-        #: for the GIL with the event loop.
-        self.deciders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-gate")
+        #: for the GIL with the event loop, fed by a fair queue (see .fairness):
+        #: the first thread only decides small actions.
+        self.deciders = LaneExecutor(2, "charter-gate")
+        #: Per-token in-flight and rate limits, and failed authentications per
+        #: client address (see .limits).
+        self.admission = Admission(config.limits)
+        self.auth_failures = FailureLimiter(config.limits.auth_failures_per_minute)
         self.approvals = Approvals(lambda record: self._record(record, kind="approval"))
         self.metrics = Metrics()
         self._refresh_lock = threading.Lock()
@@ -130,6 +140,10 @@ class RunnerService:
         self.last_good_refresh: str | None = None
         self.degraded_reason: str | None = None
         self.load_error: str | None = None
+        #: Why the proposal stack / the action gate is not being served (None when it
+        #: is, or is not configured): each is loaded and served on its own.
+        self.stack_error: str | None = None
+        self.actions_error: str | None = None
 
     @property
     def pins(self) -> Pins:
@@ -154,7 +168,7 @@ class RunnerService:
         self.evaluator.shutdown()
         if self.processes is not None:
             self.processes.shutdown()
-        self.deciders.shutdown(wait=True, cancel_futures=True)
+        self.deciders.shutdown()
         self.audit.close()
 
     def _loop(self) -> None:
@@ -187,25 +201,24 @@ class RunnerService:
         return (self._generation.stack if self._generation else None, self._actions)
 
     def _refresh_stack(self) -> bool:
+        """Refresh the action gate and the proposal stack, each on its own: the agent-runtime
+        constitution is a local file, so a registry that is down (at startup too) leaves
+        action decisions served while proposals wait for their stack."""
         started = time.perf_counter()
         previous = self._generation
+        actions_error = self._refresh_actions()
         try:
             generation, accepts = self.loader.load_stack(previous)
-            actions = self.loader.load_actions(self._actions)
             for key, version, content, allow_major in accepts:
                 self.loader.versions.accept(key, version, content, allow_major=allow_major)
-        except CharterError as exc:
-            return self._refresh_failed(str(exc), started)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the last good stack
-            return self._refresh_failed(f"{type(exc).__name__}: {exc}", started)
-        for loaded in generation.layers:
-            if loaded.file is not None:
-                self.watchdog.watch(loaded.file, loaded.layer.digest)
-        if actions is not None and self.config.action_constitution is not None:
-            self.watchdog.watch(self.config.action_constitution, actions.info["digest"])
-        changed = previous is None or generation.number != previous.number
-        self._generation = self.loader.with_waivers(generation)
-        self._actions = actions
+            self.stack_error = _describe(exc) if previous is None else None
+            failed = [e for e in (actions_error, _describe(exc)) if e]
+            return self._refresh_failed("; ".join(failed), started)
+        if actions_error is not None:
+            self._swap_stack(previous, generation)
+            return self._refresh_failed(actions_error, started)
+        changed = self._swap_stack(previous, generation)
         self.degraded_reason = None
         self.load_error = None
         self.last_good_refresh = now_text()
@@ -219,6 +232,29 @@ class RunnerService:
         self.metrics.refresh(True)
         return True
 
+    def _refresh_actions(self) -> str | None:
+        """Load the action gate and swap it in if it changed; why it failed, if it did."""
+        try:
+            actions = self.loader.load_actions(self._actions)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the last good gate
+            reason = _describe(exc)
+            self.actions_error = reason if self._actions is None else None
+            return reason
+        if actions is not None and self.config.action_constitution is not None:
+            self.watchdog.watch(self.config.action_constitution, actions.info["digest"])
+        self._actions = actions
+        self.actions_error = None
+        return None
+
+    def _swap_stack(self, previous: Generation | None, generation: Generation) -> bool:
+        """Serve ``generation`` (with the waivers as they are now); whether it is new."""
+        for loaded in generation.layers:
+            if loaded.file is not None:
+                self.watchdog.watch(loaded.file, loaded.layer.digest)
+        self._generation = self.loader.with_waivers(generation)
+        self.stack_error = None
+        return previous is None or generation.number != previous.number
+
     def _refresh_failed(self, reason: str, started: float) -> bool:
         self.last_refresh = {
             "at": now_text(),
@@ -230,6 +266,8 @@ class RunnerService:
         if self._generation is None and self._actions is None:
             self.load_error = reason
         else:
+            # Something is served: what could not be loaded is reported, not fatal.
+            self.load_error = None
             self.degraded_reason = reason
         self.metrics.refresh(False)
         return False
@@ -282,6 +320,10 @@ class RunnerService:
             "last_refresh": self.last_refresh,
             "last_good_refresh": self.last_good_refresh,
             "refresh_interval": self.config.refresh_interval,
+            "serving": {
+                "proposals": gen is not None and gen.stack is not None,
+                "actions": self._actions is not None,
+            },
             "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
             "audit": {"store": self.audit.location},
             "waivers": self.waiver_status(gen),
@@ -290,6 +332,7 @@ class RunnerService:
                 "processes": self.processes.size if self.processes else 0,
                 "process_restarts": self.processes.restarts if self.processes else 0,
             },
+            "limits": dataclasses.asdict(self.config.limits),
             "uptime_seconds": round(time.time() - self.started_at, 1),
         }
 
@@ -303,22 +346,28 @@ class RunnerService:
         return waivers_mod.report(self.config.waivers_dir, waivers, stack, self.clock())
 
     # ------------------------------------------------------------ proposals
+    def _no_stack(self) -> NotReady:
+        """Why a proposal cannot be decided now (HTTP 503)."""
+        if self.config.constitution is None:
+            return NotReady(
+                "no proposal stack is configured", hint="set [stack] constitution in the config"
+            )
+        why = self.stack_error or self.load_error or "not loaded yet"
+        return NotReady(
+            f"the proposal stack is not loaded: {why}",
+            hint="see GET /v1/status for why the stack did not load; the runner keeps retrying",
+        )
+
     def _stack(self, gen: Generation | None = None) -> Stack:
         gen = gen or self._generation
         if gen is None or gen.stack is None:
-            raise NotReady(
-                self.load_error or "no proposal stack is configured",
-                hint="see GET /v1/status for why the stack did not load",
-            )
+            raise self._no_stack()
         return gen.stack
 
     def _compiled(self, slot: EngineSlot, gen: Generation | None) -> CompiledStack:
         """The calling evaluator thread's engine for ``gen`` (see :mod:`.evaluators`)."""
         if gen is None or gen.stack is None:
-            raise NotReady(
-                self.load_error or "no proposal stack is configured",
-                hint="see GET /v1/status for why the stack did not load",
-            )
+            raise self._no_stack()
         return slot.compiled(gen.stack)
 
     def _evaluate(
@@ -368,7 +417,7 @@ class RunnerService:
         :meth:`_commit_async` has recorded it.
         """
         if not self.ready:
-            raise NotReady(self.load_error or "the runner has not loaded a stack")
+            raise self._no_stack()
         return self._evaluate(slot, document, self._generation, validate=validate)
 
     def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
@@ -396,7 +445,7 @@ class RunnerService:
 
             def evaluate_then_commit(slot: EngineSlot) -> None:
                 try:
-                    document = parse_proposal(body)
+                    document = parse_proposal(body, self.config.limits)
                     decided = self.evaluate_proposal(slot, document, validate=False)
                     author = principal_id(document.get("author"))
                     # The document recorded is the one decided, as in the processes.
@@ -413,7 +462,7 @@ class RunnerService:
 
         gen = self._generation
         if not self.ready or gen is None or gen.stack is None:
-            result.set_exception(NotReady(self.load_error or "the runner has not loaded a stack"))
+            result.set_exception(self._no_stack())
             return result
         waivers = gen.waivers
         now = self.clock()
@@ -432,9 +481,9 @@ class RunnerService:
                 result.set_exception(exc)
 
         try:
-            self.processes.submit(gen.stack, body, now, want_document=want).add_done_callback(
-                evaluated
-            )
+            self.processes.submit(
+                gen.stack, body, now, want_document=want, principal=principal
+            ).add_done_callback(evaluated)
         except CharterError as exc:
             result.set_exception(exc)
         return result
@@ -506,18 +555,26 @@ class RunnerService:
         """
         result: Future[T] = Future()
         result.set_running_or_notify_cancel()
-        if not self.ready:
-            raise NotReady(self.load_error or "the runner has not loaded its constitution")
         actions = self._actions
-        if actions is None:
-            raise NotReady(
-                "no agent-runtime constitution is configured",
-                hint="set [actions] constitution and key in the runner config",
-            )
+        if actions is None or not self.ready:
+            raise self._no_actions()
         doc = actions.gate.decide_action(dict(action)).to_dict()
         agent_id = principal_id(action.get("agent"))
         self._record_then(doc, "decision", doc, "action", principal, agent_id, finish, result)
         return result
+
+    def _no_actions(self) -> NotReady:
+        """Why an action cannot be decided now (HTTP 503)."""
+        if self.config.action_constitution is None:
+            return NotReady(
+                "no agent-runtime constitution is configured",
+                hint="set [actions] constitution and key in the runner config",
+            )
+        why = self.actions_error or self.load_error or "not loaded yet"
+        return NotReady(
+            f"the agent-runtime constitution is not loaded: {why}",
+            hint="see GET /v1/status; the runner keeps retrying",
+        )
 
     # ------------------------------------------------------------ approvals
     def _record(self, doc: dict[str, Any], *, kind: str) -> None:
@@ -573,7 +630,7 @@ class RunnerService:
         evaluator thread, then ``finish``-ed (e.g. encoded) there too."""
 
         def explain(slot: EngineSlot) -> T:
-            document = parse_proposal(body)
+            document = parse_proposal(body, self.config.limits)
             return finish(self.explain_with(slot, document, layer, validate=False))
 
         return self.evaluator.submit(explain)
@@ -616,6 +673,10 @@ class RunnerService:
             "stack": list(decision.stack),
             "input_digest": decision.input_digest,
         }
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, CharterError) else f"{type(exc).__name__}: {exc}"
 
 
 def _integrity_deny(decision: Decision, reason: str | None) -> Decision:
