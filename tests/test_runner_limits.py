@@ -133,7 +133,9 @@ def test_files_command_and_nesting_limits(runner: ThreadedRunner) -> None:
         == 200
     )
     r = runner.client.post(
-        "/v1/decisions/action", json={**ACTION, "command": "echo " + "a" * 80}, headers=auth("agent")
+        "/v1/decisions/action",
+        json={**ACTION, "command": "echo " + "a" * 80},
+        headers=auth("agent"),
     )
     assert r.status_code == 413 and r.json()["field"] == "command"
     assert "limits.max_command_length" in r.json()["error"] and "85 characters" in r.json()["error"]
@@ -256,9 +258,7 @@ def test_failure_limiter_is_per_address_and_bounded() -> None:
 
 # ------------------------------------------------------------------ tokens
 def scrypt_config(tmp_path: Path, secret: str, failures: int) -> Path:
-    config = write_config(
-        tmp_path, STACK + f"[limits]\nauth_failures_per_minute = {failures}\n"
-    )
+    config = write_config(tmp_path, STACK + f"[limits]\nauth_failures_per_minute = {failures}\n")
     entry = scrypt_hash(secret, n=2**10)
     config.write_text(
         config.read_text() + f'\n[[tokens]]\nname = "carol"\nrole = "agent"\nscrypt = "{entry}"\n'
@@ -298,7 +298,9 @@ def test_scrypt_failures_are_limited_per_client(tmp_path: Path) -> None:
 
 def test_verified_scrypt_cache_is_bounded_and_never_holds_failures() -> None:
     secret = "s-" + secrets.token_hex(8)
-    table = TokenTable((parse_token_hash("c", "agent", "scrypt", scrypt_hash(secret, n=2**4), "t"),))
+    table = TokenTable(
+        (parse_token_hash("c", "agent", "scrypt", scrypt_hash(secret, n=2**4), "t"),)
+    )
     assert table.lookup(secret) == "slow"
     assert table.verify_slow("wrong") is None and table.cached == 0
     who = table.verify_slow(secret)

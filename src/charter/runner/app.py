@@ -50,8 +50,9 @@ AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
 ANY_ROLE = (AGENT, APPROVER, OPERATOR)
 _FIELD = re.compile(r"^invalid proposal: (?P<field>[^:\s]+):")
 M = TypeVar("M", bound=BaseModel)
-#: scrypt checks at once (each ~16 MB and tens of ms), and waiting at most.
-SCRYPT_THREADS = 2
+#: scrypt checks at once (each ~16 MB and tens of ms of a core), and waiting at most:
+#: one thread, so that a flood of wrong tokens leaves the other cores to the rest.
+SCRYPT_THREADS = 1
 MAX_SCRYPT_WAITING = 64
 
 Scope = MutableMapping[str, Any]

@@ -113,7 +113,9 @@ class LaneExecutor:
             while True:
                 if self._closed:
                     return None
-                order = (SMALL,) if small_only else ((LARGE, SMALL) if took_small else (SMALL, LARGE))
+                order = (
+                    (SMALL,) if small_only else ((LARGE, SMALL) if took_small else (SMALL, LARGE))
+                )
                 for lane in order:
                     job = self._queue.pop(lane)
                     if job is not None:

@@ -319,7 +319,8 @@ class ProcessEvaluators:
         if not room:
             return False
         request = self._queue.pop(SMALL)
-        assert request is not None
+        if request is None:
+            return False
         self._send(min(room, key=lambda w: len(w.pending)), request)
         return True
 
@@ -339,7 +340,8 @@ class ProcessEvaluators:
         worker = self._draining if self._draining in idle else idle[0]
         self._draining = None
         request = self._queue.pop(LARGE)
-        assert request is not None
+        if request is None:
+            return False
         self._send(worker, request)
         return True
 
