@@ -35,7 +35,7 @@ from charter.runner.limits import Admission, FailureLimiter, Limits, TooMany
 from charter.runner.processes import ProcessEvaluators
 from charter.trust import keys
 from tests.fixtures_registry import free_port
-from tests.runner_helpers import ThreadedRunner, auth, wait_until, write_config
+from tests.runner_helpers import ThreadedRunner, auth, metric, wait_until, write_config
 
 PROPOSAL: dict[str, Any] = {
     "kind": "pull_request",
@@ -173,6 +173,9 @@ def test_inflight_per_token_is_limited_before_the_body_is_read(runner: ThreadedR
         assert r.headers["retry-after"] == "1"
         other = runner.client.post("/v1/decisions/action", json=ACTION, headers=auth("operator"))
         assert other.status_code == 200, other.text
+        metrics = runner.client.get("/metrics", headers=auth("operator")).text
+        assert metric(metrics, "charter_limited_total", reason="inflight") == 1
+        assert metric(metrics, "charter_evaluator_queue") == 0
     finally:
         for sock in stalled:
             sock.close()

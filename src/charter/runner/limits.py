@@ -238,6 +238,10 @@ class Admission:
         with self._lock:
             return self._inflight.get(principal, 0)
 
+    def refusals(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.refused)
+
     def _refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 

@@ -336,6 +336,14 @@ class RunnerService:
             "uptime_seconds": round(time.time() - self.started_at, 1),
         }
 
+    def limited(self) -> dict[str, int]:
+        """Requests refused for a token (in flight, rate) or a client address (auth failures)."""
+        return {**self.admission.refusals(), "auth_failures": self.auth_failures.refused}
+
+    def queued(self) -> int:
+        """Proposals waiting in the fair queue for an evaluator process."""
+        return self.processes.queued if self.processes is not None else 0
+
     def waiver_status(self, gen: Generation | None = None) -> dict[str, Any] | None:
         """The waivers read at the last refresh, each judged at the current time."""
         if self.config.waivers_dir is None:
