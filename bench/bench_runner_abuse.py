@@ -17,8 +17,8 @@ Scenarios, each for ``--seconds``, one victim client measuring closed-loop laten
   the victim's small-proposal p99;
 - ``commands``: 4 clients (own tokens) sending distinct 64 KiB commands; the
   victim's ``git status`` p99;
-- ``token flood``: 8 connections sending random tokens (scrypt configured); the
-  p50 of ``/healthz``.
+- ``token flood``: 8 connections each sending a random token every 10 ms (scrypt
+  configured); the p50 of ``/healthz``.
 
 Abusers run in their own processes, so the victim's timings are not distorted by
 the load generator. The runner's resident memory (runner + evaluator processes)
@@ -172,7 +172,9 @@ def abuse(kind: str, url: str, secret: str, seconds: float) -> None:
                     command = f"echo {i} {words}"[:65536]  # distinct every time
                     doc = {"kind": "command", "command": command, "cwd": "/tmp"}
                     r = client.post("/v1/decisions/action", json=doc, headers=headers)
-                else:  # random tokens
+                else:  # random tokens, each connection every 10 ms (the same offered load
+                    # whatever the answers: 429s come back faster than scrypt's 401s)
+                    time.sleep(0.01)
                     bad = {"Authorization": f"Bearer {secrets.token_hex(16)}"}
                     r = client.post("/v1/decisions/action", json=GIT_STATUS, headers=bad)
                 codes[r.status_code] = codes.get(r.status_code, 0) + 1
@@ -265,7 +267,12 @@ def scenario(url: str, pid: int, name: str, seconds: float) -> list[tuple[str, d
     return rows
 
 
-def run(label: str, src: Path, extra: str, seconds: float, work: Path) -> list[tuple[str, ...]]:
+SCENARIOS = ["none", "proposals", "commands", "token flood"]
+
+
+def run(
+    label: str, src: Path, extra: str, seconds: float, work: Path, scenarios: list[str]
+) -> list[tuple[str, ...]]:
     port = free_port()
     config = write_config(work, port, extra)
     proc = start_runner(config, src)
@@ -273,7 +280,7 @@ def run(label: str, src: Path, extra: str, seconds: float, work: Path) -> list[t
     out = []
     try:
         wait_ready(url, proc)
-        for name in ("none", "proposals", "commands", "token flood"):
+        for name in scenarios:
             for what, r in scenario(url, proc.pid, name, seconds):
                 figures = [f"{r[k]:.1f}" for k in ("p50", "p99", "max")]
                 out.append((label, name, what, f"{r['n']:.0f}", *figures,
@@ -293,6 +300,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--baseline", type=Path, default=None, help="src of the code to compare")
     parser.add_argument("--only", choices=["before", "after", "raised"], action="append")
+    parser.add_argument("--scenario", choices=SCENARIOS, action="append")
     parser.add_argument("--abuser", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
@@ -310,7 +318,7 @@ def main() -> None:
     rows: list[tuple[str, ...]] = []
     for label, src, extra in runs:
         with tempfile.TemporaryDirectory() as tmp:
-            rows += run(label, src, extra, seconds, Path(tmp))
+            rows += run(label, src, extra, seconds, Path(tmp), args.scenario or SCENARIOS)
     print(f"cpus={os.cpu_count()} seconds={seconds} (victim closed loop, 10 ms think time; "
           "latencies in ms; RSS = runner + evaluator processes after the scenario)")  # fmt: skip
     head = ("runner", "abuse", "victim request", "n", "p50", "p99", "max", "errors", "RSS MB",

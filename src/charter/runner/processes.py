@@ -325,7 +325,7 @@ class ProcessEvaluators:
         return True
 
     def _dispatch_large(self) -> bool:
-        if not self._queue.waiting(LARGE):
+        if not self._queue.waiting(LARGE) or not self._workers:
             self._draining = None
             return False
         holding = sum(1 for w in self._workers if w.large)
