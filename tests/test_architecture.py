@@ -25,7 +25,10 @@ SRC = Path(charter.__file__).parent
 LAZY_ALLOWED_UNDER = "charter/cli/"
 #: Outside the CLI, only a module that needs an optional extra may be imported
 #: lazily, and only where it is chosen: (importing file, imported module).
-LAZY_OPTIONAL = {("charter/audit/stores.py", "charter.audit.postgres")}  # charter[postgres]
+LAZY_OPTIONAL = {
+    ("charter/audit/stores.py", "charter.audit.postgres"),  # charter[postgres]
+    ("charter/runner/approvals.py", "charter.runner.approval_pg"),  # charter[postgres]
+}
 
 
 def _strongly_connected(graph: grimp.ImportGraph) -> list[set[str]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from charter.audit import stores
 from charter.cli import main
 from tests.gate_helpers import constitution_text, write_signed
 
@@ -134,3 +135,53 @@ def test_unverifiable_constitution_blocks(
         monkeypatch, capsys, files, payload("Bash", {"command": "ls"}, str(tmp_path))
     )
     assert code == 2 and out == "" and "modified" in err
+
+
+def test_mcp_tools_are_decided_and_recorded(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CHARTER_AUDIT", str(tmp_path / "audit.db"))
+    monkeypatch.setenv("CHARTER_BUDGET", str(tmp_path / "budget.json"))
+    text = constitution_text().replace(
+        "auto_allowed = [", 'auto_allowed = ["tool:mcp__postgres__query", '
+    )
+    files = write_signed(tmp_path / "c", text)
+    cases = [
+        ({"sql": "SELECT 1"}, "allow"),
+        ({"sql": "select 1; DROP DATABASE prod"}, "deny"),
+    ]
+    for tool_input, want in cases:
+        body = payload("mcp__postgres__query", tool_input, str(tmp_path))
+        code, out, _ = run_hook(monkeypatch, capsys, files, body)
+        assert (code, decision(out)[0]) == (0, want)
+    body = payload("mcp__slack__post_message", {"text": "hi"}, str(tmp_path))
+    assert decision(run_hook(monkeypatch, capsys, files, body)[1])[0] == "ask"
+    store = stores.open_store(tmp_path / "audit.db", read_only=True)
+    try:
+        recorded = [json.dumps(r, sort_keys=True) for r in store.records()]
+    finally:
+        store.close()
+    assert len(recorded) == 3
+    assert "mcp__slack__post_message" in recorded[2]
+    assert "DROP DATABASE prod" in recorded[1]
+
+
+def test_sandbox_only_role_is_never_a_plain_allow(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CHARTER_AUDIT", str(tmp_path / "audit.db"))
+    monkeypatch.setenv("CHARTER_BUDGET", str(tmp_path / "budget.json"))
+    text = constitution_text("[model_permissions]\nboxed = { sandbox_only = true }\n")
+    c, k = write_signed(tmp_path / "c", text)
+    body = payload("Bash", {"command": "git status"}, str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(body))
+    code = main(["hook", "claude-code", "--constitution", str(c), "--key", str(k),
+                 "--model-role", "boxed"])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)["hookSpecificOutput"]
+    assert code == 0
+    assert out["permissionDecision"] == "deny"
+    assert "CHARTER-HOOK-NO-SANDBOX" in out["permissionDecisionReason"]

@@ -17,20 +17,34 @@ checksum). Whitespace, comments, key order and quoting style therefore do not
 change the checksum; any value does. A leading UTF-8 byte order mark is ignored.
 
 **Signature.** ``signature`` is base64 of the Ed25519 (or ECDSA P-256, DER)
-signature over the ASCII bytes of the hex checksum; ``signed_by`` is the key id
-(``sha256:`` + SHA-256 of the signer's SPKI DER).
+signature over :func:`signed_message`, the UTF-8 bytes of::
+
+    charter-constitution-signature-v2\n
+    version=<[identity].version exactly as written>\n
+    checksum=<the lower-case hex checksum>\n
+
+so the version cannot be edited without breaking the signature. ``signed_by`` is the
+key id (``sha256:`` + SHA-256 of the signer's SPKI DER). A file signed the old way
+(over the bare hex checksum, which left the version unsigned) is refused with a hint
+to re-sign it with ``charter constitution sign``.
+
+**Layers.** A :class:`Constitution` is also what a stack of them composes to
+(:mod:`charter.actions.layers`): ``layers`` then names each verified layer, and
+:meth:`Constitution.attribute` names the layer behind each reason. A parsed file is
+the one-layer case.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import hashlib
 import math
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +53,7 @@ import semver
 import tomlkit
 
 from charter.core import jsonio
+from charter.core.decision import Reason
 from charter.core.errors import InputError, TrustError, VerificationError
 from charter.trust import keys
 
@@ -108,6 +123,23 @@ class ResourceLimits:
     blocked_directories: tuple[str, ...] = ()
 
 
+#: The reason's layer when no composed layer is named (a one-layer gate).
+TOP_LABEL = "constitution"
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """One verified layer of a composed constitution, as the decision's stack names it."""
+
+    kind: str  # constitution | pack | overlay
+    name: str
+    label: str  # what a reason's ``layer`` says: "constitution", "pack:hipaa", "overlay:team"
+    source: str
+    version: str
+    checksum: str
+    key_id: str | None = None
+
+
 @dataclass(frozen=True)
 class Constitution:
     identity: Identity
@@ -119,6 +151,12 @@ class Constitution:
     document: dict[str, Any] = field(compare=False, repr=False)
     source: str = ""
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    #: The layers this constitution was composed from, upper first (empty: one parsed file).
+    layers: tuple[LayerRef, ...] = field(default=(), compare=False)
+    #: Composed only: rule → (layer label, the rule as that layer's file names it).
+    origins: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
+    #: Composed only: the roles the top layer lists (None: every role is known).
+    known_roles: frozenset[str] | None = field(default=None, compare=False)
 
     @property
     def version(self) -> str:
@@ -127,6 +165,59 @@ class Constitution:
     @property
     def checksum(self) -> str:
         return canonical_checksum(self.document)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The files this constitution was read from (every layer's)."""
+        if self.layers:
+            return tuple(x.source for x in self.layers)
+        return (self.source,) if self.source else ()
+
+    def role_known(self, role: str) -> bool:
+        """Whether ``role`` is listed: a role the top layer does not list is unknown when
+        it lists any (a lower layer cannot make a role known; it can only restrict it)."""
+        if self.known_roles is not None:
+            return role in self.known_roles
+        return not self.model_permissions or role in self.model_permissions
+
+    def stack_entries(self) -> tuple[dict[str, str], ...]:
+        """The decision's ``stack``: each layer with its version and content digest."""
+        if not self.layers:
+            return (
+                {
+                    "layer": "constitution",
+                    "name": "agent-constitution",
+                    "version": self.version,
+                    "digest": "sha256:" + self.checksum,
+                },
+            )
+        return tuple(
+            {
+                "layer": x.kind,
+                "name": "agent-constitution" if x.kind == "constitution" else x.name,
+                "version": x.version,
+                "digest": "sha256:" + x.checksum,
+            }
+            for x in self.layers
+        )
+
+    def attribute(self, reasons: list[Reason]) -> list[Reason]:
+        """``reasons`` with each one's ``layer`` naming the layer that decided it."""
+        if len(self.layers) < 2:
+            return reasons
+        out: list[Reason] = []
+        for r in reasons:
+            origin = self.origins.get(r.rule)
+            if origin is None and r.rule == "resource_limits.blocked_directories":
+                origin = next(
+                    (o for d, o in self.origins.items() if d.startswith("dir:") and d[4:] in r.msg),
+                    None,
+                )
+            if origin is None or (origin[0] == r.layer and origin[1] == r.rule):
+                out.append(r)
+            else:
+                out.append(dataclasses.replace(r, layer=origin[0], rule=origin[1]))
+        return out
 
 
 def _line_index(text: str) -> dict[str, int]:
@@ -234,7 +325,11 @@ def _identity(ident: dict[str, Any], at: Callable[[str], str]) -> Identity:
         if key not in IDENTITY_KEYS:
             raise InputError(f"{at(f'identity.{key}')}: unknown key identity.{key}")
     version = ident.get("version")
-    if not isinstance(version, str) or not semver.Version.is_valid(version):
+    if (
+        not isinstance(version, str)
+        or not version.isascii()
+        or not semver.Version.is_valid(version)
+    ):
         raise InputError(
             f"{at('identity.version')}: identity.version must be a semantic "
             f"version, got {version!r}",
@@ -334,8 +429,26 @@ class ChecksumMismatch(VerificationError):
         )
 
 
+#: The first line of every signed message (a domain separator: no other Charter
+#: signature, and no signature of the old format, can ever be over these bytes).
+SIGNED_HEADER = "charter-constitution-signature-v2"
+
+
+def signed_message(version: str, checksum: str) -> bytes:
+    """The bytes a constitution's signature is over: the version and the checksum.
+
+    ``version`` is ``[identity].version`` exactly as written; ``checksum`` is the
+    lower-case hex SHA-256 of the canonical content (:func:`canonical_checksum`).
+    """
+    return f"{SIGNED_HEADER}\nversion={version}\nchecksum={checksum.lower()}\n".encode()
+
+
 def verify_constitution(constitution: Constitution, public: keys.PublicKey) -> VerifyResult:
-    """Check checksum, key id and signature; raise a :class:`TrustError` subclass."""
+    """Check checksum, key id and the signature over version and checksum.
+
+    Raise a :class:`TrustError` subclass; a file signed the old way (over the bare
+    checksum, so its version is unsigned) is refused with a hint to re-sign it.
+    """
     ident = constitution.identity
     if not ident.checksum or not ident.signature:
         raise VerificationError(
@@ -357,13 +470,29 @@ def verify_constitution(constitution: Constitution, public: keys.PublicKey) -> V
     except (binascii.Error, ValueError) as exc:
         raise VerificationError(f"{constitution.source}: identity.signature is not base64") from exc
     try:
-        keys.verify(public, signature, actual.encode("ascii"))
+        keys.verify(public, signature, signed_message(ident.version, actual))
     except TrustError as exc:
+        if _signed_the_old_way(public, signature, actual):
+            raise VerificationError(
+                f"{constitution.source}: signed the old way: the signature covers the "
+                f"checksum but not [identity].version, so the version {ident.version} is "
+                "not proven",
+                hint="re-sign it with `charter constitution sign FILE` (then deploy it again)",
+            ) from exc
         raise VerificationError(
-            f"{constitution.source}: bad signature: the signature does not match the given key",
-            hint="the file was signed with another key, or the signature was altered",
+            f"{constitution.source}: bad signature: the signature does not cover this "
+            f"version ({ident.version}) and content with the given key",
+            hint="the file was signed with another key, or its version or signature was altered",
         ) from exc
     return VerifyResult(constitution, actual, expected_id)
+
+
+def _signed_the_old_way(public: keys.PublicKey, signature: bytes, checksum: str) -> bool:
+    try:
+        keys.verify(public, signature, checksum.encode("ascii"))
+    except TrustError:
+        return False
+    return True
 
 
 def load_verified(path: str | Path, public: keys.PublicKey | str | Path) -> Constitution:
@@ -378,7 +507,8 @@ def sign_text(text: str, private: keys.PrivateKey, source: str = "<constitution>
     text = text.removeprefix("\ufeff")
     constitution = parse_text(text, source)
     checksum = canonical_checksum(constitution.document)
-    signature = base64.b64encode(keys.sign(private, checksum.encode("ascii"))).decode()
+    message = signed_message(constitution.version, checksum)
+    signature = base64.b64encode(keys.sign(private, message)).decode()
     doc = tomlkit.parse(text)
     ident = doc.get("identity")
     if ident is None:
@@ -390,6 +520,9 @@ def sign_text(text: str, private: keys.PrivateKey, source: str = "<constitution>
     ident["signature"] = signature
     out = tomlkit.dumps(doc)
     # Signing must never change the content it signs.
-    if canonical_checksum(tomllib.loads(out)) != checksum:
+    written = tomllib.loads(out)
+    if canonical_checksum(written) != checksum or written["identity"]["version"] != (
+        constitution.version
+    ):
         raise TrustError(f"{source}: signing changed the document; refusing to write it")
     return out

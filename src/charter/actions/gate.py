@@ -27,16 +27,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from charter.actions import shell
+from charter.actions import shell, tools
 from charter.actions.command import RUNTIME_PID, RUNTIME_PWD, SimpleCommand, Word, program_name
-from charter.actions.constitution import (
-    Constitution,
-    ModelPermission,
-    parse_text,
-    verify_constitution,
-)
+from charter.actions.constitution import Constitution, ModelPermission
 from charter.actions.files import (
     FILE_PROGRAMS,
     MAX_GLOB_MATCHES,
@@ -47,6 +42,14 @@ from charter.actions.files import (
     file_targets,
     read_targets,
     resolve_found,
+)
+from charter.actions.layers import (
+    Accept,
+    LayerFile,
+    accept_versions,
+    compose,
+    read_layers,
+    version_accepts,
 )
 from charter.actions.patterns import (
     YES,
@@ -59,7 +62,10 @@ from charter.core.decision import Decision, Reason, input_digest
 from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, TrustError
 from charter.core.verdict import Verdict, strictest
-from charter.trust import keys
+from charter.trust.versions import VersionState
+
+if TYPE_CHECKING:  # loaded only by callers that pass a trust policy
+    from charter.trust.policy import TrustPolicy
 
 GATE_DEFAULT_ASK = "CHARTER-GATE-DEFAULT-ASK"
 GATE_UNRESOLVED = "CHARTER-GATE-UNRESOLVED"
@@ -272,8 +278,7 @@ class Gate:
             if p.segments and any(c in p.segments[0].program for c in "(){}$")
         ]
         protected = list(self.config.protected_paths)
-        if constitution.source and not constitution.source.startswith("<"):
-            protected.append(constitution.source)
+        protected += [s for s in constitution.sources if not s.startswith("<")]
         self.protected = tuple(
             dict.fromkeys(os.path.realpath(os.path.expanduser(p)) for p in protected)
         )
@@ -292,14 +297,7 @@ class Gate:
         for p in found:
             by_top.setdefault(_top(p), []).append(p)
         self._secrets_by_top = {t: tuple(ps) for t, ps in by_top.items()}
-        self.stack = (
-            {
-                "layer": "constitution",
-                "name": "agent-constitution",
-                "version": constitution.version,
-                "digest": "sha256:" + constitution.checksum,
-            },
-        )
+        self.stack = constitution.stack_entries()
 
     # ----------------------------------------------------------------- helpers
 
@@ -319,16 +317,15 @@ class Gate:
                 self.watchdog.guard()
             except TrustError as exc:
                 reasons.append(_reason(GATE_INTEGRITY, "critical", Verdict.DENY, str(exc)))
-        if model_role is not None and model_role not in self.constitution.model_permissions:
-            if self.constitution.model_permissions:
-                reasons.append(
-                    _reason(
-                        GATE_ROLE,
-                        "medium",
-                        Verdict.ASK,
-                        f"model role {model_role!r} is not listed in [model_permissions]",
-                    )
+        if model_role is not None and not self.constitution.role_known(model_role):
+            reasons.append(
+                _reason(
+                    GATE_ROLE,
+                    "medium",
+                    Verdict.ASK,
+                    f"model role {model_role!r} is not listed in [model_permissions]",
                 )
+            )
         reasons.extend(self._budget())
         return reasons
 
@@ -701,8 +698,22 @@ class Gate:
             return self.decide_write(_str(action, "path"), size, cwd, role, agent=agent)
         if kind == "file_read":
             return self.decide_read(_str(action, "path"), cwd, role, agent=agent)
+        if kind == "tool":  # an MCP (or other agent) tool call: charter.actions.tools
+            name, arguments, server_known = tools.tool_call(action)
+            doc: dict[str, Any] = {"kind": "tool", "tool": name, "arguments": arguments}
+            if cwd is not None:
+                doc["cwd"] = cwd
+            c = self.constitution
+            rules = tools.compile_tool_patterns(c.forbidden, c.requires_approval, c.auto_allowed)
+            reasons = functools.partial(
+                tools.tool_reasons, name, arguments, server_known=server_known,
+                tool_patterns=rules, sql_patterns=self.patterns.sql,
+                permission=self.permission(role), role=role,
+                sandboxed=self.sandbox_required(role),
+            )  # fmt: skip
+            return self._decide(doc, role, agent, lambda: (reasons(), []))
         raise InputError(
-            f"unknown action kind {kind!r}", hint="use command, file_write or file_read"
+            f"unknown action kind {kind!r}", hint="use command, file_write, file_read or tool"
         )
 
     # ------------------------------------------------------------ internals
@@ -738,7 +749,7 @@ class Gate:
                     GATE_ERROR, "critical", Verdict.DENY, f"deciding failed, failing closed: {exc}"
                 )
             ]
-        reasons = _dedupe(reasons)
+        reasons = self.constitution.attribute(_dedupe(reasons))
         order = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
         reasons.sort(key=lambda r: order[r.verdict])
         verdict = strictest(r.verdict for r in reasons)
@@ -1157,42 +1168,60 @@ def _cwd(cwd: str | None) -> str:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A verified constitution and the digest of the exact bytes verified."""
+    """A verified constitution (the stack's layers composed) and the exact bytes verified."""
 
     constitution: Constitution
-    digest: str
-    path: str
+    layers: tuple[LayerFile, ...]
+    #: Versions to record as accepted once the gate is used (see ``load_layers``).
+    accepts: tuple[Accept, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return self.layers[0].path
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Each layer's file and the SHA-256 of its verified bytes (for the watchdog)."""
+        return {x.path: x.digest for x in self.layers}
+
+    @property
+    def digest(self) -> str:
+        """The verified bytes' SHA-256 (one layer), or of every layer's, in order."""
+        if len(self.layers) == 1:
+            return self.layers[0].digest
+        return sha256_bytes("\n".join(x.digest for x in self.layers).encode())
 
 
 def load_constitution(path: str | Path, key_path: str | Path) -> Loaded:
-    """Read the constitution once, verify those bytes, and nothing else.
+    """Read one constitution once, verify those bytes, and nothing else (one layer)."""
+    return load_layers([path], [key_path])
 
-    An unsigned, tampered or wrongly signed file raises
+
+def load_layers(
+    files: Sequence[str | Path],
+    key_files: Sequence[str | Path] | None = None,
+    *,
+    trust: TrustPolicy | None = None,
+    state: VersionState | None = None,
+    record: bool = False,
+) -> Loaded:
+    """Read every layer once, verify each against its own signer, check the accepted
+    versions in ``state`` (no rollback; ``record``: and record these as accepted now,
+    else they are left in ``accepts`` for the caller), and compose them
+    (:mod:`charter.actions.layers`).
+
+    An unsigned, tampered, wrongly signed, old-format or rolled-back layer raises
     :class:`UnverifiedConstitution` (exit 2): nothing is evaluated.
     """
-    p = Path(path)
     try:
-        data = p.read_bytes()
-        public = keys.load_public(key_path)
-    except OSError as exc:
-        raise InputError(f"{exc.filename}: cannot read ({exc.strerror})") from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{p}: the constitution must be UTF-8") from exc
-    constitution = _verified(text, str(p), keys.public_pem(public))
-    return Loaded(constitution, sha256_bytes(data), str(p))
-
-
-@functools.lru_cache(maxsize=16)
-def _verified(text: str, source: str, key_pem: bytes) -> Constitution:
-    """Parse and verify; cached on the exact text and key (parsed once per content)."""
-    constitution = parse_text(text, source)
-    try:
-        verify_constitution(constitution, keys.public_from_pem(key_pem))
+        layers = read_layers(files, key_files, trust=trust)
+        accepts = version_accepts(layers, state) if state is not None else []
+        if record and state is not None:
+            accept_versions(accepts, state)
+            accepts = []
     except TrustError as exc:
         raise UnverifiedConstitution(f"refusing to decide: {exc}") from exc
-    return constitution
+    return Loaded(compose(layers), layers, tuple(accepts))
 
 
 __all__ = [
@@ -1204,4 +1233,5 @@ __all__ = [
     "audit_files",
     "file_targets",
     "load_constitution",
+    "load_layers",
 ]

@@ -28,7 +28,6 @@ enforces.
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 from charter.actions import automata
 from charter.actions import constitution as model
 from charter.actions.constitution import Constitution
+from charter.actions.layers import dir_inside as _dir_inside
 from charter.actions.patterns import MAYBE, compile_pattern, match_segment, split_args
 from charter.actions.shell import program_name
 from charter.core.errors import CharterError
@@ -218,22 +218,6 @@ def _limits(lower: Constitution, upper: Constitution, at: Locate) -> Iterator[Fi
                 f"{theirs:g}; limits only go down",
                 f"set it to at most {theirs:g}",
             )
-
-
-def _normal_dir(path: str) -> str:
-    if path.startswith("~"):
-        head, _, rest = path.partition("/")
-        return head + ("/" + posixpath.normpath(rest) if rest else "")
-    return posixpath.normpath(path)
-
-
-def _dir_inside(inner: str, outer: str) -> bool:
-    a, b = _normal_dir(inner), _normal_dir(outer)
-    if b == ".":
-        return not a.startswith(("/", "~", "..")) and a != ".."
-    if b == "/":
-        return a.startswith("/")
-    return a == b or a.startswith(b.rstrip("/") + "/")
 
 
 def _directories(lower: Constitution, upper: Constitution, at: Locate) -> Iterator[Finding]:

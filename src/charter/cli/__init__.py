@@ -26,6 +26,7 @@ app = _app.app
 # importing the runner, OCI and linter stacks; only the modules a command
 # needs are imported, and everything is for help or an unknown command.
 _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "approvals": ("approvals",),
     "audit": ("audit",),
     "bundle": ("bundle", "oci"),
     "check": ("check",),
@@ -36,6 +37,8 @@ _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "hook": ("gate",),
     "budget": ("gate",),
     "key": ("key",),
+    "login": ("login",),
+    "logout": ("login",),
     "proposal": ("proposal",),
     "rule": ("rule", "lint"),
     "runner": ("runner",),

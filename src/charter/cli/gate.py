@@ -12,7 +12,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import typer
 
 from charter.actions import sandbox
 from charter.actions.budget import Budget
-from charter.actions.gate import Gate, GateConfig, audit_files, load_constitution
+from charter.actions.gate import Gate, GateConfig, Loaded, audit_files, load_layers
 from charter.actions.hooks import handle_claude_code
 from charter.audit import stores as audit_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app
@@ -30,11 +30,28 @@ from charter.core.verdict import Verdict
 from charter.render import json as render_json
 from charter.render import text as render_text
 from charter.render import write as write_out
-from charter.trust.versions import default_state_dir
+from charter.trust.versions import VersionState, default_state_dir
 from charter.trust.watchdog import Watchdog
 
-CONSTITUTION = typer.Option(..., "--constitution", help="the signed constitution TOML")
-KEY = typer.Option(..., "--key", help="public key of the constitution's signer")
+CONSTITUTION = typer.Option(
+    ...,
+    "--constitution",
+    metavar="FILE",
+    help="a signed constitution TOML; repeat for lower layers (packs, then an overlay), "
+    "upper first: they compose, and a lower layer only tightens",
+)
+KEY = typer.Option(
+    None,
+    "--key",
+    metavar="PUB",
+    help="public key of each --constitution's signer, repeated in the same order",
+)
+TRUST = typer.Option(
+    None,
+    "--trust",
+    metavar="POLICY",
+    help="trust policy pinning each layer's signers (instead of --key)",
+)
 AUDIT = typer.Option(
     None, "--audit", help="audit log (default $CHARTER_AUDIT or ~/.charter/audit.db)"
 )
@@ -62,20 +79,50 @@ def _audit_location(audit: Path | None) -> str:
     return os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
 
 
+def load_gate_constitution(
+    constitution: Path | Sequence[Path], key: Path | Sequence[Path] | None, trust: Path | None
+) -> tuple[Loaded, tuple[str, ...]]:
+    """Every layer verified against its own signer and composed, its versions checked
+    against (and recorded in) the state directory; and the files it was read from.
+
+    One ``Path`` is the one-layer case of a list of them (for ``constitution`` and ``key``).
+    """
+    constitution = [constitution] if isinstance(constitution, Path) else list(constitution)
+    key = [key] if isinstance(key, Path) else key
+    policy = None
+    if trust is not None:
+        from charter.trust.policy import load_policy  # only with --trust (hook start-up)
+
+        policy = load_policy(trust)
+    state = VersionState(policy.state_dir if policy and policy.state_dir else None)
+    loaded = load_layers(constitution, key, trust=policy, state=state, record=True)
+    files = [*map(str, constitution), *map(str, key or ())]
+    if policy is not None:
+        files += [str(trust), *(str(f) for t in policy.layers.values() for f in t.key_files)]
+    files += [str(state.path), str(state.directory / ".lock")]
+    return loaded, tuple(files)
+
+
 def open_gate(
-    constitution: Path,
-    key: Path,
+    constitution: Path | Sequence[Path],
+    key: Path | Sequence[Path] | None,
     audit: Path | None,
     budget: Path | None,
     run: str | None,
     source: str,
+    *,
+    trust: Path | None = None,
 ) -> tuple[Gate, audit_mod.AuditStore]:
-    """The gate for one CLI call and the audit store its decisions are recorded in."""
-    loaded = load_constitution(constitution, key)
-    watchdog = Watchdog({constitution: loaded.digest})
+    """The gate for one CLI call and the audit store its decisions are recorded in.
+
+    ``constitution`` lists the layers upper first, each verified against its own
+    ``key`` (same order) or the ``trust`` policy's signers for its layer.
+    """
+    loaded, files = load_gate_constitution(constitution, key, trust)
+    watchdog = Watchdog({Path(p): digest for p, digest in loaded.files.items()})
     store = audit_mod.open_store(_audit_location(audit))
     spend = Budget(budget, run)
-    own = (str(constitution), str(key), str(spend.path), f"{spend.path}.lock")
+    own = (*files, str(spend.path), f"{spend.path}.lock")
     gate = Gate(
         loaded.constitution,
         watchdog=_CheckingWatchdog(watchdog),
@@ -113,8 +160,9 @@ def rendered(decision: Decision, subject: str, fmt: OutputFormat) -> str:
 
 @app.command("gate")
 def gate_command(
-    constitution: Path = CONSTITUTION,
-    key: Path = KEY,
+    constitution: list[Path] = CONSTITUTION,
+    key: list[Path] | None = KEY,
+    trust: Path | None = TRUST,
     command: str | None = typer.Option(None, "--command", help="a shell command string"),
     write: str | None = typer.Option(None, "--write", help="a file the agent will write"),
     size: int | None = typer.Option(None, "--size", help="bytes to write (with --write)"),
@@ -132,7 +180,7 @@ def gate_command(
         raise InputError("pass exactly one of --command, --write, --read")
     if size is not None and write is None:
         raise InputError("--size goes with --write")
-    gate, store = open_gate(constitution, key, audit, budget, run, "gate")
+    gate, store = open_gate(constitution, key, audit, budget, run, "gate", trust=trust)
     if command is not None:
         decision = gate.decide_command(command, cwd, model_role)
         subject = command
@@ -198,8 +246,9 @@ def _approve(decision: Decision) -> bool:
 )
 def exec_command(
     argv: list[str] = typer.Argument(..., metavar="-- CMD…", help="the command to run"),
-    constitution: Path = CONSTITUTION,
-    key: Path = KEY,
+    constitution: list[Path] = CONSTITUTION,
+    key: list[Path] | None = KEY,
+    trust: Path | None = TRUST,
     model_role: str | None = ROLE,
     audit: Path | None = AUDIT,
     budget: Path | None = BUDGET,
@@ -207,7 +256,7 @@ def exec_command(
     cwd: str | None = typer.Option(None, "--cwd", help="working directory to run in"),
 ) -> None:
     """Decide, ask if needed, then run within the limits (exit: the command's own)."""
-    gate, store = open_gate(constitution, key, audit, budget, run, "exec")
+    gate, store = open_gate(constitution, key, audit, budget, run, "exec", trust=trust)
     where = os.path.abspath(cwd or os.getcwd())
     if len(argv) == 1:
         text = argv[0]
@@ -294,8 +343,9 @@ def _stdin_text(what: str) -> str:
 
 @hook_app.command("claude-code")
 def hook_claude_code(
-    constitution: Path = CONSTITUTION,
-    key: Path = KEY,
+    constitution: list[Path] = CONSTITUTION,
+    key: list[Path] | None = KEY,
+    trust: Path | None = TRUST,
     model_role: str | None = ROLE,
     audit: Path | None = AUDIT,
     budget: Path | None = BUDGET,
@@ -303,7 +353,7 @@ def hook_claude_code(
 ) -> None:
     """Claude Code PreToolUse hook: JSON on stdin, permission decision on stdout."""
     text = _stdin_text("hook input")
-    gate, store = open_gate(constitution, key, audit, budget, run, "hook:claude-code")
+    gate, store = open_gate(constitution, key, audit, budget, run, "hook:claude-code", trust=trust)
     output, decision = handle_claude_code(gate, text, model_role)
     shown = render_json.document(output)
     record(store, decision, gate.config.source)
@@ -342,17 +392,22 @@ def budget_record(
 def budget_show(
     budget: Path | None = BUDGET,
     run: str | None = RUN,
-    constitution: Path | None = typer.Option(None, "--constitution", help="show the limits too"),
-    key: Path | None = typer.Option(None, "--key", help="public key (with --constitution)"),
+    constitution: list[Path] | None = typer.Option(
+        None, "--constitution", help="show the (composed) limits too; repeat for layers"
+    ),
+    key: list[Path] | None = typer.Option(
+        None, "--key", help="public key of each --constitution, same order"
+    ),
+    trust: Path | None = TRUST,
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Show what was spent today and in this run (and the limits)."""
     store = Budget(budget, run)
     summary = store.summary()
-    if constitution is not None:
-        if key is None:
-            raise InputError("--constitution needs --key")
-        limits = load_constitution(constitution, key).constitution.limits
+    if constitution:
+        if not key and trust is None:
+            raise InputError("--constitution needs --key (or --trust)")
+        limits = load_gate_constitution(constitution, key, trust)[0].constitution.limits
         summary["max_api_cost_per_day"] = limits.max_api_cost_per_day
         summary["max_api_cost_per_run"] = limits.max_api_cost_per_run
     if fmt is OutputFormat.json:

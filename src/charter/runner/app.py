@@ -47,6 +47,8 @@ from charter.runner.service import LARGE_ACTION_BYTES, RunnerService
 
 LOG = logging.getLogger("charter.runner")
 AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
+#: The longest a caller may wait for an ask to be answered, in seconds.
+MAX_WAIT = 60.0
 ANY_ROLE = (AGENT, APPROVER, OPERATOR)
 _FIELD = re.compile(r"^invalid proposal: (?P<field>[^:\s]+):")
 M = TypeVar("M", bound=BaseModel)
@@ -372,8 +374,6 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
     the hot path, and FastAPI's dependency solving costs as much as the rest.
     """
     deciding = (AGENT, OPERATOR)
-    readers = guard.requires(*ANY_ROLE)
-    approvers = guard.requires(APPROVER)
     limits = service.config.limits
 
     @app.post(
@@ -418,16 +418,65 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
             )
             return json_response(await asyncio.wrap_future(answer))
 
+    _approval_routes(app, service, guard)
+
+
+def _approval_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
+    """The state of a decision, waiting for a person's answer, and answering asks.
+
+    Asks live in the shared approvals store (see :mod:`charter.runner.approvals`):
+    any replica lists and answers any of them. Store I/O never runs on the event loop.
+    """
+    readers = guard.requires(*ANY_ROLE)
+    approvers = guard.requires(APPROVER)
+    overseers = guard.requires(APPROVER, OPERATOR)
+
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
-    def decision_state(
-        decision_id: Annotated[str, Path(max_length=128)], who: Principal = readers
+    async def decision_state(
+        decision_id: Annotated[str, Path(max_length=128)],
+        wait: Annotated[
+            float,
+            Query(ge=0, le=MAX_WAIT, description="seconds to wait while the ask is pending"),
+        ] = 0,
+        who: Principal = readers,
     ) -> dict[str, Any]:
-        """Whether an ``ask`` is still pending, approved or rejected."""
-        return service.decision_state(decision_id)
+        """Whether an ``ask`` is pending, approved, rejected or expired (``outcome``:
+        allow / deny once answered). With ``wait``, answers as soon as a person
+        answers the ask, on any replica, or after ``wait`` seconds (still pending)."""
+        if wait <= 0:
+            return await run_in_threadpool(service.decision_state, decision_id)
+        # Watch before reading, so an answer given in between is not missed.
+        answered = service.approvals.watch(decision_id)
+        try:
+            state = await run_in_threadpool(service.decision_state, decision_id)
+            if state["status"] != "pending":
+                return state
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(answered), timeout=wait)
+            except TimeoutError:
+                return await run_in_threadpool(service.decision_state, decision_id)
+        finally:
+            answered.cancel()
+
+    @app.get("/v1/approvals", tags=["approvals"])
+    async def pending_approvals(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100, who: Principal = overseers
+    ) -> dict[str, Any]:
+        """The asks waiting for a person, on every replica, oldest first: the decision,
+        the command or proposal, the rules that asked (``asked_by``) and the requester."""
+        found = await run_in_threadpool(service.pending_approvals, limit)
+        return {"approvals": found, "count": len(found)}
+
+    @app.get("/v1/approvals/{decision_id}", tags=["approvals"])
+    async def approval(
+        decision_id: Annotated[str, Path(max_length=128)], who: Principal = overseers
+    ) -> dict[str, Any]:
+        """One ask, pending or answered, with its answer (who, when, comment)."""
+        return await run_in_threadpool(service.approval, decision_id)
 
     @app.post(
         "/v1/approvals/{decision_id}",
-        tags=["decisions"],
+        tags=["approvals"],
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -440,8 +489,10 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
         request: Request,
         who: Principal = approvers,
     ) -> dict[str, Any]:
-        """Confirm (``approve: true``) or reject an ``ask``; never your own change."""
-        body = _validated(ApprovalBody, await read_body(request, limits))
+        """Confirm (``approve: true``) or reject (``false``) a pending ``ask``: approver
+        role only, never your own change (403), once (a second answer, or an ask
+        answered or expired meanwhile, is a 409). Recorded in the audit chain."""
+        body = _validated(ApprovalBody, await read_body(request, service.config.limits))
         # The approval is written to the audit log synchronously: off the event loop.
         return await run_in_threadpool(
             service.approve, decision_id, body.approve, body.comment, who.name

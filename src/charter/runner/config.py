@@ -42,10 +42,11 @@ MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
-        "limits"}  # fmt: skip
+        "approvals", "limits"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
+_APPROVALS = {"ttl", "poll_interval"}
 _TOKEN = {"name", "role", "sha256", "scrypt"}
 _WAIVERS = {"directory", "keys"}
 #: Only pack and overlay rules can be waived (see docs/design.md, 'Waivers'), so only
@@ -112,10 +113,19 @@ class RunnerConfig:
     constitution: Source | None = None
     packs: tuple[Source, ...] = ()
     overlay: Source | None = None
+    #: The agent-runtime constitution (the top layer) and its signer's key (None: the
+    #: trust policy's signers for each layer).
     action_constitution: Path | None = None
     action_key: Path | None = None
+    #: Lower layers (packs, then an overlay), upper first, and their keys (same order).
+    action_layers: tuple[Path, ...] = ()
+    action_layer_keys: tuple[Path, ...] = ()
     audit_store: str | None = None
     record_inputs: bool = False
+    #: How long an ``ask`` waits for a person before it expires (answer: deny).
+    approval_ttl: float = 86400.0
+    #: How often a replica looks for answers given on other replicas to its waiters.
+    approval_poll: float = 0.5
     tokens: tuple[TokenEntry, ...] = ()
     #: Directory of signed waiver files, re-read at every refresh.
     waivers_dir: Path | None = None
@@ -126,6 +136,19 @@ class RunnerConfig:
     #: ``[limits]``: request limits, per-token admission and fairness (see .limits).
     limits: Limits = field(default_factory=Limits)
     source: str = "<config>"
+
+    @property
+    def action_files(self) -> tuple[Path, ...]:
+        """Every agent-runtime constitution layer, upper first (empty: none served)."""
+        top = self.action_constitution
+        return (top, *self.action_layers) if top is not None else ()
+
+    @property
+    def action_keys(self) -> tuple[Path, ...] | None:
+        """One key per layer, same order; None: each layer's signer is the trust policy's."""
+        if self.action_key is None:
+            return None
+        return (self.action_key, *self.action_layer_keys)
 
 
 def _duration(value: Any, where: str) -> float:
@@ -240,18 +263,44 @@ def _stack(
     return constitution, packs, overlay
 
 
+def _paths(base: Path, value: Any, where: str) -> tuple[Path, ...]:
+    """One path or a non-empty list of them."""
+    if isinstance(value, list) and value:
+        return tuple(_path(base, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, list):
+        raise ConfigError(f"{where} must not be empty")
+    return (_path(base, value, where),)
+
+
 def _actions(
-    actions: Mapping[str, Any], root: Path, source: str
-) -> tuple[Path | None, Path | None]:
-    """``[actions]``: the agent-runtime constitution and its public key."""
+    actions: Mapping[str, Any], root: Path, source: str, trusted: bool
+) -> tuple[tuple[Path, ...], tuple[Path, ...] | None]:
+    """``[actions]``: the agent-runtime constitution layers (upper first) and their keys.
+
+    ``constitution`` is a file or a list of files (constitution, packs, overlay);
+    ``key`` names each one's signer in the same order, or is left out when the trust
+    policy pins the signers of each layer.
+    """
     if not actions:
-        return None, None
-    if set(actions) != _ACTIONS:
-        raise ConfigError(f"{source}: [actions] needs both constitution and key")
-    return (
-        _path(root, actions["constitution"], f"{source}: actions.constitution"),
-        _path(root, actions["key"], f"{source}: actions.key"),
-    )
+        return (), None
+    if "constitution" not in actions:
+        raise ConfigError(f"{source}: [actions] needs constitution")
+    files = _paths(root, actions["constitution"], f"{source}: actions.constitution")
+    if "key" not in actions:
+        if not trusted:
+            raise ConfigError(
+                f"{source}: [actions] needs key (one per constitution) or a trust_policy",
+                hint="the trust policy's [layers.*] keys then sign each layer",
+            )
+        return files, None
+    keys = _paths(root, actions["key"], f"{source}: actions.key")
+    if len(keys) != len(files):
+        raise ConfigError(
+            f"{source}: actions.constitution lists {len(files)} file(s) but actions.key "
+            f"{len(keys)}",
+            hint="one key per constitution layer, in the same order",
+        )
+    return files, keys
 
 
 def _tokens(raw: Mapping[str, Any], source: str) -> tuple[TokenEntry, ...]:
@@ -319,12 +368,13 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
     stack = _table(raw, "stack", _STACK, source)
     actions = _table(raw, "actions", _ACTIONS, source)
     audit = _table(raw, "audit", _AUDIT, source)
+    approvals = _table(raw, "approvals", _APPROVALS, source)
     if "constitution" not in stack and "constitution" not in actions:
         raise ConfigError(
             f"{source}: nothing to serve: set stack.constitution and/or actions.constitution"
         )
     constitution, packs, overlay = _stack(stack, root, source)
-    action_constitution, action_key = _actions(actions, root, source)
+    action_files, action_keys = _actions(actions, root, source, "trust_policy" in raw)
     waivers_dir, waiver_keys = _waivers(raw, root, source)
     if waivers_dir is not None and constitution is None:
         raise ConfigError(f"{source}: [waivers] apply to proposal rules: set stack.constitution")
@@ -354,10 +404,16 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         constitution=constitution,
         packs=packs,
         overlay=overlay,
-        action_constitution=action_constitution,
-        action_key=action_key,
+        action_constitution=action_files[0] if action_files else None,
+        action_key=action_keys[0] if action_keys else None,
+        action_layers=action_files[1:],
+        action_layer_keys=action_keys[1:] if action_keys else (),
         audit_store=_audit_store(audit, root, source),
         record_inputs=_bool(audit, "record_inputs", f"{source}: [audit]"),
+        approval_ttl=_duration(approvals.get("ttl", 86400.0), f"{source}: approvals.ttl"),
+        approval_poll=_duration(
+            approvals.get("poll_interval", 0.5), f"{source}: approvals.poll_interval"
+        ),
         tokens=_tokens(raw, source),
         waivers_dir=waivers_dir,
         identities=(

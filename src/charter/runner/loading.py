@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from charter.actions.gate import Gate, GateConfig, audit_files, load_constitution
+from charter.actions.gate import Gate, GateConfig, audit_files, load_layers
+from charter.actions.layers import Accept as ActionAccept
 from charter.core import jsonio
 from charter.core.digests import sha256_file
 from charter.core.errors import CharterError, ConfigError, LoadError, RollbackError
@@ -29,6 +30,7 @@ from charter.policy.bundle import Layer, load_directory
 from charter.policy.loading import check_verified, verify_bundle_file
 from charter.policy.stack import Stack
 from charter.registry import oci
+from charter.runner.approval_store import files_of as approval_files
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.waivers import Waivers, read_waivers
 from charter.trust.policy import TrustPolicy
@@ -81,6 +83,8 @@ class ActionGate:
 
     gate: Gate
     info: dict[str, Any]
+    #: The layer versions to record as accepted once this gate is swapped in.
+    accepts: tuple[ActionAccept, ...] = ()
 
 
 class Pins:
@@ -227,18 +231,30 @@ class Loader:
 
     # -------------------------------------------------------------- actions
     def load_actions(self, current: ActionGate | None) -> ActionGate | None:
-        """The gate for the configured agent-runtime constitution (``current`` if unchanged)."""
+        """The gate for the configured agent-runtime constitution layers (``current`` if
+        unchanged): each layer verified against its own key or the trust policy's signers
+        for its layer, checked against the accepted versions (no rollback, also after a
+        restart), and composed. The versions to record are in ``ActionGate.accepts``."""
         cfg = self.config
-        if cfg.action_constitution is None or cfg.action_key is None:
+        files = cfg.action_files
+        if not files:
             return None
-        loaded = load_constitution(cfg.action_constitution, cfg.action_key)
+        keys = cfg.action_keys
+        if keys is None and self.policy is None:
+            raise ConfigError(
+                f"{cfg.source}: [actions] names no key and there is no trust_policy",
+                hint="set actions.key (one per layer) or trust_policy",
+            )
+        loaded = load_layers(
+            files, keys, trust=self.policy if keys is None else None, state=self.versions
+        )
         if current is not None and loaded.digest == current.info["digest"]:
             return current
         if current is not None:
             old = parse_version(current.info["version"], "actions")
             if parse_version(loaded.constitution.version, "actions") < old:
                 raise RollbackError(
-                    f"{cfg.action_constitution}: version {loaded.constitution.version} is "
+                    f"{loaded.path}: version {loaded.constitution.version} is "
                     f"older than the {current.info['version']} being served"
                 )
         gate = Gate(
@@ -254,9 +270,15 @@ class Loader:
             "version": loaded.constitution.version,
             "digest": loaded.digest,
             "source": loaded.path,
-            "signer": loaded.constitution.identity.signed_by,
-        }
-        return ActionGate(gate, info)
+            "signer": loaded.layers[0].key_id,
+            "layers": [
+                {"layer": x.kind, "name": x.name, "version": x.constitution.version,
+                 "source": x.path, "signer": x.key_id, "digest": x.digest}
+                for x in loaded.layers
+            ],
+            "files": loaded.files,
+        }  # fmt: skip
+        return ActionGate(gate, info, loaded.accepts)
 
     def own_files(self, audit_location: str) -> tuple[str, ...]:
         """The runner's own files, which its gate never lets an agent write.
@@ -269,10 +291,10 @@ class Loader:
         version record and pins.
         """
         cfg = self.config
-        files: list[str | Path] = [*audit_files(audit_location)]
+        files: list[str | Path] = [*audit_files(audit_location), *approval_files(audit_location)]
         if not cfg.source.startswith("<"):
             files.append(cfg.source)
-        files += [p for p in (cfg.trust_policy, cfg.action_constitution, cfg.action_key) if p]
+        files += [p for p in (cfg.trust_policy, *cfg.action_files, *(cfg.action_keys or ())) if p]
         files += [path for _, path in cfg.waiver_keys]
         if self.policy is not None:
             for trust in self.policy.layers.values():

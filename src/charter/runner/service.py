@@ -21,11 +21,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from charter.actions.layers import accept_versions
 from charter.audit import stores as audit_mod
 from charter.core.decision import Decision, Reason
 from charter.core.errors import (
@@ -43,7 +44,7 @@ from charter.facts.reconcile import Facts
 from charter.policy.decision import apply_waivers
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner import waivers as waivers_mod
-from charter.runner.approvals import Approvals
+from charter.runner.approvals import Approvals, open_approvals, proposal_subject
 from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig
 from charter.runner.evaluators import EngineSlot, EvaluatorPool, clear_frames
@@ -103,6 +104,12 @@ class RunnerService:
         )
         state_dir = config.state_dir or (self.policy.state_dir if self.policy else None)
         self.audit: audit_mod.AuditStore = audit_mod.open_store(config.audit_store)
+        try:
+            # With the audit store: the configured location (a URL's password included).
+            approval_store = open_approvals(config.audit_store or str(audit_mod.default_location()))
+        except BaseException:
+            self.audit.close()
+            raise
         self.watchdog = Watchdog(interval=config.watchdog_interval, subject="runner stack")
         self.watchdog.on_integrity_lost(self._record_integrity)
         self.loader = Loader(
@@ -137,7 +144,16 @@ class RunnerService:
         #: client address (see .limits).
         self.admission = Admission(config.limits)
         self.auth_failures = FailureLimiter(config.limits.auth_failures_per_minute)
-        self.approvals = Approvals(lambda record: self._record(record, kind="approval"))
+        #: Pending asks, shared by every replica on the same store (see :mod:`.approvals`).
+        self.approvals = Approvals(
+            approval_store,
+            lambda record: self._record(record, kind="approval"),
+            clock=lambda: self.clock(),
+            ttl=config.approval_ttl,
+            poll_interval=config.approval_poll,
+        )
+        #: An ``ask`` is stored for every replica here, off the audit flusher's thread.
+        self.approval_io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-asks")
         self.metrics = Metrics()
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
@@ -176,6 +192,8 @@ class RunnerService:
         if self.processes is not None:
             self.processes.shutdown()
         self.deciders.shutdown()
+        self.approval_io.shutdown(wait=True, cancel_futures=True)
+        self.approvals.close()
         self.audit.close()
 
     def _loop(self) -> None:
@@ -243,12 +261,15 @@ class RunnerService:
         """Load the action gate and swap it in if it changed; why it failed, if it did."""
         try:
             actions = self.loader.load_actions(self._actions)
+            if actions is not None and actions is not self._actions:
+                accept_versions(actions.accepts, self.loader.versions)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the last good gate
             reason = _describe(exc)
             self.actions_error = reason if self._actions is None else None
             return reason
-        if actions is not None and self.config.action_constitution is not None:
-            self.watchdog.watch(self.config.action_constitution, actions.info["digest"])
+        if actions is not None:
+            for path, digest in actions.info["files"].items():
+                self.watchdog.watch(path, digest)
         self._actions = actions
         self.actions_error = None
         return None
@@ -333,6 +354,7 @@ class RunnerService:
             },
             "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
             "audit": {"store": self.audit.location},
+            "approvals": {"store": self.approvals.store.location, "ttl": self.approvals.ttl},
             "waivers": self.waiver_status(gen),
             "evaluators": {
                 "threads": self.config.evaluator_threads,
@@ -465,7 +487,13 @@ class RunnerService:
                     author = principal_id(document.get("author"))
                     # The document recorded is the one decided, as in the processes.
                     self._commit_async(
-                        decided.decision, principal, author, decided.document, finish, result
+                        decided.decision,
+                        principal,
+                        author,
+                        decided.document,
+                        finish,
+                        result,
+                        body=body,
                     )
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                     # The frames hold this thread's engine: never let the caller drop it.
@@ -490,7 +518,13 @@ class RunnerService:
                 if waivers is not None and answer.document is not None:
                     decision = apply_waivers(decision, waivers.apply, answer.document, now)
                 self._commit_async(
-                    decision, principal, answer.author_id, answer.document, finish, result
+                    decision,
+                    principal,
+                    answer.author_id,
+                    answer.document,
+                    finish,
+                    result,
+                    body=body,
                 )
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 result.set_exception(exc)
@@ -511,16 +545,22 @@ class RunnerService:
         document: Mapping[str, Any] | None,
         finish: Callable[[dict[str, Any]], T],
         result: Future[T],
+        *,
+        body: bytes | None = None,
     ) -> None:
         """Record a proposal decision without parking a thread: the audit store calls
         back once the record is durable, and only then is the decision remembered
         and answered. The watchdog is consulted here, right before the record is
-        queued, so an integrity loss noticed during evaluation still denies."""
+        queued, so an integrity loss noticed during evaluation still denies. An
+        ``ask`` shows what was proposed: ``document``, or ``body`` parsed again."""
         if not self.watchdog.healthy:
             decision = _integrity_deny(decision, self.watchdog.reason)
         doc = decision.to_dict()
         record = {**doc, "input": document} if self.config.record_inputs else doc
-        self._record_then(record, "proposal", doc, "proposal", principal, author_id, finish, result)
+        self._record_then(
+            record, "proposal", doc, "proposal", principal, author_id, finish, result,
+            subject=lambda: _proposal_subject(document, body),
+        )  # fmt: skip
 
     def _record_then(
         self,
@@ -532,7 +572,17 @@ class RunnerService:
         author_id: str | None,
         finish: Callable[[dict[str, Any]], T],
         result: Future[T],
+        *,
+        subject: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
+        def answer() -> None:
+            try:
+                self.approvals.remember(doc, principal, author_id, subject() if subject else None)
+                self.metrics.decision(metric, doc["verdict"])
+                result.set_result(finish(doc))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                result.set_exception(exc)
+
         def recorded(_: dict[str, Any] | None, error: BaseException | None) -> None:
             if error is not None:
                 self.metrics.audit_failure()
@@ -542,12 +592,15 @@ class RunnerService:
                     else AuditError(f"cannot record the decision ({error})")
                 )
                 return
+            if doc["verdict"] != "ask":
+                answer()
+                return
+            # An ask is stored for every replica before it is answered: I/O that
+            # must not hold up the audit flusher, whose thread runs this callback.
             try:
-                self.approvals.remember(doc, principal, author_id)
-                self.metrics.decision(metric, doc["verdict"])
-                result.set_result(finish(doc))
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                result.set_exception(exc)
+                self.approval_io.submit(answer)
+            except RuntimeError as exc:  # shutting down: the ask is not acknowledged
+                result.set_exception(AuditError(f"cannot store the ask ({exc})"))
 
         try:
             self.audit.submit(record, source="runner", kind=kind, callback=recorded)
@@ -603,8 +656,16 @@ class RunnerService:
             raise AuditError(f"cannot record the decision ({exc})") from exc
 
     def decision_state(self, decision_id: str) -> dict[str, Any]:
-        """Whether a remembered decision is final, pending, approved or rejected."""
+        """Whether a decision is final, or its ask pending, approved, rejected or expired."""
         return self.approvals.state(decision_id)
+
+    def pending_approvals(self, limit: int) -> list[dict[str, Any]]:
+        """The asks still waiting for a person, on every replica, oldest first."""
+        return self.approvals.pending(limit)
+
+    def approval(self, decision_id: str) -> dict[str, Any]:
+        """One ask: the decision, what was asked, the rules that asked, who asked."""
+        return self.approvals.show(decision_id)
 
     def approve(
         self, decision_id: str, approve: bool, comment: str, principal: str
@@ -703,6 +764,16 @@ def _integrity_deny(decision: Decision, reason: str | None) -> Decision:
         verdict=Verdict.DENY,
     )
     return dataclasses.replace(decision, verdict=Verdict.DENY, reasons=(lost, *decision.reasons))
+
+
+def _proposal_subject(document: Mapping[str, Any] | None, body: bytes | None) -> dict[str, Any]:
+    """What an ask about a proposal shows (parsed again from ``body`` if need be)."""
+    if document is None and body is not None:
+        try:
+            document = parse_proposal(body)
+        except CharterError:
+            return {}
+    return proposal_subject(document)
 
 
 def _as_body(document: Any) -> bytes:

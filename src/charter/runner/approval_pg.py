@@ -1,0 +1,205 @@
+"""Pending approvals in PostgreSQL, shared by every runner on one database.
+
+The ``approvals`` table lives in the audit store's schema (the URL's
+``schema`` parameter, default ``charter``). Every step of
+:class:`charter.runner.approval_store.ApprovalStore` is one statement in its
+own transaction (autocommit, ``synchronous_commit = on``), and each state
+change is an ``UPDATE … WHERE status = …`` compare-and-set, so replicas
+approving the same ``ask`` at once see exactly one winner. This module needs
+psycopg (the ``charter[postgres]`` extra); only
+:func:`charter.runner.approval_store.open_approvals` imports it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from charter.audit.postgres import redact_url, split_url
+from charter.core.errors import AuditError
+from charter.runner.approval_store import (
+    APPROVING,
+    COLUMNS,
+    PENDING,
+    ApprovalRow,
+    ApprovalStore,
+    dump_json,
+)
+
+
+class PostgresApprovals(ApprovalStore):
+    """The ``approvals`` table of one PostgreSQL schema."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        self.location = redact_url(url)
+        self._dsn, self.schema = split_url(url)
+        self._timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._conn = self._connect()
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout))
+            )
+            conn.execute("SET synchronous_commit = on")
+        except psycopg.Error as exc:
+            raise AuditError(
+                f"{self.location}: cannot connect to the approvals database ({_first_line(exc)})"
+            ) from exc
+        return conn
+
+    def _q(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(
+            schema=sql.Identifier(self.schema),
+            table=sql.Identifier(self.schema, "approvals"),
+            columns=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
+            marks=sql.SQL(", ").join(sql.Placeholder() for _ in COLUMNS),
+        )
+
+    def _setup(self) -> None:
+        try:
+            with self._conn.transaction():
+                # The audit store takes the same lock to create the schema.
+                self._conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"charter:{self.schema}",)
+                )
+                self._conn.execute(self._q("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                self._conn.execute(
+                    self._q(
+                        "CREATE TABLE IF NOT EXISTS {table} ("
+                        " decision_id TEXT PRIMARY KEY, status TEXT NOT NULL, kind TEXT NOT NULL,"
+                        " requester TEXT NOT NULL, author TEXT, subject TEXT NOT NULL,"
+                        " reasons TEXT NOT NULL, stack TEXT NOT NULL,"
+                        " input_digest TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"
+                        " expires_at DOUBLE PRECISION NOT NULL, replica TEXT NOT NULL,"
+                        " claim TEXT, claimed_at DOUBLE PRECISION, outcome TEXT)"
+                    )
+                )
+                self._conn.execute(
+                    self._q(
+                        "CREATE INDEX IF NOT EXISTS approvals_open ON {table} (status, created_at)"
+                    )
+                )
+        except psycopg.Error as exc:
+            raise AuditError(
+                f"{self.location}: cannot prepare the approvals table ({_first_line(exc)})"
+            ) from exc
+
+    def _execute(self, query: sql.Composed, params: Sequence[Any] = ()) -> tuple[int, list[Any]]:
+        """Run one statement: (rows changed, rows returned). One reconnect on a broken link."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._conn.closed or self._conn.broken:
+                        self._conn = self._connect()
+                    cursor = self._conn.execute(query, params)
+                    rows = cursor.fetchall() if cursor.description is not None else []
+                    return cursor.rowcount, rows
+                except psycopg.OperationalError as exc:
+                    if attempt == 2 or not self._conn.broken:
+                        raise AuditError(
+                            f"{self.location}: the approvals store failed ({_first_line(exc)})"
+                        ) from exc
+                except psycopg.Error as exc:
+                    raise AuditError(
+                        f"{self.location}: the approvals store failed ({_first_line(exc)})"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def add(self, row: ApprovalRow) -> None:
+        self._execute(
+            self._q("INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"),
+            row.values(),
+        )
+
+    def get(self, decision_id: str) -> ApprovalRow | None:
+        _, rows = self._execute(
+            self._q("SELECT {columns} FROM {table} WHERE decision_id = %s"), (decision_id,)
+        )
+        return ApprovalRow.from_values(rows[0]) if rows else None
+
+    def open_rows(self, limit: int) -> list[ApprovalRow]:
+        _, rows = self._execute(
+            self._q(
+                "SELECT {columns} FROM {table} WHERE status IN (%s, %s)"
+                " ORDER BY created_at, decision_id LIMIT %s"
+            ),
+            (PENDING, APPROVING, limit),
+        )
+        return [ApprovalRow.from_values(r) for r in rows]
+
+    def claim(self, decision_id: str, token: str, now: float) -> bool:
+        changed, _ = self._execute(
+            self._q(
+                "UPDATE {table} SET status = %s, claim = %s, claimed_at = %s"
+                " WHERE decision_id = %s AND status = %s"
+            ),
+            (APPROVING, token, now, decision_id, PENDING),
+        )
+        return changed == 1
+
+    def release(self, decision_id: str, token: str) -> None:
+        self._execute(
+            self._q(
+                "UPDATE {table} SET status = %s, claim = NULL, claimed_at = NULL"
+                " WHERE decision_id = %s AND status = %s AND claim = %s"
+            ),
+            (PENDING, decision_id, APPROVING, token),
+        )
+
+    def settle(self, decision_id: str, token: str, status: str, outcome: dict[str, Any]) -> bool:
+        changed, _ = self._execute(
+            self._q(
+                "UPDATE {table} SET status = %s, outcome = %s"
+                " WHERE decision_id = %s AND status = %s AND claim = %s"
+            ),
+            (status, dump_json(outcome), decision_id, APPROVING, token),
+        )
+        return changed == 1
+
+    def statuses(self, decision_ids: Sequence[str]) -> dict[str, tuple[str, float]]:
+        if not decision_ids:
+            return {}
+        _, rows = self._execute(
+            self._q(
+                "SELECT decision_id, status, expires_at FROM {table} WHERE decision_id = ANY(%s)"
+            ),
+            (list(decision_ids),),
+        )
+        return {str(did): (str(status), float(expires)) for did, status, expires in rows}
+
+    def due(self, now: float, limit: int) -> list[str]:
+        _, rows = self._execute(
+            self._q(
+                "SELECT decision_id FROM {table} WHERE status = %s AND expires_at <= %s"
+                " ORDER BY expires_at LIMIT %s"
+            ),
+            (PENDING, now, limit),
+        )
+        return [str(r[0]) for r in rows]
+
+    def drop(self) -> None:
+        """Drop the approvals table (tests and throw-away stores only)."""
+        self._execute(self._q("DROP TABLE IF EXISTS {table}"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+__all__ = ["PostgresApprovals"]
