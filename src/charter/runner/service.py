@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -60,10 +59,6 @@ from charter.trust.watchdog import Watchdog
 
 T = TypeVar("T")
 INTEGRITY_RULE = "CHARTER-INTEGRITY-LOST"
-#: The GIL switch interval of a runner that owns its process (Python's default is 5 ms):
-#: a large action hogging the GIL on its gate thread then delays the event loop and
-#: the small lane by 1 ms per hand-off instead of 5.
-SWITCH_INTERVAL = 0.001
 #: An action body above this many bytes is decided in the gate's large lane (a
 #: command's cost grows with its length: ~75 ms for 16 KiB, ~300 ms for 64 KiB).
 LARGE_ACTION_BYTES = 4096
@@ -94,8 +89,6 @@ class RunnerService:
         #: (see :mod:`.gc`); a process-wide setting, so only the ``charter
         #: runner`` command, which owns its process, turns it on.
         self.gc = Settler(manage_gc)
-        if manage_gc:
-            sys.setswitchinterval(SWITCH_INTERVAL)
         #: The time of each decision (``input.context.now`` and waiver expiry).
         #: Clients cannot set it: a client-chosen time could revive an expired waiver.
         self.clock: Callable[[], datetime] = clock or _utcnow
