@@ -30,6 +30,7 @@ from charter.core.memo import ENTRY_OVERHEAD, bytes_lru
 from charter.policy.stack import load_stack, shipped_constitution_path
 from charter.runner.auth import TokenTable, parse_token_hash, scrypt_hash
 from charter.runner.config import parse_config
+from charter.runner.evaluators import EvaluatorPool
 from charter.runner.fairness import LARGE, SMALL, FairQueue, LaneExecutor
 from charter.runner.limits import Admission, FailureLimiter, Limits, TooMany
 from charter.runner.processes import ProcessEvaluators
@@ -365,6 +366,34 @@ def test_gate_lanes_keep_a_thread_for_small_work() -> None:
     finally:
         release.set()
         executor.shutdown()
+
+
+def test_evaluator_threads_keep_one_for_small_work_and_take_turns() -> None:
+    pool = EvaluatorPool(2, name="test-fair-eval")
+    release = threading.Event()
+    order: list[str] = []
+    try:
+        huge = [pool.submit(lambda slot: release.wait(), "flood", large=True) for _ in range(2)]
+        small = pool.submit(lambda slot: "small done", "quiet")
+        assert small.result(timeout=30) == "small done"
+        assert not any(f.done() for f in huge)
+        # the small-only thread is now held; queued small work is served round-robin
+        hold = threading.Event()
+        held = pool.submit(lambda slot: hold.wait(), "holder")
+        queued = [
+            pool.submit(lambda slot, i=i: order.append(f"flood-{i}"), "flood2") for i in range(3)
+        ]
+        queued.append(pool.submit(lambda slot: order.append("quiet"), "quiet"))
+        hold.set()
+        assert held.result(timeout=30)
+        for f in queued:
+            f.result(timeout=30)
+        assert order == ["flood-0", "quiet", "flood-1", "flood-2"]
+        release.set()
+        assert all(f.result(timeout=30) for f in huge)
+    finally:
+        release.set()
+        pool.shutdown()
 
 
 def _proposal_body(n: int) -> bytes:

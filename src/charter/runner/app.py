@@ -555,7 +555,7 @@ def _rule_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
         async with admitted(service, who):
             body = await read_body(request, service.config.limits)
             # Explaining evaluates, so it runs where the engines live.
-            pending = service.explain_body(body, layer, encode)
+            pending = service.explain_body(body, layer, encode, who.name)
             return json_response(await asyncio.wrap_future(pending))
 
 

@@ -72,6 +72,17 @@ class FairQueue(Generic[T]):
         return self._size
 
 
+def take(queue: FairQueue[T], small_only: bool, took_small: bool) -> tuple[T, str] | None:
+    """The next item for a thread and its lane: a thread that serves both lanes looks at
+    the large lane first after a small item, so neither lane starves."""
+    order = (SMALL,) if small_only else ((LARGE, SMALL) if took_small else (SMALL, LARGE))
+    for lane in order:
+        item = queue.pop(lane)
+        if item is not None:
+            return item, lane
+    return None
+
+
 class _Job(Generic[R]):
     __slots__ = ("fn", "future")
 
@@ -110,17 +121,12 @@ class LaneExecutor:
         """Block until there is work for this thread: a job and its lane (None once shut
         down). After a small job, a thread serving both lanes looks at the large lane first."""
         with self._ready:
-            while True:
-                if self._closed:
-                    return None
-                order = (
-                    (SMALL,) if small_only else ((LARGE, SMALL) if took_small else (SMALL, LARGE))
-                )
-                for lane in order:
-                    job = self._queue.pop(lane)
-                    if job is not None:
-                        return job, lane
+            while not self._closed:
+                taken = take(self._queue, small_only, took_small)
+                if taken is not None:
+                    return taken
                 self._ready.wait()
+            return None
 
     def _run(self, small_only: bool) -> None:
         took_small = False
@@ -150,4 +156,4 @@ class LaneExecutor:
                 thread.join(timeout)
 
 
-__all__ = ["LARGE", "SMALL", "FairQueue", "LaneExecutor"]
+__all__ = ["LARGE", "SMALL", "FairQueue", "LaneExecutor", "take"]

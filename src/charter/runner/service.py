@@ -493,7 +493,8 @@ class RunnerService:
                     clear_frames(exc)
                     result.set_exception(exc)
 
-            self.evaluator.submit(evaluate_then_commit)
+            large = len(body) > self.config.limits.large_body_bytes
+            self.evaluator.submit(evaluate_then_commit, principal, large=large)
             return result
 
         gen = self._generation
@@ -693,16 +694,22 @@ class RunnerService:
         return self.explain_body(_as_body(document), layer, lambda doc: doc).result()
 
     def explain_body(
-        self, body: bytes, layer: str | None, finish: Callable[[dict[str, Any]], T]
+        self,
+        body: bytes,
+        layer: str | None,
+        finish: Callable[[dict[str, Any]], T],
+        principal: str = "",
     ) -> Future[T]:
         """:meth:`explain` for a request body, parsed (as a proposal) and explained on an
-        evaluator thread, then ``finish``-ed (e.g. encoded) there too."""
+        evaluator thread (queued fairly for ``principal``), then ``finish``-ed (e.g.
+        encoded) there too."""
 
         def explain(slot: EngineSlot) -> T:
             document = parse_proposal(body, self.config.limits)
             return finish(self.explain_with(slot, document, layer, validate=False))
 
-        return self.evaluator.submit(explain)
+        large = len(body) > self.config.limits.large_body_bytes
+        return self.evaluator.submit(explain, principal, large=large)
 
     def explain_with(
         self, slot: EngineSlot, document: Any, layer: str | None = None, *, validate: bool = True
