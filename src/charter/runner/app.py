@@ -24,7 +24,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from functools import cache, partial
 from typing import Annotated, Any, Literal, TypeVar
@@ -52,9 +52,7 @@ MAX_WAIT = 60.0
 ANY_ROLE = (AGENT, APPROVER, OPERATOR)
 _FIELD = re.compile(r"^invalid proposal: (?P<field>[^:\s]+):")
 M = TypeVar("M", bound=BaseModel)
-#: scrypt checks at once (each ~16 MB and tens of ms of a core), and waiting at most:
-#: one thread, so that a flood of wrong tokens leaves the other cores to the rest.
-SCRYPT_THREADS = 1
+#: scrypt checks waiting at most (they run on ``RunnerService.token_checks``).
 MAX_SCRYPT_WAITING = 64
 
 Scope = MutableMapping[str, Any]
@@ -208,15 +206,15 @@ class Guard:
     """Bearer-token authentication: each route names the roles it admits.
 
     A token settled by a SHA-256 entry or the cache of verified scrypt tokens is
-    checked on the event loop; any other runs scrypt on :data:`SCRYPT_THREADS`
-    threads (the event loop keeps serving meanwhile), unless the client's
+    checked on the event loop; any other runs scrypt on the service's
+    ``token_checks`` thread (the event loop keeps serving meanwhile), unless the client's
     address is over ``limits.auth_failures_per_minute`` (429, nothing run).
     """
 
     def __init__(self, tokens: TokenTable, service: RunnerService) -> None:
         self.tokens = tokens
         self.failures = service.auth_failures
-        self.scrypt = ThreadPoolExecutor(SCRYPT_THREADS, thread_name_prefix="charter-scrypt")
+        self.scrypt = service.token_checks
         self._waiting = 0
 
     async def authenticate(self, request: Request, roles: tuple[str, ...]) -> Principal:

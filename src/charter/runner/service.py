@@ -137,6 +137,9 @@ class RunnerService:
         #: client address (see .limits).
         self.admission = Admission(config.limits)
         self.auth_failures = FailureLimiter(config.limits.auth_failures_per_minute)
+        #: scrypt token checks (each ~16 MB and tens of ms of a core): one thread, so a
+        #: flood of wrong tokens leaves the event loop and the other cores alone.
+        self.token_checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-scrypt")
         #: Pending asks, shared by every replica on the same store (see :mod:`.approvals`).
         self.approvals = Approvals(
             approval_store,
@@ -185,6 +188,7 @@ class RunnerService:
         if self.processes is not None:
             self.processes.shutdown()
         self.deciders.shutdown()
+        self.token_checks.shutdown(wait=True, cancel_futures=True)
         self.approval_io.shutdown(wait=True, cancel_futures=True)
         self.approvals.close()
         self.audit.close()
