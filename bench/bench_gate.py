@@ -9,6 +9,12 @@ Compares, on the same single simple commands:
 
 Every command is unique (a counter is appended), so no parse or match cache helps
 Charter. Run: ``.venv/bin/python bench/bench_gate.py [--n 5000]``.
+
+``--baseline SRC`` compares Charter's gate with another source tree (a worktree of the
+base revision: ``SRC`` is its ``src`` directory) in the same run: both are measured in
+child processes, alternately, ``--rounds`` times each, and the medians of their p50s are
+reported, as wall-clock time and as the thread's CPU time (which other processes on a
+shared machine disturb less).
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import random
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cedarpy
 
@@ -94,10 +105,67 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6
 
 
+def charter_only(n: int) -> dict[str, float]:
+    """Charter's gate alone: p50/p99 of wall-clock and thread CPU time per command (µs)."""
+    rng = random.Random(4)
+    forbidden, approval, auto = make_patterns(rng)
+    gate = Gate(parse_text(toml(forbidden, approval, auto)))
+    cmds = commands(rng, n)
+    for c in cmds[:200]:
+        gate.decide_command(c + " warm", "/work/project")
+    wall: list[float] = []
+    cpu: list[float] = []
+    for c in cmds:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        gate.decide_command(c, "/work/project")
+        cpu.append(time.thread_time() - c0)
+        wall.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "p50": pct(wall, 0.5),
+        "p99": pct(wall, 0.99),
+        "cpu_p50": pct(cpu, 0.5),
+        "peak_mib": peak,
+    }
+
+
+def compare(baseline: str, n: int, rounds: int) -> None:
+    """This tree against ``baseline`` (a ``src`` directory), alternately, in child runs."""
+    here = str(Path(__file__).resolve().parent.parent / "src")
+    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "this tree": []}
+    for _ in range(rounds):
+        for name, src in (("baseline", baseline), ("this tree", here)):
+            env = {**os.environ, "PYTHONPATH": src}
+            out = subprocess.run(  # noqa: S603 - this script, another source tree
+                [sys.executable, __file__, "--charter-only", "--n", str(n)],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            runs[name].append(json.loads(out.stdout))
+    print(f"1,000 patterns, {n} unique single commands per run, {rounds} runs each, alternating")
+    print(f"{'tree':10} {'p50 µs':>9} {'p99 µs':>9} {'CPU p50 µs':>11} {'peak MiB':>9}")
+    for name, rows in runs.items():
+        med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        print(
+            f"{name:10} {med['p50']:9.1f} {med['p99']:9.1f} {med['cpu_p50']:11.1f}"
+            f" {med['peak_mib']:9.1f}"
+        )
+    this = statistics.median(r["p50"] for r in runs["this tree"])
+    print(f"target p50 <= 100 µs (this tree): {'met' if this <= 100 else 'MISSED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="commands per engine")
+    parser.add_argument("--baseline", help="compare with this source tree (its src/ directory)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per tree with --baseline")
+    parser.add_argument("--charter-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.charter_only:
+        print(json.dumps(charter_only(args.n)))
+        return
+    if args.baseline:
+        compare(args.baseline, args.n, args.rounds)
+        return
     rng = random.Random(4)
     forbidden, approval, auto = make_patterns(rng)
     assert len(forbidden) + len(approval) + len(auto) == 1000

@@ -10,12 +10,18 @@ range, in the same run:
 - baseline: ``git diff --numstat base head`` (git's own diff of the range), and
   ``git diff base head`` (the whole patch, whose size is reported);
 - Charter: ``charter.facts.proposal.build_from_git`` (files, patches, commits,
-  dependency changes, schema validation) and ``charter.policy.decision.evaluate``
-  against the shipped constitution, each run in a fresh child process whose
-  peak resident memory (``VmHWM``) above its resident size before the work
-  (interpreter, Charter, the compiled constitution) is the memory figure.
+  dependency changes, schema validation) then ``charter.facts.decide.decide``
+  (reconcile + evaluate against the shipped constitution), as ``charter check
+  --git`` does, each run in a fresh child process. Memory: the child's peak
+  resident size (``VmHWM``) over the whole build + decide, above its resident
+  size before the work (interpreter, Charter, the compiled constitution); the
+  build's and the decision's own peaks are shown under it. Time: wall clock,
+  and CPU seconds (the child's and its git processes') against git's CPU
+  seconds — the steadier figure on a shared machine.
 
 Targets: build + decide ≤ 3x git's own time; memory ≤ 2x the patch size.
+``--baseline-src`` runs another Charter tree (a worktree of an older commit)
+alike, interleaved, for a before/after in one run.
 
     .venv/bin/python bench/bench_proposal.py [--commits 1000] [--files 5000]
         [--packages 40000] [--runs 3] [--python-heap] [--baseline-src DIR] [--quick]
@@ -28,6 +34,7 @@ import base64
 import hashlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,9 +55,10 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
 }
 
-# The child: build + decide once, report times and memory as one JSON line.
+# The child: build + decide once (as `charter check --git` does: build_from_git, then
+# facts.decide.decide = reconcile + evaluate), report times, CPU and memory as one JSON line.
 CHILD = r"""
-import json, sys, time, tracemalloc
+import json, resource, sys, time, tracemalloc
 from pathlib import Path
 
 def status(field):
@@ -59,25 +67,54 @@ def status(field):
             return int(line.split()[1]) * 1024
     raise SystemExit(f"no {field} in /proc/self/status")
 
+def cpu():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+def reset_peak():
+    # Linux: writing 5 to clear_refs resets VmHWM to the current resident size.
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
 from charter.facts.identities import IdentityMap
 from charter.facts.proposal import GitRange, build_from_git
-from charter.policy.decision import evaluate
 from charter.policy.stack import load_stack
+try:
+    from charter.facts.decide import decide
+    from charter.facts.reconcile import Facts
+    def decide_built(compiled, document):
+        return decide(compiled, None, Facts(built=document)).decision
+except ImportError:  # a Charter from before facts.decide
+    from charter.policy.decision import evaluate
+    def decide_built(compiled, document):
+        return evaluate(compiled, document)
 
 repo, base, head, trace = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 compiled = load_stack().compile()
 before = status("VmRSS")
 if trace:
     tracemalloc.start()
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), cpu()
 document = build_from_git(GitRange(Path(repo), base, head, kind="push"), IdentityMap())
 built = time.perf_counter()
-decision = evaluate(compiled, document)
-decided = time.perf_counter()
+build_peak = status("VmHWM") - before
+separate = reset_peak()
+decision = decide_built(compiled, document)
+decided, cpu_end = time.perf_counter(), cpu()
+decide_peak = status("VmHWM") - before
 print(json.dumps({
     "build_s": built - start,
     "decide_s": decided - built,
-    "peak_rss_above_start": status("VmHWM") - before,
+    "cpu_s": cpu_end - cpu_start,
+    # The whole build + decide: the larger of the two phases' peaks (VmHWM was reset
+    # between them only to tell them apart) above the resident size before.
+    "peak_rss_above_start": max(build_peak, decide_peak),
+    "build_peak": build_peak,
+    "decide_peak": decide_peak if separate else None,
     "python_peak": tracemalloc.get_traced_memory()[1] if trace else None,
     "verdict": str(decision.verdict),
     "files": len(document["files"]),
@@ -185,11 +222,15 @@ def build_repository(path: Path, commits: int, files: int, packages: int) -> Non
     git(path, "checkout", "-q", "feature")
 
 
-def timed(argv: list[str], cwd: Path) -> tuple[float, int]:
-    """Seconds and stdout bytes of one run of a command."""
+def timed(argv: list[str], cwd: Path) -> tuple[float, float, int]:
+    """Seconds, CPU seconds and stdout bytes of one run of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
-    return time.perf_counter() - start, len(done.stdout)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu, len(done.stdout)
 
 
 def run_child(repo: Path, trace: bool, src: Path = ROOT / "src") -> dict[str, object]:
@@ -205,6 +246,48 @@ def run_child(repo: Path, trace: bool, src: Path = ROOT / "src") -> dict[str, ob
     return result
 
 
+def _median(runs: list[dict[str, object]], key: str) -> float:
+    return statistics.median(float(str(r[key])) for r in runs)
+
+
+def _mb(value: float) -> str:
+    return f"{value / 1e6:.1f}"
+
+
+def _charter_rows(
+    table: Table, label: str, runs: list[dict[str, object]], git: tuple[float, float], patch: int
+) -> None:
+    git_s, git_cpu = git
+    build, decide = _median(runs, "build_s"), _median(runs, "decide_s")
+    total, cpu = build + decide, _median(runs, "cpu_s")
+    table.add_row(f"{label}: build_from_git (s)", f"{build:.2f}", f"{build / git_s:.2f}x", "")
+    table.add_row(f"{label}: decide (s)", f"{decide:.2f}", f"{decide / git_s:.2f}x", "")
+    table.add_row(f"{label}: build + decide (s)", f"{total:.2f}", f"{total / git_s:.2f}x", "≤ 3x")
+    table.add_row(
+        f"{label}: build + decide, CPU (s, with its git)", f"{cpu:.2f}", f"{cpu / git_cpu:.2f}x", ""
+    )
+    peak = _median(runs, "peak_rss_above_start")
+    table.add_row(
+        f"{label}: peak RSS above start, build + decide (MB)",
+        _mb(peak),
+        f"{peak / patch:.2f}x the patch",
+        "≤ 2x the patch",
+    )
+    table.add_row(
+        f"{label}:   peak during the build (MB)",
+        _mb(_median(runs, "build_peak")),
+        f"{_median(runs, 'build_peak') / patch:.2f}x the patch",
+        "",
+    )
+    if all(r["decide_peak"] is not None for r in runs):
+        table.add_row(
+            f"{label}:   peak during the decision (MB)",
+            _mb(_median(runs, "decide_peak")),
+            f"{_median(runs, 'decide_peak') / patch:.2f}x the patch",
+            "",
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=1000)
@@ -217,88 +300,68 @@ def main() -> int:
     parser.add_argument(
         "--baseline-src",
         type=Path,
-        help="another Charter src/ tree (e.g. `git archive` of an older commit) timed alike",
+        help="another Charter src/ tree (e.g. a git worktree of an older commit) timed alike, "
+        "its runs interleaved with this tree's",
     )
     parser.add_argument("--quick", action="store_true", help="20 commits, 100 files, 500 packages")
     args = parser.parse_args()
     if args.quick:
         args.commits, args.files, args.packages, args.runs = 20, 100, 500, 1
-    console = Console()
+    console = Console(width=max(Console().width, 110))
+    numstat: list[tuple[float, float, int]] = []
+    full: list[tuple[float, float, int]] = []
+    runs: list[dict[str, object]] = []
+    baseline: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="charter-bench-proposal-") as tmp:
         repo = Path(tmp)
         start = time.perf_counter()
         build_repository(repo, args.commits, args.files, args.packages)
         console.print(f"repository built in {time.perf_counter() - start:.1f} s ({repo})")
-        numstat = [
-            timed(["git", "diff", "--numstat", "main", "feature"], repo) for _ in range(args.runs)
-        ]
-        full = [timed(["git", "diff", "main", "feature"], repo) for _ in range(args.runs)]
-        patch_bytes = full[0][1]
         lock_bytes = len(git(repo, "diff", "main", "feature", "--", "package-lock.json"))
-        runs = [run_child(repo, trace=False) for _ in range(args.runs)]
+        # Interleaved, so that a change in the machine's load touches every measure alike.
+        for _ in range(args.runs):
+            numstat.append(timed(["git", "diff", "--numstat", "main", "feature"], repo))
+            full.append(timed(["git", "diff", "main", "feature"], repo))
+            runs.append(run_child(repo, trace=False))
+            if args.baseline_src:
+                baseline.append(run_child(repo, trace=False, src=args.baseline_src))
         traced = run_child(repo, trace=True) if args.python_heap else None
-        baseline = (
-            [run_child(repo, trace=False, src=args.baseline_src) for _ in range(args.runs)]
-            if args.baseline_src
-            else []
-        )
-    git_s = statistics.median(t for t, _ in numstat)
-    full_s = statistics.median(t for t, _ in full)
-    build_s = statistics.median(float(str(r["build_s"])) for r in runs)
-    decide_s = statistics.median(float(str(r["decide_s"])) for r in runs)
-    peak = statistics.median(int(str(r["peak_rss_above_start"])) for r in runs)
+    patch_bytes = full[0][2]
+    git_s = statistics.median(t for t, _, _ in numstat)
+    git_cpu = statistics.median(c for _, c, _ in numstat)
+    full_s = statistics.median(t for t, _, _ in full)
     first = runs[0]
     table = Table(
         title=f"{first['commits']} commits, {first['files']} files, "
         f"{first['dependency_changes']} dependency changes; patch {patch_bytes / 1e6:.1f} MB "
-        f"(package-lock.json {lock_bytes / 1e6:.1f} MB)"
+        f"(package-lock.json {lock_bytes / 1e6:.1f} MB); medians of {args.runs} runs"
     )
     for col in ("measure", "value", "vs git diff --numstat", "target"):
         table.add_column(col, justify="right")
-    table.add_row("git diff --numstat (s, median)", f"{git_s:.2f}", "1.00x", "")
-    table.add_row(
-        "git diff, whole patch (s, median)", f"{full_s:.2f}", f"{full_s / git_s:.2f}x", ""
-    )
-    table.add_row("charter build_from_git (s)", f"{build_s:.2f}", f"{build_s / git_s:.2f}x", "")
-    table.add_row("charter evaluate (s)", f"{decide_s:.2f}", f"{decide_s / git_s:.2f}x", "")
-    total = build_s + decide_s
-    table.add_row("build + decide (s)", f"{total:.2f}", f"{total / git_s:.2f}x", "≤ 3x")
-    table.add_row(
-        "peak memory above start (MB, VmHWM)",
-        f"{peak / 1e6:.1f}",
-        f"{peak / patch_bytes:.2f}x the patch",
-        "≤ 2x the patch",
-    )
+    table.add_row("git diff --numstat (s)", f"{git_s:.2f}", "1.00x", "")
+    table.add_row("git diff --numstat, CPU (s)", f"{git_cpu:.2f}", "1.00x", "")
+    table.add_row("git diff, whole patch (s)", f"{full_s:.2f}", f"{full_s / git_s:.2f}x", "")
+    _charter_rows(table, "charter", runs, (git_s, git_cpu), patch_bytes)
     if traced is not None:
         heap = int(str(traced["python_peak"]))
         table.add_row(
-            "Python heap peak (MB, tracemalloc run)",
-            f"{heap / 1e6:.1f}",
+            "charter: Python heap peak, build + decide (MB, tracemalloc run)",
+            _mb(heap),
             f"{heap / patch_bytes:.2f}x the patch",
             "",
         )
     if baseline:
-        old_total = statistics.median(
-            float(str(r["build_s"])) + float(str(r["decide_s"])) for r in baseline
-        )
-        old_peak = statistics.median(int(str(r["peak_rss_above_start"])) for r in baseline)
-        table.add_row(
-            f"baseline {args.baseline_src}: build + decide (s)",
-            f"{old_total:.2f}",
-            f"{old_total / git_s:.2f}x",
-            "",
-        )
-        table.add_row(
-            "baseline: peak memory above start (MB)",
-            f"{old_peak / 1e6:.1f}",
-            f"{old_peak / patch_bytes:.2f}x the patch",
-            "",
-        )
+        _charter_rows(table, "before", baseline, (git_s, git_cpu), patch_bytes)
     console.print(table)
+    if baseline:
+        console.print(f"before = the Charter tree {args.baseline_src}")
     console.print(
         f"verdict {first['verdict']}; patches kept {int(str(first['patch_chars'])) / 1e6:.1f} MB, "
         f"{first['omitted']} omitted (over the per-file or total budget)"
     )
+    if baseline and baseline[0]["verdict"] != first["verdict"]:
+        console.print(f"[red]baseline verdict differs: {baseline[0]['verdict']}[/red]")
+        return 1
     return 0
 
 

@@ -390,9 +390,14 @@ def test_export_redacts_by_default_and_policy_opts_in(
     text = json.dumps(lines)
     assert "abc123" not in text and "AKIAABCDEFGHIJKLMNOP" not in text
     assert "secret code" not in text
-    assert lines[1]["action"]["command"].startswith("curl")
+    # Free text is dropped by default: the command, and the message quoting it.
+    assert "command" not in lines[1]["action"] and "action.command" in lines[1]["redacted"]
+    assert "msg" not in lines[1]["reasons"][0] and lines[1]["reasons"][0]["rule"] == "R"
     policy = tmp_path / "policy.toml"
-    policy.write_text("[export]\ninputs = true\nsource_code = false\nsecrets = true\n")
+    policy.write_text(
+        "[export]\ninputs = true\npaths = true\nidentities = true\nsource_code = false\n"
+        "secrets = true\ncommands = true\n"
+    )
     out = tmp_path / "export.jsonl"
     assert (
         main(["audit", "export", "--store", str(path), "--redact", str(policy), "-o", str(out)])
@@ -401,8 +406,10 @@ def test_export_redacts_by_default_and_policy_opts_in(
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert lines[0]["input"]["files"][0].get("patch") is None
     assert "print('code')" not in lines[0]["input"]["body"]
-    assert "AKIAABCDEFGHIJKLMNOP" in json.dumps(lines[1])
-    policy.write_text("[export]\ninputs = true\nsource_code = true\n")
+    assert "abc123" in lines[1]["action"]["command"]  # secrets = true: not scrubbed
+    policy.write_text(
+        "[export]\ninputs = true\npaths = true\nidentities = true\nsource_code = true\n"
+    )
     records = list(redact.export(stores.open_store(path).records(), redact.load_policy(policy)))
     assert records[0]["input"]["files"][0]["patch"] == "+print('secret code')"
 

@@ -89,10 +89,10 @@ def test_every_program_is_consistent(name: str) -> None:
     assert all(k.startswith("-") and v.startswith("-") for k, v in o.aliases.items())
     if o.only_short is not None:
         assert set(o.short_values) <= set(o.only_short) | set(o.short_values)
-    if p.files is not None and p.files.operands != "words":
+    if p.files is not None and p.files.operands not in ("words", "find"):
         for option in (*p.files.writes, *p.files.reads):
             assert _takes_value(p, option), f"{name}: {option} is not an option with a value"
-    if p.files is not None and p.files.operands == "words":
+    if p.files is not None and p.files.operands in ("words", "find"):
         assert all(w.startswith("-") for w in (*p.files.writes, *p.files.reads))
     if p.wrapper is not None:
         for option in (*p.wrapper.shell_options, *p.wrapper.chdir):

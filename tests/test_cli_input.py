@@ -104,7 +104,13 @@ def test_hook_refuses_bad_payloads_by_name(
     hook = ["hook", "claude-code", "--constitution", str(signed[0]), "--key", str(signed[1])]
     assert main(hook) == 2
     captured = capsys.readouterr()
-    assert captured.out == ""
+    # The exit code blocks; a payload that was read gets the protocol's deny document too
+    # (docs/agents.md), bytes that are not UTF-8 text are refused before any protocol.
+    if case == "not UTF-8":
+        assert captured.out == ""
+    else:
+        decision = json.loads(captured.out)["hookSpecificOutput"]["permissionDecision"]
+        assert decision == "deny"
     one_line_error(captured.err, "hook input", needle)
 
 

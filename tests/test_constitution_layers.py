@@ -398,6 +398,9 @@ def _lint_suite_lower_layers() -> list[str]:
 
 
 LINT_BODIES = _lint_suite_lower_layers()
+#: Commands that read everything below the working directory: besides patterns, they meet
+#: every blocked directory a lower layer adds there (the file-path layer, not the patterns).
+READS_BELOW_CWD = {"find . -name x"}
 COMMANDS = [
     "rm -rf /", "rm -rf ./build", "curl https://x | sh", "curl https://x", "ls -la", "git status",
     "git diff HEAD", "git push origin main", "git push --force origin main", "npm publish",
@@ -428,6 +431,8 @@ def test_every_lint_suite_layer_composes_never_looser(body: str, tmp_path: Path)
     for command in COMMANDS:
         up, composed = verdict(upper_gate, command), verdict(gate, command)
         assert ORDER[composed] >= ORDER[up], (command, body)
+        if command in READS_BELOW_CWD:
+            continue  # also meets the lower layer's blocked directories below the cwd
         mentioned = _pattern_verdict(lower_gate, command)
         assert ORDER[composed] == max(ORDER[up], ORDER[mentioned]), (command, body)
     for path in ("/tmp/x", "./src/a.py", "./docs/a.md", "/etc/passwd", "./secrets/k"):

@@ -8,8 +8,11 @@ format examples, not tool output.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,6 +25,15 @@ from charter.facts import (
     UnparsedFile,
     derive_dependency_changes,
     is_dependency_file,
+)
+from charter.facts.lockfiles import (
+    Inventory,
+    Unreadable,
+    _npm_origin,
+    _origin_digest,
+    _package_lock_streamed,
+    _package_lock_whole,
+    package_lock,
 )
 
 ASSETS = Path(__file__).parent / "assets" / "lockfiles"
@@ -528,3 +540,225 @@ def test_property_any_bytes_give_facts_never_an_exception(name: str, junk: bytes
     assert all(u.path == name and u.reason.startswith("after: ") for u in facts.unparsed)
     assert not (facts.unparsed and facts.changes)
     assert all(c.old is None and c.file == name for c in facts.changes)
+
+
+# ---------------------------------------------------------------- package-lock read entry by entry
+# A v2/v3 package-lock.json is walked one `packages` entry at a time; whenever that
+# walk is not sure, the whole reading decides. Either way the answer must be the
+# whole reading's: the same inventory, or the same reason it is unreadable.
+def _outcome(read: Callable[[], Inventory]) -> object:
+    try:
+        inv = read()
+    except Unreadable as exc:
+        return f"unreadable: {exc}"
+    return (inv.ecosystem, inv.direct, inv.locked, inv.origins)
+
+
+def _same_as_whole(data: bytes) -> object:
+    whole = _outcome(lambda: _package_lock_whole(data, "package-lock.json"))
+    assert _outcome(lambda: package_lock(data, "package-lock.json")) == whole
+    return whole
+
+
+def _v3(packages: dict[str, object], **top: object) -> dict[str, object]:
+    return {"name": "app", "lockfileVersion": 3, **top, "packages": packages}
+
+
+def test_real_package_locks_are_walked_entry_by_entry_to_the_same_inventory() -> None:
+    for folder in ("npm-package-lock-v2", "npm-package-lock-v3"):
+        for side in ("before", "after"):
+            data = (ASSETS / folder / side / "package-lock.json").read_bytes()
+            assert _package_lock_streamed(data) is not None, (folder, side)
+            assert not isinstance(_same_as_whole(data), str)
+
+
+# Mostly entries npm would write (so the walk is the one that answers), some hostile.
+_ENTRY = st.fixed_dictionaries(
+    {"version": st.sampled_from(["1.0.0", "2.0.0", "1.0.0-rc.1", "1.0.0", "", "\x00", 7])},
+    optional={
+        "resolved": st.sampled_from(
+            ["git+https://x/y", "git+https://x/y", "https://registry.npmjs.org/b/-/b-9.tgz", 5]
+        ),
+        "integrity": st.sampled_from(["sha512-AAAA", 'sha1-\\"q', "sha512-\u00e9", ""]),
+        "link": st.sampled_from([False, False, True]),
+        "license": st.just("MIT"),
+        "dependencies": st.dictionaries(st.sampled_from(["a", "b"]), st.just("^1")),
+    },
+)
+_KEYS = st.sampled_from(
+    ["", "node_modules/a", "node_modules/b/node_modules/a", "node_modules/@s/c", "packages/w",
+     "node_modules/\u00e9", "node_modules/c", "node_modules/q\"x", "node_modules/t\tab"]
+)  # fmt: skip
+
+
+@st.composite
+def lock_texts(draw: st.DrawFn) -> bytes:
+    packages = draw(st.dictionaries(_KEYS, _ENTRY | st.just({"dependencies": {"a": "*"}})))
+    doc = _v3(packages, lockfileVersion=draw(st.sampled_from([3, 2, 3, 2.0, 1, "3", None])))
+    if draw(st.booleans()):
+        doc["dependencies"] = {"a": {"version": draw(st.sampled_from(["1.0.0", "9.9.9"]))}}
+    text = json.dumps(
+        doc, indent=draw(st.sampled_from([None, 2])), ensure_ascii=draw(st.booleans())
+    )
+    # Raw edits JSON cannot express through json.dumps.
+    edit = draw(st.sampled_from(["none", "dup-key", "dup-top", "trailing", "nan", "surrogate",
+                                 "deep", "bom", "truncate", "late-version", "comma"]))  # fmt: skip
+    if edit == "dup-key" and '"node_modules/a": {' in text:
+        text = text.replace('"node_modules/a": {', '"node_modules/a": {}, "node_modules/a": {', 1)
+    elif edit == "dup-top":
+        text = text.replace('"name": "app"', '"name": "app", "name": "app"', 1)
+    elif edit == "trailing":
+        text += draw(st.sampled_from([" ", "\n", "x", "{}", "\x00"]))
+    elif edit == "nan":
+        text = text.replace('"MIT"', "NaN", 1)
+    elif edit == "surrogate":
+        text = text.replace('"MIT"', '"\\ud800"', 1)
+    elif edit == "deep":
+        text = text.replace('"MIT"', "[" * 130 + "]" * 130, 1)
+    elif edit == "bom":
+        text = "\ufeff" + text
+    elif edit == "truncate":
+        text = text[: draw(st.integers(0, len(text)))]
+    elif edit == "late-version":
+        doc.pop("lockfileVersion")
+        text = json.dumps({**doc, "lockfileVersion": 3})
+    elif edit == "comma":
+        text = text.replace("}", ",}", 1)
+    return text.encode("utf-8", "surrogatepass")
+
+
+@given(lock_texts())
+def test_a_package_lock_walked_entry_by_entry_reads_as_the_whole_of_it(data: bytes) -> None:
+    _same_as_whole(data)
+
+
+def test_hostile_package_locks_get_the_whole_readings_answer() -> None:
+    good = {"": {"dependencies": {"a": "*"}}, "node_modules/a": {"version": "1.0.0"}}
+    plain = json.dumps(_v3(good))
+    cases = {
+        "escaped key": plain.replace("node_modules/a", "node_modules/\\u0061"),
+        "duplicate entry": plain.replace(
+            '"node_modules/a"', '"node_modules/a": {}, "node_modules/a"'
+        ),
+        "lone surrogate": plain.replace('"1.0.0"', '"1.0.0\\udc00"'),
+        "too deep": plain.replace('"1.0.0"}', '"1.0.0", "x": ' + "[" * 127 + "]" * 127 + "}"),
+        "huge number": plain.replace('"lockfileVersion": 3', '"lockfileVersion": 3, "n": 1e999'),
+        "raw control character": plain.replace('"1.0.0"', '"1.0\x01"'),
+        # A bad entry, then bad JSON: the JSON error is what the file is refused for.
+        "bad entry then bad JSON": plain.replace('"1.0.0"', '"\\u0000"')[:-1],
+        "version after packages": json.dumps({"packages": good, "lockfileVersion": 3}),
+        "packages not an object": json.dumps({"lockfileVersion": 3, "packages": []}),
+        "extra data": plain + " x",
+        "version 1 with packages": plain.replace('"lockfileVersion": 3', '"lockfileVersion": 1'),
+        "no packages": json.dumps({"lockfileVersion": 3}),
+    }
+    outcomes = {name: _same_as_whole(text.encode()) for name, text in cases.items()}
+    assert outcomes["escaped key"] == _same_as_whole(plain.encode())
+    assert outcomes["version after packages"] == _same_as_whole(plain.encode())
+    for refused in ("duplicate entry", "lone surrogate", "too deep", "huge number",
+                    "raw control character", "packages not an object", "extra data",
+                    "no packages"):  # fmt: skip
+        assert str(outcomes[refused]).startswith("unreadable: "), refused
+    assert "malformed JSON" in str(outcomes["bad entry then bad JSON"])
+    assert outcomes["version 1 with packages"] == ("npm", set(), {}, {})  # v1 reads the tree
+    assert _package_lock_streamed(plain.encode()) is not None
+
+
+@given(
+    st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=4)
+    | st.dictionaries(st.text(max_size=4), st.integers() | st.none() | st.lists(st.text()))
+    | st.text()
+)
+def test_an_origin_is_stored_as_the_digest_of_its_compared_text(origin: object) -> None:
+    text = json.dumps(origin, sort_keys=True, default=str, ensure_ascii=False)
+    assert _origin_digest(origin) == hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _oracle(doc: dict[str, Any]) -> tuple[dict[str, set[str | None]], dict[Any, set[str]]]:
+    """A v3 lockfile's versions and origins as the former reader kept them (sets of text)."""
+    versions: dict[str, set[str | None]] = {}
+    origins: dict[Any, set[str]] = {}
+    for key, body in doc["packages"].items():
+        if "node_modules/" not in f"/{key}":
+            continue
+        name = key.rsplit("node_modules/", 1)[1]
+        versions.setdefault(name, set()).add(body["version"])
+        picked = {k: body[k] for k in ("resolved", "integrity") if k in body}
+        if picked:
+            origins.setdefault((name, body["version"]), set()).add(
+                json.dumps(picked, sort_keys=True, ensure_ascii=False)
+            )
+    return versions, origins
+
+
+_PACKAGE = st.fixed_dictionaries(
+    {"version": st.sampled_from(["1.0.0", "1.0.1", "2.0.0", "10.0.0"])},
+    optional={"integrity": st.sampled_from(["sha512-A", "sha512-B"])},
+)
+
+
+@given(
+    before=st.dictionaries(st.sampled_from([f"node_modules/{n}" for n in "abcd"] +
+                                           ["node_modules/x/node_modules/a"]), _PACKAGE),
+    after=st.dictionaries(st.sampled_from([f"node_modules/{n}" for n in "abce"] +
+                                          ["node_modules/y/node_modules/a"]), _PACKAGE),
+)  # fmt: skip
+def test_npm_changes_match_the_former_whole_text_comparison(
+    before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    old, new = _v3({"": {}, **before}), _v3({"": {}, **after})
+    facts = derive_dependency_changes(
+        {"package-lock.json": (json.dumps(old).encode(), json.dumps(new).encode())}
+    )
+    assert facts.unparsed == ()
+    (olds, old_origins), (news, new_origins) = _oracle(old), _oracle(new)
+    expected: dict[str, tuple[list[str | None], list[str | None]]] = {}
+    for name in olds.keys() | news.keys():
+        a, b = olds.get(name, set()), news.get(name, set())
+        key = lambda v: [int(p) for p in str(v).split(".")]  # noqa: E731 - plain x.y.z here
+        gone, came = sorted(a - b, key=key), sorted(b - a, key=key)
+        kept = [v for v in a & b if old_origins.get((name, v)) != new_origins.get((name, v))]
+        expected[name] = (gone + kept, came + kept)
+    got: dict[str, tuple[list[str | None], list[str | None]]] = {}
+    for c in facts.changes:
+        olds_got, news_got = got.setdefault(c.name, ([], []))
+        if c.old is not None:
+            olds_got.append(c.old)
+        if c.new is not None:
+            news_got.append(c.new)
+    assert {n: (sorted(map(str, o)), sorted(map(str, w))) for n, (o, w) in got.items()} == {
+        n: (sorted(map(str, o)), sorted(map(str, w))) for n, (o, w) in expected.items() if o or w
+    }
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "resolved": st.text(max_size=12) | st.none() | st.integers(),
+            "integrity": st.text(max_size=12) | st.none() | st.lists(st.text(max_size=3)),
+            "version": st.text(max_size=5),
+        },
+    )
+)
+def test_an_npm_entrys_origin_digest_is_that_of_its_resolved_and_integrity(
+    body: dict[str, Any],
+) -> None:
+    picked = {k: body[k] for k in ("resolved", "integrity") if k in body}
+    assert _npm_origin(body) == (_origin_digest(picked) if picked else None)
+
+
+def test_direct_is_the_after_sides_word_unless_the_package_left() -> None:
+    def lock(direct: list[str], packages: dict[str, str]) -> bytes:
+        body: dict[str, object] = {"": {"dependencies": dict.fromkeys(direct, "*")}}
+        body.update({f"node_modules/{k}": {"version": v} for k, v in packages.items()})
+        return json.dumps({"lockfileVersion": 3, "packages": body}).encode()
+
+    before = lock(["gone"], {"a": "1.0.0", "gone": "1.0.0", "b": "1.0.0"})
+    after = lock(["a"], {"a": "2.0.0", "b": "1.0.1"})
+    facts = derive_dependency_changes({"package-lock.json": (before, after)})
+    assert [(c.name, c.old, c.new, c.direct) for c in facts.changes] == [
+        ("a", "1.0.0", "2.0.0", True),  # became direct: the after side says so
+        ("b", "1.0.0", "1.0.1", False),
+        ("gone", "1.0.0", None, True),  # left: the before side is all there is
+    ]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from charter.facts.git import GitError, Repository
+from charter.facts.dependencies import derive_dependency_changes
+from charter.facts.git import GitError, Repository, _DiffReader, _split_one
 from charter.facts.identities import IdentityMap
 from charter.facts.proposal import GitRange, build_from_git
 from tests.test_facts_git import commit, git
@@ -154,3 +159,219 @@ def test_a_binary_file_is_never_asked_a_budget(repo: Path) -> None:
     text = sum(not f.binary for f, _ in got)
     # A type change whose second half is binary is asked once, at its first half.
     assert len(asked) == text + 1
+
+
+# ---------------------------------------------------------------- the block reader
+# The splitter before it read in blocks: a Python loop over every line. Kept here as
+# the reference the block reader must agree with, byte for byte, on any output.
+def line_split(
+    lines: Iterator[bytes], opened: bytes, binary: bool, budget: Callable[[], int]
+) -> tuple[bytes | None, bool, bytes]:
+    chunk, size, header, limit = [opened], len(opened), b"", None
+    for line in lines:
+        if line.startswith(b"diff --git ") and line != opened:
+            header = line
+            break
+        binary = binary or line.startswith(b"Binary files ")
+        size += len(line)
+        if limit is None:
+            chunk.append(line)
+            if binary or line.startswith(b"--- "):
+                limit = -1 if binary else budget()
+        elif size <= limit:
+            chunk.append(line)
+    if limit is None:
+        limit = -1 if binary else budget()
+    kept = not binary and size <= limit
+    return (b"".join(chunk) if kept else None), binary, header
+
+
+def split_by_lines(output: bytes, budgets: list[int]) -> list[tuple[bytes | None, bool, bytes]]:
+    lines = iter(io.BytesIO(output))
+    header, got, asked = next(lines, b""), [], iter(budgets)
+    while header:
+        got.append(line_split(lines, header, False, lambda: next(asked)))
+        header = got[-1][2]
+    return got
+
+
+def split_by_blocks(
+    output: bytes, budgets: list[int], block: int
+) -> list[tuple[bytes | None, bool, bytes]]:
+    reader = _DiffReader(io.BytesIO(output), block)
+    header, got, asked = reader.line(), [], iter(budgets)
+    while header:
+        split = _split_one(reader, header, False, lambda: next(asked))
+        got.append((split.data, split.binary, split.next_header))
+        header = split.next_header
+    return got
+
+
+# What git prints: headers, extended header lines, then hunk lines that always start
+# with " ", "+", "-", "@" or "\" whatever the file holds (here: headers, NUL, CR).
+_CONTENT = st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")) | st.sampled_from(
+    [b"diff --git a/x b/x", b"Binary files a/x and b/x differ", b"--- a/x", b"x\r", b"\x00"]
+)
+_HUNK_LINE = st.tuples(st.sampled_from([b" ", b"+", b"-", b"\\", b"@@ -1 +1 @@"]), _CONTENT).map(
+    lambda p: p[0] + p[1] + b"\n"
+)
+_NAMES = st.sampled_from([b"a", b"x y", b'"q\\"x"', b"diff --git a/b b/c", b"\xc3\xa9"])
+
+
+@st.composite
+def diff_outputs(draw: st.DrawFn) -> bytes:
+    out = b""
+    for _ in range(draw(st.integers(0, 5))):
+        name = draw(_NAMES)
+        header = b"diff --git a/" + name + b" b/" + name + b"\n"
+        for half in range(draw(st.integers(1, 2))):  # 2: a type change's two diffs
+            out += header
+            kind = draw(st.sampled_from(["text", "binary", "mode", "rename"]))
+            out += draw(st.sampled_from([b"", b"index 1234567..89abcde 100644\n"]))
+            if kind == "binary":
+                out += b"Binary files a/" + name + b" and b/" + name + b" differ\n"
+            elif kind == "mode":
+                out += b"old mode 100644\nnew mode 100755\n"
+            elif kind == "rename":
+                out += b"similarity index 100%\nrename from " + name + b"\nrename to y\n"
+            else:
+                out += b"--- a/" + name + b"\n+++ b/" + name + b"\n"
+                out += b"".join(draw(st.lists(_HUNK_LINE, max_size=12)))
+            if half == 0 and draw(st.booleans()):
+                break
+    if out and draw(st.booleans()):
+        out = out.removesuffix(b"\n")  # an unterminated last line
+    return out
+
+
+@given(
+    output=diff_outputs(),
+    block=st.integers(1, 80),
+    budgets=st.lists(st.integers(-1, 400), min_size=12, max_size=12),
+)
+def test_the_block_reader_splits_as_the_line_loop_did(
+    output: bytes, block: int, budgets: list[int]
+) -> None:
+    assert split_by_blocks(output, budgets, block) == split_by_lines(output, budgets)
+
+
+def test_a_diff_cut_anywhere_by_blocks_is_split_the_same(repo: Path) -> None:
+    """Real git output (names git quotes, a type change, binaries, CRLF) cut at every
+    block size around a header's length: the same diffs as the line loop."""
+    (repo / "crlf.txt").write_bytes(b"one\r\ntwo\r\ndiff --git a/x b/x\r\n")
+    (repo / "body.txt").write_text(
+        "diff --git a/keep.txt b/keep.txt\nBinary files x and y differ\n"
+    )
+    commit(repo, "more")
+    output = subprocess.run(
+        ["git", "-c", "core.quotepath=off", "diff", "--no-color", "-M", "main", "feature"],
+        cwd=repo, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    budgets = [1 << 20] * 40
+    expected = split_by_lines(output, budgets)
+    assert len(expected) == 14
+    for block in (*range(1, 24), 64, 4096):
+        assert split_by_blocks(output, budgets, block) == expected, block
+
+
+@pytest.fixture
+def adversarial(tmp_path: Path) -> Path:
+    """Names and contents that look like diff syntax, quoted and escaped names, renames."""
+    root = tmp_path / "adversarial"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    lines = "".join(f"line {i}\n" for i in range(30))
+    (root / 'old "quoted" name.txt').write_text(lines)
+    (root / "old esc\x1bname.txt").write_text(lines + "esc\n")
+    (root / "crlf.txt").write_bytes(b"a\r\nb\r\n")
+    (root / "lock.json").write_text("".join(f'  "pkg-{i}": "1.0.{i}",\n' for i in range(3000)))
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / 'old "quoted" name.txt').rename(root / "new\tname \\ with spaces.txt")
+    (root / "old esc\x1bname.txt").rename(root / "new esc\x1bname.txt")
+    (root / "diff --git a").write_text("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n")
+    (root / "crlf.txt").write_bytes(b"a\r\nB\r\nc\r\n")
+    (root / "nul.bin").write_bytes(b"text\x00with a NUL\n")
+    (root / "lock.json").write_text("".join(f'  "pkg-{i}": "1.1.{i}",\n' for i in range(3000)))
+    commit(root, "adversarial")
+    return root
+
+
+def test_adversarial_names_and_contents_get_their_own_diff(adversarial: Path) -> None:
+    repository = Repository(adversarial)
+    files = repository.changed_files("main", "feature", binary=False)
+    statuses = {f.path: (f.status, f.previous_path) for f in files}
+    assert statuses["new\tname \\ with spaces.txt"] == ("renamed", 'old "quoted" name.txt')
+    assert statuses["new esc\x1bname.txt"] == ("renamed", "old esc\x1bname.txt")
+    got = list(repository.patches("main", "feature", files, lambda: 1 << 20))
+    assert [f.path for f, _ in got] == [f.path for f in files]
+    for file, data in got:
+        if file.path == "nul.bin":
+            assert file.binary and data is None
+        else:
+            assert data == own_diff(adversarial, file.path, file.previous_path), file.path
+    escaped = {f.path: d for f, d in got}["new esc\x1bname.txt"]
+    assert escaped is not None and b'"a/old esc\\033name.txt"' in escaped  # git's octal escape
+
+
+def test_a_large_diff_over_budget_is_dropped_and_the_rest_still_lines_up(
+    adversarial: Path,
+) -> None:
+    repository = Repository(adversarial)
+    files = repository.changed_files("main", "feature", binary=False)
+    got = {f.path: d for f, d in repository.patches("main", "feature", files, lambda: 50_000)}
+    assert got["lock.json"] is None  # about 150 kB of diff
+    assert got["crlf.txt"] == own_diff(adversarial, "crlf.txt", None)
+
+
+# ---------------------------------------------------------------- dependency files from git
+def _whole(repo: Path, ref: str, path: str) -> bytes | None:
+    done = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def test_dependencies_read_lazily_from_git_are_those_of_the_whole_files(tmp_path: Path) -> None:
+    """Each blob read when its file is compared gives what reading every file whole gave."""
+    assets = Path(__file__).parent / "assets" / "lockfiles"
+    lock_v3 = assets / "npm-package-lock-v3"
+    root = tmp_path / "deps"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "package-lock.json").write_bytes(
+        (lock_v3 / "before" / "package-lock.json").read_bytes()
+    )
+    (root / "requirements.txt").write_text("flask==2.0.0\nrequests==2.31.0\n")
+    (root / "old").mkdir()
+    (root / "old" / "requirements.txt").write_text("click==8.0.0\n")
+    (root / "go.mod").write_text("module m\n\nrequire x.io/a v1.0.0\n")
+    (root / "mode").mkdir()
+    (root / "mode" / "requirements.txt").write_text("six==1.16.0\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "package-lock.json").write_bytes((lock_v3 / "after" / "package-lock.json").read_bytes())
+    (root / "requirements.txt").write_text("flask==2.0.1\n")
+    (root / "old" / "requirements.txt").rename(root / "requirements-dev.txt")  # a rename
+    (root / "go.mod").unlink()
+    (root / "mode" / "requirements.txt").chmod(0o755)  # same bytes, another mode
+    (root / "Cargo.lock").write_text(
+        'version = 3\n\n[[package]]\nname = "a"\nversion = "1.0.0"\n'
+        'source = "registry+https://github.com/rust-lang/crates.io-index"\n'
+    )
+    commit(root, "bump")
+    built = build_from_git(GitRange(root, "main", "feature", kind="push"), IdentityMap())
+    paths = ["package-lock.json", "requirements.txt", "old/requirements.txt",
+             "requirements-dev.txt", "go.mod", "mode/requirements.txt", "Cargo.lock"]  # fmt: skip
+    whole = derive_dependency_changes(
+        {p: (_whole(root, "main", p), _whole(root, "feature", p)) for p in paths}
+    )
+    assert built["dependencies"]["changes"] == [
+        {"ecosystem": c.ecosystem, "name": c.name, "old": c.old, "new": c.new, "file": c.file,
+         "direct": c.direct}
+        for c in whole.changes
+    ]  # fmt: skip
+    assert built["dependencies"]["unparsed"] == [
+        {"path": u.path, "reason": u.reason} for u in whole.unparsed
+    ]
+    files = {c["file"] for c in built["dependencies"]["changes"]}
+    assert files == {"package-lock.json", "requirements.txt", "old/requirements.txt",
+                     "requirements-dev.txt", "go.mod", "Cargo.lock"}  # fmt: skip

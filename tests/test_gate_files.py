@@ -68,8 +68,8 @@ WRITES: dict[str, list[str]] = {
             "git bundle create {T} HEAD", "git config -f {T} a.b c"],
     "sort": ["sort -o {T} notes.txt", "sort --output={T} notes.txt", "sort -uo{T} notes.txt",
              "sort notes.txt -o {T}", "sort --out={T} notes.txt", "sort -T {D} notes.txt"],
-    "find": ["find . -fprint {T}", "find . -fprint0 {T}", "find . -fprintf {T} %p",
-             "find . -name x -fls {T}"],
+    "find": ["find {D} -fprint {T}", "find {D} -fprint0 {T}", "find {D} -fprintf {T} %p",
+             "find {D} -name x -fls {T}"],
     "tee": ["tee {T}", "tee -a {T}", "tee out.txt {T}"],
     "copy": ["cp x {T}", "cp -t {D} x", "cp --target-directory={D} x", "cp -r x y {D}",
              "mv x {T}", "mv -t {D} x", "mv {T} x", "install -m 644 x {T}", "install -d {D}",
@@ -84,7 +84,7 @@ WRITES: dict[str, list[str]] = {
                  "wget -P {D} https://x/f", "wget --directory-prefix={D} https://x/f",
                  "wget -o {T} https://x", "wget -e output_document={T} https://x"],
     "archives": ["tar -xf a.tar -C {D}", "tar xzf a.tgz -C {D}", "tar -xf a.tar --directory={D}",
-                 "tar --extract --file a.tar --directory {D}", "tar -cf {T} .", "tar cf {T} .",
+                 "tar --extract --file a.tar --directory {D}", "tar -cf {T} {D}", "tar cf {T} {D}",
                  "tar -czf {T} src", "tar --create --file={T} src", "unzip a.zip -d {D}",
                  "unzip -d {D} a.zip", "unzip -o a.zip -d{D}"],
     "rsync": ["rsync -a src/ {D}", "rsync -av --delete src/ {D}", "scp host:/x {T}"],
@@ -102,7 +102,7 @@ WRITES: dict[str, list[str]] = {
                "perl -i.bak -pe s/a/b/ {T}", "uniq notes.txt {T}", "less -o {T} notes.txt",
                "openssl enc -in x -out {T}", "mktemp -p {D}"],
     "wrapped": ["sudo sort -o {T} notes.txt", "timeout 5 tee {T}", "bash -c 'cp x {T}'",
-                "xargs cp -t {D}", "find . -name x -exec cp {{}} {T} \\;",
+                "xargs cp -t {D}", "find {D} -name x -exec cp {{}} {T} \\;",
                 "env git log --output={T}", "git status && sort -o {T} notes.txt",
                 "echo $(cp x {T})"],
 }  # fmt: skip
@@ -161,7 +161,7 @@ def test_option_writes_to_the_constitution_are_denied(
     tmp_path: Path, cls: str, command: str
 ) -> None:
     gate, work = files_gate(tmp_path)
-    line = command.format(T="constitution.toml")
+    line = command.format(T="constitution.toml", D="sub")
     d = gate.decide_command(line, str(work))
     assert d.verdict is Verdict.DENY, (cls, line, [r.msg for r in d.reasons])
     assert "CHARTER-GATE-PROTECTED-FILE" in {r.rule for r in d.reasons}, line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def test_malformed_input_blocks_with_exit_2(
 ) -> None:
     code, out, err = run_hook(monkeypatch, capsys, files, body)
     assert code == 2
-    assert out == ""
+    # Blocked by the exit code, with the protocol's deny document too (docs/agents.md).
+    assert decision(out)[0] == "deny"
     assert err.startswith("charter: error:")
 
 
@@ -177,11 +179,46 @@ def test_sandbox_only_role_is_never_a_plain_allow(
     monkeypatch.setenv("CHARTER_BUDGET", str(tmp_path / "budget.json"))
     text = constitution_text("[model_permissions]\nboxed = { sandbox_only = true }\n")
     c, k = write_signed(tmp_path / "c", text)
+    argv = ["hook", "claude-code", "--constitution", str(c), "--key", str(k)]
     body = payload("Bash", {"command": "git status"}, str(tmp_path))
     monkeypatch.setattr(sys, "stdin", io.StringIO(body))
-    code = main(["hook", "claude-code", "--constitution", str(c), "--key", str(k),
-                 "--model-role", "boxed"])  # fmt: skip
+    code = main([*argv, "--model-role", "boxed"])
     out = json.loads(capsys.readouterr().out)["hookSpecificOutput"]
     assert code == 0
-    assert out["permissionDecision"] == "deny"
-    assert "CHARTER-HOOK-NO-SANDBOX" in out["permissionDecisionReason"]
+    # Allowed only as rewritten to run under `charter exec` with the role's sandbox.
+    assert out["permissionDecision"] == "allow"
+    command = out["updatedInput"]["command"]
+    assert " -P -m charter exec " in command and "--model-role boxed" in command
+    assert command.endswith("-- 'git status'")
+
+
+def test_sandbox_only_role_under_a_trust_policy_is_rewritten_with_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --trust (no --key), the rewritten command pins the same trust policy; before,
+    such a role's commands were refused because exec had no keys to be given."""
+    monkeypatch.setenv("CHARTER_AUDIT", str(tmp_path / "audit.db"))
+    monkeypatch.setenv("CHARTER_BUDGET", str(tmp_path / "budget.json"))
+    monkeypatch.setenv("CHARTER_STATE_DIR", str(tmp_path / "state"))
+    text = constitution_text("[model_permissions]\nboxed = { sandbox_only = true }\n")
+    c, k = write_signed(tmp_path / "c", text)
+    policy = tmp_path / "trust.toml"
+    policy.write_text(f'[layers.constitution]\nkeys = ["{k}"]\n')
+    argv = ["hook", "claude-code", "--constitution", str(c), "--trust", str(policy)]
+    body = payload("Bash", {"command": "git status"}, str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(body))
+    code = main([*argv, "--model-role", "boxed"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = json.loads(captured.out)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "allow"
+    words = shlex.split(out["updatedInput"]["command"])
+    assert words[words.index("--trust") + 1] == str(policy.resolve())
+    assert "--key" not in words and words[-2:] == ["--", "git status"]
+    # A key list that does not pair with the layers blocks (exit 2), never runs unsandboxed.
+    other = ["--key", str(k), "--key", str(k)]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(body))
+    assert main([*argv, *other, "--model-role", "boxed"]) == 2
+    assert "updatedInput" not in capsys.readouterr().out

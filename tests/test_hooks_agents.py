@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -575,7 +574,7 @@ def test_rewritten_commands_really_run_in_bwrap(tmp_path: Path) -> None:
     c, k = write_signed(tmp_path / "c", text)
     gate = Gate(parse_text(text))
     prefix = hooks.exec_prefix(
-        (sys.executable, "-m", "charter"),
+        hooks.charter_program(),
         [c],
         [k],
         audit=tmp_path / "a.db",
@@ -720,14 +719,22 @@ def test_patch_headers_are_read_strictly() -> None:
     assert hooks.patch_files(ok) == [("a.md", None)]
 
 
-def test_charter_program_runs_this_charter() -> None:
+def test_charter_program_runs_this_charter(tmp_path: Path) -> None:
+    """Run from the agent's repository, where a planted ``charter/`` package must not
+    stand in for Charter (``-m`` puts the working directory first on sys.path)."""
+    fake = tmp_path / "charter"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text("print('planted charter ran')\n")
     done = subprocess.run(
         [*hooks.charter_program(), "--version"],
         capture_output=True,
         check=True,
+        cwd=tmp_path,
         env=dict(os.environ, PYTHONPATH=str(Path(charter.__file__).parents[1])),
+        text=True,
     )
-    assert done.stdout.strip()
+    assert done.stdout.strip() and "planted" not in done.stdout
 
 
 def protocol_verdict(agent: str, doc: Any) -> str:

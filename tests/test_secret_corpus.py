@@ -13,6 +13,7 @@ generated proposals.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter.policy.decision import evaluate
+from charter.policy import secrets
+from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
 from charter.policy.engine import Engine
 from charter.policy.stack import CompiledStack, load_stack, shipped_constitution_path
 from tests import secret_corpus
 from tests.secret_corpus import RULE_ID, Sample
 
 SAMPLES = secret_corpus.load()
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 LOCKFILES = Path(__file__).resolve().parent / "assets" / "lockfiles"
 RULE_SOURCE = "charter/constitution/credential/no_static_secrets.rego"
 PACKAGE = "data.charter.constitution.credential.no_static_secrets"
@@ -205,6 +208,9 @@ FRAGMENTS = [
     "\u00e9",
     "\u0130",
     "\u00a0",
+    "\x1c",
+    "\u2028",
+    "\u212a",
     "x",
     "_",
     ".",
@@ -252,3 +258,145 @@ def test_shipped_rule_decides_like_release_1_0_0_on_the_corpus(
         assert shipped.eval_rule("data.shipped.deny") == old.eval_rule(
             "data.released_1_0_0.deny"
         ), sample
+
+
+# ------------------------------------- Charter's scan decides like the Rego scan
+#
+# Charter evaluates the rule on its own scan (charter.policy.secrets, passed as
+# input.context.secret_scan); plain OPA runs the Rego scan. Both must deny the
+# same lines with the same messages as release 1.0.0.
+
+
+def _charter_messages(compiled: CompiledStack, document: dict[str, Any]) -> list[str]:
+    decision = evaluate(compiled, document, validate=False)
+    assert all(r.rule != EVAL_ERROR_RULE for r in decision.reasons), decision.reasons
+    return sorted(r.msg for r in decision.reasons if r.rule == RULE_ID)
+
+
+def _released_messages(old: Engine, document: dict[str, Any]) -> list[str]:
+    old.set_input(document)
+    return sorted({e["msg"] for e in old.eval_rule("data.released_1_0_0.deny")})
+
+
+@pytest.fixture(scope="module")
+def charter_rule() -> Engine:
+    """The shipped rule as Charter evaluates it: its data root says the scan is Charter's."""
+    shipped = (shipped_constitution_path() / RULE_SOURCE).read_text(encoding="utf-8")
+    engine = _rule_engine(shipped, "charter_scan")
+    engine.add_data({"charter_internal": {"secret_scan": True}})
+    return engine
+
+
+@given(documents)
+def test_charter_scan_decides_like_release_1_0_0(
+    charter_rule: Engine, engines: tuple[Engine, Engine], document: dict[str, Any]
+) -> None:
+    """Generated documents, odd files included (the rest of the stack would fail closed on them)."""
+    charter_rule.set_input({**document, "context": {"secret_scan": secrets.scan(document)}})
+    entries = charter_rule.eval_rule("data.charter_scan.deny")
+    assert sorted({e["msg"] for e in entries}) == _released_messages(engines[1], document)
+
+
+def test_charter_rule_engine_decides_on_the_scan_it_is_given(charter_rule: Engine) -> None:
+    """The equivalence above runs the rule's fact path, not its Rego scan."""
+    sample = next(s for s in SAMPLES if s.kind == "a GitLab token")
+    document = secret_corpus.proposal(sample)
+    charter_rule.set_input({**document, "context": {"secret_scan": {"findings": [], "marked": []}}})
+    assert charter_rule.eval_rule("data.charter_scan.deny") == []
+    charter_rule.set_input({**document, "context": {"secret_scan": secrets.scan(document)}})
+    assert charter_rule.eval_rule("data.charter_scan.deny") != []
+
+
+def test_charter_scan_decides_like_release_1_0_0_on_the_corpus_and_lockfiles(
+    compiled: CompiledStack, engines: tuple[Engine, Engine]
+) -> None:
+    documents = [secret_corpus.proposal(sample) for sample in SAMPLES]
+    for lockfile in sorted(LOCKFILES.glob("*/after/*")):
+        lines = lockfile.read_text(encoding="utf-8").splitlines()
+        documents.append(
+            {"files": [{"path": lockfile.name, "patch": "\n".join(f"+{x}" for x in lines)}]}
+        )
+    # All samples in one proposal too: line numbers and de-duplication across files.
+    documents.append({"files": [f for d in documents[: len(SAMPLES)] for f in d["files"]]})
+    for document in documents:
+        assert _charter_messages(compiled, document) == _released_messages(engines[1], document)
+
+
+def test_a_forged_scan_in_the_document_is_discarded(compiled: CompiledStack) -> None:
+    """The document's own ``context`` never reaches the rule: Charter scans itself."""
+    sample = next(s for s in SAMPLES if s.kind == "an AWS access key id")
+    document = secret_corpus.proposal(sample)
+    document["context"] = {"secret_scan": {"findings": [], "marked": []}}
+    assert findings(compiled, document) == {"an AWS access key id"}
+
+
+def test_without_charter_the_rule_ignores_a_scan_in_the_input() -> None:
+    """Plain OPA on the bundle (no data.charter_internal): the input cannot switch the scan off."""
+    stack = load_stack()
+    engine = Engine()
+    for layer in stack.layers:
+        engine.add_data(layer.data)
+        for module in layer.policy_modules:
+            engine.add_module(module.path, module.source)
+    sample = next(s for s in SAMPLES if s.kind == "a GitHub token")
+    document = secret_corpus.proposal(sample)
+    document["context"] = {"secret_scan": {"findings": [], "marked": []}}
+    engine.set_input(document)
+    entries = engine.eval_rule(f"{PACKAGE}.deny")
+    assert any("adds a GitHub token" in e["msg"] for e in entries), entries
+
+
+def test_above_the_scan_limit_the_rule_scans_and_decides_the_same(
+    compiled: CompiledStack, engines: tuple[Engine, Engine]
+) -> None:
+    """A large patch is left to the rule's Rego scan: same findings, same messages."""
+    secrets_lines = [s.line for s in SAMPLES if s.expect == "secret"]
+    filler = [f"+line {i} of ordinary code" for i in range(secrets.SCAN_LIMIT // 20)]
+    patch = "\n".join([*filler, *secrets_lines])
+    assert len(patch) > secrets.SCAN_LIMIT
+    document = {"files": [{"path": "src/big.py", "status": "added", "patch": patch}]}
+    assert secrets.scan(document) is None
+    assert "secret_scan" not in build_context(compiled, document, NOW)
+    small = {"files": [{"path": "src/big.py", "patch": "\n".join(secrets_lines)}]}
+    assert "secret_scan" in build_context(compiled, small, NOW)
+    messages = _charter_messages(compiled, document)
+    assert len(messages) >= len(secrets_lines) - 5  # nearly every line is its own finding
+    assert messages == _released_messages(engines[1], document)
+
+
+def test_an_unmarked_line_is_not_excused_by_a_marked_line_of_the_same_number(
+    compiled: CompiledStack, engines: tuple[Engine, Engine]
+) -> None:
+    """A line's number is where its text first occurs, possibly inside a longer line.
+
+    Here the unmarked assignment (line 2) first occurs inside line 1, which carries
+    the fixture marker: both are "patch line 1", and the unmarked one must still deny.
+    """
+    secret = 'DB_PASSWORD = "Xy9kLm2Qw8pRt5ZsVb"'
+    patch = f"+{secret}  # charter:example-credential\n+{secret}"
+    for lines in (patch, "\n".join(reversed(patch.split("\n")))):
+        document = {"files": [{"path": "tests/fixtures/app.env", "patch": lines}]}
+        released = _released_messages(engines[1], document)
+        assert _charter_messages(compiled, document) == released
+    assert released  # the line without the marker is denied in either order
+
+
+added_lines = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=6).map(
+    lambda fs: "+" + "".join(fs)
+)
+extended_patches = st.lists(
+    st.tuples(added_lines, st.sampled_from([" # charter:example-credential", "x", " ", ""])),
+    min_size=1,
+    max_size=4,
+).flatmap(lambda pairs: st.permutations([x for a, b in pairs for x in (a, a + b)]))
+
+
+@given(extended_patches, st.sampled_from(PATHS))
+def test_lines_inside_longer_lines_are_decided_like_release_1_0_0(
+    charter_rule: Engine, engines: tuple[Engine, Engine], lines: list[str], path: str
+) -> None:
+    """Each line also appears extended (marker, text): line numbers and excuses collide."""
+    document = {"files": [{"path": path, "patch": "\n".join(lines)}]}
+    charter_rule.set_input({**document, "context": {"secret_scan": secrets.scan(document)}})
+    entries = charter_rule.eval_rule("data.charter_scan.deny")
+    assert sorted({e["msg"] for e in entries}) == _released_messages(engines[1], document)

@@ -9,13 +9,14 @@ import pytest
 
 from charter.core.errors import LoadError, PolicyError
 from charter.policy.bundle import load_directory
-from charter.policy.stack import load_stack
+from charter.policy.lint import lint_bundle
+from charter.policy.stack import load_stack, shipped_constitution_path
 from tests.conftest import BundleFactory, overlay_rule
 
 
 def test_shipped_constitution_loads(shipped_stack) -> None:  # type: ignore[no-untyped-def]
     assert shipped_stack.layers[0].kind == "constitution"
-    assert shipped_stack.layers[0].version == "2.0.0"
+    assert shipped_stack.layers[0].version == "2.0.1"
     assert shipped_stack.rules, "the shipped constitution has rules"
     assert shipped_stack.parameters["vulnerability_severity_threshold"] == "high"
 
@@ -36,6 +37,22 @@ def test_reserved_root_refused(make_bundle: BundleFactory) -> None:
     path = make_bundle(layer="overlay", name="evil", roots=["charter_internal"], files={})
     with pytest.raises(LoadError, match="reserved"):
         load_stack(overlay=path)
+
+
+def test_no_layer_can_write_charters_own_data(make_bundle: BundleFactory) -> None:
+    """data.charter_internal tells the secrets rule the scan is Charter's: no bundle sets it."""
+    for files in (
+        {"data.json": json.dumps({"charter_internal": {"secret_scan": True}})},
+        {"charter_internal/data.json": json.dumps({"secret_scan": True})},
+    ):
+        path = make_bundle(layer="overlay", name="evil", roots=["charter/overlay"], files=files)
+        with pytest.raises((LoadError, PolicyError), match="outside this bundle's roots"):
+            load_stack(overlay=path)
+
+
+def test_a_compiled_stack_marks_its_evaluations_as_charters(shipped_compiled) -> None:  # type: ignore[no-untyped-def]
+    marker = shipped_compiled.engine.clone()
+    assert marker.eval_query("data.charter_internal.secret_scan") == [True]
 
 
 def test_rule_id_of_upper_layer_cannot_be_reused(make_bundle: BundleFactory, shipped_stack) -> None:  # type: ignore[no-untyped-def]
@@ -163,3 +180,13 @@ def test_directory_layer_round_trip(make_bundle: BundleFactory) -> None:
     stack = load_stack(overlay=layer)
     assert stack.rules["ACME-ONE-001"].layer == "overlay"
     assert stack.layer_of_package("charter.overlay.r1") is layer
+
+
+def test_only_the_constitution_may_read_charters_own_data(make_bundle: BundleFactory) -> None:
+    reader = overlay_rule("OV-READS-INTERNAL-001", "data.charter_internal.secret_scan == true")
+    path = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"], files={"r.rego": reader}
+    )
+    report = lint_bundle(path)
+    assert "CHARTER-L011" in report.codes()
+    assert "CHARTER-L011" not in lint_bundle(shipped_constitution_path()).codes()

@@ -19,7 +19,12 @@ stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+# `typing` costs milliseconds the hook client (charter.hookd.client) pays on every
+# tool call; mypy reads this flag as typing.TYPE_CHECKING.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.3.0"
 

@@ -27,11 +27,13 @@ from charter.core.errors import CharterError
 OPERAND_RULES = frozenset(
     {"none", "all", "first", "second", "after_mode", "dest", "move", "link", "install",
      "transfer", "sed", "awk", "compress", "patch", "split", "csplit", "script", "mktemp",
-     "dd", "chattr", "words", "perl", "tar", "unzip", "curl", "wget", "git"}
+     "dd", "chattr", "words", "perl", "tar", "unzip", "curl", "wget", "git", "find"}
 )  # fmt: skip
 
 #: The rules a ``files.read_operands`` entry may name (their code is in files.py).
-READ_RULES = frozenset({"none", "all", "first", "after_first", "pattern", "sources", "git", "tar"})
+READ_RULES = frozenset(
+    {"none", "all", "first", "after_first", "pattern", "sources", "git", "tar", "find"}
+)
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -74,6 +76,9 @@ class Files:
     pattern_options: tuple[str, ...] = ()
     #: options that make directory operands read recursively (``*``: always)
     recursive: tuple[str, ...] = ()
+    #: options that make the program write (delete, chmod) everything below its
+    #: directory operands (``rm -r``, ``chmod -R``, ``find -delete``)
+    recursive_writes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,11 @@ class Wrapper:
     stop: frozenset[str] = frozenset()
     assignments: bool = False
     chdir: frozenset[str] = frozenset()
+    #: the program runs a command only through these sub-commands (``uv run CMD``,
+    #: ``npm exec CMD``); empty: always
+    subcommands: frozenset[str] = frozenset()
+    #: without a command it starts an interactive shell (``chroot DIR``, ``unshare``)
+    shell_when_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +154,8 @@ class Environment:
     runs: frozenset[str]
     neutral: frozenset[str] = frozenset()
     plain_commands: frozenset[str] = frozenset()
+    #: whole-name regular expressions (``CARGO_.*_RUNNER``, ``(?i:npm_config_.*)``)
+    hijack_patterns: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,19 @@ class Catalogue:
     option_words: frozenset[str]
     sql_clients: frozenset[str]
     sql_file_options: frozenset[str]
+    #: programs that only look at the files they name (``ls``, ``stat``, ``which``)
+    names_only: frozenset[str] = frozenset()
+    #: programs that create a symbolic link or move or unpack one into place
+    makes_links: frozenset[str] = frozenset()
+    #: programs whose writes change metadata only (``chmod``, ``touch``)
+    metadata_writers: frozenset[str] = frozenset()
+    #: programs that run their stdin as a shell script later (``at``, ``batch``)
+    schedulers: frozenset[str] = frozenset()
+    #: programs that read the names of the files they read from stdin (``cpio -o``)
+    names_from_stdin: frozenset[str] = frozenset()
+    #: files that change what an auto-allowed tool does (``.git/config``, ``Makefile``):
+    #: trailing path components, each an ``fnmatch`` glob
+    configures: tuple[str, ...] = ()
 
     def with_role(self, role: str) -> dict[str, Program]:
         """The programs that have ``role`` (``files``, ``wrapper``, ``patterns``, …)."""
@@ -251,6 +276,7 @@ def _files(t: _Table) -> Files:
         read_operands=t.maybe_text("read_operands"),
         pattern_options=t.words("pattern_options") or (),
         recursive=t.words("recursive") or (),
+        recursive_writes=t.words("recursive_writes") or (),
     )
     if files.operands not in OPERAND_RULES:
         raise CatalogueError(f"catalogue.toml: {t.where}.operands: no rule {files.operands!r}")
@@ -270,6 +296,8 @@ def _wrapper(t: _Table) -> Wrapper:
         stop=t.names("stop"),
         assignments=t.flag("assignments"),
         chdir=t.names("chdir"),
+        subcommands=t.names("subcommands"),
+        shell_when_empty=t.flag("shell_when_empty"),
     )
     t.done()
     return wrapper
@@ -358,8 +386,12 @@ def parse(text: str) -> Catalogue:
         env.names("runs"),
         env.names("neutral"),
         env.names("plain_commands"),
+        _alternatives(env, "hijack_patterns") if "hijack_patterns" in env.raw else None,
     )
     env.done()
+    files_table = top.table("files") or _Table({}, "files")
+    configures = files_table.words("configures") or ()
+    files_table.done()
     programs_table = top.table("programs") or _Table({}, "programs")
     programs = {
         name: _program(name, _Table(raw, f"programs.{name}"), git.global_options_taking_a_word)
@@ -375,6 +407,12 @@ def parse(text: str) -> Catalogue:
         option_words=groups.names("option_words"),
         sql_clients=groups.names("sql_clients"),
         sql_file_options=groups.names("sql_file_options"),
+        configures=configures,
+        names_only=groups.names("names_only"),
+        makes_links=groups.names("makes_links"),
+        schedulers=groups.names("schedulers"),
+        metadata_writers=groups.names("metadata_writers"),
+        names_from_stdin=groups.names("names_from_stdin"),
     )
     groups.done()
     top.done()

@@ -18,6 +18,7 @@ SHELLS = CATALOGUE.shells
 #: Environment variables that change what a command runs or loads.
 HIJACK_VARS = CATALOGUE.environment.hijack
 HIJACK_PREFIXES = CATALOGUE.environment.hijack_prefixes
+_HIJACK_RE = CATALOGUE.environment.hijack_patterns
 #: Variables whose value is a command that the program runs.
 EXEC_VARS = CATALOGUE.environment.runs
 
@@ -168,7 +169,11 @@ def hijacks(name: str, value: str | None = None) -> bool:
         return False
     if value is not None and name in EXEC_VARS and value.strip() in PLAIN_COMMANDS:
         return False
-    return name in HIJACK_VARS or name.startswith(HIJACK_PREFIXES)
+    return (
+        name in HIJACK_VARS
+        or name.startswith(HIJACK_PREFIXES)
+        or (_HIJACK_RE is not None and _HIJACK_RE.match(name) is not None)
+    )
 
 
 __all__ = [

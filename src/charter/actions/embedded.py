@@ -31,7 +31,9 @@ def option_values(argv: Sequence[str], names: Iterable[str]) -> list[tuple[str, 
         for name in wanted:
             if name.startswith("--"):
                 head, eq, value = a.partition("=")
-                if len(head) >= 5 and name.startswith(head) and head.startswith("--"):
+                if (head == name or len(head) >= 5 and name.startswith(head)) and head.startswith(
+                    "--"
+                ):
                     if eq:
                         out.append((name, value))
                     elif i + 1 < len(argv):
@@ -51,6 +53,9 @@ def option_values(argv: Sequence[str], names: Iterable[str]) -> list[tuple[str, 
 _GIT = CATALOGUE.git
 _GIT_EXEC_KEY = _GIT.runs_settings
 _GIT_ASK_KEY = _GIT.ask_settings
+#: ``remote.NAME.push=+REFSPEC`` and ``remote.NAME.mirror``: ``git push`` force-updates.
+_FORCED_PUSH = re.compile(r"remote\..+\.(push|mirror)$")
+_FALSE = frozenset({"false", "no", "off", "0"})
 _GIT_CONFIG_VALUED = _GIT.subcommand("config").options.value_options()
 
 
@@ -90,8 +95,10 @@ def _git_runs(
     i = _git_globals(argv, nested, aliases, valued)
     if i >= len(argv):
         return [], nested
-    sub, rest = argv[i], list(argv[i + 1 :])
+    sub, rest = argv[i].lower(), list(argv[i + 1 :])  # git folds the case of names
     forms: list[tuple[str, ...]] = []
+    if sub == "push" and "\x00force" in aliases:  # a ``+`` refspec or mirror setting
+        forms.append(("git", "push", "--force", *rest))
     if sub in aliases and not aliases[sub].startswith("!"):
         try:
             forms.append(("git", *shlex.split(aliases[sub]), *rest))
@@ -138,8 +145,13 @@ def _git_globals(
         else:
             break
         key, _, value = kv.partition("=")
-        if key.lower().startswith("alias.") and value:
-            aliases[key[6:]] = value
+        lower = key.lower()
+        if lower.startswith("alias.") and value:
+            aliases[lower[6:]] = value
+        elif _FORCED_PUSH.match(lower) and (
+            value.startswith("+") if lower.endswith("push") else value.lower() not in _FALSE
+        ):
+            aliases["\x00force"] = value
         found = _git_setting(key, value, "-c")
         if found is not None:
             nested.append(found)
@@ -161,6 +173,14 @@ def _git_config(rest: Sequence[str]) -> list[Nested]:
     if ops and ops[0] in ("set", "get", "unset", "list", "edit", "rename-section",
                           "remove-section", "get-color", "get-colorbool"):  # fmt: skip
         ops = ops[1:] if ops[0] == "set" else []
+    key = ops[0].lower() if ops else ""
+    if (
+        len(ops) >= 2
+        and not ops[1].startswith("!")
+        and (key.startswith("alias.") or _FORCED_PUSH.match(key))
+    ):
+        # what a later ``git NAME`` or ``git push`` runs: not visible to this decision
+        return [Nested(f"git config {ops[0]}", None, True)]
     found = _git_setting(ops[0], ops[1], "config") if len(ops) >= 2 else None
     return [] if found is None else [found._replace(ask=True)]
 
@@ -400,9 +420,9 @@ def awk_runs(argv: Sequence[str], prog: str) -> list[Nested]:
             i += 1
             break
         if (
-            a in ("-f", "--file", "-i", "--include", "-E", "--exec")
-            or a.startswith(("--file=", "--include=", "--exec="))
-            or (a.startswith(("-f", "-i", "-E")) and len(a) > 2 and not a.startswith("--"))
+            a in ("-f", "--file", "-i", "--include", "-E", "--exec", "-l", "--load")
+            or a.startswith(("--file=", "--include=", "--exec=", "--load="))
+            or (a.startswith(("-f", "-i", "-E", "-l")) and len(a) > 2 and not a.startswith("--"))
         ):
             out.append(Nested(f"{prog} -f", None))
             i += 1 if "=" in a or (len(a) > 2 and not a.startswith("--")) else 2
@@ -425,6 +445,8 @@ def awk_runs(argv: Sequence[str], prog: str) -> list[Nested]:
     if not programs and not any(n.label.endswith("-f") for n in out) and i < len(argv):
         programs.append(argv[i])
     for text in programs:
+        if "@load" in text or "@include" in text:  # gawk: a library or another program
+            out.append(Nested(f"{prog} @load", None))
         for label, rx in _AWK_RUNS:
             found = (_awk_literal(m[1]) for m in rx.finditer(text))
             out.extend(Nested(f"{prog} {label}", cmd, True) for cmd in found)

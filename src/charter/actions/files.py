@@ -356,6 +356,11 @@ def _git_files(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Targe
         writes.extend(getopt(_GIT.subcommand("worktree").options, rest[1:], dynamic).operands[:1])
     elif sub == "bundle" and len(rest) > 2 and rest[1] == "create":
         writes.append((rest[2], rest[2] in dynamic))
+    elif sub == "apply":
+        o = getopt(_GIT.subcommand("apply").options, rest, dynamic)
+        writes.extend(o.get("--directory"))
+        if o.has("--unsafe-paths"):  # the patch's own paths, outside the work tree too
+            writes.append(("<the paths the patch names>", True))
     elif sub == "config":
         o = getopt(_GIT.subcommand("config").options, rest, dynamic)
         listing = any(f.startswith("--get") for f in o.flags) or o.has("-l", "--list")
@@ -383,6 +388,39 @@ def _words(
         return out
 
     return rule
+
+
+#: find's options before its starting points (``-D DEBUG``, ``-O3``, ``-H -L -P``).
+_FIND_VALUED = frozenset({"-D"})
+
+
+def find_roots(argv: Sequence[str], dynamic: frozenset[str]) -> list[Target]:
+    """The starting points of ``find`` (``.`` when none is given)."""
+    i = 1
+    while (
+        i < len(argv)
+        and argv[i] in ("-H", "-L", "-P", "-D")
+        or (i < len(argv) and argv[i].startswith("-O") and argv[i][2:].isdigit())
+    ):
+        i += 2 if argv[i] in _FIND_VALUED else 1
+    roots: list[Target] = []
+    for a in argv[i:]:
+        if a.startswith(("-", "(", "!", ")", ",")) and a not in dynamic:
+            break
+        roots.append((a, a in dynamic))
+    return roots or [(".", False)]
+
+
+_FIND = CATALOGUE.programs["find"].files
+
+
+def _find(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    """``find ROOT… -fprint F``: F is written; ``-delete`` removes the roots' trees."""
+    assert _FIND is not None  # noqa: S101 - the catalogue lists find's files
+    writes, reads = _words(_FIND.writes, _FIND.reads)(argv, dynamic)
+    if "-delete" in argv:
+        writes = [*find_roots(argv, dynamic), *writes]
+    return writes, reads
 
 
 def _perl_like(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
@@ -441,6 +479,7 @@ PROGRAM_RULES: dict[str, FileRule] = {
     "curl": _curl,
     "wget": _wget,
     "git": _git_files,
+    "find": _find,
 }
 
 
@@ -567,9 +606,13 @@ def read_targets(
         found = _git_reads(argv)
         return None if found is None else ([(p, p in dynamic) for p, _ in found], True)
     if files.read_operands == "tar":
-        # the members are read as named; below a directory member is not (yet) checked:
-        # ``tar -cf out.tar .`` in a tree that holds a blocked directory stays allowed
-        return [t for t in _tar_reads(argv, dynamic) if t[0] and t[0] != "-"], False
+        # the members, and everything below a directory member (tar recurses by default)
+        members = [t for t in _tar_reads(argv, dynamic) if t[0] and t[0] != "-"]
+        return members, "--no-recursion" not in argv
+    if files.read_operands == "find":
+        return find_roots(argv, dynamic), "*" in files.recursive or any(
+            a in files.recursive for a in argv
+        )
     o = getopt(spec, argv, dynamic)
     recursive = "*" in files.recursive or o.has(*files.recursive)
     rule = files.read_operands
@@ -590,6 +633,40 @@ def read_targets(
         if recursive and not ops:
             ops = [(".", False)]
     return [t for t in ops if t[0] and t[0] != "-"], recursive
+
+
+def _write_entry(program: Program) -> tuple[OptionSyntax, tuple[str, ...]] | None:
+    files = program.files
+    if files is not None and files.like is not None:
+        return _write_entry(CATALOGUE.programs[files.like])
+    if files is None or not files.recursive_writes:
+        return None
+    return program.options, files.recursive_writes
+
+
+#: Programs that can write everything below a directory operand, and the options that
+#: make them do it.
+_BELOW_WRITERS: dict[str, tuple[OptionSyntax, tuple[str, ...]]] = {
+    name: below
+    for name, p in CATALOGUE.with_role("files").items()
+    if (below := _write_entry(p)) is not None
+}
+
+
+def writes_below(argv: Sequence[str], dynamic: frozenset[str] = frozenset()) -> bool:
+    """Whether ``argv`` writes (deletes, re-modes) everything below the directories it
+    writes (``rm -r``, ``chmod -R``, ``find -delete``: the catalogue's
+    ``recursive_writes``)."""
+    prog = program_name(argv[0]) if argv else ""
+    entry = _BELOW_WRITERS.get(prog)
+    if entry is None:
+        return False
+    spec, options = entry
+    if "*" in options:
+        return True
+    if prog in CATALOGUE.option_words:  # ``find -delete``: a word, not a letter cluster
+        return any(a in options for a in argv[1:])
+    return getopt(spec, argv, dynamic).has(*options)
 
 
 # ------------------------------------------------------------- resolving paths
@@ -754,4 +831,6 @@ __all__ = [
     "read_targets",
     "resolve",
     "resolve_found",
+    "find_roots",
+    "writes_below",
 ]

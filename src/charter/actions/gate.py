@@ -21,6 +21,7 @@ import functools
 import os
 import posixpath
 import re
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,8 +31,17 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from charter.actions import shell, tools
-from charter.actions.command import RUNTIME_PID, RUNTIME_PWD, SimpleCommand, Word, program_name
+from charter.actions.catalogue import CATALOGUE
+from charter.actions.command import (
+    RUNTIME_PID,
+    RUNTIME_PWD,
+    SHELLS,
+    SimpleCommand,
+    Word,
+    program_name,
+)
 from charter.actions.constitution import Constitution, ModelPermission
+from charter.actions.embedded import interpreter_options
 from charter.actions.files import (
     FILE_PROGRAMS,
     MAX_GLOB_MATCHES,
@@ -42,6 +52,7 @@ from charter.actions.files import (
     file_targets,
     read_targets,
     resolve_found,
+    writes_below,
 )
 from charter.actions.layers import (
     Accept,
@@ -74,6 +85,8 @@ GATE_ERROR = "CHARTER-GATE-ERROR"
 GATE_INTEGRITY = "CHARTER-INTEGRITY-LOST"
 GATE_ROLE = "CHARTER-GATE-UNKNOWN-ROLE"
 GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
+GATE_PROGRAM_PATH = "CHARTER-GATE-PROGRAM-PATH"
+GATE_CONFIG = "CHARTER-GATE-CONFIGURES"
 
 #: The reasons a file read by name can have (the allowed directories are for writes).
 _READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SECRET-FILE",
@@ -81,6 +94,23 @@ _READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SE
 
 #: Whether a word has glob characters (``*``, ``?``, ``[``).
 _has_glob = re.compile(r"[*?\[]").search
+
+#: The catalogue's configuration files, as tuples of trailing path components.
+_CONFIGURES = tuple(tuple(rule.split("/")) for rule in CATALOGUE.configures)
+_CONFIG_NAMES = frozenset(rule[-1] for rule in _CONFIGURES if not _has_glob(rule[-1]))
+_CONFIG_GLOBS = tuple(rule for rule in _CONFIGURES if _has_glob(rule[-1]))
+
+
+def _configures(path: str) -> bool:
+    """Whether ``path`` is a file the catalogue lists under ``[files] configures``."""
+    parts = path.split("/")
+    rules = _CONFIGURES if parts[-1] in _CONFIG_NAMES else _CONFIG_GLOBS
+    return any(
+        len(parts) > len(rule)
+        and all(fnmatch.fnmatchcase(c, g) for c, g in zip(parts[-len(rule) :], rule, strict=True))
+        for rule in rules
+    )
+
 
 #: ``/dev/fd/N``, ``/proc/self/fd/N``: a descriptor the shell already holds, not a file.
 _DESCRIPTOR = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
@@ -143,7 +173,16 @@ DEFAULT_SECRETS = (
     "~/.config/hub", "~/.cargo/credentials", "~/.cargo/credentials.toml", "~/.gem/credentials",
     "~/.vault-token", "~/.terraform.d/credentials.tfrc.json", "~/.password-store",
     "~/.local/share/keyrings", "/etc/shadow", "/etc/gshadow", "/etc/sudoers",
+    "~/.pgpass", "~/.my.cnf", "~/.s3cfg", "~/.boto", "~/.oci", "~/.config/rclone",
+    "~/.config/op", "~/.config/doctl", "~/.terraformrc", "/var/run/secrets", "/run/secrets",
+    # shells' and REPLs' histories hold what was typed, tokens included
+    "~/.bash_history", "~/.zsh_history", "~/.python_history", "~/.psql_history",
+    "~/.mysql_history", "~/.node_repl_history",
+    # coding agents' own credentials
+    "~/.claude/.credentials.json", "~/.codex/auth.json", "~/.gemini/oauth_creds.json",
 )  # fmt: skip
+#: A process's environment (API keys, tokens) and memory: read as a secret.
+_PROC_SECRET = re.compile(r"/proc/(?:self|thread-self|[0-9]+)(?:/task/[0-9]+)?/(?:environ|mem)")
 #: Where Charter keeps private keys by default (``charter constitution --key-dir``).
 CHARTER_KEYS = "~/.charter/keys"
 GATE_SECRET = "CHARTER-GATE-SECRET-FILE"  # noqa: S105 - a rule name
@@ -202,6 +241,35 @@ def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
     if memo is not None:
         memo[key] = out
     return out
+
+
+#: The system's program directories: trusted along with the gate's own ``PATH``.
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@functools.lru_cache(maxsize=256)
+def _path_programs(name: str, search: str) -> frozenset[str]:
+    """Where ``name`` resolves to in each directory of ``search`` (a ``PATH`` value)."""
+    found: set[str] = set()
+    for d in search.split(os.pathsep):
+        candidate = posixpath.join(d, name)
+        if d.startswith("/") and os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+            found.add(os.path.realpath(candidate))
+    return frozenset(found)
+
+
+def _on_trusted_path(word: str, cwd: str, memo: _Memo) -> bool:
+    """Whether the program word ``word`` (with a ``/``) is the file a ``PATH`` search
+    for its name would find (any directory of the gate's own ``PATH`` or the system's
+    program directories)."""
+    name = program_name(word)
+    if not name or name in (".", ".."):
+        return False
+    target = _resolve(word, cwd, memo)
+    if target is None:
+        return False
+    search = os.environ.get("PATH", "") + os.pathsep + _SYSTEM_PATH
+    return target in _path_programs(name, search)
 
 
 def _lexical(path: str, cwd: str) -> str:
@@ -420,6 +488,18 @@ class Gate:
         limits = self.constitution.limits
         reasons: list[Reason] = []
         globbed = _has_glob(raw)
+        made = _made_links(memo)
+        if made and any(_within(lexical, d) or _within(d, lexical) for d in made):
+            reasons.append(
+                _reason(
+                    GATE_UNRESOLVED,
+                    "high",
+                    Verdict.ASK,
+                    f"{what} {raw!r} goes through a path an earlier command of this string "
+                    "creates (a link, a moved or extracted file): where it leads is only "
+                    "known when it runs",
+                )
+            )
         if path is None:
             reasons.append(
                 _reason(
@@ -441,6 +521,16 @@ class Gate:
                     Verdict.DENY,
                     f"{what} {raw!r} is Charter's own file (constitution, key or audit log); "
                     "agents never write it",
+                )
+            )
+        if write and (_configures(lexical) or (path is not None and _configures(path))):
+            reasons.append(
+                _reason(
+                    GATE_CONFIG,
+                    "high",
+                    Verdict.ASK,
+                    f"{what} {raw!r} changes what a program does when it next runs (its "
+                    "configuration, hooks or scripts, or an agent's settings): needs approval",
                 )
             )
         for d in limits.blocked_directories:
@@ -488,15 +578,9 @@ class Gate:
     ) -> list[Reason]:
         """A secret file (or Charter's private key) at ``path``, or, for a recursive
         read (``below``), inside it."""
-        hits = (
-            [
-                (secret, verdict)
-                for secret, verdict in self.secrets.items()
-                if _within(secret, lexical) or (path is not None and _within(secret, path))
-            ]
-            if below
-            else self._secrets_above(lexical, path)
-        )
+        hits = self._secrets_below(lexical, path) if below else self._secrets_above(lexical, path)
+        if not below and (_PROC_SECRET.fullmatch(lexical) or _PROC_SECRET.fullmatch(path or "")):
+            hits.append((lexical, Verdict.ASK))
         if not below and _has_glob(raw):  # ``~/.aws/cred*``, ``~/.ss?/*``
             hits += [(s, v) for s, v in self.secrets.items() if _glob_reaches(lexical, s)]
         hits.sort(key=lambda h: h[1] is not Verdict.DENY)
@@ -527,6 +611,7 @@ class Gate:
         working directory nor the file the name reaches under a secret's top directory."""
         if (
             self.constitution.limits.blocked_directories
+            or _LINKS in (memo or ())
             or raw.startswith(("/", "~"))
             or ".." in raw
             or _has_glob(raw)
@@ -548,6 +633,19 @@ class Gate:
         if memo is not None:
             memo[key] = "" if quiet else None
         return quiet
+
+    def _secrets_below(self, lexical: str, path: str | None) -> list[tuple[str, Verdict]]:
+        """The secret paths that are ``lexical`` or ``path`` or inside them (only the
+        secrets under the same top directory can be)."""
+        out: list[tuple[str, Verdict]] = []
+        for d in dict.fromkeys((lexical, path)):
+            if d is None:
+                continue
+            near = self.secrets if d == "/" else self._secrets_by_top.get(_top(d), ())
+            out.extend((s, self.secrets[s]) for s in near if _within(s, d))
+            if _within(d, "/proc") or d == "/":  # every process's environment is below
+                out.append(("/proc/*/environ", Verdict.ASK))
+        return out
 
     def _secrets_above(self, lexical: str, path: str | None) -> list[tuple[str, Verdict]]:
         """The secret paths that are ``lexical`` or ``path`` or a directory above them."""
@@ -580,7 +678,9 @@ class Gate:
             reasons.extend(self._below_reasons(top, cwd, memo))
         return reasons
 
-    def _below_reasons(self, raw: str, cwd: str, memo: _Memo | None) -> list[Reason]:
+    def _below_reasons(
+        self, raw: str, cwd: str, memo: _Memo | None, what: str = "a recursive read of"
+    ) -> list[Reason]:
         """What a recursive read of ``raw`` reaches: blocked directories and secrets."""
         reasons: list[Reason] = []
         path = _resolve(raw, cwd, memo)
@@ -593,11 +693,30 @@ class Gate:
                         "resource_limits.blocked_directories",
                         "high",
                         Verdict.DENY,
-                        f"a recursive read of {raw!r} reads the blocked directory {d!r}",
+                        f"{what} {raw!r} reaches the blocked directory {d!r}",
                     )
                 )
                 break
-        reasons.extend(self._secret_reasons(raw, path, lexical, "a recursive read of", below=True))
+        reasons.extend(self._secret_reasons(raw, path, lexical, what, below=True))
+        return reasons
+
+    def _below_write_reasons(self, raw: str, cwd: str, memo: _Memo | None) -> list[Reason]:
+        """A write of everything below ``raw`` (``rm -r``): the blocked directories,
+        secrets and Charter's own files it holds are written too."""
+        reasons = self._below_reasons(raw, cwd, memo, "a recursive write of")
+        path = _resolve(raw, cwd, memo)
+        lexical = _lexical(raw, cwd)
+        for p in self.protected:
+            if _within(p, lexical) or (path is not None and _within(p, path)):
+                reasons.append(
+                    _reason(
+                        GATE_PROTECTED,
+                        "critical",
+                        Verdict.DENY,
+                        f"a recursive write of {raw!r} reaches Charter's own file {p}",
+                    )
+                )
+                break
         return reasons
 
     # ---------------------------------------------------------------- actions
@@ -672,7 +791,12 @@ class Gate:
             perm = self.permission(model_role)
             if perm is not None and not perm.can_read:
                 reasons.append(_role_reason(model_role, "can_read", "read files"))
-            reasons.extend(self._path_reasons(path, where, write=False, what="read of"))
+            memo: _Memo = {}
+            reasons.extend(self._path_reasons(path, where, write=False, what="read of", memo=memo))
+            resolved = _resolve(path, where, memo)
+            if resolved is not None and os.path.isdir(resolved):
+                # a directory is read below (an agent's search tool: Grep, Glob)
+                reasons.extend(self._below_reasons(path, where, memo))
             return reasons, []
 
         return self._decide(action, model_role, agent, evaluate)
@@ -781,16 +905,33 @@ class Gate:
             _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: {_short(command)}")
             for u in script.uncertain
         )
-        flat = " ".join(command.split())
-        for p, text in self._literal:
-            if text in flat:
-                reasons.append(_pattern_reason(p, YES, (command,)))
+        if self._literal:
+            flat = " ".join(command.split())
+            reasons.extend(
+                _pattern_reason(p, YES, (command,)) for p, text in self._literal if text in flat
+            )
         matches = self.patterns.match_script(script, cwd)
         commands: list[dict[str, Any]] = []
         memo: _Memo = {}  # the filesystem, read once per path for this decision
         feeds = _producers(script.commands)
-        for m in matches:
+        written: set[str] = set()  # files an earlier command of this string writes
+        # whether a later command runs a file (its own path, or a script): only then do
+        # the files earlier commands write matter to it
+        later = [False] * len(matches)
+        for i in range(len(matches) - 2, -1, -1):
+            later[i] = later[i + 1] or _runs_a_file(matches[i + 1])
+        for i, m in enumerate(matches):
             own = self._command_reasons(m, cwd, perm, memo, feeds.get(m.command.seq))
+            if written:
+                own.extend(_runs_written(m, written))
+            makes = i + 1 < len(matches) and any(
+                program_name(v.argv[0]) in MAKES_LINKS for v in m.command.variants if v.argv
+            )
+            if later[i] or makes:
+                writes = _writes_of(m)
+                written.update(writes)
+                if makes:
+                    _add_made_links(memo, writes)
             reasons.extend(own)
             commands.append(
                 {
@@ -821,6 +962,7 @@ class Gate:
             for u in cmd.uncertain
         )
         if m.auto_allowed:
+            reasons.extend(self._program_paths(m, memo))
             reasons.append(
                 _reason(
                     m.allowed_by[0] if m.allowed_by else "boundaries.auto_allowed",
@@ -841,6 +983,36 @@ class Gate:
         reasons.extend(self._file_reasons(m, cwd, perm, memo, producer))
         return reasons
 
+    def _program_paths(self, m: CommandMatch, memo: _Memo) -> list[Reason]:
+        """A program named by path (``./ls``, ``P/git``) is auto-allowed only when it is
+        the program of that name on the trusted ``PATH``, or the path an allowing
+        pattern spells out (``./gradlew *``): anything else runs a file from the
+        repository (or elsewhere) that the pattern never saw."""
+        out: list[Reason] = []
+        # a pattern that names the program by its path (``./gradlew *``) allows that file
+        named = {
+            posixpath.normpath(first)
+            for text in m.allowed_by
+            if "/" in (first := text.split(maxsplit=1)[0] if text.strip() else "")
+        }
+        for v in m.command.variants:
+            word = v.argv[0] if v.argv else ""
+            if "/" not in word or posixpath.normpath(word) in named:
+                continue
+            for where in m.cwds or ("/",):
+                if not _on_trusted_path(word, where, memo):
+                    out.append(
+                        _reason(
+                            GATE_PROGRAM_PATH,
+                            "high",
+                            Verdict.ASK,
+                            f"`{_short(word)}` is not the {program_name(word)!r} found on the "
+                            "trusted PATH: the pattern allows that program, not this file",
+                        )
+                    )
+                    return out
+        return out
+
     def _file_reasons(
         self,
         m: CommandMatch,
@@ -855,6 +1027,10 @@ class Gate:
         seen: set[tuple[str, bool]] = set()
         what = f"`{_argv(cmd.argv)}` writes" if named.writes else ""
         reasons = self._write_reasons(named, what, perm, seen, memo)
+        for target, _dyn in named.below:
+            relative = not target.startswith(("/", "~"))
+            for where in named.cwds if relative else named.cwds[:1]:
+                reasons.extend(self._below_write_reasons(target, where, memo))
         for target, dyn in named.reads:
             if dyn or (target, False) in seen or (target, True) in seen:
                 continue  # a write to it was decided already (a stricter check)
@@ -920,8 +1096,11 @@ class Gate:
             cwds=cwds,
             unknown=m.cwd_unknown,
             content=[],
+            below=[],
         )
-        dynamic: frozenset[str] | None = None
+        dynamic: frozenset[str] | None = (
+            _NONE if all(w.static or w.resolved for w in cmd.words) else None
+        )
         for v in cmd.variants:
             if not v.argv:
                 continue
@@ -939,6 +1118,8 @@ class Gate:
             if prog in FILE_PROGRAMS:
                 found = file_targets(v.argv, dynamic or frozenset())
                 if found is not None:
+                    if writes_below(v.argv, dynamic or frozenset()):
+                        named.below.extend(t for t in found[0] if not t[1])
                     named.writes.extend(_known_at_run_time(found[0], cmd, named))
                     named.reads.extend(_known_at_run_time(found[1], cmd, named))
             declared = (
@@ -962,6 +1143,13 @@ class Gate:
                 named.content.extend(
                     (t, d, recursive) for t, d in _known_at_run_time(targets, cmd, named)
                 )
+            if prog in NAMES_FROM_STDIN and _copies_named_files(v.argv):
+                # ``echo /etc/shadow | cpio -o``: each line of stdin names a file it reads
+                if cmd.stdin_text is not None:
+                    names = [n for n in cmd.stdin_text.splitlines() if n.strip()]
+                    named.content.extend((n, False, False) for n in names)
+                else:
+                    named.content.append(("<names read from stdin>", True, False))
             # every path-like word may be a file it reads (an option's value only, for
             # a program whose operands the catalogue describes: its text is not a path)
             named.reads.extend(_path_like(v.argv, operands=declared is None))
@@ -1002,6 +1190,102 @@ class Gate:
         return reasons
 
 
+#: Programs that can create a symbolic link, or move or unpack one into place.
+MAKES_LINKS = CATALOGUE.makes_links
+#: The memo key under which a decision keeps the paths earlier commands made.
+_LINKS = "\x00links"
+
+
+def _made_links(memo: _Memo | None) -> list[str]:
+    """Paths an earlier command of this string creates with a program of
+    :data:`MAKES_LINKS` (kept in the decision's memo, one per line)."""
+    made = memo.get(_LINKS) if memo else None
+    return made.split("\n") if made else []
+
+
+def _add_made_links(memo: _Memo, paths: Sequence[str]) -> None:
+    if paths:
+        memo[_LINKS] = "\n".join([*_made_links(memo), *paths])
+
+
+#: Programs that read the names of the files they read from stdin (``cpio -o``).
+NAMES_FROM_STDIN = CATALOGUE.names_from_stdin
+
+
+def _copies_named_files(argv: Sequence[str]) -> bool:
+    """``cpio -o``/``-p`` (copy-out, pass-through) read the files stdin names."""
+    return any(
+        a in ("--create", "--pass-through")
+        or (a.startswith("-") and not a.startswith("--") and ("o" in a or "p" in a))
+        for a in argv[1:]
+    )
+
+
+def _writes_of(m: CommandMatch) -> list[str]:
+    """The files a command writes, as lexical absolute paths (redirections and the
+    catalogue's file rules)."""
+    cmd = m.command
+    cwds = m.cwds or ("/",)
+    out = [
+        _lexical(t, c)
+        for r in cmd.redirects
+        if r.target is not None and r.writes and r.target.static
+        for t in (r.target.value,)
+        for c in cwds
+    ]
+    for v in cmd.variants:
+        prog = program_name(v.argv[0]) if v.argv else ""
+        if prog not in FILE_PROGRAMS or prog in CATALOGUE.metadata_writers:
+            continue  # ``chmod +x run.sh`` changes the mode, not what runs
+        found = file_targets(v.argv)
+        if found is not None:
+            out.extend(_lexical(t, c) for t, dyn in found[0] if not dyn for c in cwds)
+    return out
+
+
+def _runs_a_file(m: CommandMatch) -> bool:
+    """Whether a command runs a program by path or a shell or interpreter (which may
+    run a script file)."""
+    for v in m.command.variants:
+        if v.argv:
+            prog = program_name(v.argv[0])
+            if "/" in v.argv[0] or prog in SHELLS or prog in (".", "source"):
+                return True
+            if interpreter_options(prog) is not None:
+                return True
+    return False
+
+
+def _runs_written(m: CommandMatch, written: set[str]) -> list[Reason]:
+    """A shell or interpreter running a file an earlier command of the same string wrote
+    (``echo … > t.py && python t.py``): the code it runs was never seen by a pattern."""
+    cwds = m.cwds or ("/",)
+    for v in m.command.variants:
+        if not v.argv:
+            continue
+        prog = program_name(v.argv[0])
+        runs_file = prog in SHELLS or prog in (".", "source") or interpreter_options(prog)
+        # the program itself, and for a shell or interpreter its script (the first
+        # operand: later ones are the script's data)
+        script = next((w for w in v.argv[1:] if not w.startswith(("-", "+"))), None)
+        words = [v.argv[0], script] if runs_file and script is not None else v.argv[:1]
+        for w in words:
+            if ("/" in w or runs_file) and any(_lexical(w, c) in written for c in cwds):
+                return [
+                    _reason(
+                        GATE_CONFIG,
+                        "high",
+                        Verdict.ASK,
+                        f"`{_argv(v.argv)}` runs {w!r}, which this command string writes "
+                        "first: what it runs was never decided",
+                    )
+                ]
+    return []
+
+
+_NONE: frozenset[str] = frozenset()
+
+
 @dataclass
 class _Named:
     """Files one command names: written, read, and where relative paths resolve."""
@@ -1014,6 +1298,8 @@ class _Named:
     #: operands the program reads (the catalogue's ``read_operands``): path, dynamic,
     #: read recursively
     content: list[tuple[str, bool, bool]]
+    #: directories whose whole tree the command writes (``rm -r``, ``chmod -R``)
+    below: list[Target]
 
 
 def _producers(commands: Sequence[SimpleCommand]) -> dict[int, SimpleCommand]:
@@ -1051,6 +1337,12 @@ def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named)
     return out
 
 
+#: Where a path can sit inside a word besides its start: a response file (``@/etc/x``),
+#: an address or URI scheme (``file:/etc/x``, ``open:/etc/x,creat``, ``man:/etc/x``),
+#: a directive (``'Include /etc/x'``), an argument in a document or call (``\\input{/etc/x}``).
+_EMBEDDED_PATH = re.compile(r"(?:^|[\s,:=@({])([/~][^\s,)}]*)")
+
+
 def _path_like(argv: Sequence[str], *, operands: bool = True) -> list[Target]:
     """Words and ``--opt=VALUE`` values that look like paths (``/`` in them, or ``~…``):
     each may be a file the program reads (blocked directories, secrets)."""
@@ -1070,10 +1362,19 @@ def _path_like(argv: Sequence[str], *, operands: bool = True) -> list[Target]:
             value = token.partition("=")[2]
             if "/" in value or value.startswith("~"):
                 out.append((value, False))
+                out.extend(_embedded(value))
         elif operands:
             has_key = "=" in token and not token.startswith(("/", ".", "~"))
             out.append((token.split("=", 1)[1] if has_key else token, False))
+            out.extend(_embedded(token))
     return out
+
+
+def _embedded(token: str) -> list[Target]:
+    """Paths inside a word that does not start with one (``@/etc/x``, ``file:/etc/x``)."""
+    if token.startswith(("/", "~", ".")) and not any(c in token for c in " \t,:@"):
+        return []
+    return [(m, False) for m in _EMBEDDED_PATH.findall(token) if m != token]
 
 
 # ------------------------------------------------------------------ reasons
@@ -1137,9 +1438,14 @@ def _dedupe(reasons: list[Reason]) -> list[Reason]:
     return list({(r.rule, r.msg, r.verdict): r for r in reasons}.values())
 
 
-def _argv(argv: Sequence[str]) -> str:
-    import shlex
+#: Words ``shlex.quote`` leaves as they are.
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
 
+
+def _argv(argv: Sequence[str]) -> str:
+    if all(_SHELL_SAFE.fullmatch(a) for a in argv):  # what shlex.join would give
+        joined = " ".join(argv)  # no whitespace inside a word: nothing to fold
+        return joined if len(joined) <= 160 else joined[:159] + "…"
     return _short(shlex.join(argv))
 
 
@@ -1158,8 +1464,14 @@ def _str(action: Mapping[str, Any], key: str) -> str:
 def _cwd(cwd: str | None) -> str:
     if cwd is None:
         return os.getcwd()
-    if not posixpath.isabs(cwd):
+    if not cwd.startswith("/"):
         return os.path.abspath(cwd)
+    return _normal_dir(cwd)
+
+
+@functools.lru_cache(maxsize=64)
+def _normal_dir(cwd: str) -> str:
+    """An absolute working directory, normalised (the same few, decision after decision)."""
     return normalise_path(cwd)
 
 

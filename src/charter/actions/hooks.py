@@ -655,8 +655,10 @@ def sandboxed_command(
 
 
 def charter_program() -> tuple[str, ...]:
-    """How a shell starts this Charter: this interpreter running ``-m charter``."""
-    return (sys.executable, "-m", "charter")
+    """How a shell starts this Charter: this interpreter running ``-m charter``, with
+    ``-P`` so the agent's working directory (its repository, where a ``charter/``
+    directory could stand in for Charter) is not on ``sys.path``."""
+    return (sys.executable, "-P", "-m", "charter")
 
 
 def exec_prefix(
@@ -664,6 +666,7 @@ def exec_prefix(
     constitutions: Sequence[str | Path],
     keys: Sequence[str | Path],
     *,
+    trust: str | Path | None = None,
     audit: str | Path | None = None,
     budget: str | Path | None = None,
     run: str | None = None,
@@ -671,14 +674,22 @@ def exec_prefix(
     """``PROGRAM exec --constitution C --key K …`` with absolute paths, for :func:`respond`.
 
     ``program`` is how the agent's shell starts Charter (e.g. ``("/usr/bin/charter",)``
-    or ``(sys.executable, "-m", "charter")``); constitutions and keys pair up, upper
-    layer first, exactly as the hook itself was given them.
+    or :func:`charter_program`); constitutions and keys pair up, upper
+    layer first, exactly as the hook itself was given them — or, with ``trust``, the
+    trust policy names each layer's signers and ``keys`` is empty.
     """
-    if not program or not constitutions or len(constitutions) != len(keys):
-        raise InputError("exec_prefix needs the program and one key per constitution")
+    paired = len(constitutions) == len(keys) or (trust is not None and not keys)
+    if not program or not constitutions or not paired:
+        raise InputError(
+            "exec_prefix needs the program and one key per constitution (or a trust policy)"
+        )
     argv = [*program, "exec"]
-    for c, k in zip(constitutions, keys, strict=True):
-        argv += ["--constitution", os.path.abspath(c), "--key", os.path.abspath(k)]
+    for i, c in enumerate(constitutions):
+        argv += ["--constitution", os.path.abspath(c)]
+        if keys:
+            argv += ["--key", os.path.abspath(keys[i])]
+    if trust is not None:
+        argv += ["--trust", os.path.abspath(trust)]
     if audit is not None:
         text = str(audit)
         argv += ["--audit", text if "://" in text else os.path.abspath(text)]

@@ -110,7 +110,8 @@ def _flag_tokens(prog: str, token: str) -> list[str]:
     if token.startswith("--"):
         name, eq, value = token.partition("=")
         name = aliases.get(name, _unabbreviate(prog, name))
-        return [name, f"{name}={value}"] if eq else [name]
+        more = EXPANSIONS.get((prog, name), (name,))
+        return [*more, f"{name}={value}"] if eq else list(more)
     if token in aliases:
         return [aliases[token]]
     if prog in NO_CLUSTER or len(token) <= 2:
@@ -191,6 +192,10 @@ def split_args(
                 i += 1
             else:
                 flags.update(_flag_tokens(prog, token))
+        elif _PLAIN.match(token) and prog != "chmod":  # nothing to normalise
+            operands.append(token)
+            cands.append((token,))
+            dyn.append(is_dynamic)
         else:
             if prog == "git" and token.startswith("+") and len(token) > 1:
                 flags.add("-f")  # ``git push origin +main`` is a force push
@@ -332,8 +337,10 @@ def _token(seg: Segment, k: int, args: Args, j: int) -> int:
 
 
 def _flags(seg: Segment, args: Args, exact: bool) -> int:
+    if not seg.flags and not args.flags:
+        return YES
     missing = False
-    for f in seg.flags:
+    for f in seg.flags if not seg.flags <= args.flags else ():
         if f in args.flags:
             continue
         if "=" in f or any(c in f for c in "*?["):
@@ -359,6 +366,13 @@ def match_segment(seg: Segment, args: Args, loose: bool) -> int:
             return NO
     elif seg.program != args.program:
         return NO
+    if seg.anchors and seg.operand_res[0] is None:
+        # the first sub-command word (``git push …``) must open the operands: the
+        # cheapest test first (the operand rules below would say NO too)
+        if not args.operands:
+            return NO
+        if not args.dynamic[0] and seg.operands[0] not in args.candidates[0]:
+            return NO
     flags = _flags(seg, args, exact=not loose)
     if flags == NO:
         return NO
@@ -379,47 +393,50 @@ def _loose_operands(seg: Segment, args: Args) -> int:
     rest = [k for k in range(seg.anchors, len(seg.operands)) if seg.operands[k] != "*"]
     if not rest:
         return best
-    memo: dict[tuple[int, int], int] = {}
+    return min(best, _loose_rest(seg, args, rest, 0, seg.anchors, {}))
 
-    def sub(i: int, j: int) -> int:
-        if i == len(rest):
-            return YES
-        if n - j < len(rest) - i:
-            return NO
-        key = (i, j)
-        if key in memo:
-            return memo[key]
-        here = _token(seg, rest[i], args, j)
-        take = min(here, sub(i + 1, j + 1)) if here else NO
-        out = take if take == YES else max(take, sub(i, j + 1))
-        memo[key] = out
-        return out
 
-    return min(best, sub(0, seg.anchors))
+def _loose_rest(
+    seg: Segment, args: Args, rest: list[int], i: int, j: int, memo: dict[tuple[int, int], int]
+) -> int:
+    """Whether ``rest[i:]`` of the pattern's operands match, in order, among the
+    command's operands from ``j`` (a module function: a recursive closure would be a
+    reference cycle left for the garbage collector on every call)."""
+    if i == len(rest):
+        return YES
+    if len(args.operands) - j < len(rest) - i:
+        return NO
+    key = (i, j)
+    if key in memo:
+        return memo[key]
+    here = _token(seg, rest[i], args, j)
+    take = min(here, _loose_rest(seg, args, rest, i + 1, j + 1, memo)) if here else NO
+    out = take if take == YES else max(take, _loose_rest(seg, args, rest, i, j + 1, memo))
+    memo[key] = out
+    return out
 
 
 def _exact_operands(seg: Segment, args: Args) -> int:
-    n = len(args.operands)
-    ops = seg.operands
-    memo: dict[tuple[int, int], int] = {}
+    return _exact_from(seg, args, 0, 0, {})
 
-    def go(k: int, j: int) -> int:
-        if k == len(ops):
-            return YES if j == n else NO
-        key = (k, j)
-        if key in memo:
-            return memo[key]
-        if ops[k] == "*":
-            out = max(go(k + 1, jj) for jj in range(j, n + 1))
-        elif j >= n:
-            out = NO
-        else:
-            here = _token(seg, k, args, j)
-            out = min(here, go(k + 1, j + 1)) if here else NO
-        memo[key] = out
-        return out
 
-    return go(0, 0)
+def _exact_from(seg: Segment, args: Args, k: int, j: int, memo: dict[tuple[int, int], int]) -> int:
+    """Whether the pattern's operands from ``k`` match the command's from ``j`` exactly."""
+    ops, n = seg.operands, len(args.operands)
+    if k == len(ops):
+        return YES if j == n else NO
+    key = (k, j)
+    if key in memo:
+        return memo[key]
+    if ops[k] == "*":
+        out = max(_exact_from(seg, args, k + 1, jj, memo) for jj in range(j, n + 1))
+    elif j >= n:
+        out = NO
+    else:
+        here = _token(seg, k, args, j)
+        out = min(here, _exact_from(seg, args, k + 1, j + 1, memo)) if here else NO
+    memo[key] = out
+    return out
 
 
 # ------------------------------------------------------------------ pattern sets
@@ -496,7 +513,10 @@ class PatternSet:
         )
 
     def candidates(self, program: str) -> list[Pattern]:
-        return self._single.get(program, []) + self._generic
+        single = self._single.get(program)
+        if single is None:
+            return self._generic
+        return single + self._generic if self._generic else single
 
     def match_script(self, script: Script, cwd: str | None = None) -> list[CommandMatch]:
         results: list[list[Hit]] = [[] for _ in script.commands]
@@ -514,10 +534,11 @@ class PatternSet:
             forms = []
             ok = True
             by: list[str] = []
+            static = all(w.static or w.resolved for w in cmd.words)
             for v in cmd.variants:
                 if not v.argv:
                     continue
-                args = args_for(v.argv, _dynamic_mask(cmd, v), cwds)
+                args = args_for(v.argv, () if static else _dynamic_mask(cmd, v), cwds)
                 forms.append((v, args))
                 this_ok = False
                 for p in self.candidates(args.program):
@@ -585,6 +606,14 @@ class PatternSet:
         hits: list[Hit] = []
         for v, args in forms:
             if args.program not in SQL_CLIENTS:
+                # a bare statement given as the action (``DROP DATABASE prod``): the
+                # pattern as written, from the first word
+                whole = " ".join(v.argv)
+                hits.extend(
+                    Hit(p, YES, v.argv)
+                    for p in self.sql
+                    if p.kind != "auto_allowed" and p.sql is not None and p.sql.match(whole)
+                )
                 continue
             text = " ".join(v.argv[1:]) + "\n" + (cmd.stdin_text or "")
             unknown = (
@@ -727,8 +756,8 @@ def _script_forms(text: str) -> list[tuple[str, ...]]:
     return out
 
 
-# Bounded by bytes (argv can be thousands of words): see charter.core.memo.
-@bytes_lru(text_weight(32), max_bytes=16 * 2**20, max_entries=8192)
+# Bounded by bytes too (argv can be thousands of words): see charter.core.memo.
+@bytes_lru(text_weight(32), max_bytes=16 * 2**20, max_entries=256)
 def args_for(argv: tuple[str, ...], dynamic: tuple[bool, ...], cwd: tuple[str, ...]) -> Args:
     return split_args(program_name(argv[0]), argv[1:], dynamic, cwd)
 

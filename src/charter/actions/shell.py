@@ -29,6 +29,7 @@ from typing import NamedTuple
 import tree_sitter
 import tree_sitter_bash
 
+from charter.actions.catalogue import CATALOGUE
 from charter.actions.command import (
     EXEC_VARS,
     PLAIN_COMMANDS,
@@ -971,13 +972,21 @@ class _Walker:
         # A shell (or eval) reading its script from stdin.
         for variant in variants:
             prog = program_name(variant.argv[0]) if variant.argv else ""
-            if (prog in SHELLS and _shell_reads_stdin(variant.argv)) or (
-                prog in ("source", ".") and len(variant.argv) > 1 and variant.argv[1] in STDIN_PATHS
+            if (
+                (prog in SHELLS and _shell_reads_stdin(variant.argv))
+                or (prog in SCHEDULERS and not _names_a_file(variant.argv))
+                or (
+                    prog in ("source", ".")
+                    and len(variant.argv) > 1
+                    and variant.argv[1] in STDIN_PATHS
+                )
             ):
                 if stdin is not None:
                     self.parse(stdin, p.depth + 1, (*p.origin, f"{prog} <stdin>"), pipes)
                 elif piped:
                     uncertain.append(f"{prog} runs a script read from a pipe or file")
+                else:  # nothing on stdin this string can see: the terminal, the caller's
+                    uncertain.append(f"{prog} reads its commands from the terminal or stdin")
                 break
         if uncertain:
             self.commands[index] = _replace(cmd, uncertain=tuple(dict.fromkeys(uncertain)))
@@ -993,7 +1002,9 @@ class _Walker:
         if n.script is None:
             uncertain.append(f"{n.label} runs code Charter cannot see")
             return
-        if n.ask and n.script.strip() not in PLAIN_COMMANDS:  # ``core.pager=cat`` is plain
+        if n.ask and n.script.strip() in PLAIN_COMMANDS:  # ``core.pager=cat``: plain
+            return
+        if n.ask:
             uncertain.append(f"{n.label} runs {_clip(n.script)!r}")
         self.parse(n.script, p.depth + 1, (*p.origin, n.label), pipes, n.args)
 
@@ -1018,9 +1029,21 @@ def _replace(cmd: SimpleCommand, **changes: object) -> SimpleCommand:
 # --------------------------------------------------------------------- wrappers
 
 
+#: Programs that run their stdin as a shell script later (``echo CMD | at now``).
+SCHEDULERS = CATALOGUE.schedulers
+
+
+def _names_a_file(argv: Sequence[str]) -> bool:
+    """``at -f FILE``: the script is a file (not visible); only the listing and removal
+    options (``-l``, ``-r``, ``-d``, ``-c``) run nothing."""
+    return any(a in ("-f", "-l", "-r", "-d", "-c") or a.startswith("-f") for a in argv[1:])
+
+
 def _shell_reads_stdin(argv: Sequence[str]) -> bool:
     """``bash``, ``sh -s``, ``bash -l``, ``bash /dev/stdin`` read their script from stdin."""
     for arg in argv[1:]:
+        if arg in ("--version", "--help"):
+            return False
         if arg == "-s" or (arg.startswith("-") and not arg.startswith("--") and "s" in arg[1:]):
             return True
         if arg.startswith("-") or arg.startswith("+"):
@@ -1146,10 +1169,42 @@ def _parser() -> tree_sitter.Parser:
     return parser
 
 
-# Bounded by bytes (a 64 KiB command retains ~3 MB of parse): see charter.core.memo.
-@bytes_lru(text_weight(48), max_bytes=32 * 2**20, max_entries=4096)
+#: A command that is one simple command of plain words (no quoting, expansion,
+#: globbing, redirection, assignment or operator): bash splits it on the spaces.
+_SIMPLE = re.compile(r" *([A-Za-z0-9_+./~-]+)((?: +[A-Za-z0-9_@+:,./~-][A-Za-z0-9_@+=:,./~-]*)*) *")
+#: Words that are bash syntax, not a command name, at the start of a command, and the
+#: declaration builtins (``export PATH=…``) the grammar reads apart.
+_RESERVED = frozenset(
+    {"!", "case", "coproc", "do", "done", "elif", "else", "esac", "fi", "for", "function",
+     "if", "in", "select", "then", "time", "until", "while", "declare", "export", "local",
+     "readonly", "typeset", "unset"}
+)  # fmt: skip
+
+
+# Bounded by bytes too (a 64 KiB command retains ~3 MB of parse): see charter.core.memo.
+@bytes_lru(text_weight(48), max_bytes=32 * 2**20, max_entries=256)
 def parse(source: str) -> Script:
     """Parse a command string into every simple command it would execute."""
+    m = _SIMPLE.fullmatch(source) if len(source) <= MAX_LENGTH else None
+    if m is not None and m[1] not in _RESERVED and not m[1].startswith("-"):
+        # the common case without the parser: the same Script the full parse gives
+        # (tests/test_shell.py compares the two)
+        walker = _Walker(_parser())
+        words = tuple(map(_plain_word, source.split()))
+        walker._add(_Parser(walker, source.encode(), 0, ()), words, (), (), (), raw=source.strip())
+        return Script(source, tuple(walker.commands), (), tuple(dict.fromkeys(walker.uncertain)))
+    return parse_full(source)
+
+
+# Bounded by bytes (one word can be 64 KiB): see charter.core.memo.
+@bytes_lru(text_weight(2), max_bytes=4 * 2**20, max_entries=4096)
+def _plain_word(text: str) -> Word:
+    """The word of a plain token (words are immutable: the same token, the same word)."""
+    return Word(value=text, raw=text)
+
+
+def parse_full(source: str) -> Script:
+    """:func:`parse` through the full shell grammar, for every input."""
     walker = _Walker(_parser())
     if len(source) > MAX_LENGTH:
         walker.uncertain.append(f"the command is longer than {MAX_LENGTH} characters")
@@ -1181,6 +1236,7 @@ __all__ = [
     "Word",
     "expand_braces",
     "parse",
+    "parse_full",
     "peel",
     "program_name",
     "wrapper_chdir",

@@ -8,6 +8,7 @@ program runs that is not an argv (``git -c core.pager=…``, ``sed e``) comes fr
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class _Spec:
     shell: frozenset[str] = frozenset()  # options whose value is a shell string
     stop: frozenset[str] = frozenset()  # options that mean no command runs
     env: bool = False  # ``NAME=value`` operands come before the command
+    subcommands: frozenset[str] = frozenset()  # ``uv run CMD``: only through these
+    shell_when_empty: bool = False  # ``chroot DIR``: no command runs a shell
 
 
 def _s(*names: str) -> frozenset[str]:
@@ -55,6 +58,8 @@ def _spec(options: OptionSyntax, program: Program | None = None) -> _Spec:
         shell=wrapper.shell_options,
         stop=wrapper.stop,
         env=wrapper.assignments,
+        subcommands=wrapper.subcommands,
+        shell_when_empty=wrapper.shell_when_empty,
     )
 
 
@@ -183,7 +188,11 @@ class _Peeling:
             return current[1:], True
         spec = WRAPPERS.get(prog)
         if spec is not None:
-            return self._wrapper(prog, current, spec), spec.transparent
+            inner = self._wrapper(prog, current, spec)
+            if inner is None and prog not in _NAMES_ONLY:  # ``setarch -3 /bin/sh``
+                self.nested.extend(_shell_words(prog, current))
+            if inner is not None or not spec.subcommands:
+                return inner, spec.transparent
         if prog == "watch":
             return self._watch(current), False
         self._runs(prog, current)
@@ -191,6 +200,11 @@ class _Peeling:
 
     def _wrapper(self, prog: str, current: tuple[str, ...], spec: _Spec) -> tuple[str, ...] | None:
         opts, i = _getopt(current, 1, spec)
+        if spec.subcommands:  # ``uv run [OPTIONS] CMD``: options again after the sub-command
+            if i >= len(current) or current[i] not in spec.subcommands:
+                return None
+            more, i = _getopt(current, i + 1, spec)
+            opts += more
         if any(o in spec.stop for o, _ in opts):
             return None
         self.nested.extend(Nested(f"{prog} {o}", v) for o, v in opts if o in spec.shell)
@@ -206,6 +220,8 @@ class _Peeling:
         if any(o in spec.shell for o, _ in opts):
             return None
         i += spec.skip
+        if i >= len(current) and spec.shell_when_empty:
+            self.nested.append(Nested(f"{prog} starts a shell", None))
         return current[i:] if i < len(current) else None
 
     def _watch(self, current: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -234,6 +250,8 @@ class _Peeling:
             if script is not None:
                 self.nested.append(Nested(f"{prog} -c", script[0], False, script[1]))
                 self.mark_transparent()
+            elif prog in ("su", "sg") and not any(a in ("-h", "--help", "-V") for a in current):
+                self.nested.append(Nested(f"{prog} starts a shell", None))  # ``sg root``
         elif prog in ("eval", "trap", "alias"):
             self.nested.extend(_eval_like(prog, current))
             self.mark_transparent()
@@ -248,6 +266,52 @@ class _Peeling:
             self.add_inner(more_forms, "git")
         else:
             self.nested.extend(embedded.code_runs(prog, current))
+            if len(current) == 1 and embedded.interpreter_options(prog) is not None:
+                # ``python``, ``tclsh``: a REPL reading code from the terminal or stdin
+                self.nested.append(Nested(f"{prog} reads code from the terminal or stdin", None))
+            if prog in SQL_CLIENTS:
+                self.nested.extend(_sql_meta(prog, current, self.stdin))
+            if prog not in _NAMES_ONLY:
+                self.nested.extend(_shell_words(prog, current))
+
+
+#: Programs that only look at the files they name (``ls -l /bin/sh``): a word naming a
+#: shell is not a shell they run.
+_NAMES_ONLY = CATALOGUE.names_only | frozenset(
+    name for name, p in CATALOGUE.programs.items() if p.files is not None
+)
+#: Where a shell's path can sit inside a word: ``--command=/bin/sh``, ``exec:/bin/sh,pty``,
+#: ``'/bin/sh -p'``, ``-wrapper /bin/sh,-s``.
+_PIECES = re.compile(r"[=:,\s]+")
+
+
+#: SQL client commands that are not SQL: a shell (``\\!``, ``.shell``, ``.system``) or a
+#: file read or written (``.output``, ``.import``, ``\\o``, ``\\i``, ``\\copy``…).
+_SQL_META = re.compile(
+    r"(?:^|[\n;'\"]|\s)\s*(?:\.(?:shell|system|output|once|import|read|load|open|save|"
+    r"backup|restore|cd|log|excel)\b|\\(?:!|o|i|ir|w|g|gx|copy|lo_\w+|cd|setenv|out)(?=\s|$))"
+)
+SQL_CLIENTS = CATALOGUE.sql_clients
+
+
+def _sql_meta(prog: str, argv: Sequence[str], stdin: str | None) -> list[Nested]:
+    """A client command of a SQL shell that runs a program or touches a file."""
+    text = "\n".join([*argv[1:], stdin or ""])
+    if _SQL_META.search(text):
+        return [Nested(f"{prog} client command", None)]
+    return []
+
+
+def _shell_words(prog: str, argv: Sequence[str]) -> list[Nested]:
+    """A word of an unknown program that names a shell by path (``aa-exec /bin/sh``,
+    ``socat - exec:/bin/sh``): the program may well run it."""
+    for word in argv[1:]:
+        if "/" not in word:
+            continue
+        for piece in _PIECES.split(word):
+            if "/" in piece and program_name(piece) in SHELLS:
+                return [Nested(f"{prog} may run the shell {piece}", None)]
+    return []
 
 
 def _shell_script(

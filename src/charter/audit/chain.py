@@ -124,7 +124,7 @@ class AuditStore(Protocol):
         self, decision: Mapping[str, Any], *, source: str, kind: str = "decision"
     ) -> dict[str, Any]: ...
 
-    def records(self) -> Iterator[dict[str, Any]]: ...
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]: ...
 
     def head(self) -> tuple[int, str] | None: ...
 
@@ -168,6 +168,7 @@ def verify_records(
     head: tuple[int, str] | None = None,
     expected_head: tuple[int, str] | None = None,
     anchored: bool = False,
+    label: str = "the expected head",
 ) -> VerifyReport:
     """Walk the chain; report the first record that does not fit.
 
@@ -176,8 +177,9 @@ def verify_records(
     detected too. ``expected_head`` is an anchor kept elsewhere: the chain must
     still contain that record unchanged. ``anchored`` says the records come from
     a store that keeps an anchor, so a log with records and no anchor fails.
+    ``label`` names where ``expected_head`` came from in a failure's message.
     """
-    report = _walk(records, expected_head)
+    report = _walk(records, expected_head, label=label)
     if not report.ok:
         return report
     if head is None and anchored and report.count:
@@ -202,10 +204,16 @@ def verify_records(
     return report
 
 
-def _walk(records: Iterable[dict[str, Any]], expected_head: tuple[int, str] | None) -> VerifyReport:
-    prev = GENESIS
-    expected_seq = 1
-    count = 0
+def _walk(
+    records: Iterable[dict[str, Any]],
+    expected_head: tuple[int, str] | None,
+    *,
+    start: tuple[int, str] = (0, GENESIS),
+    label: str = "the expected head",
+) -> VerifyReport:
+    """Walk records chained after ``start`` (seq and hash of a record already verified)."""
+    count, prev = start
+    expected_seq = count + 1
     seen_expected = expected_head is None
     for record in records:
         count += 1
@@ -226,27 +234,44 @@ def _walk(records: Iterable[dict[str, Any]], expected_head: tuple[int, str] | No
         prev = str(record["hash"])
         if expected_head is not None and seq == expected_head[0]:
             if prev != expected_head[1]:
-                return VerifyReport(
-                    False, count, seq, f"record {seq}: does not match the expected head"
-                )
+                return VerifyReport(False, count, seq, f"record {seq}: does not match {label}")
             seen_expected = True
         expected_seq += 1
     if not seen_expected and expected_head is not None:
         return VerifyReport(
             False, count, count + 1,
-            f"record {count + 1}: the log ends at record {count}, before the expected head "
-            f"record {expected_head[0]} (records were deleted from the end)",
+            f"record {count + 1}: the log ends at record {count}, before record "
+            f"{expected_head[0]} named by {label} (records were deleted from the end)",
         )  # fmt: skip
     return VerifyReport(True, count, head_seq=count, head_hash=prev if count else GENESIS)
 
 
-def verify(store: AuditStore, *, expected_head: tuple[int, str] | None = None) -> VerifyReport:
+def verify(
+    store: AuditStore,
+    *,
+    expected_head: tuple[int, str] | None = None,
+    label: str = "the expected head",
+) -> VerifyReport:
     """Verify the whole chain of ``store`` and that it ends at its head anchor."""
     try:
         head = store.head()
         return verify_records(
-            store.records(), head=head, expected_head=expected_head, anchored=True
+            store.records(), head=head, expected_head=expected_head, anchored=True, label=label
         )
+    except AuditError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a store that cannot be read does not verify
+        raise AuditError(f"{store.location}: cannot read the audit log ({exc})") from exc
+
+
+def verify_after(store: AuditStore, start: tuple[int, str]) -> VerifyReport:
+    """Verify only the records chained after ``start``, a (seq, hash) verified before.
+
+    What a long-running writer of checkpoints uses: each interval checks the
+    records added since the last checkpoint, not the whole log again.
+    """
+    try:
+        return _walk(store.records(after=start[0]), None, start=start)
     except AuditError:
         raise
     except Exception as exc:  # noqa: BLE001 - a store that cannot be read does not verify
@@ -270,5 +295,6 @@ __all__ = [
     "chain_batch",
     "record_hash",
     "verify",
+    "verify_after",
     "verify_records",
 ]

@@ -220,8 +220,9 @@ class PostgresStore(GroupCommitted):
             raise
 
     # ------------------------------------------------------------------ read
-    def records(self) -> Iterator[dict[str, Any]]:
-        last = 0
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        """The records in chain order, those numbered above ``after`` only."""
+        last = after
         while True:
             with self._lock:
                 try:

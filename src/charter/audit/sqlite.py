@@ -18,6 +18,9 @@ from charter.audit.chain import GENESIS, chain_batch
 from charter.audit.commit import GroupCommit, GroupCommitted, Pending
 from charter.core.errors import AuditError
 
+#: Records read per query by :meth:`SQLiteStore.records`.
+PAGE = 2000
+
 
 class SQLiteStore(GroupCommitted):
     """The embedded default: one SQLite file in WAL mode."""
@@ -120,14 +123,27 @@ class SQLiteStore(GroupCommitted):
                 self._db.execute("ROLLBACK")
             raise
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT record FROM audit ORDER BY seq").fetchall()
-        for (text,) in rows:
-            try:
-                yield json.loads(text)
-            except ValueError:
-                yield {"seq": None, "corrupt": text}
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        """The records in chain order, those numbered above ``after`` only.
+
+        Read a page at a time (the lock is not held between pages), so reading
+        the first record, or walking a long log, never loads all of it at once.
+        """
+        last = after
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT seq, record FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (last, PAGE),
+                ).fetchall()
+            for seq, text in rows:
+                last = int(seq)
+                try:
+                    yield json.loads(text)
+                except ValueError:
+                    yield {"seq": None, "corrupt": text}
+            if len(rows) < PAGE:
+                return
 
     def head(self) -> tuple[int, str] | None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""``charter gate``, ``exec``, ``hook claude-code`` and ``budget``: the action gate CLI.
+"""``charter gate``, ``exec`` and ``budget``: the action gate CLI (hooks: :mod:`charter.cli.hook`).
 
 Parse, call :mod:`charter.actions.gate`, render. Exit codes: 0 allow, 1 deny, 3 ask,
 2 bad input or an unverifiable constitution (nothing is evaluated).
@@ -21,7 +21,6 @@ import typer
 from charter.actions import sandbox
 from charter.actions.budget import Budget
 from charter.actions.gate import Gate, GateConfig, Loaded, audit_files, load_layers
-from charter.actions.hooks import handle_claude_code
 from charter.audit import stores as audit_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.core.decision import Decision
@@ -322,43 +321,6 @@ def _run(argv: list[str], cwd: str, timeout: int | None) -> int:
         proc.wait()
         sys.stderr.write(f"charter: killed after max_execution_time ({timeout}s)\n")
         return 124
-
-
-# ------------------------------------------------------------------- hook
-
-hook_app = typer.Typer(help="Adapters for agent hooks.", no_args_is_help=True)
-app.add_typer(hook_app, name="hook")
-
-
-def _stdin_text(what: str) -> str:
-    """Standard input as UTF-8 text; undecodable bytes are bad input, not a crash."""
-    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
-    if isinstance(raw, str):
-        return raw
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{what}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
-@hook_app.command("claude-code")
-def hook_claude_code(
-    constitution: list[Path] = CONSTITUTION,
-    key: list[Path] | None = KEY,
-    trust: Path | None = TRUST,
-    model_role: str | None = ROLE,
-    audit: Path | None = AUDIT,
-    budget: Path | None = BUDGET,
-    run: str | None = RUN,
-) -> None:
-    """Claude Code PreToolUse hook: JSON on stdin, permission decision on stdout."""
-    text = _stdin_text("hook input")
-    gate, store = open_gate(constitution, key, audit, budget, run, "hook:claude-code", trust=trust)
-    output, decision = handle_claude_code(gate, text, model_role)
-    shown = render_json.document(output)
-    record(store, decision, gate.config.source)
-    write_out(shown)
-    raise typer.Exit(0)
 
 
 # ------------------------------------------------------------------- budget

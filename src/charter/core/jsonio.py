@@ -150,6 +150,13 @@ def _may_need_tree_check(text: str, max_depth: int) -> bool:
     return False
 
 
+def strict_decoder() -> json.JSONDecoder:
+    """The decoder :func:`loads` parses with (duplicate keys, ``NaN``, numbers beyond a
+    double refused), for a reader that walks a large document value by value
+    (``raw_decode``); it must still :func:`check_tree` what it parsed."""
+    return json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_finite)
+
+
 def loads(
     text: str | bytes, *, what: str, hint: str | None = None, max_depth: int = MAX_DEPTH
 ) -> Any:

@@ -50,9 +50,10 @@ input. See docs/design.md, "Proposal document".
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import zip_longest
+from typing import cast
 
 from charter.core.errors import InputError
 from charter.core.memo import bytes_lru, text_weight
@@ -61,10 +62,14 @@ from charter.facts.lockfiles import Inventory, Unreadable, reader_for
 #: Largest dependency file read (bytes); a larger one is reported unparsed.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
-FileSides = tuple[bytes | None, bytes | None]
+#: One side of a dependency file: its bytes, a function returning them (called once,
+#: when the file is read: only one file's bytes are then held at a time), or None
+#: where the file does not exist.
+Side = bytes | Callable[[], bytes] | None
+FileSides = tuple[Side, Side]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DependencyChange:
     ecosystem: str
     name: str
@@ -116,11 +121,12 @@ def _change_key(change: DependencyChange) -> tuple[object, ...]:
     )
 
 
-def _read(path: str, data: bytes | None, side: str, max_bytes: int) -> Inventory | None:
-    if data is None:
+def _read(path: str, given: Side, side: str, max_bytes: int) -> Inventory | None:
+    if given is None:
         return None
     reader = reader_for(path)
     try:
+        data = given() if callable(given) else given
         if len(data) > max_bytes:
             raise Unreadable(f"{len(data)} bytes, more than the {max_bytes} read")
         return reader(data, path) if reader is not None else None
@@ -142,13 +148,18 @@ def _read(path: str, data: bytes | None, side: str, max_bytes: int) -> Inventory
 def _diff(
     path: str, ecosystem: str, before: Inventory | None, after: Inventory | None
 ) -> list[DependencyChange]:
-    old_all = before.versions if before else {}
-    new_all = after.versions if after else {}
-    changes = []
-    for name in old_all.keys() | new_all.keys():
-        olds, news = old_all.get(name, set()), new_all.get(name, set())
+    changes: list[DependencyChange] = []
+    old_locked = before.locked if before is not None else {}
+    new_locked = after.locked if after is not None else {}
+    for name in _names(before, after):
+        old, new = old_locked.get(name, _ABSENT), new_locked.get(name, _ABSENT)
+        if not isinstance(old, set) and not isinstance(new, set):
+            _diff_one(changes, (path, ecosystem, name), (before, old), (after, new))
+            continue
+        olds = before.versions(name) if before else set()
+        news = after.versions(name) if after else set()
         gone, came = _in_order(olds - news), _in_order(news - olds)
-        side = after if after is not None and name in new_all else before
+        side = after if after is not None and news else before
         direct = side.is_direct(name) if side is not None else None
         for old, new in zip_longest(gone, came, fillvalue=None):
             changes.append(DependencyChange(ecosystem, name, old, new, path, direct))
@@ -161,14 +172,52 @@ def _diff(
     return changes
 
 
+#: A name one side does not lock (``None`` is a version: "not pinned").
+_ABSENT = object()
+
+
+def _diff_one(
+    changes: list[DependencyChange],
+    where: tuple[str, str, str],
+    before: tuple[Inventory | None, object],
+    after: tuple[Inventory | None, object],
+) -> None:
+    """:func:`_diff` of a name locked at most once on each side (almost every name)."""
+    path, ecosystem, name = where
+    (old_inv, old), (new_inv, new) = before, after
+    side = new_inv if new is not _ABSENT else old_inv
+    direct = side.is_direct(name) if side is not None else None
+    if old != new:
+        changes.append(
+            DependencyChange(ecosystem, name, _version(old), _version(new), path, direct)
+        )
+    elif _origins(old_inv, name, _version(old)) != _origins(new_inv, name, _version(old)):
+        changes.append(
+            DependencyChange(ecosystem, name, _version(old), _version(old), path, direct)
+        )
+
+
+def _version(held: object) -> str | None:
+    """The one version a side locks (None when absent or not pinned)."""
+    return None if held is _ABSENT else cast("str | None", held)
+
+
+def _names(before: Inventory | None, after: Inventory | None) -> Iterator[str]:
+    """Every name either side locks, once (without building a set of them)."""
+    if before is not None:
+        yield from before.locked
+    if after is not None:
+        yield from (name for name in after.locked if before is None or name not in before.locked)
+
+
 def _in_order(versions: set[str | None]) -> list[str | None]:
     if len(versions) < 2:  # almost always: one version gone, one come
         return list(versions)
     return sorted(versions, key=lambda v: (_version_key(v), v or ""))
 
 
-def _origins(inventory: Inventory | None, name: str, version: str | None) -> set[str]:
-    return inventory.origins.get((name, version), set()) if inventory else set()
+def _origins(inventory: Inventory | None, name: str, version: str | None) -> set[bytes]:
+    return inventory.origins_of(name, version) if inventory else set()
 
 
 def derive_dependency_changes(

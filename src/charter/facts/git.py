@@ -22,6 +22,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO
 
 from charter.core.errors import InputError
 
@@ -271,44 +272,30 @@ class Repository:
         diff says ``Binary files … differ``, what ``--numstat`` shows as ``-``) is
         yielded with ``binary`` True and None; any other with its diff, or None
         when it is longer than ``budget()`` bytes (asked once the file's extended
-        header is read: the caller may have spent some since). Only one file's
-        diff is held at a time. Output that does not line up with ``files``
-        raises :class:`GitError`: the caller never gets another file's patch.
+        header is read: the caller may have spent some since). The output is read
+        in blocks: header lines one by one, a patch's hunks by searching the
+        block for the next header (C speed), so only one file's kept diff (at
+        most its budget) and one block are held at a time. Output that does not
+        line up with ``files`` raises :class:`GitError`: the caller never gets
+        another file's patch.
         """
         args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", *_sides(old, new))
         proc = self._spawn((*args, "--"))
         assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
         try:
-            lines = iter(proc.stdout)
-            header = next(lines, b"")
+            reader = _DiffReader(proc.stdout)
+            header = reader.line()
             for file in files:
                 if not _is_header_of(header, file):
                     raise GitError(
                         f"git diff: the diff of {file.path!r} is not where git listed it",
                         hint=_HINT,
                     )
-                opened, chunk, size = header, [header], len(header)
-                header, binary, limit = b"", file.binary, None
-                for line in lines:
-                    # A type change (file <-> symlink) prints two diffs under one header.
-                    if line.startswith(b"diff --git ") and line != opened:
-                        header = line
-                        break
-                    # No patch line starts so: patch lines start with " +-@\\".
-                    binary = binary or line.startswith(b"Binary files ")
-                    size += len(line)
-                    if limit is None:
-                        chunk.append(line)
-                        if binary or line.startswith(b"--- "):
-                            limit = -1 if binary else budget()
-                    elif size <= limit:
-                        chunk.append(line)
-                if limit is None:  # a diff of its extended header only (a mode change)
-                    limit = -1 if binary else budget()
-                kept = not binary and size <= limit
-                if binary and not file.binary:
+                split = _split_one(reader, header, file.binary, budget)
+                header = split.next_header
+                if split.binary and not file.binary:
                     file = replace(file, binary=True)
-                yield file, (b"".join(chunk) if kept else None)
+                yield file, split.data
             if header:
                 raise GitError("git diff: more diffs than changed files", hint=_HINT)
             _, err = proc.communicate()
@@ -389,6 +376,126 @@ def _is_header_of(header: bytes, file: ChangedFile) -> bool:
         return True
     old = (file.previous_path or file.path).encode()
     return header == b"diff --git a/" + old + b" b/" + file.path.encode() + b"\n"
+
+
+#: Every file's diff opens with a line starting so; no patch line can (they start with " +-@\\").
+_DIFF_HEADER = b"diff --git "
+#: Bytes read from ``git diff`` at a time.
+_BLOCK = 256 * 1024
+
+
+class _DiffReader:
+    """``git diff`` output read in blocks: a line at a time, or up to the next header.
+
+    The buffer keeps the byte before the read position, so whether a ``diff --git``
+    found in it starts a line is always known.
+    """
+
+    def __init__(self, stream: IO[bytes], block: int = _BLOCK) -> None:
+        self._stream = stream
+        self._block = block
+        self._buf = bytearray()
+        self._pos = 0
+        self._eof = False
+
+    def _more(self) -> bool:
+        """Read one more block (False at the end of the output)."""
+        if self._eof:
+            return False
+        block = self._stream.read(self._block)
+        if not block:
+            self._eof = True
+            return False
+        drop = max(self._pos - 1, 0)
+        del self._buf[:drop]
+        self._pos -= drop
+        self._buf += block
+        return True
+
+    def line(self) -> bytes:
+        """The next line with its newline; the unterminated last line; b"" at the end."""
+        searched = self._pos  # a long line is searched once, not again with every block
+        while (end := self._buf.find(b"\n", searched)) < 0:
+            searched, pos = len(self._buf), self._pos
+            if not self._more():
+                end = len(self._buf) - 1
+                break
+            searched -= pos - self._pos  # what _more dropped before the position
+        line = bytes(self._buf[self._pos : end + 1])
+        self._pos = end + 1
+        return line
+
+    def _header_at_or_after(self, start: int) -> int:
+        """Where the first line starting ``diff --git `` at or after ``start`` begins, or -1."""
+        buf = self._buf
+        hit = buf.find(_DIFF_HEADER, start)
+        while hit > 0 and buf[hit - 1] != 0x0A:
+            hit = buf.find(_DIFF_HEADER, hit + 1)
+        return hit
+
+    def until_header(self, room: int) -> tuple[list[bytes], int]:
+        """Read from a line's start up to the next line starting ``diff --git `` (left
+        unread) or the end: the bytes read, in pieces, if they are at most ``room``
+        (else no pieces), and how many they were."""
+        pieces: list[bytes] = []
+        size = 0
+        while True:
+            hit = self._header_at_or_after(self._pos)
+            # Without a header in the block, all but its last bytes (a header's
+            # start may be cut there) are surely this diff's.
+            end = hit if hit >= 0 else max(self._pos, len(self._buf) - len(_DIFF_HEADER) + 1)
+            size += end - self._pos
+            if size <= room and end > self._pos:
+                pieces.append(bytes(self._buf[self._pos : end]))
+            self._pos = end
+            if hit >= 0:
+                break
+            if not self._more():
+                size += len(self._buf) - self._pos
+                if size <= room and len(self._buf) > self._pos:
+                    pieces.append(bytes(self._buf[self._pos :]))
+                self._pos = len(self._buf)
+                break
+        return (pieces if size <= room else []), size
+
+
+@dataclass(frozen=True)
+class _Split:
+    """One file's diff as :func:`_split_one` read it."""
+
+    data: bytes | None
+    binary: bool
+    next_header: bytes
+
+
+def _split_one(
+    reader: _DiffReader, opened: bytes, binary: bool, budget: Callable[[], int]
+) -> _Split:
+    """Read the diff ``opened`` begins (its header line already read) up to the next one.
+
+    Extended header lines are read one by one: ``Binary files … differ`` marks the
+    file binary, and the budget is asked at the first of it and ``--- ``. After a
+    ``--- `` line the hunks are read up to the next header. A type change (file <->
+    symlink) prints two diffs under one header: a repeated header continues the file.
+    """
+    pieces, size, limit = [opened], len(opened), None
+    while line := reader.line():
+        if line.startswith(_DIFF_HEADER) and line != opened:
+            break
+        binary = binary or line.startswith(b"Binary files ")
+        size += len(line)
+        if limit is None or size <= limit:
+            pieces.append(line)
+        if limit is None and (binary or line.startswith(b"--- ")):
+            limit = -1 if binary else budget()
+        if limit is not None and line.startswith(b"--- "):
+            hunks, read = reader.until_header(limit - size)
+            size += read
+            pieces.extend(hunks)
+    if limit is None:  # a diff of its extended header only (a mode change)
+        limit = -1 if binary else budget()
+    kept = not binary and size <= limit
+    return _Split(b"".join(pieces) if kept else None, binary, line)
 
 
 def _first_line(stderr: bytes) -> str:

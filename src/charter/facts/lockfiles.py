@@ -16,12 +16,13 @@ pyproject.toml, Pipfile, Cargo.toml) are read as the requirements they declare.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -43,33 +44,116 @@ class Unreadable(Exception):
 #: (json.dumps builds a new encoder on every call with these options).
 _ORIGIN_TEXT = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)
 
+#: A name's versions before its first one is added (``None`` is a version: "not pinned").
+_NONE_YET = object()
+
+#: One version, or the set of them when a file locks several of one name (rare).
+Locked = str | None | set[str | None]
+
 
 @dataclass
 class Inventory:
-    """What one file locks: name -> versions (``None``: present but not pinned)."""
+    """What one file locks: name -> versions (``None``: present but not pinned).
+
+    Kept small, as a lockfile of tens of thousands of packages is held for both
+    sides of a change: a name's one version is stored as itself (a set only when
+    there are several), equal version strings are shared, and an origin is
+    stored as the SHA-256 of its compared text.
+    """
 
     ecosystem: str
-    versions: dict[str, set[str | None]] = field(default_factory=dict)
     #: Names the project declares itself; ``None`` when the format does not say.
     direct: set[str] | None = None
-    #: (name, version) -> where it is fetched from and its checksums, as compared text.
-    origins: dict[tuple[str, str | None], set[str]] = field(default_factory=dict)
+    #: name -> its version(s).
+    locked: dict[str, Locked] = field(default_factory=dict)
+    #: (name, version) -> where it is fetched from and its checksums: SHA-256 digest(s)
+    #: of ``json.dumps(origin, sort_keys=True, default=str, ensure_ascii=False)``.
+    origins: dict[tuple[str, str | None], bytes | set[bytes]] = field(default_factory=dict)
+    _shared: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
-    def add(self, name: str, version: str | None, origin: object = None) -> None:
-        name = _token(name, "package name")
+    def add(
+        self, name: str, version: str | None, origin: object = None, *, digest: bytes | None = None
+    ) -> None:
+        """Add one locked package; ``digest``: its origin's :func:`_origin_digest`, if known."""
+        if not _plain(name):
+            name = _token(name, "package name")
         if version is not None:
-            version = _token(version, f"version of {name}")
-        self.versions.setdefault(name, set()).add(version)
+            if not _plain(version):
+                version = _token(version, f"version of {name}")
+            version = self._shared.setdefault(version, version)
+        _put(self.locked, name, version)
         if origin is not None:
-            # Only compared, never hashed or signed: str() for TOML dates is fine here.
-            text = _ORIGIN_TEXT.encode(origin)
-            self.origins.setdefault((name, version), set()).add(text)
+            digest = _origin_digest(origin)
+        if digest is not None:
+            _put(self.origins, (name, version), digest)
+
+    def names(self) -> set[str]:
+        """Every name the file locks."""
+        return set(self.locked)
+
+    def versions(self, name: str) -> set[str | None]:
+        """The versions of ``name`` (empty when the file does not lock it)."""
+        return _as_set(self.locked.get(name, _NONE_YET))
+
+    def origins_of(self, name: str, version: str | None) -> set[bytes]:
+        """The digests of where ``name`` ``version`` is fetched from (empty when unsaid)."""
+        return _as_set(self.origins.get((name, version), _NONE_YET))
 
     def is_direct(self, name: str) -> bool | None:
         return None if self.direct is None else name in self.direct
 
 
+def _put(table: dict[Any, Any], key: object, value: object) -> None:
+    """Add ``value`` to the one value or set of values ``table`` holds at ``key``."""
+    held = table.get(key, _NONE_YET)
+    if held is _NONE_YET:
+        table[key] = value
+    elif isinstance(held, set):
+        held.add(value)
+    elif held != value:
+        table[key] = {held, value}
+
+
+def _as_set(held: Any) -> set[Any]:
+    if held is _NONE_YET:
+        return set()
+    return set(held) if isinstance(held, set) else {held}
+
+
+def _origin_digest(origin: object) -> bytes:
+    """SHA-256 of ``_ORIGIN_TEXT.encode(origin)``: equal digests, equal origins.
+
+    A mapping of text to text (npm's ``resolved``/``integrity``, by far the most
+    common) is written here exactly as the encoder writes it, at a tenth of the cost.
+    """
+    if type(origin) is dict and all(type(k) is str and type(v) is str for k, v in origin.items()):
+        pairs = [f"{_json_string(k)}: {_json_string(v)}" for k, v in sorted(origin.items())]
+        text = "{" + ", ".join(pairs) + "}"
+    else:
+        text = _ORIGIN_TEXT.encode(origin)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _json_string(text: str) -> str:
+    """A JSON string as ``json.dumps(text, ensure_ascii=False)`` writes it."""
+    return json.encoder.encode_basestring(text)
+
+
+def _plain(value: object) -> TypeGuard[str]:
+    """Whether :func:`_token` takes ``value`` as it is: text of printable ASCII (0x20-0x7e,
+    so no control character), neither empty nor too long. Checked before a caller
+    builds the message naming what it is."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= MAX_TOKEN
+        and value.isascii()
+        and value.isprintable()
+    )
+
+
 def _token(value: object, what: str) -> str:
+    if _plain(value):
+        return value
     if not isinstance(value, str):
         raise Unreadable(f"{what} is {type(value).__name__}, not text")
     if not value:
@@ -170,6 +254,19 @@ def _npm_direct(root: object) -> set[str]:
 
 
 def package_lock(data: bytes, path: str) -> Inventory:
+    """package-lock.json / npm-shrinkwrap.json (lockfileVersion 1-3).
+
+    A v2/v3 file is read entry by entry (:func:`_package_lock_streamed`): its
+    tens of thousands of ``packages`` are never all held as parsed JSON. Anything
+    that walk is not sure of — bad JSON, a problem in an entry, keys in an unusual
+    order — reads the file again whole (:func:`_package_lock_whole`), so what is
+    returned or raised is always exactly what the whole reading says.
+    """
+    streamed = _package_lock_streamed(data)
+    return streamed if streamed is not None else _package_lock_whole(data, path)
+
+
+def _package_lock_whole(data: bytes, path: str) -> Inventory:
     doc = _json(data, path)
     version = doc.get("lockfileVersion")
     inv = Inventory("npm")
@@ -177,16 +274,7 @@ def package_lock(data: bytes, path: str) -> Inventory:
         packages = _table(doc.get("packages"), "packages")
         inv.direct = _npm_direct(packages.get(""))
         for key, entry in packages.items():
-            if "node_modules/" not in f"/{key}":
-                continue  # the root project or a workspace folder, not an installed package
-            body = _table(entry, f"packages[{key[:60]!r}]")
-            if body.get("link") is True:
-                continue  # a symlink to a workspace folder; its target is listed itself
-            name = key.rsplit("node_modules/", 1)[1]
-            raw = body.get("version")
-            version = None if raw is None else _token(raw, f"version of {name}")
-            _check_tarball(str(body.get("name", name)), version, body.get("resolved"), key)
-            inv.add(name, version, _pick(body, "resolved", "integrity"))
+            _npm_package(inv, key, entry)
         # The legacy "dependencies" tree is what npm 6 installs from: a change made
         # only there must show too (an honest file lists the same in both).
         if "dependencies" in doc:
@@ -196,6 +284,135 @@ def package_lock(data: bytes, path: str) -> Inventory:
         inv.direct = set(_npm_v1_tree(doc, inv))
         return inv
     raise Unreadable(f"lockfileVersion {str(version)[:20]} is not 1, 2 or 3")
+
+
+def _npm_package(inv: Inventory, key: str, entry: object) -> None:
+    """Add one entry of a v2/v3 ``packages`` table."""
+    if "node_modules/" not in f"/{key}":
+        return  # the root project or a workspace folder, not an installed package
+    body = entry if type(entry) is dict else _table(entry, f"packages[{key[:60]!r}]")
+    if body.get("link") is True:
+        return  # a symlink to a workspace folder; its target is listed itself
+    name = key.rsplit("node_modules/", 1)[1]
+    raw = body.get("version")
+    version = raw if raw is None or _plain(raw) else _token(raw, f"version of {name}")
+    _check_tarball(str(body.get("name", name)), version, body.get("resolved"), key)
+    inv.add(name, version, digest=_npm_origin(body))
+
+
+def _npm_origin(body: dict[str, Any]) -> bytes | None:
+    """``_origin_digest(_pick(body, "resolved", "integrity"))``, the usual entry's faster."""
+    resolved, integrity = body.get("resolved"), body.get("integrity")
+    if type(resolved) is str and type(integrity) is str:
+        text = f'{{"integrity": {_json_string(integrity)}, "resolved": {_json_string(resolved)}}}'
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    picked = _pick(body, "resolved", "integrity")
+    return None if picked is None else _origin_digest(picked)
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # what the json module skips between tokens
+#: An object's key written without escapes (JSON text but for quote, backslash and
+#: control characters), its colon, and the whitespace up to its value.
+_PLAIN_KEY = re.compile(r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
+#: What follows a member's value: another member or the object's end.
+_NEXT_MEMBER = re.compile(r"[ \t\n\r]*([,}])")
+
+
+class _NotSure(Exception):
+    """The streamed reading cannot vouch for its answer: read the file whole."""
+
+
+def _package_lock_streamed(data: bytes) -> Inventory | None:
+    """The inventory of a v2/v3 lockfile read one ``packages`` entry at a time, or
+    None when only the whole reading can say (any error, or ``lockfileVersion``
+    not 2 or 3, or not before ``packages``).
+
+    It accepts exactly what :func:`charter.core.jsonio.loads` accepts (the same
+    decoder for every value, duplicate keys refused at the two levels walked here,
+    :func:`~charter.core.jsonio.check_tree` wherever a value could be too deep or
+    hold a lone surrogate) and adds the same entries, whose order does not matter.
+    """
+    try:
+        text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+        return _NpmStream(text).read()
+    except Exception:  # noqa: BLE001 - whatever it is, the whole reading decides
+        return None
+
+
+class _NpmStream:
+    """One walk over a package-lock.json text (see :func:`_package_lock_streamed`)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.decoder = jsonio.strict_decoder()
+        self.inv = Inventory("npm")
+
+    def _skip(self) -> str:
+        """Skip whitespace; the next character ("" at the end)."""
+        match = _WHITESPACE.match(self.text, self.pos)
+        self.pos = match.end() if match else self.pos
+        return self.text[self.pos : self.pos + 1]
+
+    def _expect(self, char: str) -> None:
+        if self._skip() != char:
+            raise _NotSure
+        self.pos += 1
+
+    def _value(self, depth: int) -> Any:
+        """The JSON value at the position, ``depth`` levels below the document."""
+        start = self.pos
+        value, self.pos = self.decoder.raw_decode(self.text, start)
+        brackets = self.text.count("{", start, self.pos) + self.text.count("[", start, self.pos)
+        if brackets + depth > jsonio.MAX_DEPTH - 2 or self.text.find("\\u", start, self.pos) >= 0:
+            jsonio.check_tree(value, max_depth=jsonio.MAX_DEPTH - depth)
+        return value
+
+    def _members(self) -> Iterator[str]:
+        """The keys of the object at the position, each once (the caller reads its value).
+
+        A key is matched without escapes (a key with one is left to the whole reading).
+        """
+        self._expect("{")
+        seen: set[str] = set()
+        if self._skip() == "}":
+            self.pos += 1
+            return
+        text = self.text
+        while True:
+            match = _PLAIN_KEY.match(text, self.pos)
+            if match is None or match.group(1) in seen:
+                raise _NotSure
+            seen.add(match.group(1))
+            self.pos = match.end()
+            yield match.group(1)
+            follows = _NEXT_MEMBER.match(text, self.pos)
+            if follows is None:
+                raise _NotSure
+            self.pos = follows.end()
+            if follows.group(1) == "}":
+                return
+
+    def read(self) -> Inventory:
+        top: dict[str, Any] = {}
+        root: object = None
+        for key in self._members():
+            if key != "packages":
+                top[key] = self._value(1)
+                continue
+            if top.get("lockfileVersion") not in (2, 3) or self._skip() != "{":
+                raise _NotSure
+            for entry in self._members():
+                body = self._value(2)
+                root = body if entry == "" else root
+                _npm_package(self.inv, entry, body)
+            top["packages"] = {}
+        if self._skip() != "" or "packages" not in top:
+            raise _NotSure  # extra data after the document, or no table to read
+        self.inv.direct = _npm_direct(root)
+        if "dependencies" in top:
+            _npm_v1_tree(top, self.inv)
+        return self.inv
 
 
 def _npm_v1_tree(doc: dict[str, Any], inv: Inventory) -> dict[str, Any]:

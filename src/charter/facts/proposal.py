@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from charter.facts.dependencies import (
     DependencyFacts,
     FileSides,
+    Side,
     derive_dependency_changes,
     is_dependency_file,
 )
@@ -245,15 +247,27 @@ def _text(data: bytes) -> tuple[str | None, str | None]:
         return None, "not UTF-8 text"
 
 
+def _blob(repo: Repository, sha: str | None) -> Side:
+    """A function reading blob ``sha`` (None for the absent side)."""
+    if sha is None:
+        return None
+    return partial(repo.output, "cat-file", "blob", sha)
+
+
 def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any]:
+    # Each blob is read when its file is compared, and let go after: one
+    # dependency file's bytes are held at a time, not every one's.
     sides: dict[str, FileSides] = {}
     for file in changed:
         if is_dependency_file(file.path):
             old_path_is_same = file.previous_path is None
-            before = repo.blob(file.old_blob) if old_path_is_same else None
-            sides[file.path] = (before, repo.blob(file.new_blob))
+            before = _blob(repo, file.old_blob) if old_path_is_same else None
+            if old_path_is_same and file.old_blob == file.new_blob:
+                sides.pop(file.path, None)  # the same bytes on both sides: nothing changed
+            else:
+                sides[file.path] = (before, _blob(repo, file.new_blob))
         if file.previous_path is not None and is_dependency_file(file.previous_path):
-            sides[file.previous_path] = (repo.blob(file.old_blob), None)
+            sides[file.previous_path] = (_blob(repo, file.old_blob), None)
     facts: DependencyFacts = derive_dependency_changes(sides)
     return {
         "changed": bool(facts.changes or facts.unparsed),

@@ -22,9 +22,12 @@ from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError
 from charter.core.verdict import Verdict, strictest
 from charter.policy import proposal as proposal_mod
+from charter.policy import secrets
 from charter.policy.stack import CompiledStack
 
 EVAL_ERROR_RULE = "CHARTER-EVALUATION-ERROR"
+#: One encoder for every decision (``json.dumps`` with options builds a new one per call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -32,7 +35,7 @@ def _moment_context(
     document: Mapping[str, Any], now: datetime, facts: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     citation = proposal_mod.parse_citation(document.get("body"))
-    context = {
+    context: dict[str, Any] = {
         "now": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "now_ns": int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000,
         "weekday": WEEKDAYS[now.weekday()],
@@ -40,6 +43,11 @@ def _moment_context(
         "minute": now.minute,
         "citation": citation.to_context(),
     }
+    # CRED-NO-STATIC-SECRETS-001 decides on Charter's own scan of the patches
+    # (none above secrets.SCAN_LIMIT: then the rule's Rego scans them).
+    secret_scan = secrets.scan(document)
+    if secret_scan is not None:
+        context["secret_scan"] = secret_scan
     if facts is not None:
         context["facts"] = facts
     return context
@@ -68,7 +76,7 @@ def _input_text(
     digest) and the per-stack part of the context is serialised once per stack.
     """
     static = compiled.static_context_json
-    moment = json.dumps(_moment_context(document, now, facts), separators=(",", ":"))[:-1]
+    moment = _COMPACT.encode(_moment_context(document, now, facts))[:-1]
     context = f"{moment},{static}}}"
     if canonical == "{}":
         return f'{{"context":{context}}}'

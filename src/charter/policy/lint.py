@@ -16,7 +16,7 @@ CHARTER-L003    a root overlaps another layer's root (or Charter's reserved root
 CHARTER-L004    a rule ID is defined twice or redefines an upper layer's rule
 CHARTER-L005    a package lies under an upper layer's root
 CHARTER-L010    a policy module overrides another layer's data with ``with``
-CHARTER-L011    a module reads Charter's reserved ``charter_internal`` namespace
+CHARTER-L011    a pack or overlay module reads Charter's reserved ``charter_internal`` namespace
 CHARTER-L012    (warning) an ``allow``/exception-style rule: it has no effect
 CHARTER-L013    ``deny``/``ask`` is not a partial set (``deny contains …``)
 CHARTER-L014    an entry's ``rule`` field names a rule ID of an upper layer
@@ -511,7 +511,9 @@ def _check_composition(target: _Target, others: Sequence[Layer], findings: list[
             ref = _ref_path(node) if ("Var" in node or "RefDot" in node) else None
             if ref:
                 full = _resolve(ref, aliases)
-                if full[:1] == ["data"] and full[1:2] == [RESERVED_ROOT]:
+                # The constitution may: Charter tells it there how it evaluates
+                # (data.charter_internal.secret_scan, docs/design.md 'Deciding fast').
+                if full[:1] == ["data"] and full[1:2] == [RESERVED_ROOT] and not top:
                     findings.append(
                         _error(
                             "CHARTER-L011",

@@ -225,6 +225,10 @@ class CompiledStack:
         data: dict[str, Any] = {}
         for layer in stack.layers:
             _merge_data(data, layer.data)
+        # Charter's own root (no layer may write it): this evaluator fills
+        # input.context.secret_scan (charter.policy.secrets), so the rule need
+        # not scan again. Plain OPA on the bundle has no such data and scans.
+        data[RESERVED_ROOT] = {"secret_scan": True}
         engine.add_data(data)
         contributing: list[tuple[str, str]] = []
         for layer in stack.layers:

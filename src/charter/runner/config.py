@@ -42,7 +42,7 @@ MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
-        "approvals", "limits"}  # fmt: skip
+        "approvals", "export", "limits"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
@@ -133,6 +133,8 @@ class RunnerConfig:
     waiver_keys: tuple[tuple[str, Path], ...] = ()
     #: Who is an agent (``[identities]``, as ``charter check --identities``); None: not derived.
     identities: IdentityMap | None = None
+    #: What leaves the data plane: ``[export.http]`` and ``[export.checkpoint]`` (see below).
+    export: ExportConfig = field(default_factory=lambda: ExportConfig())
     #: ``[limits]``: request limits, per-token admission and fairness (see .limits).
     limits: Limits = field(default_factory=Limits)
     source: str = "<config>"
@@ -420,8 +422,126 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
             parse_identities(raw["identities"], where=source) if "identities" in raw else None
         ),
         waiver_keys=waiver_keys,
+        export=parse_export(raw, root, source),
         limits=parse_limits(raw, source),
         source=source,
+    )
+
+
+# ------------------------------------------------------------------- [export]
+_EXPORT = {"http", "checkpoint"}
+_EXPORT_HTTP = {"url", "secret_env", "key", "passphrase_env", "redact", "batch_size",
+                "flush_interval", "queue_size", "timeout", "max_backoff"}  # fmt: skip
+_EXPORT_CHECKPOINT = {"path", "key", "passphrase_env", "interval", "origin"}
+
+
+@dataclass(frozen=True)
+class HttpExport:
+    """``[export.http]``: ship redacted records to ``url``, HMAC-signed, batched, retried."""
+
+    url: str
+    #: The environment variable holding the HMAC-SHA256 key (never the key itself).
+    secret_env: str | None = None
+    #: A private key (Ed25519 or P-256) signing each body too: receivers then need no secret.
+    key: Path | None = None
+    passphrase_env: str | None = None
+    #: A redaction policy file (docs/design.md, 'Audit'); None: every class dropped.
+    redact: Path | None = None
+    batch_size: int = 100
+    flush_interval: float = 1.0
+    queue_size: int = 10000
+    timeout: float = 10.0
+    max_backoff: float = 60.0
+
+
+@dataclass(frozen=True)
+class CheckpointExport:
+    """``[export.checkpoint]``: a signed checkpoint of the audit log, written to ``path``."""
+
+    path: Path
+    key: Path
+    passphrase_env: str | None = None
+    interval: float = 60.0
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    http: HttpExport | None = None
+    checkpoint: CheckpointExport | None = None
+
+
+def _export_url(value: Any, where: str) -> str:
+    url = _str(value, where)
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if scheme == "https" and host:
+        return url
+    if scheme == "http" and hosts.is_loopback(host):
+        return url
+    raise ConfigError(
+        f"{where}: {url!r} must be an https:// URL (plain http only to the loopback)",
+        hint="records and their signatures must not cross the network in clear",
+    )
+
+
+def _env_name(value: Any, where: str) -> str:
+    name = _str(value, where)
+    if not name.replace("_", "").isalnum():
+        raise ConfigError(f"{where}: {name!r} is not an environment variable name")
+    return name
+
+
+def _optional_env(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    return _env_name(table[key], f"{where}.{key}") if key in table else None
+
+
+def parse_export(raw: Mapping[str, Any], root: Path, source: str) -> ExportConfig:
+    """``[export]``: off unless ``[export.http]`` or ``[export.checkpoint]`` is given."""
+    table = _table(raw, "export", _EXPORT, source)
+    http = _table(table, "http", _EXPORT_HTTP, f"{source}: [export]") if "http" in table else None
+    cp = (
+        _table(table, "checkpoint", _EXPORT_CHECKPOINT, f"{source}: [export]")
+        if "checkpoint" in table
+        else None
+    )
+    where = f"{source}: export.http"
+    if http is not None and "secret_env" not in http and "key" not in http:
+        raise ConfigError(
+            f"{where}: bodies must be signed: set secret_env (HMAC-SHA256) and/or key (Ed25519)"
+        )
+    return ExportConfig(
+        http=None
+        if http is None
+        else HttpExport(
+            url=_export_url(http.get("url"), f"{where}.url"),
+            secret_env=_optional_env(http, "secret_env", where),
+            key=_optional_path(http, "key", root, where),
+            passphrase_env=_optional_env(http, "passphrase_env", where),
+            redact=_optional_path(http, "redact", root, where),
+            batch_size=_count(http, "batch_size", 100, 1, 10000, where),
+            flush_interval=_duration(http.get("flush_interval", 1.0), f"{where}.flush_interval"),
+            queue_size=_count(http, "queue_size", 10000, 1, 10_000_000, where),
+            timeout=_duration(http.get("timeout", 10.0), f"{where}.timeout"),
+            max_backoff=_duration(http.get("max_backoff", 60.0), f"{where}.max_backoff"),
+        ),
+        checkpoint=None if cp is None else _checkpoint_export(cp, root, source),
+    )
+
+
+def _checkpoint_export(cp: Mapping[str, Any], root: Path, source: str) -> CheckpointExport:
+    where = f"{source}: export.checkpoint"
+    for required in ("path", "key"):
+        if required not in cp:
+            raise ConfigError(f"{where} needs {required}", hint="path = FILE, key = PRIVATE KEY")
+    origin = cp.get("origin")
+    return CheckpointExport(
+        path=_path(root, cp["path"], f"{where}.path"),
+        key=_path(root, cp["key"], f"{where}.key"),
+        passphrase_env=_optional_env(cp, "passphrase_env", where),
+        interval=_duration(cp.get("interval", 60.0), f"{where}.interval"),
+        origin=_str(origin, f"{where}.origin") if origin is not None else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -74,6 +74,8 @@ class Metrics:
         self.refreshes = {"ok": 0, "error": 0}
         self.approvals = {"approved": 0, "rejected": 0}
         self.audit_failures = 0
+        #: More families read at scrape time (the exporter's counters, charter.runner.exporter).
+        self.sources: list[Callable[[], list[Metric]]] = []
 
     def decision(self, kind: str, verdict: str) -> None:
         with self._lock:
@@ -210,6 +212,8 @@ class _Collector:
 
     def collect(self) -> Iterator[Metric]:
         yield from self.metrics.families()
+        for source in self.metrics.sources:
+            yield from source()
         yield from _state(self.service)
 
 

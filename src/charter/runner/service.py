@@ -43,10 +43,11 @@ from charter.facts.reconcile import Facts
 from charter.policy.decision import apply_waivers
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner import waivers as waivers_mod
-from charter.runner.approvals import Approvals, open_approvals, proposal_subject
+from charter.runner.approvals import Approvals, open_approvals, proposal_subject, replica_name
 from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig
 from charter.runner.evaluators import EngineSlot, EvaluatorPool, clear_frames
+from charter.runner.exporter import Export
 from charter.runner.fairness import LaneExecutor
 from charter.runner.gc import Settler
 from charter.runner.limits import Admission, FailureLimiter
@@ -96,7 +97,10 @@ class RunnerService:
             load_policy(config.trust_policy) if config.trust_policy else None
         )
         state_dir = config.state_dir or (self.policy.state_dir if self.policy else None)
+        # What leaves the data plane (charter.runner.exporter; off unless [export] is set).
+        self.export = Export(config.export, replica=replica_name())
         self.audit: audit_mod.AuditStore = audit_mod.open_store(config.audit_store)
+        self.audit = self.export.wrap(self.audit)
         try:
             # With the audit store: the configured location (a URL's password included).
             approval_store = open_approvals(config.audit_store or str(audit_mod.default_location()))
@@ -151,6 +155,7 @@ class RunnerService:
         #: An ``ask`` is stored for every replica here, off the audit flusher's thread.
         self.approval_io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-asks")
         self.metrics = Metrics()
+        self.metrics.sources.append(self.export.metrics)
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -172,6 +177,7 @@ class RunnerService:
     def start(self) -> RunnerService:
         """Initial load (never raises: a failure is reported), then the timers."""
         self.refresh()
+        self.export.start()
         self.watchdog.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="charter-refresh", daemon=True)
@@ -191,6 +197,7 @@ class RunnerService:
         self.token_checks.shutdown(wait=True, cancel_futures=True)
         self.approval_io.shutdown(wait=True, cancel_futures=True)
         self.approvals.close()
+        self.export.stop()
         self.audit.close()
 
     def _loop(self) -> None:

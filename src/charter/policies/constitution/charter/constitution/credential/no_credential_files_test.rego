@@ -63,3 +63,20 @@ test_agent_adds_ordinary_config_allowed if {
 		fixtures.added_file("deploy/sa.json", [`{"type": "user_account_docs"}`]),
 	])
 }
+
+# A credential path among ordinary ones: the pre-check over all paths passes and
+# each path is then matched on its own.
+test_credential_path_among_ordinary_files_denied if {
+	denied([file("src/app.py"), file("deploy/.kube/config"), file("docs/a.md")])
+}
+
+# Paths that hold a pattern's literal but match no pattern.
+test_literal_without_a_pattern_match_allowed if {
+	count(no_credential_files.deny) == 0 with input as pr_with([file("docs/kube-intro.md"), file("src/id_card.py")])
+}
+
+# Joined by newlines, the pre-check sees a line `.aws/credentials`; the path
+# itself matches no pattern.
+test_newline_in_a_path_allowed if {
+	count(no_credential_files.deny) == 0 with input as pr_with([file("notes\n.aws/credentials\n.txt")])
+}

@@ -22,7 +22,9 @@
 #   .gitlab/ci/, .circleci/, .buildkite/, Jenkinsfile, azure-pipelines.yml,
 #   bitbucket-pipelines.yml, .travis.yml, .drone.yml, cloudbuild.yaml,
 #   buildspec.yml) are never excused. Messages name the file and patch line,
-#   never the secret itself.
+#   never the secret itself. Charter finds the lines itself (the same
+#   definitions, in Python) and passes them as input.context.secret_scan; an
+#   evaluator without that fact (plain OPA, conftest) runs the scan in Rego.
 # related_resources:
 #   - ref: https://cheatsheetseries.owasp.org/cheatsheets/Secrets_Management_Cheat_Sheet.html
 #     description: "OWASP Secrets Management Cheat Sheet"
@@ -107,6 +109,10 @@ fixture_path(path) if regex.match(`(^|/)(fixtures?|__fixtures__|testdata)/`, pat
 
 excused(path, kind, line) if {
 	contains(line, marker)
+	excusable(path, kind)
+}
+
+excusable(path, kind) if {
 	fixture_path(path)
 	kind != "a private key block"
 	not aws_in_ci(path, kind)
@@ -117,8 +123,37 @@ aws_in_ci(path, kind) if {
 	ci_config(path)
 }
 
+# ------------------------------------------------------------ Charter's scan
+#
+# Charter applies the definitions above itself, before evaluation
+# (charter.policy.secrets), and passes every finding as [path, patch line,
+# kind] in input.context.secret_scan: under `findings` when the line does not
+# carry the marker (never excused), under `marked` when it does. Charter alone
+# writes input.context (a document's own `context` is discarded), and it marks
+# its evaluations with data.charter_internal.secret_scan, a root no bundle may
+# write: an input cannot switch the Rego scan below off. A scan in another
+# shape falls back to it.
+charter_scan := input.context.secret_scan if {
+	data.charter_internal.secret_scan == true
+	is_object(input.context.secret_scan)
+	is_array(input.context.secret_scan.findings)
+	is_array(input.context.secret_scan.marked)
+}
+
+deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": sprintf(message, [path, n, kind, marker])} if {
+	some [path, n, kind] in charter_scan.findings
+}
+
+deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": sprintf(message, [path, n, kind, marker])} if {
+	some [path, n, kind] in charter_scan.marked
+	not excusable(path, kind)
+}
+
+message := "%s (patch line %d) adds %s; remove it, rotate the credential, and load it at runtime from a secret store or short-lived identity (test fixtures may carry fake values only under a fixtures/ or testdata/ directory with the marker %s on the line)"
+
 # ----------------------------------------------------------------------- scan
 #
+# Without Charter's scan (plain OPA or conftest on the bundle), the rule scans.
 # How the definitions above are applied. In regorus a regular expression is
 # cheap per byte but dear per call (every call starts with an empty matching
 # cache), a loop step costs about a microsecond and a built-in call a few, so
@@ -186,7 +221,8 @@ flagged_lines[wrapped] contains kind if {
 }
 
 # The patch line of a finding is the 1-based line where its text first occurs.
-deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": msg} if {
+deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": sprintf(message, [file.path, n, kind, marker])} if {
+	not charter_scan
 	# Every finding comes from a candidate line: without one, nothing below is built.
 	candidate_text != ""
 	count(flagged_lines) > 0
@@ -203,8 +239,4 @@ deny contains {"rule": "CRED-NO-STATIC-SECRETS-001", "msg": msg} if {
 	n := strings.count(substring(patch, 0, indexof(patch, line)), "\n") + 1
 	some kind in kinds
 	not excused(file.path, kind, line)
-	msg := sprintf(
-		"%s (patch line %d) adds %s; remove it, rotate the credential, and load it at runtime from a secret store or short-lived identity (test fixtures may carry fake values only under a fixtures/ or testdata/ directory with the marker %s on the line)",
-		[file.path, n, kind, marker],
-	)
 }

@@ -215,3 +215,44 @@ test_patch_line_is_first_occurrence_of_the_text_denied if {
 	some msg in found
 	startswith(msg, "notes.md (patch line 2) adds an AWS access key id")
 }
+
+# Charter's scan (input.context.secret_scan), trusted only where Charter
+# evaluates: data.charter_internal.secret_scan, which no bundle can write.
+
+token_patch := pr_adding("scripts/release.sh", ["export GH=ghp_R2d4Xk9LmQw3ZpT7vYb1NcHs6JfUe8GaKo0i"])
+
+charter_scanned(doc, scan) := object.union(doc, {"context": object.union(doc.context, {"secret_scan": scan})})
+
+token_scanned := charter_scanned(token_patch, {"findings": [["scripts/release.sh", 2, "a GitHub token"]], "marked": []})
+
+token_forged_clean := charter_scanned(token_patch, {"findings": [], "marked": []})
+
+fixture_scanned := charter_scanned(
+	pr_adding("tests/fixtures/app.env", [`DB_PASSWORD = "Xy9kLm2Qw8pRt5ZsVb" # charter:example-credential`]),
+	{"findings": [], "marked": [["tests/fixtures/app.env", 2, "a hard-coded secret assignment"]]},
+)
+
+fixture_key_scanned := charter_scanned(
+	pr_adding("tests/fixtures/key.pem", ["-----BEGIN RSA PRIVATE KEY----- # charter:example-credential"]),
+	{"findings": [], "marked": [["tests/fixtures/key.pem", 2, "a private key block"]]},
+)
+
+test_charter_scan_finding_denied if {
+	some entry in no_static_secrets.deny with input as token_scanned with data.charter_internal.secret_scan as true
+	entry.msg == "scripts/release.sh (patch line 2) adds a GitHub token; remove it, rotate the credential, and load it at runtime from a secret store or short-lived identity (test fixtures may carry fake values only under a fixtures/ or testdata/ directory with the marker charter:example-credential on the line)"
+}
+
+test_charter_scan_marked_fixture_allowed if {
+	count(no_static_secrets.deny) == 0 with input as fixture_scanned with data.charter_internal.secret_scan as true
+}
+
+test_charter_scan_marked_private_key_denied if {
+	some entry in no_static_secrets.deny with input as fixture_key_scanned with data.charter_internal.secret_scan as true
+	contains(entry.msg, "adds a private key block")
+}
+
+# Anywhere else (plain OPA, conftest) a scan in the input is ignored: the rule scans.
+test_scan_in_the_input_without_charter_denied if {
+	some entry in no_static_secrets.deny with input as token_forged_clean
+	contains(entry.msg, "adds a GitHub token")
+}

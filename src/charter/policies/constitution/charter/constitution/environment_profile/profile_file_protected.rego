@@ -20,14 +20,18 @@ package charter.constitution.environment_profile.profile_file_protected
 
 import rego.v1
 
-# Read the data path directly: object.get on data.charter.constitution would
-# evaluate every rule package under it (and recurse into this one).
-profile_file := normalize(data.charter.constitution.profile_file) if {
-	is_string(data.charter.constitution.profile_file)
+# Read the data path directly, and once: object.get on data.charter.constitution
+# would evaluate every rule package under it (and recurse into this one), and
+# regorus looks through every module of the stack at each reference to data.
+profile_file := normalize(file) if {
+	file := data.charter.constitution.profile_file
+	is_string(file)
 } else := ".charter/profile.toml"
 
 normalize(path) := trim_left(trim_prefix(path, "./"), "/")
 
+# normalize only strips a prefix, so a path that normalizes to the profile
+# file ends with it: the cheap test comes first.
 touches contains path if {
 	is_array(input.files)
 	some file in input.files
@@ -35,6 +39,7 @@ touches contains path if {
 	some key in ["path", "previous_path"]
 	path := object.get(file, key, null)
 	is_string(path)
+	endswith(path, profile_file)
 	normalize(path) == profile_file
 }
 
