@@ -274,11 +274,17 @@ def test_not_ready_runner_refuses_decisions(tmp_path: Path) -> None:
     )
     r = ThreadedRunner(config)
     try:
-        assert r.client.get("/readyz").status_code == 503
+        # The action constitution is local and loaded: actions are decided, proposals
+        # are refused and the runner reports itself degraded (not failed).
+        ready = r.client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["health"] == "degraded"
         d = r.client.post("/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent"))
         assert d.status_code == 503 and "missing" in d.json()["error"]
+        a = r.client.post("/v1/decisions/action", json=ACTION, headers=auth("agent"))
+        assert a.status_code == 200, a.text
         s = r.client.get("/v1/status", headers=auth("operator")).json()
-        assert s["health"] == "failed" and s["reason"]
+        assert s["health"] == "degraded" and "missing" in s["reason"]
+        assert s["serving"] == {"proposals": False, "actions": True}
     finally:
         r.stop()
 

@@ -72,6 +72,7 @@ from charter.actions.wrappers import CHDIR_OPTIONS, wrapper_chdir
 from charter.core.decision import Decision, Reason, input_digest
 from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, TrustError
+from charter.core.memo import bytes_lru, text_weight
 from charter.core.verdict import Verdict, strictest
 from charter.trust.versions import VersionState
 
@@ -253,7 +254,8 @@ def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@functools.lru_cache(maxsize=256)
+# Keyed on a command's words and PATH: bounded by bytes too (see charter.core.memo).
+@bytes_lru(text_weight(4), max_bytes=4 * 2**20, max_entries=256)
 def _path_programs(name: str, search: str) -> frozenset[str]:
     """Where ``name`` resolves to in each directory of ``search`` (a ``PATH`` value)."""
     found: set[str] = set()
