@@ -297,7 +297,7 @@ def test_audit_verify_and_export(
     assert code == 0, err
     assert TEXT not in json.dumps([json.loads(line) for line in out.splitlines()])
     keep = tmp_path / "keep.toml"
-    keep.write_text("[export]\ncommands = \"keep\"\n")
+    keep.write_text('[export]\ncommands = "keep"\n')
     code, out, err = run(capsys, "audit", "export", "--store", store, "--redact", keep)
     assert code == 0, err
     assert TEXT in out or TEXT in json.dumps([json.loads(line) for line in out.splitlines()])

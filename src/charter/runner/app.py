@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from charter.actions.tools import MAX_TOOL_NAME
 from charter.core import errors
 from charter.core.errors import CharterError, InputError
 from charter.policy import proposal
@@ -80,10 +81,21 @@ class ActionBody(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
-        json_schema_extra={"examples": [{"kind": "command", "command": "git push", "cwd": "/w"}]},
+        json_schema_extra={
+            "examples": [
+                {"kind": "command", "command": "git push", "cwd": "/w"},
+                {
+                    "kind": "tool",
+                    "tool": "mcp__postgres__query",
+                    "arguments": {"sql": "SELECT 1"},
+                },
+            ]
+        },
     )
-    kind: Literal["command", "file_write", "file_read"]
+    kind: Literal["command", "file_write", "file_read", "tool"]
     command: str | None = Field(default=None, max_length=65536)
+    tool: str | None = Field(default=None, max_length=MAX_TOOL_NAME)
+    arguments: dict[str, Any] | None = None
     path: str | None = Field(default=None, max_length=4096)
     size: int | None = Field(default=None, ge=0)
     cwd: str | None = Field(default=None, max_length=4096)
@@ -94,6 +106,10 @@ class ActionBody(BaseModel):
     def _needs_target(self) -> ActionBody:
         if self.kind == "command" and self.command is None:
             raise ValueError("a command action needs 'command'")
+        if self.kind == "tool":
+            if self.tool is None:
+                raise ValueError("a tool action needs 'tool' (e.g. mcp__postgres__query)")
+            return self
         if self.kind != "command" and self.path is None:
             raise ValueError(f"a {self.kind} action needs 'path'")
         return self
