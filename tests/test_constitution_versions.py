@@ -244,7 +244,8 @@ def test_runner_refuses_rollback_on_refresh_and_after_restart(
     restarted = RunnerService(config)
     try:
         assert not restarted.refresh()
-        assert "rollback refused" in (restarted.load_error or "")
+        # the proposal stack still loads (served, degraded); the action gate is refused
+        assert "rollback refused" in (restarted.actions_error or "")
         with pytest.raises(NotReady):
             restarted.decide_action({"kind": "command", "command": "ls", "cwd": "/"}, "agent")
         path.write_text(signed("1.2.0"))
@@ -309,6 +310,6 @@ def test_runner_actions_config_forms(tmp_path: Path, files: tuple[Path, Path]) -
     service = RunnerService(load_config(config))
     try:
         assert not service.refresh()
-        assert "does not pin for the constitution layer" in (service.load_error or "")
+        assert "does not pin for the constitution layer" in (service.actions_error or "")
     finally:
         service.stop()

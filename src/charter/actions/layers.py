@@ -224,7 +224,7 @@ def read_layers(
         )
     texts: list[tuple[str, bytes, str]] = []
     for f in files:
-        data, text = _read(Path(f))
+        data, text = read_bytes(Path(f))
         texts.append((str(f), data, text))
     publics = [keys.load_public(k) for k in key_files or ()]
     parsed: list[Constitution] = []
@@ -251,7 +251,8 @@ def read_layers(
     return tuple(layers)
 
 
-def _read(path: Path) -> tuple[bytes, str]:
+def read_bytes(path: Path) -> tuple[bytes, str]:
+    """A constitution file's bytes (what is verified and watched) and its UTF-8 text."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -13,9 +13,9 @@ import typer
 from rich.table import Table
 
 from charter.actions import constitution as model
+from charter.actions import layers
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.core.digests import sha256_bytes
-from charter.core.errors import InputError
 from charter.render import text as render_text
 from charter.trust import keys
 from charter.trust.watchdog import DEFAULT_INTERVAL, IntegrityEvent, Watchdog, check_interval
@@ -33,22 +33,9 @@ def default_key_dir() -> Path:
     return (Path(home) if home else Path.home()) / ".charter" / "keys"
 
 
-def _read_bytes(path: Path) -> tuple[bytes, str]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such constitution file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    try:
-        return data, data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: the constitution must be UTF-8") from exc
-
-
 def _verify_bytes(path: Path, public: keys.PublicKey) -> tuple[bytes, model.VerifyResult]:
     """Verify exactly the bytes that will be watched, so nothing slips in between."""
-    data, text = _read_bytes(path)
+    data, text = layers.read_bytes(path)
     parsed = model.parse_text(text, str(path))
     return data, model.verify_constitution(parsed, public)
 
@@ -72,7 +59,7 @@ def sign(
         keys.generate_to_dir(directory, "ed25519", passphrase)
         generated = True
     private = keys.load_private(private_path, passphrase)
-    _, text = _read_bytes(file)
+    _, text = layers.read_bytes(file)
     signed = model.sign_text(text, private, str(file))
     tmp = file.with_name(f".{file.name}.charter-tmp")
     tmp.write_text(signed, encoding="utf-8")
@@ -181,7 +168,7 @@ def show(
         c = result.constitution
         verified = True
     else:
-        _, text = _read_bytes(file)
+        _, text = layers.read_bytes(file)
         c = model.parse_text(text, str(file))
     document = _show_document(c, verified)
     if fmt is OutputFormat.json:
