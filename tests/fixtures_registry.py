@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -47,8 +48,11 @@ def registry_binary() -> str | None:
 class LocalRegistry:
     """One registry process; can be stopped and restarted on the same port."""
 
-    def __init__(self, root: Path, *, auth: str = "") -> None:
-        """``auth`` is the registry config's ``auth:`` block (indented), if any."""
+    def __init__(
+        self, root: Path, *, auth: str = "", tls: tuple[Path, Path, Path] | None = None
+    ) -> None:
+        """``auth`` is the registry config's ``auth:`` block (indented), if any;
+        ``tls`` is (certificate, key, CA file): the registry then speaks HTTPS only."""
         binary = registry_binary()
         require(
             "OCI registry",
@@ -73,9 +77,11 @@ class LocalRegistry:
             "  maintenance:\n    uploadpurging:\n      enabled: false\n"
             "http:\n"
             f"  addr: 127.0.0.1:{self.port}\n"
-            "  headers:\n    X-Content-Type-Options: [nosniff]\n"
+            + (f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else "")
+            + "  headers:\n    X-Content-Type-Options: [nosniff]\n"
             "health:\n  storagedriver:\n    enabled: false\n" + (f"auth:\n{auth}" if auth else "")
         )
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
         self.log = root / "registry.log"
 
@@ -99,7 +105,12 @@ class LocalRegistry:
             if self.process.poll() is not None:
                 raise RuntimeError(f"docker-registry exited: {self.log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"http://{self.host}/v2/", timeout=0.5).status_code in (200, 401):
+                scheme = "https" if self.tls else "http"
+                verify: ssl.SSLContext | bool = (
+                    ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else True
+                )
+                answer = httpx.get(f"{scheme}://{self.host}/v2/", timeout=0.5, verify=verify)
+                if answer.status_code in (200, 401):
                     return
             except httpx.HTTPError:
                 pass

@@ -28,7 +28,7 @@ app = _app.app
 _COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "approvals": ("approvals",),
     "audit": ("audit",),
-    "bundle": ("bundle", "oci"),
+    "bundle": ("bundle", "oci", "bundle_version"),
     "check": ("check",),
     "ci": ("ci",),
     "constitution": ("constitution",),

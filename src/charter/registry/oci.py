@@ -12,12 +12,18 @@ The signature check proper happens afterwards, in :mod:`charter.trust.policy`.
 
 The client speaks the OCI distribution API directly over ``httpx`` (a core
 dependency), with the spec's Basic and Bearer-token challenges and the
-credentials ``docker login`` saved. ``oras`` is not used: its pull unpacks this
+credentials ``docker login`` saved (``$REGISTRY_AUTH_FILE`` first), or those a
+:class:`Connection` carries (``--username``/``--password-stdin``), and TLS
+trusting a custom CA (``--ca-file``). A push uploads the blobs once and PUTs the
+manifest once per tag. Signatures stored next to a bundle are
+:mod:`charter.registry.cosign`'s business; version ranges are
+:mod:`charter.registry.channels`'. ``oras`` is not used: its pull unpacks this
 media type without checking digests, its request wrapper retries for minutes
 (a registry that is down must fail fast), and what Charter needed from it was
 private API.
 
-Plain HTTP is used only for loopback registries or with ``insecure=True``.
+Plain HTTP is used only for loopback registries (without a CA file) or with
+``insecure=True``.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import re
 import ssl
 import subprocess
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +69,9 @@ _REPO = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+#: cosign's ``sha256-<hex>.sig`` / ``.att`` tags and the referrers-tag fallback.
+_SIGNATURE_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\.[a-z]+)?$")
+_LINK = re.compile(r"<([^>]+)>\s*;\s*rel=\"?next\"?")
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,7 @@ class PushResult:
     manifest_digest: str
     blob_digest: str
     size: int
+    tags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,7 +163,27 @@ class PushResult:
             "manifest_digest": self.manifest_digest,
             "blob_digest": self.blob_digest,
             "size": self.size,
+            "tags": list(self.tags),
         }
+
+
+def _push_tags(reference: Reference, extra: Sequence[str]) -> list[str]:
+    """The reference's tag, then each extra tag once, all validated."""
+    if reference.tag is None and not extra:
+        raise RegistryError(
+            f"{reference}: push needs a tag, not only a digest",
+            hint="push to oci://HOST/REPO:TAG (or pass --tag); the digest is printed afterwards",
+        )
+    tags: list[str] = [reference.tag] if reference.tag else []
+    for tag in extra:
+        if not _TAG.match(tag) or _SIGNATURE_TAG.match(tag):
+            raise RegistryError(
+                f"{tag!r} is not a tag a bundle may be pushed under",
+                hint="letters, digits, . _ -; sha256-… tags are reserved for signatures",
+            )
+        if tag not in tags:
+            tags.append(tag)
+    return tags
 
 
 @dataclass(frozen=True)
@@ -186,10 +216,21 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 MAX_ERROR_BYTES = 64 * 1024
 
 
+AUTH_FILE_ENV = "REGISTRY_AUTH_FILE"
+
+
 def _docker_config() -> dict[str, Any]:
-    """``$DOCKER_CONFIG/config.json`` (default ``~/.docker``), or nothing."""
-    directory = os.environ.get("DOCKER_CONFIG") or os.path.join("~", ".docker")
-    path = Path(directory).expanduser() / "config.json"
+    """The saved registry logins, or nothing.
+
+    ``$REGISTRY_AUTH_FILE`` (podman/skopeo's auth file, same ``auths`` format)
+    when set, else ``$DOCKER_CONFIG/config.json`` (default ``~/.docker``).
+    """
+    auth_file = os.environ.get(AUTH_FILE_ENV)
+    if auth_file:
+        path = Path(auth_file).expanduser()
+    else:
+        directory = os.environ.get("DOCKER_CONFIG") or os.path.join("~", ".docker")
+        path = Path(directory).expanduser() / "config.json"
     try:
         return jsonio.loads_object(path.read_bytes(), what=str(path))
     except (OSError, InputError):
@@ -235,6 +276,39 @@ def registry_credentials(registry: str, config: Mapping[str, Any] | None = None)
     return _helper_credentials(helper, registry) if helper else None
 
 
+@dataclass(frozen=True)
+class Connection:
+    """How to reach a registry: explicit credentials, TLS trust and plain-HTTP consent.
+
+    ``username``/``password`` win over saved logins; ``ca_file`` is a PEM bundle
+    of the CAs that may sign the registry's certificate (it also means HTTPS,
+    even on loopback).
+    """
+
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    insecure: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+
+    def basic(self) -> str | None:
+        if self.username is None:
+            return None
+        return base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode()
+
+
+def _tls(ca_file: Path | None) -> ssl.SSLContext | bool:
+    if ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise RegistryError(
+            f"{ca_file}: cannot read the CA certificates ({type(exc).__name__})",
+            hint="--ca-file takes a PEM file of CA certificates",
+        ) from exc
+
+
 def _challenge(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="…",service="…"`` → ``("bearer", {"realm": …, "service": …})``."""
     scheme, _, rest = header.strip().partition(" ")
@@ -257,22 +331,28 @@ class OciClient:
         *,
         insecure: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        connection: Connection | None = None,
     ) -> None:
+        conn = connection or Connection(insecure=insecure, timeout=timeout)
         self.reference = reference
-        self.insecure = insecure
-        plain = reference.is_loopback or insecure
+        self.connection = conn
+        self.insecure = conn.insecure
+        plain = (reference.is_loopback or conn.insecure) and conn.ca_file is None
         self.scheme = "http" if plain else "https"
-        self.timeout = timeout
+        self.timeout = conn.timeout
+        self._verify = _tls(conn.ca_file)
         self._authorization: str | None = None
-        self._credentials: str | None = None
-        self._credentials_read = False
+        self._credentials: str | None = conn.basic()
+        self._credentials_read = self._credentials is not None
 
     def _url(self, path: str) -> str:
         return f"{self.scheme}://{self.reference.registry}/v2/{self.reference.repository}/{path}"
 
     def _client(self) -> httpx.Client:
         # trust_env: HTTPS_PROXY/NO_PROXY and SSL_CERT_FILE apply, as they did with requests.
-        return httpx.Client(timeout=self.timeout, follow_redirects=True, trust_env=True)
+        return httpx.Client(
+            timeout=self.timeout, follow_redirects=True, trust_env=True, verify=self._verify
+        )
 
     def _basic(self) -> str | None:
         if not self._credentials_read:
@@ -284,6 +364,7 @@ class OciClient:
         realm = params.get("realm")
         if not realm:
             return None
+        self._check_realm(realm)
         query = {k: params[k] for k in ("service", "scope") if params.get(k)}
         basic = self._basic()
         headers = {"Authorization": f"Basic {basic}"} if basic else {}
@@ -297,6 +378,18 @@ class OciClient:
         document = jsonio.loads_object(answer.content, what="the token service's answer")
         token = document.get("token") or document.get("access_token")
         return token if isinstance(token, str) and token else None
+
+    def _check_realm(self, realm: str) -> None:
+        """Credentials go to a token realm over HTTPS only (plain HTTP: loopback, --insecure)."""
+        url = urllib.parse.urlsplit(realm)
+        plain_ok = is_loopback(url.hostname or "") or self.insecure
+        if url.scheme == "https" or (url.scheme == "http" and plain_ok):
+            return
+        raise RegistryError(
+            f"{self.reference.registry}: refusing the token realm {realm!r} "
+            "(credentials are sent to a realm only over HTTPS)",
+            hint="the registry's Bearer challenge must name an https:// token service",
+        )
 
     def _authenticate(self, client: httpx.Client, response: httpx.Response) -> bool:
         """Set an Authorization for the challenge in ``response``; False if there is none."""
@@ -341,7 +434,7 @@ class OciClient:
         if isinstance(exc.__context__, ssl.SSLError) or "SSL" in str(exc):
             return RegistryError(
                 f"{self.reference.registry}: TLS failed ({type(exc).__name__})",
-                hint="use --insecure only for a plain-HTTP registry you control",
+                hint="trust the registry's CA with --ca-file (--insecure only for plain HTTP)",
             )
         return RegistryError(
             f"{self.reference.registry}: registry unreachable ({type(exc).__name__})",
@@ -408,34 +501,137 @@ class OciClient:
         if done.status_code not in (200, 201, 202):
             raise self._fail("uploading a blob", done)
 
-    def push(self, data: bytes, *, annotations: Mapping[str, str] | None = None) -> PushResult:
-        """Upload ``data`` (a signed bundle archive) and tag it; return the digests."""
-        if self.reference.digest is not None and self.reference.tag is None:
-            raise RegistryError(
-                f"{self.reference}: push needs a tag, not only a digest",
-                hint="push to oci://HOST/REPO:TAG; the digest is printed afterwards",
-            )
-        config, body = image_manifest(data, annotations)
-        manifest_digest = sha256_bytes(body)
-        with self._client() as client:
-            self._upload_blob(client, config, sha256_bytes(config))
-            self._upload_blob(client, data, sha256_bytes(data))
-            put = self._send(
-                client,
-                "PUT",
-                self._url(f"manifests/{self.reference.tag or 'latest'}"),
-                headers={"Content-Type": MANIFEST_MEDIA_TYPE},
-                content=body,
-            )
+    def open(self) -> httpx.Client:
+        """An HTTP session for several calls (close it, or use it in ``with``)."""
+        return self._client()
+
+    def upload_blob(self, client: httpx.Client, data: bytes) -> dict[str, Any]:
+        """Upload ``data`` unless the registry has it; its descriptor (digest, size)."""
+        digest = sha256_bytes(data)
+        self._upload_blob(client, data, digest)
+        return {"digest": digest, "size": len(data)}
+
+    def put_manifest(self, client: httpx.Client, target: str, body: bytes, media_type: str) -> str:
+        """PUT manifest ``body`` under ``target`` (a tag or its digest); its digest."""
+        digest = sha256_bytes(body)
+        put = self._send(
+            client,
+            "PUT",
+            self._url(f"manifests/{target}"),
+            headers={"Content-Type": media_type},
+            content=body,
+        )
         if put.status_code not in (200, 201, 202):
-            raise self._fail("uploading the manifest", put)
+            raise self._fail(f"uploading the manifest {target}", put)
         echoed = put.headers.get("Docker-Content-Digest")
-        if echoed and echoed != manifest_digest:
+        if echoed and echoed != digest:
             raise RegistryError(
-                f"{self.reference}: the registry stored manifest {echoed}, "
-                f"not the {manifest_digest} sent"
+                f"{self.reference}: the registry stored manifest {echoed}, not the {digest} sent"
             )
-        return PushResult(self.reference, manifest_digest, sha256_bytes(data), len(data))
+        return digest
+
+    def push(
+        self,
+        data: bytes,
+        *,
+        annotations: Mapping[str, str] | None = None,
+        tags: Sequence[str] = (),
+    ) -> PushResult:
+        """Upload ``data`` (a signed bundle archive) once and tag it; return the digests.
+
+        The blobs are uploaded once; the manifest is PUT once per tag (the
+        reference's own tag first, then ``tags``), so ``1.0.1``, ``1.0`` and ``1``
+        name the same digest.
+        """
+        all_tags = _push_tags(self.reference, tags)
+        config, body = image_manifest(data, annotations)
+        with self._client() as client:
+            self.upload_blob(client, config)
+            self.upload_blob(client, data)
+            for tag in all_tags:
+                manifest_digest = self.put_manifest(client, tag, body, MANIFEST_MEDIA_TYPE)
+        return PushResult(
+            self.reference, manifest_digest, sha256_bytes(data), len(data), tuple(all_tags)
+        )
+
+    def list_tags(self, client: httpx.Client, *, limit: int = 10_000) -> list[str]:
+        """Every tag of the repository (following ``Link`` pages, at most ``limit``)."""
+        url: str | None = self._url("tags/list?n=1000")
+        found: list[str] = []
+        while url is not None and len(found) < limit:
+            response = self._send(client, "GET", url, stream=True)
+            if response.status_code == 404:
+                response.close()
+                return []
+            if response.status_code != 200:
+                raise self._fail("listing tags", response)
+            link = response.headers.get("Link", "")
+            body = self._read_limited(response, MAX_MANIFEST_BYTES, "tag list")
+            tags = jsonio.loads_object(body, what="tag list").get("tags") or []
+            if not isinstance(tags, list):
+                raise RegistryError(f"{self.reference}: the tag list is malformed")
+            found += [t for t in tags if isinstance(t, str) and _TAG.match(t)]
+            next_page = _LINK.search(link)
+            url = urllib.parse.urljoin(str(response.url), next_page.group(1)) if next_page else None
+        return found
+
+    def get_manifest(
+        self, client: httpx.Client, target: str, accept: Sequence[str]
+    ) -> tuple[bytes, str] | None:
+        """Manifest bytes at ``target`` and their digest (checked); None if absent."""
+        response = self._send(
+            client,
+            "GET",
+            self._url(f"manifests/{target}"),
+            headers={"Accept": ", ".join(accept)},
+            stream=True,
+        )
+        if response.status_code == 404:
+            response.close()
+            return None
+        if response.status_code != 200:
+            raise self._fail(f"fetching the manifest {target}", response)
+        body = self._read_limited(response, MAX_MANIFEST_BYTES, "manifest")
+        digest = sha256_bytes(body)
+        if _DIGEST.match(target) and digest != target:
+            raise VerificationError(
+                f"{self.reference}: manifest digest mismatch: asked for {target}, received {digest}"
+            )
+        return body, digest
+
+    def get_referrers(self, client: httpx.Client, digest: str) -> bytes | None:
+        """The OCI 1.1 referrers index of ``digest``; None if the registry has no such API."""
+        response = self._send(
+            client,
+            "GET",
+            self._url(f"referrers/{digest}"),
+            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+            stream=True,
+        )
+        if response.status_code in (400, 404, 405):
+            response.close()
+            return None
+        if response.status_code != 200:
+            raise self._fail(f"listing the referrers of {digest}", response)
+        return self._read_limited(response, MAX_MANIFEST_BYTES, "referrers index")
+
+    def get_blob(self, client: httpx.Client, descriptor: Mapping[str, Any], cap: int) -> bytes:
+        """The blob a descriptor names, checked against its digest and size."""
+        digest, size = descriptor.get("digest"), descriptor.get("size")
+        if not isinstance(digest, str) or not _DIGEST.match(digest):
+            raise RegistryError(f"{self.reference}: a descriptor digest {digest!r} is not sha256")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= cap:
+            raise RegistryError(f"{self.reference}: blob {digest} size {size!r} is not allowed")
+        response = self._send(client, "GET", self._url(f"blobs/{digest}"), stream=True)
+        if response.status_code != 200:
+            raise self._fail(f"fetching blob {digest}", response)
+        data = self._read_limited(response, cap, "blob")
+        if len(data) != size or sha256_bytes(data) != digest:
+            raise VerificationError(
+                f"{self.reference}: blob digest mismatch for {digest}",
+                hint="the registry served tampered or corrupt content",
+            )
+        return data
 
     # ------------------------------------------------------------------ pull
     def _fetch_manifest(self, client: httpx.Client) -> tuple[bytes, str]:
@@ -608,9 +804,12 @@ def push_bundle(
     *,
     insecure: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    tags: Sequence[str] = (),
+    connection: Connection | None = None,
 ) -> PushResult:
     ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
-    return OciClient(ref, insecure=insecure, timeout=timeout).push(data)
+    client = OciClient(ref, insecure=insecure, timeout=timeout, connection=connection)
+    return client.push(data, tags=tags)
 
 
 def pull_bundle(
@@ -619,10 +818,12 @@ def pull_bundle(
     insecure: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     limits: ArchiveLimits | None = None,
+    connection: Connection | None = None,
 ) -> PulledBundle:
     ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
     try:
-        return OciClient(ref, insecure=insecure, timeout=timeout).pull(limits=limits)
+        client = OciClient(ref, insecure=insecure, timeout=timeout, connection=connection)
+        return client.pull(limits=limits)
     except CharterError:
         raise
     except (KeyError, TypeError, ValueError) as exc:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from charter.core import hosts
-from charter.core.errors import ConfigError
+from charter.core.errors import CharterError, ConfigError
 from charter.facts.identities import IdentityMap, parse_identities
+from charter.registry import channels
 from charter.registry.oci import is_oci_reference
 from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
 
@@ -39,6 +40,7 @@ MAX_EVALUATOR_THREADS = 64
 DEFAULT_EVALUATOR_PROCESSES = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_count() or 1)
 MAX_EVALUATOR_PROCESSES = 64
 _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_registries",
+        "registry_ca_file",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
         "approvals", "export"}  # fmt: skip
@@ -84,6 +86,8 @@ class Source:
 
     text: str
     base: Path = field(default=Path("."), compare=False)
+    #: For ``oci://`` sources: follow the newest version tag in this range.
+    version_range: str | None = None
 
     @property
     def is_oci(self) -> bool:
@@ -105,6 +109,8 @@ class RunnerConfig:
     trust_policy: Path | None = None
     state_dir: Path | None = None
     insecure_registries: bool = False
+    #: PEM CAs for registries with a private CA (HTTPS, also on loopback).
+    registry_ca_file: Path | None = None
     watchdog_interval: float = 5.0
     public_metrics: bool = False
     evaluator_threads: int = DEFAULT_EVALUATOR_THREADS
@@ -245,6 +251,25 @@ def _count(raw: Mapping[str, Any], key: str, default: int, low: int, high: int, 
     return value
 
 
+def _source(value: Any, root: Path, where: str) -> Source:
+    """A path or reference, or ``{ ref = "oci://HOST/REPO", version = "RANGE" }``."""
+    if not isinstance(value, dict):
+        return Source(_str(value, where), root)
+    if set(value) != {"ref", "version"}:
+        raise ConfigError(
+            f"{where}: a table needs exactly ref and version",
+            hint='e.g. { ref = "oci://registry.example/charter/constitution", version = "~1.2" }',
+        )
+    ref, version = _str(value["ref"], f"{where}.ref"), _str(value["version"], f"{where}.version")
+    if not is_oci_reference(ref) or "@" in ref or ":" in ref.split("/", 3)[-1]:
+        raise ConfigError(f"{where}.ref: a version range follows an oci://HOST/REPO without tag")
+    try:
+        channels.parse_range(version)
+    except CharterError as exc:
+        raise ConfigError(f"{where}.version: {exc.message}", hint=exc.hint) from None
+    return Source(ref, root, version)
+
+
 def _stack(
     stack: Mapping[str, Any], root: Path, source: str
 ) -> tuple[Source | None, tuple[Source, ...], Source | None]:
@@ -252,9 +277,9 @@ def _stack(
     packs_raw = stack.get("packs", [])
     if not isinstance(packs_raw, list):
         raise ConfigError(f"{source}: stack.packs must be a list")
-    packs = tuple(Source(_str(p, f"{source}: stack.packs[]"), root) for p in packs_raw)
+    packs = tuple(_source(p, root, f"{source}: stack.packs[]") for p in packs_raw)
     constitution, overlay = (
-        Source(_str(stack[key], f"{source}: stack.{key}"), root) if key in stack else None
+        _source(stack[key], root, f"{source}: stack.{key}") if key in stack else None
         for key in ("constitution", "overlay")
     )
     if (packs or overlay) and constitution is None:
@@ -385,6 +410,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         trust_policy=_optional_path(raw, "trust_policy", root, source),
         state_dir=_optional_path(raw, "state_dir", root, source),
         insecure_registries=_bool(raw, "insecure_registries", source),
+        registry_ca_file=_optional_path(raw, "registry_ca_file", root, source),
         watchdog_interval=_duration(
             raw.get("watchdog_interval", 5.0), f"{source}: watchdog_interval"
         ),

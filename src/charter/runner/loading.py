@@ -26,11 +26,11 @@ from charter.actions.layers import Accept as ActionAccept
 from charter.core import jsonio
 from charter.core.digests import sha256_file
 from charter.core.errors import CharterError, ConfigError, LoadError, RollbackError
-from charter.policy.bundle import Layer, load_directory
+from charter.policy.bundle import Layer, VerifiedBundle, load_directory
 from charter.policy.loading import check_verified, verify_bundle_file
 from charter.policy.release import is_shipped_name, shipped_artefact, shipped_trust_policy
 from charter.policy.stack import Stack
-from charter.registry import oci
+from charter.registry import channels, cosign, oci
 from charter.runner.approval_store import files_of as approval_files
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.waivers import Waivers, read_waivers
@@ -170,11 +170,17 @@ class Loader:
     def load_layer(
         self, source: Source, kind: str, previous: LoadedLayer | None, pins: Mapping[str, str]
     ) -> tuple[LoadedLayer, Accept | None]:
-        path, resolved = self.fetch(source)
-        trust = self.layer_trust(source, kind)
-        if trust is None:
-            return _unsigned_layer(source, kind, path, resolved), None
-        verified = verify_bundle_file(path, trust)
+        resolved: str | None
+        if self.policy is not None and source.is_oci:
+            trust = self.policy.for_layer(kind)
+            path, resolved, verified = self.fetch_verified(source, trust)
+        else:
+            path, resolved = self.fetch(source)
+            shipped_or_policy = self.layer_trust(source, kind)
+            if shipped_or_policy is None:
+                return _unsigned_layer(source, kind, path, resolved), None
+            trust = shipped_or_policy
+            verified = verify_bundle_file(path, trust)
         manifest = verified.manifest
         allow_major = (
             pins.get(kind) == manifest.version
@@ -222,7 +228,34 @@ class Loader:
             return shipped_artefact(source.text), None
         if not source.is_oci:
             return source.path, None
-        pulled = oci.pull_bundle(source.text, insecure=self.config.insecure_registries)
+        connection = self.connection()
+        pulled = oci.pull_bundle(self.reference(source, connection), connection=connection)
+        return self._cache(pulled)
+
+    def reference(self, source: Source, connection: oci.Connection) -> oci.Reference:
+        """The reference to pull: a version range resolves to its newest version tag."""
+        if source.version_range is None:
+            return oci.Reference.parse(source.text)
+        return channels.resolve_range(source.text, source.version_range, connection=connection)
+
+    def connection(self) -> oci.Connection:
+        """Registry access as configured (logins come from the docker/podman auth file)."""
+        cfg = self.config
+        return oci.Connection(ca_file=cfg.registry_ca_file, insecure=cfg.insecure_registries)
+
+    def fetch_verified(self, source: Source, trust: LayerTrust) -> tuple[Path, str, VerifiedBundle]:
+        """Pull an OCI bundle, verify it with the signatures stored next to it in the
+        registry (cosign ``.sig`` tag, Sigstore referrers) or embedded, then cache it."""
+        connection = self.connection()
+        pulled = oci.pull_bundle(self.reference(source, connection), connection=connection)
+        found = cosign.fetch_signatures(
+            pulled.reference, pulled.manifest_digest, connection=connection
+        )
+        verified = cosign.verify_pulled(pulled, found, trust)
+        path, _ = self._cache(pulled)
+        return path, str(pulled.resolved), verified
+
+    def _cache(self, pulled: oci.PulledBundle) -> tuple[Path, str]:
         self.cache.mkdir(parents=True, exist_ok=True)
         target = self.cache / f"{pulled.blob_digest.split(':', 1)[1]}.tar.gz"
         if not target.is_file() or sha256_file(target) != pulled.blob_digest:
@@ -310,6 +343,7 @@ class Loader:
             files.append(cfg.source)
         actions = (*cfg.action_files, *(cfg.action_keys or ()))
         files += [_shipped_path(p) for p in (cfg.trust_policy, *actions) if p]
+        files += [cfg.registry_ca_file] if cfg.registry_ca_file else []
         files += [path for _, path in cfg.waiver_keys]
         if self.policy is not None:
             for trust in self.policy.layers.values():

@@ -230,3 +230,124 @@ def verify_cosign_signature(
 def cosign_sign_blob(artifact: bytes, key: keys.PrivateKey) -> bytes:
     """What ``cosign sign-blob --key`` prints: base64 of the DER signature."""
     return base64.b64encode(keys.sign(key, artifact))
+
+
+# ---------------------------------------------------------------- cosign images
+#: cosign's simple-signing payload (containers-signature(5) JSON, cosign's type).
+SIMPLE_SIGNING_TYPE = "cosign container image signature"
+#: The in-toto predicate of a cosign v3 image signature (``cosign sign`` with the
+#: new bundle format): a DSSE statement whose subject is the manifest digest.
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+MAX_SIMPLE_SIGNING_BYTES = 64 * 1024
+
+
+def simple_signing_payload(docker_reference: str, manifest_digest: str) -> bytes:
+    """The payload ``cosign sign`` signs for the manifest ``manifest_digest``.
+
+    Compact JSON in cosign's field order; ``optional`` is null (no annotations).
+    """
+    document = {
+        "critical": {
+            "identity": {"docker-reference": docker_reference},
+            "image": {"docker-manifest-digest": manifest_digest},
+            "type": SIMPLE_SIGNING_TYPE,
+        },
+        "optional": None,
+    }
+    return jsonio.canonical_bytes(document)
+
+
+def signed_manifest_digest(payload: bytes, where: str = "simple-signing payload") -> str:
+    """The ``critical.image.docker-manifest-digest`` of a payload (checked for shape).
+
+    Call only on a payload whose signature has verified.
+    """
+    try:
+        document = jsonio.loads_object(payload, what=where)
+    except InputError as exc:
+        raise VerificationError(f"{where}: not a JSON object ({exc.message})") from None
+    critical = document.get("critical")
+    if not isinstance(critical, dict) or critical.get("type") != SIMPLE_SIGNING_TYPE:
+        raise VerificationError(
+            f"{where}: critical.type is not {SIMPLE_SIGNING_TYPE!r}",
+            hint="only cosign simple-signing payloads are accepted",
+        )
+    image = critical.get("image")
+    digest = image.get("docker-manifest-digest") if isinstance(image, dict) else None
+    if not isinstance(digest, str) or not digest.startswith("sha256:"):
+        raise VerificationError(f"{where}: critical.image.docker-manifest-digest is missing")
+    return digest
+
+
+def verify_simple_signing(
+    payload: bytes,
+    signature: bytes,
+    manifest_digest: str,
+    trusted: Sequence[keys.VerifyingKey],
+    *,
+    where: str = "image",
+) -> str:
+    """Check a cosign image signature (``sha256-….sig`` layer); return the key id.
+
+    The base64 ``signature`` must verify over the exact ``payload`` bytes with a
+    pinned key, and only then is the payload read: its
+    ``docker-manifest-digest`` must be ``manifest_digest`` (a valid signature
+    for another manifest is refused). ``docker-reference`` is ignored, as the
+    cosign specification says.
+    """
+    if len(payload) > MAX_SIMPLE_SIGNING_BYTES:
+        raise VerificationError(f"{where}: the simple-signing payload is too large")
+    kid = verify_cosign_signature(payload, signature, trusted, where=where)
+    signed = signed_manifest_digest(payload, f"{where}: simple-signing payload")
+    if signed != manifest_digest:
+        raise VerificationError(
+            f"{where}: the signature is for manifest {signed}, not {manifest_digest}",
+            hint="a signature copied from another version does not sign this one",
+        )
+    return kid
+
+
+def verify_sigstore_for_subjects(
+    bundle_json: bytes,
+    artifact: bytes,
+    subjects: Sequence[str],
+    *,
+    identities: Sequence[KeylessIdentity],
+    trusted_root: Path,
+    where: str = "artifact",
+) -> KeylessIdentity:
+    """Verify a Sigstore bundle found next to an OCI artifact.
+
+    A message-signature bundle (``cosign sign-blob --bundle``) must sign
+    ``artifact``'s bytes; a DSSE bundle (``cosign sign --new-bundle-format``)
+    must carry an in-toto statement of predicate type
+    :data:`COSIGN_SIGN_PREDICATE` naming one of ``subjects`` (``sha256:…``
+    digests: the manifest or the bundle blob). An attestation (SLSA provenance,
+    an SBOM…) about the artifact is not a signature of it and is refused.
+    """
+    pinned, checked = _verify_for_identities(bundle_json, identities, trusted_root, where, artifact)
+    if checked is None:
+        return pinned
+    payload_type, payload = checked
+    named = [s.split(":", 1)[1] for s in subjects if s.startswith("sha256:")]
+    if payload_type != IN_TOTO_PAYLOAD or not any(_subject_matches(payload, d) for d in named):
+        raise VerificationError(
+            f"{where}: the DSSE statement names neither this manifest nor this bundle",
+            hint="a Sigstore bundle for another artifact does not sign this one",
+        )
+    predicate = _predicate_type(payload)
+    if predicate != COSIGN_SIGN_PREDICATE:
+        raise VerificationError(
+            f"{where}: the DSSE statement is an attestation ({predicate!r}), not a signature",
+            hint=f"an image signature's predicateType is {COSIGN_SIGN_PREDICATE}",
+        )
+    return pinned
+
+
+def _predicate_type(payload: bytes) -> str | None:
+    try:
+        statement = jsonio.loads_object(payload, what="in-toto statement")
+    except InputError:
+        return None
+    kind = statement.get("predicateType")
+    return kind if isinstance(kind, str) else None
