@@ -1,6 +1,11 @@
 """Runner throughput and latency vs a bare FastAPI endpoint, and the audit write rate.
 
     .venv/bin/python bench/bench_runner.py [--requests 4000] [--concurrency 32] [--rounds 5]
+                                           [--baseline OTHER_CHECKOUT/src]
+
+With ``--baseline``, a second runner runs the code at that ``src`` (e.g. main's)
+under the same settings, measured in the same interleaved rounds: before/after
+in one run.
 
 Both servers run as separate processes under the same uvicorn settings (one
 worker, loopback, access log off); the client keeps N keep-alive connections
@@ -80,7 +85,8 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", code])
 
 
-def start_runner(work: Path, port: int) -> subprocess.Popen[bytes]:
+def start_runner(work: Path, port: int, src: Path | None = None) -> subprocess.Popen[bytes]:
+    work.mkdir(parents=True, exist_ok=True)
     key = keys.generate()
     (work / "a.pub").write_bytes(keys.public_pem(key.public_key()))
     text = resources.files("charter").joinpath("defaults/constitution.toml").read_text()
@@ -94,9 +100,11 @@ def start_runner(work: Path, port: int) -> subprocess.Popen[bytes]:
         f'[audit]\nstore = "{work / "audit.db"}"\n'
         f'[[tokens]]\nname = "bench"\nrole = "agent"\nsha256 = "{digest}"\n'
     )
+    env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
     return subprocess.Popen(
         [sys.executable, "-m", "charter", "runner", "--config", str(config)],
         stderr=subprocess.DEVNULL,
+        env=env,
     )
 
 
@@ -250,28 +258,36 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, default=None, help="src of the code to compare")
     args = parser.parse_args()
     n, c = min(args.requests, 20000), min(args.concurrency, 256)
     rounds = max(1, min(args.rounds, 20))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        bare_port, runner_port = free_port(), free_port()
+        bare_port, runner_port, old_port = free_port(), free_port(), free_port()
         bare, runner = start_bare(bare_port), start_runner(work, runner_port)
+        old = start_runner(work / "baseline", old_port, args.baseline) if args.baseline else None
+        runners = [("", runner, runner_port)] + ([("baseline ", old, old_port)] if old else [])
         try:
             wait_ready(f"http://127.0.0.1:{bare_port}/healthz", bare)
-            wait_ready(f"http://127.0.0.1:{runner_port}/readyz", runner)
+            for _, proc, port in runners:
+                wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
             # Interleaved rounds, so that drift in the machine's speed (other
             # tenants, thermal, page cache) hits every endpoint alike; medians.
-            runs: dict[str, list[dict[str, float]]] = {"bare": [], "action": [], "proposal": []}
+            runs: dict[str, list[dict[str, float]]] = {"bare": []}
             for _ in range(rounds):
                 runs["bare"].append(measure(bare.pid, bare_port, BARE_PATH, ACTION, n, c))
-                runs["action"].append(measure(runner.pid, runner_port, BARE_PATH, ACTION, n, c))
-                runs["proposal"].append(
-                    measure(runner.pid, runner_port, "/v1/decisions/proposal", PROPOSAL, n, c)
-                )
-            base, act, prop = (median_run(runs[k]) for k in ("bare", "action", "proposal"))
+                for label, proc, port in runners:
+                    runs.setdefault(label + "action", []).append(
+                        measure(proc.pid, port, BARE_PATH, ACTION, n, c)
+                    )
+                    runs.setdefault(label + "proposal", []).append(
+                        measure(proc.pid, port, "/v1/decisions/proposal", PROPOSAL, n, c)
+                    )
+            medians = {k: median_run(v) for k, v in runs.items()}
+            base = medians["bare"]
         finally:
-            for proc in (bare, runner):
+            for proc in (bare, runner, *([old] if old else [])):
                 proc.terminate()
                 proc.wait(timeout=20)
         serial, concurrent = audit_rate(work, max(320, n // 2))
@@ -280,14 +296,18 @@ def main() -> None:
         "uvicorn worker each; the runner at its defaults: evaluator processes, SQLite audit)"
     )
     print(
-        f"{'endpoint':<28}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
+        f"{'endpoint':<37}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
         f"{'server CPU':>12}{'errors':>8}"
     )
-    for name, r in (("bare FastAPI constant", base), ("runner action (audited)", act),
-                    ("runner proposal (audited)", prop)):  # fmt: skip
+    names = {"bare": "bare FastAPI constant"}
+    for label, _, _ in runners:
+        names[label + "action"] = f"{label}runner action (audited)"
+        names[label + "proposal"] = f"{label}runner proposal (audited)"
+    for key, name in names.items():
+        r = medians[key]
         ratio = r["rps"] / base["rps"] * 100
         print(
-            f"{name:<28}{r['rps']:>8.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8.0f}%"
+            f"{name:<37}{r['rps']:>8.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{ratio:>8.0f}%"
             f"{r['cpu_pct']:>11.0f}%{int(r['errors']):>8}"
         )
     spread = {k: (min(r["rps"] for r in v), max(r["rps"] for r in v)) for k, v in runs.items()}

@@ -128,7 +128,7 @@ def test_git_and_groups_are_consistent() -> None:
 def test_every_program_has_a_use() -> None:
     option_only = {"xargs", "parallel", "watch"}  # read by their own parsers in wrappers.py
     for name, p in CATALOGUE.programs.items():
-        roles = [p.files, p.wrapper, p.patterns, p.runs_options, p.code_options]
+        roles = [p.files, p.wrapper, p.patterns, p.runs_options, p.code_options, p.unseen]
         assert any(r is not None for r in roles) or name in option_only, name
 
 

@@ -292,7 +292,13 @@ def test_audit_verify_and_export(
     code, out, err = run(capsys, "audit", "verify", "--store", store)
     assert code == 0, err
     shows(out, IN_PATHS)
+    # By default the export drops the command; a policy that keeps commands shows it verbatim.
     code, out, err = run(capsys, "audit", "export", "--store", store)
+    assert code == 0, err
+    assert TEXT not in json.dumps([json.loads(line) for line in out.splitlines()])
+    keep = tmp_path / "keep.toml"
+    keep.write_text('[export]\ncommands = "keep"\n')
+    code, out, err = run(capsys, "audit", "export", "--store", store, "--redact", keep)
     assert code == 0, err
     assert TEXT in out or TEXT in json.dumps([json.loads(line) for line in out.splitlines()])
 

@@ -19,7 +19,9 @@ from charter.core.verdict import Verdict
 
 AUTO = [
     "git *", "sort *", "find *", "tee *", "cp *", "mv *", "install *", "ln *", "dd *", "sed *",
-    "curl *", "wget *", "tar *", "unzip *", "rsync *", "scp *", "touch *", "mkdir *",
+    # network clients: a pattern that names the destination (a bare "curl *" asks)
+    "curl * https://*", "wget * https://*", "scp host:* *", "rsync * host:*",
+    "tar *", "unzip *", "rsync *", "touch *", "mkdir *",
     "truncate *", "chmod *", "chown *", "chattr *", "rm *", "shred *", "patch *", "split *",
     "csplit *", "script *", "gzip *", "zstd *", "gawk *", "perl *", "uniq *", "less *",
     "openssl *", "mktemp *", "echo *", "cat *", "ls *", "cd *", "mytool *",

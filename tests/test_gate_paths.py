@@ -781,7 +781,8 @@ def test_globs_that_may_name_a_secret(tmp_path: Path, command: str, expected: Ve
 def test_urls_are_not_local_paths_but_file_urls_are(tmp_path: Path) -> None:
     gate = Gate(
         parse_text(
-            '[identity]\nversion = "1.0.0"\n[boundaries]\nauto_allowed = ["curl *", "mytool *"]\n'
+            '[identity]\nversion = "1.0.0"\n[boundaries]\n'
+            'auto_allowed = ["curl https://*", "curl file:*", "mytool *"]\n'
             '[resource_limits]\nblocked_directories = ["/etc"]\n'
         )
     )

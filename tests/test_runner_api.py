@@ -99,6 +99,9 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("/v1/decisions/action", {"kind": "file_write", "path": "/x", "size": -1}, "body.size"),
     ("/v1/decisions/action", {"kind": "file_read"}, "body"),
     ("/v1/decisions/action", {"kind": "command", "command": "ls", "agent": "x"}, "body.agent"),
+    ("/v1/decisions/action", {"kind": "tool"}, "body"),
+    ("/v1/decisions/action", {"kind": "tool", "tool": 3}, "body.tool"),
+    ("/v1/decisions/action", {"kind": "tool", "tool": "t", "arguments": [1]}, "body.arguments"),
     ("/v1/explain", {"kind": "pull_request"}, "proposal"),
 ]
 
@@ -274,11 +277,17 @@ def test_not_ready_runner_refuses_decisions(tmp_path: Path) -> None:
     )
     r = ThreadedRunner(config)
     try:
-        assert r.client.get("/readyz").status_code == 503
+        # The action constitution is local and loaded: actions are decided, proposals
+        # are refused and the runner reports itself degraded (not failed).
+        ready = r.client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["health"] == "degraded"
         d = r.client.post("/v1/decisions/proposal", json=PROPOSAL, headers=auth("agent"))
         assert d.status_code == 503 and "missing" in d.json()["error"]
+        a = r.client.post("/v1/decisions/action", json=ACTION, headers=auth("agent"))
+        assert a.status_code == 200, a.text
         s = r.client.get("/v1/status", headers=auth("operator")).json()
-        assert s["health"] == "failed" and s["reason"]
+        assert s["health"] == "degraded" and "missing" in s["reason"]
+        assert s["serving"] == {"proposals": False, "actions": True}
     finally:
         r.stop()
 
@@ -319,3 +328,17 @@ def test_metrics_parse_and_count_decisions(runner: ThreadedRunner) -> None:
         if name == "charter_http_request_duration_seconds_bucket" and ("route", route) in labels
     )
     assert [v for _, v in bounds] == sorted(v for _, v in bounds)
+
+
+def test_a_tool_call_is_decided_over_http_as_by_the_library(runner: ThreadedRunner) -> None:
+    """MCP tool calls reach the runner's gate as they reach the hooks' and the CLI's: a
+    tool no pattern names asks; a name the gate refuses is a 422 naming the tool."""
+    body = {"kind": "tool", "tool": "mcp__slack__post_message", "arguments": {"text": "hi"}}
+    r = runner.client.post("/v1/decisions/action", json=body, headers=auth("agent"))
+    assert r.status_code == 200, r.text
+    decision = r.json()
+    assert decision["verdict"] == "ask"
+    assert any("mcp__slack__post_message" in reason["msg"] for reason in decision["reasons"])
+    bad = {"kind": "tool", "tool": "no spaces allowed here"}
+    r = runner.client.post("/v1/decisions/action", json=bad, headers=auth("agent"))
+    assert r.status_code == 422 and "tool name" in r.text, r.text

@@ -104,7 +104,9 @@ def test_runner_pulls_over_tls_with_its_registry_ca_file(
             runner.stop()
 
     assert runner_status(f'registry_ca_file = "{ca_file}"\n')["health"] == "ok"
-    assert runner_status("")["health"] == "failed"  # plain HTTP to a TLS registry
+    # plain HTTP to a TLS registry: no proposal stack (the local action gate is served)
+    failed = runner_status("")
+    assert failed["health"] == "degraded" and failed["serving"]["proposals"] is False
 
 
 def test_runner_follows_a_version_range(tmp_path: Path, own_registry: LocalRegistry) -> None:

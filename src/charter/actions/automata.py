@@ -319,6 +319,10 @@ def build_nfa(patterns: Iterable[CommandPattern]) -> tuple[NFA, int]:
     return nfa, start
 
 
+#: Transitions one runner keeps (each a state set and a character of some input).
+MAX_CACHED_STEPS = 65536
+
+
 class _Runner:
     """Lazy subset construction over one NFA, with a transition cache."""
 
@@ -339,6 +343,8 @@ class _Runner:
                 if label == char or (label == NONSEP and char != SEP):
                     nxt.add(t)
         out = self.nfa.closure(nxt) if nxt else frozenset()
+        if len(self._cache) >= MAX_CACHED_STEPS:
+            self._cache.clear()  # keyed on input characters: bounded (see charter.core.memo)
         self._cache[key] = out
         return out
 
@@ -348,6 +354,8 @@ class _Runner:
             hit = frozenset(
                 label for s in states for label, _ in self.nfa.trans[s] if label != NONSEP
             )
+            if len(self._labels) >= MAX_CACHED_STEPS:
+                self._labels.clear()
             self._labels[states] = hit
         return hit
 

@@ -27,7 +27,8 @@ from charter.core.errors import CharterError
 OPERAND_RULES = frozenset(
     {"none", "all", "first", "second", "after_mode", "dest", "move", "link", "install",
      "transfer", "sed", "awk", "compress", "patch", "split", "csplit", "script", "mktemp",
-     "dd", "chattr", "words", "perl", "tar", "unzip", "curl", "wget", "git", "find"}
+     "dd", "chattr", "words", "perl", "tar", "unzip", "curl", "wget", "git", "find",
+     "socat"}
 )  # fmt: skip
 
 #: The rules a ``files.read_operands`` entry may name (their code is in files.py).
@@ -109,6 +110,31 @@ class PatternArgs:
 
 
 @dataclass(frozen=True)
+class Unseen:
+    """When a program runs code (or starts a shell) the command line does not show:
+    a local package's maintainer scripts, an editor or a shell it opens, a process it
+    attaches to, a kernel setting it writes. Any of these asks (``why`` says what)."""
+
+    why: str
+    #: options that alone mean it (``dpkg -i``, ``snap --dangerous``, ``fzf --listen``):
+    #: matched as the whole word, as ``--opt=VALUE``, or as ``-xVALUE`` for a short one
+    options: frozenset[str] = frozenset()
+    #: sub-commands (the first operand) that mean it (``ansible-test shell``)
+    subcommands: frozenset[str] = frozenset()
+    #: sub-commands whose operands are packages: one that is a file or a URL, not a
+    #: name from a repository (``apt install ./x.deb``, ``yum install http://…``)
+    file_subcommands: frozenset[str] = frozenset()
+    #: run with no operand at all (only options) it means it (``tmux``, ``crontab``)
+    bare: bool = False
+    #: options that make a bare run mean nothing of the kind (``crontab -l``, ``tmux -V``)
+    stops: frozenset[str] = frozenset()
+    #: any operand means it (``gcore PID``, ``crontab FILE``)
+    operands: bool = False
+    #: an operand ``KEY=VALUE`` means it (``sysctl k=v``)
+    assignments: bool = False
+
+
+@dataclass(frozen=True)
 class Program:
     """Everything the catalogue says about one program."""
 
@@ -119,6 +145,7 @@ class Program:
     patterns: PatternArgs | None = None
     runs_options: tuple[str, ...] | None = None
     code_options: tuple[str, ...] | None = None
+    unseen: Unseen | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +209,10 @@ class Catalogue:
     #: files that change what an auto-allowed tool does (``.git/config``, ``Makefile``):
     #: trailing path components, each an ``fnmatch`` glob
     configures: tuple[str, ...] = ()
+    #: programs that connect to a host their arguments name (``curl``, ``whois``)
+    network_clients: frozenset[str] = frozenset()
+    #: programs that connect when an operand names a remote (``rsync HOST:PATH``)
+    network_when_remote: frozenset[str] = frozenset()
 
     def with_role(self, role: str) -> dict[str, Program]:
         """The programs that have ``role`` (``files``, ``wrapper``, ``patterns``, …)."""
@@ -303,6 +334,24 @@ def _wrapper(t: _Table) -> Wrapper:
     return wrapper
 
 
+def _unseen(t: _Table) -> Unseen:
+    why = t.text("why")
+    if not why:
+        raise CatalogueError(f"catalogue.toml: {t.where}.why is required")
+    unseen = Unseen(
+        why=why,
+        options=t.names("options"),
+        subcommands=t.names("subcommands"),
+        file_subcommands=t.names("file_subcommands"),
+        bare=t.flag("bare"),
+        stops=t.names("stops"),
+        operands=t.flag("operands"),
+        assignments=t.flag("assignments"),
+    )
+    t.done()
+    return unseen
+
+
 def _pattern_args(t: _Table, extra_values: frozenset[str]) -> PatternArgs:
     expansions: dict[str, tuple[str, ...]] = {}
     sub = t.table("expansions")
@@ -326,6 +375,7 @@ def _program(name: str, t: _Table, git_values: frozenset[str]) -> Program:
     if options is not None:
         options.done()
     files, wrapper, patterns = t.table("files"), t.table("wrapper"), t.table("patterns")
+    unseen = t.table("unseen")
     program = Program(
         name=name,
         options=syntax,
@@ -336,6 +386,7 @@ def _program(name: str, t: _Table, git_values: frozenset[str]) -> Program:
         else _pattern_args(patterns, git_values if name == "git" else frozenset()),
         runs_options=t.words("runs_options"),
         code_options=t.words("code_options"),
+        unseen=None if unseen is None else _unseen(unseen),
     )
     t.done()
     return program
@@ -413,6 +464,8 @@ def parse(text: str) -> Catalogue:
         schedulers=groups.names("schedulers"),
         metadata_writers=groups.names("metadata_writers"),
         names_from_stdin=groups.names("names_from_stdin"),
+        network_clients=groups.names("network_clients"),
+        network_when_remote=groups.names("network_when_remote"),
     )
     groups.done()
     top.done()
@@ -444,6 +497,7 @@ __all__ = [
     "OptionSyntax",
     "PatternArgs",
     "Program",
+    "Unseen",
     "Wrapper",
     "load",
     "parse",

@@ -12,7 +12,7 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 
-from charter.actions.catalogue import CATALOGUE
+from charter.actions.catalogue import CATALOGUE, Unseen
 from charter.actions.command import Nested
 
 
@@ -518,6 +518,10 @@ def interpreter_runs(argv: Sequence[str], prog: str) -> list[Nested]:
                 codes.append(argv[i + 1])
             i += 2
             continue
+        if a.startswith("--") and a.split("=", 1)[0] in flags:  # ``--eval=CODE``
+            codes.append(a.split("=", 1)[1])
+            i += 1
+            continue
         if a.startswith("+") and prog in ("vim", "vi", "nvim", "ex", "view"):
             codes.append(a[1:])
         elif a.startswith("-") and not a.startswith("--"):
@@ -574,6 +578,99 @@ def option_runs(argv: Sequence[str], prog: str) -> list[Nested]:
     return out
 
 
+#: A package operand that is a file or a URL, not a name from a repository (a path
+#: spelled as one, a URL, or a package file's extension; ``pkg/suite`` is apt's
+#: name-and-release).
+_PACKAGE_FILE = re.compile(
+    r"(^(\.{0,2}/|~)|://|\.(deb|rpm|txz|tgz|tbz|pkg|snap|apk|ipk|xbps|gem|whl|egg|nupkg|vsix|"
+    r"pkg\.tar\.\w+|tar\.\w+)$)",
+    re.IGNORECASE,
+)
+
+
+def _unseen_option(word: str, options: frozenset[str], values: str) -> bool:
+    """``word`` spells one of ``options``: whole, ``--opt=VALUE``, a short one with its
+    value attached (``-R0``), or a letter of a cluster before any letter that takes a
+    value (``-i`` in ``-ivh`` and ``-vih``; not the ``p`` in the value of ``-eopen``)."""
+    if word in options:
+        return True
+    if word.startswith("--"):
+        return word.split("=", 1)[0] in options
+    if any(not o.startswith("--") and word.startswith(o) for o in options):
+        return True
+    for letter in word[1:]:
+        if not letter.isalpha():
+            return False
+        if f"-{letter}" in options:
+            return True
+        if letter in values:
+            return False
+    return False
+
+
+#: program → its options that take a value, for the programs with an ``unseen`` entry
+_UNSEEN_VALUES = {
+    name: p.options.value_options() for name, p in CATALOGUE.programs.items() if p.unseen
+}
+
+
+def _operands(argv: Sequence[str], values: frozenset[str]) -> tuple[list[str], list[str]]:
+    """The option words and the operands of ``argv`` (options anywhere, GNU style)."""
+    options: list[str] = []
+    operands: list[str] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            operands.extend(argv[i + 1 :])
+            break
+        if a.startswith("-") and a != "-":
+            options.append(a)
+            if a in values:
+                i += 1
+        else:
+            operands.append(a)
+        i += 1
+    return options, operands
+
+
+def _package_file(operands: Sequence[str], subcommands: frozenset[str]) -> str | None:
+    """A package file or URL after an install sub-command. The sub-command is looked
+    for among all the operands: a long option's separate value (``--enablerepo x``) is
+    read as an operand by the generic scan, and must not hide the sub-command."""
+    at = next((i for i, o in enumerate(operands) if o in subcommands), None)
+    if at is None:
+        return None
+    return next((o for o in operands[at + 1 :] if _PACKAGE_FILE.search(o)), None)
+
+
+def unseen_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
+    """Code ``argv`` runs that the command line does not show (catalogue ``unseen``):
+    a local package's scripts, a shell or editor it opens, a process it attaches to."""
+    program = CATALOGUE.programs.get(prog)
+    unseen: Unseen | None = None if program is None else program.unseen
+    if unseen is None or program is None:
+        return []
+    options, operands = _operands(argv, _UNSEEN_VALUES[prog])
+    short = program.options.short_values
+    first = operands[0] if operands else None
+    hit = (
+        next((o for o in options if _unseen_option(o, unseen.options, short)), None)
+        or (first if first in unseen.subcommands else None)
+        or _package_file(operands, unseen.file_subcommands)
+        or (
+            prog
+            if unseen.bare and not operands and not any(o in unseen.stops for o in options)
+            else None
+        )
+        or (first if unseen.operands else None)
+        or (next((o for o in operands if "=" in o), None) if unseen.assignments else None)
+    )
+    if hit is None:
+        return []
+    return [Nested(f"{prog} {hit}: {unseen.why}", None)]
+
+
 def code_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
     """The code ``argv`` runs through awk, sed, an interpreter or an option (in that order)."""
     if prog in AWKS:
@@ -584,7 +681,22 @@ def code_runs(prog: str, argv: Sequence[str]) -> list[Nested]:
         return interpreter_runs(argv, prog)
     if prog in EXEC_OPTIONS:
         return option_runs(argv, prog)
+    if prog == "socat":
+        return socat_runs(argv)
     return []
+
+
+_SOCAT_RUNS = re.compile(r"^(exec|system):(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def socat_runs(argv: Sequence[str]) -> list[Nested]:
+    """socat's ``EXEC:CMD`` and ``SYSTEM:CMD`` addresses run CMD (decided, and asks)."""
+    out: list[Nested] = []
+    for a in argv[1:]:
+        m = _SOCAT_RUNS.match(a)
+        if m:
+            out.append(Nested(f"socat {m[1]}:", m[2].split(",", 1)[0] or None, True))
+    return out
 
 
 __all__ = [
@@ -601,4 +713,5 @@ __all__ = [
     "option_values",
     "sed_exec",
     "sed_runs",
+    "unseen_runs",
 ]

@@ -471,6 +471,30 @@ OPERAND_RULES: dict[str, OperandRule] = {
     "dd": lambda o: [(v[3:], d) for v, d in o.operands if v.startswith("of=")],
     "chattr": lambda o: [t for t in o.operands if t[0][:1] not in "+-="],
 }
+#: socat address types whose parameter is a file (read and written: socat copies both
+#: ways unless -u/-U); a colon-less address with a ``/`` is a file too (GOPEN).
+_SOCAT_FILES = frozenset(
+    {"open", "creat", "create", "gopen", "pipe", "file", "unix-connect", "unix-listen",
+     "unix-sendto", "unix-recvfrom", "unix-recv", "unix-client", "unix"}
+)  # fmt: skip
+
+
+def _socat(argv: Sequence[str], dynamic: frozenset[str]) -> tuple[list[Target], list[Target]]:
+    o = getopt(_SOCAT, argv, dynamic)
+    files: list[Target] = list(o.get(*_SOCAT_FILES_OPTS.writes))
+    for value, dyn in o.operands:
+        head, colon, rest = value.partition(",")[0].partition(":")
+        if colon and head.lower() in _SOCAT_FILES:
+            files.append((rest, dyn))
+        elif not colon and "/" in head:
+            files.append((head, dyn))
+        files.extend((v[5:], dyn) for v in value.split(",")[1:] if v.startswith("link="))
+    return files, list(files)
+
+
+_SOCAT = CATALOGUE.programs["socat"].options
+_SOCAT_FILES_OPTS = CATALOGUE.programs["socat"].files or Files()
+
 #: Programs whose arguments need their own reader.
 PROGRAM_RULES: dict[str, FileRule] = {
     "perl": _perl_like,
@@ -480,6 +504,7 @@ PROGRAM_RULES: dict[str, FileRule] = {
     "wget": _wget,
     "git": _git_files,
     "find": _find,
+    "socat": _socat,
 }
 
 

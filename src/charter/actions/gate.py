@@ -72,6 +72,7 @@ from charter.actions.wrappers import CHDIR_OPTIONS, wrapper_chdir
 from charter.core.decision import Decision, Reason, input_digest
 from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, TrustError
+from charter.core.memo import bytes_lru, text_weight
 from charter.core.verdict import Verdict, strictest
 from charter.trust.versions import VersionState
 
@@ -87,6 +88,12 @@ GATE_ROLE = "CHARTER-GATE-UNKNOWN-ROLE"
 GATE_BUDGET = "CHARTER-GATE-BUDGET-SPENT"
 GATE_PROGRAM_PATH = "CHARTER-GATE-PROGRAM-PATH"
 GATE_CONFIG = "CHARTER-GATE-CONFIGURES"
+GATE_NETWORK = "CHARTER-GATE-NETWORK"
+#: Programs that connect to a host their arguments name (catalogue ``network_clients``).
+NETWORK_CLIENTS = CATALOGUE.network_clients
+NETWORK_WHEN_REMOTE = CATALOGUE.network_when_remote
+#: An operand naming a remote: ``HOST:PATH``, ``USER@HOST:PATH``, ``rsync://…``.
+_REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[^/:=\s-][^/:=\s]*:)")
 
 #: The reasons a file read by name can have (the allowed directories are for writes).
 _READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SECRET-FILE",
@@ -247,7 +254,8 @@ def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@functools.lru_cache(maxsize=256)
+# Keyed on a command's words and PATH: bounded by bytes too (see charter.core.memo).
+@bytes_lru(text_weight(4), max_bytes=4 * 2**20, max_entries=256)
 def _path_programs(name: str, search: str) -> frozenset[str]:
     """Where ``name`` resolves to in each directory of ``search`` (a ``PATH`` value)."""
     found: set[str] = set()
@@ -963,6 +971,7 @@ class Gate:
         )
         if m.auto_allowed:
             reasons.extend(self._program_paths(m, memo))
+            reasons.extend(_network_reasons(m))
             reasons.append(
                 _reason(
                     m.allowed_by[0] if m.allowed_by else "boundaries.auto_allowed",
@@ -1194,6 +1203,37 @@ class Gate:
 MAKES_LINKS = CATALOGUE.makes_links
 #: The memo key under which a decision keeps the paths earlier commands made.
 _LINKS = "\x00links"
+
+
+def _names_a_destination(text: str, prog: str) -> bool:
+    """Whether the pattern ``text`` names ``prog`` with a literal operand (``curl
+    https://pypi.org/*``, ``ssh git@github.com *``), not only a wildcard or options."""
+    words = text.split()
+    if not words or program_name(words[0].rstrip("*")) != prog:
+        return False
+    return any(w.strip("*") and not w.startswith("-") for w in words[1:])
+
+
+def _network_reasons(m: CommandMatch) -> list[Reason]:
+    """Network egress: a program that connects to a host its arguments name (``curl``,
+    ``whois -h``, ``smbclient``) allowed only by a wildcard (``curl *``) asks: the
+    pattern allowed the program, not the host it sends to or downloads from."""
+    for v in m.command.variants:
+        prog = program_name(v.argv[0]) if v.argv else ""
+        connects = prog in NETWORK_CLIENTS or (
+            prog in NETWORK_WHEN_REMOTE and any(_REMOTE.match(a) for a in v.argv[1:])
+        )
+        if connects and not any(_names_a_destination(t, prog) for t in m.allowed_by):
+            return [
+                _reason(
+                    GATE_NETWORK,
+                    "medium",
+                    Verdict.ASK,
+                    f"`{_short(_argv(v.argv))}` connects to a host no auto_allowed pattern "
+                    f"names (a wildcard allows {prog!r}, not where it connects)",
+                )
+            ]
+    return []
 
 
 def _made_links(memo: _Memo | None) -> list[str]:

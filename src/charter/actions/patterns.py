@@ -16,7 +16,6 @@ match *loosely* (extra flags and operands in the command still match);
 from __future__ import annotations
 
 import fnmatch
-import functools
 import os
 import posixpath
 import re
@@ -30,6 +29,7 @@ from charter.actions.files import expand_tilde
 from charter.actions.shell import Script, SimpleCommand, Variant, program_name
 from charter.actions.shell import parse as parse_shell
 from charter.core.errors import InputError
+from charter.core.memo import bytes_lru, text_weight
 
 NO, MAYBE, YES = 0, 1, 2
 CONNECTORS = frozenset({"|", "&&", "||", ";", "&", "|&"})
@@ -756,7 +756,8 @@ def _script_forms(text: str) -> list[tuple[str, ...]]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
+# Bounded by bytes too (argv can be thousands of words): see charter.core.memo.
+@bytes_lru(text_weight(32), max_bytes=16 * 2**20, max_entries=256)
 def args_for(argv: tuple[str, ...], dynamic: tuple[bool, ...], cwd: tuple[str, ...]) -> Args:
     return split_args(program_name(argv[0]), argv[1:], dynamic, cwd)
 

@@ -18,7 +18,6 @@ peeled off. Whatever cannot be resolved statically is recorded in
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
@@ -48,6 +47,7 @@ from charter.actions.command import (
     program_name,
 )
 from charter.actions.wrappers import CHDIR_OPTIONS, peel, wrapper_chdir
+from charter.core.memo import bytes_lru, text_weight
 
 #: How deep ``bash -c "bash -c '…'"`` nesting is followed before giving up (ask).
 MAX_DEPTH = 12
@@ -1181,7 +1181,8 @@ _RESERVED = frozenset(
 )  # fmt: skip
 
 
-@functools.lru_cache(maxsize=256)
+# Bounded by bytes too (a 64 KiB command retains ~3 MB of parse): see charter.core.memo.
+@bytes_lru(text_weight(48), max_bytes=32 * 2**20, max_entries=256)
 def parse(source: str) -> Script:
     """Parse a command string into every simple command it would execute."""
     m = _SIMPLE.fullmatch(source) if len(source) <= MAX_LENGTH else None
@@ -1195,7 +1196,8 @@ def parse(source: str) -> Script:
     return parse_full(source)
 
 
-@functools.lru_cache(maxsize=4096)
+# Bounded by bytes (one word can be 64 KiB): see charter.core.memo.
+@bytes_lru(text_weight(2), max_bytes=4 * 2**20, max_entries=4096)
 def _plain_word(text: str) -> Word:
     """The word of a plain token (words are immutable: the same token, the same word)."""
     return Word(value=text, raw=text)

@@ -184,6 +184,8 @@ class _Peeling:
     def step(self, current: tuple[str, ...]) -> tuple[tuple[str, ...] | None, bool]:
         """The command ``current`` runs as an argv (if any), and whether it is transparent."""
         prog = program_name(current[0])
+        if prog in _UNSEEN:
+            self.nested.extend(embedded.unseen_runs(prog, current))
         if prog in ("busybox", "toybox") and len(current) > 1 and not current[1].startswith("-"):
             return current[1:], True
         spec = WRAPPERS.get(prog)
@@ -275,6 +277,8 @@ class _Peeling:
                 self.nested.extend(_shell_words(prog, current))
 
 
+#: Programs that run code their command line does not show (catalogue ``unseen``).
+_UNSEEN = frozenset(name for name, p in CATALOGUE.programs.items() if p.unseen is not None)
 #: Programs that only look at the files they name (``ls -l /bin/sh``): a word naming a
 #: shell is not a shell they run.
 _NAMES_ONLY = CATALOGUE.names_only | frozenset(
@@ -304,14 +308,21 @@ def _sql_meta(prog: str, argv: Sequence[str], stdin: str | None) -> list[Nested]
 
 def _shell_words(prog: str, argv: Sequence[str]) -> list[Nested]:
     """A word of an unknown program that names a shell by path (``aa-exec /bin/sh``,
-    ``socat - exec:/bin/sh``): the program may well run it."""
+    ``socat - exec:/bin/sh``) or a shared library inside an option's value: the program
+    may well run or load it."""
     for word in argv[1:]:
         if "/" not in word:
             continue
         for piece in _PIECES.split(word):
             if "/" in piece and program_name(piece) in SHELLS:
                 return [Nested(f"{prog} may run the shell {piece}", None)]
+            if piece != word and _LIBRARY.search(piece):  # ``ladspa=file=/x/lib.so``
+                return [Nested(f"{prog} may load the library {piece}", None)]
     return []
+
+
+#: A shared library named inside a word (``-fplugin=/x/p.so``, ``ladspa=file=/x/l.so``).
+_LIBRARY = re.compile(r"/[^/]*\.(so(\.\d+)*|dylib)$")
 
 
 def _shell_script(

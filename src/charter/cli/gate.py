@@ -7,6 +7,7 @@ Parse, call :mod:`charter.actions.gate`, render. Exit codes: 0 allow, 1 deny, 3 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shlex
 import signal
@@ -166,6 +167,12 @@ def gate_command(
     write: str | None = typer.Option(None, "--write", help="a file the agent will write"),
     size: int | None = typer.Option(None, "--size", help="bytes to write (with --write)"),
     read: str | None = typer.Option(None, "--read", help="a file the agent will read"),
+    tool: str | None = typer.Option(
+        None, "--tool", help="a tool (MCP) call the agent will make: its name (mcp__pg__query)"
+    ),
+    arguments: str | None = typer.Option(
+        None, "--arguments", help="the tool call's arguments, a JSON object (with --tool)"
+    ),
     cwd: str | None = typer.Option(None, "--cwd", help="working directory of the action"),
     model_role: str | None = ROLE,
     audit: Path | None = AUDIT,
@@ -174,13 +181,19 @@ def gate_command(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Decide one action: exit 0 allow, 1 deny, 3 ask, 2 bad input."""
-    chosen = [x for x in (command, write, read) if x is not None]
+    chosen = [x for x in (command, write, read, tool) if x is not None]
     if len(chosen) != 1:
-        raise InputError("pass exactly one of --command, --write, --read")
+        raise InputError("pass exactly one of --command, --write, --read, --tool")
     if size is not None and write is None:
         raise InputError("--size goes with --write")
+    if arguments is not None and tool is None:
+        raise InputError("--arguments goes with --tool")
+    call = None if tool is None else tool_action(tool, arguments, cwd, model_role)
     gate, store = open_gate(constitution, key, audit, budget, run, "gate", trust=trust)
-    if command is not None:
+    if call is not None:
+        decision = gate.decide_action(call)
+        subject = f"tool {tool}"
+    elif command is not None:
         decision = gate.decide_command(command, cwd, model_role)
         subject = command
     elif write is not None:
@@ -194,6 +207,45 @@ def gate_command(
     record(store, decision, gate.config.source)
     write_out(shown)
     raise typer.Exit(decision.exit_code)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise InputError("--arguments: a key is given twice", hint="each key once")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> object:
+    raise InputError(f"--arguments: {name} is not JSON")
+
+
+def tool_action(
+    name: str, arguments: str | None, cwd: str | None, model_role: str | None
+) -> dict[str, object]:
+    """The gate's tool action for ``charter gate --tool NAME --arguments JSON``.
+
+    The arguments must be one JSON object; a key given twice (which copy would the
+    server read?) and NaN/Infinity are refused, not guessed.
+    """
+    try:
+        args = (
+            {}
+            if arguments is None
+            else json.loads(arguments, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        )
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(
+            f"--arguments is not JSON: {exc}", hint='e.g. --arguments \'{"sql": "SELECT 1"}\''
+        ) from exc
+    if not isinstance(args, dict):
+        raise InputError("--arguments must be a JSON object", hint='e.g. {"sql": "SELECT 1"}')
+    action: dict[str, object] = {"kind": "tool", "tool": name, "arguments": args}
+    if cwd is not None:
+        action["cwd"] = cwd
+    if model_role is not None:
+        action["model_role"] = model_role
+    return action
 
 
 # ------------------------------------------------------------------- exec

@@ -52,11 +52,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import zip_longest
 from typing import cast
 
 from charter.core.errors import InputError
+from charter.core.memo import bytes_lru, text_weight
 from charter.facts.lockfiles import Inventory, Unreadable, reader_for
 
 #: Largest dependency file read (bytes); a larger one is reported unparsed.
@@ -96,7 +96,9 @@ def is_dependency_file(path: str) -> bool:
     return reader_for(path) is not None
 
 
-@lru_cache(maxsize=4096)  # a lockfile repeats the same few versions thousands of times
+# A lockfile repeats the same few versions thousands of times; bounded by bytes
+# (a version string is input), see charter.core.memo.
+@bytes_lru(text_weight(16), max_bytes=4 * 2**20, max_entries=4096)
 def _version_key(version: str | None) -> tuple[tuple[int, int | str], ...]:
     if version is None:
         return ()

@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import yaml
 
 from charter.core import jsonio
 from charter.core.errors import InputError
+from charter.core.memo import bytes_lru, text_weight
 
 _FENCE = re.compile(
     r"^(?P<fence>`{3,}|~{3,})[ \t]*charter[ \t]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
@@ -194,7 +195,8 @@ class Citation:
         }
 
 
-@lru_cache(maxsize=4096)
+# Bounded by bytes (a body can be megabytes): see charter.core.memo.
+@bytes_lru(text_weight(4), max_bytes=16 * 2**20, max_entries=4096)
 def parse_citation(body: str | None) -> Citation:
     """Find and parse the citation block; malformed blocks are reported, not fatal.
 

@@ -7,7 +7,13 @@ a 500. Parsing, evaluation, the durable audit write and encoding never run on
 the event loop: proposals go through the service's evaluator processes (or
 threads) and its non-blocking audit submissions (see
 ``RunnerService.submit_proposal``), actions through its gate threads; other
-work runs on the thread pool.
+work runs on the thread pool. scrypt token checks run on their own small pool.
+
+Limits (see :mod:`.limits`): a body is refused (413) from its
+``Content-Length`` or as soon as it streams past ``limits.max_body_bytes``; a
+token has at most ``limits.max_inflight_per_token`` requests in flight (429);
+a client address that failed to authenticate too often is refused (429)
+before its token is checked.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from functools import cache, partial
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -29,13 +36,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from charter.actions.tools import MAX_TOOL_NAME
 from charter.core import errors
 from charter.core.errors import CharterError, InputError
 from charter.policy import proposal
+from charter.runner import console
 from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import BODY, parse_object
+from charter.runner.limits import LimitExceeded, Limits, TooMany, body_too_large
 from charter.runner.metrics import CONTENT_TYPE as METRICS_TYPE
-from charter.runner.service import RunnerService
+from charter.runner.service import LARGE_ACTION_BYTES, RunnerService
 
 LOG = logging.getLogger("charter.runner")
 AGENT, APPROVER, OPERATOR = "agent", "approver", "operator"
@@ -44,6 +54,8 @@ MAX_WAIT = 60.0
 ANY_ROLE = (AGENT, APPROVER, OPERATOR)
 _FIELD = re.compile(r"^invalid proposal: (?P<field>[^:\s]+):")
 M = TypeVar("M", bound=BaseModel)
+#: scrypt checks waiting at most (they run on ``RunnerService.token_checks``).
+MAX_SCRYPT_WAITING = 64
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -69,10 +81,21 @@ class ActionBody(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
-        json_schema_extra={"examples": [{"kind": "command", "command": "git push", "cwd": "/w"}]},
+        json_schema_extra={
+            "examples": [
+                {"kind": "command", "command": "git push", "cwd": "/w"},
+                {
+                    "kind": "tool",
+                    "tool": "mcp__postgres__query",
+                    "arguments": {"sql": "SELECT 1"},
+                },
+            ]
+        },
     )
-    kind: Literal["command", "file_write", "file_read"]
+    kind: Literal["command", "file_write", "file_read", "tool"]
     command: str | None = Field(default=None, max_length=65536)
+    tool: str | None = Field(default=None, max_length=MAX_TOOL_NAME)
+    arguments: dict[str, Any] | None = None
     path: str | None = Field(default=None, max_length=4096)
     size: int | None = Field(default=None, ge=0)
     cwd: str | None = Field(default=None, max_length=4096)
@@ -83,6 +106,10 @@ class ActionBody(BaseModel):
     def _needs_target(self) -> ActionBody:
         if self.kind == "command" and self.command is None:
             raise ValueError("a command action needs 'command'")
+        if self.kind == "tool":
+            if self.tool is None:
+                raise ValueError("a tool action needs 'tool' (e.g. mcp__postgres__query)")
+            return self
         if self.kind != "command" and self.path is None:
             raise ValueError(f"a {self.kind} action needs 'path'")
         return self
@@ -175,20 +202,48 @@ class MetricsMiddleware:
             self.service.metrics.request(name, status["code"], time.perf_counter() - started)
 
 
+async def read_body(request: Request, limits: Limits) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed
+    ``limits.max_body_bytes``: from ``Content-Length``, or while it streams in."""
+    limit = limits.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise body_too_large(int(declared), limits)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(size, limits)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class Guard:
-    """Bearer-token authentication: each route names the roles it admits."""
+    """Bearer-token authentication: each route names the roles it admits.
 
-    def __init__(self, tokens: TokenTable) -> None:
+    A token settled by a SHA-256 entry or the cache of verified scrypt tokens is
+    checked on the event loop; any other runs scrypt on the service's
+    ``token_checks`` thread (the event loop keeps serving meanwhile), unless the client's
+    address is over ``limits.auth_failures_per_minute`` (429, nothing run).
+    """
+
+    def __init__(self, tokens: TokenTable, service: RunnerService) -> None:
         self.tokens = tokens
+        self.failures = service.auth_failures
+        self.scrypt = service.token_checks
+        self._waiting = 0
 
-    def authenticate(self, request: Request, roles: tuple[str, ...]) -> Principal:
-        """The caller, if its token is valid and its role admitted (else 401 / 403)."""
+    async def authenticate(self, request: Request, roles: tuple[str, ...]) -> Principal:
+        """The caller, if its token is valid and its role admitted (else 401 / 403 / 429)."""
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise ApiError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        who = self.tokens.authenticate(secret.strip())
+        found = self.tokens.lookup(secret.strip())
+        who = found if not isinstance(found, str) else await self._slow(request, secret.strip())
         if who is None:
+            self.failures.failed(_address(request))
             raise ApiError(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
         if who.role not in roles:
             raise ApiError(
@@ -196,13 +251,44 @@ class Guard:
             )
         return who
 
+    async def _slow(self, request: Request, secret: str) -> Principal | None:
+        wait = self.failures.blocked(_address(request))
+        if wait:
+            raise TooMany(
+                "too many failed authentications from this address "
+                f"(limits.auth_failures_per_minute = {int(self.failures.size)})",
+                wait,
+            )
+        if self._waiting >= MAX_SCRYPT_WAITING:
+            raise TooMany("too many token checks in progress; retry shortly", 1.0)
+        self._waiting += 1  # only the event loop counts
+        try:
+            return await asyncio.wrap_future(self.scrypt.submit(self.tokens.verify_slow, secret))
+        finally:
+            self._waiting -= 1
+
     def requires(self, *roles: str) -> Any:
         """A FastAPI dependency giving the authenticated caller of one of ``roles``."""
 
         async def dependency(request: Request) -> Principal:
-            return self.authenticate(request, roles)
+            return await self.authenticate(request, roles)
 
         return Depends(dependency)
+
+
+def _address(request: Request) -> str:
+    """The peer address (forwarded headers are not trusted: anyone can set them)."""
+    return request.client.host if request.client is not None else "?"
+
+
+@asynccontextmanager
+async def admitted(service: RunnerService, who: Principal) -> AsyncIterator[None]:
+    """One of the token's ``limits.max_inflight_per_token`` slots (429 when none is free)."""
+    leave = service.admission.enter(who.name)
+    try:
+        yield
+    finally:
+        leave()
 
 
 def create_app(service: RunnerService) -> FastAPI:
@@ -212,13 +298,17 @@ def create_app(service: RunnerService) -> FastAPI:
         version="1",
         description="Decisions against a signed, layered constitution "
         "(see docs/design.md, 'Runner').",
+        # /docs is served by the console with local assets (no CDN); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
-    guard = Guard(TokenTable(service.config.tokens))
+    guard = Guard(TokenTable(service.config.tokens), service)
     _error_handlers(app)
     _decision_routes(app, service, guard)
     _rule_routes(app, service, guard)
     _operation_routes(app, service, guard)
+    console.mount(app, service, guard.tokens)
     app.add_middleware(MetricsMiddleware, service=service)
     return app
 
@@ -251,8 +341,19 @@ def _error_handlers(app: FastAPI) -> None:
             detail=details,
         )
 
+    @app.exception_handler(TooMany)
+    async def _too_many(request: Request, exc: TooMany) -> JSONResponse:
+        response = _error(429, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     @app.exception_handler(CharterError)
     async def _charter_error(request: Request, exc: CharterError) -> JSONResponse:
+        if isinstance(exc, LimitExceeded):
+            # The rest of an oversized body is not worth reading: close the connection.
+            response = _error(413, str(exc), field=_limit_field(exc))
+            response.headers["Connection"] = "close"
+            return response
         status = errors.http_status(exc)
         if isinstance(exc, InputError):
             match = _FIELD.match(exc.message)
@@ -274,6 +375,12 @@ def _error_handlers(app: FastAPI) -> None:
         return _error(errors.http_status(exc), f"internal error: {type(exc).__name__}")
 
 
+def _limit_field(exc: LimitExceeded) -> str:
+    """``files`` of "body: files: 100000 files, over …" (else ``body``)."""
+    parts = exc.message.split(": ", 2)
+    return parts[1] if len(parts) == 3 and parts[1].isidentifier() else BODY
+
+
 def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
     """Proposals, actions, their state and approvals.
 
@@ -286,6 +393,7 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
     the hot path, and FastAPI's dependency solving costs as much as the rest.
     """
     deciding = (AGENT, OPERATOR)
+    limits = service.config.limits
 
     @app.post(
         "/v1/decisions/proposal",
@@ -295,10 +403,11 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
     )
     async def decide_proposal(request: Request) -> Response:
         """Decide a proposal (pull request, merge, push, release)."""
-        who = guard.authenticate(request, deciding)
-        body = await request.body()
-        pending = service.submit_proposal(body, who.name, encode)
-        return json_response(await asyncio.wrap_future(pending))
+        who = await guard.authenticate(request, deciding)
+        async with admitted(service, who):
+            body = await read_body(request, limits)
+            pending = service.submit_proposal(body, who.name, encode)
+            return json_response(await asyncio.wrap_future(pending))
 
     @app.post(
         "/v1/decisions/action",
@@ -313,14 +422,20 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
     )
     async def decide_action(request: Request) -> Response:
         """Decide an action (command, file write, file read) before the agent runs it."""
-        who = guard.authenticate(request, deciding)
-        body = await request.body()
-        # Decided on one of two decider threads (off the event loop, cheaper to
-        # reach than anyio's pool); answered once the audit store calls back.
-        answer: Future[bytes] = Future()
-        answer.set_running_or_notify_cancel()
-        service.deciders.submit(_action_decision, service, body, who.name, answer)
-        return json_response(await asyncio.wrap_future(answer))
+        who = await guard.authenticate(request, deciding)
+        async with admitted(service, who):
+            body = await read_body(request, limits)
+            # Decided on one of two decider threads (off the event loop, cheaper to
+            # reach than anyio's pool), fairly (see .fairness); answered once the
+            # audit store calls back.
+            answer: Future[bytes] = Future()
+            answer.set_running_or_notify_cancel()
+            service.deciders.submit(
+                partial(_action_decision, service, body, who.name, answer),
+                who.name,
+                large=len(body) > LARGE_ACTION_BYTES,
+            )
+            return json_response(await asyncio.wrap_future(answer))
 
     _approval_routes(app, service, guard)
 
@@ -396,17 +511,18 @@ def _approval_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
         """Confirm (``approve: true``) or reject (``false``) a pending ``ask``: approver
         role only, never your own change (403), once (a second answer, or an ask
         answered or expired meanwhile, is a 409). Recorded in the audit chain."""
-        body = _validated(ApprovalBody, await request.body())
+        body = _validated(ApprovalBody, await read_body(request, service.config.limits))
         # The approval is written to the audit log synchronously: off the event loop.
         return await run_in_threadpool(
             service.approve, decision_id, body.approve, body.comment, who.name
         )
 
 
-def _validated(model: type[M], body: bytes) -> M:
-    """A body read by the strict JSON reader, then checked against ``model`` (422s)."""
+def _validated(model: type[M], body: bytes, limits: Limits | None = None) -> M:
+    """A body read by the strict JSON reader (within ``limits``), then checked against
+    ``model`` (422s)."""
     try:
-        return model.model_validate(parse_object(body))
+        return model.model_validate(parse_object(body, limits))
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
@@ -418,7 +534,7 @@ def _action_decision(
 ) -> None:
     """On a decider thread: parse and check an action body, decide it, relay the answer."""
     try:
-        action = _validated(ActionBody, body)
+        action = _validated(ActionBody, body, service.config.limits)
         decided = service.submit_action(action.model_dump(exclude_none=True), principal, encode)
         decided.add_done_callback(partial(_relay, answer))
     except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
@@ -455,10 +571,11 @@ def _rule_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
         who: Principal = readers,
     ) -> Response:
         """Which rules apply to a proposal, their verdicts and links (not recorded)."""
-        body = await request.body()
-        # Explaining evaluates, so it runs where the engines live.
-        pending = service.explain_body(body, layer, encode)
-        return json_response(await asyncio.wrap_future(pending))
+        async with admitted(service, who):
+            body = await read_body(request, service.config.limits)
+            # Explaining evaluates, so it runs where the engines live.
+            pending = service.explain_body(body, layer, encode, who.name)
+            return json_response(await asyncio.wrap_future(pending))
 
 
 def _operation_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:

@@ -20,6 +20,7 @@ from charter.facts.identities import IdentityMap, parse_identities
 from charter.registry import channels
 from charter.registry.oci import is_oci_reference
 from charter.runner.auth import ROLES, TokenEntry, parse_token_hash
+from charter.runner.limits import Limits, parse_limits
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_REFRESH = 60.0
@@ -43,7 +44,7 @@ _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_reg
         "registry_ca_file",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
-        "approvals", "export"}  # fmt: skip
+        "approvals", "export", "limits"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
@@ -140,6 +141,8 @@ class RunnerConfig:
     identities: IdentityMap | None = None
     #: What leaves the data plane: ``[export.http]`` and ``[export.checkpoint]`` (see below).
     export: ExportConfig = field(default_factory=lambda: ExportConfig())
+    #: ``[limits]``: request limits, per-token admission and fairness (see .limits).
+    limits: Limits = field(default_factory=Limits)
     source: str = "<config>"
 
     @property
@@ -446,6 +449,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         ),
         waiver_keys=waiver_keys,
         export=parse_export(raw, root, source),
+        limits=parse_limits(raw, source),
         source=source,
     )
 

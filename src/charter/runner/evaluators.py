@@ -9,11 +9,14 @@ collected, every thread's value is freed on the collecting thread.
 So engines live only in a slot that belongs to one evaluator thread, created,
 replaced and finally dropped by that thread, and work that needs an engine is
 sent to the pool instead of the engine being fetched by the caller.
+
+Work waits in a :class:`~charter.runner.fairness.FairQueue` (a lane by input
+size, round-robin by token); with two or more threads the first only takes
+small work, so a small decision never waits behind a huge one.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import traceback
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from charter.policy.stack import CompiledStack, Stack
+from charter.runner.fairness import LARGE, SMALL, FairQueue, take
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,25 +67,31 @@ class EvaluatorPool:
     def __init__(self, threads: int, *, name: str = "charter-eval") -> None:
         if threads < 1:
             raise ValueError("an evaluator pool needs at least one thread")
-        self._queue: queue.SimpleQueue[_Task[Any] | None] = queue.SimpleQueue()
+        self._queue: FairQueue[_Task[Any]] = FairQueue()
         self._closed = False
-        self._lock = threading.Lock()
+        self._ready = threading.Condition()
         # Daemon threads: a service that is never stopped must not keep the
         # interpreter alive; its engines then stay in their own threads.
         self._threads = [
-            threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True)
+            threading.Thread(
+                target=self._run, args=(i == 0 and threads > 1,), name=f"{name}-{i}", daemon=True
+            )
             for i in range(threads)
         ]
         for thread in self._threads:
             thread.start()
 
-    def submit(self, fn: Callable[[EngineSlot], R]) -> Future[R]:
-        """Run ``fn(slot)`` on an evaluator thread with that thread's slot."""
+    def submit(
+        self, fn: Callable[[EngineSlot], R], principal: str = "", *, large: bool = False
+    ) -> Future[R]:
+        """Run ``fn(slot)`` on an evaluator thread with that thread's slot, queued fairly
+        (``large`` work in its own lane; round-robin by ``principal``)."""
         future: Future[R] = Future()
-        with self._lock:
+        with self._ready:
             if self._closed:
                 raise RuntimeError("the evaluator pool has been shut down")
-            self._queue.put(_Task(fn, future))
+            self._queue.put(LARGE if large else SMALL, principal, _Task(fn, future))
+            self._ready.notify_all()
         return future
 
     def run(self, fn: Callable[[EngineSlot], R]) -> R:
@@ -90,27 +100,36 @@ class EvaluatorPool:
 
     def shutdown(self, *, timeout: float | None = 30) -> None:
         """Cancel queued work, let running work finish, drop every engine."""
-        with self._lock:
+        with self._ready:
             if self._closed:
                 return
             self._closed = True
-        while True:
-            try:
-                task = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if task is not None:
-                task.future.cancel()
-        for _ in self._threads:
-            self._queue.put(None)
+            left = self._queue.drain()
+            self._ready.notify_all()
+        for task in left:
+            task.future.cancel()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
 
-    def _run(self) -> None:
+    def _next(self, small_only: bool, took_small: bool) -> tuple[_Task[Any], str] | None:
+        """Block until there is work for this thread (None once shut down)."""
+        with self._ready:
+            while not self._closed:
+                taken = take(self._queue, small_only, took_small)
+                if taken is not None:
+                    return taken
+                self._ready.wait()
+            return None
+
+    def _run(self, small_only: bool) -> None:
         slot = EngineSlot()
+        took_small = False
         try:
-            while (task := self._queue.get()) is not None:
+            while (taken := self._next(small_only, took_small)) is not None:
+                task, lane = taken
+                took_small = lane == SMALL
+                del taken
                 _execute(task, slot)
                 del task
         finally:

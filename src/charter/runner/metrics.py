@@ -56,6 +56,10 @@ class ServiceState(Protocol):
 
     def waiver_status(self) -> dict[str, Any] | None: ...
 
+    def limited(self) -> dict[str, int]: ...
+
+    def queued(self) -> int: ...
+
 
 class Metrics:
     """Counters of one runner: decisions, requests and their latency, refreshes, approvals."""
@@ -179,6 +183,17 @@ def _state(service: ServiceState) -> Iterator[Metric]:
         for state in _WAIVER_STATES:
             gauge.add_metric([state], waivers[state])
         yield gauge
+    limited = CounterMetricFamily(
+        "charter_limited", "Requests refused by a [limits] key, by reason.", labels=["reason"]
+    )
+    for reason, n in sorted(service.limited().items()):
+        limited.add_metric([reason], n)
+    yield limited
+    yield GaugeMetricFamily(
+        "charter_evaluator_queue",
+        "Proposals waiting in the fair queue for an evaluator process.",
+        value=service.queued(),
+    )
     if service.last_good_refresh:
         stamp = datetime.strptime(service.last_good_refresh, "%Y-%m-%dT%H:%M:%SZ")
         yield GaugeMetricFamily(

@@ -11,6 +11,14 @@ raw request bodies with the decision time; it answers with the decision or the
 error to report. A worker that dies fails its in-flight requests with an error
 (never a verdict) and is replaced. Messages on one worker's pipe are ordered,
 so a request sent after a new stack is always evaluated against it.
+
+Requests wait in the runner, in a :class:`~charter.runner.fairness.FairQueue`
+(a lane by body size, round-robin by token), and are handed to a worker only
+when it has room: at most :data:`PIPELINE` small requests at once, or one
+large request on an otherwise idle worker, and never a large one on the last
+worker without one, so a small decision never waits behind a huge one (with
+two or more workers). A large request that waits makes one worker drain, so
+it is not starved by a steady stream of small ones either.
 """
 
 from __future__ import annotations
@@ -35,10 +43,14 @@ from charter.facts.decide import decide
 from charter.facts.reconcile import Facts
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner.bodies import parse_proposal, principal_id
+from charter.runner.fairness import LARGE, SMALL, FairQueue
+from charter.runner.limits import LimitExceeded, Limits
 
 #: Bodies up to this size are written to a worker's socket by the submitting
 #: thread; larger ones go through the worker's sender thread.
 DIRECT_SEND_LIMIT = 32 * 1024
+#: Small requests one worker holds at once (enough that it never idles between them).
+PIPELINE = 4
 
 
 class EvaluatorLost(Unavailable, EvaluationError):
@@ -56,6 +68,7 @@ class Evaluated:
 
 
 _ERRORS: Mapping[str, type[CharterError]] = {
+    "limit": LimitExceeded,
     "input": InputError,
     "evaluation": EvaluationError,
 }
@@ -65,6 +78,7 @@ def _worker_main(conn: Connection) -> None:
     """The worker loop: ("stack", blob) | ("eval", id, body, now, want) | None."""
     stack: Stack | None = None
     facts: Facts | None = None
+    limits: Limits | None = None
     compiled: CompiledStack | None = None
     while True:
         try:
@@ -75,7 +89,7 @@ def _worker_main(conn: Connection) -> None:
             return
         if message[0] == "stack":
             # The runner that started this process sent it over their private socket pair.
-            (stack, facts), compiled = pickle.loads(message[1]), None  # noqa: S301
+            (stack, facts, limits), compiled = pickle.loads(message[1]), None  # noqa: S301
             continue
         _, request, body, now, want_document = message
         try:
@@ -83,7 +97,8 @@ def _worker_main(conn: Connection) -> None:
                 raise EvaluationError("the evaluator process has no stack")
             if compiled is None:
                 compiled = stack.compile()
-            decided = decide(compiled, parse_proposal(body), facts, now=now, validate=False)
+            document = parse_proposal(body, limits)
+            decided = decide(compiled, document, facts, now=now, validate=False)
             decision, document = decided.decision, decided.document
             answer: tuple[Any, ...] = (
                 request,
@@ -92,6 +107,8 @@ def _worker_main(conn: Connection) -> None:
                 principal_id(document.get("author")),
                 document if want_document else None,
             )
+        except LimitExceeded as exc:
+            answer = (request, "error", "limit", exc.message, exc.hint)
         except InputError as exc:
             answer = (request, "error", "input", exc.message, exc.hint)
         except BaseException as exc:  # noqa: BLE001 - reported, never a verdict
@@ -130,6 +147,8 @@ class _Worker:
         self.conn = Connection(parent.detach())
         self.answered = False
         self.pending: dict[int, Future[Evaluated]] = {}
+        #: The large requests among ``pending`` (at most one).
+        self.large: set[int] = set()
         self.alive = True
         self.stack: Stack | None = None
         self.outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
@@ -189,6 +208,8 @@ class _Worker:
             self.answered = True
             with self.pool._lock:
                 future = self.pending.pop(answer[0], None)
+                self.large.discard(answer[0])
+                self.pool._pump()
             if future is None:
                 continue
             if answer[1] == "ok":
@@ -198,18 +219,37 @@ class _Worker:
                 future.set_exception(_ERRORS.get(kind, EvaluationError)(message, hint=hint))
 
 
+@dataclass(frozen=True)
+class _Request:
+    """A proposal body waiting in the fair queue for a worker."""
+
+    number: int
+    stack: Stack
+    body: bytes
+    now: datetime
+    want_document: bool
+    large: bool
+    future: Future[Evaluated]
+
+
 class ProcessEvaluators:
-    """A fixed number of worker processes evaluating proposal bodies."""
+    """A fixed number of worker processes evaluating proposal bodies, fed fairly."""
 
     #: A worker that dies before answering anything is replaced after a
     #: growing delay (up to this many seconds), not in a tight loop.
     MAX_BACKOFF = 10.0
 
-    def __init__(self, processes: int, facts: Facts | None = None) -> None:
+    def __init__(
+        self, processes: int, facts: Facts | None = None, limits: Limits | None = None
+    ) -> None:
         if processes < 1:
             raise ValueError("an evaluator process pool needs at least one process")
         #: Facts every decision derives (the identity map), sent with each stack.
         self._facts = facts
+        self.limits = limits or Limits()
+        self._queue: FairQueue[_Request] = FairQueue()
+        #: A worker being emptied of small requests so that a waiting large one can run.
+        self._draining: _Worker | None = None
         self._lock = threading.Lock()
         self._closed = False
         self._numbers = itertools.count()
@@ -230,12 +270,26 @@ class ProcessEvaluators:
         with self._lock:
             return len(self._workers)
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting in the runner for a worker."""
+        with self._lock:
+            return len(self._queue)
+
     def submit(
-        self, stack: Stack, body: bytes, now: datetime, *, want_document: bool = False
+        self,
+        stack: Stack,
+        body: bytes,
+        now: datetime,
+        *,
+        want_document: bool = False,
+        principal: str = "",
     ) -> Future[Evaluated]:
-        """Evaluate ``body`` against ``stack`` at ``now`` on the least busy worker."""
+        """Evaluate ``body`` against ``stack`` at ``now``: queued fairly (by size, then
+        round-robin by ``principal``), then sent to a worker with room."""
         future: Future[Evaluated] = Future()
         future.set_running_or_notify_cancel()
+        large = len(body) > self.limits.large_body_bytes
         with self._lock:
             if self._closed:
                 raise EvaluatorLost("the evaluator processes have been shut down")
@@ -244,20 +298,67 @@ class ProcessEvaluators:
                     "no evaluator process is running (restarting after a crash)",
                     hint="retry shortly; see the runner's log for why they exit",
                 )
-            worker = min(self._workers, key=lambda w: len(w.pending))
-            if worker.stack is not stack:
-                worker.post(("stack", self._stack_blob(stack)), large=True)
-                worker.stack = stack
-            request = next(self._requests)
-            worker.pending[request] = future
-            worker.post(
-                ("eval", request, body, now, want_document), large=len(body) > DIRECT_SEND_LIMIT
-            )
+            request = _Request(next(self._requests), stack, body, now, want_document, large, future)
+            self._queue.put(LARGE if large else SMALL, principal, request)
+            self._pump()
         return future
+
+    def _pump(self) -> None:
+        """Hand queued requests to workers with room (the caller holds ``_lock``)."""
+        while self._dispatch_small() or self._dispatch_large():
+            pass
+
+    def _dispatch_small(self) -> bool:
+        if not self._queue.waiting(SMALL):
+            return False
+        room = [
+            w
+            for w in self._workers
+            if not w.large and len(w.pending) < PIPELINE and w is not self._draining
+        ]
+        if not room:
+            return False
+        request = self._queue.pop(SMALL)
+        if request is None:
+            return False
+        self._send(min(room, key=lambda w: len(w.pending)), request)
+        return True
+
+    def _dispatch_large(self) -> bool:
+        if not self._queue.waiting(LARGE) or not self._workers:
+            self._draining = None
+            return False
+        holding = sum(1 for w in self._workers if w.large)
+        if holding >= max(1, len(self._workers) - 1):
+            return False  # the last worker without large work stays for small ones
+        idle = [w for w in self._workers if not w.pending]
+        if not idle:
+            if self._draining is None or self._draining not in self._workers:
+                free = [w for w in self._workers if not w.large]
+                self._draining = min(free, key=lambda w: len(w.pending))
+            return False
+        worker = self._draining if self._draining in idle else idle[0]
+        self._draining = None
+        request = self._queue.pop(LARGE)
+        if request is None:
+            return False
+        self._send(worker, request)
+        return True
+
+    def _send(self, worker: _Worker, request: _Request) -> None:
+        if worker.stack is not request.stack:
+            worker.post(("stack", self._stack_blob(request.stack)), large=True)
+            worker.stack = request.stack
+        worker.pending[request.number] = request.future
+        if request.large:
+            worker.large.add(request.number)
+        message = ("eval", request.number, request.body, request.now, request.want_document)
+        worker.post(message, large=len(request.body) > DIRECT_SEND_LIMIT)
 
     def _stack_blob(self, stack: Stack) -> bytes:
         if self._blob is None or self._blob[0] is not stack:
-            blob = pickle.dumps((stack, self._facts), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = (stack, self._facts, self.limits)
+            blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
             self._blob = (stack, blob)
         return self._blob[1]
 
@@ -269,8 +370,11 @@ class ProcessEvaluators:
             worker.alive = False
             orphans = list(worker.pending.values())
             worker.pending.clear()
+            worker.large.clear()
             if worker in self._workers:
                 self._workers.remove(worker)
+            if self._draining is worker:
+                self._draining = None
             replace = not self._closed
             if replace:
                 self.restarts += 1
@@ -299,6 +403,7 @@ class ProcessEvaluators:
             if self._closed or len(self._workers) >= self._size:
                 return
             self._workers.append(_Worker(self, next(self._numbers)))
+            self._pump()
 
     def shutdown(self, timeout: float = 10) -> None:
         with self._lock:
@@ -306,6 +411,9 @@ class ProcessEvaluators:
                 return
             self._closed = True
             workers = list(self._workers)
+            waiting = self._queue.drain()
+        for request in waiting:
+            request.future.set_exception(EvaluatorLost("the runner is shutting down"))
         for worker in workers:
             worker.outbox.put(None)
         for worker in workers:

@@ -48,7 +48,9 @@ from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig
 from charter.runner.evaluators import EngineSlot, EvaluatorPool, clear_frames
 from charter.runner.exporter import Export
+from charter.runner.fairness import LaneExecutor
 from charter.runner.gc import Settler
+from charter.runner.limits import Admission, FailureLimiter
 from charter.runner.loading import ActionGate, Generation, Loader, Pins, now_text
 from charter.runner.metrics import Metrics
 from charter.runner.processes import Evaluated, ProcessEvaluators
@@ -58,6 +60,9 @@ from charter.trust.watchdog import Watchdog
 
 T = TypeVar("T")
 INTEGRITY_RULE = "CHARTER-INTEGRITY-LOST"
+#: An action body above this many bytes is decided in the gate's large lane (a
+#: command's cost grows with its length: ~75 ms for 16 KiB, ~300 ms for 64 KiB).
+LARGE_ACTION_BYTES = 4096
 
 
 def _utcnow() -> datetime:
@@ -123,14 +128,22 @@ class RunnerService:
         self.facts = Facts(identities=config.identities)
         #: Proposal bodies are evaluated here when configured (see .processes).
         self.processes = (
-            ProcessEvaluators(config.evaluator_processes, self.facts)
+            ProcessEvaluators(config.evaluator_processes, self.facts, config.limits)
             if config.evaluator_processes and config.constitution is not None
             else None
         )
         #: Action decisions (the gate is CPU-bound and quick; the audit commit no
         #: longer parks a thread): a couple of threads, not a crowd contending
-        #: for the GIL with the event loop.
-        self.deciders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-gate")
+        #: for the GIL with the event loop, fed by a fair queue (see .fairness):
+        #: the first thread only decides small actions.
+        self.deciders = LaneExecutor(2, "charter-gate")
+        #: Per-token in-flight and rate limits, and failed authentications per
+        #: client address (see .limits).
+        self.admission = Admission(config.limits)
+        self.auth_failures = FailureLimiter(config.limits.auth_failures_per_minute)
+        #: scrypt token checks (each ~16 MB and tens of ms of a core): one thread, so a
+        #: flood of wrong tokens leaves the event loop and the other cores alone.
+        self.token_checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-scrypt")
         #: Pending asks, shared by every replica on the same store (see :mod:`.approvals`).
         self.approvals = Approvals(
             approval_store,
@@ -151,6 +164,10 @@ class RunnerService:
         self.last_good_refresh: str | None = None
         self.degraded_reason: str | None = None
         self.load_error: str | None = None
+        #: Why the proposal stack / the action gate is not being served (None when it
+        #: is, or is not configured): each is loaded and served on its own.
+        self.stack_error: str | None = None
+        self.actions_error: str | None = None
 
     @property
     def pins(self) -> Pins:
@@ -176,7 +193,8 @@ class RunnerService:
         self.evaluator.shutdown()
         if self.processes is not None:
             self.processes.shutdown()
-        self.deciders.shutdown(wait=True, cancel_futures=True)
+        self.deciders.shutdown()
+        self.token_checks.shutdown(wait=True, cancel_futures=True)
         self.approval_io.shutdown(wait=True, cancel_futures=True)
         self.approvals.close()
         self.export.stop()
@@ -212,28 +230,24 @@ class RunnerService:
         return (self._generation.stack if self._generation else None, self._actions)
 
     def _refresh_stack(self) -> bool:
+        """Refresh the action gate and the proposal stack, each on its own: the agent-runtime
+        constitution is a local file, so a registry that is down (at startup too) leaves
+        action decisions served while proposals wait for their stack."""
         started = time.perf_counter()
         previous = self._generation
+        actions_error = self._refresh_actions()
         try:
             generation, accepts = self.loader.load_stack(previous)
-            actions = self.loader.load_actions(self._actions)
             for key, version, content, allow_major in accepts:
                 self.loader.versions.accept(key, version, content, allow_major=allow_major)
-            if actions is not None and actions is not self._actions:
-                accept_versions(actions.accepts, self.loader.versions)
-        except CharterError as exc:
-            return self._refresh_failed(str(exc), started)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the last good stack
-            return self._refresh_failed(f"{type(exc).__name__}: {exc}", started)
-        for loaded in generation.layers:
-            if loaded.file is not None:
-                self.watchdog.watch(loaded.file, loaded.layer.digest)
-        if actions is not None:
-            for path, digest in actions.info["files"].items():
-                self.watchdog.watch(path, digest)
-        changed = previous is None or generation.number != previous.number
-        self._generation = self.loader.with_waivers(generation)
-        self._actions = actions
+            self.stack_error = _describe(exc) if previous is None else None
+            failed = [e for e in (actions_error, _describe(exc)) if e]
+            return self._refresh_failed("; ".join(failed), started)
+        if actions_error is not None:
+            self._swap_stack(previous, generation)
+            return self._refresh_failed(actions_error, started)
+        changed = self._swap_stack(previous, generation)
         self.degraded_reason = None
         self.load_error = None
         self.last_good_refresh = now_text()
@@ -247,6 +261,32 @@ class RunnerService:
         self.metrics.refresh(True)
         return True
 
+    def _refresh_actions(self) -> str | None:
+        """Load the action gate and swap it in if it changed; why it failed, if it did."""
+        try:
+            actions = self.loader.load_actions(self._actions)
+            if actions is not None and actions is not self._actions:
+                accept_versions(actions.accepts, self.loader.versions)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the last good gate
+            reason = _describe(exc)
+            self.actions_error = reason if self._actions is None else None
+            return reason
+        if actions is not None:
+            for path, digest in actions.info["files"].items():
+                self.watchdog.watch(path, digest)
+        self._actions = actions
+        self.actions_error = None
+        return None
+
+    def _swap_stack(self, previous: Generation | None, generation: Generation) -> bool:
+        """Serve ``generation`` (with the waivers as they are now); whether it is new."""
+        for loaded in generation.layers:
+            if loaded.file is not None:
+                self.watchdog.watch(loaded.file, loaded.layer.digest)
+        self._generation = self.loader.with_waivers(generation)
+        self.stack_error = None
+        return previous is None or generation.number != previous.number
+
     def _refresh_failed(self, reason: str, started: float) -> bool:
         self.last_refresh = {
             "at": now_text(),
@@ -258,6 +298,8 @@ class RunnerService:
         if self._generation is None and self._actions is None:
             self.load_error = reason
         else:
+            # Something is served: what could not be loaded is reported, not fatal.
+            self.load_error = None
             self.degraded_reason = reason
         self.metrics.refresh(False)
         return False
@@ -310,6 +352,10 @@ class RunnerService:
             "last_refresh": self.last_refresh,
             "last_good_refresh": self.last_good_refresh,
             "refresh_interval": self.config.refresh_interval,
+            "serving": {
+                "proposals": gen is not None and gen.stack is not None,
+                "actions": self._actions is not None,
+            },
             "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
             "audit": {"store": self.audit.location},
             "approvals": {"store": self.approvals.store.location, "ttl": self.approvals.ttl},
@@ -319,8 +365,17 @@ class RunnerService:
                 "processes": self.processes.size if self.processes else 0,
                 "process_restarts": self.processes.restarts if self.processes else 0,
             },
+            "limits": dataclasses.asdict(self.config.limits),
             "uptime_seconds": round(time.time() - self.started_at, 1),
         }
+
+    def limited(self) -> dict[str, int]:
+        """Requests refused for a token (in flight, rate) or a client address (auth failures)."""
+        return {**self.admission.refusals(), "auth_failures": self.auth_failures.refused}
+
+    def queued(self) -> int:
+        """Proposals waiting in the fair queue for an evaluator process."""
+        return self.processes.queued if self.processes is not None else 0
 
     def waiver_status(self, gen: Generation | None = None) -> dict[str, Any] | None:
         """The waivers read at the last refresh, each judged at the current time."""
@@ -332,22 +387,28 @@ class RunnerService:
         return waivers_mod.report(self.config.waivers_dir, waivers, stack, self.clock())
 
     # ------------------------------------------------------------ proposals
+    def _no_stack(self) -> NotReady:
+        """Why a proposal cannot be decided now (HTTP 503)."""
+        if self.config.constitution is None:
+            return NotReady(
+                "no proposal stack is configured", hint="set [stack] constitution in the config"
+            )
+        why = self.stack_error or self.load_error or "not loaded yet"
+        return NotReady(
+            f"the proposal stack is not loaded: {why}",
+            hint="see GET /v1/status for why the stack did not load; the runner keeps retrying",
+        )
+
     def _stack(self, gen: Generation | None = None) -> Stack:
         gen = gen or self._generation
         if gen is None or gen.stack is None:
-            raise NotReady(
-                self.load_error or "no proposal stack is configured",
-                hint="see GET /v1/status for why the stack did not load",
-            )
+            raise self._no_stack()
         return gen.stack
 
     def _compiled(self, slot: EngineSlot, gen: Generation | None) -> CompiledStack:
         """The calling evaluator thread's engine for ``gen`` (see :mod:`.evaluators`)."""
         if gen is None or gen.stack is None:
-            raise NotReady(
-                self.load_error or "no proposal stack is configured",
-                hint="see GET /v1/status for why the stack did not load",
-            )
+            raise self._no_stack()
         return slot.compiled(gen.stack)
 
     def _evaluate(
@@ -397,7 +458,7 @@ class RunnerService:
         :meth:`_commit_async` has recorded it.
         """
         if not self.ready:
-            raise NotReady(self.load_error or "the runner has not loaded a stack")
+            raise self._no_stack()
         return self._evaluate(slot, document, self._generation, validate=validate)
 
     def decide_proposal(self, document: Any, principal: str) -> dict[str, Any]:
@@ -425,7 +486,7 @@ class RunnerService:
 
             def evaluate_then_commit(slot: EngineSlot) -> None:
                 try:
-                    document = parse_proposal(body)
+                    document = parse_proposal(body, self.config.limits)
                     decided = self.evaluate_proposal(slot, document, validate=False)
                     author = principal_id(document.get("author"))
                     # The document recorded is the one decided, as in the processes.
@@ -443,12 +504,13 @@ class RunnerService:
                     clear_frames(exc)
                     result.set_exception(exc)
 
-            self.evaluator.submit(evaluate_then_commit)
+            large = len(body) > self.config.limits.large_body_bytes
+            self.evaluator.submit(evaluate_then_commit, principal, large=large)
             return result
 
         gen = self._generation
         if not self.ready or gen is None or gen.stack is None:
-            result.set_exception(NotReady(self.load_error or "the runner has not loaded a stack"))
+            result.set_exception(self._no_stack())
             return result
         waivers = gen.waivers
         now = self.clock()
@@ -473,9 +535,9 @@ class RunnerService:
                 result.set_exception(exc)
 
         try:
-            self.processes.submit(gen.stack, body, now, want_document=want).add_done_callback(
-                evaluated
-            )
+            self.processes.submit(
+                gen.stack, body, now, want_document=want, principal=principal
+            ).add_done_callback(evaluated)
         except CharterError as exc:
             result.set_exception(exc)
         return result
@@ -566,18 +628,26 @@ class RunnerService:
         """
         result: Future[T] = Future()
         result.set_running_or_notify_cancel()
-        if not self.ready:
-            raise NotReady(self.load_error or "the runner has not loaded its constitution")
         actions = self._actions
-        if actions is None:
-            raise NotReady(
-                "no agent-runtime constitution is configured",
-                hint="set [actions] constitution and key in the runner config",
-            )
+        if actions is None or not self.ready:
+            raise self._no_actions()
         doc = actions.gate.decide_action(dict(action)).to_dict()
         agent_id = principal_id(action.get("agent"))
         self._record_then(doc, "decision", doc, "action", principal, agent_id, finish, result)
         return result
+
+    def _no_actions(self) -> NotReady:
+        """Why an action cannot be decided now (HTTP 503)."""
+        if self.config.action_constitution is None:
+            return NotReady(
+                "no agent-runtime constitution is configured",
+                hint="set [actions] constitution and key in the runner config",
+            )
+        why = self.actions_error or self.load_error or "not loaded yet"
+        return NotReady(
+            f"the agent-runtime constitution is not loaded: {why}",
+            hint="see GET /v1/status; the runner keeps retrying",
+        )
 
     # ------------------------------------------------------------ approvals
     def _record(self, doc: dict[str, Any], *, kind: str) -> None:
@@ -635,16 +705,22 @@ class RunnerService:
         return self.explain_body(_as_body(document), layer, lambda doc: doc).result()
 
     def explain_body(
-        self, body: bytes, layer: str | None, finish: Callable[[dict[str, Any]], T]
+        self,
+        body: bytes,
+        layer: str | None,
+        finish: Callable[[dict[str, Any]], T],
+        principal: str = "",
     ) -> Future[T]:
         """:meth:`explain` for a request body, parsed (as a proposal) and explained on an
-        evaluator thread, then ``finish``-ed (e.g. encoded) there too."""
+        evaluator thread (queued fairly for ``principal``), then ``finish``-ed (e.g.
+        encoded) there too."""
 
         def explain(slot: EngineSlot) -> T:
-            document = parse_proposal(body)
+            document = parse_proposal(body, self.config.limits)
             return finish(self.explain_with(slot, document, layer, validate=False))
 
-        return self.evaluator.submit(explain)
+        large = len(body) > self.config.limits.large_body_bytes
+        return self.evaluator.submit(explain, principal, large=large)
 
     def explain_with(
         self, slot: EngineSlot, document: Any, layer: str | None = None, *, validate: bool = True
@@ -684,6 +760,10 @@ class RunnerService:
             "stack": list(decision.stack),
             "input_digest": decision.input_digest,
         }
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, CharterError) else f"{type(exc).__name__}: {exc}"
 
 
 def _integrity_deny(decision: Decision, reason: str | None) -> Decision:
