@@ -213,7 +213,9 @@ def test_trusted_stack_requires_signed_layers(
     overlay = write(tmp_path, "ov.tar.gz", signed_tarball(signers["overlay"]))
     with pytest.raises(VerificationError, match="needs a trust policy"):
         load_trusted_stack(None, overlay=overlay)
-    with pytest.raises(VerificationError, match="pins the constitution"):
+    with pytest.raises(
+        VerificationError, match="shipped constitution is not signed by a constitution"
+    ):
         load_trusted_stack(load_policy(policy_file), overlay=overlay)
     no_constitution = parse_policy('[layers.overlay]\nkeys = ["overlay.pub"]\n', base=tmp_path)
     stack = load_trusted_stack(no_constitution, overlay=overlay, state=VersionState(tmp_path / "s"))

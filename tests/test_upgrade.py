@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from charter.cli import main
-from charter.core.errors import InputError
+from charter.core.errors import InputError, PolicyError
+from charter.policy.build import build_bundle
 from charter.policy.bundle import load_directory
+from charter.policy.compat import judge
 from charter.policy.stack import load_stack, shipped_constitution_path
 from charter.policy.upgrade import changelog, check_upgrade, resolve_target
+from charter.trust import keys
 from tests.conftest import BundleFactory
 
 ASSETS = Path(__file__).parent / "assets" / "lint"
@@ -185,3 +189,174 @@ def test_overlay_may_tighten_human_citation_to_deny_but_not_loosen_it(
         codes[value] = check_upgrade(overlay, target).lint.codes()
     assert "CHARTER-L020" not in codes["deny"] and "CHARTER-L023" not in codes["deny"]
     assert "CHARTER-L023" in codes["allow"]  # not a value of its order: never allow
+
+
+# --- Semantic versioning judged by content (charter.policy.compat) ---
+
+ADDED_RULE = """# METADATA
+# title: Example rule added in a minor release
+# description: Denies a proposal titled exactly "forbidden".
+# custom:
+#   id: PROC-EXAMPLE-ADDED-001
+#   severity: low
+#   category: process
+package charter.constitution.process.example_added
+
+import rego.v1
+
+deny contains {"rule": "PROC-EXAMPLE-ADDED-001", "msg": "forbidden title"} if {
+	input.title == "forbidden"
+}
+"""
+ADDED_TEST = """package charter.constitution.process.example_added_test
+
+import rego.v1
+
+import data.charter.constitution.process.example_added
+
+test_forbidden_title_denied if {
+	some e in example_added.deny with input as {"title": "forbidden"}
+	e.rule == "PROC-EXAMPLE-ADDED-001"
+}
+
+test_other_title_allowed if {
+	count(example_added.deny) == 0 with input as {"title": "fine"}
+}
+"""
+PROCESS = "charter/constitution/process"
+
+
+def _without_signed_sbom(tmp_path: Path, version: str) -> Path:
+    """The shipped constitution as ``version`` without SC-SIGNED-SBOM-001 (rule and tests)."""
+    copy = _as_version(tmp_path, version)
+    chain = copy / "charter" / "constitution" / "supply_chain"
+    (chain / "signed_sbom.rego").unlink()
+    (chain / "signed_sbom_test.rego").unlink()
+    fixtures = copy / "charter" / "constitution" / "testdata" / "fixtures_test.rego"
+    fixtures.write_text(fixtures.read_text().replace('\t"SC-SIGNED-SBOM-001",\n', ""))
+    return copy
+
+
+def _with_added_rule(tmp_path: Path, version: str) -> Path:
+    copy = _as_version(tmp_path, version)
+    (copy / PROCESS / "example_added.rego").write_text(ADDED_RULE)
+    (copy / PROCESS / "example_added_test.rego").write_text(ADDED_TEST)
+    return copy
+
+
+def _with_tightened_verdict(tmp_path: Path, version: str) -> Path:
+    """PROC-NO-DIRECT-PUSH-001 denies (instead of asking about) a push naming no branch;
+    its own tests are updated, so the bundle is valid, but the old test now fails."""
+    copy = _as_version(tmp_path, version)
+    rule = copy / PROCESS / "no_direct_push.rego"
+    text = rule.read_text()
+    marker = 'ask contains {"rule": "PROC-NO-DIRECT-PUSH-001"'
+    assert marker in text
+    rule.write_text(text.replace(marker, 'deny contains {"rule": "PROC-NO-DIRECT-PUSH-001"'))
+    test = copy / PROCESS / "no_direct_push_test.rego"
+    test.write_text(test.read_text().replace("no_direct_push.ask", "no_direct_push.deny"))
+    return copy
+
+
+def _with_comment(tmp_path: Path, version: str) -> Path:
+    copy = _as_version(tmp_path, version)
+    rule = copy / PROCESS / "no_direct_push.rego"
+    rule.write_text(rule.read_text() + "\n# a clarifying comment: no decision changes\n")
+    return copy
+
+
+def test_a_patch_or_minor_without_a_rule_is_refused_by_upgrade_check(
+    tmp_path: Path, legacy_overlay: Path
+) -> None:
+    target = load_directory(_without_signed_sbom(tmp_path / "2.1.0", "2.1.0"))
+    report = check_upgrade(EXAMPLE, target)
+    assert not report.ok and report.content is not None
+    assert report.content.required == "major"
+    assert report.content.removed == ("SC-SIGNED-SBOM-001",)
+    major = load_directory(_without_signed_sbom(tmp_path / "3", "3.0.0"))
+    assert check_upgrade(EXAMPLE, major).ok  # a major release may remove a rule
+
+
+def test_cli_upgrade_check_says_why_a_rule_removal_may_not_switch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = _without_signed_sbom(tmp_path, "2.0.2")
+    assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", str(target)]) == 1
+    out = capsys.readouterr().out
+    assert "rule SC-SIGNED-SBOM-001 removed (major)" in out
+    assert "must NOT switch" in out and "may switch" not in out
+
+
+def test_content_judgement_of_each_kind_of_change(tmp_path: Path) -> None:
+    shipped = load_directory(shipped_constitution_path())
+    cases = {
+        "removed": (_without_signed_sbom, "major"),
+        "added": (_with_added_rule, "minor"),
+        "tightened": (_with_tightened_verdict, "major"),
+        "comment": (_with_comment, "patch"),
+    }
+    for name, (make, required) in cases.items():
+        found = judge(shipped, load_directory(make(tmp_path / name, "9.0.0")))
+        assert found.required == required, (name, found.reasons())
+        if name == "tightened":
+            assert found.changed == ("PROC-NO-DIRECT-PUSH-001",) and not found.removed
+        if name == "added":
+            assert found.added == ("PROC-EXAMPLE-ADDED-001",) and not found.changed
+
+
+@pytest.mark.parametrize(
+    ("make", "refused", "accepted"),
+    [
+        (_without_signed_sbom, ("2.1.0",), "3.0.0"),  # the patch: the CLI test below
+        (_with_tightened_verdict, ("2.1.0",), "3.0.0"),
+        (_with_added_rule, ("2.0.2",), "2.1.0"),
+        (_with_comment, (), "2.0.2"),
+    ],
+    ids=["removed-rule", "changed-verdict", "added-rule", "no-decision"],
+)
+def test_bundle_build_refuses_a_version_smaller_than_the_content(
+    tmp_path: Path, make: Any, refused: tuple[str, ...], accepted: str
+) -> None:
+    key = keys.generate()
+    for version in refused:
+        with pytest.raises(PolicyError, match=f"{version} is a (patch|minor) release"):
+            build_bundle(make(tmp_path / version, version), key)
+    built = build_bundle(make(tmp_path / accepted, accepted), key)
+    assert built.manifest.version == accepted
+
+
+def test_cli_bundle_build_refuses_a_patch_without_a_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "signing.key"
+    keys.write_private(key_file, keys.generate())
+    source = _without_signed_sbom(tmp_path, "2.0.2")
+    out = tmp_path / "c.tar.gz"
+    code = main(["bundle", "build", str(source), "-o", str(out), "--key", str(key_file)])
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert "needs a major one" in err and "SC-SIGNED-SBOM-001" in err
+
+
+def test_cli_bundle_build_since_judges_a_pack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--since`` names the previous release (here of a pack, which has no default)."""
+    key_file = tmp_path / "signing.key"
+    keys.write_private(key_file, keys.generate())
+    previous = Path(__file__).resolve().parents[1] / "examples" / "packs" / "soc2"
+    pack = tmp_path / "soc2"
+    shutil.copytree(previous, pack)
+    manifest = json.loads((pack / ".manifest").read_text())
+    manifest["revision"] = manifest["metadata"]["charter"]["version"] = "1.0.1"
+    (pack / ".manifest").write_text(json.dumps(manifest))
+    rule = pack / "charter" / "packs" / "soc2" / "least_privilege.rego"
+    test = rule.with_name("least_privilege_test.rego")
+    rule.unlink()
+    test.unlink()
+    out = tmp_path / "p.tar.gz"
+    args = ["bundle", "build", str(pack), "-o", str(out), "--key", str(key_file)]
+    assert main(args) == 0  # packs have no default baseline
+    out.unlink()
+    assert main([*args, "--since", str(previous)]) == 2 and not out.exists()
+    assert "needs a major one" in capsys.readouterr().err

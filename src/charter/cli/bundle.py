@@ -16,11 +16,17 @@ from charter.cli._app import FORMAT_OPTION, OutputFormat, app
 from charter.core import jsonio
 from charter.core.digests import sha256_bytes
 from charter.core.errors import CharterError, InputError, VerificationError
-from charter.policy.build import DEFAULT_VALIDATORS, build_bundle
+from charter.policy.build import (
+    DEFAULT_VALIDATORS,
+    build_bundle,
+    validate_tests,
+    validate_version,
+)
 from charter.policy.bundle import (
     MANIFEST,
     SIGNATURES,
     layer_from_files,
+    load_directory,
     parse_manifest,
     read_archive,
     read_tarball_file,
@@ -46,12 +52,24 @@ def build(
     output: Path = typer.Option(..., "-o", "--output", help="the .tar.gz to write"),
     key: Path = typer.Option(..., "--key", help="private key (signing.key or cosign.key)"),
     passphrase_env: str | None = PASSPHRASE_OPTION,
+    since: Path | None = typer.Option(
+        None,
+        "--since",
+        help="the previous release's bundle directory: the version must move as far as the "
+        "content did (default for a constitution: the shipped one)",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
-    """Validate DIR (rules load, ids unique, tests pass), sign it and write a tarball."""
+    """Validate DIR (rules load, ids unique, tests pass, version fits the content), sign it
+    and write a tarball."""
     private = keys.load_private(key, keys.passphrase_from_env(passphrase_env))
+    checks = (
+        DEFAULT_VALIDATORS
+        if since is None
+        else (validate_tests, validate_version(load_directory(since)))
+    )
     # The policy linter runs after the bundle's own tests; nothing is written on failure.
-    built = build_bundle(directory, private, validators=(*DEFAULT_VALIDATORS, build_validator))
+    built = build_bundle(directory, private, validators=(*checks, build_validator))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(built.data)
     m = built.manifest

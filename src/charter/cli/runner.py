@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,16 @@ import httpx
 import typer
 from rich.table import Table
 
-from charter.actions import constitution as constitution_mod
 from charter.cli._app import FORMAT_OPTION, OutputFormat, app, print_json, stdout
 from charter.core import extras
 from charter.core.errors import CharterError, ConfigError, InputError
+from charter.policy.release import SHIPPED_PREFIX, shipped_agent_constitution
 from charter.render import text as render_text
 from charter.runner.auth import ROLES, TokenEntry, new_secret, parse_token_hash, scrypt_hash
 from charter.runner.auth import sha256_hex as token_sha256
 from charter.runner.config import Listen, RunnerConfig, Source, load_config, parse_listen
 from charter.trust import keys
+from charter.trust.policy import release_key_file
 
 runner_app = typer.Typer(
     help="The decision service: `charter runner --config FILE` or `charter runner --dev`.",
@@ -77,17 +77,15 @@ def _dev_config(
     if not listen.is_loopback:
         raise ConfigError(
             f"--dev refuses to listen on {listen}: it is not a loopback address",
-            hint="dev mode has throw-away keys and tokens; use --config for a real deployment",
+            hint="dev mode has throw-away tokens; use --config for a real deployment",
         )
     work = Path(tempfile.mkdtemp(prefix="charter-dev-"))
-    key = keys.generate()
-    public = work / "signing.pub"
-    public.write_bytes(keys.public_pem(key.public_key()))
-    text = resources.files("charter").joinpath("defaults/constitution.toml").read_text()
-    signed = constitution_mod.sign_text(text, key, source="defaults/constitution.toml")
-    toml_path = work / "constitution.toml"
-    toml_path.write_text(signed, encoding="utf-8")
-    banner = [f"charter runner --dev: ephemeral signing key and state in {work}"]
+    # The shipped, release-signed constitutions: no key of your own is needed.
+    release_key = keys.load_public(release_key_file())
+    banner = [
+        f"charter runner --dev: throw-away tokens and state in {work}",
+        f"  serving the shipped constitutions signed by {keys.key_id(release_key)}",
+    ]
     entries: list[TokenEntry] = []
     given = tokens or [f"{role}:{new_secret()}" for role in ROLES]
     for index, item in enumerate(given):
@@ -98,17 +96,15 @@ def _dev_config(
         entries.append(parse_token_hash(name, role, "sha256", token_sha256(secret), "--token"))
         if not tokens:
             banner.append(f"  token for {role}: {secret}")
-    from charter.policy.stack import shipped_constitution_path
-
     store = audit if audit is not None else work / "audit.db"
     banner.append(f"  audit store: {store}")
     config = RunnerConfig(
         listen=listen,
         refresh_interval=3600.0,
         state_dir=work / "state",
-        constitution=Source(str(shipped_constitution_path())),
-        action_constitution=toml_path,
-        action_key=public,
+        constitution=Source(SHIPPED_PREFIX + "constitution"),
+        action_constitution=shipped_agent_constitution(),
+        action_key=release_key_file(),
         audit_store=str(store),
         tokens=tuple(entries),
         source="--dev",
@@ -121,7 +117,10 @@ def runner(
     ctx: typer.Context,
     config: Path | None = typer.Option(None, "--config", help="runner config TOML"),
     dev: bool = typer.Option(
-        False, "--dev", help="serve the shipped constitutions with throw-away keys (loopback only)"
+        False,
+        "--dev",
+        help="serve the shipped, release-signed constitutions with throw-away tokens "
+        "(loopback only)",
     ),
     listen: str | None = typer.Option(None, "--listen", help="HOST:PORT (overrides the config)"),
     token: list[str] | None = typer.Option(

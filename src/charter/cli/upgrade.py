@@ -53,6 +53,13 @@ def upgrade_text(report: UpgradeReport, overlay: Path) -> list[render_text.Item]
         lines.extend(f"  {change.describe()}" for change in report.required)
     elif report.major:
         lines.append("No references to removed or renamed rules or parameters.")
+    content = report.content
+    if content is not None and not content.ok:
+        lines.append(
+            f"{report.target} is a {content.moved} release, but its content needs a "
+            f"{content.required} one:"
+        )
+        lines.extend(f"  {reason}" for reason in content.reasons())
     lines.append(render_text.lint_report(report.lint))
     verdict = "may switch" if report.ok else "must NOT switch yet"
     lines.append(f"Runner {verdict} to {report.target}.")

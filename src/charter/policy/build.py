@@ -2,8 +2,9 @@
 
 This is the authoring side of :mod:`charter.policy.bundle` (which only reads
 and verifies the format). A build composes the layer under the layers above it,
-runs the validators (the bundle's own Rego tests by default; the ratchet linter
-plugs in as another validator), and signs only when every one passes.
+runs the validators (the bundle's own Rego tests and the version judged by
+content against the previous release by default; the ratchet linter plugs in as
+another validator), and signs only when every one passes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from charter.policy.bundle import (
     load_directory,
     read_directory_files,
 )
+from charter.policy.compat import check_version
 from charter.policy.stack import Stack, shipped_constitution_path
 from charter.policy.testing import run_tests
 from charter.trust import keys, signing
@@ -61,7 +63,35 @@ def validate_tests(context: BuildContext) -> None:
         )
 
 
-DEFAULT_VALIDATORS: tuple[Validator, ...] = (validate_tests,)
+def _baseline(layer: Layer) -> Layer | None:
+    """The release a build is judged against by default: the shipped constitution, for
+    a constitution of the same name (nothing for packs and overlays)."""
+    if layer.kind != "constitution":
+        return None
+    shipped = load_directory(shipped_constitution_path(), label="shipped:constitution")
+    return shipped if shipped.name == layer.name else None
+
+
+def validate_version(since: Layer | None = None) -> Validator:
+    """A validator: the version must move as far as the content did since ``since``
+    (default: the shipped constitution, for a constitution); see :mod:`.compat`."""
+
+    def check(context: BuildContext) -> None:
+        baseline = since if since is not None else _baseline(context.layer)
+        if baseline is None:
+            return
+        if (baseline.kind, baseline.name) != (context.layer.kind, context.layer.name):
+            raise PolicyError(
+                f"{context.directory}: --since is the {baseline.kind} {baseline.name}, "
+                f"not the {context.layer.kind} {context.layer.name}",
+                hint="pass the previous release of the same bundle",
+            )
+        check_version(baseline, context.layer, context.upper)
+
+    return check
+
+
+DEFAULT_VALIDATORS: tuple[Validator, ...] = (validate_tests, validate_version())
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from charter.policy.bundle import (
     read_tarball_file,
     verify_tarball,
 )
+from charter.policy.release import shipped_constitution_bundle
 from charter.policy.stack import Stack, load_stack
 from charter.trust import keyless
 from charter.trust.policy import LayerTrust, TrustPolicy
@@ -216,8 +217,10 @@ def load_trusted_stack(
 
     Without a policy, directories load unsigned (authoring) and an archive is
     refused, since there is nothing to check it against. With a policy, every
-    given layer must be a signed archive, and a policy that pins the
-    constitution requires one to be given (the shipped one is not signed).
+    given layer must be a signed archive; a policy that pins the constitution
+    and is given none verifies the shipped, release-signed bundle under its own
+    constitution signers (so it loads when they include ``charter:release``
+    and is refused when the policy trusts only another signer).
     """
 
     def one(item: str | Path, kind: str) -> Layer | str | Path:
@@ -231,14 +234,21 @@ def load_trusted_stack(
             return item
         return load_layer(path, policy, kind, state=state, allow_major=allow_major, record=record)
 
+    top: Layer | str | Path | None = (
+        one(constitution, "constitution") if constitution is not None else None
+    )
     if policy is not None and constitution is None and "constitution" in policy.layers:
-        raise VerificationError(
-            f"{policy.source}: the trust policy pins the constitution, but no signed "
-            "constitution bundle was given",
-            hint="pass --constitution-bundle FILE.tar.gz",
-        )
+        try:
+            top = one(shipped_constitution_bundle(), "constitution")
+        except VerificationError as exc:
+            raise VerificationError(
+                f"{policy.source}: the shipped constitution is not signed by a constitution "
+                f"signer this policy trusts ({exc.message})",
+                hint="pass --constitution-bundle FILE.tar.gz signed by your key, or trust the "
+                'release key: keys = ["charter:release"]',
+            ) from exc
     return load_stack(
-        constitution=one(constitution, "constitution") if constitution is not None else None,
+        constitution=top,
         packs=[one(p, "pack") for p in packs],
         overlay=one(overlay, "overlay") if overlay is not None else None,
     )

@@ -11,8 +11,10 @@ The constitution bundle carries its changelog in the manifest metadata::
 major upgrade, lists every reference the overlay makes to a rule or parameter
 that the versions in between removed or renamed (Rego string literals and
 references, read from regorus's AST, and parameter values in its data). Minor
-and patch upgrades pass when the linter passes; a major upgrade also needs an
-empty list of required changes.
+and patch upgrades pass when the linter passes and the content fits the
+version (:mod:`charter.policy.compat`: a minor or patch that removes a rule or
+changes a verdict on its own tests is refused, a patch that adds a rule or a
+decision too); a major upgrade also needs an empty list of required changes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import semver
 
 from charter.core.errors import InputError, PolicyError
 from charter.policy.bundle import Layer, load_directory
+from charter.policy.compat import Judgement, judge, version_step
 from charter.policy.engine import walk_ast
 from charter.policy.lint import LintReport, lint_bundle
 from charter.policy.stack import load_stack
@@ -83,10 +86,13 @@ class UpgradeReport:
     changes: tuple[VersionChanges, ...]
     required: tuple[RequiredChange, ...]
     lint: LintReport
+    #: For a minor or patch upgrade: the content judged against the version step.
+    content: Judgement | None = None
 
     @property
     def ok(self) -> bool:
-        return self.lint.ok and not (self.major and self.required)
+        fits = self.content is None or self.content.ok
+        return self.lint.ok and fits and not (self.major and self.required)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -99,6 +105,7 @@ class UpgradeReport:
             "to": self.target,
             "major": self.major,
             "required_changes": [c.to_dict() for c in self.required],
+            "content": self.content.to_dict() if self.content is not None else None,
             "lint": self.lint.to_dict(),
         }
 
@@ -233,6 +240,8 @@ def check_upgrade(
     changes = _between(changelog(target), present.version, target.version)
     required = required_changes(overlay, changes) if new.major > old.major else []
     report = lint_bundle(overlay_dir, [target, *packs])
+    step = version_step(present.version, target.version)
+    content = judge(present, target) if step in ("minor", "patch") else None
     return UpgradeReport(
         overlay=str(overlay_dir),
         current=present.version,
@@ -241,6 +250,7 @@ def check_upgrade(
         changes=tuple(changes),
         required=tuple(required),
         lint=report,
+        content=content,
     )
 
 

@@ -28,12 +28,13 @@ from charter.core.digests import sha256_file
 from charter.core.errors import CharterError, ConfigError, LoadError, RollbackError
 from charter.policy.bundle import Layer, VerifiedBundle, load_directory
 from charter.policy.loading import check_verified, verify_bundle_file
+from charter.policy.release import is_shipped_name, shipped_artefact, shipped_trust_policy
 from charter.policy.stack import Stack
 from charter.registry import channels, cosign, oci
 from charter.runner.approval_store import files_of as approval_files
 from charter.runner.config import RunnerConfig, Source
 from charter.runner.waivers import Waivers, read_waivers
-from charter.trust.policy import LayerTrust, TrustPolicy
+from charter.trust.policy import LayerTrust, TrustPolicy, load_policy
 from charter.trust.versions import VersionState, layer_key, parse_version
 from charter.trust.watchdog import Watchdog
 
@@ -175,9 +176,10 @@ class Loader:
             path, resolved, verified = self.fetch_verified(source, trust)
         else:
             path, resolved = self.fetch(source)
-            if self.policy is None:
+            shipped_or_policy = self.layer_trust(source, kind)
+            if shipped_or_policy is None:
                 return _unsigned_layer(source, kind, path, resolved), None
-            trust = self.policy.for_layer(kind)
+            trust = shipped_or_policy
             verified = verify_bundle_file(path, trust)
         manifest = verified.manifest
         allow_major = (
@@ -210,8 +212,20 @@ class Loader:
         loaded = LoadedLayer(verified.to_layer(), source.text, resolved, str(path))
         return loaded, (checked.key, manifest.version, checked.content_digest, allow_major)
 
+    def layer_trust(self, source: Source, kind: str) -> LayerTrust | None:
+        """Who may sign ``source``: the trust policy's signers for ``kind``; without a
+        policy, the release key for a shipped ``charter:`` bundle, nobody (unsigned
+        directories, authoring only) for anything else."""
+        if self.policy is not None:
+            return self.policy.for_layer(kind)
+        if is_shipped_name(source.text):
+            return load_policy(shipped_trust_policy()).for_layer(kind)
+        return None
+
     def fetch(self, source: Source) -> tuple[Path, str | None]:
         """A local file for ``source``; OCI bundles are pulled into the cache."""
+        if is_shipped_name(source.text):
+            return shipped_artefact(source.text), None
         if not source.is_oci:
             return source.path, None
         connection = self.connection()
@@ -268,10 +282,11 @@ class Loader:
         for its layer, checked against the accepted versions (no rollback, also after a
         restart), and composed. The versions to record are in ``ActionGate.accepts``."""
         cfg = self.config
-        files = cfg.action_files
+        files = tuple(_shipped_path(f) for f in cfg.action_files)
         if not files:
             return None
         keys = cfg.action_keys
+        keys = tuple(_shipped_path(k) for k in keys) if keys is not None else None
         if keys is None and self.policy is None:
             raise ConfigError(
                 f"{cfg.source}: [actions] names no key and there is no trust_policy",
@@ -326,7 +341,8 @@ class Loader:
         files: list[str | Path] = [*audit_files(audit_location), *approval_files(audit_location)]
         if not cfg.source.startswith("<"):
             files.append(cfg.source)
-        files += [p for p in (cfg.trust_policy, *cfg.action_files, *(cfg.action_keys or ())) if p]
+        actions = (*cfg.action_files, *(cfg.action_keys or ()))
+        files += [_shipped_path(p) for p in (cfg.trust_policy, *actions) if p]
         files += [cfg.registry_ca_file] if cfg.registry_ca_file else []
         files += [path for _, path in cfg.waiver_keys]
         if self.policy is not None:
@@ -339,11 +355,19 @@ class Loader:
             if evidence.trusted_root is not None:
                 files.append(evidence.trusted_root)
         for source in (cfg.constitution, *cfg.packs, cfg.overlay):
-            if source is not None and not source.is_oci:
+            if source is not None and is_shipped_name(source.text):
+                files.append(shipped_artefact(source.text))
+            elif source is not None and not source.is_oci:
                 files.append(source.path)
         files += [self.versions.path, self.state_dir / ".lock", self.pins.path]
         files.append(self.pins.path.with_suffix(".tmp"))
         return tuple(str(f) for f in files)
+
+
+def _shipped_path(path: Path) -> Path:
+    """A config path written as ``charter:NAME`` (a shipped release artefact) resolved;
+    the config reads it relative to its directory, so only the last component counts."""
+    return shipped_artefact(path.name) if is_shipped_name(path.name) else path
 
 
 def _unsigned_layer(source: Source, kind: str, path: Path, resolved: str | None) -> LoadedLayer:

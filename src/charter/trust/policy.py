@@ -23,7 +23,11 @@ A trust policy is a TOML file::
     trusted_root = "production"               # as for layers
     builders = ["https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v*"]
 
-Relative paths are relative to the policy file. Each layer has its own
+Relative paths are relative to the policy file; the key name ``charter:release``
+is the project's release public key shipped in the package (the signer of the
+shipped constitution and packs, ``charter/release/``), so the shipped trust
+policy is ``keys = ["charter:release"]`` and trusting your own signer instead is
+one line: ``keys = ["keys/constitution.pub"]``. Each layer has its own
 signers, so an overlay key can never sign a constitution. A layer the policy
 does not mention cannot be loaded from a signed bundle at all (reject by
 default), and with a policy in force unsigned directories are refused.
@@ -44,6 +48,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +119,19 @@ class TrustPolicy:
         return found
 
 
+#: The key name that means the release public key shipped in the package.
+RELEASE_KEY_NAME = "charter:release"
+
+
+def release_key_file() -> Path:
+    """The project's release public key, as shipped in the package."""
+    return Path(str(resources.files("charter").joinpath("release/charter-release.pub")))
+
+
+def _key_path(base: Path, value: str) -> Path:
+    return release_key_file() if value == RELEASE_KEY_NAME else _resolve(base, value)
+
+
 def _resolve(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
@@ -179,7 +197,7 @@ def _layer_trust(name: str, raw: Any, base: Path, where: str) -> LayerTrust:
         raise ConfigError(f"{where}: unknown layer [layers.{name}]", hint=", ".join(LAYER_KINDS))
     table = f"layers.{name}"
     raw = _check_table(raw, table, _LAYER_KEYS, where)
-    key_files = tuple(_resolve(base, k) for k in _strings(raw, "keys", table, where, "file paths"))
+    key_files = tuple(_key_path(base, k) for k in _strings(raw, "keys", table, where, "file paths"))
     public = tuple(keys.load_public(path) for path in key_files)
     identities = _identities(raw, table, where)
     if not public and not identities:
