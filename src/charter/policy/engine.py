@@ -171,6 +171,17 @@ class Engine:
         except (TypeError, ValueError) as exc:
             raise EvaluationError(f"input is not a JSON document ({exc})") from exc
 
+    def set_input_value(self, document: Any) -> None:
+        """Set the input from Python values (the binding converts them without JSON text).
+
+        The caller has already proven ``document`` is JSON (it serialised it
+        canonically): regorus reads the same values as it would from that text.
+        """
+        try:
+            self._engine.set_input(document)
+        except (*ENGINE_ERRORS, TypeError) as exc:
+            raise EvaluationError(f"input is not a JSON document: {_clean(str(exc))}") from exc
+
     def set_input_text(self, text: str) -> None:
         """Set the input from JSON text the caller already serialised."""
         try:

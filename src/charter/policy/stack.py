@@ -8,7 +8,6 @@ is the maximum over every layer's contributions (see ``charter.policy.decision``
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -196,8 +195,6 @@ class CompiledStack:
     #: (package, "deny" | "ask", rule path) of every set a layer contributes.
     rules: tuple[tuple[str, str, str], ...]
     packages: tuple[str, ...]
-    #: The per-stack part of ``input.context`` as JSON object members.
-    static_context_json: str = field(default="", compare=False)
     #: The layer kind each contributing package belongs to (fixed per stack).
     package_layers: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -246,7 +243,6 @@ class CompiledStack:
             rules=tuple((pkg, kind, f"data.{pkg}.{kind}") for pkg, kind in pairs),
             packages=tuple(dict.fromkeys(p for p, _ in pairs)),
             package_layers={p: _layer_kind(stack, p) for p, _ in pairs},
-            static_context_json=json.dumps(stack.static_context, separators=(",", ":"))[1:-1],
         )
 
 
