@@ -87,4 +87,3 @@ def _needs_validation(document: dict[str, Any], declared: object, facts: Facts |
     return len(kept) != len(document) or any(
         k not in document or document[k] is not built[k] for k in kept
     )
-

@@ -140,7 +140,7 @@ def evaluate(
         context = build_context(compiled, body, moment, facts)
         compiled.engine.set_input_value({**body, "context": context})
         del context
-        results = compiled.results()
+        results = compiled.results(body.get("kind"), guarded=True)
         reasons = _reasons_from_results(compiled, results)
     except (CharterError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         error = Reason(

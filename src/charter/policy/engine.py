@@ -78,6 +78,12 @@ def _ref_to_path(node: Any) -> list[str]:
     return []
 
 
+def ref_path(node: Any) -> list[str]:
+    """The path of a regorus AST reference (``input.kind`` → ``["input", "kind"]``);
+    a non-string index is ``"[...]"``, anything that is not a reference ``[]``."""
+    return _ref_to_path(node)
+
+
 def _rule_head_name(rule: dict[str, Any]) -> str | None:
     spec = rule.get("Spec")
     if not isinstance(spec, dict):
