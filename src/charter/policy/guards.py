@@ -128,9 +128,10 @@ def _body_kinds(body: Mapping[str, Any]) -> frozenset[str] | None:
         return None
     query = body.get("query")
     statements = query.get("stmts") if isinstance(query, dict) else None
-    if not isinstance(statements, list) or not statements or _binds_input(statements):
+    if not isinstance(statements, list) or not statements:
         return None
-    return guard_kinds(statements[0])
+    kinds = guard_kinds(statements[0])
+    return None if kinds is None or _binds_input(statements) else kinds
 
 
 def _set_kinds(rules: Sequence[Mapping[str, Any]]) -> frozenset[str] | None:
@@ -160,11 +161,10 @@ def _data_at(data: Mapping[str, Any], package: str) -> bool:
     return True
 
 
-def _static_path(info: ModuleInfo, rule: Mapping[str, Any]) -> tuple[str, ...]:
+def _static_path(package: str, head: list[str]) -> tuple[str, ...]:
     """The part of ``data`` a rule may define: its package and head up to a variable index."""
-    head = _rule_name(rule)[0]
     cut = head.index("[...]") if "[...]" in head else len(head)
-    return (*info.package.split("."), *head[:cut])
+    return (*package.split("."), *head[:cut])
 
 
 def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -177,28 +177,36 @@ def kind_guards(
 ) -> dict[str, frozenset[str]]:
     """``data.P.R`` → the kinds it can contribute for, for every set proven guarded."""
     infos = list(modules)
-    rules = [(info, rule) for info in infos for rule in info.ast.get("rules", [])]
-    if any(not _rule_name(rule)[0] for _, rule in rules) or any(_aliased(i) for i in infos):
-        return {}  # a rule Charter cannot name may define any set
+    if any(_aliased(i) for i in infos):
+        return {}
+    named: list[tuple[str, Mapping[str, Any], list[str], str | None]] = []
+    for info in infos:
+        for rule in info.ast.get("rules", []):
+            head, form = _rule_name(rule)
+            if not head:
+                return {}  # a rule Charter cannot name may define any set
+            named.append((info.package, rule, head, form))
+    statics = [
+        (_static_path(package, head), package, head, form) for package, _, head, form in named
+    ]
     found: dict[str, frozenset[str]] = {}
     for package in sorted({info.package for info in infos}):
         if _data_at(data, package):
             continue
         for name in SET_NAMES:
             target = (*package.split("."), name)
+            # Every rule whose path lies above, at or below the set must be one of its
+            # guarded definitions: a ref head, a parent package's rule or a package
+            # P.R.… may define it, part of it or a path above it.
+            if any(
+                _overlap(path, target) and not (pkg == package and head == [name] and form == "Set")
+                for path, pkg, head, form in statics
+            ):
+                continue
             defining = [
-                rule
-                for info, rule in rules
-                if info.package == package and _rule_name(rule) == ([name], "Set")
+                rule for pkg, rule, head, form in named if pkg == package and head == [name]
             ]
-            # Any other rule that may define the set, part of it or a path above or
-            # below it (a ref head, a parent package's rule, a package P.R.…) voids the proof.
-            others = any(
-                _overlap(_static_path(info, rule), target)
-                for info, rule in rules
-                if not (info.package == package and _rule_name(rule) == ([name], "Set"))
-            )
-            kinds = None if others else _set_kinds(defining)
+            kinds = _set_kinds(defining)
             if kinds is not None:
                 found[f"data.{package}.{name}"] = kinds
     return found
