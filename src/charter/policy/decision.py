@@ -139,7 +139,6 @@ def evaluate(
         # and no JSON text held next to the engine's own copy of the input.
         context = build_context(compiled, body, moment, facts)
         compiled.engine.set_input_value({**body, "context": context})
-        del context
         results = compiled.results(body.get("kind"), guarded=True)
         reasons = _reasons_from_results(compiled, results)
     except (CharterError, RuntimeError, ValueError, TypeError, KeyError) as exc:
