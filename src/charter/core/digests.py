@@ -24,3 +24,21 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             h.update(chunk)
     return "sha256:" + h.hexdigest()
+
+
+#: Characters encoded at a time by :func:`sha256_text` (a few MB of UTF-8 at most).
+_TEXT_CHUNK = 1 << 20
+
+
+def sha256_text(text: str) -> str:
+    """``sha256:<hex>`` of ``text``'s UTF-8 bytes, encoded a slice at a time.
+
+    Equal to ``sha256_bytes(text.encode())`` (a ``str`` slice never splits a code
+    point) without holding a second copy of a large text as bytes.
+    """
+    if len(text) <= _TEXT_CHUNK:
+        return sha256_bytes(text.encode("utf-8"))
+    h = hashlib.sha256()
+    for start in range(0, len(text), _TEXT_CHUNK):
+        h.update(text[start : start + _TEXT_CHUNK].encode("utf-8"))
+    return "sha256:" + h.hexdigest()

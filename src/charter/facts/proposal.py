@@ -33,7 +33,7 @@ from charter.facts.git import (
     Repository,
 )
 from charter.facts.identities import IdentityMap
-from charter.policy.proposal import validate
+from charter.policy.proposal import validate, validated
 
 KINDS = ("pull_request", "merge", "push", "release")
 
@@ -86,7 +86,8 @@ def build_from_git(
         "commits": [_commit(c, identities) for c in commits],
         "dependencies": _dependencies(repo, changed),
     }
-    return validate(document)
+    # The proof travels with it: deciding it as built does not validate it again.
+    return validated(document)
 
 
 @dataclass(frozen=True)

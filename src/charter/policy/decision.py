@@ -18,7 +18,7 @@ from typing import Any
 
 from charter.core import jsonio
 from charter.core.decision import Decision, Reason, WaiverHook
-from charter.core.digests import sha256_bytes
+from charter.core.digests import sha256_text
 from charter.core.errors import CharterError
 from charter.core.verdict import Verdict, strictest
 from charter.policy import proposal as proposal_mod
@@ -26,8 +26,6 @@ from charter.policy import secrets
 from charter.policy.stack import CompiledStack
 
 EVAL_ERROR_RULE = "CHARTER-EVALUATION-ERROR"
-#: One encoder for every decision (``json.dumps`` with options builds a new one per call).
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -63,24 +61,13 @@ def build_context(
     return {**_moment_context(document, now, facts), **compiled.stack.static_context}
 
 
-def _input_text(
-    compiled: CompiledStack,
-    canonical: str,
-    document: Mapping[str, Any],
-    now: datetime,
-    facts: Mapping[str, Any] | None = None,
-) -> str:
-    """The engine input as JSON: the proposal with ``context`` spliced in.
+def _input_digest(body: Mapping[str, Any]) -> str:
+    """The digest of the canonical JSON of ``body``, the one serialisation a decision makes.
 
-    The proposal is serialised once (its canonical form also gives the input
-    digest) and the per-stack part of the context is serialised once per stack.
+    It also proves ``body`` is JSON (no ``NaN``, nothing ``json`` cannot write)
+    before the engine reads the same values; the text is dropped before it does.
     """
-    static = compiled.static_context_json
-    moment = _COMPACT.encode(_moment_context(document, now, facts))[:-1]
-    context = f"{moment},{static}}}"
-    if canonical == "{}":
-        return f'{{"context":{context}}}'
-    return f'{canonical[:-1]},"context":{context}}}'
+    return sha256_text(jsonio.canonical(body))
 
 
 def _reasons_from_results(compiled: CompiledStack, results: Any) -> list[Reason]:
@@ -144,13 +131,15 @@ def evaluate(
     # Whatever the caller put in "context" is replaced and inline "evidence" is
     # Charter's to read: rules only ever see the context Charter computed.
     body = {k: v for k, v in document.items() if k not in proposal_mod.CARRIERS}
-    canonical = jsonio.canonical(body)
-    digest = sha256_bytes(canonical.encode())
+    digest = _input_digest(body)
     stack_doc = compiled.stack_document
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        compiled.engine.set_input_text(_input_text(compiled, canonical, body, moment, facts))
-        results = compiled.results()
+        # The engine reads the Python values themselves: no second serialisation
+        # and no JSON text held next to the engine's own copy of the input.
+        context = build_context(compiled, body, moment, facts)
+        compiled.engine.set_input_value({**body, "context": context})
+        results = compiled.results(body.get("kind"), guarded=True)
         reasons = _reasons_from_results(compiled, results)
     except (CharterError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         error = Reason(

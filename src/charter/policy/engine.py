@@ -78,6 +78,12 @@ def _ref_to_path(node: Any) -> list[str]:
     return []
 
 
+def ref_path(node: Any) -> list[str]:
+    """The path of a regorus AST reference (``input.kind`` → ``["input", "kind"]``);
+    a non-string index is ``"[...]"``, anything that is not a reference ``[]``."""
+    return _ref_to_path(node)
+
+
 def _rule_head_name(rule: dict[str, Any]) -> str | None:
     spec = rule.get("Spec")
     if not isinstance(spec, dict):
@@ -170,6 +176,17 @@ class Engine:
             self.set_input_text(json.dumps(document, allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise EvaluationError(f"input is not a JSON document ({exc})") from exc
+
+    def set_input_value(self, document: Any) -> None:
+        """Set the input from Python values (the binding converts them without JSON text).
+
+        The caller has already proven ``document`` is JSON (it serialised it
+        canonically): regorus reads the same values as it would from that text.
+        """
+        try:
+            self._engine.set_input(document)
+        except (*ENGINE_ERRORS, TypeError) as exc:
+            raise EvaluationError(f"input is not a JSON document: {_clean(str(exc))}") from exc
 
     def set_input_text(self, text: str) -> None:
         """Set the input from JSON text the caller already serialised."""

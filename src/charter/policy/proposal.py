@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import fastjsonschema
 import yaml
@@ -140,6 +140,68 @@ def validate(document: Any) -> dict[str, Any]:
             f"invalid proposal: {_report(document, _field_message(exc))}", hint=_HINT
         ) from None
     return document
+
+
+class ValidatedProposal(dict[str, Any]):
+    """A proposal :func:`validated` checked against the schema: the proof a decider reads.
+
+    Only Charter code makes one (JSON never does), so a document cannot claim to
+    be valid. Changing it at the top level withdraws the proof (the document is
+    validated again where it is decided); values below the top level are shared
+    with the caller, who must not change them after validation.
+    """
+
+    __slots__ = ("_changed",)
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        super().__init__(document)
+        self._changed = False
+
+    def _withdraw(self) -> None:
+        self._changed = True
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._withdraw()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._withdraw()
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> ValidatedProposal:  # type: ignore[override,misc]
+        self._withdraw()
+        super().__ior__(other)
+        return self
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._withdraw()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._withdraw()
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._withdraw()
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._withdraw()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._withdraw()
+        super().clear()
+
+
+def validated(document: Any) -> ValidatedProposal:
+    """:func:`validate` ``document`` and return it with the proof (a shallow copy)."""
+    return ValidatedProposal(validate(document))
+
+
+def is_validated(document: object) -> TypeGuard[ValidatedProposal]:
+    """Whether ``document`` is a :class:`ValidatedProposal` unchanged since validation."""
+    return isinstance(document, ValidatedProposal) and not getattr(document, "_changed", True)
 
 
 def parse(raw: str | bytes, *, what: str = "proposal") -> dict[str, Any]:

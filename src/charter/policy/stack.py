@@ -8,7 +8,6 @@ is the maximum over every layer's contributions (see ``charter.policy.decision``
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +18,7 @@ from typing import Any
 from charter.core.errors import LoadError
 from charter.policy.bundle import Layer, load_directory, path_under_roots
 from charter.policy.engine import Engine
+from charter.policy.guards import kind_guards
 from charter.policy.ratchet import LayerParameters, Parameter, effective_parameters, narrow_profile
 from charter.policy.rules import Rule
 
@@ -196,24 +196,33 @@ class CompiledStack:
     #: (package, "deny" | "ask", rule path) of every set a layer contributes.
     rules: tuple[tuple[str, str, str], ...]
     packages: tuple[str, ...]
-    #: The per-stack part of ``input.context`` as JSON object members.
-    static_context_json: str = field(default="", compare=False)
     #: The layer kind each contributing package belongs to (fixed per stack).
     package_layers: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: Sets proven empty unless ``input.kind`` is one of the kinds
+    #: (:func:`charter.policy.guards.kind_guards`); empty: evaluate every set.
+    kind_guards: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
 
-    def results(self) -> list[dict[str, Any]]:
+    def results(self, input_kind: object = None, *, guarded: bool = False) -> list[dict[str, Any]]:
         """Every contributed ``deny``/``ask`` set under the current input.
 
         One ``eval_rule`` per set: regorus evaluates a rule that gathers many
         packages' sets superlinearly (a generated aggregate module measured
         about 3x slower than these separate calls on the shipped constitution).
-        Any error propagates, so the caller fails closed on the whole decision.
+        With ``guarded``, ``input_kind`` must be the current input's ``kind``
+        (``None`` when absent): a set proven unable to contribute for it is
+        empty without being evaluated. Any error propagates, so the caller
+        fails closed on the whole decision.
         """
         evaluate = self.engine.eval_rule
-        return [
-            {"package": pkg, "kind": kind, "entries": evaluate(path)}
-            for pkg, kind, path in self.rules
-        ]
+        guards = self.kind_guards if guarded else {}
+        out: list[dict[str, Any]] = []
+        for pkg, kind, path in self.rules:
+            kinds = guards.get(path)
+            if kinds is not None and not (isinstance(input_kind, str) and input_kind in kinds):
+                out.append({"package": pkg, "kind": kind, "entries": []})
+            else:
+                out.append({"package": pkg, "kind": kind, "entries": evaluate(path)})
+        return out
 
     @cached_property
     def stack_document(self) -> tuple[dict[str, Any], ...]:
@@ -231,6 +240,7 @@ class CompiledStack:
         data[RESERVED_ROOT] = {"secret_scan": True}
         engine.add_data(data)
         contributing: list[tuple[str, str]] = []
+        infos = [module.info for layer in stack.layers for module in layer.policy_modules]
         for layer in stack.layers:
             for module in layer.policy_modules:
                 engine.add_module(module.path, module.source)
@@ -246,7 +256,7 @@ class CompiledStack:
             rules=tuple((pkg, kind, f"data.{pkg}.{kind}") for pkg, kind in pairs),
             packages=tuple(dict.fromkeys(p for p, _ in pairs)),
             package_layers={p: _layer_kind(stack, p) for p, _ in pairs},
-            static_context_json=json.dumps(stack.static_context, separators=(",", ":"))[1:-1],
+            kind_guards=kind_guards(infos, data),
         )
 
 

@@ -1,0 +1,216 @@
+"""Which ``deny``/``ask`` sets can contribute for which ``input.kind``, proven from the Rego AST.
+
+A decision evaluates every contributed set (one ``eval_rule`` each, a few
+microseconds even when the set is empty). Many rules apply to one kind of
+proposal only — ``input.kind == "push"`` — and a set none of whose definitions
+can succeed for this input's kind need not be evaluated: its value is the
+empty set. Charter proves that from the modules' syntax trees, never from
+metadata a bundle declares: a set ``data.P.R`` (``R`` is ``deny`` or ``ask``)
+is *guarded* by the kinds ``K`` when
+
+* every rule of the whole stack whose path (package and head, up to a variable
+  index) lies above, at or below ``data.P.R`` is a partial set rule
+  ``R contains … if { … }`` of a module of package ``P`` (so no ref head from
+  another package, no rule of a parent package named after ``P``'s segment, no
+  package ``P.R.…``, no ``default R``, no complete rule ``R := …``), and the
+  stack's data holds nothing at ``P``;
+* every body of every such rule (and there is at least one) is not an ``else``
+  and its **first** statement is ``input.kind == "k"`` (either side) or
+  ``input.kind in {"k", …}`` / ``[…]`` of string literals, without ``with``
+  and without ``not``; the kinds ``K`` are the union over the bodies;
+* ``input`` is the input document there: the module has no aliased import and
+  no body binds a variable named ``input`` (``some``, ``every``, ``:=``, ``=``).
+
+Then, when ``input.kind`` is not a string in ``K``, every body fails at its
+first statement: regorus evaluates a body's statements in order and stops at
+the first that fails, so nothing after it can raise an error either (an error
+would have made the decision ``deny``; ``tests/test_guards.py`` pins that
+order). The set is empty, and skipping its evaluation changes no decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from charter.policy.engine import ModuleInfo, ref_path, walk_ast
+
+#: The sets a decision evaluates.
+SET_NAMES = ("deny", "ask")
+_BINDERS = {"SomeVars": ("vars",), "SomeIn": ("key", "value"), "Every": ("key", "value")}
+
+
+def _is_input_kind(node: Any) -> bool:
+    return (
+        isinstance(node, dict)
+        and ("RefDot" in node or "RefBrack" in node)
+        and (ref_path(node) == ["input", "kind"])
+    )
+
+
+def _strings(node: Any) -> frozenset[str] | None:
+    """The string literals of a set or array literal of string literals only."""
+    if not isinstance(node, dict):
+        return None
+    items = node.get("Set", node.get("Array"))
+    if not isinstance(items, dict) or not isinstance(items.get("items"), list):
+        return None
+    values: list[str] = []
+    for item in items["items"]:
+        if not (isinstance(item, dict) and isinstance(item.get("String"), dict)):
+            return None
+        values.append(str(item["String"]["value"]))
+    return frozenset(values)
+
+
+def _string(node: Any) -> str | None:
+    if isinstance(node, dict) and isinstance(node.get("String"), dict):
+        return str(node["String"]["value"])
+    return None
+
+
+def guard_kinds(statement: Any) -> frozenset[str] | None:
+    """The kinds a statement ``input.kind == "k"`` / ``input.kind in {…}`` admits, else None."""
+    if not isinstance(statement, dict) or statement.get("with_mods"):
+        return None
+    literal = statement.get("literal")
+    expr = literal.get("Expr", {}).get("expr") if isinstance(literal, dict) else None
+    if not isinstance(expr, dict):
+        return None
+    if "BoolExpr" in expr and expr["BoolExpr"].get("op") == "Eq":
+        lhs, rhs = expr["BoolExpr"].get("lhs"), expr["BoolExpr"].get("rhs")
+        for ref, value in ((lhs, rhs), (rhs, lhs)):
+            if _is_input_kind(ref) and (text := _string(value)) is not None:
+                return frozenset((text,))
+        return None
+    if "Membership" in expr:
+        member = expr["Membership"]
+        if member.get("key") is None and _is_input_kind(member.get("value")):
+            return _strings(member.get("collection"))
+    return None
+
+
+def _binds_input(node: Any) -> bool:
+    """Whether a body anywhere binds a variable named ``input`` (conservatively)."""
+    for item in walk_ast(node):
+        for kind, fields in _BINDERS.items():
+            if isinstance(item.get(kind), dict) and any(
+                _mentions_input(item[kind].get(f)) for f in fields
+            ):
+                return True
+        assign = item.get("AssignExpr")
+        if isinstance(assign, dict) and _mentions_input(assign.get("lhs")):
+            return True
+    return False
+
+
+def _mentions_input(node: Any) -> bool:
+    return any(
+        isinstance(n.get("Var"), dict) and n["Var"].get("value") == "input" for n in walk_ast(node)
+    )
+
+
+def _rule_name(rule: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """The head path of a rule and its form (``Set``, ``Compr``, ``Func``, ``Default``)."""
+    if isinstance(rule.get("Default"), dict):
+        return ref_path(rule["Default"].get("refr")), "Default"
+    spec = rule.get("Spec")
+    head = spec.get("head") if isinstance(spec, dict) else None
+    if isinstance(head, dict):
+        for form in ("Set", "Compr", "Func"):
+            if isinstance(head.get(form), dict):
+                return ref_path(head[form].get("refr")), form
+    return [], None
+
+
+def _body_kinds(body: Mapping[str, Any]) -> frozenset[str] | None:
+    if body.get("is_else") or body.get("assign") is not None:
+        return None
+    query = body.get("query")
+    statements = query.get("stmts") if isinstance(query, dict) else None
+    if not isinstance(statements, list) or not statements:
+        return None
+    kinds = guard_kinds(statements[0])
+    return None if kinds is None or _binds_input(statements) else kinds
+
+
+def _set_kinds(rules: Sequence[Mapping[str, Any]]) -> frozenset[str] | None:
+    """The union of the bodies' guards, or None when any definition is unguarded."""
+    if not rules:
+        return None
+    kinds: set[str] = set()
+    for rule in rules:
+        spec = rule.get("Spec")
+        bodies = spec.get("bodies") if isinstance(spec, dict) else None
+        if not isinstance(bodies, list) or not bodies:
+            return None
+        for body in bodies:
+            found = _body_kinds(body) if isinstance(body, dict) else None
+            if found is None:
+                return None
+            kinds |= found
+    return frozenset(kinds)
+
+
+def _data_at(data: Mapping[str, Any], package: str) -> bool:
+    node: Any = data
+    for part in package.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _static_path(package: str, head: list[str]) -> tuple[str, ...]:
+    """The part of ``data`` a rule may define: its package and head up to a variable index."""
+    cut = head.index("[...]") if "[...]" in head else len(head)
+    return (*package.split("."), *head[:cut])
+
+
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def kind_guards(
+    modules: Iterable[ModuleInfo], data: Mapping[str, Any]
+) -> dict[str, frozenset[str]]:
+    """``data.P.R`` → the kinds it can contribute for, for every set proven guarded."""
+    infos = list(modules)
+    if any(_aliased(i) for i in infos):
+        return {}
+    named: list[tuple[str, Mapping[str, Any], list[str], str | None]] = []
+    for info in infos:
+        for rule in info.ast.get("rules", []):
+            head, form = _rule_name(rule)
+            if not head:
+                return {}  # a rule Charter cannot name may define any set
+            named.append((info.package, rule, head, form))
+    statics = [
+        (_static_path(package, head), package, head, form) for package, _, head, form in named
+    ]
+    found: dict[str, frozenset[str]] = {}
+    for package in sorted({info.package for info in infos}):
+        if _data_at(data, package):
+            continue
+        for name in SET_NAMES:
+            target = (*package.split("."), name)
+            # Every rule whose path lies above, at or below the set must be one of its
+            # guarded definitions: a ref head, a parent package's rule or a package
+            # P.R.… may define it, part of it or a path above it.
+            if any(
+                _overlap(path, target) and not (pkg == package and head == [name] and form == "Set")
+                for path, pkg, head, form in statics
+            ):
+                continue
+            defining = [
+                rule for pkg, rule, head, form in named if pkg == package and head == [name]
+            ]
+            kinds = _set_kinds(defining)
+            if kinds is not None:
+                found[f"data.{package}.{name}"] = kinds
+    return found
+
+
+def _aliased(info: ModuleInfo) -> bool:
+    return any(isinstance(i, dict) and i.get("as") is not None for i in info.ast.get("imports", []))
