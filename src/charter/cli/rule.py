@@ -183,7 +183,7 @@ def rule_file_bundle(path: Path) -> Path:
         raise InputError(
             f"{path}: no .manifest in its directory or above it, so it belongs to no bundle",
             hint="move it into a bundle directory (one with a .manifest, e.g. examples/overlay) "
-            "or start one with `charter rule new --dir DIR`",
+            "or copy examples/overlay/.manifest into the directory that holds it",
         )
     return root
 
