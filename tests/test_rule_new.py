@@ -165,9 +165,7 @@ def test_rego_string_round_trips_any_text(value: str) -> None:
         (("bogus", "--id", "X-APP-1"), "no template"),
     ],
 )  # fmt: skip
-def test_bad_options_are_one_line_errors(
-    overlay: Path, args: tuple[str, ...], needle: str
-) -> None:
+def test_bad_options_are_one_line_errors(overlay: Path, args: tuple[str, ...], needle: str) -> None:
     before = sorted(p for p in overlay.rglob("*"))
     result = new(overlay, *args)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -207,10 +205,15 @@ def test_in_git_it_commits_on_a_policy_branch_and_prints_the_pr(repo: Path) -> N
         "policy/charter/overlay/change_management/cm_git_001.rego",
         "policy/charter/overlay/change_management/cm_git_001_test.rego",
     ]
-    assert git(repo, "log", "-1", "--format=%an <%ae>").strip() == "Rule Author <author@example.com>"
-    assert git(repo, "log", "-1", "--format=%s").strip() == git(repo, "log", "-1", "--format=%s").strip()
-    for section in ("PR title:", "## Why", "## What it denies", "## Edge cases handled",
-                    "## Waivers expected", "```charter", "test_ticket_in_branch_allowed"):  # fmt: skip
+    assert (
+        git(repo, "log", "-1", "--format=%an <%ae>").strip() == "Rule Author <author@example.com>"
+    )
+    subject = git(repo, "log", "-1", "--format=%s").strip()
+    assert subject == "policy: add CM-GIT-001 (Changes name their change ticket)"
+    assert subject in result.stdout
+    sections = ("PR title:", "## Why", "## What it denies", "## Edge cases handled",
+                "## Waivers expected", "```charter", "test_ticket_in_branch_allowed")  # fmt: skip
+    for section in sections:
         assert section in result.stdout
     assert "?? notes.txt" in git(repo, "status", "--short")
 

@@ -177,7 +177,10 @@ def stack_with(stack: Stack, extra: list[Layer]) -> Stack:
 def rule_file_bundle(path: Path) -> Path:
     """The bundle directory above the rule file ``path`` (one-line error when none)."""
     if path.suffix != ".rego":
-        raise InputError(f"{path}: not a .rego file or a bundle directory", hint="pass a .rego file inside a bundle or a bundle directory")
+        raise InputError(
+            f"{path}: not a .rego file or a bundle directory",
+            hint="pass a .rego file inside a bundle or a bundle directory",
+        )
     root = bundle_root(path.resolve())
     if root is None:
         raise InputError(
@@ -243,7 +246,8 @@ def test_rules(
     if not report.results:
         raise InputError(
             "no tests found",
-            hint="tests are test_* rules in *_test.rego files (for a rule file X.rego, in X_test.rego beside it)",
+            hint="tests are test_* rules in *_test.rego files (for a rule file X.rego, in "
+            "X_test.rego beside it)",
         )
     render_test_report(report, fmt)
     raise typer.Exit(0 if report.ok else 1)
@@ -327,30 +331,54 @@ def new_rule(
     category: str | None = typer.Option(None, "--category", help="e.g. change-management"),
     citation: str | None = typer.Option(None, "--citation", help="the control, e.g. 'SOC2 CC8.1'"),
     link: str | None = typer.Option(None, "--link", help="URL of the policy the rule enforces"),
-    kind: list[str] | None = typer.Option(None, "--kind", help="proposal kinds covered (repeatable)"),
+    kind: list[str] | None = typer.Option(
+        None, "--kind", help="proposal kinds covered (repeatable)"
+    ),
     environment: list[str] | None = typer.Option(
         None, "--environment", help="environments covered (repeatable; '*' = any)"
     ),
-    pattern: str | None = typer.Option(None, "--pattern", help=r"change-ticket: ticket key regex (default CM-\d+)"),
-    example: str | None = typer.Option(None, "--example", help="change-ticket: a ticket key the pattern matches"),
+    pattern: str | None = typer.Option(
+        None, "--pattern", help=r"change-ticket: ticket key regex (default CM-\d+)"
+    ),
+    example: str | None = typer.Option(
+        None, "--example", help="change-ticket: a ticket key the pattern matches"
+    ),
     ask_label: list[str] | None = typer.Option(
-        None, "--ask-label", help="change-ticket: labels that ask instead of deny (default hotfix, rollback)"
+        None,
+        "--ask-label",
+        help="change-ticket: labels that ask instead of deny (default hotfix, rollback)",
     ),
     ask_author: list[str] | None = typer.Option(
-        None, "--ask-author", help="change-ticket: authors that ask instead of deny (default dependabot[bot])"
+        None,
+        "--ask-author",
+        help="change-ticket: authors that ask instead of deny (default dependabot[bot])",
     ),
     no_ask: bool = typer.Option(False, "--no-ask", help="change-ticket: no label or author asks"),
-    path: list[str] | None = typer.Option(None, "--path", help="path globs the rule covers (repeatable)"),
-    example_path: str | None = typer.Option(None, "--example-path", help="a path the globs match (for the tests)"),
-    day: list[str] | None = typer.Option(None, "--day", help="deploy-window: days the window starts (default Sun)"),
-    start: str | None = typer.Option(None, "--start", help="deploy-window: HH:MM, inclusive (default 22:00)"),
-    end: str | None = typer.Option(None, "--end", help="deploy-window: HH:MM, exclusive (default 02:00)"),
+    path: list[str] | None = typer.Option(
+        None, "--path", help="path globs the rule covers (repeatable)"
+    ),
+    example_path: str | None = typer.Option(
+        None, "--example-path", help="a path the globs match (for the tests)"
+    ),
+    day: list[str] | None = typer.Option(
+        None, "--day", help="deploy-window: days the window starts (default Sun)"
+    ),
+    start: str | None = typer.Option(
+        None, "--start", help="deploy-window: HH:MM, inclusive (default 22:00)"
+    ),
+    end: str | None = typer.Option(
+        None, "--end", help="deploy-window: HH:MM, exclusive (default 02:00)"
+    ),
     tz: str | None = typer.Option(None, "--tz", help="deploy-window: IANA time zone (default UTC)"),
     mode: str | None = typer.Option(
-        None, "--mode", help="deploy-window: only (deploy only inside, default) or freeze (never inside)"
+        None,
+        "--mode",
+        help="deploy-window: only (deploy only inside, default) or freeze (never inside)",
     ),
     group: str | None = typer.Option(None, "--group", help="approver: the required approver group"),
-    no_git: bool = typer.Option(False, "--no-git", help="write the files only (no branch, no commit)"),
+    no_git: bool = typer.Option(
+        False, "--no-git", help="write the files only (no branch, no commit)"
+    ),
 ) -> None:
     """Start a rule from a template: rule module, tests, branch, commit and PR text."""
     root = bundle_root(directory.resolve()) if directory.exists() else None

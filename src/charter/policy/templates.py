@@ -70,8 +70,17 @@ _ACCEPTS: dict[str, frozenset[str]] = {
         {"kinds", "environments", "pattern", "example", "ask_labels", "ask_authors"}
     ),
     "deploy-window": frozenset(
-        {"kinds", "environments", "paths", "example_path", "days", "start", "end", "time_zone",
-         "mode"}
+        {
+            "kinds",
+            "environments",
+            "paths",
+            "example_path",
+            "days",
+            "start",
+            "end",
+            "time_zone",
+            "mode",
+        }
     ),  # fmt: skip
     "approver": frozenset({"kinds", "paths", "example_path", "group"}),
     "blank": frozenset({"kinds", "paths", "example_path"}),
@@ -148,7 +157,9 @@ def rego_value(value: Any, indent: int = 0) -> str:
     if isinstance(value, Mapping):
         if not value:
             return "{}"
-        items = [f"{pad}{rego_string(str(k))}: {rego_value(v, indent + 1)}," for k, v in value.items()]
+        items = [
+            f"{pad}{rego_string(str(k))}: {rego_value(v, indent + 1)}," for k, v in value.items()
+        ]
         return "{\n" + "\n".join(items) + "\n" + "\t" * indent + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(rego_value(v, indent) for v in value) + "]"
@@ -188,7 +199,9 @@ def _check_common(rule_id: str, options: Options) -> None:
         )
     for kind in options.kinds:
         if kind not in KINDS:
-            raise InputError(f"--kind {kind!r} is not a proposal kind", hint=f"use {', '.join(KINDS)}")
+            raise InputError(
+                f"--kind {kind!r} is not a proposal kind", hint=f"use {', '.join(KINDS)}"
+            )
 
 
 def _check_accepted(template: str, options: Options) -> None:
@@ -264,7 +277,8 @@ def _zone(value: str | None) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InputError(
-            f"--tz {name!r} is not a known time zone", hint="use an IANA name, e.g. Europe/Paris or UTC"
+            f"--tz {name!r} is not a known time zone",
+            hint="use an IANA name, e.g. Europe/Paris or UTC",
         ) from exc
     try:
         _probe({"clock": f"time.clock([0, {rego_string(name)}])"})
@@ -282,7 +296,9 @@ def _days(values: Sequence[str]) -> tuple[str, ...]:
             word = part.strip().lower()
             match = [d for d in DAYS if len(word) >= 3 and d.lower().startswith(word)]
             if len(match) != 1:
-                raise InputError(f"--day {part.strip()!r} is not a day", hint="e.g. --day Sun or --day Mon,Tue")
+                raise InputError(
+                    f"--day {part.strip()!r} is not a day", hint="e.g. --day Sun or --day Mon,Tue"
+                )
             if match[0] not in chosen:
                 chosen.append(match[0])
     return tuple(sorted(chosen, key=DAYS.index))
@@ -302,8 +318,8 @@ def _paths(options: Options, default: tuple[str, ...]) -> tuple[tuple[str, ...],
     for i, g in enumerate(globs):
         if not g.strip():
             raise InputError("--path is empty", hint="e.g. --path 'services/payments/**'")
-        exprs[f"g{i}"] = f"glob.match({rego_string(g)}, [\"/\"], {rego_string(example)})"
-        exprs[f"o{i}"] = f"glob.match({rego_string(g)}, [\"/\"], {rego_string(_OUTSIDE_PATH)})"
+        exprs[f"g{i}"] = f'glob.match({rego_string(g)}, ["/"], {rego_string(example)})'
+        exprs[f"o{i}"] = f'glob.match({rego_string(g)}, ["/"], {rego_string(_OUTSIDE_PATH)})'
     try:
         result = _probe(exprs)
     except CharterError as exc:
@@ -433,14 +449,20 @@ deny contains {{"rule": rule_id, "msg": msg}} if {{
 \tin_scope
 \tnot has_ticket
 \tnot asks_instead
-\tmsg := sprintf("%s names no change ticket in the PR body or the branch name (pattern %s)", [input.kind, ticket_pattern])
+\tmsg := sprintf(
+\t\t"%s names no change ticket in the PR body or the branch name (pattern %s)",
+\t\t[input.kind, ticket_pattern],
+\t)
 }}
 
 ask contains {{"rule": rule_id, "msg": msg}} if {{
 \tin_scope
 \tnot has_ticket
 \tasks_instead
-\tmsg := sprintf("%s names no change ticket; its label or author asks for a human decision", [input.kind])
+\tmsg := sprintf(
+\t\t"%s names no change ticket; its label or author asks for a human decision",
+\t\t[input.kind],
+\t)
 }}
 """
 
@@ -475,7 +497,7 @@ deny contains {{"rule": rule_id, "msg": msg}} if {{
 \tin_scope
 \ttouches_paths
 \tnot time_known
-\tmsg := "the time of this deploy is unknown (input.context.now_ns), so the deploy window cannot be checked"
+\tmsg := "the time of this deploy is unknown (input.context.now_ns): the window cannot be checked"
 }}
 
 deny contains {{"rule": rule_id, "msg": msg}} if {{
@@ -511,7 +533,10 @@ deny contains {{"rule": rule_id, "msg": msg}} if {{
 \tinput.kind in kinds
 \ttouches_paths
 \tnot approved
-\tmsg := sprintf("%s changes protected paths without an approval from a human of group %s (not the author)", [input.kind, approver_group])
+\tmsg := sprintf(
+\t\t"%s changes protected paths without an approval from a human of group %s (not the author)",
+\t\t[input.kind, approver_group],
+\t)
 }}
 """
 
@@ -626,31 +651,96 @@ def _change_ticket(options: Options) -> _Body:
     full, example = _ticket_regex(options)
     kinds = options.kinds or ("merge",)
     environments = options.environments or ("production",)
-    labels = tuple(x.lower() for x in (options.ask_labels if options.ask_labels is not None else ("hotfix", "rollback")))
-    authors = tuple(x.lower() for x in (options.ask_authors if options.ask_authors is not None else ("dependabot[bot]",)))
+    labels = tuple(
+        x.lower()
+        for x in (options.ask_labels if options.ask_labels is not None else ("hotfix", "rollback"))
+    )
+    authors = tuple(
+        x.lower()
+        for x in (options.ask_authors if options.ask_authors is not None else ("dependabot[bot]",))
+    )
     scope, kind, env = _scope(kinds, environments)
-    source = scope + "\n" + _CHANGE_TICKET.format(
-        pattern=rego_string(full), labels=rego_set(labels), authors=rego_set(authors)
+    source = (
+        scope
+        + "\n"
+        + _CHANGE_TICKET.format(
+            pattern=rego_string(full), labels=rego_set(labels), authors=rego_set(authors)
+        )
     )
     base = _base(kind, env)
     cases = [
         _Case("no_ticket_denied", "deny", base, "no ticket anywhere"),
-        _Case("ticket_in_body_allowed", "none", {**base, "body": f"Ticket: {example}"}, "ticket in the PR body"),
-        _Case("ticket_in_branch_allowed", "none", {**base, "head": _branch(example)}, "ticket in the branch name (any case)"),
-        _Case("ticket_glued_to_a_word_denied", "deny", {**base, "body": f"see X{example}X"}, "a key inside a longer word is not a ticket"),
-        _Case("body_not_text_denied", "deny", {**base, "body": 1234}, "an unreadable body fails closed"),
-        _Case("missing_body_and_branch_denied", "deny", {k: v for k, v in base.items() if k not in ("body", "head")}, "no body and no branch"),
+        _Case(
+            "ticket_in_body_allowed",
+            "none",
+            {**base, "body": f"Ticket: {example}"},
+            "ticket in the PR body",
+        ),
+        _Case(
+            "ticket_in_branch_allowed",
+            "none",
+            {**base, "head": _branch(example)},
+            "ticket in the branch name (any case)",
+        ),
+        _Case(
+            "ticket_glued_to_a_word_denied",
+            "deny",
+            {**base, "body": f"see X{example}X"},
+            "a key inside a longer word is not a ticket",
+        ),
+        _Case(
+            "body_not_text_denied",
+            "deny",
+            {**base, "body": 1234},
+            "an unreadable body fails closed",
+        ),
+        _Case(
+            "missing_body_and_branch_denied",
+            "deny",
+            {k: v for k, v in base.items() if k not in ("body", "head")},
+            "no body and no branch",
+        ),
     ]
     if "*" not in environments:
-        cases.append(_Case("other_environment_allowed", "none", {**base, "environment": "zz-sandbox"}, "environments not covered"))
+        cases.append(
+            _Case(
+                "other_environment_allowed",
+                "none",
+                {**base, "environment": "zz-sandbox"},
+                "environments not covered",
+            )
+        )
     other = _other_kind(kinds)
     if other is not None:
-        cases.append(_Case("other_kind_allowed", "none", {**base, "kind": other}, "kinds not covered"))
+        cases.append(
+            _Case("other_kind_allowed", "none", {**base, "kind": other}, "kinds not covered")
+        )
     if labels:
-        cases.append(_Case("ask_label_without_ticket_asks", "ask", {**base, "labels": [labels[0].upper()]}, f"label {labels[0]} asks instead of denying"))
-        cases.append(_Case("ask_label_with_ticket_allowed", "none", {**base, "labels": [labels[0]], "body": example}, "a labelled change with a ticket passes"))
+        cases.append(
+            _Case(
+                "ask_label_without_ticket_asks",
+                "ask",
+                {**base, "labels": [labels[0].upper()]},
+                f"label {labels[0]} asks instead of denying",
+            )
+        )
+        cases.append(
+            _Case(
+                "ask_label_with_ticket_allowed",
+                "none",
+                {**base, "labels": [labels[0]], "body": example},
+                "a labelled change with a ticket passes",
+            )
+        )
     if authors:
-        cases.append(_Case("ask_author_without_ticket_asks", "ask", {**base, "author": {"id": authors[0], "type": "agent"}}, f"author {authors[0]} asks instead of denying"))
+        cases.append(
+            _Case(
+                "ask_author_without_ticket_asks",
+                "ask",
+                {**base, "author": {"id": authors[0], "type": "agent"}},
+                f"author {authors[0]} asks instead of denying",
+            )
+        )
     shown = options.pattern or r"CM-\d+"
     return _Body(
         source,
@@ -659,7 +749,11 @@ def _change_ticket(options: Options) -> _Body:
         denies=f"{', '.join(kinds)} to {', '.join(environments)} with no ticket key matching "
         f"`{shown}` in the PR body or the branch name.",
         waivers="None expected: hotfixes, rollbacks and bot updates already ask a human "
-        + (f"(labels {', '.join(labels)}; authors {', '.join(authors)})." if labels or authors else "."),
+        + (
+            f"(labels {', '.join(labels)}; authors {', '.join(authors)})."
+            if labels or authors
+            else "."
+        ),
     )
 
 
@@ -669,18 +763,25 @@ def _deploy_window(options: Options) -> _Body:
     start = _minutes("--start", options.start, "22:00")
     end = _minutes("--end", options.end, "02:00")
     if start == end:
-        raise InputError("--start and --end are the same time", hint="a window needs a length, e.g. --start 22:00 --end 02:00")
+        raise InputError(
+            "--start and --end are the same time",
+            hint="a window needs a length, e.g. --start 22:00 --end 02:00",
+        )
     zone = _zone(options.time_zone)
     mode = options.mode or "only"
     if mode not in ("only", "freeze"):
-        raise InputError(f"--mode {mode!r} is not a mode", hint="only (deploys only inside the window) or freeze (none inside)")
+        raise InputError(
+            f"--mode {mode!r} is not a mode",
+            hint="only (deploys only inside the window) or freeze (none inside)",
+        )
     kinds = options.kinds or ("merge", "push")
     environments = options.environments or ("production",)
     scope, kind, env = _scope(kinds, environments)
     hhmm = f"{start // 60:02d}:{start % 60:02d}–{end // 60:02d}:{end % 60:02d}"
     condition = "not in_window" if mode == "only" else "in_window"
     verb_text = "allowed only in" if mode == "only" else "frozen during"
-    message = f"deploys to these paths are {verb_text} the window {', '.join(days)} {hhmm} {zone}; it is %s %02d:%02d"
+    window_text = f"{', '.join(days)} {hhmm} {zone}"
+    message = f"deploys to these paths are {verb_text} the window {window_text}; it is %s %02d:%02d"
     source = (
         scope + "\n" + _PATHS.format(globs=rego_value(list(globs))) + "\n"
         + _DEPLOY_WINDOW.format(
@@ -711,22 +812,53 @@ def _deploy_window(options: Options) -> _Body:
             outside_ns = ns
         doc = {**base, "context": {"now_ns": ns}}
         note = f"{local:%A %H:%M} {zone} is {'inside' if inside else 'outside'} the window"
-        cases.append(_Case(f"{label}_{_suffix('deny' if denied else 'none')}", "deny" if denied else "none", doc, note))
+        cases.append(
+            _Case(
+                f"{label}_{_suffix('deny' if denied else 'none')}",
+                "deny" if denied else "none",
+                doc,
+                note,
+            )
+        )
     ctx = {"now_ns": outside_ns}
     renamed = {"path": _OUTSIDE_PATH, "previous_path": example, "status": "renamed"}
     cases += [
-        _Case("rename_out_of_path_denied", "deny", {**base, "files": [renamed], "context": ctx}, "a rename out of a protected path still touches it"),
-        _Case("other_paths_allowed", "none", {**base, "files": [{"path": _OUTSIDE_PATH, "status": "modified"}], "context": ctx}, "changes elsewhere are not in scope"),
-        _Case("unknown_time_denied", "deny", {**base, "context": {}}, "no clock in input.context fails closed"),
+        _Case(
+            "rename_out_of_path_denied",
+            "deny",
+            {**base, "files": [renamed], "context": ctx},
+            "a rename out of a protected path still touches it",
+        ),
+        _Case(
+            "other_paths_allowed",
+            "none",
+            {**base, "files": [{"path": _OUTSIDE_PATH, "status": "modified"}], "context": ctx},
+            "changes elsewhere are not in scope",
+        ),
+        _Case(
+            "unknown_time_denied",
+            "deny",
+            {**base, "context": {}},
+            "no clock in input.context fails closed",
+        ),
     ]
     if "*" not in environments:
-        cases.append(_Case("other_environment_allowed", "none", {**base, "environment": "zz-sandbox", "context": ctx}, "environments not covered"))
+        cases.append(
+            _Case(
+                "other_environment_allowed",
+                "none",
+                {**base, "environment": "zz-sandbox", "context": ctx},
+                "environments not covered",
+            )
+        )
     verb = "outside" if mode == "only" else "inside"
     return _Body(
         source,
         tuple(cases),
-        why=f"Deploys of {', '.join(globs)} are {'allowed only in' if mode == 'only' else 'frozen during'} the window {', '.join(days)} {hhmm} {zone}.",
-        denies=f"{', '.join(kinds)} to {', '.join(environments)} touching {', '.join(globs)} {verb} the window (start inclusive, end exclusive; crossing midnight ends on the next day), and any such deploy whose time is unknown.",
+        why=f"Deploys of {', '.join(globs)} are {verb_text} the window {window_text}.",
+        denies=f"{', '.join(kinds)} to {', '.join(environments)} touching {', '.join(globs)} "
+        f"{verb} the window (start inclusive, end exclusive; a window crossing midnight ends "
+        "on the next day), and any such deploy whose time is unknown.",
         waivers="An urgent deploy outside the window needs a time-boxed waiver for this rule.",
     )
 
@@ -749,22 +881,60 @@ def _approver(options: Options) -> _Body:
     renamed = {"path": _OUTSIDE_PATH, "previous_path": example, "status": "renamed"}
     cases = [
         _Case("no_approval_denied", "deny", base, "no approval at all"),
-        _Case("group_approval_allowed", "none", {**base, "approvals": [approval("bob")]}, "a human of the group approved"),
-        _Case("agent_approval_denied", "deny", {**base, "approvals": [approval("bot-7", "agent")]}, "an agent's approval never counts"),
-        _Case("self_approval_denied", "deny", {**base, "approvals": [approval(" ALICE ")]}, "the author's own approval never counts"),
-        _Case("other_group_denied", "deny", {**base, "approvals": [approval("bob", groups=["zz-other"])]}, "an approver outside the group does not count"),
-        _Case("type_not_exactly_human_denied", "deny", {**base, "approvals": [approval("bob", "Human")]}, "only type exactly human counts"),
-        _Case("rename_out_of_path_denied", "deny", {**base, "files": [renamed]}, "a rename out of a protected path still touches it"),
-        _Case("other_paths_allowed", "none", {**base, "files": [{"path": _OUTSIDE_PATH, "status": "modified"}]}, "changes elsewhere are not in scope"),
+        _Case(
+            "group_approval_allowed",
+            "none",
+            {**base, "approvals": [approval("bob")]},
+            "a human of the group approved",
+        ),
+        _Case(
+            "agent_approval_denied",
+            "deny",
+            {**base, "approvals": [approval("bot-7", "agent")]},
+            "an agent's approval never counts",
+        ),
+        _Case(
+            "self_approval_denied",
+            "deny",
+            {**base, "approvals": [approval(" ALICE ")]},
+            "the author's own approval never counts",
+        ),
+        _Case(
+            "other_group_denied",
+            "deny",
+            {**base, "approvals": [approval("bob", groups=["zz-other"])]},
+            "an approver outside the group does not count",
+        ),
+        _Case(
+            "type_not_exactly_human_denied",
+            "deny",
+            {**base, "approvals": [approval("bob", "Human")]},
+            "only type exactly human counts",
+        ),
+        _Case(
+            "rename_out_of_path_denied",
+            "deny",
+            {**base, "files": [renamed]},
+            "a rename out of a protected path still touches it",
+        ),
+        _Case(
+            "other_paths_allowed",
+            "none",
+            {**base, "files": [{"path": _OUTSIDE_PATH, "status": "modified"}]},
+            "changes elsewhere are not in scope",
+        ),
     ]
     other = _other_kind(kinds)
     if other is not None:
-        cases.append(_Case("other_kind_allowed", "none", {**base, "kind": other}, "kinds not covered"))
+        cases.append(
+            _Case("other_kind_allowed", "none", {**base, "kind": other}, "kinds not covered")
+        )
     return _Body(
         source,
         tuple(cases),
         why=f"Changes to {', '.join(globs)} need a reviewer from {group}.",
-        denies=f"{', '.join(kinds)} touching {', '.join(globs)} (by path or a rename's previous path) without an approval from a human of {group} other than the author.",
+        denies=f"{', '.join(kinds)} touching {', '.join(globs)} (by path or a rename's "
+        f"previous path) without an approval from a human of {group} other than the author.",
         waivers="None expected: the approval is the control.",
     )
 
@@ -772,19 +942,46 @@ def _approver(options: Options) -> _Body:
 def _blank(options: Options) -> _Body:
     globs, example = _paths(options, ("change-me/**",))
     kinds = options.kinds or ("pull_request", "merge")
-    source = f"kinds := {rego_set(kinds)}\n\n" + _PATHS.format(globs=rego_value(list(globs))) + "\n" + _BLANK.format()
+    source = (
+        f"kinds := {rego_set(kinds)}\n\n"
+        + _PATHS.format(globs=rego_value(list(globs)))
+        + "\n"
+        + _BLANK.format()
+    )
     base = _base(kinds[0], "production", example)
     cases = [
         _Case("protected_path_denied", "deny", base, "the rule fires"),
-        _Case("other_paths_allowed", "none", {**base, "files": [{"path": _OUTSIDE_PATH, "status": "modified"}]}, "the rule stays silent"),
+        _Case(
+            "other_paths_allowed",
+            "none",
+            {**base, "files": [{"path": _OUTSIDE_PATH, "status": "modified"}]},
+            "the rule stays silent",
+        ),
     ]
-    return _Body(source, tuple(cases), why="TODO: why this rule exists.", denies="TODO", waivers="TODO")
+    return _Body(
+        source, tuple(cases), why="TODO: why this rule exists.", denies="TODO", waivers="TODO"
+    )
 
 
 _BUILDERS = {
-    "change-ticket": (_change_ticket, "change-management", "SOC2 CC8.1", "Changes name their change ticket"),
-    "deploy-window": (_deploy_window, "change-management", "SOC2 CC8.1", "Deploys happen only in their window"),
-    "approver": (_approver, "access-control", "SOC2 CC6.1", "Protected paths need an approver from their group"),
+    "change-ticket": (
+        _change_ticket,
+        "change-management",
+        "SOC2 CC8.1",
+        "Changes name their change ticket",
+    ),
+    "deploy-window": (
+        _deploy_window,
+        "change-management",
+        "SOC2 CC8.1",
+        "Deploys happen only in their window",
+    ),
+    "approver": (
+        _approver,
+        "access-control",
+        "SOC2 CC6.1",
+        "Protected paths need an approver from their group",
+    ),
     "blank": (_blank, "general", "TODO: the control this rule enforces", "TODO: title of the rule"),
 }
 
@@ -802,7 +999,10 @@ def generate(template: str, rule_id: str, root: str, options: Options) -> Genera
     builder, category_default, citation_default, title_default = _BUILDERS[template]
     segments = root.strip("/").split("/")
     if not all(re.fullmatch(r"[a-z_][a-z0-9_]*", s) for s in segments):
-        raise InputError(f"bundle root {root!r} is not a Rego package path", hint="use a root like charter/overlay")
+        raise InputError(
+            f"bundle root {root!r} is not a Rego package path",
+            hint="use a root like charter/overlay",
+        )
     category = options.category or category_default
     name = _identifier(rule_id)
     package = ".".join([*segments, _identifier(category), name])
@@ -836,7 +1036,7 @@ def generate(template: str, rule_id: str, root: str, options: Options) -> Genera
 
 def _pr_body(meta: _Meta, body: _Body, edges: Sequence[str]) -> str:
     lines = [
-        f"Adds the overlay rule **{meta.rule_id}** ({meta.severity}, {meta.category}; {meta.citation}).",
+        f"Adds the rule **{meta.rule_id}** ({meta.severity}, {meta.category}; {meta.citation}).",
         "",
         "## Why",
         body.why,
@@ -852,11 +1052,20 @@ def _pr_body(meta: _Meta, body: _Body, edges: Sequence[str]) -> str:
         "",
         "```charter",
         "rules: [PROC-MERGE-HUMAN-APPROVALS-001]",
-        f"blast_radius: {yaml_string('adds the policy rule ' + meta.rule_id + '; no other rule changes')}",
+        "blast_radius: "
+        + yaml_string(f"adds the policy rule {meta.rule_id}; no other rule changes"),
         f"rollback: {yaml_string('git revert the merge commit; rebuild and push the overlay')}",
         "```",
     ]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["TEMPLATES", "GeneratedRule", "Options", "generate", "rego_string", "rego_value", "yaml_string"]
+__all__ = [
+    "TEMPLATES",
+    "GeneratedRule",
+    "Options",
+    "generate",
+    "rego_string",
+    "rego_value",
+    "yaml_string",
+]
