@@ -7,6 +7,7 @@ cases use a real repository.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -260,3 +261,53 @@ def test_generate_uses_the_bundle_root_as_package_prefix() -> None:
     rule = generate("blank", "TEAM-PKG-001", "charter/packs/acme", Options(category="ops"))
     assert rule.package == "charter.packs.acme.ops.team_pkg_001"
     assert rule.rule_path == "charter/packs/acme/ops/team_pkg_001.rego"
+
+
+TRICKY_WINDOWS = [
+    Options(paths=("svc/**",), days=("Sat,Sun",), start="23:30", end="00:30",
+            time_zone="Asia/Kolkata"),
+    Options(paths=("svc/**",), days=("Mon",), start="00:00", end="06:00",
+            time_zone="Pacific/Auckland"),
+    Options(paths=("svc/**",), days=("Fri",), start="18:00", end="00:00", mode="freeze"),
+    Options(paths=("svc/**",), days=("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+            start="22:00", end="02:00", time_zone="America/Los_Angeles"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("options", TRICKY_WINDOWS, ids=["ist", "nz-midnight", "freeze", "daily"])
+def test_tricky_windows_pass_their_own_boundary_tests(tmp_path: Path, options: Options) -> None:
+    shutil.copy(EXAMPLE_OVERLAY / ".manifest", tmp_path / ".manifest")
+    rule = generate("deploy-window", "DEPLOY-TRICKY-001", "charter/overlay", options)
+    for rel, text in ((rule.rule_path, rule.rule_source), (rule.test_path, rule.test_source)):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    result = invoke("rule", "test", str(tmp_path / rule.rule_path))
+    assert result.returncode == 0, result.stdout
+    assert "PASS: 8/8" in result.stdout or "PASS: 7/7" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("now", "fires"),
+    [
+        ("2026-01-11T21:59:00Z", True),
+        ("2026-01-11T22:00:00Z", False),
+        ("2026-01-12T01:59:00Z", False),
+        ("2026-01-12T02:00:00Z", True),
+    ],
+)
+def test_the_generated_window_reads_charters_own_clock(
+    overlay: Path, tmp_path: Path, now: str, fires: bool
+) -> None:
+    written(new(overlay, *CASES["deploy-window-sunday-night"]))
+    proposal = tmp_path / "proposal.json"
+    proposal.write_text(
+        '{"kind": "merge", "repository": "acme/platform", "environment": "production",'
+        ' "author": {"id": "alice", "type": "human"}, "head": "feature/cm-1", "body": "CM-1",'
+        ' "files": [{"path": "services/payments/api.py", "status": "modified"}]}'
+    )
+    result = invoke(
+        "check", str(proposal), "--overlay", str(overlay), "--now", now, "--format", "json"
+    )
+    assert result.returncode in (0, 1), result.stderr
+    rules = {r.get("rule") for r in json.loads(result.stdout)["reasons"]}
+    assert ("DEPLOY-SUNDAY-001" in rules) is fires
