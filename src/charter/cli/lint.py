@@ -14,7 +14,7 @@ import typer
 
 from charter.actions import lint as constitution_lint
 from charter.cli._app import ReportFormat
-from charter.cli.rule import rule_app
+from charter.cli.rule import rule_app, rule_file_bundle
 from charter.core.errors import InputError
 from charter.core.findings import LintReport
 from charter.policy import lint as policy_lint
@@ -82,6 +82,9 @@ def lint(
     ),
 ) -> None:
     """Prove a lower layer only tightens the layers above it (exit 1 on errors)."""
+    for path in paths:
+        if path.suffix == ".rego" and path.is_file():
+            rule_file_bundle(path)  # a rule file outside any bundle: one-line error
     layers, toml = against_layers(against)
     report = lint_paths(paths, layers, toml)
     if fmt is ReportFormat.json:

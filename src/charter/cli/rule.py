@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import typer
@@ -25,9 +26,11 @@ from charter.cli._stack import (
     verified_stack,
 )
 from charter.core.errors import InputError
+from charter.policy.build import bundle_root
 from charter.policy.bundle import Layer, load_directory
-from charter.policy.stack import Stack
-from charter.policy.testing import TestReport, run_tests
+from charter.policy.stack import Stack, load_stack
+from charter.policy.templates import TEMPLATES, GeneratedRule, Options, generate
+from charter.policy.testing import TestReport, TestResult, run_tests
 from charter.render import github as render_github
 from charter.render import json as render_json
 from charter.render import junit as render_junit
@@ -171,10 +174,46 @@ def stack_with(stack: Stack, extra: list[Layer]) -> Stack:
     return Stack.compose(sorted(layers, key=lambda x: order[x.kind]))
 
 
+def rule_file_bundle(path: Path) -> Path:
+    """The bundle directory above the rule file ``path`` (one-line error when none)."""
+    if path.suffix != ".rego":
+        raise InputError(
+            f"{path}: not a .rego file or a bundle directory",
+            hint="pass a .rego file inside a bundle or a bundle directory",
+        )
+    root = bundle_root(path.resolve())
+    if root is None:
+        raise InputError(
+            f"{path}: no .manifest in its directory or above it, so it belongs to no bundle",
+            hint="move it into a bundle directory (one with a .manifest, e.g. examples/overlay) "
+            "or copy examples/overlay/.manifest into the directory that holds it",
+        )
+    return root
+
+
+def _file_tests(path: Path) -> set[Path]:
+    """The test files that test ``path``: itself if it is a test, else its ``*_test.rego``."""
+    resolved = path.resolve()
+    if resolved.name.endswith("_test.rego"):
+        return {resolved}
+    return {resolved, resolved.with_name(f"{resolved.stem}_test.rego")}
+
+
+def _only_files(report: TestReport, wanted: set[Path] | None) -> TestReport:
+    if wanted is None:
+        return report
+    kept: tuple[TestResult, ...] = tuple(
+        r for r in report.results if Path(r.file).resolve() in wanted
+    )
+    return TestReport(results=kept)
+
+
 @rule_app.command("test")
 def test_rules(
     paths: list[Path] | None = typer.Argument(
-        None, help="bundle directories to test (default: every layer of the active stack)"
+        None,
+        help="bundle directories or .rego files to test (a file: the tests in it or in its "
+        "*_test.rego, against its bundle; default: every layer of the active stack)",
     ),
     run: str | None = typer.Option(None, "--run", "-r", help="only tests matching this regex"),
     overlay: Path | None = OVERLAY_OPTION,
@@ -186,14 +225,210 @@ def test_rules(
     fmt: ReportFormat = REPORT_FORMAT_OPTION,
 ) -> None:
     """Run Rego tests with an `opa test -v`-style report (exit 1 on failure)."""
+    directories: list[Path] = []
+    wanted: set[Path] | None = None
+    for p in paths or []:
+        if p.is_file():
+            directories.append(rule_file_bundle(p))
+            wanted = (wanted or set()) | _file_tests(p)
+        else:
+            directories.append(p)
+    if wanted is not None and any(not p.is_file() for p in paths or []):
+        wanted = None  # a directory among the paths: report all its tests
     stack = _load_stack(constitution, pack, overlay, trust, allow_major, state_dir)
-    if paths:
-        targets = [load_directory(p) for p in paths]
+    if directories:
+        unique = list(dict.fromkeys(d.resolve() if d.exists() else d for d in directories))
+        targets = [load_directory(p) for p in unique]
         stack = stack_with(stack, targets)
-        report = run_tests(stack, targets, match=run)
+        report = _only_files(run_tests(stack, targets, match=run), wanted)
     else:
         report = run_tests(stack, match=run)
     if not report.results:
-        raise InputError("no tests found", hint="tests are test_* rules in *_test.rego files")
+        raise InputError(
+            "no tests found",
+            hint="tests are test_* rules in *_test.rego files (for a rule file X.rego, in "
+            "X_test.rego beside it)",
+        )
     render_test_report(report, fmt)
     raise typer.Exit(0 if report.ok else 1)
+
+
+# --------------------------------------------------------------------------- rule new
+
+
+def _git(top: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(top), *args], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def _git_top(directory: Path) -> Path | None:
+    result = _git(directory, "rev-parse", "--show-toplevel")
+    return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
+
+
+def _git_ready(top: Path, branch: str) -> None:
+    """Refuse before anything is written: staged changes, no identity, branch exists."""
+    staged = _git(top, "diff", "--cached", "--name-only")
+    if staged.returncode != 0:
+        raise InputError(f"git cannot read the index of {top}: {_first_line(staged.stderr)}")
+    if staged.stdout.strip():
+        raise InputError(
+            f"the git index of {top} has staged changes; refusing to commit them with the rule",
+            hint="commit or unstage them first (git restore --staged PATH), or pass --no-git",
+        )
+    for key in ("user.name", "user.email"):
+        if not _git(top, "config", key).stdout.strip():
+            raise InputError(
+                f"git has no {key} configured in {top}",
+                hint=f"set it (git config {key} ...) or pass --no-git",
+            )
+    if _git(top, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode == 0:
+        raise InputError(
+            f"branch {branch} already exists", hint="choose another --id or delete the branch"
+        )
+
+
+def _first_line(text: str) -> str:
+    lines = [x for x in text.strip().splitlines() if x.strip()]
+    return lines[0] if lines else "(no message)"
+
+
+def _git_commit(top: Path, files: list[Path], rule: GeneratedRule) -> str:
+    steps = [
+        ("add", "--", *(str(f.resolve().relative_to(top.resolve())) for f in files)),
+        ("commit", "--quiet", "-m", rule.pr_title, "-m", rule.pr_body),
+    ]
+    for step in steps:
+        result = _git(top, *step)
+        if result.returncode != 0:
+            raise InputError(
+                f"git {step[0]} failed: {_first_line(result.stderr or result.stdout)}",
+                hint="the files are written; commit them by hand or rerun with --no-git",
+            )
+    return _git(top, "rev-parse", "--short", "HEAD").stdout.strip()
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(values or ())
+
+
+def _known_ids(root: Path) -> set[str]:
+    ids = {r.id for r in load_directory(root).rules}
+    return ids | set(load_stack().rules)
+
+
+@rule_app.command("new")
+def new_rule(
+    template: str = typer.Argument(..., metavar="TEMPLATE", help=f"one of {', '.join(TEMPLATES)}"),
+    rule_id: str = typer.Option(..., "--id", help="the rule id, e.g. CM-TICKET-REQUIRED-001"),
+    directory: Path = typer.Option(
+        Path("."), "--dir", help="the bundle (overlay) directory, or a directory inside it"
+    ),
+    title: str | None = typer.Option(None, "--title", help="METADATA title"),
+    description: str | None = typer.Option(None, "--description", help="METADATA description"),
+    severity: str = typer.Option("high", "--severity", help="low, medium, high or critical"),
+    category: str | None = typer.Option(None, "--category", help="e.g. change-management"),
+    citation: str | None = typer.Option(None, "--citation", help="the control, e.g. 'SOC2 CC8.1'"),
+    link: str | None = typer.Option(None, "--link", help="URL of the policy the rule enforces"),
+    kind: list[str] | None = typer.Option(
+        None, "--kind", help="proposal kinds covered (repeatable)"
+    ),
+    environment: list[str] | None = typer.Option(
+        None, "--environment", help="environments covered (repeatable; '*' = any)"
+    ),
+    pattern: str | None = typer.Option(
+        None, "--pattern", help=r"change-ticket: ticket key regex (default CM-\d+)"
+    ),
+    example: str | None = typer.Option(
+        None, "--example", help="change-ticket: a ticket key the pattern matches"
+    ),
+    ask_label: list[str] | None = typer.Option(
+        None,
+        "--ask-label",
+        help="change-ticket: labels that ask instead of deny (default hotfix, rollback)",
+    ),
+    ask_author: list[str] | None = typer.Option(
+        None,
+        "--ask-author",
+        help="change-ticket: authors that ask instead of deny (default dependabot[bot])",
+    ),
+    no_ask: bool = typer.Option(False, "--no-ask", help="change-ticket: no label or author asks"),
+    path: list[str] | None = typer.Option(
+        None, "--path", help="path globs the rule covers (repeatable)"
+    ),
+    example_path: str | None = typer.Option(
+        None, "--example-path", help="a path the globs match (for the tests)"
+    ),
+    day: list[str] | None = typer.Option(
+        None, "--day", help="deploy-window: days the window starts (default Sun)"
+    ),
+    start: str | None = typer.Option(
+        None, "--start", help="deploy-window: HH:MM, inclusive (default 22:00)"
+    ),
+    end: str | None = typer.Option(
+        None, "--end", help="deploy-window: HH:MM, exclusive (default 02:00)"
+    ),
+    tz: str | None = typer.Option(None, "--tz", help="deploy-window: IANA time zone (default UTC)"),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        help="deploy-window: only (deploy only inside, default) or freeze (never inside)",
+    ),
+    group: str | None = typer.Option(None, "--group", help="approver: the required approver group"),
+    no_git: bool = typer.Option(
+        False, "--no-git", help="write the files only (no branch, no commit)"
+    ),
+) -> None:
+    """Start a rule from a template: rule module, tests, branch, commit and PR text."""
+    root = bundle_root(directory.resolve()) if directory.exists() else None
+    if root is None:
+        raise InputError(
+            f"{directory}: no .manifest in it or above it, so it is not a bundle directory",
+            hint="pass --dir with your overlay (e.g. --dir examples/overlay), or copy "
+            "examples/overlay/.manifest into a new directory first",
+        )
+    options = Options(
+        title=title, description=description, severity=severity, category=category,
+        citation=citation, link=link, kinds=_tuple(kind), environments=_tuple(environment),
+        pattern=pattern, example=example,
+        ask_labels=() if no_ask else (tuple(ask_label) if ask_label else None),
+        ask_authors=() if no_ask else (tuple(ask_author) if ask_author else None),
+        paths=_tuple(path), example_path=example_path, days=_tuple(day), start=start, end=end,
+        time_zone=tz, mode=mode, group=group,
+    )  # fmt: skip
+    manifest = load_directory(root).manifest
+    rule = generate(template, rule_id, manifest.roots[0], options)
+    if rule_id in _known_ids(root):
+        raise InputError(f"rule id {rule_id} is already used", hint="choose another --id")
+    files = [root / rule.rule_path, root / rule.test_path]
+    for f in files:
+        if f.exists():
+            raise InputError(f"{f} already exists", hint="choose another --id or remove the file")
+    branch = f"policy/{rule_id.lower()}"
+    top = None if no_git else _git_top(root)
+    if top is not None:
+        _git_ready(top, branch)
+        checkout = _git(top, "checkout", "-b", branch)
+        if checkout.returncode != 0:
+            raise InputError(f"git checkout -b {branch} failed: {_first_line(checkout.stderr)}")
+    for f, text in zip(files, (rule.rule_source, rule.test_source), strict=True):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text, encoding="utf-8")
+    lines: list[render_text.Item] = [f"Wrote {f}" for f in files]
+    if top is not None:
+        commit = _git_commit(top, files, rule)
+        lines.append(f"Committed {commit} on branch {branch}")
+    elif not no_git:
+        lines.append("Not in a git repository: no branch or commit made")
+    lines += [
+        "",
+        f"Next: charter rule test {files[0]} && charter rule lint {files[0]}",
+        "",
+        "PR title:",
+        rule.pr_title,
+        "",
+        "PR body:",
+        render_text.paragraph(rule.pr_body),
+    ]
+    render_text.show(*lines)
