@@ -487,3 +487,28 @@ def test_healthz_answers_while_scrypt_runs(tmp_path: Path) -> None:
         assert answered_during >= 3  # on the loop, at most one could slip in
     finally:
         r.stop()
+
+
+def test_short_inputs_take_a_bounded_lru_and_long_ones_the_byte_budget() -> None:
+    """``short``: calls of at most that many characters go to an lru_cache bounded by
+    entries (so at most max_entries x short characters), longer ones to the byte budget;
+    both give the function's own answers."""
+    calls: list[object] = []
+
+    @bytes_lru(lambda *a: 1000, max_bytes=100_000, max_entries=4, short=8)
+    def echo(*parts: object) -> tuple[object, ...]:
+        calls.append(parts)
+        return parts
+
+    for i in range(10):
+        assert echo(f"s{i}") == (f"s{i}",)
+    assert echo("s9") == ("s9",) and len(calls) == 10  # a short hit
+    assert echo(("a", "b"), (True,)) == (("a", "b"), (True,)) and len(calls) == 11
+    assert echo(("a", "b"), (True,)) and len(calls) == 11  # tuples of strings are short too
+    long = "x" * 9
+    assert echo(long) == (long,) and echo(long) == (long,)
+    info = echo.cache_info()
+    assert info.entries == 1 and info.hits == 1 and info.bytes <= 100_000  # only the long one
+    assert echo(3) == (3,) and echo.cache_info().misses == 2  # not a string: the budget path
+    echo.cache_clear()
+    assert echo("s9") == ("s9",) and len(calls) == 14  # cleared from both caches

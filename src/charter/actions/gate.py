@@ -255,7 +255,7 @@ _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 # Keyed on a command's words and PATH: bounded by bytes too (see charter.core.memo).
-@bytes_lru(text_weight(4), max_bytes=4 * 2**20, max_entries=256)
+@bytes_lru(text_weight(4), max_bytes=4 * 2**20, max_entries=256, short=2048)
 def _path_programs(name: str, search: str) -> frozenset[str]:
     """Where ``name`` resolves to in each directory of ``search`` (a ``PATH`` value)."""
     found: set[str] = set()

@@ -757,7 +757,7 @@ def _script_forms(text: str) -> list[tuple[str, ...]]:
 
 
 # Bounded by bytes too (argv can be thousands of words): see charter.core.memo.
-@bytes_lru(text_weight(32), max_bytes=16 * 2**20, max_entries=256)
+@bytes_lru(text_weight(32), max_bytes=16 * 2**20, max_entries=256, short=1024)
 def args_for(argv: tuple[str, ...], dynamic: tuple[bool, ...], cwd: tuple[str, ...]) -> Args:
     return split_args(program_name(argv[0]), argv[1:], dynamic, cwd)
 

@@ -1182,7 +1182,7 @@ _RESERVED = frozenset(
 
 
 # Bounded by bytes too (a 64 KiB command retains ~3 MB of parse): see charter.core.memo.
-@bytes_lru(text_weight(48), max_bytes=32 * 2**20, max_entries=256)
+@bytes_lru(text_weight(48), max_bytes=32 * 2**20, max_entries=256, short=1024)
 def parse(source: str) -> Script:
     """Parse a command string into every simple command it would execute."""
     m = _SIMPLE.fullmatch(source) if len(source) <= MAX_LENGTH else None
@@ -1197,7 +1197,7 @@ def parse(source: str) -> Script:
 
 
 # Bounded by bytes (one word can be 64 KiB): see charter.core.memo.
-@bytes_lru(text_weight(2), max_bytes=4 * 2**20, max_entries=4096)
+@bytes_lru(text_weight(2), max_bytes=4 * 2**20, max_entries=4096, short=256)
 def _plain_word(text: str) -> Word:
     """The word of a plain token (words are immutable: the same token, the same word)."""
     return Word(value=text, raw=text)
