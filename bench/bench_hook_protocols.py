@@ -9,7 +9,7 @@ start-up is the decision daemon's bench):
 * an MCP tool call with a 2 KB SQL argument (``tool:`` and SQL patterns).
 
 Every command is unique (a counter is appended). Run:
-``.venv/bin/python bench/bench_hooks.py [--n 3000]``.
+``.venv/bin/python bench/bench_hook_protocols.py [--n 3000]``.
 """
 
 from __future__ import annotations
