@@ -78,6 +78,26 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedRunner]
         served.stop()
 
 
+def shown(driver: Any, element_id: str) -> Any:
+    """The element once the page that has it is there: a click that submits a form returns
+    before the next page has loaded, so nothing after one may be read without waiting."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    located = expected_conditions.presence_of_element_located((By.ID, element_id))
+    return WebDriverWait(driver, WAIT).until(located)
+
+
+def arrived(driver: Any, path: str) -> str:
+    """The URL once the browser has navigated to ``path``."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, WAIT).until(expected_conditions.url_contains(path))
+    return str(driver.current_url)
+
+
 def sign_in(driver: Any, runner: ThreadedRunner, who: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -85,8 +105,8 @@ def sign_in(driver: Any, runner: ThreadedRunner, who: str) -> None:
     driver.get(f"{runner.url}/console/login")
     driver.find_element(By.ID, "token").send_keys(TOKENS[who][1])
     driver.find_element(By.ID, "sign-in").click()
-    shown = driver.find_element(By.ID, "who").text
-    assert shown == f"{TOKENS[who][0]} ({'approver' if who.startswith('approver') else who})"
+    shown_as = shown(driver, "who").text
+    assert shown_as == f"{TOKENS[who][0]} ({'approver' if who.startswith('approver') else who})"
 
 
 def test_an_approver_answers_an_agent_waiting_in_the_browser(
@@ -115,7 +135,7 @@ def test_an_approver_answers_an_agent_waiting_in_the_browser(
     assert "git push origin release" in ask.text and "agent-1" in ask.text
     ask.find_element(By.CLASS_NAME, "comment").send_keys("release window is open")
     ask.find_element(By.CLASS_NAME, "approve").click()
-    assert did in driver.find_element(By.ID, "done").text
+    assert did in shown(driver, "done").text
     assert not driver.find_elements(By.ID, f"ask-{did}")
 
     waiter.join(timeout=WAIT + 45)
@@ -126,7 +146,7 @@ def test_an_approver_answers_an_agent_waiting_in_the_browser(
 
     # Sign out: the console is closed to this browser until it signs in again.
     driver.find_element(By.ID, "logout").click()
-    assert driver.current_url.endswith("/console/login")
+    assert arrived(driver, "/console/login").endswith("/console/login")
     driver.get(f"{runner.url}/console/approvals")
     assert driver.current_url.endswith("/console/login")
 
@@ -155,7 +175,7 @@ def test_an_agent_session_cannot_approve_and_the_docs_render_offline(
         did,
     )
     WebDriverWait(driver, WAIT).until(expected_conditions.url_contains(f"/approvals/{did}"))
-    assert "role agent may not" in driver.find_element(By.ID, "error").text
+    assert "role agent may not" in shown(driver, "error").text
     state = runner.client.get(f"/v1/decisions/{did}", headers=auth("agent")).json()
     assert state["status"] == "pending"
 
