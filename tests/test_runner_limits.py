@@ -31,7 +31,7 @@ from charter.policy.stack import load_stack, shipped_constitution_path
 from charter.runner.auth import TokenTable, parse_token_hash, scrypt_hash
 from charter.runner.config import parse_config
 from charter.runner.evaluators import EvaluatorPool
-from charter.runner.fairness import LARGE, SMALL, FairQueue, LaneExecutor
+from charter.runner.fairness import LARGE, SMALL, FairQueue, LaneExecutor, no_context
 from charter.runner.limits import Admission, FailureLimiter, Limits, TooMany
 from charter.runner.processes import ProcessEvaluators
 from charter.trust import keys
@@ -353,11 +353,11 @@ def test_fair_queue_is_round_robin_per_principal_and_lane() -> None:
 
 
 def test_gate_lanes_keep_a_thread_for_small_work() -> None:
-    executor = LaneExecutor(2, "test-lanes")
+    executor = LaneExecutor(2, "test-lanes", no_context)
     release = threading.Event()
     try:
-        huge = [executor.submit(release.wait, "flood", large=True) for _ in range(3)]
-        small = executor.submit(lambda: "small done", "quiet")
+        huge = [executor.submit(lambda _: release.wait(), "flood", large=True) for _ in range(3)]
+        small = executor.submit(lambda _: "small done", "quiet")
         # decided while every large job is held (one runs, two wait)
         assert small.result(timeout=30) == "small done"
         assert not any(f.done() for f in huge)

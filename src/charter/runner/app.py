@@ -431,7 +431,7 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
             answer: Future[bytes] = Future()
             answer.set_running_or_notify_cancel()
             service.deciders.submit(
-                partial(_action_decision, service, body, who.name, answer),
+                lambda _: _action_decision(service, body, who.name, answer),
                 who.name,
                 large=len(body) > LARGE_ACTION_BYTES,
             )

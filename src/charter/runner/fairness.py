@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+C = TypeVar("C")
 SMALL, LARGE = "small", "large"
 
 
@@ -83,22 +84,42 @@ def take(queue: FairQueue[T], small_only: bool, took_small: bool) -> tuple[T, st
     return None
 
 
-class _Job(Generic[R]):
+class _Job(Generic[C, R]):
     __slots__ = ("fn", "future")
 
-    def __init__(self, fn: Callable[[], R], future: Future[R]) -> None:
+    def __init__(self, fn: Callable[[C], R], future: Future[R]) -> None:
         self.fn = fn
         self.future = future
 
 
-class LaneExecutor:
-    """A few threads fed by a :class:`FairQueue`; the first only serves the small lane
-    when there are two or more."""
+def _nothing(_: object) -> None:
+    return None
 
-    def __init__(self, threads: int, name: str) -> None:
-        self._queue: FairQueue[_Job[Any]] = FairQueue()
+
+class LaneExecutor(Generic[C]):
+    """A few threads fed by a :class:`FairQueue`; the first only serves the small lane
+    when there are two or more. Each thread makes its own context (``context()``), hands
+    it to every job it runs and releases it itself when it stops (``release``): what a
+    context holds never leaves its thread. ``on_error`` sees an exception before it is
+    handed to the waiting caller."""
+
+    def __init__(
+        self,
+        threads: int,
+        name: str,
+        context: Callable[[], C],
+        *,
+        release: Callable[[C], None] = _nothing,
+        on_error: Callable[[BaseException], None] = _nothing,
+    ) -> None:
+        if threads < 1:
+            raise ValueError(f"{name}: a pool of threads needs at least one thread")
+        self._queue: FairQueue[_Job[C, Any]] = FairQueue()
         self._ready = threading.Condition()
         self._closed = False
+        self._context, self._release, self._on_error = context, release, on_error
+        # Daemon threads: a service that is never stopped must not keep the interpreter
+        # alive; what their contexts hold then stays in their own threads.
         self._threads = [
             threading.Thread(
                 target=self._run, args=(i == 0 and threads > 1,), name=f"{name}-{i}", daemon=True
@@ -108,7 +129,11 @@ class LaneExecutor:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, fn: Callable[[], R], principal: str, *, large: bool = False) -> Future[R]:
+    def submit(
+        self, fn: Callable[[C], R], principal: str = "", *, large: bool = False
+    ) -> Future[R]:
+        """Run ``fn(context)`` on one of the threads, queued fairly (``large`` work in its
+        own lane; round-robin by ``principal``)."""
         future: Future[R] = Future()
         with self._ready:
             if self._closed:
@@ -117,32 +142,8 @@ class LaneExecutor:
             self._ready.notify_all()
         return future
 
-    def _next(self, small_only: bool, took_small: bool) -> tuple[_Job[Any], str] | None:
-        """Block until there is work for this thread: a job and its lane (None once shut
-        down). After a small job, a thread serving both lanes looks at the large lane first."""
-        with self._ready:
-            while not self._closed:
-                taken = take(self._queue, small_only, took_small)
-                if taken is not None:
-                    return taken
-                self._ready.wait()
-            return None
-
-    def _run(self, small_only: bool) -> None:
-        took_small = False
-        while (taken := self._next(small_only, took_small)) is not None:
-            job, lane = taken
-            took_small = lane == SMALL
-            del taken
-            if not job.future.set_running_or_notify_cancel():
-                continue
-            try:
-                job.future.set_result(job.fn())
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                job.future.set_exception(exc)
-            del job
-
-    def shutdown(self, timeout: float = 30) -> None:
+    def shutdown(self, timeout: float | None = 30) -> None:
+        """Cancel queued work, let running work finish, release every context."""
         with self._ready:
             if self._closed:
                 return
@@ -155,5 +156,46 @@ class LaneExecutor:
             if thread is not threading.current_thread():
                 thread.join(timeout)
 
+    def _next(self, small_only: bool, took_small: bool) -> tuple[_Job[C, Any], str] | None:
+        """Block until there is work for this thread: a job and its lane (None once shut
+        down). After a small job, a thread serving both lanes looks at the large lane first."""
+        with self._ready:
+            while not self._closed:
+                taken = take(self._queue, small_only, took_small)
+                if taken is not None:
+                    return taken
+                self._ready.wait()
+            return None
 
-__all__ = ["LARGE", "SMALL", "FairQueue", "LaneExecutor", "take"]
+    def _run(self, small_only: bool) -> None:
+        context = self._context()
+        took_small = False
+        try:
+            while (taken := self._next(small_only, took_small)) is not None:
+                job, lane = taken
+                took_small = lane == SMALL
+                del taken
+                self._execute(job, context)
+                del job
+        finally:
+            # Released here, by the thread that made it.
+            self._release(context)
+
+    def _execute(self, job: _Job[C, R], context: C) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = job.fn(context)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            self._on_error(exc)
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(result)
+
+
+def no_context() -> None:
+    """The context of threads whose jobs need none."""
+    return None
+
+
+__all__ = ["LARGE", "SMALL", "FairQueue", "LaneExecutor", "no_context", "take"]

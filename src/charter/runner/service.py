@@ -48,7 +48,7 @@ from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig
 from charter.runner.evaluators import EngineSlot, EvaluatorPool, clear_frames
 from charter.runner.exporter import Export
-from charter.runner.fairness import LaneExecutor
+from charter.runner.fairness import LaneExecutor, no_context
 from charter.runner.gc import Settler
 from charter.runner.limits import Admission, FailureLimiter
 from charter.runner.loading import ActionGate, Generation, Loader, Pins, now_text
@@ -136,7 +136,7 @@ class RunnerService:
         #: longer parks a thread): a couple of threads, not a crowd contending
         #: for the GIL with the event loop, fed by a fair queue (see .fairness):
         #: the first thread only decides small actions.
-        self.deciders = LaneExecutor(2, "charter-gate")
+        self.deciders = LaneExecutor(2, "charter-gate", no_context)
         #: Per-token in-flight and rate limits, and failed authentications per
         #: client address (see .limits).
         self.admission = Admission(config.limits)
