@@ -92,18 +92,7 @@ class PostgresStore(GroupCommitted):
 
     # ------------------------------------------------------------ connection
     def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(
-                self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout))
-            )
-            conn.execute(self._q("SET synchronous_commit = on"))
-            if self._read_only:
-                conn.execute(self._q("SET default_transaction_read_only = on"))
-        except psycopg.Error as exc:
-            raise AuditError(
-                f"{self.location}: cannot connect to the audit database ({_first_line(exc)})"
-            ) from exc
-        return conn
+        return connect(self._dsn, self._timeout, self.location, "audit", self._read_only)
 
     def _ensure(self) -> psycopg.Connection[Any]:
         if self._conn.closed or self._conn.broken:
@@ -160,7 +149,7 @@ class PostgresStore(GroupCommitted):
                 )
         except psycopg.Error as exc:
             raise AuditError(
-                f"{self.location}: cannot prepare the audit tables ({_first_line(exc)})"
+                f"{self.location}: cannot prepare the audit tables ({first_line(exc)})"
             ) from exc
 
     def _check_tables(self) -> None:
@@ -172,7 +161,7 @@ class PostgresStore(GroupCommitted):
             ).fetchone()
         except psycopg.Error as exc:
             raise AuditError(
-                f"{self.location}: cannot read the audit tables ({_first_line(exc)})"
+                f"{self.location}: cannot read the audit tables ({first_line(exc)})"
             ) from exc
         schema, log, head = row if row else (False, False, False)
         hint = "check the schema= parameter of the URL (the default is charter)"
@@ -212,7 +201,7 @@ class PostgresStore(GroupCommitted):
             for item in batch:
                 item.record = None
             raise AuditError(
-                f"{self.location}: cannot append to the audit log ({_first_line(exc)})"
+                f"{self.location}: cannot append to the audit log ({first_line(exc)})"
             ) from exc
         except BaseException:
             for item in batch:
@@ -238,7 +227,7 @@ class PostgresStore(GroupCommitted):
                     )
                 except psycopg.Error as exc:
                     raise AuditError(
-                        f"{self.location}: cannot read the audit log ({_first_line(exc)})"
+                        f"{self.location}: cannot read the audit log ({first_line(exc)})"
                     ) from exc
             for seq, text in rows:
                 last = int(seq)
@@ -259,7 +248,7 @@ class PostgresStore(GroupCommitted):
                 )
             except psycopg.Error as exc:
                 raise AuditError(
-                    f"{self.location}: cannot read the audit head ({_first_line(exc)})"
+                    f"{self.location}: cannot read the audit head ({first_line(exc)})"
                 ) from exc
         return (int(row[0]), str(row[1])) if row else None
 
@@ -291,6 +280,24 @@ class PostgresStore(GroupCommitted):
             self._conn.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """A psycopg error's first line, for a one-line message."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def connect(
+    dsn: str, timeout: float, location: str, what: str, read_only: bool = False
+) -> psycopg.Connection[Any]:
+    """An autocommit connection whose commits are durable (``synchronous_commit = on``),
+    read-only when asked; ``location`` and ``what`` name the database in the error."""
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=max(1, int(timeout)))
+        conn.execute("SET synchronous_commit = on")
+        if read_only:
+            conn.execute("SET default_transaction_read_only = on")
+    except psycopg.Error as exc:
+        raise AuditError(
+            f"{location}: cannot connect to the {what} database ({first_line(exc)})"
+        ) from exc
+    return conn

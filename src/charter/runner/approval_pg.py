@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from charter.audit.postgres import redact_url, split_url
+from charter.audit.postgres import connect, first_line, redact_url, split_url
 from charter.core.errors import AuditError
 from charter.runner.approval_store import (
     APPROVING,
@@ -47,16 +47,7 @@ class PostgresApprovals(ApprovalStore):
             raise
 
     def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(
-                self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout))
-            )
-            conn.execute("SET synchronous_commit = on")
-        except psycopg.Error as exc:
-            raise AuditError(
-                f"{self.location}: cannot connect to the approvals database ({_first_line(exc)})"
-            ) from exc
-        return conn
+        return connect(self._dsn, self._timeout, self.location, "approvals")
 
     def _q(self, text: str) -> sql.Composed:
         return sql.SQL(text).format(
@@ -92,7 +83,7 @@ class PostgresApprovals(ApprovalStore):
                 )
         except psycopg.Error as exc:
             raise AuditError(
-                f"{self.location}: cannot prepare the approvals table ({_first_line(exc)})"
+                f"{self.location}: cannot prepare the approvals table ({first_line(exc)})"
             ) from exc
 
     def _execute(self, query: sql.Composed, params: Sequence[Any] = ()) -> tuple[int, list[Any]]:
@@ -108,11 +99,11 @@ class PostgresApprovals(ApprovalStore):
                 except psycopg.OperationalError as exc:
                     if attempt == 2 or not self._conn.broken:
                         raise AuditError(
-                            f"{self.location}: the approvals store failed ({_first_line(exc)})"
+                            f"{self.location}: the approvals store failed ({first_line(exc)})"
                         ) from exc
                 except psycopg.Error as exc:
                     raise AuditError(
-                        f"{self.location}: the approvals store failed ({_first_line(exc)})"
+                        f"{self.location}: the approvals store failed ({first_line(exc)})"
                     ) from exc
         raise AssertionError("unreachable")
 
@@ -195,11 +186,6 @@ class PostgresApprovals(ApprovalStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 __all__ = ["PostgresApprovals"]
