@@ -18,7 +18,8 @@ from charter.policy.bundle import (
     read_archive,
     read_tarball_file,
 )
-from charter.policy.versioning import LEVELS, bump_directory
+from charter.policy.compat import LEVELS
+from charter.policy.versioning import bump_directory
 from charter.render import json as render_json
 from charter.render import text as render_text
 

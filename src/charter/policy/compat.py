@@ -76,6 +76,7 @@ class Judgement:
 
 
 def version_step(old: str, new: str) -> Level | None:
+    """How far ``new`` moves from ``old`` (None: not forward)."""
     a, b = semver.Version.parse(old), semver.Version.parse(new)
     if b <= a:
         return None

@@ -16,16 +16,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import semver
 
 from charter.core import jsonio
 from charter.core.errors import InputError, PolicyError
 from charter.policy.bundle import MANIFEST, Layer, parse_manifest
-
-Level = Literal["patch", "minor", "major"]
-LEVELS: tuple[Level, ...] = ("patch", "minor", "major")
+from charter.policy.compat import LEVELS, Level, version_step
 
 
 def next_version(version: str, level: str) -> str:
@@ -42,18 +40,6 @@ def next_version(version: str, level: str) -> str:
         base = semver.Version(current.major, current.minor, current.patch)
         return str(base if current.prerelease else base.bump_patch())
     raise InputError(f"unknown bump level {level!r}", hint="patch, minor or major")
-
-
-def change_level(old: str, new: str) -> Level | None:
-    """How far ``new`` moves from ``old`` (None: not forward)."""
-    a, b = semver.Version.parse(old), semver.Version.parse(new)
-    if b <= a:
-        return None
-    if b.major != a.major:
-        return "major"
-    if b.minor != a.minor:
-        return "minor"
-    return "patch"
 
 
 @dataclass(frozen=True)
@@ -141,7 +127,7 @@ def bump_directory(
     change: ContentChange | None = None
     if since is not None and current is not None:
         change = content_change(since, current)
-        moved = change_level(since.version, new)
+        moved = version_step(since.version, new)
         if moved is None:
             raise PolicyError(
                 f"{directory}: {new} is not newer than the previous release {since.version}"
