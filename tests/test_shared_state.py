@@ -82,9 +82,7 @@ def test_a_version_accepted_on_one_replica_is_a_floor_on_every_other(
         fresh.check("pack/x", "2.9.0", "sha256:q")
 
 
-def test_racing_acceptances_leave_one_highest_version(
-    location: str, tmp_path: Path
-) -> None:
+def test_racing_acceptances_leave_one_highest_version(location: str, tmp_path: Path) -> None:
     stores = [open_state(location) for _ in range(4)]
     try:
         barrier = threading.Barrier(len(stores))
