@@ -123,7 +123,9 @@ class ApprovalBody(BaseModel):
 
 class SpendBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cost: float = Field(ge=0, allow_inf_nan=False, description="what was spent (e.g. USD)")
+    cost: float = Field(
+        ge=0, strict=True, allow_inf_nan=False, description="what was spent (e.g. USD)"
+    )
     run: str | None = Field(default=None, min_length=1, max_length=128)
     id: str | None = Field(
         default=None, min_length=1, max_length=128,
