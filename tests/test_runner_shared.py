@@ -50,8 +50,8 @@ def test_a_console_session_made_on_one_replica_works_on_the_other(
         page = on_b.get("/console/approvals")
         assert page.status_code == 200 and did in page.text
         assert hidden(page.text) == user.csrf  # the CSRF token follows the session
-        r = on_b.post(f"/console/approvals/{did}",
-                      data={"csrf": user.csrf, "answer": "approve", "comment": "via B"})  # fmt: skip
+        form = {"csrf": user.csrf, "answer": "approve", "comment": "via B"}
+        r = on_b.post(f"/console/approvals/{did}", data=form)
         assert r.status_code == 303, r.text
         state = a.client.get(f"/v1/decisions/{did}", headers=auth("agent")).json()
         assert state["status"] == "approved" and state["approvals"][0]["by"] == "alice"
