@@ -400,3 +400,47 @@ def test_a_restarted_replica_takes_back_its_own_claims_at_once(
         assert got is not None and got.status == APPROVING  # not its own: left alone
     finally:
         approvals.close()
+
+
+def test_a_store_made_before_claims_were_leases_gains_the_columns(location: str) -> None:
+    """An approvals table of the previous layout (no lease_until, audit_seq) is upgraded."""
+    if location.startswith("postgresql://"):
+        import psycopg
+        from psycopg import sql
+
+        from charter.audit.postgres import split_url
+
+        dsn, schema = split_url(location)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {} (decision_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
+                    " kind TEXT NOT NULL, requester TEXT NOT NULL, author TEXT,"
+                    " subject TEXT NOT NULL, reasons TEXT NOT NULL, stack TEXT NOT NULL,"
+                    " input_digest TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"
+                    " expires_at DOUBLE PRECISION NOT NULL, replica TEXT NOT NULL, claim TEXT,"
+                    " claimed_at DOUBLE PRECISION, outcome TEXT)"
+                ).format(sql.Identifier(schema, "approvals"))
+            )
+    else:
+        import sqlite3
+
+        db = sqlite3.connect(location_for(location))
+        db.execute(
+            "CREATE TABLE approvals (decision_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
+            " kind TEXT NOT NULL, requester TEXT NOT NULL, author TEXT, subject TEXT NOT NULL,"
+            " reasons TEXT NOT NULL, stack TEXT NOT NULL, input_digest TEXT NOT NULL,"
+            " created_at REAL NOT NULL, expires_at REAL NOT NULL, replica TEXT NOT NULL,"
+            " claim TEXT, claimed_at REAL, outcome TEXT)"
+        )
+        db.commit()
+        db.close()
+    store = open_approvals(location)
+    try:
+        store.add(row("d-1"))
+        assert store.claim("d-1", "r/t", 1.0, 31.0, 7)
+        got = store.get("d-1")
+        assert got is not None and got.lease_until == 31.0 and got.audit_seq == 7
+    finally:
+        store.close()

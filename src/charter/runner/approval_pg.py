@@ -77,13 +77,20 @@ class PostgresApprovals(ApprovalStore):
                         " lease_until DOUBLE PRECISION, audit_seq BIGINT)"
                     )
                 )
-                # Tables made before claims were leases gain the two columns.
-                self._conn.execute(
-                    self._q(
-                        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS lease_until"
-                        " DOUBLE PRECISION, ADD COLUMN IF NOT EXISTS audit_seq BIGINT"
+                # Tables made before claims were leases gain the two columns (looked up
+                # first: an ALTER would lock the table against the replicas serving).
+                have = self._conn.execute(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = %s AND table_name = 'approvals'",
+                    (self.schema,),
+                ).fetchall()
+                if "lease_until" not in {str(r[0]) for r in have}:
+                    self._conn.execute(
+                        self._q(
+                            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS lease_until"
+                            " DOUBLE PRECISION, ADD COLUMN IF NOT EXISTS audit_seq BIGINT"
+                        )
                     )
-                )
                 self._conn.execute(
                     self._q(
                         "CREATE INDEX IF NOT EXISTS approvals_open ON {table} (status, created_at)"
