@@ -126,7 +126,7 @@ def test_spend_on_one_replica_counts_on_every_other_once(
     assert other["recorded"]
     assert on_a.spent_run("run-1") == 5.0 and on_a.spent_run("run-2") == 0.0
     assert on_b.spent_today() == 0.0  # B's cached view, until it is stale
-    on_b.interval = 0
+    on_b = SharedBudget(b, "b", interval=0, clock=lambda: now[0])  # never stale
     assert on_b.spent_today() == 5.0
     on_b.record(1.0, None, "ops", None)
     assert on_a.spent_today() == 6.0

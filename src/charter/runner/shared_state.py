@@ -378,7 +378,8 @@ class SharedBudget:
         self.interval = interval
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
-        self._today: tuple[float, str, float] | None = None  # (read at, day, total)
+        #: (fresh until, on the monotonic clock; today's total)
+        self._today: tuple[float, float] | None = None
         self._runs: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def record(
@@ -400,8 +401,8 @@ class SharedBudget:
         # The spend id is scoped to its principal: one client cannot cancel another's.
         stored = hashlib.sha256(f"{principal}\n{key}".encode()).hexdigest()
         added = self.store.add_spend(stored, now, float(cost), run_id, principal, self.replica)
+        self._today = None
         with self._lock:
-            self._today = None
             if run_id is not None:
                 self._runs.pop(run_id, None)
         return {"recorded": added, "duplicate": not added, "cost": float(cost), "run": run_id,
@@ -409,20 +410,19 @@ class SharedBudget:
                 "spent_run": round(self.spent_run(run_id), 6) if run_id else None}  # fmt: skip
 
     def spent_today(self) -> float:
+        # The gate asks at every action decision: a cached total costs one monotonic read.
+        cached = self._today
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
         moment = self._clock()
-        day = moment.strftime("%Y-%m-%d")
-        now = moment.timestamp()
-        with self._lock:
-            cached = self._today
-            if cached is not None and cached[1] == day and now - cached[0] < self.interval:
-                return cached[2]
         start = datetime(moment.year, moment.month, moment.day, tzinfo=UTC).timestamp()
         try:
             total = self.store.spent_since(start)
         except CharterError:
             return math.inf  # unreadable: counts as spent
-        with self._lock:
-            self._today = (now, day, total)
+        # Fresh for the interval, and never past the end of this UTC day.
+        fresh = min(self.interval, start + 86400 - moment.timestamp())
+        self._today = (time.monotonic() + fresh, total)
         return total
 
     def spent_run(self, run_id: str | None = None) -> float:
