@@ -90,6 +90,23 @@ def test_spend_recorded_on_one_replica_stops_the_other(pair: tuple[ThreadedRunne
     assert b.client.get("/v1/spend", headers=auth("agent")).json()["spent_today"] == 50.0
 
 
+def test_the_run_an_agent_reports_is_held_to_the_per_run_limit(
+    pair: tuple[ThreadedRunner, ...],
+) -> None:
+    a, b = pair
+    in_run = {**ALLOWED, "agent": {"id": "agent-7", "run": "run-9"}}
+    other_run = {**ALLOWED, "agent": {"id": "agent-7", "run": "run-10"}}
+    r = a.client.post("/v1/spend", json={"cost": 5, "run": "run-9"}, headers=auth("agent"))
+    assert r.json()["spent_run"] == 5.0
+
+    def rules(action: dict[str, object]) -> set[str]:
+        doc = b.client.post("/v1/decisions/action", json=action, headers=auth("agent")).json()
+        return {x["rule"] for x in doc["reasons"]}
+
+    wait_until(lambda: "resource_limits.max_api_cost_per_run" in rules(in_run), timeout=10)
+    assert "resource_limits.max_api_cost_per_run" not in rules(other_run)
+
+
 def test_openapi_documents_spend(pair: tuple[ThreadedRunner, ...]) -> None:
     spec = pair[0].client.get("/openapi.json").json()
     body = spec["paths"]["/v1/spend"]["post"]["requestBody"]["content"]["application/json"]
