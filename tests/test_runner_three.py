@@ -40,7 +40,7 @@ from charter.runner.approval_pg import PostgresApprovals
 from charter.trust import keys
 from tests.fixtures_pg import PG_URL, _reachable
 from tests.fixtures_registry import free_port, require
-from tests.runner_helpers import auth, token_toml, wait_until
+from tests.runner_helpers import auth, metric, token_toml, wait_until
 
 TIMEOUT = 30.0
 
@@ -284,6 +284,8 @@ def test_three_replicas_behave_as_one_through_a_sigkill(
         r = answer(on_b, by_gone, "approver", True, "after the lease")
         assert r.status_code == 200, r.text
         answered[by_gone] = r.json()["approval"]
+        scraped = on_b.get("/metrics", headers=auth("operator")).text
+        assert (metric(scraped, "charter_approvals_recovered_total") or 0) >= 1
 
         # 6. A moves to constitution 1.1.0; B, still on 1.0.0, refuses to go back.
         a.actions.write_text(constitution("1.1.0", key))
@@ -308,6 +310,8 @@ def test_three_replicas_behave_as_one_through_a_sigkill(
         assert r.status_code == 503 and "rollback refused" in r.json()["error"], r.text
         state = restarted.get(f"/v1/approvals/{by_c}", headers=auth("approver")).json()
         assert state["status"] == "pending" and not state["being_answered"]
+        scraped = restarted.get("/metrics", headers=auth("operator")).text
+        assert (metric(scraped, "charter_approvals_recovered_total") or 0) >= 1
         for did in [*in_flight, by_c]:
             state = restarted.get(f"/v1/approvals/{did}", headers=auth("approver")).json()
             assert not state["being_answered"], state  # no claim of C's is left

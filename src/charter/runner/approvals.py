@@ -49,6 +49,8 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+
 from charter.audit.stores import POSTGRES_SCHEMES
 from charter.core import extras
 from charter.core.errors import Conflict, Forbidden, NotFound, Unavailable
@@ -328,6 +330,16 @@ class Approvals:
                 "see GET /v1/approvals/{id} for what was applied"
             )
         self.watcher.settled(row.decision_id)
+
+    def metrics(self) -> list[Metric]:
+        """For ``/metrics``: the crashed claims this replica recovered."""
+        return [
+            CounterMetricFamily(
+                "charter_approvals_recovered",
+                "Asks whose claim was recovered after its replica crashed.",
+                value=self.recovered,
+            )
+        ]
 
     # ---------------------------------------------------------------- waiting
     def watch(self, decision_id: str) -> Future[dict[str, Any]]:

@@ -177,6 +177,7 @@ class RunnerService:
         self.approval_io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-asks")
         self.metrics = Metrics()
         self.metrics.sources.append(self.export.metrics)
+        self.metrics.sources.append(self.approvals.metrics)
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
