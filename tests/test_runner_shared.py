@@ -14,6 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from charter.core.errors import CharterError
+from charter.runner.app import PROPOSAL_EXAMPLE
+from charter.runner.config import load_config
+from charter.runner.service import RunnerService
+from tests.bundle_helpers import constitution_bundle, make_key
 from tests.runner_helpers import ThreadedRunner, auth, wait_until, write_config
 from tests.test_console import Browser, hidden
 
@@ -112,3 +117,34 @@ def test_openapi_documents_spend(pair: tuple[ThreadedRunner, ...]) -> None:
     body = spec["paths"]["/v1/spend"]["post"]["requestBody"]["content"]["application/json"]
     assert set(body["schema"]["properties"]) == {"cost", "run", "id"}
     assert "get" in spec["paths"]["/v1/spend"]
+
+
+def test_a_bundle_older_than_one_another_replica_accepted_is_refused(tmp_path: Path) -> None:
+    """Rollback refusal across replicas for the proposal stack (signed bundle archives)."""
+    key, public = make_key(tmp_path / "key")
+    policy = tmp_path / "trust.toml"
+    policy.write_text(f'[layers.constitution]\nkeys = ["{public}"]\n')
+    services = []
+    try:
+        for name, version in (("a", "1.1.0"), ("b", "1.0.0"), ("c", "1.1.0")):
+            bundle = tmp_path / f"constitution-{name}.tar.gz"
+            bundle.write_bytes(constitution_bundle(tmp_path / name, key, version))
+            config = write_config(
+                tmp_path / name,
+                f'trust_policy = "{policy}"\n\n[stack]\nconstitution = "{bundle}"\n\n'
+                f'[audit]\nstore = "{tmp_path / "audit.db"}"\n',
+            )
+            service = RunnerService(load_config(config))
+            services.append(service)
+            service.refresh()
+        a, b, c = services
+        assert a.stack_error is None and c.stack_error is None
+        # B has its own, empty, state directory: only the shared store knows 1.1.0.
+        assert b.stack_error is not None and "rollback refused" in b.stack_error
+        with pytest.raises(CharterError, match="rollback refused"):
+            b.decide_proposal(PROPOSAL_EXAMPLE, "agent-1")
+        stack = {k: v for k, v in a.state.versions().items() if not k.startswith("actions/")}
+        assert [v["version"] for v in stack.values()] == ["1.1.0"]
+    finally:
+        for service in services:
+            service.stop()
