@@ -444,3 +444,79 @@ def test_a_store_made_before_claims_were_leases_gains_the_columns(location: str)
         assert got is not None and got.lease_until == 31.0 and got.audit_seq == 7
     finally:
         store.close()
+
+
+class Stalling(Chain):
+    """A chain where alice's answer stalls past its lease: ``before`` runs before her
+    record is written, ``after`` right after it (another replica acting meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: Callable[[], None] = lambda: None
+        self.after: Callable[[], None] = lambda: None
+        self.events: list[dict[str, Any]] = []
+
+    def record(self, doc: dict[str, Any]) -> None:
+        alice = doc["approvals"][0]["by"] == "alice"
+        if alice:
+            self.before()
+        super().record(doc)
+        if alice:
+            self.after()
+
+    def event(self, doc: dict[str, Any]) -> None:
+        self.events.append(doc)
+
+
+def replica(location: str, chain: Stalling, clock: Clock) -> Approvals:
+    return Approvals(
+        open_approvals(location), chain.record, clock=clock, ttl=3600, poll_interval=0.05,
+        lease=30, audit_head=chain.head, find_answer=chain.find, record_event=chain.event,
+    )  # fmt: skip
+
+
+def test_a_stalled_answer_found_by_the_taker_is_applied_once(location: str) -> None:
+    chain, clock = Stalling(), Clock()
+    a, b = replica(location, chain, clock), replica(location, chain, clock)
+    try:
+        a.remember(ASK, "agent-1", "agent-7")
+
+        def b_recovers() -> None:
+            clock.now += timedelta(seconds=31)  # alice's replica stalled past its lease
+            assert b.recover("d-1") == APPROVED  # rolled forward: alice's answer
+            assert b.recover("d-1") is None  # once
+
+        chain.after = b_recovers
+        answer = a.approve("d-1", True, "slow but sure", "alice")
+        assert answer["status"] == APPROVED  # alice's answer was applied (by b)
+        state = b.state("d-1")
+        assert state["approvals"][0]["comment"] == "slow but sure"
+        assert len(chain.records) == 1 and chain.events == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_stalled_answer_the_taker_did_not_see_is_void(location: str) -> None:
+    chain, clock = Stalling(), Clock()
+    a, b = replica(location, chain, clock), replica(location, chain, clock)
+    try:
+        a.remember(ASK, "agent-1", "agent-7")
+
+        def b_recovers_and_bob_answers() -> None:
+            clock.now += timedelta(seconds=31)
+            assert b.recover("d-1") == PENDING  # nothing recorded yet: given back
+            assert b.approve("d-1", False, "no", "bob")["status"] == "rejected"
+
+        chain.before = b_recovers_and_bob_answers
+        with pytest.raises(Conflict, match="lapsed before this answer was applied"):
+            a.approve("d-1", True, "too slow", "alice")
+        state = a.state("d-1")
+        assert state["status"] == "rejected" and state["approvals"][0]["by"] == "bob"
+        # The chain shows both answers, and that alice's was not applied.
+        assert [r["approvals"][0]["by"] for r in chain.records] == ["bob", "alice"]
+        assert [e["event"]["type"] for e in chain.events] == ["approval_void"]
+        assert chain.events[0]["event"]["approval"]["by"] == "alice"
+    finally:
+        a.close()
+        b.close()

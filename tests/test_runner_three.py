@@ -70,7 +70,7 @@ class Replica:
             f'listen = "127.0.0.1:{self.port}"\nstate_dir = "{self.dir / "state"}"\n'
             'refresh_interval = "1h"\nwatchdog_interval = "1h"\n\n'
             f'[audit]\nstore = "{store}"\n\n'
-            '[approvals]\npoll_interval = "100ms"\nclaim_lease = "1s"\n\n'
+            '[approvals]\npoll_interval = "100ms"\nclaim_lease = "10s"\n\n'
             '[budget]\nrefresh_interval = "100ms"\n\n'
             f'[actions]\nconstitution = "{self.actions}"\nkey = "{public}"\n\n' + token_toml()
         )

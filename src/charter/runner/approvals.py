@@ -23,7 +23,8 @@ claim's ``audit_seq`` for the answer the crashed replica recorded, and settles
 the ask with that answer (roll forward: the answer is applied once, as
 recorded) or, when none was recorded, gives it back to ``pending`` for the next
 approver. A replica that merely stalled past its lease finds its claim gone and
-cannot settle (409).
+cannot settle: its answer stands if the taker applied it, else it is void (an
+``approval_void`` event in the chain, and a 409).
 
 An ``ask`` nobody answers within ``[approvals] ttl`` expires the same way (an
 ``expired`` record in the audit chain, by ``charter``; the answer is ``deny``).
@@ -38,6 +39,7 @@ of them (in memory) to answer ``GET /v1/decisions/{id}``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -53,7 +55,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from charter.audit.stores import POSTGRES_SCHEMES
 from charter.core import extras
-from charter.core.errors import Conflict, Forbidden, NotFound, Unavailable
+from charter.core.errors import CharterError, Conflict, Forbidden, NotFound, Unavailable
 from charter.runner.approval_store import (
     APPROVED,
     APPROVING,
@@ -124,9 +126,12 @@ class Approvals:
         lease: float = 60.0,
         audit_head: Callable[[], int] = lambda: 0,
         find_answer: FindAnswer = lambda decision_id, after: None,
+        record_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.store = store
         self._record = record
+        #: Records an event (a void answer) in the audit chain.
+        self._record_event = record_event or record
         self._clock = clock
         self.ttl = ttl
         self.lease = lease
@@ -323,13 +328,30 @@ class Approvals:
             self.store.release(row.decision_id, token)
             raise
         if not self.store.settle(row.decision_id, token, status, approval):
-            # Another replica took over the claim: this one stalled past its lease, and
-            # the taker applied the answer recorded (this one) or gave the ask back.
-            raise Conflict(
-                f"decision {row.decision_id}: the claim lapsed while settling; "
-                "see GET /v1/approvals/{id} for what was applied"
-            )
+            self._claim_lost(row, approval)
         self.watcher.settled(row.decision_id)
+
+    def _claim_lost(self, row: ApprovalRow, approval: dict[str, Any]) -> None:
+        """This replica stalled past its lease and another took the claim over: it either
+        applied this answer (found in the chain: done, once) or gave the ask back before
+        this answer was durable; then this answer is void, and the chain says so."""
+        now = self.store.get(row.decision_id)
+        if now is not None and now.status in SETTLED and now.outcome == approval:
+            return  # rolled forward by the replica that took over: applied, once
+        void = {
+            "decision_id": row.decision_id,
+            "verdict": "deny",
+            "event": {"type": "approval_void", "approval": approval,
+                      "reason": "the claim lapsed before the answer was applied"},
+            "stack": row.stack,
+            "input_digest": row.input_digest,
+        }  # fmt: skip
+        with contextlib.suppress(CharterError):  # the 409 says it anyway
+            self._record_event(void)
+        raise Conflict(
+            f"decision {row.decision_id}: the claim lapsed before this answer was applied; "
+            "see GET /v1/approvals/{id} for the answer that was"
+        )
 
     def metrics(self) -> list[Metric]:
         """For ``/metrics``: the crashed claims this replica recovered."""

@@ -172,6 +172,7 @@ class RunnerService:
             lease=config.approval_lease,
             audit_head=self._audit_head,
             find_answer=self._find_answer,
+            record_event=lambda record: self._record(record, kind="event"),
         )
         #: An ``ask`` is stored for every replica here, off the audit flusher's thread.
         self.approval_io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-asks")
