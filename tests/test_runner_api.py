@@ -60,6 +60,7 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/metrics", None, {"operator"}),
     ("POST", "/v1/spend", {"cost": 0}, {"agent", "operator"}),
     ("GET", "/v1/spend", None, {"agent", "approver", "operator"}),
+    ("DELETE", "/v1/console/sessions/nobody", None, {"operator"}),
 ]
 PUBLIC = ["/healthz", "/readyz", "/docs", "/openapi.json"]
 

@@ -63,6 +63,17 @@ def test_a_console_session_made_on_one_replica_works_on_the_other(
         # A forged CSRF token is refused on either replica.
         r = on_b.post("/console/logout", data={"csrf": "forged"})
         assert r.status_code == 403
+        # An operator revokes alice's sessions (on B): they end on A too.
+        second = Browser(a, "approver")
+        r = b.client.delete("/v1/console/sessions/alice", headers=auth("approver"))
+        assert r.status_code == 403
+        r = b.client.delete("/v1/console/sessions/alice", headers=auth("operator"))
+        assert r.status_code == 200 and r.json()["revoked"] == 2
+        assert second.client.get("/console/approvals").status_code == 303
+        second.close()
+        user.close()
+        user = Browser(a, "approver")
+        on_b.cookies = user.client.cookies
         # Signing out on B ends the session on A too.
         r = on_b.post("/console/logout", data={"csrf": user.csrf})
         assert r.status_code == 303

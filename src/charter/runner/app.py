@@ -592,7 +592,8 @@ def _rule_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
 
 
 def _spend_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
-    """API spend, shared by every replica's gate (see :mod:`charter.runner.shared_state`)."""
+    """API spend, shared by every replica's gate, and console sessions, shared by every
+    replica's console (see :mod:`charter.runner.shared_state`)."""
     spenders = guard.requires(AGENT, OPERATOR)
     readers = guard.requires(*ANY_ROLE)
 
@@ -617,6 +618,16 @@ def _spend_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
     async def spend(who: Principal = readers) -> dict[str, Any]:
         """What is spent today on every replica, and the constitution's limits."""
         return await run_in_threadpool(service.spend)
+
+    operators = guard.requires(OPERATOR)
+
+    @app.delete("/v1/console/sessions/{principal}", tags=["operation"])
+    async def revoke_sessions(
+        principal: Annotated[str, Path(max_length=256)], who: Principal = operators
+    ) -> dict[str, Any]:
+        """End every console session of a token (by its name), on every replica."""
+        revoked = await run_in_threadpool(service.state.close_sessions_of, principal)
+        return {"principal": principal, "revoked": revoked}
 
 
 def _operation_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
