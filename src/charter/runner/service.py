@@ -5,8 +5,9 @@ verified stack and the agent-runtime gate, loaded by :mod:`.loading` at startup
 and at every refresh; only a load that passed every step replaces the one being
 served, and a failed refresh keeps the last good one and marks the service
 ``degraded``), the watchdog, the audit store, the evaluators (:mod:`.evaluators`
-threads, :mod:`.processes` workers), the remembered decisions (:mod:`.approvals`)
-and the metrics (:mod:`.metrics`).
+threads, :mod:`.processes` workers), the remembered decisions (:mod:`.approvals`),
+the state every replica shares beyond the asks — accepted layer versions, API spend,
+console sessions (:mod:`.shared_state`) — and the metrics (:mod:`.metrics`).
 
 A decision flows one way: parse → validate → decide → record → answer. It is
 answered only after its audit record is durable, and if the watchdog has seen
