@@ -2,7 +2,7 @@
 
 The tables ``accepted_versions``, ``spend`` and ``console_sessions`` live in the
 audit store's schema (the URL's ``schema`` parameter, default ``charter``). Each
-method of :class:`charter.runner.shared_state.SharedState` is one transaction
+method of :class:`charter.runner.state_store.SharedState` is one transaction
 (``synchronous_commit = on``); a check-then-write step takes a transaction-scoped
 advisory lock on what it is about, so replicas accepting versions or recording
 the same spend at once serialise. This module needs psycopg (the
@@ -22,7 +22,7 @@ from psycopg import sql
 
 from charter.audit.postgres import connect, first_line, redact_url, split_url
 from charter.core.errors import AuditError
-from charter.runner.shared_state import SCHEMA, Run, SharedState
+from charter.runner.state_store import SCHEMA, Run, SharedState
 
 TABLES = {"versions": "accepted_versions", "spend": "spend", "sessions": "console_sessions"}
 
