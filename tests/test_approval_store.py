@@ -328,7 +328,8 @@ def test_a_claim_whose_replica_crashed_before_recording_is_given_back(
         crashed_claim(store, clock)
         with pytest.raises(Conflict):  # the lease still holds: maybe it is just slow
             approvals.approve("d-1", True, "", "alice")
-        assert approvals.show("d-1")["being_answered"]
+        shown = approvals.show("d-1")
+        assert shown["being_answered"] and shown["claim_lapses_at"] == "2026-01-01T00:00:30Z"
         clock.now += timedelta(seconds=31)
         # The next approver recovers it: nothing was recorded, so it is pending again.
         answer = approvals.approve("d-1", True, "after the crash", "alice")

@@ -293,6 +293,10 @@ def test_three_replicas_behave_as_one_through_a_sigkill(
         assert r.json()["ok"] and r.json()["actions"]["version"] == "1.1.0", r.text
         r = on_b.post("/v1/refresh", headers=auth("operator"))
         assert not r.json()["ok"] and "rollback refused" in r.json()["last_refresh"]["error"]
+        a.actions.write_text(constitution("1.0.0", key))  # and A itself cannot go back
+        r = on_a.post("/v1/refresh", headers=auth("operator"))
+        assert not r.json()["ok"] and "rollback refused" in r.json()["last_refresh"]["error"]
+        assert r.json()["actions"]["version"] == "1.1.0"  # the last good gate is kept
 
         # 7. C restarts (on 1.0.0): it refuses the older constitution, serves approvals,
         # and takes back the claims its previous incarnation held, at once.
@@ -325,12 +329,17 @@ def test_three_replicas_behave_as_one_through_a_sigkill(
         assert on_a.post("/v1/spend", json=spend, headers=auth("agent")).json()["recorded"]
         again = on_b.post("/v1/spend", json=spend, headers=auth("agent")).json()
         assert again["duplicate"] and again["spent_today"] == 20.0  # a retry counts once
+        assert decide(on_a, "git status")["verdict"] == "allow"
         assert decide(on_b, "git status")["verdict"] == "allow"
         over = {"cost": 30.0, "id": "bill-2"}
         assert restarted.post("/v1/spend", json=over, headers=auth("agent")).status_code == 200
-        wait_until(lambda: decide(on_a, "git status")["verdict"] == "deny", timeout=5)
-        denied = wait_until(lambda: (d := decide(on_b, "git status"))["verdict"] == "deny" and d)
-        assert "resource_limits.max_api_cost_per_day" in {x["rule"] for x in denied["reasons"]}
+
+        def over_budget(client: httpx.Client) -> bool:
+            doc = decide(client, "git status")
+            rules = {x["rule"] for x in doc["reasons"]}
+            return doc["verdict"] == "deny" and "resource_limits.max_api_cost_per_day" in rules
+
+        wait_until(lambda: over_budget(on_a) and over_budget(on_b), timeout=10)
         assert on_a.get("/v1/spend", headers=auth("approver")).json()["spent_today"] == 50.0
     finally:
         for client in clients:

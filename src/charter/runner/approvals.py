@@ -505,6 +505,10 @@ def view_of(row: ApprovalRow) -> dict[str, Any]:
         "expires_at": _iso(row.expires_at),
         "replica": row.replica,
         "being_answered": row.status == APPROVING,
+        #: Until when the answer being given holds the ask (then it is recovered).
+        "claim_lapses_at": (
+            _iso(row.lease_until) if row.status == APPROVING and row.lease_until else None
+        ),
         "stack": row.stack,
         "input_digest": row.input_digest,
     }
