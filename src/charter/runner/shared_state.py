@@ -1,7 +1,7 @@
 """The rest of a runner's state, shared by every replica: versions, spend, sessions.
 
 Everything a decision depends on that is not in the signed stack lives in one
-store, so N runners behind a load balancer behave as one (docs/design.md,
+store, so N runners behind a load balancer behave as one (docs/runner.md,
 'Many replicas, one state'):
 
 - **accepted versions** (``accepted_versions``): the highest version of every
