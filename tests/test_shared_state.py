@@ -80,6 +80,15 @@ def test_a_version_accepted_on_one_replica_is_a_floor_on_every_other(
     VersionState(tmp_path / "state-new").accept("pack/x", "3.0.0", "sha256:p")
     with pytest.raises(RollbackError):
         fresh.check("pack/x", "2.9.0", "sha256:q")
+    # ... and, once published, every replica's floor (newer ones only).
+    other = SharedVersions(tmp_path / "state-other", a, "d")
+    other.check("pack/x", "2.9.0", "sha256:q")  # the store does not know 3.0.0 yet
+    VersionState(tmp_path / "state-new").accept("actions/agent", "1.0.0", "sha256:1")
+    assert fresh.publish() == 1  # pack/x; the store's actions/agent 2.0.0 is newer
+    with pytest.raises(RollbackError):
+        other.check("pack/x", "2.9.0", "sha256:q")
+    assert a.versions()["actions/agent"]["version"] == "2.0.0"
+    assert fresh.publish() == 0
 
 
 def test_racing_acceptances_leave_one_highest_version(location: str, tmp_path: Path) -> None:

@@ -129,7 +129,8 @@ class RunnerService:
         )
         # Rollback refusal holds across replicas: versions are checked against, and
         # recorded in, the shared store as well as the state directory.
-        self.loader.versions = SharedVersions(self.loader.state_dir, self.state, replica_name())
+        self.versions = SharedVersions(self.loader.state_dir, self.state, replica_name())
+        self.loader.versions = self.versions
         #: The API spend of every replica, counted by the gate against the constitution.
         self.budget = SharedBudget(
             self.state, replica_name(), interval=config.budget_refresh, clock=lambda: self.clock()
@@ -201,10 +202,12 @@ class RunnerService:
     def start(self) -> RunnerService:
         """Initial load (never raises: a failure is reported), then the timers."""
         try:
-            # Claims this replica held before a restart (by its stable name) are resolved.
+            # What this replica accepted before it shared a store becomes every replica's
+            # floor; claims it held before a restart (by its stable name) are resolved.
+            self.versions.publish()
             self.approvals.recover_own()
         except CharterError as exc:
-            self.degraded_reason = f"approvals not recovered: {exc}"
+            self.degraded_reason = f"shared state not brought up to date: {exc}"
         self.refresh()
         self.export.start()
         self.watchdog.start()

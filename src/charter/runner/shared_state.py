@@ -43,7 +43,7 @@ from typing import Any
 
 from charter.audit.stores import POSTGRES_SCHEMES
 from charter.core import extras
-from charter.core.errors import CharterError, InputError
+from charter.core.errors import CharterError, InputError, RollbackError
 from charter.runner.state_store import (
     SESSIONS_PER_PRINCIPAL,
     SharedState,
@@ -98,6 +98,24 @@ class SharedVersions(VersionState):
         )
         super().accept(key, version, content_digest, allow_major=allow_major)
         return accepted
+
+    def publish(self) -> int:
+        """Copy into the store the versions this replica accepted before it shared one
+        (its state directory) where they are newer, so every replica refuses what this
+        one refuses; how many were copied."""
+        copied = 0
+        for key, entry in self._read().items():
+            if not isinstance(entry, dict) or "version" not in entry:
+                continue
+            version, digest = str(entry["version"]), str(entry.get("content_digest", ""))
+            before = self.store.accepted(key)
+            try:
+                # This replica accepted it (a major step with the operator's consent).
+                after = self.store.accept(key, version, digest, self.replica, allow_major=True)
+            except RollbackError:
+                continue  # the store holds a newer version (or other content for it)
+            copied += after != before
+        return copied
 
 
 def _newer(local: Accepted | None, shared: Accepted | None, key: str) -> Accepted | None:
