@@ -387,7 +387,7 @@ def _lines_by_file(report: Mapping[str, Any], wanted: set[str] | None) -> dict[s
 
 
 def _reason(value: Any) -> str:
-    if value is None:
+    if value is None or value == "<undefined>":
         return "the test is undefined: a condition in its body does not hold"
     return f"the test evaluated to {json.dumps(value)[:80]}, not true"
 
@@ -537,7 +537,9 @@ def coverage_report(results: Sequence[TestResult], layers: Sequence[Layer]) -> d
     row ranges, line counts and a percentage, then the totals."""
     lines: dict[str, frozenset[int]] = {}
     for module in (m for layer in layers for m in layer.modules):
-        lines[module.path] = frozenset(coverable_lines(module))
+        rows = coverable_lines(module)
+        if rows:
+            lines[module.path] = frozenset(rows)
     covered: dict[str, set[int]] = {path: set() for path in lines}
     for result in results:
         for path, rows in (result.covered or {}).items():
