@@ -70,7 +70,8 @@ def _rule(rid: str, pkg: str, body: str) -> str:
 
 
 def _tests(pkg: str, *tests: str) -> str:
-    head = f"package charter.overlay.{pkg}_test\n\nimport rego.v1\n\nimport data.charter.overlay.{pkg}\n"
+    head = f"package charter.overlay.{pkg}_test\n\nimport rego.v1\n\n"
+    head += f"import data.charter.overlay.{pkg}\n"
     return head + "\n".join(tests)
 
 
@@ -87,21 +88,27 @@ test_merge_without_ticket_denied if {
 """,
     """
 test_merge_with_ticket_allowed if {
-	count(ticket.deny) == 0 with input as {"kind": "merge", "body": "CM-1", "files": [{"path": "docs/x"}]}
+	count(ticket.deny) == 0 with input as {
+		"kind": "merge", "body": "CM-1", "files": [{"path": "docs/x"}],
+	}
 }
 """,
 )
 
 DEPLOY_FIRES = """
 test_deploy_outside_window_denied if {
-	some e in window.deny with input as {"kind": "merge", "files": [{"path": "deploy/app.yaml"}]}
+	some e in window.deny with input as {
+		"kind": "merge", "files": [{"path": "deploy/app.yaml"}],
+	}
 	e.rule == "ACME-WINDOW-001"
 }
 """
 
 DEPLOY_SILENT = """
 test_deploy_inside_window_allowed if {
-	count(window.deny) == 0 with input as {"kind": "merge", "in_window": true, "files": [{"path": "deploy/app.yaml"}]}
+	count(window.deny) == 0 with input as {
+		"kind": "merge", "in_window": true, "files": [{"path": "deploy/app.yaml"}],
+	}
 }
 """
 
@@ -234,6 +241,8 @@ def test_rules_named_like_effects_that_flow_nowhere_still_warn(tmp_path: Path) -
         + """
 allow if input.kind == "push"
 
+test_allow_is_a_test_not_a_rule if allow with input as {"kind": "push"}
+
 exception contains f if some f in input.files
 
 waiver_reason := "looks important"
@@ -313,7 +322,7 @@ test_plain_boolean_fails if {
 @pytest.fixture
 def compat_bundle(tmp_path: Path) -> Path:
     rule = _rule("ACME-WINDOW-001", "window", DEPLOY) + "\ntest_inline_rule_test if true\n"
-    v0 = "package charter.overlay.old\n\ndeny[msg] {\n  input.kind == \"merge\"\n  msg := \"x\"\n}\n"
+    v0 = 'package charter.overlay.old\n\ndeny[msg] {\n  input.kind == "merge"\n  msg := "x"\n}\n'
     files = {
         "charter/overlay/window.rego": rule,
         "charter/overlay/window_test.rego": _tests("window", DEPLOY_FIRES, COMPAT_TESTS),
@@ -430,12 +439,16 @@ deny contains {{"rule": "{rid}", "msg": msg}} if {{
         "approver",
         """
 test_unapproved_denied if {
-	some e in approver.deny with input as {"kind": "merge", "groups": [], "files": [{"path": "sg/a.tf"}]}
+	some e in approver.deny with input as {
+		"kind": "merge", "groups": [], "files": [{"path": "sg/a.tf"}],
+	}
 	e.rule == "ACME-APPROVER-001"
 }
 
 test_approved_allowed if {
-	count(approver.deny) == 0 with input as {"kind": "merge", "groups": ["secops"], "files": [{"path": "sg/a.tf"}]}
+	count(approver.deny) == 0 with input as {
+		"kind": "merge", "groups": ["secops"], "files": [{"path": "sg/a.tf"}],
+	}
 }
 """,
     )

@@ -173,9 +173,9 @@ def _entrypoint_lines(module: Module) -> set[int]:
 def dead_rules(modules: Sequence[Module]) -> list[DeadRule]:
     """Rules of the policy ``modules`` whose value flows nowhere that counts.
 
-    ``modules`` are one bundle's policy modules (tests are not effects). A rule
-    is live when it is ``deny``/``ask``, an entrypoint, or read (transitively)
-    by a live rule.
+    ``modules`` are one bundle's policy modules (tests are not effects, and
+    ``test_*`` rules are tests wherever they are). A rule is live when it is
+    ``deny``/``ask``, an entrypoint, or read (transitively) by a live rule.
     """
     local: dict[str, set[str]] = {}
     for module in modules:
@@ -191,6 +191,8 @@ def dead_rules(modules: Sequence[Module]) -> list[DeadRule]:
             if head is None:
                 continue
             name, line = head
+            if name.startswith(("test_", "todo_test_")):
+                continue  # a test (opa test runs it wherever it is), not a rule
             key = (*package, name)
             refs = references(rule, module.info, module.source, names)
             refs.discard(key)

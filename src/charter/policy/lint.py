@@ -96,7 +96,7 @@ from charter.policy.engine import ModuleInfo, parse_module, walk_ast
 from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
 from charter.policy.rules import RULE_ID, SEVERITIES, metadata_blocks
 from charter.policy.stack import RESERVED_ROOT, Stack, load_stack
-from charter.policy.testing import attribute, run_layer_tests
+from charter.policy.testing import attribute, parse_failure, run_layer_tests, v0_hint
 
 _ORDER = {"constitution": 0, "pack": 1, "overlay": 2}
 _ALLOW_STYLE = re.compile(
@@ -298,7 +298,9 @@ def _read_target(directory: Path, findings: list[Finding]) -> _Target | None:
             findings.append(_error("CHARTER-L000", where, "Rego modules must be UTF-8"))
             continue
         except CharterError as exc:
-            findings.append(_error("CHARTER-L000", where, exc.message, exc.hint or ""))
+            failed = parse_failure(where, exc.message + v0_hint(text))
+            location = f"{where}:{failed.row}"
+            findings.append(_error("CHARTER-L000", location, failed.error or "", exc.hint or ""))
             continue
         modules.append(Module(where, text, info, name.endswith("_test.rego")))
     return _Target(directory, files, manifest, tuple(modules))

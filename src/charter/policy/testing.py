@@ -64,7 +64,7 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -418,9 +418,16 @@ def run_layer_tests(
             qualified = f"data.{module.info.package}.{name}"
             if match and not re.search(match, qualified):
                 continue
-            base = {"name": name, "package": module.info.package, "file": module.path, "row": row}
+            base = TestResult(
+                name=name,
+                package=module.info.package,
+                file=module.path,
+                row=row,
+                passed=False,
+                duration_s=0.0,
+            )
             if name.startswith("todo_"):
-                results.append(TestResult(**base, passed=False, duration_s=0.0, skipped=True))
+                results.append(replace(base, skipped=True))
                 continue
             if coverage:
                 engine.clear_coverage()
@@ -443,8 +450,8 @@ def run_layer_tests(
                 if actual is None:
                     reason = _reason(value)
             results.append(
-                TestResult(
-                    **base,
+                replace(
+                    base,
                     passed=passed,
                     duration_s=elapsed,
                     error=error,
@@ -493,7 +500,8 @@ def parse_failure(where: str, message: str) -> TestResult:
     )
 
 
-def _v0_hint(source: str) -> str:
+def v0_hint(source: str) -> str:
+    """A sentence to add to a parse error when ``source`` is Rego v0 ('' otherwise)."""
     if parses_as_v0(source):
         return (
             " — this module is Rego v0 syntax; Charter reads Rego v1 (add `if` before rule "
@@ -522,7 +530,7 @@ def load_for_tests(directory: str | Path) -> tuple[Layer, list[TestResult]]:
                 errors.append(parse_failure(where, f"{where}: Rego modules must be UTF-8"))
                 continue
             except CharterError as exc:
-                errors.append(parse_failure(where, exc.message + _v0_hint(text)))
+                errors.append(parse_failure(where, exc.message + v0_hint(text)))
                 continue
         kept[name] = raw
     return layer_from_files(kept, source=str(path)), errors
@@ -537,7 +545,7 @@ def coverage_report(results: Sequence[TestResult], layers: Sequence[Layer]) -> d
     row ranges, line counts and a percentage, then the totals."""
     lines: dict[str, frozenset[int]] = {}
     for module in (m for layer in layers for m in layer.modules):
-        rows = coverable_lines(module)
+        rows = frozenset(coverable_lines(module))
         if rows:
             lines[module.path] = frozenset(rows)
     covered: dict[str, set[int]] = {path: set() for path in lines}

@@ -335,8 +335,12 @@ def rego_test_report(report: RegoTestReport) -> Group:
         lines += _output_lines(result)
     total = len(report.results)
     lines += [_RULE, f"PASS: {report.passed}/{total}"]
-    if report.failed:
-        lines.append(f"FAIL: {report.failed}/{total}")
+    failed = sum(r.status == "FAIL" for r in report.results)
+    errors = sum(r.status == "ERROR" for r in report.results)
+    if failed:
+        lines.append(f"FAIL: {failed}/{total}")
+    if errors:
+        lines.append(f"ERROR: {errors}/{total}")
     if report.skipped:
         lines.append(f"SKIPPED: {report.skipped}/{total}")
     return Group(*(styled(line) for line in lines))
