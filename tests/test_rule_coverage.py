@@ -321,7 +321,9 @@ test_plain_boolean_fails if {
 
 @pytest.fixture
 def compat_bundle(tmp_path: Path) -> Path:
-    rule = _rule("ACME-WINDOW-001", "window", DEPLOY) + "\ntest_inline_rule_test if true\n"
+    rule = _rule("ACME-WINDOW-001", "window", DEPLOY) + (
+        "\ntest_inline_rule_test if true\n\ntest_helper(x) if x == 1\n"
+    )
     v0 = 'package charter.overlay.old\n\ndeny[msg] {\n  input.kind == "merge"\n  msg := "x"\n}\n'
     files = {
         "charter/overlay/window.rego": rule,
@@ -341,6 +343,7 @@ def test_opa_test_conventions(compat_bundle: Path) -> None:
     assert by_name["todo_test_weekend_freeze"].status == "SKIPPED"
     assert by_name["test_prints_and_passes"].output == ("checking deploy/app.yaml",)
     assert by_name["test_inline_rule_test"].passed  # a test_ rule outside *_test.rego
+    assert "test_helper" not in by_name  # a function is never a test
     plain = by_name["test_plain_boolean_fails"]
     assert plain.status == "FAIL" and plain.actual is None
     assert plain.reason is not None and "undefined" in plain.reason

@@ -285,7 +285,7 @@ def test_rules(
             "or in X.rego itself)",
         )
     if coverage:
-        _show_coverage(report, stack, targets, fmt)
+        _show_coverage(report, stack, targets, fmt, wanted)
     else:
         render_test_report(report, fmt)
     raise typer.Exit(0 if report.ok else 1)
@@ -315,10 +315,16 @@ def _rule_lines(item: RuleTests, layers: list[Layer], files: dict[str, Any]) -> 
 
 
 def _show_coverage(
-    report: TestReport, stack: Stack, targets: list[Layer], fmt: ReportFormat
+    report: TestReport,
+    stack: Stack,
+    targets: list[Layer],
+    fmt: ReportFormat,
+    wanted: set[Path] | None,
 ) -> None:
     lines_report = coverage_report(report.results, targets)
     per_rule = _rule_tests(stack, targets, report)
+    if wanted is not None:  # a rule file was named: its own rules only
+        per_rule = [r for r in per_rule if Path(r.file).resolve() in wanted]
     files = lines_report["files"]
     if fmt is ReportFormat.json:
         document = dict(lines_report)

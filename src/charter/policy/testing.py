@@ -202,6 +202,9 @@ def find_tests(module: Module, *, todo: bool = False) -> list[tuple[str, int]]:
     prefixes = ("test_", "todo_test_") if todo else ("test_",)
     found: dict[str, int] = {}
     for rule in module.info.ast.get("rules", []):
+        head = rule.get("Spec", {}).get("head", {}) if isinstance(rule, dict) else {}
+        if "Func" in head:
+            continue  # a function is never a test (as in opa test)
         var = _head_var(rule)
         if var and str(var["value"]).startswith(prefixes):
             found.setdefault(str(var["value"]), int(var["span"]["line"]))
