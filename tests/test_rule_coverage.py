@@ -489,5 +489,10 @@ test_approved_allowed if {
         "charter/overlay/approvers/data.json",
     }
     assert "approvers/data.json" in out and "lib.rego" in out
+    # The approver group is bound by the signature: another group no longer matches.
+    data = bundle / "charter/overlay/approvers/data.json"
+    data.write_text(json.dumps({"group": "everyone", "prefix": "sg/"}))
+    name = "charter/overlay/approvers/data.json"
+    assert signing.file_hash(name, data.read_bytes()) != (signed or {})[name]
     assert "Left out" in out and "data.charter.constitution.parameters.max_waiver_days" in out
     assert "Not signed" in out and "unrelated.rego" in out

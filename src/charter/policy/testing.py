@@ -366,6 +366,15 @@ def _engine_for(stack_layers: Sequence[Layer], layer: Layer) -> tuple[Engine, se
     return engine, rule_packages
 
 
+def _modules_with_tests(stack_layers: Sequence[Layer], layer: Layer) -> list[Module]:
+    """``layer``'s test modules, and its policy modules loaded with ``stack_layers``
+    (``test_*`` rules may sit in any module; a policy module of a layer that is
+    not part of the stack, as when one release's tests run on another, is not
+    loaded, so its inline tests cannot run)."""
+    loaded = {m.path for item in stack_layers for m in item.policy_modules}
+    return [m for m in layer.modules if m.is_test or m.path in loaded]
+
+
 def _prints(engine: Engine, paths: Sequence[str]) -> tuple[str, ...]:
     """``print()`` output gathered since the last call, without regorus's
     ``file:line:`` prefix (``opa test`` shows the message alone)."""
@@ -416,7 +425,7 @@ def run_layer_tests(
     ]
     files = {m.path for m in layer.modules}
     results: list[TestResult] = []
-    for module in layer.modules:
+    for module in _modules_with_tests(stack_layers, layer):
         for name, row in find_tests(module, todo=True):
             qualified = f"data.{module.info.package}.{name}"
             if match and not re.search(match, qualified):
@@ -817,7 +826,7 @@ def attribute(
     firing: dict[str, list[str]] = {rid: [] for rid in rules}
     silent: dict[str, list[str]] = {rid: [] for rid in rules}
     unmeasured: list[Unmeasured] = []
-    for module in layer.modules:
+    for module in _modules_with_tests(stack_layers, layer):
         cases = [
             (name, row, text)
             for name, row in find_tests(module)
