@@ -113,6 +113,17 @@ test_deploy_inside_window_allowed if {
 """
 
 
+# Named like the window rule's silent test, with an input that would be a near
+# miss for it, but it only evaluates the ticket rule: it is not the window's.
+NAMED_ONLY = """
+test_window_rule_inside_window_allowed if {
+	count(data.charter.overlay.ticket.deny) == 0 with input as {
+		"kind": "merge", "body": "CM-2", "in_window": true, "files": [{"path": "deploy/a"}],
+	}
+}
+"""
+
+
 def _l060(report_path: Path) -> dict[str, str]:
     report = lint_bundle(report_path)
     return {f.message.split()[1]: f.message for f in report.findings if f.code == "CHARTER-L060"}
@@ -131,7 +142,7 @@ def test_a_rule_with_only_a_firing_test_fails_even_when_other_rules_tests_would_
         "charter/overlay/ticket.rego": _rule("ACME-TICKET-001", "ticket", TICKET),
         "charter/overlay/ticket_test.rego": _tests("ticket", *TICKET_TESTS),
         "charter/overlay/window.rego": _rule("ACME-WINDOW-001", "window", DEPLOY),
-        "charter/overlay/window_test.rego": _tests("window", DEPLOY_FIRES),
+        "charter/overlay/window_test.rego": _tests("window", DEPLOY_FIRES, NAMED_ONLY),
     }
     missing = _l060(_bundle(tmp_path / "b", files))
     assert set(missing) == {"ACME-WINDOW-001"}
