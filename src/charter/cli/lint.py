@@ -146,6 +146,7 @@ def sign(
         )
     if unsigned:
         lines.append(
-            f"Not signed (the rule does not read them; sign their own rules): {', '.join(unsigned)}"
+            "Not signed (this rule does not read them; sign their rules, or `charter bundle "
+            f"build` signs the whole bundle): {', '.join(unsigned)}"
         )
     render_text.show(*lines)
