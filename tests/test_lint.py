@@ -187,7 +187,7 @@ def test_rule_tested_only_positively(make_bundle: BundleFactory) -> None:
     files[test_file] = files[test_file].split("test_push_allowed")[0]
     report = lint_bundle(overlay(make_bundle, files))
     assert report.codes() == {"CHARTER-L060"}
-    assert "does not" in report.errors[0].message
+    assert "stays silent" in report.errors[0].message
 
 
 def test_failing_test(make_bundle: BundleFactory) -> None:
