@@ -410,7 +410,7 @@ def test_trust_policy_excludes_other_signer_flags(registry: LocalRegistry, tmp_p
         "bundle",
         "pull",
         f"oci://{registry.host}/x/y:1",
-        "--trust-policy",
+        "--trust",
         str(release_path() / "trust.toml"),
         "--key",
         str(release_path() / "charter-release.pub"),
@@ -418,5 +418,5 @@ def test_trust_policy_excludes_other_signer_flags(registry: LocalRegistry, tmp_p
         str(tmp_path / "out.tar.gz"),
     )
     assert result.returncode == 2
-    assert "--trust-policy names the signers" in result.stderr
+    assert "--trust names the signers" in result.stderr
     assert not (tmp_path / "out.tar.gz").exists()

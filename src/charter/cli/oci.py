@@ -153,7 +153,7 @@ def _trust(
     if policy is not None:
         if key or identity or issuer or trusted_root:
             raise InputError(
-                "--trust-policy names the signers: give no --key, --certificate-* or "
+                "--trust names the signers: give no --key, --certificate-* or "
                 "--trusted-root with it",
                 hint=f"pin them in the policy's [layers.{layer}] table",
             )
@@ -197,7 +197,7 @@ def pull(
     ),
     trust_policy: Path | None = typer.Option(
         None,
-        "--trust-policy",
+        "--trust",
         help="verify with the signers (and version pin) this trust policy gives --layer, as "
         "the runner does; write nothing unless the archive re-verifies as the runner will",
     ),
@@ -256,7 +256,7 @@ def _install(
     state_dir: Path | None,
     fmt: OutputFormat,
 ) -> None:
-    """``pull --trust-policy``: verify before writing anything (the init container)."""
+    """``pull --trust``: verify before writing anything (the init container)."""
     done = install.install(ref, trust, output, connection=conn, state=VersionState(state_dir))
     m = done.checked.verified.manifest
     document = done.pulled.to_dict() | {

@@ -1,6 +1,6 @@
 """Pull, verify, then write: what an init container does before a runner starts.
 
-``charter bundle pull REF --trust-policy trust.toml -o DIR/NAME.tar.gz`` runs
+``charter bundle pull REF --trust trust.toml -o DIR/NAME.tar.gz`` runs
 :func:`install`: it writes nothing until every check passed, so a directory the
 runner reads holds verified bundles or nothing.
 
