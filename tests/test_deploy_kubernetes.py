@@ -420,3 +420,20 @@ def test_trust_policy_excludes_other_signer_flags(registry: LocalRegistry, tmp_p
     assert result.returncode == 2
     assert "--trust names the signers" in result.stderr
     assert not (tmp_path / "out.tar.gz").exists()
+
+
+def test_a_rerun_over_the_same_volume_replaces_the_files_and_drops_stale_signatures(
+    registry: LocalRegistry, fresh_pod: Pod
+) -> None:
+    """Init containers run again when a pod restarts, on the same emptyDir."""
+    push_shipped(registry)
+    init = _only_constitution()
+    assert fresh_pod.run(init, registry.host).returncode == 0
+    written = fresh_pod.bundles / "constitution.tar.gz"
+    stale = fresh_pod.bundles / "constitution.tar.gz.sigstore.json"
+    stale.write_text("{}")  # e.g. left by a keyless-signed version pulled before
+    written.write_bytes(b"not what was verified")
+    result = fresh_pod.run(init, registry.host)
+    assert result.returncode == 0, result.stderr
+    assert written.read_bytes() == shipped_constitution_bundle().read_bytes()
+    assert sorted(p.name for p in fresh_pod.bundles.iterdir()) == ["constitution.tar.gz"]

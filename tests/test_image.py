@@ -4,8 +4,9 @@ No image can be pulled here, so the base is made from this machine's Debian
 packages (``scripts/container-base``) and pip installs from wheels of the test
 venv (``scripts/container-wheels``) with ``--no-index``: the same Containerfile a
 user with network access builds on ``python:3.11-slim``, with three build
-arguments. The build takes about a minute, once per session (module fixture);
-these tests are marked ``image`` and run by ``.ci/run`` like every other test.
+arguments. The build takes about a minute, so the checks run in one test (pytest-xdist
+would build once per worker otherwise), marked ``image`` and run by ``.ci/run``
+like every other test.
 
 The run flags (``RUN_FLAGS``) fit this sandbox: it lacks ``CAP_SYS_RESOURCE``
 (the default container rlimits cannot be raised, so they are set low) and mounts
@@ -74,7 +75,7 @@ def _check(result: subprocess.CompletedProcess[str], what: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Build the image once: base from Debian packages, wheels from this venv.
 
     ``CHARTER_TEST_IMAGE=NAME`` tests an image built before instead (development)."""
@@ -143,7 +144,7 @@ def run(image: str, *args: str, flags: tuple[str, ...] = ()) -> subprocess.Compl
     return podman("run", "--rm", *RUN_FLAGS, *flags, image, *args, timeout=120)
 
 
-def test_entrypoint_is_charter_as_an_unprivileged_user(image: str) -> None:
+def check_entrypoint_is_charter_as_an_unprivileged_user(image: str) -> None:
     result = run(image, "--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"charter {charter.__version__}"
@@ -152,7 +153,7 @@ def test_entrypoint_is_charter_as_an_unprivileged_user(image: str) -> None:
     assert config["Entrypoint"] == ["/opt/charter/bin/charter"]
 
 
-def test_the_root_filesystem_is_read_only_and_holds_no_build_tools(image: str) -> None:
+def check_the_root_filesystem_is_read_only_and_holds_no_build_tools(image: str) -> None:
     probe = (
         "import os, shutil, importlib.util as u\n"
         "print(os.getuid(), os.getgid())\n"
@@ -176,7 +177,7 @@ def test_the_root_filesystem_is_read_only_and_holds_no_build_tools(image: str) -
     assert lines[5] == "/var/lib/charter/x writable"  # the state volume only
 
 
-def test_the_image_verifies_the_shipped_constitution(image: str, tmp_path: Path) -> None:
+def check_the_image_verifies_the_shipped_constitution(image: str, tmp_path: Path) -> None:
     verify = ("bundle", "verify", f"{RELEASE}/constitution.tar.gz", "--key")
     result = run(image, *verify, f"{RELEASE}/charter-release.pub")
     assert result.returncode == 0, result.stderr
@@ -190,7 +191,7 @@ def test_the_image_verifies_the_shipped_constitution(image: str, tmp_path: Path)
     assert "Traceback" not in refused.stderr
 
 
-def test_the_image_serves_a_dev_runner_that_is_ready(image: str) -> None:
+def check_the_image_serves_a_dev_runner_that_is_ready(image: str) -> None:
     port = free_port()
     name = f"charter-test-dev-{uuid.uuid4().hex[:8]}"
     token = f"operator:{uuid.uuid4().hex}"
@@ -216,3 +217,11 @@ def test_the_image_serves_a_dev_runner_that_is_ready(image: str) -> None:
         assert "serving the shipped constitutions" in podman("logs", name).stdout + logs
     finally:
         podman("rm", "-f", "-t", "2", name)
+
+
+def test_the_image(built_image: str, tmp_path: Path) -> None:
+    """One test, so that pytest-xdist never builds the image on two workers at once."""
+    check_entrypoint_is_charter_as_an_unprivileged_user(built_image)
+    check_the_root_filesystem_is_read_only_and_holds_no_build_tools(built_image)
+    check_the_image_verifies_the_shipped_constitution(built_image, tmp_path)
+    check_the_image_serves_a_dev_runner_that_is_ready(built_image)
