@@ -29,8 +29,14 @@ import httpx
 import pytest
 
 import charter
+from charter.policy.release import shipped_constitution_bundle
+from charter.registry import oci
 from charter.trust import keys
-from tests.fixtures_registry import free_port, require
+from tests.bundle_helpers import constitution_bundle
+from tests.fixtures_registry import LocalRegistry, free_port, registry, require
+from tests.test_deploy_kubernetes import PLACEHOLDER_REGISTRY, arg_after, one, pod
+
+__all__ = ["registry"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.image]
 
@@ -184,6 +190,7 @@ def check_the_root_filesystem_is_read_only_and_holds_no_build_tools(image: str) 
 
 
 def check_the_image_verifies_the_shipped_constitution(image: str, tmp_path: Path) -> None:
+    tmp_path.mkdir()
     verify = ("bundle", "verify", f"{RELEASE}/constitution.tar.gz", "--key")
     result = run(image, *verify, f"{RELEASE}/charter-release.pub")
     assert result.returncode == 0, result.stderr
@@ -225,9 +232,44 @@ def check_the_image_serves_a_dev_runner_that_is_ready(image: str) -> None:
         podman("rm", "-f", "-t", "2", name)
 
 
-def test_the_image(built_image: str, tmp_path: Path) -> None:
+def check_the_image_runs_the_init_container_command(
+    image: str, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """deployment.yaml's first init container, in the image, with its volumes as
+    host directories: the shipped constitution from the registry lands in /bundles."""
+    tmp_path.mkdir()
+    init = pod()["initContainers"][0]
+    reference = next(a for a in init["args"] if a.startswith("oci://"))
+    local = reference.replace(PLACEHOLDER_REGISTRY, f"oci://{registry.host}/")
+    oci.push_bundle(shipped_constitution_bundle().read_bytes(), oci.Reference.parse(local))
+    bundles, trust = tmp_path / "bundles", tmp_path / "trust"
+    bundles.mkdir()
+    trust.mkdir()
+    os.chown(bundles, 65532, 65532)
+    for key, value in one("ConfigMap")["data"].items():
+        (trust / key).write_text(value)
+        (trust / key).chmod(0o644)
+    trust.chmod(0o755)
+    tmp_path.chmod(0o755)
+    volumes = ("-v", f"{bundles}:/bundles", "-v", f"{trust}:/etc/charter/trust:ro")
+    args = [local if a == reference else a for a in init["args"]]
+    result = run(image, *args, flags=volumes)
+    assert result.returncode == 0, result.stderr
+    written = bundles / Path(arg_after(init["args"], "--output")).name
+    assert written.read_bytes() == shipped_constitution_bundle().read_bytes()
+    # A forged constitution under the same reference: exit 1, nothing written.
+    written.unlink()
+    forged = constitution_bundle(tmp_path / "forged", keys.generate(), "2.0.1")
+    oci.push_bundle(forged, oci.Reference.parse(local))
+    refused = run(image, *args, flags=volumes)
+    assert refused.returncode == 1, refused.stdout
+    assert list(bundles.iterdir()) == []
+
+
+def test_the_image(built_image: str, registry: LocalRegistry, tmp_path: Path) -> None:
     """One test, so that pytest-xdist never builds the image on two workers at once."""
     check_entrypoint_is_charter_as_an_unprivileged_user(built_image)
     check_the_root_filesystem_is_read_only_and_holds_no_build_tools(built_image)
-    check_the_image_verifies_the_shipped_constitution(built_image, tmp_path)
+    check_the_image_verifies_the_shipped_constitution(built_image, tmp_path / "verify")
+    check_the_image_runs_the_init_container_command(built_image, registry, tmp_path / "init")
     check_the_image_serves_a_dev_runner_that_is_ready(built_image)
