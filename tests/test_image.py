@@ -15,8 +15,10 @@ cgroups v1 and v2 side by side, which crun refuses (runc with cgroupfs works).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,23 +36,29 @@ from charter.policy.release import shipped_constitution_bundle
 from charter.registry import oci
 from charter.trust import keys
 from tests.bundle_helpers import constitution_bundle
+from tests.fixtures_pg import pg_url
 from tests.fixtures_registry import LocalRegistry, free_port, registry, require
-from tests.test_deploy_kubernetes import PLACEHOLDER_REGISTRY, arg_after, one, pod
+from tests.test_deploy_kubernetes import (
+    PLACEHOLDER_REGISTRY,
+    arg_after,
+    one,
+    pod,
+    runner_config_text,
+)
+from tests.test_deploy_kubernetes import containers as pod_containers
 
-__all__ = ["registry"]
+__all__ = ["pg_url", "registry"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.image]
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"]
 LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+#: The pod's containers: read-only root, the host's loopback (registry, PostgreSQL).
+POD_FLAGS = [*RUNTIME, *LIMITS, "--network", "host", "--read-only"]
 #: As the Kubernetes manifests run it: read-only root, writable state and /tmp only.
 RUN_FLAGS = [
-    *RUNTIME,
-    *LIMITS,
-    "--network",
-    "host",
-    "--read-only",
+    *POD_FLAGS,
     "--tmpfs",
     "/tmp",
     "--tmpfs",
@@ -211,65 +220,120 @@ def check_the_image_serves_a_dev_runner_that_is_ready(image: str) -> None:
     args = ("runner", "--dev", "--listen", f"127.0.0.1:{port}", "--token", token)
     _check(podman("run", "-d", "--name", name, *RUN_FLAGS, image, *args), "podman run -d")
     try:
-        answer = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                if answer.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if podman("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
-                break
-            time.sleep(0.3)
-        logs = podman("logs", name).stderr
-        assert answer is not None and answer.status_code == 200, logs
+        answer = wait_ready(name, port)
+        logs = podman("logs", name)
+        assert answer is not None and answer.status_code == 200, logs.stdout + logs.stderr
         assert answer.json() == {"ready": True, "health": "ok", "reason": None}
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-        assert "serving the shipped constitutions" in podman("logs", name).stdout + logs
+        assert "serving the shipped constitutions" in logs.stdout + logs.stderr
     finally:
         podman("rm", "-f", "-t", "2", name)
 
 
-def check_the_image_runs_the_init_container_command(
-    image: str, registry: LocalRegistry, tmp_path: Path
+def wait_ready(name: str, port: int) -> httpx.Response | None:
+    """``/readyz`` of a container started with ``podman run -d`` (None: never answered)."""
+    answer = None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if answer.status_code == 200:
+                return answer
+        except httpx.HTTPError:
+            pass
+        if podman("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
+            break
+        time.sleep(0.3)
+    return answer
+
+
+def check_the_pod_runs_in_the_image(
+    image: str, registry: LocalRegistry, pg_url: str, tmp_path: Path
 ) -> None:
-    """deployment.yaml's first init container, in the image, with its volumes as
-    host directories: the shipped constitution from the registry lands in /bundles."""
+    """deployment.yaml's pod, with podman: its init containers' exact commands against
+    the local registry (a forged constitution refused with nothing written, then the
+    shipped bundles), then the runner with the charter-runner Secret's config, every
+    volume at its mount path and read-only where the manifest says so. Only the
+    registry host, the listen port, the store URL (the local PostgreSQL) and one test
+    token differ from the manifests."""
     tmp_path.mkdir()
-    init = pod()["initContainers"][0]
-    reference = next(a for a in init["args"] if a.startswith("oci://"))
-    local = reference.replace(PLACEHOLDER_REGISTRY, f"oci://{registry.host}/")
-    oci.push_bundle(shipped_constitution_bundle().read_bytes(), oci.Reference.parse(local))
-    bundles, trust = tmp_path / "bundles", tmp_path / "trust"
-    bundles.mkdir()
-    trust.mkdir()
-    os.chown(bundles, 65532, 65532)
-    for key, value in one("ConfigMap")["data"].items():
-        (trust / key).write_text(value)
-        (trust / key).chmod(0o644)
-    trust.chmod(0o755)
     tmp_path.chmod(0o755)
-    volumes = ("-v", f"{bundles}:/bundles", "-v", f"{trust}:/etc/charter/trust:ro")
-    args = [local if a == reference else a for a in init["args"]]
-    result = run(image, *args, flags=volumes)
-    assert result.returncode == 0, result.stderr
-    written = bundles / Path(arg_after(init["args"], "--output")).name
-    assert written.read_bytes() == shipped_constitution_bundle().read_bytes()
-    # A forged constitution under the same reference: exit 1, nothing written.
-    written.unlink()
+    shipped = {
+        "constitution": shipped_constitution_bundle().read_bytes(),
+        "pack": (shipped_constitution_bundle().parent / "pack-soc2.tar.gz").read_bytes(),
+    }
+    volumes = {m["name"]: tmp_path / m["name"] for c in pod_containers() for m in c["volumeMounts"]}
+    for path in volumes.values():
+        path.mkdir(exist_ok=True)
+        os.chown(path, 65532, 65532)
+    for key, value in one("ConfigMap")["data"].items():
+        (volumes["trust"] / key).write_text(value)
+    port, secret = free_port(), uuid.uuid4().hex
+    config = runner_config_text().replace('listen = "0.0.0.0:8080"', f'listen = "127.0.0.1:{port}"')
+    config = re.sub(r'store = "postgresql://[^"]*"', f'store = "{pg_url}"', config)
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    config += f'\n[[tokens]]\nname = "test"\nrole = "operator"\nsha256 = "{digest}"\n'
+    (volumes["runner-config"] / "runner.toml").write_text(config)
+    for path in (volumes["trust"], volumes["runner-config"]):
+        for item in path.iterdir():
+            item.chmod(0o644)
+
+    def mounts(container: dict[str, Any]) -> list[str]:
+        flags = []
+        for m in container["volumeMounts"]:
+            ro = ":ro" if m.get("readOnly") else ""
+            flags += ["-v", f"{volumes[m['name']]}:{m['mountPath']}{ro}"]
+        return flags
+
+    def run_init(init: dict[str, Any], data: bytes) -> subprocess.CompletedProcess[str]:
+        reference = next(a for a in init["args"] if a.startswith("oci://"))
+        local = reference.replace(PLACEHOLDER_REGISTRY, f"oci://{registry.host}/")
+        oci.push_bundle(data, oci.Reference.parse(local))
+        args = [local if a == reference else a for a in init["args"]]
+        return podman("run", "--rm", *POD_FLAGS, *mounts(init), image, *args, timeout=120)
+
+    # A constitution signed by anybody else: exit 1, nothing in /bundles.
+    first = pod()["initContainers"][0]
     forged = constitution_bundle(tmp_path / "forged", keys.generate(), "2.0.1")
-    oci.push_bundle(forged, oci.Reference.parse(local))
-    refused = run(image, *args, flags=volumes)
-    assert refused.returncode == 1, refused.stdout
-    assert list(bundles.iterdir()) == []
+    refused = run_init(first, forged)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert list(volumes["bundles"].iterdir()) == []
+    for init in pod()["initContainers"]:
+        result = run_init(init, shipped[arg_after(init["args"], "--layer")])
+        assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in volumes["bundles"].iterdir())
+    assert written == ["constitution.tar.gz", "pack-soc2.tar.gz"]
+    (container,) = pod()["containers"]
+    name = f"charter-test-pod-{uuid.uuid4().hex[:8]}"
+    started = podman(
+        "run", "-d", "--name", name, *POD_FLAGS, *mounts(container), image, *container["args"]
+    )
+    _check(started, "podman run -d (runner)")
+    try:
+        answer = wait_ready(name, port)
+        logs = podman("logs", name)
+        assert answer is not None and answer.status_code == 200, logs.stdout + logs.stderr
+        status = httpx.get(
+            f"http://127.0.0.1:{port}/v1/status",
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=5,
+        ).json()
+    finally:
+        podman("rm", "-f", "-t", "2", name)
+    release = keys.key_id(
+        keys.load_public(shipped_constitution_bundle().parent / "charter-release.pub")
+    )
+    served = [(x["layer"], x["source"], x["signer"]) for x in status["layers"]]
+    assert served == [
+        ("constitution", "/bundles/constitution.tar.gz", release),
+        ("pack", "/bundles/pack-soc2.tar.gz", release),
+    ]
 
 
-def test_the_image(built_image: str, registry: LocalRegistry, tmp_path: Path) -> None:
+def test_the_image(built_image: str, registry: LocalRegistry, pg_url: str, tmp_path: Path) -> None:
     """One test, so that pytest-xdist never builds the image on two workers at once."""
     check_entrypoint_is_charter_as_an_unprivileged_user(built_image)
     check_the_root_filesystem_is_read_only_and_holds_no_build_tools(built_image)
     check_the_image_verifies_the_shipped_constitution(built_image, tmp_path / "verify")
-    check_the_image_runs_the_init_container_command(built_image, registry, tmp_path / "init")
+    check_the_pod_runs_in_the_image(built_image, registry, pg_url, tmp_path / "pod")
     check_the_image_serves_a_dev_runner_that_is_ready(built_image)
