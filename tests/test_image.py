@@ -75,7 +75,10 @@ def podman(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
 
 def _requirements() -> None:
     require("podman", shutil.which("podman") is not None, "apt-get install podman buildah")
-    require("runc", shutil.which("runc") is not None, "apt-get install runc")
+    runc = shutil.which("runc") or next(
+        (p for p in ("/usr/sbin/runc", "/usr/bin/runc") if Path(p).is_file()), None
+    )
+    require("runc", runc is not None, "apt-get install runc")
     require("root", os.geteuid() == 0, "the image tests build with rootful podman")
     require(
         "Debian's python3.11",
