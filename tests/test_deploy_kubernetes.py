@@ -290,7 +290,7 @@ def push_shipped(reg: LocalRegistry) -> None:
         oci.push_bundle(data, oci.Reference.parse(f"oci://{reg.host}/{source_of(init)}"))
 
 
-def test_init_containers_verify_the_shipped_bundles_and_the_runner_loads_them(
+def test_init_containers_verify_the_shipped_bundles_and_the_runner_loads_them_again(
     registry: LocalRegistry, fresh_pod: Pod
 ) -> None:
     push_shipped(registry)
@@ -313,6 +313,11 @@ def test_init_containers_verify_the_shipped_bundles_and_the_runner_loads_them(
     release = keys.key_id(keys.load_public(release_path() / "charter-release.pub"))
     assert {x.layer.signer for x in generation.layers} == {release}
     assert loader.load_actions(None) is not None
+    # A refresh verifies the files again: one swapped underneath is refused.
+    forged = constitution_bundle(fresh_pod.root / "forged", keys.generate(), "2.0.1")
+    (fresh_pod.bundles / "constitution.tar.gz").write_bytes(forged)
+    with pytest.raises(VerificationError):
+        loader.load_stack(generation)
 
 
 def _only_constitution() -> dict[str, Any]:
