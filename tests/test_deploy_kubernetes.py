@@ -192,6 +192,18 @@ def test_the_runner_reads_only_the_verified_directory_read_only(tmp_path: Path) 
     assert "secret" in volumes[mounts(runner())["/etc/charter/runner"]["name"]]
 
 
+def test_the_trust_configmap_pins_the_signers_charter_ships(tmp_path: Path) -> None:
+    """As shipped, the ConfigMap trusts exactly what src/charter/release/trust.toml does
+    (the release key for the constitution and the packs), and no overlay signer."""
+    mine = tmp_path / "trust.toml"
+    mine.write_text(one("ConfigMap")["data"]["trust.toml"])
+    ours, shipped = load_policy(mine), load_policy(release_path() / "trust.toml")
+    assert sorted(ours.layers) == sorted(shipped.layers) == ["constitution", "pack"]
+    for layer in ours.layers:
+        assert ours.for_layer(layer).key_ids == shipped.for_layer(layer).key_ids
+        assert ours.for_layer(layer).keyless == ()
+
+
 # ------------------------------------------------ the init containers, for real
 def arg_after(args: list[str], flag: str) -> str:
     return args[args.index(flag) + 1]
