@@ -44,11 +44,12 @@ _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_reg
         "registry_ca_file",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
-        "approvals", "export", "limits"}  # fmt: skip
+        "approvals", "export", "limits", "budget"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
-_APPROVALS = {"ttl", "poll_interval"}
+_APPROVALS = {"ttl", "poll_interval", "claim_lease"}
+_BUDGET = {"refresh_interval"}
 _TOKEN = {"name", "role", "sha256", "scrypt"}
 _WAIVERS = {"directory", "keys"}
 #: Only pack and overlay rules can be waived (see docs/design.md, 'Waivers'), so only
@@ -132,6 +133,11 @@ class RunnerConfig:
     approval_ttl: float = 86400.0
     #: How often a replica looks for answers given on other replicas to its waiters.
     approval_poll: float = 0.5
+    #: How long an approver's claim on an ask holds; a claim whose replica crashed is
+    #: recovered once it lapses (see charter.runner.approvals).
+    approval_lease: float = 60.0
+    #: How stale a replica's view of the shared spend may be (``[budget]``).
+    budget_refresh: float = 1.0
     tokens: tuple[TokenEntry, ...] = ()
     #: Directory of signed waiver files, re-read at every refresh.
     waivers_dir: Path | None = None
@@ -396,6 +402,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
     actions = _table(raw, "actions", _ACTIONS, source)
     audit = _table(raw, "audit", _AUDIT, source)
     approvals = _table(raw, "approvals", _APPROVALS, source)
+    budget = _table(raw, "budget", _BUDGET, source)
     if "constitution" not in stack and "constitution" not in actions:
         raise ConfigError(
             f"{source}: nothing to serve: set stack.constitution and/or actions.constitution"
@@ -441,6 +448,12 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         approval_ttl=_duration(approvals.get("ttl", 86400.0), f"{source}: approvals.ttl"),
         approval_poll=_duration(
             approvals.get("poll_interval", 0.5), f"{source}: approvals.poll_interval"
+        ),
+        approval_lease=_duration(
+            approvals.get("claim_lease", 60.0), f"{source}: approvals.claim_lease"
+        ),
+        budget_refresh=_duration(
+            budget.get("refresh_interval", 1.0), f"{source}: budget.refresh_interval"
         ),
         tokens=_tokens(raw, source),
         waivers_dir=waivers_dir,
