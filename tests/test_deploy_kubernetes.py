@@ -454,3 +454,20 @@ def test_a_rerun_over_the_same_volume_replaces_the_files_and_drops_stale_signatu
     assert result.returncode == 0, result.stderr
     assert written.read_bytes() == shipped_constitution_bundle().read_bytes()
     assert sorted(p.name for p in fresh_pod.bundles.iterdir()) == ["constitution.tar.gz"]
+
+
+def test_a_bundle_of_another_layer_at_the_pinned_reference_is_refused(
+    registry: LocalRegistry, fresh_pod: Pod
+) -> None:
+    """The release key signs constitutions and packs alike; the pack init container
+    still refuses the constitution pushed where the pack should be (the signature
+    names its layer)."""
+    (init,) = [c for c in pod()["initContainers"] if arg_after(c["args"], "--layer") == "pack"]
+    repo = source_of(init).replace("soc2", "swapped")
+    ref = oci.Reference.parse(f"oci://{registry.host}/{repo}")
+    oci.push_bundle(shipped_constitution_bundle().read_bytes(), ref)
+    init = copy.deepcopy(init)
+    init["args"] = [a.replace(source_of(init), repo) for a in init["args"]]
+    result = fresh_pod.run(init, registry.host)
+    _assert_refused(result, fresh_pod)
+    assert "constitution" in result.stderr and "pack" in result.stderr
