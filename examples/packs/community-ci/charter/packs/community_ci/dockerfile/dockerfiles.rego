@@ -1,0 +1,23 @@
+# Helpers of the Dockerfile rules: which files are Dockerfiles, and their
+# instructions.
+package charter.packs.community_ci.dockerfile.dockerfiles
+
+import rego.v1
+
+import data.charter.packs.community_ci.lib.patch
+
+globs := ["**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/Containerfile", "**/Containerfile.*"]
+
+is_dockerfile(file) if patch.matches(file.path, globs)
+
+# `FROM [--flag ...] image [AS name]`: the image reference and the stage name.
+from_line(line) := {"image": m[1], "stage": lower(m[3])} if {
+	m := regex.find_all_string_submatch_n(`(?i)^\s*FROM\s+(?:--\S+\s+)*(\S+)(\s+AS\s+(\S+))?\s*$`, line, 1)[0]
+}
+
+# Stage names the visible lines define (`FROM … AS name`).
+stages(file) := {s |
+	some entry in patch.post(file)
+	s := from_line(entry.text).stage
+	s != ""
+}
