@@ -1,0 +1,44 @@
+# Helpers shared by the pack's rules: what a proposal's patch says about a file.
+#
+# A proposal carries each changed file's unified diff (`files[].patch`), not the
+# file itself. For a file the change adds (`status: added`) every line of the new
+# file is an added line, so its whole content is known; for a modified file only
+# the hunks are: the added lines and up to three lines of context around them.
+package charter.packs.pci_dss.lib.patch
+
+import rego.v1
+
+# The patch as text; a file without one (binary, too large) has none.
+text(file) := file.patch if is_string(file.patch)
+
+else := ""
+
+# The lines from the first hunk header on (git's `diff --git`, `---`, `+++`
+# header lines are not content); a patch without a hunk header is all hunk lines.
+hunk_lines(file) := array.slice(lines, starts[0], count(lines)) if {
+	lines := split(text(file), "\n")
+	starts := [i | some i, line in lines; startswith(line, "@@")]
+	count(starts) > 0
+} else := split(text(file), "\n")
+
+# The file's lines after the change that the patch shows, in order, each with
+# whether the change added it.
+post(file) := [{"text": substring(line, 1, -1), "added": startswith(line, "+")} |
+	some line in hunk_lines(file)
+	regex.match(`^[+ ]`, line)
+]
+
+# The lines the change adds.
+added(file) := [entry.text | some entry in post(file); entry.added]
+
+# The lines the change removes.
+removed(file) := [substring(line, 1, -1) | some line in hunk_lines(file); startswith(line, "-")]
+
+# The whole new content, known only for a file the change adds.
+full_text(file) := concat("\n", [entry.text | some entry in post(file)]) if file.status == "added"
+
+# The path matches one of the globs (`**/` also matches no directory).
+matches(path, globs) if {
+	some g in globs
+	glob.match(g, ["/"], path)
+}
