@@ -13,7 +13,7 @@ test_unreviewed_merge_denied if {
 	contains(e.msg, "6.2.3.1")
 }
 
-test_commit_author_and_agent_approvals_do_not_count if {
+test_commit_author_and_agent_approvals_denied if {
 	count(rule.deny) == 1 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": code, "commits": commits, "approvals": [{"by": " BOB@example.com", "type": "human"}, {"by": "Alice", "type": "human"}, {"by": "review-bot", "type": "agent"}]}
 }
 

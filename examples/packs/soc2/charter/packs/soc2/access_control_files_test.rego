@@ -11,7 +11,7 @@ test_codeowners_change_without_review_asks if {
 	contains(e.msg, ".github/CODEOWNERS")
 }
 
-test_self_and_agent_approvals_do_not_count if {
+test_self_and_agent_approvals_asked if {
 	count(rule.ask) == 1 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": [codeowners], "approvals": [{"by": " Alice ", "type": "human"}, {"by": "reviewer-bot", "type": "agent"}]}
 }
 

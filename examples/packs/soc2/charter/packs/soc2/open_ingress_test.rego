@@ -23,7 +23,7 @@ security_group := `resource "aws_security_group" "web" {
   }
 }`
 
-test_open_ingress_denied_open_egress_allowed if {
+test_open_egress_allowed_open_ingress_denied if {
 	count(rule.deny) == 1 with input as {"files": [new_file("network/sg.tf", security_group)]}
 	some e in rule.deny with input as {"files": [new_file("network/sg.tf", security_group)]}
 	contains(e.msg, "0.0.0.0/0")

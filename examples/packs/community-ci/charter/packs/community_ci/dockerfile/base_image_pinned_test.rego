@@ -31,12 +31,12 @@ test_tag_digest_stage_scratch_and_arg_allowed if {
 	count(rule.deny) == 0 with input as {"files": [new_file("Dockerfile", "FROM golang:1.22 AS build\nFROM build\nFROM scratch\nFROM ${BASE}")]}
 }
 
-test_only_added_from_lines_count if {
+test_unchanged_from_lines_allowed if {
 	count(rule.deny) == 0 with input as {"files": [modified_file("Dockerfile", " FROM base\n-RUN a\n+RUN b")]}
 	count(rule.deny) == 1 with input as {"files": [modified_file("Dockerfile", "-FROM alpine:3.19\n+FROM alpine:latest")]}
 }
 
-test_only_dockerfiles_count if {
+test_dockerfile_by_suffix_denied if {
 	count(rule.deny) == 1 with input as {"files": [new_file("images/web.Dockerfile", "FROM base")]}
 	count(rule.deny) == 0 with input as {"files": [new_file("docs/build.md", "FROM base")]}
 }

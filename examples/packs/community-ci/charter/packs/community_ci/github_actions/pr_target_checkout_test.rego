@@ -92,7 +92,7 @@ prt_hunk := " on:\n   pull_request_target:\n       with:\n+          ref: ${{ gi
 
 push_hunk := " on: [push]\n       with:\n+          ref: ${{ github.event.pull_request.head.ref }}"
 
-test_modified_workflow_read_from_lines if {
+test_modified_workflow_read_from_lines_denied if {
 	count(rule.deny) == 1 with input as {"files": [modified_file(path, prt_hunk)]}
 	count(rule.deny) == 0 with input as {"files": [modified_file(path, push_hunk)]}
 }
@@ -105,7 +105,7 @@ test_invalid_yaml_asks if {
 
 odd_shapes := "on: pull_request_target\njobs:\n  a: 3\n  b:\n    steps: oops\n  c:\n    steps:\n      - uses: 7\n      - uses: actions/checkout@v4\n        with: nope"
 
-test_odd_shapes_do_not_fail if {
+test_odd_shapes_allowed if {
 	count(rule.deny) == 0 with input as {"files": [new_file(path, odd_shapes), {"path": path, "patch": null}]}
 	count(rule.ask) == 0 with input as {"files": [new_file(path, odd_shapes), {"path": path, "patch": null}]}
 }

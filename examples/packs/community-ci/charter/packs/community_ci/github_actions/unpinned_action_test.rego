@@ -37,19 +37,19 @@ test_third_party_branch_ref_denied if {
 	contains(e.msg, "pypa/gh-action-pypi-publish@release/v1")
 }
 
-test_no_ref_and_tag_denied_sha_allowed if {
+test_sha_pin_kept_no_ref_and_tag_denied if {
 	count(rule.deny) == 2 with input as {"files": [new_file(path, codeql_unpinned)]}
 	some e in rule.deny with input as {"files": [new_file(path, codeql_unpinned)]}
 	contains(e.msg, "`uses: foo/bar`")
 	count([m | some m in rule.deny with input as {"files": [new_file(path, codeql_unpinned)]}; contains(m.msg, "25b062c9")]) == 0
 }
 
-test_docker_image_needs_digest if {
+test_docker_image_without_digest_denied if {
 	count(rule.deny) == 1 with input as {"files": [new_file(path, "      - uses: docker://alpine:3.20")]}
 	count(rule.deny) == 0 with input as {"files": [new_file(path, docker_digest)]}
 }
 
-test_reusable_workflow_and_quoted_uses if {
+test_reusable_workflow_and_quoted_uses_denied if {
 	count(rule.deny) == 1 with input as {"files": [new_file(path, "    uses: \"octo-org/ci/.github/workflows/build.yml@main\"")]}
 }
 
@@ -57,10 +57,10 @@ test_local_and_first_party_allowed if {
 	count(rule.deny) == 0 with input as {"files": [new_file(path, "      - uses: ./.github/actions/setup\n      - uses: actions/cache@v4")]}
 }
 
-test_only_added_lines_count if {
+test_repinned_action_allowed if {
 	count(rule.deny) == 0 with input as {"files": [modified_file(path, repin_hunk)]}
 }
 
-test_short_sha_is_not_a_pin if {
+test_short_sha_denied if {
 	count(rule.deny) == 1 with input as {"files": [new_file(path, "      - uses: foo/bar@25b062c")]}
 }

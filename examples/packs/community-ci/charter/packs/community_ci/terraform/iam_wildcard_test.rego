@@ -39,6 +39,6 @@ test_removed_wildcard_allowed if {
 	count(rule.deny) == 0 with input as {"files": [modified_file("iam.tf", "-    actions = [\"s3:*\"]\n+    actions = [\"s3:GetObject\"]")]}
 }
 
-test_other_files_ignored if {
+test_other_files_allowed if {
 	count(rule.deny) == 0 with input as {"files": [new_file("docs/iam.md", `actions = ["*"]`)]}
 }
