@@ -13,11 +13,13 @@
 #     description: "Docker Docs: Building best practices, pin base image versions"
 #   - ref: https://github.com/hadolint/hadolint/wiki/DL3007
 #     description: "hadolint DL3006/DL3007: always tag the image version; using latest is prone to errors"
+#   - ref: https://cwe.mitre.org/data/definitions/829.html
+#     description: "CWE-829: Inclusion of Functionality from Untrusted Control Sphere"
 # custom:
 #   id: CI-DOCKER-BASE-PINNED-001
 #   severity: medium
 #   category: containers
-#   citation: CIS Docker Benchmark 4.x (hadolint DL3006, DL3007)
+#   citation: CWE-829 (hadolint DL3006, DL3007)
 #   applies_to:
 #     paths: ["**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/Containerfile", "**/Containerfile.*"]
 package charter.packs.community_ci.dockerfile.base_image_pinned

@@ -17,7 +17,7 @@
 #   id: CI-DOCKER-NON-ROOT-001
 #   severity: medium
 #   category: containers
-#   citation: CIS Docker Benchmark 4.1 (hadolint DL3002)
+#   citation: CWE-250 (CIS Docker Benchmark 4.1, hadolint DL3002)
 #   applies_to:
 #     paths: ["**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/Containerfile", "**/Containerfile.*"]
 package charter.packs.community_ci.dockerfile.non_root_user
