@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from charter.core.decision import Decision, Verdict
+from charter.core.decision import Decision
+from charter.core.verdict import Verdict
 from charter.facts.identities import IdentityMap
 from charter.facts.proposal import GitRange, build_from_git
 from charter.policy.bundle import Layer, load_directory

@@ -44,9 +44,11 @@ disabled(lines, i) if {
 deny contains {"rule": "HIPAA-164-312-A2IV-ENCRYPTION-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
+	found := patch.candidates(file, `(?i)false|kms_key_id`)
 	lines := patch.post(file)
 	some i, entry in lines
 	entry.added
+	entry.text in found
 	disabled(lines, i)
 	msg := sprintf("%s: `%s` turns encryption at rest off; ePHI must stay encrypted (45 CFR 164.312(a)(2)(iv))", [file.path, trim_space(entry.text)])
 }

@@ -37,7 +37,7 @@ patterns := [
 findings contains [file.path, trim_space(line)] if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.added(file)
+	some line in patch.candidates(file, concat("|", patterns))
 	some p in patterns
 	regex.match(p, line)
 }

@@ -38,13 +38,14 @@ http_listener := `^\s*"?protocol"?\s*[:=]\s*"HTTP"`
 
 redirects_to_https(file) if {
 	some entry in patch.post(file)
+	contains(upper(entry.text), "HTTPS")
 	regex.match(`(?i)^\s*"?protocol"?\s*[:=]\s*"HTTPS"`, entry.text)
 }
 
 findings contains [file.path, trim_space(line)] if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.added(file)
+	some line in patch.candidates(file, concat("|", patterns))
 	some p in patterns
 	regex.match(p, line)
 }
@@ -52,7 +53,7 @@ findings contains [file.path, trim_space(line)] if {
 findings contains [file.path, trim_space(line)] if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.added(file)
+	some line in patch.candidates(file, http_listener)
 	regex.match(http_listener, line)
 	not redirects_to_https(file)
 }

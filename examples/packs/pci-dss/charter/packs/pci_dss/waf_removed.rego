@@ -34,8 +34,8 @@ key(line) := regex.find_n(waf, line, 1)[0]
 deny contains {"rule": "PCI-6-4-2-WAF-REMOVED-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	restored := {trim_space(key(l)) | some l in patch.added(file); regex.match(waf, l)}
-	some line in patch.removed(file)
+	restored := {trim_space(key(l)) | some l in patch.candidates(file, waf); regex.match(waf, l)}
+	some line in patch.removed_candidates(file, waf)
 	regex.match(waf, line)
 	not trim_space(key(line)) in restored
 	msg := sprintf("%s: removes `%s`, the web application firewall of a public-facing application (PCI DSS 6.4.2)", [file.path, trim_space(line)])

@@ -35,7 +35,7 @@ logging_resource := `^\s*resource\s+"(aws_cloudtrail|aws_flow_log|aws_s3_bucket_
 deny contains {"rule": "SOC2-CC7-2-AUDIT-LOGGING-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.added(file)
+	some line in patch.candidates(file, disabling)
 	regex.match(disabling, line)
 	msg := sprintf("%s: `%s` turns audit logging off; keep it on (monitoring needs the logs)", [file.path, trim_space(line)])
 }
@@ -43,7 +43,7 @@ deny contains {"rule": "SOC2-CC7-2-AUDIT-LOGGING-001", "msg": msg} if {
 ask contains {"rule": "SOC2-CC7-2-AUDIT-LOGGING-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.removed(file)
+	some line in patch.removed_candidates(file, logging_resource)
 	regex.match(logging_resource, line)
 	not line in patch.added(file)
 	msg := sprintf("%s: removes `%s`; a reviewer confirms the logs are still collected", [file.path, trim_space(line)])

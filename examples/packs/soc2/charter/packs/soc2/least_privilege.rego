@@ -30,7 +30,7 @@ wildcard_action(line) if regex.match(`(?i)"?actions?"?\s*[:=]\s*\[?\s*"(\*|[a-z0
 deny contains {"rule": "SOC2-CC6-1-LEAST-PRIVILEGE-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, iam_globs)
-	some line in patch.added(file)
+	some line in patch.candidates(file, `\*"`)
 	wildcard_action(line)
 	msg := sprintf("%s adds a wildcard IAM action (%s); grant only the actions the role needs", [file.path, trim_space(line)])
 }

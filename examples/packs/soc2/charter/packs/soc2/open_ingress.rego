@@ -55,10 +55,11 @@ else := "ask"
 open_lines contains [file.path, v, trim_space(entry.text)] if {
 	some file in input.files
 	patch.matches(file.path, globs)
+	found := patch.candidates(file, anywhere)
 	lines := patch.post(file)
 	some i, entry in lines
 	entry.added
-	regex.match(anywhere, entry.text)
+	entry.text in found
 	v := verdict(lines, i)
 }
 

@@ -31,7 +31,7 @@ config_globs := [".github/dependabot.yml", ".github/dependabot.yaml", "renovate.
 
 scanner := `(?i)(codeql|trivy|grype|snyk|semgrep|zizmor|gitleaks|osv-scanner|pip-audit|npm audit|dependency-review-action)`
 
-named(lines) := {lower(m) | some line in lines; some m in regex.find_n(scanner, line, -1)}
+named(lines) := {lower(m) | some m in regex.find_n(scanner, concat("\n", lines), -1)}
 
 ask contains {"rule": "SOC2-CC7-1-SCAN-REMOVED-001", "msg": msg} if {
 	some file in input.files

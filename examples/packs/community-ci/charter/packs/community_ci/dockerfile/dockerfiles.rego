@@ -15,9 +15,8 @@ from_line(line) := {"image": m[1], "stage": lower(m[3])} if {
 	m := regex.find_all_string_submatch_n(`(?i)^\s*FROM\s+(?:--\S+\s+)*(\S+)(\s+AS\s+(\S+))?\s*$`, line, 1)[0]
 }
 
-# Stage names the visible lines define (`FROM … AS name`).
-stages(file) := {s |
-	some entry in patch.post(file)
-	s := from_line(entry.text).stage
-	s != ""
+# Stage names the visible lines define (`FROM … AS name`), by one regex over them.
+stages(file) := {lower(m[1]) |
+	text := concat("\n", [entry.text | some entry in patch.post(file)])
+	some m in regex.find_all_string_submatch_n(`(?im)^[ \t]*FROM[ \t].*[ \t]AS[ \t]+(\S+)[ \t]*$`, text, -1)
 }

@@ -33,18 +33,18 @@ user_of(line) := lower(m[1]) if {
 
 root(user) if regex.match(`^(root|0)(:.*)?$`, user)
 
-# The lines of the last stage of a whole file.
-last_stage(lines) := array.slice(lines, max(starts), count(lines)) if {
-	starts := [i | some i, line in lines; dockerfiles.from_line(line)]
-	count(starts) > 0
+# The text of the last stage of a whole file (after its last FROM line).
+last_stage(text) := parts[count(parts) - 1] if {
+	parts := regex.split(`(?im)^[ \t]*FROM[ \t]`, text)
+	count(parts) > 1
 }
 
 ask contains {"rule": "CI-DOCKER-NON-ROOT-001", "msg": msg} if {
 	some file in input.files
 	dockerfiles.is_dockerfile(file)
 	text := patch.full_text(file)
-	stage := last_stage(split(text, "\n"))
-	users := [u | some line in stage; u := user_of(line)]
+	stage := last_stage(text)
+	users := [lower(m[1]) | some m in regex.find_all_string_submatch_n(`(?im)^[ \t]*USER[ \t]+(\S+)`, stage, -1)]
 	problem := final_user_problem(users)
 	msg := sprintf("%s: the final stage %s, so the container runs as root; add `USER <non-root>`", [file.path, problem])
 }
@@ -60,7 +60,7 @@ ask contains {"rule": "CI-DOCKER-NON-ROOT-001", "msg": msg} if {
 	some file in input.files
 	dockerfiles.is_dockerfile(file)
 	not patch.full_text(file)
-	entries := [e | some e in patch.post(file); user_of(e.text)]
+	entries := [e | some e in patch.post(file); contains(upper(e.text), "USER"); user_of(e.text)]
 	count(entries) > 0
 	last := entries[count(entries) - 1]
 	last.added

@@ -60,9 +60,8 @@ tainted(ref, doc, job) if {
 }
 
 deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
-	some file in input.files
-	workflows.is_workflow(file)
-	doc := workflows.document(file)
+	some i, doc in workflows.documents
+	file := input.files[i]
 	is_object(doc)
 	some trigger in triggers(doc)
 	trigger in privileged
@@ -85,17 +84,19 @@ deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
 	some file in input.files
 	workflows.is_workflow(file)
 	not patch.full_text(file)
-	some line in patch.added(file)
+	some line in patch.candidates(file, head_pattern)
 	regex.match(`^\s*ref:`, line)
-	regex.match(head_pattern, line)
 	some visible in patch.post(file)
-	regex.match(`\b(pull_request_target|workflow_run)\b`, visible.text)
+	privileged_trigger_named(visible.text)
 	msg := sprintf("%s: adds a checkout of the pull request's code (%s) to a workflow triggered by pull_request_target or workflow_run", [file.path, trim_space(line)])
 }
 
+privileged_trigger_named(text) if contains(text, "pull_request_target")
+
+privileged_trigger_named(text) if contains(text, "workflow_run")
+
 ask contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
-	some file in input.files
-	workflows.is_workflow(file)
-	workflows.unparseable(file)
+	some i in workflows.unparseable
+	file := input.files[i]
 	msg := sprintf("%s: the new workflow is not valid YAML, so its triggers and checkouts cannot be checked", [file.path])
 }

@@ -48,7 +48,7 @@ first_party(ref) if {
 deny contains {"rule": "CI-GHA-UNPINNED-ACTION-001", "msg": msg} if {
 	some file in input.files
 	workflows.is_workflow(file)
-	some line in patch.added(file)
+	some line in patch.candidates(file, "uses")
 	ref := uses(line)
 	not pinned(ref)
 	not first_party(ref)

@@ -10,16 +10,20 @@ globs := [".github/workflows/*.yml", ".github/workflows/*.yaml"]
 
 is_workflow(file) if patch.matches(file.path, globs)
 
-# The parsed workflow, for a workflow file the change adds and that is valid
-# YAML (regorus `yaml.is_valid` first: `yaml.unmarshal` of invalid text is an
-# evaluation error, and an error fails the whole decision closed).
-document(file) := yaml.unmarshal(text) if {
+# The parsed workflows the change adds, by their index in input.files: only a
+# valid YAML text is parsed (regorus `yaml.is_valid` first: `yaml.unmarshal` of
+# invalid text is an evaluation error, which fails the whole decision closed).
+documents[i] := yaml.unmarshal(text) if {
+	some i, file in input.files
+	is_workflow(file)
 	text := patch.full_text(file)
 	yaml.is_valid(text)
 }
 
-# An added workflow whose text is not YAML: nothing in it can be checked.
-unparseable(file) if {
+# The indices of added workflows whose text is not YAML: nothing in them can be checked.
+unparseable contains i if {
+	some i, file in input.files
+	is_workflow(file)
 	text := patch.full_text(file)
 	not yaml.is_valid(text)
 }

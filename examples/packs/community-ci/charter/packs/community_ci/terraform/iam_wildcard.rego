@@ -48,7 +48,7 @@ in_actions_list(lines, i) if {
 deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.added(file)
+	some line in patch.candidates(file, wildcard)
 	inline(line)
 	msg := sprintf("%s: `%s` allows every action; list the actions the role needs", [file.path, trim_space(line)])
 }
@@ -56,9 +56,11 @@ deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
 deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
+	found := patch.candidates(file, wildcard)
 	lines := patch.post(file)
 	some i, entry in lines
 	entry.added
+	entry.text in found
 	item(entry.text)
 	in_actions_list(lines, i)
 	msg := sprintf("%s: `%s` in an actions list allows every action; list the actions the role needs", [file.path, trim_space(entry.text)])

@@ -25,17 +25,32 @@ hunk_lines(file) := array.slice(lines, starts[0], count(lines)) if {
 # whether the change added it.
 post(file) := [{"text": substring(line, 1, -1), "added": startswith(line, "+")} |
 	some line in hunk_lines(file)
-	regex.match(`^[+ ]`, line)
+	substring(line, 0, 1) in {"+", " "}
 ]
 
 # The lines the change adds.
-added(file) := [entry.text | some entry in post(file); entry.added]
+added(file) := [substring(line, 1, -1) | some line in hunk_lines(file); startswith(line, "+")]
+
+# The added lines that may match `pattern`, found by one regex over the file's
+# added text (a regex per line costs a compilation each); every match is made of
+# whole lines. Rules test each candidate line again with their own pattern.
+candidates(file, pattern) := {line |
+	some found in regex.find_n(concat("", [`(?m)^.*(?:`, pattern, `).*$`]), concat("\n", added(file)), -1)
+	some line in split(found, "\n")
+}
+
+# The removed lines that may match `pattern` (as candidates, for removed lines).
+removed_candidates(file, pattern) := {line |
+	some found in regex.find_n(concat("", [`(?m)^.*(?:`, pattern, `).*$`]), concat("\n", removed(file)), -1)
+	some line in split(found, "\n")
+}
 
 # The lines the change removes.
 removed(file) := [substring(line, 1, -1) | some line in hunk_lines(file); startswith(line, "-")]
 
-# The whole new content, known only for a file the change adds.
-full_text(file) := concat("\n", [entry.text | some entry in post(file)]) if file.status == "added"
+# The whole new content, known only for a file the change adds (all its lines
+# are added lines).
+full_text(file) := concat("\n", added(file)) if file.status == "added"
 
 # The path matches one of the globs (`**/` also matches no directory).
 matches(path, globs) if {
