@@ -37,11 +37,20 @@ privileged := {"pull_request_target", "workflow_run"}
 
 head_pattern := `github\.event\.pull_request\.head\.(sha|ref)|github\.head_ref|github\.event\.workflow_run\.head(_sha|_branch|\.sha)`
 
-triggers(doc) := {doc.on} if is_string(doc.on)
+# The `on:` value. A YAML 1.1 reader (OPA's yaml.unmarshal) reads the key `on` as
+# the boolean true, which becomes the key "true"; regorus keeps "on".
+on_value(doc) := doc.on
 
-triggers(doc) := {t | some t in doc.on} if is_array(doc.on)
+on_value(doc) := doc["true"] if not "on" in object.keys(doc)
 
-triggers(doc) := object.keys(doc.on) if is_object(doc.on)
+triggers(doc) := {on} if {
+	on := on_value(doc)
+	is_string(on)
+}
+
+triggers(doc) := {t | some t in on_value(doc)} if is_array(on_value(doc))
+
+triggers(doc) := object.keys(on_value(doc)) if is_object(on_value(doc))
 
 # The names of env variables (workflow or job level) holding the head ref.
 head_vars(doc, job) := {name |

@@ -76,6 +76,12 @@ test_trigger_as_string_and_list_denied if {
 	count(rule.deny) == 1 with input as {"files": [new_file(path, concat("", ["on: [push, pull_request_target]", head_ref_job]))]}
 }
 
+yaml_1_1_reading := "\"true\": [pull_request_target]\njobs:\n  b:\n    steps:\n      - uses: actions/checkout@v4\n        with:\n          ref: ${{ github.head_ref }}"
+
+test_on_read_as_true_by_a_yaml_1_1_reader_denied if {
+	count(rule.deny) == 1 with input as {"files": [new_file(path, yaml_1_1_reading)]}
+}
+
 test_labeler_without_checkout_allowed if {
 	count(rule.deny) == 0 with input as {"files": [new_file(path, zizmor_labeler)]}
 }
