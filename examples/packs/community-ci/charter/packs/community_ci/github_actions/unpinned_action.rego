@@ -29,16 +29,13 @@ import data.charter.packs.community_ci.lib.patch
 
 first_party_owners := {"actions", "github"}
 
-uses(line) := ref if {
-	found := regex.find_all_string_submatch_n(`^\s*(?:-\s+)?["']?uses["']?\s*:\s*["']?([^\s"'#]+)`, line, 1)
-	ref := found[0][1]
+# The `uses:` references the change adds, by one regex over the added text.
+uses_refs(file) := {m[1] |
+	some m in regex.find_all_string_submatch_n(`(?m)^[ \t]*(?:-[ \t]+)?["']?uses["']?[ \t]*:[ \t]*["']?([^\s"'#]+)`, concat("\n", patch.added(file)), -1)
 }
 
-pinned(ref) if startswith(ref, "./")
-
-pinned(ref) if regex.match(`^docker://[^@\s]+@sha256:[0-9a-f]{64}$`, ref)
-
-pinned(ref) if regex.match(`^[^@\s]+@[0-9a-f]{40}$`, ref)
+# A local action, an image by digest, or an action or workflow by full commit SHA.
+pinned(ref) if regex.match(`^(\./.*|docker://[^@\s]+@sha256:[0-9a-f]{64}|[^@\s]+@[0-9a-f]{40})$`, ref)
 
 first_party(ref) if {
 	not startswith(ref, "docker://")
@@ -48,8 +45,7 @@ first_party(ref) if {
 deny contains {"rule": "CI-GHA-UNPINNED-ACTION-001", "msg": msg} if {
 	some file in input.files
 	workflows.is_workflow(file)
-	some line in patch.candidates(file, "uses")
-	ref := uses(line)
+	some ref in uses_refs(file)
 	not pinned(ref)
 	not first_party(ref)
 	msg := sprintf("%s: `uses: %s` is not pinned to a full commit SHA (or image digest); pin it, e.g. owner/action@<40-hex sha> # vX.Y", [file.path, ref])
