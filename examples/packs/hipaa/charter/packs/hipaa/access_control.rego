@@ -38,7 +38,7 @@ patterns := {
 deny contains {"rule": "HIPAA-164-312-A1-ACCESS-CONTROL-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, concat("|", [x | some x in patterns]))
+	some line in patch.candidates(file, `(?i)action|principal|acl|block_public|ignore_public|restrict_public|allUsers|allAuthenticatedUsers`)
 	some what, p in patterns
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` %s; access to ePHI systems must be limited to those granted it (45 CFR 164.312(a)(1))", [file.path, trim_space(line), what])

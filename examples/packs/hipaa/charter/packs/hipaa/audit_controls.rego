@@ -31,12 +31,14 @@ disabling := [
 	`(?i)^\s*"?(log_retention_days|retention_in_days)"?\s*[:=]\s*0\b`,
 ]
 
-logging_resource := `^\s*resource\s+"(aws_cloudtrail|aws_flow_log|aws_s3_bucket_logging|aws_db_instance_automated_backups_replication|azurerm_monitor_diagnostic_setting|google_project_iam_audit_config|google_logging_project_sink)"`
+resources := `aws_cloudtrail|aws_flow_log|aws_s3_bucket_logging|aws_db_instance_automated_backups_replication|azurerm_monitor_diagnostic_setting|google_project_iam_audit_config|google_logging_project_sink`
+
+logging_resource := concat("", [`^\s*resource\s+"(`, resources, `)"`])
 
 deny contains {"rule": "HIPAA-164-312-B-AUDIT-CONTROLS-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, concat("|", disabling))
+	some line in patch.candidates(file, `(?i)enable_logging|enable_log_file_validation|logging_enabled|enable_audit_logging|is_multi_region_trail|log_retention_days|retention_in_days`)
 	some p in disabling
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` turns audit logging off; ePHI systems must record activity (45 CFR 164.312(b))", [file.path, trim_space(line)])
@@ -45,8 +47,8 @@ deny contains {"rule": "HIPAA-164-312-B-AUDIT-CONTROLS-001", "msg": msg} if {
 ask contains {"rule": "HIPAA-164-312-B-AUDIT-CONTROLS-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.removed_candidates(file, logging_resource)
+	some line in patch.removed_candidates(file, resources)
 	regex.match(logging_resource, line)
-	not line in patch.added(file)
+	not line in patch.candidates(file, resources)
 	msg := sprintf("%s: removes `%s`; a reviewer confirms the audit trail is still recorded (45 CFR 164.312(b))", [file.path, trim_space(line)])
 }

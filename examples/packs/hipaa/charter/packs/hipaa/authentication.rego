@@ -37,7 +37,7 @@ patterns := [
 deny contains {"rule": "HIPAA-164-312-D-AUTHENTICATION-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, concat("|", patterns))
+	some line in patch.candidates(file, `(?i)authorization|auth_type|mfa_configuration|anonymous_auth_enabled|iam_database_authentication_enabled|local_authentication_disabled`)
 	some p in patterns
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` lets callers in without authenticating; ePHI access must verify who is asking (45 CFR 164.312(d))", [file.path, trim_space(line)])

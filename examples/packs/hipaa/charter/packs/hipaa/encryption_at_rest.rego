@@ -45,6 +45,7 @@ deny contains {"rule": "HIPAA-164-312-A2IV-ENCRYPTION-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
 	found := patch.candidates(file, `(?i)false|kms_key_id`)
+	count(found) > 0
 	lines := patch.post(file)
 	some i, entry in lines
 	entry.added

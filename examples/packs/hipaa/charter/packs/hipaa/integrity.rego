@@ -37,7 +37,7 @@ patterns := [
 findings contains [file.path, trim_space(line)] if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, concat("|", patterns))
+	some line in patch.candidates(file, `(?i)deletion_protection|prevent_destroy|skip_final_snapshot|force_destroy|backup_retention_period|status`)
 	some p in patterns
 	regex.match(p, line)
 }

@@ -37,15 +37,14 @@ patterns := [
 http_listener := `^\s*"?protocol"?\s*[:=]\s*"HTTP"`
 
 redirects_to_https(file) if {
-	some entry in patch.post(file)
-	contains(upper(entry.text), "HTTPS")
-	regex.match(`(?i)^\s*"?protocol"?\s*[:=]\s*"HTTPS"`, entry.text)
+	some line in regex.find_n(`[^\n]*"HTTPS"[^\n]*`, patch.post_text(file), -1)
+	regex.match(`(?i)^\s*"?protocol"?\s*[:=]\s*"HTTPS"`, line)
 }
 
 findings contains [file.path, trim_space(line)] if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, concat("|", patterns))
+	some line in patch.candidates(file, `(?i)viewer_protocol_policy|ssl_enforcement_enabled|https_only|https_traffic_only|transit_encryption_enabled|tls_version`)
 	some p in patterns
 	regex.match(p, line)
 }
@@ -53,7 +52,7 @@ findings contains [file.path, trim_space(line)] if {
 findings contains [file.path, trim_space(line)] if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, http_listener)
+	some line in patch.candidates(file, `"HTTP"`)
 	regex.match(http_listener, line)
 	not redirects_to_https(file)
 }

@@ -42,7 +42,7 @@ test_path := `(^|/)(tests?|spec|__tests__|testdata)/|(^|/)test_[^/]*$|_test\.[a-
 deny contains {"rule": "HIPAA-164-312-E1-TLS-VERIFY-001", "msg": msg} if {
 	some file in input.files
 	not regex.match(test_path, file.path)
-	some line in patch.candidates(file, concat("|", patterns))
+	some line in patch.within(patch.candidates(file, `verify|_create_unverified_context|CERT_NONE|InsecureSkipVerify|rejectUnauthorized|NODE_TLS_REJECT_UNAUTHORIZED|curl|(?i:sslmode)|TrustAllCerts|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER`), concat("|", patterns))
 	some p in patterns
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` turns TLS certificate verification off; ePHI in transit must be protected (45 CFR 164.312(e)(1))", [file.path, trim_space(line)])

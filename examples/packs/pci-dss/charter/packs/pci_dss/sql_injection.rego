@@ -45,7 +45,7 @@ ask contains {"rule": "PCI-6-2-4-SQL-INJECTION-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
 	not regex.match(test_path, file.path)
-	some line in patch.candidates(file, concat("|", patterns))
+	some line in patch.within(patch.candidates(file, `(?i)execute|exec|query|raw|sprintf`), concat("|", patterns))
 	some p in patterns
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` builds SQL from strings; a reviewer confirms the values are bound parameters (PCI DSS 6.2.4)", [file.path, trim_space(line)])

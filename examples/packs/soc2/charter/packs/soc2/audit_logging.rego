@@ -30,12 +30,14 @@ globs := ["**/*.tf", "**/*.tf.json"]
 
 disabling := `(?i)^\s*"?(enable_logging|enable_log_file_validation|is_multi_region_trail|enable_log_delivery|logging_enabled|enable_audit_logging)"?\s*[:=]\s*false\b`
 
-logging_resource := `^\s*resource\s+"(aws_cloudtrail|aws_flow_log|aws_s3_bucket_logging|azurerm_monitor_diagnostic_setting|google_logging_project_sink|google_project_iam_audit_config)"`
+resources := `aws_cloudtrail|aws_flow_log|aws_s3_bucket_logging|azurerm_monitor_diagnostic_setting|google_logging_project_sink|google_project_iam_audit_config`
+
+logging_resource := concat("", [`^\s*resource\s+"(`, resources, `)"`])
 
 deny contains {"rule": "SOC2-CC7-2-AUDIT-LOGGING-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, disabling)
+	some line in patch.candidates(file, `(?i)enable_logging|enable_log_file_validation|is_multi_region_trail|enable_log_delivery|logging_enabled|enable_audit_logging`)
 	regex.match(disabling, line)
 	msg := sprintf("%s: `%s` turns audit logging off; keep it on (monitoring needs the logs)", [file.path, trim_space(line)])
 }
@@ -43,8 +45,8 @@ deny contains {"rule": "SOC2-CC7-2-AUDIT-LOGGING-001", "msg": msg} if {
 ask contains {"rule": "SOC2-CC7-2-AUDIT-LOGGING-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.removed_candidates(file, logging_resource)
+	some line in patch.removed_candidates(file, resources)
 	regex.match(logging_resource, line)
-	not line in patch.added(file)
+	not line in patch.candidates(file, resources)
 	msg := sprintf("%s: removes `%s`; a reviewer confirms the logs are still collected", [file.path, trim_space(line)])
 }

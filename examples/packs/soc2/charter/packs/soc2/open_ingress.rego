@@ -56,6 +56,7 @@ open_lines contains [file.path, v, trim_space(entry.text)] if {
 	some file in input.files
 	patch.matches(file.path, globs)
 	found := patch.candidates(file, anywhere)
+	count(found) > 0
 	lines := patch.post(file)
 	some i, entry in lines
 	entry.added

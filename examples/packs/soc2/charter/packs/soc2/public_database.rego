@@ -34,7 +34,7 @@ patterns := [
 deny contains {"rule": "SOC2-CC6-6-PUBLIC-DATABASE-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, concat("|", patterns))
+	some line in patch.candidates(file, `(?i)publicly_accessible|public_network_access_enabled|0\.0\.0\.0/0`)
 	some p in patterns
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` makes a data store reachable from the internet; keep it private and connect through the VPC", [file.path, trim_space(line)])

@@ -52,7 +52,7 @@ problem(image) := "uses :latest" if lower(tag(image)) == "latest"
 deny contains {"rule": "CI-DOCKER-BASE-PINNED-001", "msg": msg} if {
 	some file in input.files
 	dockerfiles.is_dockerfile(file)
-	some line in patch.candidates(file, `(?i)^\s*FROM\s`)
+	some line in patch.candidates(file, `(?i)from`)
 	image := dockerfiles.from_line(line).image
 	judged(image, file)
 	msg := sprintf("%s: `FROM %s` %s; pin a version tag or a digest (@sha256:…)", [file.path, image, problem(image)])

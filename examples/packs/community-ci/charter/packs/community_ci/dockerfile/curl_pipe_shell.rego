@@ -35,7 +35,7 @@ patterns := [
 deny contains {"rule": "CI-DOCKER-CURL-PIPE-SHELL-001", "msg": msg} if {
 	some file in input.files
 	dockerfiles.is_dockerfile(file)
-	some line in patch.candidates(file, concat("|", patterns))
+	some line in patch.candidates(file, `(?i)curl|wget`)
 	some p in patterns
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` runs a downloaded script without checking it; download, verify a checksum, then run", [file.path, trim_space(line)])

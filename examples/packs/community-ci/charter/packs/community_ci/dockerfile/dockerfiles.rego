@@ -17,6 +17,6 @@ from_line(line) := {"image": m[1], "stage": lower(m[3])} if {
 
 # Stage names the visible lines define (`FROM … AS name`), by one regex over them.
 stages(file) := {lower(m[1]) |
-	text := concat("\n", [entry.text | some entry in patch.post(file)])
+	text := patch.post_text(file)
 	some m in regex.find_all_string_submatch_n(`(?im)^[ \t]*FROM[ \t].*[ \t]AS[ \t]+(\S+)[ \t]*$`, text, -1)
 }

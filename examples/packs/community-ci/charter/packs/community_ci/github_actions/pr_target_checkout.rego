@@ -95,8 +95,7 @@ deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
 	not patch.full_text(file)
 	some line in patch.candidates(file, head_pattern)
 	regex.match(`^\s*ref:`, line)
-	some visible in patch.post(file)
-	privileged_trigger_named(visible.text)
+	privileged_trigger_named(patch.post_text(file))
 	msg := sprintf("%s: adds a checkout of the pull request's code (%s) to a workflow triggered by pull_request_target or workflow_run", [file.path, trim_space(line)])
 }
 

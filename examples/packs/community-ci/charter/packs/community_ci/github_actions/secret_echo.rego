@@ -32,7 +32,8 @@ secret := `\$\{\{\s*(secrets\.|secrets\[|toJSON\(\s*secrets\s*\))`
 deny contains {"rule": "CI-GHA-SECRET-ECHO-001", "msg": msg} if {
 	some file in input.files
 	workflows.is_workflow(file)
-	some line in patch.candidates(file, secret)
+	some line in patch.candidates(file, "secrets")
+	regex.match(secret, line)
 	regex.match(printer, line)
 	not contains(line, "::add-mask::")
 	msg := sprintf("%s: `%s` prints a secret into the job log; pass it to the command through `env:` instead", [file.path, trim_space(line)])

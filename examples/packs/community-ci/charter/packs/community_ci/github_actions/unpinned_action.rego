@@ -31,7 +31,7 @@ first_party_owners := {"actions", "github"}
 
 # The `uses:` references the change adds, by one regex over the added text.
 uses_refs(file) := {m[1] |
-	some m in regex.find_all_string_submatch_n(`(?m)^[ \t]*(?:-[ \t]+)?["']?uses["']?[ \t]*:[ \t]*["']?([^\s"'#]+)`, concat("\n", patch.added(file)), -1)
+	some m in regex.find_all_string_submatch_n(`(?m)^[ \t]*(?:-[ \t]+)?["']?uses["']?[ \t]*:[ \t]*["']?([^\s"'#]+)`, patch.added_text(file), -1)
 }
 
 # A local action, an image by digest, or an action or workflow by full commit SHA.

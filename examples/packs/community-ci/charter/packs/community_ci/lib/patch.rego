@@ -4,6 +4,10 @@
 # file itself. For a file the change adds (`status: added`) every line of the new
 # file is an added line, so its whole content is known; for a modified file only
 # the hunks are: the added lines and up to three lines of context around them.
+#
+# Lines are cut out of the patch with regex replacements over the whole text, not
+# with a Rego loop over its lines: a loop costs microseconds per line, and a
+# megabyte of patch has tens of thousands of lines.
 package charter.packs.community_ci.lib.patch
 
 import rego.v1
@@ -13,44 +17,70 @@ text(file) := file.patch if is_string(file.patch)
 
 else := ""
 
-# The lines from the first hunk header on (git's `diff --git`, `---`, `+++`
-# header lines are not content); a patch without a hunk header is all hunk lines.
-hunk_lines(file) := array.slice(lines, starts[0], count(lines)) if {
-	lines := split(text(file), "\n")
-	starts := [i | some i, line in lines; startswith(line, "@@")]
-	count(starts) > 0
-} else := split(text(file), "\n")
+# The patch from its first hunk header on, ending in a newline (git's `diff --git`,
+# `---`, `+++` header lines are not content); a patch without a hunk header is
+# all hunk lines.
+body(file) := concat("", [substring(t, i + 1, -1), "\n"]) if {
+	t := text(file)
+	not startswith(t, "@@")
+	i := indexof(t, "\n@@")
+	i >= 0
+} else := concat("", [text(file), "\n"])
 
-# The file's lines after the change that the patch shows, in order, each with
-# whether the change added it.
+# The lines marked `mark` (`+`, `-`), without the mark, as one text.
+marked_text(file, mark) := trim_suffix(x, "\n") if {
+	kept := regex.replace(body(file), concat("", [`(?m)^(?:[^`, mark, `\n][^\n]*)?\n`]), "")
+	x := regex.replace(kept, concat("", [`(?m)^\`, mark]), "")
+}
+
+# The lines the change adds, as one text and as a list.
+added_text(file) := marked_text(file, "+")
+
+added(file) := split(added_text(file), "\n") if added_text(file) != ""
+
+else := []
+
+# The lines the change removes, as one text and as a list.
+removed_text(file) := marked_text(file, "-")
+
+removed(file) := split(removed_text(file), "\n") if removed_text(file) != ""
+
+else := []
+
+# The file's lines after the change that the patch shows (context and added), as
+# one text.
+post_text(file) := trim_suffix(x, "\n") if {
+	kept := regex.replace(body(file), `(?m)^(?:[^+ \n][^\n]*)?\n`, "")
+	x := regex.replace(kept, `(?m)^[+ ]`, "")
+}
+
+# The same lines in order, each with whether the change added it (a Rego loop:
+# rules call it only for the few files their paths and a prefilter selected).
 post(file) := [{"text": substring(line, 1, -1), "added": startswith(line, "+")} |
-	some line in hunk_lines(file)
+	some line in split(body(file), "\n")
 	substring(line, 0, 1) in {"+", " "}
 ]
 
-# The lines the change adds.
-added(file) := [substring(line, 1, -1) | some line in hunk_lines(file); startswith(line, "+")]
+# The added lines holding a match of `prefilter`, by one regex over the added
+# text. `prefilter` is a cheap pattern that matches no newline (literals,
+# alternations): each match is one whole line, `[^\n]*` on both sides. Rules
+# test each candidate line again with their exact pattern.
+candidates(file, prefilter) := lines_with(added_text(file), prefilter)
 
-# The added lines that may match `pattern`, found by one regex over the file's
-# added text (a regex per line costs a compilation each); every match is made of
-# whole lines. Rules test each candidate line again with their own pattern.
-candidates(file, pattern) := {line |
-	some found in regex.find_n(concat("", [`(?m)^.*(?:`, pattern, `).*$`]), concat("\n", added(file)), -1)
-	some line in split(found, "\n")
+# The same for the removed lines.
+removed_candidates(file, prefilter) := lines_with(removed_text(file), prefilter)
+
+# Of the set `lines`, those holding a match of `pattern`, by one regex over them
+# all (`pattern` must not anchor with `^`/`$` nor match a newline).
+within(lines, pattern) := lines_with(concat("\n", lines), pattern)
+
+lines_with(text, prefilter) := {line |
+	some line in regex.find_n(concat("", [`[^\n]*(?:`, prefilter, `)[^\n]*`]), text, -1)
 }
-
-# The removed lines that may match `pattern` (as candidates, for removed lines).
-removed_candidates(file, pattern) := {line |
-	some found in regex.find_n(concat("", [`(?m)^.*(?:`, pattern, `).*$`]), concat("\n", removed(file)), -1)
-	some line in split(found, "\n")
-}
-
-# The lines the change removes.
-removed(file) := [substring(line, 1, -1) | some line in hunk_lines(file); startswith(line, "-")]
 
 # The whole new content, known only for a file the change adds (all its lines
 # are added lines).
-full_text(file) := concat("\n", added(file)) if file.status == "added"
+full_text(file) := added_text(file) if file.status == "added"
 
 # The path matches one of the globs (`**/` also matches no directory).
 matches(path, globs) if {

@@ -57,6 +57,7 @@ deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
 	found := patch.candidates(file, wildcard)
+	count(found) > 0
 	lines := patch.post(file)
 	some i, entry in lines
 	entry.added

@@ -44,7 +44,7 @@ patterns := {
 deny contains {"rule": "CI-TF-PUBLIC-BUCKET-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	some line in patch.candidates(file, concat("|", [p | some p in patterns]))
+	some line in patch.candidates(file, `(?i)acl|block_public|ignore_public|restrict_public|allUsers|allAuthenticatedUsers|container_access_type|allow_nested_items_to_be_public|principal`)
 	some what, pattern in patterns
 	regex.match(pattern, line)
 	msg := sprintf("%s: `%s` is %s, which makes stored data public; keep buckets private and serve through an authenticated path", [file.path, trim_space(line), what])
