@@ -37,11 +37,11 @@ patterns := [
 	`TrustAllCerts|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER`,
 ]
 
-test_path := `(^|/)(tests?|spec|__tests__|testdata)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
+spec_or_test_file := `(^|/)(tests?|spec|__tests__|testdata)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
 
 deny contains {"rule": "HIPAA-164-312-E1-TLS-VERIFY-001", "msg": msg} if {
 	some file in input.files
-	not regex.match(test_path, file.path)
+	not regex.match(spec_or_test_file, file.path)
 	some line in patch.within(patch.candidates(file, `verify|_create_unverified_context|CERT_NONE|InsecureSkipVerify|rejectUnauthorized|NODE_TLS_REJECT_UNAUTHORIZED|curl|(?i:sslmode)|TrustAllCerts|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER`), concat("|", patterns))
 	some p in patterns
 	regex.match(p, line)

@@ -28,7 +28,7 @@ import data.charter.packs.pci_dss.lib.patch
 
 globs := ["**/*.py", "**/*.js", "**/*.ts", "**/*.go", "**/*.java", "**/*.rb", "**/*.php", "**/*.cs"]
 
-test_path := `(^|/)(tests?|spec|__tests__|testdata)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
+spec_or_test_file := `(^|/)(tests?|spec|__tests__|testdata)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
 
 call := `(?i)\b(execute|executemany|exec|query|raw|rawQuery|executeQuery|executeUpdate|createQuery|prepareStatement|Exec|Query|QueryRow)\s*\(\s*`
 
@@ -44,7 +44,7 @@ patterns := [
 ask contains {"rule": "PCI-6-2-4-SQL-INJECTION-001", "msg": msg} if {
 	some file in input.files
 	patch.matches(file.path, globs)
-	not regex.match(test_path, file.path)
+	not regex.match(spec_or_test_file, file.path)
 	some line in patch.within(patch.candidates(file, `(?i)execute|exec|query|raw|sprintf`), concat("|", patterns))
 	some p in patterns
 	regex.match(p, line)

@@ -23,16 +23,16 @@ import rego.v1
 
 source := `\.(py|js|jsx|ts|tsx|go|java|kt|rb|rs|cs|php|scala|swift|c|cc|cpp|h|hpp)$`
 
-test_path := `(^|/)(tests?|spec|__tests__)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
+spec_or_test_file := `(^|/)(tests?|spec|__tests__)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
 
 changed contains file.path if {
 	some file in input.files
 	file.status in {"added", "modified", "renamed"}
 }
 
-code := {p | some p in changed; regex.match(source, p); not regex.match(test_path, p)}
+code := {p | some p in changed; regex.match(source, p); not regex.match(spec_or_test_file, p)}
 
-tests := {p | some p in changed; regex.match(test_path, p)}
+tests := {p | some p in changed; regex.match(spec_or_test_file, p)}
 
 ask contains {"rule": "SOC2-CC8-1-TESTS-WITH-CODE-001", "msg": msg} if {
 	input.kind in {"pull_request", "merge"}
