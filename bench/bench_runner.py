@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_runner.py [--requests 4000] [--concurrency 32] [--rounds 5]
                                            [--baseline OTHER_CHECKOUT/src]
+                                           [--store sqlite|postgres] [--pg URL]
 
 With ``--baseline``, a second runner runs the code at that ``src`` (e.g. main's)
 under the same settings, measured in the same interleaved rounds: before/after
@@ -11,8 +12,11 @@ Both servers run as separate processes under the same uvicorn settings (one
 worker, loopback, access log off); the client keeps N keep-alive connections
 busy with a minimal HTTP/1.1 client, cheap enough that the servers, not the
 client, are measured ("server CPU" shows how busy each server was). The
-runner writes every decision to a SQLite audit store (WAL, synchronous=FULL)
-before answering. Loopback only; request counts are bounded.
+runner writes every decision to its audit store before answering: SQLite (WAL,
+synchronous=FULL) by default, or with ``--store postgres`` the PostgreSQL at
+``--pg`` (default ``postgresql://postgres@127.0.0.1:5432/test``; a throw-away
+schema, dropped afterwards; ``synchronous_commit=on``), which then also holds
+the pending approvals. Loopback only; request counts are bounded.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,6 +58,7 @@ PROPOSAL = {
 }
 ACTION = {"kind": "command", "command": "git status && ls -la src", "cwd": "/tmp"}
 UVICORN = "log_level='warning', access_log=False, lifespan='off'"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def free_port() -> int:
@@ -85,7 +91,18 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", code])
 
 
-def start_runner(work: Path, port: int, src: Path | None = None) -> subprocess.Popen[bytes]:
+def start_runner(
+    work: Path,
+    port: int,
+    src: Path | None = None,
+    *,
+    store: str | None = None,
+    extra_top: str = "",
+    cpus: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """A ``charter runner`` on ``port``, auditing to ``store`` (default: SQLite in
+    ``work``); ``extra_top`` adds top-level keys to its config; ``cpus`` pins it
+    (taskset)."""
     work.mkdir(parents=True, exist_ok=True)
     key = keys.generate()
     (work / "a.pub").write_bytes(keys.public_pem(key.public_key()))
@@ -94,18 +111,35 @@ def start_runner(work: Path, port: int, src: Path | None = None) -> subprocess.P
     digest = hashlib.sha256(SECRET.encode()).hexdigest()
     config = work / "runner.toml"
     config.write_text(
-        f'listen = "127.0.0.1:{port}"\nstate_dir = "{work / "state"}"\n'
+        f'listen = "127.0.0.1:{port}"\nstate_dir = "{work / "state"}"\n{extra_top}'
         f'refresh_interval = "1h"\n[stack]\nconstitution = "{shipped_constitution_path()}"\n'
         f'[actions]\nconstitution = "{work / "a.toml"}"\nkey = "{work / "a.pub"}"\n'
-        f'[audit]\nstore = "{work / "audit.db"}"\n'
+        f'[audit]\nstore = "{store or work / "audit.db"}"\n'
         f'[[tokens]]\nname = "bench"\nrole = "agent"\nsha256 = "{digest}"\n'
     )
     env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
+    pin = ["taskset", "-c", cpus] if cpus else []
     return subprocess.Popen(
-        [sys.executable, "-m", "charter", "runner", "--config", str(config)],
+        [*pin, sys.executable, "-m", "charter", "runner", "--config", str(config)],
         stderr=subprocess.DEVNULL,
         env=env,
     )
+
+
+def pg_schema_url(base: str) -> str:
+    """A store URL on ``base`` with a fresh schema (see :func:`drop_pg_schema`)."""
+    return f"{base}?schema=charter_bench_{uuid.uuid4().hex[:10]}"
+
+
+def drop_pg_schema(url: str) -> None:
+    import psycopg  # the charter[postgres] extra; only --store postgres needs it
+    from psycopg import sql
+
+    from charter.audit.postgres import split_url
+
+    dsn, schema = split_url(url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 class _Connection(asyncio.Protocol):
@@ -213,7 +247,7 @@ def measure(pid: int, port: int, path: str, body: Any, n: int, c: int) -> dict[s
     return result
 
 
-def audit_rate(work: Path, n: int) -> tuple[float, float]:
+def audit_rate(location: str | Path, n: int) -> tuple[float, float]:
     record = {
         "decision_id": "x",
         "verdict": "allow",
@@ -221,7 +255,7 @@ def audit_rate(work: Path, n: int) -> tuple[float, float]:
         "stack": [],
         "input_digest": "sha256:0",
     }
-    store = stores.open_store(work / "rate.db")
+    store = stores.open_store(location)
     t0 = time.perf_counter()
     for i in range(n):
         store.append({**record, "decision_id": str(i)}, source="bench")
@@ -259,14 +293,22 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--baseline", type=Path, default=None, help="src of the code to compare")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--pg", default=PG_URL, help="the PostgreSQL of --store postgres")
     args = parser.parse_args()
     n, c = min(args.requests, 20000), min(args.concurrency, 256)
     rounds = max(1, min(args.rounds, 20))
+    postgres = args.store == "postgres"
+    urls = [pg_schema_url(args.pg) for _ in range(3)] if postgres else [None, None, None]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bare_port, runner_port, old_port = free_port(), free_port(), free_port()
-        bare, runner = start_bare(bare_port), start_runner(work, runner_port)
-        old = start_runner(work / "baseline", old_port, args.baseline) if args.baseline else None
+        bare, runner = start_bare(bare_port), start_runner(work, runner_port, store=urls[0])
+        old = (
+            start_runner(work / "baseline", old_port, args.baseline, store=urls[1])
+            if args.baseline
+            else None
+        )
         runners = [("", runner, runner_port)] + ([("baseline ", old, old_port)] if old else [])
         try:
             wait_ready(f"http://127.0.0.1:{bare_port}/healthz", bare)
@@ -290,10 +332,16 @@ def main() -> None:
             for proc in (bare, runner, *([old] if old else [])):
                 proc.terminate()
                 proc.wait(timeout=20)
-        serial, concurrent = audit_rate(work, max(320, n // 2))
+        try:
+            serial, concurrent = audit_rate(urls[2] or work / "rate.db", max(320, n // 2))
+        finally:
+            for url in urls if postgres else ():
+                drop_pg_schema(str(url))
+    kind = "PostgreSQL (synchronous_commit=on)" if postgres else "SQLite WAL, synchronous=FULL"
     print(
         f"requests={n} concurrency={c} cpus={os.cpu_count()} rounds={rounds} (medians; one "
-        "uvicorn worker each; the runner at its defaults: evaluator processes, SQLite audit)"
+        f"uvicorn worker each; the runner at its defaults: evaluator processes, {args.store} "
+        "audit)"
     )
     print(
         f"{'endpoint':<37}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
@@ -315,7 +363,7 @@ def main() -> None:
         "req/s range over rounds: "
         + ", ".join(f"{k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in spread.items())
     )
-    print(f"audit store (SQLite WAL, synchronous=FULL): {serial:.0f} appends/s serial, "
+    print(f"audit store ({kind}): {serial:.0f} appends/s serial, "
           f"{concurrent:.0f} appends/s from 32 threads (group commit)")  # fmt: skip
 
 
