@@ -17,9 +17,14 @@ the chain is verified and its length checked against the decisions answered.
 
 Reported per setup: decisions/s (median over rounds), p50/p99, the CPU used by
 each replica (with its evaluator processes), by PostgreSQL's processes and by
-the load generator itself, as a share of one core. On a small machine that
-share of the total shows why two replicas cannot double the rate: the
-replicas, PostgreSQL and the client all compete for the same cores.
+the load generator itself, as a share of one core, and decisions per CPU-second
+of replicas + PostgreSQL. On a small machine these show why two replicas cannot
+simply double the rate: the replicas, PostgreSQL and the client compete for the
+same cores. On a machine shared with other work (see the load averages printed)
+a process gets only a share of a core, and two processes get about twice the
+share of one: decisions/s then overstate the gain, and decisions per CPU-second
+(equal if a second replica adds no contention on the shared chain) are the
+fairer comparison.
 
 ``--pin`` pins replica A to CPU 0 and replica B to CPU 1 (``taskset``), and the
 client to the last CPU, so each replica has a core of its own in the two-replica
@@ -161,6 +166,7 @@ def main() -> None:
     pin = args.pin and cpus >= 2
     if pin:
         os.sched_setaffinity(0, {cpus - 1})
+    load_before = os.getloadavg()[0]
     url = pg_schema_url(args.pg)
     # Actions only need the gate: no evaluator processes then (proposals get the default).
     extra = "evaluator_processes = 0\n" if args.kind == "action" else ""
@@ -201,7 +207,7 @@ def main() -> None:
     )
     print(
         f"{'setup':<14}{'dec/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'A CPU':>8}{'B CPU':>8}"
-        f"{'PG CPU':>8}{'client':>8}{'errors':>8}"
+        f"{'PG CPU':>8}{'client':>8}{'dec/CPU-s':>11}{'errors':>8}"
     )
     medians = {}
     for name, rs in runs.items():
@@ -211,10 +217,11 @@ def main() -> None:
         med["b"] = statistics.median(r["replica_cpu"][1] for r in rs)
         medians[name] = med
         errors = sum(r["errors"] for r in rs)
+        per_cpu = med["rps"] / max(0.01, (med["a"] + med["b"] + med["pg_cpu"]) / 100)
         print(
             f"{name:<14}{med['rps']:>8.0f}{med['p50_ms']:>9.1f}{med['p99_ms']:>9.1f}"
             f"{med['a']:>7.0f}%{med['b']:>7.0f}%{med['pg_cpu']:>7.0f}%{med['client_cpu']:>7.0f}%"
-            f"{errors:>8}"
+            f"{per_cpu:>11.0f}{errors:>8}"
         )
     ratio = medians["two replicas"]["rps"] / medians["one replica"]["rps"]
     spread = {k: (min(r["rps"] for r in v), max(r["rps"] for r in v)) for k, v in runs.items()}
@@ -223,6 +230,10 @@ def main() -> None:
         + ", ".join(f"{k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in spread.items())
     )
     print(f"two replicas / one replica: {ratio:.2f}x (target 1.6x)")
+    print(
+        f"machine load average (1 min) before / after: {load_before:.1f} / "
+        f"{os.getloadavg()[0]:.1f} on {cpus} CPUs"
+    )
     print(
         f"audit chain: {'verifies' if report.ok else 'DOES NOT VERIFY'}, {length} records for "
         f"{answered} answered decisions + {warmups} warm-up requests"
