@@ -146,6 +146,7 @@ def test_asks_reach_the_webhook_signed_redacted_and_retried(
         assert hook is not None
         wait_until(lambda: hook.counts["sent"] == 2)
         metrics_text = service.metrics.render(service).decode()
+        status = service.status()["approvals"]["webhook"]
         # A person answers one ask, with a comment; the other expires unanswered.
         service.approve(asked["decision_id"], True, "ok cnrycommentx", "alice")
     finally:
@@ -180,6 +181,9 @@ def test_asks_reach_the_webhook_signed_redacted_and_retried(
     assert metric(metrics_text, "charter_webhook_records_total", result="sent") == 2
     assert metric(metrics_text, "charter_webhook_records_total", result="dropped_overflow") == 0
     assert (metric(metrics_text, "charter_webhook_retries_total") or 0) >= 1
+    # The status shows the endpoint by scheme and host only: a chat webhook's path is a secret.
+    assert status["endpoint"] == receiver.url.removesuffix("/hooks/charter")
+    assert (status["sent"], status["queued"], status["dropped_overflow"]) == (2, 0, 0)
     # The store holds the canaries (the premise), and the person's answer is in the
     # audit chain: who, when, the comment; the chain verifies.
     store = stores.open_store(tmp_path / "audit.db", read_only=True)

@@ -31,6 +31,7 @@ import queue
 import random
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -281,7 +282,7 @@ class Exporter:
         try:
             return self._post(self.settings.url, body, headers, self.settings.timeout)
         except OSError as exc:
-            log.warning("%s: %s unreachable (%s)", self.name, self.settings.url, exc)
+            log.warning("%s: %s unreachable (%s)", self.name, endpoint(self.settings.url), exc)
             return None
 
     # -------------------------------------------------------------- metrics
@@ -302,6 +303,12 @@ class Exporter:
                 value=self._queue.qsize(),
             ),
         ]  # fmt: skip
+
+
+def endpoint(url: str) -> str:
+    """``url`` as logged: scheme and host only (a chat webhook's path is its credential)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
@@ -481,6 +488,7 @@ __all__ = [
     "Exporter",
     "ExportingStore",
     "Shipping",
+    "endpoint",
     "secret_from_env",
     "sign_body",
     "verify_body",

@@ -376,7 +376,11 @@ class RunnerService:
             },
             "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
             "audit": {"store": self.audit.location},
-            "approvals": {"store": self.approvals.store.location, "ttl": self.approvals.ttl},
+            "approvals": {
+                "store": self.approvals.store.location,
+                "ttl": self.approvals.ttl,
+                "webhook": self.webhook.status() if self.webhook is not None else None,
+            },
             "waivers": self.waiver_status(gen),
             "evaluators": {
                 "threads": self.config.evaluator_threads,

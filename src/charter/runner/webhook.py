@@ -42,7 +42,7 @@ from typing import Any
 from charter.audit import redact
 from charter.core import jsonio
 from charter.runner.config import WebhookConfig
-from charter.runner.exporter import RESULTS, Exporter, secret_from_env
+from charter.runner.exporter import RESULTS, Exporter, endpoint, secret_from_env
 
 log = logging.getLogger("charter.runner.webhook")
 DELIVERY_HEADER = "X-Charter-Delivery"
@@ -173,6 +173,13 @@ class AskWebhook(Exporter):
             "approve": {"method": "POST", "url": api, "body": {"approve": True, "comment": ""}},
             "deny": {"method": "POST", "url": api, "body": {"approve": False, "comment": ""}},
         }
+
+    def status(self) -> dict[str, Any]:
+        """For ``GET /v1/status``: where (scheme and host only), what is queued, the counts."""
+        with self._lock:
+            counts = dict(self.counts)
+        return {"endpoint": endpoint(self.hook.url), "queued": self._queue.qsize(),
+                "retries": self.retries, **counts}  # fmt: skip
 
     # ------------------------------------------------------------- delivery
     def headers(self, batch_id: str, body: bytes) -> dict[str, str]:
