@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_runner.py [--requests 4000] [--concurrency 32] [--rounds 5]
                                            [--baseline OTHER_CHECKOUT/src]
-                                           [--store sqlite|postgres] [--pg URL]
+                                           [--store sqlite|postgres|both] [--pg URL]
 
 With ``--baseline``, a second runner runs the code at that ``src`` (e.g. main's)
 under the same settings, measured in the same interleaved rounds: before/after
@@ -16,7 +16,9 @@ runner writes every decision to its audit store before answering: SQLite (WAL,
 synchronous=FULL) by default, or with ``--store postgres`` the PostgreSQL at
 ``--pg`` (default ``postgresql://postgres@127.0.0.1:5432/test``; a throw-away
 schema, dropped afterwards; ``synchronous_commit=on``), which then also holds
-the pending approvals. Loopback only; request counts are bounded.
+the pending approvals; ``--store both`` runs one runner on each, measured in the
+same interleaved rounds (on a machine shared with other work, the fair way to
+compare the stores). Loopback only; request counts are bounded.
 """
 
 from __future__ import annotations
@@ -287,30 +289,53 @@ def median_run(results: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+STORE_NAMES = {
+    "sqlite": "SQLite WAL, synchronous=FULL",
+    "postgres": "PostgreSQL, synchronous_commit=on",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--baseline", type=Path, default=None, help="src of the code to compare")
-    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgres", "both"),
+        default="sqlite",
+        help="the runner's audit (and approvals) store; both: one runner on each, same rounds",
+    )
     parser.add_argument("--pg", default=PG_URL, help="the PostgreSQL of --store postgres")
     args = parser.parse_args()
     n, c = min(args.requests, 20000), min(args.concurrency, 256)
     rounds = max(1, min(args.rounds, 20))
-    postgres = args.store == "postgres"
-    urls = [pg_schema_url(args.pg) for _ in range(3)] if postgres else [None, None, None]
+    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    schemas: list[str] = []
+
+    def location(kind: str, work: Path, name: str) -> str:
+        if kind == "sqlite":
+            return str(work / f"{name}.db")
+        schemas.append(pg_schema_url(args.pg))
+        return schemas[-1]
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        bare_port, runner_port, old_port = free_port(), free_port(), free_port()
-        bare, runner = start_bare(bare_port), start_runner(work, runner_port, store=urls[0])
-        old = (
-            start_runner(work / "baseline", old_port, args.baseline, store=urls[1])
-            if args.baseline
-            else None
-        )
-        runners = [("", runner, runner_port)] + ([("baseline ", old, old_port)] if old else [])
+        bare_port = free_port()
+        bare = start_bare(bare_port)
+        runners: list[tuple[str, subprocess.Popen[bytes], int]] = []
         try:
+            for kind in kinds:
+                label = f"{kind} " if len(kinds) > 1 else ""
+                port = free_port()
+                store = location(kind, work, f"audit-{kind}")
+                runners.append((label, start_runner(work / kind, port, store=store), port))
+            if args.baseline:
+                port = free_port()
+                store = location(kinds[0], work, "audit-baseline")
+                old = start_runner(work / "baseline", port, args.baseline, store=store)
+                runners.append(("baseline ", old, port))
             wait_ready(f"http://127.0.0.1:{bare_port}/healthz", bare)
             for _, proc, port in runners:
                 wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
@@ -329,19 +354,18 @@ def main() -> None:
             medians = {k: median_run(v) for k, v in runs.items()}
             base = medians["bare"]
         finally:
-            for proc in (bare, runner, *([old] if old else [])):
+            for proc in (bare, *(r[1] for r in runners)):
                 proc.terminate()
                 proc.wait(timeout=20)
         try:
-            serial, concurrent = audit_rate(urls[2] or work / "rate.db", max(320, n // 2))
+            rates = {k: audit_rate(location(k, work, "rate"), max(320, n // 2)) for k in kinds}
         finally:
-            for url in urls if postgres else ():
-                drop_pg_schema(str(url))
-    kind = "PostgreSQL (synchronous_commit=on)" if postgres else "SQLite WAL, synchronous=FULL"
+            for url in schemas:
+                drop_pg_schema(url)
     print(
-        f"requests={n} concurrency={c} cpus={os.cpu_count()} rounds={rounds} (medians; one "
-        f"uvicorn worker each; the runner at its defaults: evaluator processes, {args.store} "
-        "audit)"
+        f"requests={n} concurrency={c} cpus={os.cpu_count()} rounds={rounds} load average "
+        f"{os.getloadavg()[0]:.1f} (medians; one uvicorn worker each; the runner at its "
+        f"defaults: evaluator processes; audit: {', '.join(kinds)})"
     )
     print(
         f"{'endpoint':<37}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
@@ -363,8 +387,9 @@ def main() -> None:
         "req/s range over rounds: "
         + ", ".join(f"{k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in spread.items())
     )
-    print(f"audit store ({kind}): {serial:.0f} appends/s serial, "
-          f"{concurrent:.0f} appends/s from 32 threads (group commit)")  # fmt: skip
+    for kind, (serial, concurrent) in rates.items():
+        print(f"audit store ({STORE_NAMES[kind]}): {serial:.0f} appends/s serial, "
+              f"{concurrent:.0f} appends/s from 32 threads (group commit)")  # fmt: skip
 
 
 if __name__ == "__main__":
