@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_runner.py [--requests 4000] [--concurrency 32] [--rounds 5]
                                            [--baseline OTHER_CHECKOUT/src]
                                            [--store sqlite|postgres|both] [--pg URL]
+                                           [--asks]
 
 With ``--baseline``, a second runner runs the code at that ``src`` (e.g. main's)
 under the same settings, measured in the same interleaved rounds: before/after
@@ -18,7 +19,10 @@ synchronous=FULL) by default, or with ``--store postgres`` the PostgreSQL at
 schema, dropped afterwards; ``synchronous_commit=on``), which then also holds
 the pending approvals; ``--store both`` runs one runner on each, measured in the
 same interleaved rounds (on a machine shared with other work, the fair way to
-compare the stores). Loopback only; request counts are bounded.
+compare the stores). The action is one the shipped agent-runtime constitution
+allows; with ``--asks`` also one it asks about, so every decision is also stored
+as a pending approval (an unanswered ask per request: not the common case, but
+the approvals store's write rate). Loopback only; request counts are bounded.
 """
 
 from __future__ import annotations
@@ -58,7 +62,11 @@ PROPOSAL = {
     "body": "```charter\nrules: [PROC-PR-REVIEW-001]\nblast_radius: none\nrollback: revert\n```\n",
     "files": [{"path": "src/app.py", "status": "modified", "patch": "+x = 1"}],
 }
-ACTION = {"kind": "command", "command": "git status && ls -la src", "cwd": "/tmp"}
+#: Allowed by the shipped agent-runtime constitution (``git status*``, ``cat *``, ``wc *``).
+ACTION = {"kind": "command", "command": "git status && cat src/app.py | wc -l", "cwd": "/tmp"}
+#: An ask (``ls -la src`` matches no auto_allowed pattern: ``ls*`` takes no arguments): each
+#: one is also stored as a pending approval for every replica before it is answered.
+ASK_ACTION = {"kind": "command", "command": "git status && ls -la src", "cwd": "/tmp"}
 UVICORN = "log_level='warning', access_log=False, lifespan='off'"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -308,6 +316,9 @@ def main() -> None:
         help="the runner's audit (and approvals) store; both: one runner on each, same rounds",
     )
     parser.add_argument("--pg", default=PG_URL, help="the PostgreSQL of --store postgres")
+    parser.add_argument(
+        "--asks", action="store_true", help="also actions that ask (each stored as an approval)"
+    )
     args = parser.parse_args()
     n, c = min(args.requests, 20000), min(args.concurrency, 256)
     rounds = max(1, min(args.rounds, 20))
@@ -348,6 +359,10 @@ def main() -> None:
                     runs.setdefault(label + "action", []).append(
                         measure(proc.pid, port, BARE_PATH, ACTION, n, c)
                     )
+                    if args.asks:
+                        runs.setdefault(label + "ask", []).append(
+                            measure(proc.pid, port, BARE_PATH, ASK_ACTION, n, c)
+                        )
                     runs.setdefault(label + "proposal", []).append(
                         measure(proc.pid, port, "/v1/decisions/proposal", PROPOSAL, n, c)
                     )
@@ -374,6 +389,8 @@ def main() -> None:
     names = {"bare": "bare FastAPI constant"}
     for label, _, _ in runners:
         names[label + "action"] = f"{label}runner action (audited)"
+        if args.asks:
+            names[label + "ask"] = f"{label}runner ask (+ approval)"
         names[label + "proposal"] = f"{label}runner proposal (audited)"
     for key, name in names.items():
         r = medians[key]

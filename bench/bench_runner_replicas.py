@@ -1,7 +1,7 @@
 """Two runner replicas on one PostgreSQL vs one: audited decisions per second.
 
     .venv/bin/python bench/bench_runner_replicas.py [--requests 3000] [--concurrency 32]
-        [--rounds 3] [--kind action|proposal] [--pg URL] [--pin]
+        [--rounds 3] [--kind action|ask|proposal] [--pg URL] [--pin]
 
 Two real ``charter runner`` processes share one audit chain and one approvals
 store in a throw-away schema of the PostgreSQL at ``--pg`` (default
@@ -11,6 +11,10 @@ interleaved rounds the same load (``--concurrency`` keep-alive connections,
 
 - to replica A only (``one replica``; B idles), then
 - split evenly across A and B (``two replicas``: what a load balancer does).
+
+``action`` is a command the shipped constitution allows, ``ask`` one it asks
+about (each also stored as a pending approval, which every replica shares), and
+``proposal`` bench_runner's small pull request (evaluator processes).
 
 Every decision is recorded in the one chain before it is answered; afterwards
 the chain is verified and its length checked against the decisions answered.
@@ -49,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_runner import (  # noqa: E402
     ACTION,
+    ASK_ACTION,
     PG_URL,
     PROPOSAL,
     SECRET,
@@ -64,6 +69,7 @@ from bench.bench_runner import (  # noqa: E402
 from charter.audit import chain, stores  # noqa: E402
 
 PATHS = {
+    "ask": ("/v1/decisions/action", ASK_ACTION),
     "action": ("/v1/decisions/action", ACTION),
     "proposal": ("/v1/decisions/proposal", PROPOSAL),
 }
@@ -169,7 +175,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     url = pg_schema_url(args.pg)
     # Actions only need the gate: no evaluator processes then (proposals get the default).
-    extra = "evaluator_processes = 0\n" if args.kind == "action" else ""
+    extra = "evaluator_processes = 0\n" if args.kind != "proposal" else ""
     runs: dict[str, list[dict[str, Any]]] = {"one replica": [], "two replicas": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
