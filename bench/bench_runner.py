@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -40,6 +42,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -139,6 +142,16 @@ def start_runner(
 def pg_schema_url(base: str) -> str:
     """A store URL on ``base`` with a fresh schema (see :func:`drop_pg_schema`)."""
     return f"{base}?schema=charter_bench_{uuid.uuid4().hex[:10]}"
+
+
+@contextlib.contextmanager
+def pg_schema(base: str) -> Iterator[str]:
+    """A store URL on ``base`` with a fresh schema, dropped on the way out (SIGTERM too)."""
+    url = pg_schema_url(base)
+    try:
+        yield url
+    finally:
+        drop_pg_schema(url)
 
 
 def drop_pg_schema(url: str) -> None:
@@ -303,7 +316,13 @@ STORE_NAMES = {
 }
 
 
+def exit_on_sigterm() -> None:
+    """Let ``timeout``/``kill`` run the cleanup (servers stopped, schemas dropped)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -323,15 +342,13 @@ def main() -> None:
     n, c = min(args.requests, 20000), min(args.concurrency, 256)
     rounds = max(1, min(args.rounds, 20))
     kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
-    schemas: list[str] = []
 
     def location(kind: str, work: Path, name: str) -> str:
         if kind == "sqlite":
             return str(work / f"{name}.db")
-        schemas.append(pg_schema_url(args.pg))
-        return schemas[-1]
+        return cleanup.enter_context(pg_schema(args.pg))
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as cleanup, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bare_port = free_port()
         bare = start_bare(bare_port)
@@ -372,11 +389,7 @@ def main() -> None:
             for proc in (bare, *(r[1] for r in runners)):
                 proc.terminate()
                 proc.wait(timeout=20)
-        try:
-            rates = {k: audit_rate(location(k, work, "rate"), max(320, n // 2)) for k in kinds}
-        finally:
-            for url in schemas:
-                drop_pg_schema(url)
+        rates = {k: audit_rate(location(k, work, "rate"), max(320, n // 2)) for k in kinds}
     print(
         f"requests={n} concurrency={c} cpus={os.cpu_count()} rounds={rounds} load average "
         f"{os.getloadavg()[0]:.1f} (medians; one uvicorn worker each; the runner at its "

@@ -59,9 +59,9 @@ from bench.bench_runner import (  # noqa: E402
     SECRET,
     _Connection,
     cpu_seconds,
-    drop_pg_schema,
+    exit_on_sigterm,
     free_port,
-    pg_schema_url,
+    pg_schema,
     start_runner,
     wait_ready,
 )
@@ -158,6 +158,7 @@ def measure(
 
 
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -173,11 +174,10 @@ def main() -> None:
     if pin:
         os.sched_setaffinity(0, {cpus - 1})
     load_before = os.getloadavg()[0]
-    url = pg_schema_url(args.pg)
     # Actions only need the gate: no evaluator processes then (proposals get the default).
     extra = "evaluator_processes = 0\n" if args.kind != "proposal" else ""
     runs: dict[str, list[dict[str, Any]]] = {"one replica": [], "two replicas": []}
-    with tempfile.TemporaryDirectory() as tmp:
+    with pg_schema(args.pg) as url, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ports = [free_port(), free_port()]
         procs = [
@@ -197,13 +197,10 @@ def main() -> None:
             for proc in procs:
                 proc.terminate()
                 proc.wait(timeout=20)
-        try:
-            store = stores.open_store(url, read_only=True)
-            report = chain.verify(store)
-            length = store.count()
-            store.close()
-        finally:
-            drop_pg_schema(url)
+        store = stores.open_store(url, read_only=True)
+        report = chain.verify(store)
+        length = store.count()
+        store.close()
     answered = sum(r["answered"] for rs in runs.values() for r in rs)
     warmups = 2 * rounds * min(200, n)
     print(
