@@ -153,33 +153,34 @@ class Approvals:
         requester: str,
         author: str | None,
         subject: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Remember a durable decision; an ``ask`` is stored, pending, for every replica."""
+    ) -> ApprovalRow | None:
+        """Remember a durable decision; an ``ask`` is stored, pending, for every replica
+        (and its row returned)."""
         decision_id = str(doc["decision_id"])
         if doc["verdict"] != "ask":
             with self._lock:
                 self.entries[decision_id] = str(doc["verdict"])
                 while len(self.entries) > MAX_REMEMBERED:
                     self.entries.popitem(last=False)
-            return
+            return None
         now = self.now()
         action = doc.get("action")
-        self.store.add(
-            ApprovalRow(
-                decision_id=decision_id,
-                status=PENDING,
-                kind="action" if isinstance(action, Mapping) else "proposal",
-                requester=requester,
-                author=author,
-                subject=dict(subject) if subject is not None else action_subject(action),
-                reasons=[dict(r) for r in doc.get("reasons", [])],
-                stack=list(doc.get("stack", [])),
-                input_digest=str(doc.get("input_digest", "")),
-                created_at=now,
-                expires_at=now + self.ttl,
-                replica=self.replica,
-            )
+        row = ApprovalRow(
+            decision_id=decision_id,
+            status=PENDING,
+            kind="action" if isinstance(action, Mapping) else "proposal",
+            requester=requester,
+            author=author,
+            subject=dict(subject) if subject is not None else action_subject(action),
+            reasons=[dict(r) for r in doc.get("reasons", [])],
+            stack=list(doc.get("stack", [])),
+            input_digest=str(doc.get("input_digest", "")),
+            created_at=now,
+            expires_at=now + self.ttl,
+            replica=self.replica,
         )
+        self.store.add(row)
+        return row
 
     # ----------------------------------------------------------------- reads
     def state(self, decision_id: str) -> dict[str, Any]:

@@ -44,7 +44,13 @@ from charter.facts.reconcile import Facts
 from charter.policy.decision import apply_waivers
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner import waivers as waivers_mod
-from charter.runner.approvals import Approvals, open_approvals, proposal_subject, replica_name
+from charter.runner.approvals import (
+    Approvals,
+    open_approvals,
+    proposal_subject,
+    replica_name,
+    view_of,
+)
 from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig
 from charter.runner.evaluators import EngineSlot, EvaluatorPool, clear_frames
@@ -56,6 +62,7 @@ from charter.runner.loading import ActionGate, Generation, Loader, Pins, now_tex
 from charter.runner.metrics import Metrics
 from charter.runner.processes import Evaluated, ProcessEvaluators
 from charter.runner.shared_state import SharedBudget, SharedState, SharedVersions, open_state
+from charter.runner.webhook import AskWebhook, open_webhook
 from charter.trust.policy import EvidenceTrust, TrustPolicy, load_policy
 from charter.trust.versions import default_state_dir
 from charter.trust.watchdog import Watchdog
@@ -101,6 +108,11 @@ class RunnerService:
         state_dir = config.state_dir or (self.policy.state_dir if self.policy else None)
         # What leaves the data plane (charter.runner.exporter; off unless [export] is set).
         self.export = Export(config.export, replica=replica_name())
+        #: Told of every ask, redacted and signed (charter.runner.webhook; off unless
+        #: [approvals.webhook] is set).
+        self.webhook: AskWebhook | None = open_webhook(
+            config.approval_webhook, replica=replica_name(), now=lambda: self.clock().timestamp()
+        )
         self.audit: audit_mod.AuditStore = audit_mod.open_store(config.audit_store)
         self.audit = self.export.wrap(self.audit)
         # With the audit store: the configured location (a URL's password included).
@@ -181,6 +193,8 @@ class RunnerService:
         self.metrics = Metrics()
         self.metrics.sources.append(self.export.metrics)
         self.metrics.sources.append(self.approvals.metrics)
+        if self.webhook is not None:
+            self.metrics.sources.append(self.webhook.metrics)
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -210,6 +224,8 @@ class RunnerService:
             self.degraded_reason = f"shared state not brought up to date: {exc}"
         self.refresh()
         self.export.start()
+        if self.webhook is not None:
+            self.webhook.start()
         self.watchdog.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="charter-refresh", daemon=True)
@@ -228,6 +244,8 @@ class RunnerService:
         self.deciders.shutdown()
         self.token_checks.shutdown(wait=True, cancel_futures=True)
         self.approval_io.shutdown(wait=True, cancel_futures=True)
+        if self.webhook is not None:
+            self.webhook.stop()
         self.approvals.close()
         self.state.close()
         self.export.stop()
@@ -396,6 +414,7 @@ class RunnerService:
                 "ttl": self.approvals.ttl,
                 "claim_lease": self.approvals.lease,
                 "recovered": self.approvals.recovered,
+                "webhook": self.webhook.status() if self.webhook is not None else None,
             },  # fmt: skip
             "shared_state": {"store": self.state.location, "replica": replica_name()},
             "waivers": self.waiver_status(gen),
@@ -621,7 +640,12 @@ class RunnerService:
     ) -> None:
         def answer() -> None:
             try:
-                self.approvals.remember(doc, principal, author_id, subject() if subject else None)
+                row = self.approvals.remember(
+                    doc, principal, author_id, subject() if subject else None
+                )
+                if row is not None and self.webhook is not None:
+                    # Never blocks: a full queue is counted and logged (see .webhook).
+                    self.webhook.offer(view_of(row))
                 self.metrics.decision(metric, doc["verdict"])
                 result.set_result(finish(doc))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
