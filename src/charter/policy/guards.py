@@ -30,7 +30,7 @@ order). The set is empty, and skipping its evaluation changes no decision.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from charter.policy.engine import ModuleInfo, ref_path, walk_ast
@@ -167,9 +167,26 @@ def _static_path(package: str, head: list[str]) -> tuple[str, ...]:
     return (*package.split("."), *head[:cut])
 
 
-def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    shorter = min(len(a), len(b))
-    return a[:shorter] == b[:shorter]
+_Entry = tuple[str, list[str], str | None]
+
+
+class _PathIndex:
+    """The named rules by static path, to find those above, at or below a path in O(depth)."""
+
+    def __init__(self, statics: Iterable[tuple[tuple[str, ...], _Entry]]) -> None:
+        self._at: dict[tuple[str, ...], list[_Entry]] = {}
+        self._under: dict[tuple[str, ...], list[_Entry]] = {}
+        for path, entry in statics:
+            self._at.setdefault(path, []).append(entry)
+            for depth in range(1, len(path) + 1):
+                self._under.setdefault(path[:depth], []).append(entry)
+
+    def overlapping(self, target: tuple[str, ...]) -> Iterator[_Entry]:
+        """Every rule whose path is a prefix of ``target`` or has ``target`` as a prefix
+        (the rules at ``target`` itself once)."""
+        for depth in range(1, len(target)):
+            yield from self._at.get(target[:depth], ())
+        yield from self._under.get(target, ())
 
 
 def kind_guards(
@@ -186,9 +203,9 @@ def kind_guards(
             if not head:
                 return {}  # a rule Charter cannot name may define any set
             named.append((info.package, rule, head, form))
-    statics = [
-        (_static_path(package, head), package, head, form) for package, _, head, form in named
-    ]
+    index = _PathIndex(
+        (_static_path(package, head), (package, head, form)) for package, _, head, form in named
+    )
     found: dict[str, frozenset[str]] = {}
     for package in sorted({info.package for info in infos}):
         if _data_at(data, package):
@@ -199,8 +216,8 @@ def kind_guards(
             # guarded definitions: a ref head, a parent package's rule or a package
             # P.R.… may define it, part of it or a path above it.
             if any(
-                _overlap(path, target) and not (pkg == package and head == [name] and form == "Set")
-                for path, pkg, head, form in statics
+                not (pkg == package and head == [name] and form == "Set")
+                for pkg, head, form in index.overlapping(target)
             ):
                 continue
             defining = [
