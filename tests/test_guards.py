@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from charter.core.decision import Decision
 from charter.policy.decision import evaluate
 from charter.policy.engine import parse_module
-from charter.policy.guards import kind_guards
+from charter.policy.guards import _PathIndex, kind_guards
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import write_bundle
 from tests.strategies import overlay_files, proposals
@@ -113,6 +113,23 @@ def test_guard_forms_that_do_not_prove(modules: list[tuple[str, str]]) -> None:
     guards = _guards(*modules)
     assert "data.p.deny" not in guards
     assert "data.a.p.deny" not in guards
+
+
+segments = st.lists(st.sampled_from(["a", "b", "deny", "ask"]), min_size=1, max_size=4)
+
+
+@given(paths=st.lists(segments.map(tuple), max_size=12), target=segments.map(tuple))
+def test_the_path_index_finds_exactly_the_overlapping_rules(
+    paths: list[tuple[str, ...]], target: tuple[str, ...]
+) -> None:
+    """The index answers what comparing every rule's path with the set's would."""
+    entries = [(path, (str(i), [], None)) for i, path in enumerate(paths)]
+    found = sorted(pkg for pkg, _, _ in _PathIndex(entries).overlapping(target))
+    shorter = [min(len(path), len(target)) for path in paths]
+    brute = sorted(
+        str(i) for i, (path, n) in enumerate(zip(paths, shorter, strict=True)) if path[:n] == target[:n]
+    )
+    assert found == brute
 
 
 def test_data_at_the_package_voids_the_proof() -> None:
