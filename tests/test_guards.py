@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from charter.core.decision import Decision
 from charter.policy.decision import evaluate
 from charter.policy.engine import parse_module
-from charter.policy.guards import _PathIndex, kind_guards
+from charter.policy.guards import _PathIndex, admits, input_guards, kind_guards
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import write_bundle
 from tests.strategies import overlay_files, proposals
@@ -127,9 +127,68 @@ def test_the_path_index_finds_exactly_the_overlapping_rules(
     found = sorted(pkg for pkg, _, _ in _PathIndex(entries).overlapping(target))
     shorter = [min(len(path), len(target)) for path in paths]
     brute = sorted(
-        str(i) for i, (path, n) in enumerate(zip(paths, shorter, strict=True)) if path[:n] == target[:n]
+        str(i)
+        for i, (path, n) in enumerate(zip(paths, shorter, strict=True))
+        if path[:n] == target[:n]
     )
     assert found == brute
+
+
+def test_guards_on_other_input_fields() -> None:
+    """Any static path below input proves, as input.kind does; bodies must share it."""
+    got = {
+        k: (v[0], sorted(v[1]))
+        for k, v in input_guards(
+            [
+                parse_module(
+                    "a.rego", "package a\n\n" + HEAD + _rule("deny", 'input.author.type == "agent"')
+                ),
+                parse_module(
+                    "b.rego",
+                    "package b\n\n"
+                    + HEAD
+                    + _rule("ask", 'input["author"].type in {"human", "bot"}'),
+                ),
+                parse_module(
+                    "c.rego",
+                    "package c\n\n"
+                    + HEAD
+                    + _rule("deny", 'input.author.type == "agent"')
+                    + _rule("deny", 'input.kind == "push"'),
+                ),
+                parse_module(
+                    "d.rego", "package d\n\n" + HEAD + _rule("deny", 'input.files[_].path == "x"')
+                ),
+                parse_module(
+                    "e.rego", "package e\n\n" + HEAD + _rule("deny", 'input.author.type != "agent"')
+                ),
+                parse_module("f.rego", "package f\n\n" + HEAD + _rule("deny", 'input == "x"')),
+            ],
+            {},
+        ).items()
+    }
+    assert got == {
+        "data.a.deny": (("author", "type"), ["agent"]),
+        "data.b.ask": (("author", "type"), ["bot", "human"]),
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "admitted"),
+    [
+        ({"author": {"type": "agent"}}, True),
+        ({"author": {"type": "human"}}, False),
+        ({"author": {"type": ["agent"]}}, False),
+        ({"author": {}}, False),
+        ({"author": "agent"}, False),
+        ({"author": ["agent"]}, False),
+        ({}, False),
+    ],
+)
+def test_admits_only_an_admitted_string_at_the_path(
+    document: dict[str, Any], admitted: bool
+) -> None:
+    assert admits((("author", "type"), frozenset({"agent"})), document) is admitted
 
 
 def test_data_at_the_package_voids_the_proof() -> None:
@@ -185,7 +244,7 @@ def _outcome(decision: Decision) -> tuple[str, list[tuple[str, str, str, str]]]:
 
 
 def _same(compiled: CompiledStack, document: dict[str, Any]) -> None:
-    unguarded = dataclasses.replace(compiled, kind_guards={})
+    unguarded = dataclasses.replace(compiled, input_guards={})
     skipped = _outcome(evaluate(compiled, document, now=NOW, validate=False))
     every = _outcome(evaluate(unguarded, document, now=NOW, validate=False))
     assert skipped == every, document
@@ -208,6 +267,14 @@ def test_the_benchmark_workload_of_every_kind_is_decided_alike(shipped: Compiled
         for kind in [*KINDS, "tag", 7, None]:
             _same(shipped, {**document, "kind": kind})
         _same(shipped, {k: v for k, v in document.items() if k != "kind"})
+        # The sets guarded on input.author.type: every type, a missing one, odd authors.
+        author = document["author"]
+        for author_type in ["human", "agent", "Human", "", None, 1]:
+            _same(shipped, {**document, "author": {**author, "type": author_type}})
+        _same(shipped, {**document, "author": {"id": author["id"]}})
+        for odd in ("human", ["human"], None):
+            _same(shipped, {**document, "author": odd})
+        _same(shipped, {k: v for k, v in document.items() if k != "author"})
 
 
 @settings(

@@ -21,7 +21,9 @@ The definitions are the rule's, with the regular-expression semantics of Rust's
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Mapping
+from itertools import accumulate
 from typing import Any
 
 PRIVATE_KEY = "a private key block"
@@ -141,26 +143,49 @@ def line_kinds(line: str) -> list[str]:
     return kinds
 
 
-#: Fewer, shorter hints than the literals and guards (each is one ``in`` test):
-#: every token literal holds one of the first, every guard one of the second.
-#: A hint that also occurs in other text only costs a closer look at it.
-_TOKEN_HINTS = ("PRIVATE KEY", "IA", "gh", "_pat_", "glpat-")
-_GUARD_HINTS = ("passw", "secret", "token", "api", "access")
+_UTF8 = "utf-8"
+#: KELVIN SIGN: ``str.lower`` makes it ``k``, ``bytes.lower`` leaves it alone.
+_KELVIN = "\u212a".encode(_UTF8)
+#: Fewer, shorter needles than the literals and guards (each search is a pass
+#: over the text): every token literal holds one of the first, every guard one
+#: of the second. A needle that also finds other lines only costs a line check.
+_TOKEN_NEEDLES = (b"PRIVATE KEY", b"IA", b"gh", b"_pat_", b"glpat-")
+_GUARD_NEEDLES = (b"passw", b"secret", b"token", b"api", b"access")
 
 
-def _may_flag(text: str) -> bool:
-    """Whether ``text`` may hold a line :func:`line_kinds` flags (never a false "no").
+def _line_starts(data: bytes) -> set[int]:
+    """Start offsets (in UTF-8 ``data``) of the lines that may hold a finding.
 
-    A flagged line holds a token literal, or its lower case (``str.lower``, as
-    :func:`generic` and the rule's ``lower``) holds a guard. ``str.lower`` of
-    several lines is the lines' own lower cases joined (its one context rule,
-    final sigma, sees a newline as a line's end does), so this holds for a whole
-    patch as for one of its lines.
+    A line is a candidate when it holds a token literal, or when its lower case
+    (``str.lower``, as the rule's ``lower``) holds a guard. Searching bytes for
+    literals is far faster than a regular expression with alternatives or text
+    with wide characters; ``bytes.lower`` folds A-Z only, which gives the same
+    guards as ``str.lower`` except for KELVIN SIGN (``k``), so text holding one
+    takes every line. (U+0130 lower-cases to ``i`` and a combining dot, which
+    completes no guard: each ``i`` in one is followed by another letter or ``_``.)
     """
-    if any(hint in text for hint in _TOKEN_HINTS):
-        return True
-    lowered = text.lower()
-    return any(hint in lowered for hint in _GUARD_HINTS)
+    starts = {0}
+    if _KELVIN in data:
+        at = data.find(b"\n")
+        while at >= 0:
+            starts.add(at + 1)
+            at = data.find(b"\n", at + 1)
+        return starts
+    starts.clear()
+    lowered = data.lower()
+    for haystack, needles in ((data, _TOKEN_NEEDLES), (lowered, _GUARD_NEEDLES)):
+        for needle in needles:
+            at = haystack.find(needle)
+            while at >= 0:
+                starts.add(data.rfind(b"\n", 0, at) + 1)
+                at = haystack.find(needle, at + len(needle))
+    return starts
+
+
+def _encoded(text: str) -> bytes:
+    # surrogatepass: a lone surrogate (which a document should not hold) still
+    # round-trips instead of failing the decision.
+    return text.encode(_UTF8, "surrogatepass")
 
 
 #: Above this many characters of patch text Charter leaves the scan to the rule's
@@ -211,24 +236,22 @@ def scan(document: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _flagged(patches: list[tuple[str, str]]) -> list[tuple[int, str, list[str]]]:
-    """``(patch position, line, kinds)`` for each distinct flagged added line of each patch.
-
-    Ordered by position, then line (code point order, which is the UTF-8 byte
-    order the rule's sort uses). A patch without any hint is skipped whole; each
-    distinct line is judged once, however many patches repeat it.
-    """
-    judged: dict[str, list[str]] = {}
-    found: list[tuple[int, str, list[str]]] = []
-    for position, (_, patch) in enumerate(patches):
-        if not _may_flag(patch):
+    """``(patch position, line, kinds)`` for each flagged added line of each patch."""
+    # All patches at once: joined by newlines, their lines are the text's lines.
+    encoded = [_encoded(patch) for _, patch in patches]
+    data = b"\n".join(encoded)
+    offsets = list(accumulate((len(chunk) + 1 for chunk in encoded), initial=0))
+    judged: dict[bytes, tuple[str, list[str]]] = {}  # each distinct line once
+    found: dict[tuple[int, bytes], tuple[str, list[str]]] = {}
+    for start in _line_starts(data):
+        end = data.find(b"\n", start)
+        raw = data[start:] if end < 0 else data[start:end]
+        if not raw.startswith(b"+") or raw.startswith(b"+++"):
             continue
-        for line in dict.fromkeys(patch.split("\n")):
-            if not line.startswith("+") or line.startswith("+++"):
-                continue
-            kinds = judged.get(line)
-            if kinds is None:
-                kinds = judged[line] = line_kinds(line) if _may_flag(line) else []
-            if kinds:
-                found.append((position, line, kinds))
-    found.sort(key=lambda item: (item[0], item[1]))
-    return found
+        line_and_kinds = judged.get(raw)
+        if line_and_kinds is None:
+            line = raw.decode(_UTF8, "surrogatepass")
+            line_and_kinds = judged[raw] = (line, line_kinds(line))
+        if line_and_kinds[1]:
+            found.setdefault((bisect_right(offsets, start) - 1, raw), line_and_kinds)
+    return [(position, line, kinds) for (position, _), (line, kinds) in sorted(found.items())]
