@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from charter.core.decision import Decision
 from charter.policy.decision import evaluate
 from charter.policy.engine import parse_module
-from charter.policy.guards import _PathIndex, admits, input_guards, kind_guards
+from charter.policy.guards import Guard, _PathIndex, admits, input_guards, kind_guards
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import write_bundle
 from tests.strategies import overlay_files, proposals
@@ -135,9 +135,10 @@ def test_the_path_index_finds_exactly_the_overlapping_rules(
 
 
 def test_guards_on_other_input_fields() -> None:
-    """Any static path below input proves, as input.kind does; bodies must share it."""
+    """Any static path below input proves, as input.kind does; bodies must share it
+    (and ``!=`` its value: ``g``, a value one body excludes the other admits)."""
     got = {
-        k: (v[0], sorted(v[1]))
+        k: (v.path, sorted(v.values), v.excluded)
         for k, v in input_guards(
             [
                 parse_module(
@@ -168,8 +169,9 @@ def test_guards_on_other_input_fields() -> None:
         ).items()
     }
     assert got == {
-        "data.a.deny": (("author", "type"), ["agent"]),
-        "data.b.ask": (("author", "type"), ["bot", "human"]),
+        "data.a.deny": (("author", "type"), ["agent"], False),
+        "data.b.ask": (("author", "type"), ["bot", "human"], False),
+        "data.e.deny": (("author", "type"), ["agent"], True),
     }
 
 
@@ -188,7 +190,11 @@ def test_guards_on_other_input_fields() -> None:
 def test_admits_only_an_admitted_string_at_the_path(
     document: dict[str, Any], admitted: bool
 ) -> None:
-    assert admits((("author", "type"), frozenset({"agent"})), document) is admitted
+    assert admits(Guard(("author", "type"), frozenset({"agent"})), document) is admitted
+    # input.author.type != "agent": any value there but that string, never no value.
+    excluded = admits(Guard(("author", "type"), frozenset({"agent"}), excluded=True), document)
+    author = document.get("author")
+    assert excluded is (isinstance(author, dict) and "type" in author and not admitted)
 
 
 def test_data_at_the_package_voids_the_proof() -> None:
@@ -210,6 +216,23 @@ def test_regorus_stops_a_body_at_its_first_failing_statement() -> None:
     engine.set_input({"kind": "push"})
     with pytest.raises(RuntimeError, match="divide by zero"):
         engine.eval_rule_as_json("data.o.deny")
+
+
+def test_regorus_stops_a_body_at_a_failing_or_undefined_not_equal() -> None:
+    """``input.F != "v"`` fails, hiding a later error, when F is "v" and when F is undefined."""
+    engine = regorus.Engine()
+    engine.add_policy(
+        "o.rego",
+        "package o\nimport rego.v1\n"
+        'deny contains x if {\n\tinput.author.type != "agent"\n\tx := 1 / 0\n}\n',
+    )
+    for document in ({"author": {"type": "agent"}}, {"author": {}}, {"author": "x"}, {}):
+        engine.set_input(document)
+        assert json.loads(engine.eval_rule_as_json("data.o.deny")) == [], document
+    for document in ({"author": {"type": "human"}}, {"author": {"type": None}}):
+        engine.set_input(document)
+        with pytest.raises(RuntimeError, match="divide by zero"):
+            engine.eval_rule_as_json("data.o.deny")
 
 
 def test_a_guarded_set_that_would_raise_fails_closed_for_its_kind() -> None:

@@ -20,12 +20,14 @@ bundle declares: a set ``data.P.R`` (``R`` is ``deny`` or ``ask``) is
   ``input.F in {"v", …}`` / ``[…]`` of string literals, without ``with`` and
   without ``not``, where ``F`` is the same static path of member names in every
   body (``kind``, ``author.type``; no variable index); ``V`` is the union of
-  the strings over the bodies;
+  the strings over the bodies. Or every such statement is ``input.F != "v"``
+  with the same ``F`` and ``v``: then ``V`` is every value but ``"v"``;
 * ``input`` is the input document there: the module has no aliased import and
   no body binds a variable named ``input`` (``some``, ``every``, ``:=``, ``=``).
 
-Then, when the input's value at ``F`` is not a string in ``V`` (a member is
-missing, a step is not an object, or the value is another one: :func:`admits`),
+Then, when the input has no value at ``F`` (a member is missing, a step is not
+an object: the reference is undefined) or its value is not in ``V``
+(:func:`admits`),
 every body fails at its first statement: regorus evaluates a body's statements
 in order and stops at the first that fails, so nothing after it can raise an
 error either (an error would have made the decision ``deny``;
@@ -36,7 +38,7 @@ evaluation changes no decision.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from charter.policy.engine import ModuleInfo, ref_path, walk_ast
 
@@ -74,10 +76,14 @@ def _string(node: Any) -> str | None:
     return None
 
 
-#: What a set is guarded by: a path below ``input`` (``("kind",)``, ``("author", "type")``)
-#: and the strings its value must be one of for any body of the set to get past its
-#: first statement.
-Guard = tuple[tuple[str, ...], frozenset[str]]
+class Guard(NamedTuple):
+    """What a set is guarded by: a path below ``input`` (``("kind",)``, ``("author", "type")``)
+    and the strings its value must be one of (``excluded``: must exist and be none of) for
+    any body of the set to get past its first statement."""
+
+    path: tuple[str, ...]
+    values: frozenset[str]
+    excluded: bool = False
 
 
 def _input_field(node: Any) -> tuple[str, ...] | None:
@@ -91,48 +97,53 @@ def _input_field(node: Any) -> tuple[str, ...] | None:
 
 
 def statement_guard(statement: Any) -> Guard | None:
-    """The guard of ``input.F == "v"`` or ``input.F in {"v", …}`` (``F`` a static path)."""
+    """The guard of ``input.F == "v"``, ``input.F in {"v", …}`` or ``input.F != "v"``
+    (``F`` a static path), else None."""
     if not isinstance(statement, dict) or statement.get("with_mods"):
         return None
     literal = statement.get("literal")
     expr = literal.get("Expr", {}).get("expr") if isinstance(literal, dict) else None
     if not isinstance(expr, dict):
         return None
-    if "BoolExpr" in expr and expr["BoolExpr"].get("op") == "Eq":
+    if "BoolExpr" in expr and expr["BoolExpr"].get("op") in ("Eq", "Ne"):
         lhs, rhs = expr["BoolExpr"].get("lhs"), expr["BoolExpr"].get("rhs")
         for ref, value in ((lhs, rhs), (rhs, lhs)):
             field = _input_field(ref)
             if field is not None and (text := _string(value)) is not None:
-                return field, frozenset((text,))
+                return Guard(field, frozenset((text,)), expr["BoolExpr"]["op"] == "Ne")
         return None
     if "Membership" in expr:
         member = expr["Membership"]
         field = _input_field(member.get("value"))
         if member.get("key") is None and field is not None:
             values = _strings(member.get("collection"))
-            return None if values is None else (field, values)
+            return None if values is None else Guard(field, values)
     return None
 
 
 def guard_kinds(statement: Any) -> frozenset[str] | None:
     """The kinds a statement ``input.kind == "k"`` / ``input.kind in {…}`` admits, else None."""
     guard = statement_guard(statement)
-    return guard[1] if guard is not None and guard[0] == ("kind",) else None
+    if guard is None or guard.path != ("kind",) or guard.excluded:
+        return None
+    return guard.values
 
 
 def admits(guard: Guard, document: Mapping[str, Any]) -> bool:
     """Whether ``document`` (the whole input) may get a guarded body past its first statement.
 
-    False only when the value at the guard's path is surely no admitted string: a
-    missing member, a step through something that is not an object, or another value.
+    False only when the value at the guard's path is surely not admitted: a missing
+    member or a step through something that is not an object (the reference is
+    undefined, so the statement fails), or a value that is not one of the strings
+    (with ``excluded``: that is one of them).
     """
-    path, values = guard
     node: Any = document
-    for part in path:
+    for part in guard.path:
         if not isinstance(node, Mapping) or part not in node:
             return False
         node = node[part]
-    return isinstance(node, str) and node in values
+    listed = isinstance(node, str) and node in guard.values
+    return listed != guard.excluded
 
 
 def _binds_input(node: Any) -> bool:
@@ -180,12 +191,12 @@ def _body_guard(body: Mapping[str, Any]) -> Guard | None:
 
 
 def _set_guard(rules: Sequence[Mapping[str, Any]]) -> Guard | None:
-    """The bodies' common guard (values united), or None when any body is unguarded or
-    guarded on another path."""
+    """The bodies' common guard (admitted values united), or None when any body is
+    unguarded or guarded otherwise (another path, ``==`` and ``!=`` mixed, or ``!=``
+    with another value: a value one body excludes another admits)."""
     if not rules:
         return None
-    path: tuple[str, ...] | None = None
-    values: set[str] = set()
+    guards: list[Guard] = []
     for rule in rules:
         spec = rule.get("Spec")
         bodies = spec.get("bodies") if isinstance(spec, dict) else None
@@ -193,11 +204,15 @@ def _set_guard(rules: Sequence[Mapping[str, Any]]) -> Guard | None:
             return None
         for body in bodies:
             found = _body_guard(body) if isinstance(body, dict) else None
-            if found is None or (path is not None and found[0] != path):
+            if found is None:
                 return None
-            path = found[0]
-            values |= found[1]
-    return None if path is None else (path, frozenset(values))
+            guards.append(found)
+    first = guards[0]
+    if any(g.path != first.path or g.excluded != first.excluded for g in guards):
+        return None
+    if first.excluded:
+        return first if all(g.values == first.values for g in guards) else None
+    return Guard(first.path, frozenset().union(*(g.values for g in guards)))
 
 
 def _data_at(data: Mapping[str, Any], package: str) -> bool:
@@ -280,9 +295,9 @@ def kind_guards(
 ) -> dict[str, frozenset[str]]:
     """``data.P.R`` → the kinds it can contribute for, for every set guarded on ``input.kind``."""
     return {
-        name: values
-        for name, (path, values) in input_guards(modules, data).items()
-        if path == ("kind",)
+        name: guard.values
+        for name, guard in input_guards(modules, data).items()
+        if guard.path == ("kind",) and not guard.excluded
     }
 
 

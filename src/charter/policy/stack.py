@@ -207,7 +207,9 @@ class CompiledStack:
     def kind_guards(self) -> dict[str, frozenset[str]]:
         """The sets guarded on ``input.kind``, with their kinds."""
         return {
-            name: values for name, (path, values) in self.input_guards.items() if path == ("kind",)
+            name: guard.values
+            for name, guard in self.input_guards.items()
+            if guard.path == ("kind",) and not guard.excluded
         }
 
     def results(
