@@ -3,10 +3,11 @@
 For 1,000 generated proposals against the shipped constitution, prints:
 
 - the median and p99 latency of ``charter.policy.decision.evaluate`` (validation,
-  context, evaluation, reasons) next to raw regorus evaluating every set of the
-  same compiled engine on the same input, and the cold-start time (load +
-  compile); how many rule sets a decision evaluates (the others proven empty
-  for the proposal's kind, ``charter.policy.guards``);
+  context, evaluation, reasons), and its median in the thread's CPU time (steadier
+  on a shared machine), next to raw regorus evaluating every set of the same
+  compiled engine on the same input, and the cold-start time (load + compile);
+  how many rule sets a decision evaluates (the others proven empty for its input,
+  ``charter.policy.guards``);
 - the share of decision time of each rule set, timed on the compiled engine with
   the input Charter gives it (target: none above 20 %). ``CRED-NO-STATIC-SECRETS-001``
   is charged with Charter's own scan of the patches (``charter.policy.secrets``)
