@@ -121,14 +121,6 @@ def statement_guard(statement: Any) -> Guard | None:
     return None
 
 
-def guard_kinds(statement: Any) -> frozenset[str] | None:
-    """The kinds a statement ``input.kind == "k"`` / ``input.kind in {…}`` admits, else None."""
-    guard = statement_guard(statement)
-    if guard is None or guard.path != ("kind",) or guard.excluded:
-        return None
-    return guard.values
-
-
 def admits(guard: Guard, document: Mapping[str, Any]) -> bool:
     """Whether ``document`` (the whole input) may get a guarded body past its first statement.
 
