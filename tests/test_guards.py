@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from charter.core.decision import Decision
 from charter.policy.decision import evaluate
 from charter.policy.engine import parse_module
-from charter.policy.guards import kind_guards
+from charter.policy.guards import Guard, _PathIndex, admits, input_guards, kind_guards
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import write_bundle
 from tests.strategies import overlay_files, proposals
@@ -115,6 +115,88 @@ def test_guard_forms_that_do_not_prove(modules: list[tuple[str, str]]) -> None:
     assert "data.a.p.deny" not in guards
 
 
+segments = st.lists(st.sampled_from(["a", "b", "deny", "ask"]), min_size=1, max_size=4)
+
+
+@given(paths=st.lists(segments.map(tuple), max_size=12), target=segments.map(tuple))
+def test_the_path_index_finds_exactly_the_overlapping_rules(
+    paths: list[tuple[str, ...]], target: tuple[str, ...]
+) -> None:
+    """The index answers what comparing every rule's path with the set's would."""
+    entries = [(path, (str(i), [], None)) for i, path in enumerate(paths)]
+    found = sorted(pkg for pkg, _, _ in _PathIndex(entries).overlapping(target))
+    shorter = [min(len(path), len(target)) for path in paths]
+    brute = sorted(
+        str(i)
+        for i, (path, n) in enumerate(zip(paths, shorter, strict=True))
+        if path[:n] == target[:n]
+    )
+    assert found == brute
+
+
+def test_guards_on_other_input_fields() -> None:
+    """Any static path below input proves, as input.kind does; bodies must share it
+    (and ``!=`` its value: ``g``, a value one body excludes the other admits)."""
+    got = {
+        k: (v.path, sorted(v.values), v.excluded)
+        for k, v in input_guards(
+            [
+                parse_module(
+                    "a.rego", "package a\n\n" + HEAD + _rule("deny", 'input.author.type == "agent"')
+                ),
+                parse_module(
+                    "b.rego",
+                    "package b\n\n"
+                    + HEAD
+                    + _rule("ask", 'input["author"].type in {"human", "bot"}'),
+                ),
+                parse_module(
+                    "c.rego",
+                    "package c\n\n"
+                    + HEAD
+                    + _rule("deny", 'input.author.type == "agent"')
+                    + _rule("deny", 'input.kind == "push"'),
+                ),
+                parse_module(
+                    "d.rego", "package d\n\n" + HEAD + _rule("deny", 'input.files[_].path == "x"')
+                ),
+                parse_module(
+                    "e.rego", "package e\n\n" + HEAD + _rule("deny", 'input.author.type != "agent"')
+                ),
+                parse_module("f.rego", "package f\n\n" + HEAD + _rule("deny", 'input == "x"')),
+            ],
+            {},
+        ).items()
+    }
+    assert got == {
+        "data.a.deny": (("author", "type"), ["agent"], False),
+        "data.b.ask": (("author", "type"), ["bot", "human"], False),
+        "data.e.deny": (("author", "type"), ["agent"], True),
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "admitted"),
+    [
+        ({"author": {"type": "agent"}}, True),
+        ({"author": {"type": "human"}}, False),
+        ({"author": {"type": ["agent"]}}, False),
+        ({"author": {}}, False),
+        ({"author": "agent"}, False),
+        ({"author": ["agent"]}, False),
+        ({}, False),
+    ],
+)
+def test_admits_only_an_admitted_string_at_the_path(
+    document: dict[str, Any], admitted: bool
+) -> None:
+    assert admits(Guard(("author", "type"), frozenset({"agent"})), document) is admitted
+    # input.author.type != "agent": any value there but that string, never no value.
+    excluded = admits(Guard(("author", "type"), frozenset({"agent"}), excluded=True), document)
+    author = document.get("author")
+    assert excluded is (isinstance(author, dict) and "type" in author and not admitted)
+
+
 def test_data_at_the_package_voids_the_proof() -> None:
     module = ("p", HEAD + _rule("deny", 'input.kind == "push"'))
     assert _guards(module) == {"data.p.deny": ["push"]}
@@ -134,6 +216,23 @@ def test_regorus_stops_a_body_at_its_first_failing_statement() -> None:
     engine.set_input({"kind": "push"})
     with pytest.raises(RuntimeError, match="divide by zero"):
         engine.eval_rule_as_json("data.o.deny")
+
+
+def test_regorus_stops_a_body_at_a_failing_or_undefined_not_equal() -> None:
+    """``input.F != "v"`` fails, hiding a later error, when F is "v" and when F is undefined."""
+    engine = regorus.Engine()
+    engine.add_policy(
+        "o.rego",
+        "package o\nimport rego.v1\n"
+        'deny contains x if {\n\tinput.author.type != "agent"\n\tx := 1 / 0\n}\n',
+    )
+    for document in ({"author": {"type": "agent"}}, {"author": {}}, {"author": "x"}, {}):
+        engine.set_input(document)
+        assert json.loads(engine.eval_rule_as_json("data.o.deny")) == [], document
+    for document in ({"author": {"type": "human"}}, {"author": {"type": None}}):
+        engine.set_input(document)
+        with pytest.raises(RuntimeError, match="divide by zero"):
+            engine.eval_rule_as_json("data.o.deny")
 
 
 def test_a_guarded_set_that_would_raise_fails_closed_for_its_kind() -> None:
@@ -168,7 +267,7 @@ def _outcome(decision: Decision) -> tuple[str, list[tuple[str, str, str, str]]]:
 
 
 def _same(compiled: CompiledStack, document: dict[str, Any]) -> None:
-    unguarded = dataclasses.replace(compiled, kind_guards={})
+    unguarded = dataclasses.replace(compiled, input_guards={})
     skipped = _outcome(evaluate(compiled, document, now=NOW, validate=False))
     every = _outcome(evaluate(unguarded, document, now=NOW, validate=False))
     assert skipped == every, document
@@ -191,6 +290,14 @@ def test_the_benchmark_workload_of_every_kind_is_decided_alike(shipped: Compiled
         for kind in [*KINDS, "tag", 7, None]:
             _same(shipped, {**document, "kind": kind})
         _same(shipped, {k: v for k, v in document.items() if k != "kind"})
+        # The sets guarded on input.author.type: every type, a missing one, odd authors.
+        author = document["author"]
+        for author_type in ["human", "agent", "Human", "", None, 1]:
+            _same(shipped, {**document, "author": {**author, "type": author_type}})
+        _same(shipped, {**document, "author": {"id": author["id"]}})
+        for odd in ("human", ["human"], None):
+            _same(shipped, {**document, "author": odd})
+        _same(shipped, {k: v for k, v in document.items() if k != "author"})
 
 
 @settings(

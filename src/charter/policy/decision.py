@@ -137,9 +137,9 @@ def evaluate(
     try:
         # The engine reads the Python values themselves: no second serialisation
         # and no JSON text held next to the engine's own copy of the input.
-        context = build_context(compiled, body, moment, facts)
-        compiled.engine.set_input_value({**body, "context": context})
-        results = compiled.results(body.get("kind"), guarded=True)
+        engine_input = {**body, "context": build_context(compiled, body, moment, facts)}
+        compiled.engine.set_input_value(engine_input)
+        results = compiled.results(engine_input, guarded=True)
         reasons = _reasons_from_results(compiled, results)
     except (CharterError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         error = Reason(

@@ -1,12 +1,13 @@
-"""Which ``deny``/``ask`` sets can contribute for which ``input.kind``, proven from the Rego AST.
+"""Which ``deny``/``ask`` sets can contribute for which input, proven from the Rego AST.
 
 A decision evaluates every contributed set (one ``eval_rule`` each, a few
 microseconds even when the set is empty). Many rules apply to one kind of
-proposal only — ``input.kind == "push"`` — and a set none of whose definitions
-can succeed for this input's kind need not be evaluated: its value is the
-empty set. Charter proves that from the modules' syntax trees, never from
-metadata a bundle declares: a set ``data.P.R`` (``R`` is ``deny`` or ``ask``)
-is *guarded* by the kinds ``K`` when
+proposal only — ``input.kind == "push"`` — or to one kind of author only —
+``input.author.type == "agent"`` — and a set none of whose definitions can
+succeed for this input need not be evaluated: its value is the empty set.
+Charter proves that from the modules' syntax trees, never from metadata a
+bundle declares: a set ``data.P.R`` (``R`` is ``deny`` or ``ask``) is
+*guarded* by a path ``F`` below ``input`` and the strings ``V`` when
 
 * every rule of the whole stack whose path (package and head, up to a variable
   index) lies above, at or below ``data.P.R`` is a partial set rule
@@ -15,23 +16,29 @@ is *guarded* by the kinds ``K`` when
   package ``P.R.…``, no ``default R``, no complete rule ``R := …``), and the
   stack's data holds nothing at ``P``;
 * every body of every such rule (and there is at least one) is not an ``else``
-  and its **first** statement is ``input.kind == "k"`` (either side) or
-  ``input.kind in {"k", …}`` / ``[…]`` of string literals, without ``with``
-  and without ``not``; the kinds ``K`` are the union over the bodies;
+  and its **first** statement is ``input.F == "v"`` (either side) or
+  ``input.F in {"v", …}`` / ``[…]`` of string literals, without ``with`` and
+  without ``not``, where ``F`` is the same static path of member names in every
+  body (``kind``, ``author.type``; no variable index); ``V`` is the union of
+  the strings over the bodies. Or every such statement is ``input.F != "v"``
+  with the same ``F`` and ``v``: then ``V`` is every value but ``"v"``;
 * ``input`` is the input document there: the module has no aliased import and
   no body binds a variable named ``input`` (``some``, ``every``, ``:=``, ``=``).
 
-Then, when ``input.kind`` is not a string in ``K``, every body fails at its
-first statement: regorus evaluates a body's statements in order and stops at
-the first that fails, so nothing after it can raise an error either (an error
-would have made the decision ``deny``; ``tests/test_guards.py`` pins that
-order). The set is empty, and skipping its evaluation changes no decision.
+Then, when the input has no value at ``F`` (a member is missing, a step is not
+an object: the reference is undefined) or its value is not in ``V``
+(:func:`admits`),
+every body fails at its first statement: regorus evaluates a body's statements
+in order and stops at the first that fails, so nothing after it can raise an
+error either (an error would have made the decision ``deny``;
+``tests/test_guards.py`` pins that order). The set is empty, and skipping its
+evaluation changes no decision.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from charter.policy.engine import ModuleInfo, ref_path, walk_ast
 
@@ -69,25 +76,67 @@ def _string(node: Any) -> str | None:
     return None
 
 
-def guard_kinds(statement: Any) -> frozenset[str] | None:
-    """The kinds a statement ``input.kind == "k"`` / ``input.kind in {…}`` admits, else None."""
+class Guard(NamedTuple):
+    """What a set is guarded by: a path below ``input`` (``("kind",)``, ``("author", "type")``)
+    and the strings its value must be one of (``excluded``: must exist and be none of) for
+    any body of the set to get past its first statement."""
+
+    path: tuple[str, ...]
+    values: frozenset[str]
+    excluded: bool = False
+
+
+def _input_field(node: Any) -> tuple[str, ...] | None:
+    """The static path below ``input`` a reference names (``input.author.type``), else None."""
+    if not (isinstance(node, dict) and ("RefDot" in node or "RefBrack" in node)):
+        return None
+    path = ref_path(node)
+    if len(path) < 2 or path[0] != "input" or "[...]" in path:
+        return None
+    return tuple(path[1:])
+
+
+def statement_guard(statement: Any) -> Guard | None:
+    """The guard of ``input.F == "v"``, ``input.F in {"v", …}`` or ``input.F != "v"``
+    (``F`` a static path), else None."""
     if not isinstance(statement, dict) or statement.get("with_mods"):
         return None
     literal = statement.get("literal")
     expr = literal.get("Expr", {}).get("expr") if isinstance(literal, dict) else None
     if not isinstance(expr, dict):
         return None
-    if "BoolExpr" in expr and expr["BoolExpr"].get("op") == "Eq":
+    if "BoolExpr" in expr and expr["BoolExpr"].get("op") in ("Eq", "Ne"):
         lhs, rhs = expr["BoolExpr"].get("lhs"), expr["BoolExpr"].get("rhs")
         for ref, value in ((lhs, rhs), (rhs, lhs)):
-            if _is_input_kind(ref) and (text := _string(value)) is not None:
-                return frozenset((text,))
+            field = _input_field(ref)
+            if field is not None and (text := _string(value)) is not None:
+                return Guard(field, frozenset((text,)), expr["BoolExpr"]["op"] == "Ne")
         return None
     if "Membership" in expr:
         member = expr["Membership"]
-        if member.get("key") is None and _is_input_kind(member.get("value")):
-            return _strings(member.get("collection"))
+        field = _input_field(member.get("value"))
+        if member.get("key") is None and field is not None:
+            values = _strings(member.get("collection"))
+            return None if values is None else Guard(field, values)
     return None
+
+
+def admits(guard: Guard, document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` (the whole input) may get a guarded body past its first statement.
+
+    False only when the value at the guard's path is surely not admitted: a missing
+    member or a step through something that is not an object (the reference is
+    undefined, so the statement fails), or a value that is not one of the strings
+    (with ``excluded``: that is one of them).
+    """
+    node: Any = document
+    for part in guard.path:
+        # type() first: the ABC check alone costs more than the rest (JSON objects are dicts).
+        if (type(node) is not dict and not isinstance(node, Mapping)) or part not in node:
+            return False
+        node = node[part]
+    listed = isinstance(node, str) and node in guard.values
+    return listed != guard.excluded
 
 
 def _binds_input(node: Any) -> bool:
@@ -123,33 +172,40 @@ def _rule_name(rule: Mapping[str, Any]) -> tuple[list[str], str | None]:
     return [], None
 
 
-def _body_kinds(body: Mapping[str, Any]) -> frozenset[str] | None:
+def _body_guard(body: Mapping[str, Any]) -> Guard | None:
     if body.get("is_else") or body.get("assign") is not None:
         return None
     query = body.get("query")
     statements = query.get("stmts") if isinstance(query, dict) else None
     if not isinstance(statements, list) or not statements:
         return None
-    kinds = guard_kinds(statements[0])
-    return None if kinds is None or _binds_input(statements) else kinds
+    guard = statement_guard(statements[0])
+    return None if guard is None or _binds_input(statements) else guard
 
 
-def _set_kinds(rules: Sequence[Mapping[str, Any]]) -> frozenset[str] | None:
-    """The union of the bodies' guards, or None when any definition is unguarded."""
+def _set_guard(rules: Sequence[Mapping[str, Any]]) -> Guard | None:
+    """The bodies' common guard (admitted values united), or None when any body is
+    unguarded or guarded otherwise (another path, ``==`` and ``!=`` mixed, or ``!=``
+    with another value: a value one body excludes another admits)."""
     if not rules:
         return None
-    kinds: set[str] = set()
+    guards: list[Guard] = []
     for rule in rules:
         spec = rule.get("Spec")
         bodies = spec.get("bodies") if isinstance(spec, dict) else None
         if not isinstance(bodies, list) or not bodies:
             return None
         for body in bodies:
-            found = _body_kinds(body) if isinstance(body, dict) else None
+            found = _body_guard(body) if isinstance(body, dict) else None
             if found is None:
                 return None
-            kinds |= found
-    return frozenset(kinds)
+            guards.append(found)
+    first = guards[0]
+    if any(g.path != first.path or g.excluded != first.excluded for g in guards):
+        return None
+    if first.excluded:
+        return first if all(g.values == first.values for g in guards) else None
+    return Guard(first.path, frozenset().union(*(g.values for g in guards)))
 
 
 def _data_at(data: Mapping[str, Any], package: str) -> bool:
@@ -167,15 +223,30 @@ def _static_path(package: str, head: list[str]) -> tuple[str, ...]:
     return (*package.split("."), *head[:cut])
 
 
-def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    shorter = min(len(a), len(b))
-    return a[:shorter] == b[:shorter]
+_Entry = tuple[str, list[str], str | None]
 
 
-def kind_guards(
-    modules: Iterable[ModuleInfo], data: Mapping[str, Any]
-) -> dict[str, frozenset[str]]:
-    """``data.P.R`` → the kinds it can contribute for, for every set proven guarded."""
+class _PathIndex:
+    """The named rules by static path, to find those above, at or below a path in O(depth)."""
+
+    def __init__(self, statics: Iterable[tuple[tuple[str, ...], _Entry]]) -> None:
+        self._at: dict[tuple[str, ...], list[_Entry]] = {}
+        self._under: dict[tuple[str, ...], list[_Entry]] = {}
+        for path, entry in statics:
+            self._at.setdefault(path, []).append(entry)
+            for depth in range(1, len(path) + 1):
+                self._under.setdefault(path[:depth], []).append(entry)
+
+    def overlapping(self, target: tuple[str, ...]) -> Iterator[_Entry]:
+        """Every rule whose path is a prefix of ``target`` or has ``target`` as a prefix
+        (the rules at ``target`` itself once)."""
+        for depth in range(1, len(target)):
+            yield from self._at.get(target[:depth], ())
+        yield from self._under.get(target, ())
+
+
+def input_guards(modules: Iterable[ModuleInfo], data: Mapping[str, Any]) -> dict[str, Guard]:
+    """``data.P.R`` → its guard, for every set proven guarded (see the module's docstring)."""
     infos = list(modules)
     if any(_aliased(i) for i in infos):
         return {}
@@ -186,10 +257,10 @@ def kind_guards(
             if not head:
                 return {}  # a rule Charter cannot name may define any set
             named.append((info.package, rule, head, form))
-    statics = [
-        (_static_path(package, head), package, head, form) for package, _, head, form in named
-    ]
-    found: dict[str, frozenset[str]] = {}
+    index = _PathIndex(
+        (_static_path(package, head), (package, head, form)) for package, _, head, form in named
+    )
+    found: dict[str, Guard] = {}
     for package in sorted({info.package for info in infos}):
         if _data_at(data, package):
             continue
@@ -199,17 +270,28 @@ def kind_guards(
             # guarded definitions: a ref head, a parent package's rule or a package
             # P.R.… may define it, part of it or a path above it.
             if any(
-                _overlap(path, target) and not (pkg == package and head == [name] and form == "Set")
-                for path, pkg, head, form in statics
+                not (pkg == package and head == [name] and form == "Set")
+                for pkg, head, form in index.overlapping(target)
             ):
                 continue
             defining = [
                 rule for pkg, rule, head, form in named if pkg == package and head == [name]
             ]
-            kinds = _set_kinds(defining)
-            if kinds is not None:
-                found[f"data.{package}.{name}"] = kinds
+            guard = _set_guard(defining)
+            if guard is not None:
+                found[f"data.{package}.{name}"] = guard
     return found
+
+
+def kind_guards(
+    modules: Iterable[ModuleInfo], data: Mapping[str, Any]
+) -> dict[str, frozenset[str]]:
+    """``data.P.R`` → the kinds it can contribute for, for every set guarded on ``input.kind``."""
+    return {
+        name: guard.values
+        for name, guard in input_guards(modules, data).items()
+        if guard.path == ("kind",) and not guard.excluded
+    }
 
 
 def _aliased(info: ModuleInfo) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 from charter.core.errors import LoadError
 from charter.policy.bundle import Layer, load_directory, path_under_roots
 from charter.policy.engine import Engine
-from charter.policy.guards import kind_guards
+from charter.policy.guards import Guard, admits, input_guards
 from charter.policy.ratchet import LayerParameters, Parameter, effective_parameters, narrow_profile
 from charter.policy.rules import Rule
 
@@ -198,27 +198,39 @@ class CompiledStack:
     packages: tuple[str, ...]
     #: The layer kind each contributing package belongs to (fixed per stack).
     package_layers: Mapping[str, str] = field(default_factory=dict, compare=False)
-    #: Sets proven empty unless ``input.kind`` is one of the kinds
-    #: (:func:`charter.policy.guards.kind_guards`); empty: evaluate every set.
-    kind_guards: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
+    #: Sets proven empty unless the input's value at a path (``kind``, ``author.type``)
+    #: is one of some strings (:func:`charter.policy.guards.input_guards`); empty:
+    #: evaluate every set.
+    input_guards: Mapping[str, Guard] = field(default_factory=dict, compare=False)
 
-    def results(self, input_kind: object = None, *, guarded: bool = False) -> list[dict[str, Any]]:
+    @property
+    def kind_guards(self) -> dict[str, frozenset[str]]:
+        """The sets guarded on ``input.kind``, with their kinds."""
+        return {
+            name: guard.values
+            for name, guard in self.input_guards.items()
+            if guard.path == ("kind",) and not guard.excluded
+        }
+
+    def results(
+        self, document: Mapping[str, Any] | None = None, *, guarded: bool = False
+    ) -> list[dict[str, Any]]:
         """Every contributed ``deny``/``ask`` set under the current input.
 
         One ``eval_rule`` per set: regorus evaluates a rule that gathers many
         packages' sets superlinearly (a generated aggregate module measured
         about 3x slower than these separate calls on the shipped constitution).
-        With ``guarded``, ``input_kind`` must be the current input's ``kind``
-        (``None`` when absent): a set proven unable to contribute for it is
-        empty without being evaluated. Any error propagates, so the caller
+        With ``guarded``, ``document`` must be the current input (the very
+        values the engine was given): a set proven unable to contribute for it
+        is empty without being evaluated. Any error propagates, so the caller
         fails closed on the whole decision.
         """
         evaluate = self.engine.eval_rule
-        guards = self.kind_guards if guarded else {}
+        guards = self.input_guards if guarded and document is not None else {}
         out: list[dict[str, Any]] = []
         for pkg, kind, path in self.rules:
-            kinds = guards.get(path)
-            if kinds is not None and not (isinstance(input_kind, str) and input_kind in kinds):
+            guard = guards.get(path)
+            if guard is not None and not admits(guard, document or {}):
                 out.append({"package": pkg, "kind": kind, "entries": []})
             else:
                 out.append({"package": pkg, "kind": kind, "entries": evaluate(path)})
@@ -256,7 +268,7 @@ class CompiledStack:
             rules=tuple((pkg, kind, f"data.{pkg}.{kind}") for pkg, kind in pairs),
             packages=tuple(dict.fromkeys(p for p, _ in pairs)),
             package_layers={p: _layer_kind(stack, p) for p, _ in pairs},
-            kind_guards=kind_guards(infos, data),
+            input_guards=input_guards(infos, data),
         )
 
 
