@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from charter.policy.stack import CompiledStack, Stack, load_stack
+from tests.parse_memo import memoised_parsers
 
 # Property tests: derandomised (a fixed, reproducible sequence of examples) in CI
 # so CI never fails by chance; random and more thorough locally, where a new
@@ -53,6 +54,13 @@ def write_bundle(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _parse_each_module_text_once() -> Iterator[None]:
+    """Rego and METADATA parsing memoised by text for the session (tests/parse_memo.py)."""
+    with memoised_parsers():
+        yield
 
 
 @pytest.fixture(autouse=True)
