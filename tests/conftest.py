@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,11 +57,20 @@ def write_bundle(
     return directory
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _parse_each_module_text_once() -> Iterator[None]:
-    """Rego and METADATA parsing memoised by text for the session (tests/parse_memo.py)."""
-    with memoised_parsers():
-        yield
+_MEMO = contextlib.ExitStack()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Rego parsing and all-passing Rego test runs memoised (tests/parse_memo.py).
+
+    From configuration on, so test modules that load a stack at import time
+    (during collection) share it too.
+    """
+    _MEMO.enter_context(memoised_parsers())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _MEMO.close()
 
 
 @pytest.fixture(autouse=True)
