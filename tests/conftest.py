@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from charter.policy.stack import CompiledStack, Stack, load_stack
+from tests.parse_memo import memoised_parsers
 
 # Property tests: derandomised (a fixed, reproducible sequence of examples) in CI
 # so CI never fails by chance; random and more thorough locally, where a new
@@ -53,6 +55,22 @@ def write_bundle(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return directory
+
+
+_MEMO = contextlib.ExitStack()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Rego parsing and all-passing Rego test runs memoised (tests/parse_memo.py).
+
+    From configuration on, so test modules that load a stack at import time
+    (during collection) share it too.
+    """
+    _MEMO.enter_context(memoised_parsers())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _MEMO.close()
 
 
 @pytest.fixture(autouse=True)

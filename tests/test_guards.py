@@ -285,7 +285,9 @@ def test_the_benchmark_workload_of_every_kind_is_decided_alike(shipped: Compiled
     finally:
         sys.path.remove(str(BENCH))
     rng = random.Random(5)
-    for i in range(120):
+    # 60 documents: they already produce every (kind, reason) pair that 120 did
+    # (measured: all but one appear within the first 6, the last at document 58).
+    for i in range(60):
         document = proposal(rng, i)
         for kind in [*KINDS, "tag", 7, None]:
             _same(shipped, {**document, "kind": kind})

@@ -43,15 +43,28 @@ def config_body(root: Path, extra: str = "", overlay: Path | None = None) -> str
     return f'{extra}\n{stack}\n[audit]\nstore = "{root / "audit.db"}"\n'
 
 
+def _start(root: Path) -> ThreadedRunner:
+    config = write_config(
+        root / "runner",
+        config_body(root, 'refresh_interval = "1h"\nevaluator_threads = 3\npublic_metrics = true'),
+    )
+    return ThreadedRunner(config)
+
+
 @pytest.fixture
 def runner(tmp_path: Path) -> Iterator[ThreadedRunner]:
-    config = write_config(
-        tmp_path / "runner",
-        config_body(
-            tmp_path, 'refresh_interval = "1h"\nevaluator_threads = 3\npublic_metrics = true'
-        ),
-    )
-    r = ThreadedRunner(config)
+    r = _start(tmp_path)
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedRunner]:
+    """One runner, shared by the tests that only send requests it refuses or read its
+    static documents (no decision is recorded, so they cannot see each other)."""
+    r = _start(tmp_path_factory.mktemp("refusing"))
     try:
         yield r
     finally:
@@ -95,10 +108,10 @@ def test_integrity_loss_denies_every_decision(tmp_path: Path) -> None:
         r.stop()
 
 
-def test_token_is_checked_before_the_body_is_read(runner: ThreadedRunner) -> None:
+def test_token_is_checked_before_the_body_is_read(refusing: ThreadedRunner) -> None:
     for path in ("/v1/decisions/proposal", "/v1/explain"):
-        assert runner.client.post(path, content=b"{", headers=JSON).status_code == 401
-        r = runner.client.post(path, content=b"{", headers={**JSON, **auth("approver")})
+        assert refusing.client.post(path, content=b"{", headers=JSON).status_code == 401
+        r = refusing.client.post(path, content=b"{", headers={**JSON, **auth("approver")})
         assert r.status_code == (403 if path.endswith("proposal") else 422), r.text
 
 
@@ -116,20 +129,20 @@ def test_token_is_checked_before_the_body_is_read(runner: ThreadedRunner) -> Non
         b'"\\ud800"',
     ],
 )
-def test_non_json_numbers_and_deep_nesting_are_422(runner: ThreadedRunner, raw: bytes) -> None:
+def test_non_json_numbers_and_deep_nesting_are_422(refusing: ThreadedRunner, raw: bytes) -> None:
     for path in ("/v1/decisions/proposal", "/v1/explain"):
-        r = runner.client.post(path, content=raw, headers={**JSON, **auth("agent")})
+        r = refusing.client.post(path, content=raw, headers={**JSON, **auth("agent")})
         assert r.status_code == 422, (path, r.status_code, r.text[:300])
         assert r.json()["field"] == "body"
 
 
-def test_public_metrics_need_no_token(runner: ThreadedRunner) -> None:
-    r = runner.client.get("/metrics")
+def test_public_metrics_need_no_token(refusing: ThreadedRunner) -> None:
+    r = refusing.client.get("/metrics")
     assert r.status_code == 200 and metric(r.text, "charter_ready") == 1
 
 
-def test_openapi_documents_the_proposal_body(runner: ThreadedRunner) -> None:
-    spec = runner.client.get("/openapi.json").json()
+def test_openapi_documents_the_proposal_body(refusing: ThreadedRunner) -> None:
+    spec = refusing.client.get("/openapi.json").json()
     for path in ("/v1/decisions/proposal", "/v1/explain"):
         body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         assert set(body["schema"]["required"]) >= {"kind", "repository", "author"}
