@@ -190,3 +190,18 @@ def test_only_the_constitution_may_read_charters_own_data(make_bundle: BundleFac
     report = lint_bundle(path)
     assert "CHARTER-L011" in report.codes()
     assert "CHARTER-L011" not in lint_bundle(shipped_constitution_path()).codes()
+
+
+def test_compiling_never_writes_into_a_layers_data(make_bundle: BundleFactory) -> None:
+    """Merged data is a copy: a layer reused by a later stack (runner swaps, the hook
+    daemon) must not carry an earlier overlay's data into it."""
+    overlay = make_bundle(
+        layer="overlay", name="o", roots=["charter/overlay"],
+        files={"charter/overlay/data.json": json.dumps({"approvers": ["sec-team"]})},
+    )  # fmt: skip
+    stack = load_stack(overlay=overlay)
+    constitution = stack.layers[0]
+    before = json.dumps(constitution.data, sort_keys=True)
+    stack.compile()
+    assert json.dumps(constitution.data, sort_keys=True) == before
+    assert "overlay" not in constitution.data["charter"]

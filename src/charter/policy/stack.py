@@ -7,6 +7,7 @@ is the maximum over every layer's contributions (see ``charter.policy.decision``
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -180,11 +181,16 @@ class Stack:
 
 
 def _merge_data(target: dict[str, Any], source: dict[str, Any]) -> None:
+    """Merge ``source`` into ``target``; ``source`` is never changed or shared.
+
+    A layer's own objects are copied in, so merging the next layer cannot write
+    into them (a long-lived layer would otherwise carry one overlay's data into
+    every later compilation)."""
     for key, value in source.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
             _merge_data(target[key], value)
         else:
-            target[key] = value
+            target[key] = copy.deepcopy(value)
 
 
 @dataclass(frozen=True)
