@@ -82,6 +82,8 @@ class AppliesTo:
 
     def judge(self, kind: object, paths: Sequence[str]) -> tuple[bool, str]:
         """Whether a proposal of ``kind`` changing ``paths`` is looked at, and why."""
+        if self.kinds is None and self.paths is None:
+            return True, "no applies_to: every proposal"
         if self.kinds is not None and kind not in self.kinds:
             return False, f"looks only at {', '.join(self.kinds)} (this is a {kind})"
         if self.paths is not None:

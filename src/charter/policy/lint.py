@@ -30,11 +30,12 @@ CHARTER-L041    (warning) a waiver names a rule that is not in the stack
 CHARTER-L042    (warning) a waiver has expired
 CHARTER-L043    a waiver has no expiry, or one beyond ``max_waiver_days``
 CHARTER-L050    rule metadata is missing or invalid (title, description, link or
-                citation, id, severity, category)
+                citation, id, severity, category, applies_to)
 CHARTER-L051    a module contributes ``deny``/``ask`` but declares no rule id
 CHARTER-L060    a rule lacks a test where it fires or one where it does not
 CHARTER-L061    a test of the bundle fails
 CHARTER-L062    (warning) a test's outcome for a rule could not be measured
+CHARTER-L063    a rule fires in a test outside its ``custom.applies_to``
 CHARTER-L070    an upper layer's own test fails against the composed stack
 ==============  ===============================================================
 
@@ -88,7 +89,8 @@ from charter.policy.bundle import (
 )
 from charter.policy.engine import Engine, ModuleInfo, parse_module, walk_ast
 from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
-from charter.policy.rules import RULE_ID, SEVERITIES, metadata_blocks
+from charter.policy.applies import EVERYTHING, changed_paths, parse_applies_to
+from charter.policy.rules import RULE_ID, SEVERITIES, Rule, metadata_blocks
 from charter.policy.stack import RESERVED_ROOT, Stack, _merge_data, load_stack
 from charter.policy.testing import find_tests, run_layer_tests, with_input_texts
 
@@ -125,6 +127,7 @@ CODES: dict[str, str] = {
     "CHARTER-L060": "A rule lacks a test where it fires or a test where it does not.",
     "CHARTER-L061": "A test of the bundle fails.",
     "CHARTER-L062": "A test's outcome for a rule could not be measured.",
+    "CHARTER-L063": "A rule fires in a test outside the kinds and paths its applies_to declares.",
     "CHARTER-L070": "An upper layer's own test fails against the composed stack.",
 }
 
@@ -409,6 +412,10 @@ def _metadata_problems(
     category = custom.get("category")
     if not isinstance(category, str) or not category.strip():
         problems.append((f"rule {rule_id} has no custom.category", "e.g. process"))
+    try:
+        parse_applies_to(custom, f"rule {rule_id}")
+    except PolicyError as exc:
+        problems.append((exc.message, exc.hint or ""))
     return problems
 
 
@@ -761,26 +768,37 @@ def _probe_source(module: Module, packages: Sequence[str], texts: Sequence[str])
             f"__charter_lint_probe_{i} := result if {{\n"
             f"\tresult := {{{per_package}}} with input as {text}\n}}"
         )
+        lines.append(f"__charter_lint_input_{i} := doc if {{\n\tdoc := input with input as {text}\n}}")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one test input makes each package emit, and the input itself."""
+
+    emitted: dict[str, set[str]]
+    document: Any
 
 
 def _probe(
     engine: Engine, module: Module, packages: Sequence[str], texts: Sequence[str]
-) -> list[dict[str, set[str]] | None]:
+) -> list[_Outcome | None]:
     """Per input text: the rule ids each package emits (None: not measurable)."""
 
-    def run(indices: Sequence[int]) -> list[dict[str, set[str]] | None] | None:
+    def run(indices: Sequence[int]) -> list[_Outcome | None] | None:
         twin = engine.clone()
         try:
             twin.add_module(
                 f"{module.path}#lint-probe",
                 _probe_source(module, packages, [texts[i] for i in indices]),
             )
-            out: list[dict[str, set[str]] | None] = []
+            out: list[_Outcome | None] = []
             for k in range(len(indices)):
                 value = twin.eval_rule(f"data.{module.info.package}.__charter_lint_probe_{k}")
                 if isinstance(value, dict):
-                    out.append({str(p): {str(v) for v in ids} for p, ids in value.items()})
+                    document = twin.eval_rule(f"data.{module.info.package}.__charter_lint_input_{k}")
+                    emitted = {str(p): {str(v) for v in ids} for p, ids in value.items()}
+                    out.append(_Outcome(emitted, document))
                 else:
                     out.append(None)
             return out
@@ -790,7 +808,7 @@ def _probe(
     together = run(range(len(texts)))
     if together is not None:
         return together
-    results: list[dict[str, set[str]] | None] = []
+    results: list[_Outcome | None] = []
     for i in range(len(texts)):
         one = run([i])
         results.append(one[0] if one else None)
@@ -827,6 +845,7 @@ def _check_tests(
             engine.add_module(module.path, module.source)
     for module in layer.test_modules:
         engine.add_module(module.path, module.source)
+    declared = {r.id: r for r in layer.rules if r.id in rules}
     fires: dict[str, list[str]] = {rid: [] for rid in rules}
     quiet: dict[str, list[str]] = {rid: [] for rid in rules}
     packages = sorted({pkg for pkg, _ in rules.values()})
@@ -855,8 +874,10 @@ def _check_tests(
                 )
                 continue
             for rid, (package, _) in rules.items():
-                ids = outcome.get(package, set())
+                ids = outcome.emitted.get(package, set())
                 (fires if rid in ids else quiet)[rid].append(f"{module.path}:{row}")
+                if rid in ids and rid in declared:
+                    findings.extend(_check_applies_to(declared[rid], outcome, module.path, row))
     for rid, (package, where) in sorted(rules.items()):
         missing = []
         if not fires[rid]:
@@ -876,6 +897,27 @@ def _check_tests(
                     "as {...}`",
                 )
             )
+
+
+def _check_applies_to(rule: Rule, outcome: _Outcome, file: str, row: int) -> list[Finding]:
+    """L063: a test in which ``rule`` fires must lie inside its ``custom.applies_to``."""
+    document = outcome.document
+    if rule.applies_to == EVERYTHING or not isinstance(document, dict):
+        return []
+    kind = document.get("kind")
+    applies, why = rule.applies_to.judge(kind, changed_paths(document))
+    if applies:
+        return []
+    return [
+        _error(
+            "CHARTER-L063",
+            f"{file}:{row}",
+            f"rule {rule.id} fires in this test, but its custom.applies_to says it does not "
+            f"apply ({why}): the declaration is narrower than the rule",
+            "widen applies_to (kinds, paths) to cover every change the rule can fire on, "
+            "or make the rule not fire outside it",
+        )
+    ]
 
 
 def _check_upper_tests(
