@@ -22,6 +22,7 @@ from typing import Any
 
 import typer
 
+from charter.cli import _profile
 from charter.cli._app import ReportFormat, app
 from charter.cli._facts import gather, identity_map, progress_bar
 from charter.cli._stack import TRUST_ENV, trust_policy, verified_stack, waiver_hook
@@ -162,6 +163,7 @@ def github(
         facts = gather(
             built=document, identities=None, evidence=evidence, policy=policy, declared=document
         )
+        stack = stack.with_profile(_profile.from_document(stack, document, repo))
         decided = decide(stack.compile(), None, facts, now=parse_now(now), waivers=hook)
         decision = decided.decision
         reports = _reports(decision, decided.document, stack.rules, fmt, sarif is not None)

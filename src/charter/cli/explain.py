@@ -54,8 +54,7 @@ def _view(result: dict[str, Any], source: str, every: bool) -> str:
         render_text.table(columns, table_rows, no_wrap=columns[:6]),
         render_text.styled(
             f"{len(result['applies'])} of {len(result['rules'])} rules apply; "
-            f"{len(result['fired'])} fired"
-            + ("" if every else " (--all lists every rule)")
+            f"{len(result['fired'])} fired" + ("" if every else " (--all lists every rule)")
         ),
     ]
     items.extend(
@@ -100,9 +99,7 @@ def explain_command(
         None, "--body-file", help="the body text (e.g. a citation block)"
     ),
     profile: Path | None = _profile.PROFILE_OPTION,
-    layer: str | None = typer.Option(
-        None, "--layer", help="only rules of this layer kind or name"
-    ),
+    layer: str | None = typer.Option(None, "--layer", help="only rules of this layer kind or name"),
     every: bool = typer.Option(False, "--all", help="text: list the rules that do not apply too"),
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
@@ -147,9 +144,7 @@ def explain_command(
             body=_facts.read_body(body_file),
         )
         facts, source = None, "hypothetical " + kind
-        profiled = stack.with_profile(
-            _profile.context_for(stack, explicit=profile, repo=repo)
-        )
+        profiled = stack.with_profile(_profile.context_for(stack, explicit=profile, repo=repo))
     else:
         sources = Sources(
             proposal_file, git, None, staged, None, repo, kind, identities, body_file, None

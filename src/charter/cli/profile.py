@@ -106,9 +106,7 @@ def show(
     items.append(
         render_text.styled("required categories: ", ", ".join(report["required_tool_categories"]))
     )
-    items.append(
-        render_text.styled("requirements: ", "; ".join(report["requirements"]) or "none")
-    )
+    items.append(render_text.styled("requirements: ", "; ".join(report["requirements"]) or "none"))
     write(render_text.render(*items))
 
 

@@ -73,6 +73,7 @@ from charter.core import jsonio
 from charter.core.errors import CharterError, PolicyError, Rejected
 from charter.core.findings import Finding, LintReport, Severity
 from charter.policy import waivers
+from charter.policy.applies import EVERYTHING, changed_paths, parse_applies_to
 from charter.policy.build import BuildContext, bundle_root
 from charter.policy.bundle import (
     MANIFEST,
@@ -89,7 +90,6 @@ from charter.policy.bundle import (
 )
 from charter.policy.engine import Engine, ModuleInfo, parse_module, walk_ast
 from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
-from charter.policy.applies import EVERYTHING, changed_paths, parse_applies_to
 from charter.policy.rules import RULE_ID, SEVERITIES, Rule, metadata_blocks
 from charter.policy.stack import RESERVED_ROOT, Stack, _merge_data, load_stack
 from charter.policy.testing import find_tests, run_layer_tests, with_input_texts
@@ -768,7 +768,9 @@ def _probe_source(module: Module, packages: Sequence[str], texts: Sequence[str])
             f"__charter_lint_probe_{i} := result if {{\n"
             f"\tresult := {{{per_package}}} with input as {text}\n}}"
         )
-        lines.append(f"__charter_lint_input_{i} := doc if {{\n\tdoc := input with input as {text}\n}}")
+        lines.append(
+            f"__charter_lint_input_{i} := doc if {{\n\tdoc := input with input as {text}\n}}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -796,7 +798,9 @@ def _probe(
             for k in range(len(indices)):
                 value = twin.eval_rule(f"data.{module.info.package}.__charter_lint_probe_{k}")
                 if isinstance(value, dict):
-                    document = twin.eval_rule(f"data.{module.info.package}.__charter_lint_input_{k}")
+                    document = twin.eval_rule(
+                        f"data.{module.info.package}.__charter_lint_input_{k}"
+                    )
                     emitted = {str(p): {str(v) for v in ids} for p, ids in value.items()}
                     out.append(_Outcome(emitted, document))
                 else:

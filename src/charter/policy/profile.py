@@ -1,4 +1,4 @@
-"""The Environment Profile as a file: ``.charter/profile.toml`` (docs/design.md, 'Environment Profile').
+"""The Environment Profile as a file: ``.charter/profile.toml`` (docs/design.md).
 
 The file names, for each tool category, the tool the repository uses and that
 tool's attributes::

@@ -28,8 +28,8 @@ from charter.core.digests import sha256_file
 from charter.core.errors import CharterError, ConfigError, LoadError, RollbackError
 from charter.policy.bundle import Layer, VerifiedBundle, load_directory
 from charter.policy.loading import check_verified, verify_bundle_file
-from charter.policy.release import is_shipped_name, shipped_artefact, shipped_trust_policy
 from charter.policy.profile import ProfileContext, read_profile
+from charter.policy.release import is_shipped_name, shipped_artefact, shipped_trust_policy
 from charter.policy.stack import Stack
 from charter.registry import channels, cosign, oci
 from charter.runner.approval_store import files_of as approval_files
