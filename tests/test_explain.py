@@ -236,13 +236,17 @@ import rego.v1
 
 import data.charter.overlay.docker
 
+root_push := {"kind": "push", "files": [{"path": "Dockerfile", "patch": "FROM x"}]}
+
+svc_pr := {"kind": "pull_request", "files": [{"path": "svc/Dockerfile", "patch": "USER a"}]}
+
 test_root_dockerfile_denied if {
-	some e in docker.deny with input as {"kind": "push", "files": [{"path": "Dockerfile", "patch": "FROM x"}]}
+	some e in docker.deny with input as root_push
 	e.rule == "ACME-DOCKER-USER-001"
 }
 
 test_user_allowed if {
-	count(docker.deny) == 0 with input as {"kind": "pull_request", "files": [{"path": "svc/Dockerfile", "patch": "USER app"}]}
+	count(docker.deny) == 0 with input as svc_pr
 }
 """
         return make_bundle(
@@ -262,7 +266,7 @@ test_user_allowed if {
         found = [f for f in report.findings if f.code == "CHARTER-L063"]
         assert found and not report.ok, report
         assert "ACME-DOCKER-USER-001" in found[0].message and why in found[0].message
-        assert found[0].location.endswith("docker_test.rego:7")
+        assert found[0].location.endswith("docker_test.rego:11")
     bad = bundle("#   applies_to:\n#     kinds: [pr]\n")
     assert "CHARTER-L050" in lint_bundle(bad).codes()
 

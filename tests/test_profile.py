@@ -31,7 +31,7 @@ from charter.policy.profile import (
 from charter.policy.stack import Stack, load_stack, shipped_constitution_path
 from charter.runner.config import parse_config
 from tests.cli_helpers import invoke
-from tests.conftest import BundleFactory, write_bundle
+from tests.conftest import write_bundle
 from tests.runner_helpers import ThreadedRunner, auth, write_config
 from tests.test_facts_git import commit, git
 
@@ -197,16 +197,16 @@ def test_contradicting_requirements_fail_closed(tmp_path: Path) -> None:
         name="fips",
         roots=["charter/packs/fips"],
         files={
-            "charter/packs/fips/data.json": json.dumps({"parameters": {"profile_requirements": [FIPS]}})
+            "charter/packs/fips/data.json": json.dumps(
+                {"parameters": {"profile_requirements": [FIPS]}}
+            )
         },
     )
     lower = fips_overlay(tmp_path / "o", ["vulnerability-scan.fips_validated = false"])
     stack = load_stack(packs=[upper], overlay=lower)
     assert len(stack.profile_requirements) == 2
     for text in (PROFILE, PROFILE.replace("fips_validated = true", "fips_validated = false")):
-        assert "ENV-PROFILE-REQUIREMENTS-001" in env_rules(
-            stack, parse_profile(text, "p"), SCANNED
-        )
+        assert "ENV-PROFILE-REQUIREMENTS-001" in env_rules(stack, parse_profile(text, "p"), SCANNED)
 
 
 def test_a_malformed_requirement_in_a_layer_refuses_the_stack(tmp_path: Path) -> None:
@@ -245,15 +245,15 @@ def test_layers_add_requirements_and_never_remove_one(tmp_path: Path) -> None:
         name="fips",
         roots=["charter/packs/fips"],
         files={
-            "charter/packs/fips/data.json": json.dumps({"parameters": {"profile_requirements": [FIPS]}})
+            "charter/packs/fips/data.json": json.dumps(
+                {"parameters": {"profile_requirements": [FIPS]}}
+            )
         },
     )
     above = [*shipped, *load_stack(packs=[pack]).layers[1:]]
     dropped = lint_bundle(fips_overlay(tmp_path / "drop", []), against=above)
     assert "CHARTER-L020" in dropped.codes()
-    kept = lint_bundle(
-        fips_overlay(tmp_path / "keep", [FIPS, 'sbom.tool = "syft"']), against=above
-    )
+    kept = lint_bundle(fips_overlay(tmp_path / "keep", [FIPS, 'sbom.tool = "syft"']), against=above)
     assert kept.ok
     # Removing a required category is the same ratchet.
     fewer = write_bundle(
@@ -318,9 +318,7 @@ def test_check_git_decides_under_the_base_profile_and_shows_the_diff(
     mixed = invoke("check", str(proposal), "--git", "main..swap", "--repo", str(repo),
                    "--now", "2026-11-20T10:00:00Z", "--no-audit", "--format", "json")  # fmt: skip
     reasons = json.loads(mixed.stdout)["reasons"]
-    assert any(
-        r["rule"] == "ENV-TOOL-IN-PROFILE-001" and "grype-fips" in r["msg"] for r in reasons
-    )
+    assert any(r["rule"] == "ENV-TOOL-IN-PROFILE-001" and "grype-fips" in r["msg"] for r in reasons)
 
 
 def test_explain_shows_the_profile_diff(repo: Path) -> None:
