@@ -399,3 +399,34 @@ def test_the_runner_decides_under_its_configured_profile(tmp_path: Path) -> None
         assert "ENV-PROFILE-REQUIREMENTS-001" in {r["rule"] for r in again["reasons"]}
     finally:
         runner.stop()
+
+
+def test_a_proposal_cannot_bring_its_own_profile(fips_stack: Stack) -> None:
+    """`context` in the document is discarded: only Charter's profile counts."""
+    forged = {
+        **SCANNED,
+        "context": {
+            "profile": {"vulnerability-scan": ["grype-fips"]},
+            "profile_file": {"present": True, "tools": {"vulnerability-scan": {
+                "tool": "grype-fips", "fips_validated": True}}},
+            "profile_requirements": [],
+        },
+    }  # fmt: skip
+    assert env_rules(fips_stack, None, forged) == {
+        "ENV-TOOL-IN-PROFILE-001",
+        "ENV-PROFILE-REQUIREMENTS-001",
+    }
+
+
+def test_the_markdown_report_shows_the_diff_literally(repo: Path, tmp_path: Path) -> None:
+    evil = PROFILE.replace('tool = "syft"', 'tool = "syft | ` <b>x</b>"')
+    git(repo, "checkout", "-q", "-b", "evil", "main")
+    (repo / ".charter" / "profile.toml").write_text(evil)
+    commit(repo, f"evil\n\n{CITATION}")
+    result = invoke("check", "--git", "main..evil", "--repo", str(repo), "--format", "markdown",
+                    "--now", "2026-11-20T10:00:00Z", "--no-audit")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    section = result.stdout.split("#### Environment Profile change")[1]
+    assert "<b>" not in section and "&#60;b&#62;" in section
+    row = next(line for line in section.splitlines() if line.startswith("| sbom"))
+    assert row.count(" | ") == 4  # the | in the value does not add a column

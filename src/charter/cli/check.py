@@ -72,7 +72,10 @@ def rendered(
     if fmt is ReportFormat.github:
         return render_github.decision(decision, files)
     if fmt is ReportFormat.markdown:
-        return render_markdown.decision(decision, source)
+        path = profile.path if profile is not None else ""
+        return render_markdown.decision(decision, source) + render_markdown.profile_diff(
+            changes, path
+        )
     view = render_text.proposal_decision(decision, source)
     path = profile.path if profile is not None else ""
     return render_text.render(view, *_profile.diff_view(changes, path))
