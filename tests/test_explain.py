@@ -324,3 +324,10 @@ def test_cli_explain_bad_input_is_one_line(args: list[str], message: str) -> Non
     result = invoke("explain", *args)
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_cli_explain_a_humans_hypothetical_pr_asks() -> None:
+    result = invoke("explain", "--adds", "Dockerfile", "--author-type", "human", "--format",
+                    "json", "--now", "2026-11-20T10:00:00Z")  # fmt: skip
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == "ask" and doc["fired"] == ["CITE-BLOCK-REQUIRED-001"]

@@ -268,6 +268,8 @@ def test_layers_add_requirements_and_never_remove_one(tmp_path: Path) -> None:
         },
     )
     assert "CHARTER-L020" in lint_bundle(fewer, against=shipped).codes()
+    malformed = lint_bundle(fips_overlay(tmp_path / "bad", ["fips = yes"]), against=shipped)
+    assert "CHARTER-L023" in malformed.codes()
 
 
 # ------------------------------------------------------------------ git and the CLI

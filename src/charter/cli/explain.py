@@ -23,6 +23,8 @@ from charter.cli.check import Sources, _document
 from charter.core.decision import parse_now
 from charter.core.errors import InputError
 from charter.facts.decide import decide
+from charter.facts.identities import IdentityMap
+from charter.facts.reconcile import Facts
 from charter.policy.applies import KINDS
 from charter.policy.explain import explain, hypothetical
 from charter.render import json as render_json
@@ -135,7 +137,7 @@ def explain_command(
                 "--adds/--modifies/--removes describe a change of their own",
                 hint="give them without PROPOSAL.json, --git or --staged",
             )
-        declared: dict[str, Any] | None = hypothetical(
+        change = hypothetical(
             adds=adds or (),
             modifies=modifies or (),
             removes=removes or (),
@@ -143,7 +145,12 @@ def explain_command(
             author_type=author_type,
             body=_facts.read_body(body_file),
         )
-        facts, source = None, "hypothetical " + kind
+        # The hypothetical author is what --author-type says (a real change's
+        # author type comes from the identity map, never from the document).
+        author = change["author"]["id"]
+        facts = Facts(identities=IdentityMap(humans=(author,))) if author_type == "human" else None
+        source = "hypothetical " + kind
+        declared: dict[str, Any] | None = change
         profiled = stack.with_profile(_profile.context_for(stack, explicit=profile, repo=repo))
     else:
         sources = Sources(

@@ -89,6 +89,7 @@ from charter.policy.bundle import (
     read_directory_files,
 )
 from charter.policy.engine import Engine, ModuleInfo, parse_module, walk_ast
+from charter.policy.profile import parse_requirements
 from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
 from charter.policy.rules import RULE_ID, SEVERITIES, Rule, metadata_blocks
 from charter.policy.stack import RESERVED_ROOT, Stack, _merge_data, load_stack
@@ -699,6 +700,8 @@ def check_parameters(
             continue
         try:
             param.check_value(raw, layer.source)
+            if name == "profile_requirements":
+                parse_requirements(raw, f"parameter {name}")
             strict_enough = param.is_at_least_as_strict(raw, values[name])
         except CharterError as exc:
             findings.append(_error("CHARTER-L023", where(name), exc.message, exc.hint or ""))
