@@ -17,6 +17,7 @@ import pytest
 from charter.core.errors import PolicyError
 from charter.policy.applies import AppliesTo, changed_paths, glob_match, parse_applies_to
 from charter.policy.decision import evaluate
+from charter.policy.engine import Engine
 from charter.policy.explain import explain, hypothetical
 from charter.policy.lint import lint_bundle
 from charter.policy.rules import rules_from_module
@@ -56,8 +57,23 @@ KIND_ONLY = {
         (".github/workflows/*.yml", ".github/workflows/sub/ci.yml", False),
         ("a?c", "abc", True),
         ("a?c", "a/c", False),
-        ("[ab].txt", "a.txt", False),  # brackets are literal
-        ("[ab].txt", "[ab].txt", True),
+        ("[ab].txt", "a.txt", True),
+        ("[ab].txt", "c.txt", False),
+        ("[!ab].txt", "c.txt", True),
+        ("[!ab].txt", "a.txt", False),
+        ("x[!a]y", "x/y", False),  # a negated class never matches the separator
+        ("[a-c]x", "bx", True),
+        ("[ab", "[ab", True),  # unterminated: literal
+        ("*.{yml,yaml}", "ci.yaml", True),
+        ("*.{yml,yaml}", "ci.json", False),
+        (".github/{workflows,actions}/**", ".github/actions/a/action.yml", True),
+        ("{a", "{a", True),
+        ("\\*.md", "*.md", True),
+        ("\\*.md", "x.md", False),
+        ("**.tf", "infra/main.tf", True),
+        ("src/**/test_*.py", "src/test_a.py", True),
+        ("src/**/test_*.py", "src/a/b/test_a.py", True),
+        ("src/**/test_*.py", "lib/test_a.py", False),
         ("docs/*.md", "docs/.md", True),
     ],
 )
@@ -331,3 +347,31 @@ def test_cli_explain_a_humans_hypothetical_pr_asks() -> None:
                     "json", "--now", "2026-11-20T10:00:00Z")  # fmt: skip
     doc = json.loads(result.stdout)
     assert doc["verdict"] == "ask" and doc["fired"] == ["CITE-BLOCK-REQUIRED-001"]
+
+
+GLOBS = ["**/Dockerfile", "Dockerfile", "*.tf", "infra/**", "**.tf", "src/**/test_*.py",
+         "[ab].txt", "[!ab].txt", "*.{yml,yaml}", ".github/workflows/*.yml", "a?c", "\\*.md",
+         "docs/**/*.md", "{src,lib}/**"]  # fmt: skip
+PATHS = ["Dockerfile", "svc/Dockerfile", "svc/Dockerfile.dev", "main.tf", "infra/main.tf",
+         "infra/a/b.tf", "src/test_a.py", "src/a/test_b.py", "a.txt", "c.txt", "x/a.txt",
+         "ci.yml", "ci.yaml", ".github/workflows/ci.yml", ".github/workflows/x/ci.yml", "abc",
+         "a/c", "*.md", "x.md", "docs/a.md", "docs/a/b.md", "lib/x", "src", "srcx/y"]  # fmt: skip
+
+
+def test_globs_are_never_narrower_than_regos_glob_match() -> None:
+    """A pack author copies the globs of their rule's `glob.match(g, ["/"], path)` into
+    applies_to: every path Rego matches, applies_to matches too."""
+    engine = Engine()
+    engine.add_module(
+        "g.rego",
+        "package g\nimport rego.v1\n"
+        f"pairs := [[g, p] | some g in {json.dumps(GLOBS)}; some p in {json.dumps(PATHS)}; "
+        'glob.match(g, ["/"], p)]\n',
+    )
+    rego = {tuple(pair) for pair in engine.eval_rule("data.g.pairs")}
+    assert rego, "the engine matched nothing: the cross-check would prove nothing"
+    ours = {(g, p) for g in GLOBS for p in PATHS if glob_match(g, p)}
+    assert rego <= ours, rego - ours
+    # Where they differ, ours is wider, and only through `**` (`**/` matching no
+    # directory; regorus's `**.tf` stays inside one segment).
+    assert all("**" in g for g, _ in ours - rego), ours - rego

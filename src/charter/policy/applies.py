@@ -14,9 +14,12 @@ proposal. The declaration only ever widens what is reported: a rule that fired
 applies whatever it declares (``charter.policy.explain``), and the linter refuses a
 declaration that a firing test of the rule falls outside of.
 
-Globs match whole paths, ``/``-separated, case-sensitively: ``*`` is any run of
-characters inside one segment, ``?`` one such character, and a ``**`` segment any
-number of segments (none included); every other character is literal. Leading
+Globs are those of Rego's ``glob.match(pattern, ["/"], path)``, matched against
+whole paths, case-sensitively: ``*`` is any run of characters inside one
+``/``-separated segment, ``?`` one such character, ``**`` any run across segments,
+``[abc]``/``[a-z]``/``[!abc]`` a character class, ``{a,b}`` alternatives and ``\\``
+escapes the next character. One difference only ever widens a match: ``**/`` also
+matches no directory at all (``**/Dockerfile`` matches ``Dockerfile``). Leading
 ``./`` and ``/`` of a changed path are ignored.
 """
 
@@ -34,21 +37,86 @@ from charter.core.errors import PolicyError
 KINDS = ("pull_request", "merge", "push", "release")
 
 
+def _class(pattern: str, i: int) -> tuple[str, int] | None:
+    """The character class at ``pattern[i] == "["`` and the index after it (None: literal)."""
+    j = i + 1
+    negate = j < len(pattern) and pattern[j] in "!^"
+    j += negate
+    body: list[str] = []
+    while j < len(pattern) and (pattern[j] != "]" or not body):
+        ch = pattern[j]
+        if ch == "\\" and j + 1 < len(pattern):
+            j += 1
+            ch = pattern[j]
+        body.append("-" if ch == "-" else re.escape(ch))
+        j += 1
+    if j >= len(pattern):
+        return None
+    # A negated class never matches the separator, as in glob.match.
+    return f"[{'^/' if negate else ''}{''.join(body)}]", j + 1
+
+
+def _alternatives(pattern: str, i: int) -> tuple[list[str], int] | None:
+    """The ``{a,b}`` alternatives at ``pattern[i] == "{"`` and the index after (None: literal)."""
+    depth, start, parts = 0, i + 1, []
+    j = i
+    while j < len(pattern):
+        ch = pattern[j]
+        if ch == "\\":
+            j += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                parts.append(pattern[start:j])
+                return parts, j + 1
+        elif ch == "," and depth == 1:
+            parts.append(pattern[start:j])
+            start = j + 1
+        j += 1
+    return None
+
+
+def _translate(pattern: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**", i):
+            at_start = i == 0 or pattern[i - 1] == "/"
+            if at_start and pattern.startswith("**/", i):
+                out.append("(?:.*/)?")  # any number of directories, none included
+                i += 3
+            else:
+                out.append(".*")
+                i += 2
+        elif ch == "*":
+            out.append("[^/]*")
+            i += 1
+        elif ch == "?":
+            out.append("[^/]")
+            i += 1
+        elif ch == "[" and (found := _class(pattern, i)) is not None:
+            out.append(found[0])
+            i = found[1]
+        elif ch == "{" and (alts := _alternatives(pattern, i)) is not None:
+            out.append("(?:" + "|".join(_translate(a) for a in alts[0]) + ")")
+            i = alts[1]
+        elif ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+        else:
+            out.append(re.escape(ch))
+            i += 1
+    return "".join(out)
+
+
 @lru_cache(maxsize=1024)
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """The compiled regular expression of one path glob (see the module docstring)."""
-    parts: list[str] = []
-    segments = pattern.split("/")
-    for i, segment in enumerate(segments):
-        last = i == len(segments) - 1
-        if segment == "**":
-            parts.append(".*" if last else "(?:[^/]*/)*")
-            continue
-        text = "".join(
-            "[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch) for ch in segment
-        )
-        parts.append(text if last else text + "/")
-    return re.compile("".join(parts), re.DOTALL)
+    return re.compile(_translate(pattern), re.DOTALL)
 
 
 def glob_match(pattern: str, path: str) -> bool:
