@@ -432,3 +432,17 @@ def test_the_markdown_report_shows_the_diff_literally(repo: Path, tmp_path: Path
     assert "<b>" not in section and "&#60;b&#62;" in section
     row = next(line for line in section.splitlines() if line.startswith("| sbom"))
     assert row.count(" | ") == 4  # the | in the value does not add a column
+
+
+def test_check_staged_reads_heads_profile_and_shows_the_staged_one(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / ".charter" / "profile.toml").write_text(PLAIN)
+    git(repo, "add", "-A")
+    result = invoke("check", "--staged", "--repo", str(repo), "--format", "json",
+                    "--now", "2026-11-20T10:00:00Z", "--no-audit")  # fmt: skip
+    doc = json.loads(result.stdout)
+    assert "ENV-PROFILE-FILE-PROTECTED-001" in {r["rule"] for r in doc["reasons"]}
+    assert {(c["attribute"], c["old"], c["new"]) for c in doc["profile_diff"]} == {
+        ("tool", "grype-fips", "grype"),
+        ("fips_validated", True, None),
+    }
