@@ -225,6 +225,11 @@ def test_the_context_carries_the_file_and_the_requirements(fips_stack: Stack) ->
     assert context["profile_file"]["present"] and context["profile_file"]["source"] == "base:p"
     assert context["profile_file"]["proposed"]["vulnerability-scan"]["fips_validated"] is True
     assert context["profile_requirements"][0]["text"] == FIPS
+    # The decision record names the file it was made under, by digest.
+    decision = evaluate(fips_stack.with_profile(ctx).compile(), SCANNED, now=NOW).to_dict()
+    assert decision["profile"]["source"] == "base:p"
+    assert decision["profile"]["digest"].startswith("sha256:")
+    assert "profile" not in evaluate(fips_stack.compile(), SCANNED, now=NOW).to_dict()
     assert fips_stack.static_context["profile_file"] == {
         "path": ".charter/profile.toml",
         "present": False,

@@ -36,6 +36,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from charter.core import jsonio
+from charter.core.digests import sha256_text
 from charter.core.errors import InputError, PolicyError
 
 #: Where the file lives unless the stack (``data.charter.constitution.profile_file``) says.
@@ -294,3 +296,13 @@ class ProfileContext:
 
     def diff(self) -> list[dict[str, Any]]:
         return diff(self.current, self.proposed) if self.changes_file else []
+
+    def record(self) -> dict[str, Any] | None:
+        """What a decision record keeps of the file it was made under (None: no file)."""
+        if self.current is None:
+            return None
+        return {
+            "path": self.path,
+            "source": self.current.source,
+            "digest": sha256_text(jsonio.canonical(self.current.tools)),
+        }
