@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/bench_runner.py [--requests 4000] [--concurrency 32] [--rounds 5]
                                            [--baseline OTHER_CHECKOUT/src]
+                                           [--store sqlite|postgres|both] [--pg URL]
+                                           [--asks]
 
 With ``--baseline``, a second runner runs the code at that ``src`` (e.g. main's)
 under the same settings, measured in the same interleaved rounds: before/after
@@ -11,17 +13,27 @@ Both servers run as separate processes under the same uvicorn settings (one
 worker, loopback, access log off); the client keeps N keep-alive connections
 busy with a minimal HTTP/1.1 client, cheap enough that the servers, not the
 client, are measured ("server CPU" shows how busy each server was). The
-runner writes every decision to a SQLite audit store (WAL, synchronous=FULL)
-before answering. Loopback only; request counts are bounded.
+runner writes every decision to its audit store before answering: SQLite (WAL,
+synchronous=FULL) by default, or with ``--store postgres`` the PostgreSQL at
+``--pg`` (default ``postgresql://postgres@127.0.0.1:5432/test``; a throw-away
+schema, dropped afterwards; ``synchronous_commit=on``), which then also holds
+the pending approvals; ``--store both`` runs one runner on each, measured in the
+same interleaved rounds (on a machine shared with other work, the fair way to
+compare the stores). The action is one the shipped agent-runtime constitution
+allows; with ``--asks`` also one it asks about, so every decision is also stored
+as a pending approval (an unanswered ask per request: not the common case, but
+the approvals store's write rate). Loopback only; request counts are bounded.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -29,6 +41,8 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,8 +65,13 @@ PROPOSAL = {
     "body": "```charter\nrules: [PROC-PR-REVIEW-001]\nblast_radius: none\nrollback: revert\n```\n",
     "files": [{"path": "src/app.py", "status": "modified", "patch": "+x = 1"}],
 }
-ACTION = {"kind": "command", "command": "git status && ls -la src", "cwd": "/tmp"}
+#: Allowed by the shipped agent-runtime constitution (``git status*``, ``cat *``, ``wc *``).
+ACTION = {"kind": "command", "command": "git status && cat src/app.py | wc -l", "cwd": "/tmp"}
+#: An ask (``ls -la src`` matches no auto_allowed pattern: ``ls*`` takes no arguments): each
+#: one is also stored as a pending approval for every replica before it is answered.
+ASK_ACTION = {"kind": "command", "command": "git status && ls -la src", "cwd": "/tmp"}
 UVICORN = "log_level='warning', access_log=False, lifespan='off'"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def free_port() -> int:
@@ -85,7 +104,18 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", code])
 
 
-def start_runner(work: Path, port: int, src: Path | None = None) -> subprocess.Popen[bytes]:
+def start_runner(
+    work: Path,
+    port: int,
+    src: Path | None = None,
+    *,
+    store: str | None = None,
+    extra_top: str = "",
+    cpus: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """A ``charter runner`` on ``port``, auditing to ``store`` (default: SQLite in
+    ``work``); ``extra_top`` adds top-level keys to its config; ``cpus`` pins it
+    (taskset)."""
     work.mkdir(parents=True, exist_ok=True)
     key = keys.generate()
     (work / "a.pub").write_bytes(keys.public_pem(key.public_key()))
@@ -94,18 +124,45 @@ def start_runner(work: Path, port: int, src: Path | None = None) -> subprocess.P
     digest = hashlib.sha256(SECRET.encode()).hexdigest()
     config = work / "runner.toml"
     config.write_text(
-        f'listen = "127.0.0.1:{port}"\nstate_dir = "{work / "state"}"\n'
+        f'listen = "127.0.0.1:{port}"\nstate_dir = "{work / "state"}"\n{extra_top}'
         f'refresh_interval = "1h"\n[stack]\nconstitution = "{shipped_constitution_path()}"\n'
         f'[actions]\nconstitution = "{work / "a.toml"}"\nkey = "{work / "a.pub"}"\n'
-        f'[audit]\nstore = "{work / "audit.db"}"\n'
+        f'[audit]\nstore = "{store or work / "audit.db"}"\n'
         f'[[tokens]]\nname = "bench"\nrole = "agent"\nsha256 = "{digest}"\n'
     )
     env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
+    pin = ["taskset", "-c", cpus] if cpus else []
     return subprocess.Popen(
-        [sys.executable, "-m", "charter", "runner", "--config", str(config)],
+        [*pin, sys.executable, "-m", "charter", "runner", "--config", str(config)],
         stderr=subprocess.DEVNULL,
         env=env,
     )
+
+
+def pg_schema_url(base: str) -> str:
+    """A store URL on ``base`` with a fresh schema (see :func:`drop_pg_schema`)."""
+    return f"{base}?schema=charter_bench_{uuid.uuid4().hex[:10]}"
+
+
+@contextlib.contextmanager
+def pg_schema(base: str) -> Iterator[str]:
+    """A store URL on ``base`` with a fresh schema, dropped on the way out (SIGTERM too)."""
+    url = pg_schema_url(base)
+    try:
+        yield url
+    finally:
+        drop_pg_schema(url)
+
+
+def drop_pg_schema(url: str) -> None:
+    import psycopg  # the charter[postgres] extra; only --store postgres needs it
+    from psycopg import sql
+
+    from charter.audit.postgres import split_url
+
+    dsn, schema = split_url(url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 class _Connection(asyncio.Protocol):
@@ -213,7 +270,7 @@ def measure(pid: int, port: int, path: str, body: Any, n: int, c: int) -> dict[s
     return result
 
 
-def audit_rate(work: Path, n: int) -> tuple[float, float]:
+def audit_rate(location: str | Path, n: int) -> tuple[float, float]:
     record = {
         "decision_id": "x",
         "verdict": "allow",
@@ -221,7 +278,7 @@ def audit_rate(work: Path, n: int) -> tuple[float, float]:
         "stack": [],
         "input_digest": "sha256:0",
     }
-    store = stores.open_store(work / "rate.db")
+    store = stores.open_store(location)
     t0 = time.perf_counter()
     for i in range(n):
         store.append({**record, "decision_id": str(i)}, source="bench")
@@ -253,22 +310,60 @@ def median_run(results: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+STORE_NAMES = {
+    "sqlite": "SQLite WAL, synchronous=FULL",
+    "postgres": "PostgreSQL, synchronous_commit=on",
+}
+
+
+def exit_on_sigterm() -> None:
+    """Let ``timeout``/``kill`` run the cleanup (servers stopped, schemas dropped)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--baseline", type=Path, default=None, help="src of the code to compare")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgres", "both"),
+        default="sqlite",
+        help="the runner's audit (and approvals) store; both: one runner on each, same rounds",
+    )
+    parser.add_argument("--pg", default=PG_URL, help="the PostgreSQL of --store postgres")
+    parser.add_argument(
+        "--asks", action="store_true", help="also actions that ask (each stored as an approval)"
+    )
     args = parser.parse_args()
     n, c = min(args.requests, 20000), min(args.concurrency, 256)
     rounds = max(1, min(args.rounds, 20))
-    with tempfile.TemporaryDirectory() as tmp:
+    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+
+    def location(kind: str, work: Path, name: str) -> str:
+        if kind == "sqlite":
+            return str(work / f"{name}.db")
+        return cleanup.enter_context(pg_schema(args.pg))
+
+    with contextlib.ExitStack() as cleanup, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        bare_port, runner_port, old_port = free_port(), free_port(), free_port()
-        bare, runner = start_bare(bare_port), start_runner(work, runner_port)
-        old = start_runner(work / "baseline", old_port, args.baseline) if args.baseline else None
-        runners = [("", runner, runner_port)] + ([("baseline ", old, old_port)] if old else [])
+        bare_port = free_port()
+        bare = start_bare(bare_port)
+        runners: list[tuple[str, subprocess.Popen[bytes], int]] = []
         try:
+            for kind in kinds:
+                label = f"{kind} " if len(kinds) > 1 else ""
+                port = free_port()
+                store = location(kind, work, f"audit-{kind}")
+                runners.append((label, start_runner(work / kind, port, store=store), port))
+            if args.baseline:
+                port = free_port()
+                store = location(kinds[0], work, "audit-baseline")
+                old = start_runner(work / "baseline", port, args.baseline, store=store)
+                runners.append(("baseline ", old, port))
             wait_ready(f"http://127.0.0.1:{bare_port}/healthz", bare)
             for _, proc, port in runners:
                 wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
@@ -281,19 +376,24 @@ def main() -> None:
                     runs.setdefault(label + "action", []).append(
                         measure(proc.pid, port, BARE_PATH, ACTION, n, c)
                     )
+                    if args.asks:
+                        runs.setdefault(label + "ask", []).append(
+                            measure(proc.pid, port, BARE_PATH, ASK_ACTION, n, c)
+                        )
                     runs.setdefault(label + "proposal", []).append(
                         measure(proc.pid, port, "/v1/decisions/proposal", PROPOSAL, n, c)
                     )
             medians = {k: median_run(v) for k, v in runs.items()}
             base = medians["bare"]
         finally:
-            for proc in (bare, runner, *([old] if old else [])):
+            for proc in (bare, *(r[1] for r in runners)):
                 proc.terminate()
                 proc.wait(timeout=20)
-        serial, concurrent = audit_rate(work, max(320, n // 2))
+        rates = {k: audit_rate(location(k, work, "rate"), max(320, n // 2)) for k in kinds}
     print(
-        f"requests={n} concurrency={c} cpus={os.cpu_count()} rounds={rounds} (medians; one "
-        "uvicorn worker each; the runner at its defaults: evaluator processes, SQLite audit)"
+        f"requests={n} concurrency={c} cpus={os.cpu_count()} rounds={rounds} load average "
+        f"{os.getloadavg()[0]:.1f} (medians; one uvicorn worker each; the runner at its "
+        f"defaults: evaluator processes; audit: {', '.join(kinds)})"
     )
     print(
         f"{'endpoint':<37}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
@@ -302,6 +402,8 @@ def main() -> None:
     names = {"bare": "bare FastAPI constant"}
     for label, _, _ in runners:
         names[label + "action"] = f"{label}runner action (audited)"
+        if args.asks:
+            names[label + "ask"] = f"{label}runner ask (+ approval)"
         names[label + "proposal"] = f"{label}runner proposal (audited)"
     for key, name in names.items():
         r = medians[key]
@@ -315,8 +417,9 @@ def main() -> None:
         "req/s range over rounds: "
         + ", ".join(f"{k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in spread.items())
     )
-    print(f"audit store (SQLite WAL, synchronous=FULL): {serial:.0f} appends/s serial, "
-          f"{concurrent:.0f} appends/s from 32 threads (group commit)")  # fmt: skip
+    for kind, (serial, concurrent) in rates.items():
+        print(f"audit store ({STORE_NAMES[kind]}): {serial:.0f} appends/s serial, "
+              f"{concurrent:.0f} appends/s from 32 threads (group commit)")  # fmt: skip
 
 
 if __name__ == "__main__":

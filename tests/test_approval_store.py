@@ -89,15 +89,15 @@ ASK = {
 def test_one_claim_wins_and_only_its_token_settles(store: ApprovalStore) -> None:
     store.add(row("d-1"))
     store.add(row("d-1"))  # a second add of one decision changes nothing
-    assert store.claim("d-1", "t-a", 1.0)
-    assert not store.claim("d-1", "t-b", 1.0)
+    assert store.claim("d-1", "t-a", 1.0, 1.0 + 60, 0)
+    assert not store.claim("d-1", "t-b", 1.0, 1.0 + 60, 0)
     assert not store.settle("d-1", "t-b", APPROVED, {"by": "bob"})
     store.release("d-1", "t-b")  # not its claim: nothing happens
     got = store.get("d-1")
     assert got is not None and got.status == APPROVING and got.claim == "t-a"
     assert store.settle("d-1", "t-a", APPROVED, {"by": "alice", "approve": True})
     assert not store.settle("d-1", "t-a", APPROVED, {"by": "alice"})  # only from approving
-    assert not store.claim("d-1", "t-c", 2.0)  # settled for good
+    assert not store.claim("d-1", "t-c", 2.0, 2.0 + 60, 0)  # settled for good
     got = store.get("d-1")
     assert got is not None and got.status == APPROVED
     assert got.outcome == {"by": "alice", "approve": True}
@@ -106,10 +106,10 @@ def test_one_claim_wins_and_only_its_token_settles(store: ApprovalStore) -> None
 
 def test_a_released_claim_is_pending_again(store: ApprovalStore) -> None:
     store.add(row("d-1"))
-    assert store.claim("d-1", "t-a", 1.0)
+    assert store.claim("d-1", "t-a", 1.0, 1.0 + 60, 0)
     store.release("d-1", "t-a")
     assert [r.decision_id for r in store.open_rows(10)] == ["d-1"]
-    assert store.claim("d-1", "t-b", 1.0)
+    assert store.claim("d-1", "t-b", 1.0, 1.0 + 60, 0)
 
 
 def test_racing_claims_from_many_threads_have_one_winner(location: str) -> None:
@@ -125,7 +125,7 @@ def test_racing_claims_from_many_threads_have_one_winner(location: str) -> None:
             won = [
                 (n, f"t-{index}")
                 for n in range(20)
-                if stores[index].claim(f"d-{n}", f"t-{index}", 1.0)
+                if stores[index].claim(f"d-{n}", f"t-{index}", 1.0, 61.0, 0)
             ]
             wins.extend(won)
 
@@ -286,3 +286,238 @@ def test_waiters_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert all(f.result(timeout=30)["status"] == APPROVED for f in futures[1:])
     finally:
         approvals.close()
+
+
+# ------------------------------------------------------------- crashed claims
+class Chain:
+    """An audit chain in memory: ``record`` appends, ``find`` looks an answer up."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def record(self, doc: dict[str, Any]) -> None:
+        self.records.append({**doc, "kind": "approval"})
+
+    def head(self) -> int:
+        return len(self.records)
+
+    def find(self, decision_id: str, after: int) -> dict[str, Any] | None:
+        return next((r for r in self.records[after:] if r["decision_id"] == decision_id), None)
+
+
+def leased(store: ApprovalStore, chain: Chain, clock: Clock, lease: float = 30) -> Approvals:
+    return Approvals(
+        store, chain.record, clock=clock, ttl=3600, poll_interval=0.05, lease=lease,
+        audit_head=chain.head, find_answer=chain.find,
+    )  # fmt: skip
+
+
+def crashed_claim(store: ApprovalStore, clock: Clock, holder: str = "dead:1") -> None:
+    """What a replica that crashed right after claiming ``d-1`` leaves behind."""
+    now = clock().timestamp()
+    assert store.claim("d-1", f"{holder}/t", now, now + 30, 0)
+
+
+def test_a_claim_whose_replica_crashed_before_recording_is_given_back(
+    store: ApprovalStore,
+) -> None:
+    chain, clock = Chain(), Clock()
+    approvals = leased(store, chain, clock)
+    try:
+        approvals.remember(ASK, "agent-1", "agent-7")
+        crashed_claim(store, clock)
+        with pytest.raises(Conflict):  # the lease still holds: maybe it is just slow
+            approvals.approve("d-1", True, "", "alice")
+        shown = approvals.show("d-1")
+        assert shown["being_answered"] and shown["claim_lapses_at"] == "2026-01-01T00:00:30Z"
+        clock.now += timedelta(seconds=31)
+        # The next approver recovers it: nothing was recorded, so it is pending again.
+        answer = approvals.approve("d-1", True, "after the crash", "alice")
+        assert answer["status"] == APPROVED
+        assert [r["approvals"][0]["comment"] for r in chain.records] == ["after the crash"]
+        assert approvals.recovered == 1
+        with pytest.raises(Conflict):
+            approvals.approve("d-1", False, "", "bob")
+    finally:
+        approvals.close()
+
+
+def test_a_claim_whose_replica_crashed_after_recording_settles_as_recorded(
+    store: ApprovalStore,
+) -> None:
+    chain, clock = Chain(), Clock()
+    approvals = leased(store, chain, clock)
+    try:
+        approvals.remember(ASK, "agent-1", "agent-7")
+        waiting = approvals.watch("d-1")
+        crashed_claim(store, clock)
+        # The crashed replica had made its answer durable before dying.
+        got = store.get("d-1")
+        assert got is not None
+        answer = {"by": "carol", "approve": False, "comment": "no", "at": "2026-01-01T00:00:00Z"}
+        chain.record({"decision_id": "d-1", "verdict": "deny", "approvals": [answer]})
+        clock.now += timedelta(seconds=31)
+        # Listing (any replica) recovers lapsed claims: rolled forward, not re-asked.
+        assert approvals.pending() == []
+        state = approvals.state("d-1")
+        assert state["status"] == "rejected" and state["approvals"] == [answer]
+        assert waiting.result(timeout=30)["status"] == "rejected"
+        with pytest.raises(Conflict):
+            approvals.approve("d-1", True, "", "alice")
+        assert len(chain.records) == 1  # applied once: nothing recorded again
+    finally:
+        approvals.close()
+
+
+def test_a_taken_over_claim_can_no_longer_settle(store: ApprovalStore) -> None:
+    store.add(row("d-1"))
+    assert store.claim("d-1", "slow/a", 1.0, 31.0, 0)
+    assert not store.take_over("d-1", "slow/a", "new/b", 10.0, 40.0, 10.0)  # not lapsed
+    assert not store.take_over("d-1", "other", "new/b", 40.0, 70.0, 40.0)  # not its claim
+    assert store.take_over("d-1", "slow/a", "new/b", 40.0, 70.0, 40.0)
+    assert not store.take_over("d-1", "slow/a", "new/c", 40.0, 70.0, 40.0)  # taken once
+    assert store.lapsed(50.0, 10) == [] and store.lapsed(80.0, 10) == ["d-1"]
+    assert not store.settle("d-1", "slow/a", APPROVED, {"by": "alice"})  # fenced off
+    assert store.settle("d-1", "new/b", APPROVED, {"by": "alice"})
+    assert store.held_by("new/", 10) == []
+
+
+def test_a_restarted_replica_takes_back_its_own_claims_at_once(
+    store: ApprovalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain, clock = Chain(), Clock()
+    monkeypatch.setenv("CHARTER_REPLICA", "runner-0")
+    approvals = leased(store, chain, clock)
+    try:
+        approvals.remember(ASK, "agent-1", "agent-7")
+        approvals.remember({**ASK, "decision_id": "d-2"}, "agent-1", "agent-7")
+        crashed_claim(store, clock, holder="runner-0")  # its previous incarnation's
+        now = clock().timestamp()
+        assert store.claim("d-2", "runner-1/t", now, now + 30, 0)  # another replica's
+        assert store.held_by("runner-0/", 10) == ["d-1"]
+        assert approvals.recover_own() == 1  # no need to wait for the lease
+        assert approvals.state("d-1")["status"] == PENDING
+        got = store.get("d-2")
+        assert got is not None and got.status == APPROVING  # not its own: left alone
+    finally:
+        approvals.close()
+
+
+def test_a_store_made_before_claims_were_leases_gains_the_columns(location: str) -> None:
+    """An approvals table of the previous layout (no lease_until, audit_seq) is upgraded."""
+    if location.startswith("postgresql://"):
+        import psycopg
+        from psycopg import sql
+
+        from charter.audit.postgres import split_url
+
+        dsn, schema = split_url(location)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {} (decision_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
+                    " kind TEXT NOT NULL, requester TEXT NOT NULL, author TEXT,"
+                    " subject TEXT NOT NULL, reasons TEXT NOT NULL, stack TEXT NOT NULL,"
+                    " input_digest TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"
+                    " expires_at DOUBLE PRECISION NOT NULL, replica TEXT NOT NULL, claim TEXT,"
+                    " claimed_at DOUBLE PRECISION, outcome TEXT)"
+                ).format(sql.Identifier(schema, "approvals"))
+            )
+    else:
+        import sqlite3
+
+        db = sqlite3.connect(location_for(location))
+        db.execute(
+            "CREATE TABLE approvals (decision_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
+            " kind TEXT NOT NULL, requester TEXT NOT NULL, author TEXT, subject TEXT NOT NULL,"
+            " reasons TEXT NOT NULL, stack TEXT NOT NULL, input_digest TEXT NOT NULL,"
+            " created_at REAL NOT NULL, expires_at REAL NOT NULL, replica TEXT NOT NULL,"
+            " claim TEXT, claimed_at REAL, outcome TEXT)"
+        )
+        db.commit()
+        db.close()
+    store = open_approvals(location)
+    try:
+        store.add(row("d-1"))
+        assert store.claim("d-1", "r/t", 1.0, 31.0, 7)
+        got = store.get("d-1")
+        assert got is not None and got.lease_until == 31.0 and got.audit_seq == 7
+    finally:
+        store.close()
+
+
+class Stalling(Chain):
+    """A chain where alice's answer stalls past its lease: ``before`` runs before her
+    record is written, ``after`` right after it (another replica acting meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: Callable[[], None] = lambda: None
+        self.after: Callable[[], None] = lambda: None
+        self.events: list[dict[str, Any]] = []
+
+    def record(self, doc: dict[str, Any]) -> None:
+        alice = doc["approvals"][0]["by"] == "alice"
+        if alice:
+            self.before()
+        super().record(doc)
+        if alice:
+            self.after()
+
+    def event(self, doc: dict[str, Any]) -> None:
+        self.events.append(doc)
+
+
+def replica(location: str, chain: Stalling, clock: Clock) -> Approvals:
+    return Approvals(
+        open_approvals(location), chain.record, clock=clock, ttl=3600, poll_interval=0.05,
+        lease=30, audit_head=chain.head, find_answer=chain.find, record_event=chain.event,
+    )  # fmt: skip
+
+
+def test_a_stalled_answer_found_by_the_taker_is_applied_once(location: str) -> None:
+    chain, clock = Stalling(), Clock()
+    a, b = replica(location, chain, clock), replica(location, chain, clock)
+    try:
+        a.remember(ASK, "agent-1", "agent-7")
+
+        def b_recovers() -> None:
+            clock.now += timedelta(seconds=31)  # alice's replica stalled past its lease
+            assert b.recover("d-1") == APPROVED  # rolled forward: alice's answer
+            assert b.recover("d-1") is None  # once
+
+        chain.after = b_recovers
+        answer = a.approve("d-1", True, "slow but sure", "alice")
+        assert answer["status"] == APPROVED  # alice's answer was applied (by b)
+        state = b.state("d-1")
+        assert state["approvals"][0]["comment"] == "slow but sure"
+        assert len(chain.records) == 1 and chain.events == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_stalled_answer_the_taker_did_not_see_is_void(location: str) -> None:
+    chain, clock = Stalling(), Clock()
+    a, b = replica(location, chain, clock), replica(location, chain, clock)
+    try:
+        a.remember(ASK, "agent-1", "agent-7")
+
+        def b_recovers_and_bob_answers() -> None:
+            clock.now += timedelta(seconds=31)
+            assert b.recover("d-1") == PENDING  # nothing recorded yet: given back
+            assert b.approve("d-1", False, "no", "bob")["status"] == "rejected"
+
+        chain.before = b_recovers_and_bob_answers
+        with pytest.raises(Conflict, match="lapsed before this answer was applied"):
+            a.approve("d-1", True, "too slow", "alice")
+        state = a.state("d-1")
+        assert state["status"] == "rejected" and state["approvals"][0]["by"] == "bob"
+        # The chain shows both answers, and that alice's was not applied.
+        assert [r["approvals"][0]["by"] for r in chain.records] == ["bob", "alice"]
+        assert [e["event"]["type"] for e in chain.events] == ["approval_void"]
+        assert chain.events[0]["event"]["approval"]["by"] == "alice"
+    finally:
+        a.close()
+        b.close()

@@ -28,6 +28,7 @@ LAZY_ALLOWED_UNDER = "charter/cli/"
 LAZY_OPTIONAL = {
     ("charter/audit/stores.py", "charter.audit.postgres"),  # charter[postgres]
     ("charter/runner/approvals.py", "charter.runner.approval_pg"),  # charter[postgres]
+    ("charter/runner/shared_state.py", "charter.runner.state_pg"),  # charter[postgres]
 }
 
 

@@ -492,6 +492,28 @@ def test_pg_two_stores_appending_concurrently_keep_one_chain(pg_url: str) -> Non
         s.close()
 
 
+def test_pg_writers_taking_turns_chain_after_each_other(pg_url: str) -> None:
+    """A store writes a batch in one statement after the head it wrote last; when another
+    writer moved the head meanwhile, nothing is written and the batch is chained after the
+    new head instead: one chain, in the order the appends happened, nothing twice."""
+    a, b = stores.open_store(pg_url), stores.open_store(pg_url)
+    order = [(a, 1), (a, 2), (b, 3), (a, 4), (b, 5), (b, 6), (a, 7)]
+    for store, i in order:
+        store.append(decision(i), source="turns")
+    # A decision that is not JSON data is refused alone, on the one-statement path too.
+    with pytest.raises(AuditError):
+        a.append(decision(8, event={"n": float("nan")}), source="turns")
+    a.append(decision(9), source="turns")
+    report = chain.verify(b)
+    assert report.ok, report.problem
+    records = list(b.records())
+    assert [r["seq"] for r in records] == list(range(1, 9))
+    assert [r["decision_id"] for r in records] == [decision(i)["decision_id"]
+                                                   for i in (1, 2, 3, 4, 5, 6, 7, 9)]  # fmt: skip
+    for store in (a, b):
+        store.close()
+
+
 def _pg_schema_exists(url: str, schema: str) -> bool:
     with psycopg.connect(split_url(url)[0], autocommit=True) as conn:
         row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (schema,)).fetchone()

@@ -104,7 +104,11 @@ def test_rule_test_failure_names_test_location_and_verdicts(make_bundle: BundleF
     assert "FAIL: 1/1" in result.stdout
 
 
-def test_rule_test_parse_error_is_exit_2_with_location(make_bundle: BundleFactory) -> None:
+def test_rule_test_parse_error_is_an_error_result_with_location(
+    make_bundle: BundleFactory,
+) -> None:
+    # Like `opa test`, a module that does not parse is reported (file:line) as an
+    # ERROR and the run goes on; it fails the run (exit 1), never a traceback.
     path = make_bundle(
         layer="overlay",
         name="acme",
@@ -114,8 +118,9 @@ def test_rule_test_parse_error_is_exit_2_with_location(make_bundle: BundleFactor
         },
     )
     result = charter("rule", "test", str(path))
-    assert result.returncode == 2
-    assert "bad_test.rego:" in result.stderr
+    assert result.returncode == 1
+    assert "bad_test.rego (module): ERROR" in result.stdout
+    assert "bad_test.rego:6" in result.stdout and "ERROR: 1/1" in result.stdout
     assert "Traceback" not in result.stderr
 
 

@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from charter.runner.app import PROPOSAL_EXAMPLE
-from charter.runner.auth import Principal
-from charter.runner.console import Failures, Sessions
+from charter.runner.console import Failures
 from tests.bundle_helpers import shipped_constitution_path
 from tests.runner_helpers import TOKENS, ThreadedRunner, auth, write_config
 
@@ -266,28 +265,6 @@ def test_sign_out_ends_the_session(runner: ThreadedRunner) -> None:
         r = replay.get("/console/approvals", headers={"Cookie": f"charter_console={cookie}"})
         assert r.status_code == 303 and r.headers["location"] == "/console/login"
     user.close()
-
-
-def test_sessions_expire_idle_and_absolute() -> None:
-    now = [0.0]
-    sessions = Sessions(ttl=100, idle=10, limit=2, clock=lambda: now[0])
-    who = Principal("alice", "approver")
-    sid = sessions.open(who)
-    now[0] = 9
-    assert sessions.get(sid) is not None  # used: idle time restarts
-    now[0] = 18
-    assert sessions.get(sid) is not None
-    now[0] = 29
-    assert sessions.get(sid) is None  # idle too long
-    keep = sessions.open(who)
-    for _ in range(19):
-        now[0] += 5
-        assert sessions.get(keep) is not None
-    now[0] += 5
-    assert sessions.get(keep) is None  # past the absolute lifetime, however busy
-    first, second, third = (sessions.open(who) for _ in range(3))
-    assert sessions.get(first) is None and sessions.get(third) is not None  # bounded
-    assert sessions.get("") is None and sessions.get("x" * 500) is None and second
 
 
 def test_the_docs_page_needs_no_network(runner: ThreadedRunner) -> None:

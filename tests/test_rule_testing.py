@@ -101,7 +101,7 @@ def _stack_and_engine(extra: list[Layer]) -> tuple[list[Layer], Engine, set[str]
 def test_shipped_and_example_test_names_match_their_actual_verdicts() -> None:
     extra = [
         load_directory(ROOT / "examples/overlay"),
-        load_directory(ROOT / "examples/packs/soc2"),
+        *(load_directory(p) for p in sorted((ROOT / "examples/packs").iterdir())),
     ]
     layers, engine, packages = _stack_and_engine(extra)
     measured = 0

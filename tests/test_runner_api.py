@@ -60,6 +60,9 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/v1/status", None, {"agent", "approver", "operator"}),
     ("POST", "/v1/refresh", None, {"operator"}),
     ("GET", "/metrics", None, {"operator"}),
+    ("POST", "/v1/spend", {"cost": 0}, {"agent", "operator"}),
+    ("GET", "/v1/spend", None, {"agent", "approver", "operator"}),
+    ("DELETE", "/v1/console/sessions/nobody", None, {"operator"}),
 ]
 PUBLIC = ["/healthz", "/readyz", "/docs", "/openapi.json"]
 
@@ -105,6 +108,12 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("/v1/decisions/action", {"kind": "tool", "tool": 3}, "body.tool"),
     ("/v1/decisions/action", {"kind": "tool", "tool": "t", "arguments": [1]}, "body.arguments"),
     ("/v1/explain", {"kind": "pull_request"}, "proposal"),
+    ("/v1/spend", {}, "body.cost"),
+    ("/v1/spend", {"cost": -1}, "body.cost"),
+    ("/v1/spend", {"cost": "1"}, "body.cost"),
+    ("/v1/spend", {"cost": 1, "run": ""}, "body.run"),
+    ("/v1/spend", {"cost": 1, "id": "x" * 129}, "body.id"),
+    ("/v1/spend", {"cost": 1, "who": "me"}, "body.who"),
 ]
 
 

@@ -44,3 +44,23 @@ def test_a_config_saved_with_a_bom_loads(tmp_path: Path) -> None:
     config.write_bytes(b"\xef\xbb\xbf" + b'watchdog_interval = "2s"\n' + HEAD.encode())
     loaded = load_config(config)
     assert loaded.watchdog_interval == 2.0 and loaded.constitution is not None
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "field"),
+    [
+        ("approvals", "claim_lease", "approval_lease"),
+        ("budget", "refresh_interval", "budget_refresh"),
+    ],
+)
+def test_shared_state_durations(table: str, key: str, field: str) -> None:
+    assert (
+        getattr(parse_config(HEAD), field) == {"approval_lease": 60.0, "budget_refresh": 1.0}[field]
+    )
+    config = parse_config(HEAD + f'\n[{table}]\n{key} = "250ms"\n')
+    assert getattr(config, field) == 0.25
+    for bad in ('"0s"', '"inf"', '"soon"', "true"):
+        with pytest.raises(ConfigError, match=f"{table}.{key}"):
+            parse_config(HEAD + f"\n[{table}]\n{key} = {bad}\n")
+    with pytest.raises(ConfigError, match="budget"):
+        parse_config(HEAD + "\n[budget]\nlimit = 5\n")

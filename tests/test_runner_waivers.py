@@ -150,6 +150,15 @@ def test_valid_waiver_applies_and_is_recorded(setup: Setup) -> None:
         if r["decision_id"] == decision["decision_id"]
     )  # fmt: skip
     assert record["waived"] == decision["waived"] and record["verdict"] == "allow"
+    # The approval a waiver is, in the audit chain: who approved it, when, why, whose key.
+    waived = record["waived"][0]
+    assert (waived["approver"], waived["created"], waived["reason"]) == (
+        "alice",
+        w.created,
+        "billing freeze exception",
+    )
+    assert waived["created"].startswith("2026-11-22T10:00")
+    assert waived["signed_by"] == w.key_id and w.key_id
     explained = setup.explain()
     assert explained["verdict"] == "allow" and RULE not in explained["fired"]
     row = next(x for x in explained["rules"] if x["id"] == RULE)

@@ -348,7 +348,10 @@ def test_cli_bundle_build_since_judges_a_pack(
     pack = tmp_path / "soc2"
     shutil.copytree(previous, pack)
     manifest = json.loads((pack / ".manifest").read_text())
-    manifest["revision"] = manifest["metadata"]["charter"]["version"] = "1.0.1"
+    major, minor, patch = manifest["metadata"]["charter"]["version"].split(".")
+    # A patch release of the shipped pack that removes a rule: needs a major one.
+    bumped = f"{major}.{minor}.{int(patch) + 1}"
+    manifest["revision"] = manifest["metadata"]["charter"]["version"] = bumped
     (pack / ".manifest").write_text(json.dumps(manifest))
     rule = pack / "charter" / "packs" / "soc2" / "least_privilege.rego"
     test = rule.with_name("least_privilege_test.rego")

@@ -386,7 +386,7 @@ class Gate:
         perm = self.permission(model_role)
         return bool(perm and perm.sandbox_only)
 
-    def _common(self, model_role: str | None) -> list[Reason]:
+    def _common(self, model_role: str | None, run: str | None = None) -> list[Reason]:
         reasons: list[Reason] = []
         if self.watchdog is not None:
             try:
@@ -402,10 +402,11 @@ class Gate:
                     f"model role {model_role!r} is not listed in [model_permissions]",
                 )
             )
-        reasons.extend(self._budget())
+        reasons.extend(self._budget(self.config.run_id or run))
         return reasons
 
-    def _budget(self) -> list[Reason]:
+    def _budget(self, run: str | None) -> list[Reason]:
+        """The budget reasons; ``run`` is the configured run, else the agent's ``run``."""
         limits = self.constitution.limits
         if self.budget is None:
             return []
@@ -423,7 +424,7 @@ class Gate:
                     )
                 )
         if limits.max_api_cost_per_run is not None:
-            spent = self.budget.spent_run(self.config.run_id)
+            spent = self.budget.spent_run(run)
             if spent >= limits.max_api_cost_per_run:
                 out.append(
                     _reason(
@@ -864,7 +865,7 @@ class Gate:
             action["agent"] = dict(agent)
         commands: list[dict[str, Any]] = []
         try:
-            reasons = self._common(model_role)
+            reasons = self._common(model_role, _run_of(agent))
             more, commands = evaluate()
             reasons.extend(more)
         except (
@@ -1499,6 +1500,13 @@ def _str(action: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise InputError(f"action.{key} must be a string")
     return value
+
+
+def _run_of(agent: Mapping[str, Any] | None) -> str | None:
+    """The run an action belongs to, as its agent reports it (``agent.run``): counted
+    against ``max_api_cost_per_run`` when the gate has no run of its own."""
+    run = agent.get("run") if agent is not None else None
+    return run if isinstance(run, str) and 0 < len(run) <= 128 else None
 
 
 def _cwd(cwd: str | None) -> str:

@@ -276,7 +276,7 @@ _REASON: dict[str, Field] = {
     "category": NULL_OR(TOKEN), "msg": "messages", "links": "messages", "citation": "messages",
 }  # fmt: skip
 _WAIVER: dict[str, Field] = {
-    "rule": RULE, "waiver": TOKEN, "expires": TIME, "signed_by": NULL_OR(DIGEST),
+    "rule": RULE, "waiver": TOKEN, "expires": TIME, "created": TIME, "signed_by": NULL_OR(DIGEST),
     "approver": "identities", "reason": "messages",
 }  # fmt: skip
 _APPROVAL: dict[str, Field] = {
@@ -414,6 +414,18 @@ def redact_record(record: Mapping[str, Any], policy: RedactionPolicy) -> dict[st
     return out
 
 
+def redact_text(value: Any, cls: str, policy: RedactionPolicy) -> tuple[bool, Any]:
+    """One value of the sensitive class ``cls`` (e.g. who asked, ``identities``) as an
+    export carries it: ``(present, value)``; dropped, hashed, or kept (and scrubbed of
+    credential-looking values unless ``secrets``), as ``policy`` says."""
+    if cls not in CLASSES:
+        raise ValueError(f"not a sensitive class: {cls!r}")
+    present, kept = _Redactor(policy).sensitive(cls, value, cls)
+    if present and not policy.secrets:
+        kept = _scrub(kept)
+    return present, kept
+
+
 def export(
     records: Iterable[Mapping[str, Any]], policy: RedactionPolicy
 ) -> Iterator[dict[str, Any]]:
@@ -430,6 +442,7 @@ __all__ = [
     "check_policy",
     "export",
     "load_policy",
+    "redact_text",
     "policy_from_table",
     "redact_record",
     "scrub_secrets",

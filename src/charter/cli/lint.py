@@ -18,8 +18,8 @@ from charter.cli.rule import rule_app, rule_file_bundle
 from charter.core.errors import InputError
 from charter.core.findings import LintReport
 from charter.policy import lint as policy_lint
-from charter.policy.build import sign_rule
-from charter.policy.bundle import Layer, load_directory
+from charter.policy.build import rule_dependencies, sign_rule
+from charter.policy.bundle import SIGNATURES, Layer, load_directory, read_directory_files
 from charter.policy.stack import load_stack
 from charter.render import github as render_github
 from charter.render import json as render_json
@@ -113,14 +113,40 @@ def sign(
         None, "--against", help="upper layer bundle directory (repeatable)"
     ),
 ) -> None:
-    """Lint and test FILE's bundle, then sign FILE into its .signatures.json."""
+    """Lint and test FILE's bundle, then sign FILE and everything it reads.
+
+    Signed with FILE: its *_test.rego, the .manifest, and every module and
+    data.json of the bundle the rule imports or references (transitively, with
+    their tests). References into other layers cannot be signed here and are
+    listed; so are the bundle's files the rule does not read.
+    """
     private = keys.load_private(key, keys.passphrase_from_env(passphrase_env))
     layers, _ = against_layers(against)
     # The linter runs the bundle's tests (and proves they cover each rule).
     validators = (policy_lint.build_validator,)
     target, covered = sign_rule(file, private, upper=layers, validators=validators)
-    render_text.show(
+    root, deps = rule_dependencies(file)
+    unsigned = sorted(
+        name
+        for name in read_directory_files(root)
+        if name not in covered and name != SIGNATURES and not name.startswith(".")
+    )
+    lines: list[render_text.Item] = [
         f"Signed {file} into {target}",
         f"Signed by: {keys.key_id(private.public_key())}",
         f"Files covered: {', '.join(covered)}",
-    )
+    ]
+    extra = [n for n in deps.files[1:] if n in covered]
+    if extra:
+        lines.append(f"Signed because the rule reads them: {', '.join(extra)}")
+    if deps.outside:
+        lines.append(
+            "Left out (the rule reads them, but they belong to another layer, which its own "
+            f"signature covers, or to nothing): {', '.join(deps.outside)}"
+        )
+    if unsigned:
+        lines.append(
+            "Not signed (this rule does not read them; sign their rules, or `charter bundle "
+            f"build` signs the whole bundle): {', '.join(unsigned)}"
+        )
+    render_text.show(*lines)

@@ -21,11 +21,11 @@ from charter.cli._app import FORMAT_OPTION, OutputFormat
 from charter.cli.bundle import PASSPHRASE_OPTION, bundle_app
 from charter.core.errors import InputError
 from charter.policy.bundle import files_digest, read_tarball_file
-from charter.registry import channels, cosign, oci
+from charter.registry import channels, cosign, install, oci
 from charter.render import json as render_json
 from charter.render import text as render_text
 from charter.trust import keyless, keys
-from charter.trust.policy import LAYER_KINDS, LayerTrust
+from charter.trust.policy import LAYER_KINDS, LayerTrust, load_policy
 from charter.trust.versions import VersionState, layer_key
 
 INSECURE_OPTION = typer.Option(
@@ -146,9 +146,18 @@ def _trust(
     identity: str | None,
     issuer: str | None,
     trusted_root: str | None,
+    policy: Path | None = None,
 ) -> LayerTrust | None:
     if layer not in LAYER_KINDS:
         raise InputError(f"--layer {layer!r} is not a layer", hint=", ".join(LAYER_KINDS))
+    if policy is not None:
+        if key or identity or issuer or trusted_root:
+            raise InputError(
+                "--trust names the signers: give no --key, --certificate-* or "
+                "--trusted-root with it",
+                hint=f"pin them in the policy's [layers.{layer}] table",
+            )
+        return load_policy(policy).for_layer(layer)
     if (identity is None) != (issuer is None):
         raise InputError(
             "--certificate-identity and --certificate-oidc-issuer go together",
@@ -186,6 +195,12 @@ def pull(
     trusted_root: str | None = typer.Option(
         None, "--trusted-root", help="Sigstore trusted root: production, staging or a file"
     ),
+    trust_policy: Path | None = typer.Option(
+        None,
+        "--trust",
+        help="verify with the signers (and version pin) this trust policy gives --layer, as "
+        "the runner does; write nothing unless the archive re-verifies as the runner will",
+    ),
     layer: str = typer.Option("constitution", "--layer", help="the layer to verify it as"),
     state_dir: Path | None = typer.Option(
         None, "--state-dir", help="accepted versions to refuse rollback against"
@@ -198,8 +213,11 @@ def pull(
 ) -> None:
     """Pull a bundle, check digests and (with signers) signatures, write the archive."""
     conn = connection(username, password_stdin, ca_file, insecure)
-    trust = _trust(layer, key, identity, issuer, trusted_root)
+    trust = _trust(layer, key, identity, issuer, trusted_root, trust_policy)
     ref = _target(reference, tag, version, conn)
+    if trust_policy is not None and trust is not None:
+        _install(ref, trust, output, conn, state_dir, fmt)
+        return
     pulled = oci.pull_bundle(ref, connection=conn)
     signer = None
     if trust is not None:
@@ -227,4 +245,34 @@ def pull(
     ]
     if signer:
         lines.append(f"Signed by: {signer}")
+    render_text.show(*lines)
+
+
+def _install(
+    ref: oci.Reference,
+    trust: LayerTrust,
+    output: Path,
+    conn: oci.Connection,
+    state_dir: Path | None,
+    fmt: OutputFormat,
+) -> None:
+    """``pull --trust``: verify before writing anything (the init container)."""
+    done = install.install(ref, trust, output, connection=conn, state=VersionState(state_dir))
+    m = done.checked.verified.manifest
+    document = done.pulled.to_dict() | {
+        "output": str(done.output),
+        "signature": str(done.sidecar) if done.sidecar else None,
+        "signer": done.signer,
+        "layer": m.layer,
+        "name": m.name,
+        "version": m.version,
+    }
+    if fmt is OutputFormat.json:
+        render_json.show(document)
+        return
+    lines = [
+        f"Verified {m.layer} {m.name} {m.version} from {done.pulled.resolved}",
+        f"Signed by: {done.signer}",
+        f"Wrote: {done.output}" + (f" and {done.sidecar}" if done.sidecar else ""),
+    ]
     render_text.show(*lines)

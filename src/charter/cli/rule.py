@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -30,7 +31,16 @@ from charter.policy.build import bundle_root
 from charter.policy.bundle import Layer, load_directory
 from charter.policy.stack import Stack, load_stack
 from charter.policy.templates import TEMPLATES, GeneratedRule, Options, generate
-from charter.policy.testing import TestReport, TestResult, run_tests
+from charter.policy.testing import (
+    RuleTests,
+    TestReport,
+    TestResult,
+    attribute,
+    body_lines,
+    coverage_report,
+    load_for_tests,
+    run_tests,
+)
 from charter.render import github as render_github
 from charter.render import json as render_json
 from charter.render import junit as render_junit
@@ -221,6 +231,12 @@ def test_rules(
         "*_test.rego, against its bundle; default: every layer of the active stack)",
     ),
     run: str | None = typer.Option(None, "--run", "-r", help="only tests matching this regex"),
+    coverage: bool = typer.Option(
+        False,
+        "--coverage",
+        help="line coverage (JSON shaped like `opa test --coverage --format json` with "
+        "--format json) and each rule's firing and silent tests, measured by running them",
+    ),
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
@@ -229,7 +245,18 @@ def test_rules(
     state_dir: Path | None = STATE_DIR_OPTION,
     fmt: ReportFormat = REPORT_FORMAT_OPTION,
 ) -> None:
-    """Run Rego tests with an `opa test -v`-style report (exit 1 on failure)."""
+    """Run Rego tests with an `opa test -v`-style report (exit 1 on failure).
+
+    Like `opa test`: every test_* rule of the bundles runs (not only those in
+    *_test.rego files), todo_test_* is SKIPPED, print() output is shown under
+    its test, and a module that does not parse (Rego v0, say) is an ERROR at
+    its file and line while the other tests still run.
+    """
+    if coverage and fmt not in (ReportFormat.text, ReportFormat.json):
+        raise InputError(
+            f"--coverage prints text or json, not {fmt.value}",
+            hint="use --format json for the `opa test --coverage`-shaped report",
+        )
     directories: list[Path] = []
     wanted: set[Path] | None = None
     for p in paths or []:
@@ -241,21 +268,104 @@ def test_rules(
     if wanted is not None and any(not p.is_file() for p in paths or []):
         wanted = None  # a directory among the paths: report all its tests
     stack = _load_stack(constitution, pack, overlay, trust, allow_major, state_dir)
+    broken: list[TestResult] = []
     if directories:
         unique = list(dict.fromkeys(d.resolve() if d.exists() else d for d in directories))
-        targets = [load_directory(p) for p in unique]
+        targets: list[Layer] = []
+        for directory in unique:
+            layer, errors = load_for_tests(directory)
+            targets.append(layer)
+            broken.extend(errors)
         stack = stack_with(stack, targets)
-        report = _only_files(run_tests(stack, targets, match=run), wanted)
+        report = _only_files(run_tests(stack, targets, match=run, coverage=coverage), wanted)
     else:
-        report = run_tests(stack, match=run)
+        targets = list(stack.layers)
+        report = run_tests(stack, match=run, coverage=coverage)
+    report = TestReport(results=(*_only_files(TestReport(tuple(broken)), wanted).results,
+                                 *report.results))  # fmt: skip
     if not report.results:
         raise InputError(
             "no tests found",
-            hint="tests are test_* rules in *_test.rego files (for a rule file X.rego, in "
-            "X_test.rego beside it)",
+            hint="tests are test_* rules (for a rule file X.rego, in X_test.rego beside it "
+            "or in X.rego itself)",
         )
-    render_test_report(report, fmt)
+    if coverage:
+        _show_coverage(report, stack, targets, fmt, wanted)
+    else:
+        render_test_report(report, fmt)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _rule_tests(stack: Stack, targets: list[Layer], report: TestReport) -> list[RuleTests]:
+    """Each rule of ``targets`` with its firing and silent tests (by running them)."""
+    found: list[RuleTests] = []
+    for layer in targets:
+        rules = {r.id: (r.package, r.file) for r in layer.rules}
+        if not rules:
+            continue
+        mine = [r for r in report.results if any(r.file == m.path for m in layer.modules)]
+        found.extend(attribute(stack.layers, layer, rules, mine).rules)
+    return found
+
+
+def _rule_lines(item: RuleTests, layers: list[Layer], files: dict[str, Any]) -> str:
+    """``covered/total`` lines of the rule's deny/ask bodies."""
+    module = next((m for x in layers for m in x.modules if m.path == item.file), None)
+    if module is None:
+        return "-"
+    body = body_lines(module, item.rule)
+    ranges = files.get(item.file, {}).get("covered", [])
+    hit = {row for r in ranges for row in range(r["start"]["row"], r["end"]["row"] + 1)}
+    return f"{len(body & hit)}/{len(body)}"
+
+
+def _show_coverage(
+    report: TestReport,
+    stack: Stack,
+    targets: list[Layer],
+    fmt: ReportFormat,
+    wanted: set[Path] | None,
+) -> None:
+    lines_report = coverage_report(report.results, targets)
+    per_rule = _rule_tests(stack, targets, report)
+    if wanted is not None:  # a rule file was named: its own rules only
+        per_rule = [r for r in per_rule if Path(r.file).resolve() in wanted]
+    files = lines_report["files"]
+    if fmt is ReportFormat.json:
+        document = dict(lines_report)
+        document["rules"] = [
+            {**item.to_dict(), "lines": _rule_lines(item, targets, files)} for item in per_rule
+        ]
+        document["tests"] = report.to_dict()
+        write(render_json.document(document))
+        return
+    render_test_report(report, fmt)
+    file_rows = [
+        (path, str(v["covered_lines"]), str(v["not_covered_lines"]), f"{v['coverage']:.1f}%")
+        for path, v in files.items()
+    ]
+    rule_rows = [
+        (
+            item.rule,
+            ", ".join(t.rsplit(".", 1)[-1] for t in item.firing) or "NONE",
+            ", ".join(t.rsplit(".", 1)[-1] for t in item.silent) or "NONE",
+            _rule_lines(item, targets, files),
+        )
+        for item in per_rule
+    ]
+    render_text.show(
+        "",
+        render_text.table(
+            ("File", "Covered", "Not covered", "Coverage"),
+            file_rows,
+            title=f"Line coverage: {lines_report['coverage']:.1f}%",
+        ),
+        render_text.table(
+            ("Rule", "Firing tests", "Silent tests", "Lines"),
+            rule_rows,
+            title="Tests per rule (measured by running them; a rule needs one of each)",
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- rule new

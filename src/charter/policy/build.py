@@ -15,6 +15,7 @@ from pathlib import Path
 
 from charter.core.digests import sha256_bytes
 from charter.core.errors import PolicyError
+from charter.policy import dataflow
 from charter.policy.bundle import (
     MANIFEST,
     SIGNATURES,
@@ -56,7 +57,7 @@ def validate_tests(context: BuildContext) -> None:
             hint="add *_test.rego files with test_* rules",
         )
     if not report.ok and report.results:
-        failed = [r.qualified for r in report.results if not r.passed]
+        failed = [r.qualified for r in report.results if r.failed]
         raise PolicyError(
             f"{context.directory}: {len(failed)} test(s) failed: {', '.join(failed[:5])}",
             hint="run `charter rule test DIR` for details",
@@ -167,6 +168,25 @@ def _rule_file(file: str | Path) -> tuple[Path, Path]:
     return path, root
 
 
+def _dependencies(
+    rel: str, root: Path, files: Mapping[str, bytes], layer: Layer
+) -> dataflow.Dependencies:
+    prefix = f"{layer.source}/"
+    modules = {m.path.removeprefix(prefix): m for m in layer.modules}
+    return dataflow.dependencies(rel, modules, files, layer.manifest.roots)
+
+
+def rule_dependencies(file: str | Path) -> tuple[Path, dataflow.Dependencies]:
+    """The bundle root of the rule ``file`` and what the rule reads (see
+    :func:`charter.policy.dataflow.dependencies`): what :func:`sign_rule` signs
+    with it, and the references it cannot sign (other layers')."""
+    path, root = _rule_file(file)
+    files = {n: d for n, d in read_directory_files(root).items() if n != SIGNATURES}
+    layer = layer_from_files(files, source=str(root))
+    rel = path.resolve().relative_to(root.resolve()).as_posix()
+    return root, _dependencies(rel, root, files, layer)
+
+
 def sign_rule(
     file: str | Path,
     key: keys.PrivateKey,
@@ -178,7 +198,9 @@ def sign_rule(
 
     The bundle must pass ``validators`` first (its tests by default; the CLI adds
     the policy linter), exactly as for :func:`build_bundle`. The rule file, its
-    ``*_test.rego`` sibling and the ``.manifest`` are (re)hashed; entries for
+    ``*_test.rego`` sibling, the ``.manifest`` and everything of the bundle the
+    rule reads (:func:`rule_dependencies`: imported and referenced modules with
+    their tests, ``data.json`` files) are (re)hashed; entries for
     other files are kept only from a previous signature that verifies with the
     same key, so a file changed since it was signed is never blessed by signing
     another one. Returns the signatures path and the files covered.
@@ -192,10 +214,12 @@ def sign_rule(
         validator(context)
     scope = layer.manifest.layer
     rel = path.resolve().relative_to(root.resolve()).as_posix()
-    wanted = [MANIFEST, rel]
-    test_rel = rel[: -len(".rego")] + "_test.rego"
-    if test_rel in files:
-        wanted.append(test_rel)
+    wanted = [MANIFEST]
+    for name in _dependencies(rel, root, unsigned, layer).files:
+        wanted.append(name)
+        test_rel = name[: -len(".rego")] + "_test.rego"
+        if name.endswith(".rego") and test_rel in files and test_rel not in wanted:
+            wanted.append(test_rel)
     # Keep entries only from a previous signature this key made for this layer.
     old = files.get(SIGNATURES)
     previous = signing.signed_entries(old, key.public_key(), scope=scope) if old else None

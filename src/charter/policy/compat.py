@@ -101,7 +101,7 @@ def _failing(results: Sequence[TestResult], tested: Layer, rules_of: Layer) -> t
         by_file.setdefault(_relative(rule.file, rules_of), []).append(rule.id)
     found: set[str] = set()
     for result in results:
-        if result.passed:
+        if not result.failed:
             continue
         rel = _relative(result.file, tested)
         rule_file = rel[: -len("_test.rego")] + ".rego" if rel.endswith("_test.rego") else rel

@@ -123,6 +123,17 @@ def parse_module(path: str, source: str) -> ModuleInfo:
     )
 
 
+def parses_as_v0(source: str) -> bool:
+    """Whether ``source`` parses as a Rego v0 module (for a clearer error than v1's)."""
+    probe = regorus.Engine()
+    try:
+        probe.set_rego_v0(True)
+        probe.add_policy("v0.rego", source)
+    except ENGINE_ERRORS:
+        return False
+    return True
+
+
 def _evaluation_error(what: str, exc: BaseException) -> EvaluationError:
     return EvaluationError(f"{what} failed: {describe_rego_error(exc, what)}")
 
@@ -149,6 +160,17 @@ class Engine:
             self._engine.add_data_json(json.dumps(data))
         except ENGINE_ERRORS as exc:
             raise PolicyError(f"cannot load data: {_clean(str(exc))}") from exc
+
+    def gather_prints(self, enabled: bool = True) -> None:
+        """Keep ``print()`` output for :meth:`take_prints` (else it is dropped)."""
+        self._engine.set_gather_prints(enabled)
+
+    def take_prints(self) -> list[str]:
+        """The ``print()`` lines gathered so far (``file:line: message``), emptied."""
+        try:
+            return [str(x) for x in self._engine.take_prints()]
+        except ENGINE_ERRORS:
+            return []
 
     def enable_coverage(self, enabled: bool = True) -> None:
         self._engine.set_enable_coverage(enabled)

@@ -17,7 +17,7 @@ CHARTER-L004    a rule ID is defined twice or redefines an upper layer's rule
 CHARTER-L005    a package lies under an upper layer's root
 CHARTER-L010    a policy module overrides another layer's data with ``with``
 CHARTER-L011    a pack or overlay module reads Charter's reserved ``charter_internal`` namespace
-CHARTER-L012    (warning) an ``allow``/exception-style rule: it has no effect
+CHARTER-L012    (warning) a rule whose value flows into no ``deny``/``ask`` rule: no effect
 CHARTER-L013    ``deny``/``ask`` is not a partial set (``deny contains …``)
 CHARTER-L014    an entry's ``rule`` field names a rule ID of an upper layer
 CHARTER-L020    a parameter is set in its looser direction
@@ -42,17 +42,22 @@ CHARTER-L070    an upper layer's own test fails against the composed stack
 Composition (L010–L014) is decided on regorus's AST, never on Rego text. A lower
 module *may* read upper data (``data.charter.constitution…``) and ``input``;
 it may not override another layer's data with ``with`` outside tests, since
-that is an attempt to re-evaluate an upper rule under different facts. Rules
-named ``allow``, ``exception…``, ``override…`` and the like are warned about:
-only ``deny`` and ``ask`` entries count, so they cannot lower any verdict.
+that is an attempt to re-evaluate an upper rule under different facts. A rule
+whose value flows into no ``deny``/``ask`` rule of the bundle (data flow over
+the AST, :mod:`charter.policy.dataflow`; names play no part) is warned about
+(L012): only ``deny`` and ``ask`` entries count, so an ``allow`` or
+``exception`` rule that feeds nothing cannot lower any verdict.
 An entry object whose ``rule`` is an upper layer's rule ID (a string literal,
 or a variable or constant bound to one) impersonates that rule (L014); at
 runtime such an entry still counts and is attributed to the layer that emitted
 it (:mod:`charter.policy.decision`), so it can mislead readers but never lower a verdict.
 
-Test coverage (L060) is measured by running: each ``with input as …`` of each
-test is evaluated against the rule's package and the rule is covered once some
-test input makes it emit an entry with its id and some other makes it not. A
+Test coverage (L060) is measured by running (:func:`charter.policy.testing.attribute`):
+each ``with input as …`` of each test is evaluated against the rule's package;
+the rule is covered once a test that evaluates it has an input that makes it
+emit an entry with its id, and one has an input that gets past its first
+condition and still leaves it silent (tests that never evaluate it, or whose
+input fails its first condition, do not count). A
 test whose ``with input as …`` value cannot be evaluated on its own (it uses a
 variable bound inside the test, say) is reported as L062: it still runs, but it
 counts toward no rule's coverage.
@@ -88,18 +93,20 @@ from charter.policy.bundle import (
     path_under_roots,
     read_directory_files,
 )
-from charter.policy.engine import Engine, ModuleInfo, parse_module, walk_ast
+from charter.policy.dataflow import dead_rules
+from charter.policy.engine import ModuleInfo, parse_module, walk_ast
 from charter.policy.profile import parse_requirements
 from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
 from charter.policy.rules import RULE_ID, SEVERITIES, Rule, metadata_blocks
-from charter.policy.stack import RESERVED_ROOT, Stack, _merge_data, load_stack
-from charter.policy.testing import find_tests, run_layer_tests, with_input_texts
+from charter.policy.stack import RESERVED_ROOT, Stack, load_stack
+from charter.policy.testing import attribute, parse_failure, run_layer_tests, v0_hint
 
 _ORDER = {"constitution": 0, "pack": 1, "overlay": 2}
 _ALLOW_STYLE = re.compile(
     r"^(allow|exempt|exemption|exception|exceptions|waive|waiver|override|deny_override|"
     r"bypass)(_.*)?$"
 )
+"""Names that read as lowering a verdict: only the L012 *wording* depends on them."""
 
 #: Every finding code with a one-line description (SARIF ``rules``, docs).
 CODES: dict[str, str] = {
@@ -111,7 +118,7 @@ CODES: dict[str, str] = {
     "CHARTER-L005": "A package lies under an upper layer's root.",
     "CHARTER-L010": "A policy module overrides another layer's data with `with`.",
     "CHARTER-L011": "A module reads Charter's reserved namespace.",
-    "CHARTER-L012": "An allow/exception-style rule has no effect: only deny and ask count.",
+    "CHARTER-L012": "A rule's value flows into no deny/ask rule: it has no effect.",
     "CHARTER-L013": "deny/ask must be partial set rules (`deny contains {...} if`).",
     "CHARTER-L014": "An entry's rule field names a rule ID of an upper layer (impersonation).",
     "CHARTER-L020": "A parameter is set in its looser direction.",
@@ -295,7 +302,9 @@ def _read_target(directory: Path, findings: list[Finding]) -> _Target | None:
             findings.append(_error("CHARTER-L000", where, "Rego modules must be UTF-8"))
             continue
         except CharterError as exc:
-            findings.append(_error("CHARTER-L000", where, exc.message, exc.hint or ""))
+            failed = parse_failure(where, exc.message + v0_hint(text))
+            location = f"{where}:{failed.row}"
+            findings.append(_error("CHARTER-L000", location, failed.error or "", exc.hint or ""))
             continue
         modules.append(Module(where, text, info, name.endswith("_test.rego")))
     return _Target(directory, files, manifest, tuple(modules))
@@ -545,16 +554,31 @@ def _check_composition(target: _Target, others: Sequence[Layer], findings: list[
                         f'write `{name} contains {{"rule": ID, "msg": …}} if {{ … }}`',
                     )
                 )
-            elif kind != "Func" and _ALLOW_STYLE.match(name) and not top:
-                findings.append(
-                    _warning(
-                        "CHARTER-L012",
-                        where,
-                        f"rule `{name}` has no effect: only deny and ask entries count, so a "
-                        "lower layer can never allow what an upper layer denies or asks",
-                        "remove it, or ask for a waiver of a pack/overlay rule instead",
-                    )
-                )
+
+
+def _check_effects(target: _Target, findings: list[Finding]) -> None:
+    """L012: rules whose value flows into no deny/ask rule (:mod:`charter.policy.dataflow`)."""
+    if target.manifest.layer == "constitution":
+        return
+    for rule in dead_rules([m for m in target.modules if not m.is_test]):
+        if _ALLOW_STYLE.match(rule.name):
+            why = (
+                "only deny and ask entries count, so a lower layer can never allow what an "
+                "upper layer denies or asks"
+            )
+            hint = "remove it, or ask for a waiver of a pack/overlay rule instead"
+        else:
+            why = "only deny and ask entries count"
+            hint = "use it in a deny/ask rule, mark it `entrypoint: true` in METADATA, or remove it"
+        findings.append(
+            _warning(
+                "CHARTER-L012",
+                f"{rule.file}:{rule.line}",
+                f"rule `{rule.name}` has no effect: its value flows into no deny or ask rule of "
+                f"this bundle (directly or through other rules); {why}",
+                hint,
+            )
+        )
 
 
 def _string_constants(module: Module) -> dict[str, str]:
@@ -745,92 +769,15 @@ def _check_profile(layer: Layer, upper: Mapping[str, list[str]], target: _Target
 # ------------------------------------------------------------------ tests
 
 
-def _tested_packages(module: Module, packages: Sequence[str]) -> list[str]:
-    """The rule packages a test module imports or is named after (else all)."""
-    imported = {imp.removeprefix("data.") for imp in module.info.imports}
-    found = [pkg for pkg in packages if pkg in imported or module.info.package == f"{pkg}_test"]
-    return found or list(packages)
-
-
-def _probe_source(module: Module, packages: Sequence[str], texts: Sequence[str]) -> str:
-    """A module in the test's package: rule ``__charter_lint_probe_<i>`` maps each
-    package to the rule ids it emits under ``input`` = ``texts[i]``."""
-    aliases = _import_aliases(module.info, module.source)
-    lines = [f"package {module.info.package}", "import rego.v1"]
-    for name, path in aliases.items():
-        if path != ["rego", "v1"]:
-            suffix = f" as {name}" if path[-1] != name else ""
-            lines.append(f"import {'.'.join(path)}{suffix}")
-    per_package = ", ".join(
-        f'"{pkg}": {{object.get(e, "rule", "") | some e in '
-        f'object.get(data.{pkg}, "deny", set()) | object.get(data.{pkg}, "ask", set())}}'
-        for pkg in packages
-    )
-    for i, text in enumerate(texts):
-        lines.append(
-            f"__charter_lint_probe_{i} := result if {{\n"
-            f"\tresult := {{{per_package}}} with input as {text}\n}}"
-        )
-        lines.append(
-            f"__charter_lint_input_{i} := doc if {{\n\tdoc := input with input as {text}\n}}"
-        )
-    return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What one test input makes each package emit, and the input itself."""
-
-    emitted: dict[str, set[str]]
-    document: Any
-
-
-def _probe(
-    engine: Engine, module: Module, packages: Sequence[str], texts: Sequence[str]
-) -> list[_Outcome | None]:
-    """Per input text: the rule ids each package emits (None: not measurable)."""
-
-    def run(indices: Sequence[int]) -> list[_Outcome | None] | None:
-        twin = engine.clone()
-        try:
-            twin.add_module(
-                f"{module.path}#lint-probe",
-                _probe_source(module, packages, [texts[i] for i in indices]),
-            )
-            out: list[_Outcome | None] = []
-            for k in range(len(indices)):
-                value = twin.eval_rule(f"data.{module.info.package}.__charter_lint_probe_{k}")
-                if isinstance(value, dict):
-                    document = twin.eval_rule(
-                        f"data.{module.info.package}.__charter_lint_input_{k}"
-                    )
-                    emitted = {str(p): {str(v) for v in ids} for p, ids in value.items()}
-                    out.append(_Outcome(emitted, document))
-                else:
-                    out.append(None)
-            return out
-        except CharterError:
-            return None
-
-    together = run(range(len(texts)))
-    if together is not None:
-        return together
-    results: list[_Outcome | None] = []
-    for i in range(len(texts)):
-        one = run([i])
-        results.append(one[0] if one else None)
-    return results
-
-
 def _check_tests(
     layer: Layer,
     composed: Sequence[Layer],
     rules: Mapping[str, tuple[str, str]],
     findings: list[Finding],
 ) -> None:
-    results = run_layer_tests(composed, layer)
+    results = run_layer_tests(composed, layer, coverage=bool(rules))
     for r in results:
-        if not r.passed:
+        if r.failed:
             detail = f": {r.error}" if r.error else ""
             findings.append(
                 _error(
@@ -842,55 +789,40 @@ def _check_tests(
             )
     if not rules:
         return
-    engine = Engine()
-    data: dict[str, Any] = {}
-    for item in composed:
-        _merge_data(data, item.data)
-    engine.add_data(data)
-    for item in composed:
-        for module in item.policy_modules:
-            engine.add_module(module.path, module.source)
-    for module in layer.test_modules:
-        engine.add_module(module.path, module.source)
+    paths = {rid: where.rsplit(":", 1)[0] for rid, (_, where) in rules.items()}
+    measured = attribute(
+        composed, layer, {rid: (pkg, paths[rid]) for rid, (pkg, _) in rules.items()}
+    )
+    for case in measured.unmeasured:
+        short = " ".join(case.text.split())
+        findings.append(
+            _warning(
+                "CHARTER-L062",
+                f"{case.file}:{case.row}",
+                f"the input of this test ({short[:60]}{'…' if len(short) > 60 else ''}) "
+                "cannot be evaluated on its own, so it counts toward no rule's coverage",
+                "write the input as a literal or a module-level value the test "
+                "package can see (not a variable bound inside the test)",
+            )
+        )
+    fires = {r.rule: r.firing for r in measured.rules}
+    quiet = {r.rule: r.silent for r in measured.rules}
     declared = {r.id: r for r in layer.rules if r.id in rules}
-    fires: dict[str, list[str]] = {rid: [] for rid in rules}
-    quiet: dict[str, list[str]] = {rid: [] for rid in rules}
-    packages = sorted({pkg for pkg, _ in rules.values()})
-    for module in layer.test_modules:
-        cases = [
-            (row, text)
-            for name, row in find_tests(module)
-            for text in with_input_texts(module, name)
-        ]
-        if not cases:
+    for measured_rule in measured.rules:
+        rule = declared.get(measured_rule.rule)
+        if rule is None:
             continue
-        tested = _tested_packages(module, packages)
-        outcomes = _probe(engine, module, tested, [text for _, text in cases])
-        for (row, text), outcome in zip(cases, outcomes, strict=True):
-            if outcome is None:
-                short = " ".join(text.split())
-                findings.append(
-                    _warning(
-                        "CHARTER-L062",
-                        f"{module.path}:{row}",
-                        f"the input of this test ({short[:60]}{'…' if len(short) > 60 else ''}) "
-                        "cannot be evaluated on its own, so it counts toward no rule's coverage",
-                        "write the input as a literal or a module-level value the test "
-                        "package can see (not a variable bound inside the test)",
-                    )
-                )
-                continue
-            for rid, (package, _) in rules.items():
-                ids = outcome.emitted.get(package, set())
-                (fires if rid in ids else quiet)[rid].append(f"{module.path}:{row}")
-                if rid in ids and rid in declared:
-                    findings.extend(_check_applies_to(declared[rid], outcome, module.path, row))
+        for hit in measured_rule.firing_inputs:
+            findings.extend(_check_applies_to(rule, hit.document, hit.file, hit.row))
     for rid, (package, where) in sorted(rules.items()):
         missing = []
         if not fires[rid]:
             missing.append("no test in which it produces a violation")
         if not quiet[rid]:
-            missing.append("no test in which it does not")
+            missing.append(
+                "no test of its own in which it stays silent (a test that evaluates it "
+                "with an input meeting its first condition but not all of them)"
+            )
         if missing:
             findings.append(
                 _error(
@@ -898,17 +830,18 @@ def _check_tests(
                     where,
                     f"rule {rid} has {' and '.join(missing)} "
                     "(measured by evaluating data."
-                    f"{package} under each test's `with input as …`)",
-                    "add test_* rules in a *_test.rego beside it, e.g. one "
-                    "`some e in deny with input as {...}` and one `count(deny) == 0 with input "
-                    "as {...}`",
+                    f"{package} under each test's `with input as …`; tests that never evaluate it, "
+                    "or stop at its first condition, do not count)",
+                    "add test_* rules in a *_test.rego beside it: one `some e in deny with "
+                    "input as {...}` where it fires, and one `count(deny) == 0 with input as "
+                    "{...}` whose input meets its first condition but not the others "
+                    "(`charter rule test --coverage` shows each rule's tests)",
                 )
             )
 
 
-def _check_applies_to(rule: Rule, outcome: _Outcome, file: str, row: int) -> list[Finding]:
+def _check_applies_to(rule: Rule, document: Any, file: str, row: int) -> list[Finding]:
     """L063: a test in which ``rule`` fires must lie inside its ``custom.applies_to``."""
-    document = outcome.document
     if rule.applies_to == EVERYTHING or not isinstance(document, dict):
         return []
     kind = document.get("kind")
@@ -932,7 +865,7 @@ def _check_upper_tests(
 ) -> None:
     for layer in upper:
         for r in run_layer_tests(composed, layer):
-            if not r.passed:
+            if r.failed:
                 findings.append(  # noqa: PERF401 - one finding per item reads better
                     _error(
                         "CHARTER-L070",
@@ -980,6 +913,7 @@ def lint_bundle(
     }
     rules = _check_metadata(target, upper_ids, findings)
     _check_composition(target, others, findings)
+    _check_effects(target, findings)
     _check_impersonation(target, upper_ids, findings)
     fatal = {"CHARTER-L000", "CHARTER-L001", "CHARTER-L002", "CHARTER-L050"}
     if any(f.code in fatal for f in findings):

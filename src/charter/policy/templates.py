@@ -475,12 +475,6 @@ start_minute := {start}
 
 end_minute := {end}
 
-# The day before each day, for windows that cross midnight.
-previous_day := {{
-\t"Monday": "Sunday", "Tuesday": "Monday", "Wednesday": "Tuesday", "Thursday": "Wednesday",
-\t"Friday": "Thursday", "Saturday": "Friday", "Sunday": "Saturday",
-}}
-
 # Time is read only from input.context (Charter's clock, reproducible with --now).
 now_ns := input.context.now_ns if is_number(input.context.now_ns)
 
@@ -558,6 +552,11 @@ def _window_rules(start: int, end: int) -> str:
             "\tminute_of_day < end_minute\n}\n"
         )
     return (
+        "# The day before each day, for windows that cross midnight.\n"
+        "previous_day := {\n"
+        '\t"Monday": "Sunday", "Tuesday": "Monday", "Wednesday": "Tuesday", '
+        '"Thursday": "Wednesday",\n'
+        '\t"Friday": "Thursday", "Saturday": "Friday", "Sunday": "Saturday",\n}\n\n'
         "# The window crosses midnight: it starts on a listed day and ends the next day.\n"
         "in_window if {\n\tweekday in days\n\tminute_of_day >= start_minute\n}\n\n"
         "in_window if {\n\tprevious_day[weekday] in days\n\tminute_of_day < end_minute\n}\n"

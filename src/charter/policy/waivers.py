@@ -538,7 +538,10 @@ class WaiverSet:
                         "rule": w.rule,
                         "waiver": w.id,
                         "expires": w.expires,
+                        # who approved it, when, and why: the audit record of a
+                        # waived rule names the approval (docs/design.md, 'Audit')
                         "approver": w.approver,
+                        "created": w.created,
                         "reason": w.reason,
                         "signed_by": w.key_id,
                     }

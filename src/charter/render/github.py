@@ -77,7 +77,7 @@ def rego_tests(report: RegoTestReport) -> str:
     """An ``::error`` at each failed Rego test, then one notice with the counts."""
     lines = []
     for test in report.results:
-        if test.passed:
+        if test.passed or test.skipped:
             continue
         lines.append(
             command(
@@ -88,7 +88,8 @@ def rego_tests(report: RegoTestReport) -> str:
     lines.append(
         command(
             "notice",
-            f"{report.passed}/{total} passed, {report.failed}/{total} failed",
+            f"{report.passed}/{total} passed, {report.failed}/{total} failed"
+            + (f", {report.skipped}/{total} skipped" if report.skipped else ""),
             title="charter rule test",
         )
     )

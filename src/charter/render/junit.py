@@ -122,11 +122,14 @@ def _test_case(suite: ET.Element, test: RegoTestResult) -> None:
         line=test.row,
         time=f"{test.duration_s:.6f}",
     )
-    if test.passed:
-        return
-    message = failure_message(test)
-    failure = _element("failure", case, message=message, type="error" if test.error else "fail")
-    failure.text = xml_text(f"{test.file}:{test.row}\n{message}")
+    if test.skipped:
+        _element("skipped", case, message="todo_test_: not run")
+    elif not test.passed:
+        message = failure_message(test)
+        failure = _element("failure", case, message=message, type="error" if test.error else "fail")
+        failure.text = xml_text(f"{test.file}:{test.row}\n{message}")
+    if test.output:
+        _element("system-out", case).text = xml_text("\n".join(test.output))
 
 
 def rego_tests(report: RegoTestReport) -> str:
@@ -136,7 +139,7 @@ def rego_tests(report: RegoTestReport) -> str:
     for test in report.results:
         files.setdefault(test.file, []).append(test)
     for file, tests in files.items():
-        failures = sum(not t.passed for t in tests)
+        failures = sum(not t.passed and not t.skipped for t in tests)
         suite = _element(
             "testsuite",
             root,
@@ -144,7 +147,7 @@ def rego_tests(report: RegoTestReport) -> str:
             tests=len(tests),
             failures=failures,
             errors=0,
-            skipped=0,
+            skipped=sum(t.skipped for t in tests),
             time=f"{sum(t.duration_s for t in tests):.6f}",
         )
         for test in tests:
@@ -152,7 +155,7 @@ def rego_tests(report: RegoTestReport) -> str:
     root.set("tests", str(len(report.results)))
     root.set("failures", str(report.failed))
     root.set("errors", "0")
-    root.set("skipped", "0")
+    root.set("skipped", str(report.skipped))
     return _serialise(root)
 
 

@@ -132,10 +132,12 @@ def rego_tests(report: RegoTestReport) -> str:
     head = "✅ PASS" if not report.failed else "❌ FAIL"
     rows = []
     for test in report.results:
-        detail = "" if test.passed else failure_message(test)
+        detail = "" if test.passed or test.skipped else failure_message(test)
+        if test.output:
+            detail = "; ".join([detail, *test.output]) if detail else "; ".join(test.output)
         rows.append(
             [
-                "pass" if test.passed else "**fail**",
+                "pass" if test.passed else ("skipped" if test.skipped else "**fail**"),
                 cell(test.qualified),
                 cell(f"{test.file}:{test.row}"),
                 f"{test.duration_s * 1000:.1f} ms",
@@ -145,7 +147,8 @@ def rego_tests(report: RegoTestReport) -> str:
     lines = [
         f"### Charter rule test: {head}",
         "",
-        f"{report.passed}/{total} passed, {report.failed}/{total} failed.",
+        f"{report.passed}/{total} passed, {report.failed}/{total} failed"
+        + (f", {report.skipped}/{total} skipped." if report.skipped else "."),
         "",
         *table(("Result", "Test", "Location", "Time", "Detail"), rows),
     ]

@@ -188,13 +188,18 @@ def rego_tests(report: RegoTestReport, *, version: str) -> dict[str, Any]:
     tests: Sequence[str] = sorted({r.qualified for r in report.results})
     results = []
     for test in report.results:
-        text = "passed" if test.passed else failure_message(test)
+        if test.skipped:
+            text, kind, level = "skipped (todo_test_)", "notApplicable", "none"
+        elif test.passed:
+            text, kind, level = "passed", "pass", "none"
+        else:
+            text, kind, level = failure_message(test), "fail", "error"
         results.append(
             {
                 "ruleId": test.qualified,
                 "ruleIndex": tests.index(test.qualified),
-                "kind": "pass" if test.passed else "fail",
-                "level": "none" if test.passed else "error",
+                "kind": kind,
+                "level": level,
                 "message": {"text": text},
                 "locations": [
                     {

@@ -250,16 +250,27 @@ class RegoTestResult(Protocol):
     def expected(self) -> str | None: ...
     @property
     def actual(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def skipped(self) -> bool: ...
+    @property
+    def output(self) -> Sequence[str]: ...
+    @property
+    def reason(self) -> str | None: ...
 
 
 def failure_message(result: RegoTestResult) -> str:
-    """Why a Rego test failed, in one line: its error, else the two verdicts.
+    """Why a Rego test failed, in one line: its error, else the two verdicts (when
+    a verdict was measured), else what the test evaluated to.
 
     The CI formats (SARIF, JUnit, GitHub, Markdown) all say it this way.
     """
-    return result.error or (
-        f"expected verdict {result.expected or '?'}, actual verdict {result.actual or '?'}"
-    )
+    if result.error:
+        return result.error
+    if result.actual is not None:
+        return f"expected verdict {result.expected or '?'}, actual verdict {result.actual}"
+    return result.reason or "the test is not true"
 
 
 class RegoTestReport(Protocol):
@@ -271,6 +282,8 @@ class RegoTestReport(Protocol):
     def passed(self) -> int: ...
     @property
     def failed(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
 
 
 _RULE = "-" * 80
@@ -278,37 +291,58 @@ _RULE = "-" * 80
 
 def _failure_lines(result: RegoTestResult) -> list[str]:
     lines = [
-        f"{result.qualified}: FAIL ({result.duration_s * 1000:.1f}ms)",
+        f"{result.qualified}: {result.status} ({result.duration_s * 1000:.1f}ms)",
         f"  {result.file}:{result.row}",
     ]
     if result.error:
         lines.append(f"  error: {result.error}")
-    if result.expected or result.actual:
+    elif result.actual is not None:
         lines.append(
-            f"  expected verdict: {result.expected or '?'}, actual verdict: {result.actual or '?'}"
+            f"  expected verdict: {result.expected or '? (no verdict word in the name)'}, "
+            f"actual verdict: {result.actual}"
         )
+    else:
+        lines.append(f"  {result.reason or 'the test is not true'}")
     return lines
+
+
+def _output_lines(result: RegoTestResult) -> list[str]:
+    """``print()`` output under its test, indented, as ``opa test -v`` shows it."""
+    if not result.output:
+        return []
+    return ["", *(f"  {line}" for line in result.output), ""]
 
 
 def rego_test_report(report: RegoTestReport) -> Group:
     """An ``opa test -v``-style report: failures first, then every test, then the counts."""
     lines: list[str] = []
-    failures = [r for r in report.results if not r.passed]
+    failures = [r for r in report.results if not r.passed and not r.skipped]
     if failures:
         lines += ["FAILURES", _RULE]
         for result in failures:
             lines += _failure_lines(result)
+            lines += _output_lines(result)
         lines += ["", "SUMMARY", _RULE]
     current_file = None
     for result in report.results:
         if result.file != current_file:
             current_file = result.file
             lines.append(f"{result.file}:")
-        status = "PASS" if result.passed else "FAIL"
-        lines.append(f"{result.qualified}: {status} ({result.duration_s * 1000:.1f}ms)")
-    lines += [_RULE, f"PASS: {report.passed}/{len(report.results)}"]
-    if report.failed:
-        lines.append(f"FAIL: {report.failed}/{len(report.results)}")
+        if result.skipped:
+            lines.append(f"{result.qualified}: SKIPPED")
+            continue
+        lines.append(f"{result.qualified}: {result.status} ({result.duration_s * 1000:.1f}ms)")
+        lines += _output_lines(result)
+    total = len(report.results)
+    lines += [_RULE, f"PASS: {report.passed}/{total}"]
+    failed = sum(r.status == "FAIL" for r in report.results)
+    errors = sum(r.status == "ERROR" for r in report.results)
+    if failed:
+        lines.append(f"FAIL: {failed}/{total}")
+    if errors:
+        lines.append(f"ERROR: {errors}/{total}")
+    if report.skipped:
+        lines.append(f"SKIPPED: {report.skipped}/{total}")
     return Group(*(styled(line) for line in lines))
 
 

@@ -121,6 +121,18 @@ class ApprovalBody(BaseModel):
     comment: str = Field(default="", max_length=4096)
 
 
+class SpendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cost: float = Field(
+        ge=0, strict=True, allow_inf_nan=False, description="what was spent (e.g. USD)"
+    )
+    run: str | None = Field(default=None, min_length=1, max_length=128)
+    id: str | None = Field(
+        default=None, min_length=1, max_length=128,
+        description="idempotency key: a spend with an id already recorded counts once",
+    )  # fmt: skip
+
+
 def _relay(target: Future[Any], source: Future[Any]) -> None:
     """Copy ``source``'s outcome to ``target`` (one future for the request to await)."""
     error = source.exception()
@@ -308,6 +320,7 @@ def create_app(service: RunnerService) -> FastAPI:
     _decision_routes(app, service, guard)
     _rule_routes(app, service, guard)
     _operation_routes(app, service, guard)
+    _spend_routes(app, service, guard)
     console.mount(app, service, guard.tokens)
     app.add_middleware(MetricsMiddleware, service=service)
     return app
@@ -576,6 +589,45 @@ def _rule_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
             # Explaining evaluates, so it runs where the engines live.
             pending = service.explain_body(body, layer, encode, who.name)
             return json_response(await asyncio.wrap_future(pending))
+
+
+def _spend_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
+    """API spend, shared by every replica's gate, and console sessions, shared by every
+    replica's console (see :mod:`charter.runner.shared_state`)."""
+    spenders = guard.requires(AGENT, OPERATOR)
+    readers = guard.requires(*ANY_ROLE)
+
+    @app.post(
+        "/v1/spend",
+        tags=["budget"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SpendBody.model_json_schema()}},
+            }
+        },
+    )
+    async def record_spend(request: Request, who: Principal = spenders) -> dict[str, Any]:
+        """Record API spend (agent or operator role): every replica's gate counts it
+        against the constitution's ``max_api_cost_per_day`` (``run`` is kept and
+        totalled). Send an ``id`` to make a retry count once."""
+        body = _validated(SpendBody, await read_body(request, service.config.limits))
+        return await run_in_threadpool(service.record_spend, body.cost, body.run, body.id, who.name)
+
+    @app.get("/v1/spend", tags=["budget"])
+    async def spend(who: Principal = readers) -> dict[str, Any]:
+        """What is spent today on every replica, and the constitution's limits."""
+        return await run_in_threadpool(service.spend)
+
+    operators = guard.requires(OPERATOR)
+
+    @app.delete("/v1/console/sessions/{principal}", tags=["operation"])
+    async def revoke_sessions(
+        principal: Annotated[str, Path(max_length=256)], who: Principal = operators
+    ) -> dict[str, Any]:
+        """End every console session of a token (by its name), on every replica."""
+        revoked = await run_in_threadpool(service.state.close_sessions_of, principal)
+        return {"principal": principal, "revoked": revoked}
 
 
 def _operation_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:

@@ -73,9 +73,24 @@ class PostgresApprovals(ApprovalStore):
                         " reasons TEXT NOT NULL, stack TEXT NOT NULL,"
                         " input_digest TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"
                         " expires_at DOUBLE PRECISION NOT NULL, replica TEXT NOT NULL,"
-                        " claim TEXT, claimed_at DOUBLE PRECISION, outcome TEXT)"
+                        " claim TEXT, claimed_at DOUBLE PRECISION, outcome TEXT,"
+                        " lease_until DOUBLE PRECISION, audit_seq BIGINT)"
                     )
                 )
+                # Tables made before claims were leases gain the two columns (looked up
+                # first: an ALTER would lock the table against the replicas serving).
+                have = self._conn.execute(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = %s AND table_name = 'approvals'",
+                    (self.schema,),
+                ).fetchall()
+                if "lease_until" not in {str(r[0]) for r in have}:
+                    self._conn.execute(
+                        self._q(
+                            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS lease_until"
+                            " DOUBLE PRECISION, ADD COLUMN IF NOT EXISTS audit_seq BIGINT"
+                        )
+                    )
                 self._conn.execute(
                     self._q(
                         "CREATE INDEX IF NOT EXISTS approvals_open ON {table} (status, created_at)"
@@ -129,21 +144,58 @@ class PostgresApprovals(ApprovalStore):
         )
         return [ApprovalRow.from_values(r) for r in rows]
 
-    def claim(self, decision_id: str, token: str, now: float) -> bool:
+    def claim(
+        self, decision_id: str, token: str, now: float, lease_until: float, audit_seq: int
+    ) -> bool:
         changed, _ = self._execute(
             self._q(
-                "UPDATE {table} SET status = %s, claim = %s, claimed_at = %s"
-                " WHERE decision_id = %s AND status = %s"
+                "UPDATE {table} SET status = %s, claim = %s, claimed_at = %s, lease_until = %s,"
+                " audit_seq = %s WHERE decision_id = %s AND status = %s"
             ),
-            (APPROVING, token, now, decision_id, PENDING),
+            (APPROVING, token, now, lease_until, audit_seq, decision_id, PENDING),
         )
         return changed == 1
+
+    def take_over(
+        self, decision_id: str, old: str, token: str, now: float, lease_until: float,
+        lapsed_by: float,
+    ) -> bool:  # fmt: skip
+        changed, _ = self._execute(
+            self._q(
+                "UPDATE {table} SET claim = %s, claimed_at = %s, lease_until = %s"
+                " WHERE decision_id = %s AND status = %s AND claim = %s"
+                " AND COALESCE(lease_until, 0) <= %s"
+            ),
+            (token, now, lease_until, decision_id, APPROVING, old, lapsed_by),
+        )
+        return changed == 1
+
+    def lapsed(self, now: float, limit: int) -> list[str]:
+        _, rows = self._execute(
+            self._q(
+                "SELECT decision_id FROM {table} WHERE status = %s"
+                " AND COALESCE(lease_until, 0) <= %s ORDER BY created_at LIMIT %s"
+            ),
+            (APPROVING, now, limit),
+        )
+        return [str(r[0]) for r in rows]
+
+    def held_by(self, prefix: str, limit: int) -> list[str]:
+        _, rows = self._execute(
+            self._q(
+                "SELECT decision_id FROM {table} WHERE status = %s"
+                " AND left(claim, %s) = %s ORDER BY created_at LIMIT %s"
+            ),
+            (APPROVING, len(prefix), prefix, limit),
+        )
+        return [str(r[0]) for r in rows]
 
     def release(self, decision_id: str, token: str) -> None:
         self._execute(
             self._q(
-                "UPDATE {table} SET status = %s, claim = NULL, claimed_at = NULL"
-                " WHERE decision_id = %s AND status = %s AND claim = %s"
+                "UPDATE {table} SET status = %s, claim = NULL, claimed_at = NULL,"
+                " lease_until = NULL, audit_seq = NULL WHERE decision_id = %s AND status = %s"
+                " AND claim = %s"
             ),
             (PENDING, decision_id, APPROVING, token),
         )

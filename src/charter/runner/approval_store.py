@@ -9,6 +9,15 @@ replicas approving the same ``ask`` at once exactly one claims it; the other
 sees it taken (HTTP 409). A claim whose audit record could not be written is
 given back (``approving`` → ``pending``).
 
+A claim is a lease: it holds until ``lease_until``, and names the audit chain's
+head when it was taken (``audit_seq``). A claim whose replica crashed before
+settling is taken over once it lapses (:meth:`ApprovalStore.take_over`, a
+compare-and-set on the old claim token), and the taker settles it with the
+answer the audit chain holds for it (recorded after ``audit_seq``) or gives it
+back to ``pending`` if the crash came first (see
+:meth:`charter.runner.approvals.Approvals.recover`). Settling always names the
+claim token, so a replica whose claim was taken over can no longer settle.
+
 Two backends share this interface: :class:`SQLiteApprovals` (the embedded
 single-node default, a file next to the SQLite audit log) and
 :class:`charter.runner.approval_pg.PostgresApprovals` (the ``approvals`` table
@@ -38,16 +47,17 @@ SETTLED = (APPROVED, REJECTED, EXPIRED)
 #: The columns of the ``approvals`` table, in the order :meth:`ApprovalRow.values` gives.
 COLUMNS = ("decision_id", "status", "kind", "requester", "author", "subject", "reasons",
            "stack", "input_digest", "created_at", "expires_at", "replica", "claim",
-           "claimed_at", "outcome")  # fmt: skip
+           "claimed_at", "outcome", "lease_until", "audit_seq")  # fmt: skip
 
 _SQLITE_SELECT = (
     "SELECT decision_id, status, kind, requester, author, subject, reasons, stack,"
-    " input_digest, created_at, expires_at, replica, claim, claimed_at, outcome FROM approvals"
+    " input_digest, created_at, expires_at, replica, claim, claimed_at, outcome, lease_until,"
+    " audit_seq FROM approvals"
 )
 _SQLITE_INSERT = (
     "INSERT OR IGNORE INTO approvals (decision_id, status, kind, requester, author, subject,"
-    " reasons, stack, input_digest, created_at, expires_at, replica, claim, claimed_at, outcome)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " reasons, stack, input_digest, created_at, expires_at, replica, claim, claimed_at, outcome,"
+    " lease_until, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -74,6 +84,10 @@ class ApprovalRow:
     claimed_at: float | None = None
     #: The settled answer: by, approve, comment, at (and ``expired``).
     outcome: dict[str, Any] | None = field(default=None)
+    #: Until when the claim holds (a crashed claimer's claim is taken over after it).
+    lease_until: float | None = None
+    #: The audit chain's head sequence number when the claim was taken.
+    audit_seq: int | None = None
 
     def values(self) -> tuple[Any, ...]:
         return (
@@ -82,6 +96,7 @@ class ApprovalRow:
             self.input_digest, self.created_at, self.expires_at, self.replica, self.claim,
             self.claimed_at,
             dump_json(self.outcome) if self.outcome is not None else None,
+            self.lease_until, self.audit_seq,
         )  # fmt: skip
 
     @classmethod
@@ -93,8 +108,11 @@ class ApprovalRow:
         values["outcome"] = json.loads(outcome) if outcome is not None else None
         values["created_at"] = float(values["created_at"])
         values["expires_at"] = float(values["expires_at"])
-        if values["claimed_at"] is not None:
-            values["claimed_at"] = float(values["claimed_at"])
+        for key in ("claimed_at", "lease_until"):
+            if values[key] is not None:
+                values[key] = float(values[key])
+        if values["audit_seq"] is not None:
+            values["audit_seq"] = int(values["audit_seq"])
         return cls(**values)
 
 
@@ -115,8 +133,28 @@ class ApprovalStore(ABC):
         """Asks still pending (or being approved), oldest first."""
 
     @abstractmethod
-    def claim(self, decision_id: str, token: str, now: float) -> bool:
-        """``pending`` → ``approving`` under ``token``; False if it was not pending."""
+    def claim(
+        self, decision_id: str, token: str, now: float, lease_until: float, audit_seq: int
+    ) -> bool:
+        """``pending`` → ``approving`` under ``token`` until ``lease_until``; False if it
+        was not pending."""
+
+    @abstractmethod
+    def take_over(
+        self, decision_id: str, old: str, token: str, now: float, lease_until: float,
+        lapsed_by: float,
+    ) -> bool:  # fmt: skip
+        """A lapsed claim (``approving`` under ``old``, ``lease_until <= lapsed_by``)
+        re-claimed under ``token`` until ``lease_until``; False if it was settled,
+        released or taken meanwhile."""
+
+    @abstractmethod
+    def lapsed(self, now: float, limit: int) -> list[str]:
+        """Asks being approved whose claim lapsed (their claimer crashed, or stalled)."""
+
+    @abstractmethod
+    def held_by(self, prefix: str, limit: int) -> list[str]:
+        """Asks being approved under a claim token starting with ``prefix``."""
 
     @abstractmethod
     def release(self, decision_id: str, token: str) -> None:
@@ -162,11 +200,17 @@ class SQLiteApprovals(ApprovalStore):
                 " requester TEXT NOT NULL, author TEXT, subject TEXT NOT NULL,"
                 " reasons TEXT NOT NULL, stack TEXT NOT NULL, input_digest TEXT NOT NULL,"
                 " created_at REAL NOT NULL, expires_at REAL NOT NULL, replica TEXT NOT NULL,"
-                " claim TEXT, claimed_at REAL, outcome TEXT)"
+                " claim TEXT, claimed_at REAL, outcome TEXT, lease_until REAL,"
+                " audit_seq INTEGER)"
             )
             self._db.execute(
                 "CREATE INDEX IF NOT EXISTS approvals_open ON approvals (status, created_at)"
             )
+            # Stores made before claims were leases gain the two columns.
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(approvals)")}
+            for column, kind in (("lease_until", "REAL"), ("audit_seq", "INTEGER")):
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE approvals ADD COLUMN {column} {kind}")
         except (OSError, sqlite3.Error) as exc:
             raise AuditError(
                 f"{self.path}: cannot open the approvals store ({exc})",
@@ -201,18 +245,49 @@ class SQLiteApprovals(ApprovalStore):
         )
         return [ApprovalRow.from_values(r) for r in rows]
 
-    def claim(self, decision_id: str, token: str, now: float) -> bool:
+    def claim(
+        self, decision_id: str, token: str, now: float, lease_until: float, audit_seq: int
+    ) -> bool:
         cursor = self._run(
-            "UPDATE approvals SET status = ?, claim = ?, claimed_at = ?"
-            " WHERE decision_id = ? AND status = ?",
-            (APPROVING, token, now, decision_id, PENDING),
+            "UPDATE approvals SET status = ?, claim = ?, claimed_at = ?, lease_until = ?,"
+            " audit_seq = ? WHERE decision_id = ? AND status = ?",
+            (APPROVING, token, now, lease_until, audit_seq, decision_id, PENDING),
         )
         return cursor.rowcount == 1
 
+    def take_over(
+        self, decision_id: str, old: str, token: str, now: float, lease_until: float,
+        lapsed_by: float,
+    ) -> bool:  # fmt: skip
+        cursor = self._run(
+            "UPDATE approvals SET claim = ?, claimed_at = ?, lease_until = ?"
+            " WHERE decision_id = ? AND status = ? AND claim = ?"
+            " AND COALESCE(lease_until, 0) <= ?",
+            (token, now, lease_until, decision_id, APPROVING, old, lapsed_by),
+        )
+        return cursor.rowcount == 1
+
+    def lapsed(self, now: float, limit: int) -> list[str]:
+        rows = self._rows(
+            "SELECT decision_id FROM approvals WHERE status = ? AND COALESCE(lease_until, 0) <= ?"
+            " ORDER BY created_at LIMIT ?",
+            (APPROVING, now, limit),
+        )
+        return [str(r[0]) for r in rows]
+
+    def held_by(self, prefix: str, limit: int) -> list[str]:
+        rows = self._rows(
+            "SELECT decision_id FROM approvals WHERE status = ? AND substr(claim, 1, ?) = ?"
+            " ORDER BY created_at LIMIT ?",
+            (APPROVING, len(prefix), prefix, limit),
+        )
+        return [str(r[0]) for r in rows]
+
     def release(self, decision_id: str, token: str) -> None:
         self._run(
-            "UPDATE approvals SET status = ?, claim = NULL, claimed_at = NULL"
-            " WHERE decision_id = ? AND status = ? AND claim = ?",
+            "UPDATE approvals SET status = ?, claim = NULL, claimed_at = NULL,"
+            " lease_until = NULL, audit_seq = NULL WHERE decision_id = ? AND status = ?"
+            " AND claim = ?",
             (PENDING, decision_id, APPROVING, token),
         )
 

@@ -13,6 +13,19 @@ replica. An answer moves it forward by compare-and-set, never twice:
 3. ``settle`` (``approving`` → ``approved`` / ``rejected``). A failed record
    gives the claim back.
 
+A claim is a lease of ``[approvals] claim_lease``. If the claimer's replica
+crashes between 1 and 3, the ask stays ``approving`` only until the lease lapses:
+then the next reader or approver of it, any replica's listing or watcher, or the
+owner's restart (a replica named by ``$CHARTER_REPLICA`` takes back its own
+claims at once when it starts) **recovers** it (:meth:`Approvals.recover`): it
+takes the claim over by compare-and-set, looks in the audit chain after the
+claim's ``audit_seq`` for the answer the crashed replica recorded, and settles
+the ask with that answer (roll forward: the answer is applied once, as
+recorded) or, when none was recorded, gives it back to ``pending`` for the next
+approver. A replica that merely stalled past its lease finds its claim gone and
+cannot settle: its answer stands if the taker applied it, else it is void (an
+``approval_void`` event in the chain, and a 409).
+
 An ``ask`` nobody answers within ``[approvals] ttl`` expires the same way (an
 ``expired`` record in the audit chain, by ``charter``; the answer is ``deny``).
 Only an approver who is neither the requester nor the author of the change
@@ -26,6 +39,8 @@ of them (in memory) to answer ``GET /v1/decisions/{id}``.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import socket
 import threading
@@ -36,9 +51,11 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+
 from charter.audit.stores import POSTGRES_SCHEMES
 from charter.core import extras
-from charter.core.errors import Conflict, Forbidden, NotFound, Unavailable
+from charter.core.errors import CharterError, Conflict, Forbidden, NotFound, Unavailable
 from charter.runner.approval_store import (
     APPROVED,
     APPROVING,
@@ -80,9 +97,19 @@ def open_approvals(audit_location: str) -> ApprovalStore:
     return SQLiteApprovals(where)
 
 
+#: A stable name for this replica (e.g. a StatefulSet's pod name): its claims are taken
+#: back at once when it restarts. Two live replicas must never share one.
+REPLICA_ENV = "CHARTER_REPLICA"
+
+
 def replica_name() -> str:
-    """This runner process, as stored with the asks it decided."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This runner, as stored with the asks it decided and the claims it holds:
+    ``$CHARTER_REPLICA``, else ``host:pid``."""
+    return os.environ.get(REPLICA_ENV) or f"{socket.gethostname()}:{os.getpid()}"
+
+
+#: Finds the answer recorded in the audit chain for an ask after a sequence number.
+FindAnswer = Callable[[str, int], Mapping[str, Any] | None]
 
 
 class Approvals:
@@ -96,12 +123,23 @@ class Approvals:
         clock: Callable[[], datetime],
         ttl: float,
         poll_interval: float,
+        lease: float = 60.0,
+        audit_head: Callable[[], int] = lambda: 0,
+        find_answer: FindAnswer = lambda decision_id, after: None,
+        record_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.store = store
         self._record = record
+        #: Records an event (a void answer) in the audit chain.
+        self._record_event = record_event or record
         self._clock = clock
         self.ttl = ttl
+        self.lease = lease
+        self._audit_head = audit_head
+        self._find_answer = find_answer
         self.replica = replica_name()
+        #: Asks whose lapsed claims this replica recovered (for status and tests).
+        self.recovered = 0
         self._lock = threading.Lock()
         #: decision id -> verdict of the final decisions this runner made (plain strings: the
         #: garbage collector does not track them).
@@ -115,33 +153,34 @@ class Approvals:
         requester: str,
         author: str | None,
         subject: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Remember a durable decision; an ``ask`` is stored, pending, for every replica."""
+    ) -> ApprovalRow | None:
+        """Remember a durable decision; an ``ask`` is stored, pending, for every replica
+        (and its row returned)."""
         decision_id = str(doc["decision_id"])
         if doc["verdict"] != "ask":
             with self._lock:
                 self.entries[decision_id] = str(doc["verdict"])
                 while len(self.entries) > MAX_REMEMBERED:
                     self.entries.popitem(last=False)
-            return
+            return None
         now = self.now()
         action = doc.get("action")
-        self.store.add(
-            ApprovalRow(
-                decision_id=decision_id,
-                status=PENDING,
-                kind="action" if isinstance(action, Mapping) else "proposal",
-                requester=requester,
-                author=author,
-                subject=dict(subject) if subject is not None else action_subject(action),
-                reasons=[dict(r) for r in doc.get("reasons", [])],
-                stack=list(doc.get("stack", [])),
-                input_digest=str(doc.get("input_digest", "")),
-                created_at=now,
-                expires_at=now + self.ttl,
-                replica=self.replica,
-            )
+        row = ApprovalRow(
+            decision_id=decision_id,
+            status=PENDING,
+            kind="action" if isinstance(action, Mapping) else "proposal",
+            requester=requester,
+            author=author,
+            subject=dict(subject) if subject is not None else action_subject(action),
+            reasons=[dict(r) for r in doc.get("reasons", [])],
+            stack=list(doc.get("stack", [])),
+            input_digest=str(doc.get("input_digest", "")),
+            created_at=now,
+            expires_at=now + self.ttl,
+            replica=self.replica,
         )
+        self.store.add(row)
+        return row
 
     # ----------------------------------------------------------------- reads
     def state(self, decision_id: str) -> dict[str, Any]:
@@ -164,16 +203,67 @@ class Approvals:
         return view_of(row)
 
     def pending(self, limit: int = MAX_LISTED) -> list[dict[str, Any]]:
-        """The asks still open, oldest first (expired ones are settled first)."""
+        """The asks still open, oldest first (expired ones are settled first, lapsed
+        claims recovered)."""
+        self.recover_lapsed()
         self.expire_due()
         return [view_of(row) for row in self.store.open_rows(min(limit, MAX_LISTED))]
 
     def _current(self, decision_id: str) -> ApprovalRow | None:
         row = self.store.get(decision_id)
+        if row is not None and row.status == APPROVING and _lapsed(row, self.now()):
+            self.recover(decision_id)
+            row = self.store.get(decision_id)
         if row is not None and row.status == PENDING and row.expires_at <= self.now():
             self.expire(decision_id)
             row = self.store.get(decision_id)
         return row
+
+    # -------------------------------------------------------------- recovery
+    def recover(self, decision_id: str, *, own: bool = False) -> str | None:
+        """Resolve a claim whose claimer is gone: its lease lapsed (or, with ``own``, it
+        was this replica's before a restart). Settle it with the answer the audit chain
+        holds for it, else give it back to ``pending``; the state it was left in, or
+        None if it was not this call's to recover."""
+        row = self.store.get(decision_id)
+        now = self.now()
+        if row is None or row.status != APPROVING or row.claim is None:
+            return None
+        token = self._token()
+        lapsed_by = math.inf if own else now
+        if not self.store.take_over(
+            decision_id, row.claim, token, now, now + self.lease, lapsed_by
+        ):
+            return None  # settled, released or recovered by someone else meanwhile
+        answer = self._find_answer(decision_id, row.audit_seq or 0)
+        if answer is None:
+            self.store.release(decision_id, token)
+            state = PENDING
+        else:
+            approval = dict(answer["approvals"][0])
+            state = _status_of(answer["verdict"], approval)
+            if not self.store.settle(decision_id, token, state, approval):
+                return None
+        self.recovered += 1
+        self.watcher.settled(decision_id)
+        return state
+
+    def recover_lapsed(self) -> int:
+        """Recover every ask whose claim lapsed; how many this call recovered."""
+        lapsed = self.store.lapsed(self.now(), MAX_LISTED)
+        return sum(self.recover(did) is not None for did in lapsed)
+
+    def recover_own(self) -> int:
+        """At start-up: take back the claims this replica (by its stable
+        ``$CHARTER_REPLICA`` name) held before it restarted. A ``host:pid`` name is
+        never reused, so without a stable name claims are recovered when they lapse."""
+        if not os.environ.get(REPLICA_ENV):
+            return 0
+        held = self.store.held_by(self.replica + "/", MAX_LISTED)
+        return sum(self.recover(did, own=True) is not None for did in held)
+
+    def _token(self) -> str:
+        return f"{self.replica}/{uuid.uuid4().hex}"
 
     # --------------------------------------------------------------- answers
     def approve(
@@ -229,8 +319,9 @@ class Approvals:
         self, row: ApprovalRow, approval: dict[str, Any], status: str, *, taken: Conflict | None
     ) -> None:
         """claim → record → settle (see the module doc); ``taken`` if the claim is lost."""
-        token = uuid.uuid4().hex
-        if not self.store.claim(row.decision_id, token, self.now()):
+        token = self._token()
+        now = self.now()
+        if not self.store.claim(row.decision_id, token, now, now + self.lease, self._audit_head()):
             raise taken or Conflict(f"decision {row.decision_id} was answered meanwhile")
         try:
             self._record(approval_record(row, approval, status))
@@ -238,9 +329,40 @@ class Approvals:
             self.store.release(row.decision_id, token)
             raise
         if not self.store.settle(row.decision_id, token, status, approval):
-            # Only an operator editing the table can take a claim away.
-            raise Conflict(f"decision {row.decision_id}: the claim was taken away while settling")
+            self._claim_lost(row, approval)
         self.watcher.settled(row.decision_id)
+
+    def _claim_lost(self, row: ApprovalRow, approval: dict[str, Any]) -> None:
+        """This replica stalled past its lease and another took the claim over: it either
+        applied this answer (found in the chain: done, once) or gave the ask back before
+        this answer was durable; then this answer is void, and the chain says so."""
+        now = self.store.get(row.decision_id)
+        if now is not None and now.status in SETTLED and now.outcome == approval:
+            return  # rolled forward by the replica that took over: applied, once
+        void = {
+            "decision_id": row.decision_id,
+            "verdict": "deny",
+            "event": {"type": "approval_void", "approval": approval,
+                      "reason": "the claim lapsed before the answer was applied"},
+            "stack": row.stack,
+            "input_digest": row.input_digest,
+        }  # fmt: skip
+        with contextlib.suppress(CharterError):  # the 409 says it anyway
+            self._record_event(void)
+        raise Conflict(
+            f"decision {row.decision_id}: the claim lapsed before this answer was applied; "
+            "see GET /v1/approvals/{id} for the answer that was"
+        )
+
+    def metrics(self) -> list[Metric]:
+        """For ``/metrics``: the crashed claims this replica recovered."""
+        return [
+            CounterMetricFamily(
+                "charter_approvals_recovered",
+                "Asks whose claim was recovered after its replica crashed.",
+                value=self.recovered,
+            )
+        ]
 
     # ---------------------------------------------------------------- waiting
     def watch(self, decision_id: str) -> Future[dict[str, Any]]:
@@ -324,6 +446,7 @@ class Watcher:
                 continue
 
     def _poll(self, watched: list[str]) -> None:
+        self._approvals.recover_lapsed()
         states = self._approvals.store.statuses(watched)
         now = self._approvals.now()
         due = [d for d, (status, expires) in states.items() if status == PENDING and expires <= now]
@@ -383,6 +506,10 @@ def view_of(row: ApprovalRow) -> dict[str, Any]:
         "expires_at": _iso(row.expires_at),
         "replica": row.replica,
         "being_answered": row.status == APPROVING,
+        #: Until when the answer being given holds the ask (then it is recovered).
+        "claim_lapses_at": (
+            _iso(row.lease_until) if row.status == APPROVING and row.lease_until else None
+        ),
         "stack": row.stack,
         "input_digest": row.input_digest,
     }
@@ -442,6 +569,17 @@ def approval_record(row: ApprovalRow, approval: dict[str, Any], status: str) -> 
     }
 
 
+def _lapsed(row: ApprovalRow, now: float) -> bool:
+    return (row.lease_until or 0.0) <= now
+
+
+def _status_of(verdict: str, approval: Mapping[str, Any]) -> str:
+    """The state an audit record of an answer stands for (see :func:`approval_record`)."""
+    if verdict == "allow":
+        return APPROVED
+    return EXPIRED if approval.get("expired") else REJECTED
+
+
 def _taken(decision_id: str) -> Conflict:
     return Conflict(
         f"decision {decision_id} is being answered by someone else, or was answered meanwhile"
@@ -457,6 +595,7 @@ def _iso(seconds: float) -> str:
 
 
 __all__ = [
-    "APPROVAL_RULE", "MAX_REMEMBERED", "Approvals", "Watcher", "action_subject",
-    "approval_record", "open_approvals", "proposal_subject", "replica_name", "state_of", "view_of",
+    "APPROVAL_RULE", "MAX_REMEMBERED", "REPLICA_ENV", "Approvals", "FindAnswer", "Watcher",
+    "action_subject", "approval_record", "open_approvals", "proposal_subject", "replica_name",
+    "state_of", "view_of",
 ]  # fmt: skip

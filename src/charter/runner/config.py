@@ -44,11 +44,12 @@ _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_reg
         "registry_ca_file",
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
-        "approvals", "export", "limits"}  # fmt: skip
+        "approvals", "export", "limits", "budget"}  # fmt: skip
 _STACK = {"constitution", "packs", "overlay", "profile"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
-_APPROVALS = {"ttl", "poll_interval"}
+_APPROVALS = {"ttl", "poll_interval", "claim_lease", "webhook"}
+_BUDGET = {"refresh_interval"}
 _TOKEN = {"name", "role", "sha256", "scrypt"}
 _WAIVERS = {"directory", "keys"}
 #: Only pack and overlay rules can be waived (see docs/design.md, 'Waivers'), so only
@@ -134,6 +135,13 @@ class RunnerConfig:
     approval_ttl: float = 86400.0
     #: How often a replica looks for answers given on other replicas to its waiters.
     approval_poll: float = 0.5
+    #: How long an approver's claim on an ask holds; a claim whose replica crashed is
+    #: recovered once it lapses (see charter.runner.approvals).
+    approval_lease: float = 60.0
+    #: How stale a replica's view of the shared spend may be (``[budget]``).
+    budget_refresh: float = 1.0
+    #: ``[approvals.webhook]``: who is told, HMAC-signed, that an ``ask`` waits (None: off).
+    approval_webhook: WebhookConfig | None = None
     tokens: tuple[TokenEntry, ...] = ()
     #: Directory of signed waiver files, re-read at every refresh.
     waivers_dir: Path | None = None
@@ -398,6 +406,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
     actions = _table(raw, "actions", _ACTIONS, source)
     audit = _table(raw, "audit", _AUDIT, source)
     approvals = _table(raw, "approvals", _APPROVALS, source)
+    budget = _table(raw, "budget", _BUDGET, source)
     if "constitution" not in stack and "constitution" not in actions:
         raise ConfigError(
             f"{source}: nothing to serve: set stack.constitution and/or actions.constitution"
@@ -445,6 +454,13 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         approval_poll=_duration(
             approvals.get("poll_interval", 0.5), f"{source}: approvals.poll_interval"
         ),
+        approval_lease=_duration(
+            approvals.get("claim_lease", 60.0), f"{source}: approvals.claim_lease"
+        ),
+        budget_refresh=_duration(
+            budget.get("refresh_interval", 1.0), f"{source}: budget.refresh_interval"
+        ),
+        approval_webhook=parse_webhook(approvals, root, source),
         tokens=_tokens(raw, source),
         waivers_dir=waivers_dir,
         identities=(
@@ -571,6 +587,69 @@ def _checkpoint_export(cp: Mapping[str, Any], root: Path, source: str) -> Checkp
         passphrase_env=_optional_env(cp, "passphrase_env", where),
         interval=_duration(cp.get("interval", 60.0), f"{where}.interval"),
         origin=_str(origin, f"{where}.origin") if origin is not None else None,
+    )
+
+
+# ------------------------------------------------------- [approvals.webhook]
+_WEBHOOK = {"url", "secret_env", "runner_url", "redact", "batch_size", "flush_interval",
+            "queue_size", "timeout", "max_backoff"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """``[approvals.webhook]``: POST each ``ask`` (redacted, HMAC-signed) to ``url``."""
+
+    url: str
+    #: The environment variable holding the HMAC-SHA256 key (never the key itself).
+    secret_env: str
+    #: The runner as approvers reach it (the load balancer): the base of the links to
+    #: the console and the API that the payload carries.
+    runner_url: str
+    #: A redaction policy file (docs/design.md, 'Audit'); None: every class dropped.
+    redact: Path | None = None
+    #: 1: one request per ask; more: up to that many asks per request.
+    batch_size: int = 1
+    flush_interval: float = 1.0
+    queue_size: int = 1000
+    timeout: float = 10.0
+    max_backoff: float = 60.0
+
+
+def _runner_url(value: Any, where: str) -> str:
+    url = _str(value, where).rstrip("/")
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest or any(c in rest for c in "?#@ \"'<>"):
+        raise ConfigError(
+            f"{where}: {value!r} is not an http(s) URL without query, fragment or credentials",
+            hint='the runner as approvers reach it, e.g. "https://charter.example.com"',
+        )
+    return url
+
+
+def parse_webhook(approvals: Mapping[str, Any], root: Path, source: str) -> WebhookConfig | None:
+    """``[approvals.webhook]``: off unless given; ``url``, ``secret_env`` and ``runner_url``
+    are required (bodies are always signed)."""
+    if "webhook" not in approvals:
+        return None
+    where = f"{source}: approvals.webhook"
+    table = _table(approvals, "webhook", _WEBHOOK, f"{source}: [approvals]")
+    for required in ("url", "secret_env", "runner_url"):
+        if required not in table:
+            raise ConfigError(
+                f"{where} needs {required}",
+                hint='url = "https://…", secret_env = "CHARTER_WEBHOOK_SECRET", '
+                'runner_url = "https://charter.example.com"',
+            )
+    return WebhookConfig(
+        url=_export_url(table["url"], f"{where}.url"),
+        secret_env=_env_name(table["secret_env"], f"{where}.secret_env"),
+        runner_url=_runner_url(table["runner_url"], f"{where}.runner_url"),
+        redact=_optional_path(table, "redact", root, where),
+        batch_size=_count(table, "batch_size", 1, 1, 1000, where),
+        flush_interval=_duration(table.get("flush_interval", 1.0), f"{where}.flush_interval"),
+        queue_size=_count(table, "queue_size", 1000, 1, 1_000_000, where),
+        timeout=_duration(table.get("timeout", 10.0), f"{where}.timeout"),
+        max_backoff=_duration(table.get("max_backoff", 60.0), f"{where}.max_backoff"),
     )
 
 

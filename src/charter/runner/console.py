@@ -9,8 +9,11 @@ page and every asset is served by the runner itself.
   browser only its random id, in an ``HttpOnly``, ``SameSite=Strict`` cookie
   (``Secure`` and ``__Host-`` prefixed when the request came over https). Sessions
   expire after :data:`SESSION_TTL` (or :data:`SESSION_IDLE` unused); signing out
-  forgets the session. Sessions live in this process: behind a load balancer, pin
-  console users to one replica (sticky sessions) or sign in again.
+  forgets the session. Sessions live in the runner's shared state store
+  (:mod:`charter.runner.shared_state`: PostgreSQL when configured), so a session
+  made on one replica works on every other; only the SHA-256 of the id is stored,
+  and a session whose token was removed from the config (or whose role changed)
+  ends at its next use.
 - Every POST carries a synchronizer CSRF token bound to the session (the sign-in
   form, before there is a session, a double-submit token bound to a short-lived
   cookie); a missing or wrong one is a 403. A POST whose ``Origin`` is not this
@@ -52,11 +55,12 @@ from charter.core import errors
 from charter.core.errors import CharterError
 from charter.runner.auth import Principal, TokenTable
 from charter.runner.service import RunnerService
+from charter.runner.shared_state import SESSIONS_PER_PRINCIPAL, SharedState, session_key
 
 #: A session lasts at most this long, in seconds, and ends sooner when unused for SESSION_IDLE.
 SESSION_TTL = 8 * 3600.0
 SESSION_IDLE = 30 * 60.0
-#: At most this many sessions are kept; past it the oldest are forgotten.
+#: At most this many clients' failed sign-ins are remembered; past it the oldest are forgotten.
 MAX_SESSIONS = 10_000
 #: A sign-in form is good for this long (its double-submit cookie expires).
 LOGIN_TTL = 600
@@ -134,28 +138,28 @@ class Session:
 
 
 class Sessions:
-    """Server-side sessions, keyed by the SHA-256 of the id the browser holds."""
+    """Server-side sessions in the shared state store, keyed by the SHA-256 of the id
+    the browser holds; the CSRF token is derived from the id, never stored."""
 
     def __init__(
         self,
+        store: SharedState,
+        tokens: TokenTable | None = None,
         ttl: float = SESSION_TTL,
         idle: float = SESSION_IDLE,
-        limit: int = MAX_SESSIONS,
-        clock: Callable[[], float] = time.monotonic,
+        limit: int = SESSIONS_PER_PRINCIPAL,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.store, self.tokens = store, tokens
         self.ttl, self.idle, self.limit, self.clock = ttl, idle, limit, clock
-        self._table: OrderedDict[bytes, Session] = OrderedDict()
-        self._lock = threading.Lock()
 
     def open(self, principal: Principal) -> str:
         """A new session for ``principal``; the id to hand to the browser."""
         sid = secrets.token_urlsafe(32)
-        now = self.clock()
-        session = Session(principal, secrets.token_urlsafe(32), now + self.ttl, now + self.idle)
-        with self._lock:
-            self._table[_key(sid)] = session
-            while len(self._table) > self.limit:
-                self._table.popitem(last=False)
+        self.store.open_session(
+            session_key(sid), principal.name, principal.role, self.clock(), self.ttl,
+            self.idle, self.limit,
+        )  # fmt: skip
         return sid
 
     def get(self, sid: str | None) -> Session | None:
@@ -163,23 +167,35 @@ class Sessions:
         if not sid or len(sid) > 128:
             return None
         now = self.clock()
-        with self._lock:
-            session = self._table.get(_key(sid))
-            if session is None:
-                return None
-            if now >= session.expires or now >= session.idle_until:
-                del self._table[_key(sid)]
-                return None
-            session.idle_until = min(session.expires, now + self.idle)
-            return session
+        key = session_key(sid)
+        row = self.store.session(key, now)
+        if row is None:
+            return None
+        principal = Principal(row.principal, row.role)
+        if self.tokens is not None and not _still_valid(self.tokens, principal):
+            self.store.close_session(key)  # token removed, or its role changed
+            return None
+        idle_until = min(row.expires_at, now + self.idle)
+        if idle_until - row.idle_until > min(60.0, self.idle / 10):  # not a write per page
+            self.store.touch_session(key, idle_until)
+        return Session(principal, _csrf(sid), row.expires_at, idle_until)
 
     def close(self, sid: str | None) -> None:
-        if sid:
-            with self._lock:
-                self._table.pop(_key(sid), None)
+        if sid and len(sid) <= 128:
+            self.store.close_session(session_key(sid))
 
     def __len__(self) -> int:
-        return len(self._table)
+        return self.store.session_count(self.clock())
+
+
+def _still_valid(tokens: TokenTable, principal: Principal) -> bool:
+    return any(e.name == principal.name and e.role == principal.role for e in tokens.entries)
+
+
+def _csrf(sid: str) -> str:
+    """The session's CSRF token: derived from its id (which only its browser holds)."""
+    raw = b"charter-console-csrf\0" + sid.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()
 
 
 class Failures:
@@ -213,10 +229,6 @@ class Failures:
             self._table.move_to_end(client)
             while len(self._table) > self.size:
                 self._table.popitem(last=False)
-
-
-def _key(sid: str) -> bytes:
-    return hashlib.sha256(sid.encode("utf-8", "surrogatepass")).digest()
 
 
 def same(presented: str | None, expected: str | None) -> bool:
@@ -267,7 +279,7 @@ class Console:
     def __init__(self, service: RunnerService, tokens: TokenTable) -> None:
         self.service = service
         self.tokens = tokens
-        self.sessions = Sessions()
+        self.sessions = Sessions(service.state, tokens)
         self.failures = Failures()
         self.env = environment()
 
@@ -285,9 +297,13 @@ class Console:
     def refused(self, error: Refused, session: Session | None) -> HTMLResponse:
         return self.page("error.html", error.status, session, message=error.message)
 
-    def session_of(self, request: Request) -> tuple[str | None, Session | None]:
+    async def session_of(self, request: Request) -> tuple[str | None, Session | None]:
+        """The session the request's cookie names (read off the event loop: the store
+        may be a database)."""
         sid = request.cookies.get(_cookie(request, COOKIE, SECURE_COOKIE))
-        return sid, self.sessions.get(sid)
+        if not sid:
+            return sid, None
+        return sid, await run_in_threadpool(self.sessions.get, sid)
 
     def require(self, session: Session | None, roles: tuple[str, ...]) -> Session:
         if session is None:
@@ -412,7 +428,7 @@ def _session_routes(router: APIRouter, console: Console) -> None:
     @router.get("/console")
     @router.get("/console/")
     async def home(request: Request) -> Response:
-        _, session = console.session_of(request)
+        _, session = await console.session_of(request)
         if session is None:
             return _redirect("/console/login")
         if session.principal.role in OVERSEERS:
@@ -450,21 +466,22 @@ def _session_routes(router: APIRouter, console: Console) -> None:
             _set_cookie(refused, request, login_names, nonce, LOGIN_TTL)
             return refused
         # A fresh id at every sign-in: a planted cookie never becomes a session.
-        old, _ = console.session_of(request)
-        console.sessions.close(old)
+        old, _ = await console.session_of(request)
+        await run_in_threadpool(console.sessions.close, old)
+        sid = await run_in_threadpool(console.sessions.open, who)
         response = _redirect("/console/")
-        _set_cookie(response, request, session_names, console.sessions.open(who), int(SESSION_TTL))
+        _set_cookie(response, request, session_names, sid, int(SESSION_TTL))
         _clear_cookie(response, request, login_names)
         return response
 
     @router.post("/console/logout")
     async def logout(request: Request) -> Response:
-        sid, session = console.session_of(request)
+        sid, session = await console.session_of(request)
         try:
             await console.form(request, session.csrf if session else None)
         except Refused as exc:
             return console.refused(exc, session)
-        console.sessions.close(sid)
+        await run_in_threadpool(console.sessions.close, sid)
         response = _redirect("/console/login")
         _clear_cookie(response, request, session_names)
         return response
@@ -483,7 +500,7 @@ def _approval_routes(router: APIRouter, console: Console) -> None:
 
     @router.get("/console/approvals")
     async def approvals(request: Request, done: str | None = None) -> Response:
-        _, session = console.session_of(request)
+        _, session = await console.session_of(request)
         if session is None:
             return _redirect("/console/login")
         try:
@@ -495,7 +512,7 @@ def _approval_routes(router: APIRouter, console: Console) -> None:
 
     @router.post("/console/approvals/{decision_id}")
     async def answer(request: Request, decision_id: str) -> Response:
-        _, session = console.session_of(request)
+        _, session = await console.session_of(request)
         try:
             fields = await console.form(request, session.csrf if session else None)
             who = console.require(session, ("approver",)).principal
@@ -529,7 +546,7 @@ def _reading_routes(router: APIRouter, console: Console) -> None:
         template: str, roles: tuple[str, ...], values: Callable[[], Mapping[str, Any]]
     ) -> Callable[[Request], Any]:
         async def view(request: Request) -> Response:
-            _, session = console.session_of(request)
+            _, session = await console.session_of(request)
             if session is None:
                 return _redirect("/console/login")
             try:

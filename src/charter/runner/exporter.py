@@ -31,11 +31,12 @@ import queue
 import random
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -45,7 +46,7 @@ from charter.audit.chain import AuditStore
 from charter.audit.commit import RecordCallback
 from charter.core import jsonio
 from charter.core.errors import CharterError, ConfigError
-from charter.runner.config import CheckpointExport, ExportConfig, HttpExport
+from charter.runner.config import CheckpointExport, ExportConfig
 from charter.trust import keys
 
 log = logging.getLogger("charter.runner.export")
@@ -59,6 +60,23 @@ RESULTS = ("sent", "dropped_overflow", "rejected", "unsent_at_shutdown", "redact
 #: Statuses worth retrying: the endpoint may accept the same batch later.
 _TRANSIENT = {408, 425, 429}
 _FIRST_BACKOFF = 0.5
+
+
+class Shipping(Protocol):
+    """How batches are shipped: ``[export.http]`` and ``[approvals.webhook]`` alike."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def flush_interval(self) -> float: ...
+    @property
+    def queue_size(self) -> int: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def max_backoff(self) -> float: ...
 
 
 def sign_body(secret: bytes, body: bytes) -> str:
@@ -82,23 +100,31 @@ def verify_key_signature(public: keys.PublicKey, body: bytes, header: str | None
     return True
 
 
-def secret_from_env(name: str) -> bytes:
+def secret_from_env(name: str, where: str = "export.http.secret_env") -> bytes:
     value = os.environ.get(name, "")
     if len(value) < 16:
         raise ConfigError(
-            f"export.http.secret_env: environment variable {name} is unset or shorter than "
-            "16 characters",
+            f"{where}: environment variable {name} is unset or shorter than 16 characters",
             hint="export a long random shared secret, e.g. openssl rand -hex 32",
         )
     return value.encode()
 
 
 class Exporter:
-    """Ships redacted records to one HTTP endpoint from a background thread."""
+    """Ships redacted records to one HTTP endpoint from a background thread.
+
+    Subclasses (the ask webhook, :mod:`.webhook`) change what a batch's body and
+    headers are, the names of the metrics and logs, and when a batch is given up.
+    """
+
+    #: Names of the thread, the log lines and the metrics (``<metric>_records_total`` …).
+    name = "export"
+    metric = "charter_export"
+    results: tuple[str, ...] = RESULTS
 
     def __init__(
         self,
-        settings: HttpExport,
+        settings: Shipping,
         policy: redact.RedactionPolicy,
         secret: bytes | None,
         *,
@@ -116,7 +142,7 @@ class Exporter:
         self._post = post or _post
         self._queue: queue.Queue[Mapping[str, Any]] = queue.Queue(settings.queue_size)
         self._lock = threading.Lock()
-        self.counts = dict.fromkeys(RESULTS, 0)
+        self.counts = dict.fromkeys(self.results, 0)
         self.retries = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,10 +156,12 @@ class Exporter:
             dropped = self._count("dropped_overflow", 1)
             if dropped & (dropped - 1) == 0:  # 1, 2, 4, 8, ...: logged, not flooding
                 log.warning(
-                    "export queue full (%d records): %d record(s) not exported so far "
-                    '(charter_export_records_total{result="dropped_overflow"})',
+                    "%s queue full (%d records): %d record(s) not sent so far "
+                    '(%s_records_total{result="dropped_overflow"})',
+                    self.name,
                     self.settings.queue_size,
                     dropped,
+                    self.metric,
                 )
 
     def _count(self, result: str, n: int) -> int:
@@ -144,7 +172,7 @@ class Exporter:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="charter-export", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"charter-{self.name}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -162,7 +190,7 @@ class Exporter:
             left += 1
         if left:
             self._count("unsent_at_shutdown", left)
-            log.warning("export stopped with %d record(s) unsent", left)
+            log.warning("%s stopped with %d record(s) unsent", self.name, left)
 
     def _run(self) -> None:
         while True:
@@ -196,7 +224,7 @@ class Exporter:
                 records.append(redact.redact_record(record, self.policy))
             except Exception:  # noqa: BLE001 - a record that cannot be redacted never leaves
                 self._count("redaction_error", 1)
-                log.exception("export: a record could not be redacted; it is not exported")
+                log.exception("%s: a record could not be redacted; it is not sent", self.name)
         batch_id = str(uuid.uuid4())
         doc = {
             "batch": batch_id,
@@ -206,29 +234,43 @@ class Exporter:
         }
         return batch_id, jsonio.canonical_bytes(doc), len(records)
 
-    def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
-        batch_id, body, n = self.body(batch)
-        if not n:
-            return
+    def headers(self, batch_id: str, body: bytes) -> dict[str, str]:
+        """The headers of one attempt to send ``body`` (signatures included)."""
         headers = {"Content-Type": "application/json", BATCH_HEADER: batch_id}
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = sign_body(self._secret, body)
         if self._key is not None:
             headers[KEY_SIGNATURE_HEADER] = base64.b64encode(keys.sign(self._key, body)).decode()
             headers[KEY_ID_HEADER] = keys.key_id(self._key.public_key())
+        return headers
+
+    def abandon(self, batch: list[Mapping[str, Any]]) -> str | None:
+        """A result to count ``batch`` under instead of retrying it (None: retry)."""
+        return None
+
+    def _deliver(self, batch: list[Mapping[str, Any]]) -> None:
+        batch_id, body, n = self.body(batch)
+        if not n:
+            return
         backoff = min(_FIRST_BACKOFF, self.settings.max_backoff)
         while True:
-            status = self._attempt(body, headers)
+            status = self._attempt(body, self.headers(batch_id, body))
             if status is not None and 200 <= status < 300:
                 self._count("sent", n)
                 return
             if status is not None and 400 <= status < 500 and status not in _TRANSIENT:
                 self._count("rejected", n)
-                log.error("export: the endpoint refused batch %s (HTTP %d)", batch_id, status)
+                log.error("%s: the endpoint refused batch %s (HTTP %d)", self.name, batch_id,
+                          status)  # fmt: skip
                 return
             if self._stop.is_set():
                 self._count("unsent_at_shutdown", n)
-                log.warning("export: batch %s unsent at shutdown (%s)", batch_id, status)
+                log.warning("%s: batch %s unsent at shutdown (%s)", self.name, batch_id, status)
+                return
+            given_up = self.abandon(batch)
+            if given_up is not None:
+                self._count(given_up, n)
+                log.warning("%s: batch %s given up (%s)", self.name, batch_id, given_up)
                 return
             with self._lock:
                 self.retries += 1
@@ -240,7 +282,7 @@ class Exporter:
         try:
             return self._post(self.settings.url, body, headers, self.settings.timeout)
         except OSError as exc:
-            log.warning("export: %s unreachable (%s)", self.settings.url, exc)
+            log.warning("%s: %s unreachable (%s)", self.name, endpoint(self.settings.url), exc)
             return None
 
     # -------------------------------------------------------------- metrics
@@ -248,18 +290,25 @@ class Exporter:
         with self._lock:
             counts, retries = dict(self.counts), self.retries
         records = CounterMetricFamily(
-            "charter_export_records", "Records given to the exporter, by result.", labels=["result"]
-        )
-        for result in RESULTS:
+            f"{self.metric}_records", f"Records given to the {self.name} sender, by result.",
+            labels=["result"],
+        )  # fmt: skip
+        for result in self.results:
             records.add_metric([result], counts[result])
         return [
             records,
-            CounterMetricFamily("charter_export_retries", "Batch retries.", value=retries),
+            CounterMetricFamily(f"{self.metric}_retries", "Batch retries.", value=retries),
             GaugeMetricFamily(
-                "charter_export_queue_depth", "Records waiting to be exported.",
+                f"{self.metric}_queue_depth", "Records waiting to be sent.",
                 value=self._queue.qsize(),
             ),
         ]  # fmt: skip
+
+
+def endpoint(url: str) -> str:
+    """``url`` as logged: scheme and host only (a chat webhook's path is its credential)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
@@ -438,6 +487,8 @@ __all__ = [
     "Export",
     "Exporter",
     "ExportingStore",
+    "Shipping",
+    "endpoint",
     "secret_from_env",
     "sign_body",
     "verify_body",

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from charter.actions.gate import Gate, GateConfig, audit_files, load_layers
+from charter.actions.gate import BudgetView, Gate, GateConfig, audit_files, load_layers
 from charter.actions.layers import Accept as ActionAccept
 from charter.core import jsonio
 from charter.core.digests import sha256_file
@@ -34,6 +34,7 @@ from charter.policy.stack import Stack
 from charter.registry import channels, cosign, oci
 from charter.runner.approval_store import files_of as approval_files
 from charter.runner.config import RunnerConfig, Source
+from charter.runner.shared_state import files_of as state_files
 from charter.runner.waivers import Waivers, read_waivers
 from charter.trust.policy import LayerTrust, TrustPolicy, load_policy
 from charter.trust.versions import VersionState, layer_key, parse_version
@@ -136,6 +137,8 @@ class Loader:
         self.pins = Pins(state_dir)
         self.cache = state_dir / "bundles"
         self.watchdog = watchdog
+        #: The spend the gate counts against the constitution's limits (set by the service).
+        self.budget: BudgetView | None = None
         #: The runner's own files, which its gate protects (see :meth:`own_files`).
         self.protected = self.own_files(audit_location)
 
@@ -319,6 +322,7 @@ class Loader:
             # The gate records nothing: the service records each action itself,
             # without parking a thread on the commit (see submit_action).
             watchdog=self.watchdog,
+            budget=self.budget,
             config=GateConfig(protected_paths=self.protected, source="runner"),
         )
         info = {
@@ -348,7 +352,11 @@ class Loader:
         version record and pins.
         """
         cfg = self.config
-        files: list[str | Path] = [*audit_files(audit_location), *approval_files(audit_location)]
+        files: list[str | Path] = [
+            *audit_files(audit_location),
+            *approval_files(audit_location),
+            *state_files(audit_location),
+        ]
         if not cfg.source.startswith("<"):
             files.append(cfg.source)
         actions = (*cfg.action_files, *(cfg.action_keys or ()))

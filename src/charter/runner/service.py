@@ -5,8 +5,9 @@ verified stack and the agent-runtime gate, loaded by :mod:`.loading` at startup
 and at every refresh; only a load that passed every step replaces the one being
 served, and a failed refresh keeps the last good one and marks the service
 ``degraded``), the watchdog, the audit store, the evaluators (:mod:`.evaluators`
-threads, :mod:`.processes` workers), the remembered decisions (:mod:`.approvals`)
-and the metrics (:mod:`.metrics`).
+threads, :mod:`.processes` workers), the remembered decisions (:mod:`.approvals`),
+the state every replica shares beyond the asks — accepted layer versions, API spend,
+console sessions (:mod:`.shared_state`) — and the metrics (:mod:`.metrics`).
 
 A decision flows one way: parse → validate → decide → record → answer. It is
 answered only after its audit record is durable, and if the watchdog has seen
@@ -44,7 +45,13 @@ from charter.policy.decision import apply_waivers
 from charter.policy.explain import explain as explain_decision
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner import waivers as waivers_mod
-from charter.runner.approvals import Approvals, open_approvals, proposal_subject, replica_name
+from charter.runner.approvals import (
+    Approvals,
+    open_approvals,
+    proposal_subject,
+    replica_name,
+    view_of,
+)
 from charter.runner.bodies import parse_proposal, principal_id
 from charter.runner.config import RunnerConfig
 from charter.runner.evaluators import EngineSlot, EvaluatorPool, clear_frames
@@ -55,6 +62,8 @@ from charter.runner.limits import Admission, FailureLimiter
 from charter.runner.loading import ActionGate, Generation, Loader, Pins, now_text
 from charter.runner.metrics import Metrics
 from charter.runner.processes import Evaluated, ProcessEvaluators
+from charter.runner.shared_state import SharedBudget, SharedState, SharedVersions, open_state
+from charter.runner.webhook import AskWebhook, open_webhook
 from charter.trust.policy import EvidenceTrust, TrustPolicy, load_policy
 from charter.trust.versions import default_state_dir
 from charter.trust.watchdog import Watchdog
@@ -100,12 +109,26 @@ class RunnerService:
         state_dir = config.state_dir or (self.policy.state_dir if self.policy else None)
         # What leaves the data plane (charter.runner.exporter; off unless [export] is set).
         self.export = Export(config.export, replica=replica_name())
+        #: Told of every ask, redacted and signed (charter.runner.webhook; off unless
+        #: [approvals.webhook] is set).
+        self.webhook: AskWebhook | None = open_webhook(
+            config.approval_webhook, replica=replica_name(), now=lambda: self.clock().timestamp()
+        )
         self.audit: audit_mod.AuditStore = audit_mod.open_store(config.audit_store)
         self.audit = self.export.wrap(self.audit)
+        # With the audit store: the configured location (a URL's password included).
+        where = config.audit_store or str(audit_mod.default_location())
         try:
-            # With the audit store: the configured location (a URL's password included).
-            approval_store = open_approvals(config.audit_store or str(audit_mod.default_location()))
+            approval_store = open_approvals(where)
         except BaseException:
+            self.audit.close()
+            raise
+        try:
+            #: Accepted versions, spend and console sessions of every replica (see
+            #: :mod:`.shared_state`).
+            self.state: SharedState = open_state(where)
+        except BaseException:
+            approval_store.close()
             self.audit.close()
             raise
         self.watchdog = Watchdog(interval=config.watchdog_interval, subject="runner stack")
@@ -117,6 +140,15 @@ class RunnerService:
             self.watchdog,
             self.audit.location,
         )
+        # Rollback refusal holds across replicas: versions are checked against, and
+        # recorded in, the shared store as well as the state directory.
+        self.versions = SharedVersions(self.loader.state_dir, self.state, replica_name())
+        self.loader.versions = self.versions
+        #: The API spend of every replica, counted by the gate against the constitution.
+        self.budget = SharedBudget(
+            self.state, replica_name(), interval=config.budget_refresh, clock=lambda: self.clock()
+        )
+        self.loader.budget = self.budget
         self._generation: Generation | None = None
         self._actions: ActionGate | None = None
         #: Proposal evaluation runs here, on a few long-lived threads, each with
@@ -152,11 +184,18 @@ class RunnerService:
             clock=lambda: self.clock(),
             ttl=config.approval_ttl,
             poll_interval=config.approval_poll,
+            lease=config.approval_lease,
+            audit_head=self._audit_head,
+            find_answer=self._find_answer,
+            record_event=lambda record: self._record(record, kind="event"),
         )
         #: An ``ask`` is stored for every replica here, off the audit flusher's thread.
         self.approval_io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-asks")
         self.metrics = Metrics()
         self.metrics.sources.append(self.export.metrics)
+        self.metrics.sources.append(self.approvals.metrics)
+        if self.webhook is not None:
+            self.metrics.sources.append(self.webhook.metrics)
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -177,8 +216,17 @@ class RunnerService:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> RunnerService:
         """Initial load (never raises: a failure is reported), then the timers."""
+        try:
+            # What this replica accepted before it shared a store becomes every replica's
+            # floor; claims it held before a restart (by its stable name) are resolved.
+            self.versions.publish()
+            self.approvals.recover_own()
+        except CharterError as exc:
+            self.degraded_reason = f"shared state not brought up to date: {exc}"
         self.refresh()
         self.export.start()
+        if self.webhook is not None:
+            self.webhook.start()
         self.watchdog.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="charter-refresh", daemon=True)
@@ -197,7 +245,10 @@ class RunnerService:
         self.deciders.shutdown()
         self.token_checks.shutdown(wait=True, cancel_futures=True)
         self.approval_io.shutdown(wait=True, cancel_futures=True)
+        if self.webhook is not None:
+            self.webhook.stop()
         self.approvals.close()
+        self.state.close()
         self.export.stop()
         self.audit.close()
 
@@ -359,7 +410,14 @@ class RunnerService:
             },
             "integrity": {"ok": self.watchdog.healthy, "reason": self.watchdog.reason},
             "audit": {"store": self.audit.location},
-            "approvals": {"store": self.approvals.store.location, "ttl": self.approvals.ttl},
+            "approvals": {
+                "store": self.approvals.store.location,
+                "ttl": self.approvals.ttl,
+                "claim_lease": self.approvals.lease,
+                "recovered": self.approvals.recovered,
+                "webhook": self.webhook.status() if self.webhook is not None else None,
+            },  # fmt: skip
+            "shared_state": {"store": self.state.location, "replica": replica_name()},
             "waivers": self.waiver_status(gen),
             "evaluators": {
                 "threads": self.config.evaluator_threads,
@@ -583,7 +641,12 @@ class RunnerService:
     ) -> None:
         def answer() -> None:
             try:
-                self.approvals.remember(doc, principal, author_id, subject() if subject else None)
+                row = self.approvals.remember(
+                    doc, principal, author_id, subject() if subject else None
+                )
+                if row is not None and self.webhook is not None:
+                    # Never blocks: a full queue is counted and logged (see .webhook).
+                    self.webhook.offer(view_of(row))
                 self.metrics.decision(metric, doc["verdict"])
                 result.set_result(finish(doc))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
@@ -661,6 +724,19 @@ class RunnerService:
             self.metrics.audit_failure()
             raise AuditError(f"cannot record the decision ({exc})") from exc
 
+    def _audit_head(self) -> int:
+        """The sequence number of the newest durable audit record (0: none)."""
+        head = self.audit.head()
+        return head[0] if head is not None else 0
+
+    def _find_answer(self, decision_id: str, after: int) -> Mapping[str, Any] | None:
+        """The first answer to ``decision_id`` recorded after record ``after``: what a
+        replica that crashed while approving had made durable (see .approvals)."""
+        for record in self.audit.records(after=after):
+            if record.get("kind") == "approval" and record.get("decision_id") == decision_id:
+                return record
+        return None
+
     def decision_state(self, decision_id: str) -> dict[str, Any]:
         """Whether a decision is final, or its ask pending, approved, rejected or expired."""
         return self.approvals.state(decision_id)
@@ -680,6 +756,23 @@ class RunnerService:
         answer = self.approvals.approve(decision_id, approve, comment, principal)
         self.metrics.approval(approve)
         return answer
+
+    # ---------------------------------------------------------------- spend
+    def record_spend(
+        self, cost: float, run: str | None, spend_id: str | None, principal: str
+    ) -> dict[str, Any]:
+        """Record API spend (once per ``spend_id``) for every replica's gate to count."""
+        return self.budget.record(cost, run, principal, spend_id)
+
+    def spend(self) -> dict[str, Any]:
+        """What is spent today, on every replica, against the constitution's limit."""
+        actions = self._actions
+        limits = actions.gate.constitution.limits if actions is not None else None
+        return {
+            **self.budget.summary(),
+            "max_api_cost_per_day": limits.max_api_cost_per_day if limits else None,
+            "max_api_cost_per_run": limits.max_api_cost_per_run if limits else None,
+        }
 
     # ---------------------------------------------------------------- rules
     def rules(self, layer: str | None = None) -> list[dict[str, Any]]:

@@ -28,3 +28,7 @@ test_removed_wildcard_line_allowed if {
 		"patch": "-  \"Action\": \"*\",\n+  \"Action\": \"s3:GetObject\",\n",
 	}]}
 }
+
+test_file_without_patch_allowed if {
+	count(least_privilege.deny) == 0 with input as {"files": [{"path": "big.json", "status": "added", "patch": null, "patch_omitted": "too large"}]}
+}
