@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from charter.cli import main
-from charter.policy.stack import shipped_constitution_path
+from charter.policy.decision import evaluate
+from charter.policy.explain import explain
+from charter.policy.stack import load_stack, shipped_constitution_path
 from tests.runner_helpers import ThreadedRunner, auth, metric, metric_samples, write_config
 
 EXAMPLE = sorted(Path("examples/proposals").glob("*.json"))
@@ -190,6 +192,23 @@ def test_proposal_decision_is_audited_and_explained(runner: ThreadedRunner) -> N
     fired = next(x for x in e["rules"] if x["id"] == "CITE-BLOCK-REQUIRED-001")
     assert fired["verdict"] == "deny" and fired["links"]
     assert not e["rules"][-1]["applies"]
+
+
+def test_explain_answers_as_the_library_does(runner: ThreadedRunner) -> None:
+    """/v1/explain is charter.policy.explain.explain: a PR adding a Dockerfile."""
+    e = runner.client.post("/v1/explain", json=PROPOSAL, headers=auth("agent")).json()
+    stack = load_stack()
+    decision = evaluate(stack.compile(), PROPOSAL)
+    local = explain(stack, decision, PROPOSAL)
+
+    def rows(result: dict[str, Any]) -> list[tuple[Any, ...]]:
+        keys = ("id", "applies", "fired", "verdict", "why", "messages", "citation", "links")
+        return [tuple(json.dumps(r[k]) for k in keys) for r in result["rules"]]
+
+    assert rows(e) == rows(local)
+    assert e["applies"] == local["applies"] and e["fired"] == local["fired"]
+    assert e["proposal"] == {"kind": "pull_request", "paths": ["api/Dockerfile"]}
+    assert "PROC-NO-DIRECT-PUSH-001" not in e["applies"]
     rules = runner.client.get("/v1/rules?layer=constitution", headers=auth("agent")).json()
     assert rules["count"] == len(rules["rules"]) > 5
     missing = runner.client.get("/v1/rules/NOPE-001", headers=auth("agent"))

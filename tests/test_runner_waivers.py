@@ -160,7 +160,7 @@ def test_valid_waiver_applies_and_is_recorded(setup: Setup) -> None:
     assert waived["created"].startswith("2026-11-22T10:00")
     assert waived["signed_by"] == w.key_id and w.key_id
     explained = setup.explain()
-    assert explained["verdict"] == "allow" and RULE not in explained["applies"]
+    assert explained["verdict"] == "allow" and RULE not in explained["fired"]
     row = next(x for x in explained["rules"] if x["id"] == RULE)
     assert row["waived"]["waiver"] == w.id
     assert explained["waived"][0]["waiver"] == w.id
@@ -215,7 +215,7 @@ def test_constitution_rule_is_never_waived(setup: Setup) -> None:
     assert CONSTITUTION_RULE in rules_of(decision) and decision["verdict"] == "deny"
     assert decision["waived"] == []
     assert "non-waivable" in decision["ignored_waivers"][0]["reason"]
-    assert CONSTITUTION_RULE in setup.explain(SELF_APPROVED)["applies"]
+    assert CONSTITUTION_RULE in setup.explain(SELF_APPROVED)["fired"]
 
 
 def test_refresh_picks_up_new_changed_removed_and_invalid_files(setup: Setup) -> None:

@@ -165,17 +165,17 @@ def test_upgrade_from_1_0_0_to_shipped_2_0_0_is_major_and_needs_no_reference_cha
     tmp_path: Path, legacy_overlay: Path
 ) -> None:
     current = load_directory(_as_version(tmp_path, "1.0.0"))
-    target = resolve_target("2.0.1")  # 2.0.0, then the 2.0.1 patch (speed only)
+    target = resolve_target("2.1.0")  # 2.0.0, 2.0.1 (speed only), 2.1.0 (new rule)
     for overlay in (legacy_overlay, EXAMPLE):
         report = check_upgrade(overlay, target, current=current)
         assert report.major and report.required == () and report.ok, report.to_dict()
-        assert sorted(c.version for c in report.changes) == ["2.0.0", "2.0.1"]
+        assert sorted(c.version for c in report.changes) == ["2.0.0", "2.0.1", "2.1.0"]
 
 
 def test_overlay_may_tighten_human_citation_to_deny_but_not_loosen_it(
     make_bundle: BundleFactory,
 ) -> None:
-    target = resolve_target("2.0.1")
+    target = resolve_target("2.1.0")
     codes: dict[str, set[str]] = {}
     for value in ("deny", "ask", "allow"):
         overlay = make_bundle(
@@ -268,7 +268,7 @@ def _with_comment(tmp_path: Path, version: str) -> Path:
 def test_a_patch_or_minor_without_a_rule_is_refused_by_upgrade_check(
     tmp_path: Path, legacy_overlay: Path
 ) -> None:
-    target = load_directory(_without_signed_sbom(tmp_path / "2.1.0", "2.1.0"))
+    target = load_directory(_without_signed_sbom(tmp_path / "2.2.0", "2.2.0"))
     report = check_upgrade(EXAMPLE, target)
     assert not report.ok and report.content is not None
     assert report.content.required == "major"
@@ -280,7 +280,7 @@ def test_a_patch_or_minor_without_a_rule_is_refused_by_upgrade_check(
 def test_cli_upgrade_check_says_why_a_rule_removal_may_not_switch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = _without_signed_sbom(tmp_path, "2.0.2")
+    target = _without_signed_sbom(tmp_path, "2.1.1")
     assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", str(target)]) == 1
     out = capsys.readouterr().out
     assert "rule SC-SIGNED-SBOM-001 removed (major)" in out
@@ -307,10 +307,10 @@ def test_content_judgement_of_each_kind_of_change(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "refused", "accepted"),
     [
-        (_without_signed_sbom, ("2.1.0",), "3.0.0"),  # the patch: the CLI test below
-        (_with_tightened_verdict, ("2.1.0",), "3.0.0"),
-        (_with_added_rule, ("2.0.2",), "2.1.0"),
-        (_with_comment, (), "2.0.2"),
+        (_without_signed_sbom, ("2.2.0",), "3.0.0"),  # the patch: the CLI test below
+        (_with_tightened_verdict, ("2.2.0",), "3.0.0"),
+        (_with_added_rule, ("2.1.1",), "2.2.0"),
+        (_with_comment, (), "2.1.1"),
     ],
     ids=["removed-rule", "changed-verdict", "added-rule", "no-decision"],
 )
@@ -330,7 +330,7 @@ def test_cli_bundle_build_refuses_a_patch_without_a_rule(
 ) -> None:
     key_file = tmp_path / "signing.key"
     keys.write_private(key_file, keys.generate())
-    source = _without_signed_sbom(tmp_path, "2.0.2")
+    source = _without_signed_sbom(tmp_path, "2.1.1")
     out = tmp_path / "c.tar.gz"
     code = main(["bundle", "build", str(source), "-o", str(out), "--key", str(key_file)])
     assert code == 2 and not out.exists()

@@ -40,6 +40,8 @@ _EXPORTS = {
     "load_trust_policy": "charter.trust.policy",
     "evaluate": "charter.policy.decision",
     "decide": "charter.facts.decide",
+    "explain": "charter.policy.explain",
+    "read_profile": "charter.policy.profile",
     "Facts": "charter.facts.reconcile",
     "collect_evidence": "charter.facts.evidence",
     "load_identities": "charter.facts.identities",

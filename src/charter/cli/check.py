@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from charter.audit import stores as audit
-from charter.cli import _facts
+from charter.cli import _facts, _profile
 from charter.cli._app import REPORT_FORMAT_OPTION, ReportFormat, app, version
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
@@ -30,6 +30,7 @@ from charter.facts.decide import decide
 from charter.facts.proposal import GitRange
 from charter.facts.reconcile import Facts
 from charter.policy import proposal
+from charter.policy.profile import ProfileContext
 from charter.policy.rules import Rule
 from charter.render import github as render_github
 from charter.render import json as render_json
@@ -49,16 +50,20 @@ def rendered(
     *,
     rules: Mapping[str, Rule] | None = None,
     document: Mapping[str, Any] | None = None,
+    profile: ProfileContext | None = None,
 ) -> str:
     """The output for ``decision``, rendered in full before it is recorded.
 
     ``rules`` (the stack's metadata) and ``document`` (the proposal, for file
-    locations) feed the CI formats.
+    locations) feed the CI formats; ``profile`` adds the Environment Profile
+    change to the text and JSON reports when the change edits the file.
     """
     catalogue: Mapping[str, Rule] = rules or {}
     files = proposal_files(document or {})
+    changes = profile.diff() if profile is not None else []
     if fmt is ReportFormat.json:
-        return render_json.document(decision.to_dict())
+        extra = {"profile_diff": changes} if changes else {}
+        return render_json.document({**decision.to_dict(), **extra})
     if fmt is ReportFormat.sarif:
         log = render_sarif.decision(decision, catalogue, files, source=source, version=version())
         return render_json.document(log)
@@ -67,8 +72,13 @@ def rendered(
     if fmt is ReportFormat.github:
         return render_github.decision(decision, files)
     if fmt is ReportFormat.markdown:
-        return render_markdown.decision(decision, source)
-    return render_text.render(render_text.proposal_decision(decision, source))
+        path = profile.path if profile is not None else ""
+        return render_markdown.decision(decision, source) + render_markdown.profile_diff(
+            changes, path
+        )
+    view = render_text.proposal_decision(decision, source)
+    path = profile.path if profile is not None else ""
+    return render_text.render(view, *_profile.diff_view(changes, path))
 
 
 def record_decision(decision: Decision, location: str | None) -> None:
@@ -207,6 +217,7 @@ def check(
         None, "--body-file", help="with --git or --staged: the body text (e.g. a citation block)"
     ),
     evidence: Path | None = _facts.EVIDENCE_OPTION,
+    profile: Path | None = _profile.PROFILE_OPTION,
     overlay: Path | None = OVERLAY_OPTION,
     pack: list[Path] | None = PACK_OPTION,
     constitution: Path | None = CONSTITUTION_OPTION,
@@ -258,9 +269,19 @@ def check(
         constitution, pack, overlay, policy, allow_major=allow_major, state_dir=state_dir
     )
     hook = waiver_hook(waivers_dir, stack, waiver_key)
+    context = _profile.context_for(
+        stack,
+        explicit=profile,
+        repo=repo,
+        git=git,
+        staged=staged,
+        kind=kind,
+        document=facts.built if github_event is not None else None,
+    )
+    stack = stack.with_profile(context)
     decided = decide(stack.compile(), declared, facts, now=moment, waivers=hook)
     decision, document = decided.decision, decided.document
-    shown = rendered(decision, source, fmt, rules=stack.rules, document=document)
+    shown = rendered(decision, source, fmt, rules=stack.rules, document=document, profile=context)
     if not no_audit:
         record_decision(decision, audit_location)
     write(shown)

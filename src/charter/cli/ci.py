@@ -22,6 +22,7 @@ from typing import Any
 
 import typer
 
+from charter.cli import _profile
 from charter.cli._app import ReportFormat, app
 from charter.cli._facts import gather, identity_map, progress_bar
 from charter.cli._stack import TRUST_ENV, trust_policy, verified_stack, waiver_hook
@@ -32,6 +33,7 @@ from charter.core.verdict import Verdict
 from charter.facts.decide import decide
 from charter.facts.github import GitHubEvent, build_in_checkout
 from charter.facts.github_api import from_environment
+from charter.policy.profile import ProfileContext
 from charter.policy.rules import Rule
 from charter.render import write
 
@@ -162,9 +164,12 @@ def github(
         facts = gather(
             built=document, identities=None, evidence=evidence, policy=policy, declared=document
         )
+        stack = stack.with_profile(_profile.from_document(stack, document, repo))
         decided = decide(stack.compile(), None, facts, now=parse_now(now), waivers=hook)
         decision = decided.decision
-        reports = _reports(decision, decided.document, stack.rules, fmt, sarif is not None)
+        reports = _reports(
+            decision, decided.document, stack.rules, fmt, sarif is not None, stack.profile_file
+        )
         outputs = _outputs(
             {
                 "verdict": str(decision.verdict),
@@ -203,14 +208,15 @@ def _reports(
     rules: Mapping[str, Rule],
     fmt: ReportFormat,
     with_sarif: bool,
+    profile: ProfileContext | None = None,
 ) -> Reports:
     source = _source(document)
-    markdown = rendered(decision, source, ReportFormat.markdown)
+    markdown = rendered(decision, source, ReportFormat.markdown, profile=profile)
     sarif = ""
     if with_sarif:
         sarif = rendered(decision, source, ReportFormat.sarif, rules=rules, document=document)
     return Reports(
-        shown=rendered(decision, source, fmt, rules=rules, document=document),
+        shown=rendered(decision, source, fmt, rules=rules, document=document, profile=profile),
         markdown=markdown if markdown.endswith("\n") else markdown + "\n",
         sarif=sarif,
     )

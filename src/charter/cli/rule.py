@@ -145,6 +145,11 @@ def show_rule(
     ]
     if rule.citation:
         lines.append(f"citation:  {rule.citation}")
+    kinds, paths = rule.applies_to.kinds, rule.applies_to.paths
+    lines.append(
+        f"applies:   {', '.join(kinds) if kinds else 'every kind'}; "
+        f"{', '.join(paths) if paths else 'any change'}"
+    )
     lines.append(f"location:  {rule.file}:{rule.line}")
     lines.extend(f"link:      {link}" for link in rule.links)
     if rule.description:

@@ -127,6 +127,11 @@ class Repository:
         """Standard output of ``git ARGS`` (GitError on a non-zero exit)."""
         return self._run(*args).stdout
 
+    def output_or_none(self, *args: str) -> bytes | None:
+        """Standard output of ``git ARGS``, or None when it exits non-zero."""
+        done = self._run(*args, check=False)
+        return done.stdout if done.returncode == 0 else None
+
     def resolve(self, ref: str, role: str) -> str:
         """The commit ``ref`` names; GitError naming ``role`` (base/head) if none."""
         done = self._run(

@@ -30,11 +30,12 @@ CHARTER-L041    (warning) a waiver names a rule that is not in the stack
 CHARTER-L042    (warning) a waiver has expired
 CHARTER-L043    a waiver has no expiry, or one beyond ``max_waiver_days``
 CHARTER-L050    rule metadata is missing or invalid (title, description, link or
-                citation, id, severity, category)
+                citation, id, severity, category, applies_to)
 CHARTER-L051    a module contributes ``deny``/``ask`` but declares no rule id
 CHARTER-L060    a rule lacks a test where it fires or one where it does not
 CHARTER-L061    a test of the bundle fails
 CHARTER-L062    (warning) a test's outcome for a rule could not be measured
+CHARTER-L063    a rule fires in a test outside its ``custom.applies_to``
 CHARTER-L070    an upper layer's own test fails against the composed stack
 ==============  ===============================================================
 
@@ -77,6 +78,7 @@ from charter.core import jsonio
 from charter.core.errors import CharterError, PolicyError, Rejected
 from charter.core.findings import Finding, LintReport, Severity
 from charter.policy import waivers
+from charter.policy.applies import EVERYTHING, changed_paths, parse_applies_to
 from charter.policy.build import BuildContext, bundle_root
 from charter.policy.bundle import (
     MANIFEST,
@@ -93,8 +95,9 @@ from charter.policy.bundle import (
 )
 from charter.policy.dataflow import dead_rules
 from charter.policy.engine import ModuleInfo, parse_module, walk_ast
+from charter.policy.profile import parse_requirements
 from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
-from charter.policy.rules import RULE_ID, SEVERITIES, metadata_blocks
+from charter.policy.rules import RULE_ID, SEVERITIES, Rule, metadata_blocks
 from charter.policy.stack import RESERVED_ROOT, Stack, load_stack
 from charter.policy.testing import attribute, parse_failure, run_layer_tests, v0_hint
 
@@ -132,6 +135,7 @@ CODES: dict[str, str] = {
     "CHARTER-L060": "A rule lacks a test where it fires or a test where it does not.",
     "CHARTER-L061": "A test of the bundle fails.",
     "CHARTER-L062": "A test's outcome for a rule could not be measured.",
+    "CHARTER-L063": "A rule fires in a test outside the kinds and paths its applies_to declares.",
     "CHARTER-L070": "An upper layer's own test fails against the composed stack.",
 }
 
@@ -418,6 +422,10 @@ def _metadata_problems(
     category = custom.get("category")
     if not isinstance(category, str) or not category.strip():
         problems.append((f"rule {rule_id} has no custom.category", "e.g. process"))
+    try:
+        parse_applies_to(custom, f"rule {rule_id}")
+    except PolicyError as exc:
+        problems.append((exc.message, exc.hint or ""))
     return problems
 
 
@@ -716,6 +724,8 @@ def check_parameters(
             continue
         try:
             param.check_value(raw, layer.source)
+            if name == "profile_requirements":
+                parse_requirements(raw, f"parameter {name}")
             strict_enough = param.is_at_least_as_strict(raw, values[name])
         except CharterError as exc:
             findings.append(_error("CHARTER-L023", where(name), exc.message, exc.hint or ""))
@@ -797,6 +807,13 @@ def _check_tests(
         )
     fires = {r.rule: r.firing for r in measured.rules}
     quiet = {r.rule: r.silent for r in measured.rules}
+    declared = {r.id: r for r in layer.rules if r.id in rules}
+    for measured_rule in measured.rules:
+        rule = declared.get(measured_rule.rule)
+        if rule is None:
+            continue
+        for hit in measured_rule.firing_inputs:
+            findings.extend(_check_applies_to(rule, hit.document, hit.file, hit.row))
     for rid, (package, where) in sorted(rules.items()):
         missing = []
         if not fires[rid]:
@@ -821,6 +838,26 @@ def _check_tests(
                     "(`charter rule test --coverage` shows each rule's tests)",
                 )
             )
+
+
+def _check_applies_to(rule: Rule, document: Any, file: str, row: int) -> list[Finding]:
+    """L063: a test in which ``rule`` fires must lie inside its ``custom.applies_to``."""
+    if rule.applies_to == EVERYTHING or not isinstance(document, dict):
+        return []
+    kind = document.get("kind")
+    applies, why = rule.applies_to.judge(kind, changed_paths(document))
+    if applies:
+        return []
+    return [
+        _error(
+            "CHARTER-L063",
+            f"{file}:{row}",
+            f"rule {rule.id} fires in this test, but its custom.applies_to says it does not "
+            f"apply ({why}): the declaration is narrower than the rule",
+            "widen applies_to (kinds, paths) to cover every change the rule can fire on, "
+            "or make the rule not fire outside it",
+        )
+    ]
 
 
 def _check_upper_tests(

@@ -3,7 +3,8 @@
 A rule is a Rego v1 module (or a rule inside one) annotated with OPA's
 ``# METADATA`` YAML block. Charter requires ``custom.id``, ``custom.severity``
 and ``custom.category`` and reads ``title``, ``description``,
-``related_resources`` and ``custom.citation`` for reasons and reports.
+``related_resources``, ``custom.citation`` and ``custom.applies_to`` (what the
+rule looks at: :mod:`charter.policy.applies`) for reasons and reports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from charter.core.errors import PolicyError
+from charter.policy.applies import EVERYTHING, AppliesTo, parse_applies_to
 
 SEVERITIES = ("low", "medium", "high", "critical")
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
@@ -38,6 +40,8 @@ class Rule:
     citation: str | None = None
     links: tuple[str, ...] = ()
     custom: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: What the rule looks at (``custom.applies_to``; :mod:`charter.policy.applies`).
+    applies_to: AppliesTo = EVERYTHING
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,7 @@ class Rule:
             "layer_name": self.layer_name,
             "package": self.package,
             "location": f"{self.file}:{self.line}",
+            "applies_to": self.applies_to.to_dict(),
         }
 
 
@@ -145,6 +150,7 @@ def rules_from_module(
                 citation=str(citation) if citation is not None else None,
                 links=_links(block.data.get("related_resources")),
                 custom=dict(custom),
+                applies_to=parse_applies_to(custom, where),
             )
         )
     return found

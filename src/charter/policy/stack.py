@@ -8,6 +8,7 @@ is the maximum over every layer's contributions (see ``charter.policy.decision``
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from charter.core.errors import LoadError
 from charter.policy.bundle import Layer, load_directory, path_under_roots
 from charter.policy.engine import Engine
 from charter.policy.guards import Guard, admits, input_guards
+from charter.policy.profile import DEFAULT_PATH, ProfileContext, Requirement, parse_requirements
 from charter.policy.ratchet import LayerParameters, Parameter, effective_parameters, narrow_profile
 from charter.policy.rules import Rule
 
@@ -90,6 +92,8 @@ class Stack:
     parameter_declarations: dict[str, Parameter] = field(compare=False)
     parameters: dict[str, Any] = field(compare=False)
     profile: dict[str, list[str]] = field(compare=False)
+    #: The Environment Profile file decisions are made under (:meth:`with_profile`).
+    profile_file: ProfileContext | None = field(default=None, compare=False)
 
     @classmethod
     def compose(cls, layers: Sequence[Layer]) -> Stack:
@@ -136,12 +140,34 @@ class Stack:
                 for i, x in enumerate(layers)
             ]
         )
+        parse_requirements(values.get("profile_requirements"), "parameter profile_requirements")
         return cls(
             layers=tuple(layers),
             parameter_declarations=declarations,
             parameters=values,
             profile=profile,
         )
+
+    def with_profile(self, profile: ProfileContext | None) -> Stack:
+        """This stack deciding under the Environment Profile file ``profile``."""
+        return dataclasses.replace(self, profile_file=profile)
+
+    @cached_property
+    def profile_requirements(self) -> tuple[Requirement, ...]:
+        """The ``profile_requirements`` parameter, parsed (validated by :meth:`compose`)."""
+        return tuple(parse_requirements(self.parameters.get("profile_requirements")))
+
+    @cached_property
+    def profile_path(self) -> str:
+        """Where the profile file lives: ``data.charter.constitution.profile_file``."""
+        for layer in self.layers:
+            if layer.kind == "constitution":
+                node: Any = layer.data
+                for key in ("charter", "constitution", "profile_file"):
+                    node = node.get(key) if isinstance(node, dict) else None
+                if isinstance(node, str) and node.strip():
+                    return node
+        return DEFAULT_PATH
 
     @cached_property
     def rules(self) -> dict[str, Rule]:
@@ -157,9 +183,13 @@ class Stack:
     @cached_property
     def static_context(self) -> dict[str, Any]:
         """The part of ``input.context`` that depends only on the stack."""
+        given = self.profile_file or ProfileContext(path=self.profile_path)
         return {
             "parameters": self.parameters,
-            "profile": self.profile,
+            # A profile file replaces the bundle's default lists (docs/design.md).
+            "profile": given.current.allowed() if given.current is not None else self.profile,
+            "profile_file": given.to_context(),
+            "profile_requirements": [r.to_context() for r in self.profile_requirements],
             "stack": {"rule_ids": sorted(self.rules), "layers": self.describe()},
         }
 

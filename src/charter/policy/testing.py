@@ -697,6 +697,15 @@ def near_miss_lines(module: Module, rule_id: str) -> frozenset[int]:
 
 
 @dataclass(frozen=True)
+class FiringInput:
+    """A test input under which a rule fired: where it is and its value (for L063)."""
+
+    file: str
+    row: int
+    document: Any
+
+
+@dataclass(frozen=True)
 class RuleTests:
     """The tests that exercise one rule, as measured by :func:`attribute`."""
 
@@ -705,6 +714,9 @@ class RuleTests:
     file: str
     firing: tuple[str, ...]
     silent: tuple[str, ...]
+    #: Every test input under which the rule fired (``custom.applies_to`` is checked
+    #: against them).
+    firing_inputs: tuple[FiringInput, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -751,10 +763,12 @@ def _probe_source(module: Module, packages: Sequence[str], texts: Sequence[str])
             f"__charter_probe_{i} := result if {{\n"
             f"\tresult := {{{per_package}}} with input as {text}\n}}"
         )
+        lines.append(f"__charter_input_{i} := doc if {{\n\tdoc := input with input as {text}\n}}")
     return "\n".join(lines) + "\n"
 
 
-_Outcome = tuple[dict[str, set[str]], dict[str, frozenset[int]]]
+#: The rule ids each package emits, the lines evaluated, and the input's value.
+_Outcome = tuple[dict[str, set[str]], dict[str, frozenset[int]], Any]
 
 
 def _probe(
@@ -781,7 +795,9 @@ def _probe(
                 value = twin.eval_rule(f"data.{module.info.package}.__charter_probe_{k}")
                 if isinstance(value, dict):
                     ids = {str(p): {str(v) for v in got} for p, got in value.items()}
-                    out.append((ids, _lines_by_file(twin.coverage(), files)))
+                    covered = _lines_by_file(twin.coverage(), files)
+                    document = twin.eval_rule(f"data.{module.info.package}.__charter_input_{k}")
+                    out.append((ids, covered, document))
                 else:
                     out.append(None)
             return out
@@ -825,6 +841,7 @@ def attribute(
     files = {path for _, path in rules.values()}
     firing: dict[str, list[str]] = {rid: [] for rid in rules}
     silent: dict[str, list[str]] = {rid: [] for rid in rules}
+    inputs: dict[str, list[FiringInput]] = {rid: [] for rid in rules}
     unmeasured: list[Unmeasured] = []
     for module in _modules_with_tests(stack_layers, layer):
         cases = [
@@ -850,7 +867,7 @@ def attribute(
             if outcome is None:
                 unmeasured.append(Unmeasured(module.path, row, label, text))
                 continue
-            ids, covered = outcome
+            ids, covered, document = outcome
             evaluated = ran.get((module.path, name), {})
             for rid, (package, path) in rules.items():
                 body, near = lines[rid]
@@ -858,6 +875,7 @@ def attribute(
                     continue  # the test never looked at this rule
                 if rid in ids.get(package, set()):
                     target = firing[rid]
+                    inputs[rid].append(FiringInput(module.path, row, document))
                 elif near & covered.get(path, frozenset()):
                     target = silent[rid]
                 else:
@@ -866,7 +884,7 @@ def attribute(
                     target.append(label)
     return Attribution(
         rules=tuple(
-            RuleTests(rid, pkg, path, tuple(firing[rid]), tuple(silent[rid]))
+            RuleTests(rid, pkg, path, tuple(firing[rid]), tuple(silent[rid]), tuple(inputs[rid]))
             for rid, (pkg, path) in sorted(rules.items())
         ),
         unmeasured=tuple(unmeasured),

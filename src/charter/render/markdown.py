@@ -11,8 +11,10 @@ links only when they are plain ``http(s)`` URLs.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from charter.core.decision import Decision
 from charter.core.findings import LintReport
@@ -102,6 +104,25 @@ def decision(value: Decision, source: str) -> str:
         rows = [[cell(w.get("waiver")), cell(w.get("reason"))] for w in value.ignored_waivers]
         lines += ["", "#### Waivers ignored", ""]
         lines += table(("Waiver", "Why"), rows)
+    return "\n".join(lines) + "\n"
+
+
+def profile_diff(changes: Sequence[Mapping[str, Any]], path: str) -> str:
+    """The Environment Profile change of a proposal, as a table (nothing when unchanged)."""
+    if not changes:
+        return ""
+    rows = [
+        [
+            cell(c.get("category")),
+            cell(c.get("change")),
+            cell(c.get("attribute") if c.get("attribute") is not None else "(entry)"),
+            cell(json.dumps(c.get("old"), sort_keys=True)),
+            cell(json.dumps(c.get("new"), sort_keys=True)),
+        ]
+        for c in changes
+    ]
+    lines = ["", f"#### Environment Profile change ({cell(path)})", ""]
+    lines += table(("Category", "Change", "Attribute", "Old", "New"), rows)
     return "\n".join(lines) + "\n"
 
 

@@ -45,7 +45,7 @@ _TOP = {"listen", "refresh_interval", "trust_policy", "state_dir", "insecure_reg
         "watchdog_interval", "public_metrics", "stack", "actions", "audit", "tokens",
         "waivers", "evaluator_threads", "evaluator_processes", "identities",
         "approvals", "export", "limits", "budget"}  # fmt: skip
-_STACK = {"constitution", "packs", "overlay"}
+_STACK = {"constitution", "packs", "overlay", "profile"}
 _ACTIONS = {"constitution", "key"}
 _AUDIT = {"store", "record_inputs"}
 _APPROVALS = {"ttl", "poll_interval", "claim_lease", "webhook"}
@@ -120,6 +120,8 @@ class RunnerConfig:
     constitution: Source | None = None
     packs: tuple[Source, ...] = ()
     overlay: Source | None = None
+    #: ``stack.profile``: the Environment Profile file every proposal is decided under.
+    profile: Path | None = None
     #: The agent-runtime constitution (the top layer) and its signer's key (None: the
     #: trust policy's signers for each layer).
     action_constitution: Path | None = None
@@ -441,6 +443,7 @@ def parse_config(text: str, *, source: str = "<config>", base: Path | None = Non
         constitution=constitution,
         packs=packs,
         overlay=overlay,
+        profile=_optional_path(stack, "profile", root, f"{source}: [stack]"),
         action_constitution=action_files[0] if action_files else None,
         action_key=action_keys[0] if action_keys else None,
         action_layers=action_files[1:],

@@ -28,6 +28,7 @@ from charter.core.digests import sha256_file
 from charter.core.errors import CharterError, ConfigError, LoadError, RollbackError
 from charter.policy.bundle import Layer, VerifiedBundle, load_directory
 from charter.policy.loading import check_verified, verify_bundle_file
+from charter.policy.profile import ProfileContext, read_profile
 from charter.policy.release import is_shipped_name, shipped_artefact, shipped_trust_policy
 from charter.policy.stack import Stack
 from charter.registry import channels, cosign, oci
@@ -160,15 +161,24 @@ class Loader:
             if accept is not None:
                 accepts.append(accept)
         digests = [x.layer.digest for x in layers]
+        profile = self._profile()
         if previous is not None and previous.stack is not None:
-            if digests == [x.layer.digest for x in previous.layers]:
+            kept = previous.stack.profile_file
+            same = kept is not None and kept.current == profile.current
+            if same and digests == [x.layer.digest for x in previous.layers]:
                 return dataclasses.replace(previous, layers=tuple(layers)), []
         stack = Stack.compose([x.layer for x in layers])
+        stack = stack.with_profile(dataclasses.replace(profile, path=stack.profile_path))
         # Compile once here to prove the stack compiles; the engine stays here.
         probe = stack.compile()
         del probe
         number = (previous.number + 1) if previous else 1
         return Generation(number, tuple(layers), stack, now_text()), accepts
+
+    def _profile(self) -> ProfileContext:
+        """``stack.profile`` read again at every load (a refresh picks up an edit)."""
+        path = self.config.profile
+        return ProfileContext(current=read_profile(path) if path is not None else None)
 
     def load_layer(
         self, source: Source, kind: str, previous: LoadedLayer | None, pins: Mapping[str, str]

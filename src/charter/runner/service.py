@@ -42,6 +42,7 @@ from charter.facts import evidence as evidence_mod
 from charter.facts.decide import Decided, decide
 from charter.facts.reconcile import Facts
 from charter.policy.decision import apply_waivers
+from charter.policy.explain import explain as explain_decision
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner import waivers as waivers_mod
 from charter.runner.approvals import (
@@ -821,38 +822,8 @@ class RunnerService:
         """:meth:`explain` on the calling evaluator thread, with its ``slot``."""
         gen = self._generation
         stack = self._stack(gen)
-        decision = self._evaluate(slot, document, gen, validate=validate).decision
-        fired: dict[str, list[Reason]] = {}
-        for reason in decision.reasons:
-            fired.setdefault(reason.rule, []).append(reason)
-        waived = {w["rule"]: w for w in decision.waived}
-        rows = []
-        for rule in stack.rules.values():
-            if layer is not None and rule.layer != layer:
-                continue
-            hits = fired.get(rule.id, [])
-            verdict = max((r.verdict for r in hits), default=Verdict.ALLOW)
-            rows.append(
-                {
-                    **rule.to_dict(),
-                    "verdict": str(verdict),
-                    "applies": bool(hits),
-                    "messages": [r.msg for r in hits],
-                    "waived": waived.get(rule.id),
-                }
-            )
-        rows.sort(key=lambda r: (not r["applies"], -Verdict.parse(r["verdict"]), r["id"]))
-        other = [r.to_dict() for r in decision.reasons if r.rule not in stack.rules]
-        return {
-            "verdict": str(decision.verdict),
-            "applies": [r["id"] for r in rows if r["applies"]],
-            "rules": rows,
-            "other_reasons": other,
-            "waived": list(decision.waived),
-            "ignored_waivers": list(decision.ignored_waivers),
-            "stack": list(decision.stack),
-            "input_digest": decision.input_digest,
-        }
+        decided = self._evaluate(slot, document, gen, validate=validate)
+        return explain_decision(stack, decided.decision, decided.document, layer=layer)
 
 
 def _describe(exc: BaseException) -> str:

@@ -16,6 +16,8 @@
 #   severity: critical
 #   category: environment-profile
 #   citation: NIST SSDF PO.3.2
+#   applies_to:
+#     paths: [".charter/profile.toml"]
 package charter.constitution.environment_profile.profile_file_protected
 
 import rego.v1

@@ -15,6 +15,8 @@
 #   severity: high
 #   category: environment-profile
 #   citation: NIST SSDF PO.3.2
+#   applies_to:
+#     kinds: [release]
 package charter.constitution.environment_profile.release_tools_declared
 
 import rego.v1

@@ -5,9 +5,10 @@
 #   sbom, signing, provenance, vulnerability-scan), the tool a proposal chose
 #   (`tools.<category>`; for vulnerability-scan also `dependencies.scan.tool`)
 #   must be one of the tools the Environment Profile lists for that category
-#   (input.context.profile). A category the profile does not list allows no
-#   tool. Use a listed tool, or change the profile in a pull request declaring
-#   `profile_change: true`.
+#   (input.context.profile: the tool the repository's `.charter/profile.toml`
+#   names, or the bundle's default list when there is no file). A category the
+#   profile does not list allows no tool. Use a listed tool, or change the
+#   profile in a pull request declaring `profile_change: true`.
 # related_resources:
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: "NIST SP 800-218 (SSDF) PO.3: specify and maintain the toolchain"

@@ -14,6 +14,8 @@
 #   severity: high
 #   category: process
 #   citation: SOC2 CC8.1
+#   applies_to:
+#     kinds: [push]
 package charter.constitution.process.human_push_protected
 
 import rego.v1

@@ -15,6 +15,8 @@
 #   severity: critical
 #   category: process
 #   citation: SOC2 CC8.1
+#   applies_to:
+#     kinds: [merge]
 package charter.constitution.process.merge_human_approvals
 
 import rego.v1

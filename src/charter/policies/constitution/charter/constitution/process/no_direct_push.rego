@@ -12,6 +12,8 @@
 #   severity: critical
 #   category: process
 #   citation: SOC2 CC8.1
+#   applies_to:
+#     kinds: [push]
 package charter.constitution.process.no_direct_push
 
 import rego.v1

@@ -13,6 +13,8 @@
 #   severity: medium
 #   category: supply-chain
 #   citation: NIST SSDF PS.3.1
+#   applies_to:
+#     kinds: [release]
 package charter.constitution.supply_chain.release_artifacts_listed
 
 import rego.v1

@@ -19,6 +19,8 @@
 #   severity: high
 #   category: supply-chain
 #   citation: SLSA L3
+#   applies_to:
+#     kinds: [release]
 package charter.constitution.supply_chain.signed_provenance
 
 import rego.v1

@@ -18,6 +18,8 @@
 #   severity: high
 #   category: supply-chain
 #   citation: NIST SSDF PS.3.2
+#   applies_to:
+#     kinds: [release]
 package charter.constitution.supply_chain.signed_sbom
 
 import rego.v1

@@ -1,0 +1,87 @@
+"""The Environment Profile file a command decides under (shared by ``check`` and ``explain``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from charter.core.errors import InputError
+from charter.facts import profile as profile_facts
+from charter.facts.git import GitError
+from charter.policy.profile import ProfileContext, diff_lines, read_profile
+from charter.policy.stack import Stack
+from charter.render import text as render_text
+
+PROFILE_OPTION = typer.Option(
+    None,
+    "--profile",
+    metavar="FILE",
+    help="the Environment Profile file (default: the stack's profile_file, "
+    ".charter/profile.toml, read at the change's base with --git/--staged, else under --repo)",
+)
+
+
+def split_range(spec: str) -> tuple[str, str]:
+    """``BASE..HEAD`` (or ``BASE...HEAD``) as its two refs."""
+    base, dots, head = spec.partition("...") if "..." in spec else spec.partition("..")
+    if not dots or not base or not head:
+        raise InputError(f"{spec!r} is not a range", hint="write BASE..HEAD, e.g. main..feature")
+    return base, head
+
+
+def context_for(
+    stack: Stack,
+    *,
+    explicit: Path | None,
+    repo: Path,
+    git: str | None = None,
+    staged: bool = False,
+    kind: str = "pull_request",
+    document: Mapping[str, Any] | None = None,
+) -> ProfileContext:
+    """The profile a decision is made under: ``--profile``, else read from the change
+    (``document``: a change built from a GitHub event, see :func:`from_document`)."""
+    path = stack.profile_path
+    if explicit is not None:
+        current = read_profile(explicit)
+        if current is None:
+            raise InputError(f"{explicit}: no such profile file", hint="check --profile")
+        return ProfileContext(path=path, current=current)
+    if git is not None:
+        base, head = split_range(git)
+        return profile_facts.for_range(repo, base, head, path, pull_request=kind == "pull_request")
+    if staged:
+        return profile_facts.for_staged(repo, path)
+    if document is not None:
+        return from_document(stack, document, repo)
+    return profile_facts.for_directory(repo, path)
+
+
+def from_document(stack: Stack, document: Mapping[str, Any], repo: Path) -> ProfileContext:
+    """The profile of a built change (a GitHub event): read at its ``base_sha`` from the
+    checkout when both commits are there, never from the work tree (which holds the
+    change's own profile); without them the stack's default lists apply."""
+    base, head = document.get("base_sha"), document.get("head_sha")
+    path = stack.profile_path
+    if isinstance(base, str) and isinstance(head, str) and base and head:
+        kind = document.get("kind")
+        try:
+            return profile_facts.for_range(
+                repo, base, head, path, pull_request=kind == "pull_request"
+            )
+        except GitError:
+            pass
+    return ProfileContext(path=path)
+
+
+def diff_view(changes: Sequence[Mapping[str, Any]], path: str) -> list[render_text.Item]:
+    """The profile change, for people (nothing when the change leaves the file alone)."""
+    if not changes:
+        return []
+    return [
+        render_text.styled((f"Environment Profile change ({path}):", "bold")),
+        *(render_text.styled("  ", line) for line in diff_lines(changes)),
+    ]
