@@ -25,10 +25,11 @@ tests against a stack's policy modules and data: one fresh regorus engine and
 a few hundred evaluations per call), which lint, ``bundle build``, ``rule
 test``/``rule new`` and the upgrade judge run on the same constitution copies
 over and over. It is deterministic in the module texts, their file names
-within each layer, the merged data and ``match``; only a run where every test
+within each layer, the merged data, ``match`` and ``coverage``; only a run where every test
 passed is stored, so any failure or error a test asserts comes from a real run
-with real paths. A hit returns the stored results with the caller's file paths
-(timings are those of the first run; no test asserts a timing).
+with real paths. A hit returns the stored results with the caller's file paths,
+in the results and in their coverage (timings are those of the first run; no
+test asserts a timing).
 """
 
 from __future__ import annotations
@@ -100,39 +101,75 @@ def _relative(layer: Layer, path: str) -> str:
 
 
 LayerTestsFn = Callable[..., list[TestResult]]
+Token = tuple[object, ...]
+
+
+def _tokens(stack_layers: Sequence[Layer], layer: Layer) -> dict[str, Token]:
+    """Each module path a run can name (results' files, coverage keys), as a name
+    that does not depend on where the caller's copies of the layers live."""
+    names: dict[str, Token] = {}
+    for i, item in enumerate(stack_layers):
+        for m in item.modules:
+            names.setdefault(m.path, ("stack", i, _relative(item, m.path)))
+    for m in layer.modules:
+        names.setdefault(m.path, ("layer", _relative(layer, m.path)))
+    return names
+
+
+def _stored(result: TestResult, names: dict[str, Token]) -> TestResult | None:
+    if result.file not in names:
+        return None
+    covered = result.covered
+    if covered is not None:
+        if not all(path in names for path in covered):
+            return None
+        covered = {names[path]: lines for path, lines in covered.items()}  # type: ignore[misc]
+    return dataclasses.replace(result, file=names[result.file], covered=covered)  # type: ignore[arg-type]
+
+
+def _restored(result: TestResult, paths: dict[Token, str]) -> TestResult:
+    covered = result.covered
+    if covered is not None:
+        covered = {paths[token]: lines for token, lines in covered.items()}  # type: ignore[index]
+    return dataclasses.replace(result, file=paths[result.file], covered=covered)  # type: ignore[index]
 
 
 def _memo_run_layer_tests(real: LayerTestsFn) -> LayerTestsFn:
-    seen: dict[tuple[object, ...], list[tuple[int, TestResult]]] = {}
+    seen: dict[tuple[object, ...], list[TestResult]] = {}
 
     def run_layer_tests(
-        stack_layers: Sequence[Layer], layer: Layer, *, match: str | None = None
+        stack_layers: Sequence[Layer],
+        layer: Layer,
+        *,
+        match: str | None = None,
+        coverage: bool = False,
     ) -> list[TestResult]:
         data: dict[str, object] = {}
-        for item in stack_layers:  # exactly as the real function merges (side effects too)
+        for item in stack_layers:  # exactly as the real function merges
             _merge_data(data, item.data)
-        tests = layer.test_modules
         key = (
             tuple(
                 (i, _relative(item, m.path), m.source)
                 for i, item in enumerate(stack_layers)
-                for m in item.policy_modules
+                for m in item.modules
             ),
             json.dumps(data, sort_keys=True, default=repr),
-            tuple((_relative(layer, m.path), m.source) for m in tests),
+            tuple((_relative(layer, m.path), m.source) for m in layer.modules),
             match,
+            coverage,
         )
+        names = _tokens(stack_layers, layer)
         hit = seen.get(key)
         if hit is None:
-            results = real(stack_layers, layer, match=match)
-            if not all(r.passed and r.error is None for r in results):
+            results = real(stack_layers, layer, match=match, coverage=coverage)
+            if any(r.failed or r.error is not None for r in results):
                 return results
-            index = {m.path: i for i, m in enumerate(tests)}
-            hit = seen[key] = [(index[r.file], r) for r in results]
-        return [
-            r if r.file == tests[i].path else dataclasses.replace(r, file=tests[i].path)
-            for i, r in hit
-        ]
+            stored = [_stored(r, names) for r in results]
+            if any(r is None for r in stored):
+                return results
+            hit = seen[key] = [r for r in stored if r is not None]
+        paths = {token: path for path, token in names.items()}
+        return [_restored(r, paths) for r in hit]
 
     return run_layer_tests
 

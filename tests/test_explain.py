@@ -305,7 +305,11 @@ def test_cli_explain_adds_a_dockerfile_json() -> None:
     )
 
 
-def test_cli_explain_text_is_a_table_and_escapes(tmp_path: Path) -> None:
+def test_cli_explain_text_is_a_table_and_escapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An 80-column terminal still shows every column, the reasons included.
+    monkeypatch.setenv("COLUMNS", "80")
     proposal = {
         "kind": "push",
         "repository": "acme/x",

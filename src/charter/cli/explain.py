@@ -34,26 +34,36 @@ from charter.render import write
 
 def _view(result: dict[str, Any], source: str, every: bool) -> str:
     rows = [r for r in result["rules"] if every or r["applies"]]
+    # Five columns, so an 80-column terminal still shows why a rule applies: the
+    # layer and severity sit under the rule id, the citation under the reasons.
     table_rows = [
         (
-            r["id"],
-            r["layer"],
-            r["severity"],
+            render_text.paragraph(f"{r['id']}\n{r['layer']} · {r['severity']}"),
             "yes" if r["applies"] else "no",
             "yes" if r["fired"] else "no",
             render_text.verdict_word(r["verdict"]) if r["fired"] else r["verdict"],
-            render_text.paragraph("\n".join([r["why"], *r["messages"]])),
-            f"{r['citation'] or ''} {r['links'][0] if r['links'] else ''}".strip(),
+            render_text.paragraph(
+                "\n".join(
+                    [
+                        r["why"],
+                        *r["messages"],
+                        f"{r['citation'] or ''} {r['links'][0] if r['links'] else ''}".strip(),
+                    ]
+                ).strip()
+            ),
         )
         for r in rows
     ]
-    columns = ("Rule", "Layer", "Severity", "Applies", "Fired", "Verdict", "Why", "Citation / link")
+    columns = ("Rule", "Applies", "Fired", "Verdict", "Why · citation / link")
+    widest = max((len(r["id"]) for r in rows), default=4)
     paths = result["proposal"]["paths"]
     items: list[render_text.Item] = [
         render_text.styled(source, ": ")
         .append_text(render_text.verdict_word(result["verdict"]))
         .append(render_text.literal(f"  ({result['proposal']['kind']}, {len(paths)} path(s))")),
-        render_text.table(columns, table_rows, no_wrap=columns[:6]),
+        render_text.table(
+            columns, table_rows, no_wrap=columns[1:4], min_width={"Rule": min(widest, 40)}
+        ),
         render_text.styled(
             f"{len(result['applies'])} of {len(result['rules'])} rules apply; "
             f"{len(result['fired'])} fired" + ("" if every else " (--all lists every rule)")

@@ -22,7 +22,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from rich.console import Console, Group, RenderableType
@@ -88,12 +88,22 @@ def table(
     *,
     title: object = None,
     no_wrap: Sequence[str] = (),
+    min_width: Mapping[str, int] | None = None,
 ) -> Table:
-    """A table whose title and cells are shown literally (cells already Text keep their style)."""
+    """A table whose title and cells are shown literally (cells already Text keep their style).
+
+    ``min_width`` keeps a column at least that wide when the terminal is narrow
+    (the other columns wrap instead)."""
     grid = Table(title=Text(literal(title)) if title is not None else None)
+    widths = min_width or {}
     for column in columns:
         nowrap = column in no_wrap
-        grid.add_column(Text(column), no_wrap=nowrap, overflow="ellipsis" if nowrap else "fold")
+        grid.add_column(
+            Text(column),
+            no_wrap=nowrap,
+            overflow="ellipsis" if nowrap else "fold",
+            min_width=widths.get(column),
+        )
     for row in rows:
         grid.add_row(*(cell if isinstance(cell, Text) else Text(literal(cell)) for cell in row))
     return grid
