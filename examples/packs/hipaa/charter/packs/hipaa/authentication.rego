@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+globs := patch.selector(["**/*.tf", "**/*.tf.json"])
 
 patterns := [
 	`(?i)^\s*"?(authorization|authorization_type|auth_type)"?\s*[:=]\s*"NONE"`,
@@ -36,7 +36,7 @@ patterns := [
 
 deny contains {"rule": "HIPAA-164-312-D-AUTHENTICATION-001", "msg": msg} if {
 	some file in input.files
-	patch.matches(file.path, globs)
+	patch.selected(file.path, globs)
 	some line in patch.candidates(file, `(?i)authorization|auth_type|mfa_configuration|anonymous_auth_enabled|iam_database_authentication_enabled|local_authentication_disabled`)
 	some p in patterns
 	regex.match(p, line)

@@ -24,7 +24,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+globs := patch.selector(["**/*.tf", "**/*.tf.json"])
 
 off := `(?i)^\s*"?(storage_encrypted|encrypted|at_rest_encryption_enabled|encryption_at_rest_enabled|enable_encryption)"?\s*[:=]\s*false\b`
 
@@ -43,7 +43,7 @@ disabled(lines, i) if {
 
 deny contains {"rule": "HIPAA-164-312-A2IV-ENCRYPTION-001", "msg": msg} if {
 	some file in input.files
-	patch.matches(file.path, globs)
+	patch.selected(file.path, globs)
 	found := patch.candidates(file, `(?i)false|kms_key_id`)
 	count(found) > 0
 	lines := patch.post(file)

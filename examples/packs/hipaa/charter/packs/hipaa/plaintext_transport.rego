@@ -26,7 +26,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+globs := patch.selector(["**/*.tf", "**/*.tf.json"])
 
 patterns := [
 	`(?i)^\s*"?viewer_protocol_policy"?\s*[:=]\s*"allow-all"`,
@@ -43,7 +43,7 @@ redirects_to_https(file) if {
 
 findings contains [file.path, trim_space(line)] if {
 	some file in input.files
-	patch.matches(file.path, globs)
+	patch.selected(file.path, globs)
 	some line in patch.candidates(file, `(?i)viewer_protocol_policy|ssl_enforcement_enabled|https_only|https_traffic_only|transit_encryption_enabled|tls_version`)
 	some p in patterns
 	regex.match(p, line)
@@ -51,7 +51,7 @@ findings contains [file.path, trim_space(line)] if {
 
 findings contains [file.path, trim_space(line)] if {
 	some file in input.files
-	patch.matches(file.path, globs)
+	patch.selected(file.path, globs)
 	some line in patch.candidates(file, `"HTTP"`)
 	regex.match(http_listener, line)
 	not redirects_to_https(file)

@@ -26,7 +26,7 @@ import rego.v1
 
 import data.charter.packs.pci_dss.lib.patch
 
-globs := ["**/*.py", "**/*.js", "**/*.ts", "**/*.go", "**/*.java", "**/*.rb", "**/*.php", "**/*.cs"]
+globs := patch.selector(["**/*.py", "**/*.js", "**/*.ts", "**/*.go", "**/*.java", "**/*.rb", "**/*.php", "**/*.cs"])
 
 spec_or_test_file := `(^|/)(tests?|spec|__tests__|testdata)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
 
@@ -43,7 +43,7 @@ patterns := [
 
 ask contains {"rule": "PCI-6-2-4-SQL-INJECTION-001", "msg": msg} if {
 	some file in input.files
-	patch.matches(file.path, globs)
+	patch.selected(file.path, globs)
 	not regex.match(spec_or_test_file, file.path)
 	some line in patch.within(patch.candidates(file, `(?i)execute|exec|query|raw|sprintf`), concat("|", patterns))
 	some p in patterns

@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.soc2.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+globs := patch.selector(["**/*.tf", "**/*.tf.json"])
 
 anywhere := `"(0\.0\.0\.0/0|::/0)"`
 
@@ -54,7 +54,7 @@ else := "ask"
 
 open_lines contains [file.path, v, trim_space(entry.text)] if {
 	some file in input.files
-	patch.matches(file.path, globs)
+	patch.selected(file.path, globs)
 	found := patch.candidates(file, anywhere)
 	count(found) > 0
 	lines := patch.post(file)

@@ -25,9 +25,9 @@ import rego.v1
 
 import data.charter.packs.soc2.lib.patch
 
-ci_globs := [".github/workflows/*.yml", ".github/workflows/*.yaml", ".gitlab-ci.yml"]
+ci_globs := patch.selector([".github/workflows/*.yml", ".github/workflows/*.yaml", ".gitlab-ci.yml"])
 
-config_globs := [".github/dependabot.yml", ".github/dependabot.yaml", "renovate.json", ".github/renovate.json"]
+config_globs := patch.selector([".github/dependabot.yml", ".github/dependabot.yaml", "renovate.json", ".github/renovate.json"])
 
 scanner := `(?i)(codeql|trivy|grype|snyk|semgrep|zizmor|gitleaks|osv-scanner|pip-audit|npm audit|dependency-review-action)`
 
@@ -35,7 +35,7 @@ named(text) := {lower(m) | some m in regex.find_n(scanner, text, -1)}
 
 ask contains {"rule": "SOC2-CC7-1-SCAN-REMOVED-001", "msg": msg} if {
 	some file in input.files
-	patch.matches(file.path, ci_globs)
+	patch.selected(file.path, ci_globs)
 	removed := patch.removed_text(file)
 	removed != ""
 	gone := named(removed) - named(patch.added_text(file))
@@ -46,6 +46,6 @@ ask contains {"rule": "SOC2-CC7-1-SCAN-REMOVED-001", "msg": msg} if {
 ask contains {"rule": "SOC2-CC7-1-SCAN-REMOVED-001", "msg": msg} if {
 	some file in input.files
 	file.status == "removed"
-	patch.matches(file.path, config_globs)
+	patch.selected(file.path, config_globs)
 	msg := sprintf("%s: deletes automated dependency updates; a reviewer confirms vulnerable dependencies are still found and updated", [file.path])
 }

@@ -6,9 +6,9 @@ import rego.v1
 
 import data.charter.packs.community_ci.lib.patch
 
-globs := ["**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/Containerfile", "**/Containerfile.*"]
+globs := patch.selector(["**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/Containerfile", "**/Containerfile.*"])
 
-is_dockerfile(file) if patch.matches(file.path, globs)
+is_dockerfile(file) if patch.selected(file.path, globs)
 
 # `FROM [--flag ...] image [AS name]`: the image reference and the stage name.
 from_line(line) := {"image": m[1], "stage": lower(m[3])} if {

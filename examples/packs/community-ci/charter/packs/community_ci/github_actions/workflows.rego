@@ -6,9 +6,9 @@ import rego.v1
 
 import data.charter.packs.community_ci.lib.patch
 
-globs := [".github/workflows/*.yml", ".github/workflows/*.yaml"]
+globs := patch.selector([".github/workflows/*.yml", ".github/workflows/*.yaml"])
 
-is_workflow(file) if patch.matches(file.path, globs)
+is_workflow(file) if patch.selected(file.path, globs)
 
 # The parsed workflows the change adds, by their index in input.files: only a
 # valid YAML text is parsed (regorus `yaml.is_valid` first: `yaml.unmarshal` of

@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.community_ci.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+globs := patch.selector(["**/*.tf", "**/*.tf.json"])
 
 wildcard := `"(\*|[A-Za-z0-9-]+:\*)"`
 
@@ -47,7 +47,7 @@ in_actions_list(lines, i) if {
 
 deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
 	some file in input.files
-	patch.matches(file.path, globs)
+	patch.selected(file.path, globs)
 	some line in patch.candidates(file, wildcard)
 	inline(line)
 	msg := sprintf("%s: `%s` allows every action; list the actions the role needs", [file.path, trim_space(line)])
@@ -55,7 +55,7 @@ deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
 
 deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
 	some file in input.files
-	patch.matches(file.path, globs)
+	patch.selected(file.path, globs)
 	found := patch.candidates(file, wildcard)
 	count(found) > 0
 	lines := patch.post(file)

@@ -6,20 +6,43 @@ import data.charter.packs.soc2.lib.patch
 
 git_patch := "diff --git a/x b/x\nindex 1..2 100644\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n keep\n-old\n+new\n+++tricky\n\\ No newline at end of file\n"
 
-test_header_lines_are_not_added_lines_allowed if {
-	patch.added({"path": "x", "patch": git_patch}) == ["new", "++tricky"]
-	patch.removed({"path": "x", "patch": git_patch}) == ["old"]
+modified := {"path": "x", "status": "modified", "patch": git_patch}
+
+test_candidates_skip_header_lines_allowed if {
+	patch.candidates(modified, "new|tricky|b") == {"new", "++tricky"}
+	patch.candidates(modified, "absent") == set()
+	patch.candidates({"path": "x", "patch": null}, "new") == set()
+}
+
+test_removed_candidates_are_removed_lines_allowed if {
+	patch.removed_candidates(modified, "old|keep|new|a") == {"old"}
+}
+
+test_added_text_skips_header_lines_allowed if {
+	patch.added_text(modified) == "new\n++tricky"
+}
+
+test_removed_text_is_removed_lines_allowed if {
+	patch.removed_text(modified) == "old"
 }
 
 test_post_image_keeps_context_allowed if {
-	[e.text | some e in patch.post({"path": "x", "patch": git_patch})] == ["keep", "new", "++tricky"]
+	[e.text | some e in patch.post(modified)] == ["keep", "new", "++tricky"]
+	[e.added | some e in patch.post(modified)] == [false, true, true]
 }
 
-test_full_text_only_for_added_files_allowed if {
-	patch.full_text({"path": "x", "status": "added", "patch": "@@ -0,0 +1,2 @@\n+a\n+b\n"}) == "a\nb"
-	not patch.full_text({"path": "x", "status": "modified", "patch": git_patch})
-}
-
-test_null_patch_has_no_lines_allowed if {
-	patch.added({"path": "x", "patch": null}) == []
+test_selected_paths_match_their_globs_allowed if {
+	docker := patch.selector(["**/Dockerfile", "**/Dockerfile.*", "**/*.{yml,yaml}"])
+	every path in ["Dockerfile", "a/b/Dockerfile", "Dockerfile.dev", "x/c.yaml", "c.yml"] {
+		patch.selected(path, docker)
+	}
+	every path in ["Dockerfile/x", "a/NotDockerfile", "x.yaml.txt"] {
+		not patch.selected(path, docker)
+	}
+	workflows := patch.selector([".github/workflows/*.yml", "CODEOWNERS"])
+	patch.selected(".github/workflows/ci.yml", workflows)
+	patch.selected("CODEOWNERS", workflows)
+	not patch.selected("x/.github/workflows/ci.yml", workflows)
+	not patch.selected(".github/workflows/a/ci.yml", workflows)
+	not patch.selected("docs/CODEOWNERS", workflows)
 }
