@@ -90,8 +90,7 @@ deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
 }
 
 deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
-	some file in input.files
-	workflows.is_workflow(file)
+	some file in workflows.files
 	not patch.full_text(file)
 	some line in patch.candidates(file, head_pattern)
 	regex.match(`^\s*ref:`, line)

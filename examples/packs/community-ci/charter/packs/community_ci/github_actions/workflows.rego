@@ -6,24 +6,20 @@ import rego.v1
 
 import data.charter.packs.community_ci.lib.patch
 
-globs := patch.selector([".github/workflows/*.yml", ".github/workflows/*.yaml"])
-
-is_workflow(file) if patch.selected(file.path, globs)
+files := patch.changed([".github/workflows/*.yml", ".github/workflows/*.yaml"])
 
 # The parsed workflows the change adds, by their index in input.files: only a
 # valid YAML text is parsed (regorus `yaml.is_valid` first: `yaml.unmarshal` of
 # invalid text is an evaluation error, which fails the whole decision closed).
 documents[i] := yaml.unmarshal(text) if {
-	some i, file in input.files
-	is_workflow(file)
+	some i, file in files
 	text := patch.full_text(file)
 	yaml.is_valid(text)
 }
 
 # The indices of added workflows whose text is not YAML: nothing in them can be checked.
 unparseable contains i if {
-	some i, file in input.files
-	is_workflow(file)
+	some i, file in files
 	text := patch.full_text(file)
 	not yaml.is_valid(text)
 }

@@ -47,3 +47,10 @@ test_selected_paths_match_their_globs_allowed if {
 	not patch.selected(".github/workflows/a/ci.yml", workflows)
 	not patch.selected("docs/CODEOWNERS", workflows)
 }
+
+test_changed_files_by_index_allowed if {
+	files := [{"path": "a/main.tf"}, {"path": "README.md"}, {"path": "b/x.tf.json"}, {"path": "Dockerfile.dev"}]
+	patch.changed(["**/*.tf", "**/*.tf.json"]) == {0: files[0], 2: files[2]} with input.files as files
+	patch.changed(["**/Dockerfile.*"]) == {3: files[3]} with input.files as files
+	patch.changed([]) == {} with input.files as files
+}

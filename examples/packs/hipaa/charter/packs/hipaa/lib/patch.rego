@@ -70,14 +70,34 @@ within(lines, pattern) := {line |
 	some line in regex.find_n(concat("", [`[^\n]*(?:`, pattern, `)[^\n]*`]), concat("\n", lines), -1)
 }
 
-# A path selector for `globs` (`**/` also matches no directory): each glob with
-# the literal text every path it matches ends with (what follows its last `*`,
-# "" when that holds other glob syntax). Build it once per rule, as a rule of its
-# own (`paths := patch.selector([...])`), and test paths with `selected`.
-selector(globs) := {
-	"globs": {g: tail(g) | some g in globs},
-	"tails": [tail(g) | some g in globs],
+# The changed files whose path matches one of `globs` (`**/` also matches no
+# directory), by their index in input.files. Call it once per module, as a rule of
+# its own (`files := patch.changed(["**/*.tf"])`): a rule is evaluated once per
+# decision, a function at every call.
+changed(globs) := {i: file |
+	paths := selector(globs)
+	some i, file in input.files
+	selected(file.path, paths)
 }
+
+# A path selector for `globs`: each glob with a literal text every path it matches
+# holds, so that most paths are refused by a suffix or substring test before any
+# glob: the text after its last `*` (which such a path ends with) or, when that is
+# empty, the longest text between two `*`s (which it contains). Build it once
+# (`changed`, or a rule of its own) and test paths with `selected`.
+selector(globs) := {
+	"suffixed": {g: t | some g in globs; t := tail(g); t != ""},
+	"tails": [t | some g in globs; t := tail(g); t != ""],
+	"others": {g: part(g) | some g in globs; tail(g) == ""},
+}
+
+# The literal parts of a glob: what lies between its `*`s, without the `/`s a
+# `**/` may match as nothing, and "" for a part holding other glob syntax.
+literals(g) := [t |
+	some p in split(g, "*")
+	t := trim(p, "/")
+	not regex.match(`[?\[\]{}\\!]`, t)
+]
 
 tail(g) := t if {
 	parts := split(g, "*")
@@ -85,11 +105,21 @@ tail(g) := t if {
 	not regex.match(`[?\[\]{}\\!]`, t)
 } else := ""
 
-# The path matches one of the selector's globs: one suffix test of all their
-# tails, then only the globs whose tail the path ends with.
+part(g) := [t | some t in ts; count(t) == longest][0] if {
+	ts := literals(g)
+	longest := max([count(t) | some t in ts])
+} else := ""
+
+# The path matches one of the selector's globs.
 selected(path, paths) if {
 	strings.any_suffix_match(path, paths.tails)
-	some g, t in paths.globs
+	some g, t in paths.suffixed
 	endswith(path, t)
+	glob.match(g, ["/"], path)
+}
+
+selected(path, paths) if {
+	some g, p in paths.others
+	contains(path, p)
 	glob.match(g, ["/"], path)
 }
