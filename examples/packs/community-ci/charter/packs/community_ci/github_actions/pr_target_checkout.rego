@@ -68,8 +68,24 @@ tainted(ref, doc, job) if {
 	contains(ref, sprintf("env.%s", [name]))
 }
 
+# The parsed workflows the change adds, by their index in input.files: only a
+# valid YAML text is parsed (regorus `yaml.is_valid` first: `yaml.unmarshal` of
+# invalid text is an evaluation error, which fails the whole decision closed).
+documents[i] := yaml.unmarshal(text) if {
+	some i, file in workflows.files
+	text := patch.full_text(file)
+	yaml.is_valid(text)
+}
+
+# The indices of added workflows whose text is not YAML: nothing in them can be checked.
+unparseable contains i if {
+	some i, file in workflows.files
+	text := patch.full_text(file)
+	not yaml.is_valid(text)
+}
+
 deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
-	some i, doc in workflows.documents
+	some i, doc in documents
 	file := input.files[i]
 	is_object(doc)
 	some trigger in triggers(doc)
@@ -103,7 +119,7 @@ privileged_trigger_named(text) if contains(text, "pull_request_target")
 privileged_trigger_named(text) if contains(text, "workflow_run")
 
 ask contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
-	some i in workflows.unparseable
+	some i in unparseable
 	file := input.files[i]
 	msg := sprintf("%s: the new workflow is not valid YAML, so its triggers and checkouts cannot be checked", [file.path])
 }
