@@ -68,13 +68,22 @@ tainted(ref, doc, job) if {
 	contains(ref, sprintf("env.%s", [name]))
 }
 
-# The parsed workflows the change adds, by their index in input.files: only a
-# valid YAML text is parsed (regorus `yaml.is_valid` first: `yaml.unmarshal` of
-# invalid text is an evaluation error, which fails the whole decision closed).
+# The parsed workflows the change adds that may name a privileged trigger, by their
+# index in input.files: only a valid YAML text is parsed (regorus `yaml.is_valid`
+# first: `yaml.unmarshal` of invalid text is an evaluation error, which fails the
+# whole decision closed).
 documents[i] := yaml.unmarshal(text) if {
 	some i, file in workflows.files
 	text := patch.full_text(file)
+	may_name_privileged(text)
 	yaml.is_valid(text)
+}
+
+# Parsing costs more than the rest of the rule: a text that spells no privileged
+# trigger can hold one only through a YAML escape, which needs a backslash.
+may_name_privileged(text) if {
+	some marker in ["pull_request_target", "workflow_run", "\\"]
+	contains(text, marker)
 }
 
 # The indices of added workflows whose text is not YAML: nothing in them can be checked.
