@@ -86,16 +86,27 @@ globbed(path, globs) if {
 	glob.match(g, ["/"], path)
 }
 
-# A path selector for `globs`: each glob with a literal text every path it matches
-# holds, so that most paths are refused by a suffix or substring test before any
-# glob: the text after its last `*` (which such a path ends with) or, when that is
-# empty, the longest text between two `*`s (which it contains).
+# A path selector for `globs`. A glob `**/*X` (X literal, no `/`) matches exactly
+# the paths ending in X: one suffix test of all such X decides. Every other glob
+# comes with a literal text each path it matches holds, so that most paths are
+# refused by a suffix or substring test before any glob: the text after its last
+# `*` (which such a path ends with) or, when that is empty, the longest text
+# between two `*`s (which it contains).
 selector(globs) := {
+	"exact": [t | some g, t in exact],
 	"suffixed": {g: t | some g, t in tails},
 	"tails": [t | some t in tails],
-	"others": {g: part(g) | some g in globs; not tails[g]},
+	"others": {g: part(g) | some g in globs; not exact[g]; not tails[g]},
 } if {
-	tails := {g: t | some g in globs; t := tail(g); t != ""}
+	exact := {g: t |
+		some g in globs
+		startswith(g, "**/*")
+		t := substring(g, 4, -1)
+		t != ""
+		literal(t)
+		strings.replace_n({"*": "", "/": ""}, t) == t
+	}
+	tails := {g: t | some g in globs; not exact[g]; t := tail(g); t != ""}
 }
 
 # The literal parts of a glob: what lies between its `*`s, without the `/`s a
@@ -120,6 +131,8 @@ part(g) := [t | some t in ts; count(t) == longest][0] if {
 } else := ""
 
 # The path matches one of the selector's globs.
+selected(path, paths) if strings.any_suffix_match(path, paths.exact)
+
 selected(path, paths) if {
 	strings.any_suffix_match(path, paths.tails)
 	some g, t in paths.suffixed
