@@ -3,7 +3,7 @@
 Two proposals, both all-added files so every line is content a rule may read:
 
 - ``workflow``: one added GitHub Actions workflow (a real sample, 770 bytes of patch);
-- ``large``: 124 files, about 1.1 MB of patches: every real workflow, Dockerfile and
+- ``large``: 124 files, about 1.4 MB of patches: every real workflow, Dockerfile and
   Terraform sample of ``tests/assets/packs`` and this repository's Python sources.
 
 For each stack (the constitution alone, the constitution with one pack, with all
@@ -12,7 +12,7 @@ pack's share over the constitution's own time (target: each pack ≤ +50 %), and
 slowest pack rule sets timed on the compiled engine. All stacks are measured in the
 same run, alternating, so machine load hits them alike.
 
-    .venv/bin/python bench/bench_packs.py [--runs 7] [--top 8] [--json]
+    .venv/bin/python bench/bench_packs.py [--runs 9] [--top 8] [--json]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def per_rule(compiled: CompiledStack, doc: dict[str, Any], runs: int) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--top", type=int, default=8)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
