@@ -79,11 +79,14 @@ changed(globs) := {i: file |
 	globbed(file.path, globs)
 } if {
 	count(input.files) < 10
-} else := {i: file |
-	paths := selector(globs)
-	some i, file in input.files
-	selected(file.path, paths)
-}
+} else := chosen(selector(globs))
+
+# A function call per file costs more than the test inside it: the exact suffixes
+# are tested inline, the other globs (if any) through `selected`.
+chosen(paths) := object.union(
+	{i: file | some i, file in input.files; strings.any_suffix_match(file.path, paths.exact)},
+	{i: file | count(paths.tails) + count(paths.others) > 0; some i, file in input.files; selected(file.path, paths)},
+)
 
 globbed(path, globs) if {
 	some g in globs
