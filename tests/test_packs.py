@@ -172,7 +172,7 @@ def test_the_copies_of_the_patch_helpers_agree(module: str) -> None:
     assert not differing, f"lib/{module} differs between packs in: {differing}"
     if module == "patch.rego":  # what every pack's rules build on
         shared = set.intersection(*(set(blocks) for _, blocks in copies.values()))
-        assert {"text", "body", "candidates", "changed", "selector", "selected"} <= shared
+        assert {"text", "body", "candidates", "changed", "chosen", "selector"} <= shared
 
 
 def test_docs_list_every_pack_rule_with_its_citation(compiled: CompiledStack) -> None:
