@@ -135,6 +135,46 @@ def test_every_rule_carries_its_control_link_and_scope(
         assert all(isinstance(p, str) and p for p in scope.get("paths", [])), rule.id
 
 
+def _lib_parts(path: Path) -> tuple[str, dict[str, str]]:
+    """A pack's copy of a shared lib module: its header (package name made generic)
+    and its top-level blocks (comment and rule, or test) by the name they define."""
+    text = re.sub(r"charter\.packs\.\w+\.", "charter.packs.PACK.", path.read_text("utf-8"))
+    head, _, body = text.partition("\nimport rego.v1\n")
+    blocks: dict[str, str] = {}
+    for block in body.strip("\n").split("\n\n"):
+        code = next(ln for ln in block.splitlines() if not ln.startswith("#"))
+        name = re.match(r"(?:import |)([\w.]+)", code)
+        assert name is not None, (path, block)
+        # a rule defined by several bodies is one entry
+        blocks[name[1]] = f"{blocks[name[1]]}\n\n{block}" if name[1] in blocks else block
+    return head, blocks
+
+
+@pytest.mark.parametrize("module", ["patch.rego", "patch_test.rego"])
+def test_the_copies_of_the_patch_helpers_agree(module: str) -> None:
+    """Each pack carries lib/patch.rego with only the helpers its rules use (a helper
+    no rule reads is a lint warning, CHARTER-L012) and the tests of those helpers: a
+    helper or test present in several packs is the same text in each, and so is the
+    module's header."""
+    copies = {
+        name: _lib_parts(p)
+        for name in PACK_NAMES
+        for p in PACKS.glob(f"{name}/charter/packs/*/lib/{module}")
+    }
+    assert set(copies) == set(PACK_NAMES)
+    heads = {head for head, _ in copies.values()}
+    assert len(heads) == 1, heads
+    texts: dict[str, set[str]] = {}
+    for _, blocks in copies.values():
+        for name, block in blocks.items():
+            texts.setdefault(name, set()).add(block)
+    differing = sorted(name for name, variants in texts.items() if len(variants) > 1)
+    assert not differing, f"lib/{module} differs between packs in: {differing}"
+    if module == "patch.rego":  # what every pack's rules build on
+        shared = set.intersection(*(set(blocks) for _, blocks in copies.values()))
+        assert {"text", "body", "candidates", "changed", "chosen", "selector"} <= shared
+
+
 def test_docs_list_every_pack_rule_with_its_citation(compiled: CompiledStack) -> None:
     text = (REPO / "docs" / "packs.md").read_text("utf-8")
     for rule in pack_rules(compiled).values():

@@ -262,6 +262,25 @@ waiver_reason := "looks important"
     assert _l012(tmp_path / "b", module, lint=True) == {"allow", "exception", "waiver_reason"}
 
 
+def test_a_field_of_a_functions_result_is_read(tmp_path: Path) -> None:
+    """`f(x).field` reads `f` (and what its arguments name): the call is not a path."""
+    module = """
+parts(path) := {"dir": split(path, "/")[0]}
+
+deploy_dirs := {"deploy"}
+
+unused(path) := {"dir": path}
+
+deny contains {"rule": "ACME-WINDOW-001", "msg": "deploy outside the window"} if {
+	input.kind == "merge"
+	some f in input.files
+	parts(f.path).dir in deploy_dirs
+	not input.in_window
+}
+"""
+    assert _l012(tmp_path / "b", module) == {"unused"}
+
+
 def test_an_oddly_named_chain_into_deny_across_packages_is_live(tmp_path: Path) -> None:
     helper = """package charter.overlay.lib
 

@@ -113,6 +113,9 @@ def _maximal_refs(node: Any) -> Iterable[dict[str, Any]]:
         if isinstance(inner, dict):
             # the base (refr) is part of this reference; an index is its own expression
             yield from _maximal_refs(inner.get("index"))
+            if ref_path(inner.get("refr")) is None:
+                # not a path (a call's result: `f(x).field`): what it reads is inside
+                yield from _maximal_refs(inner.get("refr"))
         return
     for value in node.values():
         yield from _maximal_refs(value)

@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 patterns := {
 	"allows every action": `(?i)^\s*"?actions?"?\s*[:=]\s*\[?[^\]]*"(\*|[a-z0-9-]+:\*)"`,
@@ -36,8 +36,7 @@ patterns := {
 }
 
 deny contains {"rule": "HIPAA-164-312-A1-ACCESS-CONTROL-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)action|principal|acl|block_public|ignore_public|restrict_public|allUsers|allAuthenticatedUsers`)
 	some what, p in patterns
 	regex.match(p, line)

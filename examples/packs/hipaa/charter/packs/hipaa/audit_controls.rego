@@ -24,7 +24,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 disabling := [
 	`(?i)^\s*"?(enable_logging|enable_log_file_validation|logging_enabled|enable_audit_logging|is_multi_region_trail)"?\s*[:=]\s*false\b`,
@@ -36,8 +36,7 @@ resources := `aws_cloudtrail|aws_flow_log|aws_s3_bucket_logging|aws_db_instance_
 logging_resource := concat("", [`^\s*resource\s+"(`, resources, `)"`])
 
 deny contains {"rule": "HIPAA-164-312-B-AUDIT-CONTROLS-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)enable_logging|enable_log_file_validation|logging_enabled|enable_audit_logging|is_multi_region_trail|log_retention_days|retention_in_days`)
 	some p in disabling
 	regex.match(p, line)
@@ -45,8 +44,7 @@ deny contains {"rule": "HIPAA-164-312-B-AUDIT-CONTROLS-001", "msg": msg} if {
 }
 
 ask contains {"rule": "HIPAA-164-312-B-AUDIT-CONTROLS-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.removed_candidates(file, resources)
 	regex.match(logging_resource, line)
 	not line in patch.candidates(file, resources)

@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 patterns := [
 	`(?i)^\s*"?(authorization|authorization_type|auth_type)"?\s*[:=]\s*"NONE"`,
@@ -35,8 +35,7 @@ patterns := [
 ]
 
 deny contains {"rule": "HIPAA-164-312-D-AUTHENTICATION-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)authorization|auth_type|mfa_configuration|anonymous_auth_enabled|iam_database_authentication_enabled|local_authentication_disabled`)
 	some p in patterns
 	regex.match(p, line)

@@ -24,7 +24,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 off := `(?i)^\s*"?(storage_encrypted|encrypted|at_rest_encryption_enabled|encryption_at_rest_enabled|enable_encryption)"?\s*[:=]\s*false\b`
 
@@ -42,8 +42,7 @@ disabled(lines, i) if {
 }
 
 deny contains {"rule": "HIPAA-164-312-A2IV-ENCRYPTION-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	found := patch.candidates(file, `(?i)false|kms_key_id`)
 	count(found) > 0
 	lines := patch.post(file)

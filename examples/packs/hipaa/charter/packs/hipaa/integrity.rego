@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 patterns := [
 	`(?i)^\s*"?(deletion_protection|prevent_destroy|deletion_protection_enabled)"?\s*[:=]\s*false\b`,
@@ -35,8 +35,7 @@ patterns := [
 ]
 
 findings contains [file.path, trim_space(line)] if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)deletion_protection|prevent_destroy|skip_final_snapshot|force_destroy|backup_retention_period|status`)
 	some p in patterns
 	regex.match(p, line)

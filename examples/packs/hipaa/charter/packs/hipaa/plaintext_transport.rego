@@ -26,7 +26,7 @@ import rego.v1
 
 import data.charter.packs.hipaa.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 patterns := [
 	`(?i)^\s*"?viewer_protocol_policy"?\s*[:=]\s*"allow-all"`,
@@ -42,16 +42,14 @@ redirects_to_https(file) if {
 }
 
 findings contains [file.path, trim_space(line)] if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)viewer_protocol_policy|ssl_enforcement_enabled|https_only|https_traffic_only|transit_encryption_enabled|tls_version`)
 	some p in patterns
 	regex.match(p, line)
 }
 
 findings contains [file.path, trim_space(line)] if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `"HTTP"`)
 	regex.match(http_listener, line)
 	not redirects_to_https(file)

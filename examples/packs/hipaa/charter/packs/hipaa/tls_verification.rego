@@ -39,10 +39,14 @@ patterns := [
 
 spec_or_test_file := `(^|/)(tests?|spec|__tests__|testdata)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
 
+# What every pattern's match holds, within one line (`[^\S\n]` is `\s` without the
+# newline).
+prefilter := `verify[^\S\n]*=[^\S\n]*False|_create_unverified_context|CERT_NONE|InsecureSkipVerify|rejectUnauthorized|NODE_TLS_REJECT_UNAUTHORIZED|curl.*[^\S\n](-[a-zA-Z]*k|--insecure)|(?i:sslmode)|TrustAllCerts|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER`
+
 deny contains {"rule": "HIPAA-164-312-E1-TLS-VERIFY-001", "msg": msg} if {
 	some file in input.files
 	not regex.match(spec_or_test_file, file.path)
-	some line in patch.within(patch.candidates(file, `verify|_create_unverified_context|CERT_NONE|InsecureSkipVerify|rejectUnauthorized|NODE_TLS_REJECT_UNAUTHORIZED|curl|(?i:sslmode)|TrustAllCerts|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER`), concat("|", patterns))
+	some line in patch.within(patch.candidates(file, prefilter), concat("|", patterns))
 	some p in patterns
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` turns TLS certificate verification off; ePHI in transit must be protected (45 CFR 164.312(e)(1))", [file.path, trim_space(line)])

@@ -25,13 +25,12 @@ import rego.v1
 
 import data.charter.packs.pci_dss.lib.patch
 
-globs := ["**/*.html", "**/*.htm", "**/*.j2", "**/*.jinja", "**/*.jinja2", "**/*.hbs", "**/*.ejs", "**/*.erb", "**/*.php", "**/*.vue", "**/*.jsx", "**/*.tsx", "**/*.svelte", "**/*.twig", "**/*.cshtml"]
+files := patch.changed(["**/*.html", "**/*.htm", "**/*.j2", "**/*.jinja", "**/*.jinja2", "**/*.hbs", "**/*.ejs", "**/*.erb", "**/*.php", "**/*.vue", "**/*.jsx", "**/*.tsx", "**/*.svelte", "**/*.twig", "**/*.cshtml"])
 
 external := `(?i)<script\b[^>]*\bsrc\s*=\s*["']?(https?:)?//`
 
 deny contains {"rule": "PCI-6-4-3-SCRIPT-INTEGRITY-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)<script`)
 	regex.match(external, line)
 	not regex.match(`(?i)\bintegrity\s*=`, line)

@@ -26,7 +26,7 @@ import rego.v1
 
 import data.charter.packs.pci_dss.lib.patch
 
-globs := ["**/*.py", "**/*.js", "**/*.ts", "**/*.go", "**/*.java", "**/*.rb", "**/*.php", "**/*.cs"]
+files := patch.changed(["**/*.py", "**/*.js", "**/*.ts", "**/*.go", "**/*.java", "**/*.rb", "**/*.php", "**/*.cs"])
 
 spec_or_test_file := `(^|/)(tests?|spec|__tests__|testdata)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$`
 
@@ -41,11 +41,14 @@ patterns := [
 	concat("", [`(?i)Sprintf\(\s*"\s*`, statement]),
 ]
 
+# What every pattern's match holds, within one line: a call, or Sprintf, whose first
+# argument opens a string (`[^\S\n]` is `\s` without the newline).
+prefilter := `(?i)(exec|query|raw|preparestatement)\w*[^\S\n]*\([^\S\n]*f?["'\x60]|sprintf\([^\S\n]*"`
+
 ask contains {"rule": "PCI-6-2-4-SQL-INJECTION-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	not regex.match(spec_or_test_file, file.path)
-	some line in patch.within(patch.candidates(file, `(?i)execute|exec|query|raw|sprintf`), concat("|", patterns))
+	some line in patch.within(patch.candidates(file, prefilter), concat("|", patterns))
 	some p in patterns
 	regex.match(p, line)
 	msg := sprintf("%s: `%s` builds SQL from strings; a reviewer confirms the values are bound parameters (PCI DSS 6.2.4)", [file.path, trim_space(line)])

@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.pci_dss.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 names := `aws_wafv2_web_acl_association|aws_wafregional_web_acl_association|azurerm_web_application_firewall_policy|google_compute_security_policy|web_acl_id|web_acl_arn|firewall_policy_id|security_policy`
 
@@ -34,8 +34,7 @@ waf := `^\s*(resource\s+"(aws_wafv2_web_acl_association|aws_wafregional_web_acl_
 key(line) := regex.find_n(waf, line, 1)[0]
 
 deny contains {"rule": "PCI-6-4-2-WAF-REMOVED-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	restored := {trim_space(key(l)) | some l in patch.candidates(file, names); regex.match(waf, l)}
 	some line in patch.removed_candidates(file, names)
 	regex.match(waf, line)

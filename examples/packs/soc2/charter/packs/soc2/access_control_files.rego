@@ -25,13 +25,13 @@ import rego.v1
 
 import data.charter.packs.soc2.lib.patch
 
-globs := ["CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS", ".github/settings.yml", ".gitlab/CODEOWNERS"]
+globs := patch.selector(["CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS", ".github/settings.yml", ".gitlab/CODEOWNERS"])
 
 touched contains path if {
 	some file in input.files
 	some path in [file.path, object.get(file, "previous_path", null)]
 	is_string(path)
-	patch.matches(path, globs)
+	patch.selected(path, globs)
 }
 
 approvals := input.approvals if is_array(input.approvals)

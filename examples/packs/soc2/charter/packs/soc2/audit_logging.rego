@@ -26,7 +26,7 @@ import rego.v1
 
 import data.charter.packs.soc2.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 disabling := `(?i)^\s*"?(enable_logging|enable_log_file_validation|is_multi_region_trail|enable_log_delivery|logging_enabled|enable_audit_logging)"?\s*[:=]\s*false\b`
 
@@ -35,16 +35,14 @@ resources := `aws_cloudtrail|aws_flow_log|aws_s3_bucket_logging|azurerm_monitor_
 logging_resource := concat("", [`^\s*resource\s+"(`, resources, `)"`])
 
 deny contains {"rule": "SOC2-CC7-2-AUDIT-LOGGING-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)enable_logging|enable_log_file_validation|is_multi_region_trail|enable_log_delivery|logging_enabled|enable_audit_logging`)
 	regex.match(disabling, line)
 	msg := sprintf("%s: `%s` turns audit logging off; keep it on (monitoring needs the logs)", [file.path, trim_space(line)])
 }
 
 ask contains {"rule": "SOC2-CC7-2-AUDIT-LOGGING-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.removed_candidates(file, resources)
 	regex.match(logging_resource, line)
 	not line in patch.candidates(file, resources)

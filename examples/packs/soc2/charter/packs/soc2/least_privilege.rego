@@ -23,13 +23,12 @@ import rego.v1
 import data.charter.packs.soc2.lib.patch
 
 # Infrastructure files where IAM statements live.
-iam_globs := ["**/*.tf", "**/*.json", "**/*.yaml", "**/*.yml"]
+iam_files := patch.changed(["**/*.tf", "**/*.json", "**/*.yaml", "**/*.yml"])
 
 wildcard_action(line) if regex.match(`(?i)"?actions?"?\s*[:=]\s*\[?\s*"(\*|[a-z0-9-]+:\*)"`, line)
 
 deny contains {"rule": "SOC2-CC6-1-LEAST-PRIVILEGE-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, iam_globs)
+	some file in iam_files
 	some line in patch.candidates(file, `\*"`)
 	wildcard_action(line)
 	msg := sprintf("%s adds a wildcard IAM action (%s); grant only the actions the role needs", [file.path, trim_space(line)])

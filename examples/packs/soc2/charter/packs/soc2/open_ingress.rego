@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.soc2.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 anywhere := `"(0\.0\.0\.0/0|::/0)"`
 
@@ -53,8 +53,7 @@ else := "skip" if direction(lines, i) == "egress"
 else := "ask"
 
 open_lines contains [file.path, v, trim_space(entry.text)] if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	found := patch.candidates(file, anywhere)
 	count(found) > 0
 	lines := patch.post(file)

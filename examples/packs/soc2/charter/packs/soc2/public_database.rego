@@ -24,7 +24,7 @@ import rego.v1
 
 import data.charter.packs.soc2.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 patterns := [
 	`(?i)^\s*"?(publicly_accessible|public_network_access_enabled)"?\s*[:=]\s*true\b`,
@@ -32,8 +32,7 @@ patterns := [
 ]
 
 deny contains {"rule": "SOC2-CC6-6-PUBLIC-DATABASE-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)publicly_accessible|public_network_access_enabled|0\.0\.0\.0/0`)
 	some p in patterns
 	regex.match(p, line)

@@ -25,17 +25,16 @@ import rego.v1
 
 import data.charter.packs.soc2.lib.patch
 
-ci_globs := [".github/workflows/*.yml", ".github/workflows/*.yaml", ".gitlab-ci.yml"]
+ci_files := patch.changed([".github/workflows/*.yml", ".github/workflows/*.yaml", ".gitlab-ci.yml"])
 
-config_globs := [".github/dependabot.yml", ".github/dependabot.yaml", "renovate.json", ".github/renovate.json"]
+config_files := patch.changed([".github/dependabot.yml", ".github/dependabot.yaml", "renovate.json", ".github/renovate.json"])
 
 scanner := `(?i)(codeql|trivy|grype|snyk|semgrep|zizmor|gitleaks|osv-scanner|pip-audit|npm audit|dependency-review-action)`
 
 named(text) := {lower(m) | some m in regex.find_n(scanner, text, -1)}
 
 ask contains {"rule": "SOC2-CC7-1-SCAN-REMOVED-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, ci_globs)
+	some file in ci_files
 	removed := patch.removed_text(file)
 	removed != ""
 	gone := named(removed) - named(patch.added_text(file))
@@ -44,8 +43,7 @@ ask contains {"rule": "SOC2-CC7-1-SCAN-REMOVED-001", "msg": msg} if {
 }
 
 ask contains {"rule": "SOC2-CC7-1-SCAN-REMOVED-001", "msg": msg} if {
-	some file in input.files
+	some file in config_files
 	file.status == "removed"
-	patch.matches(file.path, config_globs)
 	msg := sprintf("%s: deletes automated dependency updates; a reviewer confirms vulnerable dependencies are still found and updated", [file.path])
 }

@@ -25,8 +25,7 @@ import data.charter.packs.community_ci.dockerfile.dockerfiles
 import data.charter.packs.community_ci.lib.patch
 
 deny contains {"rule": "CI-DOCKER-ADD-URL-001", "msg": msg} if {
-	some file in input.files
-	dockerfiles.is_dockerfile(file)
+	some file in dockerfiles.files
 	some line in patch.candidates(file, `(?i)ADD`)
 	regex.match(`(?i)^\s*ADD\s+((--\S+)\s+)*["']?(https?://|ftp://|git@)`, line)
 	not regex.match(`(?i)^\s*ADD\s+(--\S+\s+)*--checksum=sha256:[0-9a-f]{64}\s`, line)

@@ -50,8 +50,7 @@ problem(image) := "has no tag, which means :latest" if not tag(image)
 problem(image) := "uses :latest" if lower(tag(image)) == "latest"
 
 deny contains {"rule": "CI-DOCKER-BASE-PINNED-001", "msg": msg} if {
-	some file in input.files
-	dockerfiles.is_dockerfile(file)
+	some file in dockerfiles.files
 	some line in patch.candidates(file, `(?i)from`)
 	image := dockerfiles.from_line(line).image
 	judged(image, file)

@@ -33,8 +33,7 @@ patterns := [
 ]
 
 deny contains {"rule": "CI-DOCKER-CURL-PIPE-SHELL-001", "msg": msg} if {
-	some file in input.files
-	dockerfiles.is_dockerfile(file)
+	some file in dockerfiles.files
 	some line in patch.candidates(file, `(?i)curl|wget`)
 	some p in patterns
 	regex.match(p, line)

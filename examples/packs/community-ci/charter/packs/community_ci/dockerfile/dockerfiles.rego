@@ -6,9 +6,7 @@ import rego.v1
 
 import data.charter.packs.community_ci.lib.patch
 
-globs := ["**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/Containerfile", "**/Containerfile.*"]
-
-is_dockerfile(file) if patch.matches(file.path, globs)
+files := patch.changed(["**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/Containerfile", "**/Containerfile.*"])
 
 # `FROM [--flag ...] image [AS name]`: the image reference and the stage name.
 from_line(line) := {"image": m[1], "stage": lower(m[3])} if {

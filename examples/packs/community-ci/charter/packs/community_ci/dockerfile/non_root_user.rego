@@ -40,8 +40,7 @@ last_stage(text) := parts[count(parts) - 1] if {
 }
 
 ask contains {"rule": "CI-DOCKER-NON-ROOT-001", "msg": msg} if {
-	some file in input.files
-	dockerfiles.is_dockerfile(file)
+	some file in dockerfiles.files
 	text := patch.full_text(file)
 	stage := last_stage(text)
 	users := [lower(m[1]) | some m in regex.find_all_string_submatch_n(`(?im)^[ \t]*USER[ \t]+(\S+)`, stage, -1)]
@@ -57,8 +56,7 @@ final_user_problem(users) := sprintf("ends with USER %s", [users[count(users) - 
 }
 
 ask contains {"rule": "CI-DOCKER-NON-ROOT-001", "msg": msg} if {
-	some file in input.files
-	dockerfiles.is_dockerfile(file)
+	some file in dockerfiles.files
 	not patch.full_text(file)
 	entries := [e | some e in patch.post(file); contains(upper(e.text), "USER"); user_of(e.text)]
 	count(entries) > 0

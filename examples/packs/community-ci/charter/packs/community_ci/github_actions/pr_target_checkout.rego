@@ -68,8 +68,33 @@ tainted(ref, doc, job) if {
 	contains(ref, sprintf("env.%s", [name]))
 }
 
+# The parsed workflows the change adds that may name a privileged trigger, by their
+# index in input.files: only a valid YAML text is parsed (regorus `yaml.is_valid`
+# first: `yaml.unmarshal` of invalid text is an evaluation error, which fails the
+# whole decision closed).
+documents[i] := yaml.unmarshal(text) if {
+	some i, file in workflows.files
+	text := patch.full_text(file)
+	may_name_privileged(text)
+	yaml.is_valid(text)
+}
+
+# Parsing costs more than the rest of the rule: a text that spells no privileged
+# trigger can hold one only through a YAML escape, which needs a backslash.
+may_name_privileged(text) if {
+	some marker in ["pull_request_target", "workflow_run", "\\"]
+	contains(text, marker)
+}
+
+# The indices of added workflows whose text is not YAML: nothing in them can be checked.
+unparseable contains i if {
+	some i, file in workflows.files
+	text := patch.full_text(file)
+	not yaml.is_valid(text)
+}
+
 deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
-	some i, doc in workflows.documents
+	some i, doc in documents
 	file := input.files[i]
 	is_object(doc)
 	some trigger in triggers(doc)
@@ -90,8 +115,7 @@ deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
 }
 
 deny contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
-	some file in input.files
-	workflows.is_workflow(file)
+	some file in workflows.files
 	not patch.full_text(file)
 	some line in patch.candidates(file, head_pattern)
 	regex.match(`^\s*ref:`, line)
@@ -104,7 +128,7 @@ privileged_trigger_named(text) if contains(text, "pull_request_target")
 privileged_trigger_named(text) if contains(text, "workflow_run")
 
 ask contains {"rule": "CI-GHA-PRT-CHECKOUT-001", "msg": msg} if {
-	some i in workflows.unparseable
+	some i in unparseable
 	file := input.files[i]
 	msg := sprintf("%s: the new workflow is not valid YAML, so its triggers and checkouts cannot be checked", [file.path])
 }

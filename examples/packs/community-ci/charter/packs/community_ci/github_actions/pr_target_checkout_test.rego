@@ -58,6 +58,16 @@ test_checkout_of_pr_head_denied if {
 	contains(entry.msg, "test1")
 }
 
+# Only a text that spells a privileged trigger, or holds a backslash, is parsed: a
+# YAML escape spelling the trigger is still parsed and judged.
+escaped_trigger := replace(codeql_untrusted, "  pull_request_target:", `  "pull_request\x5ftarget":`)
+
+test_trigger_spelled_with_a_yaml_escape_denied if {
+	not contains(escaped_trigger, "pull_request_target")
+	some entry in rule.deny with input as {"files": [new_file(path, escaped_trigger)]}
+	contains(entry.msg, "pull_request_target")
+}
+
 test_checkout_through_env_denied if {
 	some entry in rule.deny with input as {"files": [new_file(path, codeql_untrusted_env)]}
 	contains(entry.msg, "env.HEAD")

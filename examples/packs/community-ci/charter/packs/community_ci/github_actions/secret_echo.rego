@@ -30,8 +30,7 @@ printer := `(?i)(^|[\s;|&(]|run:\s*)(echo|printf|print|write-host|write-output|c
 secret := `\$\{\{\s*(secrets\.|secrets\[|toJSON\(\s*secrets\s*\))`
 
 deny contains {"rule": "CI-GHA-SECRET-ECHO-001", "msg": msg} if {
-	some file in input.files
-	workflows.is_workflow(file)
+	some file in workflows.files
 	some line in patch.candidates(file, "secrets")
 	regex.match(secret, line)
 	regex.match(printer, line)

@@ -43,8 +43,7 @@ first_party(ref) if {
 }
 
 deny contains {"rule": "CI-GHA-UNPINNED-ACTION-001", "msg": msg} if {
-	some file in input.files
-	workflows.is_workflow(file)
+	some file in workflows.files
 	some ref in uses_refs(file)
 	not pinned(ref)
 	not first_party(ref)

@@ -1,29 +1,10 @@
-# Helpers of the GitHub Actions rules: which files are workflows, and the
-# parsed YAML of a workflow the change adds.
+# Helpers of the GitHub Actions rules: which changed files are workflows. Only
+# that: regorus evaluates every rule of a package another package reads a rule of,
+# so the YAML parse lives with the one rule that needs it (pr_target_checkout).
 package charter.packs.community_ci.github_actions.workflows
 
 import rego.v1
 
 import data.charter.packs.community_ci.lib.patch
 
-globs := [".github/workflows/*.yml", ".github/workflows/*.yaml"]
-
-is_workflow(file) if patch.matches(file.path, globs)
-
-# The parsed workflows the change adds, by their index in input.files: only a
-# valid YAML text is parsed (regorus `yaml.is_valid` first: `yaml.unmarshal` of
-# invalid text is an evaluation error, which fails the whole decision closed).
-documents[i] := yaml.unmarshal(text) if {
-	some i, file in input.files
-	is_workflow(file)
-	text := patch.full_text(file)
-	yaml.is_valid(text)
-}
-
-# The indices of added workflows whose text is not YAML: nothing in them can be checked.
-unparseable contains i if {
-	some i, file in input.files
-	is_workflow(file)
-	text := patch.full_text(file)
-	not yaml.is_valid(text)
-}
+files := patch.changed([".github/workflows/*.yml", ".github/workflows/*.yaml"])

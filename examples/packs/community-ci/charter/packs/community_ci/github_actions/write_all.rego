@@ -26,8 +26,7 @@ import data.charter.packs.community_ci.github_actions.workflows
 import data.charter.packs.community_ci.lib.patch
 
 deny contains {"rule": "CI-GHA-WRITE-ALL-001", "msg": msg} if {
-	some file in input.files
-	workflows.is_workflow(file)
+	some file in workflows.files
 	some line in patch.candidates(file, "write-all")
 	regex.match(`^\s*["']?permissions["']?\s*:\s*["']?write-all["']?\s*(#.*)?$`, line)
 	msg := sprintf("%s: `permissions: write-all` grants the token every write scope; list only the scopes the job needs", [file.path])

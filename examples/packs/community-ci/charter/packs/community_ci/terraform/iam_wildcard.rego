@@ -25,7 +25,7 @@ import rego.v1
 
 import data.charter.packs.community_ci.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 wildcard := `"(\*|[A-Za-z0-9-]+:\*)"`
 
@@ -46,16 +46,14 @@ in_actions_list(lines, i) if {
 }
 
 deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, wildcard)
 	inline(line)
 	msg := sprintf("%s: `%s` allows every action; list the actions the role needs", [file.path, trim_space(line)])
 }
 
 deny contains {"rule": "CI-TF-IAM-WILDCARD-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	found := patch.candidates(file, wildcard)
 	count(found) > 0
 	lines := patch.post(file)

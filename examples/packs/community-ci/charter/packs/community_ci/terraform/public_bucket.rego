@@ -30,7 +30,7 @@ import rego.v1
 
 import data.charter.packs.community_ci.lib.patch
 
-globs := ["**/*.tf", "**/*.tf.json"]
+files := patch.changed(["**/*.tf", "**/*.tf.json"])
 
 patterns := {
 	"a public canned ACL": `(?i)^\s*"?(acl|predefined_acl|default_acl)"?\s*[:=]\s*"(public-read|public-read-write|authenticated-read|publicRead|publicReadWrite|authenticatedRead)"`,
@@ -42,8 +42,7 @@ patterns := {
 }
 
 deny contains {"rule": "CI-TF-PUBLIC-BUCKET-001", "msg": msg} if {
-	some file in input.files
-	patch.matches(file.path, globs)
+	some file in files
 	some line in patch.candidates(file, `(?i)acl|block_public|ignore_public|restrict_public|allUsers|allAuthenticatedUsers|container_access_type|allow_nested_items_to_be_public|principal`)
 	some what, pattern in patterns
 	regex.match(pattern, line)
