@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from charter.audit.chain import AuditStore
@@ -11,8 +12,15 @@ from charter.core import extras
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def default_location() -> Path:
-    return Path("~/.charter/audit.db").expanduser()
+#: The one setting naming the audit store when no ``--audit``/``[audit] store`` is given.
+AUDIT_ENV = "CHARTER_AUDIT"
+
+
+def default_location() -> str:
+    """``$CHARTER_AUDIT`` (a path or a ``postgresql://`` URL), else ``~/.charter/audit.db``.
+
+    The CLI, the hooks and the runner all fall back to this one location."""
+    return os.environ.get(AUDIT_ENV) or str(Path("~/.charter/audit.db").expanduser())
 
 
 def open_store(location: str | Path | None = None, *, read_only: bool = False) -> AuditStore:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -36,7 +35,7 @@ ORIGIN_OPTION = typer.Option(
 
 
 def store_location(store: str | None) -> str:
-    return store or os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
+    return store or audit_mod.default_location()
 
 
 @audit_app.command("verify")

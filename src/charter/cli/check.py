@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +83,7 @@ def rendered(
 def record_decision(decision: Decision, location: str | None) -> None:
     """Append a proposal decision to the audit store (``--audit``, ``$CHARTER_AUDIT`` or
     the default ``~/.charter/audit.db``)."""
-    store = audit.open_store(
-        location or os.environ.get("CHARTER_AUDIT") or audit.default_location()
-    )
+    store = audit.open_store(location or audit.default_location())
     try:
         store.append(decision.to_dict(), source="check", kind="proposal")
     finally:

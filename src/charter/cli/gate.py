@@ -76,7 +76,7 @@ class _CheckingWatchdog:
 def _audit_location(audit: Path | None) -> str:
     if audit is not None:
         return str(audit)
-    return os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
+    return audit_mod.default_location()
 
 
 def load_gate_constitution(

@@ -99,7 +99,7 @@ class HookOptions:
     def audit_location(self) -> str:
         if self.audit is not None:
             return str(self.audit)
-        return os.environ.get("CHARTER_AUDIT") or str(audit_mod.default_location())
+        return audit_mod.default_location()
 
     def audit_file(self) -> Path | None:
         """The local audit log file (None for a PostgreSQL store)."""

@@ -117,7 +117,7 @@ class RunnerService:
         self.audit: audit_mod.AuditStore = audit_mod.open_store(config.audit_store)
         self.audit = self.export.wrap(self.audit)
         # With the audit store: the configured location (a URL's password included).
-        where = config.audit_store or str(audit_mod.default_location())
+        where = config.audit_store or audit_mod.default_location()
         try:
             approval_store = open_approvals(where)
         except BaseException:
