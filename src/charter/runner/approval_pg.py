@@ -5,7 +5,15 @@ The ``approvals`` table lives in the audit store's schema (the URL's
 :class:`charter.runner.approval_store.ApprovalStore` is one statement in its
 own transaction (autocommit, ``synchronous_commit = on``), and each state
 change is an ``UPDATE … WHERE status = …`` compare-and-set, so replicas
-approving the same ``ask`` at once see exactly one winner. This module needs
+approving the same ``ask`` at once see exactly one winner.
+
+New asks are group committed (:meth:`PostgresApprovals.add`): each caller
+queues its row, and whoever takes the add lock first inserts every row queued
+so far in one ``INSERT … VALUES (…), (…)`` (one transaction, one commit),
+while the others wait; a caller returns only once the transaction holding its
+row has committed, so nothing acknowledged is lost. A batch the server refuses
+for one row's sake (say, a NUL byte in untrusted text) is written again row by
+row, so only that ask fails. This module needs
 psycopg (the ``charter[postgres]`` extra); only
 :func:`charter.runner.approval_store.open_approvals` imports it.
 """
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -30,6 +39,18 @@ from charter.runner.approval_store import (
     dump_json,
 )
 
+#: Most rows one batched ``INSERT`` carries (17 parameters each; PostgreSQL allows 65535).
+MAX_BATCH = 256
+
+
+@dataclass(eq=False)
+class _Queued:
+    """One ask waiting for the batch that writes it."""
+
+    row: ApprovalRow
+    done: bool = False
+    error: BaseException | None = None
+
 
 class PostgresApprovals(ApprovalStore):
     """The ``approvals`` table of one PostgreSQL schema."""
@@ -39,6 +60,13 @@ class PostgresApprovals(ApprovalStore):
         self._dsn, self.schema = split_url(url)
         self._timeout = connect_timeout
         self._lock = threading.Lock()
+        #: Asks queued for the next batch, and the lock whose holder writes them.
+        self._queue: list[_Queued] = []
+        self._queue_lock = threading.Lock()
+        self._add_lock = threading.Lock()
+        #: Batches written, and rows in them (for tests and the bench).
+        self.batches = 0
+        self.batched_rows = 0
         self._conn = self._connect()
         try:
             self._setup()
@@ -54,7 +82,6 @@ class PostgresApprovals(ApprovalStore):
             schema=sql.Identifier(self.schema),
             table=sql.Identifier(self.schema, "approvals"),
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
-            marks=sql.SQL(", ").join(sql.Placeholder() for _ in COLUMNS),
         )
 
     def _setup(self) -> None:
@@ -123,10 +150,54 @@ class PostgresApprovals(ApprovalStore):
         raise AssertionError("unreachable")
 
     def add(self, row: ApprovalRow) -> None:
+        """Store ``row``, returning once its transaction committed (group committed)."""
+        entry = _Queued(row)
+        with self._queue_lock:
+            self._queue.append(entry)
+        with self._add_lock:
+            # Whoever holds the lock writes what is queued, oldest first, until this
+            # entry is written (by this caller or one before it).
+            while not entry.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                self._write(batch)
+        if entry.error is not None:
+            raise entry.error
+
+    def _write(self, batch: list[_Queued]) -> None:
+        """Insert ``batch`` in one statement; if the server refuses it, each row alone."""
+        try:
+            self._insert([item.row for item in batch])
+        except AuditError as exc:
+            if len(batch) == 1 or self._conn.broken or self._conn.closed:
+                for item in batch:
+                    item.error = exc
+            else:
+                for item in batch:
+                    try:
+                        self._insert([item.row])
+                    except AuditError as alone:
+                        item.error = alone
+        except BaseException as exc:
+            for item in batch:
+                item.error = exc
+        finally:
+            for item in batch:
+                item.done = True
+
+    def _insert(self, rows: list[ApprovalRow]) -> None:
+        one = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() for _ in COLUMNS))
+        query = sql.SQL("INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING")
         self._execute(
-            self._q("INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"),
-            row.values(),
+            query.format(
+                table=sql.Identifier(self.schema, "approvals"),
+                columns=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
+                values=sql.SQL(", ").join([one] * len(rows)),
+            ),
+            [value for row in rows for value in row.values()],
         )
+        self.batches += 1
+        self.batched_rows += len(rows)
 
     def get(self, decision_id: str) -> ApprovalRow | None:
         _, rows = self._execute(
@@ -240,4 +311,4 @@ class PostgresApprovals(ApprovalStore):
             self._conn.close()
 
 
-__all__ = ["PostgresApprovals"]
+__all__ = ["MAX_BATCH", "PostgresApprovals"]
