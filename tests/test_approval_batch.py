@@ -4,7 +4,7 @@ each returns only once its row is committed, and one bad row fails alone."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -40,12 +40,17 @@ def stores(pg_url: str) -> Iterator[tuple[PostgresApprovals, PostgresApprovals]]
         other.close()
 
 
+def _wait_for(condition: Callable[[], bool]) -> None:
+    while not condition():
+        threading.Event().wait(0.001)
+
+
 def _add_all_while_a_commit_is_in_flight(
     store: PostgresApprovals, rows: list[ApprovalRow], other: PostgresApprovals
 ) -> dict[str, BaseException | None]:
-    """Add ``rows`` from one thread each while the add lock is held (a commit in
-    flight), so they all queue; each thread checks, once ``add`` returned, that
-    another connection sees its row. Returns each row's error (None: stored)."""
+    """Add ``rows`` from one thread each: the first is being written (its commit held
+    up) while the others queue behind it. Each thread checks, once ``add`` returned,
+    that another connection sees its row. Returns each row's error (None: stored)."""
     outcome: dict[str, BaseException | None] = {}
     visible: dict[str, bool] = {}
 
@@ -59,14 +64,13 @@ def _add_all_while_a_commit_is_in_flight(
         visible[item.decision_id] = other.get(item.decision_id) is not None
 
     threads = [threading.Thread(target=add, args=(item,)) for item in rows]
-    with store._add_lock:  # noqa: SLF001 - stands for a commit in flight
-        for thread in threads:
+    with store._lock:  # noqa: SLF001 - the connection: the first batch's commit waits
+        threads[0].start()
+        _wait_for(lambda: store._flusher is not None and not store._queue)  # noqa: SLF001
+        for thread in threads[1:]:
             thread.start()
-        while True:
-            with store._queue_lock:  # noqa: SLF001
-                if len(store._queue) == len(rows):  # noqa: SLF001
-                    break
-            threading.Event().wait(0.001)
+        _wait_for(lambda: len(store._queue) == len(rows) - 1)  # noqa: SLF001
+        assert not outcome  # nothing returned before its commit
     for thread in threads:
         thread.join(timeout=30)
     assert all(visible.values()) and len(visible) == sum(e is None for e in outcome.values())
@@ -81,7 +85,7 @@ def test_concurrent_asks_share_one_commit_and_each_is_durable_when_returned(
     outcome = _add_all_while_a_commit_is_in_flight(store, rows, other)
     assert outcome == {item.decision_id: None for item in rows}
     # Everything queued behind the commit in flight went in one transaction.
-    assert (store.batches, store.batched_rows) == (1, THREADS)
+    assert (store.batches, store.batched_rows) == (2, THREADS)
     assert {r.decision_id for r in other.open_rows(100)} == {item.decision_id for item in rows}
 
 
@@ -103,11 +107,11 @@ def test_an_ask_added_twice_in_one_batch_is_stored_once(
     stores: tuple[PostgresApprovals, PostgresApprovals],
 ) -> None:
     store, other = stores
-    rows = [row("d-1"), row("d-1"), row("d-2")]
+    rows = [row("d-0"), row("d-1"), row("d-1"), row("d-2")]
     outcome = _add_all_while_a_commit_is_in_flight(store, rows, other)
     assert set(outcome.values()) == {None}
-    assert sorted(r.decision_id for r in other.open_rows(100)) == ["d-1", "d-2"]
-    assert store.batches == 1
+    assert sorted(r.decision_id for r in other.open_rows(100)) == ["d-0", "d-1", "d-2"]
+    assert store.batches == 2
 
 
 def test_a_failed_commit_acknowledges_nothing(
@@ -132,3 +136,16 @@ def test_a_failed_commit_acknowledges_nothing(
     for thread in threads:
         thread.join(timeout=30)
     assert len(outcome) == 4 and all(isinstance(e, AuditError) for e in outcome.values())
+
+
+def test_close_writes_what_is_queued_then_refuses_more(pg_url: str) -> None:
+    store = PostgresApprovals(pg_url)
+    other = PostgresApprovals(pg_url)
+    try:
+        store.add(row("d-1"))
+        store.close()
+        with pytest.raises(AuditError, match="closed"):
+            store.add(row("d-2"))
+        assert other.get("d-1") is not None and other.get("d-2") is None
+    finally:
+        other.close()

@@ -8,10 +8,12 @@ change is an ``UPDATE … WHERE status = …`` compare-and-set, so replicas
 approving the same ``ask`` at once see exactly one winner.
 
 New asks are group committed (:meth:`PostgresApprovals.add`): each caller
-queues its row, and whoever takes the add lock first inserts every row queued
-so far in one ``INSERT … VALUES (…), (…)`` (one transaction, one commit),
-while the others wait; a caller returns only once the transaction holding its
-row has committed, so nothing acknowledged is lost. A batch the server refuses
+queues its row and waits; the store's flusher thread inserts every row queued
+so far in one ``INSERT … VALUES (…), (…)`` (one transaction, one commit), then
+wakes each caller of the batch at once (waiting on the flusher, not on a lock
+handed from caller to caller, costs one wake-up instead of one per caller). A
+caller returns only once the transaction holding its row has committed, so
+nothing acknowledged is lost. A batch the server refuses
 for one row's sake (say, a NUL byte in untrusted text) is written again row by
 row, so only that ask fails. This module needs
 psycopg (the ``charter[postgres]`` extra); only
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -48,7 +50,7 @@ class _Queued:
     """One ask waiting for the batch that writes it."""
 
     row: ApprovalRow
-    done: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
 
@@ -60,10 +62,11 @@ class PostgresApprovals(ApprovalStore):
         self._dsn, self.schema = split_url(url)
         self._timeout = connect_timeout
         self._lock = threading.Lock()
-        #: Asks queued for the next batch, and the lock whose holder writes them.
+        #: Asks queued for the next batch, and the flusher thread that writes them.
         self._queue: list[_Queued] = []
-        self._queue_lock = threading.Lock()
-        self._add_lock = threading.Lock()
+        self._queued = threading.Condition()
+        self._flusher: threading.Thread | None = None
+        self._closed = False
         #: Batches written, and rows in them (for tests and the bench).
         self.batches = 0
         self.batched_rows = 0
@@ -152,17 +155,30 @@ class PostgresApprovals(ApprovalStore):
     def add(self, row: ApprovalRow) -> None:
         """Store ``row``, returning once its transaction committed (group committed)."""
         entry = _Queued(row)
-        with self._queue_lock:
+        with self._queued:
+            if self._closed:
+                raise AuditError(f"{self.location}: the approvals store is closed")
             self._queue.append(entry)
-        with self._add_lock:
-            # Whoever holds the lock writes what is queued, oldest first, until this
-            # entry is written (by this caller or one before it).
-            while not entry.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                self._write(batch)
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush_loop, name="charter-asks-flush", daemon=True
+                )
+                self._flusher.start()
+            self._queued.notify()
+        entry.done.wait()
         if entry.error is not None:
             raise entry.error
+
+    def _flush_loop(self) -> None:
+        """Write what is queued, a batch at a time, until closed and drained."""
+        while True:
+            with self._queued:
+                while not self._queue and not self._closed:
+                    self._queued.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            self._write(batch)
 
     def _write(self, batch: list[_Queued]) -> None:
         """Insert ``batch`` in one statement; if the server refuses it, each row alone."""
@@ -183,7 +199,7 @@ class PostgresApprovals(ApprovalStore):
                 item.error = exc
         finally:
             for item in batch:
-                item.done = True
+                item.done.set()
 
     def _insert(self, rows: list[ApprovalRow]) -> None:
         one = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() for _ in COLUMNS))
@@ -307,6 +323,13 @@ class PostgresApprovals(ApprovalStore):
         self._execute(self._q("DROP TABLE IF EXISTS {table}"))
 
     def close(self) -> None:
+        """Write the asks queued, then refuse more and close the connection."""
+        with self._queued:
+            self._closed = True
+            flusher = self._flusher
+            self._queued.notify()
+        if flusher is not None:
+            flusher.join(timeout=60)
         with self._lock:
             self._conn.close()
 
