@@ -21,6 +21,8 @@ from psycopg import sql
 
 from charter.audit import chain, checkpoint, stores
 from charter.audit.postgres import split_url
+from charter.cli import main
+from charter.runner.exporter import ExportingStore
 from charter.trust import keys
 from tests.fixtures_pg import pg_url
 
@@ -106,6 +108,27 @@ def test_sqlite_verify_during_appends_never_reports_a_false_break(
 def test_pg_verify_during_appends_never_reports_a_false_break(pg_url: str, own: bool) -> None:
     stores.open_store(pg_url).close()
     _verify_while_appending(pg_url, own=own)
+
+
+def test_audit_verify_command_during_appends_exits_0(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for location in (str(tmp_path / "audit.db"), pg_url):
+        stores.open_store(location).close()
+        with appending(location):
+            codes = [main(["audit", "verify", "--store", location]) for _ in range(5)]
+        assert codes == [0] * 5, capsys.readouterr().err
+
+
+def test_the_runners_exporting_store_verifies_through_its_inner_snapshot(tmp_path: Path) -> None:
+    """The runner wraps its store (charter.runner.exporter); verifying goes through."""
+    offered: list[Any] = []
+    with appending(str(tmp_path / "audit.db")) as (writer, _):
+        wrapped = ExportingStore(writer, offered.append)
+        reports = [chain.verify(wrapped) for _ in range(ROUNDS)]
+        wrapped.append(decision(0), source="runner")
+    assert all(report.ok for report in reports), [r.problem for r in reports]
+    assert len(offered) == 1
 
 
 def test_a_checkpoint_of_a_live_log_is_made_and_verifies(pg_url: str) -> None:
