@@ -19,12 +19,20 @@ no anchor fails). The residual risk is an attacker with write access to the
 store who deletes the tail *and* rewrites the anchor; against that, copy the
 head (``charter audit verify --format json`` prints it) to a place they cannot
 write, and pass it back as ``expected_head``.
+
+Verifying a live log. Runners keep appending while ``audit verify`` runs, so
+:func:`verify` reads the anchor and the records from one snapshot of the store
+(:meth:`AuditStore.snapshot`: a read transaction of its own, apart from the
+writer's connection): records appended after the anchor it read are not in the
+snapshot, so they never look like records beyond the anchor, and records beyond
+the anchor within the snapshot are still a break.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -115,6 +123,14 @@ def build_record(
     return record
 
 
+class AuditSnapshot(Protocol):
+    """A consistent view of a store: its anchor and records as of one moment."""
+
+    def head(self) -> tuple[int, str] | None: ...
+
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]: ...
+
+
 class AuditStore(Protocol):
     """What every audit backend provides."""
 
@@ -127,6 +143,11 @@ class AuditStore(Protocol):
     def records(self, after: int = 0) -> Iterator[dict[str, Any]]: ...
 
     def head(self) -> tuple[int, str] | None: ...
+
+    def snapshot(self) -> AbstractContextManager[AuditSnapshot]:
+        """A read-only view of the anchor and records as of one moment, whatever is
+        appended meanwhile (a read transaction on a connection of its own)."""
+        ...
 
     def submit(
         self,
@@ -252,12 +273,20 @@ def verify(
     expected_head: tuple[int, str] | None = None,
     label: str = "the expected head",
 ) -> VerifyReport:
-    """Verify the whole chain of ``store`` and that it ends at its head anchor."""
+    """Verify the whole chain of ``store`` and that it ends at its head anchor.
+
+    The anchor and the records come from one snapshot (:meth:`AuditStore.snapshot`),
+    so appends running meanwhile are not mistaken for records beyond the anchor.
+    """
     try:
-        head = store.head()
-        return verify_records(
-            store.records(), head=head, expected_head=expected_head, anchored=True, label=label
-        )
+        with store.snapshot() as view:
+            return verify_records(
+                view.records(),
+                head=view.head(),
+                expected_head=expected_head,
+                anchored=True,
+                label=label,
+            )
     except AuditError:
         raise
     except Exception as exc:  # noqa: BLE001 - a store that cannot be read does not verify
@@ -289,6 +318,7 @@ def _hash_or_none(record: Mapping[str, Any]) -> str | None:
 __all__ = [
     "GENESIS",
     "RECORD_FIELDS",
+    "AuditSnapshot",
     "AuditStore",
     "VerifyReport",
     "build_record",

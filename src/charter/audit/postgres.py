@@ -21,6 +21,9 @@ transaction that locks the head row first (``SELECT … FOR UPDATE``).
 One round trip instead of five matters beyond the network: each wait gives up
 the GIL, and in a busy runner getting it back costs up to the switch interval
 (5 ms) per wait.
+:meth:`PostgresStore.snapshot` (what ``audit verify`` reads) is a read-only
+``REPEATABLE READ`` transaction on a connection of its own: the anchor and the
+records as of one moment, whatever other writers commit meanwhile.
 This module needs psycopg (the ``charter[postgres]`` extra); nothing imports it at
 module level (see :func:`charter.audit.stores.open_store`).
 """
@@ -30,7 +33,8 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -274,48 +278,39 @@ class PostgresStore(GroupCommitted):
         self._head = (seq, prev)
 
     # ------------------------------------------------------------------ read
-    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
-        """The records in chain order, those numbered above ``after`` only."""
-        last = after
-        while True:
-            with self._lock:
-                try:
-                    rows = (
-                        self._ensure()
-                        .execute(
-                            self._q(
-                                "SELECT seq, record FROM {log} WHERE seq > %s ORDER BY seq LIMIT %s"
-                            ),
-                            (last, PAGE),
-                        )
-                        .fetchall()
-                    )
-                except psycopg.Error as exc:
-                    raise AuditError(
-                        f"{self.location}: cannot read the audit log ({first_line(exc)})"
-                    ) from exc
-            for seq, text in rows:
-                last = int(seq)
-                try:
-                    yield json.loads(text)
-                except ValueError:
-                    yield {"seq": None, "corrupt": text}
-            if len(rows) < PAGE:
-                return
-
-    def head(self) -> tuple[int, str] | None:
+    def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
-                row = (
-                    self._ensure()
-                    .execute(self._q("SELECT seq, hash FROM {head} WHERE id = 1"))
-                    .fetchone()
-                )
+                return self._ensure().execute(self._q(query), params).fetchall()
             except psycopg.Error as exc:
                 raise AuditError(
-                    f"{self.location}: cannot read the audit head ({first_line(exc)})"
+                    f"{self.location}: cannot read the audit log ({first_line(exc)})"
                 ) from exc
-        return (int(row[0]), str(row[1])) if row else None
+
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        """The records in chain order, those numbered above ``after`` only."""
+        return _records(self._read, after)
+
+    def head(self) -> tuple[int, str] | None:
+        return _head(self._read)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[PostgresSnapshot]:
+        """The anchor and records as of one moment: a read-only REPEATABLE READ
+        transaction on a connection of its own (the writer's is never held)."""
+        conn = connect(self._dsn, self._timeout, self.location, "audit", read_only=True)
+        try:
+            try:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                # The first query takes the snapshot, before anything is handed out.
+                conn.execute("SELECT 1").fetchone()
+            except psycopg.Error as exc:
+                raise AuditError(
+                    f"{self.location}: cannot read the audit log ({first_line(exc)})"
+                ) from exc
+            yield PostgresSnapshot(self, conn)
+        finally:
+            conn.close()
 
     def count(self) -> int:
         with self._lock:
@@ -343,6 +338,53 @@ class PostgresStore(GroupCommitted):
         self._group.stop()
         with self._lock:
             self._conn.close()
+
+
+class PostgresSnapshot:
+    """Reads in one REPEATABLE READ transaction (see :meth:`PostgresStore.snapshot`)."""
+
+    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
+        self._store = store
+        self._conn = conn
+
+    def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(self._store._q(query), params).fetchall()  # noqa: SLF001
+        except psycopg.Error as exc:
+            raise AuditError(
+                f"{self._store.location}: cannot read the audit log ({first_line(exc)})"
+            ) from exc
+
+    def head(self) -> tuple[int, str] | None:
+        return _head(self._read)
+
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        return _records(self._read, after)
+
+
+Read = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def _head(read: Read) -> tuple[int, str] | None:
+    rows = read("SELECT seq, hash FROM {head} WHERE id = 1", ())
+    return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def _records(read: Read, after: int) -> Iterator[dict[str, Any]]:
+    """The records numbered above ``after`` in chain order, read a page at a time."""
+    last = after
+    while True:
+        rows = read(
+            "SELECT seq, record FROM {log} WHERE seq > %s ORDER BY seq LIMIT %s", (last, PAGE)
+        )
+        for seq, text in rows:
+            last = int(seq)
+            try:
+                yield json.loads(text)
+            except ValueError:
+                yield {"seq": None, "corrupt": text}
+        if len(rows) < PAGE:
+            return
 
 
 def first_line(exc: BaseException) -> str:

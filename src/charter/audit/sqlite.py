@@ -4,13 +4,17 @@ Appends go through :class:`charter.audit.commit.GroupCommit`; each batch is
 one ``BEGIN IMMEDIATE`` transaction with ``synchronous=FULL``, which also moves
 the head anchor (see :mod:`charter.audit.chain`). A read-only store (to verify
 or export) is opened with ``mode=ro`` and never creates anything.
+:meth:`SQLiteStore.snapshot` reads through a connection of its own in one read
+transaction, which WAL mode keeps at one snapshot while the writer commits.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -129,26 +133,31 @@ class SQLiteStore(GroupCommitted):
         Read a page at a time (the lock is not held between pages), so reading
         the first record, or walking a long log, never loads all of it at once.
         """
-        last = after
-        while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT seq, record FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (last, PAGE),
-                ).fetchall()
-            for seq, text in rows:
-                last = int(seq)
-                try:
-                    yield json.loads(text)
-                except ValueError:
-                    yield {"seq": None, "corrupt": text}
-            if len(rows) < PAGE:
-                return
+        return _records(self._db, self._lock, after)
 
     def head(self) -> tuple[int, str] | None:
-        with self._lock:
-            row = self._db.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
-        return (int(row[0]), str(row[1])) if row else None
+        return _head(self._db, self._lock)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SQLiteSnapshot]:
+        """The anchor and records as of one moment: a read transaction on a
+        read-only connection of its own (the writer's is never held)."""
+        try:
+            db = sqlite3.connect(
+                self.path.resolve().as_uri() + "?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+        except sqlite3.Error as exc:
+            raise AuditError(f"{self.path}: cannot read the audit log ({exc})") from exc
+        try:
+            db.execute("BEGIN")
+            # The first read starts the snapshot, before anything is handed out.
+            db.execute("SELECT COUNT(*) FROM head").fetchone()
+            yield SQLiteSnapshot(db)
+        finally:
+            db.close()
 
     def count(self) -> int:
         with self._lock:
@@ -168,9 +177,50 @@ class SQLiteStore(GroupCommitted):
             self._db.close()
 
 
+class SQLiteSnapshot:
+    """Reads in one read transaction (see :meth:`SQLiteStore.snapshot`)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def head(self) -> tuple[int, str] | None:
+        return _head(self._db, nullcontext())
+
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        return _records(self._db, nullcontext(), after)
+
+
+def _head(
+    db: sqlite3.Connection, lock: threading.Lock | AbstractContextManager[None]
+) -> tuple[int, str] | None:
+    with lock:
+        row = db.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def _records(
+    db: sqlite3.Connection, lock: threading.Lock | AbstractContextManager[None], after: int
+) -> Iterator[dict[str, Any]]:
+    last = after
+    while True:
+        with lock:
+            rows = db.execute(
+                "SELECT seq, record FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, PAGE),
+            ).fetchall()
+        for seq, text in rows:
+            last = int(seq)
+            try:
+                yield json.loads(text)
+            except ValueError:
+                yield {"seq": None, "corrupt": text}
+        if len(rows) < PAGE:
+            return
+
+
 def _tables(db: sqlite3.Connection) -> set[str]:
     rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
     return {str(row[0]) for row in rows}
 
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteSnapshot", "SQLiteStore"]

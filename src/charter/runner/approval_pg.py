@@ -5,7 +5,17 @@ The ``approvals`` table lives in the audit store's schema (the URL's
 :class:`charter.runner.approval_store.ApprovalStore` is one statement in its
 own transaction (autocommit, ``synchronous_commit = on``), and each state
 change is an ``UPDATE … WHERE status = …`` compare-and-set, so replicas
-approving the same ``ask`` at once see exactly one winner. This module needs
+approving the same ``ask`` at once see exactly one winner.
+
+New asks are group committed (:meth:`PostgresApprovals.add`): each caller
+queues its row and waits; the store's flusher thread inserts every row queued
+so far in one ``INSERT … VALUES (…), (…)`` (one transaction, one commit), then
+wakes each caller of the batch at once (waiting on the flusher, not on a lock
+handed from caller to caller, costs one wake-up instead of one per caller). A
+caller returns only once the transaction holding its row has committed, so
+nothing acknowledged is lost. A batch the server refuses
+for one row's sake (say, a NUL byte in untrusted text) is written again row by
+row, so only that ask fails. This module needs
 psycopg (the ``charter[postgres]`` extra); only
 :func:`charter.runner.approval_store.open_approvals` imports it.
 """
@@ -14,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -30,6 +41,18 @@ from charter.runner.approval_store import (
     dump_json,
 )
 
+#: Most rows one batched ``INSERT`` carries (17 parameters each; PostgreSQL allows 65535).
+MAX_BATCH = 256
+
+
+@dataclass(eq=False)
+class _Queued:
+    """One ask waiting for the batch that writes it."""
+
+    row: ApprovalRow
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
 
 class PostgresApprovals(ApprovalStore):
     """The ``approvals`` table of one PostgreSQL schema."""
@@ -39,6 +62,14 @@ class PostgresApprovals(ApprovalStore):
         self._dsn, self.schema = split_url(url)
         self._timeout = connect_timeout
         self._lock = threading.Lock()
+        #: Asks queued for the next batch, and the flusher thread that writes them.
+        self._queue: list[_Queued] = []
+        self._queued = threading.Condition()
+        self._flusher: threading.Thread | None = None
+        self._closed = False
+        #: Batches written, and rows in them (for tests and the bench).
+        self.batches = 0
+        self.batched_rows = 0
         self._conn = self._connect()
         try:
             self._setup()
@@ -54,7 +85,6 @@ class PostgresApprovals(ApprovalStore):
             schema=sql.Identifier(self.schema),
             table=sql.Identifier(self.schema, "approvals"),
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
-            marks=sql.SQL(", ").join(sql.Placeholder() for _ in COLUMNS),
         )
 
     def _setup(self) -> None:
@@ -123,10 +153,67 @@ class PostgresApprovals(ApprovalStore):
         raise AssertionError("unreachable")
 
     def add(self, row: ApprovalRow) -> None:
+        """Store ``row``, returning once its transaction committed (group committed)."""
+        entry = _Queued(row)
+        with self._queued:
+            if self._closed:
+                raise AuditError(f"{self.location}: the approvals store is closed")
+            self._queue.append(entry)
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush_loop, name="charter-asks-flush", daemon=True
+                )
+                self._flusher.start()
+            self._queued.notify()
+        entry.done.wait()
+        if entry.error is not None:
+            raise entry.error
+
+    def _flush_loop(self) -> None:
+        """Write what is queued, a batch at a time, until closed and drained."""
+        while True:
+            with self._queued:
+                while not self._queue and not self._closed:
+                    self._queued.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            self._write(batch)
+
+    def _write(self, batch: list[_Queued]) -> None:
+        """Insert ``batch`` in one statement; if the server refuses it, each row alone."""
+        try:
+            self._insert([item.row for item in batch])
+        except AuditError as exc:
+            if len(batch) == 1 or self._conn.broken or self._conn.closed:
+                for item in batch:
+                    item.error = exc
+            else:
+                for item in batch:
+                    try:
+                        self._insert([item.row])
+                    except AuditError as alone:
+                        item.error = alone
+        except BaseException as exc:
+            for item in batch:
+                item.error = exc
+        finally:
+            for item in batch:
+                item.done.set()
+
+    def _insert(self, rows: list[ApprovalRow]) -> None:
+        one = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() for _ in COLUMNS))
+        query = sql.SQL("INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING")
         self._execute(
-            self._q("INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"),
-            row.values(),
+            query.format(
+                table=sql.Identifier(self.schema, "approvals"),
+                columns=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
+                values=sql.SQL(", ").join([one] * len(rows)),
+            ),
+            [value for row in rows for value in row.values()],
         )
+        self.batches += 1
+        self.batched_rows += len(rows)
 
     def get(self, decision_id: str) -> ApprovalRow | None:
         _, rows = self._execute(
@@ -236,8 +323,15 @@ class PostgresApprovals(ApprovalStore):
         self._execute(self._q("DROP TABLE IF EXISTS {table}"))
 
     def close(self) -> None:
+        """Write the asks queued, then refuse more and close the connection."""
+        with self._queued:
+            self._closed = True
+            flusher = self._flusher
+            self._queued.notify()
+        if flusher is not None:
+            flusher.join(timeout=60)
         with self._lock:
             self._conn.close()
 
 
-__all__ = ["PostgresApprovals"]
+__all__ = ["MAX_BATCH", "PostgresApprovals"]

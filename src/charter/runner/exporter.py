@@ -35,6 +35,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -42,7 +43,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from charter.audit import checkpoint as checkpoints
 from charter.audit import redact
-from charter.audit.chain import AuditStore
+from charter.audit.chain import AuditSnapshot, AuditStore
 from charter.audit.commit import RecordCallback
 from charter.core import jsonio
 from charter.core.errors import CharterError, ConfigError
@@ -355,6 +356,9 @@ class ExportingStore:
 
     def head(self) -> tuple[int, str] | None:
         return self.inner.head()
+
+    def snapshot(self) -> AbstractContextManager[AuditSnapshot]:
+        return self.inner.snapshot()
 
     def close(self) -> None:
         self.inner.close()

@@ -18,7 +18,11 @@ docs/runner.md, 'Limits and fairness'), and every refusal names it:
 - ``large_body_bytes``: the lane threshold of :mod:`.fairness`.
 
 Nothing here is global: each service owns its :class:`Admission` and
-:class:`FailureLimiter`.
+:class:`FailureLimiter`. So every limit is per replica (in memory, forgotten on
+restart): N replicas allow a token N times its in-flight and rate limits, and a
+client N times its failures (docs/runner.md, 'Limits and fairness'). The failure
+counts stay local on purpose: in the shared store each wrong token would be a
+database write an attacker drives.
 """
 
 from __future__ import annotations

@@ -73,6 +73,9 @@ INTEGRITY_RULE = "CHARTER-INTEGRITY-LOST"
 #: An action body above this many bytes is decided in the gate's large lane (a
 #: command's cost grows with its length: ~75 ms for 16 KiB, ~300 ms for 64 KiB).
 LARGE_ACTION_BYTES = 4096
+#: Threads storing asks (mostly waiting on a commit): with PostgreSQL, the asks
+#: waiting meanwhile are written together in the next batch (see .approval_pg).
+ASK_THREADS = 16
 
 
 def _utcnow() -> datetime:
@@ -189,8 +192,11 @@ class RunnerService:
             find_answer=self._find_answer,
             record_event=lambda record: self._record(record, kind="event"),
         )
-        #: An ``ask`` is stored for every replica here, off the audit flusher's thread.
-        self.approval_io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charter-asks")
+        #: An ``ask`` is stored for every replica here, off the audit flusher's thread;
+        #: enough threads that concurrent asks share a commit (see .approval_pg).
+        self.approval_io = ThreadPoolExecutor(
+            max_workers=ASK_THREADS, thread_name_prefix="charter-asks"
+        )
         self.metrics = Metrics()
         self.metrics.sources.append(self.export.metrics)
         self.metrics.sources.append(self.approvals.metrics)
