@@ -244,8 +244,11 @@ def test_hypothetical_explain_answers_as_the_cli_and_the_library_do(
     """POST /v1/explain/hypothetical is `charter explain --adds Dockerfile`: one library
     function (charter.policy.explain.hypothetical) builds the change for both."""
     body = {"adds": ["Dockerfile"], "author_type": author_type}
+    head = runner.service.audit.head()
     r = runner.client.post("/v1/explain/hypothetical", json=body, headers=auth("approver"))
     assert r.status_code == 200, r.text
+    # An explanation is no decision: nothing is recorded (and no decision id to use).
+    assert runner.service.audit.head() == head and "decision_id" not in r.json()
     served = r.json()
     document = hypothetical(adds=["Dockerfile"], author_type=author_type)
     stack = load_stack()
