@@ -162,6 +162,9 @@ def test_hostile_option_values_stay_data(overlay: Path) -> None:
     (meta,) = [r for r in layer.rules if r.id == "SEC-HOSTILE-001"]
     assert (meta.title, meta.description, meta.citation) == (HOSTILE, HOSTILE, HOSTILE)
     assert meta.links == (HOSTILE,)
+    # The globs reach applies_to as data too (YAML-escaped in the METADATA block).
+    assert meta.applies_to.paths == ('infra/a"b\nc/**',)
+    assert meta.applies_to.kinds == ("merge",)
     engine = Engine()
     module = next(m for m in layer.policy_modules if m.path.endswith("sec_hostile_001.rego"))
     engine.add_module(module.path, module.source)
