@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from charter.policy.applies import EVERYTHING
 from charter.policy.bundle import load_directory
+from charter.policy.decision import evaluate
 from charter.policy.engine import Engine
+from charter.policy.explain import explain, hypothetical
+from charter.policy.stack import load_stack
 from charter.policy.templates import Options, generate, rego_string
 from tests.cli_helpers import CliResult, invoke
 
@@ -65,6 +70,38 @@ CASES = {
     "blank": ("blank", "--id", "TEAM-BLANK-001"),
 }  # fmt: skip
 
+#: For each case: (kind, changed path, whether `explain` lists the rule as applying) —
+#: its applies_to follows the options (kinds; the path globs where the template has them).
+APPLIES = {
+    "change-ticket": [("merge", "README.md", True), ("pull_request", "README.md", False),
+                      ("push", "README.md", False)],
+    "change-ticket-custom": [("push", "a/b.py", True), ("merge", "a/b.py", True),
+                             ("pull_request", "a/b.py", False), ("release", "a/b.py", False)],
+    "deploy-window-sunday-night": [("merge", "services/payments/api.py", True),
+                                   ("push", "services/payments/a/b.py", True),
+                                   ("merge", "services/billing/api.py", False),
+                                   ("pull_request", "services/payments/api.py", False)],
+    "deploy-window-freeze-zone": [("merge", "services/web/deploy.yaml", True),
+                                  ("merge", "services/web/other.yaml", False),
+                                  ("merge", "services/web/x/deploy.yaml", False)],
+    "approver": [("merge", "infra/security-groups/a/b.tf", True),
+                 ("merge", "terraform/sg/web.tf", True), ("merge", "terraform/sg/a/b.tf", False),
+                 ("merge", "infra/network/a.tf", False),
+                 ("pull_request", "infra/security-groups/a.tf", False)],
+    # Blank: a commented example only, so the rule applies to every change.
+    "blank": [("pull_request", "anything/else.md", True), ("release", "x", True)],
+}  # fmt: skip
+
+
+def _applies(overlay: Path, rule_id: str, changes: list[tuple[str, str, bool]]) -> None:
+    stack = load_stack(overlay=overlay)
+    compiled = stack.compile()
+    for kind, path, expected in changes:
+        document = hypothetical(modifies=[path], kind=kind, author_type="human")
+        now = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+        result = explain(stack, evaluate(compiled, document, now=now), document)
+        assert (rule_id in result["applies"]) is expected, (kind, path)
+
 
 @pytest.mark.parametrize("args", CASES.values(), ids=list(CASES))
 def test_generated_rule_passes_its_tests_and_lint(overlay: Path, args: tuple[str, ...]) -> None:
@@ -79,8 +116,13 @@ def test_generated_rule_passes_its_tests_and_lint(overlay: Path, args: tuple[str
     linted = invoke("rule", "lint", str(rule))
     assert linted.returncode == 0, linted.stdout
     assert "0 error(s), 0 warning(s)" in linted.stdout
-    ids = {r.id for r in load_directory(overlay).rules}
-    assert args[2] in ids
+    rules = {r.id: r for r in load_directory(overlay).rules}
+    assert args[2] in rules
+    case = next(k for k, v in CASES.items() if v == args)
+    _applies(overlay, args[2], APPLIES[case])
+    if args[0] == "blank":
+        assert rules[args[2]].applies_to == EVERYTHING
+        assert "#   # applies_to:" in rule.read_text()
 
 
 def test_deploy_window_tests_catch_an_off_by_one_at_the_end(overlay: Path) -> None:
@@ -120,6 +162,9 @@ def test_hostile_option_values_stay_data(overlay: Path) -> None:
     (meta,) = [r for r in layer.rules if r.id == "SEC-HOSTILE-001"]
     assert (meta.title, meta.description, meta.citation) == (HOSTILE, HOSTILE, HOSTILE)
     assert meta.links == (HOSTILE,)
+    # The globs reach applies_to as data too (YAML-escaped in the METADATA block).
+    assert meta.applies_to.paths == ('infra/a"b\nc/**',)
+    assert meta.applies_to.kinds == ("merge",)
     engine = Engine()
     module = next(m for m in layer.policy_modules if m.path.endswith("sec_hostile_001.rego"))
     engine.add_module(module.path, module.source)
@@ -311,3 +356,16 @@ def test_the_generated_window_reads_charters_own_clock(
     assert result.returncode in (0, 1), result.stderr
     rules = {r.get("rule") for r in json.loads(result.stdout)["reasons"]}
     assert ("DEPLOY-SUNDAY-001" in rules) is fires
+
+
+def test_the_blank_rules_commented_applies_to_holds_once_uncommented(overlay: Path) -> None:
+    rule = written(new(overlay, "blank", "--id", "TEAM-BLANK-002", "--path", "ops/**"))
+    source = rule.read_text()
+    assert '#   #   paths: ["ops/**"]' in source
+    rule.write_text(source.replace("#   # ", "#   ").replace(
+        "#   what the rule looks at: uncomment and edit (rule lint checks it)\n", ""
+    ))  # fmt: skip
+    linted = invoke("rule", "lint", str(rule))
+    assert linted.returncode == 0 and "0 error(s), 0 warning(s)" in linted.stdout, linted.stdout
+    _applies(overlay, "TEAM-BLANK-002", [("merge", "ops/a.yaml", True),
+                                         ("merge", "dev/a.yaml", False)])  # fmt: skip

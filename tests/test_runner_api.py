@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from charter.cli import main
+from charter.facts.decide import decide, hypothetical_facts
+from charter.policy.applies import KINDS
 from charter.policy.decision import evaluate
-from charter.policy.explain import explain
+from charter.policy.explain import explain, hypothetical
 from charter.policy.stack import load_stack, shipped_constitution_path
+from tests.cli_helpers import invoke
 from tests.runner_helpers import ThreadedRunner, auth, metric, metric_samples, write_config
 
 EXAMPLE = sorted(Path("examples/proposals").glob("*.json"))
@@ -57,6 +60,12 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/v1/rules?layer=constitution", None, {"agent", "approver", "operator"}),
     ("GET", "/v1/rules/CITE-BLOCK-REQUIRED-001", None, {"agent", "approver", "operator"}),
     ("POST", "/v1/explain", PROPOSAL, {"agent", "approver", "operator"}),
+    (
+        "POST",
+        "/v1/explain/hypothetical",
+        {"adds": ["Dockerfile"]},
+        {"agent", "approver", "operator"},
+    ),
     ("GET", "/v1/status", None, {"agent", "approver", "operator"}),
     ("POST", "/v1/refresh", None, {"operator"}),
     ("GET", "/metrics", None, {"operator"}),
@@ -108,6 +117,17 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("/v1/decisions/action", {"kind": "tool", "tool": 3}, "body.tool"),
     ("/v1/decisions/action", {"kind": "tool", "tool": "t", "arguments": [1]}, "body.arguments"),
     ("/v1/explain", {"kind": "pull_request"}, "proposal"),
+    ("/v1/explain/hypothetical", {}, "body"),
+    ("/v1/explain/hypothetical", {"adds": []}, "body"),
+    ("/v1/explain/hypothetical", {"adds": ["x"], "kind": "pr"}, "body.kind"),
+    ("/v1/explain/hypothetical", {"adds": ["x"], "author_type": "robot"}, "body.author_type"),
+    ("/v1/explain/hypothetical", {"adds": ["x"], "files": []}, "body.files"),
+    ("/v1/explain/hypothetical", {"hypothetical": {"adds": ["x"]}}, "body.hypothetical"),
+    ("/v1/explain/hypothetical", {"adds": "Dockerfile"}, "body.adds"),
+    ("/v1/explain/hypothetical", {"adds": [""]}, "body.adds.0"),
+    ("/v1/explain/hypothetical", {"removes": [7]}, "body.removes.0"),
+    ("/v1/explain/hypothetical", {"adds": ["x"] * 1001}, "body.adds"),
+    ("/v1/explain/hypothetical", {"adds": ["x"], "body": 3}, "body.body"),
     ("/v1/spend", {}, "body.cost"),
     ("/v1/spend", {"cost": -1}, "body.cost"),
     ("/v1/spend", {"cost": "1"}, "body.cost"),
@@ -130,7 +150,9 @@ def test_malformed_bodies_are_422_naming_the_field(
     "raw", [b"", b"{", b"null", b"\xff\xfe", b'{"kind": "command", "command": "ls"']
 )
 def test_unparseable_json_is_422(runner: ThreadedRunner, raw: bytes) -> None:
-    for path in ("/v1/decisions/proposal", "/v1/decisions/action", "/v1/explain"):
+    paths = ("/v1/decisions/proposal", "/v1/decisions/action", "/v1/explain",
+             "/v1/explain/hypothetical")  # fmt: skip
+    for path in paths:
         r = runner.client.post(
             path, content=raw, headers={**auth("agent"), "Content-Type": "application/json"}
         )
@@ -213,6 +235,61 @@ def test_explain_answers_as_the_library_does(runner: ThreadedRunner) -> None:
     assert rules["count"] == len(rules["rules"]) > 5
     missing = runner.client.get("/v1/rules/NOPE-001", headers=auth("agent"))
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("author_type", ["agent", "human"])
+def test_hypothetical_explain_answers_as_the_cli_and_the_library_do(
+    runner: ThreadedRunner, author_type: str
+) -> None:
+    """POST /v1/explain/hypothetical is `charter explain --adds Dockerfile`: one library
+    function (charter.policy.explain.hypothetical) builds the change for both."""
+    body = {"adds": ["Dockerfile"], "author_type": author_type}
+    head = runner.service.audit.head()
+    r = runner.client.post("/v1/explain/hypothetical", json=body, headers=auth("approver"))
+    assert r.status_code == 200, r.text
+    # An explanation is no decision: nothing is recorded (and no decision id to use).
+    assert runner.service.audit.head() == head and "decision_id" not in r.json()
+    served = r.json()
+    document = hypothetical(adds=["Dockerfile"], author_type=author_type)
+    stack = load_stack()
+    local = explain(
+        stack, decide(stack.compile(), document, hypothetical_facts(document)).decision, document
+    )
+    cli = invoke(
+        "explain", "--adds", "Dockerfile", "--author-type", author_type, "--format", "json"
+    )
+    assert cli.returncode == 0, cli.stderr
+    from_cli = json.loads(cli.stdout)
+
+    def rows(result: dict[str, Any]) -> list[tuple[Any, ...]]:
+        keys = ("id", "applies", "fired", "verdict", "why", "messages", "citation", "links")
+        return [tuple(json.dumps(row[k]) for k in keys) for row in result["rules"]]
+
+    assert rows(served) == rows(local) == rows(from_cli)
+    assert served["proposal"] == {"kind": "pull_request", "paths": ["Dockerfile"]}
+    assert "CITE-BLOCK-REQUIRED-001" in served["fired"]
+    assert "PROC-NO-DIRECT-PUSH-001" not in served["applies"]
+    # The author type the request names decides: an agent's PR is denied, a human's asks.
+    assert served["verdict"] == ("deny" if author_type == "agent" else "ask")
+    pushed = runner.client.post(
+        "/v1/explain/hypothetical?layer=constitution",
+        json={"modifies": ["src/a.py"], "kind": "push"},
+        headers=auth("agent"),
+    ).json()
+    assert pushed["proposal"] == {"kind": "push", "paths": ["src/a.py"]}
+    assert "PROC-NO-DIRECT-PUSH-001" in pushed["applies"]
+    assert {row["layer"] for row in pushed["rules"]} == {"constitution"}
+
+
+def test_the_hypothetical_body_is_documented(runner: ThreadedRunner) -> None:
+    spec = runner.client.get("/openapi.json").json()
+    post = spec["paths"]["/v1/explain/hypothetical"]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["properties"]) == {
+        "adds", "modifies", "removes", "kind", "author_type", "body"
+    }  # fmt: skip
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["kind"]["enum"] == list(KINDS)
 
 
 def test_approval_flow_and_separation_of_duties(runner: ThreadedRunner) -> None:

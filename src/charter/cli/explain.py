@@ -22,9 +22,7 @@ from charter.cli._stack import (
 from charter.cli.check import Sources, _document
 from charter.core.decision import parse_now
 from charter.core.errors import InputError
-from charter.facts.decide import decide
-from charter.facts.identities import IdentityMap
-from charter.facts.reconcile import Facts
+from charter.facts.decide import decide, hypothetical_facts
 from charter.policy.applies import KINDS
 from charter.policy.explain import explain, hypothetical
 from charter.render import json as render_json
@@ -155,10 +153,9 @@ def explain_command(
             author_type=author_type,
             body=_facts.read_body(body_file),
         )
-        # The hypothetical author is what --author-type says (a real change's
-        # author type comes from the identity map, never from the document).
-        author = change["author"]["id"]
-        facts = Facts(identities=IdentityMap(humans=(author,))) if author_type == "human" else None
+        # The hypothetical author is what --author-type says (as the runner's
+        # POST /v1/explain/hypothetical): one function for both.
+        facts = hypothetical_facts(change)
         source = "hypothetical " + kind
         declared: dict[str, Any] | None = change
         profiled = stack.with_profile(_profile.context_for(stack, explicit=profile, repo=repo))

@@ -447,7 +447,9 @@ def new_rule(
     citation: str | None = typer.Option(None, "--citation", help="the control, e.g. 'SOC2 CC8.1'"),
     link: str | None = typer.Option(None, "--link", help="URL of the policy the rule enforces"),
     kind: list[str] | None = typer.Option(
-        None, "--kind", help="proposal kinds covered (repeatable)"
+        None,
+        "--kind",
+        help="proposal kinds covered (repeatable; also its METADATA applies_to.kinds)",
     ),
     environment: list[str] | None = typer.Option(
         None, "--environment", help="environments covered (repeatable; '*' = any)"
@@ -470,7 +472,7 @@ def new_rule(
     ),
     no_ask: bool = typer.Option(False, "--no-ask", help="change-ticket: no label or author asks"),
     path: list[str] | None = typer.Option(
-        None, "--path", help="path globs the rule covers (repeatable)"
+        None, "--path", help="path globs the rule covers (repeatable; also its applies_to.paths)"
     ),
     example_path: str | None = typer.Option(
         None, "--example-path", help="a path the globs match (for the tests)"

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from charter.core.decision import Decision, WaiverHook
+from charter.facts.identities import IdentityMap
 from charter.facts.reconcile import Facts, Reconciled, reconcile
 from charter.policy import proposal
 from charter.policy.decision import evaluate
@@ -87,3 +88,15 @@ def _needs_validation(document: dict[str, Any], declared: object, facts: Facts |
     return len(kept) != len(document) or any(
         k not in document or document[k] is not built[k] for k in kept
     )
+
+
+def hypothetical_facts(document: Mapping[str, Any]) -> Facts | None:
+    """The facts of a hypothetical change (:func:`charter.policy.explain.hypothetical`):
+    its author is of the type the change says — the caller chose it (``charter explain
+    --author-type``, the runner's ``POST /v1/explain/hypothetical``), no identity map
+    classifies an author who does not exist. A real change's author type comes from the
+    identity map, never from the document. ``None``: an agent (no facts needed)."""
+    author = document.get("author")
+    if isinstance(author, Mapping) and author.get("type") == "human":
+        return Facts(identities=IdentityMap(humans=(str(author.get("id")),)))
+    return None

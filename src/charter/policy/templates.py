@@ -351,6 +351,22 @@ class _Meta:
     category: str
     citation: str
     link: str
+    applies_to: tuple[str, ...] = ()
+
+
+def _applies_to_lines(
+    kinds: Sequence[str], paths: Sequence[str] | None, *, commented: bool
+) -> tuple[str, ...]:
+    """``custom.applies_to`` for the METADATA block (as YAML comments when ``commented``)."""
+    mark = "# " if commented else ""
+    lines = [
+        *(["#   # what the rule looks at: uncomment and edit (rule lint checks it)"] * commented),
+        f"#   {mark}applies_to:",
+        f"#   {mark}  kinds: [{', '.join(yaml_string(k) for k in kinds)}]",
+    ]
+    if paths:
+        lines.append(f"#   {mark}  paths: [{', '.join(yaml_string(p) for p in paths)}]")
+    return tuple(lines)
 
 
 def _header(meta: _Meta, package: str) -> str:
@@ -366,6 +382,7 @@ def _header(meta: _Meta, package: str) -> str:
         f"#   severity: {yaml_string(meta.severity)}",
         f"#   category: {yaml_string(meta.category)}",
         f"#   citation: {yaml_string(meta.citation)}",
+        *meta.applies_to,
         f"package {package}",
         "",
         "import rego.v1",
@@ -637,6 +654,8 @@ class _Body:
     why: str
     denies: str
     waivers: str
+    #: The ``custom.applies_to`` lines of the METADATA block (what the rule looks at).
+    applies_to: tuple[str, ...] = ()
 
 
 def _scope(kinds: tuple[str, ...], environments: tuple[str, ...]) -> tuple[str, str, str]:
@@ -753,6 +772,7 @@ def _change_ticket(options: Options) -> _Body:
             if labels or authors
             else "."
         ),
+        applies_to=_applies_to_lines(kinds, None, commented=False),
     )
 
 
@@ -859,6 +879,7 @@ def _deploy_window(options: Options) -> _Body:
         f"{verb} the window (start inclusive, end exclusive; a window crossing midnight ends "
         "on the next day), and any such deploy whose time is unknown.",
         waivers="An urgent deploy outside the window needs a time-boxed waiver for this rule.",
+        applies_to=_applies_to_lines(kinds, globs, commented=False),
     )
 
 
@@ -935,6 +956,7 @@ def _approver(options: Options) -> _Body:
         denies=f"{', '.join(kinds)} touching {', '.join(globs)} (by path or a rename's "
         f"previous path) without an approval from a human of {group} other than the author.",
         waivers="None expected: the approval is the control.",
+        applies_to=_applies_to_lines(kinds, globs, commented=False),
     )
 
 
@@ -957,8 +979,15 @@ def _blank(options: Options) -> _Body:
             "the rule stays silent",
         ),
     ]
+    # Commented: what the rule looks at is for its author to say once it is written
+    # (uncomment and edit; `charter rule lint` checks it against the firing tests).
     return _Body(
-        source, tuple(cases), why="TODO: why this rule exists.", denies="TODO", waivers="TODO"
+        source,
+        tuple(cases),
+        why="TODO: why this rule exists.",
+        denies="TODO",
+        waivers="TODO",
+        applies_to=_applies_to_lines(kinds, globs, commented=True),
     )
 
 
@@ -1014,6 +1043,7 @@ def generate(template: str, rule_id: str, root: str, options: Options) -> Genera
         category=category,
         citation=options.citation or citation_default,
         link=options.link or f"https://policies.example/{rule_id.lower()}",
+        applies_to=body.applies_to,
     )
     directory = "/".join([*segments, _identifier(category)])
     alias = name

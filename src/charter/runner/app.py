@@ -133,6 +133,48 @@ class SpendBody(BaseModel):
     )  # fmt: skip
 
 
+#: The most paths one list of a hypothetical change may name.
+MAX_HYPOTHETICAL_PATHS = 1000
+HypotheticalPath = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class HypotheticalBody(BaseModel):
+    """A change that does not exist yet, as ``charter explain --adds/--modifies/--removes
+    PATH --kind K --author-type T`` describes it (:func:`charter.policy.explain.hypothetical`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"adds": ["Dockerfile"]},
+                {"modifies": ["infra/main.tf"], "kind": "merge", "author_type": "human"},
+            ]
+        },
+    )
+    adds: list[HypotheticalPath] = Field(
+        default_factory=list, max_length=MAX_HYPOTHETICAL_PATHS, description="paths added"
+    )
+    modifies: list[HypotheticalPath] = Field(
+        default_factory=list, max_length=MAX_HYPOTHETICAL_PATHS, description="paths modified"
+    )
+    removes: list[HypotheticalPath] = Field(
+        default_factory=list, max_length=MAX_HYPOTHETICAL_PATHS, description="paths removed"
+    )
+    kind: Literal["pull_request", "merge", "push", "release"] = "pull_request"
+    author_type: Literal["agent", "human"] = Field(
+        default="agent", description="who opens the change"
+    )
+    body: str | None = Field(
+        default=None, max_length=65536, description="the change's body (e.g. a citation block)"
+    )
+
+    @model_validator(mode="after")
+    def _needs_a_path(self) -> HypotheticalBody:
+        if not (self.adds or self.modifies or self.removes):
+            raise ValueError("name at least one path in adds, modifies or removes")
+        return self
+
+
 def _relay(target: Future[Any], source: Future[Any]) -> None:
     """Copy ``source``'s outcome to ``target`` (one future for the request to await)."""
     error = source.exception()
@@ -588,6 +630,30 @@ def _rule_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
             body = await read_body(request, service.config.limits)
             # Explaining evaluates, so it runs where the engines live.
             pending = service.explain_body(body, layer, encode, who.name)
+            return json_response(await asyncio.wrap_future(pending))
+
+    @app.post(
+        "/v1/explain/hypothetical",
+        tags=["rules"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": HypotheticalBody.model_json_schema()}},
+            }
+        },
+        response_class=JSONResponse,
+    )
+    async def explain_hypothetical(
+        request: Request,
+        layer: Annotated[str | None, Query(max_length=32)] = None,
+        who: Principal = readers,
+    ) -> Response:
+        """Which rules apply to a change that does not exist yet (``charter explain
+        --adds PATH``): the same answer as ``POST /v1/explain`` on the proposal
+        ``charter.policy.explain.hypothetical`` builds (not recorded)."""
+        async with admitted(service, who):
+            change = _validated(HypotheticalBody, await read_body(request, service.config.limits))
+            pending = service.explain_hypothetical(change.model_dump(), layer, encode, who.name)
             return json_response(await asyncio.wrap_future(pending))
 
 

@@ -39,10 +39,11 @@ from charter.core.errors import (
 )
 from charter.core.verdict import Verdict
 from charter.facts import evidence as evidence_mod
-from charter.facts.decide import Decided, decide
+from charter.facts.decide import Decided, decide, hypothetical_facts
 from charter.facts.reconcile import Facts
 from charter.policy.decision import apply_waivers
 from charter.policy.explain import explain as explain_decision
+from charter.policy.explain import hypothetical as hypothetical_change
 from charter.policy.stack import CompiledStack, Stack
 from charter.runner import waivers as waivers_mod
 from charter.runner.approvals import (
@@ -477,9 +478,17 @@ class RunnerService:
         return slot.compiled(gen.stack)
 
     def _evaluate(
-        self, slot: EngineSlot, document: Any, gen: Generation | None, *, validate: bool = True
+        self,
+        slot: EngineSlot,
+        document: Any,
+        gen: Generation | None,
+        *,
+        validate: bool = True,
+        hypothetical: bool = False,
     ) -> Decided:
-        facts = self._facts_for(document)  # before the engine enters this frame
+        # The facts before the engine enters this frame. A hypothetical change's
+        # author is of the type it names (as for `charter explain --adds`).
+        facts = hypothetical_facts(document) if hypothetical else self._facts_for(document)
         compiled = self._compiled(slot, gen)
         hook = gen.waivers.apply if gen is not None and gen.waivers is not None else None
         try:
@@ -823,13 +832,37 @@ class RunnerService:
         return self.evaluator.submit(explain, principal, large=large)
 
     def explain_with(
-        self, slot: EngineSlot, document: Any, layer: str | None = None, *, validate: bool = True
+        self,
+        slot: EngineSlot,
+        document: Any,
+        layer: str | None = None,
+        *,
+        validate: bool = True,
+        hypothetical: bool = False,
     ) -> dict[str, Any]:
         """:meth:`explain` on the calling evaluator thread, with its ``slot``."""
         gen = self._generation
         stack = self._stack(gen)
-        decided = self._evaluate(slot, document, gen, validate=validate)
+        decided = self._evaluate(slot, document, gen, validate=validate, hypothetical=hypothetical)
         return explain_decision(stack, decided.decision, decided.document, layer=layer)
+
+    def explain_hypothetical(
+        self,
+        change: Mapping[str, Any],
+        layer: str | None,
+        finish: Callable[[dict[str, Any]], T],
+        principal: str = "",
+    ) -> Future[T]:
+        """:meth:`explain` for a change that does not exist yet: ``change`` holds the
+        keyword arguments of :func:`charter.policy.explain.hypothetical` (``adds``,
+        ``modifies``, ``removes``, ``kind``, ``author_type``, ``body``), checked by the
+        caller — the same document and facts ``charter explain --adds`` decides on."""
+        document = hypothetical_change(**change)
+
+        def explain(slot: EngineSlot) -> T:
+            return finish(self.explain_with(slot, document, layer, hypothetical=True))
+
+        return self.evaluator.submit(explain, principal, large=False)
 
 
 def _describe(exc: BaseException) -> str:
