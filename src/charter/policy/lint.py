@@ -93,8 +93,8 @@ from charter.policy.bundle import (
     path_under_roots,
     read_directory_files,
 )
-from charter.policy.dataflow import dead_rules
-from charter.policy.engine import ModuleInfo, parse_module, walk_ast
+from charter.policy.dataflow import dead_rules, import_aliases, ref_path, resolve
+from charter.policy.engine import parse_module, walk_ast
 from charter.policy.profile import parse_requirements
 from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
 from charter.policy.rules import RULE_ID, SEVERITIES, Rule, metadata_blocks
@@ -169,26 +169,6 @@ def _roots_overlap(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
-def _ref_path(node: Any) -> list[str] | None:
-    """A reference's static path (``data.a.b["c"]`` → [data, a, b, c]); None if dynamic."""
-    if not isinstance(node, dict):
-        return None
-    if "Var" in node:
-        return [str(node["Var"]["value"])]
-    if "RefDot" in node:
-        inner = node["RefDot"]
-        base = _ref_path(inner["refr"])
-        return [*base, str(inner["field"][1])] if base is not None else None
-    if "RefBrack" in node:
-        inner = node["RefBrack"]
-        base = _ref_path(inner["refr"])
-        index = inner.get("index")
-        if base is not None and isinstance(index, dict) and "String" in index:
-            return [*base, str(index["String"]["value"])]
-        return base  # a dynamic index: the static prefix is what we can judge
-    return None
-
-
 def _span_line(node: Any) -> int | None:
     if isinstance(node, dict):
         span = node.get("span")
@@ -206,29 +186,6 @@ def _span_line(node: Any) -> int | None:
     return None
 
 
-def _import_aliases(info: ModuleInfo, source: str) -> dict[str, list[str]]:
-    """Local name → full path for every ``import`` of a module."""
-    aliases: dict[str, list[str]] = {}
-    raw = source.encode()
-    for imp in info.ast.get("imports", []):
-        path = _ref_path(imp.get("refr"))
-        if not path:
-            continue
-        alias = imp.get("as") or imp.get("r#as")
-        if isinstance(alias, dict) and "start" in alias:
-            name = raw[int(alias["start"]) : int(alias["end"])].decode()
-        else:
-            name = path[-1]
-        aliases[name] = path
-    return aliases
-
-
-def _resolve(path: list[str], aliases: Mapping[str, list[str]]) -> list[str]:
-    if path and path[0] in aliases and path[0] not in ("data", "input"):
-        return [*aliases[path[0]], *path[1:]]
-    return path
-
-
 def _head(rule: Any) -> tuple[str, str, int] | None:
     """(kind, name, line) of a rule head: kind is Set, Compr or Func."""
     spec = rule.get("Spec") if isinstance(rule, dict) else None
@@ -237,7 +194,7 @@ def _head(rule: Any) -> tuple[str, str, int] | None:
     head = spec.get("head", {})
     for kind in ("Set", "Compr", "Func"):
         if kind in head:
-            path = _ref_path(head[kind].get("refr")) or []
+            path = ref_path(head[kind].get("refr")) or []
             if path:
                 return kind, path[0], _span_line(head[kind]) or 1
     return None
@@ -494,10 +451,10 @@ def _check_composition(target: _Target, others: Sequence[Layer], findings: list[
     for module in target.modules:
         if module.is_test:
             continue
-        aliases = _import_aliases(module.info, module.source)
+        aliases = import_aliases(module.info, module.source)
         for node in walk_ast(module.info.ast.get("rules", [])):
             for mod in node.get("with_mods") or []:
-                path = _resolve(_ref_path(mod.get("refr")) or [], aliases)
+                path = resolve(ref_path(mod.get("refr")) or [], aliases)
                 if not path or path[0] != "data":
                     continue
                 slash = "/".join(path[1:])
@@ -525,9 +482,9 @@ def _check_composition(target: _Target, others: Sequence[Layer], findings: list[
                             "replaced facts; move the override into a *_test.rego module",
                         )
                     )
-            ref = _ref_path(node) if ("Var" in node or "RefDot" in node) else None
+            ref = ref_path(node) if ("Var" in node or "RefDot" in node) else None
             if ref:
-                full = _resolve(ref, aliases)
+                full = resolve(ref, aliases)
                 # The constitution may: Charter tells it there how it evaluates
                 # (data.charter_internal.secret_scan, docs/design.md 'Deciding fast').
                 if full[:1] == ["data"] and full[1:2] == [RESERVED_ROOT] and not top:
@@ -589,7 +546,7 @@ def _string_constants(module: Module) -> dict[str, str]:
         head = spec.get("head", {}) if isinstance(spec, dict) else {}
         compr = head.get("Compr") if isinstance(head, dict) else None
         if isinstance(compr, dict):
-            path = _ref_path(compr.get("refr")) or []
+            path = ref_path(compr.get("refr")) or []
             value = (compr.get("assign") or {}).get("value")
             if len(path) == 1 and isinstance(value, dict) and "String" in value:
                 found[path[0]] = str(value["String"]["value"])
