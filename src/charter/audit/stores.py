@@ -23,6 +23,25 @@ def default_location() -> str:
     return os.environ.get(AUDIT_ENV) or str(Path("~/.charter/audit.db").expanduser())
 
 
+def companion(audit_location: str, name: str) -> str:
+    """Where a store kept beside the audit log lives: the same PostgreSQL schema, or
+    ``…/audit.<name>.db`` next to a SQLite ``…/audit.db`` (the runner's approvals
+    and shared state)."""
+    if audit_location.startswith(POSTGRES_SCHEMES):
+        return audit_location
+    path = Path(audit_location)
+    return str(path.with_name(f"{path.stem}.{name}.db"))
+
+
+def companion_files(audit_location: str, name: str) -> tuple[str, ...]:
+    """The local files of :func:`companion` (none on PostgreSQL), so the gate can
+    protect them from agents."""
+    where = companion(audit_location, name)
+    if where.startswith(POSTGRES_SCHEMES):
+        return ()
+    return tuple(where + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+
+
 def open_store(location: str | Path | None = None, *, read_only: bool = False) -> AuditStore:
     """Open an audit store: a SQLite path (default ``~/.charter/audit.db``).
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charter.audit.stores import POSTGRES_SCHEMES
+from charter.audit.stores import companion, companion_files
 from charter.core.errors import AuditError
 
 PENDING, APPROVING = "pending", "approving"
@@ -321,23 +321,14 @@ class SQLiteApprovals(ApprovalStore):
 
 
 def location_for(audit_location: str) -> str:
-    """Where the approvals of the runner whose audit log is at ``audit_location`` live.
-
-    A ``postgresql://`` audit store keeps them in the same schema; a SQLite log
-    at ``…/audit.db`` keeps them in ``…/audit.approvals.db`` next to it.
-    """
-    if audit_location.startswith(POSTGRES_SCHEMES):
-        return audit_location
-    path = Path(audit_location)
-    return str(path.with_name(f"{path.stem}.approvals.db"))
+    """Where the approvals of the runner whose audit log is at ``audit_location`` live
+    (``audit.approvals.db`` next to a SQLite log, else the PostgreSQL schema)."""
+    return companion(audit_location, "approvals")
 
 
 def files_of(audit_location: str) -> tuple[str, ...]:
     """The local files of the approvals store (the runner's gate protects them)."""
-    where = location_for(audit_location)
-    if where.startswith(POSTGRES_SCHEMES):
-        return ()
-    return tuple(where + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+    return companion_files(audit_location, "approvals")
 
 
 def dump_json(value: Any) -> str:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from charter.audit.stores import POSTGRES_SCHEMES
+from charter.audit.stores import companion, companion_files
 from charter.core.errors import AuditError
 from charter.trust.versions import Accepted, check_transition
 
@@ -263,20 +263,14 @@ class SQLiteState(SharedState):
 
 # ------------------------------------------------------------------ locations
 def location_for(audit_location: str) -> str:
-    """Where the shared state of the runner whose audit log is at ``audit_location`` lives:
-    the same PostgreSQL schema, or ``…/audit.state.db`` next to a SQLite log."""
-    if audit_location.startswith(POSTGRES_SCHEMES):
-        return audit_location
-    path = Path(audit_location)
-    return str(path.with_name(f"{path.stem}.state.db"))
+    """Where the shared state of the runner whose audit log is at ``audit_location`` live
+    (``audit.state.db`` next to a SQLite log, else the PostgreSQL schema)."""
+    return companion(audit_location, "state")
 
 
 def files_of(audit_location: str) -> tuple[str, ...]:
-    """The local files of the state store (the runner's gate protects them)."""
-    where = location_for(audit_location)
-    if where.startswith(POSTGRES_SCHEMES):
-        return ()
-    return tuple(where + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+    """The local files of the shared state store (the runner's gate protects them)."""
+    return companion_files(audit_location, "state")
 
 
 __all__ = [
