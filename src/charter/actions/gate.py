@@ -594,7 +594,7 @@ class Gate:
             hits += [(s, v) for s, v in self.secrets.items() if _glob_reaches(lexical, s)]
         hits.sort(key=lambda h: h[1] is not Verdict.DENY)
         for secret, verdict in hits[:1]:
-            inside = " reads everything under it, including" if below else " touches"
+            inside = " reaches everything under it, including" if below else " touches"
             if verdict is Verdict.DENY:
                 return [
                     _reason(
