@@ -263,7 +263,7 @@ class SQLiteState(SharedState):
 
 # ------------------------------------------------------------------ locations
 def location_for(audit_location: str) -> str:
-    """Where the shared state of the runner whose audit log is at ``audit_location`` live
+    """Where the shared state of the runner whose audit log is at ``audit_location`` lives
     (``audit.state.db`` next to a SQLite log, else the PostgreSQL schema)."""
     return companion(audit_location, "state")
 
