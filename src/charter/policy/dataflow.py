@@ -84,8 +84,26 @@ def resolve(path: list[str], aliases: Mapping[str, list[str]]) -> list[str]:
     return path
 
 
-def rule_name(rule: Any) -> tuple[str, int] | None:
-    """(name, head line) of a rule of a module's AST."""
+def span_line(node: Any) -> int | None:
+    """The first source line named anywhere in an AST node (None if none)."""
+    if isinstance(node, dict):
+        span = node.get("span")
+        if isinstance(span, dict) and "line" in span:
+            return int(span["line"])
+        for value in node.values():
+            line = span_line(value)
+            if line is not None:
+                return line
+    elif isinstance(node, list):
+        for value in node:
+            line = span_line(value)
+            if line is not None:
+                return line
+    return None
+
+
+def rule_head(rule: Any) -> tuple[str, str, int] | None:
+    """(kind, name, line) of a rule head: kind is Set, Compr or Func."""
     spec = rule.get("Spec") if isinstance(rule, dict) else None
     if not isinstance(spec, dict):
         return None
@@ -93,10 +111,15 @@ def rule_name(rule: Any) -> tuple[str, int] | None:
     for kind in ("Set", "Compr", "Func"):
         if kind in head:
             path = ref_path(head[kind].get("refr")) or []
-            span = head[kind].get("span", {})
             if path:
-                return path[0], int(span.get("line", 1))
+                return kind, path[0], span_line(head[kind]) or 1
     return None
+
+
+def rule_name(rule: Any) -> tuple[str, int] | None:
+    """(name, head line) of a rule of a module's AST."""
+    head = rule_head(rule)
+    return (head[1], head[2]) if head else None
 
 
 def _maximal_refs(node: Any) -> Iterable[dict[str, Any]]:
@@ -294,5 +317,7 @@ __all__ = [
     "ref_path",
     "references",
     "resolve",
+    "rule_head",
     "rule_name",
+    "span_line",
 ]

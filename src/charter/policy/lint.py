@@ -93,7 +93,14 @@ from charter.policy.bundle import (
     path_under_roots,
     read_directory_files,
 )
-from charter.policy.dataflow import dead_rules, import_aliases, ref_path, resolve
+from charter.policy.dataflow import (
+    dead_rules,
+    import_aliases,
+    ref_path,
+    resolve,
+    rule_head,
+    span_line,
+)
 from charter.policy.engine import parse_module, walk_ast
 from charter.policy.profile import parse_requirements
 from charter.policy.ratchet import DIRECTIONS, Parameter, declaration
@@ -167,37 +174,6 @@ def _line_of(text: str, needle: str, default: int = 1) -> int:
 
 def _roots_overlap(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
-
-
-def _span_line(node: Any) -> int | None:
-    if isinstance(node, dict):
-        span = node.get("span")
-        if isinstance(span, dict) and "line" in span:
-            return int(span["line"])
-        for value in node.values():
-            line = _span_line(value)
-            if line is not None:
-                return line
-    elif isinstance(node, list):
-        for value in node:
-            line = _span_line(value)
-            if line is not None:
-                return line
-    return None
-
-
-def _head(rule: Any) -> tuple[str, str, int] | None:
-    """(kind, name, line) of a rule head: kind is Set, Compr or Func."""
-    spec = rule.get("Spec") if isinstance(rule, dict) else None
-    if not isinstance(spec, dict):
-        return None
-    head = spec.get("head", {})
-    for kind in ("Set", "Compr", "Func"):
-        if kind in head:
-            path = ref_path(head[kind].get("refr")) or []
-            if path:
-                return kind, path[0], _span_line(head[kind]) or 1
-    return None
 
 
 # ------------------------------------------------------------------ bundles
@@ -458,7 +434,7 @@ def _check_composition(target: _Target, others: Sequence[Layer], findings: list[
                 if not path or path[0] != "data":
                     continue
                 slash = "/".join(path[1:])
-                line = _span_line(mod) or 1
+                line = span_line(mod) or 1
                 owners = [
                     (root, layer)
                     for root, layer in foreign
@@ -491,13 +467,13 @@ def _check_composition(target: _Target, others: Sequence[Layer], findings: list[
                     findings.append(
                         _error(
                             "CHARTER-L011",
-                            f"{module.path}:{_span_line(node) or 1}",
+                            f"{module.path}:{span_line(node) or 1}",
                             f"{'.'.join(full)} reads Charter's reserved namespace",
                             "rules read only their own roots, upper data and input",
                         )
                     )
         for rule in module.info.ast.get("rules", []):
-            head = _head(rule)
+            head = rule_head(rule)
             if head is None:
                 continue
             kind, name, line = head
@@ -590,7 +566,7 @@ def _check_impersonation(
                 findings.append(
                     _error(
                         "CHARTER-L014",
-                        f"{module.path}:{line or _span_line(value) or 1}",
+                        f"{module.path}:{line or span_line(value) or 1}",
                         f"an entry cites rule {cited}, which belongs to the "
                         f"{upper_ids[cited]}; a lower layer cannot speak for an upper "
                         "layer's rule (at runtime the entry counts as this layer's own)",
