@@ -23,7 +23,6 @@ from psycopg import sql
 
 from charter.audit import chain, stores
 from charter.audit import checkpoint as cp
-from charter.audit import sqlite as sqlite_store
 from charter.audit.postgres import PostgresStore, split_url
 from charter.cli import main
 from charter.core.errors import AuditError, InputError, VerificationError
@@ -457,7 +456,7 @@ def test_origin_names_are_checked() -> None:
 def test_records_are_read_in_pages_and_after_a_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keypair: keys.GeneratedKey
 ) -> None:
-    monkeypatch.setattr(sqlite_store, "PAGE", 2)
+    monkeypatch.setattr(chain, "PAGE", 2)  # every store pages through chain.paged_records
     path = tmp_path / "a.db"
     store = _store(path, 7)
     assert [r["seq"] for r in store.records()] == list(range(1, 8))

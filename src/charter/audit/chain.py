@@ -31,7 +31,8 @@ the anchor within the snapshot are still a break.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,6 +71,31 @@ def record_hash(record: Mapping[str, Any]) -> str:
     """
     body = {k: v for k, v in record.items() if k != "hash"}
     return hashlib.sha256(jsonio.canonical_bytes(body)).hexdigest()
+
+
+#: Records read per query when a store pages through its log.
+PAGE = 2000
+
+
+def paged_records(
+    fetch: Callable[[int, int], Sequence[tuple[Any, ...]]], after: int
+) -> Iterator[dict[str, Any]]:
+    """The records numbered above ``after`` in chain order, ``PAGE`` at a time.
+
+    ``fetch(last, limit)`` returns up to ``limit`` ``(seq, record text)`` rows with
+    ``seq > last`` in order. A record that is not JSON is yielded as
+    ``{"seq": None, "corrupt": text}`` so verification reports it, never skips it."""
+    last = after
+    while True:
+        rows = fetch(last, PAGE)
+        for seq, text in rows:
+            last = int(seq)
+            try:
+                yield json.loads(text)
+            except ValueError:
+                yield {"seq": None, "corrupt": text}
+        if len(rows) < PAGE:
+            return
 
 
 def chain_batch(

@@ -30,7 +30,6 @@ module level (see :func:`charter.audit.stores.open_store`).
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -40,13 +39,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from charter.audit.chain import GENESIS, chain_batch
+from charter.audit.chain import GENESIS, chain_batch, paged_records
 from charter.audit.commit import GroupCommit, GroupCommitted, Pending
 from charter.core.errors import AuditError
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DEFAULT_SCHEMA = "charter"
-PAGE = 2000
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -372,19 +370,12 @@ def _head(read: Read) -> tuple[int, str] | None:
 
 def _records(read: Read, after: int) -> Iterator[dict[str, Any]]:
     """The records numbered above ``after`` in chain order, read a page at a time."""
-    last = after
-    while True:
-        rows = read(
-            "SELECT seq, record FROM {log} WHERE seq > %s ORDER BY seq LIMIT %s", (last, PAGE)
-        )
-        for seq, text in rows:
-            last = int(seq)
-            try:
-                yield json.loads(text)
-            except ValueError:
-                yield {"seq": None, "corrupt": text}
-        if len(rows) < PAGE:
-            return
+    return paged_records(
+        lambda last, limit: read(
+            "SELECT seq, record FROM {log} WHERE seq > %s ORDER BY seq LIMIT %s", (last, limit)
+        ),
+        after,
+    )
 
 
 def first_line(exc: BaseException) -> str:

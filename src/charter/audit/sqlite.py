@@ -10,7 +10,6 @@ transaction, which WAL mode keeps at one snapshot while the writer commits.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -18,12 +17,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from charter.audit.chain import GENESIS, chain_batch
+from charter.audit.chain import GENESIS, chain_batch, paged_records
 from charter.audit.commit import GroupCommit, GroupCommitted, Pending
 from charter.core.errors import AuditError
 
 #: Records read per query by :meth:`SQLiteStore.records`.
-PAGE = 2000
 
 
 class SQLiteStore(GroupCommitted):
@@ -201,21 +199,14 @@ def _head(
 def _records(
     db: sqlite3.Connection, lock: threading.Lock | AbstractContextManager[None], after: int
 ) -> Iterator[dict[str, Any]]:
-    last = after
-    while True:
+    def fetch(last: int, limit: int) -> list[tuple[Any, ...]]:
         with lock:
-            rows = db.execute(
+            return db.execute(
                 "SELECT seq, record FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
-                (last, PAGE),
+                (last, limit),
             ).fetchall()
-        for seq, text in rows:
-            last = int(seq)
-            try:
-                yield json.loads(text)
-            except ValueError:
-                yield {"seq": None, "corrupt": text}
-        if len(rows) < PAGE:
-            return
+
+    return paged_records(fetch, after)
 
 
 def _tables(db: sqlite3.Connection) -> set[str]:
