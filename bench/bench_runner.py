@@ -246,10 +246,8 @@ async def load(port: int, path: str, body: Any, total: int, concurrency: int) ->
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (the runner's evaluators)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+def proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/PID/stat after the command name) of every process."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -257,9 +255,17 @@ def cpu_seconds(pid: int) -> float:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(entry) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        yield int(entry), fields
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the runner's evaluators)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(
+        (int(fields[11]) + int(fields[12])) / tick
+        for proc, fields in proc_stats()
+        if proc == pid or int(fields[1]) == pid
+    )
 
 
 def measure(pid: int, port: int, path: str, body: Any, n: int, c: int) -> dict[str, float]:

@@ -32,17 +32,7 @@ Times = dict[tuple[int, int], tuple[float, float]]
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
+    return [proc for proc, fields in bench.proc_stats() if int(fields[1]) == pid]
 
 
 def thread_times(pid: int) -> Times:
