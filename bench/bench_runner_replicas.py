@@ -35,12 +35,21 @@ client to the last CPU, so each replica has a core of its own in the two-replica
 setup (and A still only one core in the one-replica setup): a fairer test of
 "a second replica adds a core's worth of decisions" on a machine where
 otherwise the scheduler spreads the single replica's threads over both cores.
+
+``--cpu-limit CPUS`` gives each replica (with its evaluator processes) a CPU
+quota of its own, as ``resources.limits.cpu`` does for each pod of
+``deploy/kubernetes/`` (a CFS quota in a cgroup per replica; cgroup v2 or v1's
+``cpu`` controller, root only). One replica then has ``CPUS`` and two have twice
+that, whatever else the machine runs, as long as the machine has that much to
+spare besides PostgreSQL and the client: the figure a team scaling out replicas
+of a fixed size sees. The quota each replica got is printed (throttled time).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -139,6 +148,59 @@ def _ticks(pids: list[int]) -> float:
     return total
 
 
+class CpuLimit:
+    """A cgroup with a CFS quota of ``cpus`` CPUs (cgroup v2's ``cpu.max`` or v1's ``cpu``)."""
+
+    PERIOD_US = 100_000
+
+    def __init__(self, name: str, cpus: float) -> None:
+        quota = max(1000, int(cpus * self.PERIOD_US))
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+        if v2.is_file() and "cpu" in v2.read_text().split():
+            self.path = Path("/sys/fs/cgroup") / name
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+        else:
+            self.path = Path("/sys/fs/cgroup/cpu") / name
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+            (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+
+    def add_tree(self, pid: int) -> None:
+        """``pid`` and every process below it (children started later inherit the group)."""
+        pending = [pid]
+        while pending:
+            current = pending.pop()
+            (self.path / "cgroup.procs").write_text(str(current))
+            pending.extend(child for child, ppid in _parents().items() if ppid == current)
+
+    def throttled_seconds(self) -> float:
+        for line in (self.path / "cpu.stat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "throttled_usec":
+                return int(value) / 1e6
+            if name == "throttled_time":
+                return int(value) / 1e9
+        return 0.0
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
+
+def _parents() -> dict[int, int]:
+    """pid → parent pid of every process."""
+    found: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            found[int(entry)] = int(fields[1])
+    return found
+
+
 def measure(
     replicas: list[tuple[int, int]], ports: list[int], kind: str, n: int, c: int
 ) -> dict[str, Any]:
@@ -166,6 +228,11 @@ def main() -> None:
     parser.add_argument("--kind", choices=tuple(PATHS), default="action")
     parser.add_argument("--pg", default=PG_URL)
     parser.add_argument("--pin", action="store_true", help="taskset: A on CPU 0, B on CPU 1")
+    parser.add_argument(
+        "--cpu-limit",
+        type=float,
+        help="each replica's CPU quota in CPUs (e.g. 0.5, as limits.cpu: 500m); root only",
+    )
     args = parser.parse_args()
     n, c = min(args.requests, 20000), min(args.concurrency, 256)
     rounds = max(1, min(args.rounds, 10))
@@ -186,17 +253,27 @@ def main() -> None:
             )
             for i, (name, port) in enumerate(zip("AB", ports, strict=True))
         ]
+        limits: list[CpuLimit] = []
+        throttled: list[float] = []
         try:
             for proc, port in zip(procs, ports, strict=True):
                 wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+            if args.cpu_limit:
+                tag = f"charter-bench-{os.getpid()}"
+                limits = [CpuLimit(f"{tag}-{n}", args.cpu_limit) for n in "AB"]
+                for limit, proc in zip(limits, procs, strict=True):
+                    limit.add_tree(proc.pid)
             replicas = [(p.pid, port) for p, port in zip(procs, ports, strict=True)]
             for _ in range(rounds):
                 runs["one replica"].append(measure(replicas, ports[:1], args.kind, n, c))
                 runs["two replicas"].append(measure(replicas, ports, args.kind, n, c))
+            throttled = [limit.throttled_seconds() for limit in limits]
         finally:
             for proc in procs:
                 proc.terminate()
                 proc.wait(timeout=20)
+            for limit in limits:
+                limit.remove()
         store = stores.open_store(url, read_only=True)
         report = chain.verify(store)
         length = store.count()
@@ -205,7 +282,9 @@ def main() -> None:
     warmups = 2 * rounds * min(200, n)
     print(
         f"kind={args.kind} requests={n} concurrency={c} rounds={rounds} cpus={cpus} "
-        f"pinned={'A:0 B:1 client:' + str(cpus - 1) if pin else 'no'} (medians; PostgreSQL "
+        f"pinned={'A:0 B:1 client:' + str(cpus - 1) if pin else 'no'} "
+        f"cpu-limit={f'{args.cpu_limit:g} CPU per replica' if args.cpu_limit else 'none'} "
+        "(medians; PostgreSQL "
         "audit + approvals, one schema, synchronous_commit=on)"
     )
     print(
@@ -233,6 +312,11 @@ def main() -> None:
         + ", ".join(f"{k} {lo:.0f}-{hi:.0f}" for k, (lo, hi) in spread.items())
     )
     print(f"two replicas / one replica: {ratio:.2f}x (target 1.6x)")
+    if args.cpu_limit:
+        print(
+            "time throttled by the quota (s, whole run): "
+            + ", ".join(f"{n} {t:.1f}" for n, t in zip("AB", throttled, strict=True))
+        )
     print(
         f"machine load average (1 min) before / after: {load_before:.1f} / "
         f"{os.getloadavg()[0]:.1f} on {cpus} CPUs"
