@@ -8,6 +8,7 @@ format examples, not tool output.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable
@@ -825,3 +826,28 @@ def test_direct_is_the_after_sides_word_unless_the_package_left() -> None:
         ("b", "1.0.0", "1.0.1", False),
         ("gone", "1.0.0", None, True),  # left: the before side is all there is
     ]
+
+
+def test_the_cycle_collector_is_paused_only_while_dependency_files_are_read() -> None:
+    seen: list[bool] = []
+
+    def side() -> bytes:  # read lazily, while the files are compared
+        seen.append(gc.isenabled())
+        return b"requests==2.0.0\n"
+
+    def failing() -> bytes:
+        raise RuntimeError("a side that cannot be read")
+
+    assert gc.isenabled()
+    facts = derive_dependency_changes({"requirements.txt": (side, b"requests==2.1.0\n")})
+    assert seen == [False] and gc.isenabled()
+    assert [(c.name, c.old, c.new) for c in facts.changes] == [("requests", "2.0.0", "2.1.0")]
+    with pytest.raises(RuntimeError):
+        derive_dependency_changes({"requirements.txt": (failing, None)})
+    assert gc.isenabled()
+    gc.disable()  # paused by someone else: left paused
+    try:
+        derive_dependency_changes({"requirements.txt": (side, None)})
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
