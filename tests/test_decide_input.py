@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter.core import jsonio
+from charter.core import heap, jsonio
 from charter.core.digests import sha256_text
 from charter.core.errors import EvaluationError, InputError
 from charter.facts.decide import _needs_validation, decide
 from charter.facts.reconcile import Facts, reconcile
 from charter.policy import proposal
-from charter.policy.decision import LARGE_INPUT_CHARS, build_context, evaluate
+from charter.policy.decision import build_context, evaluate
 from charter.policy.engine import Engine
 from charter.policy.stack import CompiledStack, load_stack
 from tests.strategies import proposals
@@ -82,11 +82,11 @@ def test_the_input_digest_is_the_canonical_digest_and_the_engine_sees_the_docume
 def test_a_large_input_is_decided_alike_after_freed_memory_is_handed_back(
     shipped: CompiledStack,
 ) -> None:
-    # Over LARGE_INPUT_CHARS: the decision trims the C heap between its digest and the
+    # Over heap.LARGE: the decision trims the C heap between its digest and the
     # engine's copy; the digest, what the engine sees and the verdict are unchanged.
-    patch = "+x = 1\n" * (LARGE_INPUT_CHARS // 7 + 1)
+    patch = "+x = 1\n" * (heap.LARGE // 7 + 1)
     large = {**BUILT, "files": [{**BUILT["files"][0], "patch": patch}]}
-    assert len(jsonio.canonical(large)) >= LARGE_INPUT_CHARS
+    assert len(jsonio.canonical(large)) >= heap.LARGE
     decision = evaluate(shipped, large, now=NOW)
     assert decision.input_digest == jsonio.digest(large)
     seen = json.loads(shipped.engine._engine.eval_query_as_json("x := input.files[0].patch"))
