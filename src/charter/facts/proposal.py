@@ -252,7 +252,7 @@ def _blob(repo: Repository, sha: str | None) -> Side:
     """A function reading blob ``sha`` (None for the absent side)."""
     if sha is None:
         return None
-    return partial(repo.output, "cat-file", "blob", sha)
+    return partial(repo.read_blob, sha)
 
 
 def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any]:
