@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from charter.core import heap
 from charter.facts import (
     MAX_FILE_BYTES,
     DependencyChange,
@@ -598,6 +599,23 @@ def test_real_package_locks_read_in_runs_of_entries_give_the_same_inventory() ->
             walk = _CountedRuns(data.decode(), chunk=1)
             assert walk.read() == whole, (folder, side)
             assert walk.runs > 0, (folder, side)  # the runs were parsed, not only the walk
+
+
+def test_a_large_package_lock_read_after_its_bytes_are_let_go_gives_the_same_inventory() -> None:
+    # Over heap.LARGE: package_lock drops the bytes once decoded and trims the heap.
+    entries = {
+        f"node_modules/p{n}": {
+            "version": f"1.0.{n % 7}",
+            "resolved": f"https://registry.npmjs.org/p{n}/-/p{n}-1.0.{n % 7}.tgz",
+            "integrity": "sha512-" + "A" * 86 + f"{n}==",
+        }
+        for n in range(heap.LARGE // 180)
+    }
+    data = json.dumps(_v3({"": {"dependencies": {"p1": "^1"}}, **entries}), indent=2).encode()
+    assert len(data) >= heap.LARGE
+    inv = package_lock(data, "package-lock.json")
+    assert inv == _package_lock_whole(data, "package-lock.json")
+    assert len(inv.locked) == len(entries) and inv.direct == {"p1"}
 
 
 def _laid_out(entries: list[str]) -> bytes:

@@ -128,10 +128,9 @@ def _read(path: str, given: Side, side: str, max_bytes: int) -> Inventory | None
         return None
     reader = reader_for(path)
     try:
-        data = given() if callable(given) else given
-        if len(data) > max_bytes:
-            raise Unreadable(f"{len(data)} bytes, more than the {max_bytes} read")
-        return reader(data, path) if reader is not None else None
+        # The bytes are handed to the reader, not kept here: it may let them go
+        # once it has decoded them (package_lock.json does).
+        return reader(_bytes(given, max_bytes), path) if reader is not None else None
     except Unreadable as exc:
         raise Unreadable(f"{side}: {exc}") from None
     except (
@@ -145,6 +144,16 @@ def _read(path: str, given: Side, side: str, max_bytes: int) -> Inventory | None
     ) as exc:
         # Safety net: a shape no reader foresaw is still a named, unparsed file.
         raise Unreadable(f"{side}: unexpected structure ({type(exc).__name__})") from None
+
+
+def _bytes(given: Side, max_bytes: int) -> bytes:
+    """The bytes of one side (read now if ``given`` reads them), at most ``max_bytes``."""
+    data = given() if callable(given) else given
+    if data is None:
+        raise Unreadable("no bytes")  # unreachable: _read handles an absent side
+    if len(data) > max_bytes:
+        raise Unreadable(f"{len(data)} bytes, more than the {max_bytes} read")
+    return data
 
 
 def _diff(

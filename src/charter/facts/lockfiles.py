@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from charter.core import jsonio
+from charter.core import heap, jsonio
 from charter.core.errors import InputError
 
 #: Longest package name or version accepted (a real one is far shorter).
@@ -172,7 +172,7 @@ def _text(data: bytes) -> str:
         raise Unreadable(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _json(data: bytes, path: str) -> dict[str, Any]:
+def _json(data: bytes | str, path: str) -> dict[str, Any]:
     try:
         value = jsonio.loads(data, what=path)
     except InputError as exc:
@@ -260,13 +260,27 @@ def package_lock(data: bytes, path: str) -> Inventory:
     its tens of thousands of ``packages`` are never all held as parsed JSON. Anything
     that walk is not sure of — bad JSON, a problem in an entry, keys in an unusual
     order — reads the file again whole (:func:`_package_lock_whole`), so what is
-    returned or raised is always exactly what the whole reading says.
+    returned or raised is always exactly what the whole reading says. Once the
+    bytes are decoded, only the text is kept (the caller hands ``data`` over:
+    a 10 MB lockfile is not held twice).
     """
-    streamed = _package_lock_streamed(data)
-    return streamed if streamed is not None else _package_lock_whole(data, path)
+    try:
+        text = _utf8(data)
+    except UnicodeDecodeError:
+        return _package_lock_whole(data, path)  # which says why it is not text
+    if len(data) >= heap.LARGE:
+        del data
+        heap.release_freed_memory()  # the bytes' pages, before the entries are read
+    streamed = _npm_streamed(text)
+    return streamed if streamed is not None else _package_lock_whole(text, path)
 
 
-def _package_lock_whole(data: bytes, path: str) -> Inventory:
+def _utf8(data: bytes) -> str:
+    """``data`` decoded as :func:`charter.core.jsonio.loads` decodes it (a BOM dropped)."""
+    return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+
+
+def _package_lock_whole(data: bytes | str, path: str) -> Inventory:
     doc = _json(data, path)
     version = doc.get("lockfileVersion")
     inv = Inventory("npm")
@@ -343,7 +357,15 @@ def _package_lock_streamed(data: bytes, chunk: int = _CHUNK) -> Inventory | None
     ``chunk``: see :meth:`_NpmStream._packages`.
     """
     try:
-        text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+        text = _utf8(data)
+    except UnicodeDecodeError:
+        return None
+    return _npm_streamed(text, chunk)
+
+
+def _npm_streamed(text: str, chunk: int = _CHUNK) -> Inventory | None:
+    """:func:`_package_lock_streamed` of the decoded text."""
+    try:
         return _NpmStream(text, chunk).read()
     except Exception:  # noqa: BLE001 - whatever it is, the whole reading decides
         return None
