@@ -260,9 +260,9 @@ def package_lock(data: bytes, path: str) -> Inventory:
     its tens of thousands of ``packages`` are never all held as parsed JSON. Anything
     that walk is not sure of — bad JSON, a problem in an entry, keys in an unusual
     order — reads the file again whole (:func:`_package_lock_whole`), so what is
-    returned or raised is always exactly what the whole reading says. Once the
-    bytes are decoded, only the text is kept (the caller hands ``data`` over:
-    a 10 MB lockfile is not held twice).
+    returned or raised is always exactly what the whole reading says. A large
+    file's bytes are let go once decoded (the caller hands ``data`` over), so a
+    10 MB lockfile is not held twice.
     """
     try:
         text = _utf8(data)
