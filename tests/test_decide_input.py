@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter.core import jsonio
+from charter.core import heap, jsonio
 from charter.core.digests import sha256_text
 from charter.core.errors import EvaluationError, InputError
 from charter.facts.decide import _needs_validation, decide
@@ -76,6 +76,26 @@ def test_the_input_digest_is_the_canonical_digest_and_the_engine_sees_the_docume
     )
     assert value["context"] == json.loads(
         json.dumps(build_context(compiled, document, NOW), sort_keys=True)
+    )
+
+
+def test_a_large_input_is_decided_alike_after_freed_memory_is_handed_back(
+    shipped: CompiledStack,
+) -> None:
+    # Over heap.LARGE: the decision trims the C heap between its digest and the
+    # engine's copy; the digest, what the engine sees and the verdict are unchanged.
+    patch = "+x = 1\n" * (heap.LARGE // 7 + 1)
+    large = {**BUILT, "files": [{**BUILT["files"][0], "patch": patch}]}
+    assert len(jsonio.canonical(large)) >= heap.LARGE
+    decision = evaluate(shipped, large, now=NOW)
+    assert decision.input_digest == jsonio.digest(large)
+    seen = json.loads(shipped.engine._engine.eval_query_as_json("x := input.files[0].patch"))
+    assert seen["result"][0]["bindings"]["x"] == patch
+    small = evaluate(shipped, {**BUILT, "files": [{**BUILT["files"][0], "patch": "+x = 1\n"}]},
+                     now=NOW)  # fmt: skip
+    assert (decision.verdict, [r.rule for r in decision.reasons]) == (
+        small.verdict,
+        [r.rule for r in small.reasons],
     )
 
 

@@ -8,6 +8,7 @@ format examples, not tool output.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from charter.core import heap
 from charter.facts import (
     MAX_FILE_BYTES,
     DependencyChange,
@@ -30,6 +32,7 @@ from charter.facts.lockfiles import (
     Inventory,
     Unreadable,
     _npm_origin,
+    _NpmStream,
     _origin_digest,
     _package_lock_streamed,
     _package_lock_whole,
@@ -557,7 +560,23 @@ def _outcome(read: Callable[[], Inventory]) -> object:
 def _same_as_whole(data: bytes) -> object:
     whole = _outcome(lambda: _package_lock_whole(data, "package-lock.json"))
     assert _outcome(lambda: package_lock(data, "package-lock.json")) == whole
+    # In runs of entries parsed in one call, cut at every place npm's layout allows.
+    for chunk in (1, 200):
+        streamed = _package_lock_streamed(data, chunk)
+        if streamed is not None:
+            assert _outcome(lambda: streamed) == whole, chunk  # noqa: B023 - used at once
     return whole
+
+
+class _CountedRuns(_NpmStream):
+    """The walk, counting the runs of entries it parsed in one call."""
+
+    runs = 0
+
+    def _chunk(self, members: str) -> dict[str, Any] | None:
+        run = super()._chunk(members)
+        self.runs += run is not None
+        return run
 
 
 def _v3(packages: dict[str, object], **top: object) -> dict[str, object]:
@@ -570,6 +589,69 @@ def test_real_package_locks_are_walked_entry_by_entry_to_the_same_inventory() ->
             data = (ASSETS / folder / side / "package-lock.json").read_bytes()
             assert _package_lock_streamed(data) is not None, (folder, side)
             assert not isinstance(_same_as_whole(data), str)
+
+
+def test_real_package_locks_read_in_runs_of_entries_give_the_same_inventory() -> None:
+    for folder in ("npm-package-lock-v2", "npm-package-lock-v3"):
+        for side in ("before", "after"):
+            data = (ASSETS / folder / side / "package-lock.json").read_bytes()
+            whole = _package_lock_whole(data, "package-lock.json")
+            walk = _CountedRuns(data.decode(), chunk=1)
+            assert walk.read() == whole, (folder, side)
+            assert walk.runs > 0, (folder, side)  # the runs were parsed, not only the walk
+
+
+def test_a_large_package_lock_read_after_its_bytes_are_let_go_gives_the_same_inventory() -> None:
+    # Over heap.LARGE: package_lock drops the bytes once decoded and trims the heap.
+    entries = {
+        f"node_modules/p{n}": {
+            "version": f"1.0.{n % 7}",
+            "resolved": f"https://registry.npmjs.org/p{n}/-/p{n}-1.0.{n % 7}.tgz",
+            "integrity": "sha512-" + "A" * 86 + f"{n}==",
+        }
+        for n in range(heap.LARGE // 180)
+    }
+    data = json.dumps(_v3({"": {"dependencies": {"p1": "^1"}}, **entries}), indent=2).encode()
+    assert len(data) >= heap.LARGE
+    inv = package_lock(data, "package-lock.json")
+    assert inv == _package_lock_whole(data, "package-lock.json")
+    assert len(inv.locked) == len(entries) and inv.direct == {"p1"}
+
+
+def _laid_out(entries: list[str]) -> bytes:
+    """A v3 lockfile whose ``packages`` members are ``entries`` as written, npm's layout."""
+    members = ",\n    ".join(entries)
+    return ('{\n  "lockfileVersion": 3,\n  "packages": {\n    ' + members + "\n  }\n}\n").encode()
+
+
+def test_a_run_cut_where_no_entry_ends_is_never_read_as_one() -> None:
+    a = '"node_modules/a": {\n      "version": "1.0.0"\n    }'
+    b = '"node_modules/b": {\n      "version": "2.0.0"\n    }'
+    c = '"node_modules/c": {\n      "version": "3.0.0"\n    }'
+    # Laid out so that the cut mark falls inside entries, before keys, after bad JSON.
+    tricky = {
+        "inside an entry": '"node_modules/c": {\n      "dependencies": {"x": "1"\n    },\n    '
+        '"version": "3.0.0"\n    }',
+        "inside a nested value": '"node_modules/c": {"version": "3.0.0", "x": [{\n    },\n    '
+        '"y"]\n    }',
+        "duplicate across runs": a,
+        "duplicate by escape": a.replace("node_modules/a", "node_modules/\\u0061"),
+        "bad JSON after": c + ", NaN",
+        "lone surrogate": c.replace("3.0.0", "3.0.0\\udc00"),
+        "too deep": c.replace('"3.0.0"', '"3.0.0", "x": ' + "[" * 127 + "]" * 127),
+    }
+    for name, entry in tricky.items():
+        data = _laid_out([a, b, entry, b.replace("/b", "/d")])
+        outcome = _same_as_whole(data)
+        if name.startswith(("duplicate", "bad", "lone", "too")):
+            assert str(outcome).startswith("unreadable: "), name
+        else:
+            assert not isinstance(outcome, str), name
+    # packages ends inside a run: the legacy tree after it is laid out as entries are.
+    legacy = '"dependencies": {\n    "x": {\n      "version": "9.0.0"\n    },\n    "y": {}\n  }'
+    data = _laid_out([a, b]).replace(b"\n  }\n}", b"\n  },\n  " + legacy.encode() + b"\n}")
+    assert _same_as_whole(data) == ("npm", set(), {"a": "1.0.0", "b": "2.0.0", "x": "9.0.0",
+                                                  "y": None}, {})  # fmt: skip
 
 
 # Mostly entries npm would write (so the walk is the one that answers), some hostile.
@@ -762,3 +844,28 @@ def test_direct_is_the_after_sides_word_unless_the_package_left() -> None:
         ("b", "1.0.0", "1.0.1", False),
         ("gone", "1.0.0", None, True),  # left: the before side is all there is
     ]
+
+
+def test_the_cycle_collector_is_paused_only_while_dependency_files_are_read() -> None:
+    seen: list[bool] = []
+
+    def side() -> bytes:  # read lazily, while the files are compared
+        seen.append(gc.isenabled())
+        return b"requests==2.0.0\n"
+
+    def failing() -> bytes:
+        raise RuntimeError("a side that cannot be read")
+
+    assert gc.isenabled()
+    facts = derive_dependency_changes({"requirements.txt": (side, b"requests==2.1.0\n")})
+    assert seen == [False] and gc.isenabled()
+    assert [(c.name, c.old, c.new) for c in facts.changes] == [("requests", "2.0.0", "2.1.0")]
+    with pytest.raises(RuntimeError):
+        derive_dependency_changes({"requirements.txt": (failing, None)})
+    assert gc.isenabled()
+    gc.disable()  # paused by someone else: left paused
+    try:
+        derive_dependency_changes({"requirements.txt": (side, None)})
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -304,3 +304,16 @@ def test_an_empty_range_still_names_the_head_commit(repo: Path) -> None:
     assert doc["commits"] == []
     assert doc["title"] == "Bump deps and tidy"
     assert doc["dependencies"]["changed"] is False
+
+
+def test_a_blob_is_read_whole_from_its_pipe_and_a_missing_one_is_an_error(repo: Path) -> None:
+    big = bytes(range(256)) * 2048 + b"end"  # several pipe buffers' worth, every byte value
+    (repo / "big.bin").write_bytes(big)
+    commit(repo, "big")
+    sha = git(repo, "rev-parse", "HEAD:big.bin").strip()
+    repository = Repository(repo)
+    assert repository.read_blob(sha) == big
+    assert repository.blob(sha) == big
+    assert repository.blob(None) is None
+    with pytest.raises(GitError, match="git cat-file"):
+        repository.read_blob("0" * 40)

@@ -204,12 +204,30 @@ class Repository:
 
     def blob(self, sha: str | None) -> bytes | None:
         """The bytes of one blob, or None for the absent side of an add or delete."""
-        if sha is None:
-            return None
-        return self.output("cat-file", "blob", sha)
+        return None if sha is None else self.read_blob(sha)
 
-    def _spawn(self, args: tuple[str, ...], *, errors: bool = True) -> subprocess.Popen[bytes]:
-        """``git ARGS`` streaming its output (standard error kept when ``errors``)."""
+    def read_blob(self, sha: str) -> bytes:
+        """The bytes of blob ``sha``.
+
+        Read from an unbuffered pipe into one buffer that grows as they arrive, so
+        a large blob (a 10 MB lockfile) is not held twice, as chunks and then joined.
+        """
+        proc = self._spawn(("cat-file", "blob", sha), unbuffered=True)
+        assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        try:
+            # Standard error is read after: cat-file writes one line there, if any.
+            data = proc.stdout.read()
+        finally:
+            _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise GitError(f"git cat-file: {_first_line(err)}", hint=_HINT)
+        return data
+
+    def _spawn(
+        self, args: tuple[str, ...], *, errors: bool = True, unbuffered: bool = False
+    ) -> subprocess.Popen[bytes]:
+        """``git ARGS`` streaming its output (standard error kept when ``errors``;
+        ``unbuffered``: standard output read straight from the pipe)."""
         try:
             return subprocess.Popen(
                 _command(args),
@@ -217,6 +235,7 @@ class Repository:
                 env=_env(self.index_file),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE if errors else subprocess.DEVNULL,
+                bufsize=0 if unbuffered else -1,
             )
         except OSError:
             raise GitError("git: no git binary on PATH", hint="install git") from None

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from charter.core import jsonio
+from charter.core import heap, jsonio
 from charter.core.errors import InputError
 
 #: Longest package name or version accepted (a real one is far shorter).
@@ -172,7 +172,7 @@ def _text(data: bytes) -> str:
         raise Unreadable(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _json(data: bytes, path: str) -> dict[str, Any]:
+def _json(data: bytes | str, path: str) -> dict[str, Any]:
     try:
         value = jsonio.loads(data, what=path)
     except InputError as exc:
@@ -256,17 +256,31 @@ def _npm_direct(root: object) -> set[str]:
 def package_lock(data: bytes, path: str) -> Inventory:
     """package-lock.json / npm-shrinkwrap.json (lockfileVersion 1-3).
 
-    A v2/v3 file is read entry by entry (:func:`_package_lock_streamed`): its
-    tens of thousands of ``packages`` are never all held as parsed JSON. Anything
+    A v2/v3 file is read a run of entries at a time (:func:`_package_lock_streamed`):
+    its tens of thousands of ``packages`` are never all held as parsed JSON. Anything
     that walk is not sure of — bad JSON, a problem in an entry, keys in an unusual
     order — reads the file again whole (:func:`_package_lock_whole`), so what is
-    returned or raised is always exactly what the whole reading says.
+    returned or raised is always exactly what the whole reading says. A large
+    file's bytes are let go once decoded (the caller hands ``data`` over), so a
+    10 MB lockfile is not held twice.
     """
-    streamed = _package_lock_streamed(data)
-    return streamed if streamed is not None else _package_lock_whole(data, path)
+    try:
+        text = _utf8(data)
+    except UnicodeDecodeError:
+        return _package_lock_whole(data, path)  # which says why it is not text
+    if len(data) >= heap.LARGE:
+        del data
+        heap.release_freed_memory()  # the bytes' pages, before the entries are read
+    streamed = _npm_streamed(text)
+    return streamed if streamed is not None else _package_lock_whole(text, path)
 
 
-def _package_lock_whole(data: bytes, path: str) -> Inventory:
+def _utf8(data: bytes) -> str:
+    """``data`` decoded as :func:`charter.core.jsonio.loads` decodes it (a BOM dropped)."""
+    return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+
+
+def _package_lock_whole(data: bytes | str, path: str) -> Inventory:
     doc = _json(data, path)
     version = doc.get("lockfileVersion")
     inv = Inventory("npm")
@@ -316,25 +330,43 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what the json module skips between to
 _PLAIN_KEY = re.compile(r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
 #: What follows a member's value: another member or the object's end.
 _NEXT_MEMBER = re.compile(r"[ \t\n\r]*([,}])")
+#: Where npm's layout (two-space indents) ends one entry of ``packages`` and opens
+#: the next: the entry's closing brace, a comma, the next key's quote. Only a place
+#: to try a cut; the parser decides (:meth:`_NpmStream._chunk`).
+_ENTRY_END = '\n    },\n    "'
+#: Characters of ``_ENTRY_END`` up to and including the closing brace.
+_ENTRY_CLOSE = len("\n    }")
+#: Characters of ``packages`` parsed in one call, about (a few hundred entries).
+_CHUNK = 64 * 1024
 
 
 class _NotSure(Exception):
     """The streamed reading cannot vouch for its answer: read the file whole."""
 
 
-def _package_lock_streamed(data: bytes) -> Inventory | None:
-    """The inventory of a v2/v3 lockfile read one ``packages`` entry at a time, or
-    None when only the whole reading can say (any error, or ``lockfileVersion``
-    not 2 or 3, or not before ``packages``).
+def _package_lock_streamed(data: bytes, chunk: int = _CHUNK) -> Inventory | None:
+    """The inventory of a v2/v3 lockfile read a few hundred ``packages`` entries at a
+    time (one at a time where npm's layout does not show where they end), or None
+    when only the whole reading can say (any error, or ``lockfileVersion`` not 2 or
+    3, or not before ``packages``).
 
     It accepts exactly what :func:`charter.core.jsonio.loads` accepts (the same
     decoder for every value, duplicate keys refused at the two levels walked here,
     :func:`~charter.core.jsonio.check_tree` wherever a value could be too deep or
     hold a lone surrogate) and adds the same entries, whose order does not matter.
+    ``chunk``: see :meth:`_NpmStream._packages`.
     """
     try:
-        text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
-        return _NpmStream(text).read()
+        text = _utf8(data)
+    except UnicodeDecodeError:
+        return None
+    return _npm_streamed(text, chunk)
+
+
+def _npm_streamed(text: str, chunk: int = _CHUNK) -> Inventory | None:
+    """:func:`_package_lock_streamed` of the decoded text."""
+    try:
+        return _NpmStream(text, chunk).read()
     except Exception:  # noqa: BLE001 - whatever it is, the whole reading decides
         return None
 
@@ -342,9 +374,10 @@ def _package_lock_streamed(data: bytes) -> Inventory | None:
 class _NpmStream:
     """One walk over a package-lock.json text (see :func:`_package_lock_streamed`)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, chunk: int = _CHUNK) -> None:
         self.text = text
         self.pos = 0
+        self.chunk = chunk
         self.decoder = jsonio.strict_decoder()
         self.inv = Inventory("npm")
 
@@ -374,10 +407,14 @@ class _NpmStream:
         A key is matched without escapes (a key with one is left to the whole reading).
         """
         self._expect("{")
-        seen: set[str] = set()
         if self._skip() == "}":
             self.pos += 1
             return
+        yield from self._member_list(set())
+
+    def _member_list(self, seen: set[str]) -> Iterator[str]:
+        """:meth:`_members` from a member's start to the object's end; ``seen``: the
+        keys read before it in the same object."""
         text = self.text
         while True:
             match = _PLAIN_KEY.match(text, self.pos)
@@ -393,6 +430,58 @@ class _NpmStream:
             if follows.group(1) == "}":
                 return
 
+    def _packages(self) -> Iterator[tuple[str, Any]]:
+        """The entries of the ``packages`` object at the position, in order, each once.
+
+        Where npm's layout shows where an entry ends (:data:`_ENTRY_END`), a run of
+        entries of about :attr:`chunk` characters is parsed in one call (see
+        :meth:`_chunk`); the rest, and everything after a run that does not parse
+        alone, entry by entry.
+        """
+        self._expect("{")
+        if self._skip() == "}":
+            self.pos += 1
+            return
+        seen: set[str] = set()
+        text = self.text
+        while (cut := text.find(_ENTRY_END, self.pos + self.chunk)) >= 0:
+            # The run ends with its last entry's closing brace; the comma after it is skipped.
+            run = self._chunk(text[self.pos : cut + _ENTRY_CLOSE])
+            if run is None:
+                break
+            for key, body in run.items():
+                if key in seen:
+                    raise _NotSure
+                seen.add(key)
+                yield key, body
+            self.pos = cut + _ENTRY_CLOSE + 1
+        for key in self._member_list(seen):
+            yield key, self._value(2)
+
+    def _chunk(self, members: str) -> dict[str, Any] | None:
+        """The entries of ``members`` (a run of ``"key": value`` members of ``packages``,
+        the commas between them included), or None when the run is not exactly that.
+
+        The strict decoder parses the run as one object, ``{`` + run + ``}``: when it
+        does, the run is a complete list of members, so ``packages`` is these runs
+        joined by their commas and reads as each run read in turn (duplicate keys
+        across runs are the caller's to refuse). Any error is left to the entry by
+        entry walk, which meets it again and answers as the whole reading would.
+        """
+        try:
+            run = self.decoder.decode("{" + members + "}")
+        except Exception:  # noqa: BLE001 - the walk meets the error and decides
+            return None
+        if not isinstance(run, dict):
+            return None
+        # A dict entry's brackets are its own ``{`` plus those nested below it (here
+        # ``nested``, an upper bound); the check is the one :meth:`_value` makes at depth 2.
+        dicts = sum(type(body) is dict for body in run.values())
+        nested = members.count("{") + members.count("[") - dicts
+        if nested + 1 + 2 > jsonio.MAX_DEPTH - 2 or members.find("\\u") >= 0:
+            jsonio.check_tree(run, max_depth=jsonio.MAX_DEPTH - 1)
+        return run
+
     def read(self) -> Inventory:
         top: dict[str, Any] = {}
         root: object = None
@@ -402,8 +491,7 @@ class _NpmStream:
                 continue
             if top.get("lockfileVersion") not in (2, 3) or self._skip() != "{":
                 raise _NotSure
-            for entry in self._members():
-                body = self._value(2)
+            for entry, body in self._packages():
                 root = body if entry == "" else root
                 _npm_package(self.inv, entry, body)
             top["packages"] = {}

@@ -71,6 +71,9 @@ def build_from_git(
     changed = repo.changed_files(old, head, binary=False)
     commits = repo.commits(base, head)
     head_commit = _head_commit(commits, repo, head)
+    # Dependency files first: their two sides are compared before the patches are
+    # held, so a large lockfile's reading and the kept patches never add up.
+    dependencies = _dependencies(repo, changed)
     document: dict[str, Any] = {
         "kind": spec.kind,
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -84,7 +87,7 @@ def build_from_git(
         "environment": spec.environment,
         "files": _files(repo, old, head, changed, spec, progress),
         "commits": [_commit(c, identities) for c in commits],
-        "dependencies": _dependencies(repo, changed),
+        "dependencies": dependencies,
     }
     # The proof travels with it: deciding it as built does not validate it again.
     return validated(document)
@@ -125,6 +128,7 @@ def build_staged(
     changed = repo.changed_files(old, None, binary=False)
     name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
+    dependencies = _dependencies(repo, changed)  # before the patches, as build_from_git
     document: dict[str, Any] = {
         "kind": "push",
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -138,7 +142,7 @@ def build_staged(
         "environment": spec.environment,
         "files": _files(repo, old, None, changed, spec, progress),
         "commits": [],
-        "dependencies": _dependencies(repo, changed),
+        "dependencies": dependencies,
     }
     return validate(document)
 
@@ -252,7 +256,7 @@ def _blob(repo: Repository, sha: str | None) -> Side:
     """A function reading blob ``sha`` (None for the absent side)."""
     if sha is None:
         return None
-    return partial(repo.output, "cat-file", "blob", sha)
+    return partial(repo.read_blob, sha)
 
 
 def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any]:
