@@ -24,11 +24,6 @@ package charter.constitution.environment_profile.profile_requirements
 
 import rego.v1
 
-requirements := reqs if {
-	reqs := input.context.profile_requirements
-	is_array(reqs)
-} else := []
-
 profile_file := file if {
 	file := input.context.profile_file
 	is_object(file)
@@ -67,7 +62,13 @@ found(entry, req) := sprintf("%v has %s = %v", [entry.tool, req.attribute, entry
 	is_object(entry)
 } else := sprintf("the profile names no %s tool", [req.category])
 
+# Each body reads the requirements and the proposed profile itself (not through
+# helper rules): in regorus a reference to a rule costs a few microseconds, and
+# this set is evaluated on every decision, almost always without requirements
+# and without a proposed profile.
 deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
+	requirements := input.context.profile_requirements
+	is_array(requirements)
 	some req in requirements
 	req.category in used
 	entry := object.get(entries, req.category, null)
@@ -78,13 +79,12 @@ deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
 	)
 }
 
-proposed := p if {
-	p := profile_file.proposed
-	is_object(p)
-}
-
 deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
+	requirements := input.context.profile_requirements
+	is_array(requirements)
 	some req in requirements
+	proposed := input.context.profile_file.proposed
+	is_object(proposed)
 	entry := object.get(proposed, req.category, null)
 	not met(entry, req)
 	msg := sprintf(
@@ -94,6 +94,7 @@ deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
 }
 
 deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
+	proposed := input.context.profile_file.proposed
 	is_object(proposed)
 	some category in input.context.parameters.required_tool_categories
 	not is_object(object.get(proposed, category, null))
