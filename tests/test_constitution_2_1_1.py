@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from charter.core.decision import Decision
 from charter.core.errors import CharterError
-from charter.policy.decision import build_context, evaluate
+from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
 from charter.policy.engine import Engine
 from charter.policy.stack import CompiledStack, load_stack
 from tests import secret_corpus
@@ -67,7 +67,12 @@ def test_the_shipped_constitution_is_a_patch_of_2_1_0(stacks: Stacks) -> None:
 
 
 def _outcome(decision: Decision) -> tuple[str, list[tuple[str, str, str]]]:
-    reasons = sorted((r.rule, str(r.verdict), r.msg) for r in decision.reasons)
+    # An evaluation error is a deny in both; its text names the engine's file and
+    # the first set that failed, which may differ.
+    reasons = sorted(
+        (r.rule, str(r.verdict), "" if r.rule == EVAL_ERROR_RULE else r.msg)
+        for r in decision.reasons
+    )
     return str(decision.verdict), reasons
 
 
@@ -247,9 +252,18 @@ def contexts(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
         if draw(st.booleans()):
             file["proposed"] = draw(st.one_of(profile_tools, json_values))
     citation = context["citation"]
+    citation["present"] = draw(st.sampled_from([True, True, False, None, "true"]))
+    citation["rules"] = draw(
+        st.one_of(
+            st.lists(st.sampled_from(["PROC-NO-DIRECT-PUSH-001", "NOPE-001", 1, None]), max_size=3),
+            json_values,
+        )
+    )
+    for field in ("blast_radius", "rollback"):
+        citation[field] = draw(st.one_of(st.sampled_from(["", " ", "docs only"]), scalars))
     citation["error"] = draw(st.sampled_from([None, None, "bad block"]))
     citation["profile_change"] = draw(st.booleans())
-    citation["profile"] = draw(st.one_of(st.just({}), profile_tools))
+    citation["profile"] = draw(st.one_of(st.builds(dict), profile_tools))
     if draw(st.booleans()):
         context["facts"] = draw(
             st.one_of(
@@ -302,9 +316,112 @@ def _mutate(document: Any, path: tuple[Any, ...], replacement: Any, delete: bool
     return document
 
 
+grants = st.fixed_dictionaries(
+    {"environment": st.sampled_from(["production", "Prod", "staging", 1])},
+    optional={
+        "duration_hours": st.one_of(st.sampled_from([0, 1, 8, 9, 24.5, -1]), json_values),
+        "principal": scalars,
+        "role": scalars,
+    },
+)
+# Fields the generated proposals never carry, which rules read.
+EXTRA: dict[tuple[str, ...], st.SearchStrategy[Any]] = {
+    ("dependencies",): st.fixed_dictionaries(
+        {"changed": st.one_of(st.just(True), st.booleans(), json_values)},
+        optional={
+            "changes": st.one_of(st.lists(json_values, max_size=2), json_values),
+            "unparsed": st.one_of(
+                st.lists(
+                    st.one_of(
+                        json_values,
+                        st.fixed_dictionaries({"path": scalars}, optional={"reason": scalars}),
+                    ),
+                    max_size=2,
+                ),
+                json_values,
+            ),
+            "scan": st.fixed_dictionaries(
+                {
+                    "findings": st.one_of(
+                        st.lists(
+                            st.one_of(
+                                json_values,
+                                st.fixed_dictionaries(
+                                    {"severity": st.one_of(st.sampled_from(WORDS[9:16]), scalars)},
+                                    optional={"id": scalars},
+                                ),
+                            ),
+                            max_size=3,
+                        ),
+                        json_values,
+                    ),
+                },
+                optional={
+                    "tool": st.one_of(st.sampled_from(["grype", "trivy", "homegrown"]), scalars),
+                    "audited": st.one_of(st.booleans(), json_values),
+                    "not_audited": st.one_of(
+                        st.lists(
+                            st.one_of(
+                                scalars,
+                                st.fixed_dictionaries(
+                                    {"reason": scalars},
+                                    optional={"package": scalars, "name": scalars},
+                                ),
+                            ),
+                            max_size=5,
+                        ),
+                        json_values,
+                    ),
+                },
+            ),
+        },
+    ),
+    ("access",): st.one_of(st.lists(st.one_of(grants, json_values), max_size=2), json_values),
+    ("export",): st.one_of(
+        st.fixed_dictionaries(
+            {"source_code": st.one_of(st.booleans(), scalars)}, optional={"destination": scalars}
+        ),
+        json_values,
+    ),
+    ("tools",): st.one_of(
+        st.dictionaries(
+            st.sampled_from(["sbom", "signing", "provenance", "vulnerability-scan", "x"]),
+            st.one_of(st.sampled_from(["syft", "cosign", "grype", "homegrown"]), scalars),
+            max_size=3,
+        ),
+        json_values,
+    ),
+    ("files",): st.lists(
+        st.fixed_dictionaries(
+            {"path": st.one_of(st.sampled_from(WORDS[32:40]), scalars)},
+            optional={
+                "previous_path": st.one_of(st.sampled_from(WORDS[32:40]), scalars),
+                "status": st.sampled_from(["added", "removed", "renamed", "modified"]),
+                "patch": st.one_of(st.sampled_from(WORDS[38:42]), scalars),
+                "patch_omitted": st.one_of(st.sampled_from(["too_large", "binary"]), scalars),
+            },
+        ),
+        max_size=3,
+    ),
+    ("approvals",): st.lists(
+        st.one_of(
+            st.fixed_dictionaries(
+                {"by": st.sampled_from(["agent-7", "alice", "bob"])},
+                optional={"type": st.sampled_from(["human", "agent"]), "groups": json_values},
+            ),
+            json_values,
+        ),
+        max_size=3,
+    ),
+}
+
+
 @st.composite
 def adversarial_inputs(draw: st.DrawFn, base_context: dict[str, Any]) -> dict[str, Any]:
     document = draw(proposals())
+    for (key,), strategy in EXTRA.items():
+        if draw(st.booleans()):
+            document[key] = draw(strategy)
     document["context"] = draw(contexts(base_context))
     for _ in range(draw(st.integers(min_value=0, max_value=4))):
         paths = [p for p in _paths(document) if p[:2] != ("context", "stack") and p]
