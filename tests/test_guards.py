@@ -262,7 +262,7 @@ def test_guards_on_booleans_null_and_presence() -> None:
         "v = input.x",  # unification
         "v := input.x[_]",
         "v := input.x[i]",
-        "v := object.get(input, \"x\", null)",
+        'v := object.get(input, "x", null)',
         "not input.x == true",
         "input.x == true with input.x as true",
     ],
