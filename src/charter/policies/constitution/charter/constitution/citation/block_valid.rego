@@ -32,9 +32,11 @@ deny_suffix := "" if {
 
 ask_suffix := " (human-authored proposal: parameter human_citation makes this ask)"
 
+# The test on the error comes first: charter.policy.guards proves the set empty
+# for a block that parsed (or no block), and Charter skips it.
 deny contains {"rule": "CITE-BLOCK-VALID-001", "msg": msg} if {
+	input.context.citation.error != null
 	error := input.context.citation.error
-	error != null
 	suffix := deny_suffix
 	msg := sprintf("%v; fix the ```charter block in the proposal body%s", [error, suffix])
 }

@@ -27,24 +27,30 @@ import rego.v1
 #: How many not_audited reasons a message shows.
 shown := 3
 
-changed if input.dependencies.changed == true
+scan := object.get(input, ["dependencies", "scan"], null)
 
-changed if {
+# The set judges the scan when dependencies changed: `dependencies.changed` is
+# true, or `dependencies.changes` is a non-empty list. One body per way, that
+# way first: charter.policy.guards proves the set empty for a decision whose
+# dependencies did not change, and Charter skips it.
+deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": msg} if {
+	input.dependencies.changed == true
+	some msg in problems
+}
+
+deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": msg} if {
 	changes := input.dependencies.changes
 	is_array(changes)
 	count(changes) > 0
+	some msg in problems
 }
 
-scan := object.get(input, ["dependencies", "scan"], null)
-
-deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": msg} if {
-	changed
+# What is wrong with the attached scan, if dependencies changed.
+problems contains "dependencies changed but no vulnerability scan is attached; run a profile scanner (e.g. grype) and add its result as dependencies.scan with the tool name and findings" if {
 	not scanned
-	msg := "dependencies changed but no vulnerability scan is attached; run a profile scanner (e.g. grype) and add its result as dependencies.scan with the tool name and findings"
 }
 
-deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": msg} if {
-	changed
+problems contains msg if {
 	scanned
 	"audited" in object.keys(scan)
 	scan.audited != true
