@@ -257,6 +257,8 @@ def test_guards_on_booleans_null_and_presence() -> None:
     "statement",
     [
         "input.x == 1",  # numbers: 1 == 1.0 in Rego, not proven
+        "input.x != [1]",  # a non-empty collection
+        "input.x == set()",
         "input.x == input.y",
         "[v] := input.x",  # a pattern on the left may fail on the value's shape
         "v = input.x",  # unification
@@ -281,7 +283,10 @@ SHAPES: list[dict[str, Any]] = [
     {"a": ["b"]},
     {"a": True},
     {"a": {}},
-    *({"a": {"b": value}} for value in [None, True, False, 0, 1, 1.0, "", "true", "v", [], {}]),
+    *(
+        {"a": {"b": value}}
+        for value in [None, True, False, 0, 1, 1.0, "", "true", "v", [], {}, [[]], {"b": {}}, [1]]
+    ),
 ]
 GUARDED = [
     "input.a.b == true",
@@ -290,6 +295,10 @@ GUARDED = [
     "input.a.b == null",
     "input.a.b != null",
     "input.a.b != true",
+    "input.a.b != []",
+    "input.a.b == []",
+    "input.a.b != {}",
+    "{} == input.a.b",
     'input.a.b == "v"',
     'input.a.b != "v"',
     'input.a.b in {"v", "true"}',
@@ -453,6 +462,9 @@ def test_the_benchmark_workload_with_any_dependency_export_access_or_facts(
             _same(shipped, document, facts={"derived": [], "contradictions": value})
         _same(shipped, {k: v for k, v in document.items() if k != "dependencies"})
         _same(shipped, {k: v for k, v in document.items() if k != "export"})
+        for profile in ("{sbom: syft}", "{sbom: [homegrown]}", "{}", "[]", "x"):
+            body = document["body"].replace("```\n", f"profile: {profile}\n```\n", 1)
+            _same(shipped, {**document, "body": body})
         contradiction = {"field": "dependencies.changed", "declared": False, "derived": True}
         _same(shipped, document, facts={"derived": [], "contradictions": [contradiction]})
 

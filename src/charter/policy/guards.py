@@ -20,8 +20,8 @@ bundle declares: a set ``data.P.R`` (``R`` is ``deny`` or ``ask``) is
   (``F`` a static path of member names below ``input``: ``kind``,
   ``author.type``, ``context.facts``; no variable index)
 
-  - ``input.F == v`` (either side), ``v`` a string, ``true``, ``false`` or
-    ``null`` literal: it admits the value ``v`` at ``F``;
+  - ``input.F == v`` (either side), ``v`` a string, ``true``, ``false``,
+    ``null``, ``[]`` or ``{}`` literal: it admits the value ``v`` at ``F``;
   - ``input.F in {"v", …}`` / ``[…]`` of string literals: it admits those strings;
   - ``input.F != v``: it admits every value at ``F`` but ``v`` (never no value);
   - ``x := input.F`` (a variable on the left): it admits any value at ``F``.
@@ -40,12 +40,13 @@ the first that fails, so nothing after it can raise an error either (an error
 would have made the decision ``deny``; ``tests/test_guards.py`` pins that order,
 and that none of these statements raises an error on any value at ``F``). The
 set is empty, and skipping its evaluation changes no decision. Values compare
-as in Rego: ``true`` is not ``1``, ``null`` is only ``null``.
+as in Rego: ``true`` is not ``1``, ``null`` is only ``null``, ``[]`` is not ``{}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from enum import Enum
 from typing import Any, NamedTuple
 
 from charter.policy.engine import ModuleInfo, ref_path, walk_ast
@@ -78,13 +79,21 @@ def _strings(node: Any) -> frozenset[str] | None:
     return frozenset(values)
 
 
-#: The literals a guard compares with: JSON strings, booleans and null.
-Scalar = str | bool | None
+class Empty(Enum):
+    """The empty array ``[]`` and the empty object ``{}`` as guard values."""
+
+    ARRAY = "[]"
+    OBJECT = "{}"
+
+
+#: The literals a guard compares with: JSON strings, booleans, null, ``[]`` and ``{}``.
+Scalar = str | bool | None | Empty
 _NO_LITERAL = object()
+_OTHER = object()  # the key of a value no literal equals (a number, a non-empty collection)
 
 
 def _literal(node: Any) -> Any:
-    """The value of a string, boolean or null literal, else ``_NO_LITERAL``."""
+    """The value of a string, boolean, null, ``[]`` or ``{}`` literal, else ``_NO_LITERAL``."""
     if not isinstance(node, dict):
         return _NO_LITERAL
     if isinstance(node.get("String"), dict):
@@ -93,7 +102,24 @@ def _literal(node: Any) -> Any:
         return bool(node["Bool"]["value"])
     if isinstance(node.get("Null"), dict):
         return None
+    if isinstance(node.get("Array"), dict) and node["Array"].get("items") == []:
+        return Empty.ARRAY
+    if isinstance(node.get("Object"), dict) and node["Object"].get("fields") == []:
+        return Empty.OBJECT
     return _NO_LITERAL
+
+
+def _key(node: Any) -> Any:
+    """What a JSON value is as a guard value: itself (a string, boolean or null),
+    :class:`Empty` for an empty array or object, else a key no guard holds."""
+    kind = type(node)
+    if node is None or kind is str or kind is bool:
+        return node
+    if kind is list or kind is tuple:
+        return _OTHER if node else Empty.ARRAY
+    if kind is dict or isinstance(node, Mapping):
+        return _OTHER if node else Empty.OBJECT
+    return _OTHER
 
 
 class Guard(NamedTuple):
@@ -130,7 +156,8 @@ def _input_field(node: Any) -> tuple[str, ...] | None:
 
 def statement_guard(statement: Any) -> Guard | None:
     """The guard of ``input.F == v``, ``input.F in {"v", …}``, ``input.F != v`` (``v`` a
-    string, boolean or null literal) or ``x := input.F`` (``F`` a static path), else None."""
+    string, boolean, null, ``[]`` or ``{}`` literal) or ``x := input.F`` (``F`` a static
+    path), else None."""
     if not isinstance(statement, dict) or statement.get("with_mods"):
         return None
     literal = statement.get("literal")
@@ -184,11 +211,8 @@ def _admits(guard: Guard, document: Mapping[str, Any]) -> bool:
     if guard.defined:
         return True
     # Rego's equality: a string equals a string, a boolean a boolean (true is not 1).
-    listed = (node is None or type(node) in _SCALARS) and node in guard.values
+    listed = _key(node) in guard.values
     return listed != guard.excluded
-
-
-_SCALARS = (str, bool)
 
 
 def _binds_input(node: Any) -> bool:

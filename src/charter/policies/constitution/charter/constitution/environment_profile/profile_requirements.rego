@@ -62,11 +62,12 @@ found(entry, req) := sprintf("%v has %s = %v", [entry.tool, req.attribute, entry
 	is_object(entry)
 } else := sprintf("the profile names no %s tool", [req.category])
 
-# Each body reads the requirements and the proposed profile itself (not through
-# helper rules): in regorus a reference to a rule costs a few microseconds, and
-# this set is evaluated on every decision, almost always without requirements
-# and without a proposed profile.
+# Each body reads the requirements or the proposed profile itself, first (not
+# through helper rules): charter.policy.guards proves the set empty for a
+# decision without requirements and without a proposed profile (almost all of
+# them), and Charter skips it.
 deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
+	input.context.profile_requirements != []
 	requirements := input.context.profile_requirements
 	is_array(requirements)
 	some req in requirements
@@ -80,6 +81,7 @@ deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
 }
 
 deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
+	input.context.profile_requirements != []
 	requirements := input.context.profile_requirements
 	is_array(requirements)
 	some req in requirements
