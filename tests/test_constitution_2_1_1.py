@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,9 +36,11 @@ from hypothesis import strategies as st
 
 from charter.core.decision import Decision
 from charter.core.errors import CharterError
+from charter.policy.bundle import load_directory
+from charter.policy.compat import judge
 from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
 from charter.policy.engine import Engine
-from charter.policy.stack import CompiledStack, load_stack
+from charter.policy.stack import CompiledStack, load_stack, shipped_constitution_path
 from tests import secret_corpus
 from tests.strategies import proposals
 
@@ -61,6 +64,24 @@ def test_the_shipped_constitution_is_a_patch_of_2_1_0(stacks: Stacks) -> None:
     assert shipped.stack.layers[0].version == "2.1.1"
     assert set(shipped.stack.rules) == set(released.stack.rules)
     assert [path for _, _, path in shipped.rules] == [path for _, _, path in released.rules]
+
+
+def test_compat_judges_2_1_1_a_patch_of_2_1_0(tmp_path: Path) -> None:
+    """Each release's Rego tests pass against the other's rules. 2.1.1 changed no test,
+    so 2.1.0 as released is the asset with the shipped tests and test data beside it."""
+    shipped_dir = shipped_constitution_path()
+    shipped = load_directory(shipped_dir)
+    before = tmp_path / "constitution-2.1.0"
+    shutil.copytree(RELEASED, before)
+    tests = [p for p in shipped_dir.rglob("*.rego") if p.name.endswith("_test.rego")]
+    assert len(tests) >= 20
+    for test in tests:
+        target = before / test.relative_to(shipped_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(test, target)
+    found = judge(load_directory(before), shipped)
+    assert (found.before, found.after, found.required) == ("2.1.0", "2.1.1", "patch")
+    assert found.reasons() == [] and found.ok
 
 
 # ------------------------------------------------------------------ through the API

@@ -22,13 +22,15 @@ package charter.constitution.environment_profile.tools_in_profile
 import rego.v1
 
 # Written out in the two bodies below rather than gathered in a helper set of
-# choices first: in regorus each reference to a rule or call of a function
-# costs a few microseconds, and this set is evaluated on every decision.
+# choices first, and the profile's list read in a comprehension rather than a
+# function: in regorus each reference to a rule or call of a function costs a
+# few microseconds, and this set is evaluated on every decision. The list is
+# the profile's entry for the category when that is an array, else empty.
 deny contains {"rule": "ENV-TOOL-IN-PROFILE-001", "msg": msg} if {
 	is_object(input.tools)
 	some category, tool in input.tools
 	category in input.context.parameters.required_tool_categories
-	not listed(category, tool)
+	not tool in [t | tools := input.context.profile[category]; is_array(tools); some t in tools]
 	msg := message(category, tool, "tools")
 }
 
@@ -36,14 +38,8 @@ deny contains {"rule": "ENV-TOOL-IN-PROFILE-001", "msg": msg} if {
 	tool := input.dependencies.scan.tool
 	is_string(tool)
 	"vulnerability-scan" in input.context.parameters.required_tool_categories
-	not listed("vulnerability-scan", tool)
+	not tool in [t | tools := input.context.profile["vulnerability-scan"]; is_array(tools); some t in tools]
 	msg := message("vulnerability-scan", tool, "dependencies.scan.tool")
-}
-
-listed(category, tool) if {
-	tools := input.context.profile[category]
-	is_array(tools)
-	tool in tools
 }
 
 allowed(category) := tools if {
