@@ -20,21 +20,9 @@ package charter.constitution.citation.cites_known_rule
 
 import rego.v1
 
-problems contains "the citation block cites no rule; list the id(s) of the rule(s) that motivated this change under `rules:` (see `charter rule list`)" if {
-	input.context.citation.present == true
-	input.context.citation.error == null
-	not cites_some
-}
+no_rule := "the citation block cites no rule; list the id(s) of the rule(s) that motivated this change under `rules:` (see `charter rule list`)"
 
-problems contains msg if {
-	input.context.citation.present == true
-	input.context.citation.error == null
-	rules := input.context.citation.rules
-	is_array(rules)
-	some id in rules
-	not id in input.context.stack.rule_ids
-	msg := sprintf("the citation block cites %v, which is not a rule of the active stack; cite an existing id (see `charter rule list`)", [id])
-}
+unknown(id) := sprintf("the citation block cites %v, which is not a rule of the active stack; cite an existing id (see `charter rule list`)", [id])
 
 cites_some if {
 	rules := input.context.citation.rules
@@ -55,18 +43,46 @@ deny_suffix := "" if {
 
 ask_suffix := " (human-authored proposal: parameter human_citation makes this ask)"
 
-# Every problem needs a block (present) that parsed: that test comes first, so
-# charter.policy.guards proves the set empty without one, and Charter skips it.
+# Two problems: a block (present, parsed) that cites no rule, and each cited id
+# that is not a rule of the stack. Each set tests them in its own bodies, the
+# block's presence first: charter.policy.guards proves the deny set empty
+# without a block, and Charter skips it.
 deny contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
 	input.context.citation.present == true
-	some problem in problems
+	input.context.citation.error == null
+	not cites_some
 	suffix := deny_suffix
-	msg := concat("", [problem, suffix])
+	msg := concat("", [no_rule, suffix])
+}
+
+deny contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
+	input.context.citation.present == true
+	input.context.citation.error == null
+	rules := input.context.citation.rules
+	is_array(rules)
+	some id in rules
+	not id in input.context.stack.rule_ids
+	suffix := deny_suffix
+	msg := concat("", [unknown(id), suffix])
 }
 
 ask contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
 	input.author.type == "human" # only a human-authored proposal can ask
-	some problem in problems
+	input.context.citation.present == true
+	input.context.citation.error == null
+	not cites_some
 	input.context.parameters.human_citation == "ask"
-	msg := concat("", [problem, ask_suffix])
+	msg := concat("", [no_rule, ask_suffix])
+}
+
+ask contains {"rule": "CITE-RULE-KNOWN-001", "msg": msg} if {
+	input.author.type == "human" # only a human-authored proposal can ask
+	input.context.citation.present == true
+	input.context.citation.error == null
+	rules := input.context.citation.rules
+	is_array(rules)
+	some id in rules
+	not id in input.context.stack.rule_ids
+	input.context.parameters.human_citation == "ask"
+	msg := concat("", [unknown(id), ask_suffix])
 }
