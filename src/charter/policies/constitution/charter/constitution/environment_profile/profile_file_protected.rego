@@ -32,18 +32,18 @@ profile_file := normalize(file) if {
 
 normalize(path) := trim_left(trim_prefix(path, "./"), "/")
 
-# A change touches the profile file when a file's path or previous path
-# normalizes to it. Each set tests that itself, in its body (a helper set of
-# touched paths costs more in regorus than the test), after the author's type;
-# normalize only strips a prefix, so a path that normalizes to the profile file
-# ends with it: the cheap test comes first. `file[key]` is undefined for an
-# entry that is not an object or has no such key.
 declared if {
 	input.kind in {"pull_request", "merge"}
 	input.context.citation.error == null
 	input.context.citation.profile_change == true
 }
 
+# A change touches the profile file when a file's path or previous path
+# normalizes to it. Each set tests that itself, in its body (a helper set of
+# touched paths costs more in regorus than the test), after the author's type;
+# normalize only strips a prefix, so a path that normalizes to the profile file
+# ends with it: the cheap test comes first. `file[key]` is undefined for an
+# entry that is not an object or has no such key.
 deny contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 	input.author.type == "agent"
 	is_array(input.files)
