@@ -475,7 +475,7 @@ def engines(stacks: Stacks) -> tuple[Engine, Engine, list[str], dict[str, Any]]:
     )
 
 
-@settings(max_examples=400)
+@settings(max_examples=250)
 @given(st.data())
 def test_every_set_has_2_1_0s_value_on_adversarial_inputs(
     engines: tuple[Engine, Engine, list[str], dict[str, Any]], data: st.DataObject
@@ -487,7 +487,7 @@ def test_every_set_has_2_1_0s_value_on_adversarial_inputs(
     assert _sets(shipped, paths) == _sets(released, paths), document
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(st.data())
 def test_adversarial_proposals_are_decided_as_by_2_1_0(
     stacks: Stacks, engines: tuple[Engine, Engine, list[str], dict[str, Any]], data: st.DataObject

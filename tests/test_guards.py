@@ -449,7 +449,7 @@ def test_the_benchmark_workload_with_any_dependency_export_access_or_facts(
         sys.path.remove(str(BENCH))
     rng = random.Random(9)
     grant = {"environment": "production", "principal": "ci", "role": "admin"}
-    for i in range(25):
+    for i in range(12):
         document = proposal(rng, i)
         dependencies = document["dependencies"]
         for value in ODD:
