@@ -7,7 +7,7 @@ proposal only — ``input.kind == "push"`` — or to one kind of author only —
 succeed for this input need not be evaluated: its value is the empty set.
 Charter proves that from the modules' syntax trees, never from metadata a
 bundle declares: a set ``data.P.R`` (``R`` is ``deny`` or ``ask``) is
-*guarded* by a path ``F`` below ``input`` and the strings ``V`` when
+*guarded* by what the values at paths ``F`` below ``input`` must be when
 
 * every rule of the whole stack whose path (package and head, up to a variable
   index) lies above, at or below ``data.P.R`` is a partial set rule
