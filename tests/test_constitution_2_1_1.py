@@ -84,6 +84,23 @@ def test_compat_judges_2_1_1_a_patch_of_2_1_0(tmp_path: Path) -> None:
     assert found.reasons() == [] and found.ok
 
 
+def test_the_credential_literals_written_out_are_the_rules(stacks: Stacks) -> None:
+    """CRED-NO-CREDENTIAL-FILES-001's sets write path_literals and content_literals out
+    (tests/test_constitution_2_0_1.py checks those rules against the patterns)."""
+    package = "data.charter.constitution.credential.no_credential_files"
+    engine = stacks[0].engine.clone()
+    engine.set_input({})
+    source = next(
+        m.source
+        for m in stacks[0].stack.layers[0].policy_modules
+        if m.info.package == package.removeprefix("data.")
+    )
+    for name in ("path_literals", "content_literals"):
+        literal = engine.eval_rule(f"{package}.{name}")
+        assert source.count(f"regex.match(`{literal}`, concat(") == 2, name
+    assert "regex.match(path_literals" not in source
+
+
 # ------------------------------------------------------------------ through the API
 
 
