@@ -147,6 +147,7 @@ def _memo_run_layer_tests(real: LayerTestsFn) -> LayerTestsFn:
         data: dict[str, object] = {}
         for item in stack_layers:  # exactly as the real function merges
             _merge_data(data, item.data)
+        names = _tokens(stack_layers, layer)
         key = (
             tuple(
                 (i, _relative(item, m.path), m.source)
@@ -154,11 +155,13 @@ def _memo_run_layer_tests(real: LayerTestsFn) -> LayerTestsFn:
                 for m in item.modules
             ),
             json.dumps(data, sort_keys=True, default=repr),
-            tuple((_relative(layer, m.path), m.source) for m in layer.modules),
+            # The tested layer's modules with the names results are stored under: a
+            # layer that is also in the stack (``rule test``) names them as the stack's,
+            # another copy of the same texts (the upgrade judge's) as its own.
+            tuple((_relative(layer, m.path), m.source, names[m.path]) for m in layer.modules),
             match,
             coverage,
         )
-        names = _tokens(stack_layers, layer)
         hit = seen.get(key)
         if hit is None:
             results = real(stack_layers, layer, match=match, coverage=coverage)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from charter.core.decision import Decision
 from charter.policy.decision import evaluate
 from charter.policy.engine import parse_module
-from charter.policy.guards import Guard, _PathIndex, admits, input_guards, kind_guards
+from charter.policy.guards import AnyOf, Guard, _PathIndex, admits, input_guards, kind_guards
 from charter.policy.stack import CompiledStack, load_stack
 from tests.conftest import write_bundle
 from tests.strategies import overlay_files, proposals
@@ -135,10 +135,10 @@ def test_the_path_index_finds_exactly_the_overlapping_rules(
 
 
 def test_guards_on_other_input_fields() -> None:
-    """Any static path below input proves, as input.kind does; bodies must share it
-    (and ``!=`` its value: ``g``, a value one body excludes the other admits)."""
+    """Any static path below input proves, as input.kind does; bodies on different
+    paths prove any of their guards (``c``)."""
     got = {
-        k: (v.path, sorted(v.values), v.excluded)
+        k: v if isinstance(v, AnyOf) else (v.path, sorted(v.values), v.excluded)
         for k, v in input_guards(
             [
                 parse_module(
@@ -171,6 +171,9 @@ def test_guards_on_other_input_fields() -> None:
     assert got == {
         "data.a.deny": (("author", "type"), ["agent"], False),
         "data.b.ask": (("author", "type"), ["bot", "human"], False),
+        "data.c.deny": AnyOf(
+            (Guard(("author", "type"), frozenset({"agent"})), Guard(("kind",), frozenset({"push"})))
+        ),
         "data.e.deny": (("author", "type"), ["agent"], True),
     }
 
@@ -195,6 +198,133 @@ def test_admits_only_an_admitted_string_at_the_path(
     excluded = admits(Guard(("author", "type"), frozenset({"agent"}), excluded=True), document)
     author = document.get("author")
     assert excluded is (isinstance(author, dict) and "type" in author and not admitted)
+
+
+def test_guards_on_booleans_null_and_presence() -> None:
+    """``== true``/``false``/``null``, ``!= null`` and ``x := input.F`` prove too; bodies
+    guarded on different paths or in different ways give any of their guards."""
+    got = input_guards(
+        [
+            parse_module(
+                "a.rego",
+                "package a\n\n"
+                + HEAD
+                + _rule("deny", "input.dependencies.changed == true", "input.x")
+                + _rule("deny", "changes := input.dependencies.changes", "is_array(changes)"),
+            ),
+            parse_module(
+                "b.rego",
+                "package b\n\n"
+                + HEAD
+                + _rule("ask", "facts := input.context.facts", "facts.x")
+                + _rule("ask", "input.context.facts != null"),
+            ),
+            parse_module(
+                "c.rego", "package c\n\n" + HEAD + _rule("deny", "false == input.export.source")
+            ),
+            parse_module("d.rego", "package d\n\n" + HEAD + _rule("deny", "input.z == null")),
+            parse_module(
+                "e.rego",
+                "package e\n\n"
+                + HEAD
+                + _rule("deny", "v := input.access", "v.x")
+                + _rule("deny", "w := input.access", "w.y"),
+            ),
+        ],
+        {},
+    )
+    assert got == {
+        "data.a.deny": AnyOf(
+            (
+                Guard(("dependencies", "changed"), frozenset({True})),
+                Guard(("dependencies", "changes"), frozenset(), defined=True),
+            )
+        ),
+        "data.b.ask": AnyOf(
+            (
+                Guard(("context", "facts"), frozenset(), defined=True),
+                Guard(("context", "facts"), frozenset({None}), excluded=True),
+            )
+        ),
+        "data.c.deny": Guard(("export", "source"), frozenset({False})),
+        "data.d.deny": Guard(("z",), frozenset({None})),
+        "data.e.deny": Guard(("access",), frozenset(), defined=True),
+    }
+    assert kind_guards([], {}) == {}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "input.x == 1",  # numbers: 1 == 1.0 in Rego, not proven
+        "input.x != [1]",  # a non-empty collection
+        "input.x == set()",
+        "input.x == input.y",
+        "[v] := input.x",  # a pattern on the left may fail on the value's shape
+        "v = input.x",  # unification
+        "v := input.x[_]",
+        "v := input.x[i]",
+        'v := object.get(input, "x", null)',
+        "not input.x == true",
+        "input.x == true with input.x as true",
+    ],
+)
+def test_more_forms_that_do_not_prove(statement: str) -> None:
+    info = parse_module("p.rego", "package p\n\n" + HEAD + _rule("deny", statement, "true"))
+    assert input_guards([info], {}) == {}
+
+
+# Every shape a value at input.a.b (or on the way there) can have.
+SHAPES: list[dict[str, Any]] = [
+    {},
+    {"a": None},
+    {"a": "b"},
+    {"a": 1},
+    {"a": ["b"]},
+    {"a": True},
+    {"a": {}},
+    *(
+        {"a": {"b": value}}
+        for value in [None, True, False, 0, 1, 1.0, "", "true", "v", [], {}, [[]], {"b": {}}, [1]]
+    ),
+]
+GUARDED = [
+    "input.a.b == true",
+    "input.a.b == false",
+    "true == input.a.b",
+    "input.a.b == null",
+    "input.a.b != null",
+    "input.a.b != true",
+    "input.a.b != []",
+    "input.a.b == []",
+    "input.a.b != {}",
+    "{} == input.a.b",
+    'input.a.b == "v"',
+    'input.a.b != "v"',
+    'input.a.b in {"v", "true"}',
+    "v := input.a.b",
+]
+
+
+@pytest.mark.parametrize("statement", GUARDED)
+def test_admits_exactly_when_regorus_gets_past_the_first_statement(statement: str) -> None:
+    """The engine behaviour the proof rests on, for every guard form and every shape:
+    a body whose guard does not admit the input fails at its first statement, without
+    an error (the division by zero after it never runs); one it admits gets past it."""
+    source = f"package o\nimport rego.v1\ndeny contains x if {{\n\t{statement}\n\tx := 1 / 0\n}}\n"
+    guard = input_guards([parse_module("o.rego", source)], {})["data.o.deny"]
+    engine = regorus.Engine()
+    engine.add_policy("o.rego", source)
+    for document in SHAPES:
+        engine.set_input(document)
+        try:
+            engine.eval_rule_as_json("data.o.deny")
+        except RuntimeError as exc:
+            assert "divide by zero" in str(exc)
+            passed = True
+        else:
+            passed = False
+        assert admits(guard, document) is passed, (statement, document)
 
 
 def test_data_at_the_package_voids_the_proof() -> None:
@@ -266,11 +396,13 @@ def _outcome(decision: Decision) -> tuple[str, list[tuple[str, str, str, str]]]:
     return str(decision.verdict), reasons
 
 
-def _same(compiled: CompiledStack, document: dict[str, Any]) -> None:
+def _same(
+    compiled: CompiledStack, document: dict[str, Any], facts: dict[str, Any] | None = None
+) -> None:
     unguarded = dataclasses.replace(compiled, input_guards={})
-    skipped = _outcome(evaluate(compiled, document, now=NOW, validate=False))
-    every = _outcome(evaluate(unguarded, document, now=NOW, validate=False))
-    assert skipped == every, document
+    skipped = _outcome(evaluate(compiled, document, now=NOW, validate=False, facts=facts))
+    every = _outcome(evaluate(unguarded, document, now=NOW, validate=False, facts=facts))
+    assert skipped == every, (document, facts)
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +432,41 @@ def test_the_benchmark_workload_of_every_kind_is_decided_alike(shipped: Compiled
         for odd in ("human", ["human"], None):
             _same(shipped, {**document, "author": odd})
         _same(shipped, {k: v for k, v in document.items() if k != "author"})
+
+
+ODD = [None, True, False, 1, "true", "", [], [1], {}, {"x": 1}]
+
+
+def test_the_benchmark_workload_with_any_dependency_export_access_or_facts(
+    shipped: CompiledStack,
+) -> None:
+    """The sets guarded on dependencies.changed/changes/unparsed, export.source_code,
+    access and context.facts: every shape there, missing or not, decides alike."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_decisions import proposal
+    finally:
+        sys.path.remove(str(BENCH))
+    rng = random.Random(9)
+    grant = {"environment": "production", "principal": "ci", "role": "admin"}
+    for i in range(12):
+        document = proposal(rng, i)
+        dependencies = document["dependencies"]
+        for value in ODD:
+            for key in ("changed", "changes", "unparsed"):
+                _same(shipped, {**document, "dependencies": {**dependencies, key: value}})
+            _same(shipped, {**document, "export": {"source_code": value}})
+            _same(shipped, {**document, "access": value})
+            _same(shipped, {**document, "access": [{**grant, "duration_hours": value}]})
+            _same(shipped, {**document, "dependencies": value})
+            _same(shipped, document, facts={"derived": [], "contradictions": value})
+        _same(shipped, {k: v for k, v in document.items() if k != "dependencies"})
+        _same(shipped, {k: v for k, v in document.items() if k != "export"})
+        for profile in ("{sbom: syft}", "{sbom: [homegrown]}", "{}", "[]", "x"):
+            body = document["body"].replace("```\n", f"profile: {profile}\n```\n", 1)
+            _same(shipped, {**document, "body": body})
+        contradiction = {"field": "dependencies.changed", "declared": False, "derived": True}
+        _same(shipped, document, facts={"derived": [], "contradictions": [contradiction]})
 
 
 @settings(

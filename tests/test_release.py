@@ -177,7 +177,7 @@ def test_the_release_key_is_one_trust_policy_line(tmp_path: Path) -> None:
     shipped = parse_policy('[layers.constitution]\nkeys = ["charter:release"]\n')
     stack = load_trusted_stack(shipped, state=state, record=False)
     top = stack.layers[0]
-    assert (top.version, top.signer) == ("2.1.0", keys.key_id(release_public()))
+    assert (top.version, top.signer) == ("2.1.1", keys.key_id(release_public()))
     # The same line naming your own key: the shipped constitution is refused.
     mine = keys.generate()
     (tmp_path / "mine.pub").write_bytes(keys.public_pem(mine.public_key()))
@@ -216,7 +216,7 @@ def test_a_fresh_config_serves_the_shipped_signed_constitutions(tmp_path: Path) 
         service.stop()
     kid = keys.key_id(release_public())
     layers = {(x["layer"], x["version"], x["signer"]) for x in status["layers"]}
-    assert layers == {("constitution", "2.1.0", kid), ("pack", "1.1.0", kid)}
+    assert layers == {("constitution", "2.1.1", kid), ("pack", "1.1.0", kid)}
     assert status["actions"]["signer"] == kid
     # The shipped files the runner verified are protected from agents.
     assert str(release.shipped_constitution_bundle()) in service.loader.protected

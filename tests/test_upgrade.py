@@ -103,10 +103,10 @@ def test_major_upgrade_of_a_clean_overlay_passes() -> None:
 
 
 def test_minor_upgrade_passes_when_lint_passes(tmp_path: Path, legacy_overlay: Path) -> None:
-    target = tmp_path / "constitution-2.1.0"
+    target = tmp_path / "constitution-2.2.0"
     shutil.copytree(shipped_constitution_path(), target)
     manifest = json.loads((target / ".manifest").read_text())
-    manifest["metadata"]["charter"]["version"] = "2.1.0"
+    manifest["metadata"]["charter"]["version"] = "2.2.0"
     (target / ".manifest").write_text(json.dumps(manifest))
     report = check_upgrade(legacy_overlay, resolve_target(str(target)))
     assert not report.major and report.ok
@@ -165,17 +165,17 @@ def test_upgrade_from_1_0_0_to_shipped_2_0_0_is_major_and_needs_no_reference_cha
     tmp_path: Path, legacy_overlay: Path
 ) -> None:
     current = load_directory(_as_version(tmp_path, "1.0.0"))
-    target = resolve_target("2.1.0")  # 2.0.0, 2.0.1 (speed only), 2.1.0 (new rule)
+    target = resolve_target("2.1.1")  # 2.0.0, 2.0.1 and 2.1.1 (speed only), 2.1.0 (new rule)
     for overlay in (legacy_overlay, EXAMPLE):
         report = check_upgrade(overlay, target, current=current)
         assert report.major and report.required == () and report.ok, report.to_dict()
-        assert sorted(c.version for c in report.changes) == ["2.0.0", "2.0.1", "2.1.0"]
+        assert sorted(c.version for c in report.changes) == ["2.0.0", "2.0.1", "2.1.0", "2.1.1"]
 
 
 def test_overlay_may_tighten_human_citation_to_deny_but_not_loosen_it(
     make_bundle: BundleFactory,
 ) -> None:
-    target = resolve_target("2.1.0")
+    target = resolve_target("2.1.1")
     codes: dict[str, set[str]] = {}
     for value in ("deny", "ask", "allow"):
         overlay = make_bundle(
@@ -280,7 +280,7 @@ def test_a_patch_or_minor_without_a_rule_is_refused_by_upgrade_check(
 def test_cli_upgrade_check_says_why_a_rule_removal_may_not_switch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = _without_signed_sbom(tmp_path, "2.1.1")
+    target = _without_signed_sbom(tmp_path, "2.1.2")
     assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", str(target)]) == 1
     out = capsys.readouterr().out
     assert "rule SC-SIGNED-SBOM-001 removed (major)" in out
@@ -309,8 +309,8 @@ def test_content_judgement_of_each_kind_of_change(tmp_path: Path) -> None:
     [
         (_without_signed_sbom, ("2.2.0",), "3.0.0"),  # the patch: the CLI test below
         (_with_tightened_verdict, ("2.2.0",), "3.0.0"),
-        (_with_added_rule, ("2.1.1",), "2.2.0"),
-        (_with_comment, (), "2.1.1"),
+        (_with_added_rule, ("2.1.2",), "2.2.0"),
+        (_with_comment, (), "2.1.2"),
     ],
     ids=["removed-rule", "changed-verdict", "added-rule", "no-decision"],
 )
@@ -330,7 +330,7 @@ def test_cli_bundle_build_refuses_a_patch_without_a_rule(
 ) -> None:
     key_file = tmp_path / "signing.key"
     keys.write_private(key_file, keys.generate())
-    source = _without_signed_sbom(tmp_path, "2.1.1")
+    source = _without_signed_sbom(tmp_path, "2.1.2")
     out = tmp_path / "c.tar.gz"
     code = main(["bundle", "build", str(source), "-o", str(out), "--key", str(key_file)])
     assert code == 2 and not out.exists()

@@ -7,7 +7,7 @@ proposal only — ``input.kind == "push"`` — or to one kind of author only —
 succeed for this input need not be evaluated: its value is the empty set.
 Charter proves that from the modules' syntax trees, never from metadata a
 bundle declares: a set ``data.P.R`` (``R`` is ``deny`` or ``ask``) is
-*guarded* by a path ``F`` below ``input`` and the strings ``V`` when
+*guarded* by what the values at paths ``F`` below ``input`` must be when
 
 * every rule of the whole stack whose path (package and head, up to a variable
   index) lies above, at or below ``data.P.R`` is a partial set rule
@@ -16,28 +16,37 @@ bundle declares: a set ``data.P.R`` (``R`` is ``deny`` or ``ask``) is
   package ``P.R.…``, no ``default R``, no complete rule ``R := …``), and the
   stack's data holds nothing at ``P``;
 * every body of every such rule (and there is at least one) is not an ``else``
-  and its **first** statement is ``input.F == "v"`` (either side) or
-  ``input.F in {"v", …}`` / ``[…]`` of string literals, without ``with`` and
-  without ``not``, where ``F`` is the same static path of member names in every
-  body (``kind``, ``author.type``; no variable index); ``V`` is the union of
-  the strings over the bodies. Or every such statement is ``input.F != "v"``
-  with the same ``F`` and ``v``: then ``V`` is every value but ``"v"``;
+  and its **first** statement, without ``with`` and without ``not``, is one of
+  (``F`` a static path of member names below ``input``: ``kind``,
+  ``author.type``, ``context.facts``; no variable index)
+
+  - ``input.F == v`` (either side), ``v`` a string, ``true``, ``false``,
+    ``null``, ``[]`` or ``{}`` literal: it admits the value ``v`` at ``F``;
+  - ``input.F in {"v", …}`` / ``[…]`` of string literals: it admits those strings;
+  - ``input.F != v``: it admits every value at ``F`` but ``v`` (never no value);
+  - ``x := input.F`` (a variable on the left): it admits any value at ``F``.
+
+  The set's guard is what its bodies' first statements admit, together: the
+  strings united when every body tests the same path the same way (a
+  :class:`Guard`), else any of the bodies' guards (an :class:`AnyOf`);
 * ``input`` is the input document there: the module has no aliased import and
   no body binds a variable named ``input`` (``some``, ``every``, ``:=``, ``=``).
 
-Then, when the input has no value at ``F`` (a member is missing, a step is not
-an object: the reference is undefined) or its value is not in ``V``
-(:func:`admits`),
-every body fails at its first statement: regorus evaluates a body's statements
-in order and stops at the first that fails, so nothing after it can raise an
-error either (an error would have made the decision ``deny``;
-``tests/test_guards.py`` pins that order). The set is empty, and skipping its
-evaluation changes no decision.
+Then, when no body's guard admits the input (the input has no value at ``F``:
+a member is missing, a step is not an object, so the reference is undefined; or
+its value is not one the statement admits: :func:`admits`), every body fails at
+its first statement: regorus evaluates a body's statements in order and stops at
+the first that fails, so nothing after it can raise an error either (an error
+would have made the decision ``deny``; ``tests/test_guards.py`` pins that order,
+and that none of these statements raises an error on any value at ``F``). The
+set is empty, and skipping its evaluation changes no decision. Values compare
+as in Rego: ``true`` is not ``1``, ``null`` is only ``null``, ``[]`` is not ``{}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from enum import Enum
 from typing import Any, NamedTuple
 
 from charter.policy.engine import ModuleInfo, ref_path, walk_ast
@@ -70,20 +79,69 @@ def _strings(node: Any) -> frozenset[str] | None:
     return frozenset(values)
 
 
-def _string(node: Any) -> str | None:
-    if isinstance(node, dict) and isinstance(node.get("String"), dict):
+class Empty(Enum):
+    """The empty array ``[]`` and the empty object ``{}`` as guard values."""
+
+    ARRAY = "[]"
+    OBJECT = "{}"
+
+
+#: The literals a guard compares with: JSON strings, booleans, null, ``[]`` and ``{}``.
+Scalar = str | bool | None | Empty
+_NO_LITERAL = object()
+_OTHER = object()  # the key of a value no literal equals (a number, a non-empty collection)
+
+
+def _literal(node: Any) -> Any:
+    """The value of a string, boolean, null, ``[]`` or ``{}`` literal, else ``_NO_LITERAL``."""
+    if not isinstance(node, dict):
+        return _NO_LITERAL
+    if isinstance(node.get("String"), dict):
         return str(node["String"]["value"])
-    return None
+    if isinstance(node.get("Bool"), dict) and isinstance(node["Bool"].get("value"), bool):
+        return bool(node["Bool"]["value"])
+    if isinstance(node.get("Null"), dict):
+        return None
+    if isinstance(node.get("Array"), dict) and node["Array"].get("items") == []:
+        return Empty.ARRAY
+    if isinstance(node.get("Object"), dict) and node["Object"].get("fields") == []:
+        return Empty.OBJECT
+    return _NO_LITERAL
+
+
+def _key(node: Any) -> Any:
+    """What a JSON value is as a guard value: itself (a string, boolean or null),
+    :class:`Empty` for an empty array or object, else a key no guard holds."""
+    kind = type(node)
+    if node is None or kind is str or kind is bool:
+        return node
+    if kind is list or kind is tuple:
+        return _OTHER if node else Empty.ARRAY
+    if kind is dict or isinstance(node, Mapping):
+        return _OTHER if node else Empty.OBJECT
+    return _OTHER
 
 
 class Guard(NamedTuple):
-    """What a set is guarded by: a path below ``input`` (``("kind",)``, ``("author", "type")``)
-    and the strings its value must be one of (``excluded``: must exist and be none of) for
-    any body of the set to get past its first statement."""
+    """What a body is guarded by: a path below ``input`` (``("kind",)``, ``("author", "type")``)
+    and the values it must be one of (``excluded``: must exist and be none of; ``defined``:
+    must exist) for the body to get past its first statement."""
 
     path: tuple[str, ...]
-    values: frozenset[str]
+    values: frozenset[Scalar]
     excluded: bool = False
+    defined: bool = False
+
+
+class AnyOf(NamedTuple):
+    """A set whose bodies are guarded on different paths or in different ways: it can
+    contribute only when one of the guards admits the input."""
+
+    guards: tuple[Guard, ...]
+
+
+#: What a set is guarded by.
+SetGuard = Guard | AnyOf
 
 
 def _input_field(node: Any) -> tuple[str, ...] | None:
@@ -97,8 +155,9 @@ def _input_field(node: Any) -> tuple[str, ...] | None:
 
 
 def statement_guard(statement: Any) -> Guard | None:
-    """The guard of ``input.F == "v"``, ``input.F in {"v", …}`` or ``input.F != "v"``
-    (``F`` a static path), else None."""
+    """The guard of ``input.F == v``, ``input.F in {"v", …}``, ``input.F != v`` (``v`` a
+    string, boolean, null, ``[]`` or ``{}`` literal) or ``x := input.F`` (``F`` a static
+    path), else None."""
     if not isinstance(statement, dict) or statement.get("with_mods"):
         return None
     literal = statement.get("literal")
@@ -109,8 +168,15 @@ def statement_guard(statement: Any) -> Guard | None:
         lhs, rhs = expr["BoolExpr"].get("lhs"), expr["BoolExpr"].get("rhs")
         for ref, value in ((lhs, rhs), (rhs, lhs)):
             field = _input_field(ref)
-            if field is not None and (text := _string(value)) is not None:
-                return Guard(field, frozenset((text,)), expr["BoolExpr"]["op"] == "Ne")
+            if field is not None and (scalar := _literal(value)) is not _NO_LITERAL:
+                return Guard(field, frozenset((scalar,)), expr["BoolExpr"]["op"] == "Ne")
+        return None
+    assign = expr.get("AssignExpr")
+    if isinstance(assign, dict) and assign.get("op") == "ColEq":
+        lhs = assign.get("lhs")
+        field = _input_field(assign.get("rhs"))
+        if isinstance(lhs, dict) and isinstance(lhs.get("Var"), dict) and field is not None:
+            return Guard(field, frozenset(), defined=True)
         return None
     if "Membership" in expr:
         member = expr["Membership"]
@@ -121,21 +187,31 @@ def statement_guard(statement: Any) -> Guard | None:
     return None
 
 
-def admits(guard: Guard, document: Mapping[str, Any]) -> bool:
+def admits(guard: SetGuard, document: Mapping[str, Any]) -> bool:
     """Whether ``document`` (the whole input) may get a guarded body past its first statement.
 
     False only when the value at the guard's path is surely not admitted: a missing
     member or a step through something that is not an object (the reference is
-    undefined, so the statement fails), or a value that is not one of the strings
-    (with ``excluded``: that is one of them).
+    undefined, so the statement fails), or a value that is not one of the guard's
+    (with ``excluded``: that is one of them). For :class:`AnyOf`: when none of its
+    guards admits the document.
     """
+    if isinstance(guard, AnyOf):
+        return any(_admits(g, document) for g in guard.guards)
+    return _admits(guard, document)
+
+
+def _admits(guard: Guard, document: Mapping[str, Any]) -> bool:
     node: Any = document
     for part in guard.path:
         # type() first: the ABC check alone costs more than the rest (JSON objects are dicts).
         if (type(node) is not dict and not isinstance(node, Mapping)) or part not in node:
             return False
         node = node[part]
-    listed = isinstance(node, str) and node in guard.values
+    if guard.defined:
+        return True
+    # Rego's equality: a string equals a string, a boolean a boolean (true is not 1).
+    listed = _key(node) in guard.values
     return listed != guard.excluded
 
 
@@ -183,10 +259,10 @@ def _body_guard(body: Mapping[str, Any]) -> Guard | None:
     return None if guard is None or _binds_input(statements) else guard
 
 
-def _set_guard(rules: Sequence[Mapping[str, Any]]) -> Guard | None:
-    """The bodies' common guard (admitted values united), or None when any body is
-    unguarded or guarded otherwise (another path, ``==`` and ``!=`` mixed, or ``!=``
-    with another value: a value one body excludes another admits)."""
+def _set_guard(rules: Sequence[Mapping[str, Any]]) -> SetGuard | None:
+    """The bodies' guard: their common one (admitted values united) when every body
+    tests the same path the same way (``!=`` the same value), else any of theirs;
+    None when any body is unguarded."""
     if not rules:
         return None
     guards: list[Guard] = []
@@ -201,11 +277,12 @@ def _set_guard(rules: Sequence[Mapping[str, Any]]) -> Guard | None:
                 return None
             guards.append(found)
     first = guards[0]
-    if any(g.path != first.path or g.excluded != first.excluded for g in guards):
-        return None
-    if first.excluded:
-        return first if all(g.values == first.values for g in guards) else None
-    return Guard(first.path, frozenset().union(*(g.values for g in guards)))
+    if all(g.path == first.path and g[2:] == first[2:] for g in guards):
+        if first.defined or not first.excluded:
+            return first._replace(values=frozenset().union(*(g.values for g in guards)))
+        if all(g.values == first.values for g in guards):
+            return first
+    return AnyOf(tuple(dict.fromkeys(guards)))
 
 
 def _data_at(data: Mapping[str, Any], package: str) -> bool:
@@ -245,7 +322,7 @@ class _PathIndex:
         yield from self._under.get(target, ())
 
 
-def input_guards(modules: Iterable[ModuleInfo], data: Mapping[str, Any]) -> dict[str, Guard]:
+def input_guards(modules: Iterable[ModuleInfo], data: Mapping[str, Any]) -> dict[str, SetGuard]:
     """``data.P.R`` → its guard, for every set proven guarded (see the module's docstring)."""
     infos = list(modules)
     if any(_aliased(i) for i in infos):
@@ -260,7 +337,7 @@ def input_guards(modules: Iterable[ModuleInfo], data: Mapping[str, Any]) -> dict
     index = _PathIndex(
         (_static_path(package, head), (package, head, form)) for package, _, head, form in named
     )
-    found: dict[str, Guard] = {}
+    found: dict[str, SetGuard] = {}
     for package in sorted({info.package for info in infos}):
         if _data_at(data, package):
             continue
@@ -288,10 +365,19 @@ def kind_guards(
 ) -> dict[str, frozenset[str]]:
     """``data.P.R`` → the kinds it can contribute for, for every set guarded on ``input.kind``."""
     return {
-        name: guard.values
+        name: kinds
         for name, guard in input_guards(modules, data).items()
-        if guard.path == ("kind",) and not guard.excluded
+        if (kinds := guarded_kinds(guard)) is not None
     }
+
+
+def guarded_kinds(guard: SetGuard) -> frozenset[str] | None:
+    """The kinds a set guarded on ``input.kind`` equal to strings can contribute for."""
+    if not isinstance(guard, Guard) or guard.path != ("kind",):
+        return None
+    if guard.excluded or guard.defined or not all(isinstance(v, str) for v in guard.values):
+        return None
+    return frozenset(str(v) for v in guard.values)
 
 
 def _aliased(info: ModuleInfo) -> bool:

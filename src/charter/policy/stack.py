@@ -20,7 +20,7 @@ from typing import Any
 from charter.core.errors import LoadError
 from charter.policy.bundle import Layer, load_directory, path_under_roots
 from charter.policy.engine import Engine
-from charter.policy.guards import Guard, admits, input_guards
+from charter.policy.guards import SetGuard, admits, guarded_kinds, input_guards
 from charter.policy.profile import DEFAULT_PATH, ProfileContext, Requirement, parse_requirements
 from charter.policy.ratchet import LayerParameters, Parameter, effective_parameters, narrow_profile
 from charter.policy.rules import Rule
@@ -234,18 +234,19 @@ class CompiledStack:
     packages: tuple[str, ...]
     #: The layer kind each contributing package belongs to (fixed per stack).
     package_layers: Mapping[str, str] = field(default_factory=dict, compare=False)
-    #: Sets proven empty unless the input's value at a path (``kind``, ``author.type``)
-    #: is one of some strings (:func:`charter.policy.guards.input_guards`); empty:
+    #: Sets proven empty unless the input's value at a path (``kind``, ``author.type``,
+    #: ``context.facts``) is one of some values, or is there at all, or one of several
+    #: such conditions holds (:func:`charter.policy.guards.input_guards`); empty:
     #: evaluate every set.
-    input_guards: Mapping[str, Guard] = field(default_factory=dict, compare=False)
+    input_guards: Mapping[str, SetGuard] = field(default_factory=dict, compare=False)
 
     @property
     def kind_guards(self) -> dict[str, frozenset[str]]:
         """The sets guarded on ``input.kind``, with their kinds."""
         return {
-            name: guard.values
+            name: kinds
             for name, guard in self.input_guards.items()
-            if guard.path == ("kind",) and not guard.excluded
+            if (kinds := guarded_kinds(guard)) is not None
         }
 
     def results(

@@ -1,7 +1,10 @@
 # Who authored a proposal, as the citation rules (CITE-*) read it.
 #
-# This module contributes no deny/ask entries of its own; every CITE-* rule
-# imports it so that all of them scope the same way:
+# This module contributes no deny/ask entries of its own. It is the definition
+# every CITE-* rule writes out in its own package (`deny_suffix` and the
+# `human_citation == "ask"` test of its ask set: in regorus a reference to this
+# package's rules cost each set tens of microseconds), so that all of them
+# scope the same way; each rule's Rego tests pin both verdicts:
 #
 # - Only a proposal whose author.type is exactly "human" is human-authored.
 #   Anything else (a missing author, "Human", "", null, a number) counts as an

@@ -18,16 +18,27 @@ package charter.constitution.citation.blast_radius
 
 import rego.v1
 
-import data.charter.constitution.citation.authorship
-
 message := "the citation block has no blast_radius; state what the change can affect if it goes wrong, e.g. `blast_radius: \"billing-rollup only; no schema change\"`"
+
+# Who gets which verdict (authorship.verdict_for and suffix_for, written out
+# here: in regorus a reference to another package's rule costs more than this
+# whole set). A finding is denied when the author's type is not exactly "human"
+# (no suffix), or when it is but the parameter human_citation is not exactly
+# "ask" (`deny_suffix` is then the suffix); otherwise it is asked.
+deny_suffix := "" if {
+	not input.author.type == "human"
+} else := " (human-authored proposal: parameter human_citation makes this deny)" if {
+	not input.context.parameters.human_citation == "ask"
+}
+
+ask_suffix := " (human-authored proposal: parameter human_citation makes this ask)"
 
 deny contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
 	input.context.citation.present == true
 	input.context.citation.error == null
 	not stated(input.context.citation.blast_radius)
-	authorship.verdict == "deny"
-	msg := concat("", [message, authorship.suffix])
+	suffix := deny_suffix
+	msg := concat("", [message, suffix])
 }
 
 ask contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
@@ -35,8 +46,8 @@ ask contains {"rule": "CITE-BLAST-RADIUS-001", "msg": msg} if {
 	input.context.citation.present == true
 	input.context.citation.error == null
 	not stated(input.context.citation.blast_radius)
-	authorship.verdict == "ask"
-	msg := concat("", [message, authorship.suffix])
+	input.context.parameters.human_citation == "ask"
+	msg := concat("", [message, ask_suffix])
 }
 
 stated(text) if {

@@ -22,22 +22,33 @@ package charter.constitution.citation.block_required
 
 import rego.v1
 
-import data.charter.constitution.citation.authorship
-
 message := "the proposal body has no ```charter citation block; add one with `rules: [<rule id>]`, `blast_radius: ...` and `rollback: ...`"
 
-# Conditions are written out in each set (not in a shared helper rule): a
+# Who gets which verdict (authorship.verdict_for and suffix_for, written out
+# here: in regorus a reference to another package's rule costs more than this
+# whole set). A finding is denied when the author's type is not exactly "human"
+# (no suffix), or when it is but the parameter human_citation is not exactly
+# "ask" (`deny_suffix` is then the suffix); otherwise it is asked.
+deny_suffix := "" if {
+	not input.author.type == "human"
+} else := " (human-authored proposal: parameter human_citation makes this deny)" if {
+	not input.context.parameters.human_citation == "ask"
+}
+
+ask_suffix := " (human-authored proposal: parameter human_citation makes this ask)"
+
+# Conditions are written out in each body (not in a shared helper rule): a
 # decision evaluates every deny/ask set on its own, and the common case, a
 # proposal with a block, must fail at the first expression.
 deny contains {"rule": "CITE-BLOCK-REQUIRED-001", "msg": msg} if {
 	not input.context.citation.present == true
-	authorship.verdict == "deny"
-	msg := concat("", [message, authorship.suffix])
+	suffix := deny_suffix
+	msg := concat("", [message, suffix])
 }
 
 ask contains {"rule": "CITE-BLOCK-REQUIRED-001", "msg": msg} if {
 	input.author.type == "human" # only a human-authored proposal can ask
 	not input.context.citation.present == true
-	authorship.verdict == "ask"
-	msg := concat("", [message, authorship.suffix])
+	input.context.parameters.human_citation == "ask"
+	msg := concat("", [message, ask_suffix])
 }

@@ -18,8 +18,10 @@ package charter.constitution.data_residency.no_source_export
 import rego.v1
 
 deny contains {"rule": "DATA-NO-SOURCE-EXPORT-001", "msg": msg} if {
-	is_object(input.export)
+	# First: charter.policy.guards proves the set empty unless it holds, and
+	# Charter skips it (input.export is an object when it does).
 	input.export.source_code == true
+	is_object(input.export)
 	input.context.parameters.allow_source_code_export != true
 	destination := object.get(input.export, "destination", null)
 	msg := sprintf(

@@ -19,30 +19,18 @@ package charter.constitution.environment_profile.cited_profile
 
 import rego.v1
 
-required := input.context.parameters.required_tool_categories
-
-citation := input.context.citation
-
-cited contains [category, tool] if {
-	citation.error == null
-	is_object(citation.profile)
-	some category, value in citation.profile
-	category in required
-	some tool in as_list(value)
-}
-
-as_list(value) := value if is_array(value)
-
-else := [value]
-
-allowed(category) := tools if {
-	tools := input.context.profile[category]
-	is_array(tools)
-} else := []
-
+# Each body reads the cited profile itself, first (no helper set of citations):
+# charter.policy.guards proves the set empty for a decision whose block cites no
+# profile (almost all of them), and Charter skips it.
 deny contains {"rule": "ENV-CITED-PROFILE-001", "msg": msg} if {
-	some [category, tool] in cited
-	not tool in allowed(category)
+	input.context.citation.profile != {}
+	profile := input.context.citation.profile
+	is_object(profile)
+	input.context.citation.error == null
+	some category, value in profile
+	category in input.context.parameters.required_tool_categories
+	some tool in as_list(value)
+	not listed(category, tool)
 	msg := sprintf(
 		"the citation block cites %v as the %s entry of the Environment Profile, but the profile lists only [%s]; cite a listed tool",
 		[tool, category, concat(", ", [t | some t in allowed(category); is_string(t)])],
@@ -50,13 +38,34 @@ deny contains {"rule": "ENV-CITED-PROFILE-001", "msg": msg} if {
 }
 
 deny contains {"rule": "ENV-CITED-PROFILE-001", "msg": msg} if {
-	some [category, tool] in cited
+	input.context.citation.profile != {}
+	profile := input.context.citation.profile
+	is_object(profile)
+	input.context.citation.error == null
+	some category, value in profile
+	category in input.context.parameters.required_tool_categories
+	some tool in as_list(value)
 	is_object(input.tools)
 	chosen := input.tools[category]
 	chosen != tool
-	not chosen in as_list(citation.profile[category])
+	not chosen in as_list(value)
 	msg := sprintf(
 		"the citation block cites %v for %s but the proposal chooses %v (tools.%s); make them agree",
 		[tool, category, chosen, category],
 	)
 }
+
+as_list(value) := value if is_array(value)
+
+else := [value]
+
+listed(category, tool) if {
+	tools := input.context.profile[category]
+	is_array(tools)
+	tool in tools
+}
+
+allowed(category) := tools if {
+	tools := input.context.profile[category]
+	is_array(tools)
+} else := []

@@ -32,28 +32,28 @@ profile_file := normalize(file) if {
 
 normalize(path) := trim_left(trim_prefix(path, "./"), "/")
 
-# normalize only strips a prefix, so a path that normalizes to the profile
-# file ends with it: the cheap test comes first.
-touches contains path if {
-	is_array(input.files)
-	some file in input.files
-	is_object(file)
-	some key in ["path", "previous_path"]
-	path := object.get(file, key, null)
-	is_string(path)
-	endswith(path, profile_file)
-	normalize(path) == profile_file
-}
-
 declared if {
 	input.kind in {"pull_request", "merge"}
 	input.context.citation.error == null
 	input.context.citation.profile_change == true
 }
 
+# A change touches the profile file when a file's path or previous path
+# normalizes to it. Each set tests that itself, in its body (a helper set of
+# touched paths costs more in regorus than the test), after the author's type;
+# normalize only strips a prefix, so a path that normalizes to the profile file
+# ends with it: the cheap test comes first. `file[key]` is undefined for an
+# entry that is not an object or has no such key.
 deny contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 	input.author.type == "agent"
-	count(touches) > 0
+	is_array(input.files)
+	profile := profile_file
+	some file in input.files
+	some key in ["path", "previous_path"]
+	path := file[key]
+	is_string(path)
+	endswith(path, profile)
+	normalize(path) == profile
 	not declared
 	msg := sprintf(
 		"agent %s changes the Environment Profile (%s) in a %s; agents may change it only in a pull request whose ```charter block declares `profile_change: true`",
@@ -63,7 +63,14 @@ deny contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 
 ask contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 	input.author.type != "agent"
-	count(touches) > 0
+	is_array(input.files)
+	profile := profile_file
+	some file in input.files
+	some key in ["path", "previous_path"]
+	path := file[key]
+	is_string(path)
+	endswith(path, profile)
+	normalize(path) == profile
 	not declared
 	msg := sprintf(
 		"%s changes the Environment Profile (%s) without a pull request declaring `profile_change: true`; a second person must confirm",

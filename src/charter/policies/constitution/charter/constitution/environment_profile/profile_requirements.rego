@@ -24,11 +24,6 @@ package charter.constitution.environment_profile.profile_requirements
 
 import rego.v1
 
-requirements := reqs if {
-	reqs := input.context.profile_requirements
-	is_array(reqs)
-} else := []
-
 profile_file := file if {
 	file := input.context.profile_file
 	is_object(file)
@@ -67,7 +62,14 @@ found(entry, req) := sprintf("%v has %s = %v", [entry.tool, req.attribute, entry
 	is_object(entry)
 } else := sprintf("the profile names no %s tool", [req.category])
 
+# Each body reads the requirements or the proposed profile itself, first (not
+# through helper rules): charter.policy.guards proves the set empty for a
+# decision without requirements and without a proposed profile (almost all of
+# them), and Charter skips it.
 deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
+	input.context.profile_requirements != []
+	requirements := input.context.profile_requirements
+	is_array(requirements)
 	some req in requirements
 	req.category in used
 	entry := object.get(entries, req.category, null)
@@ -78,13 +80,13 @@ deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
 	)
 }
 
-proposed := p if {
-	p := profile_file.proposed
-	is_object(p)
-}
-
 deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
+	input.context.profile_requirements != []
+	requirements := input.context.profile_requirements
+	is_array(requirements)
 	some req in requirements
+	proposed := input.context.profile_file.proposed
+	is_object(proposed)
 	entry := object.get(proposed, req.category, null)
 	not met(entry, req)
 	msg := sprintf(
@@ -94,6 +96,7 @@ deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
 }
 
 deny contains {"rule": "ENV-PROFILE-REQUIREMENTS-001", "msg": msg} if {
+	proposed := input.context.profile_file.proposed
 	is_object(proposed)
 	some category in input.context.parameters.required_tool_categories
 	not is_object(object.get(proposed, category, null))

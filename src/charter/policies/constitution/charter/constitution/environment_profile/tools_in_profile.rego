@@ -21,21 +21,25 @@ package charter.constitution.environment_profile.tools_in_profile
 
 import rego.v1
 
-required := input.context.parameters.required_tool_categories
-
-choices contains [category, tool, "tools"] if {
+# Written out in the two bodies below rather than gathered in a helper set of
+# choices first, and the profile's list read in a comprehension rather than a
+# function: in regorus each reference to a rule or call of a function costs a
+# few microseconds, and this set is evaluated on every decision. The list is
+# the profile's entry for the category when that is an array, else empty.
+deny contains {"rule": "ENV-TOOL-IN-PROFILE-001", "msg": msg} if {
 	is_object(input.tools)
 	some category, tool in input.tools
-	category in required
+	category in input.context.parameters.required_tool_categories
+	not tool in [t | tools := input.context.profile[category]; is_array(tools); some t in tools]
+	msg := message(category, tool, "tools")
 }
 
-choices contains ["vulnerability-scan", tool, "dependencies.scan.tool"] if {
-	"vulnerability-scan" in required
-	is_object(input.dependencies)
-	scan := object.get(input.dependencies, "scan", null)
-	is_object(scan)
-	tool := object.get(scan, "tool", null)
+deny contains {"rule": "ENV-TOOL-IN-PROFILE-001", "msg": msg} if {
+	tool := input.dependencies.scan.tool
 	is_string(tool)
+	"vulnerability-scan" in input.context.parameters.required_tool_categories
+	not tool in [t | tools := input.context.profile["vulnerability-scan"]; is_array(tools); some t in tools]
+	msg := message("vulnerability-scan", tool, "dependencies.scan.tool")
 }
 
 allowed(category) := tools if {
@@ -43,11 +47,7 @@ allowed(category) := tools if {
 	is_array(tools)
 } else := []
 
-deny contains {"rule": "ENV-TOOL-IN-PROFILE-001", "msg": msg} if {
-	some [category, tool, where] in choices
-	not tool in allowed(category)
-	msg := sprintf(
-		"%s chooses %v for %s, which the Environment Profile does not list; use one of [%s]",
-		[where, tool, category, concat(", ", [t | some t in allowed(category); is_string(t)])],
-	)
-}
+message(category, tool, where) := sprintf(
+	"%s chooses %v for %s, which the Environment Profile does not list; use one of [%s]",
+	[where, tool, category, concat(", ", [t | some t in allowed(category); is_string(t)])],
+)

@@ -27,38 +27,53 @@ import rego.v1
 #: How many not_audited reasons a message shows.
 shown := 3
 
-changed if input.dependencies.changed == true
+scan := object.get(input, ["dependencies", "scan"], null)
 
-changed if {
+# The set judges the scan when dependencies changed: `dependencies.changed` is
+# true, or `dependencies.changes` is a non-empty list. Each problem has one body
+# per way, that way first: charter.policy.guards proves the set empty for a
+# decision whose dependencies did not change, and Charter skips it.
+deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": no_scan} if {
+	input.dependencies.changed == true
+	not scanned
+}
+
+deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": no_scan} if {
 	changes := input.dependencies.changes
 	is_array(changes)
 	count(changes) > 0
-}
-
-scan := object.get(input, ["dependencies", "scan"], null)
-
-deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": msg} if {
-	changed
 	not scanned
-	msg := "dependencies changed but no vulnerability scan is attached; run a profile scanner (e.g. grype) and add its result as dependencies.scan with the tool name and findings"
 }
 
-deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": msg} if {
-	changed
+# `scan.audited` is defined when the scan is an object with that key (null too).
+deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": audited_nothing} if {
+	input.dependencies.changed == true
+	input.dependencies.scan.audited != true
 	scanned
-	"audited" in object.keys(scan)
-	scan.audited != true
-	msg := sprintf(
-		"dependencies changed but the attached %s scan audited nothing (audited: %s; %s); a scan that checked no package is not a scan: rerun it with its vulnerability database available (e.g. pip-audit online, grype, trivy or osv-scanner) and attach that result",
-		[scan.tool, json.marshal(scan.audited), reasons],
-	)
 }
 
+deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": audited_nothing} if {
+	changes := input.dependencies.changes
+	is_array(changes)
+	count(changes) > 0
+	input.dependencies.scan.audited != true
+	scanned
+}
+
+no_scan := "dependencies changed but no vulnerability scan is attached; run a profile scanner (e.g. grype) and add its result as dependencies.scan with the tool name and findings"
+
+audited_nothing := sprintf(
+	"dependencies changed but the attached %s scan audited nothing (audited: %s; %s); a scan that checked no package is not a scan: rerun it with its vulnerability database available (e.g. pip-audit online, grype, trivy or osv-scanner) and attach that result",
+	[scan.tool, json.marshal(scan.audited), reasons],
+)
+
+# An attached scan names its tool and lists its findings (or none). `tool` is
+# undefined unless the scan is an object with that key.
 scanned if {
-	is_object(scan)
-	is_string(object.get(scan, "tool", null))
-	scan.tool != ""
-	is_array(object.get(scan, "findings", []))
+	tool := input.dependencies.scan.tool
+	is_string(tool)
+	tool != ""
+	is_array(object.get(input.dependencies.scan, "findings", []))
 }
 
 not_audited := [clipped(reason_text(r)) | some r in scan.not_audited] if is_array(scan.not_audited)
