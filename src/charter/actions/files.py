@@ -742,11 +742,56 @@ def resolve(path: str, cwd: str, *, real_base: bool = False) -> str | None:
     return resolve_found(path, cwd, real_base=real_base)[0]
 
 
+#: What one lookup found (see :func:`lookup`): no such entry, an entry that is not a
+#: symbolic link, or (any other string) the target of a link.
+MISSING: None = None
+NOT_A_LINK = ""
+#: A link whose target could not be read.
+_UNREADABLE = "\x00"
+#: The key prefix under which a decision's lookups are kept (see :func:`lookup`).
+LOOKUP_KEY = "\x00lookup\x00"
+
+
+def lookup(entry: str, seen: dict[str, str | None] | None = None) -> str | None:
+    """What the filesystem has at the absolute path ``entry`` now, without following a
+    link there: :data:`MISSING`, :data:`NOT_A_LINK`, or the link's target (``"\x00"``:
+    a link whose target cannot be read).
+
+    ``seen`` is the memo of one decision (the gate makes a new one for every action):
+    each entry is looked at once however many paths of that decision pass through it,
+    as the decision already reads each path once. It never outlives the decision, so
+    a link swapped between two decisions is seen by the second.
+    """
+    key = LOOKUP_KEY + entry
+    if seen is not None and key in seen:
+        return seen[key]
+    try:
+        st = os.lstat(entry)
+    except OSError:
+        found: str | None = MISSING
+    else:
+        found = NOT_A_LINK
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                found = os.readlink(entry) or _UNREADABLE
+            except OSError:
+                found = _UNREADABLE
+    if seen is not None:
+        seen[key] = found
+    return found
+
+
 def resolve_found(
-    path: str, cwd: str, *, real_base: bool = False, base_found: bool = True
+    path: str,
+    cwd: str,
+    *,
+    real_base: bool = False,
+    base_found: bool = True,
+    seen: dict[str, str | None] | None = None,
 ) -> tuple[str | None, bool]:
     """:func:`resolve`, and whether every component exists (``base_found``: whether
-    the already resolved ``cwd`` does)."""
+    the already resolved ``cwd`` does); ``seen``: the deciding action's lookups
+    (:func:`lookup`)."""
     if real_base and not path.startswith("/"):
         # ``cwd`` is already resolved: only the relative components are looked up
         todo = [c for c in reversed(path.split("/")) if c]
@@ -775,7 +820,7 @@ def resolve_found(
             if self_dir and c == "root":
                 out = ""
             elif self_dir and c == "cwd":
-                here = resolve(cwd, "/")
+                here = resolve_found(cwd, "/", seen=seen)[0]
                 if here is None:
                     return None, False
                 out = here.rstrip("/")
@@ -791,23 +836,17 @@ def resolve_found(
             return None, False  # another process's view of the filesystem: not known here
         nxt = out + "/" + c
         if found:
-            try:
-                st = os.lstat(nxt)
-            except OSError:
+            target = lookup(nxt, seen)
+            if target is MISSING:
                 found = False
-            else:
-                if stat.S_ISLNK(st.st_mode):
-                    links += 1
-                    if links > _MAX_LINKS:
-                        return None, False
-                    try:
-                        target = os.readlink(nxt)
-                    except OSError:
-                        return None, False
-                    if target.startswith("/"):
-                        out = ""
-                    todo.extend(reversed([t for t in target.split("/") if t]))
-                    continue
+            elif target:  # a link
+                links += 1
+                if links > _MAX_LINKS or target == _UNREADABLE:
+                    return None, False
+                if target.startswith("/"):
+                    out = ""
+                todo.extend(reversed([t for t in target.split("/") if t]))
+                continue
         out = nxt
     return out or "/", found
 
@@ -857,5 +896,6 @@ __all__ = [
     "resolve",
     "resolve_found",
     "find_roots",
+    "lookup",
     "writes_below",
 ]
