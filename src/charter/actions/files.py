@@ -717,7 +717,10 @@ def expand_tilde(path: str, cwd: str) -> str | None:
         return path
     head, slash, rest = path.partition("/")
     name = head[1:]
-    if name in ("+", "0", "+0"):
+    home = os.environ.get("HOME") if not name else None
+    if home is not None:  # what os.path.expanduser("~") gives, without its detours
+        base = home.rstrip("/") or "/"
+    elif name in ("+", "0", "+0"):
         base = cwd
     elif name == "-" or re.fullmatch(r"[+-]?[0-9]+", name):
         return None
@@ -781,6 +784,22 @@ def lookup(entry: str, seen: dict[str, str | None] | None = None) -> str | None:
     return found
 
 
+def _proc_entry(out: str, c: str) -> bool:
+    """Whether the component ``c`` after ``out`` is one :func:`resolve_found` treats
+    apart: ``/proc/self`` (and ``thread-self``), the shell's own ``/proc/self/…``
+    entries, another process's links into the filesystem."""
+    return (
+        (out == "/proc" and c in ("self", "thread-self"))
+        or out == "/proc/self"
+        or out.startswith("/proc/self/")
+        or (c in _PROC_LINKS and _PROC_PID.fullmatch(out) is not None)
+    )
+
+
+#: Not looked up yet in this decision (see :func:`lookup`).
+_UNSEEN = "\x00unseen"
+
+
 def resolve_found(
     path: str,
     cwd: str,
@@ -810,10 +829,12 @@ def resolve_found(
         if c == "..":
             out = out.rpartition("/")[0]
             continue
-        if out == "/proc" and c in ("self", "thread-self"):
-            out = "/proc/self"
-            continue
-        if out == "/proc/self" or out.startswith("/proc/self/"):
+        if out.startswith("/proc") and _proc_entry(out, c):
+            if c in _PROC_LINKS and _PROC_PID.fullmatch(out):
+                return None, False  # another process's view of the filesystem: not known here
+            if out == "/proc":  # ``self``, ``thread-self``
+                out = "/proc/self"
+                continue
             # the shell's own entries, never the gate's: taken as written, except
             # the links that lead back into the filesystem
             self_dir = _SELF.fullmatch(out) is not None
@@ -832,11 +853,11 @@ def resolve_found(
             else:
                 out += "/" + c
             continue
-        if c in _PROC_LINKS and out.startswith("/proc/") and _PROC_PID.fullmatch(out):
-            return None, False  # another process's view of the filesystem: not known here
         nxt = out + "/" + c
         if found:
-            target = lookup(nxt, seen)
+            target = seen.get(LOOKUP_KEY + nxt, _UNSEEN) if seen is not None else _UNSEEN
+            if target is _UNSEEN:
+                target = lookup(nxt, seen)
             if target is MISSING:
                 found = False
             elif target:  # a link

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from charter.actions import shell, tools
 from charter.actions.catalogue import CATALOGUE
@@ -1362,8 +1362,7 @@ class _Naming:
         )
 
 
-@dataclass(frozen=True)
-class _Named:
+class _Named(NamedTuple):
     """Files one command names: written, read, and where relative paths resolve (as
     written: the filesystem decides where each leads, for every action anew)."""
 
@@ -1379,8 +1378,7 @@ class _Named:
     below: tuple[Target, ...]
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(NamedTuple):
     """One simple command of a :class:`_Plan`."""
 
     match: CommandMatch
@@ -1399,8 +1397,7 @@ class _Step:
     matched: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
     """A command string as far as its text decides it (see :meth:`Gate._plan`)."""
 
     #: reasons about the whole string (what could not be parsed, literal patterns)
