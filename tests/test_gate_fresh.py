@@ -184,3 +184,23 @@ def test_decision_ids_are_distinct_across_threads_and_forks() -> None:
     parent = {gate_mod._decision_id() for _ in range(10)}
     assert len(child) == 10
     assert not child & parent
+
+
+def test_program_globs_match_however_many_programs_were_seen() -> None:
+    """The per-program candidate lists are bounded (program names come from the
+    commands decided) and a generic pattern (``mkfs*``) still matches after the
+    lists were dropped for room."""
+    gate = Gate(
+        parse_text(
+            '[identity]\nversion = "1.0.0"\n[boundaries]\nforbidden = ["mkfs*"]\n'
+            'requires_approval = []\nauto_allowed = ["ls*", "cat *"]\n'
+        )
+    )
+    patterns = gate.patterns
+    for i in range(1100):
+        assert gate.decide_command(f"tool{i}", "/").verdict is Verdict.ASK
+    assert 0 < len(patterns._by_program) <= 1024
+    assert gate.decide_command("mkfs.ext4 /dev/sda1", "/").verdict is Verdict.DENY
+    assert gate.decide_command("lsblk", "/").verdict is Verdict.ALLOW
+    assert gate.decide_command("x" * 100 + " y", "/").verdict is Verdict.ASK
+    assert "x" * 100 not in patterns._by_program
