@@ -1519,8 +1519,8 @@ def _embedded(token: str) -> list[Target]:
 
 class _Entropy(threading.local):
     """Each thread's bytes from the OS's random source, drawn :data:`_DRAW` at a time:
-    one ``getrandom`` (which lets other threads take the GIL) per 256 decisions, not
-    one per decision. A forked child draws its own (:data:`_FORKS`)."""
+    one ``getrandom`` system call per 256 decisions, not one per decision. A forked
+    child draws its own (:data:`_FORKS`)."""
 
     def __init__(self) -> None:
         self.pool = b""
