@@ -204,3 +204,23 @@ def test_program_globs_match_however_many_programs_were_seen() -> None:
     assert gate.decide_command("lsblk", "/").verdict is Verdict.ALLOW
     assert gate.decide_command("x" * 100 + " y", "/").verdict is Verdict.ASK
     assert "x" * 100 not in patterns._by_program
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cd $'\\x7e'root && cat x",  # ANSI-C quoting decodes to ~root
+        "cd $\\\n'\\x7e'root && cat x",  # across a line continuation
+        "X=$'\\x7e'root; cd $X && cat y",  # an assignment's value
+        "for d in $'\\x7e'root; do cd $d; cat x; done",  # a loop's word
+        "cat < $'\\x7e'root/x",  # a redirection
+    ],
+)
+def test_a_tilde_only_the_parse_shows_is_planned_every_time(command: str) -> None:
+    """``~user`` is looked up in the password database (a file): a string whose words
+    hold a "~" once decoded, though its text shows none, is never taken from the memo."""
+    assert "~" not in command
+    gate = _gate(Path("/tmp"), Path("/nonexistent-blocked"))
+    assert gate._plan(command, "/tmp", "/root").tilde
+    assert gate._plan("git status && cat src/app.py | wc -l", "/tmp", "/root").tilde is False
+    assert gate._plan("cat $PWD/x && echo $'a b' \\\n x", "/tmp", "/root").tilde is False

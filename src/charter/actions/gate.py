@@ -37,6 +37,7 @@ from charter.actions.command import (
     RUNTIME_PID,
     RUNTIME_PWD,
     SHELLS,
+    Script,
     SimpleCommand,
     Word,
     program_name,
@@ -915,14 +916,17 @@ class Gate:
         perm = self.permission(model_role)
         if perm is not None and not perm.can_execute:
             reasons.append(_role_reason(model_role, "can_execute", "execute commands"))
-        # ``cd`` alone goes to $HOME: a plan is kept for one HOME. A "~" or "HOME" in the
-        # string may name another user's home (the password database, a file): such a
-        # string is planned again every time, as is every string without a HOME.
+        # ``cd`` alone goes to $HOME: a plan is kept for one HOME. A "~" may name another
+        # user's home (the password database, a file): a string with one, written or
+        # only once its words are decoded (``$'\x7e'``), is planned again every time,
+        # as is one naming HOME and every string while HOME is unset.
         home = os.environ.get("HOME")
         if home is None or "~" in command or "HOME" in command:
             plan = self._plan(command, cwd, home)
         else:
             plan = self._plans(command, cwd, home)
+            if plan.tilde:
+                plan = self._plan(command, cwd, home)
         reasons.extend(plan.reasons)
         commands: list[dict[str, Any]] = []
         memo: _Memo = {}  # the filesystem, read once per path for this decision
@@ -994,7 +998,9 @@ class Gate:
                 )
             )
         runs = bool(script.commands or script.uncertain)
-        return _Plan(tuple(reasons), tuple(steps), runs)
+        # without "$" or "\" nothing decodes to a "~" that the text does not show
+        tilde = "~" in command or (("$" in command or "\\" in command) and _tilde_words(script))
+        return _Plan(tuple(reasons), tuple(steps), runs, tilde)
 
     def _command_reasons(
         self, step: _Step, cwd: str, perm: ModelPermission | None, memo: _Memo
@@ -1405,6 +1411,33 @@ class _Plan(NamedTuple):
     steps: tuple[_Step, ...]
     #: anything runs at all (not only comments or blank lines)
     runs: bool
+    #: a word holds a "~" (see :func:`_tilde_words`): never taken from the memo
+    tilde: bool
+
+
+def _tilde_words(script: Script) -> bool:
+    """Whether a word of the string, as the shell reads it, is or holds a "~" (decoded
+    from ``$'\\x7e'``, joined across a line continuation, a loop's or an assignment's
+    value …): where it leads depends on HOME or the password database when it runs."""
+    for cmd in script.commands:
+        if any("~" in a for v in cmd.variants for a in v.argv) or any(
+            "~" in a for a in cmd.assignments
+        ):
+            return True
+        if any(_word_tilde(w) for w in cmd.words) or any(
+            r.target is not None and _word_tilde(r.target) for r in cmd.redirects
+        ):
+            return True
+    return any(r.target is not None and _word_tilde(r.target) for r in script.redirects)
+
+
+def _word_tilde(w: Word) -> bool:
+    return (
+        "~" in w.value
+        or any("~" in c for c in w.candidates)
+        or (w.runtime_path is not None and "~" in w.runtime_path)
+        or any(_word_tilde(b) for b in w.braces)
+    )
 
 
 def _plain_reasons(m: CommandMatch) -> tuple[Reason, ...]:
