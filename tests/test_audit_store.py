@@ -349,6 +349,38 @@ def test_pg_submitted_records_share_the_chain(pg_url: str) -> None:
         store.close()
 
 
+def test_pg_records_with_quotes_and_escapes_round_trip(pg_url: str) -> None:
+    """A batch goes to PostgreSQL as binary arrays: text an array literal would have
+    to quote or escape (quotes, backslashes, braces, commas, NULL, newlines, non-ASCII)
+    comes back exactly as written, and the chain over it verifies."""
+    awkward = ['"', "\\", "{a,b}", "NULL", "x\ny", "é ✓ \u200b", "'; DROP", ",", '\\"{}']
+    store = PostgresStore(pg_url)
+    try:
+        ids = range(9001, 9001 + 3 * len(awkward))
+        done: list[Any] = []
+        finished = threading.Event()
+
+        def callback(record: dict[str, Any] | None, error: BaseException | None) -> None:
+            done.append(record if error is None else error)
+            if len(done) == len(ids):
+                finished.set()
+
+        for i in ids:
+            text = awkward[i % len(awkward)]
+            command = {"command": text * (i % 3 + 1), "msg": f"`{text}` is auto-allowed"}
+            store.submit(decision(i, action=command), source="async", callback=callback)
+        assert finished.wait(60)
+        assert all(isinstance(r, dict) for r in done)
+        stored = {r["decision_id"]: r for r in store.records()}
+        for i in ids:
+            text = awkward[i % len(awkward)]
+            got = stored[f"d-{i}"]["action"]
+            assert got == {"command": text * (i % 3 + 1), "msg": f"`{text}` is auto-allowed"}
+        assert chain.verify(store).ok
+    finally:
+        store.close()
+
+
 def test_unreadable_store_is_an_audit_error(tmp_path: Path) -> None:
     target = tmp_path / "dir.db"
     target.mkdir()

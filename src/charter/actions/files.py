@@ -717,7 +717,10 @@ def expand_tilde(path: str, cwd: str) -> str | None:
         return path
     head, slash, rest = path.partition("/")
     name = head[1:]
-    if name in ("+", "0", "+0"):
+    home = os.environ.get("HOME") if not name else None
+    if home is not None:  # what os.path.expanduser("~") gives, without its detours
+        base = home.rstrip("/") or "/"
+    elif name in ("+", "0", "+0"):
         base = cwd
     elif name == "-" or re.fullmatch(r"[+-]?[0-9]+", name):
         return None
@@ -742,11 +745,72 @@ def resolve(path: str, cwd: str, *, real_base: bool = False) -> str | None:
     return resolve_found(path, cwd, real_base=real_base)[0]
 
 
+#: What one lookup found (see :func:`lookup`): no such entry, an entry that is not a
+#: symbolic link, or (any other string) the target of a link.
+MISSING: None = None
+NOT_A_LINK = ""
+#: A link whose target could not be read.
+_UNREADABLE = "\x00"
+#: The key prefix under which a decision's lookups are kept (see :func:`lookup`).
+LOOKUP_KEY = "\x00lookup\x00"
+
+
+def lookup(entry: str, seen: dict[str, str | None] | None = None) -> str | None:
+    """What the filesystem has at the absolute path ``entry`` now, without following a
+    link there: :data:`MISSING`, :data:`NOT_A_LINK`, or the link's target (``"\x00"``:
+    a link whose target cannot be read).
+
+    ``seen`` is the memo of one decision (the gate makes a new one for every action):
+    each entry is looked at once however many paths of that decision pass through it,
+    as the decision already reads each path once. It never outlives the decision, so
+    a link swapped between two decisions is seen by the second.
+    """
+    key = LOOKUP_KEY + entry
+    if seen is not None and key in seen:
+        return seen[key]
+    try:
+        st = os.lstat(entry)
+    except OSError:
+        found: str | None = MISSING
+    else:
+        found = NOT_A_LINK
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                found = os.readlink(entry) or _UNREADABLE
+            except OSError:
+                found = _UNREADABLE
+    if seen is not None:
+        seen[key] = found
+    return found
+
+
+def _proc_entry(out: str, c: str) -> bool:
+    """Whether the component ``c`` after ``out`` is one :func:`resolve_found` treats
+    apart: ``/proc/self`` (and ``thread-self``), the shell's own ``/proc/self/…``
+    entries, another process's links into the filesystem."""
+    return (
+        (out == "/proc" and c in ("self", "thread-self"))
+        or out == "/proc/self"
+        or out.startswith("/proc/self/")
+        or (c in _PROC_LINKS and _PROC_PID.fullmatch(out) is not None)
+    )
+
+
+#: Not looked up yet in this decision (see :func:`lookup`).
+_UNSEEN = "\x00unseen"
+
+
 def resolve_found(
-    path: str, cwd: str, *, real_base: bool = False, base_found: bool = True
+    path: str,
+    cwd: str,
+    *,
+    real_base: bool = False,
+    base_found: bool = True,
+    seen: dict[str, str | None] | None = None,
 ) -> tuple[str | None, bool]:
     """:func:`resolve`, and whether every component exists (``base_found``: whether
-    the already resolved ``cwd`` does)."""
+    the already resolved ``cwd`` does); ``seen``: the deciding action's lookups
+    (:func:`lookup`)."""
     if real_base and not path.startswith("/"):
         # ``cwd`` is already resolved: only the relative components are looked up
         todo = [c for c in reversed(path.split("/")) if c]
@@ -765,17 +829,19 @@ def resolve_found(
         if c == "..":
             out = out.rpartition("/")[0]
             continue
-        if out == "/proc" and c in ("self", "thread-self"):
-            out = "/proc/self"
-            continue
-        if out == "/proc/self" or out.startswith("/proc/self/"):
+        if out.startswith("/proc") and _proc_entry(out, c):
+            if c in _PROC_LINKS and _PROC_PID.fullmatch(out):
+                return None, False  # another process's view of the filesystem: not known here
+            if out == "/proc":  # ``self``, ``thread-self``
+                out = "/proc/self"
+                continue
             # the shell's own entries, never the gate's: taken as written, except
             # the links that lead back into the filesystem
             self_dir = _SELF.fullmatch(out) is not None
             if self_dir and c == "root":
                 out = ""
             elif self_dir and c == "cwd":
-                here = resolve(cwd, "/")
+                here = resolve_found(cwd, "/", seen=seen)[0]
                 if here is None:
                     return None, False
                 out = here.rstrip("/")
@@ -787,27 +853,21 @@ def resolve_found(
             else:
                 out += "/" + c
             continue
-        if c in _PROC_LINKS and out.startswith("/proc/") and _PROC_PID.fullmatch(out):
-            return None, False  # another process's view of the filesystem: not known here
         nxt = out + "/" + c
         if found:
-            try:
-                st = os.lstat(nxt)
-            except OSError:
+            target = seen.get(LOOKUP_KEY + nxt, _UNSEEN) if seen is not None else _UNSEEN
+            if target is _UNSEEN:
+                target = lookup(nxt, seen)
+            if target is MISSING:
                 found = False
-            else:
-                if stat.S_ISLNK(st.st_mode):
-                    links += 1
-                    if links > _MAX_LINKS:
-                        return None, False
-                    try:
-                        target = os.readlink(nxt)
-                    except OSError:
-                        return None, False
-                    if target.startswith("/"):
-                        out = ""
-                    todo.extend(reversed([t for t in target.split("/") if t]))
-                    continue
+            elif target:  # a link
+                links += 1
+                if links > _MAX_LINKS or target == _UNREADABLE:
+                    return None, False
+                if target.startswith("/"):
+                    out = ""
+                todo.extend(reversed([t for t in target.split("/") if t]))
+                continue
         out = nxt
     return out or "/", found
 
@@ -857,5 +917,6 @@ __all__ = [
     "resolve",
     "resolve_found",
     "find_roots",
+    "lookup",
     "writes_below",
 ]

@@ -22,13 +22,14 @@ import os
 import posixpath
 import re
 import shlex
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from charter.actions import shell, tools
 from charter.actions.catalogue import CATALOGUE
@@ -36,6 +37,7 @@ from charter.actions.command import (
     RUNTIME_PID,
     RUNTIME_PWD,
     SHELLS,
+    Script,
     SimpleCommand,
     Word,
     program_name,
@@ -234,7 +236,7 @@ def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
     if expanded is None:
         out = None
     elif expanded.startswith("/"):
-        out, found = resolve_found(expanded, cwd)
+        out, found = resolve_found(expanded, cwd, seen=memo)
         if memo is not None and found:
             memo["\x00found\x00" + path] = out  # every component exists
     else:  # from the working directory, resolved once
@@ -243,7 +245,7 @@ def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
         out = (
             None
             if base is None
-            else resolve_found(expanded, base, real_base=True, base_found=found)[0]
+            else resolve_found(expanded, base, real_base=True, base_found=found, seen=memo)[0]
         )
     if memo is not None:
         memo[key] = out
@@ -353,6 +355,11 @@ class Gate:
             for p in self.patterns.patterns
             if p.segments and any(c in p.segments[0].program for c in "(){}$")
         ]
+        #: recent command strings' plans (:meth:`_plan`), bounded by bytes like the parse
+        #: they hold (see charter.core.memo): nothing in a plan comes from the filesystem
+        self._plans = bytes_lru(text_weight(96), max_bytes=32 * 2**20, max_entries=256, short=1024)(
+            self._plan
+        )
         protected = list(self.config.protected_paths)
         protected += [s for s in constitution.sources if not s.startswith("<")]
         self.protected = tuple(
@@ -909,88 +916,101 @@ class Gate:
         perm = self.permission(model_role)
         if perm is not None and not perm.can_execute:
             reasons.append(_role_reason(model_role, "can_execute", "execute commands"))
+        # ``cd`` alone goes to $HOME: a plan is kept for one HOME. A "~" may name another
+        # user's home (the password database, a file): a string with one, written or
+        # only once its words are decoded (``$'\x7e'``), is planned again every time,
+        # as is one naming HOME and every string while HOME is unset.
+        home = os.environ.get("HOME")
+        if home is None or "~" in command or "HOME" in command:
+            plan = self._plan(command, cwd, home)
+        else:
+            plan = self._plans(command, cwd, home)
+            if plan.tilde:
+                plan = self._plan(command, cwd, home)
+        reasons.extend(plan.reasons)
+        commands: list[dict[str, Any]] = []
+        memo: _Memo = {}  # the filesystem, read once per path for this decision
+        written: set[str] = set()  # files an earlier command of this string writes
+        for step in plan.steps:
+            m = step.match
+            own = self._command_reasons(step, cwd, perm, memo)
+            if written:
+                own.extend(_runs_written(m, written))
+            if step.later or step.makes:
+                written.update(step.writes)
+                if step.makes:
+                    _add_made_links(memo, step.writes)
+            reasons.extend(own)
+            commands.append(
+                {
+                    "argv": list(m.command.argv),
+                    "verdict": str(strictest(r.verdict for r in own)),
+                    "matched": list(step.matched),
+                    "origin": list(m.command.origin),
+                    "uncertain": list(m.command.uncertain),
+                }
+            )
+        if not plan.runs:
+            # Only comments or blank lines: nothing runs.
+            commands = []
+        return reasons, commands
+
+    def _plan(self, command: str, cwd: str, home: str | None) -> _Plan:  # noqa: ARG002
+        """What a command string is without looking at the filesystem: its parse, what
+        the patterns say about each simple command, the files each names (as written)
+        and the reasons that follow from those alone. Computed from the text, the
+        working directory, ``home`` (``$HOME``, where ``cd`` alone goes: part of the
+        memo's key) and this gate's constitution only, so the same string in the same
+        directory always has the same plan (:attr:`_plans` keeps recent ones);
+        everything the filesystem decides is decided again for every action."""
         script = shell.parse(command)
-        reasons.extend(
+        reasons = [
             _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: {_short(command)}")
             for u in script.uncertain
-        )
+        ]
         if self._literal:
             flat = " ".join(command.split())
             reasons.extend(
                 _pattern_reason(p, YES, (command,)) for p, text in self._literal if text in flat
             )
         matches = self.patterns.match_script(script, cwd)
-        commands: list[dict[str, Any]] = []
-        memo: _Memo = {}  # the filesystem, read once per path for this decision
         feeds = _producers(script.commands)
-        written: set[str] = set()  # files an earlier command of this string writes
         # whether a later command runs a file (its own path, or a script): only then do
         # the files earlier commands write matter to it
         later = [False] * len(matches)
         for i in range(len(matches) - 2, -1, -1):
             later[i] = later[i + 1] or _runs_a_file(matches[i + 1])
+        steps = []
         for i, m in enumerate(matches):
-            own = self._command_reasons(m, cwd, perm, memo, feeds.get(m.command.seq))
-            if written:
-                own.extend(_runs_written(m, written))
             makes = i + 1 < len(matches) and any(
                 program_name(v.argv[0]) in MAKES_LINKS for v in m.command.variants if v.argv
             )
-            if later[i] or makes:
-                writes = _writes_of(m)
-                written.update(writes)
-                if makes:
-                    _add_made_links(memo, writes)
-            reasons.extend(own)
-            commands.append(
-                {
-                    "argv": list(m.command.argv),
-                    "verdict": str(strictest(r.verdict for r in own)),
-                    "matched": [h.pattern.text for h in m.hits] + list(m.allowed_by),
-                    "origin": list(m.command.origin),
-                    "uncertain": list(m.command.uncertain),
-                }
+            steps.append(
+                _Step(
+                    m,
+                    self._named_files(m, cwd, feeds.get(m.command.seq)),
+                    _plain_reasons(m),
+                    len(m.hits) + len(m.command.uncertain),
+                    later[i],
+                    makes,
+                    tuple(_writes_of(m)) if later[i] or makes else (),
+                    (*(h.pattern.text for h in m.hits), *m.allowed_by),
+                )
             )
-        if not script.commands and not script.uncertain:
-            # Only comments or blank lines: nothing runs.
-            commands = []
-        return reasons, commands
+        runs = bool(script.commands or script.uncertain)
+        # without "$" or "\" nothing decodes to a "~" that the text does not show
+        tilde = "~" in command or (("$" in command or "\\" in command) and _tilde_words(script))
+        return _Plan(tuple(reasons), tuple(steps), runs, tilde)
 
     def _command_reasons(
-        self,
-        m: CommandMatch,
-        cwd: str,
-        perm: ModelPermission | None,
-        memo: _Memo,
-        producer: SimpleCommand | None = None,
+        self, step: _Step, cwd: str, perm: ModelPermission | None, memo: _Memo
     ) -> list[Reason]:
-        cmd = m.command
-        reasons = [_pattern_reason(h.pattern, h.strength, h.argv) for h in m.hits]
-        reasons.extend(
-            _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: `{_argv(cmd.argv)}`")
-            for u in cmd.uncertain
-        )
+        m = step.match
+        reasons = list(step.reasons)
         if m.auto_allowed:
-            reasons.extend(self._program_paths(m, memo))
-            reasons.extend(_network_reasons(m))
-            reasons.append(
-                _reason(
-                    m.allowed_by[0] if m.allowed_by else "boundaries.auto_allowed",
-                    "info",
-                    Verdict.ALLOW,
-                    f"`{_argv(cmd.argv)}` is auto-allowed",
-                )
-            )
-        elif cmd.words:
-            reasons.append(
-                _reason(
-                    GATE_DEFAULT_ASK,
-                    "low",
-                    Verdict.ASK,
-                    f"`{_argv(cmd.argv)}` matches no auto_allowed pattern",
-                )
-            )
-        reasons.extend(self._file_reasons(m, cwd, perm, memo, producer))
+            # the program's path, before the reasons that say it is allowed
+            reasons[step.at_paths : step.at_paths] = self._program_paths(m, memo)
+        reasons.extend(self._file_reasons(m, step.named, cwd, perm, memo))
         return reasons
 
     def _program_paths(self, m: CommandMatch, memo: _Memo) -> list[Reason]:
@@ -1026,13 +1046,12 @@ class Gate:
     def _file_reasons(
         self,
         m: CommandMatch,
+        named: _Named,
         cwd: str,
         perm: ModelPermission | None,
         memo: _Memo,
-        producer: SimpleCommand | None = None,
     ) -> list[Reason]:
         """Redirections, and the files a program writes or reads by name (``FILE_PROGRAMS``)."""
-        named = self._named_files(m, cwd, producer)
         cmd = m.command
         seen: set[tuple[str, bool]] = set()
         what = f"`{_argv(cmd.argv)}` writes" if named.writes else ""
@@ -1095,7 +1114,7 @@ class Gate:
         """The files a command writes and reads, and the directories it may run in."""
         cmd = m.command
         cwds = m.cwds or (cwd,)
-        named = _Named(
+        named = _Naming(
             writes=[
                 t
                 for r in cmd.redirects
@@ -1163,7 +1182,7 @@ class Gate:
             # every path-like word may be a file it reads (an option's value only, for
             # a program whose operands the catalogue describes: its text is not a path)
             named.reads.extend(_path_like(v.argv, operands=declared is None))
-        return named
+        return named.done()
 
     def _write_reasons(
         self,
@@ -1328,19 +1347,129 @@ _NONE: frozenset[str] = frozenset()
 
 
 @dataclass
-class _Named:
-    """Files one command names: written, read, and where relative paths resolve."""
+class _Naming:
+    """Files one command names, while :meth:`Gate._named_files` collects them."""
 
     writes: list[Target]
     reads: list[Target]
+    cwds: tuple[str, ...]
+    unknown: bool
+    content: list[tuple[str, bool, bool]]
+    below: list[Target]
+
+    def done(self) -> _Named:
+        return _Named(
+            tuple(self.writes),
+            tuple(self.reads),
+            self.cwds,
+            self.unknown,
+            tuple(self.content),
+            tuple(self.below),
+        )
+
+
+class _Named(NamedTuple):
+    """Files one command names: written, read, and where relative paths resolve (as
+    written: the filesystem decides where each leads, for every action anew)."""
+
+    writes: tuple[Target, ...]
+    reads: tuple[Target, ...]
     cwds: tuple[str, ...]
     #: an earlier ``cd`` (or ``env -C``) went to a directory only known at run time
     unknown: bool
     #: operands the program reads (the catalogue's ``read_operands``): path, dynamic,
     #: read recursively
-    content: list[tuple[str, bool, bool]]
+    content: tuple[tuple[str, bool, bool], ...]
     #: directories whose whole tree the command writes (``rm -r``, ``chmod -R``)
-    below: list[Target]
+    below: tuple[Target, ...]
+
+
+class _Step(NamedTuple):
+    """One simple command of a :class:`_Plan`."""
+
+    match: CommandMatch
+    named: _Named
+    #: the reasons its text alone gives (patterns, uncertainty, auto-allowed or not)
+    reasons: tuple[Reason, ...]
+    #: where in ``reasons`` the program-path reasons go (an auto-allowed command)
+    at_paths: int
+    #: a later command of the string runs a file: what this one writes matters to it
+    later: bool
+    #: it may create a link (``ln``, ``mv``, ``tar x``) a later command goes through
+    makes: bool
+    #: what it writes (lexical absolute paths), when ``later`` or ``makes``
+    writes: tuple[str, ...]
+    #: the patterns that matched or allowed it
+    matched: tuple[str, ...]
+
+
+class _Plan(NamedTuple):
+    """A command string as far as its text decides it (see :meth:`Gate._plan`)."""
+
+    #: reasons about the whole string (what could not be parsed, literal patterns)
+    reasons: tuple[Reason, ...]
+    steps: tuple[_Step, ...]
+    #: anything runs at all (not only comments or blank lines)
+    runs: bool
+    #: a word holds a "~" (see :func:`_tilde_words`): never taken from the memo
+    tilde: bool
+
+
+def _tilde_words(script: Script) -> bool:
+    """Whether a word of the string, as the shell reads it, is or holds a "~" (decoded
+    from ``$'\\x7e'``, joined across a line continuation, a loop's or an assignment's
+    value …): where it leads depends on HOME or the password database when it runs."""
+    for cmd in script.commands:
+        if any("~" in a for v in cmd.variants for a in v.argv) or any(
+            "~" in a for a in cmd.assignments
+        ):
+            return True
+        if any(_word_tilde(w) for w in cmd.words) or any(
+            r.target is not None and _word_tilde(r.target) for r in cmd.redirects
+        ):
+            return True
+    return any(r.target is not None and _word_tilde(r.target) for r in script.redirects)
+
+
+def _word_tilde(w: Word) -> bool:
+    return (
+        "~" in w.value
+        or any("~" in c for c in w.candidates)
+        or (w.runtime_path is not None and "~" in w.runtime_path)
+        or any(_word_tilde(b) for b in w.braces)
+    )
+
+
+def _plain_reasons(m: CommandMatch) -> tuple[Reason, ...]:
+    """The reasons one simple command gets from its text alone, in the gate's order:
+    the patterns that match it, what is uncertain about it, then whether it is
+    auto-allowed (network egress first) or asks by default."""
+    cmd = m.command
+    reasons = [_pattern_reason(h.pattern, h.strength, h.argv) for h in m.hits]
+    reasons.extend(
+        _reason(GATE_UNRESOLVED, "high", Verdict.ASK, f"{u}: `{_argv(cmd.argv)}`")
+        for u in cmd.uncertain
+    )
+    if m.auto_allowed:
+        reasons.extend(_network_reasons(m))
+        reasons.append(
+            _reason(
+                m.allowed_by[0] if m.allowed_by else "boundaries.auto_allowed",
+                "info",
+                Verdict.ALLOW,
+                f"`{_argv(cmd.argv)}` is auto-allowed",
+            )
+        )
+    elif cmd.words:
+        reasons.append(
+            _reason(
+                GATE_DEFAULT_ASK,
+                "low",
+                Verdict.ASK,
+                f"`{_argv(cmd.argv)}` matches no auto_allowed pattern",
+            )
+        )
+    return tuple(reasons)
 
 
 def _producers(commands: Sequence[SimpleCommand]) -> dict[int, SimpleCommand]:
@@ -1366,7 +1495,7 @@ def _find_roots(producer: SimpleCommand | None) -> list[Target] | None:
     return roots or [(".", False)]
 
 
-def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Named) -> list[Target]:
+def _known_at_run_time(targets: list[Target], cmd: SimpleCommand, named: _Naming) -> list[Target]:
     """Dynamic targets that are a ``$PWD``/``$$`` word, as the paths they name."""
     if not any(dyn for _, dyn in targets):
         return targets
@@ -1421,9 +1550,38 @@ def _embedded(token: str) -> list[Target]:
 # ------------------------------------------------------------------ reasons
 
 
+class _Entropy(threading.local):
+    """Each thread's bytes from the OS's random source, drawn :data:`_DRAW` at a time:
+    one ``getrandom`` system call per 256 decisions, not one per decision. A forked
+    child draws its own (:data:`_FORKS`)."""
+
+    def __init__(self) -> None:
+        self.pool = b""
+        self.at = 0
+        self.forks = -1
+
+
+_DRAW = 4096
+_ENTROPY = _Entropy()
+#: How many times this process's ancestors and itself forked: a pool drawn before a
+#: fork is never used after it (parent and child would hand out the same ids).
+_FORKS = [0]
+os.register_at_fork(after_in_child=lambda: _FORKS.__setitem__(0, _FORKS[0] + 1))
+
+
+def _random16() -> bytes:
+    """16 bytes from the OS's random source (as ``os.urandom(16)``)."""
+    e = _ENTROPY
+    if e.at + 16 > len(e.pool) or e.forks != _FORKS[0]:
+        e.pool, e.at, e.forks = os.urandom(_DRAW), 0, _FORKS[0]
+    out = e.pool[e.at : e.at + 16]
+    e.at += 16
+    return out
+
+
 def _decision_id() -> str:
     """A random (version 4) UUID string, ~5x cheaper than ``str(uuid.uuid4())``."""
-    h = os.urandom(16).hex()
+    h = _random16().hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 

@@ -512,11 +512,40 @@ class PatternSet:
             if p.kind == "forbidden" and p.segments and p.segments[0].program_re is not None
         )
 
+        #: program → its candidates (see :meth:`_entries`); short names only, and cleared
+        #: when full: the names come from the commands decided
+        self._by_program: dict[str, tuple[_Entry, ...]] = {}
+        #: the programs each multi-part pattern needs (``None``: one is a glob)
+        self._multi_programs = [
+            None
+            if any(seg.program_re is not None for seg in p.segments)
+            else frozenset(seg.program for seg in p.segments)
+            for p in self.multi
+        ]
+
     def candidates(self, program: str) -> list[Pattern]:
         single = self._single.get(program)
         if single is None:
             return self._generic
         return single + self._generic if self._generic else single
+
+    def _entries(self, program: str) -> tuple[_Entry, ...]:
+        """The single-part patterns that may match a command of ``program``, in
+        :meth:`candidates`' order, without the generic ones whose program glob does
+        not match it (:func:`match_segment` would say NO at once)."""
+        found = self._by_program.get(program)
+        if found is not None:
+            return found
+        found = tuple(
+            _entry(p)
+            for p in self.candidates(program)
+            if p.segments[0].program_re is None or p.segments[0].program_re.match(program)
+        )
+        if len(program) <= _ENTRY_NAME:
+            if len(self._by_program) >= _ENTRY_PROGRAMS:
+                self._by_program.clear()
+            self._by_program[program] = found
+        return found
 
     def match_script(self, script: Script, cwd: str | None = None) -> list[CommandMatch]:
         results: list[list[Hit]] = [[] for _ in script.commands]
@@ -541,8 +570,15 @@ class PatternSet:
                 args = args_for(v.argv, () if static else _dynamic_mask(cmd, v), cwds)
                 forms.append((v, args))
                 this_ok = False
-                for p in self.candidates(args.program):
-                    r = match_segment(p.segments[0], args, p.loose)
+                # a pattern's sub-command (``git push …``) must open the operands: the
+                # cheapest test first, as in match_segment
+                first = args.candidates[0] if args.operands and not args.dynamic[0] else None
+                for p, seg, loose, anchor in self._entries(args.program):
+                    if anchor is not None and (
+                        not args.operands or (first is not None and anchor not in first)
+                    ):
+                        continue
+                    r = match_segment(seg, args, loose)
                     if r == NO:
                         continue
                     if p.kind == "auto_allowed":
@@ -559,9 +595,12 @@ class PatternSet:
             parsed.append(forms)
             allowed.append(ok and bool(forms))
             allowed_by.append(by)
-        for p in self.multi:
+        present = {args.program for forms in parsed for _v, args in forms}
+        for p, needs in zip(self.multi, self._multi_programs, strict=True):
             if p.kind == "auto_allowed":
                 continue  # multi-part auto_allowed patterns never allow on their own
+            if needs is not None and not needs <= present:
+                continue  # a part's program runs nowhere in the string: no part matches
             self._match_multi(p, script, parsed, results)
         return [
             CommandMatch(
@@ -678,6 +717,21 @@ class PatternSet:
         strength = min(s for _, s in chain)
         for ci, _ in chain:
             results[ci].append(Hit(p, strength, script.commands[ci].argv))
+
+
+#: A candidate of :meth:`PatternSet._entries`: the pattern, its only segment, whether it
+#: matches loosely, and the sub-command that must open the operands (``None``: none).
+_Entry = tuple[Pattern, Segment, bool, str | None]
+#: Program names longer than this are not kept by :meth:`PatternSet._entries`, and it
+#: keeps at most this many: bounded however many names the commands make up.
+_ENTRY_NAME = 64
+_ENTRY_PROGRAMS = 1024
+
+
+def _entry(p: Pattern) -> _Entry:
+    seg = p.segments[0]
+    anchor = seg.operands[0] if seg.anchors and seg.operand_res[0] is None else None
+    return (p, seg, p.loose, anchor)
 
 
 def _dynamic_mask(cmd: SimpleCommand, v: Variant) -> tuple[bool, ...]:

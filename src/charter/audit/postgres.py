@@ -230,6 +230,9 @@ class PostgresStore(GroupCommitted):
         seq0, prev0 = self._head
         rows, seq, prev = chain_batch(batch, seq0, prev0)
         if rows:
+            # The columns go as binary arrays (``%b``): a text array quotes and escapes
+            # every element in Python, each ``"`` of a JSON record one regex match
+            # (15x the cost of the write itself for a batch of 40 decisions).
             columns = [list(column) for column in zip(*rows, strict=True)]
             written = (
                 self._ensure()
@@ -239,7 +242,7 @@ class PostgresStore(GroupCommitted):
                         " WHERE id = 1 AND seq = %s AND hash = %s RETURNING 1)"
                         " INSERT INTO {log} (seq, decision_id, hash, record)"
                         " SELECT v.seq, v.decision_id, v.hash, v.record FROM moved,"
-                        " unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
+                        " unnest(%b::bigint[], %b::text[], %b::text[], %b::text[])"
                         " AS v(seq, decision_id, hash, record)"
                     ),
                     (seq, prev, seq0, prev0, *columns),

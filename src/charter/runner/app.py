@@ -24,7 +24,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from functools import cache, partial
 from typing import Annotated, Any, Literal, TypeVar
@@ -45,6 +44,7 @@ from charter.runner.auth import Principal, TokenTable
 from charter.runner.bodies import BODY, parse_object
 from charter.runner.limits import LimitExceeded, Limits, TooMany, body_too_large
 from charter.runner.metrics import CONTENT_TYPE as METRICS_TYPE
+from charter.runner.replies import Replies, replies
 from charter.runner.service import LARGE_ACTION_BYTES, RunnerService
 
 LOG = logging.getLogger("charter.runner")
@@ -173,15 +173,6 @@ class HypotheticalBody(BaseModel):
         if not (self.adds or self.modifies or self.removes):
             raise ValueError("name at least one path in adds, modifies or removes")
         return self
-
-
-def _relay(target: Future[Any], source: Future[Any]) -> None:
-    """Copy ``source``'s outcome to ``target`` (one future for the request to await)."""
-    error = source.exception()
-    if error is not None:
-        target.set_exception(error)
-    else:
-        target.set_result(source.result())
 
 
 def encode(document: Any) -> bytes:
@@ -482,15 +473,15 @@ def _decision_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None
             body = await read_body(request, limits)
             # Decided on one of two decider threads (off the event loop, cheaper to
             # reach than anyio's pool), fairly (see .fairness); answered once the
-            # audit store calls back.
-            answer: Future[bytes] = Future()
-            answer.set_running_or_notify_cancel()
+            # audit store calls back, the loop woken once per batch of answers.
+            back = replies()
+            answer = back.future()
             service.deciders.submit(
-                lambda _: _action_decision(service, body, who.name, answer),
+                lambda _: _action_decision(service, body, who.name, back, answer),
                 who.name,
                 large=len(body) > LARGE_ACTION_BYTES,
             )
-            return json_response(await asyncio.wrap_future(answer))
+            return json_response(await answer)
 
     _approval_routes(app, service, guard)
 
@@ -585,15 +576,19 @@ def _validated(model: type[M], body: bytes, limits: Limits | None = None) -> M:
 
 
 def _action_decision(
-    service: RunnerService, body: bytes, principal: str, answer: Future[bytes]
+    service: RunnerService,
+    body: bytes,
+    principal: str,
+    back: Replies,
+    answer: asyncio.Future[bytes],
 ) -> None:
     """On a decider thread: parse and check an action body, decide it, relay the answer."""
     try:
         action = _validated(ActionBody, body, service.config.limits)
         decided = service.submit_action(action.model_dump(exclude_none=True), principal, encode)
-        decided.add_done_callback(partial(_relay, answer))
+        decided.add_done_callback(partial(back.relay, answer))
     except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
-        answer.set_exception(exc)
+        back.settle(answer, None, exc)
 
 
 def _rule_routes(app: FastAPI, service: RunnerService, guard: Guard) -> None:
