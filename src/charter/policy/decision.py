@@ -165,8 +165,7 @@ def evaluate(
         return Decision(
             decision_id, Verdict.DENY, (error,), stack_doc, input_digest=digest, time=stamp
         )
-    profile = compiled.stack.profile_file
-    record = profile.record() if profile is not None else None
+    record = compiled.stack.profile_record
     decision = Decision(
         decision_id=decision_id,
         verdict=strictest(r.verdict for r in reasons),
@@ -175,7 +174,7 @@ def evaluate(
         input_digest=digest,
         time=stamp,
         # The Environment Profile file is an input too: which one, and its digest.
-        extra={"profile": record} if record is not None else {},
+        extra={"profile": dict(record)} if record is not None else {},
     )
     return decision if waivers is None else apply_waivers(decision, waivers, document, moment)
 
