@@ -58,6 +58,49 @@ def test_canonical_is_sorted_compact_utf8_and_stable(value: Any) -> None:
     assert jsonio.canonical_bytes(value) == canonical.encode("utf-8")
 
 
+# What a Python caller may hand canonical(): keys json.dumps converts, tuples, NaN,
+# lone surrogates, keys of mixed types (which sort_keys cannot order).
+_keys = st.one_of(st.text(max_size=3), st.integers(-3, 3), st.booleans(), st.none(), st.floats())
+python_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats() | st.text(max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(_keys, children, max_size=3)
+    ),
+    max_leaves=15,
+)
+
+
+def _outcome(write: Any, value: Any) -> tuple[str, str]:
+    try:
+        return "ok", write(value)
+    except (TypeError, ValueError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(python_values)
+def test_canonical_writes_and_refuses_exactly_what_json_dumps_does(value: Any) -> None:
+    """The encoder built once gives json.dumps's text, or its error, for any value."""
+
+    def dumps(v: Any) -> str:
+        return json.dumps(
+            v, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+
+    assert _outcome(jsonio.canonical, value) == _outcome(dumps, value)
+
+
+def test_canonical_is_safe_to_share_between_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    documents = [{"n": i, "nested": {"b": [i] * 50, "a": str(i) * 20}} for i in range(400)]
+    want = [json.dumps(d, sort_keys=True, separators=(",", ":")) for d in documents]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(jsonio.canonical, documents)) == want
+
+
 def test_canonical_refuses_what_json_cannot_express() -> None:
     with pytest.raises(ValueError):
         jsonio.canonical({"x": math.inf})

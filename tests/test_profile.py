@@ -226,9 +226,14 @@ def test_the_context_carries_the_file_and_the_requirements(fips_stack: Stack) ->
     assert context["profile_file"]["proposed"]["vulnerability-scan"]["fips_validated"] is True
     assert context["profile_requirements"][0]["text"] == FIPS
     # The decision record names the file it was made under, by digest.
-    decision = evaluate(fips_stack.with_profile(ctx).compile(), SCANNED, now=NOW).to_dict()
+    compiled = fips_stack.with_profile(ctx).compile()
+    decision = evaluate(compiled, SCANNED, now=NOW).to_dict()
     assert decision["profile"]["source"] == "base:p"
     assert decision["profile"]["digest"].startswith("sha256:")
+    # computed once per stack, the file's own record, and each decision holds its copy
+    assert decision["profile"] == ctx.record()
+    decision["profile"]["digest"] = "changed by a renderer"
+    assert evaluate(compiled, SCANNED, now=NOW).to_dict()["profile"] == ctx.record()
     assert "profile" not in evaluate(fips_stack.compile(), SCANNED, now=NOW).to_dict()
     assert fips_stack.static_context["profile_file"] == {
         "path": ".charter/profile.toml",

@@ -400,3 +400,31 @@ def test_lines_inside_longer_lines_are_decided_like_release_1_0_0(
     charter_rule.set_input({**document, "context": {"secret_scan": secrets.scan(document)}})
     entries = charter_rule.eval_rule("data.charter_scan.deny")
     assert sorted({e["msg"] for e in entries}) == _released_messages(engines[1], document)
+
+
+def test_token_literals_of_different_kinds_never_overlap() -> None:
+    """line_kinds reads the kinds a line may hold from the non-overlapping matches of
+    one pattern of every literal: exact only while no literal's end is another kind's
+    literal's start and none holds another kind's literal."""
+    kinds = [(kind, literal) for kind, literals, _ in secrets._TOKENS for literal in literals]
+    for kind, literal in kinds:
+        for other_kind, other in kinds:
+            if kind == other_kind:
+                continue
+            assert other not in literal
+            assert not any(literal.endswith(other[:n]) for n in range(1, len(other)))
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [*secrets._TOKEN_LITERALS, "-----BEGIN ", "-----", " ", "x", "_", "A", "Z", "9"]
+            + ["AKIAIOSFODNN7EXAMPLE", "ghp_" + "a1" * 11, "glpat-" + "b2" * 11]
+        ),
+        max_size=12,
+    ).map("".join)
+)
+def test_line_kinds_searches_each_pattern_only_where_it_can_match(text: str) -> None:
+    line = "+" + text
+    every = [kind for kind, _, pattern in secrets._TOKENS if pattern.search(line)]
+    assert [k for k in secrets.line_kinds(line) if k != secrets.GENERIC] == every

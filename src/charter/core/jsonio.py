@@ -37,11 +37,16 @@ MAX_DEPTH = 128
 _SURROGATES = range(0xD800, 0xE000)
 
 
+#: The encoder :func:`json.dumps` would build for :func:`canonical`'s arguments, built
+#: once (it keeps no state between calls: ``encode`` makes a fresh C encoder each time).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical(document: Any) -> str:
     """Sorted keys, compact separators, UTF-8 text; the form that is hashed and signed."""
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(document)
 
 
 def canonical_bytes(document: Any) -> bytes:

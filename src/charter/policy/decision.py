@@ -14,10 +14,11 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from charter.core import heap, jsonio
-from charter.core.decision import Decision, Reason, WaiverHook
+from charter.core.decision import Decision, Reason, WaiverHook, new_reason
 from charter.core.digests import sha256_text
 from charter.core.errors import CharterError
 from charter.core.verdict import Verdict, strictest
@@ -80,40 +81,44 @@ def _input_digest(body: Mapping[str, Any]) -> str:
 
 def _reasons_from_results(compiled: CompiledStack, results: Any) -> list[Reason]:
     stack = compiled.stack
+    rules = stack.rules
     layers = compiled.package_layers
-    reasons: list[Reason] = []
+    ranked: list[tuple[tuple[int, str, str, str], Reason]] = []
     for group in results or []:
         entries = group.get("entries")
         if not entries:
             continue
-        verdict = Verdict.DENY if group["kind"] == "deny" else Verdict.ASK
-        layer_kind = layers.get(group["package"])
+        package, kind = group["package"], group["kind"]
+        verdict = Verdict.DENY if kind == "deny" else Verdict.ASK
+        rank = 0 if verdict is Verdict.DENY else 1  # deny first, then by layer, rule, message
+        layer_kind = layers.get(package)
         if layer_kind is None:
-            layer = stack.layer_of_package(group["package"])
+            layer = stack.layer_of_package(package)
             layer_kind = layer.kind if layer else "unknown"
         for entry in entries:
             rule_id = entry.get("rule") if isinstance(entry, dict) else None
             msg = entry.get("msg") if isinstance(entry, dict) else None
-            rule = stack.rules.get(rule_id) if isinstance(rule_id, str) else None
+            rule = rules.get(rule_id) if isinstance(rule_id, str) else None
+            name = str(rule_id) if rule_id else f"{package}.{kind}"
+            text = str(msg) if msg is not None else json.dumps(entry, sort_keys=True)
             # An entry that cites another layer's rule still counts (a verdict
             # is never lowered) but is attributed to the layer that emitted it.
-            if rule is not None and rule.layer != layer_kind:
-                rule = None
-            reasons.append(
-                Reason(
-                    rule=str(rule_id) if rule_id else f"{group['package']}.{group['kind']}",
-                    layer=layer_kind,
-                    severity=rule.severity if rule else "unknown",
-                    msg=str(msg) if msg is not None else json.dumps(entry, sort_keys=True),
-                    verdict=verdict,
-                    links=rule.links if rule else (),
-                    category=rule.category if rule else None,
-                    citation=rule.citation if rule else None,
+            if rule is None or rule.layer != layer_kind:
+                reason = new_reason(name, layer_kind, "unknown", text, verdict)
+            else:
+                reason = new_reason(
+                    name,
+                    layer_kind,
+                    rule.severity,
+                    text,
+                    verdict,
+                    rule.links,
+                    rule.category,
+                    rule.citation,
                 )
-            )
-    order = {Verdict.DENY: 0, Verdict.ASK: 1, Verdict.ALLOW: 2}
-    reasons.sort(key=lambda r: (order[r.verdict], r.layer, r.rule, r.msg))
-    return reasons
+            ranked.append(((rank, layer_kind, name, text), reason))
+    ranked.sort(key=itemgetter(0))  # stable: equal keys keep the engine's order
+    return [reason for _, reason in ranked]
 
 
 def evaluate(
@@ -160,8 +165,7 @@ def evaluate(
         return Decision(
             decision_id, Verdict.DENY, (error,), stack_doc, input_digest=digest, time=stamp
         )
-    profile = compiled.stack.profile_file
-    record = profile.record() if profile is not None else None
+    record = compiled.stack.profile_record
     decision = Decision(
         decision_id=decision_id,
         verdict=strictest(r.verdict for r in reasons),
@@ -170,7 +174,7 @@ def evaluate(
         input_digest=digest,
         time=stamp,
         # The Environment Profile file is an input too: which one, and its digest.
-        extra={"profile": record} if record is not None else {},
+        extra={"profile": dict(record)} if record is not None else {},
     )
     return decision if waivers is None else apply_waivers(decision, waivers, document, moment)
 

@@ -35,31 +35,35 @@ GENERIC = "a hard-coded secret assignment"
 #: The marker that lets a fixture line carry a fake credential (the rule decides).
 MARKER = "charter:example-credential"
 
-#: Token kinds and the pattern searched in one line.
-_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (PRIVATE_KEY, re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----")),
-    (AWS_KEY, re.compile(r"(?:^|[^A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?:[^A-Za-z0-9]|\Z)")),
+#: Token kinds, the literals one of which every match of the kind holds, and the
+#: pattern searched in one line (only in a line holding one of its literals).
+_TOKENS: tuple[tuple[str, frozenset[str], re.Pattern[str]], ...] = (
+    (
+        PRIVATE_KEY,
+        frozenset({"PRIVATE KEY"}),
+        re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"),
+    ),
+    (
+        AWS_KEY,
+        frozenset({"AKIA", "ASIA"}),
+        re.compile(r"(?:^|[^A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?:[^A-Za-z0-9]|\Z)"),
+    ),
     (
         GITHUB_TOKEN,
+        frozenset({"ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_"}),
         re.compile(
             r"(?:^|[^A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"
         ),
     ),
-    (GITLAB_TOKEN, re.compile(r"(?:^|[^A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}")),
+    (
+        GITLAB_TOKEN,
+        frozenset({"glpat-"}),
+        re.compile(r"(?:^|[^A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}"),
+    ),
 )
-#: Literals of which every token match holds one.
-_TOKEN_LITERALS = (
-    "PRIVATE KEY",
-    "AKIA",
-    "ASIA",
-    "ghp_",
-    "gho_",
-    "ghs_",
-    "ghu_",
-    "ghr_",
-    "github_pat_",
-    "glpat-",
-)
+#: Every token literal. No literal's end overlaps another kind's literal's start, so
+#: the non-overlapping matches of this pattern name every kind a line may hold.
+_TOKEN_LITERALS = tuple(literal for _, literals, _ in _TOKENS for literal in sorted(literals))
 _TOKEN_LITERAL = re.compile("|".join(_TOKEN_LITERALS))
 
 #: A generic assignment is only considered on a line whose lower-cased text holds one.
@@ -136,8 +140,13 @@ def generic(line: str) -> bool:
 def line_kinds(line: str) -> list[str]:
     """The finding kinds of one added patch line (without its newline)."""
     kinds = []
-    if _TOKEN_LITERAL.search(line):
-        kinds = [kind for kind, pattern in _TOKENS if pattern.search(line)]
+    held = _TOKEN_LITERAL.findall(line)
+    if held:
+        kinds = [
+            kind
+            for kind, literals, pattern in _TOKENS
+            if not literals.isdisjoint(held) and pattern.search(line)
+        ]
     if generic(line):
         kinds.append(GENERIC)
     return kinds
@@ -244,10 +253,10 @@ def _flagged(patches: list[tuple[str, str]]) -> list[tuple[int, str, list[str]]]
     judged: dict[bytes, tuple[str, list[str]]] = {}  # each distinct line once
     found: dict[tuple[int, bytes], tuple[str, list[str]]] = {}
     for start in _line_starts(data):
+        if not data.startswith(b"+", start) or data.startswith(b"+++", start):
+            continue
         end = data.find(b"\n", start)
         raw = data[start:] if end < 0 else data[start:end]
-        if not raw.startswith(b"+") or raw.startswith(b"+++"):
-            continue
         line_and_kinds = judged.get(raw)
         if line_and_kinds is None:
             line = raw.decode(_UTF8, "surrogatepass")

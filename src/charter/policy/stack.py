@@ -193,6 +193,11 @@ class Stack:
             "stack": {"rule_ids": sorted(self.rules), "layers": self.describe()},
         }
 
+    @cached_property
+    def profile_record(self) -> dict[str, Any] | None:
+        """What a decision record keeps of :attr:`profile_file` (its digest: once per stack)."""
+        return self.profile_file.record() if self.profile_file is not None else None
+
     def layer_of_package(self, package: str) -> Layer | None:
         path = package.replace(".", "/")
         for layer in self.layers:
