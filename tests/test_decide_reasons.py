@@ -4,13 +4,12 @@ plain construction they replaced (issue 11: the Python part of a decision)."""
 from __future__ import annotations
 
 import json
-import pickle
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter.core.decision import Reason, new_reason
+from charter.core.decision import Reason
 from charter.core.verdict import Verdict
 from charter.policy.decision import _reasons_from_results
 from charter.policy.stack import CompiledStack, load_stack
@@ -103,24 +102,3 @@ def test_the_shipped_stack_gives_the_reasons_of_the_plain_construction() -> None
         results = compiled.results()
         got = _reasons_from_results(compiled, results)
         assert got and got == _reference(compiled, results)
-
-
-@given(
-    st.text(max_size=5),
-    st.text(max_size=5),
-    st.sampled_from(list(Verdict)),
-    st.lists(st.text(max_size=3), max_size=2).map(tuple),
-    st.one_of(st.none(), st.text(max_size=3)),
-)
-def test_new_reason_is_the_reason_the_dataclass_makes(
-    rule: str, msg: str, verdict: Verdict, links: tuple[str, ...], category: str | None
-) -> None:
-    made = new_reason(rule, "pack", "high", msg, verdict, links, category, "c")
-    plain = Reason(rule, "pack", "high", msg, verdict, links, category, "c")
-    assert made == plain and hash(made) == hash(plain)
-    assert repr(made) == repr(plain) and made.to_dict() == plain.to_dict()
-    assert list(vars(made)) == list(vars(plain))  # every field, in the dataclass's order
-    assert pickle.loads(pickle.dumps(made)) == plain  # noqa: S301 - our own bytes
-    assert new_reason(rule, "pack", "high", msg, verdict) == Reason(
-        rule, "pack", "high", msg, verdict
-    )

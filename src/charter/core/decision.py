@@ -41,34 +41,6 @@ class Reason:
         }
 
 
-def new_reason(
-    rule: str,
-    layer: str,
-    severity: str,
-    msg: str,
-    verdict: Verdict,
-    links: tuple[str, ...] = (),
-    category: str | None = None,
-    citation: str | None = None,
-) -> Reason:
-    """``Reason(rule, layer, …)`` without the frozen dataclass's per-field
-    ``object.__setattr__`` calls (a decision makes one per entry of a set, and they
-    cost most of turning results into reasons): the same value, equal and hashed
-    alike (tests/test_decision.py)."""
-    reason = object.__new__(Reason)
-    reason.__dict__.update(
-        rule=rule,
-        layer=layer,
-        severity=severity,
-        msg=msg,
-        verdict=verdict,
-        links=links,
-        category=category,
-        citation=citation,
-    )
-    return reason
-
-
 @dataclass(frozen=True)
 class Decision:
     decision_id: str

@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 from charter.core import heap, jsonio
-from charter.core.decision import Decision, Reason, WaiverHook, new_reason
+from charter.core.decision import Decision, Reason, WaiverHook
 from charter.core.digests import sha256_text
 from charter.core.errors import CharterError
 from charter.core.verdict import Verdict, strictest
@@ -104,9 +104,9 @@ def _reasons_from_results(compiled: CompiledStack, results: Any) -> list[Reason]
             # An entry that cites another layer's rule still counts (a verdict
             # is never lowered) but is attributed to the layer that emitted it.
             if rule is None or rule.layer != layer_kind:
-                reason = new_reason(name, layer_kind, "unknown", text, verdict)
+                reason = Reason(name, layer_kind, "unknown", text, verdict)
             else:
-                reason = new_reason(
+                reason = Reason(
                     name,
                     layer_kind,
                     rule.severity,
