@@ -16,6 +16,7 @@ import select
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -512,3 +513,38 @@ def test_short_inputs_take_a_bounded_lru_and_long_ones_the_byte_budget() -> None
     assert echo(3) == (3,) and echo.cache_info().misses == 2  # not a string: the budget path
     echo.cache_clear()
     assert echo("s9") == ("s9",) and len(calls) == 14  # cleared from both caches
+
+
+def test_gate_lanes_without_shared_small_work_decide_small_work_on_one_thread() -> None:
+    """``shared_small=False``: small work runs on the first thread only (one at a time,
+    in order), the second serves the large lane and a large job never holds up a small one."""
+    executor = LaneExecutor(2, "test-one-small", no_context, shared_small=False)
+    release = threading.Event()
+    names: set[str] = set()
+    active = 0
+    most = 0
+    guard = threading.Lock()
+
+    def small(_: None) -> None:
+        nonlocal active, most
+        with guard:
+            active += 1
+            most = max(most, active)
+            names.add(threading.current_thread().name)
+        time.sleep(0.002)
+        with guard:
+            active -= 1
+
+    try:
+        huge = executor.submit(lambda _: release.wait(), "flood", large=True)
+        smalls = [executor.submit(small, f"p{i % 3}") for i in range(20)]
+        for future in smalls:
+            future.result(timeout=30)
+        assert not huge.done()  # the large job is still held on its own thread
+        assert names == {"test-one-small-0"} and most == 1
+        second = executor.submit(lambda _: "second large", "flood", large=True)
+        release.set()
+        assert huge.result(timeout=30) and second.result(timeout=30) == "second large"
+    finally:
+        release.set()
+        executor.shutdown()

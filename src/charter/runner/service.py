@@ -170,10 +170,11 @@ class RunnerService:
             else None
         )
         #: Action decisions (the gate is CPU-bound and quick; the audit commit no
-        #: longer parks a thread): a couple of threads, not a crowd contending
-        #: for the GIL with the event loop, fed by a fair queue (see .fairness):
-        #: the first thread only decides small actions.
-        self.deciders = LaneExecutor(2, "charter-gate", no_context)
+        #: longer parks a thread), fed by a fair queue (see .fairness): the first
+        #: thread decides small actions, the second large ones only, so a large
+        #: action never holds up a small one and small ones never contend with each
+        #: other for the GIL.
+        self.deciders = LaneExecutor(2, "charter-gate", no_context, shared_small=False)
         #: Per-token in-flight and rate limits, and failed authentications per
         #: client address (see .limits).
         self.admission = Admission(config.limits)
