@@ -274,7 +274,16 @@ def test_more_forms_that_do_not_prove(statement: str) -> None:
     assert input_guards([info], {}) == {}
 
 
-# Every shape a value at input.a.b (or on the way there) can have.
+class _Text(str):
+    """A string subclass (as an enum's value is): the engine reads it as the string."""
+
+
+class _List(list):  # type: ignore[type-arg]
+    """A list subclass: the engine reads it as an array, as it does a tuple."""
+
+
+# Every shape a value at input.a.b (or on the way there) can have, including the
+# Python types a library caller may hand over for JSON's.
 SHAPES: list[dict[str, Any]] = [
     {},
     {"a": None},
@@ -286,6 +295,10 @@ SHAPES: list[dict[str, Any]] = [
     *(
         {"a": {"b": value}}
         for value in [None, True, False, 0, 1, 1.0, "", "true", "v", [], {}, [[]], {"b": {}}, [1]]
+    ),
+    *(
+        {"a": {"b": value}}
+        for value in [_Text("v"), _Text("true"), _Text(""), _List(), _List([1]), (), (1,)]
     ),
 ]
 GUARDED = [
@@ -423,6 +436,9 @@ def test_the_benchmark_workload_of_every_kind_is_decided_alike(shipped: Compiled
         document = proposal(rng, i)
         for kind in [*KINDS, "tag", 7, None]:
             _same(shipped, {**document, "kind": kind})
+        # A library caller's str subclass (an enum's value) is the string to the engine.
+        _same(shipped, {**document, "kind": _Text(document["kind"])})
+        _same(shipped, {**document, "author": {**document["author"], "type": _Text("agent")}})
         _same(shipped, {k: v for k, v in document.items() if k != "kind"})
         # The sets guarded on input.author.type: every type, a missing one, odd authors.
         author = document["author"]

@@ -115,7 +115,9 @@ def _key(node: Any) -> Any:
     kind = type(node)
     if node is None or kind is str or kind is bool:
         return node
-    if kind is list or kind is tuple:
+    if isinstance(node, str):  # a subclass (an enum's value): the engine reads the string
+        return str(node)
+    if kind is list or kind is tuple or isinstance(node, (list, tuple)):
         return _OTHER if node else Empty.ARRAY
     if kind is dict or isinstance(node, Mapping):
         return _OTHER if node else Empty.OBJECT
