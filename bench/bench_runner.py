@@ -43,6 +43,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -217,22 +218,29 @@ class _Connection(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def load(port: int, path: str, body: Any, total: int, concurrency: int) -> dict[str, float]:
+async def load(
+    port: int | list[int], path: str, body: Any, total: int, concurrency: int
+) -> dict[str, Any]:
+    """``total`` requests over ``concurrency`` keep-alive connections, spread round-robin
+    over ``port`` (one or several: what a load balancer does)."""
+    ports = [port] if isinstance(port, int) else port
     payload = json.dumps(body).encode()
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Authorization: Bearer {SECRET}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    ).encode() + payload
     loop = asyncio.get_running_loop()
     state: dict[str, Any] = {"left": total, "latencies": [], "errors": 0}
     done: list[asyncio.Future[None]] = []
     start = time.perf_counter()
-    for _ in range(concurrency):
+    client_cpu = time.process_time()
+    for i in range(concurrency):
+        target = ports[i % len(ports)]
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{target}\r\n"
+            f"Authorization: Bearer {SECRET}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode() + payload
         future: asyncio.Future[None] = loop.create_future()
         done.append(future)
         await loop.create_connection(
-            lambda f=future: _Connection(request, state, f), "127.0.0.1", port
+            partial(_Connection, request, state, future), "127.0.0.1", target
         )
     await asyncio.gather(*done)
     elapsed = time.perf_counter() - start
@@ -242,7 +250,9 @@ async def load(port: int, path: str, body: Any, total: int, concurrency: int) ->
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
         "errors": state["errors"] + total - len(latencies),
+        "answered": len(latencies) - state["errors"],
         "seconds": elapsed,
+        "client_cpu": (time.process_time() - client_cpu) / elapsed * 100,
     }
 
 

@@ -54,7 +54,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +64,12 @@ from bench.bench_runner import (  # noqa: E402
     ASK_ACTION,
     PG_URL,
     PROPOSAL,
-    SECRET,
-    _Connection,
     cpu_seconds,
     exit_on_sigterm,
     free_port,
+    load,
     pg_schema,
+    proc_stats,
     start_runner,
     wait_ready,
 )
@@ -82,44 +81,6 @@ PATHS = {
     "action": ("/v1/decisions/action", ACTION),
     "proposal": ("/v1/decisions/proposal", PROPOSAL),
 }
-
-
-async def load(
-    ports: list[int], path: str, body: Any, total: int, concurrency: int
-) -> dict[str, Any]:
-    """``total`` requests over ``concurrency`` connections, spread round-robin over ``ports``."""
-    import json
-
-    loop = asyncio.get_running_loop()
-    state: dict[str, Any] = {"left": total, "latencies": [], "errors": 0}
-    done: list[asyncio.Future[None]] = []
-    payload = json.dumps(body).encode()
-    started = time.perf_counter()
-    client_cpu = time.process_time()
-    for i in range(concurrency):
-        port = ports[i % len(ports)]
-        request = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {SECRET}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n"
-        ).encode() + payload
-        future: asyncio.Future[None] = loop.create_future()
-        done.append(future)
-        await loop.create_connection(
-            lambda f=future, r=request: _Connection(r, state, f), "127.0.0.1", port
-        )
-    await asyncio.gather(*done)
-    elapsed = time.perf_counter() - started
-    latencies = sorted(state["latencies"])
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
-        "errors": state["errors"] + total - len(latencies),
-        "answered": len(latencies) - state["errors"],
-        "seconds": elapsed,
-        "client_cpu": (time.process_time() - client_cpu) / elapsed * 100,
-    }
 
 
 def postgres_pids() -> list[int]:
@@ -137,15 +98,12 @@ def postgres_pids() -> list[int]:
 
 
 def _ticks(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes ``pids`` (not their children)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    wanted = set(pids)
+    return sum(
+        (int(fields[11]) + int(fields[12])) / tick for pid, fields in proc_stats() if pid in wanted
+    )
 
 
 class CpuLimit:
@@ -190,15 +148,7 @@ class CpuLimit:
 
 def _parents() -> dict[int, int]:
     """pid → parent pid of every process."""
-    found: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            found[int(entry)] = int(fields[1])
-    return found
+    return {pid: int(fields[1]) for pid, fields in proc_stats()}
 
 
 def measure(
