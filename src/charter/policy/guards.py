@@ -56,14 +56,6 @@ SET_NAMES = ("deny", "ask")
 _BINDERS = {"SomeVars": ("vars",), "SomeIn": ("key", "value"), "Every": ("key", "value")}
 
 
-def _is_input_kind(node: Any) -> bool:
-    return (
-        isinstance(node, dict)
-        and ("RefDot" in node or "RefBrack" in node)
-        and (ref_path(node) == ["input", "kind"])
-    )
-
-
 def _strings(node: Any) -> frozenset[str] | None:
     """The string literals of a set or array literal of string literals only."""
     if not isinstance(node, dict):
@@ -366,10 +358,13 @@ def kind_guards(
     modules: Iterable[ModuleInfo], data: Mapping[str, Any]
 ) -> dict[str, frozenset[str]]:
     """``data.P.R`` → the kinds it can contribute for, for every set guarded on ``input.kind``."""
+    return kinds_by_set(input_guards(modules, data))
+
+
+def kinds_by_set(guards: Mapping[str, SetGuard]) -> dict[str, frozenset[str]]:
+    """Of proven ``guards``, the sets guarded on ``input.kind``, with their kinds."""
     return {
-        name: kinds
-        for name, guard in input_guards(modules, data).items()
-        if (kinds := guarded_kinds(guard)) is not None
+        name: kinds for name, guard in guards.items() if (kinds := guarded_kinds(guard)) is not None
     }
 
 

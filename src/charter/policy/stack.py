@@ -20,7 +20,7 @@ from typing import Any
 from charter.core.errors import LoadError
 from charter.policy.bundle import Layer, load_directory, path_under_roots
 from charter.policy.engine import Engine
-from charter.policy.guards import SetGuard, admits, guarded_kinds, input_guards
+from charter.policy.guards import SetGuard, admits, input_guards, kinds_by_set
 from charter.policy.profile import DEFAULT_PATH, ProfileContext, Requirement, parse_requirements
 from charter.policy.ratchet import LayerParameters, Parameter, effective_parameters, narrow_profile
 from charter.policy.rules import Rule
@@ -248,11 +248,7 @@ class CompiledStack:
     @property
     def kind_guards(self) -> dict[str, frozenset[str]]:
         """The sets guarded on ``input.kind``, with their kinds."""
-        return {
-            name: kinds
-            for name, guard in self.input_guards.items()
-            if (kinds := guarded_kinds(guard)) is not None
-        }
+        return kinds_by_set(self.input_guards)
 
     def results(
         self, document: Mapping[str, Any] | None = None, *, guarded: bool = False
