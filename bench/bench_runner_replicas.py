@@ -126,11 +126,12 @@ class CpuLimit:
 
     def add_tree(self, pid: int) -> None:
         """``pid`` and every process below it (children started later inherit the group)."""
+        parents = _parents()  # one reading of /proc for the whole tree
         pending = [pid]
         while pending:
             current = pending.pop()
             (self.path / "cgroup.procs").write_text(str(current))
-            pending.extend(child for child, ppid in _parents().items() if ppid == current)
+            pending.extend(child for child, ppid in parents.items() if ppid == current)
 
     def throttled_seconds(self) -> float:
         for line in (self.path / "cpu.stat").read_text().splitlines():
