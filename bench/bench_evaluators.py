@@ -47,12 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_decisions  # noqa: E402 - the sibling script's workload
 from charter.policy.engine import describe_rego_error  # noqa: E402
-from charter.policy.stack import (  # noqa: E402
-    RESERVED_ROOT,
-    CompiledStack,
-    _merge_data,
-    load_stack,
-)
+from charter.policy.stack import CompiledStack, engine_data, load_stack  # noqa: E402
 
 #: Small modules whose answers the fail-closed contract depends on: (name, module,
 #: entry point, input). Charter needs an error where the interpreter raises one.
@@ -109,24 +104,17 @@ def _outcome(run: Any) -> tuple[str, Any]:
         return "error", describe_rego_error(exc, "probe").split(": ", 1)[-1][:100]
 
 
-def _stack_data(compiled: CompiledStack) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for layer in compiled.stack.layers:
-        _merge_data(data, layer.data)
-    data[RESERVED_ROOT] = {"secret_scan": True}
-    return data
-
-
 def _rvm_for(compiled: CompiledStack) -> tuple[Any, float]:
     modules = [(m.path, m.source) for layer in compiled.stack.layers for m in layer.policy_modules]
+    data = json.dumps(engine_data(compiled.stack))  # as Charter's engine holds it
     start = time.perf_counter()
     program = regorus.Program.compile_from_modules(
-        json.dumps(_stack_data(compiled)), modules, [path for _, _, path in compiled.rules]
+        data, modules, [path for _, _, path in compiled.rules]
     )
     elapsed = time.perf_counter() - start
     vm = regorus.Rvm()
     vm.load_program(program)
-    vm.set_data_json(json.dumps(_stack_data(compiled)))
+    vm.set_data_json(data)
     return vm, elapsed
 
 

@@ -281,13 +281,7 @@ class CompiledStack:
     @classmethod
     def build(cls, stack: Stack) -> CompiledStack:
         engine = Engine()
-        data: dict[str, Any] = {}
-        for layer in stack.layers:
-            _merge_data(data, layer.data)
-        # Charter's own root (no layer may write it): this evaluator fills
-        # input.context.secret_scan (charter.policy.secrets), so the rule need
-        # not scan again. Plain OPA on the bundle has no such data and scans.
-        data[RESERVED_ROOT] = {"secret_scan": True}
+        data = engine_data(stack)
         engine.add_data(data)
         contributing: list[tuple[str, str]] = []
         infos = [module.info for layer in stack.layers for module in layer.policy_modules]
@@ -308,6 +302,18 @@ class CompiledStack:
             package_layers={p: _layer_kind(stack, p) for p, _ in pairs},
             input_guards=input_guards(infos, data),
         )
+
+
+def engine_data(stack: Stack) -> dict[str, Any]:
+    """The data a decision's engine holds: every layer's, merged in order, and Charter's
+    own root (no layer may write it): this evaluator fills input.context.secret_scan
+    (charter.policy.secrets), so the rule need not scan again. Plain OPA on the bundle
+    has no such data and scans."""
+    data: dict[str, Any] = {}
+    for layer in stack.layers:
+        _merge_data(data, layer.data)
+    data[RESERVED_ROOT] = {"secret_scan": True}
+    return data
 
 
 def _layer_kind(stack: Stack, package: str) -> str:
