@@ -317,3 +317,32 @@ def test_a_blob_is_read_whole_from_its_pipe_and_a_missing_one_is_an_error(repo: 
     assert repository.blob(None) is None
     with pytest.raises(GitError, match="git cat-file"):
         repository.read_blob("0" * 40)
+
+
+def test_a_push_whose_commits_a_shallow_clone_cut_off_is_refused(
+    repo: Path, tmp_path: Path
+) -> None:
+    # A push from main to feature, both fetched one commit deep: the agent's commit
+    # between them is missing, and the head commit's human author alone would make
+    # the push a human's. The range's commits are incomplete: refused, never fewer.
+    git(repo, "checkout", "-q", "feature")
+    (repo / "agent.txt").write_text("by the agent\n")
+    commit(repo, "agent work", author="Bot <bot@agents.example>")
+    (repo / "human.txt").write_text("by a human\n")
+    commit(repo, "human touch")
+    clone = tmp_path / "shallow"
+    git(
+        tmp_path, "clone", "-q", "--depth", "1", "--branch", "feature", f"file://{repo}", str(clone)
+    )
+    git(clone, "fetch", "-q", "--depth", "1", "origin", "main:main")
+    identities = parse_identities({"human_emails": ["ada@example.com"]}, where="t")
+    assert build(repo, identities, kind="push")["author"]["type"] == "agent"
+    with pytest.raises(GitError, match="shallow clone"):
+        build(clone, identities, kind="push", base="main", head="HEAD")
+
+
+def test_a_pull_request_in_a_deep_enough_shallow_clone_is_read(repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "3", "--no-single-branch", f"file://{repo}", str(clone))
+    git(clone, "checkout", "-q", "feature")
+    assert build(clone, base="origin/main", head="HEAD")["commits"] == build(repo)["commits"]

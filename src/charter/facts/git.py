@@ -10,7 +10,8 @@ non-ASCII) round-trips.
 A pull request is compared the way GitHub does: from the merge base of base
 and head (``base...head``); a push, merge or release from base to head.
 Anything wrong — no git binary, a directory that is not a repository, a ref
-that does not resolve, a base missing from a shallow clone — raises
+that does not resolve, a base missing from a shallow clone, a range whose
+commits go past a shallow clone's history — raises
 :class:`GitError` (exit 2) naming what is wrong; the caller never gets a
 smaller set of facts instead.
 """
@@ -354,8 +355,33 @@ class Repository:
         return done.stdout.decode("utf-8", "replace").strip() if done.returncode == 0 else ""
 
     def commits(self, old: str, new: str) -> list[Commit]:
-        """The commits reachable from ``new`` but not ``old``, oldest first."""
-        return self._log("--reverse", f"{old}..{new}")
+        """The commits reachable from ``new`` but not ``old``, oldest first.
+
+        GitError when one of them is where a shallow clone's history stops: its
+        parents are missing, so commits of the range may be too.
+        """
+        listed = self._log("--reverse", f"{old}..{new}")
+        cut = self._shallow_commits()
+        for commit in listed if cut else ():
+            if commit.sha in cut:
+                raise GitError(
+                    f"the commits of {old[:12]}..{new[:12]} go past this shallow clone's "
+                    f"history (the parents of {commit.sha[:12]} are missing)",
+                    hint="fetch more history (git fetch --unshallow; actions/checkout "
+                    "fetch-depth: 0)",
+                )
+        return listed
+
+    def _shallow_commits(self) -> frozenset[str]:
+        """The commits whose parents this clone lacks (none unless it is shallow)."""
+        where = self.output("rev-parse", "--git-path", "shallow").decode("utf-8", "replace")
+        try:
+            text = (self.path / where.strip()).read_text(encoding="ascii", errors="replace")
+        except FileNotFoundError:
+            return frozenset()
+        except OSError as exc:
+            raise GitError(f"{where.strip()}: cannot read ({exc.strerror})", hint=_HINT) from None
+        return frozenset(text.split())
 
     def commit(self, sha: str) -> Commit:
         """One commit."""
