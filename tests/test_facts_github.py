@@ -298,6 +298,23 @@ def test_review_event_adds_the_payloads_review(tmp_path: Path) -> None:
     assert commented["approvals"] == []
 
 
+def test_a_review_event_run_late_reads_its_review_as_the_answer_has_it_now(
+    tmp_path: Path,
+) -> None:
+    # The approval was dismissed (or followed by changes requested) before the
+    # workflow ran, or ran again: the event's copy of it is stale and must not
+    # override what the answer says happened since.
+    raw = json.loads((ASSETS / "pull_request_review.submitted.payload.json").read_text())
+    raw["review"]["state"] = "approved"
+    event = tmp_path / "review.json"
+    event.write_text(json.dumps(raw))
+    same = {"id": raw["review"]["id"], "user": user("Codertocat"), "commit_id": HEAD_SHA}
+    dismissed = [{**same, "state": "DISMISSED"}]
+    assert build(event, api_dir(tmp_path, reviews=dismissed), HUMANS)["approvals"] == []
+    later = [{**same, "state": "APPROVED"}, {**same, "id": 7, "state": "CHANGES_REQUESTED"}]
+    assert build(event, api_dir(tmp_path, reviews=later), HUMANS)["approvals"] == []
+
+
 # --- paginated answers ---
 
 
