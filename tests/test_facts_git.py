@@ -13,7 +13,7 @@ from charter.core import errors
 from charter.core.errors import ConfigError
 from charter.facts.git import GitError, Repository
 from charter.facts.identities import IdentityMap, load_identities, parse_identities
-from charter.facts.proposal import GitRange, build_from_git
+from charter.facts.proposal import GitRange, StagedChange, build_from_git, build_staged
 
 LOCKFILES = Path(__file__).parent / "assets" / "lockfiles" / "npm-package-lock-v3"
 
@@ -346,3 +346,57 @@ def test_a_pull_request_in_a_deep_enough_shallow_clone_is_read(repo: Path, tmp_p
     git(tmp_path, "clone", "-q", "--depth", "3", "--no-single-branch", f"file://{repo}", str(clone))
     git(clone, "checkout", "-q", "feature")
     assert build(clone, base="origin/main", head="HEAD")["commits"] == build(repo)["commits"]
+
+
+def _linked_lockfile_repo(root: Path, *, through_folder: bool = False) -> Path:
+    """main: package-lock.json is a symbolic link to locks/npm.json (or, through a linked
+    folder, to npm/lock.json with npm -> locks); feature: only the target changes."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "locks").mkdir()
+    target = root / "locks" / ("lock.json" if through_folder else "npm.json")
+    target.write_bytes((LOCKFILES / "before" / "package-lock.json").read_bytes())
+    (root / "package.json").write_bytes((LOCKFILES / "before" / "package.json").read_bytes())
+    if through_folder:
+        (root / "npm").symlink_to("locks")
+    (root / "package-lock.json").symlink_to("npm/lock.json" if through_folder else "locks/npm.json")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    target.write_bytes((LOCKFILES / "after" / "package-lock.json").read_bytes())
+    commit(root, "bump through the link")
+    return root
+
+
+@pytest.mark.parametrize("through_folder", [False, True])
+def test_a_lockfile_that_links_to_a_changed_file_is_read_through_the_link(
+    tmp_path: Path, through_folder: bool
+) -> None:
+    # npm reads package-lock.json's target: a change made only there is a dependency change.
+    repo = _linked_lockfile_repo(tmp_path / "linked", through_folder=through_folder)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    git(plain, "init", "-q", "-b", "main")
+    (plain / "package.json").write_bytes((LOCKFILES / "before" / "package.json").read_bytes())
+    for side, message in (("before", "base"), ("after", "bump")):
+        lock = (LOCKFILES / side / "package-lock.json").read_bytes()
+        (plain / "package-lock.json").write_bytes(lock)
+        commit(plain, message)
+        if side == "before":
+            git(plain, "checkout", "-q", "-b", "feature")
+    linked = build(repo)["dependencies"]
+    assert linked["changed"] is True
+    assert linked["changes"] == build(plain)["dependencies"]["changes"]
+    assert {c["file"] for c in linked["changes"]} == {"package-lock.json"}
+
+
+def test_a_staged_change_to_a_linked_lockfiles_target_is_a_dependency_change(
+    tmp_path: Path,
+) -> None:
+    repo = _linked_lockfile_repo(tmp_path / "linked")
+    git(repo, "checkout", "-q", "main")
+    target = repo / "locks" / "npm.json"
+    target.write_bytes((LOCKFILES / "after" / "package-lock.json").read_bytes())
+    git(repo, "add", "-A")
+    staged = build_staged(StagedChange(repo=repo), IdentityMap())
+    assert staged["dependencies"]["changed"] is True
+    assert staged["dependencies"]["changes"]

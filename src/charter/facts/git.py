@@ -203,6 +203,22 @@ class Repository:
             for f in _parse_raw(raw)
         ]
 
+    def entries(self, tree: str | None) -> dict[str, tuple[str, str]]:
+        """Every file of commit or tree ``tree`` (None: the index) as path -> (mode, object)."""
+        if tree is None:  # mode SP object SP stage TAB path NUL
+            listing = self.output("ls-files", "--stage", "-z")
+        else:  # mode SP type SP object TAB path NUL
+            listing = self.output("ls-tree", "-r", "-z", "--full-tree", tree)
+        found: dict[str, tuple[str, str]] = {}
+        for record in listing.split(b"\x00"):
+            meta, tab, name = record.partition(b"\t")
+            fields = meta.split(b" ")
+            if tab and len(fields) == 3:
+                mode, sha = fields[0], fields[1] if tree is None else fields[2]
+                path = name.decode("utf-8", "surrogateescape")  # only looked up, never shown
+                found[path] = (mode.decode("ascii"), sha.decode("ascii"))
+        return found
+
     def blob(self, sha: str | None) -> bytes | None:
         """The bytes of one blob, or None for the absent side of an add or delete."""
         return None if sha is None else self.read_blob(sha)

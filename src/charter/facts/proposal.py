@@ -12,6 +12,7 @@ against the proposal schema before it is returned.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -73,7 +74,7 @@ def build_from_git(
     head_commit = _head_commit(commits, repo, head)
     # Dependency files first: their two sides are compared before the patches are
     # held, so a large lockfile's reading and the kept patches never add up.
-    dependencies = _dependencies(repo, changed)
+    dependencies = _dependencies(repo, changed, old, head)
     document: dict[str, Any] = {
         "kind": spec.kind,
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -128,7 +129,7 @@ def build_staged(
     changed = repo.changed_files(old, None, binary=False)
     name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
-    dependencies = _dependencies(repo, changed)  # before the patches, as build_from_git
+    dependencies = _dependencies(repo, changed, old, None)  # before the patches, as from git
     document: dict[str, Any] = {
         "kind": "push",
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -259,10 +260,12 @@ def _blob(repo: Repository, sha: str | None) -> Side:
     return partial(repo.read_blob, sha)
 
 
-def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any]:
+def _dependencies(
+    repo: Repository, changed: list[ChangedFile], old: str, new: str | None
+) -> dict[str, Any]:
     # Each blob is read when its file is compared, and let go after: one
     # dependency file's bytes are held at a time, not every one's.
-    sides: dict[str, FileSides] = {}
+    sides: dict[str, FileSides] = _linked_sides(repo, changed, old, new)
     for file in changed:
         if is_dependency_file(file.path):
             old_path_is_same = file.previous_path is None
@@ -289,3 +292,57 @@ def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any
         ],
         "unparsed": [{"path": u.path, "reason": u.reason} for u in facts.unparsed],
     }
+
+
+#: Symbolic links followed before a path is given up on (Linux's own limit).
+_MAX_LINKS = 40
+_REGULAR = ("100644", "100755")
+
+
+def _linked_sides(
+    repo: Repository, changed: list[ChangedFile], old: str, new: str | None
+) -> dict[str, FileSides]:
+    """Dependency files that are symbolic links, read through the link.
+
+    A package manager reads ``package-lock.json -> locks/npm.json`` at its
+    target, so a change made only to the target is a change of the lockfile:
+    its two sides are the target's, on each side of the change. A link that
+    changed itself is read as it is (its target path is no lockfile).
+    """
+    touched = {f.path for f in changed} | {f.previous_path for f in changed if f.previous_path}
+    if all(is_dependency_file(path) for path in touched):
+        return {}  # only dependency files changed: no link can lead elsewhere
+    before, after = repo.entries(old), repo.entries(new)
+    links = {
+        path
+        for entries in (before, after)
+        for path, (mode, _) in entries.items()
+        if mode == "120000" and is_dependency_file(path) and path not in touched
+    }
+    sides: dict[str, FileSides] = {}
+    for link in sorted(links):
+        was, now = _target(repo, before, link), _target(repo, after, link)
+        if was != now:
+            sides[link] = (_blob(repo, was), _blob(repo, now))
+    return sides
+
+
+def _target(repo: Repository, entries: dict[str, tuple[str, str]], path: str) -> str | None:
+    """The blob a path resolves to through symbolic links (of files or of folders on
+    the way), or None when it leads nowhere in the tree (missing, outside, a loop)."""
+    for _ in range(_MAX_LINKS):
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            mode, sha = entries.get("/".join(parts[:depth]), ("", ""))
+            if mode == "120000":
+                target = repo.read_blob(sha).decode("utf-8", "surrogateescape")
+                joined = posixpath.join(posixpath.dirname("/".join(parts[:depth])), target)
+                path = posixpath.normpath(posixpath.join(joined, *parts[depth:]))
+                if target.startswith("/") or path == ".." or path.startswith("../"):
+                    return None
+                break
+            if depth == len(parts):
+                return sha if mode in _REGULAR else None
+        else:
+            return None
+    return None
