@@ -463,3 +463,36 @@ def test_a_given_audit_store_records_the_decision(
     exported = invoke("audit", "export", "--store", str(audit))
     assert exported.returncode == 0, exported.stderr
     assert outputs["decision-id"] in exported.stdout
+
+
+@pytest.mark.parametrize("edit", ["edited", "added"])
+def test_a_pull_request_that_edits_the_identity_map_in_the_checkout_is_judged_by_the_base_map(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, edit: str
+) -> None:
+    # The README's setup reads .github/charter-identities.toml from the checkout: the
+    # pull request's own version. An agent that adds itself there stays an agent.
+    ids = repo / ".github" / "charter-identities.toml"
+    ids.parent.mkdir()
+    if edit == "edited":
+        ids.write_text('[identities]\nhumans = ["Codertocat"]\n')
+        commit(repo, "identities")
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    ids.write_text('[identities]\nhumans = ["*"]\nhuman_emails = ["*"]\n')
+    (repo / "README.md").write_text("hello\nworld\n")
+    commit(repo, "docs", author="Bot <bot@agents.example>")
+    event = pull_request_event(tmp_path, repo, base, f"Docs\n\n{CITATION}")
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(ids), format="json"
+    )
+    assert outputs["built-from"] == "git", result.stderr
+    from charter.facts.github import GitHubEvent, build_in_checkout
+    from charter.facts.identities import load_identities
+
+    spec = GitHubEvent(event=event)
+    assert build_in_checkout(spec, repo, load_identities(ids))[0]["author"]["type"] == "human"
+    from charter.cli.ci import built_in_checkout
+
+    document, source = built_in_checkout(spec, repo, ids, None)
+    assert (document["author"]["type"], source) == ("agent", "git")
+    assert [c["author"]["type"] for c in document["commits"]] == ["agent"]

@@ -99,3 +99,38 @@ def test_a_directory_that_is_not_a_repository(tmp_path: Path) -> None:
     result = invoke("check", "--git", "main..bump", "--repo", str(tmp_path), "--no-audit")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_change_that_edits_its_identity_map_is_judged_by_the_map_it_started_from(
+    repo: Path,
+) -> None:
+    ids = repo / "charter-identities.toml"
+    git(repo, "checkout", "-q", "main")
+    ids.write_text('[identities]\nhumans = ["Ada"]\n')
+    commit(repo, "identities")
+    git(repo, "checkout", "-q", "-b", "agent")
+    ids.write_text('[identities]\nhumans = ["Ada", "Bot"]\n')
+    (repo / "requirements.txt").write_text("requests==2.32.3\n")
+    commit(repo, f"Bump\n\n{CITATION}", author="Bot <bot@agents.example>")
+    built = invoke("proposal", "from-git", "--repo", str(repo), "--base", "main",
+                   "--head", "agent", "--identities", str(ids))  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["author"]["type"] == "agent"
+    # A declared document is reconciled with the same map: its human claim contradicts it.
+    declared = json.loads(built.stdout) | {"author": {"id": "Bot", "type": "human"}}
+    proposal = repo.parent / "declared.json"
+    proposal.write_text(json.dumps(declared))
+    code, decision = decide(str(proposal), "--git", "main..agent", "--repo", str(repo),
+                            "--identities", str(ids))  # fmt: skip
+    assert code == 1
+    assert "PROC-DECLARED-FACTS-MATCH-001" in {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]
+    # The staged change (the pre-commit hook) is judged by HEAD's map.
+    git(repo, "checkout", "-q", "main")
+    git(repo, "config", "user.name", "Bot")
+    git(repo, "config", "user.email", "bot@agents.example")
+    ids.write_text('[identities]\nhumans = ["Ada", "Bot"]\n')
+    git(repo, "add", "-A")
+    staged = invoke("proposal", "from-git", "--staged", "--repo", str(repo),
+                    "--identities", str(ids))  # fmt: skip
+    assert staged.returncode == 0, staged.stderr
+    assert json.loads(staged.stdout)["author"]["type"] == "agent"

@@ -24,7 +24,7 @@ import typer
 
 from charter.cli import _profile
 from charter.cli._app import ReportFormat, app
-from charter.cli._facts import gather, identity_map, progress_bar
+from charter.cli._facts import gather, judged, progress_bar
 from charter.cli._stack import TRUST_ENV, trust_policy, verified_stack, waiver_hook
 from charter.cli.check import record_decision, rendered
 from charter.core.decision import Decision, parse_now
@@ -33,6 +33,8 @@ from charter.core.verdict import Verdict
 from charter.facts.decide import decide
 from charter.facts.github import GitHubEvent, build_in_checkout
 from charter.facts.github_api import from_environment
+from charter.facts.identities import IdentityMap
+from charter.facts.proposal import Progress
 from charter.policy.profile import ProfileContext
 from charter.policy.rules import Rule
 from charter.render import write
@@ -157,7 +159,7 @@ def github(
         api = from_environment(os.environ) if api_dir is None else None
         spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
         with progress_bar("reading the change") as progress:
-            document, built_from = build_in_checkout(spec, repo, identity_map(identities), progress)
+            document, built_from = built_in_checkout(spec, repo, identities, progress)
         policy = trust_policy(trust)
         stack = verified_stack(constitution, pack, overlay, policy)
         hook = waiver_hook(waivers_dir, stack, waiver_key)
@@ -191,6 +193,21 @@ def github(
     _append(output, outputs, "step outputs")
     write(reports.shown)
     raise typer.Exit(_exit_code(decision, fail_on_ask))
+
+
+def built_in_checkout(
+    spec: GitHubEvent, repo: Path, identities: Path | None, progress: Progress | None
+) -> tuple[dict[str, Any], str]:
+    """The event's proposal and where it was built from (``git`` or ``github``), judged by
+    the identity map the change started from when it edits the map file itself."""
+    sources: list[str] = []
+
+    def build(mapping: IdentityMap) -> dict[str, Any]:
+        document, source = build_in_checkout(spec, repo, mapping, progress)
+        sources.append(source)
+        return document
+
+    return judged(build, identities, repo), sources[-1]
 
 
 @dataclass(frozen=True)

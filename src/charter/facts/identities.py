@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from charter.core.errors import ConfigError
+from charter.core.errors import ConfigError, InputError
+from charter.facts.git import GitError, Repository
 
 _KEYS = ("agents", "agent_emails", "humans", "human_emails")
 _HINT = "see docs/design.md, 'Proposal document'"
@@ -98,8 +100,74 @@ def load_identities(path: str | Path) -> IdentityMap:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
         raise ConfigError(f"{path}: cannot read ({reason})", hint=_HINT) from None
+    return loads_identities(text, str(path))
+
+
+def loads_identities(text: str, where: str) -> IdentityMap:
+    """The identity map in TOML ``text`` read from ``where`` (empty without [identities])."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not TOML ({exc})", hint=_HINT) from None
-    return parse_identities(document.get("identities", {}), where=str(path))
+        raise ConfigError(f"{where}: not TOML ({exc})", hint=_HINT) from None
+    return parse_identities(document.get("identities", {}), where=where)
+
+
+def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> IdentityMap | None:
+    """The map a change is judged by when it edits the map file ``path`` itself, else None.
+
+    A map file inside the repository the change was built from (``repo``) is, in
+    a checkout of that change, the change's own version: an agent could call
+    itself human there. When ``document``'s files include it (added, edited,
+    renamed or removed), the map is the file as of the change's ``base_sha``
+    (empty when the file is not there: everyone an agent); an InputError when
+    that commit is not in ``repo``. None when the change leaves the file alone,
+    or the file is outside any repository: it is read as it is.
+    """
+    relative = _relative(path, repo)
+    if relative is None or relative not in _touched(document.get("files")):
+        return None
+    base = document.get("base_sha")
+    where = f"{base}:{relative}" if isinstance(base, str) else f"{relative} before the change"
+    if not isinstance(base, str) or not base:  # the first commit: nothing came before it
+        return IdentityMap()
+    checkout = Repository(repo)
+    if checkout.output_or_none("cat-file", "-e", f"{base}^{{commit}}") is None:
+        raise InputError(
+            f"the change edits the identity map {relative}, and its base {base[:12]} is not "
+            f"in {repo}: the map it started from cannot be read",
+            hint="fetch the base (actions/checkout fetch-depth: 0) or keep the map outside "
+            "the repository",
+        )
+    data = checkout.output_or_none("cat-file", "blob", f"{base}:{relative}")
+    if data is None:
+        return IdentityMap()
+    try:
+        return loads_identities(data.decode("utf-8"), where)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: cannot read (not UTF-8)", hint=_HINT) from None
+
+
+def _relative(path: Path, repo: Path) -> str | None:
+    """``path`` relative to the top of ``repo``'s work tree, or None when outside it."""
+    try:
+        top = Repository(repo).output("rev-parse", "--show-toplevel").decode("utf-8").strip()
+    except (GitError, UnicodeDecodeError):
+        return None  # not a repository (an API-built change): nothing to compare with
+    try:
+        # The link itself, not its target: a map file the change turned into a link is its own.
+        where = path.absolute().parent.resolve() / path.name
+        return where.relative_to(Path(top).resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _touched(files: Any) -> set[str]:
+    if not isinstance(files, list):
+        return set()
+    return {
+        name
+        for entry in files
+        if isinstance(entry, dict)
+        for name in (entry.get("path"), entry.get("previous_path"))
+        if isinstance(name, str)
+    }
