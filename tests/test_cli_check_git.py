@@ -134,3 +134,25 @@ def test_a_change_that_edits_its_identity_map_is_judged_by_the_map_it_started_fr
                     "--identities", str(ids))  # fmt: skip
     assert staged.returncode == 0, staged.stderr
     assert json.loads(staged.stdout)["author"]["type"] == "agent"
+
+
+def test_a_push_names_its_target_branch_however_the_base_is_written(repo: Path) -> None:
+    # An agent's push to main is denied whether the range says main, origin/main or
+    # refs/heads/main; a base that is no branch (a commit, as github.event.before)
+    # does not say where the push went: paused, never allowed as an unprotected branch.
+    git(repo, "checkout", "-q", "--detach", "main")  # the commit about to be pushed to main
+    git(repo, "update-ref", "refs/remotes/origin/main", "main")
+    before = git(repo, "rev-parse", "main").strip()
+    (repo / "notes.txt").write_text("direct\n")
+    commit(repo, f"Direct\n\n{CITATION}", author="Bot <bot@agents.example>")
+    verdicts = {}
+    for base in ("main", "origin/main", "refs/heads/main", before):
+        _, decision = decide("--git", f"{base}..HEAD", "--kind", "push", "--repo", str(repo))
+        reasons = decision["reasons"]
+        verdicts[base] = {r["verdict"] for r in reasons if r["rule"] == "PROC-NO-DIRECT-PUSH-001"}  # type: ignore[union-attr,index]
+    assert verdicts == {
+        "main": {"deny"},
+        "origin/main": {"deny"},
+        "refs/heads/main": {"deny"},
+        before: {"ask"},
+    }

@@ -78,7 +78,9 @@ def build_from_git(
     document: dict[str, Any] = {
         "kind": spec.kind,
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
-        "base": spec.base,
+        # The branch the change targets, as the rules compare it (main, not origin/main
+        # or refs/heads/main); a base that is no branch (a commit) does not say: null.
+        "base": repo.branch_name(spec.base),
         "head": repo.branch_name(spec.head) or head,
         "base_sha": old,
         "head_sha": head,
