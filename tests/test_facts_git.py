@@ -400,3 +400,13 @@ def test_a_staged_change_to_a_linked_lockfiles_target_is_a_dependency_change(
     staged = build_staged(StagedChange(repo=repo), IdentityMap())
     assert staged["dependencies"]["changed"] is True
     assert staged["dependencies"]["changes"]
+
+
+def test_a_staged_change_with_an_unmerged_path_names_the_conflict(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / "keep.txt").write_text("main's\n")
+    commit(repo, "main side")
+    with pytest.raises(subprocess.CalledProcessError):
+        git(repo, "merge", "-q", "feature")  # conflicts on keep.txt
+    with pytest.raises(GitError, match="'keep.txt' is unmerged in the index"):
+        build_staged(StagedChange(repo=repo), IdentityMap())

@@ -601,6 +601,10 @@ def _parse_raw(raw: bytes) -> list[ChangedFile]:
         else:
             previous, path = None, _decode(tokens[i + 1])
             i += 2
+        if letter == "U":  # a conflict in the index: no staged content to judge yet
+            raise GitError(
+                f"{path!r} is unmerged in the index", hint="resolve the conflict and stage it"
+            )
         files.append(
             ChangedFile(
                 path,
