@@ -293,7 +293,7 @@ def test_without_the_commits_the_token_fetches_from_the_api(
         2,
         files=hand_made_files(),
         reviews=hand_made_reviews(),
-        commits=hand_made_commits(),
+        commits=[{**hand_made_commits()[0], "sha": head(repo)}],  # the event's head
     )
     with serve(FakeGitHub(lists=lists)) as fake:
         monkeypatch.setenv("GITHUB_API_URL", fake.url)

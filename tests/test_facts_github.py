@@ -342,6 +342,22 @@ def test_files_answer_shorter_than_the_pull_request_is_refused(tmp_path: Path) -
         build(event, api_dir(tmp_path))
 
 
+def test_answers_for_another_head_than_the_events_are_refused(tmp_path: Path) -> None:
+    # A re-run of an old event after a force-push (same number of commits and files):
+    # the answers describe the new head, the event's approvals the old one. Judging
+    # the new commits with approvals of the old head would count unreviewed code.
+    reviews = [{"id": 5, "user": user("alice"), "state": "APPROVED", "commit_id": HEAD_SHA}]
+    rewritten = [{**hand_made_commits()[0], "sha": "f" * 40}]
+    event = ASSETS / "pull_request.opened.payload.json"
+    with pytest.raises(
+        InputError, match=f"commits.json: .* do not include the event's head {HEAD_SHA[:12]}"
+    ):
+        build(event, api_dir(tmp_path, reviews=reviews, commits=rewritten), HUMANS)
+    assert build(event, api_dir(tmp_path, reviews=reviews), HUMANS)["approvals"] == [
+        {"by": "alice", "type": "human"}
+    ]
+
+
 # --- push ---
 
 

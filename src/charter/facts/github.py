@@ -332,6 +332,7 @@ def _pull_request(
     _same_count(pr.raw, "commits", raw_commits, commits_path)
     reviews = _with_event_review(reviews, payload)
     commits = [_commit(c, commits_path, i, identities) for i, c in enumerate(raw_commits)]
+    _same_head(pr, commits, commits_path, where)
     files = [_file(f, files_path, i) for i, f in enumerate(raw_files)]
     author_type = _user_type(pr.user, identities)
     if any(_commit_is_agent(c, identities) for c in commits):
@@ -391,6 +392,18 @@ def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: str) -> No
             f"{path}: lists {len(items)} entries but the pull request has {key}={expected}",
             hint="save every page (gh api --paginate); GitHub's API stops at 3000 files"
             " and 250 commits — use 'charter proposal from-git' for larger changes",
+        )
+
+
+def _same_head(pr: _PullRequest, commits: list[dict[str, Any]], path: str, where: str) -> None:
+    """The answers describe the event's head: after a force-push (or a re-run of an
+    old event) they list other commits, which the event's approvals never saw."""
+    head = _field(pr.head, "sha", str, f"{where}: pull_request.head")
+    if commits and head not in {c["sha"] for c in commits}:
+        raise InputError(
+            f"{path}: the pull request's commits do not include the event's head {head[:12]}"
+            " (it was pushed to since the event)",
+            hint="decide the newer event (re-run the latest workflow run)",
         )
 
 
