@@ -496,3 +496,27 @@ def test_a_pull_request_that_edits_the_identity_map_in_the_checkout_is_judged_by
     document, source = built_in_checkout(spec, repo, ids, None)
     assert (document["author"]["type"], source) == ("agent", "git")
     assert [c["author"]["type"] for c in document["commits"]] == ["agent"]
+
+
+@pytest.mark.parametrize("link", ["charter.sarif", "out"])
+def test_the_sarif_file_is_never_written_through_a_link_the_change_put_in_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path, link: str
+) -> None:
+    # The change commits charter.sarif (or the folder out/) as a symbolic link: writing
+    # the report through it would overwrite a file of the runner's choosing.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "charter.sarif").write_text("precious\n")
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    target = victim / "charter.sarif" if link == "charter.sarif" else victim
+    (repo / link).symlink_to(target)
+    commit(repo, "a link")
+    event = pull_request_event(tmp_path, repo, base, f"Link\n\n{CITATION}")
+    sarif = repo / "out" / "charter.sarif" if link == "out" else repo / "charter.sarif"
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), sarif=str(sarif)
+    )
+    assert result.returncode == 2 and "symbolic link" in result.stderr, result.stderr
+    assert outputs == {"verdict": "error", "exit-code": "2"}
+    assert (victim / "charter.sarif").read_text() == "precious\n"

@@ -14,6 +14,7 @@ inputs (an empty variable counts as unset).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,12 +72,34 @@ def _exit_code(decision: Decision, fail_on_ask: bool) -> int:
     return decision.exit_code
 
 
-def _write_sarif(path: Path, text: str) -> None:
+def _write_sarif(path: Path, text: str, repo: Path) -> None:
+    """Write the SARIF report, never through a symbolic link: in the checkout one may be
+    the change's own (``charter.sarif`` or a folder on the way committed as a link)."""
+    _refuse_links(path, repo)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as handle:
+            handle.write(text)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            _refuse_links(path, path.parent)  # raises: the file itself is a link
         raise InputError(f"{path}: cannot write SARIF ({exc.strerror})", hint="--sarif") from None
+
+
+def _refuse_links(path: Path, repo: Path) -> None:
+    """InputError when ``path`` or a folder between ``repo`` and it is a symbolic link."""
+    where, root = Path(os.path.abspath(path)), Path(os.path.abspath(repo))
+    if root not in where.parents:
+        return
+    current = root
+    for part in where.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            raise InputError(
+                f"{path}: {current} is a symbolic link; the SARIF report is not written through it",
+                hint="write it outside the checkout, or to a path the change does not hold",
+            )
 
 
 @ci_app.command("github")
@@ -183,7 +206,7 @@ def github(
         )
         # What can fail is done before the record: a recorded decision is always reported.
         if sarif is not None:
-            _write_sarif(sarif, reports.sarif)
+            _write_sarif(sarif, reports.sarif, repo)
         if audit_location:
             record_decision(decision, audit_location)
     except CharterError:
