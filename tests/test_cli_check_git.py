@@ -156,3 +156,22 @@ def test_a_push_names_its_target_branch_however_the_base_is_written(repo: Path) 
         "refs/heads/main": {"deny"},
         before: {"ask"},
     }
+
+
+def test_an_identity_map_that_links_to_a_file_the_change_edits_is_read_at_the_base(
+    repo: Path,
+) -> None:
+    # charter-identities.toml -> config/ids.toml, unchanged; the change edits the target.
+    git(repo, "checkout", "-q", "main")
+    (repo / "config").mkdir()
+    (repo / "config" / "ids.toml").write_text('[identities]\nhumans = ["Ada"]\n')
+    (repo / "charter-identities.toml").symlink_to("config/ids.toml")
+    commit(repo, "identities")
+    git(repo, "checkout", "-q", "-b", "agent")
+    (repo / "config" / "ids.toml").write_text('[identities]\nhumans = ["Ada", "Bot"]\n')
+    commit(repo, f"Tidy\n\n{CITATION}", author="Bot <bot@agents.example>")
+    ids = str(repo / "charter-identities.toml")
+    built = invoke("proposal", "from-git", "--repo", str(repo), "--base", "main",
+                   "--head", "agent", "--identities", ids)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["author"]["type"] == "agent"

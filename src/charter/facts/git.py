@@ -19,6 +19,7 @@ smaller set of facts instead.
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -427,6 +428,33 @@ class Repository:
         if done.returncode != 0 or len(parts) < 2 or not parts[-1] or not parts[-2]:
             return None
         return f"{parts[-2]}/{parts[-1]}"
+
+
+#: Symbolic links followed before a path is given up on (Linux's own limit).
+_MAX_LINKS = 40
+_REGULAR = ("100644", "100755")
+
+
+def resolve_link(repo: Repository, entries: dict[str, tuple[str, str]], path: str) -> str | None:
+    """The blob ``path`` resolves to in ``entries`` (:meth:`Repository.entries`) through
+    symbolic links, of files or of folders on the way; None when it leads nowhere in
+    the tree (missing, outside it, a loop, not a regular file)."""
+    for _ in range(_MAX_LINKS):
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            mode, sha = entries.get("/".join(parts[:depth]), ("", ""))
+            if mode == "120000":
+                target = repo.read_blob(sha).decode("utf-8", "surrogateescape")
+                joined = posixpath.join(posixpath.dirname("/".join(parts[:depth])), target)
+                path = posixpath.normpath(posixpath.join(joined, *parts[depth:]))
+                if target.startswith("/") or path == ".." or path.startswith("../"):
+                    return None
+                break
+            if depth == len(parts):
+                return sha if mode in _REGULAR else None
+        else:
+            return None
+    return None
 
 
 def _sides(old: str, new: str | None) -> tuple[str, ...]:

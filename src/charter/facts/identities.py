@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.core.errors import ConfigError, InputError
-from charter.facts.git import GitError, Repository
+from charter.facts.git import GitError, Repository, resolve_link
 
 _KEYS = ("agents", "agent_emails", "humans", "human_emails")
 _HINT = "see docs/design.md, 'Proposal document'"
@@ -118,16 +118,17 @@ def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> Ide
     A map file inside the repository the change was built from (``repo``) is, in
     a checkout of that change, the change's own version: an agent could call
     itself human there. When ``document``'s files include it (added, edited,
-    renamed or removed), the map is the file as of the change's ``base_sha``
-    (empty when the file is not there: everyone an agent); an InputError when
-    that commit is not in ``repo``. None when the change leaves the file alone,
-    or the file is outside any repository: it is read as it is.
+    renamed or removed; or, for a symbolic link, its target), the map is the
+    file as of the change's ``base_sha``, read through links there too (empty
+    when the file is not there: everyone an agent); an InputError when that
+    commit is not in ``repo``. None when the change leaves the file alone, or
+    the file is outside any repository: it is read as it is.
     """
-    relative = _relative(path, repo)
-    if relative is None or relative not in _touched(document.get("files")):
+    names = _relative(path, repo)
+    touched = _touched(document.get("files"))
+    if not names or not any(name in touched for name in names):
         return None
-    base = document.get("base_sha")
-    where = f"{base}:{relative}" if isinstance(base, str) else f"{relative} before the change"
+    relative, base = names[0], document.get("base_sha")
     if not isinstance(base, str) or not base:  # the first commit: nothing came before it
         return IdentityMap()
     checkout = Repository(repo)
@@ -138,27 +139,32 @@ def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> Ide
             hint="fetch the base (actions/checkout fetch-depth: 0) or keep the map outside "
             "the repository",
         )
-    data = checkout.output_or_none("cat-file", "blob", f"{base}:{relative}")
-    if data is None:
+    blob = resolve_link(checkout, checkout.entries(base), relative)
+    if blob is None:
         return IdentityMap()
+    where = f"{base}:{relative}"
     try:
-        return loads_identities(data.decode("utf-8"), where)
+        return loads_identities(checkout.read_blob(blob).decode("utf-8"), where)
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: cannot read (not UTF-8)", hint=_HINT) from None
 
 
-def _relative(path: Path, repo: Path) -> str | None:
-    """``path`` relative to the top of ``repo``'s work tree, or None when outside it."""
+def _relative(path: Path, repo: Path) -> list[str]:
+    """``path`` relative to the top of ``repo``'s work tree — the name given, then the
+    file it links to — each when inside it (none for a path outside any repository)."""
     try:
         top = Repository(repo).output("rev-parse", "--show-toplevel").decode("utf-8").strip()
     except (GitError, UnicodeDecodeError):
-        return None  # not a repository (an API-built change): nothing to compare with
-    try:
-        # The link itself, not its target: a map file the change turned into a link is its own.
-        where = path.absolute().parent.resolve() / path.name
-        return where.relative_to(Path(top).resolve()).as_posix()
-    except ValueError:
-        return None
+        return []  # not a repository (an API-built change): nothing to compare with
+    root = Path(top).resolve()
+    names = []
+    # The link itself first: a map file the change turned into a link is its own.
+    for where in (path.absolute().parent.resolve() / path.name, path.resolve()):
+        try:
+            names.append(where.relative_to(root).as_posix())
+        except ValueError:
+            continue
+    return names
 
 
 def _touched(files: Any) -> set[str]:

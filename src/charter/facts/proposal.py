@@ -12,7 +12,6 @@ against the proposal schema before it is returned.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +31,7 @@ from charter.facts.git import (
     ChangedFile,
     Commit,
     Repository,
+    resolve_link,
 )
 from charter.facts.identities import IdentityMap
 from charter.policy.proposal import validate, validated
@@ -296,11 +296,6 @@ def _dependencies(
     }
 
 
-#: Symbolic links followed before a path is given up on (Linux's own limit).
-_MAX_LINKS = 40
-_REGULAR = ("100644", "100755")
-
-
 def _linked_sides(
     repo: Repository, changed: list[ChangedFile], old: str, new: str | None
 ) -> dict[str, FileSides]:
@@ -323,28 +318,7 @@ def _linked_sides(
     }
     sides: dict[str, FileSides] = {}
     for link in sorted(links):
-        was, now = _target(repo, before, link), _target(repo, after, link)
+        was, now = resolve_link(repo, before, link), resolve_link(repo, after, link)
         if was != now:
             sides[link] = (_blob(repo, was), _blob(repo, now))
     return sides
-
-
-def _target(repo: Repository, entries: dict[str, tuple[str, str]], path: str) -> str | None:
-    """The blob a path resolves to through symbolic links (of files or of folders on
-    the way), or None when it leads nowhere in the tree (missing, outside, a loop)."""
-    for _ in range(_MAX_LINKS):
-        parts = path.split("/")
-        for depth in range(1, len(parts) + 1):
-            mode, sha = entries.get("/".join(parts[:depth]), ("", ""))
-            if mode == "120000":
-                target = repo.read_blob(sha).decode("utf-8", "surrogateescape")
-                joined = posixpath.join(posixpath.dirname("/".join(parts[:depth])), target)
-                path = posixpath.normpath(posixpath.join(joined, *parts[depth:]))
-                if target.startswith("/") or path == ".." or path.startswith("../"):
-                    return None
-                break
-            if depth == len(parts):
-                return sha if mode in _REGULAR else None
-        else:
-            return None
-    return None
