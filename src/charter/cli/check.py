@@ -206,7 +206,10 @@ def check(
         False, "--staged", help="build it from the staged change (index vs HEAD), as a push"
     ),
     repo: Path = typer.Option(
-        Path("."), "--repo", help="the git repository, with --git or --staged"
+        Path("."),
+        "--repo",
+        help="the git repository: with --git or --staged, and --github-event's checkout"
+        " (the profile and an identity map the change edits are read at its base)",
     ),
     kind: str = typer.Option(
         "pull_request", "--kind", help="with --git: pull_request, merge, push or release"
