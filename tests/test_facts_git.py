@@ -410,3 +410,27 @@ def test_a_staged_change_with_an_unmerged_path_names_the_conflict(repo: Path) ->
         git(repo, "merge", "-q", "feature")  # conflicts on keep.txt
     with pytest.raises(GitError, match="'keep.txt' is unmerged in the index"):
         build_staged(StagedChange(repo=repo), IdentityMap())
+
+
+@pytest.mark.parametrize("line", ["-r deps/pinned.list", "--constraint=deps/pinned.list"])
+def test_a_file_a_requirements_file_includes_is_a_dependency_file(
+    tmp_path: Path, line: str
+) -> None:
+    # pip reads deps/pinned.list through requirements.txt: changing only it changes
+    # what is installed, though its name is no dependency file's.
+    root = tmp_path / "included"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "deps").mkdir()
+    (root / "deps" / "pinned.list").write_text("requests==2.31.0\n")
+    (root / "requirements.txt").write_text(f"{line}\nflask==3.0.0\n")
+    (root / "app.py").write_text("print(1)\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "deps" / "pinned.list").write_text("requests==2.32.3\n")
+    (root / "app.py").write_text("print(2)\n")
+    commit(root, "bump through the include")
+    dependencies = build(root)["dependencies"]
+    assert dependencies["changed"] is True
+    assert [u["path"] for u in dependencies["unparsed"]] == ["deps/pinned.list"]
+    assert "requirements.txt" in dependencies["unparsed"][0]["reason"]

@@ -12,6 +12,7 @@ against the proposal schema before it is returned.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +35,7 @@ from charter.facts.git import (
     resolve_link,
 )
 from charter.facts.identities import IdentityMap
+from charter.facts.lockfiles import reader_for, requirement_includes, requirements_txt
 from charter.policy.proposal import validate, validated
 
 KINDS = ("pull_request", "merge", "push", "release")
@@ -267,7 +269,11 @@ def _dependencies(
 ) -> dict[str, Any]:
     # Each blob is read when its file is compared, and let go after: one
     # dependency file's bytes are held at a time, not every one's.
-    sides: dict[str, FileSides] = _linked_sides(repo, changed, old, new)
+    touched = {f.path for f in changed} | {f.previous_path for f in changed if f.previous_path}
+    # Only when something else changed can a file be read under another file's name.
+    others = not all(is_dependency_file(path) for path in touched)
+    trees = (repo.entries(old), repo.entries(new)) if others else ({}, {})
+    sides: dict[str, FileSides] = _linked_sides(repo, touched, trees)
     for file in changed:
         if is_dependency_file(file.path):
             old_path_is_same = file.previous_path is None
@@ -279,8 +285,10 @@ def _dependencies(
         if file.previous_path is not None and is_dependency_file(file.previous_path):
             sides[file.previous_path] = (_blob(repo, file.old_blob), None)
     facts: DependencyFacts = derive_dependency_changes(sides)
+    unparsed = [{"path": u.path, "reason": u.reason} for u in facts.unparsed]
+    unparsed += _included(repo, touched, trees)
     return {
-        "changed": bool(facts.changes or facts.unparsed),
+        "changed": bool(facts.changes or unparsed),
         "changes": [
             {
                 "ecosystem": c.ecosystem,
@@ -292,13 +300,14 @@ def _dependencies(
             }
             for c in facts.changes
         ],
-        "unparsed": [{"path": u.path, "reason": u.reason} for u in facts.unparsed],
+        "unparsed": sorted(unparsed, key=lambda u: (u["path"], u["reason"])),
     }
 
 
-def _linked_sides(
-    repo: Repository, changed: list[ChangedFile], old: str, new: str | None
-) -> dict[str, FileSides]:
+Trees = tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]
+
+
+def _linked_sides(repo: Repository, touched: set[str], trees: Trees) -> dict[str, FileSides]:
     """Dependency files that are symbolic links, read through the link.
 
     A package manager reads ``package-lock.json -> locks/npm.json`` at its
@@ -306,13 +315,10 @@ def _linked_sides(
     its two sides are the target's, on each side of the change. A link that
     changed itself is read as it is (its target path is no lockfile).
     """
-    touched = {f.path for f in changed} | {f.previous_path for f in changed if f.previous_path}
-    if all(is_dependency_file(path) for path in touched):
-        return {}  # only dependency files changed: no link can lead elsewhere
-    before, after = repo.entries(old), repo.entries(new)
+    before, after = trees
     links = {
         path
-        for entries in (before, after)
+        for entries in trees
         for path, (mode, _) in entries.items()
         if mode == "120000" and is_dependency_file(path) and path not in touched
     }
@@ -322,3 +328,22 @@ def _linked_sides(
         if was != now:
             sides[link] = (_blob(repo, was), _blob(repo, now))
     return sides
+
+
+def _included(repo: Repository, touched: set[str], trees: Trees) -> list[dict[str, str]]:
+    """Changed files that a pip requirements file reads too (``-r``, ``-c``) but whose
+    own name is no dependency file's: each is an unparsed dependency file (pip installs
+    from it; Charter reads requirements only by their names)."""
+    found: dict[str, str] = {}
+    for entries in trees:
+        for path, (mode, sha) in entries.items():
+            if mode not in ("100644", "100755") or reader_for(path) is not requirements_txt:
+                continue
+            for name in requirement_includes(repo.read_blob(sha)):
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
+                if target in touched and not is_dependency_file(target):
+                    found.setdefault(target, path)
+    return [
+        {"path": target, "reason": f"read by pip through {by} (-r/-c); its change is unknown"}
+        for target, by in sorted(found.items())
+    ]
