@@ -434,3 +434,19 @@ def test_a_file_a_requirements_file_includes_is_a_dependency_file(
     assert dependencies["changed"] is True
     assert [u["path"] for u in dependencies["unparsed"]] == ["deps/pinned.list"]
     assert "requirements.txt" in dependencies["unparsed"][0]["reason"]
+
+
+def test_the_repositorys_fsmonitor_never_runs(repo: Path, tmp_path: Path) -> None:
+    # core.fsmonitor names a program git runs when it reads the index (the staged change).
+    marker = tmp_path / "ran"
+    script = tmp_path / "monitor.sh"
+    script.write_text(f"#!/bin/sh\ntouch '{marker}'\n")
+    script.chmod(0o755)
+    git(repo, "checkout", "-q", "feature")
+    (repo / "keep.txt").write_text("staged\n")
+    git(repo, "add", "keep.txt")
+    git(repo, "config", "core.fsmonitor", str(script))
+    marker.unlink(missing_ok=True)
+    staged = build_staged(StagedChange(repo=repo), IdentityMap())
+    assert [f["path"] for f in staged["files"]] == ["keep.txt"]
+    assert not marker.exists()

@@ -2,8 +2,9 @@
 
 Every call runs the ``git`` binary directly (never a shell) with a fixed
 environment (``LC_ALL=C``, no pager, no prompt), ``-c core.quotepath=off``,
-``--literal-pathspecs``, and, for diffs, ``--no-ext-diff --no-textconv`` so no
-repository configuration can run a program or rewrite what is compared.
+``-c core.fsmonitor=false``, ``--literal-pathspecs``, and, for diffs,
+``--no-ext-diff --no-textconv`` so no repository configuration can run a
+program or rewrite what is compared.
 Path lists are NUL-separated (``-z``), so any file name (spaces, newlines,
 non-ASCII) round-trips.
 
@@ -85,8 +86,21 @@ def _env(index_file: Path | None = None) -> dict[str, str]:
     return env
 
 
+#: Settings of every git call: names as they are, and no program of the repository's
+#: (core.fsmonitor is one git runs whenever it reads the index: the staged change).
+_SETTINGS = ("-c", "core.quotepath=off", "-c", "core.fsmonitor=false")
+
+
 def _command(args: tuple[str, ...]) -> list[str]:
-    return ["git", "-c", "core.quotepath=off", "--literal-pathspecs", *args]
+    return [
+        "git",
+        "-c",
+        "core.quotepath=off",
+        "-c",
+        "core.fsmonitor=false",
+        "--literal-pathspecs",
+        *args,
+    ]
 
 
 class Repository:
