@@ -12,6 +12,7 @@ against the proposal schema before it is returned.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -31,8 +32,10 @@ from charter.facts.git import (
     ChangedFile,
     Commit,
     Repository,
+    resolve_link,
 )
 from charter.facts.identities import IdentityMap
+from charter.facts.lockfiles import reader_for, requirement_includes, requirements_txt
 from charter.policy.proposal import validate, validated
 
 KINDS = ("pull_request", "merge", "push", "release")
@@ -73,11 +76,13 @@ def build_from_git(
     head_commit = _head_commit(commits, repo, head)
     # Dependency files first: their two sides are compared before the patches are
     # held, so a large lockfile's reading and the kept patches never add up.
-    dependencies = _dependencies(repo, changed)
+    dependencies = _dependencies(repo, changed, old, head)
     document: dict[str, Any] = {
         "kind": spec.kind,
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
-        "base": spec.base,
+        # The branch the change targets, as the rules compare it (main, not origin/main
+        # or refs/heads/main); a base that is no branch (a commit) does not say: null.
+        "base": repo.branch_name(spec.base),
         "head": repo.branch_name(spec.head) or head,
         "base_sha": old,
         "head_sha": head,
@@ -128,7 +133,7 @@ def build_staged(
     changed = repo.changed_files(old, None, binary=False)
     name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
-    dependencies = _dependencies(repo, changed)  # before the patches, as build_from_git
+    dependencies = _dependencies(repo, changed, old, None)  # before the patches, as from git
     document: dict[str, Any] = {
         "kind": "push",
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -259,10 +264,16 @@ def _blob(repo: Repository, sha: str | None) -> Side:
     return partial(repo.read_blob, sha)
 
 
-def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any]:
+def _dependencies(
+    repo: Repository, changed: list[ChangedFile], old: str, new: str | None
+) -> dict[str, Any]:
     # Each blob is read when its file is compared, and let go after: one
     # dependency file's bytes are held at a time, not every one's.
-    sides: dict[str, FileSides] = {}
+    touched = {f.path for f in changed} | {f.previous_path for f in changed if f.previous_path}
+    # Only when something else changed can a file be read under another file's name.
+    others = not all(is_dependency_file(path) for path in touched)
+    trees = (repo.entries(old), repo.entries(new)) if others else ({}, {})
+    sides: dict[str, FileSides] = _linked_sides(repo, touched, trees)
     for file in changed:
         if is_dependency_file(file.path):
             old_path_is_same = file.previous_path is None
@@ -274,8 +285,10 @@ def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any
         if file.previous_path is not None and is_dependency_file(file.previous_path):
             sides[file.previous_path] = (_blob(repo, file.old_blob), None)
     facts: DependencyFacts = derive_dependency_changes(sides)
+    unparsed = [{"path": u.path, "reason": u.reason} for u in facts.unparsed]
+    unparsed += _included(repo, touched, trees)
     return {
-        "changed": bool(facts.changes or facts.unparsed),
+        "changed": bool(facts.changes or unparsed),
         "changes": [
             {
                 "ecosystem": c.ecosystem,
@@ -287,5 +300,50 @@ def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any
             }
             for c in facts.changes
         ],
-        "unparsed": [{"path": u.path, "reason": u.reason} for u in facts.unparsed],
+        "unparsed": sorted(unparsed, key=lambda u: (u["path"], u["reason"])),
     }
+
+
+Trees = tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]
+
+
+def _linked_sides(repo: Repository, touched: set[str], trees: Trees) -> dict[str, FileSides]:
+    """Dependency files that are symbolic links, read through the link.
+
+    A package manager reads ``package-lock.json -> locks/npm.json`` at its
+    target, so a change made only to the target is a change of the lockfile:
+    its two sides are the target's, on each side of the change. A link that
+    changed itself is read as it is (its target path is no lockfile).
+    """
+    before, after = trees
+    links = {
+        path
+        for entries in trees
+        for path, (mode, _) in entries.items()
+        if mode == "120000" and is_dependency_file(path) and path not in touched
+    }
+    sides: dict[str, FileSides] = {}
+    for link in sorted(links):
+        was, now = resolve_link(repo, before, link), resolve_link(repo, after, link)
+        if was != now:
+            sides[link] = (_blob(repo, was), _blob(repo, now))
+    return sides
+
+
+def _included(repo: Repository, touched: set[str], trees: Trees) -> list[dict[str, str]]:
+    """Changed files that a pip requirements file reads too (``-r``, ``-c``) but whose
+    own name is no dependency file's: each is an unparsed dependency file (pip installs
+    from it; Charter reads requirements only by their names)."""
+    found: dict[str, str] = {}
+    for entries in trees:
+        for path, (mode, sha) in entries.items():
+            if mode not in ("100644", "100755") or reader_for(path) is not requirements_txt:
+                continue
+            for name in requirement_includes(repo.read_blob(sha)):
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
+                if target in touched and not is_dependency_file(target):
+                    found.setdefault(target, path)
+    return [
+        {"path": target, "reason": f"read by pip through {by} (-r/-c); its change is unknown"}
+        for target, by in sorted(found.items())
+    ]
