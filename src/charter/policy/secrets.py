@@ -101,8 +101,7 @@ _NAME_CHAR = "[a-zA-Z0-9_.\\-\u017f\u212a]"
 #: engine has no such cost): the name is matched here as the whole run, possessively,
 #: and :data:`_CREDENTIAL_NAME` then looks for the keyword in it (:func:`generic`).
 _ASSIGNMENT = re.compile(
-    f"(?<!{_NAME_CHAR})({_NAME_CHAR}++)"
-    f"[\"']?[{_WS}]*(?::=|=|:)[{_WS}]*[\"']?([^{_WS}\"',;]+)"
+    f"(?<!{_NAME_CHAR})({_NAME_CHAR}++)[\"']?[{_WS}]*(?::=|=|:)[{_WS}]*[\"']?([^{_WS}\"',;]+)"
 )
 _CREDENTIAL_NAME = re.compile(
     f"{_folded('passw')}(?:{_folded('or')})?{_folded('d')}|{_folded('secret')}"
@@ -189,7 +188,7 @@ def _line_starts(data: bytes) -> set[int]:
     completes no guard: each ``i`` in one is followed by another letter or ``_``.)
     """
     starts = {0}
-    if _KELVIN in data:
+    if not data.isascii() and _KELVIN in data:
         at = data.find(b"\n")
         while at >= 0:
             starts.add(at + 1)
