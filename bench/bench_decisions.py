@@ -315,7 +315,9 @@ def _run_tree(tree: Path | None, argv: list[str]) -> dict[str, Any]:
     # PYTHONPATH only adds to sys.path: a tree without src/charter would quietly
     # measure whatever Charter is installed instead.
     if Path(result["source"]).resolve() != (src / "src" / "charter").resolve():
-        raise SystemExit(f"{src} has no src/charter (measured {result['source']}); pass a tree root")
+        raise SystemExit(
+            f"{src} has no src/charter (measured {result['source']}); pass a tree root"
+        )
     return result
 
 
