@@ -187,3 +187,23 @@ def test_a_base_missing_from_the_checkout_is_named(repo: Path) -> None:
         view.path(repo / "policy" / "overlay", "overlay bundle")
     assert "1111111111" in caught.value.message and "overlay bundle" in caught.value.message
     assert "\n" not in caught.value.message
+
+
+def test_a_trust_policy_read_at_the_base_keeps_its_state_folder_beside_the_policy(
+    tmp_path: Path, repo: Path, signed: Path
+) -> None:
+    from charter.cli._stack import trust_policy_at
+    from charter.facts.at_base import base_view
+
+    git(repo, "checkout", "-q", "main")
+    policy = repo / "trust.toml"
+    policy.write_text('state_dir = "state"\n[layers.overlay]\nkeys = ["keys/overlay.pub"]\n')
+    commit(repo, "state")
+    policy.write_text('state_dir = "elsewhere"\n[layers.overlay]\nkeys = ["keys/overlay.pub"]\n')
+    document = {
+        "base_sha": git(repo, "rev-parse", "HEAD").strip(),
+        "files": [{"path": "trust.toml"}],
+    }
+    with base_view(repo, document) as view:
+        loaded = trust_policy_at(policy, view)
+    assert loaded is not None and loaded.state_dir == repo / "state"

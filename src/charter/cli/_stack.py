@@ -8,6 +8,7 @@ signed ``.tar.gz`` bundles verified before anything in them is parsed.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -70,9 +71,15 @@ def trust_policy_at(trust: Path | None, view: BaseView) -> TrustPolicy | None:
     if path is None:
         return None
     chosen = view.path(path, "trust policy", reaches=referenced_files(path))
-    if chosen != path:
-        view.copy_named(referenced_files(chosen), "trust policy")
-    return load_policy(chosen)
+    if chosen == path:
+        return load_policy(path)
+    view.copy_named(referenced_files(chosen), "trust policy")
+    policy = load_policy(chosen)
+    state = policy.state_dir
+    if state is not None and state.is_relative_to(chosen.parent):
+        # The base's accepted-version record, where the base says, not in the private copy.
+        policy = replace(policy, state_dir=path.parent / state.relative_to(chosen.parent))
+    return policy
 
 
 #: Files read with a signed bundle: its signature.
