@@ -207,3 +207,44 @@ def test_a_trust_policy_read_at_the_base_keeps_its_state_folder_beside_the_polic
     with base_view(repo, document) as view:
         loaded = trust_policy_at(policy, view)
     assert loaded is not None and loaded.state_dir == repo / "state"
+
+
+def test_the_staged_change_is_judged_by_the_overlay_of_head(repo: Path) -> None:
+    # The pre-commit hook: an agent staging an edit of the overlay with its change.
+    git(repo, "checkout", "-q", "main")
+    (repo / "policy" / "overlay" / "rules" / "r.rego").write_text(overlay_rule(RULE, "false"))
+    (repo / "secrets.txt").write_text("x\n")
+    git(repo, "add", "-A")
+    result = invoke(
+        "check", "--staged", "--repo", str(repo), "--overlay", str(repo / "policy" / "overlay"),
+        "--now", NOW, "--format", "json", "--no-audit",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert RULE in rules(result.stdout)
+
+
+def test_a_signed_bundle_the_change_swaps_for_an_older_one_is_read_at_the_base(
+    tmp_path: Path, repo: Path
+) -> None:
+    # Both are signed by the trusted key; the change rolls the overlay back to a version
+    # without the rule (a CI job keeps no accepted-version state between runs).
+    git(repo, "checkout", "-q", "main")
+    key, public = make_key(tmp_path / "trusted")
+    (repo / "keys").mkdir()
+    (repo / "keys" / "overlay.pub").write_bytes(public.read_bytes())
+    (repo / "trust.toml").write_text('[layers.overlay]\nkeys = ["keys/overlay.pub"]\n')
+    bundle = repo / "overlay.tar.gz"
+    bundle.write_bytes(
+        overlay_bundle(tmp_path / "v2", key, "2.0.0", rule_id=RULE, condition=DENY, kind="deny")
+    )
+    commit(repo, "overlay 2.0.0")
+    git(repo, "checkout", "-q", "-B", "agent")
+    bundle.write_bytes(overlay_bundle(tmp_path / "v1", key, "1.0.0", condition="false"))
+    (repo / "secrets.txt").write_text("x\n")
+    commit(repo, f"Add\n\n{CITATION}")
+    code, out, err = check(
+        repo, "--trust", str(repo / "trust.toml"), "--overlay", str(bundle),
+        "--state-dir", str(tmp_path / "state"),
+    )  # fmt: skip
+    assert code == 1, err
+    assert RULE in rules(out)

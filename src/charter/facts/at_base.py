@@ -37,11 +37,22 @@ class BaseView:
     """Configured paths as the change's base had them when the change touches them."""
 
     def __init__(
-        self, repo: Path, top: Path | None, base: str | None, touched: frozenset[str], scratch: Path
+        self, repo: Path, base: str | None, touched: frozenset[str], scratch: Path
     ) -> None:
-        self._repo, self._top, self._base = repo, top, base
+        self._repo, self._base = repo, base
         self._touched, self._scratch = touched, scratch
         self._entries: dict[str, tuple[str, str]] | None = None
+        self._top: Path | None = None
+
+    @property
+    def top(self) -> Path | None:
+        """The top of the repository's work tree (None: a change that touches nothing, or
+        not a repository); asked of git once, when a configured path is first looked at."""
+        if not self._touched:
+            return None
+        if self._top is None:
+            self._top = _top(self._repo) or Path()
+        return self._top if self._top != Path() else None
 
     def path(
         self,
@@ -116,12 +127,13 @@ class BaseView:
     def _names(self, given: Path) -> list[str]:
         """``given`` relative to the work tree's top: the name given, then the file it
         links to — each when inside it (none outside any repository)."""
-        if self._top is None:
+        top = self.top
+        if top is None:
             return []
         names = []
         for where in (given.absolute().parent.resolve() / given.name, given.resolve()):
             try:
-                name = where.relative_to(self._top).as_posix()
+                name = where.relative_to(top).as_posix()
             except ValueError:
                 continue
             if name != "." and name not in names:
@@ -205,12 +217,11 @@ def base_view(repo: Path, document: Mapping[str, Any] | None) -> Iterator[BaseVi
         # One level down: a name a copied file gives as ../x stays in the private folder.
         scratch = Path(folder) / "base"
         if document is None:
-            yield BaseView(repo, None, None, frozenset(), scratch)
+            yield BaseView(repo, None, frozenset(), scratch)
             return
         base = document.get("base_sha")
         yield BaseView(
             repo,
-            _top(repo),
             base if isinstance(base, str) and base else None,
             _touched(document.get("files")),
             scratch,
