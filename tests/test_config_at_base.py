@@ -248,3 +248,21 @@ def test_a_signed_bundle_the_change_swaps_for_an_older_one_is_read_at_the_base(
     )  # fmt: skip
     assert code == 1, err
     assert RULE in rules(out)
+
+
+def test_a_policy_repository_judged_by_its_own_overlay_is_judged_by_its_base(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = overlay(tmp_path / "policy", DENY)
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "agent")
+    (root / "rules" / "r.rego").write_text(overlay_rule(RULE, "false"))
+    (root / "secrets.txt").write_text("x\n")
+    commit(root, f"Add\n\n{CITATION}")
+    code, out, err = check(root, "--overlay", str(root))
+    assert code == 1, err
+    assert RULE in rules(out)
+    monkeypatch.chdir(root)
+    code, out, err = check(root, "--overlay", ".")
+    assert code == 1, err

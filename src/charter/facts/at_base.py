@@ -28,7 +28,6 @@ from charter.core.errors import InputError
 from charter.facts.git import GitError, Repository, canonical_path
 
 _REGULAR = ("100644", "100755")
-_LINK = "120000"
 #: Folders a folder link may lead through before a copy gives up (a loop).
 _MAX_DEPTH = 40
 
@@ -86,6 +85,7 @@ class BaseView:
     ) -> Path | None:
         """:meth:`path`, None when the base had no such file or folder."""
         names = self._names(given)
+        companions = tuple(companions) if given.name else ()  # "." has no siblings
         siblings = [given.with_name(given.name + suffix) for suffix in companions]
         if not names or not any(self.touches(p) for p in (given, *siblings, *reaches)):
             return given
@@ -120,6 +120,8 @@ class BaseView:
         return any(self._hit(name) for name in names)
 
     def _hit(self, name: str) -> bool:
+        if name == ".":  # the whole work tree (a policy repository judged by itself)
+            return bool(self._touched)
         return any(
             t == name or t.startswith(name + "/") or name.startswith(t + "/") for t in self._touched
         )
@@ -131,12 +133,13 @@ class BaseView:
         if top is None:
             return []
         names = []
-        for where in (given.absolute().parent.resolve() / given.name, given.resolve()):
+        written = Path(os.path.abspath(given))  # "." and "x/.." name a folder, not a parent
+        for where in (written.parent.resolve() / written.name, given.resolve()):
             try:
                 name = where.relative_to(top).as_posix()
             except ValueError:
                 continue
-            if name != "." and name not in names:
+            if name not in names:
                 names.append(name)
         return names
 
@@ -164,7 +167,8 @@ class BaseView:
             return
         inside = sorted(p.split("/", 1)[0] for p in _under(entries, name) if p.split("/", 1)[0])
         for child in dict.fromkeys(inside):
-            self._copy(f"{name}/{child}", target / child, what, (*seen, name))
+            inner = child if name == "." else f"{name}/{child}"
+            self._copy(inner, target / child, what, (*seen, name))
 
     def _base_entries(self, relative: str, what: str) -> dict[str, tuple[str, str]]:
         if self._entries is not None:
@@ -185,7 +189,7 @@ class BaseView:
 
 
 def _under(entries: Mapping[str, tuple[str, str]], folder: str) -> list[str]:
-    prefix = folder + "/"
+    prefix = "" if folder == "." else folder + "/"
     return [p[len(prefix) :] for p in entries if p.startswith(prefix)]
 
 
