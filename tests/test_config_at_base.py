@@ -266,3 +266,15 @@ def test_a_policy_repository_judged_by_its_own_overlay_is_judged_by_its_base(
     monkeypatch.chdir(root)
     code, out, err = check(root, "--overlay", ".")
     assert code == 1, err
+
+
+def test_check_never_opens_a_relative_audit_store_through_a_committed_link(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path
+) -> None:
+    victim = tmp_path / "victim.db"
+    (repo / "audit.db").symlink_to(victim)
+    commit(repo, f"Link\n\n{CITATION}")
+    monkeypatch.chdir(repo)
+    result = invoke("check", "--git", "main..agent", "--now", NOW, "--audit", "audit.db")
+    assert result.returncode == 2 and "symbolic link" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and not victim.exists()
