@@ -436,8 +436,8 @@ def test_markdown_lists_waivers_applied_and_only_http_links() -> None:
 
 #: GitHub's own patterns (html-pipeline MentionFilter, IssueReferenceFilter): what pings a
 #: user or team, or links (and cross-references) an issue, in a comment's rendered text.
-_MENTION = re.compile(r"(?:^|\W)@[a-z0-9][a-z0-9-]*", re.IGNORECASE)
-_ISSUE = re.compile(r"(?:^|[\s(\[{>/]|[\w.-]/[\w.-]+)#\d+|\bGH-\d+", re.IGNORECASE)
+_MENTION = re.compile(r"(?:^|\W)@[a-z0-9][a-z0-9-]*", re.IGNORECASE | re.ASCII)
+_ISSUE = re.compile(r"(?:^|[\s(\[{>/]|[\w.-]/[\w.-]+)#\d+|\bGH-\d+", re.IGNORECASE | re.ASCII)
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060]")
 
 
@@ -455,7 +455,7 @@ def _rendered_text(markdown_text: str) -> str:
 def test_markdown_never_pings_people_or_links_issues_from_untrusted_text() -> None:
     hostile = (
         "@octocat and @acme/security-team, please (@admin); fixes #123, acme/app#45 "
-        "and GH-7; mail bot@agents.example"
+        "and GH-7; mail bot@agents.example, café@hr"
     )
     reason = Reason(rule="R-1", layer="overlay", severity="high", msg=hostile, verdict=Verdict.ASK)
     value = Decision(

@@ -30,9 +30,12 @@ _SPECIAL = re.compile(r"[&<>|`\\\[\]*_~$]")
 # What GitHub turns into a mention (@user, @org/team: a notification) or an issue
 # reference (#123, owner/repo#123, GH-123: a link and a cross-reference on that issue),
 # matched in the rendered text, so a character reference would not stop it; a zero-width
-# space after the @, # or GH- does, and renders as the same text. An @ after a word
-# character (an email address) is no mention and is left alone.
-_REFERENCE = re.compile(r"(?<!\w)@(?=[A-Za-z0-9])|#(?=[0-9])|(?<!\w)GH-(?=[0-9])", re.IGNORECASE)
+# space after the @, # or GH- does, and renders as the same text. An @ after an ASCII
+# letter, digit or _ (an email address) is no mention and is left alone; after any other
+# character (é@user) it is one: GitHub's \W is ASCII.
+_REFERENCE = re.compile(
+    r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])|#(?=[0-9])|(?<![A-Za-z0-9_])GH-(?=[0-9])", re.IGNORECASE
+)
 _UNTRUSTED = re.compile(f"{_SPECIAL.pattern}|{_REFERENCE.pattern}", re.IGNORECASE)
 _ZERO_WIDTH_SPACE = "&#8203;"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
