@@ -226,7 +226,7 @@ def check(
         Path("."),
         "--repo",
         help="the git repository: with --git or --staged, and --github-event's checkout"
-        " (the profile and an identity map the change edits are read at its base)",
+        " (the profile, and configuration in it that the change touches, are read at its base)",
     ),
     kind: str = typer.Option(
         "pull_request", "--kind", help="with --git: pull_request, merge, push or release"
