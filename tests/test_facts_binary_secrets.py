@@ -34,7 +34,9 @@ NOW = "2026-11-20T10:00:00Z"
 AWS = "AKIA" + "Q3EXAMPLEKEY7ZZZ"
 GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 PEM = (
-    "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEowIBAAKCAQEAx9c2\n-----END RSA " + "PRIVATE KEY-----\n"
+    "-----BEGIN RSA "
+    + "PRIVATE KEY-----\nMIIEowIBAAKCAQEAx9c2\n-----END RSA "
+    + "PRIVATE KEY-----\n"
 )
 UNSCANNED = "CRED-UNSCANNED-PATCH-001"
 
@@ -149,10 +151,11 @@ def test_a_modified_binary_is_scanned_a_removed_or_unchanged_one_is_not(repo: Pa
     commit(repo, "rename only")
     doc = build_from_git(GitRange(repo=repo, base="feature", head="later"), IdentityMap())
     (entry,) = doc["files"]
-    assert entry["status"] == "renamed" and entry["patch_omitted"] == "binary"
+    # A pure rename is a text patch (rename from/to): its bytes are not new, nothing asks.
+    assert entry["status"] == "renamed" and "patch_omitted" not in entry
     git(repo, "rm", "-q", "renamed.bin")
     commit(repo, "remove")
-    doc = build_from_git(GitRange(repo=repo, base="later", head="HEAD"), IdentityMap())
+    doc = build_from_git(GitRange(repo=repo, base="later~1", head="later"), IdentityMap())
     assert [f["patch_omitted"] for f in doc["files"]] == ["binary"]
 
 
@@ -174,7 +177,9 @@ def test_der_and_pkcs12_keys_made_by_openssl_are_found(repo: Path, tmp_path: Pat
     openssl("ec", "-in", "k.pem", "-outform", "DER", "-out", "sec1.der")
     openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024", "-out", "r.pem")
     openssl("rsa", "-in", "r.pem", "-traditional", "-outform", "DER", "-out", "rsa1.der")
-    openssl("req", "-x509", "-new", "-key", "k.pem", "-subj", "/CN=t", "-days", "1", "-out", "c.pem")
+    openssl(
+        "req", "-x509", "-new", "-key", "k.pem", "-subj", "/CN=t", "-days", "1", "-out", "c.pem"
+    )
     openssl("x509", "-in", "c.pem", "-outform", "DER", "-out", "cert.der")
     openssl("pkcs12", "-export", "-inkey", "k.pem", "-in", "c.pem", "-passout", "pass:x",
             "-out", "store.p12")  # fmt: skip
@@ -242,9 +247,11 @@ def test_ordinary_images_and_documents_stay_binary(repo: Path) -> None:
         + zlib.compress(b"BT /F1 12 Tf 72 712 Td (Hello) Tj ET" + b"\x00")
         + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
     )
-    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(
-        (i * 31) % 256 for i in range(4096)
-    ) + b"\xff\xd9"
+    jpeg = (
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+        + bytes((i * 31) % 256 for i in range(4096))
+        + b"\xff\xd9"
+    )
     add(repo, {"img/a.png": png(), "img/b.png": png(200, 100), "doc.pdf": pdf, "p.jpg": jpeg})
     files = built(repo)
     for name in ("img/a.png", "img/b.png", "doc.pdf", "p.jpg"):
@@ -269,7 +276,9 @@ def test_the_repositorys_own_binaries_stay_binary_but_its_tarballs_ask(repo: Pat
     for name in blobs:
         expected = "binary"
         if name.endswith(".gz"):
-            expected = "binary; a compressed archive (gzip), its members not scanned for credentials"
+            expected = (
+                "binary; a compressed archive (gzip), its members not scanned for credentials"
+            )
         assert files[name]["patch_omitted"] == expected, name
 
 
@@ -328,6 +337,26 @@ def test_a_github_api_binary_without_a_patch_asks(tmp_path: Path) -> None:
     result = invoke("check", "-", "--now", NOW, "--format", "json", "--no-audit",
                     stdin=json.dumps(doc))  # fmt: skip
     decision = json.loads(result.stdout)
-    assert any(
-        r["rule"] == UNSCANNED and "logo.png" in r["msg"] for r in decision["reasons"]
-    ), decision["reasons"]
+    assert any(r["rule"] == UNSCANNED and "logo.png" in r["msg"] for r in decision["reasons"]), (
+        decision["reasons"]
+    )
+
+
+# --- the byte scan is the patch scan's token definitions ---
+
+
+def test_the_byte_scan_finds_the_token_kinds_the_patch_scan_finds_on_the_corpus() -> None:
+    from charter.facts import binary
+    from charter.policy.secrets import GENERIC, line_kinds
+    from tests.secret_corpus import load
+
+    samples = load()
+    assert samples
+    for sample in samples:
+        text = sample.line[1:]  # without the patch's "+"
+        expected = [k for k in line_kinds(text) if k != GENERIC]
+        data = b"\x00" + text.encode("utf-8", "surrogatepass") + b"\n"
+        assert binary.scan([data]).credentials() == expected, sample.number
+        # Read in pieces: a token split across reads is found alike.
+        pieces = [data[i : i + 7] for i in range(0, len(data), 7)]
+        assert binary.scan(pieces).credentials() == expected, sample.number

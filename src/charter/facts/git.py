@@ -283,6 +283,27 @@ class Repository:
         proc.communicate()
         return data
 
+    def blob_chunks(self, sha: str, limit: int, size: int) -> Iterator[bytes]:
+        """The bytes of blob ``sha`` in reads of ``size``, up to ``limit + 1`` bytes in all
+        (more than ``limit`` tells the caller the blob is longer), read no further."""
+        proc = self._spawn(("cat-file", "blob", sha))
+        assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        read, ended = 0, False
+        try:
+            while read <= limit:
+                chunk = proc.stdout.read(min(size, limit + 1 - read))
+                if not chunk:
+                    ended = True
+                    break
+                read += len(chunk)
+                yield chunk
+        finally:
+            if not ended:
+                proc.kill()
+            _, err = proc.communicate()
+        if ended and proc.returncode != 0:
+            raise GitError(f"git cat-file: {_first_line(err)}", hint=_HINT)
+
     def patch(
         self, old: str, new: str | None, file: ChangedFile, limit: int, *, text: bool = False
     ) -> bytes | None:

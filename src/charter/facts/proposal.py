@@ -13,12 +13,13 @@ against the proposal schema before it is returned.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from charter.facts import binary as scan
 from charter.facts.dependencies import (
     DependencyFacts,
     FileSides,
@@ -57,6 +58,8 @@ class GitRange:
     repository: str | None = None
     max_patch_bytes: int = MAX_PATCH_BYTES
     max_total_patch_bytes: int = MAX_TOTAL_PATCH_BYTES
+    max_binary_scan_bytes: int = scan.MAX_BINARY_SCAN_BYTES
+    max_total_binary_scan_bytes: int = scan.MAX_TOTAL_BINARY_SCAN_BYTES
 
 
 def build_from_git(
@@ -113,6 +116,8 @@ class StagedChange:
     index_file: Path | None = None
     max_patch_bytes: int = MAX_PATCH_BYTES
     max_total_patch_bytes: int = MAX_TOTAL_PATCH_BYTES
+    max_binary_scan_bytes: int = scan.MAX_BINARY_SCAN_BYTES
+    max_total_binary_scan_bytes: int = scan.MAX_TOTAL_BINARY_SCAN_BYTES
 
 
 def build_staged(
@@ -204,6 +209,7 @@ def _files(
 ) -> list[dict[str, Any]]:
     files = []
     spent = 0
+    scanned = _Scanned(spec.max_binary_scan_bytes, spec.max_total_binary_scan_bytes)
     if progress is not None:
         progress(0, len(changed))
 
@@ -224,7 +230,7 @@ def _files(
         # (`-diff`, `binary`): only content decides, or a secret could hide there.
         text = file.binary and not _binary_content(repo, file)
         if file.binary and not text:
-            omitted = "binary"
+            omitted = scanned.reason(repo, file)
         else:
             entry["binary"] = False
             limit = budget()
@@ -243,6 +249,43 @@ def _files(
         if progress is not None:
             progress(done, len(changed))
     return files
+
+
+@dataclass
+class _Scanned:
+    """The binary files' scan budget: ``limit`` bytes per file, ``left`` of the total."""
+
+    limit: int
+    total: int
+    left: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.left = self.total
+
+    def reason(self, repo: Repository, file: ChangedFile) -> str:
+        """``patch_omitted`` of a binary file: ``"binary"`` unless its new bytes hold a
+        credential-looking token or an archive, or were not scanned (over budget).
+
+        Only new bytes are read: a removed file, or one whose bytes did not change, is
+        ``"binary"``. The bytes read count against the total, scanned or not.
+        """
+        if file.new_blob is None or file.new_blob == file.old_blob:
+            return "binary"
+        limit = min(self.limit, self.left)
+        read = 0
+
+        def within() -> Iterator[bytes]:
+            nonlocal read
+            for chunk in repo.blob_chunks(file.new_blob or "", limit, scan.CHUNK):
+                read += len(chunk)
+                if read <= limit:
+                    yield chunk
+
+        findings = scan.scan(within())
+        self.left -= min(read, limit)
+        if read <= limit:
+            return scan.reason(findings)
+        return scan.too_large(self.limit) if limit == self.limit else scan.budget_spent(self.total)
 
 
 def _binary_content(repo: Repository, file: ChangedFile) -> bool:

@@ -66,6 +66,19 @@ _TOKENS: tuple[tuple[str, frozenset[str], re.Pattern[str]], ...] = (
 _TOKEN_LITERALS = tuple(literal for _, literals, _ in _TOKENS for literal in sorted(literals))
 _TOKEN_LITERAL = re.compile("|".join(_TOKEN_LITERALS))
 
+#: The token kinds for raw bytes (a binary file's, charter.facts.binary): each kind's
+#: literals and its pattern, the same definitions compiled for ``bytes``. The patterns
+#: are ASCII, so a bytes pattern matches exactly where the text one matches in a line
+#: (a newline or any other byte outside ``[A-Za-z0-9]`` bounds a token alike).
+BYTE_TOKENS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
+    (
+        kind,
+        tuple(literal.encode("ascii") for literal in sorted(literals)),
+        re.compile(pattern.pattern.encode("ascii")),
+    )
+    for kind, literals, pattern in _TOKENS
+)
+
 #: A generic assignment is only considered on a line whose lower-cased text holds one.
 ASSIGNMENT_GUARDS = (
     "passw",
