@@ -4,7 +4,9 @@ Builds a real repository in a temporary directory (``git fast-import``): a base
 commit with ``--files`` source files and an npm ``package-lock.json`` of
 ``--packages`` packages, then ``--commits`` commits on a branch that together
 change every source file, the last of which bumps every package of the
-lockfile (a lockfile diff of about 20 MB at the default size). Then, on that
+lockfile (a lockfile diff of about 20 MB at the default size) and adds
+``--binaries`` PNG images of ``--binary-kib`` KiB each (random pixels, written
+with zlib; binary files, whose new bytes Charter scans for credentials). Then, on that
 range, in the same run:
 
 - baseline: ``git diff --numstat base head`` (git's own diff of the range), and
@@ -24,7 +26,8 @@ Targets: build + decide ≤ 3x git's own time; memory ≤ 2x the patch size.
 alike, interleaved, for a before/after in one run.
 
     .venv/bin/python bench/bench_proposal.py [--commits 1000] [--files 5000]
-        [--packages 40000] [--runs 3] [--python-heap] [--baseline-src DIR] [--quick]
+        [--packages 40000] [--binaries 0] [--binary-kib 256] [--runs 3] [--python-heap]
+        [--baseline-src DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ import base64
 import hashlib
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,6 +126,7 @@ print(json.dumps({
     "files": len(document["files"]),
     "patch_chars": sum(len(f["patch"] or "") for f in document["files"]),
     "omitted": sum("patch_omitted" in f for f in document["files"]),
+    "binary": sum(f.get("patch_omitted") == "binary" for f in document["files"]),
     "dependency_changes": len(document["dependencies"]["changes"]),
     "commits": len(document["commits"]),
 }))
@@ -174,7 +180,28 @@ def package_json(packages: int, bumped: bool) -> bytes:
                        indent=2) + "\n").encode()  # fmt: skip
 
 
-def stream(commits: int, files: int, packages: int) -> Iterator[bytes]:
+def png(i: int, kib: int) -> bytes:
+    """A PNG image of random pixels, about ``kib`` KiB (zlib cannot shrink them)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+        )
+
+    width = 256
+    rows = max(1, kib * 1024 // (width * 3))
+    pixels = random.Random(i).randbytes(width * 3 * rows)  # noqa: S311 - not security
+    raw = b"".join(b"\x00" + pixels[r * width * 3 : (r + 1) * width * 3] for r in range(rows))
+    header = width.to_bytes(4, "big") + rows.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+
+
+def stream(
+    commits: int, files: int, packages: int, binaries: int = 0, kib: int = 256
+) -> Iterator[bytes]:
     """A git fast-import stream: main (base) and feature (the range's head)."""
     who = b"Dev One <dev1@example.com> %d +0000\n"
     yield b"commit refs/heads/main\nmark :1\n"
@@ -200,6 +227,8 @@ def stream(commits: int, files: int, packages: int) -> Iterator[bytes]:
         if c == commits:
             yield b"M 100644 inline package.json\n" + _data(package_json(packages, True))
             yield b"M 100644 inline package-lock.json\n" + _data(lockfile(packages, True))
+            for i in range(binaries):
+                yield b"M 100644 inline assets/img_%04d.png\n" % i + _data(png(i, kib))
     yield b"done\n"
 
 
@@ -209,13 +238,15 @@ def git(repo: Path, *args: str) -> bytes:
     ).stdout
 
 
-def build_repository(path: Path, commits: int, files: int, packages: int) -> None:
+def build_repository(
+    path: Path, commits: int, files: int, packages: int, binaries: int = 0, kib: int = 256
+) -> None:
     git(path, "init", "-q", "-b", "main")
     importer = subprocess.Popen(
         ["git", "fast-import", "--quiet", "--done"], cwd=path, env=GIT_ENV, stdin=subprocess.PIPE
     )
     assert importer.stdin is not None  # noqa: S101 - stdin=PIPE
-    for chunk in stream(commits, files, packages):
+    for chunk in stream(commits, files, packages, binaries, kib):
         importer.stdin.write(chunk)
     importer.stdin.close()
     if importer.wait() != 0:
@@ -298,6 +329,8 @@ def main() -> int:
     parser.add_argument("--commits", type=int, default=1000)
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--packages", type=int, default=40000, help="packages in the lockfile")
+    parser.add_argument("--binaries", type=int, default=0, help="PNG images the head adds")
+    parser.add_argument("--binary-kib", type=int, default=256, help="size of each image (KiB)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--python-heap", action="store_true", help="also one run under tracemalloc (slow)"
@@ -320,7 +353,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="charter-bench-proposal-") as tmp:
         repo = Path(tmp)
         start = time.perf_counter()
-        build_repository(repo, args.commits, args.files, args.packages)
+        build_repository(
+            repo, args.commits, args.files, args.packages, args.binaries, args.binary_kib
+        )
         console.print(f"repository built in {time.perf_counter() - start:.1f} s ({repo})")
         lock_bytes = len(git(repo, "diff", "main", "feature", "--", "package-lock.json"))
         # Interleaved, so that a change in the machine's load touches every measure alike.
@@ -362,7 +397,8 @@ def main() -> int:
         console.print(f"before = the Charter tree {args.baseline_src}")
     console.print(
         f"verdict {first['verdict']}; patches kept {int(str(first['patch_chars'])) / 1e6:.1f} MB, "
-        f"{first['omitted']} omitted (over the per-file or total budget)"
+        f"{first['omitted']} omitted (over the per-file or total budget, or binary: "
+        f"{first['binary']} binary files found holding nothing)"
     )
     if baseline and baseline[0]["verdict"] != first["verdict"]:
         console.print(f"[red]baseline verdict differs: {baseline[0]['verdict']}[/red]")

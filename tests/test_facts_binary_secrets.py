@@ -360,3 +360,21 @@ def test_the_byte_scan_finds_the_token_kinds_the_patch_scan_finds_on_the_corpus(
         # Read in pieces: a token split across reads is found alike.
         pieces = [data[i : i + 7] for i in range(0, len(data), 7)]
         assert binary.scan(pieces).credentials() == expected, sample.number
+
+
+def test_a_binary_file_made_text_is_scanned_on_its_new_side(repo: Path) -> None:
+    # git calls it binary (its old side has NUL bytes); its new side is text.
+    (repo / "logo.bin").write_bytes(f"key = {AWS}\n".encode())
+    commit(repo, "logo becomes text")
+    entry = built(repo)["logo.bin"]
+    assert entry["binary"] is True
+    assert entry["patch_omitted"] == "binary; holds an AWS access key id"
+
+
+def test_a_text_file_marked_binary_by_attributes_is_a_patch_whatever_the_scan_budget(
+    repo: Path,
+) -> None:
+    add(repo, {".gitattributes": b"*.cfg -diff\n", "app.cfg": f"key = {AWS}\n".encode()})
+    entry = built(repo, max_binary_scan_bytes=10, max_total_binary_scan_bytes=10)["app.cfg"]
+    assert entry["binary"] is False and "patch_omitted" not in entry
+    assert AWS in entry["patch"]

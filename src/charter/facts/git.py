@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import posixpath
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -283,7 +283,7 @@ class Repository:
         proc.communicate()
         return data
 
-    def blob_chunks(self, sha: str, limit: int, size: int) -> Iterator[bytes]:
+    def blob_chunks(self, sha: str, limit: int, size: int) -> Generator[bytes, None, None]:
         """The bytes of blob ``sha`` in reads of ``size``, up to ``limit + 1`` bytes in all
         (more than ``limit`` tells the caller the blob is longer), read no further."""
         proc = self._spawn(("cat-file", "blob", sha))

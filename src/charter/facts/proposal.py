@@ -16,6 +16,7 @@ import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -225,13 +226,13 @@ def _files(
             "previous_path": file.previous_path,
             "binary": file.binary,
         }
-        patch, omitted = None, None
+        patch = None
         # git also calls a file binary when the change's own .gitattributes says so
         # (`-diff`, `binary`): only content decides, or a secret could hide there.
-        text = file.binary and not _binary_content(repo, file)
-        if file.binary and not text:
-            omitted = scanned.reason(repo, file)
-        else:
+        # A binary file's new bytes are scanned for credentials (charter.facts.binary).
+        omitted = scanned.judge(repo, file) if file.binary else None
+        if omitted is None:
+            text = file.binary
             entry["binary"] = False
             limit = budget()
             data = repo.patch(old, head, file, limit, text=True) if text else streamed
@@ -262,21 +263,31 @@ class _Scanned:
     def __post_init__(self) -> None:
         self.left = self.total
 
-    def reason(self, repo: Repository, file: ChangedFile) -> str:
-        """``patch_omitted`` of a binary file: ``"binary"`` unless its new bytes hold a
-        credential-looking token or an archive, or were not scanned (over budget).
+    def judge(self, repo: Repository, file: ChangedFile) -> str | None:
+        """``patch_omitted`` of a file git diffed as binary, or None when its content is
+        text (git's own test, :func:`_binary_content`, finds no NUL byte on either side).
 
-        Only new bytes are read: a removed file, or one whose bytes did not change, is
-        ``"binary"``. The bytes read count against the total, scanned or not.
+        ``"binary"`` unless its new bytes hold a credential-looking token or an archive,
+        or were not scanned (over budget). Only new bytes are scanned: a removed file, or
+        one whose bytes did not change, is ``"binary"``. The new side is read once, for
+        git's test and the scan; the bytes read count against the total, scanned or not.
         """
-        if file.new_blob is None or file.new_blob == file.old_blob:
-            return "binary"
+        new = file.new_blob
+        if new is None or new == file.old_blob:
+            return "binary" if _binary_content(repo, file) else None
         limit = min(self.limit, self.left)
+        stream = repo.blob_chunks(new, max(limit, _PREFIX), scan.CHUNK)
+        first = next(stream, b"")  # a whole chunk (or the blob), at least _PREFIX bytes
+        if b"\x00" not in first[:_PREFIX] and b"\x00" not in repo.blob_prefix(
+            file.old_blob, _PREFIX
+        ):
+            stream.close()
+            return None
         read = 0
 
         def within() -> Iterator[bytes]:
             nonlocal read
-            for chunk in repo.blob_chunks(file.new_blob or "", limit, scan.CHUNK):
+            for chunk in chain([first], stream):
                 read += len(chunk)
                 if read <= limit:
                     yield chunk
@@ -288,9 +299,13 @@ class _Scanned:
         return scan.too_large(self.limit) if limit == self.limit else scan.budget_spent(self.total)
 
 
+#: git's binary test reads this many bytes of each side.
+_PREFIX = 8000
+
+
 def _binary_content(repo: Repository, file: ChangedFile) -> bool:
     """git's own test (a NUL byte in the first 8000 bytes) on either side of the file."""
-    return any(b"\x00" in repo.blob_prefix(sha, 8000) for sha in (file.old_blob, file.new_blob))
+    return any(b"\x00" in repo.blob_prefix(sha, _PREFIX) for sha in (file.old_blob, file.new_blob))
 
 
 def _text(data: bytes) -> tuple[str | None, str | None]:
