@@ -6,8 +6,11 @@ binary flag, patch), the commits with their authors and trailers, the
 dependency changes of every lockfile or manifest touched, and the author's
 type. A patch is omitted only for a binary file, a file whose diff is longer
 than the per-file budget, a diff that is not UTF-8, or once the total budget is
-spent — and the file then says so in ``patch_omitted``. The result is validated
-against the proposal schema before it is returned.
+spent — and the file then says so in ``patch_omitted``. A binary file's new bytes
+are scanned for credentials (:mod:`charter.facts.binary`): one holding a token, a
+compressed archive, or one not scanned within the budget says what in
+``patch_omitted`` (``binary; …``), so CRED-UNSCANNED-PATCH-001 asks. The result is
+validated against the proposal schema before it is returned.
 """
 
 from __future__ import annotations
