@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Protocol
 
 from charter.core.errors import InputError
 
@@ -287,48 +290,36 @@ class Repository:
         files: list[ChangedFile],
         budget: Callable[[], int],
     ) -> Iterator[tuple[ChangedFile, bytes | None]]:
-        """Each of ``files`` (as ``changed_files`` listed them) with its unified diff.
+        """Each of ``files`` (as ``changed_files`` listed them) with its unified diff:
+        :meth:`RunningDiff.patches` of a diff started now (see :meth:`start_diff`)."""
+        with self.start_diff(old, new) as diff:
+            yield from diff.patches(files, budget)
 
-        One ``git diff`` prints every file's diff, in the order of ``changed_files``
-        (same options, same rename pairing); this splits it at the ``diff --git``
-        headers, which no patch line can start with (a type change's two diffs
-        share one header and stay together). A file git diffs as binary (its
-        diff says ``Binary files … differ``, what ``--numstat`` shows as ``-``) is
-        yielded with ``binary`` True and None; any other with its diff, or None
-        when it is longer than ``budget()`` bytes (asked once the file's extended
-        header is read: the caller may have spent some since). The output is read
-        in blocks: header lines one by one, a patch's hunks by searching the
-        block for the next header (C speed), so only one file's kept diff (at
-        most its budget) and one block are held at a time. Output that does not
-        line up with ``files`` raises :class:`GitError`: the caller never gets
-        another file's patch.
+    def start_diff(self, old: str, new: str | None) -> RunningDiff:
+        """Start the one ``git diff`` that prints every file's patch, and return at once.
+
+        git writes it to an unlinked temporary file while the caller does other work
+        (reads the dependency files): its work overlaps Python's, and nothing of it
+        is held in this process until :meth:`RunningDiff.patches` reads it. Use it as
+        a context manager: leaving it stops git and closes the file.
         """
         args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", *_sides(old, new))
-        proc = self._spawn((*args, "--"))
-        assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        return RunningDiff(self, (*args, "--"))
+
+    def _start(
+        self, args: tuple[str, ...], stdout: IO[bytes], stderr: IO[bytes]
+    ) -> subprocess.Popen[bytes]:
+        """``git ARGS`` writing to two files; nothing is read from it here."""
         try:
-            reader = _DiffReader(proc.stdout)
-            header = reader.line()
-            for file in files:
-                if not _is_header_of(header, file):
-                    raise GitError(
-                        f"git diff: the diff of {file.path!r} is not where git listed it",
-                        hint=_HINT,
-                    )
-                split = _split_one(reader, header, file.binary, budget)
-                header = split.next_header
-                if split.binary and not file.binary:
-                    file = replace(file, binary=True)
-                yield file, split.data
-            if header:
-                raise GitError("git diff: more diffs than changed files", hint=_HINT)
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                raise GitError(f"git diff: {_first_line(err)}", hint=_HINT)
-        finally:
-            if proc.returncode is None:  # stopped early: the caller failed or gave up
-                proc.kill()
-                proc.communicate()
+            return subprocess.Popen(
+                _command(args),
+                cwd=self.path,
+                env=_env(self.index_file),
+                stdout=stdout,
+                stderr=stderr,
+            )
+        except OSError:
+            raise GitError("git: no git binary on PATH", hint="install git") from None
 
     def head(self) -> str | None:
         """The commit HEAD names, or None in a repository without commits."""
@@ -387,6 +378,127 @@ class Repository:
         return f"{parts[-2]}/{parts[-1]}"
 
 
+class RunningDiff:
+    """A ``git diff`` of every file, running into an unlinked temporary file (its
+    standard error into another), read once by :meth:`patches`.
+
+    Leaving the context (or :meth:`close`) kills git if it still runs, reaps it and
+    closes both files, whatever happened: no process, descriptor or file outlives it.
+    The files are unlinked from the start (``tempfile.TemporaryFile``), so not even a
+    killed Charter leaves one behind.
+    """
+
+    def __init__(self, repo: Repository, args: tuple[str, ...]) -> None:
+        with ExitStack() as stack:
+            try:
+                out = stack.enter_context(tempfile.TemporaryFile(prefix="charter-diff-"))
+                err = stack.enter_context(tempfile.TemporaryFile(prefix="charter-diff-"))
+            except OSError as exc:
+                raise GitError(
+                    f"git diff: cannot make a temporary file ({exc.strerror})",
+                    hint="set TMPDIR to a writable directory",
+                ) from None
+            self._proc = repo._start(args, out, err)
+            self._out, self._err = out, err
+            self._files = stack.pop_all()
+
+    def __enter__(self) -> RunningDiff:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop git (when it still runs), reap it and close the files."""
+        try:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        finally:
+            self._files.close()
+
+    def patches(
+        self, files: list[ChangedFile], budget: Callable[[], int]
+    ) -> Iterator[tuple[ChangedFile, bytes | None]]:
+        """Each of ``files`` (as ``changed_files`` listed them) with its unified diff.
+
+        One ``git diff`` prints every file's diff, in the order of ``changed_files``
+        (same options, same rename pairing); this splits it at the ``diff --git``
+        headers, which no patch line can start with (a type change's two diffs
+        share one header and stay together). A file git diffs as binary (its
+        diff says ``Binary files … differ``, what ``--numstat`` shows as ``-``) is
+        yielded with ``binary`` True and None; any other with its diff, or None
+        when it is longer than ``budget()`` bytes (asked once the file's extended
+        header is read: the caller may have spent some since). The output is read
+        in blocks as git writes it (:class:`_Growing`): header lines one by one, a
+        patch's hunks by searching the block for the next header (C speed), so only
+        one file's kept diff (at most its budget) and one block are held at a time.
+        Output that does not line up with ``files`` raises :class:`GitError`: the
+        caller never gets another file's patch; so does git's failure, named by the
+        first line it wrote to standard error.
+        """
+        reader = _DiffReader(_Growing(self._out, self._proc))
+        header = reader.line()
+        for file in files:
+            if not _is_header_of(header, file):
+                raise GitError(
+                    f"git diff: the diff of {file.path!r} is not where git listed it",
+                    hint=_HINT,
+                )
+            split = _split_one(reader, header, file.binary, budget)
+            header = split.next_header
+            if split.binary and not file.binary:
+                file = replace(file, binary=True)
+            yield file, split.data
+        if header:
+            raise GitError("git diff: more diffs than changed files", hint=_HINT)
+        if self._proc.wait() != 0:
+            err = os.pread(self._err.fileno(), _STDERR_READ, 0)
+            raise GitError(f"git diff: {_first_line(err)}", hint=_HINT)
+
+
+#: How long to wait for git before reading its file again, when the reading caught up (s).
+_POLL = 0.005
+#: The most of git's standard error read for its first line.
+_STDERR_READ = 64 * 1024
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class _Growing:
+    """The file a running git writes, read from its start as it grows.
+
+    ``read`` returns at least one byte while git runs (waiting for it when the
+    reading caught up), and b"" only once git has exited and every byte it wrote is
+    read. It reads at its own offset (``os.pread``): git's descriptor shares the
+    file's offset, which reading must not move.
+    """
+
+    def __init__(self, file: IO[bytes], proc: subprocess.Popen[bytes]) -> None:
+        self._fd = file.fileno()
+        self._proc = proc
+        self._offset = 0
+
+    def read(self, size: int, /) -> bytes:
+        while True:
+            exited = self._proc.poll() is not None  # asked first: then nothing more can come
+            data = os.pread(self._fd, size, self._offset)
+            if data or exited:
+                self._offset += len(data)
+                return data
+            try:
+                self._proc.wait(_POLL)
+            except subprocess.TimeoutExpired:
+                pass
+
+
 def _sides(old: str, new: str | None) -> tuple[str, ...]:
     # ``git diff --cached OLD`` compares OLD with the index: the staged change.
     return ("--cached", old) if new is None else (old, new)
@@ -415,7 +527,7 @@ class _DiffReader:
     found in it starts a line is always known.
     """
 
-    def __init__(self, stream: IO[bytes], block: int = _BLOCK) -> None:
+    def __init__(self, stream: _Readable, block: int = _BLOCK) -> None:
         self._stream = stream
         self._block = block
         self._buf = bytearray()

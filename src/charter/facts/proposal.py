@@ -31,6 +31,7 @@ from charter.facts.git import (
     ChangedFile,
     Commit,
     Repository,
+    RunningDiff,
 )
 from charter.facts.identities import IdentityMap
 from charter.policy.proposal import validate, validated
@@ -68,12 +69,15 @@ def build_from_git(
     head = repo.resolve(spec.head, "head")
     # A pull request shows what head adds since it forked (base...head).
     old = repo.merge_base(base, head) if spec.kind == "pull_request" else base
-    changed = repo.changed_files(old, head, binary=False)
-    commits = repo.commits(base, head)
-    head_commit = _head_commit(commits, repo, head)
-    # Dependency files first: their two sides are compared before the patches are
-    # held, so a large lockfile's reading and the kept patches never add up.
-    dependencies = _dependencies(repo, changed)
+    # git diffs every file (into a temporary file) while Python reads the rest.
+    with repo.start_diff(old, head) as diff:
+        changed = repo.changed_files(old, head, binary=False)
+        commits = repo.commits(base, head)
+        head_commit = _head_commit(commits, repo, head)
+        # Dependency files first: their two sides are compared before the patches
+        # are held, so a large lockfile's reading and the kept patches never add up.
+        dependencies = _dependencies(repo, changed)
+        files = _files(repo, diff, old, head, changed, spec, progress)
     document: dict[str, Any] = {
         "kind": spec.kind,
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -85,7 +89,7 @@ def build_from_git(
         "title": head_commit.subject,
         "body": spec.body if spec.body is not None else head_commit.body,
         "environment": spec.environment,
-        "files": _files(repo, old, head, changed, spec, progress),
+        "files": files,
         "commits": [_commit(c, identities) for c in commits],
         "dependencies": dependencies,
     }
@@ -125,10 +129,12 @@ def build_staged(
     repo = Repository(spec.repo, spec.index_file)
     head = repo.head()
     old = head if head is not None else repo.empty_tree()
-    changed = repo.changed_files(old, None, binary=False)
+    with repo.start_diff(old, None) as diff:  # as build_from_git
+        changed = repo.changed_files(old, None, binary=False)
+        dependencies = _dependencies(repo, changed)
+        files = _files(repo, diff, old, None, changed, spec, progress)
     name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
-    dependencies = _dependencies(repo, changed)  # before the patches, as build_from_git
     document: dict[str, Any] = {
         "kind": "push",
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -140,7 +146,7 @@ def build_staged(
         "title": None,
         "body": spec.body,
         "environment": spec.environment,
-        "files": _files(repo, old, None, changed, spec, progress),
+        "files": files,
         "commits": [],
         "dependencies": dependencies,
     }
@@ -191,6 +197,7 @@ def _commit(commit: Commit, identities: IdentityMap) -> dict[str, Any]:
 
 def _files(
     repo: Repository,
+    diff: RunningDiff,
     old: str,
     head: str | None,
     changed: list[ChangedFile],
@@ -205,9 +212,9 @@ def _files(
     def budget() -> int:
         return min(spec.max_patch_bytes, spec.max_total_patch_bytes - spent)
 
-    # One `git diff` streams every file's patch; a file git calls binary only
+    # One `git diff` gives every file's patch; a file git calls binary only
     # because of the change's .gitattributes is diffed again, as text, alone.
-    for done, (file, streamed) in enumerate(repo.patches(old, head, changed, budget), start=1):
+    for done, (file, streamed) in enumerate(diff.patches(changed, budget), start=1):
         entry: dict[str, Any] = {
             "path": file.path,
             "status": file.status,
