@@ -72,13 +72,20 @@ class Inventory:
     _shared: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def add(
-        self, name: str, version: str | None, origin: object = None, *, digest: bytes | None = None
+        self,
+        name: str,
+        version: str | None,
+        origin: object = None,
+        *,
+        digest: bytes | None = None,
+        checked: bool = False,
     ) -> None:
-        """Add one locked package; ``digest``: its origin's :func:`_origin_digest`, if known."""
+        """Add one locked package; ``digest``: its origin's :func:`_origin_digest`, if
+        known; ``checked``: ``version`` is None or already passed :func:`_token`."""
         if not _plain(name):
             name = _token(name, "package name")
         if version is not None:
-            if not _plain(version):
+            if not checked and not _plain(version):
                 version = _token(version, f"version of {name}")
             version = self._shared.setdefault(version, version)
         _put(self.locked, name, version)
@@ -302,26 +309,64 @@ def _package_lock_whole(data: bytes | str, path: str) -> Inventory:
 
 def _npm_package(inv: Inventory, key: str, entry: object) -> None:
     """Add one entry of a v2/v3 ``packages`` table."""
-    if "node_modules/" not in f"/{key}":
+    cut = key.rfind("node_modules/")  # the last one: what follows it is the name
+    if cut < 0:
         return  # the root project or a workspace folder, not an installed package
     body = entry if type(entry) is dict else _table(entry, f"packages[{key[:60]!r}]")
     if body.get("link") is True:
         return  # a symlink to a workspace folder; its target is listed itself
-    name = key.rsplit("node_modules/", 1)[1]
+    name = key[cut + len("node_modules/") :]
     raw = body.get("version")
     version = raw if raw is None or _plain(raw) else _token(raw, f"version of {name}")
-    _check_tarball(str(body.get("name", name)), version, body.get("resolved"), key)
-    inv.add(name, version, digest=_npm_origin(body))
+    stated, resolved = body.get("name", name), body.get("resolved")
+    if not (
+        stated == name
+        and type(resolved) is str
+        and version is not None
+        and _own_tarball(name, version, resolved)
+    ):
+        _check_tarball(str(stated), version, resolved, key)
+    inv.add(name, version, digest=_npm_origin(body), checked=True)
+
+
+def _own_tarball(name: str, version: str, url: str) -> bool:
+    """Whether ``url`` is plainly ``name``'s registry tarball of ``version``
+    (``scheme://host/…/<name>/-/<base>-<version>.tgz``, the usual entry): then
+    :func:`_check_tarball` of them surely passes.
+
+    Sure because: the URL is plain as :func:`_url_path` says (its path is what
+    follows the host), the tail lies within that path, and neither ``base`` nor
+    ``version`` holds a ``/``, so the tail's ``/-/`` is the path's last one. Any
+    other URL is left to :func:`_check_tarball`, which decides (a test checks it).
+    """
+    if "/" in version:
+        return False
+    tail = f"/{name}/-/{name.rpartition('/')[2]}-{version}.tgz"
+    if not url.endswith(tail):
+        return False
+    scheme = 8 if url.startswith("https://") else 7 if url.startswith("http://") else 0
+    host_end = url.find("/", scheme) if scheme else -1
+    return (
+        0 <= host_end <= len(url) - len(tail)
+        and url.isascii()
+        and url.isprintable()
+        and not _NOT_PLAIN_URL.search(url)
+    )
 
 
 def _npm_origin(body: dict[str, Any]) -> bytes | None:
     """``_origin_digest(_pick(body, "resolved", "integrity"))``, the usual entry's faster."""
     resolved, integrity = body.get("resolved"), body.get("integrity")
     if type(resolved) is str and type(integrity) is str:
-        text = f'{{"integrity": {_json_string(integrity)}, "resolved": {_json_string(resolved)}}}'
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+        text = f'{{"integrity": {_encode(integrity)}, "resolved": {_encode(resolved)}}}'
+        return _sha256(text.encode("utf-8", "surrogatepass")).digest()
     picked = _pick(body, "resolved", "integrity")
     return None if picked is None else _origin_digest(picked)
+
+
+#: A JSON string as ``json.dumps(text, ensure_ascii=False)`` writes it (:func:`_json_string`).
+_encode = json.encoder.encode_basestring
+_sha256 = hashlib.sha256
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what the json module skips between tokens
