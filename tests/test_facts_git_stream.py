@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from charter.facts.dependencies import derive_dependency_changes
 from charter.facts.git import GitError, Repository, _DiffReader, _Growing, _split_one
 from charter.facts.identities import IdentityMap
-from charter.facts.proposal import GitRange, build_from_git
+from charter.facts.proposal import GitRange, _dependencies, build_from_git
 from tests.test_facts_git import commit, git
 
 
@@ -481,3 +481,64 @@ def test_a_growing_file_is_read_to_its_end_only_once_the_writer_exits(tmp_path: 
             got += data
         assert proc.returncode == 0
     assert got == b"first second"
+
+
+# ---------------------------------------------------------------- blobs read ahead
+def _blob_of(repo: Path, sha: str) -> bytes:
+    return subprocess.run(
+        ["git", "cat-file", "blob", sha], cwd=repo, capture_output=True, check=True
+    ).stdout
+
+
+def test_blobs_read_from_one_cat_file_are_the_blobs_in_any_order(tmp_path: Path) -> None:
+    root = tmp_path / "blobs"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "large.json").write_bytes(b"".join(b'"%07d"\n' % i for i in range(400_000)))
+    (root / "small.txt").write_text("small\n")
+    (root / "empty").write_bytes(b"")
+    (root / "nul.bin").write_bytes(b"\x00\n\x00 blob 12\n")
+    commit(root, "blobs")
+    shas = {
+        name: git(root, "rev-parse", f"main:{name}").strip()
+        for name in ("large.json", "small.txt", "empty", "nul.bin")
+    }
+    tree = git(root, "rev-parse", "main^{tree}").strip()
+    missing = "1" * len(tree)
+    asked = [shas["small.txt"], missing, shas["large.json"], tree, shas["empty"]]
+    asked += [shas["small.txt"], shas["nul.bin"]]  # asked twice: written once
+    with Repository(root).start_blobs(asked) as blobs:
+        for name in ("nul.bin", "empty", "large.json", "small.txt", "large.json"):
+            assert blobs.read(shas[name]) == _blob_of(root, shas[name]), name
+        with pytest.raises(GitError, match="is missing or not a blob"):
+            blobs.read(missing)
+        with pytest.raises(GitError, match="is missing or not a blob"):
+            blobs.read(tree)
+
+
+def test_blobs_started_and_left_unread_are_stopped(large: Path, spool: Path) -> None:
+    children, descriptors = _children(), _descriptors()
+    sha = git(large, "rev-parse", "feature:file00.txt").strip()
+    with Repository(large).start_blobs([sha] * 3):
+        assert len(_children()) == len(children) + 1
+    assert _children() == children
+    assert _descriptors() == descriptors
+    assert list(spool.iterdir()) == []
+
+
+def test_a_dependency_blob_git_cannot_read_leaves_its_file_unparsed(
+    large: Path, spool: Path
+) -> None:
+    """As when each blob had its own `git cat-file`: the file is unparsed, nothing leaks."""
+    sha = git(large, "rev-parse", "feature:requirements.txt").strip()
+    (large / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+    children, descriptors = _children(), _descriptors()
+    repository = Repository(large)
+    changed = repository.changed_files("main", "feature", binary=False)
+    facts = _dependencies(repository, changed)
+    assert facts["unparsed"] == [
+        {"path": "requirements.txt", "reason": "after: unexpected structure (GitError)"}
+    ]
+    assert _children() == children
+    assert _descriptors() == descriptors
+    assert list(spool.iterdir()) == []

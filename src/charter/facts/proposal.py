@@ -31,6 +31,7 @@ from charter.facts.git import (
     ChangedFile,
     Commit,
     Repository,
+    RunningBlobs,
     RunningDiff,
 )
 from charter.facts.identities import IdentityMap
@@ -259,27 +260,38 @@ def _text(data: bytes) -> tuple[str | None, str | None]:
         return None, "not UTF-8 text"
 
 
-def _blob(repo: Repository, sha: str | None) -> Side:
+def _blob(blobs: RunningBlobs, sha: str | None) -> Side:
     """A function reading blob ``sha`` (None for the absent side)."""
     if sha is None:
         return None
-    return partial(repo.read_blob, sha)
+    return partial(blobs.read, sha)
 
 
 def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any]:
-    # Each blob is read when its file is compared, and let go after: one
-    # dependency file's bytes are held at a time, not every one's.
-    sides: dict[str, FileSides] = {}
+    # path -> the blobs of its two sides (None where absent).
+    planned: dict[str, tuple[str | None, str | None]] = {}
     for file in changed:
         if is_dependency_file(file.path):
             old_path_is_same = file.previous_path is None
-            before = _blob(repo, file.old_blob) if old_path_is_same else None
             if old_path_is_same and file.old_blob == file.new_blob:
-                sides.pop(file.path, None)  # the same bytes on both sides: nothing changed
+                planned.pop(file.path, None)  # the same bytes on both sides: nothing changed
             else:
-                sides[file.path] = (before, _blob(repo, file.new_blob))
+                planned[file.path] = (file.old_blob if old_path_is_same else None, file.new_blob)
         if file.previous_path is not None and is_dependency_file(file.previous_path):
-            sides[file.previous_path] = (_blob(repo, file.old_blob), None)
+            planned[file.previous_path] = (file.old_blob, None)
+    shas = [sha for pair in planned.values() for sha in pair if sha is not None]
+    if not shas:
+        return _dependency_facts({})  # no side to read: nothing to compare
+    # One `git cat-file --batch` writes the blobs to a temporary file, in the order
+    # they are compared, while they are: each is read when its file is compared
+    # and let go after, so one dependency file's bytes are held at a time.
+    with repo.start_blobs(shas) as blobs:
+        return _dependency_facts(
+            {path: (_blob(blobs, old), _blob(blobs, new)) for path, (old, new) in planned.items()}
+        )
+
+
+def _dependency_facts(sides: dict[str, FileSides]) -> dict[str, Any]:
     facts: DependencyFacts = derive_dependency_changes(sides)
     return {
         "changed": bool(facts.changes or facts.unparsed),
