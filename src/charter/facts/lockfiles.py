@@ -88,10 +88,12 @@ class Inventory:
             if not checked and not _plain(version):
                 version = _token(version, f"version of {name}")
             version = self._shared.setdefault(version, version)
-        _put(self.locked, name, version)
+        # _put, its usual case (a name's first version) without the call.
+        if self.locked.setdefault(name, version) is not version:
+            _put(self.locked, name, version)
         if origin is not None:
             digest = _origin_digest(origin)
-        if digest is not None:
+        if digest is not None and self.origins.setdefault((name, version), digest) is not digest:
             _put(self.origins, (name, version), digest)
 
     def names(self) -> set[str]:
