@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from charter.core import errors
 from charter.facts.dependencies import derive_dependency_changes
 from charter.facts.git import GitError, Repository, _DiffReader, _Growing, _split_one
 from charter.facts.identities import IdentityMap
@@ -542,3 +543,15 @@ def test_a_dependency_blob_git_cannot_read_leaves_its_file_unparsed(
     assert _children() == children
     assert _descriptors() == descriptors
     assert list(spool.iterdir()) == []
+
+
+def test_no_temporary_file_is_a_one_line_input_error(
+    large: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no such folder"))
+    children = _children()
+    with pytest.raises(GitError, match="git diff: cannot make a temporary file") as caught:
+        build_from_git(GitRange(large, "main", "feature", kind="push"), IdentityMap())
+    assert caught.value.hint == "set TMPDIR to a writable directory"
+    assert errors.exit_code(caught.value) == 2
+    assert _children() == children
