@@ -50,6 +50,11 @@ _NONE_YET = object()
 #: One version, or the set of them when a file locks several of one name (rare).
 Locked = str | None | set[str | None]
 
+#: Which packages' origins a reading keeps: every one (None), or those ``(name, version)``
+#: the function admits (:func:`package_lock`; the dependency facts compare an origin
+#: only where both sides lock that version).
+OriginsWanted = Callable[[str, str | None], bool] | None
+
 
 @dataclass
 class Inventory:
@@ -70,6 +75,8 @@ class Inventory:
     #: of ``json.dumps(origin, sort_keys=True, default=str, ensure_ascii=False)``.
     origins: dict[tuple[str, str | None], bytes | set[bytes]] = field(default_factory=dict)
     _shared: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: Whose origins package_lock keeps (see :data:`OriginsWanted`).
+    wanted: OriginsWanted = field(default=None, repr=False, compare=False)
 
     def add(
         self,
@@ -110,6 +117,13 @@ class Inventory:
 
     def is_direct(self, name: str) -> bool | None:
         return None if self.direct is None else name in self.direct
+
+    def locks(self, name: str, version: str | None) -> bool:
+        """Whether the file locks ``name`` at ``version``."""
+        held = self.locked.get(name, _NONE_YET)
+        return (
+            version in held if isinstance(held, set) else held is not _NONE_YET and held == version
+        )
 
 
 def _put(table: dict[Any, Any], key: object, value: object) -> None:
@@ -262,7 +276,7 @@ def _npm_direct(root: object) -> set[str]:
     return names
 
 
-def package_lock(data: bytes, path: str) -> Inventory:
+def package_lock(data: bytes, path: str, *, origins: OriginsWanted = None) -> Inventory:
     """package-lock.json / npm-shrinkwrap.json (lockfileVersion 1-3).
 
     A v2/v3 file is read a run of entries at a time (:func:`_package_lock_streamed`):
@@ -271,17 +285,18 @@ def package_lock(data: bytes, path: str) -> Inventory:
     order — reads the file again whole (:func:`_package_lock_whole`), so what is
     returned or raised is always exactly what the whole reading says. A large
     file's bytes are let go once decoded (the caller hands ``data`` over), so a
-    10 MB lockfile is not held twice.
+    10 MB lockfile is not held twice. ``origins``: which entries' ``resolved`` and
+    ``integrity`` are kept (digested); every one's unless told.
     """
     try:
         text = _utf8(data)
     except UnicodeDecodeError:
-        return _package_lock_whole(data, path)  # which says why it is not text
+        return _package_lock_whole(data, path, origins)  # which says why it is not text
     if len(data) >= heap.LARGE:
         del data
         heap.release_freed_memory()  # the bytes' pages, before the entries are read
-    streamed = _npm_streamed(text)
-    return streamed if streamed is not None else _package_lock_whole(text, path)
+    streamed = _npm_streamed(text, origins=origins)
+    return streamed if streamed is not None else _package_lock_whole(text, path, origins)
 
 
 def _utf8(data: bytes) -> str:
@@ -289,10 +304,10 @@ def _utf8(data: bytes) -> str:
     return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
 
 
-def _package_lock_whole(data: bytes | str, path: str) -> Inventory:
+def _package_lock_whole(data: bytes | str, path: str, origins: OriginsWanted = None) -> Inventory:
     doc = _json(data, path)
     version = doc.get("lockfileVersion")
-    inv = Inventory("npm")
+    inv = Inventory("npm", wanted=origins)
     if version in (2, 3):
         packages = _table(doc.get("packages"), "packages")
         inv.direct = _npm_direct(packages.get(""))
@@ -328,7 +343,8 @@ def _npm_package(inv: Inventory, key: str, entry: object) -> None:
         and _own_tarball(name, version, resolved)
     ):
         _check_tarball(str(stated), version, resolved, key)
-    inv.add(name, version, digest=_npm_origin(body), checked=True)
+    wanted = inv.wanted is None or inv.wanted(name, version)
+    inv.add(name, version, digest=_npm_origin(body) if wanted else None, checked=True)
 
 
 def _own_tarball(name: str, version: str, url: str) -> bool:
@@ -410,10 +426,12 @@ def _package_lock_streamed(data: bytes, chunk: int = _CHUNK) -> Inventory | None
     return _npm_streamed(text, chunk)
 
 
-def _npm_streamed(text: str, chunk: int = _CHUNK) -> Inventory | None:
+def _npm_streamed(
+    text: str, chunk: int = _CHUNK, *, origins: OriginsWanted = None
+) -> Inventory | None:
     """:func:`_package_lock_streamed` of the decoded text."""
     try:
-        return _NpmStream(text, chunk).read()
+        return _NpmStream(text, chunk, origins).read()
     except Exception:  # noqa: BLE001 - whatever it is, the whole reading decides
         return None
 
@@ -421,12 +439,12 @@ def _npm_streamed(text: str, chunk: int = _CHUNK) -> Inventory | None:
 class _NpmStream:
     """One walk over a package-lock.json text (see :func:`_package_lock_streamed`)."""
 
-    def __init__(self, text: str, chunk: int = _CHUNK) -> None:
+    def __init__(self, text: str, chunk: int = _CHUNK, origins: OriginsWanted = None) -> None:
         self.text = text
         self.pos = 0
         self.chunk = chunk
         self.decoder = jsonio.strict_decoder()
-        self.inv = Inventory("npm")
+        self.inv = Inventory("npm", wanted=origins)
 
     def _skip(self) -> str:
         """Skip whitespace; the next character ("" at the end)."""
