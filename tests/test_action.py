@@ -293,7 +293,7 @@ def test_without_the_commits_the_token_fetches_from_the_api(
         2,
         files=hand_made_files(),
         reviews=hand_made_reviews(),
-        commits=hand_made_commits(),
+        commits=[{**hand_made_commits()[0], "sha": head(repo)}],  # the event's head
     )
     with serve(FakeGitHub(lists=lists)) as fake:
         monkeypatch.setenv("GITHUB_API_URL", fake.url)
@@ -463,3 +463,60 @@ def test_a_given_audit_store_records_the_decision(
     exported = invoke("audit", "export", "--store", str(audit))
     assert exported.returncode == 0, exported.stderr
     assert outputs["decision-id"] in exported.stdout
+
+
+@pytest.mark.parametrize("edit", ["edited", "added"])
+def test_a_pull_request_that_edits_the_identity_map_in_the_checkout_is_judged_by_the_base_map(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, edit: str
+) -> None:
+    # The README's setup reads .github/charter-identities.toml from the checkout: the
+    # pull request's own version. An agent that adds itself there stays an agent.
+    ids = repo / ".github" / "charter-identities.toml"
+    ids.parent.mkdir()
+    if edit == "edited":
+        ids.write_text('[identities]\nhumans = ["Codertocat"]\n')
+        commit(repo, "identities")
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    ids.write_text('[identities]\nhumans = ["*"]\nhuman_emails = ["*"]\n')
+    (repo / "README.md").write_text("hello\nworld\n")
+    commit(repo, "docs", author="Bot <bot@agents.example>")
+    event = pull_request_event(tmp_path, repo, base, f"Docs\n\n{CITATION}")
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(ids), format="json"
+    )
+    assert outputs["built-from"] == "git", result.stderr
+    from charter.facts.github import GitHubEvent, build_in_checkout
+    from charter.facts.identities import load_identities
+
+    spec = GitHubEvent(event=event)
+    assert build_in_checkout(spec, repo, load_identities(ids))[0]["author"]["type"] == "human"
+    from charter.cli.ci import built_in_checkout
+
+    document, source = built_in_checkout(spec, repo, ids, None)
+    assert (document["author"]["type"], source) == ("agent", "git")
+    assert [c["author"]["type"] for c in document["commits"]] == ["agent"]
+
+
+@pytest.mark.parametrize("link", ["charter.sarif", "out"])
+def test_the_sarif_file_is_never_written_through_a_link_the_change_put_in_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path, link: str
+) -> None:
+    # The change commits charter.sarif (or the folder out/) as a symbolic link: writing
+    # the report through it would overwrite a file of the runner's choosing.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "charter.sarif").write_text("precious\n")
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    target = victim / "charter.sarif" if link == "charter.sarif" else victim
+    (repo / link).symlink_to(target)
+    commit(repo, "a link")
+    event = pull_request_event(tmp_path, repo, base, f"Link\n\n{CITATION}")
+    sarif = repo / "out" / "charter.sarif" if link == "out" else repo / "charter.sarif"
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), sarif=str(sarif)
+    )
+    assert result.returncode == 2 and "symbolic link" in result.stderr, result.stderr
+    assert outputs == {"verdict": "error", "exit-code": "2"}
+    assert (victim / "charter.sarif").read_text() == "precious\n"

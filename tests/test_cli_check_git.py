@@ -99,3 +99,79 @@ def test_a_directory_that_is_not_a_repository(tmp_path: Path) -> None:
     result = invoke("check", "--git", "main..bump", "--repo", str(tmp_path), "--no-audit")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_change_that_edits_its_identity_map_is_judged_by_the_map_it_started_from(
+    repo: Path,
+) -> None:
+    ids = repo / "charter-identities.toml"
+    git(repo, "checkout", "-q", "main")
+    ids.write_text('[identities]\nhumans = ["Ada"]\n')
+    commit(repo, "identities")
+    git(repo, "checkout", "-q", "-b", "agent")
+    ids.write_text('[identities]\nhumans = ["Ada", "Bot"]\n')
+    (repo / "requirements.txt").write_text("requests==2.32.3\n")
+    commit(repo, f"Bump\n\n{CITATION}", author="Bot <bot@agents.example>")
+    built = invoke("proposal", "from-git", "--repo", str(repo), "--base", "main",
+                   "--head", "agent", "--identities", str(ids))  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["author"]["type"] == "agent"
+    # A declared document is reconciled with the same map: its human claim contradicts it.
+    declared = json.loads(built.stdout) | {"author": {"id": "Bot", "type": "human"}}
+    proposal = repo.parent / "declared.json"
+    proposal.write_text(json.dumps(declared))
+    code, decision = decide(str(proposal), "--git", "main..agent", "--repo", str(repo),
+                            "--identities", str(ids))  # fmt: skip
+    assert code == 1
+    assert "PROC-DECLARED-FACTS-MATCH-001" in {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]
+    # The staged change (the pre-commit hook) is judged by HEAD's map.
+    git(repo, "checkout", "-q", "main")
+    git(repo, "config", "user.name", "Bot")
+    git(repo, "config", "user.email", "bot@agents.example")
+    ids.write_text('[identities]\nhumans = ["Ada", "Bot"]\n')
+    git(repo, "add", "-A")
+    staged = invoke("proposal", "from-git", "--staged", "--repo", str(repo),
+                    "--identities", str(ids))  # fmt: skip
+    assert staged.returncode == 0, staged.stderr
+    assert json.loads(staged.stdout)["author"]["type"] == "agent"
+
+
+def test_a_push_names_its_target_branch_however_the_base_is_written(repo: Path) -> None:
+    # An agent's push to main is denied whether the range says main, origin/main or
+    # refs/heads/main; a base that is no branch (a commit, as github.event.before)
+    # does not say where the push went: paused, never allowed as an unprotected branch.
+    git(repo, "checkout", "-q", "--detach", "main")  # the commit about to be pushed to main
+    git(repo, "update-ref", "refs/remotes/origin/main", "main")
+    before = git(repo, "rev-parse", "main").strip()
+    (repo / "notes.txt").write_text("direct\n")
+    commit(repo, f"Direct\n\n{CITATION}", author="Bot <bot@agents.example>")
+    verdicts = {}
+    for base in ("main", "origin/main", "refs/heads/main", before):
+        _, decision = decide("--git", f"{base}..HEAD", "--kind", "push", "--repo", str(repo))
+        reasons = decision["reasons"]
+        verdicts[base] = {r["verdict"] for r in reasons if r["rule"] == "PROC-NO-DIRECT-PUSH-001"}  # type: ignore[union-attr,index]
+    assert verdicts == {
+        "main": {"deny"},
+        "origin/main": {"deny"},
+        "refs/heads/main": {"deny"},
+        before: {"ask"},
+    }
+
+
+def test_an_identity_map_that_links_to_a_file_the_change_edits_is_read_at_the_base(
+    repo: Path,
+) -> None:
+    # charter-identities.toml -> config/ids.toml, unchanged; the change edits the target.
+    git(repo, "checkout", "-q", "main")
+    (repo / "config").mkdir()
+    (repo / "config" / "ids.toml").write_text('[identities]\nhumans = ["Ada"]\n')
+    (repo / "charter-identities.toml").symlink_to("config/ids.toml")
+    commit(repo, "identities")
+    git(repo, "checkout", "-q", "-b", "agent")
+    (repo / "config" / "ids.toml").write_text('[identities]\nhumans = ["Ada", "Bot"]\n')
+    commit(repo, f"Tidy\n\n{CITATION}", author="Bot <bot@agents.example>")
+    ids = str(repo / "charter-identities.toml")
+    built = invoke("proposal", "from-git", "--repo", str(repo), "--base", "main",
+                   "--head", "agent", "--identities", ids)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["author"]["type"] == "agent"

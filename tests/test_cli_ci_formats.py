@@ -366,6 +366,17 @@ def test_github_escaping_matches_the_toolkit() -> None:
     assert github.command("notice", "m") == "::notice::m\n"
 
 
+def test_github_annotations_show_control_characters_as_visible_escapes() -> None:
+    # The log viewer renders ANSI escapes: a file name could recolour, hide (ESC[8m)
+    # or, with a bidi override, reverse what the annotation says; text and Markdown
+    # already show them as \x1b.
+    hostile = "id_rsa\x1b[8m hidden\u202etxt.exe\x07"
+    line = github.command("error", f"adds {hostile}", file=hostile)
+    assert "\x1b" not in line and "\u202e" not in line and "\x07" not in line
+    assert "adds id_rsa\\x1b[8m hidden\\u202etxt.exe\\x07" in line
+    assert github.escape_data("tab\tkept, é kept") == "tab\tkept, é kept"
+
+
 # ------------------------------------------------------------------ Markdown
 
 

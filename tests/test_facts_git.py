@@ -13,7 +13,7 @@ from charter.core import errors
 from charter.core.errors import ConfigError
 from charter.facts.git import GitError, Repository
 from charter.facts.identities import IdentityMap, load_identities, parse_identities
-from charter.facts.proposal import GitRange, build_from_git
+from charter.facts.proposal import GitRange, StagedChange, build_from_git, build_staged
 
 LOCKFILES = Path(__file__).parent / "assets" / "lockfiles" / "npm-package-lock-v3"
 
@@ -317,3 +317,136 @@ def test_a_blob_is_read_whole_from_its_pipe_and_a_missing_one_is_an_error(repo: 
     assert repository.blob(None) is None
     with pytest.raises(GitError, match="git cat-file"):
         repository.read_blob("0" * 40)
+
+
+def test_a_push_whose_commits_a_shallow_clone_cut_off_is_refused(
+    repo: Path, tmp_path: Path
+) -> None:
+    # A push from main to feature, both fetched one commit deep: the agent's commit
+    # between them is missing, and the head commit's human author alone would make
+    # the push a human's. The range's commits are incomplete: refused, never fewer.
+    git(repo, "checkout", "-q", "feature")
+    (repo / "agent.txt").write_text("by the agent\n")
+    commit(repo, "agent work", author="Bot <bot@agents.example>")
+    (repo / "human.txt").write_text("by a human\n")
+    commit(repo, "human touch")
+    clone = tmp_path / "shallow"
+    git(
+        tmp_path, "clone", "-q", "--depth", "1", "--branch", "feature", f"file://{repo}", str(clone)
+    )
+    git(clone, "fetch", "-q", "--depth", "1", "origin", "main:main")
+    identities = parse_identities({"human_emails": ["ada@example.com"]}, where="t")
+    assert build(repo, identities, kind="push")["author"]["type"] == "agent"
+    with pytest.raises(GitError, match="shallow clone"):
+        build(clone, identities, kind="push", base="main", head="HEAD")
+
+
+def test_a_pull_request_in_a_deep_enough_shallow_clone_is_read(repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "3", "--no-single-branch", f"file://{repo}", str(clone))
+    git(clone, "checkout", "-q", "feature")
+    assert build(clone, base="origin/main", head="HEAD")["commits"] == build(repo)["commits"]
+
+
+def _linked_lockfile_repo(root: Path, *, through_folder: bool = False) -> Path:
+    """main: package-lock.json is a symbolic link to locks/npm.json (or, through a linked
+    folder, to npm/lock.json with npm -> locks); feature: only the target changes."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "locks").mkdir()
+    target = root / "locks" / ("lock.json" if through_folder else "npm.json")
+    target.write_bytes((LOCKFILES / "before" / "package-lock.json").read_bytes())
+    (root / "package.json").write_bytes((LOCKFILES / "before" / "package.json").read_bytes())
+    if through_folder:
+        (root / "npm").symlink_to("locks")
+    (root / "package-lock.json").symlink_to("npm/lock.json" if through_folder else "locks/npm.json")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    target.write_bytes((LOCKFILES / "after" / "package-lock.json").read_bytes())
+    commit(root, "bump through the link")
+    return root
+
+
+@pytest.mark.parametrize("through_folder", [False, True])
+def test_a_lockfile_that_links_to_a_changed_file_is_read_through_the_link(
+    tmp_path: Path, through_folder: bool
+) -> None:
+    # npm reads package-lock.json's target: a change made only there is a dependency change.
+    repo = _linked_lockfile_repo(tmp_path / "linked", through_folder=through_folder)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    git(plain, "init", "-q", "-b", "main")
+    (plain / "package.json").write_bytes((LOCKFILES / "before" / "package.json").read_bytes())
+    for side, message in (("before", "base"), ("after", "bump")):
+        lock = (LOCKFILES / side / "package-lock.json").read_bytes()
+        (plain / "package-lock.json").write_bytes(lock)
+        commit(plain, message)
+        if side == "before":
+            git(plain, "checkout", "-q", "-b", "feature")
+    linked = build(repo)["dependencies"]
+    assert linked["changed"] is True
+    assert linked["changes"] == build(plain)["dependencies"]["changes"]
+    assert {c["file"] for c in linked["changes"]} == {"package-lock.json"}
+
+
+def test_a_staged_change_to_a_linked_lockfiles_target_is_a_dependency_change(
+    tmp_path: Path,
+) -> None:
+    repo = _linked_lockfile_repo(tmp_path / "linked")
+    git(repo, "checkout", "-q", "main")
+    target = repo / "locks" / "npm.json"
+    target.write_bytes((LOCKFILES / "after" / "package-lock.json").read_bytes())
+    git(repo, "add", "-A")
+    staged = build_staged(StagedChange(repo=repo), IdentityMap())
+    assert staged["dependencies"]["changed"] is True
+    assert staged["dependencies"]["changes"]
+
+
+def test_a_staged_change_with_an_unmerged_path_names_the_conflict(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    (repo / "keep.txt").write_text("main's\n")
+    commit(repo, "main side")
+    with pytest.raises(subprocess.CalledProcessError):
+        git(repo, "merge", "-q", "feature")  # conflicts on keep.txt
+    with pytest.raises(GitError, match="'keep.txt' is unmerged in the index"):
+        build_staged(StagedChange(repo=repo), IdentityMap())
+
+
+@pytest.mark.parametrize("line", ["-r deps/pinned.list", "--constraint=deps/pinned.list"])
+def test_a_file_a_requirements_file_includes_is_a_dependency_file(
+    tmp_path: Path, line: str
+) -> None:
+    # pip reads deps/pinned.list through requirements.txt: changing only it changes
+    # what is installed, though its name is no dependency file's.
+    root = tmp_path / "included"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "deps").mkdir()
+    (root / "deps" / "pinned.list").write_text("requests==2.31.0\n")
+    (root / "requirements.txt").write_text(f"{line}\nflask==3.0.0\n")
+    (root / "app.py").write_text("print(1)\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "deps" / "pinned.list").write_text("requests==2.32.3\n")
+    (root / "app.py").write_text("print(2)\n")
+    commit(root, "bump through the include")
+    dependencies = build(root)["dependencies"]
+    assert dependencies["changed"] is True
+    assert [u["path"] for u in dependencies["unparsed"]] == ["deps/pinned.list"]
+    assert "requirements.txt" in dependencies["unparsed"][0]["reason"]
+
+
+def test_the_repositorys_fsmonitor_never_runs(repo: Path, tmp_path: Path) -> None:
+    # core.fsmonitor names a program git runs when it reads the index (the staged change).
+    marker = tmp_path / "ran"
+    script = tmp_path / "monitor.sh"
+    script.write_text(f"#!/bin/sh\ntouch '{marker}'\n")
+    script.chmod(0o755)
+    git(repo, "checkout", "-q", "feature")
+    (repo / "keep.txt").write_text("staged\n")
+    git(repo, "add", "keep.txt")
+    git(repo, "config", "core.fsmonitor", str(script))
+    marker.unlink(missing_ok=True)
+    staged = build_staged(StagedChange(repo=repo), IdentityMap())
+    assert [f["path"] for f in staged["files"]] == ["keep.txt"]
+    assert not marker.exists()

@@ -410,11 +410,13 @@ def large(tmp_path: Path) -> Path:
     for i in range(40):
         (root / f"file{i:02d}.txt").write_text("".join(f"line {i} {k}\n" for k in range(4000)))
     (root / "requirements.txt").write_text("flask==2.0.0\n")
+    (root / "package.json").write_text('{"dependencies": {"a": "^1.0.0"}}\n')
     commit(root, "base")
     git(root, "checkout", "-q", "-b", "feature")
     for i in range(40):
         (root / f"file{i:02d}.txt").write_text("".join(f"line {k} {i}\n" for k in range(4000)))
     (root / "requirements.txt").write_text("flask==2.0.1\n")
+    (root / "package.json").write_text('{"dependencies": {"a": "^2.0.0"}}\n')
     commit(root, "change")
     return root
 
@@ -531,15 +533,16 @@ def test_a_dependency_blob_git_cannot_read_leaves_its_file_unparsed(
     large: Path, spool: Path
 ) -> None:
     """As when each blob had its own `git cat-file`: the file is unparsed, nothing leaks."""
-    sha = git(large, "rev-parse", "feature:requirements.txt").strip()
+    sha = git(large, "rev-parse", "feature:package.json").strip()
     (large / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
     children, descriptors = _children(), _descriptors()
     repository = Repository(large)
     changed = repository.changed_files("main", "feature", binary=False)
-    facts = _dependencies(repository, changed)
+    facts = _dependencies(repository, changed, "main", "feature")
     assert facts["unparsed"] == [
-        {"path": "requirements.txt", "reason": "after: unexpected structure (GitError)"}
+        {"path": "package.json", "reason": "after: unexpected structure (GitError)"}
     ]
+    assert [c["name"] for c in facts["changes"]] == ["flask"]
     assert _children() == children
     assert _descriptors() == descriptors
     assert list(spool.iterdir()) == []

@@ -298,6 +298,23 @@ def test_review_event_adds_the_payloads_review(tmp_path: Path) -> None:
     assert commented["approvals"] == []
 
 
+def test_a_review_event_run_late_reads_its_review_as_the_answer_has_it_now(
+    tmp_path: Path,
+) -> None:
+    # The approval was dismissed (or followed by changes requested) before the
+    # workflow ran, or ran again: the event's copy of it is stale and must not
+    # override what the answer says happened since.
+    raw = json.loads((ASSETS / "pull_request_review.submitted.payload.json").read_text())
+    raw["review"]["state"] = "approved"
+    event = tmp_path / "review.json"
+    event.write_text(json.dumps(raw))
+    same = {"id": raw["review"]["id"], "user": user("Codertocat"), "commit_id": HEAD_SHA}
+    dismissed = [{**same, "state": "DISMISSED"}]
+    assert build(event, api_dir(tmp_path, reviews=dismissed), HUMANS)["approvals"] == []
+    later = [{**same, "state": "APPROVED"}, {**same, "id": 7, "state": "CHANGES_REQUESTED"}]
+    assert build(event, api_dir(tmp_path, reviews=later), HUMANS)["approvals"] == []
+
+
 # --- paginated answers ---
 
 
@@ -323,6 +340,22 @@ def test_files_answer_shorter_than_the_pull_request_is_refused(tmp_path: Path) -
     event.write_text(json.dumps(raw))
     with pytest.raises(InputError, match=r"files\.json: lists 1 entries .*changed_files=3001"):
         build(event, api_dir(tmp_path))
+
+
+def test_answers_for_another_head_than_the_events_are_refused(tmp_path: Path) -> None:
+    # A re-run of an old event after a force-push (same number of commits and files):
+    # the answers describe the new head, the event's approvals the old one. Judging
+    # the new commits with approvals of the old head would count unreviewed code.
+    reviews = [{"id": 5, "user": user("alice"), "state": "APPROVED", "commit_id": HEAD_SHA}]
+    rewritten = [{**hand_made_commits()[0], "sha": "f" * 40}]
+    event = ASSETS / "pull_request.opened.payload.json"
+    with pytest.raises(
+        InputError, match=f"commits.json: .* do not include the event's head {HEAD_SHA[:12]}"
+    ):
+        build(event, api_dir(tmp_path, reviews=reviews, commits=rewritten), HUMANS)
+    assert build(event, api_dir(tmp_path, reviews=reviews), HUMANS)["approvals"] == [
+        {"by": "alice", "type": "human"}
+    ]
 
 
 # --- push ---

@@ -217,6 +217,17 @@ def test_a_built_document_wins_field_by_field_and_reports_what_was_hidden() -> N
     assert "package-lock.json" in files["source"]
 
 
+def test_a_github_built_documents_labels_win_and_a_label_it_lacks_is_a_contradiction() -> None:
+    # Labels are GitHub's facts (an overlay may trust "security-reviewed"): a declared
+    # label the pull request does not carry is a false claim, never kept.
+    declared = _doc(labels=["security-reviewed", "bug"], author={"id": "b", "type": "agent"})
+    result = reconcile(declared, Facts(built=_built(labels=["bug"])))
+    assert result.document["labels"] == ["bug"]
+    assert _fields(result) == ["labels"]
+    # A document built from git carries no labels: nothing to compare, the declared kept.
+    assert reconcile(declared, Facts(built=_built())).document["labels"] == declared["labels"]
+
+
 def test_a_built_document_alone_is_the_proposal_with_nothing_to_contradict() -> None:
     built = _built()
     result = reconcile(None, Facts(built=built))

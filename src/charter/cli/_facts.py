@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from charter.core.errors import InputError
 from charter.facts.evidence import for_document
 from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import from_environment
-from charter.facts.identities import IdentityMap, load_identities
+from charter.facts.identities import IdentityMap, edited_by_change, load_identities
 from charter.facts.proposal import GitRange, Progress, StagedChange, build_from_git, build_staged
 from charter.facts.reconcile import Facts, reconcile
 from charter.policy.proposal import validate
@@ -47,23 +48,50 @@ def read_body(path: Path | None) -> str | None:
         raise InputError(f"{path}: cannot read ({reason})", hint="--body-file FILE") from None
 
 
+def judged(
+    build: Callable[[IdentityMap], dict[str, Any]], identities: Path | None, repo: Path
+) -> dict[str, Any]:
+    """``build(map)`` with the identity map of ``identities``, built again with the map
+    as of the change's base when the change edits that file itself (a change cannot
+    make its own author human: :func:`charter.facts.identities.edited_by_change`)."""
+    document = build(identity_map(identities))
+    own = edited_by_change(identities, repo, document) if identities is not None else None
+    return document if own is None else build(own)
+
+
+def identities_for(
+    identities: Path | None, repo: Path, built: Mapping[str, Any] | None
+) -> IdentityMap | None:
+    """The configured identity map a declared document is reconciled with (None: none)."""
+    if identities is None:
+        return None
+    own = edited_by_change(identities, repo, built) if built is not None else None
+    return own if own is not None else load_identities(identities)
+
+
 def from_github(
     event: Path,
     api_dir: Path | None,
     identities: Path | None,
     environment: str | None = None,
     env: Mapping[str, str] | None = None,
+    repo: Path = Path("."),
 ) -> dict[str, Any]:
     """The proposal of a GitHub event: saved answers, else fetched with ``GITHUB_TOKEN``."""
     api = from_environment(os.environ if env is None else env) if api_dir is None else None
     spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
-    return build_from_github(spec, identity_map(identities))
+    return judged(partial(build_from_github, spec), identities, repo)
 
 
 def from_git(spec: GitRange, identities: Path | None) -> dict[str, Any]:
     """The proposal of a git range, with a progress bar on a terminal."""
     with progress_bar("reading the change") as progress:
-        return build_from_git(spec, identity_map(identities), progress)
+        build = partial(_git, spec, progress=progress)
+        return judged(build, identities, spec.repo)
+
+
+def _git(spec: GitRange, identities: IdentityMap, progress: Progress | None) -> dict[str, Any]:
+    return build_from_git(spec, identities, progress)
 
 
 def staged(
@@ -88,13 +116,19 @@ def staged(
         index_file=Path(index).absolute() if index else None,
     )
     with progress_bar("reading the staged change") as progress:
-        return build_staged(spec, identity_map(identities), progress)
+        return judged(partial(_staged, spec, progress=progress), identities, repo)
+
+
+def _staged(
+    spec: StagedChange, identities: IdentityMap, progress: Progress | None
+) -> dict[str, Any]:
+    return build_staged(spec, identities, progress)
 
 
 def gather(
     *,
     built: Mapping[str, Any] | None,
-    identities: Path | None,
+    identities: IdentityMap | None,
     evidence: Path | None,
     policy: TrustPolicy | None,
     declared: Mapping[str, Any],
@@ -107,7 +141,7 @@ def gather(
         found = for_document(declared, evidence, signers)
     return Facts(
         built=built,
-        identities=load_identities(identities) if identities is not None else None,
+        identities=identities,
         artifacts=found.artifacts if found is not None else None,
         scan=found.scan if found is not None else None,
     )

@@ -152,7 +152,9 @@ def _built(sources: Sources) -> tuple[dict[str, Any] | None, str]:
     if sources.git is not None:
         return _from_git(sources, sources.git), f"{sources.repo}:{sources.git}"
     if sources.github_event is not None:
-        built = _facts.from_github(sources.github_event, sources.api_dir, sources.identities)
+        built = _facts.from_github(
+            sources.github_event, sources.api_dir, sources.identities, repo=sources.repo
+        )
         return built, str(sources.github_event)
     if sources.staged:
         body = _facts.read_body(sources.body_file)
@@ -169,7 +171,9 @@ def _document(
     built, name = _built(sources)
     facts = _facts.gather(
         built=built,
-        identities=sources.identities if declared is not None else None,
+        identities=_facts.identities_for(sources.identities, sources.repo, built)
+        if declared is not None
+        else None,
         evidence=sources.evidence,
         policy=policy,
         declared=declared or built or {},
@@ -202,7 +206,10 @@ def check(
         False, "--staged", help="build it from the staged change (index vs HEAD), as a push"
     ),
     repo: Path = typer.Option(
-        Path("."), "--repo", help="the git repository, with --git or --staged"
+        Path("."),
+        "--repo",
+        help="the git repository: with --git or --staged, and --github-event's checkout"
+        " (the profile and an identity map the change edits are read at its base)",
     ),
     kind: str = typer.Option(
         "pull_request", "--kind", help="with --git: pull_request, merge, push or release"

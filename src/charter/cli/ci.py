@@ -14,6 +14,7 @@ inputs (an empty variable counts as unset).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import typer
 
 from charter.cli import _profile
 from charter.cli._app import ReportFormat, app
-from charter.cli._facts import gather, identity_map, progress_bar
+from charter.cli._facts import gather, judged, progress_bar
 from charter.cli._stack import TRUST_ENV, trust_policy, verified_stack, waiver_hook
 from charter.cli.check import record_decision, rendered
 from charter.core.decision import Decision, parse_now
@@ -33,6 +34,8 @@ from charter.core.verdict import Verdict
 from charter.facts.decide import decide
 from charter.facts.github import GitHubEvent, build_in_checkout
 from charter.facts.github_api import from_environment
+from charter.facts.identities import IdentityMap
+from charter.facts.proposal import Progress
 from charter.policy.profile import ProfileContext
 from charter.policy.rules import Rule
 from charter.render import write
@@ -69,12 +72,34 @@ def _exit_code(decision: Decision, fail_on_ask: bool) -> int:
     return decision.exit_code
 
 
-def _write_sarif(path: Path, text: str) -> None:
+def _write_sarif(path: Path, text: str, repo: Path) -> None:
+    """Write the SARIF report, never through a symbolic link: in the checkout one may be
+    the change's own (``charter.sarif`` or a folder on the way committed as a link)."""
+    _refuse_links(path, repo)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as handle:
+            handle.write(text)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            _refuse_links(path, path.parent)  # raises: the file itself is a link
         raise InputError(f"{path}: cannot write SARIF ({exc.strerror})", hint="--sarif") from None
+
+
+def _refuse_links(path: Path, repo: Path) -> None:
+    """InputError when ``path`` or a folder between ``repo`` and it is a symbolic link."""
+    where, root = Path(os.path.abspath(path)), Path(os.path.abspath(repo))
+    if root not in where.parents:
+        return
+    current = root
+    for part in where.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            raise InputError(
+                f"{path}: {current} is a symbolic link; the SARIF report is not written through it",
+                hint="write it outside the checkout, or to a path the change does not hold",
+            )
 
 
 @ci_app.command("github")
@@ -157,7 +182,7 @@ def github(
         api = from_environment(os.environ) if api_dir is None else None
         spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
         with progress_bar("reading the change") as progress:
-            document, built_from = build_in_checkout(spec, repo, identity_map(identities), progress)
+            document, built_from = built_in_checkout(spec, repo, identities, progress)
         policy = trust_policy(trust)
         stack = verified_stack(constitution, pack, overlay, policy)
         hook = waiver_hook(waivers_dir, stack, waiver_key)
@@ -181,7 +206,7 @@ def github(
         )
         # What can fail is done before the record: a recorded decision is always reported.
         if sarif is not None:
-            _write_sarif(sarif, reports.sarif)
+            _write_sarif(sarif, reports.sarif, repo)
         if audit_location:
             record_decision(decision, audit_location)
     except CharterError:
@@ -191,6 +216,21 @@ def github(
     _append(output, outputs, "step outputs")
     write(reports.shown)
     raise typer.Exit(_exit_code(decision, fail_on_ask))
+
+
+def built_in_checkout(
+    spec: GitHubEvent, repo: Path, identities: Path | None, progress: Progress | None
+) -> tuple[dict[str, Any], str]:
+    """The event's proposal and where it was built from (``git`` or ``github``), judged by
+    the identity map the change started from when it edits the map file itself."""
+    sources: list[str] = []
+
+    def build(mapping: IdentityMap) -> dict[str, Any]:
+        document, source = build_in_checkout(spec, repo, mapping, progress)
+        sources.append(source)
+        return document
+
+    return judged(build, identities, repo), sources[-1]
 
 
 @dataclass(frozen=True)

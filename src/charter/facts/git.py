@@ -2,15 +2,17 @@
 
 Every call runs the ``git`` binary directly (never a shell) with a fixed
 environment (``LC_ALL=C``, no pager, no prompt), ``-c core.quotepath=off``,
-``--literal-pathspecs``, and, for diffs, ``--no-ext-diff --no-textconv`` so no
-repository configuration can run a program or rewrite what is compared.
+``-c core.fsmonitor=false``, ``--literal-pathspecs``, and, for diffs,
+``--no-ext-diff --no-textconv`` so no repository configuration can run a
+program or rewrite what is compared.
 Path lists are NUL-separated (``-z``), so any file name (spaces, newlines,
 non-ASCII) round-trips.
 
 A pull request is compared the way GitHub does: from the merge base of base
 and head (``base...head``); a push, merge or release from base to head.
 Anything wrong — no git binary, a directory that is not a repository, a ref
-that does not resolve, a base missing from a shallow clone — raises
+that does not resolve, a base missing from a shallow clone, a range whose
+commits go past a shallow clone's history — raises
 :class:`GitError` (exit 2) naming what is wrong; the caller never gets a
 smaller set of facts instead.
 """
@@ -18,6 +20,7 @@ smaller set of facts instead.
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -86,8 +89,21 @@ def _env(index_file: Path | None = None) -> dict[str, str]:
     return env
 
 
+#: Settings of every git call: names as they are, and no program of the repository's
+#: (core.fsmonitor is one git runs whenever it reads the index: the staged change).
+_SETTINGS = ("-c", "core.quotepath=off", "-c", "core.fsmonitor=false")
+
+
 def _command(args: tuple[str, ...]) -> list[str]:
-    return ["git", "-c", "core.quotepath=off", "--literal-pathspecs", *args]
+    return [
+        "git",
+        "-c",
+        "core.quotepath=off",
+        "-c",
+        "core.fsmonitor=false",
+        "--literal-pathspecs",
+        *args,
+    ]
 
 
 class Repository:
@@ -204,6 +220,22 @@ class Repository:
             )
             for f in _parse_raw(raw)
         ]
+
+    def entries(self, tree: str | None) -> dict[str, tuple[str, str]]:
+        """Every file of commit or tree ``tree`` (None: the index) as path -> (mode, object)."""
+        if tree is None:  # mode SP object SP stage TAB path NUL
+            listing = self.output("ls-files", "--stage", "-z")
+        else:  # mode SP type SP object TAB path NUL
+            listing = self.output("ls-tree", "-r", "-z", "--full-tree", tree)
+        found: dict[str, tuple[str, str]] = {}
+        for record in listing.split(b"\x00"):
+            meta, tab, name = record.partition(b"\t")
+            fields = meta.split(b" ")
+            if tab and len(fields) == 3:
+                mode, sha = fields[0], fields[1] if tree is None else fields[2]
+                path = name.decode("utf-8", "surrogateescape")  # only looked up, never shown
+                found[path] = (mode.decode("ascii"), sha.decode("ascii"))
+        return found
 
     def blob(self, sha: str | None) -> bytes | None:
         """The bytes of one blob, or None for the absent side of an add or delete."""
@@ -354,8 +386,33 @@ class Repository:
         return done.stdout.decode("utf-8", "replace").strip() if done.returncode == 0 else ""
 
     def commits(self, old: str, new: str) -> list[Commit]:
-        """The commits reachable from ``new`` but not ``old``, oldest first."""
-        return self._log("--reverse", f"{old}..{new}")
+        """The commits reachable from ``new`` but not ``old``, oldest first.
+
+        GitError when one of them is where a shallow clone's history stops: its
+        parents are missing, so commits of the range may be too.
+        """
+        listed = self._log("--reverse", f"{old}..{new}")
+        cut = self._shallow_commits()
+        for commit in listed if cut else ():
+            if commit.sha in cut:
+                raise GitError(
+                    f"the commits of {old[:12]}..{new[:12]} go past this shallow clone's "
+                    f"history (the parents of {commit.sha[:12]} are missing)",
+                    hint="fetch more history (git fetch --unshallow; actions/checkout "
+                    "fetch-depth: 0)",
+                )
+        return listed
+
+    def _shallow_commits(self) -> frozenset[str]:
+        """The commits whose parents this clone lacks (none unless it is shallow)."""
+        where = self.output("rev-parse", "--git-path", "shallow").decode("utf-8", "replace")
+        try:
+            text = (self.path / where.strip()).read_text(encoding="ascii", errors="replace")
+        except FileNotFoundError:
+            return frozenset()
+        except OSError as exc:
+            raise GitError(f"{where.strip()}: cannot read ({exc.strerror})", hint=_HINT) from None
+        return frozenset(text.split())
 
     def commit(self, sha: str) -> Commit:
         """One commit."""
@@ -579,6 +636,33 @@ class _Growing:
                 pass
 
 
+#: Symbolic links followed before a path is given up on (Linux's own limit).
+_MAX_LINKS = 40
+_REGULAR = ("100644", "100755")
+
+
+def resolve_link(repo: Repository, entries: dict[str, tuple[str, str]], path: str) -> str | None:
+    """The blob ``path`` resolves to in ``entries`` (:meth:`Repository.entries`) through
+    symbolic links, of files or of folders on the way; None when it leads nowhere in
+    the tree (missing, outside it, a loop, not a regular file)."""
+    for _ in range(_MAX_LINKS):
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            mode, sha = entries.get("/".join(parts[:depth]), ("", ""))
+            if mode == "120000":
+                target = repo.read_blob(sha).decode("utf-8", "surrogateescape")
+                joined = posixpath.join(posixpath.dirname("/".join(parts[:depth])), target)
+                path = posixpath.normpath(posixpath.join(joined, *parts[depth:]))
+                if target.startswith("/") or path == ".." or path.startswith("../"):
+                    return None
+                break
+            if depth == len(parts):
+                return sha if mode in _REGULAR else None
+        else:
+            return None
+    return None
+
+
 def _sides(old: str, new: str | None) -> tuple[str, ...]:
     # ``git diff --cached OLD`` compares OLD with the index: the staged change.
     return ("--cached", old) if new is None else (old, new)
@@ -751,6 +835,10 @@ def _parse_raw(raw: bytes) -> list[ChangedFile]:
         else:
             previous, path = None, _decode(tokens[i + 1])
             i += 2
+        if letter == "U":  # a conflict in the index: no staged content to judge yet
+            raise GitError(
+                f"{path!r} is unmerged in the index", hint="resolve the conflict and stage it"
+            )
         files.append(
             ChangedFile(
                 path,

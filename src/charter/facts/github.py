@@ -212,8 +212,7 @@ def _checkout_pull_request(
     document = build_from_git(git_range, identities, progress)
     agent = document["author"]["type"] == "agent" or _user_type(pr.user, identities) == "agent"
     reviews_where, reviews = _reviews(spec, pr.number, repository)
-    if isinstance(payload.get("review"), dict):
-        reviews.append(payload["review"])
+    reviews = _with_event_review(reviews, payload)
     document.update(
         pr.framing(where),
         author={"id": pr.login, "type": "agent" if agent else "human"},
@@ -331,9 +330,9 @@ def _pull_request(
     (files_path, raw_files), (reviews_path, reviews), (commits_path, raw_commits) = answers
     _same_count(pr.raw, "changed_files", raw_files, files_path)
     _same_count(pr.raw, "commits", raw_commits, commits_path)
-    if isinstance(payload.get("review"), dict):
-        reviews.append(payload["review"])
+    reviews = _with_event_review(reviews, payload)
     commits = [_commit(c, commits_path, i, identities) for i, c in enumerate(raw_commits)]
+    _same_head(pr, commits, commits_path, where)
     files = [_file(f, files_path, i) for i, f in enumerate(raw_files)]
     author_type = _user_type(pr.user, identities)
     if any(_commit_is_agent(c, identities) for c in commits):
@@ -393,6 +392,18 @@ def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: str) -> No
             f"{path}: lists {len(items)} entries but the pull request has {key}={expected}",
             hint="save every page (gh api --paginate); GitHub's API stops at 3000 files"
             " and 250 commits — use 'charter proposal from-git' for larger changes",
+        )
+
+
+def _same_head(pr: _PullRequest, commits: list[dict[str, Any]], path: str, where: str) -> None:
+    """The answers describe the event's head: after a force-push (or a re-run of an
+    old event) they list other commits, which the event's approvals never saw."""
+    head = _field(pr.head, "sha", str, f"{where}: pull_request.head")
+    if commits and head not in {c["sha"] for c in commits}:
+        raise InputError(
+            f"{path}: the pull request's commits do not include the event's head {head[:12]}"
+            " (it was pushed to since the event)",
+            hint="decide the newer event (re-run the latest workflow run)",
         )
 
 
@@ -478,6 +489,21 @@ def _commit_is_agent(commit: dict[str, Any], identities: IdentityMap) -> bool:
             if identities.classify(name.strip(), rest.partition(">")[0].strip()) == "agent":
                 return True
     return False
+
+
+def _with_event_review(
+    reviews: list[dict[str, Any]], payload: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The answer's reviews, with a ``pull_request_review`` event's own review last unless
+    the answer already lists it: the answer is the newer word (a dismissed approval, or
+    one followed by changes requested before the workflow ran or ran again)."""
+    review = payload.get("review")
+    if not isinstance(review, dict):
+        return reviews
+    known = {r.get("id") for r in reviews if r.get("id") is not None}
+    if review.get("id") is not None and review.get("id") in known:
+        return reviews
+    return [*reviews, review]
 
 
 def _approvals(

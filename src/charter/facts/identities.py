@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from charter.core.errors import ConfigError
+from charter.core.errors import ConfigError, InputError
+from charter.facts.git import GitError, Repository, resolve_link
 
 _KEYS = ("agents", "agent_emails", "humans", "human_emails")
 _HINT = "see docs/design.md, 'Proposal document'"
@@ -98,8 +100,80 @@ def load_identities(path: str | Path) -> IdentityMap:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
         raise ConfigError(f"{path}: cannot read ({reason})", hint=_HINT) from None
+    return loads_identities(text, str(path))
+
+
+def loads_identities(text: str, where: str) -> IdentityMap:
+    """The identity map in TOML ``text`` read from ``where`` (empty without [identities])."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not TOML ({exc})", hint=_HINT) from None
-    return parse_identities(document.get("identities", {}), where=str(path))
+        raise ConfigError(f"{where}: not TOML ({exc})", hint=_HINT) from None
+    return parse_identities(document.get("identities", {}), where=where)
+
+
+def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> IdentityMap | None:
+    """The map a change is judged by when it edits the map file ``path`` itself, else None.
+
+    A map file inside the repository the change was built from (``repo``) is, in
+    a checkout of that change, the change's own version: an agent could call
+    itself human there. When ``document``'s files include it (added, edited,
+    renamed or removed; or, for a symbolic link, its target), the map is the
+    file as of the change's ``base_sha``, read through links there too (empty
+    when the file is not there: everyone an agent); an InputError when that
+    commit is not in ``repo``. None when the change leaves the file alone, or
+    the file is outside any repository: it is read as it is.
+    """
+    names = _relative(path, repo)
+    touched = _touched(document.get("files"))
+    if not names or not any(name in touched for name in names):
+        return None
+    relative, base = names[0], document.get("base_sha")
+    if not isinstance(base, str) or not base:  # the first commit: nothing came before it
+        return IdentityMap()
+    checkout = Repository(repo)
+    if checkout.output_or_none("cat-file", "-e", f"{base}^{{commit}}") is None:
+        raise InputError(
+            f"the change edits the identity map {relative}, and its base {base[:12]} is not "
+            f"in {repo}: the map it started from cannot be read",
+            hint="fetch the base (actions/checkout fetch-depth: 0) or keep the map outside "
+            "the repository",
+        )
+    blob = resolve_link(checkout, checkout.entries(base), relative)
+    if blob is None:
+        return IdentityMap()
+    where = f"{base}:{relative}"
+    try:
+        return loads_identities(checkout.read_blob(blob).decode("utf-8"), where)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: cannot read (not UTF-8)", hint=_HINT) from None
+
+
+def _relative(path: Path, repo: Path) -> list[str]:
+    """``path`` relative to the top of ``repo``'s work tree — the name given, then the
+    file it links to — each when inside it (none for a path outside any repository)."""
+    try:
+        top = Repository(repo).output("rev-parse", "--show-toplevel").decode("utf-8").strip()
+    except (GitError, UnicodeDecodeError):
+        return []  # not a repository (an API-built change): nothing to compare with
+    root = Path(top).resolve()
+    names = []
+    # The link itself first: a map file the change turned into a link is its own.
+    for where in (path.absolute().parent.resolve() / path.name, path.resolve()):
+        try:
+            names.append(where.relative_to(root).as_posix())
+        except ValueError:
+            continue
+    return names
+
+
+def _touched(files: Any) -> set[str]:
+    if not isinstance(files, list):
+        return set()
+    return {
+        name
+        for entry in files
+        if isinstance(entry, dict)
+        for name in (entry.get("path"), entry.get("previous_path"))
+        if isinstance(name, str)
+    }

@@ -835,6 +835,23 @@ def requirements_txt(data: bytes, path: str) -> Inventory:
     return inv
 
 
+def requirement_includes(data: bytes) -> list[str]:
+    """The files a pip requirements file reads too (``-r``/``--requirement``,
+    ``-c``/``--constraint``), as written; none when it is not text."""
+    try:
+        text = _text(data).replace("\\\r\n", " ").replace("\\\n", " ")
+    except Unreadable:
+        return []
+    found = []
+    for raw in text.splitlines():
+        line = re.sub(r"(^|\s)#.*", "", raw).strip()
+        if line.startswith("-"):
+            option, value = _pip_option(line)
+            if option in ("--requirement", "--constraint") and value:
+                found.append(value)
+    return found
+
+
 def _toml_packages(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for i, entry in enumerate(_list(doc.get("package", []), "package")):
         yield _table(entry, f"package[{i}]")

@@ -12,6 +12,7 @@ against the proposal schema before it is returned.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -20,7 +21,6 @@ from typing import Any
 
 from charter.facts.dependencies import (
     DependencyFacts,
-    FileSides,
     Side,
     derive_dependency_changes,
     is_dependency_file,
@@ -33,8 +33,10 @@ from charter.facts.git import (
     Repository,
     RunningBlobs,
     RunningDiff,
+    resolve_link,
 )
 from charter.facts.identities import IdentityMap
+from charter.facts.lockfiles import reader_for, requirement_includes, requirements_txt
 from charter.policy.proposal import validate, validated
 
 KINDS = ("pull_request", "merge", "push", "release")
@@ -77,12 +79,14 @@ def build_from_git(
         head_commit = _head_commit(commits, repo, head)
         # Dependency files first: their two sides are compared before the patches
         # are held, so a large lockfile's reading and the kept patches never add up.
-        dependencies = _dependencies(repo, changed)
+        dependencies = _dependencies(repo, changed, old, head)
         files = _files(repo, diff, old, head, changed, spec, progress)
     document: dict[str, Any] = {
         "kind": spec.kind,
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
-        "base": spec.base,
+        # The branch the change targets, as the rules compare it (main, not origin/main
+        # or refs/heads/main); a base that is no branch (a commit) does not say: null.
+        "base": repo.branch_name(spec.base),
         "head": repo.branch_name(spec.head) or head,
         "base_sha": old,
         "head_sha": head,
@@ -132,7 +136,7 @@ def build_staged(
     old = head if head is not None else repo.empty_tree()
     with repo.start_diff(old, None) as diff:  # as build_from_git
         changed = repo.changed_files(old, None, binary=False)
-        dependencies = _dependencies(repo, changed)
+        dependencies = _dependencies(repo, changed, old, None)
         files = _files(repo, diff, old, None, changed, spec, progress)
     name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
@@ -267,9 +271,15 @@ def _blob(blobs: RunningBlobs, sha: str | None) -> Side:
     return partial(blobs.read, sha)
 
 
-def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any]:
+def _dependencies(
+    repo: Repository, changed: list[ChangedFile], old: str, new: str | None
+) -> dict[str, Any]:
+    touched = {f.path for f in changed} | {f.previous_path for f in changed if f.previous_path}
+    # Only when something else changed can a file be read under another file's name.
+    others = not all(is_dependency_file(path) for path in touched)
+    trees = (repo.entries(old), repo.entries(new)) if others else ({}, {})
     # path -> the blobs of its two sides (None where absent).
-    planned: dict[str, tuple[str | None, str | None]] = {}
+    planned: dict[str, Blobs] = _linked_sides(repo, touched, trees)
     for file in changed:
         if is_dependency_file(file.path):
             old_path_is_same = file.previous_path is None
@@ -279,22 +289,11 @@ def _dependencies(repo: Repository, changed: list[ChangedFile]) -> dict[str, Any
                 planned[file.path] = (file.old_blob if old_path_is_same else None, file.new_blob)
         if file.previous_path is not None and is_dependency_file(file.previous_path):
             planned[file.previous_path] = (file.old_blob, None)
-    shas = [sha for pair in planned.values() for sha in pair if sha is not None]
-    if not shas:
-        return _dependency_facts({})  # no side to read: nothing to compare
-    # One `git cat-file --batch` writes the blobs to a temporary file, in the order
-    # they are compared, while they are: each is read when its file is compared
-    # and let go after, so one dependency file's bytes are held at a time.
-    with repo.start_blobs(shas) as blobs:
-        return _dependency_facts(
-            {path: (_blob(blobs, old), _blob(blobs, new)) for path, (old, new) in planned.items()}
-        )
-
-
-def _dependency_facts(sides: dict[str, FileSides]) -> dict[str, Any]:
-    facts: DependencyFacts = derive_dependency_changes(sides)
+    facts = _dependency_facts(repo, planned)
+    unparsed = [{"path": u.path, "reason": u.reason} for u in facts.unparsed]
+    unparsed += _included(repo, touched, trees)
     return {
-        "changed": bool(facts.changes or facts.unparsed),
+        "changed": bool(facts.changes or unparsed),
         "changes": [
             {
                 "ecosystem": c.ecosystem,
@@ -306,5 +305,70 @@ def _dependency_facts(sides: dict[str, FileSides]) -> dict[str, Any]:
             }
             for c in facts.changes
         ],
-        "unparsed": [{"path": u.path, "reason": u.reason} for u in facts.unparsed],
+        "unparsed": sorted(unparsed, key=lambda u: (u["path"], u["reason"])),
     }
+
+
+#: The blobs of a dependency file's two sides (None where absent).
+Blobs = tuple[str | None, str | None]
+
+
+def _dependency_facts(repo: Repository, planned: dict[str, Blobs]) -> DependencyFacts:
+    """The dependency facts of ``planned``'s files.
+
+    One ``git cat-file --batch`` writes their blobs to a temporary file, in the
+    order they are compared, while they are: each is read when its file is
+    compared and let go after, so one dependency file's bytes are held at a time.
+    """
+    shas = [sha for pair in planned.values() for sha in pair if sha is not None]
+    if not shas:
+        return derive_dependency_changes({})  # no side to read: nothing to compare
+    with repo.start_blobs(shas) as blobs:
+        return derive_dependency_changes(
+            {path: (_blob(blobs, old), _blob(blobs, new)) for path, (old, new) in planned.items()}
+        )
+
+
+Trees = tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]
+
+
+def _linked_sides(repo: Repository, touched: set[str], trees: Trees) -> dict[str, Blobs]:
+    """Dependency files that are symbolic links, read through the link: their targets' blobs.
+
+    A package manager reads ``package-lock.json -> locks/npm.json`` at its
+    target, so a change made only to the target is a change of the lockfile:
+    its two sides are the target's, on each side of the change. A link that
+    changed itself is read as it is (its target path is no lockfile).
+    """
+    before, after = trees
+    links = {
+        path
+        for entries in trees
+        for path, (mode, _) in entries.items()
+        if mode == "120000" and is_dependency_file(path) and path not in touched
+    }
+    sides: dict[str, Blobs] = {}
+    for link in sorted(links):
+        was, now = resolve_link(repo, before, link), resolve_link(repo, after, link)
+        if was != now:
+            sides[link] = (was, now)
+    return sides
+
+
+def _included(repo: Repository, touched: set[str], trees: Trees) -> list[dict[str, str]]:
+    """Changed files that a pip requirements file reads too (``-r``, ``-c``) but whose
+    own name is no dependency file's: each is an unparsed dependency file (pip installs
+    from it; Charter reads requirements only by their names)."""
+    found: dict[str, str] = {}
+    for entries in trees:
+        for path, (mode, sha) in entries.items():
+            if mode not in ("100644", "100755") or reader_for(path) is not requirements_txt:
+                continue
+            for name in requirement_includes(repo.read_blob(sha)):
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
+                if target in touched and not is_dependency_file(target):
+                    found.setdefault(target, path)
+    return [
+        {"path": target, "reason": f"read by pip through {by} (-r/-c); its change is unknown"}
+        for target, by in sorted(found.items())
+    ]

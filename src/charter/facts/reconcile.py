@@ -42,6 +42,7 @@ BUILT_FIELDS = (
     "commits",
     "dependencies",
     "approvals",
+    "labels",
 )
 
 
@@ -155,6 +156,7 @@ def _apply_built(document: dict[str, Any], built: Mapping[str, Any], ledger: _Le
     _compare_kind(document, built, ledger, source)
     _compare_author(document, built, ledger, source)
     _compare_files(document, built, ledger, source)
+    _compare_labels(document, built, ledger, source)
     declared_deps = document.get("dependencies")
     built_deps = built.get("dependencies")
     if isinstance(declared_deps, dict) and isinstance(built_deps, dict):
@@ -222,6 +224,18 @@ def _compare_files(
             f"{len(derived_paths)} files",
             f"{source} also changes {shown}",
         )
+
+
+def _compare_labels(
+    document: Mapping[str, Any], built: Mapping[str, Any], ledger: _Ledger, source: str
+) -> None:
+    """A label the pull request does not carry (GitHub's labels are facts) is a false claim."""
+    declared, derived = document.get("labels"), built.get("labels")
+    if not isinstance(declared, list) or not isinstance(derived, list):
+        return
+    added = [label for label in declared if label not in derived]
+    if added:
+        ledger.differ("labels", declared, derived, f"{source} carries no label {added[0]!r}")
 
 
 def _paths(files: Any) -> set[str]:

@@ -3,7 +3,8 @@
 Each reason that denies is ``::error``, each that asks ``::warning``, waived
 rules and the verdict are ``::notice``. Values are encoded exactly as GitHub's
 own toolkit does (``@actions/core``, ``command.ts``): in the message ``%``,
-``\\r`` and ``\\n`` are percent-encoded, in properties also ``:`` and ``,``.
+``\\r`` and ``\\n`` are percent-encoded, in properties also ``:`` and ``,``;
+other control characters are shown as visible escapes, as in text and Markdown.
 So whatever a message holds, each annotation stays one line that begins with
 the command Charter wrote — a message cannot start a second command, end the
 property list or forge a ``file=``.
@@ -16,14 +17,17 @@ from collections.abc import Mapping
 from charter.core.decision import Decision
 from charter.core.findings import LintReport, Severity
 from charter.render._ci import locate
+from charter.render.markdown import visible_controls
 from charter.render.text import RegoTestReport, failure_message
 
 _COMMAND = {"deny": "error", "ask": "warning"}
 
 
 def escape_data(value: object) -> str:
-    """A command's message, encoded as ``escapeData`` in ``@actions/core``."""
-    return str(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A command's message, encoded as ``escapeData`` in ``@actions/core``; other control
+    characters (ANSI escapes the log renders, bidi overrides) shown as ``\\x1b``."""
+    text = str(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return visible_controls(text)
 
 
 def escape_property(value: object) -> str:

@@ -39,12 +39,17 @@ def _control(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def visible_controls(text: str) -> str:
+    """``text`` with control, line-separator and bidi characters other than tab, CR and
+    LF shown as ``\\xNN``/``\\uNNNN`` (they could hide, recolour or reorder it)."""
+    return _CONTROL.sub(_control, text)
+
+
 def cell(value: object) -> str:
     """Untrusted text as inline Markdown that renders literally and stays on one line."""
     text = _SPECIAL.sub(_reference, str(value))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub(_control, text)
-    return text.replace("\n", "<br>")
+    return visible_controls(text).replace("\n", "<br>")
 
 
 def link(url: str, label: str) -> str:
