@@ -312,6 +312,12 @@ def _run_tree(tree: Path | None, argv: list[str]) -> dict[str, Any]:
     if done.returncode != 0:
         raise SystemExit(f"measuring {src} failed:\n{done.stderr.strip()[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
+    # PYTHONPATH only adds to sys.path: a tree without src/charter would quietly
+    # measure whatever Charter is installed instead.
+    if Path(result["source"]).resolve() != (src / "src" / "charter").resolve():
+        raise SystemExit(
+            f"{src} has no src/charter (measured {result['source']}); pass a tree root"
+        )
     return result
 
 

@@ -520,3 +520,54 @@ def test_the_sarif_file_is_never_written_through_a_link_the_change_put_in_the_ch
     assert result.returncode == 2 and "symbolic link" in result.stderr, result.stderr
     assert outputs == {"verdict": "error", "exit-code": "2"}
     assert (victim / "charter.sarif").read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("link", ["audit.db", "audit.db-journal", "store"])
+def test_a_relative_audit_store_is_never_opened_through_a_link_the_change_put_in_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path, link: str
+) -> None:
+    # CHARTER_AUDIT=audit.db (or store/audit.db) is relative to the workspace, the checkout:
+    # a committed link there would make the job write the record where the change says.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / link).symlink_to(victim if link == "store" else victim / link)
+    commit(repo, "a link")
+    event = pull_request_event(tmp_path, repo, base, f"Link\n\n{CITATION}")
+    monkeypatch.chdir(repo)
+    audit = "store/audit.db" if link == "store" else "audit.db"
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), audit=audit
+    )
+    assert result.returncode == 2 and "symbolic link" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert outputs == {"verdict": "error", "exit-code": "2"}
+    assert list(victim.iterdir()) == []
+
+
+def test_a_pull_request_that_edits_the_overlay_in_the_checkout_is_judged_by_the_base_overlay(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    # The overlay (and trust policy, packs, waivers) named from the checkout are the pull
+    # request's own versions: an agent deleting the rule that stops it is still stopped.
+    from tests.conftest import overlay_rule, write_bundle
+
+    rule = 'some f in input.files\n\tf.path == "secrets.txt"'
+    files = {"rules/r.rego": overlay_rule("ACME-NO-SECRETS-001", rule)}
+    folder = repo / ".github" / "charter-overlay"
+    write_bundle(folder, layer="overlay", name="acme", roots=["charter/overlay"], files=files)
+    commit(repo, "overlay")
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    (folder / "rules" / "r.rego").write_text(overlay_rule("ACME-NO-SECRETS-001", "false"))
+    (repo / "secrets.txt").write_text("x\n")
+    commit(repo, "secrets")
+    event = pull_request_event(tmp_path, repo, base, f"Add\n\n{CITATION}")
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), overlay=str(folder),
+        format="json",
+    )  # fmt: skip
+    assert outputs["built-from"] == "git", result.stderr
+    assert outputs["verdict"] == "deny", result.stdout
+    assert "ACME-NO-SECRETS-001" in {r["rule"] for r in json.loads(result.stdout)["reasons"]}

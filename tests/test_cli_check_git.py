@@ -175,3 +175,42 @@ def test_an_identity_map_that_links_to_a_file_the_change_edits_is_read_at_the_ba
                    "--head", "agent", "--identities", ids)  # fmt: skip
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout)["author"]["type"] == "agent"
+
+
+@pytest.mark.parametrize(
+    ("name", "ecosystem"),
+    [
+        ("composer.lock", "PHP Composer"),
+        ("gradle.lockfile", "Gradle"),
+        ("app/buildscript-gradle.lockfile", "Gradle"),
+        ("src/App/packages.lock.json", "NuGet"),
+        ("Package.resolved", "SwiftPM"),
+        ("pubspec.lock", "Dart pub"),
+        ("mix.lock", "Elixir Mix"),
+        ("conda-lock.yml", "conda"),
+        ("env/conda-linux-64.lock", "conda"),
+        ("pylock.toml", "Python, PEP 751"),
+    ],
+)
+def test_a_lockfile_charter_does_not_read_is_an_unparsed_dependency_change(
+    tmp_path: Path, name: str, ecosystem: str
+) -> None:
+    root = tmp_path / "repo"
+    (root / name).parent.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    (root / name).write_text("locked: 1.0.0\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "bump")
+    (root / name).write_text("locked: 1.0.1\n")
+    commit(root, f"Bump\n\n{CITATION}")
+    built = invoke("proposal", "from-git", "--repo", str(root), "--base", "main", "--head", "bump")
+    assert built.returncode == 0, built.stderr
+    deps = json.loads(built.stdout)["dependencies"]
+    assert deps["changed"] is True
+    (entry,) = deps["unparsed"]
+    base = name.rsplit("/", 1)[-1]
+    assert entry["path"] == name and f"{base} ({ecosystem})" in entry["reason"], entry
+    assert "Charter does not read" in entry["reason"]
+    code, decision = decide("--git", "main..bump", "--repo", str(root))
+    assert code in (1, 3)
+    assert "SC-DEPENDENCY-FACTS-001" in {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]

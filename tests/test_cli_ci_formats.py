@@ -434,6 +434,47 @@ def test_markdown_lists_waivers_applied_and_only_http_links() -> None:
     assert waiver_row.count("|") == 6
 
 
+#: GitHub's own patterns (html-pipeline MentionFilter, IssueReferenceFilter): what pings a
+#: user or team, or links (and cross-references) an issue, in a comment's rendered text.
+_MENTION = re.compile(r"(?:^|\W)@[a-z0-9][a-z0-9-]*", re.IGNORECASE | re.ASCII)
+_ISSUE = re.compile(r"(?:^|[\s(\[{>/]|[\w.-]/[\w.-]+)#\d+|\bGH-\d+", re.IGNORECASE | re.ASCII)
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060]")
+
+
+def _rendered_text(markdown_text: str) -> str:
+    """The text GitHub's filters see: the Markdown rendered to HTML, tags dropped,
+    character references decoded (as in the DOM's text nodes)."""
+    import html
+
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown_text)
+    return html.unescape(re.sub(r"<[^>]+>", " ", rendered))
+
+
+def test_markdown_never_pings_people_or_links_issues_from_untrusted_text() -> None:
+    hostile = (
+        "@octocat and @acme/security-team, please (@admin); fixes #123, acme/app#45 "
+        "and GH-7; mail bot@agents.example, café@hr"
+    )
+    reason = Reason(rule="R-1", layer="overlay", severity="high", msg=hostile, verdict=Verdict.ASK)
+    value = Decision(
+        decision_id="d",
+        verdict=Verdict.ASK,
+        reasons=(reason,),
+        stack=(),
+        ignored_waivers=({"waiver": "@octocat #9", "reason": "x"},),
+    )
+    text = markdown.decision(value, "src/@evil #1.py")
+    shown = _rendered_text(text)
+    assert not _MENTION.search(shown), _MENTION.search(shown)
+    assert not _ISSUE.search(shown), _ISSUE.search(shown)
+    # Still legible: without the zero-width characters it reads as written.
+    assert hostile in _ZERO_WIDTH.sub("", shown)
+    assert "src/@evil #1.py" in _ZERO_WIDTH.sub("", shown)
+    assert "bot@agents.example" in shown  # an address pings no one: left as it is
+
+
 # ------------------------------------------------------------------ rule test
 
 

@@ -423,6 +423,15 @@ def shipped() -> CompiledStack:
     return load_stack().compile()
 
 
+def test_each_set_reads_its_own_guard_among_the_distinct_ones(shipped: CompiledStack) -> None:
+    """results() judges each distinct guard once: every guarded set points at an equal guard."""
+    guards, slots = shipped._guard_slots
+    assert len(set(guards)) == len(guards) < len(shipped.input_guards)  # shared guards
+    assert len(slots) == len(shipped.rules)
+    for (_, _, path), slot in zip(shipped.rules, slots, strict=True):
+        assert (guards[slot] if slot is not None else None) == shipped.input_guards.get(path)
+
+
 def test_the_benchmark_workload_of_every_kind_is_decided_alike(shipped: CompiledStack) -> None:
     sys.path.insert(0, str(BENCH))
     try:

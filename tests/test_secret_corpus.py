@@ -428,3 +428,64 @@ def test_line_kinds_searches_each_pattern_only_where_it_can_match(text: str) -> 
     line = "+" + text
     every = [kind for kind, _, pattern in secrets._TOKENS if pattern.search(line)]
     assert [k for k in secrets.line_kinds(line) if k != secrets.GENERIC] == every
+
+
+# The rule's assignment as one pattern, transcribed as the rule writes it (with Rust's
+# (?i) and \s spelled out as charter.policy.secrets does): generic() must find what
+# its non-overlapping matches find.
+_FOLDED = {c: f"[{c}{c.upper()}]" for c in "abcdefghijlmnopqrtuvwxyz"} | {
+    "k": "[kK\u212a]",
+    "s": "[sS\u017f]",
+}
+_NAME_RUN = "[a-zA-Z0-9_.\\-\u017f\u212a]*"
+_KEYWORD = "|".join(
+    "".join(_FOLDED.get(c, re.escape(c)) for c in word)
+    for word in ("passw", "secret", "token", "apikey")
+).replace("[wW]", "[wW](?:[oO][rR])?[dD]", 1)
+_KEYWORD += "|" + "|".join(
+    "".join(_FOLDED[c] for c in word) + "[_-]?" + "".join(_FOLDED[c] for c in "key")
+    for word in ("api", "access")
+)
+_RULE_ASSIGNMENT = re.compile(
+    f"({_NAME_RUN}(?:{_KEYWORD}){_NAME_RUN})"
+    f"[\"']?[{secrets._WS}]*(?::=|=|:)[{secrets._WS}]*[\"']?([^{secrets._WS}\"',;]+)"
+)
+
+
+def _rule_generic(line: str) -> bool:
+    if not any(guard in line.lower() for guard in secrets.ASSIGNMENT_GUARDS):
+        return False
+    return any(secrets.high_entropy(m.group(2)) for m in _RULE_ASSIGNMENT.finditer(line))
+
+
+ASSIGNMENT_FRAGMENTS = [
+    *FRAGMENTS,
+    "passwd",
+    "PASSWORD_",
+    "db.",
+    "-x",
+    "my_token",
+    "k",
+    "s",
+    "=x=",
+    "a=b",
+    "x:",
+    "${{ secrets.X }}",
+    "Xy9kLm2Qw8pRt5ZsVb=",
+]
+
+
+@given(st.lists(st.sampled_from(ASSIGNMENT_FRAGMENTS), max_size=10).map("".join))
+def test_generic_finds_what_the_rules_assignment_pattern_finds(text: str) -> None:
+    """generic() matches a run of name characters and then looks for the keyword in it:
+    the same lines as the rule's one pattern, whose name part backtracks through the run."""
+    for line in (text, "+" + text):
+        assert secrets.generic(line) == _rule_generic(line), line
+
+
+def test_a_keyword_free_assignment_does_not_hide_the_next_one() -> None:
+    """The value of an assignment whose name holds no keyword may hold the next name."""
+    line = "+x=password=Xy9kLm2Qw8pRt5ZsVb"
+    assert _rule_generic(line)
+    assert secrets.generic(line)
+    assert not secrets.generic("+x=passw0rd_is_Xy9kLm2Qw8pRt5ZsVb;")

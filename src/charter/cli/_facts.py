@@ -12,8 +12,9 @@ from typing import Any
 
 import typer
 
-from charter.cli._stack import trust_policy
+from charter.cli._stack import trust_policy_at
 from charter.core.errors import InputError
+from charter.facts.at_base import base_view
 from charter.facts.evidence import for_document
 from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import from_environment
@@ -148,14 +149,18 @@ def gather(
 
 
 def with_evidence(
-    document: dict[str, Any], evidence: Path | None, trust: Path | None
+    document: dict[str, Any], evidence: Path | None, trust: Path | None, repo: Path = Path(".")
 ) -> dict[str, Any]:
-    """A built document with the verified evidence of ``--evidence`` attached."""
+    """A built document with the verified evidence of ``--evidence`` attached (the trust
+    policy as of the change's base when the change touches it)."""
     if evidence is None:
         return document
-    policy = trust_policy(trust)
-    facts = gather(built=document, identities=None, evidence=evidence, policy=policy, declared={})
-    return validate(reconcile(None, facts).document)
+    with base_view(repo, document) as view:
+        policy = trust_policy_at(trust, view)
+        facts = gather(
+            built=document, identities=None, evidence=evidence, policy=policy, declared={}
+        )
+        return validate(reconcile(None, facts).document)
 
 
 @contextmanager

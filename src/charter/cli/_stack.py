@@ -8,16 +8,18 @@ signed ``.tar.gz`` bundles verified before anything in them is parsed.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 
 from charter.core.decision import WaiverHook
 from charter.core.errors import TrustError, VerificationError
-from charter.policy.loading import load_trusted_stack
+from charter.facts.at_base import BaseView
+from charter.policy.loading import SIDE_COSIGN, SIDE_SIGSTORE, load_trusted_stack
 from charter.policy.stack import Stack
 from charter.policy.waivers import WaiverSet, parse_trust
-from charter.trust.policy import TrustPolicy, load_policy
+from charter.trust.policy import TrustPolicy, load_policy, referenced_files
 from charter.trust.versions import VersionState
 
 TRUST_ENV = "CHARTER_TRUST_POLICY"
@@ -60,6 +62,56 @@ def trust_policy(trust: Path | None) -> TrustPolicy | None:
     """The trust policy :func:`trust_policy_path` names, loaded once per command."""
     path = trust_policy_path(trust)
     return load_policy(path) if path is not None else None
+
+
+def trust_policy_at(trust: Path | None, view: BaseView) -> TrustPolicy | None:
+    """:func:`trust_policy` as of the change's base when the change touches the policy
+    file or a key file it names (docs/design.md, 'Configuration read at the base')."""
+    path = trust_policy_path(trust)
+    if path is None:
+        return None
+    chosen = view.path(path, "trust policy", reaches=referenced_files(path))
+    if chosen == path:
+        return load_policy(path)
+    view.copy_named(referenced_files(chosen), "trust policy")
+    policy = load_policy(chosen)
+    state = policy.state_dir
+    if state is not None and state.is_relative_to(chosen.parent):
+        # The base's accepted-version record, where the base says, not in the private copy.
+        policy = replace(policy, state_dir=path.parent / state.relative_to(chosen.parent))
+    return policy
+
+
+#: Files read with a signed bundle: its signature.
+_SIDECARS = (*SIDE_SIGSTORE, SIDE_COSIGN)
+
+
+def layers_at(
+    view: BaseView, constitution: Path | None, packs: list[Path] | None, overlay: Path | None
+) -> tuple[Path | None, list[Path], Path | None]:
+    """The bundles to load, each as of the change's base when the change touches it."""
+
+    def at(path: Path, what: str) -> Path:
+        return view.path(path, what, companions=_SIDECARS)
+
+    return (
+        at(constitution, "constitution bundle") if constitution is not None else None,
+        [at(pack, "pack bundle") for pack in packs or []],
+        at(overlay, "overlay bundle") if overlay is not None else None,
+    )
+
+
+def waivers_at(
+    view: BaseView, waivers_dir: Path | None, waiver_keys: list[str] | None
+) -> tuple[Path | None, list[str]]:
+    """The waiver folder and ``LAYER=PUB`` keys as of the change's base when it touches
+    them; a waiver folder the change adds counts as none."""
+    folder = view.optional_path(waivers_dir, "waiver folder") if waivers_dir else None
+    keys = []
+    for item in waiver_keys or []:
+        layer, eq, path = item.partition("=")
+        keys.append(f"{layer}={view.path(Path(path), 'waiver key')}" if eq and path else item)
+    return folder, keys
 
 
 def stack_from_options(

@@ -12,6 +12,7 @@ import typer
 from charter.audit import stores as audit
 from charter.cli import _facts, _profile
 from charter.cli._app import REPORT_FORMAT_OPTION, ReportFormat, app, version
+from charter.cli._paths import refuse_links
 from charter.cli._stack import (
     ALLOW_MAJOR_OPTION,
     CONSTITUTION_OPTION,
@@ -19,12 +20,15 @@ from charter.cli._stack import (
     PACK_OPTION,
     STATE_DIR_OPTION,
     TRUST_OPTION,
-    trust_policy,
+    layers_at,
+    trust_policy_at,
     verified_stack,
     waiver_hook,
+    waivers_at,
 )
 from charter.core.decision import Decision, parse_now
 from charter.core.errors import InputError
+from charter.facts.at_base import base_view
 from charter.facts.decide import decide
 from charter.facts.proposal import GitRange
 from charter.facts.reconcile import Facts
@@ -80,14 +84,29 @@ def rendered(
     return render_text.render(view, *_profile.diff_view(changes, path))
 
 
-def record_decision(decision: Decision, location: str | None) -> None:
+def record_decision(decision: Decision, location: str | None, checkout: Path | None = None) -> None:
     """Append a proposal decision to the audit store (``--audit``, ``$CHARTER_AUDIT`` or
-    the default ``~/.charter/audit.db``)."""
-    store = audit.open_store(location or audit.default_location())
+    the default ``~/.charter/audit.db``).
+
+    A SQLite store named by a relative path, or inside ``checkout``, is never opened
+    through a symbolic link: one may be the change's own (committed as a link).
+    """
+    where = location or str(audit.default_location())
+    if not where.startswith(audit.POSTGRES_SCHEMES):
+        path = Path(where)
+        roots = ([] if path.is_absolute() else [Path(".")]) + ([checkout] if checkout else [])
+        for root in roots:
+            for name in (path.name, *(path.name + s for s in _SQLITE_SIDE_FILES)):
+                refuse_links(path.with_name(name), root, "the audit store")
+    store = audit.open_store(where)
     try:
         store.append(decision.to_dict(), source="check", kind="proposal")
     finally:
         store.close()
+
+
+#: Files SQLite writes next to a database.
+_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 @dataclass(frozen=True)
@@ -163,12 +182,10 @@ def _built(sources: Sources) -> tuple[dict[str, Any] | None, str]:
 
 
 def _document(
-    sources: Sources, policy: TrustPolicy | None
+    sources: Sources, built: dict[str, Any] | None, name: str, policy: TrustPolicy | None
 ) -> tuple[dict[str, Any] | None, Facts, str]:
     """The declared proposal (a file, or None), the facts to reconcile it with, and its name."""
-    _chosen(sources)
     declared = proposal.load(sources.proposal_file) if sources.proposal_file else None
-    built, name = _built(sources)
     facts = _facts.gather(
         built=built,
         identities=_facts.identities_for(sources.identities, sources.repo, built)
@@ -209,7 +226,7 @@ def check(
         Path("."),
         "--repo",
         help="the git repository: with --git or --staged, and --github-event's checkout"
-        " (the profile and an identity map the change edits are read at its base)",
+        " (the profile, and configuration in it that the change touches, are read at its base)",
     ),
     kind: str = typer.Option(
         "pull_request", "--kind", help="with --git: pull_request, merge, push or release"
@@ -266,27 +283,37 @@ def check(
         body_file,
         evidence,
     )
-    policy = trust_policy(trust)
-    declared, facts, source = _document(sources, policy)
-    moment = parse_now(now)
-    stack = verified_stack(
-        constitution, pack, overlay, policy, allow_major=allow_major, state_dir=state_dir
-    )
-    hook = waiver_hook(waivers_dir, stack, waiver_key)
-    context = _profile.context_for(
-        stack,
-        explicit=profile,
-        repo=repo,
-        git=git,
-        staged=staged,
-        kind=kind,
-        document=facts.built if github_event is not None else None,
-    )
-    stack = stack.with_profile(context)
-    decided = decide(stack.compile(), declared, facts, now=moment, waivers=hook)
+    _chosen(sources)
+    built, name = _built(sources)
+    # Configuration inside the repository that the change touches is read at its base.
+    with base_view(repo, built) as view:
+        policy = trust_policy_at(trust, view)
+        declared, facts, source = _document(sources, built, name, policy)
+        moment = parse_now(now)
+        stack = verified_stack(
+            *layers_at(view, constitution, pack, overlay),
+            policy,
+            allow_major=allow_major,
+            state_dir=state_dir,
+        )
+        folder, keys = waivers_at(view, waivers_dir, waiver_key)
+        hook = waiver_hook(folder, stack, keys)
+        context = _profile.context_for(
+            stack,
+            explicit=view.path(profile, "profile") if profile is not None else None,
+            repo=repo,
+            git=git,
+            staged=staged,
+            kind=kind,
+            document=facts.built if github_event is not None else None,
+        )
+        stack = stack.with_profile(context)
+        decided = decide(stack.compile(), declared, facts, now=moment, waivers=hook)
     decision, document = decided.decision, decided.document
     shown = rendered(decision, source, fmt, rules=stack.rules, document=document, profile=context)
     if not no_audit:
-        record_decision(decision, audit_location)
+        record_decision(
+            decision, audit_location, checkout=repo if git or staged or github_event else None
+        )
     write(shown)
     raise typer.Exit(decision.exit_code)

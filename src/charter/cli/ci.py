@@ -26,11 +26,20 @@ import typer
 from charter.cli import _profile
 from charter.cli._app import ReportFormat, app
 from charter.cli._facts import gather, judged, progress_bar
-from charter.cli._stack import TRUST_ENV, trust_policy, verified_stack, waiver_hook
+from charter.cli._paths import refuse_links
+from charter.cli._stack import (
+    TRUST_ENV,
+    layers_at,
+    trust_policy_at,
+    verified_stack,
+    waiver_hook,
+    waivers_at,
+)
 from charter.cli.check import record_decision, rendered
 from charter.core.decision import Decision, parse_now
 from charter.core.errors import CharterError, InputError
 from charter.core.verdict import Verdict
+from charter.facts.at_base import base_view
 from charter.facts.decide import decide
 from charter.facts.github import GitHubEvent, build_in_checkout
 from charter.facts.github_api import from_environment
@@ -75,7 +84,7 @@ def _exit_code(decision: Decision, fail_on_ask: bool) -> int:
 def _write_sarif(path: Path, text: str, repo: Path) -> None:
     """Write the SARIF report, never through a symbolic link: in the checkout one may be
     the change's own (``charter.sarif`` or a folder on the way committed as a link)."""
-    _refuse_links(path, repo)
+    refuse_links(path, repo, "the SARIF report")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
@@ -83,23 +92,8 @@ def _write_sarif(path: Path, text: str, repo: Path) -> None:
             handle.write(text)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            _refuse_links(path, path.parent)  # raises: the file itself is a link
+            refuse_links(path, path.parent, "the SARIF report")  # raises: the file itself is a link
         raise InputError(f"{path}: cannot write SARIF ({exc.strerror})", hint="--sarif") from None
-
-
-def _refuse_links(path: Path, repo: Path) -> None:
-    """InputError when ``path`` or a folder between ``repo`` and it is a symbolic link."""
-    where, root = Path(os.path.abspath(path)), Path(os.path.abspath(repo))
-    if root not in where.parents:
-        return
-    current = root
-    for part in where.relative_to(root).parts:
-        current = current / part
-        if current.is_symlink():
-            raise InputError(
-                f"{path}: {current} is a symbolic link; the SARIF report is not written through it",
-                hint="write it outside the checkout, or to a path the change does not hold",
-            )
 
 
 @ci_app.command("github")
@@ -183,14 +177,17 @@ def github(
         spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
         with progress_bar("reading the change") as progress:
             document, built_from = built_in_checkout(spec, repo, identities, progress)
-        policy = trust_policy(trust)
-        stack = verified_stack(constitution, pack, overlay, policy)
-        hook = waiver_hook(waivers_dir, stack, waiver_key)
-        facts = gather(
-            built=document, identities=None, evidence=evidence, policy=policy, declared=document
-        )
-        stack = stack.with_profile(_profile.from_document(stack, document, repo))
-        decided = decide(stack.compile(), None, facts, now=parse_now(now), waivers=hook)
+        # Configuration inside the checkout that the change touches is read at its base.
+        with base_view(repo, document) as view:
+            policy = trust_policy_at(trust, view)
+            stack = verified_stack(*layers_at(view, constitution, pack, overlay), policy)
+            folder, keys = waivers_at(view, waivers_dir, waiver_key)
+            hook = waiver_hook(folder, stack, keys)
+            facts = gather(
+                built=document, identities=None, evidence=evidence, policy=policy, declared=document
+            )
+            stack = stack.with_profile(_profile.from_document(stack, document, repo))
+            decided = decide(stack.compile(), None, facts, now=parse_now(now), waivers=hook)
         decision = decided.decision
         reports = _reports(
             decision, decided.document, stack.rules, fmt, sarif is not None, stack.profile_file
@@ -208,7 +205,7 @@ def github(
         if sarif is not None:
             _write_sarif(sarif, reports.sarif, repo)
         if audit_location:
-            record_decision(decision, audit_location)
+            record_decision(decision, audit_location, checkout=repo)
     except CharterError:
         _append(output, _outputs({"verdict": "error", "exit-code": "2"}), "step outputs")
         raise

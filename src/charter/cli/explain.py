@@ -16,12 +16,14 @@ from charter.cli._stack import (
     PACK_OPTION,
     STATE_DIR_OPTION,
     TRUST_OPTION,
-    trust_policy,
+    layers_at,
+    trust_policy_at,
     verified_stack,
 )
-from charter.cli.check import Sources, _document
+from charter.cli.check import Sources, _built, _chosen, _document
 from charter.core.decision import parse_now
 from charter.core.errors import InputError
+from charter.facts.at_base import base_view
 from charter.facts.decide import decide, hypothetical_facts
 from charter.policy.applies import KINDS
 from charter.policy.explain import explain, hypothetical
@@ -134,42 +136,49 @@ def explain_command(
         raise InputError(f"--kind {kind!r} is not a proposal kind", hint=f"use {', '.join(KINDS)}")
     if author_type not in ("agent", "human"):
         raise InputError(f"--author-type {author_type!r}", hint="use agent or human")
-    policy = trust_policy(trust)
-    stack = verified_stack(
-        constitution, pack, overlay, policy, allow_major=allow_major, state_dir=state_dir,
-        record=False,
-    )  # fmt: skip
-    if hypothetical_paths:
-        if proposal_file is not None or git is not None or staged:
-            raise InputError(
-                "--adds/--modifies/--removes describe a change of their own",
-                hint="give them without PROPOSAL.json, --git or --staged",
+    sources = Sources(
+        proposal_file, git, None, staged, None, repo, kind, identities, body_file, None
+    )
+    if hypothetical_paths and (proposal_file is not None or git is not None or staged):
+        raise InputError(
+            "--adds/--modifies/--removes describe a change of their own",
+            hint="give them without PROPOSAL.json, --git or --staged",
+        )
+    built: dict[str, Any] | None = None
+    name = ""
+    if not hypothetical_paths:
+        _chosen(sources)
+        built, name = _built(sources)
+    # As check: configuration inside the repository that the change touches, at its base.
+    with base_view(repo, built) as view:
+        policy = trust_policy_at(trust, view)
+        stack = verified_stack(
+            *layers_at(view, constitution, pack, overlay), policy,
+            allow_major=allow_major, state_dir=state_dir, record=False,
+        )  # fmt: skip
+        explicit = view.path(profile, "profile") if profile is not None else None
+        if hypothetical_paths:
+            change = hypothetical(
+                adds=adds or (),
+                modifies=modifies or (),
+                removes=removes or (),
+                kind=kind,
+                author_type=author_type,
+                body=_facts.read_body(body_file),
             )
-        change = hypothetical(
-            adds=adds or (),
-            modifies=modifies or (),
-            removes=removes or (),
-            kind=kind,
-            author_type=author_type,
-            body=_facts.read_body(body_file),
-        )
-        # The hypothetical author is what --author-type says (as the runner's
-        # POST /v1/explain/hypothetical): one function for both.
-        facts = hypothetical_facts(change)
-        source = "hypothetical " + kind
-        declared: dict[str, Any] | None = change
-        profiled = stack.with_profile(_profile.context_for(stack, explicit=profile, repo=repo))
-    else:
-        sources = Sources(
-            proposal_file, git, None, staged, None, repo, kind, identities, body_file, None
-        )
-        declared, facts, source = _document(sources, policy)
-        profiled = stack.with_profile(
-            _profile.context_for(
-                stack, explicit=profile, repo=repo, git=git, staged=staged, kind=kind
+            # The hypothetical author is what --author-type says (as the runner's
+            # POST /v1/explain/hypothetical): one function for both.
+            facts = hypothetical_facts(change)
+            source = "hypothetical " + kind
+            declared: dict[str, Any] | None = change
+            context = _profile.context_for(stack, explicit=explicit, repo=repo)
+        else:
+            declared, facts, source = _document(sources, built, name, policy)
+            context = _profile.context_for(
+                stack, explicit=explicit, repo=repo, git=git, staged=staged, kind=kind
             )
-        )
-    decided = decide(profiled.compile(), declared, facts, now=parse_now(now))
+        profiled = stack.with_profile(context)
+        decided = decide(profiled.compile(), declared, facts, now=parse_now(now))
     result = explain(profiled, decided.decision, decided.document, layer=layer)
     if fmt is OutputFormat.json:
         write(render_json.document(result))

@@ -65,7 +65,7 @@ def from_git(
         built = _facts.staged(
             repo, identities, body=body, environment=environment, repository=repository
         )
-        render_json.show(_facts.with_evidence(built, evidence, trust))
+        render_json.show(_facts.with_evidence(built, evidence, trust, repo))
         return
     if base is None or head is None:
         raise InputError("give --base REF and --head REF, or --staged", hint="see --help")
@@ -79,7 +79,7 @@ def from_git(
         repository=repository,
     )
     built = _facts.from_git(spec, identities)
-    render_json.show(_facts.with_evidence(built, evidence, trust))
+    render_json.show(_facts.with_evidence(built, evidence, trust, repo))
 
 
 @proposal_app.command("from-github")

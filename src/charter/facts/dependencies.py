@@ -15,8 +15,10 @@ pnpm-lock.yaml (v5-v9), requirements*.txt, poetry.lock, uv.lock, Pipfile.lock,
 go.mod (go.sum is checked for form only: go.mod decides the versions built),
 Cargo.lock and Gemfile.lock; the manifests package.json, pyproject.toml,
 Pipfile and Cargo.toml (declared requirements, overrides and sources); files
-that decide what is installed but are not read (Gemfile, setup.py, .npmrc, …)
-are always unparsed. Names compare case-insensitively.
+that decide what is installed but are not read (Gemfile, setup.py, .npmrc, …),
+and the lockfiles of ecosystems Charter does not read (composer.lock, gradle.lockfile,
+packages.lock.json, …: ``charter.facts.lockfiles.UNREAD_LOCKFILES``), are always
+unparsed. Names compare case-insensitively.
 
 A :class:`DependencyChange` is one package whose locked version changed: added
 (``old`` None), removed (``new`` None) or changed. When a file locks several

@@ -645,6 +645,14 @@ def resolve_link(repo: Repository, entries: dict[str, tuple[str, str]], path: st
     """The blob ``path`` resolves to in ``entries`` (:meth:`Repository.entries`) through
     symbolic links, of files or of folders on the way; None when it leads nowhere in
     the tree (missing, outside it, a loop, not a regular file)."""
+    target = canonical_path(repo, entries, path)
+    mode, sha = entries.get(target, ("", "")) if target is not None else ("", "")
+    return sha if mode in _REGULAR else None
+
+
+def canonical_path(repo: Repository, entries: dict[str, tuple[str, str]], path: str) -> str | None:
+    """``path`` with every symbolic link of ``entries`` on the way resolved (the name of a
+    file, a folder or nothing in the tree); None when it leaves the tree or loops."""
     for _ in range(_MAX_LINKS):
         parts = path.split("/")
         for depth in range(1, len(parts) + 1):
@@ -656,10 +664,8 @@ def resolve_link(repo: Repository, entries: dict[str, tuple[str, str]], path: st
                 if target.startswith("/") or path == ".." or path.startswith("../"):
                     return None
                 break
-            if depth == len(parts):
-                return sha if mode in _REGULAR else None
         else:
-            return None
+            return path
     return None
 
 

@@ -1173,7 +1173,62 @@ def reader_for(path: str) -> Reader | None:
         return requirements_txt
     if base.endswith(".gemspec"):
         return _READERS["gemfile"]
-    return _READERS.get(base)
+    return _READERS.get(base) or _unread_lockfile(base)
+
+
+#: Lockfiles of ecosystems Charter does not read, by base name: a change to one is an
+#: unparsed dependency file (its change unknown), never an invisible one.
+UNREAD_LOCKFILES = {
+    "composer.lock": "PHP Composer",
+    "gradle.lockfile": "Gradle",
+    "packages.lock.json": "NuGet",
+    "paket.lock": "NuGet Paket",
+    "Package.resolved": "SwiftPM",
+    "Podfile.lock": "CocoaPods",
+    "Cartfile.resolved": "Carthage",
+    "pubspec.lock": "Dart pub",
+    "mix.lock": "Elixir Mix",
+    "rebar.lock": "Erlang rebar3",
+    "conda-lock.yml": "conda",
+    "conda-lock.yaml": "conda",
+    "pixi.lock": "conda, pixi",
+    "pdm.lock": "Python PDM",
+    "pylock.toml": "Python, PEP 751",
+    "deno.lock": "Deno",
+    "flake.lock": "Nix",
+    "Manifest.toml": "Julia",
+    "renv.lock": "R renv",
+    "conan.lock": "C/C++ Conan",
+    "stack.yaml.lock": "Haskell Stack",
+    "cabal.project.freeze": "Haskell Cabal",
+    ".terraform.lock.hcl": "Terraform",
+    "Gopkg.lock": "Go dep",
+}
+_UNREAD_BY_NAME = {name.casefold(): ecosystem for name, ecosystem in UNREAD_LOCKFILES.items()}
+#: Name patterns of more of them (matched against the case-folded base name).
+UNREAD_LOCKFILE_PATTERNS = (
+    (re.compile(r".+\.lockfile"), "Gradle"),  # buildscript-gradle.lockfile, per configuration
+    (re.compile(r"conda-.+\.lock|.+\.conda-lock\.ya?ml"), "conda"),
+    (re.compile(r"pylock\..+\.toml"), "Python, PEP 751"),
+)
+
+
+def _unread_lockfile(base: str) -> Reader | None:
+    """The reader of a lockfile Charter recognises but does not read: it says so."""
+    ecosystem = _UNREAD_BY_NAME.get(base) or next(
+        (name for pattern, name in UNREAD_LOCKFILE_PATTERNS if pattern.fullmatch(base)), None
+    )
+    if ecosystem is None:
+        return None
+
+    def reader(data: bytes, path: str) -> Inventory:
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        raise Unreadable(
+            f"{name} ({ecosystem}) is a lockfile that Charter does not read, "
+            "so its dependency change is unknown"
+        )
+
+    return reader
 
 
 _READERS: dict[str, Reader] = {

@@ -94,19 +94,22 @@ def _folded(word: str) -> str:
 
 
 _NAME_CHAR = "[a-zA-Z0-9_.\\-\u017f\u212a]"
-_NAME = _NAME_CHAR + "*"
-# A match's name is a whole run of name characters (what follows it is not one),
-# so it starts where a run starts: the look-behind only spares Python's
-# backtracking engine from trying every position inside a run (Rust's engine
-# has no such cost), it changes no match.
+#: The rule's assignment, ``NAME* KEYWORD NAME*`` then the separator and the value.
+#: A match's name is a whole run of name characters (what follows it, a quote, a
+#: space or the operator, is not one), so it starts where a run starts. Python's
+#: backtracking engine would try the keyword at every split of every run (Rust's
+#: engine has no such cost): the name is matched here as the whole run, possessively,
+#: and :data:`_CREDENTIAL_NAME` then looks for the keyword in it (:func:`generic`).
 _ASSIGNMENT = re.compile(
-    f"(?<!{_NAME_CHAR})({_NAME}(?:{_folded('passw')}(?:{_folded('or')})?{_folded('d')}|{_folded('secret')}"
+    f"(?<!{_NAME_CHAR})({_NAME_CHAR}++)[\"']?[{_WS}]*(?::=|=|:)[{_WS}]*[\"']?([^{_WS}\"',;]+)"
+)
+_CREDENTIAL_NAME = re.compile(
+    f"{_folded('passw')}(?:{_folded('or')})?{_folded('d')}|{_folded('secret')}"
     f"|{_folded('token')}|{_folded('api')}[_-]?{_folded('key')}|{_folded('apikey')}"
-    f"|{_folded('access')}[_-]?{_folded('key')}){_NAME})"
-    f"[\"']?[{_WS}]*(?::=|=|:)[{_WS}]*[\"']?([^{_WS}\"',;]+)"
+    f"|{_folded('access')}[_-]?{_folded('key')}"
 )
 _SECRET_VALUE = re.compile(r"[A-Za-z0-9+/=_.~!@#$%^&*-]+")
-_PLACEHOLDERS = ("example", "placeholder", "changeme", "dummy", "redacted", "your_", "your-")
+_PLACEHOLDER = re.compile("example|placeholder|changeme|dummy|redacted|your_|your-")
 
 
 _DIGITS = frozenset("0123456789")
@@ -119,22 +122,33 @@ def high_entropy(value: str) -> bool:
     if len(value) < 16 or value.startswith("$") or not _SECRET_VALUE.fullmatch(value):
         return False
     used = set(value)
+    if len(used) < 10 or used.isdisjoint(_DIGITS):
+        return False
     lower, upper = not used.isdisjoint(_LOWER), not used.isdisjoint(_UPPER)
-    if used.isdisjoint(_DIGITS) or not (lower or upper):
+    if not (lower and upper) and (len(value) < 32 or not (lower or upper)):
         return False
-    if not (lower and upper) and len(value) < 32:
-        return False
-    folded = value.lower()
-    if any(word in folded for word in _PLACEHOLDERS):
-        return False
-    return len(used) >= 10
+    return _PLACEHOLDER.search(value.lower()) is None
 
 
 def generic(line: str) -> bool:
-    """Whether ``line`` assigns a random-looking value to a credential-named key."""
+    """Whether ``line`` assigns a random-looking value to a credential-named key.
+
+    The rule's non-overlapping matches, left to right: a run of name characters
+    followed by an assignment is a match only when the run holds a keyword; when
+    it does not, no match starts inside the run and the search goes on after it
+    (its value may hold the next match's name).
+    """
     if not _GUARD.search(line.lower()):
         return False
-    return any(high_entropy(m.group(2)) for m in _ASSIGNMENT.finditer(line))
+    at = 0
+    while (match := _ASSIGNMENT.search(line, at)) is not None:
+        if _CREDENTIAL_NAME.search(match.group(1)) is None:
+            at = match.end(1)
+        elif high_entropy(match.group(2)):
+            return True
+        else:
+            at = match.end()
+    return False
 
 
 def line_kinds(line: str) -> list[str]:
@@ -174,7 +188,7 @@ def _line_starts(data: bytes) -> set[int]:
     completes no guard: each ``i`` in one is followed by another letter or ``_``.)
     """
     starts = {0}
-    if _KELVIN in data:
+    if not data.isascii() and _KELVIN in data:
         at = data.find(b"\n")
         while at >= 0:
             starts.add(at + 1)
@@ -198,9 +212,10 @@ def _encoded(text: str) -> bytes:
 
 
 #: Above this many characters of patch text Charter leaves the scan to the rule's
-#: Rego: regorus compiles each regular expression at every call (about 0.1-0.5 ms
-#: of a small proposal's decision), but Rust's regex engine then reads more bytes
-#: per second than this module. Measured crossover: 32-64 KB (bench_decisions.py).
+#: Rego: each regorus regular-expression call costs microseconds however short the
+#: text (a fresh matching cache every call; the rule's scan makes about ten, 0.1-0.5 ms
+#: of a small proposal's decision), but Rust's regex engine then reads more bytes per
+#: second than this module. Measured crossover: 32-64 KB (bench_decisions.py).
 SCAN_LIMIT = 32 * 1024
 
 
@@ -246,21 +261,32 @@ def scan(document: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _flagged(patches: list[tuple[str, str]]) -> list[tuple[int, str, list[str]]]:
     """``(patch position, line, kinds)`` for each flagged added line of each patch."""
-    # All patches at once: joined by newlines, their lines are the text's lines.
+    # All patches at once: joined by newlines, their lines are the text's lines. A
+    # final newline ends the last line too, so every line ends at the next newline.
     encoded = [_encoded(patch) for _, patch in patches]
-    data = b"\n".join(encoded)
+    data = b"\n".join([*encoded, b""])
     offsets = list(accumulate((len(chunk) + 1 for chunk in encoded), initial=0))
-    judged: dict[bytes, tuple[str, list[str]]] = {}  # each distinct line once
+    judged: dict[bytes, tuple[str, list[str]] | None] = {}  # each distinct line once
     found: dict[tuple[int, bytes], tuple[str, list[str]]] = {}
     for start in _line_starts(data):
-        if not data.startswith(b"+", start) or data.startswith(b"+++", start):
-            continue
-        end = data.find(b"\n", start)
-        raw = data[start:] if end < 0 else data[start:end]
-        line_and_kinds = judged.get(raw)
-        if line_and_kinds is None:
-            line = raw.decode(_UTF8, "surrogatepass")
-            line_and_kinds = judged[raw] = (line, line_kinds(line))
-        if line_and_kinds[1]:
-            found.setdefault((bisect_right(offsets, start) - 1, raw), line_and_kinds)
+        raw = data[start : data.find(b"\n", start)]
+        flagged = judged.get(raw, _UNJUDGED)
+        if flagged is _UNJUDGED:
+            flagged = judged[raw] = _judged(raw)
+        if flagged is not None:
+            found.setdefault((bisect_right(offsets, start) - 1, raw), flagged)
     return [(position, line, kinds) for (position, _), (line, kinds) in sorted(found.items())]
+
+
+#: What :func:`_flagged` has not judged yet (``None`` is a judged line without findings).
+_UNJUDGED: Any = object()
+
+
+def _judged(raw: bytes) -> tuple[str, list[str]] | None:
+    """``(line, kinds)`` for a patch line (UTF-8, without its newline) that is added and
+    flagged, else ``None``."""
+    if not raw.startswith(b"+") or raw.startswith(b"+++"):
+        return None
+    line = raw.decode(_UTF8, "surrogatepass")
+    kinds = line_kinds(line)
+    return (line, kinds) if kinds else None

@@ -4,7 +4,9 @@ A decision is its verdict, a table of reasons (rule, layer, severity, message,
 citation and links) and the waivers applied and ignored. Everything Charter did
 not write itself goes through :func:`cell`: characters that could end a table
 cell, open code, emphasis or a link, or start HTML become character references,
-line breaks become ``<br>``, other control characters visible escapes. A
+line breaks become ``<br>``, other control characters visible escapes, and a
+zero-width space follows the ``@`` of a would-be mention and the ``#`` or
+``GH-`` of an issue reference (they would ping people or link issues). A
 message therefore stays inside its cell as plain text. Links are written as
 links only when they are plain ``http(s)`` URLs.
 """
@@ -25,12 +27,25 @@ from charter.render.text import RegoTestReport, failure_message
 # split as a table cell nor parsed as markup). Inside a cell nothing else is
 # block syntax, so ``-``, ``#`` or ``>`` at the start cannot make a list or heading.
 _SPECIAL = re.compile(r"[&<>|`\\\[\]*_~$]")
+# What GitHub turns into a mention (@user, @org/team: a notification) or an issue
+# reference (#123, owner/repo#123, GH-123: a link and a cross-reference on that issue),
+# matched in the rendered text, so a character reference would not stop it; a zero-width
+# space after the @, # or GH- does, and renders as the same text. An @ after an ASCII
+# letter, digit or _ (an email address) is no mention and is left alone; after any other
+# character (é@user) it is one: GitHub's \W is ASCII.
+_REFERENCE = re.compile(
+    r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])|#(?=[0-9])|(?<![A-Za-z0-9_])GH-(?=[0-9])", re.IGNORECASE
+)
+_UNTRUSTED = re.compile(f"{_SPECIAL.pattern}|{_REFERENCE.pattern}", re.IGNORECASE)
+_ZERO_WIDTH_SPACE = "&#8203;"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LINK = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
 _VERDICT = {"allow": "✅ ALLOW", "ask": "⚠️ ASK", "deny": "❌ DENY"}
 
 
 def _reference(match: re.Match[str]) -> str:
+    if len(match[0]) > 1 or match[0] in "@#":  # a mention or an issue reference, broken
+        return match[0] + _ZERO_WIDTH_SPACE
     return f"&#{ord(match[0])};"
 
 
@@ -47,7 +62,7 @@ def visible_controls(text: str) -> str:
 
 def cell(value: object) -> str:
     """Untrusted text as inline Markdown that renders literally and stays on one line."""
-    text = _SPECIAL.sub(_reference, str(value))
+    text = _UNTRUSTED.sub(_reference, str(value))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return visible_controls(text).replace("\n", "<br>")
 

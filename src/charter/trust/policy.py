@@ -257,6 +257,30 @@ def parse_policy(
     )
 
 
+def referenced_files(path: Path) -> list[Path]:
+    """The files the trust policy at ``path`` names (keys, trusted roots), resolved as
+    :func:`load_policy` resolves them; none when it cannot be read (its loading says why)."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    layers = raw.get("layers")
+    tables = [*(layers.values() if isinstance(layers, dict) else ()), raw.get("evidence")]
+    names: list[str] = []
+    for table in tables:
+        if isinstance(table, dict):
+            keys_value, root = table.get("keys"), table.get("trusted_root")
+            names += (
+                [k for k in keys_value if isinstance(k, str)]
+                if isinstance(keys_value, list)
+                else []
+            )
+            names += (
+                [root] if isinstance(root, str) and root not in ("production", "staging") else []
+            )
+    return [_resolve(path.parent, n) for n in names if n and n != RELEASE_KEY_NAME]
+
+
 def load_policy(path: str | Path) -> TrustPolicy:
     p = Path(path)
     try:

@@ -1,0 +1,232 @@
+"""Configuration a change cannot rewrite: files of the judged repository read at its base.
+
+Charter is told where its configuration is (a trust policy and its keys, bundles,
+waivers, a profile): paths, often inside the checkout being judged. In that
+checkout every tracked file is the change's own version, so a change that edits
+the trust policy, or an overlay rule, would choose what judges it. A
+:class:`BaseView` maps each configured path to the one Charter reads: when the
+path is inside the repository and the change adds, edits, renames or removes
+it (a file in it, for a folder; a folder on the way; a file a symbolic link
+of it reaches), to a copy of it as of the change's base, written into a private
+temporary folder through the base's own links, never touching the checkout. A
+path that did not exist at the base is absent there (the loader's "no such
+file" error: never a more permissive answer). Everything else, and every path
+outside the repository, is read as given. See docs/design.md, 'Configuration
+read at the base'.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from charter.core.errors import InputError
+from charter.facts.git import GitError, Repository, canonical_path
+
+_REGULAR = ("100644", "100755")
+#: Folders a folder link may lead through before a copy gives up (a loop).
+_MAX_DEPTH = 40
+
+
+class BaseView:
+    """Configured paths as the change's base had them when the change touches them."""
+
+    def __init__(
+        self, repo: Path, base: str | None, touched: frozenset[str], scratch: Path
+    ) -> None:
+        self._repo, self._base = repo, base
+        self._touched, self._scratch = touched, scratch
+        self._entries: dict[str, tuple[str, str]] | None = None
+        self._top: Path | None = None
+
+    @property
+    def top(self) -> Path | None:
+        """The top of the repository's work tree (None: a change that touches nothing, or
+        not a repository); asked of git once, when a configured path is first looked at."""
+        if not self._touched:
+            return None
+        if self._top is None:
+            self._top = _top(self._repo) or Path()
+        return self._top if self._top != Path() else None
+
+    def path(
+        self,
+        given: Path,
+        what: str,
+        companions: Iterable[str] = (),
+        reaches: Iterable[Path] = (),
+    ) -> Path:
+        """The file or folder to read for ``given`` (``what`` names it in errors): an
+        InputError when the change added it (the base had none).
+
+        ``companions`` are suffixes of files read with it (a bundle's signature), and
+        ``reaches`` files it names (a trust policy's keys): when the change touches
+        one, ``given`` is read at the base too (see :meth:`copy_named`).
+        """
+        chosen = self.optional_path(given, what, companions, reaches)
+        if chosen is None:
+            raise InputError(
+                f"{given}: the change adds this {what}, and its base {self._base_name} has "
+                f"none: a change is not judged by configuration it brings",
+                hint=f"commit the {what} before the change, or keep it outside the repository",
+            )
+        return chosen
+
+    def optional_path(
+        self,
+        given: Path,
+        what: str,
+        companions: Iterable[str] = (),
+        reaches: Iterable[Path] = (),
+    ) -> Path | None:
+        """:meth:`path`, None when the base had no such file or folder."""
+        names = self._names(given)
+        companions = tuple(companions) if given.name else ()  # "." has no siblings
+        siblings = [given.with_name(given.name + suffix) for suffix in companions]
+        if not names or not any(self.touches(p) for p in (given, *siblings, *reaches)):
+            return given
+        relative = names[0]
+        for suffix in ("", *companions):
+            self._copy(relative + suffix, self._scratch / (relative + suffix), what)
+        copied = self._scratch / relative
+        return copied if copied.exists() else None
+
+    @property
+    def _base_name(self) -> str:
+        return self._base[:12] if self._base else "(none: the first commit)"
+
+    def copy_named(self, files: Iterable[Path], what: str) -> None:
+        """Copy the base's version of ``files`` that a copy names relative to itself (a
+        trust policy's keys) into the scratch folder; files elsewhere are left alone."""
+        for file in files:
+            relative = (
+                os.path.normpath(file.relative_to(self._scratch))
+                if file.is_relative_to(self._scratch)
+                else ""
+            )
+            if relative and relative != "." and not relative.startswith(".."):
+                self._copy(Path(relative).as_posix(), self._scratch / relative, what)
+
+    def touches(self, given: Path) -> bool:
+        """Whether the change touches ``given``, a folder on its way, a file in it, or a
+        file one of its symbolic links (in the checkout) reaches."""
+        names = self._names(given)
+        if given.is_dir():
+            names += self._linked_from(given)
+        return any(self._hit(name) for name in names)
+
+    def _hit(self, name: str) -> bool:
+        if name == ".":  # the whole work tree (a policy repository judged by itself)
+            return bool(self._touched)
+        return any(
+            t == name or t.startswith(name + "/") or name.startswith(t + "/") for t in self._touched
+        )
+
+    def _names(self, given: Path) -> list[str]:
+        """``given`` relative to the work tree's top: the name given, then the file it
+        links to — each when inside it (none outside any repository)."""
+        top = self.top
+        if top is None:
+            return []
+        names = []
+        written = Path(os.path.abspath(given))  # "." and "x/.." name a folder, not a parent
+        for where in (written.parent.resolve() / written.name, given.resolve()):
+            try:
+                name = where.relative_to(top).as_posix()
+            except ValueError:
+                continue
+            if name not in names:
+                names.append(name)
+        return names
+
+    def _linked_from(self, folder: Path) -> list[str]:
+        """Where the symbolic links under ``folder`` lead, inside the work tree."""
+        found = []
+        for parent, dirs, files in os.walk(folder):
+            for entry in (*dirs, *files):
+                link = Path(parent) / entry
+                if link.is_symlink():
+                    found += self._names(link)[1:]
+        return found
+
+    def _copy(self, relative: str, target: Path, what: str, seen: tuple[str, ...] = ()) -> None:
+        """Write ``relative`` as of the base to ``target`` (nothing when it was not there;
+        a folder link back to a folder being copied, or too deep, is left out)."""
+        entries = self._base_entries(relative, what)
+        name = canonical_path(Repository(self._repo), entries, relative)
+        if name is None or name in seen or len(seen) > _MAX_DEPTH:
+            return
+        mode, sha = entries.get(name, ("", ""))
+        if mode in _REGULAR:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(Repository(self._repo).read_blob(sha))
+            return
+        inside = sorted(p.split("/", 1)[0] for p in _under(entries, name) if p.split("/", 1)[0])
+        for child in dict.fromkeys(inside):
+            inner = child if name == "." else f"{name}/{child}"
+            self._copy(inner, target / child, what, (*seen, name))
+
+    def _base_entries(self, relative: str, what: str) -> dict[str, tuple[str, str]]:
+        if self._entries is not None:
+            return self._entries
+        if self._base is None:  # the first commit: nothing came before it
+            self._entries = {}
+            return self._entries
+        checkout = Repository(self._repo)
+        if checkout.output_or_none("cat-file", "-e", f"{self._base}^{{commit}}") is None:
+            raise InputError(
+                f"the change edits the {what} {relative}, and its base {self._base[:12]} is "
+                f"not in {self._repo}: the {what} it started from cannot be read",
+                hint="fetch the base (actions/checkout fetch-depth: 0) or keep the "
+                "configuration outside the repository",
+            )
+        self._entries = checkout.entries(self._base)
+        return self._entries
+
+
+def _under(entries: Mapping[str, tuple[str, str]], folder: str) -> list[str]:
+    prefix = "" if folder == "." else folder + "/"
+    return [p[len(prefix) :] for p in entries if p.startswith(prefix)]
+
+
+def _touched(files: Any) -> frozenset[str]:
+    if not isinstance(files, list):
+        return frozenset()
+    return frozenset(
+        name
+        for entry in files
+        if isinstance(entry, dict)
+        for name in (entry.get("path"), entry.get("previous_path"))
+        if isinstance(name, str) and name
+    )
+
+
+def _top(repo: Path) -> Path | None:
+    try:
+        top = Repository(repo).output("rev-parse", "--show-toplevel").decode("utf-8").strip()
+    except (GitError, UnicodeDecodeError):
+        return None  # not a repository (an API-built change): nothing inside it
+    return Path(top).resolve()
+
+
+@contextmanager
+def base_view(repo: Path, document: Mapping[str, Any] | None) -> Iterator[BaseView]:
+    """A :class:`BaseView` of the change ``document`` built from ``repo`` (None: no change,
+    every path read as given), its copies removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="charter-base-") as folder:
+        # One level down: a name a copied file gives as ../x stays in the private folder.
+        scratch = Path(folder) / "base"
+        if document is None:
+            yield BaseView(repo, None, frozenset(), scratch)
+            return
+        base = document.get("base_sha")
+        yield BaseView(
+            repo,
+            base if isinstance(base, str) and base else None,
+            _touched(document.get("files")),
+            scratch,
+        )
