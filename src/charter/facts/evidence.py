@@ -512,22 +512,16 @@ def _attach_sbom(
     names: Mapping[str, str],
     parts: dict[str, dict[str, Any]],
 ) -> None:
+    """Attach an SBOM file to the artifacts it names by digest.
+
+    A signature over the SBOM's bytes proves who made the SBOM, not which artifact it
+    describes: only an SBOM that names the artifact's digest is signed *for* it. One
+    that names no subject digest is shown on ``A`` when it is ``A.cdx.json`` (or
+    ``.spdx.json``, ``.sbom.json``, ``.json``), unsigned, saying it is not bound.
+    """
     targets = {name for digest in sbom.subject_digests for name in by_digest.get(digest, ())}
-    stem = sbom.path
-    for marker in (".cdx.json", ".spdx.json", ".sbom.json", ".json"):
-        if stem.endswith(marker):
-            stem = stem[: -len(marker)]
-            break
-    # The name rule (A.cdx.json describes A) is only for an SBOM that names no
-    # subject digest: one that describes another digest is not A's SBOM.
-    misnamed = stem in names and stem not in targets and bool(sbom.subject_digests)
-    if stem in names and not sbom.subject_digests:
-        targets.add(stem)
-    error = None
-    if signature is None:
-        error = f"{sbom.path}: no signature (expected {sbom.path}.sig or {sbom.path}.sigstore.json)"
-    elif signature.error is not None:
-        error = signature.error
+    stem = _sbom_stem(sbom.path)
+    error = _sbom_signature_problem(sbom, signature)
     value = {
         **_sbom_fields(sbom),
         "signed": error is None,
@@ -539,14 +533,33 @@ def _attach_sbom(
         current = parts[name].get("sbom")
         if current is None or (current.get("signed") is not True and value["signed"]):
             parts[name]["sbom"] = value
-    if misnamed and parts[stem].get("sbom") is None:
+    if stem not in names or stem in targets or parts[stem].get("sbom") is not None:
+        return
+    if sbom.subject_digests:
         described = ", ".join(sorted(sbom.subject_digests))
-        parts[stem]["sbom"] = {
-            **value,
-            "signed": False,
-            "signer": None,
-            "error": f"{sbom.path}: describes {described}, not {stem} ({names[stem]})",
-        }
+        problem = f"{sbom.path}: describes {described}, not {stem} ({names[stem]})"
+    else:
+        problem = error or (
+            f"{sbom.path}: names no subject digest, so its signature does not bind it to "
+            f"{stem} ({names[stem]}); name the digest in the SBOM (CycloneDX "
+            "metadata.component.hashes, SPDX package checksums) or attest it for the artifact"
+        )
+    parts[stem]["sbom"] = {**value, "signed": False, "signer": None, "error": problem}
+
+
+def _sbom_stem(path: str) -> str:
+    for marker in (".cdx.json", ".spdx.json", ".sbom.json", ".json"):
+        if path.endswith(marker):
+            return path[: -len(marker)]
+    return path
+
+
+def _sbom_signature_problem(
+    sbom: sboms.Sbom, signature: attestations.Verified | None
+) -> str | None:
+    if signature is None:
+        return f"{sbom.path}: no signature (expected {sbom.path}.sig or {sbom.path}.sigstore.json)"
+    return signature.error
 
 
 def _attach_failures(
