@@ -9,15 +9,19 @@ their READMEs); signatures are made here with keys generated on the fly (TEST-ON
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
 
+from charter.facts.attestations import IN_TOTO_PAYLOAD, pae
 from charter.facts.evidence import collect
 from charter.trust.keys import verifying_key_from_pem
 from charter.trust.policy import EvidenceTrust
@@ -126,3 +130,180 @@ def test_a_signed_sbom_naming_a_declared_images_digest_binds_to_it(tmp_path: Pat
     declared = [{"name": "image", "digest": TARBALL_DIGEST}]
     [found] = collect(directory, trust, declared).artifacts
     assert found["sbom"]["signed"] is True
+
+
+# ---------------------------------------------------------------- attestation subjects
+BUILDER = "https://example.com/TEST-ONLY-builder"
+SLSA_V1 = "https://slsa.dev/provenance/v1"
+
+
+def _ed25519() -> tuple[ed25519.Ed25519PrivateKey, EvidenceTrust]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, EvidenceTrust(keys=(verifying_key_from_pem(pem, "k"),), builders=(BUILDER,))
+
+
+def _statement(*subjects: dict[str, str], predicate_type: str = SLSA_V1) -> bytes:
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": f"s{n}", "digest": d} for n, d in enumerate(subjects)],
+        "predicateType": predicate_type,
+        "predicate": {"runDetails": {"builder": {"id": BUILDER}}},
+    }
+    return json.dumps(statement).encode()
+
+
+def _envelope(
+    payload: bytes, *keys: ed25519.Ed25519PrivateKey | bytes, payload_type: str = IN_TOTO_PAYLOAD
+) -> str:
+    """A DSSE envelope with one signature per key (bytes: that signature as is)."""
+    signatures = [k if isinstance(k, bytes) else k.sign(pae(payload_type, payload)) for k in keys]
+    return json.dumps(
+        {
+            "payloadType": payload_type,
+            "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": "", "sig": base64.b64encode(s).decode()} for s in signatures],
+        }
+    )
+
+
+def _digests(data: bytes) -> dict[str, str]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "sha512": hashlib.sha512(data).hexdigest()}
+
+
+def _dist(tmp_path: Path, envelope: str, **files: bytes) -> Path:
+    directory = tmp_path / "dist"
+    directory.mkdir(parents=True)
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    (directory / "build.intoto.json").write_text(envelope)
+    return directory
+
+
+def test_a_sha512_subject_attaches_to_the_file_it_names(tmp_path: Path) -> None:
+    key, trust = _ed25519()
+    subject = {"sha512": _digests(b"app\n")["sha512"]}
+    directory = _dist(tmp_path, _envelope(_statement(subject), key), app=b"app\n")
+    provenance = _artifact(directory, trust, "app")["provenance"]
+    assert provenance["signed"] is True, provenance["error"]
+
+
+def test_each_of_several_subjects_receives_the_statement(tmp_path: Path) -> None:
+    key, trust = _ed25519()
+    payload = _statement(
+        {"sha256": _digests(b"a\n")["sha256"]},
+        {"sha512": _digests(b"b\n")["sha512"]},
+        {"sha256": "0" * 64},  # an artifact not in the directory
+    )
+    directory = _dist(tmp_path, _envelope(payload, key), a=b"a\n", b=b"b\n", c=b"c\n")
+    found = {a["name"]: a for a in collect(directory, trust).artifacts}
+    assert found["a"]["provenance"]["signed"] is True
+    assert found["b"]["provenance"]["signed"] is True
+    assert "provenance" not in found["c"]
+
+
+def test_a_subject_whose_digests_disagree_attaches_to_nothing_signed(tmp_path: Path) -> None:
+    # The sha256 is the agent's build, the sha512 another file's: which one was built?
+    key, trust = _ed25519()
+    subject = {"sha256": _digests(b"app\n")["sha256"], "sha512": _digests(b"other\n")["sha512"]}
+    directory = _dist(tmp_path, _envelope(_statement(subject), key), app=b"app\n")
+    provenance = _artifact(directory, trust, "app")["provenance"]
+    assert provenance["signed"] is False
+    assert "disagrees with app's digests" in provenance["error"]
+
+
+def test_a_malformed_sha512_subject_is_refused(tmp_path: Path) -> None:
+    key, trust = _ed25519()
+    subject = {"sha256": _digests(b"app\n")["sha256"], "sha512": "ab" * 32}
+    directory = _dist(tmp_path, _envelope(_statement(subject), key), app=b"app\n")
+    provenance = _artifact(directory, trust, "app")["provenance"]
+    assert provenance["signed"] is False
+    assert "sha512 digest is not 128 lowercase hex digits" in provenance["error"]
+
+
+def test_an_attestation_of_another_artifact_counts_for_nothing(tmp_path: Path) -> None:
+    key, trust = _ed25519()
+    (tmp_path / "evidence.pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    policy = tmp_path / "trust.toml"
+    policy.write_text(f'[evidence]\nkeys = ["evidence.pub"]\nbuilders = ["{BUILDER}"]\n')
+    subject = {"sha256": _digests(b"last week's build\n")["sha256"]}
+    directory = _dist(tmp_path, _envelope(_statement(subject), key), app=b"new build\n")
+    evidence = collect(directory, trust)
+    assert "provenance" not in _artifact(directory, trust, "app")
+    assert evidence.unattached == ("build.intoto.json",)
+    code, decision = _check(
+        tmp_path, _release("app"), "--evidence", str(directory), "--trust", str(policy)
+    )
+    assert code == 1
+    reasons = [r["msg"] for r in decision["reasons"] if r["rule"] == "SC-SIGNED-PROVENANCE-001"]
+    assert len(reasons) == 1 and "has no provenance" in reasons[0]
+
+
+def test_one_good_signature_of_two_verifies_as_dsse_specifies(tmp_path: Path) -> None:
+    # DSSE: an envelope is verified when a signature verifies with a trusted key; a
+    # signature by an unknown key, or garbage, beside it is ignored — in either order.
+    key, trust = _ed25519()
+    stranger = ed25519.Ed25519PrivateKey.generate()
+    payload = _statement({"sha256": _digests(b"app\n")["sha256"]})
+    pairs = ((stranger, key), (key, b"\x00" * 64), (b"not a signature", key))
+    for number, signers in enumerate(pairs):
+        directory = _dist(tmp_path / str(number), _envelope(payload, *signers), app=b"app\n")
+        assert _artifact(directory, trust, "app")["provenance"]["signed"] is True
+    # Two signatures, none by a pinned key: refused.
+    directory = _dist(tmp_path / "none", _envelope(payload, stranger, b"\x00" * 64), app=b"app\n")
+    provenance = _artifact(directory, trust, "app")["provenance"]
+    assert provenance["signed"] is False
+    assert "does not verify with any pinned key" in provenance["error"]
+
+
+def test_a_signed_payload_that_is_not_in_toto_is_refused(tmp_path: Path) -> None:
+    key, trust = _ed25519()
+    payload = _statement({"sha256": _digests(b"app\n")["sha256"]})
+    envelope = _envelope(payload, key, payload_type="application/vnd.example+json")
+    directory = _dist(tmp_path, envelope, app=b"app\n")
+    evidence = collect(directory, trust)
+    # The statement cannot be read as one: nothing attaches as signed, the error shows.
+    provenance = _artifact(directory, trust, "app")["provenance"]
+    assert provenance["signed"] is False
+    assert (
+        "payload type 'application/vnd.example+json' is not an in-toto statement"
+        in (provenance["error"])
+    )
+    assert evidence.unattached == ()
+
+
+def _certificate(key: ed25519.Ed25519PrivateKey, start: datetime.datetime) -> str:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "TEST-ONLY")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(minutes=10))
+        .sign(key, None)
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_a_certificate_expired_or_not_yet_valid_without_log_proof_never_verifies(
+    tmp_path: Path,
+) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    trust = EvidenceTrust(builders=(BUILDER,))  # no pinned key: only the certificate
+    payload = _statement({"sha256": _digests(b"app\n")["sha256"]})
+    now = datetime.datetime.now(datetime.UTC)
+    for start in (now - datetime.timedelta(days=30), now + datetime.timedelta(days=30)):
+        envelope = json.loads(_envelope(payload, key))
+        envelope["signatures"][0]["cert"] = _certificate(key, start)
+        directory = _dist(tmp_path / start.isoformat()[:10], json.dumps(envelope), app=b"app\n")
+        provenance = _artifact(directory, trust, "app")["provenance"]
+        assert provenance["signed"] is False
+        assert "no transparency-log proof of signing time" in provenance["error"]

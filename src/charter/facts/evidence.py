@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import stat
 import tempfile
@@ -34,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from charter.core import jsonio
-from charter.core.digests import sha256_bytes, sha256_file
+from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError
 from charter.facts import attestations, sboms, scans
 from charter.trust.policy import EvidenceTrust
 
 #: Largest evidence document Charter parses (artifacts of any size are only hashed).
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+_CHUNK = 1 << 16
 #: Most files read from one evidence directory.
 MAX_FILES = 10_000
 _HINT = "see docs/design.md, 'Facts: evidence'"
@@ -76,7 +78,8 @@ class Evidence:
 
 @dataclass
 class _Sorted:
-    artifacts: dict[str, str] = field(default_factory=dict)  # name -> digest
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> sha256 digest
+    sha512: dict[str, str] = field(default_factory=dict)  # name -> sha512 digest (files)
     blobs: dict[str, bytes] = field(default_factory=dict)  # name -> bytes (signed files)
     signatures: list[tuple[str, bytes]] = field(default_factory=list)
     statements: list[attestations.Verified] = field(default_factory=list)
@@ -107,12 +110,16 @@ def collect(
             and digest not in names.values()
         ):
             names[name] = digest
-    parts = _parts(found, trust, names)
+    known = {
+        name: frozenset({digest, *filter(None, [found.sha512.get(name)])})
+        for name, digest in names.items()
+    }
+    parts = _parts(found, trust, names, known)
     artifacts = tuple(
         {"name": name, "digest": digest, **parts.get(name, {})}
         for name, digest in sorted(names.items())
     )
-    digests = set(names.values())
+    index = _index(known)
     unattached = tuple(
         sorted(
             {
@@ -120,7 +127,7 @@ def collect(
                 for v in found.statements
                 if v.statement is not None
                 and v.error is None
-                and not {d for _, d in v.statement.subjects} & digests
+                and not any(_subject_matches(s, known, index) for s in _digest_sets(v.statement))
             }
         )
     )
@@ -276,7 +283,7 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
     path = root / relative
     raw = _raw_document(path, relative)
     if raw is None:
-        found.artifacts[relative] = _file_digest(path, relative)
+        found.artifacts[relative], found.sha512[relative] = _file_digests(path, relative)
         return
     if relative.endswith(SIGNATURE_SUFFIXES):
         bundle = _sigstore_bundle(raw, relative)
@@ -288,6 +295,7 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
         document = _document(raw, relative)
     if document is _NOT_JSON:
         found.artifacts[relative] = sha256_bytes(raw)
+        found.sha512[relative] = _sha512(raw)
         return
     if _is_jsonl(relative):
         for line, item in enumerate(document, start=1):
@@ -313,6 +321,7 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
             hint=_HINT,
         )
     found.artifacts[relative] = sha256_bytes(raw)
+    found.sha512[relative] = _sha512(raw)
 
 
 _NOT_JSON: Any = object()
@@ -395,32 +404,78 @@ def _bytes(path: Path, relative: str) -> bytes:
         raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
 
 
-def _file_digest(path: Path, relative: str) -> str:
+def _file_digests(path: Path, relative: str) -> tuple[str, str]:
+    """``sha256:…`` and ``sha512:…`` of a file, in one pass over its bytes."""
+    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
     try:
-        return sha256_file(path)
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                sha256.update(chunk)
+                sha512.update(chunk)
     except OSError as exc:
         raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
+    return "sha256:" + sha256.hexdigest(), "sha512:" + sha512.hexdigest()
+
+
+def _sha512(data: bytes) -> str:
+    return "sha512:" + hashlib.sha512(data).hexdigest()
 
 
 # ---------------------------------------------------------------- attaching
-def _parts(
-    found: _Sorted, trust: EvidenceTrust, names: Mapping[str, str]
-) -> dict[str, dict[str, Any]]:
+def _index(known: Mapping[str, frozenset[str]]) -> dict[str, list[str]]:
+    """Artifact names by each digest they are known by."""
     by_digest: dict[str, list[str]] = {}
-    for name, digest in names.items():
-        by_digest.setdefault(digest, []).append(name)
+    for name, digests in known.items():
+        for digest in digests:
+            by_digest.setdefault(digest, []).append(name)
+    return by_digest
+
+
+def _digest_sets(statement: attestations.Statement) -> tuple[frozenset[str], ...]:
+    if statement.digest_sets:
+        return statement.digest_sets
+    return tuple(frozenset({d}) for _, d in statement.subjects)
+
+
+def _algorithms(digests: frozenset[str]) -> dict[str, str]:
+    return dict(d.split(":", 1) for d in digests)
+
+
+def _subject_matches(
+    subject: frozenset[str],
+    known: Mapping[str, frozenset[str]],
+    index: Mapping[str, list[str]],
+) -> dict[str, bool]:
+    """Artifacts a subject names: True when every algorithm both know agrees, False
+    when one agrees and another does not (a conflicting subject never attaches)."""
+    found: dict[str, bool] = {}
+    claimed = _algorithms(subject)
+    for name in {n for digest in subject for n in index.get(digest, ())}:
+        have = _algorithms(known[name])
+        found[name] = all(claimed[a] == have[a] for a in claimed.keys() & have.keys())
+    return found
+
+
+def _parts(
+    found: _Sorted,
+    trust: EvidenceTrust,
+    names: Mapping[str, str],
+    known: Mapping[str, frozenset[str]],
+) -> dict[str, dict[str, Any]]:
+    by_digest = _index(known)
     parts: dict[str, dict[str, Any]] = {name: {} for name in names}
     for verified in found.statements:
-        _attach_statement(verified, by_digest, parts)
+        _attach_statement(verified, known, by_digest, parts)
     signed = _blob_signatures(found, trust)
     for sbom in found.sboms:
         _attach_sbom(sbom, signed.get(sbom.path), by_digest, names, parts)
-    _attach_failures(found.statements, parts, by_digest)
+    _attach_failures(found.statements, parts, known, by_digest)
     return parts
 
 
 def _attach_statement(
     verified: attestations.Verified,
+    known: Mapping[str, frozenset[str]],
     by_digest: Mapping[str, list[str]],
     parts: dict[str, dict[str, Any]],
 ) -> None:
@@ -431,12 +486,17 @@ def _attach_statement(
     if part is None:
         return
     value = _statement_part(verified, part)
-    for _, digest in statement.subjects:
-        for name in by_digest.get(digest, ()):
+    for subject in _digest_sets(statement):
+        for name, agrees in sorted(_subject_matches(subject, known, by_digest).items()):
+            found = value
+            if not agrees:
+                shown = ", ".join(sorted(subject))
+                problem = f"{verified.path}: subject {shown} disagrees with {name}'s digests"
+                found = {**value, "signed": False, "signer": None, "error": problem}
             current = parts[name].get(part)
             # A verified part is never replaced by a failed one.
-            if current is None or (current.get("signed") is not True and value["signed"]):
-                parts[name][part] = value
+            if current is None or (current.get("signed") is not True and found["signed"]):
+                parts[name][part] = found
 
 
 def _part_name(verified: attestations.Verified) -> str | None:
@@ -565,6 +625,7 @@ def _sbom_signature_problem(
 def _attach_failures(
     statements: Iterable[attestations.Verified],
     parts: dict[str, dict[str, Any]],
+    known: Mapping[str, frozenset[str]],
     digests: Mapping[str, list[str]],
 ) -> None:
     """A failed attestation that names no artifact still explains every unsigned part.
@@ -576,7 +637,9 @@ def _attach_failures(
         if verified.error is None:
             continue
         statement = verified.statement
-        if statement is not None and any(d in digests for _, d in statement.subjects):
+        if statement is not None and any(
+            _subject_matches(s, known, digests) for s in _digest_sets(statement)
+        ):
             continue  # attached to its subject by _attach_statement
         part = _part_name(verified) if statement is not None else None
         if part is None:
