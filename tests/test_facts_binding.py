@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -23,6 +24,9 @@ from cryptography.x509.oid import NameOID
 
 from charter.facts.attestations import IN_TOTO_PAYLOAD, pae
 from charter.facts.evidence import collect
+from charter.facts.reconcile import Facts, reconcile
+from charter.facts.scan_coverage import required_files
+from charter.facts.scans import parse_scan
 from charter.trust.keys import verifying_key_from_pem
 from charter.trust.policy import EvidenceTrust
 from tests.cli_helpers import invoke
@@ -307,3 +311,178 @@ def test_a_certificate_expired_or_not_yet_valid_without_log_proof_never_verifies
         provenance = _artifact(directory, trust, "app")["provenance"]
         assert provenance["signed"] is False
         assert "no transparency-log proof of signing time" in provenance["error"]
+
+
+# ---------------------------------------------------------------- what a scan is about
+VULN = EVIDENCE / "vuln"
+TRIVY_POETRY = VULN / "trivy" / "aquasecurity-trivy" / "poetry.json.golden"
+TRIVY_ALPINE = VULN / "trivy" / "aquasecurity-trivy" / "alpine-39-high-critical.json.golden"
+OSV_YARN = VULN / "osv-scanner" / "defectdojo" / "some_findings.json"
+GRYPE_BUSYBOX = VULN / "grype" / "defectdojo" / "many_vulns_with_epss_values.json"
+PIP_AUDIT = VULN / "pip-audit" / "defectdojo" / "many_vulns_new.json"
+#: busybox:1.32.1's manifest digest, as grype recorded it.
+BUSYBOX = "sha256:123b1fd3a44eaaf7322e08e9175d9ca57d49ebf2955d4fa1f5607e99dc31bcbb"
+
+
+def _change(path: str, name: str = "werkzeug", new: str = "0.14") -> dict[str, Any]:
+    return {"ecosystem": "pypi", "name": name, "old": None, "new": new, "file": path}
+
+
+def _scan(tmp_path: Path, document: dict[str, Any], *reports: Path) -> dict[str, Any]:
+    """``dependencies.scan`` as reconciled from an evidence directory of ``reports``."""
+    directory = tmp_path / "scans"
+    directory.mkdir(parents=True)
+    for report in reports:
+        shutil.copyfile(report, directory / report.name)
+    found = collect(directory, EvidenceTrust())
+    scan: dict[str, Any] = reconcile(document, Facts(scan=found.scan)).document["dependencies"][
+        "scan"
+    ]
+    assert "reports" not in scan
+    return scan
+
+
+def _pr(*changes: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "pull_request",
+        "repository": "acme/app",
+        "author": {"id": "coder@agents.example", "type": "agent"},
+        "dependencies": {"changed": True, "changes": list(changes)},
+        **extra,
+    }
+
+
+def test_an_image_scan_does_not_stand_in_for_a_lockfile_scan(tmp_path: Path) -> None:
+    # The change bumps poetry.lock; the agent attaches trivy's clean-looking scan of
+    # an alpine image instead (its two findings are about musl, not the change).
+    scan = _scan(tmp_path, _pr(_change("poetry.lock")), TRIVY_ALPINE)
+    assert scan["audited"] is False and scan["findings"] == []
+    assert scan["not_audited"][0] == "no scan covers poetry.lock"
+    assert "alpine-39-high-critical.json.golden: trivy scanned" in scan["not_audited"][1]
+    assert "not poetry.lock (its 2 findings are not used)" in scan["not_audited"][1]
+
+
+def test_a_lockfile_scan_covers_the_lockfile_it_names(tmp_path: Path) -> None:
+    # Held: trivy's poetry.lock scan is about the changed poetry.lock (any folder depth).
+    for path in ("poetry.lock", "testdata/fixtures/repo/poetry/poetry.lock"):
+        scan = _scan(tmp_path / path.replace("/", "_"), _pr(_change(path)), TRIVY_POETRY)
+        assert scan["audited"] is True and scan["not_audited"] == []
+        assert [f["id"] for f in scan["findings"]] == ["CVE-2019-14806"]
+    # ... and not about another lockfile, or a poetry.lock in another folder.
+    for path in ("services/api/poetry.lock", "yarn.lock"):
+        scan = _scan(tmp_path / path.replace("/", "_"), _pr(_change(path)), TRIVY_POETRY)
+        assert scan["audited"] is False and scan["findings"] == []
+
+
+def test_only_the_scans_about_the_change_judge_it(tmp_path: Path) -> None:
+    # Two lockfiles changed; OSV-Scanner scanned components/yarn.lock, trivy poetry.lock,
+    # grype an unrelated image: the image's 15 findings are not the judgement.
+    document = _pr(_change("poetry.lock"), _change("components/yarn.lock", "flot-axis", "1"))
+    scan = _scan(tmp_path, document, TRIVY_POETRY, OSV_YARN, GRYPE_BUSYBOX)
+    assert scan["audited"] is True
+    assert {f["source"] for f in scan["findings"]} == {TRIVY_POETRY.name, OSV_YARN.name}
+    # Without the OSV scan, components/yarn.lock is covered by nothing.
+    scan = _scan(tmp_path / "two", document, TRIVY_POETRY, GRYPE_BUSYBOX)
+    assert scan["audited"] is False
+    assert scan["not_audited"][0] == "no scan covers components/yarn.lock"
+
+
+def test_an_image_scan_covers_the_change_when_it_is_about_a_listed_artifact(
+    tmp_path: Path,
+) -> None:
+    document = _pr(_change("poetry.lock"), artifacts=[{"name": "busybox", "digest": BUSYBOX}])
+    scan = _scan(tmp_path, document, GRYPE_BUSYBOX)
+    assert scan["audited"] is True and len(scan["findings"]) == 15
+    other = _pr(_change("poetry.lock"), artifacts=[{"name": "app", "digest": "sha256:" + "1" * 64}])
+    assert _scan(tmp_path / "other", other, GRYPE_BUSYBOX)["audited"] is False
+
+
+def test_pip_audit_covers_a_file_whose_changed_packages_it_audited(tmp_path: Path) -> None:
+    # pip-audit names no file: it covers requirements.txt when it audited the changed
+    # packages at their new versions (names compared as PyPI normalises them).
+    audited = _pr(
+        _change("requirements.txt", "Django", "3.2.9"), _change("requirements.txt", "lxml", "4.6.4")
+    )
+    scan = _scan(tmp_path, audited, PIP_AUDIT)
+    assert scan["audited"] is True and scan["findings"]
+    for change in (
+        _change("requirements.txt", "django", "4.0"),  # another version than it audited
+        _change("requirements.txt", "azure-devops", "0.17.0"),  # skipped
+        _change("requirements.txt", "requests", "2.32.3"),  # not audited at all
+    ):
+        scan = _scan(tmp_path / change["name"] / change["new"], _pr(change), PIP_AUDIT)
+        assert scan["audited"] is False and scan["findings"] == []
+
+
+def test_a_change_that_names_no_dependency_file_cannot_be_shown_covered(tmp_path: Path) -> None:
+    scan = _scan(tmp_path, _pr(), TRIVY_POETRY)
+    assert scan["audited"] is False
+    assert scan["not_audited"][0].startswith("the change names no dependency file")
+
+
+def test_a_scan_about_something_else_denies_end_to_end(tmp_path: Path) -> None:
+    directory = tmp_path / "ci"
+    directory.mkdir()
+    shutil.copyfile(TRIVY_ALPINE, directory / "scan.json")
+    document = _pr(files=[{"path": "poetry.lock", "status": "modified"}])
+    document["dependencies"] = {"changed": True}
+    code, decision = _check(tmp_path, document, "--evidence", str(directory))
+    assert code == 1
+    [reason] = [r["msg"] for r in decision["reasons"] if r["rule"] == "SC-DEPENDENCY-SCAN-001"]
+    assert "no scan covers poetry.lock" in reason
+    # The image's findings are not the judgement.
+    assert not [r for r in decision["reasons"] if r["rule"] == "SC-VULN-THRESHOLD-001"]
+    # Held: the scan of the changed lockfile judges it (its HIGH finding denies).
+    shutil.copyfile(TRIVY_POETRY, directory / "scan.json")
+    code, decision = _check(tmp_path, document, "--evidence", str(directory))
+    rules = {r["rule"] for r in decision["reasons"]}
+    assert "SC-DEPENDENCY-SCAN-001" not in rules and "SC-VULN-THRESHOLD-001" in rules
+
+
+def test_required_files_are_lockfiles_and_manifests_only_alone() -> None:
+    files = [
+        {"path": "package.json", "status": "modified"},
+        {"path": "package-lock.json", "status": "modified"},
+        {"path": "go.sum", "status": "modified"},
+        {"path": "old/yarn.lock", "status": "removed"},
+        {"path": "README.md", "status": "modified"},
+    ]
+    assert required_files({"files": files}) == ["package-lock.json"]
+    assert required_files({"files": files[:1]}) == ["package.json"]
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        (TRIVY_POETRY, {"files": ("testdata/fixtures/repo/poetry/poetry.lock",)}),
+        (
+            TRIVY_ALPINE,
+            {
+                "digests": (
+                    "sha256:055936d3920576da37aa9bc460d70c5f212028bda1c08c0879aedf03d7a66ea1",
+                )
+            },
+        ),
+        (OSV_YARN, {"files": ("/tmp/components/yarn.lock",)}),
+        (
+            VULN / "grype" / "anchore-grype" / "TestJsonDirsPresenter.golden",
+            {"directories": ("/some/path",)},
+        ),
+        (
+            GRYPE_BUSYBOX,
+            {
+                "digests": (
+                    "sha256:388056c9a6838deea3792e8f00705b35b439cf57b3c9c2634fb4e95cfc896de6",
+                    BUSYBOX,
+                    "sha256:ae39a6f5c07297d7ab64dbd4f82c77c874cc6a94cea29fdec309d0992574b4f7",
+                )
+            },
+        ),
+        (VULN / "pip-audit" / "local-offline" / "pip-audit-2.10.1.offline.json", {}),
+    ],
+)
+def test_what_each_real_report_says_it_scanned(report: Path, expected: dict[str, Any]) -> None:
+    about = parse_scan(json.loads(report.read_text()), report.name).about
+    for key in ("files", "directories", "digests"):
+        assert getattr(about, key) == expected.get(key, ())
+    assert about.packages == ()  # pip-audit offline audited none of them

@@ -37,7 +37,7 @@ from typing import Any
 from charter.core import jsonio
 from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError
-from charter.facts import attestations, sboms, scans
+from charter.facts import attestations, sboms, scan_coverage, scans
 from charter.trust.policy import EvidenceTrust
 
 #: Largest evidence document Charter parses (artifacts of any size are only hashed).
@@ -652,13 +652,15 @@ def _attach_failures(
 
 
 def _merged_scan(found: list[scans.Scan]) -> dict[str, Any] | None:
+    """Every scan merged; ``reports`` keeps what each is about for
+    :func:`charter.facts.scan_coverage.judge` (reconciling removes it)."""
     if not found:
         return None
     documents = [scans.scan_to_json(s) for s in found]
     return {
-        "tool": documents[0]["tool"],
-        "tools": [tool for d in documents for tool in d["tools"]],
-        "findings": [f for d in documents for f in d["findings"]],
-        "audited": all(s.audited for s in found),
-        "not_audited": [line for s in found for line in s.not_audited],
+        **scan_coverage.merge(documents),
+        "reports": [
+            {"scan": d, "about": scans.about_to_json(s)}
+            for d, s in zip(documents, found, strict=True)
+        ],
     }
