@@ -27,6 +27,7 @@ from charter.facts.evidence import collect
 from charter.facts.reconcile import Facts, reconcile
 from charter.facts.scan_coverage import required_files
 from charter.facts.scans import parse_scan
+from charter.trust.keyless import KeylessIdentity
 from charter.trust.keys import verifying_key_from_pem
 from charter.trust.policy import EvidenceTrust
 from tests.cli_helpers import invoke
@@ -486,3 +487,57 @@ def test_what_each_real_report_says_it_scanned(report: Path, expected: dict[str,
     for key in ("files", "directories", "digests"):
         assert getattr(about, key) == expected.get(key, ())
     assert about.packages == ()  # pip-audit offline audited none of them
+
+
+# ---------------------------------------------------------------- Sigstore bundles
+BCR = EVIDENCE / "attestations" / "slsa-verifier" / "github-attestation-bundle-v0.3"
+TRUSTED_ROOT = EVIDENCE / "attestations" / "sigstore-trust" / "production-trusted_root.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        # a second (bad) signature beside the good one, either order
+        (
+            lambda b: b["dsseEnvelope"]["signatures"].append({"sig": "AAAA"}),
+            "exactly one signature",
+        ),
+        (
+            lambda b: b["dsseEnvelope"]["signatures"].insert(0, {"sig": "AAAA"}),
+            "exactly one signature",
+        ),
+        # the transparency-log entry (the proof of signing time) removed
+        (lambda b: b["verificationMaterial"].pop("tlogEntries"), "tlogEntries"),
+        # another payload type than in-toto
+        (
+            lambda b: b["dsseEnvelope"].update(payloadType="application/json"),
+            "payload type 'application/json' is not an in-toto statement",
+        ),
+    ],
+)
+def test_a_changed_github_attestation_bundle_is_refused(
+    tmp_path: Path, change: Any, needle: str
+) -> None:
+    pytest.importorskip("sigstore")
+    identity = KeylessIdentity(
+        "https://github.com/bazel-contrib/publish-to-bcr/.github/workflows/publish.yaml@refs/tags/v0.0.1",
+        "https://token.actions.githubusercontent.com",
+    )
+    trust = EvidenceTrust(keyless=(identity,), trusted_root=TRUSTED_ROOT, builders=("*",))
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    shutil.copyfile(BCR / "MODULE.bazel", directory / "MODULE.bazel")
+    bundle = json.loads((BCR / "MODULE.bazel.intoto.jsonl").read_text())
+    assert _bundle_verifies(directory, bundle, trust)  # control: the real bundle verifies
+    change(bundle)
+    provenance = _artifact_with(directory, bundle, trust)
+    assert provenance["signed"] is False and needle in provenance["error"]
+
+
+def _artifact_with(directory: Path, bundle: dict[str, Any], trust: EvidenceTrust) -> Any:
+    (directory / "MODULE.bazel.intoto.jsonl").write_text(json.dumps(bundle) + "\n")
+    return _artifact(directory, trust, "MODULE.bazel")["provenance"]
+
+
+def _bundle_verifies(directory: Path, bundle: dict[str, Any], trust: EvidenceTrust) -> bool:
+    return bool(_artifact_with(directory, bundle, trust)["signed"])
