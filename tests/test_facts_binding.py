@@ -388,14 +388,26 @@ def test_only_the_scans_about_the_change_judge_it(tmp_path: Path) -> None:
     assert scan["not_audited"][0] == "no scan covers components/yarn.lock"
 
 
-def test_an_image_scan_covers_the_change_when_it_is_about_a_listed_artifact(
-    tmp_path: Path,
-) -> None:
-    document = _pr(_change("poetry.lock"), artifacts=[{"name": "busybox", "digest": BUSYBOX}])
-    scan = _scan(tmp_path, document, GRYPE_BUSYBOX)
+def test_an_image_scan_covers_the_change_when_it_is_a_built_artifacts(tmp_path: Path) -> None:
+    # The image's digest has signed provenance from the trusted builder: its scan counts.
+    key, trust = _ed25519()
+    payload = _statement({"sha256": BUSYBOX.removeprefix("sha256:")})
+    directory = _dist(tmp_path, _envelope(payload, key))
+    shutil.copyfile(GRYPE_BUSYBOX, directory / "grype.json")
+    declared = [{"name": "busybox", "digest": BUSYBOX}]
+    found = collect(directory, trust, declared)
+    document = _pr(_change("poetry.lock"), artifacts=declared)
+    facts = Facts(artifacts=found.artifacts, scan=found.scan)
+    scan = reconcile(document, facts).document["dependencies"]["scan"]
     assert scan["audited"] is True and len(scan["findings"]) == 15
-    other = _pr(_change("poetry.lock"), artifacts=[{"name": "app", "digest": "sha256:" + "1" * 64}])
-    assert _scan(tmp_path / "other", other, GRYPE_BUSYBOX)["audited"] is False
+    # A digest the document merely declares (no verified provenance) is any image's.
+    scan = reconcile(document, Facts(scan=found.scan)).document["dependencies"]["scan"]
+    assert scan["audited"] is False and scan["findings"] == []
+    unsigned = _pr(
+        _change("poetry.lock"), artifacts=[{**declared[0], "provenance": {"signed": True}}]
+    )
+    scan = reconcile(unsigned, Facts(scan=found.scan)).document["dependencies"]["scan"]
+    assert scan["audited"] is False
 
 
 def test_pip_audit_covers_a_file_whose_changed_packages_it_audited(tmp_path: Path) -> None:

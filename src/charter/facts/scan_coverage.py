@@ -3,7 +3,8 @@
 A scan judges a dependency change only when it is *about* that change:
 
 * an image scan (grype ``source.target``, trivy ``Metadata.ImageID``/``RepoDigests``)
-  about an artifact the document lists by digest covers the whole change;
+  about an artifact of the document whose provenance verified covers the whole change
+  (a merely declared digest could be any image's);
 * a dependency scan covers each changed dependency file it names — trivy's
   ``lang-pkgs`` targets (under ``ArtifactName``), OSV-Scanner's lockfile sources,
   grype's file source — when the scanned path is the file or ends with ``/`` + the
@@ -99,11 +100,16 @@ def _field(entries: Any, key: str) -> list[str]:
 
 
 def _artifact_digests(document: Mapping[str, Any]) -> set[str]:
+    """Digests of the artifacts whose provenance verified: a digest the document merely
+    declares could be any image's, so its scan would prove nothing about the change."""
     artifacts = document.get("artifacts")
     return {
         a["digest"]
         for a in (artifacts if isinstance(artifacts, list) else [])
-        if isinstance(a, Mapping) and isinstance(a.get("digest"), str)
+        if isinstance(a, Mapping)
+        and isinstance(a.get("digest"), str)
+        and isinstance(a.get("provenance"), Mapping)
+        and a["provenance"].get("signed") is True
     }
 
 
