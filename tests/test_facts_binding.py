@@ -358,9 +358,9 @@ def test_an_image_scan_does_not_stand_in_for_a_lockfile_scan(tmp_path: Path) -> 
     # an alpine image instead (its two findings are about musl, not the change).
     scan = _scan(tmp_path, _pr(_change("poetry.lock")), TRIVY_ALPINE)
     assert scan["audited"] is False and scan["findings"] == []
-    assert scan["not_audited"][0] == "no scan covers poetry.lock"
-    assert "alpine-39-high-critical.json.golden: trivy scanned" in scan["not_audited"][1]
-    assert "not poetry.lock (its 2 findings are not used)" in scan["not_audited"][1]
+    assert "alpine-39-high-critical.json.golden: trivy scanned" in scan["not_audited"][0]
+    assert "not poetry.lock (its 2 findings are not used)" in scan["not_audited"][0]
+    assert scan["not_audited"][1] == "no scan covers poetry.lock"
 
 
 def test_a_lockfile_scan_covers_the_lockfile_it_names(tmp_path: Path) -> None:
@@ -385,7 +385,7 @@ def test_only_the_scans_about_the_change_judge_it(tmp_path: Path) -> None:
     # Without the OSV scan, components/yarn.lock is covered by nothing.
     scan = _scan(tmp_path / "two", document, TRIVY_POETRY, GRYPE_BUSYBOX)
     assert scan["audited"] is False
-    assert scan["not_audited"][0] == "no scan covers components/yarn.lock"
+    assert scan["not_audited"][-1] == "no scan covers components/yarn.lock"
 
 
 def test_an_image_scan_covers_the_change_when_it_is_a_built_artifacts(tmp_path: Path) -> None:
@@ -430,7 +430,7 @@ def test_pip_audit_covers_a_file_whose_changed_packages_it_audited(tmp_path: Pat
 def test_a_change_that_names_no_dependency_file_cannot_be_shown_covered(tmp_path: Path) -> None:
     scan = _scan(tmp_path, _pr(), TRIVY_POETRY)
     assert scan["audited"] is False
-    assert scan["not_audited"][0].startswith("the change names no dependency file")
+    assert scan["not_audited"][-1].startswith("the change names no dependency file")
 
 
 def test_a_scan_about_something_else_denies_end_to_end(tmp_path: Path) -> None:
@@ -553,3 +553,24 @@ def _artifact_with(directory: Path, bundle: dict[str, Any], trust: EvidenceTrust
 
 def _bundle_verifies(directory: Path, bundle: dict[str, Any], trust: EvidenceTrust) -> bool:
     return bool(_artifact_with(directory, bundle, trust)["signed"])
+
+
+def test_a_pip_audit_run_that_audited_nothing_still_says_so(tmp_path: Path) -> None:
+    # Held (real pip-audit 2.10.1 offline: every dependency skipped, exit 0).
+    offline = VULN / "pip-audit" / "local-offline" / "pip-audit-2.10.1.offline.json"
+    scan = _scan(tmp_path, _pr(_change("requirements.txt")), offline)
+    assert scan["audited"] is False
+    assert "Dependency not found on PyPI" in scan["not_audited"][0]
+    assert scan["not_audited"][-1] == "no scan covers requirements.txt"
+
+
+def test_a_pinned_keys_signature_counts_whatever_certificate_rides_beside_it(
+    tmp_path: Path,
+) -> None:
+    # Defined answer: the pin is the trust; an expired certificate beside it changes nothing.
+    key, trust = _ed25519()
+    envelope = json.loads(_envelope(_statement({"sha256": _digests(b"app\n")["sha256"]}), key))
+    expired = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=400)
+    envelope["signatures"][0]["cert"] = _certificate(key, expired)
+    directory = _dist(tmp_path, json.dumps(envelope), app=b"app\n")
+    assert _artifact(directory, trust, "app")["provenance"]["signed"] is True

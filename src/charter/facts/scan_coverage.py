@@ -63,13 +63,13 @@ def judge(reports: list[Mapping[str, Any]], document: Mapping[str, Any]) -> dict
         if covered:
             covering.append(report["scan"])
             uncovered -= covered
+        elif report["scan"]["audited"] is not True:
+            reasons.extend(report["scan"]["not_audited"])  # it audited nothing at all
         else:
             reasons.append(_not_about(report, required))
     if not required and not covering:
-        reasons.insert(
-            0, "the change names no dependency file, so no scan can be shown to cover it"
-        )
-    reasons[:0] = [f"no scan covers {path}" for path in sorted(uncovered)]
+        reasons.append("the change names no dependency file, so no scan can be shown to cover it")
+    reasons.extend(f"no scan covers {path}" for path in sorted(uncovered))
     merged = merge(covering) if covering else _empty(reports)
     if uncovered or not covering:
         merged["audited"] = False
@@ -180,5 +180,5 @@ def _empty(reports: list[Mapping[str, Any]]) -> dict[str, Any]:
         "tools": [tool for s in scans for tool in s["tools"]],
         "findings": [],
         "audited": False,
-        "not_audited": [line for s in scans for line in s["not_audited"]],
+        "not_audited": [],
     }
