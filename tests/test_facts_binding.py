@@ -187,9 +187,10 @@ def _dist(tmp_path: Path, envelope: str, **files: bytes) -> Path:
     return directory
 
 
-def test_a_sha512_subject_attaches_to_the_file_it_names(tmp_path: Path) -> None:
+@pytest.mark.parametrize("algorithm", ["sha512", "sha384"])
+def test_a_sha512_subject_attaches_to_the_file_it_names(tmp_path: Path, algorithm: str) -> None:
     key, trust = _ed25519()
-    subject = {"sha512": _digests(b"app\n")["sha512"]}
+    subject = {algorithm: hashlib.new(algorithm, b"app\n").hexdigest()}
     directory = _dist(tmp_path, _envelope(_statement(subject), key), app=b"app\n")
     provenance = _artifact(directory, trust, "app")["provenance"]
     assert provenance["signed"] is True, provenance["error"]

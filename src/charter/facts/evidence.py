@@ -79,7 +79,7 @@ class Evidence:
 @dataclass
 class _Sorted:
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> sha256 digest
-    sha512: dict[str, str] = field(default_factory=dict)  # name -> sha512 digest (files)
+    paths: dict[str, Path] = field(default_factory=dict)  # name -> file (artifacts)
     blobs: dict[str, bytes] = field(default_factory=dict)  # name -> bytes (signed files)
     signatures: list[tuple[str, bytes]] = field(default_factory=list)
     statements: list[attestations.Verified] = field(default_factory=list)
@@ -110,10 +110,8 @@ def collect(
             and digest not in names.values()
         ):
             names[name] = digest
-    known = {
-        name: frozenset({digest, *filter(None, [found.sha512.get(name)])})
-        for name, digest in names.items()
-    }
+    other = _other_digests(found)
+    known = {name: frozenset({digest, *other.get(name, ())}) for name, digest in names.items()}
     parts = _parts(found, trust, names, known)
     artifacts = tuple(
         {"name": name, "digest": digest, **parts.get(name, {})}
@@ -283,7 +281,8 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
     path = root / relative
     raw = _raw_document(path, relative)
     if raw is None:
-        found.artifacts[relative], found.sha512[relative] = _file_digests(path, relative)
+        found.artifacts[relative] = _file_digests(path, relative, ("sha256",))[0]
+        found.paths[relative] = path
         return
     if relative.endswith(SIGNATURE_SUFFIXES):
         bundle = _sigstore_bundle(raw, relative)
@@ -295,7 +294,7 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
         document = _document(raw, relative)
     if document is _NOT_JSON:
         found.artifacts[relative] = sha256_bytes(raw)
-        found.sha512[relative] = _sha512(raw)
+        found.paths[relative] = path
         return
     if _is_jsonl(relative):
         for line, item in enumerate(document, start=1):
@@ -321,7 +320,7 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
             hint=_HINT,
         )
     found.artifacts[relative] = sha256_bytes(raw)
-    found.sha512[relative] = _sha512(raw)
+    found.paths[relative] = path
 
 
 _NOT_JSON: Any = object()
@@ -404,21 +403,40 @@ def _bytes(path: Path, relative: str) -> bytes:
         raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
 
 
-def _file_digests(path: Path, relative: str) -> tuple[str, str]:
-    """``sha256:…`` and ``sha512:…`` of a file, in one pass over its bytes."""
-    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
+def _file_digests(path: Path, relative: str, algorithms: Iterable[str]) -> list[str]:
+    """``algo:hex`` of a file for each algorithm, in one pass over its bytes."""
+    hashers = [(name, hashlib.new(name)) for name in algorithms]
     try:
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                sha256.update(chunk)
-                sha512.update(chunk)
+                for _, hasher in hashers:
+                    hasher.update(chunk)
     except OSError as exc:
         raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
-    return "sha256:" + sha256.hexdigest(), "sha512:" + sha512.hexdigest()
+    return [f"{name}:{hasher.hexdigest()}" for name, hasher in hashers]
 
 
-def _sha512(data: bytes) -> str:
-    return "sha512:" + hashlib.sha512(data).hexdigest()
+def _other_digests(found: _Sorted) -> dict[str, list[str]]:
+    """The artifact files' digests under the other algorithms evidence names (sha384,
+    sha512): computed only when a statement subject or an SBOM names one."""
+    named = {
+        digest.split(":", 1)[0]
+        for digests in [
+            *(d for v in found.statements if v.statement for d in _digest_sets(v.statement)),
+            *(sbom.subject_digests for sbom in found.sboms),
+        ]
+        for digest in digests
+    }
+    algorithms = sorted(named & {"sha384", "sha512"})
+    if not algorithms:
+        return {}
+    other: dict[str, list[str]] = {}
+    for name, path in sorted(found.paths.items()):
+        sha256, *digests = _file_digests(path, name, ["sha256", *algorithms])
+        if sha256 != found.artifacts[name]:  # read twice: the bytes must be the same
+            raise InputError(f"evidence {name}: changed while it was read", hint=_HINT)
+        other[name] = digests
+    return other
 
 
 # ---------------------------------------------------------------- attaching
