@@ -575,3 +575,24 @@ def test_a_pinned_keys_signature_counts_whatever_certificate_rides_beside_it(
     envelope["signatures"][0]["cert"] = _certificate(key, expired)
     directory = _dist(tmp_path, json.dumps(envelope), app=b"app\n")
     assert _artifact(directory, trust, "app")["provenance"]["signed"] is True
+
+
+def test_a_cyclonedx_sbom_whose_hashes_disagree_binds_to_nothing(tmp_path: Path) -> None:
+    # The SBOM's subject carries the tarball's sha256 and another file's sha512.
+    key, trust, _ = _signer(tmp_path)
+    directory = tmp_path / "dist"
+    directory.mkdir()
+    shutil.copyfile(EXAMPLE / TARBALL, directory / TARBALL)
+    document = json.loads((EXAMPLE / f"{TARBALL}.cdx.json").read_text())
+    other = hashlib.sha512(b"another build\n").hexdigest()
+    document["metadata"]["component"]["hashes"] = [{"alg": "SHA-512", "content": other}]
+    (directory / f"{TARBALL}.cdx.json").write_text(json.dumps(document))
+    _sign_blob(key, directory / f"{TARBALL}.cdx.json")
+    sbom = _artifact(directory, trust, TARBALL)["sbom"]
+    assert sbom["signed"] is False and "describes" in sbom["error"]
+    # Control: the tarball's own sha512 agrees, and the SBOM is bound.
+    own = hashlib.sha512((EXAMPLE / TARBALL).read_bytes()).hexdigest()
+    document["metadata"]["component"]["hashes"] = [{"alg": "SHA-512", "content": own}]
+    (directory / f"{TARBALL}.cdx.json").write_text(json.dumps(document))
+    _sign_blob(key, directory / f"{TARBALL}.cdx.json")
+    assert _artifact(directory, trust, TARBALL)["sbom"]["signed"] is True

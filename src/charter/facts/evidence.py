@@ -486,7 +486,7 @@ def _parts(
         _attach_statement(verified, known, by_digest, parts)
     signed = _blob_signatures(found, trust)
     for sbom in found.sboms:
-        _attach_sbom(sbom, signed.get(sbom.path), by_digest, names, parts)
+        _attach_sbom(sbom, signed.get(sbom.path), (known, by_digest), names, parts)
     _attach_failures(found.statements, parts, known, by_digest)
     return parts
 
@@ -586,7 +586,7 @@ def _signed_name(relative: str) -> str:
 def _attach_sbom(
     sbom: sboms.Sbom,
     signature: attestations.Verified | None,
-    by_digest: Mapping[str, list[str]],
+    digests: tuple[Mapping[str, frozenset[str]], Mapping[str, list[str]]],
     names: Mapping[str, str],
     parts: dict[str, dict[str, Any]],
 ) -> None:
@@ -597,7 +597,11 @@ def _attach_sbom(
     that names no subject digest is shown on ``A`` when it is ``A.cdx.json`` (or
     ``.spdx.json``, ``.sbom.json``, ``.json``), unsigned, saying it is not bound.
     """
+    known, by_digest = digests
     targets = {name for digest in sbom.subject_digests for name in by_digest.get(digest, ())}
+    if sbom.format == "cyclonedx":  # one subject component: all its hashes must agree
+        matches = _subject_matches(sbom.subject_digests, known, by_digest)
+        targets = {name for name, agrees in matches.items() if agrees}
     stem = _sbom_stem(sbom.path)
     error = _sbom_signature_problem(sbom, signature)
     value = {
