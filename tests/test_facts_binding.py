@@ -31,6 +31,7 @@ from charter.trust.keyless import KeylessIdentity
 from charter.trust.keys import verifying_key_from_pem
 from charter.trust.policy import EvidenceTrust
 from tests.cli_helpers import invoke
+from tests.test_facts_git import commit, git
 
 ROOT = Path(__file__).resolve().parents[1]
 EVIDENCE = ROOT / "tests" / "assets" / "evidence"
@@ -596,3 +597,33 @@ def test_a_cyclonedx_sbom_whose_hashes_disagree_binds_to_nothing(tmp_path: Path)
     (directory / f"{TARBALL}.cdx.json").write_text(json.dumps(document))
     _sign_blob(key, directory / f"{TARBALL}.cdx.json")
     assert _artifact(directory, trust, TARBALL)["sbom"]["signed"] is True
+
+
+def test_a_change_built_from_git_is_judged_by_the_scan_of_its_own_lockfile(
+    tmp_path: Path,
+) -> None:
+    # The CI path: the change adds trivy's poetry.lock fixture, the very input of the
+    # trivy report; an image scan of alpine beside it does not count instead.
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("app\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    lock = ROOT / "tests" / "assets" / "lockfiles" / "trivy-poetry" / "poetry.lock"
+    shutil.copyfile(lock, root / "poetry.lock")
+    commit(root, "Lock werkzeug", author="Coder Bot <coder@agents.example>")
+    evidence = tmp_path / "ci"
+    evidence.mkdir()
+    args = ("--git", "main..feature", "--repo", str(root), "--evidence", str(evidence))
+    shutil.copyfile(TRIVY_ALPINE, evidence / "scan.json")
+    result = invoke("check", *args, "--now", NOW, "--format", "json", "--no-audit")
+    reasons = json.loads(result.stdout)["reasons"]
+    [scan] = [r["msg"] for r in reasons if r["rule"] == "SC-DEPENDENCY-SCAN-001"]
+    assert "no scan covers poetry.lock" in scan
+    shutil.copyfile(TRIVY_POETRY, evidence / "scan.json")
+    result = invoke("check", *args, "--now", NOW, "--format", "json", "--no-audit")
+    reasons = json.loads(result.stdout)["reasons"]
+    assert not [r for r in reasons if r["rule"] == "SC-DEPENDENCY-SCAN-001"]
+    [vuln] = [r["msg"] for r in reasons if r["rule"] == "SC-VULN-THRESHOLD-001"]
+    assert "CVE-2019-14806 with severity high" in vuln
