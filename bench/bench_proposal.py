@@ -358,13 +358,16 @@ def main() -> int:
         )
         console.print(f"repository built in {time.perf_counter() - start:.1f} s ({repo})")
         lock_bytes = len(git(repo, "diff", "main", "feature", "--", "package-lock.json"))
-        # Interleaved, so that a change in the machine's load touches every measure alike.
-        for _ in range(args.runs):
+        # Interleaved, so that a change in the machine's load touches every measure alike;
+        # the two trees take turns going first, so neither always runs right after git.
+        trees = [(runs, ROOT / "src")]
+        if args.baseline_src:
+            trees.append((baseline, args.baseline_src))
+        for round_ in range(args.runs):
             numstat.append(timed(["git", "diff", "--numstat", "main", "feature"], repo))
             full.append(timed(["git", "diff", "main", "feature"], repo))
-            runs.append(run_child(repo, trace=False))
-            if args.baseline_src:
-                baseline.append(run_child(repo, trace=False, src=args.baseline_src))
+            for results, src in trees[:: -1 if round_ % 2 else 1]:
+                results.append(run_child(repo, trace=False, src=src))
         traced = run_child(repo, trace=True) if args.python_heap else None
     patch_bytes = full[0][2]
     git_s = statistics.median(t for t, _, _ in numstat)

@@ -37,6 +37,7 @@ NOW = "2026-11-20T10:00:00Z"
 EVIDENCE = Path(__file__).parent / "assets" / "evidence"
 LOCAL = EVIDENCE / "attestations" / "local-dsse-test-vectors"
 LINK = EVIDENCE / "attestations" / "in-toto-run-link"
+RELEASE = Path(__file__).resolve().parents[1] / "examples" / "release-with-evidence" / "dist"
 HELLO_DIGEST = "sha256:37441ff5890982bc9e9427441fefcfed33d39ec3e0f8f221c35a43c1ca9088c0"
 FACTS_RULE = "PROC-DECLARED-FACTS-MATCH-001"
 BUILDER = "https://example.com/TEST-ONLY-builder"
@@ -516,8 +517,9 @@ def test_an_sbom_signature_over_other_bytes_does_not_sign_it(tmp_path: Path) -> 
     trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "cosign.pub"),))
     directory = tmp_path / "dist"
     directory.mkdir()
-    (directory / "app").write_bytes(b"build\n")
-    sbom = (EVIDENCE / "sbom" / "local-generated" / "syft-1.18.1.cdx-1.6.json").read_bytes()
+    # syft's SBOM of the example tarball names its digest: it is bound to "app".
+    (directory / "app").write_bytes((RELEASE / "billing-cli-2.4.0.tar.gz").read_bytes())
+    sbom = (RELEASE / "billing-cli-2.4.0.tar.gz.cdx.json").read_bytes()
     (directory / "app.cdx.json").write_bytes(sbom)
     signature = base64.b64encode(key.sign(b"build\n", ec.ECDSA(hashes.SHA256())))
     (directory / "app.cdx.json.sig").write_bytes(signature)
@@ -694,8 +696,9 @@ def _signed_syft_sbom(tmp_path: Path) -> tuple[Path, EvidenceTrust]:
     trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "cosign.pub"),))
     directory = tmp_path / "dist"
     directory.mkdir()
-    (directory / "app").write_bytes(b"build\n")
-    sbom = (EVIDENCE / "sbom" / "local-generated" / "syft-1.18.1.cdx-1.6.json").read_bytes()
+    # syft's SBOM of the example tarball names its digest: it is bound to "app".
+    (directory / "app").write_bytes((RELEASE / "billing-cli-2.4.0.tar.gz").read_bytes())
+    sbom = (RELEASE / "billing-cli-2.4.0.tar.gz.cdx.json").read_bytes()
     (directory / "app.cdx.json").write_bytes(sbom)
     signature = base64.b64encode(key.sign(sbom, ec.ECDSA(hashes.SHA256())))
     (directory / "app.cdx.json.sig").write_bytes(signature)
@@ -735,8 +738,9 @@ def test_a_keyed_bundle_whose_signature_is_over_other_bytes_does_not_sign(tmp_pa
     trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "cosign.pub"),))
     directory = tmp_path / "dist"
     directory.mkdir()
-    (directory / "app").write_bytes(b"build\n")
-    sbom = (EVIDENCE / "sbom" / "local-generated" / "syft-1.18.1.cdx-1.6.json").read_bytes()
+    # syft's SBOM of the example tarball names its digest: it is bound to "app".
+    (directory / "app").write_bytes((RELEASE / "billing-cli-2.4.0.tar.gz").read_bytes())
+    sbom = (RELEASE / "billing-cli-2.4.0.tar.gz.cdx.json").read_bytes()
     (directory / "app.cdx.json").write_bytes(sbom)
 
     def bundle(signed: bytes) -> str:

@@ -25,6 +25,7 @@ from charter.facts import (
     DependencyChange,
     DependencyFacts,
     UnparsedFile,
+    dependencies,
     derive_dependency_changes,
     is_dependency_file,
 )
@@ -811,6 +812,47 @@ def test_npm_changes_match_the_former_whole_text_comparison(
     assert {n: (sorted(map(str, o)), sorted(map(str, w))) for n, (o, w) in got.items()} == {
         n: (sorted(map(str, o)), sorted(map(str, w))) for n, (o, w) in expected.items() if o or w
     }
+
+
+_SIDE = st.none() | st.dictionaries(
+    st.sampled_from([f"node_modules/{n}" for n in "abcd"] + ["node_modules/x/node_modules/a"]),
+    _PACKAGE,
+)
+
+
+@given(before=_SIDE, after=_SIDE, legacy=st.booleans())
+def test_origins_kept_only_where_both_sides_lock_the_version_change_nothing(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, legacy: bool
+) -> None:
+    """derive keeps an npm side's origins only where the other side locks that version
+    (none without another side): the changes are those of both sides read whole."""
+
+    def lock(packages: dict[str, Any] | None) -> bytes | None:
+        if packages is None:
+            return None
+        top: dict[str, object] = {}
+        if legacy:  # npm 6's tree beside `packages`, whose origins are always kept
+            top["dependencies"] = {k.rsplit("/", 1)[1]: v for k, v in packages.items()}
+        return json.dumps(_v3({"": {}, **packages}, **top)).encode()
+
+    old, new = lock(before), lock(after)
+    path = "package-lock.json"
+    whole = [package_lock(side, path) if side is not None else None for side in (old, new)]
+    facts = derive_dependency_changes({path: (old, new)})
+    assert facts.unparsed == ()
+    assert facts.changes == tuple(
+        sorted(dependencies._diff(path, "npm", *whole), key=dependencies._change_key)
+    )
+
+
+def test_an_added_or_removed_lockfile_keeps_no_origins() -> None:
+    data = (ASSETS / "npm-package-lock-v3" / "after" / "package-lock.json").read_bytes()
+    kept = package_lock(data, "package-lock.json", origins=dependencies._none)
+    whole = package_lock(data, "package-lock.json")
+    assert whole.origins and not kept.origins
+    assert kept.locked == whole.locked and kept.direct == whole.direct
+    same = package_lock(data, "package-lock.json", origins=whole.locks)
+    assert same.origins == whole.origins
 
 
 @given(

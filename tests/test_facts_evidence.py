@@ -23,6 +23,7 @@ COSIGN = ASSETS / "attestations" / "cosign-keyed-sbom-attestation"
 BCR = ASSETS / "attestations" / "slsa-verifier" / "github-attestation-bundle-v0.3"
 FULCIO = ASSETS / "attestations" / "slsa-verifier" / "slsa-v0.2-dsse-fulcio"
 ROOT = ASSETS / "attestations" / "sigstore-trust" / "production-trusted_root.json"
+RELEASE = Path(__file__).resolve().parents[1] / "examples" / "release-with-evidence" / "dist"
 HELLO_DIGEST = "sha256:37441ff5890982bc9e9427441fefcfed33d39ec3e0f8f221c35a43c1ca9088c0"
 
 
@@ -236,8 +237,9 @@ def test_an_sbom_signed_with_cosign_sign_blob_is_signed_and_one_flipped_byte_is_
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     trust = EvidenceTrust(keys=(verifying_key_from_pem(pem, "cosign.pub"),))
-    sbom_bytes = (ASSETS / "sbom" / "local-generated" / "syft-1.18.1.cdx-1.6.json").read_bytes()
-    directory = _dir(tmp_path, (LOCAL / "hello-artifact.txt", "app"))
+    # syft's SBOM of the example tarball, which names the tarball's digest.
+    sbom_bytes = (RELEASE / "billing-cli-2.4.0.tar.gz.cdx.json").read_bytes()
+    directory = _dir(tmp_path, (RELEASE / "billing-cli-2.4.0.tar.gz", "app"))
     (directory / "app.cdx.json").write_bytes(sbom_bytes)
     signature = base64.b64encode(key.sign(sbom_bytes, ec.ECDSA(hashes.SHA256())))
     (directory / "app.cdx.json.sig").write_bytes(signature)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from urllib.parse import unquote, urlsplit
 
@@ -37,6 +38,87 @@ def test_url_path_is_urllibs(url: str) -> None:
 def test_url_path_of_a_registry_tarball() -> None:
     url = "https://registry.npmjs.org/@types/node/-/node-20.17.19.tgz"
     assert lockfiles._url_path(url) == "/@types/node/-/node-20.17.19.tgz"
+
+
+TARBALL_NAMES = [
+    "pkg",
+    "@scope/pkg",
+    "a/-/b",
+    "-",
+    "h",
+    "x/",
+    "",
+    "a%2F-%2Fb",
+    "q?x",
+    "h#x",
+    "é",
+    "t\tb",
+]
+TARBALL_VERSIONS = ["1.0.0", "1.0.0.tgz", "1", "-", "1/-/x", "/-/", "2.0.0-rc.1", "1%2F", "é"]
+
+
+def test_an_own_tarball_passes_the_tarball_check() -> None:
+    """The fast test never vouches for a URL the full check refuses: every registry-shaped
+    URL of these names and versions, behind every scheme, host and path start below
+    (the tail also without its slash, so that it may run into the host)."""
+    vouched = 0
+    for name, version in itertools.product(TARBALL_NAMES, TARBALL_VERSIONS):
+        tail = f"{name}/-/{name.rpartition('/')[2]}-{version}.tgz"
+        for scheme, host, middle, slash in itertools.product(
+            ["https://", "http://", "HTTPS://", "git+https://", ""],
+            [
+                "registry.npmjs.org",
+                "",
+                "h",
+                "h?",
+                "h#",
+                "h%2F",
+                "[::1]",
+                "h\\",
+                "u@h:80",
+                "h\uff0f",
+            ],
+            ["", "/x", "/?", "/#", "/%2F-%2F", "/ ", "/-", "/-/"],
+            ["/", ""],
+        ):
+            url = f"{scheme}{host}{middle}{slash}{tail}"
+            if lockfiles._own_tarball(name, version, url):
+                vouched += 1
+                lockfiles._check_tarball(name, version, url, "node_modules/x")
+    assert vouched > 1000  # the usual shapes are vouched for
+
+
+@given(st.sampled_from(TARBALL_NAMES), st.sampled_from(TARBALL_VERSIONS), urls)
+def test_an_odd_url_the_fast_test_vouches_for_passes_the_check(
+    name: str, version: str, url: str
+) -> None:
+    for text in (url, url + f"/{name}/-/{name.rpartition('/')[2]}-{version}.tgz"):
+        if lockfiles._own_tarball(name, version, text):
+            lockfiles._check_tarball(name, version, text, "node_modules/x")
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "url", "own"),
+    [
+        ("pkg", "1.0.0", "https://registry.npmjs.org/pkg/-/pkg-1.0.0.tgz", True),
+        (
+            "@types/node",
+            "20.17.19",
+            "https://registry.npmjs.org/@types/node/-/node-20.17.19.tgz",
+            True,
+        ),
+        ("pkg", "1.0.0", "http://mirror.example/npm/pkg/-/pkg-1.0.0.tgz", True),
+        ("pkg", "1.0.0", "https://registry.npmjs.org/pkg/-/pkg-6.6.6.tgz", False),
+        ("pkg", "1.0.0", "https://registry.npmjs.org/evil/-/pkg-1.0.0.tgz", False),
+        ("pkg", "1.0.0", "https://registry.npmjs.org/pkg/-/pkg-1.0.0.tgz?x", False),
+        ("pkg", "1.0.0", "https://registry.npmjs.org/%70kg/-/pkg-1.0.0.tgz", False),
+        ("registry.npmjs.org", "1", "https://registry.npmjs.org/-/registry.npmjs.org-1.tgz", False),
+        ("pkg", "1/-/pkg-1", "https://r.example/pkg/-/pkg-1/-/pkg-1.tgz", False),
+        ("pkg", "1.0.0", "git+https://github.com/pkg/-/pkg-1.0.0.tgz", False),
+    ],
+)
+def test_own_tarballs(name: str, version: str, url: str, own: bool) -> None:
+    assert lockfiles._own_tarball(name, version, url) is own
 
 
 ORIGINS = st.dictionaries(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from charter.core import errors
 from charter.facts.dependencies import derive_dependency_changes
-from charter.facts.git import GitError, Repository, _DiffReader, _split_one
+from charter.facts.git import GitError, Repository, _DiffReader, _Growing, _split_one
 from charter.facts.identities import IdentityMap
-from charter.facts.proposal import GitRange, build_from_git
+from charter.facts.proposal import GitRange, _dependencies, build_from_git
 from tests.test_facts_git import commit, git
 
 
@@ -375,3 +377,184 @@ def test_dependencies_read_lazily_from_git_are_those_of_the_whole_files(tmp_path
     files = {c["file"] for c in built["dependencies"]["changes"]}
     assert files == {"package-lock.json", "requirements.txt", "old/requirements.txt",
                      "requirements-dev.txt", "go.mod", "Cargo.lock"}  # fmt: skip
+
+
+# ---------------------------------------------------------------- the diff run ahead
+def _children() -> set[int]:
+    """This process's child processes, zombies included (Linux)."""
+    found: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        found.update(int(pid) for pid in (task / "children").read_text().split())
+    return found
+
+
+def _descriptors() -> list[str]:
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder temporary files are made in, for this test alone."""
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
+def large(tmp_path: Path) -> Path:
+    """A range whose diff takes git a while, a lockfile among its files."""
+    root = tmp_path / "large"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    for i in range(40):
+        (root / f"file{i:02d}.txt").write_text("".join(f"line {i} {k}\n" for k in range(4000)))
+    (root / "requirements.txt").write_text("flask==2.0.0\n")
+    (root / "package.json").write_text('{"dependencies": {"a": "^1.0.0"}}\n')
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    for i in range(40):
+        (root / f"file{i:02d}.txt").write_text("".join(f"line {k} {i}\n" for k in range(4000)))
+    (root / "requirements.txt").write_text("flask==2.0.1\n")
+    (root / "package.json").write_text('{"dependencies": {"a": "^2.0.0"}}\n')
+    commit(root, "change")
+    return root
+
+
+def test_a_failure_of_git_diff_leaves_no_process_descriptor_or_file(
+    large: Path, spool: Path
+) -> None:
+    """git fails midway (a blob it cannot read): the build fails as it did when git
+    wrote to a pipe, and git is reaped, its files closed and gone."""
+    sha = git(large, "rev-parse", "feature:file20.txt").strip()
+    (large / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+    children, descriptors = _children(), _descriptors()
+    with pytest.raises(GitError, match="the diff of 'file20.txt' is not where git listed it"):
+        build_from_git(GitRange(large, "main", "feature", kind="push"), IdentityMap())
+    assert _children() == children
+    assert _descriptors() == descriptors
+    assert list(spool.iterdir()) == []
+
+
+def test_a_caller_failing_mid_read_leaves_no_process_descriptor_or_file(
+    large: Path, spool: Path
+) -> None:
+    children, descriptors = _children(), _descriptors()
+
+    def progress(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt  # the person gave up
+
+    with pytest.raises(KeyboardInterrupt):
+        build_from_git(GitRange(large, "main", "feature", kind="push"), IdentityMap(), progress)
+    assert _children() == children
+    assert _descriptors() == descriptors
+    assert list(spool.iterdir()) == []
+
+
+def test_a_diff_started_and_left_unread_is_stopped(large: Path, spool: Path) -> None:
+    children, descriptors = _children(), _descriptors()
+    repository = Repository(large)
+    with repository.start_diff("main", "feature"):
+        assert len(_children()) == len(children) + 1
+    assert _children() == children
+    assert _descriptors() == descriptors
+    assert list(spool.iterdir()) == []
+
+
+def test_the_patches_read_as_git_writes_them_are_the_whole_diff(large: Path) -> None:
+    repository = Repository(large)
+    files = repository.changed_files("main", "feature", binary=False)
+    with repository.start_diff("main", "feature") as diff:
+        got = list(diff.patches(files, lambda: 1 << 20))
+    assert [f.path for f, _ in got] == [f.path for f in files]
+    for file, data in got:
+        assert data == own_diff(large, file.path, None), file.path
+
+
+def test_a_growing_file_is_read_to_its_end_only_once_the_writer_exits(tmp_path: Path) -> None:
+    """A read that catches up with the writer waits for more instead of ending."""
+    with tempfile.TemporaryFile(dir=tmp_path) as out:
+        proc = subprocess.Popen(
+            ["sh", "-c", "printf first; sleep 0.3; printf ' second'"], stdout=out
+        )
+        reader = _Growing(out, proc)
+        got = b""
+        while data := reader.read(4096):
+            got += data
+        assert proc.returncode == 0
+    assert got == b"first second"
+
+
+# ---------------------------------------------------------------- blobs read ahead
+def _blob_of(repo: Path, sha: str) -> bytes:
+    return subprocess.run(
+        ["git", "cat-file", "blob", sha], cwd=repo, capture_output=True, check=True
+    ).stdout
+
+
+def test_blobs_read_from_one_cat_file_are_the_blobs_in_any_order(tmp_path: Path) -> None:
+    root = tmp_path / "blobs"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "large.json").write_bytes(b"".join(b'"%07d"\n' % i for i in range(400_000)))
+    (root / "small.txt").write_text("small\n")
+    (root / "empty").write_bytes(b"")
+    (root / "nul.bin").write_bytes(b"\x00\n\x00 blob 12\n")
+    commit(root, "blobs")
+    shas = {
+        name: git(root, "rev-parse", f"main:{name}").strip()
+        for name in ("large.json", "small.txt", "empty", "nul.bin")
+    }
+    tree = git(root, "rev-parse", "main^{tree}").strip()
+    missing = "1" * len(tree)
+    asked = [shas["small.txt"], missing, shas["large.json"], tree, shas["empty"]]
+    asked += [shas["small.txt"], shas["nul.bin"]]  # asked twice: written once
+    with Repository(root).start_blobs(asked) as blobs:
+        for name in ("nul.bin", "empty", "large.json", "small.txt", "large.json"):
+            assert blobs.read(shas[name]) == _blob_of(root, shas[name]), name
+        with pytest.raises(GitError, match="is missing or not a blob"):
+            blobs.read(missing)
+        with pytest.raises(GitError, match="is missing or not a blob"):
+            blobs.read(tree)
+
+
+def test_blobs_started_and_left_unread_are_stopped(large: Path, spool: Path) -> None:
+    children, descriptors = _children(), _descriptors()
+    sha = git(large, "rev-parse", "feature:file00.txt").strip()
+    with Repository(large).start_blobs([sha] * 3):
+        assert len(_children()) == len(children) + 1
+    assert _children() == children
+    assert _descriptors() == descriptors
+    assert list(spool.iterdir()) == []
+
+
+def test_a_dependency_blob_git_cannot_read_leaves_its_file_unparsed(
+    large: Path, spool: Path
+) -> None:
+    """As when each blob had its own `git cat-file`: the file is unparsed, nothing leaks."""
+    sha = git(large, "rev-parse", "feature:package.json").strip()
+    (large / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+    children, descriptors = _children(), _descriptors()
+    repository = Repository(large)
+    changed = repository.changed_files("main", "feature", binary=False)
+    facts = _dependencies(repository, changed, "main", "feature")
+    assert facts["unparsed"] == [
+        {"path": "package.json", "reason": "after: unexpected structure (GitError)"}
+    ]
+    assert [c["name"] for c in facts["changes"]] == ["flask"]
+    assert _children() == children
+    assert _descriptors() == descriptors
+    assert list(spool.iterdir()) == []
+
+
+def test_no_temporary_file_is_a_one_line_input_error(
+    large: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no such folder"))
+    children = _children()
+    with pytest.raises(GitError, match="git diff: cannot make a temporary file") as caught:
+        build_from_git(GitRange(large, "main", "feature", kind="push"), IdentityMap())
+    assert caught.value.hint == "set TMPDIR to a writable directory"
+    assert errors.exit_code(caught.value) == 2
+    assert _children() == children

@@ -8,6 +8,8 @@ files themselves. Mutated documents are built in the tests from those files.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -419,3 +421,18 @@ def test_arbitrary_json_is_an_input_error_or_a_result(document: Any) -> None:
         parse_sbom(document, "any.json")
     except InputError:
         pass
+
+
+def test_syft_file_source_names_the_files_digest_as_its_version() -> None:
+    """syft `scan file:X` writes exactly 'sha256:<hex>' of X as metadata.component.version."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "release-with-evidence" / "dist"
+    document = json.loads((path / "billing-cli-2.4.0.tar.gz.cdx.json").read_text())
+    sbom = parse_sbom(document, "billing-cli-2.4.0.tar.gz.cdx.json")
+    digest = (
+        "sha256:" + hashlib.sha256((path / "billing-cli-2.4.0.tar.gz").read_bytes()).hexdigest()
+    )
+    assert sbom.subject_digests == {digest}
+    # An upper-case or doubled prefix is not a digest the SBOM states.
+    for version in (digest.upper(), "sha256:" + digest, digest + " "):
+        document["metadata"]["component"]["version"] = version
+        assert parse_sbom(document, "x.cdx.json").subject_digests == frozenset()

@@ -72,6 +72,8 @@ SUPPORTED_TLOG_ENTRIES = frozenset(
     {("dsse", "0.0.1"), ("hashedrekord", "0.0.1"), ("dsse", "0.0.2"), ("hashedrekord", "0.0.2")}
 )
 _HEX = frozenset("0123456789abcdef")
+#: Subject digest algorithms matched against artifacts (name -> hex length).
+SUBJECT_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,10 @@ class Statement:
     #: link's products); subjects with only other digests are left out.
     subjects: tuple[tuple[str, str], ...]
     predicate: Any
+    #: Every SHA-2 digest (``sha256:``, ``sha384:``, ``sha512:`` + hex) of each subject,
+    #: in subject order: an artifact matches a subject only when every algorithm both
+    #: know agrees (``charter.facts.evidence``).
+    digest_sets: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,33 +189,47 @@ def _read_envelope(document: object, path: str) -> _Envelope:
     return _Envelope(payload_type, _b64(payload), tuple(read))
 
 
-def _hex_digest(value: object, where: str) -> str:
-    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _HEX:
-        raise VerificationError(f"{where}: sha256 digest is not 64 lowercase hex digits")
-    return "sha256:" + value
+def _hex_digest(value: object, where: str, algorithm: str = "sha256") -> str:
+    length = SUBJECT_DIGESTS[algorithm]
+    if not isinstance(value, str) or len(value) != length or not set(value) <= _HEX:
+        raise VerificationError(f"{where}: {algorithm} digest is not {length} lowercase hex digits")
+    return f"{algorithm}:{value}"
 
 
-def _subjects(items: object, path: str) -> tuple[tuple[str, str], ...]:
+def _digest_set(digest: Mapping[str, Any], where: str) -> frozenset[str]:
+    """The subject's SHA-2 digests; a malformed one is a refusal, other algorithms are skipped."""
+    return frozenset(
+        _hex_digest(digest[name], where, name) for name in SUBJECT_DIGESTS if name in digest
+    )
+
+
+def _read_subjects(
+    items: object, path: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[frozenset[str], ...]]:
     if not isinstance(items, list):
         raise VerificationError(f"{path}: the statement's subject is not a list")
     found: list[tuple[str, str]] = []
+    sets: list[frozenset[str]] = []
     for number, item in enumerate(items, 1):
         if not isinstance(item, Mapping) or not isinstance(item.get("digest"), Mapping):
             raise VerificationError(f"{path}: subject {number} has no digest object")
         name = item.get("name", "")
         if not isinstance(name, str):
             raise VerificationError(f"{path}: subject {number} has a name that is not a string")
-        if "sha256" in item["digest"]:
-            found.append((name, _hex_digest(item["digest"]["sha256"], f"{path}: subject {number}")))
-    return tuple(found)
+        digests = _digest_set(item["digest"], f"{path}: subject {number}")
+        sets.append(digests)
+        found.extend((name, d) for d in sorted(digests) if d.startswith("sha256:"))
+    return tuple(found), tuple(sets)
 
 
-def _products(link: Mapping[str, Any], path: str) -> tuple[tuple[str, str], ...]:
+def _products(
+    link: Mapping[str, Any], path: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[frozenset[str], ...]]:
     products = link.get("products", {})
     if not isinstance(products, Mapping):
         raise VerificationError(f"{path}: the link's products are not an object")
     items = [{"name": name, "digest": digest} for name, digest in products.items()]
-    return _subjects(items, path)
+    return _read_subjects(items, path)
 
 
 def _statement(payload_type: str, payload: bytes | None, path: str) -> Statement:
@@ -228,7 +248,8 @@ def _statement(payload_type: str, payload: bytes | None, path: str) -> Statement
         raise VerificationError(f"{path}: the DSSE payload is not a JSON object")
     kind = document.get("_type")
     if kind == LINK_TYPE:
-        return Statement(LINK_TYPE, LINK_TYPE, _products(document, path), dict(document))
+        subjects, sets = _products(document, path)
+        return Statement(LINK_TYPE, LINK_TYPE, subjects, dict(document), sets)
     if kind not in STATEMENT_TYPES:
         raise VerificationError(
             f"{path}: the DSSE payload is not an in-toto statement (_type {str(kind)[:80]!r})"
@@ -236,8 +257,8 @@ def _statement(payload_type: str, payload: bytes | None, path: str) -> Statement
     predicate_type = document.get("predicateType")
     if not isinstance(predicate_type, str) or not predicate_type:
         raise VerificationError(f"{path}: the statement has no predicateType")
-    subjects = _subjects(document.get("subject"), path)
-    return Statement(str(kind), predicate_type, subjects, document.get("predicate"))
+    subjects, sets = _read_subjects(document.get("subject"), path)
+    return Statement(str(kind), predicate_type, subjects, document.get("predicate"), sets)
 
 
 def _kind(statement: Statement | None) -> str:

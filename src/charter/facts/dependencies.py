@@ -61,7 +61,7 @@ from typing import cast
 
 from charter.core.errors import InputError
 from charter.core.memo import bytes_lru, text_weight
-from charter.facts.lockfiles import Inventory, Unreadable, reader_for
+from charter.facts.lockfiles import Inventory, OriginsWanted, Unreadable, package_lock, reader_for
 
 #: Largest dependency file read (bytes); a larger one is reported unparsed.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -125,13 +125,17 @@ def _change_key(change: DependencyChange) -> tuple[object, ...]:
     )
 
 
-def _read(path: str, given: Side, side: str, max_bytes: int) -> Inventory | None:
+def _read(
+    path: str, given: Side, side: str, max_bytes: int, origins: OriginsWanted = None
+) -> Inventory | None:
     if given is None:
         return None
     reader = reader_for(path)
     try:
         # The bytes are handed to the reader, not kept here: it may let them go
         # once it has decoded them (package_lock.json does).
+        if reader is package_lock:  # the one reader told which origins to keep
+            return package_lock(_bytes(given, max_bytes), path, origins=origins)
         return reader(_bytes(given, max_bytes), path) if reader is not None else None
     except Unreadable as exc:
         raise Unreadable(f"{side}: {exc}") from None
@@ -254,6 +258,11 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _none(name: str, version: str | None) -> bool:
+    """No package's origin is wanted."""
+    return False
+
+
 def derive_dependency_changes(
     files: Mapping[str, FileSides], *, max_bytes: int = MAX_FILE_BYTES
 ) -> DependencyFacts:
@@ -269,8 +278,10 @@ def _derive(files: Mapping[str, FileSides], max_bytes: int) -> DependencyFacts:
         if not is_dependency_file(path) or before == after:
             continue
         try:
-            old = _read(path, before, "before", max_bytes)
-            new = _read(path, after, "after", max_bytes)
+            # An origin is compared only where both sides lock that version (_diff):
+            # a side without the other keeps none, the second side only those.
+            old = _read(path, before, "before", max_bytes, None if after is not None else _none)
+            new = _read(path, after, "after", max_bytes, _none if old is None else old.locks)
         except Unreadable as exc:
             unparsed.append(UnparsedFile(path, str(exc)))
             continue

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import stat
 import tempfile
@@ -34,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from charter.core import jsonio
-from charter.core.digests import sha256_bytes, sha256_file
+from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError
-from charter.facts import attestations, sboms, scans
+from charter.facts import attestations, sboms, scan_coverage, scans
 from charter.trust.policy import EvidenceTrust
 
 #: Largest evidence document Charter parses (artifacts of any size are only hashed).
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+_CHUNK = 1 << 16
 #: Most files read from one evidence directory.
 MAX_FILES = 10_000
 _HINT = "see docs/design.md, 'Facts: evidence'"
@@ -76,7 +78,8 @@ class Evidence:
 
 @dataclass
 class _Sorted:
-    artifacts: dict[str, str] = field(default_factory=dict)  # name -> digest
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> sha256 digest
+    paths: dict[str, Path] = field(default_factory=dict)  # name -> file (artifacts)
     blobs: dict[str, bytes] = field(default_factory=dict)  # name -> bytes (signed files)
     signatures: list[tuple[str, bytes]] = field(default_factory=list)
     statements: list[attestations.Verified] = field(default_factory=list)
@@ -107,12 +110,14 @@ def collect(
             and digest not in names.values()
         ):
             names[name] = digest
-    parts = _parts(found, trust, names)
+    other = _other_digests(found)
+    known = {name: frozenset({digest, *other.get(name, ())}) for name, digest in names.items()}
+    parts = _parts(found, trust, names, known)
     artifacts = tuple(
         {"name": name, "digest": digest, **parts.get(name, {})}
         for name, digest in sorted(names.items())
     )
-    digests = set(names.values())
+    index = _index(known)
     unattached = tuple(
         sorted(
             {
@@ -120,7 +125,7 @@ def collect(
                 for v in found.statements
                 if v.statement is not None
                 and v.error is None
-                and not {d for _, d in v.statement.subjects} & digests
+                and not any(_subject_matches(s, known, index) for s in _digest_sets(v.statement))
             }
         )
     )
@@ -276,7 +281,8 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
     path = root / relative
     raw = _raw_document(path, relative)
     if raw is None:
-        found.artifacts[relative] = _file_digest(path, relative)
+        found.artifacts[relative] = _file_digests(path, relative, ("sha256",))[0]
+        found.paths[relative] = path
         return
     if relative.endswith(SIGNATURE_SUFFIXES):
         bundle = _sigstore_bundle(raw, relative)
@@ -288,6 +294,7 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
         document = _document(raw, relative)
     if document is _NOT_JSON:
         found.artifacts[relative] = sha256_bytes(raw)
+        found.paths[relative] = path
         return
     if _is_jsonl(relative):
         for line, item in enumerate(document, start=1):
@@ -313,6 +320,7 @@ def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> No
             hint=_HINT,
         )
     found.artifacts[relative] = sha256_bytes(raw)
+    found.paths[relative] = path
 
 
 _NOT_JSON: Any = object()
@@ -395,32 +403,97 @@ def _bytes(path: Path, relative: str) -> bytes:
         raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
 
 
-def _file_digest(path: Path, relative: str) -> str:
+def _file_digests(path: Path, relative: str, algorithms: Iterable[str]) -> list[str]:
+    """``algo:hex`` of a file for each algorithm, in one pass over its bytes."""
+    hashers = [(name, hashlib.new(name)) for name in algorithms]
     try:
-        return sha256_file(path)
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                for _, hasher in hashers:
+                    hasher.update(chunk)
     except OSError as exc:
         raise InputError(f"evidence {relative}: {exc.strerror or exc}", hint=_HINT) from exc
+    return [f"{name}:{hasher.hexdigest()}" for name, hasher in hashers]
+
+
+def _other_digests(found: _Sorted) -> dict[str, list[str]]:
+    """The artifact files' digests under the other algorithms evidence names (sha384,
+    sha512): computed only when a statement subject or an SBOM names one."""
+    named = {
+        digest.split(":", 1)[0]
+        for digests in [
+            *(d for v in found.statements if v.statement for d in _digest_sets(v.statement)),
+            *(sbom.subject_digests for sbom in found.sboms),
+        ]
+        for digest in digests
+    }
+    algorithms = sorted(named & {"sha384", "sha512"})
+    if not algorithms:
+        return {}
+    other: dict[str, list[str]] = {}
+    for name, path in sorted(found.paths.items()):
+        sha256, *digests = _file_digests(path, name, ["sha256", *algorithms])
+        if sha256 != found.artifacts[name]:  # read twice: the bytes must be the same
+            raise InputError(f"evidence {name}: changed while it was read", hint=_HINT)
+        other[name] = digests
+    return other
 
 
 # ---------------------------------------------------------------- attaching
-def _parts(
-    found: _Sorted, trust: EvidenceTrust, names: Mapping[str, str]
-) -> dict[str, dict[str, Any]]:
+def _index(known: Mapping[str, frozenset[str]]) -> dict[str, list[str]]:
+    """Artifact names by each digest they are known by."""
     by_digest: dict[str, list[str]] = {}
-    for name, digest in names.items():
-        by_digest.setdefault(digest, []).append(name)
+    for name, digests in known.items():
+        for digest in digests:
+            by_digest.setdefault(digest, []).append(name)
+    return by_digest
+
+
+def _digest_sets(statement: attestations.Statement) -> tuple[frozenset[str], ...]:
+    if statement.digest_sets:
+        return statement.digest_sets
+    return tuple(frozenset({d}) for _, d in statement.subjects)
+
+
+def _algorithms(digests: frozenset[str]) -> dict[str, str]:
+    return dict(d.split(":", 1) for d in digests)
+
+
+def _subject_matches(
+    subject: frozenset[str],
+    known: Mapping[str, frozenset[str]],
+    index: Mapping[str, list[str]],
+) -> dict[str, bool]:
+    """Artifacts a subject names: True when every algorithm both know agrees, False
+    when one agrees and another does not (a conflicting subject never attaches)."""
+    found: dict[str, bool] = {}
+    claimed = _algorithms(subject)
+    for name in {n for digest in subject for n in index.get(digest, ())}:
+        have = _algorithms(known[name])
+        found[name] = all(claimed[a] == have[a] for a in claimed.keys() & have.keys())
+    return found
+
+
+def _parts(
+    found: _Sorted,
+    trust: EvidenceTrust,
+    names: Mapping[str, str],
+    known: Mapping[str, frozenset[str]],
+) -> dict[str, dict[str, Any]]:
+    by_digest = _index(known)
     parts: dict[str, dict[str, Any]] = {name: {} for name in names}
     for verified in found.statements:
-        _attach_statement(verified, by_digest, parts)
+        _attach_statement(verified, known, by_digest, parts)
     signed = _blob_signatures(found, trust)
     for sbom in found.sboms:
-        _attach_sbom(sbom, signed.get(sbom.path), by_digest, names, parts)
-    _attach_failures(found.statements, parts, by_digest)
+        _attach_sbom(sbom, signed.get(sbom.path), (known, by_digest), names, parts)
+    _attach_failures(found.statements, parts, known, by_digest)
     return parts
 
 
 def _attach_statement(
     verified: attestations.Verified,
+    known: Mapping[str, frozenset[str]],
     by_digest: Mapping[str, list[str]],
     parts: dict[str, dict[str, Any]],
 ) -> None:
@@ -431,12 +504,17 @@ def _attach_statement(
     if part is None:
         return
     value = _statement_part(verified, part)
-    for _, digest in statement.subjects:
-        for name in by_digest.get(digest, ()):
+    for subject in _digest_sets(statement):
+        for name, agrees in sorted(_subject_matches(subject, known, by_digest).items()):
+            found = value
+            if not agrees:
+                shown = ", ".join(sorted(subject))
+                problem = f"{verified.path}: subject {shown} disagrees with {name}'s digests"
+                found = {**value, "signed": False, "signer": None, "error": problem}
             current = parts[name].get(part)
             # A verified part is never replaced by a failed one.
-            if current is None or (current.get("signed") is not True and value["signed"]):
-                parts[name][part] = value
+            if current is None or (current.get("signed") is not True and found["signed"]):
+                parts[name][part] = found
 
 
 def _part_name(verified: attestations.Verified) -> str | None:
@@ -508,26 +586,24 @@ def _signed_name(relative: str) -> str:
 def _attach_sbom(
     sbom: sboms.Sbom,
     signature: attestations.Verified | None,
-    by_digest: Mapping[str, list[str]],
+    digests: tuple[Mapping[str, frozenset[str]], Mapping[str, list[str]]],
     names: Mapping[str, str],
     parts: dict[str, dict[str, Any]],
 ) -> None:
+    """Attach an SBOM file to the artifacts it names by digest.
+
+    A signature over the SBOM's bytes proves who made the SBOM, not which artifact it
+    describes: only an SBOM that names the artifact's digest is signed *for* it. One
+    that names no subject digest is shown on ``A`` when it is ``A.cdx.json`` (or
+    ``.spdx.json``, ``.sbom.json``, ``.json``), unsigned, saying it is not bound.
+    """
+    known, by_digest = digests
     targets = {name for digest in sbom.subject_digests for name in by_digest.get(digest, ())}
-    stem = sbom.path
-    for marker in (".cdx.json", ".spdx.json", ".sbom.json", ".json"):
-        if stem.endswith(marker):
-            stem = stem[: -len(marker)]
-            break
-    # The name rule (A.cdx.json describes A) is only for an SBOM that names no
-    # subject digest: one that describes another digest is not A's SBOM.
-    misnamed = stem in names and stem not in targets and bool(sbom.subject_digests)
-    if stem in names and not sbom.subject_digests:
-        targets.add(stem)
-    error = None
-    if signature is None:
-        error = f"{sbom.path}: no signature (expected {sbom.path}.sig or {sbom.path}.sigstore.json)"
-    elif signature.error is not None:
-        error = signature.error
+    if sbom.format == "cyclonedx":  # one subject component: all its hashes must agree
+        matches = _subject_matches(sbom.subject_digests, known, by_digest)
+        targets = {name for name, agrees in matches.items() if agrees}
+    stem = _sbom_stem(sbom.path)
+    error = _sbom_signature_problem(sbom, signature)
     value = {
         **_sbom_fields(sbom),
         "signed": error is None,
@@ -539,19 +615,39 @@ def _attach_sbom(
         current = parts[name].get("sbom")
         if current is None or (current.get("signed") is not True and value["signed"]):
             parts[name]["sbom"] = value
-    if misnamed and parts[stem].get("sbom") is None:
+    if stem not in names or stem in targets or parts[stem].get("sbom") is not None:
+        return
+    if sbom.subject_digests:
         described = ", ".join(sorted(sbom.subject_digests))
-        parts[stem]["sbom"] = {
-            **value,
-            "signed": False,
-            "signer": None,
-            "error": f"{sbom.path}: describes {described}, not {stem} ({names[stem]})",
-        }
+        problem = f"{sbom.path}: describes {described}, not {stem} ({names[stem]})"
+    else:
+        problem = error or (
+            f"{sbom.path}: names no subject digest, so its signature does not bind it to "
+            f"{stem} ({names[stem]}); name the digest in the SBOM (CycloneDX "
+            "metadata.component.hashes, SPDX package checksums) or attest it for the artifact"
+        )
+    parts[stem]["sbom"] = {**value, "signed": False, "signer": None, "error": problem}
+
+
+def _sbom_stem(path: str) -> str:
+    for marker in (".cdx.json", ".spdx.json", ".sbom.json", ".json"):
+        if path.endswith(marker):
+            return path[: -len(marker)]
+    return path
+
+
+def _sbom_signature_problem(
+    sbom: sboms.Sbom, signature: attestations.Verified | None
+) -> str | None:
+    if signature is None:
+        return f"{sbom.path}: no signature (expected {sbom.path}.sig or {sbom.path}.sigstore.json)"
+    return signature.error
 
 
 def _attach_failures(
     statements: Iterable[attestations.Verified],
     parts: dict[str, dict[str, Any]],
+    known: Mapping[str, frozenset[str]],
     digests: Mapping[str, list[str]],
 ) -> None:
     """A failed attestation that names no artifact still explains every unsigned part.
@@ -563,7 +659,9 @@ def _attach_failures(
         if verified.error is None:
             continue
         statement = verified.statement
-        if statement is not None and any(d in digests for _, d in statement.subjects):
+        if statement is not None and any(
+            _subject_matches(s, known, digests) for s in _digest_sets(statement)
+        ):
             continue  # attached to its subject by _attach_statement
         part = _part_name(verified) if statement is not None else None
         if part is None:
@@ -576,13 +674,15 @@ def _attach_failures(
 
 
 def _merged_scan(found: list[scans.Scan]) -> dict[str, Any] | None:
+    """Every scan merged; ``reports`` keeps what each is about for
+    :func:`charter.facts.scan_coverage.judge` (reconciling removes it)."""
     if not found:
         return None
     documents = [scans.scan_to_json(s) for s in found]
     return {
-        "tool": documents[0]["tool"],
-        "tools": [tool for d in documents for tool in d["tools"]],
-        "findings": [f for d in documents for f in d["findings"]],
-        "audited": all(s.audited for s in found),
-        "not_audited": [line for s in found for line in s.not_audited],
+        **scan_coverage.merge(documents),
+        "reports": [
+            {"scan": d, "about": scans.about_to_json(s)}
+            for d, s in zip(documents, found, strict=True)
+        ],
     }

@@ -22,10 +22,13 @@ from __future__ import annotations
 import os
 import posixpath
 import subprocess
+import tempfile
 from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Protocol, Self
 
 from charter.core.errors import InputError
 
@@ -340,48 +343,45 @@ class Repository:
         files: list[ChangedFile],
         budget: Callable[[], int],
     ) -> Iterator[tuple[ChangedFile, bytes | None]]:
-        """Each of ``files`` (as ``changed_files`` listed them) with its unified diff.
+        """Each of ``files`` (as ``changed_files`` listed them) with its unified diff:
+        :meth:`RunningDiff.patches` of a diff started now (see :meth:`start_diff`)."""
+        with self.start_diff(old, new) as diff:
+            yield from diff.patches(files, budget)
 
-        One ``git diff`` prints every file's diff, in the order of ``changed_files``
-        (same options, same rename pairing); this splits it at the ``diff --git``
-        headers, which no patch line can start with (a type change's two diffs
-        share one header and stay together). A file git diffs as binary (its
-        diff says ``Binary files … differ``, what ``--numstat`` shows as ``-``) is
-        yielded with ``binary`` True and None; any other with its diff, or None
-        when it is longer than ``budget()`` bytes (asked once the file's extended
-        header is read: the caller may have spent some since). The output is read
-        in blocks: header lines one by one, a patch's hunks by searching the
-        block for the next header (C speed), so only one file's kept diff (at
-        most its budget) and one block are held at a time. Output that does not
-        line up with ``files`` raises :class:`GitError`: the caller never gets
-        another file's patch.
+    def start_diff(self, old: str, new: str | None) -> RunningDiff:
+        """Start the one ``git diff`` that prints every file's patch, and return at once.
+
+        git writes it to an unlinked temporary file while the caller does other work
+        (reads the dependency files): its work overlaps Python's, and nothing of it
+        is held in this process until :meth:`RunningDiff.patches` reads it. Use it as
+        a context manager: leaving it stops git and closes the file.
         """
         args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", *_sides(old, new))
-        proc = self._spawn((*args, "--"))
-        assert proc.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        return RunningDiff(self, (*args, "--"))
+
+    def start_blobs(self, shas: list[str]) -> RunningBlobs:
+        """Start one ``git cat-file --batch`` writing the blobs ``shas`` (in that order)
+        to an unlinked temporary file, and return at once: git reads the next blob
+        while the caller works on one. Use it as a context manager, as :meth:`start_diff`."""
+        return RunningBlobs(self, list(dict.fromkeys(shas)))
+
+    def _start(
+        self, args: tuple[str, ...], files: tuple[IO[bytes], IO[bytes], IO[bytes] | None]
+    ) -> subprocess.Popen[bytes]:
+        """``git ARGS`` writing to two files (reading a third, if given); nothing is
+        read from it here."""
+        stdout, stderr, stdin = files
         try:
-            reader = _DiffReader(proc.stdout)
-            header = reader.line()
-            for file in files:
-                if not _is_header_of(header, file):
-                    raise GitError(
-                        f"git diff: the diff of {file.path!r} is not where git listed it",
-                        hint=_HINT,
-                    )
-                split = _split_one(reader, header, file.binary, budget)
-                header = split.next_header
-                if split.binary and not file.binary:
-                    file = replace(file, binary=True)
-                yield file, split.data
-            if header:
-                raise GitError("git diff: more diffs than changed files", hint=_HINT)
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                raise GitError(f"git diff: {_first_line(err)}", hint=_HINT)
-        finally:
-            if proc.returncode is None:  # stopped early: the caller failed or gave up
-                proc.kill()
-                proc.communicate()
+            return subprocess.Popen(
+                _command(args),
+                cwd=self.path,
+                env=_env(self.index_file),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        except OSError:
+            raise GitError("git: no git binary on PATH", hint="install git") from None
 
     def head(self) -> str | None:
         """The commit HEAD names, or None in a repository without commits."""
@@ -465,6 +465,198 @@ class Repository:
         return f"{parts[-2]}/{parts[-1]}"
 
 
+class _Running:
+    """A git command running into an unlinked temporary file (its standard error
+    into another), read as it grows.
+
+    Leaving the context (or :meth:`close`) kills git if it still runs, reaps it and
+    closes its files, whatever happened: no process, descriptor or file outlives it.
+    The files are unlinked from the start (``tempfile.TemporaryFile``), so not even a
+    killed Charter leaves one behind.
+    """
+
+    def __init__(self, repo: Repository, args: tuple[str, ...], given: bytes | None) -> None:
+        with ExitStack() as stack:
+            try:
+                out, err = (
+                    stack.enter_context(tempfile.TemporaryFile(prefix="charter-git-"))
+                    for _ in range(2)
+                )
+                stdin = None
+                if given is not None:  # what git reads, from a file: it never waits on us
+                    stdin = stack.enter_context(tempfile.TemporaryFile(prefix="charter-git-"))
+                    stdin.write(given)
+                    stdin.seek(0)
+            except OSError as exc:
+                raise GitError(
+                    f"git {args[0]}: cannot make a temporary file ({exc.strerror})",
+                    hint="set TMPDIR to a writable directory",
+                ) from None
+            self._proc = repo._start(args, (out, err, stdin))
+            self._out, self._err = _Growing(out, self._proc), err
+            self._files = stack.pop_all()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop git (when it still runs), reap it and close the files."""
+        try:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        finally:
+            self._files.close()
+
+    def _error(self) -> str:
+        """The first line git wrote to its standard error ("failed" when none)."""
+        return _first_line(os.pread(self._err.fileno(), _STDERR_READ, 0))
+
+
+class RunningDiff(_Running):
+    """A ``git diff`` of every file (see :meth:`Repository.start_diff`), read once by
+    :meth:`patches`."""
+
+    def __init__(self, repo: Repository, args: tuple[str, ...]) -> None:
+        super().__init__(repo, args, None)
+
+    def patches(
+        self, files: list[ChangedFile], budget: Callable[[], int]
+    ) -> Iterator[tuple[ChangedFile, bytes | None]]:
+        """Each of ``files`` (as ``changed_files`` listed them) with its unified diff.
+
+        One ``git diff`` prints every file's diff, in the order of ``changed_files``
+        (same options, same rename pairing); this splits it at the ``diff --git``
+        headers, which no patch line can start with (a type change's two diffs
+        share one header and stay together). A file git diffs as binary (its
+        diff says ``Binary files … differ``, what ``--numstat`` shows as ``-``) is
+        yielded with ``binary`` True and None; any other with its diff, or None
+        when it is longer than ``budget()`` bytes (asked once the file's extended
+        header is read: the caller may have spent some since). The output is read
+        in blocks as git writes it (:class:`_Growing`): header lines one by one, a
+        patch's hunks by searching the block for the next header (C speed), so only
+        one file's kept diff (at most its budget) and one block are held at a time.
+        Output that does not line up with ``files`` raises :class:`GitError`: the
+        caller never gets another file's patch; so does git's failure, named by the
+        first line it wrote to standard error.
+        """
+        reader = _DiffReader(self._out)
+        header = reader.line()
+        for file in files:
+            if not _is_header_of(header, file):
+                raise GitError(
+                    f"git diff: the diff of {file.path!r} is not where git listed it",
+                    hint=_HINT,
+                )
+            split = _split_one(reader, header, file.binary, budget)
+            header = split.next_header
+            if split.binary and not file.binary:
+                file = replace(file, binary=True)
+            yield file, split.data
+        if header:
+            raise GitError("git diff: more diffs than changed files", hint=_HINT)
+        if self._proc.wait() != 0:
+            raise GitError(f"git diff: {self._error()}", hint=_HINT)
+
+
+class RunningBlobs(_Running):
+    """``git cat-file --batch`` of some blobs (see :meth:`Repository.start_blobs`):
+    :meth:`read` returns one blob's bytes, from one read of exactly its size."""
+
+    def __init__(self, repo: Repository, shas: list[str]) -> None:
+        super().__init__(repo, ("cat-file", "--batch"), "".join(f"{s}\n" for s in shas).encode())
+        #: sha -> (offset, size) of its bytes in the output, None when it is no blob.
+        self._found: dict[str, tuple[int, int] | None] = {}
+        self._next = 0  # where the next header line starts
+
+    def read(self, sha: str) -> bytes:
+        """The bytes of blob ``sha`` (one of those asked for); GitError if it is none."""
+        while sha not in self._found:
+            self._header()
+        found = self._found[sha]
+        if found is None:
+            raise GitError(f"git cat-file: {sha} is missing or not a blob", hint=_HINT)
+        offset, size = found
+        data = self._out.read_at(offset, size)
+        if len(data) != size:
+            raise GitError(f"git cat-file: {self._error()}", hint=_HINT)
+        return data
+
+    def _header(self) -> None:
+        """Read the next object's header line (``<sha> <type> <size>`` or ``<sha> missing``)."""
+        line = self._out.read_at(self._next, _HEADER_READ)
+        end = line.find(b"\n")
+        words = line[:end].decode("ascii", "replace").split(" ") if end > 0 else []
+        if len(words) == 2 and words[1] == "missing":
+            self._found[words[0]] = None
+            self._next += end + 1
+        elif len(words) == 3 and words[2].isdigit():
+            size = int(words[2])
+            start = self._next + end + 1
+            self._found[words[0]] = (start, size) if words[1] == "blob" else None
+            self._next = start + size + 1  # the bytes, then a newline
+        else:
+            raise GitError(f"git cat-file: {self._error()}", hint=_HINT)
+
+
+#: How long to wait for git before reading its file again, when the reading caught up (s).
+_POLL = 0.005
+#: The most of git's standard error read for its first line.
+_STDERR_READ = 64 * 1024
+#: Bytes read for a ``git cat-file --batch`` header line (a sha, a type, a size).
+_HEADER_READ = 256
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class _Growing:
+    """The file a running git writes, read from its start as it grows.
+
+    ``read`` returns at least one byte while git runs (waiting for it when the
+    reading caught up), and b"" only once git has exited and every byte it wrote is
+    read. It reads at its own offset (``os.pread``): git's descriptor shares the
+    file's offset, which reading must not move.
+    """
+
+    def __init__(self, file: IO[bytes], proc: subprocess.Popen[bytes]) -> None:
+        self._fd = file.fileno()
+        self._proc = proc
+        self._offset = 0
+
+    def read(self, size: int, /) -> bytes:
+        """The next bytes, at most ``size``: b"" only at the end of what git wrote."""
+        self._wait_for(self._offset + 1)
+        data = os.pread(self._fd, size, self._offset)
+        self._offset += len(data)
+        return data
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset`` once git wrote them (fewer if it stopped first)."""
+        self._wait_for(offset + size)
+        return os.pread(self._fd, size, offset)
+
+    def _wait_for(self, end: int) -> None:
+        """Wait until the file holds ``end`` bytes, or git has exited."""
+        while True:
+            exited = self._proc.poll() is not None  # asked first: then nothing more can come
+            if exited or os.fstat(self._fd).st_size >= end:
+                return
+            try:
+                self._proc.wait(_POLL)
+            except subprocess.TimeoutExpired:
+                pass
+
+
 #: Symbolic links followed before a path is given up on (Linux's own limit).
 _MAX_LINKS = 40
 _REGULAR = ("100644", "100755")
@@ -526,7 +718,7 @@ class _DiffReader:
     found in it starts a line is always known.
     """
 
-    def __init__(self, stream: IO[bytes], block: int = _BLOCK) -> None:
+    def __init__(self, stream: _Readable, block: int = _BLOCK) -> None:
         self._stream = stream
         self._block = block
         self._buf = bytearray()

@@ -50,6 +50,11 @@ _NONE_YET = object()
 #: One version, or the set of them when a file locks several of one name (rare).
 Locked = str | None | set[str | None]
 
+#: Which packages' origins a reading keeps: every one (None), or those ``(name, version)``
+#: the function admits (:func:`package_lock`; the dependency facts compare an origin
+#: only where both sides lock that version).
+OriginsWanted = Callable[[str, str | None], bool] | None
+
 
 @dataclass
 class Inventory:
@@ -70,21 +75,32 @@ class Inventory:
     #: of ``json.dumps(origin, sort_keys=True, default=str, ensure_ascii=False)``.
     origins: dict[tuple[str, str | None], bytes | set[bytes]] = field(default_factory=dict)
     _shared: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: Whose origins package_lock keeps (see :data:`OriginsWanted`).
+    wanted: OriginsWanted = field(default=None, repr=False, compare=False)
 
     def add(
-        self, name: str, version: str | None, origin: object = None, *, digest: bytes | None = None
+        self,
+        name: str,
+        version: str | None,
+        origin: object = None,
+        *,
+        digest: bytes | None = None,
+        checked: bool = False,
     ) -> None:
-        """Add one locked package; ``digest``: its origin's :func:`_origin_digest`, if known."""
+        """Add one locked package; ``digest``: its origin's :func:`_origin_digest`, if
+        known; ``checked``: ``version`` is None or already passed :func:`_token`."""
         if not _plain(name):
             name = _token(name, "package name")
         if version is not None:
-            if not _plain(version):
+            if not checked and not _plain(version):
                 version = _token(version, f"version of {name}")
             version = self._shared.setdefault(version, version)
-        _put(self.locked, name, version)
+        # _put, its usual case (a name's first version) without the call.
+        if self.locked.setdefault(name, version) is not version:
+            _put(self.locked, name, version)
         if origin is not None:
             digest = _origin_digest(origin)
-        if digest is not None:
+        if digest is not None and self.origins.setdefault((name, version), digest) is not digest:
             _put(self.origins, (name, version), digest)
 
     def names(self) -> set[str]:
@@ -101,6 +117,13 @@ class Inventory:
 
     def is_direct(self, name: str) -> bool | None:
         return None if self.direct is None else name in self.direct
+
+    def locks(self, name: str, version: str | None) -> bool:
+        """Whether the file locks ``name`` at ``version``."""
+        held = self.locked.get(name, _NONE_YET)
+        return (
+            version in held if isinstance(held, set) else held is not _NONE_YET and held == version
+        )
 
 
 def _put(table: dict[Any, Any], key: object, value: object) -> None:
@@ -253,7 +276,7 @@ def _npm_direct(root: object) -> set[str]:
     return names
 
 
-def package_lock(data: bytes, path: str) -> Inventory:
+def package_lock(data: bytes, path: str, *, origins: OriginsWanted = None) -> Inventory:
     """package-lock.json / npm-shrinkwrap.json (lockfileVersion 1-3).
 
     A v2/v3 file is read a run of entries at a time (:func:`_package_lock_streamed`):
@@ -262,17 +285,18 @@ def package_lock(data: bytes, path: str) -> Inventory:
     order — reads the file again whole (:func:`_package_lock_whole`), so what is
     returned or raised is always exactly what the whole reading says. A large
     file's bytes are let go once decoded (the caller hands ``data`` over), so a
-    10 MB lockfile is not held twice.
+    10 MB lockfile is not held twice. ``origins``: which entries' ``resolved`` and
+    ``integrity`` are kept (digested); every one's unless told.
     """
     try:
         text = _utf8(data)
     except UnicodeDecodeError:
-        return _package_lock_whole(data, path)  # which says why it is not text
+        return _package_lock_whole(data, path, origins)  # which says why it is not text
     if len(data) >= heap.LARGE:
         del data
         heap.release_freed_memory()  # the bytes' pages, before the entries are read
-    streamed = _npm_streamed(text)
-    return streamed if streamed is not None else _package_lock_whole(text, path)
+    streamed = _npm_streamed(text, origins=origins)
+    return streamed if streamed is not None else _package_lock_whole(text, path, origins)
 
 
 def _utf8(data: bytes) -> str:
@@ -280,10 +304,10 @@ def _utf8(data: bytes) -> str:
     return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
 
 
-def _package_lock_whole(data: bytes | str, path: str) -> Inventory:
+def _package_lock_whole(data: bytes | str, path: str, origins: OriginsWanted = None) -> Inventory:
     doc = _json(data, path)
     version = doc.get("lockfileVersion")
-    inv = Inventory("npm")
+    inv = Inventory("npm", wanted=origins)
     if version in (2, 3):
         packages = _table(doc.get("packages"), "packages")
         inv.direct = _npm_direct(packages.get(""))
@@ -302,26 +326,65 @@ def _package_lock_whole(data: bytes | str, path: str) -> Inventory:
 
 def _npm_package(inv: Inventory, key: str, entry: object) -> None:
     """Add one entry of a v2/v3 ``packages`` table."""
-    if "node_modules/" not in f"/{key}":
+    cut = key.rfind("node_modules/")  # the last one: what follows it is the name
+    if cut < 0:
         return  # the root project or a workspace folder, not an installed package
     body = entry if type(entry) is dict else _table(entry, f"packages[{key[:60]!r}]")
     if body.get("link") is True:
         return  # a symlink to a workspace folder; its target is listed itself
-    name = key.rsplit("node_modules/", 1)[1]
+    name = key[cut + len("node_modules/") :]
     raw = body.get("version")
     version = raw if raw is None or _plain(raw) else _token(raw, f"version of {name}")
-    _check_tarball(str(body.get("name", name)), version, body.get("resolved"), key)
-    inv.add(name, version, digest=_npm_origin(body))
+    stated, resolved = body.get("name", name), body.get("resolved")
+    if not (
+        stated == name
+        and type(resolved) is str
+        and version is not None
+        and _own_tarball(name, version, resolved)
+    ):
+        _check_tarball(str(stated), version, resolved, key)
+    wanted = inv.wanted is None or inv.wanted(name, version)
+    inv.add(name, version, digest=_npm_origin(body) if wanted else None, checked=True)
+
+
+def _own_tarball(name: str, version: str, url: str) -> bool:
+    """Whether ``url`` is plainly ``name``'s registry tarball of ``version``
+    (``scheme://host/…/<name>/-/<base>-<version>.tgz``, the usual entry): then
+    :func:`_check_tarball` of them surely passes.
+
+    Sure because: the URL is plain as :func:`_url_path` says (its path is what
+    follows the host), the tail lies within that path, and neither ``base`` nor
+    ``version`` holds a ``/``, so the tail's ``/-/`` is the path's last one. Any
+    other URL is left to :func:`_check_tarball`, which decides (a test checks it).
+    """
+    if "/" in version:
+        return False
+    tail = f"/{name}/-/{name.rpartition('/')[2]}-{version}.tgz"
+    if not url.endswith(tail):
+        return False
+    scheme = 8 if url.startswith("https://") else 7 if url.startswith("http://") else 0
+    host_end = url.find("/", scheme) if scheme else -1
+    return (
+        0 <= host_end <= len(url) - len(tail)
+        and url.isascii()
+        and url.isprintable()
+        and not _NOT_PLAIN_URL.search(url)
+    )
 
 
 def _npm_origin(body: dict[str, Any]) -> bytes | None:
     """``_origin_digest(_pick(body, "resolved", "integrity"))``, the usual entry's faster."""
     resolved, integrity = body.get("resolved"), body.get("integrity")
     if type(resolved) is str and type(integrity) is str:
-        text = f'{{"integrity": {_json_string(integrity)}, "resolved": {_json_string(resolved)}}}'
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+        text = f'{{"integrity": {_encode(integrity)}, "resolved": {_encode(resolved)}}}'
+        return _sha256(text.encode("utf-8", "surrogatepass")).digest()
     picked = _pick(body, "resolved", "integrity")
     return None if picked is None else _origin_digest(picked)
+
+
+#: A JSON string as ``json.dumps(text, ensure_ascii=False)`` writes it (:func:`_json_string`).
+_encode = json.encoder.encode_basestring
+_sha256 = hashlib.sha256
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what the json module skips between tokens
@@ -363,10 +426,12 @@ def _package_lock_streamed(data: bytes, chunk: int = _CHUNK) -> Inventory | None
     return _npm_streamed(text, chunk)
 
 
-def _npm_streamed(text: str, chunk: int = _CHUNK) -> Inventory | None:
+def _npm_streamed(
+    text: str, chunk: int = _CHUNK, *, origins: OriginsWanted = None
+) -> Inventory | None:
     """:func:`_package_lock_streamed` of the decoded text."""
     try:
-        return _NpmStream(text, chunk).read()
+        return _NpmStream(text, chunk, origins).read()
     except Exception:  # noqa: BLE001 - whatever it is, the whole reading decides
         return None
 
@@ -374,12 +439,12 @@ def _npm_streamed(text: str, chunk: int = _CHUNK) -> Inventory | None:
 class _NpmStream:
     """One walk over a package-lock.json text (see :func:`_package_lock_streamed`)."""
 
-    def __init__(self, text: str, chunk: int = _CHUNK) -> None:
+    def __init__(self, text: str, chunk: int = _CHUNK, origins: OriginsWanted = None) -> None:
         self.text = text
         self.pos = 0
         self.chunk = chunk
         self.decoder = jsonio.strict_decoder()
-        self.inv = Inventory("npm")
+        self.inv = Inventory("npm", wanted=origins)
 
     def _skip(self) -> str:
         """Skip whitespace; the next character ("" at the end)."""

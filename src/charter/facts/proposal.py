@@ -26,7 +26,6 @@ from typing import Any
 from charter.facts import binary as scan
 from charter.facts.dependencies import (
     DependencyFacts,
-    FileSides,
     Side,
     derive_dependency_changes,
     is_dependency_file,
@@ -37,6 +36,8 @@ from charter.facts.git import (
     ChangedFile,
     Commit,
     Repository,
+    RunningBlobs,
+    RunningDiff,
     resolve_link,
 )
 from charter.facts.identities import IdentityMap
@@ -78,12 +79,15 @@ def build_from_git(
     head = repo.resolve(spec.head, "head")
     # A pull request shows what head adds since it forked (base...head).
     old = repo.merge_base(base, head) if spec.kind == "pull_request" else base
-    changed = repo.changed_files(old, head, binary=False)
-    commits = repo.commits(base, head)
-    head_commit = _head_commit(commits, repo, head)
-    # Dependency files first: their two sides are compared before the patches are
-    # held, so a large lockfile's reading and the kept patches never add up.
-    dependencies = _dependencies(repo, changed, old, head)
+    # git diffs every file (into a temporary file) while Python reads the rest.
+    with repo.start_diff(old, head) as diff:
+        changed = repo.changed_files(old, head, binary=False)
+        commits = repo.commits(base, head)
+        head_commit = _head_commit(commits, repo, head)
+        # Dependency files first: their two sides are compared before the patches
+        # are held, so a large lockfile's reading and the kept patches never add up.
+        dependencies = _dependencies(repo, changed, old, head)
+        files = _files(repo, diff, old, head, changed, spec, progress)
     document: dict[str, Any] = {
         "kind": spec.kind,
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -97,7 +101,7 @@ def build_from_git(
         "title": head_commit.subject,
         "body": spec.body if spec.body is not None else head_commit.body,
         "environment": spec.environment,
-        "files": _files(repo, old, head, changed, spec, progress),
+        "files": files,
         "commits": [_commit(c, identities) for c in commits],
         "dependencies": dependencies,
     }
@@ -139,10 +143,12 @@ def build_staged(
     repo = Repository(spec.repo, spec.index_file)
     head = repo.head()
     old = head if head is not None else repo.empty_tree()
-    changed = repo.changed_files(old, None, binary=False)
+    with repo.start_diff(old, None) as diff:  # as build_from_git
+        changed = repo.changed_files(old, None, binary=False)
+        dependencies = _dependencies(repo, changed, old, None)
+        files = _files(repo, diff, old, None, changed, spec, progress)
     name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
-    dependencies = _dependencies(repo, changed, old, None)  # before the patches, as from git
     document: dict[str, Any] = {
         "kind": "push",
         "repository": spec.repository or repo.origin_name() or spec.repo.resolve().name,
@@ -154,7 +160,7 @@ def build_staged(
         "title": None,
         "body": spec.body,
         "environment": spec.environment,
-        "files": _files(repo, old, None, changed, spec, progress),
+        "files": files,
         "commits": [],
         "dependencies": dependencies,
     }
@@ -205,6 +211,7 @@ def _commit(commit: Commit, identities: IdentityMap) -> dict[str, Any]:
 
 def _files(
     repo: Repository,
+    diff: RunningDiff,
     old: str,
     head: str | None,
     changed: list[ChangedFile],
@@ -220,9 +227,9 @@ def _files(
     def budget() -> int:
         return min(spec.max_patch_bytes, spec.max_total_patch_bytes - spent)
 
-    # One `git diff` streams every file's patch; a file git calls binary only
+    # One `git diff` gives every file's patch; a file git calls binary only
     # because of the change's .gitattributes is diffed again, as text, alone.
-    for done, (file, streamed) in enumerate(repo.patches(old, head, changed, budget), start=1):
+    for done, (file, streamed) in enumerate(diff.patches(changed, budget), start=1):
         entry: dict[str, Any] = {
             "path": file.path,
             "status": file.status,
@@ -318,34 +325,32 @@ def _text(data: bytes) -> tuple[str | None, str | None]:
         return None, "not UTF-8 text"
 
 
-def _blob(repo: Repository, sha: str | None) -> Side:
+def _blob(blobs: RunningBlobs, sha: str | None) -> Side:
     """A function reading blob ``sha`` (None for the absent side)."""
     if sha is None:
         return None
-    return partial(repo.read_blob, sha)
+    return partial(blobs.read, sha)
 
 
 def _dependencies(
     repo: Repository, changed: list[ChangedFile], old: str, new: str | None
 ) -> dict[str, Any]:
-    # Each blob is read when its file is compared, and let go after: one
-    # dependency file's bytes are held at a time, not every one's.
     touched = {f.path for f in changed} | {f.previous_path for f in changed if f.previous_path}
     # Only when something else changed can a file be read under another file's name.
     others = not all(is_dependency_file(path) for path in touched)
     trees = (repo.entries(old), repo.entries(new)) if others else ({}, {})
-    sides: dict[str, FileSides] = _linked_sides(repo, touched, trees)
+    # path -> the blobs of its two sides (None where absent).
+    planned: dict[str, Blobs] = _linked_sides(repo, touched, trees)
     for file in changed:
         if is_dependency_file(file.path):
             old_path_is_same = file.previous_path is None
-            before = _blob(repo, file.old_blob) if old_path_is_same else None
             if old_path_is_same and file.old_blob == file.new_blob:
-                sides.pop(file.path, None)  # the same bytes on both sides: nothing changed
+                planned.pop(file.path, None)  # the same bytes on both sides: nothing changed
             else:
-                sides[file.path] = (before, _blob(repo, file.new_blob))
+                planned[file.path] = (file.old_blob if old_path_is_same else None, file.new_blob)
         if file.previous_path is not None and is_dependency_file(file.previous_path):
-            sides[file.previous_path] = (_blob(repo, file.old_blob), None)
-    facts: DependencyFacts = derive_dependency_changes(sides)
+            planned[file.previous_path] = (file.old_blob, None)
+    facts = _dependency_facts(repo, planned)
     unparsed = [{"path": u.path, "reason": u.reason} for u in facts.unparsed]
     unparsed += _included(repo, touched, trees)
     return {
@@ -365,11 +370,31 @@ def _dependencies(
     }
 
 
+#: The blobs of a dependency file's two sides (None where absent).
+Blobs = tuple[str | None, str | None]
+
+
+def _dependency_facts(repo: Repository, planned: dict[str, Blobs]) -> DependencyFacts:
+    """The dependency facts of ``planned``'s files.
+
+    One ``git cat-file --batch`` writes their blobs to a temporary file, in the
+    order they are compared, while they are: each is read when its file is
+    compared and let go after, so one dependency file's bytes are held at a time.
+    """
+    shas = [sha for pair in planned.values() for sha in pair if sha is not None]
+    if not shas:
+        return derive_dependency_changes({})  # no side to read: nothing to compare
+    with repo.start_blobs(shas) as blobs:
+        return derive_dependency_changes(
+            {path: (_blob(blobs, old), _blob(blobs, new)) for path, (old, new) in planned.items()}
+        )
+
+
 Trees = tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]
 
 
-def _linked_sides(repo: Repository, touched: set[str], trees: Trees) -> dict[str, FileSides]:
-    """Dependency files that are symbolic links, read through the link.
+def _linked_sides(repo: Repository, touched: set[str], trees: Trees) -> dict[str, Blobs]:
+    """Dependency files that are symbolic links, read through the link: their targets' blobs.
 
     A package manager reads ``package-lock.json -> locks/npm.json`` at its
     target, so a change made only to the target is a change of the lockfile:
@@ -383,11 +408,11 @@ def _linked_sides(repo: Repository, touched: set[str], trees: Trees) -> dict[str
         for path, (mode, _) in entries.items()
         if mode == "120000" and is_dependency_file(path) and path not in touched
     }
-    sides: dict[str, FileSides] = {}
+    sides: dict[str, Blobs] = {}
     for link in sorted(links):
         was, now = resolve_link(repo, before, link), resolve_link(repo, after, link)
         if was != now:
-            sides[link] = (_blob(repo, was), _blob(repo, now))
+            sides[link] = (was, now)
     return sides
 
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from charter.facts import scan_coverage
 from charter.facts.dependencies import is_dependency_file
 from charter.facts.identities import IdentityMap
 from charter.policy.proposal import CARRIERS
@@ -442,8 +443,14 @@ def _merge_artifact(
 
 
 def _apply_scan(document: dict[str, Any], scan: Mapping[str, Any], ledger: _Ledger) -> None:
+    """The evidence's scans replace the declared one; for a dependency change only the
+    scans about it count (:mod:`charter.facts.scan_coverage`)."""
     deps = document.get("dependencies")
     deps = dict(deps) if isinstance(deps, dict) else {}
+    reports = scan.get("reports")
+    scan = {k: v for k, v in scan.items() if k != "reports"}
+    if isinstance(reports, list) and reports and _dependencies_changed(deps):
+        scan = scan_coverage.judge(reports, document)
     claimed = deps.get("scan")
     if isinstance(claimed, dict):
         missing = sorted(_finding_ids(scan.get("findings")) - _finding_ids(claimed.get("findings")))
@@ -457,6 +464,11 @@ def _apply_scan(document: dict[str, Any], scan: Mapping[str, Any], ledger: _Ledg
     deps["scan"] = dict(scan)
     document["dependencies"] = deps
     ledger.note("dependencies.scan")
+
+
+def _dependencies_changed(deps: Mapping[str, Any]) -> bool:
+    changes = deps.get("changes")
+    return deps.get("changed") is True or (isinstance(changes, list) and bool(changes))
 
 
 def _finding_ids(findings: Any) -> set[str]:

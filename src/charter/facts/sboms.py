@@ -37,6 +37,8 @@ _DISPLAY = re.compile("[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069
 #: Digest algorithms kept for matching an SBOM to an artifact (name -> hex length).
 _DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+")
+#: syft's file source writes the file's digest as ``metadata.component.version``.
+_VERSION_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 #: purl types whose ecosystem Charter names differently (as charter.facts.lockfiles does).
 _ECOSYSTEMS = {"golang": "go", "gem": "rubygems"}
 
@@ -284,6 +286,9 @@ def _cyclonedx_subject(reader: Reader, doc: Mapping[str, Any]) -> tuple[str | No
         digest = _digest(reader, algorithm, entry.get("content"), f"{at}.content")
         if digest is not None:
             digests.add(digest)
+    version = subject.get("version")
+    if isinstance(version, str) and _VERSION_DIGEST.fullmatch(version):
+        digests.add(version)  # exactly sha256:<hex>, never syft's sha256:sha256:<hex>
     return name, frozenset(digests)
 
 

@@ -31,6 +31,8 @@ Defined answers:
 from __future__ import annotations
 
 import math
+import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +84,22 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class About:
+    """What a report says it scanned (``charter.facts.scan_coverage`` judges it)."""
+
+    #: The tool's own name for it (an image reference, a directory), for messages.
+    target: str | None = None
+    #: Dependency files scanned (trivy lang-pkgs targets, OSV lockfile sources).
+    files: tuple[str, ...] = ()
+    #: Directories scanned as a whole (grype ``dir:``, an OSV git source).
+    directories: tuple[str, ...] = ()
+    #: ``sha256:…`` of a scanned image: grype/trivy image ID, manifest and repo digests.
+    digests: tuple[str, ...] = ()
+    #: ``(name, version)`` of every package audited (pip-audit lists them all).
+    packages: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
 class Scan:
     path: str
     tool: str
@@ -89,6 +107,7 @@ class Scan:
     findings: tuple[Finding, ...]
     audited: bool
     not_audited: tuple[str, ...]
+    about: About = About()
 
 
 def normalise_severity(value: object) -> str:
@@ -212,6 +231,34 @@ def scan_to_json(scan: Scan) -> dict[str, Any]:
     }
 
 
+def about_to_json(scan: Scan) -> dict[str, Any]:
+    """What ``scan`` is about, as JSON (the evidence keeps it beside the merged scan)."""
+    about = scan.about
+    return {
+        "source": escape_controls(scan.path),
+        "target": about.target,
+        "files": list(about.files),
+        "directories": list(about.directories),
+        "digests": list(about.digests),
+        "packages": [list(p) for p in about.packages],
+    }
+
+
+_IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _image_digests(values: Iterable[str | None]) -> tuple[str, ...]:
+    """The ``sha256:<hex>`` digests among image IDs and ``name@sha256:…`` references."""
+    found = (v.rsplit("@", 1)[-1] for v in values if v)
+    return tuple(dict.fromkeys(d for d in found if _IMAGE_DIGEST.fullmatch(d)))
+
+
+def _joined_path(base: str | None, target: str) -> str:
+    if base is None or target.startswith("/"):
+        return posixpath.normpath(target)
+    return posixpath.normpath(posixpath.join(base, target))
+
+
 def _tool_version(version: str | None) -> str | None:
     return None if version in _NO_VERSION else version
 
@@ -251,6 +298,29 @@ def _grype(reader: Reader, doc: Mapping[str, Any]) -> Scan:
         findings=tuple(findings),
         audited=not not_audited,
         not_audited=tuple(not_audited),
+        about=_grype_about(reader, reader.opt_obj(doc, "source", "source")),
+    )
+
+
+def _grype_about(reader: Reader, source: Mapping[str, Any]) -> About:
+    """grype's ``source``: an image (its IDs and digests), a directory or a file."""
+    kind = reader.opt(source, "type", "source.")
+    target = source.get("target")
+    if isinstance(target, str):
+        path = posixpath.normpath(escape_controls(target))
+        if kind == "directory":
+            return About(target=path, directories=(path,))
+        return About(target=path, files=(path,) if kind == "file" else ())
+    if kind != "image" or target is None:
+        return About()
+    image = reader.obj(target, "source.target")
+    ids = [
+        reader.opt(image, "imageID", "source.target."),
+        reader.opt(image, "manifestDigest", "source.target."),
+        *reader.strings(image, "repoDigests", "source.target."),
+    ]
+    return About(
+        target=reader.opt(image, "userInput", "source.target."), digests=_image_digests(ids)
     )
 
 
@@ -278,10 +348,15 @@ def _trivy(reader: Reader, doc: Mapping[str, Any]) -> Scan:
     trivy = reader.opt_obj(doc, "Trivy", "Trivy")
     findings = []
     scanned = False
+    name = reader.opt(doc, "ArtifactName", "")
+    files: list[str] = []
     for at, result in reader.objects(doc, "Results", ""):
         kind = reader.opt(result, "Class", f"{at}.")
         if kind in ("os-pkgs", "lang-pkgs") or "Vulnerabilities" in result or "Packages" in result:
             scanned = True
+        target = reader.opt(result, "Target", f"{at}.")
+        if kind == "lang-pkgs" and target is not None:
+            files.append(_joined_path(name, target))
         for where, vuln in reader.objects(result, "Vulnerabilities", f"{at}."):
             findings.append(
                 Finding(
@@ -293,8 +368,14 @@ def _trivy(reader: Reader, doc: Mapping[str, Any]) -> Scan:
                     status=reader.opt(vuln, "Status", f"{where}."),
                 )
             )
-    target = reader.opt(doc, "ArtifactName", "") or reader.shown
+    target = name or reader.shown
     not_audited = () if scanned else (f"{target}: {_NOTHING_SCANNED}",)
+    image = reader.opt(doc, "ArtifactType", "") == "container_image"
+    metadata = reader.opt_obj(doc, "Metadata", "Metadata")
+    ids = [
+        reader.opt(metadata, "ImageID", "Metadata."),
+        *reader.strings(metadata, "RepoDigests", "Metadata."),
+    ]
     return Scan(
         path=reader.path,
         tool="trivy",
@@ -302,6 +383,11 @@ def _trivy(reader: Reader, doc: Mapping[str, Any]) -> Scan:
         findings=tuple(findings),
         audited=scanned,
         not_audited=not_audited,
+        about=About(
+            target=name,
+            files=() if image else tuple(dict.fromkeys(files)),
+            digests=_image_digests(ids) if image else (),
+        ),
     )
 
 
@@ -311,7 +397,14 @@ def _trivy(reader: Reader, doc: Mapping[str, Any]) -> Scan:
 def _osv(reader: Reader, doc: Mapping[str, Any]) -> Scan:
     reader.arr(doc.get("results"), "results")
     findings = []
+    files: list[str] = []
+    directories: list[str] = []
     for at, result in reader.objects(doc, "results", ""):
+        source = reader.opt_obj(result, "source", f"{at}.source")
+        path = reader.opt(source, "path", f"{at}.source.")
+        if path is not None:
+            kind = reader.opt(source, "type", f"{at}.source.")
+            (directories if kind == "git" else files).append(posixpath.normpath(path))
         for where, package in reader.objects(result, "packages", f"{at}."):
             findings.extend(_osv_package(reader, package, where))
     return Scan(
@@ -321,6 +414,11 @@ def _osv(reader: Reader, doc: Mapping[str, Any]) -> Scan:
         findings=tuple(findings),
         audited=True,
         not_audited=(),
+        about=About(
+            target=next(iter(files + directories), None),
+            files=tuple(files),
+            directories=tuple(directories),
+        ),
     )
 
 
@@ -395,6 +493,7 @@ def _pip_audit(reader: Reader, document: Any) -> Scan:
         where = "dependencies"
     findings = []
     skipped = []
+    packages: list[tuple[str, str | None]] = []
     audited = False
     for index, item in enumerate(entries):
         at = f"{where}[{index}]"
@@ -408,6 +507,7 @@ def _pip_audit(reader: Reader, document: Any) -> Scan:
             reader.fail(at, "has neither 'vulns' nor 'skip_reason'")
         audited = True
         version = reader.opt(dependency, "version", f"{at}.")
+        packages.append((name, version))
         for vuln_at, vuln in reader.objects(dependency, "vulns", f"{at}."):
             fixes = reader.strings(vuln, "fix_versions", f"{vuln_at}.")
             ident = reader.text(vuln, "id", f"{vuln_at}.")
@@ -421,6 +521,7 @@ def _pip_audit(reader: Reader, document: Any) -> Scan:
         findings=tuple(findings),
         audited=audited,
         not_audited=tuple(skipped),
+        about=About(packages=tuple(packages)),
     )
 
 
