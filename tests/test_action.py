@@ -327,6 +327,27 @@ def test_a_pull_request_from_the_checkout_keeps_the_event_framing(
     assert "CITE-BLOCK-REQUIRED-001" in rules
 
 
+def test_a_key_in_a_binary_file_asks_from_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    base = head(repo)
+    git(repo, "checkout", "-q", "-b", "feature")
+    key = "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    (repo / "blob.dat").write_bytes(b"\x00" + key.encode())
+    commit(repo, "data")
+    event = pull_request_event(tmp_path, repo, base, CITATION)
+    result, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(identities), format="json"
+    )
+    assert outputs["built-from"] == "git"
+    reasons = json.loads(result.stdout)["reasons"]
+    assert any(
+        r["rule"] == "CRED-UNSCANNED-PATCH-001" and "holds a private key block" in r["msg"]
+        for r in reasons
+    ), reasons
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in result.stdout
+
+
 def test_reviews_become_approvals_and_a_merged_pull_request_is_a_merge(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
 ) -> None:
