@@ -378,3 +378,23 @@ def test_a_text_file_marked_binary_by_attributes_is_a_patch_whatever_the_scan_bu
     entry = built(repo, max_binary_scan_bytes=10, max_total_binary_scan_bytes=10)["app.cfg"]
     assert entry["binary"] is False and "patch_omitted" not in entry
     assert AWS in entry["patch"]
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-16", "utf-16-le", "utf-16-be"]
+)  # with a BOM (native order), without one, either byte order
+def test_a_token_in_utf16_text_is_found(repo: Path, encoding: str) -> None:
+    # UTF-16 text (Windows .reg, PowerShell) has a NUL after or before every ASCII byte.
+    text = f"[settings]\r\nkey = {AWS}\r\ntoken = {GITHUB}\r\n" + "padding line\r\n" * 50
+    add(repo, {"settings.reg": text.encode(encoding)})
+    assert built(repo)["settings.reg"]["patch_omitted"] == (
+        "binary; holds an AWS access key id and a GitHub token"
+    )
+
+
+def test_utf16_text_is_read_across_reads_of_odd_length() -> None:
+    from charter.facts import binary
+
+    data = ("x" * 100 + f" {AWS} ").encode("utf-16-be")
+    pieces = [data[i : i + 7] for i in range(0, len(data), 7)]
+    assert binary.scan(pieces).credentials() == ["an AWS access key id"]
