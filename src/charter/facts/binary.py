@@ -7,7 +7,8 @@ never reads it. When a proposal is built its new side is read here, streamed in
 * the token definitions of :mod:`charter.policy.secrets` (private key blocks, AWS
   access key ids, GitHub and GitLab tokens), compiled for bytes
   (:data:`~charter.policy.secrets.BYTE_TOKENS`) — an uncompressed tar, a text file
-  after a NUL byte, a core dump hold them as written;
+  after a NUL byte, a core dump hold them as written; in UTF-16 text they are read
+  one byte in two;
 * private keys that have no text marker: the binary OpenSSH key
   (``openssh-key-v1\\0``, the magic of the key the PEM armour encodes), a DER private
   key at the start of the file (PKCS#8, encrypted PKCS#8, PKCS#1 RSA, SEC1 EC: their
@@ -132,21 +133,70 @@ def scan(chunks: Iterable[bytes]) -> Findings:
 
     Held at a time: one chunk and :data:`WINDOW` bytes either side of it. A literal
     is judged once the window after it has been read (or the bytes end), so a token
-    across two reads is found as in one.
+    across two reads is found as in one. Bytes that look like UTF-16 text (a byte
+    order mark, or NUL in most even or odd positions of the first read) are also
+    searched one byte in two: the ASCII of UTF-16LE is the even bytes, of BE the odd.
     """
     found = Findings()
-    buf, done, first = b"", 0, True
+    searches: list[_Search] = []
     for chunk in chunks:
-        if first:
+        if not searches:
             _judge_start(chunk, found)
-            first = False
-        buf += chunk
-        ready = max(done, len(buf) - WINDOW)
-        _judge(buf, done, ready, found)
-        cut = max(0, ready - WINDOW)
-        buf, done = buf[cut:], ready - cut
-    _judge(buf, done, len(buf), found)
+            planes = _utf16_planes(chunk)
+            searches = [_Search(found, None), *(_Search(found, plane) for plane in planes)]
+        for search in searches:
+            search.feed(chunk)
+    for search in searches:
+        search.end()
     return found
+
+
+def _utf16_planes(head: bytes) -> tuple[int, ...]:
+    """The byte positions (0 even, 1 odd) that hold the ASCII of UTF-16 text, if any."""
+    if head.startswith(b"\xff\xfe"):
+        return (0,)
+    if head.startswith(b"\xfe\xff"):
+        return (1,)
+    sample = head[:_PREFIX]
+    half = len(sample) // 2
+    if half < 16:
+        return ()
+    # A NUL in most odd bytes: little-endian (ASCII in the even ones), and vice versa.
+    return tuple(
+        plane
+        for plane, other in ((0, sample[1::2]), (1, sample[0::2]))
+        if other.count(0) * 10 > half * 6
+    )
+
+
+#: git's binary test reads this many bytes: the sample the UTF-16 test looks at.
+_PREFIX = 8000
+
+
+class _Search:
+    """The literal search over a stream of reads: all the bytes (``plane`` None), or
+    those at even (0) or odd (1) offsets of the stream (no archive magic there)."""
+
+    def __init__(self, found: Findings, plane: int | None) -> None:
+        self.found = found
+        self.plane = plane
+        self.offset = 0
+        self.buf = b""
+        self.done = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self.plane is not None:
+            start = (self.plane - self.offset) % 2
+            self.offset += len(chunk)
+            chunk = chunk[start::2]
+        self.buf += chunk
+        ready = max(self.done, len(self.buf) - WINDOW)
+        _judge(self.buf, self.done, ready, self.found, archives=self.plane is None)
+        cut = max(0, ready - WINDOW)
+        self.buf, self.done = self.buf[cut:], ready - cut
+
+    def end(self) -> None:
+        _judge(self.buf, self.done, len(self.buf), self.found, archives=self.plane is None)
 
 
 def _judge_start(head: bytes, found: Findings) -> None:
@@ -158,9 +208,12 @@ def _judge_start(head: bytes, found: Findings) -> None:
             found.archives.add(name)
 
 
-def _judge(buf: bytes, start: int, stop: int, found: Findings) -> None:
-    """Judge every needle that starts in ``buf[start:stop]``."""
+def _judge(buf: bytes, start: int, stop: int, found: Findings, *, archives: bool) -> None:
+    """Judge every needle (but archive magic unless ``archives``) that starts in
+    ``buf[start:stop]``."""
     for needle in _NEEDLES:
+        if needle.archive and not archives:
+            continue
         if needle.kind in (found.archives if needle.archive else found.kinds):
             continue
         at = buf.find(needle.literal, start)
