@@ -22,9 +22,12 @@ approvals: per reviewer the latest review that decides (approved, changes
 requested, dismissed) wins, and only an approval is kept, with the reviewer's
 type. The API gives patches, not whole files, so a changed dependency file is
 listed under ``dependencies.unparsed`` and counts as an unknown change. A
-malformed or unsupported event, or a missing or malformed answer, is an
-:class:`~charter.core.errors.InputError` naming the file — never a smaller
-proposal. See docs/design.md, 'Proposal document'.
+malformed or unsupported event, a missing or malformed answer, or answers that
+are not all of the event's pull request at the event's head (another length than
+its counts, or GitHub's cap of 3000 files / 250 commits when the payload has no
+counts; a repeated entry; a review of another pull request; commits without the
+head, or with one on top of it) is an :class:`~charter.core.errors.InputError`
+naming the file — never a smaller proposal. See docs/design.md, 'Proposal document'.
 """
 
 from __future__ import annotations

@@ -54,6 +54,8 @@ PER_PAGE = 100
 MAX_PAGE_BYTES = 32 * 1024 * 1024
 _MAX_REDIRECTS = 5
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+#: Fetched in this order: commits last, so a push while fetching shows there as a commit
+#: on top of the event's head (refused by charter.facts.github), not as newer files.
 _ANSWERS = ("files", "reviews", "commits")
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 
