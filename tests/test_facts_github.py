@@ -599,3 +599,10 @@ def test_reviews_of_another_pull_request_are_refused(tmp_path: Path) -> None:
         build(event, api_dir(tmp_path, reviews=other), HUMANS)
     own = [{**review("alice", "APPROVED"), "pull_request_url": url.format(2)}]
     assert build(event, api_dir(tmp_path, reviews=own), HUMANS)["approvals"] != []
+
+
+def test_an_empty_commits_answer_is_refused_without_counts(tmp_path: Path) -> None:
+    # Every pull request has a commit; an empty answer (a lost page) would hide an
+    # agent's commits and leave the pull request its (human) opener's.
+    with pytest.raises(InputError, match=r"commits\.json: .* do not include the event's head"):
+        build(review_event(tmp_path), api_dir(tmp_path, commits=[]), HUMANS)

@@ -194,6 +194,7 @@ def test_api_dir_without_github_event_is_refused(api_dir: Path) -> None:
 # --- every failure is exit 2 naming the URL, never a smaller proposal ---
 
 FILES_PATH = f"/repos/{REPO}/pulls/2/files"
+PULL_PATH = f"/repos/{REPO}/pulls/2"
 
 
 @pytest.mark.parametrize(
@@ -424,3 +425,37 @@ def test_a_retry_after_that_is_no_number_of_seconds_is_not_echoed(event: Path) -
         with pytest.raises(GitHubApiError) as caught:
             fetched(event, fake)
     assert "secondary rate limit (429)" in str(caught.value) and "xxx" not in str(caught.value)
+
+
+def review_event(tmp_path: Path) -> Path:
+    payload = json.loads((ASSETS / "pull_request_review.submitted.payload.json").read_text())
+    assert "changed_files" not in payload["pull_request"]
+    path = tmp_path / "review.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def pull(**counts: Any) -> Override:
+    payload = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())
+    obj = {**payload["pull_request"], "changed_files": len(files()), "commits": len(commits())}
+    return Override(200, json.dumps({**obj, **counts}).encode())
+
+
+def test_a_review_event_is_counted_by_the_pull_request_the_api_gives(tmp_path: Path) -> None:
+    # A review event's payload has no changed_files/commits: the pull request itself
+    # (GET /repos/R/pulls/N) says how many there are, so a Link that stops early is caught.
+    event = review_event(tmp_path)
+    a, b, _ = files()
+    with serve(github(overrides={PULL_PATH: pull()})) as fake:
+        assert len(fetched(event, fake)["files"]) == 3
+        fake.pages[FILES_PATH] = [Page([a], next=2), Page([b])]  # the last Link is lost
+        with pytest.raises(InputError, match="lists 2 entries but the pull request has"):
+            fetched(event, fake)
+    assert any(s.path == PULL_PATH for s in fake.seen)
+
+
+def test_a_review_event_whose_pull_request_moved_on_is_refused(tmp_path: Path) -> None:
+    moved = pull(head={"ref": "changes", "sha": "f" * 40})
+    with serve(github(overrides={PULL_PATH: moved})) as fake:
+        with pytest.raises(InputError, match=r"pulls/2: the head is now ffffffffffff"):
+            fetched(review_event(tmp_path), fake)

@@ -41,7 +41,7 @@ from charter.core import jsonio
 from charter.core.errors import InputError
 from charter.facts.dependencies import is_dependency_file
 from charter.facts.git import GitError, Repository
-from charter.facts.github_api import Api, pull_answers
+from charter.facts.github_api import Api, pull_answers, pull_request
 from charter.facts.identities import IdentityMap
 from charter.facts.proposal import GitRange, Progress, build_from_git
 from charter.policy.proposal import validate
@@ -333,10 +333,11 @@ def _pull_request(
     where = str(spec.event)
     pr = _PullRequest.read(payload, where)
     repository = _repository(payload, where)
+    counted = _counted(spec, pr, repository, where)
     answers = _answers(spec, pr.number, repository)
     (files_path, raw_files), (reviews_path, reviews), (commits_path, raw_commits) = answers
-    _same_count(pr.raw, "changed_files", raw_files, files_path, FILES_CAP)
-    _same_count(pr.raw, "commits", raw_commits, commits_path, COMMITS_CAP)
+    _same_count(counted, "changed_files", raw_files, files_path, FILES_CAP)
+    _same_count(counted, "commits", raw_commits, commits_path, COMMITS_CAP)
     reviews = _with_event_review(
         _own_reviews(reviews, reviews_path, repository, pr.number), payload
     )
@@ -387,6 +388,27 @@ def _answers(spec: GitHubEvent, number: int, repository: str) -> tuple[Answer, A
         (reviews_url, _objects(fetched["reviews"][1], reviews_url)),
         (commits_url, _objects(fetched["commits"][1], commits_url)),
     )
+
+
+def _counted(spec: GitHubEvent, pr: _PullRequest, repository: str, where: str) -> dict[str, Any]:
+    """What says how many files and commits there are: the event's pull request, or —
+    a review event's has no counts — the pull request the API gives now, when fetching
+    (refused if its head moved on since the event)."""
+    if all(isinstance(pr.raw.get(k), int) for k in ("changed_files", "commits")):
+        return pr.raw
+    if spec.api_dir is not None or spec.api is None:
+        return pr.raw  # saved answers: only GitHub's caps tell (see _same_count)
+    url, now = pull_request(spec.api, repository, pr.number)
+    head = _field(pr.head, "sha", str, f"{where}: pull_request.head")
+    current = now.get("head")
+    sha = current.get("sha") if isinstance(current, dict) else None
+    if sha != head:
+        raise InputError(
+            f"{url}: the head is now {str(sha)[:12]}, not the event's {head[:12]}"
+            " (it was pushed to since the event)",
+            hint="decide the newer event (re-run the latest workflow run)",
+        )
+    return now
 
 
 def _objects(items: list[Any], where: str) -> list[dict[str, Any]]:
@@ -452,7 +474,7 @@ def _same_head(pr: _PullRequest, raw_commits: list[dict[str, Any]], path: str, w
     a push on top of it, they list a commit whose parent is the head (and the files
     of that newer head)."""
     head = _field(pr.head, "sha", str, f"{where}: pull_request.head")
-    if raw_commits and head not in {c["sha"] for c in raw_commits}:
+    if head not in {c["sha"] for c in raw_commits}:
         raise InputError(
             f"{path}: the pull request's commits do not include the event's head {head[:12]}"
             " (it was pushed to since the event)",

@@ -91,6 +91,29 @@ def pull_answers(
 ) -> dict[str, tuple[str, list[Any]]]:
     """``files``, ``reviews`` and ``commits`` of pull request ``number`` (or only ``names``):
     each as (first page's URL, every item)."""
+    base = _checked_base(api, repository)
+    answers: dict[str, tuple[str, list[Any]]] = {}
+    with _client(api) as client:
+        for name in names:
+            url = f"{base}/repos/{repository}/pulls/{number}/{name}?per_page={PER_PAGE}"
+            paths = _list_path(urlsplit(base).path, repository, f"pulls/{number}/{name}")
+            answers[name] = (url, _pages(client, _List(url, paths, api)))
+    return answers
+
+
+def pull_request(api: Api, repository: str, number: int) -> tuple[str, dict[str, Any]]:
+    """Pull request ``number`` as the API has it now (its URL, the object): its
+    ``changed_files`` and ``commits`` counts and its current ``head.sha``."""
+    base = _checked_base(api, repository)
+    url = f"{base}/repos/{repository}/pulls/{number}"
+    listed = _List(url, _list_path(urlsplit(base).path, repository, f"pulls/{number}"), api)
+    with _client(api) as client:
+        _, body = _get(client, url, listed)
+    hint = "the API answered something other than GitHub's documented JSON; re-run later"
+    return url, jsonio.loads_object(body, what=url, hint=hint)
+
+
+def _checked_base(api: Api, repository: str) -> str:
     if not _REPOSITORY.fullmatch(repository) or ".." in repository:
         raise GitHubApiError(
             f"repository {repository!r} is not OWNER/NAME",
@@ -101,18 +124,15 @@ def pull_answers(
             "GITHUB_TOKEN holds characters no GitHub token has (whitespace or control)",
             hint="set GITHUB_TOKEN to the token alone",
         )
-    base = _base_url(api.url)
+    return _base_url(api.url)
+
+
+def _client(api: Api) -> httpx.Client:
     import httpx  # only a run that fetches pays for importing the HTTP stack
 
-    answers: dict[str, tuple[str, list[Any]]] = {}
-    with httpx.Client(
+    return httpx.Client(
         timeout=httpx.Timeout(api.timeout), follow_redirects=False, headers=_headers(api)
-    ) as client:
-        for name in names:
-            url = f"{base}/repos/{repository}/pulls/{number}/{name}?per_page={PER_PAGE}"
-            paths = _list_path(urlsplit(base).path, repository, f"pulls/{number}/{name}")
-            answers[name] = (url, _pages(client, _List(url, paths, api)))
-    return answers
+    )
 
 
 @dataclass(frozen=True)
