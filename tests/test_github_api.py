@@ -459,3 +459,17 @@ def test_a_review_event_whose_pull_request_moved_on_is_refused(tmp_path: Path) -
     with serve(github(overrides={PULL_PATH: moved})) as fake:
         with pytest.raises(InputError, match=r"pulls/2: the head is now ffffffffffff"):
             fetched(review_event(tmp_path), fake)
+
+
+def test_answers_of_another_pull_request_or_head_are_refused(event: Path) -> None:
+    other = [{**r, "pull_request_url": f"https://api.github.com/repos/{REPO}/pulls/7"}
+             for r in reviews()]  # fmt: skip
+    with serve(github()) as fake:
+        fake.lists[f"/repos/{REPO}/pulls/2/reviews"] = other
+        with pytest.raises(InputError, match=r"reviews\?per_page=100: item 0 is a review of"):
+            fetched(event, fake)
+        fake.lists[f"/repos/{REPO}/pulls/2/reviews"] = reviews()
+        moved = [*commits(), {**commits()[0], "sha": "d" * 40, "parents": [{"sha": HEAD_SHA}]}]
+        fake.lists[f"/repos/{REPO}/pulls/2/commits"] = moved
+        with pytest.raises(InputError, match=r"commits\?per_page=100: lists 3 entries"):
+            fetched(event, fake)  # the count, and without it the head's child, refuse it
