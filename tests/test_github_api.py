@@ -473,3 +473,38 @@ def test_answers_of_another_pull_request_or_head_are_refused(event: Path) -> Non
         fake.lists[f"/repos/{REPO}/pulls/2/commits"] = moved
         with pytest.raises(InputError, match=r"commits\?per_page=100: lists 3 entries"):
             fetched(event, fake)  # the count, and without it the head's child, refuse it
+
+
+def test_an_answer_dripped_byte_by_byte_is_cut_off(event: Path) -> None:
+    # Each read gets a byte well within the read timeout, so only a limit on the
+    # whole answer ends it: a hostile server must not hold the job forever.
+    import socket
+    import threading
+
+    stop = threading.Event()
+
+    def drip(server: socket.socket) -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000000\r\n\r\n[")  # fmt: skip
+            while not stop.wait(0.02):
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        thread = threading.Thread(target=drip, args=(server,), daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        spec = GitHubEvent(event=event, api=Api(token=TOKEN, url=url, timeout=0.2))
+        try:
+            with pytest.raises(GitHubApiError, match="answer not read whole within"):
+                build_from_github(spec, HUMANS)
+        finally:
+            stop.set()
+            thread.join()

@@ -14,11 +14,12 @@ same scheme, host and port, and a ``next`` link elsewhere is refused. A link or
 redirect must stay on the same list of the same pull request
 (``/repos/OWNER/NAME/pulls/N/LIST``, or GitHub's ``/repositories/ID/pulls/N/LIST``),
 must not lead back to a page already read, and each page is read up to
-:data:`MAX_PAGE_BYTES` and may hold at most the 100 items asked for. Any
+:data:`MAX_PAGE_BYTES` within :data:`BODY_TIMEOUTS` read timeouts, and may hold
+at most the 100 items asked for. Any
 failure — unreachable, timed out, 401, 403, 404, an exhausted rate limit (with
 the time it resets), a 5xx, an answer that is not a JSON array of objects, a
 redirect or link to another origin or list, a Link loop, too many pages, a page
-too large or too long, a malformed ``Location`` or ``Link`` — is a
+too large, too slow or too long, a malformed ``Location`` or ``Link`` — is a
 :class:`GitHubApiError` (exit 2) naming the URL and what to do, never a shorter
 list and never another pull request's. The lists are then mapped by
 :mod:`charter.facts.github` exactly like saved answers, with the same
@@ -28,6 +29,7 @@ completeness checks.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +54,8 @@ TIMEOUT_SECONDS = 30.0
 PER_PAGE = 100
 #: Bytes read of one answer before giving up (100 files with GitHub's patches fit).
 MAX_PAGE_BYTES = 32 * 1024 * 1024
+#: An answer's body must be read whole within this many read timeouts.
+BODY_TIMEOUTS = 4
 _MAX_REDIRECTS = 5
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 #: Fetched in this order: commits last, so a push while fetching shows there as a commit
@@ -257,7 +261,7 @@ def _get(client: httpx.Client, url: str, listed: _List) -> tuple[httpx.Response,
     for _ in range(_MAX_REDIRECTS + 1):
         try:
             with client.stream("GET", current) as response:
-                body = _read(response, current, listed.api.max_page_bytes)
+                body = _read(response, current, listed.api)
         except httpx.TimeoutException:
             raise GitHubApiError(
                 f"{current}: no answer within {client.timeout.read} s",
@@ -278,16 +282,20 @@ def _get(client: httpx.Client, url: str, listed: _List) -> tuple[httpx.Response,
     )
 
 
-def _read(response: httpx.Response, url: str, limit: int) -> bytes:
-    """The body, read up to ``limit`` bytes (a larger one is refused, not held in memory)."""
+def _read(response: httpx.Response, url: str, api: Api) -> bytes:
+    """The body, read up to ``api.max_page_bytes`` bytes and within :data:`BODY_TIMEOUTS`
+    read timeouts (a larger or slower one is refused, not held in memory or waited for)."""
+    hint = "not a page of GitHub's answer; check GITHUB_API_URL, or pass --api-dir"
     chunks: list[bytes] = []
     size = 0
+    deadline = time.monotonic() + api.timeout * BODY_TIMEOUTS
     for chunk in response.iter_bytes():
         size += len(chunk)
-        if size > limit:
+        if size > api.max_page_bytes:
+            raise GitHubApiError(f"{url}: answer larger than {api.max_page_bytes} bytes", hint=hint)
+        if time.monotonic() > deadline:
             raise GitHubApiError(
-                f"{url}: answer larger than {limit} bytes",
-                hint="not a page of GitHub's answer; check GITHUB_API_URL, or pass --api-dir",
+                f"{url}: answer not read whole within {api.timeout * BODY_TIMEOUTS:g} s", hint=hint
             )
         chunks.append(chunk)
     return b"".join(chunks)
