@@ -416,6 +416,7 @@ def test_a_malformed_location_or_link_is_one_line_not_a_traceback(
             result = invoke("proposal", "from-github", "--event", str(event))
         assert result.returncode == 2 and result.stdout == "", result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
+        assert f"{fake.url}{FILES_PATH}?per_page=100: " in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
 
 

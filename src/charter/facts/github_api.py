@@ -178,19 +178,21 @@ def _base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def _origin(url: str) -> tuple[str, str, int]:
-    """Scheme, host and port as httpx (which connects) reads them; a malformed URL is refused."""
+def _origin(url: str, where: str) -> tuple[str, str, int]:
+    """Scheme, host and port as httpx (which connects) reads them; a malformed URL (from
+    a ``Location`` or ``Link`` header of the answer at ``where``) is refused."""
     import httpx
 
     try:
         parts = httpx.URL(url)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
+        if not 0 < port < 65536:
+            raise httpx.InvalidURL(f"port {port} out of range")
     except httpx.InvalidURL as exc:
         raise GitHubApiError(
-            f"malformed URL in a Location or Link header ({exc})", hint="check GITHUB_API_URL"
+            f"{where}: malformed URL in a Location or Link header ({exc})",
+            hint="check GITHUB_API_URL",
         ) from None
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
-    if not 0 < port < 65536:
-        raise GitHubApiError(f"{url}: port {port} out of range", hint="check GITHUB_API_URL")
     return parts.scheme, parts.host.lower(), port
 
 
@@ -206,10 +208,11 @@ def _follow(current: str, reference: str, listed: _List, redirect: bool) -> str:
         raise GitHubApiError(
             f"{current}: malformed {what} ({exc})", hint="check GITHUB_API_URL"
         ) from None
-    if _origin(target) != _origin(listed.url):
+    origin = _origin(target, current)
+    if origin != _origin(listed.url, current):
         moved = "redirected to" if redirect else "the next page is on"
         raise GitHubApiError(
-            f"{current}: {moved} another origin ({_origin(target)[1] or target});"
+            f"{current}: {moved} another origin ({origin[1] or target});"
             " refusing to send the token there",
             hint="check GITHUB_API_URL and the repository name",
         )
