@@ -509,3 +509,15 @@ def test_an_answer_dripped_byte_by_byte_is_cut_off(event: Path) -> None:
         finally:
             stop.set()
             thread.join()
+
+
+def test_a_next_link_is_matched_as_sent_and_shown_printable(event: Path) -> None:
+    # %2F is not a path separator to the server; an escape byte must not reach the log.
+    for where in (f"/repos/{REPO.replace('/', '%2F')}/pulls/2/files", "/repos/a%1b[31m/b"):
+        with serve(github()) as fake:
+            link = f'<{fake.url}{where}?page=2>; rel="next"'
+            body = json.dumps(files()[:1]).encode()
+            fake.overrides[FILES_PATH] = Override(200, body, {"Link": link})
+            with pytest.raises(GitHubApiError, match="refusing another list") as caught:
+                fetched(event, fake)
+        assert where in str(caught.value) and "\x1b" not in str(caught.value)

@@ -216,7 +216,7 @@ def _follow(current: str, reference: str, listed: _List, redirect: bool) -> str:
             " refusing to send the token there",
             hint="check GITHUB_API_URL and the repository name",
         )
-    path = httpx.URL(target).path
+    path = httpx.URL(target).raw_path.decode("ascii").partition("?")[0]  # as sent: encoded
     if not listed.paths.fullmatch(path):
         raise GitHubApiError(
             f"{current}: the {what} goes to {path}, not {urlsplit(listed.url).path};"
