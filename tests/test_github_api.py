@@ -209,6 +209,7 @@ PULL_PATH = f"/repos/{REPO}/pulls/2"
         (Override(429, b"{}", {"Retry-After": "60"}), "retry after 60 s"),
         (Override(502, b"<html>bad gateway</html>"), "502 Bad Gateway"),
         (Override(500, b"[" * 200_000), "500 Internal Server Error"),  # nested too deep
+        (Override(500, b'{"message": "down\\u001b[2J now"}'), "500 down[2J now"),  # no escape
         (Override(200, b'[{"filename": "a"'), "malformed JSON"),
         (Override(200, b'{"message": "hi"}'), "expected a JSON array, not dict"),
         (Override(200, b"[1, 2]"), "item 0 must be an object"),

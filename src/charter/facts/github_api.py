@@ -344,7 +344,7 @@ def _reason(response: httpx.Response, body: bytes) -> str:
         answer = None
     message = answer.get("message") if isinstance(answer, dict) else None
     text = str(message) if isinstance(message, str) else response.reason_phrase
-    return " ".join(text.split())[:200]
+    return " ".join("".join(c for c in text if c.isprintable() or c.isspace()).split())[:200]
 
 
 def _reset_time(value: str | None) -> str:
