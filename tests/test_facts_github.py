@@ -606,3 +606,19 @@ def test_an_empty_commits_answer_is_refused_without_counts(tmp_path: Path) -> No
     # agent's commits and leave the pull request its (human) opener's.
     with pytest.raises(InputError, match=r"commits\.json: .* do not include the event's head"):
         build(review_event(tmp_path), api_dir(tmp_path, commits=[]), HUMANS)
+
+
+def test_a_review_event_is_counted_by_a_saved_pull_request(tmp_path: Path) -> None:
+    # gh api repos/OWNER/NAME/pulls/N > DIR/pulls/N.json: the counts a review event's
+    # payload lacks (a files answer saved without --paginate is one page of 30).
+    event = review_event(tmp_path)
+    api = api_dir(tmp_path)
+    pull = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())["pull_request"]
+    (api / "pulls" / "2.json").write_text(json.dumps({**pull, "changed_files": 31}))
+    with pytest.raises(InputError, match=r"files\.json: lists 1 entries .*changed_files=31"):
+        build(event, api, HUMANS)
+    (api / "pulls" / "2.json").write_text(json.dumps({**pull, "head": {"sha": "f" * 40}}))
+    with pytest.raises(InputError, match=r"2\.json: the head is now ffffffffffff"):
+        build(event, api, HUMANS)
+    (api / "pulls" / "2.json").write_text(json.dumps(pull))
+    assert build(event, api, HUMANS)["files"][0]["path"] == "README.md"

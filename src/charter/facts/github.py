@@ -8,6 +8,7 @@ directory must hold, relative to it::
     pulls/N/files.json     gh api --paginate repos/OWNER/NAME/pulls/N/files
     pulls/N/reviews.json   gh api --paginate repos/OWNER/NAME/pulls/N/reviews
     pulls/N/commits.json   gh api --paginate repos/OWNER/NAME/pulls/N/commits
+    pulls/N.json           gh api repos/OWNER/NAME/pulls/N  (optional; counts for a review event)
 
 Each answer is a JSON array, or several arrays written one after another (what
 ``gh api --paginate`` prints), or one array of arrays (``--slurp``). A ``push``
@@ -392,13 +393,20 @@ def _answers(spec: GitHubEvent, number: int, repository: str) -> tuple[Answer, A
 
 def _counted(spec: GitHubEvent, pr: _PullRequest, repository: str, where: str) -> dict[str, Any]:
     """What says how many files and commits there are: the event's pull request, or —
-    a review event's has no counts — the pull request the API gives now, when fetching
-    (refused if its head moved on since the event)."""
+    a review event's has no counts — the pull request as the API gives it now (saved as
+    ``pulls/N.json``, or fetched), refused if its head moved on since the event. Without
+    either, only GitHub's caps tell (see :func:`_same_count`)."""
     if all(isinstance(pr.raw.get(k), int) for k in ("changed_files", "commits")):
         return pr.raw
-    if spec.api_dir is not None or spec.api is None:
-        return pr.raw  # saved answers: only GitHub's caps tell (see _same_count)
-    url, now = pull_request(spec.api, repository, pr.number)
+    if spec.api_dir is not None:
+        path = spec.api_dir / f"pulls/{pr.number}.json"
+        if not path.is_file():
+            return pr.raw
+        url, now = str(path), jsonio.loads_object(_read(path), what=str(path), hint=_HINT)
+    elif spec.api is not None:
+        url, now = pull_request(spec.api, repository, pr.number)
+    else:
+        return pr.raw
     head = _field(pr.head, "sha", str, f"{where}: pull_request.head")
     current = now.get("head")
     sha = current.get("sha") if isinstance(current, dict) else None
