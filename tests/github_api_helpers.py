@@ -3,7 +3,8 @@
 It serves each list (``/repos/OWNER/NAME/pulls/N/files|reviews|commits``) in pages
 of ``page_size`` items with GitHub's ``Link: <…>; rel="next"`` header, records every
 request (path, query and headers) and can be told to answer a path with a status, a
-body and headers instead. The items it serves are the HAND-MADE answers of
+body and headers instead, or with given pages (each naming the page it links to next:
+overlapping, repeating or looping pages). The items it serves are the HAND-MADE answers of
 ``tests/test_facts_github.py`` (GitHub's documented schema, not recorded output).
 """
 
@@ -35,12 +36,21 @@ class Override:
 
 
 @dataclass
+class Page:
+    """One page of an answer served as given: its items and the page its Link names next."""
+
+    items: list[Any]
+    next: int | None = None
+
+
+@dataclass
 class FakeGitHub:
     """What the server serves and what it saw; ``url`` is its base URL once started."""
 
     lists: dict[str, list[Any]]
     page_size: int = 1
     overrides: dict[str, Override] = field(default_factory=dict)
+    pages: dict[str, list[Page]] = field(default_factory=dict)
     endless: bool = False
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
@@ -61,6 +71,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             if override is not None:
                 self._send(override.status, override.body, override.headers)
                 return
+            if parts.path in fake.pages:
+                self._send_page(fake.pages[parts.path], parts.path, query)
+                return
             items = fake.lists.get(parts.path)
             if items is None:
                 self._send(404, b'{"message": "Not Found"}', {})
@@ -73,6 +86,13 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 nxt = f"{fake.url}{parts.path}?per_page=100&page={page + 1}"
                 headers["Link"] = f'<{nxt}>; rel="next", <{fake.url}{parts.path}>; rel="first"'
             self._send(200, jsonio.compact(chunk).encode(), headers)
+
+        def _send_page(self, pages: list[Page], path: str, query: dict[str, list[str]]) -> None:
+            page = pages[int(query.get("page", ["1"])[0]) - 1]
+            headers = {}
+            if page.next is not None:
+                headers["Link"] = f'<{fake.url}{path}?per_page=100&page={page.next}>; rel="next"'
+            self._send(200, jsonio.compact(page.items).encode(), headers)
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)

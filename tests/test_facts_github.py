@@ -10,6 +10,7 @@ recorded output.
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +235,9 @@ def test_changed_dependency_file_is_unparsed_not_dropped(tmp_path: Path) -> None
 
 
 def review(login: str, state: str, kind: str = "User") -> dict[str, Any]:
-    return {"id": 1, "user": user(login, kind), "state": state, "body": ""}
+    # GitHub's review ids are unique; one per reviewer and state here.
+    ident = zlib.crc32(f"{login}/{state}".encode())
+    return {"id": ident, "user": user(login, kind), "state": state, "body": ""}
 
 
 def test_latest_deciding_review_per_user_wins(tmp_path: Path) -> None:
@@ -512,3 +515,110 @@ def test_release_event(tmp_path: Path) -> None:
     broken = tmp_path / "broken-release.json"
     broken.write_text('{"release": {"author": {"login": "x"}}, "repository": {"full_name": "a/b"}}')
     assert "release: tag_name is missing" in run_bad("--event", str(broken))
+
+
+# --- answers that are not the event's, or not all of it (GitHub's limits) ---
+
+
+def review_event(tmp_path: Path) -> Path:
+    """The real pull_request_review payload: its pull_request has no changed_files/commits."""
+    raw = json.loads((ASSETS / "pull_request_review.submitted.payload.json").read_text())
+    assert "changed_files" not in raw["pull_request"] and "commits" not in raw["pull_request"]
+    assert raw["pull_request"]["head"]["sha"] == HEAD_SHA
+    event = tmp_path / "review.json"
+    event.write_text(json.dumps(raw))
+    return event
+
+
+def commit(sha: str, *parents: str, name: str = "Codertocat") -> dict[str, Any]:
+    return {
+        "sha": sha,
+        "commit": {"author": {"name": name, "email": f"{name}@example.com"}, "message": "m"},
+        "parents": [{"sha": p} for p in parents],
+    }
+
+
+def test_a_commit_on_top_of_the_events_head_is_refused_without_counts(tmp_path: Path) -> None:
+    # A review event (no counts in its payload) decided after the agent pushed one more
+    # commit: the head is still listed, but the files are those of the newer head.
+    later = commit("c" * 40, HEAD_SHA, name="agent")
+    ok = [commit(HEAD_SHA, "b" * 40)]
+    event = review_event(tmp_path)
+    assert build(event, api_dir(tmp_path, commits=ok), HUMANS)["commits"][0]["sha"] == HEAD_SHA
+    with pytest.raises(InputError, match=r"commits\.json: .*on top of the event's head"):
+        build(event, api_dir(tmp_path, commits=[*ok, later]), HUMANS)
+
+
+@pytest.mark.parametrize(("name", "cap"), [("files", 3000), ("commits", 250)])
+def test_an_answer_at_githubs_cap_without_counts_is_refused(
+    tmp_path: Path, name: str, cap: int
+) -> None:
+    # GitHub lists at most 3000 files and 250 commits; a review event's payload does
+    # not say how many there are, so a list that long may hide the rest (an agent's
+    # commit beyond the 250th must not leave the pull request human-authored).
+    files = [{"filename": f"f{i}", "status": "added", "patch": "+x"} for i in range(cap)]
+    commits = [commit(f"{i:040x}") for i in range(cap - 1)] + [commit(HEAD_SHA)]
+    answer = {"files": files} if name == "files" else {"commits": commits}
+    event = review_event(tmp_path)
+    with pytest.raises(InputError, match=rf"{name}\.json: lists {cap} entries, GitHub's limit"):
+        build(event, api_dir(tmp_path, **answer), HUMANS)
+    shorter = {"files": files[1:]} if name == "files" else {"commits": commits[1:]}
+    assert build(event, api_dir(tmp_path, **shorter), HUMANS)["author"]["type"] == "human"
+
+
+@pytest.mark.parametrize(
+    ("name", "items", "needle"),
+    [
+        ("files", [*hand_made_files(), *hand_made_files()],
+         "files.json: item 1 repeats 'README.md'"),
+        ("commits", [*hand_made_commits(), *hand_made_commits()],
+         f"commits.json: item 1 repeats '{HEAD_SHA}'"),
+        ("reviews", [review("alice", "APPROVED"), review("alice", "APPROVED")],
+         "reviews.json: item 1 repeats "),
+    ],
+)  # fmt: skip
+def test_a_repeated_entry_is_refused(
+    tmp_path: Path, name: str, items: list[Any], needle: str
+) -> None:
+    # Overlapping or repeated pages: with the counts matching, a repeated entry means
+    # another one is missing.
+    raw = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())
+    raw["pull_request"][{"files": "changed_files", "commits": "commits"}.get(name, "x")] = 2
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(raw))
+    with pytest.raises(InputError) as caught:
+        build(event, api_dir(tmp_path, **{name: items}), HUMANS)
+    assert needle in str(caught.value)
+
+
+def test_reviews_of_another_pull_request_are_refused(tmp_path: Path) -> None:
+    url = "https://api.github.com/repos/Codertocat/Hello-World/pulls/{}"
+    other = [{**review("alice", "APPROVED"), "pull_request_url": url.format(3)}]
+    event = ASSETS / "pull_request.opened.payload.json"
+    with pytest.raises(InputError, match=r"reviews\.json: item 0 is a review of .*pulls/3"):
+        build(event, api_dir(tmp_path, reviews=other), HUMANS)
+    own = [{**review("alice", "APPROVED"), "pull_request_url": url.format(2)}]
+    assert build(event, api_dir(tmp_path, reviews=own), HUMANS)["approvals"] != []
+
+
+def test_an_empty_commits_answer_is_refused_without_counts(tmp_path: Path) -> None:
+    # Every pull request has a commit; an empty answer (a lost page) would hide an
+    # agent's commits and leave the pull request its (human) opener's.
+    with pytest.raises(InputError, match=r"commits\.json: .* do not include the event's head"):
+        build(review_event(tmp_path), api_dir(tmp_path, commits=[]), HUMANS)
+
+
+def test_a_review_event_is_counted_by_a_saved_pull_request(tmp_path: Path) -> None:
+    # gh api repos/OWNER/NAME/pulls/N > DIR/pulls/N.json: the counts a review event's
+    # payload lacks (a files answer saved without --paginate is one page of 30).
+    event = review_event(tmp_path)
+    api = api_dir(tmp_path)
+    pull = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())["pull_request"]
+    (api / "pulls" / "2.json").write_text(json.dumps({**pull, "changed_files": 31}))
+    with pytest.raises(InputError, match=r"files\.json: lists 1 entries .*changed_files=31"):
+        build(event, api, HUMANS)
+    (api / "pulls" / "2.json").write_text(json.dumps({**pull, "head": {"sha": "f" * 40}}))
+    with pytest.raises(InputError, match=r"2\.json: the head is now ffffffffffff"):
+        build(event, api, HUMANS)
+    (api / "pulls" / "2.json").write_text(json.dumps(pull))
+    assert build(event, api, HUMANS)["files"][0]["path"] == "README.md"

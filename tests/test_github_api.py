@@ -21,7 +21,7 @@ from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import Api, GitHubApiError, from_environment
 from charter.facts.identities import IdentityMap
 from tests.cli_helpers import invoke
-from tests.github_api_helpers import FakeGitHub, Override, pull_lists, serve
+from tests.github_api_helpers import FakeGitHub, Override, Page, pull_lists, serve
 from tests.test_facts_github import ASSETS, HEAD_SHA, hand_made_commits, hand_made_files, user
 
 TOKEN = "ghs_TESTONLYtoken0123456789"
@@ -194,6 +194,7 @@ def test_api_dir_without_github_event_is_refused(api_dir: Path) -> None:
 # --- every failure is exit 2 naming the URL, never a smaller proposal ---
 
 FILES_PATH = f"/repos/{REPO}/pulls/2/files"
+PULL_PATH = f"/repos/{REPO}/pulls/2"
 
 
 @pytest.mark.parametrize(
@@ -207,6 +208,8 @@ FILES_PATH = f"/repos/{REPO}/pulls/2/files"
          "rate limit exhausted (403); it resets at 2026-11-18T11:06:40Z"),
         (Override(429, b"{}", {"Retry-After": "60"}), "retry after 60 s"),
         (Override(502, b"<html>bad gateway</html>"), "502 Bad Gateway"),
+        (Override(500, b"[" * 200_000), "500 Internal Server Error"),  # nested too deep
+        (Override(500, b'{"message": "down\\u001b[2J now"}'), "500 down[2J now"),  # no escape
         (Override(200, b'[{"filename": "a"'), "malformed JSON"),
         (Override(200, b'{"message": "hi"}'), "expected a JSON array, not dict"),
         (Override(200, b"[1, 2]"), "item 0 must be an object"),
@@ -337,3 +340,185 @@ def test_a_token_with_a_line_break_is_refused_without_showing_it(
     assert result.returncode == 2 and "characters no GitHub token has" in result.stderr
     assert "ghs_first" not in result.stderr and "Injected" not in result.stderr
     assert fake.seen == []
+
+
+# --- a broken or hostile server: never data of another pull request, never a traceback ---
+
+
+def test_repeated_pages_are_refused_though_the_count_matches(event: Path) -> None:
+    # Page 3 repeats page 2: three files listed, as the event says, but one is lost.
+    a, b, _ = files()
+    pages = [Page([a], next=2), Page([b], next=3), Page([b])]
+    with serve(github(pages={FILES_PATH: pages})) as fake:
+        with pytest.raises(InputError, match=r"files\?per_page=100: item 2 repeats 'docs/a.md'"):
+            fetched(event, fake)
+
+
+def test_a_link_loop_is_refused_at_once(event: Path) -> None:
+    a, b, _ = files()
+    with serve(github(pages={FILES_PATH: [Page([a], next=2), Page([b], next=1)]})) as fake:
+        with pytest.raises(GitHubApiError, match=r"the next page .*page=1 was read already"):
+            fetched(event, fake)
+    assert len(fake.seen) == 2
+
+
+def test_a_page_longer_than_asked_for_is_refused(event: Path) -> None:
+    many = [{**files()[0], "filename": f"f{i}"} for i in range(101)]
+    with serve(github(pages={FILES_PATH: [Page(many)]})) as fake:
+        with pytest.raises(GitHubApiError, match="101 items on one page; asked for 100"):
+            fetched(event, fake)
+
+
+def test_a_huge_page_is_refused_before_it_is_read_whole(event: Path) -> None:
+    huge = b"[" + b" " * 3_000_000 + b"]"
+    with serve(github(overrides={FILES_PATH: Override(200, huge)})) as fake:
+        with pytest.raises(GitHubApiError, match="answer larger than 1000000 bytes"):
+            fetched(event, fake, max_page_bytes=1_000_000)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "/repos/Codertocat/Hello-World/pulls/3/files",  # another pull request
+        "/repos/someone/else/pulls/2/files",  # another repository
+        "/repos/Codertocat/Hello-World/pulls/2/commits",  # another list
+    ],
+)
+def test_a_next_link_or_redirect_to_another_pull_request_is_refused(
+    event: Path, where: str
+) -> None:
+    fake = github()
+    fake.lists[where] = files()
+    with serve(fake):
+        link = f'<{fake.url}{where}?page=2>; rel="next"'
+        fake.overrides[FILES_PATH] = Override(200, json.dumps(files()[:1]).encode(), {"Link": link})
+        with pytest.raises(GitHubApiError, match=f"not {FILES_PATH}"):
+            fetched(event, fake)
+        fake.overrides[FILES_PATH] = Override(301, b"", {"Location": f"{fake.url}{where}"})
+        with pytest.raises(GitHubApiError, match=f"not {FILES_PATH}"):
+            fetched(event, fake)
+    assert not [s for s in fake.seen if s.path == where]
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://127.0.0.1:notaport/x", "http://[::1/x", "http://127.0.0.1:99999/x"],
+)
+def test_a_malformed_location_or_link_is_one_line_not_a_traceback(
+    event: Path, monkeypatch: pytest.MonkeyPatch, location: str
+) -> None:
+    for override in (
+        Override(302, b"", {"Location": location}),
+        Override(200, json.dumps(files()[:1]).encode(), {"Link": f'<{location}>; rel="next"'}),
+    ):
+        with serve(github(overrides={FILES_PATH: override})) as fake:
+            monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+            monkeypatch.setenv("GITHUB_API_URL", fake.url)
+            result = invoke("proposal", "from-github", "--event", str(event))
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert f"{fake.url}{FILES_PATH}?per_page=100: " in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_retry_after_that_is_no_number_of_seconds_is_not_echoed(event: Path) -> None:
+    override = Override(429, b"{}", {"Retry-After": "soon " + "x" * 500})
+    with serve(github(overrides={FILES_PATH: override})) as fake:
+        with pytest.raises(GitHubApiError) as caught:
+            fetched(event, fake)
+    assert "secondary rate limit (429)" in str(caught.value) and "xxx" not in str(caught.value)
+
+
+def review_event(tmp_path: Path) -> Path:
+    payload = json.loads((ASSETS / "pull_request_review.submitted.payload.json").read_text())
+    assert "changed_files" not in payload["pull_request"]
+    path = tmp_path / "review.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def pull(**counts: Any) -> Override:
+    payload = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())
+    obj = {**payload["pull_request"], "changed_files": len(files()), "commits": len(commits())}
+    return Override(200, json.dumps({**obj, **counts}).encode())
+
+
+def test_a_review_event_is_counted_by_the_pull_request_the_api_gives(tmp_path: Path) -> None:
+    # A review event's payload has no changed_files/commits: the pull request itself
+    # (GET /repos/R/pulls/N) says how many there are, so a Link that stops early is caught.
+    event = review_event(tmp_path)
+    a, b, _ = files()
+    with serve(github(overrides={PULL_PATH: pull()})) as fake:
+        assert len(fetched(event, fake)["files"]) == 3
+        fake.pages[FILES_PATH] = [Page([a], next=2), Page([b])]  # the last Link is lost
+        with pytest.raises(InputError, match="lists 2 entries but the pull request has"):
+            fetched(event, fake)
+    assert any(s.path == PULL_PATH for s in fake.seen)
+
+
+def test_a_review_event_whose_pull_request_moved_on_is_refused(tmp_path: Path) -> None:
+    moved = pull(head={"ref": "changes", "sha": "f" * 40})
+    with serve(github(overrides={PULL_PATH: moved})) as fake:
+        with pytest.raises(InputError, match=r"pulls/2: the head is now ffffffffffff"):
+            fetched(review_event(tmp_path), fake)
+
+
+def test_answers_of_another_pull_request_or_head_are_refused(event: Path) -> None:
+    other = [{**r, "pull_request_url": f"https://api.github.com/repos/{REPO}/pulls/7"}
+             for r in reviews()]  # fmt: skip
+    with serve(github()) as fake:
+        fake.lists[f"/repos/{REPO}/pulls/2/reviews"] = other
+        with pytest.raises(InputError, match=r"reviews\?per_page=100: item 0 is a review of"):
+            fetched(event, fake)
+        fake.lists[f"/repos/{REPO}/pulls/2/reviews"] = reviews()
+        moved = [*commits(), {**commits()[0], "sha": "d" * 40, "parents": [{"sha": HEAD_SHA}]}]
+        fake.lists[f"/repos/{REPO}/pulls/2/commits"] = moved
+        with pytest.raises(InputError, match=r"commits\?per_page=100: lists 3 entries"):
+            fetched(event, fake)  # the count, and without it the head's child, refuse it
+
+
+def test_an_answer_dripped_byte_by_byte_is_cut_off(event: Path) -> None:
+    # Each read gets a byte well within the read timeout, so only a limit on the
+    # whole answer ends it: a hostile server must not hold the job forever.
+    import socket
+    import threading
+
+    stop = threading.Event()
+
+    def drip(server: socket.socket) -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000000\r\n\r\n[")  # fmt: skip
+            while not stop.wait(0.02):
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        thread = threading.Thread(target=drip, args=(server,), daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        spec = GitHubEvent(event=event, api=Api(token=TOKEN, url=url, timeout=0.2))
+        try:
+            with pytest.raises(GitHubApiError, match="answer not read whole within"):
+                build_from_github(spec, HUMANS)
+        finally:
+            stop.set()
+            thread.join()
+
+
+def test_a_next_link_is_matched_as_sent_and_shown_printable(event: Path) -> None:
+    # %2F is not a path separator to the server; an escape byte must not reach the log.
+    for where in (f"/repos/{REPO.replace('/', '%2F')}/pulls/2/files", "/repos/a%1b[31m/b"):
+        with serve(github()) as fake:
+            link = f'<{fake.url}{where}?page=2>; rel="next"'
+            body = json.dumps(files()[:1]).encode()
+            fake.overrides[FILES_PATH] = Override(200, body, {"Link": link})
+            with pytest.raises(GitHubApiError, match="refusing another list") as caught:
+                fetched(event, fake)
+        assert where in str(caught.value) and "\x1b" not in str(caught.value)

@@ -8,6 +8,7 @@ directory must hold, relative to it::
     pulls/N/files.json     gh api --paginate repos/OWNER/NAME/pulls/N/files
     pulls/N/reviews.json   gh api --paginate repos/OWNER/NAME/pulls/N/reviews
     pulls/N/commits.json   gh api --paginate repos/OWNER/NAME/pulls/N/commits
+    pulls/N.json           gh api repos/OWNER/NAME/pulls/N  (optional; counts for a review event)
 
 Each answer is a JSON array, or several arrays written one after another (what
 ``gh api --paginate`` prints), or one array of arrays (``--slurp``). A ``push``
@@ -22,9 +23,12 @@ approvals: per reviewer the latest review that decides (approved, changes
 requested, dismissed) wins, and only an approval is kept, with the reviewer's
 type. The API gives patches, not whole files, so a changed dependency file is
 listed under ``dependencies.unparsed`` and counts as an unknown change. A
-malformed or unsupported event, or a missing or malformed answer, is an
-:class:`~charter.core.errors.InputError` naming the file — never a smaller
-proposal. See docs/design.md, 'Proposal document'.
+malformed or unsupported event, a missing or malformed answer, or answers that
+are not all of the event's pull request at the event's head (another length than
+its counts, or GitHub's cap of 3000 files / 250 commits when the payload has no
+counts; a repeated entry; a review of another pull request; commits without the
+head, or with one on top of it) is an :class:`~charter.core.errors.InputError`
+naming the file — never a smaller proposal. See docs/design.md, 'Proposal document'.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from charter.core import jsonio
 from charter.core.errors import InputError
 from charter.facts.dependencies import is_dependency_file
 from charter.facts.git import GitError, Repository
-from charter.facts.github_api import Api, pull_answers
+from charter.facts.github_api import Api, pull_answers, pull_request
 from charter.facts.identities import IdentityMap
 from charter.facts.proposal import GitRange, Progress, build_from_git
 from charter.policy.proposal import validate
@@ -58,6 +62,9 @@ STATUS = {
 }
 #: A push payload lists at most this many commits; a full list may be truncated.
 PUSH_COMMIT_CAP = 20
+#: GitHub's REST API lists at most this many files, and commits, of a pull request.
+FILES_CAP = 3000
+COMMITS_CAP = 250
 _DECIDING = ("approved", "changes_requested", "dismissed")
 
 
@@ -224,10 +231,10 @@ def _checkout_pull_request(
 def _reviews(spec: GitHubEvent, number: int, repository: str) -> Answer:
     if spec.api_dir is not None:
         path = spec.api_dir / f"pulls/{number}/reviews.json"
-        return str(path), load_pages(path)
+        return str(path), _own_reviews(load_pages(path), str(path), repository, number)
     if spec.api is not None:
         url, items = pull_answers(spec.api, repository, number, ("reviews",))["reviews"]
-        return url, _objects(items, url)
+        return url, _own_reviews(_objects(items, url), url, repository, number)
     return "no reviews", []
 
 
@@ -326,20 +333,26 @@ def _pull_request(
 ) -> dict[str, Any]:
     where = str(spec.event)
     pr = _PullRequest.read(payload, where)
-    answers = _answers(spec, pr.number, _repository(payload, where))
+    repository = _repository(payload, where)
+    counted = _counted(spec, pr, repository, where)
+    answers = _answers(spec, pr.number, repository)
     (files_path, raw_files), (reviews_path, reviews), (commits_path, raw_commits) = answers
-    _same_count(pr.raw, "changed_files", raw_files, files_path)
-    _same_count(pr.raw, "commits", raw_commits, commits_path)
-    reviews = _with_event_review(reviews, payload)
+    _same_count(counted, "changed_files", raw_files, files_path, FILES_CAP)
+    _same_count(counted, "commits", raw_commits, commits_path, COMMITS_CAP)
+    reviews = _with_event_review(
+        _own_reviews(reviews, reviews_path, repository, pr.number), payload
+    )
     commits = [_commit(c, commits_path, i, identities) for i, c in enumerate(raw_commits)]
-    _same_head(pr, commits, commits_path, where)
+    _unique([c["sha"] for c in commits], commits_path)
+    _same_head(pr, raw_commits, commits_path, where)
     files = [_file(f, files_path, i) for i, f in enumerate(raw_files)]
+    _unique([f["path"] for f in files], files_path)
     author_type = _user_type(pr.user, identities)
     if any(_commit_is_agent(c, identities) for c in commits):
         author_type = "agent"
     return {
         **pr.framing(where),
-        "repository": _repository(payload, where),
+        "repository": repository,
         "base_sha": _field(pr.base, "sha", str, f"{where}: pull_request.base"),
         "head_sha": _field(pr.head, "sha", str, f"{where}: pull_request.head"),
         "author": {"id": pr.login, "type": author_type},
@@ -378,6 +391,34 @@ def _answers(spec: GitHubEvent, number: int, repository: str) -> tuple[Answer, A
     )
 
 
+def _counted(spec: GitHubEvent, pr: _PullRequest, repository: str, where: str) -> dict[str, Any]:
+    """What says how many files and commits there are: the event's pull request, or —
+    a review event's has no counts — the pull request as the API gives it now (saved as
+    ``pulls/N.json``, or fetched), refused if its head moved on since the event. Without
+    either, only GitHub's caps tell (see :func:`_same_count`)."""
+    if all(isinstance(pr.raw.get(k), int) for k in ("changed_files", "commits")):
+        return pr.raw
+    if spec.api_dir is not None:
+        path = spec.api_dir / f"pulls/{pr.number}.json"
+        if not path.is_file():
+            return pr.raw
+        url, now = str(path), jsonio.loads_object(_read(path), what=str(path), hint=_HINT)
+    elif spec.api is not None:
+        url, now = pull_request(spec.api, repository, pr.number)
+    else:
+        return pr.raw
+    head = _field(pr.head, "sha", str, f"{where}: pull_request.head")
+    current = now.get("head")
+    sha = current.get("sha") if isinstance(current, dict) else None
+    if sha != head:
+        raise InputError(
+            f"{url}: the head is now {str(sha)[:12]}, not the event's {head[:12]}"
+            " (it was pushed to since the event)",
+            hint="decide the newer event (re-run the latest workflow run)",
+        )
+    return now
+
+
 def _objects(items: list[Any], where: str) -> list[dict[str, Any]]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -385,26 +426,85 @@ def _objects(items: list[Any], where: str) -> list[dict[str, Any]]:
     return items
 
 
-def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: str) -> None:
+def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: str, cap: int) -> None:
+    """As many entries as the event counts; without a count (a review event's payload has
+    none) fewer than GitHub's ``cap``, since a list that long may have been cut there."""
     expected = pr.get(key)
-    if isinstance(expected, int) and not isinstance(expected, bool) and expected != len(items):
+    hint = (
+        "save every page (gh api --paginate); GitHub's API stops at 3000 files"
+        " and 250 commits — use 'charter proposal from-git' for larger changes"
+    )
+    if not isinstance(expected, int) or isinstance(expected, bool):
+        if len(items) >= cap:
+            raise InputError(
+                f"{path}: lists {len(items)} entries, GitHub's limit; the event does not say"
+                f" how many there are ({key}), so some may be missing",
+                hint=hint,
+            )
+    elif expected != len(items):
         raise InputError(
             f"{path}: lists {len(items)} entries but the pull request has {key}={expected}",
-            hint="save every page (gh api --paginate); GitHub's API stops at 3000 files"
-            " and 250 commits — use 'charter proposal from-git' for larger changes",
+            hint=hint,
         )
 
 
-def _same_head(pr: _PullRequest, commits: list[dict[str, Any]], path: str, where: str) -> None:
+def _unique(keys: list[Any], path: str) -> None:
+    """Overlapping or repeated pages list an entry twice (and, the count matching, miss one)."""
+    seen: set[Any] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise InputError(
+                f"{path}: item {index} repeats {key!r} (pages overlap or repeat)",
+                hint="save the answer again with 'gh api --paginate' (or re-run the job)",
+            )
+        seen.add(key)
+
+
+def _own_reviews(
+    reviews: list[dict[str, Any]], path: str, repository: str, number: int
+) -> list[dict[str, Any]]:
+    """The reviews, refused if one names (``pull_request_url``) another pull request."""
+    own = f"/repos/{repository}/pulls/{number}".lower()
+    for index, review in enumerate(reviews):
+        url = review.get("pull_request_url")
+        if isinstance(url, str) and not url.lower().endswith(own):
+            raise InputError(
+                f"{path}: item {index} is a review of {url}, not of {repository}#{number}",
+                hint="save the answers of the event's pull request (pulls/N/reviews)",
+            )
+    _unique([r["id"] for r in reviews if isinstance(r.get("id"), int | str)], path)
+    return reviews
+
+
+def _same_head(pr: _PullRequest, raw_commits: list[dict[str, Any]], path: str, where: str) -> None:
     """The answers describe the event's head: after a force-push (or a re-run of an
-    old event) they list other commits, which the event's approvals never saw."""
+    old event) they list other commits, which the event's approvals never saw; after
+    a push on top of it, they list a commit whose parent is the head (and the files
+    of that newer head)."""
     head = _field(pr.head, "sha", str, f"{where}: pull_request.head")
-    if commits and head not in {c["sha"] for c in commits}:
+    if head not in {c["sha"] for c in raw_commits}:
         raise InputError(
             f"{path}: the pull request's commits do not include the event's head {head[:12]}"
             " (it was pushed to since the event)",
             hint="decide the newer event (re-run the latest workflow run)",
         )
+    for index, raw in enumerate(raw_commits):
+        if head in _parents(raw, f"{path}: item {index}"):
+            raise InputError(
+                f"{path}: item {index} ({raw['sha'][:12]}) is a commit on top of the event's"
+                f" head {head[:12]} (it was pushed to since the event)",
+                hint="decide the newer event (re-run the latest workflow run)",
+            )
+
+
+def _parents(raw: dict[str, Any], where: str) -> set[str]:
+    parents = _field(raw, "parents", list, where, optional=True) or []
+    shas = set()
+    for index, parent in enumerate(parents):
+        if not isinstance(parent, dict):
+            raise InputError(f"{where}: parents[{index}] is not an object", hint=_HINT)
+        shas.add(_field(parent, "sha", str, f"{where}.parents[{index}]"))
+    return shas
 
 
 def _repository(payload: dict[str, Any], where: str) -> str:
