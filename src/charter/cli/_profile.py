@@ -20,7 +20,8 @@ PROFILE_OPTION = typer.Option(
     "--profile",
     metavar="FILE",
     help="the Environment Profile file (default: the stack's profile_file, "
-    ".charter/profile.toml, read at the change's base with --git/--staged, else under --repo)",
+    ".charter/profile.toml, read at the base of a change built from git or GitHub, "
+    "else under --repo)",
 )
 
 

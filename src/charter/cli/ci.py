@@ -102,7 +102,11 @@ def github(
         ..., "--event", envvar="GITHUB_EVENT_PATH", help="the event payload"
     ),
     repo: Path = typer.Option(
-        Path("."), "--repo", envvar="GITHUB_WORKSPACE", help="the checkout (fetch-depth: 0)"
+        Path("."),
+        "--repo",
+        envvar="GITHUB_WORKSPACE",
+        help="the checkout (fetch-depth: 0; configuration in it that the change touches is"
+        " read at the event's base)",
     ),
     summary: Path | None = typer.Option(
         None, "--summary", envvar="GITHUB_STEP_SUMMARY", help="append the Markdown report here"

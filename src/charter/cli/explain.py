@@ -103,7 +103,11 @@ def explain_command(
         None, "--git", metavar="BASE..HEAD", help="explain the change of this git range"
     ),
     staged: bool = typer.Option(False, "--staged", help="explain the staged change"),
-    repo: Path = typer.Option(Path("."), "--repo", help="the git repository"),
+    repo: Path = typer.Option(
+        Path("."),
+        "--repo",
+        help="the git repository (configuration in it that the change touches is read at its base)",
+    ),
     identities: Path | None = typer.Option(
         None, "--identities", help="with facts: TOML [identities] map (unknown = agent)"
     ),
