@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import charter
 from charter.core.errors import InputError, PolicyError
 from charter.policy.decision import evaluate
 from charter.policy.lint import lint_bundle
@@ -90,6 +91,13 @@ def test_a_profile_file_parses() -> None:
     profile = parse_profile(PROFILE, "p.toml")
     assert profile.tools["vulnerability-scan"] == {"tool": "grype-fips", "fips_validated": True}
     assert profile.allowed()["sbom"] == ["syft"]
+
+
+def test_the_public_read_profile_takes_a_path_given_as_text(tmp_path: Path) -> None:
+    (tmp_path / "profile.toml").write_text(PROFILE)
+    profile = charter.read_profile(str(tmp_path / "profile.toml"))
+    assert profile is not None and profile.allowed()["sbom"] == ["syft"]
+    assert charter.read_profile(str(tmp_path / "none.toml")) is None
 
 
 @pytest.mark.parametrize(
