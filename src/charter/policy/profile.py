@@ -169,8 +169,9 @@ def parse_profile(text: str, source: str) -> Profile:
     return Profile(source=source, tools=tools)
 
 
-def read_profile(path: Path) -> Profile | None:
+def read_profile(path: str | Path) -> Profile | None:
     """The profile at ``path``, or None when there is no file there."""
+    path = Path(path)
     if not path.exists():
         return None
     if not path.is_file():
