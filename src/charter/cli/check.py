@@ -232,7 +232,7 @@ def check(
         "pull_request", "--kind", help="with --git: pull_request, merge, push or release"
     ),
     identities: Path | None = typer.Option(
-        None, "--identities", help="with facts: TOML [identities] map (unknown = agent)"
+        None, "--identities", help="TOML [identities] map: who is human (unknown = agent)"
     ),
     body_file: Path | None = typer.Option(
         None, "--body-file", help="with --git or --staged: the body text (e.g. a citation block)"

@@ -109,7 +109,7 @@ def explain_command(
         help="the git repository (configuration in it that the change touches is read at its base)",
     ),
     identities: Path | None = typer.Option(
-        None, "--identities", help="with facts: TOML [identities] map (unknown = agent)"
+        None, "--identities", help="TOML [identities] map: who is human (unknown = agent)"
     ),
     body_file: Path | None = typer.Option(
         None, "--body-file", help="the body text (e.g. a citation block)"
