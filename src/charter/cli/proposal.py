@@ -89,7 +89,8 @@ def from_github(
         None,
         "--api-dir",
         help="saved 'gh api --paginate' answers: pulls/N/files.json, reviews.json, commits.json"
-        " (without it, GITHUB_TOKEN fetches them from GITHUB_API_URL)",
+        " (and pulls/N.json for a review event; without it, GITHUB_TOKEN fetches them from"
+        " GITHUB_API_URL)",
     ),
     environment: str | None = typer.Option(None, "--environment", help="target environment"),
     identities: Path | None = typer.Option(
