@@ -115,9 +115,9 @@ class BaseView:
     def touches(self, given: Path) -> bool:
         """Whether the change touches ``given``, a folder or symbolic link on its way (every
         link of a chain), a file in it, or a file one of its links (in the checkout) reaches."""
-        routes = [_route(given)]
+        routes = [route(given)]
         if given.is_dir():
-            routes += [_route(link) for link in _links_under(given)]
+            routes += [route(link) for link in _links_under(given)]
         return any(
             any(self._hit(name) for name in self._inside(route.spellings))
             or not self._touched.isdisjoint(self._inside(route.steps))
@@ -135,19 +135,11 @@ class BaseView:
         """``given`` relative to the work tree's top: first as spelled before any link of
         the work tree is followed (what the base's own links resolve), then as each link
         on its way respells it — each when inside it (none outside any repository)."""
-        return self._inside(_route(given).spellings)
+        return self._inside(route(given).spellings)
 
     def _inside(self, paths: Iterable[Path]) -> list[str]:
         top = self.top
-        if top is None:
-            return []
-        names = []
-        for path in paths:
-            if path.is_relative_to(top):
-                name = path.relative_to(top).as_posix()
-                if name not in names:
-                    names.append(name)
-        return names
+        return [] if top is None else inside(paths, top)
 
     def _copy(self, relative: str, target: Path, what: str, seen: tuple[str, ...] = ()) -> None:
         """Write ``relative`` as of the base to ``target`` (nothing when it was not there;
@@ -185,7 +177,7 @@ class BaseView:
 
 
 @dataclass(frozen=True)
-class _Route:
+class Route:
     """How the system reaches a path: ``steps``, every path it looks up on the way (each
     folder and each symbolic link, every link of a chain included), and ``spellings``,
     the whole path as written and as each followed link respells it (``..`` applied as
@@ -195,7 +187,7 @@ class _Route:
     spellings: tuple[Path, ...]
 
 
-def _route(given: Path) -> _Route:
+def route(given: Path) -> Route:
     """Follow ``given`` a part at a time as the system does (at most :data:`_MAX_DEPTH`
     links: a loop stops there)."""
     done = Path("/")
@@ -218,7 +210,18 @@ def _route(given: Path) -> _Route:
         done = Path("/") if target.is_absolute() else done
         pending += reversed(target.parts[1:] if target.is_absolute() else target.parts)
         spellings.append(_spelled(done, pending))
-    return _Route(tuple(steps), (*spellings, done))
+    return Route(tuple(steps), (*spellings, done))
+
+
+def inside(paths: Iterable[Path], top: Path) -> list[str]:
+    """Each of ``paths`` inside ``top`` (resolved), relative to it, once, in order."""
+    names: list[str] = []
+    for path in paths:
+        if path.is_relative_to(top):
+            name = path.relative_to(top).as_posix()
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def _spelled(done: Path, pending: list[str]) -> Path:
