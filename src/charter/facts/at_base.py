@@ -7,8 +7,9 @@ the trust policy, or an overlay rule, would choose what judges it. A
 :class:`BaseView` maps each configured path to the one Charter reads: when the
 path is inside the repository and the change adds, edits, renames or removes
 it (a file in it, for a folder; a folder or symbolic link on the way, every link
-of a chain included; a file a symbolic link of it reaches), to a copy of it as of the change's base, written into a private
-temporary folder through the base's own links, never touching the checkout. A
+of a chain included; a file a symbolic link of it reaches), to a copy of it as
+of the change's base, written into a private temporary folder through the
+base's own links, never touching the checkout. A
 path that did not exist at the base is absent there (the loader's "no such
 file" error: never a more permissive answer). Everything else, and every path
 outside the repository, is read as given. See docs/design.md, 'Configuration
