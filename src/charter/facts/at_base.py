@@ -30,7 +30,8 @@ from charter.core.errors import InputError
 from charter.facts.git import GitError, Repository, canonical_path
 
 _REGULAR = ("100644", "100755")
-#: Folders a folder link may lead through before a copy gives up (a loop).
+#: Folders a folder link may lead through before a copy gives up, and links a path may
+#: go through before following it gives up (a loop).
 _MAX_DEPTH = 40
 
 

@@ -399,8 +399,8 @@ def _counted(spec: GitHubEvent, pr: _PullRequest, repository: str, where: str) -
         path = spec.api_dir / f"pulls/{pr.number}.json"
         if not path.is_file():
             raise InputError(
-                f"{path}: missing; the event's pull request has no changed_files/commits"
-                " counts (a pull_request_review event's never has) to check the answers by",
+                f"{path}: missing; the event has no changed_files/commits counts (a"
+                " pull_request_review event never has), so nothing shows the answers are whole",
                 hint=f"save it: gh api repos/{repository}/pulls/{pr.number} > {path}",
             )
         url, now = str(path), jsonio.loads_object(_read(path), what=str(path), hint=_HINT)
