@@ -120,6 +120,17 @@ def test_an_overlay_reached_through_links_the_change_retargets_is_read_at_the_ba
     assert (repo / "conf" / "overlay").resolve() == repo / "examples" / "overlay"
 
 
+def test_an_overlay_path_the_change_turns_into_a_link_loop_is_one_line_not_a_traceback(
+    repo: Path,
+) -> None:
+    (repo / "loop-a").symlink_to("loop-b")
+    (repo / "loop-b").symlink_to("loop-a")
+    commit(repo, f"Loop\n\n{CITATION}")
+    code, out, err = check(repo, "--overlay", str(repo / "loop-a" / "overlay"))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and "loop-a" in err, err
+
+
 def test_an_overlay_the_change_leaves_alone_is_read_as_given(repo: Path) -> None:
     (repo / "secrets.txt").write_text("x\n")
     commit(repo, f"Add\n\n{CITATION}")
