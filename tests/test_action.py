@@ -26,7 +26,7 @@ import yaml
 
 from charter import cli
 from tests.cli_helpers import CliResult, invoke
-from tests.github_api_helpers import FakeGitHub, pull_lists, serve
+from tests.github_api_helpers import FakeGitHub, Override, pull_lists, serve
 from tests.test_cli_ci_formats import valid_sarif
 from tests.test_facts_git import commit, git
 from tests.test_facts_github import ASSETS
@@ -303,6 +303,42 @@ def test_without_the_commits_the_token_fetches_from_the_api(
     assert result.returncode in (0, 1), result.stdout + result.stderr
     assert outputs["built-from"] == "github" and outputs["verdict"] in ("allow", "deny")
     assert fake.seen and all(s.headers["Authorization"] == "Bearer ghs_test" for s in fake.seen)
+
+
+def test_a_review_event_without_the_commits_is_counted_by_the_fetched_pull_request(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, identities: Path
+) -> None:
+    # A review event's payload has no changed_files/commits: the step reads pulls/N
+    # itself, so a files answer cut short (one page of several) is refused, not decided.
+    from tests.test_facts_github import hand_made_commits, hand_made_files, saved_pull
+
+    payload = json.loads((ASSETS / "pull_request_review.submitted.payload.json").read_text())
+    payload["pull_request"]["head"]["sha"] = head(repo)
+    payload["pull_request"]["base"]["sha"] = "f" * 40  # not in the checkout
+    event = tmp_path / "review.json"
+    event.write_text(json.dumps(payload))
+    commits = [{**hand_made_commits()[0], "sha": head(repo)}]
+    lists = pull_lists("Codertocat/Hello-World", 2, files=hand_made_files(), reviews=[],
+                       commits=commits)  # fmt: skip
+    counted = saved_pull(changed_files=2, commits=1, head={"sha": head(repo)})
+    pull = Override(200, json.dumps(counted).encode())
+    with serve(FakeGitHub(lists=lists, overrides={PULL: pull})) as fake:
+        monkeypatch.setenv("GITHUB_API_URL", fake.url)
+        result, outputs, _ = run_step(
+            monkeypatch, tmp_path, event, repo, identities=str(identities), token="ghs_test"
+        )
+        assert result.returncode == 2 and "changed_files=2" in result.stderr
+        assert outputs == {"verdict": "error", "exit-code": "2"}
+        fake.overrides[PULL] = Override(200, json.dumps({**counted, "changed_files": 1}).encode())
+        result, outputs, _ = run_step(
+            monkeypatch, tmp_path, event, repo, identities=str(identities), token="ghs_test"
+        )
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    assert outputs["built-from"] == "github"
+    assert [s.path for s in fake.seen].count(PULL) == 2
+
+
+PULL = "/repos/Codertocat/Hello-World/pulls/2"
 
 
 def test_a_pull_request_from_the_checkout_keeps_the_event_framing(

@@ -177,6 +177,37 @@ def test_an_identity_map_that_links_to_a_file_the_change_edits_is_read_at_the_ba
     assert json.loads(built.stdout)["author"]["type"] == "agent"
 
 
+@pytest.mark.parametrize("retarget", ["file-link", "folder-link"])
+def test_an_identity_map_whose_middle_link_the_change_retargets_is_read_at_the_base(
+    repo: Path, retarget: str
+) -> None:
+    # charter-identities.toml -> config/ids.toml -> ../maps/ci.toml, with config -> etc a
+    # folder link. The base also holds maps/dev.toml calling the bot human; the change
+    # retargets only a link in the middle of the way to it.
+    git(repo, "checkout", "-q", "main")
+    (repo / "maps").mkdir()
+    (repo / "maps" / "ci.toml").write_text('[identities]\nhumans = ["Ada"]\n')
+    (repo / "maps" / "dev.toml").write_text('[identities]\nhumans = ["Ada", "Bot"]\n')
+    (repo / "etc").mkdir()
+    (repo / "etc" / "ids.toml").symlink_to("../maps/ci.toml")
+    (repo / "dev").mkdir()
+    (repo / "dev" / "ids.toml").symlink_to("../maps/dev.toml")
+    (repo / "config").symlink_to("etc")
+    (repo / "charter-identities.toml").symlink_to("config/ids.toml")
+    commit(repo, "identities")
+    git(repo, "checkout", "-q", "-b", "agent")
+    moved = repo / ("etc/ids.toml" if retarget == "file-link" else "config")
+    moved.unlink()
+    moved.symlink_to("../maps/dev.toml" if retarget == "file-link" else "dev")
+    commit(repo, f"Tidy\n\n{CITATION}", author="Bot <bot@agents.example>")
+    ids = repo / "charter-identities.toml"
+    assert "Bot" in ids.read_text()
+    built = invoke("proposal", "from-git", "--repo", str(repo), "--base", "main",
+                   "--head", "agent", "--identities", str(ids))  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["author"]["type"] == "agent"
+
+
 @pytest.mark.parametrize(
     ("name", "ecosystem"),
     [

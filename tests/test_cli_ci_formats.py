@@ -475,6 +475,37 @@ def test_markdown_never_pings_people_or_links_issues_from_untrusted_text() -> No
     assert "bot@agents.example" in shown  # an address pings no one: left as it is
 
 
+#: What GFM's autolink extension links in text (cmark-gfm autolink.c: a scheme's ``://``,
+#: or ``www.``), and so GitHub: a full issue or pull request URL becomes a link and a
+#: cross-reference on that issue.
+_AUTOLINK = re.compile(r"[a-z][a-z0-9+.-]*://|www\.", re.IGNORECASE | re.ASCII)
+
+
+def test_markdown_never_autolinks_urls_from_untrusted_text() -> None:
+    hostile = (
+        "see https://github.com/acme/app/issues/45, (HTTP://github.com/acme/app/pull/7) "
+        "and www.github.com/acme/app/issues/8; ftp://x.example/y"
+    )
+    reason = Reason(rule="R-1", layer="overlay", severity="high", msg=hostile, verdict=Verdict.ASK)
+    value = Decision(
+        decision_id="d",
+        verdict=Verdict.ASK,
+        reasons=(reason,),
+        stack=(),
+        ignored_waivers=({"waiver": "https://github.com/acme/app/pull/9", "reason": "x"},),
+    )
+    text = markdown.decision(value, "acme/app@https://github.com/acme/app/issues/1")
+    shown = _rendered_text(text)
+    assert not _AUTOLINK.search(shown), _AUTOLINK.search(shown)
+    # Still legible: without the zero-width characters it reads as written.
+    assert hostile in _ZERO_WIDTH.sub("", shown)
+    assert "https://github.com/acme/app/pull/9" in _ZERO_WIDTH.sub("", shown)
+    # Charter's own links (a rule's plain http(s) URLs) stay links.
+    linked = Reason("R-2", "overlay", "high", "m", Verdict.ASK, links=("https://example.test/r",))
+    own = markdown.decision(Decision("d", Verdict.ASK, (linked,), ()), "p.json")
+    assert "[link 1](https://example.test/r)" in own
+
+
 # ------------------------------------------------------------------ rule test
 
 

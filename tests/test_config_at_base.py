@@ -96,6 +96,41 @@ def test_an_overlay_reached_through_a_link_the_change_edits_is_read_at_the_base(
     assert RULE in rules(out)
 
 
+@pytest.mark.parametrize("links", [1, 2])
+def test_an_overlay_reached_through_links_the_change_retargets_is_read_at_the_base(
+    repo: Path, links: int
+) -> None:
+    # conf -> policy, or conf -> mid -> policy; the base also holds a harmless overlay
+    # (examples/overlay, untouched). The change only retargets the last link to it.
+    git(repo, "checkout", "-q", "main")
+    overlay(repo / "examples" / "overlay", "false")
+    (repo / "conf").symlink_to("mid" if links == 2 else "policy")
+    if links == 2:
+        (repo / "mid").symlink_to("policy")
+    commit(repo, "links")
+    git(repo, "checkout", "-q", "-B", "agent")
+    retargeted = repo / ("mid" if links == 2 else "conf")
+    retargeted.unlink()
+    retargeted.symlink_to("examples")
+    (repo / "secrets.txt").write_text("x\n")
+    commit(repo, f"Add\n\n{CITATION}")
+    code, out, err = check(repo, "--overlay", str(repo / "conf" / "overlay"))
+    assert code == 1, err
+    assert RULE in rules(out)
+    assert (repo / "conf" / "overlay").resolve() == repo / "examples" / "overlay"
+
+
+def test_an_overlay_path_the_change_turns_into_a_link_loop_is_one_line_not_a_traceback(
+    repo: Path,
+) -> None:
+    (repo / "loop-a").symlink_to("loop-b")
+    (repo / "loop-b").symlink_to("loop-a")
+    commit(repo, f"Loop\n\n{CITATION}")
+    code, out, err = check(repo, "--overlay", str(repo / "loop-a" / "overlay"))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and "loop-a" in err, err
+
+
 def test_an_overlay_the_change_leaves_alone_is_read_as_given(repo: Path) -> None:
     (repo / "secrets.txt").write_text("x\n")
     commit(repo, f"Add\n\n{CITATION}")
@@ -150,6 +185,31 @@ def test_a_trust_policy_or_key_the_change_rewrites_is_read_at_the_base(
     assert code == 2 and out == "", out
     assert err.count("\n") == 1, err
     assert ("adds" in err) if how == "added-policy" else ("agent-overlay.tar.gz" in err), err
+
+
+def test_a_trust_policy_reached_through_a_link_chain_whose_middle_link_moves_is_read_at_the_base(
+    tmp_path: Path, repo: Path, signed: Path
+) -> None:
+    # ci-trust.toml -> conf/trust.toml -> ../trust.toml. The base also holds another
+    # policy (sandbox.toml, trusting the agent's key); the change retargets the middle
+    # link to it and touches neither end of the chain.
+    git(repo, "checkout", "-q", "main")
+    (repo / "conf").mkdir()
+    (repo / "conf" / "trust.toml").symlink_to("../trust.toml")
+    (repo / "ci-trust.toml").symlink_to("conf/trust.toml")
+    (repo / "sandbox.toml").write_text(f'[layers.overlay]\nkeys = ["{signed}"]\n')
+    commit(repo, "chain")
+    git(repo, "checkout", "-q", "-B", "agent")
+    (repo / "conf" / "trust.toml").unlink()
+    (repo / "conf" / "trust.toml").symlink_to("../sandbox.toml")
+    commit(repo, f"Retarget\n\n{CITATION}")
+    code, out, err = check(
+        repo, "--trust", str(repo / "ci-trust.toml"),
+        "--overlay", str(tmp_path / "agent-overlay.tar.gz"),
+        "--state-dir", str(tmp_path / "state"),
+    )  # fmt: skip
+    assert code == 2 and out == "", out
+    assert err.count("\n") == 1 and "agent-overlay.tar.gz" in err, err
 
 
 def test_a_trust_policy_the_change_leaves_alone_is_read_as_given(

@@ -73,17 +73,30 @@ def api_dir(
     files: Any = None,
     reviews: Any = None,
     commits: Any = None,
+    pull: bool = True,
 ) -> Path:
+    """The saved answers, and (``pull``) ``pulls/N.json`` counting the lists given."""
     pulls = root / "api" / "pulls" / str(number)
     pulls.mkdir(parents=True, exist_ok=True)
-    for name, value, default in (
-        ("files", files, hand_made_files()),
-        ("reviews", reviews, hand_made_reviews()),
-        ("commits", commits, hand_made_commits()),
+    counts = {}
+    for name, value, default, key in (
+        ("files", files, hand_made_files(), "changed_files"),
+        ("reviews", reviews, hand_made_reviews(), ""),
+        ("commits", commits, hand_made_commits(), "commits"),
     ):
-        text = value if isinstance(value, str) else json.dumps(default if value is None else value)
+        value = default if value is None else value
+        text = value if isinstance(value, str) else json.dumps(value)
         (pulls / f"{name}.json").write_text(text)
+        counts[key] = 1 if isinstance(value, str) else len(value)
+    if pull:
+        (pulls.parent / f"{number}.json").write_text(json.dumps(saved_pull(**counts)))
     return root / "api"
+
+
+def saved_pull(**fields: Any) -> dict[str, Any]:
+    """``gh api repos/OWNER/NAME/pulls/2``: the pull request object, with its counts."""
+    pr = json.loads((ASSETS / "pull_request.opened.payload.json").read_text())["pull_request"]
+    return {**pr, **{k: v for k, v in fields.items() if k}}
 
 
 def build(event: Path, api: Path | None, identities: IdentityMap | None = None) -> dict[str, Any]:
@@ -549,21 +562,32 @@ def test_a_commit_on_top_of_the_events_head_is_refused_without_counts(tmp_path: 
         build(event, api_dir(tmp_path, commits=[*ok, later]), HUMANS)
 
 
-@pytest.mark.parametrize(("name", "cap"), [("files", 3000), ("commits", 250)])
-def test_an_answer_at_githubs_cap_without_counts_is_refused(
-    tmp_path: Path, name: str, cap: int
-) -> None:
-    # GitHub lists at most 3000 files and 250 commits; a review event's payload does
-    # not say how many there are, so a list that long may hide the rest (an agent's
-    # commit beyond the 250th must not leave the pull request human-authored).
-    files = [{"filename": f"f{i}", "status": "added", "patch": "+x"} for i in range(cap)]
-    commits = [commit(f"{i:040x}") for i in range(cap - 1)] + [commit(HEAD_SHA)]
-    answer = {"files": files} if name == "files" else {"commits": commits}
+def test_a_review_event_without_a_saved_pull_request_is_refused(tmp_path: Path) -> None:
+    # A review event's payload has no changed_files/commits. A files answer saved
+    # without --paginate is GitHub's first page of 30: without pulls/N.json nothing
+    # says the pull request has more, so the proposal would shrink to those 30.
+    page = [{"filename": f"f{i}", "status": "added", "patch": "+x"} for i in range(30)]
     event = review_event(tmp_path)
-    with pytest.raises(InputError, match=rf"{name}\.json: lists {cap} entries, GitHub's limit"):
-        build(event, api_dir(tmp_path, **answer), HUMANS)
-    shorter = {"files": files[1:]} if name == "files" else {"commits": commits[1:]}
-    assert build(event, api_dir(tmp_path, **shorter), HUMANS)["author"]["type"] == "human"
+    api = api_dir(tmp_path, files=page, pull=False)
+    line = run_bad("--event", str(event), "--api-dir", str(api))
+    saved = api / "pulls" / "2.json"
+    assert f"error: {saved}: missing; " in line and "no changed_files/commits" in line
+    assert f"gh api repos/Codertocat/Hello-World/pulls/2 > {saved}" in line
+    (saved).write_text(json.dumps(saved_pull(changed_files=31, commits=1)))
+    with pytest.raises(InputError, match=r"files\.json: lists 30 entries .*changed_files=31"):
+        build(event, api, HUMANS)
+    assert len(build(event, api_dir(tmp_path, files=page), HUMANS)["files"]) == 30
+
+
+@pytest.mark.parametrize("missing", ["changed_files", "commits"])
+def test_a_saved_pull_request_without_counts_is_refused(tmp_path: Path, missing: str) -> None:
+    # E.g. the event's own pull_request saved as pulls/N.json: it has no counts either.
+    event = review_event(tmp_path)
+    api = api_dir(tmp_path)
+    counted = saved_pull(changed_files=1, commits=1)
+    (api / "pulls" / "2.json").write_text(json.dumps({**counted, missing: None}))
+    with pytest.raises(InputError, match=rf"2\.json: {missing} is not int"):
+        build(event, api, HUMANS)
 
 
 @pytest.mark.parametrize(

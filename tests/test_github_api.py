@@ -456,6 +456,13 @@ def test_a_review_event_is_counted_by_the_pull_request_the_api_gives(tmp_path: P
     assert any(s.path == PULL_PATH for s in fake.seen)
 
 
+def test_a_review_event_whose_pull_request_has_no_counts_is_refused(tmp_path: Path) -> None:
+    # Without the counts only GitHub's caps would be left to tell a cut list.
+    with serve(github(overrides={PULL_PATH: pull(changed_files=None)})) as fake:
+        with pytest.raises(InputError, match=r"pulls/2: changed_files is not int"):
+            fetched(review_event(tmp_path), fake)
+
+
 def test_a_review_event_whose_pull_request_moved_on_is_refused(tmp_path: Path) -> None:
     moved = pull(head={"ref": "changes", "sha": "f" * 40})
     with serve(github(overrides={PULL_PATH: moved})) as fake:

@@ -89,7 +89,7 @@ def from_github(
         None,
         "--api-dir",
         help="saved 'gh api --paginate' answers: pulls/N/files.json, reviews.json, commits.json"
-        " and, optionally, pulls/N.json (without it, GITHUB_TOKEN fetches them from"
+        " (and pulls/N.json for a review event; without it, GITHUB_TOKEN fetches them from"
         " GITHUB_API_URL)",
     ),
     environment: str | None = typer.Option(None, "--environment", help="target environment"),

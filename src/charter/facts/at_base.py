@@ -6,9 +6,10 @@ checkout every tracked file is the change's own version, so a change that edits
 the trust policy, or an overlay rule, would choose what judges it. A
 :class:`BaseView` maps each configured path to the one Charter reads: when the
 path is inside the repository and the change adds, edits, renames or removes
-it (a file in it, for a folder; a folder on the way; a file a symbolic link
-of it reaches), to a copy of it as of the change's base, written into a private
-temporary folder through the base's own links, never touching the checkout. A
+it (a file in it, for a folder; a folder or symbolic link on the way, every link
+of a chain included; a file a symbolic link of it reaches), to a copy of it as
+of the change's base, written into a private temporary folder through the
+base's own links, never touching the checkout. A
 path that did not exist at the base is absent there (the loader's "no such
 file" error: never a more permissive answer). Everything else, and every path
 outside the repository, is read as given. See docs/design.md, 'Configuration
@@ -21,6 +22,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,8 @@ from charter.core.errors import InputError
 from charter.facts.git import GitError, Repository, canonical_path
 
 _REGULAR = ("100644", "100755")
-#: Folders a folder link may lead through before a copy gives up (a loop).
+#: Folders a folder link may lead through before a copy gives up, and links a path may
+#: go through before following it gives up (a loop).
 _MAX_DEPTH = 40
 
 
@@ -112,12 +115,16 @@ class BaseView:
                 self._copy(Path(relative).as_posix(), self._scratch / relative, what)
 
     def touches(self, given: Path) -> bool:
-        """Whether the change touches ``given``, a folder on its way, a file in it, or a
-        file one of its symbolic links (in the checkout) reaches."""
-        names = self._names(given)
+        """Whether the change touches ``given``, a folder or symbolic link on its way (every
+        link of a chain), a file in it, or a file one of its links (in the checkout) reaches."""
+        routes = [route(given)]
         if given.is_dir():
-            names += self._linked_from(given)
-        return any(self._hit(name) for name in names)
+            routes += [route(link) for link in _links_under(given)]
+        return any(
+            any(self._hit(name) for name in self._inside(route.spellings))
+            or not self._touched.isdisjoint(self._inside(route.steps))
+            for route in routes
+        )
 
     def _hit(self, name: str) -> bool:
         if name == ".":  # the whole work tree (a policy repository judged by itself)
@@ -127,31 +134,14 @@ class BaseView:
         )
 
     def _names(self, given: Path) -> list[str]:
-        """``given`` relative to the work tree's top: the name given, then the file it
-        links to — each when inside it (none outside any repository)."""
-        top = self.top
-        if top is None:
-            return []
-        names = []
-        written = Path(os.path.abspath(given))  # "." and "x/.." name a folder, not a parent
-        for where in (written.parent.resolve() / written.name, given.resolve()):
-            try:
-                name = where.relative_to(top).as_posix()
-            except ValueError:
-                continue
-            if name not in names:
-                names.append(name)
-        return names
+        """``given`` relative to the work tree's top: first as spelled before any link of
+        the work tree is followed (what the base's own links resolve), then as each link
+        on its way respells it — each when inside it (none outside any repository)."""
+        return self._inside(route(given).spellings)
 
-    def _linked_from(self, folder: Path) -> list[str]:
-        """Where the symbolic links under ``folder`` lead, inside the work tree."""
-        found = []
-        for parent, dirs, files in os.walk(folder):
-            for entry in (*dirs, *files):
-                link = Path(parent) / entry
-                if link.is_symlink():
-                    found += self._names(link)[1:]
-        return found
+    def _inside(self, paths: Iterable[Path]) -> list[str]:
+        top = self.top
+        return [] if top is None else inside(paths, top)
 
     def _copy(self, relative: str, target: Path, what: str, seen: tuple[str, ...] = ()) -> None:
         """Write ``relative`` as of the base to ``target`` (nothing when it was not there;
@@ -186,6 +176,76 @@ class BaseView:
             )
         self._entries = checkout.entries(self._base)
         return self._entries
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the system reaches a path: ``steps``, every path it looks up on the way (each
+    folder and each symbolic link, every link of a chain included), and ``spellings``,
+    the whole path as written and as each followed link respells it (``..`` applied as
+    written), ending with where it leads. All absolute."""
+
+    steps: tuple[Path, ...]
+    spellings: tuple[Path, ...]
+
+
+def route(given: Path) -> Route:
+    """Follow ``given`` a part at a time as the system does (at most :data:`_MAX_DEPTH`
+    links: a loop stops there)."""
+    done = Path("/")
+    pending = list(reversed((Path.cwd() / given).parts[1:]))
+    steps: list[Path] = []
+    spellings = [_spelled(done, pending)]
+    links = 0
+    while pending:
+        part = pending.pop()
+        if part == "..":
+            done = done.parent
+            continue
+        step = done / part
+        steps.append(step)
+        target = _link(step) if links < _MAX_DEPTH else None
+        if target is None:
+            done = step
+            continue
+        links += 1
+        done = Path("/") if target.is_absolute() else done
+        pending += reversed(target.parts[1:] if target.is_absolute() else target.parts)
+        spellings.append(_spelled(done, pending))
+    return Route(tuple(steps), (*spellings, done))
+
+
+def inside(paths: Iterable[Path], top: Path) -> list[str]:
+    """Each of ``paths`` inside ``top`` (resolved), relative to it, once, in order."""
+    names: list[str] = []
+    for path in paths:
+        if path.is_relative_to(top):
+            name = path.relative_to(top).as_posix()
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _spelled(done: Path, pending: list[str]) -> Path:
+    return Path(os.path.normpath(done.joinpath(*reversed(pending))))
+
+
+def _link(path: Path) -> Path | None:
+    """Where the symbolic link ``path`` points (None: not a link, or not readable)."""
+    try:
+        return Path(os.readlink(path))
+    except OSError:
+        return None
+
+
+def _links_under(folder: Path) -> list[Path]:
+    """The symbolic links under ``folder`` (not followed)."""
+    return [
+        Path(parent) / entry
+        for parent, dirs, files in os.walk(folder)
+        for entry in (*dirs, *files)
+        if (Path(parent) / entry).is_symlink()
+    ]
 
 
 def _under(entries: Mapping[str, tuple[str, str]], folder: str) -> list[str]:

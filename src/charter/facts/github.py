@@ -8,7 +8,7 @@ directory must hold, relative to it::
     pulls/N/files.json     gh api --paginate repos/OWNER/NAME/pulls/N/files
     pulls/N/reviews.json   gh api --paginate repos/OWNER/NAME/pulls/N/reviews
     pulls/N/commits.json   gh api --paginate repos/OWNER/NAME/pulls/N/commits
-    pulls/N.json           gh api repos/OWNER/NAME/pulls/N  (optional; counts for a review event)
+    pulls/N.json           gh api repos/OWNER/NAME/pulls/N  (a review event: the counts)
 
 Each answer is a JSON array, or several arrays written one after another (what
 ``gh api --paginate`` prints), or one array of arrays (``--slurp``). A ``push``
@@ -25,8 +25,8 @@ type. The API gives patches, not whole files, so a changed dependency file is
 listed under ``dependencies.unparsed`` and counts as an unknown change. A
 malformed or unsupported event, a missing or malformed answer, or answers that
 are not all of the event's pull request at the event's head (another length than
-its counts, or GitHub's cap of 3000 files / 250 commits when the payload has no
-counts; a repeated entry; a review of another pull request; commits without the
+its counts — a ``pull_request_review`` payload has none, so ``pulls/N.json`` must
+give them; a repeated entry; a review of another pull request; commits without the
 head, or with one on top of it) is an :class:`~charter.core.errors.InputError`
 naming the file — never a smaller proposal. See docs/design.md, 'Proposal document'.
 """
@@ -62,9 +62,6 @@ STATUS = {
 }
 #: A push payload lists at most this many commits; a full list may be truncated.
 PUSH_COMMIT_CAP = 20
-#: GitHub's REST API lists at most this many files, and commits, of a pull request.
-FILES_CAP = 3000
-COMMITS_CAP = 250
 _DECIDING = ("approved", "changes_requested", "dismissed")
 
 
@@ -337,8 +334,8 @@ def _pull_request(
     counted = _counted(spec, pr, repository, where)
     answers = _answers(spec, pr.number, repository)
     (files_path, raw_files), (reviews_path, reviews), (commits_path, raw_commits) = answers
-    _same_count(counted, "changed_files", raw_files, files_path, FILES_CAP)
-    _same_count(counted, "commits", raw_commits, commits_path, COMMITS_CAP)
+    _same_count(counted, "changed_files", raw_files, files_path)
+    _same_count(counted, "commits", raw_commits, commits_path)
     reviews = _with_event_review(
         _own_reviews(reviews, reviews_path, repository, pr.number), payload
     )
@@ -394,19 +391,23 @@ def _answers(spec: GitHubEvent, number: int, repository: str) -> tuple[Answer, A
 def _counted(spec: GitHubEvent, pr: _PullRequest, repository: str, where: str) -> dict[str, Any]:
     """What says how many files and commits there are: the event's pull request, or —
     a review event's has no counts — the pull request as the API gives it now (saved as
-    ``pulls/N.json``, or fetched), refused if its head moved on since the event. Without
-    either, only GitHub's caps tell (see :func:`_same_count`)."""
-    if all(isinstance(pr.raw.get(k), int) for k in ("changed_files", "commits")):
+    ``pulls/N.json``, or fetched), refused if its head moved on since the event or it has
+    no counts either: a list cut short must not pass as the whole pull request."""
+    if _has_counts(pr.raw):
         return pr.raw
     if spec.api_dir is not None:
         path = spec.api_dir / f"pulls/{pr.number}.json"
         if not path.is_file():
-            return pr.raw
+            raise InputError(
+                f"{path}: missing; the event has no changed_files/commits counts (a"
+                " pull_request_review event never has), so nothing shows the answers are whole",
+                hint=f"save it: gh api repos/{repository}/pulls/{pr.number} > {path}",
+            )
         url, now = str(path), jsonio.loads_object(_read(path), what=str(path), hint=_HINT)
     elif spec.api is not None:
         url, now = pull_request(spec.api, repository, pr.number)
     else:
-        return pr.raw
+        return pr.raw  # no answers at all: refused by _answers
     head = _field(pr.head, "sha", str, f"{where}: pull_request.head")
     current = now.get("head")
     sha = current.get("sha") if isinstance(current, dict) else None
@@ -416,7 +417,16 @@ def _counted(spec: GitHubEvent, pr: _PullRequest, repository: str, where: str) -
             " (it was pushed to since the event)",
             hint="decide the newer event (re-run the latest workflow run)",
         )
+    for key in ("changed_files", "commits"):
+        _field(now, key, int, url)
     return now
+
+
+def _has_counts(pr: dict[str, Any]) -> bool:
+    return all(
+        isinstance(pr.get(k), int) and not isinstance(pr.get(k), bool)
+        for k in ("changed_files", "commits")
+    )
 
 
 def _objects(items: list[Any], where: str) -> list[dict[str, Any]]:
@@ -426,25 +436,14 @@ def _objects(items: list[Any], where: str) -> list[dict[str, Any]]:
     return items
 
 
-def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: str, cap: int) -> None:
-    """As many entries as the event counts; without a count (a review event's payload has
-    none) fewer than GitHub's ``cap``, since a list that long may have been cut there."""
-    expected = pr.get(key)
-    hint = (
-        "save every page (gh api --paginate); GitHub's API stops at 3000 files"
-        " and 250 commits — use 'charter proposal from-git' for larger changes"
-    )
-    if not isinstance(expected, int) or isinstance(expected, bool):
-        if len(items) >= cap:
-            raise InputError(
-                f"{path}: lists {len(items)} entries, GitHub's limit; the event does not say"
-                f" how many there are ({key}), so some may be missing",
-                hint=hint,
-            )
-    elif expected != len(items):
+def _same_count(pr: dict[str, Any], key: str, items: list[Any], path: str) -> None:
+    """As many entries as the pull request counts (see :func:`_counted`)."""
+    expected = _field(pr, key, int, f"{path}: the pull request")
+    if expected != len(items):
         raise InputError(
             f"{path}: lists {len(items)} entries but the pull request has {key}={expected}",
-            hint=hint,
+            hint="save every page (gh api --paginate); GitHub's API stops at 3000 files"
+            " and 250 commits — use 'charter proposal from-git' for larger changes",
         )
 
 

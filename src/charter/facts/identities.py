@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.core.errors import ConfigError, InputError
+from charter.facts.at_base import inside, route
 from charter.facts.git import GitError, Repository, resolve_link
 
 _KEYS = ("agents", "agent_emails", "humans", "human_emails")
@@ -118,15 +119,16 @@ def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> Ide
     A map file inside the repository the change was built from (``repo``) is, in
     a checkout of that change, the change's own version: an agent could call
     itself human there. When ``document``'s files include it (added, edited,
-    renamed or removed; or, for a symbolic link, its target), the map is the
+    renamed or removed; or a folder or symbolic link on its way, every link of a
+    chain; or, for a symbolic link, its target), the map is the
     file as of the change's ``base_sha``, read through links there too (empty
     when the file is not there: everyone an agent); an InputError when that
     commit is not in ``repo``. None when the change leaves the file alone, or
     the file is outside any repository: it is read as it is.
     """
-    names = _relative(path, repo)
+    names, steps = _relative(path, repo)
     touched = _touched(document.get("files"))
-    if not names or not any(name in touched for name in names):
+    if not names or touched.isdisjoint([*names, *steps]):
         return None
     relative, base = names[0], document.get("base_sha")
     if not isinstance(base, str) or not base:  # the first commit: nothing came before it
@@ -149,22 +151,18 @@ def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> Ide
         raise ConfigError(f"{where}: cannot read (not UTF-8)", hint=_HINT) from None
 
 
-def _relative(path: Path, repo: Path) -> list[str]:
-    """``path`` relative to the top of ``repo``'s work tree — the name given, then the
-    file it links to — each when inside it (none for a path outside any repository)."""
+def _relative(path: Path, repo: Path) -> tuple[list[str], list[str]]:
+    """``path`` relative to the top of ``repo``'s work tree — the name given (first: a map
+    file the change turned into a link is its own), then as each symbolic link on its way
+    respells it — and every folder and link on its way (every link of a chain), each when
+    inside it (none for a path outside any repository)."""
     try:
         top = Repository(repo).output("rev-parse", "--show-toplevel").decode("utf-8").strip()
     except (GitError, UnicodeDecodeError):
-        return []  # not a repository (an API-built change): nothing to compare with
+        return [], []  # not a repository (an API-built change): nothing to compare with
     root = Path(top).resolve()
-    names = []
-    # The link itself first: a map file the change turned into a link is its own.
-    for where in (path.absolute().parent.resolve() / path.name, path.resolve()):
-        try:
-            names.append(where.relative_to(root).as_posix())
-        except ValueError:
-            continue
-    return names
+    way = route(path)
+    return inside(way.spellings, root), inside(way.steps, root)
 
 
 def _touched(files: Any) -> set[str]:

@@ -5,10 +5,12 @@ citation and links) and the waivers applied and ignored. Everything Charter did
 not write itself goes through :func:`cell`: characters that could end a table
 cell, open code, emphasis or a link, or start HTML become character references,
 line breaks become ``<br>``, other control characters visible escapes, and a
-zero-width space follows the ``@`` of a would-be mention and the ``#`` or
-``GH-`` of an issue reference (they would ping people or link issues). A
-message therefore stays inside its cell as plain text. Links are written as
-links only when they are plain ``http(s)`` URLs.
+zero-width space follows the ``@`` of a would-be mention, the ``#`` or
+``GH-`` of an issue reference, and the ``:`` of a URL's ``scheme://`` or the
+``www`` of ``www.`` (they would ping people, link issues, or autolink a URL —
+a full issue URL cross-references that issue). A message therefore stays
+inside its cell as plain text. Links are written as links only when they are
+Charter's own plain ``http(s)`` URLs (a rule's links).
 """
 
 from __future__ import annotations
@@ -33,8 +35,13 @@ _SPECIAL = re.compile(r"[&<>|`\\\[\]*_~$]")
 # space after the @, # or GH- does, and renders as the same text. An @ after an ASCII
 # letter, digit or _ (an email address) is no mention and is left alone; after any other
 # character (é@user) it is one: GitHub's \W is ASCII.
+# A URL GitHub would autolink (GFM: a scheme's "://", or "www.") — a full issue or pull
+# request URL becomes a link and a cross-reference on that issue — is broken the same way:
+# a zero-width space after the scheme's ":" and after "www".
 _REFERENCE = re.compile(
-    r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])|#(?=[0-9])|(?<![A-Za-z0-9_])GH-(?=[0-9])", re.IGNORECASE
+    r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])|#(?=[0-9])|(?<![A-Za-z0-9_])GH-(?=[0-9])"
+    r"|:(?=//)|www(?=\.)",
+    re.IGNORECASE,
 )
 _UNTRUSTED = re.compile(f"{_SPECIAL.pattern}|{_REFERENCE.pattern}", re.IGNORECASE)
 _ZERO_WIDTH_SPACE = "&#8203;"
@@ -44,7 +51,7 @@ _VERDICT = {"allow": "✅ ALLOW", "ask": "⚠️ ASK", "deny": "❌ DENY"}
 
 
 def _reference(match: re.Match[str]) -> str:
-    if len(match[0]) > 1 or match[0] in "@#":  # a mention or an issue reference, broken
+    if len(match[0]) > 1 or match[0] in "@#:":  # a mention, reference or URL, broken
         return match[0] + _ZERO_WIDTH_SPACE
     return f"&#{ord(match[0])};"
 
