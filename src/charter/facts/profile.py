@@ -12,8 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from charter.core.errors import InputError
-from charter.facts.git import Repository
+from charter.facts.git import Repository, canonical_path
 from charter.policy.profile import MAX_BYTES, Profile, ProfileContext, parse_profile, read_profile
+
+_REGULAR = ("100644", "100755")
+_LINK = "120000"
 
 
 def _text(data: bytes, source: str) -> str:
@@ -26,14 +29,55 @@ def _text(data: bytes, source: str) -> str:
 
 
 def blob_at(repo: Repository, rev: str, path: str) -> bytes | None:
-    """The bytes of ``path`` at ``rev`` (``""``: the index), or None when it has none."""
+    """The bytes of ``path`` at ``rev`` (``""``: the index), or None when it has none.
+
+    Symbolic links on the way (the file, a folder, every link of a chain) are followed
+    as ``rev`` has them, never as the work tree does: a change that retargets a link
+    does not choose the profile its base reads."""
     spec = f"{rev}:{path}"
-    kind = repo.output_or_none("cat-file", "-t", spec)
-    if kind is None:
+    entry = _entry(repo, rev, path)
+    if entry is None and not any(_is_link(repo, rev, p) for p in _folders(path)):
         return None
-    if kind.strip() != b"blob":
+    if entry is not None and entry[0] in _REGULAR:
+        return repo.read_blob(entry[1])
+    if entry is not None and entry[0] != _LINK:
         raise InputError(f"{spec}: the Environment Profile must be a file")
-    return repo.output("cat-file", "blob", spec)
+    entries = repo.entries(rev or None)
+    name = canonical_path(repo, entries, path)
+    if name is None:
+        raise InputError(
+            f"{spec}: the Environment Profile is a symbolic link that leads out of the "
+            "repository or loops",
+            hint="link it to a file inside the repository",
+        )
+    mode, sha = entries.get(name, ("", ""))
+    if not mode and any(p == name or p.startswith(name + "/") for p in entries):
+        raise InputError(f"{spec}: the Environment Profile must be a file")
+    return repo.read_blob(sha) if mode in _REGULAR else None
+
+
+def _entry(repo: Repository, rev: str, name: str) -> tuple[str, str] | None:
+    """The mode and object of the entry ``name`` at ``rev`` (``""``: the index), links
+    not followed; None when there is none."""
+    if not rev:  # the whole index: names in it are the top's, wherever git runs
+        return repo.entries(None).get(name)
+    listing = repo.output_or_none("ls-tree", "-z", "--full-tree", rev, "--", name)
+    for record in (listing or b"").split(b"\x00"):
+        meta, _, found = record.partition(b"\t")
+        fields = meta.split(b" ")
+        if found.decode("utf-8", "surrogateescape") == name and len(fields) == 3:
+            return fields[0].decode("ascii"), fields[2].decode("ascii")
+    return None
+
+
+def _folders(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def _is_link(repo: Repository, rev: str, name: str) -> bool:
+    entry = _entry(repo, rev, name)
+    return entry is not None and entry[0] == _LINK
 
 
 def profile_at(repo: Repository, rev: str, path: str) -> Profile | None:
