@@ -1,0 +1,246 @@
+"""The Environment Profile a change is decided under is its base's (docs/design.md).
+
+A change that edits ``.charter/profile.toml`` — directly, or through a symbolic link
+(the file a link, a folder on the way a link, a link the change retargets, the middle
+link of a chain) — proposes a profile; the one it is decided under is read as of the
+base, through the base's own links. ``check --staged``, ``check --git``,
+``check --github-event`` and ``ci github`` give the same answer (real repositories).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from charter.core import jsonio
+from charter.core.digests import sha256_text
+from charter.core.errors import InputError
+from charter.facts import profile as profile_facts
+from charter.policy.profile import parse_profile
+from tests.cli_helpers import invoke
+from tests.test_action import pull_request_event, run_step
+from tests.test_facts_git import commit, git
+from tests.test_profile import CITATION, PLAIN, PROFILE
+
+PATH = ".charter/profile.toml"
+NOW = "2026-11-20T10:00:00Z"
+
+
+def tool(profile: object) -> str | None:
+    tools = getattr(profile, "tools", None)
+    return tools["vulnerability-scan"]["tool"] if tools else None
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "app.py").write_text("x = 1\n")
+    return root
+
+
+def layout(root: Path, how: str) -> Path:
+    """Commit the FIPS profile on main as ``how`` reaches it; the file the change edits."""
+    (root / "conf").mkdir()
+    (root / "conf" / "profile.toml").write_text(PROFILE)
+    if how == "file":
+        (root / ".charter").mkdir()
+        (root / ".charter" / "profile.toml").write_text(PROFILE)
+        edited = root / ".charter" / "profile.toml"
+    elif how == "file-link":
+        (root / ".charter").mkdir()
+        (root / ".charter" / "profile.toml").symlink_to("../conf/profile.toml")
+        edited = root / "conf" / "profile.toml"
+    else:  # folder-link
+        (root / ".charter").symlink_to("conf")
+        edited = root / "conf" / "profile.toml"
+    commit(root, "base")
+    return edited
+
+
+@pytest.mark.parametrize("how", ["file", "file-link", "folder-link"])
+def test_a_change_editing_the_profile_is_decided_under_the_base_one(repo: Path, how: str) -> None:
+    edited = layout(repo, how)
+    git(repo, "checkout", "-q", "-b", "agent")
+    edited.write_text(PLAIN)
+    commit(repo, "swap")
+    ctx = profile_facts.for_range(repo, "main", "agent", PATH, pull_request=True)
+    assert (tool(ctx.current), ctx.changes_file, tool(ctx.proposed)) == (
+        "grype-fips",
+        True,
+        "grype",
+    )
+    git(repo, "checkout", "-q", "main")
+    edited.write_text(PLAIN)
+    git(repo, "add", "-A")
+    staged = profile_facts.for_staged(repo, PATH)
+    assert (tool(staged.current), staged.changes_file, tool(staged.proposed)) == (
+        "grype-fips", True, "grype",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("retargeted", ["file-link", "folder-link", "chain-middle"])
+def test_a_link_the_change_retargets_is_read_at_the_base(repo: Path, retargeted: str) -> None:
+    (repo / "conf").mkdir()
+    (repo / "conf" / "profile.toml").write_text(PROFILE)
+    (repo / "mine").mkdir()
+    (repo / "mine" / "profile.toml").write_text(PLAIN)
+    (repo / ".charter").mkdir() if retargeted == "file-link" else None
+    link = {
+        "file-link": repo / ".charter" / "profile.toml",
+        "folder-link": repo / ".charter",
+        "chain-middle": repo / "mid",
+    }[retargeted]
+    if retargeted == "file-link":
+        link.symlink_to("../conf/profile.toml")
+    elif retargeted == "folder-link":
+        link.symlink_to("conf")
+    else:  # .charter -> mid -> conf
+        (repo / ".charter").symlink_to("mid")
+        link.symlink_to("conf")
+    commit(repo, "base")
+    git(repo, "checkout", "-q", "-b", "agent")
+    link.unlink()
+    link.symlink_to("../mine/profile.toml" if retargeted == "file-link" else "mine")
+    commit(repo, "retarget")
+    assert (repo / PATH).read_text() == PLAIN  # the checkout holds the change's profile
+    ctx = profile_facts.for_range(repo, "main", "agent", PATH, pull_request=True)
+    assert (tool(ctx.current), ctx.changes_file, tool(ctx.proposed)) == (
+        "grype-fips",
+        True,
+        "grype",
+    )
+
+
+def test_a_profile_link_leaving_the_repository_is_refused(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "outside.toml").write_text(PLAIN)
+    (repo / ".charter").mkdir()
+    (repo / ".charter" / "profile.toml").symlink_to(tmp_path / "outside.toml")
+    commit(repo, "base")
+    with pytest.raises(InputError, match="leads out of the repository"):
+        profile_facts.for_range(repo, "HEAD", "HEAD", PATH, pull_request=False)
+
+
+# ------------------------------------------------------------------ the four ways in
+
+
+def swap_branch(repo: Path, how: str) -> tuple[str, Path]:
+    """main: the profile as ``how`` reaches it; agent: the profile edited to PLAIN."""
+    edited = layout(repo, how)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", "agent")
+    edited.write_text(PLAIN)
+    commit(repo, f"Swap the scanner\n\n{CITATION}")
+    return base, edited
+
+
+def rewrite(event: Path, **fields: int) -> Path:
+    payload = json.loads(event.read_text())
+    payload["pull_request"].update(fields)
+    event.write_text(json.dumps(payload))
+    return event
+
+
+def api_dir(tmp_path: Path, repo: Path, base: str) -> Path:
+    """What GitHub's API answers for the pull request main..agent (pull request 2)."""
+    files = []
+    for line in git(repo, "diff", "--name-status", "--no-renames", base, "agent").splitlines():
+        status, name = line.split("\t")
+        patch = git(repo, "diff", base, "agent", "--", name)
+        files.append(
+            {
+                "sha": "0" * 40,
+                "filename": name,
+                "status": {"A": "added", "D": "removed"}.get(status, "modified"),
+                "patch": patch[patch.index("@@") :].rstrip("\n"),
+            }
+        )
+    head = git(repo, "rev-parse", "agent").strip()
+    author = {"name": "Ada", "email": "ada@example.com"}
+    message = f"Swap the scanner\n\n{CITATION}"
+    commits = [{"sha": head, "commit": {"author": author, "message": message}, "author": None}]
+    pulls = tmp_path / "api" / "pulls" / "2"
+    pulls.mkdir(parents=True)
+    for name, items in (("files", files), ("reviews", []), ("commits", commits)):
+        (pulls / f"{name}.json").write_text(json.dumps(items))
+    return tmp_path / "api"
+
+
+def answer(stdout: str) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """The Environment Profile part of a decision: the digest of the profile it was made
+    under, its ENV- rules and the profile diff."""
+    doc = json.loads(stdout)
+    rules = sorted(r["rule"] for r in doc["reasons"] if r["rule"].startswith("ENV-"))
+    diff = sorted((c["category"], c["attribute"]) for c in doc["profile_diff"])
+    return doc["profile"]["digest"], rules, diff
+
+
+@pytest.mark.parametrize("how", ["file", "folder-link"])
+def test_staged_git_github_event_and_ci_github_agree(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo: Path, how: str
+) -> None:
+    base, edited = swap_branch(repo, how)
+    ids = tmp_path / "ids.toml"
+    ids.write_text('[identities]\nagents = ["Ada", "Codertocat"]\n')
+    common = ("--repo", str(repo), "--now", NOW, "--no-audit", "--format", "json",
+              "--identities", str(ids))  # fmt: skip
+    git_run = invoke("check", "--git", "main..agent", *common)
+    event = pull_request_event(tmp_path, repo, base, f"Swap the scanner\n\n{CITATION}")
+    event = rewrite(event, changed_files=1, commits=1)
+    api = ("--api-dir", str(api_dir(tmp_path, repo, base)))
+    event_run = invoke("check", "--github-event", str(event), *api, *common)
+    ci_run, outputs, _ = run_step(
+        monkeypatch, tmp_path, event, repo, identities=str(ids), format="json"
+    )
+    assert outputs["built-from"] == "git", ci_run.stderr
+    git(repo, "checkout", "-q", "main")
+    edited.write_text(PLAIN)
+    git(repo, "add", "-A")
+    staged_run = invoke("check", "--staged", *common)
+    runs = (git_run, event_run, ci_run, staged_run)
+    assert all(r.returncode in (0, 1, 3) for r in runs), "; ".join(
+        f"{r.returncode} {r.stderr}" for r in runs
+    )
+    answers = [answer(r.stdout) for r in runs]
+    base_digest = sha256_text(jsonio.canonical(parse_profile(PROFILE, "base").tools))
+    assert answers[0][0] == base_digest  # decided under the base's profile, not PLAIN
+    assert ("vulnerability-scan", "tool") in answers[0][2]
+    assert answers == [answers[0]] * 4, answers
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ENV-PROFILE-FILE-PROTECTED-001 matches input.files paths only: an edit that "
+    "reaches the profile through a linked folder (.charter -> conf) shows as conf/profile.toml "
+    "and is not seen; the fix is a signed rule change (e.g. also fire on "
+    "input.context.profile_file.proposed), left to a release",
+)
+def test_an_undeclared_edit_through_a_linked_folder_is_seen_by_the_protection_rule(
+    repo: Path,
+) -> None:
+    swap_branch(repo, "folder-link")
+    result = invoke("check", "--git", "main..agent", "--repo", str(repo), "--now", NOW,
+                    "--no-audit", "--format", "json")  # fmt: skip
+    assert "ENV-PROFILE-FILE-PROTECTED-001" in answer(result.stdout)[1]
+
+
+@pytest.mark.parametrize("what", ["loop", "folder"])
+def test_a_profile_link_to_a_loop_or_a_folder_is_one_line_not_a_traceback(
+    repo: Path, what: str
+) -> None:
+    (repo / "conf").mkdir()
+    (repo / "conf" / "x.toml").write_text(PROFILE)
+    (repo / ".charter").mkdir()
+    if what == "loop":
+        (repo / "loop-a").symlink_to("loop-b")
+        (repo / "loop-b").symlink_to("loop-a")
+    (repo / PATH).symlink_to("../loop-a" if what == "loop" else "../conf")
+    commit(repo, "base")
+    result = invoke("check", "--git", "HEAD..HEAD", "--repo", str(repo), "--now", NOW,
+                    "--no-audit", "--format", "json")  # fmt: skip
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert "Traceback" not in result.stderr and PATH in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
