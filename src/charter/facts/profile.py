@@ -59,14 +59,16 @@ def blob_at(repo: Repository, rev: str, path: str) -> bytes | None:
 def _entry(repo: Repository, rev: str, name: str) -> tuple[str, str] | None:
     """The mode and object of the entry ``name`` at ``rev`` (``""``: the index), links
     not followed; None when there is none."""
-    if not rev:  # the whole index: names in it are the top's, wherever git runs
-        return repo.entries(None).get(name)
-    listing = repo.output_or_none("ls-tree", "-z", "--full-tree", rev, "--", name)
+    if rev:  # mode SP type SP object TAB name
+        listing = repo.output_or_none("ls-tree", "-z", "--full-tree", rev, "--", name)
+    else:  # mode SP object SP stage TAB name; git runs where --repo is: reach up to the top
+        up = repo.output("rev-parse", "--show-cdup").decode("utf-8", "surrogateescape").strip()
+        listing = repo.output_or_none("ls-files", "--stage", "-z", "--full-name", "--", up + name)
     for record in (listing or b"").split(b"\x00"):
         meta, _, found = record.partition(b"\t")
         fields = meta.split(b" ")
         if found.decode("utf-8", "surrogateescape") == name and len(fields) == 3:
-            return fields[0].decode("ascii"), fields[2].decode("ascii")
+            return fields[0].decode("ascii"), fields[2 if rev else 1].decode("ascii")
     return None
 
 
