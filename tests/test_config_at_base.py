@@ -249,6 +249,17 @@ def test_a_base_missing_from_the_checkout_is_named(repo: Path) -> None:
     assert "\n" not in caught.value.message
 
 
+def test_an_identity_map_whose_base_is_missing_from_the_checkout_is_named(repo: Path) -> None:
+    from charter.facts.identities import edited_by_change
+
+    (repo / "identities.toml").write_text('humans = ["*"]\n')
+    document = {"base_sha": "1" * 40, "files": [{"path": "identities.toml"}]}
+    with pytest.raises(InputError) as caught:
+        edited_by_change(repo / "identities.toml", repo, document)
+    assert "1111111111" in caught.value.message and "identity map" in caught.value.message
+    assert "\n" not in caught.value.message
+
+
 def test_a_trust_policy_read_at_the_base_keeps_its_state_folder_beside_the_policy(
     tmp_path: Path, repo: Path, signed: Path
 ) -> None:

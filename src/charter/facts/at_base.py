@@ -53,7 +53,7 @@ class BaseView:
         if not self._touched:
             return None
         if self._top is None:
-            self._top = _top(self._repo) or Path()
+            self._top = work_tree_top(self._repo) or Path()
         return self._top if self._top != Path() else None
 
     def path(
@@ -166,15 +166,7 @@ class BaseView:
         if self._base is None:  # the first commit: nothing came before it
             self._entries = {}
             return self._entries
-        checkout = Repository(self._repo)
-        if checkout.output_or_none("cat-file", "-e", f"{self._base}^{{commit}}") is None:
-            raise InputError(
-                f"the change edits the {what} {relative}, and its base {self._base[:12]} is "
-                f"not in {self._repo}: the {what} it started from cannot be read",
-                hint="fetch the base (actions/checkout fetch-depth: 0) or keep the "
-                "configuration outside the repository",
-            )
-        self._entries = checkout.entries(self._base)
+        self._entries = base_entries(Repository(self._repo), self._base, what, relative)
         return self._entries
 
 
@@ -253,7 +245,23 @@ def _under(entries: Mapping[str, tuple[str, str]], folder: str) -> list[str]:
     return [p[len(prefix) :] for p in entries if p.startswith(prefix)]
 
 
-def _touched(files: Any) -> frozenset[str]:
+def base_entries(
+    checkout: Repository, base: str, what: str, relative: str
+) -> dict[str, tuple[str, str]]:
+    """Every entry of commit ``base`` (``Repository.entries``), read because the change
+    touches the ``what`` at ``relative``: an InputError when the checkout lacks ``base``."""
+    if checkout.output_or_none("cat-file", "-e", f"{base}^{{commit}}") is None:
+        raise InputError(
+            f"the change edits the {what} {relative}, and its base {base[:12]} is "
+            f"not in {checkout.path}: the {what} it started from cannot be read",
+            hint="fetch the base (actions/checkout fetch-depth: 0) or keep the "
+            "configuration outside the repository",
+        )
+    return checkout.entries(base)
+
+
+def touched_paths(files: Any) -> frozenset[str]:
+    """Every path a proposal's ``files`` touches: each path, and a rename's previous one."""
     if not isinstance(files, list):
         return frozenset()
     return frozenset(
@@ -265,7 +273,8 @@ def _touched(files: Any) -> frozenset[str]:
     )
 
 
-def _top(repo: Path) -> Path | None:
+def work_tree_top(repo: Path) -> Path | None:
+    """The resolved top of ``repo``'s work tree; None when it is not in a repository."""
     try:
         top = Repository(repo).output("rev-parse", "--show-toplevel").decode("utf-8").strip()
     except (GitError, UnicodeDecodeError):
@@ -287,6 +296,6 @@ def base_view(repo: Path, document: Mapping[str, Any] | None) -> Iterator[BaseVi
         yield BaseView(
             repo,
             base if isinstance(base, str) and base else None,
-            _touched(document.get("files")),
+            touched_paths(document.get("files")),
             scratch,
         )

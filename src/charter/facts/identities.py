@@ -27,9 +27,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from charter.core.errors import ConfigError, InputError
-from charter.facts.at_base import inside, route
-from charter.facts.git import GitError, Repository, resolve_link
+from charter.core.errors import ConfigError
+from charter.facts.at_base import base_entries, inside, route, touched_paths, work_tree_top
+from charter.facts.git import Repository, resolve_link
 
 _KEYS = ("agents", "agent_emails", "humans", "human_emails")
 _HINT = "see docs/design.md, 'Proposal document'"
@@ -127,21 +127,14 @@ def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> Ide
     the file is outside any repository: it is read as it is.
     """
     names, steps = _relative(path, repo)
-    touched = _touched(document.get("files"))
+    touched = touched_paths(document.get("files"))
     if not names or touched.isdisjoint([*names, *steps]):
         return None
     relative, base = names[0], document.get("base_sha")
     if not isinstance(base, str) or not base:  # the first commit: nothing came before it
         return IdentityMap()
     checkout = Repository(repo)
-    if checkout.output_or_none("cat-file", "-e", f"{base}^{{commit}}") is None:
-        raise InputError(
-            f"the change edits the identity map {relative}, and its base {base[:12]} is not "
-            f"in {repo}: the map it started from cannot be read",
-            hint="fetch the base (actions/checkout fetch-depth: 0) or keep the map outside "
-            "the repository",
-        )
-    blob = resolve_link(checkout, checkout.entries(base), relative)
+    blob = resolve_link(checkout, base_entries(checkout, base, "identity map", relative), relative)
     if blob is None:
         return IdentityMap()
     where = f"{base}:{relative}"
@@ -156,22 +149,8 @@ def _relative(path: Path, repo: Path) -> tuple[list[str], list[str]]:
     file the change turned into a link is its own), then as each symbolic link on its way
     respells it — and every folder and link on its way (every link of a chain), each when
     inside it (none for a path outside any repository)."""
-    try:
-        top = Repository(repo).output("rev-parse", "--show-toplevel").decode("utf-8").strip()
-    except (GitError, UnicodeDecodeError):
+    root = work_tree_top(repo)
+    if root is None:
         return [], []  # not a repository (an API-built change): nothing to compare with
-    root = Path(top).resolve()
     way = route(path)
     return inside(way.spellings, root), inside(way.steps, root)
-
-
-def _touched(files: Any) -> set[str]:
-    if not isinstance(files, list):
-        return set()
-    return {
-        name
-        for entry in files
-        if isinstance(entry, dict)
-        for name in (entry.get("path"), entry.get("previous_path"))
-        if isinstance(name, str)
-    }

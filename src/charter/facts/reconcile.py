@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charter.facts import scan_coverage
+from charter.facts.at_base import touched_paths
 from charter.facts.dependencies import is_dependency_file
 from charter.facts.identities import IdentityMap
 from charter.policy.proposal import CARRIERS
@@ -245,18 +246,6 @@ def _paths(files: Any) -> set[str]:
     return {f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
 
 
-def _touched(files: Any) -> set[str]:
-    """Every path a file list touches: a rename touches its previous path too."""
-    touched = _paths(files)
-    if isinstance(files, list):
-        touched |= {
-            f["previous_path"]
-            for f in files
-            if isinstance(f, dict) and isinstance(f.get("previous_path"), str)
-        }
-    return touched
-
-
 def _dependency_source(deps: Mapping[str, Any]) -> str:
     entries = [*(deps.get("changes") or []), *(deps.get("unparsed") or [])]
     files = sorted(
@@ -272,7 +261,9 @@ def _derive_dependencies(document: dict[str, Any], ledger: _Ledger, *, certain: 
     """A listed lockfile or manifest means dependencies changed, whatever is declared."""
     if certain:
         return
-    listed = sorted(path for path in _touched(document.get("files")) if is_dependency_file(path))
+    listed = sorted(
+        path for path in touched_paths(document.get("files")) if is_dependency_file(path)
+    )
     if not listed:
         return
     deps = document.get("dependencies")
