@@ -452,20 +452,24 @@ def _rendered_text(markdown_text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", rendered))
 
 
+def _asking(msg: str, waiver: str) -> Decision:
+    """An ask whose one reason says ``msg`` and whose ignored waiver is named ``waiver``."""
+    reason = Reason(rule="R-1", layer="overlay", severity="high", msg=msg, verdict=Verdict.ASK)
+    return Decision(
+        decision_id="d",
+        verdict=Verdict.ASK,
+        reasons=(reason,),
+        stack=(),
+        ignored_waivers=({"waiver": waiver, "reason": "x"},),
+    )
+
+
 def test_markdown_never_pings_people_or_links_issues_from_untrusted_text() -> None:
     hostile = (
         "@octocat and @acme/security-team, please (@admin); fixes #123, acme/app#45 "
         "and GH-7; mail bot@agents.example, café@hr"
     )
-    reason = Reason(rule="R-1", layer="overlay", severity="high", msg=hostile, verdict=Verdict.ASK)
-    value = Decision(
-        decision_id="d",
-        verdict=Verdict.ASK,
-        reasons=(reason,),
-        stack=(),
-        ignored_waivers=({"waiver": "@octocat #9", "reason": "x"},),
-    )
-    text = markdown.decision(value, "src/@evil #1.py")
+    text = markdown.decision(_asking(hostile, waiver="@octocat #9"), "src/@evil #1.py")
     shown = _rendered_text(text)
     assert not _MENTION.search(shown), _MENTION.search(shown)
     assert not _ISSUE.search(shown), _ISSUE.search(shown)
@@ -486,14 +490,7 @@ def test_markdown_never_autolinks_urls_from_untrusted_text() -> None:
         "see https://github.com/acme/app/issues/45, (HTTP://github.com/acme/app/pull/7) "
         "and www.github.com/acme/app/issues/8; ftp://x.example/y"
     )
-    reason = Reason(rule="R-1", layer="overlay", severity="high", msg=hostile, verdict=Verdict.ASK)
-    value = Decision(
-        decision_id="d",
-        verdict=Verdict.ASK,
-        reasons=(reason,),
-        stack=(),
-        ignored_waivers=({"waiver": "https://github.com/acme/app/pull/9", "reason": "x"},),
-    )
+    value = _asking(hostile, waiver="https://github.com/acme/app/pull/9")
     text = markdown.decision(value, "acme/app@https://github.com/acme/app/issues/1")
     shown = _rendered_text(text)
     assert not _AUTOLINK.search(shown), _AUTOLINK.search(shown)

@@ -75,6 +75,11 @@ def _check(tmp_path: Path, document: dict[str, Any], *args: str) -> tuple[int, d
     return result.returncode, json.loads(result.stdout)
 
 
+def _messages(reasons: list[dict[str, Any]], rule: str) -> list[str]:
+    """The messages of the reasons citing ``rule``."""
+    return [r["msg"] for r in reasons if r["rule"] == rule]
+
+
 def _release(name: str) -> dict[str, Any]:
     return {
         "kind": "release",
@@ -105,7 +110,7 @@ def test_an_old_signed_sbom_that_names_no_digest_is_not_signed_for_a_new_artifac
         tmp_path, _release("app"), "--evidence", str(directory), "--trust", str(policy)
     )
     assert code == 1
-    reasons = [r["msg"] for r in decision["reasons"] if r["rule"] == "SC-SIGNED-SBOM-001"]
+    reasons = _messages(decision["reasons"], "SC-SIGNED-SBOM-001")
     assert len(reasons) == 1 and "names no subject digest" in reasons[0]
 
 
@@ -248,7 +253,7 @@ def test_an_attestation_of_another_artifact_counts_for_nothing(tmp_path: Path) -
         tmp_path, _release("app"), "--evidence", str(directory), "--trust", str(policy)
     )
     assert code == 1
-    reasons = [r["msg"] for r in decision["reasons"] if r["rule"] == "SC-SIGNED-PROVENANCE-001"]
+    reasons = _messages(decision["reasons"], "SC-SIGNED-PROVENANCE-001")
     assert len(reasons) == 1 and "has no provenance" in reasons[0]
 
 
@@ -443,7 +448,7 @@ def test_a_scan_about_something_else_denies_end_to_end(tmp_path: Path) -> None:
     document["dependencies"] = {"changed": True}
     code, decision = _check(tmp_path, document, "--evidence", str(directory))
     assert code == 1
-    [reason] = [r["msg"] for r in decision["reasons"] if r["rule"] == "SC-DEPENDENCY-SCAN-001"]
+    [reason] = _messages(decision["reasons"], "SC-DEPENDENCY-SCAN-001")
     assert "no scan covers poetry.lock" in reason
     # The image's findings are not the judgement.
     assert not [r for r in decision["reasons"] if r["rule"] == "SC-VULN-THRESHOLD-001"]
@@ -619,11 +624,11 @@ def test_a_change_built_from_git_is_judged_by_the_scan_of_its_own_lockfile(
     shutil.copyfile(TRIVY_ALPINE, evidence / "scan.json")
     result = invoke("check", *args, "--now", NOW, "--format", "json", "--no-audit")
     reasons = json.loads(result.stdout)["reasons"]
-    [scan] = [r["msg"] for r in reasons if r["rule"] == "SC-DEPENDENCY-SCAN-001"]
+    [scan] = _messages(reasons, "SC-DEPENDENCY-SCAN-001")
     assert "no scan covers poetry.lock" in scan
     shutil.copyfile(TRIVY_POETRY, evidence / "scan.json")
     result = invoke("check", *args, "--now", NOW, "--format", "json", "--no-audit")
     reasons = json.loads(result.stdout)["reasons"]
     assert not [r for r in reasons if r["rule"] == "SC-DEPENDENCY-SCAN-001"]
-    [vuln] = [r["msg"] for r in reasons if r["rule"] == "SC-VULN-THRESHOLD-001"]
+    [vuln] = _messages(reasons, "SC-VULN-THRESHOLD-001")
     assert "CVE-2019-14806 with severity high" in vuln
