@@ -53,10 +53,12 @@ def _same(stacks: tuple[CompiledStack, CompiledStack], document: dict[str, Any])
 
 def test_the_shipped_constitution_is_2_0_1(stacks: tuple[CompiledStack, CompiledStack]) -> None:
     layer = stacks[0].stack.layers[0]
-    assert layer.version == "2.1.1"
+    assert layer.version == "3.0.0"
     # 2.1.0 only adds a rule that is silent unless a layer sets profile_requirements,
-    # and 2.1.1 changes no decision of 2.1.0's (tests/test_constitution_2_1_1.py),
-    # so every decision below is still 2.0.0's.
+    # 2.1.1 changes no decision of 2.1.0's (tests/test_constitution_2_1_1.py), and
+    # 3.0.0 changes two rules only where Charter's git facts or a binary file's scan
+    # reach them (tests/test_constitution_3_0_0.py), so every decision below is still
+    # 2.0.0's.
     added = set(stacks[0].stack.rules) - set(stacks[1].stack.rules)
     assert added == {"ENV-PROFILE-REQUIREMENTS-001"}
     assert set(stacks[1].stack.rules) <= set(stacks[0].stack.rules)

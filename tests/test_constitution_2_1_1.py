@@ -1,32 +1,26 @@
 """Constitution 2.1.1 decides exactly like 2.1.0 (a patch release: speed only).
 
 2.1.1 rewrote rule bodies for regorus's cost model (fewer helper-rule references,
-a cheap selective test first, no message built before a body has succeeded). The
-2.1.0 text is kept as a test asset (tests/assets/constitution-2.1.0, the bundle as
-released, without its Rego tests), so this test keeps its meaning after the
-release: every decision here is made by both stacks and must be equal.
+a cheap selective test first, no message built before a body has succeeded). Both
+releases are kept as test assets (tests/assets/constitution-2.1.0, the bundle as
+released without its Rego tests, and tests/assets/constitution-2.1.1 with them), so
+this test keeps its meaning after later releases: every decision here is made by
+both stacks and must be equal.
 
-Two levels:
+Two levels (:mod:`tests.constitution_diff`):
 
 - through the API (validation, Charter's context, the guards that skip sets):
   verdict and every reason's rule, verdict and message, on the benchmark workload,
   every proposal under examples/ and tests/assets/, the secret corpus and
   generated proposals;
-- every ``deny``/``ask`` set on its own, evaluated on adversarial inputs (any
-  JSON value in place of a field of the proposal or of its context, fields
-  missing, Charter's context in shapes it never writes): the same value, or an
-  error in both. This is the rule text's meaning as any evaluator would read it
-  (plain OPA included), guards or not.
+- every ``deny``/``ask`` set on its own, evaluated on adversarial inputs: the same
+  value, or an error in both. This is the rule text's meaning as any evaluator
+  would read it (plain OPA included), guards or not.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import shutil
-import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,52 +28,56 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charter.core.decision import Decision
-from charter.core.errors import CharterError
 from charter.policy.bundle import load_directory
 from charter.policy.compat import judge
-from charter.policy.decision import EVAL_ERROR_RULE, build_context, evaluate
+from charter.policy.decision import build_context
 from charter.policy.engine import Engine
-from charter.policy.stack import CompiledStack, load_stack, shipped_constitution_path
+from charter.policy.stack import load_stack
 from tests import secret_corpus
+from tests.constitution_diff import (
+    ASSETS,
+    NOW,
+    Stacks,
+    adversarial_inputs,
+    bench_proposals,
+    proposal_documents,
+    same,
+    sets,
+)
 from tests.strategies import proposals
 
-ROOT = Path(__file__).resolve().parents[1]
-RELEASED = ROOT / "tests" / "assets" / "constitution-2.1.0"
-NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-BENCH = ROOT / "bench"
+RELEASED = ASSETS / "constitution-2.1.0"
+PATCHED = ASSETS / "constitution-2.1.1"
 
-Stacks = tuple[CompiledStack, CompiledStack]
+Engines = tuple[Engine, Engine, list[str], dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
 def stacks() -> Stacks:
     released = load_stack(constitution=RELEASED).compile()
     assert released.stack.layers[0].version == "2.1.0"
-    return load_stack().compile(), released
+    return load_stack(constitution=PATCHED).compile(), released
 
 
-def test_the_shipped_constitution_is_a_patch_of_2_1_0(stacks: Stacks) -> None:
-    shipped, released = stacks
-    assert shipped.stack.layers[0].version == "2.1.1"
-    assert set(shipped.stack.rules) == set(released.stack.rules)
-    assert [path for _, _, path in shipped.rules] == [path for _, _, path in released.rules]
+def test_2_1_1_is_a_patch_of_2_1_0(stacks: Stacks) -> None:
+    patched, released = stacks
+    assert patched.stack.layers[0].version == "2.1.1"
+    assert set(patched.stack.rules) == set(released.stack.rules)
+    assert [path for _, _, path in patched.rules] == [path for _, _, path in released.rules]
 
 
 def test_compat_judges_2_1_1_a_patch_of_2_1_0(tmp_path: Path) -> None:
     """Each release's Rego tests pass against the other's rules. 2.1.1 changed no test,
-    so 2.1.0 as released is the asset with the shipped tests and test data beside it."""
-    shipped_dir = shipped_constitution_path()
-    shipped = load_directory(shipped_dir)
+    so 2.1.0 as released is the asset with 2.1.1's tests and test data beside it."""
     before = tmp_path / "constitution-2.1.0"
     shutil.copytree(RELEASED, before)
-    tests = [p for p in shipped_dir.rglob("*.rego") if p.name.endswith("_test.rego")]
+    tests = [p for p in PATCHED.rglob("*.rego") if p.name.endswith("_test.rego")]
     assert len(tests) >= 20
     for test in tests:
-        target = before / test.relative_to(shipped_dir)
+        target = before / test.relative_to(PATCHED)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(test, target)
-    found = judge(load_directory(before), shipped)
+    found = judge(load_directory(before), load_directory(PATCHED))
     assert (found.before, found.after, found.required) == ("2.1.0", "2.1.1", "patch")
     assert found.reasons() == [] and found.ok
 
@@ -104,390 +102,41 @@ def test_the_credential_literals_written_out_are_the_rules(stacks: Stacks) -> No
 # ------------------------------------------------------------------ through the API
 
 
-def _outcome(decision: Decision) -> tuple[str, list[tuple[str, str, str]]]:
-    # An evaluation error is a deny in both; its text names the engine's file and
-    # the first set that failed, which may differ.
-    reasons = sorted(
-        (r.rule, str(r.verdict), "" if r.rule == EVAL_ERROR_RULE else r.msg)
-        for r in decision.reasons
-    )
-    return str(decision.verdict), reasons
-
-
-def _decide(compiled: CompiledStack, document: Any, *, validate: bool) -> object:
-    try:
-        return _outcome(evaluate(compiled, document, now=NOW, validate=validate))
-    except (CharterError, RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        return type(exc).__name__
-
-
-def _same(stacks: Stacks, document: Any, *, validate: bool = True) -> None:
-    shipped, released = stacks
-    now = _decide(shipped, document, validate=validate)
-    before = _decide(released, document, validate=validate)
-    assert now == before, document
-
-
-def _bench_proposals(n: int) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(BENCH))
-    try:
-        from bench_decisions import proposal
-    finally:
-        sys.path.remove(str(BENCH))
-    rng = random.Random(7)
-    return [proposal(rng, i) for i in range(n)]
-
-
 def test_the_benchmark_workload_is_decided_as_by_2_1_0(stacks: Stacks) -> None:
-    for document in _bench_proposals(400):
-        _same(stacks, document)
-
-
-def _proposal_files() -> Iterator[Path]:
-    for top in (ROOT / "examples", ROOT / "tests" / "assets"):
-        for path in sorted(top.rglob("*.json")):
-            if "constitution" in path.parts[-2] or path.stat().st_size > 200_000:
-                continue
-            yield path
-
-
-def _proposal_documents() -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    for path in _proposal_files():
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if isinstance(document, dict) and "kind" in document and "author" in document:
-            found.append((str(path.relative_to(ROOT)), document))
-    return found
+    for document in bench_proposals(400):
+        same(stacks, document)
 
 
 def test_every_proposal_of_the_repository_is_decided_as_by_2_1_0(stacks: Stacks) -> None:
-    documents = _proposal_documents()
+    documents = proposal_documents()
     assert len(documents) >= 17  # examples/proposals alone has 17
     for _, document in documents:
-        _same(stacks, document, validate=False)
+        same(stacks, document, validate=False)
 
 
 def test_the_secret_corpus_is_decided_as_by_2_1_0(stacks: Stacks) -> None:
     for sample in secret_corpus.load():
-        _same(stacks, secret_corpus.proposal(sample))
+        same(stacks, secret_corpus.proposal(sample))
 
 
 @given(proposals())
 def test_generated_proposals_are_decided_as_by_2_1_0(
     stacks: Stacks, document: dict[str, Any]
 ) -> None:
-    _same(stacks, document)
+    same(stacks, document)
 
 
 # ------------------------------------------------------------- set by set, adversarial
 
-WORDS = [
-    "",
-    " ",
-    "agent",
-    "human",
-    "push",
-    "merge",
-    "release",
-    "pull_request",
-    "main",
-    "ask",
-    "deny",
-    "low",
-    "high",
-    " HIGH ",
-    "critical",
-    "unknown",
-    "negligible",
-    "sbom",
-    "signing",
-    "provenance",
-    "vulnerability-scan",
-    "syft",
-    "grype",
-    "cosign",
-    "tool",
-    "fips_validated",
-    "path",
-    "patch",
-    "status",
-    "removed",
-    "added",
-    "production",
-    ".charter/profile.toml",
-    "./.charter/profile.toml",
-    "deploy/.kube/config",
-    "home/.aws/credentials",
-    "fixtures/x.py",
-    ".github/workflows/ci.yml",
-    "+aws_access_key_id = AKIAIOSFODNN7EXAMPLQ",
-    "+password = 'Zx9!kL2#mQ8$vB4^nR7&' charter:example-credential",
-    '+  "type": "service_account",',
-    "+    client-key-data: LS0tLS1CRUdJTg==",
-    "PROC-NO-DIRECT-PUSH-001",
-    "NOPE-001",
-    "an AWS access key id",
-    "a private key block",
-    "a hard-coded secret assignment",
-    "x" * 250,
-]
-
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-2, max_value=40),
-    st.sampled_from([0.5, 1.0, 1e20]),
-    st.sampled_from(WORDS),
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.dictionaries(st.sampled_from(WORDS[:40]), inner, max_size=3),
-    ),
-    max_leaves=6,
-)
-
-
-@st.composite
-def requirement(draw: st.DrawFn) -> dict[str, Any]:
-    category = draw(st.sampled_from(["sbom", "vulnerability-scan", "signing"]))
-    attribute = draw(st.sampled_from(["tool", "fips_validated"]))
-    value = draw(st.sampled_from([True, False, "syft", "grype", 1]))
-    return {"category": category, "attribute": attribute, "value": value, "text": "req"}
-
-
-entry = st.fixed_dictionaries(
-    {"tool": st.sampled_from(["syft", "grype", "cosign"])},
-    optional={"fips_validated": st.sampled_from([True, False, 1, "true"])},
-)
-profile_tools = st.dictionaries(
-    st.sampled_from(["sbom", "vulnerability-scan", "signing", "provenance"]),
-    st.one_of(entry, json_values),
-    max_size=4,
-)
-
-
-@st.composite
-def contexts(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
-    """Charter's context for the proposal, with parts any shape Charter could or could not write."""
-    context = json.loads(json.dumps(base))
-    params = context["parameters"]
-    params["human_citation"] = draw(st.sampled_from(["ask", "deny", "ask"]))
-    params["vulnerability_severity_threshold"] = draw(
-        st.sampled_from(["high", "low", "critical", "medium", "bogus"])
-    )
-    params["allow_source_code_export"] = draw(st.booleans())
-    if draw(st.booleans()):
-        reqs = draw(st.lists(requirement(), max_size=3))
-        context["profile_requirements"] = reqs
-    if draw(st.booleans()):
-        file = context["profile_file"]
-        file["tools"] = draw(profile_tools)
-        if draw(st.booleans()):
-            file["proposed"] = draw(st.one_of(profile_tools, json_values))
-    citation = context["citation"]
-    citation["present"] = draw(st.sampled_from([True, True, False, None, "true"]))
-    citation["rules"] = draw(
-        st.one_of(
-            st.lists(st.sampled_from(["PROC-NO-DIRECT-PUSH-001", "NOPE-001", 1, None]), max_size=3),
-            json_values,
-        )
-    )
-    for field in ("blast_radius", "rollback"):
-        citation[field] = draw(st.one_of(st.sampled_from(["", " ", "docs only"]), scalars))
-    citation["error"] = draw(st.sampled_from([None, None, "bad block"]))
-    citation["profile_change"] = draw(st.booleans())
-    citation["profile"] = draw(st.one_of(st.builds(dict), profile_tools))
-    if draw(st.booleans()):
-        context["facts"] = draw(
-            st.one_of(
-                json_values,
-                st.fixed_dictionaries(
-                    {
-                        "derived": st.lists(st.sampled_from(WORDS[:10]), max_size=2),
-                        "contradictions": st.one_of(
-                            json_values,
-                            st.lists(
-                                st.one_of(
-                                    json_values,
-                                    st.fixed_dictionaries(
-                                        {"field": scalars, "declared": json_values},
-                                        optional={"derived": json_values, "source": scalars},
-                                    ),
-                                ),
-                                max_size=2,
-                            ),
-                        ),
-                    }
-                ),
-            )
-        )
-    if draw(st.booleans()):
-        context.pop("secret_scan", None)  # the Rego scan then
-    return context
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _paths(item, (*prefix, i))
-
-
-def _mutate(document: Any, path: tuple[Any, ...], replacement: Any, delete: bool) -> Any:
-    if not path:
-        return replacement
-    parent = document
-    for step in path[:-1]:
-        parent = parent[step]
-    if delete and isinstance(parent, dict):
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = replacement
-    return document
-
-
-grants = st.fixed_dictionaries(
-    {"environment": st.sampled_from(["production", "Prod", "staging", 1])},
-    optional={
-        "duration_hours": st.one_of(st.sampled_from([0, 1, 8, 9, 24.5, -1]), json_values),
-        "principal": scalars,
-        "role": scalars,
-    },
-)
-# Fields the generated proposals never carry, which rules read.
-EXTRA: dict[tuple[str, ...], st.SearchStrategy[Any]] = {
-    ("dependencies",): st.fixed_dictionaries(
-        {"changed": st.one_of(st.just(True), st.booleans(), json_values)},
-        optional={
-            "changes": st.one_of(st.lists(json_values, max_size=2), json_values),
-            "unparsed": st.one_of(
-                st.lists(
-                    st.one_of(
-                        json_values,
-                        st.fixed_dictionaries({"path": scalars}, optional={"reason": scalars}),
-                    ),
-                    max_size=2,
-                ),
-                json_values,
-            ),
-            "scan": st.fixed_dictionaries(
-                {
-                    "findings": st.one_of(
-                        st.lists(
-                            st.one_of(
-                                json_values,
-                                st.fixed_dictionaries(
-                                    {"severity": st.one_of(st.sampled_from(WORDS[9:16]), scalars)},
-                                    optional={"id": scalars},
-                                ),
-                            ),
-                            max_size=3,
-                        ),
-                        json_values,
-                    ),
-                },
-                optional={
-                    "tool": st.one_of(st.sampled_from(["grype", "trivy", "homegrown"]), scalars),
-                    "audited": st.one_of(st.booleans(), json_values),
-                    "not_audited": st.one_of(
-                        st.lists(
-                            st.one_of(
-                                scalars,
-                                st.fixed_dictionaries(
-                                    {"reason": scalars},
-                                    optional={"package": scalars, "name": scalars},
-                                ),
-                            ),
-                            max_size=5,
-                        ),
-                        json_values,
-                    ),
-                },
-            ),
-        },
-    ),
-    ("access",): st.one_of(st.lists(st.one_of(grants, json_values), max_size=2), json_values),
-    ("export",): st.one_of(
-        st.fixed_dictionaries(
-            {"source_code": st.one_of(st.booleans(), scalars)}, optional={"destination": scalars}
-        ),
-        json_values,
-    ),
-    ("tools",): st.one_of(
-        st.dictionaries(
-            st.sampled_from(["sbom", "signing", "provenance", "vulnerability-scan", "x"]),
-            st.one_of(st.sampled_from(["syft", "cosign", "grype", "homegrown"]), scalars),
-            max_size=3,
-        ),
-        json_values,
-    ),
-    ("files",): st.lists(
-        st.fixed_dictionaries(
-            {"path": st.one_of(st.sampled_from(WORDS[32:40]), scalars)},
-            optional={
-                "previous_path": st.one_of(st.sampled_from(WORDS[32:40]), scalars),
-                "status": st.sampled_from(["added", "removed", "renamed", "modified"]),
-                "patch": st.one_of(st.sampled_from(WORDS[38:42]), scalars),
-                "patch_omitted": st.one_of(st.sampled_from(["too_large", "binary"]), scalars),
-            },
-        ),
-        max_size=3,
-    ),
-    ("approvals",): st.lists(
-        st.one_of(
-            st.fixed_dictionaries(
-                {"by": st.sampled_from(["agent-7", "alice", "bob"])},
-                optional={"type": st.sampled_from(["human", "agent"]), "groups": json_values},
-            ),
-            json_values,
-        ),
-        max_size=3,
-    ),
-}
-
-
-@st.composite
-def adversarial_inputs(draw: st.DrawFn, base_context: dict[str, Any]) -> dict[str, Any]:
-    document = draw(proposals())
-    for (key,), strategy in EXTRA.items():
-        if draw(st.booleans()):
-            document[key] = draw(strategy)
-    document["context"] = draw(contexts(base_context))
-    for _ in range(draw(st.integers(min_value=0, max_value=4))):
-        paths = [p for p in _paths(document) if p[:2] != ("context", "stack") and p]
-        path = draw(st.sampled_from(paths))
-        document = _mutate(document, path, draw(json_values), draw(st.booleans()))
-    return document
-
-
-def _sets(engine: Engine, paths: list[str]) -> list[object]:
-    out: list[object] = []
-    for path in paths:
-        try:
-            value = engine.eval_rule(path)
-        except CharterError:
-            out.append("error")
-        else:
-            out.append(sorted(json.dumps(v, sort_keys=True) for v in value or []))
-    return out
-
 
 @pytest.fixture(scope="module")
-def engines(stacks: Stacks) -> tuple[Engine, Engine, list[str], dict[str, Any]]:
-    shipped, released = stacks
-    base = build_context(shipped, {"kind": "pull_request", "files": []}, NOW)
+def engines(stacks: Stacks) -> Engines:
+    patched, released = stacks
+    base = build_context(patched, {"kind": "pull_request", "files": []}, NOW)
     return (
-        shipped.engine.clone(),
+        patched.engine.clone(),
         released.engine.clone(),
-        [path for _, _, path in shipped.rules],
+        [path for _, _, path in patched.rules],
         base,
     )
 
@@ -495,20 +144,20 @@ def engines(stacks: Stacks) -> tuple[Engine, Engine, list[str], dict[str, Any]]:
 @settings(max_examples=250)
 @given(st.data())
 def test_every_set_has_2_1_0s_value_on_adversarial_inputs(
-    engines: tuple[Engine, Engine, list[str], dict[str, Any]], data: st.DataObject
+    engines: Engines, data: st.DataObject
 ) -> None:
-    shipped, released, paths, base = engines
+    patched, released, paths, base = engines
     document = data.draw(adversarial_inputs(base))
-    shipped.set_input(document)
+    patched.set_input(document)
     released.set_input(document)
-    assert _sets(shipped, paths) == _sets(released, paths), document
+    assert sets(patched, paths) == sets(released, paths), document
 
 
 @settings(max_examples=100)
 @given(st.data())
 def test_adversarial_proposals_are_decided_as_by_2_1_0(
-    stacks: Stacks, engines: tuple[Engine, Engine, list[str], dict[str, Any]], data: st.DataObject
+    stacks: Stacks, engines: Engines, data: st.DataObject
 ) -> None:
     document = data.draw(adversarial_inputs(engines[3]))
     document.pop("context", None)
-    _same(stacks, document, validate=False)
+    same(stacks, document, validate=False)

@@ -150,13 +150,12 @@ def test_a_pr_that_adds_a_dockerfile(stacks: list[tuple[Stack, CompiledStack]]) 
         rows = {r["id"]: r for r in result["rules"]}
         constitution = {i for i, r in rows.items() if r["layer"] == "constitution"}
         # The constitution part: every rule that looks at any pull request applies,
-        # the push-, merge- and release-only rules do not.
-        assert constitution - set(KIND_ONLY) - {"ENV-PROFILE-FILE-PROTECTED-001"} <= set(
-            result["applies"]
-        )
+        # the push-, merge- and release-only rules do not. The profile rule applies to
+        # every change since 3.0.0 (through a link, any path may reach the file).
+        assert constitution - set(KIND_ONLY) <= set(result["applies"])
         for rule_id in KIND_ONLY:
             assert not rows[rule_id]["applies"] and "looks only at" in rows[rule_id]["why"]
-        assert not rows["ENV-PROFILE-FILE-PROTECTED-001"]["applies"]
+        assert rows["ENV-PROFILE-FILE-PROTECTED-001"]["applies"]
         # An agent's PR without a citation block: denied, and the row says so.
         cite = rows["CITE-BLOCK-REQUIRED-001"]
         assert cite["applies"] and cite["fired"] and cite["verdict"] == "deny"
@@ -179,7 +178,7 @@ def test_applies_and_fired_are_distinct(stacks: list[tuple[Stack, CompiledStack]
     rows = {r["id"]: r for r in result["rules"]}
     protected = rows["ENV-PROFILE-FILE-PROTECTED-001"]
     assert protected["applies"] and protected["fired"] and protected["verdict"] == "deny"
-    assert ".charter/profile.toml matches" in protected["why"]
+    assert protected["why"] == "no applies_to: every proposal"
     # Applies but silent: the release-only rules do not apply to a push; the push rule
     # applies; a rule that applies without firing says allow.
     assert rows["PROC-NO-DIRECT-PUSH-001"]["applies"]

@@ -211,20 +211,29 @@ def test_staged_git_github_event_and_ci_github_agree(
     assert answers == [answers[0]] * 4, answers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ENV-PROFILE-FILE-PROTECTED-001 matches input.files paths only: an edit that "
-    "reaches the profile through a linked folder (.charter -> conf) shows as conf/profile.toml "
-    "and is not seen; the fix is a signed rule change (e.g. also fire on "
-    "input.context.profile_file.proposed), left to a release",
-)
-def test_an_undeclared_edit_through_a_linked_folder_is_seen_by_the_protection_rule(
-    repo: Path,
+@pytest.mark.parametrize("how", ["file-link", "folder-link"])
+def test_an_undeclared_edit_through_a_link_is_seen_by_the_protection_rule(
+    repo: Path, how: str
 ) -> None:
-    swap_branch(repo, "folder-link")
+    """Constitution 3.0.0: the diff shows conf/profile.toml, the rule still fires."""
+    swap_branch(repo, how)
     result = invoke("check", "--git", "main..agent", "--repo", str(repo), "--now", NOW,
                     "--no-audit", "--format", "json")  # fmt: skip
     assert "ENV-PROFILE-FILE-PROTECTED-001" in answer(result.stdout)[1]
+
+
+def test_a_declared_edit_through_a_linked_folder_is_not_held_by_the_protection_rule(
+    repo: Path,
+) -> None:
+    layout(repo, "folder-link")
+    git(repo, "checkout", "-q", "-b", "agent")
+    (repo / "conf" / "profile.toml").write_text(PLAIN)
+    declared = CITATION.replace('rollback: "y"\n', 'rollback: "y"\nprofile_change: true\n')
+    assert "profile_change: true" in declared
+    commit(repo, f"Swap the scanner\n\n{declared}")
+    result = invoke("check", "--git", "main..agent", "--repo", str(repo), "--now", NOW,
+                    "--no-audit", "--format", "json")  # fmt: skip
+    assert "ENV-PROFILE-FILE-PROTECTED-001" not in answer(result.stdout)[1]
 
 
 @pytest.mark.parametrize("what", ["loop", "folder"])

@@ -76,6 +76,16 @@ def test_every_pack_and_the_constitution_ship() -> None:
     assert names | {release.RELEASE_KEY, release.AGENT_CONSTITUTION} <= shipped
 
 
+def test_docs_name_the_shipped_release_key() -> None:
+    """docs/release.md announces the key id users verify against, newest row first."""
+    kid = keys.key_id(release_public())
+    text = (REPO / "docs" / "release.md").read_text(encoding="utf-8")
+    assert f"Key id of the release key: `{kid}`." in text, f"docs/release.md: announce {kid}"
+    history = text.split("Key history", 1)[1]
+    rows = [line for line in history.splitlines() if line.startswith("| `sha256:")]
+    assert rows and rows[0].startswith(f"| `{kid}` |"), "docs/release.md: key history row"
+
+
 def test_no_private_key_ships() -> None:
     for path in SHIPPED.iterdir():
         assert b"PRIVATE KEY" not in path.read_bytes(), path
@@ -177,7 +187,7 @@ def test_the_release_key_is_one_trust_policy_line(tmp_path: Path) -> None:
     shipped = parse_policy('[layers.constitution]\nkeys = ["charter:release"]\n')
     stack = load_trusted_stack(shipped, state=state, record=False)
     top = stack.layers[0]
-    assert (top.version, top.signer) == ("2.1.1", keys.key_id(release_public()))
+    assert (top.version, top.signer) == ("3.0.0", keys.key_id(release_public()))
     # The same line naming your own key: the shipped constitution is refused.
     mine = keys.generate()
     (tmp_path / "mine.pub").write_bytes(keys.public_pem(mine.public_key()))
@@ -216,7 +226,7 @@ def test_a_fresh_config_serves_the_shipped_signed_constitutions(tmp_path: Path) 
         service.stop()
     kid = keys.key_id(release_public())
     layers = {(x["layer"], x["version"], x["signer"]) for x in status["layers"]}
-    assert layers == {("constitution", "2.1.1", kid), ("pack", "1.1.0", kid)}
+    assert layers == {("constitution", "3.0.0", kid), ("pack", "1.1.0", kid)}
     assert status["actions"]["signer"] == kid
     # The shipped files the runner verified are protected from agents.
     assert str(release.shipped_constitution_bundle()) in service.loader.protected

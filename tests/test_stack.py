@@ -16,7 +16,7 @@ from tests.conftest import BundleFactory, overlay_rule
 
 def test_shipped_constitution_loads(shipped_stack) -> None:  # type: ignore[no-untyped-def]
     assert shipped_stack.layers[0].kind == "constitution"
-    assert shipped_stack.layers[0].version == "2.1.1"
+    assert shipped_stack.layers[0].version == "3.0.0"
     assert shipped_stack.rules, "the shipped constitution has rules"
     assert shipped_stack.parameters["vulnerability_severity_threshold"] == "high"
 

@@ -20,7 +20,7 @@ from charter.trust import keys
 from tests.conftest import BundleFactory
 
 ASSETS = Path(__file__).parent / "assets" / "lint"
-V3 = ASSETS / "constitution-3.0.0"  # a hypothetical next major after the shipped 2.0.0
+V4 = ASSETS / "constitution-4.0.0"  # a hypothetical next major after the shipped 3.0.0
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "overlay"
 
 LEGACY_RULE = """# METADATA
@@ -76,12 +76,12 @@ def legacy_overlay(make_bundle: BundleFactory) -> Path:
 
 
 def test_changelog_is_read_from_the_manifest() -> None:
-    log = changelog(load_directory(V3))
-    assert log["3.0.0"].rules_renamed == {"PROC-NO-SELF-APPROVAL-001": "PROC-NO-SELF-APPROVAL-002"}
+    log = changelog(load_directory(V4))
+    assert log["4.0.0"].rules_renamed == {"PROC-NO-SELF-APPROVAL-001": "PROC-NO-SELF-APPROVAL-002"}
 
 
 def test_major_upgrade_lists_required_changes(legacy_overlay: Path) -> None:
-    report = check_upgrade(legacy_overlay, resolve_target(str(V3)))
+    report = check_upgrade(legacy_overlay, resolve_target(str(V4)))
     assert report.major and not report.ok
     kinds = {(c.kind, c.name, c.replacement) for c in report.required}
     assert ("rule-renamed", "PROC-NO-SELF-APPROVAL-001", "PROC-NO-SELF-APPROVAL-002") in kinds
@@ -93,20 +93,20 @@ def test_major_upgrade_lists_required_changes(legacy_overlay: Path) -> None:
     assert any(
         c.location.endswith("cite.rego:15") for c in report.required if c.kind == "rule-renamed"
     )
-    # The linter agrees: the parameter no longer exists in 2.0.0.
+    # The linter agrees: the parameter no longer exists in 4.0.0.
     assert "CHARTER-L022" in report.lint.codes()
 
 
 def test_major_upgrade_of_a_clean_overlay_passes() -> None:
-    report = check_upgrade(EXAMPLE, resolve_target(str(V3)))
+    report = check_upgrade(EXAMPLE, resolve_target(str(V4)))
     assert report.major and report.required == () and report.ok
 
 
 def test_minor_upgrade_passes_when_lint_passes(tmp_path: Path, legacy_overlay: Path) -> None:
-    target = tmp_path / "constitution-2.2.0"
+    target = tmp_path / "constitution-3.1.0"
     shutil.copytree(shipped_constitution_path(), target)
     manifest = json.loads((target / ".manifest").read_text())
-    manifest["metadata"]["charter"]["version"] = "2.2.0"
+    manifest["metadata"]["charter"]["version"] = "3.1.0"
     (target / ".manifest").write_text(json.dumps(manifest))
     report = check_upgrade(legacy_overlay, resolve_target(str(target)))
     assert not report.major and report.ok
@@ -123,10 +123,10 @@ def test_downgrade_is_refused(tmp_path: Path) -> None:
 
 
 def test_cli_upgrade_check(legacy_overlay: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["upgrade", "check", "--overlay", str(legacy_overlay), "--to", str(V3)]) == 1
+    assert main(["upgrade", "check", "--overlay", str(legacy_overlay), "--to", str(V4)]) == 1
     out = capsys.readouterr().out
     assert "renamed to PROC-NO-SELF-APPROVAL-002" in out and "must NOT switch" in out
-    assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", str(V3),
+    assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", str(V4),
                  "--format", "json"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["ok"] is True
     assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", "9.9.9"]) == 2
@@ -165,17 +165,24 @@ def test_upgrade_from_1_0_0_to_shipped_2_0_0_is_major_and_needs_no_reference_cha
     tmp_path: Path, legacy_overlay: Path
 ) -> None:
     current = load_directory(_as_version(tmp_path, "1.0.0"))
-    target = resolve_target("2.1.1")  # 2.0.0, 2.0.1 and 2.1.1 (speed only), 2.1.0 (new rule)
+    # 2.0.0 and 3.0.0 (changed rules), 2.0.1 and 2.1.1 (speed only), 2.1.0 (new rule)
+    target = resolve_target("3.0.0")
     for overlay in (legacy_overlay, EXAMPLE):
         report = check_upgrade(overlay, target, current=current)
         assert report.major and report.required == () and report.ok, report.to_dict()
-        assert sorted(c.version for c in report.changes) == ["2.0.0", "2.0.1", "2.1.0", "2.1.1"]
+        assert sorted(c.version for c in report.changes) == [
+            "2.0.0",
+            "2.0.1",
+            "2.1.0",
+            "2.1.1",
+            "3.0.0",
+        ]
 
 
 def test_overlay_may_tighten_human_citation_to_deny_but_not_loosen_it(
     make_bundle: BundleFactory,
 ) -> None:
-    target = resolve_target("2.1.1")
+    target = resolve_target("3.0.0")
     codes: dict[str, set[str]] = {}
     for value in ("deny", "ask", "allow"):
         overlay = make_bundle(
@@ -268,19 +275,19 @@ def _with_comment(tmp_path: Path, version: str) -> Path:
 def test_a_patch_or_minor_without_a_rule_is_refused_by_upgrade_check(
     tmp_path: Path, legacy_overlay: Path
 ) -> None:
-    target = load_directory(_without_signed_sbom(tmp_path / "2.2.0", "2.2.0"))
+    target = load_directory(_without_signed_sbom(tmp_path / "3.1.0", "3.1.0"))
     report = check_upgrade(EXAMPLE, target)
     assert not report.ok and report.content is not None
     assert report.content.required == "major"
     assert report.content.removed == ("SC-SIGNED-SBOM-001",)
-    major = load_directory(_without_signed_sbom(tmp_path / "3", "3.0.0"))
+    major = load_directory(_without_signed_sbom(tmp_path / "4", "4.0.0"))
     assert check_upgrade(EXAMPLE, major).ok  # a major release may remove a rule
 
 
 def test_cli_upgrade_check_says_why_a_rule_removal_may_not_switch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = _without_signed_sbom(tmp_path, "2.1.2")
+    target = _without_signed_sbom(tmp_path, "3.0.1")
     assert main(["upgrade", "check", "--overlay", str(EXAMPLE), "--to", str(target)]) == 1
     out = capsys.readouterr().out
     assert "rule SC-SIGNED-SBOM-001 removed (major)" in out
@@ -307,10 +314,10 @@ def test_content_judgement_of_each_kind_of_change(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "refused", "accepted"),
     [
-        (_without_signed_sbom, ("2.2.0",), "3.0.0"),  # the patch: the CLI test below
-        (_with_tightened_verdict, ("2.2.0",), "3.0.0"),
-        (_with_added_rule, ("2.1.2",), "2.2.0"),
-        (_with_comment, (), "2.1.2"),
+        (_without_signed_sbom, ("3.1.0",), "4.0.0"),  # the patch: the CLI test below
+        (_with_tightened_verdict, ("3.1.0",), "4.0.0"),
+        (_with_added_rule, ("3.0.1",), "3.1.0"),
+        (_with_comment, (), "3.0.1"),
     ],
     ids=["removed-rule", "changed-verdict", "added-rule", "no-decision"],
 )
@@ -330,7 +337,7 @@ def test_cli_bundle_build_refuses_a_patch_without_a_rule(
 ) -> None:
     key_file = tmp_path / "signing.key"
     keys.write_private(key_file, keys.generate())
-    source = _without_signed_sbom(tmp_path, "2.1.2")
+    source = _without_signed_sbom(tmp_path, "3.0.1")
     out = tmp_path / "c.tar.gz"
     code = main(["bundle", "build", str(source), "-o", str(out), "--key", str(key_file)])
     assert code == 2 and not out.exists()

@@ -40,3 +40,23 @@ test_a_malformed_reason_or_path_still_asks if {
 	contains(finding.msg, "(a file without a path)")
 	contains(finding.msg, "reason not given")
 }
+
+test_a_binary_holding_a_credential_asks_with_what_it_holds if {
+	found := unscanned_patch.ask with input as pr([{"path": "app.bin", "patch_omitted": "binary; holds an AWS access key id"}])
+	count(found) == 1
+	some finding in found
+	startswith(finding.msg, "app.bin is a binary file Charter could not clear of credentials (holds an AWS access key id)")
+	not contains(finding.msg, "was not scanned")
+}
+
+test_a_binary_over_the_scan_budget_asks if {
+	found := unscanned_patch.ask with input as pr([{"path": "big.iso", "patch_omitted": "binary; larger than the 8388608-byte scan budget, not scanned for credentials"}])
+	some finding in found
+	contains(finding.msg, "(larger than the 8388608-byte scan budget, not scanned for credentials)")
+}
+
+test_a_text_reason_mentioning_binary_later_keeps_the_text_wording_asks if {
+	found := unscanned_patch.ask with input as pr([{"path": "a.txt", "patch_omitted": "not UTF-8 text; binary; odd"}])
+	some finding in found
+	contains(finding.msg, "was not scanned for secrets")
+}

@@ -7,7 +7,13 @@
 #   `pull_request` whose citation block declares `profile_change: true`, or in
 #   the `merge` of such a pull request (a merge proposal is the PR's merge).
 #   Any other change by an agent is denied; the same change by a human is
-#   paused (`ask`) until a second person confirms it.
+#   paused (`ask`) until a second person confirms it. A change touches the
+#   file when a changed file's path or previous path is the profile path, or
+#   when Charter, reading the change from git, found the file's contents
+#   changed as the repository resolves the path (through a linked folder or
+#   file: `input.context.profile_file.proposed` is present; since 3.0.0).
+#   A link can route any path to the file, so the rule declares no
+#   `applies_to` paths.
 # related_resources:
 #   - ref: https://csrc.nist.gov/pubs/sp/800/218/final
 #     description: "NIST SP 800-218 (SSDF) PO.3: specify and maintain the toolchain"
@@ -16,8 +22,6 @@
 #   severity: critical
 #   category: environment-profile
 #   citation: NIST SSDF PO.3.2
-#   applies_to:
-#     paths: [".charter/profile.toml"]
 package charter.constitution.environment_profile.profile_file_protected
 
 import rego.v1
@@ -61,6 +65,20 @@ deny contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 	)
 }
 
+# The same change, seen where Charter derived it: the profile read from git
+# differs between the base and the head, whatever path the diff shows (an edit
+# through a linked folder `.charter -> conf` shows as conf/profile.toml).
+# Charter sets `proposed` only then (it replaces any declared context).
+deny contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
+	input.author.type == "agent"
+	is_object(input.context.profile_file.proposed)
+	not declared
+	msg := sprintf(
+		"agent %s changes the Environment Profile (%s) in a %s; agents may change it only in a pull request whose ```charter block declares `profile_change: true`",
+		[input.author.id, profile_file, input.kind],
+	)
+}
+
 ask contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 	input.author.type != "agent"
 	is_array(input.files)
@@ -71,6 +89,16 @@ ask contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 	is_string(path)
 	endswith(path, profile)
 	normalize(path) == profile
+	not declared
+	msg := sprintf(
+		"%s changes the Environment Profile (%s) without a pull request declaring `profile_change: true`; a second person must confirm",
+		[input.author.id, profile_file],
+	)
+}
+
+ask contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
+	input.author.type != "agent"
+	is_object(input.context.profile_file.proposed)
 	not declared
 	msg := sprintf(
 		"%s changes the Environment Profile (%s) without a pull request declaring `profile_change: true`; a second person must confirm",

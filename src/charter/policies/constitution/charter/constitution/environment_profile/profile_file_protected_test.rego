@@ -48,3 +48,34 @@ test_human_edits_profile_undeclared_asks if {
 test_agent_edits_other_files_allowed if {
 	count(profile_rule.deny) == 0 with input as fixtures.pull_request
 }
+
+# Charter read the profile from git and found it changed, whatever path the diff
+# shows (an edit through a linked folder `.charter -> conf`).
+linked_edit := object.union(fixtures.pull_request, {
+	"files": [{"path": "conf/profile.toml", "status": "modified", "patch": "@@ -1 +1 @@\n-a\n+b\n"}],
+	"context": {"profile_file": {"path": ".charter/profile.toml", "present": true, "tools": {}, "proposed": {}}},
+})
+
+test_agent_edit_through_a_link_denied if {
+	some entry in profile_rule.deny with input as linked_edit
+	entry.rule == "ENV-PROFILE-FILE-PROTECTED-001"
+}
+
+test_agent_edit_both_ways_one_entry_denied if {
+	count(profile_rule.deny) == 1 with input as object.union(linked_edit, {"files": [profile_edit]})
+}
+
+test_agent_declared_edit_through_a_link_allowed if {
+	count(profile_rule.deny) == 0 with input as fixtures.with_citation(linked_edit, {"profile_change": true})
+}
+
+test_human_edit_through_a_link_asks if {
+	some entry in profile_rule.ask with input as object.union(linked_edit, {"author": fixtures.human})
+	entry.rule == "ENV-PROFILE-FILE-PROTECTED-001"
+}
+
+test_unchanged_profile_context_allowed if {
+	count(profile_rule.deny) == 0 with input as object.union(fixtures.pull_request, {
+		"context": {"profile_file": {"path": ".charter/profile.toml", "present": true, "tools": {}}},
+	})
+}

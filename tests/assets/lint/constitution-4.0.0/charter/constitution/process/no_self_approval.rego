@@ -1,6 +1,6 @@
 # METADATA
 # title: Nobody approves their own change
-# description: A hypothetical 3.0.0 constitution rule (test fixture for upgrade checks).
+# description: A hypothetical 4.0.0 constitution rule (test fixture for upgrade checks).
 # related_resources:
 #   - ref: https://charter.dev/constitution/PROC-NO-SELF-APPROVAL-002
 # custom:

@@ -1,0 +1,278 @@
+"""Constitution 3.0.0 decides exactly like 2.1.1, but for the two changes it declares.
+
+3.0.0 is a major release (docs/constitution-changelog.md): a changed rule.
+
+- ENV-PROFILE-FILE-PROTECTED-001 also fires when Charter, reading the change from
+  git, found the Environment Profile's contents changed
+  (``input.context.profile_file.proposed`` is an object), whatever path the diff
+  shows: an edit through a linked folder (``.charter -> conf``) shows as
+  ``conf/profile.toml`` and escaped it in 2.1.1.
+- CRED-UNSCANNED-PATCH-001 words its message for a binary file whose scan could not
+  clear it (``patch_omitted: "binary; …"``): Charter did scan it.
+
+2.1.1 as released is a test asset (tests/assets/constitution-2.1.1). Every decision
+here is made by both stacks; the older outcome, carried through exactly these
+changes, must be the newer one (:mod:`tests.constitution_diff`). Anything else a
+release changed by mistake fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from charter.policy.bundle import load_directory
+from charter.policy.compat import judge
+from charter.policy.decision import build_context
+from charter.policy.engine import Engine
+from charter.policy.stack import load_stack, shipped_constitution_path
+from tests import secret_corpus
+from tests.constitution_diff import (
+    ASSETS,
+    NOW,
+    Outcome,
+    Stacks,
+    adversarial_inputs,
+    bench_proposals,
+    decide,
+    proposal_documents,
+    same,
+    sets,
+)
+from tests.strategies import proposals
+
+PREVIOUS = ASSETS / "constitution-2.1.1"
+PROFILE_RULE = "ENV-PROFILE-FILE-PROTECTED-001"
+UNSCANNED_RULE = "CRED-UNSCANNED-PATCH-001"
+PROFILE = "data.charter.constitution.environment_profile.profile_file_protected"
+UNSCANNED = "data.charter.constitution.credential.unscanned_patch.ask"
+OLD_BINARY = re.compile(
+    r"(?P<path>.*) was not scanned for secrets: its patch is not in the proposal "
+    r"\(binary; (?P<why>.*)\); review its added lines, or split the change so each "
+    r"file's patch fits",
+    re.S,
+)
+
+Engines = tuple[Engine, Engine, list[str], dict[str, Any]]
+
+
+def reworded(message: str) -> str:
+    """CRED-UNSCANNED-PATCH-001's 2.1.1 message as 3.0.0 words it."""
+    found = OLD_BINARY.fullmatch(message)
+    if found is None:
+        return message
+    return (
+        f"{found['path']} is a binary file Charter could not clear of credentials "
+        f"({found['why']}); remove what it holds, or have a person review the file"
+    )
+
+
+def carry(before: Outcome) -> Outcome:
+    """What 3.0.0 answers where 2.1.1 answered ``before`` (through the API, where
+    Charter writes the context: a hand-written proposal has no ``proposed``)."""
+    if isinstance(before, str):
+        return before
+    verdict, reasons = before
+    return verdict, sorted(
+        (rule, level, reworded(msg) if rule == UNSCANNED_RULE else msg)
+        for rule, level, msg in reasons
+    )
+
+
+@pytest.fixture(scope="module")
+def stacks() -> Stacks:
+    previous = load_stack(constitution=PREVIOUS).compile()
+    assert previous.stack.layers[0].version == "2.1.1"
+    return load_stack().compile(), previous
+
+
+def test_the_shipped_constitution_is_3_0_0_with_the_same_sets(stacks: Stacks) -> None:
+    shipped, previous = stacks
+    assert shipped.stack.layers[0].version == "3.0.0"
+    assert set(shipped.stack.rules) == set(previous.stack.rules)
+    assert [path for _, _, path in shipped.rules] == [path for _, _, path in previous.rules]
+
+
+def test_compat_finds_exactly_the_two_changed_rules(tmp_path: Path) -> None:
+    """2.1.1's tests pass on 3.0.0's rules; 3.0.0's new tests fail on 2.1.1's for the
+    two rules it changes, and no other (the declared major covers it)."""
+    found = judge(load_directory(PREVIOUS), load_directory(shipped_constitution_path()))
+    assert (found.before, found.after, found.changed) == ("2.1.1", "3.0.0", ())
+    assert set(found.new_decisions) == {PROFILE_RULE, UNSCANNED_RULE}
+    assert found.ok and found.moved == "major"
+
+
+def test_the_manifest_declares_the_changes(stacks: Stacks) -> None:
+    manifest = json.loads((shipped_constitution_path() / ".manifest").read_text())
+    entry = manifest["metadata"]["charter"]["changelog"]["3.0.0"]
+    assert sorted(entry["rules_changed"]) == sorted([PROFILE_RULE, UNSCANNED_RULE])
+    assert entry["rules_removed"] == [] and entry["parameters_removed"] == []
+
+
+# ------------------------------------------------------------------ through the API
+
+
+def test_the_benchmark_workload_is_decided_as_by_2_1_1(stacks: Stacks) -> None:
+    for document in bench_proposals(400):
+        same(stacks, document, carry=carry)
+
+
+def test_every_proposal_of_the_repository_is_decided_as_by_2_1_1(stacks: Stacks) -> None:
+    documents = proposal_documents()
+    assert len(documents) >= 17  # examples/proposals alone has 17
+    for _, document in documents:
+        same(stacks, document, validate=False, carry=carry)
+
+
+def test_the_secret_corpus_is_decided_as_by_2_1_1(stacks: Stacks) -> None:
+    for sample in secret_corpus.load():
+        same(stacks, secret_corpus.proposal(sample), carry=carry)
+
+
+@given(proposals())
+def test_generated_proposals_are_decided_as_by_2_1_1(
+    stacks: Stacks, document: dict[str, Any]
+) -> None:
+    same(stacks, document, carry=carry)
+
+
+def test_a_binary_the_scan_could_not_clear_is_worded_as_scanned(stacks: Stacks) -> None:
+    document = {
+        **bench_proposals(1)[0],
+        "files": [
+            {"path": "tool.bin", "status": "added", "patch_omitted": "binary; holds a private key"}
+        ],
+    }
+    shipped, previous = stacks
+    now, before = (
+        decide(shipped, document, validate=True),
+        decide(previous, document, validate=True),
+    )
+    assert not isinstance(now, str) and not isinstance(before, str)
+    messages = [msg for rule, _, msg in now[1] if rule == UNSCANNED_RULE]
+    assert messages == [
+        "tool.bin is a binary file Charter could not clear of credentials (holds a private "
+        "key); remove what it holds, or have a person review the file"
+    ]
+    assert now == carry(before) and now != before
+
+
+# ------------------------------------------------------------- set by set, adversarial
+
+
+@pytest.fixture(scope="module")
+def engines(stacks: Stacks) -> Engines:
+    shipped, previous = stacks
+    base = build_context(shipped, {"kind": "pull_request", "files": []}, NOW)
+    return (
+        shipped.engine.clone(),
+        previous.engine.clone(),
+        [path for _, _, path in shipped.rules],
+        base,
+    )
+
+
+def _member(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _declared(document: dict[str, Any]) -> bool:
+    """The rule's ``declared``: a pull request or merge whose citation declares the change."""
+    citation = _member(document, "context", "citation")
+    return (
+        isinstance(document.get("kind"), str)
+        and document["kind"] in {"pull_request", "merge"}
+        and isinstance(citation, dict)
+        and "error" in citation
+        and citation["error"] is None
+        and citation.get("profile_change") is True
+    )
+
+
+def _must_fire(document: dict[str, Any], which: str) -> bool:
+    """Whether 3.0.0's new body of the profile rule's ``which`` set must succeed."""
+    author = document.get("author")
+    if not isinstance(author, dict) or "id" not in author or "type" not in author:
+        return False
+    if not isinstance(_member(document, "context", "profile_file", "proposed"), dict):
+        return False
+    if _declared(document):
+        return False
+    if which == "deny":
+        return author["type"] == "agent" and "kind" in document
+    return author["type"] != "agent"
+
+
+def _check_profile_set(document: dict[str, Any], which: str, now: Any, before: Any) -> None:
+    if now == "error" or before == "error":
+        assert now == before, document
+        return
+    extra = set(now) - set(before)
+    assert set(before) <= set(now), document
+    assert all(json.loads(e)["rule"] == PROFILE_RULE for e in extra), document
+    if not isinstance(_member(document, "context", "profile_file", "proposed"), dict):
+        assert not extra, document
+    if _must_fire(document, which):
+        assert now, document
+
+
+def _reworded_set(value: Any) -> Any:
+    if value == "error":
+        return value
+    entries = [json.loads(e) for e in value]
+    return sorted(json.dumps({**e, "msg": reworded(e["msg"])}, sort_keys=True) for e in entries)
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_every_set_has_2_1_1s_value_but_the_declared_changes(
+    engines: Engines, data: st.DataObject
+) -> None:
+    shipped, previous, paths, base = engines
+    document = data.draw(adversarial_inputs(base))
+    shipped.set_input(document)
+    previous.set_input(document)
+    for path, now, before in zip(paths, sets(shipped, paths), sets(previous, paths), strict=True):
+        if path.startswith(PROFILE + "."):
+            _check_profile_set(document, path.rsplit(".", 1)[1], now, before)
+        elif path == UNSCANNED:
+            assert now == _reworded_set(before), document
+        else:
+            assert now == before, (path, document)
+
+
+@settings(max_examples=100)
+@given(st.data())
+def test_adversarial_proposals_are_decided_as_by_2_1_1(
+    stacks: Stacks, engines: Engines, data: st.DataObject
+) -> None:
+    document = data.draw(adversarial_inputs(engines[3]))
+    document.pop("context", None)
+    same(stacks, document, validate=False, carry=carry)
+
+
+def test_the_profile_rule_fires_on_a_proposed_profile_at_any_path(engines: Engines) -> None:
+    """The 3.0.0 change itself, one input: the diff shows conf/profile.toml only."""
+    shipped, previous, _, base = engines
+    context = json.loads(json.dumps(base))
+    context["profile_file"]["proposed"] = {}
+    document = {
+        "kind": "pull_request",
+        "author": {"id": "agent-7", "type": "agent"},
+        "files": [{"path": "conf/profile.toml", "status": "modified", "patch": "+x\n"}],
+        "context": context,
+    }
+    shipped.set_input(document)
+    previous.set_input(document)
+    assert previous.eval_rule(f"{PROFILE}.deny") == []
+    assert [e["rule"] for e in shipped.eval_rule(f"{PROFILE}.deny")] == [PROFILE_RULE]
