@@ -14,7 +14,9 @@ Charter. Run: ``.venv/bin/python bench/bench_gate.py [--n 5000]``.
 base revision: ``SRC`` is its ``src`` directory) in the same run: both are measured in
 child processes, alternately, ``--rounds`` times each, and the medians of their p50s are
 reported, as wall-clock time and as the thread's CPU time (which other processes on a
-shared machine disturb less).
+shared machine disturb less). ``--program-by-path`` names each program by its full path
+(``/usr/bin/git status``), as found on ``PATH``: the gate then checks, for the
+auto-allowed ones, that the file is the program a ``PATH`` search finds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -79,11 +82,15 @@ def cedar_policies(forbidden: list[str], approval: list[str], auto: list[str]) -
     return "\n".join(out)
 
 
-def commands(rng: random.Random, n: int) -> list[str]:
+def commands(rng: random.Random, n: int, by_path: bool = False) -> list[str]:
     base = ["git status", "ls -la src", "git push origin feature", "rm -rf build",
             "cat README.md", "docker run --rm alpine", "kubectl get pods", "make test",
             "tool7 apply --opt3 x", "tool42 status1 y", "curl https://example.com",
             "npm install left-pad", "git diff HEAD~1"]  # fmt: skip
+    if by_path:  # each program by the file a PATH search finds for it, when there is one
+        base = [
+            " ".join([shutil.which(c.split()[0]) or c.split()[0], *c.split()[1:]]) for c in base
+        ]
     return [f"{rng.choice(base)} arg{i}" for i in range(n)]
 
 
@@ -105,12 +112,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6
 
 
-def charter_only(n: int) -> dict[str, float]:
+def charter_only(n: int, by_path: bool = False) -> dict[str, float]:
     """Charter's gate alone: p50/p99 of wall-clock and thread CPU time per command (µs)."""
     rng = random.Random(4)
     forbidden, approval, auto = make_patterns(rng)
     gate = Gate(parse_text(toml(forbidden, approval, auto)))
-    cmds = commands(rng, n)
+    cmds = commands(rng, n, by_path)
     for c in cmds[:200]:
         gate.decide_command(c + " warm", "/work/project")
     wall: list[float] = []
@@ -129,7 +136,7 @@ def charter_only(n: int) -> dict[str, float]:
     }
 
 
-def compare(baseline: str, n: int, rounds: int) -> None:
+def compare(baseline: str, n: int, rounds: int, by_path: bool = False) -> None:
     """This tree against ``baseline`` (a ``src`` directory), alternately, in child runs."""
     here = str(Path(__file__).resolve().parent.parent / "src")
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "this tree": []}
@@ -137,11 +144,14 @@ def compare(baseline: str, n: int, rounds: int) -> None:
         for name, src in (("baseline", baseline), ("this tree", here)):
             env = {**os.environ, "PYTHONPATH": src}
             out = subprocess.run(  # noqa: S603 - this script, another source tree
-                [sys.executable, __file__, "--charter-only", "--n", str(n)],
+                [sys.executable, __file__, "--charter-only", "--n", str(n),
+                 *(["--program-by-path"] if by_path else [])],
                 env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             runs[name].append(json.loads(out.stdout))
-    print(f"1,000 patterns, {n} unique single commands per run, {rounds} runs each, alternating")
+    named = ", programs by path" if by_path else ""
+    print(f"1,000 patterns, {n} unique single commands per run{named}, ", end="")
+    print(f"{rounds} runs each, alternating")
     print(f"{'tree':10} {'p50 µs':>9} {'p99 µs':>9} {'CPU p50 µs':>11} {'peak MiB':>9}")
     for name, rows in runs.items():
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
@@ -159,12 +169,15 @@ def main() -> None:
     parser.add_argument("--baseline", help="compare with this source tree (its src/ directory)")
     parser.add_argument("--rounds", type=int, default=5, help="runs per tree with --baseline")
     parser.add_argument("--charter-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--program-by-path", action="store_true", help="name each program by its full path"
+    )
     args = parser.parse_args()
     if args.charter_only:
-        print(json.dumps(charter_only(args.n)))
+        print(json.dumps(charter_only(args.n, args.program_by_path)))
         return
     if args.baseline:
-        compare(args.baseline, args.n, args.rounds)
+        compare(args.baseline, args.n, args.rounds, args.program_by_path)
         return
     rng = random.Random(4)
     forbidden, approval, auto = make_patterns(rng)

@@ -476,7 +476,6 @@ def test_markdown_never_pings_people_or_links_issues_from_untrusted_text() -> No
     # Still legible: without the zero-width characters it reads as written.
     assert hostile in _ZERO_WIDTH.sub("", shown)
     assert "src/@evil #1.py" in _ZERO_WIDTH.sub("", shown)
-    assert "bot@agents.example" in shown  # an address pings no one: left as it is
 
 
 #: What GFM's autolink extension links in text (cmark-gfm autolink.c: a scheme's ``://``,
@@ -501,6 +500,29 @@ def test_markdown_never_autolinks_urls_from_untrusted_text() -> None:
     linked = Reason("R-2", "overlay", "high", "m", Verdict.ASK, links=("https://example.test/r",))
     own = markdown.decision(Decision("d", Verdict.ASK, (linked,), ()), "p.json")
     assert "[link 1](https://example.test/r)" in own
+
+
+#: The other links GitHub makes from a comment's text: an address (GFM autolinks it, as a
+#: ``mailto:`` link), a commit named as ``user@sha`` or ``owner/repo@sha`` (a link into
+#: any repository), and an issue URL written without its scheme (``github.com/...``).
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+_COMMIT = re.compile(r"[\w.-]@[0-9a-f]{7,40}\b", re.IGNORECASE | re.ASCII)
+_GITHUB_URL = re.compile(r"github\.com/", re.IGNORECASE)
+
+
+def test_markdown_never_links_addresses_commits_or_schemeless_github_urls() -> None:
+    hostile = (
+        "see github.com/acme/app/issues/1 and GitHub.com/acme/app/pull/2, commit "
+        "acme/app@a5c3785ed8d6a35868bc169f07e40e889087fd2e or octocat@a5c3785; mail "
+        "bot@agents.example or mailto:ops@corp.example"
+    )
+    text = markdown.decision(_asking(hostile, waiver="x@a5c3785"), "github.com/acme/app/issues/3")
+    shown = _rendered_text(text)
+    for pattern in (_EMAIL, _COMMIT, _GITHUB_URL, _MENTION, _ISSUE, _AUTOLINK):
+        assert not pattern.search(shown), pattern.search(shown)
+    # Still legible: without the zero-width characters it reads as written.
+    assert hostile in _ZERO_WIDTH.sub("", shown)
+    assert "github.com/acme/app/issues/3" in _ZERO_WIDTH.sub("", shown)
 
 
 # ------------------------------------------------------------------ rule test

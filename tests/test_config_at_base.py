@@ -9,6 +9,8 @@ them is judged by them as they were (real repositories, real bundles and keys).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -349,3 +351,41 @@ def test_check_never_opens_a_relative_audit_store_through_a_committed_link(
     result = invoke("check", "--git", "main..agent", "--now", NOW, "--audit", "audit.db")
     assert result.returncode == 2 and "symbolic link" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and not victim.exists()
+
+
+def _logging_git(folder: Path, log: Path) -> Path:
+    """A ``git`` for PATH that writes each command line to ``log``, then runs the real one."""
+    real = shutil.which("git")
+    assert real is not None
+    folder.mkdir()
+    script = folder / "git"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    script.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("source", ["--git", "--staged"])
+def test_the_work_tree_top_is_asked_of_git_once_for_the_identity_map_and_the_base(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # The change edits both the identity map and the overlay: both are read at the base,
+    # and both need the top of the work tree, which one question to git answers.
+    (repo / "identities.toml").write_text('[identities]\nhumans = ["*"]\n')
+    (repo / "policy" / "overlay" / "rules" / "r.rego").write_text(overlay_rule(RULE, "false"))
+    (repo / "secrets.txt").write_text("x\n")
+    git(repo, "add", "-A")
+    if source == "--git":
+        commit(repo, f"Add\n\n{CITATION}")
+    log = tmp_path / "git.log"
+    bin_dir = _logging_git(tmp_path / "bin", log)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    args = ["--git", "main..agent"] if source == "--git" else ["--staged"]
+    result = invoke(
+        "check", *args, "--repo", str(repo), "--identities", str(repo / "identities.toml"),
+        "--overlay", str(repo / "policy" / "overlay"), "--now", NOW, "--format", "json",
+        "--no-audit",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # the base's overlay denies secrets.txt
+    assert RULE in rules(result.stdout)
+    asked = [line for line in log.read_text().splitlines() if "--show-toplevel" in line]
+    assert len(asked) == 1, asked

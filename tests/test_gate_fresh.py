@@ -224,3 +224,73 @@ def test_a_tilde_only_the_parse_shows_is_planned_every_time(command: str) -> Non
     assert gate._plan(command, "/tmp", "/root").tilde
     assert gate._plan("git status && cat src/app.py | wc -l", "/tmp", "/root").tilde is False
     assert gate._plan("cat $PWD/x && echo $'a b' \\\n x", "/tmp", "/root").tilde is False
+
+
+def _tool_gate() -> Gate:
+    text = (
+        '[identity]\nversion = "1.0.0"\n[boundaries]\nforbidden = []\n'
+        'requires_approval = []\nauto_allowed = ["tool", "tool *"]\n'
+    )
+    return Gate(parse_text(text))
+
+
+def _decide(gate: Gate, command: str, cwd: Path) -> tuple[Verdict, list[str]]:
+    d = gate.decide_command(command, str(cwd))
+    return d.verdict, [f"{r.rule}: {r.msg}" for r in d.reasons]
+
+
+def test_a_program_added_to_a_path_directory_after_a_decision_is_trusted_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-lived gate (the runner, hookd) sees PATH directories as they are now."""
+    path_dir = tmp_path / "bin"
+    path_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{path_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    gate = _tool_gate()
+    command = f"{path_dir}/tool run"
+    v, why = _decide(gate, command, tmp_path)
+    assert v is Verdict.ASK and any("CHARTER-GATE-PROGRAM-PATH" in w for w in why), why
+    (path_dir / "tool").write_text("#!/bin/sh\necho tool\n")
+    (path_dir / "tool").chmod(0o755)
+    assert _decide(gate, command, tmp_path)[0] is Verdict.ALLOW  # installed since: found
+
+
+def test_a_program_removed_from_a_path_directory_after_a_decision_is_no_longer_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stale answer that would allow: a PATH entry that led to a file of the work
+    tree is gone, and the work tree's file is just a file of the work tree again."""
+    path_dir, work = tmp_path / "bin", tmp_path / "work"
+    path_dir.mkdir()
+    work.mkdir()
+    (work / "tool").write_text("#!/bin/sh\necho tool\n")
+    (work / "tool").chmod(0o755)
+    (path_dir / "tool").symlink_to(work / "tool")
+    monkeypatch.setenv("PATH", f"{path_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    gate = _tool_gate()
+    assert _decide(gate, "./tool run", work)[0] is Verdict.ALLOW  # the PATH's tool, linked
+    (path_dir / "tool").unlink()
+    v, why = _decide(gate, "./tool run", work)
+    assert v is Verdict.ASK and any("CHARTER-GATE-PROGRAM-PATH" in w for w in why), why
+
+
+def test_a_path_link_retargeted_outside_the_path_directory_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As ``update-alternatives`` does: the PATH directory's entry is a link to a link in
+    another directory, and only that one changes (the PATH directory itself does not)."""
+    path_dir, alternatives, work = tmp_path / "bin", tmp_path / "alt", tmp_path / "work"
+    for folder in (path_dir, alternatives, work):
+        folder.mkdir()
+    for name in ("tool", "other"):
+        (work / name).write_text("#!/bin/sh\necho tool\n")
+        (work / name).chmod(0o755)
+    (alternatives / "tool").symlink_to(work / "tool")
+    (path_dir / "tool").symlink_to(alternatives / "tool")
+    monkeypatch.setenv("PATH", f"{path_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    gate = _tool_gate()
+    assert _decide(gate, "./tool run", work)[0] is Verdict.ALLOW
+    (alternatives / "tool").unlink()
+    (alternatives / "tool").symlink_to(work / "other")
+    v, why = _decide(gate, "./tool run", work)
+    assert v is Verdict.ASK and any("CHARTER-GATE-PROGRAM-PATH" in w for w in why), why

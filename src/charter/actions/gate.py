@@ -256,22 +256,40 @@ def _resolve(path: str, cwd: str, memo: _Memo | None = None) -> str | None:
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-# Keyed on a command's words and PATH: bounded by bytes too (see charter.core.memo).
-@bytes_lru(text_weight(4), max_bytes=4 * 2**20, max_entries=256, short=2048)
-def _path_programs(name: str, search: str) -> frozenset[str]:
-    """Where ``name`` resolves to in each directory of ``search`` (a ``PATH`` value)."""
-    found: set[str] = set()
-    for d in search.split(os.pathsep):
+@functools.lru_cache(maxsize=8)
+def _search_directories(search: str) -> tuple[str, ...]:
+    """The absolute directories of ``search`` (a ``PATH`` value), each once, in order."""
+    return tuple(dict.fromkeys(d for d in search.split(os.pathsep) if d.startswith("/")))
+
+
+def _found_on_path(name: str, target: str, search: str, near: Sequence[str], memo: _Memo) -> bool:
+    """Whether ``target`` is where ``name`` resolves to in a directory of ``search``: an
+    executable regular file there that leads to ``target``.
+
+    Read from the filesystem for every action, never kept between two: a long-lived
+    gate (the runner, hookd) sees a program installed in, or removed from, a ``PATH``
+    directory, and a link on its way retargeted, at the next decision. The directories
+    in ``near`` (the program word's own and its target's) are looked in first: a program
+    named by its full path is found there, its links already resolved in ``memo``.
+    """
+    directories = _search_directories(search)
+    first = [d for d in near if d in directories]
+    for d in dict.fromkeys((*first, *directories)):
         candidate = posixpath.join(d, name)
-        if d.startswith("/") and os.access(candidate, os.X_OK) and os.path.isfile(candidate):
-            found.add(os.path.realpath(candidate))
-    return frozenset(found)
+        if (
+            os.access(candidate, os.X_OK)
+            # (a resolved path leads to itself: the program named by its real path)
+            and (candidate == target or _resolve(candidate, "/", memo) == target)
+            and os.path.isfile(candidate)
+        ):
+            return True
+    return False
 
 
 def _on_trusted_path(word: str, cwd: str, memo: _Memo) -> bool:
     """Whether the program word ``word`` (with a ``/``) is the file a ``PATH`` search
     for its name would find (any directory of the gate's own ``PATH`` or the system's
-    program directories)."""
+    program directories), as the filesystem is now."""
     name = program_name(word)
     if not name or name in (".", ".."):
         return False
@@ -279,7 +297,8 @@ def _on_trusted_path(word: str, cwd: str, memo: _Memo) -> bool:
     if target is None:
         return False
     search = os.environ.get("PATH", "") + os.pathsep + _SYSTEM_PATH
-    return target in _path_programs(name, search)
+    near = (posixpath.dirname(_lexical(word, cwd)), posixpath.dirname(target))
+    return _found_on_path(name, target, search, near, memo)
 
 
 def _lexical(path: str, cwd: str) -> str:

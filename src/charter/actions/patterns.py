@@ -811,6 +811,10 @@ def _script_forms(text: str) -> list[tuple[str, ...]]:
 
 
 # Bounded by bytes too (argv can be thousands of words): see charter.core.memo.
+# Kept across decisions although ``~``/``~user`` operands are expanded here: a pattern's
+# are expanded once, when the constitution is compiled, and the two must agree to match
+# (an expansion read afresh after a home directory moved would slip past a forbidden
+# ``rm -rf ~alice/*``). The file-path checks expand ``~`` for every action.
 @bytes_lru(text_weight(32), max_bytes=16 * 2**20, max_entries=256, short=1024)
 def args_for(argv: tuple[str, ...], dynamic: tuple[bool, ...], cwd: tuple[str, ...]) -> Args:
     return split_args(program_name(argv[0]), argv[1:], dynamic, cwd)

@@ -14,7 +14,7 @@ import typer
 
 from charter.cli._stack import trust_policy_at
 from charter.core.errors import InputError
-from charter.facts.at_base import base_view
+from charter.facts.at_base import WorkTree, base_view
 from charter.facts.evidence import for_document
 from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import from_environment
@@ -50,18 +50,21 @@ def read_body(path: Path | None) -> str | None:
 
 
 def judged(
-    build: Callable[[IdentityMap], dict[str, Any]], identities: Path | None, repo: Path
+    build: Callable[[IdentityMap], dict[str, Any]],
+    identities: Path | None,
+    repo: Path | WorkTree,
 ) -> dict[str, Any]:
     """``build(map)`` with the identity map of ``identities``, built again with the map
     as of the change's base when the change edits that file itself (a change cannot
-    make its own author human: :func:`charter.facts.identities.edited_by_change`)."""
+    make its own author human: :func:`charter.facts.identities.edited_by_change`).
+    ``repo`` is the checkout, or its :class:`WorkTree` shared with the change's base view."""
     document = build(identity_map(identities))
     own = edited_by_change(identities, repo, document) if identities is not None else None
     return document if own is None else build(own)
 
 
 def identities_for(
-    identities: Path | None, repo: Path, built: Mapping[str, Any] | None
+    identities: Path | None, repo: Path | WorkTree, built: Mapping[str, Any] | None
 ) -> IdentityMap | None:
     """The configured identity map a declared document is reconciled with (None: none)."""
     if identities is None:
@@ -76,7 +79,7 @@ def from_github(
     identities: Path | None,
     environment: str | None = None,
     env: Mapping[str, str] | None = None,
-    repo: Path = Path("."),
+    repo: Path | WorkTree = Path("."),
 ) -> dict[str, Any]:
     """The proposal of a GitHub event: saved answers, else fetched with ``GITHUB_TOKEN``."""
     api = from_environment(os.environ if env is None else env) if api_dir is None else None
@@ -84,11 +87,14 @@ def from_github(
     return judged(partial(build_from_github, spec), identities, repo)
 
 
-def from_git(spec: GitRange, identities: Path | None) -> dict[str, Any]:
-    """The proposal of a git range, with a progress bar on a terminal."""
+def from_git(
+    spec: GitRange, identities: Path | None, tree: WorkTree | None = None
+) -> dict[str, Any]:
+    """The proposal of a git range, with a progress bar on a terminal (``tree``: the
+    :class:`WorkTree` of ``spec.repo`` the caller reads configuration with too)."""
     with progress_bar("reading the change") as progress:
         build = partial(_git, spec, progress=progress)
-        return judged(build, identities, spec.repo)
+        return judged(build, identities, spec.repo if tree is None else tree)
 
 
 def _git(spec: GitRange, identities: IdentityMap, progress: Progress | None) -> dict[str, Any]:
@@ -102,8 +108,10 @@ def staged(
     body: str | None = None,
     environment: str | None = None,
     repository: str | None = None,
+    tree: WorkTree | None = None,
 ) -> dict[str, Any]:
-    """The proposal of the staged change (index vs HEAD), with a progress bar on a terminal.
+    """The proposal of the staged change (index vs HEAD), with a progress bar on a terminal
+    (``tree``: the :class:`WorkTree` of ``repo`` the caller reads configuration with too).
 
     A commit hook is handed its index in ``GIT_INDEX_FILE`` (``git commit -a``
     and ``git commit PATHS`` use a temporary one); it is read from there.
@@ -117,7 +125,8 @@ def staged(
         index_file=Path(index).absolute() if index else None,
     )
     with progress_bar("reading the staged change") as progress:
-        return judged(partial(_staged, spec, progress=progress), identities, repo)
+        build = partial(_staged, spec, progress=progress)
+        return judged(build, identities, repo if tree is None else tree)
 
 
 def _staged(
@@ -149,7 +158,10 @@ def gather(
 
 
 def with_evidence(
-    document: dict[str, Any], evidence: Path | None, trust: Path | None, repo: Path = Path(".")
+    document: dict[str, Any],
+    evidence: Path | None,
+    trust: Path | None,
+    repo: Path | WorkTree = Path("."),
 ) -> dict[str, Any]:
     """A built document with the verified evidence of ``--evidence`` attached (the trust
     policy as of the change's base when the change touches it)."""

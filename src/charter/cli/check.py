@@ -28,7 +28,7 @@ from charter.cli._stack import (
 )
 from charter.core.decision import Decision, parse_now
 from charter.core.errors import InputError
-from charter.facts.at_base import base_view
+from charter.facts.at_base import WorkTree, base_view
 from charter.facts.decide import decide
 from charter.facts.proposal import GitRange
 from charter.facts.reconcile import Facts
@@ -126,7 +126,7 @@ class Sources:
     evidence: Path | None = None
 
 
-def _from_git(sources: Sources, spec: str) -> dict[str, Any]:
+def _from_git(sources: Sources, spec: str, tree: WorkTree) -> dict[str, Any]:
     """The proposal built from ``BASE..HEAD`` of the repository (``charter proposal from-git``)."""
     base, dots, head = spec.partition("...") if "..." in spec else spec.partition("..")
     if not dots or not base or not head:
@@ -135,7 +135,7 @@ def _from_git(sources: Sources, spec: str) -> dict[str, Any]:
         )
     body = _facts.read_body(sources.body_file)
     git_range = GitRange(repo=sources.repo, base=base, head=head, kind=sources.kind, body=body)
-    return _facts.from_git(git_range, sources.identities)
+    return _facts.from_git(git_range, sources.identities, tree)
 
 
 def _chosen(sources: Sources) -> str:
@@ -166,29 +166,35 @@ def _chosen(sources: Sources) -> str:
     return given[-1]
 
 
-def _built(sources: Sources) -> tuple[dict[str, Any] | None, str]:
-    """The document built from facts (git, GitHub, the index), or None, and its name."""
+def _built(sources: Sources, tree: WorkTree) -> tuple[dict[str, Any] | None, str]:
+    """The document built from facts (git, GitHub, the index), or None, and its name
+    (``tree``: the :class:`WorkTree` of ``sources.repo``)."""
     if sources.git is not None:
-        return _from_git(sources, sources.git), f"{sources.repo}:{sources.git}"
+        return _from_git(sources, sources.git, tree), f"{sources.repo}:{sources.git}"
     if sources.github_event is not None:
         built = _facts.from_github(
-            sources.github_event, sources.api_dir, sources.identities, repo=sources.repo
+            sources.github_event, sources.api_dir, sources.identities, repo=tree
         )
         return built, str(sources.github_event)
     if sources.staged:
         body = _facts.read_body(sources.body_file)
-        return _facts.staged(sources.repo, sources.identities, body=body), f"{sources.repo}:staged"
+        built = _facts.staged(sources.repo, sources.identities, body=body, tree=tree)
+        return built, f"{sources.repo}:staged"
     return None, ""
 
 
 def _document(
-    sources: Sources, built: dict[str, Any] | None, name: str, policy: TrustPolicy | None
+    sources: Sources,
+    built: dict[str, Any] | None,
+    name: str,
+    policy: TrustPolicy | None,
+    tree: WorkTree,
 ) -> tuple[dict[str, Any] | None, Facts, str]:
     """The declared proposal (a file, or None), the facts to reconcile it with, and its name."""
     declared = proposal.load(sources.proposal_file) if sources.proposal_file else None
     facts = _facts.gather(
         built=built,
-        identities=_facts.identities_for(sources.identities, sources.repo, built)
+        identities=_facts.identities_for(sources.identities, tree, built)
         if declared is not None
         else None,
         evidence=sources.evidence,
@@ -284,11 +290,12 @@ def check(
         evidence,
     )
     _chosen(sources)
-    built, name = _built(sources)
+    tree = WorkTree(repo)  # its top is asked of git once, for the identity map and the base
+    built, name = _built(sources, tree)
     # Configuration inside the repository that the change touches is read at its base.
-    with base_view(repo, built) as view:
+    with base_view(tree, built) as view:
         policy = trust_policy_at(trust, view)
-        declared, facts, source = _document(sources, built, name, policy)
+        declared, facts, source = _document(sources, built, name, policy, tree)
         moment = parse_now(now)
         stack = verified_stack(
             *layers_at(view, constitution, pack, overlay),

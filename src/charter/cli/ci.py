@@ -39,7 +39,7 @@ from charter.cli.check import record_decision, rendered
 from charter.core.decision import Decision, parse_now
 from charter.core.errors import CharterError, InputError
 from charter.core.verdict import Verdict
-from charter.facts.at_base import base_view
+from charter.facts.at_base import WorkTree, base_view, work_tree
 from charter.facts.decide import decide
 from charter.facts.github import GitHubEvent, build_in_checkout
 from charter.facts.github_api import from_environment
@@ -179,10 +179,11 @@ def github(
     try:
         api = from_environment(os.environ) if api_dir is None else None
         spec = GitHubEvent(event=event, api_dir=api_dir, environment=environment, api=api)
+        tree = WorkTree(repo)  # its top is asked of git once, for the identity map and the base
         with progress_bar("reading the change") as progress:
-            document, built_from = built_in_checkout(spec, repo, identities, progress)
+            document, built_from = built_in_checkout(spec, tree, identities, progress)
         # Configuration inside the checkout that the change touches is read at its base.
-        with base_view(repo, document) as view:
+        with base_view(tree, document) as view:
             policy = trust_policy_at(trust, view)
             stack = verified_stack(*layers_at(view, constitution, pack, overlay), policy)
             folder, keys = waivers_at(view, waivers_dir, waiver_key)
@@ -220,18 +221,22 @@ def github(
 
 
 def built_in_checkout(
-    spec: GitHubEvent, repo: Path, identities: Path | None, progress: Progress | None
+    spec: GitHubEvent,
+    repo: Path | WorkTree,
+    identities: Path | None,
+    progress: Progress | None,
 ) -> tuple[dict[str, Any], str]:
     """The event's proposal and where it was built from (``git`` or ``github``), judged by
     the identity map the change started from when it edits the map file itself."""
     sources: list[str] = []
+    tree = work_tree(repo)
 
     def build(mapping: IdentityMap) -> dict[str, Any]:
-        document, source = build_in_checkout(spec, repo, mapping, progress)
+        document, source = build_in_checkout(spec, tree.repo, mapping, progress)
         sources.append(source)
         return document
 
-    return judged(build, identities, repo), sources[-1]
+    return judged(build, identities, tree), sources[-1]
 
 
 @dataclass(frozen=True)

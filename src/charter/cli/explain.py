@@ -23,7 +23,7 @@ from charter.cli._stack import (
 from charter.cli.check import Sources, _built, _chosen, _document
 from charter.core.decision import parse_now
 from charter.core.errors import InputError
-from charter.facts.at_base import base_view
+from charter.facts.at_base import WorkTree, base_view
 from charter.facts.decide import decide, hypothetical_facts
 from charter.policy.applies import KINDS
 from charter.policy.explain import explain, hypothetical
@@ -150,11 +150,12 @@ def explain_command(
         )
     built: dict[str, Any] | None = None
     name = ""
+    tree = WorkTree(repo)
     if not hypothetical_paths:
         _chosen(sources)
-        built, name = _built(sources)
+        built, name = _built(sources, tree)
     # As check: configuration inside the repository that the change touches, at its base.
-    with base_view(repo, built) as view:
+    with base_view(tree, built) as view:
         policy = trust_policy_at(trust, view)
         stack = verified_stack(
             *layers_at(view, constitution, pack, overlay), policy,
@@ -177,7 +178,7 @@ def explain_command(
             declared: dict[str, Any] | None = change
             context = _profile.context_for(stack, explicit=explicit, repo=repo)
         else:
-            declared, facts, source = _document(sources, built, name, policy)
+            declared, facts, source = _document(sources, built, name, policy, tree)
             context = _profile.context_for(
                 stack, explicit=explicit, repo=repo, git=git, staged=staged, kind=kind
             )

@@ -11,6 +11,7 @@ from charter.cli import _facts
 from charter.cli._app import app
 from charter.cli._stack import TRUST_OPTION
 from charter.core.errors import InputError
+from charter.facts.at_base import WorkTree
 from charter.facts.proposal import GitRange
 from charter.render import json as render_json
 
@@ -62,10 +63,16 @@ def from_git(
                 "--staged takes no --base, --head or --kind",
                 hint="the staged change is compared with HEAD and framed as a push",
             )
+        tree = WorkTree(repo)
         built = _facts.staged(
-            repo, identities, body=body, environment=environment, repository=repository
+            repo,
+            identities,
+            body=body,
+            environment=environment,
+            repository=repository,
+            tree=tree,
         )
-        render_json.show(_facts.with_evidence(built, evidence, trust, repo))
+        render_json.show(_facts.with_evidence(built, evidence, trust, tree))
         return
     if base is None or head is None:
         raise InputError("give --base REF and --head REF, or --staged", hint="see --help")
@@ -78,8 +85,9 @@ def from_git(
         body=body,
         repository=repository,
     )
-    built = _facts.from_git(spec, identities)
-    render_json.show(_facts.with_evidence(built, evidence, trust, repo))
+    tree = WorkTree(repo)
+    built = _facts.from_git(spec, identities, tree)
+    render_json.show(_facts.with_evidence(built, evidence, trust, tree))
 
 
 @proposal_app.command("from-github")

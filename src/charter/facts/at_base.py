@@ -35,26 +35,46 @@ _REGULAR = ("100644", "100755")
 _MAX_DEPTH = 40
 
 
+class WorkTree:
+    """The repository a change was built from (``repo``) and the top of its work tree,
+    asked of git once, when first needed: one value for every reader of the change's
+    configuration (the identity map's :func:`~charter.facts.identities.edited_by_change`
+    while the change is built, then its :func:`base_view`)."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._top: Path | None = None
+        self._asked = False
+
+    @property
+    def top(self) -> Path | None:
+        """The resolved top of the work tree; None when ``repo`` is not in a repository."""
+        if not self._asked:
+            self._top, self._asked = work_tree_top(self.repo), True
+        return self._top
+
+
+def work_tree(repo: Path | WorkTree) -> WorkTree:
+    """``repo`` as a :class:`WorkTree` (itself when it is one: its top already asked)."""
+    return repo if isinstance(repo, WorkTree) else WorkTree(repo)
+
+
 class BaseView:
     """Configured paths as the change's base had them when the change touches them."""
 
     def __init__(
-        self, repo: Path, base: str | None, touched: frozenset[str], scratch: Path
+        self, tree: WorkTree, base: str | None, touched: frozenset[str], scratch: Path
     ) -> None:
-        self._repo, self._base = repo, base
+        self._tree, self._repo, self._base = tree, tree.repo, base
         self._touched, self._scratch = touched, scratch
         self._entries: dict[str, tuple[str, str]] | None = None
-        self._top: Path | None = None
 
     @property
     def top(self) -> Path | None:
         """The top of the repository's work tree (None: a change that touches nothing, or
-        not a repository); asked of git once, when a configured path is first looked at."""
-        if not self._touched:
-            return None
-        if self._top is None:
-            self._top = work_tree_top(self._repo) or Path()
-        return self._top if self._top != Path() else None
+        not a repository); asked of git once, when a configured path is first looked at
+        (or not at all, when the change was built with the same :class:`WorkTree`)."""
+        return self._tree.top if self._touched else None
 
     def path(
         self,
@@ -283,18 +303,20 @@ def work_tree_top(repo: Path) -> Path | None:
 
 
 @contextmanager
-def base_view(repo: Path, document: Mapping[str, Any] | None) -> Iterator[BaseView]:
+def base_view(repo: Path | WorkTree, document: Mapping[str, Any] | None) -> Iterator[BaseView]:
     """A :class:`BaseView` of the change ``document`` built from ``repo`` (None: no change,
-    every path read as given), its copies removed on exit."""
+    every path read as given), its copies removed on exit. Given the :class:`WorkTree`
+    the change was built with, the top of the work tree is not asked of git again."""
+    tree = work_tree(repo)
     with tempfile.TemporaryDirectory(prefix="charter-base-") as folder:
         # One level down: a name a copied file gives as ../x stays in the private folder.
         scratch = Path(folder) / "base"
         if document is None:
-            yield BaseView(repo, None, frozenset(), scratch)
+            yield BaseView(tree, None, frozenset(), scratch)
             return
         base = document.get("base_sha")
         yield BaseView(
-            repo,
+            tree,
             base if isinstance(base, str) and base else None,
             touched_paths(document.get("files")),
             scratch,

@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from charter.core.errors import ConfigError
-from charter.facts.at_base import base_entries, inside, route, touched_paths, work_tree_top
+from charter.facts.at_base import (
+    WorkTree,
+    base_entries,
+    inside,
+    route,
+    touched_paths,
+    work_tree,
+)
 from charter.facts.git import Repository, resolve_link
 
 _KEYS = ("agents", "agent_emails", "humans", "human_emails")
@@ -113,7 +120,9 @@ def loads_identities(text: str, where: str) -> IdentityMap:
     return parse_identities(document.get("identities", {}), where=where)
 
 
-def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> IdentityMap | None:
+def edited_by_change(
+    path: Path, repo: Path | WorkTree, document: Mapping[str, Any]
+) -> IdentityMap | None:
     """The map a change is judged by when it edits the map file ``path`` itself, else None.
 
     A map file inside the repository the change was built from (``repo``) is, in
@@ -124,16 +133,19 @@ def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> Ide
     file as of the change's ``base_sha``, read through links there too (empty
     when the file is not there: everyone an agent); an InputError when that
     commit is not in ``repo``. None when the change leaves the file alone, or
-    the file is outside any repository: it is read as it is.
+    the file is outside any repository: it is read as it is. Given a
+    :class:`~charter.facts.at_base.WorkTree`, its top is asked of git once for
+    this and the change's :func:`~charter.facts.at_base.base_view`.
     """
-    names, steps = _relative(path, repo)
+    tree = work_tree(repo)
+    names, steps = _relative(path, tree)
     touched = touched_paths(document.get("files"))
     if not names or touched.isdisjoint([*names, *steps]):
         return None
     relative, base = names[0], document.get("base_sha")
     if not isinstance(base, str) or not base:  # the first commit: nothing came before it
         return IdentityMap()
-    checkout = Repository(repo)
+    checkout = Repository(tree.repo)
     blob = resolve_link(checkout, base_entries(checkout, base, "identity map", relative), relative)
     if blob is None:
         return IdentityMap()
@@ -144,12 +156,12 @@ def edited_by_change(path: Path, repo: Path, document: Mapping[str, Any]) -> Ide
         raise ConfigError(f"{where}: cannot read (not UTF-8)", hint=_HINT) from None
 
 
-def _relative(path: Path, repo: Path) -> tuple[list[str], list[str]]:
-    """``path`` relative to the top of ``repo``'s work tree — the name given (first: a map
+def _relative(path: Path, tree: WorkTree) -> tuple[list[str], list[str]]:
+    """``path`` relative to the top of ``tree`` — the name given (first: a map
     file the change turned into a link is its own), then as each symbolic link on its way
     respells it — and every folder and link on its way (every link of a chain), each when
     inside it (none for a path outside any repository)."""
-    root = work_tree_top(repo)
+    root = tree.top
     if root is None:
         return [], []  # not a repository (an API-built change): nothing to compare with
     way = route(path)

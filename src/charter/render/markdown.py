@@ -5,11 +5,12 @@ citation and links) and the waivers applied and ignored. Everything Charter did
 not write itself goes through :func:`cell`: characters that could end a table
 cell, open code, emphasis or a link, or start HTML become character references,
 line breaks become ``<br>``, other control characters visible escapes, and a
-zero-width space follows the ``@`` of a would-be mention, the ``#`` or
-``GH-`` of an issue reference, and the ``:`` of a URL's ``scheme://`` or the
-``www`` of ``www.`` (they would ping people, link issues, or autolink a URL —
-a full issue URL cross-references that issue). A message therefore stays
-inside its cell as plain text. Links are written as links only when they are
+zero-width space follows every ``@`` (a mention, an email address, a commit's
+``user@sha`` or ``owner/repo@sha``), the ``#`` or ``GH-`` of an issue reference,
+the ``:`` of a URL's ``scheme://``, the ``www`` of ``www.`` and the ``github`` of
+``github.com`` (they would ping people, link issues, commits or addresses, or
+autolink a URL — a full issue URL cross-references that issue). A message
+therefore stays inside its cell as plain text. Links are written as links only when they are
 Charter's own plain ``http(s)`` URLs (a rule's links).
 """
 
@@ -29,18 +30,23 @@ from charter.render.text import RegoTestReport, failure_message
 # split as a table cell nor parsed as markup). Inside a cell nothing else is
 # block syntax, so ``-``, ``#`` or ``>`` at the start cannot make a list or heading.
 _SPECIAL = re.compile(r"[&<>|`\\\[\]*_~$]")
-# What GitHub turns into a mention (@user, @org/team: a notification) or an issue
-# reference (#123, owner/repo#123, GH-123: a link and a cross-reference on that issue),
-# matched in the rendered text, so a character reference would not stop it; a zero-width
-# space after the @, # or GH- does, and renders as the same text. An @ after an ASCII
-# letter, digit or _ (an email address) is no mention and is left alone; after any other
-# character (é@user) it is one: GitHub's \W is ASCII.
+# What GitHub turns into a mention (@user, @org/team: a notification), an issue
+# reference (#123, owner/repo#123, GH-123: a link and a cross-reference on that issue) or
+# a commit reference (user@sha, owner/repo@sha: a link into any repository), matched in
+# the rendered text, so a character reference would not stop it; a zero-width space after
+# the @, # or GH- does, and renders as the same text. Every @ is broken: after a letter it
+# starts no mention but may name a commit, or end the local part of an address GFM
+# autolinks (as mailto:, with or without the scheme).
 # A URL GitHub would autolink (GFM: a scheme's "://", or "www.") — a full issue or pull
 # request URL becomes a link and a cross-reference on that issue — is broken the same way:
-# a zero-width space after the scheme's ":" and after "www".
+# a zero-width space after the scheme's ":", after "www" and, for an issue URL written
+# without its scheme, after the "github" of "github.com".
+# Left as written: a bare commit SHA (GitHub links it only to a commit that exists in the
+# repository's network, pings no one, cross-references nothing; breaking every hex word
+# would make the SHAs and digests in messages uncopyable) and the repository's own custom
+# autolink prefixes (TICKET-123: its admins chose where they lead).
 _REFERENCE = re.compile(
-    r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])|#(?=[0-9])|(?<![A-Za-z0-9_])GH-(?=[0-9])"
-    r"|:(?=//)|www(?=\.)",
+    r"@|#(?=[0-9])|(?<![A-Za-z0-9_])GH-(?=[0-9])|:(?=//)|www(?=\.)|github(?=\.com)",
     re.IGNORECASE,
 )
 _UNTRUSTED = re.compile(f"{_SPECIAL.pattern}|{_REFERENCE.pattern}", re.IGNORECASE)
