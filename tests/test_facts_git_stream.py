@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -429,8 +430,9 @@ def test_a_failure_of_git_diff_leaves_no_process_descriptor_or_file(
     sha = git(large, "rev-parse", "feature:file20.txt").strip()
     (large / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
     children, descriptors = _children(), _descriptors()
-    with pytest.raises(GitError, match="the diff of 'file20.txt' is not where git listed it"):
+    with pytest.raises(GitError, match=r"git diff failed \(exit 128\): fatal: ") as caught:
         build_from_git(GitRange(large, "main", "feature", kind="push"), IdentityMap())
+    assert caught.value.hint == "see docs/design.md, 'Proposal document'"
     assert _children() == children
     assert _descriptors() == descriptors
     assert list(spool.iterdir()) == []
@@ -558,3 +560,22 @@ def test_no_temporary_file_is_a_one_line_input_error(
     assert caught.value.hint == "set TMPDIR to a writable directory"
     assert errors.exit_code(caught.value) == 2
     assert _children() == children
+
+
+@pytest.mark.parametrize("limit", [64, 256])
+def test_a_diff_that_does_not_fit_the_temporary_files_is_one_line_naming_tmpdir(
+    large: Path, limit: int
+) -> None:
+    """git's output goes to temporary files: when they cannot grow (here a file-size
+    limit on the process, as a full disk under TMPDIR), the answer is git's failure and
+    where its output went, exit 2, not a misleading split of a cut diff or a traceback."""
+    done = subprocess.run(
+        ["bash", "-c", f'ulimit -f {limit}; exec "$0" -m charter check --git main..feature '
+         "--repo \"$1\" --no-audit --format json", sys.executable, str(large)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith("charter: error: git diff failed (killed by SIGXFSZ)"), lines
+    assert "set TMPDIR to a directory with space for the whole diff" in lines[0]

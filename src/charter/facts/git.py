@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Generator, Iterator
@@ -493,6 +494,7 @@ class _Running:
                     hint="set TMPDIR to a writable directory",
                 ) from None
             self._proc = repo._start(args, (out, err, stdin))
+            self._args = args
             self._out, self._err = _Growing(out, self._proc), err
             self._files = stack.pop_all()
 
@@ -519,6 +521,26 @@ class _Running:
     def _error(self) -> str:
         """The first line git wrote to its standard error ("failed" when none)."""
         return _first_line(os.pread(self._err.fileno(), _STDERR_READ, 0))
+
+    def _raise_if_failed(self) -> None:
+        """Raise git's own failure when it has exited with one: output that stops short
+        is then git's error (a disk full under ``TMPDIR``, where its output goes, most
+        often; its standard error is there too, so it may have said nothing)."""
+        code = self._proc.poll()
+        if code is None or code == 0:
+            return
+        how = f"exit {code}" if code > 0 else f"killed by {_signal_name(-code)}"
+        said = os.pread(self._err.fileno(), _STDERR_READ, 0)
+        what = f": {_first_line(said)}" if said.strip() else ", saying nothing"
+        # Its output could not be written (or not even its error): the temporary files.
+        spool = code < 0 or not said.strip() or b"write" in said.lower() or b"space" in said
+        raise GitError(
+            f"git {self._args[0]} failed ({how}){what}",
+            hint=f"git's output goes to temporary files in {tempfile.gettempdir()}: make room "
+            "there or set TMPDIR to a directory with space for the whole diff"
+            if spool
+            else _HINT,
+        )
 
 
 class RunningDiff(_Running):
@@ -552,6 +574,7 @@ class RunningDiff(_Running):
         header = reader.line()
         for file in files:
             if not _is_header_of(header, file):
+                self._raise_if_failed()
                 raise GitError(
                     f"git diff: the diff of {file.path!r} is not where git listed it",
                     hint=_HINT,
@@ -562,6 +585,7 @@ class RunningDiff(_Running):
                 file = replace(file, binary=True)
             yield file, split.data
         if header:
+            self._raise_if_failed()
             raise GitError("git diff: more diffs than changed files", hint=_HINT)
         if self._proc.wait() != 0:
             raise GitError(f"git diff: {self._error()}", hint=_HINT)
@@ -587,6 +611,7 @@ class RunningBlobs(_Running):
         offset, size = found
         data = self._out.read_at(offset, size)
         if len(data) != size:
+            self._raise_if_failed()
             raise GitError(f"git cat-file: {self._error()}", hint=_HINT)
         return data
 
@@ -823,6 +848,13 @@ def _split_one(
         limit = -1 if binary else budget()
     kept = not binary and size <= limit
     return _Split(b"".join(pieces) if kept else None, binary, line)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _first_line(stderr: bytes) -> str:
