@@ -196,11 +196,13 @@ def test_check_sarif_validates_against_the_official_schema(name: str) -> None:
 def test_check_sarif_locates_a_reason_naming_no_file_at_the_proposal() -> None:
     proposal = EXAMPLES / "pr-dependency-critical-cve.json"
     run = valid_sarif(check(proposal, "sarif").stdout)["runs"][0]
-    (result,) = run["results"]
-    assert result["ruleId"] == "SC-VULN-THRESHOLD-001"
-    assert result["locations"] == [
-        {"physicalLocation": {"artifactLocation": {"uri": str(proposal)}}}
-    ]
+    # The declared scan's critical finding, and the declared scan itself, not believed.
+    results = sorted(run["results"], key=lambda r: r["ruleId"])
+    assert [r["ruleId"] for r in results] == ["SC-DEPENDENCY-SCAN-001", "SC-VULN-THRESHOLD-001"]
+    for result in results:
+        assert result["locations"] == [
+            {"physicalLocation": {"artifactLocation": {"uri": str(proposal)}}}
+        ]
 
 
 def test_check_sarif_has_rule_metadata_levels_and_the_file_line() -> None:

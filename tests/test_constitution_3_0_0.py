@@ -1,4 +1,4 @@
-"""Constitution 3.0.0 decides exactly like 2.1.1, but for the two changes it declares.
+"""Constitution 3.0.0 decides exactly like 2.1.1, but for the changes it declares.
 
 3.0.0 is a major release (docs/constitution-changelog.md): a changed rule.
 
@@ -9,6 +9,8 @@
   ``conf/profile.toml`` and escaped it in 2.1.1.
 - CRED-UNSCANNED-PATCH-001 words its message for a binary file whose scan could not
   clear it (``patch_omitted: "binary; …"``): Charter did scan it.
+- SC-DEPENDENCY-SCAN-001 words its advice for a scan that audited nothing: attach the
+  scanner's own output as evidence (Charter no longer believes a declared scan).
 
 2.1.1 as released is a test asset (tests/assets/constitution-2.1.1). Every decision
 here is made by both stacks; the older outcome, carried through exactly these
@@ -50,6 +52,18 @@ from tests.strategies import proposals
 PREVIOUS = ASSETS / "constitution-2.1.1"
 PROFILE_RULE = "ENV-PROFILE-FILE-PROTECTED-001"
 UNSCANNED_RULE = "CRED-UNSCANNED-PATCH-001"
+SCAN_RULE = "SC-DEPENDENCY-SCAN-001"
+SCAN = "data.charter.constitution.supply_chain.dependency_scan.deny"
+OLD_SCAN_TAIL = (
+    "; a scan that checked no package is not a scan: rerun it with its vulnerability "
+    "database available (e.g. pip-audit online, grype, trivy or osv-scanner) and attach "
+    "that result"
+)
+NEW_SCAN_TAIL = (
+    "; attach the scanner's own JSON output as evidence (--evidence, or the runner's "
+    "evidence) from a run that audited the packages, its vulnerability database available "
+    "(e.g. grype, trivy, osv-scanner, or pip-audit online)"
+)
 PROFILE = "data.charter.constitution.environment_profile.profile_file_protected"
 UNSCANNED = "data.charter.constitution.credential.unscanned_patch.ask"
 OLD_BINARY = re.compile(
@@ -60,6 +74,16 @@ OLD_BINARY = re.compile(
 )
 
 Engines = tuple[Engine, Engine, list[str], dict[str, Any]]
+
+
+def rescanned(message: str) -> str:
+    """SC-DEPENDENCY-SCAN-001's 2.1.1 message for a scan that audited nothing, as 3.0.0
+    words its advice (the same reasons)."""
+    return (
+        message[: -len(OLD_SCAN_TAIL)] + NEW_SCAN_TAIL
+        if message.endswith(OLD_SCAN_TAIL)
+        else message
+    )
 
 
 def reworded(message: str) -> str:
@@ -79,9 +103,9 @@ def carry(before: Outcome) -> Outcome:
     if isinstance(before, str):
         return before
     verdict, reasons = before
+    words = {UNSCANNED_RULE: reworded, SCAN_RULE: rescanned}
     return verdict, sorted(
-        (rule, level, reworded(msg) if rule == UNSCANNED_RULE else msg)
-        for rule, level, msg in reasons
+        (rule, level, words[rule](msg) if rule in words else msg) for rule, level, msg in reasons
     )
 
 
@@ -99,19 +123,19 @@ def test_the_shipped_constitution_is_3_0_0_with_the_same_sets(stacks: Stacks) ->
     assert [path for _, _, path in shipped.rules] == [path for _, _, path in previous.rules]
 
 
-def test_compat_finds_exactly_the_two_changed_rules(tmp_path: Path) -> None:
+def test_compat_finds_exactly_the_changed_rules(tmp_path: Path) -> None:
     """2.1.1's tests pass on 3.0.0's rules; 3.0.0's new tests fail on 2.1.1's for the
-    two rules it changes, and no other (the declared major covers it)."""
+    rules it changes, and no other (the declared major covers it)."""
     found = judge(load_directory(PREVIOUS), load_directory(shipped_constitution_path()))
     assert (found.before, found.after, found.changed) == ("2.1.1", "3.0.0", ())
-    assert set(found.new_decisions) == {PROFILE_RULE, UNSCANNED_RULE}
+    assert set(found.new_decisions) == {PROFILE_RULE, UNSCANNED_RULE, SCAN_RULE}
     assert found.ok and found.moved == "major"
 
 
 def test_the_manifest_declares_the_changes(stacks: Stacks) -> None:
     manifest = json.loads((shipped_constitution_path() / ".manifest").read_text())
     entry = manifest["metadata"]["charter"]["changelog"]["3.0.0"]
-    assert sorted(entry["rules_changed"]) == sorted([PROFILE_RULE, UNSCANNED_RULE])
+    assert sorted(entry["rules_changed"]) == sorted([PROFILE_RULE, UNSCANNED_RULE, SCAN_RULE])
     assert entry["rules_removed"] == [] and entry["parameters_removed"] == []
 
 
@@ -226,11 +250,11 @@ def _check_profile_set(document: dict[str, Any], which: str, now: Any, before: A
         assert now, document
 
 
-def _reworded_set(value: Any) -> Any:
+def _reworded_set(value: Any, words: Any) -> Any:
     if value == "error":
         return value
     entries = [json.loads(e) for e in value]
-    return sorted(json.dumps({**e, "msg": reworded(e["msg"])}, sort_keys=True) for e in entries)
+    return sorted(json.dumps({**e, "msg": words(e["msg"])}, sort_keys=True) for e in entries)
 
 
 @settings(max_examples=300)
@@ -246,7 +270,9 @@ def test_every_set_has_2_1_1s_value_but_the_declared_changes(
         if path.startswith(PROFILE + "."):
             _check_profile_set(document, path.rsplit(".", 1)[1], now, before)
         elif path == UNSCANNED:
-            assert now == _reworded_set(before), document
+            assert now == _reworded_set(before, reworded), document
+        elif path == SCAN:
+            assert now == _reworded_set(before, rescanned), document
         else:
             assert now == before, (path, document)
 

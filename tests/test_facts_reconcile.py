@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from charter.core.verdict import Verdict
+from charter.facts.decide import decide
 from charter.facts.identities import IdentityMap
-from charter.facts.reconcile import Facts, reconcile
+from charter.facts.reconcile import DECLARED_SCAN, Facts, reconcile
 from charter.policy.proposal import validate
+from charter.policy.stack import load_stack
 
 
 def _doc(**extra: Any) -> dict[str, Any]:
@@ -211,7 +216,13 @@ def test_a_built_document_wins_field_by_field_and_reports_what_was_hidden() -> N
     assert doc["author"]["type"] == "agent"
     assert [f["path"] for f in doc["files"]] == ["src/app.py", "package-lock.json"]
     assert doc["dependencies"]["changed"] is True
-    assert doc["dependencies"]["scan"] == {"tool": "grype", "findings": []}
+    # The declared scan is kept for its findings, but audited nothing Charter read.
+    assert doc["dependencies"]["scan"] == {
+        "tool": "grype",
+        "findings": [],
+        "audited": False,
+        "not_audited": [DECLARED_SCAN],
+    }
     assert sorted(_fields(result)) == ["author.type", "dependencies.changed", "files"]
     files = next(c for c in result.contradictions if c["field"] == "files")
     assert "package-lock.json" in files["source"]
@@ -300,3 +311,43 @@ def test_reconciling_never_loosens_a_fact(declared: dict[str, Any], with_map: bo
     # Every change that would have loosened the declared document is reported.
     for contradiction in result.contradictions:
         assert contradiction["declared"] != contradiction["derived"]
+
+
+DECLARED_FINDING = {"id": "CVE-2024-0001", "severity": "critical", "package": "lodash"}
+
+
+@pytest.mark.parametrize("built", [False, True], ids=["declared-only", "built-from-git"])
+def test_a_declared_scan_is_not_believed_but_its_findings_count(built: bool) -> None:
+    """A clean scan the proposal declares cannot pass a dependency change: it becomes
+    ``audited: false`` (SC-DEPENDENCY-SCAN-001 denies), its own reasons kept after ours;
+    its findings stay, since they only make the verdict stricter. Nothing is mutated."""
+    scan = {
+        "tool": "grype",
+        "findings": [DECLARED_FINDING],
+        "audited": True,
+        "not_audited": ["pkg-x: offline"],
+    }
+    declared = _doc(dependencies={"changed": True, "scan": scan})
+    before = json.dumps(declared, sort_keys=True)
+    result = reconcile(declared, Facts(built=_built() if built else None))
+    got = result.document["dependencies"]["scan"]
+    assert got["audited"] is False
+    assert got["not_audited"] == [DECLARED_SCAN, "pkg-x: offline"]
+    assert got["findings"] == [DECLARED_FINDING] and got["tool"] == "grype"
+    assert json.dumps(declared, sort_keys=True) == before
+    # Unverified, not contradicted (as a declared signature): nothing says otherwise.
+    assert "dependencies.scan" not in [c["field"] for c in result.contradictions]
+
+
+def test_a_declared_scan_through_the_api_denies_a_dependency_change() -> None:
+    declared = _doc(dependencies={"changed": True, "scan": {"tool": "grype", "findings": []}})
+    decided = decide(load_stack().compile(), declared)
+    rules = {r.rule: r for r in decided.decision.reasons}
+    assert decided.decision.verdict == Verdict.DENY
+    assert "declared in the proposal" in rules["SC-DEPENDENCY-SCAN-001"].msg
+    assert "attach the scanner's own JSON output as evidence" in rules["SC-DEPENDENCY-SCAN-001"].msg
+
+
+def test_a_non_object_declared_scan_is_left_for_the_rules() -> None:
+    declared = _doc(dependencies={"changed": True, "scan": "clean"})
+    assert reconcile(declared).document["dependencies"]["scan"] == "clean"

@@ -149,6 +149,8 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
     _apply_artifacts(document, facts.artifacts, ledger)
     if facts.scan is not None:
         _apply_scan(document, facts.scan, ledger)
+    else:
+        _unverified_scan(document, ledger)
     return Reconciled(document, ledger.context())
 
 
@@ -453,6 +455,28 @@ def _apply_scan(document: dict[str, Any], scan: Mapping[str, Any], ledger: _Ledg
                 "evidence scan also reports " + ", ".join(missing[:5]),
             )
     deps["scan"] = dict(scan)
+    document["dependencies"] = deps
+    ledger.note("dependencies.scan")
+
+
+#: Why a scan the document declares audited nothing Charter can use.
+DECLARED_SCAN = (
+    "the scan is declared in the proposal, not read from the scanner's output "
+    "(declared scans are not believed: pass the scanner's JSON with --evidence)"
+)
+
+
+def _unverified_scan(document: dict[str, Any], ledger: _Ledger) -> None:
+    """A scan the document declares, with no evidence: its findings still count (they
+    only ever make a verdict stricter), but it audited nothing Charter read, so a
+    dependency change it would cover is judged as unscanned (SC-DEPENDENCY-SCAN-001)."""
+    deps = document.get("dependencies")
+    if not isinstance(deps, dict) or not isinstance(deps.get("scan"), dict):
+        return
+    claimed = deps["scan"]
+    given = claimed.get("not_audited")
+    reasons = [DECLARED_SCAN, *(given if isinstance(given, list) else [])]
+    deps = {**deps, "scan": {**claimed, "audited": False, "not_audited": reasons}}
     document["dependencies"] = deps
     ledger.note("dependencies.scan")
 

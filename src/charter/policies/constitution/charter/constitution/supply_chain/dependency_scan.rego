@@ -8,8 +8,11 @@
 #   scan: when `scan.audited` is present it must be exactly true, and a scan
 #   with `audited: false` (e.g. pip-audit offline, which skips every package
 #   and still reports "No known vulnerabilities found") is denied with the
-#   first reasons of `scan.not_audited`. Run a profile scanner (e.g. grype,
-#   trivy, osv-scanner) with its vulnerability database and attach its result.
+#   first reasons of `scan.not_audited`. Charter counts only the scans it
+#   read from the scanner's own output (evidence): a scan the proposal merely
+#   declares is `audited: false` with that reason. Run a profile scanner (e.g.
+#   grype, trivy, osv-scanner) with its vulnerability database and attach its
+#   output as evidence.
 # related_resources:
 #   - ref: https://slsa.dev/spec/v1.0/requirements
 #     description: "SLSA v1.0 producer and build requirements"
@@ -63,7 +66,7 @@ deny contains {"rule": "SC-DEPENDENCY-SCAN-001", "msg": audited_nothing} if {
 no_scan := "dependencies changed but no vulnerability scan is attached; run a profile scanner (e.g. grype) and add its result as dependencies.scan with the tool name and findings"
 
 audited_nothing := sprintf(
-	"dependencies changed but the attached %s scan audited nothing (audited: %s; %s); a scan that checked no package is not a scan: rerun it with its vulnerability database available (e.g. pip-audit online, grype, trivy or osv-scanner) and attach that result",
+	"dependencies changed but the attached %s scan audited nothing (audited: %s; %s); attach the scanner's own JSON output as evidence (--evidence, or the runner's evidence) from a run that audited the packages, its vulnerability database available (e.g. grype, trivy, osv-scanner, or pip-audit online)",
 	[scan.tool, json.marshal(scan.audited), reasons],
 )
 

@@ -113,3 +113,18 @@ test_long_not_audited_reason_is_clipped_denied if {
 	contains(entry.msg, "… (5000 characters)")
 	count(entry.msg) < 700
 }
+
+# 3.0.0: a scan the proposal only declares is not one Charter read (charter.facts.reconcile
+# marks it `audited: false` with this reason); the message says to attach the output.
+declared_scan := pr_deps({"changed": true, "scan": {
+	"tool": "grype",
+	"findings": [],
+	"audited": false,
+	"not_audited": ["the scan is declared in the proposal, not read from the scanner's output (declared scans are not believed: pass the scanner's JSON with --evidence)"],
+}})
+
+test_a_declared_scan_is_told_to_attach_the_output_denied if {
+	some entry in dependency_scan.deny with input as declared_scan
+	contains(entry.msg, "the attached grype scan audited nothing (audited: false; the scan is declared in the proposal")
+	endswith(entry.msg, "; attach the scanner's own JSON output as evidence (--evidence, or the runner's evidence) from a run that audited the packages, its vulnerability database available (e.g. grype, trivy, osv-scanner, or pip-audit online)")
+}
