@@ -221,6 +221,31 @@ def test_the_identity_map_decides_the_author_type(
     assert doc["author"]["id"] == author.partition("<")[2].rstrip(">")
 
 
+@pytest.mark.parametrize(
+    ("committer", "expected"),
+    [
+        ("agent-7 <agent-7@example.com>", "agent"),  # named an agent by login
+        ("Ada <bot@agents.example>", "agent"),  # named an agent by email
+        ("GitHub <noreply@github.com>", "human"),  # unknown: GitHub's own web commits
+        ("Ada <ada@example.com>", "human"),
+    ],
+)
+def test_a_committer_the_map_names_an_agent_makes_the_change_an_agents(
+    tmp_path: Path, committer: str, expected: str
+) -> None:
+    """An agent that writes a human as the commit's author still commits as itself."""
+    root = _single_commit_repo(tmp_path, "Ada <ada@example.com>", "plain")
+    name, _, email = committer.partition(" <")
+    env = {**os.environ, "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email.rstrip(">"),
+           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}  # fmt: skip
+    subprocess.run(["git", "commit", "-q", "--amend", "--no-edit", "--no-verify"],
+                   cwd=root, env=env, check=True)  # fmt: skip
+    doc = build(root, HUMANS, head="f")
+    assert doc["commits"][-1]["committer"]["email"] == email.rstrip(">")
+    assert doc["commits"][-1]["author"]["type"] == "human"
+    assert doc["author"]["type"] == expected
+
+
 def test_with_no_identity_map_everyone_is_an_agent(tmp_path: Path) -> None:
     root = _single_commit_repo(tmp_path, "Ada <ada@example.com>")
     assert build(root, head="f")["author"]["type"] == "agent"

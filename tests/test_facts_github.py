@@ -197,6 +197,26 @@ def test_agent_co_author_makes_the_pull_request_an_agents(tmp_path: Path) -> Non
     assert doc["author"]["type"] == "agent"
 
 
+@pytest.mark.parametrize(
+    ("committer", "expected"),
+    [
+        ({"name": "helper[bot]", "email": "h@example.com"}, "agent"),
+        ({"name": "GitHub", "email": "noreply@github.com"}, "human"),  # web-flow: unknown
+    ],
+)
+def test_a_committer_the_map_names_an_agent_makes_the_pull_request_an_agents(
+    tmp_path: Path, committer: dict[str, str], expected: str
+) -> None:
+    commits = hand_made_commits()
+    commits[0]["commit"]["committer"] = committer
+    identities = IdentityMap(humans=("Codertocat",), agents=("*[bot]",))
+    doc = build(
+        ASSETS / "pull_request.opened.payload.json", api_dir(tmp_path, commits=commits), identities
+    )
+    assert doc["commits"][0]["author"]["type"] == "human"
+    assert doc["author"]["type"] == expected
+
+
 # --- files: statuses, renames, omitted patches, dependencies ---
 
 

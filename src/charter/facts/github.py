@@ -579,6 +579,11 @@ def _trailers(body: str) -> list[tuple[str, str]]:
 def _commit_is_agent(commit: dict[str, Any], identities: IdentityMap) -> bool:
     if commit["author"]["type"] == "agent":
         return True
+    # A committer the map names an agent (an unknown one is not: GitHub commits web
+    # merges itself), as in charter.facts.proposal.
+    committer = commit["committer"]
+    if identities.names_agent(committer["name"], committer["email"]):
+        return True
     for trailer in commit["trailers"]:
         key, value = trailer["key"].lower(), trailer["value"]
         if key == "agent" and value:

@@ -53,19 +53,25 @@ class IdentityMap:
 
     def classify(self, name: str, email: str) -> str:
         """``"agent"`` or ``"human"``; an unknown identity is an agent."""
+        if self.names_agent(name, email):
+            return "agent"
         mail = email.lower()
-        # Agent patterns also match another spelling of the same name (GitHub logins
-        # ignore case; " bot[bot]", "BOT［bot］"): stricter, never looser.
-        folded = tuple(_fold(p) for p in self.agents)
-        if _any(name, self.agents) or _any(_fold(name), folded):
-            return "agent"
-        if _any(mail, tuple(p.lower() for p in self.agent_emails)):
-            return "agent"
-        if _any(_fold(email), tuple(_fold(p) for p in self.agent_emails)):
-            return "agent"
         if _any(name, self.humans) or _any(mail, tuple(p.lower() for p in self.human_emails)):
             return "human"
         return "agent"
+
+    def names_agent(self, name: str, email: str) -> bool:
+        """Whether an agent pattern matches the identity (an unknown one is not named).
+
+        Agent patterns also match another spelling of the same name (GitHub logins
+        ignore case; " bot[bot]", "BOT［bot］"): stricter, never looser.
+        """
+        folded = tuple(_fold(p) for p in self.agents)
+        if _any(name, self.agents) or _any(_fold(name), folded):
+            return True
+        if _any(email.lower(), tuple(p.lower() for p in self.agent_emails)):
+            return True
+        return _any(_fold(email), tuple(_fold(p) for p in self.agent_emails))
 
 
 def _fold(text: str) -> str:

@@ -174,9 +174,14 @@ def _head_commit(commits: list[Commit], repo: Repository, head: str) -> Commit:
 
 
 def _author(head: Commit, commits: list[Commit], identities: IdentityMap) -> dict[str, str]:
-    # Any agent among the range's authors, co-authors or Agent: trailers makes it an agent's.
+    # Any agent among the range's authors, co-authors or Agent: trailers makes it an
+    # agent's; so does a committer the map names an agent (one that wrote a human as the
+    # author). An unknown committer is not an agent here: GitHub commits its web merges
+    # and squashes itself (noreply@github.com).
     types = {identities.classify(c.author_name, c.author_email) for c in commits or [head]}
     for commit in commits or [head]:
+        if identities.names_agent(commit.committer_name, commit.committer_email):
+            types.add("agent")
         for key, value in commit.trailers:
             if key.lower() == "agent" and value:
                 types.add("agent")
