@@ -55,19 +55,61 @@ def decide(compiled: CompiledStack, document: Any, *, validate: bool) -> Outcome
         return type(exc).__name__
 
 
+#: Carries an older release's outcome for a document to what a newer one must answer.
+Carry = Callable[[Any, Outcome], Outcome]
+
+
 def same(
     stacks: Stacks,
     document: Any,
     *,
     validate: bool = True,
-    carry: Callable[[Outcome], Outcome] | None = None,
+    carry: Carry | None = None,
 ) -> None:
     """Both releases decide ``document`` alike: ``carry`` turns the older's outcome
-    into what the newer one must answer (the declared changes), if any."""
+    into what the newer one must answer (the declared changes), if any; the newer
+    outcome is seen through :func:`seen` (messages a carry cannot rebuild)."""
     newer, older = stacks
     now = decide(newer, document, validate=validate)
     before = decide(older, document, validate=validate)
-    assert now == (before if carry is None else carry(before)), document
+    expected = before if carry is None else carry(document, before)
+    assert (now if carry is None else seen(now)) == expected, document
+
+
+# ------------------------------------------- 3.0.0: declared approvals are not facts
+
+APPROVALS_RULE = "PROC-MERGE-HUMAN-APPROVALS-001"
+#: How the 3.0.0 ask for approvals only the proposal declares is compared (its message
+#: counts the approvals as the rule does: pinned by its Rego tests).
+APPROVALS_ASK = (APPROVALS_RULE, "ask", "<approved only in the proposal>")
+_ORDER = ("allow", "ask", "deny")
+
+
+def seen(outcome: Outcome) -> Outcome:
+    """``outcome`` with the 3.0.0 approvals ask's message replaced by a token."""
+    if isinstance(outcome, str):
+        return outcome
+    verdict, reasons = outcome
+    return verdict, sorted(
+        APPROVALS_ASK
+        if (rule, level) == APPROVALS_ASK[:2] and "is approved only in the proposal" in msg
+        else (rule, level, msg)
+        for rule, level, msg in reasons
+    )
+
+
+def approvals_carry(document: Any, before: Outcome, protected: tuple[str, ...]) -> Outcome:
+    """What a 3.0.0 decision adds to a 2.x one deciding ``document`` without Charter's
+    facts (so approvals unverified): a merge into a protected branch that the older
+    release did not deny for too few approvals asks."""
+    if isinstance(before, str) or not isinstance(document, dict):
+        return before
+    verdict, reasons = before
+    if document.get("kind") != "merge" or document.get("base") not in protected:
+        return before
+    if any(rule == APPROVALS_RULE and level == "deny" for rule, level, _ in reasons):
+        return before
+    return max(verdict, "ask", key=_ORDER.index), sorted([*reasons, APPROVALS_ASK])
 
 
 def bench_proposals(n: int) -> list[dict[str, Any]]:

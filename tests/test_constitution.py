@@ -42,7 +42,8 @@ EXIT = {"allow": 0, "deny": 1, "ask": 3}
 #: example file → (verdict, rule ids that must be among the reasons)
 EXPECTED: dict[str, tuple[str, set[str]]] = {
     "docs-pr-compliant.json": ("allow", set()),
-    "merge-approved.json": ("allow", set()),
+    # alice's approval is declared, not read from GitHub: a person confirms it (3.0.0).
+    "merge-approved.json": ("ask", {"PROC-MERGE-HUMAN-APPROVALS-001"}),
     "release-declared-signed.json": ("allow", set()),
     "pr-profile-change-declared.json": ("allow", set()),
     "pr-test-fixture-credentials.json": ("allow", set()),

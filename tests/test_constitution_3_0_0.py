@@ -11,6 +11,9 @@
   clear it (``patch_omitted: "binary; …"``): Charter did scan it.
 - SC-DEPENDENCY-SCAN-001 words its advice for a scan that audited nothing: attach the
   scanner's own output as evidence (Charter no longer believes a declared scan).
+- PROC-MERGE-HUMAN-APPROVALS-001 asks about a merge into a protected branch whose
+  approvals would be enough but were not read from GitHub's reviews
+  (``input.context.facts.approvals_verified``).
 
 2.1.1 as released is a test asset (tests/assets/constitution-2.1.1). Every decision
 here is made by both stacks; the older outcome, carried through exactly these
@@ -41,6 +44,7 @@ from tests.constitution_diff import (
     Outcome,
     Stacks,
     adversarial_inputs,
+    approvals_carry,
     bench_proposals,
     decide,
     proposal_documents,
@@ -50,9 +54,12 @@ from tests.constitution_diff import (
 from tests.strategies import proposals
 
 PREVIOUS = ASSETS / "constitution-2.1.1"
+PROTECTED = ("main",)  # the constitution's protected_branches
+APPROVALS = "data.charter.constitution.process.merge_human_approvals.ask"
 PROFILE_RULE = "ENV-PROFILE-FILE-PROTECTED-001"
 UNSCANNED_RULE = "CRED-UNSCANNED-PATCH-001"
 SCAN_RULE = "SC-DEPENDENCY-SCAN-001"
+MERGE_RULE = "PROC-MERGE-HUMAN-APPROVALS-001"
 SCAN = "data.charter.constitution.supply_chain.dependency_scan.deny"
 OLD_SCAN_TAIL = (
     "; a scan that checked no package is not a scan: rerun it with its vulnerability "
@@ -97,16 +104,22 @@ def reworded(message: str) -> str:
     )
 
 
-def carry(before: Outcome) -> Outcome:
+def carry(document: Any, before: Outcome) -> Outcome:
     """What 3.0.0 answers where 2.1.1 answered ``before`` (through the API, where
-    Charter writes the context: a hand-written proposal has no ``proposed``)."""
+    Charter writes the context: a hand-written proposal has no ``proposed``, and its
+    approvals are the document's word)."""
     if isinstance(before, str):
         return before
     verdict, reasons = before
     words = {UNSCANNED_RULE: reworded, SCAN_RULE: rescanned}
-    return verdict, sorted(
-        (rule, level, words[rule](msg) if rule in words else msg) for rule, level, msg in reasons
+    reworded_outcome = (
+        verdict,
+        sorted(
+            (rule, level, words[rule](msg) if rule in words else msg)
+            for rule, level, msg in reasons
+        ),
     )
+    return approvals_carry(document, reworded_outcome, PROTECTED)
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +141,16 @@ def test_compat_finds_exactly_the_changed_rules(tmp_path: Path) -> None:
     rules it changes, and no other (the declared major covers it)."""
     found = judge(load_directory(PREVIOUS), load_directory(shipped_constitution_path()))
     assert (found.before, found.after, found.changed) == ("2.1.1", "3.0.0", ())
-    assert set(found.new_decisions) == {PROFILE_RULE, UNSCANNED_RULE, SCAN_RULE}
+    assert set(found.new_decisions) == {PROFILE_RULE, UNSCANNED_RULE, SCAN_RULE, MERGE_RULE}
     assert found.ok and found.moved == "major"
 
 
 def test_the_manifest_declares_the_changes(stacks: Stacks) -> None:
     manifest = json.loads((shipped_constitution_path() / ".manifest").read_text())
     entry = manifest["metadata"]["charter"]["changelog"]["3.0.0"]
-    assert sorted(entry["rules_changed"]) == sorted([PROFILE_RULE, UNSCANNED_RULE, SCAN_RULE])
+    assert sorted(entry["rules_changed"]) == sorted(
+        [PROFILE_RULE, UNSCANNED_RULE, SCAN_RULE, MERGE_RULE]
+    )
     assert entry["rules_removed"] == [] and entry["parameters_removed"] == []
 
 
@@ -184,7 +199,7 @@ def test_a_binary_the_scan_could_not_clear_is_worded_as_scanned(stacks: Stacks) 
         "tool.bin is a binary file Charter could not clear of credentials (holds a private "
         "key); remove what it holds, or have a person review the file"
     ]
-    assert now == carry(before) and now != before
+    assert now == carry(document, before) and now != before
 
 
 # ------------------------------------------------------------- set by set, adversarial
@@ -250,6 +265,21 @@ def _check_profile_set(document: dict[str, Any], which: str, now: Any, before: A
         assert now, document
 
 
+def _check_approvals_set(document: dict[str, Any], now: Any, before: Any) -> None:
+    """3.0.0 adds one ask to a merge whose approvals Charter did not read from GitHub."""
+    if now == "error" or before == "error":
+        assert now == before, document
+        return
+    extra = set(now) - set(before)
+    assert set(before) <= set(now), document
+    for entry in map(json.loads, extra):
+        assert entry["rule"] == "PROC-MERGE-HUMAN-APPROVALS-001", document
+        assert "is approved only in the proposal" in entry["msg"], document
+    verified = _member(document, "context", "facts", "approvals_verified") is True
+    if document.get("kind") != "merge" or verified:
+        assert not extra, document
+
+
 def _reworded_set(value: Any, words: Any) -> Any:
     if value == "error":
         return value
@@ -269,6 +299,8 @@ def test_every_set_has_2_1_1s_value_but_the_declared_changes(
     for path, now, before in zip(paths, sets(shipped, paths), sets(previous, paths), strict=True):
         if path.startswith(PROFILE + "."):
             _check_profile_set(document, path.rsplit(".", 1)[1], now, before)
+        elif path == APPROVALS:
+            _check_approvals_set(document, now, before)
         elif path == UNSCANNED:
             assert now == _reworded_set(before, reworded), document
         elif path == SCAN:

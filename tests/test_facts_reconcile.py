@@ -54,7 +54,11 @@ def test_files_that_are_not_dependency_files_derive_nothing() -> None:
     declared = _doc(files=[{"path": "src/app.py"}], dependencies={"changed": False})
     result = reconcile(declared)
     assert result.document["dependencies"] == {"changed": False}
-    assert result.context == {"derived": ["author.type"], "contradictions": []}
+    assert result.context == {
+        "derived": ["author.type"],
+        "contradictions": [],
+        "approvals_verified": False,
+    }
 
 
 def test_without_an_identity_map_a_declared_human_is_unverified_so_an_agent() -> None:
@@ -351,3 +355,18 @@ def test_a_declared_scan_through_the_api_denies_a_dependency_change() -> None:
 def test_a_non_object_declared_scan_is_left_for_the_rules() -> None:
     declared = _doc(dependencies={"changed": True, "scan": "clean"})
     assert reconcile(declared).document["dependencies"]["scan"] == "clean"
+
+
+def test_only_approvals_a_built_document_read_are_verified() -> None:
+    """GitHub's reviews (a built document with approvals) are facts; a declared list is
+    the document's word, whatever it says about itself, and so is a built document
+    without approvals (git has none)."""
+    human = [{"by": "alice", "type": "human"}]
+    identities = IdentityMap(humans=("alice",))
+    declared = _doc(approvals=human, context={"facts": {"approvals_verified": True}})
+    assert reconcile(declared, Facts(identities=identities)).context["approvals_verified"] is False
+    from_git = reconcile(declared, Facts(built=_built(), identities=identities))
+    assert from_git.context["approvals_verified"] is False
+    assert from_git.document["approvals"] == human  # kept, typed by the map
+    github = reconcile(declared, Facts(built=_built(approvals=human), identities=identities))
+    assert github.context["approvals_verified"] is True

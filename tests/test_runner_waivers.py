@@ -25,10 +25,12 @@ RULE = "CM-TICKET-REQUIRED-001"
 CONSTITUTION_RULE = "PROC-NO-SELF-APPROVAL-001"
 CREATED = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 #: Denied only by the overlay's ticket rule: a waiver of that rule turns it into allow.
+#: Into a branch that is not protected: a merge into main whose approval the proposal
+#: only declares asks (PROC-MERGE-HUMAN-APPROVALS-001), which no overlay waiver lifts.
 MERGE: dict[str, Any] = {
     "kind": "merge",
     "repository": "acme/platform",
-    "base": "main",
+    "base": "release/billing",
     "head": "feature/billing",
     "author": {"id": "agent-7", "type": "agent"},
     "title": "billing",

@@ -86,6 +86,9 @@ class Facts:
 class _Ledger:
     derived: list[str] = field(default_factory=list)
     contradictions: list[Contradiction] = field(default_factory=list)
+    #: Whether the approvals are facts (GitHub's reviews of a built document), not the
+    #: document's word.
+    approvals_verified: bool = False
 
     def note(self, name: str) -> None:
         if name not in self.derived:
@@ -98,6 +101,7 @@ class _Ledger:
         return {
             "derived": sorted(self.derived),
             "contradictions": [c.to_dict() for c in self.contradictions],
+            "approvals_verified": self.approvals_verified,
         }
 
 
@@ -138,12 +142,15 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
     # built document already classified (its author from names, emails and trailers;
     # GitHub's approvals) is kept: the map already decided it, with more to go on.
     built = facts.built
+    # Approvals are facts only when the built document read them (GitHub's reviews); a
+    # declared list is the document's word (PROC-MERGE-HUMAN-APPROVALS-001 asks).
+    ledger.approvals_verified = built is not None and "approvals" in built
     _classify(
         document,
         facts.identities,
         ledger,
         author=built is None,
-        approvals=built is None or "approvals" not in built,
+        approvals=not ledger.approvals_verified,
     )
     _self_approvals(document, ledger)
     _apply_artifacts(document, facts.artifacts, ledger)
