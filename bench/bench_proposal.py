@@ -23,11 +23,14 @@ range, in the same run:
 
 Targets: build + decide ≤ 3x git's own time; memory ≤ 2x the patch size.
 ``--baseline-src`` runs another Charter tree (a worktree of an older commit)
-alike, interleaved, for a before/after in one run.
+alike, interleaved, for a before/after in one run. ``--no-huge-pages`` runs the children
+with ``MIMALLOC_ALLOW_THP=0`` (regorus' allocator without transparent huge pages, whose
+faults make the decision's time alternate from one fresh process to the next on some
+machines, docs/benchmarks.md): steadier before/after figures, not Charter's default.
 
     .venv/bin/python bench/bench_proposal.py [--commits 1000] [--files 5000]
         [--packages 40000] [--binaries 0] [--binary-kib 256] [--runs 3] [--python-heap]
-        [--baseline-src DIR] [--quick]
+        [--baseline-src DIR] [--no-huge-pages] [--quick]
 """
 
 from __future__ import annotations
@@ -265,8 +268,12 @@ def timed(argv: list[str], cwd: Path) -> tuple[float, float, int]:
     return wall, cpu, len(done.stdout)
 
 
-def run_child(repo: Path, trace: bool, src: Path = ROOT / "src") -> dict[str, object]:
+def run_child(
+    repo: Path, trace: bool, src: Path = ROOT / "src", huge_pages: bool = True
+) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(src)}
+    if not huge_pages:
+        env["MIMALLOC_ALLOW_THP"] = "0"  # read by regorus' mimalloc when it is loaded
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(repo), "main", "feature", "1" if trace else "0"],
         env=env,
@@ -341,6 +348,12 @@ def main() -> int:
         help="another Charter src/ tree (e.g. a git worktree of an older commit) timed alike, "
         "its runs interleaved with this tree's",
     )
+    parser.add_argument(
+        "--no-huge-pages",
+        action="store_true",
+        help="children with MIMALLOC_ALLOW_THP=0: regorus' heap without transparent huge pages "
+        "(steadier decision times on some machines; not Charter's default)",
+    )
     parser.add_argument("--quick", action="store_true", help="20 commits, 100 files, 500 packages")
     args = parser.parse_args()
     if args.quick:
@@ -367,8 +380,10 @@ def main() -> int:
             numstat.append(timed(["git", "diff", "--numstat", "main", "feature"], repo))
             full.append(timed(["git", "diff", "main", "feature"], repo))
             for results, src in trees[:: -1 if round_ % 2 else 1]:
-                results.append(run_child(repo, trace=False, src=src))
-        traced = run_child(repo, trace=True) if args.python_heap else None
+                results.append(run_child(repo, False, src, not args.no_huge_pages))
+        traced = (
+            run_child(repo, True, huge_pages=not args.no_huge_pages) if args.python_heap else None
+        )
     patch_bytes = full[0][2]
     git_s = statistics.median(t for t, _, _ in numstat)
     git_cpu = statistics.median(c for _, c, _ in numstat)
@@ -398,6 +413,8 @@ def main() -> int:
     console.print(table)
     if baseline:
         console.print(f"before = the Charter tree {args.baseline_src}")
+    if args.no_huge_pages:
+        console.print("children ran with MIMALLOC_ALLOW_THP=0 (--no-huge-pages)")
     console.print(
         f"verdict {first['verdict']}; patches kept {int(str(first['patch_chars'])) / 1e6:.1f} MB, "
         f"{first['omitted']} omitted (over the per-file or total budget, or binary: "

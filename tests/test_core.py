@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from typing import Any
@@ -90,6 +91,40 @@ def test_canonical_writes_and_refuses_exactly_what_json_dumps_does(value: Any) -
         )
 
     assert _outcome(jsonio.canonical, value) == _outcome(dumps, value)
+
+
+def _sha256_of_canonical(value: Any) -> tuple[str, int]:
+    data = jsonio.canonical(value).encode("utf-8")
+    return "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(python_values | json_values)
+def test_canonical_pieces_join_to_the_canonical_text_or_its_error(value: Any) -> None:
+    """Small runs (1-2 elements) and every depth: each way of cutting the text."""
+    for depth, items in ((3, 1), (3, 2), (1, 1), (8, 1)):
+        pieces = jsonio.canonical_pieces(value, depth=depth, items=items)
+        assert _outcome(lambda v, p=pieces: "".join(p), value) == _outcome(jsonio.canonical, value)
+    assert _outcome(jsonio.canonical_sha256, value) == _outcome(_sha256_of_canonical, value)
+
+
+def test_canonical_sha256_of_a_large_document_is_that_of_its_text() -> None:
+    """Runs of 256 elements two levels down, keys that need escaping, and the errors."""
+    document = {
+        "files": [{"path": f"src/é{i}.py", "patch": "+x\n" * i, "n": i / 3} for i in range(700)],
+        "deps": {
+            "changes": [{"name": f"p{i}", "old": None, "direct": i % 2 == 0} for i in range(600)]
+        },
+        '\u2028 "quoted"\n': [[1, 2], [], {}],
+    }
+    assert jsonio.canonical_sha256(document) == _sha256_of_canonical(document)
+    assert jsonio.digest(document) == _sha256_of_canonical(document)[0]
+    cycle: dict[str, Any] = {"a": []}
+    cycle["a"].append(cycle)
+    with pytest.raises(ValueError, match="Circular reference"):
+        jsonio.canonical_sha256(cycle)
+    with pytest.raises(UnicodeEncodeError):
+        jsonio.canonical_sha256({"text": "\ud800"})
 
 
 def test_canonical_is_safe_to_share_between_threads() -> None:

@@ -28,6 +28,7 @@ from charter.facts import (
     dependencies,
     derive_dependency_changes,
     is_dependency_file,
+    lockfiles,
 )
 from charter.facts.lockfiles import (
     Inventory,
@@ -194,6 +195,26 @@ def test_is_dependency_file() -> None:
     for no in ("README.md", "requirements.md", "src/yarn.lock.bak", "Cargo.toml.orig"):
         assert not is_dependency_file(no), no
     assert derive_dependency_changes({"README.md": (b"a", b"b")}) == DependencyFacts((), ())
+
+
+def test_dependency_file_names_every_way_they_are_spelled() -> None:
+    pip = (
+        "a\\Requirements\\Dev.IN", "requirements/x.txt", "CONSTRAINTS-prod.txt",
+        "ci/dev-requirements.in", "x/requirements/requirements/base.txt",
+    )  # fmt: skip
+    unread = (
+        "x/buildscript-GRADLE.lockfile", "conda-linux-64.lock", "env.conda-lock.yml",
+        "pylock.dev.toml", "Manifest.toml", "a/Package.resolved", "x.gemspec",
+    )  # fmt: skip
+    for yes in (*pip, *unread):
+        assert is_dependency_file(yes), yes
+    for path in pip:
+        assert lockfiles.reader_for(path) is lockfiles.requirements_txt, path
+    for no in ("requirements", "requirements.txt/x", "notes.txt", "requirements.md", "lock.in"):
+        assert not is_dependency_file(no), no
+    # reader_for tries the patterns only on a name holding "lock": each must need it.
+    for pattern, _ in lockfiles.UNREAD_LOCKFILE_PATTERNS:
+        assert all("lock" in alternative for alternative in pattern.pattern.split("|")), pattern
 
 
 def test_nested_npm_versions_pair_in_version_order() -> None:

@@ -18,7 +18,7 @@ from charter.core import errors
 from charter.facts.dependencies import derive_dependency_changes
 from charter.facts.git import GitError, Repository, _DiffReader, _Growing, _split_one
 from charter.facts.identities import IdentityMap
-from charter.facts.proposal import GitRange, _dependencies, build_from_git
+from charter.facts.proposal import GitRange, _dependencies, _DependencyBlobs, build_from_git
 from tests.test_facts_git import commit, git
 
 
@@ -540,7 +540,8 @@ def test_a_dependency_blob_git_cannot_read_leaves_its_file_unparsed(
     children, descriptors = _children(), _descriptors()
     repository = Repository(large)
     changed = repository.changed_files("main", "feature", binary=False)
-    facts = _dependencies(repository, changed, "main", "feature")
+    with _DependencyBlobs(repository, changed) as blobs:
+        facts = _dependencies(repository, changed, "main", "feature", blobs)
     assert facts["unparsed"] == [
         {"path": "package.json", "reason": "after: unexpected structure (GitError)"}
     ]

@@ -23,12 +23,13 @@ JSON is a bug, not something to stringify).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
-from charter.core.digests import sha256_bytes
 from charter.core.errors import InputError
 
 #: Deepest nesting accepted in any document (proposals are a few levels deep).
@@ -55,7 +56,67 @@ def canonical_bytes(document: Any) -> bytes:
 
 def digest(document: Any) -> str:
     """``sha256:<hex>`` of the canonical form."""
-    return sha256_bytes(canonical_bytes(document))
+    return canonical_sha256(document)[0]
+
+
+def canonical_sha256(document: Any) -> tuple[str, int]:
+    """``sha256:<hex>`` of the canonical form and its length in bytes, hashed a piece at
+    a time (:func:`canonical_pieces`): a large document's text is never held whole.
+
+    Raises what :func:`canonical` raises, and UnicodeEncodeError for a lone surrogate
+    (as encoding :func:`canonical`'s text would).
+    """
+    hashed = hashlib.sha256()
+    size = 0
+    for piece in canonical_pieces(document):
+        data = piece.encode("utf-8")
+        size += len(data)
+        hashed.update(data)
+    return "sha256:" + hashed.hexdigest(), size
+
+
+#: Levels of objects and arrays :func:`canonical_pieces` opens itself (a proposal's
+#: ``dependencies.changes`` is the third); anything deeper is written whole.
+_PIECE_DEPTH = 3
+#: Elements of an array written in one piece, at most.
+_PIECE_ITEMS = 256
+#: An object's key as the encoder writes it (``ensure_ascii=False``).
+_key = json.encoder.encode_basestring
+
+
+def canonical_pieces(
+    document: Any, *, depth: int = _PIECE_DEPTH, items: int = _PIECE_ITEMS
+) -> Iterator[str]:
+    """:func:`canonical`'s text in pieces: joined, exactly ``canonical(document)``.
+
+    The objects (with text keys only) and arrays of the top ``depth`` levels are
+    written here, member by member and a run of ``items`` elements at a time, each
+    run by the canonical encoder (``[…]`` without its brackets); everything else is
+    the encoder's own writing of it. A value the encoder refuses raises the same
+    error (the encoder meets it in the piece that holds it); the pieces before it
+    are already yielded.
+    """
+    if depth > 0 and type(document) is dict and document:
+        if all(type(key) is str for key in document):  # else the encoder decides
+            yield from _object_pieces(document, depth, items)
+            return
+    if depth > 0 and type(document) is list and len(document) > items:
+        yield "["
+        for start in range(0, len(document), items):
+            run = _CANONICAL.encode(document[start : start + items])[1:-1]
+            yield run if start == 0 else "," + run
+        yield "]"
+        return
+    yield _CANONICAL.encode(document)
+
+
+def _object_pieces(document: dict[str, Any], depth: int, items: int) -> Iterator[str]:
+    opening = "{"
+    for key in sorted(document):  # the encoder's order: keys are unique, so items sort so
+        yield opening + _key(key) + ":"
+        yield from canonical_pieces(document[key], depth=depth - 1, items=items)
+        opening = ","
+    yield "}"
 
 
 def compact(document: Any) -> str:

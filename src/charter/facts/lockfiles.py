@@ -1155,6 +1155,9 @@ def _not_read(what: str) -> Reader:
 
 Reader = Callable[[bytes, str], Inventory]
 
+#: A pip requirements file's (case-folded) base name, wherever it lies.
+_REQUIREMENTS_NAME = re.compile(r"(.*requirements.*|constraints.*)\.(txt|in)")
+
 
 def reader_for(path: str) -> Reader | None:
     """The reader of the file at ``path``, by its base name; ``None`` if not a dependency file.
@@ -1165,10 +1168,9 @@ def reader_for(path: str) -> Reader | None:
     ``requirements`` folder, is read as a pip requirements file: pip reads
     whatever ``-r``/``-c`` names.
     """
-    parts = path.replace("\\", "/").casefold().split("/")
-    base = parts[-1]
-    if re.fullmatch(r"(.*requirements.*|constraints.*)\.(txt|in)", base) or (
-        len(parts) > 1 and parts[-2] == "requirements" and base.endswith((".txt", ".in"))
+    folder, _, base = path.replace("\\", "/").casefold().rpartition("/")
+    if base.endswith((".txt", ".in")) and (
+        _REQUIREMENTS_NAME.fullmatch(base) or folder.rpartition("/")[2] == "requirements"
     ):
         return requirements_txt
     if base.endswith(".gemspec"):
@@ -1215,9 +1217,11 @@ UNREAD_LOCKFILE_PATTERNS = (
 
 def _unread_lockfile(base: str) -> Reader | None:
     """The reader of a lockfile Charter recognises but does not read: it says so."""
-    ecosystem = _UNREAD_BY_NAME.get(base) or next(
-        (name for pattern, name in UNREAD_LOCKFILE_PATTERNS if pattern.fullmatch(base)), None
-    )
+    ecosystem = _UNREAD_BY_NAME.get(base)
+    if ecosystem is None and "lock" in base:  # every pattern's name holds "lock"
+        ecosystem = next(
+            (name for pattern, name in UNREAD_LOCKFILE_PATTERNS if pattern.fullmatch(base)), None
+        )
     if ecosystem is None:
         return None
 

@@ -82,11 +82,14 @@ def build_from_git(
     # git diffs every file (into a temporary file) while Python reads the rest.
     with repo.start_diff(old, head) as diff:
         changed = repo.changed_files(old, head, binary=False)
-        commits = repo.commits(base, head)
-        head_commit = _head_commit(commits, repo, head)
-        # Dependency files first: their two sides are compared before the patches
-        # are held, so a large lockfile's reading and the kept patches never add up.
-        dependencies = _dependencies(repo, changed, old, head)
+        # git reads the changed dependency files' blobs (inflating a large lockfile)
+        # while Python reads the commits and the trees.
+        with _DependencyBlobs(repo, changed) as blobs:
+            commits = repo.commits(base, head)
+            head_commit = _head_commit(commits, repo, head)
+            # Dependency files first: their two sides are compared before the patches
+            # are held, so a large lockfile's reading and the kept patches never add up.
+            dependencies = _dependencies(repo, changed, old, head, blobs)
         files = _files(repo, diff, old, head, changed, spec, progress)
     document: dict[str, Any] = {
         "kind": spec.kind,
@@ -145,7 +148,8 @@ def build_staged(
     old = head if head is not None else repo.empty_tree()
     with repo.start_diff(old, None) as diff:  # as build_from_git
         changed = repo.changed_files(old, None, binary=False)
-        dependencies = _dependencies(repo, changed, old, None)
+        with _DependencyBlobs(repo, changed) as blobs:
+            dependencies = _dependencies(repo, changed, old, None, blobs)
         files = _files(repo, diff, old, None, changed, spec, progress)
     name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
@@ -330,32 +334,70 @@ def _text(data: bytes) -> tuple[str | None, str | None]:
         return None, "not UTF-8 text"
 
 
-def _blob(blobs: RunningBlobs, sha: str | None) -> Side:
-    """A function reading blob ``sha`` (None for the absent side)."""
-    if sha is None:
-        return None
-    return partial(blobs.read, sha)
+#: The blobs of a dependency file's two sides (None where absent).
+Blobs = tuple[str | None, str | None]
+
+
+class _DependencyBlobs:
+    """The changed dependency files' sides (:func:`_changed_sides`), their blobs read by one
+    ``git cat-file --batch`` started at once (:meth:`Repository.start_blobs`; none when
+    there is nothing to read), in the order they are compared. A context manager: leaving
+    it stops git."""
+
+    def __init__(self, repo: Repository, changed: list[ChangedFile]) -> None:
+        self.repo = repo
+        self.sides = _changed_sides(changed)
+        shas = [sha for pair in self.sides.values() for sha in pair if sha is not None]
+        self._running: RunningBlobs | None = repo.start_blobs(shas) if shas else None
+        self._batched = frozenset(shas)
+
+    def __enter__(self) -> _DependencyBlobs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._running is not None:
+            self._running.close()
+
+    def side(self, sha: str | None) -> Side:
+        """A function reading blob ``sha`` when its file is compared (None for the absent
+        side): from the batch, or (a linked file's target, rare) on its own."""
+        if sha is None:
+            return None
+        if self._running is not None and sha in self._batched:
+            return partial(self._running.read, sha)
+        return partial(self.repo.read_blob, sha)
+
+
+def _changed_sides(changed: list[ChangedFile]) -> dict[str, Blobs]:
+    """The dependency files the change touches itself: path -> the blobs of its two sides."""
+    sides: dict[str, Blobs] = {}
+    for file in changed:
+        if is_dependency_file(file.path):
+            old_path_is_same = file.previous_path is None
+            if old_path_is_same and file.old_blob == file.new_blob:
+                sides.pop(file.path, None)  # the same bytes on both sides: nothing changed
+            else:
+                sides[file.path] = (file.old_blob if old_path_is_same else None, file.new_blob)
+        if file.previous_path is not None and is_dependency_file(file.previous_path):
+            sides[file.previous_path] = (file.old_blob, None)
+    return sides
 
 
 def _dependencies(
-    repo: Repository, changed: list[ChangedFile], old: str, new: str | None
+    repo: Repository,
+    changed: list[ChangedFile],
+    old: str,
+    new: str | None,
+    blobs: _DependencyBlobs,
 ) -> dict[str, Any]:
     touched = {f.path for f in changed} | {f.previous_path for f in changed if f.previous_path}
     # Only when something else changed can a file be read under another file's name.
     others = not all(is_dependency_file(path) for path in touched)
     trees = (repo.entries(old), repo.entries(new)) if others else ({}, {})
-    # path -> the blobs of its two sides (None where absent).
-    planned: dict[str, Blobs] = _linked_sides(repo, touched, trees)
-    for file in changed:
-        if is_dependency_file(file.path):
-            old_path_is_same = file.previous_path is None
-            if old_path_is_same and file.old_blob == file.new_blob:
-                planned.pop(file.path, None)  # the same bytes on both sides: nothing changed
-            else:
-                planned[file.path] = (file.old_blob if old_path_is_same else None, file.new_blob)
-        if file.previous_path is not None and is_dependency_file(file.previous_path):
-            planned[file.previous_path] = (file.old_blob, None)
-    facts = _dependency_facts(repo, planned)
+    # path -> the blobs of its two sides (None where absent): linked files first (they
+    # are never touched themselves, so the changed files' sides add to them).
+    planned: dict[str, Blobs] = {**_linked_sides(repo, touched, trees), **blobs.sides}
+    facts = _dependency_facts(planned, blobs)
     unparsed = [{"path": u.path, "reason": u.reason} for u in facts.unparsed]
     unparsed += _included(repo, touched, trees)
     return {
@@ -375,24 +417,16 @@ def _dependencies(
     }
 
 
-#: The blobs of a dependency file's two sides (None where absent).
-Blobs = tuple[str | None, str | None]
-
-
-def _dependency_facts(repo: Repository, planned: dict[str, Blobs]) -> DependencyFacts:
+def _dependency_facts(planned: dict[str, Blobs], blobs: _DependencyBlobs) -> DependencyFacts:
     """The dependency facts of ``planned``'s files.
 
-    One ``git cat-file --batch`` writes their blobs to a temporary file, in the
-    order they are compared, while they are: each is read when its file is
-    compared and let go after, so one dependency file's bytes are held at a time.
+    Each side is read when its file is compared and let go after (``git cat-file
+    --batch`` writes them to a temporary file, :class:`_DependencyBlobs`), so one
+    dependency file's bytes are held at a time.
     """
-    shas = [sha for pair in planned.values() for sha in pair if sha is not None]
-    if not shas:
-        return derive_dependency_changes({})  # no side to read: nothing to compare
-    with repo.start_blobs(shas) as blobs:
-        return derive_dependency_changes(
-            {path: (_blob(blobs, old), _blob(blobs, new)) for path, (old, new) in planned.items()}
-        )
+    return derive_dependency_changes(
+        {path: (blobs.side(old), blobs.side(new)) for path, (old, new) in planned.items()}
+    )
 
 
 Trees = tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]
