@@ -66,6 +66,9 @@ def canonical_sha256(document: Any) -> tuple[str, int]:
     Raises what :func:`canonical` raises, and UnicodeEncodeError for a lone surrogate
     (as encoding :func:`canonical`'s text would).
     """
+    if not _large(document, _PIECE_DEPTH, _PIECE_ITEMS):  # small: one encoder call
+        data = canonical_bytes(document)
+        return "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
     hashed = hashlib.sha256()
     size = 0
     for piece in canonical_pieces(document):
@@ -96,7 +99,10 @@ def canonical_pieces(
     error (the encoder meets it in the piece that holds it); the pieces before it
     are already yielded.
     """
-    if depth > 0 and type(document) is dict and document:
+    if not _large(document, depth, items):  # one encoder call: a proposal's usual case
+        yield _CANONICAL.encode(document)
+        return
+    if type(document) is dict:
         if all(type(key) is str for key in document):  # else the encoder decides
             yield from _object_pieces(document, depth, items)
             return
@@ -108,6 +114,26 @@ def canonical_pieces(
         yield "]"
         return
     yield _CANONICAL.encode(document)
+
+
+def _large(value: Any, depth: int, items: int) -> bool:
+    """Whether :func:`canonical_pieces` would split ``value``: an array of more than
+    ``items`` elements, or an object holding one, within ``depth`` levels (objects are
+    looked into, arrays only measured: a few calls for a small proposal)."""
+    if depth <= 0:
+        return False
+    if type(value) is list:
+        return len(value) > items
+    if type(value) is not dict:
+        return False
+    for member in value.values():  # a loop, not a call per member: most are scalars
+        kind = type(member)
+        if kind is list:
+            if depth > 1 and len(member) > items:
+                return True
+        elif kind is dict and depth > 1 and _large(member, depth - 1, items):
+            return True
+    return False
 
 
 def _object_pieces(document: dict[str, Any], depth: int, items: int) -> Iterator[str]:
