@@ -336,16 +336,18 @@ def _change(path: str, name: str = "werkzeug", new: str = "0.14") -> dict[str, A
     return {"ecosystem": "pypi", "name": name, "old": None, "new": new, "file": path}
 
 
-def _scan(tmp_path: Path, document: dict[str, Any], *reports: Path) -> dict[str, Any]:
-    """``dependencies.scan`` as reconciled from an evidence directory of ``reports``."""
+def _scan(
+    tmp_path: Path, document: dict[str, Any], *reports: Path, root: str | None = None
+) -> dict[str, Any]:
+    """``dependencies.scan`` as reconciled from an evidence directory of ``reports``
+    (``root``: the judged work tree's top)."""
     directory = tmp_path / "scans"
     directory.mkdir(parents=True)
     for report in reports:
         shutil.copyfile(report, directory / report.name)
     found = collect(directory, EvidenceTrust())
-    scan: dict[str, Any] = reconcile(document, Facts(scan=found.scan)).document["dependencies"][
-        "scan"
-    ]
+    facts = Facts(scan=found.scan, root=root)
+    scan: dict[str, Any] = reconcile(document, facts).document["dependencies"]["scan"]
     assert "reports" not in scan
     return scan
 
@@ -380,6 +382,50 @@ def test_a_lockfile_scan_covers_the_lockfile_it_names(tmp_path: Path) -> None:
     for path in ("services/api/poetry.lock", "yarn.lock"):
         scan = _scan(tmp_path / path.replace("/", "_"), _pr(_change(path)), TRIVY_POETRY)
         assert scan["audited"] is False and scan["findings"] == []
+
+
+GRYPE_DIR = VULN / "grype" / "anchore-grype" / "TestJsonDirsPresenter.golden"
+
+
+def test_an_absolute_directory_scan_covers_the_work_tree_it_scanned(tmp_path: Path) -> None:
+    """grype's directory source names the folder it scanned absolutely (``/some/path``,
+    as `grype dir:$GITHUB_WORKSPACE` does): it covers the change when that folder is the
+    judged checkout's top, or holds the changed file; never by a guess without one."""
+    document = _pr(_change("poetry.lock"), _change("web/poetry.lock"))
+    for root, audited in (
+        ("/some/path", True),  # the checkout itself
+        ("/some/path/", True),
+        ("/some", False),  # it scanned /some/path only: poetry.lock is /some/poetry.lock
+        ("/some/pathology", False),  # a prefix of the name is not a parent folder
+        (None, False),  # no work tree known: an absolute folder is nobody's
+    ):
+        scan = _scan(tmp_path / str(root).replace("/", "_"), document, GRYPE_DIR, root=root)
+        assert scan["audited"] is audited, (root, scan["not_audited"])
+    inner = _pr(_change("path/poetry.lock"), _change("path/sub/go.sum"))
+    scan = _scan(tmp_path / "inner", inner, GRYPE_DIR, root="/some")
+    assert scan["audited"] is True  # /some/path is the repository's folder path/
+
+
+def test_an_absolute_lockfile_path_is_read_against_the_work_tree(tmp_path: Path) -> None:
+    """OSV-Scanner names the lockfile it read absolutely (/tmp/components/yarn.lock):
+    under the judged work tree it is that repository path, matched exactly; elsewhere
+    (a scan run where the checkout had another path) it matches by its suffix, as
+    without a root."""
+    cases = (
+        ("components/yarn.lock", "/tmp", True),
+        ("yarn.lock", "/tmp/components", True),
+        (
+            "components/yarn.lock",
+            "/tmp/components",
+            False,
+        ),  # that would be .../components/components
+        ("components/yarn.lock", "/work/checkout", True),  # outside: by its suffix
+        ("components/yarn.lock", None, True),
+    )
+    for index, (path, root, audited) in enumerate(cases):
+        document = _pr(_change(path, "flot-axis", "1"))
+        scan = _scan(tmp_path / str(index), document, OSV_YARN, root=root)
+        assert scan["audited"] is audited, (path, root, scan["not_audited"])
 
 
 def test_only_the_scans_about_the_change_judge_it(tmp_path: Path) -> None:
@@ -632,3 +678,31 @@ def test_a_change_built_from_git_is_judged_by_the_scan_of_its_own_lockfile(
     assert not [r for r in reasons if r["rule"] == "SC-DEPENDENCY-SCAN-001"]
     [vuln] = _messages(reasons, "SC-VULN-THRESHOLD-001")
     assert "CVE-2019-14806 with severity high" in vuln
+
+
+def test_the_cli_reads_scans_against_the_checkout_it_judges(tmp_path: Path) -> None:
+    """``charter check``'s facts carry the judged work tree's top when the evidence holds
+    a scan (git is asked only then)."""
+    from charter.cli._facts import gather
+    from charter.facts.at_base import WorkTree
+    from tests.test_facts_git import git
+
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    shutil.copyfile(OSV_YARN, evidence / OSV_YARN.name)
+    declared = _pr(_change("components/yarn.lock", "flot-axis", "1"))
+    facts = gather(
+        built=None, identities=None, evidence=evidence, policy=None, declared=declared,
+        tree=WorkTree(repo / "sub"),
+    )  # fmt: skip
+    assert facts.root == str(repo.resolve())
+    (evidence / OSV_YARN.name).unlink()
+    (evidence / "app.bin").write_bytes(b"app\n")
+    tree = WorkTree(repo)
+    facts = gather(
+        built=None, identities=None, evidence=evidence, policy=None, declared=declared, tree=tree
+    )
+    assert facts.root is None and facts.scan is None

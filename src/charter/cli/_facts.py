@@ -14,7 +14,7 @@ import typer
 
 from charter.cli._stack import trust_policy_at
 from charter.core.errors import InputError
-from charter.facts.at_base import WorkTree, base_view
+from charter.facts.at_base import WorkTree, base_view, work_tree
 from charter.facts.evidence import for_document
 from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import from_environment
@@ -142,18 +142,22 @@ def gather(
     evidence: Path | None,
     policy: TrustPolicy | None,
     declared: Mapping[str, Any],
+    tree: WorkTree | None = None,
 ) -> Facts:
     """The facts a declared document is reconciled with (docs/design.md, 'Facts: declared
-    and derived'): a built document, the identity map, and the verified evidence."""
+    and derived'): a built document, the identity map, and the verified evidence (its
+    scans' absolute paths read against ``tree``'s top, the judged checkout)."""
     found = None
     if evidence is not None or "evidence" in declared:
         signers = policy.evidence if policy is not None else EvidenceTrust()
         found = for_document(declared, evidence, signers)
+    top = tree.top if tree is not None and found is not None and found.scan else None
     return Facts(
         built=built,
         identities=identities,
         artifacts=found.artifacts if found is not None else None,
         scan=found.scan if found is not None else None,
+        root=str(top) if top is not None else None,
     )
 
 
@@ -167,10 +171,16 @@ def with_evidence(
     policy as of the change's base when the change touches it)."""
     if evidence is None:
         return document
-    with base_view(repo, document) as view:
+    tree = work_tree(repo)
+    with base_view(tree, document) as view:
         policy = trust_policy_at(trust, view)
         facts = gather(
-            built=document, identities=None, evidence=evidence, policy=policy, declared={}
+            built=document,
+            identities=None,
+            evidence=evidence,
+            policy=policy,
+            declared={},
+            tree=tree,
         )
         return validate(reconcile(None, facts).document)
 

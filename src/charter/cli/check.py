@@ -200,6 +200,7 @@ def _document(
         evidence=sources.evidence,
         policy=policy,
         declared=declared or built or {},
+        tree=tree,
     )
     return declared, facts, str(sources.proposal_file) if declared is not None else name
 

@@ -189,7 +189,12 @@ def github(
             folder, keys = waivers_at(view, waivers_dir, waiver_key)
             hook = waiver_hook(folder, stack, keys)
             facts = gather(
-                built=document, identities=None, evidence=evidence, policy=policy, declared=document
+                built=document,
+                identities=None,
+                evidence=evidence,
+                policy=policy,
+                declared=document,
+                tree=tree,
             )
             stack = stack.with_profile(_profile.from_document(stack, document, repo))
             decided = decide(stack.compile(), None, facts, now=parse_now(now), waivers=hook)

@@ -73,13 +73,16 @@ class Facts:
     ``built`` is a document built from the repository or GitHub (it wins over the
     declared one field by field); ``identities`` classifies authors and approvers;
     ``artifacts`` and ``scan`` come from verified evidence
-    (:func:`charter.facts.evidence.collect`) and replace the declared ones.
+    (:func:`charter.facts.evidence.collect`) and replace the declared ones; ``root`` is
+    the resolved top of the judged repository's work tree when there is one, where a
+    scan naming absolute paths ran (:func:`charter.facts.scan_coverage.judge`).
     """
 
     built: Mapping[str, Any] | None = None
     identities: IdentityMap | None = None
     artifacts: tuple[Mapping[str, Any], ...] | None = None
     scan: Mapping[str, Any] | None = None
+    root: str | None = None
 
 
 @dataclass
@@ -155,7 +158,7 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
     _self_approvals(document, ledger)
     _apply_artifacts(document, facts.artifacts, ledger)
     if facts.scan is not None:
-        _apply_scan(document, facts.scan, ledger)
+        _apply_scan(document, facts.scan, ledger, facts.root)
     else:
         _unverified_scan(document, ledger)
     return Reconciled(document, ledger.context())
@@ -442,7 +445,9 @@ def _merge_artifact(
     return merged
 
 
-def _apply_scan(document: dict[str, Any], scan: Mapping[str, Any], ledger: _Ledger) -> None:
+def _apply_scan(
+    document: dict[str, Any], scan: Mapping[str, Any], ledger: _Ledger, root: str | None
+) -> None:
     """The evidence's scans replace the declared one; for a dependency change only the
     scans about it count (:mod:`charter.facts.scan_coverage`)."""
     deps = document.get("dependencies")
@@ -450,7 +455,7 @@ def _apply_scan(document: dict[str, Any], scan: Mapping[str, Any], ledger: _Ledg
     reports = scan.get("reports")
     scan = {k: v for k, v in scan.items() if k != "reports"}
     if isinstance(reports, list) and reports and _dependencies_changed(deps):
-        scan = scan_coverage.judge(reports, document)
+        scan = scan_coverage.judge(reports, document, root)
     claimed = deps.get("scan")
     if isinstance(claimed, dict):
         missing = sorted(_finding_ids(scan.get("findings")) - _finding_ids(claimed.get("findings")))

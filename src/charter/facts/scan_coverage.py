@@ -9,7 +9,11 @@ A scan judges a dependency change only when it is *about* that change:
   ``lang-pkgs`` targets (under ``ArtifactName``), OSV-Scanner's lockfile sources,
   grype's file source — when the scanned path is the file or ends with ``/`` + the
   file's repository path; a directory scan (grype ``dir:``, an OSV git source)
-  covers the files under it when its path is relative (``.`` covers everything);
+  covers the files under it when its path is relative (``.`` covers everything).
+  When the judged repository's work tree is known (``root``: ``charter check
+  --repo``, the Action's checkout), an absolute path under it is read as that
+  repository path (``grype dir:$GITHUB_WORKSPACE`` covers everything; a file is then
+  matched exactly); one outside it is judged as without a root;
 * pip-audit names no file, but lists every package it audited: it covers a file
   whose every added or changed package is a PyPI package it audited at that version.
 
@@ -47,10 +51,13 @@ def merge(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def judge(reports: list[Mapping[str, Any]], document: Mapping[str, Any]) -> dict[str, Any]:
+def judge(
+    reports: list[Mapping[str, Any]], document: Mapping[str, Any], root: str | None = None
+) -> dict[str, Any]:
     """The ``dependencies.scan`` of a dependency change from the evidence's reports.
 
-    Each report is ``{"scan": scan_to_json(...), "about": about_to_json(...)}``.
+    Each report is ``{"scan": scan_to_json(...), "about": about_to_json(...)}``;
+    ``root`` is the resolved top of the judged work tree, when known.
     """
     required = required_files(document)
     digests = _artifact_digests(document)
@@ -59,7 +66,7 @@ def judge(reports: list[Mapping[str, Any]], document: Mapping[str, Any]) -> dict
     covering: list[Mapping[str, Any]] = []
     reasons: list[str] = []
     for report in reports:
-        covered = _covered(report["about"], required, digests, changes)
+        covered = _covered(_rooted(report["about"], root), required, digests, changes)
         if covered:
             covering.append(report["scan"])
             uncovered -= covered
@@ -132,6 +139,26 @@ def _covered(
         audited = {(_pypi_name(n), v) for n, v in about["packages"]}
         covered |= {f for f in required if _audited(f, changes, audited)}
     return covered
+
+
+def _rooted(about: Mapping[str, Any], root: str | None) -> Mapping[str, Any]:
+    """``about`` with its absolute paths under ``root`` made repository paths (``.`` for
+    the root itself); the others are kept as they are (a file still matches by its
+    suffix, a folder covers nothing): a scan run where the checkout had another path."""
+    if root is None:
+        return about
+    top = posixpath.normpath(root)
+
+    def relative(path: str) -> str:
+        if path == top or path.startswith(top.rstrip("/") + "/"):
+            return posixpath.relpath(path, top)
+        return path
+
+    return {
+        **about,
+        "files": [relative(p) for p in about["files"]],
+        "directories": [relative(p) for p in about["directories"]],
+    }
 
 
 def _file_scanned(path: str, files: Iterable[str], directories: Iterable[str]) -> bool:
