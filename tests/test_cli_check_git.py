@@ -245,3 +245,58 @@ def test_a_lockfile_charter_does_not_read_is_an_unparsed_dependency_change(
     code, decision = decide("--git", "main..bump", "--repo", str(root))
     assert code in (1, 3)
     assert "SC-DEPENDENCY-FACTS-001" in {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]
+
+
+@pytest.mark.parametrize(
+    ("name", "ecosystem"),
+    [
+        ("pom.xml", "Maven"),
+        ("services/api/build.gradle.kts", "Gradle"),
+        ("gradle/libs.versions.toml", "Gradle version catalog"),
+        ("composer.json", "PHP Composer"),
+        ("src/App/App.csproj", "NuGet"),
+        ("Directory.Packages.props", "NuGet"),
+        ("Package.swift", "SwiftPM"),
+        ("pubspec.yaml", "Dart pub"),
+        ("mix.exs", "Elixir Mix"),
+        ("lib/pkg.cabal", "Haskell Cabal"),
+    ],
+)
+def test_a_manifest_charter_does_not_read_is_an_unparsed_dependency_change(
+    tmp_path: Path, name: str, ecosystem: str
+) -> None:
+    """Maven and Gradle builds often have no lockfile: a dependency added to pom.xml is a
+    dependency change Charter cannot read, so it asks and needs a scan, never passes as
+    no change at all."""
+    root = tmp_path / "repo"
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q", "-b", "main")
+    (root / name).write_text("dependency a 1.0.0\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "bump")
+    (root / name).write_text("dependency a 1.0.0\ndependency evil 6.6.6\n")
+    commit(root, f"Add a dependency\n\n{CITATION}")
+    built = invoke("proposal", "from-git", "--repo", str(root), "--base", "main", "--head", "bump")
+    assert built.returncode == 0, built.stderr
+    deps = json.loads(built.stdout)["dependencies"]
+    assert deps["changed"] is True
+    (entry,) = deps["unparsed"]
+    base = name.rsplit("/", 1)[-1]
+    assert entry["path"] == name and f"{base} ({ecosystem}) is a manifest" in entry["reason"]
+    code, decision = decide("--git", "main..bump", "--repo", str(root))
+    rules = {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]
+    assert code == 1 and {"SC-DEPENDENCY-FACTS-001", "SC-DEPENDENCY-SCAN-001"} <= rules
+
+
+def test_a_manifest_beside_its_lockfile_leaves_the_scan_to_the_lockfile() -> None:
+    from charter.facts.scan_coverage import required_files
+
+    document = {
+        "files": [
+            {"path": "composer.json", "status": "modified"},
+            {"path": "composer.lock", "status": "modified"},
+            {"path": "pom.xml", "status": "modified"},
+        ]
+    }
+    assert required_files(document) == ["composer.lock"]
+    assert required_files({"files": document["files"][2:]}) == ["pom.xml"]

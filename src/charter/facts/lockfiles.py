@@ -1175,7 +1175,7 @@ def reader_for(path: str) -> Reader | None:
         return requirements_txt
     if base.endswith(".gemspec"):
         return _READERS["gemfile"]
-    return _READERS.get(base) or _unread_lockfile(base)
+    return _READERS.get(base) or _unread_lockfile(base) or _unread_manifest(base)
 
 
 #: Lockfiles of ecosystems Charter does not read, by base name: a change to one is an
@@ -1229,6 +1229,81 @@ def _unread_lockfile(base: str) -> Reader | None:
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
         raise Unreadable(
             f"{name} ({ecosystem}) is a lockfile that Charter does not read, "
+            "so its dependency change is unknown"
+        )
+
+    return reader
+
+
+#: Manifests of ecosystems Charter does not read, by base name: they declare what is
+#: installed (Maven and Gradle builds, often with no lockfile at all), so a change to one
+#: is an unparsed dependency file too. With their lockfile they are its companions
+#: (charter.facts.scan_coverage.COMPANIONS).
+UNREAD_MANIFESTS = {
+    "composer.json": "PHP Composer",
+    "pom.xml": "Maven",
+    "build.gradle": "Gradle",
+    "build.gradle.kts": "Gradle",
+    "settings.gradle": "Gradle",
+    "settings.gradle.kts": "Gradle",
+    "libs.versions.toml": "Gradle version catalog",
+    "packages.config": "NuGet",
+    "Directory.Packages.props": "NuGet",
+    "Directory.Build.props": "NuGet",
+    "paket.dependencies": "NuGet Paket",
+    "Package.swift": "SwiftPM",
+    "Podfile": "CocoaPods",
+    "Cartfile": "Carthage",
+    "pubspec.yaml": "Dart pub",
+    "mix.exs": "Elixir Mix",
+    "rebar.config": "Erlang rebar3",
+    "environment.yml": "conda",
+    "environment.yaml": "conda",
+    "pixi.toml": "pixi",
+    "deno.json": "Deno",
+    "deno.jsonc": "Deno",
+    "flake.nix": "Nix",
+    "Project.toml": "Julia",
+    "conanfile.txt": "C/C++ Conan",
+    "conanfile.py": "C/C++ Conan",
+    "vcpkg.json": "C/C++ vcpkg",
+    "stack.yaml": "Haskell Stack",
+    "cabal.project": "Haskell Cabal",
+    "Gopkg.toml": "Go dep",
+    "build.sbt": "Scala sbt",
+    "project.clj": "Clojure Leiningen",
+    "deps.edn": "Clojure",
+    "MODULE.bazel": "Bazel",
+}
+_MANIFESTS_BY_NAME = {name.casefold(): ecosystem for name, ecosystem in UNREAD_MANIFESTS.items()}
+#: Manifest name endings (an MSBuild project, a Cabal package).
+UNREAD_MANIFEST_SUFFIXES = {
+    ".csproj": "NuGet",
+    ".fsproj": "NuGet",
+    ".vbproj": "NuGet",
+    ".cabal": "Haskell Cabal",
+}
+
+
+def unread_manifest(base: str) -> str | None:
+    """The ecosystem of a manifest Charter recognises but does not read (a case-folded
+    base name), or None."""
+    ecosystem = _MANIFESTS_BY_NAME.get(base)
+    if ecosystem is None and "." in base:
+        ecosystem = UNREAD_MANIFEST_SUFFIXES.get(base[base.rindex(".") :])
+    return ecosystem
+
+
+def _unread_manifest(base: str) -> Reader | None:
+    """The reader of a manifest Charter recognises but does not read: it says so."""
+    ecosystem = unread_manifest(base)
+    if ecosystem is None:
+        return None
+
+    def reader(data: bytes, path: str) -> Inventory:
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        raise Unreadable(
+            f"{name} ({ecosystem}) is a manifest that Charter does not read, "
             "so its dependency change is unknown"
         )
 

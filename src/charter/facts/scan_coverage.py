@@ -19,7 +19,8 @@ A scan judges a dependency change only when it is *about* that change:
 
 The files that must be covered are the changed lockfiles (``dependencies.changes``,
 ``dependencies.unparsed``, dependency files in ``files`` that were not removed); a
-manifest (``package.json``, ``pyproject.toml``, ``Pipfile``, ``Cargo.toml``) or
+manifest (``package.json``, ``pyproject.toml``, ``Pipfile``, ``Cargo.toml``, and those
+Charter does not read: ``pom.xml``, ``build.gradle``, ``composer.json``, …) or
 ``go.sum`` only when no other dependency file changed. Findings of a scan that covers
 nothing are not used; when a changed file is covered by no scan, or what changed is
 unknown, the scan is ``audited: false`` with a ``not_audited`` line per reason, so
@@ -35,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from charter.facts.dependencies import is_dependency_file
+from charter.facts.lockfiles import unread_manifest
 
 #: Dependency files scanners read through their lockfile; required only alone.
 COMPANIONS = frozenset({"package.json", "pyproject.toml", "pipfile", "cargo.toml", "go.sum"})
@@ -96,8 +98,13 @@ def required_files(document: Mapping[str, Any]) -> list[str]:
             if isinstance(path, str) and is_dependency_file(path):
                 found.append(path)
     paths = sorted({posixpath.normpath(p) for p in found})
-    locks = [p for p in paths if posixpath.basename(p).lower() not in COMPANIONS]
+    locks = [p for p in paths if not _companion(posixpath.basename(p))]
     return locks or paths
+
+
+def _companion(name: str) -> bool:
+    """A manifest (or go.sum), read by scanners through its lockfile when there is one."""
+    return name.lower() in COMPANIONS or unread_manifest(name.casefold()) is not None
 
 
 def _field(entries: Any, key: str) -> list[str]:
