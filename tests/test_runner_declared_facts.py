@@ -9,7 +9,6 @@ constitution 3.0.0) — the person who answers the ask is the approval.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
