@@ -109,6 +109,8 @@ def approvals_carry(document: Any, before: Outcome, protected: tuple[str, ...]) 
         return before
     if any(rule == APPROVALS_RULE and level == "deny" for rule, level, _ in reasons):
         return before
+    if any(rule == EVAL_ERROR_RULE for rule, _, _ in reasons):
+        return before  # the decision failed closed as a whole: no rule's answer shows
     return max(verdict, "ask", key=_ORDER.index), sorted([*reasons, APPROVALS_ASK])
 
 
@@ -426,7 +428,8 @@ EXTRA: dict[tuple[str, ...], st.SearchStrategy[Any]] = {
 
 @st.composite
 def adversarial_inputs(draw: st.DrawFn, base_context: dict[str, Any]) -> dict[str, Any]:
-    document = draw(proposals())
+    # A copy: the mutations below must not reach values the strategies share.
+    document = json.loads(json.dumps(draw(proposals())))
     for (key,), strategy in EXTRA.items():
         if draw(st.booleans()):
             document[key] = draw(strategy)

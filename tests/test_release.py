@@ -226,7 +226,7 @@ def test_a_fresh_config_serves_the_shipped_signed_constitutions(tmp_path: Path) 
         service.stop()
     kid = keys.key_id(release_public())
     layers = {(x["layer"], x["version"], x["signer"]) for x in status["layers"]}
-    assert layers == {("constitution", "3.0.0", kid), ("pack", "1.1.0", kid)}
+    assert layers == {("constitution", "3.0.0", kid), ("pack", "2.0.0", kid)}
     assert status["actions"]["signer"] == kid
     # The shipped files the runner verified are protected from agents.
     assert str(release.shipped_constitution_bundle()) in service.loader.protected

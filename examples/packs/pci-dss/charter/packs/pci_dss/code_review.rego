@@ -6,7 +6,11 @@
 #   merge (into any branch) that changes source code needs an approval by a
 #   human (`type` exactly `human`) who is neither the proposal's author nor the
 #   author of any of its commits (by id, name or e-mail, compared without case
-#   or surrounding spaces); agent approvals never count.
+#   or surrounding spaces); agent approvals never count. Since 2.0.0 only
+#   approvals Charter read from GitHub's reviews are a review
+#   (`input.context.facts.approvals_verified`): a merge whose independent
+#   approval the proposal only declares is paused (`ask`) for a person to
+#   confirm it; one without any is denied.
 # related_resources:
 #   - ref: https://docs-prv.pcisecuritystandards.org/PCI%20DSS/Standard/PCI-DSS-v4_0.pdf
 #     description: "PCI DSS v4.0, Requirement 6.2.3 and 6.2.3.1 (code review before release, by others than the author)"
@@ -48,4 +52,12 @@ deny contains {"rule": "PCI-6-2-3-INDEPENDENT-REVIEW-001", "msg": msg} if {
 	code_changed
 	count(independent) == 0
 	msg := "this merge changes code and no human other than its authors approved it; PCI DSS 6.2.3.1 needs a review by someone other than the code's author"
+}
+
+ask contains {"rule": "PCI-6-2-3-INDEPENDENT-REVIEW-001", "msg": msg} if {
+	input.kind == "merge"
+	code_changed
+	count(independent) > 0
+	not input.context.facts.approvals_verified == true
+	msg := "this merge changes code and its independent review is only declared in the proposal, not read from GitHub's reviews; a person must confirm the review (PCI DSS 6.2.3.1), or decide the merge from its GitHub event"
 }

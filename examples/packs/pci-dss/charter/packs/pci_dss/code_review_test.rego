@@ -17,8 +17,24 @@ test_commit_author_and_agent_approvals_denied if {
 	count(rule.deny) == 1 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": code, "commits": commits, "approvals": [{"by": " BOB@example.com", "type": "human"}, {"by": "Alice", "type": "human"}, {"by": "review-bot", "type": "agent"}]}
 }
 
+verified := {"facts": {"derived": [], "contradictions": [], "approvals_verified": true}}
+
 test_independent_review_allows if {
-	count(rule.deny) == 0 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": code, "commits": commits, "approvals": [{"by": "carol", "type": "human"}]}
+	reviewed := {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": code, "commits": commits, "approvals": [{"by": "carol", "type": "human"}], "context": verified}
+	count(rule.deny) == 0 with input as reviewed
+	count(rule.ask) == 0 with input as reviewed
+}
+
+# 2.0.0: a review only the proposal declares is confirmed by a person.
+test_independent_review_only_declared_asks if {
+	declared := {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": code, "commits": commits, "approvals": [{"by": "carol", "type": "human"}]}
+	count(rule.deny) == 0 with input as declared
+	some e in rule.ask with input as declared
+	contains(e.msg, "only declared in the proposal")
+}
+
+test_without_any_review_no_ask_but_denied if {
+	count(rule.ask) == 0 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": code, "commits": commits}
 }
 
 test_docs_and_pull_requests_allowed if {

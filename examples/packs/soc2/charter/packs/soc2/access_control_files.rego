@@ -5,7 +5,10 @@
 #   management of access rights. CODEOWNERS and repository settings files
 #   (`.github/settings.yml`) decide who must approve which code and who has
 #   access; a change to them is an access change. It is asked about unless a
-#   human other than the author has approved it (agent approvals never count).
+#   human other than the author has approved it (agent approvals never count),
+#   in approvals Charter read from GitHub's reviews
+#   (`input.context.facts.approvals_verified`; since 2.0.0): an approval the
+#   proposal only declares is its own word.
 # related_resources:
 #   - ref: https://www.aicpa-cima.com/resources/download/2017-trust-services-criteria-with-revised-points-of-focus-2022
 #     description: "AICPA Trust Services Criteria CC6.1: logical access security, user registration and access rights"
@@ -39,6 +42,7 @@ approvals := input.approvals if is_array(input.approvals)
 else := []
 
 independent_human_approval if {
+	input.context.facts.approvals_verified == true
 	some a in approvals
 	is_object(a)
 	a.type == "human"

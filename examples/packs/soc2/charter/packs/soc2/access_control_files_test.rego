@@ -19,8 +19,16 @@ test_rename_out_of_codeowners_asks if {
 	count(rule.ask) == 1 with input as {"kind": "pull_request", "author": {"id": "bot", "type": "agent"}, "files": [{"path": "OLD_CODEOWNERS", "previous_path": "CODEOWNERS", "status": "renamed"}]}
 }
 
+verified := {"facts": {"derived": [], "contradictions": [], "approvals_verified": true}}
+
 test_independent_human_approval_allows if {
-	count(rule.ask) == 0 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": [codeowners], "approvals": [{"by": "bob", "type": "human"}]}
+	count(rule.ask) == 0 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": [codeowners], "approvals": [{"by": "bob", "type": "human"}], "context": verified}
+}
+
+# 2.0.0: an approval the proposal only declares is not one Charter read from GitHub.
+test_independent_human_approval_only_declared_asks if {
+	count(rule.ask) == 1 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": [codeowners], "approvals": [{"by": "bob", "type": "human"}]}
+	count(rule.ask) == 1 with input as {"kind": "merge", "author": {"id": "alice", "type": "human"}, "files": [codeowners], "approvals": [{"by": "bob", "type": "human"}], "context": {"facts": {"approvals_verified": "true"}}}
 }
 
 test_other_files_and_releases_allowed if {
