@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -370,3 +371,79 @@ def test_only_approvals_a_built_document_read_are_verified() -> None:
     assert from_git.document["approvals"] == human  # kept, typed by the map
     github = reconcile(declared, Facts(built=_built(approvals=human), identities=identities))
     assert github.context["approvals_verified"] is True
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples" / "proposals"
+
+
+def _example(name: str, **extra: Any) -> dict[str, Any]:
+    """An example proposal that is allowed but for what ``extra`` changes: an agent's
+    merge without approvals, or an agent's push."""
+    document: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+    document.update(extra)
+    return document
+
+
+def _agent_change(kind: str, base: str) -> dict[str, Any]:
+    if kind == "merge":
+        return _example("merge-approved.json", base=base, approvals=[])
+    return _example("agent-push-to-main.json", base=base)
+
+
+_PROTECTED = [
+    "refs/heads/main",
+    "main ",
+    " main",
+    "main\n",
+    "heads/main",
+    "refs/remotes/origin/main",
+]
+
+
+@pytest.mark.parametrize("base", _PROTECTED)
+@pytest.mark.parametrize("kind", ["merge", "push"])
+def test_another_spelling_of_a_protected_branch_is_that_branch(kind: str, base: str) -> None:
+    """An agent's unapproved merge or direct push to ``refs/heads/main`` is one to ``main``
+    (it was allowed: the rules compare ``base`` with the protected names as written)."""
+    declared = _agent_change(kind, base)
+    result = reconcile(declared)
+    assert result.document["base"] == "main"
+    assert "base" in result.context["derived"] and result.contradictions == []
+    decided = decide(load_stack().compile(), declared)
+    assert decided.decision.verdict == Verdict.DENY
+    assert {r.rule for r in decided.decision.reasons} == {
+        "PROC-MERGE-HUMAN-APPROVALS-001" if kind == "merge" else "PROC-NO-DIRECT-PUSH-001"
+    }
+
+
+@pytest.mark.parametrize("base", ["", " ", "\t"])
+@pytest.mark.parametrize("kind", ["merge", "push"])
+def test_a_blank_base_names_no_branch_so_the_rules_ask(kind: str, base: str) -> None:
+    """A merge into ``""`` was allowed (a string, so "names its target", yet no protected
+    branch): a blank base is ``null``, which the merge and push rules ask about."""
+    declared = _agent_change(kind, base)
+    assert reconcile(declared).document["base"] is None
+    decided = decide(load_stack().compile(), declared)
+    assert decided.decision.verdict == Verdict.ASK
+    assert {r.rule for r in decided.decision.reasons} == {
+        "PROC-MERGE-HUMAN-APPROVALS-001" if kind == "merge" else "PROC-NO-DIRECT-PUSH-001"
+    }
+
+
+def test_a_canonical_base_is_kept_as_written() -> None:
+    for base in ("main", "release/1.2", "feature/heads-up"):
+        result = reconcile(_doc(base=base))
+        assert result.document["base"] == base
+        assert "base" not in result.context["derived"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs a Rego change (signed): the protected-branch rules compare base exactly, "
+    "so 'Main' or 'origin/main' (git's short name of a remote's main) is not main",
+)
+@pytest.mark.parametrize("base", ["Main", "origin/main"])
+def test_a_merge_into_main_spelled_otherwise_is_not_allowed(base: str) -> None:
+    declared = _agent_change("merge", base)
+    decided = decide(load_stack().compile(), declared)
+    assert decided.decision.verdict != Verdict.ALLOW

@@ -137,6 +137,7 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
     else:
         # Shallow: every change below builds new dicts and lists, nothing is mutated.
         document = {k: v for k, v in declared.items() if k not in CARRIERS}
+        _canonical_base(document, ledger)
         if facts.built is not None:
             _apply_built(document, facts.built, ledger)
     _derive_dependencies(document, ledger, certain=facts.built is not None)
@@ -269,6 +270,25 @@ def _dependency_source(deps: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- the document alone
+#: Ways to spell a branch that git reads as the branch itself (``refs/heads/main``,
+#: ``heads/main``, a remote's ``refs/remotes/origin/main``): a built document says ``main``.
+_BRANCH_PREFIX = re.compile(r"^(?:refs/heads/|heads/|refs/remotes/[^/]+/)")
+
+
+def _canonical_base(document: dict[str, Any], ledger: _Ledger) -> None:
+    """The declared target branch as the rules compare it (``main``), as a document built
+    from git names it: ``refs/heads/main`` or ``" main"`` is ``main`` too (a ref name
+    holds no whitespace), so another spelling of a protected branch is that branch; one
+    that names no branch (blank) is ``null``, which the rules ask about."""
+    base = document.get("base")
+    if not isinstance(base, str):
+        return
+    name = _BRANCH_PREFIX.sub("", base.strip(), count=1)
+    if name != base or not name:
+        document["base"] = name or None
+        ledger.note("base")
+
+
 def _derive_dependencies(document: dict[str, Any], ledger: _Ledger, *, certain: bool) -> None:
     """A listed lockfile or manifest means dependencies changed, whatever is declared."""
     if certain:
