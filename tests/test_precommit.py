@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from charter.facts.identities import IdentityMap
-from charter.facts.proposal import StagedChange, build_staged
+from charter.facts.proposal import GitRange, StagedChange, build_from_git, build_staged
 from tests.cli_helpers import invoke
 from tests.test_facts_git import commit, git
 
@@ -266,3 +266,74 @@ def test_the_hook_stops_a_real_partial_commit_of_a_private_key(
 def test_check_staged_takes_no_kind(repo: Path) -> None:
     result = invoke("check", "--staged", "--kind", "merge", "--repo", str(repo), "--no-audit")
     assert result.returncode == 2 and "--kind goes with --git" in result.stderr
+
+
+# --- whom the coming commit names: git's own precedence, not user.name alone ---
+
+AGENTS_AND_ADA = IdentityMap(agents=("agent-*",), humans=("Ada",))
+AGENT_ENVS = [
+    {"GIT_COMMITTER_NAME": "agent-7", "GIT_COMMITTER_EMAIL": "agent-7@example.com"},
+    {"GIT_AUTHOR_NAME": "agent-7", "GIT_AUTHOR_EMAIL": "agent-7@example.com"},
+]
+
+
+def _recorded(repo: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The commit ``git commit`` makes of the staged change with ``env``, built from git."""
+    done = subprocess.run(
+        ["git", "commit", "-q", "--no-verify", "-m", "docs"],
+        cwd=repo, capture_output=True, text=True, check=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", **env},
+    )  # fmt: skip
+    assert done.returncode == 0
+    spec = GitRange(repo=repo, base="HEAD~1", head="HEAD", kind="push")
+    return build_from_git(spec, AGENTS_AND_ADA)
+
+
+@pytest.mark.parametrize("env", AGENT_ENVS, ids=["committer", "author"])
+def test_an_agent_the_commit_environment_names_is_the_staged_author(
+    repo: Path, env: dict[str, str]
+) -> None:
+    """An agent working in Ada's checkout (user.name Ada) whose harness names it in git's
+    environment commits as itself: the staged change was judged as Ada's (human), the
+    commit it became is an agent's."""
+    (repo / "README.md").write_text("hello\nworld\n")
+    git(repo, "add", "README.md")
+    doc = build_staged(StagedChange(repo=repo, identity_env=env), AGENTS_AND_ADA)
+    assert doc["author"]["type"] == "agent"
+    assert _recorded(repo, env)["author"]["type"] == "agent"  # what git then records
+
+
+@pytest.mark.parametrize("role", ["committer", "author"])
+def test_an_agent_the_repository_config_names_is_the_staged_author(repo: Path, role: str) -> None:
+    """``committer.name``/``author.name`` come before ``user.name`` for git (2.22+)."""
+    git(repo, "config", f"{role}.name", "agent-7")
+    git(repo, "config", f"{role}.email", "agent-7@example.com")
+    (repo / "README.md").write_text("hello\nworld\n")
+    git(repo, "add", "README.md")
+    assert build_staged(StagedChange(repo=repo), AGENTS_AND_ADA)["author"]["type"] == "agent"
+    assert _recorded(repo, {})["author"]["type"] == "agent"
+
+
+def test_check_staged_reads_the_identity_from_the_environment(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook on a protected branch: an agent's commit is denied, not asked about."""
+    ids = tmp_path / "ids.toml"
+    ids.write_text('[identities]\nagents = ["agent-*"]\nhumans = ["Ada"]\n')
+    git(repo, "checkout", "-q", "main")
+    (repo / "README.md").write_text("hello\nworld\n")
+    git(repo, "add", "README.md")
+    body = tmp_path / "body.md"
+    body.write_text(CITATION)
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "agent-7")
+    code, decision = run_entry(repo, "--identities", str(ids), "--body-file", str(body))
+    assert (code, decision["verdict"]) == (1, "deny")
+    assert "PROC-NO-DIRECT-PUSH-001" in rules(decision)
+
+
+def test_a_human_committing_as_themself_stays_human(repo: Path) -> None:
+    (repo / "README.md").write_text("hello\nworld\n")
+    git(repo, "add", "README.md")
+    env = {"GIT_COMMITTER_NAME": "Ada", "GIT_AUTHOR_NAME": "Ada"}
+    doc = build_staged(StagedChange(repo=repo, identity_env=env), AGENTS_AND_ADA)
+    assert doc["author"] == {"id": "ada@example.com", "type": "human"}

@@ -33,6 +33,12 @@ EVIDENCE_OPTION = typer.Option(
 )
 
 
+#: The variables that name a commit's author and committer (git prefers them to its config).
+IDENTITY_ENV = frozenset(
+    f"GIT_{role}_{part}" for role in ("AUTHOR", "COMMITTER") for part in ("NAME", "EMAIL")
+)
+
+
 def identity_map(path: Path | None) -> IdentityMap:
     """The identity map of ``--identities`` (none: everyone unknown counts as an agent)."""
     return load_identities(path) if path is not None else IdentityMap()
@@ -123,6 +129,7 @@ def staged(
         body=body,
         repository=repository,
         index_file=Path(index).absolute() if index else None,
+        identity_env={k: v for k, v in os.environ.items() if k in IDENTITY_ENV},
     )
     with progress_bar("reading the staged change") as progress:
         build = partial(_staged, spec, progress=progress)

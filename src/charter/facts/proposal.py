@@ -16,7 +16,7 @@ validated against the proposal schema before it is returned.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
@@ -117,7 +117,10 @@ class StagedChange:
     """The change staged in ``repo``'s index (what ``git commit`` would record next).
 
     ``index_file`` is the index a commit hook was handed (``GIT_INDEX_FILE``),
-    when it is not the repository's own.
+    when it is not the repository's own. ``identity_env`` holds the variables that
+    name the commit's author and committer (``GIT_AUTHOR_NAME``, ``GIT_AUTHOR_EMAIL``,
+    ``GIT_COMMITTER_NAME``, ``GIT_COMMITTER_EMAIL``) where the commit is made: git
+    prefers them to the configuration.
     """
 
     repo: Path
@@ -125,6 +128,7 @@ class StagedChange:
     body: str | None = None
     repository: str | None = None
     index_file: Path | None = None
+    identity_env: Mapping[str, str] = field(default_factory=dict)
     max_patch_bytes: int = MAX_PATCH_BYTES
     max_total_patch_bytes: int = MAX_TOTAL_PATCH_BYTES
     max_binary_scan_bytes: int = scan.MAX_BINARY_SCAN_BYTES
@@ -139,8 +143,8 @@ def build_staged(
     It is framed as a ``push`` of the coming commit to the current branch
     (``base`` = that branch, or null when HEAD is detached): a commit on a
     branch is what a push delivers, so committing on a protected branch is
-    judged before it is made. There are no commits yet; the author is
-    ``git config user.name``/``user.email``, typed by the identity map. In a
+    judged before it is made. There are no commits yet; the author and the
+    committer are whom ``git commit`` would record (:func:`_staged_author`). In a
     repository without commits the index is compared to the empty tree.
     """
     repo = Repository(spec.repo, spec.index_file)
@@ -151,7 +155,6 @@ def build_staged(
         with _DependencyBlobs(repo, changed) as blobs:
             dependencies = _dependencies(repo, changed, old, None, blobs)
         files = _files(repo, diff, old, None, changed, spec, progress)
-    name, email = repo.config("user.name"), repo.config("user.email")
     branch = repo.current_branch()
     document: dict[str, Any] = {
         "kind": "push",
@@ -160,7 +163,7 @@ def build_staged(
         "head": branch,
         "base_sha": head,
         "head_sha": None,
-        "author": {"id": email or name or "unknown", "type": identities.classify(name, email)},
+        "author": _staged_author(repo, spec.identity_env, identities),
         "title": None,
         "body": spec.body,
         "environment": spec.environment,
@@ -169,6 +172,28 @@ def build_staged(
         "dependencies": dependencies,
     }
     return validate(document)
+
+
+def _staged_author(
+    repo: Repository, env: Mapping[str, str], identities: IdentityMap
+) -> dict[str, str]:
+    """The coming commit's author, an agent when its author is one or its committer is
+    one the map names (as for a range: :func:`_author`). Each is whom ``git commit``
+    records: ``GIT_AUTHOR_NAME`` before ``author.name`` before ``user.name`` (emails and
+    the committer alike), so an agent whose environment or ``committer.name`` names it
+    is not judged as the ``user.name`` of the checkout it works in."""
+    name, email = _git_identity(repo, env, "author")
+    committer = _git_identity(repo, env, "committer")
+    agent = identities.classify(name, email) == "agent" or identities.names_agent(*committer)
+    return {"id": email or name or "unknown", "type": "agent" if agent else "human"}
+
+
+def _git_identity(repo: Repository, env: Mapping[str, str], role: str) -> tuple[str, str]:
+    def pick(part: str) -> str:
+        given = env.get(f"GIT_{role.upper()}_{part.upper()}")
+        return given or repo.config(f"{role}.{part}") or repo.config(f"user.{part}")
+
+    return pick("name"), pick("email")
 
 
 def _head_commit(commits: list[Commit], repo: Repository, head: str) -> Commit:
