@@ -420,3 +420,40 @@ def test_files_without_patches_and_invalid_yaml_never_fail_the_decision(
     decision = decide(compiled, invalid)
     assert fired(decision) == {"CI-GHA-PRT-CHECKOUT-001": ASK}
     assert all(r.rule != EVAL_ERROR_RULE for r in decision.reasons)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs a Rego change in the soc2 pack (signed): SOC2-CC6-1-ACCESS-FILES-REVIEWED-001 "
+    "counts an approval the proposal only declares (input.context.facts.approvals_verified "
+    "is false) as the independent human review of an access change",
+)
+@pytest.mark.parametrize("kind", ["pull_request", "push"])
+def test_a_declared_approval_does_not_clear_an_agents_codeowners_change(
+    compiled: CompiledStack, tmp_path: Path, kind: str
+) -> None:
+    """An agent hands itself CODEOWNERS; its own document says alice approved. Built from
+    git (no reviews there) the approvals stay the document's word, so the access change
+    is still asked about (it was allowed)."""
+    from charter.facts.decide import decide as decide_facts
+    from charter.facts.reconcile import Facts
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "CODEOWNERS").write_text("* @alice\n")
+    commit(root, "base")
+    git(root, "branch", "dev")  # not protected: only the pack's rule holds the change
+    git(root, "checkout", "-q", "-b", "owners")
+    (root / "CODEOWNERS").write_text("* @agent-7\n")
+    commit(root, f"owners\n\n{CITATION}", author="agent-7 <agent-7@example.com>")
+    identities = IdentityMap(agents=("agent-*",), humans=("alice",))
+    built = build_from_git(GitRange(root, "dev", "owners", kind=kind), identities)
+    declared = {**built, "approvals": [{"by": "alice", "type": "human"}]}
+    unapproved = decide_facts(compiled, built, Facts(built=built, identities=identities), now=NOW)
+    assert fired(unapproved.decision)["SOC2-CC6-1-ACCESS-FILES-REVIEWED-001"] == ASK
+    assert unapproved.decision.verdict == Verdict.ASK
+    decided = decide_facts(compiled, declared, Facts(built=built, identities=identities), now=NOW)
+    assert decided.facts["approvals_verified"] is False
+    assert fired(decided.decision).get("SOC2-CC6-1-ACCESS-FILES-REVIEWED-001") == ASK
+    assert decided.decision.verdict == Verdict.ASK
