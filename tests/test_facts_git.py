@@ -475,3 +475,48 @@ def test_the_repositorys_fsmonitor_never_runs(repo: Path, tmp_path: Path) -> Non
     staged = build_staged(StagedChange(repo=repo), IdentityMap())
     assert [f["path"] for f in staged["files"]] == ["keep.txt"]
     assert not marker.exists()
+
+
+def test_a_replace_ref_does_not_swap_the_change_for_another(tmp_path: Path) -> None:
+    """``git replace HEAD INNOCENT`` in the agent's repository made git read an innocent
+    commit in place of the head: ``check --git`` judged (and allowed) that one, while a
+    push sends the real head, which adds a private key."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("hello\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "deploy").mkdir()
+    (root / "deploy" / "id_ed25519").write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+        "-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    commit(root, "add key")
+    real = git(root, "rev-parse", "HEAD").strip()
+    git(root, "checkout", "-q", "-b", "innocent", "main")
+    (root / "README.md").write_text("hello\nworld\n")
+    commit(root, "docs")
+    git(root, "replace", real, git(root, "rev-parse", "HEAD").strip())
+    assert "deploy/id_ed25519" not in git(root, "diff", "--name-only", "main", real)
+    doc = build(root)
+    assert doc["head_sha"] == real
+    assert sorted(by_path(doc)) == ["deploy/id_ed25519"]
+    assert [c["subject"] for c in doc["commits"]] == ["add key"]
+    assert "+-----BEGIN OPENSSH PRIVATE KEY-----" in by_path(doc)["deploy/id_ed25519"]["patch"]
+
+
+def test_a_replaced_blob_is_read_as_committed(tmp_path: Path) -> None:
+    """A replace ref on the new blob (new -> old) hid the added line from git diff."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("hello\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "README.md").write_text("hello\ntoken = AKIAIOSFODNN7EXAMPLQ\n")
+    commit(root, "token")
+    new, old = (git(root, "rev-parse", f"{ref}:README.md").strip() for ref in ("feature", "main"))
+    git(root, "replace", new, old)
+    assert git(root, "diff", "main", "feature") == ""
+    assert "+token = AKIAIOSFODNN7EXAMPLQ" in by_path(build(root))["README.md"]["patch"]
