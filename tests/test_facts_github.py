@@ -217,6 +217,64 @@ def test_a_committer_the_map_names_an_agent_makes_the_pull_request_an_agents(
     assert doc["author"]["type"] == expected
 
 
+AGENT_7 = IdentityMap(humans=("Codertocat", "Alice"), agents=("agent-7",))
+
+
+@pytest.mark.parametrize(
+    ("role", "account", "expected"),
+    [
+        ("author", user("agent-7"), "agent"),
+        ("committer", user("agent-7"), "agent"),
+        ("committer", user("deploy", "Bot"), "agent"),
+        ("committer", user("web-flow"), "human"),  # GitHub's web merges: unknown, no agent
+        ("author", user("someone-else"), "human"),  # an unknown login is no agent
+    ],
+)
+def test_a_commits_github_account_the_map_names_an_agent_is_an_agents(
+    tmp_path: Path, role: str, account: dict[str, Any], expected: str
+) -> None:
+    """An agent that writes a human's name in git (``Alice``) is still the account GitHub
+    matched to its email (``agent-7``): the pull request was a human's."""
+    commits = hand_made_commits()
+    commits[0]["commit"][role] = {"name": "Alice", "email": "alice@example.com"}
+    commits[0]["commit"]["author" if role == "committer" else "committer"] = {
+        "name": "Codertocat",
+        "email": "codertocat@example.com",
+    }
+    commits[0]["author"] = user("Codertocat")
+    commits[0][role] = account
+    doc = build(
+        ASSETS / "pull_request.opened.payload.json", api_dir(tmp_path, commits=commits), AGENT_7
+    )
+    assert doc["author"]["type"] == expected
+    validate(doc)
+
+
+@pytest.mark.parametrize("role", ["author", "committer"])
+def test_a_pushed_commits_username_the_map_names_an_agent_is_an_agents(
+    tmp_path: Path, role: str
+) -> None:
+    raw = json.loads((ASSETS / "push.payload.json").read_text())
+    person = {"name": "Alice", "email": "alice@example.com", "username": "Alice"}
+    raw["commits"] = [
+        {
+            "id": "a" * 40,
+            "message": "Tidy",
+            "author": person,
+            "committer": person,
+            "added": ["tmp.txt"],
+            "modified": [],
+            "removed": [],
+        }
+    ]
+    event = tmp_path / "push.json"
+    event.write_text(json.dumps(raw))
+    assert build(event, None, AGENT_7)["author"]["type"] == "human"
+    raw["commits"][0][role] = {**person, "username": "agent-7"}
+    event.write_text(json.dumps(raw))
+    assert build(event, None, AGENT_7)["author"]["type"] == "agent"
+
+
 # --- files: statuses, renames, omitted patches, dependencies ---
 
 

@@ -548,19 +548,34 @@ def _commit(raw: dict[str, Any], path: str, index: int, identities: IdentityMap)
     subject, _, body = message.partition("\n")
     name, email = str(author.get("name") or ""), str(author.get("email") or "")
     kind = identities.classify(name, email)
-    if isinstance(raw.get("author"), dict) and raw["author"].get("type") == "Bot":
+    if _account_is_agent(raw.get("author"), identities):
         kind = "agent"
+    committed_by = {
+        "name": str(committer.get("name") or ""),
+        "email": str(committer.get("email") or ""),
+    }
+    if _account_is_agent(raw.get("committer"), identities):
+        committed_by["type"] = "agent"
     return {
         "sha": _field(raw, "sha", str, where),
         "author": {"name": name, "email": email, "type": kind},
-        "committer": {
-            "name": str(committer.get("name") or ""),
-            "email": str(committer.get("email") or ""),
-        },
+        "committer": committed_by,
         "subject": subject.strip(),
         "body": body.strip("\n"),
         "trailers": [{"key": k, "value": v} for k, v in _trailers(body)],
     }
+
+
+def _account_is_agent(account: Any, identities: IdentityMap) -> bool:
+    """Whether the GitHub account GitHub matched to a commit's author or committer (by
+    its email) is an agent's: a ``Bot``, or a login the map names an agent (an unknown
+    login is not: GitHub's own ``web-flow`` commits web merges)."""
+    if not isinstance(account, dict):
+        return False
+    login = account.get("login")
+    if account.get("type") == "Bot":
+        return True
+    return isinstance(login, str) and identities.names_agent(login, "")
 
 
 def _trailers(body: str) -> list[tuple[str, str]]:
@@ -582,6 +597,8 @@ def _commit_is_agent(commit: dict[str, Any], identities: IdentityMap) -> bool:
     # A committer the map names an agent (an unknown one is not: GitHub commits web
     # merges itself), as in charter.facts.proposal.
     committer = commit["committer"]
+    if committer.get("type") == "agent":  # its GitHub account is an agent's
+        return True
     if identities.names_agent(committer["name"], committer["email"]):
         return True
     for trailer in commit["trailers"]:
@@ -702,8 +719,15 @@ def _push_commit(raw: Any, where: str, index: int, identities: IdentityMap) -> d
             "committer": raw.get("committer"),
             "message": raw.get("message"),
         },
+        # A payload names each one's GitHub account by its login (``username``).
+        **{role: {"login": _username(raw.get(role))} for role in ("author", "committer")},
     }
     return _commit(wrapped, where, index, identities)
+
+
+def _username(person: Any) -> str | None:
+    login = person.get("username") if isinstance(person, dict) else None
+    return login if isinstance(login, str) else None
 
 
 def _push_files(raw_commits: list[Any], where: str) -> list[dict[str, Any]]:
