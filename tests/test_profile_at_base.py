@@ -253,3 +253,47 @@ def test_a_profile_link_to_a_loop_or_a_folder_is_one_line_not_a_traceback(
     assert result.returncode == 2 and result.stdout == "", result.stdout
     assert "Traceback" not in result.stderr and PATH in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize("how", ["file-link", "folder-link"])
+@pytest.mark.parametrize("source", ["git", "staged"])
+def test_an_edit_through_a_link_is_seen_with_an_explicit_profile(
+    repo: Path, how: str, source: str
+) -> None:
+    """``--profile .charter/profile.toml`` (CI spelling out the default) read the file
+    but never the change's own version of it: an agent's edit through a link was
+    allowed, while without --profile it is denied."""
+    swap_branch(repo, how)
+    change = ("--git", "main..agent")
+    if source == "staged":
+        git(repo, "checkout", "-q", "main")
+        git(repo, "checkout", "-q", "agent", "--", ".")  # the agent's profile, staged
+        change = ("--staged",)
+    profile = str(repo / PATH)
+    result = invoke("check", *change, "--profile", profile, "--repo", str(repo), "--now", NOW,
+                    "--no-audit", "--format", "json")  # fmt: skip
+    assert result.returncode in (0, 1, 3), result.stderr
+    digest, rules, diff = answer(result.stdout)
+    assert "ENV-PROFILE-FILE-PROTECTED-001" in rules
+    assert ("vulnerability-scan", "tool") in diff
+    assert digest == sha256_text(jsonio.canonical(parse_profile(PROFILE, "base").tools))
+
+
+def test_a_profile_elsewhere_in_the_repository_is_protected_too(repo: Path) -> None:
+    """``--profile ci/profile.toml``: the file decisions are made under is not the
+    constitution's ``profile_file``; an agent's edit of it was allowed."""
+    (repo / "ci").mkdir()
+    (repo / "ci" / "profile.toml").write_text(PROFILE)
+    commit(repo, "base")
+    git(repo, "checkout", "-q", "-b", "agent")
+    (repo / "ci" / "profile.toml").write_text(PLAIN)
+    commit(repo, f"Swap the scanner\n\n{CITATION}")
+    common = ("--profile", str(repo / "ci" / "profile.toml"), "--repo", str(repo),
+              "--now", NOW, "--no-audit", "--format", "json")  # fmt: skip
+    result = invoke("check", "--git", "main..agent", *common)
+    assert result.returncode in (0, 1, 3), result.stderr
+    assert "ENV-PROFILE-FILE-PROTECTED-001" in answer(result.stdout)[1]
+    unchanged = invoke("check", "--git", "main..main", *common)
+    assert unchanged.returncode in (0, 1, 3), unchanged.stderr
+    reasons = json.loads(unchanged.stdout)["reasons"]
+    assert "ENV-PROFILE-FILE-PROTECTED-001" not in {r["rule"] for r in reasons}

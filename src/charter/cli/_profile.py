@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,31 +43,65 @@ def context_for(
     staged: bool = False,
     kind: str = "pull_request",
     document: Mapping[str, Any] | None = None,
+    explicit_name: str | None = None,
 ) -> ProfileContext:
     """The profile a decision is made under: ``--profile``, else read from the change
-    (``document``: a change built from a GitHub event, see :func:`from_document`)."""
+    (``document``: a change built from a GitHub event, see :func:`from_document`).
+
+    ``explicit_name`` is ``--profile``'s name inside the repository (None: outside it):
+    the change's own version of that file is then read from git as for the default
+    path, so a change that edits the file a decision is made under (directly, or through
+    a linked folder) proposes it (``proposed``) and the rules see that it does."""
     path = stack.profile_path
     if explicit is not None:
         current = read_profile(explicit)
         if current is None:
             raise InputError(f"{explicit}: no such profile file", hint="check --profile")
-        return ProfileContext(path=path, current=current)
+        chosen = ProfileContext(path=path, current=current)
+        if explicit_name is None or (git is None and not staged and document is None):
+            return chosen
+        derived = _from_change(
+            stack, repo, explicit_name, git=git, staged=staged, kind=kind, document=document
+        )
+        return dataclasses.replace(
+            chosen, changes_file=derived.changes_file, proposed=derived.proposed
+        )
+    if git is None and not staged and document is None:
+        return profile_facts.for_directory(repo, path)
+    return _from_change(stack, repo, path, git=git, staged=staged, kind=kind, document=document)
+
+
+def _from_change(
+    stack: Stack,
+    repo: Path,
+    path: str,
+    *,
+    git: str | None,
+    staged: bool,
+    kind: str,
+    document: Mapping[str, Any] | None,
+) -> ProfileContext:
+    """The profile file ``path`` as the change (a range, the staged change or a built
+    GitHub document) starts from and proposes it."""
     if git is not None:
         base, head = split_range(git)
         return profile_facts.for_range(repo, base, head, path, pull_request=kind == "pull_request")
     if staged:
         return profile_facts.for_staged(repo, path)
-    if document is not None:
-        return from_document(stack, document, repo)
-    return profile_facts.for_directory(repo, path)
+    if document is None:  # the callers pass one of the three
+        raise ValueError("a change's profile needs a range, the staged change or a document")
+    return from_document(stack, document, repo, path)
 
 
-def from_document(stack: Stack, document: Mapping[str, Any], repo: Path) -> ProfileContext:
+def from_document(
+    stack: Stack, document: Mapping[str, Any], repo: Path, path: str | None = None
+) -> ProfileContext:
     """The profile of a built change (a GitHub event): read at its ``base_sha`` from the
     checkout when both commits are there, never from the work tree (which holds the
-    change's own profile); without them the stack's default lists apply."""
+    change's own profile); without them the stack's default lists apply. ``path``: the
+    file's name in the repository (default: the stack's ``profile_file``)."""
     base, head = document.get("base_sha"), document.get("head_sha")
-    path = stack.profile_path
+    path = path or stack.profile_path
     if isinstance(base, str) and isinstance(head, str) and base and head:
         kind = document.get("kind")
         try:

@@ -309,6 +309,7 @@ def check(
         context = _profile.context_for(
             stack,
             explicit=view.path(profile, "profile") if profile is not None else None,
+            explicit_name=view.name(profile) if profile is not None else None,
             repo=repo,
             git=git,
             staged=staged,

@@ -180,7 +180,13 @@ def explain_command(
         else:
             declared, facts, source = _document(sources, built, name, policy, tree)
             context = _profile.context_for(
-                stack, explicit=explicit, repo=repo, git=git, staged=staged, kind=kind
+                stack,
+                explicit=explicit,
+                explicit_name=view.name(profile) if profile is not None else None,
+                repo=repo,
+                git=git,
+                staged=staged,
+                kind=kind,
             )
         profiled = stack.with_profile(context)
         decided = decide(profiled.compile(), declared, facts, now=parse_now(now))

@@ -99,6 +99,11 @@ class BaseView:
             )
         return chosen
 
+    def name(self, given: Path) -> str | None:
+        """``given`` relative to the top of the work tree, as spelled (None: outside it)."""
+        names = self._names(given)
+        return names[0] if names else None
+
     def optional_path(
         self,
         given: Path,
