@@ -416,11 +416,12 @@ def test_another_spelling_of_a_protected_branch_is_that_branch(kind: str, base: 
     }
 
 
-@pytest.mark.parametrize("base", ["", " ", "\t"])
+@pytest.mark.parametrize("base", ["", " ", "\t", "refs/heads/", "main\x00", "ma in", "main..x"])
 @pytest.mark.parametrize("kind", ["merge", "push"])
-def test_a_blank_base_names_no_branch_so_the_rules_ask(kind: str, base: str) -> None:
-    """A merge into ``""`` was allowed (a string, so "names its target", yet no protected
-    branch): a blank base is ``null``, which the merge and push rules ask about."""
+def test_a_base_that_names_no_branch_is_null_so_the_rules_ask(kind: str, base: str) -> None:
+    """A merge into ``""`` or ``"main\\0"`` was allowed (a string, so "names its target",
+    yet no protected branch): a base that is blank or no ref name git allows is ``null``,
+    which the merge and push rules ask about."""
     declared = _agent_change(kind, base)
     assert reconcile(declared).document["base"] is None
     decided = decide(load_stack().compile(), declared)

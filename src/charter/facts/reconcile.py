@@ -273,19 +273,26 @@ def _dependency_source(deps: Mapping[str, Any]) -> str:
 #: Ways to spell a branch that git reads as the branch itself (``refs/heads/main``,
 #: ``heads/main``, a remote's ``refs/remotes/origin/main``): a built document says ``main``.
 _BRANCH_PREFIX = re.compile(r"^(?:refs/heads/|heads/|refs/remotes/[^/]+/)")
+#: What no branch name holds (git check-ref-format): a control character, a space or one of
+#: ``~^:?*[\``, ``..``, ``@{``, ``//``, a part starting with ``.``, an end in ``/``, ``.``
+#: or ``.lock``, or the name ``@``. A base like ``main\0`` names no branch: ``null``.
+_NOT_A_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|(?:^|/)\.|[/.]$|\.lock$|^@$")
 
 
 def _canonical_base(document: dict[str, Any], ledger: _Ledger) -> None:
     """The declared target branch as the rules compare it (``main``), as a document built
     from git names it: ``refs/heads/main`` or ``" main"`` is ``main`` too (a ref name
     holds no whitespace), so another spelling of a protected branch is that branch; one
-    that names no branch (blank) is ``null``, which the rules ask about."""
+    that names no branch (blank, or what git refuses in a ref name) is ``null``, which the
+    rules ask about."""
     base = document.get("base")
     if not isinstance(base, str):
         return
-    name = _BRANCH_PREFIX.sub("", base.strip(), count=1)
-    if name != base or not name:
-        document["base"] = name or None
+    name: str | None = _BRANCH_PREFIX.sub("", base.strip(), count=1)
+    if not name or _NOT_A_BRANCH.search(name):
+        name = None
+    if name != base:
+        document["base"] = name
         ledger.note("base")
 
 
