@@ -337,3 +337,39 @@ def test_a_human_committing_as_themself_stays_human(repo: Path) -> None:
     env = {"GIT_COMMITTER_NAME": "Ada", "GIT_AUTHOR_NAME": "Ada"}
     doc = build_staged(StagedChange(repo=repo, identity_env=env), AGENTS_AND_ADA)
     assert doc["author"] == {"id": "ada@example.com", "type": "human"}
+
+
+PROFILE_TEXT = '[sbom]\ntool = "syft"\n\n[vulnerability-scan]\ntool = "grype-fips"\n'
+
+
+@pytest.mark.parametrize("how", ["-a", "path"])
+def test_a_real_commit_of_the_profile_through_a_link_is_stopped(
+    repo: Path, tmp_path: Path, how: str
+) -> None:
+    """``git commit -a`` / ``git commit PATH`` hand the hook a temporary index: the profile
+    was read from the repository's own index (unchanged), so an agent's edit of the
+    profile through a linked folder (.charter -> conf) was committed unseen."""
+    (repo / "conf").mkdir()
+    (repo / "conf" / "profile.toml").write_text(PROFILE_TEXT)
+    (repo / ".charter").symlink_to("conf")
+    commit(repo, "profile")
+    ids = tmp_path / "ids.toml"
+    ids.write_text('[identities]\nagents = ["Ada"]\n')
+    body = tmp_path / "body.md"
+    body.write_text(CITATION)
+    charter = Path(sys.executable).parent / "charter"
+    entry = shlex.split(hook()["entry"])
+    args = [*entry[1:], "--identities", str(ids), "--body-file", str(body)]
+    script = repo / ".git" / "hooks" / "pre-commit"
+    script.write_text(f"#!/bin/sh\nexec {shlex.join([str(charter), *args])}\n")
+    script.chmod(0o755)
+    (repo / "conf" / "profile.toml").write_text(PROFILE_TEXT.replace("grype-fips", "grype"))
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    paths = ["-a"] if how == "-a" else ["conf/profile.toml"]
+    done = subprocess.run(
+        ["git", "commit", "-q", "-m", "swap the scanner", *paths],
+        cwd=repo, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stderr
+    assert "ENV-PROFILE-FILE-PROTECTED-001" in done.stderr
+    assert git(repo, "log", "-1", "--format=%s").strip() == "profile"

@@ -39,6 +39,13 @@ IDENTITY_ENV = frozenset(
 )
 
 
+def hook_index() -> Path | None:
+    """The index a commit hook was handed (``GIT_INDEX_FILE``: ``git commit -a`` and
+    ``git commit PATHS`` use a temporary one), or None: the repository's own."""
+    index = os.environ.get("GIT_INDEX_FILE")
+    return Path(index).absolute() if index else None
+
+
 def identity_map(path: Path | None) -> IdentityMap:
     """The identity map of ``--identities`` (none: everyone unknown counts as an agent)."""
     return load_identities(path) if path is not None else IdentityMap()
@@ -122,13 +129,12 @@ def staged(
     A commit hook is handed its index in ``GIT_INDEX_FILE`` (``git commit -a``
     and ``git commit PATHS`` use a temporary one); it is read from there.
     """
-    index = os.environ.get("GIT_INDEX_FILE")
     spec = StagedChange(
         repo=repo,
         environment=environment,
         body=body,
         repository=repository,
-        index_file=Path(index).absolute() if index else None,
+        index_file=hook_index(),
         identity_env={k: v for k, v in os.environ.items() if k in IDENTITY_ENV},
     )
     with progress_bar("reading the staged change") as progress:

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from charter.cli import _facts
 from charter.core.errors import InputError
 from charter.facts import profile as profile_facts
 from charter.facts.git import GitError
@@ -87,7 +88,7 @@ def _from_change(
         base, head = split_range(git)
         return profile_facts.for_range(repo, base, head, path, pull_request=kind == "pull_request")
     if staged:
-        return profile_facts.for_staged(repo, path)
+        return profile_facts.for_staged(repo, path, _facts.hook_index())
     if document is None:  # the callers pass one of the three
         raise ValueError("a change's profile needs a range, the staged change or a document")
     return from_document(stack, document, repo, path)

@@ -106,9 +106,10 @@ def for_range(
     return ProfileContext(path=path, current=current, changes_file=True, proposed=proposed)
 
 
-def for_staged(repo_path: Path, path: str) -> ProfileContext:
-    """The profile the staged change is decided under (``HEAD``'s) and the staged one."""
-    repo = Repository(repo_path)
+def for_staged(repo_path: Path, path: str, index_file: Path | None = None) -> ProfileContext:
+    """The profile the staged change is decided under (``HEAD``'s) and the staged one,
+    read from ``index_file`` when a commit hook was handed one (as the change itself)."""
+    repo = Repository(repo_path, index_file)
     has_head = repo.output_or_none("rev-parse", "--verify", "-q", "HEAD") is not None
     before = blob_at(repo, "HEAD", path) if has_head else None
     after = blob_at(repo, "", path)
