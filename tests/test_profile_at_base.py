@@ -297,3 +297,25 @@ def test_a_profile_elsewhere_in_the_repository_is_protected_too(repo: Path) -> N
     assert unchanged.returncode in (0, 1, 3), unchanged.stderr
     reasons = json.loads(unchanged.stdout)["reasons"]
     assert "ENV-PROFILE-FILE-PROTECTED-001" not in {r["rule"] for r in reasons}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="design gap: a GitHub event decided without its base commit in the checkout "
+    "(actions/checkout's default fetch-depth 1) has no profile at all (the stack's default "
+    "lists) and no proposed one, so an edit through a linked folder is never seen",
+)
+def test_an_edit_through_a_link_is_seen_without_the_base_in_the_checkout(
+    tmp_path: Path, repo: Path
+) -> None:
+    base, _ = swap_branch(repo, "folder-link")
+    shallow = tmp_path / "shallow"  # the head commit alone, as a depth-1 checkout
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "agent", repo.as_uri(), str(shallow))
+    event = pull_request_event(tmp_path, repo, base, f"Swap the scanner\n\n{CITATION}")
+    event = rewrite(event, changed_files=1, commits=1)
+    result = invoke("check", "--github-event", str(event),
+                    "--api-dir", str(api_dir(tmp_path, repo, base)), "--repo", str(shallow),
+                    "--now", NOW, "--no-audit", "--format", "json")  # fmt: skip
+    assert result.returncode in (0, 1, 3), result.stderr
+    reasons = json.loads(result.stdout)["reasons"]
+    assert "ENV-PROFILE-FILE-PROTECTED-001" in {r["rule"] for r in reasons}
