@@ -14,8 +14,10 @@ from charter.core.verdict import Verdict
 from charter.facts.decide import decide
 from charter.facts.identities import IdentityMap
 from charter.facts.reconcile import DECLARED_SCAN, Facts, reconcile
+from charter.policy.bundle import load_directory
 from charter.policy.proposal import validate
-from charter.policy.stack import load_stack
+from charter.policy.stack import Stack, load_stack, shipped_constitution_path
+from tests.conftest import BundleFactory
 
 
 def _doc(**extra: Any) -> dict[str, Any]:
@@ -448,3 +450,27 @@ def test_a_merge_into_main_spelled_otherwise_is_not_allowed(base: str) -> None:
     declared = _agent_change("merge", base)
     decided = decide(load_stack().compile(), declared)
     assert decided.decision.verdict != Verdict.ALLOW
+
+
+def test_one_approver_under_two_spellings_counts_once(make_bundle: BundleFactory) -> None:
+    """A layer asks for two approvals; the merge declares alice twice (her email in two
+    cases): one approver by the document's own account, so denied (it was asked about,
+    as if two people had approved)."""
+    root = "charter/overlay"
+    two_needed = json.dumps({"parameters": {"min_human_approvals_for_main": 2}})
+    overlay = make_bundle(
+        layer="overlay", name="two", roots=[root], files={f"{root}/data.json": two_needed}
+    )
+    stack = Stack.compose([load_directory(shipped_constitution_path()), load_directory(overlay)])
+    identities = IdentityMap(agents=("agent-*",), human_emails=("alice@acme.test",))
+    twice = [{"by": "alice@acme.test", "type": "human"}, {"by": "ALICE@acme.test", "type": "human"}]
+    declared = _example("merge-approved.json", approvals=twice)
+    result = reconcile(declared, Facts(identities=identities))
+    assert [a["by"] for a in result.document["approvals"]] == ["alice@acme.test"] * 2
+    decided = decide(stack.compile(), declared, Facts(identities=identities))
+    assert decided.decision.verdict == Verdict.DENY
+    assert {r.rule for r in decided.decision.reasons} == {"PROC-MERGE-HUMAN-APPROVALS-001"}
+    two = [{"by": "alice@acme.test", "type": "human"}, {"by": "bob@acme.test", "type": "human"}]
+    people = IdentityMap(agents=("agent-*",), human_emails=("alice@acme.test", "bob@acme.test"))
+    both = decide(stack.compile(), {**declared, "approvals": two}, Facts(identities=people))
+    assert both.decision.verdict == Verdict.ASK  # two people, declared: a person confirms

@@ -157,6 +157,7 @@ def reconcile(declared: Mapping[str, Any] | None, facts: Facts | None = None) ->
         approvals=not ledger.approvals_verified,
     )
     _self_approvals(document, ledger)
+    _one_approval_per_identity(document, ledger)
     _apply_artifacts(document, facts.artifacts, ledger)
     if facts.scan is not None:
         _apply_scan(document, facts.scan, ledger, facts.root)
@@ -371,6 +372,26 @@ def _self_approvals(document: dict[str, Any], ledger: _Ledger) -> None:
             ledger.differ(f"approvals[{index}].by", by, author, "the author's own identity")
             approvals = document["approvals"] = list(approvals)
             approvals[index] = {**approval, "by": author}
+
+
+def _one_approval_per_identity(document: dict[str, Any], ledger: _Ledger) -> None:
+    """Approvals by one identity under two spellings (``alice@acme.test`` and
+    ``ALICE@acme.test``) are one approver's: each later one is written as the first
+    spelling, so rules that count distinct approvers count one (two were counted: a
+    merge needing two approvals had them by its own account)."""
+    approvals = document.get("approvals")
+    if not isinstance(approvals, list):
+        return
+    first: dict[str, str] = {}
+    for index, approval in enumerate(approvals):
+        by = approval.get("by") if isinstance(approval, dict) else None
+        if not isinstance(by, str):
+            continue
+        spelled = first.setdefault(_same_identity(by), by)
+        if spelled != by:
+            approvals = document["approvals"] = list(approvals)
+            approvals[index] = {**approval, "by": spelled}
+            ledger.note("approvals[].by")
 
 
 def _same_identity(identity: str) -> str:
