@@ -373,3 +373,41 @@ def test_a_real_commit_of_the_profile_through_a_link_is_stopped(
     assert done.returncode != 0, done.stderr
     assert "ENV-PROFILE-FILE-PROTECTED-001" in done.stderr
     assert git(repo, "log", "-1", "--format=%s").strip() == "profile"
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        ["-c", "user.name=agent-7", "-c", "user.email=agent-7@example.com"],
+        ["-c", "committer.name=agent-7"],
+    ],
+    ids=["config-parameters", "committer-parameter"],
+)
+def test_a_real_commit_made_with_git_c_names_the_agent(
+    repo: Path, tmp_path: Path, how: list[str]
+) -> None:
+    """``git -c committer.name=agent-7 commit`` in Ada's checkout: the hook is handed that
+    configuration as ``GIT_CONFIG_PARAMETERS`` (its git calls drop every GIT_ variable),
+    so it judged Ada's (human) commit while git recorded agent-7 as the committer (git
+    exports the author it chose to hooks, not the committer)."""
+    ids = tmp_path / "ids.toml"
+    ids.write_text('[identities]\nagents = ["agent-*"]\nhumans = ["Ada"]\n')
+    body = tmp_path / "body.md"
+    body.write_text(CITATION)
+    charter = Path(sys.executable).parent / "charter"
+    entry = shlex.split(hook()["entry"])
+    args = [*entry[1:], "--identities", str(ids), "--body-file", str(body)]
+    script = repo / ".git" / "hooks" / "pre-commit"
+    script.write_text(f"#!/bin/sh\nexec {shlex.join([str(charter), *args])}\n")
+    script.chmod(0o755)
+    git(repo, "checkout", "-q", "main")
+    (repo / "README.md").write_text("hello\nworld\n")
+    git(repo, "add", "README.md")
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    done = subprocess.run(
+        ["git", *how, "commit", "-q", "-m", "docs"],
+        cwd=repo, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stderr
+    assert "DENY" in done.stderr  # an agent's commit on main, not a human's (ASK)
+    assert "PROC-NO-DIRECT-PUSH-001" in done.stderr

@@ -16,6 +16,7 @@ from charter.cli._stack import trust_policy_at
 from charter.core.errors import InputError
 from charter.facts.at_base import WorkTree, base_view, work_tree
 from charter.facts.evidence import for_document
+from charter.facts.git import identity_variables
 from charter.facts.github import GitHubEvent, build_from_github
 from charter.facts.github_api import from_environment
 from charter.facts.identities import IdentityMap, edited_by_change, load_identities
@@ -30,12 +31,6 @@ EVIDENCE_OPTION = typer.Option(
     metavar="DIR",
     help="files CI produced (artifacts, SBOMs, scans, signatures, attestations), "
     "verified against the trust policy's [evidence] signers",
-)
-
-
-#: The variables that name a commit's author and committer (git prefers them to its config).
-IDENTITY_ENV = frozenset(
-    f"GIT_{role}_{part}" for role in ("AUTHOR", "COMMITTER") for part in ("NAME", "EMAIL")
 )
 
 
@@ -135,7 +130,7 @@ def staged(
         body=body,
         repository=repository,
         index_file=hook_index(),
-        identity_env={k: v for k, v in os.environ.items() if k in IDENTITY_ENV},
+        identity_env=identity_variables(os.environ),
     )
     with progress_bar("reading the staged change") as progress:
         build = partial(_staged, spec, progress=progress)

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,6 +74,19 @@ class Commit:
     subject: str
     body: str
     trailers: tuple[tuple[str, str], ...]
+
+
+#: Variables that decide whom a commit names (its author and committer, and the
+#: configuration they are read from), passed to ``git var`` by :meth:`Repository.ident`.
+_IDENTITY_VARIABLE = re.compile(
+    r"GIT_(?:AUTHOR|COMMITTER)_(?:NAME|EMAIL)|GIT_CONFIG_(?:PARAMETERS|COUNT|GLOBAL|SYSTEM"
+    r"|NOSYSTEM|KEY_\d+|VALUE_\d+)"
+)
+
+
+def identity_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``environ`` that decide whom a commit made there names."""
+    return {k: v for k, v in environ.items() if _IDENTITY_VARIABLE.fullmatch(k)}
 
 
 def _env(index_file: Path | None = None) -> dict[str, str]:
@@ -404,6 +418,29 @@ class Repository:
         if done.returncode != 0:
             return None
         return done.stdout.decode("utf-8", "replace").strip() or None
+
+    def ident(self, role: str, given: Mapping[str, str]) -> tuple[str, str] | None:
+        """Whom ``git commit`` run with the variables ``given`` records as its ``role``
+        (``AUTHOR`` or ``COMMITTER``): name and email, as ``git var`` says (None when git
+        cannot tell). The variables that name them (:func:`identity_variables`: ``-c
+        user.name=…`` reaches a hook as ``GIT_CONFIG_PARAMETERS``) are passed to it
+        alone; ``git var`` runs no program."""
+        env = {k: v for k, v in _env(self.index_file).items() if k != "GIT_CONFIG_NOSYSTEM"}
+        env.update(identity_variables(given))
+        try:
+            done = subprocess.run(
+                _command(("var", f"GIT_{role}_IDENT")),
+                cwd=self.path,
+                env=env,
+                capture_output=True,
+                check=False,
+            )
+        except OSError as exc:
+            raise GitError(f"git: cannot run ({exc.strerror})", hint="install git") from None
+        if done.returncode != 0:
+            return None
+        name, _, rest = done.stdout.decode("utf-8", "replace").strip().partition(" <")
+        return name, rest.partition(">")[0]
 
     def config(self, key: str) -> str:
         """The value of a git configuration key (``user.name``), or "" when unset."""

@@ -118,9 +118,9 @@ class StagedChange:
 
     ``index_file`` is the index a commit hook was handed (``GIT_INDEX_FILE``),
     when it is not the repository's own. ``identity_env`` holds the variables that
-    name the commit's author and committer (``GIT_AUTHOR_NAME``, ``GIT_AUTHOR_EMAIL``,
-    ``GIT_COMMITTER_NAME``, ``GIT_COMMITTER_EMAIL``) where the commit is made: git
-    prefers them to the configuration.
+    name the commit's author and committer where the commit is made
+    (:func:`charter.facts.git.identity_variables`: ``GIT_AUTHOR_NAME``,
+    ``GIT_CONFIG_PARAMETERS`` …): git prefers them to the repository's configuration.
     """
 
     repo: Path
@@ -179,21 +179,15 @@ def _staged_author(
 ) -> dict[str, str]:
     """The coming commit's author, an agent when its author is one or its committer is
     one the map names (as for a range: :func:`_author`). Each is whom ``git commit``
-    records: ``GIT_AUTHOR_NAME`` before ``author.name`` before ``user.name`` (emails and
-    the committer alike), so an agent whose environment or ``committer.name`` names it
-    is not judged as the ``user.name`` of the checkout it works in."""
-    name, email = _git_identity(repo, env, "author")
-    committer = _git_identity(repo, env, "committer")
+    records where it runs (``git var``: ``GIT_AUTHOR_NAME``, ``-c user.name=…``,
+    ``author.name``, then ``user.name``; the committer alike), so an agent whose
+    environment or configuration names it is not judged as the ``user.name`` of the
+    checkout it works in; without an identity git can tell, ``user.name``/``user.email``."""
+    fallback = (repo.config("user.name"), repo.config("user.email"))
+    name, email = repo.ident("AUTHOR", env) or fallback
+    committer = repo.ident("COMMITTER", env) or fallback
     agent = identities.classify(name, email) == "agent" or identities.names_agent(*committer)
     return {"id": email or name or "unknown", "type": "agent" if agent else "human"}
-
-
-def _git_identity(repo: Repository, env: Mapping[str, str], role: str) -> tuple[str, str]:
-    def pick(part: str) -> str:
-        given = env.get(f"GIT_{role.upper()}_{part.upper()}")
-        return given or repo.config(f"{role}.{part}") or repo.config(f"user.{part}")
-
-    return pick("name"), pick("email")
 
 
 def _head_commit(commits: list[Commit], repo: Repository, head: str) -> Commit:
