@@ -340,3 +340,29 @@ def test_a_profile_spelled_in_another_case_is_protected(repo: Path) -> None:
     assert result.returncode in (0, 1, 3), result.stderr
     reasons = json.loads(result.stdout)["reasons"]
     assert "ENV-PROFILE-FILE-PROTECTED-001" in {r["rule"] for r in reasons}
+
+
+def test_an_event_whose_commits_are_in_a_shallow_checkout_is_not_decided_without_a_profile(
+    tmp_path: Path, repo: Path
+) -> None:
+    """Both commits fetched, their merge base not (a depth-1 fetch of each branch): the
+    profile cannot be read at the base, and the decision was made under the stack's
+    default lists with no proposed profile (an edit through a link allowed) instead of
+    refused as a shallow clone is everywhere else."""
+    fork, _ = swap_branch(repo, "folder-link")
+    git(repo, "checkout", "-q", "main")
+    (repo / "app.py").write_text("x = 2\n")
+    commit(repo, "main moves on")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "agent")  # the event's head
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--no-single-branch", repo.as_uri(), str(shallow))
+    event = pull_request_event(tmp_path, repo, base, f"Swap the scanner\n\n{CITATION}")
+    event = rewrite(event, changed_files=1, commits=1)
+    api = tmp_path / "answers"
+    api.mkdir()
+    result = invoke("check", "--github-event", str(event),
+                    "--api-dir", str(api_dir(api, repo, fork)), "--repo", str(shallow),
+                    "--now", NOW, "--no-audit", "--format", "json")  # fmt: skip
+    assert result.returncode == 2, result.stdout
+    assert "share no history" in result.stderr

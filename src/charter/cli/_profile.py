@@ -12,7 +12,7 @@ import typer
 from charter.cli import _facts
 from charter.core.errors import InputError
 from charter.facts import profile as profile_facts
-from charter.facts.git import GitError
+from charter.facts.git import GitError, Repository
 from charter.policy.profile import ProfileContext, diff_lines, read_profile
 from charter.policy.stack import Stack
 from charter.render import text as render_text
@@ -99,19 +99,28 @@ def from_document(
 ) -> ProfileContext:
     """The profile of a built change (a GitHub event): read at its ``base_sha`` from the
     checkout when both commits are there, never from the work tree (which holds the
-    change's own profile); without them the stack's default lists apply. ``path``: the
-    file's name in the repository (default: the stack's ``profile_file``)."""
+    change's own profile); without them the stack's default lists apply. With both
+    there, a profile git cannot read (a shallow checkout without their merge base) is an
+    error, never a decision without the profile. ``path``: the file's name in the
+    repository (default: the stack's ``profile_file``)."""
     base, head = document.get("base_sha"), document.get("head_sha")
     path = path or stack.profile_path
-    if isinstance(base, str) and isinstance(head, str) and base and head:
-        kind = document.get("kind")
-        try:
-            return profile_facts.for_range(
-                repo, base, head, path, pull_request=kind == "pull_request"
-            )
-        except GitError:
-            pass
-    return ProfileContext(path=path)
+    if not (isinstance(base, str) and isinstance(head, str) and base and head):
+        return ProfileContext(path=path)
+    if not _in_checkout(repo, base, head):
+        return ProfileContext(path=path)
+    kind = document.get("kind")
+    return profile_facts.for_range(repo, base, head, path, pull_request=kind == "pull_request")
+
+
+def _in_checkout(repo: Path, *commits: str) -> bool:
+    try:
+        checkout = Repository(repo)
+        for commit in commits:
+            checkout.resolve(commit, "commit")
+    except GitError:
+        return False
+    return True
 
 
 def diff_view(changes: Sequence[Mapping[str, Any]], path: str) -> list[render_text.Item]:
