@@ -520,3 +520,28 @@ def test_a_replaced_blob_is_read_as_committed(tmp_path: Path) -> None:
     git(root, "replace", new, old)
     assert git(root, "diff", "main", "feature") == ""
     assert "+token = AKIAIOSFODNN7EXAMPLQ" in by_path(build(root))["README.md"]["patch"]
+
+
+def test_a_grafts_file_does_not_move_the_merge_base(tmp_path: Path) -> None:
+    """``.git/info/grafts`` making main's tip a child of the pull request's head made the
+    head the merge base: the pull request changed nothing (allowed), while it adds a key."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("hello\n")
+    commit(root, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "id_rsa").write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n")
+    commit(root, "add key")
+    git(root, "checkout", "-q", "main")
+    (root / "README.md").write_text("hello\nworld\n")
+    commit(root, "main moves on")
+    tips = [git(root, "rev-parse", ref).strip() for ref in ("main", "feature")]
+    (root / ".git" / "info").mkdir(exist_ok=True)
+    (root / ".git" / "info" / "grafts").write_text(" ".join(tips) + "\n")
+    assert (
+        git(root, "-c", "advice.graftFileDeprecated=false", "merge-base", *tips) == tips[1] + "\n"
+    )
+    doc = build(root, kind="pull_request")
+    assert sorted(by_path(doc)) == ["id_rsa"]
+    assert [c["subject"] for c in doc["commits"]] == ["add key"]

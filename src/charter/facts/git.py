@@ -1,8 +1,8 @@
 """Read what a change did from a real git repository.
 
 Every call runs the ``git`` binary directly (never a shell) with a fixed
-environment (``LC_ALL=C``, no pager, no prompt, no replace refs), ``-c core.quotepath=off``,
-``-c core.fsmonitor=false``, ``--literal-pathspecs``, and, for diffs,
+environment (``LC_ALL=C``, no pager, no prompt, no replace refs or grafts),
+``-c core.quotepath=off``, ``-c core.fsmonitor=false``, ``--literal-pathspecs``, and, for diffs,
 ``--no-ext-diff --no-textconv`` so no repository configuration can run a
 program or rewrite what is compared.
 Path lists are NUL-separated (``-z``), so any file name (spaces, newlines,
@@ -101,8 +101,10 @@ def _env(index_file: Path | None = None) -> dict[str, str]:
         GIT_CONFIG_NOSYSTEM="1",
         GIT_OPTIONAL_LOCKS="0",
         # Replace refs (git replace) make git read another object in place of the one a
-        # commit or tree names: a local ref must not swap the change for another one.
+        # commit or tree names, and a grafts file (.git/info/grafts) other parents: a
+        # local ref or file must not swap the change, or its merge base, for another one.
         GIT_NO_REPLACE_OBJECTS="1",
+        GIT_GRAFT_FILE=os.devnull,
     )
     return env
 
