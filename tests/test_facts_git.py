@@ -545,3 +545,17 @@ def test_a_grafts_file_does_not_move_the_merge_base(tmp_path: Path) -> None:
     doc = build(root, kind="pull_request")
     assert sorted(by_path(doc)) == ["id_rsa"]
     assert [c["subject"] for c in doc["commits"]] == ["add key"]
+
+
+@pytest.mark.parametrize("setting", ["diff.noprefix", "diff.mnemonicPrefix"])
+def test_a_personal_diff_prefix_setting_does_not_break_the_build(repo: Path, setting: str) -> None:
+    """``diff.noprefix = true`` (a common ~/.gitconfig line) made every build an input
+    error ('the diff of X is not where git listed it')."""
+    git(repo, "config", setting, "true")
+    doc = build(repo)
+    assert "+three" in by_path(doc)["keep.txt"]["patch"]
+    git(repo, "checkout", "-q", "feature")
+    (repo / "keep.txt").write_text("staged\n")
+    git(repo, "add", "keep.txt")
+    staged = build_staged(StagedChange(repo=repo), IdentityMap())
+    assert "+staged" in by_path(staged)["keep.txt"]["patch"]

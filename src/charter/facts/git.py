@@ -89,6 +89,11 @@ def identity_variables(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if _IDENTITY_VARIABLE.fullmatch(k)}
 
 
+#: A grafts file that cannot exist (a file under /dev/null): git reads none, silently
+#: (an existing empty one, /dev/null itself, makes git warn that grafts are deprecated).
+_NO_GRAFTS = os.path.join(os.devnull, "grafts")
+
+
 def _env(index_file: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     if index_file is not None:  # the index a commit hook was given (git commit -a / PATHS)
@@ -104,7 +109,7 @@ def _env(index_file: Path | None = None) -> dict[str, str]:
         # commit or tree names, and a grafts file (.git/info/grafts) other parents: a
         # local ref or file must not swap the change, or its merge base, for another one.
         GIT_NO_REPLACE_OBJECTS="1",
-        GIT_GRAFT_FILE=os.devnull,
+        GIT_GRAFT_FILE=_NO_GRAFTS,
     )
     return env
 
@@ -112,6 +117,11 @@ def _env(index_file: Path | None = None) -> dict[str, str]:
 #: Settings of every git call: names as they are, and no program of the repository's
 #: (core.fsmonitor is one git runs whenever it reads the index: the staged change).
 _SETTINGS = ("-c", "core.quotepath=off", "-c", "core.fsmonitor=false")
+
+
+#: The ``a/``/``b/`` prefixes the patch reader splits on, whatever ``diff.noprefix`` or
+#: ``diff.mnemonicPrefix`` say (a common personal setting).
+_PREFIXES = ("--src-prefix=a/", "--dst-prefix=b/")
 
 
 def _command(args: tuple[str, ...]) -> list[str]:
@@ -340,6 +350,7 @@ class Repository:
             "--no-ext-diff",
             "--no-textconv",
             "--no-color",
+            *_PREFIXES,
             *(("--text",) if text else ()),
             "-M",
             *_sides(old, new),
@@ -376,7 +387,8 @@ class Repository:
         is held in this process until :meth:`RunningDiff.patches` reads it. Use it as
         a context manager: leaving it stops git and closes the file.
         """
-        args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", *_sides(old, new))
+        args = ("diff", "--no-ext-diff", "--no-textconv", "--no-color", *_PREFIXES, "-M",
+                *_sides(old, new))  # fmt: skip
         return RunningDiff(self, (*args, "--"))
 
     def start_blobs(self, shas: list[str]) -> RunningBlobs:
