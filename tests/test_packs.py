@@ -422,19 +422,13 @@ def test_files_without_patches_and_invalid_yaml_never_fail_the_decision(
     assert all(r.rule != EVAL_ERROR_RULE for r in decision.reasons)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs a Rego change in the soc2 pack (signed): SOC2-CC6-1-ACCESS-FILES-REVIEWED-001 "
-    "counts an approval the proposal only declares (input.context.facts.approvals_verified "
-    "is false) as the independent human review of an access change",
-)
 @pytest.mark.parametrize("kind", ["pull_request", "push"])
 def test_a_declared_approval_does_not_clear_an_agents_codeowners_change(
     compiled: CompiledStack, tmp_path: Path, kind: str
 ) -> None:
     """An agent hands itself CODEOWNERS; its own document says alice approved. Built from
     git (no reviews there) the approvals stay the document's word, so the access change
-    is still asked about (it was allowed)."""
+    is still asked about (soc2 1.x allowed it; 2.0.0 checks approvals_verified)."""
     from charter.facts.decide import decide as decide_facts
     from charter.facts.reconcile import Facts
 
