@@ -316,6 +316,8 @@ def mutate(document: Any, path: tuple[Any, ...], replacement: Any, delete: bool)
     return document
 
 
+#: Changed paths: the words that are paths, and the profile file in another case.
+PATHS = [*WORDS[32:40], ".Charter/PROFILE.toml"]
 #: ``patch_omitted`` as Charter writes it (and near misses).
 OMITTED = [
     "too_large",
@@ -403,9 +405,9 @@ EXTRA: dict[tuple[str, ...], st.SearchStrategy[Any]] = {
     ),
     ("files",): st.lists(
         st.fixed_dictionaries(
-            {"path": st.one_of(st.sampled_from(WORDS[32:40]), scalars)},
+            {"path": st.one_of(st.sampled_from(PATHS), scalars)},
             optional={
-                "previous_path": st.one_of(st.sampled_from(WORDS[32:40]), scalars),
+                "previous_path": st.one_of(st.sampled_from(PATHS), scalars),
                 "status": st.sampled_from(["added", "removed", "renamed", "modified"]),
                 "patch": st.one_of(st.sampled_from(WORDS[38:42]), scalars),
                 "patch_omitted": st.one_of(st.sampled_from(OMITTED), scalars),

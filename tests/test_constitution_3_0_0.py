@@ -2,8 +2,8 @@
 
 3.0.0 is a major release (docs/constitution-changelog.md): a changed rule.
 
-- ENV-PROFILE-FILE-PROTECTED-001 also fires when Charter, reading the change from
-  git, found the Environment Profile's contents changed
+- ENV-PROFILE-FILE-PROTECTED-001 compares paths without case, and also fires when
+  Charter, reading the change from git, found the Environment Profile's contents changed
   (``input.context.profile_file.proposed`` is an object), whatever path the diff
   shows: an edit through a linked folder (``.charter -> conf``) shows as
   ``conf/profile.toml`` and escaped it in 2.1.1.
@@ -252,6 +252,19 @@ def _must_fire(document: dict[str, Any], which: str) -> bool:
     return author["type"] != "agent"
 
 
+def _names_profile_in_another_case(document: dict[str, Any]) -> bool:
+    """A changed path that is the profile path (the default) but for its case."""
+    files = document.get("files")
+    for entry in files if isinstance(files, list) else []:
+        for key in ("path", "previous_path"):
+            path = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(path, str) and path.removeprefix("./").lstrip("/").lower() == (
+                ".charter/profile.toml"
+            ):
+                return True
+    return False
+
+
 def _check_profile_set(document: dict[str, Any], which: str, now: Any, before: Any) -> None:
     if now == "error" or before == "error":
         assert now == before, document
@@ -259,7 +272,8 @@ def _check_profile_set(document: dict[str, Any], which: str, now: Any, before: A
     extra = set(now) - set(before)
     assert set(before) <= set(now), document
     assert all(json.loads(e)["rule"] == PROFILE_RULE for e in extra), document
-    if not isinstance(_member(document, "context", "profile_file", "proposed"), dict):
+    proposed = _member(document, "context", "profile_file", "proposed")
+    if not isinstance(proposed, dict) and not _names_profile_in_another_case(document):
         assert not extra, document
     if _must_fire(document, which):
         assert now, document

@@ -321,14 +321,10 @@ def test_an_edit_through_a_link_is_seen_without_the_base_in_the_checkout(
     assert "ENV-PROFILE-FILE-PROTECTED-001" in {r["rule"] for r in reasons}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs a Rego change (signed): ENV-PROFILE-FILE-PROTECTED-001 compares paths "
-    "case-sensitively, and on a case-insensitive file system (macOS, Windows) a checkout "
-    "of .charter/PROFILE.toml overwrites .charter/profile.toml, which the runner and "
-    "`check PROPOSAL.json` read from the work tree",
-)
 def test_a_profile_spelled_in_another_case_is_protected(repo: Path) -> None:
+    """Constitution 3.0.0: on a case-insensitive file system (macOS, Windows) a checkout
+    of .charter/PROFILE.toml overwrites .charter/profile.toml, which the runner and
+    `check PROPOSAL.json` read from the work tree."""
     (repo / ".charter").mkdir()
     (repo / ".charter" / "profile.toml").write_text(PROFILE)
     commit(repo, "base")

@@ -11,7 +11,9 @@
 #   file when a changed file's path or previous path is the profile path, or
 #   when Charter, reading the change from git, found the file's contents
 #   changed as the repository resolves the path (through a linked folder or
-#   file: `input.context.profile_file.proposed` is present; since 3.0.0).
+#   file: `input.context.profile_file.proposed` is present; since 3.0.0), and
+#   paths compare without case (a case-insensitive file system opens
+#   `.charter/PROFILE.toml` as the profile; since 3.0.0).
 #   A link can route any path to the file, so the rule declares no
 #   `applies_to` paths.
 # related_resources:
@@ -43,7 +45,9 @@ declared if {
 }
 
 # A change touches the profile file when a file's path or previous path
-# normalizes to it. Each set tests that itself, in its body (a helper set of
+# normalizes to it, in any case (since 3.0.0): on a case-insensitive file
+# system (macOS, Windows) `.charter/PROFILE.toml` is the profile file for
+# every reader of the work tree. Each set tests that itself, in its body (a helper set of
 # touched paths costs more in regorus than the test), after the author's type;
 # normalize only strips a prefix, so a path that normalizes to the profile file
 # ends with it: the cheap test comes first. `file[key]` is undefined for an
@@ -51,13 +55,13 @@ declared if {
 deny contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 	input.author.type == "agent"
 	is_array(input.files)
-	profile := profile_file
+	profile := lower(profile_file)
 	some file in input.files
 	some key in ["path", "previous_path"]
 	path := file[key]
 	is_string(path)
-	endswith(path, profile)
-	normalize(path) == profile
+	endswith(lower(path), profile)
+	lower(normalize(path)) == profile
 	not declared
 	msg := sprintf(
 		"agent %s changes the Environment Profile (%s) in a %s; agents may change it only in a pull request whose ```charter block declares `profile_change: true`",
@@ -82,13 +86,13 @@ deny contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 ask contains {"rule": "ENV-PROFILE-FILE-PROTECTED-001", "msg": msg} if {
 	input.author.type != "agent"
 	is_array(input.files)
-	profile := profile_file
+	profile := lower(profile_file)
 	some file in input.files
 	some key in ["path", "previous_path"]
 	path := file[key]
 	is_string(path)
-	endswith(path, profile)
-	normalize(path) == profile
+	endswith(lower(path), profile)
+	lower(normalize(path)) == profile
 	not declared
 	msg := sprintf(
 		"%s changes the Environment Profile (%s) without a pull request declaring `profile_change: true`; a second person must confirm",

@@ -79,3 +79,8 @@ test_unchanged_profile_context_allowed if {
 		"context": {"profile_file": {"path": ".charter/profile.toml", "present": true, "tools": {}}},
 	})
 }
+
+test_agent_edit_in_another_case_denied if {
+	some entry in profile_rule.deny with input as object.union(fixtures.pull_request, {"files": [{"path": ".Charter/PROFILE.toml", "status": "added", "patch": "+x\n"}]})
+	entry.rule == "ENV-PROFILE-FILE-PROTECTED-001"
+}
