@@ -125,15 +125,7 @@ _PREFIXES = ("--src-prefix=a/", "--dst-prefix=b/")
 
 
 def _command(args: tuple[str, ...]) -> list[str]:
-    return [
-        "git",
-        "-c",
-        "core.quotepath=off",
-        "-c",
-        "core.fsmonitor=false",
-        "--literal-pathspecs",
-        *args,
-    ]
+    return ["git", *_SETTINGS, "--literal-pathspecs", *args]
 
 
 class Repository:
