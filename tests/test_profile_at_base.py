@@ -321,6 +321,31 @@ def test_an_edit_through_a_link_is_seen_without_the_base_in_the_checkout(
     assert "ENV-PROFILE-FILE-PROTECTED-001" in {r["rule"] for r in reasons}
 
 
+def test_an_event_without_its_commits_in_the_checkout_says_so(tmp_path: Path, repo: Path) -> None:
+    """The known limit is visible: a depth-1 checkout of the head alone decides under the
+    stack's default lists, and standard error says why and how to fetch the commits."""
+    base, _ = swap_branch(repo, "folder-link")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "agent", repo.as_uri(), str(shallow))
+    event = pull_request_event(tmp_path, repo, base, f"Swap the scanner\n\n{CITATION}")
+    event = rewrite(event, changed_files=1, commits=1)
+    answers = api_dir(tmp_path, repo, base)
+    result = invoke("check", "--github-event", str(event), "--api-dir", str(answers),
+                    "--repo", str(shallow), "--now", NOW, "--no-audit",
+                    "--format", "json")  # fmt: skip
+    assert result.returncode in (0, 1, 3), result.stderr
+    json.loads(result.stdout)  # the decision itself is still only JSON on standard output
+    assert "are not in the checkout at" in result.stderr
+    assert "actions/checkout fetch-depth: 0" in result.stderr
+    # Outside any repository (API answers alone) nothing is said: there is no checkout.
+    bare = tmp_path / "no-checkout"
+    bare.mkdir()
+    quiet = invoke("check", "--github-event", str(event), "--api-dir", str(answers),
+                   "--repo", str(bare), "--now", NOW, "--no-audit", "--format", "json")  # fmt: skip
+    assert quiet.returncode in (0, 1, 3), quiet.stderr
+    assert "are not in the checkout" not in quiet.stderr
+
+
 def test_a_profile_spelled_in_another_case_is_protected(repo: Path) -> None:
     """Constitution 3.0.0: on a case-insensitive file system (macOS, Windows) a checkout
     of .charter/PROFILE.toml overwrites .charter/profile.toml, which the runner and

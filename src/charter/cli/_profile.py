@@ -108,9 +108,25 @@ def from_document(
     if not (isinstance(base, str) and isinstance(head, str) and base and head):
         return ProfileContext(path=path)
     if not _in_checkout(repo, base, head):
+        if _is_checkout(repo):  # a checkout, only without the event's commits: say so
+            typer.echo(
+                f"charter: note: the event's commits {base[:12]}..{head[:12]} are not in the "
+                f"checkout at {repo}, so the Environment Profile is the stack's default and a "
+                "change to it through a symbolic link is not seen (fetch them: "
+                "actions/checkout fetch-depth: 0)",
+                err=True,
+            )
         return ProfileContext(path=path)
     kind = document.get("kind")
     return profile_facts.for_range(repo, base, head, path, pull_request=kind == "pull_request")
+
+
+def _is_checkout(repo: Path) -> bool:
+    try:
+        Repository(repo)
+    except GitError:
+        return False
+    return True
 
 
 def _in_checkout(repo: Path, *commits: str) -> bool:
