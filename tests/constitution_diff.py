@@ -111,7 +111,37 @@ def approvals_carry(document: Any, before: Outcome, protected: tuple[str, ...]) 
         return before
     if any(rule == EVAL_ERROR_RULE for rule, _, _ in reasons):
         return before  # the decision failed closed as a whole: no rule's answer shows
+    if _qualifying(document) < 1:  # the constitution's min_human_approvals_for_main
+        return before  # too few, or none the rule can count (its deny's message failed)
     return max(verdict, "ask", key=_ORDER.index), sorted([*reasons, APPROVALS_ASK])
+
+
+def _qualifying(document: dict[str, Any]) -> int:
+    """How many approvers PROC-MERGE-HUMAN-APPROVALS-001 counts (distinct humans other
+    than the author), as Rego compares: none when the author has no ``id``."""
+    author = document.get("author")
+    if not isinstance(author, dict) or "id" not in author:
+        return 0
+    listed = document.get("approvals")
+    found = {
+        json.dumps(a["by"], sort_keys=True)
+        for a in (listed if isinstance(listed, list) else [])
+        if isinstance(a, dict)
+        and a.get("type") == "human"
+        and "by" in a
+        and not _rego_equal(a["by"], author["id"])
+    }
+    return len(found)
+
+
+def _rego_equal(x: Any, y: Any) -> bool:
+    """Rego's ``==`` on JSON values: numbers by value (``1 == 1.0``), ``true`` never ``1``."""
+    numbers = (int, float)
+    if isinstance(x, numbers) and isinstance(y, numbers):
+        if isinstance(x, bool) or isinstance(y, bool):
+            return type(x) is type(y) and x == y
+        return float(x) == float(y)
+    return json.dumps(x, sort_keys=True) == json.dumps(y, sort_keys=True)
 
 
 def bench_proposals(n: int) -> list[dict[str, Any]]:
