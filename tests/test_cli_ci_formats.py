@@ -22,6 +22,7 @@ import pytest
 from charter.core.decision import Decision, Reason
 from charter.core.verdict import Verdict
 from charter.render import github, junit, markdown, sarif
+from charter.render import text as render_text
 from charter.render._ci import Location, locate, new_file_line
 from tests.cli_helpers import CliResult, invoke
 from tests.conftest import write_bundle
@@ -658,3 +659,33 @@ def test_rule_lint_clean_bundle_passes_in_every_format() -> None:
         assert result.returncode == 0, (fmt, result.stdout, result.stderr)
     root = parse_xml(invoke("rule", "lint", overlay, "--format", "junit").stdout)
     assert root.get("failures") == "0" and root.findall(".//testcase")
+
+
+#: Characters that render as nothing or reorder their neighbours: a reviewer would read
+#: ``src/a<ZWSP>.py`` as ``src/a.py``, ``<RLM>`` moves punctuation, tag characters carry
+#: ASCII no human sees (but a model reads).
+_HIDDEN = {
+    "\u200b": "\\u200b",
+    "\u200c": "\\u200c",
+    "\u200d": "\\u200d",
+    "\u200e": "\\u200e",
+    "\u200f": "\\u200f",
+    "\u061c": "\\u061c",
+    "\u2060": "\\u2060",
+    "\ufeff": "\\ufeff",
+    "\u00ad": "\\xad",
+    "\U000e0041": "\\U000e0041",
+}
+
+
+@pytest.mark.parametrize(("hidden", "shown"), sorted(_HIDDEN.items()))
+def test_invisible_and_bidi_mark_characters_are_shown_in_every_human_format(
+    hidden: str, shown: str
+) -> None:
+    path = f"src/a{hidden}.py"
+    assert shown in markdown.cell(path) and hidden not in markdown.cell(path)
+    line = github.command("error", f"adds {path}", file=path)
+    assert hidden not in line and line.count(shown) == 2
+    assert render_text.literal(path) == f"src/a{shown}.py"
+    # Charter's own zero-width spaces (breaking a mention) are entities, never escaped.
+    assert markdown.cell("@octocat") == "@&#8203;octocat"

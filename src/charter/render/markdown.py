@@ -23,7 +23,7 @@ from typing import Any
 
 from charter.core.decision import Decision
 from charter.core.findings import LintReport
-from charter.render.text import RegoTestReport, failure_message
+from charter.render.text import INVISIBLE, RegoTestReport, failure_message
 
 # What could end a cell, start HTML or an entity, open code, a link, emphasis,
 # strikethrough or math, as numeric character references (a reference is never
@@ -51,7 +51,9 @@ _REFERENCE = re.compile(
 )
 _UNTRUSTED = re.compile(f"{_SPECIAL.pattern}|{_REFERENCE.pattern}", re.IGNORECASE)
 _ZERO_WIDTH_SPACE = "&#8203;"
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069{INVISIBLE}]"
+)
 _LINK = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
 _VERDICT = {"allow": "✅ ALLOW", "ask": "⚠️ ASK", "deny": "❌ DENY"}
 
@@ -64,12 +66,14 @@ def _reference(match: re.Match[str]) -> str:
 
 def _control(match: re.Match[str]) -> str:
     code = ord(match[0])
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def visible_controls(text: str) -> str:
-    """``text`` with control, line-separator and bidi characters other than tab, CR and
-    LF shown as ``\\xNN``/``\\uNNNN`` (they could hide, recolour or reorder it)."""
+    """``text`` with control, line-separator, bidi and invisible characters other than tab,
+    CR and LF shown as ``\\xNN``/``\\uNNNN`` (they could hide, recolour or reorder it)."""
     return _CONTROL.sub(_control, text)
 
 
