@@ -689,3 +689,41 @@ def test_invisible_and_bidi_mark_characters_are_shown_in_every_human_format(
     assert render_text.literal(path) == f"src/a{shown}.py"
     # Charter's own zero-width spaces (breaking a mention) are entities, never escaped.
     assert markdown.cell("@octocat") == "@&#8203;octocat"
+
+
+#: GitHub's largest pull-request comment (characters); a step summary holds 1 MiB. Longer,
+#: GitHub refuses the whole text: the verdict would not be shown at all.
+_COMMENT_LIMIT = 65_536
+
+
+def test_markdown_of_many_long_reasons_fits_a_comment_and_keeps_the_verdict() -> None:
+    # An agent controls file names (and messages quote them): 3000 files named with
+    # underscores (each escaped as five characters) made a report of megabytes.
+    path = "_" * 4000
+    reasons = tuple(
+        Reason("R-1", "overlay", "high", f"{path}{n} is binary", Verdict.ASK) for n in range(3000)
+    )
+    waived = tuple(
+        {"rule": "R-2", "waiver": "w" * 5000, "approver": "@a" * 900, "reason": "_" * 9000}
+        for _ in range(50)
+    )
+    value = Decision("d", Verdict.ASK, reasons, (), waived=waived)
+    changes = [{"category": "tools", "change": "added", "new": {"x": "_" * 9000}}] * 50
+    text = markdown.decision(value, "p.json") + markdown.profile_diff(changes, "_" * 5000)
+    assert len(text) < _COMMENT_LIMIT, len(text)
+    assert text.startswith("### Charter: ⚠️ ASK")
+    assert "3000 reason(s), 50 waiver(s) applied" in text
+    assert re.search(r"… \d+ more row\(s\) not shown", text)
+    assert f"({len(path) + 11} characters in all)" in text  # the first: "…0 is binary"
+    # Every line is still a table row, a heading, a note or blank: nothing was cut mid-cell.
+    for line in text.splitlines():
+        assert not line or line.startswith(("|", "#", "…", "Proposal")), line[:80]
+    # No reference or <br> cut in two.
+    assert not re.search(r"&(?!#[0-9]+;)", text) and not re.search(r"<(?!br>)", text)
+
+
+def test_markdown_bounded_keeps_short_text_as_cell() -> None:
+    assert markdown.bounded("a_b @c") == markdown.cell("a_b @c")
+    long = "x" * 5000
+    shown = markdown.bounded(long, limit=100)
+    assert len(shown) <= 100 and shown.startswith("x" * 50) and "(5000 characters in all)" in shown
