@@ -727,3 +727,20 @@ def test_markdown_bounded_keeps_short_text_as_cell() -> None:
     long = "x" * 5000
     shown = markdown.bounded(long, limit=100)
     assert len(shown) <= 100 and shown.startswith("x" * 50) and "(5000 characters in all)" in shown
+
+
+@pytest.mark.parametrize("path", ["../../../etc/passwd", "/etc/passwd", "src/../../x", "..\\..\\x"])
+def test_check_sarif_never_locates_a_result_outside_the_repository(
+    path: str, tmp_path: Path
+) -> None:
+    # A written proposal names any string as a path; code scanning would show the
+    # secret's alert at a file outside the checkout. It is located at the proposal.
+    document = json.loads((EXAMPLES / "pr-aws-key-in-ci.json").read_text())
+    document["files"][0]["path"] = path
+    proposal = tmp_path / "p.json"
+    proposal.write_text(json.dumps(document))
+    (result,) = valid_sarif(check(proposal, "sarif").stdout)["runs"][0]["results"]
+    assert result["locations"] == [
+        {"physicalLocation": {"artifactLocation": {"uri": str(proposal)}}}
+    ]
+    assert result["message"]["text"].startswith(path)

@@ -3,7 +3,8 @@
 A decision's reasons are results (``error`` for deny, ``warning`` for ask,
 ``note`` otherwise) of rules described with their metadata and help links; a
 reason that names a file of the proposal is located there (with the line of the
-new file when the message names a patch line); any other result is located at
+new file when the message names a patch line) when the path is one a repository can
+hold (relative, no ``.``/``..`` part); any other result is located at
 the proposal document itself, because GitHub code scanning rejects a whole log
 whose results lack a location. Waived reasons are results with an external
 suppression naming the waiver.
@@ -120,8 +121,16 @@ def _reason_result(
         "properties": {"verdict": verdict, "layer": reason.layer, "severity": reason.severity},
     }
     where = locate(reason, files)
-    result["locations"] = _at(where.path, where.line) if where else _at(source)
+    inside = where is not None and _in_repository(where.path)
+    result["locations"] = _at(where.path, where.line) if where and inside else _at(source)
     return result
+
+
+def _in_repository(path: str) -> bool:
+    """A path a repository can hold: relative, no ``.``/``..`` or empty part (a
+    written proposal can name any string; a result is not placed outside the checkout)."""
+    parts = path.replace("\\", "/").split("/")
+    return not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
 
 
 def _waived_result(waived: Mapping[str, Any], index: int, source: str) -> dict[str, Any]:
