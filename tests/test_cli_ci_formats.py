@@ -233,7 +233,8 @@ def test_check_sarif_ask_is_warning_and_untrusted_text_stays_data(
     levels = {r["ruleId"]: r["level"] for r in run["results"]}
     assert levels[DENY_RULE] == "error" and levels[ASK_RULE] == "warning"
     messages = {r["ruleId"]: r["message"]["text"] for r in run["results"]}
-    assert messages[DENY_RULE] == EVIL
+    # Control characters are shown as escapes, as in every format a person reads.
+    assert messages[DENY_RULE] == EVIL.replace("\x01", "\\x01").replace("\x1b", "\\x1b")
     asked = next(r for r in run["results"] if r["ruleId"] == ASK_RULE)
     uri = asked["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri == "src/a%2Cb%3Ac%250A%3A%3Aerror%3A%3Ax.py"
@@ -687,6 +688,12 @@ def test_invisible_and_bidi_mark_characters_are_shown_in_every_human_format(
     line = github.command("error", f"adds {path}", file=path)
     assert hidden not in line and line.count(shown) == 2
     assert render_text.literal(path) == f"src/a{shown}.py"
+    assert junit.xml_text(path) == f"src/a{shown}.py"
+    reason = Reason("R-1", "overlay", "high", f"adds {path}", Verdict.DENY)
+    log = sarif.decision(
+        Decision("d", Verdict.DENY, (reason,), ()), {}, {}, source="p", version="0"
+    )
+    assert log["runs"][0]["results"][0]["message"]["text"] == f"adds src/a{shown}.py"
     # Charter's own zero-width spaces (breaking a mention) are entities, never escaped.
     assert markdown.cell("@octocat") == "@&#8203;octocat"
 

@@ -7,7 +7,8 @@ new file when the message names a patch line) when the path is one a repository 
 hold (relative, no ``.``/``..`` part); any other result is located at
 the proposal document itself, because GitHub code scanning rejects a whole log
 whose results lack a location. Waived reasons are results with an external
-suppression naming the waiver.
+suppression naming the waiver. Messages show control, bidi and invisible characters as
+``\\xNN``/``\\uNNNN`` escapes, as the text, Markdown and GitHub formats do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import quote
 from charter.core.decision import Decision, Reason
 from charter.core.findings import Finding, LintReport, Severity
 from charter.render._ci import RuleMeta, locate
+from charter.render.markdown import visible_controls
 from charter.render.text import RegoTestReport, failure_message
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -33,7 +35,7 @@ def _result(finding: Finding, index: int) -> dict[str, Any]:
         "ruleId": finding.code,
         "ruleIndex": index,
         "level": "error" if finding.severity is Severity.error else "warning",
-        "message": {"text": message},
+        "message": {"text": visible_controls(message)},
         "locations": [{"physicalLocation": location}],
     }
 
@@ -117,7 +119,7 @@ def _reason_result(
         "ruleId": reason.rule,
         "ruleIndex": index,
         "level": _LEVEL.get(verdict, "note"),
-        "message": {"text": reason.msg or reason.rule},
+        "message": {"text": visible_controls(reason.msg or reason.rule)},
         "properties": {"verdict": verdict, "layer": reason.layer, "severity": reason.severity},
     }
     where = locate(reason, files)
@@ -143,10 +145,14 @@ def _waived_result(waived: Mapping[str, Any], index: int, source: str) -> dict[s
         "ruleId": rule,
         "ruleIndex": index,
         "level": "note",
-        "message": {"text": f"{rule} waived by {waived.get('waiver')}"},
+        "message": {"text": visible_controls(f"{rule} waived by {waived.get('waiver')}")},
         "locations": _at(source),
         "suppressions": [
-            {"kind": "external", "status": "accepted", "justification": justification}
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": visible_controls(justification),
+            }
         ],
     }
 
@@ -209,7 +215,7 @@ def rego_tests(report: RegoTestReport, *, version: str) -> dict[str, Any]:
                 "ruleIndex": tests.index(test.qualified),
                 "kind": kind,
                 "level": level,
-                "message": {"text": text},
+                "message": {"text": visible_controls(text)},
                 "locations": [
                     {
                         "physicalLocation": {
