@@ -250,3 +250,29 @@ def test_an_sbom_signed_with_cosign_sign_blob_is_signed_and_one_flipped_byte_is_
     (directory / "app.cdx.json").write_bytes(tampered)
     sbom = _one(collect(directory, trust).artifacts, "app")["sbom"]
     assert isinstance(sbom, dict) and sbom["signed"] is False and sbom["error"]
+
+
+def test_evidence_nested_deeper_than_the_recursion_limit_is_read(tmp_path: Path) -> None:
+    # os.walk recursed once per folder (Python 3.11): 1,200 nested folders, a path of
+    # 2,400 characters, ended in RecursionError — "internal error" on the command line,
+    # an HTTP 500 for inline evidence at the runner.
+    directory = tmp_path / "e"
+    directory.mkdir()
+    deep = directory
+    for _ in range(1200):  # one at a time: mkdir(parents=True) recurses too
+        deep = deep / "a"
+        deep.mkdir()
+    (deep / "app.tgz").write_bytes(b"artifact")
+    (directory / "top.bin").write_bytes(b"top")
+    evidence = collect(directory, EvidenceTrust())
+    names = [a["name"] for a in evidence.artifacts]
+    assert names == sorted(["/".join(["a"] * 1200 + ["app.tgz"]), "top.bin"])
+
+
+def test_too_many_folders_are_an_input_error(tmp_path: Path) -> None:
+    directory = tmp_path / "e"
+    directory.mkdir()
+    for n in range(10_001):
+        (directory / f"d{n}").mkdir()
+    with pytest.raises(InputError, match="more than 10000 files"):
+        collect(directory, EvidenceTrust())

@@ -255,25 +255,48 @@ def _root(directory: Path) -> Path:
 
 
 def _files(root: Path) -> list[str]:
+    """Every regular file under ``root``, each folder's files (by name) before its
+    folders. Walked with a list, not recursion: a tree nested deeper than Python's
+    recursion limit is still read (or refused by its size), and a folder that cannot be
+    listed is an input error, never a part of the evidence silently left out."""
     found: list[str] = []
-    for base, dirs, names in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(names) + [d for d in dirs if (Path(base) / d).is_symlink()]:
-            path = Path(base) / name
+    pending = [root]
+    folders = 0
+    while pending:
+        base = pending.pop()
+        folders += 1
+        entries = sorted(_listed(root, base), key=lambda entry: entry.name)
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
             relative = path.relative_to(root).as_posix()
             if path.is_symlink():
                 raise InputError(
                     f"evidence {relative}: is a symbolic link",
                     hint="copy the file into the evidence directory; links are not followed",
                 )
+            if path.is_dir():
+                subfolders.append(path)
+                continue
             if not path.is_file():
                 raise InputError(f"evidence {relative}: not a regular file", hint=_HINT)
             found.append(relative)
-            if len(found) > MAX_FILES:
-                raise InputError(
-                    f"--evidence {root}: more than {MAX_FILES} files", hint="pass only the evidence"
-                )
+        if len(found) > MAX_FILES or folders + len(pending) + len(subfolders) > MAX_FILES:
+            raise InputError(
+                f"--evidence {root}: more than {MAX_FILES} files (or folders)",
+                hint="pass only the evidence",
+            )
+        pending.extend(reversed(subfolders))
     return found
+
+
+def _listed(root: Path, folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as exc:
+        shown = folder.relative_to(root).as_posix()
+        raise InputError(f"evidence {shown}: {exc.strerror or exc}", hint=_HINT) from None
 
 
 def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> None:
