@@ -134,6 +134,9 @@ def collect(
 
 #: Most bytes of inline evidence (``"evidence"`` in a proposal) after decoding.
 MAX_INLINE_BYTES = 32 * 1024 * 1024
+#: Most parts of an inline file's name: the scratch copy is removed with shutil.rmtree,
+#: which recurses once per folder (a name 1,200 folders deep was a RecursionError).
+MAX_INLINE_DEPTH = 32
 
 
 def inline_files(document: Mapping[str, Any]) -> dict[str, bytes] | None:
@@ -175,6 +178,11 @@ def _inline_file(item: Any, where: str) -> tuple[str, bytes]:
     if not parts or any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
         raise InputError(
             f"{where}.name: must be a relative path without '.', '..' or empty parts",
+            hint="e.g. dist/app.cdx.json",
+        )
+    if len(parts) > MAX_INLINE_DEPTH:
+        raise InputError(
+            f"{where}.name: more than {MAX_INLINE_DEPTH} parts deep",
             hint="e.g. dist/app.cdx.json",
         )
     if not isinstance(encoded, str):
