@@ -71,13 +71,41 @@ def test_the_action_is_composite_with_pinned_actions() -> None:
 def test_run_steps_install_charter_and_run_the_one_command() -> None:
     runs = [s for s in steps() if "run" in s]
     assert [s["run"].strip() for s in runs] == [
-        'python -m pip install --disable-pip-version-check --quiet "$CHARTER_SOURCE"',
+        'python -I -m pip install --disable-pip-version-check --quiet "$CHARTER_SOURCE"',
         "charter ci github",
     ]
     assert runs[0]["env"] == {"CHARTER_SOURCE": "${{ github.action_path }}"}
     for step in runs:
         assert step["shell"] == "bash"
         assert "${{" not in step["run"]  # inputs reach scripts only through the environment
+
+
+def test_the_install_step_runs_no_code_of_the_checkout(tmp_path: Path) -> None:
+    # The runner runs the step in $GITHUB_WORKSPACE, the pull request's checkout;
+    # `python -m` puts the working directory first on sys.path, so a `pip` package the
+    # change adds ran instead of pip — the agent's code, before Charter decided anything.
+    checkout = tmp_path / "checkout"
+    (checkout / "pip").mkdir(parents=True)
+    (checkout / "pip" / "__init__.py").write_text("")
+    (checkout / "pip" / "__main__.py").write_text("print('the checkout ran')\n")
+    (install,) = [s for s in steps() if "run" in s and "pip" in s["run"]]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CHARTER_", "PIP_"))},
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # A source pip refuses at once: no build, no network; the hostile pip would not care.
+        "CHARTER_SOURCE": str(tmp_path / "no-such-source"),
+    }
+    done = subprocess.run(
+        [install["shell"], "-c", install["run"]],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert "the checkout ran" not in done.stdout + done.stderr
+    assert done.returncode != 0 and "no-such-source" in done.stderr  # the real pip refused it
 
 
 def ci_github_envvars() -> dict[str, str]:

@@ -10,6 +10,7 @@ import pytest
 from charter.core.errors import LoadError, PolicyError
 from charter.policy.bundle import layer_from_files, load_directory, parse_manifest
 from tests.conftest import BundleFactory, overlay_rule
+from tests.test_facts_evidence import nested, remove_nested
 
 
 def test_loads_rules_with_metadata(make_bundle: BundleFactory) -> None:
@@ -158,6 +159,31 @@ def test_symlink_in_bundle_is_refused(make_bundle: BundleFactory, tmp_path: Path
     (path / "link.rego").symlink_to(target)
     with pytest.raises(LoadError, match="symbolic links"):
         load_directory(path)
+
+
+def test_a_bundle_nested_deeper_than_the_recursion_limit_loads(
+    make_bundle: BundleFactory,
+) -> None:
+    # rglob recursed once per folder: 1,200 nested folders in a change's overlay made
+    # `check --overlay` and `rule lint` an "internal error".
+    path = make_bundle(
+        layer="overlay",
+        name="a",
+        roots=["charter/overlay"],
+        files={"r.rego": overlay_rule("ACME-DEEP-001", "true")},
+    )
+    folders = nested(path, 1200)
+    try:
+        (folders[-1] / "x.txt").write_text("x\n")
+        layer = load_directory(path)
+        link = folders[400] / "link.rego"
+        link.symlink_to(path / "r.rego")
+        with pytest.raises(LoadError, match="symbolic links"):
+            load_directory(path)
+        link.unlink()
+    finally:
+        remove_nested(folders)
+    assert [rule.id for rule in layer.rules] == ["ACME-DEEP-001"]
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import pytest
 from charter.core.decision import Decision, Reason
 from charter.core.verdict import Verdict
 from charter.render import github, junit, markdown, sarif
+from charter.render import text as render_text
 from charter.render._ci import Location, locate, new_file_line
 from tests.cli_helpers import CliResult, invoke
 from tests.conftest import write_bundle
@@ -232,7 +233,8 @@ def test_check_sarif_ask_is_warning_and_untrusted_text_stays_data(
     levels = {r["ruleId"]: r["level"] for r in run["results"]}
     assert levels[DENY_RULE] == "error" and levels[ASK_RULE] == "warning"
     messages = {r["ruleId"]: r["message"]["text"] for r in run["results"]}
-    assert messages[DENY_RULE] == EVIL
+    # Control characters are shown as escapes, as in every format a person reads.
+    assert messages[DENY_RULE] == EVIL.replace("\x01", "\\x01").replace("\x1b", "\\x1b")
     asked = next(r for r in run["results"] if r["ruleId"] == ASK_RULE)
     uri = asked["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri == "src/a%2Cb%3Ac%250A%3A%3Aerror%3A%3Ax.py"
@@ -658,3 +660,94 @@ def test_rule_lint_clean_bundle_passes_in_every_format() -> None:
         assert result.returncode == 0, (fmt, result.stdout, result.stderr)
     root = parse_xml(invoke("rule", "lint", overlay, "--format", "junit").stdout)
     assert root.get("failures") == "0" and root.findall(".//testcase")
+
+
+#: Characters that render as nothing or reorder their neighbours: a reviewer would read
+#: ``src/a<ZWSP>.py`` as ``src/a.py``, ``<RLM>`` moves punctuation, tag characters carry
+#: ASCII no human sees (but a model reads).
+_HIDDEN = {
+    "\u200b": "\\u200b",
+    "\u200c": "\\u200c",
+    "\u200d": "\\u200d",
+    "\u200e": "\\u200e",
+    "\u200f": "\\u200f",
+    "\u061c": "\\u061c",
+    "\u2060": "\\u2060",
+    "\ufeff": "\\ufeff",
+    "\u00ad": "\\xad",
+    "\U000e0041": "\\U000e0041",
+}
+
+
+@pytest.mark.parametrize(("hidden", "shown"), sorted(_HIDDEN.items()))
+def test_invisible_and_bidi_mark_characters_are_shown_in_every_human_format(
+    hidden: str, shown: str
+) -> None:
+    path = f"src/a{hidden}.py"
+    assert shown in markdown.cell(path) and hidden not in markdown.cell(path)
+    line = github.command("error", f"adds {path}", file=path)
+    assert hidden not in line and line.count(shown) == 2
+    assert render_text.literal(path) == f"src/a{shown}.py"
+    assert junit.xml_text(path) == f"src/a{shown}.py"
+    reason = Reason("R-1", "overlay", "high", f"adds {path}", Verdict.DENY)
+    log = sarif.decision(
+        Decision("d", Verdict.DENY, (reason,), ()), {}, {}, source="p", version="0"
+    )
+    assert log["runs"][0]["results"][0]["message"]["text"] == f"adds src/a{shown}.py"
+    # Charter's own zero-width spaces (breaking a mention) are entities, never escaped.
+    assert markdown.cell("@octocat") == "@&#8203;octocat"
+
+
+#: GitHub's largest pull-request comment (characters); a step summary holds 1 MiB. Longer,
+#: GitHub refuses the whole text: the verdict would not be shown at all.
+_COMMENT_LIMIT = 65_536
+
+
+def test_markdown_of_many_long_reasons_fits_a_comment_and_keeps_the_verdict() -> None:
+    # An agent controls file names (and messages quote them): 3000 files named with
+    # underscores (each escaped as five characters) made a report of megabytes.
+    path = "_" * 4000
+    reasons = tuple(
+        Reason("R-1", "overlay", "high", f"{path}{n} is binary", Verdict.ASK) for n in range(3000)
+    )
+    waived = tuple(
+        {"rule": "R-2", "waiver": "w" * 5000, "approver": "@a" * 900, "reason": "_" * 9000}
+        for _ in range(50)
+    )
+    value = Decision("d", Verdict.ASK, reasons, (), waived=waived)
+    changes = [{"category": "tools", "change": "added", "new": {"x": "_" * 9000}}] * 50
+    text = markdown.decision(value, "p.json") + markdown.profile_diff(changes, "_" * 5000)
+    assert len(text) < _COMMENT_LIMIT, len(text)
+    assert text.startswith("### Charter: ⚠️ ASK")
+    assert "3000 reason(s), 50 waiver(s) applied" in text
+    assert re.search(r"… \d+ more row\(s\) not shown", text)
+    assert f"({len(path) + 11} characters in all)" in text  # the first: "…0 is binary"
+    # Every line is still a table row, a heading, a note or blank: nothing was cut mid-cell.
+    for line in text.splitlines():
+        assert not line or line.startswith(("|", "#", "…", "Proposal")), line[:80]
+    # No reference or <br> cut in two.
+    assert not re.search(r"&(?!#[0-9]+;)", text) and not re.search(r"<(?!br>)", text)
+
+
+def test_markdown_bounded_keeps_short_text_as_cell() -> None:
+    assert markdown.bounded("a_b @c") == markdown.cell("a_b @c")
+    long = "x" * 5000
+    shown = markdown.bounded(long, limit=100)
+    assert len(shown) <= 100 and shown.startswith("x" * 50) and "(5000 characters in all)" in shown
+
+
+@pytest.mark.parametrize("path", ["../../../etc/passwd", "/etc/passwd", "src/../../x", "..\\..\\x"])
+def test_check_sarif_never_locates_a_result_outside_the_repository(
+    path: str, tmp_path: Path
+) -> None:
+    # A written proposal names any string as a path; code scanning would show the
+    # secret's alert at a file outside the checkout. It is located at the proposal.
+    document = json.loads((EXAMPLES / "pr-aws-key-in-ci.json").read_text())
+    document["files"][0]["path"] = path
+    proposal = tmp_path / "p.json"
+    proposal.write_text(json.dumps(document))
+    (result,) = valid_sarif(check(proposal, "sarif").stdout)["runs"][0]["results"]
+    assert result["locations"] == [
+        {"physicalLocation": {"artifactLocation": {"uri": str(proposal)}}}
+    ]
+    assert result["message"]["text"].startswith(path)

@@ -19,6 +19,7 @@ from charter.core.errors import InputError
 from tests.bundle_helpers import make_key, overlay_bundle
 from tests.cli_helpers import invoke
 from tests.conftest import overlay_rule, write_bundle
+from tests.test_facts_evidence import nested, remove_nested
 from tests.test_facts_git import commit, git
 
 NOW = "2026-11-20T10:00:00Z"
@@ -389,3 +390,20 @@ def test_the_work_tree_top_is_asked_of_git_once_for_the_identity_map_and_the_bas
     assert RULE in rules(result.stdout)
     asked = [line for line in log.read_text().splitlines() if "--show-toplevel" in line]
     assert len(asked) == 1, asked
+
+
+def test_an_overlay_the_change_nests_deeper_than_the_recursion_limit_is_read_at_the_base(
+    repo: Path,
+) -> None:
+    # Looking for links under the configured folder recursed once per folder: 1,200
+    # nested folders in the change were an "internal error", not a decision.
+    folders = nested(repo / "policy" / "overlay", 1200)
+    try:
+        (folders[-1] / "x.txt").write_text("x\n")
+        (repo / "secrets.txt").write_text("x\n")
+        commit(repo, f"Add\n\n{CITATION}")
+        code, out, err = check(repo, "--overlay", str(repo / "policy" / "overlay"))
+    finally:
+        remove_nested(folders)
+    assert code == 1, err
+    assert RULE in rules(out)

@@ -532,8 +532,8 @@ def test_an_sbom_signature_over_other_bytes_does_not_sign_it(tmp_path: Path) -> 
     [
         # one part longer than any file system allows
         "a" * 300,
-        # a path longer than PATH_MAX
-        "d/" * 3000 + "x",
+        # a path longer than PATH_MAX (in fewer parts than MAX_INLINE_DEPTH)
+        ("d" * 200 + "/") * 30 + "x",
     ],
 )
 def test_inline_evidence_with_an_impossible_name_is_an_input_error(name: str) -> None:
@@ -541,6 +541,18 @@ def test_inline_evidence_with_an_impossible_name_is_an_input_error(name: str) ->
     assert files is not None
     with pytest.raises(InputError, match="proposal.evidence"):
         collect_files(files, EvidenceTrust())
+
+
+def test_inline_evidence_nested_deeper_than_the_limit_is_an_input_error() -> None:
+    # 1,200 folders fit PATH_MAX, but removing the scratch copy (shutil.rmtree, which
+    # recurses once per folder) raised RecursionError: an HTTP 500 at the runner.
+    name = "/".join(["a"] * 1200 + ["x.bin"])
+    with pytest.raises(InputError, match=r"proposal.evidence.files\[0\].name: more than 32"):
+        inline_files(_doc(evidence={"files": [{"name": name, "base64": "aGk="}]}))
+    shallow = "/".join(["a"] * 31 + ["x.bin"])
+    files = inline_files(_doc(evidence={"files": [{"name": shallow, "base64": "aGk="}]}))
+    assert files is not None
+    assert [a["name"] for a in collect_files(files, EvidenceTrust()).artifacts] == [shallow]
 
 
 def test_inline_evidence_whose_file_sits_where_a_folder_must_go_is_an_input_error() -> None:

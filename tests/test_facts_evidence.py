@@ -250,3 +250,50 @@ def test_an_sbom_signed_with_cosign_sign_blob_is_signed_and_one_flipped_byte_is_
     (directory / "app.cdx.json").write_bytes(tampered)
     sbom = _one(collect(directory, trust).artifacts, "app")["sbom"]
     assert isinstance(sbom, dict) and sbom["signed"] is False and sbom["error"]
+
+
+def nested(top: Path, depth: int) -> list[Path]:
+    """``depth`` folders ``top/a/a/…``, made one at a time (``mkdir(parents=True)``
+    recurses once per folder, as ``os.walk`` and ``shutil.rmtree`` do on Python 3.11)."""
+    folders = []
+    for _ in range(depth):
+        top = top / "a"
+        top.mkdir()
+        folders.append(top)
+    return folders
+
+
+def remove_nested(folders: list[Path]) -> None:
+    """Remove what :func:`nested` made, deepest first: pytest's clean-up of its temporary
+    folders would fail on the tree (shutil.rmtree recurses)."""
+    for folder in reversed(folders):
+        for entry in folder.iterdir():
+            if not entry.is_dir() or entry.is_symlink():
+                entry.unlink()
+        folder.rmdir()
+
+
+def test_evidence_nested_deeper_than_the_recursion_limit_is_read(tmp_path: Path) -> None:
+    # os.walk recursed once per folder (Python 3.11): 1,200 nested folders, a path of
+    # 2,400 characters, ended in RecursionError — "internal error" on the command line,
+    # an HTTP 500 for inline evidence at the runner.
+    directory = tmp_path / "e"
+    directory.mkdir()
+    folders = nested(directory, 1200)
+    try:
+        (folders[-1] / "app.tgz").write_bytes(b"artifact")
+        (directory / "top.bin").write_bytes(b"top")
+        evidence = collect(directory, EvidenceTrust())
+    finally:
+        remove_nested(folders)
+    names = [a["name"] for a in evidence.artifacts]
+    assert names == sorted(["/".join(["a"] * 1200 + ["app.tgz"]), "top.bin"])
+
+
+def test_too_many_folders_are_an_input_error(tmp_path: Path) -> None:
+    directory = tmp_path / "e"
+    directory.mkdir()
+    for n in range(10_001):
+        (directory / f"d{n}").mkdir()
+    with pytest.raises(InputError, match="more than 10000 files"):
+        collect(directory, EvidenceTrust())

@@ -498,6 +498,57 @@ def test_push_with_commits_lists_files_without_patches(tmp_path: Path) -> None:
     assert doc["dependencies"]["unparsed"] == [{"path": "go.sum", "reason": NO_WHOLE_FILE}]
 
 
+def _push_commit(sha: str, **changes: list[str]) -> dict[str, Any]:
+    person = {"name": "Codertocat", "email": "c@example.com"}
+    return {
+        "id": sha * 40,
+        "message": f"step {sha}\n\nAgent: claude",
+        "author": person,
+        "committer": person,
+        **{key: changes.get(key, []) for key in ("added", "modified", "removed")},
+    }
+
+
+def test_a_push_that_removes_re_adds_and_removes_a_file_still_lists_its_removal(
+    tmp_path: Path,
+) -> None:
+    # The profile existed before the push; the push removes it (net). Removed, added
+    # back and removed again, it must not vanish from the files the rules judge (it
+    # did: the second "added" made the last "removed" look like an add undone).
+    raw = json.loads((ASSETS / "push.payload.json").read_text())
+    raw["commits"] = [
+        _push_commit("a", removed=[".charter/profile.toml"]),
+        _push_commit("b", added=[".charter/profile.toml"]),
+        _push_commit("c", removed=[".charter/profile.toml"]),
+        _push_commit("d", added=["tmp.txt"], modified=["main.go"]),
+        _push_commit("e", removed=["tmp.txt"], modified=["main.go"]),
+    ]
+    event = tmp_path / "push.json"
+    event.write_text(json.dumps(raw))
+    doc = build(event, None, HUMANS)
+    assert {f["path"]: f["status"] for f in doc["files"]} == {
+        ".charter/profile.toml": "removed",
+        "main.go": "modified",
+    }
+    proposal = tmp_path / "proposal.json"
+    proposal.write_text(json.dumps(doc))
+    result = invoke("check", str(proposal), "--no-audit", "--format", "json")
+    assert result.returncode == 1, result.stdout
+    assert "ENV-PROFILE-FILE-PROTECTED-001" in result.stdout
+
+
+def test_a_push_that_removes_and_re_adds_a_file_lists_it(tmp_path: Path) -> None:
+    raw = json.loads((ASSETS / "push.payload.json").read_text())
+    raw["commits"] = [
+        _push_commit("a", removed=[".charter/profile.toml"]),
+        _push_commit("b", added=[".charter/profile.toml"]),
+    ]
+    event = tmp_path / "push.json"
+    event.write_text(json.dumps(raw))
+    doc = build(event, None, HUMANS)
+    assert {f["path"]: f["status"] for f in doc["files"]} == {".charter/profile.toml": "modified"}
+
+
 # --- bad input: exit 2, one line naming the file ---
 
 

@@ -256,13 +256,24 @@ def _link(path: Path) -> Path | None:
 
 
 def _links_under(folder: Path) -> list[Path]:
-    """The symbolic links under ``folder`` (not followed)."""
-    return [
-        Path(parent) / entry
-        for parent, dirs, files in os.walk(folder)
-        for entry in (*dirs, *files)
-        if (Path(parent) / entry).is_symlink()
-    ]
+    """The symbolic links under ``folder`` (not followed). Walked with a list, not
+    recursion (``os.walk`` recursed once per folder, and a change can nest its folders
+    deeper than Python's recursion limit); a folder that cannot be listed is skipped,
+    as ``os.walk`` skipped it."""
+    links: list[Path] = []
+    pending = [folder]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listed:
+                entries = list(listed)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                links.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+    return links
 
 
 def _under(entries: Mapping[str, tuple[str, str]], folder: str) -> list[str]:

@@ -134,6 +134,9 @@ def collect(
 
 #: Most bytes of inline evidence (``"evidence"`` in a proposal) after decoding.
 MAX_INLINE_BYTES = 32 * 1024 * 1024
+#: Most parts of an inline file's name: the scratch copy is removed with shutil.rmtree,
+#: which recurses once per folder (a name 1,200 folders deep was a RecursionError).
+MAX_INLINE_DEPTH = 32
 
 
 def inline_files(document: Mapping[str, Any]) -> dict[str, bytes] | None:
@@ -175,6 +178,11 @@ def _inline_file(item: Any, where: str) -> tuple[str, bytes]:
     if not parts or any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
         raise InputError(
             f"{where}.name: must be a relative path without '.', '..' or empty parts",
+            hint="e.g. dist/app.cdx.json",
+        )
+    if len(parts) > MAX_INLINE_DEPTH:
+        raise InputError(
+            f"{where}.name: more than {MAX_INLINE_DEPTH} parts deep",
             hint="e.g. dist/app.cdx.json",
         )
     if not isinstance(encoded, str):
@@ -255,25 +263,48 @@ def _root(directory: Path) -> Path:
 
 
 def _files(root: Path) -> list[str]:
+    """Every regular file under ``root``, each folder's files (by name) before its
+    folders. Walked with a list, not recursion: a tree nested deeper than Python's
+    recursion limit is still read (or refused by its size), and a folder that cannot be
+    listed is an input error, never a part of the evidence silently left out."""
     found: list[str] = []
-    for base, dirs, names in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(names) + [d for d in dirs if (Path(base) / d).is_symlink()]:
-            path = Path(base) / name
+    pending = [root]
+    folders = 0
+    while pending:
+        base = pending.pop()
+        folders += 1
+        entries = sorted(_listed(root, base), key=lambda entry: entry.name)
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
             relative = path.relative_to(root).as_posix()
             if path.is_symlink():
                 raise InputError(
                     f"evidence {relative}: is a symbolic link",
                     hint="copy the file into the evidence directory; links are not followed",
                 )
+            if path.is_dir():
+                subfolders.append(path)
+                continue
             if not path.is_file():
                 raise InputError(f"evidence {relative}: not a regular file", hint=_HINT)
             found.append(relative)
-            if len(found) > MAX_FILES:
-                raise InputError(
-                    f"--evidence {root}: more than {MAX_FILES} files", hint="pass only the evidence"
-                )
+        if len(found) > MAX_FILES or folders + len(pending) + len(subfolders) > MAX_FILES:
+            raise InputError(
+                f"--evidence {root}: more than {MAX_FILES} files (or folders)",
+                hint="pass only the evidence",
+            )
+        pending.extend(reversed(subfolders))
     return found
+
+
+def _listed(root: Path, folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as exc:
+        shown = folder.relative_to(root).as_posix()
+        raise InputError(f"evidence {shown}: {exc.strerror or exc}", hint=_HINT) from None
 
 
 def _read(root: Path, relative: str, found: _Sorted, trust: EvidenceTrust) -> None:

@@ -731,28 +731,35 @@ def _username(person: Any) -> str | None:
 
 
 def _push_files(raw_commits: list[Any], where: str) -> list[dict[str, Any]]:
-    status: dict[str, str] = {}
+    """Each path the pushed commits touch, with its status from before the first to
+    after the last: whether it was there before is what its first commit says (only a
+    file it adds was not), whether it is there after what its last says. Only a file
+    the push adds and removes again is left out, however often it came and went."""
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
     for index, commit in enumerate(raw_commits):
-        for key, meaning in (("added", "added"), ("modified", "modified"), ("removed", "removed")):
+        for key in ("added", "modified", "removed"):
             paths = _field(commit, key, list, f"{where}: commits[{index}]", optional=True) or []
             for path in paths:
                 if not isinstance(path, str) or not path:
                     raise InputError(f"{where}: commits[{index}].{key} has a non-path", hint=_HINT)
-                before = status.get(path)
-                if before == "added" and meaning == "removed":
-                    del status[path]
-                elif before != "added":
-                    status[path] = meaning
-    return [
-        {
-            "path": path,
-            "status": meaning,
-            "previous_path": None,
-            "patch": None,
-            "patch_omitted": "GitHub push payloads carry no patches",
-        }
-        for path, meaning in status.items()
-    ]
+                first.setdefault(path, key)
+                last[path] = key
+    files = []
+    for path, key in first.items():
+        existed, exists = key != "added", last[path] != "removed"
+        if not existed and not exists:
+            continue
+        files.append(
+            {
+                "path": path,
+                "status": "modified" if existed and exists else ("added" if exists else "removed"),
+                "previous_path": None,
+                "patch": None,
+                "patch_omitted": "GitHub push payloads carry no patches",
+            }
+        )
+    return files
 
 
 def _release(payload: dict[str, Any], where: str, identities: IdentityMap) -> dict[str, Any]:

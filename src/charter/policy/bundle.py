@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -234,6 +235,25 @@ def files_digest(files: Mapping[str, bytes]) -> str:
     return "sha256:" + outer.hexdigest()
 
 
+def _entries_under(directory: Path) -> list[Path]:
+    """Everything under ``directory``, as ``rglob("*")`` lists it (links not entered),
+    walked with a list: ``rglob`` recursed once per folder, and a bundle in a change can
+    nest its folders deeper than Python's recursion limit."""
+    found: list[Path] = []
+    pending = [directory]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listed:
+                entries = list(listed)
+        except OSError:
+            continue
+        for entry in entries:
+            found.append(Path(entry.path))
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+    return found
+
+
 def read_directory_files(directory: Path) -> dict[str, bytes]:
     """Every regular file of a bundle directory, by its slash-separated path."""
     if not directory.is_dir():
@@ -242,7 +262,7 @@ def read_directory_files(directory: Path) -> dict[str, bytes]:
             hint="pass a directory holding a .manifest and Rego modules",
         )
     files: dict[str, bytes] = {}
-    for item in sorted(directory.rglob("*")):
+    for item in sorted(_entries_under(directory)):
         rel = item.relative_to(directory).as_posix()
         if any(
             part.startswith(".") and part not in (MANIFEST, SIGNATURES) for part in rel.split("/")

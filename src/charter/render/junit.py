@@ -7,7 +7,7 @@ the waiver named. ``charter rule test``: one test case per Rego test.
 The XML is built with :mod:`xml.etree.ElementTree`, which escapes markup
 characters; characters XML 1.0 cannot carry at all (most C0 controls, lone
 surrogates) are replaced by visible ``\\xNN`` escapes first, so any message
-gives a document a parser accepts.
+gives a document a parser accepts; C1 controls, bidi and invisible characters too.
 """
 
 from __future__ import annotations
@@ -19,19 +19,25 @@ from collections.abc import Mapping, Sequence
 from charter.core.decision import Decision, Reason
 from charter.core.findings import LintReport, Severity
 from charter.render._ci import RuleMeta, failing, rule_ids
-from charter.render.text import RegoTestReport, RegoTestResult, failure_message
+from charter.render.text import INVISIBLE, RegoTestReport, RegoTestResult, failure_message
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: What XML carries but a reader should not be shown raw: C1 controls, bidi overrides and
+#: isolates, line separators and invisible characters (a test report is read by people).
+_HIDDEN = re.compile(f"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069{INVISIBLE}]")
 
 
 def _visible(match: re.Match[str]) -> str:
     code = ord(match[0])
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def xml_text(value: object) -> str:
-    """``value`` as text XML 1.0 can hold: forbidden characters shown as escapes."""
-    return _NOT_XML.sub(_visible, str(value))
+    """``value`` as text XML 1.0 can hold: forbidden characters, and those that would hide
+    or reorder text (C1, bidi, invisible), shown as escapes."""
+    return _HIDDEN.sub(_visible, _NOT_XML.sub(_visible, str(value)))
 
 
 def _element(tag: str, parent: ET.Element | None = None, **attributes: object) -> ET.Element:

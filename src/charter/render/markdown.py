@@ -23,7 +23,7 @@ from typing import Any
 
 from charter.core.decision import Decision
 from charter.core.findings import LintReport
-from charter.render.text import RegoTestReport, failure_message
+from charter.render.text import INVISIBLE, RegoTestReport, failure_message
 
 # What could end a cell, start HTML or an entity, open code, a link, emphasis,
 # strikethrough or math, as numeric character references (a reference is never
@@ -51,9 +51,20 @@ _REFERENCE = re.compile(
 )
 _UNTRUSTED = re.compile(f"{_SPECIAL.pattern}|{_REFERENCE.pattern}", re.IGNORECASE)
 _ZERO_WIDTH_SPACE = "&#8203;"
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069{INVISIBLE}]"
+)
 _LINK = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
 _VERDICT = {"allow": "✅ ALLOW", "ask": "⚠️ ASK", "deny": "❌ DENY"}
+#: Most characters a cell of a decision's tables shows, and most characters each table's
+#: rows take: a pull-request comment holds 65,536 characters and a step summary 1 MiB —
+#: longer, GitHub refuses all of it, verdict included — so file names or messages an
+#: agent makes long (or many) cannot keep the report from being shown.
+CELL_LIMIT = 1000
+REASONS_LIMIT = 36_000
+WAIVERS_LIMIT = 8_000
+IGNORED_LIMIT = 4_000
+PROFILE_LIMIT = 8_000
 
 
 def _reference(match: re.Match[str]) -> str:
@@ -64,12 +75,14 @@ def _reference(match: re.Match[str]) -> str:
 
 def _control(match: re.Match[str]) -> str:
     code = ord(match[0])
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def visible_controls(text: str) -> str:
-    """``text`` with control, line-separator and bidi characters other than tab, CR and
-    LF shown as ``\\xNN``/``\\uNNNN`` (they could hide, recolour or reorder it)."""
+    """``text`` with control, line-separator, bidi and invisible characters other than tab,
+    CR and LF shown as ``\\xNN``/``\\uNNNN`` (they could hide, recolour or reorder it)."""
     return _CONTROL.sub(_control, text)
 
 
@@ -87,11 +100,41 @@ def link(url: str, label: str) -> str:
     return cell(url)
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """A GFM table of already-escaped cells."""
+def table(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], *, limit: int | None = None
+) -> list[str]:
+    """A GFM table of already-escaped cells; with ``limit``, only the rows that fit in
+    that many characters, then a line saying how many were left out."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    used, left_out = 0, 0
+    for row in rows:
+        line = "| " + " | ".join(row) + " |"
+        used += len(line) + 1
+        if limit is not None and (left_out or used > limit):
+            left_out += 1
+            continue
+        lines.append(line)
+    if left_out:
+        lines += ["", f"… {left_out} more row(s) not shown here (the report would be too long)."]
     return lines
+
+
+def bounded(value: object, limit: int = CELL_LIMIT) -> str:
+    """:func:`cell` of at most ``limit`` characters: a longer text is cut (before it is
+    escaped, so no reference or ``<br>`` is split) and says how much was left out."""
+    text = str(value)
+    shown = cell(text)
+    if len(shown) <= limit:
+        return shown
+    note = f" … ({len(text)} characters in all)"
+    low, high = 0, min(len(text), limit)  # each character is at least one character shown
+    while low < high:  # the longest prefix whose cell fits
+        middle = (low + high + 1) // 2
+        if len(cell(text[:middle])) + len(note) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return cell(text[:low]) + note
 
 
 def decision(value: Decision, source: str) -> str:
@@ -100,7 +143,7 @@ def decision(value: Decision, source: str) -> str:
     lines = [
         f"### Charter: {_VERDICT.get(verdict, cell(verdict))}",
         "",
-        f"Proposal {cell(source)}, decision {cell(value.decision_id)}: "
+        f"Proposal {bounded(source)}, decision {cell(value.decision_id)}: "
         f"{len(value.reasons)} reason(s), {len(value.waived)} waiver(s) applied.",
     ]
     if value.reasons:
@@ -110,33 +153,35 @@ def decision(value: Decision, source: str) -> str:
                 cell(r.rule),
                 cell(r.layer),
                 cell(r.severity),
-                cell(r.msg),
+                bounded(r.msg),
                 " ".join(
-                    ([cell(r.citation)] if r.citation else [])
+                    ([bounded(r.citation)] if r.citation else [])
                     + [link(url, f"link {n}") for n, url in enumerate(r.links, start=1)]
                 ),
             ]
             for r in value.reasons
         ]
         columns = ("Verdict", "Rule", "Layer", "Severity", "Message", "Citation / links")
-        lines += ["", *table(columns, rows)]
+        lines += ["", *table(columns, rows, limit=REASONS_LIMIT)]
     if value.waived:
         rows = [
             [
                 cell(w.get("rule")),
-                cell(w.get("waiver")),
-                cell(w.get("approver")),
+                bounded(w.get("waiver")),
+                bounded(w.get("approver")),
                 cell(w.get("expires")),
-                cell(w.get("reason")),
+                bounded(w.get("reason")),
             ]
             for w in value.waived
         ]
         lines += ["", "#### Waivers applied", ""]
-        lines += table(("Rule", "Waiver", "Approver", "Expires", "Reason"), rows)
+        lines += table(
+            ("Rule", "Waiver", "Approver", "Expires", "Reason"), rows, limit=WAIVERS_LIMIT
+        )
     if value.ignored_waivers:
-        rows = [[cell(w.get("waiver")), cell(w.get("reason"))] for w in value.ignored_waivers]
+        rows = [[bounded(w.get("waiver")), bounded(w.get("reason"))] for w in value.ignored_waivers]
         lines += ["", "#### Waivers ignored", ""]
-        lines += table(("Waiver", "Why"), rows)
+        lines += table(("Waiver", "Why"), rows, limit=IGNORED_LIMIT)
     return "\n".join(lines) + "\n"
 
 
@@ -146,16 +191,16 @@ def profile_diff(changes: Sequence[Mapping[str, Any]], path: str) -> str:
         return ""
     rows = [
         [
-            cell(c.get("category")),
-            cell(c.get("change")),
-            cell(c.get("attribute") if c.get("attribute") is not None else "(entry)"),
-            cell(json.dumps(c.get("old"), sort_keys=True)),
-            cell(json.dumps(c.get("new"), sort_keys=True)),
+            bounded(c.get("category")),
+            bounded(c.get("change")),
+            bounded(c.get("attribute") if c.get("attribute") is not None else "(entry)"),
+            bounded(json.dumps(c.get("old"), sort_keys=True)),
+            bounded(json.dumps(c.get("new"), sort_keys=True)),
         ]
         for c in changes
     ]
-    lines = ["", f"#### Environment Profile change ({cell(path)})", ""]
-    lines += table(("Category", "Change", "Attribute", "Old", "New"), rows)
+    lines = ["", f"#### Environment Profile change ({bounded(path)})", ""]
+    lines += table(("Category", "Change", "Attribute", "Old", "New"), rows, limit=PROFILE_LIMIT)
     return "\n".join(lines) + "\n"
 
 
@@ -205,4 +250,4 @@ def lint_report(report: LintReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["cell", "decision", "link", "lint_report", "rego_tests", "table"]
+__all__ = ["bounded", "cell", "decision", "link", "lint_report", "rego_tests", "table"]

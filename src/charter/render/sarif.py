@@ -3,10 +3,12 @@
 A decision's reasons are results (``error`` for deny, ``warning`` for ask,
 ``note`` otherwise) of rules described with their metadata and help links; a
 reason that names a file of the proposal is located there (with the line of the
-new file when the message names a patch line); any other result is located at
+new file when the message names a patch line) when the path is one a repository can
+hold (relative, no ``.``/``..`` part); any other result is located at
 the proposal document itself, because GitHub code scanning rejects a whole log
 whose results lack a location. Waived reasons are results with an external
-suppression naming the waiver.
+suppression naming the waiver. Messages show control, bidi and invisible characters as
+``\\xNN``/``\\uNNNN`` escapes, as the text, Markdown and GitHub formats do.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import quote
 from charter.core.decision import Decision, Reason
 from charter.core.findings import Finding, LintReport, Severity
 from charter.render._ci import RuleMeta, locate
+from charter.render.markdown import visible_controls
 from charter.render.text import RegoTestReport, failure_message
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -32,7 +35,7 @@ def _result(finding: Finding, index: int) -> dict[str, Any]:
         "ruleId": finding.code,
         "ruleIndex": index,
         "level": "error" if finding.severity is Severity.error else "warning",
-        "message": {"text": message},
+        "message": {"text": visible_controls(message)},
         "locations": [{"physicalLocation": location}],
     }
 
@@ -116,12 +119,20 @@ def _reason_result(
         "ruleId": reason.rule,
         "ruleIndex": index,
         "level": _LEVEL.get(verdict, "note"),
-        "message": {"text": reason.msg or reason.rule},
+        "message": {"text": visible_controls(reason.msg or reason.rule)},
         "properties": {"verdict": verdict, "layer": reason.layer, "severity": reason.severity},
     }
     where = locate(reason, files)
-    result["locations"] = _at(where.path, where.line) if where else _at(source)
+    inside = where is not None and _in_repository(where.path)
+    result["locations"] = _at(where.path, where.line) if where and inside else _at(source)
     return result
+
+
+def _in_repository(path: str) -> bool:
+    """A path a repository can hold: relative, no ``.``/``..`` or empty part (a
+    written proposal can name any string; a result is not placed outside the checkout)."""
+    parts = path.replace("\\", "/").split("/")
+    return not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
 
 
 def _waived_result(waived: Mapping[str, Any], index: int, source: str) -> dict[str, Any]:
@@ -134,10 +145,14 @@ def _waived_result(waived: Mapping[str, Any], index: int, source: str) -> dict[s
         "ruleId": rule,
         "ruleIndex": index,
         "level": "note",
-        "message": {"text": f"{rule} waived by {waived.get('waiver')}"},
+        "message": {"text": visible_controls(f"{rule} waived by {waived.get('waiver')}")},
         "locations": _at(source),
         "suppressions": [
-            {"kind": "external", "status": "accepted", "justification": justification}
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": visible_controls(justification),
+            }
         ],
     }
 
@@ -200,7 +215,7 @@ def rego_tests(report: RegoTestReport, *, version: str) -> dict[str, Any]:
                 "ruleIndex": tests.index(test.qualified),
                 "kind": kind,
                 "level": level,
-                "message": {"text": text},
+                "message": {"text": visible_controls(text)},
                 "locations": [
                     {
                         "physicalLocation": {

@@ -38,10 +38,15 @@ from charter.render import _stream
 VERDICT_STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
 
 _BIDI = "\u202a-\u202e\u2066-\u2069"
-# C0 controls except tab (and newline in multi-line text), DEL, C1 controls and
-# the bidirectional overrides that reorder what a reader sees.
-_CONTROL_ONE_LINE = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_BIDI}]")
-_CONTROL_MULTILINE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+#: The bidi marks (LRM, RLM, ALM), which reorder neighbouring punctuation as the overrides
+#: do, and the characters that render as nothing: zero-width spaces and joiners, word
+#: joiner, invisible operators, BOM, soft hyphen, Mongolian vowel separator and the tag
+#: characters that smuggle invisible ASCII (``src/a\u200b.py`` would read as ``src/a.py``).
+INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u2060-\u2064\ufeff\U000e0000-\U000e007f"
+# C0 controls except tab (and newline in multi-line text), DEL, C1 controls, the
+# bidirectional overrides that reorder what a reader sees and the invisible characters.
+_CONTROL_ONE_LINE = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_BIDI}{INVISIBLE}]")
+_CONTROL_MULTILINE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}{INVISIBLE}]")
 
 #: Something a view can print: a renderable, or a string shown as one literal line.
 Item = RenderableType
@@ -49,7 +54,9 @@ Item = RenderableType
 
 def _visible(match: re.Match[str]) -> str:
     code = ord(match[0])
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def literal(value: object, *, multiline: bool = False) -> str:
@@ -357,6 +364,7 @@ def rego_test_report(report: RegoTestReport) -> Group:
 
 
 __all__ = [
+    "INVISIBLE",
     "VERDICT_STYLE",
     "action_decision",
     "console",
