@@ -136,6 +136,12 @@ def _git_globals(
             nested.append(Nested("git --exec-path", None))
             i += 1
             continue
+        elif a == "--git-dir" or a.startswith("--git-dir="):
+            # the hooks and settings of a repository an agent may have written under any
+            # name (its ``hooks/``, its ``config``), not the ``.git`` the gate guards
+            nested.append(Nested("git --git-dir", None))
+            i += 1 if "=" in a else 2
+            continue
         elif a in valued:
             i += 2
             continue
@@ -575,6 +581,9 @@ def option_runs(argv: Sequence[str], prog: str) -> list[Nested]:
         out.append(Nested(f"{prog} {name}", value.strip() or None, True))
     if prog == "make" and any(a.startswith(("SHELL=", ".SHELLFLAGS=", "MAKESHELL=")) for a in argv):
         out.append(Nested("make SHELL=", None))
+    if prog == "mypy" and any(a.startswith("@") for a in argv[1:]):
+        # argparse reads more arguments from ``@FILE`` (a --python-executable it runs)
+        out.append(Nested("mypy @FILE", None))
     return out
 
 
