@@ -154,3 +154,58 @@ def test_a_mypy_config_file_loads_plugins(tmp_path: Path) -> None:
     assert marker.exists()
     for command in ("mypy --config-file x.ini a.py", "mypy --config-file=x.ini a.py"):
         assert shipped().decide_command(command, str(tmp_path)).verdict is Verdict.ASK
+
+
+RUFF = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+needs_ruff = pytest.mark.skipif(not Path(RUFF).exists(), reason="ruff is not installed")
+
+
+@needs_ruff
+def test_ruff_writes_the_files_it_formats_fixes_and_reports_to(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    work.mkdir()
+    outside = tmp_path / "out.py"
+    outside.write_text("x   =  1\n")
+    run([RUFF, "format", "--no-cache", str(outside)], work)
+    assert outside.read_text() == "x = 1\n"  # ruff format rewrote a file outside ./
+    report = tmp_path / "report.txt"
+    (work / "a.py").write_text("import os\n")
+    run([RUFF, "check", "--no-cache", "-o", str(report), "a.py"], work)
+    assert report.exists()
+    gate = shipped()
+    for command in (
+        f"ruff format {outside}",
+        f"ruff check --fix {outside}",
+        f"ruff check --fix --unsafe-fixes {outside}",
+        f"ruff check -o {report} .",
+        f"ruff check --output-file={report} .",
+        "ruff check --output-file ~/.bashrc .",
+        "ruff check --cache-dir /opt/c .",
+    ):
+        assert gate.decide_command(command, str(work)).verdict is Verdict.DENY, command
+    d = gate.decide_command("ruff check -o .git/hooks/pre-commit .", str(work))
+    assert d.verdict is Verdict.ASK
+    for command in ("ruff check .", "ruff format src", "ruff check --fix --select F401 src"):
+        assert gate.decide_command(command, str(work)).verdict is Verdict.ALLOW, command
+
+
+@MYPY
+def test_mypy_writes_its_reports(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "a.py").write_text("x = 1\n")
+    report = tmp_path / "junit.xml"
+    run([sys.executable, "-m", "mypy", "--junit-xml", str(report), "a.py"], work)
+    assert report.exists()
+    gate = shipped()
+    for command in (
+        f"mypy --junit-xml {report} a.py",
+        f"mypy --junit-xml={report} a.py",
+        "mypy --html-report /opt/r a.py",
+        "mypy --cache-dir ~/c a.py",
+    ):
+        assert gate.decide_command(command, str(work)).verdict is Verdict.DENY, command
+    d = gate.decide_command("mypy --junit-xml .git/hooks/pre-commit a.py", str(work))
+    assert d.verdict is Verdict.ASK
+    d = gate.decide_command("mypy --junit-xml out.xml --cache-dir .mypy_cache a.py", str(work))
+    assert d.verdict is Verdict.ALLOW
