@@ -11,6 +11,7 @@ Charter ships (``src/charter/defaults/constitution.toml``), which auto-allows
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from charter.actions import hooks
 from charter.actions.constitution import parse_text
 from charter.actions.gate import Gate
 from charter.actions.lint import default_constitution_toml
@@ -209,3 +211,30 @@ def test_mypy_writes_its_reports(tmp_path: Path) -> None:
     assert d.verdict is Verdict.ASK
     d = gate.decide_command("mypy --junit-xml out.xml --cache-dir .mypy_cache a.py", str(work))
     assert d.verdict is Verdict.ALLOW
+
+
+@pytest.mark.parametrize("cut", ["\x1c", "\r", "\x0b", "\x0c", "\u2028", "\x85"])
+def test_codex_patch_lines_end_only_at_newline(tmp_path: Path, cut: str) -> None:
+    """Codex splits a patch with Rust's ``str::lines`` (``\\n``; openai/codex,
+    codex-rs/apply-patch/src/parser.rs: ``patch.trim().lines()``, the path is the rest of
+    the header line). Python's ``splitlines`` also cuts at ``\\r``, ``\\x1c``, U+2028 …:
+    the gate saw ``x`` while Codex wrote through ``x<cut>/..`` into ``.git/hooks``."""
+    work = tmp_path / "w"
+    (work / ".git" / "hooks").mkdir(parents=True)
+    path = f"x{cut}/../.git/hooks/pre-commit"
+    # what Codex does with that path (create_dir_all of its parent, then write) lands here:
+    os.makedirs(work / path.rsplit("/", 1)[0], exist_ok=True)
+    (work / path).write_text("#!/bin/sh\n")
+    assert (work / ".git" / "hooks" / "pre-commit").exists()
+    shutil.rmtree(work / f"x{cut}")
+    patch = f"*** Begin Patch\n*** Add File: {path}\n+#!/bin/sh\n+id\n*** End Patch\n"
+    doc = {
+        "hook_event_name": "PreToolUse",
+        "tool_name": "apply_patch",
+        "tool_input": {"command": patch},
+        "cwd": str(work),
+    }
+    got = hooks.respond("codex", shipped(), json.dumps(doc))
+    assert got.decision.verdict is not Verdict.ALLOW, got.decision.reasons
+    assert '"deny"' in got.stdout
+    assert hooks.patch_files(patch) == [(path, len("#!/bin/sh\nid\n"))]

@@ -441,7 +441,10 @@ _PATCH_MARKS = frozenset({"*** End Patch", "*** End of File"})
 
 def patch_files(patch: str) -> list[tuple[str, int | None]]:
     """The files an ``apply_patch`` body writes (path, bytes added for new files)."""
-    lines = patch.splitlines()
+    # Lines as Codex reads them (Rust's ``str::lines``: at ``\n``, a ``\r`` before it
+    # dropped), not ``splitlines``: a ``\r``, ``\x1c`` or U+2028 inside a header line
+    # would cut ``x\x1c/../.git/hooks/pre-commit`` down to ``x`` here, not in Codex.
+    lines = [line.removesuffix("\r") for line in patch.split("\n")]
     if not lines or lines[0].strip() != "*** Begin Patch":
         raise HookInputError("apply_patch input is not a patch (no '*** Begin Patch')")
     files: list[tuple[str, int | None]] = []
