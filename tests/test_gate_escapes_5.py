@@ -238,3 +238,28 @@ def test_codex_patch_lines_end_only_at_newline(tmp_path: Path, cut: str) -> None
     assert got.decision.verdict is not Verdict.ALLOW, got.decision.reasons
     assert '"deny"' in got.stdout
     assert hooks.patch_files(patch) == [(path, len("#!/bin/sh\nid\n"))]
+
+
+@needs_git
+def test_a_directory_made_a_repository_by_its_head_file_asks(tmp_path: Path) -> None:
+    """git takes a directory holding HEAD, objects/ and refs/ for a repository (its
+    config's core.worktree, its hooks/): writing ``x/HEAD`` makes ``cd x && git commit``
+    run ``x/hooks/pre-commit``."""
+    assert GIT is not None
+    work = tmp_path / "w"
+    repo = work / "x"
+    for sub in ("objects", "refs"):
+        (repo / sub).mkdir(parents=True)
+    marker = tmp_path / "ran"
+    marker_script(repo / "hooks" / "pre-commit", marker)
+    (repo / "config").write_text(
+        "[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = .\n"
+    )
+    (repo / "HEAD").write_text("ref: refs/heads/main\n")
+    run([GIT, "commit", "--allow-empty", "-m", "x"], repo)
+    assert marker.exists()
+    gate = shipped()
+    assert gate.decide_write("x/HEAD", 21, str(work)).verdict is Verdict.ASK
+    d = gate.decide_command("echo 'ref: refs/heads/main' > x/HEAD", str(work))
+    assert d.verdict is Verdict.ASK
+    assert gate.decide_write("x/config", 10, str(work)).verdict is Verdict.ALLOW  # data
