@@ -263,3 +263,15 @@ def test_a_directory_made_a_repository_by_its_head_file_asks(tmp_path: Path) -> 
     d = gate.decide_command("echo 'ref: refs/heads/main' > x/HEAD", str(work))
     assert d.verdict is Verdict.ASK
     assert gate.decide_write("x/config", 10, str(work)).verdict is Verdict.ALLOW  # data
+
+
+@pytest.mark.parametrize("path", ["/dev/fd/3", "/proc/self/fd/7", "/dev/fd/12"])
+def test_a_file_tool_on_a_descriptor_of_the_agent_asks(tmp_path: Path, path: str) -> None:
+    """A Read or Write tool runs in the agent's own process: its descriptor 3 may be any
+    file the agent holds open. In a shell command the descriptor is the shell's own."""
+    gate = shipped()
+    assert gate.decide_read(path, str(tmp_path)).verdict is Verdict.ASK
+    assert gate.decide_write(path, 10, str(tmp_path)).verdict is Verdict.ASK
+    for standard in ("/dev/fd/1", "/proc/self/fd/2", "/dev/stdout"):
+        assert gate.decide_write(standard, 10, str(tmp_path)).verdict is Verdict.ALLOW
+    assert gate.decide_command(f"cat {path}", str(tmp_path)).verdict is Verdict.ALLOW

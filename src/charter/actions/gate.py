@@ -124,6 +124,24 @@ def _configures(path: str) -> bool:
 #: ``/dev/fd/N``, ``/proc/self/fd/N``: a descriptor the shell already holds, not a file.
 _DESCRIPTOR = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
 
+
+def _agent_descriptor(path: str, what: str) -> list[Reason]:
+    """A file tool's ``/dev/fd/N`` or ``/proc/self/fd/N`` past the standard three: in a
+    shell command it is a descriptor the shell holds (a redirection's), but a file tool
+    runs in the agent's own process, whose descriptor N may be any file it has open."""
+    if _DESCRIPTOR.fullmatch(path) is None or int(path.rsplit("/", 1)[1]) <= 2:
+        return []
+    return [
+        _reason(
+            GATE_UNRESOLVED,
+            "high",
+            Verdict.ASK,
+            f"{what} {path!r}: a descriptor of the agent's own process, whose file is not "
+            "known before it runs",
+        )
+    ]
+
+
 #: Device files that are never treated as file writes or reads.
 HARMLESS_DEVICES = frozenset(
     {"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty", "/dev/zero"}
@@ -794,6 +812,7 @@ class Gate:
             if perm is not None and not perm.can_write:
                 reasons.append(_role_reason(model_role, "can_write", "write files"))
             reasons.extend(self._path_reasons(path, where, write=True, what="write to"))
+            reasons.extend(_agent_descriptor(path, "write to"))
             limit = self.constitution.limits.max_file_write_size
             if limit is not None and size is not None and size > limit:
                 reasons.append(
@@ -828,6 +847,7 @@ class Gate:
                 reasons.append(_role_reason(model_role, "can_read", "read files"))
             memo: _Memo = {}
             reasons.extend(self._path_reasons(path, where, write=False, what="read of", memo=memo))
+            reasons.extend(_agent_descriptor(path, "read of"))
             resolved = _resolve(path, where, memo)
             if resolved is not None and os.path.isdir(resolved):
                 # a directory is read below (an agent's search tool: Grep, Glob)
