@@ -275,3 +275,14 @@ def test_a_file_tool_on_a_descriptor_of_the_agent_asks(tmp_path: Path, path: str
     for standard in ("/dev/fd/1", "/proc/self/fd/2", "/dev/stdout"):
         assert gate.decide_write(standard, 10, str(tmp_path)).verdict is Verdict.ALLOW
     assert gate.decide_command(f"cat {path}", str(tmp_path)).verdict is Verdict.ALLOW
+
+
+@pytest.mark.parametrize(
+    "path", [".GIT/hooks/pre-commit", ".Git/config", "Makefile", ".PYTEST.ini", "sub/.MCP.json"]
+)
+def test_configuration_files_are_recognised_in_any_case(tmp_path: Path, path: str) -> None:
+    """On a case-insensitive file system (macOS, Windows) these are the files git, make,
+    pytest and the agent's MCP client read; on Linux asking about them is only stricter."""
+    gate = shipped()
+    assert gate.decide_write(path, 10, str(tmp_path)).verdict is Verdict.ASK, path
+    assert gate.decide_write("src/app.py", 10, str(tmp_path)).verdict is Verdict.ALLOW

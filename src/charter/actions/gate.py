@@ -104,15 +104,18 @@ _READ_RULES = frozenset({"resource_limits.blocked_directories", "CHARTER-GATE-SE
 #: Whether a word has glob characters (``*``, ``?``, ``[``).
 _has_glob = re.compile(r"[*?\[]").search
 
-#: The catalogue's configuration files, as tuples of trailing path components.
-_CONFIGURES = tuple(tuple(rule.split("/")) for rule in CATALOGUE.configures)
+#: The catalogue's configuration files, as tuples of trailing path components, compared
+#: without case: on a case-insensitive file system (macOS, Windows) ``.GIT/hooks/x`` is
+#: ``.git/hooks/x`` (on Linux asking about it is only stricter).
+_CONFIGURES = tuple(tuple(rule.casefold().split("/")) for rule in CATALOGUE.configures)
 _CONFIG_NAMES = frozenset(rule[-1] for rule in _CONFIGURES if not _has_glob(rule[-1]))
 _CONFIG_GLOBS = tuple(rule for rule in _CONFIGURES if _has_glob(rule[-1]))
 
 
 def _configures(path: str) -> bool:
-    """Whether ``path`` is a file the catalogue lists under ``[files] configures``."""
-    parts = path.split("/")
+    """Whether ``path`` is a file the catalogue lists under ``[files] configures`` (in any
+    case)."""
+    parts = path.casefold().split("/")
     rules = _CONFIGURES if parts[-1] in _CONFIG_NAMES else _CONFIG_GLOBS
     return any(
         len(parts) > len(rule)
