@@ -108,7 +108,7 @@ def from_document(
     if not (isinstance(base, str) and isinstance(head, str) and base and head):
         return ProfileContext(path=path)
     if not _in_checkout(repo, base, head):
-        if _is_checkout(repo):  # a checkout, only without the event's commits: say so
+        if _in_checkout(repo):  # a checkout, only without the event's commits: say so
             typer.echo(
                 f"charter: note: the event's commits {base[:12]}..{head[:12]} are not in the "
                 f"checkout at {repo}, so the Environment Profile is the stack's default and a "
@@ -119,14 +119,6 @@ def from_document(
         return ProfileContext(path=path)
     kind = document.get("kind")
     return profile_facts.for_range(repo, base, head, path, pull_request=kind == "pull_request")
-
-
-def _is_checkout(repo: Path) -> bool:
-    try:
-        Repository(repo)
-    except GitError:
-        return False
-    return True
 
 
 def _in_checkout(repo: Path, *commits: str) -> bool:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.core.errors import InputError
+from charter.core.walk import entries_under
 from charter.facts.git import GitError, Repository, canonical_path
 
 _REGULAR = ("100644", "100755")
@@ -256,24 +257,9 @@ def _link(path: Path) -> Path | None:
 
 
 def _links_under(folder: Path) -> list[Path]:
-    """The symbolic links under ``folder`` (not followed). Walked with a list, not
-    recursion (``os.walk`` recursed once per folder, and a change can nest its folders
-    deeper than Python's recursion limit); a folder that cannot be listed is skipped,
-    as ``os.walk`` skipped it."""
-    links: list[Path] = []
-    pending = [folder]
-    while pending:
-        try:
-            with os.scandir(pending.pop()) as listed:
-                entries = list(listed)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_symlink():
-                links.append(Path(entry.path))
-            elif entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-    return links
+    """The symbolic links under ``folder`` (not followed; walked without recursion, as a
+    change can nest its folders deeper than Python's recursion limit)."""
+    return [Path(entry.path) for entry in entries_under(folder) if entry.is_symlink()]
 
 
 def _under(entries: Mapping[str, tuple[str, str]], folder: str) -> list[str]:

@@ -1222,13 +1222,17 @@ def _unread_lockfile(base: str) -> Reader | None:
         ecosystem = next(
             (name for pattern, name in UNREAD_LOCKFILE_PATTERNS if pattern.fullmatch(base)), None
         )
-    if ecosystem is None:
-        return None
+    return None if ecosystem is None else _unread(ecosystem, "a lockfile")
+
+
+def _unread(ecosystem: str, what: str) -> Reader:
+    """The reader of a file of ``ecosystem`` Charter recognises but does not read (``what``
+    it is): it says so, naming the file."""
 
     def reader(data: bytes, path: str) -> Inventory:
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
         raise Unreadable(
-            f"{name} ({ecosystem}) is a lockfile that Charter does not read, "
+            f"{name} ({ecosystem}) is {what} that Charter does not read, "
             "so its dependency change is unknown"
         )
 
@@ -1297,17 +1301,7 @@ def unread_manifest(base: str) -> str | None:
 def _unread_manifest(base: str) -> Reader | None:
     """The reader of a manifest Charter recognises but does not read: it says so."""
     ecosystem = unread_manifest(base)
-    if ecosystem is None:
-        return None
-
-    def reader(data: bytes, path: str) -> Inventory:
-        name = path.replace("\\", "/").rsplit("/", 1)[-1]
-        raise Unreadable(
-            f"{name} ({ecosystem}) is a manifest that Charter does not read, "
-            "so its dependency change is unknown"
-        )
-
-    return reader
+    return None if ecosystem is None else _unread(ecosystem, "a manifest")
 
 
 _READERS: dict[str, Reader] = {

@@ -25,7 +25,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -44,6 +43,7 @@ from charter.core.errors import (
     PolicyError,
     VerificationError,
 )
+from charter.core.walk import entries_under
 from charter.policy.engine import ModuleInfo, parse_module
 from charter.policy.rules import Rule, rules_from_module
 from charter.trust import keys, signing
@@ -235,25 +235,6 @@ def files_digest(files: Mapping[str, bytes]) -> str:
     return "sha256:" + outer.hexdigest()
 
 
-def _entries_under(directory: Path) -> list[Path]:
-    """Everything under ``directory``, as ``rglob("*")`` lists it (links not entered),
-    walked with a list: ``rglob`` recursed once per folder, and a bundle in a change can
-    nest its folders deeper than Python's recursion limit."""
-    found: list[Path] = []
-    pending = [directory]
-    while pending:
-        try:
-            with os.scandir(pending.pop()) as listed:
-                entries = list(listed)
-        except OSError:
-            continue
-        for entry in entries:
-            found.append(Path(entry.path))
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-    return found
-
-
 def read_directory_files(directory: Path) -> dict[str, bytes]:
     """Every regular file of a bundle directory, by its slash-separated path."""
     if not directory.is_dir():
@@ -262,7 +243,7 @@ def read_directory_files(directory: Path) -> dict[str, bytes]:
             hint="pass a directory holding a .manifest and Rego modules",
         )
     files: dict[str, bytes] = {}
-    for item in sorted(_entries_under(directory)):
+    for item in sorted(Path(entry.path) for entry in entries_under(directory)):
         rel = item.relative_to(directory).as_posix()
         if any(
             part.startswith(".") and part not in (MANIFEST, SIGNATURES) for part in rel.split("/")
