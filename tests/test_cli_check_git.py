@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -226,25 +227,35 @@ def test_an_identity_map_whose_middle_link_the_change_retargets_is_read_at_the_b
 def test_a_lockfile_charter_does_not_read_is_an_unparsed_dependency_change(
     tmp_path: Path, name: str, ecosystem: str
 ) -> None:
+    entry, code, rules = _unparsed_change(tmp_path, name, "locked: 1.0.0\n", "locked: 1.0.1\n")
+    base = name.rsplit("/", 1)[-1]
+    assert entry["path"] == name and f"{base} ({ecosystem})" in entry["reason"], entry
+    assert "Charter does not read" in entry["reason"]
+    assert code in (1, 3)
+    assert "SC-DEPENDENCY-FACTS-001" in rules
+
+
+def _unparsed_change(
+    tmp_path: Path, name: str, before: str, after: str
+) -> tuple[dict[str, Any], int, set[str]]:
+    """A range that changes only the dependency file ``name`` (``before`` -> ``after``): its
+    one unparsed entry (``dependencies.changed`` true), and the exit code and rules of
+    ``check --git`` on it."""
     root = tmp_path / "repo"
-    (root / name).parent.mkdir(parents=True)
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
     git(root, "init", "-q", "-b", "main")
-    (root / name).write_text("locked: 1.0.0\n")
+    (root / name).write_text(before)
     commit(root, "base")
     git(root, "checkout", "-q", "-b", "bump")
-    (root / name).write_text("locked: 1.0.1\n")
+    (root / name).write_text(after)
     commit(root, f"Bump\n\n{CITATION}")
     built = invoke("proposal", "from-git", "--repo", str(root), "--base", "main", "--head", "bump")
     assert built.returncode == 0, built.stderr
     deps = json.loads(built.stdout)["dependencies"]
     assert deps["changed"] is True
     (entry,) = deps["unparsed"]
-    base = name.rsplit("/", 1)[-1]
-    assert entry["path"] == name and f"{base} ({ecosystem})" in entry["reason"], entry
-    assert "Charter does not read" in entry["reason"]
     code, decision = decide("--git", "main..bump", "--repo", str(root))
-    assert code in (1, 3)
-    assert "SC-DEPENDENCY-FACTS-001" in {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]
+    return entry, code, {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]
 
 
 @pytest.mark.parametrize(
@@ -268,23 +279,10 @@ def test_a_manifest_charter_does_not_read_is_an_unparsed_dependency_change(
     """Maven and Gradle builds often have no lockfile: a dependency added to pom.xml is a
     dependency change Charter cannot read, so it asks and needs a scan, never passes as
     no change at all."""
-    root = tmp_path / "repo"
-    (root / name).parent.mkdir(parents=True, exist_ok=True)
-    git(root, "init", "-q", "-b", "main")
-    (root / name).write_text("dependency a 1.0.0\n")
-    commit(root, "base")
-    git(root, "checkout", "-q", "-b", "bump")
-    (root / name).write_text("dependency a 1.0.0\ndependency evil 6.6.6\n")
-    commit(root, f"Add a dependency\n\n{CITATION}")
-    built = invoke("proposal", "from-git", "--repo", str(root), "--base", "main", "--head", "bump")
-    assert built.returncode == 0, built.stderr
-    deps = json.loads(built.stdout)["dependencies"]
-    assert deps["changed"] is True
-    (entry,) = deps["unparsed"]
+    added = "dependency a 1.0.0\ndependency evil 6.6.6\n"
+    entry, code, rules = _unparsed_change(tmp_path, name, "dependency a 1.0.0\n", added)
     base = name.rsplit("/", 1)[-1]
     assert entry["path"] == name and f"{base} ({ecosystem}) is a manifest" in entry["reason"]
-    code, decision = decide("--git", "main..bump", "--repo", str(root))
-    rules = {r["rule"] for r in decision["reasons"]}  # type: ignore[union-attr,index]
     assert code == 1 and {"SC-DEPENDENCY-FACTS-001", "SC-DEPENDENCY-SCAN-001"} <= rules
 
 

@@ -477,16 +477,22 @@ def test_the_repositorys_fsmonitor_never_runs(repo: Path, tmp_path: Path) -> Non
     assert not marker.exists()
 
 
-def test_a_replace_ref_does_not_swap_the_change_for_another(tmp_path: Path) -> None:
-    """``git replace HEAD INNOCENT`` in the agent's repository made git read an innocent
-    commit in place of the head: ``check --git`` judged (and allowed) that one, while a
-    push sends the real head, which adds a private key."""
+def _feature_branch(tmp_path: Path) -> Path:
+    """A repository whose main holds README.md, checked out on a new branch feature."""
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     (root / "README.md").write_text("hello\n")
     commit(root, "base")
     git(root, "checkout", "-q", "-b", "feature")
+    return root
+
+
+def test_a_replace_ref_does_not_swap_the_change_for_another(tmp_path: Path) -> None:
+    """``git replace HEAD INNOCENT`` in the agent's repository made git read an innocent
+    commit in place of the head: ``check --git`` judged (and allowed) that one, while a
+    push sends the real head, which adds a private key."""
+    root = _feature_branch(tmp_path)
     (root / "deploy").mkdir()
     (root / "deploy" / "id_ed25519").write_text(
         "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
@@ -508,12 +514,7 @@ def test_a_replace_ref_does_not_swap_the_change_for_another(tmp_path: Path) -> N
 
 def test_a_replaced_blob_is_read_as_committed(tmp_path: Path) -> None:
     """A replace ref on the new blob (new -> old) hid the added line from git diff."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "README.md").write_text("hello\n")
-    commit(root, "base")
-    git(root, "checkout", "-q", "-b", "feature")
+    root = _feature_branch(tmp_path)
     (root / "README.md").write_text("hello\ntoken = AKIAIOSFODNN7EXAMPLQ\n")
     commit(root, "token")
     new, old = (git(root, "rev-parse", f"{ref}:README.md").strip() for ref in ("feature", "main"))
@@ -525,12 +526,7 @@ def test_a_replaced_blob_is_read_as_committed(tmp_path: Path) -> None:
 def test_a_grafts_file_does_not_move_the_merge_base(tmp_path: Path) -> None:
     """``.git/info/grafts`` making main's tip a child of the pull request's head made the
     head the merge base: the pull request changed nothing (allowed), while it adds a key."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "README.md").write_text("hello\n")
-    commit(root, "base")
-    git(root, "checkout", "-q", "-b", "feature")
+    root = _feature_branch(tmp_path)
     (root / "id_rsa").write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n")
     commit(root, "add key")
     git(root, "checkout", "-q", "main")

@@ -246,12 +246,7 @@ def test_the_hook_stops_a_real_partial_commit_of_a_private_key(
     # the repository's own index still holds no change.
     (repo / "id_rsa").write_text("placeholder\n")
     commit(repo, "placeholder")
-    charter = Path(sys.executable).parent / "charter"
-    entry = shlex.split(hook()["entry"])
-    command = shlex.join([str(charter), *entry[1:], "--identities", str(identities)])
-    script = repo / ".git" / "hooks" / "pre-commit"
-    script.write_text(f"#!/bin/sh\nexec {command}\n")
-    script.chmod(0o755)
+    write_hook(repo, "--identities", str(identities))
     (repo / "id_rsa").write_bytes(private_key())
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     done = subprocess.run(
@@ -342,6 +337,25 @@ def test_a_human_committing_as_themself_stays_human(repo: Path) -> None:
 PROFILE_TEXT = '[sbom]\ntool = "syft"\n\n[vulnerability-scan]\ntool = "grype-fips"\n'
 
 
+def install_hook(repo: Path, tmp_path: Path, identities: str) -> None:
+    """The shipped pre-commit hook as ``.git/hooks/pre-commit`` of ``repo``, with an
+    identity map of ``identities`` and the citation as the commit's body."""
+    ids = tmp_path / "ids.toml"
+    ids.write_text(identities)
+    body = tmp_path / "body.md"
+    body.write_text(CITATION)
+    write_hook(repo, "--identities", str(ids), "--body-file", str(body))
+
+
+def write_hook(repo: Path, *args: str) -> None:
+    """``.git/hooks/pre-commit`` of ``repo``: the shipped hook's entry with ``args``."""
+    charter = Path(sys.executable).parent / "charter"
+    entry = shlex.split(hook()["entry"])
+    script = repo / ".git" / "hooks" / "pre-commit"
+    script.write_text(f"#!/bin/sh\nexec {shlex.join([str(charter), *entry[1:], *args])}\n")
+    script.chmod(0o755)
+
+
 @pytest.mark.parametrize("how", ["-a", "path"])
 def test_a_real_commit_of_the_profile_through_a_link_is_stopped(
     repo: Path, tmp_path: Path, how: str
@@ -353,16 +367,7 @@ def test_a_real_commit_of_the_profile_through_a_link_is_stopped(
     (repo / "conf" / "profile.toml").write_text(PROFILE_TEXT)
     (repo / ".charter").symlink_to("conf")
     commit(repo, "profile")
-    ids = tmp_path / "ids.toml"
-    ids.write_text('[identities]\nagents = ["Ada"]\n')
-    body = tmp_path / "body.md"
-    body.write_text(CITATION)
-    charter = Path(sys.executable).parent / "charter"
-    entry = shlex.split(hook()["entry"])
-    args = [*entry[1:], "--identities", str(ids), "--body-file", str(body)]
-    script = repo / ".git" / "hooks" / "pre-commit"
-    script.write_text(f"#!/bin/sh\nexec {shlex.join([str(charter), *args])}\n")
-    script.chmod(0o755)
+    install_hook(repo, tmp_path, '[identities]\nagents = ["Ada"]\n')
     (repo / "conf" / "profile.toml").write_text(PROFILE_TEXT.replace("grype-fips", "grype"))
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     paths = ["-a"] if how == "-a" else ["conf/profile.toml"]
@@ -390,16 +395,7 @@ def test_a_real_commit_made_with_git_c_names_the_agent(
     configuration as ``GIT_CONFIG_PARAMETERS`` (its git calls drop every GIT_ variable),
     so it judged Ada's (human) commit while git recorded agent-7 as the committer (git
     exports the author it chose to hooks, not the committer)."""
-    ids = tmp_path / "ids.toml"
-    ids.write_text('[identities]\nagents = ["agent-*"]\nhumans = ["Ada"]\n')
-    body = tmp_path / "body.md"
-    body.write_text(CITATION)
-    charter = Path(sys.executable).parent / "charter"
-    entry = shlex.split(hook()["entry"])
-    args = [*entry[1:], "--identities", str(ids), "--body-file", str(body)]
-    script = repo / ".git" / "hooks" / "pre-commit"
-    script.write_text(f"#!/bin/sh\nexec {shlex.join([str(charter), *args])}\n")
-    script.chmod(0o755)
+    install_hook(repo, tmp_path, '[identities]\nagents = ["agent-*"]\nhumans = ["Ada"]\n')
     git(repo, "checkout", "-q", "main")
     (repo / "README.md").write_text("hello\nworld\n")
     git(repo, "add", "README.md")
